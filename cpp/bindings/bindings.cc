@@ -3,10 +3,248 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "fastmeta/errors.h"
+#include "fastmeta/mapped_file.h"
+#include "fastmeta/rewriter.h"
+
 namespace py = pybind11;
+
+namespace fastmeta_python {
+
+using fastmeta::RewriteOptions;
+using fastmeta::RewrittenGraph;
+
+// A view of any C-contiguous buffer. The buffer_info must be created and released
+// with the GIL held; the view stays valid while the caller keeps the object alive.
+struct BufferView {
+  explicit BufferView(const py::buffer& b) : info(b.request()) {
+    if (info.ndim > 1 || (info.ndim == 1 && info.strides[0] != info.itemsize)) {
+      throw py::type_error("expected a contiguous bytes-like object");
+    }
+  }
+  std::string_view view() const {
+    return std::string_view(static_cast<const char*>(info.ptr), static_cast<size_t>(info.size * info.itemsize));
+  }
+  py::buffer_info info;
+};
+
+RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
+                           const std::vector<std::pair<std::string, std::string>>& input_map,
+                           const std::vector<const RewrittenGraph*>& existing,
+                           const std::vector<std::string>& existing_names, bool add_default_attrs,
+                           const std::vector<std::pair<std::string, std::string>>& frame_names,
+                           std::shared_ptr<fastmeta::NameSet>& names_holder) {
+  RewriteOptions options;
+  options.prefix = prefix;
+  options.clear_devices = clear_devices;
+  options.input_map = input_map;
+  options.add_default_attrs = add_default_attrs;
+  options.frame_names = frame_names;
+  for (const RewrittenGraph* g : existing) options.existing.push_back(g);
+  if (!existing_names.empty()) {
+    names_holder = std::make_shared<fastmeta::NameSet>();
+    for (const std::string& n : existing_names) names_holder->Add(n);
+    options.existing.push_back(names_holder.get());
+  }
+  return options;
+}
+
+py::bytes Bytes(std::string_view s) { return py::bytes(s.data(), s.size()); }
+py::str Str(std::string_view s) { return py::str(s.data(), s.size()); }
+
+void CheckIndex(const RewrittenGraph& g, int64_t i) {
+  if (i < 0 || static_cast<size_t>(i) >= g.num_nodes()) throw py::index_error("node index out of range");
+}
+
+}  // namespace fastmeta_python
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastmeta's C++ core (private; use the fastmeta package)";
   // ---- rewriter ----
+  using namespace fastmeta_python;
+  // Errors map onto fastmeta.errors' classes (which also derive from the matching builtins).
+  py::module_ errors = py::module_::import("fastmeta.errors");
+  static py::object parse_error = errors.attr("ParseError");
+  static py::object graph_error = errors.attr("GraphError");
+  static py::object input_map_error = errors.attr("InputMapError");
+  static py::object size_error = errors.attr("SizeLimitError");
+  static py::object not_found_error = errors.attr("MetaGraphNotFoundError");
+  static py::object file_error = errors.attr("FileError");
+  static py::object base_error = errors.attr("Error");
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const fastmeta::ParseError& e) {
+      py::set_error(parse_error, py::make_tuple(e.what(), e.offset()));
+    } catch (const fastmeta::GraphError& e) {
+      py::set_error(graph_error, py::make_tuple(e.what(), e.node()));
+    } catch (const fastmeta::InputMapError& e) {
+      py::set_error(input_map_error, e.what());
+    } catch (const fastmeta::SizeLimitError& e) {
+      py::set_error(size_error, e.what());
+    } catch (const fastmeta::FileError& e) {
+      py::set_error(e.missing() ? not_found_error : file_error, py::make_tuple(e.what(), e.path()));
+    } catch (const fastmeta::Error& e) {
+      py::set_error(base_error, e.what());
+    }
+  });
+
+  py::class_<RewrittenGraph, std::shared_ptr<RewrittenGraph>>(m, "RewrittenGraph")
+      .def_property_readonly("num_nodes", &RewrittenGraph::num_nodes)
+      .def_property_readonly("prefix", [](const RewrittenGraph& g) { return Str(g.prefix()); })
+      .def("graph_def", [](const RewrittenGraph& g) { return Bytes(g.graph_def()); })
+      .def("graph_def_size", [](const RewrittenGraph& g) { return g.graph_def().size(); })
+      .def("meta_rest", [](const RewrittenGraph& g) { return Bytes(g.meta_rest()); })
+      .def("op_list", [](const RewrittenGraph& g) { return Bytes(g.op_list()); })
+      .def("find", &RewrittenGraph::Find, py::arg("name"))
+      .def("has_name", &RewrittenGraph::HasName, py::arg("name"))
+      .def("has_prefix", &RewrittenGraph::HasPrefix, py::arg("name"))
+      .def("name", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.name(static_cast<size_t>(i))); })
+      .def("op", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.op(static_cast<size_t>(i))); })
+      .def("device", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.device(static_cast<size_t>(i))); })
+      .def("node_def", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Bytes(g.node_def(static_cast<size_t>(i))); })
+      .def("num_data_inputs", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return g.node(static_cast<size_t>(i)).num_data_inputs; })
+      .def("edges", [](const RewrittenGraph& g, int64_t i) {
+        CheckIndex(g, i);
+        const auto& e = g.node(static_cast<size_t>(i));
+        py::list out(e.edge_count);
+        const fastmeta::Edge* edges = g.edges(static_cast<size_t>(i));
+        for (uint32_t k = 0; k < e.edge_count; ++k) out[k] = py::make_tuple(edges[k].src, edges[k].index);
+        return out;
+      }, py::arg("index"), "Input edges (src, output index); src < 0 is input_map target -1-src; index -1 is a control input.")
+      .def("external", [](const RewrittenGraph& g) { return g.external(); })
+      .def("names", [](const RewrittenGraph& g) {
+        py::list out(g.num_nodes());
+        for (size_t i = 0; i < g.num_nodes(); ++i) out[i] = Str(g.name(i));
+        return out;
+      })
+      .def("op_histogram", [](const RewrittenGraph& g) {
+        std::unordered_map<std::string_view, size_t> counts;
+        {
+          py::gil_scoped_release release;
+          for (size_t i = 0; i < g.num_nodes(); ++i) ++counts[g.op(i)];
+        }
+        py::dict out;
+        for (const auto& [k, v] : counts) out[Str(k)] = v;
+        return out;
+      })
+      .def("device_histogram", [](const RewrittenGraph& g) {
+        std::unordered_map<std::string_view, size_t> counts;
+        {
+          py::gil_scoped_release release;
+          for (size_t i = 0; i < g.num_nodes(); ++i) ++counts[g.device(i)];
+        }
+        py::dict out;
+        for (const auto& [k, v] : counts) out[Str(k)] = v;
+        return out;
+      });
+
+  auto rewrite_doc = "Rewrite a serialized MetaGraphDef under an import scope; returns a RewrittenGraph.";
+  m.def(
+      "rewrite_meta_graph",
+      [](const py::buffer& data, const std::string& prefix, bool clear_devices,
+         const std::vector<std::pair<std::string, std::string>>& input_map,
+         const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
+         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names) {
+        BufferView buf(data);
+        std::shared_ptr<fastmeta::NameSet> names;
+        RewriteOptions options =
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, names);
+        std::unique_ptr<RewrittenGraph> result;
+        {
+          // Safe: only C++ objects (the pinned buffer, options) are touched while released.
+          py::gil_scoped_release release;
+          result = fastmeta::RewriteMetaGraph(buf.view(), options);
+        }
+        return std::shared_ptr<RewrittenGraph>(std::move(result));
+      },
+      py::arg("data"), py::arg("prefix") = "", py::arg("clear_devices") = false,
+      py::arg("input_map") = std::vector<std::pair<std::string, std::string>>(),
+      py::arg("existing") = std::vector<const RewrittenGraph*>(),
+      py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
+      py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), rewrite_doc);
+  m.def(
+      "rewrite_meta_graph_file",
+      [](const std::string& path, const std::string& prefix, bool clear_devices,
+         const std::vector<std::pair<std::string, std::string>>& input_map,
+         const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
+         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names) {
+        std::shared_ptr<fastmeta::NameSet> names;
+        RewriteOptions options =
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, names);
+        std::unique_ptr<RewrittenGraph> result;
+        {
+          py::gil_scoped_release release;
+          fastmeta::MappedFile file(path);
+          result = fastmeta::RewriteMetaGraph(file.data(), options);
+        }
+        return std::shared_ptr<RewrittenGraph>(std::move(result));
+      },
+      py::arg("path"), py::arg("prefix") = "", py::arg("clear_devices") = false,
+      py::arg("input_map") = std::vector<std::pair<std::string, std::string>>(),
+      py::arg("existing") = std::vector<const RewrittenGraph*>(),
+      py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
+      py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(),
+      "Like rewrite_meta_graph, reading (memory-mapping) the file in C++.");
+  m.def(
+      "rewrite_graph_def",
+      [](const py::buffer& data, const py::buffer& op_list, const std::string& prefix, bool clear_devices,
+         const std::vector<std::pair<std::string, std::string>>& input_map,
+         const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
+         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names) {
+        BufferView buf(data);
+        BufferView ops(op_list);
+        std::shared_ptr<fastmeta::NameSet> names;
+        RewriteOptions options =
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, names);
+        std::unique_ptr<RewrittenGraph> result;
+        {
+          py::gil_scoped_release release;
+          result = fastmeta::RewriteGraphDef(buf.view(), ops.view(), options);
+        }
+        return std::shared_ptr<RewrittenGraph>(std::move(result));
+      },
+      py::arg("data"), py::arg("op_list"), py::arg("prefix") = "", py::arg("clear_devices") = false,
+      py::arg("input_map") = std::vector<std::pair<std::string, std::string>>(),
+      py::arg("existing") = std::vector<const RewrittenGraph*>(),
+      py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
+      py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(),
+      "Rewrite a bare serialized GraphDef, defaults from a serialized OpList.");
+  py::class_<fastmeta::MappedFile, std::shared_ptr<fastmeta::MappedFile>>(m, "MappedFile", py::buffer_protocol())
+      .def(py::init([](const std::string& path) {
+             py::gil_scoped_release release;
+             return std::make_shared<fastmeta::MappedFile>(path);
+           }),
+           py::arg("path"), "Memory-map a file read-only (errors as fastmeta exceptions).")
+      .def("__len__", &fastmeta::MappedFile::size)
+      .def_buffer([](fastmeta::MappedFile& f) {
+        return py::buffer_info(const_cast<char*>(f.data().data()), 1, py::format_descriptor<unsigned char>::format(), 1,
+                               {static_cast<py::ssize_t>(f.size())}, {1}, /*readonly=*/true);
+      });
+  m.def("meta_graph_rest", [](const py::buffer& data) {
+    BufferView buf(data);
+    std::string rest;
+    {
+      py::gil_scoped_release release;
+      rest = fastmeta::MetaGraphRest(buf.view());
+    }
+    return py::bytes(rest);
+  }, py::arg("data"), "The MetaGraphDef's fields other than graph_def, serialized.");
+  m.def("read_file", [](const std::string& path) {
+    std::string data;
+    {
+      py::gil_scoped_release release;
+      fastmeta::MappedFile file(path);
+      data.assign(file.data());
+    }
+    return py::bytes(data);
+  }, py::arg("path"), "Read a whole file (errors as fastmeta exceptions).");
+  m.attr("MAX_MESSAGE_SIZE") = fastmeta::kMaxMessageSize;
   // ---- checkpoint ----
 }

@@ -1,0 +1,224 @@
+// TensorFlow V2 checkpoints ("tensor bundles") without TensorFlow.
+//
+// A bundle with prefix P is
+//   P.index                      a LevelDB-style sorted string table mapping
+//                                "" -> BundleHeaderProto and every tensor key
+//                                -> BundleEntryProto
+//   P.data-00000-of-0000N ...    the tensor bytes, one file per shard
+//
+// Everything here is hand-decoded from the wire format (no libprotobuf) and every
+// length read from a file is bounds-checked: corrupt input raises CheckpointError,
+// it never crashes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fastmeta {
+
+// Raised for every checkpoint problem: I/O, corrupt bytes, unsupported content.
+// The message names the file and, where known, the tensor and byte offset.
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// ---- CRC32C (Castagnoli), as TensorFlow/LevelDB use it ----
+namespace crc32c {
+uint32_t Extend(uint32_t crc, const void* data, size_t n);
+inline uint32_t Value(const void* data, size_t n) { return Extend(0, data, n); }
+constexpr uint32_t kMaskDelta = 0xa282ead8u;
+inline uint32_t Mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + kMaskDelta; }
+inline uint32_t Unmask(uint32_t masked) {
+  uint32_t rot = masked - kMaskDelta;
+  return (rot >> 17) | (rot << 15);
+}
+}  // namespace crc32c
+
+// ---- Snappy (raw block format, as used for LevelDB table blocks) ----
+namespace snappy {
+// Decompresses a raw snappy block. Throws CheckpointError (with `what` as context) on
+// malformed input or if the uncompressed size would exceed max_output.
+std::string Uncompress(std::string_view compressed, const std::string& what,
+                       size_t max_output = size_t{1} << 31);
+// A valid (literal-only) snappy encoding; used by tests and the writer's
+// optional compressed-index mode.
+std::string CompressLiteral(std::string_view raw);
+}  // namespace snappy
+
+// ---- tensorflow.DataType values that can appear in a bundle ----
+namespace dtype {
+enum : int32_t {
+  kInvalid = 0,
+  kFloat = 1,
+  kDouble = 2,
+  kInt32 = 3,
+  kUInt8 = 4,
+  kInt16 = 5,
+  kInt8 = 6,
+  kString = 7,
+  kComplex64 = 8,
+  kInt64 = 9,
+  kBool = 10,
+  kQInt8 = 11,
+  kQUInt8 = 12,
+  kQInt32 = 13,
+  kBFloat16 = 14,
+  kQInt16 = 15,
+  kQUInt16 = 16,
+  kUInt16 = 17,
+  kComplex128 = 18,
+  kHalf = 19,
+  kResource = 20,
+  kVariant = 21,
+  kUInt32 = 22,
+  kUInt64 = 23,
+  kFloat8E5M2 = 24,
+  kFloat8E4M3FN = 25,
+  kFloat8E4M3FNUZ = 26,
+  kFloat8E4M3B11FNUZ = 27,
+  kFloat8E5M2FNUZ = 28,
+  kInt4 = 29,
+  kUInt4 = 30,
+};
+// Bytes per element for fixed-size ("memcpy-able") types, 0 otherwise.
+size_t ByteSize(int32_t dt);
+// TensorFlow's short name ("float32", "bfloat16", "string", ...), or "dtype_<n>".
+std::string Name(int32_t dt);
+}  // namespace dtype
+
+// One extent of a TensorSliceProto; length == -1 means "the whole dimension".
+struct SliceExtent {
+  int64_t start = 0;
+  int64_t length = -1;
+  bool operator==(const SliceExtent& o) const { return start == o.start && length == o.length; }
+};
+using TensorSlice = std::vector<SliceExtent>;
+
+struct BundleHeader {
+  int32_t num_shards = 0;
+  int32_t endianness = 0;  // 0 = LITTLE, 1 = BIG
+  int32_t producer = 0;
+  int32_t min_consumer = 0;
+  std::vector<int32_t> bad_consumers;
+};
+
+struct BundleEntry {
+  int32_t dtype = 0;
+  std::vector<int64_t> shape;
+  bool unknown_rank = false;
+  int32_t shard_id = 0;
+  int64_t offset = 0;
+  int64_t size = 0;
+  uint32_t crc32c = 0;  // masked, as stored
+  std::vector<TensorSlice> slices;
+
+  // Number of elements (throws on negative dims / overflow, naming `key`).
+  int64_t NumElements(const std::string& key) const;
+};
+
+// TF's key for one stored slice of a partitioned tensor
+// (checkpoint::EncodeTensorNameSlice: OrderedCode of 0, name, rank, start/length...).
+std::string EncodeTensorNameSlice(std::string_view name, const TensorSlice& slice);
+
+// ---- sorted string table (the .index file) ----
+namespace table {
+// Parses a whole table held in memory; returns the key/value pairs in file order
+// (verified strictly increasing). `filename` is used in error messages.
+std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
+                                                         const std::string& filename);
+struct BuildOptions {
+  size_t block_size = 262144;  // TensorFlow's table::Options default
+  int block_restart_interval = 16;
+  bool snappy = false;  // compress blocks (literal-only snappy); TF itself never does
+};
+// Builds a table from strictly increasing keys, exactly as TF's TableBuilder does.
+std::string Build(const std::vector<std::pair<std::string, std::string>>& kvs,
+                  const BuildOptions& options = {});
+}  // namespace table
+
+// ---- wire helpers exposed for tests ----
+std::string EncodeHeader(const BundleHeader& header);
+std::string EncodeEntry(const BundleEntry& entry);
+BundleHeader DecodeHeader(std::string_view bytes, const std::string& context);
+BundleEntry DecodeEntry(std::string_view bytes, const std::string& context);
+
+std::string MetaFilename(const std::string& prefix);
+std::string DataFilename(const std::string& prefix, int32_t shard, int32_t num_shards);
+
+class BundleReader {
+ public:
+  // Opens and fully parses prefix.index; data files are opened (mmapped) lazily.
+  explicit BundleReader(std::string prefix);
+  ~BundleReader();
+  BundleReader(const BundleReader&) = delete;
+  BundleReader& operator=(const BundleReader&) = delete;
+
+  const std::string& prefix() const { return prefix_; }
+  const BundleHeader& header() const { return header_; }
+  // Every key except the header, in table (bytewise) order.
+  const std::vector<std::string>& keys() const { return keys_; }
+  // Keys a user sees: all keys minus the stored slices of partitioned tensors
+  // (exactly TF's CheckpointReader variable maps).
+  std::vector<std::string> VariableKeys() const;
+  bool Contains(const std::string& key) const { return entries_.count(key) != 0; }
+  const BundleEntry& Entry(const std::string& key) const;  // throws if missing
+
+  // The stored bytes of an unpartitioned fixed-size tensor, CRC-verified; a view
+  // into the mmapped data file valid while this reader lives. Thread-safe.
+  std::string_view ReadRaw(const std::string& key);
+  // The elements of an unpartitioned DT_STRING tensor (views into the mmap).
+  std::vector<std::string_view> ReadStrings(const std::string& key);
+  // A partitioned fixed-size tensor reassembled from its slices (row-major bytes).
+  std::string ReadAssembled(const std::string& key);
+  // A partitioned string tensor reassembled from its slices.
+  std::vector<std::string_view> ReadAssembledStrings(const std::string& key);
+
+ private:
+  struct Mapping;
+  std::string_view EntryBytes(const std::string& key, const BundleEntry& e);
+  const Mapping& Shard(int32_t shard_id);
+  void CheckSliceEntry(const std::string& key, const BundleEntry& full,
+                       const TensorSlice& slice, const std::string& slice_key,
+                       const BundleEntry& se) const;
+
+  std::string prefix_;
+  std::string index_path_;
+  BundleHeader header_;
+  std::vector<std::string> keys_;
+  std::map<std::string, BundleEntry> entries_;
+  std::mutex mu_;
+  std::map<int32_t, std::unique_ptr<Mapping>> shards_;
+  std::map<std::string, bool> verified_;
+};
+
+// One tensor to write. Fixed-size dtypes use `data` (row-major bytes, exactly
+// num_elements * ByteSize); DT_STRING uses `strings`. A non-empty `slice` makes this
+// one slice of a partitioned tensor named `key` whose full shape is `full_shape`.
+struct WriteEntry {
+  std::string key;
+  int32_t dtype = 0;
+  std::vector<int64_t> shape;
+  std::string_view data;
+  std::vector<std::string_view> strings;
+  TensorSlice slice;
+  std::vector<int64_t> full_shape;
+};
+
+struct WriteOptions {
+  table::BuildOptions table;
+};
+
+// Writes a single-shard bundle (prefix.index + prefix.data-00000-of-00001) that
+// TensorFlow restores; files are written to temporaries and renamed into place.
+void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entries,
+                 const WriteOptions& options = {});
+
+}  // namespace fastmeta

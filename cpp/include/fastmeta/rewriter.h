@@ -1,0 +1,130 @@
+// The one-pass MetaGraphDef rewriter: parses the GraphDef wire format, puts node
+// names, inputs and colocation entries under an import scope, applies an input_map,
+// clears or canonicalises devices, restores default attrs and drops _output_shapes,
+// producing exactly the GraphDef TensorFlow's graph holds after import_meta_graph.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace fastmeta {
+
+// Something that already holds node names: the target graph of an import.
+class NameLookup {
+ public:
+  virtual ~NameLookup() = default;
+  virtual bool HasName(std::string_view name) const = 0;
+  // True when `name` is a proper path prefix of a held name ("a/b" of "a/b/c").
+  virtual bool HasPrefix(std::string_view name) const = 0;
+};
+
+// A plain set of names (for nodes created outside the core).
+class NameSet : public NameLookup {
+ public:
+  void Add(std::string name);
+  bool HasName(std::string_view name) const override;
+  bool HasPrefix(std::string_view name) const override;
+
+ private:
+  std::unordered_set<std::string> names_;
+  std::unordered_set<std::string> prefixes_;
+};
+
+struct RewriteOptions {
+  // Import scope without a trailing '/'; empty for none.
+  std::string prefix;
+  bool clear_devices = false;
+  // input_map: key (original name "x", "x:1" or "^x") -> target tensor ("y:0", "y" or "^y").
+  std::vector<std::pair<std::string, std::string>> input_map;
+  // What the target graph already holds; clashing names get "_1", "_2", ... suffixes.
+  std::vector<const NameLookup*> existing;
+  // Enter/RefEnter nodes (by final name) whose frame_name attr is set, as TensorFlow's
+  // WhileContext does for a scoped import: (final node name, frame name).
+  std::vector<std::pair<std::string, std::string>> frame_names;
+  // Add default attr values from the file's stripped_op_list (TensorFlow always does).
+  bool add_default_attrs = true;
+  // Worker threads for the node rewrite (0: all cores). Output does not depend on it.
+  unsigned threads = 1;
+};
+
+// One input edge of a rewritten node.
+struct Edge {
+  int32_t src;    // node index in this graph; for an input_map target, -1 - k (k indexes external())
+  int32_t index;  // output index, or -1 for a control input
+};
+
+// The result of a rewrite: serialized bytes plus a compact node index over them.
+class RewrittenGraph : public NameLookup {
+ public:
+  struct NodeEntry {
+    uint64_t offset;  // NodeDef payload, within graph_def()
+    uint32_t size;
+    uint32_t name_offset, name_size;  // relative to `offset`
+    uint32_t op_offset, op_size;
+    uint32_t device_offset, device_size;
+    uint32_t edge_begin;  // into edges_
+    uint32_t edge_count;
+    uint32_t num_data_inputs;
+  };
+
+  // Serialized GraphDef (nodes in TensorFlow's import order).
+  const std::string& graph_def() const { return graph_def_; }
+  // The MetaGraphDef's other fields (meta_info_def, saver_def, collection_def, ...), copied through.
+  const std::string& meta_rest() const { return meta_rest_; }
+  // Serialized OpList of the file's stripped_op_list (empty when absent).
+  std::string_view op_list() const { return op_list_; }
+
+  size_t num_nodes() const { return nodes_.size(); }
+  const NodeEntry& node(size_t i) const { return nodes_[i]; }
+  std::string_view name(size_t i) const { return View(i, nodes_[i].name_offset, nodes_[i].name_size); }
+  std::string_view op(size_t i) const { return View(i, nodes_[i].op_offset, nodes_[i].op_size); }
+  std::string_view device(size_t i) const { return View(i, nodes_[i].device_offset, nodes_[i].device_size); }
+  std::string_view node_def(size_t i) const { return std::string_view(graph_def_).substr(nodes_[i].offset, nodes_[i].size); }
+  const Edge* edges(size_t i) const { return edges_.data() + nodes_[i].edge_begin; }
+  const std::vector<std::string>& external() const { return external_; }
+  std::string_view prefix() const { return prefix_; }
+
+  // Index of the node called `name`, or -1.
+  int64_t Find(std::string_view name) const;
+  bool HasName(std::string_view name) const override { return Find(name) >= 0; }
+  bool HasPrefix(std::string_view name) const override;
+
+ private:
+  friend class Rewriter;
+  std::string_view View(size_t i, uint32_t off, uint32_t size) const {
+    return std::string_view(graph_def_.data() + nodes_[i].offset + off, size);
+  }
+  void BuildHashTable();
+
+  std::string graph_def_;
+  std::string meta_rest_;
+  std::string op_list_;
+  std::string prefix_;
+  std::vector<NodeEntry> nodes_;
+  std::vector<Edge> edges_;
+  std::vector<std::string> external_;
+  std::vector<uint32_t> table_;  // open addressing: node index + 1, 0 = empty
+  mutable std::once_flag prefixes_once_;
+  mutable std::unordered_set<std::string_view> prefixes_;
+};
+
+// Rewrites a serialized MetaGraphDef. Throws ParseError, GraphError, InputMapError, SizeLimitError.
+std::unique_ptr<RewrittenGraph> RewriteMetaGraph(std::string_view meta_graph, const RewriteOptions& options);
+
+// Rewrites a bare serialized GraphDef, taking default attrs from `op_list` (a serialized OpList, may be empty).
+std::unique_ptr<RewrittenGraph> RewriteGraphDef(std::string_view graph_def, std::string_view op_list,
+                                                const RewriteOptions& options);
+
+// The MetaGraphDef's fields other than graph_def, serialized (a cheap top-level scan).
+std::string MetaGraphRest(std::string_view meta_graph);
+
+// protobuf's hard limit on a serialized message.
+constexpr uint64_t kMaxMessageSize = (uint64_t{1} << 31) - 1;
+
+}  // namespace fastmeta

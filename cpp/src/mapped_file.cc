@@ -1,0 +1,69 @@
+#include "fastmeta/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace fastmeta {
+
+namespace {
+
+[[noreturn]] void Fail(const std::string& path, const char* what, int err) {
+  throw FileError(std::string(what) + " " + path + ": " + std::strerror(err), path, err == ENOENT || err == ENOTDIR);
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) Fail(path, "cannot open", errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    Fail(path, "cannot stat", err);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw FileError("cannot read " + path + ": it is a directory", path, false);
+  }
+  if (S_ISREG(st.st_mode)) {
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p != MAP_FAILED) {
+        ::madvise(p, size_, MADV_SEQUENTIAL);
+        data_ = static_cast<const char*>(p);
+        mapped_ = true;
+        ::close(fd);
+        return;
+      }
+    }
+  }
+  // Not mappable (empty, a pipe, a special file): read it.
+  char buf[1 << 16];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      Fail(path, "cannot read", err);
+    }
+    if (n == 0) break;
+    fallback_.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  data_ = fallback_.data();
+  size_ = fallback_.size();
+}
+
+MappedFile::~MappedFile() {
+  if (mapped_) ::munmap(const_cast<char*>(data_), size_);
+}
+
+}  // namespace fastmeta

@@ -1,0 +1,191 @@
+// TensorFlow's naming rules: node names, tensor names, device specs.
+#include "fastmeta/names.h"
+
+#include <cctype>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fastmeta {
+namespace {
+
+bool IsLetterDigitDot(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.';
+}
+bool IsNameChar(char c) { return IsLetterDigitDot(c) || c == '_' || c == '-' || c == '/'; }
+
+}  // namespace
+
+bool IsValidNodeName(std::string_view name) {
+  size_t i = 0;
+  const size_t n = name.size();
+  // First part: one letter/digit/dot, then any name characters.
+  if (i >= n || !IsLetterDigitDot(name[i])) return false;
+  ++i;
+  while (i < n && IsNameChar(name[i])) ++i;
+  // Further parts, each introduced by '>'.
+  while (i < n) {
+    if (name[i] != '>') return false;
+    ++i;
+    if (i >= n || !IsLetterDigitDot(name[i])) return false;
+    ++i;
+    while (i < n && IsNameChar(name[i])) ++i;
+  }
+  return true;
+}
+
+TensorRef ParseTensorName(std::string_view s) {
+  // Walk back over a run of digits; a ':' right before it makes "name:digits".
+  size_t p = s.size();
+  uint64_t index = 0;
+  uint64_t mul = 1;
+  bool overflow = false;
+  while (p > 1 && s[p - 1] >= '0' && s[p - 1] <= '9') {
+    if (mul > 1000000000000ULL) overflow = true;
+    index += static_cast<uint64_t>(s[p - 1] - '0') * mul;
+    mul *= 10;
+    --p;
+  }
+  TensorRef ref;
+  if (p > 1 && s[p - 1] == ':' && mul > 1) {
+    ref.node = s.substr(0, p - 1);
+    ref.index = (overflow || index > 0x7fffffffULL) ? INT32_MAX : static_cast<int32_t>(index);
+  } else if (!s.empty() && s[0] == '^') {
+    ref.node = s.substr(1);
+    ref.index = -1;
+  } else {
+    ref.node = s;
+    ref.index = 0;
+  }
+  return ref;
+}
+
+void AppendInputString(std::string& out, std::string_view node, int32_t index) {
+  if (index < 0) {
+    out.push_back('^');
+    out.append(node.data(), node.size());
+  } else {
+    out.append(node.data(), node.size());
+    if (index > 0) {
+      out.push_back(':');
+      out.append(std::to_string(index));
+    }
+  }
+}
+
+namespace {
+
+std::vector<std::string_view> Split(std::string_view s, char sep) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    if (pos == std::string_view::npos) {
+      parts.push_back(s.substr(start));
+      return parts;
+    }
+    parts.push_back(s.substr(start, pos - start));
+    start = pos + 1;
+  }
+}
+
+// Python's int(str) for the forms that occur in device specs: surrounding
+// whitespace, an optional sign, digits with single '_' separators.
+std::optional<std::string> PythonInt(std::string_view s) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  bool negative = false;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  if (s.empty()) return std::nullopt;
+  std::string digits;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') {
+      digits.push_back(c);
+    } else if (c == '_' && i > 0 && i + 1 < s.size() && s[i - 1] != '_' && s[i + 1] >= '0' && s[i + 1] <= '9') {
+      continue;
+    } else {
+      return std::nullopt;
+    }
+  }
+  size_t first = digits.find_first_not_of('0');
+  if (first == std::string::npos) return std::string("0");
+  std::string out = digits.substr(first);
+  if (negative) out.insert(out.begin(), '-');
+  return out;
+}
+
+bool IsKnownDeviceType(std::string_view upper) {
+  return upper == "CPU" || upper == "GPU" || upper == "TPU" || upper == "CUSTOM" || upper == "EPU";
+}
+
+}  // namespace
+
+std::optional<std::string> CanonicalDevice(std::string_view spec, std::string* error) {
+  std::optional<std::string> job, replica, task, type, index;
+  bool have_type = false;
+  for (std::string_view part : Split(spec, '/')) {
+    std::vector<std::string_view> y = Split(part, ':');
+    const size_t ly = y.size();
+    std::string upper(y[0]);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (ly == 2 && y[0] == "job") {
+      job = std::string(y[1]);
+    } else if (ly == 2 && y[0] == "replica") {
+      replica = PythonInt(y[1]);
+      if (!replica) {
+        *error = "invalid replica in device spec '" + std::string(spec) + "'";
+        return std::nullopt;
+      }
+    } else if (ly == 2 && y[0] == "task") {
+      task = PythonInt(y[1]);
+      if (!task) {
+        *error = "invalid task in device spec '" + std::string(spec) + "'";
+        return std::nullopt;
+      }
+    } else if ((ly == 1 || ly == 2) && IsKnownDeviceType(upper)) {
+      if (have_type) {
+        *error = "multiple device types in device spec '" + std::string(spec) + "'";
+        return std::nullopt;
+      }
+      have_type = true;
+      type = upper;
+      if (ly == 2 && y[1] != "*") {
+        index = PythonInt(y[1]);
+        if (!index) {
+          *error = "invalid device index in device spec '" + std::string(spec) + "'";
+          return std::nullopt;
+        }
+      }
+    } else if (ly == 3 && y[0] == "device") {
+      if (have_type) {
+        *error = "multiple device types in device spec '" + std::string(spec) + "'";
+        return std::nullopt;
+      }
+      have_type = true;
+      type = std::string(y[1]);
+      if (y[2] != "*") {
+        index = PythonInt(y[2]);
+        if (!index) {
+          *error = "invalid device index in device spec '" + std::string(spec) + "'";
+          return std::nullopt;
+        }
+      }
+    } else if (!y[0].empty()) {
+      *error = "unknown attribute '" + std::string(y[0]) + "' in device spec '" + std::string(spec) + "'";
+      return std::nullopt;
+    }
+  }
+  std::string out;
+  if (job) out += "/job:" + *job;
+  if (replica) out += "/replica:" + *replica;
+  if (task) out += "/task:" + *task;
+  if (have_type) out += "/device:" + *type + ":" + (index ? *index : std::string("*"));
+  return out;
+}
+
+}  // namespace fastmeta

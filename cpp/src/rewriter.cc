@@ -1,0 +1,945 @@
+// The one-pass rewriter. Stages, all over views into the input buffer:
+//   1. split the MetaGraphDef: graph_def, the stripped_op_list, everything else;
+//   2. index the nodes (name, op, device, inputs, _class) without copying them;
+//   3. resolve inputs (input_map first), order nodes as TensorFlow's importer does;
+//   4. choose final names (scope prefix, _k suffixes against the target graph) and devices;
+//   5. write each NodeDef once, copying untouched fields byte for byte.
+#include "fastmeta/rewriter.h"
+
+#include <algorithm>
+#include <functional>
+#include <queue>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "fastmeta/errors.h"
+#include "fastmeta/names.h"
+#include "fastmeta/wire.h"
+
+namespace fastmeta {
+
+// ---------------------------------------------------------------------------
+// NameSet / RewrittenGraph lookups
+
+void NameSet::Add(std::string name) {
+  for (size_t pos = name.find('/'); pos != std::string::npos; pos = name.find('/', pos + 1)) {
+    prefixes_.insert(name.substr(0, pos));
+  }
+  names_.insert(std::move(name));
+}
+
+bool NameSet::HasName(std::string_view name) const { return names_.count(std::string(name)) != 0; }
+bool NameSet::HasPrefix(std::string_view name) const { return prefixes_.count(std::string(name)) != 0; }
+
+namespace {
+
+inline uint64_t HashName(std::string_view s) { return std::hash<std::string_view>{}(s); }
+
+}  // namespace
+
+void RewrittenGraph::BuildHashTable() {
+  size_t cap = 16;
+  while (cap < nodes_.size() * 2) cap <<= 1;
+  table_.assign(cap, 0);
+  const size_t mask = cap - 1;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    size_t slot = HashName(name(i)) & mask;
+    while (table_[slot] != 0) slot = (slot + 1) & mask;
+    table_[slot] = static_cast<uint32_t>(i + 1);
+  }
+}
+
+int64_t RewrittenGraph::Find(std::string_view n) const {
+  if (table_.empty()) return -1;
+  const size_t mask = table_.size() - 1;
+  size_t slot = HashName(n) & mask;
+  while (table_[slot] != 0) {
+    const size_t i = table_[slot] - 1;
+    if (name(i) == n) return static_cast<int64_t>(i);
+    slot = (slot + 1) & mask;
+  }
+  return -1;
+}
+
+bool RewrittenGraph::HasPrefix(std::string_view n) const {
+  std::call_once(prefixes_once_, [this] {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      std::string_view nm = name(i);
+      for (size_t pos = nm.find('/'); pos != std::string_view::npos; pos = nm.find('/', pos + 1)) {
+        prefixes_.insert(nm.substr(0, pos));
+      }
+    }
+  });
+  return prefixes_.count(n) != 0;
+}
+
+// ---------------------------------------------------------------------------
+// The rewriter
+
+namespace {
+
+using wire::Field;
+using wire::Reader;
+
+constexpr uint32_t kNone = 0xffffffffu;
+
+struct RawNode {
+  std::string_view name, op, device;
+  std::string_view class_list;  // ListValue payload of attr _class, if any
+  std::string_view bytes;       // the NodeDef payload
+  uint32_t input_begin = 0, input_count = 0;
+  bool has_class = false;
+};
+
+struct MapKey {
+  std::string node;
+  int32_t index;
+  bool operator==(const MapKey& o) const { return index == o.index && node == o.node; }
+};
+struct MapKeyHash {
+  size_t operator()(const MapKey& k) const { return std::hash<std::string>{}(k.node) * 31 + static_cast<size_t>(k.index + 1); }
+};
+
+struct InputMapEntry {
+  std::string key_text;  // as the user wrote it, for messages
+  TensorRef value;
+  std::string value_node;
+  bool used = false;
+};
+
+std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+}  // namespace
+
+class Rewriter {
+  struct Resolved {
+    int32_t src = 0;  // original node index, or -1 - k for external k
+    int32_t index = 0;
+  };
+
+ public:
+  Rewriter(const char* origin, const RewriteOptions& options) : origin_(origin), opts_(options) {
+    result_.reset(new RewrittenGraph());
+    result_->prefix_ = options.prefix;
+    if (!options.prefix.empty()) prefix_slash_ = options.prefix + "/";
+    for (const auto& [name, frame] : options.frame_names) frame_names_[name] = frame;
+  }
+
+  std::unique_ptr<RewrittenGraph> RunMeta(std::string_view meta) {
+    std::vector<std::string_view> graph_parts;
+    std::vector<std::string_view> op_list_parts;
+    Reader r(meta, origin_);
+    Field f;
+    std::string& rest = result_->meta_rest_;
+    while (r.Next(f)) {
+      if (f.number == 2) {
+        ExpectBytes(f, "MetaGraphDef.graph_def");
+        graph_parts.push_back(f.data);
+        continue;
+      }
+      if (f.number == 1) {
+        ExpectBytes(f, "MetaGraphDef.meta_info_def");
+        Reader mr(f.data, origin_);
+        Field mf;
+        while (mr.Next(mf)) {
+          if (mf.number == 2) {
+            ExpectBytes(mf, "MetaInfoDef.stripped_op_list");
+            op_list_parts.push_back(mf.data);
+          }
+        }
+      }
+      rest.append(f.raw.data(), f.raw.size());
+    }
+    for (std::string_view part : op_list_parts) result_->op_list_.append(part.data(), part.size());
+    op_list_origin_ = origin_;
+    return Run(graph_parts, op_list_parts);
+  }
+
+  std::unique_ptr<RewrittenGraph> RunGraph(std::string_view graph_def, std::string_view op_list) {
+    std::vector<std::string_view> graph_parts{graph_def};
+    std::vector<std::string_view> op_list_parts;
+    if (!op_list.empty()) op_list_parts.push_back(op_list);
+    result_->op_list_.assign(op_list.data(), op_list.size());
+    op_list_origin_ = op_list.data();
+    return Run(graph_parts, op_list_parts);
+  }
+
+ private:
+  void ExpectBytes(const Field& f, const char* what) {
+    if (f.type != wire::kLengthDelimited) {
+      throw ParseError(std::string(what) + " has wire type " + std::to_string(static_cast<unsigned>(f.type)) +
+                           ", expected length-delimited",
+                       Offset(f.raw.data()));
+    }
+  }
+  size_t Offset(const char* p) const { return static_cast<size_t>(p - origin_); }
+
+  std::string_view ExpectString(const Field& f, const char* what) {
+    ExpectBytes(f, what);
+    if (!wire::IsValidUtf8(f.data)) throw ParseError(std::string(what) + " is not valid UTF-8", Offset(f.data.data()));
+    return f.data;
+  }
+
+  std::unique_ptr<RewrittenGraph> Run(const std::vector<std::string_view>& graph_parts,
+                                      const std::vector<std::string_view>& op_list_parts) {
+    ParseOpList(op_list_parts, op_list_parts.empty() ? origin_ : op_list_origin_);
+    for (std::string_view part : graph_parts) ParseGraph(part);
+    IndexNames();
+    ParseInputMap();
+    ResolveInputs();
+    Order();
+    ChooseNames();
+    ChooseDevices();
+    Emit();
+    return std::move(result_);
+  }
+
+  // --- stage 1: op defaults and function names -------------------------------------------
+
+  void ParseOpList(const std::vector<std::string_view>& parts, const char* origin) {
+    // A bare GraphDef's op list is a separate buffer: its offsets count from its own start.
+    const char* saved = origin_;
+    origin_ = origin;
+    for (std::string_view part : parts) {
+      Reader r(part, origin_);
+      Field f;
+      while (r.Next(f)) {
+        if (f.number != 1) continue;
+        ExpectBytes(f, "OpList.op");
+        std::string_view op_name;
+        std::vector<std::pair<std::string_view, std::string_view>> defaults;
+        Reader opr(f.data, origin_);
+        Field of;
+        while (opr.Next(of)) {
+          if (of.number == 1) {
+            op_name = ExpectString(of, "OpDef.name");
+          } else if (of.number == 4) {
+            ExpectBytes(of, "OpDef.attr");
+            std::string_view attr_name, default_value;
+            bool has_default = false;
+            Reader ar(of.data, origin_);
+            Field af;
+            while (ar.Next(af)) {
+              if (af.number == 1) {
+                attr_name = ExpectString(af, "AttrDef.name");
+              } else if (af.number == 3) {
+                ExpectBytes(af, "AttrDef.default_value");
+                default_value = af.data;
+                has_default = true;
+              }
+            }
+            if (has_default) {
+              bool replaced = false;
+              for (auto& d : defaults) {
+                if (d.first == attr_name) {
+                  d.second = default_value;
+                  replaced = true;
+                }
+              }
+              if (!replaced) defaults.emplace_back(attr_name, default_value);
+            }
+          }
+        }
+        op_defaults_[op_name] = std::move(defaults);
+      }
+    }
+    origin_ = saved;
+  }
+
+  // --- stage 2: index nodes ------------------------------------------------------------------
+
+  void ParseGraph(std::string_view graph) {
+    Reader r(graph, origin_);
+    Field f;
+    while (r.Next(f)) {
+      switch (f.number) {
+        case 1:
+          ExpectBytes(f, "GraphDef.node");
+          ParseNode(f.data);
+          break;
+        case 2:
+          ExpectBytes(f, "GraphDef.library");
+          ParseLibrary(f.data);
+          graph_tail_.append(f.raw.data(), f.raw.size());
+          break;
+        case 5:
+          // debug_info is keyed by the old node names and is not kept by TensorFlow's graph.
+          break;
+        default:
+          graph_tail_.append(f.raw.data(), f.raw.size());
+      }
+    }
+  }
+
+  void ParseLibrary(std::string_view lib) {
+    Reader r(lib, origin_);
+    Field f;
+    while (r.Next(f)) {
+      if (f.number != 1) continue;
+      ExpectBytes(f, "FunctionDefLibrary.function");
+      Reader fr(f.data, origin_);
+      Field ff;
+      while (fr.Next(ff)) {
+        if (ff.number != 1) continue;
+        ExpectBytes(ff, "FunctionDef.signature");
+        Reader sr(ff.data, origin_);
+        Field sf;
+        std::string_view name;
+        while (sr.Next(sf)) {
+          if (sf.number == 1) name = ExpectString(sf, "OpDef.name");
+        }
+        functions_.insert(name);
+      }
+    }
+  }
+
+  void ParseNode(std::string_view bytes) {
+    RawNode node;
+    node.bytes = bytes;
+    node.input_begin = static_cast<uint32_t>(inputs_.size());
+    Reader r(bytes, origin_);
+    Field f;
+    while (r.Next(f)) {
+      switch (f.number) {
+        case 1: node.name = ExpectString(f, "NodeDef.name"); break;
+        case 2: node.op = ExpectString(f, "NodeDef.op"); break;
+        case 3: inputs_.push_back(ExpectString(f, "NodeDef.input")); break;
+        case 4: node.device = ExpectString(f, "NodeDef.device"); break;
+        case 5: {
+          ExpectBytes(f, "NodeDef.attr");
+          std::string_view key, value;
+          Reader er(f.data, origin_);
+          Field ef;
+          while (er.Next(ef)) {
+            if (ef.number == 1) key = ExpectString(ef, "NodeDef.attr key");
+            else if (ef.number == 2) {
+              ExpectBytes(ef, "NodeDef.attr value");
+              value = ef.data;
+            }
+          }
+          if (key == "_class") {
+            node.has_class = true;
+            node.class_list = ListOf(value);
+          }
+          break;
+        }
+        default: break;
+      }
+    }
+    node.input_count = static_cast<uint32_t>(inputs_.size()) - node.input_begin;
+    nodes_.push_back(node);
+  }
+
+  // The ListValue payload of an AttrValue (field 1), merged if repeated.
+  std::string_view ListOf(std::string_view attr_value) {
+    std::string_view list;
+    Reader r(attr_value, origin_);
+    Field f;
+    while (r.Next(f)) {
+      if (f.number == 1) {
+        ExpectBytes(f, "AttrValue.list");
+        list = f.data;  // a repeated message field merges; _class is never split in practice
+      }
+    }
+    return list;
+  }
+
+  template <typename Fn>
+  void ForEachClassEntry(const RawNode& node, Fn&& fn) {
+    Reader r(node.class_list, origin_);
+    Field f;
+    while (r.Next(f)) {
+      if (f.number == 2) {
+        ExpectBytes(f, "ListValue.s");
+        fn(f.data);
+      }
+    }
+  }
+
+  void IndexNames() {
+    const size_t n = nodes_.size();
+    if (n >= 0x7fffffff) throw SizeLimitError("too many nodes");
+    size_t cap = 16;
+    while (cap < n * 2) cap <<= 1;
+    name_table_.assign(cap, 0);
+    const size_t mask = cap - 1;
+    for (size_t i = 0; i < n; ++i) {
+      const RawNode& node = nodes_[i];
+      if (!IsValidNodeName(node.name)) {
+        throw GraphError("Node " + Quote(node.name) + " (at byte offset " + std::to_string(Offset(node.bytes.data())) +
+                             "): invalid node name",
+                         std::string(node.name));
+      }
+      if (node.op.empty()) {
+        throw GraphError("Node " + Quote(node.name) + ": NodeDef has no op", std::string(node.name));
+      }
+      size_t slot = HashName(node.name) & mask;
+      while (name_table_[slot] != 0) {
+        if (nodes_[name_table_[slot] - 1].name == node.name) {
+          throw GraphError("Duplicate node name in graph: " + Quote(node.name), std::string(node.name));
+        }
+        slot = (slot + 1) & mask;
+      }
+      name_table_[slot] = static_cast<uint32_t>(i + 1);
+    }
+  }
+
+  int64_t FindOriginal(std::string_view name) const {
+    const size_t mask = name_table_.size() - 1;
+    size_t slot = HashName(name) & mask;
+    while (name_table_[slot] != 0) {
+      const uint32_t i = name_table_[slot] - 1;
+      if (nodes_[i].name == name) return i;
+      slot = (slot + 1) & mask;
+    }
+    return -1;
+  }
+
+  bool IsOriginalPrefix(std::string_view name) {
+    if (!gdef_prefixes_built_) {
+      for (const RawNode& node : nodes_) {
+        for (size_t pos = node.name.find('/'); pos != std::string_view::npos; pos = node.name.find('/', pos + 1)) {
+          gdef_prefixes_.insert(node.name.substr(0, pos));
+        }
+      }
+      gdef_prefixes_built_ = true;
+    }
+    return gdef_prefixes_.count(name) != 0;
+  }
+
+  // --- stage 3: inputs and order ---------------------------------------------------------------
+
+  void ParseInputMap() {
+    for (const auto& [key, value] : opts_.input_map) {
+      TensorRef k = ParseTensorName(key);
+      TensorRef v = ParseTensorName(value);
+      if (k.node.empty()) throw InputMapError("input_map key " + Quote(key) + " names no node");
+      if (v.node.empty()) throw InputMapError("input_map value " + Quote(value) + " for key " + Quote(key) + " names no node");
+      if (k.control() != v.control()) {
+        throw InputMapError("input_map maps " + Quote(key) + " to " + Quote(value) +
+                            ": a control input must map to a control input (\"^name\"), a tensor to a tensor");
+      }
+      MapKey mk{std::string(k.node), k.index};
+      if (input_map_index_.count(mk)) throw InputMapError("input_map has two keys for " + Quote(key));
+      InputMapEntry entry;
+      entry.key_text = k.control() ? "^" + std::string(k.node) : std::string(k.node) + ":" + std::to_string(k.index);
+      entry.value_node = std::string(v.node);
+      entry.value = v;
+      input_map_index_.emplace(std::move(mk), input_map_.size());
+      input_map_.push_back(std::move(entry));
+    }
+    // Keys' views point into input_map_ strings from here on.
+    for (auto& e : input_map_) e.value.node = e.value_node;
+  }
+
+  void ResolveInputs() {
+    const size_t n = nodes_.size();
+    resolved_.resize(inputs_.size());
+    std::vector<uint32_t> external_of(input_map_.size(), kNone);
+    for (size_t i = 0; i < n; ++i) {
+      const RawNode& node = nodes_[i];
+      bool seen_control = false;
+      for (uint32_t j = 0; j < node.input_count; ++j) {
+        std::string_view in = inputs_[node.input_begin + j];
+        TensorRef ref = ParseTensorName(in);
+        if (ref.control()) {
+          seen_control = true;
+        } else if (seen_control) {
+          throw GraphError("Node " + Quote(node.name) + ": control input " + Quote(in) +
+                               " must come after the data inputs",
+                           std::string(node.name));
+        }
+        if (ref.index == INT32_MAX) {
+          throw GraphError("Node " + Quote(node.name) + ": bad output index in input " + Quote(in), std::string(node.name));
+        }
+        Resolved& res = resolved_[node.input_begin + j];
+        if (!input_map_.empty()) {
+          auto it = input_map_index_.find(MapKey{std::string(ref.node), ref.index});
+          if (it != input_map_index_.end()) {
+            InputMapEntry& e = input_map_[it->second];
+            e.used = true;
+            if (external_of[it->second] == kNone) {
+              external_of[it->second] = static_cast<uint32_t>(result_->external_.size());
+              result_->external_.push_back(e.value_node);
+            }
+            res.src = -1 - static_cast<int32_t>(external_of[it->second]);
+            res.index = e.value.index;
+            continue;
+          }
+        }
+        int64_t src = FindOriginal(ref.node);
+        if (src < 0) {
+          throw GraphError("Node " + Quote(node.name) + ": Unknown input node " + Quote(in), std::string(node.name));
+        }
+        res.src = static_cast<int32_t>(src);
+        res.index = ref.index;
+      }
+    }
+    std::vector<std::string> unused;
+    for (const auto& e : input_map_) {
+      if (!e.used) unused.push_back(e.key_text);
+    }
+    if (!unused.empty()) {
+      std::string msg = "Attempted to map inputs that were not found in graph_def: [";
+      for (size_t i = 0; i < unused.size(); ++i) msg += (i ? ", " : "") + unused[i];
+      throw InputMapError(msg + "]");
+    }
+  }
+
+  static bool IsMerge(std::string_view op) { return op == "Merge" || op == "RefMerge"; }
+  static bool IsNextIteration(std::string_view op) { return op == "NextIteration" || op == "RefNextIteration"; }
+
+  // TensorFlow's importer creates nodes in topological order, taking the ready node
+  // with the smallest GraphDef index first; a Merge fed by a NextIteration (a loop)
+  // waits for its control inputs and one data input only.
+  void Order() {
+    const size_t n = nodes_.size();
+    std::vector<int32_t> pending(n);
+    bool in_order = true;
+    for (size_t i = 0; i < n; ++i) {
+      const RawNode& node = nodes_[i];
+      int32_t count = static_cast<int32_t>(node.input_count);
+      if (IsMerge(node.op)) {
+        int32_t controls = 0;
+        bool back_edge = false;
+        for (uint32_t j = 0; j < node.input_count; ++j) {
+          const Resolved& res = resolved_[node.input_begin + j];
+          if (res.index < 0) ++controls;
+          else if (res.src >= 0 && IsNextIteration(nodes_[static_cast<size_t>(res.src)].op)) back_edge = true;
+        }
+        if (back_edge) count = controls + 1;
+      }
+      int32_t earlier = 0;
+      for (uint32_t j = 0; j < node.input_count; ++j) {
+        const Resolved& res = resolved_[node.input_begin + j];
+        if (res.src < 0) --count;  // mapped inputs count as already there
+        else if (static_cast<size_t>(res.src) < i) ++earlier;
+      }
+      pending[i] = count;
+      // GraphDef order is kept exactly when every node is ready once all earlier ones are done.
+      if (count > 0 && earlier < count) in_order = false;
+    }
+    order_.resize(n);
+    if (in_order) {
+      for (size_t i = 0; i < n; ++i) order_[i] = static_cast<uint32_t>(i);
+    } else {
+      // Consumers of each node, as a compressed adjacency list.
+      std::vector<uint32_t> start(n + 1, 0);
+      for (const Resolved& res : resolved_) {
+        if (res.src >= 0) ++start[static_cast<size_t>(res.src) + 1];
+      }
+      for (size_t i = 0; i < n; ++i) start[i + 1] += start[i];
+      std::vector<uint32_t> consumers(start[n]);
+      std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+      for (size_t i = 0; i < n; ++i) {
+        const RawNode& node = nodes_[i];
+        for (uint32_t j = 0; j < node.input_count; ++j) {
+          const Resolved& res = resolved_[node.input_begin + j];
+          if (res.src >= 0) consumers[fill[static_cast<size_t>(res.src)]++] = static_cast<uint32_t>(i);
+        }
+      }
+      std::priority_queue<uint32_t, std::vector<uint32_t>, std::greater<uint32_t>> ready;
+      for (size_t i = 0; i < n; ++i) {
+        if (pending[i] <= 0) ready.push(static_cast<uint32_t>(i));
+      }
+      size_t done = 0;
+      while (!ready.empty()) {
+        uint32_t o = ready.top();
+        ready.pop();
+        order_[done++] = o;
+        for (uint32_t k = start[o]; k < start[o + 1]; ++k) {
+          if (--pending[consumers[k]] == 0) ready.push(consumers[k]);
+        }
+      }
+      if (done != n) {
+        std::vector<bool> placed(n, false);
+        for (size_t k = 0; k < done; ++k) placed[order_[k]] = true;
+        std::string names;
+        size_t shown = 0;
+        for (size_t i = 0; i < n && shown < 5; ++i) {
+          if (!placed[i]) names += (shown++ ? ", " : "") + Quote(nodes_[i].name);
+        }
+        size_t first = 0;
+        while (placed[first]) ++first;
+        throw GraphError("GraphDef has a cycle (not a while loop) through " + std::to_string(n - done) +
+                             " nodes, e.g. " + names,
+                         std::string(nodes_[first].name));
+      }
+    }
+    position_.resize(n);
+    for (size_t k = 0; k < n; ++k) position_[order_[k]] = static_cast<uint32_t>(k);
+  }
+
+  // --- stage 4: names and devices ---------------------------------------------------------------
+
+  bool ExistsInTarget(std::string_view name) const {
+    for (const NameLookup* g : opts_.existing) {
+      if (g->HasName(name) || g->HasPrefix(name)) return true;
+    }
+    return false;
+  }
+
+  void ChooseNames() {
+    renamed_.assign(nodes_.size(), kNone);
+    if (opts_.existing.empty()) return;
+    std::string candidate;
+    for (uint32_t i : order_) {
+      std::string full = prefix_slash_ + std::string(nodes_[i].name);
+      if (!ExistsInTarget(full)) continue;
+      for (int k = 1;; ++k) {
+        candidate = full + "_" + std::to_string(k);
+        if (!ExistsInTarget(candidate) && FindOriginal(candidate) < 0 && !IsOriginalPrefix(candidate)) break;
+      }
+      renamed_[i] = static_cast<uint32_t>(new_names_.size());
+      new_names_.push_back(candidate);
+    }
+  }
+
+  // The final name of node i as two pieces (prefix, rest) to avoid building strings.
+  std::pair<std::string_view, std::string_view> FinalName(uint32_t i) const {
+    if (renamed_[i] != kNone) return {std::string_view(), new_names_[renamed_[i]]};
+    return {prefix_slash_, nodes_[i].name};
+  }
+  std::string FinalNameString(uint32_t i) const {
+    auto [a, b] = FinalName(i);
+    std::string s(a);
+    s.append(b.data(), b.size());
+    return s;
+  }
+
+  std::string_view Canonical(std::string_view device, const RawNode& node) {
+    auto it = device_cache_.find(device);
+    if (it != device_cache_.end()) return it->second;
+    std::string error;
+    std::optional<std::string> canon = CanonicalDevice(device, &error);
+    if (!canon) throw GraphError("Node " + Quote(node.name) + ": " + error, std::string(node.name));
+    return device_cache_.emplace(device, std::move(*canon)).first->second;
+  }
+
+  void ChooseDevices() {
+    const size_t n = nodes_.size();
+    devices_.assign(n, std::string_view());
+    std::vector<uint32_t> colocated;
+    for (uint32_t i : order_) {
+      const RawNode& node = nodes_[i];
+      bool has_group = false;
+      if (node.has_class) {
+        ForEachClassEntry(node, [&](std::string_view s) {
+          if (s.substr(0, 5) != "loc:@") return;
+          std::string_view target = s.substr(5);
+          int64_t t = FindOriginal(target);
+          if (t < 0) {
+            throw GraphError("Node " + Quote(node.name) + " expects to be colocated with unknown node " + Quote(target),
+                             std::string(node.name));
+          }
+          if (static_cast<uint32_t>(t) != i) has_group = true;
+        });
+      }
+      if (has_group) {
+        colocated.push_back(i);  // takes a colocation target's device below
+      } else if (!opts_.clear_devices && !node.device.empty()) {
+        devices_[i] = Canonical(node.device, node);
+      }
+    }
+    // Each colocated op takes the device of its first listed target that has one,
+    // looked up as the import goes, in creation order (as TensorFlow's Python does).
+    for (uint32_t i : colocated) {
+      bool found = false;
+      ForEachClassEntry(nodes_[i], [&](std::string_view s) {
+        if (found || s.substr(0, 5) != "loc:@") return;
+        uint32_t t = static_cast<uint32_t>(FindOriginal(s.substr(5)));
+        if (t != i && !devices_[t].empty()) {
+          devices_[i] = devices_[t];
+          found = true;
+        }
+      });
+    }
+  }
+
+  // --- stage 5: write --------------------------------------------------------------------------
+
+  static bool AttrIsSet(std::string_view attr_value) {
+    // An AttrValue with no member of its oneof (fields 1-10) counts as missing.
+    Reader r(attr_value, attr_value.data());
+    Field f;
+    try {
+      while (r.Next(f)) {
+        if (f.number >= 1 && f.number <= 10) return true;
+      }
+    } catch (const ParseError&) {
+      return true;  // leave malformed values alone; consumers will report them
+    }
+    return false;
+  }
+
+  void WriteClass(std::string& out, const RawNode& node, std::string_view attr_value, std::string& scratch) {
+    // Rebuild AttrValue{list{s: ...}} with loc:@ entries pointing at the final names.
+    std::string list;
+    Reader r(node.class_list, origin_);
+    Field f;
+    while (r.Next(f)) {
+      if (f.number == 2 && f.data.substr(0, 5) == "loc:@") {
+        auto [a, b] = FinalName(static_cast<uint32_t>(FindOriginal(f.data.substr(5))));
+        wire::PutBytesParts(list, 2, std::string_view("loc:@"), a, b);
+      } else {
+        list.append(f.raw.data(), f.raw.size());
+      }
+    }
+    scratch.clear();
+    // Other AttrValue fields than `list` are kept as they were.
+    Reader vr(attr_value, origin_);
+    Field vf;
+    bool wrote_list = false;
+    while (vr.Next(vf)) {
+      if (vf.number == 1) {
+        if (!wrote_list) wire::PutBytes(scratch, 1, list);
+        wrote_list = true;
+      } else {
+        scratch.append(vf.raw.data(), vf.raw.size());
+      }
+    }
+    std::string entry;
+    wire::PutBytes(entry, 1, "_class");
+    wire::PutBytes(entry, 2, scratch);
+    wire::PutBytes(out, 5, entry);
+  }
+
+  static void WriteFrameName(std::string& out, std::string_view frame, std::string& scratch) {
+    std::string value;
+    wire::PutBytes(value, 2, frame);
+    scratch.clear();
+    wire::PutBytes(scratch, 1, "frame_name");
+    wire::PutBytes(scratch, 2, value);
+    wire::PutBytes(out, 5, scratch);
+  }
+
+  void Emit() {
+    RewrittenGraph& g = *result_;
+    const size_t n = nodes_.size();
+    std::string& out = g.graph_def_;
+    out.reserve(TotalInputSize() + n * (prefix_slash_.size() * 3 + 16) + graph_tail_.size() + 64);
+    g.nodes_.resize(n);
+    g.edges_.reserve(resolved_.size());
+
+    std::string node_buf, scratch, input_str;
+    std::vector<std::pair<std::string, Edge>> controls;
+    std::vector<std::string_view> present;
+    for (size_t k = 0; k < n; ++k) {
+      const uint32_t i = order_[k];
+      const RawNode& node = nodes_[i];
+      RewrittenGraph::NodeEntry& entry = g.nodes_[k];
+      node_buf.clear();
+      auto [pa, pb] = FinalName(i);
+      wire::PutBytesParts(node_buf, 1, pa, pb);
+      entry.name_offset = static_cast<uint32_t>(node_buf.size() - pa.size() - pb.size());
+      entry.name_size = static_cast<uint32_t>(pa.size() + pb.size());
+      wire::PutBytes(node_buf, 2, node.op);
+      entry.op_offset = static_cast<uint32_t>(node_buf.size() - node.op.size());
+      entry.op_size = static_cast<uint32_t>(node.op.size());
+
+      // Inputs: data inputs in order, then control inputs sorted by name, without duplicates.
+      entry.edge_begin = static_cast<uint32_t>(g.edges_.size());
+      controls.clear();
+      uint32_t data_inputs = 0;
+      for (uint32_t j = 0; j < node.input_count; ++j) {
+        const Resolved& res = resolved_[node.input_begin + j];
+        Edge e{res.src >= 0 ? static_cast<int32_t>(position_[static_cast<size_t>(res.src)]) : res.src, res.index};
+        if (res.index < 0) {
+          controls.emplace_back(SourceName(res), e);
+          continue;
+        }
+        input_str.clear();
+        if (res.src >= 0) {
+          auto [a, b] = FinalName(static_cast<uint32_t>(res.src));
+          input_str.append(a.data(), a.size());
+          input_str.append(b.data(), b.size());
+        } else {
+          input_str = g.external_[static_cast<size_t>(-1 - res.src)];
+        }
+        if (res.index > 0) input_str += ":" + std::to_string(res.index);
+        wire::PutBytes(node_buf, 3, input_str);
+        g.edges_.push_back(e);
+        ++data_inputs;
+      }
+      if (!controls.empty()) {
+        std::sort(controls.begin(), controls.end(),
+                  [](const auto& x, const auto& y) { return x.first < y.first; });
+        for (size_t c = 0; c < controls.size(); ++c) {
+          if (c > 0 && controls[c].first == controls[c - 1].first) continue;
+          wire::PutBytesParts(node_buf, 3, std::string_view("^"), controls[c].first);
+          g.edges_.push_back(controls[c].second);
+        }
+      }
+      entry.edge_count = static_cast<uint32_t>(g.edges_.size()) - entry.edge_begin;
+      entry.num_data_inputs = data_inputs;
+
+      std::string_view device = devices_[i];
+      if (!device.empty()) {
+        wire::PutBytes(node_buf, 4, device);
+        entry.device_offset = static_cast<uint32_t>(node_buf.size() - device.size());
+      } else {
+        entry.device_offset = 0;
+      }
+      entry.device_size = static_cast<uint32_t>(device.size());
+
+      WriteAttrsAndRest(node_buf, node, present, scratch);
+
+      wire::PutBytes(out, 1, node_buf);
+      entry.offset = out.size() - node_buf.size();
+      entry.size = static_cast<uint32_t>(node_buf.size());
+    }
+    out.append(graph_tail_);
+    if (out.size() > kMaxMessageSize) {
+      throw SizeLimitError("the rewritten GraphDef is " + std::to_string(out.size()) +
+                           " bytes, over protobuf's 2 GiB limit");
+    }
+    g.BuildHashTable();
+  }
+
+  std::string SourceName(const Resolved& res) const {
+    if (res.src >= 0) return FinalNameString(static_cast<uint32_t>(res.src));
+    return result_->external_[static_cast<size_t>(-1 - res.src)];
+  }
+
+  size_t TotalInputSize() const {
+    size_t total = 0;
+    for (const RawNode& node : nodes_) total += node.bytes.size() + 8;
+    return total;
+  }
+
+  void WriteAttrsAndRest(std::string& out, const RawNode& node, std::vector<std::string_view>& present,
+                         std::string& scratch) {
+    // First pass: which attr keys the node has (the last of duplicate keys wins).
+    struct AttrRef {
+      std::string_view key, value, raw;
+    };
+    std::vector<AttrRef> attrs;
+    std::vector<std::string_view> rest;
+    Reader r(node.bytes, origin_);
+    Field f;
+    while (r.Next(f)) {
+      if (f.number == 5) {
+        AttrRef a{{}, {}, f.raw};
+        Reader er(f.data, origin_);
+        Field ef;
+        while (er.Next(ef)) {
+          if (ef.number == 1) a.key = ef.data;
+          else if (ef.number == 2) a.value = ef.data;
+        }
+        attrs.push_back(a);
+      } else if (f.number > 5) {
+        rest.push_back(f.raw);
+      }
+    }
+    const std::vector<std::pair<std::string_view, std::string_view>>* defaults = nullptr;
+    if (opts_.add_default_attrs && !functions_.count(node.op)) {
+      auto it = op_defaults_.find(node.op);
+      if (it != op_defaults_.end()) defaults = &it->second;
+    }
+    std::string_view frame;
+    if (!frame_names_.empty() && (node.op == "Enter" || node.op == "RefEnter")) {
+      auto it = frame_names_.find(FinalNameString(static_cast<uint32_t>(&node - nodes_.data())));
+      if (it != frame_names_.end()) frame = it->second;
+    }
+    present.clear();
+    for (size_t a = 0; a < attrs.size(); ++a) {
+      const AttrRef& attr = attrs[a];
+      bool superseded = false;
+      for (size_t b = a + 1; b < attrs.size(); ++b) {
+        if (attrs[b].key == attr.key) superseded = true;
+      }
+      if (superseded || attr.key == "_output_shapes") continue;
+      if (defaults && !AttrIsSet(attr.value)) {
+        bool has_default = false;
+        for (const auto& d : *defaults) has_default |= d.first == attr.key;
+        if (has_default) continue;  // replaced by the default below
+      }
+      present.push_back(attr.key);
+      if (!frame.empty() && attr.key == "frame_name") {
+        WriteFrameName(out, frame, scratch);
+      } else if (attr.key == "_class") {
+        WriteClass(out, node, attr.value, scratch);
+      } else {
+        out.append(attr.raw.data(), attr.raw.size());
+      }
+    }
+    if (!frame.empty() && std::find(present.begin(), present.end(), "frame_name") == present.end()) {
+      WriteFrameName(out, frame, scratch);
+      present.push_back("frame_name");
+    }
+    if (defaults) {
+      for (const auto& [key, value] : *defaults) {
+        if (std::find(present.begin(), present.end(), key) != present.end()) continue;
+        scratch.clear();
+        wire::PutBytes(scratch, 1, key);
+        wire::PutBytes(scratch, 2, value);
+        wire::PutBytes(out, 5, scratch);
+      }
+    }
+    for (std::string_view raw : rest) out.append(raw.data(), raw.size());
+  }
+
+  const char* origin_;
+  const char* op_list_origin_ = nullptr;
+  const RewriteOptions& opts_;
+  std::unique_ptr<RewrittenGraph> result_;
+  std::string prefix_slash_;
+
+  std::unordered_map<std::string_view, std::vector<std::pair<std::string_view, std::string_view>>> op_defaults_;
+  std::unordered_set<std::string_view> functions_;
+  std::vector<RawNode> nodes_;
+  std::vector<std::string_view> inputs_;
+  std::vector<Resolved> resolved_;
+  std::string graph_tail_;
+  std::vector<uint32_t> name_table_;
+  std::unordered_set<std::string_view> gdef_prefixes_;
+  bool gdef_prefixes_built_ = false;
+
+  std::vector<InputMapEntry> input_map_;
+  std::unordered_map<MapKey, size_t, MapKeyHash> input_map_index_;
+
+  std::vector<uint32_t> order_;     // output position -> original index
+  std::vector<uint32_t> position_;  // original index -> output position
+  std::vector<uint32_t> renamed_;
+  std::vector<std::string> new_names_;
+  std::vector<std::string_view> devices_;
+  std::unordered_map<std::string_view, std::string> device_cache_;
+  std::unordered_map<std::string, std::string> frame_names_;
+};
+
+std::unique_ptr<RewrittenGraph> RewriteMetaGraph(std::string_view meta_graph, const RewriteOptions& options) {
+  if (meta_graph.size() > kMaxMessageSize) {
+    throw SizeLimitError("the MetaGraphDef is " + std::to_string(meta_graph.size()) +
+                         " bytes, over protobuf's 2 GiB limit");
+  }
+  Rewriter rewriter(meta_graph.data(), options);
+  return rewriter.RunMeta(meta_graph);
+}
+
+std::string MetaGraphRest(std::string_view meta_graph) {
+  if (meta_graph.size() > kMaxMessageSize) {
+    throw SizeLimitError("the MetaGraphDef is " + std::to_string(meta_graph.size()) +
+                         " bytes, over protobuf's 2 GiB limit");
+  }
+  std::string rest;
+  Reader r(meta_graph, meta_graph.data());
+  Field f;
+  while (r.Next(f)) {
+    if (f.number == 2 && f.type == wire::kLengthDelimited) continue;
+    rest.append(f.raw.data(), f.raw.size());
+  }
+  return rest;
+}
+
+std::unique_ptr<RewrittenGraph> RewriteGraphDef(std::string_view graph_def, std::string_view op_list,
+                                                const RewriteOptions& options) {
+  if (graph_def.size() > kMaxMessageSize) {
+    throw SizeLimitError("the GraphDef is " + std::to_string(graph_def.size()) + " bytes, over protobuf's 2 GiB limit");
+  }
+  // Offsets in errors are relative to the GraphDef; the op list is parsed on its own.
+  Rewriter rewriter(graph_def.data(), options);
+  return rewriter.RunGraph(graph_def, op_list);
+}
+
+}  // namespace fastmeta

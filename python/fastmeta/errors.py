@@ -1,0 +1,95 @@
+"""fastmeta's exceptions.
+
+Every error fastmeta raises on bad input derives from :class:`Error` and from the
+builtin a caller would expect (``ValueError``, ``FileNotFoundError``, ``KeyError``...),
+so ``except ValueError`` keeps working for code written against TensorFlow.
+Messages name the file, the byte offset, the node or the collection key concerned.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "CollectionError",
+    "Error",
+    "FileError",
+    "GraphError",
+    "InputMapError",
+    "MetaGraphNotFoundError",
+    "ParseError",
+    "ScopeError",
+    "SizeLimitError",
+]
+
+
+class Error(Exception):
+    """Base class of every fastmeta error."""
+
+
+class ParseError(Error, ValueError):
+    """Malformed input: bad wire data, a text-format syntax error, the wrong message.
+
+    ``offset`` is the byte offset of the problem in the input (None when unknown) and
+    ``path`` the file it came from (None for in-memory input).
+    """
+
+    def __init__(self, message: str, offset: Optional[int] = None, path: Optional[str] = None):
+        super().__init__(message)
+        self.offset = offset
+        self.path = path
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.path is not None and self.path not in text:
+            return f"{self.path}: {text}"
+        return text
+
+
+class GraphError(Error, ValueError):
+    """A well-formed graph TensorFlow would refuse: duplicate or invalid names,
+    unknown inputs, cycles, colocation with unknown nodes. ``node`` names the node."""
+
+    def __init__(self, message: str, node: Optional[str] = None):
+        super().__init__(message)
+        self.node = node
+
+
+class InputMapError(Error, ValueError):
+    """An ``input_map`` that does not fit the graph (keys not used, bad values)."""
+
+
+class ScopeError(Error, ValueError):
+    """An import scope TensorFlow would reject (characters outside its name rules)."""
+
+
+class SizeLimitError(Error, ValueError):
+    """Input over protobuf's 2 GiB message limit."""
+
+
+class FileError(Error, OSError):
+    """A file that exists but cannot be read."""
+
+    def __init__(self, message: str, path: Optional[str] = None):
+        super().__init__(message)
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class MetaGraphNotFoundError(FileError, FileNotFoundError):
+    """The meta graph file does not exist."""
+
+
+class CollectionError(Error, KeyError):
+    """A collection entry that does not resolve in the imported graph.
+    ``key`` is the collection key and ``name`` the entry."""
+
+    def __init__(self, message: str, key: Optional[str] = None, name: Optional[str] = None):
+        super().__init__(message)
+        self.key = key
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

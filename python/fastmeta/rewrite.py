@@ -1,0 +1,129 @@
+"""``rewrite_meta_graph``: the MetaGraphDef TensorFlow's graph would hold after import.
+
+The GraphDef is rewritten by the C++ core in one pass; collections and the saver_def
+are put under the same scope here (they are small).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+from fastmeta import _core
+from fastmeta.errors import InputMapError, ParseError
+from fastmeta.protos import meta_graph_pb2
+from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
+from fastmeta.scoping import (
+    rescope_collection,
+    rescope_proto,
+    validate_import_scope,
+    while_frame_names,
+)
+
+__all__ = ["input_map_pairs", "rewrite_meta_graph", "rewrite_meta_graph_bytes", "run_core"]
+
+
+def input_map_pairs(input_map: Optional[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """Normalise an input_map: keys are names in the file (``x``, ``x:1``, ``^x``), values
+    are tensor names in the target graph (strings) or objects with a ``name``."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in (input_map or {}).items():
+        if not isinstance(key, str):
+            raise InputMapError(f"input_map keys must be strings, got {key!r}")
+        name = value if isinstance(value, str) else getattr(value, "name", None)
+        if not isinstance(name, str):
+            raise InputMapError(f"input_map value for {key!r} must be a tensor or a tensor name, got {value!r}")
+        if key.startswith("^") and not name.startswith("^"):
+            name = "^" + name.split(":")[0]
+        pairs.append((key, name))
+    return pairs
+
+
+def run_core(
+    loaded: LoadedMetaGraph,
+    scope: str,
+    *,
+    clear_devices: bool = False,
+    input_map: Sequence[tuple[str, str]] = (),
+    existing: Sequence[Any] = (),
+    existing_names: Sequence[str] = (),
+    frame_names: Sequence[tuple[str, str]] = (),
+) -> Any:
+    """Run the core rewriter on a loaded meta graph (GIL released inside)."""
+    try:
+        return _core.rewrite_meta_graph(
+            loaded.buffer,
+            prefix=scope,
+            clear_devices=clear_devices,
+            input_map=list(input_map),
+            existing=list(existing),
+            existing_names=list(existing_names),
+            frame_names=list(frame_names),
+        )
+    except ParseError as e:
+        e.path = loaded.path
+        raise
+
+
+def _rescoped_rest(loaded: LoadedMetaGraph, scope: str) -> meta_graph_pb2.MetaGraphDef:
+    rest = meta_graph_pb2.MetaGraphDef()
+    rest.CopyFrom(loaded.rest)
+    if scope:
+        if rest.HasField("saver_def"):
+            rescope_proto(rest.saver_def, scope)
+        for key in list(rest.collection_def):
+            rest.collection_def[key].CopyFrom(rescope_collection(key, rest.collection_def[key], scope))
+    return rest
+
+
+def _rewrite(
+    meta_graph_or_file: MetaGraphSource,
+    import_scope: Optional[str],
+    clear_devices: bool,
+    input_map: Optional[Mapping[str, Any]],
+) -> tuple[meta_graph_pb2.MetaGraphDef, Any]:
+    loaded = load_meta_graph(meta_graph_or_file)
+    scope = validate_import_scope(import_scope)
+    frames = while_frame_names(dict(loaded.rest.collection_def), scope)
+    result = run_core(
+        loaded, scope, clear_devices=clear_devices, input_map=input_map_pairs(input_map), frame_names=frames
+    )
+    return _rescoped_rest(loaded, scope), result
+
+
+def rewrite_meta_graph(
+    meta_graph_or_file: MetaGraphSource,
+    import_scope: Optional[str] = None,
+    clear_devices: bool = False,
+    input_map: Optional[Mapping[str, Any]] = None,
+) -> meta_graph_pb2.MetaGraphDef:
+    """Return the MetaGraphDef a fresh graph would hold after TensorFlow's
+    ``import_meta_graph(meta_graph_or_file, clear_devices, import_scope, input_map=...)``.
+
+    The GraphDef has the imported nodes in TensorFlow's creation order, names and
+    inputs under the scope, canonical devices (colocated ops on their target's device),
+    default attrs restored and ``_output_shapes`` dropped; collections and the
+    saver_def are rescoped. ``meta_graph_or_file`` (a path, bytes, or a fastmeta or
+    TensorFlow MetaGraphDef message) is never modified.
+    """
+    rest, result = _rewrite(meta_graph_or_file, import_scope, clear_devices, input_map)
+    rest.graph_def.ParseFromString(result.graph_def())
+    return rest
+
+
+def rewrite_meta_graph_bytes(
+    meta_graph_or_file: MetaGraphSource,
+    import_scope: Optional[str] = None,
+    clear_devices: bool = False,
+    input_map: Optional[Mapping[str, Any]] = None,
+) -> bytes:
+    """:func:`rewrite_meta_graph`, serialized, without parsing the GraphDef in Python."""
+    rest, result = _rewrite(meta_graph_or_file, import_scope, clear_devices, input_map)
+    graph = result.graph_def()
+    header = bytearray([0x12])  # field 2 (graph_def), length-delimited
+    n = len(graph)
+    while n >= 0x80:
+        header.append((n & 0x7F) | 0x80)
+        n >>= 7
+    header.append(n)
+    return rest.SerializeToString(deterministic=True) + bytes(header) + graph
