@@ -74,6 +74,19 @@ bool RewrittenGraph::HasPrefix(std::string_view n) const {
   return prefixes_.count(n) != 0;
 }
 
+bool RewrittenGraph::HasNameFolded(std::string_view lower) const {
+  std::call_once(folded_once_, [this] {
+    folded_.reserve(nodes_.size());
+    std::string s;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      s.assign(name(i));
+      for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+      folded_.insert(s);
+    }
+  });
+  return folded_.count(std::string(lower)) != 0;
+}
+
 // ---------------------------------------------------------------------------
 // The rewriter
 
@@ -789,6 +802,7 @@ class Rewriter {
       entry.offset = out.size() - node_buf.size();
       entry.size = static_cast<uint32_t>(node_buf.size());
     }
+    g.tail_offset_ = out.size();
     out.append(graph_tail_);
     if (out.size() > kMaxMessageSize) {
       throw SizeLimitError("the rewritten GraphDef is " + std::to_string(out.size()) +

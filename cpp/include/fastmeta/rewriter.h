@@ -90,8 +90,14 @@ class RewrittenGraph : public NameLookup {
   const std::vector<std::string>& external() const { return external_; }
   std::string_view prefix() const { return prefix_; }
 
+  // The GraphDef's fields after the nodes (library, versions), serialized.
+  std::string_view graph_tail() const { return std::string_view(graph_def_).substr(tail_offset_); }
+
   // Index of the node called `name`, or -1.
   int64_t Find(std::string_view name) const;
+  // True when some node's name equals `lower` ignoring ASCII case (`lower` lower-cased),
+  // as TensorFlow's Graph.unique_name compares names.
+  bool HasNameFolded(std::string_view lower) const;
   bool HasName(std::string_view name) const override { return Find(name) >= 0; }
   bool HasPrefix(std::string_view name) const override;
 
@@ -110,7 +116,10 @@ class RewrittenGraph : public NameLookup {
   std::vector<Edge> edges_;
   std::vector<std::string> external_;
   std::vector<uint32_t> table_;  // open addressing: node index + 1, 0 = empty
+  size_t tail_offset_ = 0;
   mutable std::once_flag prefixes_once_;
+  mutable std::once_flag folded_once_;
+  mutable std::unordered_set<std::string> folded_;
   mutable std::unordered_set<std::string_view> prefixes_;
 };
 
