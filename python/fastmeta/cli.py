@@ -1,0 +1,162 @@
+"""The ``fastmeta`` command line: ``rewrite``, ``inspect`` and ``inspect-checkpoint``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, Optional
+
+from google.protobuf import text_format
+
+from fastmeta.errors import Error
+from fastmeta.reading import load_meta_graph
+from fastmeta.rewrite import rewrite_meta_graph, rewrite_meta_graph_bytes, run_core
+
+__all__ = ["inspect_meta_graph", "main"]
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _cmd_rewrite(args: argparse.Namespace) -> int:
+    if args.as_text:
+        message = rewrite_meta_graph(args.input, import_scope=args.import_scope, clear_devices=args.clear_devices)
+        data = text_format.MessageToString(message).encode("utf-8")
+    else:
+        data = rewrite_meta_graph_bytes(args.input, import_scope=args.import_scope, clear_devices=args.clear_devices)
+    _write_atomic(args.output, data)
+    return 0
+
+
+def inspect_meta_graph(path: str) -> dict[str, Any]:
+    """Summary of a meta graph file: nodes, ops, devices, collections, saver, versions."""
+    loaded = load_meta_graph(path)
+    graph = run_core(loaded, "")
+    rest = loaded.rest
+    info = rest.meta_info_def
+    collections = {}
+    for key in sorted(rest.collection_def):
+        coll = rest.collection_def[key]
+        kind = coll.WhichOneof("kind")
+        count = len(getattr(coll, kind).value) if kind else 0
+        collections[key] = {"kind": kind, "count": count, "bytes": coll.ByteSize()}
+    saver: Optional[dict[str, Any]] = None
+    if rest.HasField("saver_def"):
+        sd = rest.saver_def
+        saver = {
+            "filename_tensor_name": sd.filename_tensor_name,
+            "save_tensor_name": sd.save_tensor_name,
+            "restore_op_name": sd.restore_op_name,
+            "max_to_keep": sd.max_to_keep,
+            "sharded": sd.sharded,
+            "keep_checkpoint_every_n_hours": sd.keep_checkpoint_every_n_hours,
+            "version": sd.version,
+        }
+    ops = graph.op_histogram()
+    devices = graph.device_histogram()
+    return {
+        "file": path,
+        "file_size": os.path.getsize(path),
+        "format": "text" if loaded.text_format else "binary",
+        "nodes": graph.num_nodes,
+        "graph_def_size": graph.graph_def_size(),
+        "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "devices": dict(sorted(devices.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "collections": collections,
+        "saver": saver,
+        "tensorflow_version": info.tensorflow_version,
+        "tensorflow_git_version": info.tensorflow_git_version,
+        "meta_graph_version": info.meta_graph_version,
+        "tags": list(info.tags),
+        "stripped_default_attrs": info.stripped_default_attrs,
+        "stripped_ops": len(info.stripped_op_list.op),
+        "signatures": sorted(rest.signature_def),
+    }
+
+
+def _print_inspect(summary: dict[str, Any], top: int) -> None:
+    print(f"file            {summary['file']} ({summary['file_size']:,} bytes, {summary['format']})")
+    print(f"written by      TensorFlow {summary['tensorflow_version'] or '?'} {summary['tensorflow_git_version']}")
+    print(f"nodes           {summary['nodes']:,}")
+    print(f"distinct ops    {len(summary['ops'])}")
+    for op, count in list(summary["ops"].items())[:top]:
+        print(f"  {count:>10,}  {op}")
+    print(f"devices         {len(summary['devices'])}")
+    for device, count in list(summary["devices"].items())[:top]:
+        print(f"  {count:>10,}  {device or '(none)'}")
+    print(f"collections     {len(summary['collections'])}")
+    for key, c in summary["collections"].items():
+        print(f"  {key:<32} {c['kind'] or '(no kind)':<11} {c['count']:>8,} items {c['bytes']:>10,} bytes")
+    saver = summary["saver"]
+    if saver is None:
+        print("saver           (no saver_def)")
+    else:
+        print(
+            f"saver           restore {saver['restore_op_name']!r}, save {saver['save_tensor_name']!r}, "
+            f"version {saver['version']}, sharded {saver['sharded']}, max_to_keep {saver['max_to_keep']}"
+        )
+    if summary["signatures"]:
+        print(f"signatures      {', '.join(summary['signatures'])}")
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    summary = inspect_meta_graph(args.file)
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2)
+        print()
+    else:
+        _print_inspect(summary, args.top)
+    return 0
+
+
+def _cmd_inspect_checkpoint(args: argparse.Namespace) -> int:
+    from fastmeta import checkpoint
+
+    argv = [args.prefix] + (["--json"] if args.json else [])
+    return int(checkpoint.inspect_checkpoint_main(argv) or 0)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``fastmeta`` command (also ``python -m fastmeta``)."""
+    parser = argparse.ArgumentParser(prog="fastmeta", description="Fast, faithful TensorFlow meta graph loading.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("rewrite", help="write the MetaGraphDef TensorFlow's graph holds after import_meta_graph")
+    p.add_argument("input", help="a .meta file (binary or text format)")
+    p.add_argument("output", help="where to write the rewritten MetaGraphDef")
+    p.add_argument("--import-scope", default=None, help="import scope (as import_meta_graph's import_scope)")
+    p.add_argument("--clear-devices", action="store_true", help="clear node devices")
+    p.add_argument("--as-text", action="store_true", help="write text format instead of binary")
+    p.set_defaults(func=_cmd_rewrite)
+
+    p = sub.add_parser("inspect", help="summarise a meta graph file")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--top", type=int, default=15, help="how many ops/devices to list")
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("inspect-checkpoint", help="list the tensors of a TensorFlow checkpoint")
+    p.add_argument("prefix", help="checkpoint prefix (e.g. model.ckpt-100) or a directory")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_inspect_checkpoint)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Error as e:
+        print(f"fastmeta: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"fastmeta: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
