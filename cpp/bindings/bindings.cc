@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "fastmeta/checkpoint.h"
 #include "fastmeta/errors.h"
 #include "fastmeta/mapped_file.h"
 #include "fastmeta/rewriter.h"
@@ -63,6 +64,71 @@ void CheckIndex(const RewrittenGraph& g, int64_t i) {
 }
 
 }  // namespace fastmeta_python
+
+// ---- checkpoint helpers (owned by the checkpoint section below) ----
+namespace fastmeta_checkpoint {
+
+// The Python class C++ CheckpointErrors become; fastmeta.checkpoint installs its own.
+py::object& CheckpointErrorClass() {
+  static py::object* cls = new py::object();
+  return *cls;
+}
+
+// Tensor names: str (UTF-8) or bytes.
+std::string KeyArg(const py::handle& h) {
+  if (py::isinstance<py::bytes>(h)) return std::string(py::reinterpret_borrow<py::bytes>(h));
+  if (py::isinstance<py::str>(h)) {
+    py::object b = py::reinterpret_steal<py::object>(
+        PyUnicode_AsEncodedString(h.ptr(), "utf-8", "surrogateescape"));
+    if (!b) throw py::error_already_set();
+    return std::string(py::reinterpret_borrow<py::bytes>(b));
+  }
+  throw py::type_error("tensor name must be str or bytes");
+}
+
+py::str KeyStr(const std::string& k) {
+  PyObject* o = PyUnicode_DecodeUTF8(k.data(), static_cast<Py_ssize_t>(k.size()), "surrogateescape");
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(o);
+}
+
+// A read-only buffer over bytes inside a reader's mmap; keeps the reader alive.
+struct TensorView {
+  std::shared_ptr<fastmeta::BundleReader> owner;
+  std::string_view bytes;
+};
+
+py::dict EntryDict(const fastmeta::BundleEntry& e) {
+  py::dict d;
+  d["dtype"] = e.dtype;
+  d["dtype_name"] = fastmeta::dtype::Name(e.dtype);
+  d["shape"] = py::tuple(py::cast(e.shape));
+  d["unknown_rank"] = e.unknown_rank;
+  d["shard_id"] = e.shard_id;
+  d["offset"] = e.offset;
+  d["size"] = e.size;
+  d["crc32c"] = e.crc32c;
+  py::list slices;
+  for (const auto& s : e.slices) {
+    py::list ext;
+    for (const auto& x : s) ext.append(py::make_tuple(x.start, x.length));
+    slices.append(py::tuple(ext));
+  }
+  d["slices"] = slices;
+  return d;
+}
+
+fastmeta::TensorSlice SliceArg(const py::handle& h) {
+  fastmeta::TensorSlice s;
+  for (const py::handle& x : h) {
+    auto t = py::cast<std::pair<int64_t, int64_t>>(x);
+    s.push_back({t.first, t.second});
+  }
+  return s;
+}
+
+}  // namespace fastmeta_checkpoint
+// ---- end checkpoint helpers ----
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastmeta's C++ core (private; use the fastmeta package)";
@@ -249,4 +315,153 @@ PYBIND11_MODULE(_core, m) {
   }, py::arg("path"), "Read a whole file (errors as fastmeta exceptions).");
   m.attr("MAX_MESSAGE_SIZE") = fastmeta::kMaxMessageSize;
   // ---- checkpoint ----
+  {
+    namespace ck = fastmeta_checkpoint;
+    using fastmeta::BundleReader;
+    {
+      py::object base = py::module_::import("fastmeta.errors").attr("Error");
+      py::tuple bases = py::make_tuple(base, py::handle(PyExc_ValueError));
+      PyObject* cls = PyErr_NewException("fastmeta._core.CheckpointError", bases.ptr(), nullptr);
+      if (!cls) throw py::error_already_set();
+      ck::CheckpointErrorClass() = py::reinterpret_steal<py::object>(cls);
+      m.attr("CheckpointError") = ck::CheckpointErrorClass();
+    }
+    // Registered after the rewriter's translator, so it is tried first.
+    py::register_exception_translator([](std::exception_ptr p) {
+      try {
+        if (p) std::rethrow_exception(p);
+      } catch (const fastmeta::CheckpointError& e) {
+        py::set_error(ck::CheckpointErrorClass(), e.what());
+      }
+    });
+    m.def("_set_checkpoint_error", [m](py::object cls) mutable {
+      ck::CheckpointErrorClass() = cls;
+      m.attr("CheckpointError") = cls;
+    }, py::arg("cls"), "Make C++ CheckpointErrors raise `cls` (installed by fastmeta.checkpoint).");
+
+    py::class_<ck::TensorView>(m, "TensorView", py::buffer_protocol())
+        .def_buffer([](ck::TensorView& v) {
+          return py::buffer_info(const_cast<char*>(v.bytes.data()), 1,
+                                 py::format_descriptor<unsigned char>::format(),
+                                 static_cast<py::ssize_t>(v.bytes.size()), /*readonly=*/true);
+        })
+        .def("__len__", [](const ck::TensorView& v) { return v.bytes.size(); });
+
+    py::class_<BundleReader, std::shared_ptr<BundleReader>>(m, "BundleReader",
+        "A TensorFlow V2 checkpoint (tensor bundle) opened for reading.")
+        .def(py::init([](const std::string& prefix) {
+          py::gil_scoped_release release;
+          return std::make_shared<BundleReader>(prefix);
+        }), py::arg("prefix"))
+        .def_property_readonly("prefix", &BundleReader::prefix)
+        .def_property_readonly("num_shards", [](const BundleReader& r) { return r.header().num_shards; })
+        .def_property_readonly("version", [](const BundleReader& r) {
+          return py::make_tuple(r.header().producer, r.header().min_consumer, r.header().bad_consumers);
+        })
+        .def("keys", [](const BundleReader& r) {
+          py::list out;
+          for (const auto& k : r.keys()) out.append(py::bytes(k));
+          return out;
+        }, "Every stored key (bytes, table order), slice keys included.")
+        .def("variable_keys", [](const BundleReader& r) {
+          py::list out;
+          for (const auto& k : r.VariableKeys()) out.append(ck::KeyStr(k));
+          return out;
+        }, "User-visible tensor names (str, table order): slice keys of partitioned tensors excluded.")
+        .def("contains", [](const BundleReader& r, const py::handle& name) {
+          return r.Contains(ck::KeyArg(name));
+        }, py::arg("name"))
+        .def("entry", [](const BundleReader& r, const py::handle& name) {
+          return ck::EntryDict(r.Entry(ck::KeyArg(name)));
+        }, py::arg("name"), "The BundleEntryProto of `name` as a dict.")
+        .def("entries", [](const BundleReader& r) {
+          py::dict out;
+          for (const auto& k : r.VariableKeys()) out[ck::KeyStr(k)] = ck::EntryDict(r.Entry(k));
+          return out;
+        }, "{name: entry dict} for every user-visible tensor.")
+        .def("read", [](const std::shared_ptr<BundleReader>& r, const py::handle& name) -> py::object {
+          const std::string key = ck::KeyArg(name);
+          const fastmeta::BundleEntry& e = r->Entry(key);
+          if (e.dtype == fastmeta::dtype::kString) {
+            std::vector<std::string_view> strs;
+            {
+              py::gil_scoped_release release;
+              strs = r->ReadAssembledStrings(key);
+            }
+            py::list out(strs.size());
+            for (size_t i = 0; i < strs.size(); ++i) out[i] = py::bytes(strs[i].data(), strs[i].size());
+            return std::move(out);
+          }
+          if (e.slices.empty()) {
+            std::string_view raw;
+            {
+              py::gil_scoped_release release;
+              raw = r->ReadRaw(key);
+            }
+            return py::memoryview(py::cast(ck::TensorView{r, raw}));
+          }
+          std::string assembled;
+          {
+            py::gil_scoped_release release;
+            assembled = r->ReadAssembled(key);
+          }
+          return py::memoryview(py::bytes(assembled));
+        }, py::arg("name"),
+           "The tensor's row-major bytes (a read-only memoryview; zero-copy over the mmap for "
+           "unpartitioned tensors), CRC-verified; a list of bytes for string tensors. "
+           "Partitioned tensors are reassembled from their slices.");
+
+    m.def("write_bundle", [](const std::string& prefix, const py::list& entries, size_t block_size,
+                             bool snappy) {
+      std::vector<fastmeta::WriteEntry> ws;
+      std::vector<std::unique_ptr<fastmeta_python::BufferView>> buffers;
+      std::vector<py::object> keep;
+      ws.reserve(entries.size());
+      for (const py::handle& item : entries) {
+        py::tuple t = py::reinterpret_borrow<py::tuple>(item);
+        if (t.size() != 4 && t.size() != 6) {
+          throw py::value_error("entry must be (name, dtype, shape, data[, full_shape, slice])");
+        }
+        fastmeta::WriteEntry w;
+        w.key = ck::KeyArg(t[0]);
+        w.dtype = py::cast<int32_t>(t[1]);
+        w.shape = py::cast<std::vector<int64_t>>(t[2]);
+        if (w.dtype == fastmeta::dtype::kString) {
+          for (const py::handle& s : t[3]) {
+            if (!py::isinstance<py::bytes>(s)) throw py::type_error("string tensor elements must be bytes");
+            char* p = nullptr;
+            Py_ssize_t n = 0;
+            PyBytes_AsStringAndSize(s.ptr(), &p, &n);
+            w.strings.emplace_back(p, static_cast<size_t>(n));
+            keep.push_back(py::reinterpret_borrow<py::object>(s));
+          }
+        } else {
+          buffers.push_back(std::make_unique<fastmeta_python::BufferView>(py::reinterpret_borrow<py::buffer>(t[3])));
+          w.data = buffers.back()->view();
+        }
+        if (t.size() == 6 && !t[5].is_none()) {
+          w.full_shape = py::cast<std::vector<int64_t>>(t[4]);
+          w.slice = ck::SliceArg(t[5]);
+        }
+        ws.push_back(std::move(w));
+      }
+      fastmeta::WriteOptions options;
+      options.table.block_size = block_size;
+      options.table.snappy = snappy;
+      py::gil_scoped_release release;
+      fastmeta::WriteBundle(prefix, ws, options);
+    }, py::arg("prefix"), py::arg("entries"), py::arg("block_size") = 262144, py::arg("snappy") = false,
+       "Write a single-shard V2 checkpoint. entries: [(name, dtype enum, shape, data[, full_shape, "
+       "slice])]; data is a contiguous buffer, or a list of bytes for DT_STRING; slice is "
+       "[(start, length)], length -1 for a whole dimension.");
+    m.def("encode_tensor_name_slice", [](const py::handle& name, const py::handle& slice) {
+      return py::bytes(fastmeta::EncodeTensorNameSlice(ck::KeyArg(name), ck::SliceArg(slice)));
+    }, py::arg("name"), py::arg("slice"));
+    m.def("dtype_name", &fastmeta::dtype::Name, py::arg("dtype"));
+    m.def("dtype_size", &fastmeta::dtype::ByteSize, py::arg("dtype"));
+    m.def("crc32c", [](const py::buffer& data) {
+      fastmeta_python::BufferView v(data);
+      return fastmeta::crc32c::Value(v.view().data(), v.view().size());
+    }, py::arg("data"));
+  }
 }

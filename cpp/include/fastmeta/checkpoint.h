@@ -21,13 +21,15 @@
 #include <string_view>
 #include <vector>
 
+#include "fastmeta/errors.h"
+
 namespace fastmeta {
 
 // Raised for every checkpoint problem: I/O, corrupt bytes, unsupported content.
 // The message names the file and, where known, the tensor and byte offset.
-class CheckpointError : public std::runtime_error {
+class CheckpointError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 // ---- CRC32C (Castagnoli), as TensorFlow/LevelDB use it ----

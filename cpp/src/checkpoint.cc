@@ -1,0 +1,649 @@
+// BundleReader / WriteBundle: TensorFlow V2 checkpoints (tensor bundles).
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "checkpoint_internal.h"
+#include "fastmeta/checkpoint.h"
+
+namespace fastmeta {
+
+using ckpt_internal::Cursor;
+
+namespace {
+
+constexpr int kTensorBundleVersion = 1;
+constexpr int kTensorBundleMinProducer = 0;
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+bool FileExists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw CheckpointError(path + ": cannot open: " + ErrnoText());
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string err = ErrnoText();
+      ::close(fd);
+      throw CheckpointError(path + ": read failed: " + err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// Calls fn(src_elem, dst_elem, run) for each contiguous innermost run of `slice`
+// (given in full-tensor coordinates) copied into a row-major tensor of `full` shape.
+template <typename Fn>
+void ForEachSliceRun(const std::vector<int64_t>& full, const std::vector<int64_t>& start,
+                     const std::vector<int64_t>& len, Fn fn) {
+  const size_t rank = full.size();
+  if (rank == 0) { fn(0, 0, 1); return; }
+  for (int64_t l : len) if (l == 0) return;
+  std::vector<int64_t> full_stride(rank, 1);
+  for (size_t d = rank - 1; d > 0; --d) full_stride[d - 1] = full_stride[d] * full[d];
+  std::vector<int64_t> idx(rank, 0);
+  int64_t src = 0;
+  const int64_t run = len[rank - 1];
+  for (;;) {
+    int64_t dst = 0;
+    for (size_t d = 0; d < rank; ++d) dst += (start[d] + idx[d]) * full_stride[d];
+    fn(src, dst, run);
+    src += run;
+    // advance idx over dims [0, rank-1)
+    size_t d = rank - 1;
+    for (;;) {
+      if (d == 0) return;
+      --d;
+      if (++idx[d] < len[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+std::string MetaFilename(const std::string& prefix) { return prefix + ".index"; }
+
+std::string DataFilename(const std::string& prefix, int32_t shard, int32_t num_shards) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, ".data-%05d-of-%05d", shard, num_shards);
+  return prefix + buf;
+}
+
+// ---------------------------------------------------------------------------
+// Reader
+
+struct BundleReader::Mapping {
+  std::string path;
+  const char* data = nullptr;
+  size_t size = 0;
+  ~Mapping() {
+    if (data != nullptr && size > 0) ::munmap(const_cast<char*>(data), size);
+  }
+};
+
+BundleReader::BundleReader(std::string prefix) : prefix_(std::move(prefix)) {
+  index_path_ = MetaFilename(prefix_);
+  if (!FileExists(index_path_)) {
+    // A V1 checkpoint is a single file named exactly like the prefix (or a
+    // sharded pattern). Its table uses the same footer magic but different values.
+    if (FileExists(prefix_)) {
+      throw CheckpointError(prefix_ + ": looks like a legacy V1 checkpoint (no " + index_path_ +
+                            "); V1 checkpoints are not supported, re-save with the V2 format");
+    }
+    throw CheckpointError(index_path_ + ": checkpoint index not found (no such file)");
+  }
+  const std::string file = ReadWholeFile(index_path_);
+  auto kvs = table::ReadAll(file, index_path_);
+  if (kvs.empty() || !kvs[0].first.empty()) {
+    throw CheckpointError(index_path_ + ": no header entry (empty key); corrupt, or not a V2 "
+                          "checkpoint index");
+  }
+  header_ = DecodeHeader(kvs[0].second, index_path_ + ": header entry");
+  if (header_.num_shards <= 0) {
+    throw CheckpointError(index_path_ + ": header has invalid num_shards " +
+                          std::to_string(header_.num_shards));
+  }
+  if (header_.endianness != 0) {
+    throw CheckpointError(index_path_ + ": big-endian checkpoints are not supported");
+  }
+  if (header_.producer < kTensorBundleMinProducer) {
+    throw CheckpointError(index_path_ + ": checkpoint producer version " +
+                          std::to_string(header_.producer) + " is too old");
+  }
+  if (header_.min_consumer > kTensorBundleVersion) {
+    throw CheckpointError(index_path_ + ": checkpoint requires reader version >= " +
+                          std::to_string(header_.min_consumer) + " (this reader: " +
+                          std::to_string(kTensorBundleVersion) + ")");
+  }
+  for (int32_t b : header_.bad_consumers) {
+    if (b == kTensorBundleVersion) {
+      throw CheckpointError(index_path_ + ": checkpoint disallows reader version " +
+                            std::to_string(b));
+    }
+  }
+  keys_.reserve(kvs.size() - 1);
+  for (size_t i = 1; i < kvs.size(); ++i) {
+    const std::string& key = kvs[i].first;
+    BundleEntry e = DecodeEntry(kvs[i].second, index_path_ + ": entry for tensor '" + key + "'");
+    if (e.slices.empty() && (e.shard_id < 0 || e.shard_id >= header_.num_shards)) {
+      throw CheckpointError(index_path_ + ": tensor '" + key + "' has shard_id " +
+                            std::to_string(e.shard_id) + " but the bundle has " +
+                            std::to_string(header_.num_shards) + " shard(s)");
+    }
+    if (e.offset < 0 || e.size < 0) {
+      throw CheckpointError(index_path_ + ": tensor '" + key + "' has negative offset/size");
+    }
+    for (int64_t d : e.shape) {
+      if (d < 0) throw CheckpointError(index_path_ + ": tensor '" + key +
+                                       "' has invalid shape " + ShapeString(e.shape));
+    }
+    keys_.push_back(key);
+    entries_.emplace(key, std::move(e));
+  }
+}
+
+BundleReader::~BundleReader() = default;
+
+std::vector<std::string> BundleReader::VariableKeys() const {
+  std::set<std::string> slice_keys;
+  for (const auto& kv : entries_) {
+    for (const TensorSlice& s : kv.second.slices) slice_keys.insert(EncodeTensorNameSlice(kv.first, s));
+  }
+  std::vector<std::string> out;
+  for (const std::string& k : keys_) {
+    if (slice_keys.count(k) == 0) out.push_back(k);
+  }
+  return out;
+}
+
+const BundleEntry& BundleReader::Entry(const std::string& key) const {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    throw CheckpointError(index_path_ + ": tensor '" + key + "' not found in checkpoint");
+  }
+  return it->second;
+}
+
+const BundleReader::Mapping& BundleReader::Shard(int32_t shard_id) {
+  // Caller holds mu_.
+  auto it = shards_.find(shard_id);
+  if (it != shards_.end()) return *it->second;
+  auto m = std::make_unique<Mapping>();
+  m->path = DataFilename(prefix_, shard_id, header_.num_shards);
+  const int fd = ::open(m->path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw CheckpointError(m->path + ": cannot open checkpoint data shard " +
+                          std::to_string(shard_id) + ": " + ErrnoText());
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const std::string err = ErrnoText();
+    ::close(fd);
+    throw CheckpointError(m->path + ": fstat failed: " + err);
+  }
+  m->size = static_cast<size_t>(st.st_size);
+  if (m->size > 0) {
+    void* p = ::mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      const std::string err = ErrnoText();
+      ::close(fd);
+      throw CheckpointError(m->path + ": mmap failed: " + err);
+    }
+    m->data = static_cast<const char*>(p);
+  }
+  ::close(fd);
+  const Mapping& ref = *m;
+  shards_.emplace(shard_id, std::move(m));
+  return ref;
+}
+
+std::string_view BundleReader::EntryBytes(const std::string& key, const BundleEntry& e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Mapping& m = Shard(e.shard_id);
+  const auto off = static_cast<uint64_t>(e.offset);
+  const auto size = static_cast<uint64_t>(e.size);
+  if (off > m.size || size > m.size - off) {
+    throw CheckpointError(m.path + ": tensor '" + key + "' at byte offset " +
+                          std::to_string(off) + " (" + std::to_string(size) +
+                          " bytes) runs past the end of the file (" + std::to_string(m.size) +
+                          " bytes); truncated?");
+  }
+  if (size == 0) return std::string_view();
+  return std::string_view(m.data + off, static_cast<size_t>(size));
+}
+
+std::string_view BundleReader::ReadRaw(const std::string& key) {
+  const BundleEntry& e = Entry(key);
+  if (!e.slices.empty()) {
+    throw CheckpointError(index_path_ + ": tensor '" + key +
+                          "' is partitioned; read it with ReadAssembled");
+  }
+  const size_t elem = dtype::ByteSize(e.dtype);
+  if (elem == 0) {
+    throw CheckpointError(index_path_ + ": tensor '" + key + "' has dtype " +
+                          dtype::Name(e.dtype) + ", which is not a fixed-size type");
+  }
+  const int64_t n = e.NumElements(key);
+  if (static_cast<uint64_t>(n) > UINT64_MAX / elem ||
+      static_cast<uint64_t>(n) * elem != static_cast<uint64_t>(e.size)) {
+    throw CheckpointError(index_path_ + ": tensor '" + key + "': stored size " +
+                          std::to_string(e.size) + " does not match " + dtype::Name(e.dtype) +
+                          ShapeString(e.shape));
+  }
+  std::string_view bytes = EntryBytes(key, e);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (verified_.count(key)) return bytes;
+  }
+  const uint32_t actual = crc32c::Value(bytes.data(), bytes.size());
+  if (actual != crc32c::Unmask(e.crc32c)) {
+    throw CheckpointError(DataFilename(prefix_, e.shard_id, header_.num_shards) + ": tensor '" +
+                          key + "' (byte offset " + std::to_string(e.offset) + ", " +
+                          std::to_string(e.size) + " bytes): checksum mismatch; data corrupt");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  verified_[key] = true;
+  return bytes;
+}
+
+std::vector<std::string_view> BundleReader::ReadStrings(const std::string& key) {
+  const BundleEntry& e = Entry(key);
+  if (!e.slices.empty()) {
+    throw CheckpointError(index_path_ + ": tensor '" + key +
+                          "' is partitioned; read it with ReadAssembledStrings");
+  }
+  if (e.dtype != dtype::kString) {
+    throw CheckpointError(index_path_ + ": tensor '" + key + "' has dtype " +
+                          dtype::Name(e.dtype) + ", not string");
+  }
+  const int64_t n = e.NumElements(key);
+  std::vector<std::string_view> out;
+  if (e.size == 0) {
+    if (n != 0) throw CheckpointError(index_path_ + ": tensor '" + key + "': empty data for " +
+                                      std::to_string(n) + " strings");
+    return out;
+  }
+  const std::string file = DataFilename(prefix_, e.shard_id, header_.num_shards);
+  if (static_cast<uint64_t>(n) > static_cast<uint64_t>(e.size)) {  // >= 1 byte per length
+    throw CheckpointError(file + ": tensor '" + key + "' (byte offset " + std::to_string(e.offset) +
+                          "): " + std::to_string(e.size) + " bytes cannot hold " +
+                          std::to_string(n) + " strings");
+  }
+  std::string_view bytes = EntryBytes(key, e);
+  Cursor c(bytes, file + ": string tensor '" + key + "'", static_cast<uint64_t>(e.offset));
+  std::vector<uint64_t> lengths(static_cast<size_t>(n));
+  uint32_t crc = 0;
+  for (auto& len : lengths) {
+    len = c.Varint64();
+    if (len <= 0xffffffffull) {
+      unsigned char b[4];
+      for (int i = 0; i < 4; ++i) b[i] = static_cast<unsigned char>((len >> (8 * i)) & 0xffu);
+      crc = crc32c::Extend(crc, b, 4);
+    } else {
+      unsigned char b[8];
+      for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>((len >> (8 * i)) & 0xffu);
+      crc = crc32c::Extend(crc, b, 8);
+    }
+  }
+  const uint64_t len_crc_pos = c.abs_pos();
+  std::string_view raw_len_crc = c.Bytes(4);
+  const uint32_t len_crc = ckpt_internal::LoadFixed32(raw_len_crc.data());
+  if (crc32c::Unmask(len_crc) != crc) {
+    throw CheckpointError(file + ": string tensor '" + key + "': length checksum mismatch (at byte " +
+                          std::to_string(len_crc_pos) + "); data corrupt");
+  }
+  crc = crc32c::Extend(crc, raw_len_crc.data(), 4);
+  out.reserve(lengths.size());
+  for (uint64_t len : lengths) {
+    std::string_view s = c.Bytes(len);
+    crc = crc32c::Extend(crc, s.data(), s.size());
+    out.push_back(s);
+  }
+  if (!c.done()) {
+    c.Fail(std::to_string(c.remaining()) + " unexpected trailing bytes");
+  }
+  if (crc != crc32c::Unmask(e.crc32c)) {
+    throw CheckpointError(file + ": string tensor '" + key + "' (byte offset " +
+                          std::to_string(e.offset) + ", " + std::to_string(e.size) +
+                          " bytes): checksum mismatch; data corrupt");
+  }
+  return out;
+}
+
+void BundleReader::CheckSliceEntry(const std::string& key, const BundleEntry& full,
+                                   const TensorSlice& slice, const std::string& slice_key,
+                                   const BundleEntry& se) const {
+  auto fail = [&](const std::string& why) {
+    throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "': " + why);
+  };
+  if (slice.size() != full.shape.size()) fail("slice rank does not match shape");
+  if (!se.slices.empty()) fail("slice entry is itself partitioned");
+  if (se.dtype != full.dtype) fail("slice dtype " + dtype::Name(se.dtype) + " differs");
+  if (se.shape.size() != full.shape.size()) fail("slice shape rank differs");
+  for (size_t d = 0; d < slice.size(); ++d) {
+    const int64_t start = slice[d].length == -1 ? 0 : slice[d].start;
+    const int64_t len = slice[d].length == -1 ? full.shape[d] : slice[d].length;
+    if (start < 0 || len < 0 || start > full.shape[d] || len > full.shape[d] - start ||
+        se.shape[d] != len) {
+      fail("slice extent " + std::to_string(d) + " out of range (stored as " +
+           ShapeString(se.shape) + ")");
+    }
+  }
+  (void)slice_key;
+}
+
+namespace {
+struct Extents {
+  std::vector<int64_t> start, len;
+  int64_t count = 1;
+};
+Extents ResolveSlice(const TensorSlice& s, const std::vector<int64_t>& full) {
+  Extents x;
+  for (size_t d = 0; d < s.size(); ++d) {
+    const bool whole = s[d].length == -1;
+    x.start.push_back(whole ? 0 : s[d].start);
+    x.len.push_back(whole ? full[d] : s[d].length);
+    x.count *= x.len.back();
+  }
+  return x;
+}
+bool Overlap(const Extents& a, const Extents& b) {
+  for (size_t d = 0; d < a.start.size(); ++d) {
+    if (a.start[d] + a.len[d] <= b.start[d] || b.start[d] + b.len[d] <= a.start[d]) return false;
+  }
+  return true;
+}
+}  // namespace
+
+template <typename Read, typename Copy>
+static void AssembleSlices(const std::string& index_path, const std::string& key,
+                           const BundleEntry& full, int64_t total, Read read, Copy copy) {
+  std::vector<Extents> seen;
+  int64_t covered = 0;
+  for (const TensorSlice& s : full.slices) {
+    Extents x = ResolveSlice(s, full.shape);
+    for (const Extents& y : seen) {
+      if (x.count > 0 && y.count > 0 && Overlap(x, y)) {
+        throw CheckpointError(index_path + ": partitioned tensor '" + key + "' has overlapping slices");
+      }
+    }
+    read(s);
+    ForEachSliceRun(full.shape, x.start, x.len, copy);
+    covered += x.count;
+    seen.push_back(std::move(x));
+  }
+  if (covered != total) {
+    throw CheckpointError(index_path + ": partitioned tensor '" + key + "': slices cover " +
+                          std::to_string(covered) + " of " + std::to_string(total) + " elements");
+  }
+}
+
+std::string BundleReader::ReadAssembled(const std::string& key) {
+  const BundleEntry& full = Entry(key);
+  if (full.slices.empty()) {
+    std::string_view raw = ReadRaw(key);
+    return std::string(raw);
+  }
+  const size_t elem = dtype::ByteSize(full.dtype);
+  if (elem == 0) {
+    throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "' has dtype " +
+                          dtype::Name(full.dtype) + ", which is not a fixed-size type");
+  }
+  const int64_t total = full.NumElements(key);
+  if (static_cast<uint64_t>(total) > (uint64_t{1} << 40) / elem) {
+    throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "' is implausibly large");
+  }
+  std::string out(static_cast<size_t>(total) * elem, '\0');
+  std::string_view cur;
+  AssembleSlices(
+      index_path_, key, full, total,
+      [&](const TensorSlice& s) {
+        const std::string sk = EncodeTensorNameSlice(key, s);
+        if (!Contains(sk)) {
+          throw CheckpointError(index_path_ + ": partitioned tensor '" + key +
+                                "': a slice entry is missing");
+        }
+        CheckSliceEntry(key, full, s, sk, Entry(sk));
+        cur = ReadRaw(sk);
+      },
+      [&](int64_t src, int64_t dst, int64_t run) {
+        std::memcpy(&out[static_cast<size_t>(dst) * elem], cur.data() + static_cast<size_t>(src) * elem,
+                    static_cast<size_t>(run) * elem);
+      });
+  return out;
+}
+
+std::vector<std::string_view> BundleReader::ReadAssembledStrings(const std::string& key) {
+  const BundleEntry& full = Entry(key);
+  if (full.slices.empty()) return ReadStrings(key);
+  if (full.dtype != dtype::kString) {
+    throw CheckpointError(index_path_ + ": tensor '" + key + "' is not a string tensor");
+  }
+  const int64_t total = full.NumElements(key);
+  std::vector<std::string_view> out(static_cast<size_t>(total));
+  std::vector<std::string_view> cur;
+  AssembleSlices(
+      index_path_, key, full, total,
+      [&](const TensorSlice& s) {
+        const std::string sk = EncodeTensorNameSlice(key, s);
+        if (!Contains(sk)) {
+          throw CheckpointError(index_path_ + ": partitioned tensor '" + key +
+                                "': a slice entry is missing");
+        }
+        CheckSliceEntry(key, full, s, sk, Entry(sk));
+        cur = ReadStrings(sk);
+      },
+      [&](int64_t src, int64_t dst, int64_t run) {
+        for (int64_t i = 0; i < run; ++i) out[static_cast<size_t>(dst + i)] = cur[static_cast<size_t>(src + i)];
+      });
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Writer
+
+namespace {
+
+void WriteFileAtomically(const std::string& path, const std::string& tmp,
+                         const std::vector<std::string_view>& pieces) {
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw CheckpointError(tmp + ": cannot create: " + ErrnoText());
+  for (std::string_view piece : pieces) {
+    const char* p = piece.data();
+    size_t left = piece.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd, p, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const std::string err = ErrnoText();
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw CheckpointError(tmp + ": write failed: " + err);
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+  }
+  if (::close(fd) != 0) {
+    const std::string err = ErrnoText();
+    ::unlink(tmp.c_str());
+    throw CheckpointError(tmp + ": close failed: " + err);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string err = ErrnoText();
+    ::unlink(tmp.c_str());
+    throw CheckpointError(path + ": rename failed: " + err);
+  }
+}
+
+// mkdir -p of the prefix's directory, like TF's BundleWriter.
+void MakeParentDirs(const std::string& prefix) {
+  const size_t slash = prefix.rfind('/');
+  if (slash == std::string::npos || slash == 0) return;
+  const std::string dir = prefix.substr(0, slash);
+  for (size_t pos = 1;; ++pos) {
+    pos = dir.find('/', pos);
+    const std::string part = pos == std::string::npos ? dir : dir.substr(0, pos);
+    if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
+      throw CheckpointError(part + ": cannot create directory: " + ErrnoText());
+    }
+    if (pos == std::string::npos) break;
+  }
+}
+
+}  // namespace
+
+void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entries,
+                 const WriteOptions& options) {
+  // Validate and order: TF's BundleWriter keeps entries in a std::map.
+  std::map<std::string, BundleEntry> index;
+  std::map<std::string, const WriteEntry*> stored;  // key -> data to store
+  for (const WriteEntry& w : entries) {
+    if (w.key.empty()) throw CheckpointError(prefix + ": tensor name must not be empty");
+    BundleEntry probe;
+    probe.shape = w.shape;
+    const int64_t n = probe.NumElements(w.key);
+    if (w.dtype == dtype::kString) {
+      if (w.strings.size() != static_cast<uint64_t>(n)) {
+        throw CheckpointError(prefix + ": tensor '" + w.key + "': " + std::to_string(w.strings.size()) +
+                              " strings for shape " + ShapeString(w.shape));
+      }
+    } else {
+      const size_t elem = dtype::ByteSize(w.dtype);
+      if (elem == 0) throw CheckpointError(prefix + ": tensor '" + w.key + "': cannot write dtype " +
+                                           dtype::Name(w.dtype));
+      if (static_cast<uint64_t>(n) * elem != w.data.size()) {
+        throw CheckpointError(prefix + ": tensor '" + w.key + "': " + std::to_string(w.data.size()) +
+                              " bytes for " + dtype::Name(w.dtype) + ShapeString(w.shape));
+      }
+    }
+    bool full_slice = w.slice.empty();
+    if (!full_slice) {
+      if (w.slice.size() != w.full_shape.size() || w.slice.size() != w.shape.size()) {
+        throw CheckpointError(prefix + ": tensor '" + w.key + "': slice rank mismatch");
+      }
+      full_slice = true;
+      for (size_t d = 0; d < w.slice.size(); ++d) {
+        const SliceExtent& x = w.slice[d];
+        const int64_t len = x.length == -1 ? w.full_shape[d] : x.length;
+        const int64_t start = x.length == -1 ? 0 : x.start;
+        if (start < 0 || len < 0 || w.full_shape[d] < 0 || start > w.full_shape[d] ||
+            len > w.full_shape[d] - start || len != w.shape[d]) {
+          throw CheckpointError(prefix + ": tensor '" + w.key + "': slice extent " +
+                                std::to_string(d) + " does not fit");
+        }
+        if (!(start == 0 && len == w.full_shape[d])) full_slice = false;
+      }
+    }
+    if (full_slice) {
+      if (index.count(w.key)) throw CheckpointError(prefix + ": duplicate tensor '" + w.key + "'");
+      stored[w.key] = &w;
+      index[w.key];
+      continue;
+    }
+    auto it = index.find(w.key);
+    if (it != index.end() && it->second.slices.empty()) {
+      throw CheckpointError(prefix + ": duplicate tensor '" + w.key + "'");
+    }
+    BundleEntry& full = index[w.key];
+    if (!full.slices.empty() && (full.dtype != w.dtype || full.shape != w.full_shape)) {
+      throw CheckpointError(prefix + ": slices of '" + w.key + "' disagree on dtype/shape");
+    }
+    full.dtype = w.dtype;
+    full.shape = w.full_shape;
+    full.slices.push_back(w.slice);
+    const std::string sk = EncodeTensorNameSlice(w.key, w.slice);
+    if (stored.count(sk)) throw CheckpointError(prefix + ": duplicate slice of '" + w.key + "'");
+    stored[sk] = &w;
+    index[sk];
+  }
+
+  // Data file, in key order (TF's SaveV2 writes in the order it is given).
+  std::vector<std::string> owned;  // length prefixes for string tensors
+  owned.reserve(stored.size() * 2);
+  std::vector<std::string_view> pieces;
+  int64_t offset = 0;
+  for (auto& kv : stored) {
+    const WriteEntry& w = *kv.second;
+    BundleEntry& e = index[kv.first];
+    e.dtype = w.dtype;
+    e.shape = w.shape;
+    e.shard_id = 0;
+    e.offset = offset;
+    uint32_t crc = 0;
+    int64_t size = 0;
+    if (w.dtype == dtype::kString) {
+      std::string lengths;
+      for (std::string_view s : w.strings) {
+        ckpt_internal::PutVarint64(&lengths, s.size());
+        const uint64_t len = s.size();
+        unsigned char b[8];
+        for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>((len >> (8 * i)) & 0xffu);
+        crc = crc32c::Extend(crc, b, len <= 0xffffffffull ? 4 : 8);
+      }
+      const uint32_t len_crc = crc32c::Mask(crc);
+      ckpt_internal::PutFixed32(&lengths, len_crc);
+      crc = crc32c::Extend(crc, lengths.data() + lengths.size() - 4, 4);
+      size += static_cast<int64_t>(lengths.size());
+      owned.push_back(std::move(lengths));
+      pieces.push_back(owned.back());
+      for (std::string_view s : w.strings) {
+        crc = crc32c::Extend(crc, s.data(), s.size());
+        pieces.push_back(s);
+        size += static_cast<int64_t>(s.size());
+      }
+    } else {
+      crc = crc32c::Value(w.data.data(), w.data.size());
+      pieces.push_back(w.data);
+      size = static_cast<int64_t>(w.data.size());
+    }
+    e.size = size;
+    e.crc32c = crc32c::Mask(crc);
+    offset += size;
+  }
+
+  BundleHeader header;
+  header.num_shards = 1;
+  header.producer = kTensorBundleVersion;
+  std::vector<std::pair<std::string, std::string>> kvs;
+  kvs.reserve(index.size() + 1);
+  kvs.emplace_back(std::string(), EncodeHeader(header));
+  for (const auto& kv : index) kvs.emplace_back(kv.first, EncodeEntry(kv.second));
+  const std::string table_bytes = table::Build(kvs, options.table);
+
+  MakeParentDirs(prefix);
+  std::random_device rd;
+  const std::string suffix = ".tempstate" + std::to_string((uint64_t{rd()} << 32) | rd());
+  const std::string data_path = DataFilename(prefix, 0, 1);
+  const std::string index_path = MetaFilename(prefix);
+  WriteFileAtomically(data_path, data_path + suffix, pieces);
+  WriteFileAtomically(index_path, index_path + suffix, {table_bytes});
+}
+
+}  // namespace fastmeta

@@ -1,0 +1,259 @@
+// LevelDB-format sorted string tables, as TensorFlow writes them for <prefix>.index
+// (tensorflow/core/lib/io/table*.cc): data blocks of prefix-compressed entries with
+// restart points, an (empty) metaindex block, an index block, a 48-byte footer.
+#include <algorithm>
+
+#include "checkpoint_internal.h"
+#include "fastmeta/checkpoint.h"
+
+namespace fastmeta {
+namespace table {
+namespace {
+
+using ckpt_internal::Cursor;
+
+constexpr uint64_t kTableMagic = 0xdb4775248b80fb57ull;
+constexpr size_t kFooterSize = 48;  // 2 * BlockHandle::kMaxEncodedLength + 8
+constexpr size_t kBlockTrailerSize = 5;
+constexpr unsigned char kNoCompression = 0;
+constexpr unsigned char kSnappyCompression = 1;
+
+struct Handle {
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+Handle DecodeHandle(Cursor* c) {
+  Handle h;
+  h.offset = c->Varint64();
+  h.size = c->Varint64();
+  return h;
+}
+
+// Reads, checksums and (if needed) decompresses one block.
+std::string ReadBlock(std::string_view file, const Handle& h, const std::string& filename,
+                      const char* what) {
+  const std::string ctx = filename + ": " + what + " block at offset " + std::to_string(h.offset);
+  if (h.offset > file.size() || h.size > file.size() - h.offset ||
+      kBlockTrailerSize > file.size() - h.offset - h.size) {
+    throw CheckpointError(ctx + " (size " + std::to_string(h.size) +
+                          ") runs past the end of the file (" + std::to_string(file.size()) +
+                          " bytes); truncated?");
+  }
+  const size_t off = static_cast<size_t>(h.offset);
+  const size_t n = static_cast<size_t>(h.size);
+  const char* p = file.data() + off;
+  const uint32_t stored = crc32c::Unmask(ckpt_internal::LoadFixed32(p + n + 1));
+  const uint32_t actual = crc32c::Value(p, n + 1);
+  if (stored != actual) throw CheckpointError(ctx + ": block checksum mismatch");
+  const auto type = static_cast<unsigned char>(p[n]);
+  if (type == kNoCompression) return std::string(p, n);
+  if (type == kSnappyCompression) return snappy::Uncompress(std::string_view(p, n), ctx);
+  throw CheckpointError(ctx + ": unknown block compression type " + std::to_string(type));
+}
+
+// Iterates a block's entries, appending (key, value) pairs.
+void ParseBlock(const std::string& block, const std::string& ctx,
+                std::vector<std::pair<std::string, std::string>>* out) {
+  if (block.size() < 4) throw CheckpointError(ctx + ": block too short (" +
+                                              std::to_string(block.size()) + " bytes)");
+  const uint32_t num_restarts = ckpt_internal::LoadFixed32(block.data() + block.size() - 4);
+  const size_t max_restarts = (block.size() - 4) / 4;
+  if (num_restarts > max_restarts) {
+    throw CheckpointError(ctx + ": bad restart count " + std::to_string(num_restarts));
+  }
+  const size_t limit = block.size() - 4 - size_t{num_restarts} * 4;
+  Cursor c(std::string_view(block.data(), limit), ctx);
+  std::string key;
+  while (!c.done()) {
+    const uint32_t shared = c.Varint32();
+    const uint32_t non_shared = c.Varint32();
+    const uint32_t value_len = c.Varint32();
+    if (shared > key.size()) c.Fail("entry shares " + std::to_string(shared) +
+                                    " bytes with a " + std::to_string(key.size()) + "-byte key");
+    key.resize(shared);
+    key.append(c.Bytes(non_shared));
+    std::string_view value = c.Bytes(value_len);
+    out->emplace_back(key, std::string(value));
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
+                                                         const std::string& filename) {
+  if (file.size() < kFooterSize) {
+    throw CheckpointError(filename + ": too short to be a checkpoint index (" +
+                          std::to_string(file.size()) + " bytes); truncated?");
+  }
+  const char* footer = file.data() + file.size() - kFooterSize;
+  const uint64_t magic = ckpt_internal::LoadFixed64(footer + kFooterSize - 8);
+  if (magic != kTableMagic) {
+    throw CheckpointError(filename + ": bad table magic number in footer (at byte " +
+                          std::to_string(file.size() - 8) +
+                          "); not a V2 checkpoint index, or truncated");
+  }
+  Cursor fc(std::string_view(footer, kFooterSize - 8), filename + ": footer",
+            file.size() - kFooterSize);
+  DecodeHandle(&fc);  // metaindex: TF writes it empty and never reads it
+  const Handle index_handle = DecodeHandle(&fc);
+
+  std::vector<std::pair<std::string, std::string>> index_entries;
+  const std::string index_ctx = filename + ": index block";
+  ParseBlock(ReadBlock(file, index_handle, filename, "index"), index_ctx, &index_entries);
+
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& ie : index_entries) {
+    Cursor hc(ie.second, index_ctx + " entry");
+    const Handle h = DecodeHandle(&hc);
+    const std::string ctx = filename + ": data block at offset " + std::to_string(h.offset);
+    const size_t before = out.size();
+    ParseBlock(ReadBlock(file, h, filename, "data"), ctx, &out);
+    for (size_t i = before; i < out.size(); ++i) {
+      if (i > 0 && !(out[i - 1].first < out[i].first)) {
+        throw CheckpointError(ctx + ": keys out of order ('" + out[i - 1].first + "' then '" +
+                              out[i].first + "')");
+      }
+      if (out[i].first > ie.first) {
+        throw CheckpointError(ctx + ": key '" + out[i].first + "' beyond its index entry");
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
+
+class BlockBuilder {
+ public:
+  explicit BlockBuilder(int restart_interval) : interval_(restart_interval) { restarts_.push_back(0); }
+  void Add(const std::string& key, const std::string& value) {
+    size_t shared = 0;
+    if (counter_ < interval_) {
+      const size_t min_len = std::min(last_key_.size(), key.size());
+      while (shared < min_len && last_key_[shared] == key[shared]) ++shared;
+    } else {
+      restarts_.push_back(static_cast<uint32_t>(buffer_.size()));
+      counter_ = 0;
+    }
+    ckpt_internal::PutVarint64(&buffer_, shared);
+    ckpt_internal::PutVarint64(&buffer_, key.size() - shared);
+    ckpt_internal::PutVarint64(&buffer_, value.size());
+    buffer_.append(key, shared, std::string::npos);
+    buffer_.append(value);
+    last_key_ = key;
+    ++counter_;
+  }
+  size_t EstimatedSize() const { return buffer_.size() + restarts_.size() * 4 + 4; }
+  bool empty() const { return buffer_.empty(); }
+  std::string Finish() {
+    std::string out = std::move(buffer_);
+    for (uint32_t r : restarts_) ckpt_internal::PutFixed32(&out, r);
+    ckpt_internal::PutFixed32(&out, static_cast<uint32_t>(restarts_.size()));
+    buffer_.clear();
+    restarts_.assign(1, 0);
+    counter_ = 0;
+    last_key_.clear();
+    return out;
+  }
+
+ private:
+  int interval_;
+  std::string buffer_;
+  std::vector<uint32_t> restarts_;
+  int counter_ = 0;
+  std::string last_key_;
+};
+
+// leveldb BytewiseComparator::FindShortestSeparator / FindShortSuccessor.
+void ShortestSeparator(std::string* start, const std::string& limit) {
+  const size_t min_len = std::min(start->size(), limit.size());
+  size_t i = 0;
+  while (i < min_len && (*start)[i] == limit[i]) ++i;
+  if (i >= min_len) return;
+  const auto b = static_cast<unsigned char>((*start)[i]);
+  if (b < 0xffu && b + 1 < static_cast<unsigned char>(limit[i])) {
+    (*start)[i] = static_cast<char>(b + 1);
+    start->resize(i + 1);
+  }
+}
+void ShortSuccessor(std::string* key) {
+  for (size_t i = 0; i < key->size(); ++i) {
+    const auto b = static_cast<unsigned char>((*key)[i]);
+    if (b != 0xffu) {
+      (*key)[i] = static_cast<char>(b + 1);
+      key->resize(i + 1);
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+std::string Build(const std::vector<std::pair<std::string, std::string>>& kvs,
+                  const BuildOptions& options) {
+  std::string file;
+  BlockBuilder data(options.block_restart_interval);
+  BlockBuilder index(1);
+  BlockBuilder meta(options.block_restart_interval);
+  auto write_block = [&](BlockBuilder* b) {
+    std::string contents = b->Finish();
+    unsigned char type = kNoCompression;
+    if (options.snappy) {
+      std::string compressed = snappy::CompressLiteral(contents);
+      // Like TF: keep the compression only if it saves at least 12.5%.
+      if (compressed.size() < contents.size() - contents.size() / 8) {
+        contents = std::move(compressed);
+        type = kSnappyCompression;
+      }
+    }
+    std::string handle;
+    ckpt_internal::PutVarint64(&handle, file.size());
+    ckpt_internal::PutVarint64(&handle, contents.size());
+    file.append(contents);
+    file.push_back(static_cast<char>(type));
+    uint32_t crc = crc32c::Value(contents.data(), contents.size());
+    crc = crc32c::Extend(crc, &type, 1);
+    ckpt_internal::PutFixed32(&file, crc32c::Mask(crc));
+    return handle;
+  };
+  std::string last_key;
+  bool pending = false;
+  std::string pending_handle;
+  for (size_t i = 0; i < kvs.size(); ++i) {
+    const std::string& key = kvs[i].first;
+    if (i > 0 && !(kvs[i - 1].first < key)) {
+      throw CheckpointError("table::Build: keys not strictly increasing at '" + key + "'");
+    }
+    if (pending) {
+      ShortestSeparator(&last_key, key);
+      index.Add(last_key, pending_handle);
+      pending = false;
+    }
+    data.Add(key, kvs[i].second);
+    last_key = key;
+    if (data.EstimatedSize() >= options.block_size) {
+      pending_handle = write_block(&data);
+      pending = true;
+    }
+  }
+  if (!data.empty()) {
+    pending_handle = write_block(&data);
+    pending = true;
+  }
+  const std::string meta_handle = write_block(&meta);
+  if (pending) {
+    ShortSuccessor(&last_key);
+    index.Add(last_key, pending_handle);
+  }
+  const std::string index_handle = write_block(&index);
+  std::string footer = meta_handle + index_handle;
+  footer.resize(40, '\0');
+  ckpt_internal::PutFixed32(&footer, static_cast<uint32_t>(kTableMagic & 0xffffffffu));
+  ckpt_internal::PutFixed32(&footer, static_cast<uint32_t>(kTableMagic >> 32));
+  file.append(footer);
+  return file;
+}
+
+}  // namespace table
+}  // namespace fastmeta

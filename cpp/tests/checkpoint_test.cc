@@ -1,0 +1,266 @@
+// Unit tests for the checkpoint core: CRC32C vectors, snappy decoding, the table
+// format, slice-name encoding and a bundle write -> read round trip.
+#undef NDEBUG
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "fastmeta/checkpoint.h"
+
+using namespace fastmeta;
+
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                              \
+    }                                                                            \
+  } while (0)
+
+template <typename Fn>
+static std::string ExpectError(Fn fn) {
+  try {
+    fn();
+  } catch (const CheckpointError& e) {
+    return e.what();
+  }
+  std::fprintf(stderr, "expected CheckpointError\n");
+  std::abort();
+}
+
+static void TestCrc32c() {
+  char buf[32];
+  std::memset(buf, 0, sizeof buf);
+  CHECK(crc32c::Value(buf, sizeof buf) == 0x8a9136aau);
+  std::memset(buf, 0xff, sizeof buf);
+  CHECK(crc32c::Value(buf, sizeof buf) == 0x62a8ab43u);
+  for (int i = 0; i < 32; ++i) buf[i] = static_cast<char>(i);
+  CHECK(crc32c::Value(buf, sizeof buf) == 0x46dd794eu);
+  for (int i = 0; i < 32; ++i) buf[i] = static_cast<char>(31 - i);
+  CHECK(crc32c::Value(buf, sizeof buf) == 0x113fdb5cu);
+  CHECK(crc32c::Value("123456789", 9) == 0xe3069283u);
+  CHECK(crc32c::Value("", 0) == 0u);
+  CHECK(crc32c::Extend(crc32c::Value("hello ", 6), "world", 5) == crc32c::Value("hello world", 11));
+  // Long, unaligned input: hardware and software paths must agree with byte-at-a-time extension.
+  std::string big(1000, 'x');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + 3);
+  uint32_t c = 0;
+  for (char ch : big) c = crc32c::Extend(c, &ch, 1);
+  CHECK(c == crc32c::Value(big.data(), big.size()));
+  CHECK(crc32c::Value(big.data() + 1, 999) == crc32c::Extend(0, big.data() + 1, 999));
+  const uint32_t v = crc32c::Value("foo", 3);
+  CHECK(crc32c::Mask(v) != v);
+  CHECK(crc32c::Mask(crc32c::Mask(v)) != v);
+  CHECK(crc32c::Unmask(crc32c::Mask(v)) == v);
+  CHECK(crc32c::Unmask(crc32c::Unmask(crc32c::Mask(crc32c::Mask(v)))) == v);
+}
+
+static void TestSnappy() {
+  // literal "abc", copy-1 (len 9, offset 3), literal "X"
+  const std::string a("\x0d\x08" "abc" "\x15\x03" "\x00X", 9);
+  CHECK(snappy::Uncompress(a, "t") == "abcabcabcabcX");
+  // literal "0123456789", copy-2 (len 10, offset 10)
+  const std::string b("\x14\x24" "0123456789" "\x26\x0a\x00", 15);
+  CHECK(snappy::Uncompress(b, "t") == "01234567890123456789");
+  // copy-4 (len 2, offset 1) -> run of one byte
+  const std::string c("\x03\x00" "z" "\x07\x01\x00\x00\x00", 8);
+  CHECK(snappy::Uncompress(c, "t") == "zzz");
+  // long literal with a 1-byte length (61 bytes)
+  std::string lit(61, 'q');
+  std::string d = std::string("\x3d") + "\xf0" + "\x3c" + lit;
+  CHECK(snappy::Uncompress(d, "t") == lit);
+  CHECK(snappy::Uncompress(std::string("\x00", 1), "t").empty());
+  // The literal-only encoder round-trips, across the 64 KiB chunking.
+  std::string big(200000, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31);
+  CHECK(snappy::Uncompress(snappy::CompressLiteral(big), "t") == big);
+  CHECK(snappy::Uncompress(snappy::CompressLiteral("hi"), "t") == "hi");
+  // Corrupt inputs never crash.
+  ExpectError([] { snappy::Uncompress(std::string("\x05\x01\x00", 3), "t"); });  // offset 0 / past
+  ExpectError([] { snappy::Uncompress(std::string("\x05\x10" "ab", 4), "t"); });  // truncated literal
+  ExpectError([] { snappy::Uncompress(std::string("\x02\x08" "abc", 5), "t"); });  // overflow length
+  ExpectError([] { snappy::Uncompress(std::string("\x05\x00" "a", 3), "t"); });  // short output
+  ExpectError([] { snappy::Uncompress(std::string("\xff\xff\xff\xff\xff\xff", 6), "t"); });
+  ExpectError([] { snappy::Uncompress(std::string("\x08\x00" "a" "\x0d\x05", 5), "t"); });  // offset > out
+  ExpectError([] { snappy::Uncompress("", "t"); });
+}
+
+static void TestTable() {
+  std::vector<std::pair<std::string, std::string>> kvs;
+  kvs.emplace_back("", "header");
+  for (int i = 0; i < 500; ++i) {
+    char key[32];
+    std::snprintf(key, sizeof key, "layer_%04d/kernel", i);
+    kvs.emplace_back(key, std::string(static_cast<size_t>(i % 17), static_cast<char>('a' + i % 26)));
+  }
+  for (bool snappy : {false, true}) {
+    table::BuildOptions o;
+    o.block_size = 256;  // many data blocks
+    o.snappy = snappy;
+    const std::string t = table::Build(kvs, o);
+    CHECK(table::ReadAll(t, "mem") == kvs);
+    // Flip every 7th byte in turn: always an error or (in a value) a CRC error; never a crash.
+    for (size_t i = 0; i < t.size(); i += 7) {
+      std::string bad = t;
+      bad[i] = static_cast<char>(bad[i] ^ 0x5a);
+      try {
+        auto out = table::ReadAll(bad, "mem");
+        (void)out;
+      } catch (const CheckpointError&) {
+      }
+    }
+    for (size_t n = 0; n < t.size(); n += 13) ExpectError([&] { table::ReadAll(t.substr(0, n), "mem"); });
+  }
+  const std::string msg = ExpectError([] { table::ReadAll(std::string(48, 'x'), "f.index"); });
+  CHECK(msg.find("f.index") != std::string::npos);
+  CHECK(msg.find("magic") != std::string::npos);
+}
+
+static void TestSliceName() {
+  // Checked against keys TensorFlow wrote for a variable partitioned in 2 on axis 0:
+  // EncodeTensorNameSlice("v", {[0,5), full}).
+  TensorSlice s = {{0, 5}, {0, -1}};
+  const std::string k = EncodeTensorNameSlice("v", s);
+  const std::string want("\x00" "v" "\x00\x01" "\x01\x02" "\x80\x85" "\x80\x7f", 10);
+  CHECK(k == want);
+  // Large and negative numbers use multi-byte signed encodings.
+  CHECK(EncodeTensorNameSlice("a", {{100, 1000}}).size() == 1 + 3 + 2 + 2 + 2);
+  CHECK(EncodeTensorNameSlice(std::string("\x00\xff", 2), {}) ==
+        std::string("\x00" "\x00\xff" "\xff\x00" "\x00\x01" "\x00", 8));
+}
+
+static std::string TempPrefix() {
+  char tmpl[] = "/tmp/fastmeta_ckpt_testXXXXXX";
+  char* dir = mkdtemp(tmpl);
+  CHECK(dir != nullptr);
+  return std::string(dir) + "/model";
+}
+
+static std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+static void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+static void TestRoundTrip() {
+  const std::string prefix = TempPrefix();
+  std::vector<float> w = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, 8.0f};
+  std::vector<int64_t> step = {42};
+  std::vector<int32_t> part0 = {0, 1, 2, 3, 4, 5};   // rows 0..1 of a [3,3] tensor
+  std::vector<int32_t> part1 = {6, 7, 8};            // row 2
+  std::vector<std::string_view> strs = {"hello", "", std::string_view("\x00\xff", 2)};
+
+  std::vector<WriteEntry> entries(5);
+  entries[0].key = "w";
+  entries[0].dtype = dtype::kFloat;
+  entries[0].shape = {2, 3};
+  entries[0].data = std::string_view(reinterpret_cast<const char*>(w.data()), w.size() * 4);
+  entries[1].key = "global_step";
+  entries[1].dtype = dtype::kInt64;
+  entries[1].data = std::string_view(reinterpret_cast<const char*>(step.data()), 8);
+  entries[2].key = "names";
+  entries[2].dtype = dtype::kString;
+  entries[2].shape = {3};
+  entries[2].strings = strs;
+  entries[3].key = "p";
+  entries[3].dtype = dtype::kInt32;
+  entries[3].shape = {2, 3};
+  entries[3].full_shape = {3, 3};
+  entries[3].slice = {{0, 2}, {0, -1}};
+  entries[3].data = std::string_view(reinterpret_cast<const char*>(part0.data()), 24);
+  entries[4].key = "p";
+  entries[4].dtype = dtype::kInt32;
+  entries[4].shape = {1, 3};
+  entries[4].full_shape = {3, 3};
+  entries[4].slice = {{2, 1}, {0, -1}};
+  entries[4].data = std::string_view(reinterpret_cast<const char*>(part1.data()), 12);
+  WriteBundle(prefix, entries);
+
+  {
+    BundleReader r(prefix);
+    CHECK(r.header().num_shards == 1);
+    CHECK(r.header().producer == 1);
+    const auto vars = r.VariableKeys();
+    CHECK((vars == std::vector<std::string>{"global_step", "names", "p", "w"}));
+    CHECK(r.keys().size() == 6);  // + two slice keys
+    CHECK(r.Entry("w").shape == (std::vector<int64_t>{2, 3}));
+    std::string_view raw = r.ReadRaw("w");
+    CHECK(raw.size() == 24 && std::memcmp(raw.data(), w.data(), 24) == 0);
+    CHECK(r.ReadRaw("global_step") == std::string_view(reinterpret_cast<const char*>(step.data()), 8));
+    auto got = r.ReadStrings("names");
+    CHECK(got.size() == 3 && got[0] == "hello" && got[1].empty() && got[2] == strs[2]);
+    const std::string p = r.ReadAssembled("p");
+    CHECK(p.size() == 36);
+    for (int i = 0; i < 9; ++i) {
+      int32_t x;
+      std::memcpy(&x, p.data() + 4 * i, 4);
+      CHECK(x == i);
+    }
+    CHECK(r.Entry("p").slices.size() == 2);
+    ExpectError([&] { r.ReadRaw("missing"); });
+    ExpectError([&] { r.ReadRaw("names"); });
+  }
+
+  // Corrupt a data byte: the read names the data file and tensor.
+  const std::string data_path = DataFilename(prefix, 0, 1);
+  const std::string data = ReadFile(data_path);
+  for (const char* name : {"w", "names"}) {
+    size_t off;
+    {
+      BundleReader r(prefix);
+      off = static_cast<size_t>(r.Entry(name).offset) + 1;
+    }
+    std::string bad = data;
+    bad[off] = static_cast<char>(bad[off] ^ 1);
+    WriteFile(data_path, bad);
+    BundleReader r(prefix);
+    const std::string msg = ExpectError([&] {
+      if (std::string(name) == "w") r.ReadRaw(name); else r.ReadStrings(name);
+    });
+    CHECK(msg.find(data_path) != std::string::npos);
+    CHECK(msg.find(name) != std::string::npos);
+  }
+  WriteFile(data_path, data.substr(0, 10));
+  {
+    BundleReader r(prefix);
+    const std::string msg = ExpectError([&] { r.ReadRaw("w"); });
+    CHECK(msg.find("truncated") != std::string::npos);
+  }
+  ::unlink(data_path.c_str());
+  {
+    BundleReader r(prefix);
+    const std::string msg = ExpectError([&] { r.ReadRaw("w"); });
+    CHECK(msg.find(data_path) != std::string::npos);
+  }
+  const std::string index = ReadFile(prefix + ".index");
+  for (size_t i = 0; i < index.size(); ++i) {
+    std::string b = index;
+    b[i] = static_cast<char>(b[i] ^ 0x20);
+    WriteFile(prefix + ".index", b);
+    try {
+      BundleReader r(prefix);
+    } catch (const CheckpointError&) {
+    }
+  }
+  WriteFile(prefix + ".index", index.substr(0, index.size() - 1));
+  ExpectError([&] { BundleReader r(prefix); });
+}
+
+int main() {
+  TestCrc32c();
+  TestSnappy();
+  TestTable();
+  TestSliceName();
+  TestRoundTrip();
+  std::cout << "checkpoint_test: OK\n";
+  return 0;
+}
