@@ -1,0 +1,604 @@
+"""The drop-in importer: fastmeta's core rewrite, then TensorFlow's C++ importer.
+
+Fast path (what TensorFlow 2.x does, minus the work the core already did):
+
+1. read the meta graph with fastmeta (memory-mapped file, typed errors);
+2. check unbound inputs, choose the import scope exactly as TensorFlow does
+   (``graph.unique_name(import_scope or "", mark_as_used=False)``, then the name scope
+   ``importer.import_graph_def`` would enter) and run the core with that prefix and the
+   graph's current op names: the result is the GraphDef TensorFlow's graph holds after
+   import (order, names, inputs, devices, default attrs);
+3. hand those bytes to ``TF_GraphImportGraphDefWithResults`` with no prefix and no
+   uniquification (the names are final), every input_map target mapped to itself, and
+   create the Python ``Operation`` wrappers; TensorFlow's Python default-attr and device
+   passes are skipped (nothing is left for them to do);
+4. rebuild the collections with TensorFlow's registered ``from_proto`` functions (same
+   order and rules as ``meta_graph.import_scoped_meta_graph_with_return_elements``) and
+   the Saver as ``saver._create_saver_from_imported_meta_graph`` does.
+
+Whatever the fast path cannot reproduce exactly (an enclosing ``tf.device`` or
+``colocate_with`` block, input_map values that are not tensors of the target graph,
+OpDefs whose defaults differ between the file's producer and this TensorFlow, renamed
+return elements) goes to TensorFlow's own importer instead: the result is never
+different from TensorFlow's.
+
+Failures: everything the core validates (file, wire data, names, inputs, input_map,
+return elements, scope) is checked before the graph is touched. TensorFlow's C++ import
+is atomic; if it fails the name-scope bookkeeping is rolled back as well, so the graph
+is unchanged. As in TensorFlow, an error while restoring collections (e.g. a
+``node_list`` naming a missing op) happens after the nodes are in the graph.
+
+Deliberate difference: a ``MetaGraphDef`` message passed in is never modified
+(TensorFlow adds default attrs, clears devices and scopes its ``saver_def`` in place).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Callable
+
+from packaging import version as packaging_version
+from tensorflow.core.framework import graph_pb2 as tf_graph_pb2
+from tensorflow.core.protobuf import meta_graph_pb2 as tf_meta_graph_pb2
+from tensorflow.python.client import pywrap_tf_session as c_api
+from tensorflow.python.eager import context
+from tensorflow.python.framework import c_api_util, function, meta_graph, op_def_registry, ops
+from tensorflow.python.framework import errors as tf_errors
+from tensorflow.python.framework import tensor as tensor_lib
+from tensorflow.python.platform import tf_logging as logging
+from tensorflow.python.training import saver as saver_lib
+from tensorflow.python.util import compat
+
+from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
+from fastmeta.rewrite import input_map_pairs, run_core
+
+__all__ = [
+    "import_meta_graph",
+    "import_meta_graph_with_return_elements",
+    "import_scoped_meta_graph_with_return_elements",
+    "last_path",
+    "profile",
+]
+
+_GLOBAL_VARIABLES = ops.GraphKeys.GLOBAL_VARIABLES
+_TRAINABLE_VARIABLES = ops.GraphKeys.TRAINABLE_VARIABLES
+_METRIC_VARIABLES = ops.GraphKeys.METRIC_VARIABLES
+_SAVEABLE_OBJECTS = ops.GraphKeys.SAVEABLE_OBJECTS
+_VARIABLE_COLLECTIONS = frozenset(ops.GraphKeys._VARIABLE_COLLECTIONS)
+_COMPAT_COLLECTIONS = frozenset(getattr(meta_graph, "_COMPAT_COLLECTION_LIST", ()))
+
+
+def _restore_all(key: str) -> bool:
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Profiling (used by benchmarks/bench_tf_dropin.py)
+# ---------------------------------------------------------------------------
+_phases: dict[str, float] | None = None
+_last_path: list[str] = [""]
+
+
+@contextlib.contextmanager
+def profile() -> Iterator[dict[str, float]]:
+    """Collect wall-clock seconds per import phase of the imports run inside the block.
+
+    Yields a dict filled as the imports run (phase name -> seconds, summed)."""
+    global _phases
+    previous = _phases
+    _phases = {}
+    try:
+        yield _phases
+    finally:
+        _phases = previous
+
+
+class _Timer:
+    __slots__ = ("start",)
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        if _phases is not None:
+            _phases[phase] = _phases.get(phase, 0.0) + (now - self.start)
+        self.start = now
+
+
+def last_path() -> str:
+    """``"fast"`` or ``"fallback: <reason>"`` for the most recent import (diagnostics)."""
+    return _last_path[0]
+
+
+class _Fallback(Exception):
+    """Internal: the fast path cannot reproduce TensorFlow exactly for this import."""
+
+
+# ---------------------------------------------------------------------------
+# Argument checks (TensorFlow's rules and messages)
+# ---------------------------------------------------------------------------
+def _check_unbound_inputs(
+    meta: tf_meta_graph_pb2.MetaGraphDef, col_name: str | None, input_map: Any
+) -> None:
+    if not col_name or col_name not in meta.collection_def:
+        return
+    col_def = meta.collection_def[col_name]
+    kind = col_def.WhichOneof("kind")
+    if kind is None:
+        return
+    values = getattr(col_def, kind).value
+    if not values:
+        return
+    if not input_map or sorted(compat.as_str(v) for v in values) != sorted(input_map):
+        missing = ",".join(compat.as_str(v) for v in values if not input_map or v not in input_map)
+        raise ValueError(
+            f"Graph contains unbound inputs: {missing}. "
+            "Must provide these inputs through input_map."
+        )
+
+
+def _check_input_map(input_map: Any) -> dict[Any, Any]:
+    if input_map is None:
+        return {}
+    if not isinstance(input_map, dict):
+        raise TypeError(
+            f"Argument `input_map` must be a dictionary. Obtained {type(input_map).__name__}"
+        )
+    if not all(isinstance(k, (bytes, str)) for k in input_map):
+        raise TypeError(
+            f"All keys for argument `input_map` must be strings. Obtained keys: {list(input_map)}"
+        )
+    return input_map
+
+
+def _check_return_elements(return_elements: Any) -> tuple[str, ...] | None:
+    if return_elements is None:
+        return None
+    if not all(isinstance(x, (bytes, str)) for x in return_elements):
+        raise TypeError(
+            f"Argument `return_elements` must be a list of strings. Obtained {return_elements}."
+        )
+    return tuple(compat.as_str(x) for x in return_elements)
+
+
+# ---------------------------------------------------------------------------
+# Fast-path preconditions
+# ---------------------------------------------------------------------------
+def _fallback_reason_for_graph(graph: ops.Graph, input_map: dict[Any, Any]) -> str | None:
+    if len(graph._device_function_stack):
+        return "an enclosing device scope applies to the imported ops"
+    if len(graph._colocation_stack):
+        return "an enclosing colocate_with block applies to the imported ops"
+    for value in input_map.values():
+        if not isinstance(value, tensor_lib.Tensor) or getattr(value, "graph", None) is not graph:
+            return "an input_map value is not a tensor of the target graph"
+    return None
+
+
+_op_defs_ok: dict[bytes, bool] = {}
+
+
+def _producer_defaults_agree(meta: tf_meta_graph_pb2.MetaGraphDef) -> bool:
+    """True when every default attr the file's producer OpDefs declare (which the core
+    adds) is declared with the same default by this TensorFlow (which TensorFlow adds),
+    so that the core's defaults and TensorFlow's coincide."""
+    if not meta.meta_info_def.HasField("stripped_op_list"):
+        return True
+    op_list = meta.meta_info_def.stripped_op_list
+    key = op_list.SerializeToString(deterministic=True)
+    cached = _op_defs_ok.get(key)
+    if cached is not None:
+        return cached
+    ok = True
+    for producer in op_list.op:
+        consumer = op_def_registry.get(producer.name)
+        if consumer is None:
+            continue  # a function or an unregistered op (the C++ importer reports the latter)
+        consumer_attrs = {a.name: a for a in consumer.attr}
+        for attr in producer.attr:
+            mine = consumer_attrs.get(attr.name)
+            if mine is None:
+                ok = False  # TensorFlow would strip a producer-only default attr
+                break
+            if attr.HasField("default_value") and (
+                not mine.HasField("default_value") or mine.default_value != attr.default_value
+            ):
+                ok = False
+                break
+        if not ok:
+            break
+    if len(_op_defs_ok) > 64:
+        _op_defs_ok.clear()
+    _op_defs_ok[key] = ok
+    return ok
+
+
+def _predict_prefix(graph: ops.Graph, name: str) -> str:
+    """The prefix ``ops.name_scope(name)`` will produce, without marking anything used.
+
+    Raises TensorFlow's ValueError for invalid scope names."""
+    if not name:
+        return ""
+    # Validation as Graph.name_scope does (it raises before changing anything).
+    with graph.name_scope(name + "/" if not name.endswith("/") else name) as probe:
+        del probe
+    if name.endswith("/"):
+        return name[:-1]
+    return graph.unique_name(name, mark_as_used=False)
+
+
+# ---------------------------------------------------------------------------
+# Fast path
+# ---------------------------------------------------------------------------
+def _final_name(
+    rewritten: Any, original: str, prefix: str, existing: set[str], existing_prefixes: set[str]
+) -> str:
+    """The imported node's final name when it was not renamed, else raise _Fallback."""
+    candidate = f"{prefix}/{original}" if prefix else original
+    if candidate in existing or candidate in existing_prefixes:
+        raise _Fallback("a return element was renamed to avoid a clash")
+    if rewritten.find(candidate) < 0:
+        kind = "tensor" if ":" in original else "node"
+        raise ValueError(f"Requested return {kind} '{original}' not found in graph def")
+    return candidate
+
+
+def _existing_prefixes(names: Sequence[str]) -> set[str]:
+    out: set[str] = set()
+    for n in names:
+        pos = n.find("/")
+        while pos >= 0:
+            out.add(n[:pos])
+            pos = n.find("/", pos + 1)
+    return out
+
+
+def _import_fast(
+    loaded: LoadedMetaGraph,
+    meta: tf_meta_graph_pb2.MetaGraphDef,
+    graph: ops.Graph,
+    import_scope: str | None,
+    clear_devices: bool,
+    input_map: dict[Any, Any],
+    return_elements: tuple[str, ...] | None,
+    timer: _Timer,
+) -> tuple[str, list[Any] | None]:
+    """Import the nodes; returns (scope for collections, return elements)."""
+    if not _producer_defaults_agree(meta):
+        raise _Fallback("the file's OpDefs declare defaults this TensorFlow does not")
+    scope_to_prepend = graph.unique_name(import_scope or "", mark_as_used=False)
+    name = import_scope or scope_to_prepend
+    prefix = _predict_prefix(graph, name)
+
+    core_map = input_map_pairs({compat.as_str(k): v.name for k, v in input_map.items()})
+    existing: list[str] = list(graph._nodes_by_name) if graph.num_operations() else []
+    rewritten = run_core(loaded, prefix, clear_devices=clear_devices, input_map=core_map,
+                         existing_names=existing)
+    timer.lap("core rewrite")
+
+    finals: list[str] = []
+    if return_elements:
+        existing_set = set(existing)
+        existing_pre = _existing_prefixes(existing)
+        for element in return_elements:
+            if ":" in element:
+                op_name, _, index = element.rpartition(":")
+                finals.append(_final_name(rewritten, op_name, prefix, existing_set, existing_pre)
+                              + ":" + index)
+            else:
+                finals.append(_final_name(rewritten, element, prefix, existing_set, existing_pre))
+
+    # Enter the name scope import_graph_def enters (same names_in_use side effects);
+    # remember the two keys it may touch to undo them if TensorFlow's import fails.
+    names_in_use = graph._names_in_use
+    touched = {k: names_in_use.get(k) for k in (prefix.lower(), _scoped(graph, name).lower())}
+    with ops.name_scope(name, "import", list(input_map.values())) as scope:
+        actual = scope[:-1] if scope else ""
+    if actual != prefix:  # not expected; stay exact anyway
+        rewritten = run_core(loaded, actual, clear_devices=clear_devices, input_map=core_map,
+                             existing_names=existing)
+        prefix = actual
+    timer.lap("name scope")
+
+    scoped_options = c_api_util.ScopedTFImportGraphDefOptions()
+    options = scoped_options.options
+    c_api.TF_ImportGraphDefOptionsSetPrefix(options, "")
+    c_api.TF_ImportGraphDefOptionsSetUniquifyNames(options, False)
+    c_api.TF_ImportGraphDefOptionsSetPropagateDeviceSpec(options, False)
+    mapped: set[tuple[str, int]] = set()
+    for key, value in input_map.items():
+        if compat.as_str(key).startswith("^"):
+            target_op = value.op
+            if (target_op.name, -1) not in mapped:
+                mapped.add((target_op.name, -1))
+                c_api.TF_ImportGraphDefOptionsRemapControlDependency(
+                    options, target_op.name, value._as_tf_output().oper)
+        else:
+            if (value.op.name, value.value_index) not in mapped:
+                mapped.add((value.op.name, value.value_index))
+                c_api.TF_ImportGraphDefOptionsAddInputMapping(
+                    options, value.op.name, value.value_index, value._as_tf_output())
+    for final in finals:
+        if ":" in final:
+            op_name, _, index = final.rpartition(":")
+            c_api.TF_ImportGraphDefOptionsAddReturnOutput(options, op_name, int(index))
+        else:
+            c_api.TF_ImportGraphDefOptionsAddReturnOperation(options, final)
+    c_api.TF_ImportGraphDefOptionsSetValidateColocationConstraints(options, True)
+
+    with graph._mutation_lock():
+        buffer = c_api.TF_NewBufferFromString(rewritten.graph_def())
+        try:
+            with graph._c_graph.get() as c_graph:
+                raw_results = c_api.TF_GraphImportGraphDefWithResults(c_graph, buffer, options)
+            results = c_api_util.ScopedTFImportGraphDefResults(raw_results)
+        except Exception as e:
+            for k, v in touched.items():
+                if v is None:
+                    names_in_use.pop(k, None)
+                else:
+                    names_in_use[k] = v
+            if isinstance(e, tf_errors.InvalidArgumentError):
+                raise ValueError(str(e)) from None
+            raise
+        finally:
+            c_api.TF_DeleteBuffer(buffer)
+        timer.lap("TF C++ import")
+        graph._add_new_tf_operations(compute_devices=False)
+        timer.lap("TF Operation wrappers")
+
+    tail = tf_graph_pb2.GraphDef.FromString(rewritten.graph_tail())
+    if tail.library.function:
+        for f in function.from_library(tail.library):
+            f.add_to_graph(graph)
+    timer.lap("functions")
+
+    elements: list[Any] | None = None
+    if return_elements is not None:
+        outputs = c_api.TF_ImportGraphDefResultsReturnOutputs(results.results)
+        opers = c_api.TF_ImportGraphDefResultsReturnOperations(results.results)
+        elements = []
+        oi = pi = 0
+        for element in return_elements:
+            if ":" in element:
+                elements.append(graph._get_tensor_by_tf_output(outputs[oi]))
+                oi += 1
+            else:
+                elements.append(graph._get_operation_by_tf_operation(opers[pi]))
+                pi += 1
+    return scope_to_prepend, elements
+
+
+def _scoped(graph: ops.Graph, name: str) -> str:
+    stack = graph._name_stack
+    return f"{stack}/{name}" if stack and name else name
+
+
+# ---------------------------------------------------------------------------
+# Collections and Saver
+# ---------------------------------------------------------------------------
+def _restore_collections(
+    graph: ops.Graph,
+    meta: tf_meta_graph_pb2.MetaGraphDef,
+    scope: str,
+    unbound_inputs_col_name: str | None,
+    predicate: Callable[[str], bool],
+) -> None:
+    tf_version = meta.meta_info_def.tensorflow_version
+    have_trainable = (not tf_version) or (
+        packaging_version.parse(tf_version) >= packaging_version.parse("1.9")
+    )
+    collection_def = meta.collection_def
+    keys = sorted(collection_def)
+    if _TRAINABLE_VARIABLES in collection_def:
+        keys.remove(_TRAINABLE_VARIABLES)
+        keys.insert(0, _TRAINABLE_VARIABLES)
+    variable_objects: dict[bytes, Any] = {}
+    for key in keys:
+        if key == unbound_inputs_col_name or not predicate(key):
+            continue
+        col_def = collection_def[key]
+        kind = col_def.WhichOneof("kind")
+        if kind is None:
+            logging.error("Cannot identify data type for collection %s. Skipping.", key)
+            continue
+        from_proto = ops.get_from_proto_function(key)
+        if key == _METRIC_VARIABLES:
+            from_proto = ops.get_from_proto_function(_GLOBAL_VARIABLES)
+        items: list[Any] = []
+        if from_proto and kind == "bytes_list":
+            proto_type = ops.get_collection_proto_type(key)
+            if key in _VARIABLE_COLLECTIONS:
+                for value in col_def.bytes_list.value:
+                    variable = variable_objects.get(value)
+                    if variable is None:
+                        proto = proto_type.FromString(value)
+                        if not have_trainable:
+                            proto.trainable = key == _TRAINABLE_VARIABLES
+                        variable = from_proto(proto, import_scope=scope)
+                        variable_objects[value] = variable
+                    items.append(variable)
+            else:
+                for value in col_def.bytes_list.value:
+                    items.append(from_proto(proto_type.FromString(value), import_scope=scope))
+        else:
+            field = getattr(col_def, kind)
+            if key in _COMPAT_COLLECTIONS:
+                logging.warning(
+                    "The saved meta_graph is possibly from an older release:\n'%s' collection "
+                    "should be of type 'byte_list', but instead is of type '%s'.", key, kind)
+            if kind == "node_list":
+                element = graph.as_graph_element
+                items = [element(ops.prepend_name_scope(v, scope)) for v in field.value]
+            elif kind == "int64_list":
+                items = [int(v) for v in field.value]
+            else:
+                items = [ops.prepend_name_scope(v, scope) for v in field.value]
+        if items:
+            graph.get_collection_ref(key).extend(items)
+
+
+def _imported_variables(graph: ops.Graph, scope: str) -> dict[str, Any]:
+    return {
+        ops.strip_name_scope(v.name, scope): v
+        for v in graph.get_collection(_GLOBAL_VARIABLES, scope=scope)
+    }
+
+
+def _create_saver(
+    meta: tf_meta_graph_pb2.MetaGraphDef, import_scope: str | None, imported: dict[str, Any]
+) -> saver_lib.Saver | None:
+    if meta.HasField("saver_def"):
+        scope = import_scope
+        if imported:
+            key, var = next(iter(imported.items()))
+            scope = var.name[: -len(key)]
+        return saver_lib.Saver(saver_def=meta.saver_def, name=scope)
+    if ops.get_collection(_GLOBAL_VARIABLES, import_scope) + ops.get_collection(
+        _SAVEABLE_OBJECTS, import_scope
+    ):
+        return saver_lib.Saver()
+    logging.info("Saver not created because there are no variables in the graph to restore")
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------
+def _import_scoped(
+    meta_graph_or_file: MetaGraphSource,
+    clear_devices: bool,
+    graph: ops.Graph | None,
+    import_scope: str | None,
+    input_map: Any,
+    unbound_inputs_col_name: str | None,
+    restore_collections_predicate: Callable[[str], bool],
+    return_elements: Any,
+) -> tuple[dict[str, Any], list[Any] | None, tf_meta_graph_pb2.MetaGraphDef]:
+    if context.executing_eagerly():
+        raise ValueError(
+            "Exporting/importing meta graphs is not supported when eager execution is enabled."
+        )
+    timer = _Timer()
+    loaded = load_meta_graph(meta_graph_or_file)
+    meta = tf_meta_graph_pb2.MetaGraphDef.FromString(loaded.rest.SerializeToString())
+    timer.lap("read")
+    _check_unbound_inputs(meta, unbound_inputs_col_name, input_map)
+    graph = graph or ops.get_default_graph()
+    with graph.as_default():
+        checked_map = _check_input_map(input_map)
+        checked_elements = _check_return_elements(return_elements)
+        if graph.finalized:
+            raise RuntimeError("Graph is finalized and cannot be modified.")
+        reason = _fallback_reason_for_graph(graph, checked_map)
+        scope: str | None = None
+        elements: list[Any] | None = None
+        if reason is None:
+            try:
+                scope, elements = _import_fast(loaded, meta, graph, import_scope, clear_devices,
+                                               checked_map, checked_elements, timer)
+            except _Fallback as e:
+                reason = str(e)
+        if reason is not None:
+            _last_path[0] = "fallback: " + reason
+            full = tf_meta_graph_pb2.MetaGraphDef.FromString(bytes(loaded.buffer))
+            imported, elements = meta_graph.import_scoped_meta_graph_with_return_elements(
+                full,
+                clear_devices=clear_devices,
+                graph=graph,
+                import_scope=import_scope,
+                input_map=input_map,
+                unbound_inputs_col_name=unbound_inputs_col_name,
+                restore_collections_predicate=restore_collections_predicate,
+                return_elements=return_elements,
+            )
+            timer.lap("TF fallback import")
+            return imported, elements, full
+        _last_path[0] = "fast"
+        assert scope is not None
+        _restore_collections(graph, meta, scope, unbound_inputs_col_name,
+                             restore_collections_predicate)
+        imported = _imported_variables(graph, scope)
+        timer.lap("collections")
+    return imported, elements, meta
+
+
+def import_scoped_meta_graph_with_return_elements(
+    meta_graph_or_file: MetaGraphSource,
+    clear_devices: bool = False,
+    graph: ops.Graph | None = None,
+    import_scope: str | None = None,
+    input_map: Mapping[str, Any] | None = None,
+    unbound_inputs_col_name: str | None = "unbound_inputs",
+    restore_collections_predicate: Callable[[str], bool] = _restore_all,
+    return_elements: Sequence[str] | None = None,
+) -> tuple[dict[str, Any], list[Any] | None]:
+    """Twin of TensorFlow's ``meta_graph.import_scoped_meta_graph_with_return_elements``.
+
+    Imports the meta graph (a path, bytes, or a TensorFlow or fastmeta ``MetaGraphDef``)
+    into ``graph`` (default: the default graph) under ``import_scope`` and restores its
+    collections. Returns ``(variables imported into the scope by unscoped name, the
+    requested return elements or None)``.
+    """
+    imported, elements, _ = _import_scoped(
+        meta_graph_or_file, clear_devices, graph, import_scope, input_map,
+        unbound_inputs_col_name, restore_collections_predicate, return_elements)
+    return imported, elements
+
+
+def import_meta_graph_with_return_elements(
+    meta_graph_or_file: MetaGraphSource,
+    clear_devices: bool = False,
+    import_scope: str | None = None,
+    return_elements: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> tuple[saver_lib.Saver | None, list[Any] | None]:
+    """Like :func:`import_meta_graph`, also returning the requested ``return_elements``
+    (op or tensor names of the file) as TensorFlow objects: ``(saver, elements)``."""
+    if context.executing_eagerly():
+        raise RuntimeError(
+            "Exporting/importing meta graphs is not supported when eager execution is "
+            "enabled. No graph exists when eager execution is enabled."
+        )
+    timer = _Timer()
+    imported, elements, meta = _import_scoped_kwargs(
+        meta_graph_or_file, clear_devices, import_scope, return_elements, **kwargs)
+    saver = _create_saver(meta, import_scope, imported)
+    timer.lap("saver")
+    return saver, elements
+
+
+def _import_scoped_kwargs(
+    meta_graph_or_file: MetaGraphSource,
+    clear_devices: bool,
+    import_scope: str | None,
+    return_elements: Sequence[str] | None,
+    graph: ops.Graph | None = None,
+    input_map: Mapping[str, Any] | None = None,
+    unbound_inputs_col_name: str | None = "unbound_inputs",
+    restore_collections_predicate: Callable[[str], bool] = _restore_all,
+) -> tuple[dict[str, Any], list[Any] | None, tf_meta_graph_pb2.MetaGraphDef]:
+    return _import_scoped(meta_graph_or_file, clear_devices, graph, import_scope, input_map,
+                          unbound_inputs_col_name, restore_collections_predicate, return_elements)
+
+
+def import_meta_graph(
+    meta_graph_or_file: MetaGraphSource,
+    clear_devices: bool = False,
+    import_scope: str | None = None,
+    **kwargs: Any,
+) -> saver_lib.Saver | None:
+    """Drop-in for ``tf.compat.v1.train.import_meta_graph``.
+
+    Same arguments (``graph``, ``input_map``, ``unbound_inputs_col_name``,
+    ``restore_collections_predicate``; unknown keyword arguments raise TypeError), same
+    result: the graph holds exactly the nodes and collections TensorFlow's own import
+    would create, and the return value is a ``tf.compat.v1.train.Saver`` built from the
+    file's ``saver_def`` (a new ``Saver()`` when the file has none but the default graph
+    has variables) or None.
+    """
+    return import_meta_graph_with_return_elements(
+        meta_graph_or_file, clear_devices, import_scope, **kwargs)[0]
