@@ -196,6 +196,11 @@ class Rewriter {
 
   std::unique_ptr<RewrittenGraph> Run(const std::vector<std::string_view>& graph_parts,
                                       const std::vector<std::string_view>& op_list_parts) {
+    if (!opts_.prefix.empty() && !IsValidNodeName(opts_.prefix)) {
+      // As TensorFlow's importer checks the prefix (e.g. a scope with a backslash).
+      throw GraphError("Imported node name prefix " + Quote(prefix_slash_) + " would lead to invalid node names",
+                       opts_.prefix);
+    }
     ParseOpList(op_list_parts, op_list_parts.empty() ? origin_ : op_list_origin_);
     for (std::string_view part : graph_parts) ParseGraph(part);
     IndexNames();
@@ -603,6 +608,14 @@ class Rewriter {
       for (int k = 1;; ++k) {
         candidate = full + "_" + std::to_string(k);
         if (!ExistsInTarget(candidate) && FindOriginal(candidate) < 0 && !IsOriginalPrefix(candidate)) break;
+      }
+      // Like TensorFlow, the check above compares the scoped candidate with unscoped
+      // names, so it can pick another imported node's final name; TensorFlow then
+      // silently creates two nodes of that name. Refuse instead.
+      if (!prefix_slash_.empty() && FindOriginal(std::string_view(candidate).substr(prefix_slash_.size())) >= 0) {
+        throw GraphError("Node " + Quote(nodes_[i].name) + " clashes with the target graph and would be renamed to " +
+                             Quote(candidate) + ", the name another imported node gets",
+                         std::string(nodes_[i].name));
       }
       renamed_[i] = static_cast<uint32_t>(new_names_.size());
       new_names_.push_back(candidate);
