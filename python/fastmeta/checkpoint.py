@@ -1,0 +1,558 @@
+"""TensorFlow V2 checkpoints without TensorFlow.
+
+Reads and writes TensorFlow's "tensor bundle" format (``<prefix>.index`` plus
+``<prefix>.data-NNNNN-of-MMMMM``), the format of ``tf.train.Checkpoint``,
+``tf.compat.v1.train.Saver`` (V2) and SavedModel ``variables/``. The heavy lifting —
+the sorted string table, CRC32C checks, snappy, slice reassembly — is done by the C++
+core with the GIL released; tensor bytes come zero-copy from an mmap of the data files.
+
+API mirrors ``tf.train``::
+
+    reader = load_checkpoint(prefix_or_dir)
+    reader.get_tensor(name)            # numpy array
+    reader.get_variable_to_shape_map() # {name: [dims]}
+    reader.get_variable_to_dtype_map() # {name: dtype name}, see below
+    list_variables(prefix_or_dir)      # [(name, [dims])], sorted like TF
+    latest_checkpoint(directory)
+    write_checkpoint(prefix, {name: array})
+    update_checkpoint_state(directory, prefix, all_prefixes)
+
+dtype mapping of :meth:`CheckpointReader.get_tensor`:
+
+* ``half`` -> ``numpy.float16``; ``bfloat16`` (and the float8 / int4 types) ->
+  the ``ml_dtypes`` type when ``ml_dtypes`` is importable, otherwise the raw bits as
+  ``numpy.uint16`` (``uint8`` for float8, ``int8``/``uint8`` for int4/uint4);
+* ``string`` -> an ``object`` array of ``bytes``;
+* quantized types (``qint8``...) -> their plain integer storage type;
+* ``resource`` / ``variant`` tensors cannot be read (CheckpointError).
+
+:meth:`CheckpointReader.get_variable_to_dtype_map` returns TensorFlow's dtype *names*
+(``"float32"``, ``"float16"``, ``"bfloat16"``, ``"string"``...), equal to
+``tf.DType.name``; :meth:`CheckpointReader.get_dtype` gives the numpy dtype.
+
+Legacy V1 checkpoints (a single ``<prefix>`` file, no ``.index``) are not supported:
+opening one raises :class:`CheckpointError` saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, Union
+
+import numpy as np
+
+from fastmeta import _core
+from fastmeta.errors import Error
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointReader",
+    "CheckpointState",
+    "PartitionedSlice",
+    "get_checkpoint_state",
+    "inspect_checkpoint_main",
+    "latest_checkpoint",
+    "list_variables",
+    "load_checkpoint",
+    "update_checkpoint_state",
+    "write_checkpoint",
+]
+
+_log = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class CheckpointError(Error, ValueError):
+    """A checkpoint cannot be read or written: missing or corrupt files, checksum
+    mismatches, unknown tensors, unsupported content. The message names the file and,
+    where known, the tensor and byte offset."""
+
+
+# C++ fastmeta::CheckpointError now raises this class.
+_core._set_checkpoint_error(CheckpointError)
+
+# ---- dtypes -----------------------------------------------------------------
+
+DT_FLOAT, DT_DOUBLE, DT_INT32, DT_UINT8, DT_INT16, DT_INT8, DT_STRING = 1, 2, 3, 4, 5, 6, 7
+DT_COMPLEX64, DT_INT64, DT_BOOL, DT_QINT8, DT_QUINT8, DT_QINT32 = 8, 9, 10, 11, 12, 13
+DT_BFLOAT16, DT_QINT16, DT_QUINT16, DT_UINT16, DT_COMPLEX128, DT_HALF = 14, 15, 16, 17, 18, 19
+DT_RESOURCE, DT_VARIANT, DT_UINT32, DT_UINT64 = 20, 21, 22, 23
+
+try:  # optional: exact numpy types for bfloat16 / float8 / int4
+    import ml_dtypes as _ml
+except ImportError:  # pragma: no cover - depends on the environment
+    _ml = None  # type: ignore[assignment]
+
+
+def _numpy_dtypes() -> dict[int, np.dtype]:
+    table: dict[int, Any] = {
+        DT_FLOAT: np.float32,
+        DT_DOUBLE: np.float64,
+        DT_INT32: np.int32,
+        DT_UINT8: np.uint8,
+        DT_INT16: np.int16,
+        DT_INT8: np.int8,
+        DT_STRING: object,
+        DT_COMPLEX64: np.complex64,
+        DT_INT64: np.int64,
+        DT_BOOL: np.bool_,
+        DT_QINT8: np.int8,
+        DT_QUINT8: np.uint8,
+        DT_QINT32: np.int32,
+        DT_BFLOAT16: np.uint16,
+        DT_QINT16: np.int16,
+        DT_QUINT16: np.uint16,
+        DT_UINT16: np.uint16,
+        DT_COMPLEX128: np.complex128,
+        DT_HALF: np.float16,
+        DT_UINT32: np.uint32,
+        DT_UINT64: np.uint64,
+        24: np.uint8,
+        25: np.uint8,
+        26: np.uint8,
+        27: np.uint8,
+        28: np.uint8,
+        29: np.int8,
+        30: np.uint8,
+    }
+    if _ml is not None:
+        for enum, attr in [
+            (DT_BFLOAT16, "bfloat16"),
+            (24, "float8_e5m2"),
+            (25, "float8_e4m3fn"),
+            (26, "float8_e4m3fnuz"),
+            (27, "float8_e4m3b11fnuz"),
+            (28, "float8_e5m2fnuz"),
+            (29, "int4"),
+            (30, "uint4"),
+        ]:
+            if hasattr(_ml, attr):
+                table[enum] = getattr(_ml, attr)
+    return {k: np.dtype(v) for k, v in table.items()}
+
+
+_NP_DTYPES = _numpy_dtypes()
+
+# numpy dtype -> DataType enum for writing.
+_ENUM_OF_NUMPY: dict[np.dtype, int] = {
+    np.dtype(t): e
+    for t, e in [
+        (np.float32, DT_FLOAT), (np.float64, DT_DOUBLE), (np.int32, DT_INT32),
+        (np.uint8, DT_UINT8), (np.int16, DT_INT16), (np.int8, DT_INT8),
+        (np.complex64, DT_COMPLEX64), (np.int64, DT_INT64), (np.bool_, DT_BOOL),
+        (np.uint16, DT_UINT16), (np.complex128, DT_COMPLEX128), (np.float16, DT_HALF),
+        (np.uint32, DT_UINT32), (np.uint64, DT_UINT64),
+    ]
+}  # fmt: skip
+if _ml is not None:
+    for _enum in (DT_BFLOAT16, 24, 25, 26, 27, 28, 29, 30):
+        if _NP_DTYPES[_enum] not in _ENUM_OF_NUMPY:  # an ml_dtypes type, not raw bits
+            _ENUM_OF_NUMPY.setdefault(_NP_DTYPES[_enum], _enum)
+
+
+def _dtype_enum_for(value: np.ndarray, name: str) -> int:
+    if value.dtype.kind in "OSU":
+        return DT_STRING
+    enum = _ENUM_OF_NUMPY.get(value.dtype)
+    if enum is None:
+        raise CheckpointError(f"tensor {name!r}: cannot store numpy dtype {value.dtype}")
+    return enum
+
+
+# ---- reading ----------------------------------------------------------------
+
+
+class CheckpointReader:
+    """A V2 checkpoint opened for reading (like ``tf.train.load_checkpoint``'s reader).
+
+    The data files are mmapped lazily; every tensor's CRC32C is verified on its first
+    read. Thread-safe.
+    """
+
+    def __init__(self, prefix: PathLike):
+        self._prefix = os.fspath(prefix)
+        self._reader = _core.BundleReader(self._prefix)
+        self._entries: dict[str, dict] = self._reader.entries()
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def num_shards(self) -> int:
+        return int(self._reader.num_shards)
+
+    def has_tensor(self, name: str | bytes) -> bool:
+        return bool(self._reader.contains(name))
+
+    def _entry(self, name: str) -> dict:
+        entry = self._entries.get(name)
+        if entry is None:
+            entry = self._reader.entry(name)  # raises CheckpointError naming the index
+        return entry
+
+    def entry(self, name: str) -> dict:
+        """The stored BundleEntryProto of ``name`` as a dict (dtype enum, shape,
+        shard_id, offset, size, crc32c, slices)."""
+        return dict(self._entry(name))
+
+    def get_dtype(self, name: str) -> np.dtype:
+        """The numpy dtype :meth:`get_tensor` returns for ``name``."""
+        enum = self._entry(name)["dtype"]
+        dt = _NP_DTYPES.get(enum)
+        if dt is None:
+            raise CheckpointError(
+                f"{self._prefix}: tensor {name!r} has dtype {_core.dtype_name(enum)}, "
+                "which cannot be read as a numpy array"
+            )
+        return dt
+
+    def get_shape(self, name: str) -> list[int]:
+        return list(self._entry(name)["shape"])
+
+    def get_tensor(self, name: str, *, copy: bool = True) -> np.ndarray:
+        """The tensor ``name`` as a numpy array (partitioned tensors reassembled).
+
+        With ``copy=False`` a numeric array is a read-only zero-copy view over the
+        mmapped data file (it keeps the file mapped while alive).
+        """
+        entry = self._entry(name)
+        dt = self.get_dtype(name)
+        shape = tuple(entry["shape"])
+        data = self._reader.read(name)
+        if entry["dtype"] == DT_STRING:
+            arr = np.empty(len(data), dtype=object)
+            arr[:] = data
+            return arr.reshape(shape)
+        arr = np.frombuffer(data, dtype=dt).reshape(shape)
+        return arr.copy() if copy else arr
+
+    def get_variable_to_shape_map(self) -> dict[str, list[int]]:
+        """{name: shape as a list}, for every tensor (slices of partitioned tensors are
+        folded into their full tensor, as TF does)."""
+        return {k: list(e["shape"]) for k, e in self._entries.items()}
+
+    def get_variable_to_dtype_map(self) -> dict[str, str]:
+        """{name: TensorFlow dtype name} (``"float32"``, ``"bfloat16"``, ``"string"``...;
+        equal to ``tf.DType.name``)."""
+        return {k: e["dtype_name"] for k, e in self._entries.items()}
+
+    def debug_string(self) -> str:
+        lines = []
+        for k, e in self._entries.items():
+            lines.append(f"{k} ({e['dtype_name']}) {list(e['shape'])}")
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, (str, bytes)) and self.has_tensor(name)
+
+    def __repr__(self) -> str:
+        return f"CheckpointReader({self._prefix!r}, {len(self._entries)} tensors)"
+
+
+def _resolve_prefix(ckpt_dir_or_file: PathLike) -> str:
+    path = os.fspath(ckpt_dir_or_file)
+    if os.path.isdir(path):
+        latest = latest_checkpoint(path)
+        if latest is None:
+            raise CheckpointError(
+                f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}"
+            )
+        return latest
+    return path
+
+
+def load_checkpoint(ckpt_dir_or_file: PathLike) -> CheckpointReader:
+    """Like ``tf.train.load_checkpoint``: a prefix, or a directory with a ``checkpoint``
+    state file (its latest checkpoint is opened)."""
+    return CheckpointReader(_resolve_prefix(ckpt_dir_or_file))
+
+
+def list_variables(ckpt_dir_or_file: PathLike) -> list[tuple[str, list[int]]]:
+    """Like ``tf.train.list_variables``: [(name, shape)] sorted by name."""
+    reader = load_checkpoint(ckpt_dir_or_file)
+    shapes = reader.get_variable_to_shape_map()
+    return [(name, shapes[name]) for name in sorted(shapes)]
+
+
+# ---- checkpoint state file ----------------------------------------------------
+
+
+class CheckpointState(NamedTuple):
+    """The ``checkpoint`` state file (paths already resolved against its directory)."""
+
+    model_checkpoint_path: str
+    all_model_checkpoint_paths: list[str]
+    all_model_checkpoint_timestamps: list[float]
+    last_preserved_timestamp: float
+
+
+def _state_filename(checkpoint_dir: str, latest_filename: str | None) -> str:
+    return os.path.join(checkpoint_dir, latest_filename or "checkpoint")
+
+
+def get_checkpoint_state(
+    checkpoint_dir: PathLike, latest_filename: str | None = None
+) -> CheckpointState | None:
+    """Like ``tf.train.get_checkpoint_state``: parses the text-format CheckpointState,
+    making relative paths relative to ``checkpoint_dir``. None if the file is absent or
+    unparseable; CheckpointError if it has no model_checkpoint_path."""
+    from google.protobuf import text_format
+
+    from fastmeta.protos import checkpoint_state_pb2
+
+    checkpoint_dir = os.fspath(checkpoint_dir)
+    filename = _state_filename(checkpoint_dir, latest_filename)
+    if not os.path.exists(filename):
+        return None
+    try:
+        with open(filename, encoding="utf-8", errors="surrogateescape") as f:
+            content = f.read()
+    except OSError as e:
+        _log.warning("%s: %s; checkpoint ignored", filename, e)
+        return None
+    state = checkpoint_state_pb2.CheckpointState()
+    try:
+        text_format.Merge(content, state)
+    except text_format.ParseError as e:
+        _log.warning("%s: %s; checkpoint ignored", filename, e)
+        return None
+    if not state.model_checkpoint_path:
+        raise CheckpointError(f"Invalid checkpoint state loaded from {checkpoint_dir}")
+
+    def resolve(p: str) -> str:
+        return p if os.path.isabs(p) else os.path.join(checkpoint_dir, p)
+
+    return CheckpointState(
+        resolve(state.model_checkpoint_path),
+        [resolve(p) for p in state.all_model_checkpoint_paths],
+        list(state.all_model_checkpoint_timestamps),
+        state.last_preserved_timestamp,
+    )
+
+
+def latest_checkpoint(
+    checkpoint_dir: PathLike, latest_filename: str | None = None
+) -> str | None:
+    """Like ``tf.train.latest_checkpoint``: the prefix named by the state file, if its
+    ``.index`` (or a V1 file) exists; else None."""
+    state = get_checkpoint_state(checkpoint_dir, latest_filename)
+    if state is None or not state.model_checkpoint_path:
+        return None
+    prefix = state.model_checkpoint_path
+    if os.path.exists(prefix + ".index") or os.path.isfile(prefix):
+        return prefix
+    _log.error("Couldn't match files for checkpoint %s", prefix)
+    return None
+
+
+def _atomic_write_text(path: str, text: str) -> None:
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def update_checkpoint_state(
+    save_dir: PathLike,
+    model_checkpoint_path: PathLike,
+    all_model_checkpoint_paths: Iterable[PathLike] | None = None,
+    latest_filename: str | None = None,
+    all_model_checkpoint_timestamps: Sequence[float] | None = None,
+    last_preserved_timestamp: float | None = None,
+    save_relative_paths: bool = False,
+) -> None:
+    """Like ``tf.compat.v1.train.update_checkpoint_state``: (re)writes the text-format
+    ``checkpoint`` file so ``latest_checkpoint(save_dir)`` returns
+    ``model_checkpoint_path``. ``all_model_checkpoint_paths`` gets
+    ``model_checkpoint_path`` appended if it is not already last."""
+    from google.protobuf import text_format
+
+    from fastmeta.protos import checkpoint_state_pb2
+
+    save_dir = os.fspath(save_dir)
+    model_path = os.fspath(model_checkpoint_path)
+    all_paths = [os.fspath(p) for p in (all_model_checkpoint_paths or [])]
+    filename = _state_filename(save_dir, latest_filename)
+    if model_path == filename:
+        raise CheckpointError(
+            f"Save path '{model_path}' conflicts with path used for checkpoint state. "
+            "Please use a different save path."
+        )
+    if not all_paths or all_paths[-1] != model_path:
+        all_paths.append(model_path)
+    if all_model_checkpoint_timestamps is not None and len(
+        all_model_checkpoint_timestamps
+    ) != len(all_paths):
+        raise CheckpointError(
+            f"Checkpoint timestamps, if provided, must match checkpoint paths "
+            f"({len(all_model_checkpoint_timestamps)} vs {len(all_paths)})"
+        )
+    if save_relative_paths:
+
+        def rel(p: str) -> str:
+            return os.path.relpath(p, save_dir) if os.path.isabs(p) else p
+
+        model_path = rel(model_path)
+        all_paths = [rel(p) for p in all_paths]
+    state = checkpoint_state_pb2.CheckpointState(
+        model_checkpoint_path=model_path,
+        all_model_checkpoint_paths=all_paths,
+        all_model_checkpoint_timestamps=list(all_model_checkpoint_timestamps or []),
+        last_preserved_timestamp=last_preserved_timestamp or 0.0,
+    )
+    os.makedirs(save_dir or ".", exist_ok=True)
+    _atomic_write_text(filename, text_format.MessageToString(state))
+
+
+# ---- writing ----------------------------------------------------------------
+
+
+class PartitionedSlice(NamedTuple):
+    """One slice of a partitioned variable for :func:`write_checkpoint`: the value of
+    the block starting at ``offsets`` of a tensor of shape ``full_shape``."""
+
+    full_shape: Sequence[int]
+    offsets: Sequence[int]
+    value: Any
+
+
+def _string_elements(value: np.ndarray) -> list[bytes]:
+    out = []
+    for x in value.ravel(order="C"):
+        if isinstance(x, bytes):
+            out.append(x)
+        elif isinstance(x, str):
+            out.append(x.encode("utf-8"))
+        elif isinstance(x, np.bytes_):
+            out.append(bytes(x))
+        else:
+            raise CheckpointError(f"string tensor element {x!r} is neither bytes nor str")
+    return out
+
+
+def _entry_for(name: str, value: Any) -> tuple:
+    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    enum = _dtype_enum_for(arr, name)
+    shape = [int(d) for d in arr.shape]
+    if enum == DT_STRING:
+        return (name, enum, shape, _string_elements(arr))
+    arr = np.ascontiguousarray(arr)
+    if arr.dtype.byteorder == ">":  # the format is little-endian
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return (name, enum, shape, arr.reshape(-1).view(np.uint8))
+
+
+def write_checkpoint(
+    prefix: PathLike,
+    tensors: Mapping[str, Any],
+) -> str:
+    """Writes ``{name: array}`` as a single-shard V2 checkpoint TensorFlow restores
+    (``tf.train.load_checkpoint``, ``RestoreV2``, ``Saver.restore``) and returns the
+    prefix. Values are numpy arrays (or anything ``numpy.asarray`` accepts; bytes/str
+    arrays become DT_STRING, ``ml_dtypes.bfloat16`` becomes DT_BFLOAT16), or a list of
+    :class:`PartitionedSlice` for a partitioned variable. The output is byte-identical to
+    TensorFlow's own ``SaveV2`` of the same tensors given in sorted order."""
+    prefix = os.fspath(prefix)
+    entries = []
+    for name, value in tensors.items():
+        if not isinstance(name, str) or not name:
+            raise CheckpointError(f"{prefix}: tensor names must be non-empty str, got {name!r}")
+        if isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, PartitionedSlice) for v in value
+        ):
+            for part in value:
+                base = _entry_for(name, part.value)
+                full = [int(d) for d in part.full_shape]
+                if len(part.offsets) != len(full) or len(base[2]) != len(full):
+                    raise CheckpointError(f"{prefix}: slice of {name!r} has the wrong rank")
+                extents = []
+                for off, length, total in zip(part.offsets, base[2], full):
+                    whole = int(off) == 0 and length == total
+                    extents.append((0, -1) if whole else (int(off), int(length)))
+                entries.append((*base, full, extents))
+            continue
+        entries.append(_entry_for(name, value))
+    _core.write_bundle(prefix, entries)
+    return prefix
+
+
+# ---- CLI ----------------------------------------------------------------------
+
+
+def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
+    """``fastmeta inspect-checkpoint PREFIX [--json]``: names, dtypes, shapes, sizes."""
+    parser = argparse.ArgumentParser(
+        prog="fastmeta inspect-checkpoint",
+        description="List the tensors of a TensorFlow V2 checkpoint (no TensorFlow needed).",
+    )
+    parser.add_argument("prefix", help="checkpoint prefix, or a directory with a 'checkpoint' file")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--tensor", action="append", default=[], metavar="NAME",
+                        help="also print the value of this tensor (repeatable)")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        reader = load_checkpoint(args.prefix)
+        rows = []
+        for name in sorted(reader.get_variable_to_shape_map()):
+            e = reader.entry(name)
+            size = e["size"]
+            if e["slices"]:  # stored bytes of all the slices
+                size = sum(
+                    reader._reader.entry(_core.encode_tensor_name_slice(name, s))["size"]
+                    for s in e["slices"]
+                )
+            rows.append({
+                "name": name,
+                "dtype": e["dtype_name"],
+                "shape": list(e["shape"]),
+                "size": int(size),
+                "shard": None if e["slices"] else e["shard_id"],
+                "partitions": len(e["slices"]),
+            })
+        values = {name: reader.get_tensor(name) for name in args.tensor}
+    except Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        doc: dict[str, Any] = {
+            "prefix": reader.prefix,
+            "num_shards": reader.num_shards,
+            "tensors": rows,
+        }
+        if values:
+            doc["values"] = {
+                k: [x.decode("utf-8", "backslashreplace") for x in v.ravel()]
+                if v.dtype == object else v.tolist()
+                for k, v in values.items()
+            }
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    total = 0
+    width = max([len(r["name"]) for r in rows] + [4])
+    print(f"{'name':<{width}}  {'dtype':<10} {'shape':<20} {'bytes':>12}")
+    for r in rows:
+        shape = "[" + ",".join(str(d) for d in r["shape"]) + "]"
+        note = f"  ({r['partitions']} partitions)" if r["partitions"] else ""
+        print(f"{r['name']:<{width}}  {r['dtype']:<10} {shape:<20} {r['size']:>12}{note}")
+        total += r["size"]
+    print(f"{len(rows)} tensors, {total} bytes, {reader.num_shards} shard(s)")
+    for k, v in values.items():
+        print(f"\n{k} =\n{v}")
+    return 0
