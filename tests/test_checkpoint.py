@@ -512,3 +512,30 @@ def test_update_checkpoint_state_read_by_tf(tf, tmp_path):
     # TF-written state files (relative paths) resolve the same way.
     tf.compat.v1.train.update_checkpoint_state(str(d), "a-1", ["a-1"])
     assert fc.latest_checkpoint(d) == tf.train.latest_checkpoint(str(d)) == str(d / "a-1")
+
+
+def test_tf_exotic_dtypes(tf, tmp_path):
+    """int4/uint4, float8 and quantized types: stored one element per byte/word."""
+    ml = pytest.importorskip("ml_dtypes")
+    values = {
+        "i4": tf.cast(tf.constant([1, -2, 7, -8]), tf.as_dtype("int4")),
+        "u4": tf.cast(tf.constant([0, 15, 3]), tf.as_dtype("uint4")),
+        "f8a": tf.cast(tf.constant([1.0, -2.0, 0.5]), tf.as_dtype("float8_e5m2")),
+        "f8b": tf.cast(tf.constant([1.0, -448.0]), tf.as_dtype("float8_e4m3fn")),
+        "q8": tf.constant(np.array([1, -3], np.int8), dtype=tf.qint8),
+        "qu8": tf.constant(np.array([1, 250], np.uint8), dtype=tf.quint8),
+        "q32": tf.constant(np.array([1, -3], np.int32), dtype=tf.qint32),
+    }
+    names = sorted(values)
+    prefix = str(tmp_path / "x")
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=[values[n] for n in names])
+    ours = _assert_matches_tf(tf, prefix, names)
+    assert ours.get_tensor("i4").dtype == np.dtype(ml.int4)
+    # fastmeta writes the ml_dtypes types back as the same TF dtypes.
+    plain = {n: ours.get_tensor(n) for n in ["i4", "u4", "f8a", "f8b"]}
+    back = fc.write_checkpoint(tmp_path / "back", plain)
+    theirs = tf.train.load_checkpoint(back)
+    for n, v in plain.items():
+        assert theirs.get_variable_to_dtype_map()[n] == values[n].dtype
+        assert _same(theirs.get_tensor(n), v), n
