@@ -32,7 +32,9 @@ std::string Uncompress(std::string_view in, const std::string& what, size_t max_
   if (expected > max_output) Fail(what, "uncompressed length " + std::to_string(expected) +
                                             " exceeds limit", 0);
   std::string out;
-  out.reserve(static_cast<size_t>(expected));
+  // The preamble is untrusted: reserve no more than the input could expand to (a
+  // 3-byte copy yields at most 64 bytes), so a 5-byte block cannot claim 4 GiB.
+  out.reserve(static_cast<size_t>(std::min<uint64_t>(expected, uint64_t{in.size()} * 22)));
   while (pos < in.size()) {
     const size_t tag_pos = pos;
     const auto tag = static_cast<unsigned char>(in[pos++]);
