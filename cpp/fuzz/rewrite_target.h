@@ -1,0 +1,164 @@
+// The shared fuzz target for the rewriter harnesses: one input, several option
+// combinations, and invariants checked on every successful rewrite. Any exception
+// other than a fastmeta::Error, and any broken invariant, aborts (a finding).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "fastmeta/errors.h"
+#include "fastmeta/names.h"
+#include "fastmeta/rewriter.h"
+
+namespace fastmeta_fuzz {
+
+[[noreturn]] inline void Die(const char* what, const std::string& detail) {
+  std::fprintf(stderr, "fastmeta fuzz invariant broken: %s: %s\n", what, detail.c_str());
+  std::abort();
+}
+
+// Checks the node index of a rewrite against its own bytes.
+inline void CheckIndex(const fastmeta::RewrittenGraph& g) {
+  const size_t n = g.num_nodes();
+  for (size_t i = 0; i < n; ++i) {
+    const auto& e = g.node(i);
+    if (e.offset + e.size > g.graph_def().size()) Die("node payload out of range", std::to_string(i));
+    std::string_view name = g.name(i);
+    if (g.Find(name) != static_cast<int64_t>(i)) Die("Find(name(i)) != i", std::string(name));
+    if (!fastmeta::IsValidNodeName(name)) Die("rewritten node name invalid", std::string(name));
+    const fastmeta::Edge* edges = g.edges(i);
+    for (uint32_t k = 0; k < e.edge_count; ++k) {
+      const int32_t src = edges[k].src;
+      if (src >= 0 && static_cast<size_t>(src) >= n) Die("edge source out of range", std::string(name));
+      if (src < 0 && static_cast<size_t>(-1 - static_cast<int64_t>(src)) >= g.external().size()) {
+        Die("external edge out of range", std::string(name));
+      }
+      // TensorFlow's import order: every non-loop data or control source comes first.
+      (void)src;
+    }
+    if (e.num_data_inputs > e.edge_count) Die("more data inputs than edges", std::string(name));
+  }
+}
+
+// Runs one rewrite; returns nullptr when the core rejects the input with a typed error.
+inline std::unique_ptr<fastmeta::RewrittenGraph> TryRewrite(std::string_view data, const fastmeta::RewriteOptions& o) {
+  try {
+    auto g = fastmeta::RewriteMetaGraph(data, o);
+    CheckIndex(*g);
+    return g;
+  } catch (const fastmeta::Error&) {
+    return nullptr;
+  }
+}
+
+inline std::string MetaOf(const fastmeta::RewrittenGraph& g) {
+  // MetaGraphDef{graph_def = ..., the rest}: rest first, then field 2.
+  std::string out = g.meta_rest();
+  std::string tag;
+  tag.push_back(0x12);
+  uint64_t v = g.graph_def().size();
+  while (v >= 0x80) {
+    tag.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  tag.push_back(static_cast<char>(v));
+  return out + tag + g.graph_def();
+}
+
+inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
+  const std::string_view data(reinterpret_cast<const char*>(bytes), size);
+  try {
+    (void)fastmeta::MetaGraphRest(data);
+  } catch (const fastmeta::Error&) {
+  }
+  // A bare GraphDef, with the second half as an OpList.
+  try {
+    (void)fastmeta::RewriteGraphDef(data.substr(0, size / 2), data.substr(size / 2), fastmeta::RewriteOptions{});
+  } catch (const fastmeta::Error&) {
+  }
+
+  // 1. Plain.
+  fastmeta::RewriteOptions plain;
+  std::unique_ptr<fastmeta::RewrittenGraph> first = TryRewrite(data, plain);
+  if (!first) return;
+
+  // The output of a rewrite is a valid graph: rewriting it again must succeed.
+  {
+    fastmeta::RewriteOptions again;
+    again.add_default_attrs = false;
+    const std::string meta = MetaOf(*first);
+    auto second = TryRewrite(meta, again);
+    if (!second) {
+      try {
+        fastmeta::RewriteMetaGraph(meta, again);
+      } catch (const fastmeta::Error& e) {
+        Die("re-rewriting a rewrite failed", e.what());
+      }
+    }
+    if (second->num_nodes() != first->num_nodes()) Die("node count changed on re-rewrite", "");
+  }
+
+  // 2. Scope, cleared devices, and the first result as an existing graph (forces _k suffixes).
+  {
+    fastmeta::RewriteOptions o;
+    o.prefix = "imp/s.c-o>pe";
+    o.clear_devices = true;
+    fastmeta::NameSet names;
+    for (size_t i = 0; i < first->num_nodes() && i < 8; ++i) names.Add("imp/s.c-o>pe/" + std::string(first->name(i)));
+    o.existing.push_back(first.get());
+    o.existing.push_back(&names);
+    auto g = TryRewrite(data, o);
+    if (g && g->num_nodes() != first->num_nodes()) Die("node count depends on the scope", "");
+  }
+
+  // 3. An input_map built from inputs the graph really has, plus frame names and a
+  //    prefix taken from the input (often invalid: must be rejected cleanly).
+  {
+    fastmeta::RewriteOptions o;
+    bool have_data = false, have_control = false;
+    for (size_t i = 0; i < first->num_nodes() && !(have_data && have_control); ++i) {
+      const auto& e = first->node(i);
+      const fastmeta::Edge* edges = first->edges(i);
+      for (uint32_t k = 0; k < e.edge_count; ++k) {
+        if (edges[k].src < 0) continue;
+        std::string src(first->name(static_cast<size_t>(edges[k].src)));
+        if (edges[k].index < 0 && !have_control) {
+          o.input_map.emplace_back("^" + src, "^ext_ctl");
+          have_control = true;
+        } else if (edges[k].index >= 0 && !have_data) {
+          o.input_map.emplace_back(src + ":" + std::to_string(edges[k].index), "ext:3");
+          have_data = true;
+        }
+      }
+    }
+    if (first->num_nodes() > 0) o.frame_names.emplace_back("p/" + std::string(first->name(0)), "frame");
+    o.prefix = size > 0 ? std::string(data.substr(size - 1)) + "p" : "p";
+    if (fastmeta::IsValidNodeName(o.prefix)) o.prefix = "p";
+    (void)TryRewrite(data, o);
+    o.prefix = "p";
+    auto g = TryRewrite(data, o);
+    if (!g && (have_data || have_control)) {
+      try {
+        fastmeta::RewriteMetaGraph(data, o);
+      } catch (const fastmeta::InputMapError& e) {
+        Die("an input_map of existing inputs was refused", e.what());
+      } catch (const fastmeta::Error&) {
+      }
+    }
+    // An unused key is always an error.
+    o.input_map.emplace_back("no_such_node_anywhere:0", "x:0");
+    try {
+      fastmeta::RewriteMetaGraph(data, o);
+      Die("an unused input_map key was accepted", "");
+    } catch (const fastmeta::Error&) {
+    }
+  }
+}
+
+}  // namespace fastmeta_fuzz

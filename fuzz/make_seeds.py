@@ -1,0 +1,134 @@
+"""Build seed corpora for the fuzzers from the committed test fixtures.
+
+    python fuzz/make_seeds.py OUT_DIR
+
+writes OUT_DIR/meta/ (every tests/fixtures/corpus/*.meta, the text-format fixtures,
+small hand-made graphs exercising scopes, colocation, control inputs and while
+loops, and hostile samples) and OUT_DIR/index/ (every checkpoint .index fixture,
+prefixed with the checkpoint harness's mode byte 0, and small payloads for the
+wrapped modes 1-3). Plain files, one input each; libFuzzer and atheris both take
+the directories as corpora.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "fixtures" / "corpus"
+
+
+def varint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def field(number: int, payload: bytes | int) -> bytes:
+    """A length-delimited field (bytes) or a varint field (int)."""
+    if isinstance(payload, int):
+        return varint(number << 3) + varint(payload)
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def node(name: str | bytes, op: str = "NoOp", inputs: tuple[str, ...] = (), device: str = "",
+         attrs: tuple[tuple[str, bytes], ...] = ()) -> bytes:
+    raw_name = name if isinstance(name, bytes) else name.encode()
+    body = field(1, raw_name) + field(2, op.encode())
+    body += b"".join(field(3, i.encode()) for i in inputs)
+    if device:
+        body += field(4, device.encode())
+    for key, value in attrs:
+        body += field(5, field(1, key.encode()) + field(2, value))
+    return field(1, body)
+
+
+def meta(*nodes: bytes, op_list: bytes = b"") -> bytes:
+    info = field(1, field(2, op_list)) if op_list else b""
+    return info + field(2, b"".join(nodes))
+
+
+def class_attr(*targets: str) -> bytes:
+    return field(1, b"".join(field(2, f"loc:@{t}".encode()) for t in targets))
+
+
+def handmade() -> dict[str, bytes]:
+    """Small graphs that reach every stage of the rewriter quickly."""
+    op_def = field(1, field(1, b"Const") + field(4, field(1, b"dtype") + field(3, field(6, 1))))
+    while_loop = meta(
+        node("enter", "Enter", ("c",), attrs=(("frame_name", field(2, b"f")),)),
+        node("merge", "Merge", ("enter", "next")),
+        node("next", "NextIteration", ("merge",)),
+        node("c", "Const"),
+        op_list=op_def,
+    )
+    return {
+        "tiny": meta(node("a")),
+        "chain": meta(node("a", "Const"), node("b", "Identity", ("a", "^c")), node("c"),
+                      node("d", "AddN", ("b", "a:1", "^a"))),
+        "colocated": meta(node("v", "VariableV2", device="/job:w/task:1/gpu:0"),
+                          node("r", "Identity", ("v",), attrs=(("_class", class_attr("v")),)),
+                          node("s", "Assign", ("v", "r"), device="/cpu:0")),
+        "while_loop": while_loop,
+        "defaults": meta(node("k", "Const", attrs=(("dtype", b""),)), op_list=op_def),
+        "nested_names": meta(node("outer/inner/x"), node("outer/inner"), node("a>b", "NoOp", ("^outer/inner",))),
+        "unknown_fields": meta(node("a") + field(99, b"zz"), node("b")) + field(77, 5),
+        # Hostile samples: each must be a clean typed error.
+        "dup": meta(node("a"), node("a")),
+        "cycle": meta(node("a", "NoOp", ("^b",)), node("b", "NoOp", ("^a",))),
+        "bad_utf8": meta(node(b"a\xff")),
+        "past_end": b"\x12\xff\xff\x03" + node("a"),
+        "overlong": b"\x12" + b"\xff" * 11,
+        "wrong_wire": field(2, 5),
+        "text": b'graph_def { node { name: "a" op: "NoOp" } }',
+        "saved_model": field(1, 1) + field(2, meta(node("a"))),
+    }
+
+
+def index_payloads() -> dict[str, bytes]:
+    def one_entry_block(key: bytes, value: bytes) -> bytes:
+        body = varint(0) + varint(len(key)) + varint(len(value)) + key + value
+        return body + (0).to_bytes(4, "little") + (1).to_bytes(4, "little")
+
+    header = field(1, 1) + field(3, field(1, 1))
+    entry = field(1, 1) + field(2, field(2, field(1, 3))) + field(4, 0) + field(5, 12)
+    return {
+        "mode1_block": b"\x01" + one_entry_block(b"", header),
+        "mode1_entry": b"\x01" + one_entry_block(b"w", entry),
+        "mode2_snappy": b"\x02" + varint(9) + bytes([8 << 2]) + b"abcdefghi",
+        "mode3_index": b"\x03" + one_entry_block(b"\xff", varint(0) + varint(10)),
+    }
+
+
+def write(out: Path, name: str, data: bytes) -> None:
+    digest = hashlib.sha1(data).hexdigest()[:12]
+    (out / f"{name}-{digest}").write_bytes(data)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out = Path(argv[1])
+    meta_dir, index_dir = out / "meta", out / "index"
+    meta_dir.mkdir(parents=True, exist_ok=True)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(CORPUS.glob("*.meta")) + sorted(CORPUS.glob("*.pbtxt")):
+        write(meta_dir, path.stem, path.read_bytes())
+    for name, data in handmade().items():
+        write(meta_dir, name, data)
+    for path in sorted(CORPUS.glob("*/*.index")):
+        write(index_dir, path.stem, b"\x00" + path.read_bytes())
+    for name, data in index_payloads().items():
+        write(index_dir, name, data)
+    print(f"seeds: {len(list(meta_dir.iterdir()))} meta, {len(list(index_dir.iterdir()))} index in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
