@@ -255,7 +255,82 @@ static void TestRoundTrip() {
   ExpectError([&] { BundleReader r(prefix); });
 }
 
+// Random garbage and random multi-byte mutations: errors only, never UB (run under ASan/UBSan).
+static void TestRandomInputs() {
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  for (int iter = 0; iter < 20000; ++iter) {
+    std::string in(next() % 64, '\0');
+    for (char& ch : in) ch = static_cast<char>(next() & 0xff);
+    try {
+      (void)snappy::Uncompress(in, "rand", 1 << 20);
+    } catch (const CheckpointError&) {
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> kvs = {{"", "h"}, {"a", "1"}, {"ab", "22"}, {"b", ""}};
+  for (bool sn : {false, true}) {
+    table::BuildOptions o;
+    o.block_size = 8;
+    o.snappy = sn;
+    const std::string t = table::Build(kvs, o);
+    for (int iter = 0; iter < 20000; ++iter) {
+      std::string bad = t;
+      const int flips = 1 + static_cast<int>(next() % 4);
+      for (int f = 0; f < flips; ++f) bad[next() % bad.size()] = static_cast<char>(next() & 0xff);
+      try {
+        (void)table::ReadAll(bad, "rand");
+      } catch (const CheckpointError&) {
+      }
+    }
+  }
+  // Random block contents behind valid checksums: exercises the block parser itself.
+  for (int iter = 0; iter < 50000; ++iter) {
+    std::string block(next() % 40, '\0');
+    for (char& ch : block) ch = static_cast<char>(next() % 4 == 0 ? 0 : next() & 0xff);
+    if (iter % 2 == 0 && block.size() >= 4) {  // plausible restart trailer
+      block[block.size() - 4] = static_cast<char>(next() % 3);
+      block[block.size() - 3] = block[block.size() - 2] = block[block.size() - 1] = 0;
+    }
+    const unsigned char type = (iter % 5 == 0) ? 1 : 0;
+    std::string file = block;
+    file.push_back(static_cast<char>(type));
+    uint32_t crc = crc32c::Value(file.data(), file.size());
+    for (int i = 0; i < 4; ++i) file.push_back(static_cast<char>((crc32c::Mask(crc) >> (8 * i)) & 0xff));
+    std::string footer;
+    for (int h = 0; h < 2; ++h) {
+      footer.push_back(0);
+      footer.push_back(static_cast<char>(block.size()));
+    }
+    footer.resize(40, '\0');
+    const uint64_t magic = 0xdb4775248b80fb57ull;
+    for (int i = 0; i < 8; ++i) footer.push_back(static_cast<char>((magic >> (8 * i)) & 0xff));
+    file += footer;
+    try {
+      (void)table::ReadAll(file, "rand");
+    } catch (const CheckpointError&) {
+    }
+  }
+  for (int iter = 0; iter < 20000; ++iter) {
+    std::string in(next() % 48, '\0');
+    for (char& ch : in) ch = static_cast<char>(next() & 0xff);
+    try {
+      (void)DecodeEntry(in, "rand");
+    } catch (const CheckpointError&) {
+    }
+    try {
+      (void)DecodeHeader(in, "rand");
+    } catch (const CheckpointError&) {
+    }
+  }
+}
+
 int main() {
+  TestRandomInputs();
   TestCrc32c();
   TestSnappy();
   TestTable();
