@@ -39,7 +39,7 @@ RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
                            const std::vector<std::pair<std::string, std::string>>& input_map,
                            const std::vector<const RewrittenGraph*>& existing,
                            const std::vector<std::string>& existing_names, bool add_default_attrs,
-                           const std::vector<std::pair<std::string, std::string>>& frame_names,
+                           const std::vector<std::pair<std::string, std::string>>& frame_names, unsigned threads,
                            std::shared_ptr<fastmeta::NameSet>& names_holder) {
   RewriteOptions options;
   options.prefix = prefix;
@@ -47,6 +47,7 @@ RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
   options.input_map = input_map;
   options.add_default_attrs = add_default_attrs;
   options.frame_names = frame_names;
+  options.threads = threads;
   for (const RewrittenGraph* g : existing) options.existing.push_back(g);
   if (!existing_names.empty()) {
     names_holder = std::make_shared<fastmeta::NameSet>();
@@ -164,8 +165,18 @@ PYBIND11_MODULE(_core, m) {
   py::class_<RewrittenGraph, std::shared_ptr<RewrittenGraph>>(m, "RewrittenGraph")
       .def_property_readonly("num_nodes", &RewrittenGraph::num_nodes)
       .def_property_readonly("prefix", [](const RewrittenGraph& g) { return Str(g.prefix()); })
-      .def("graph_def", [](const RewrittenGraph& g) { return Bytes(g.graph_def()); })
-      .def("graph_def_size", [](const RewrittenGraph& g) { return g.graph_def().size(); })
+      .def("graph_def", [](const RewrittenGraph& g) {
+        // One copy, from the chunks straight into the new bytes object.
+        PyObject* obj = PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(g.graph_def_size()));
+        if (obj == nullptr) throw py::error_already_set();
+        char* out = PyBytes_AsString(obj);
+        {
+          py::gil_scoped_release release;
+          g.CopyGraphDef(out);
+        }
+        return py::reinterpret_steal<py::bytes>(obj);
+      })
+      .def("graph_def_size", &RewrittenGraph::graph_def_size)
       .def("meta_rest", [](const RewrittenGraph& g) { return Bytes(g.meta_rest()); })
       .def("op_list", [](const RewrittenGraph& g) { return Bytes(g.op_list()); })
       .def("graph_tail", [](const RewrittenGraph& g) { return Bytes(g.graph_tail()); })
@@ -219,11 +230,12 @@ PYBIND11_MODULE(_core, m) {
       [](const py::buffer& data, const std::string& prefix, bool clear_devices,
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
-         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names) {
+         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
+         unsigned threads) {
         BufferView buf(data);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
-            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, names);
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, names);
         std::unique_ptr<RewrittenGraph> result;
         {
           // Safe: only C++ objects (the pinned buffer, options) are touched while released.
@@ -236,16 +248,17 @@ PYBIND11_MODULE(_core, m) {
       py::arg("input_map") = std::vector<std::pair<std::string, std::string>>(),
       py::arg("existing") = std::vector<const RewrittenGraph*>(),
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
-      py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), rewrite_doc);
+      py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0, rewrite_doc);
   m.def(
       "rewrite_meta_graph_file",
       [](const std::string& path, const std::string& prefix, bool clear_devices,
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
-         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names) {
+         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
+         unsigned threads) {
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
-            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, names);
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, names);
         std::unique_ptr<RewrittenGraph> result;
         {
           py::gil_scoped_release release;
@@ -258,19 +271,20 @@ PYBIND11_MODULE(_core, m) {
       py::arg("input_map") = std::vector<std::pair<std::string, std::string>>(),
       py::arg("existing") = std::vector<const RewrittenGraph*>(),
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
-      py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(),
+      py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       "Like rewrite_meta_graph, reading (memory-mapping) the file in C++.");
   m.def(
       "rewrite_graph_def",
       [](const py::buffer& data, const py::buffer& op_list, const std::string& prefix, bool clear_devices,
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
-         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names) {
+         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
+         unsigned threads) {
         BufferView buf(data);
         BufferView ops(op_list);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
-            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, names);
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, names);
         std::unique_ptr<RewrittenGraph> result;
         {
           py::gil_scoped_release release;
@@ -282,7 +296,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("input_map") = std::vector<std::pair<std::string, std::string>>(),
       py::arg("existing") = std::vector<const RewrittenGraph*>(),
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
-      py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(),
+      py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       "Rewrite a bare serialized GraphDef, defaults from a serialized OpList.");
   py::class_<fastmeta::MappedFile, std::shared_ptr<fastmeta::MappedFile>>(m, "MappedFile", py::buffer_protocol())
       .def(py::init([](const std::string& path) {

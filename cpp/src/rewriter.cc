@@ -7,6 +7,8 @@
 #include "fastmeta/rewriter.h"
 
 #include <algorithm>
+#include <cstring>
+#include <exception>
 #include <functional>
 #include <queue>
 #include <string>
@@ -37,6 +39,25 @@ namespace {
 inline uint64_t HashName(std::string_view s) { return std::hash<std::string_view>{}(s); }
 
 }  // namespace
+
+size_t RewrittenGraph::graph_def_size() const {
+  size_t total = 0;
+  for (const std::string& c : chunks_) total += c.size();
+  return total;
+}
+
+void RewrittenGraph::CopyGraphDef(char* out) const {
+  for (const std::string& c : chunks_) {
+    std::memcpy(out, c.data(), c.size());
+    out += c.size();
+  }
+}
+
+std::string RewrittenGraph::graph_def() const {
+  std::string out(graph_def_size(), '\0');
+  CopyGraphDef(out.data());
+  return out;
+}
 
 void RewrittenGraph::BuildHashTable() {
   size_t cap = 16;
@@ -123,6 +144,45 @@ struct InputMapEntry {
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
+unsigned ThreadCount(unsigned requested) {
+  if (requested != 0) return requested;
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : hw;
+}
+
+// Runs fn(0..chunks-1) on up to `threads` threads. If chunks throw, the exception of
+// the lowest chunk is rethrown: the same error a sequential pass would report first.
+template <typename Fn>
+void ParallelFor(size_t chunks, unsigned threads, Fn&& fn) {
+  std::vector<std::exception_ptr> errors(chunks);
+  auto run = [&](size_t c) {
+    try {
+      fn(c);
+    } catch (...) {
+      errors[c] = std::current_exception();
+    }
+  };
+  if (threads <= 1 || chunks <= 1) {
+    for (size_t c = 0; c < chunks; ++c) {
+      run(c);
+      if (errors[c]) std::rethrow_exception(errors[c]);
+    }
+    return;
+  }
+  std::vector<std::thread> workers;
+  for (size_t c = 1; c < chunks; ++c) workers.emplace_back(run, c);
+  run(0);
+  for (std::thread& t : workers) t.join();
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+// Splits [0, n) into `parts` contiguous ranges.
+inline std::pair<size_t, size_t> Range(size_t n, size_t parts, size_t part) {
+  return {n * part / parts, n * (part + 1) / parts};
+}
+
 }  // namespace
 
 class Rewriter {
@@ -137,6 +197,7 @@ class Rewriter {
     result_->prefix_ = options.prefix;
     if (!options.prefix.empty()) prefix_slash_ = options.prefix + "/";
     for (const auto& [name, frame] : options.frame_names) frame_names_[name] = frame;
+    threads_ = ThreadCount(options.threads);
   }
 
   std::unique_ptr<RewrittenGraph> RunMeta(std::string_view meta) {
@@ -203,6 +264,7 @@ class Rewriter {
     }
     ParseOpList(op_list_parts, op_list_parts.empty() ? origin_ : op_list_origin_);
     for (std::string_view part : graph_parts) ParseGraph(part);
+    ParseNodes();
     IndexNames();
     ParseInputMap();
     ResolveInputs();
@@ -274,7 +336,7 @@ class Rewriter {
       switch (f.number) {
         case 1:
           ExpectBytes(f, "GraphDef.node");
-          ParseNode(f.data);
+          node_spans_.push_back(f.data);
           break;
         case 2:
           ExpectBytes(f, "GraphDef.library");
@@ -312,17 +374,47 @@ class Rewriter {
     }
   }
 
-  void ParseNode(std::string_view bytes) {
-    RawNode node;
+  // Parses the node spans in parallel; each chunk collects its inputs, then they are
+  // laid out one after the other.
+  void ParseNodes() {
+    const size_t n = node_spans_.size();
+    if (n >= 0x7fffffff) throw SizeLimitError("too many nodes");
+    nodes_.resize(n);
+    const size_t parts = n < 4096 ? 1 : threads_;
+    std::vector<std::vector<std::string_view>> part_inputs(parts);
+    ParallelFor(parts, threads_, [&](size_t part) {
+      auto [a, b] = Range(n, parts, part);
+      std::vector<std::string_view>& inputs = part_inputs[part];
+      inputs.reserve((b - a) * 3);
+      for (size_t i = a; i < b; ++i) ParseNode(node_spans_[i], nodes_[i], inputs);
+    });
+    size_t total = 0;
+    std::vector<size_t> base(parts);
+    for (size_t part = 0; part < parts; ++part) {
+      base[part] = total;
+      total += part_inputs[part].size();
+    }
+    if (total >= 0x7fffffff) throw SizeLimitError("too many inputs");
+    inputs_.resize(total);
+    ParallelFor(parts, threads_, [&](size_t part) {
+      auto [a, b] = Range(n, parts, part);
+      for (size_t i = a; i < b; ++i) nodes_[i].input_begin += static_cast<uint32_t>(base[part]);
+      std::copy(part_inputs[part].begin(), part_inputs[part].end(), inputs_.begin() + static_cast<ptrdiff_t>(base[part]));
+    });
+    node_spans_.clear();
+    node_spans_.shrink_to_fit();
+  }
+
+  void ParseNode(std::string_view bytes, RawNode& node, std::vector<std::string_view>& inputs) {
     node.bytes = bytes;
-    node.input_begin = static_cast<uint32_t>(inputs_.size());
+    node.input_begin = static_cast<uint32_t>(inputs.size());
     Reader r(bytes, origin_);
     Field f;
     while (r.Next(f)) {
       switch (f.number) {
         case 1: node.name = ExpectString(f, "NodeDef.name"); break;
         case 2: node.op = ExpectString(f, "NodeDef.op"); break;
-        case 3: inputs_.push_back(ExpectString(f, "NodeDef.input")); break;
+        case 3: inputs.push_back(ExpectString(f, "NodeDef.input")); break;
         case 4: node.device = ExpectString(f, "NodeDef.device"); break;
         case 5: {
           ExpectBytes(f, "NodeDef.attr");
@@ -345,8 +437,15 @@ class Rewriter {
         default: break;
       }
     }
-    node.input_count = static_cast<uint32_t>(inputs_.size()) - node.input_begin;
-    nodes_.push_back(node);
+    node.input_count = static_cast<uint32_t>(inputs.size()) - node.input_begin;
+    if (!IsValidNodeName(node.name)) {
+      throw GraphError("Node " + Quote(node.name) + " (at byte offset " + std::to_string(Offset(bytes.data())) +
+                           "): invalid node name",
+                       std::string(node.name));
+    }
+    if (node.op.empty()) {
+      throw GraphError("Node " + Quote(node.name) + ": NodeDef has no op", std::string(node.name));
+    }
   }
 
   // The ListValue payload of an AttrValue (field 1), merged if repeated.
@@ -377,21 +476,12 @@ class Rewriter {
 
   void IndexNames() {
     const size_t n = nodes_.size();
-    if (n >= 0x7fffffff) throw SizeLimitError("too many nodes");
     size_t cap = 16;
     while (cap < n * 2) cap <<= 1;
     name_table_.assign(cap, 0);
     const size_t mask = cap - 1;
     for (size_t i = 0; i < n; ++i) {
       const RawNode& node = nodes_[i];
-      if (!IsValidNodeName(node.name)) {
-        throw GraphError("Node " + Quote(node.name) + " (at byte offset " + std::to_string(Offset(node.bytes.data())) +
-                             "): invalid node name",
-                         std::string(node.name));
-      }
-      if (node.op.empty()) {
-        throw GraphError("Node " + Quote(node.name) + ": NodeDef has no op", std::string(node.name));
-      }
       size_t slot = HashName(node.name) & mask;
       while (name_table_[slot] != 0) {
         if (nodes_[name_table_[slot] - 1].name == node.name) {
@@ -451,48 +541,58 @@ class Rewriter {
     for (auto& e : input_map_) e.value.node = e.value_node;
   }
 
+  void ResolveNode(size_t i, std::vector<uint32_t>* external_of) {
+    const RawNode& node = nodes_[i];
+    bool seen_control = false;
+    for (uint32_t j = 0; j < node.input_count; ++j) {
+      std::string_view in = inputs_[node.input_begin + j];
+      TensorRef ref = ParseTensorName(in);
+      if (ref.control()) {
+        seen_control = true;
+      } else if (seen_control) {
+        throw GraphError("Node " + Quote(node.name) + ": control input " + Quote(in) +
+                             " must come after the data inputs",
+                         std::string(node.name));
+      }
+      if (ref.index == INT32_MAX) {
+        throw GraphError("Node " + Quote(node.name) + ": bad output index in input " + Quote(in), std::string(node.name));
+      }
+      Resolved& res = resolved_[node.input_begin + j];
+      if (external_of != nullptr) {
+        auto it = input_map_index_.find(MapKey{std::string(ref.node), ref.index});
+        if (it != input_map_index_.end()) {
+          InputMapEntry& e = input_map_[it->second];
+          e.used = true;
+          if ((*external_of)[it->second] == kNone) {
+            (*external_of)[it->second] = static_cast<uint32_t>(result_->external_.size());
+            result_->external_.push_back(e.value_node);
+          }
+          res.src = -1 - static_cast<int32_t>((*external_of)[it->second]);
+          res.index = e.value.index;
+          continue;
+        }
+      }
+      int64_t src = FindOriginal(ref.node);
+      if (src < 0) {
+        throw GraphError("Node " + Quote(node.name) + ": Unknown input node " + Quote(in), std::string(node.name));
+      }
+      res.src = static_cast<int32_t>(src);
+      res.index = ref.index;
+    }
+  }
+
   void ResolveInputs() {
     const size_t n = nodes_.size();
     resolved_.resize(inputs_.size());
-    std::vector<uint32_t> external_of(input_map_.size(), kNone);
-    for (size_t i = 0; i < n; ++i) {
-      const RawNode& node = nodes_[i];
-      bool seen_control = false;
-      for (uint32_t j = 0; j < node.input_count; ++j) {
-        std::string_view in = inputs_[node.input_begin + j];
-        TensorRef ref = ParseTensorName(in);
-        if (ref.control()) {
-          seen_control = true;
-        } else if (seen_control) {
-          throw GraphError("Node " + Quote(node.name) + ": control input " + Quote(in) +
-                               " must come after the data inputs",
-                           std::string(node.name));
-        }
-        if (ref.index == INT32_MAX) {
-          throw GraphError("Node " + Quote(node.name) + ": bad output index in input " + Quote(in), std::string(node.name));
-        }
-        Resolved& res = resolved_[node.input_begin + j];
-        if (!input_map_.empty()) {
-          auto it = input_map_index_.find(MapKey{std::string(ref.node), ref.index});
-          if (it != input_map_index_.end()) {
-            InputMapEntry& e = input_map_[it->second];
-            e.used = true;
-            if (external_of[it->second] == kNone) {
-              external_of[it->second] = static_cast<uint32_t>(result_->external_.size());
-              result_->external_.push_back(e.value_node);
-            }
-            res.src = -1 - static_cast<int32_t>(external_of[it->second]);
-            res.index = e.value.index;
-            continue;
-          }
-        }
-        int64_t src = FindOriginal(ref.node);
-        if (src < 0) {
-          throw GraphError("Node " + Quote(node.name) + ": Unknown input node " + Quote(in), std::string(node.name));
-        }
-        res.src = static_cast<int32_t>(src);
-        res.index = ref.index;
-      }
+    if (input_map_.empty()) {
+      const size_t parts = n < 4096 ? 1 : threads_;
+      ParallelFor(parts, threads_, [&](size_t part) {
+        auto [a, b] = Range(n, parts, part);
+        for (size_t i = a; i < b; ++i) ResolveNode(i, nullptr);
+      });
+    } else {
+      std::vector<uint32_t> external_of(input_map_.size(), kNone);
+      for (size_t i = 0; i < n; ++i) ResolveNode(i, &external_of);
     }
     std::vector<std::string> unused;
     for (const auto& e : input_map_) {
@@ -740,88 +840,124 @@ class Rewriter {
     wire::PutBytes(out, 5, scratch);
   }
 
+  // Per-thread scratch space, reused for every node.
+  struct Scratch {
+    std::string node, attr, input;
+    std::vector<std::pair<std::string, Edge>> controls;
+    std::vector<std::string_view> present;
+    struct AttrRef {
+      std::string_view key, value, raw;
+    };
+    std::vector<AttrRef> attrs;
+    std::vector<std::string_view> rest;
+  };
+
   void Emit() {
     RewrittenGraph& g = *result_;
     const size_t n = nodes_.size();
-    std::string& out = g.graph_def_;
-    out.reserve(TotalInputSize() + n * (prefix_slash_.size() * 3 + 16) + graph_tail_.size() + 64);
+    const size_t parts = n < 4096 ? 1 : threads_;
     g.nodes_.resize(n);
-    g.edges_.reserve(resolved_.size());
-
-    std::string node_buf, scratch, input_str;
-    std::vector<std::pair<std::string, Edge>> controls;
-    std::vector<std::string_view> present;
-    for (size_t k = 0; k < n; ++k) {
-      const uint32_t i = order_[k];
-      const RawNode& node = nodes_[i];
-      RewrittenGraph::NodeEntry& entry = g.nodes_[k];
-      node_buf.clear();
-      auto [pa, pb] = FinalName(i);
-      wire::PutBytesParts(node_buf, 1, pa, pb);
-      entry.name_offset = static_cast<uint32_t>(node_buf.size() - pa.size() - pb.size());
-      entry.name_size = static_cast<uint32_t>(pa.size() + pb.size());
-      wire::PutBytes(node_buf, 2, node.op);
-      entry.op_offset = static_cast<uint32_t>(node_buf.size() - node.op.size());
-      entry.op_size = static_cast<uint32_t>(node.op.size());
-
-      // Inputs: data inputs in order, then control inputs sorted by name, without duplicates.
-      entry.edge_begin = static_cast<uint32_t>(g.edges_.size());
-      controls.clear();
-      uint32_t data_inputs = 0;
-      for (uint32_t j = 0; j < node.input_count; ++j) {
-        const Resolved& res = resolved_[node.input_begin + j];
-        Edge e{res.src >= 0 ? static_cast<int32_t>(position_[static_cast<size_t>(res.src)]) : res.src, res.index};
-        if (res.index < 0) {
-          controls.emplace_back(SourceName(res), e);
-          continue;
-        }
-        input_str.clear();
-        if (res.src >= 0) {
-          auto [a, b] = FinalName(static_cast<uint32_t>(res.src));
-          input_str.append(a.data(), a.size());
-          input_str.append(b.data(), b.size());
-        } else {
-          input_str = g.external_[static_cast<size_t>(-1 - res.src)];
-        }
-        if (res.index > 0) input_str += ":" + std::to_string(res.index);
-        wire::PutBytes(node_buf, 3, input_str);
-        g.edges_.push_back(e);
-        ++data_inputs;
-      }
-      if (!controls.empty()) {
-        std::sort(controls.begin(), controls.end(),
-                  [](const auto& x, const auto& y) { return x.first < y.first; });
-        for (size_t c = 0; c < controls.size(); ++c) {
-          if (c > 0 && controls[c].first == controls[c - 1].first) continue;
-          wire::PutBytesParts(node_buf, 3, std::string_view("^"), controls[c].first);
-          g.edges_.push_back(controls[c].second);
-        }
-      }
-      entry.edge_count = static_cast<uint32_t>(g.edges_.size()) - entry.edge_begin;
-      entry.num_data_inputs = data_inputs;
-
-      std::string_view device = devices_[i];
-      if (!device.empty()) {
-        wire::PutBytes(node_buf, 4, device);
-        entry.device_offset = static_cast<uint32_t>(node_buf.size() - device.size());
-      } else {
-        entry.device_offset = 0;
-      }
-      entry.device_size = static_cast<uint32_t>(device.size());
-
-      WriteAttrsAndRest(node_buf, node, present, scratch);
-
-      wire::PutBytes(out, 1, node_buf);
-      entry.offset = out.size() - node_buf.size();
-      entry.size = static_cast<uint32_t>(node_buf.size());
+    g.chunks_.assign(parts + 1, std::string());
+    std::vector<std::vector<Edge>> part_edges(parts);
+    ParallelFor(parts, threads_, [&](size_t part) {
+      auto [a, b] = Range(n, parts, part);
+      std::string& out = g.chunks_[part];
+      size_t estimate = 0;
+      for (size_t k = a; k < b; ++k) estimate += nodes_[order_[k]].bytes.size() + 8;
+      out.reserve(estimate + (b - a) * (prefix_slash_.size() * 3 + 16));
+      Scratch scratch;
+      std::vector<Edge>& edges = part_edges[part];
+      for (size_t k = a; k < b; ++k) EmitNode(k, static_cast<uint32_t>(part), out, edges, scratch);
+    });
+    // Lay the edges out one chunk after the other.
+    size_t total = 0;
+    std::vector<size_t> base(parts);
+    for (size_t part = 0; part < parts; ++part) {
+      base[part] = total;
+      total += part_edges[part].size();
     }
-    g.tail_offset_ = out.size();
-    out.append(graph_tail_);
-    if (out.size() > kMaxMessageSize) {
-      throw SizeLimitError("the rewritten GraphDef is " + std::to_string(out.size()) +
+    g.edges_.resize(total);
+    ParallelFor(parts, threads_, [&](size_t part) {
+      auto [a, b] = Range(n, parts, part);
+      for (size_t k = a; k < b; ++k) g.nodes_[k].edge_begin += static_cast<uint32_t>(base[part]);
+      std::copy(part_edges[part].begin(), part_edges[part].end(), g.edges_.begin() + static_cast<ptrdiff_t>(base[part]));
+    });
+    g.chunks_.back() = graph_tail_;
+    if (g.graph_def_size() > kMaxMessageSize) {
+      throw SizeLimitError("the rewritten GraphDef is " + std::to_string(g.graph_def_size()) +
                            " bytes, over protobuf's 2 GiB limit");
     }
     g.BuildHashTable();
+  }
+
+  void EmitNode(size_t k, uint32_t chunk, std::string& out, std::vector<Edge>& edges, Scratch& s) {
+    RewrittenGraph& g = *result_;
+    const uint32_t i = order_[k];
+    const RawNode& node = nodes_[i];
+    RewrittenGraph::NodeEntry& entry = g.nodes_[k];
+    std::string& buf = s.node;
+    buf.clear();
+    auto [pa, pb] = FinalName(i);
+    wire::PutBytesParts(buf, 1, pa, pb);
+    entry.name_offset = static_cast<uint32_t>(buf.size() - pa.size() - pb.size());
+    entry.name_size = static_cast<uint32_t>(pa.size() + pb.size());
+    wire::PutBytes(buf, 2, node.op);
+    entry.op_offset = static_cast<uint32_t>(buf.size() - node.op.size());
+    entry.op_size = static_cast<uint32_t>(node.op.size());
+
+    // Inputs: data inputs in order, then control inputs sorted by name, without duplicates.
+    entry.edge_begin = static_cast<uint32_t>(edges.size());
+    s.controls.clear();
+    uint32_t data_inputs = 0;
+    for (uint32_t j = 0; j < node.input_count; ++j) {
+      const Resolved& res = resolved_[node.input_begin + j];
+      Edge e{res.src >= 0 ? static_cast<int32_t>(position_[static_cast<size_t>(res.src)]) : res.src, res.index};
+      if (res.index < 0) {
+        s.controls.emplace_back(SourceName(res), e);
+        continue;
+      }
+      std::string_view a, b;
+      if (res.src >= 0) {
+        std::tie(a, b) = FinalName(static_cast<uint32_t>(res.src));
+      } else {
+        b = g.external_[static_cast<size_t>(-1 - res.src)];
+      }
+      if (res.index > 0) {
+        char digits[16];
+        int len = std::snprintf(digits, sizeof digits, ":%d", res.index);
+        wire::PutBytesParts(buf, 3, a, b, std::string_view(digits, static_cast<size_t>(len)));
+      } else {
+        wire::PutBytesParts(buf, 3, a, b);
+      }
+      edges.push_back(e);
+      ++data_inputs;
+    }
+    if (!s.controls.empty()) {
+      std::sort(s.controls.begin(), s.controls.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+      for (size_t c = 0; c < s.controls.size(); ++c) {
+        if (c > 0 && s.controls[c].first == s.controls[c - 1].first) continue;
+        wire::PutBytesParts(buf, 3, std::string_view("^"), s.controls[c].first);
+        edges.push_back(s.controls[c].second);
+      }
+    }
+    entry.edge_count = static_cast<uint32_t>(edges.size()) - entry.edge_begin;
+    entry.num_data_inputs = data_inputs;
+
+    std::string_view device = devices_[i];
+    if (!device.empty()) {
+      wire::PutBytes(buf, 4, device);
+      entry.device_offset = static_cast<uint32_t>(buf.size() - device.size());
+    } else {
+      entry.device_offset = 0;
+    }
+    entry.device_size = static_cast<uint32_t>(device.size());
+
+    WriteAttrsAndRest(buf, node, i, s);
+
+    wire::PutBytes(out, 1, buf);
+    entry.chunk = chunk;
+    entry.offset = out.size() - buf.size();
+    entry.size = static_cast<uint32_t>(buf.size());
   }
 
   std::string SourceName(const Resolved& res) const {
@@ -829,25 +965,19 @@ class Rewriter {
     return result_->external_[static_cast<size_t>(-1 - res.src)];
   }
 
-  size_t TotalInputSize() const {
-    size_t total = 0;
-    for (const RawNode& node : nodes_) total += node.bytes.size() + 8;
-    return total;
-  }
-
-  void WriteAttrsAndRest(std::string& out, const RawNode& node, std::vector<std::string_view>& present,
-                         std::string& scratch) {
+  void WriteAttrsAndRest(std::string& out, const RawNode& node, uint32_t index, Scratch& s) {
     // First pass: which attr keys the node has (the last of duplicate keys wins).
-    struct AttrRef {
-      std::string_view key, value, raw;
-    };
-    std::vector<AttrRef> attrs;
-    std::vector<std::string_view> rest;
+    auto& attrs = s.attrs;
+    auto& rest = s.rest;
+    auto& present = s.present;
+    std::string& scratch = s.attr;
+    attrs.clear();
+    rest.clear();
     Reader r(node.bytes, origin_);
     Field f;
     while (r.Next(f)) {
       if (f.number == 5) {
-        AttrRef a{{}, {}, f.raw};
+        Scratch::AttrRef a{{}, {}, f.raw};
         Reader er(f.data, origin_);
         Field ef;
         while (er.Next(ef)) {
@@ -866,12 +996,12 @@ class Rewriter {
     }
     std::string_view frame;
     if (!frame_names_.empty() && (node.op == "Enter" || node.op == "RefEnter")) {
-      auto it = frame_names_.find(FinalNameString(static_cast<uint32_t>(&node - nodes_.data())));
+      auto it = frame_names_.find(FinalNameString(index));
       if (it != frame_names_.end()) frame = it->second;
     }
     present.clear();
     for (size_t a = 0; a < attrs.size(); ++a) {
-      const AttrRef& attr = attrs[a];
+      const Scratch::AttrRef& attr = attrs[a];
       bool superseded = false;
       for (size_t b = a + 1; b < attrs.size(); ++b) {
         if (attrs[b].key == attr.key) superseded = true;
@@ -908,6 +1038,8 @@ class Rewriter {
   }
 
   const char* origin_;
+  unsigned threads_ = 1;
+  std::vector<std::string_view> node_spans_;
   const char* op_list_origin_ = nullptr;
   const RewriteOptions& opts_;
   std::unique_ptr<RewrittenGraph> result_;

@@ -49,8 +49,8 @@ struct RewriteOptions {
   std::vector<std::pair<std::string, std::string>> frame_names;
   // Add default attr values from the file's stripped_op_list (TensorFlow always does).
   bool add_default_attrs = true;
-  // Worker threads for the node rewrite (0: all cores). Output does not depend on it.
-  unsigned threads = 1;
+  // Worker threads (0: all cores). The output does not depend on it.
+  unsigned threads = 0;
 };
 
 // One input edge of a rewritten node.
@@ -63,7 +63,8 @@ struct Edge {
 class RewrittenGraph : public NameLookup {
  public:
   struct NodeEntry {
-    uint64_t offset;  // NodeDef payload, within graph_def()
+    uint64_t offset;  // NodeDef payload, within its chunk
+    uint32_t chunk;
     uint32_t size;
     uint32_t name_offset, name_size;  // relative to `offset`
     uint32_t op_offset, op_size;
@@ -73,8 +74,13 @@ class RewrittenGraph : public NameLookup {
     uint32_t num_data_inputs;
   };
 
-  // Serialized GraphDef (nodes in TensorFlow's import order).
-  const std::string& graph_def() const { return graph_def_; }
+  // Serialized GraphDef (nodes in TensorFlow's import order), kept as consecutive
+  // chunks (one per worker thread, then the library/versions tail); graph_def()
+  // concatenates them, CopyGraphDef() writes them to a caller's buffer.
+  const std::vector<std::string>& chunks() const { return chunks_; }
+  size_t graph_def_size() const;
+  std::string graph_def() const;
+  void CopyGraphDef(char* out) const;
   // The MetaGraphDef's other fields (meta_info_def, saver_def, collection_def, ...), copied through.
   const std::string& meta_rest() const { return meta_rest_; }
   // Serialized OpList of the file's stripped_op_list (empty when absent).
@@ -85,13 +91,15 @@ class RewrittenGraph : public NameLookup {
   std::string_view name(size_t i) const { return View(i, nodes_[i].name_offset, nodes_[i].name_size); }
   std::string_view op(size_t i) const { return View(i, nodes_[i].op_offset, nodes_[i].op_size); }
   std::string_view device(size_t i) const { return View(i, nodes_[i].device_offset, nodes_[i].device_size); }
-  std::string_view node_def(size_t i) const { return std::string_view(graph_def_).substr(nodes_[i].offset, nodes_[i].size); }
+  std::string_view node_def(size_t i) const {
+    return std::string_view(chunks_[nodes_[i].chunk]).substr(nodes_[i].offset, nodes_[i].size);
+  }
   const Edge* edges(size_t i) const { return edges_.data() + nodes_[i].edge_begin; }
   const std::vector<std::string>& external() const { return external_; }
   std::string_view prefix() const { return prefix_; }
 
   // The GraphDef's fields after the nodes (library, versions), serialized.
-  std::string_view graph_tail() const { return std::string_view(graph_def_).substr(tail_offset_); }
+  std::string_view graph_tail() const { return chunks_.back(); }
 
   // Index of the node called `name`, or -1.
   int64_t Find(std::string_view name) const;
@@ -104,11 +112,11 @@ class RewrittenGraph : public NameLookup {
  private:
   friend class Rewriter;
   std::string_view View(size_t i, uint32_t off, uint32_t size) const {
-    return std::string_view(graph_def_.data() + nodes_[i].offset + off, size);
+    return std::string_view(chunks_[nodes_[i].chunk].data() + nodes_[i].offset + off, size);
   }
   void BuildHashTable();
 
-  std::string graph_def_;
+  std::vector<std::string> chunks_;
   std::string meta_rest_;
   std::string op_list_;
   std::string prefix_;
@@ -116,7 +124,6 @@ class RewrittenGraph : public NameLookup {
   std::vector<Edge> edges_;
   std::vector<std::string> external_;
   std::vector<uint32_t> table_;  // open addressing: node index + 1, 0 = empty
-  size_t tail_offset_ = 0;
   mutable std::once_flag prefixes_once_;
   mutable std::once_flag folded_once_;
   mutable std::unordered_set<std::string> folded_;

@@ -84,6 +84,13 @@ class Reader {
   }
 
   uint64_t ReadVarint(const char* what) {
+    // Most tags and lengths fit in one byte.
+    if (p_ < end_ && static_cast<uint8_t>(*p_) < 0x80) return static_cast<uint8_t>(*p_++);
+    return ReadVarintSlow(what);
+  }
+
+ private:
+  uint64_t ReadVarintSlow(const char* what) {
     uint64_t result = 0;
     const char* start = p_;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -96,7 +103,6 @@ class Reader {
     throw ParseError(std::string("overlong ") + what, offset_of(start));
   }
 
- private:
   std::string_view Take(size_t n, const char* what) {
     if (static_cast<size_t>(end_ - p_) < n) throw ParseError(std::string("truncated ") + what, offset());
     std::string_view v(p_, n);

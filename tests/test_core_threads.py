@@ -1,0 +1,92 @@
+"""The core's output does not depend on its thread count, and it runs concurrently."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from fastmeta import _core
+from fastmeta.protos import meta_graph_pb2
+
+CORPUS = Path(__file__).parent / "fixtures" / "corpus"
+
+
+def replicated_meta_graph(copies: int) -> bytes:
+    """The mlp fixture's graph, copied under tower_i/ scopes (big enough to be split)."""
+    src = meta_graph_pb2.MetaGraphDef.FromString((CORPUS / "mlp_ref.meta").read_bytes())
+    out = meta_graph_pb2.MetaGraphDef()
+    out.meta_info_def.CopyFrom(src.meta_info_def)
+    for c in range(copies):
+        p = f"tower_{c}/"
+        for n in src.graph_def.node:
+            m = out.graph_def.node.add()
+            m.CopyFrom(n)
+            m.name = p + n.name
+            del m.input[:]
+            m.input.extend(("^" + p + i[1:]) if i.startswith("^") else p + i for i in n.input)
+            if "_class" in m.attr:
+                values = [b"loc:@" + p.encode() + s[5:] for s in m.attr["_class"].list.s]
+                del m.attr["_class"].list.s[:]
+                m.attr["_class"].list.s.extend(values)
+    # Put a few nodes out of order so the general ordering path runs too.
+    nodes = list(out.graph_def.node)
+    nodes[10], nodes[-10] = nodes[-10], nodes[10]
+    del out.graph_def.node[:]
+    out.graph_def.node.extend(nodes)
+    return out.SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def big() -> bytes:
+    return replicated_meta_graph(60)  # ~16k nodes
+
+
+@pytest.mark.parametrize("scope", ["", "imp"])
+def test_output_is_identical_for_any_thread_count(big: bytes, scope: str) -> None:
+    reference = _core.rewrite_meta_graph(big, prefix=scope, threads=1)
+    assert reference.num_nodes > 10000
+    for threads in (2, 3, 4, 7):
+        got = _core.rewrite_meta_graph(big, prefix=scope, clear_devices=False, threads=threads)
+        assert got.graph_def() == reference.graph_def()
+        assert got.num_nodes == reference.num_nodes
+        for i in (0, 1, reference.num_nodes // 2, reference.num_nodes - 1):
+            assert got.name(i) == reference.name(i)
+            assert got.edges(i) == reference.edges(i)
+            assert got.node_def(i) == reference.node_def(i)
+
+
+def test_errors_are_the_same_for_any_thread_count(big: bytes) -> None:
+    # Break two nodes: the error reported must be the first one in file order.
+    meta = meta_graph_pb2.MetaGraphDef.FromString(big)
+    meta.graph_def.node[3000].input.append("missing_a")
+    meta.graph_def.node[12000].input.append("missing_b")
+    data = meta.SerializeToString()
+    messages = set()
+    for threads in (1, 2, 4):
+        with pytest.raises(Exception) as info:
+            _core.rewrite_meta_graph(data, threads=threads)
+        messages.add(str(info.value))
+    assert len(messages) == 1
+    assert "missing_a" in messages.pop()
+
+
+def test_concurrent_rewrites_from_python_threads(big: bytes) -> None:
+    expected = _core.rewrite_meta_graph(big, prefix="s").graph_def()
+    results: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            results.append(_core.rewrite_meta_graph(big, prefix="s").graph_def())
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert results == [expected] * 4
