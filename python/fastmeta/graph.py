@@ -1,0 +1,1005 @@
+"""A TensorFlow-free graph: what ``import_meta_graph`` imports into.
+
+A :class:`Graph` holds *parts* in creation order: imported segments (one
+``RewrittenGraph`` of the C++ core per import, never copied node by node into Python) and
+blocks of nodes created from Python (placeholders, the ops of a fresh ``Saver``), kept as
+fastmeta ``NodeDef`` messages. :class:`Operation` and :class:`Tensor` are light views made on
+demand from a part and a node index; two views of the same node compare equal.
+
+Names follow TensorFlow 2.x: ``unique_name`` is case-insensitive and appends ``_<k>``;
+``name_scope("a/")`` re-enters a scope; names are validated with TensorFlow's regexes.
+The name stack and the default-graph stack are per thread, as in TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Union
+
+from fastmeta.errors import GraphError
+from fastmeta.protos import (
+    attr_value_pb2,
+    graph_pb2,
+    node_def_pb2,
+    op_def_pb2,
+    tensor_shape_pb2,
+    types_pb2,
+)
+
+__all__ = [
+    "Graph",
+    "Operation",
+    "Tensor",
+    "get_default_graph",
+    "reset_default_graph",
+]
+
+# TensorFlow's GraphDef version (TF_GRAPH_DEF_VERSION of 2.21): a fresh graph's producer.
+GRAPH_DEF_VERSION = 2474
+
+_VALID_OP_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+_VALID_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
+
+_REF_OFFSET = 100
+
+
+# ---------------------------------------------------------------------------
+# parts
+# ---------------------------------------------------------------------------
+class _Segment:
+    """One import: the core's RewrittenGraph. Immutable once committed."""
+
+    __slots__ = ("_names", "core")
+
+    def __init__(self, core: Any):
+        self.core = core
+        self._names: list[str] | None = None
+
+    def __len__(self) -> int:
+        return int(self.core.num_nodes)
+
+    def find(self, name: str) -> int:
+        return int(self.core.find(name))
+
+    def has_folded(self, lower: str) -> bool:
+        return bool(self.core.has_name_folded(lower))
+
+    def name(self, i: int) -> str:
+        return str(self.core.name(i))
+
+    def op_type(self, i: int) -> str:
+        return str(self.core.op(i))
+
+    def device(self, i: int) -> str:
+        return str(self.core.device(i))
+
+    def node_def(self, i: int) -> node_def_pb2.NodeDef:
+        return node_def_pb2.NodeDef.FromString(self.core.node_def(i))
+
+    def node_bytes(self) -> bytes:
+        data: bytes = self.core.graph_def()
+        tail = len(self.core.graph_tail())
+        return data[: len(data) - tail] if tail else data
+
+
+class _Block:
+    """Nodes created from Python, in creation order."""
+
+    __slots__ = ("folded", "index", "nodes")
+
+    def __init__(self) -> None:
+        self.nodes: list[node_def_pb2.NodeDef] = []
+        self.index: dict[str, int] = {}
+        self.folded: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def add(self, node: node_def_pb2.NodeDef) -> int:
+        self.index[node.name] = len(self.nodes)
+        self.folded.add(node.name.lower())
+        self.nodes.append(node)
+        return len(self.nodes) - 1
+
+    def find(self, name: str) -> int:
+        return self.index.get(name, -1)
+
+    def has_folded(self, lower: str) -> bool:
+        return lower in self.folded
+
+    def name(self, i: int) -> str:
+        return self.nodes[i].name
+
+    def op_type(self, i: int) -> str:
+        return self.nodes[i].op
+
+    def device(self, i: int) -> str:
+        return self.nodes[i].device
+
+    def node_def(self, i: int) -> node_def_pb2.NodeDef:
+        out = node_def_pb2.NodeDef()
+        out.CopyFrom(self.nodes[i])
+        return out
+
+    def node_bytes(self) -> bytes:
+        out = bytearray()
+        for node in self.nodes:
+            data = node.SerializeToString()
+            out.append(0x0A)  # GraphDef.node, length-delimited
+            _varint(out, len(data))
+            out += data
+        return bytes(out)
+
+
+_Part = Union[_Segment, _Block]
+
+
+def _varint(out: bytearray, n: int) -> None:
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+# ---------------------------------------------------------------------------
+# views
+# ---------------------------------------------------------------------------
+class Operation:
+    """A node of a :class:`Graph` (a view: cheap to create, compares by graph and name)."""
+
+    __slots__ = ("_graph", "_index", "_node", "_part")
+
+    def __init__(self, graph: Graph, part: _Part, index: int):
+        self._graph = graph
+        self._part = part
+        self._index = index
+        self._node: node_def_pb2.NodeDef | None = None
+
+    @property
+    def graph(self) -> Graph:
+        """The graph holding this operation."""
+        return self._graph
+
+    @property
+    def name(self) -> str:
+        """The operation's full name."""
+        return self._part.name(self._index)
+
+    @property
+    def type(self) -> str:
+        """The op type (``NodeDef.op``)."""
+        return self._part.op_type(self._index)
+
+    @property
+    def device(self) -> str:
+        """The (canonical) device string."""
+        return self._part.device(self._index)
+
+    @property
+    def node_def(self) -> node_def_pb2.NodeDef:
+        """The operation's NodeDef (a fastmeta message; parsed once per view)."""
+        if self._node is None:
+            self._node = self._part.node_def(self._index)
+        return self._node
+
+    def get_attr(self, name: str) -> Any:
+        """The value of attr ``name`` (as TensorFlow's ``Operation.get_attr`` shapes it:
+        scalars as Python values, types as DataType ints, lists as lists, shapes,
+        tensors and funcs as messages). ``ValueError`` when absent."""
+        attrs = self.node_def.attr
+        if name not in attrs:
+            raise ValueError(f"Operation '{self.name}' has no attr named '{name}'.")
+        return _attr_python_value(attrs[name])
+
+    def _input_strings(self) -> list[str]:
+        return list(self.node_def.input)
+
+    @property
+    def inputs(self) -> list[Tensor]:
+        """The data inputs, as Tensors."""
+        out: list[Tensor] = []
+        if isinstance(self._part, _Segment):
+            core = self._part.core
+            external = None
+            for src, idx in core.edges(self._index):
+                if idx < 0:
+                    continue
+                if src >= 0:
+                    out.append(Tensor(Operation(self._graph, self._part, src), idx))
+                else:
+                    if external is None:
+                        external = core.external()
+                    out.append(self._graph._tensor_from_input(external[-1 - src]))
+            return out
+        for s in self._input_strings():
+            if not s.startswith("^"):
+                out.append(self._graph._tensor_from_input(s))
+        return out
+
+    @property
+    def control_inputs(self) -> list[Operation]:
+        """Operations this one has a control dependency on."""
+        out: list[Operation] = []
+        if isinstance(self._part, _Segment):
+            core = self._part.core
+            for src, idx in core.edges(self._index):
+                if idx >= 0:
+                    continue
+                if src >= 0:
+                    out.append(Operation(self._graph, self._part, src))
+                else:
+                    out.append(self._graph._tensor_from_input(core.external()[-1 - src]).op)
+            return out
+        for s in self._input_strings():
+            if s.startswith("^"):
+                out.append(self._graph.get_operation_by_name(s[1:]))
+        return out
+
+    @property
+    def outputs(self) -> list[Tensor]:
+        """The output Tensors, when the op's OpDef is known (``[]`` otherwise)."""
+        specs = self._graph._output_specs(self)
+        return [Tensor(self, i) for i in range(len(specs or ()))]
+
+    def colocation_groups(self) -> list[bytes]:
+        """``loc:@`` entries of the ``_class`` attr (sorted), else ``[b"loc:@<name>"]``."""
+        attrs = self.node_def.attr
+        if "_class" in attrs:
+            groups = sorted({s for s in attrs["_class"].list.s if s.startswith(b"loc:@")})
+            if groups:
+                return groups
+        return [b"loc:@" + self.name.encode("utf-8")]
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Operation)
+            and other._graph is self._graph
+            and other._part is self._part
+            and other._index == self._index
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self._graph), id(self._part), self._index))
+
+    def __repr__(self) -> str:
+        return f"<fastmeta.Operation '{self.name}' type={self.type}>"
+
+
+class Tensor:
+    """Output ``value_index`` of an :class:`Operation` (a view)."""
+
+    __slots__ = ("_op", "_value_index")
+
+    def __init__(self, op: Operation, value_index: int):
+        self._op = op
+        self._value_index = value_index
+
+    @property
+    def op(self) -> Operation:
+        """The producing operation."""
+        return self._op
+
+    @property
+    def value_index(self) -> int:
+        """The output index."""
+        return self._value_index
+
+    @property
+    def graph(self) -> Graph:
+        """The graph holding the producing operation."""
+        return self._op.graph
+
+    @property
+    def name(self) -> str:
+        """``<op name>:<index>``."""
+        return f"{self._op.name}:{self._value_index}"
+
+    @property
+    def device(self) -> str:
+        """The producing op's device."""
+        return self._op.device
+
+    @property
+    def dtype(self) -> int | None:
+        """The DataType (``types_pb2`` enum value; ``_REF`` types are >100), when the
+        op's OpDef is known; else None."""
+        specs = self._op.graph._output_specs(self._op)
+        if specs is None or self._value_index >= len(specs):
+            return None
+        return specs[self._value_index]
+
+    @property
+    def shape(self) -> tensor_shape_pb2.TensorShapeProto | None:
+        """The static shape when the op states it (``shape`` attr of single-output ops
+        such as Placeholder, VariableV2, VarHandleOp gives the handle's value shape),
+        else None."""
+        node = self._op.node_def
+        if self._op.type == "Const" and "value" in node.attr:
+            return node.attr["value"].tensor.tensor_shape
+        if "shape" in node.attr and self._op.type in (
+            "Placeholder",
+            "PlaceholderWithDefault",
+            "VariableV2",
+            "Variable",
+        ):
+            return node.attr["shape"].shape
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Tensor)
+            and other._op == self._op
+            and other._value_index == self._value_index
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._op, self._value_index))
+
+    def __repr__(self) -> str:
+        return f"<fastmeta.Tensor '{self.name}'>"
+
+
+def _attr_python_value(value: attr_value_pb2.AttrValue) -> Any:
+    which = value.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "list":
+        lst = value.list
+        for field in ("s", "i", "f", "b", "type", "shape", "tensor", "func"):
+            items = getattr(lst, field)
+            if len(items):
+                return list(items)
+        return []
+    return getattr(value, which)
+
+
+def _with_ref(dtype: int, ref: bool) -> int:
+    return dtype + _REF_OFFSET if ref and dtype < _REF_OFFSET else dtype
+
+
+def output_types(op_def: op_def_pb2.OpDef, node: node_def_pb2.NodeDef) -> list[int] | None:
+    """The output DataTypes of ``node`` by ``op_def`` (None when attrs are missing)."""
+    out: list[int] = []
+    attrs = node.attr
+    for arg in op_def.output_arg:
+        if arg.type_list_attr:
+            if arg.type_list_attr not in attrs:
+                return None
+            out.extend(_with_ref(t, arg.is_ref) for t in attrs[arg.type_list_attr].list.type)
+            continue
+        if arg.type:
+            dtype = int(arg.type)
+        elif arg.type_attr and arg.type_attr in attrs:
+            dtype = int(attrs[arg.type_attr].type)
+        else:
+            return None
+        count = 1
+        if arg.number_attr:
+            if arg.number_attr not in attrs:
+                return None
+            count = int(attrs[arg.number_attr].i)
+        out.extend([_with_ref(dtype, arg.is_ref)] * count)
+    return out
+
+
+# OpDefs of the ops fastmeta creates from Python (outputs only matter here).
+def _builtin_op_defs() -> dict[str, op_def_pb2.OpDef]:
+    def make(name: str, outputs: Sequence[tuple[str, str, bool]]) -> op_def_pb2.OpDef:
+        op = op_def_pb2.OpDef(name=name)
+        for arg_name, spec, is_ref in outputs:
+            arg = op.output_arg.add(name=arg_name, is_ref=is_ref)
+            if spec.startswith("list:"):
+                arg.type_list_attr = spec[5:]
+            elif spec.startswith("DT_"):
+                arg.type = types_pb2.DataType.Value(spec)
+            else:
+                arg.type_attr = spec
+        return op
+
+    return {
+        "Placeholder": make("Placeholder", [("output", "dtype", False)]),
+        "PlaceholderWithDefault": make("PlaceholderWithDefault", [("output", "dtype", False)]),
+        "Const": make("Const", [("output", "dtype", False)]),
+        "Identity": make("Identity", [("output", "T", False)]),
+        "NoOp": make("NoOp", []),
+        "SaveV2": make("SaveV2", []),
+        "RestoreV2": make("RestoreV2", [("tensors", "list:dtypes", False)]),
+        "Assign": make("Assign", [("output_ref", "T", True)]),
+        "AssignVariableOp": make("AssignVariableOp", []),
+    }
+
+
+_BUILTIN_OP_DEFS = _builtin_op_defs()
+
+
+# ---------------------------------------------------------------------------
+# graph state shared by the Graph and an import transaction
+# ---------------------------------------------------------------------------
+class _Thread(threading.local):
+    name_stack: str = ""
+
+
+def _merge_versions(dst: Any, src: Any) -> None:
+    dst.producer = min(dst.producer, src.producer)
+    dst.min_consumer = max(dst.min_consumer, src.min_consumer)
+    for bad in src.bad_consumers:
+        if bad not in dst.bad_consumers:
+            dst.bad_consumers.append(bad)
+
+
+class _Lookup:
+    """Name lookups over a sequence of parts (the committed ones, plus staged ones)."""
+
+    _graph: Graph
+
+    def _all_parts(self) -> Sequence[_Part]:
+        raise NotImplementedError
+
+    def _op_def(self, op_type: str) -> op_def_pb2.OpDef | None:
+        raise NotImplementedError
+
+    def _find(self, name: str) -> Operation | None:
+        for part in self._all_parts():
+            i = part.find(name)
+            if i >= 0:
+                return Operation(self._graph, part, i)
+        return None
+
+    def _output_specs(self, op: Operation) -> list[int] | None:
+        op_def = self._op_def(op.type)
+        if op_def is None:
+            return None
+        return output_types(op_def, op.node_def)
+
+    def _tensor_from_input(self, s: str) -> Tensor:
+        name, _, idx = s.lstrip("^").partition(":")
+        op = self._find(name)
+        if op is None:
+            raise KeyError(f"The name '{s}' refers to an input not in the graph.")
+        return Tensor(op, int(idx) if idx else 0)
+
+    def get_operation_by_name(self, name: str) -> Operation:
+        """The Operation called ``name`` (``KeyError`` when missing, ``ValueError`` for a
+        tensor name)."""
+        if not isinstance(name, str):
+            raise TypeError(f"Operation names are strings (or similar), not {type(name).__name__}.")
+        element = self.as_graph_element(name, allow_tensor=False, allow_operation=True)
+        assert isinstance(element, Operation)
+        return element
+
+    def get_tensor_by_name(self, name: str) -> Tensor:
+        """The Tensor called ``name`` (``op:idx``); errors as TensorFlow's."""
+        if not isinstance(name, str):
+            raise TypeError(f"Tensor names are strings (or similar), not {type(name).__name__}.")
+        element = self.as_graph_element(name, allow_tensor=True, allow_operation=False)
+        assert isinstance(element, Tensor)
+        return element
+
+    def as_graph_element(
+        self, obj: Any, allow_tensor: bool = True, allow_operation: bool = True
+    ) -> Operation | Tensor:
+        """Resolve a name (``op`` → Operation, ``op:idx`` → Tensor) or check an
+        Operation/Tensor belongs here; ``KeyError``/``ValueError``/``TypeError`` with
+        TensorFlow's messages."""
+        if allow_tensor and allow_operation:
+            types_str = "Tensor or Operation"
+        elif allow_tensor:
+            types_str = "Tensor"
+        elif allow_operation:
+            types_str = "Operation"
+        else:
+            raise ValueError("allow_tensor and allow_operation can't both be False.")
+        if isinstance(obj, (Tensor, Operation)):
+            if obj.graph is not self._graph:
+                raise ValueError(f"{obj!r} is not an element of this graph.")
+            if (isinstance(obj, Tensor) and allow_tensor) or (
+                isinstance(obj, Operation) and allow_operation
+            ):
+                return obj
+            raise TypeError(f"Can not convert a {type(obj).__name__} into a {types_str}.")
+        if not isinstance(obj, str):
+            raise TypeError(f"Can not convert a {type(obj).__name__} into a {types_str}.")
+        name = obj
+        if ":" in name and allow_tensor:
+            parts = name.split(":")
+            try:
+                if len(parts) != 2:
+                    raise ValueError
+                op_name, out_n = parts[0], int(parts[1])
+            except ValueError:
+                raise ValueError(
+                    f"The name {name!r} looks a like a Tensor name, but is not a valid one. "
+                    'Tensor names must be of the form "<op_name>:<output_index>".'
+                ) from None
+            op = self._find(op_name)
+            if op is None:
+                raise KeyError(
+                    f"The name {name!r} refers to a Tensor which does not exist. "
+                    f"The operation, {op_name!r}, does not exist in the graph."
+                )
+            specs = self._output_specs(op)
+            if out_n < 0 or (specs is not None and out_n >= len(specs)):
+                raise KeyError(
+                    f"The name {name!r} refers to a Tensor which does not exist. "
+                    f"The operation, {op_name!r}, exists but only has {len(specs or ())} outputs."
+                )
+            return Tensor(op, out_n)
+        if ":" in name:
+            raise ValueError(f"Name {name!r} appears to refer to a Tensor, not a {types_str}.")
+        if not allow_operation:
+            if self._find(name) is not None:
+                raise ValueError(
+                    f"The name {name!r} refers to an Operation, not a {types_str}. Tensor names "
+                    'must be of the form "<op_name>:<output_index>".'
+                )
+            raise ValueError(
+                f"The name {name!r} looks like an (invalid) Operation name, not a {types_str}."
+            )
+        op = self._find(name)
+        if op is None:
+            raise KeyError(f"The name {name!r} refers to an Operation not in the graph.")
+        return op
+
+
+class Graph(_Lookup):
+    """A TensorFlow-free graph holding imported meta graphs and a few Python-created ops.
+
+    Thread safety: imports into one graph are serialised by a per-graph lock and are
+    atomic (a failed import leaves the graph exactly as it was); the name scope stack
+    is per thread.
+    """
+
+    def __init__(self) -> None:
+        self._graph = self
+        self._lock = threading.RLock()
+        self._parts: list[_Part] = []
+        self._names_in_use: dict[str, int] = {}
+        self._collections: dict[Any, list[Any]] = {}
+        self._op_defs: dict[str, op_def_pb2.OpDef] = dict(_BUILTIN_OP_DEFS)
+        self._functions: dict[str, bytes] = {}
+        self._gradients: dict[str, bytes] = {}
+        self._registered_gradients: dict[str, bytes] = {}
+        self._versions = graph_pb2.GraphDef().versions
+        self._versions.producer = GRAPH_DEF_VERSION
+        self._thread = _Thread()
+
+    # -- parts ------------------------------------------------------------
+    def _all_parts(self) -> Sequence[_Part]:
+        return self._parts
+
+    def _op_def(self, op_type: str) -> op_def_pb2.OpDef | None:
+        return self._op_defs.get(op_type)
+
+    # -- default graph ----------------------------------------------------
+    @contextlib.contextmanager
+    def as_default(self) -> Iterator[Graph]:
+        """Make this the default graph of the current thread inside a ``with`` block."""
+        stack = _default_stack()
+        stack.append(self)
+        try:
+            yield self
+        finally:
+            stack.pop()
+
+    # -- names ------------------------------------------------------------
+    @property
+    def _name_stack(self) -> str:
+        return self._thread.name_stack
+
+    @_name_stack.setter
+    def _name_stack(self, value: str) -> None:
+        self._thread.name_stack = value
+
+    def get_name_scope(self) -> str:
+        """The current name scope (no trailing '/')."""
+        return self._name_stack
+
+    def _name_count(self, names: dict[str, int], key: str, parts: Sequence[_Part]) -> int:
+        if key in names:
+            return names[key]
+        return 1 if any(p.has_folded(key) for p in parts) else 0
+
+    def _unique_name(
+        self, names: dict[str, int], parts: Sequence[_Part], name: str, mark_as_used: bool
+    ) -> str:
+        if self._name_stack:
+            name = self._name_stack + "/" + name
+        key = name.lower()
+        i = self._name_count(names, key, parts)
+        if mark_as_used:
+            names[key] = i + 1
+        if i > 0:
+            base = key
+            while key in names or any(p.has_folded(key) for p in parts):
+                key = f"{base}_{i}"
+                i += 1
+            if mark_as_used:
+                names[key] = 1
+            name = f"{name}_{i - 1}"
+        return name
+
+    def unique_name(self, name: str, mark_as_used: bool = True) -> str:
+        """A name not yet used in this graph, under the current name scope: ``name``, or
+        ``name_<k>`` with the smallest free ``k`` (compared case-insensitively, keeping
+        the caller's capitalization), as TensorFlow 2.x. Marks it used unless asked not to."""
+        with self._lock:
+            return self._unique_name(self._names_in_use, self._parts, name, mark_as_used)
+
+    def _enter_scope(
+        self, names: dict[str, int], parts: Sequence[_Part], name: str | None
+    ) -> tuple[str, str]:
+        """(new name stack, returned scope) for ``name_scope(name)``; raises ValueError."""
+        if name:
+            if not isinstance(name, str):
+                name = bytes(name).decode("utf-8")
+            regex = _VALID_SCOPE_NAME if self._name_stack else _VALID_OP_NAME
+            if not regex.match(name):
+                raise ValueError(
+                    f"'{name}' is not a valid scope name. A scope name has to match the following "
+                    f"pattern: {regex.pattern}"
+                )
+        if not name:
+            return "", ""
+        if name[-1] == "/":
+            return name[:-1], name
+        new_stack = self._unique_name(names, parts, name, True)
+        return new_stack, new_stack + "/"
+
+    @contextlib.contextmanager
+    def name_scope(self, name: str | None) -> Iterator[str]:
+        """TensorFlow's ``Graph.name_scope``: ``None``/``""`` → root scope; a name ending
+        in ``/`` re-enters that scope verbatim; else a unique name under the current
+        scope. Yields the scope with a trailing ``/`` (``""`` at the root)."""
+        with self._lock:
+            new_stack, returned = self._enter_scope(self._names_in_use, self._parts, name)
+        old = self._name_stack
+        self._name_stack = new_stack
+        try:
+            yield returned
+        finally:
+            self._name_stack = old
+
+    # -- operations -------------------------------------------------------
+    def get_operations(self) -> list[Operation]:
+        """Every operation in creation order (views created now)."""
+        with self._lock:
+            parts = list(self._parts)
+        return [Operation(self, part, i) for part in parts for i in range(len(part))]
+
+    def num_operations(self) -> int:
+        """How many operations the graph holds (no views created)."""
+        return sum(len(p) for p in self._parts)
+
+    def _py_names(self) -> list[str]:
+        return [n for p in self._parts if isinstance(p, _Block) for n in p.index]
+
+    def create_op(
+        self,
+        op_type: str,
+        inputs: Iterable[Tensor | Operation | str] = (),
+        attrs: dict[str, attr_value_pb2.AttrValue] | None = None,
+        name: str | None = None,
+        device: str = "",
+        control_inputs: Iterable[Operation | str] = (),
+        colocate_with: Operation | None = None,
+    ) -> Operation:
+        """Add one node built from Python (a NodeDef), named ``unique_name(name or op_type)``
+        under the current name scope (a name ending in '/' is used verbatim). No attr
+        defaults are added: pass every attr TensorFlow would set.
+        ``colocate_with`` sets ``_class`` and the target's device, as TensorFlow."""
+        with self._lock:
+            txn = _Transaction(self)
+            op = txn.create_op(op_type, inputs, attrs, name, device, control_inputs, colocate_with)
+            txn.commit()
+            return op
+
+    def placeholder(
+        self, dtype: int | str, shape: Sequence[int | None] | None = None, name: str | None = None
+    ) -> Tensor:
+        """A ``Placeholder`` node as ``tf.compat.v1.placeholder`` builds it (attrs
+        ``dtype`` and ``shape``; ``shape=None`` = unknown rank)."""
+        attrs = {"dtype": attr_value_pb2.AttrValue(type=_as_dtype(dtype))}  # type: ignore[arg-type]
+        shape_attr = attr_value_pb2.AttrValue()
+        if shape is None:
+            shape_attr.shape.unknown_rank = True
+        else:
+            for d in shape:
+                shape_attr.shape.dim.add(size=-1 if d is None else int(d))
+        attrs["shape"] = shape_attr
+        op = self.create_op("Placeholder", (), attrs, name or "Placeholder")
+        return Tensor(op, 0)
+
+    # -- collections ------------------------------------------------------
+    def add_to_collection(self, name: Any, value: Any) -> None:
+        """Append ``value`` to collection ``name``."""
+        with self._lock:
+            self._collections.setdefault(name, []).append(value)
+
+    def add_to_collections(self, names: Any | Iterable[Any], value: Any) -> None:
+        """Append ``value`` to each collection of ``names`` (a string is one name)."""
+        names = (names,) if isinstance(names, str) else set(names)
+        for name in names:
+            self.add_to_collection(name, value)
+
+    def get_collection_ref(self, name: Any) -> list[Any]:
+        """The live list of collection ``name`` (created empty if missing)."""
+        with self._lock:
+            return self._collections.setdefault(name, [])
+
+    def get_collection(self, name: Any, scope: str | None = None) -> list[Any]:
+        """A copy of collection ``name``; with ``scope``, only items whose ``name``
+        matches the regex ``scope`` at the start (items without a name are skipped)."""
+        with self._lock:
+            items = list(self._collections.get(name, ()))
+        return _filter_scope(items, scope)
+
+    def get_all_collection_keys(self) -> list[str]:
+        """The string keys of all collections."""
+        with self._lock:
+            return [k for k in self._collections if isinstance(k, str)]
+
+    def clear_collection(self, name: Any) -> None:
+        """Remove collection ``name``."""
+        with self._lock:
+            self._collections.pop(name, None)
+
+    # -- export -----------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """Number of operations (TensorFlow increments its version per op)."""
+        return self.num_operations()
+
+    @property
+    def graph_def_versions(self) -> Any:
+        """The merged VersionDef (a copy)."""
+        out = graph_pb2.GraphDef().versions
+        out.CopyFrom(self._versions)
+        return out
+
+    def as_graph_def(self) -> graph_pb2.GraphDef:
+        """The graph as a fastmeta ``GraphDef``: nodes in creation order, the union of the
+        imported function libraries, versions merged as TensorFlow merges them."""
+        with self._lock:
+            parts = list(self._parts)
+            functions = list(self._functions.values())
+            gradients = list(self._gradients.values())
+            registered = list(self._registered_gradients.values())
+            versions = self.graph_def_versions
+        data = b"".join(p.node_bytes() for p in parts)
+        out = graph_pb2.GraphDef.FromString(data)
+        for f in functions:
+            out.library.function.add().ParseFromString(f)
+        for g in gradients:
+            out.library.gradient.add().ParseFromString(g)
+        for r in registered:
+            out.library.registered_gradients.add().ParseFromString(r)
+        out.versions.CopyFrom(versions)
+        return out
+
+    def __repr__(self) -> str:
+        return f"<fastmeta.Graph {self.num_operations()} ops>"
+
+
+def _filter_scope(items: list[Any], scope: str | None) -> list[Any]:
+    if scope is None:
+        return items
+    regex = re.compile(scope)
+    out = []
+    for item in items:
+        name = getattr(item, "name", None)
+        if isinstance(name, str) and regex.match(name):
+            out.append(item)
+    return out
+
+
+def _as_dtype(dtype: int | str) -> int:
+    if isinstance(dtype, int):
+        return dtype
+    names = {
+        "float32": "DT_FLOAT",
+        "float64": "DT_DOUBLE",
+        "float16": "DT_HALF",
+        "string": "DT_STRING",
+    }
+    key = names.get(
+        dtype, "DT_" + dtype.upper() if not dtype.upper().startswith("DT_") else dtype.upper()
+    )
+    return int(types_pb2.DataType.Value(key))
+
+
+# ---------------------------------------------------------------------------
+# transactions: everything an import adds, staged, committed at once
+# ---------------------------------------------------------------------------
+class _Transaction(_Lookup):
+    """Changes staged against a Graph (caller holds ``graph._lock``). Lookups see the
+    committed graph plus the staged parts; :meth:`commit` publishes everything."""
+
+    def __init__(self, graph: Graph):
+        self._graph = graph
+        self.parts: list[_Part] = []
+        self.names: dict[str, int] = dict(graph._names_in_use)
+        self.collections: dict[Any, list[Any]] = {}
+        self.op_defs: dict[str, op_def_pb2.OpDef] = {}
+        self.functions: dict[str, bytes] = {}
+        self.gradients: dict[str, bytes] = {}
+        self.registered_gradients: dict[str, bytes] = {}
+        self.versions = graph.graph_def_versions
+        self.name_stack = graph._name_stack
+
+    def _all_parts(self) -> Sequence[_Part]:
+        return list(self._graph._parts) + self.parts
+
+    def _op_def(self, op_type: str) -> op_def_pb2.OpDef | None:
+        return self.op_defs.get(op_type) or self._graph._op_defs.get(op_type)
+
+    # names (the graph's rules, on the staged name table and this transaction's stack)
+    def unique_name(self, name: str, mark_as_used: bool = True) -> str:
+        g = self._graph
+        saved = g._name_stack
+        g._name_stack = self.name_stack
+        try:
+            return g._unique_name(self.names, self._all_parts(), name, mark_as_used)
+        finally:
+            g._name_stack = saved
+
+    def enter_scope(self, name: str | None) -> tuple[str, str]:
+        g = self._graph
+        saved = g._name_stack
+        g._name_stack = self.name_stack
+        try:
+            return g._enter_scope(self.names, self._all_parts(), name)
+        finally:
+            g._name_stack = saved
+
+    @contextlib.contextmanager
+    def name_scope(self, name: str | None) -> Iterator[str]:
+        new_stack, returned = self.enter_scope(name)
+        old = self.name_stack
+        self.name_stack = new_stack
+        try:
+            yield returned
+        finally:
+            self.name_stack = old
+
+    def py_names(self) -> list[str]:
+        return [n for p in self._all_parts() if isinstance(p, _Block) for n in p.index]
+
+    def segments(self) -> list[Any]:
+        return [p.core for p in self._all_parts() if isinstance(p, _Segment)]
+
+    def add_segment(self, core: Any) -> _Segment:
+        seg = _Segment(core)
+        self.parts.append(seg)
+        return seg
+
+    def create_op(
+        self,
+        op_type: str,
+        inputs: Iterable[Tensor | Operation | str] = (),
+        attrs: dict[str, attr_value_pb2.AttrValue] | None = None,
+        name: str | None = None,
+        device: str = "",
+        control_inputs: Iterable[Operation | str] = (),
+        colocate_with: Operation | None = None,
+    ) -> Operation:
+        name = name or op_type
+        if name.endswith("/"):
+            full = name[:-1]
+        else:
+            if not (_VALID_SCOPE_NAME if self.name_stack else _VALID_OP_NAME).match(name):
+                raise ValueError(f"'{name}' is not a valid node name")
+            full = self.unique_name(name)
+        if self._find(full) is not None:
+            raise GraphError(f"Duplicate node name in graph: '{full}'", node=full)
+        node = node_def_pb2.NodeDef(name=full, op=op_type)
+        for x in inputs:
+            if isinstance(x, Tensor):
+                node.input.append(x.op.name if x.value_index == 0 else x.name)
+            elif isinstance(x, Operation):
+                node.input.append(x.name)
+            else:
+                node.input.append(x)
+        controls = sorted(
+            {c.name if isinstance(c, Operation) else str(c).lstrip("^") for c in control_inputs}
+        )
+        node.input.extend("^" + c for c in controls)
+        if colocate_with is not None:
+            node.attr["_class"].list.s.extend(colocate_with.colocation_groups())
+            device = colocate_with.device
+        node.device = device
+        for k, v in (attrs or {}).items():
+            node.attr[k].CopyFrom(v)
+        self.names.setdefault(full.lower(), 1)
+        if not self.parts or not isinstance(self.parts[-1], _Block):
+            self.parts.append(_Block())
+        block = self.parts[-1]
+        assert isinstance(block, _Block)
+        return Operation(self._graph, block, block.add(node))
+
+    def add_to_collection(self, key: Any, value: Any) -> None:
+        self.collections.setdefault(key, []).append(value)
+
+    def get_collection(self, key: Any, scope: str | None = None) -> list[Any]:
+        items = list(self._graph._collections.get(key, ())) + list(self.collections.get(key, ()))
+        return _filter_scope(items, scope)
+
+    def add_library(self, tail: graph_pb2.GraphDef) -> None:
+        for f in tail.library.function:
+            fname = f.signature.name
+            data = f.SerializeToString(deterministic=True)
+            old = self.functions.get(fname, self._graph._functions.get(fname))
+            if old is not None and old != data:
+                raise GraphError(
+                    f"Cannot add function '{fname}' because a different function with the same "
+                    "name already exists.",
+                    node=fname,
+                )
+            if old is None:
+                self.functions[fname] = data
+        for g in tail.library.gradient:
+            self.gradients.setdefault(g.function_name, g.SerializeToString(deterministic=True))
+        for r in tail.library.registered_gradients:
+            self.registered_gradients.setdefault(
+                r.registered_op_type, r.SerializeToString(deterministic=True)
+            )
+        _merge_versions(self.versions, tail.versions)
+
+    def commit(self) -> None:
+        g = self._graph
+        g._parts.extend(self.parts)
+        g._names_in_use.clear()
+        g._names_in_use.update(self.names)
+        for key, items in self.collections.items():
+            g._collections.setdefault(key, []).extend(items)
+        g._op_defs.update(self.op_defs)
+        g._functions.update(self.functions)
+        for k, v in self.gradients.items():
+            g._gradients.setdefault(k, v)
+        for k, v in self.registered_gradients.items():
+            g._registered_gradients.setdefault(k, v)
+        g._versions.CopyFrom(self.versions)
+
+
+# ---------------------------------------------------------------------------
+# default graph
+# ---------------------------------------------------------------------------
+class _DefaultStack(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[Graph] = []
+
+
+_default = _DefaultStack()
+_global_default: Graph | None = None
+_global_lock = threading.Lock()
+
+
+def _default_stack() -> list[Graph]:
+    return _default.stack
+
+
+def get_default_graph() -> Graph:
+    """The innermost ``Graph.as_default()`` graph of this thread, else the global
+    default graph (created on first use)."""
+    global _global_default
+    if _default.stack:
+        return _default.stack[-1]
+    with _global_lock:
+        if _global_default is None:
+            _global_default = Graph()
+        return _global_default
+
+
+def reset_default_graph() -> None:
+    """Replace the global default graph by a new empty one (``AssertionError`` inside an
+    ``as_default()`` block, as TensorFlow)."""
+    global _global_default
+    if _default.stack:
+        raise AssertionError(
+            "Do not use tf.reset_default_graph() to clear nested graphs. If you need a cleared "
+            "graph, exit the nesting and create a new graph."
+        )
+    with _global_lock:
+        _global_default = Graph()
