@@ -35,6 +35,8 @@ Deliberate difference: a ``MetaGraphDef`` message passed in is never modified
 from __future__ import annotations
 
 import contextlib
+import mmap
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Callable
@@ -51,6 +53,8 @@ from tensorflow.python.platform import tf_logging as logging
 from tensorflow.python.training import saver as saver_lib
 from tensorflow.python.util import compat
 
+from fastmeta import _core
+from fastmeta.errors import ParseError
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
 from fastmeta.rewrite import input_map_pairs, run_core
 
@@ -230,6 +234,46 @@ def _predict_prefix(graph: ops.Graph, name: str) -> str:
     return graph.unique_name(name, mark_as_used=False)
 
 
+def _core_keeps_output_shapes() -> bool:
+    return "keep_output_shapes" in (_core.rewrite_meta_graph.__doc__ or "")
+
+
+def _has_output_shapes(loaded: LoadedMetaGraph) -> bool:
+    """Whether any node may carry ``_output_shapes`` (a byte search; stops at the first
+    hit, which for TensorFlow-exported files is in the first node)."""
+    needle = b"_output_shapes"
+    if loaded.path is not None and not loaded.text_format:
+        with open(loaded.path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return False
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                return m.find(needle) >= 0
+    buffer = loaded.buffer
+    data = buffer if isinstance(buffer, bytes) else bytes(buffer)
+    return data.find(needle) >= 0
+
+
+def _rewrite(
+    loaded: LoadedMetaGraph,
+    prefix: str,
+    clear_devices: bool,
+    core_map: list[tuple[str, str]],
+    existing: list[str],
+) -> Any:
+    """The core rewrite, keeping ``_output_shapes`` for TensorFlow's importer to consume
+    (it refines the inferred shapes with them, then drops them) when the core can."""
+    if not _core_keeps_output_shapes():
+        return run_core(loaded, prefix, clear_devices=clear_devices, input_map=core_map,
+                        existing_names=existing)
+    try:
+        return _core.rewrite_meta_graph(
+            loaded.buffer, prefix=prefix, clear_devices=clear_devices, input_map=core_map,
+            existing_names=existing, keep_output_shapes=True)
+    except ParseError as e:
+        e.path = loaded.path
+        raise
+
+
 # ---------------------------------------------------------------------------
 # Fast path
 # ---------------------------------------------------------------------------
@@ -267,17 +311,22 @@ def _import_fast(
     timer: _Timer,
 ) -> tuple[str, list[Any] | None]:
     """Import the nodes; returns (scope for collections, return elements)."""
-    if not _producer_defaults_agree(meta):
-        raise _Fallback("the file's OpDefs declare defaults this TensorFlow does not")
     scope_to_prepend = graph.unique_name(import_scope or "", mark_as_used=False)
     name = import_scope or scope_to_prepend
     prefix = _predict_prefix(graph, name)
 
     core_map = input_map_pairs({compat.as_str(k): v.name for k, v in input_map.items()})
     existing: list[str] = list(graph._nodes_by_name) if graph.num_operations() else []
-    rewritten = run_core(loaded, prefix, clear_devices=clear_devices, input_map=core_map,
-                         existing_names=existing)
+    rewritten = _rewrite(loaded, prefix, clear_devices, core_map, existing)
     timer.lap("core rewrite")
+    # (after the core: what it rejects is rejected before the graph is touched, also
+    # when TensorFlow's importer takes over)
+    if not _producer_defaults_agree(meta):
+        raise _Fallback("the file's OpDefs declare defaults this TensorFlow does not")
+    if not _core_keeps_output_shapes() and _has_output_shapes(loaded):
+        # TensorFlow's C++ importer refines tensor shapes with _output_shapes; this
+        # core build drops them, so the shapes could differ.
+        raise _Fallback("nodes carry _output_shapes and this core build drops them")
 
     finals: list[str] = []
     if return_elements:
@@ -298,8 +347,7 @@ def _import_fast(
     with ops.name_scope(name, "import", list(input_map.values())) as scope:
         actual = scope[:-1] if scope else ""
     if actual != prefix:  # not expected; stay exact anyway
-        rewritten = run_core(loaded, actual, clear_devices=clear_devices, input_map=core_map,
-                             existing_names=existing)
+        rewritten = _rewrite(loaded, actual, clear_devices, core_map, existing)
         prefix = actual
     timer.lap("name scope")
 

@@ -1,0 +1,489 @@
+"""Differential tests of ``fastmeta.tf.import_meta_graph`` against TensorFlow's own.
+
+Every corpus fixture x every variant is imported twice, once by TensorFlow and once
+by fastmeta.tf, each into a fresh graph set up the same way; the graphs must be equal
+node for node (``tf_oracle.diff_graph_defs``), the collections item for item
+(``tf_oracle.describe_item``), the savers' ``saver_def`` equal, the return types the
+same, and so must the tensors' static shapes and the graph's name bookkeeping
+(``names_in_use``: the next ops created get the same names). End to end, the imported
+mlp graphs restore their TensorFlow-written checkpoints and train to the same values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+tf = pytest.importorskip("tensorflow")
+np = pytest.importorskip("numpy")
+
+import fastmeta.tf as ftf  # noqa: E402
+from fastmeta.tf import _importer  # noqa: E402
+from tf_oracle import describe_collections, describe_item, diff_graph_defs  # noqa: E402
+
+pytestmark = pytest.mark.tf
+
+CORPUS = HERE / "fixtures" / "corpus"
+MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
+FIXTURES = {f["name"]: f for f in MANIFEST["fixtures"]}
+IDS = sorted(FIXTURES)
+VARIANTS = ["no_scope", "scope", "scope_clear_devices", "scope_taken", "input_map"]
+
+tf.compat.v1.disable_eager_execution()
+
+Importer = Callable[..., Any]
+TF_IMPORT: Importer = tf.compat.v1.train.import_meta_graph
+FM_IMPORT: Importer = ftf.import_meta_graph
+
+
+# ---------------------------------------------------------------------------
+# Running one import the same way with either importer
+# ---------------------------------------------------------------------------
+def _path(fx: dict[str, Any]) -> str:
+    return str(CORPUS / fx["file"])
+
+
+_STRIPPED_DIR = Path(tempfile.mkdtemp(prefix="fastmeta-dropin-"))
+
+
+def _stripped_path(fx: dict[str, Any]) -> str:
+    """The fixture without ``_output_shapes`` attrs (TensorFlow refines shapes with them
+    on import; without them the import must still match TensorFlow's)."""
+    out = _STRIPPED_DIR / fx["file"]
+    if not out.is_file():
+        from google.protobuf import text_format
+
+        mg = tf.compat.v1.MetaGraphDef()
+        raw = (CORPUS / fx["file"]).read_bytes()
+        if fx["format"] == "text":
+            text_format.Merge(raw.decode("utf-8"), mg)
+        else:
+            mg.ParseFromString(raw)
+        for node in mg.graph_def.node:
+            if "_output_shapes" in node.attr:
+                del node.attr["_output_shapes"]
+        if fx["format"] == "text":
+            out.write_text(text_format.MessageToString(mg))
+        else:
+            out.write_bytes(mg.SerializeToString())
+    return str(out)
+
+
+def _expect_fast(path: str) -> bool:
+    """The fast path is taken unless the file has _output_shapes the core would drop."""
+    return _importer._core_keeps_output_shapes() or b"_output_shapes" not in Path(path).read_bytes()
+
+
+def _placeholder(spec: dict[str, Any]) -> Any:
+    r = spec["replacement"]
+    assert r["kind"] == "placeholder"
+    return tf.compat.v1.placeholder(tf.as_dtype(r["dtype"]), r["shape"], name=r["name"])
+
+
+def _plan(
+    fx: dict[str, Any], variant: str, path: str
+) -> tuple[Callable[[Importer], dict[str, Any]], dict[str, Any]]:
+    """(setup(importer) -> input_map, import kwargs) for a variant."""
+    specs = [s for s in (fx["required_input_map"],) if s]
+    kwargs: dict[str, Any] = {}
+    twice = False
+    if variant == "scope":
+        kwargs["import_scope"] = "imp"
+    elif variant == "scope_clear_devices":
+        kwargs.update(import_scope="imp", clear_devices=True)
+    elif variant == "scope_taken":
+        kwargs["import_scope"] = "imp"
+        twice = True
+    elif variant == "twice_no_scope":
+        twice = True
+    elif variant == "input_map":
+        if fx["input_map"] is None:
+            pytest.skip("fixture has no input_map spec")
+        kwargs["import_scope"] = "imp"
+        specs.append(fx["input_map"])
+    elif variant != "no_scope":
+        raise AssertionError(variant)
+
+    def setup(importer: Importer) -> dict[str, Any]:
+        imap = {s["key"]: _placeholder(s) for s in specs}
+        if twice:
+            required = (fx["required_input_map"] or {}).get("key")
+            first = {k: v for k, v in imap.items() if k == required}
+            importer(path, input_map=first or None, **kwargs)
+        return imap
+
+    return setup, kwargs
+
+
+class Result:
+    """Everything compared about one import."""
+
+    def __init__(self, graph: Any, returned: Any = None, error: BaseException | None = None):
+        self.graph = graph
+        self.returned = returned
+        self.error = error
+        self.graph_def = graph.as_graph_def()
+        self.collections = describe_collections(graph)
+        self.saver = describe_item(returned) if returned is not None else None
+        self.shapes = [(op.name, [str(t.shape) for t in op.outputs])
+                       for op in graph.get_operations()]
+        self.names_in_use = dict(graph._names_in_use)
+        self.path = _importer.last_path()
+
+
+def _run(importer: Importer, setup: Callable[[Importer], dict[str, Any]], path: str,
+         wrap: Callable[[], Any] | None = None, **kwargs: Any) -> Result:
+    graph = tf.Graph()
+    with graph.as_default():
+        imap = setup(importer)
+        ctx = wrap() if wrap is not None else _null()
+        try:
+            with ctx:
+                returned = importer(path, input_map=imap or None, **kwargs)
+        except Exception as e:
+            return Result(graph, error=e)
+    return Result(graph, returned)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _assert_same(a: Result, b: Result, *, fast: bool = True) -> None:
+    if a.error is not None or b.error is not None:
+        assert isinstance(b.error, type(a.error)), (a.error, b.error)
+        assert str(a.error) == str(b.error)
+    diffs = diff_graph_defs(a.graph_def, b.graph_def)
+    assert diffs == [], "\n".join(diffs[:20])
+    assert b.collections == a.collections
+    assert b.saver == a.saver
+    assert type(b.returned) is type(a.returned)
+    assert b.shapes == a.shapes
+    assert b.names_in_use == a.names_in_use
+    if fast:
+        assert b.path == "fast", b.path
+
+
+# ---------------------------------------------------------------------------
+# The whole corpus, every variant
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("shapes", ["file", "stripped"])
+@pytest.mark.parametrize("variant", [*VARIANTS, "twice_no_scope"])
+@pytest.mark.parametrize("name", IDS)
+def test_corpus_variant(name: str, variant: str, shapes: str) -> None:
+    fx = FIXTURES[name]
+    path = _path(fx) if shapes == "file" else _stripped_path(fx)
+    setup, kwargs = _plan(fx, variant, path)
+    a = _run(TF_IMPORT, setup, path, **kwargs)
+    b = _run(FM_IMPORT, setup, path, **kwargs)
+    _assert_same(a, b, fast=_expect_fast(path))
+
+
+@pytest.mark.parametrize("name", ["mlp_ref", "control_flow_v1", "misc_graph"])
+@pytest.mark.parametrize(
+    "scope", [None, "in", "in/", "IMP", "outer"], ids=["none", "in", "in_slash", "upper", "outer"])
+def test_inside_name_scope(name: str, scope: str | None) -> None:
+    """Import inside an enclosing name scope (scope chosen relative to it, or re-entered)."""
+    fx = FIXTURES[name]
+
+    def setup(importer: Importer) -> dict[str, Any]:
+        with tf.name_scope("outer"):
+            tf.constant(1.0, name="c")
+        tf.constant(1.0, name="imp")
+        return {}
+
+    def wrap() -> Any:
+        return tf.compat.v1.name_scope("outer")
+
+    path = _stripped_path(fx)
+    a = _run(TF_IMPORT, setup, path, wrap=wrap, import_scope=scope)
+    b = _run(FM_IMPORT, setup, path, wrap=wrap, import_scope=scope)
+    _assert_same(a, b, fast=_expect_fast(path))
+
+
+@pytest.mark.parametrize("name", ["mlp_ref", "control_flow_v1", "queues"])
+def test_restore_collections_predicate(name: str) -> None:
+    fx = FIXTURES[name]
+    keep = ("trainable_variables", "my_tensors", "queue_runners", "cond_context")
+    kwargs = {"import_scope": "imp", "restore_collections_predicate": lambda k: k in keep}
+    path = _stripped_path(fx)
+    a = _run(TF_IMPORT, lambda imp: {}, path, **kwargs)
+    b = _run(FM_IMPORT, lambda imp: {}, path, **kwargs)
+    _assert_same(a, b, fast=_expect_fast(path))
+
+
+def test_graph_kwarg_imports_into_that_graph() -> None:
+    fx = FIXTURES["mlp_ref"]
+    results = []
+    for importer in (TF_IMPORT, FM_IMPORT):
+        target = tf.Graph()
+        other = tf.Graph()
+        with other.as_default():
+            saver = importer(_stripped_path(fx), import_scope="imp", graph=target)
+        assert other.get_operations() == []
+        results.append((target.as_graph_def(), describe_collections(target), describe_item(saver)))
+    assert diff_graph_defs(results[0][0], results[1][0]) == []
+    assert results[0][1:] == results[1][1:]
+
+
+def test_ambient_control_dependencies_and_attr_scope() -> None:
+    """Enclosing control_dependencies apply to the imported ops, as in TensorFlow."""
+    fx = FIXTURES["mlp_ref"]
+    holder: dict[str, Any] = {}
+
+    def setup(importer: Importer) -> dict[str, Any]:
+        holder["c"] = tf.constant(0.0, name="dep")
+        return {}
+
+    def wrap() -> Any:
+        return tf.control_dependencies([holder["c"]])
+
+    path = _stripped_path(fx)
+    a = _run(TF_IMPORT, setup, path, wrap=wrap, import_scope="imp")
+    b = _run(FM_IMPORT, setup, path, wrap=wrap, import_scope="imp")
+    _assert_same(a, b, fast=_expect_fast(path))
+
+
+@pytest.mark.parametrize("how", ["device", "colocate", "non_tensor_input_map"])
+def test_fallbacks_are_exact(how: str) -> None:
+    fx = FIXTURES["mlp_ref"]
+    holder: dict[str, Any] = {}
+
+    def setup(importer: Importer) -> dict[str, Any]:
+        holder["c"] = tf.constant(0.0, name="anchor")
+        return {}
+
+    kwargs: dict[str, Any] = {"import_scope": "imp"}
+    wrap: Callable[[], Any] | None = None
+    if how == "device":
+        def wrap() -> Any:
+            return tf.device("/job:worker/task:3")
+    elif how == "colocate":
+        def wrap() -> Any:
+            return tf.compat.v1.colocate_with(holder["c"].op)
+    else:
+        def setup(importer: Importer) -> dict[str, Any]:
+            return {"x:0": np.zeros([2, 4], np.float32)}
+
+    path = _stripped_path(fx)
+    a = _run(TF_IMPORT, setup, path, wrap=wrap, **kwargs)
+    b = _run(FM_IMPORT, setup, path, wrap=wrap, **kwargs)
+    _assert_same(a, b, fast=False)
+    assert b.path.startswith("fallback"), b.path
+
+
+# ---------------------------------------------------------------------------
+# return_elements twins
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("scope, twice", [("imp", False), ("imp", True), (None, True)])
+def test_return_elements(scope: str | None, twice: bool) -> None:
+    from tensorflow.python.training import saver as saver_lib
+
+    fx = FIXTURES["mlp_ref"]
+    wanted = ["logits:0", "train_gd", "x"]
+    got = []
+    for importer in (saver_lib._import_meta_graph_with_return_elements,
+                     ftf.import_meta_graph_with_return_elements):
+        graph = tf.Graph()
+        with graph.as_default():
+            if twice:
+                TF_IMPORT(_stripped_path(fx), import_scope=scope)
+            saver, elements = importer(_stripped_path(fx), import_scope=scope,
+                                       return_elements=wanted)
+            got.append(([type(e).__name__ for e in elements], [e.name for e in elements],
+                        describe_item(saver), graph.as_graph_def()))
+    assert got[0][:3] == got[1][:3]
+    assert diff_graph_defs(got[0][3], got[1][3]) == []
+
+
+def test_scoped_twin_returns_variables_and_elements() -> None:
+    from tensorflow.python.framework import meta_graph
+
+    fx = FIXTURES["mlp_resource_adam"]
+    out = []
+    for importer in (meta_graph.import_scoped_meta_graph_with_return_elements,
+                     ftf.import_scoped_meta_graph_with_return_elements):
+        with tf.Graph().as_default():
+            var_list, elements = importer(_stripped_path(fx), import_scope="s",
+                                          return_elements=["x:0"])
+            described = {k: describe_item(v) for k, v in var_list.items()}
+            out.append((described, [e.name for e in elements]))
+    assert out[0] == out[1]
+    assert out[0][0]
+
+
+def test_missing_return_element_raises_value_error_graph_unchanged() -> None:
+    graph = tf.Graph()
+    with graph.as_default(), pytest.raises(ValueError, match="nope"):
+        ftf.import_meta_graph_with_return_elements(
+            _path(FIXTURES["mlp_ref"]), return_elements=["nope"])
+    assert graph.get_operations() == []
+
+
+# ---------------------------------------------------------------------------
+# Errors, arguments, side effects
+# ---------------------------------------------------------------------------
+def _state(graph: Any) -> tuple[Any, ...]:
+    return (len(graph.get_operations()), dict(graph._names_in_use), graph.get_all_collection_keys())
+
+
+def test_unused_input_map_key_leaves_graph_unchanged() -> None:
+    graph = tf.Graph()
+    with graph.as_default():
+        t = tf.constant(1.0, name="t")
+        before = _state(graph)
+        with pytest.raises(ValueError, match="not found in graph_def"):
+            ftf.import_meta_graph(
+                _path(FIXTURES["mlp_ref"]), import_scope="imp", input_map={"nope:0": t})
+        assert _state(graph) == before
+
+
+def test_unknown_op_leaves_graph_unchanged() -> None:
+    """TensorFlow's C++ import fails; its name-scope bookkeeping is rolled back too."""
+    mg = tf.compat.v1.MetaGraphDef()
+    node = mg.graph_def.node.add()
+    node.name, node.op = "a", "NoSuchOpAnywhere"
+    graph = tf.Graph()
+    with graph.as_default():
+        before = _state(graph)
+        with pytest.raises(Exception) as fm_err:
+            ftf.import_meta_graph(mg, import_scope="imp")
+        assert _state(graph) == before
+    with tf.Graph().as_default(), pytest.raises(Exception) as tf_err:
+        TF_IMPORT(mg, import_scope="imp")
+    assert type(fm_err.value) is type(tf_err.value)
+    assert "NoSuchOpAnywhere" in str(fm_err.value)
+
+
+def test_unbound_inputs_message_matches() -> None:
+    fx = FIXTURES["scoped_export"]
+    errors = []
+    for importer in (TF_IMPORT, FM_IMPORT):
+        with tf.Graph().as_default(), pytest.raises(ValueError) as e:
+            importer(_path(fx))
+        errors.append(str(e.value))
+    assert errors[0] == errors[1]
+
+
+def test_finalized_graph_raises_and_is_unchanged() -> None:
+    graph = tf.Graph()
+    graph.finalize()
+    with graph.as_default(), pytest.raises(RuntimeError, match="finalized"):
+        ftf.import_meta_graph(_path(FIXTURES["mlp_ref"]))
+    assert graph.get_operations() == []
+
+
+def test_unknown_kwarg_is_type_error() -> None:
+    with tf.Graph().as_default(), pytest.raises(TypeError):
+        ftf.import_meta_graph(_path(FIXTURES["mlp_ref"]), no_such_kwarg=1)
+
+
+def test_input_map_must_be_a_dict() -> None:
+    with tf.Graph().as_default(), pytest.raises(TypeError, match="dictionary"):
+        ftf.import_meta_graph(_path(FIXTURES["mlp_ref"]), input_map=[("x:0", 1)])
+
+
+def test_eager_mode_is_runtime_error() -> None:
+    code = (
+        "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\n"
+        "import fastmeta.tf as f\n"
+        f"try:\n    f.import_meta_graph({_path(FIXTURES['mlp_ref'])!r})\n"
+        "except RuntimeError as e:\n    print('RuntimeError', 'eager' in str(e))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("RuntimeError True")
+
+
+def test_message_input_is_not_mutated_and_equals_path_import() -> None:
+    path = _stripped_path(FIXTURES["mlp_ref"])
+    data = Path(path).read_bytes()
+    msg = tf.compat.v1.MetaGraphDef.FromString(data)
+    kwargs: dict[str, Any] = {"import_scope": "imp", "clear_devices": True}
+    a = _run(FM_IMPORT, lambda imp: {}, path, **kwargs)
+    for source in (msg, data):
+        b = _run(FM_IMPORT, lambda imp: {}, source, **kwargs)  # type: ignore[arg-type]
+        _assert_same(a, b, fast=_expect_fast(path))
+    assert msg == tf.compat.v1.MetaGraphDef.FromString(data)
+
+
+def test_import_fastmeta_does_not_import_tensorflow() -> None:
+    code = "import sys, fastmeta; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_clear_error_without_tensorflow() -> None:
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"
+        "import fastmeta\n"
+        "try:\n    import fastmeta.tf\n"
+        "except ImportError as e:\n"
+        "    print(type(e).__name__, isinstance(e, fastmeta.Error), 'fastmeta[tf]' in str(e))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.stdout.strip() == "TensorFlowNotInstalledError True True"
+
+
+# ---------------------------------------------------------------------------
+# End to end: restore TensorFlow-written checkpoints, train two steps
+# ---------------------------------------------------------------------------
+def _train(importer: Importer, fx: dict[str, Any], path: str) -> list[list[Any]]:
+    rng = np.random.default_rng(7)
+    feeds_spec = [(i["name"], i["feed_shape"], i["dtype"]) for i in fx["inputs"]]
+    feeds = []
+    for _ in range(2):
+        feed = {}
+        for name, shape, dtype in feeds_spec:
+            if dtype.startswith("int"):
+                feed[name] = rng.integers(0, 3, size=shape).astype(dtype)
+            else:
+                feed[name] = rng.standard_normal(shape).astype(dtype)
+        feeds.append(feed)
+    graph = tf.Graph()
+    config = tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
+    with graph.as_default():
+        saver = importer(path, clear_devices=True)
+        assert isinstance(saver, tf.compat.v1.train.Saver)
+        variables = tf.compat.v1.global_variables()
+        train_op = graph.get_operation_by_name(fx["train_op"])
+        with tf.compat.v1.Session(graph=graph, config=config) as sess:
+            saver.restore(sess, str(CORPUS / fx["checkpoint"]))
+            values = [sess.run(variables)]
+            for feed in feeds:
+                fed = {graph.get_tensor_by_name(k): v for k, v in feed.items()}
+                sess.run(train_op, feed_dict=fed)
+                values.append(sess.run(variables))
+    return values
+
+
+@pytest.mark.parametrize("shapes", ["file", "stripped"])
+@pytest.mark.parametrize(
+    "name", [n for n in IDS if FIXTURES[n]["checkpoint"] and FIXTURES[n]["train_op"]])
+def test_restore_and_train_like_tensorflow(name: str, shapes: str) -> None:
+    fx = FIXTURES[name]
+    path = _path(fx) if shapes == "file" else _stripped_path(fx)
+    expected = _train(TF_IMPORT, fx, path)
+    got = _train(FM_IMPORT, fx, path)
+    assert _importer.last_path() == "fast" or not _expect_fast(path)
+    assert len(got) == len(expected) == 3
+    for step, (want, have) in enumerate(zip(expected, got)):
+        for w, h in zip(want, have):
+            np.testing.assert_array_equal(np.asarray(h), np.asarray(w), err_msg=f"step {step}")
+    # The restored values are the checkpoint's (not the initializers'), and training moved them.
+    assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(got[0], got[2]))
