@@ -14,10 +14,16 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core
-from fastmeta.errors import MetaGraphNotFoundError, ParseError
+from fastmeta.errors import Error, FileError, MetaGraphNotFoundError, ParseError
 from fastmeta.protos import meta_graph_pb2, saved_model_pb2
 
-__all__ = ["LoadedMetaGraph", "load_meta_graph", "read_meta_graph_file"]
+__all__ = [
+    "LoadedMetaGraph",
+    "decode_error",
+    "load_meta_graph",
+    "locate_decode_error",
+    "read_meta_graph_file",
+]
 
 MetaGraphSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
 
@@ -48,6 +54,73 @@ def _describe_binary_failure(data: Any) -> str:
     except Exception:  # noqa: BLE001 - only a hint
         pass
     return ""
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise IndexError(pos)
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def locate_decode_error(
+    data: bytes, descriptor: Any, base: int = 0, depth: int = 0
+) -> tuple[int, str] | None:
+    """Where protobuf's decoder gave up without saying: the first string field with
+    invalid UTF-8, message nested past protobuf's depth limit (100), or malformed
+    wire data, found by walking the wire format with the message's descriptor.
+    Returns (byte offset, what) or None. Only used on the error path."""
+    pos = 0
+    try:
+        while pos < len(data):
+            start = pos
+            tag, pos = _varint(data, pos)
+            wire_type = tag & 7
+            field = descriptor.fields_by_number.get(tag >> 3)
+            if wire_type == 0:
+                _, pos = _varint(data, pos)
+            elif wire_type in (1, 5):
+                pos += 8 if wire_type == 1 else 4
+            elif wire_type == 2:
+                length, pos = _varint(data, pos)
+                payload = data[pos : pos + length]
+                if len(payload) != length:
+                    return base + start, "length prefix past the end of its message"
+                if field is not None and field.type == field.TYPE_STRING:
+                    try:
+                        payload.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return base + pos, f"{field.full_name} is not valid UTF-8"
+                elif field is not None and field.type == field.TYPE_MESSAGE:
+                    if depth >= 99:
+                        what = f"{field.full_name}: nested deeper than protobuf's limit (100)"
+                        return base + start, what
+                    found = locate_decode_error(payload, field.message_type, base + pos, depth + 1)
+                    if found is not None:
+                        return found
+                pos += length
+            else:
+                return None  # groups: the core reports them
+            if pos > len(data):
+                return base + start, "truncated field"
+    except IndexError:
+        return base + pos, "truncated or overlong varint"
+    return None
+
+
+def decode_error(error: Exception, data: Any, label: str, path: str | None) -> ParseError:
+    """A ParseError naming the file and byte offset for protobuf's bare DecodeError."""
+    found = locate_decode_error(bytes(data), meta_graph_pb2.MetaGraphDef.DESCRIPTOR)
+    if found is None:
+        return ParseError(f"{label}: not a valid MetaGraphDef ({error})", path=path)
+    offset, what = found
+    return ParseError(f"{label}: {what} (at byte offset {offset})", offset=offset, path=path)
 
 
 def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception) -> LoadedMetaGraph:
@@ -95,6 +168,12 @@ def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
         path = os.fspath(meta_graph_or_file)
         if not os.path.exists(path):
             raise MetaGraphNotFoundError(f"File does not exist. Received: {path}.", path)
+        if os.path.isdir(path) and os.path.exists(os.path.join(path, "saved_model.pb")):
+            raise FileError(
+                f"cannot read {path}: it is a SavedModel directory, not a meta graph file "
+                "(pass one of the MetaGraphDefs in its saved_model.pb)",
+                path,
+            )
         buffer = _core.MappedFile(path)
         label = path
     else:
@@ -108,6 +187,11 @@ def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
         if isinstance(e, ParseError) and path is not None:
             e.path = path
         return _parse_text(buffer, label, path, e)
+    if bytes(memoryview(buffer)[:1]) == b"\x08":
+        # Field 1 as a varint never starts a MetaGraphDef; it does start a SavedModel.
+        hint = _describe_binary_failure(buffer)
+        if hint:
+            raise ParseError(f"{label}: not a MetaGraphDef{hint}", offset=0, path=path)
     return LoadedMetaGraph(buffer, rest, label, path)
 
 
@@ -120,8 +204,14 @@ def read_meta_graph_file(filename: Union[str, "os.PathLike[str]"]) -> meta_graph
     loaded = load_meta_graph(os.fspath(filename))
     try:
         return meta_graph_pb2.MetaGraphDef.FromString(bytes(loaded.buffer))
-    except DecodeError:
+    except DecodeError as e:
         # The core accepted the top level; a deeper field is malformed. Let the core
-        # name the offset.
-        _core.rewrite_meta_graph(loaded.buffer, add_default_attrs=False)
-        raise
+        # name the offset, else find it here (a string field the core does not read).
+        try:
+            _core.rewrite_meta_graph(loaded.buffer, add_default_attrs=False)
+        except ParseError as core_error:
+            core_error.path = loaded.path
+            raise
+        except Error:
+            pass  # a graph-level problem is not what failed the decode
+        raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None

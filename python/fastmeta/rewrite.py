@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from google.protobuf.message import DecodeError
+
 from fastmeta import _core
 from fastmeta.errors import InputMapError, ParseError
 from fastmeta.protos import meta_graph_pb2
-from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
+from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
 from fastmeta.scoping import (
     rescope_collection,
     rescope_proto,
@@ -82,7 +84,11 @@ def _rewrite(
     clear_devices: bool,
     input_map: Optional[Mapping[str, Any]],
 ) -> tuple[meta_graph_pb2.MetaGraphDef, Any]:
-    loaded = load_meta_graph(meta_graph_or_file)
+    loaded = (
+        meta_graph_or_file
+        if isinstance(meta_graph_or_file, LoadedMetaGraph)
+        else load_meta_graph(meta_graph_or_file)
+    )
     scope = validate_import_scope(import_scope)
     frames = while_frame_names(dict(loaded.rest.collection_def), scope)
     result = run_core(
@@ -106,8 +112,13 @@ def rewrite_meta_graph(
     saver_def are rescoped. ``meta_graph_or_file`` (a path, bytes, or a fastmeta or
     TensorFlow MetaGraphDef message) is never modified.
     """
-    rest, result = _rewrite(meta_graph_or_file, import_scope, clear_devices, input_map)
-    rest.graph_def.ParseFromString(result.graph_def())
+    loaded = load_meta_graph(meta_graph_or_file)
+    rest, result = _rewrite(loaded, import_scope, clear_devices, input_map)
+    try:
+        rest.graph_def.ParseFromString(result.graph_def())
+    except DecodeError as e:
+        # A field the core copies through unread (bad UTF-8 in a function, too deep).
+        raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None
     return rest
 
 

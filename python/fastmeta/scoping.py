@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _ROOT_SCOPE = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+_NODE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_./-]*(>[A-Za-z0-9.][A-Za-z0-9_./-]*)*$")
 _CONTROL = "^"
 _LOC = "loc:@"
 
@@ -73,6 +74,9 @@ def validate_import_scope(import_scope: Optional[str]) -> str:
     if not _ROOT_SCOPE.match(import_scope):
         raise ScopeError(f"'{import_scope}' is not a valid scope name")
     scope = import_scope[:-1] if import_scope.endswith("/") else import_scope
+    if not _NODE_NAME.match(scope):
+        # TensorFlow's importer checks the prefix against its node name rules.
+        raise ScopeError(f"Imported node name prefix '{scope}/' would lead to invalid node names")
     return scope
 
 
