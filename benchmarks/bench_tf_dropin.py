@@ -90,7 +90,7 @@ def _generate_tf_free(size: str, nodes: int) -> Path | None:
     generator = HERE / "generate.py"
     if not generator.is_file():
         return None
-    path = DATA / f"generated_{size}.meta"
+    path = DATA / f"train_{size}.meta"
     if path.is_file():
         return path
     proc = subprocess.run(
