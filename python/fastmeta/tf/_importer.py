@@ -694,9 +694,9 @@ def import_meta_graph_with_return_elements(
             "Exporting/importing meta graphs is not supported when eager execution is "
             "enabled. No graph exists when eager execution is enabled."
         )
-    timer = _Timer()
     imported, elements, meta = _import_scoped_kwargs(
         meta_graph_or_file, clear_devices, import_scope, return_elements, **kwargs)
+    timer = _Timer()
     saver = _create_saver(meta, import_scope, imported)
     timer.lap("saver")
     return saver, elements
