@@ -1048,10 +1048,12 @@ def generate(path: str | os.PathLike[str], params: Params) -> dict[str, object]:
 
 
 def ensure(nodes: int, out: str | os.PathLike[str] | None = None,
+           data_dir: str | os.PathLike[str] | None = None,
            **overrides: int) -> tuple[Path, dict[str, object]]:
-    """A cached graph of about ``nodes`` nodes (under benchmarks/data/ by default)."""
+    """A cached graph of about ``nodes`` nodes (in ``data_dir``, default benchmarks/data/)."""
     params = params_for_nodes(nodes, **overrides)
-    path = Path(out) if out else DATA_DIR / f"train_{nodes}_{params.digest()}.meta"
+    folder = Path(data_dir) if data_dir else DATA_DIR
+    path = Path(out) if out else folder / f"train_{nodes}_{params.digest()}.meta"
     return path, generate(path, params)
 
 

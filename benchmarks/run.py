@@ -467,7 +467,7 @@ def parent(args: argparse.Namespace) -> int:
     rows: list[Row] = []
     for size_label, nodes in parse_sizes(args.sizes):
         t0 = time.perf_counter()
-        path, info = generate.ensure(nodes)
+        path, info = generate.ensure(nodes, data_dir=args.data_dir)
         print(f"[{size_label}] {path.name}: {info['nodes']:,} nodes, {info['size'] / 1e6:.1f} MB "
               f"(ready in {time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
         size_rows: list[Row] = []
@@ -546,6 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     + ",".join(k for k, _ in KINDS))
     ap.add_argument("--results", default=str(HERE / "results"))
     ap.add_argument("--no-json", action="store_true")
+    ap.add_argument("--data-dir", default=str(HERE / "data"), help="where graphs are cached")
     ap.add_argument("--warmup-below", type=float, default=2.0,
                     help="discard a first run faster than this (cache warm-up)")
     ap.add_argument("--child", help=argparse.SUPPRESS)

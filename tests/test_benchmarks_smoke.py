@@ -1,0 +1,111 @@
+"""Smoke test of the benchmark suite at tiny sizes: the generator is deterministic and
+TensorFlow-valid, and every contender's result passes its correctness check (timings are
+not asserted: the machine is shared)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import generate  # noqa: E402
+import pyrewrite  # noqa: E402
+from fastmeta import _core  # noqa: E402
+from fastmeta.protos import meta_graph_pb2  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path, _ = generate.ensure(2000, data_dir=tmp_path_factory.mktemp("bench"))
+    return path
+
+
+def test_generator_is_deterministic_and_sized(tmp_path: Path, small: Path) -> None:
+    params = generate.params_for_nodes(2000)
+    again = generate.generate(tmp_path / "again.meta", params)
+    assert (tmp_path / "again.meta").read_bytes() == small.read_bytes()
+    assert 1500 <= int(again["nodes"]) <= 2500  # type: ignore[call-overload]
+
+
+def test_generated_graph_has_every_feature(small: Path) -> None:
+    meta = meta_graph_pb2.MetaGraphDef.FromString(small.read_bytes())
+    nodes = meta.graph_def.node
+    names = [n.name for n in nodes]
+    assert len(set(names)) == len(names)
+    devices = {n.device for n in nodes}
+    assert any(d.startswith("/job:ps/replica:0/task:") for d in devices)
+    assert any("/gpu:" in d for d in devices) and any("/device:GPU:" in d for d in devices)
+    assert any(n.name.startswith("tower_3/gradients/") for n in nodes)
+    assert any(i.endswith(":1") for n in nodes for i in n.input)
+    assert any(i.startswith("^") for n in nodes for i in n.input)
+    assert any(s.startswith(b"loc:@") for n in nodes for s in n.attr["_class"].list.s)
+    assert {"ApplyAdam", "Conv2D", "MatMul", "SaveV2", "RestoreV2"} <= {n.op for n in nodes}
+    # Some nodes have stripped defaults that the stripped_op_list restores.
+    ops = {op.name: op for op in meta.meta_info_def.stripped_op_list.op}
+    convs = [n for n in nodes if n.op == "Conv2D"]
+    assert any("use_cudnn_on_gpu" not in n.attr for n in convs)
+    assert any(a.name == "use_cudnn_on_gpu" and a.HasField("default_value")
+               for a in ops["Conv2D"].attr)
+    kinds = {c.WhichOneof("kind") for c in meta.collection_def.values()}
+    assert kinds == {"node_list", "bytes_list", "int64_list", "float_list"}
+    assert meta.saver_def.sharded and meta.saver_def.restore_op_name == "save/restore_all"
+    # Mostly creation order, some consumers before their producers.
+    position = {n: i for i, n in enumerate(names)}
+    backward = sum(
+        1 for i, n in enumerate(nodes) for x in n.input
+        if position[x.lstrip("^").split(":")[0]] > i
+    )
+    assert 0 < backward < len(nodes) // 10
+
+
+def test_pyrewrite_agrees_with_core_on_names(small: Path) -> None:
+    data = small.read_bytes()
+    out = meta_graph_pb2.MetaGraphDef.FromString(pyrewrite.rewrite(data, "imported"))
+    core = _core.rewrite_meta_graph(data, prefix="imported")
+    assert sorted(n.name for n in out.graph_def.node) == sorted(core.names())
+    assert out.saver_def.restore_op_name == "imported/save/restore_all"
+
+
+def test_run_checks_pass(tmp_path: Path, small: Path) -> None:
+    cmd = [sys.executable, str(BENCH / "run.py"), "--sizes", "2k", "--repeat", "1",
+           "--warmup-below", "0", "--results", str(tmp_path), "--data-dir", str(small.parent)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (result,) = tmp_path.glob("*.json")
+    doc: dict[str, Any] = json.loads(result.read_text())
+    assert doc["machine"]["cores"] and doc["machine"]["python"]
+    rows = {r["kind"]: r for r in doc["results"]}
+    for kind in ("read", "memcpy", "fm_rewrite_1", "pyrewrite"):
+        assert rows[kind]["median_s"] is not None, rows[kind]
+    for row in rows.values():
+        assert not row["check"].startswith(("MISMATCH", "ERROR")), row
+        if row["median_s"] is not None and row["kind"] not in ("tf_import", "pyrewrite"):
+            assert row["check"].startswith("ok"), row
+    assert "| fastmeta rewrite, 1 thread" in proc.stdout
+
+
+def test_10k_graph_imports_and_matches_tensorflow_registry(tmp_path: Path) -> None:
+    tf = pytest.importorskip("tensorflow")
+    from tensorflow.python.framework import op_def_registry
+
+    for name in generate.OP_SPECS:
+        ours, theirs = generate.op_def(name), op_def_registry.get(name)
+        assert [a.name for a in ours.input_arg] == [a.name for a in theirs.input_arg], name
+        assert [a.name for a in ours.output_arg] == [a.name for a in theirs.output_arg], name
+        assert {a.name: (a.type, a.default_value.SerializeToString()) for a in ours.attr} == {
+            a.name: (a.type, a.default_value.SerializeToString()) for a in theirs.attr
+        }, name
+    path, info = generate.ensure(10_000, data_dir=tmp_path)
+    with tf.Graph().as_default() as graph:
+        saver = tf.compat.v1.train.import_meta_graph(str(path), import_scope="imported")
+        assert len(graph.get_operations()) == info["nodes"]
+        assert saver is not None
+        assert len(graph.get_collection("trainable_variables")) > 0
+        assert len(graph.get_collection("queue_runners")) == 1
