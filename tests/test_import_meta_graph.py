@@ -34,7 +34,16 @@ IDS = sorted(FIXTURES)
 VARIANTS = ["no_scope", "scope", "scope_clear_devices", "scope_taken", "input_map"]
 
 # Metas whose saver_def is removed (so TensorFlow builds a fresh Saver()).
-SAVERLESS = ["mlp_ref", "mlp_resource_adam", "control_flow_v1", "misc_graph"]
+SAVERLESS = [
+    "mlp_ref",
+    "mlp_resource_adam",
+    "control_flow_v1",
+    "misc_graph",
+    "partitioned",
+    "saver_v1",
+    "stripped_defaults",
+    "control_flow_v2",
+]
 
 
 def _path(fx: dict) -> Path:

@@ -409,6 +409,8 @@ def _builtin_op_defs() -> dict[str, op_def_pb2.OpDef]:
         "RestoreV2": make("RestoreV2", [("tensors", "list:dtypes", False)]),
         "Assign": make("Assign", [("output_ref", "T", True)]),
         "AssignVariableOp": make("AssignVariableOp", []),
+        "ReadVariableOp": make("ReadVariableOp", [("value", "dtype", False)]),
+        "DisableCopyOnRead": make("DisableCopyOnRead", []),
     }
 
 

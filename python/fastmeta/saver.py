@@ -173,9 +173,17 @@ class _Saveable:
         self.name = name
         self.var = var
         self.slice_spec = slice_spec
-        if var.is_resource:
-            self.tensor: Tensor = var._graph_element
+        # A partitioned resource variable is read by new ops when the save op is built.
+        self.read_on_save = var.is_resource and var.save_slice_info is not None
+        if self.read_on_save:
+            self.tensor: Tensor = var.handle
+            self.device = var.device
+        elif var.is_resource:
+            self.tensor = var._graph_element
             self.device = self.tensor.op.device
+        elif var.save_slice_info is not None:
+            self.tensor = var.snapshot  # a partition is saved through its read value
+            self.device = var.device
         else:
             self.tensor = var._variable
             self.device = var.device
@@ -210,13 +218,42 @@ def _saveables(variables: Sequence[Variable]) -> list[_Saveable]:
     return out
 
 
+def _merge_device(outer: str, inner: str) -> str:
+    """``inner`` (a canonical device spec) merged over ``outer``: inner fields win."""
+    fields: dict[str, str] = {}
+    for spec in (outer, inner):
+        for piece in spec.split("/"):
+            if not piece:
+                continue
+            key = piece.split(":")[0]
+            if key not in ("job", "replica", "task"):
+                key = "device"
+            fields[key] = piece
+    return "".join("/" + fields[k] for k in ("job", "replica", "task", "device") if k in fields)
+
+
+def _save_tensor(txn: _Transaction, s: _Saveable) -> Tensor:
+    """The tensor SaveV2 reads for ``s``; for a partitioned resource variable, the
+    DisableCopyOnRead / ReadVariableOp / Identity / CPU Identity ops TensorFlow adds."""
+    if not s.read_on_save:
+        return s.tensor
+    dtype = _attr_type(s.dtype)
+    with txn.name_scope("Read"):
+        txn.create_op(
+            "DisableCopyOnRead", [s.var.handle], None, "DisableCopyOnRead", device=s.device
+        )
+        read = txn.create_op(
+            "ReadVariableOp", [s.var.handle], {"dtype": dtype}, "ReadVariableOp", device=s.device
+        )
+    ident = txn.create_op("Identity", [Tensor(read, 0)], {"T": dtype}, "Identity", device=s.device)
+    cpu = _merge_device(s.device, "/device:CPU:0")
+    out = txn.create_op("Identity", [Tensor(ident, 0)], {"T": dtype}, "Identity", device=cpu)
+    return Tensor(out, 0)
+
+
 def build_saver(txn: _Transaction, variables: Sequence[Variable]) -> Saver:
     """Add TensorFlow ``Saver()``'s save/restore ops for ``variables`` (V2 format,
     unsharded) under a new ``save`` name scope; return the Saver."""
-    if any(v.is_resource and v.save_slice_info is not None for v in variables):
-        raise NotImplementedError(
-            "fresh Saver for partitioned resource variables is not supported by fastmeta"
-        )
     saveables = _saveables(variables)
     if not saveables:
         raise ValueError("No variables to save")
@@ -229,6 +266,7 @@ def build_saver(txn: _Transaction, variables: Sequence[Variable]) -> Saver:
         const = txn.create_op(
             "PlaceholderWithDefault", [Tensor(filename, 0)], _scalar_string_shape(), "Const"
         )
+        tensors = [_save_tensor(txn, s) for s in saveables]
         names = [s.name for s in saveables]
         slices = [s.slice_spec for s in saveables]
         dtypes = [s.dtype for s in saveables]
@@ -237,7 +275,7 @@ def build_saver(txn: _Transaction, variables: Sequence[Variable]) -> Saver:
             ss = txn.create_op("Const", (), _string_const(slices), "shape_and_slices")
         save = txn.create_op(
             "SaveV2",
-            [Tensor(const, 0), Tensor(tn, 0), Tensor(ss, 0)] + [s.tensor for s in saveables],
+            [Tensor(const, 0), Tensor(tn, 0), Tensor(ss, 0), *tensors],
             {"dtypes": _attr_types(dtypes)},
             save_scope,
         )
