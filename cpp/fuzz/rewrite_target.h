@@ -28,7 +28,7 @@ inline void CheckIndex(const fastmeta::RewrittenGraph& g) {
   const size_t n = g.num_nodes();
   for (size_t i = 0; i < n; ++i) {
     const auto& e = g.node(i);
-    if (e.offset + e.size > g.graph_def().size()) Die("node payload out of range", std::to_string(i));
+    if (g.node_def(i).size() != e.size) Die("node payload out of range", std::to_string(i));
     std::string_view name = g.name(i);
     if (g.Find(name) != static_cast<int64_t>(i)) Die("Find(name(i)) != i", std::string(name));
     if (!fastmeta::IsValidNodeName(name)) Die("rewritten node name invalid", std::string(name));
@@ -39,8 +39,6 @@ inline void CheckIndex(const fastmeta::RewrittenGraph& g) {
       if (src < 0 && static_cast<size_t>(-1 - static_cast<int64_t>(src)) >= g.external().size()) {
         Die("external edge out of range", std::string(name));
       }
-      // TensorFlow's import order: every non-loop data or control source comes first.
-      (void)src;
     }
     if (e.num_data_inputs > e.edge_count) Die("more data inputs than edges", std::string(name));
   }
@@ -79,18 +77,22 @@ inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
   }
   // A bare GraphDef, with the second half as an OpList.
   try {
-    (void)fastmeta::RewriteGraphDef(data.substr(0, size / 2), data.substr(size / 2), fastmeta::RewriteOptions{});
+    fastmeta::RewriteOptions bare;
+    bare.threads = 1;
+    (void)fastmeta::RewriteGraphDef(data.substr(0, size / 2), data.substr(size / 2), bare);
   } catch (const fastmeta::Error&) {
   }
 
   // 1. Plain.
   fastmeta::RewriteOptions plain;
+  plain.threads = 1;  // one core per fuzzer (threads only start at 4096 nodes anyway)
   std::unique_ptr<fastmeta::RewrittenGraph> first = TryRewrite(data, plain);
   if (!first) return;
 
   // The output of a rewrite is a valid graph: rewriting it again must succeed.
   {
     fastmeta::RewriteOptions again;
+    again.threads = 1;
     again.add_default_attrs = false;
     const std::string meta = MetaOf(*first);
     auto second = TryRewrite(meta, again);
@@ -107,6 +109,7 @@ inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
   // 2. Scope, cleared devices, and the first result as an existing graph (forces _k suffixes).
   {
     fastmeta::RewriteOptions o;
+    o.threads = 1;
     o.prefix = "imp/s.c-o>pe";
     o.clear_devices = true;
     fastmeta::NameSet names;
@@ -121,6 +124,7 @@ inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
   //    prefix taken from the input (often invalid: must be rejected cleanly).
   {
     fastmeta::RewriteOptions o;
+    o.threads = 1;
     bool have_data = false, have_control = false;
     for (size_t i = 0; i < first->num_nodes() && !(have_data && have_control); ++i) {
       const auto& e = first->node(i);

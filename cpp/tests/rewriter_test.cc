@@ -1,0 +1,412 @@
+// Hostile-input tests of the C++ core: every malformed input gives a typed
+// fastmeta::Error naming a byte offset or node, never a crash, a hang or an
+// allocation out of proportion to the input. Also replays every crash input kept in
+// tests/regressions/ through the fuzz targets. Plain asserts; run by ctest.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <new>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../fuzz/checkpoint_target.h"
+#include "../fuzz/rewrite_target.h"
+#include "fastmeta/checkpoint.h"
+#include "fastmeta/errors.h"
+#include "fastmeta/mapped_file.h"
+#include "fastmeta/names.h"
+#include "fastmeta/rewriter.h"
+
+// ---------------------------------------------------------------------------
+// The largest single allocation, to check that claimed sizes are not trusted.
+static size_t g_largest_alloc = 0;
+
+void* operator new(size_t n) {
+  if (n > g_largest_alloc) g_largest_alloc = n;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+
+namespace {
+
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                              \
+    }                                                                            \
+  } while (0)
+
+const std::string kRoot = [] {
+  std::string f = __FILE__;
+  return f.substr(0, f.rfind("cpp/tests/"));
+}();
+
+// --- wire builders ----------------------------------------------------------
+
+std::string Varint(uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+  return out;
+}
+std::string Bytes(uint32_t number, const std::string& payload) {
+  return Varint(uint64_t{number} << 3 | 2) + Varint(payload.size()) + payload;
+}
+std::string VarintField(uint32_t number, uint64_t v) { return Varint(uint64_t{number} << 3) + Varint(v); }
+
+std::string Node(const std::string& name, const std::string& op = "NoOp", const std::vector<std::string>& inputs = {},
+                 const std::string& extra = "") {
+  std::string body = Bytes(1, name) + Bytes(2, op);
+  for (const std::string& in : inputs) body += Bytes(3, in);
+  return Bytes(1, body + extra);
+}
+std::string Meta(const std::string& nodes, const std::string& before = "") { return before + Bytes(2, nodes); }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  CHECK(f.good());
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+fastmeta::RewriteOptions Opts(const std::string& prefix = "") {
+  fastmeta::RewriteOptions o;
+  o.prefix = prefix;
+  o.threads = 1;
+  return o;
+}
+
+// Runs a rewrite expected to fail with error type E; returns the message.
+template <typename E>
+std::string ExpectError(const std::string& data, const fastmeta::RewriteOptions& o = Opts()) {
+  try {
+    fastmeta::RewriteMetaGraph(data, o);
+  } catch (const E& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wrong exception type: %s\n", e.what());
+    std::abort();
+  }
+  std::fprintf(stderr, "no exception\n");
+  std::abort();
+}
+
+bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// --- tests ------------------------------------------------------------------
+
+void TestValidRewrite() {
+  std::string cls = Bytes(5, Bytes(1, "_class") + Bytes(2, Bytes(1, Bytes(2, "loc:@a"))));
+  std::string data = Meta(Node("a", "Const") + Node("b", "Identity", {"a:1", "^a"}, cls));
+  auto g = fastmeta::RewriteMetaGraph(data, Opts("s.c"));
+  CHECK(g->num_nodes() == 2);
+  CHECK(g->name(0) == "s.c/a");
+  CHECK(g->name(1) == "s.c/b");
+  const std::string out = g->graph_def();
+  CHECK(Contains(out, "s.c/a:1"));
+  CHECK(Contains(out, "^s.c/a"));
+  CHECK(Contains(out, "loc:@s.c/a"));
+}
+
+void TestEmpty() {
+  auto g = fastmeta::RewriteMetaGraph("", Opts());
+  CHECK(g->num_nodes() == 0);
+  CHECK(fastmeta::MetaGraphRest("").empty());
+}
+
+void TestTruncatedAtEveryByte() {
+  const std::string file = ReadFile(kRoot + "tests/fixtures/corpus/no_variables.meta");
+  CHECK(fastmeta::RewriteMetaGraph(file, Opts())->num_nodes() > 0);
+  size_t parse_errors = 0;
+  for (size_t n = 0; n < file.size(); ++n) {
+    const std::string cut = file.substr(0, n);
+    try {
+      fastmeta::RewriteMetaGraph(cut, Opts());
+    } catch (const fastmeta::ParseError& e) {
+      CHECK(e.offset() <= n);
+      CHECK(Contains(e.what(), "byte offset"));
+      ++parse_errors;
+    } catch (const fastmeta::GraphError& e) {
+      // A cut between nodes: an input whose node is gone.
+      CHECK(!e.node().empty());
+    }
+  }
+  CHECK(parse_errors > file.size() / 2);
+}
+
+void TestWireErrors() {
+  // Length prefix past the end (claiming 4 GiB: nothing that size is allocated).
+  g_largest_alloc = 0;
+  std::string msg = ExpectError<fastmeta::ParseError>("\x12" + Varint(uint64_t{1} << 32) + "abc");
+  CHECK(Contains(msg, "runs past the end") && Contains(msg, "byte offset 1"));
+  CHECK(g_largest_alloc < (1u << 20));
+  // A node claiming billions of inputs: every repeated element is a real field, so the
+  // claim is only a length prefix.
+  ExpectError<fastmeta::ParseError>(Meta(Bytes(1, Bytes(1, "a") + "\x1a" + Varint(uint64_t{3} << 30))));
+  // Overlong varints (11 bytes; 10 bytes with a high final byte).
+  CHECK(Contains(ExpectError<fastmeta::ParseError>("\x12" + std::string(11, '\xff')), "overlong"));
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(std::string(9, '\xff') + "\x7f"), "overlong"));
+  // Field number 0, wire types 6 and 7, an end-group without a start.
+  ExpectError<fastmeta::ParseError>(std::string("\x02\x00", 2));
+  ExpectError<fastmeta::ParseError>("\x16");
+  ExpectError<fastmeta::ParseError>("\x17");
+  ExpectError<fastmeta::ParseError>("\x14");
+  // Wrong wire types for fields the core reads.
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(VarintField(2, 5)), "graph_def has wire type 0"));
+  ExpectError<fastmeta::ParseError>(Meta(VarintField(1, 1)));
+  ExpectError<fastmeta::ParseError>(Meta(Bytes(1, VarintField(1, 7) + Bytes(2, "NoOp"))));
+  ExpectError<fastmeta::ParseError>(Meta(Bytes(1, Bytes(1, "a") + Bytes(2, "NoOp") + VarintField(3, 1))));
+  ExpectError<fastmeta::ParseError>(Meta(Bytes(1, Bytes(1, "a") + Bytes(2, "NoOp") + VarintField(5, 1))));
+  ExpectError<fastmeta::ParseError>(Bytes(1, VarintField(2, 3)) + Meta(Node("a")));  // stripped_op_list
+  // Invalid UTF-8 in each string field the core reads.
+  for (const std::string& bad : {std::string("a\xff"), std::string("\xc0\x80"), std::string("\xed\xa0\x80")}) {
+    // A name is refused either way (not UTF-8, or not a valid node name).
+    CHECK(Contains(ExpectError<fastmeta::Error>(Meta(Node(bad))), "byte offset"));
+    CHECK(Contains(ExpectError<fastmeta::ParseError>(Meta(Node("a", bad))), "UTF-8"));
+    // An input is refused as not UTF-8 or as naming no node (names are ASCII).
+    CHECK(Contains(ExpectError<fastmeta::Error>(Meta(Node("a", "NoOp", {bad}))), "a"));
+    CHECK(Contains(ExpectError<fastmeta::ParseError>(Meta(Node("a", "NoOp", {}, Bytes(4, bad)))), "UTF-8"));
+  }
+}
+
+void TestDeepNesting() {
+  // 100 000 nested unknown length-delimited fields: the core does not recurse into
+  // what it does not read, so there is no stack to exhaust.
+  std::vector<std::string> headers;
+  size_t inner = 1;
+  for (int i = 0; i < 100000; ++i) {
+    headers.push_back(Varint(15 << 3 | 2) + Varint(inner));
+    inner += headers.back().size();
+  }
+  std::string nested;
+  for (auto it = headers.rbegin(); it != headers.rend(); ++it) nested += *it;
+  nested += "x";
+  auto g = fastmeta::RewriteMetaGraph(Meta(Node("a", "NoOp", {}, nested)), Opts());
+  CHECK(g->num_nodes() == 1);
+  // Deeply nested groups (obsolete, skipped with a bounded stack).
+  std::string groups;
+  for (int i = 0; i < 100; ++i) groups += "\x7b";  // field 15, start group
+  for (int i = 0; i < 100; ++i) groups += "\x7c";  // field 15, end group
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(groups), "nested too deeply"));
+  ExpectError<fastmeta::ParseError>("\x7b");  // unterminated group
+  ExpectError<fastmeta::ParseError>("\x7b\x84\x01");  // mismatched end
+}
+
+void TestUnknownFieldsPreserved() {
+  const std::string node_extra = Bytes(99, "zz") + VarintField(98, 7);
+  const std::string top_extra = VarintField(77, 5);
+  auto g = fastmeta::RewriteMetaGraph(Meta(Node("a", "NoOp", {}, node_extra), top_extra), Opts("p"));
+  CHECK(Contains(g->graph_def(), node_extra));
+  CHECK(Contains(g->meta_rest(), top_extra));
+}
+
+void TestGraphErrors() {
+  std::string msg = ExpectError<fastmeta::GraphError>(Meta(Node("a") + Node("a")));
+  CHECK(Contains(msg, "Duplicate node name") && Contains(msg, "'a'"));
+  msg = ExpectError<fastmeta::GraphError>(Meta(Node("a", "NoOp", {"zz:1"})));
+  CHECK(Contains(msg, "Unknown input node 'zz:1'"));
+  msg = ExpectError<fastmeta::GraphError>(Meta(Node("a", "NoOp", {"^b"}) + Node("b", "NoOp", {"^a"})));
+  CHECK(Contains(msg, "cycle"));
+  ExpectError<fastmeta::GraphError>(Meta(Node("a", "NoOp", {"^a"})));
+  ExpectError<fastmeta::GraphError>(Meta(Node("a", "Identity", {"^a", "a"})));  // control before data
+  for (const char* bad : {"", "_a", "-a", "a b", "a\\b", "a:0", "a>", "a>_b", "a$", "^a"}) {
+    msg = ExpectError<fastmeta::GraphError>(Meta(Node(bad)));
+    CHECK(Contains(msg, "invalid node name") && Contains(msg, "byte offset"));
+  }
+  for (const char* ok : {"a>b", ".a", "0", "a/b/c", "a-b_c.d", "a//b"}) {
+    CHECK(fastmeta::RewriteMetaGraph(Meta(Node(ok)), Opts())->num_nodes() == 1);
+  }
+  ExpectError<fastmeta::GraphError>(Meta(Node("a", "")));  // no op
+  ExpectError<fastmeta::GraphError>(Meta(Node("a", "NoOp", {"a:99999999999"})));
+  std::string cls = Bytes(5, Bytes(1, "_class") + Bytes(2, Bytes(1, Bytes(2, "loc:@nowhere"))));
+  CHECK(Contains(ExpectError<fastmeta::GraphError>(Meta(Node("a", "NoOp", {}, cls))), "unknown node 'nowhere'"));
+  ExpectError<fastmeta::GraphError>(Meta(Node("a", "NoOp", {}, Bytes(4, "/bogus:0"))));  // device
+}
+
+void TestScopes() {
+  // Regex metacharacters TF's name rules allow are plain characters here.
+  for (const char* scope : {"a.b", "a>b", "a-b", ".", "a//b", "1"}) {
+    auto g = fastmeta::RewriteMetaGraph(Meta(Node("x") + Node("y", "NoOp", {"^x"})), Opts(scope));
+    CHECK(g->name(0) == std::string(scope) + "/x");
+  }
+  // Scopes that would make names TF refuses (a backslash passes TF's scope regex).
+  for (const char* scope : {"a\\b", "a\\1", "a b", "_a", "a>", "a$", "a(", "a*"}) {
+    CHECK(Contains(ExpectError<fastmeta::GraphError>(Meta(Node("x")), Opts(scope)), "would lead to invalid node names"));
+  }
+}
+
+void TestInputMapErrors() {
+  const std::string data = Meta(Node("a") + Node("b", "Identity", {"a", "^a"}));
+  auto o = Opts();
+  o.input_map = {{"zz", "y:0"}};
+  CHECK(Contains(ExpectError<fastmeta::InputMapError>(data, o), "zz:0"));
+  o.input_map = {{"a", "^y"}};
+  ExpectError<fastmeta::InputMapError>(data, o);
+  o.input_map = {{"a", "y"}, {"a:0", "z"}};
+  ExpectError<fastmeta::InputMapError>(data, o);
+  o.input_map = {{"", "y"}};
+  ExpectError<fastmeta::InputMapError>(data, o);
+  o.input_map = {{"a", "y:1"}, {"^a", "^c"}};
+  auto g = fastmeta::RewriteMetaGraph(data, o);
+  CHECK(Contains(g->graph_def(), "y:1") && Contains(g->graph_def(), "^c"));
+}
+
+void TestExistingClash() {
+  // TensorFlow's rename of clashing names ignores the scope and gives two imported
+  // nodes the same name (observed with TF 2.21); fastmeta refuses.
+  const std::string data = Meta(Node("Const") + Node("Const_1"));
+  fastmeta::NameSet names;
+  names.Add("imp/Const");
+  auto o = Opts("imp");
+  o.existing.push_back(&names);
+  CHECK(Contains(ExpectError<fastmeta::GraphError>(data, o), "'imp/Const_1'"));
+  // Without the collision the rename is as TF's.
+  fastmeta::NameSet names2;
+  names2.Add("imp/Const_1");
+  auto o2 = Opts("imp");
+  o2.existing.push_back(&names2);
+  auto g = fastmeta::RewriteMetaGraph(data, o2);
+  CHECK(g->name(0) == "imp/Const" && g->name(1) == "imp/Const_1_1");
+}
+
+void TestThreadsSameResultAndError() {
+  // Enough nodes for the parallel paths; the error is the same as single-threaded.
+  std::string nodes;
+  for (int i = 0; i < 20000; ++i) nodes += Node("n" + std::to_string(i), "NoOp", {i ? "^n" + std::to_string(i - 1) : "^n1"});
+  auto one = Opts();
+  auto many = Opts();
+  many.threads = 4;
+  std::string e1 = ExpectError<fastmeta::GraphError>(Meta(nodes), one);
+  std::string e4 = ExpectError<fastmeta::GraphError>(Meta(nodes), many);
+  CHECK(e1 == e4);
+  nodes.clear();
+  for (int i = 0; i < 20000; ++i) nodes += Node("n" + std::to_string(i), "NoOp", {i ? "^n" + std::to_string(i - 1) : std::string("^n0_")});
+  // A duplicate at the end: the error names it whatever the chunking.
+  e1 = ExpectError<fastmeta::GraphError>(Meta(nodes + Node("n0_") + Node("n5")), one);
+  e4 = ExpectError<fastmeta::GraphError>(Meta(nodes + Node("n0_") + Node("n5")), many);
+  CHECK(e1 == e4 && Contains(e1, "'n5'"));
+  nodes += Node("n0_");
+  auto g1 = fastmeta::RewriteMetaGraph(Meta(nodes), Opts("p"));
+  auto o4 = Opts("p");
+  o4.threads = 4;
+  auto g4 = fastmeta::RewriteMetaGraph(Meta(nodes), o4);
+  CHECK(g1->graph_def() == g4->graph_def());
+}
+
+void TestSizeLimit() {
+  // A sparse 3 GiB file: mapped, never read; the guard fires before any allocation.
+  char path[] = "/tmp/fastmeta_sparse_XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  CHECK(ftruncate(fd, (off_t{3} << 30)) == 0);
+  close(fd);
+  {
+    fastmeta::MappedFile file(path);
+    CHECK(file.size() == (size_t{3} << 30));
+    g_largest_alloc = 0;
+    bool thrown = false;
+    try {
+      fastmeta::RewriteMetaGraph(file.data(), Opts());
+    } catch (const fastmeta::SizeLimitError& e) {
+      thrown = Contains(e.what(), "2 GiB");
+    }
+    CHECK(thrown);
+    thrown = false;
+    try {
+      fastmeta::MetaGraphRest(file.data());
+    } catch (const fastmeta::SizeLimitError&) {
+      thrown = true;
+    }
+    CHECK(thrown);
+    CHECK(g_largest_alloc < (1u << 20));
+  }
+  unlink(path);
+}
+
+void TestFiles() {
+  bool missing = false;
+  try {
+    fastmeta::MappedFile f("/nonexistent/x.meta");
+  } catch (const fastmeta::FileError& e) {
+    missing = e.missing() && Contains(e.what(), "/nonexistent/x.meta");
+  }
+  CHECK(missing);
+  bool dir = false;
+  try {
+    fastmeta::MappedFile f("/tmp");
+  } catch (const fastmeta::FileError& e) {
+    dir = !e.missing();
+  }
+  CHECK(dir);
+}
+
+void TestSnappyClaims() {
+  // A 5-byte block claiming ~4 GiB (and ~2 GiB, under the limit) allocates little.
+  g_largest_alloc = 0;
+  for (const std::string& block : {std::string("\xff\xff\xff\xff\x0f"), std::string("\xff\xff\xff\xff\x07\x00")}) {
+    try {
+      fastmeta::snappy::Uncompress(block, "test");
+      CHECK(false);
+    } catch (const fastmeta::CheckpointError&) {
+    }
+  }
+  CHECK(g_largest_alloc < (1u << 20));
+}
+
+void ReplayRegressions() {
+  namespace fs = std::filesystem;
+  const fs::path dir = kRoot + "tests/regressions";
+  size_t count = 0;
+  if (!fs::exists(dir)) return;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string harness = entry.path().parent_path().filename().string();
+    const std::string data = ReadFile(entry.path().string());
+    const auto* bytes = reinterpret_cast<const uint8_t*>(data.data());
+    if (harness == "checkpoint_index_fuzzer") {
+      fastmeta_fuzz::RunCheckpointTarget(bytes, data.size());
+    } else if (harness == "rewriter_fuzzer" || harness == "structure_fuzzer") {
+      fastmeta_fuzz::RunRewriteTarget(bytes, data.size());
+    } else {
+      continue;
+    }
+    ++count;
+  }
+  std::printf("replayed %zu regression inputs\n", count);
+}
+
+}  // namespace
+
+int main() {
+  TestValidRewrite();
+  TestEmpty();
+  TestTruncatedAtEveryByte();
+  TestWireErrors();
+  TestDeepNesting();
+  TestUnknownFieldsPreserved();
+  TestGraphErrors();
+  TestScopes();
+  TestInputMapErrors();
+  TestExistingClash();
+  TestThreadsSameResultAndError();
+  TestSizeLimit();
+  TestFiles();
+  TestSnappyClaims();
+  ReplayRegressions();
+  std::printf("rewriter_test: all passed\n");
+  return 0;
+}
