@@ -9,10 +9,21 @@
 namespace fastmeta {
 namespace {
 
-bool IsLetterDigitDot(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.';
-}
-bool IsNameChar(char c) { return IsLetterDigitDot(c) || c == '_' || c == '-' || c == '/'; }
+// Character classes of node names: bit 1 = may start a part, bit 2 = may follow.
+struct NameTable {
+  unsigned char cls[256] = {};
+  NameTable() {
+    for (int c = 0; c < 256; ++c) {
+      bool ldd = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.';
+      bool follow = ldd || c == '_' || c == '-' || c == '/';
+      cls[c] = static_cast<unsigned char>((ldd ? 1 : 0) | (follow ? 2 : 0));
+    }
+  }
+};
+const NameTable kNameTable;
+
+inline bool IsLetterDigitDot(char c) { return kNameTable.cls[static_cast<unsigned char>(c)] & 1; }
+inline bool IsNameChar(char c) { return kNameTable.cls[static_cast<unsigned char>(c)] & 2; }
 
 }  // namespace
 

@@ -36,19 +36,42 @@ bool NameSet::HasPrefix(std::string_view name) const { return prefixes_.count(st
 
 namespace {
 
-inline uint64_t HashName(std::string_view s) { return std::hash<std::string_view>{}(s); }
+// A fast hash for short names: 8 bytes at a time, multiply-xorshift mixing.
+inline uint64_t HashName(std::string_view s) {
+  const char* p = s.data();
+  size_t n = s.size();
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+    p += 8;
+    n -= 8;
+  }
+  uint64_t w = 0;
+  if (n) std::memcpy(&w, p, n);
+  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 29;
+  h *= 0x9e3779b97f4a7c15ULL;
+  return h ^ (h >> 32);
+}
+
+struct FastHash {
+  size_t operator()(std::string_view s) const { return static_cast<size_t>(HashName(s)); }
+};
 
 }  // namespace
 
 size_t RewrittenGraph::graph_def_size() const {
   size_t total = 0;
-  for (const std::string& c : chunks_) total += c.size();
+  for (const wire::Buffer& c : chunks_) total += c.size();
   return total;
 }
 
 void RewrittenGraph::CopyGraphDef(char* out) const {
-  for (const std::string& c : chunks_) {
-    std::memcpy(out, c.data(), c.size());
+  for (const wire::Buffer& c : chunks_) {
+    if (c.size() != 0) std::memcpy(out, c.data(), c.size());
     out += c.size();
   }
 }
@@ -118,12 +141,23 @@ using wire::Reader;
 
 constexpr uint32_t kNone = 0xffffffffu;
 
+using Defaults = std::vector<std::pair<std::string_view, std::string_view>>;
+
 struct RawNode {
   std::string_view name, op, device;
-  std::string_view class_list;  // ListValue payload of attr _class, if any
-  std::string_view bytes;       // the NodeDef payload
+  std::string_view class_list;   // ListValue payload of attr _class, if any
+  std::string_view class_value;  // its AttrValue payload
+  std::string_view bytes;        // the NodeDef payload
   uint32_t input_begin = 0, input_count = 0;
+  // The usual layout (fields 1-4, then all attrs, then fields > 5) lets the writer
+  // copy the attr region in one piece; these offsets are relative to `bytes`.
+  uint32_t attr_begin = 0, attr_end = 0;
+  uint32_t shapes_begin = 0, shapes_end = 0;  // the _output_shapes entry, dropped
+  uint32_t class_begin = 0, class_end = 0;    // the _class entry, rewritten
+  uint32_t missing_defaults = 0;              // bit i: defaults[i] must be added
+  const Defaults* defaults = nullptr;
   bool has_class = false;
+  bool simple = false;
 };
 
 struct MapKey {
@@ -410,33 +444,85 @@ class Rewriter {
     node.input_begin = static_cast<uint32_t>(inputs.size());
     Reader r(bytes, origin_);
     Field f;
+    // Layout tracking for the writer's fast path (see RawNode).
+    int state = 0;  // 0: fields 1-4, 1: attrs, 2: fields after the attrs
+    bool simple = true;
+    uint32_t present = 0;  // bit i: defaults[i] present and set
+    std::string_view keys[32];
+    size_t num_keys = 0;
+    const char* base = bytes.data();
+    auto rel = [base](const char* p) { return static_cast<uint32_t>(p - base); };
+    node.attr_begin = node.attr_end = static_cast<uint32_t>(bytes.size());
     while (r.Next(f)) {
-      switch (f.number) {
-        case 1: node.name = ExpectString(f, "NodeDef.name"); break;
-        case 2: node.op = ExpectString(f, "NodeDef.op"); break;
-        case 3: inputs.push_back(ExpectString(f, "NodeDef.input")); break;
+      const uint32_t num = f.number;
+      if (num == 5) {
+        if (state == 0) {
+          state = 1;
+          node.attr_begin = rel(f.raw.data());
+        } else if (state == 2) {
+          simple = false;
+        }
+      } else if (num <= 4) {
+        if (state != 0) simple = false;
+      } else if (state != 2) {
+        if (state == 1) node.attr_end = rel(f.raw.data());
+        else node.attr_begin = node.attr_end = rel(f.raw.data());
+        state = 2;
+      }
+      switch (num) {
+        // Names and inputs must follow TensorFlow's ASCII name rules (checked below and
+        // when inputs are resolved), so their UTF-8 check would be redundant.
+        case 1: ExpectBytes(f, "NodeDef.name"); node.name = f.data; break;
+        case 2:
+          node.op = ExpectString(f, "NodeDef.op");
+          node.defaults = node.op.empty() ? nullptr : DefaultsOf(node.op);
+          break;
+        case 3: ExpectBytes(f, "NodeDef.input"); inputs.push_back(f.data); break;
         case 4: node.device = ExpectString(f, "NodeDef.device"); break;
         case 5: {
           ExpectBytes(f, "NodeDef.attr");
           std::string_view key, value;
-          Reader er(f.data, origin_);
-          Field ef;
-          while (er.Next(ef)) {
-            if (ef.number == 1) key = ExpectString(ef, "NodeDef.attr key");
-            else if (ef.number == 2) {
-              ExpectBytes(ef, "NodeDef.attr value");
-              value = ef.data;
-            }
+          SplitAttrEntry(f.data, key, value);
+          if (num_keys < 32) {
+            for (size_t k = 0; k < num_keys; ++k) simple &= keys[k] != key;  // duplicate keys: last wins
+            keys[num_keys++] = key;
+          } else {
+            simple = false;
           }
           if (key == "_class") {
             node.has_class = true;
             node.class_list = ListOf(value);
+            node.class_value = value;
+            node.class_begin = rel(f.raw.data());
+            node.class_end = node.class_begin + static_cast<uint32_t>(f.raw.size());
+          } else if (key == "_output_shapes") {
+            node.shapes_begin = rel(f.raw.data());
+            node.shapes_end = node.shapes_begin + static_cast<uint32_t>(f.raw.size());
+          }
+          {
+            const Defaults* defaults = node.defaults;
+            if (defaults != nullptr) {
+              for (size_t d = 0; d < defaults->size() && d < 32; ++d) {
+                if ((*defaults)[d].first == key) {
+                  if (AttrIsSet(value)) present |= 1u << d;
+                  else simple = false;  // present but unset: replaced in place by the slow path
+                }
+              }
+            }
           }
           break;
         }
         default: break;
       }
     }
+    if (state == 1) node.attr_end = static_cast<uint32_t>(bytes.size());
+    node.defaults = node.op.empty() ? nullptr : DefaultsOf(node.op);
+    if (node.defaults != nullptr && node.defaults->size() > 32) simple = false;
+    if (node.defaults != nullptr) {
+      const uint32_t all = node.defaults->size() >= 32 ? 0xffffffffu : ((1u << node.defaults->size()) - 1);
+      node.missing_defaults = all & ~present;
+    }
+    node.simple = simple;
     node.input_count = static_cast<uint32_t>(inputs.size()) - node.input_begin;
     if (!IsValidNodeName(node.name)) {
       throw GraphError("Node " + Quote(node.name) + " (at byte offset " + std::to_string(Offset(bytes.data())) +
@@ -445,6 +531,42 @@ class Rewriter {
     }
     if (node.op.empty()) {
       throw GraphError("Node " + Quote(node.name) + ": NodeDef has no op", std::string(node.name));
+    }
+  }
+
+  // The default attrs TensorFlow would add to a node of `op` (none for functions).
+  const Defaults* DefaultsOf(std::string_view op) const {
+    if (!opts_.add_default_attrs || op_defaults_.empty()) return nullptr;
+    auto it = op_defaults_.find(op);
+    if (it == op_defaults_.end() || it->second.empty() || (!functions_.empty() && functions_.count(op))) return nullptr;
+    return &it->second;
+  }
+
+  // Key and value of a map<string, AttrValue> entry. The usual layout (key, then value,
+  // each once) is read directly; anything else goes through the general reader.
+  void SplitAttrEntry(std::string_view entry, std::string_view& key, std::string_view& value) {
+    const auto* b = reinterpret_cast<const unsigned char*>(entry.data());
+    const size_t n = entry.size();
+    if (n >= 2 && b[0] == 0x0a && b[1] < 0x80 && 2u + b[1] <= n) {
+      const size_t klen = b[1];
+      const size_t at = 2 + klen;
+      if (at == n || (at + 2 <= n && b[at] == 0x12 && b[at + 1] < 0x80 && at + 2 + b[at + 1] == n)) {
+        key = entry.substr(2, klen);
+        value = at == n ? std::string_view() : entry.substr(at + 2);
+        if (!wire::IsValidUtf8(key)) throw ParseError("NodeDef.attr key is not valid UTF-8", Offset(key.data()));
+        return;
+      }
+    }
+    key = {};
+    value = {};
+    Reader er(entry, origin_);
+    Field ef;
+    while (er.Next(ef)) {
+      if (ef.number == 1) key = ExpectString(ef, "NodeDef.attr key");
+      else if (ef.number == 2) {
+        ExpectBytes(ef, "NodeDef.attr value");
+        value = ef.data;
+      }
     }
   }
 
@@ -799,9 +921,31 @@ class Rewriter {
     return false;
   }
 
-  void WriteClass(std::string& out, const RawNode& node, std::string_view attr_value, std::string& scratch) {
+  // Per-thread scratch space, reused for every node.
+  struct Scratch {
+    wire::Buffer node_buf, list_buf, value_buf, entry_buf;
+    struct Control {
+      std::string_view a, b;  // the source's final name, in two pieces
+      Edge edge;
+    };
+    std::vector<Control> controls;
+    std::vector<std::string_view> present;
+    struct AttrRef {
+      std::string_view key, value, raw;
+    };
+    std::vector<AttrRef> attrs;
+    std::vector<std::string_view> rest;
+    char varint1[10], varint2[10];
+    std::string_view Varint(uint64_t v) { return {varint1, static_cast<size_t>(wire::WriteVarint(varint1, v) - varint1)}; }
+    std::string_view Varint2(uint64_t v) { return {varint2, static_cast<size_t>(wire::WriteVarint(varint2, v) - varint2)}; }
+  };
+
+  void WriteClass(wire::Buffer& out, const RawNode& node, std::string_view attr_value, Scratch& s) {
     // Rebuild AttrValue{list{s: ...}} with loc:@ entries pointing at the final names.
-    std::string list;
+    wire::Buffer& list = s.list_buf;
+    wire::Buffer& scratch = s.value_buf;
+    wire::Buffer& entry = s.entry_buf;
+    list.clear();
     Reader r(node.class_list, origin_);
     Field f;
     while (r.Next(f)) {
@@ -819,49 +963,39 @@ class Rewriter {
     bool wrote_list = false;
     while (vr.Next(vf)) {
       if (vf.number == 1) {
-        if (!wrote_list) wire::PutBytes(scratch, 1, list);
+        if (!wrote_list) wire::PutBytes(scratch, 1, list.view());
         wrote_list = true;
       } else {
         scratch.append(vf.raw.data(), vf.raw.size());
       }
     }
-    std::string entry;
+    entry.clear();
     wire::PutBytes(entry, 1, "_class");
-    wire::PutBytes(entry, 2, scratch);
-    wire::PutBytes(out, 5, entry);
+    wire::PutBytes(entry, 2, scratch.view());
+    wire::PutBytes(out, 5, entry.view());
   }
 
-  static void WriteFrameName(std::string& out, std::string_view frame, std::string& scratch) {
-    std::string value;
-    wire::PutBytes(value, 2, frame);
-    scratch.clear();
-    wire::PutBytes(scratch, 1, "frame_name");
-    wire::PutBytes(scratch, 2, value);
-    wire::PutBytes(out, 5, scratch);
+  static void WriteFrameName(wire::Buffer& out, std::string_view frame, Scratch& s) {
+    s.value_buf.clear();
+    wire::PutBytes(s.value_buf, 2, frame);
+    s.entry_buf.clear();
+    wire::PutBytes(s.entry_buf, 1, "frame_name");
+    wire::PutBytes(s.entry_buf, 2, s.value_buf.view());
+    wire::PutBytes(out, 5, s.entry_buf.view());
   }
 
-  // Per-thread scratch space, reused for every node.
-  struct Scratch {
-    std::string node, attr, input;
-    std::vector<std::pair<std::string, Edge>> controls;
-    std::vector<std::string_view> present;
-    struct AttrRef {
-      std::string_view key, value, raw;
-    };
-    std::vector<AttrRef> attrs;
-    std::vector<std::string_view> rest;
-  };
 
   void Emit() {
     RewrittenGraph& g = *result_;
     const size_t n = nodes_.size();
     const size_t parts = n < 4096 ? 1 : threads_;
     g.nodes_.resize(n);
-    g.chunks_.assign(parts + 1, std::string());
+    g.chunks_.clear();
+    g.chunks_.resize(parts + 1);
     std::vector<std::vector<Edge>> part_edges(parts);
     ParallelFor(parts, threads_, [&](size_t part) {
       auto [a, b] = Range(n, parts, part);
-      std::string& out = g.chunks_[part];
+      wire::Buffer& out = g.chunks_[part];
       size_t estimate = 0;
       for (size_t k = a; k < b; ++k) estimate += nodes_[order_[k]].bytes.size() + 8;
       out.reserve(estimate + (b - a) * (prefix_slash_.size() * 3 + 16));
@@ -882,7 +1016,7 @@ class Rewriter {
       for (size_t k = a; k < b; ++k) g.nodes_[k].edge_begin += static_cast<uint32_t>(base[part]);
       std::copy(part_edges[part].begin(), part_edges[part].end(), g.edges_.begin() + static_cast<ptrdiff_t>(base[part]));
     });
-    g.chunks_.back() = graph_tail_;
+    g.chunks_.back().append(graph_tail_);
     if (g.graph_def_size() > kMaxMessageSize) {
       throw SizeLimitError("the rewritten GraphDef is " + std::to_string(g.graph_def_size()) +
                            " bytes, over protobuf's 2 GiB limit");
@@ -890,12 +1024,26 @@ class Rewriter {
     g.BuildHashTable();
   }
 
-  void EmitNode(size_t k, uint32_t chunk, std::string& out, std::vector<Edge>& edges, Scratch& s) {
+  // Compares the strings a1+b1 and a2+b2 without building them.
+  static int CompareSplit(std::string_view a1, std::string_view b1, std::string_view a2, std::string_view b2) {
+    size_t i = 0, j = 0;
+    const size_t n1 = a1.size() + b1.size(), n2 = a2.size() + b2.size();
+    while (i < n1 && j < n2) {
+      const unsigned char c1 = static_cast<unsigned char>(i < a1.size() ? a1[i] : b1[i - a1.size()]);
+      const unsigned char c2 = static_cast<unsigned char>(j < a2.size() ? a2[j] : b2[j - a2.size()]);
+      if (c1 != c2) return c1 < c2 ? -1 : 1;
+      ++i;
+      ++j;
+    }
+    return (n1 == n2) ? 0 : (n1 < n2 ? -1 : 1);
+  }
+
+  void EmitNode(size_t k, uint32_t chunk, wire::Buffer& out, std::vector<Edge>& edges, Scratch& s) {
     RewrittenGraph& g = *result_;
     const uint32_t i = order_[k];
     const RawNode& node = nodes_[i];
     RewrittenGraph::NodeEntry& entry = g.nodes_[k];
-    std::string& buf = s.node;
+    wire::Buffer& buf = s.node_buf;
     buf.clear();
     auto [pa, pb] = FinalName(i);
     wire::PutBytesParts(buf, 1, pa, pb);
@@ -913,7 +1061,10 @@ class Rewriter {
       const Resolved& res = resolved_[node.input_begin + j];
       Edge e{res.src >= 0 ? static_cast<int32_t>(position_[static_cast<size_t>(res.src)]) : res.src, res.index};
       if (res.index < 0) {
-        s.controls.emplace_back(SourceName(res), e);
+        Scratch::Control c{{}, {}, e};
+        if (res.src >= 0) std::tie(c.a, c.b) = FinalName(static_cast<uint32_t>(res.src));
+        else c.b = g.external_[static_cast<size_t>(-1 - res.src)];
+        s.controls.push_back(c);
         continue;
       }
       std::string_view a, b;
@@ -933,11 +1084,13 @@ class Rewriter {
       ++data_inputs;
     }
     if (!s.controls.empty()) {
-      std::sort(s.controls.begin(), s.controls.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+      std::sort(s.controls.begin(), s.controls.end(),
+                [](const Scratch::Control& x, const Scratch::Control& y) { return CompareSplit(x.a, x.b, y.a, y.b) < 0; });
       for (size_t c = 0; c < s.controls.size(); ++c) {
-        if (c > 0 && s.controls[c].first == s.controls[c - 1].first) continue;
-        wire::PutBytesParts(buf, 3, std::string_view("^"), s.controls[c].first);
-        edges.push_back(s.controls[c].second);
+        const Scratch::Control& ctl = s.controls[c];
+        if (c > 0 && CompareSplit(ctl.a, ctl.b, s.controls[c - 1].a, s.controls[c - 1].b) == 0) continue;
+        wire::PutBytesParts(buf, 3, std::string_view("^"), ctl.a, ctl.b);
+        edges.push_back(ctl.edge);
       }
     }
     entry.edge_count = static_cast<uint32_t>(edges.size()) - entry.edge_begin;
@@ -954,23 +1107,53 @@ class Rewriter {
 
     WriteAttrsAndRest(buf, node, i, s);
 
-    wire::PutBytes(out, 1, buf);
+    wire::PutBytes(out, 1, buf.view());
     entry.chunk = chunk;
     entry.offset = out.size() - buf.size();
     entry.size = static_cast<uint32_t>(buf.size());
   }
 
-  std::string SourceName(const Resolved& res) const {
-    if (res.src >= 0) return FinalNameString(static_cast<uint32_t>(res.src));
-    return result_->external_[static_cast<size_t>(-1 - res.src)];
+  static void WriteDefault(wire::Buffer& out, std::string_view key, std::string_view value, Scratch& s) {
+    wire::PutBytesParts(out, 5, std::string_view("\x0a", 1), std::string_view(s.Varint(key.size())), key,
+                        std::string_view("\x12", 1), std::string_view(s.Varint2(value.size())), value);
   }
 
-  void WriteAttrsAndRest(std::string& out, const RawNode& node, uint32_t index, Scratch& s) {
-    // First pass: which attr keys the node has (the last of duplicate keys wins).
+  void WriteAttrsAndRest(wire::Buffer& out, const RawNode& node, uint32_t index, Scratch& s) {
+    const bool frame_override = !frame_names_.empty() && (node.op == "Enter" || node.op == "RefEnter");
+    if (node.simple && !frame_override) {
+      // Fast path: the attr region in at most three pieces around the _output_shapes
+      // entry (dropped) and the _class entry (rewritten), then defaults, then the rest.
+      const char* base = node.bytes.data();
+      uint32_t pos = node.attr_begin;
+      auto copy_to = [&](uint32_t end) {
+        if (end > pos) out.append(base + pos, end - pos);
+      };
+      struct Span {
+        uint32_t begin, end;
+        bool is_class;
+      } spans[2];
+      int num_spans = 0;
+      if (node.shapes_end != 0) spans[num_spans++] = {node.shapes_begin, node.shapes_end, false};
+      if (node.has_class && node.class_end != 0) spans[num_spans++] = {node.class_begin, node.class_end, true};
+      if (num_spans == 2 && spans[1].begin < spans[0].begin) std::swap(spans[0], spans[1]);
+      for (int k = 0; k < num_spans; ++k) {
+        copy_to(spans[k].begin);
+        if (spans[k].is_class) WriteClass(out, node, node.class_value, s);
+        pos = spans[k].end;
+      }
+      copy_to(node.attr_end);
+      if (node.defaults != nullptr && node.missing_defaults != 0) {
+        for (size_t d = 0; d < node.defaults->size(); ++d) {
+          if (node.missing_defaults & (1u << d)) WriteDefault(out, (*node.defaults)[d].first, (*node.defaults)[d].second, s);
+        }
+      }
+      if (node.bytes.size() > node.attr_end) out.append(base + node.attr_end, node.bytes.size() - node.attr_end);
+      return;
+    }
+    // General path: which attr keys the node has (the last of duplicate keys wins).
     auto& attrs = s.attrs;
     auto& rest = s.rest;
     auto& present = s.present;
-    std::string& scratch = s.attr;
     attrs.clear();
     rest.clear();
     Reader r(node.bytes, origin_);
@@ -978,24 +1161,15 @@ class Rewriter {
     while (r.Next(f)) {
       if (f.number == 5) {
         Scratch::AttrRef a{{}, {}, f.raw};
-        Reader er(f.data, origin_);
-        Field ef;
-        while (er.Next(ef)) {
-          if (ef.number == 1) a.key = ef.data;
-          else if (ef.number == 2) a.value = ef.data;
-        }
+        SplitAttrEntry(f.data, a.key, a.value);
         attrs.push_back(a);
       } else if (f.number > 5) {
         rest.push_back(f.raw);
       }
     }
-    const std::vector<std::pair<std::string_view, std::string_view>>* defaults = nullptr;
-    if (opts_.add_default_attrs && !functions_.count(node.op)) {
-      auto it = op_defaults_.find(node.op);
-      if (it != op_defaults_.end()) defaults = &it->second;
-    }
+    const Defaults* defaults = DefaultsOf(node.op);
     std::string_view frame;
-    if (!frame_names_.empty() && (node.op == "Enter" || node.op == "RefEnter")) {
+    if (frame_override) {
       auto it = frame_names_.find(FinalNameString(index));
       if (it != frame_names_.end()) frame = it->second;
     }
@@ -1007,31 +1181,28 @@ class Rewriter {
         if (attrs[b].key == attr.key) superseded = true;
       }
       if (superseded || attr.key == "_output_shapes") continue;
-      if (defaults && !AttrIsSet(attr.value)) {
+      if (defaults) {
         bool has_default = false;
         for (const auto& d : *defaults) has_default |= d.first == attr.key;
-        if (has_default) continue;  // replaced by the default below
+        if (has_default && !AttrIsSet(attr.value)) continue;  // replaced by the default below
       }
       present.push_back(attr.key);
       if (!frame.empty() && attr.key == "frame_name") {
-        WriteFrameName(out, frame, scratch);
+        WriteFrameName(out, frame, s);
       } else if (attr.key == "_class") {
-        WriteClass(out, node, attr.value, scratch);
+        WriteClass(out, node, attr.value, s);
       } else {
         out.append(attr.raw.data(), attr.raw.size());
       }
     }
     if (!frame.empty() && std::find(present.begin(), present.end(), "frame_name") == present.end()) {
-      WriteFrameName(out, frame, scratch);
+      WriteFrameName(out, frame, s);
       present.push_back("frame_name");
     }
     if (defaults) {
       for (const auto& [key, value] : *defaults) {
         if (std::find(present.begin(), present.end(), key) != present.end()) continue;
-        scratch.clear();
-        wire::PutBytes(scratch, 1, key);
-        wire::PutBytes(scratch, 2, value);
-        wire::PutBytes(out, 5, scratch);
+        WriteDefault(out, key, value, s);
       }
     }
     for (std::string_view raw : rest) out.append(raw.data(), raw.size());
@@ -1045,8 +1216,8 @@ class Rewriter {
   std::unique_ptr<RewrittenGraph> result_;
   std::string prefix_slash_;
 
-  std::unordered_map<std::string_view, std::vector<std::pair<std::string_view, std::string_view>>> op_defaults_;
-  std::unordered_set<std::string_view> functions_;
+  std::unordered_map<std::string_view, Defaults, FastHash> op_defaults_;
+  std::unordered_set<std::string_view, FastHash> functions_;
   std::vector<RawNode> nodes_;
   std::vector<std::string_view> inputs_;
   std::vector<Resolved> resolved_;
@@ -1063,7 +1234,7 @@ class Rewriter {
   std::vector<uint32_t> renamed_;
   std::vector<std::string> new_names_;
   std::vector<std::string_view> devices_;
-  std::unordered_map<std::string_view, std::string> device_cache_;
+  std::unordered_map<std::string_view, std::string, FastHash> device_cache_;
   std::unordered_map<std::string, std::string> frame_names_;
 };
 

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "fastmeta/wire.h"
+
 namespace fastmeta {
 
 // Something that already holds node names: the target graph of an import.
@@ -77,7 +79,7 @@ class RewrittenGraph : public NameLookup {
   // Serialized GraphDef (nodes in TensorFlow's import order), kept as consecutive
   // chunks (one per worker thread, then the library/versions tail); graph_def()
   // concatenates them, CopyGraphDef() writes them to a caller's buffer.
-  const std::vector<std::string>& chunks() const { return chunks_; }
+  const std::vector<wire::Buffer>& chunks() const { return chunks_; }
   size_t graph_def_size() const;
   std::string graph_def() const;
   void CopyGraphDef(char* out) const;
@@ -92,14 +94,14 @@ class RewrittenGraph : public NameLookup {
   std::string_view op(size_t i) const { return View(i, nodes_[i].op_offset, nodes_[i].op_size); }
   std::string_view device(size_t i) const { return View(i, nodes_[i].device_offset, nodes_[i].device_size); }
   std::string_view node_def(size_t i) const {
-    return std::string_view(chunks_[nodes_[i].chunk]).substr(nodes_[i].offset, nodes_[i].size);
+    return chunks_[nodes_[i].chunk].view().substr(nodes_[i].offset, nodes_[i].size);
   }
   const Edge* edges(size_t i) const { return edges_.data() + nodes_[i].edge_begin; }
   const std::vector<std::string>& external() const { return external_; }
   std::string_view prefix() const { return prefix_; }
 
   // The GraphDef's fields after the nodes (library, versions), serialized.
-  std::string_view graph_tail() const { return chunks_.back(); }
+  std::string_view graph_tail() const { return chunks_.back().view(); }
 
   // Index of the node called `name`, or -1.
   int64_t Find(std::string_view name) const;
@@ -116,7 +118,7 @@ class RewrittenGraph : public NameLookup {
   }
   void BuildHashTable();
 
-  std::vector<std::string> chunks_;
+  std::vector<wire::Buffer> chunks_;
   std::string meta_rest_;
   std::string op_list_;
   std::string prefix_;

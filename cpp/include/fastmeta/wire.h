@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <string_view>
 
@@ -149,17 +151,61 @@ class Reader {
   const char* origin_;
 };
 
-// Appending writer.
-inline void PutVarint(std::string& out, uint64_t v) {
-  char buf[10];
-  size_t n = 0;
-  while (v >= 0x80) {
-    buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
+// An appendable byte buffer that grows without zero-filling (std::string::resize
+// would), for the writer's hot path.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  Buffer(Buffer&& o) noexcept : data_(o.data_), size_(o.size_), cap_(o.cap_) { o.data_ = nullptr; o.size_ = o.cap_ = 0; }
+  Buffer& operator=(Buffer&& o) noexcept {
+    if (this != &o) {
+      std::free(data_);
+      data_ = o.data_;
+      size_ = o.size_;
+      cap_ = o.cap_;
+      o.data_ = nullptr;
+      o.size_ = o.cap_ = 0;
+    }
+    return *this;
   }
-  buf[n++] = static_cast<char>(v);
-  out.append(buf, n);
-}
+  ~Buffer() { std::free(data_); }
+
+  const char* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void clear() { size_ = 0; }
+  std::string_view view() const { return std::string_view(data_, size_); }
+  void reserve(size_t n) {
+    if (n > cap_) Grow(n);
+  }
+  // Makes room for n more bytes and returns where they go.
+  char* Extend(size_t n) {
+    if (size_ + n > cap_) Grow(size_ + n);
+    char* p = data_ + size_;
+    size_ += n;
+    return p;
+  }
+  void append(const char* p, size_t n) {
+    if (n != 0) std::memcpy(Extend(n), p, n);
+  }
+  void append(std::string_view s) { append(s.data(), s.size()); }
+
+ private:
+  void Grow(size_t need) {
+    size_t cap = cap_ < 64 ? 64 : cap_;
+    while (cap < need) cap += cap / 2 + 64;
+    char* p = static_cast<char*>(std::realloc(data_, cap));
+    if (p == nullptr) throw std::bad_alloc();
+    data_ = p;
+    cap_ = cap;
+  }
+
+  char* data_ = nullptr;
+  size_t size_ = 0;
+  size_t cap_ = 0;
+};
 
 inline size_t VarintSize(uint64_t v) {
   size_t n = 1;
@@ -170,23 +216,40 @@ inline size_t VarintSize(uint64_t v) {
   return n;
 }
 
-inline void PutTag(std::string& out, uint32_t number, WireType type) {
-  PutVarint(out, (static_cast<uint64_t>(number) << 3) | type);
+inline char* WriteVarint(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
 }
 
-inline void PutBytes(std::string& out, uint32_t number, std::string_view data) {
-  PutTag(out, number, kLengthDelimited);
-  PutVarint(out, data.size());
-  out.append(data.data(), data.size());
+inline void PutVarint(Buffer& out, uint64_t v) {
+  char* p = out.Extend(VarintSize(v));
+  WriteVarint(p, v);
+}
+
+inline void PutTag(Buffer& out, uint32_t number, WireType type) {
+  PutVarint(out, (static_cast<uint64_t>(number) << 3) | type);
 }
 
 // Writes a length-delimited field whose payload is given in pieces.
 template <typename... Parts>
-inline void PutBytesParts(std::string& out, uint32_t number, const Parts&... parts) {
-  PutTag(out, number, kLengthDelimited);
-  PutVarint(out, (std::string_view(parts).size() + ...));
-  (out.append(std::string_view(parts).data(), std::string_view(parts).size()), ...);
+inline void PutBytesParts(Buffer& out, uint32_t number, const Parts&... parts) {
+  const size_t payload = (std::string_view(parts).size() + ...);
+  const uint64_t tag = (static_cast<uint64_t>(number) << 3) | kLengthDelimited;
+  char* p = out.Extend(VarintSize(tag) + VarintSize(payload) + payload);
+  p = WriteVarint(p, tag);
+  p = WriteVarint(p, payload);
+  auto put = [&p](std::string_view part) {
+    if (!part.empty()) std::memcpy(p, part.data(), part.size());
+    p += part.size();
+  };
+  (put(std::string_view(parts)), ...);
 }
+
+inline void PutBytes(Buffer& out, uint32_t number, std::string_view data) { PutBytesParts(out, number, data); }
 
 // True when `s` is valid UTF-8 (what proto3 requires of `string` fields).
 bool IsValidUtf8(std::string_view s);
