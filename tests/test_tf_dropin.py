@@ -489,3 +489,15 @@ def test_restore_and_train_like_tensorflow(name: str, shapes: str) -> None:
             np.testing.assert_array_equal(np.asarray(h), np.asarray(w), err_msg=f"step {step}")
     # The restored values are the checkpoint's (not the initializers'), and training moved them.
     assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(got[0], got[2]))
+
+
+def test_invalid_scope_raises_tensorflows_error_graph_unchanged() -> None:
+    errors = []
+    for importer in (TF_IMPORT, FM_IMPORT):
+        graph = tf.Graph()
+        with graph.as_default(), pytest.raises(ValueError) as e:
+            importer(_stripped_path(FIXTURES["mlp_ref"]), import_scope="_bad scope")
+        errors.append(str(e.value))
+        if importer is FM_IMPORT:
+            assert graph.get_operations() == [] and not graph._names_in_use
+    assert errors[0] == errors[1]

@@ -53,7 +53,7 @@ from tensorflow.python.platform import tf_logging as logging
 from tensorflow.python.training import saver as saver_lib
 from tensorflow.python.util import compat
 
-from fastmeta import _core
+from fastmeta import _core  # type: ignore[attr-defined]
 from fastmeta.errors import ParseError
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
 from fastmeta.rewrite import input_map_pairs, run_core
@@ -226,9 +226,15 @@ def _predict_prefix(graph: ops.Graph, name: str) -> str:
     Raises TensorFlow's ValueError for invalid scope names."""
     if not name:
         return ""
-    # Validation as Graph.name_scope does (it raises before changing anything).
-    with graph.name_scope(name + "/" if not name.endswith("/") else name) as probe:
-        del probe
+    # Validation as Graph.name_scope does (it raises before changing anything); a
+    # trailing "/" makes the probe leave names_in_use alone.
+    try:
+        with graph.name_scope(name if name.endswith("/") else name + "/"):
+            pass
+    except ValueError:
+        with graph.name_scope(name):  # raises TensorFlow's own error for `name`
+            pass
+        raise
     if name.endswith("/"):
         return name[:-1]
     return graph.unique_name(name, mark_as_used=False)
