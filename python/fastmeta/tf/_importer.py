@@ -11,7 +11,13 @@ Fast path (what TensorFlow 2.x does, minus the work the core already did):
 3. hand those bytes to ``TF_GraphImportGraphDefWithResults`` with no prefix and no
    uniquification (the names are final), every input_map target mapped to itself, and
    create the Python ``Operation`` wrappers; TensorFlow's Python default-attr and device
-   passes are skipped (nothing is left for them to do);
+   passes are skipped (nothing is left for them to do).
+   TensorFlow's C++ importer also refines the inferred tensor shapes with the nodes'
+   ``_output_shapes`` (then drops them), which the core's output no longer carries; when
+   the core cannot keep them (``keep_output_shapes``) and the file has them, TensorFlow
+   imports the file's own GraphDef bytes instead (its C++ prefixing/uniquification, the
+   same as the core's) and the devices the core computed are applied to the new ops
+   (both create the nodes in the same order);
 4. rebuild the collections with TensorFlow's registered ``from_proto`` functions (same
    order and rules as ``meta_graph.import_scoped_meta_graph_with_return_elements``) and
    the Saver as ``saver._create_saver_from_imported_meta_graph`` does.
@@ -28,8 +34,12 @@ is atomic; if it fails the name-scope bookkeeping is rolled back as well, so the
 is unchanged. As in TensorFlow, an error while restoring collections (e.g. a
 ``node_list`` naming a missing op) happens after the nodes are in the graph.
 
-Deliberate difference: a ``MetaGraphDef`` message passed in is never modified
-(TensorFlow adds default attrs, clears devices and scopes its ``saver_def`` in place).
+Known differences, all outside what a graph computes: a ``MetaGraphDef`` message passed
+in is never modified (TensorFlow adds default attrs, clears devices and scopes its
+``saver_def`` in place); errors fastmeta detects up front are fastmeta's typed errors
+(subclasses of the builtins TensorFlow raises, e.g. ``ValueError``) with fastmeta's
+messages; ``Operation._device_assignments`` (debug metadata recording which Python
+``tf.device`` call set a device) stays empty for imported ops.
 """
 
 from __future__ import annotations
