@@ -724,12 +724,8 @@ def test_default_graph_stack() -> None:
     assert fastmeta.get_default_graph() is not d
 
 
-@pytest.mark.xfail(
-    reason="reading.py: text-format Any expansions ([type.googleapis.com/tensorflow.X]) need "
-    "TensorFlow's descriptors in the default pool; fails TF-free",
-    strict=False,
-)
 def test_text_format_without_tensorflow_descriptors() -> None:
+    """Text-format Any expansions ([type.googleapis.com/tensorflow.X]) parse TF-free."""
     import subprocess
 
     path = str(_path(FIXTURES["text_small"]))

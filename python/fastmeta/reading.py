@@ -6,11 +6,14 @@ every failure is a typed fastmeta error naming the file and the byte offset.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
+import pkgutil
 from dataclasses import dataclass
 from typing import Any, Union
 
-from google.protobuf import text_format
+from google.protobuf import descriptor_pb2, descriptor_pool, text_format
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core
@@ -123,6 +126,68 @@ def decode_error(error: Exception, data: Any, label: str, path: str | None) -> P
     return ParseError(f"{label}: {what} (at byte offset {offset})", offset=offset, path=path)
 
 
+@functools.lru_cache(maxsize=1)
+def tensorflow_alias_pool() -> descriptor_pool.DescriptorPool:
+    """A private descriptor pool holding fastmeta's messages under TensorFlow's
+    ``tensorflow.*`` names, so text format can expand ``Any`` values such as
+    ``[type.googleapis.com/tensorflow.TensorShapeProto] {...}`` without TensorFlow
+    (the wire formats are identical). It never touches the default pool, so it
+    lives beside TensorFlow's own descriptors."""
+    import fastmeta.protos as protos
+
+    files: dict[str, descriptor_pb2.FileDescriptorProto] = {}
+    for info in pkgutil.iter_modules(protos.__path__):
+        if not info.name.endswith("_pb2"):
+            continue
+        module = importlib.import_module(f"fastmeta.protos.{info.name}")
+        proto = descriptor_pb2.FileDescriptorProto()
+        module.DESCRIPTOR.CopyToProto(proto)
+        files[proto.name] = proto
+
+    def rename(type_name: str) -> str:
+        return ".tensorflow." + type_name[len(".fastmeta.") :] if type_name.startswith(".fastmeta.") else type_name
+
+    def fix_message(message: descriptor_pb2.DescriptorProto) -> None:
+        for field in message.field:
+            if field.type_name:
+                field.type_name = rename(field.type_name)
+        for nested in message.nested_type:
+            fix_message(nested)
+
+    pool = descriptor_pool.DescriptorPool()
+    added: set[str] = set()
+
+    def add(name: str) -> None:
+        if name in added:
+            return
+        if name not in files:
+            # A well-known dependency (google/protobuf/any.proto): copied as it is.
+            external = descriptor_pb2.FileDescriptorProto()
+            descriptor_pool.Default().FindFileByName(name).CopyToProto(external)
+            pool.Add(external)
+            added.add(name)
+            return
+        proto = files[name]
+        for dep in proto.dependency:
+            add(dep)
+        alias = descriptor_pb2.FileDescriptorProto()
+        alias.CopyFrom(proto)
+        alias.name = "fastmeta_tensorflow_alias/" + proto.name
+        alias.package = "tensorflow"
+        del alias.dependency[:]
+        alias.dependency.extend(
+            ("fastmeta_tensorflow_alias/" + d) if d in files else d for d in proto.dependency
+        )
+        for message in alias.message_type:
+            fix_message(message)
+        pool.Add(alias)
+        added.add(name)
+
+    for name in sorted(files):
+        add(name)
+    return pool
+
+
 def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception) -> LoadedMetaGraph:
     raw = bytes(data)
     try:
@@ -137,7 +202,7 @@ def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception
         ) from None
     message = meta_graph_pb2.MetaGraphDef()
     try:
-        text_format.Merge(text, message)
+        text_format.Merge(text, message, descriptor_pool=tensorflow_alias_pool())
     except text_format.ParseError as e:
         raise ParseError(
             f"Cannot parse file {label}: not a binary MetaGraphDef ({binary_error}), "
