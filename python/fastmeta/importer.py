@@ -70,6 +70,7 @@ _KNOWN_KWARGS = frozenset(
         "unbound_inputs_col_name",
         "restore_collections_predicate",
         "return_elements",
+        "threads",
     }
 )
 
@@ -299,6 +300,7 @@ def _import(
     restore_collections_predicate: Callable[[str], bool],
     return_elements: Sequence[str] | None,
     build_saver_for_return: bool,
+    threads: int = 0,
 ) -> tuple[dict[str, Variable], list[Element] | None, Any]:
     if import_scope is not None and not isinstance(import_scope, str):
         raise TypeError(f"import_scope must be a string, got {type(import_scope).__name__}")
@@ -328,6 +330,7 @@ def _import(
             existing=txn.segments(),
             existing_names=txn.py_names(),
             frame_names=frames,
+            threads=threads,
         )
         txn.add_segment(core)
         tail = graph_pb2.GraphDef.FromString(core.graph_tail())
@@ -412,7 +415,9 @@ def import_meta_graph(
 
     kwargs: ``graph``, ``input_map`` ({name in the file: fastmeta.Tensor or "name:idx"}),
     ``unbound_inputs_col_name`` (default ``"unbound_inputs"``),
-    ``restore_collections_predicate`` (key → bool).
+    ``restore_collections_predicate`` (key → bool); and fastmeta's own ``threads``
+    (worker threads of the C++ rewrite; 0, the default, uses every core — the result
+    does not depend on it).
 
     Returns a :class:`fastmeta.Saver` (from the saver_def, scope recovered from the first
     imported variable), a fresh Saver with new save/restore ops when there is no saver_def
@@ -434,6 +439,7 @@ def import_meta_graph(
         kwargs.get("restore_collections_predicate", lambda key: True),
         None,
         True,
+        threads=int(kwargs.get("threads", 0)),
     )
     return saver  # type: ignore[no-any-return]
 

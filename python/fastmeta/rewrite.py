@@ -50,8 +50,10 @@ def run_core(
     existing: Sequence[Any] = (),
     existing_names: Sequence[str] = (),
     frame_names: Sequence[tuple[str, str]] = (),
+    threads: int = 0,
 ) -> Any:
-    """Run the core rewriter on a loaded meta graph (GIL released inside)."""
+    """Run the core rewriter on a loaded meta graph (GIL released inside; ``threads``
+    worker threads, 0 for every core)."""
     try:
         return _core.rewrite_meta_graph(
             loaded.buffer,
@@ -61,6 +63,7 @@ def run_core(
             existing=list(existing),
             existing_names=list(existing_names),
             frame_names=list(frame_names),
+            threads=threads,
         )
     except ParseError as e:
         e.path = loaded.path
@@ -83,6 +86,7 @@ def _rewrite(
     import_scope: Optional[str],
     clear_devices: bool,
     input_map: Optional[Mapping[str, Any]],
+    threads: int = 0,
 ) -> tuple[meta_graph_pb2.MetaGraphDef, Any]:
     loaded = (
         meta_graph_or_file
@@ -92,7 +96,12 @@ def _rewrite(
     scope = validate_import_scope(import_scope)
     frames = while_frame_names(dict(loaded.rest.collection_def), scope)
     result = run_core(
-        loaded, scope, clear_devices=clear_devices, input_map=input_map_pairs(input_map), frame_names=frames
+        loaded,
+        scope,
+        clear_devices=clear_devices,
+        input_map=input_map_pairs(input_map),
+        frame_names=frames,
+        threads=threads,
     )
     return _rescoped_rest(loaded, scope), result
 
@@ -102,6 +111,7 @@ def rewrite_meta_graph(
     import_scope: Optional[str] = None,
     clear_devices: bool = False,
     input_map: Optional[Mapping[str, Any]] = None,
+    threads: int = 0,
 ) -> meta_graph_pb2.MetaGraphDef:
     """Return the MetaGraphDef a fresh graph would hold after TensorFlow's
     ``import_meta_graph(meta_graph_or_file, clear_devices, import_scope, input_map=...)``.
@@ -127,9 +137,10 @@ def rewrite_meta_graph_bytes(
     import_scope: Optional[str] = None,
     clear_devices: bool = False,
     input_map: Optional[Mapping[str, Any]] = None,
+    threads: int = 0,
 ) -> bytes:
     """:func:`rewrite_meta_graph`, serialized, without parsing the GraphDef in Python."""
-    rest, result = _rewrite(meta_graph_or_file, import_scope, clear_devices, input_map)
+    rest, result = _rewrite(meta_graph_or_file, import_scope, clear_devices, input_map, threads)
     graph = result.graph_def()
     header = bytearray([0x12])  # field 2 (graph_def), length-delimited
     n = len(graph)
