@@ -58,6 +58,14 @@ RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
 }
 
 py::bytes Bytes(std::string_view s) { return py::bytes(s.data(), s.size()); }
+
+// Error messages quote names and keys from the input, which need not be UTF-8:
+// never let a message fail to convert (that would replace the typed error).
+py::str Message(std::string_view s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "backslashreplace");
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(o);
+}
 py::str Str(std::string_view s) { return py::str(s.data(), s.size()); }
 
 void CheckIndex(const RewrittenGraph& g, int64_t i) {
@@ -148,17 +156,17 @@ PYBIND11_MODULE(_core, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const fastmeta::ParseError& e) {
-      py::set_error(parse_error, py::make_tuple(e.what(), e.offset()));
+      py::set_error(parse_error, py::make_tuple(Message(e.what()), e.offset()));
     } catch (const fastmeta::GraphError& e) {
-      py::set_error(graph_error, py::make_tuple(e.what(), e.node()));
+      py::set_error(graph_error, py::make_tuple(Message(e.what()), Message(e.node())));
     } catch (const fastmeta::InputMapError& e) {
-      py::set_error(input_map_error, e.what());
+      py::set_error(input_map_error, Message(e.what()));
     } catch (const fastmeta::SizeLimitError& e) {
-      py::set_error(size_error, e.what());
+      py::set_error(size_error, Message(e.what()));
     } catch (const fastmeta::FileError& e) {
-      py::set_error(e.missing() ? not_found_error : file_error, py::make_tuple(e.what(), e.path()));
+      py::set_error(e.missing() ? not_found_error : file_error, py::make_tuple(Message(e.what()), Message(e.path())));
     } catch (const fastmeta::Error& e) {
-      py::set_error(base_error, e.what());
+      py::set_error(base_error, Message(e.what()));
     }
   });
 
@@ -345,7 +353,7 @@ PYBIND11_MODULE(_core, m) {
       try {
         if (p) std::rethrow_exception(p);
       } catch (const fastmeta::CheckpointError& e) {
-        py::set_error(ck::CheckpointErrorClass(), e.what());
+        py::set_error(ck::CheckpointErrorClass(), fastmeta_python::Message(e.what()));
       }
     });
     m.def("_set_checkpoint_error", [m](py::object cls) mutable {

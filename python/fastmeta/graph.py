@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Union
 
-from fastmeta.errors import GraphError
+from fastmeta.errors import GraphError, ScopeError
 from fastmeta.protos import (
     attr_value_pb2,
     graph_pb2,
@@ -639,7 +639,7 @@ class Graph(_Lookup):
                 name = bytes(name).decode("utf-8")
             regex = _VALID_SCOPE_NAME if self._name_stack else _VALID_OP_NAME
             if not regex.match(name):
-                raise ValueError(
+                raise ScopeError(
                     f"'{name}' is not a valid scope name. A scope name has to match the following "
                     f"pattern: {regex.pattern}"
                 )

@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from fastmeta.errors import GraphError
 from fastmeta.graph import Operation, Tensor, _Transaction
 from fastmeta.protos import attr_value_pb2, saver_pb2, tensor_pb2, types_pb2
 from fastmeta.scoping import prepend_name_scope
@@ -53,9 +54,9 @@ class Saver:
             own.save_tensor_name = prepend_name_scope(own.save_tensor_name, name)
             own.restore_op_name = prepend_name_scope(own.restore_op_name, name)
         if not own.save_tensor_name:
-            raise ValueError(f"saver_def must specify the save_tensor_name: {own}")
+            raise GraphError(f"saver_def must specify the save_tensor_name: {own}")
         if not own.restore_op_name:
-            raise ValueError(f"saver_def must specify the restore_op_name: {own}")
+            raise GraphError(f"saver_def must specify the restore_op_name: {own}")
         self.saver_def = own
         self._name = name
         self._var_list = list(var_list) if var_list is not None else None
