@@ -36,8 +36,13 @@ def field(number: int, payload: bytes | int) -> bytes:
     return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
-def node(name: str | bytes, op: str = "NoOp", inputs: tuple[str, ...] = (), device: str = "",
-         attrs: tuple[tuple[str, bytes], ...] = ()) -> bytes:
+def node(
+    name: str | bytes,
+    op: str = "NoOp",
+    inputs: tuple[str, ...] = (),
+    device: str = "",
+    attrs: tuple[tuple[str, bytes], ...] = (),
+) -> bytes:
     raw_name = name if isinstance(name, bytes) else name.encode()
     body = field(1, raw_name) + field(2, op.encode())
     body += b"".join(field(3, i.encode()) for i in inputs)
@@ -69,14 +74,22 @@ def handmade() -> dict[str, bytes]:
     )
     return {
         "tiny": meta(node("a")),
-        "chain": meta(node("a", "Const"), node("b", "Identity", ("a", "^c")), node("c"),
-                      node("d", "AddN", ("b", "a:1", "^a"))),
-        "colocated": meta(node("v", "VariableV2", device="/job:w/task:1/gpu:0"),
-                          node("r", "Identity", ("v",), attrs=(("_class", class_attr("v")),)),
-                          node("s", "Assign", ("v", "r"), device="/cpu:0")),
+        "chain": meta(
+            node("a", "Const"),
+            node("b", "Identity", ("a", "^c")),
+            node("c"),
+            node("d", "AddN", ("b", "a:1", "^a")),
+        ),
+        "colocated": meta(
+            node("v", "VariableV2", device="/job:w/task:1/gpu:0"),
+            node("r", "Identity", ("v",), attrs=(("_class", class_attr("v")),)),
+            node("s", "Assign", ("v", "r"), device="/cpu:0"),
+        ),
         "while_loop": while_loop,
         "defaults": meta(node("k", "Const", attrs=(("dtype", b""),)), op_list=op_def),
-        "nested_names": meta(node("outer/inner/x"), node("outer/inner"), node("a>b", "NoOp", ("^outer/inner",))),
+        "nested_names": meta(
+            node("outer/inner/x"), node("outer/inner"), node("a>b", "NoOp", ("^outer/inner",))
+        ),
         "unknown_fields": meta(node("a") + field(99, b"zz"), node("b")) + field(77, 5),
         # Hostile samples: each must be a clean typed error.
         "dup": meta(node("a"), node("a")),
@@ -126,7 +139,8 @@ def main(argv: list[str]) -> int:
         write(index_dir, path.stem, b"\x00" + path.read_bytes())
     for name, data in index_payloads().items():
         write(index_dir, name, data)
-    print(f"seeds: {len(list(meta_dir.iterdir()))} meta, {len(list(index_dir.iterdir()))} index in {out}")
+    n_meta, n_index = len(list(meta_dir.iterdir())), len(list(index_dir.iterdir()))
+    print(f"seeds: {n_meta} meta, {n_index} index in {out}")
     return 0
 
 

@@ -1,0 +1,304 @@
+"""Hostile input through the Python entry points: every case is a typed fastmeta error
+(also the matching builtin) naming the file and byte offset or the node; never a crash,
+a hang or an allocation out of proportion to the input. See docs/HOSTILE_INPUT.md."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tracemalloc
+from pathlib import Path
+from typing import Any, Callable
+
+import fastmeta
+import pytest
+from fastmeta import _core  # type: ignore[attr-defined]
+from fastmeta.errors import ScopeError
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "fuzz"))
+from make_seeds import field, meta, node  # noqa: E402
+
+CORPUS = ROOT / "tests" / "fixtures" / "corpus"
+SMALL = CORPUS / "no_variables.meta"
+REGRESSIONS = ROOT / "tests" / "regressions"
+
+
+def raises(exc: type[BaseException], fn: Callable[[], Any]) -> BaseException:
+    with pytest.raises(exc) as info:
+        fn()
+    assert isinstance(info.value, fastmeta.Error)
+    return info.value
+
+
+def rewrite(data: bytes, **kwargs: Any) -> Any:
+    return fastmeta.rewrite_meta_graph(data, **kwargs)
+
+
+def test_missing_file() -> None:
+    e = raises(FileNotFoundError, lambda: fastmeta.read_meta_graph_file("/nonexistent/x.meta"))
+    assert isinstance(e, fastmeta.MetaGraphNotFoundError)
+    assert "/nonexistent/x.meta" in str(e)
+    raises(FileNotFoundError, lambda: fastmeta.rewrite_meta_graph("/nonexistent/x.meta"))
+
+
+def test_directory_and_saved_model_dir(tmp_path: Path) -> None:
+    raises(OSError, lambda: fastmeta.read_meta_graph_file(tmp_path))
+    (tmp_path / "saved_model.pb").write_bytes(b"")
+    e = raises(OSError, lambda: fastmeta.read_meta_graph_file(tmp_path))
+    assert "SavedModel" in str(e)
+
+
+def test_empty_file_is_an_empty_graph(tmp_path: Path) -> None:
+    path = tmp_path / "empty.meta"
+    path.write_bytes(b"")
+    assert fastmeta.read_meta_graph_file(path) == fastmeta.read_meta_graph_file(path)
+    assert len(fastmeta.read_meta_graph_file(path).graph_def.node) == 0
+    assert len(rewrite(b"").graph_def.node) == 0
+
+
+def test_truncated_at_every_byte(tmp_path: Path) -> None:
+    data = SMALL.read_bytes()
+    path = tmp_path / "cut.meta"
+    for n in range(len(data)):
+        cut = data[:n]
+        try:
+            rewrite(cut)
+        except fastmeta.ParseError as e:
+            assert "byte offset" in str(e)
+            assert e.offset is not None and e.offset <= n
+        except fastmeta.GraphError as e:
+            assert e.node
+        if n % 7 == 0:  # the file path too (slower: one file per cut)
+            path.write_bytes(cut)
+            try:
+                fastmeta.read_meta_graph_file(path)
+            except fastmeta.Error as e:
+                assert str(path) in str(e)
+
+
+def test_random_bytes_and_text_errors(tmp_path: Path) -> None:
+    rng = __import__("random").Random(7)
+    for _ in range(200):
+        blob = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+        try:
+            rewrite(blob)
+        except fastmeta.Error:
+            pass
+    path = tmp_path / "bad.pbtxt"
+    path.write_bytes(b'graph_def { node { name: "a" ')
+    e = raises(ValueError, lambda: fastmeta.read_meta_graph_file(path))
+    assert str(path) in str(e) and "1:" in str(e)
+    path.write_bytes(b"graph_def { nod: 3 }")
+    raises(ValueError, lambda: fastmeta.read_meta_graph_file(path))
+
+
+def test_unknown_fields_are_kept() -> None:
+    data = meta(node("a") + field(99, b"zz")) + field(77, 5)
+    out = fastmeta.rewrite_meta_graph(data, import_scope="s").SerializeToString()
+    assert b"\x9a\x06\x02zz" in out and b"\xe8\x04\x05" in out
+
+
+@pytest.mark.parametrize(
+    "data, what",
+    [
+        (meta(node(b"a\xff")), "byte offset"),
+        (meta(field(1, field(1, b"a") + field(2, b"\xc0\x80"))), "UTF-8"),
+        # Inside a function the core copies through unread.
+        (
+            meta(
+                node("a")
+                + field(2, field(1, field(1, field(1, b"f")) + field(3, field(1, b"\xff"))))
+            ),
+            "UTF-8",
+        ),
+    ],
+)
+def test_invalid_utf8(data: bytes, what: str) -> None:
+    try:
+        rewrite(data)
+    except fastmeta.Error as e:
+        assert isinstance(e, ValueError)
+        assert what in str(e)
+
+
+def test_invalid_utf8_offsets(tmp_path: Path) -> None:
+    lib = field(
+        2, field(1, field(1, field(1, b"f")) + field(3, field(1, b"n\xff") + field(2, b"NoOp")))
+    )
+    data = meta(node("a") + lib)
+    e = raises(ValueError, lambda: rewrite(data))
+    assert isinstance(e, fastmeta.ParseError) and e.offset == data.index(b"n\xff")
+    path = tmp_path / "lib.meta"
+    path.write_bytes(data)
+    e = raises(ValueError, lambda: fastmeta.read_meta_graph_file(path))
+    assert str(path) in str(e) and f"byte offset {data.index(b'n' + bytes([0xFF]))}" in str(e)
+
+
+def test_wire_errors() -> None:
+    e = raises(ValueError, lambda: rewrite(b"\x12\xff\xff\xff\xff\x0fabc"))
+    assert "byte offset 1" in str(e)
+    raises(ValueError, lambda: rewrite(b"\x12" + b"\xff" * 11))  # overlong varint
+    raises(ValueError, lambda: rewrite(field(2, 5)))  # graph_def as a varint
+    raises(ValueError, lambda: rewrite(meta(field(1, field(1, 3)))))  # NodeDef.name as a varint
+    # A length claiming 3 GiB of repeated inputs in a 20-byte file: no large allocation.
+    tracemalloc.start()
+    try:
+        raises(
+            ValueError,
+            lambda: rewrite(meta(field(1, field(1, b"a") + b"\x1a" + b"\x80\x80\x80\x80\x0c"))),
+        )
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_deep_nesting() -> None:
+    value = field(2, b"s")
+    for _ in range(300):
+        value = field(10, field(1, b"f") + field(2, field(1, b"k") + field(2, value)))
+    attr = field(5, field(1, b"x") + field(2, value))
+    data = meta(field(1, field(1, b"a") + field(2, b"NoOp") + attr))
+    e = raises(ValueError, lambda: rewrite(data))
+    assert "nested" in str(e) and "byte offset" in str(e)
+    # Unknown fields nested 100 000 deep: the core does not recurse into them.
+    headers: list[bytes] = []
+    inner = 1
+    for _ in range(100_000):
+        headers.append(b"\x7a" + _varint(inner))
+        inner += len(headers[-1])
+    nested = b"".join(reversed(headers)) + b"x"
+    g = _core.rewrite_meta_graph(meta(field(1, field(1, b"a") + field(2, b"NoOp") + nested)))
+    assert g.num_nodes == 1
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def test_graph_errors_name_the_node() -> None:
+    e = raises(ValueError, lambda: rewrite(meta(node("a") + node("a"))))
+    assert isinstance(e, fastmeta.GraphError) and e.node == "a"
+    e = raises(ValueError, lambda: rewrite(meta(node("a", "NoOp", ("zz",)))))
+    assert "zz" in str(e) and e.node == "a"  # type: ignore[attr-defined]
+    e = raises(
+        ValueError, lambda: rewrite(meta(node("a", "NoOp", ("^b",)) + node("b", "NoOp", ("^a",))))
+    )
+    assert "cycle" in str(e)
+    for bad in ["_a", "a b", "a:0", "a>", "a\\b", "^a"]:
+        e = raises(ValueError, lambda bad=bad: rewrite(meta(node(bad))))  # type: ignore[misc]
+        assert "invalid node name" in str(e)
+
+
+def test_non_utf8_names_in_messages() -> None:
+    # The message quotes bytes from the file; it must not become a UnicodeDecodeError.
+    e = raises(ValueError, lambda: rewrite(meta(node("a", "NoOp", (b"b\xff".decode("latin-1"),)))))
+    assert "a" in str(e)
+    data = meta(node(b"a\xff"))
+    e = raises(ValueError, lambda: _core.rewrite_meta_graph(data))
+    assert "byte offset" in str(e)
+
+
+@pytest.mark.parametrize("scope", ["a.b", "a>b", "a-b/", ".a", "a//b"])
+def test_scopes_with_regex_metacharacters_are_literal(scope: str) -> None:
+    out = fastmeta.rewrite_meta_graph(SMALL, import_scope=scope)
+    prefix = scope.rstrip("/") + "/"
+    assert all(n.name.startswith(prefix) for n in out.graph_def.node)
+
+
+@pytest.mark.parametrize("scope", ["a\\b", "a\\1", "a$", "a(b", "a*", "a.*", "_a", "/a", "\\g<0>"])
+def test_scopes_tf_refuses(scope: str) -> None:
+    e = raises(ValueError, lambda: fastmeta.rewrite_meta_graph(SMALL, import_scope=scope))
+    assert isinstance(e, ScopeError)
+    raises(
+        ValueError,
+        lambda: fastmeta.import_meta_graph(SMALL, import_scope=scope, graph=fastmeta.Graph()),
+    )
+
+
+def test_core_refuses_invalid_prefix() -> None:
+    e = raises(ValueError, lambda: _core.rewrite_meta_graph(SMALL.read_bytes(), prefix="a\\b"))
+    assert "would lead to invalid node names" in str(e)
+
+
+def test_input_map_errors() -> None:
+    data = meta(node("a") + node("b", "Identity", ("a", "^a")))
+    e = raises(ValueError, lambda: rewrite(data, input_map={"zz": "y:0"}))
+    assert isinstance(e, fastmeta.InputMapError) and "zz" in str(e)
+
+
+def test_huge_file_guard(tmp_path: Path) -> None:
+    path = tmp_path / "sparse.meta"
+    with open(path, "wb") as f:
+        f.truncate(3 << 30)  # sparse: no disk, no memory
+    tracemalloc.start()
+    try:
+        e = raises(ValueError, lambda: fastmeta.read_meta_graph_file(path))
+        assert isinstance(e, fastmeta.SizeLimitError) and "2 GiB" in str(e)
+        raises(ValueError, lambda: fastmeta.rewrite_meta_graph(path))
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    finally:
+        tracemalloc.stop()
+        os.unlink(path)
+
+
+def test_saved_model_by_mistake(tmp_path: Path) -> None:
+    saved = field(1, 1) + field(2, SMALL.read_bytes())
+    path = tmp_path / "saved_model.pb"
+    path.write_bytes(saved)
+    for fn in (
+        lambda: fastmeta.read_meta_graph_file(path),
+        lambda: fastmeta.rewrite_meta_graph(path),
+        lambda: fastmeta.rewrite_meta_graph(saved),
+    ):
+        e = raises(ValueError, fn)
+        assert "SavedModel" in str(e)
+
+
+def test_uniquify_collision_refused() -> None:
+    data = meta(node("Const") + node("Const_1"))
+    first = _core.rewrite_meta_graph(data)
+    e = raises(
+        ValueError,
+        lambda: _core.rewrite_meta_graph(
+            data, prefix="imp", existing=[first], existing_names=["imp/Const"]
+        ),
+    )
+    assert "imp/Const_1" in str(e)
+
+
+def _regression_files() -> list[Path]:
+    return sorted(p for p in REGRESSIONS.glob("*/*") if p.is_file())
+
+
+@pytest.mark.parametrize("path", _regression_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_regressions(path: Path) -> None:
+    data = path.read_bytes()
+    if path.parent.name == "checkpoint_index_fuzzer":
+        from fastmeta.checkpoint import CheckpointReader
+
+        prefix = str(path.parent / "__replay")
+        try:
+            with open(prefix + ".index", "wb") as f:
+                f.write(data[1:])
+            try:
+                CheckpointReader(prefix)
+            except fastmeta.Error:
+                pass
+        finally:
+            os.unlink(prefix + ".index")
+        return
+    for fn in (
+        lambda: fastmeta.rewrite_meta_graph(data),
+        lambda: fastmeta.rewrite_meta_graph(data, import_scope="imp/s.c-o>pe", clear_devices=True),
+        lambda: fastmeta.import_meta_graph(data, graph=fastmeta.Graph()),
+    ):
+        try:
+            fn()
+        except fastmeta.Error:
+            pass
