@@ -8,6 +8,8 @@ TensorFlow is not needed (``fastmeta.tf`` is the drop-in that imports into a rea
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import (
     CollectionError,
@@ -24,12 +26,34 @@ from fastmeta.importer import import_meta_graph, import_scoped_meta_graph_with_r
 from fastmeta.queue_runner import QueueRunner
 from fastmeta.reading import read_meta_graph_file
 from fastmeta.rewrite import rewrite_meta_graph
-from fastmeta.saver import Saver
+from fastmeta.saver import RestoredVariables, Saver
 from fastmeta.variables import Variable
+
+if TYPE_CHECKING:
+    from fastmeta.checkpoint import (
+        CheckpointError,
+        latest_checkpoint,
+        list_variables,
+        load_checkpoint,
+    )
+
+_LAZY = {"CheckpointError", "latest_checkpoint", "list_variables", "load_checkpoint"}
+
+
+def __getattr__(name: str) -> Any:
+    """``fastmeta.latest_checkpoint`` & co. import ``fastmeta.checkpoint`` (and numpy)
+    on first use, keeping ``import fastmeta`` light."""
+    if name in _LAZY:
+        from fastmeta import checkpoint
+
+        return getattr(checkpoint, name)
+    raise AttributeError(f"module 'fastmeta' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "CollectionError",
     "CondContext",
     "Error",
@@ -41,6 +65,7 @@ __all__ = [
     "Operation",
     "ParseError",
     "QueueRunner",
+    "RestoredVariables",
     "Saver",
     "SizeLimitError",
     "Tensor",
@@ -50,6 +75,9 @@ __all__ = [
     "get_default_graph",
     "import_meta_graph",
     "import_scoped_meta_graph_with_return_elements",
+    "latest_checkpoint",
+    "list_variables",
+    "load_checkpoint",
     "read_meta_graph_file",
     "reset_default_graph",
     "rewrite_meta_graph",

@@ -6,14 +6,23 @@ a copy). :func:`build_saver` adds to a graph the same nodes TensorFlow's ``Saver
 (``save/Const``, ``save/SaveV2``, ``save/RestoreV2``, ``save/Assign*``,
 ``save/restore_all``...) with TensorFlow's names, attrs and input order.
 
-``save()`` / ``restore()`` are delegated to ``fastmeta.checkpoint`` (when available).
+``Saver.restore(path)`` / ``Saver.save(path, values)`` read and write TensorFlow V2
+checkpoints without TensorFlow (``fastmeta.checkpoint``): what is read and written, under
+which checkpoint keys and slice specs, is derived from the graph's own restore ops
+(``RestoreV2`` and the ``Assign`` / ``AssignVariableOp`` ops behind
+``saver_def.restore_op_name``), which is what TensorFlow runs.
 """
 
 from __future__ import annotations
 
+import glob
+import logging
+import operator
 import os
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fastmeta.errors import GraphError
 from fastmeta.graph import Operation, Tensor, _Transaction
@@ -21,7 +30,15 @@ from fastmeta.protos import attr_value_pb2, saver_pb2, tensor_pb2, types_pb2
 from fastmeta.scoping import prepend_name_scope
 from fastmeta.variables import Variable
 
-__all__ = ["Saver", "build_saver"]
+if TYPE_CHECKING:  # numpy and fastmeta.checkpoint are imported on first use
+    import numpy as np
+
+    from fastmeta.checkpoint import CheckpointReader
+    from fastmeta.graph import Graph
+
+__all__ = ["RestoreTarget", "RestoredVariables", "Saver", "build_saver", "remove_checkpoint"]
+
+_log = logging.getLogger(__name__)
 
 
 class Saver:
@@ -31,6 +48,8 @@ class Saver:
     ``name`` (a scope), its ``filename_tensor_name``, ``save_tensor_name`` and
     ``restore_op_name`` are prefixed with it, as TensorFlow's ``Saver(saver_def=...,
     name=...)``; ``save_tensor_name`` and ``restore_op_name`` must be non-empty.
+    ``graph``: the graph holding the save/restore ops (default: the default graph when
+    the Saver is created).
     """
 
     def __init__(
@@ -38,6 +57,7 @@ class Saver:
         saver_def: saver_pb2.SaverDef | None = None,
         name: str | None = None,
         var_list: Sequence[Variable] | None = None,
+        graph: Graph | None = None,
     ):
         if saver_def is None:
             raise ValueError(
@@ -61,6 +81,13 @@ class Saver:
         self._name = name
         self._var_list = list(var_list) if var_list is not None else None
         self._last_checkpoints: list[tuple[str, float]] = []
+        self._checkpoints_to_be_deleted: list[tuple[str, float]] = []
+        self._next_checkpoint_time = time.time() + own.keep_checkpoint_every_n_hours * 3600
+        if graph is None:
+            from fastmeta.graph import get_default_graph
+
+            graph = get_default_graph()
+        self._graph: Graph | None = graph
 
     @property
     def last_checkpoints(self) -> list[str]:
@@ -97,33 +124,536 @@ class Saver:
         out.restore_op_name = strip_name_scope(out.restore_op_name, export_scope)
         return out
 
-    # -- checkpoint hooks ---------------------------------------------------
-    def restore(self, save_path: str) -> Any:
-        """Open the checkpoint ``save_path`` for reading (a
-        ``fastmeta.checkpoint.CheckpointReader``: values by variable name). There is no
-        session to assign into; the reader is what a runtime would feed."""
+    # -- checkpoints -------------------------------------------------------
+    def _resolve_graph(self, graph: Graph | None) -> Graph:
+        g = graph if graph is not None else self._graph
+        if g is None:
+            from fastmeta.graph import get_default_graph
+
+            g = get_default_graph()
+        return g
+
+    def restore_targets(self, graph: Graph | None = None) -> list[RestoreTarget]:
+        """What the graph's restore op reads and where it goes, one
+        :class:`RestoreTarget` per ``Assign``/``AssignVariableOp`` reachable from
+        ``saver_def.restore_op_name`` (sorted by variable name).
+
+        Derived from the graph's own ops, as TensorFlow runs them: the assign's target
+        variable, the ``RestoreV2`` output it takes (through ``Identity`` ops), and that
+        output's entries of the ``tensor_names`` / ``shape_and_slices`` Consts and of the
+        ``dtypes`` attr. A scoped import therefore maps ``imp/w`` to the key ``w``.
+        ``graph``: where the ops live (default: the graph the Saver was built or
+        imported in, else the default graph at construction).
+        """
+        return _restore_targets(self._resolve_graph(graph), self.saver_def.restore_op_name)
+
+    def restore(
+        self, save_path: str | os.PathLike[str], graph: Graph | None = None, *, copy: bool = True
+    ) -> RestoredVariables:
+        """Read the values the graph's restore op would assign, from the V2 checkpoint
+        ``save_path`` (a prefix, or a directory with a ``checkpoint`` state file).
+
+        Returns a :class:`RestoredVariables`: a dict ``{variable name: numpy array}``
+        (graph names, scope included: ``imp/w`` after ``import_scope="imp"``, read from
+        the key ``w``), where a partitioned variable appears once, under its full name
+        (``save_slice_info.full_name``), reassembled; ``.slices`` maps each partition
+        variable (``imp/emb/part_0``) to its block (a view into the full array);
+        ``.checkpoint_keys`` maps every name of both to its checkpoint key.
+
+        Every key is checked (present, dtype the restore op expects, full shape of
+        slices, static shape of ``validate_shape`` Assigns) before any tensor is read;
+        any problem, or a corrupt file (CRC mismatch, truncation, missing shard), raises
+        :class:`fastmeta.checkpoint.CheckpointError` naming the file and tensor, and
+        nothing is returned. ``copy=False`` returns read-only zero-copy views over the
+        mmapped data files (fastest; they keep the files mapped while alive).
+        """
         from fastmeta import checkpoint
 
-        return checkpoint.load_checkpoint(save_path)
+        targets = self.restore_targets(graph)
+        reader = checkpoint.load_checkpoint(save_path)
+        _check_targets(reader, targets)
+        needed: dict[str, None] = {}
+        for t in targets:
+            needed.setdefault(t.key, None)
+        arrays = _read_all(reader, list(needed), copy=copy)
+        out = RestoredVariables()
+        out.prefix = reader.prefix
+        handed: set[str] = set()
+        for t in sorted(targets, key=lambda t: t.variable):
+            full = arrays[t.key]
+            if not t.slice_spec:
+                value = full
+                if t.key in handed and copy:  # one key restored into two variables
+                    value = full.copy()
+                handed.add(t.key)
+                out[t.variable] = value
+                out.checkpoint_keys[t.variable] = t.key
+                continue
+            _, index = _parse_slice_spec(t.slice_spec)
+            out.slices[t.variable] = full[index]
+            out.checkpoint_keys[t.variable] = t.key
+            if t.full_name not in out:
+                out[t.full_name] = full
+                out.checkpoint_keys[t.full_name] = t.key
+        return out
 
-    def save(self, values: dict[str, Any], save_path: str) -> str:
-        """Write ``values`` (name → array) as a checkpoint via
-        ``fastmeta.checkpoint.write_checkpoint``; records it in ``last_checkpoints``."""
-        import time
+    def save(
+        self,
+        save_path: str | os.PathLike[str],
+        values: Mapping[str, Any],
+        global_step: int | None = None,
+        latest_filename: str | None = None,
+        meta_graph_suffix: str = "meta",
+        write_state: bool = True,
+        graph: Graph | None = None,
+    ) -> str:
+        """Write ``values`` as the V2 checkpoint TensorFlow's save op would write, and
+        return its prefix (``save_path``, or ``save_path-<global_step>``).
 
-        from fastmeta import checkpoint  # type: ignore[attr-defined]
+        ``values``: ``{variable name: array}`` with the names :meth:`restore` returns
+        (a :class:`RestoredVariables` round-trips); a partitioned variable is given
+        whole under its full name (split into its slices here) or as one array per
+        partition variable name. Keys, slice specs and dtypes come from the graph's
+        restore op (:meth:`restore_targets`), so TensorFlow's ``Saver.restore`` of the
+        same meta graph reads the file back. Values are cast to the variable's dtype
+        when numpy's ``same_kind`` casting allows; shapes must match the variable's
+        static shape. Every variable needs a value; unknown names are an error.
 
-        writer = checkpoint.write_checkpoint
-        writer(save_path, values)
-        self._last_checkpoints = [(p, t) for p, t in self._last_checkpoints if p != save_path]
-        self._last_checkpoints.append((save_path, time.time()))
-        keep = self.saver_def.max_to_keep
-        if keep > 0:
-            del self._last_checkpoints[: max(0, len(self._last_checkpoints) - keep)]
-        return os.fspath(save_path)
+        As TensorFlow's ``Saver.save``: with ``write_state``, the checkpoint is recorded
+        in :attr:`last_checkpoints` and the ``checkpoint`` state file (``latest_filename``)
+        in ``save_path``'s directory; beyond ``saver_def.max_to_keep`` the oldest
+        checkpoint's files (``.index``, ``.data-*``, ``.<meta_graph_suffix>``) are
+        deleted, unless ``keep_checkpoint_every_n_hours`` says to keep it. Written in
+        the V2 format whatever ``saver_def.version`` says; no meta graph is written.
+        """
+        from fastmeta import checkpoint
+
+        if latest_filename is None:
+            latest_filename = "checkpoint"
+        if os.path.split(latest_filename)[0]:
+            raise ValueError("'latest_filename' must not contain path components")
+        save_path = os.fspath(save_path)
+        if global_step is not None:
+            checkpoint_file = f"{save_path}-{operator.index(global_step)}"
+        else:
+            checkpoint_file = save_path
+            if os.path.basename(save_path) == latest_filename:
+                raise ValueError(
+                    f"'latest_filename' collides with 'save_path': '{latest_filename}' and "
+                    f"'{save_path}'"
+                )
+        parent = os.path.dirname(save_path)
+        if parent and not os.path.isdir(parent):
+            raise checkpoint.CheckpointError(
+                f"Parent directory of {save_path} doesn't exist, can't save."
+            )
+        targets = self.restore_targets(graph)
+        tensors = _tensors_to_write(targets, values, checkpoint_file)
+        checkpoint.write_checkpoint(checkpoint_file, tensors)
+        if write_state:
+            self._record_last_checkpoint(checkpoint_file)
+            checkpoint.update_checkpoint_state(
+                parent,
+                checkpoint_file,
+                self.last_checkpoints,
+                latest_filename=latest_filename,
+            )
+            self._maybe_delete_old_checkpoints(meta_graph_suffix)
+        return checkpoint_file
+
+    def _record_last_checkpoint(self, path: str) -> None:
+        """TensorFlow's ``_RecordLastCheckpoint``."""
+        if not self.saver_def.max_to_keep:
+            return
+        self._last_checkpoints = [p for p in self._last_checkpoints if p[0] != path]
+        self._last_checkpoints.append((path, time.time()))
+        if len(self._last_checkpoints) > self.saver_def.max_to_keep:
+            self._checkpoints_to_be_deleted.append(self._last_checkpoints.pop(0))
+
+    def _maybe_delete_old_checkpoints(self, meta_graph_suffix: str) -> None:
+        """TensorFlow's ``_MaybeDeleteOldCheckpoints``: delete the oldest checkpoint past
+        ``max_to_keep`` unless it is due to be kept by ``keep_checkpoint_every_n_hours``."""
+        if not self._checkpoints_to_be_deleted:
+            return
+        path, stamp = self._checkpoints_to_be_deleted.pop(0)
+        if stamp > self._next_checkpoint_time:
+            self._next_checkpoint_time += self.saver_def.keep_checkpoint_every_n_hours * 3600
+            return
+        remove_checkpoint(path, meta_graph_suffix)
+
+    def recover_last_checkpoints(self, checkpoint_paths: Sequence[str]) -> None:
+        """TensorFlow's ``recover_last_checkpoints``: adopt the existing checkpoints
+        among ``checkpoint_paths`` (oldest first), with their files' mtimes."""
+        stamps = []
+        for p in checkpoint_paths:
+            try:
+                stamps.append((p, os.path.getmtime(p + ".index")))
+            except OSError:
+                continue
+        self.set_last_checkpoints_with_time(stamps)
 
     def __repr__(self) -> str:
         return f"<fastmeta.Saver restore_op={self.saver_def.restore_op_name!r}>"
+
+
+# ---------------------------------------------------------------------------
+# checkpoints: what the restore op reads
+# ---------------------------------------------------------------------------
+_ASSIGN_TYPES = ("Assign", "AssignVariableOp")
+_RESTORE_TYPES = ("RestoreV2", "RestoreSlice", "Restore")
+_REF_OFFSET = 100
+
+
+class RestoreTarget(NamedTuple):
+    """One tensor a Saver's restore op reads (see :meth:`Saver.restore_targets`)."""
+
+    variable: str
+    """Graph name of the variable op assigned (the partition variable for a slice)."""
+    key: str
+    """The checkpoint key read."""
+    slice_spec: str
+    """``""`` for the whole tensor, else ``"<full shape> <start>,<length>:..."``."""
+    dtype: int
+    """DataType enum the restore op reads."""
+    full_name: str
+    """The variable's full name: ``variable``, or for a slice the partitioned variable's
+    ``save_slice_info.full_name`` (scope included)."""
+    shape: tuple[int, ...] | None
+    """The variable's static shape when fully known and checked by TensorFlow's assign
+    (``validate_shape``), else None."""
+
+
+class RestoredVariables(dict):  # type: ignore[type-arg]
+    """What :meth:`Saver.restore` returns: ``{variable name: numpy array}``.
+
+    Partitioned variables appear once, reassembled, under their full name. Extra
+    attributes: ``slices`` (``{partition variable name: array}``, each a view into its
+    full array), ``checkpoint_keys`` (``{name: checkpoint key}`` for every name of both
+    mappings) and ``prefix`` (the checkpoint read).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slices: dict[str, np.ndarray] = {}
+        self.checkpoint_keys: dict[str, str] = {}
+        self.prefix: str = ""
+
+
+def _string_list(op: Operation, what: str) -> list[str]:
+    """The strings of a Const feeding a restore op (through Identity ops)."""
+    from fastmeta.checkpoint import CheckpointError
+
+    while op.type == "Identity" and op.inputs:
+        op = op.inputs[0].op
+    if op.type != "Const":
+        raise CheckpointError(
+            f"restore op's {what} comes from '{op.name}' ({op.type}), not a Const: "
+            "fastmeta cannot tell which checkpoint tensors it reads"
+        )
+    tensor = op.node_def.attr["value"].tensor
+    vals = [v.decode("utf-8", "surrogateescape") for v in tensor.string_val]
+    dims = [d.size for d in tensor.tensor_shape.dim]
+    n = 1
+    for d in dims:
+        n *= d
+    if vals and len(vals) < n:  # TensorProto: the last value repeats
+        vals += [vals[-1]] * (n - len(vals))
+    return vals
+
+
+def _static_shape(var_op: Operation) -> tuple[int, ...] | None:
+    try:
+        shape = var_op.get_attr("shape")
+    except ValueError:
+        return None
+    if shape is None or shape.unknown_rank or any(d.size < 0 for d in shape.dim):
+        return None
+    return tuple(int(d.size) for d in shape.dim)
+
+
+def _full_names(graph: Graph) -> dict[str, str]:
+    """{partition variable op name: full name} from the graph's variable collections."""
+    out: dict[str, str] = {}
+    for key in graph.get_all_collection_keys():
+        for v in graph.get_collection(key):
+            if isinstance(v, Variable) and v.save_slice_info is not None:
+                try:
+                    out.setdefault(v.op.name, v.save_slice_info.full_name)
+                except Exception:  # a broken entry is just not used
+                    continue
+    return out
+
+
+def _restore_targets(graph: Graph, restore_op_name: str) -> list[RestoreTarget]:
+    from fastmeta.checkpoint import CheckpointError
+
+    try:
+        root = graph.get_operation_by_name(restore_op_name)
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(
+            f"the Saver's restore op '{restore_op_name}' is not in the graph ({e}); pass "
+            "the graph the meta graph was imported into (graph=...)"
+        ) from None
+    seen: set[str] = set()
+    stack = [root]
+    assigns: list[Operation] = []
+    while stack:
+        op = stack.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        if op.type in _ASSIGN_TYPES:
+            assigns.append(op)
+            continue
+        stack.extend(op.control_inputs)
+    restores: dict[str, tuple[list[str], list[str], list[int]]] = {}
+    full_names: dict[str, str] | None = None
+    out: list[RestoreTarget] = []
+    for assign in assigns:
+        ins = assign.inputs
+        if len(ins) < 2:
+            continue
+        var_op = ins[0].op
+        value = ins[1]
+        while value.op.type == "Identity" and value.op.inputs:
+            value = value.op.inputs[0]
+        rop = value.op
+        if rop.type not in _RESTORE_TYPES:
+            _log.warning(
+                "%s: '%s' assigns '%s' from '%s' (%s), not from a restore op; not restored",
+                restore_op_name, assign.name, var_op.name, value.name, rop.type,
+            )  # fmt: skip
+            continue
+        if rop.name not in restores:
+            rins = rop.inputs
+            names = _string_list(rins[1].op, "tensor_names")
+            if rop.type == "Restore":
+                specs = [""] * len(names)
+                dtypes = [int(rop.get_attr("dt"))]
+            else:
+                specs = _string_list(rins[2].op, "shape_and_slices")
+                if rop.type == "RestoreV2":
+                    dtypes = [int(t) for t in rop.get_attr("dtypes")]
+                else:
+                    dtypes = [int(rop.get_attr("dt"))]
+            restores[rop.name] = (names, specs, dtypes)
+        names, specs, dtypes = restores[rop.name]
+        i = value.value_index
+        if i >= len(names) or i >= len(specs) or i >= len(dtypes):
+            raise CheckpointError(
+                f"'{rop.name}' output {i} has no tensor_names/shape_and_slices entry"
+            )
+        spec = specs[i]
+        full_name = var_op.name
+        if spec:
+            if full_names is None:
+                full_names = _full_names(graph)
+            full_name = full_names.get(var_op.name) or _full_name_guess(var_op.name, names[i])
+        validate = assign.type == "Assign" and bool(
+            assign.node_def.attr["validate_shape"].b
+            if "validate_shape" in assign.node_def.attr
+            else True
+        )
+        out.append(
+            RestoreTarget(
+                variable=var_op.name,
+                key=names[i],
+                slice_spec=spec,
+                dtype=dtypes[i] % _REF_OFFSET,
+                full_name=full_name,
+                shape=_static_shape(var_op) if validate else None,
+            )
+        )
+    out.sort(key=lambda t: t.variable)
+    return out
+
+
+def _full_name_guess(var_name: str, key: str) -> str:
+    """A partition's full name without collections: the prefix of ``var_name`` that
+    ends with the checkpoint key (``imp/emb/part_0`` + ``emb`` → ``imp/emb``)."""
+    i = var_name.rfind(key + "/")
+    if i >= 0 and (i == 0 or var_name[i - 1] == "/"):
+        return var_name[: i + len(key)]
+    return key
+
+
+def _parse_slice_spec(spec: str) -> tuple[tuple[int, ...], tuple[slice, ...]]:
+    """``"10 4 0,5:-"`` → ((10, 4), (slice(0, 5), slice(None)))."""
+    from fastmeta.checkpoint import CheckpointError
+
+    parts = spec.split()
+    if len(parts) < 2:
+        raise CheckpointError(f"bad shape_and_slices entry {spec!r}")
+    try:
+        full = tuple(int(d) for d in parts[:-1])
+        index: list[slice] = []
+        for piece in parts[-1].split(":"):
+            if piece == "-":
+                index.append(slice(None))
+            else:
+                start, length = (int(x) for x in piece.split(","))
+                index.append(slice(start, start + length))
+    except ValueError:
+        raise CheckpointError(f"bad shape_and_slices entry {spec!r}") from None
+    if len(index) != len(full):
+        raise CheckpointError(f"bad shape_and_slices entry {spec!r}: rank mismatch")
+    return full, tuple(index)
+
+
+def _check_targets(reader: CheckpointReader, targets: Sequence[RestoreTarget]) -> None:
+    """Every key present with the expected dtype and shape, before anything is read."""
+    from fastmeta.checkpoint import CheckpointError
+
+    problems = []
+    for t in targets:
+        if not reader.has_tensor(t.key):
+            problems.append(f"tensor {t.key!r} (restoring '{t.variable}') not found")
+            continue
+        entry = reader.entry(t.key)
+        if int(entry["dtype"]) != t.dtype:
+            problems.append(
+                f"tensor {t.key!r} has dtype {entry['dtype_name']} but '{t.variable}' "
+                f"expects DataType {t.dtype}"
+            )
+            continue
+        shape = tuple(int(d) for d in entry["shape"])
+        if t.slice_spec:
+            full, _ = _parse_slice_spec(t.slice_spec)
+            if full != shape:
+                problems.append(
+                    f"tensor {t.key!r} has shape {list(shape)} but '{t.variable}' is a "
+                    f"slice of a {list(full)} tensor"
+                )
+        elif t.shape is not None and t.shape != shape:
+            problems.append(
+                f"tensor {t.key!r} has shape {list(shape)} but '{t.variable}' has shape "
+                f"{list(t.shape)}"
+            )
+    if problems:
+        raise CheckpointError(f"{reader.prefix}: " + "; ".join(problems))
+
+
+def _read_all(reader: CheckpointReader, keys: list[str], copy: bool) -> dict[str, np.ndarray]:
+    """Read ``keys`` (CRC-checked) on up to two threads: the C++ read and numpy's copy
+    both release the GIL."""
+    if len(keys) <= 1:
+        return {k: reader.get_tensor(k, copy=copy) for k in keys}
+    workers = min(len(keys), max(1, min(4, os.cpu_count() or 1)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        arrays = list(pool.map(lambda k: reader.get_tensor(k, copy=copy), keys))
+    return dict(zip(keys, arrays))
+
+
+def _tensors_to_write(
+    targets: Sequence[RestoreTarget], values: Mapping[str, Any], prefix: str
+) -> dict[str, Any]:
+    from fastmeta.checkpoint import CheckpointError, PartitionedSlice
+
+    given = {
+        (k[:-2] if isinstance(k, str) and k.endswith(":0") else k): v for k, v in values.items()
+    }
+    used: set[str] = set()
+    missing: list[str] = []
+    out: dict[str, Any] = {}
+    for t in targets:
+        if t.slice_spec:
+            full_shape, index = _parse_slice_spec(t.slice_spec)
+            offsets = [s.start or 0 for s in index]
+            if t.variable in given:
+                value = _as_dtype(given[t.variable], t, prefix)
+                used.add(t.variable)
+            elif t.full_name in given:
+                whole = _as_dtype(given[t.full_name], t, prefix)
+                if tuple(whole.shape) != full_shape:
+                    raise CheckpointError(
+                        f"{prefix}: value of '{t.full_name}' has shape {list(whole.shape)}, "
+                        f"expected {list(full_shape)}"
+                    )
+                value = whole[index]
+                used.add(t.full_name)
+            else:
+                missing.append(t.variable)
+                continue
+            expect = tuple(
+                (s.stop - s.start) if s.start is not None else full_shape[d]
+                for d, s in enumerate(index)
+            )
+            if tuple(value.shape) != expect:
+                raise CheckpointError(
+                    f"{prefix}: value of '{t.variable}' has shape {list(value.shape)}, "
+                    f"expected {list(expect)}"
+                )
+            parts = out.setdefault(t.key, [])
+            if not isinstance(parts, list):
+                raise CheckpointError(f"{prefix}: key {t.key!r} is both sliced and whole")
+            parts.append(PartitionedSlice(full_shape, offsets, value))
+            continue
+        if t.variable not in given:
+            missing.append(t.variable)
+            continue
+        used.add(t.variable)
+        value = _as_dtype(given[t.variable], t, prefix)
+        if t.shape is not None and tuple(value.shape) != t.shape:
+            raise CheckpointError(
+                f"{prefix}: value of '{t.variable}' has shape {list(value.shape)}, "
+                f"expected {list(t.shape)}"
+            )
+        if t.key in out:
+            raise CheckpointError(f"{prefix}: key {t.key!r} is written by two variables")
+        out[t.key] = value
+    if missing:
+        raise CheckpointError(f"{prefix}: no value given for {sorted(set(missing))}")
+    unknown = sorted(set(given) - used)
+    if unknown:
+        raise CheckpointError(
+            f"{prefix}: {unknown} are not variables this Saver saves "
+            f"(it saves {sorted({t.full_name for t in targets})})"
+        )
+    return out
+
+
+def _as_dtype(value: Any, t: RestoreTarget, prefix: str) -> np.ndarray:
+    import numpy as np
+
+    from fastmeta import checkpoint
+    from fastmeta.checkpoint import CheckpointError
+
+    if t.dtype == checkpoint.DT_STRING:
+        arr = np.asarray(value, dtype=object)
+        return arr
+    dt = checkpoint._NP_DTYPES.get(t.dtype)
+    if dt is None or checkpoint._ENUM_OF_NUMPY.get(dt) != t.dtype:
+        raise CheckpointError(
+            f"{prefix}: '{t.variable}' has DataType {t.dtype}, which fastmeta cannot write"
+        )
+    arr = np.asarray(value)
+    if arr.dtype != dt:
+        try:
+            arr = arr.astype(dt, casting="same_kind")
+        except TypeError as e:
+            raise CheckpointError(
+                f"{prefix}: value of '{t.variable}' has dtype {arr.dtype}, expected {dt} ({e})"
+            ) from None
+    return arr
+
+
+def remove_checkpoint(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -> None:
+    """TensorFlow's ``remove_checkpoint`` for a V2 checkpoint: delete ``<prefix>.meta``
+    (the suffix given), ``<prefix>.index`` and ``<prefix>.data-?????-of-?????``."""
+    patterns = [
+        f"{checkpoint_prefix}.{meta_graph_suffix}",
+        f"{checkpoint_prefix}.index",
+        f"{glob.escape(checkpoint_prefix)}.data-?????-of-?????",
+    ]
+    for i, pattern in enumerate(patterns):
+        paths = glob.glob(pattern) if i == 2 else [pattern]
+        for path in paths:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                _log.warning("Ignoring: %s", e)
 
 
 # ---------------------------------------------------------------------------
@@ -366,4 +896,4 @@ def build_saver(txn: _Transaction, variables: Sequence[Variable]) -> Saver:
         keep_checkpoint_every_n_hours=10000.0,
         version=saver_pb2.SaverDef.V2,
     )
-    return Saver(saver_def=sd, var_list=variables)
+    return Saver(saver_def=sd, var_list=variables, graph=txn._graph)
