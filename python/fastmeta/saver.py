@@ -226,7 +226,7 @@ class Saver:
         deleted, unless ``keep_checkpoint_every_n_hours`` says to keep it. Written in
         the V2 format whatever ``saver_def.version`` says; no meta graph is written.
         """
-        from fastmeta import checkpoint
+        from fastmeta import _core, checkpoint
 
         if latest_filename is None:
             latest_filename = "checkpoint"
@@ -249,7 +249,8 @@ class Saver:
             )
         targets = self.restore_targets(graph)
         tensors = _tensors_to_write(targets, values, checkpoint_file)
-        checkpoint.write_checkpoint(checkpoint_file, tensors)
+        core: Any = _core  # the compiled extension has no type stubs
+        core.write_bundle(checkpoint_file, tensors)
         if write_state:
             self._record_last_checkpoint(checkpoint_file)
             checkpoint.update_checkpoint_state(
@@ -513,7 +514,7 @@ def _check_targets(reader: CheckpointReader, targets: Sequence[RestoreTarget]) -
         if int(entry["dtype"]) != t.dtype:
             problems.append(
                 f"tensor {t.key!r} has dtype {entry['dtype_name']} but '{t.variable}' "
-                f"expects DataType {t.dtype}"
+                f"expects {_dtype_name(t.dtype)}"
             )
             continue
         shape = tuple(int(d) for d in entry["shape"])
@@ -544,21 +545,38 @@ def _read_all(reader: CheckpointReader, keys: list[str], copy: bool) -> dict[str
     return dict(zip(keys, arrays))
 
 
+def _dtype_name(enum: int) -> str:
+    from fastmeta import _core
+
+    core: Any = _core  # the compiled extension has no type stubs
+    return str(core.dtype_name(enum))
+
+
+def _slice_extents(spec: str) -> list[tuple[int, int]]:
+    """The slice of a spec as TensorFlow's ``TensorSlice::Parse`` keeps it (``-`` is
+    ``(0, -1)``; explicit extents stay explicit even when whole), for the slice key."""
+    return [
+        (0, -1) if piece == "-" else (int(piece.split(",")[0]), int(piece.split(",")[1]))
+        for piece in spec.split()[-1].split(":")
+    ]
+
+
 def _tensors_to_write(
     targets: Sequence[RestoreTarget], values: Mapping[str, Any], prefix: str
-) -> dict[str, Any]:
-    from fastmeta.checkpoint import CheckpointError, PartitionedSlice
+) -> list[tuple[Any, ...]]:
+    """``_core.write_bundle`` entries: keys and slice keys exactly as TensorFlow's
+    ``SaveV2`` writes them for the graph's ``tensor_names`` / ``shape_and_slices``."""
+    from fastmeta.checkpoint import CheckpointError, _entry_for
 
     given = {
         (k[:-2] if isinstance(k, str) and k.endswith(":0") else k): v for k, v in values.items()
     }
     used: set[str] = set()
     missing: list[str] = []
-    out: dict[str, Any] = {}
+    out: list[tuple[Any, ...]] = []
     for t in targets:
         if t.slice_spec:
             full_shape, index = _parse_slice_spec(t.slice_spec)
-            offsets = [s.start or 0 for s in index]
             if t.variable in given:
                 value = _as_dtype(given[t.variable], t, prefix)
                 used.add(t.variable)
@@ -583,10 +601,8 @@ def _tensors_to_write(
                     f"{prefix}: value of '{t.variable}' has shape {list(value.shape)}, "
                     f"expected {list(expect)}"
                 )
-            parts = out.setdefault(t.key, [])
-            if not isinstance(parts, list):
-                raise CheckpointError(f"{prefix}: key {t.key!r} is both sliced and whole")
-            parts.append(PartitionedSlice(full_shape, offsets, value))
+            entry = _entry_for(t.key, value)
+            out.append((*entry, list(full_shape), _slice_extents(t.slice_spec)))
             continue
         if t.variable not in given:
             missing.append(t.variable)
@@ -598,9 +614,7 @@ def _tensors_to_write(
                 f"{prefix}: value of '{t.variable}' has shape {list(value.shape)}, "
                 f"expected {list(t.shape)}"
             )
-        if t.key in out:
-            raise CheckpointError(f"{prefix}: key {t.key!r} is written by two variables")
-        out[t.key] = value
+        out.append(_entry_for(t.key, value))  # duplicates are refused by write_bundle
     if missing:
         raise CheckpointError(f"{prefix}: no value given for {sorted(set(missing))}")
     unknown = sorted(set(given) - used)

@@ -1,0 +1,388 @@
+"""fastmeta.Saver.restore / save: TensorFlow checkpoints read and written through an
+imported meta graph without TensorFlow, checked bit-for-bit against TensorFlow (the
+oracle): its checkpoint reader, and its own Saver restoring our files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import fastmeta
+import fastmeta.checkpoint as fc
+import numpy as np
+import pytest
+from fastmeta.checkpoint import CheckpointError
+from fastmeta.protos import meta_graph_pb2
+
+CORPUS = Path(__file__).parent / "fixtures" / "corpus"
+CKPT_FIXTURES = {
+    "mlp_ref": "mlp_ref/mlp_ref.ckpt",
+    "mlp_resource_adam": "mlp_resource_adam/mlp_resource_adam.ckpt",
+    "partitioned": "partitioned/partitioned.ckpt",
+}
+SCOPES = [None, "imp"]
+
+
+@pytest.fixture(scope="module")
+def tf() -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return pytest.importorskip("tensorflow")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Bit-equal arrays (same shape, dtype size and bytes)."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    return (
+        a.shape == b.shape
+        and a.dtype.itemsize == b.dtype.itemsize
+        and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+    )
+
+
+def _import(meta: Any, scope: str | None) -> tuple[fastmeta.Graph, fastmeta.Saver]:
+    g = fastmeta.Graph()
+    with g.as_default():
+        saver = fastmeta.import_meta_graph(meta, import_scope=scope)
+    assert isinstance(saver, fastmeta.Saver)
+    return g, saver
+
+
+def _tf_restored(tf: Any, meta: Any, scope: str | None, prefix: str) -> dict[str, np.ndarray]:
+    """{variable op name: value} after TensorFlow imports ``meta`` and its Saver restores
+    ``prefix``."""
+    graph = tf.Graph()
+    with graph.as_default():
+        saver = tf.compat.v1.train.import_meta_graph(meta, import_scope=scope, clear_devices=True)
+        variables = tf.compat.v1.global_variables()
+        with tf.compat.v1.Session(graph=graph) as sess:
+            saver.restore(sess, prefix)
+            values = sess.run(variables)
+    return {v.op.name: val for v, val in zip(variables, values)}
+
+
+def _value_of(restored: fastmeta.RestoredVariables, name: str) -> np.ndarray:
+    return restored.slices[name] if name in restored.slices else restored[name]
+
+
+def _tf_meta(tf: Any, meta: meta_graph_pb2.MetaGraphDef) -> Any:
+    out = tf.compat.v1.MetaGraphDef()
+    out.ParseFromString(meta.SerializeToString())
+    return out
+
+
+# ---------------------------------------------------------------------------
+# restore
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("name", sorted(CKPT_FIXTURES))
+def test_restore_matches_tensorflow(tf: Any, name: str, scope: str | None) -> None:
+    meta = str(CORPUS / f"{name}.meta")
+    ckpt = str(CORPUS / CKPT_FIXTURES[name])
+    g, saver = _import(meta, scope)
+    restored = saver.restore(ckpt)
+    assert restored.prefix == ckpt
+    reader = tf.train.load_checkpoint(ckpt)
+    # Every tensor of the checkpoint (variables, optimizer slots, global_step) is covered.
+    assert set(restored.checkpoint_keys.values()) == set(reader.get_variable_to_shape_map())
+    for var, key in restored.checkpoint_keys.items():
+        if scope:
+            assert var == f"{scope}/{var[len(scope) + 1 :]}" and not key.startswith(scope)
+        if var in restored:
+            assert key == (var[len(scope) + 1 :] if scope else var)
+            assert _same(restored[var], reader.get_tensor(key)), var
+    # ... and the values are exactly what TensorFlow's own Saver.restore assigns.
+    theirs = _tf_restored(tf, meta, scope, ckpt)
+    graph_vars = {v.op.name for v in g.get_collection("variables")}
+    assert (
+        set(theirs)
+        == graph_vars
+        == set(restored.slices)
+        | (
+            set(restored)
+            - {
+                full
+                for full in restored
+                if any(
+                    restored.checkpoint_keys[p] == restored.checkpoint_keys[full]
+                    for p in restored.slices
+                )
+            }
+        )
+    )
+    for var, want in theirs.items():
+        got = _value_of(restored, var)
+        assert got.dtype == want.dtype and _same(got, want), var
+
+
+def test_restore_partitioned_result_shape() -> None:
+    _, saver = _import(str(CORPUS / "partitioned.meta"), "imp")
+    restored = saver.restore(str(CORPUS / CKPT_FIXTURES["partitioned"]))
+    assert sorted(restored) == ["imp/emb/table", "imp/global_step", "imp/res/table"]
+    assert sorted(restored.slices) == [
+        "imp/emb/table/part_0", "imp/emb/table/part_1", "imp/emb/table/part_2",
+        "imp/res/table/part_0", "imp/res/table/part_1",
+    ]  # fmt: skip
+    full = restored["imp/emb/table"]
+    assert full.shape == (10, 4)
+    glued = np.concatenate([restored.slices[f"imp/emb/table/part_{i}"] for i in range(3)])
+    assert _same(glued, full)
+    assert restored.checkpoint_keys["imp/emb/table/part_1"] == "emb/table"
+    targets = saver.restore_targets()
+    assert {t.key for t in targets} == {"emb/table", "global_step", "res/table"}
+    assert all(t.full_name in restored for t in targets)
+
+
+def test_restore_directory_and_zero_copy() -> None:
+    _, saver = _import(str(CORPUS / "mlp_ref.meta"), None)
+    by_dir = saver.restore(str(CORPUS / "mlp_ref"))
+    views = saver.restore(str(CORPUS / CKPT_FIXTURES["mlp_ref"]), copy=False)
+    assert by_dir.keys() == views.keys()
+    for k in by_dir:
+        assert _same(by_dir[k], views[k])
+        assert by_dir[k].flags.writeable
+    assert not views["layer1/weights"].flags.writeable
+
+
+def test_latest_checkpoint_top_level(tf: Any) -> None:
+    for rel in CKPT_FIXTURES.values():
+        directory = str((CORPUS / rel).parent)
+        assert fastmeta.latest_checkpoint(directory) == tf.train.latest_checkpoint(directory)
+    assert fastmeta.list_variables(str(CORPUS / "partitioned")) == tf.train.list_variables(
+        str(CORPUS / "partitioned")
+    )
+    assert fastmeta.load_checkpoint(str(CORPUS / "partitioned")).has_tensor("emb/table")
+
+
+# ---------------------------------------------------------------------------
+# save
+# ---------------------------------------------------------------------------
+def _perturbed(restored: fastmeta.RestoredVariables) -> dict[str, np.ndarray]:
+    out = {}
+    for i, (name, value) in enumerate(sorted(restored.items())):
+        out[name] = (value * 3 + (i + 1)).astype(value.dtype)
+    return out
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("name", sorted(CKPT_FIXTURES))
+def test_save_restores_in_tensorflow(tf: Any, tmp_path: Path, name: str, scope: str | None):
+    meta = str(CORPUS / f"{name}.meta")
+    _, saver = _import(meta, scope)
+    restored = saver.restore(str(CORPUS / CKPT_FIXTURES[name]))
+    values = _perturbed(restored)
+    path = saver.save(str(tmp_path / "model"), values, global_step=7)
+    assert path == str(tmp_path / "model-7")
+    assert saver.last_checkpoints == [path]
+    assert fastmeta.latest_checkpoint(str(tmp_path)) == path
+    assert tf.train.latest_checkpoint(str(tmp_path)) == path
+    theirs = _tf_restored(tf, meta, scope, path)
+    again = saver.restore(path)
+    for var, got in theirs.items():
+        want = _value_of(again, var)
+        assert _same(got, want), var
+    for full, value in values.items():
+        assert _same(again[full], value), full
+    # Keys (slice keys of partitioned variables included) and values are those of the
+    # checkpoint TensorFlow's own save op writes after restoring ours.
+    (tmp_path / "tf").mkdir()
+    graph = tf.Graph()
+    with graph.as_default():
+        tf_saver = tf.compat.v1.train.import_meta_graph(
+            meta, import_scope=scope, clear_devices=True
+        )
+        with tf.compat.v1.Session(graph=graph) as sess:
+            tf_saver.restore(sess, path)
+            tf_path = tf_saver.save(sess, str(tmp_path / "tf" / "model"), write_meta_graph=False)
+    ours, tf_written = fc.load_checkpoint(path), fc.load_checkpoint(tf_path)
+    assert sorted(ours._reader.keys()) == sorted(tf_written._reader.keys())
+    for key in tf_written.get_variable_to_shape_map():
+        assert _same(ours.get_tensor(key), tf_written.get_tensor(key)), key
+
+
+def test_save_partitions_given_per_slice(tmp_path: Path) -> None:
+    _, saver = _import(str(CORPUS / "partitioned.meta"), None)
+    restored = saver.restore(str(CORPUS / CKPT_FIXTURES["partitioned"]))
+    per_slice: dict[str, Any] = {k: v + 1 for k, v in restored.slices.items()}
+    per_slice["global_step"] = 5  # a Python int, cast to the variable's int64
+    path = saver.save(str(tmp_path / "p"), per_slice)
+    back = saver.restore(path)
+    assert _same(back["emb/table"], restored["emb/table"] + 1)
+    assert _same(back["global_step"], np.int64(5))
+    assert fc.load_checkpoint(path).entry("emb/table")["slices"]
+
+
+def test_save_errors_write_nothing(tmp_path: Path) -> None:
+    _, saver = _import(str(CORPUS / "mlp_ref.meta"), "imp")
+    restored = saver.restore(str(CORPUS / CKPT_FIXTURES["mlp_ref"]))
+    values = dict(restored)
+    del values["imp/layer1/weights"]
+    with pytest.raises(CheckpointError, match="imp/layer1/weights"):
+        saver.save(str(tmp_path / "m"), values)
+    with pytest.raises(CheckpointError, match="not variables this Saver saves"):
+        saver.save(str(tmp_path / "m"), {**restored, "imp/nope": np.zeros(1)})
+    bad_shape = {**restored, "imp/layer1/biases": np.zeros(9, np.float32)}
+    with pytest.raises(CheckpointError, match=r"imp/layer1/biases.*shape \[9\]"):
+        saver.save(str(tmp_path / "m"), bad_shape)
+    with pytest.raises(CheckpointError, match="dtype"):
+        saver.save(str(tmp_path / "m"), {**restored, "imp/global_step": np.float32(1.5)})
+    with pytest.raises(CheckpointError, match="Parent directory"):
+        saver.save(str(tmp_path / "missing" / "m"), dict(restored))
+    assert os.listdir(tmp_path) == []
+    assert saver.last_checkpoints == []
+
+
+@pytest.mark.parametrize(
+    ("max_to_keep", "hours"), [(2, 10000.0), (1, 10000.0), (0, 10000.0), (1, 1e-9)]
+)
+def test_max_to_keep_like_tensorflow(
+    tf: Any, tmp_path: Path, max_to_keep: int, hours: float
+) -> None:
+    meta = meta_graph_pb2.MetaGraphDef()
+    meta.ParseFromString((CORPUS / "mlp_ref.meta").read_bytes())
+    meta.saver_def.max_to_keep = max_to_keep
+    meta.saver_def.keep_checkpoint_every_n_hours = hours
+    _, saver = _import(meta, None)
+    values = dict(saver.restore(str(CORPUS / CKPT_FIXTURES["mlp_ref"])))
+    ours_dir, tf_dir = tmp_path / "ours", tmp_path / "tf"
+    ours_dir.mkdir()
+    tf_dir.mkdir()
+    graph = tf.Graph()
+    with graph.as_default():
+        tf_saver = tf.compat.v1.train.import_meta_graph(_tf_meta(tf, meta), clear_devices=True)
+        with tf.compat.v1.Session(graph=graph) as sess:
+            tf_saver.restore(sess, str(CORPUS / CKPT_FIXTURES["mlp_ref"]))
+            for step in range(1, 5):
+                tf_saver.save(sess, str(tf_dir / "model"), global_step=step,
+                              write_meta_graph=False)  # fmt: skip
+                saver.save(str(ours_dir / "model"), values, global_step=step)
+    assert sorted(os.listdir(ours_dir)) == sorted(os.listdir(tf_dir))
+    assert [os.path.basename(p) for p in saver.last_checkpoints] == [
+        os.path.basename(p) for p in tf_saver.last_checkpoints
+    ]
+    ours_state = fc.get_checkpoint_state(ours_dir)
+    tf_state = tf.train.get_checkpoint_state(str(tf_dir))
+    assert ours_state is not None
+    assert os.path.basename(ours_state.model_checkpoint_path) == os.path.basename(
+        tf_state.model_checkpoint_path
+    )
+    assert [os.path.basename(p) for p in ours_state.all_model_checkpoint_paths] == [
+        os.path.basename(p) for p in tf_state.all_model_checkpoint_paths
+    ]
+
+
+def test_fresh_saver_save_restores_in_tensorflow(tf: Any, tmp_path: Path) -> None:
+    """A meta graph without saver_def: fastmeta builds TF's save/restore ops; a file saved
+    through them restores in TensorFlow's own fresh Saver."""
+    meta = str(CORPUS / "no_saver_def.meta")
+    g, saver = _import(meta, None)
+    rng = np.random.default_rng(3)
+    values: dict[str, np.ndarray] = {}
+    for t in saver.restore_targets():
+        shape = g.get_operation_by_name(t.variable).get_attr("shape")
+        dims = [d.size for d in shape.dim]
+        dtype = fc._NP_DTYPES[t.dtype]
+        values[t.full_name] = (rng.standard_normal(dims) * 10).astype(dtype)
+    path = saver.save(str(tmp_path / "fresh"), values)
+    theirs = _tf_restored(tf, meta, None, path)
+    assert set(theirs) == set(values)
+    for k, v in values.items():
+        assert _same(theirs[k], v), k
+
+
+# ---------------------------------------------------------------------------
+# corrupt checkpoints
+# ---------------------------------------------------------------------------
+def _copy_ckpt(tmp_path: Path, name: str = "mlp_ref") -> str:
+    src = CORPUS / CKPT_FIXTURES[name]
+    for f in src.parent.iterdir():
+        if f.name.startswith(src.name + "."):
+            shutil.copy(f, tmp_path / f.name)
+    return str(tmp_path / src.name)
+
+
+def test_corrupt_data_names_file_and_tensor(tmp_path: Path) -> None:
+    prefix = _copy_ckpt(tmp_path)
+    entry = fc.load_checkpoint(prefix).entry("layer1/weights/Momentum")
+    data = f"{prefix}.data-00000-of-00001"
+    blob = bytearray(Path(data).read_bytes())
+    blob[entry["offset"] + 5] ^= 0x40
+    Path(data).write_bytes(bytes(blob))
+    _, saver = _import(str(CORPUS / "mlp_ref.meta"), "imp")
+    result = None
+    with pytest.raises(CheckpointError) as info:
+        result = saver.restore(prefix)
+    assert result is None
+    msg = str(info.value)
+    assert "layer1/weights/Momentum" in msg and "data-00000-of-00001" in msg
+
+
+@pytest.mark.parametrize("damage", ["truncate_index", "missing_shard", "bad_magic"])
+def test_damaged_files_raise(tmp_path: Path, damage: str) -> None:
+    prefix = _copy_ckpt(tmp_path)
+    index = Path(prefix + ".index")
+    if damage == "truncate_index":
+        index.write_bytes(index.read_bytes()[:-20])
+    elif damage == "missing_shard":
+        os.remove(prefix + ".data-00000-of-00001")
+    else:
+        blob = bytearray(index.read_bytes())
+        blob[-1] ^= 0xFF
+        index.write_bytes(bytes(blob))
+    _, saver = _import(str(CORPUS / "mlp_ref.meta"), None)
+    with pytest.raises(CheckpointError) as info:
+        saver.restore(prefix)
+    assert os.path.basename(prefix) in str(info.value)
+
+
+def test_missing_key_and_wrong_dtype(tmp_path: Path) -> None:
+    _, saver = _import(str(CORPUS / "mlp_ref.meta"), "imp")
+    restored = saver.restore(str(CORPUS / CKPT_FIXTURES["mlp_ref"]))
+    tensors = {restored.checkpoint_keys[k]: v for k, v in restored.items()}
+    del tensors["layer2/biases"]
+    fc.write_checkpoint(tmp_path / "partial", tensors)
+    with pytest.raises(CheckpointError, match=r"partial.*'layer2/biases'.*imp/layer2/biases"):
+        saver.restore(str(tmp_path / "partial"))
+    tensors["layer2/biases"] = np.zeros(3, np.float64)
+    fc.write_checkpoint(tmp_path / "wrong", tensors)
+    with pytest.raises(CheckpointError, match=r"wrong.*'layer2/biases'.*float64.*expects float32"):
+        saver.restore(str(tmp_path / "wrong"))
+
+
+def test_restore_op_not_in_graph() -> None:
+    _, saver = _import(str(CORPUS / "mlp_ref.meta"), None)
+    with pytest.raises(CheckpointError, match="restore op 'save/restore_all' is not in the graph"):
+        saver.restore(str(CORPUS / CKPT_FIXTURES["mlp_ref"]), graph=fastmeta.Graph())
+
+
+# ---------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(CKPT_FIXTURES))
+def test_inspect_checkpoint_cli_json(tf: Any, name: str) -> None:
+    prefix = str(CORPUS / CKPT_FIXTURES[name])
+    out = subprocess.run(
+        [sys.executable, "-m", "fastmeta", "inspect-checkpoint", prefix, "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    doc = json.loads(out.stdout)
+    assert doc["prefix"] == prefix
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    dtypes = reader.get_variable_to_dtype_map()
+    assert [r["name"] for r in doc["tensors"]] == sorted(shapes)
+    for row in doc["tensors"]:
+        assert row["shape"] == shapes[row["name"]]
+        assert row["dtype"] == dtypes[row["name"]].name
+        value = reader.get_tensor(row["name"])
+        assert row["size"] == value.nbytes
+    bad = subprocess.run(
+        [sys.executable, "-m", "fastmeta", "inspect-checkpoint", prefix + "-nope", "--json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 1 and "error:" in bad.stderr and bad.stdout == ""
