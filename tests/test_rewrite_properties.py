@@ -98,7 +98,7 @@ def both(gd: graph_pb2.GraphDef, **kwargs: Any) -> tuple[Any, Any]:
     return ours, ref
 
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
