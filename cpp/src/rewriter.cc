@@ -343,6 +343,16 @@ class Rewriter {
                 has_default = true;
               }
             }
+            // A default is copied into nodes unparsed: it must be well-formed wire data.
+            // Attr names starting with '_' are never in a registered OpDef (TF takes
+            // defaults from its registry), so such a default is not applied.
+            if (has_default) {
+              Reader vr(default_value, origin_);
+              Field vf;
+              while (vr.Next(vf)) {
+              }
+            }
+            if (has_default && !attr_name.empty() && attr_name[0] == '_') has_default = false;
             if (has_default) {
               bool replaced = false;
               for (auto& d : defaults) {

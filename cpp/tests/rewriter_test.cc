@@ -307,6 +307,22 @@ void TestThreadsSameResultAndError() {
   CHECK(g1->graph_def() == g4->graph_def());
 }
 
+void TestOpListDefaults() {
+  // A default is copied into nodes unparsed: malformed wire data is refused, and a
+  // '_'-prefixed attr (never in a registered OpDef) is not added.
+  auto op_list = [](const std::string& attr, const std::string& value) {
+    return Bytes(1, Bytes(2, Bytes(1, Bytes(1, "Const") + Bytes(4, Bytes(1, attr) + Bytes(3, value)))));
+  };
+  const std::string overlong = "\xb0" + std::string(9, '\x80') + std::string("\x00\x01", 2);
+  ExpectError<fastmeta::ParseError>(op_list("dtype", overlong) + Meta(Node("c", "Const")));
+  ExpectError<fastmeta::ParseError>(op_list("_class", overlong) + Meta(Node("c", "Const")));
+  const std::string cls = Bytes(1, Bytes(2, "loc:@nowhere"));
+  auto g = fastmeta::RewriteMetaGraph(op_list("_class", cls) + Meta(Node("c", "Const")), Opts());
+  CHECK(!Contains(g->graph_def(), "_class"));
+  g = fastmeta::RewriteMetaGraph(op_list("dtype", VarintField(6, 1)) + Meta(Node("c", "Const")), Opts());
+  CHECK(Contains(g->graph_def(), "dtype"));
+}
+
 void TestSizeLimit() {
   // A sparse 3 GiB file: mapped, never read; the guard fires before any allocation.
   char path[] = "/tmp/fastmeta_sparse_XXXXXX";
@@ -403,6 +419,7 @@ int main() {
   TestInputMapErrors();
   TestExistingClash();
   TestThreadsSameResultAndError();
+  TestOpListDefaults();
   TestSizeLimit();
   TestFiles();
   TestSnappyClaims();
