@@ -244,6 +244,8 @@ PYBIND11_MODULE(_core, m) {
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, names);
+        // A fastmeta.MappedFile is a private file mapping: its pages can be dropped once read.
+        options.release_input_pages = py::isinstance<fastmeta::MappedFile>(data);
         std::unique_ptr<RewrittenGraph> result;
         {
           // Safe: only C++ objects (the pinned buffer, options) are touched while released.
@@ -271,6 +273,7 @@ PYBIND11_MODULE(_core, m) {
         {
           py::gil_scoped_release release;
           fastmeta::MappedFile file(path);
+          options.release_input_pages = true;
           result = fastmeta::RewriteMetaGraph(file.data(), options);
         }
         return std::shared_ptr<RewrittenGraph>(std::move(result));

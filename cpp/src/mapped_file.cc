@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace fastmeta {
@@ -60,6 +61,13 @@ MappedFile::MappedFile(const std::string& path) {
   ::close(fd);
   data_ = fallback_.data();
   size_ = fallback_.size();
+}
+
+void ReleaseFilePages(const void* begin, size_t size) {
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t start = (reinterpret_cast<uintptr_t>(begin) + page - 1) & ~(page - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(begin) + size) & ~(page - 1);
+  if (end > start) ::madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

@@ -7,6 +7,9 @@
 #include "fastmeta/rewriter.h"
 
 #include <algorithm>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -16,6 +19,7 @@
 #include <unordered_map>
 
 #include "fastmeta/errors.h"
+#include "fastmeta/mapped_file.h"
 #include "fastmeta/names.h"
 #include "fastmeta/wire.h"
 
@@ -144,10 +148,18 @@ constexpr uint32_t kNone = 0xffffffffu;
 using Defaults = std::vector<std::pair<std::string_view, std::string_view>>;
 
 struct RawNode {
-  std::string_view name, op, device;
-  std::string_view class_list;   // ListValue payload of attr _class, if any
-  std::string_view class_value;  // its AttrValue payload
-  std::string_view bytes;        // the NodeDef payload
+  std::string_view bytes;  // the NodeDef payload (in the input)
+  // A copy of the name, op, device, _class ListValue and _class AttrValue, one after
+  // the other, so the stages before writing never touch the input's pages again.
+  const char* strings = nullptr;
+  uint32_t name_len = 0, op_len = 0, device_len = 0, class_list_len = 0, class_value_len = 0;
+  std::string_view name() const { return {strings, name_len}; }
+  std::string_view op() const { return {strings + name_len, op_len}; }
+  std::string_view device() const { return {strings + name_len + op_len, device_len}; }
+  std::string_view class_list() const { return {strings + name_len + op_len + device_len, class_list_len}; }
+  std::string_view class_value() const {
+    return {strings + name_len + op_len + device_len + class_list_len, class_value_len};
+  }
   uint32_t input_begin = 0, input_count = 0;
   // The usual layout (fields 1-4, then all attrs, then fields > 5) lets the writer
   // copy the attr region in one piece; these offsets are relative to `bytes`.
@@ -376,6 +388,11 @@ class Rewriter {
   void ParseGraph(std::string_view graph) {
     Reader r(graph, origin_);
     Field f;
+    struct ReleaseWhenDone {
+      const Rewriter* self;
+      std::string_view range;
+      ~ReleaseWhenDone() { self->ReleaseInput(range.data(), range.data() + range.size()); }
+    } release{this, graph};
     while (r.Next(f)) {
       switch (f.number) {
         case 1:
@@ -420,37 +437,53 @@ class Rewriter {
 
   // Parses the node spans in parallel; each chunk collects its inputs, then they are
   // laid out one after the other.
+  // Parses the node spans in parallel. Each part keeps its own input list (no copy);
+  // node.input_begin is global, part_input_base_[p] is where part p starts.
   void ParseNodes() {
     const size_t n = node_spans_.size();
     if (n >= 0x7fffffff) throw SizeLimitError("too many nodes");
     nodes_.resize(n);
-    const size_t parts = n < 4096 ? 1 : threads_;
-    std::vector<std::vector<std::string_view>> part_inputs(parts);
-    ParallelFor(parts, threads_, [&](size_t part) {
-      auto [a, b] = Range(n, parts, part);
-      std::vector<std::string_view>& inputs = part_inputs[part];
+    parts_ = n < 4096 ? 1 : threads_;
+    part_inputs_.assign(parts_, {});
+    part_strings_.resize(parts_);
+    ParallelFor(parts_, threads_, [&](size_t part) {
+      auto [a, b] = Range(n, parts_, part);
+      std::vector<std::string_view>& inputs = part_inputs_[part];
       inputs.reserve((b - a) * 3);
-      for (size_t i = a; i < b; ++i) ParseNode(node_spans_[i], nodes_[i], inputs);
+      // The copied strings never outgrow the nodes they come from.
+      size_t bound = 0;
+      for (size_t i = a; i < b; ++i) bound += node_spans_[i].size();
+      part_strings_[part].reset(new char[bound + 1]);
+      char* strings = part_strings_[part].get();
+      for (size_t i = a; i < b; ++i) ParseNode(node_spans_[i], nodes_[i], inputs, strings);
+      if (b > a) ReleaseInput(node_spans_[a].data(), node_spans_[b - 1].data() + node_spans_[b - 1].size());
     });
     size_t total = 0;
-    std::vector<size_t> base(parts);
-    for (size_t part = 0; part < parts; ++part) {
-      base[part] = total;
-      total += part_inputs[part].size();
+    part_input_base_.assign(parts_, 0);
+    for (size_t part = 0; part < parts_; ++part) {
+      part_input_base_[part] = total;
+      total += part_inputs_[part].size();
     }
     if (total >= 0x7fffffff) throw SizeLimitError("too many inputs");
-    inputs_.resize(total);
-    ParallelFor(parts, threads_, [&](size_t part) {
-      auto [a, b] = Range(n, parts, part);
-      for (size_t i = a; i < b; ++i) nodes_[i].input_begin += static_cast<uint32_t>(base[part]);
-      std::copy(part_inputs[part].begin(), part_inputs[part].end(), inputs_.begin() + static_cast<ptrdiff_t>(base[part]));
+    total_inputs_ = total;
+    ParallelFor(parts_, threads_, [&](size_t part) {
+      auto [a, b] = Range(n, parts_, part);
+      for (size_t i = a; i < b; ++i) nodes_[i].input_begin += static_cast<uint32_t>(part_input_base_[part]);
     });
     node_spans_.clear();
     node_spans_.shrink_to_fit();
   }
 
-  void ParseNode(std::string_view bytes, RawNode& node, std::vector<std::string_view>& inputs) {
+  // Input pages of a private file mapping can be dropped once read: the kernel
+  // reloads them from the file if they are touched again. Keeps peak memory near
+  // one copy of the data.
+  void ReleaseInput(const char* begin, const char* end) const {
+    if (opts_.release_input_pages) ReleaseFilePages(begin, static_cast<size_t>(end - begin));
+  }
+
+  void ParseNode(std::string_view bytes, RawNode& node, std::vector<std::string_view>& inputs, char*& strings) {
     node.bytes = bytes;
+    std::string_view name, op, device, class_list, class_value;
     node.input_begin = static_cast<uint32_t>(inputs.size());
     Reader r(bytes, origin_);
     Field f;
@@ -482,13 +515,13 @@ class Rewriter {
       switch (num) {
         // Names and inputs must follow TensorFlow's ASCII name rules (checked below and
         // when inputs are resolved), so their UTF-8 check would be redundant.
-        case 1: ExpectBytes(f, "NodeDef.name"); node.name = f.data; break;
+        case 1: ExpectBytes(f, "NodeDef.name"); name = f.data; break;
         case 2:
-          node.op = ExpectString(f, "NodeDef.op");
-          node.defaults = node.op.empty() ? nullptr : DefaultsOf(node.op);
+          op = ExpectString(f, "NodeDef.op");
+          node.defaults = op.empty() ? nullptr : DefaultsOf(op);
           break;
         case 3: ExpectBytes(f, "NodeDef.input"); inputs.push_back(f.data); break;
-        case 4: node.device = ExpectString(f, "NodeDef.device"); break;
+        case 4: device = ExpectString(f, "NodeDef.device"); break;
         case 5: {
           ExpectBytes(f, "NodeDef.attr");
           std::string_view key, value;
@@ -501,8 +534,8 @@ class Rewriter {
           }
           if (key == "_class") {
             node.has_class = true;
-            node.class_list = ListOf(value);
-            node.class_value = value;
+            class_list = ListOf(value);
+            class_value = value;
             node.class_begin = rel(f.raw.data());
             node.class_end = node.class_begin + static_cast<uint32_t>(f.raw.size());
           } else if (key == "_output_shapes") {
@@ -526,7 +559,7 @@ class Rewriter {
       }
     }
     if (state == 1) node.attr_end = static_cast<uint32_t>(bytes.size());
-    node.defaults = node.op.empty() ? nullptr : DefaultsOf(node.op);
+    node.defaults = op.empty() ? nullptr : DefaultsOf(op);
     if (node.defaults != nullptr && node.defaults->size() > 32) simple = false;
     if (node.defaults != nullptr) {
       const uint32_t all = node.defaults->size() >= 32 ? 0xffffffffu : ((1u << node.defaults->size()) - 1);
@@ -534,13 +567,23 @@ class Rewriter {
     }
     node.simple = simple;
     node.input_count = static_cast<uint32_t>(inputs.size()) - node.input_begin;
-    if (!IsValidNodeName(node.name)) {
-      throw GraphError("Node " + Quote(node.name) + " (at byte offset " + std::to_string(Offset(bytes.data())) +
-                           "): invalid node name",
-                       std::string(node.name));
+    node.strings = strings;
+    for (std::string_view piece : {name, op, device, class_list, class_value}) {
+      if (!piece.empty()) std::memcpy(strings, piece.data(), piece.size());
+      strings += piece.size();
     }
-    if (node.op.empty()) {
-      throw GraphError("Node " + Quote(node.name) + ": NodeDef has no op", std::string(node.name));
+    node.name_len = static_cast<uint32_t>(name.size());
+    node.op_len = static_cast<uint32_t>(op.size());
+    node.device_len = static_cast<uint32_t>(device.size());
+    node.class_list_len = static_cast<uint32_t>(class_list.size());
+    node.class_value_len = static_cast<uint32_t>(class_value.size());
+    if (!IsValidNodeName(node.name())) {
+      throw GraphError("Node " + Quote(node.name()) + " (at byte offset " + std::to_string(Offset(bytes.data())) +
+                           "): invalid node name",
+                       std::string(node.name()));
+    }
+    if (node.op().empty()) {
+      throw GraphError("Node " + Quote(node.name()) + ": NodeDef has no op", std::string(node.name()));
     }
   }
 
@@ -596,7 +639,7 @@ class Rewriter {
 
   template <typename Fn>
   void ForEachClassEntry(const RawNode& node, Fn&& fn) {
-    Reader r(node.class_list, origin_);
+    Reader r(node.class_list(), origin_);
     Field f;
     while (r.Next(f)) {
       if (f.number == 2) {
@@ -614,10 +657,10 @@ class Rewriter {
     const size_t mask = cap - 1;
     for (size_t i = 0; i < n; ++i) {
       const RawNode& node = nodes_[i];
-      size_t slot = HashName(node.name) & mask;
+      size_t slot = HashName(node.name()) & mask;
       while (name_table_[slot] != 0) {
-        if (nodes_[name_table_[slot] - 1].name == node.name) {
-          throw GraphError("Duplicate node name in graph: " + Quote(node.name), std::string(node.name));
+        if (nodes_[name_table_[slot] - 1].name() == node.name()) {
+          throw GraphError("Duplicate node name in graph: " + Quote(node.name()), std::string(node.name()));
         }
         slot = (slot + 1) & mask;
       }
@@ -630,7 +673,7 @@ class Rewriter {
     size_t slot = HashName(name) & mask;
     while (name_table_[slot] != 0) {
       const uint32_t i = name_table_[slot] - 1;
-      if (nodes_[i].name == name) return i;
+      if (nodes_[i].name() == name) return i;
       slot = (slot + 1) & mask;
     }
     return -1;
@@ -639,8 +682,8 @@ class Rewriter {
   bool IsOriginalPrefix(std::string_view name) {
     if (!gdef_prefixes_built_) {
       for (const RawNode& node : nodes_) {
-        for (size_t pos = node.name.find('/'); pos != std::string_view::npos; pos = node.name.find('/', pos + 1)) {
-          gdef_prefixes_.insert(node.name.substr(0, pos));
+        for (size_t pos = node.name().find('/'); pos != std::string_view::npos; pos = node.name().find('/', pos + 1)) {
+          gdef_prefixes_.insert(node.name().substr(0, pos));
         }
       }
       gdef_prefixes_built_ = true;
@@ -673,21 +716,22 @@ class Rewriter {
     for (auto& e : input_map_) e.value.node = e.value_node;
   }
 
-  void ResolveNode(size_t i, std::vector<uint32_t>* external_of) {
+  void ResolveNode(size_t i, const std::vector<std::string_view>& inputs, size_t base,
+                   std::vector<uint32_t>* external_of) {
     const RawNode& node = nodes_[i];
     bool seen_control = false;
     for (uint32_t j = 0; j < node.input_count; ++j) {
-      std::string_view in = inputs_[node.input_begin + j];
+      std::string_view in = inputs[node.input_begin - base + j];
       TensorRef ref = ParseTensorName(in);
       if (ref.control()) {
         seen_control = true;
       } else if (seen_control) {
-        throw GraphError("Node " + Quote(node.name) + ": control input " + Quote(in) +
+        throw GraphError("Node " + Quote(node.name()) + ": control input " + Quote(in) +
                              " must come after the data inputs",
-                         std::string(node.name));
+                         std::string(node.name()));
       }
       if (ref.index == INT32_MAX) {
-        throw GraphError("Node " + Quote(node.name) + ": bad output index in input " + Quote(in), std::string(node.name));
+        throw GraphError("Node " + Quote(node.name()) + ": bad output index in input " + Quote(in), std::string(node.name()));
       }
       Resolved& res = resolved_[node.input_begin + j];
       if (external_of != nullptr) {
@@ -706,7 +750,7 @@ class Rewriter {
       }
       int64_t src = FindOriginal(ref.node);
       if (src < 0) {
-        throw GraphError("Node " + Quote(node.name) + ": Unknown input node " + Quote(in), std::string(node.name));
+        throw GraphError("Node " + Quote(node.name()) + ": Unknown input node " + Quote(in), std::string(node.name()));
       }
       res.src = static_cast<int32_t>(src);
       res.index = ref.index;
@@ -715,17 +759,21 @@ class Rewriter {
 
   void ResolveInputs() {
     const size_t n = nodes_.size();
-    resolved_.resize(inputs_.size());
+    resolved_.resize(total_inputs_);
     if (input_map_.empty()) {
-      const size_t parts = n < 4096 ? 1 : threads_;
-      ParallelFor(parts, threads_, [&](size_t part) {
-        auto [a, b] = Range(n, parts, part);
-        for (size_t i = a; i < b; ++i) ResolveNode(i, nullptr);
+      ParallelFor(parts_, threads_, [&](size_t part) {
+        auto [a, b] = Range(n, parts_, part);
+        for (size_t i = a; i < b; ++i) ResolveNode(i, part_inputs_[part], part_input_base_[part], nullptr);
       });
     } else {
       std::vector<uint32_t> external_of(input_map_.size(), kNone);
-      for (size_t i = 0; i < n; ++i) ResolveNode(i, &external_of);
+      for (size_t part = 0; part < parts_; ++part) {
+        auto [a, b] = Range(n, parts_, part);
+        for (size_t i = a; i < b; ++i) ResolveNode(i, part_inputs_[part], part_input_base_[part], &external_of);
+      }
     }
+    // The input strings are no longer needed.
+    std::vector<std::vector<std::string_view>>().swap(part_inputs_);
     std::vector<std::string> unused;
     for (const auto& e : input_map_) {
       if (!e.used) unused.push_back(e.key_text);
@@ -750,13 +798,13 @@ class Rewriter {
     for (size_t i = 0; i < n; ++i) {
       const RawNode& node = nodes_[i];
       int32_t count = static_cast<int32_t>(node.input_count);
-      if (IsMerge(node.op)) {
+      if (IsMerge(node.op())) {
         int32_t controls = 0;
         bool back_edge = false;
         for (uint32_t j = 0; j < node.input_count; ++j) {
           const Resolved& res = resolved_[node.input_begin + j];
           if (res.index < 0) ++controls;
-          else if (res.src >= 0 && IsNextIteration(nodes_[static_cast<size_t>(res.src)].op)) back_edge = true;
+          else if (res.src >= 0 && IsNextIteration(nodes_[static_cast<size_t>(res.src)].op())) back_edge = true;
         }
         if (back_edge) count = controls + 1;
       }
@@ -771,6 +819,7 @@ class Rewriter {
       if (count > 0 && earlier < count) in_order = false;
     }
     order_.resize(n);
+    in_order_ = in_order;
     if (in_order) {
       for (size_t i = 0; i < n; ++i) order_[i] = static_cast<uint32_t>(i);
     } else {
@@ -808,13 +857,13 @@ class Rewriter {
         std::string names;
         size_t shown = 0;
         for (size_t i = 0; i < n && shown < 5; ++i) {
-          if (!placed[i]) names += (shown++ ? ", " : "") + Quote(nodes_[i].name);
+          if (!placed[i]) names += (shown++ ? ", " : "") + Quote(nodes_[i].name());
         }
         size_t first = 0;
         while (placed[first]) ++first;
         throw GraphError("GraphDef has a cycle (not a while loop) through " + std::to_string(n - done) +
                              " nodes, e.g. " + names,
-                         std::string(nodes_[first].name));
+                         std::string(nodes_[first].name()));
       }
     }
     position_.resize(n);
@@ -835,7 +884,7 @@ class Rewriter {
     if (opts_.existing.empty()) return;
     std::string candidate;
     for (uint32_t i : order_) {
-      std::string full = prefix_slash_ + std::string(nodes_[i].name);
+      std::string full = prefix_slash_ + std::string(nodes_[i].name());
       if (!ExistsInTarget(full)) continue;
       for (int k = 1;; ++k) {
         candidate = full + "_" + std::to_string(k);
@@ -845,9 +894,9 @@ class Rewriter {
       // names, so it can pick another imported node's final name; TensorFlow then
       // silently creates two nodes of that name. Refuse instead.
       if (!prefix_slash_.empty() && FindOriginal(std::string_view(candidate).substr(prefix_slash_.size())) >= 0) {
-        throw GraphError("Node " + Quote(nodes_[i].name) + " clashes with the target graph and would be renamed to " +
+        throw GraphError("Node " + Quote(nodes_[i].name()) + " clashes with the target graph and would be renamed to " +
                              Quote(candidate) + ", the name another imported node gets",
-                         std::string(nodes_[i].name));
+                         std::string(nodes_[i].name()));
       }
       renamed_[i] = static_cast<uint32_t>(new_names_.size());
       new_names_.push_back(candidate);
@@ -857,7 +906,7 @@ class Rewriter {
   // The final name of node i as two pieces (prefix, rest) to avoid building strings.
   std::pair<std::string_view, std::string_view> FinalName(uint32_t i) const {
     if (renamed_[i] != kNone) return {std::string_view(), new_names_[renamed_[i]]};
-    return {prefix_slash_, nodes_[i].name};
+    return {prefix_slash_, nodes_[i].name()};
   }
   std::string FinalNameString(uint32_t i) const {
     auto [a, b] = FinalName(i);
@@ -871,7 +920,7 @@ class Rewriter {
     if (it != device_cache_.end()) return it->second;
     std::string error;
     std::optional<std::string> canon = CanonicalDevice(device, &error);
-    if (!canon) throw GraphError("Node " + Quote(node.name) + ": " + error, std::string(node.name));
+    if (!canon) throw GraphError("Node " + Quote(node.name()) + ": " + error, std::string(node.name()));
     return device_cache_.emplace(device, std::move(*canon)).first->second;
   }
 
@@ -888,16 +937,16 @@ class Rewriter {
           std::string_view target = s.substr(5);
           int64_t t = FindOriginal(target);
           if (t < 0) {
-            throw GraphError("Node " + Quote(node.name) + " expects to be colocated with unknown node " + Quote(target),
-                             std::string(node.name));
+            throw GraphError("Node " + Quote(node.name()) + " expects to be colocated with unknown node " + Quote(target),
+                             std::string(node.name()));
           }
           if (static_cast<uint32_t>(t) != i) has_group = true;
         });
       }
       if (has_group) {
         colocated.push_back(i);  // takes a colocation target's device below
-      } else if (!opts_.clear_devices && !node.device.empty()) {
-        devices_[i] = Canonical(node.device, node);
+      } else if (!opts_.clear_devices && !node.device().empty()) {
+        devices_[i] = Canonical(node.device(), node);
       }
     }
     // Each colocated op takes the device of its first listed target that has one,
@@ -956,7 +1005,7 @@ class Rewriter {
     wire::Buffer& scratch = s.value_buf;
     wire::Buffer& entry = s.entry_buf;
     list.clear();
-    Reader r(node.class_list, origin_);
+    Reader r(node.class_list(), origin_);
     Field f;
     while (r.Next(f)) {
       if (f.number == 2 && f.data.substr(0, 5) == "loc:@") {
@@ -1011,7 +1060,33 @@ class Rewriter {
       out.reserve(estimate + (b - a) * (prefix_slash_.size() * 3 + 16));
       Scratch scratch;
       std::vector<Edge>& edges = part_edges[part];
-      for (size_t k = a; k < b; ++k) EmitNode(k, static_cast<uint32_t>(part), out, edges, scratch);
+      // Input pages below the smallest original index still to come in this part are
+      // done with (other parts rarely need them; if they do, the kernel reloads them).
+      std::vector<uint32_t> pending_min;
+      if (opts_.release_input_pages && b > a) {
+        pending_min.resize(b - a);
+        uint32_t m = kNone;
+        for (size_t k = b; k-- > a;) {
+          m = std::min(m, order_[k]);
+          pending_min[k - a] = m;
+        }
+      }
+      const char* released = b > a ? nodes_[pending_min.empty() ? order_[a] : pending_min[0]].bytes.data() : nullptr;
+      for (size_t k = a; k < b; ++k) {
+        EmitNode(k, static_cast<uint32_t>(part), out, edges, scratch);
+        if (!pending_min.empty() && ((k - a) & 4095) == 4095 && k + 1 < b) {
+          const char* done = nodes_[pending_min[k + 1 - a]].bytes.data();
+          if (done > released) {
+            ReleaseInput(released, done);
+            released = done;
+          }
+        }
+      }
+      if (!pending_min.empty()) {
+        uint32_t last = *std::max_element(order_.begin() + static_cast<ptrdiff_t>(a), order_.begin() + static_cast<ptrdiff_t>(b));
+        const char* end = nodes_[last].bytes.data() + nodes_[last].bytes.size();
+        if (end > released) ReleaseInput(released, end);
+      }
     });
     // Lay the edges out one chunk after the other.
     size_t total = 0;
@@ -1059,9 +1134,9 @@ class Rewriter {
     wire::PutBytesParts(buf, 1, pa, pb);
     entry.name_offset = static_cast<uint32_t>(buf.size() - pa.size() - pb.size());
     entry.name_size = static_cast<uint32_t>(pa.size() + pb.size());
-    wire::PutBytes(buf, 2, node.op);
-    entry.op_offset = static_cast<uint32_t>(buf.size() - node.op.size());
-    entry.op_size = static_cast<uint32_t>(node.op.size());
+    wire::PutBytes(buf, 2, node.op());
+    entry.op_offset = static_cast<uint32_t>(buf.size() - node.op().size());
+    entry.op_size = static_cast<uint32_t>(node.op().size());
 
     // Inputs: data inputs in order, then control inputs sorted by name, without duplicates.
     entry.edge_begin = static_cast<uint32_t>(edges.size());
@@ -1129,7 +1204,7 @@ class Rewriter {
   }
 
   void WriteAttrsAndRest(wire::Buffer& out, const RawNode& node, uint32_t index, Scratch& s) {
-    const bool frame_override = !frame_names_.empty() && (node.op == "Enter" || node.op == "RefEnter");
+    const bool frame_override = !frame_names_.empty() && (node.op() == "Enter" || node.op() == "RefEnter");
     if (node.simple && !frame_override) {
       // Fast path: the attr region in at most three pieces around the _output_shapes
       // entry (dropped) and the _class entry (rewritten), then defaults, then the rest.
@@ -1148,7 +1223,7 @@ class Rewriter {
       if (num_spans == 2 && spans[1].begin < spans[0].begin) std::swap(spans[0], spans[1]);
       for (int k = 0; k < num_spans; ++k) {
         copy_to(spans[k].begin);
-        if (spans[k].is_class) WriteClass(out, node, node.class_value, s);
+        if (spans[k].is_class) WriteClass(out, node, node.class_value(), s);
         pos = spans[k].end;
       }
       copy_to(node.attr_end);
@@ -1177,7 +1252,7 @@ class Rewriter {
         rest.push_back(f.raw);
       }
     }
-    const Defaults* defaults = DefaultsOf(node.op);
+    const Defaults* defaults = DefaultsOf(node.op());
     std::string_view frame;
     if (frame_override) {
       auto it = frame_names_.find(FinalNameString(index));
@@ -1229,7 +1304,12 @@ class Rewriter {
   std::unordered_map<std::string_view, Defaults, FastHash> op_defaults_;
   std::unordered_set<std::string_view, FastHash> functions_;
   std::vector<RawNode> nodes_;
-  std::vector<std::string_view> inputs_;
+  std::vector<std::vector<std::string_view>> part_inputs_;
+  std::vector<std::unique_ptr<char[]>> part_strings_;
+  std::vector<size_t> part_input_base_;
+  size_t parts_ = 1;
+  size_t total_inputs_ = 0;
+  bool in_order_ = false;
   std::vector<Resolved> resolved_;
   std::string graph_tail_;
   std::vector<uint32_t> name_table_;
@@ -1248,13 +1328,30 @@ class Rewriter {
   std::unordered_map<std::string, std::string> frame_names_;
 };
 
+namespace {
+
+// The rewrite's scratch (hundreds of MB for a large graph) was freed in worker
+// threads' arenas; hand those pages back to the system now rather than keep them.
+void ReturnFreedMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
+}  // namespace
+
 std::unique_ptr<RewrittenGraph> RewriteMetaGraph(std::string_view meta_graph, const RewriteOptions& options) {
   if (meta_graph.size() > kMaxMessageSize) {
     throw SizeLimitError("the MetaGraphDef is " + std::to_string(meta_graph.size()) +
                          " bytes, over protobuf's 2 GiB limit");
   }
-  Rewriter rewriter(meta_graph.data(), options);
-  return rewriter.RunMeta(meta_graph);
+  std::unique_ptr<RewrittenGraph> result;
+  {
+    Rewriter rewriter(meta_graph.data(), options);
+    result = rewriter.RunMeta(meta_graph);
+  }
+  ReturnFreedMemory();
+  return result;
 }
 
 std::string MetaGraphRest(std::string_view meta_graph) {
@@ -1278,8 +1375,13 @@ std::unique_ptr<RewrittenGraph> RewriteGraphDef(std::string_view graph_def, std:
     throw SizeLimitError("the GraphDef is " + std::to_string(graph_def.size()) + " bytes, over protobuf's 2 GiB limit");
   }
   // Offsets in errors are relative to the GraphDef; the op list is parsed on its own.
-  Rewriter rewriter(graph_def.data(), options);
-  return rewriter.RunGraph(graph_def, op_list);
+  std::unique_ptr<RewrittenGraph> result;
+  {
+    Rewriter rewriter(graph_def.data(), options);
+    result = rewriter.RunGraph(graph_def, op_list);
+  }
+  ReturnFreedMemory();
+  return result;
 }
 
 }  // namespace fastmeta

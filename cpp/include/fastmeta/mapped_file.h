@@ -40,4 +40,8 @@ class MappedFile {
   std::string fallback_;
 };
 
+// Drops the resident pages wholly inside [begin, begin + size) of a private file
+// mapping; they are read from the file again if touched. A no-op elsewhere.
+void ReleaseFilePages(const void* begin, size_t size);
+
 }  // namespace fastmeta

@@ -51,6 +51,9 @@ struct RewriteOptions {
   std::vector<std::pair<std::string, std::string>> frame_names;
   // Add default attr values from the file's stripped_op_list (TensorFlow always does).
   bool add_default_attrs = true;
+  // The input is a private read-only file mapping whose pages may be dropped once
+  // read (they reload from the file if touched again): bounds peak memory.
+  bool release_input_pages = false;
   // Worker threads (0: all cores). The output does not depend on it.
   unsigned threads = 0;
 };
