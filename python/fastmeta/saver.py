@@ -460,13 +460,22 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> list[RestoreTarget]:
                 variable=var_op.name,
                 key=names[i],
                 slice_spec=spec,
-                dtype=dtypes[i] % _REF_OFFSET,
+                dtype=dtypes[i] % _REF_OFFSET or _var_dtype(var_op),
                 full_name=full_name,
                 shape=_static_shape(var_op) if validate else None,
             )
         )
     out.sort(key=lambda t: t.variable)
     return out
+
+
+def _var_dtype(var_op: Operation) -> int:
+    """The variable op's ``dtype`` attr (for restore ops whose ``dtypes`` are unset, as
+    when the graph had no op definition for the variable)."""
+    try:
+        return int(var_op.get_attr("dtype") or 0) % _REF_OFFSET
+    except ValueError:
+        return 0
 
 
 def _full_name_guess(var_name: str, key: str) -> str:
