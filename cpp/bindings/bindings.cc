@@ -40,7 +40,7 @@ RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
                            const std::vector<const RewrittenGraph*>& existing,
                            const std::vector<std::string>& existing_names, bool add_default_attrs,
                            const std::vector<std::pair<std::string, std::string>>& frame_names, unsigned threads,
-                           std::shared_ptr<fastmeta::NameSet>& names_holder) {
+                           bool keep_output_shapes, std::shared_ptr<fastmeta::NameSet>& names_holder) {
   RewriteOptions options;
   options.prefix = prefix;
   options.clear_devices = clear_devices;
@@ -48,6 +48,7 @@ RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
   options.add_default_attrs = add_default_attrs;
   options.frame_names = frame_names;
   options.threads = threads;
+  options.keep_output_shapes = keep_output_shapes;
   for (const RewrittenGraph* g : existing) options.existing.push_back(g);
   if (!existing_names.empty()) {
     names_holder = std::make_shared<fastmeta::NameSet>();
@@ -239,11 +240,11 @@ PYBIND11_MODULE(_core, m) {
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
-         unsigned threads) {
+         unsigned threads, bool keep_output_shapes) {
         BufferView buf(data);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
-            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, names);
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes, names);
         // A fastmeta.MappedFile is a private file mapping: its pages can be dropped once read.
         options.release_input_pages = py::isinstance<fastmeta::MappedFile>(data);
         std::unique_ptr<RewrittenGraph> result;
@@ -258,17 +259,18 @@ PYBIND11_MODULE(_core, m) {
       py::arg("input_map") = std::vector<std::pair<std::string, std::string>>(),
       py::arg("existing") = std::vector<const RewrittenGraph*>(),
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
-      py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0, rewrite_doc);
+      py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
+      py::arg("keep_output_shapes") = false, rewrite_doc);
   m.def(
       "rewrite_meta_graph_file",
       [](const std::string& path, const std::string& prefix, bool clear_devices,
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
-         unsigned threads) {
+         unsigned threads, bool keep_output_shapes) {
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
-            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, names);
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes, names);
         std::unique_ptr<RewrittenGraph> result;
         {
           py::gil_scoped_release release;
@@ -283,6 +285,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("existing") = std::vector<const RewrittenGraph*>(),
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
+      py::arg("keep_output_shapes") = false,
       "Like rewrite_meta_graph, reading (memory-mapping) the file in C++.");
   m.def(
       "rewrite_graph_def",
@@ -290,12 +293,12 @@ PYBIND11_MODULE(_core, m) {
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
-         unsigned threads) {
+         unsigned threads, bool keep_output_shapes) {
         BufferView buf(data);
         BufferView ops(op_list);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
-            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, names);
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes, names);
         std::unique_ptr<RewrittenGraph> result;
         {
           py::gil_scoped_release release;
@@ -308,6 +311,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("existing") = std::vector<const RewrittenGraph*>(),
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
+      py::arg("keep_output_shapes") = false,
       "Rewrite a bare serialized GraphDef, defaults from a serialized OpList.");
   py::class_<fastmeta::MappedFile, std::shared_ptr<fastmeta::MappedFile>>(m, "MappedFile", py::buffer_protocol())
       .def(py::init([](const std::string& path) {

@@ -538,7 +538,7 @@ class Rewriter {
             class_value = value;
             node.class_begin = rel(f.raw.data());
             node.class_end = node.class_begin + static_cast<uint32_t>(f.raw.size());
-          } else if (key == "_output_shapes") {
+          } else if (key == "_output_shapes" && !opts_.keep_output_shapes) {
             node.shapes_begin = rel(f.raw.data());
             node.shapes_end = node.shapes_begin + static_cast<uint32_t>(f.raw.size());
           }
@@ -1265,7 +1265,7 @@ class Rewriter {
       for (size_t b = a + 1; b < attrs.size(); ++b) {
         if (attrs[b].key == attr.key) superseded = true;
       }
-      if (superseded || attr.key == "_output_shapes") continue;
+      if (superseded || (attr.key == "_output_shapes" && !opts_.keep_output_shapes)) continue;
       if (defaults) {
         bool has_default = false;
         for (const auto& d : *defaults) has_default |= d.first == attr.key;

@@ -49,6 +49,9 @@ struct RewriteOptions {
   // Enter/RefEnter nodes (by final name) whose frame_name attr is set, as TensorFlow's
   // WhileContext does for a scoped import: (final node name, frame name).
   std::vector<std::pair<std::string, std::string>> frame_names;
+  // Keep the `_output_shapes` attrs (TensorFlow's importer reads them to refine shapes,
+  // then drops them): for handing the result to TensorFlow's importer.
+  bool keep_output_shapes = false;
   // Add default attr values from the file's stripped_op_list (TensorFlow always does).
   bool add_default_attrs = true;
   // The input is a private read-only file mapping whose pages may be dropped once
