@@ -39,7 +39,18 @@ FIXTURES = {f["name"]: f for f in MANIFEST["fixtures"]}
 IDS = sorted(FIXTURES)
 VARIANTS = ["no_scope", "scope", "scope_clear_devices", "scope_taken", "input_map"]
 
-tf.compat.v1.disable_eager_execution()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _graph_mode() -> Any:
+    """Graph mode for this module only (as training code using import_meta_graph runs);
+    eager execution is switched back on afterwards for other modules."""
+    tf.compat.v1.disable_eager_execution()
+    yield
+    try:
+        tf.compat.v1.enable_eager_execution()
+    except ValueError:  # TF refuses once the global default graph was used
+        pass
 
 Importer = Callable[..., Any]
 TF_IMPORT: Importer = tf.compat.v1.train.import_meta_graph
