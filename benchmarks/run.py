@@ -82,6 +82,14 @@ def _reset_peak() -> bool:
         return False
 
 
+def _malloc_trim() -> None:
+    """Give freed heap memory back to the OS, so the next run's RSS starts clean."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _peak_rss() -> int:
     hwm = _status("VmHWM")
     if hwm:
@@ -232,8 +240,10 @@ def child(args: argparse.Namespace) -> int:
     outcome: Outcome | None = None
     start = time.perf_counter()
     warmup_done = False
+    warmup_delta = float("nan")
     while True:
         gc.collect()
+        _malloc_trim()
         can_reset = _reset_peak()
         base = _status("VmRSS")
         t0 = time.perf_counter()
@@ -244,17 +254,19 @@ def child(args: argparse.Namespace) -> int:
             outcome = check(result)
         del result
         # A fast first run only warms caches (page cache, allocator): discard it.
+        delta = peak - base if can_reset else float("nan")
         if not warmup_done and not runs and elapsed < args.warmup_below:
             warmup_done = True
+            warmup_delta = delta
             continue
-        runs.append({"seconds": elapsed, "peak_rss": peak,
-                     "delta_rss": peak - base if can_reset else float("nan"),
+        runs.append({"seconds": elapsed, "peak_rss": peak, "delta_rss": delta,
                      "base_rss": base})
         total = time.perf_counter() - start
         if len(runs) >= args.repeat or (total > args.budget and len(runs) >= 1):
             break
     assert outcome is not None
-    out.update({"runs": runs, "outcome": asdict(outcome), "peak_reset": _reset_peak()})
+    out.update({"runs": runs, "outcome": asdict(outcome), "peak_reset": _reset_peak(),
+                "warmup_delta_rss": warmup_delta})
     print(json.dumps(out))
     return 0
 
@@ -288,7 +300,10 @@ def _run_child(kind: str, path: Path, args: argparse.Namespace, repeat: int) -> 
            "--warmup-below", str(args.warmup_below)]
     if args.clear_devices:
         cmd.append("--clear-devices")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0")
+    # A fixed mmap threshold stops glibc from keeping a freed big buffer in the heap
+    # (its dynamic threshold would), which would hide the next run's allocation from RSS.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0",
+               MALLOC_MMAP_THRESHOLD_="1048576")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -493,6 +508,9 @@ def parent(args: argparse.Namespace) -> int:
             row.median_s = statistics.median(r["seconds"] for r in row.runs)
             row.peak_rss = max(int(r["peak_rss"]) for r in row.runs)
             deltas = [r["delta_rss"] for r in row.runs if r["delta_rss"] == r["delta_rss"]]
+            warm = res.get("warmup_delta_rss", float("nan"))
+            if warm == warm:  # the warm-up ran in a fresh process: include its memory
+                deltas.append(warm)
             if deltas:
                 row.delta_rss = int(max(deltas))
                 row.rss_per_file = row.delta_rss / row.file_bytes
@@ -516,7 +534,8 @@ def parent(args: argparse.Namespace) -> int:
         out_dir = Path(args.results)
         out_dir.mkdir(parents=True, exist_ok=True)
         date = _dt.date.today().isoformat()
-        out = out_dir / f"{date}-{machine['host']}.json"
+        tag = f"-{args.tag}" if args.tag else ""
+        out = out_dir / f"{date}-{machine['host']}{tag}.json"
         doc = {
             "date": _dt.datetime.now().isoformat(timespec="seconds"),
             "machine": machine,
@@ -546,6 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     + ",".join(k for k, _ in KINDS))
     ap.add_argument("--results", default=str(HERE / "results"))
     ap.add_argument("--no-json", action="store_true")
+    ap.add_argument("--tag", default="", help="suffix of the JSON file name")
     ap.add_argument("--data-dir", default=str(HERE / "data"), help="where graphs are cached")
     ap.add_argument("--warmup-below", type=float, default=2.0,
                     help="discard a first run faster than this (cache warm-up)")
