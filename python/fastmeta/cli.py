@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
 from google.protobuf import text_format
 
@@ -47,7 +47,7 @@ def inspect_meta_graph(path: str) -> dict[str, Any]:
         kind = coll.WhichOneof("kind")
         count = len(getattr(coll, kind).value) if kind else 0
         collections[key] = {"kind": kind, "count": count, "bytes": coll.ByteSize()}
-    saver: Optional[dict[str, Any]] = None
+    saver: dict[str, Any] | None = None
     if rest.HasField("saver_def"):
         sd = rest.saver_def
         saver = {
@@ -149,7 +149,7 @@ def _cmd_inspect_checkpoint(args: argparse.Namespace) -> int:
     return int(checkpoint.inspect_checkpoint_main(argv) or 0)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fastmeta`` command (also ``python -m fastmeta``)."""
     parser = argparse.ArgumentParser(prog="fastmeta", description="Fast, faithful TensorFlow meta graph loading.")
     sub = parser.add_subparsers(dest="command", required=True)

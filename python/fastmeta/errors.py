@@ -8,8 +8,6 @@ Messages name the file, the byte offset, the node or the collection key concerne
 
 from __future__ import annotations
 
-from typing import Optional
-
 __all__ = [
     "CollectionError",
     "Error",
@@ -34,7 +32,7 @@ class ParseError(Error, ValueError):
     ``path`` the file it came from (None for in-memory input).
     """
 
-    def __init__(self, message: str, offset: Optional[int] = None, path: Optional[str] = None):
+    def __init__(self, message: str, offset: int | None = None, path: str | None = None):
         super().__init__(message)
         self.offset = offset
         self.path = path
@@ -50,7 +48,7 @@ class GraphError(Error, ValueError):
     """A well-formed graph TensorFlow would refuse: duplicate or invalid names,
     unknown inputs, cycles, colocation with unknown nodes. ``node`` names the node."""
 
-    def __init__(self, message: str, node: Optional[str] = None):
+    def __init__(self, message: str, node: str | None = None):
         super().__init__(message)
         self.node = node
 
@@ -70,7 +68,7 @@ class SizeLimitError(Error, ValueError):
 class FileError(Error, OSError):
     """A file that exists but cannot be read."""
 
-    def __init__(self, message: str, path: Optional[str] = None):
+    def __init__(self, message: str, path: str | None = None):
         super().__init__(message)
         self.path = path
 
@@ -86,7 +84,7 @@ class CollectionError(Error, KeyError):
     """A collection entry that does not resolve in the imported graph.
     ``key`` is the collection key and ``name`` the entry."""
 
-    def __init__(self, message: str, key: Optional[str] = None, name: Optional[str] = None):
+    def __init__(self, message: str, key: str | None = None, name: str | None = None):
         super().__init__(message)
         self.key = key
         self.name = name

@@ -54,7 +54,7 @@ def _describe_binary_failure(data: Any) -> str:
         saved = saved_model_pb2.SavedModel.FromString(bytes(data))
         if saved.meta_graphs and saved.saved_model_schema_version:
             return " (this looks like a SavedModel: pass one of its meta_graphs)"
-    except Exception:  # noqa: BLE001 - only a hint
+    except Exception:
         pass
     return ""
 
@@ -221,10 +221,11 @@ def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
     """Resolve any accepted input to bytes for the core (without modifying a message)."""
     path: str | None = None
     if _is_message(meta_graph_or_file):
-        name = meta_graph_or_file.DESCRIPTOR.full_name
+        message: Any = meta_graph_or_file
+        name = message.DESCRIPTOR.full_name
         if not name.endswith("MetaGraphDef"):
             raise ParseError(f"expected a MetaGraphDef message, got {name}")
-        buffer: Any = meta_graph_or_file.SerializeToString()
+        buffer: Any = message.SerializeToString()
         label = "<MetaGraphDef message>"
     elif isinstance(meta_graph_or_file, (bytes, bytearray, memoryview)):
         buffer = meta_graph_or_file
@@ -260,7 +261,7 @@ def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
     return LoadedMetaGraph(buffer, rest, label, path)
 
 
-def read_meta_graph_file(filename: Union[str, "os.PathLike[str]"]) -> meta_graph_pb2.MetaGraphDef:
+def read_meta_graph_file(filename: str | os.PathLike[str]) -> meta_graph_pb2.MetaGraphDef:
     """Read a MetaGraphDef file (binary, else text format) into a fastmeta message.
 
     Raises MetaGraphNotFoundError when the file does not exist and ParseError (naming

@@ -7,7 +7,7 @@ are put under the same scope here (they are small).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -25,7 +25,7 @@ from fastmeta.scoping import (
 __all__ = ["input_map_pairs", "rewrite_meta_graph", "rewrite_meta_graph_bytes", "run_core"]
 
 
-def input_map_pairs(input_map: Optional[Mapping[str, Any]]) -> list[tuple[str, str]]:
+def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """Normalise an input_map: keys are names in the file (``x``, ``x:1``, ``^x``), values
     are tensor names in the target graph (strings) or objects with a ``name``."""
     pairs: list[tuple[str, str]] = []
@@ -83,9 +83,9 @@ def _rescoped_rest(loaded: LoadedMetaGraph, scope: str) -> meta_graph_pb2.MetaGr
 
 def _rewrite(
     meta_graph_or_file: MetaGraphSource,
-    import_scope: Optional[str],
+    import_scope: str | None,
     clear_devices: bool,
-    input_map: Optional[Mapping[str, Any]],
+    input_map: Mapping[str, Any] | None,
     threads: int = 0,
 ) -> tuple[meta_graph_pb2.MetaGraphDef, Any]:
     loaded = (
@@ -108,9 +108,9 @@ def _rewrite(
 
 def rewrite_meta_graph(
     meta_graph_or_file: MetaGraphSource,
-    import_scope: Optional[str] = None,
+    import_scope: str | None = None,
     clear_devices: bool = False,
-    input_map: Optional[Mapping[str, Any]] = None,
+    input_map: Mapping[str, Any] | None = None,
     threads: int = 0,
 ) -> meta_graph_pb2.MetaGraphDef:
     """Return the MetaGraphDef a fresh graph would hold after TensorFlow's
@@ -134,9 +134,9 @@ def rewrite_meta_graph(
 
 def rewrite_meta_graph_bytes(
     meta_graph_or_file: MetaGraphSource,
-    import_scope: Optional[str] = None,
+    import_scope: str | None = None,
     clear_devices: bool = False,
-    input_map: Optional[Mapping[str, Any]] = None,
+    input_map: Mapping[str, Any] | None = None,
     threads: int = 0,
 ) -> bytes:
     """:func:`rewrite_meta_graph`, serialized, without parsing the GraphDef in Python."""

@@ -7,7 +7,6 @@ same string operation literally, so scopes with regex metacharacters behave.
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from google.protobuf.message import DecodeError, Message
 
@@ -65,7 +64,7 @@ VARIABLE_COLLECTIONS = frozenset(
 )
 
 
-def validate_import_scope(import_scope: Optional[str]) -> str:
+def validate_import_scope(import_scope: str | None) -> str:
     """Check an import scope by TensorFlow's name_scope rules; return it without a trailing '/'."""
     if not import_scope:
         return ""
@@ -114,7 +113,9 @@ def _values_def(values_def: control_flow_pb2.ValuesDef, scope: str) -> None:
     values = [prepend_name_scope(v, scope) for v in values_def.values]
     del values_def.values[:]
     values_def.values.extend(values)
-    external = {prepend_name_scope(k, scope): prepend_name_scope(v, scope) for k, v in values_def.external_values.items()}
+    external = {
+        prepend_name_scope(k, scope): prepend_name_scope(v, scope) for k, v in values_def.external_values.items()
+    }
     values_def.external_values.clear()
     for k, v in external.items():
         values_def.external_values[k] = v
