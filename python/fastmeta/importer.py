@@ -375,7 +375,7 @@ def _saver(
         if var_list:
             key, var = next(iter(var_list.items()))
             scope = var.name[: -len(key)] if key else var.name
-        return Saver(saver_def=rest.saver_def, name=scope)
+        return Saver(saver_def=rest.saver_def, name=scope, graph=target)
     if default is target:
         variables = txn.get_collection("variables", scope=import_scope or None)
         saveables = txn.get_collection("saveable_objects", scope=import_scope or None)
