@@ -456,6 +456,19 @@ class _Lookup:
             return None
         return output_types(op_def, op.node_def)
 
+    def _num_outputs(self, op: Operation) -> int | None:
+        """How many outputs ``op`` has (None when unknown). Ops whose OpDef fixes the
+        count are answered without parsing the NodeDef (the hot path of collection
+        restoring)."""
+        op_type = op.type
+        op_def = self._op_def(op_type)
+        if op_def is None:
+            return None
+        if not any(arg.number_attr or arg.type_list_attr for arg in op_def.output_arg):
+            return len(op_def.output_arg)
+        specs = output_types(op_def, op.node_def)
+        return None if specs is None else len(specs)
+
     def _tensor_from_input(self, s: str) -> Tensor:
         name, _, idx = s.lstrip("^").partition(":")
         op = self._find(name)
@@ -522,11 +535,11 @@ class _Lookup:
                     f"The name {name!r} refers to a Tensor which does not exist. "
                     f"The operation, {op_name!r}, does not exist in the graph."
                 )
-            specs = self._output_specs(op)
-            if out_n < 0 or (specs is not None and out_n >= len(specs)):
+            count = self._num_outputs(op)
+            if out_n < 0 or (count is not None and out_n >= count):
                 raise KeyError(
                     f"The name {name!r} refers to a Tensor which does not exist. "
-                    f"The operation, {op_name!r}, exists but only has {len(specs or ())} outputs."
+                    f"The operation, {op_name!r}, exists but only has {count or 0} outputs."
                 )
             return Tensor(op, out_n)
         if ":" in name:
