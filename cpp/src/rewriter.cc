@@ -915,43 +915,55 @@ class Rewriter {
     return s;
   }
 
-  std::string_view Canonical(std::string_view device, const RawNode& node) {
-    auto it = device_cache_.find(device);
-    if (it != device_cache_.end()) return it->second;
+  using DeviceCache = std::unordered_map<std::string_view, std::string, FastHash>;
+
+  static std::string_view Canonical(std::string_view device, const RawNode& node, DeviceCache& cache) {
+    auto it = cache.find(device);
+    if (it != cache.end()) return it->second;
     std::string error;
     std::optional<std::string> canon = CanonicalDevice(device, &error);
     if (!canon) throw GraphError("Node " + Quote(node.name()) + ": " + error, std::string(node.name()));
-    return device_cache_.emplace(device, std::move(*canon)).first->second;
+    return cache.emplace(device, std::move(*canon)).first->second;
   }
 
   void ChooseDevices() {
     const size_t n = nodes_.size();
     devices_.assign(n, std::string_view());
-    std::vector<uint32_t> colocated;
-    for (uint32_t i : order_) {
-      const RawNode& node = nodes_[i];
-      bool has_group = false;
-      if (node.has_class) {
-        ForEachClassEntry(node, [&](std::string_view s) {
-          if (s.substr(0, 5) != "loc:@") return;
-          std::string_view target = s.substr(5);
-          int64_t t = FindOriginal(target);
-          if (t < 0) {
-            throw GraphError("Node " + Quote(node.name()) + " expects to be colocated with unknown node " + Quote(target),
-                             std::string(node.name()));
-          }
-          if (static_cast<uint32_t>(t) != i) has_group = true;
-        });
+    std::vector<uint8_t> colocated(n, 0);
+    // Non-colocated ops keep their own device in canonical form: done in file order,
+    // in parallel, with a cache per worker (a graph has few distinct devices).
+    device_caches_.clear();
+    device_caches_.resize(parts_);
+    ParallelFor(parts_, threads_, [&](size_t part) {
+      auto [a, b] = Range(n, parts_, part);
+      auto& cache = device_caches_[part];
+      for (size_t i = a; i < b; ++i) {
+        const RawNode& node = nodes_[i];
+        bool has_group = false;
+        if (node.has_class) {
+          ForEachClassEntry(node, [&](std::string_view s) {
+            if (s.substr(0, 5) != "loc:@") return;
+            std::string_view target = s.substr(5);
+            int64_t t = FindOriginal(target);
+            if (t < 0) {
+              throw GraphError("Node " + Quote(node.name()) + " expects to be colocated with unknown node " +
+                                   Quote(target),
+                               std::string(node.name()));
+            }
+            if (static_cast<size_t>(t) != i) has_group = true;
+          });
+        }
+        if (has_group) {
+          colocated[i] = 1;  // takes a colocation target's device below
+        } else if (!opts_.clear_devices && node.device_len != 0) {
+          devices_[i] = Canonical(node.device(), node, cache);
+        }
       }
-      if (has_group) {
-        colocated.push_back(i);  // takes a colocation target's device below
-      } else if (!opts_.clear_devices && !node.device().empty()) {
-        devices_[i] = Canonical(node.device(), node);
-      }
-    }
+    });
     // Each colocated op takes the device of its first listed target that has one,
     // looked up as the import goes, in creation order (as TensorFlow's Python does).
-    for (uint32_t i : colocated) {
+    for (uint32_t i : order_) {
+      if (!colocated[i]) continue;
       bool found = false;
       ForEachClassEntry(nodes_[i], [&](std::string_view s) {
         if (found || s.substr(0, 5) != "loc:@") return;
@@ -1169,8 +1181,12 @@ class Rewriter {
       ++data_inputs;
     }
     if (!s.controls.empty()) {
-      std::sort(s.controls.begin(), s.controls.end(),
-                [](const Scratch::Control& x, const Scratch::Control& y) { return CompareSplit(x.a, x.b, y.a, y.b) < 0; });
+      auto less = [](const Scratch::Control& x, const Scratch::Control& y) {
+        return CompareSplit(x.a, x.b, y.a, y.b) < 0;
+      };
+      if (!std::is_sorted(s.controls.begin(), s.controls.end(), less)) {
+        std::sort(s.controls.begin(), s.controls.end(), less);
+      }
       for (size_t c = 0; c < s.controls.size(); ++c) {
         const Scratch::Control& ctl = s.controls[c];
         if (c > 0 && CompareSplit(ctl.a, ctl.b, s.controls[c - 1].a, s.controls[c - 1].b) == 0) continue;
@@ -1324,7 +1340,7 @@ class Rewriter {
   std::vector<uint32_t> renamed_;
   std::vector<std::string> new_names_;
   std::vector<std::string_view> devices_;
-  std::unordered_map<std::string_view, std::string, FastHash> device_cache_;
+  std::vector<DeviceCache> device_caches_;  // canonical devices, one cache per worker
   std::unordered_map<std::string, std::string> frame_names_;
 };
 
