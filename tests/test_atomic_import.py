@@ -1,0 +1,116 @@
+"""A failed import leaves the target fastmeta.Graph exactly as it was, whatever stage
+fails (TensorFlow leaves a half-modified graph); concurrent imports equal sequential ones.
+
+Failures are injected at every stage of the import by replacing the stage's function
+with one that raises, then the graph is compared with a snapshot taken before.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fastmeta
+import fastmeta.importer as importer
+import fastmeta.saver as saver_module
+from fastmeta.control_flow import CondContext, WhileContext
+from fastmeta.protos import meta_graph_pb2
+from fastmeta.queue_runner import QueueRunner
+from fastmeta.variables import Variable
+
+CORPUS = Path(__file__).parent / "fixtures" / "corpus"
+
+
+class Injected(Exception):
+    """The failure this test injects."""
+
+
+def _snapshot(g: fastmeta.Graph) -> tuple[Any, ...]:
+    collections = {key: [repr(item) for item in g.get_collection(key)] for key in g.get_all_collection_keys()}
+    return (
+        g.as_graph_def().SerializeToString(deterministic=True),
+        collections,
+        g.unique_name("imp", mark_as_used=False),
+        g.unique_name("save", mark_as_used=False),
+        len(g.get_operations()),
+    )
+
+
+def _fail(*_args: Any, **_kwargs: Any) -> Any:
+    raise Injected("injected failure")
+
+
+def _without_saver_def(name: str) -> bytes:
+    meta = meta_graph_pb2.MetaGraphDef.FromString((CORPUS / f"{name}.meta").read_bytes())
+    meta.ClearField("saver_def")
+    return meta.SerializeToString()
+
+
+# (what is replaced, attribute, the meta graph to import)
+STAGES = [
+    (importer, "load_meta_graph", "mlp_ref"),  # reading
+    (importer, "_check_unbound", "mlp_ref"),  # unbound inputs check
+    (importer, "run_core", "mlp_ref"),  # the C++ rewrite
+    (importer, "_restore_collections", "mlp_ref"),  # collections, as a whole
+    (Variable, "from_proto", "mlp_ref"),  # one variable
+    (QueueRunner, "from_proto", "queues"),  # one queue runner
+    (CondContext, "from_proto", "control_flow_v1"),  # one cond context
+    (WhileContext, "from_proto", "control_flow_v1"),  # one while context
+    (importer, "_saver", "mlp_ref"),  # the Saver from saver_def
+    (importer, "build_saver", "mlp_resource_adam-no-saver-def"),  # a fresh Saver's ops
+    (saver_module.Saver, "__init__", "mlp_ref"),  # the Saver object itself
+]
+
+
+@pytest.mark.parametrize(("owner", "attr", "fixture"), STAGES, ids=[f"{a}-{f}" for _, a, f in STAGES])
+def test_failure_at_any_stage_leaves_the_graph_unchanged(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, attr: str, fixture: str
+) -> None:
+    g = fastmeta.Graph()
+    with g.as_default():
+        g.placeholder("float32", [None, 4], name="new_x")
+        fastmeta.import_meta_graph(str(CORPUS / "mlp_ref.meta"), import_scope="imp")
+        if fixture.endswith("-no-saver-def"):
+            source: Any = _without_saver_def(fixture.split("-")[0])
+        else:
+            source = str(CORPUS / f"{fixture}.meta")
+        before = _snapshot(g)
+        original = getattr(owner, attr)
+        monkeypatch.setattr(owner, attr, staticmethod(_fail) if isinstance(owner, type) else _fail)
+        with pytest.raises(Injected):
+            fastmeta.import_meta_graph(source, import_scope="imp")
+        assert _snapshot(g) == before
+        # The same import works once the stage is back, into the same graph.
+        monkeypatch.setattr(owner, attr, original)
+        fastmeta.import_meta_graph(source, import_scope="imp")
+        assert len(g.get_operations()) > before[-1]
+
+
+def test_concurrent_imports_into_one_graph_equal_sequential() -> None:
+    path = str(CORPUS / "mlp_ref.meta")
+    sequential = fastmeta.Graph()
+    with sequential.as_default():
+        for _ in range(4):
+            fastmeta.import_meta_graph(path, import_scope="tower")
+    concurrent = fastmeta.Graph()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            fastmeta.import_meta_graph(path, import_scope="tower", graph=concurrent)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    # Each import took one of tower, tower_1, ... under the graph's lock: the same graph
+    # as sequential imports (the towers are identical, so their order does not matter).
+    assert _snapshot(concurrent)[0] == _snapshot(sequential)[0]
+    assert sorted(o.name for o in concurrent.get_operations()) == sorted(o.name for o in sequential.get_operations())
