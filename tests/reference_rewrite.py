@@ -7,7 +7,6 @@ not speed; the property tests check the core against it on random graphs.
 from __future__ import annotations
 
 import heapq
-from typing import Optional
 
 from fastmeta.protos import attr_value_pb2, graph_pb2, op_def_pb2
 
@@ -66,10 +65,10 @@ def canonical_device(spec: str) -> str:
 
 def reference_rewrite(
     graph: graph_pb2.GraphDef,
-    op_list: Optional[op_def_pb2.OpList] = None,
+    op_list: op_def_pb2.OpList | None = None,
     prefix: str = "",
     clear_devices: bool = False,
-    input_map: Optional[dict[str, str]] = None,
+    input_map: dict[str, str] | None = None,
     existing: frozenset[str] = frozenset(),
 ) -> graph_pb2.GraphDef:
     nodes = list(graph.node)
@@ -83,7 +82,7 @@ def reference_rewrite(
     for k, v in (input_map or {}).items():
         imap[parse_tensor_name(k)] = parse_tensor_name(v)
     used: set[tuple[str, int]] = set()
-    resolved: list[list[tuple[Optional[int], str, int]]] = []  # (src idx or None, external name, index)
+    resolved: list[list[tuple[int | None, str, int]]] = []  # (src idx or None, external name, index)
     for n in nodes:
         seen_control = False
         ins = []

@@ -11,11 +11,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import fastmeta
 import fastmeta.importer as importer
 import fastmeta.saver as saver_module
+import pytest
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.protos import meta_graph_pb2
 from fastmeta.queue_runner import QueueRunner
@@ -101,7 +100,7 @@ def test_concurrent_imports_into_one_graph_equal_sequential() -> None:
     def work() -> None:
         try:
             fastmeta.import_meta_graph(path, import_scope="tower", graph=concurrent)
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=work) for _ in range(4)]

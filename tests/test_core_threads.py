@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from fastmeta import _core
 from fastmeta.protos import meta_graph_pb2
 
@@ -80,7 +79,7 @@ def test_concurrent_rewrites_from_python_threads(big: bytes) -> None:
     def work() -> None:
         try:
             results.append(_core.rewrite_meta_graph(big, prefix="s").graph_def())
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=work) for _ in range(4)]

@@ -12,9 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import fastmeta
+import pytest
 from fastmeta.protos import meta_graph_pb2
 from fastmeta.scoping import REGISTERED_PROTOS
 
@@ -70,7 +69,8 @@ def _expected_items(key: str, coll: meta_graph_pb2.CollectionDef, scope: str) ->
         return [("tensor" if ":" in v else "operation", v) for v in coll.node_list.value]
     if kind == "bytes_list":
         if key in REGISTERED_PROTOS:
-            return [tf_oracle.describe_item(_Proto(REGISTERED_PROTOS[key].FromString(v))) for v in coll.bytes_list.value]
+            protos = [REGISTERED_PROTOS[key].FromString(v) for v in coll.bytes_list.value]
+            return [tf_oracle.describe_item(_Proto(p)) for p in protos]
         if scope:
             return [("str", v.decode()) for v in coll.bytes_list.value]
         return [("bytes", v) for v in coll.bytes_list.value]
