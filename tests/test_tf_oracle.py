@@ -69,7 +69,7 @@ def _variant_kwargs(fx, variant):
     elif variant == "scope_clear_devices":
         kw.update(import_scope="imp", clear_devices=True)
     elif variant == "scope_taken":
-        def first(g, fx=fx, imap=dict(imap)):
+        def first(g, fx=fx, imap=dict(imap)):  # noqa: B006 - binds this variant's map
             im = {k: g.get_tensor_by_name(v) for k, v in imap.items()} or None
             tf.compat.v1.train.import_meta_graph(str(_path(fx)), import_scope="imp", input_map=im)
         kw["import_scope"] = "imp"
@@ -268,7 +268,7 @@ def test_describe_item_duck_typed():
 # diff_graph_defs
 # ----------------------------------------------------------------------------
 def _gd():
-    tf = _tf()
+    _tf()
     return tf_import(_path(FIXTURES["mlp_ref"]), import_scope="imp").graph_def
 
 
@@ -334,7 +334,7 @@ def _copy_node(n):
 
 
 def test_diff_library_order_insensitive():
-    tf = _tf()
+    _tf()
     gd = tf_import(_path(FIXTURES["control_flow_v2"])).graph_def
     assert len(gd.library.function) > 1
     b = _copy(gd)

@@ -17,12 +17,18 @@ Only :func:`tf_import` needs TensorFlow; ``describe_item`` and
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-__all__ = ["Outcome", "tf_import", "describe_item", "diff_graph_defs", "describe_collections",
-           "graph_def_summary"]
+__all__ = [
+    "Outcome",
+    "describe_collections",
+    "describe_item",
+    "diff_graph_defs",
+    "graph_def_summary",
+    "tf_import",
+]
 
 
 # ----------------------------------------------------------------------------
@@ -297,7 +303,7 @@ def diff_graph_defs(a, b, *, ignore_attrs: Iterable[str] = (), ignore_experiment
                     out.append(f"relative order of common nodes differs at #{i}: {x!r} vs {y!r}")
                     break
     by_b = {n.name: n for n in b.node}
-    for i, na in enumerate(a.node):
+    for na in a.node:
         nb = by_b.get(na.name)
         if nb is None:
             continue
