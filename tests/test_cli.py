@@ -1,0 +1,63 @@
+"""The command line: ``python -m fastmeta import|rewrite|inspect`` on the bundled example."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import fastmeta
+from fastmeta.protos import meta_graph_pb2
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "mlp.meta"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fastmeta", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_rewrite_writes_what_rewrite_meta_graph_returns(tmp_path: Path) -> None:
+    out = tmp_path / "scoped.meta"
+    proc = run("rewrite", str(EXAMPLE), str(out), "--import-scope", "tower_0", "--clear-devices")
+    assert proc.returncode == 0, proc.stderr
+    written = meta_graph_pb2.MetaGraphDef.FromString(out.read_bytes())
+    expected = fastmeta.rewrite_meta_graph(EXAMPLE, import_scope="tower_0", clear_devices=True)
+    assert written == expected
+    assert all(n.name.startswith("tower_0/") and not n.device for n in written.graph_def.node)
+
+
+def test_rewrite_as_text_round_trips(tmp_path: Path) -> None:
+    out = tmp_path / "scoped.pbtxt"
+    assert run("rewrite", str(EXAMPLE), str(out), "--as-text").returncode == 0
+    assert fastmeta.read_meta_graph_file(out) == fastmeta.rewrite_meta_graph(EXAMPLE)
+
+
+def test_inspect_json_counts() -> None:
+    proc = run("inspect", str(EXAMPLE), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    meta = fastmeta.read_meta_graph_file(EXAMPLE)
+    assert summary["nodes"] == len(meta.graph_def.node)
+    assert sum(summary["ops"].values()) == summary["nodes"]
+    assert summary["tensorflow_version"] == meta.meta_info_def.tensorflow_version
+    assert set(summary["collections"]) == set(meta.collection_def)
+    assert summary["saver"]["restore_op_name"] == meta.saver_def.restore_op_name
+
+
+def test_import_summary() -> None:
+    proc = run("import", str(EXAMPLE), "--import-scope", "tower_0")
+    assert proc.returncode == 0, proc.stderr
+    assert "operations" in proc.stdout and "tower_0/save/restore_all" in proc.stdout
+
+
+def test_errors_are_one_line_and_nonzero(tmp_path: Path) -> None:
+    proc = run("inspect", str(tmp_path / "missing.meta"))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("fastmeta: error: File does not exist")
+    bad = tmp_path / "bad.meta"
+    bad.write_bytes(b"\xff\xfe garbage \x00")
+    proc = run("rewrite", str(bad), str(tmp_path / "out.meta"))
+    assert proc.returncode == 1 and "byte offset" in proc.stderr
+    assert not (tmp_path / "out.meta").exists()
