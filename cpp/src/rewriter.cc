@@ -149,17 +149,18 @@ using Defaults = std::vector<std::pair<std::string_view, std::string_view>>;
 
 struct RawNode {
   std::string_view bytes;  // the NodeDef payload (in the input)
-  // A copy of the name, op, device, _class ListValue and _class AttrValue, one after
-  // the other, so the stages before writing never touch the input's pages again.
+  // A copy of the name, op, device and _class AttrValue, one after the other (distinct
+  // fields of the node, so never more bytes than the node), so the stages before
+  // writing never touch the input's pages again. The _class ListValue lies inside the
+  // AttrValue: it is kept as an offset into it.
   const char* strings = nullptr;
-  uint32_t name_len = 0, op_len = 0, device_len = 0, class_list_len = 0, class_value_len = 0;
+  uint32_t name_len = 0, op_len = 0, device_len = 0, class_value_len = 0;
+  uint32_t class_list_offset = 0, class_list_len = 0;
   std::string_view name() const { return {strings, name_len}; }
   std::string_view op() const { return {strings + name_len, op_len}; }
   std::string_view device() const { return {strings + name_len + op_len, device_len}; }
-  std::string_view class_list() const { return {strings + name_len + op_len + device_len, class_list_len}; }
-  std::string_view class_value() const {
-    return {strings + name_len + op_len + device_len + class_list_len, class_value_len};
-  }
+  std::string_view class_value() const { return {strings + name_len + op_len + device_len, class_value_len}; }
+  std::string_view class_list() const { return class_value().substr(class_list_offset, class_list_len); }
   uint32_t input_begin = 0, input_count = 0;
   // The usual layout (fields 1-4, then all attrs, then fields > 5) lets the writer
   // copy the attr region in one piece; these offsets are relative to `bytes`.
@@ -568,15 +569,17 @@ class Rewriter {
     node.simple = simple;
     node.input_count = static_cast<uint32_t>(inputs.size()) - node.input_begin;
     node.strings = strings;
-    for (std::string_view piece : {name, op, device, class_list, class_value}) {
+    for (std::string_view piece : {name, op, device, class_value}) {
       if (!piece.empty()) std::memcpy(strings, piece.data(), piece.size());
       strings += piece.size();
     }
     node.name_len = static_cast<uint32_t>(name.size());
     node.op_len = static_cast<uint32_t>(op.size());
     node.device_len = static_cast<uint32_t>(device.size());
-    node.class_list_len = static_cast<uint32_t>(class_list.size());
     node.class_value_len = static_cast<uint32_t>(class_value.size());
+    // ListOf returns a view inside the AttrValue (or an empty one).
+    node.class_list_offset = class_list.empty() ? 0 : static_cast<uint32_t>(class_list.data() - class_value.data());
+    node.class_list_len = static_cast<uint32_t>(class_list.size());
     if (!IsValidNodeName(node.name())) {
       throw GraphError("Node " + Quote(node.name()) + " (at byte offset " + std::to_string(Offset(bytes.data())) +
                            "): invalid node name",
