@@ -12,12 +12,8 @@ Fast path (what TensorFlow 2.x does, minus the work the core already did):
    uniquification (the names are final), every input_map target mapped to itself, and
    create the Python ``Operation`` wrappers; TensorFlow's Python default-attr and device
    passes are skipped (nothing is left for them to do).
-   TensorFlow's C++ importer also refines the inferred tensor shapes with the nodes'
-   ``_output_shapes`` (then drops them), which the core's output no longer carries; when
-   the core cannot keep them (``keep_output_shapes``) and the file has them, TensorFlow
-   imports the file's own GraphDef bytes instead (its C++ prefixing/uniquification, the
-   same as the core's) and the devices the core computed are applied to the new ops
-   (both create the nodes in the same order);
+   The core keeps the nodes' ``_output_shapes`` (``keep_output_shapes``): TensorFlow's
+   C++ importer refines the inferred tensor shapes with them, then drops them;
 4. rebuild the collections with TensorFlow's registered ``from_proto`` functions (same
    order and rules as ``meta_graph.import_scoped_meta_graph_with_return_elements``) and
    the Saver as ``saver._create_saver_from_imported_meta_graph`` does.
@@ -45,8 +41,6 @@ messages; ``Operation._device_assignments`` (debug metadata recording which Pyth
 from __future__ import annotations
 
 import contextlib
-import mmap
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Callable
@@ -66,7 +60,7 @@ from tensorflow.python.util import compat
 from fastmeta import _core  # type: ignore[attr-defined]
 from fastmeta.errors import ParseError
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
-from fastmeta.rewrite import input_map_pairs, run_core
+from fastmeta.rewrite import input_map_pairs
 
 __all__ = [
     "import_meta_graph",
@@ -250,25 +244,6 @@ def _predict_prefix(graph: ops.Graph, name: str) -> str:
     return graph.unique_name(name, mark_as_used=False)
 
 
-def _core_keeps_output_shapes() -> bool:
-    return "keep_output_shapes" in (_core.rewrite_meta_graph.__doc__ or "")
-
-
-def _has_output_shapes(loaded: LoadedMetaGraph) -> bool:
-    """Whether any node may carry ``_output_shapes`` (a byte search; stops at the first
-    hit, which for TensorFlow-exported files is in the first node)."""
-    needle = b"_output_shapes"
-    if loaded.path is not None and not loaded.text_format:
-        with open(loaded.path, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                return False
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                return m.find(needle) >= 0
-    buffer = loaded.buffer
-    data = buffer if isinstance(buffer, bytes) else bytes(buffer)
-    return data.find(needle) >= 0
-
-
 def _rewrite(
     loaded: LoadedMetaGraph,
     prefix: str,
@@ -277,10 +252,7 @@ def _rewrite(
     existing: list[str],
 ) -> Any:
     """The core rewrite, keeping ``_output_shapes`` for TensorFlow's importer to consume
-    (it refines the inferred shapes with them, then drops them) when the core can."""
-    if not _core_keeps_output_shapes():
-        return run_core(loaded, prefix, clear_devices=clear_devices, input_map=core_map,
-                        existing_names=existing)
+    (it refines the inferred shapes with them, then drops them)."""
     try:
         return _core.rewrite_meta_graph(
             loaded.buffer, prefix=prefix, clear_devices=clear_devices, input_map=core_map,
@@ -339,18 +311,8 @@ def _import_fast(
     # when TensorFlow's importer takes over)
     if not _producer_defaults_agree(meta):
         raise _Fallback("the file's OpDefs declare defaults this TensorFlow does not")
-    # TensorFlow's C++ importer refines the inferred shapes with _output_shapes (then
-    # drops them). When this core build drops them, hand TensorFlow the file's own
-    # GraphDef (prefix and uniquification by TensorFlow, as in its import) and apply the
-    # core's devices afterwards; else the rewritten GraphDef, ready as it is.
-    raw: memoryview | None = None
-    if not _core_keeps_output_shapes() and _has_output_shapes(loaded):
-        raw = _graph_def_field(loaded)
-        if raw is None:
-            raise _Fallback("the file's graph_def field could not be located")
-
     finals: list[str] = []
-    if return_elements and raw is None:
+    if return_elements:
         existing_set = set(existing)
         existing_pre = _existing_prefixes(existing)
         for element in return_elements:
@@ -360,14 +322,6 @@ def _import_fast(
                               + ":" + index)
             else:
                 finals.append(_final_name(rewritten, element, prefix, existing_set, existing_pre))
-    elif return_elements:
-        for element in return_elements:
-            op_name = element.rpartition(":")[0] if ":" in element else element
-            candidate = f"{prefix}/{op_name}" if prefix else op_name
-            if rewritten.find(candidate) < 0 and not existing:
-                kind = "tensor" if ":" in element else "node"
-                raise ValueError(f"Requested return {kind} '{element}' not found in graph def")
-        finals = list(return_elements)
 
     # Enter the name scope import_graph_def enters (same names_in_use side effects);
     # remember the two keys it may touch to undo them if TensorFlow's import fails.
@@ -382,21 +336,12 @@ def _import_fast(
 
     scoped_options = c_api_util.ScopedTFImportGraphDefOptions()
     options = scoped_options.options
-    c_api.TF_ImportGraphDefOptionsSetPrefix(options, "" if raw is None else prefix)
-    c_api.TF_ImportGraphDefOptionsSetUniquifyNames(options, raw is not None)
+    c_api.TF_ImportGraphDefOptionsSetPrefix(options, "")
+    c_api.TF_ImportGraphDefOptionsSetUniquifyNames(options, False)
     c_api.TF_ImportGraphDefOptionsSetPropagateDeviceSpec(options, False)
     mapped: set[tuple[str, int]] = set()
     for key, value in input_map.items():
-        if raw is not None:  # TensorFlow's own mapping of the file's names
-            key = compat.as_str(key)
-            if key.startswith("^"):
-                c_api.TF_ImportGraphDefOptionsRemapControlDependency(
-                    options, key[1:], value._as_tf_output().oper)
-            else:
-                src, _, index = key.rpartition(":") if ":" in key else (key, "", "0")
-                c_api.TF_ImportGraphDefOptionsAddInputMapping(
-                    options, src, int(index), value._as_tf_output())
-        elif compat.as_str(key).startswith("^"):
+        if compat.as_str(key).startswith("^"):
             target_op = value.op
             if (target_op.name, -1) not in mapped:
                 mapped.add((target_op.name, -1))
@@ -416,7 +361,7 @@ def _import_fast(
     c_api.TF_ImportGraphDefOptionsSetValidateColocationConstraints(options, True)
 
     with graph._mutation_lock():
-        data = rewritten.graph_def() if raw is None else raw.tobytes()
+        data = rewritten.graph_def()
         buffer = c_api.TF_NewBufferFromString(data)
         del data
         try:
@@ -435,11 +380,8 @@ def _import_fast(
         finally:
             c_api.TF_DeleteBuffer(buffer)
         timer.lap("TF C++ import")
-        new_ops = graph._add_new_tf_operations(compute_devices=False)
+        graph._add_new_tf_operations(compute_devices=False)
         timer.lap("TF Operation wrappers")
-        if raw is not None:
-            _apply_core_devices(new_ops, rewritten)
-            timer.lap("devices")
 
     tail = tf_graph_pb2.GraphDef.FromString(rewritten.graph_tail())
     if tail.library.function:
@@ -461,62 +403,6 @@ def _import_fast(
                 elements.append(graph._get_operation_by_tf_operation(opers[pi]))
                 pi += 1
     return scope_to_prepend, elements
-
-
-def _apply_core_devices(new_ops: list[Any], rewritten: Any) -> None:
-    """Give the ops TensorFlow created from the file's GraphDef the devices the core
-    computed (TensorFlow's Python device pass: canonical form, colocation). Both create
-    the nodes in the same order; names are checked as they go."""
-    if len(new_ops) != rewritten.num_nodes:
-        raise RuntimeError("fastmeta.tf: TensorFlow created a different number of ops "
-                           f"({len(new_ops)}) than the core ({rewritten.num_nodes})")
-    device_of = rewritten.device
-    name_of = rewritten.name
-    op_device = c_api.TF_OperationDevice
-    for i, op in enumerate(new_ops):
-        want = device_of(i)
-        if op_device(op._c_op) != want:
-            if op.name != name_of(i):
-                raise RuntimeError(f"fastmeta.tf: creation order differs at {op.name!r}")
-            op._set_device_from_string(want)
-
-
-def _graph_def_field(loaded: LoadedMetaGraph) -> memoryview | None:
-    """The bytes of the MetaGraphDef's graph_def field (a top-level scan; None when it
-    occurs more than once, which protobuf would merge)."""
-    view = memoryview(loaded.buffer).cast("B")
-    pos, end = 0, len(view)
-    found: memoryview | None = None
-
-    def varint(p: int) -> tuple[int, int]:
-        result = shift = 0
-        while True:
-            b = view[p]
-            p += 1
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                return result, p
-            shift += 7
-
-    while pos < end:
-        key, pos = varint(pos)
-        wire = key & 7
-        if wire == 0:
-            _, pos = varint(pos)
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == 2:
-            size, pos = varint(pos)
-            if key >> 3 == 2:
-                if found is not None:
-                    return None
-                found = view[pos:pos + size]
-            pos += size
-        else:
-            return None
-    return found if found is not None else memoryview(b"")
 
 
 def _scoped(graph: ops.Graph, name: str) -> str:
