@@ -336,6 +336,16 @@ std::vector<std::string_view> BundleReader::ReadStrings(const std::string& key) 
   return out;
 }
 
+std::string BundleReader::CheckedSliceKey(const std::string& key, const BundleEntry& full,
+                                          const TensorSlice& s) {
+  std::string sk = EncodeTensorNameSlice(key, s);
+  if (!Contains(sk)) {
+    throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "': a slice entry is missing");
+  }
+  CheckSliceEntry(key, full, s, sk, Entry(sk));
+  return sk;
+}
+
 void BundleReader::CheckSliceEntry(const std::string& key, const BundleEntry& full,
                                    const TensorSlice& slice, const std::string& slice_key,
                                    const BundleEntry& se) const {
@@ -424,13 +434,7 @@ std::string BundleReader::ReadAssembled(const std::string& key) {
   AssembleSlices(
       index_path_, key, full, total,
       [&](const TensorSlice& s) {
-        const std::string sk = EncodeTensorNameSlice(key, s);
-        if (!Contains(sk)) {
-          throw CheckpointError(index_path_ + ": partitioned tensor '" + key +
-                                "': a slice entry is missing");
-        }
-        CheckSliceEntry(key, full, s, sk, Entry(sk));
-        cur = ReadRaw(sk);
+        cur = ReadRaw(CheckedSliceKey(key, full, s));
       },
       [&](int64_t src, int64_t dst, int64_t run) {
         std::memcpy(&out[static_cast<size_t>(dst) * elem], cur.data() + static_cast<size_t>(src) * elem,
@@ -451,13 +455,7 @@ std::vector<std::string_view> BundleReader::ReadAssembledStrings(const std::stri
   AssembleSlices(
       index_path_, key, full, total,
       [&](const TensorSlice& s) {
-        const std::string sk = EncodeTensorNameSlice(key, s);
-        if (!Contains(sk)) {
-          throw CheckpointError(index_path_ + ": partitioned tensor '" + key +
-                                "': a slice entry is missing");
-        }
-        CheckSliceEntry(key, full, s, sk, Entry(sk));
-        cur = ReadStrings(sk);
+        cur = ReadStrings(CheckedSliceKey(key, full, s));
       },
       [&](int64_t src, int64_t dst, int64_t run) {
         for (int64_t i = 0; i < run; ++i) out[static_cast<size_t>(dst + i)] = cur[static_cast<size_t>(src + i)];

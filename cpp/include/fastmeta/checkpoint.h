@@ -187,6 +187,9 @@ class BundleReader {
   struct Mapping;
   std::string_view EntryBytes(const std::string& key, const BundleEntry& e);
   const Mapping& Shard(int32_t shard_id);
+  // The key of slice `s` of partitioned tensor `key`, after checking its entry exists
+  // and fits the full tensor.
+  std::string CheckedSliceKey(const std::string& key, const BundleEntry& full, const TensorSlice& s);
   void CheckSliceEntry(const std::string& key, const BundleEntry& full,
                        const TensorSlice& slice, const std::string& slice_key,
                        const BundleEntry& se) const;
