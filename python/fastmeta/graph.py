@@ -62,7 +62,7 @@ class _Segment:
         return int(self.core.num_nodes)
 
     def find(self, name: str) -> int:
-        return int(self.core.find(name))
+        return self.core.find(name)  # type: ignore[no-any-return]
 
     def has_folded(self, lower: str) -> bool:
         return bool(self.core.has_name_folded(lower))
@@ -444,7 +444,10 @@ class _Lookup:
         raise NotImplementedError
 
     def _find(self, name: str) -> Operation | None:
-        for part in self._all_parts():
+        # Names are unique across parts (imports and created ops are uniquified against
+        # everything before them), so the newest part, where lookups during an import
+        # land, is searched first.
+        for part in reversed(self._all_parts()):
             i = part.find(name)
             if i >= 0:
                 return Operation(self._graph, part, i)
@@ -464,8 +467,16 @@ class _Lookup:
         op_def = self._op_def(op_type)
         if op_def is None:
             return None
-        if not any(arg.number_attr or arg.type_list_attr for arg in op_def.output_arg):
-            return len(op_def.output_arg)
+        cache = self._graph._fixed_outputs
+        hit = cache.get(op_type)
+        if hit is None or hit[0] is not op_def:
+            fixed = None
+            if not any(arg.number_attr or arg.type_list_attr for arg in op_def.output_arg):
+                fixed = len(op_def.output_arg)
+            hit = (op_def, fixed)
+            cache[op_type] = hit
+        if hit[1] is not None:
+            return hit[1]
         specs = output_types(op_def, op.node_def)
         return None if specs is None else len(specs)
 
@@ -574,6 +585,8 @@ class Graph(_Lookup):
         self._names_in_use: dict[str, int] = {}
         self._collections: dict[Any, list[Any]] = {}
         self._op_defs: dict[str, op_def_pb2.OpDef] = dict(_BUILTIN_OP_DEFS)
+        # op type -> (its OpDef, output count when the OpDef fixes it, else None)
+        self._fixed_outputs: dict[str, tuple[op_def_pb2.OpDef, int | None]] = {}
         self._functions: dict[str, bytes] = {}
         self._gradients: dict[str, bytes] = {}
         self._registered_gradients: dict[str, bytes] = {}
