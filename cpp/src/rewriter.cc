@@ -5,12 +5,15 @@
 //   4. choose final names (scope prefix, _k suffixes against the target graph) and devices;
 //   5. write each NodeDef once, copying untouched fields byte for byte.
 #include "fastmeta/rewriter.h"
+#include "fastmeta/memory.h"
 
 #include <algorithm>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <queue>
@@ -86,26 +89,56 @@ std::string RewrittenGraph::graph_def() const {
   return out;
 }
 
-void RewrittenGraph::BuildHashTable() {
+namespace {
+
+// Name tables are open-addressing arrays of 64-bit entries: the high half is the top
+// half of the name's hash (a fingerprint: most probes that cannot match are rejected
+// without touching the node), the low half the node index + 1 (0: empty slot).
+constexpr uint64_t kIndexMask = 0xffffffffULL;
+inline uint64_t Fingerprint(uint64_t hash) { return hash & ~kIndexMask; }
+inline size_t TableCapacity(size_t n) {
   size_t cap = 16;
-  while (cap < nodes_.size() * 2) cap <<= 1;
-  table_.assign(cap, 0);
-  const size_t mask = cap - 1;
+  while (cap < n * 2) cap <<= 1;
+  return cap;
+}
+
+}  // namespace
+
+std::string_view RewrittenGraph::HashKey(std::string_view final_name) const {
+  // Every node is under the prefix, so the table hashes what follows "prefix/": the
+  // same hash as the original name when the node kept it (the rewriter then hands its
+  // own table over instead of building this one).
+  if (prefix_.empty()) return final_name;
+  if (final_name.size() <= prefix_.size() || final_name[prefix_.size()] != '/' ||
+      final_name.compare(0, prefix_.size(), prefix_) != 0) {
+    return std::string_view();
+  }
+  return final_name.substr(prefix_.size() + 1);
+}
+
+void RewrittenGraph::BuildHashTable() {
+  table_.assign(TableCapacity(nodes_.size()), 0);
+  const size_t mask = table_.size() - 1;
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    size_t slot = HashName(name(i)) & mask;
+    const uint64_t h = HashName(HashKey(name(i)));
+    size_t slot = h & mask;
     while (table_[slot] != 0) slot = (slot + 1) & mask;
-    table_[slot] = static_cast<uint32_t>(i + 1);
+    table_[slot] = Fingerprint(h) | (i + 1);
   }
 }
 
 int64_t RewrittenGraph::Find(std::string_view n) const {
   if (table_.empty()) return -1;
+  const std::string_view key = HashKey(n);
+  if (key.empty()) return -1;
   const size_t mask = table_.size() - 1;
-  size_t slot = HashName(n) & mask;
-  while (table_[slot] != 0) {
-    const size_t i = table_[slot] - 1;
+  const uint64_t h = HashName(key);
+  const uint64_t fp = Fingerprint(h);
+  size_t slot = h & mask;
+  for (uint64_t e; (e = table_[slot]) != 0; slot = (slot + 1) & mask) {
+    if (Fingerprint(e) != fp) continue;
+    const size_t i = (e & kIndexMask) - 1;
     if (name(i) == n) return static_cast<int64_t>(i);
-    slot = (slot + 1) & mask;
   }
   return -1;
 }
@@ -149,17 +182,16 @@ using Defaults = std::vector<std::pair<std::string_view, std::string_view>>;
 
 struct RawNode {
   std::string_view bytes;  // the NodeDef payload (in the input)
-  // A copy of the name, op, device and _class AttrValue, one after the other (distinct
-  // fields of the node, so never more bytes than the node), so the stages before
-  // writing never touch the input's pages again. The _class ListValue lies inside the
-  // AttrValue: it is kept as an offset into it.
+  // A copy of the name, op and _class AttrValue, one after the other (distinct fields
+  // of the node, so never more bytes than the node), so the stages before writing
+  // never touch the input's pages again (the device is interned while parsing). The
+  // _class ListValue lies inside the AttrValue: it is kept as an offset into it.
   const char* strings = nullptr;
-  uint32_t name_len = 0, op_len = 0, device_len = 0, class_value_len = 0;
+  uint32_t name_len = 0, op_len = 0, class_value_len = 0;
   uint32_t class_list_offset = 0, class_list_len = 0;
   std::string_view name() const { return {strings, name_len}; }
   std::string_view op() const { return {strings + name_len, op_len}; }
-  std::string_view device() const { return {strings + name_len + op_len, device_len}; }
-  std::string_view class_value() const { return {strings + name_len + op_len + device_len, class_value_len}; }
+  std::string_view class_value() const { return {strings + name_len + op_len, class_value_len}; }
   std::string_view class_list() const { return class_value().substr(class_list_offset, class_list_len); }
   uint32_t input_begin = 0, input_count = 0;
   // The usual layout (fields 1-4, then all attrs, then fields > 5) lets the writer
@@ -171,6 +203,10 @@ struct RawNode {
   const Defaults* defaults = nullptr;
   bool has_class = false;
   bool simple = false;
+};
+
+struct FreeDeleter {
+  void operator()(char* p) const noexcept { std::free(p); }
 };
 
 struct MapKey {
@@ -233,9 +269,19 @@ inline std::pair<size_t, size_t> Range(size_t n, size_t parts, size_t part) {
 }  // namespace
 
 class Rewriter {
-  struct Resolved {
-    int32_t src = 0;  // original node index, or -1 - k for external k
-    int32_t index = 0;
+  // A resolved input: src is the original node index, or -1 - k for external k;
+  // index the output index, -1 for a control input. The same layout as the output's
+  // Edge, so that in the usual case the edges are written over the resolved inputs.
+  using Resolved = Edge;
+
+  // An input as parsed: the node part, copied next to the node's other strings (so
+  // resolving never touches the input's pages again), and the output index (-1 for a
+  // control input, INT32_MAX for an unparsable one).
+  struct InputRef {
+    const char* node;
+    uint32_t node_len;
+    int32_t index;
+    std::string_view name() const { return {node, node_len}; }
   };
 
  public:
@@ -444,20 +490,45 @@ class Rewriter {
     const size_t n = node_spans_.size();
     if (n >= 0x7fffffff) throw SizeLimitError("too many nodes");
     nodes_.resize(n);
+    name_hashes_.resize(n);
+    devices_.resize(n);
     parts_ = n < 4096 ? 1 : threads_;
+    part_devices_.clear();
+    part_devices_.resize(parts_);
     part_inputs_.assign(parts_, {});
     part_strings_.resize(parts_);
+    part_input_strings_.resize(parts_);
     ParallelFor(parts_, threads_, [&](size_t part) {
       auto [a, b] = Range(n, parts_, part);
-      std::vector<std::string_view>& inputs = part_inputs_[part];
+      LargeVector<InputRef>& inputs = part_inputs_[part];
       inputs.reserve((b - a) * 3);
-      // The copied strings never outgrow the nodes they come from.
+      // The copied strings never outgrow the nodes they come from (they are distinct
+      // fields of them). Input names go to a block of their own, freed once resolved.
       size_t bound = 0;
       for (size_t i = a; i < b; ++i) bound += node_spans_[i].size();
-      part_strings_[part].reset(new char[bound + 1]);
+      auto block = [bound] {
+        char* p = static_cast<char*>(std::malloc(bound + 1));
+        if (p == nullptr) throw std::bad_alloc();
+        AdviseHugePages(p, bound + 1);
+        return std::unique_ptr<char[], FreeDeleter>(p);
+      };
+      part_strings_[part] = block();
+      part_input_strings_[part] = block();
       char* strings = part_strings_[part].get();
-      for (size_t i = a; i < b; ++i) ParseNode(node_spans_[i], nodes_[i], inputs, strings);
-      if (b > a) ReleaseInput(node_spans_[a].data(), node_spans_[b - 1].data() + node_spans_[b - 1].size());
+      char* input_strings = part_input_strings_[part].get();
+      PartDevices& devices = part_devices_[part];
+      std::string_view device;
+      size_t released = a;
+      for (size_t i = a; i < b; ++i) {
+        ParseNode(node_spans_[i], nodes_[i], inputs, strings, input_strings, device);
+        name_hashes_[i] = HashName(nodes_[i].name());
+        devices_[i] = device.empty() || opts_.clear_devices ? 0 : devices.Intern(device, static_cast<uint32_t>(i));
+        if (i + 1 - released == 4096) {  // the pages read so far are done with
+          ReleaseInput(node_spans_[released].data(), node_spans_[i].data() + node_spans_[i].size());
+          released = i + 1;
+        }
+      }
+      if (b > released) ReleaseInput(node_spans_[released].data(), node_spans_[b - 1].data() + node_spans_[b - 1].size());
     });
     size_t total = 0;
     part_input_base_.assign(parts_, 0);
@@ -482,7 +553,8 @@ class Rewriter {
     if (opts_.release_input_pages) ReleaseFilePages(begin, static_cast<size_t>(end - begin));
   }
 
-  void ParseNode(std::string_view bytes, RawNode& node, std::vector<std::string_view>& inputs, char*& strings) {
+  void ParseNode(std::string_view bytes, RawNode& node, LargeVector<InputRef>& inputs, char*& strings, char*& input_strings,
+                 std::string_view& device_out) {
     node.bytes = bytes;
     std::string_view name, op, device, class_list, class_value;
     node.input_begin = static_cast<uint32_t>(inputs.size());
@@ -521,7 +593,14 @@ class Rewriter {
           op = ExpectString(f, "NodeDef.op");
           node.defaults = op.empty() ? nullptr : DefaultsOf(op);
           break;
-        case 3: ExpectBytes(f, "NodeDef.input"); inputs.push_back(f.data); break;
+        case 3: {
+          ExpectBytes(f, "NodeDef.input");
+          const TensorRef ref = ParseTensorName(f.data);
+          if (!ref.node.empty()) std::memcpy(input_strings, ref.node.data(), ref.node.size());
+          inputs.push_back(InputRef{input_strings, static_cast<uint32_t>(ref.node.size()), ref.index});
+          input_strings += ref.node.size();
+          break;
+        }
         case 4: device = ExpectString(f, "NodeDef.device"); break;
         case 5: {
           ExpectBytes(f, "NodeDef.attr");
@@ -569,13 +648,13 @@ class Rewriter {
     node.simple = simple;
     node.input_count = static_cast<uint32_t>(inputs.size()) - node.input_begin;
     node.strings = strings;
-    for (std::string_view piece : {name, op, device, class_value}) {
+    for (std::string_view piece : {name, op, class_value}) {
       if (!piece.empty()) std::memcpy(strings, piece.data(), piece.size());
       strings += piece.size();
     }
+    device_out = device;
     node.name_len = static_cast<uint32_t>(name.size());
     node.op_len = static_cast<uint32_t>(op.size());
-    node.device_len = static_cast<uint32_t>(device.size());
     node.class_value_len = static_cast<uint32_t>(class_value.size());
     // ListOf returns a view inside the AttrValue (or an empty one).
     node.class_list_offset = class_list.empty() ? 0 : static_cast<uint32_t>(class_list.data() - class_value.data());
@@ -652,35 +731,26 @@ class Rewriter {
     }
   }
 
+  // The table of original names (hashes were taken while parsing, in parallel).
   void IndexNames() {
     const size_t n = nodes_.size();
-    size_t cap = 16;
-    while (cap < n * 2) cap <<= 1;
-    name_table_.assign(cap, 0);
-    const size_t mask = cap - 1;
+    name_table_.assign(TableCapacity(n), 0);
+    const size_t mask = name_table_.size() - 1;
     for (size_t i = 0; i < n; ++i) {
-      const RawNode& node = nodes_[i];
-      size_t slot = HashName(node.name()) & mask;
-      while (name_table_[slot] != 0) {
-        if (nodes_[name_table_[slot] - 1].name() == node.name()) {
-          throw GraphError("Duplicate node name in graph: " + Quote(node.name()), std::string(node.name()));
+      const uint64_t h = name_hashes_[i];
+      const uint64_t fp = Fingerprint(h);
+      size_t slot = h & mask;
+      for (uint64_t e; (e = name_table_[slot]) != 0; slot = (slot + 1) & mask) {
+        if (Fingerprint(e) == fp && nodes_[(e & kIndexMask) - 1].name() == nodes_[i].name()) {
+          throw GraphError("Duplicate node name in graph: " + Quote(nodes_[i].name()), std::string(nodes_[i].name()));
         }
-        slot = (slot + 1) & mask;
       }
-      name_table_[slot] = static_cast<uint32_t>(i + 1);
+      name_table_[slot] = fp | (i + 1);
     }
+    LargeVector<uint64_t>().swap(name_hashes_);
   }
 
-  int64_t FindOriginal(std::string_view name) const {
-    const size_t mask = name_table_.size() - 1;
-    size_t slot = HashName(name) & mask;
-    while (name_table_[slot] != 0) {
-      const uint32_t i = name_table_[slot] - 1;
-      if (nodes_[i].name() == name) return i;
-      slot = (slot + 1) & mask;
-    }
-    return -1;
-  }
+  int64_t FindOriginal(std::string_view name) const { return FindOriginalHashed(name, HashName(name)); }
 
   bool IsOriginalPrefix(std::string_view name) {
     if (!gdef_prefixes_built_) {
@@ -719,22 +789,99 @@ class Rewriter {
     for (auto& e : input_map_) e.value.node = e.value_node;
   }
 
-  void ResolveNode(size_t i, const std::vector<std::string_view>& inputs, size_t base,
-                   std::vector<uint32_t>* external_of) {
+  // Input name lookups miss the cache three times (table slot, source node, its name):
+  // the lookups of one part run as a software pipeline, prefetching those three for
+  // the inputs kAhead, kAhead/2 and kAhead/4 places ahead of the one being resolved.
+  class LookupPipeline {
+   public:
+    static constexpr size_t kAhead = 24, kRing = 32;
+    LookupPipeline(const Rewriter& rw, const LargeVector<InputRef>& inputs)
+        : rw_(rw), inputs_(inputs), mask_(rw.name_table_.size() - 1) {
+      const size_t m = inputs.size();
+      for (size_t k = 0; k < kAhead && k < m; ++k) HashAndPrefetchSlot(k);
+      for (size_t k = 0; k < kAhead / 2 && k < m; ++k) PrefetchNode(k);
+      for (size_t k = 0; k < kAhead / 4 && k < m; ++k) PrefetchName(k);
+    }
+    // Advances the pipeline to input k (of this part) and returns its name's hash.
+    uint64_t Advance(size_t k) {
+      const size_t m = inputs_.size();
+      if (k + kAhead < m) HashAndPrefetchSlot(k + kAhead);
+      if (k + kAhead / 2 < m) PrefetchNode(k + kAhead / 2);
+      if (k + kAhead / 4 < m) PrefetchName(k + kAhead / 4);
+      return ring_[k % kRing];
+    }
+
+   private:
+    void HashAndPrefetchSlot(size_t k) {
+      const uint64_t h = HashName(inputs_[k].name());
+      ring_[k % kRing] = h;
+      __builtin_prefetch(&rw_.name_table_[h & mask_]);
+    }
+    int64_t Candidate(size_t k) const {
+      const uint64_t h = ring_[k % kRing];
+      const uint64_t fp = Fingerprint(h);
+      for (size_t slot = h & mask_;; slot = (slot + 1) & mask_) {
+        const uint64_t e = rw_.name_table_[slot];
+        if (e == 0) return -1;
+        if (Fingerprint(e) == fp) return static_cast<int64_t>(e & kIndexMask) - 1;
+      }
+    }
+    void PrefetchNode(size_t k) {
+      const int64_t i = Candidate(k);
+      if (i >= 0) __builtin_prefetch(&rw_.nodes_[static_cast<size_t>(i)]);
+    }
+    void PrefetchName(size_t k) {
+      const int64_t i = Candidate(k);
+      if (i >= 0) __builtin_prefetch(rw_.nodes_[static_cast<size_t>(i)].strings);
+    }
+
+    const Rewriter& rw_;
+    const LargeVector<InputRef>& inputs_;
+    const size_t mask_;
+    uint64_t ring_[kRing] = {};
+  };
+
+  int64_t FindOriginalHashed(std::string_view name, uint64_t h) const {
+    const size_t mask = name_table_.size() - 1;
+    const uint64_t fp = Fingerprint(h);
+    size_t slot = h & mask;
+    for (uint64_t e; (e = name_table_[slot]) != 0; slot = (slot + 1) & mask) {
+      if (Fingerprint(e) != fp) continue;
+      const uint32_t i = static_cast<uint32_t>(e & kIndexMask) - 1;
+      if (nodes_[i].name() == name) return i;
+    }
+    return -1;
+  }
+
+  // Input j of a node as written in the file (for messages only: reads the input's pages).
+  std::string InputText(const RawNode& node, uint32_t j) const {
+    Reader r(node.bytes, origin_);
+    Field f;
+    uint32_t seen = 0;
+    while (r.Next(f)) {
+      if (f.number == 3 && seen++ == j) return std::string(f.data);
+    }
+    return std::string();
+  }
+
+  void ResolveNode(size_t i, const LargeVector<InputRef>& inputs, size_t base,
+                   std::vector<uint32_t>* external_of, LookupPipeline& pipeline) {
     const RawNode& node = nodes_[i];
     bool seen_control = false;
     for (uint32_t j = 0; j < node.input_count; ++j) {
-      std::string_view in = inputs[node.input_begin - base + j];
-      TensorRef ref = ParseTensorName(in);
+      const size_t k = node.input_begin - base + j;
+      const uint64_t hash = pipeline.Advance(k);
+      const TensorRef ref{inputs[k].name(), inputs[k].index};
       if (ref.control()) {
         seen_control = true;
       } else if (seen_control) {
-        throw GraphError("Node " + Quote(node.name()) + ": control input " + Quote(in) +
+        throw GraphError("Node " + Quote(node.name()) + ": control input " + Quote(InputText(node, j)) +
                              " must come after the data inputs",
                          std::string(node.name()));
       }
       if (ref.index == INT32_MAX) {
-        throw GraphError("Node " + Quote(node.name()) + ": bad output index in input " + Quote(in), std::string(node.name()));
+        throw GraphError("Node " + Quote(node.name()) + ": bad output index in input " + Quote(InputText(node, j)),
+                         std::string(node.name()));
       }
       Resolved& res = resolved_[node.input_begin + j];
       if (external_of != nullptr) {
@@ -751,32 +898,33 @@ class Rewriter {
           continue;
         }
       }
-      int64_t src = FindOriginal(ref.node);
+      int64_t src = FindOriginalHashed(ref.node, hash);
       if (src < 0) {
-        throw GraphError("Node " + Quote(node.name()) + ": Unknown input node " + Quote(in), std::string(node.name()));
+        throw GraphError("Node " + Quote(node.name()) + ": Unknown input node " + Quote(InputText(node, j)),
+                         std::string(node.name()));
       }
       res.src = static_cast<int32_t>(src);
       res.index = ref.index;
     }
   }
 
+  void ResolvePart(size_t part, std::vector<uint32_t>* external_of) {
+    auto [a, b] = Range(nodes_.size(), parts_, part);
+    LookupPipeline pipeline(*this, part_inputs_[part]);
+    for (size_t i = a; i < b; ++i) ResolveNode(i, part_inputs_[part], part_input_base_[part], external_of, pipeline);
+  }
+
   void ResolveInputs() {
-    const size_t n = nodes_.size();
     resolved_.resize(total_inputs_);
     if (input_map_.empty()) {
-      ParallelFor(parts_, threads_, [&](size_t part) {
-        auto [a, b] = Range(n, parts_, part);
-        for (size_t i = a; i < b; ++i) ResolveNode(i, part_inputs_[part], part_input_base_[part], nullptr);
-      });
+      ParallelFor(parts_, threads_, [&](size_t part) { ResolvePart(part, nullptr); });
     } else {
       std::vector<uint32_t> external_of(input_map_.size(), kNone);
-      for (size_t part = 0; part < parts_; ++part) {
-        auto [a, b] = Range(n, parts_, part);
-        for (size_t i = a; i < b; ++i) ResolveNode(i, part_inputs_[part], part_input_base_[part], &external_of);
-      }
+      for (size_t part = 0; part < parts_; ++part) ResolvePart(part, &external_of);
     }
     // The input strings are no longer needed.
-    std::vector<std::vector<std::string_view>>().swap(part_inputs_);
+    std::vector<LargeVector<InputRef>>().swap(part_inputs_);
+    part_input_strings_.clear();
     std::vector<std::string> unused;
     for (const auto& e : input_map_) {
       if (!e.used) unused.push_back(e.key_text);
@@ -821,11 +969,9 @@ class Rewriter {
       // GraphDef order is kept exactly when every node is ready once all earlier ones are done.
       if (count > 0 && earlier < count) in_order = false;
     }
-    order_.resize(n);
     in_order_ = in_order;
-    if (in_order) {
-      for (size_t i = 0; i < n; ++i) order_[i] = static_cast<uint32_t>(i);
-    } else {
+    if (!in_order) {  // (in order, order_ and position_ stay empty: see OrderAt)
+      order_.resize(n);
       // Consumers of each node, as a compressed adjacency list.
       std::vector<uint32_t> start(n + 1, 0);
       for (const Resolved& res : resolved_) {
@@ -868,10 +1014,13 @@ class Rewriter {
                              " nodes, e.g. " + names,
                          std::string(nodes_[first].name()));
       }
+      position_.resize(n);
+      for (size_t k = 0; k < n; ++k) position_[order_[k]] = static_cast<uint32_t>(k);
     }
-    position_.resize(n);
-    for (size_t k = 0; k < n; ++k) position_[order_[k]] = static_cast<uint32_t>(k);
   }
+
+  // The original index of the node at output position k.
+  uint32_t OrderAt(size_t k) const { return in_order_ ? static_cast<uint32_t>(k) : order_[k]; }
 
   // --- stage 4: names and devices ---------------------------------------------------------------
 
@@ -886,7 +1035,8 @@ class Rewriter {
     renamed_.assign(nodes_.size(), kNone);
     if (opts_.existing.empty()) return;
     std::string candidate;
-    for (uint32_t i : order_) {
+    for (size_t k = 0; k < nodes_.size(); ++k) {
+      const uint32_t i = OrderAt(k);
       std::string full = prefix_slash_ + std::string(nodes_[i].name());
       if (!ExistsInTarget(full)) continue;
       for (int k = 1;; ++k) {
@@ -918,28 +1068,58 @@ class Rewriter {
     return s;
   }
 
-  using DeviceCache = std::unordered_map<std::string_view, std::string, FastHash>;
+  // Devices are put in canonical form while parsing (the spec is at hand then), in a
+  // table per part. A node keeps an id: 0 for none, kBadDevice for a spec DeviceSpec
+  // rejects (an error only if the node keeps its own device: colocated ops take their
+  // target's), else a 1-based index into its part's table; ChooseDevices turns those
+  // into indices of device_table_.
+  static constexpr uint32_t kBadDevice = 0xffffffffu;
+  struct PartDevices {
+    std::deque<std::string> specs;  // the specs seen (the input's pages get dropped)
+    std::unordered_map<std::string_view, uint32_t, FastHash> ids;  // spec (in specs) -> id
+    std::vector<std::string> canonical;                            // id - 1 -> canonical form
+    std::vector<std::pair<uint32_t, std::string>> errors;          // (node, message) of bad specs
+    std::string_view last;  // consecutive nodes mostly share a device
+    uint32_t last_id = 0;
 
-  static std::string_view Canonical(std::string_view device, const RawNode& node, DeviceCache& cache) {
-    auto it = cache.find(device);
-    if (it != cache.end()) return it->second;
-    std::string error;
-    std::optional<std::string> canon = CanonicalDevice(device, &error);
-    if (!canon) throw GraphError("Node " + Quote(node.name()) + ": " + error, std::string(node.name()));
-    return cache.emplace(device, std::move(*canon)).first->second;
-  }
+    uint32_t Intern(std::string_view spec, uint32_t node) {
+      if (last_id != 0 && spec == last) return last_id;
+      auto it = ids.find(spec);
+      if (it == ids.end()) {
+        std::string error;
+        std::optional<std::string> canon = CanonicalDevice(spec, &error);
+        if (!canon) {
+          errors.emplace_back(node, std::move(error));
+          return kBadDevice;
+        }
+        canonical.push_back(std::move(*canon));
+        it = ids.emplace(specs.emplace_back(spec), static_cast<uint32_t>(canonical.size())).first;
+      }
+      last = it->first;
+      last_id = it->second;
+      return last_id;
+    }
+    const std::string& ErrorOf(uint32_t node) const {
+      for (const auto& e : errors) {
+        if (e.first == node) return e.second;
+      }
+      static const std::string unknown = "invalid device";
+      return unknown;
+    }
+  };
 
   void ChooseDevices() {
     const size_t n = nodes_.size();
-    devices_.assign(n, std::string_view());
     std::vector<uint8_t> colocated(n, 0);
-    // Non-colocated ops keep their own device in canonical form: done in file order,
-    // in parallel, with a cache per worker (a graph has few distinct devices).
-    device_caches_.clear();
-    device_caches_.resize(parts_);
+    device_table_.assign(1, std::string());
+    std::vector<uint32_t> base(parts_);
+    for (size_t part = 0; part < parts_; ++part) {
+      base[part] = static_cast<uint32_t>(device_table_.size() - 1);
+      for (std::string& d : part_devices_[part].canonical) device_table_.push_back(std::move(d));
+    }
+    // Non-colocated ops keep their own device; in parallel, in file order.
     ParallelFor(parts_, threads_, [&](size_t part) {
       auto [a, b] = Range(n, parts_, part);
-      auto& cache = device_caches_[part];
       for (size_t i = a; i < b; ++i) {
         const RawNode& node = nodes_[i];
         bool has_group = false;
@@ -956,26 +1136,37 @@ class Rewriter {
             if (static_cast<size_t>(t) != i) has_group = true;
           });
         }
+        uint32_t& d = devices_[i];
         if (has_group) {
           colocated[i] = 1;  // takes a colocation target's device below
-        } else if (!opts_.clear_devices && node.device_len != 0) {
-          devices_[i] = Canonical(node.device(), node, cache);
+          d = 0;
+        } else if (d == kBadDevice) {
+          throw GraphError("Node " + Quote(node.name()) + ": " + part_devices_[part].ErrorOf(static_cast<uint32_t>(i)),
+                           std::string(node.name()));
+        } else if (d != 0) {
+          d += base[part];
         }
       }
     });
+    std::vector<PartDevices>().swap(part_devices_);
     // Each colocated op takes the device of its first listed target that has one,
     // looked up as the import goes, in creation order (as TensorFlow's Python does).
-    for (uint32_t i : order_) {
-      if (!colocated[i]) continue;
+    auto colocate = [&](uint32_t i) {
+      if (!colocated[i]) return;
       bool found = false;
       ForEachClassEntry(nodes_[i], [&](std::string_view s) {
         if (found || s.substr(0, 5) != "loc:@") return;
         uint32_t t = static_cast<uint32_t>(FindOriginal(s.substr(5)));
-        if (t != i && !devices_[t].empty()) {
+        if (t != i && devices_[t] != 0) {
           devices_[i] = devices_[t];
           found = true;
         }
       });
+    };
+    if (in_order_) {
+      for (uint32_t i = 0; i < n; ++i) colocate(i);
+    } else {
+      for (uint32_t i : order_) colocate(i);
     }
   }
 
@@ -1063,22 +1254,40 @@ class Rewriter {
     RewrittenGraph& g = *result_;
     const size_t n = nodes_.size();
     const size_t parts = n < 4096 ? 1 : threads_;
+    local_inputs_ = new_names_.empty() && input_map_.empty();
     g.nodes_.resize(n);
     g.chunks_.clear();
     g.chunks_.resize(parts + 1);
-    std::vector<std::vector<Edge>> part_edges(parts);
+    // In file order, node k's edges are no more than its resolved inputs, which start
+    // at or after the edges written so far: they are written in place over resolved_
+    // (one part per range of inputs), which then becomes the output's edge array.
+    const bool in_place = in_order_ && parts == parts_;
+    std::vector<LargeVector<Edge>> part_edges(in_place ? 0 : parts);
+    std::vector<size_t> part_num_edges(parts, 0);
+    std::vector<size_t> part_edge_base(parts, 0);
     ParallelFor(parts, threads_, [&](size_t part) {
       auto [a, b] = Range(n, parts, part);
       wire::Buffer& out = g.chunks_[part];
       size_t estimate = 0;
-      for (size_t k = a; k < b; ++k) estimate += nodes_[order_[k]].bytes.size() + 8;
+      for (size_t k = a; k < b; ++k) estimate += nodes_[OrderAt(k)].bytes.size() + 8;
       out.reserve(estimate + (b - a) * (prefix_slash_.size() * 3 + 16));
       Scratch scratch;
-      std::vector<Edge>& edges = part_edges[part];
+      Edge* edges;
+      if (in_place) {
+        part_edge_base[part] = part_input_base_[part];
+        edges = resolved_.data() + part_input_base_[part];
+      } else {
+        size_t bound = 0;
+        for (size_t k = a; k < b; ++k) bound += nodes_[OrderAt(k)].input_count;
+        part_edges[part].resize(bound);
+        edges = part_edges[part].data();
+      }
+      size_t& num_edges = part_num_edges[part];
       // Input pages below the smallest original index still to come in this part are
       // done with (other parts rarely need them; if they do, the kernel reloads them).
-      std::vector<uint32_t> pending_min;
-      if (opts_.release_input_pages && b > a) {
+      const bool release = opts_.release_input_pages && b > a;
+      std::vector<uint32_t> pending_min;  // out of order: smallest original index from k on
+      if (release && !in_order_) {
         pending_min.resize(b - a);
         uint32_t m = kNone;
         for (size_t k = b; k-- > a;) {
@@ -1086,42 +1295,74 @@ class Rewriter {
           pending_min[k - a] = m;
         }
       }
-      const char* released = b > a ? nodes_[pending_min.empty() ? order_[a] : pending_min[0]].bytes.data() : nullptr;
+      auto first_pending = [&](size_t k) { return in_order_ ? static_cast<uint32_t>(k) : pending_min[k - a]; };
+      const char* released = release ? nodes_[first_pending(a)].bytes.data() : nullptr;
       for (size_t k = a; k < b; ++k) {
-        EmitNode(k, static_cast<uint32_t>(part), out, edges, scratch);
-        if (!pending_min.empty() && ((k - a) & 4095) == 4095 && k + 1 < b) {
-          const char* done = nodes_[pending_min[k + 1 - a]].bytes.data();
+        EmitNode(k, static_cast<uint32_t>(part), out, edges, num_edges, scratch);
+        if (release && ((k - a) & 4095) == 4095 && k + 1 < b) {
+          const char* done = nodes_[first_pending(k + 1)].bytes.data();
           if (done > released) {
             ReleaseInput(released, done);
             released = done;
           }
         }
       }
-      if (!pending_min.empty()) {
-        uint32_t last = *std::max_element(order_.begin() + static_cast<ptrdiff_t>(a), order_.begin() + static_cast<ptrdiff_t>(b));
+      if (release) {
+        uint32_t last = static_cast<uint32_t>(b - 1);
+        if (!in_order_) {
+          last = *std::max_element(order_.begin() + static_cast<ptrdiff_t>(a), order_.begin() + static_cast<ptrdiff_t>(b));
+        }
         const char* end = nodes_[last].bytes.data() + nodes_[last].bytes.size();
         if (end > released) ReleaseInput(released, end);
       }
     });
-    // Lay the edges out one chunk after the other.
+    // Lay the edges out one part after the other.
     size_t total = 0;
     std::vector<size_t> base(parts);
     for (size_t part = 0; part < parts; ++part) {
       base[part] = total;
-      total += part_edges[part].size();
+      total += part_num_edges[part];
     }
-    g.edges_.resize(total);
+    if (in_place) {
+      // Close the gaps left by duplicate control inputs (parts in order: moves go down).
+      for (size_t part = 0; part < parts; ++part) {
+        if (base[part] != part_edge_base[part] && part_num_edges[part] != 0) {
+          std::memmove(resolved_.data() + base[part], resolved_.data() + part_edge_base[part],
+                       part_num_edges[part] * sizeof(Edge));
+        }
+      }
+      resolved_.resize(total);
+      g.edges_ = std::move(resolved_);
+    } else {
+      g.edges_.resize(total);
+    }
     ParallelFor(parts, threads_, [&](size_t part) {
       auto [a, b] = Range(n, parts, part);
       for (size_t k = a; k < b; ++k) g.nodes_[k].edge_begin += static_cast<uint32_t>(base[part]);
-      std::copy(part_edges[part].begin(), part_edges[part].end(), g.edges_.begin() + static_cast<ptrdiff_t>(base[part]));
+      if (!in_place) {
+        std::copy(part_edges[part].begin(), part_edges[part].begin() + static_cast<ptrdiff_t>(part_num_edges[part]),
+                  g.edges_.begin() + static_cast<ptrdiff_t>(base[part]));
+        LargeVector<Edge>().swap(part_edges[part]);
+      }
     });
     g.chunks_.back().append(graph_tail_);
     if (g.graph_def_size() > kMaxMessageSize) {
       throw SizeLimitError("the rewritten GraphDef is " + std::to_string(g.graph_def_size()) +
                            " bytes, over protobuf's 2 GiB limit");
     }
-    g.BuildHashTable();
+    if (new_names_.empty()) {
+      // Every node kept its original name under the prefix: the table of original
+      // names, with indices moved to output positions, is the output's table.
+      g.table_ = std::move(name_table_);
+      if (!in_order_) {
+        for (uint64_t& e : g.table_) {
+          if (e != 0) e = Fingerprint(e) | (position_[(e & kIndexMask) - 1] + uint64_t{1});
+        }
+      }
+      name_table_.clear();
+    } else {
+      g.BuildHashTable();
+    }
   }
 
   // Compares the strings a1+b1 and a2+b2 without building them.
@@ -1138,9 +1379,11 @@ class Rewriter {
     return (n1 == n2) ? 0 : (n1 < n2 ? -1 : 1);
   }
 
-  void EmitNode(size_t k, uint32_t chunk, wire::Buffer& out, std::vector<Edge>& edges, Scratch& s) {
+  // Writes node k's NodeDef to `out` and its edges to edges[num_edges...] (edge_begin
+  // is relative to `edges` until Emit lays the parts out).
+  void EmitNode(size_t k, uint32_t chunk, wire::Buffer& out, Edge* edges, size_t& num_edges, Scratch& s) {
     RewrittenGraph& g = *result_;
-    const uint32_t i = order_[k];
+    const uint32_t i = OrderAt(k);
     const RawNode& node = nodes_[i];
     RewrittenGraph::NodeEntry& entry = g.nodes_[k];
     wire::Buffer& buf = s.node_buf;
@@ -1154,24 +1397,36 @@ class Rewriter {
     entry.op_size = static_cast<uint32_t>(node.op().size());
 
     // Inputs: data inputs in order, then control inputs sorted by name, without duplicates.
-    entry.edge_begin = static_cast<uint32_t>(edges.size());
+    entry.edge_begin = static_cast<uint32_t>(num_edges);
     s.controls.clear();
     uint32_t data_inputs = 0;
+    // When no node was renamed and nothing mapped, an input's final name is the prefix
+    // plus the name written in this node's own input: read it from the node's bytes
+    // (fields 1-4 come first in the usual layout) rather than from the source node,
+    // which lies anywhere in memory.
+    const bool local = local_inputs_ && node.simple;
+    Reader local_reader(node.bytes.substr(0, local ? node.attr_begin : 0), origin_);
+    Field local_field;
     for (uint32_t j = 0; j < node.input_count; ++j) {
       const Resolved& res = resolved_[node.input_begin + j];
-      Edge e{res.src >= 0 ? static_cast<int32_t>(position_[static_cast<size_t>(res.src)]) : res.src, res.index};
-      if (res.index < 0) {
-        Scratch::Control c{{}, {}, e};
-        if (res.src >= 0) std::tie(c.a, c.b) = FinalName(static_cast<uint32_t>(res.src));
-        else c.b = g.external_[static_cast<size_t>(-1 - res.src)];
-        s.controls.push_back(c);
-        continue;
-      }
+      Edge e{res.src >= 0 ? (in_order_ ? res.src : static_cast<int32_t>(position_[static_cast<size_t>(res.src)])) : res.src,
+             res.index};
       std::string_view a, b;
-      if (res.src >= 0) {
+      if (local) {
+        // ParseNode read the same bytes: exactly input_count inputs, well formed.
+        do {
+          local_reader.Next(local_field);
+        } while (local_field.number != 3);
+        a = prefix_slash_;
+        b = ParseTensorName(local_field.data).node;
+      } else if (res.src >= 0) {
         std::tie(a, b) = FinalName(static_cast<uint32_t>(res.src));
       } else {
         b = g.external_[static_cast<size_t>(-1 - res.src)];
+      }
+      if (res.index < 0) {
+        s.controls.push_back(Scratch::Control{a, b, e});
+        continue;
       }
       if (res.index > 0) {
         char digits[16];
@@ -1180,7 +1435,8 @@ class Rewriter {
       } else {
         wire::PutBytesParts(buf, 3, a, b);
       }
-      edges.push_back(e);
+      // In place, this may overwrite input j itself (never a later one): it was read above.
+      edges[num_edges++] = e;
       ++data_inputs;
     }
     if (!s.controls.empty()) {
@@ -1194,13 +1450,13 @@ class Rewriter {
         const Scratch::Control& ctl = s.controls[c];
         if (c > 0 && CompareSplit(ctl.a, ctl.b, s.controls[c - 1].a, s.controls[c - 1].b) == 0) continue;
         wire::PutBytesParts(buf, 3, std::string_view("^"), ctl.a, ctl.b);
-        edges.push_back(ctl.edge);
+        edges[num_edges++] = ctl.edge;
       }
     }
-    entry.edge_count = static_cast<uint32_t>(edges.size()) - entry.edge_begin;
+    entry.edge_count = static_cast<uint32_t>(num_edges) - entry.edge_begin;
     entry.num_data_inputs = data_inputs;
 
-    std::string_view device = devices_[i];
+    std::string_view device = device_table_[devices_[i]];
     if (!device.empty()) {
       wire::PutBytes(buf, 4, device);
       entry.device_offset = static_cast<uint32_t>(buf.size() - device.size());
@@ -1314,7 +1570,7 @@ class Rewriter {
 
   const char* origin_;
   unsigned threads_ = 1;
-  std::vector<std::string_view> node_spans_;
+  LargeVector<std::string_view> node_spans_;
   const char* op_list_origin_ = nullptr;
   const RewriteOptions& opts_;
   std::unique_ptr<RewrittenGraph> result_;
@@ -1322,28 +1578,32 @@ class Rewriter {
 
   std::unordered_map<std::string_view, Defaults, FastHash> op_defaults_;
   std::unordered_set<std::string_view, FastHash> functions_;
-  std::vector<RawNode> nodes_;
-  std::vector<std::vector<std::string_view>> part_inputs_;
-  std::vector<std::unique_ptr<char[]>> part_strings_;
+  LargeVector<RawNode> nodes_;
+  std::vector<LargeVector<InputRef>> part_inputs_;
+  std::vector<std::unique_ptr<char[], FreeDeleter>> part_strings_;
+  std::vector<std::unique_ptr<char[], FreeDeleter>> part_input_strings_;  // InputRef names, until resolved
   std::vector<size_t> part_input_base_;
   size_t parts_ = 1;
   size_t total_inputs_ = 0;
   bool in_order_ = false;
-  std::vector<Resolved> resolved_;
+  bool local_inputs_ = false;  // see EmitNode
+  LargeVector<Resolved> resolved_;
   std::string graph_tail_;
-  std::vector<uint32_t> name_table_;
+  LargeVector<uint64_t> name_table_;  // see Fingerprint()
+  LargeVector<uint64_t> name_hashes_;  // HashName of each original name, until indexed
   std::unordered_set<std::string_view> gdef_prefixes_;
   bool gdef_prefixes_built_ = false;
 
   std::vector<InputMapEntry> input_map_;
   std::unordered_map<MapKey, size_t, MapKeyHash> input_map_index_;
 
-  std::vector<uint32_t> order_;     // output position -> original index
-  std::vector<uint32_t> position_;  // original index -> output position
+  LargeVector<uint32_t> order_;     // output position -> original index
+  LargeVector<uint32_t> position_;  // original index -> output position
   std::vector<uint32_t> renamed_;
   std::vector<std::string> new_names_;
-  std::vector<std::string_view> devices_;
-  std::vector<DeviceCache> device_caches_;  // canonical devices, one cache per worker
+  LargeVector<uint32_t> devices_;          // per node: see PartDevices
+  std::vector<PartDevices> part_devices_;
+  std::vector<std::string> device_table_;  // [0] = "", then every part's canonical devices
   std::unordered_map<std::string, std::string> frame_names_;
 };
 

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "fastmeta/memory.h"
 #include "fastmeta/wire.h"
 
 namespace fastmeta {
@@ -123,15 +124,17 @@ class RewrittenGraph : public NameLookup {
     return std::string_view(chunks_[nodes_[i].chunk].data() + nodes_[i].offset + off, size);
   }
   void BuildHashTable();
+  // What Find() hashes: the name after "prefix/" (empty when the name is not under it).
+  std::string_view HashKey(std::string_view final_name) const;
 
   std::vector<wire::Buffer> chunks_;
   std::string meta_rest_;
   std::string op_list_;
   std::string prefix_;
-  std::vector<NodeEntry> nodes_;
-  std::vector<Edge> edges_;
+  LargeVector<NodeEntry> nodes_;
+  LargeVector<Edge> edges_;
   std::vector<std::string> external_;
-  std::vector<uint32_t> table_;  // open addressing: node index + 1, 0 = empty
+  LargeVector<uint64_t> table_;  // open addressing: hash fingerprint | node index + 1, 0 = empty
   mutable std::once_flag prefixes_once_;
   mutable std::once_flag folded_once_;
   mutable std::unordered_set<std::string> folded_;

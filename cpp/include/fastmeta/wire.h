@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "fastmeta/errors.h"
+#include "fastmeta/memory.h"
 
 namespace fastmeta::wire {
 
@@ -198,6 +199,7 @@ class Buffer {
     while (cap < need) cap += cap / 2 + 64;
     char* p = static_cast<char*>(std::realloc(data_, cap));
     if (p == nullptr) throw std::bad_alloc();
+    if (cap >= kHugePageAdviceMin) AdviseHugePages(p, cap);
     data_ = p;
     cap_ = cap;
   }
