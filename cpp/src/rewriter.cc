@@ -1215,7 +1215,10 @@ class Rewriter {
     Field f;
     while (r.Next(f)) {
       if (f.number == 2 && f.data.substr(0, 5) == "loc:@") {
-        auto [a, b] = FinalName(static_cast<uint32_t>(FindOriginal(f.data.substr(5))));
+        // Targets exist (ChooseDevices checked); with no node renamed, the final name
+        // is the prefix plus the name written here (no lookup into other nodes).
+        std::string_view a = prefix_slash_, b = f.data.substr(5);
+        if (!new_names_.empty()) std::tie(a, b) = FinalName(static_cast<uint32_t>(FindOriginal(b)));
         wire::PutBytesParts(list, 2, std::string_view("loc:@"), a, b);
       } else {
         list.append(f.raw.data(), f.raw.size());
@@ -1297,24 +1300,46 @@ class Rewriter {
       }
       auto first_pending = [&](size_t k) { return in_order_ ? static_cast<uint32_t>(k) : pending_min[k - a]; };
       const char* released = release ? nodes_[first_pending(a)].bytes.data() : nullptr;
-      for (size_t k = a; k < b; ++k) {
-        EmitNode(k, static_cast<uint32_t>(part), out, edges, num_edges, scratch);
-        if (release && ((k - a) & 4095) == 4095 && k + 1 < b) {
-          const char* done = nodes_[first_pending(k + 1)].bytes.data();
-          if (done > released) {
-            ReleaseInput(released, done);
-            released = done;
-          }
-        }
-      }
+      const char* input_end = nullptr;
       if (release) {
         uint32_t last = static_cast<uint32_t>(b - 1);
         if (!in_order_) {
           last = *std::max_element(order_.begin() + static_cast<ptrdiff_t>(a), order_.begin() + static_cast<ptrdiff_t>(b));
         }
-        const char* end = nodes_[last].bytes.data() + nodes_[last].bytes.size();
-        if (end > released) ReleaseInput(released, end);
+        input_end = nodes_[last].bytes.data() + nodes_[last].bytes.size();
       }
+      // With nothing renamed or mapped, writing a node reads its own parse record and
+      // strings only (see EmitNode, WriteClass). This part parsed nodes [a, b): the
+      // records of the leading ones it has already written (all, in file order; out of
+      // order, up to the first written elsewhere or not yet) are dropped as it goes, so
+      // the parse records and the whole output are never held at once.
+      const bool drop_scratch = local_inputs_ && parts == parts_ && b > a;
+      PageDropper drop_nodes, drop_strings;
+      size_t written = a;  // nodes [a, written) of this part's parse range are written
+      if (drop_scratch) {
+        drop_nodes = PageDropper(&nodes_[a]);
+        drop_strings = PageDropper(part_strings_[part].get());
+      }
+      for (size_t k = a; k < b; ++k) {
+        EmitNode(k, static_cast<uint32_t>(part), out, edges, num_edges, scratch);
+        if (((k - a) & 4095) == 4095 && k + 1 < b) {
+          if (release) {
+            const char* done = nodes_[first_pending(k + 1)].bytes.data();
+            if (done > released) {
+              ReleaseInput(released, done);
+              released = done;
+            }
+          }
+          if (drop_scratch) {
+            while (written < b && (in_order_ ? written <= k : position_[written] >= a && position_[written] <= k)) ++written;
+            if (written < b) {
+              drop_strings.Advance(nodes_[written].strings);
+              drop_nodes.Advance(&nodes_[written]);
+            }
+          }
+        }
+      }
+      if (release && input_end > released) ReleaseInput(released, input_end);
     });
     // Lay the edges out one part after the other.
     size_t total = 0;
@@ -1414,9 +1439,9 @@ class Rewriter {
       std::string_view a, b;
       if (local) {
         // ParseNode read the same bytes: exactly input_count inputs, well formed.
-        do {
-          local_reader.Next(local_field);
-        } while (local_field.number != 3);
+        bool found = false;
+        while (!found && local_reader.Next(local_field)) found = local_field.number == 3;
+        if (!found) throw ParseError("node " + Quote(node.name()) + " changed while being read", Offset(node.bytes.data()));
         a = prefix_slash_;
         b = ParseTensorName(local_field.data).node;
       } else if (res.src >= 0) {

@@ -17,6 +17,24 @@ constexpr size_t kHugePageAdviceMin = size_t{4} << 20;
 // A no-op for small blocks, on other systems, or when the kernel refuses.
 void AdviseHugePages(void* p, size_t n) noexcept;
 
+// Hands the pages of scratch memory that lie wholly inside [begin, end) back to the
+// system (Linux: MADV_DONTNEED; reading them afterwards gives zeros, so only for
+// memory that is never read again). Used to shrink scratch arrays behind a sequential
+// pass. A no-op elsewhere.
+void DropPages(const void* begin, const void* end) noexcept;
+
+// Drops a scratch range's pages behind a pass that moves forward through it.
+class PageDropper {
+ public:
+  PageDropper() = default;
+  explicit PageDropper(const void* begin) noexcept;
+  // Everything before `upto` will not be read again.
+  void Advance(const void* upto) noexcept;
+
+ private:
+  const char* done_ = nullptr;  // page-aligned: pages before it are dropped (or not ours)
+};
+
 // malloc + AdviseHugePages, for std::vector.
 template <typename T>
 struct LargeAllocator {
