@@ -114,7 +114,7 @@ def test_large_graph_matches_reference(
 @pytest.mark.parametrize("threads", [1, 2])
 def test_large_graph_with_renames_and_input_map(case: tuple[bytes, Path, graph_pb2.GraphDef], threads: int) -> None:
     # Renamed nodes and mapped inputs take the writer's general path (no page dropping).
-    data, path, gd = case
+    _data, path, gd = case
     existing = [f"imp/{gd.node[k].name}" for k in (0, 5, N // 2, N - 1)]
     victim = gd.node[N // 3].name
     imap = {f"{victim}:0": "outside:1", f"^{victim}": "^gate"}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Union
 
 from fastmeta.errors import GraphError, ScopeError
@@ -68,13 +68,13 @@ class _Segment:
         return bool(self.core.has_name_folded(lower))
 
     def name(self, i: int) -> str:
-        return str(self.core.name(i))
+        return self.core.name(i)  # type: ignore[no-any-return]
 
     def op_type(self, i: int) -> str:
-        return str(self.core.op(i))
+        return self.core.op(i)  # type: ignore[no-any-return]
 
     def device(self, i: int) -> str:
-        return str(self.core.device(i))
+        return self.core.device(i)  # type: ignore[no-any-return]
 
     def node_def(self, i: int) -> node_def_pb2.NodeDef:
         return node_def_pb2.NodeDef.FromString(self.core.node_def(i))
@@ -510,6 +510,17 @@ class _Lookup:
         """Resolve a name (``op`` → Operation, ``op:idx`` → Tensor) or check an
         Operation/Tensor belongs here; ``KeyError``/``ValueError``/``TypeError`` with
         TensorFlow's messages."""
+        if allow_tensor and type(obj) is str:
+            # Fast path for a well-formed tensor name that resolves (collection
+            # restoring does hundreds of thousands); anything else takes the full path.
+            op_name, sep, idx = obj.partition(":")
+            if sep and idx.isdigit() and idx.isascii():
+                op = self._find(op_name)
+                if op is not None:
+                    out_n = int(idx)
+                    count = self._num_outputs(op)
+                    if count is None or out_n < count:
+                        return Tensor(op, out_n)
         if allow_tensor and allow_operation:
             types_str = "Tensor or Operation"
         elif allow_tensor:
@@ -856,9 +867,25 @@ class _Transaction(_Lookup):
         self.registered_gradients: dict[str, bytes] = {}
         self.versions = graph.graph_def_versions
         self.name_stack = graph._name_stack
+        self._search: list[tuple[Callable[[str], int], _Part]] | None = None  # see _find
 
     def _all_parts(self) -> Sequence[_Part]:
         return list(self._graph._parts) + self.parts
+
+    def _find(self, name: str) -> Operation | None:
+        # As _Lookup._find (newest part first) through a cached list of the parts'
+        # lookup functions: this is the hot path of collection restoring.
+        search = self._search
+        if search is None:
+            search = self._search = [
+                (part.core.find if isinstance(part, _Segment) else part.find, part)
+                for part in reversed(self._all_parts())
+            ]
+        for find, part in search:
+            i = find(name)
+            if i >= 0:
+                return Operation(self._graph, part, i)
+        return None
 
     def _op_def(self, op_type: str) -> op_def_pb2.OpDef | None:
         return self.op_defs.get(op_type) or self._graph._op_defs.get(op_type)
@@ -901,6 +928,7 @@ class _Transaction(_Lookup):
     def add_segment(self, core: Any) -> _Segment:
         seg = _Segment(core)
         self.parts.append(seg)
+        self._search = None
         return seg
 
     def create_op(
@@ -943,6 +971,7 @@ class _Transaction(_Lookup):
         self.names.setdefault(full.lower(), 1)
         if not self.parts or not isinstance(self.parts[-1], _Block):
             self.parts.append(_Block())
+            self._search = None
         block = self.parts[-1]
         assert isinstance(block, _Block)
         return Operation(self._graph, block, block.add(node))
