@@ -1035,8 +1035,8 @@ class Rewriter {
     renamed_.assign(nodes_.size(), kNone);
     if (opts_.existing.empty()) return;
     std::string candidate;
-    for (size_t k = 0; k < nodes_.size(); ++k) {
-      const uint32_t i = OrderAt(k);
+    for (size_t pos = 0; pos < nodes_.size(); ++pos) {
+      const uint32_t i = OrderAt(pos);
       std::string full = prefix_slash_ + std::string(nodes_[i].name());
       if (!ExistsInTarget(full)) continue;
       for (int k = 1;; ++k) {
@@ -1298,7 +1298,8 @@ class Rewriter {
           pending_min[k - a] = m;
         }
       }
-      auto first_pending = [&](size_t k) { return in_order_ ? static_cast<uint32_t>(k) : pending_min[k - a]; };
+      const size_t first = a;  // (structured bindings cannot be captured before C++20)
+      auto first_pending = [&, first](size_t k) { return in_order_ ? static_cast<uint32_t>(k) : pending_min[k - first]; };
       const char* released = release ? nodes_[first_pending(a)].bytes.data() : nullptr;
       const char* input_end = nullptr;
       if (release) {
