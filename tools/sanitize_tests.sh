@@ -46,7 +46,7 @@ preload="$(${CXX:-g++} -print-file-name=libasan.so):$(${CXX:-g++} -print-file-na
 site=$("$py" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
-  tests=(tests/test_hostile_input.py tests/test_rewrite_properties.py tests/test_core_threads.py)
+  tests=(tests/test_hostile_input.py tests/test_rewrite_properties.py tests/test_core_threads.py tests/test_core_large.py)
 fi
 # -S: skip site (and with it the .pth of an editable install, which would load the
 # unsanitized extension); PYTHONPATH puts the staged package first.
