@@ -480,6 +480,23 @@ class _Lookup:
         specs = output_types(op_def, op.node_def)
         return None if specs is None else len(specs)
 
+    def _resolve_tensor(self, name: str) -> Tensor | None:
+        """The tensor a well-formed name (``op:digits``) denotes, or None when the name
+        is not of that form or does not resolve: the fast path of as_graph_element
+        (collection restoring resolves hundreds of thousands of names), whose full path
+        gives the errors."""
+        op_name, sep, idx = name.partition(":")
+        if not sep or not idx.isdigit() or not idx.isascii():
+            return None
+        op = self._find(op_name)
+        if op is None:
+            return None
+        out_n = int(idx)
+        count = self._num_outputs(op)
+        if count is not None and out_n >= count:
+            return None
+        return Tensor(op, out_n)
+
     def _tensor_from_input(self, s: str) -> Tensor:
         name, _, idx = s.lstrip("^").partition(":")
         op = self._find(name)
@@ -511,16 +528,9 @@ class _Lookup:
         Operation/Tensor belongs here; ``KeyError``/``ValueError``/``TypeError`` with
         TensorFlow's messages."""
         if allow_tensor and type(obj) is str:
-            # Fast path for a well-formed tensor name that resolves (collection
-            # restoring does hundreds of thousands); anything else takes the full path.
-            op_name, sep, idx = obj.partition(":")
-            if sep and idx.isdigit() and idx.isascii():
-                op = self._find(op_name)
-                if op is not None:
-                    out_n = int(idx)
-                    count = self._num_outputs(op)
-                    if count is None or out_n < count:
-                        return Tensor(op, out_n)
+            tensor = self._resolve_tensor(obj)
+            if tensor is not None:
+                return tensor
         if allow_tensor and allow_operation:
             types_str = "Tensor or Operation"
         elif allow_tensor:

@@ -75,6 +75,9 @@ def _lookup(graph: _Lookup, key: str, name: str) -> Operation | Tensor:
 
 
 def _tensor(graph: _Lookup, key: str, name: str) -> Tensor:
+    fast = graph._resolve_tensor(name)
+    if fast is not None:
+        return fast
     x = _lookup(graph, key, name)
     if not isinstance(x, Tensor):
         raise CollectionError(
