@@ -274,9 +274,10 @@ class Rewriter {
   // Edge, so that in the usual case the edges are written over the resolved inputs.
   using Resolved = Edge;
 
-  // An input as parsed: the node part, copied next to the node's other strings (so
-  // resolving never touches the input's pages again), and the output index (-1 for a
-  // control input, INT32_MAX for an unparsable one).
+  // An input as parsed: the node part, copied to the part's input-name block (so
+  // resolving never touches the input's pages again; the block is freed once inputs
+  // are resolved), and the output index (-1 for a control input, INT32_MAX for an
+  // unparsable one).
   struct InputRef {
     const char* node;
     uint32_t node_len;
