@@ -190,6 +190,49 @@ PYBIND11_MODULE(_core, m) {
       .def("op_list", [](const RewrittenGraph& g) { return Bytes(g.op_list()); })
       .def("graph_tail", [](const RewrittenGraph& g) { return Bytes(g.graph_tail()); })
       .def("find", &RewrittenGraph::Find, py::arg("name"))
+      .def(
+          "find_elements",
+          [](const RewrittenGraph& g, const std::vector<std::string>& names) {
+            // Many graph-element names at once ("op" or "op:digits"): node index (-1 when
+            // absent or not of that form), output index (-1 for an op name), and the op
+            // type as an index into a list of the distinct types.
+            const size_t n = names.size();
+            std::vector<int64_t> nodes(n, -1), outputs(n, -1), op_ids(n, -1);
+            std::vector<std::string_view> ops;
+            {
+              py::gil_scoped_release release;
+              std::unordered_map<std::string_view, int64_t> op_index;
+              for (size_t k = 0; k < n; ++k) {
+                std::string_view name = names[k];
+                const size_t colon = name.find(':');
+                int64_t out = -1;
+                if (colon != std::string_view::npos) {
+                  std::string_view digits = name.substr(colon + 1);
+                  if (digits.empty() || digits.size() > 9) continue;
+                  out = 0;
+                  bool ok = true;
+                  for (char c : digits) {
+                    if (c < '0' || c > '9') ok = false;
+                    out = out * 10 + (c - '0');
+                  }
+                  if (!ok) continue;
+                  name = name.substr(0, colon);
+                }
+                const int64_t i = g.Find(name);
+                if (i < 0) continue;
+                nodes[k] = i;
+                outputs[k] = out;
+                std::string_view op = g.op(static_cast<size_t>(i));
+                auto it = op_index.emplace(op, static_cast<int64_t>(ops.size())).first;
+                if (it->second == static_cast<int64_t>(ops.size())) ops.push_back(op);
+                op_ids[k] = it->second;
+              }
+            }
+            py::list op_names;
+            for (std::string_view op : ops) op_names.append(Str(op));
+            return py::make_tuple(nodes, outputs, op_ids, op_names);
+          },
+          py::arg("names"))
       .def("has_name_folded", &RewrittenGraph::HasNameFolded, py::arg("lower"))
       .def("has_name", &RewrittenGraph::HasName, py::arg("name"))
       .def("has_prefix", &RewrittenGraph::HasPrefix, py::arg("name"))

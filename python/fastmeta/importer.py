@@ -31,7 +31,7 @@ from google.protobuf.message import DecodeError
 
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import CollectionError, InputMapError
-from fastmeta.graph import Graph, Operation, Tensor, _Transaction, get_default_graph
+from fastmeta.graph import Graph, Operation, Tensor, _Segment, _Transaction, get_default_graph
 from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2
 from fastmeta.queue_runner import QueueRunner
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
@@ -44,7 +44,7 @@ from fastmeta.scoping import (
     strip_name_scope,
     while_frame_names,
 )
-from fastmeta.variables import Variable
+from fastmeta.variables import Variable, variables_from_protos
 
 __all__ = ["import_meta_graph", "import_scoped_meta_graph_with_return_elements"]
 
@@ -160,6 +160,46 @@ def _collection_value(key: str, value: Any, scope: str) -> Any:
     return value
 
 
+def _bulk_variables(
+    txn: _Transaction,
+    rest: meta_graph_pb2.MetaGraphDef,
+    keys: list[str],
+    scope: str,
+    unbound_col: str | None,
+    predicate: Callable[[str], bool],
+) -> dict[bytes, Variable]:
+    """The variables of the memoised variable collections, built in bulk (one call into
+    the core for all their names: a large graph has tens of thousands), by their
+    VariableDef bytes; entries the bulk path leaves to ``Variable.from_proto`` (and
+    anything malformed, reported there) are absent."""
+    seg = next((p for p in reversed(txn.parts) if isinstance(p, _Segment)), None)
+    if seg is None:
+        return {}
+    raws: list[bytes] = []
+    protos: list[Any] = []
+    seen: set[bytes] = set()
+    for key in keys:
+        if key not in VARIABLE_COLLECTIONS or key not in _VARIABLE_KEYS or key == unbound_col:
+            continue
+        coll = rest.collection_def[key]
+        proto_cls = REGISTERED_PROTOS.get(key)
+        if proto_cls is None or coll.WhichOneof("kind") != "bytes_list" or not predicate(key):
+            continue
+        for raw in coll.bytes_list.value:
+            if raw in seen:
+                continue
+            seen.add(raw)
+            proto = proto_cls()
+            try:
+                proto.ParseFromString(raw)
+            except DecodeError:
+                continue
+            raws.append(raw)
+            protos.append(proto)
+    built = variables_from_protos(protos, scope, graph=txn, segment=seg)
+    return {raw: v for raw, v in zip(raws, built) if v is not None}
+
+
 def _restore_collections(
     txn: _Transaction,
     rest: meta_graph_pb2.MetaGraphDef,
@@ -176,6 +216,7 @@ def _restore_collections(
         old_tf = _version_tuple(version) < (1, 9)
     memo: dict[bytes, Variable] = {}
     marker = _CondMarker(txn)
+    bulk = {} if old_tf else _bulk_variables(txn, rest, keys, scope, unbound_col, predicate)
     for key in keys:
         if key == unbound_col:
             continue
@@ -190,6 +231,10 @@ def _restore_collections(
         if proto_cls is not None and kind == "bytes_list":
             for raw in coll.bytes_list.value:
                 if key in VARIABLE_COLLECTIONS and raw in memo:
+                    txn.add_to_collection(key, memo[raw])
+                    continue
+                if key in VARIABLE_COLLECTIONS and raw in bulk:
+                    memo[raw] = bulk[raw]
                     txn.add_to_collection(key, memo[raw])
                     continue
                 proto = proto_cls()

@@ -4,6 +4,7 @@ their ``to_proto`` (names stripped of an export scope)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastmeta.errors import CollectionError
@@ -91,6 +92,91 @@ def _op(graph: _Lookup, key: str, name: str) -> Operation:
     return x if isinstance(x, Operation) else x.op
 
 
+def variables_from_protos(
+    protos: Sequence[variable_pb2.VariableDef],
+    import_scope: str | None,
+    *,
+    graph: _Lookup,
+    segment: Any,
+) -> list[Variable | None]:
+    """``Variable.from_proto`` for many VariableDefs of one import at once: their names
+    are resolved in the import's segment (``segment``, the core's result) in a single
+    call into the core. An entry this cannot settle exactly as from_proto would (a name
+    not in the segment or not a plain ``op``/``op:k``, an output count that depends on
+    the node, a resource variable whose snapshot is not its ReadVariableOp) is None:
+    the caller then uses from_proto, which also gives the errors. Field checks (and
+    their ValueErrors) are from_proto's."""
+    scope = import_scope or ""
+    base = scope[:-1] if scope.endswith("/") else scope
+    pre = base + "/" if base else ""
+
+    def scoped(name: str) -> str:
+        if not name:
+            return ""
+        if not pre or name.startswith(("^", "loc:@")):
+            return prepend_name_scope(name, scope)
+        return pre + name
+
+    names: list[str] = []
+    for p in protos:
+        names += (
+            scoped(p.variable_name),
+            scoped(p.initializer_name),
+            scoped(p.snapshot_name),
+            scoped(p.initial_value_name),
+        )
+    nodes, outs, op_ids, op_types = segment.core.find_elements(names)
+    counts: list[int | None] = []
+    for op_type in op_types:
+        op_def = graph._op_def(op_type)
+        fixed = None
+        if op_def is not None and not any(a.number_attr or a.type_list_attr for a in op_def.output_arg):
+            fixed = len(op_def.output_arg)
+        counts.append(fixed)
+    read_op = op_types.index("ReadVariableOp") if "ReadVariableOp" in op_types else -2
+    g = graph._graph
+
+    def tensor(j: int) -> Tensor | None:
+        node, out = nodes[j], outs[j]
+        if node < 0 or out < 0:
+            return None
+        count = counts[op_ids[j]]
+        if count is None or out >= count:
+            return None
+        return Tensor(Operation(g, segment, node), out)
+
+    result: list[Variable | None] = []
+    for k, p in enumerate(protos):
+        j = 4 * k
+        v = Variable()
+        try:
+            v._set_fields(p, scope)
+        except ValueError:
+            result.append(None)  # from_proto raises it, in collection order
+            continue
+        variable = tensor(j)
+        snapshot = tensor(j + 2)
+        initial = tensor(j + 3) if p.initial_value_name else None
+        init_node, init_out = nodes[j + 1], outs[j + 1]
+        if (
+            variable is None
+            or snapshot is None
+            or (p.initial_value_name and initial is None)
+            or init_node < 0
+            or (init_out >= 0 and tensor(j + 1) is None)
+            or (v._is_resource and op_ids[j + 2] != read_op)
+        ):
+            result.append(None)
+            continue
+        v._variable = variable
+        v._initializer = Operation(g, segment, init_node)
+        v._initial_value = initial
+        v._snapshot = snapshot
+        v._graph_element = snapshot
+        result.append(v)
+    return result
+
+
 class Variable:
     """A variable of an imported graph (ref or resource kind), rebuilt from its VariableDef.
 
@@ -125,27 +211,7 @@ class Variable:
         ``import_scope``). A name that does not resolve → CollectionError naming ``key``."""
         scope = import_scope or ""
         v = cls()
-        v._is_resource = bool(variable_def.is_resource)
-        if variable_def.synchronization not in _SYNCHRONIZATION:
-            raise ValueError(
-                "Invalid variable synchronization mode: "
-                f"{variable_def.synchronization} for variable: {variable_def.variable_name}"
-            )
-        if variable_def.aggregation not in _AGGREGATION:
-            raise ValueError(
-                f"Invalid variable aggregation mode: {variable_def.aggregation} for variable: "
-                f"{variable_def.variable_name}"
-            )
-        v._synchronization = int(variable_def.synchronization)
-        v._aggregation = int(variable_def.aggregation)
-        v._trainable = bool(variable_def.trainable)
-        if v._synchronization == 3 and v._trainable:
-            raise ValueError(
-                "Synchronization value can be set to VariableSynchronization.ON_READ only for "
-                f"non-trainable variables. You have specified trainable=True and "
-                "synchronization=VariableSynchronization.ON_READ "
-                f"(variable {variable_def.variable_name})."
-            )
+        v._set_fields(variable_def, scope)
         name = prepend_name_scope(variable_def.variable_name, scope)
         if v._is_resource:
             v._variable = _tensor(graph, key, name)
@@ -190,9 +256,33 @@ class Variable:
                 )
             v._snapshot = _tensor(graph, key, prepend_name_scope(variable_def.snapshot_name, scope))
             v._graph_element = v._snapshot
-        if variable_def.HasField("save_slice_info_def"):
-            v._save_slice_info = SaveSliceInfo.from_proto(variable_def.save_slice_info_def, scope)
         return v
+
+    def _set_fields(self, variable_def: variable_pb2.VariableDef, scope: str) -> None:
+        """Everything of a VariableDef but its graph elements, checked as TensorFlow does."""
+        self._is_resource = bool(variable_def.is_resource)
+        if variable_def.synchronization not in _SYNCHRONIZATION:
+            raise ValueError(
+                "Invalid variable synchronization mode: "
+                f"{variable_def.synchronization} for variable: {variable_def.variable_name}"
+            )
+        if variable_def.aggregation not in _AGGREGATION:
+            raise ValueError(
+                f"Invalid variable aggregation mode: {variable_def.aggregation} for variable: "
+                f"{variable_def.variable_name}"
+            )
+        self._synchronization = int(variable_def.synchronization)
+        self._aggregation = int(variable_def.aggregation)
+        self._trainable = bool(variable_def.trainable)
+        if self._synchronization == 3 and self._trainable:
+            raise ValueError(
+                "Synchronization value can be set to VariableSynchronization.ON_READ only for "
+                f"non-trainable variables. You have specified trainable=True and "
+                "synchronization=VariableSynchronization.ON_READ "
+                f"(variable {variable_def.variable_name})."
+            )
+        if variable_def.HasField("save_slice_info_def"):
+            self._save_slice_info = SaveSliceInfo.from_proto(variable_def.save_slice_info_def, scope)
 
     # -- properties -------------------------------------------------------
     @property
