@@ -32,7 +32,7 @@ from google.protobuf.message import DecodeError
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import CollectionError, InputMapError
 from fastmeta.graph import Graph, Operation, Tensor, _Segment, _Transaction, get_default_graph
-from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2
+from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2, variable_pb2
 from fastmeta.queue_runner import QueueRunner
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
 from fastmeta.rewrite import input_map_pairs, run_core
@@ -62,6 +62,7 @@ _VARIABLE_KEYS = frozenset(
     }
 )
 _COMPAT_KEYS = frozenset({"local_variables", "model_variables", "metric_variables"})
+_BULK_SLICE = 8192  # VariableDefs resolved per call into the core
 
 _KNOWN_KWARGS = frozenset(
     {
@@ -176,28 +177,33 @@ def _bulk_variables(
     if seg is None:
         return {}
     raws: list[bytes] = []
-    protos: list[Any] = []
     seen: set[bytes] = set()
     for key in keys:
         if key not in VARIABLE_COLLECTIONS or key not in _VARIABLE_KEYS or key == unbound_col:
             continue
         coll = rest.collection_def[key]
-        proto_cls = REGISTERED_PROTOS.get(key)
-        if proto_cls is None or coll.WhichOneof("kind") != "bytes_list" or not predicate(key):
+        if REGISTERED_PROTOS.get(key) is None or coll.WhichOneof("kind") != "bytes_list" or not predicate(key):
             continue
         for raw in coll.bytes_list.value:
-            if raw in seen:
-                continue
-            seen.add(raw)
-            proto = proto_cls()
+            if raw not in seen:
+                seen.add(raw)
+                raws.append(raw)
+    out: dict[bytes, Variable] = {}
+    # In slices, so the names and lookup results of all variables are never held at once.
+    for start in range(0, len(raws), _BULK_SLICE):
+        chunk: list[bytes] = []
+        protos: list[Any] = []
+        for raw in raws[start : start + _BULK_SLICE]:
+            proto = variable_pb2.VariableDef()
             try:
                 proto.ParseFromString(raw)
             except DecodeError:
                 continue
-            raws.append(raw)
+            chunk.append(raw)
             protos.append(proto)
-    built = variables_from_protos(protos, scope, graph=txn, segment=seg)
-    return {raw: v for raw, v in zip(raws, built) if v is not None}
+        built = variables_from_protos(protos, scope, graph=txn, segment=seg)
+        out.update((raw, v) for raw, v in zip(chunk, built) if v is not None)
+    return out
 
 
 def _restore_collections(
