@@ -432,6 +432,14 @@ def _merge_versions(dst: Any, src: Any) -> None:
             dst.bad_consumers.append(bad)
 
 
+def fixed_output_count(op_def: op_def_pb2.OpDef | None) -> int | None:
+    """How many outputs every node of ``op_def`` has, or None when the count depends on
+    the node's attrs (``number_attr``/``type_list_attr`` outputs) or the OpDef is unknown."""
+    if op_def is None or any(arg.number_attr or arg.type_list_attr for arg in op_def.output_arg):
+        return None
+    return len(op_def.output_arg)
+
+
 class _Lookup:
     """Name lookups over a sequence of parts (the committed ones, plus staged ones)."""
 
@@ -470,10 +478,7 @@ class _Lookup:
         cache = self._graph._fixed_outputs
         hit = cache.get(op_type)
         if hit is None or hit[0] is not op_def:
-            fixed = None
-            if not any(arg.number_attr or arg.type_list_attr for arg in op_def.output_arg):
-                fixed = len(op_def.output_arg)
-            hit = (op_def, fixed)
+            hit = (op_def, fixed_output_count(op_def))
             cache[op_type] = hit
         if hit[1] is not None:
             return hit[1]

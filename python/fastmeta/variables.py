@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastmeta.errors import CollectionError
-from fastmeta.graph import Operation, Tensor, _Lookup
+from fastmeta.graph import Operation, Tensor, _Lookup, fixed_output_count
 from fastmeta.protos import variable_pb2
 from fastmeta.scoping import prepend_name_scope, strip_name_scope
 
@@ -107,32 +107,16 @@ def variables_from_protos(
     the caller then uses from_proto, which also gives the errors. Field checks (and
     their ValueErrors) are from_proto's."""
     scope = import_scope or ""
-    base = scope[:-1] if scope.endswith("/") else scope
-    pre = base + "/" if base else ""
-
-    def scoped(name: str) -> str:
-        if not name:
-            return ""
-        if not pre or name.startswith(("^", "loc:@")):
-            return prepend_name_scope(name, scope)
-        return pre + name
-
     names: list[str] = []
     for p in protos:
         names += (
-            scoped(p.variable_name),
-            scoped(p.initializer_name),
-            scoped(p.snapshot_name),
-            scoped(p.initial_value_name),
+            prepend_name_scope(p.variable_name, scope),
+            prepend_name_scope(p.initializer_name, scope),
+            prepend_name_scope(p.snapshot_name, scope),
+            prepend_name_scope(p.initial_value_name, scope),
         )
     nodes, outs, op_ids, op_types = segment.core.find_elements(names)
-    counts: list[int | None] = []
-    for op_type in op_types:
-        op_def = graph._op_def(op_type)
-        fixed = None
-        if op_def is not None and not any(a.number_attr or a.type_list_attr for a in op_def.output_arg):
-            fixed = len(op_def.output_arg)
-        counts.append(fixed)
+    counts = [fixed_output_count(graph._op_def(op_type)) for op_type in op_types]
     read_op = op_types.index("ReadVariableOp") if "ReadVariableOp" in op_types else -2
     g = graph._graph
 
