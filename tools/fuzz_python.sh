@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs an atheris harness of fuzz/fuzz_python.py with coverage feedback.
+#
+#   tools/fuzz_python.sh TARGET [LIBFUZZER_ARGS...]     TARGET: read, rewrite, import, checkpoint
+#
+# atheris cannot instrument modules an editable install loads through its import hook
+# (the run then has no coverage: "no interesting inputs were found", corpus of one
+# input), so the package is staged as plain files beside the installed extension in
+# $ATHERIS_STAGE (default build/atheris-stage) and run with site-packages on
+# PYTHONPATH but not through site (-S). Corpus: $FUZZ_WORK/atheris/TARGET (default
+# build/fuzz-work); seeds: fuzz/make_seeds.py. The last line gives the exact count.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+target=${1:?usage: tools/fuzz_python.sh TARGET [LIBFUZZER_ARGS...]}
+shift
+py=${PYTHON:-python3}
+stage="${ATHERIS_STAGE:-$here/build/atheris-stage}"
+work="${FUZZ_WORK:-$here/build/fuzz-work}"
+so=$("$py" -c "import fastmeta._core as c; print(c.__file__)")
+site=$("$py" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+rm -rf "$stage"
+mkdir -p "$stage" "$work/atheris/$target"
+cp -r "$here/python/fastmeta" "$stage/"
+cp "$so" "$stage/fastmeta/"
+"$py" "$here/fuzz/make_seeds.py" "$work/seeds" >/dev/null
+seeds="$work/seeds/meta"
+[ "$target" = checkpoint ] && seeds="$work/seeds/index"
+cd "$work"
+PYTHONPATH="$stage:$site" exec "$py" -S "$here/fuzz/fuzz_python.py" "$target" "$work/atheris/$target" "$seeds" \
+  -max_len=8192 -print_final_stats=1 "$@"
