@@ -7,7 +7,6 @@ with one that raises, then the graph is compared with a snapshot taken before.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.protos import meta_graph_pb2
 from fastmeta.queue_runner import QueueRunner
 from fastmeta.variables import Variable
+from threads_util import run_concurrently
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 
@@ -95,20 +95,7 @@ def test_concurrent_imports_into_one_graph_equal_sequential() -> None:
         for _ in range(4):
             fastmeta.import_meta_graph(path, import_scope="tower")
     concurrent = fastmeta.Graph()
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            fastmeta.import_meta_graph(path, import_scope="tower", graph=concurrent)
-        except BaseException as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_concurrently(lambda: fastmeta.import_meta_graph(path, import_scope="tower", graph=concurrent))
     # Each import took one of tower, tower_1, ... under the graph's lock: the same graph
     # as sequential imports (the towers are identical, so their order does not matter).
     assert _snapshot(concurrent)[0] == _snapshot(sequential)[0]

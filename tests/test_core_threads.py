@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 from fastmeta import _core
 from fastmeta.protos import meta_graph_pb2
+from threads_util import run_concurrently
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 
@@ -73,19 +73,5 @@ def test_errors_are_the_same_for_any_thread_count(big: bytes) -> None:
 
 def test_concurrent_rewrites_from_python_threads(big: bytes) -> None:
     expected = _core.rewrite_meta_graph(big, prefix="s").graph_def()
-    results: list[bytes] = []
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            results.append(_core.rewrite_meta_graph(big, prefix="s").graph_def())
-        except BaseException as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    results = run_concurrently(lambda: _core.rewrite_meta_graph(big, prefix="s").graph_def())
     assert results == [expected] * 4

@@ -26,6 +26,7 @@ import fastmeta  # noqa: E402
 import tf_oracle  # noqa: E402
 from fastmeta.protos import meta_graph_pb2  # noqa: E402
 from tf_oracle import Outcome, describe_collections, describe_item, diff_graph_defs  # noqa: E402
+from threads_util import run_concurrently  # noqa: E402
 
 CORPUS = HERE / "fixtures" / "corpus"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
@@ -551,20 +552,7 @@ def test_threads_equal_sequential() -> None:
 def test_concurrent_imports_into_one_graph_are_serialised() -> None:
     g = fastmeta.Graph()
     path = str(_path(FIXTURES["mlp_ref"]))
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            fastmeta.import_meta_graph(path, import_scope="tower", graph=g)
-        except BaseException as e:  # pragma: no cover
-            errors.append(e)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_concurrently(lambda: fastmeta.import_meta_graph(path, import_scope="tower", graph=g))
     names = [op.name for op in g.get_operations()]
     assert len(names) == len(set(names)) == 4 * FIXTURES["mlp_ref"]["num_nodes"]
     scopes = {n.split("/")[0] for n in names}
