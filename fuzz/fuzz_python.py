@@ -6,10 +6,10 @@ TARGET is one of ``read`` (``fastmeta.read_meta_graph_file`` on a file holding t
 input), ``rewrite`` (``fastmeta.rewrite_meta_graph`` on the bytes, with a scope,
 clear_devices and an input_map drawn from the input), ``import``
 (``fastmeta.import_meta_graph`` into a fresh ``fastmeta.Graph``) or ``checkpoint``
-(``fastmeta.checkpoint.CheckpointReader`` on an index file holding the input, every
-tensor read). Any exception that is not a ``fastmeta.Error`` is a finding. Seeds:
-``python fuzz/make_seeds.py DIR`` (``DIR/meta``, ``DIR/index``; the index seeds start
-with the C++ harness's mode byte, which this harness skips).
+(``fastmeta.checkpoint.CheckpointReader`` on an index and a data shard both taken from
+the input, every tensor read). Any exception that is not a ``fastmeta.Error`` is a finding. Seeds:
+``python fuzz/make_seeds.py DIR`` (``DIR/meta``, ``DIR/ckpt``: mode byte, 2-byte index
+length, index, data shard).
 """
 
 from __future__ import annotations
@@ -76,18 +76,29 @@ def target_import(data: bytes) -> None:
 
 
 def target_checkpoint(data: bytes) -> None:
+    # data[0]: the C++ harness's mode byte (skipped); data[1:3]: the length n of the
+    # .index (little endian); then n bytes of .index and the rest is the data shard, so
+    # mutations reach the tensor decoding behind intact entries, not only the table.
+    n = int.from_bytes(data[1:3], "little")
     prefix = os.path.join(_TMP, "ckpt")
     with open(prefix + ".index", "wb") as f:
-        f.write(data[1:])
+        f.write(data[3 : 3 + n])
     with open(prefix + ".data-00000-of-00001", "wb") as f:
-        f.write(data[:4096])
+        f.write(data[3 + n :])
 
-    def run() -> None:
-        reader = fm_checkpoint.CheckpointReader(prefix)
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
+    reader: list[fm_checkpoint.CheckpointReader] = []
 
-    _expect_typed(run)
+    def load() -> None:
+        reader.append(fm_checkpoint.CheckpointReader(prefix))
+        reader[0].debug_string()
+
+    _expect_typed(load)
+    if not reader:
+        return
+    names = list(reader[0].get_variable_to_dtype_map())
+    for name in names:
+        _expect_typed(lambda: reader[0].get_tensor(name))
+    _expect_typed(lambda: fm_checkpoint.list_variables(prefix))
 
 
 TARGETS = {

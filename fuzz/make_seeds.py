@@ -6,7 +6,9 @@ writes OUT_DIR/meta/ (every tests/fixtures/corpus/*.meta, the text-format fixtur
 small hand-made graphs exercising scopes, colocation, control inputs and while
 loops, and hostile samples) and OUT_DIR/index/ (every checkpoint .index fixture,
 prefixed with the checkpoint harness's mode byte 0, and small payloads for the
-wrapped modes 1-3). Plain files, one input each; libFuzzer and atheris both take
+wrapped modes 1-3) and OUT_DIR/ckpt/ (each fixture checkpoint whole for the atheris
+harness: mode byte 0, the index length in 2 bytes little endian, the index, the data
+shard). Plain files, one input each; libFuzzer and atheris both take
 the directories as corpora.
 """
 
@@ -128,19 +130,22 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     out = Path(argv[1])
-    meta_dir, index_dir = out / "meta", out / "index"
-    meta_dir.mkdir(parents=True, exist_ok=True)
-    index_dir.mkdir(parents=True, exist_ok=True)
+    meta_dir, index_dir, ckpt_dir = out / "meta", out / "index", out / "ckpt"
+    for d in (meta_dir, index_dir, ckpt_dir):
+        d.mkdir(parents=True, exist_ok=True)
     for path in sorted(CORPUS.glob("*.meta")) + sorted(CORPUS.glob("*.pbtxt")):
         write(meta_dir, path.stem, path.read_bytes())
     for name, data in handmade().items():
         write(meta_dir, name, data)
     for path in sorted(CORPUS.glob("*/*.index")):
-        write(index_dir, path.stem, b"\x00" + path.read_bytes())
+        index = path.read_bytes()
+        write(index_dir, path.stem, b"\x00" + index)
+        shard = path.with_name(path.stem + ".data-00000-of-00001").read_bytes()
+        write(ckpt_dir, path.stem, b"\x00" + len(index).to_bytes(2, "little") + index + shard)
     for name, data in index_payloads().items():
         write(index_dir, name, data)
-    n_meta, n_index = len(list(meta_dir.iterdir())), len(list(index_dir.iterdir()))
-    print(f"seeds: {n_meta} meta, {n_index} index in {out}")
+    counts = ", ".join(f"{len(list(d.iterdir()))} {d.name}" for d in (meta_dir, index_dir, ckpt_dir))
+    print(f"seeds: {counts} in {out}")
     return 0
 
 

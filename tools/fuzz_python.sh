@@ -24,7 +24,7 @@ cp -r "$here/python/fastmeta" "$stage/"
 cp "$so" "$stage/fastmeta/"
 "$py" "$here/fuzz/make_seeds.py" "$work/seeds" >/dev/null
 seeds="$work/seeds/meta"
-[ "$target" = checkpoint ] && seeds="$work/seeds/index"
+[ "$target" = checkpoint ] && seeds="$work/seeds/ckpt"
 cd "$work"
 PYTHONPATH="$stage:$site" exec "$py" -S "$here/fuzz/fuzz_python.py" "$target" "$work/atheris/$target" "$seeds" \
   -max_len=8192 -print_final_stats=1 "$@"
