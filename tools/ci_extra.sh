@@ -1,8 +1,28 @@
 #!/usr/bin/env bash
-# CI's second stage (after the README's test command): the core's C++ unit tests and
-# the Python core tests against an ASan+UBSan build of the extension. Fails on any
-# sanitizer report. The long fuzz runs are tools/fuzz.sh (see docs/HOSTILE_INPUT.md).
+# CI's second stage (after the README's test command): the core's C++ unit tests, the
+# Python core tests against an ASan+UBSan build of the extension, and a short smoke run
+# of every fuzz harness (libFuzzer under ASan+UBSan, then atheris on the Python entry
+# points). Fails on any sanitizer report or fuzz finding. The long fuzz runs are
+# tools/fuzz.sh and tools/fuzz_python.sh (see docs/HOSTILE_INPUT.md).
+#
+# Environment: FUZZ_SECONDS (per libFuzzer harness, default 20), ATHERIS_RUNS (per
+# atheris harness, default 20000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet "pybind11>=2.12" cmake ninja
-bash tools/sanitize_tests.sh --quick
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash tools/sanitize_tests.sh
+
+echo "== atheris smoke run (${ATHERIS_RUNS:-20000} executions per harness)"
+python -m pip install --quiet "atheris>=2.3"
+work="$PWD/build/atheris-smoke"
+for target in read rewrite import checkpoint; do
+  log="$work/$target.log"
+  mkdir -p "$work"
+  if ! FUZZ_WORK="$work" ATHERIS_STAGE="$work/stage" \
+    bash tools/fuzz_python.sh "$target" -runs="${ATHERIS_RUNS:-20000}" -max_total_time=120 >"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "atheris $target: finding or failure (log above)" >&2
+    exit 1
+  fi
+  echo "atheris $target: $(grep -o 'number_of_executed_units: [0-9]*' "$log" | tail -1), clean"
+done
