@@ -14,6 +14,7 @@ length, index, data shard).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -95,9 +96,8 @@ def target_checkpoint(data: bytes) -> None:
     _expect_typed(load)
     if not reader:
         return
-    names = list(reader[0].get_variable_to_dtype_map())
-    for name in names:
-        _expect_typed(lambda: reader[0].get_tensor(name))
+    for name in list(reader[0].get_variable_to_dtype_map()):
+        _expect_typed(functools.partial(reader[0].get_tensor, name))
     _expect_typed(lambda: fm_checkpoint.list_variables(prefix))
 
 
