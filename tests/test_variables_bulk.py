@@ -93,6 +93,10 @@ def test_bulk_hands_back_what_it_cannot_settle() -> None:
         ("snapshot_name", good.variable_name),  # resource snapshot that is not a ReadVariableOp
         ("initial_value_name", "nope:0"),
         ("synchronization", 3),  # ON_READ and trainable: from_proto raises
+        ("synchronization", 9),  # not a VariableSynchronization
+        ("aggregation", 7),  # not a VariableAggregation
+        ("variable_name", "^" + good.variable_name),  # prefixed by from_proto's own rules
+        ("variable_name", "loc:@" + good.variable_name),
     ]:
         bad = variable_pb2.VariableDef()
         bad.CopyFrom(good)
@@ -100,3 +104,20 @@ def test_bulk_hands_back_what_it_cannot_settle() -> None:
         cases.append(bad)
     assert variables_from_protos(cases, "imp", graph=txn, segment=seg) == [None] * len(cases)
     assert variables_from_protos([good], "imp", graph=txn, segment=seg)[0] is not None
+
+
+def test_bulk_names_are_canonical_and_views_lazy() -> None:
+    txn, seg, protos = _imported("mlp_ref", "imp")
+    good = next(p for p in protos if p.variable_name.endswith(":0"))
+    odd = variable_pb2.VariableDef()
+    odd.CopyFrom(good)
+    odd.variable_name = good.variable_name[:-1] + "00"  # 'w:00' names the tensor 'w:0'
+    fast, fast_odd = variables_from_protos([good, odd], "imp", graph=txn, segment=seg)
+    assert fast is not None and fast_odd is not None
+    # Nothing is looked up until asked for; then the views equal from_proto's.
+    assert "_variable" not in vars(fast) and "_variable" not in vars(fast_odd)
+    assert fast.name == fast_odd.name == "imp/" + good.variable_name
+    assert "_variable" not in vars(fast)
+    slow = Variable.from_proto(odd, "imp", graph=txn)
+    assert _describe(fast_odd) == _describe(slow)
+    assert "_variable" in vars(fast_odd)

@@ -195,7 +195,8 @@ PYBIND11_MODULE(_core, m) {
           [](const RewrittenGraph& g, const std::vector<std::string>& names) {
             // Many graph-element names at once ("op" or "op:digits"): node index (-1 when
             // absent or not of that form), output index (-1 for an op name), and the op
-            // type as an index into a list of the distinct types.
+            // type as an index into a list of the distinct types; the three as bytes of
+            // native int64 (numpy.frombuffer), the types as a list.
             const size_t n = names.size();
             std::vector<int64_t> nodes(n, -1), outputs(n, -1), op_ids(n, -1);
             std::vector<std::string_view> ops;
@@ -230,7 +231,10 @@ PYBIND11_MODULE(_core, m) {
             }
             py::list op_names;
             for (std::string_view op : ops) op_names.append(Str(op));
-            return py::make_tuple(nodes, outputs, op_ids, op_names);
+            auto as_bytes = [](const std::vector<int64_t>& v) {
+              return py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int64_t));
+            };
+            return py::make_tuple(as_bytes(nodes), as_bytes(outputs), as_bytes(op_ids), op_names);
           },
           py::arg("names"))
       .def("has_name_folded", &RewrittenGraph::HasNameFolded, py::arg("lower"))

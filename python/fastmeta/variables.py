@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from fastmeta.errors import CollectionError
 from fastmeta.graph import Operation, Tensor, _Lookup, fixed_output_count
 from fastmeta.protos import variable_pb2
@@ -17,6 +19,9 @@ __all__ = ["SaveSliceInfo", "Variable"]
 _SYNCHRONIZATION = {0: "AUTO", 1: "NONE", 2: "ON_WRITE", 3: "ON_READ"}
 _AGGREGATION = {0: "NONE", 1: "SUM", 2: "MEAN", 3: "ONLY_FIRST_REPLICA"}
 _REF_OPS = ("Variable", "VariableV2", "AutoReloadVariable")
+_VIEW_ATTRS = frozenset(
+    ("_variable", "_initializer", "_snapshot", "_graph_element", "_initial_value")
+)
 
 
 class SaveSliceInfo:
@@ -105,59 +110,83 @@ def variables_from_protos(
     not in the segment or not a plain ``op``/``op:k``, an output count that depends on
     the node, a resource variable whose snapshot is not its ReadVariableOp) is None:
     the caller then uses from_proto, which also gives the errors. Field checks (and
-    their ValueErrors) are from_proto's."""
+    their ValueErrors) are from_proto's.
+
+    The variables hold node indices; their Operation and Tensor views are made on first
+    use (a large graph has tens of thousands of variables, most never looked at)."""
     scope = import_scope or ""
+    # Plain concatenation where prepend_name_scope would also handle '^x' / 'loc:@x':
+    # such a name never resolves either way ('S/^x' is no node name), so the entry
+    # goes to from_proto, which prefixes it exactly.
+    pre = (scope[:-1] if scope.endswith("/") else scope) + "/" if scope else ""
     names: list[str] = []
+    add = names.append
     for p in protos:
-        names += (
-            prepend_name_scope(p.variable_name, scope),
-            prepend_name_scope(p.initializer_name, scope),
-            prepend_name_scope(p.snapshot_name, scope),
-            prepend_name_scope(p.initial_value_name, scope),
-        )
-    nodes, outs, op_ids, op_types = segment.core.find_elements(names)
-    counts = [fixed_output_count(graph._op_def(op_type)) for op_type in op_types]
+        add(pre + p.variable_name)
+        add(pre + p.initializer_name)
+        add(pre + p.snapshot_name)
+        add(pre + p.initial_value_name)
+    raw_nodes, raw_outs, raw_ops, op_types = segment.core.find_elements(names)
+    nodes = np.frombuffer(raw_nodes, dtype=np.int64).reshape(-1, 4)
+    outs = np.frombuffer(raw_outs, dtype=np.int64).reshape(-1, 4)
+    ops = np.frombuffer(raw_ops, dtype=np.int64).reshape(-1, 4)
+    # Output count per op type; -1 where it depends on the node, and for op id -1 (the
+    # last entry): such outputs are never settled here.
+    counts = [fixed_output_count(graph._op_def(t)) for t in op_types]
+    count = np.array([-1 if c is None else c for c in counts] + [-1], dtype=np.int64)[ops]
+    is_tensor = (nodes >= 0) & (outs >= 0) & (outs < count)
+    no_initial = np.fromiter((n == pre for n in names[3::4]), dtype=bool, count=len(protos))
+    settled = (
+        is_tensor[:, 0]
+        & is_tensor[:, 2]
+        & (nodes[:, 1] >= 0)
+        & ((outs[:, 1] < 0) | is_tensor[:, 1])
+        & (no_initial | is_tensor[:, 3])
+    )
     read_op = op_types.index("ReadVariableOp") if "ReadVariableOp" in op_types else -2
+    snap_is_read = (ops[:, 2] == read_op).tolist()
+    view_rows = np.stack(
+        [
+            nodes[:, 0],
+            outs[:, 0],
+            nodes[:, 1],
+            nodes[:, 2],
+            outs[:, 2],
+            np.where(no_initial, -1, nodes[:, 3]),
+            np.where(no_initial, -1, outs[:, 3]),
+        ],
+        axis=1,
+    ).tolist()
     g = graph._graph
+    new = Variable.__new__
 
-    def tensor(j: int) -> Tensor | None:
-        node, out = nodes[j], outs[j]
-        if node < 0 or out < 0:
-            return None
-        count = counts[op_ids[j]]
-        if count is None or out >= count:
-            return None
-        return Tensor(Operation(g, segment, node), out)
-
-    result: list[Variable | None] = []
-    for k, p in enumerate(protos):
-        j = 4 * k
-        v = Variable()
-        try:
-            v._set_fields(p, scope)
-        except ValueError:
-            result.append(None)  # from_proto raises it, in collection order
+    result: list[Variable | None] = [None] * len(protos)
+    for k in np.flatnonzero(settled).tolist():
+        p = protos[k]
+        sync, agg, trainable = p.synchronization, p.aggregation, p.trainable
+        if not (0 <= sync <= 3 and 0 <= agg <= 3) or (sync == 3 and trainable):
+            continue  # from_proto raises the ValueError, in collection order
+        resource = p.is_resource
+        if resource and not snap_is_read[k]:
             continue
-        variable = tensor(j)
-        snapshot = tensor(j + 2)
-        initial = tensor(j + 3) if p.initial_value_name else None
-        init_node, init_out = nodes[j + 1], outs[j + 1]
-        if (
-            variable is None
-            or snapshot is None
-            or (p.initial_value_name and initial is None)
-            or init_node < 0
-            or (init_out >= 0 and tensor(j + 1) is None)
-            or (v._is_resource and op_ids[j + 2] != read_op)
-        ):
-            result.append(None)
-            continue
-        v._variable = variable
-        v._initializer = Operation(g, segment, init_node)
-        v._initial_value = initial
-        v._snapshot = snapshot
-        v._graph_element = snapshot
-        result.append(v)
+        v = new(Variable)
+        if resource:
+            v._is_resource = True
+        if not trainable:
+            v._trainable = False
+        if sync:
+            v._synchronization = int(sync)
+        if agg:
+            v._aggregation = int(agg)
+        if p.HasField("save_slice_info_def"):
+            v._save_slice_info = SaveSliceInfo.from_proto(p.save_slice_info_def, scope)
+        row = view_rows[k]
+        name = names[4 * k]
+        if name.endswith(f":{row[1]}"):
+            # The canonical spelling ('w:00' would name 'w:0'): this is the tensor's name.
+            v._name = name
+        v._views = (g, segment, *row)
+        result[k] = v
     return result
 
 
@@ -169,18 +198,23 @@ class Variable:
     ``initial_value`` the initial-value tensor (None when the proto had none).
     """
 
-    def __init__(self) -> None:
-        self._variable: Tensor
-        self._initializer: Operation
-        self._snapshot: Tensor
-        self._graph_element: Tensor
-        self._cached_value: Tensor | None = None
-        self._initial_value: Tensor | None = None
-        self._is_resource = False
-        self._trainable = True
-        self._synchronization = 0
-        self._aggregation = 0
-        self._save_slice_info: SaveSliceInfo | None = None
+    # Set by from_proto, or made from ``_views`` on first use (bulk import).
+    _variable: Tensor
+    _initializer: Operation
+    _snapshot: Tensor
+    _graph_element: Tensor
+    _initial_value: Tensor | None
+
+    # Class-level defaults (an instance sets only what differs: the bulk path makes
+    # tens of thousands at once).
+    _name: str | None = None
+    _views: tuple[Any, ...] | None = None
+    _cached_value: Tensor | None = None
+    _is_resource = False
+    _trainable = True
+    _synchronization = 0
+    _aggregation = 0
+    _save_slice_info: SaveSliceInfo | None = None
 
     @classmethod
     def from_proto(
@@ -195,6 +229,7 @@ class Variable:
         ``import_scope``). A name that does not resolve → CollectionError naming ``key``."""
         scope = import_scope or ""
         v = cls()
+        v._initial_value = None
         v._set_fields(variable_def, scope)
         name = prepend_name_scope(variable_def.variable_name, scope)
         if v._is_resource:
@@ -268,11 +303,28 @@ class Variable:
         if variable_def.HasField("save_slice_info_def"):
             self._save_slice_info = SaveSliceInfo.from_proto(variable_def.save_slice_info_def, scope)
 
+    def __getattr__(self, attr: str) -> Any:
+        # Only reached for an attribute not set yet: the graph elements of a variable
+        # from the bulk path, made here on first use.
+        views = self._views
+        if views is None or attr not in _VIEW_ATTRS:
+            raise AttributeError(f"'Variable' object has no attribute '{attr}'")
+        g, seg, var_node, var_out, init_node, snap_node, snap_out, iv_node, iv_out = views
+        self._variable = Tensor(Operation(g, seg, var_node), var_out)
+        self._initializer = Operation(g, seg, init_node)
+        self._snapshot = self._graph_element = Tensor(Operation(g, seg, snap_node), snap_out)
+        self._initial_value = None if iv_node < 0 else Tensor(Operation(g, seg, iv_node), iv_out)
+        self._views = None
+        return self.__dict__[attr]
+
     # -- properties -------------------------------------------------------
     @property
     def name(self) -> str:
         """The variable tensor's name (``w:0``)."""
-        return self._variable.name
+        name = self._name
+        if name is None:
+            name = self._name = self._variable.name
+        return name
 
     @property
     def op(self) -> Operation:
