@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI's second stage (after the README's test command): the core's C++ unit tests, the
-# Python core tests against an ASan+UBSan build of the extension, and a short smoke run
+# whole Python test suite against an ASan+UBSan build of the extension, and a short smoke run
 # of every fuzz harness (libFuzzer under ASan+UBSan, then atheris on the Python entry
 # points). Fails on any sanitizer report or fuzz finding. The long fuzz runs are
 # tools/fuzz.sh and tools/fuzz_python.sh (see docs/HOSTILE_INPUT.md).

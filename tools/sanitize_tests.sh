@@ -6,8 +6,9 @@
 # 1. builds the C++ unit tests with -DFASTMETA_SANITIZE=address,undefined and runs
 #    them with ctest (they replay tests/regressions/ through the fuzz targets);
 # 2. builds the extension the same way into build/sanitize/ (the installed one is not
-#    touched), stages it beside a copy of python/fastmeta, and runs the Python core
-#    tests (those that do not load TensorFlow) against it with libasan preloaded;
+#    touched), stages it beside a copy of python/fastmeta, and runs the whole Python
+#    test suite (TensorFlow differential tests included; or PYTEST_ARGS) against it
+#    with libasan preloaded;
 # 3. unless --quick, builds the libFuzzer harnesses (if clang is installed) and runs
 #    each for FUZZ_SECONDS (default 20) from the seed corpora.
 # Any sanitizer report aborts the run (-fno-sanitize-recover=all) and fails the script.
@@ -39,14 +40,14 @@ cp -r "$here/python/fastmeta" "$stage/fastmeta"
 find "$stage/fastmeta" -name '_core*.so' -delete
 cp "$build"/ext/_core*.so "$stage/fastmeta/"
 
-echo "== Python core tests against the sanitized extension"
+echo "== Python tests against the sanitized extension"
 # libstdc++ too: CPython does not link it, and ASan's __cxa_throw interceptor needs it
 # loaded before the extension (else "CHECK failed: real___cxa_throw != 0" on a throw).
 preload="$(${CXX:-g++} -print-file-name=libasan.so):$(${CXX:-g++} -print-file-name=libstdc++.so)"
 site=$("$py" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
-  tests=(tests/test_hostile_input.py tests/test_rewrite_properties.py tests/test_core_threads.py tests/test_core_large.py)
+  tests=(tests)
 fi
 # -S: skip site (and with it the .pth of an editable install, which would load the
 # unsanitized extension); PYTHONPATH puts the staged package first.
