@@ -176,18 +176,15 @@ def _bulk_variables(
     seg = next((p for p in reversed(txn.parts) if isinstance(p, _Segment)), None)
     if seg is None:
         return {}
-    raws: list[bytes] = []
-    seen: set[bytes] = set()
+    distinct: dict[bytes, None] = {}
     for key in keys:
         if key not in VARIABLE_COLLECTIONS or key not in _VARIABLE_KEYS or key == unbound_col:
             continue
         coll = rest.collection_def[key]
         if REGISTERED_PROTOS.get(key) is None or coll.WhichOneof("kind") != "bytes_list" or not predicate(key):
             continue
-        for raw in coll.bytes_list.value:
-            if raw not in seen:
-                seen.add(raw)
-                raws.append(raw)
+        distinct.update(dict.fromkeys(coll.bytes_list.value))
+    raws = list(distinct)
     out: dict[bytes, Variable] = {}
     # In slices, so the names and lookup results of all variables are never held at once.
     for start in range(0, len(raws), _BULK_SLICE):
