@@ -988,17 +988,28 @@ class Rewriter {
           if (res.src >= 0) consumers[fill[static_cast<size_t>(res.src)]++] = static_cast<uint32_t>(i);
         }
       }
-      std::priority_queue<uint32_t, std::vector<uint32_t>, std::greater<uint32_t>> ready;
-      for (size_t i = 0; i < n; ++i) {
-        if (pending[i] <= 0) ready.push(static_cast<uint32_t>(i));
-      }
+      // The smallest ready node first. A cursor walks the nodes in GraphDef order and
+      // yields each one that is ready when reached; a node it passed while still
+      // waiting goes to a min-heap once ready. The heap holds only the nodes out of
+      // order, so a mostly ordered graph costs little more than a scan.
+      std::priority_queue<uint32_t, std::vector<uint32_t>, std::greater<uint32_t>> late;
+      size_t cursor = 0;
       size_t done = 0;
-      while (!ready.empty()) {
-        uint32_t o = ready.top();
-        ready.pop();
+      for (;;) {
+        while (cursor < n && pending[cursor] > 0) ++cursor;
+        uint32_t o;
+        if (!late.empty() && (cursor >= n || late.top() < cursor)) {
+          o = late.top();
+          late.pop();
+        } else if (cursor < n) {
+          o = static_cast<uint32_t>(cursor++);
+        } else {
+          break;
+        }
         order_[done++] = o;
         for (uint32_t k = start[o]; k < start[o + 1]; ++k) {
-          if (--pending[consumers[k]] == 0) ready.push(consumers[k]);
+          const uint32_t c = consumers[k];
+          if (--pending[c] == 0 && c < cursor) late.push(c);
         }
       }
       if (done != n) {
@@ -1111,19 +1122,24 @@ class Rewriter {
 
   void ChooseDevices() {
     const size_t n = nodes_.size();
-    std::vector<uint8_t> colocated(n, 0);
     device_table_.assign(1, std::string());
     std::vector<uint32_t> base(parts_);
     for (size_t part = 0; part < parts_; ++part) {
       base[part] = static_cast<uint32_t>(device_table_.size() - 1);
       for (std::string& d : part_devices_[part].canonical) device_table_.push_back(std::move(d));
     }
-    // Non-colocated ops keep their own device; in parallel, in file order.
+    // Non-colocated ops keep their own device; in parallel, in file order. The targets
+    // of each colocated op (other than itself, in listed order) are noted for the pass
+    // below: colocation_[i] is 1 + the index of its first target in the part's list
+    // (0: not colocated), ended by kNone.
+    std::vector<uint32_t> colocation(n, 0);
+    std::vector<std::vector<uint32_t>> targets(parts_);
     ParallelFor(parts_, threads_, [&](size_t part) {
       auto [a, b] = Range(n, parts_, part);
+      std::vector<uint32_t>& list = targets[part];
       for (size_t i = a; i < b; ++i) {
         const RawNode& node = nodes_[i];
-        bool has_group = false;
+        const size_t first = list.size();
         if (node.has_class) {
           ForEachClassEntry(node, [&](std::string_view s) {
             if (s.substr(0, 5) != "loc:@") return;
@@ -1134,12 +1150,13 @@ class Rewriter {
                                    Quote(target),
                                std::string(node.name()));
             }
-            if (static_cast<size_t>(t) != i) has_group = true;
+            if (static_cast<size_t>(t) != i) list.push_back(static_cast<uint32_t>(t));
           });
         }
         uint32_t& d = devices_[i];
-        if (has_group) {
-          colocated[i] = 1;  // takes a colocation target's device below
+        if (list.size() > first) {
+          list.push_back(kNone);
+          colocation[i] = static_cast<uint32_t>(first + 1);  // takes a target's device below
           d = 0;
         } else if (d == kBadDevice) {
           throw GraphError("Node " + Quote(node.name()) + ": " + part_devices_[part].ErrorOf(static_cast<uint32_t>(i)),
@@ -1152,17 +1169,18 @@ class Rewriter {
     std::vector<PartDevices>().swap(part_devices_);
     // Each colocated op takes the device of its first listed target that has one,
     // looked up as the import goes, in creation order (as TensorFlow's Python does).
+    std::vector<size_t> part_end(parts_);
+    for (size_t part = 0; part < parts_; ++part) part_end[part] = Range(n, parts_, part).second;
     auto colocate = [&](uint32_t i) {
-      if (!colocated[i]) return;
-      bool found = false;
-      ForEachClassEntry(nodes_[i], [&](std::string_view s) {
-        if (found || s.substr(0, 5) != "loc:@") return;
-        uint32_t t = static_cast<uint32_t>(FindOriginal(s.substr(5)));
-        if (t != i && devices_[t] != 0) {
-          devices_[i] = devices_[t];
-          found = true;
+      if (colocation[i] == 0) return;
+      size_t part = 0;
+      while (i >= part_end[part]) ++part;
+      for (const uint32_t* t = targets[part].data() + colocation[i] - 1; *t != kNone; ++t) {
+        if (devices_[*t] != 0) {
+          devices_[i] = devices_[*t];
+          return;
         }
-      });
+      }
     };
     if (in_order_) {
       for (uint32_t i = 0; i < n; ++i) colocate(i);
