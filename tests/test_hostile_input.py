@@ -153,6 +153,34 @@ def test_wire_errors() -> None:
         tracemalloc.stop()
 
 
+@pytest.mark.parametrize(
+    "library",
+    [
+        field(2, field(1, b"f") + b"\x12\x09g"),  # GradientDef.gradient_func past its end
+        field(1, field(1, field(1, b"f")) + b"\x1a\x05xy"),  # FunctionDef.node_def past its end
+        field(3, b"\x0a\x80"),  # RegisteredGradient: a truncated varint
+    ],
+    ids=["gradient", "function_body", "registered_gradient"],
+)
+def test_malformed_library_is_a_parse_error(library: bytes) -> None:
+    # The core reads the function library only down to the functions' signatures and
+    # copies the rest through; what is malformed below that is found when Python
+    # parses it. Every entry point reports it as a ParseError with the byte offset,
+    # and an import leaves the target graph untouched.
+    data = field(2, node("a") + field(2, library))  # MetaGraphDef.graph_def.library
+    graph = fastmeta.Graph()
+    fastmeta.import_meta_graph(meta(node("x")), graph=graph)
+    before = graph.as_graph_def().SerializeToString()
+    for fn in (
+        lambda: fastmeta.rewrite_meta_graph(data),
+        lambda: fastmeta.import_meta_graph(data, graph=graph),
+        lambda: fastmeta.import_meta_graph(data, import_scope="imp", graph=graph),
+    ):
+        e = raises(fastmeta.ParseError, fn)
+        assert e.offset is not None and "byte offset" in str(e)  # type: ignore[attr-defined]
+    assert graph.as_graph_def().SerializeToString() == before
+
+
 def test_deep_nesting() -> None:
     value = field(2, b"s")
     for _ in range(300):

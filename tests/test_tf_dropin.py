@@ -382,6 +382,22 @@ def test_unknown_op_leaves_graph_unchanged() -> None:
     assert "NoSuchOpAnywhere" in str(fm_err.value)
 
 
+def test_malformed_library_is_a_parse_error_graph_unchanged() -> None:
+    """A GradientDef running past its end: TensorFlow raises protobuf's bare
+    DecodeError; the drop-in a fastmeta.ParseError with the offset, graph untouched."""
+    import fastmeta
+
+    node = b"\x0a\x01a\x12\x04NoOp"  # name "a", op "NoOp"
+    data = b"\x12\x11\x0a\x09" + node + b"\x12\x04\x12\x02\x0a\x04"  # graph_def: node, library
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.constant(1.0, name="t")
+        before = _state(graph)
+        with pytest.raises(fastmeta.ParseError, match="byte offset 17"):
+            ftf.import_meta_graph(data, import_scope="imp")
+        assert _state(graph) == before
+
+
 def test_unbound_inputs_message_matches() -> None:
     fx = FIXTURES["scoped_export"]
     errors = []
