@@ -14,6 +14,7 @@ import fastmeta
 import pytest
 from fastmeta import _core  # type: ignore[attr-defined]
 from fastmeta.errors import ScopeError
+from fastmeta.rewrite import rewrite_meta_graph_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fuzz"))
@@ -173,6 +174,7 @@ def test_malformed_library_is_a_parse_error(library: bytes) -> None:
     before = graph.as_graph_def().SerializeToString()
     for fn in (
         lambda: fastmeta.rewrite_meta_graph(data),
+        lambda: rewrite_meta_graph_bytes(data, import_scope="imp"),
         lambda: fastmeta.import_meta_graph(data, graph=graph),
         lambda: fastmeta.import_meta_graph(data, import_scope="imp", graph=graph),
     ):

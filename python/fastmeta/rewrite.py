@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError
 
 from fastmeta import _core
 from fastmeta.errors import InputMapError, ParseError
-from fastmeta.protos import meta_graph_pb2
+from fastmeta.protos import graph_pb2, meta_graph_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
 from fastmeta.scoping import (
     rescope_collection,
@@ -139,8 +139,15 @@ def rewrite_meta_graph_bytes(
     input_map: Mapping[str, Any] | None = None,
     threads: int = 0,
 ) -> bytes:
-    """:func:`rewrite_meta_graph`, serialized, without parsing the GraphDef in Python."""
-    rest, result = _rewrite(meta_graph_or_file, import_scope, clear_devices, input_map, threads)
+    """:func:`rewrite_meta_graph`, serialized, without parsing the nodes in Python."""
+    loaded = load_meta_graph(meta_graph_or_file)
+    rest, result = _rewrite(loaded, import_scope, clear_devices, input_map, threads)
+    try:
+        # The library below its functions' signatures is copied through by the core
+        # unread: check it (it is small beside the nodes).
+        graph_pb2.GraphDef.FromString(result.graph_tail())
+    except DecodeError as e:
+        raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None
     graph = result.graph_def()
     header = bytearray([0x12])  # field 2 (graph_def), length-delimited
     n = len(graph)
