@@ -69,21 +69,22 @@ GRAPHS = {
 }
 
 
-def _random_graph(seed: int) -> str:
-    """A DAG written in shuffled order, some nodes colocated with one or two others."""
+def _random_graph(seed: int, prefix: str = "n") -> str:
+    """A DAG written in shuffled order, some nodes colocated with one or two others;
+    node names ``<prefix>0``, ``<prefix>1``, ..."""
     rng = random.Random(seed)
     n = 40
     nodes: list[str] = []
     devices = ["", "/cpu:0", "/gpu:1", "/job:ps/task:0/cpu:0"]
     for i in range(n):
-        name = f"n{i}"
+        name = f"{prefix}{i}"
         device = rng.choice(devices)
-        targets = tuple(f"n{j}" for j in rng.sample(range(n), rng.choice([0, 0, 1, 2])))
+        targets = tuple(f"{prefix}{j}" for j in rng.sample(range(n), rng.choice([0, 0, 1, 2])))
         if i == 0 or rng.random() < 0.3:
             nodes.append(_const(name, device=device, colocate=targets))
         else:
-            src = f"n{rng.randrange(i)}"
-            extra = [f"^n{rng.randrange(i)}"] if rng.random() < 0.3 else []
+            src = f"{prefix}{rng.randrange(i)}"
+            extra = [f"^{prefix}{rng.randrange(i)}"] if rng.random() < 0.3 else []
             nodes.append(_op(name, src, *extra, device=device, colocate=targets))
     rng.shuffle(nodes)
     return "".join(nodes)
@@ -116,9 +117,7 @@ def test_order_and_devices_match_tensorflow(name: str, scope: str | None, clear_
 def test_large_shuffled_graph_is_thread_independent(threads: int) -> None:
     # Above the core's 4096-node threshold the parse and the colocation pass run in
     # parts; order and devices must not depend on it.
-    text = "".join(_random_graph(100 + k).replace('name: "n', f'name: "g{k}_n').replace(
-        'input: "n', f'input: "g{k}_n').replace('input: "^n', f'input: "^g{k}_n').replace(
-        "loc:@n", f"loc:@g{k}_n") for k in range(120))
+    text = "".join(_random_graph(100 + k, prefix=f"g{k}_n") for k in range(120))
     data = _meta(text)
     one = fastmeta.rewrite_meta_graph(data, import_scope="imp", threads=1)
     many = fastmeta.rewrite_meta_graph(data, import_scope="imp", threads=threads)

@@ -34,8 +34,8 @@ from fastmeta.errors import CollectionError, InputMapError
 from fastmeta.graph import Graph, Operation, Tensor, _Segment, _Transaction, get_default_graph
 from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2, variable_pb2
 from fastmeta.queue_runner import QueueRunner
-from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
-from fastmeta.rewrite import input_map_pairs, run_core
+from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
+from fastmeta.rewrite import graph_tail, input_map_pairs, run_core
 from fastmeta.saver import Saver, build_saver
 from fastmeta.scoping import (
     REGISTERED_PROTOS,
@@ -381,12 +381,7 @@ def _import(
             threads=threads,
         )
         txn.add_segment(core)
-        try:
-            tail = graph_pb2.GraphDef.FromString(core.graph_tail())
-        except DecodeError as e:
-            # The library is copied through by the core unread below its functions'
-            # signatures (a malformed GradientDef, say): name the offset here.
-            raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None
+        tail: graph_pb2.GraphDef = graph_tail(core, loaded)
         txn.add_library(tail)
         # OpDefs only describe outputs; adding them early is harmless even if the import fails.
         if rest.meta_info_def.HasField("stripped_op_list"):

@@ -22,7 +22,7 @@ from fastmeta.scoping import (
     while_frame_names,
 )
 
-__all__ = ["input_map_pairs", "rewrite_meta_graph", "rewrite_meta_graph_bytes", "run_core"]
+__all__ = ["graph_tail", "input_map_pairs", "rewrite_meta_graph", "rewrite_meta_graph_bytes", "run_core"]
 
 
 def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]]:
@@ -79,6 +79,17 @@ def _rescoped_rest(loaded: LoadedMetaGraph, scope: str) -> meta_graph_pb2.MetaGr
         for key in list(rest.collection_def):
             rest.collection_def[key].CopyFrom(rescope_collection(key, rest.collection_def[key], scope))
     return rest
+
+
+def graph_tail(result: Any, loaded: LoadedMetaGraph, message: Any = graph_pb2.GraphDef) -> Any:
+    """The rewritten GraphDef's fields other than the nodes (library, versions) as a
+    ``message`` (fastmeta's GraphDef, or TensorFlow's). The core copies the function
+    library through unread below the functions' signatures, so a malformed part of it
+    is found here: a ParseError naming the byte offset in ``loaded``."""
+    try:
+        return message.FromString(result.graph_tail())
+    except DecodeError as e:
+        raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None
 
 
 def _rewrite(
@@ -142,12 +153,7 @@ def rewrite_meta_graph_bytes(
     """:func:`rewrite_meta_graph`, serialized, without parsing the nodes in Python."""
     loaded = load_meta_graph(meta_graph_or_file)
     rest, result = _rewrite(loaded, import_scope, clear_devices, input_map, threads)
-    try:
-        # The library below its functions' signatures is copied through by the core
-        # unread: check it (it is small beside the nodes).
-        graph_pb2.GraphDef.FromString(result.graph_tail())
-    except DecodeError as e:
-        raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None
+    graph_tail(result, loaded)  # checked, not copied into the output malformed
     graph = result.graph_def()
     header = bytearray([0x12])  # field 2 (graph_def), length-delimited
     n = len(graph)

@@ -18,6 +18,7 @@ __all__ = ["SaveSliceInfo", "Variable"]
 
 _SYNCHRONIZATION = {0: "AUTO", 1: "NONE", 2: "ON_WRITE", 3: "ON_READ"}
 _AGGREGATION = {0: "NONE", 1: "SUM", 2: "MEAN", 3: "ONLY_FIRST_REPLICA"}
+_ON_READ = 3  # VariableSynchronization.ON_READ: only for non-trainable variables
 _REF_OPS = ("Variable", "VariableV2", "AutoReloadVariable")
 _VIEW_ATTRS = frozenset(
     ("_variable", "_initializer", "_snapshot", "_graph_element", "_initial_value")
@@ -164,8 +165,8 @@ def variables_from_protos(
     for k in np.flatnonzero(settled).tolist():
         p = protos[k]
         sync, agg, trainable = p.synchronization, p.aggregation, p.trainable
-        if not (0 <= sync <= 3 and 0 <= agg <= 3) or (sync == 3 and trainable):
-            continue  # from_proto raises the ValueError, in collection order
+        if sync not in _SYNCHRONIZATION or agg not in _AGGREGATION or (sync == _ON_READ and trainable):
+            continue  # _set_fields (from_proto) raises the ValueError, in collection order
         resource = p.is_resource
         if resource and not snap_is_read[k]:
             continue
@@ -293,7 +294,7 @@ class Variable:
         self._synchronization = int(variable_def.synchronization)
         self._aggregation = int(variable_def.aggregation)
         self._trainable = bool(variable_def.trainable)
-        if self._synchronization == 3 and self._trainable:
+        if self._synchronization == _ON_READ and self._trainable:
             raise ValueError(
                 "Synchronization value can be set to VariableSynchronization.ON_READ only for "
                 f"non-trainable variables. You have specified trainable=True and "

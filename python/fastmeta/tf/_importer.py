@@ -45,7 +45,6 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Callable
 
-from google.protobuf.message import DecodeError
 from packaging import version as packaging_version
 from tensorflow.core.framework import graph_pb2 as tf_graph_pb2
 from tensorflow.core.protobuf import meta_graph_pb2 as tf_meta_graph_pb2
@@ -60,8 +59,8 @@ from tensorflow.python.util import compat
 
 from fastmeta import _core  # type: ignore[attr-defined]
 from fastmeta.errors import ParseError
-from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
-from fastmeta.rewrite import input_map_pairs
+from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
+from fastmeta.rewrite import graph_tail, input_map_pairs
 
 __all__ = [
     "import_meta_graph",
@@ -308,12 +307,7 @@ def _import_fast(
     existing: list[str] = list(graph._nodes_by_name) if graph.num_operations() else []
     rewritten = _rewrite(loaded, prefix, clear_devices, core_map, existing)
     timer.lap("core rewrite")
-    try:
-        # (the library below the functions' signatures is copied through unread by
-        # the core: a malformed part of it is reported before the graph is touched)
-        tail = tf_graph_pb2.GraphDef.FromString(rewritten.graph_tail())
-    except DecodeError as e:
-        raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None
+    tail = graph_tail(rewritten, loaded, tf_graph_pb2.GraphDef)  # (before the graph is touched)
     # (after the core: what it rejects is rejected before the graph is touched, also
     # when TensorFlow's importer takes over)
     if not _producer_defaults_agree(meta):
