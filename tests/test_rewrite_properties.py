@@ -149,3 +149,33 @@ def test_unused_input_map_key_is_named() -> None:
     gd.node.add(name="a", op="Const")
     with pytest.raises(fastmeta.InputMapError, match=r"\[nope:0, \^other\]"):
         core_rewrite(gd, input_map=[("nope", "t:0"), ("^other", "^t")])
+
+
+def test_strip_name_scope_inverts_prepend_and_keeps_its_rules() -> None:
+    # strip_name_scope has a fast path for plain names under the scope; on every
+    # combination of the pieces its rules look at it must agree with those rules
+    # (markers first, then the scope, then any further leading '/').
+    import itertools
+
+    from fastmeta.scoping import prepend_name_scope, strip_name_scope
+
+    def by_the_rules(name: str, scope: str) -> str:
+        if not scope:
+            return name
+        scope = scope[:-1] if scope.endswith("/") else scope
+        for marker in ("^", "loc:@", ""):
+            if name.startswith(marker):
+                rest = name[len(marker):]
+                if rest.startswith(scope + "/"):
+                    return marker + rest[len(scope) + 1 :].lstrip("/")
+                if marker:
+                    return name
+        return name
+
+    pieces = ["", "a", "/", "^", "loc:@", "b", "a/", "ab"]
+    for scope in ["a", "a/", "^a", "loc:@a", "a/b", "", "/"]:
+        for combo in itertools.product(pieces, repeat=4):
+            name = "".join(combo)
+            assert strip_name_scope(name, scope) == by_the_rules(name, scope), (name, scope)
+    for name in ["x", "x:1", "^x", "loc:@x", "s/x"]:
+        assert strip_name_scope(prepend_name_scope(name, "imp"), "imp") == name

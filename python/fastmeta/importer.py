@@ -397,7 +397,9 @@ def _import(
         elements = None
         if return_elements is not None:
             elements = _return_elements(txn, loaded, core, prefix, imap, return_elements)
-        var_list = _var_list(txn.get_collection("variables", scope=scope_to_prepend), scope_to_prepend)
+        var_list: dict[str, Variable] = {}
+        for v in txn.get_collection("variables", scope=scope_to_prepend):
+            var_list[strip_name_scope(v.name, scope_to_prepend)] = v
         saver: Any = None
         if build_saver_for_return:
             saver = _saver(rest, import_scope, var_list, txn, target, default)
@@ -406,20 +408,6 @@ def _import(
             other_txn, saver = saver
             other_txn.commit()
     return var_list, elements, saver
-
-
-def _var_list(variables: list[Any], scope: str) -> dict[str, Variable]:
-    """``{name without the import scope: variable}`` (TF's var_list of an import)."""
-    out: dict[str, Variable] = {}
-    pre = scope.rstrip("/") + "/" if scope else ""
-    cut = len(pre)
-    for v in variables:
-        name = v.name
-        if cut and name.startswith(pre) and not name.startswith("/", cut):
-            out[name[cut:]] = v  # what strip_name_scope gives, without its general cases
-        else:
-            out[strip_name_scope(name, scope)] = v
-    return out
 
 
 def _saver(

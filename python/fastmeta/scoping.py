@@ -98,6 +98,14 @@ def strip_name_scope(name: str, scope: str) -> str:
         return name
     if scope.endswith("/"):
         scope = scope[:-1]
+    cut = len(scope) + 1
+    if (
+        name.startswith(scope)
+        and name.startswith("/", cut - 1)
+        and not name.startswith("/", cut)
+        and not name.startswith((_CONTROL, _LOC))
+    ):
+        return name[cut:]  # the usual case: a plain name under the scope
     for marker in (_CONTROL, _LOC, ""):
         if name.startswith(marker):
             rest = name[len(marker):]
