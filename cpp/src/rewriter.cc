@@ -178,6 +178,9 @@ using wire::Reader;
 
 constexpr uint32_t kNone = 0xffffffffu;
 
+// How far ahead of a front-to-back pass over the input its bytes are prefetched.
+constexpr size_t kPrefetchAhead = 2048;
+
 using Defaults = std::vector<std::pair<std::string_view, std::string_view>>;
 
 struct RawNode {
@@ -441,7 +444,15 @@ class Rewriter {
       std::string_view range;
       ~ReleaseWhenDone() { self->ReleaseInput(range.data(), range.data() + range.size()); }
     } release{this, graph};
+    // Finding where each node starts is a chain of dependent loads (a length, then a
+    // jump past it), one cache miss per node; the bytes are read front to back, so a
+    // prefetch a fixed distance ahead of the chain turns that into a stream.
+    const char* prefetched = graph.data();
+    const char* const graph_end = graph.data() + graph.size();
     while (r.Next(f)) {
+      const char* want = graph_end - f.raw.data() > static_cast<ptrdiff_t>(kPrefetchAhead) ? f.raw.data() + kPrefetchAhead
+                                                                                           : graph_end;
+      for (; prefetched < want; prefetched += 64) __builtin_prefetch(prefetched);
       switch (f.number) {
         case 1:
           ExpectBytes(f, "GraphDef.node");
@@ -640,7 +651,6 @@ class Rewriter {
       }
     }
     if (state == 1) node.attr_end = static_cast<uint32_t>(bytes.size());
-    node.defaults = op.empty() ? nullptr : DefaultsOf(op);
     if (node.defaults != nullptr && node.defaults->size() > 32) simple = false;
     if (node.defaults != nullptr) {
       const uint32_t all = node.defaults->size() >= 32 ? 0xffffffffu : ((1u << node.defaults->size()) - 1);
