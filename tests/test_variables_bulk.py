@@ -1,10 +1,12 @@
-"""The bulk variable path (one core call for every name) equals Variable.from_proto.
+"""The bulk variable path (the core parses the VariableDefs and resolves their names)
+equals Variable.from_proto.
 
 The import builds the variables of the memoised collections with
-``variables_from_protos`` and falls back to ``Variable.from_proto`` for whatever the bulk
+``variables_from_defs`` and falls back to ``Variable.from_proto`` for whatever the bulk
 path cannot settle; the differential tests compare the result with TensorFlow. Here the
 two paths are compared with each other, entry by entry, on every fixture of the corpus
-and on hand-made VariableDefs the bulk path must hand back (None).
+and on hand-made VariableDefs (as messages and as raw bytes) the bulk path must hand
+back (None).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 from fastmeta.graph import _Segment, _Transaction
 from fastmeta.protos import variable_pb2
 from fastmeta.scoping import VARIABLE_COLLECTIONS
-from fastmeta.variables import Variable, variables_from_protos
+from fastmeta.variables import Variable, variables_from_defs
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 FIXTURES = {f["name"]: f for f in json.loads((CORPUS / "manifest.json").read_text())["fixtures"]}
@@ -69,7 +71,7 @@ def test_bulk_equals_from_proto(fixture: str, scope: str) -> None:
     txn, seg, protos = _imported(fixture, scope)
     if not protos:
         pytest.skip("no variables")
-    bulk = variables_from_protos(protos, scope, graph=txn, segment=seg)
+    bulk = variables_from_defs([p.SerializeToString() for p in protos], scope, graph=txn, segment=seg)
     assert len(bulk) == len(protos)
     settled = 0
     for proto, fast in zip(protos, bulk):
@@ -102,8 +104,9 @@ def test_bulk_hands_back_what_it_cannot_settle() -> None:
         bad.CopyFrom(good)
         setattr(bad, field, value)
         cases.append(bad)
-    assert variables_from_protos(cases, "imp", graph=txn, segment=seg) == [None] * len(cases)
-    assert variables_from_protos([good], "imp", graph=txn, segment=seg)[0] is not None
+    raws = [c.SerializeToString() for c in cases]
+    assert variables_from_defs(raws, "imp", graph=txn, segment=seg) == [None] * len(cases)
+    assert variables_from_defs([good.SerializeToString()], "imp", graph=txn, segment=seg)[0] is not None
 
 
 def test_bulk_names_are_canonical_and_views_lazy() -> None:
@@ -112,7 +115,9 @@ def test_bulk_names_are_canonical_and_views_lazy() -> None:
     odd = variable_pb2.VariableDef()
     odd.CopyFrom(good)
     odd.variable_name = good.variable_name[:-1] + "00"  # 'w:00' names the tensor 'w:0'
-    fast, fast_odd = variables_from_protos([good, odd], "imp", graph=txn, segment=seg)
+    fast, fast_odd = variables_from_defs(
+        [good.SerializeToString(), odd.SerializeToString()], "imp", graph=txn, segment=seg
+    )
     assert fast is not None and fast_odd is not None
     # Nothing is looked up until asked for; then the views equal from_proto's.
     assert "_variable" not in vars(fast) and "_variable" not in vars(fast_odd)
@@ -121,3 +126,50 @@ def test_bulk_names_are_canonical_and_views_lazy() -> None:
     slow = Variable.from_proto(odd, "imp", graph=txn)
     assert _describe(fast_odd) == _describe(slow)
     assert "_variable" in vars(fast_odd)
+
+
+def _field(number: int, wire_type: int, payload: bytes) -> bytes:
+    def varint(v: int) -> bytes:
+        out = b""
+        while True:
+            b, v = v & 0x7F, v >> 7
+            out += bytes([b | (0x80 if v else 0)])
+            if not v:
+                return out
+
+    tag = varint(number << 3 | wire_type)
+    return tag + (varint(len(payload)) + payload if wire_type == 2 else payload)
+
+
+def test_bulk_hands_back_bytes_it_does_not_read_as_protobuf_does() -> None:
+    """Bytes the core cannot read exactly as protobuf would go to from_proto (which parses
+    them with protobuf and raises what TensorFlow would); bytes it can read settle to the
+    same variable as from_proto, unknown fields, repeated scalars and slice info included."""
+    txn, seg, protos = _imported("mlp_resource_adam", "imp")
+    good = next(p for p in protos if p.is_resource and p.snapshot_name)
+    base = good.SerializeToString()
+    back = [
+        base[:-1],  # truncated
+        base + _field(1, 0, b"\x01"),  # variable_name as a varint
+        base + _field(7, 2, b"x"),  # trainable as bytes
+        base + _field(7, 0, b"\x02"),  # a bool of 2
+        base + _field(8, 0, b"\x84\x80\x80\x80\x10"),  # 2^32 + 4: an enum past int32
+        base + _field(9, 0, b"\x05"),  # not a VariableAggregation
+        base + _field(3, 2, b"\xff\xfe:0"),  # a name that is not UTF-8
+        base + _field(4, 2, b"\x0a\x05ab"),  # save_slice_info_def whose own bytes are cut
+        base + b"\x0c",  # a stray end-group tag
+    ]
+    assert variables_from_defs(back, "imp", graph=txn, segment=seg) == [None] * len(back)
+    settle = [
+        base + _field(99, 2, b"unknown"),  # an unknown field
+        base + _field(99, 0, b"\x07"),
+        _field(1, 2, b"elsewhere:0") + base,  # repeated scalar: the last one wins
+        base + _field(7, 0, b"\x00") + _field(7, 0, b"\x01"),
+        base + _field(4, 2, b"\x0a\x01w\x10\x04\x10\x02\x18\x00\x18\x00\x20\x02\x20\x02"),
+    ]
+    fast = variables_from_defs(settle, "imp", graph=txn, segment=seg)
+    for raw, v in zip(settle, fast):
+        assert v is not None, raw
+        slow = Variable.from_proto(variable_pb2.VariableDef.FromString(raw), "imp", graph=txn)
+        assert _describe(v) == _describe(slow)
+    assert fast[4].save_slice_info is not None and fast[4].save_slice_info.full_name == "imp/w"

@@ -13,6 +13,7 @@
 #include "fastmeta/errors.h"
 #include "fastmeta/mapped_file.h"
 #include "fastmeta/rewriter.h"
+#include "fastmeta/variable_defs.h"
 
 namespace py = pybind11;
 
@@ -191,52 +192,32 @@ PYBIND11_MODULE(_core, m) {
       .def("graph_tail", [](const RewrittenGraph& g) { return Bytes(g.graph_tail()); })
       .def("find", &RewrittenGraph::Find, py::arg("name"))
       .def(
-          "find_elements",
-          [](const RewrittenGraph& g, const std::vector<std::string>& names) {
-            // Many graph-element names at once ("op" or "op:digits"): node index (-1 when
-            // absent or not of that form), output index (-1 for an op name), and the op
-            // type as an index into a list of the distinct types; the three as bytes of
-            // native int64 (numpy.frombuffer), the types as a list.
-            const size_t n = names.size();
-            std::vector<int64_t> nodes(n, -1), outputs(n, -1), op_ids(n, -1);
-            std::vector<std::string_view> ops;
+          "variable_rows",
+          [](const RewrittenGraph& g, const py::list& defs, const std::string& prefix) {
+            // Serialized VariableDefs (bytes) -> (rows as native int64 bytes, 15 columns:
+            // see fastmeta::VariableDefRow; the op types the rows index; the prefixed
+            // variable names). The bytes objects stay alive in `defs` while released.
+            std::vector<std::string_view> views;
+            views.reserve(defs.size());
+            for (py::handle item : defs) {
+              if (!PyBytes_Check(item.ptr())) throw py::type_error("variable_rows: every VariableDef must be bytes");
+              views.emplace_back(PyBytes_AS_STRING(item.ptr()), static_cast<size_t>(PyBytes_GET_SIZE(item.ptr())));
+            }
+            std::vector<fastmeta::VariableDefRow> rows;
+            std::vector<std::string_view> op_types;
+            std::vector<std::string> names;
             {
               py::gil_scoped_release release;
-              std::unordered_map<std::string_view, int64_t> op_index;
-              for (size_t k = 0; k < n; ++k) {
-                std::string_view name = names[k];
-                const size_t colon = name.find(':');
-                int64_t out = -1;
-                if (colon != std::string_view::npos) {
-                  std::string_view digits = name.substr(colon + 1);
-                  if (digits.empty() || digits.size() > 9) continue;
-                  out = 0;
-                  bool ok = true;
-                  for (char c : digits) {
-                    if (c < '0' || c > '9') ok = false;
-                    out = out * 10 + (c - '0');
-                  }
-                  if (!ok) continue;
-                  name = name.substr(0, colon);
-                }
-                const int64_t i = g.Find(name);
-                if (i < 0) continue;
-                nodes[k] = i;
-                outputs[k] = out;
-                std::string_view op = g.op(static_cast<size_t>(i));
-                auto it = op_index.emplace(op, static_cast<int64_t>(ops.size())).first;
-                if (it->second == static_cast<int64_t>(ops.size())) ops.push_back(op);
-                op_ids[k] = it->second;
-              }
+              rows = fastmeta::LookupVariableDefs(g, views, prefix, &op_types, &names);
             }
-            py::list op_names;
-            for (std::string_view op : ops) op_names.append(Str(op));
-            auto as_bytes = [](const std::vector<int64_t>& v) {
-              return py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int64_t));
-            };
-            return py::make_tuple(as_bytes(nodes), as_bytes(outputs), as_bytes(op_ids), op_names);
+            py::list types;
+            for (std::string_view op : op_types) types.append(Str(op));
+            py::list name_list(names.size());
+            for (size_t k = 0; k < names.size(); ++k) name_list[k] = Str(names[k]);
+            return py::make_tuple(py::bytes(reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(rows[0])),
+                                  types, name_list);
           },
-          py::arg("names"))
+          py::arg("defs"), py::arg("prefix"))
       .def("has_name_folded", &RewrittenGraph::HasNameFolded, py::arg("lower"))
       .def("has_name", &RewrittenGraph::HasName, py::arg("name"))
       .def("has_prefix", &RewrittenGraph::HasPrefix, py::arg("name"))

@@ -15,6 +15,7 @@
 #include "fastmeta/errors.h"
 #include "fastmeta/names.h"
 #include "fastmeta/rewriter.h"
+#include "fastmeta/variable_defs.h"
 
 namespace fastmeta_fuzz {
 
@@ -161,6 +162,47 @@ inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
       fastmeta::RewriteMetaGraph(data, o);
       Die("an unused input_map key was accepted", "");
     } catch (const fastmeta::Error&) {
+    }
+  }
+
+  // 4. The import's bulk variable path: pieces of the input read as VariableDefs, and
+  //    VariableDefs naming the graph's own nodes (found, so their rows are filled in).
+  {
+    std::vector<std::string> owned;
+    for (size_t i = 0; i < first->num_nodes() && i < 4; ++i) {
+      const std::string name(first->name(i));
+      auto field = [](uint32_t number, const std::string& text) {
+        std::string f(1, static_cast<char>(number << 3 | 2));
+        uint64_t v = text.size();
+        while (v >= 0x80) {
+          f.push_back(static_cast<char>((v & 0x7f) | 0x80));
+          v >>= 7;
+        }
+        f.push_back(static_cast<char>(v));
+        return f + text;
+      };
+      owned.push_back(field(1, name + ":0") + field(2, name) + field(3, name + ":" + std::to_string(i)) +
+                      field(6, name + ":00") + std::string(data.substr(0, i)));
+    }
+    std::vector<std::string_view> defs{data, data.substr(size / 3), data.substr(0, size / 2)};
+    for (const std::string& d : owned) defs.push_back(d);
+    std::vector<std::string_view> op_types;
+    std::vector<std::string> names;
+    const auto rows = fastmeta::LookupVariableDefs(*first, defs, "", &op_types, &names);
+    if (rows.size() != defs.size() || names.size() != defs.size()) Die("variable rows: wrong count", "");
+    for (const fastmeta::VariableDefRow& row : rows) {
+      for (int j = 0; j < 4; ++j) {
+        if (row.node[j] < 0) {
+          if (row.op[j] != -1 || row.output[j] != -1) Die("variable rows: a missing name has an op or output", "");
+          continue;
+        }
+        if (static_cast<size_t>(row.node[j]) >= first->num_nodes()) Die("variable rows: node out of range", "");
+        if (row.op[j] < 0 || static_cast<size_t>(row.op[j]) >= op_types.size() ||
+            op_types[static_cast<size_t>(row.op[j])] != first->op(static_cast<size_t>(row.node[j]))) {
+          Die("variable rows: wrong op type", "");
+        }
+      }
+      if (!(row.flags & fastmeta::VariableDefRow::kParsed) && row.flags != 0) Die("variable rows: flags unparsed", "");
     }
   }
 }

@@ -25,6 +25,7 @@
 #include "fastmeta/mapped_file.h"
 #include "fastmeta/names.h"
 #include "fastmeta/rewriter.h"
+#include "fastmeta/variable_defs.h"
 
 // ---------------------------------------------------------------------------
 // The largest single allocation, to check that claimed sizes are not trusted.
@@ -484,6 +485,55 @@ void ReplayRegressions() {
 
 }  // namespace
 
+
+void TestVariableDefRows() {
+  // Nodes in the rewritten graph are "s/..."; the VariableDefs name them unscoped.
+  const std::string data = Meta(Node("w", "VariableV2") + Node("w/Assign", "Assign", {"w", "v"}) +
+                                Node("w/read", "Identity", {"w"}) + Node("v", "Const"));
+  auto g = fastmeta::RewriteMetaGraph(data, Opts("s"));
+  const std::string good = Bytes(1, "w:0") + Bytes(2, "w/Assign") + Bytes(3, "w/read:0") + Bytes(6, "v:0") +
+                           VarintField(7, 1);
+  const std::vector<std::string> defs{
+      good,
+      Bytes(1, "w:00") + Bytes(2, "w/Assign") + Bytes(3, "w/read:0"),  // found, not canonical
+      Bytes(1, "nope:0") + VarintField(5, 1) + VarintField(8, 3) + Bytes(4, ""),
+      good.substr(0, good.size() - 1),  // truncated
+      good + VarintField(7, 2),         // a bool protobuf reads as true, left to it
+      good + Bytes(1, "\xff:0"),         // not UTF-8
+      good + VarintField(2, 5),         // a string field as a varint
+  };
+  std::vector<std::string_view> views(defs.begin(), defs.end());
+  std::vector<std::string_view> ops;
+  std::vector<std::string> names;
+  for (unsigned copies : {1u, 3000u}) {  // 3000 copies: the parallel parts and their op lists merged
+    std::vector<std::string_view> many;
+    for (unsigned c = 0; c < copies; ++c) many.insert(many.end(), views.begin(), views.end());
+    const auto rows = fastmeta::LookupVariableDefs(*g, many, "s/", &ops, &names);
+    CHECK(rows.size() == many.size());
+    for (size_t base = 0; base < rows.size(); base += views.size()) {
+      const auto* r = &rows[base];
+      using Row = fastmeta::VariableDefRow;
+      CHECK(r[0].flags == (Row::kParsed | Row::kTrainable | Row::kInitialValue | Row::kCanonical));
+      CHECK(r[0].node[0] == g->Find("s/w") && r[0].output[0] == 0);
+      CHECK(r[0].node[1] == g->Find("s/w/Assign") && r[0].output[1] == -1);
+      CHECK(r[0].node[2] == g->Find("s/w/read") && r[0].node[3] == g->Find("s/v"));
+      CHECK(ops[static_cast<size_t>(r[0].op[0])] == "VariableV2" && ops[static_cast<size_t>(r[0].op[1])] == "Assign");
+      CHECK(ops[static_cast<size_t>(r[0].op[2])] == "Identity" && ops[static_cast<size_t>(r[0].op[3])] == "Const");
+      CHECK(names[base] == "s/w:0");
+      CHECK(r[1].flags == Row::kParsed && r[1].node[0] == r[0].node[0] && r[1].output[0] == 0);
+      CHECK(r[2].flags == (Row::kParsed | Row::kResource | Row::kSliceInfo) && r[2].node[0] == -1 &&
+            r[2].op[0] == -1 && r[2].synchronization == 3 && r[2].node[3] == -1);
+      for (int k = 3; k < 7; ++k) CHECK(r[k].flags == 0 && r[k].node[0] == -1 && names[base + k].empty());
+    }
+  }
+  int64_t out = 0;
+  CHECK(fastmeta::FindElement(*g, "s/w:1234567890", &out) == -1 && out == -1);  // ten digits
+  CHECK(fastmeta::FindElement(*g, "s/w:", &out) == -1 && out == -1);
+  CHECK(fastmeta::FindElement(*g, "s/w:x", &out) == -1);
+  CHECK(fastmeta::FindElement(*g, "s/w:7", &out) == g->Find("s/w") && out == 7);
+  CHECK(fastmeta::FindElement(*g, "s/q:7", &out) == -1 && out == -1);
+}
+
 int main() {
   TestValidRewrite();
   TestEmpty();
@@ -502,6 +552,7 @@ int main() {
   TestSizeLimit();
   TestFiles();
   TestSnappyClaims();
+  TestVariableDefRows();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
   return 0;

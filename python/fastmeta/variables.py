@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from fastmeta.errors import CollectionError
 from fastmeta.graph import Operation, Tensor, _Lookup, fixed_output_count
@@ -98,20 +99,28 @@ def _op(graph: _Lookup, key: str, name: str) -> Operation:
     return x if isinstance(x, Operation) else x.op
 
 
-def variables_from_protos(
-    protos: Sequence[variable_pb2.VariableDef],
+# Columns of the core's variable rows (fastmeta::VariableDefRow): node, output and op
+# type of the variable, initializer, snapshot and initial value names, then
+# synchronization, aggregation and flags.
+_ROW_COLUMNS = 15
+_PARSED, _RESOURCE, _TRAINABLE, _SLICE_INFO, _INITIAL_VALUE, _CANONICAL = 1, 2, 4, 8, 16, 32
+
+
+def variables_from_defs(
+    defs: Sequence[bytes],
     import_scope: str | None,
     *,
     graph: _Lookup,
     segment: Any,
 ) -> list[Variable | None]:
-    """``Variable.from_proto`` for many VariableDefs of one import at once: their names
-    are resolved in the import's segment (``segment``, the core's result) in a single
-    call into the core. An entry this cannot settle exactly as from_proto would (a name
-    not in the segment or not a plain ``op``/``op:k``, an output count that depends on
-    the node, a resource variable whose snapshot is not its ReadVariableOp) is None:
-    the caller then uses from_proto, which also gives the errors. Field checks (and
-    their ValueErrors) are from_proto's.
+    """``Variable.from_proto`` for many serialized VariableDefs of one import at once:
+    the core parses them and resolves their names in the import's segment (``segment``,
+    the core's result) in a single call. An entry this cannot settle exactly as
+    from_proto would (bytes the core does not read exactly as protobuf does, a name not
+    in the segment or not a plain ``op``/``op:k``, an output count that depends on the
+    node, a resource variable whose snapshot is not its ReadVariableOp, a field value
+    from_proto rejects) is None: the caller then uses from_proto, which also gives the
+    errors, in collection order.
 
     The variables hold node indices; their Operation and Tensor views are made on first
     use (a large graph has tens of thousands of variables, most never looked at)."""
@@ -120,72 +129,68 @@ def variables_from_protos(
     # such a name never resolves either way ('S/^x' is no node name), so the entry
     # goes to from_proto, which prefixes it exactly.
     pre = (scope[:-1] if scope.endswith("/") else scope) + "/" if scope else ""
-    names: list[str] = []
-    add = names.append
-    for p in protos:
-        add(pre + p.variable_name)
-        add(pre + p.initializer_name)
-        add(pre + p.snapshot_name)
-        add(pre + p.initial_value_name)
-    raw_nodes, raw_outs, raw_ops, op_types = segment.core.find_elements(names)
-    nodes = np.frombuffer(raw_nodes, dtype=np.int64).reshape(-1, 4)
-    outs = np.frombuffer(raw_outs, dtype=np.int64).reshape(-1, 4)
-    ops = np.frombuffer(raw_ops, dtype=np.int64).reshape(-1, 4)
+    raw_rows, op_types, names = segment.core.variable_rows(list(defs), pre)
+    rows = np.frombuffer(raw_rows, dtype=np.int64).reshape(-1, _ROW_COLUMNS)
+    nodes, outs, ops = rows[:, 0:4], rows[:, 4:8], rows[:, 8:12]
+    sync, agg, flags = rows[:, 12], rows[:, 13], rows[:, 14]
     # Output count per op type; -1 where it depends on the node, and for op id -1 (the
     # last entry): such outputs are never settled here.
     counts = [fixed_output_count(graph._op_def(t)) for t in op_types]
     count = np.array([-1 if c is None else c for c in counts] + [-1], dtype=np.int64)[ops]
     is_tensor = (nodes >= 0) & (outs >= 0) & (outs < count)
-    no_initial = np.fromiter((n == pre for n in names[3::4]), dtype=bool, count=len(protos))
+    no_initial = (flags & _INITIAL_VALUE) == 0
+    trainable = (flags & _TRAINABLE) != 0
+    resource = (flags & _RESOURCE) != 0
+    read_op = op_types.index("ReadVariableOp") if "ReadVariableOp" in op_types else -2
     settled = (
-        is_tensor[:, 0]
+        ((flags & _PARSED) != 0)
+        & is_tensor[:, 0]
         & is_tensor[:, 2]
         & (nodes[:, 1] >= 0)
         & ((outs[:, 1] < 0) | is_tensor[:, 1])
         & (no_initial | is_tensor[:, 3])
+        # from_proto's ValueErrors (the core hands back other values already)
+        & ~((sync == _ON_READ) & trainable)
+        & (~resource | (ops[:, 2] == read_op))
     )
-    read_op = op_types.index("ReadVariableOp") if "ReadVariableOp" in op_types else -2
-    snap_is_read = (ops[:, 2] == read_op).tolist()
+    picked = np.flatnonzero(settled)
+    if not len(picked):
+        return [None] * len(defs)
     view_rows = np.stack(
         [
-            nodes[:, 0],
-            outs[:, 0],
-            nodes[:, 1],
-            nodes[:, 2],
-            outs[:, 2],
-            np.where(no_initial, -1, nodes[:, 3]),
-            np.where(no_initial, -1, outs[:, 3]),
+            nodes[picked, 0],
+            outs[picked, 0],
+            nodes[picked, 1],
+            nodes[picked, 2],
+            outs[picked, 2],
+            np.where(no_initial[picked], -1, nodes[picked, 3]),
+            np.where(no_initial[picked], -1, outs[picked, 3]),
         ],
         axis=1,
     ).tolist()
     g = graph._graph
     new = Variable.__new__
-
-    result: list[Variable | None] = [None] * len(protos)
-    for k in np.flatnonzero(settled).tolist():
-        p = protos[k]
-        sync, agg, trainable = p.synchronization, p.aggregation, p.trainable
-        if sync not in _SYNCHRONIZATION or agg not in _AGGREGATION or (sync == _ON_READ and trainable):
-            continue  # _set_fields (from_proto) raises the ValueError, in collection order
-        resource = p.is_resource
-        if resource and not snap_is_read[k]:
-            continue
+    result: list[Variable | None] = [None] * len(defs)
+    for k, f, s, a, row in zip(
+        picked.tolist(), flags[picked].tolist(), sync[picked].tolist(), agg[picked].tolist(), view_rows
+    ):
         v = new(Variable)
-        if resource:
+        if f & _SLICE_INFO:
+            try:
+                info = variable_pb2.VariableDef.FromString(defs[k]).save_slice_info_def
+            except DecodeError:
+                continue  # from_proto reports it
+            v._save_slice_info = SaveSliceInfo.from_proto(info, scope)
+        if f & _RESOURCE:
             v._is_resource = True
-        if not trainable:
+        if not f & _TRAINABLE:
             v._trainable = False
-        if sync:
-            v._synchronization = int(sync)
-        if agg:
-            v._aggregation = int(agg)
-        if p.HasField("save_slice_info_def"):
-            v._save_slice_info = SaveSliceInfo.from_proto(p.save_slice_info_def, scope)
-        row = view_rows[k]
-        name = names[4 * k]
-        if name.endswith(f":{row[1]}"):
-            # The canonical spelling ('w:00' would name 'w:0'): this is the tensor's name.
-            v._name = name
+        if s:
+            v._synchronization = s
+        if a:
+            v._aggregation = a
+        if f & _CANONICAL:
+            v._name = names[k]  # the tensor's own spelling ('w:00' would name 'w:0')
         v._views = (g, segment, *row)
         result[k] = v
     return result

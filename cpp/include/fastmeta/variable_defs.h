@@ -1,0 +1,49 @@
+// The import's bulk path for the variable collections: many serialized VariableDefs
+// parsed at once and their four graph-element names (scope prepended) looked up in a
+// rewritten graph, so the Python layer only makes the Variable objects.
+//
+// This is a fast path, not the reference: a row it cannot settle with certainty (bytes
+// that do not parse cleanly, a field of an unexpected wire type, text that is not UTF-8,
+// an enum or bool value outside its usual range) is returned unparsed, and the caller
+// rebuilds that variable the slow way, which also reports the error.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fastmeta {
+
+class RewrittenGraph;
+
+// The graph element `name` names: "op" (output -1) or "op:k" (k of at most 9 digits).
+// Returns the node index, or -1 when there is no such node or the name is of neither form.
+int64_t FindElement(const RewrittenGraph& graph, std::string_view name, int64_t* output);
+
+struct VariableDefRow {
+  // Bits of `flags`.
+  static constexpr int64_t kParsed = 1;        // the fields below are valid
+  static constexpr int64_t kResource = 2;      // is_resource
+  static constexpr int64_t kTrainable = 4;     // trainable
+  static constexpr int64_t kSliceInfo = 8;     // save_slice_info_def present (the caller parses it)
+  static constexpr int64_t kInitialValue = 16; // initial_value_name is not empty
+  static constexpr int64_t kCanonical = 32;    // the variable name is "op:k" spelled as the tensor's name
+  // Columns: variable, initializer, snapshot, initial value.
+  int64_t node[4];    // node index; -1: empty, not found, or not "op"/"op:k"
+  int64_t output[4];  // output index; -1 for an op name
+  int64_t op[4];      // op type, an index into the `op_types` list; -1 with node -1
+  int64_t synchronization;
+  int64_t aggregation;
+  int64_t flags;
+};
+static_assert(sizeof(VariableDefRow) == 15 * sizeof(int64_t), "rows are handed out as int64 columns");
+
+// Parses each of `defs` and looks its names up in `graph` under `prefix` ("" or
+// "scope/", prepended as written). `op_types` receives the distinct op types the rows
+// index; `variable_names` the prefixed variable name of each row (empty when unparsed).
+std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, const std::vector<std::string_view>& defs,
+                                               std::string_view prefix, std::vector<std::string_view>* op_types,
+                                               std::vector<std::string>* variable_names);
+
+}  // namespace fastmeta

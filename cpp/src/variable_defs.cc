@@ -1,0 +1,195 @@
+#include "fastmeta/variable_defs.h"
+
+#include <algorithm>
+#include <exception>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "fastmeta/errors.h"
+#include "fastmeta/rewriter.h"
+#include "fastmeta/wire.h"
+
+namespace fastmeta {
+
+int64_t FindElement(const RewrittenGraph& graph, std::string_view name, int64_t* output) {
+  *output = -1;
+  const size_t colon = name.find(':');
+  if (colon != std::string_view::npos) {
+    const std::string_view digits = name.substr(colon + 1);
+    if (digits.empty() || digits.size() > 9) return -1;
+    int64_t k = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return -1;
+      k = k * 10 + (c - '0');
+    }
+    *output = k;
+    name = name.substr(0, colon);
+  }
+  const int64_t node = graph.Find(name);
+  if (node < 0) *output = -1;
+  return node;
+}
+
+namespace {
+
+// VariableDef field numbers.
+enum : uint32_t {
+  kVariableName = 1,
+  kInitializerName = 2,
+  kSnapshotName = 3,
+  kSaveSliceInfo = 4,
+  kIsResource = 5,
+  kInitialValueName = 6,
+  kTrainable = 7,
+  kSynchronization = 8,
+  kAggregation = 9,
+};
+
+struct ParsedDef {
+  std::string_view names[4];  // variable, initializer, snapshot, initial value
+  uint64_t synchronization = 0, aggregation = 0;
+  bool resource = false, trainable = false, slice_info = false;
+};
+
+// Reads one VariableDef the way protobuf would, or returns false where this reading
+// might disagree with protobuf's (then the caller's slow path decides).
+bool ParseDef(std::string_view bytes, ParsedDef& out) {
+  wire::Reader r(bytes, bytes.data());
+  wire::Field f;
+  try {
+    while (r.Next(f)) {
+      const bool is_string = f.number == kVariableName || f.number == kInitializerName || f.number == kSnapshotName ||
+                             f.number == kInitialValueName;
+      const bool is_varint = f.number == kIsResource || f.number == kTrainable || f.number == kSynchronization ||
+                             f.number == kAggregation;
+      if (is_string || f.number == kSaveSliceInfo) {
+        if (f.type != wire::kLengthDelimited) return false;
+      } else if (is_varint) {
+        if (f.type != wire::kVarint || f.varint > 3) return false;
+      } else {
+        continue;  // unknown fields are kept by protobuf and change nothing here
+      }
+      switch (f.number) {
+        case kVariableName: out.names[0] = f.data; break;
+        case kInitializerName: out.names[1] = f.data; break;
+        case kSnapshotName: out.names[2] = f.data; break;
+        case kInitialValueName: out.names[3] = f.data; break;
+        case kSaveSliceInfo: out.slice_info = true; break;
+        case kIsResource:
+          if (f.varint > 1) return false;
+          out.resource = f.varint != 0;
+          break;
+        case kTrainable:
+          if (f.varint > 1) return false;
+          out.trainable = f.varint != 0;
+          break;
+        case kSynchronization: out.synchronization = f.varint; break;
+        case kAggregation: out.aggregation = f.varint; break;
+        default: break;
+      }
+    }
+  } catch (const ParseError&) {
+    return false;
+  }
+  for (std::string_view s : out.names) {
+    if (!wire::IsValidUtf8(s)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+namespace {
+
+// Rows [a, b): op columns index `op_types`, this part's own list.
+void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>& defs, std::string_view prefix,
+                size_t a, size_t b, VariableDefRow* rows, std::vector<std::string_view>& op_types,
+                std::vector<std::string>& variable_names) {
+  std::unordered_map<std::string_view, int64_t> op_index;
+  std::string name;
+  for (size_t k = a; k < b; ++k) {
+    VariableDefRow& row = rows[k];
+    for (int j = 0; j < 4; ++j) row.node[j] = row.output[j] = row.op[j] = -1;
+    row.synchronization = row.aggregation = 0;
+    row.flags = 0;
+    ParsedDef def;
+    if (!ParseDef(defs[k], def)) continue;
+    row.synchronization = static_cast<int64_t>(def.synchronization);
+    row.aggregation = static_cast<int64_t>(def.aggregation);
+    row.flags = VariableDefRow::kParsed | (def.resource ? VariableDefRow::kResource : 0) |
+                (def.trainable ? VariableDefRow::kTrainable : 0) | (def.slice_info ? VariableDefRow::kSliceInfo : 0) |
+                (def.names[3].empty() ? 0 : VariableDefRow::kInitialValue);
+    for (int j = 0; j < 4; ++j) {
+      if (def.names[j].empty()) continue;
+      name.assign(prefix);
+      name.append(def.names[j]);
+      const int64_t node = FindElement(graph, name, &row.output[j]);
+      if (node < 0) continue;
+      row.node[j] = node;
+      const std::string_view op = graph.op(static_cast<size_t>(node));
+      auto it = op_index.emplace(op, static_cast<int64_t>(op_types.size())).first;
+      if (it->second == static_cast<int64_t>(op_types.size())) op_types.push_back(op);
+      row.op[j] = it->second;
+      // "w:0" names the tensor; "w:00" finds it too, but is not its name.
+      if (j == 0 && row.output[0] >= 0 &&
+          name.compare(name.find(':') + 1, std::string::npos, std::to_string(row.output[0])) == 0) {
+        row.flags |= VariableDefRow::kCanonical;
+      }
+    }
+    variable_names[k].assign(prefix);
+    variable_names[k].append(def.names[0]);
+  }
+}
+
+}  // namespace
+
+std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, const std::vector<std::string_view>& defs,
+                                               std::string_view prefix, std::vector<std::string_view>* op_types,
+                                               std::vector<std::string>* variable_names) {
+  const size_t n = defs.size();
+  std::vector<VariableDefRow> rows(n);
+  variable_names->assign(n, std::string());
+  op_types->clear();
+  // Each lookup is a few cache misses in a large graph: the rows are split over the
+  // cores, each part with its own op list, merged below into one.
+  size_t parts = 1;
+  if (n >= 4096) {
+    const unsigned hw = std::thread::hardware_concurrency();
+    parts = std::max<size_t>(1, std::min<size_t>(hw == 0 ? 1 : hw, 8));
+  }
+  std::vector<std::vector<std::string_view>> part_ops(parts);
+  std::vector<std::exception_ptr> errors(parts);
+  auto run = [&](size_t part) {
+    try {
+      LookupPart(graph, defs, prefix, n * part / parts, n * (part + 1) / parts, rows.data(), part_ops[part],
+                 *variable_names);
+    } catch (...) {
+      errors[part] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  for (size_t part = 1; part < parts; ++part) workers.emplace_back(run, part);
+  run(0);
+  for (std::thread& t : workers) t.join();
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  std::unordered_map<std::string_view, int64_t> index;
+  for (size_t part = 0; part < parts; ++part) {
+    std::vector<int64_t> global(part_ops[part].size());
+    for (size_t t = 0; t < part_ops[part].size(); ++t) {
+      auto it = index.emplace(part_ops[part][t], static_cast<int64_t>(op_types->size())).first;
+      if (it->second == static_cast<int64_t>(op_types->size())) op_types->push_back(part_ops[part][t]);
+      global[t] = it->second;
+    }
+    for (size_t k = n * part / parts; k < n * (part + 1) / parts; ++k) {
+      for (int64_t& op : rows[k].op) {
+        if (op >= 0) op = global[static_cast<size_t>(op)];
+      }
+    }
+  }
+  return rows;
+}
+
+}  // namespace fastmeta
