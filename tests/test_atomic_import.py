@@ -100,3 +100,33 @@ def test_concurrent_imports_into_one_graph_equal_sequential() -> None:
     # as sequential imports (the towers are identical, so their order does not matter).
     assert _snapshot(concurrent)[0] == _snapshot(sequential)[0]
     assert sorted(o.name for o in concurrent.get_operations()) == sorted(o.name for o in sequential.get_operations())
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_callers_gc_setting_survives_imports(monkeypatch: pytest.MonkeyPatch, enabled: bool) -> None:
+    """Imports pause the cyclic garbage collector while they run and give the caller's
+    setting back: after a successful import, a failed one, and imports on several
+    threads at once (the last one to finish restores it)."""
+    import gc
+
+    seen: list[bool] = []
+    original = importer._restore_collections
+
+    def restore(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_restore_collections", restore)
+    path = str(CORPUS / "mlp_ref.meta")
+    (gc.enable if enabled else gc.disable)()
+    try:
+        fastmeta.import_meta_graph(path, graph=fastmeta.Graph())
+        assert gc.isenabled() is enabled
+        with pytest.raises(fastmeta.Error):
+            fastmeta.import_meta_graph(b"\x12\x05garbage", graph=fastmeta.Graph())
+        assert gc.isenabled() is enabled
+        run_concurrently(lambda: fastmeta.import_meta_graph(path, graph=fastmeta.Graph()), count=6)
+        assert gc.isenabled() is enabled
+        assert seen and not any(seen)  # paused while the collections were rebuilt
+    finally:
+        gc.enable()
