@@ -157,7 +157,7 @@ def test_strip_name_scope_inverts_prepend_and_keeps_its_rules() -> None:
     # (markers first, then the scope, then any further leading '/').
     import itertools
 
-    from fastmeta.scoping import prepend_name_scope, strip_name_scope
+    from fastmeta.scoping import prepend_name_scope, strip_name_scope, strip_name_scopes
 
     def by_the_rules(name: str, scope: str) -> str:
         if not scope:
@@ -173,9 +173,32 @@ def test_strip_name_scope_inverts_prepend_and_keeps_its_rules() -> None:
         return name
 
     pieces = ["", "a", "/", "^", "loc:@", "b", "a/", "ab"]
-    for scope in ["a", "a/", "^a", "loc:@a", "a/b", "", "/"]:
-        for combo in itertools.product(pieces, repeat=4):
-            name = "".join(combo)
-            assert strip_name_scope(name, scope) == by_the_rules(name, scope), (name, scope)
+    names = ["".join(combo) for combo in itertools.product(pieces, repeat=4)]
+    for scope in ["a", "a/", "^a", "loc:@a", "a/b", "", "/", "l", "loc:"]:
+        expected = [by_the_rules(name, scope) for name in names]
+        for name, want in zip(names, expected):
+            assert strip_name_scope(name, scope) == want, (name, scope)
+        assert strip_name_scopes(names, scope) == expected, scope  # the many-names form
     for name in ["x", "x:1", "^x", "loc:@x", "s/x"]:
         assert strip_name_scope(prepend_name_scope(name, "imp"), "imp") == name
+
+
+def test_collection_scope_filter_is_a_regex_match_at_the_start() -> None:
+    # get_collection(key, scope) keeps the items whose name the regex `scope` matches at
+    # the start (TensorFlow's rule); a scope with no regex syntax takes a startswith path.
+    import itertools
+    import re
+
+    from fastmeta.graph import _filter_scope
+
+    class Named:
+        def __init__(self, name: object) -> None:
+            self.name = name
+
+    pieces = ["", "a", "/", "b", ".", "_1", "A"]
+    items = [Named("".join(c)) for c in itertools.product(pieces, repeat=3)]
+    items += [Named(None), Named(3), object()]
+    for scope in ["", "a", "a/", "a/b", "A", "a_1", "a.", "a.b", "a|b", "(a)", "a/.*b", "[ab]/", "a+"]:
+        want = [i for i in items if isinstance(getattr(i, "name", None), str) and re.match(scope, i.name)]
+        assert _filter_scope(items, scope) == want, scope
+    assert _filter_scope(items, None) == items

@@ -840,6 +840,11 @@ class Graph(_Lookup):
 def _filter_scope(items: list[Any], scope: str | None) -> list[Any]:
     if scope is None:
         return items
+    if re.escape(scope) == scope:
+        # No character with a meaning in a regex: matching at the start is startswith.
+        return [
+            item for item in items if isinstance(name := getattr(item, "name", None), str) and name.startswith(scope)
+        ]
     regex = re.compile(scope)
     out = []
     for item in items:

@@ -44,7 +44,7 @@ from fastmeta.scoping import (
     REGISTERED_PROTOS,
     VARIABLE_COLLECTIONS,
     prepend_name_scope,
-    strip_name_scope,
+    strip_name_scopes,
     while_frame_names,
 )
 from fastmeta.variables import Variable, variables_from_defs
@@ -171,6 +171,7 @@ def _bulk_variables(
     scope: str,
     unbound_col: str | None,
     predicate: Callable[[str], bool],
+    values_of: Callable[[str], list[bytes]],
 ) -> dict[bytes, Variable]:
     """The variables of the memoised variable collections, built in bulk (one call into
     the core for all their names: a large graph has tens of thousands), by their
@@ -186,7 +187,7 @@ def _bulk_variables(
         coll = rest.collection_def[key]
         if REGISTERED_PROTOS.get(key) is None or coll.WhichOneof("kind") != "bytes_list" or not predicate(key):
             continue
-        distinct.update(dict.fromkeys(coll.bytes_list.value))
+        distinct.update(dict.fromkeys(values_of(key)))
     raws = list(distinct)
     out: dict[bytes, Variable] = {}
     # In slices, so the lookup results of all variables are never held at once.
@@ -211,9 +212,22 @@ def _restore_collections(
     version = rest.meta_info_def.tensorflow_version
     if version:
         old_tf = _version_tuple(version) < (1, 9)
-    memo: dict[bytes, Variable] = {}
     marker = _CondMarker(txn)
-    bulk = {} if old_tf else _bulk_variables(txn, rest, keys, scope, unbound_col, predicate)
+    # Each access to a repeated bytes field makes new bytes objects: one list per key,
+    # shared by the bulk step and the loop below (each value hashed once).
+    raw_values: dict[str, list[bytes]] = {}
+
+    def values_of(key: str) -> list[bytes]:
+        values = raw_values.get(key)
+        if values is None:
+            values = raw_values[key] = list(rest.collection_def[key].bytes_list.value)
+        return values
+
+    # One Variable per distinct VariableDef across the memoised collections; those the
+    # bulk path built are known up front.
+    memo: dict[bytes, Variable] = (
+        {} if old_tf else _bulk_variables(txn, rest, keys, scope, unbound_col, predicate, values_of)
+    )
     for key in keys:
         if key == unbound_col:
             continue
@@ -226,14 +240,13 @@ def _restore_collections(
             continue
         proto_cls = REGISTERED_PROTOS.get(key)
         if proto_cls is not None and kind == "bytes_list":
-            for raw in coll.bytes_list.value:
-                if key in VARIABLE_COLLECTIONS and raw in memo:
-                    txn.add_to_collection(key, memo[raw])
-                    continue
-                if key in VARIABLE_COLLECTIONS and raw in bulk:
-                    memo[raw] = bulk[raw]
-                    txn.add_to_collection(key, memo[raw])
-                    continue
+            memoised = key in VARIABLE_COLLECTIONS
+            for raw in values_of(key):
+                if memoised:
+                    known = memo.get(raw)
+                    if known is not None:
+                        txn.add_to_collection(key, known)
+                        continue
                 proto = proto_cls()
                 try:
                     proto.ParseFromString(raw)
@@ -247,7 +260,7 @@ def _restore_collections(
                     if old_tf:
                         proto.trainable = key == "trainable_variables"  # type: ignore[attr-defined]
                     item = Variable.from_proto(proto, scope, graph=txn, key=key)  # type: ignore[arg-type]
-                    if key in VARIABLE_COLLECTIONS:
+                    if memoised:
                         memo[raw] = item
                 elif key == "savers":
                     item = Saver(saver_def=proto, name=scope)  # type: ignore[arg-type]
@@ -422,9 +435,10 @@ def _import_unpaused(
         elements = None
         if return_elements is not None:
             elements = _return_elements(txn, loaded, core, prefix, imap, return_elements)
-        var_list: dict[str, Variable] = {}
-        for v in txn.get_collection("variables", scope=scope_to_prepend):
-            var_list[strip_name_scope(v.name, scope_to_prepend)] = v
+        in_scope = txn.get_collection("variables", scope=scope_to_prepend)
+        var_list: dict[str, Variable] = dict(
+            zip(strip_name_scopes([v.name for v in in_scope], scope_to_prepend), in_scope)
+        )
         saver: Any = None
         if build_saver_for_return:
             saver = _saver(rest, import_scope, var_list, txn, target, default)

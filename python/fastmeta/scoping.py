@@ -7,6 +7,7 @@ same string operation literally, so scopes with regex metacharacters behave.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError, Message
 
@@ -26,6 +27,7 @@ __all__ = [
     "rescope_collection",
     "rescope_proto",
     "strip_name_scope",
+    "strip_name_scopes",
     "validate_import_scope",
 ]
 
@@ -115,6 +117,21 @@ def strip_name_scope(name: str, scope: str) -> str:
             if marker:
                 return name
     return name
+
+
+def strip_name_scopes(names: Sequence[str], scope: str) -> list[str]:
+    """:func:`strip_name_scope` of many names (the plain ones under the scope by slicing)."""
+    if not scope:
+        return list(names)
+    base = scope[:-1] if scope.endswith("/") else scope
+    if base.startswith((_CONTROL, _LOC)) or not base:
+        return [strip_name_scope(n, scope) for n in names]
+    head = base + "/"
+    cut = len(head)
+    return [
+        n[cut:] if n.startswith(head) and not n.startswith("/", cut) else strip_name_scope(n, scope)
+        for n in names
+    ]
 
 
 def _values_def(values_def: control_flow_pb2.ValuesDef, scope: str) -> None:
