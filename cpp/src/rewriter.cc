@@ -1422,6 +1422,10 @@ class Rewriter {
 
   // Compares the strings a1+b1 and a2+b2 without building them.
   static int CompareSplit(std::string_view a1, std::string_view b1, std::string_view a2, std::string_view b2) {
+    if (a1 == a2) {  // the usual case: both under the import scope
+      const int c = b1.compare(b2);
+      return c == 0 ? 0 : (c < 0 ? -1 : 1);
+    }
     size_t i = 0, j = 0;
     const size_t n1 = a1.size() + b1.size(), n2 = a2.size() + b2.size();
     while (i < n1 && j < n2) {
@@ -1485,8 +1489,11 @@ class Rewriter {
       }
       if (res.index > 0) {
         char digits[16];
-        int len = std::snprintf(digits, sizeof digits, ":%d", res.index);
-        wire::PutBytesParts(buf, 3, a, b, std::string_view(digits, static_cast<size_t>(len)));
+        char* end = digits + sizeof digits;
+        char* p = end;
+        for (uint32_t v = static_cast<uint32_t>(res.index); v != 0; v /= 10) *--p = static_cast<char>('0' + v % 10);
+        *--p = ':';
+        wire::PutBytesParts(buf, 3, a, b, std::string_view(p, static_cast<size_t>(end - p)));
       } else {
         wire::PutBytesParts(buf, 3, a, b);
       }

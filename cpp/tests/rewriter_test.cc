@@ -121,6 +121,14 @@ void TestValidRewrite() {
   CHECK(Contains(out, "s.c/a:1"));
   CHECK(Contains(out, "^s.c/a"));
   CHECK(Contains(out, "loc:@s.c/a"));
+  // Output indices are written back digit for digit; control inputs sorted, deduplicated.
+  auto h = fastmeta::RewriteMetaGraph(
+      Meta(Node("a", "Const") + Node("b", "F", {"a:10", "a:2147483646", "a:7", "^a"}) + Node("c", "F", {"^b", "^a", "^b"})),
+      Opts("s"));
+  const std::string out2 = h->graph_def();
+  CHECK(Contains(out2, Bytes(3, "s/a:10") + Bytes(3, "s/a:2147483646") + Bytes(3, "s/a:7") + Bytes(3, "^s/a")));
+  const std::string c_inputs = Bytes(3, "^s/a") + Bytes(3, "^s/b");
+  CHECK(Contains(out2, c_inputs) && out2.find(Bytes(3, "^s/b")) == out2.rfind(Bytes(3, "^s/b")));
 }
 
 void TestEmpty() {
