@@ -109,3 +109,26 @@ def test_10k_graph_imports_and_matches_tensorflow_registry(tmp_path: Path) -> No
         assert saver is not None
         assert len(graph.get_collection("trainable_variables")) > 0
         assert len(graph.get_collection("queue_runners")) == 1
+
+
+def test_scan_floor_builds_and_counts_the_nodes(tmp_path: Path, small: Path) -> None:
+    """benchmarks/scan_floor.cc (the floor under the rewrite's throughput) builds with the
+    project's CMake option and reads the same node count as the core."""
+    import shutil
+
+    if shutil.which("cmake") is None or (shutil.which("c++") is None and shutil.which("g++") is None):
+        pytest.skip("needs cmake and a C++ compiler")
+    root = BENCH.parent
+    build = tmp_path / "build"
+    subprocess.run(
+        ["cmake", "-S", str(root), "-B", str(build), "-DFASTMETA_BUILD_BENCHMARKS=ON", "-DFASTMETA_BUILD_PYTHON=OFF"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(["cmake", "--build", str(build), "--target", "scan_floor", "-j2"], check=True, capture_output=True)
+    run = subprocess.run([str(build / "scan_floor"), str(small), "2"], check=True, capture_output=True, text=True)
+    out = run.stdout
+    nodes = _core.rewrite_meta_graph_file(str(small)).num_nodes
+    assert f": {nodes} nodes," in out
+    for step in ("memcpy (recycled)", "memcpy (fresh)", "boundary scan", "field scan", "both scans"):
+        assert step in out
