@@ -53,12 +53,22 @@ struct ParsedDef {
 };
 
 // Reads one VariableDef the way protobuf would, or returns false where this reading
-// might disagree with protobuf's (then the caller's slow path decides).
+// might disagree with protobuf's (then the caller's slow path decides): only fields
+// encoded the one way serializers write them (shortest varints, no groups) are read.
 bool ParseDef(std::string_view bytes, ParsedDef& out) {
   wire::Reader r(bytes, bytes.data());
   wire::Field f;
   try {
     while (r.Next(f)) {
+      size_t canonical = wire::VarintSize(uint64_t{f.number} << 3 | f.type);
+      switch (f.type) {
+        case wire::kVarint: canonical += wire::VarintSize(f.varint); break;
+        case wire::kLengthDelimited: canonical += wire::VarintSize(f.data.size()) + f.data.size(); break;
+        case wire::kFixed32: canonical += 4; break;
+        case wire::kFixed64: canonical += 8; break;
+        default: return false;
+      }
+      if (f.raw.size() != canonical) return false;
       const bool is_string = f.number == kVariableName || f.number == kInitializerName || f.number == kSnapshotName ||
                              f.number == kInitialValueName;
       const bool is_varint = f.number == kIsResource || f.number == kTrainable || f.number == kSynchronization ||

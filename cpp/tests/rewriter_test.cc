@@ -509,6 +509,9 @@ void TestVariableDefRows() {
       good + VarintField(7, 2),         // a bool protobuf reads as true, left to it
       good + Bytes(1, "\xff:0"),         // not UTF-8
       good + VarintField(2, 5),         // a string field as a varint
+      good + std::string("\x0a\x83\x00w:0", 6),  // a length in two bytes: left to protobuf
+      good + std::string("\x38\x81\x00", 3),     // a varint in two bytes
+      good + std::string("\x9b\x06\x9c\x06", 4),  // a group
   };
   std::vector<std::string_view> views(defs.begin(), defs.end());
   std::vector<std::string_view> ops;
@@ -531,7 +534,7 @@ void TestVariableDefRows() {
       CHECK(r[1].flags == Row::kParsed && r[1].node[0] == r[0].node[0] && r[1].output[0] == 0);
       CHECK(r[2].flags == (Row::kParsed | Row::kResource | Row::kSliceInfo) && r[2].node[0] == -1 &&
             r[2].op[0] == -1 && r[2].synchronization == 3 && r[2].node[3] == -1);
-      for (int k = 3; k < 7; ++k) CHECK(r[k].flags == 0 && r[k].node[0] == -1 && names[base + k].empty());
+      for (size_t k = 3; k < views.size(); ++k) CHECK(r[k].flags == 0 && r[k].node[0] == -1 && names[base + k].empty());
     }
   }
   int64_t out = 0;
