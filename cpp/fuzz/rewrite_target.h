@@ -16,6 +16,7 @@
 #include "fastmeta/names.h"
 #include "fastmeta/rewriter.h"
 #include "fastmeta/variable_defs.h"
+#include "fastmeta/wire.h"
 
 namespace fastmeta_fuzz {
 
@@ -171,18 +172,12 @@ inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
     std::vector<std::string> owned;
     for (size_t i = 0; i < first->num_nodes() && i < 4; ++i) {
       const std::string name(first->name(i));
-      auto field = [](uint32_t number, const std::string& text) {
-        std::string f(1, static_cast<char>(number << 3 | 2));
-        uint64_t v = text.size();
-        while (v >= 0x80) {
-          f.push_back(static_cast<char>((v & 0x7f) | 0x80));
-          v >>= 7;
-        }
-        f.push_back(static_cast<char>(v));
-        return f + text;
-      };
-      owned.push_back(field(1, name + ":0") + field(2, name) + field(3, name + ":" + std::to_string(i)) +
-                      field(6, name + ":00") + std::string(data.substr(0, i)));
+      fastmeta::wire::Buffer def;
+      fastmeta::wire::PutBytes(def, 1, name + ":0");
+      fastmeta::wire::PutBytes(def, 2, name);
+      fastmeta::wire::PutBytes(def, 3, name + ":" + std::to_string(i));
+      fastmeta::wire::PutBytes(def, 6, name + ":00");
+      owned.push_back(std::string(def.view()) + std::string(data.substr(0, i)));
     }
     std::vector<std::string_view> defs{data, data.substr(size / 3), data.substr(0, size / 2)};
     for (const std::string& d : owned) defs.push_back(d);

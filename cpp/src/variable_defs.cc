@@ -1,14 +1,13 @@
 #include "fastmeta/variable_defs.h"
 
 #include <algorithm>
-#include <exception>
 #include <string>
-#include <thread>
 #include <unordered_map>
 
 #include "fastmeta/errors.h"
 #include "fastmeta/rewriter.h"
 #include "fastmeta/wire.h"
+#include "parallel.h"
 
 namespace fastmeta {
 
@@ -112,6 +111,14 @@ bool ParseDef(std::string_view bytes, ParsedDef& out) {
 
 namespace {
 
+// The index of `op` in `list`, appending it the first time.
+int64_t InternOp(std::unordered_map<std::string_view, int64_t>& index, std::vector<std::string_view>& list,
+                 std::string_view op) {
+  auto it = index.emplace(op, static_cast<int64_t>(list.size())).first;
+  if (it->second == static_cast<int64_t>(list.size())) list.push_back(op);
+  return it->second;
+}
+
 // Rows [a, b): op columns index `op_types`, this part's own list.
 void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>& defs, std::string_view prefix,
                 size_t a, size_t b, VariableDefRow* rows, std::vector<std::string_view>& op_types,
@@ -137,10 +144,7 @@ void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>
       const int64_t node = FindElement(graph, name, &row.output[j]);
       if (node < 0) continue;
       row.node[j] = node;
-      const std::string_view op = graph.op(static_cast<size_t>(node));
-      auto it = op_index.emplace(op, static_cast<int64_t>(op_types.size())).first;
-      if (it->second == static_cast<int64_t>(op_types.size())) op_types.push_back(op);
-      row.op[j] = it->second;
+      row.op[j] = InternOp(op_index, op_types, graph.op(static_cast<size_t>(node)));
       // "w:0" names the tensor; "w:00" finds it too, but is not its name.
       if (j == 0 && row.output[0] >= 0 &&
           name.compare(name.find(':') + 1, std::string::npos, std::to_string(row.output[0])) == 0) {
@@ -163,37 +167,18 @@ std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, cons
   op_types->clear();
   // Each lookup is a few cache misses in a large graph: the rows are split over the
   // cores, each part with its own op list, merged below into one.
-  size_t parts = 1;
-  if (n >= 4096) {
-    const unsigned hw = std::thread::hardware_concurrency();
-    parts = std::max<size_t>(1, std::min<size_t>(hw == 0 ? 1 : hw, 8));
-  }
+  const size_t parts = n >= 4096 ? std::min<size_t>(ThreadCount(0), 8) : 1;
   std::vector<std::vector<std::string_view>> part_ops(parts);
-  std::vector<std::exception_ptr> errors(parts);
-  auto run = [&](size_t part) {
-    try {
-      LookupPart(graph, defs, prefix, n * part / parts, n * (part + 1) / parts, rows.data(), part_ops[part],
-                 *variable_names);
-    } catch (...) {
-      errors[part] = std::current_exception();
-    }
-  };
-  std::vector<std::thread> workers;
-  for (size_t part = 1; part < parts; ++part) workers.emplace_back(run, part);
-  run(0);
-  for (std::thread& t : workers) t.join();
-  for (const std::exception_ptr& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
+  ParallelFor(parts, static_cast<unsigned>(parts), [&](size_t part) {
+    auto [a, b] = Range(n, parts, part);
+    LookupPart(graph, defs, prefix, a, b, rows.data(), part_ops[part], *variable_names);
+  });
   std::unordered_map<std::string_view, int64_t> index;
   for (size_t part = 0; part < parts; ++part) {
     std::vector<int64_t> global(part_ops[part].size());
-    for (size_t t = 0; t < part_ops[part].size(); ++t) {
-      auto it = index.emplace(part_ops[part][t], static_cast<int64_t>(op_types->size())).first;
-      if (it->second == static_cast<int64_t>(op_types->size())) op_types->push_back(part_ops[part][t]);
-      global[t] = it->second;
-    }
-    for (size_t k = n * part / parts; k < n * (part + 1) / parts; ++k) {
+    for (size_t t = 0; t < part_ops[part].size(); ++t) global[t] = InternOp(index, *op_types, part_ops[part][t]);
+    auto [a, b] = Range(n, parts, part);
+    for (size_t k = a; k < b; ++k) {
       for (int64_t& op : rows[k].op) {
         if (op >= 0) op = global[static_cast<size_t>(op)];
       }

@@ -1,0 +1,52 @@
+// Splitting work over the cores (internal to the core library).
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace fastmeta {
+
+// `requested` threads, or all cores for 0.
+inline unsigned ThreadCount(unsigned requested) {
+  if (requested != 0) return requested;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : hw;
+}
+
+// Runs fn(0..chunks-1) on up to `threads` threads. If chunks throw, the exception of
+// the lowest chunk is rethrown: the same error a sequential pass would report first.
+template <typename Fn>
+void ParallelFor(size_t chunks, unsigned threads, Fn&& fn) {
+  std::vector<std::exception_ptr> errors(chunks);
+  auto run = [&](size_t c) {
+    try {
+      fn(c);
+    } catch (...) {
+      errors[c] = std::current_exception();
+    }
+  };
+  if (threads <= 1 || chunks <= 1) {
+    for (size_t c = 0; c < chunks; ++c) {
+      run(c);
+      if (errors[c]) std::rethrow_exception(errors[c]);
+    }
+    return;
+  }
+  std::vector<std::thread> workers;
+  for (size_t c = 1; c < chunks; ++c) workers.emplace_back(run, c);
+  run(0);
+  for (std::thread& t : workers) t.join();
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+// Splits [0, n) into `parts` contiguous ranges; returns range `part`.
+inline std::pair<size_t, size_t> Range(size_t n, size_t parts, size_t part) {
+  return {n * part / parts, n * (part + 1) / parts};
+}
+
+}  // namespace fastmeta
