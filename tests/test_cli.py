@@ -61,3 +61,28 @@ def test_errors_are_one_line_and_nonzero(tmp_path: Path) -> None:
     proc = run("rewrite", str(bad), str(tmp_path / "out.meta"))
     assert proc.returncode == 1 and "byte offset" in proc.stderr
     assert not (tmp_path / "out.meta").exists()
+
+
+def test_inspect_lists_the_function_library(tmp_path: Path) -> None:
+    corpus = ROOT / "tests" / "fixtures" / "corpus"
+    meta = fastmeta.read_meta_graph_file(corpus / "control_flow_v2.meta")
+    proc = run("inspect", str(corpus / "control_flow_v2.meta"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    lib = meta.graph_def.library
+    assert summary["functions"] == {f.signature.name: len(f.node_def) for f in lib.function}
+    assert summary["gradients"] == {g.function_name: g.gradient_func for g in lib.gradient}
+    text = run("inspect", str(corpus / "control_flow_v2.meta")).stdout
+    assert f"functions       {len(lib.function)} (" in text
+    # A malformed library is reported like any other malformed input: here a second
+    # graph_def field (protobuf merges it into the first) whose library holds a function
+    # with a good signature and a node whose name's length runs past its end (below the
+    # signatures, which is all the core reads of a library).
+    bad = tmp_path / "bad_library.meta"
+    signature = b"\x0a\x01f"
+    function = b"\x0a" + bytes([len(signature)]) + signature + b"\x1a\x03\x0a\x05\x0a"
+    library = b"\x0a" + bytes([len(function)]) + function
+    graph_def = b"\x12" + bytes([len(library)]) + library
+    bad.write_bytes(meta.SerializeToString() + b"\x12" + bytes([len(graph_def)]) + graph_def)
+    proc = run("inspect", str(bad))
+    assert proc.returncode == 1 and "byte offset" in proc.stderr, proc.stderr

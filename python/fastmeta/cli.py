@@ -13,7 +13,7 @@ from google.protobuf import text_format
 
 from fastmeta.errors import Error
 from fastmeta.reading import load_meta_graph
-from fastmeta.rewrite import rewrite_meta_graph, rewrite_meta_graph_bytes, run_core
+from fastmeta.rewrite import graph_tail, rewrite_meta_graph, rewrite_meta_graph_bytes, run_core
 
 __all__ = ["inspect_meta_graph", "main"]
 
@@ -35,10 +35,16 @@ def _cmd_rewrite(args: argparse.Namespace) -> int:
     return 0
 
 
+def _function_name(function: Any) -> str:
+    return str(function.signature.name)
+
+
 def inspect_meta_graph(path: str) -> dict[str, Any]:
-    """Summary of a meta graph file: nodes, ops, devices, collections, saver, versions."""
+    """Summary of a meta graph file: nodes, ops, devices, function library, collections,
+    saver, versions. A malformed file (function library included) raises its ParseError."""
     loaded = load_meta_graph(path)
     graph = run_core(loaded, "")
+    library = graph_tail(graph, loaded).library
     rest = loaded.rest
     info = rest.meta_info_def
     collections = {}
@@ -69,6 +75,8 @@ def inspect_meta_graph(path: str) -> dict[str, Any]:
         "graph_def_size": graph.graph_def_size(),
         "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
         "devices": dict(sorted(devices.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "functions": {f.signature.name: len(f.node_def) for f in sorted(library.function, key=_function_name)},
+        "gradients": {g.function_name: g.gradient_func for g in library.gradient},
         "collections": collections,
         "saver": saver,
         "tensorflow_version": info.tensorflow_version,
@@ -91,6 +99,12 @@ def _print_inspect(summary: dict[str, Any], top: int) -> None:
     print(f"devices         {len(summary['devices'])}")
     for device, count in list(summary["devices"].items())[:top]:
         print(f"  {count:>10,}  {device or '(none)'}")
+    functions = summary["functions"]
+    if functions:
+        nodes = sum(functions.values())
+        print(f"functions       {len(functions)} ({nodes:,} nodes), {len(summary['gradients'])} gradients")
+        for name, count in list(functions.items())[:top]:
+            print(f"  {count:>10,}  {name}")
     print(f"collections     {len(summary['collections'])}")
     for key, c in summary["collections"].items():
         print(f"  {key:<32} {c['kind'] or '(no kind)':<11} {c['count']:>8,} items {c['bytes']:>10,} bytes")
