@@ -439,6 +439,62 @@ def test_unresolved_variable_entry() -> None:
     assert _snapshot(g) == before
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"synchronization": 64}, "Invalid variable synchronization mode: 64"),
+        ({"aggregation": 9}, "Invalid variable aggregation mode: 9"),
+        ({"synchronization": 3, "trainable": True}, "ON_READ only for non-trainable variables"),
+    ],
+)
+def test_variable_def_tensorflow_refuses_is_a_typed_value_error(fields: dict[str, Any], message: str) -> None:
+    # TensorFlow raises a plain ValueError; fastmeta a CollectionValueError (a fastmeta.Error,
+    # a CollectionError and a ValueError) naming the collection and the variable, and the
+    # target graph is left as it was.
+    from fastmeta.protos import variable_pb2
+
+    g = _populated_graph()
+    before = _snapshot(g)
+    mg = meta_graph_pb2.MetaGraphDef.FromString(_path(FIXTURES["mlp_ref"]).read_bytes())
+    raw = mg.collection_def["variables"].bytes_list.value[0]
+    bad = variable_pb2.VariableDef.FromString(raw)
+    for name, value in fields.items():
+        setattr(bad, name, value)
+    mg.collection_def["variables"].bytes_list.value[0] = bad.SerializeToString()
+    with pytest.raises(fastmeta.CollectionValueError) as info:
+        fastmeta.import_meta_graph(mg, import_scope="s", graph=g)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, fastmeta.CollectionError)
+    assert message in str(info.value) and "collection 'variables'" in str(info.value)
+    assert info.value.key == "variables" and info.value.name == bad.variable_name
+    assert _snapshot(g) == before
+
+
+def test_a_fresh_saver_over_variables_of_one_name_is_a_typed_error() -> None:
+    # No saver_def: the import builds a Saver over the variables, which refuses two of one
+    # name (TensorFlow: ValueError "At least two variables have the same name").
+    from fastmeta.protos import variable_pb2
+
+    mg = meta_graph_pb2.MetaGraphDef.FromString(_path(FIXTURES["mlp_ref"]).read_bytes())
+    mg.ClearField("saver_def")
+    values = mg.collection_def["variables"].bytes_list.value
+    twin = variable_pb2.VariableDef.FromString(values[0])
+    twin.trainable = not twin.trainable  # other bytes, so another Variable object of that name
+    values.append(twin.SerializeToString())
+    g = fastmeta.Graph()
+    with g.as_default(), pytest.raises(fastmeta.CollectionValueError) as info:
+        fastmeta.import_meta_graph(mg)
+    assert "At least two variables have the same name" in str(info.value) and info.value.key == "variables"
+    assert g.get_operations() == []
+
+
+def test_return_element_not_in_the_graph_is_a_graph_error() -> None:
+    with pytest.raises(fastmeta.GraphError) as info:
+        fastmeta.import_scoped_meta_graph_with_return_elements(
+            _path(FIXTURES["mlp_ref"]), graph=fastmeta.Graph(), return_elements=["no_such_op:0"]
+        )
+    assert isinstance(info.value, ValueError) and "no_such_op" in str(info.value)
+
+
 def test_bad_input_map_leaves_graph_unchanged() -> None:
     g = _populated_graph()
     before = _snapshot(g)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import (
     CollectionError,
+    CollectionValueError,
     Error,
     FileError,
     GraphError,
@@ -55,6 +56,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointError",
     "CollectionError",
+    "CollectionValueError",
     "CondContext",
     "Error",
     "FileError",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "CollectionError",
+    "CollectionValueError",
     "Error",
     "FileError",
     "GraphError",
@@ -91,3 +92,9 @@ class CollectionError(Error, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class CollectionValueError(CollectionError, ValueError):
+    """A collection entry TensorFlow refuses with a ``ValueError`` (a VariableDef with an
+    invalid synchronization or aggregation, two variables of one name for the Saver):
+    a :class:`CollectionError` that is also a ``ValueError``."""

@@ -33,7 +33,7 @@ from typing import Any, Callable, Union
 from google.protobuf.message import DecodeError
 
 from fastmeta.control_flow import CondContext, WhileContext
-from fastmeta.errors import CollectionError, InputMapError
+from fastmeta.errors import CollectionError, CollectionValueError, Error, GraphError, InputMapError
 from fastmeta.graph import Graph, Operation, Tensor, _Segment, _Transaction, get_default_graph
 from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2
 from fastmeta.queue_runner import QueueRunner
@@ -338,7 +338,7 @@ def _return_elements(
                 plain = run_core(loaded, "", input_map=imap)  # same order as seg, original names
             j = plain.find(op_name)
             if j < 0:
-                raise ValueError(f"Requested return_element {name!r} not found in graph_def.")
+                raise GraphError(f"Requested return_element {name!r} not found in graph_def.", node=name)
             final = seg.name(j)
         element = txn.as_graph_element(f"{final}:{idx}" if sep else final)
         out.append(element)
@@ -471,7 +471,7 @@ def _saver(
             return None
         if saveables:
             raise NotImplementedError("fastmeta cannot build a Saver over 'saveable_objects' items")
-        return build_saver(txn, txn.get_collection("variables"))
+        return _build_saver(txn)
     # The saver goes to the default graph, as TensorFlow does.
     with default._lock:
         other = _Transaction(default)
@@ -482,7 +482,18 @@ def _saver(
             return None
         if saveables:
             raise NotImplementedError("fastmeta cannot build a Saver over 'saveable_objects' items")
-        return (other, build_saver(other, other.get_collection("variables")))
+        return (other, _build_saver(other))
+
+
+def _build_saver(txn: _Transaction) -> Any:
+    # A fresh Saver over the graph's variables; what the file's variables make it refuse
+    # (two of one name, slices mixed with whole variables) is a typed collection error.
+    try:
+        return build_saver(txn, txn.get_collection("variables"))
+    except Error:
+        raise
+    except ValueError as e:
+        raise CollectionValueError(f"collection 'variables': no Saver can be built: {e}", key="variables") from e
 
 
 def _check_kwargs(kwargs: Mapping[str, Any]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from fastmeta.errors import CollectionError
+from fastmeta.errors import CollectionError, CollectionValueError
 from fastmeta.graph import Operation, Tensor, _Lookup, fixed_output_count
 from fastmeta.protos import variable_pb2
 from fastmeta.scoping import prepend_name_scope, strip_name_scope
@@ -236,7 +236,7 @@ class Variable:
         scope = import_scope or ""
         v = cls()
         v._initial_value = None
-        v._set_fields(variable_def, scope)
+        v._set_fields(variable_def, scope, key)
         name = prepend_name_scope(variable_def.variable_name, scope)
         if v._is_resource:
             v._variable = _tensor(graph, key, name)
@@ -283,28 +283,27 @@ class Variable:
             v._graph_element = v._snapshot
         return v
 
-    def _set_fields(self, variable_def: variable_pb2.VariableDef, scope: str) -> None:
-        """Everything of a VariableDef but its graph elements, checked as TensorFlow does."""
+    def _set_fields(self, variable_def: variable_pb2.VariableDef, scope: str, key: str = "variables") -> None:
+        """Everything of a VariableDef but its graph elements, checked as TensorFlow does
+        (its ValueErrors as :class:`CollectionValueError` naming ``key``)."""
+        name = variable_def.variable_name
+
+        def invalid(message: str) -> CollectionValueError:
+            return CollectionValueError(f"collection '{key}': {message}", key=key, name=name)
+
         self._is_resource = bool(variable_def.is_resource)
         if variable_def.synchronization not in _SYNCHRONIZATION:
-            raise ValueError(
-                "Invalid variable synchronization mode: "
-                f"{variable_def.synchronization} for variable: {variable_def.variable_name}"
-            )
+            raise invalid(f"Invalid variable synchronization mode: {variable_def.synchronization} for variable: {name}")
         if variable_def.aggregation not in _AGGREGATION:
-            raise ValueError(
-                f"Invalid variable aggregation mode: {variable_def.aggregation} for variable: "
-                f"{variable_def.variable_name}"
-            )
+            raise invalid(f"Invalid variable aggregation mode: {variable_def.aggregation} for variable: {name}")
         self._synchronization = int(variable_def.synchronization)
         self._aggregation = int(variable_def.aggregation)
         self._trainable = bool(variable_def.trainable)
         if self._synchronization == _ON_READ and self._trainable:
-            raise ValueError(
+            raise invalid(
                 "Synchronization value can be set to VariableSynchronization.ON_READ only for "
-                f"non-trainable variables. You have specified trainable=True and "
-                "synchronization=VariableSynchronization.ON_READ "
-                f"(variable {variable_def.variable_name})."
+                "non-trainable variables. You have specified trainable=True and "
+                f"synchronization=VariableSynchronization.ON_READ (variable {name})."
             )
         if variable_def.HasField("save_slice_info_def"):
             self._save_slice_info = SaveSliceInfo.from_proto(variable_def.save_slice_info_def, scope)
