@@ -302,6 +302,28 @@ def test_uniquify_collision_refused() -> None:
     assert "imp/Const_1" in str(e)
 
 
+def test_malformed_attr_value_is_a_parse_error_naming_the_node() -> None:
+    # The core copies attr values through unread; protobuf reads a node when it is first
+    # looked at. A malformed value is then a ParseError naming the node, never protobuf's
+    # bare DecodeError: during the import (the import fails whole) or after it.
+    # Op "Multi" has N outputs (its OpDef in the file), so resolving "b:0" reads node b.
+    op_def = field(1, b"Multi") + field(3, field(1, b"out") + field(3, 1) + field(5, b"N")) + field(4, field(1, b"N") + field(2, b"int"))
+    bad = (("N", field(3, 2)), ("dtype", b"\x30\xff"))  # N = 2; dtype: a cut varint
+    data = meta(node("a", "Const"), node("b", "Multi", ("a",), attrs=bad), op_list=field(1, op_def))
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(data, graph=g)  # nothing looks at node b during this import
+    op = g.get_operation_by_name("b")
+    for look in (lambda: op.node_def, lambda: op.get_attr("dtype"), g.as_graph_def):
+        e = raises(fastmeta.ParseError, look)
+        assert "Node 'b': malformed NodeDef" in str(e) and isinstance(e, ValueError)
+    assert g.get_operation_by_name("a").node_def.op == "Const"
+    # A collection entry that needs node b's outputs makes the import itself fail, whole.
+    col = field(1, b"loss") + field(2, field(1, field(1, b"b:0")))  # collection_def{loss: node_list{b:0}}
+    g2 = fastmeta.Graph()
+    raises(fastmeta.ParseError, lambda: fastmeta.import_meta_graph(data + field(4, col), graph=g2))
+    assert g2.get_operations() == []
+
+
 def _regression_files() -> list[Path]:
     return sorted(p for p in REGRESSIONS.glob("*/*") if p.is_file())
 

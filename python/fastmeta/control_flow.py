@@ -6,21 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastmeta.errors import CollectionError
-from fastmeta.graph import Operation, Tensor, _Lookup
+from fastmeta.graph import Operation, Tensor, _Lookup, collection_element
 from fastmeta.protos import control_flow_pb2
 from fastmeta.scoping import prepend_name_scope, strip_name_scope
 
 __all__ = ["CondContext", "ControlFlowContext", "WhileContext"]
-
-
-def _lookup(graph: _Lookup, key: str, name: str) -> Operation | Tensor:
-    try:
-        return graph.as_graph_element(name)
-    except (KeyError, ValueError) as e:
-        raise CollectionError(
-            f"collection '{key}': '{name}' is not in the graph ({e})", key=key, name=name
-        ) from None
 
 
 class ControlFlowContext:
@@ -40,11 +30,11 @@ class ControlFlowContext:
         self.values = {prepend_name_scope(v, scope) for v in values_def.values}
         self.external_values = {}
         for k, v in values_def.external_values.items():
-            self.external_values[prepend_name_scope(k, scope)] = _lookup(
+            self.external_values[prepend_name_scope(k, scope)] = collection_element(
                 graph, key, prepend_name_scope(v, scope)
             )
         for op_name in sorted({v.split(":")[0] for v in self.values - set(self.external_values)}):
-            _lookup(graph, key, op_name)
+            collection_element(graph, key, op_name)
 
     def _values_def(self, export_scope: str | None) -> control_flow_pb2.ValuesDef:
         s = export_scope or ""
@@ -124,8 +114,8 @@ class CondContext(ControlFlowContext):
         if outer is not None:
             outer.nested_contexts.append(c)
         c.name = prepend_name_scope(context_def.context_name, scope)
-        c.pred = _lookup(graph, key, prepend_name_scope(context_def.pred_name, scope))
-        c.pivot = _lookup(graph, key, prepend_name_scope(context_def.pivot_name, scope))
+        c.pred = collection_element(graph, key, prepend_name_scope(context_def.pred_name, scope))
+        c.pivot = collection_element(graph, key, prepend_name_scope(context_def.pivot_name, scope))
         c.branch = int(context_def.branch)
         c._init_values(context_def.values_def, scope, graph, key)
         for nested in context_def.nested_contexts:
@@ -181,7 +171,7 @@ class WhileContext(ControlFlowContext):
         c.name = prepend_name_scope(context_def.context_name, scope)
 
         def look(n: str) -> Operation | Tensor:
-            return _lookup(graph, key, prepend_name_scope(n, scope))
+            return collection_element(graph, key, prepend_name_scope(n, scope))
 
         if context_def.maximum_iterations_name:
             c.maximum_iterations = look(context_def.maximum_iterations_name)

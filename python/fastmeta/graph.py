@@ -19,7 +19,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Union
 
-from fastmeta.errors import GraphError, ScopeError
+from google.protobuf.message import DecodeError
+
+from fastmeta.errors import CollectionError, Error, GraphError, ParseError, ScopeError
 from fastmeta.protos import (
     attr_value_pb2,
     graph_pb2,
@@ -28,6 +30,7 @@ from fastmeta.protos import (
     tensor_shape_pb2,
     types_pb2,
 )
+from fastmeta.reading import locate_decode_error
 
 __all__ = [
     "Graph",
@@ -77,12 +80,37 @@ class _Segment:
         return self.core.device(i)  # type: ignore[no-any-return]
 
     def node_def(self, i: int) -> node_def_pb2.NodeDef:
-        return node_def_pb2.NodeDef.FromString(self.core.node_def(i))
+        data = self.core.node_def(i)
+        try:
+            return node_def_pb2.NodeDef.FromString(data)
+        except DecodeError as e:
+            raise _node_decode_error(self.name(i), data, e) from None
 
     def node_bytes(self) -> bytes:
         data: bytes = self.core.graph_def()
         tail = len(self.core.graph_tail())
         return data[: len(data) - tail] if tail else data
+
+
+def collection_element(graph: _Lookup, key: str, name: str) -> Operation | Tensor:
+    """``graph.as_graph_element(name)`` for an entry of collection ``key``: a name that
+    does not resolve is a CollectionError naming both; a fastmeta error met on the way
+    (a malformed node: ParseError) is raised as it is."""
+    try:
+        return graph.as_graph_element(name)
+    except Error:
+        raise
+    except (KeyError, ValueError, TypeError) as e:
+        raise CollectionError(f"collection '{key}': '{name}' is not in the graph ({e})", key=key, name=name) from None
+
+
+def _node_decode_error(name: str, data: bytes, error: Exception) -> ParseError:
+    # The core copies attr values through unread (as the rest of what it does not
+    # rewrite): protobuf reads them when a node is first looked at, and a malformed one
+    # is reported then, naming the node and the place in its NodeDef.
+    found = locate_decode_error(data, node_def_pb2.NodeDef.DESCRIPTOR)
+    where = f"{found[1]} at byte {found[0]} of its NodeDef" if found else str(error)
+    return ParseError(f"Node '{name}': malformed NodeDef ({where})")
 
 
 class _Block:
@@ -823,7 +851,15 @@ class Graph(_Lookup):
             registered = list(self._registered_gradients.values())
             versions = self.graph_def_versions
         data = b"".join(p.node_bytes() for p in parts)
-        out = graph_pb2.GraphDef.FromString(data)
+        try:
+            out = graph_pb2.GraphDef.FromString(data)
+        except DecodeError:
+            # Name the node: parse them one by one (only on this error path).
+            for p in parts:
+                if isinstance(p, _Segment):
+                    for i in range(len(p)):
+                        p.node_def(i)
+            raise
         for f in functions:
             out.library.function.add().ParseFromString(f)
         for g in gradients:

@@ -34,7 +34,7 @@ from google.protobuf.message import DecodeError
 
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import CollectionError, CollectionValueError, Error, GraphError, InputMapError
-from fastmeta.graph import Graph, Operation, Tensor, _Segment, _Transaction, get_default_graph
+from fastmeta.graph import Graph, Operation, Tensor, _Segment, _Transaction, collection_element, get_default_graph
 from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2
 from fastmeta.queue_runner import QueueRunner
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
@@ -295,15 +295,7 @@ def _restore_collections(
         if kind == "node_list":
             for v in values:
                 name = prepend_name_scope(v, scope)
-                try:
-                    element = txn.as_graph_element(name)
-                except (KeyError, ValueError, TypeError) as e:
-                    raise CollectionError(
-                        f"collection '{key}': '{name}' does not resolve in the graph ({e})",
-                        key=key,
-                        name=name,
-                    ) from None
-                txn.add_to_collection(key, element)
+                txn.add_to_collection(key, collection_element(txn, key, name))
         elif kind == "int64_list":
             for v in values:
                 txn.add_to_collection(key, int(v))

@@ -3,23 +3,13 @@ TensorFlow's ``QueueRunner(queue_runner_def=..., import_scope=...)``)."""
 
 from __future__ import annotations
 
-from fastmeta.errors import CollectionError
-from fastmeta.graph import Operation, Tensor, _Lookup
+from fastmeta.graph import Operation, Tensor, _Lookup, collection_element
 from fastmeta.protos import queue_runner_pb2
 from fastmeta.scoping import prepend_name_scope, strip_name_scope
 
 __all__ = ["QueueRunner"]
 
 OUT_OF_RANGE = 11
-
-
-def _lookup(graph: _Lookup, key: str, name: str) -> Operation | Tensor:
-    try:
-        return graph.as_graph_element(name)
-    except (KeyError, ValueError) as e:
-        raise CollectionError(
-            f"collection '{key}': '{name}' is not in the graph ({e})", key=key, name=name
-        ) from None
 
 
 def _op(x: Operation | Tensor) -> Operation:
@@ -61,14 +51,14 @@ class QueueRunner:
         """Rebuild from a QueueRunnerDef, names prefixed with ``import_scope`` and looked
         up in ``graph`` (CollectionError naming the key and name when missing)."""
         scope = import_scope or ""
-        queue = _op(_lookup(graph, key, prepend_name_scope(queue_runner_def.queue_name, scope)))
+        queue = _op(collection_element(graph, key, prepend_name_scope(queue_runner_def.queue_name, scope)))
         enqueue = [
-            _op(_lookup(graph, key, prepend_name_scope(n, scope)))
+            _op(collection_element(graph, key, prepend_name_scope(n, scope)))
             for n in queue_runner_def.enqueue_op_name
         ]
-        close = _op(_lookup(graph, key, prepend_name_scope(queue_runner_def.close_op_name, scope)))
+        close = _op(collection_element(graph, key, prepend_name_scope(queue_runner_def.close_op_name, scope)))
         cancel = _op(
-            _lookup(graph, key, prepend_name_scope(queue_runner_def.cancel_op_name, scope))
+            collection_element(graph, key, prepend_name_scope(queue_runner_def.cancel_op_name, scope))
         )
         codes = tuple(int(c) for c in queue_runner_def.queue_closed_exception_types) or (
             OUT_OF_RANGE,

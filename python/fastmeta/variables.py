@@ -11,7 +11,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from fastmeta.errors import CollectionError, CollectionValueError
-from fastmeta.graph import Operation, Tensor, _Lookup, fixed_output_count
+from fastmeta.graph import Operation, Tensor, _Lookup, collection_element, fixed_output_count
 from fastmeta.protos import variable_pb2
 from fastmeta.scoping import prepend_name_scope, strip_name_scope
 
@@ -70,23 +70,11 @@ class SaveSliceInfo:
         return out
 
 
-def _lookup(graph: _Lookup, key: str, name: str) -> Operation | Tensor:
-    try:
-        return graph.as_graph_element(name)
-    except (KeyError, ValueError) as e:
-        raise CollectionError(
-            f"collection '{key}': variable entry refers to '{name}', "
-            f"which is not in the graph ({e})",
-            key=key,
-            name=name,
-        ) from None
-
-
 def _tensor(graph: _Lookup, key: str, name: str) -> Tensor:
     fast = graph._resolve_tensor(name)
     if fast is not None:
         return fast
-    x = _lookup(graph, key, name)
+    x = collection_element(graph, key, name)
     if not isinstance(x, Tensor):
         raise CollectionError(
             f"collection '{key}': '{name}' must name a tensor", key=key, name=name
@@ -95,7 +83,7 @@ def _tensor(graph: _Lookup, key: str, name: str) -> Tensor:
 
 
 def _op(graph: _Lookup, key: str, name: str) -> Operation:
-    x = _lookup(graph, key, name)
+    x = collection_element(graph, key, name)
     return x if isinstance(x, Operation) else x.op
 
 
