@@ -307,7 +307,8 @@ def test_malformed_attr_value_is_a_parse_error_naming_the_node() -> None:
     # looked at. A malformed value is then a ParseError naming the node, never protobuf's
     # bare DecodeError: during the import (the import fails whole) or after it.
     # Op "Multi" has N outputs (its OpDef in the file), so resolving "b:0" reads node b.
-    op_def = field(1, b"Multi") + field(3, field(1, b"out") + field(3, 1) + field(5, b"N")) + field(4, field(1, b"N") + field(2, b"int"))
+    output = field(1, b"out") + field(3, 1) + field(5, b"N")  # N outputs of DT_FLOAT
+    op_def = field(1, b"Multi") + field(3, output) + field(4, field(1, b"N") + field(2, b"int"))
     bad = (("N", field(3, 2)), ("dtype", b"\x30\xff"))  # N = 2; dtype: a cut varint
     data = meta(node("a", "Const"), node("b", "Multi", ("a",), attrs=bad), op_list=field(1, op_def))
     g = fastmeta.Graph()

@@ -363,12 +363,8 @@ def _gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def _import(*args: Any, **kwargs: Any) -> tuple[dict[str, Variable], list[Element] | None, Any]:
-    with _gc_paused():
-        return _import_unpaused(*args, **kwargs)
-
-
-def _import_unpaused(
+@_gc_paused()
+def _import(
     meta_graph_or_file: MetaGraphSource,
     clear_devices: bool,
     import_scope: str | None,

@@ -96,42 +96,35 @@ def prepend_name_scope(name: str, scope: str) -> str:
 
 def strip_name_scope(name: str, scope: str) -> str:
     """The inverse of :func:`prepend_name_scope` (names outside the scope are unchanged)."""
-    if not scope:
-        return name
-    if scope.endswith("/"):
-        scope = scope[:-1]
-    cut = len(scope) + 1
-    if (
-        name.startswith(scope)
-        and name.startswith("/", cut - 1)
-        and not name.startswith("/", cut)
-        and not name.startswith((_CONTROL, _LOC))
-    ):
-        return name[cut:]  # the usual case: a plain name under the scope
-    for marker in (_CONTROL, _LOC, ""):
-        if name.startswith(marker):
-            rest = name[len(marker):]
-            if rest.startswith(scope + "/"):
-                rest = rest[len(scope) + 1:].lstrip("/")
-                return marker + rest
-            if marker:
-                return name
-    return name
+    return strip_name_scopes((name,), scope)[0]
 
 
 def strip_name_scopes(names: Sequence[str], scope: str) -> list[str]:
-    """:func:`strip_name_scope` of many names (the plain ones under the scope by slicing)."""
+    """:func:`strip_name_scope` of many names: a plain name under the scope by slicing,
+    anything else by the rules (markers first, then the scope, then further '/')."""
     if not scope:
         return list(names)
     base = scope[:-1] if scope.endswith("/") else scope
     if base.startswith((_CONTROL, _LOC)) or not base:
-        return [strip_name_scope(n, scope) for n in names]
+        return [_strip_by_the_rules(n, base) for n in names]
     head = base + "/"
     cut = len(head)
+    # Under a scope that starts with no marker, a name starting with "scope/" has none.
     return [
-        n[cut:] if n.startswith(head) and not n.startswith("/", cut) else strip_name_scope(n, scope)
+        n[cut:] if n.startswith(head) and not n.startswith("/", cut) else _strip_by_the_rules(n, base)
         for n in names
     ]
+
+
+def _strip_by_the_rules(name: str, scope: str) -> str:
+    for marker in (_CONTROL, _LOC, ""):
+        if name.startswith(marker):
+            rest = name[len(marker):]
+            if rest.startswith(scope + "/"):
+                return marker + rest[len(scope) + 1:].lstrip("/")
+            if marker:
+                return name
+    return name
 
 
 def _values_def(values_def: control_flow_pb2.ValuesDef, scope: str) -> None:
