@@ -881,13 +881,18 @@ def _filter_scope(items: list[Any], scope: str | None) -> list[Any]:
         return [
             item for item in items if isinstance(name := getattr(item, "name", None), str) and name.startswith(scope)
         ]
-    regex = re.compile(scope)
-    out = []
+    match = re.compile(scope).match
+    return [item for item in items if isinstance(name := getattr(item, "name", None), str) and match(name)]
+
+
+def first_in_scope(items: Iterable[Any], scope: str) -> Any:
+    """The first of ``items`` that ``get_collection(..., scope=scope)`` would keep, or None."""
+    match = re.compile(scope).match
     for item in items:
         name = getattr(item, "name", None)
-        if isinstance(name, str) and regex.match(name):
-            out.append(item)
-    return out
+        if isinstance(name, str) and match(name):
+            return item
+    return None
 
 
 def _as_dtype(dtype: int | str) -> int:
@@ -1034,6 +1039,9 @@ class _Transaction(_Lookup):
 
     def add_to_collection(self, key: Any, value: Any) -> None:
         self.collections.setdefault(key, []).append(value)
+
+    def extend_collection(self, key: Any, values: list[Any]) -> None:
+        self.collections.setdefault(key, []).extend(values)
 
     def get_collection(self, key: Any, scope: str | None = None) -> list[Any]:
         items = list(self._graph._collections.get(key, ())) + list(self.collections.get(key, ()))

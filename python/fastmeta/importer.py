@@ -34,7 +34,16 @@ from google.protobuf.message import DecodeError
 
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import CollectionError, CollectionValueError, Error, GraphError, InputMapError
-from fastmeta.graph import Graph, Operation, Tensor, _Segment, _Transaction, collection_element, get_default_graph
+from fastmeta.graph import (
+    Graph,
+    Operation,
+    Tensor,
+    _Segment,
+    _Transaction,
+    collection_element,
+    first_in_scope,
+    get_default_graph,
+)
 from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2
 from fastmeta.queue_runner import QueueRunner
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
@@ -44,6 +53,7 @@ from fastmeta.scoping import (
     REGISTERED_PROTOS,
     VARIABLE_COLLECTIONS,
     prepend_name_scope,
+    strip_name_scope,
     strip_name_scopes,
     while_frame_names,
 )
@@ -194,7 +204,7 @@ def _bulk_variables(
     for start in range(0, len(raws), _BULK_SLICE):
         chunk = raws[start : start + _BULK_SLICE]
         built = variables_from_defs(chunk, scope, graph=txn, segment=seg)
-        out.update((raw, v) for raw, v in zip(chunk, built) if v is not None)
+        out.update({raw: v for raw, v in zip(chunk, built) if v is not None})
     return out
 
 
@@ -241,6 +251,12 @@ def _restore_collections(
         proto_cls = REGISTERED_PROTOS.get(key)
         if proto_cls is not None and kind == "bytes_list":
             memoised = key in VARIABLE_COLLECTIONS
+            if memoised:
+                try:  # the usual case: the bulk step built every entry
+                    txn.extend_collection(key, [memo[raw] for raw in values_of(key)])
+                    continue
+                except KeyError:
+                    pass
             for raw in values_of(key):
                 if memoised:
                     known = memo.get(raw)
@@ -423,13 +439,14 @@ def _import(
         elements = None
         if return_elements is not None:
             elements = _return_elements(txn, loaded, core, prefix, imap, return_elements)
-        in_scope = txn.get_collection("variables", scope=scope_to_prepend)
-        var_list: dict[str, Variable] = dict(
-            zip(strip_name_scopes([v.name for v in in_scope], scope_to_prepend), in_scope)
-        )
+        var_list: dict[str, Variable] = {}
         saver: Any = None
         if build_saver_for_return:
-            saver = _saver(rest, import_scope, var_list, txn, target, default)
+            # import_meta_graph returns no var_list: the Saver's scope needs its first entry only.
+            saver = _saver(rest, import_scope, scope_to_prepend, txn, target, default)
+        else:
+            in_scope = txn.get_collection("variables", scope=scope_to_prepend)
+            var_list = dict(zip(strip_name_scopes([v.name for v in in_scope], scope_to_prepend), in_scope))
         txn.commit()
         if isinstance(saver, tuple):
             other_txn, saver = saver
@@ -440,15 +457,18 @@ def _import(
 def _saver(
     rest: meta_graph_pb2.MetaGraphDef,
     import_scope: str | None,
-    var_list: dict[str, Variable],
+    scope_to_prepend: str,
     txn: _Transaction,
     target: Graph,
     default: Graph,
 ) -> Any:
     if rest.HasField("saver_def"):
+        # TensorFlow takes the scope from the first entry of the var_list (the graph's
+        # variables under the scope, keyed by their names with the scope stripped).
         scope = import_scope
-        if var_list:
-            key, var = next(iter(var_list.items()))
+        var = first_in_scope(txn.get_collection("variables"), scope_to_prepend)
+        if var is not None:
+            key = strip_name_scope(var.name, scope_to_prepend)
             scope = var.name[: -len(key)] if key else var.name
         return Saver(saver_def=rest.saver_def, name=scope, graph=target)
     if default is target:
