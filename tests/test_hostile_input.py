@@ -18,7 +18,7 @@ from fastmeta.rewrite import rewrite_meta_graph_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fuzz"))
-from make_seeds import field, meta, node  # noqa: E402
+from make_seeds import class_attr, field, meta, node  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 SMALL = CORPUS / "no_variables.meta"
@@ -223,6 +223,34 @@ def test_graph_errors_name_the_node() -> None:
     for bad in ["_a", "a b", "a:0", "a>", "a\\b", "^a"]:
         e = raises(ValueError, lambda bad=bad: rewrite(meta(node(bad))))  # type: ignore[misc]
         assert "invalid node name" in str(e)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("filler", [0, 6000], ids=["small", "parallel"])
+def test_colocation_errors_in_node_order(threads: int, filler: int) -> None:
+    # The loc:@ targets are looked up in bulk; errors still come in node order: an
+    # unknown target, a device that does not parse, a malformed _class list.
+    pad = tuple(node(f"pad{k}") for k in range(filler))
+    unknown = node("u", attrs=(("_class", class_attr("a", "nowhere")),))
+    bad_device = node("d", device="/job:ps/bad_field:3")
+    broken = node("p", attrs=(("_class", field(1, field(2, b"loc:@a") + b"\x12\x7f")),))
+
+    def first_error(*nodes: bytes) -> BaseException:
+        data = meta(node("a"), *pad, *nodes)
+        with pytest.raises(fastmeta.Error) as info:
+            rewrite(data, import_scope="imp", threads=threads)
+        return info.value
+
+    e = first_error(unknown)
+    assert isinstance(e, fastmeta.GraphError) and e.node == "u"
+    assert "expects to be colocated with unknown node 'nowhere'" in str(e)
+    assert first_error(unknown, bad_device).node == "u"  # type: ignore[attr-defined]
+    assert first_error(bad_device, unknown).node == "d"  # type: ignore[attr-defined]
+    assert isinstance(first_error(unknown, broken), fastmeta.GraphError)
+    assert isinstance(first_error(broken, unknown), fastmeta.ParseError)
+    # Entries before the malformed one in the same list are looked up first.
+    both = node("q", attrs=(("_class", field(1, field(2, b"loc:@gone") + b"\x12\x7f")),))
+    assert "unknown node 'gone'" in str(first_error(both))
 
 
 def test_non_utf8_names_in_messages() -> None:

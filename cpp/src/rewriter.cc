@@ -762,13 +762,18 @@ class Rewriter {
     for (auto& e : input_map_) e.value.node = e.value_node;
   }
 
-  // Input name lookups miss the cache three times (table slot, source node, its name):
-  // the lookups of one part run as a software pipeline, prefetching those three for
-  // the inputs kAhead, kAhead/2 and kAhead/4 places ahead of the one being resolved.
+  static std::string_view NameOf(const InputRef& input) { return input.name(); }
+  static std::string_view NameOf(std::string_view name) { return name; }
+
+  // Name lookups miss the cache three times (table slot, node, its name): a sequence
+  // of lookups (a part's inputs, or its colocation targets) runs as a software
+  // pipeline, prefetching those three for the names kAhead, kAhead/2 and kAhead/4
+  // places ahead of the one being looked up.
+  template <class Names>
   class LookupPipeline {
    public:
     static constexpr size_t kAhead = 24, kRing = 32;
-    LookupPipeline(const Rewriter& rw, const LargeVector<InputRef>& inputs)
+    LookupPipeline(const Rewriter& rw, const Names& inputs)
         : rw_(rw), inputs_(inputs), mask_(rw.name_table_.size() - 1) {
       const size_t m = inputs.size();
       for (size_t k = 0; k < kAhead && k < m; ++k) HashAndPrefetchSlot(k);
@@ -786,7 +791,7 @@ class Rewriter {
 
    private:
     void HashAndPrefetchSlot(size_t k) {
-      const uint64_t h = HashName(inputs_[k].name());
+      const uint64_t h = HashName(NameOf(inputs_[k]));
       ring_[k % kRing] = h;
       __builtin_prefetch(&rw_.name_table_[h & mask_]);
     }
@@ -809,7 +814,7 @@ class Rewriter {
     }
 
     const Rewriter& rw_;
-    const LargeVector<InputRef>& inputs_;
+    const Names& inputs_;
     const size_t mask_;
     uint64_t ring_[kRing] = {};
   };
@@ -838,7 +843,7 @@ class Rewriter {
   }
 
   void ResolveNode(size_t i, const LargeVector<InputRef>& inputs, size_t base,
-                   std::vector<uint32_t>* external_of, LookupPipeline& pipeline) {
+                   std::vector<uint32_t>* external_of, LookupPipeline<LargeVector<InputRef>>& pipeline) {
     const RawNode& node = nodes_[i];
     bool seen_control = false;
     for (uint32_t j = 0; j < node.input_count; ++j) {
@@ -883,7 +888,7 @@ class Rewriter {
 
   void ResolvePart(size_t part, std::vector<uint32_t>* external_of) {
     auto [a, b] = Range(nodes_.size(), parts_, part);
-    LookupPipeline pipeline(*this, part_inputs_[part]);
+    LookupPipeline<LargeVector<InputRef>> pipeline(*this, part_inputs_[part]);
     for (size_t i = a; i < b; ++i) ResolveNode(i, part_inputs_[part], part_input_base_[part], external_of, pipeline);
   }
 
@@ -1108,23 +1113,47 @@ class Rewriter {
     std::vector<std::vector<uint32_t>> targets(parts_);
     ParallelFor(parts_, threads_, [&](size_t part) {
       auto [a, b] = Range(n, parts_, part);
+      // The part's loc:@ targets (names, and the node naming each) are looked up in
+      // one pipelined sequence, then the nodes are walked in order: errors come in the
+      // order a node-by-node walk meets them.
+      std::vector<std::string_view> names;
+      std::vector<uint32_t> owners;
+      std::exception_ptr parse_error;
+      size_t parsed_end = b;
+      for (size_t i = a; i < b && !parse_error; ++i) {
+        if (!nodes_[i].has_class) continue;
+        try {
+          ForEachClassEntry(nodes_[i], [&](std::string_view s) {
+            if (s.substr(0, 5) != "loc:@") return;
+            names.push_back(s.substr(5));
+            owners.push_back(static_cast<uint32_t>(i));
+          });
+        } catch (...) {
+          parse_error = std::current_exception();
+          parsed_end = i;
+        }
+      }
+      std::vector<int64_t> found(names.size());
+      {
+        LookupPipeline<std::vector<std::string_view>> pipeline(*this, names);
+        for (size_t k = 0; k < names.size(); ++k) found[k] = FindOriginalHashed(names[k], pipeline.Advance(k));
+      }
       std::vector<uint32_t>& list = targets[part];
-      for (size_t i = a; i < b; ++i) {
+      size_t next = 0;  // into names / owners / found
+      auto take_targets = [&](size_t i) {
+        for (; next < owners.size() && owners[next] == i; ++next) {
+          if (found[next] < 0) {
+            throw GraphError("Node " + Quote(nodes_[i].name()) + " expects to be colocated with unknown node " +
+                                 Quote(names[next]),
+                             std::string(nodes_[i].name()));
+          }
+          if (static_cast<size_t>(found[next]) != i) list.push_back(static_cast<uint32_t>(found[next]));
+        }
+      };
+      for (size_t i = a; i < parsed_end; ++i) {
         const RawNode& node = nodes_[i];
         const size_t first = list.size();
-        if (node.has_class) {
-          ForEachClassEntry(node, [&](std::string_view s) {
-            if (s.substr(0, 5) != "loc:@") return;
-            std::string_view target = s.substr(5);
-            int64_t t = FindOriginal(target);
-            if (t < 0) {
-              throw GraphError("Node " + Quote(node.name()) + " expects to be colocated with unknown node " +
-                                   Quote(target),
-                               std::string(node.name()));
-            }
-            if (static_cast<size_t>(t) != i) list.push_back(static_cast<uint32_t>(t));
-          });
-        }
+        take_targets(i);
         uint32_t& d = devices_[i];
         if (list.size() > first) {
           list.push_back(kNone);
@@ -1137,27 +1166,38 @@ class Rewriter {
           d += base[part];
         }
       }
+      if (parse_error) {
+        take_targets(parsed_end);  // the entries before the malformed one
+        std::rethrow_exception(parse_error);
+      }
     });
     std::vector<PartDevices>().swap(part_devices_);
     // Each colocated op takes the device of its first listed target that has one,
     // looked up as the import goes, in creation order (as TensorFlow's Python does).
     std::vector<size_t> part_end(parts_);
     for (size_t part = 0; part < parts_; ++part) part_end[part] = Range(n, parts_, part).second;
-    auto colocate = [&](uint32_t i) {
-      if (colocation[i] == 0) return;
+    auto first_target = [&](uint32_t i) {
       size_t part = 0;
       while (i >= part_end[part]) ++part;
-      for (const uint32_t* t = targets[part].data() + colocation[i] - 1; *t != kNone; ++t) {
+      return targets[part].data() + colocation[i] - 1;
+    };
+    auto colocate = [&](uint32_t i) {
+      if (colocation[i] == 0) return;
+      for (const uint32_t* t = first_target(i); *t != kNone; ++t) {
         if (devices_[*t] != 0) {
           devices_[i] = devices_[*t];
           return;
         }
       }
     };
-    if (in_order_) {
-      for (uint32_t i = 0; i < n; ++i) colocate(i);
-    } else {
-      for (uint32_t i : order_) colocate(i);
+    // The targets' devices lie anywhere: prefetched a few ops ahead.
+    constexpr size_t kAhead = 16;
+    auto prefetch = [&](uint32_t i) {
+      if (colocation[i] != 0) __builtin_prefetch(&devices_[*first_target(i)]);
+    };
+    for (size_t k = 0; k < n; ++k) {
+      if (k + kAhead < n) prefetch(OrderAt(k + kAhead));
+      colocate(OrderAt(k));
     }
   }
 
