@@ -677,6 +677,24 @@ def test_graph_lookups_agree_with_tensorflow() -> None:
         ]
 
 
+def test_empty_collections_make_no_keys_as_in_tensorflow() -> None:
+    # A collection_def whose list is set but empty adds nothing, so no key either; the
+    # variable collections take a bulk path of their own.
+    tf = pytest.importorskip("tensorflow")
+    src = meta_graph_pb2.MetaGraphDef.FromString(_path(FIXTURES["mlp_ref"]).read_bytes())
+    src.collection_def["local_variables"].bytes_list.SetInParent()
+    src.collection_def["my_list"].bytes_list.SetInParent()
+    src.collection_def["my_nodes"].node_list.SetInParent()
+    data = src.SerializeToString()
+    tg = tf.Graph()
+    with tg.as_default():
+        tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(data), import_scope="imp")
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(data, import_scope="imp", graph=g)
+    assert "variables" in g.get_all_collection_keys()
+    assert sorted(g.get_all_collection_keys()) == sorted(tg.get_all_collection_keys())
+
+
 def test_collections_api() -> None:
     g = fastmeta.Graph()
     g.add_to_collection("k", 1)

@@ -253,10 +253,13 @@ def _restore_collections(
             memoised = key in VARIABLE_COLLECTIONS
             if memoised:
                 try:  # the usual case: the bulk step built every entry
-                    txn.extend_collection(key, [memo[raw] for raw in values_of(key)])
-                    continue
+                    built = [memo[raw] for raw in values_of(key)]
                 except KeyError:
                     pass
+                else:
+                    if built:  # (an empty collection makes no key, as item by item)
+                        txn.extend_collection(key, built)
+                    continue
             for raw in values_of(key):
                 if memoised:
                     known = memo.get(raw)
