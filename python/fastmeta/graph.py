@@ -873,26 +873,25 @@ class Graph(_Lookup):
         return f"<fastmeta.Graph {self.num_operations()} ops>"
 
 
-def _filter_scope(items: list[Any], scope: str | None) -> list[Any]:
-    if scope is None:
-        return items
+def _in_scope(items: Iterable[Any], scope: str) -> Iterator[Any]:
+    """The items ``get_collection(..., scope=scope)`` keeps, in order: those whose
+    ``name`` the regex ``scope`` matches at the start."""
     if re.escape(scope) == scope:
         # No character with a meaning in a regex: matching at the start is startswith.
-        return [
+        return (
             item for item in items if isinstance(name := getattr(item, "name", None), str) and name.startswith(scope)
-        ]
+        )
     match = re.compile(scope).match
-    return [item for item in items if isinstance(name := getattr(item, "name", None), str) and match(name)]
+    return (item for item in items if isinstance(name := getattr(item, "name", None), str) and match(name))
+
+
+def _filter_scope(items: list[Any], scope: str | None) -> list[Any]:
+    return items if scope is None else list(_in_scope(items, scope))
 
 
 def first_in_scope(items: Iterable[Any], scope: str) -> Any:
     """The first of ``items`` that ``get_collection(..., scope=scope)`` would keep, or None."""
-    match = re.compile(scope).match
-    for item in items:
-        name = getattr(item, "name", None)
-        if isinstance(name, str) and match(name):
-            return item
-    return None
+    return next(_in_scope(items, scope), None)
 
 
 def _as_dtype(dtype: int | str) -> int:
@@ -1041,7 +1040,8 @@ class _Transaction(_Lookup):
         self.collections.setdefault(key, []).append(value)
 
     def extend_collection(self, key: Any, values: list[Any]) -> None:
-        self.collections.setdefault(key, []).extend(values)
+        if values:  # no values, no key (as adding them one by one)
+            self.collections.setdefault(key, []).extend(values)
 
     def get_collection(self, key: Any, scope: str | None = None) -> list[Any]:
         items = list(self._graph._collections.get(key, ())) + list(self.collections.get(key, ()))

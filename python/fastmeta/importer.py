@@ -257,8 +257,7 @@ def _restore_collections(
                 except KeyError:
                     pass
                 else:
-                    if built:  # (an empty collection makes no key, as item by item)
-                        txn.extend_collection(key, built)
+                    txn.extend_collection(key, built)
                     continue
             for raw in values_of(key):
                 if memoised:
