@@ -144,6 +144,67 @@ int64_t RewrittenGraph::Find(std::string_view n) const {
   return -1;
 }
 
+void RewrittenGraph::FindMany(const std::string_view* names, size_t count, int64_t* out) const {
+  if (table_.empty()) {
+    std::fill(out, out + count, int64_t{-1});
+    return;
+  }
+  // Three cache misses per lookup (table slot, node entry, name bytes), prefetched
+  // kAhead, kAhead/2 and kAhead/4 lookups ahead of the one completed.
+  constexpr size_t kAhead = 24, kRing = 32;
+  const size_t mask = table_.size() - 1;
+  uint64_t hashes[kRing];
+  bool keyed[kRing];
+  auto hash_and_prefetch_slot = [&](size_t k) {
+    const std::string_view key = HashKey(names[k]);
+    const uint64_t h = key.empty() ? 0 : HashName(key);
+    hashes[k % kRing] = h;
+    keyed[k % kRing] = !key.empty();
+    if (!key.empty()) __builtin_prefetch(&table_[h & mask]);
+  };
+  // The first entry in the name's slot that could be it (-1: none there).
+  auto first_candidate = [&](size_t k) -> int64_t {
+    if (!keyed[k % kRing]) return -1;
+    const uint64_t h = hashes[k % kRing];
+    const uint64_t e = table_[h & mask];
+    if (e == 0 || Fingerprint(e) != Fingerprint(h)) return -1;
+    return static_cast<int64_t>((e & kIndexMask) - 1);
+  };
+  auto prefetch_node = [&](size_t k) {
+    const int64_t i = first_candidate(k);
+    if (i >= 0) __builtin_prefetch(&nodes_[static_cast<size_t>(i)]);
+  };
+  auto prefetch_name = [&](size_t k) {
+    const int64_t i = first_candidate(k);
+    if (i >= 0) {
+      const NodeEntry& e = nodes_[static_cast<size_t>(i)];
+      __builtin_prefetch(chunks_[e.chunk].data() + e.offset + e.name_offset);
+    }
+  };
+  for (size_t k = 0; k < kAhead && k < count; ++k) hash_and_prefetch_slot(k);
+  for (size_t k = 0; k < kAhead / 2 && k < count; ++k) prefetch_node(k);
+  for (size_t k = 0; k < kAhead / 4 && k < count; ++k) prefetch_name(k);
+  for (size_t k = 0; k < count; ++k) {
+    if (k + kAhead < count) hash_and_prefetch_slot(k + kAhead);
+    if (k + kAhead / 2 < count) prefetch_node(k + kAhead / 2);
+    if (k + kAhead / 4 < count) prefetch_name(k + kAhead / 4);
+    int64_t found = -1;
+    if (keyed[k % kRing]) {
+      const uint64_t h = hashes[k % kRing];
+      const uint64_t fp = Fingerprint(h);
+      for (uint64_t e, slot = h & mask; (e = table_[slot]) != 0; slot = (slot + 1) & mask) {
+        if (Fingerprint(e) != fp) continue;
+        const size_t i = (e & kIndexMask) - 1;
+        if (name(i) == names[k]) {
+          found = static_cast<int64_t>(i);
+          break;
+        }
+      }
+    }
+    out[k] = found;
+  }
+}
+
 bool RewrittenGraph::HasPrefix(std::string_view n) const {
   std::call_once(prefixes_once_, [this] {
     for (size_t i = 0; i < nodes_.size(); ++i) {
@@ -209,10 +270,6 @@ struct RawNode {
   bool simple = false;
 };
 
-struct FreeDeleter {
-  void operator()(char* p) const noexcept { std::free(p); }
-};
-
 struct MapKey {
   std::string node;
   int32_t index;
@@ -264,7 +321,7 @@ class Rewriter {
     std::vector<std::string_view> op_list_parts;
     Reader r(meta, origin_);
     Field f;
-    std::string& rest = result_->meta_rest_;
+    size_t rest_size = 0;  // of the fields other than graph_def, copied below in one block
     while (r.Next(f)) {
       if (f.number == 2) {
         ExpectBytes(f, "MetaGraphDef.graph_def");
@@ -282,7 +339,13 @@ class Rewriter {
           }
         }
       }
-      rest.append(f.raw.data(), f.raw.size());
+      rest_size += f.raw.size();
+    }
+    std::string& rest = result_->meta_rest_;
+    rest.reserve(rest_size);
+    Reader again(meta, origin_);
+    while (again.Next(f)) {
+      if (f.number != 2) rest.append(f.raw.data(), f.raw.size());
     }
     for (std::string_view part : op_list_parts) result_->op_list_.append(part.data(), part.size());
     op_list_origin_ = origin_;
@@ -411,6 +474,9 @@ class Rewriter {
     // prefetch a fixed distance ahead of the chain turns that into a stream.
     const char* prefetched = graph.data();
     const char* const graph_end = graph.data() + graph.size();
+    // Room for nodes of 64 bytes or more, so the list is not copied as it grows (room
+    // never used costs no memory).
+    node_spans_.reserve(node_spans_.size() + graph.size() / 64 + 16);
     while (r.Next(f)) {
       const char* want = graph_end - f.raw.data() > static_cast<ptrdiff_t>(kPrefetchAhead) ? f.raw.data() + kPrefetchAhead
                                                                                            : graph_end;
@@ -480,14 +546,8 @@ class Rewriter {
       // fields of them). Input names go to a block of their own, freed once resolved.
       size_t bound = 0;
       for (size_t i = a; i < b; ++i) bound += node_spans_[i].size();
-      auto block = [bound] {
-        char* p = static_cast<char*>(std::malloc(bound + 1));
-        if (p == nullptr) throw std::bad_alloc();
-        AdviseHugePages(p, bound + 1);
-        return std::unique_ptr<char[], FreeDeleter>(p);
-      };
-      part_strings_[part] = block();
-      part_input_strings_[part] = block();
+      part_strings_[part] = LargeBlock(bound + 1);
+      part_input_strings_[part] = LargeBlock(bound + 1);
       char* strings = part_strings_[part].get();
       char* input_strings = part_input_strings_[part].get();
       PartDevices& devices = part_devices_[part];
@@ -922,7 +982,7 @@ class Rewriter {
   // waits for its control inputs and one data input only.
   void Order() {
     const size_t n = nodes_.size();
-    std::vector<int32_t> pending(n);
+    LargeVector<int32_t> pending(n);
     bool in_order = true;
     for (size_t i = 0; i < n; ++i) {
       const RawNode& node = nodes_[i];
@@ -951,13 +1011,13 @@ class Rewriter {
     if (!in_order) {  // (in order, order_ and position_ stay empty: see OrderAt)
       order_.resize(n);
       // Consumers of each node, as a compressed adjacency list.
-      std::vector<uint32_t> start(n + 1, 0);
+      LargeVector<uint32_t> start(n + 1, 0);
       for (const Resolved& res : resolved_) {
         if (res.src >= 0) ++start[static_cast<size_t>(res.src) + 1];
       }
       for (size_t i = 0; i < n; ++i) start[i + 1] += start[i];
-      std::vector<uint32_t> consumers(start[n]);
-      std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+      LargeVector<uint32_t> consumers(start[n]);
+      LargeVector<uint32_t> fill(start.begin(), start.end() - 1);
       for (size_t i = 0; i < n; ++i) {
         const RawNode& node = nodes_[i];
         for (uint32_t j = 0; j < node.input_count; ++j) {
@@ -1109,15 +1169,18 @@ class Rewriter {
     // of each colocated op (other than itself, in listed order) are noted for the pass
     // below: colocation_[i] is 1 + the index of its first target in the part's list
     // (0: not colocated), ended by kNone.
-    std::vector<uint32_t> colocation(n, 0);
-    std::vector<std::vector<uint32_t>> targets(parts_);
+    LargeVector<uint32_t> colocation(n, 0);
+    std::vector<LargeVector<uint32_t>> targets(parts_);
     ParallelFor(parts_, threads_, [&](size_t part) {
       auto [a, b] = Range(n, parts_, part);
       // The part's loc:@ targets (names, and the node naming each) are looked up in
       // one pipelined sequence, then the nodes are walked in order: errors come in the
       // order a node-by-node walk meets them.
-      std::vector<std::string_view> names;
-      std::vector<uint32_t> owners;
+      // (Reserved for one target per node: untouched room costs no memory.)
+      LargeVector<std::string_view> names;
+      LargeVector<uint32_t> owners;
+      names.reserve(b - a);
+      owners.reserve(b - a);
       std::exception_ptr parse_error;
       size_t parsed_end = b;
       for (size_t i = a; i < b && !parse_error; ++i) {
@@ -1133,12 +1196,13 @@ class Rewriter {
           parsed_end = i;
         }
       }
-      std::vector<int64_t> found(names.size());
+      LargeVector<int64_t> found(names.size());
       {
-        LookupPipeline<std::vector<std::string_view>> pipeline(*this, names);
+        LookupPipeline<LargeVector<std::string_view>> pipeline(*this, names);
         for (size_t k = 0; k < names.size(); ++k) found[k] = FindOriginalHashed(names[k], pipeline.Advance(k));
       }
-      std::vector<uint32_t>& list = targets[part];
+      LargeVector<uint32_t>& list = targets[part];
+      list.reserve(2 * names.size());  // each target, and one end mark per colocated op
       size_t next = 0;  // into names / owners / found
       auto take_targets = [&](size_t i) {
         for (; next < owners.size() && owners[next] == i; ++next) {
@@ -1644,8 +1708,8 @@ class Rewriter {
   std::unordered_set<std::string_view, FastHash> functions_;
   LargeVector<RawNode> nodes_;
   std::vector<LargeVector<InputRef>> part_inputs_;
-  std::vector<std::unique_ptr<char[], FreeDeleter>> part_strings_;
-  std::vector<std::unique_ptr<char[], FreeDeleter>> part_input_strings_;  // InputRef names, until resolved
+  std::vector<LargeBlock> part_strings_;
+  std::vector<LargeBlock> part_input_strings_;  // InputRef names, until resolved
   std::vector<size_t> part_input_base_;
   size_t parts_ = 1;
   size_t total_inputs_ = 0;

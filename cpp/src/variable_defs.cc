@@ -119,12 +119,21 @@ int64_t InternOp(std::unordered_map<std::string_view, int64_t>& index, std::vect
   return it->second;
 }
 
-// Rows [a, b): op columns index `op_types`, this part's own list.
+// Rows [a, b): op columns index `op_types`, this part's own list. The part's defs are
+// parsed first, then all their names looked up in one pipelined batch (FindMany).
 void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>& defs, std::string_view prefix,
                 size_t a, size_t b, VariableDefRow* rows, std::vector<std::string_view>& op_types,
                 std::vector<std::string>& variable_names) {
-  std::unordered_map<std::string_view, int64_t> op_index;
-  std::string name;
+  struct Lookup {
+    size_t row;
+    int column;
+    bool canonical;  // the digits after ':' are the output index's own spelling
+    size_t begin, size;  // the node name, in `names`
+  };
+  std::vector<Lookup> lookups;
+  lookups.reserve(4 * (b - a));
+  std::string names;  // prefix + each name's node part, back to back
+  std::string full;
   for (size_t k = a; k < b; ++k) {
     VariableDefRow& row = rows[k];
     for (int j = 0; j < 4; ++j) row.node[j] = row.output[j] = row.op[j] = -1;
@@ -139,20 +148,50 @@ void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>
                 (def.names[3].empty() ? 0 : VariableDefRow::kInitialValue);
     for (int j = 0; j < 4; ++j) {
       if (def.names[j].empty()) continue;
-      name.assign(prefix);
-      name.append(def.names[j]);
-      const int64_t node = FindElement(graph, name, &row.output[j]);
-      if (node < 0) continue;
-      row.node[j] = node;
-      row.op[j] = InternOp(op_index, op_types, graph.op(static_cast<size_t>(node)));
-      // "w:0" names the tensor; "w:00" finds it too, but is not its name.
-      if (j == 0 && row.output[0] >= 0 &&
-          name.compare(name.find(':') + 1, std::string::npos, std::to_string(row.output[0])) == 0) {
-        row.flags |= VariableDefRow::kCanonical;
+      full.assign(prefix);
+      full.append(def.names[j]);
+      // As FindElement: "op" or "op:k" (k at most 9 digits); anything else names nothing.
+      std::string_view node_name = full;
+      int64_t output = -1;
+      bool canonical = false;
+      const size_t colon = node_name.find(':');
+      if (colon != std::string_view::npos) {
+        const std::string_view digits = node_name.substr(colon + 1);
+        if (digits.empty() || digits.size() > 9) continue;
+        int64_t index = 0;
+        bool ok = true;
+        for (char c : digits) {
+          ok &= c >= '0' && c <= '9';
+          index = index * 10 + (c - '0');
+        }
+        if (!ok) continue;
+        output = index;
+        // "w:0" names the tensor; "w:00" finds it too, but is not its name.
+        canonical = digits == std::to_string(index);
+        node_name = node_name.substr(0, colon);
       }
+      row.output[j] = output;  // kept only if the node is found
+      lookups.push_back(Lookup{k, j, canonical, names.size(), node_name.size()});
+      names.append(node_name);
     }
     variable_names[k].assign(prefix);
     variable_names[k].append(def.names[0]);
+  }
+  std::vector<std::string_view> views(lookups.size());
+  for (size_t t = 0; t < lookups.size(); ++t) views[t] = std::string_view(names).substr(lookups[t].begin, lookups[t].size);
+  std::vector<int64_t> found(lookups.size());
+  graph.FindMany(views.data(), views.size(), found.data());
+  std::unordered_map<std::string_view, int64_t> op_index;
+  for (size_t t = 0; t < lookups.size(); ++t) {
+    const Lookup& l = lookups[t];
+    VariableDefRow& row = rows[l.row];
+    if (found[t] < 0) {
+      row.output[l.column] = -1;
+      continue;
+    }
+    row.node[l.column] = found[t];
+    row.op[l.column] = InternOp(op_index, op_types, graph.op(static_cast<size_t>(found[t])));
+    if (l.column == 0 && row.output[0] >= 0 && l.canonical) row.flags |= VariableDefRow::kCanonical;
   }
 }
 

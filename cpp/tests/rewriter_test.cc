@@ -23,9 +23,11 @@
 #include "fastmeta/checkpoint.h"
 #include "fastmeta/errors.h"
 #include "fastmeta/mapped_file.h"
+#include "fastmeta/memory.h"
 #include "fastmeta/names.h"
 #include "fastmeta/rewriter.h"
 #include "fastmeta/variable_defs.h"
+#include "fastmeta/wire.h"
 
 // ---------------------------------------------------------------------------
 // The largest single allocation, to check that claimed sizes are not trusted.
@@ -545,6 +547,63 @@ void TestVariableDefRows() {
   CHECK(fastmeta::FindElement(*g, "s/q:7", &out) == -1 && out == -1);
 }
 
+void TestFindMany() {
+  // A graph big enough for the pipeline to run ahead; names that are there, absent,
+  // outside the prefix, prefixes of names, and empty.
+  std::string nodes;
+  for (int i = 0; i < 3000; ++i) nodes += Node("n" + std::to_string(i) + "/op");
+  for (const std::string& prefix : {std::string(), std::string("s")}) {
+    auto g = fastmeta::RewriteMetaGraph(Meta(nodes), Opts(prefix));
+    const std::string pre = prefix.empty() ? "" : prefix + "/";
+    std::vector<std::string> names;
+    for (int i = 0; i < 3100; i += 3) {
+      names.push_back(pre + "n" + std::to_string(i) + "/op");
+      names.push_back(pre + "n" + std::to_string(i));
+      names.push_back("n" + std::to_string(i) + "/op");
+    }
+    names.insert(names.begin() + 7, std::string());
+    names.push_back(pre);
+    std::vector<std::string_view> views(names.begin(), names.end());
+    for (size_t count : {size_t{0}, size_t{1}, size_t{5}, views.size()}) {
+      std::vector<int64_t> found(count + 1, 12345);
+      g->FindMany(views.data(), count, found.data());
+      size_t hits = 0;
+      for (size_t k = 0; k < count; ++k) {
+        CHECK(found[k] == g->Find(views[k]));
+        hits += found[k] >= 0;
+      }
+      CHECK(found[count] == 12345);  // nothing written past the end
+      if (count == views.size()) CHECK(hits == (prefix.empty() ? 2 * 1000 : 1000));
+    }
+  }
+}
+
+void TestLargeBlocks() {
+  // Blocks on either side of the sizes where malloc, page-rounded and huge-page-rounded
+  // mappings take over: every byte writable, Buffer growth keeps the contents.
+  for (size_t n : {size_t{0}, size_t{1}, (size_t{1} << 20) - 1, size_t{1} << 20, (size_t{3} << 19) + 7,
+                   size_t{2} << 20, (size_t{9} << 19) + 1, (size_t{33} << 20) + 123}) {
+    fastmeta::LargeBlock block(n);
+    CHECK(block.get() != nullptr && block.size() == n);
+    for (size_t i = 0; i < n; i += 4093) block.get()[i] = static_cast<char>(i);
+    if (n > 0) block.get()[n - 1] = 'z';
+    for (size_t i = 0; i < n; i += 4093) CHECK(block.get()[i] == static_cast<char>(i) || (i == n - 1));
+    fastmeta::LargeBlock moved(std::move(block));
+    CHECK(block.get() == nullptr && moved.size() == n);  // NOLINT: checking the moved-from state
+  }
+  fastmeta::LargeVector<uint32_t> v;
+  for (uint32_t i = 0; i < (3u << 20); ++i) v.push_back(i * 7);
+  for (uint32_t i = 0; i < v.size(); i += 999) CHECK(v[i] == i * 7);
+  fastmeta::wire::Buffer buf;
+  std::string expect;
+  for (int i = 0; expect.size() < (size_t{5} << 20); ++i) {
+    const std::string piece = std::to_string(i) + ",";
+    buf.append(piece);
+    expect += piece;
+  }
+  CHECK(buf.view() == expect);
+}
+
 int main() {
   TestValidRewrite();
   TestEmpty();
@@ -564,6 +623,8 @@ int main() {
   TestFiles();
   TestSnappyClaims();
   TestVariableDefRows();
+  TestFindMany();
+  TestLargeBlocks();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
   return 0;

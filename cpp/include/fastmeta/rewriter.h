@@ -112,6 +112,10 @@ class RewrittenGraph : public NameLookup {
 
   // Index of the node called `name`, or -1.
   int64_t Find(std::string_view name) const;
+  // out[k] = Find(names[k]) for k < count, with the lookups' cache misses overlapped
+  // (a software pipeline): several times faster than one Find after another on a
+  // large graph.
+  void FindMany(const std::string_view* names, size_t count, int64_t* out) const;
   // True when some node's name equals `lower` ignoring ASCII case (`lower` lower-cased),
   // as TensorFlow's Graph.unique_name compares names.
   bool HasNameFolded(std::string_view lower) const;

@@ -162,7 +162,7 @@ class Buffer {
   Buffer(Buffer&& o) noexcept : data_(o.data_), size_(o.size_), cap_(o.cap_) { o.data_ = nullptr; o.size_ = o.cap_ = 0; }
   Buffer& operator=(Buffer&& o) noexcept {
     if (this != &o) {
-      std::free(data_);
+      FreeLarge(data_, cap_);
       data_ = o.data_;
       size_ = o.size_;
       cap_ = o.cap_;
@@ -171,7 +171,7 @@ class Buffer {
     }
     return *this;
   }
-  ~Buffer() { std::free(data_); }
+  ~Buffer() { FreeLarge(data_, cap_); }
 
   const char* data() const { return data_; }
   size_t size() const { return size_; }
@@ -197,9 +197,9 @@ class Buffer {
   void Grow(size_t need) {
     size_t cap = cap_ < 64 ? 64 : cap_;
     while (cap < need) cap += cap / 2 + 64;
-    char* p = static_cast<char*>(std::realloc(data_, cap));
-    if (p == nullptr) throw std::bad_alloc();
-    if (cap >= kHugePageAdviceMin) AdviseHugePages(p, cap);
+    char* p = static_cast<char*>(AllocateLarge(cap));
+    if (size_ != 0) std::memcpy(p, data_, size_);
+    FreeLarge(data_, cap_);
     data_ = p;
     cap_ = cap;
   }
