@@ -241,6 +241,7 @@ def child(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     warmup_done = False
     warmup_delta = float("nan")
+    first_seconds = float("nan")  # the first call in this fresh process, kept or not
     while True:
         gc.collect()
         _malloc_trim()
@@ -250,6 +251,8 @@ def child(args: argparse.Namespace) -> int:
         result = call()
         elapsed = time.perf_counter() - t0
         peak = _peak_rss()
+        if first_seconds != first_seconds:
+            first_seconds = elapsed
         if outcome is None:
             outcome = check(result)
         del result
@@ -266,7 +269,7 @@ def child(args: argparse.Namespace) -> int:
             break
     assert outcome is not None
     out.update({"runs": runs, "outcome": asdict(outcome), "peak_reset": _reset_peak(),
-                "warmup_delta_rss": warmup_delta})
+                "warmup_delta_rss": warmup_delta, "first_seconds": first_seconds})
     print(json.dumps(out))
     return 0
 
@@ -283,6 +286,7 @@ class Row:
     label: str
     runs: list[dict[str, float]] = field(default_factory=list)
     median_s: float | None = None
+    first_s: float | None = None  # the first call in a fresh process (what a one-off import pays)
     gb_per_s: float | None = None
     x_vs_tf: float | None = None  # TF's time / this time
     of_memcpy: float | None = None  # this throughput / memcpy's
@@ -362,20 +366,21 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def render_table(rows: list[Row]) -> str:
-    head = ["size", "nodes", "file MB", "benchmark", "runs", "median s", "GB/s", "x vs TF",
-            "of memcpy", "peak RSS MB", "dRSS/file", "check"]
+    head = ["size", "nodes", "file MB", "benchmark", "runs", "median s", "first s", "GB/s",
+            "x vs TF", "of memcpy", "peak RSS MB", "dRSS/file", "check"]
     body = []
     for r in rows:
         body.append([
             r.size, f"{r.nodes:,}", f"{r.file_bytes / 1e6:.1f}", r.label, str(len(r.runs)),
-            _fmt(r.median_s, ".4f"), _fmt(r.gb_per_s, ".3f"), _fmt(r.x_vs_tf, ".1f"),
+            _fmt(r.median_s, ".4f"), _fmt(r.first_s, ".4f"), _fmt(r.gb_per_s, ".3f"),
+            _fmt(r.x_vs_tf, ".1f"),
             _fmt(r.of_memcpy, ".3f"),
             "-" if r.peak_rss is None else f"{r.peak_rss / 2**20:.0f}",
             _fmt(r.rss_per_file, ".2f"),
             r.check if not r.note else f"{r.check} ({r.note})" if r.check else r.note,
         ])
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
-    numeric = {1, 2, 4, 5, 6, 7, 8, 9, 10}
+    numeric = {1, 2, 4, 5, 6, 7, 8, 9, 10, 11}
 
     def line(cells: list[str]) -> str:
         padded = (c.rjust(w) if i in numeric else c.ljust(w)
@@ -506,6 +511,8 @@ def parent(args: argparse.Namespace) -> int:
             if row.outcome.get("note", "").startswith("_core has no"):
                 row.note = row.outcome["note"]
             row.median_s = statistics.median(r["seconds"] for r in row.runs)
+            first = res.get("first_seconds", float("nan"))
+            row.first_s = first if first == first else None
             row.peak_rss = max(int(r["peak_rss"]) for r in row.runs)
             deltas = [r["delta_rss"] for r in row.runs if r["delta_rss"] == r["delta_rss"]]
             warm = res.get("warmup_delta_rss", float("nan"))

@@ -88,7 +88,10 @@ def test_run_checks_pass(tmp_path: Path, small: Path) -> None:
         assert not row["check"].startswith(("MISMATCH", "ERROR")), row
         if row["median_s"] is not None and row["kind"] not in ("tf_import", "pyrewrite"):
             assert row["check"].startswith("ok"), row
+        if row["median_s"] is not None:  # no warm-up discarded here: the first run is kept
+            assert row["first_s"] == row["runs"][0]["seconds"], row
     assert "| fastmeta rewrite, 1 thread" in proc.stdout
+    assert "| first s |" in proc.stdout
 
 
 def test_10k_graph_imports_and_matches_tensorflow_registry(tmp_path: Path) -> None:
