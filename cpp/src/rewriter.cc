@@ -131,9 +131,11 @@ void RewrittenGraph::BuildHashTable() {
 int64_t RewrittenGraph::Find(std::string_view n) const {
   if (table_.empty()) return -1;
   const std::string_view key = HashKey(n);
-  if (key.empty()) return -1;
+  return key.empty() ? -1 : FindHashed(n, HashName(key));
+}
+
+int64_t RewrittenGraph::FindHashed(std::string_view n, uint64_t h) const {
   const size_t mask = table_.size() - 1;
-  const uint64_t h = HashName(key);
   const uint64_t fp = Fingerprint(h);
   size_t slot = h & mask;
   for (uint64_t e; (e = table_[slot]) != 0; slot = (slot + 1) & mask) {
@@ -188,20 +190,7 @@ void RewrittenGraph::FindMany(const std::string_view* names, size_t count, int64
     if (k + kAhead < count) hash_and_prefetch_slot(k + kAhead);
     if (k + kAhead / 2 < count) prefetch_node(k + kAhead / 2);
     if (k + kAhead / 4 < count) prefetch_name(k + kAhead / 4);
-    int64_t found = -1;
-    if (keyed[k % kRing]) {
-      const uint64_t h = hashes[k % kRing];
-      const uint64_t fp = Fingerprint(h);
-      for (uint64_t e, slot = h & mask; (e = table_[slot]) != 0; slot = (slot + 1) & mask) {
-        if (Fingerprint(e) != fp) continue;
-        const size_t i = (e & kIndexMask) - 1;
-        if (name(i) == names[k]) {
-          found = static_cast<int64_t>(i);
-          break;
-        }
-      }
-    }
-    out[k] = found;
+    out[k] = keyed[k % kRing] ? FindHashed(names[k], hashes[k % kRing]) : -1;
   }
 }
 

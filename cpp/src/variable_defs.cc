@@ -11,21 +11,37 @@
 
 namespace fastmeta {
 
-int64_t FindElement(const RewrittenGraph& graph, std::string_view name, int64_t* output) {
+namespace {
+
+// An element name, "op" or "op:k" (k at most 9 digits): its node part and output index
+// (-1 for "op"); false (output -1) for anything else, which names no element. `canonical`: the
+// digits are k's own spelling ("w:00" finds w:0 but does not name it).
+bool SplitElementName(std::string_view name, std::string_view* node, int64_t* output, bool* canonical) {
+  *node = name;
   *output = -1;
+  *canonical = false;
   const size_t colon = name.find(':');
-  if (colon != std::string_view::npos) {
-    const std::string_view digits = name.substr(colon + 1);
-    if (digits.empty() || digits.size() > 9) return -1;
-    int64_t k = 0;
-    for (char c : digits) {
-      if (c < '0' || c > '9') return -1;
-      k = k * 10 + (c - '0');
-    }
-    *output = k;
-    name = name.substr(0, colon);
+  if (colon == std::string_view::npos) return true;
+  const std::string_view digits = name.substr(colon + 1);
+  if (digits.empty() || digits.size() > 9) return false;
+  int64_t k = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    k = k * 10 + (c - '0');
   }
-  const int64_t node = graph.Find(name);
+  *node = name.substr(0, colon);
+  *output = k;
+  *canonical = digits == std::to_string(k);
+  return true;
+}
+
+}  // namespace
+
+int64_t FindElement(const RewrittenGraph& graph, std::string_view name, int64_t* output) {
+  std::string_view node_name;
+  bool canonical = false;
+  if (!SplitElementName(name, &node_name, output, &canonical)) return -1;  // (output is -1)
+  const int64_t node = graph.Find(node_name);
   if (node < 0) *output = -1;
   return node;
 }
@@ -150,26 +166,10 @@ void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>
       if (def.names[j].empty()) continue;
       full.assign(prefix);
       full.append(def.names[j]);
-      // As FindElement: "op" or "op:k" (k at most 9 digits); anything else names nothing.
-      std::string_view node_name = full;
+      std::string_view node_name;
       int64_t output = -1;
       bool canonical = false;
-      const size_t colon = node_name.find(':');
-      if (colon != std::string_view::npos) {
-        const std::string_view digits = node_name.substr(colon + 1);
-        if (digits.empty() || digits.size() > 9) continue;
-        int64_t index = 0;
-        bool ok = true;
-        for (char c : digits) {
-          ok &= c >= '0' && c <= '9';
-          index = index * 10 + (c - '0');
-        }
-        if (!ok) continue;
-        output = index;
-        // "w:0" names the tensor; "w:00" finds it too, but is not its name.
-        canonical = digits == std::to_string(index);
-        node_name = node_name.substr(0, colon);
-      }
+      if (!SplitElementName(full, &node_name, &output, &canonical)) continue;
       row.output[j] = output;  // kept only if the node is found
       lookups.push_back(Lookup{k, j, canonical, names.size(), node_name.size()});
       names.append(node_name);

@@ -130,6 +130,8 @@ class RewrittenGraph : public NameLookup {
   void BuildHashTable();
   // What Find() hashes: the name after "prefix/" (empty when the name is not under it).
   std::string_view HashKey(std::string_view final_name) const;
+  // Find() once the name's HashKey is known to be non-empty and hashed to `hash`.
+  int64_t FindHashed(std::string_view name, uint64_t hash) const;
 
   std::vector<wire::Buffer> chunks_;
   std::string meta_rest_;
