@@ -25,6 +25,13 @@
 
 namespace fastmeta {
 
+namespace {
+
+// Blocks from malloc smaller than this are not advised.
+constexpr size_t kHugePageAdviceMin = size_t{4} << 20;
+
+// Advises the kernel to use huge pages for the 2 MiB-aligned interior of a malloc'd
+// [p, p + n) (a no-op for small blocks, on other systems, or when the kernel refuses).
 void AdviseHugePages(void* p, size_t n) noexcept {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (p == nullptr || n < kHugePageAdviceMin) return;
@@ -37,8 +44,6 @@ void AdviseHugePages(void* p, size_t n) noexcept {
   (void)n;
 #endif
 }
-
-namespace {
 
 uintptr_t PageSize() noexcept {
 #if defined(__linux__)

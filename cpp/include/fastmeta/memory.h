@@ -14,13 +14,6 @@
 
 namespace fastmeta {
 
-// Blocks smaller than this are left alone.
-constexpr size_t kHugePageAdviceMin = size_t{4} << 20;
-
-// Advises the kernel to use huge pages for the 2 MiB-aligned interior of [p, p + n).
-// A no-op for small blocks, on other systems, or when the kernel refuses.
-void AdviseHugePages(void* p, size_t n) noexcept;
-
 // Hands the pages of scratch memory that lie wholly inside [begin, end) back to the
 // system (Linux: MADV_DONTNEED; reading them afterwards gives zeros, so only for
 // memory that is never read again). Used to shrink scratch arrays behind a sequential
