@@ -31,7 +31,7 @@ bool SplitElementName(std::string_view name, std::string_view* node, int64_t* ou
   }
   *node = name.substr(0, colon);
   *output = k;
-  *canonical = digits == std::to_string(k);
+  *canonical = digits.size() == 1 || digits[0] != '0';  // no leading zero
   return true;
 }
 
@@ -143,6 +143,7 @@ void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>
   struct Lookup {
     size_t row;
     int column;
+    int64_t output;  // the output index, -1 for an op name
     bool canonical;  // the digits after ':' are the output index's own spelling
     size_t begin, size;  // the node name, in `names`
   };
@@ -170,8 +171,7 @@ void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>
       int64_t output = -1;
       bool canonical = false;
       if (!SplitElementName(full, &node_name, &output, &canonical)) continue;
-      row.output[j] = output;  // kept only if the node is found
-      lookups.push_back(Lookup{k, j, canonical, names.size(), node_name.size()});
+      lookups.push_back(Lookup{k, j, output, canonical, names.size(), node_name.size()});
       names.append(node_name);
     }
     variable_names[k].assign(prefix);
@@ -184,14 +184,12 @@ void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>
   std::unordered_map<std::string_view, int64_t> op_index;
   for (size_t t = 0; t < lookups.size(); ++t) {
     const Lookup& l = lookups[t];
+    if (found[t] < 0) continue;  // the row's columns stay -1
     VariableDefRow& row = rows[l.row];
-    if (found[t] < 0) {
-      row.output[l.column] = -1;
-      continue;
-    }
     row.node[l.column] = found[t];
+    row.output[l.column] = l.output;
     row.op[l.column] = InternOp(op_index, op_types, graph.op(static_cast<size_t>(found[t])));
-    if (l.column == 0 && row.output[0] >= 0 && l.canonical) row.flags |= VariableDefRow::kCanonical;
+    if (l.column == 0 && l.output >= 0 && l.canonical) row.flags |= VariableDefRow::kCanonical;
   }
 }
 
