@@ -540,10 +540,11 @@ class Rewriter {
       char* strings = part_strings_[part].get();
       char* input_strings = part_input_strings_[part].get();
       PartDevices& devices = part_devices_[part];
+      OpCache op_cache;
       std::string_view device;
       size_t released = a;
       for (size_t i = a; i < b; ++i) {
-        ParseNode(node_spans_[i], nodes_[i], inputs, strings, input_strings, device);
+        ParseNode(node_spans_[i], nodes_[i], inputs, strings, input_strings, device, op_cache);
         name_hashes_[i] = HashName(nodes_[i].name());
         devices_[i] = device.empty() || opts_.clear_devices ? 0 : devices.Intern(device, static_cast<uint32_t>(i));
         if (i + 1 - released == 4096) {  // the pages read so far are done with
@@ -576,8 +577,32 @@ class Rewriter {
     if (opts_.release_input_pages) ReleaseFilePages(begin, static_cast<size_t>(end - begin));
   }
 
+  // The defaults of the ops a part has seen (a graph has few distinct ops): saves a
+  // hash-map lookup per node. Direct-mapped on the op's length and a few of its bytes.
+  struct OpCache {
+    static constexpr size_t kSlots = 64, kMaxOp = 47;
+    struct Slot {
+      char op[kMaxOp];
+      uint8_t size = 0xff;  // 0xff: empty
+      const Defaults* defaults = nullptr;
+    };
+    Slot slots[kSlots];
+  };
+
+  const Defaults* CachedDefaultsOf(std::string_view op, OpCache& cache) const {
+    if (op.size() > OpCache::kMaxOp) return DefaultsOf(op);
+    const size_t h = op.size() * 31u + static_cast<unsigned char>(op[0]) * 7u +
+                     static_cast<unsigned char>(op[op.size() / 2]) * 3u + static_cast<unsigned char>(op.back());
+    OpCache::Slot& slot = cache.slots[h & (OpCache::kSlots - 1)];
+    if (slot.size == op.size() && std::memcmp(slot.op, op.data(), op.size()) == 0) return slot.defaults;
+    slot.defaults = DefaultsOf(op);
+    std::memcpy(slot.op, op.data(), op.size());
+    slot.size = static_cast<uint8_t>(op.size());
+    return slot.defaults;
+  }
+
   void ParseNode(std::string_view bytes, RawNode& node, LargeVector<InputRef>& inputs, char*& strings, char*& input_strings,
-                 std::string_view& device_out) {
+                 std::string_view& device_out, OpCache& op_cache) {
     node.bytes = bytes;
     std::string_view name, op, device, class_list, class_value;
     node.input_begin = static_cast<uint32_t>(inputs.size());
@@ -587,7 +612,9 @@ class Rewriter {
     int state = 0;  // 0: fields 1-4, 1: attrs, 2: fields after the attrs
     bool simple = true;
     uint32_t present = 0;  // bit i: defaults[i] present and set
-    std::string_view keys[32];
+    // Attr keys seen so far (for duplicates); plain arrays, not zeroed for every node.
+    const char* key_data[32];
+    uint32_t key_size[32];
     size_t num_keys = 0;
     const char* base = bytes.data();
     auto rel = [base](const char* p) { return static_cast<uint32_t>(p - base); };
@@ -614,7 +641,7 @@ class Rewriter {
         case 1: ExpectBytes(f, "NodeDef.name"); name = f.data; break;
         case 2:
           op = ExpectString(f, "NodeDef.op");
-          node.defaults = op.empty() ? nullptr : DefaultsOf(op);
+          node.defaults = op.empty() ? nullptr : CachedDefaultsOf(op, op_cache);
           break;
         case 3: {
           ExpectBytes(f, "NodeDef.input");
@@ -630,8 +657,11 @@ class Rewriter {
           std::string_view key, value;
           SplitAttrEntry(f.data, key, value);
           if (num_keys < 32) {
-            for (size_t k = 0; k < num_keys; ++k) simple &= keys[k] != key;  // duplicate keys: last wins
-            keys[num_keys++] = key;
+            for (size_t k = 0; k < num_keys; ++k) {  // duplicate keys: last wins
+              simple &= !(key_size[k] == key.size() && std::memcmp(key_data[k], key.data(), key.size()) == 0);
+            }
+            key_data[num_keys] = key.data();
+            key_size[num_keys++] = static_cast<uint32_t>(key.size());
           } else {
             simple = false;
           }
@@ -1272,7 +1302,7 @@ class Rewriter {
 
   // Per-thread scratch space, reused for every node.
   struct Scratch {
-    wire::Buffer node_buf, list_buf, value_buf, entry_buf;
+    wire::Buffer list_buf, value_buf, entry_buf;
     struct Control {
       std::string_view a, b;  // the source's final name, in two pieces
       Edge edge;
@@ -1500,14 +1530,20 @@ class Rewriter {
     const uint32_t i = OrderAt(k);
     const RawNode& node = nodes_[i];
     RewrittenGraph::NodeEntry& entry = g.nodes_[k];
-    wire::Buffer& buf = s.node_buf;
-    buf.clear();
+    // The NodeDef is written straight into `out` behind room for its tag and a length
+    // of as many bytes as the input node's (almost always the same): the payload moves
+    // only when the guess was wrong.
+    wire::Buffer& buf = out;
+    const size_t guessed_len = wire::VarintSize(node.bytes.size());
+    const size_t start = out.size() + 1 + guessed_len;
+    out.Extend(1 + guessed_len);
+    auto here = [&buf, start]() { return buf.size() - start; };
     auto [pa, pb] = FinalName(i);
     wire::PutBytesParts(buf, 1, pa, pb);
-    entry.name_offset = static_cast<uint32_t>(buf.size() - pa.size() - pb.size());
+    entry.name_offset = static_cast<uint32_t>(here() - pa.size() - pb.size());
     entry.name_size = static_cast<uint32_t>(pa.size() + pb.size());
     wire::PutBytes(buf, 2, node.op());
-    entry.op_offset = static_cast<uint32_t>(buf.size() - node.op().size());
+    entry.op_offset = static_cast<uint32_t>(here() - node.op().size());
     entry.op_size = static_cast<uint32_t>(node.op().size());
 
     // Inputs: data inputs in order, then control inputs sorted by name, without duplicates.
@@ -1576,7 +1612,7 @@ class Rewriter {
     std::string_view device = device_table_[devices_[i]];
     if (!device.empty()) {
       wire::PutBytes(buf, 4, device);
-      entry.device_offset = static_cast<uint32_t>(buf.size() - device.size());
+      entry.device_offset = static_cast<uint32_t>(here() - device.size());
     } else {
       entry.device_offset = 0;
     }
@@ -1584,10 +1620,24 @@ class Rewriter {
 
     WriteAttrsAndRest(buf, node, i, s);
 
-    wire::PutBytes(out, 1, buf.view());
+    const size_t size = here();
+    const size_t len = wire::VarintSize(size);
+    size_t payload = start;
+    if (len > guessed_len) {
+      out.Extend(len - guessed_len);
+      payload = start + (len - guessed_len);
+      std::memmove(out.data() + payload, out.data() + start, size);
+    } else if (len < guessed_len) {
+      payload = start - (guessed_len - len);
+      std::memmove(out.data() + payload, out.data() + start, size);
+      out.Truncate(payload + size);
+    }
+    char* head = out.data() + payload - len - 1;
+    *head = static_cast<char>((1u << 3) | wire::kLengthDelimited);
+    wire::WriteVarint(head + 1, size);
     entry.chunk = chunk;
-    entry.offset = out.size() - buf.size();
-    entry.size = static_cast<uint32_t>(buf.size());
+    entry.offset = payload;
+    entry.size = static_cast<uint32_t>(size);
   }
 
   static void WriteDefault(wire::Buffer& out, std::string_view key, std::string_view value, Scratch& s) {

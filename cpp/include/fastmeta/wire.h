@@ -174,9 +174,12 @@ class Buffer {
   ~Buffer() { FreeLarge(data_, cap_); }
 
   const char* data() const { return data_; }
+  char* data() { return data_; }
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   void clear() { size_ = 0; }
+  // Drops all but the first n bytes (n <= size()).
+  void Truncate(size_t n) { size_ = n; }
   std::string_view view() const { return std::string_view(data_, size_); }
   void reserve(size_t n) {
     if (n > cap_) Grow(n);
