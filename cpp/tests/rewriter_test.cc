@@ -112,6 +112,35 @@ bool Contains(const std::string& s, const std::string& part) { return s.find(par
 
 // --- tests ------------------------------------------------------------------
 
+// A NodeDef is written behind a length guessed from the input node's: nodes whose
+// rewritten size crosses a varint boundary (127/128, 16383/16384 bytes) either way
+// (the scope makes them longer, a dropped _output_shapes shorter) come out exact.
+void TestNodeLengthAcrossVarintBoundaries() {
+  for (size_t target : {size_t{128}, size_t{16384}}) {
+    for (size_t pad = target - 24; pad < target + 8; ++pad) {
+      // Longer: an unknown field padded to about `target` bytes, the name scoped.
+      const std::string longer = Bytes(1, "a") + Bytes(2, "NoOp") + Bytes(20, std::string(pad, 'x'));
+      // Shorter: the same with an _output_shapes attr of about 24 bytes, dropped.
+      std::string list;
+      for (int k = 0; k < 9; ++k) list += Bytes(7, "");
+      const std::string shapes = Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, list)));
+      const std::string shorter_body = Bytes(1, "b") + Bytes(2, "NoOp") + shapes + Bytes(20, std::string(pad, 'y'));
+      const std::string tail_node = Bytes(1, "c") + Bytes(2, "NoOp");
+      auto g = fastmeta::RewriteMetaGraph(Meta(Bytes(1, longer) + Bytes(1, shorter_body) + Bytes(1, tail_node)), Opts("s"));
+      CHECK(g->num_nodes() == 3);
+      const std::string want_a = Bytes(1, "s/a") + Bytes(2, "NoOp") + Bytes(20, std::string(pad, 'x'));
+      const std::string want_b = Bytes(1, "s/b") + Bytes(2, "NoOp") + Bytes(20, std::string(pad, 'y'));
+      const std::string want_c = Bytes(1, "s/c") + Bytes(2, "NoOp");
+      CHECK(g->node_def(0) == want_a);
+      CHECK(g->node_def(1) == want_b);
+      CHECK(g->node_def(2) == want_c);
+      CHECK(g->name(0) == "s/a" && g->name(1) == "s/b" && g->name(2) == "s/c");
+      CHECK(g->op(0) == "NoOp" && g->op(2) == "NoOp");
+      CHECK(g->graph_def() == Bytes(1, want_a) + Bytes(1, want_b) + Bytes(1, want_c));
+    }
+  }
+}
+
 void TestValidRewrite() {
   std::string cls = Bytes(5, Bytes(1, "_class") + Bytes(2, Bytes(1, Bytes(2, "loc:@a"))));
   std::string data = Meta(Node("a", "Const") + Node("b", "Identity", {"a:1", "^a"}, cls));
@@ -606,6 +635,7 @@ void TestLargeBlocks() {
 
 int main() {
   TestValidRewrite();
+  TestNodeLengthAcrossVarintBoundaries();
   TestEmpty();
   TestTruncatedAtEveryByte();
   TestWireErrors();
