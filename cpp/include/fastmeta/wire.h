@@ -45,6 +45,32 @@ class Reader {
   // Reads the next field; returns false at the end of the buffer.
   bool Next(Field& f) {
     if (p_ >= end_) return false;
+    // Most fields of a graph are length-delimited with a one-byte tag and a one-byte
+    // length: read those here (small enough to inline), the rest in NextGeneral.
+    if (end_ - p_ >= 2) {
+      const auto tag = static_cast<uint8_t>(p_[0]);
+      const auto len = static_cast<uint8_t>(p_[1]);
+      if (tag < 0x80 && (tag & 7) == kLengthDelimited && tag >= 8 && len < 0x80 && len <= end_ - p_ - 2) {
+        f.number = tag >> 3;
+        f.type = kLengthDelimited;
+        f.varint = 0;
+        f.data = std::string_view(p_ + 2, len);
+        f.raw = std::string_view(p_, size_t{2} + len);
+        p_ += 2 + len;
+        return true;
+      }
+    }
+    return NextGeneral(f);
+  }
+
+  uint64_t ReadVarint(const char* what) {
+    // Most tags and lengths fit in one byte.
+    if (p_ < end_ && static_cast<uint8_t>(*p_) < 0x80) return static_cast<uint8_t>(*p_++);
+    return ReadVarintSlow(what);
+  }
+
+ private:
+  bool NextGeneral(Field& f) {
     const char* start = p_;
     uint64_t tag = ReadVarint("field tag");
     const uint64_t number = tag >> 3;
@@ -86,13 +112,6 @@ class Reader {
     return true;
   }
 
-  uint64_t ReadVarint(const char* what) {
-    // Most tags and lengths fit in one byte.
-    if (p_ < end_ && static_cast<uint8_t>(*p_) < 0x80) return static_cast<uint8_t>(*p_++);
-    return ReadVarintSlow(what);
-  }
-
- private:
   uint64_t ReadVarintSlow(const char* what) {
     uint64_t result = 0;
     const char* start = p_;
