@@ -1530,19 +1530,15 @@ class Rewriter {
     const uint32_t i = OrderAt(k);
     const RawNode& node = nodes_[i];
     RewrittenGraph::NodeEntry& entry = g.nodes_[k];
-    // The NodeDef is written straight into `out` behind room for its tag and a length
-    // of as many bytes as the input node's (almost always the same): the payload moves
-    // only when the guess was wrong.
-    wire::Buffer& buf = out;
-    const size_t guessed_len = wire::VarintSize(node.bytes.size());
-    const size_t start = out.size() + 1 + guessed_len;
-    out.Extend(1 + guessed_len);
-    auto here = [&buf, start]() { return buf.size() - start; };
+    // Written straight into `out`, its length guessed from the input node's (almost
+    // always the same number of varint bytes).
+    wire::OpenBytes field(out, 1, node.bytes.size());
+    auto here = [&field]() { return field.written(); };
     auto [pa, pb] = FinalName(i);
-    wire::PutBytesParts(buf, 1, pa, pb);
+    wire::PutBytesParts(out, 1, pa, pb);
     entry.name_offset = static_cast<uint32_t>(here() - pa.size() - pb.size());
     entry.name_size = static_cast<uint32_t>(pa.size() + pb.size());
-    wire::PutBytes(buf, 2, node.op());
+    wire::PutBytes(out, 2, node.op());
     entry.op_offset = static_cast<uint32_t>(here() - node.op().size());
     entry.op_size = static_cast<uint32_t>(node.op().size());
 
@@ -1584,9 +1580,9 @@ class Rewriter {
         char* p = end;
         for (uint32_t v = static_cast<uint32_t>(res.index); v != 0; v /= 10) *--p = static_cast<char>('0' + v % 10);
         *--p = ':';
-        wire::PutBytesParts(buf, 3, a, b, std::string_view(p, static_cast<size_t>(end - p)));
+        wire::PutBytesParts(out, 3, a, b, std::string_view(p, static_cast<size_t>(end - p)));
       } else {
-        wire::PutBytesParts(buf, 3, a, b);
+        wire::PutBytesParts(out, 3, a, b);
       }
       // In place, this may overwrite input j itself (never a later one): it was read above.
       edges[num_edges++] = e;
@@ -1602,7 +1598,7 @@ class Rewriter {
       for (size_t c = 0; c < s.controls.size(); ++c) {
         const Scratch::Control& ctl = s.controls[c];
         if (c > 0 && CompareSplit(ctl.a, ctl.b, s.controls[c - 1].a, s.controls[c - 1].b) == 0) continue;
-        wire::PutBytesParts(buf, 3, std::string_view("^"), ctl.a, ctl.b);
+        wire::PutBytesParts(out, 3, std::string_view("^"), ctl.a, ctl.b);
         edges[num_edges++] = ctl.edge;
       }
     }
@@ -1611,33 +1607,18 @@ class Rewriter {
 
     std::string_view device = device_table_[devices_[i]];
     if (!device.empty()) {
-      wire::PutBytes(buf, 4, device);
+      wire::PutBytes(out, 4, device);
       entry.device_offset = static_cast<uint32_t>(here() - device.size());
     } else {
       entry.device_offset = 0;
     }
     entry.device_size = static_cast<uint32_t>(device.size());
 
-    WriteAttrsAndRest(buf, node, i, s);
+    WriteAttrsAndRest(out, node, i, s);
 
-    const size_t size = here();
-    const size_t len = wire::VarintSize(size);
-    size_t payload = start;
-    if (len > guessed_len) {
-      out.Extend(len - guessed_len);
-      payload = start + (len - guessed_len);
-      std::memmove(out.data() + payload, out.data() + start, size);
-    } else if (len < guessed_len) {
-      payload = start - (guessed_len - len);
-      std::memmove(out.data() + payload, out.data() + start, size);
-      out.Truncate(payload + size);
-    }
-    char* head = out.data() + payload - len - 1;
-    *head = static_cast<char>((1u << 3) | wire::kLengthDelimited);
-    wire::WriteVarint(head + 1, size);
     entry.chunk = chunk;
-    entry.offset = payload;
-    entry.size = static_cast<uint32_t>(size);
+    entry.size = static_cast<uint32_t>(field.written());
+    entry.offset = field.Close();
   }
 
   static void WriteDefault(wire::Buffer& out, std::string_view key, std::string_view value, Scratch& s) {

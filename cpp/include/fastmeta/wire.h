@@ -275,6 +275,41 @@ inline void PutBytesParts(Buffer& out, uint32_t number, const Parts&... parts) {
 
 inline void PutBytes(Buffer& out, uint32_t number, std::string_view data) { PutBytesParts(out, number, data); }
 
+// A length-delimited field whose payload is written straight into `out` once opened:
+// room is reserved for the tag and for a length of as many bytes as `size_hint` needs;
+// Close() writes the real length, moving the payload only when the hint was off by a
+// varint byte. Nothing but the payload may be written to `out` before Close().
+class OpenBytes {
+ public:
+  OpenBytes(Buffer& out, uint32_t number, size_t size_hint)
+      : out_(out), tag_((uint64_t{number} << 3) | kLengthDelimited), reserved_(VarintSize(size_hint)) {
+    out_.Extend(VarintSize(tag_) + reserved_);
+    start_ = out_.size();
+  }
+  // Payload bytes written so far.
+  size_t written() const { return out_.size() - start_; }
+  // Ends the field; returns where its payload starts in `out`.
+  size_t Close() {
+    const size_t size = written();
+    const size_t len = VarintSize(size);
+    size_t payload = start_;
+    if (len != reserved_) {
+      if (len > reserved_) out_.Extend(len - reserved_);
+      payload = start_ + len - reserved_;
+      std::memmove(out_.data() + payload, out_.data() + start_, size);
+      out_.Truncate(payload + size);
+    }
+    WriteVarint(WriteVarint(out_.data() + payload - len - VarintSize(tag_), tag_), size);
+    return payload;
+  }
+
+ private:
+  Buffer& out_;
+  uint64_t tag_;
+  size_t reserved_;
+  size_t start_;
+};
+
 // True when `s` is valid UTF-8 (what proto3 requires of `string` fields).
 bool IsValidUtf8(std::string_view s);
 
