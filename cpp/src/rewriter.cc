@@ -1533,13 +1533,12 @@ class Rewriter {
     // Written straight into `out`, its length guessed from the input node's (almost
     // always the same number of varint bytes).
     wire::OpenBytes field(out, 1, node.bytes.size());
-    auto here = [&field]() { return field.written(); };
     auto [pa, pb] = FinalName(i);
     wire::PutBytesParts(out, 1, pa, pb);
-    entry.name_offset = static_cast<uint32_t>(here() - pa.size() - pb.size());
+    entry.name_offset = static_cast<uint32_t>(field.written() - pa.size() - pb.size());
     entry.name_size = static_cast<uint32_t>(pa.size() + pb.size());
     wire::PutBytes(out, 2, node.op());
-    entry.op_offset = static_cast<uint32_t>(here() - node.op().size());
+    entry.op_offset = static_cast<uint32_t>(field.written() - node.op().size());
     entry.op_size = static_cast<uint32_t>(node.op().size());
 
     // Inputs: data inputs in order, then control inputs sorted by name, without duplicates.
@@ -1608,7 +1607,7 @@ class Rewriter {
     std::string_view device = device_table_[devices_[i]];
     if (!device.empty()) {
       wire::PutBytes(out, 4, device);
-      entry.device_offset = static_cast<uint32_t>(here() - device.size());
+      entry.device_offset = static_cast<uint32_t>(field.written() - device.size());
     } else {
       entry.device_offset = 0;
     }
