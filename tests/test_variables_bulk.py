@@ -1,12 +1,13 @@
 """The bulk variable path (the core parses the VariableDefs and resolves their names)
 equals Variable.from_proto.
 
-The import builds the variables of the memoised collections with
-``variables_from_defs`` and falls back to ``Variable.from_proto`` for whatever the bulk
-path cannot settle; the differential tests compare the result with TensorFlow. Here the
-two paths are compared with each other, entry by entry, on every fixture of the corpus
-and on hand-made VariableDefs (as messages and as raw bytes) the bulk path must hand
-back (None).
+The import settles the variables of the memoised collections with ``BulkVariables``
+and falls back to ``Variable.from_proto`` for whatever the bulk path cannot settle; the
+differential tests compare the result with TensorFlow. Here the two paths are compared
+with each other, entry by entry, on every fixture of the corpus and on hand-made
+VariableDefs (as messages and as raw bytes) the bulk path must hand back (None). The
+bulk path's Variable objects are made on first use of a collection: the last tests
+check that no reader of a collection ever sees that.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from fastmeta.graph import _Segment, _Transaction
 from fastmeta.protos import variable_pb2
 from fastmeta.scoping import VARIABLE_COLLECTIONS
-from fastmeta.variables import Variable, variables_from_defs
+from fastmeta.variables import BulkVariables, Variable
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 FIXTURES = {f["name"]: f for f in json.loads((CORPUS / "manifest.json").read_text())["fixtures"]}
@@ -45,6 +46,13 @@ def _describe(v: Variable) -> tuple[Any, ...]:
         None if v.save_slice_info is None else v.save_slice_info.spec,
         str(v.to_proto()),
     )
+
+
+def variables_from_defs(raws: list[bytes], scope: str, *, graph: _Transaction, segment: _Segment) -> list[Any]:
+    """The bulk path's Variable for each of ``raws``, None for those it hands back."""
+    bulk = BulkVariables(scope, graph=graph, segment=segment)
+    bulk.add(list(dict.fromkeys(raws)))
+    return [bulk.get(r) if r in bulk else None for r in raws]
 
 
 def _imported(fixture: str, scope: str) -> tuple[_Transaction, _Segment, list[variable_pb2.VariableDef]]:
@@ -178,3 +186,58 @@ def test_bulk_hands_back_bytes_it_does_not_read_as_protobuf_does() -> None:
         slow = Variable.from_proto(variable_pb2.VariableDef.FromString(raw), "imp", graph=txn)
         assert _describe(v) == _describe(slow)
     assert fast[4].save_slice_info is not None and fast[4].save_slice_info.full_name == "imp/w"
+
+
+def _variable_keys(graph: fastmeta.Graph) -> list[str]:
+    return [k for k in graph.get_all_collection_keys() if k in VARIABLE_COLLECTIONS]
+
+
+def test_import_defers_variable_objects_until_a_collection_is_read() -> None:
+    path = str(CORPUS / FIXTURES["mlp_resource_adam"]["file"])
+    graph = fastmeta.Graph()
+    saver = fastmeta.import_meta_graph(path, import_scope="imp", graph=graph)
+    assert saver is not None
+    keys = _variable_keys(graph)
+    assert {"variables", "trainable_variables"} <= set(keys)
+    # Staged as runs made on first use (the Saver's scope needed one variable at most).
+    assert set(keys) <= graph._deferred
+    ref = graph.get_collection_ref("variables")
+    assert "variables" not in graph._deferred
+    assert ref and all(isinstance(v, Variable) for v in ref)
+    trainable = graph.get_collection("trainable_variables")
+    assert all(isinstance(v, Variable) for v in trainable)
+    # One object per VariableDef across the collections, as TensorFlow memoises them.
+    by_name = {v.name: v for v in ref}
+    assert all(by_name[v.name] is v for v in trainable)
+    # The same variables as a graph whose collections were read right away.
+    other = fastmeta.Graph()
+    fastmeta.import_meta_graph(path, import_scope="imp", graph=other)
+    for key in keys:
+        assert [_describe(v) for v in graph.get_collection(key)] == [_describe(v) for v in other.get_collection(key)]
+
+
+def test_deferred_collection_keeps_order_with_later_changes() -> None:
+    path = str(CORPUS / FIXTURES["mlp_ref"]["file"])
+    graph = fastmeta.Graph()
+    fastmeta.import_meta_graph(path, import_scope="a", graph=graph)
+    graph.add_to_collection("variables", "marker")
+    fastmeta.import_meta_graph(path, import_scope="b", graph=graph)
+    items = graph.get_collection("variables")
+    at = items.index("marker")
+    assert at > 0 and all(v.name.startswith("a/") for v in items[:at])
+    assert items[at + 1 :] and all(v.name.startswith("b/") for v in items[at + 1 :])
+    assert graph.get_collection("variables", scope="b/") == items[at + 1 :]
+    graph.clear_collection("trainable_variables")
+    assert "trainable_variables" not in graph._deferred
+    assert graph.get_collection("trainable_variables") == []
+
+
+def test_deferred_collection_in_a_later_import_and_return_elements() -> None:
+    path = str(CORPUS / FIXTURES["mlp_ref"]["file"])
+    graph = fastmeta.Graph()
+    fastmeta.import_meta_graph(path, import_scope="a", graph=graph)
+    var_dict, _ = fastmeta.import_scoped_meta_graph_with_return_elements(path, import_scope="b", graph=graph)
+    variables = graph.get_collection("variables")
+    second = variables[len(variables) // 2 :]
+    assert var_dict and sorted(var_dict) == sorted(v.name[2:] for v in second)
+    assert all(v.name.startswith("b/") and var_dict[v.name[2:]] is v for v in second)

@@ -624,6 +624,38 @@ class _Lookup:
         return op
 
 
+class _Deferred:
+    """A run of collection items made on first use (see :meth:`Graph._realize`): an
+    import's variables, whose tens of thousands of objects an import itself never needs.
+    ``items()`` makes them all, ``iterate()`` one at a time."""
+
+    __slots__ = ("items", "iterate")
+
+    def __init__(self, items: Callable[[], list[Any]], iterate: Callable[[], Iterator[Any]]) -> None:
+        self.items = items
+        self.iterate = iterate
+
+
+def _expand(items: list[Any]) -> None:
+    """Replace the :class:`_Deferred` runs in a collection list by their items, in place."""
+    out: list[Any] = []
+    for x in items:
+        if type(x) is _Deferred:
+            out.extend(x.items())
+        else:
+            out.append(x)
+    items[:] = out
+
+
+def _iterate(items: Iterable[Any]) -> Iterator[Any]:
+    """The items of a collection list, :class:`_Deferred` runs made one at a time."""
+    for x in items:
+        if type(x) is _Deferred:
+            yield from x.iterate()
+        else:
+            yield x
+
+
 class Graph(_Lookup):
     """A TensorFlow-free graph holding imported meta graphs and a few Python-created ops.
 
@@ -638,6 +670,7 @@ class Graph(_Lookup):
         self._parts: list[_Part] = []
         self._names_in_use: dict[str, int] = {}
         self._collections: dict[Any, list[Any]] = {}
+        self._deferred: set[Any] = set()  # keys whose lists hold _Deferred runs
         self._op_defs: dict[str, op_def_pb2.OpDef] = dict(_BUILTIN_OP_DEFS)
         # op type -> (its OpDef, output count when the OpDef fixes it, else None)
         self._fixed_outputs: dict[str, tuple[op_def_pb2.OpDef, int | None]] = {}
@@ -795,9 +828,18 @@ class Graph(_Lookup):
         return Tensor(op, 0)
 
     # -- collections ------------------------------------------------------
+    def _realize(self, name: Any) -> None:
+        """Make the deferred items of collection ``name`` (caller holds the lock). An
+        import adds its variables as :class:`_Deferred` runs; every way of reading or
+        changing a collection goes through here first, so no caller ever sees one."""
+        if name in self._deferred:
+            _expand(self._collections[name])
+            self._deferred.discard(name)
+
     def add_to_collection(self, name: Any, value: Any) -> None:
         """Append ``value`` to collection ``name``."""
         with self._lock:
+            self._realize(name)
             self._collections.setdefault(name, []).append(value)
 
     def add_to_collections(self, names: Any | Iterable[Any], value: Any) -> None:
@@ -809,12 +851,14 @@ class Graph(_Lookup):
     def get_collection_ref(self, name: Any) -> list[Any]:
         """The live list of collection ``name`` (created empty if missing)."""
         with self._lock:
+            self._realize(name)
             return self._collections.setdefault(name, [])
 
     def get_collection(self, name: Any, scope: str | None = None) -> list[Any]:
         """A copy of collection ``name``; with ``scope``, only items whose ``name``
         matches the regex ``scope`` at the start (items without a name are skipped)."""
         with self._lock:
+            self._realize(name)
             items = list(self._collections.get(name, ()))
         return _filter_scope(items, scope)
 
@@ -827,6 +871,7 @@ class Graph(_Lookup):
         """Remove collection ``name``."""
         with self._lock:
             self._collections.pop(name, None)
+            self._deferred.discard(name)
 
     # -- export -----------------------------------------------------------
     @property
@@ -921,6 +966,7 @@ class _Transaction(_Lookup):
         self.parts: list[_Part] = []
         self.names: dict[str, int] = dict(graph._names_in_use)
         self.collections: dict[Any, list[Any]] = {}
+        self.deferred: set[Any] = set()  # keys whose staged lists hold _Deferred runs
         self.op_defs: dict[str, op_def_pb2.OpDef] = {}
         self.functions: dict[str, bytes] = {}
         self.gradients: dict[str, bytes] = {}
@@ -1043,9 +1089,29 @@ class _Transaction(_Lookup):
         if values:  # no values, no key (as adding them one by one)
             self.collections.setdefault(key, []).extend(values)
 
+    def defer_collection(
+        self, key: Any, count: int, items: Callable[[], list[Any]], iterate: Callable[[], Iterator[Any]]
+    ) -> None:
+        """Add ``count`` items to collection ``key`` that are made on first use:
+        ``items()`` makes them all, ``iterate()`` one at a time (see Graph._realize)."""
+        if count:
+            self.collections.setdefault(key, []).append(_Deferred(items, iterate))
+            self.deferred.add(key)
+
     def get_collection(self, key: Any, scope: str | None = None) -> list[Any]:
-        items = list(self._graph._collections.get(key, ())) + list(self.collections.get(key, ()))
+        self._graph._realize(key)
+        staged = self.collections.get(key, ())
+        if key in self.deferred:
+            _expand(self.collections[key])
+            self.deferred.discard(key)
+        items = list(self._graph._collections.get(key, ())) + list(staged)
         return _filter_scope(items, scope)
+
+    def iterate_collection(self, key: Any) -> Iterator[Any]:
+        """The items of collection ``key`` (committed, then staged), deferred ones made
+        one at a time: for a search that usually stops at the first."""
+        yield from _iterate(self._graph._collections.get(key, ()))
+        yield from _iterate(self.collections.get(key, ()))
 
     def add_library(self, tail: graph_pb2.GraphDef) -> None:
         for f in tail.library.function:
@@ -1075,6 +1141,7 @@ class _Transaction(_Lookup):
         g._names_in_use.update(self.names)
         for key, items in self.collections.items():
             g._collections.setdefault(key, []).extend(items)
+        g._deferred.update(self.deferred)
         g._op_defs.update(self.op_defs)
         g._functions.update(self.functions)
         for k, v in self.gradients.items():

@@ -24,6 +24,7 @@ without saver_def is still built in (and the variables checked in) the *default*
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import threading
@@ -57,7 +58,7 @@ from fastmeta.scoping import (
     strip_name_scopes,
     while_frame_names,
 )
-from fastmeta.variables import Variable, variables_from_defs
+from fastmeta.variables import BulkVariables, Variable
 
 __all__ = ["import_meta_graph", "import_scoped_meta_graph_with_return_elements"]
 
@@ -182,14 +183,16 @@ def _bulk_variables(
     unbound_col: str | None,
     predicate: Callable[[str], bool],
     values_of: Callable[[str], list[bytes]],
-) -> dict[bytes, Variable]:
-    """The variables of the memoised variable collections, built in bulk (one call into
+    bulk_keys: set[str],
+) -> BulkVariables | None:
+    """The variables of the memoised variable collections, settled in bulk (calls into
     the core for all their names: a large graph has tens of thousands), by their
     VariableDef bytes; entries the bulk path leaves to ``Variable.from_proto`` (and
-    anything malformed, reported there) are absent."""
+    anything malformed, reported there) are not in it. The keys whose values it took
+    are added to ``bulk_keys``."""
     seg = next((p for p in reversed(txn.parts) if isinstance(p, _Segment)), None)
     if seg is None:
-        return {}
+        return None
     distinct: dict[bytes, None] = {}
     for key in keys:
         if key not in VARIABLE_COLLECTIONS or key not in _VARIABLE_KEYS or key == unbound_col:
@@ -198,14 +201,13 @@ def _bulk_variables(
         if REGISTERED_PROTOS.get(key) is None or coll.WhichOneof("kind") != "bytes_list" or not predicate(key):
             continue
         distinct.update(dict.fromkeys(values_of(key)))
+        bulk_keys.add(key)
     raws = list(distinct)
-    out: dict[bytes, Variable] = {}
-    # In slices, so the lookup results of all variables are never held at once.
+    bulk = BulkVariables(scope, graph=txn, segment=seg)
+    # In slices, so the core's lookup results for all variables are never held at once.
     for start in range(0, len(raws), _BULK_SLICE):
-        chunk = raws[start : start + _BULK_SLICE]
-        built = variables_from_defs(chunk, scope, graph=txn, segment=seg)
-        out.update({raw: v for raw, v in zip(chunk, built) if v is not None})
-    return out
+        bulk.add(raws[start : start + _BULK_SLICE])
+    return bulk
 
 
 def _restore_collections(
@@ -233,11 +235,11 @@ def _restore_collections(
             values = raw_values[key] = list(rest.collection_def[key].bytes_list.value)
         return values
 
-    # One Variable per distinct VariableDef across the memoised collections; those the
-    # bulk path built are known up front.
-    memo: dict[bytes, Variable] = (
-        {} if old_tf else _bulk_variables(txn, rest, keys, scope, unbound_col, predicate, values_of)
-    )
+    # One Variable per distinct VariableDef across the memoised collections: those the
+    # bulk path settled (made on first use), the others made here by from_proto.
+    bulk_keys: set[str] = set()  # the keys whose values went to the bulk step
+    bulk = None if old_tf else _bulk_variables(txn, rest, keys, scope, unbound_col, predicate, values_of, bulk_keys)
+    memo: dict[bytes, Variable] = {}
     for key in keys:
         if key == unbound_col:
             continue
@@ -251,17 +253,23 @@ def _restore_collections(
         proto_cls = REGISTERED_PROTOS.get(key)
         if proto_cls is not None and kind == "bytes_list":
             memoised = key in VARIABLE_COLLECTIONS
-            if memoised:
-                try:  # the usual case: the bulk step built every entry
-                    built = [memo[raw] for raw in values_of(key)]
-                except KeyError:
-                    pass
-                else:
-                    txn.extend_collection(key, built)
+            if memoised and bulk is not None:
+                values = values_of(key)
+                if key in bulk_keys and (bulk.complete or bulk.covers(values)):
+                    # The usual case: the bulk step settled every entry, checked; the
+                    # Variable objects are made when the collection is first read.
+                    txn.defer_collection(
+                        key,
+                        len(values),
+                        functools.partial(bulk.items, values),
+                        functools.partial(map, bulk.get, values),
+                    )
                     continue
             for raw in values_of(key):
                 if memoised:
                     known = memo.get(raw)
+                    if known is None and bulk is not None and raw in bulk:
+                        known = bulk.get(raw)
                     if known is not None:
                         txn.add_to_collection(key, known)
                         continue
@@ -468,7 +476,7 @@ def _saver(
         # TensorFlow takes the scope from the first entry of the var_list (the graph's
         # variables under the scope, keyed by their names with the scope stripped).
         scope = import_scope
-        var = first_in_scope(txn.get_collection("variables"), scope_to_prepend)
+        var = first_in_scope(txn.iterate_collection("variables"), scope_to_prepend)
         if var is not None:
             key = strip_name_scope(var.name, scope_to_prepend)
             scope = var.name[: -len(key)] if key else var.name

@@ -4,7 +4,8 @@ their ``to_proto`` (names stripped of an export scope)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -94,81 +95,161 @@ _ROW_COLUMNS = 15
 _PARSED, _RESOURCE, _TRAINABLE, _SLICE_INFO, _INITIAL_VALUE, _CANONICAL = 1, 2, 4, 8, 16, 32
 
 
-def variables_from_defs(
-    defs: Sequence[bytes],
-    import_scope: str | None,
-    *,
-    graph: _Lookup,
-    segment: Any,
-) -> list[Variable | None]:
-    """``Variable.from_proto`` for many serialized VariableDefs of one import at once:
-    the core parses them and resolves their names in the import's segment (``segment``,
-    the core's result) in a single call. An entry this cannot settle exactly as
-    from_proto would (bytes the core does not read exactly as protobuf does, a name not
-    in the segment or not a plain ``op``/``op:k``, an output count that depends on the
-    node, a resource variable whose snapshot is not its ReadVariableOp, a field value
-    from_proto rejects) is None: the caller then uses from_proto, which also gives the
+class BulkVariables:
+    """The variables of one import's memoised collections (``variables``,
+    ``trainable_variables``, ...) that the core settles in bulk: it parses their
+    VariableDefs and resolves their names in the import's segment (``segment``, the
+    core's result), a slice of VariableDefs per call (:meth:`add`). A VariableDef this
+    cannot settle exactly as ``from_proto`` would (bytes the core does not read exactly
+    as protobuf does, a name not in the segment or not a plain ``op``/``op:k``, an output
+    count that depends on the node, a resource variable whose snapshot is not its
+    ReadVariableOp, a field value from_proto rejects, a SaveSliceInfoDef protobuf
+    rejects) is left out: the caller uses from_proto for it, which also gives the
     errors, in collection order.
 
-    The variables hold node indices; their Operation and Tensor views are made on first
-    use (a large graph has tens of thousands of variables, most never looked at)."""
-    scope = import_scope or ""
-    # Plain concatenation where prepend_name_scope would also handle '^x' / 'loc:@x':
-    # such a name never resolves either way ('S/^x' is no node name), so the entry
-    # goes to from_proto, which prefixes it exactly.
-    pre = (scope[:-1] if scope.endswith("/") else scope) + "/" if scope else ""
-    raw_rows, op_types, names = segment.core.variable_rows(list(defs), pre)
-    rows = np.frombuffer(raw_rows, dtype=np.int64).reshape(-1, _ROW_COLUMNS)
-    nodes, outs, ops = rows[:, 0:4], rows[:, 4:8], rows[:, 8:12]
-    sync, agg, flags = rows[:, 12], rows[:, 13], rows[:, 14]
-    # Output count per op type; -1 where it depends on the node, and for op id -1 (the
-    # last entry): such outputs are never settled here.
-    counts = [fixed_output_count(graph._op_def(t)) for t in op_types]
-    count = np.array([-1 if c is None else c for c in counts] + [-1], dtype=np.int64)[ops]
-    is_tensor = (nodes >= 0) & (outs >= 0) & (outs < count)
-    no_initial = (flags & _INITIAL_VALUE) == 0
-    trainable = (flags & _TRAINABLE) != 0
-    resource = (flags & _RESOURCE) != 0
-    read_op = op_types.index("ReadVariableOp") if "ReadVariableOp" in op_types else -2
-    settled = (
-        ((flags & _PARSED) != 0)
-        & is_tensor[:, 0]
-        & is_tensor[:, 2]
-        & (nodes[:, 1] >= 0)
-        & ((outs[:, 1] < 0) | is_tensor[:, 1])
-        & (no_initial | is_tensor[:, 3])
-        # from_proto's ValueErrors (the core hands back other values already)
-        & ~((sync == _ON_READ) & trainable)
-        & (~resource | (ops[:, 2] == read_op))
-    )
-    picked = np.flatnonzero(settled)
-    if not len(picked):
-        return [None] * len(defs)
-    view_rows = np.stack(
-        [
-            nodes[picked, 0],
-            outs[picked, 0],
-            nodes[picked, 1],
-            nodes[picked, 2],
-            outs[picked, 2],
-            np.where(no_initial[picked], -1, nodes[picked, 3]),
-            np.where(no_initial[picked], -1, outs[picked, 3]),
-        ],
-        axis=1,
-    ).tolist()
-    g = graph._graph
-    new = Variable.__new__
-    result: list[Variable | None] = [None] * len(defs)
-    for k, f, s, a, row in zip(
-        picked.tolist(), flags[picked].tolist(), sync[picked].tolist(), agg[picked].tolist(), view_rows
-    ):
-        v = new(Variable)
-        if f & _SLICE_INFO:
+    Everything is checked when the VariableDefs are added; the Variable objects, one per
+    distinct VariableDef, are made on first use (:meth:`get`, :meth:`items`): a large
+    graph has tens of thousands of variables, and an import returns before any of them
+    is looked at. Each variable holds node indices and makes its Operation and Tensor
+    views on first use too."""
+
+    def __init__(self, import_scope: str | None, *, graph: _Lookup, segment: Any) -> None:
+        scope = import_scope or ""
+        self._scope = scope
+        # Plain concatenation where prepend_name_scope would also handle '^x' / 'loc:@x':
+        # such a name never resolves either way ('S/^x' is no node name), so the entry
+        # goes to from_proto, which prefixes it exactly.
+        self._pre = (scope[:-1] if scope.endswith("/") else scope) + "/" if scope else ""
+        self._lookup = graph
+        self._segment = segment
+        # raw VariableDef -> its number among the settled ones; per slice of them (in
+        # order): the first number, the raws, their view rows (variable node and output,
+        # initializer, snapshot node and output, initial value node and output), flags,
+        # synchronization, aggregation, the core's canonical names (by position in the
+        # slice's input) with each row's position there, and save-slice infos by row.
+        self._where: dict[bytes, int] = {}
+        self._bases: list[int] = []
+        self._slices: list[tuple[list[bytes], Any, Any, Any, Any, list[Any], list[int], dict[int, SaveSliceInfo]]] = []
+        self._made: dict[bytes, Variable] = {}
+        self.complete = True  # every VariableDef added so far was settled
+
+    def add(self, defs: Sequence[bytes]) -> None:
+        """Settle a slice of distinct serialized VariableDefs (one call into the core)."""
+        graph = self._lookup
+        raw_rows, op_types, names = self._segment.core.variable_rows(list(defs), self._pre)
+        rows = np.frombuffer(raw_rows, dtype=np.int64).reshape(-1, _ROW_COLUMNS)
+        nodes, outs, ops = rows[:, 0:4], rows[:, 4:8], rows[:, 8:12]
+        sync, agg, flags = rows[:, 12], rows[:, 13], rows[:, 14]
+        # Output count per op type; -1 where it depends on the node, and for op id -1 (the
+        # last entry): such outputs are never settled here.
+        counts = [fixed_output_count(graph._op_def(t)) for t in op_types]
+        count = np.array([-1 if c is None else c for c in counts] + [-1], dtype=np.int64)[ops]
+        is_tensor = (nodes >= 0) & (outs >= 0) & (outs < count)
+        no_initial = (flags & _INITIAL_VALUE) == 0
+        trainable = (flags & _TRAINABLE) != 0
+        resource = (flags & _RESOURCE) != 0
+        read_op = op_types.index("ReadVariableOp") if "ReadVariableOp" in op_types else -2
+        settled = (
+            ((flags & _PARSED) != 0)
+            & is_tensor[:, 0]
+            & is_tensor[:, 2]
+            & (nodes[:, 1] >= 0)
+            & ((outs[:, 1] < 0) | is_tensor[:, 1])
+            & (no_initial | is_tensor[:, 3])
+            # from_proto's ValueErrors (the core hands back other values already)
+            & ~((sync == _ON_READ) & trainable)
+            & (~resource | (ops[:, 2] == read_op))
+        )
+        # A SaveSliceInfoDef is parsed now, so that a bad one is reported by from_proto
+        # at import time (partitioned variables only: few).
+        infos: dict[int, SaveSliceInfo] = {}
+        for k in np.flatnonzero(settled & ((flags & _SLICE_INFO) != 0)).tolist():
             try:
                 info = variable_pb2.VariableDef.FromString(defs[k]).save_slice_info_def
             except DecodeError:
-                continue  # from_proto reports it
-            v._save_slice_info = SaveSliceInfo.from_proto(info, scope)
+                settled[k] = False
+                continue
+            infos[k] = SaveSliceInfo.from_proto(info, self._scope)
+        picked = np.flatnonzero(settled)
+        if len(picked) < len(defs):
+            self.complete = False
+        if not len(picked):
+            return
+        view_rows = np.stack(
+            [
+                nodes[picked, 0],
+                outs[picked, 0],
+                nodes[picked, 1],
+                nodes[picked, 2],
+                outs[picked, 2],
+                np.where(no_initial[picked], -1, nodes[picked, 3]),
+                np.where(no_initial[picked], -1, outs[picked, 3]),
+            ],
+            axis=1,
+        )
+        picked_list = picked.tolist()
+        raws = [defs[k] for k in picked_list]
+        base = len(self._where)
+        self._bases.append(base)
+        self._slices.append(
+            (
+                raws,
+                view_rows,
+                flags[picked],
+                sync[picked],
+                agg[picked],
+                names,
+                picked_list,
+                {int(np.searchsorted(picked, k)): info for k, info in infos.items()},
+            )
+        )
+        self._where.update(zip(raws, range(base, base + len(raws))))
+
+    def __contains__(self, raw: bytes) -> bool:
+        return raw in self._where
+
+    def covers(self, raws: Iterable[bytes]) -> bool:
+        """Whether every one of ``raws`` was settled."""
+        return self._where.keys() >= set(raws)
+
+    def get(self, raw: bytes) -> Variable:
+        """The Variable of a settled VariableDef (made now if not yet)."""
+        v = self._made.get(raw)
+        if v is None:
+            number = self._where[raw]
+            sid = bisect.bisect_right(self._bases, number) - 1
+            j = number - self._bases[sid]
+            _, view_rows, flags, sync, agg, names, positions, infos = self._slices[sid]
+            f = int(flags[j])
+            v = self._made[raw] = self._make(
+                f,
+                int(sync[j]),
+                int(agg[j]),
+                view_rows[j].tolist(),
+                names[positions[j]] if f & _CANONICAL else None,
+                infos.get(j),
+            )
+        return v
+
+    def items(self, raws: Sequence[bytes]) -> list[Variable]:
+        """The Variables of settled VariableDefs, in order (all not yet made are made now)."""
+        made = self._made
+        if len(made) < len(self._where):
+            make = self._make
+            for raws_of, view_rows, flags, sync, agg, names, positions, infos in self._slices:
+                for j, (raw, f, s, a, row, pos) in enumerate(
+                    zip(raws_of, flags.tolist(), sync.tolist(), agg.tolist(), view_rows.tolist(), positions)
+                ):
+                    if raw not in made:
+                        made[raw] = make(f, s, a, row, names[pos] if f & _CANONICAL else None, infos.get(j))
+        return [made[raw] for raw in raws]
+
+    def _make(
+        self, f: int, s: int, a: int, row: list[int], name: str | None, info: SaveSliceInfo | None
+    ) -> Variable:
+        v = Variable.__new__(Variable)
+        if info is not None:
+            v._save_slice_info = info
         if f & _RESOURCE:
             v._is_resource = True
         if not f & _TRAINABLE:
@@ -177,11 +258,10 @@ def variables_from_defs(
             v._synchronization = s
         if a:
             v._aggregation = a
-        if f & _CANONICAL:
-            v._name = names[k]  # the tensor's own spelling ('w:00' would name 'w:0')
-        v._views = (g, segment, *row)
-        result[k] = v
-    return result
+        if name is not None:
+            v._name = name  # the tensor's own spelling ('w:00' would name 'w:0')
+        v._views = (self._lookup._graph, self._segment, *row)
+        return v
 
 
 class Variable:
