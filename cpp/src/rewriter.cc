@@ -544,6 +544,7 @@ class Rewriter {
       std::string_view device;
       size_t released = a;
       for (size_t i = a; i < b; ++i) {
+        ::new (static_cast<void*>(&nodes_[i])) RawNode();  // (sized without being constructed)
         ParseNode(node_spans_[i], nodes_[i], inputs, strings, input_strings, device, op_cache);
         name_hashes_[i] = HashName(nodes_[i].name());
         devices_[i] = device.empty() || opts_.clear_devices ? 0 : devices.Intern(device, static_cast<uint32_t>(i));
@@ -788,7 +789,9 @@ class Rewriter {
     const size_t n = nodes_.size();
     name_table_.assign(TableCapacity(n), 0);
     const size_t mask = name_table_.size() - 1;
+    constexpr size_t kAhead = 16;  // slots prefetched ahead: the table is far larger than the cache
     for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) __builtin_prefetch(&name_table_[name_hashes_[i + kAhead] & mask]);
       const uint64_t h = name_hashes_[i];
       const uint64_t fp = Fingerprint(h);
       size_t slot = h & mask;
@@ -799,7 +802,7 @@ class Rewriter {
       }
       name_table_[slot] = fp | (i + 1);
     }
-    LargeVector<uint64_t>().swap(name_hashes_);
+    FillLaterVector<uint64_t>().swap(name_hashes_);
   }
 
   int64_t FindOriginal(std::string_view name) const { return FindOriginalHashed(name, HashName(name)); }
@@ -1725,7 +1728,7 @@ class Rewriter {
 
   std::unordered_map<std::string_view, Defaults, FastHash> op_defaults_;
   std::unordered_set<std::string_view, FastHash> functions_;
-  LargeVector<RawNode> nodes_;
+  FillLaterVector<RawNode> nodes_;  // filled by ParseNodes' parts
   std::vector<LargeVector<InputRef>> part_inputs_;
   std::vector<LargeBlock> part_strings_;
   std::vector<LargeBlock> part_input_strings_;  // InputRef names, until resolved
@@ -1737,7 +1740,7 @@ class Rewriter {
   LargeVector<Resolved> resolved_;
   std::string graph_tail_;
   LargeVector<uint64_t> name_table_;  // see Fingerprint()
-  LargeVector<uint64_t> name_hashes_;  // HashName of each original name, until indexed
+  FillLaterVector<uint64_t> name_hashes_;  // HashName of each original name, until indexed
   std::unordered_set<std::string_view> gdef_prefixes_;
   bool gdef_prefixes_built_ = false;
 
@@ -1748,7 +1751,7 @@ class Rewriter {
   LargeVector<uint32_t> position_;  // original index -> output position
   std::vector<uint32_t> renamed_;
   std::vector<std::string> new_names_;
-  LargeVector<uint32_t> devices_;          // per node: see PartDevices
+  FillLaterVector<uint32_t> devices_;      // per node: see PartDevices
   std::vector<PartDevices> part_devices_;
   std::vector<std::string> device_table_;  // [0] = "", then every part's canonical devices
   std::unordered_map<std::string, std::string> frame_names_;

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdlib>
 #include <new>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace fastmeta {
@@ -91,5 +93,32 @@ struct LargeAllocator {
 
 template <typename T>
 using LargeVector = std::vector<T, LargeAllocator<T>>;
+
+// A LargeAllocator whose value-initialization does nothing, for arrays that a parallel
+// pass fills right after they are sized (resize() then costs no serial pass over fresh
+// pages): that pass must begin each element's lifetime itself (placement new, or an
+// assignment for a scalar) before anything reads it.
+template <typename T>
+struct FillLaterAllocator : LargeAllocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = FillLaterAllocator<U>;
+  };
+  FillLaterAllocator() = default;
+  template <typename U>
+  FillLaterAllocator(const FillLaterAllocator<U>&) noexcept {}  // NOLINT: converting, as allocators are
+
+  template <typename U>
+  void construct(U*) noexcept {
+    static_assert(std::is_trivially_destructible_v<U>, "elements are never constructed: nothing may need destroying");
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+template <typename T>
+using FillLaterVector = std::vector<T, FillLaterAllocator<T>>;
 
 }  // namespace fastmeta
