@@ -1004,31 +1004,38 @@ class Rewriter {
   // waits for its control inputs and one data input only.
   void Order() {
     const size_t n = nodes_.size();
-    LargeVector<int32_t> pending(n);
-    bool in_order = true;
-    for (size_t i = 0; i < n; ++i) {
-      const RawNode& node = nodes_[i];
-      int32_t count = static_cast<int32_t>(node.input_count);
-      if (IsMerge(node.op())) {
-        int32_t controls = 0;
-        bool back_edge = false;
+    FillLaterVector<int32_t> pending(n);
+    // Each node's count of inputs to wait for, in parallel (one part per parse part).
+    std::vector<char> part_in_order(parts_, 1);
+    ParallelFor(parts_, threads_, [&](size_t part) {
+      auto [a, b] = Range(n, parts_, part);
+      bool in_order = true;
+      for (size_t i = a; i < b; ++i) {
+        const RawNode& node = nodes_[i];
+        int32_t count = static_cast<int32_t>(node.input_count);
+        if (IsMerge(node.op())) {
+          int32_t controls = 0;
+          bool back_edge = false;
+          for (uint32_t j = 0; j < node.input_count; ++j) {
+            const Resolved& res = resolved_[node.input_begin + j];
+            if (res.index < 0) ++controls;
+            else if (res.src >= 0 && IsNextIteration(nodes_[static_cast<size_t>(res.src)].op())) back_edge = true;
+          }
+          if (back_edge) count = controls + 1;
+        }
+        int32_t earlier = 0;
         for (uint32_t j = 0; j < node.input_count; ++j) {
           const Resolved& res = resolved_[node.input_begin + j];
-          if (res.index < 0) ++controls;
-          else if (res.src >= 0 && IsNextIteration(nodes_[static_cast<size_t>(res.src)].op())) back_edge = true;
+          if (res.src < 0) --count;  // mapped inputs count as already there
+          else if (static_cast<size_t>(res.src) < i) ++earlier;
         }
-        if (back_edge) count = controls + 1;
+        pending[i] = count;
+        // GraphDef order is kept exactly when every node is ready once all earlier ones are done.
+        if (count > 0 && earlier < count) in_order = false;
       }
-      int32_t earlier = 0;
-      for (uint32_t j = 0; j < node.input_count; ++j) {
-        const Resolved& res = resolved_[node.input_begin + j];
-        if (res.src < 0) --count;  // mapped inputs count as already there
-        else if (static_cast<size_t>(res.src) < i) ++earlier;
-      }
-      pending[i] = count;
-      // GraphDef order is kept exactly when every node is ready once all earlier ones are done.
-      if (count > 0 && earlier < count) in_order = false;
-    }
+      part_in_order[part] = in_order;
+    });
+    const bool in_order = std::all_of(part_in_order.begin(), part_in_order.end(), [](char c) { return c != 0; });
     in_order_ = in_order;
     if (!in_order) {  // (in order, order_ and position_ stay empty: see OrderAt)
       order_.resize(n);
