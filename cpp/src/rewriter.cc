@@ -1045,7 +1045,7 @@ class Rewriter {
         if (res.src >= 0) ++start[static_cast<size_t>(res.src) + 1];
       }
       for (size_t i = 0; i < n; ++i) start[i + 1] += start[i];
-      LargeVector<uint32_t> consumers(start[n]);
+      FillLaterVector<uint32_t> consumers(start[n]);  // every slot filled below
       LargeVector<uint32_t> fill(start.begin(), start.end() - 1);
       for (size_t i = 0; i < n; ++i) {
         const RawNode& node = nodes_[i];
@@ -1389,7 +1389,7 @@ class Rewriter {
     // at or after the edges written so far: they are written in place over resolved_
     // (one part per range of inputs), which then becomes the output's edge array.
     const bool in_place = in_order_ && parts == parts_;
-    std::vector<LargeVector<Edge>> part_edges(in_place ? 0 : parts);
+    std::vector<FillLaterVector<Edge>> part_edges(in_place ? 0 : parts);
     std::vector<size_t> part_num_edges(parts, 0);
     std::vector<size_t> part_edge_base(parts, 0);
     ParallelFor(parts, threads_, [&](size_t part) {
@@ -1492,7 +1492,7 @@ class Rewriter {
       if (!in_place) {
         std::copy(part_edges[part].begin(), part_edges[part].begin() + static_cast<ptrdiff_t>(part_num_edges[part]),
                   g.edges_.begin() + static_cast<ptrdiff_t>(base[part]));
-        LargeVector<Edge>().swap(part_edges[part]);
+        FillLaterVector<Edge>().swap(part_edges[part]);
       }
     });
     g.chunks_.back().append(graph_tail_);
@@ -1744,7 +1744,7 @@ class Rewriter {
   size_t total_inputs_ = 0;
   bool in_order_ = false;
   bool local_inputs_ = false;  // see EmitNode
-  LargeVector<Resolved> resolved_;
+  FillLaterVector<Resolved> resolved_;  // every entry written by ResolveNode
   std::string graph_tail_;
   LargeVector<uint64_t> name_table_;  // see Fingerprint()
   FillLaterVector<uint64_t> name_hashes_;  // HashName of each original name, until indexed
@@ -1754,8 +1754,8 @@ class Rewriter {
   std::vector<InputMapEntry> input_map_;
   std::unordered_map<MapKey, size_t, MapKeyHash> input_map_index_;
 
-  LargeVector<uint32_t> order_;     // output position -> original index
-  LargeVector<uint32_t> position_;  // original index -> output position
+  FillLaterVector<uint32_t> order_;     // output position -> original index
+  FillLaterVector<uint32_t> position_;  // original index -> output position
   std::vector<uint32_t> renamed_;
   std::vector<std::string> new_names_;
   FillLaterVector<uint32_t> devices_;      // per node: see PartDevices

@@ -137,8 +137,8 @@ class RewrittenGraph : public NameLookup {
   std::string meta_rest_;
   std::string op_list_;
   std::string prefix_;
-  LargeVector<NodeEntry> nodes_;
-  LargeVector<Edge> edges_;
+  FillLaterVector<NodeEntry> nodes_;  // every entry written by the rewriter
+  FillLaterVector<Edge> edges_;
   std::vector<std::string> external_;
   LargeVector<uint64_t> table_;  // open addressing: hash fingerprint | node index + 1, 0 = empty
   mutable std::once_flag prefixes_once_;
