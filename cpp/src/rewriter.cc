@@ -232,6 +232,13 @@ constexpr uint32_t kNone = 0xffffffffu;
 // How far ahead of a front-to-back pass over the input its bytes are prefetched.
 constexpr size_t kPrefetchAhead = 2048;
 
+// The boundary scan of a GraphDef of kSplitScanMin bytes or more runs in two halves
+// (see ScanInHalves): the second starts at the first run of kSyncRun NodeDef-like
+// fields within kSyncSearch bytes of the middle.
+constexpr size_t kSplitScanMin = size_t{8} << 20;
+constexpr size_t kSyncSearch = size_t{1} << 20;
+constexpr int kSyncRun = 16;
+
 using Defaults = std::vector<std::pair<std::string_view, std::string_view>>;
 
 struct RawNode {
@@ -451,42 +458,128 @@ class Rewriter {
   // --- stage 2: index nodes ------------------------------------------------------------------
 
   void ParseGraph(std::string_view graph) {
-    Reader r(graph, origin_);
-    Field f;
     struct ReleaseWhenDone {
       const Rewriter* self;
       std::string_view range;
       ~ReleaseWhenDone() { self->ReleaseInput(range.data(), range.data() + range.size()); }
     } release{this, graph};
-    // Finding where each node starts is a chain of dependent loads (a length, then a
-    // jump past it), one cache miss per node; the bytes are read front to back, so a
-    // prefetch a fixed distance ahead of the chain turns that into a stream.
-    const char* prefetched = graph.data();
-    const char* const graph_end = graph.data() + graph.size();
     // Room for nodes of 64 bytes or more, so the list is not copied as it grows (room
     // never used costs no memory).
     node_spans_.reserve(node_spans_.size() + graph.size() / 64 + 16);
-    while (r.Next(f)) {
-      const char* want = graph_end - f.raw.data() > static_cast<ptrdiff_t>(kPrefetchAhead) ? f.raw.data() + kPrefetchAhead
-                                                                                           : graph_end;
-      for (; prefetched < want; prefetched += 64) __builtin_prefetch(prefetched);
-      switch (f.number) {
-        case 1:
-          ExpectBytes(f, "GraphDef.node");
-          node_spans_.push_back(f.data);
-          break;
-        case 2:
-          ExpectBytes(f, "GraphDef.library");
-          ParseLibrary(f.data);
-          graph_tail_.append(f.raw.data(), f.raw.size());
-          break;
-        case 5:
-          // debug_info is keyed by the old node names and is not kept by TensorFlow's graph.
-          break;
-        default:
-          graph_tail_.append(f.raw.data(), f.raw.size());
-      }
+    const char* from = graph.data();
+    if (threads_ >= 2 && graph.size() >= kSplitScanMin) from = ScanInHalves(graph);
+    const char* const end = graph.data() + graph.size();
+    ScanFields(graph.substr(static_cast<size_t>(from - graph.data())), end, [this](const Field& f) { TakeGraphField(f); });
+  }
+
+  // A field of the GraphDef, in file order.
+  void TakeGraphField(const Field& f) {
+    switch (f.number) {
+      case 1:
+        ExpectBytes(f, "GraphDef.node");
+        node_spans_.push_back(f.data);
+        break;
+      case 2:
+        ExpectBytes(f, "GraphDef.library");
+        ParseLibrary(f.data);
+        graph_tail_.append(f.raw.data(), f.raw.size());
+        break;
+      case 5:
+        // debug_info is keyed by the old node names and is not kept by TensorFlow's graph.
+        break;
+      default:
+        graph_tail_.append(f.raw.data(), f.raw.size());
     }
+  }
+
+  // Calls take(f) for each field of `range` front to back, up to the first field that
+  // starts at or after `stop`; returns where that field starts (the range's end when
+  // there is none). Finding where each field starts is a chain of dependent loads (a
+  // length, then a jump past it), one cache miss per node; the bytes are read front to
+  // back, so a prefetch a fixed distance ahead of the chain turns that into a stream.
+  template <typename Take>
+  const char* ScanFields(std::string_view range, const char* stop, Take&& take) const {
+    Reader r(range, origin_);
+    Field f;
+    const char* const range_end = range.data() + range.size();
+    const char* prefetched = range.data();
+    const char* at = range.data();
+    while (at < stop && r.Next(f)) {
+      const char* want = range_end - f.raw.data() > static_cast<ptrdiff_t>(kPrefetchAhead) ? f.raw.data() + kPrefetchAhead
+                                                                                           : range_end;
+      for (; prefetched < want; prefetched += 64) __builtin_prefetch(prefetched);
+      take(f);
+      at = f.raw.data() + f.raw.size();
+    }
+    return at;
+  }
+
+  // The boundary scan is serial: each field's start depends on the one before. A large
+  // GraphDef is scanned in two halves at once: the second from a node boundary found
+  // near its middle by pattern (a run of fields that look like NodeDefs), kept only when
+  // the scan of the first half lands exactly on it, so the result is always the serial
+  // scan's. Returns where the serial scan must go on from (the end when the halves met).
+  const char* ScanInHalves(std::string_view graph) {
+    const char* const begin = graph.data();
+    const char* const end = begin + graph.size();
+    const char* const sync = FindNodeRun(begin + graph.size() / 2, end);
+    if (sync == nullptr) return begin;
+    std::vector<std::string_view> second_nodes;
+    std::vector<Field> second_other;
+    bool second_ok = false;
+    const char* first_stop = begin;
+    ParallelFor(2, 2, [&](size_t half) {
+      if (half == 0) {
+        first_stop = ScanFields(graph, sync, [this](const Field& f) { TakeGraphField(f); });
+        return;
+      }
+      // Nothing here has effects until the halves are known to meet: any surprise
+      // (including malformed bytes) just leaves the second half to the serial scan.
+      second_nodes.reserve(static_cast<size_t>(end - sync) / 64 + 16);
+      try {
+        bool ok = true;
+        ScanFields(std::string_view(sync, static_cast<size_t>(end - sync)), end, [&](const Field& f) {
+          if (f.number == 1 && f.type == wire::kLengthDelimited) second_nodes.push_back(f.data);
+          else if (f.number == 1) ok = false;  // the serial scan reports it
+          else second_other.push_back(f);
+        });
+        second_ok = ok;
+      } catch (const ParseError&) {
+        second_ok = false;
+      }
+    });
+    if (first_stop != sync || !second_ok) return first_stop;
+    node_spans_.insert(node_spans_.end(), second_nodes.begin(), second_nodes.end());
+    for (const Field& f : second_other) TakeGraphField(f);
+    return end;
+  }
+
+  // The first position in [from, from + kSyncSearch) where kSyncRun fields in a row (or
+  // all up to `end`) read as GraphDef.node fields holding a NodeDef that starts with its
+  // name, as serializers write them; nullptr if there is none.
+  static const char* FindNodeRun(const char* from, const char* end) {
+    const char* const last = end - from > static_cast<ptrdiff_t>(kSyncSearch) ? from + kSyncSearch : end;
+    for (const char* p = from; p < last; ++p) {
+      const char* q = p;
+      int fields = 0;
+      while (fields < kSyncRun && q < end) {
+        if (static_cast<uint8_t>(*q) != 0x0a) break;  // field 1, length-delimited
+        uint64_t len = 0;
+        const char* v = q + 1;
+        int shift = 0;
+        while (v < end && shift < 35 && (static_cast<uint8_t>(*v) & 0x80)) {
+          len |= static_cast<uint64_t>(static_cast<uint8_t>(*v++) & 0x7f) << shift;
+          shift += 7;
+        }
+        if (v >= end || shift >= 35) break;
+        len |= static_cast<uint64_t>(static_cast<uint8_t>(*v++)) << shift;
+        if (len == 0 || len > static_cast<uint64_t>(end - v) || static_cast<uint8_t>(*v) != 0x0a) break;
+        q = v + len;
+        ++fields;
+      }
+      if (fields == kSyncRun || (fields > 0 && q == end)) return p;
+    }
+    return nullptr;
   }
 
   void ParseLibrary(std::string_view lib) {

@@ -347,6 +347,66 @@ void TestThreadsSameResultAndError() {
   CHECK(g1->graph_def() == g4->graph_def());
 }
 
+// A GraphDef of 8 MB or more has its node boundaries found in two halves at once, the
+// second from a run of NodeDef-like fields near the middle: whatever the middle holds,
+// the result and the errors are the serial scan's.
+void TestBoundaryScanInHalves() {
+  auto serial = Opts("p");
+  auto split = Opts("p");
+  split.threads = 2;
+  const std::string pad = Bytes(5, Bytes(1, "pad") + Bytes(2, Bytes(2, std::string(60, 'x'))));
+  auto chain = [&](int from, int count) {  // from >= 1: each node waits for the one before
+    std::string out;
+    for (int i = from; i < from + count; ++i) {
+      out += Node("n" + std::to_string(i), "NoOp", {"^n" + std::to_string(i - 1)}, pad);
+    }
+    return out;
+  };
+  auto same = [&](const std::string& graph) {
+    auto a = fastmeta::RewriteMetaGraph(Meta(graph), serial);
+    auto b = fastmeta::RewriteMetaGraph(Meta(graph), split);
+    CHECK(a->graph_def() == b->graph_def());
+    CHECK(a->num_nodes() == b->num_nodes());
+    return a->num_nodes();
+  };
+  const int half = 50000;  // ~100 bytes a node: 10 MB in all
+  std::string first = Node("n0", "NoOp", {}, pad) + chain(1, half - 1);
+  std::string second = chain(half, half);
+  CHECK(first.size() + second.size() >= (size_t{8} << 20));
+  CHECK(same(first + second) == 2 * half);
+  // Other GraphDef fields on both sides of the middle (versions, a library, an unknown
+  // field) come out in file order, as the serial scan keeps them.
+  const std::string versions = Bytes(4, VarintField(1, 27));
+  const std::string library = Bytes(2, Bytes(1, Bytes(1, Bytes(1, "f"))));
+  const std::string unknown = Bytes(9, "zz");
+  CHECK(same(versions + first + unknown + second.substr(0, second.size() / 2) + library + second.substr(second.size() / 2)) ==
+        2 * half);
+  // The middle falls inside a node whose attr holds a run of fake NodeDefs: the second
+  // half's scan starts there, the first half's never lands on it, the serial scan goes on.
+  std::string fakes;
+  while (fakes.size() < (size_t{2} << 20)) fakes += Node("fake" + std::to_string(fakes.size()), "NoOp");
+  const std::string trap = Node("trap", "NoOp", {}, Bytes(5, Bytes(1, "blob") + Bytes(2, Bytes(2, fakes))));
+  CHECK(same(first + trap + second) == 2 * half + 1);
+  // Errors in the second half are the serial scan's: a node field of the wrong wire
+  // type, a length past the end, an unknown input.
+  for (const std::string& bad : {VarintField(1, 7), std::string("\x0a\xff\xff\x03", 4),
+                                 Node("late", "NoOp", {"nowhere"})}) {
+    const std::string graph = first + second + bad + chain(2 * half, 10);
+    std::string e1, e2;
+    try {
+      fastmeta::RewriteMetaGraph(Meta(graph), serial);
+    } catch (const fastmeta::Error& e) {
+      e1 = e.what();
+    }
+    try {
+      fastmeta::RewriteMetaGraph(Meta(graph), split);
+    } catch (const fastmeta::Error& e) {
+      e2 = e.what();
+    }
+    CHECK(!e1.empty() && e1 == e2);
+  }
+}
+
 std::string Colocate(const std::vector<std::string>& targets) {
   std::string list;
   for (const std::string& t : targets) list += Bytes(2, "loc:@" + t);
@@ -646,6 +706,7 @@ int main() {
   TestInputMapErrors();
   TestExistingClash();
   TestThreadsSameResultAndError();
+  TestBoundaryScanInHalves();
   TestImportOrder();
   TestColocatedDevices();
   TestOpListDefaults();
