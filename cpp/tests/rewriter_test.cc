@@ -407,6 +407,23 @@ void TestBoundaryScanInHalves() {
   }
 }
 
+// The name table keeps each name's size in 16 bits beside its address: longer names
+// (and names of the same length) are still found, checked and told apart.
+void TestLongNames() {
+  const std::string longer(70000, 'a');
+  const std::string other = std::string(69999, 'a') + "b";
+  const std::string nodes = Node(longer) + Node(other) + Node("short") + Node("x", "NoOp", {"^" + longer, "^" + other}) +
+                            Node("y", "NoOp", {"^short", "^x"});
+  auto g = fastmeta::RewriteMetaGraph(Meta(nodes), Opts("p"));
+  CHECK(g->num_nodes() == 5);
+  CHECK(g->Find("p/" + longer) == 0 && g->Find("p/" + other) == 1 && g->Find("p/" + std::string(70001, 'a')) < 0);
+  const fastmeta::Edge* e = g->edges(3);
+  CHECK(g->node(3).edge_count == 2 && e[0].src == 0 && e[1].src == 1);
+  CHECK(Contains(ExpectError<fastmeta::GraphError>(Meta(nodes + Node(longer))), "Duplicate node name"));
+  CHECK(Contains(ExpectError<fastmeta::GraphError>(Meta(nodes + Node("z", "NoOp", {"^" + std::string(70001, 'a')}))),
+                 "Unknown input node"));
+}
+
 std::string Colocate(const std::vector<std::string>& targets) {
   std::string list;
   for (const std::string& t : targets) list += Bytes(2, "loc:@" + t);
@@ -707,6 +724,7 @@ int main() {
   TestExistingClash();
   TestThreadsSameResultAndError();
   TestBoundaryScanInHalves();
+  TestLongNames();
   TestImportOrder();
   TestColocatedDevices();
   TestOpListDefaults();

@@ -140,7 +140,7 @@ class RewrittenGraph : public NameLookup {
   FillLaterVector<NodeEntry> nodes_;  // every entry written by the rewriter
   FillLaterVector<Edge> edges_;
   std::vector<std::string> external_;
-  LargeVector<uint64_t> table_;  // open addressing: hash fingerprint | node index + 1, 0 = empty
+  FillLaterVector<uint64_t> table_;  // open addressing: hash fingerprint | node index + 1, 0 = empty
   mutable std::once_flag prefixes_once_;
   mutable std::once_flag folded_once_;
   mutable std::unordered_set<std::string> folded_;
