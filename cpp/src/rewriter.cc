@@ -8,6 +8,7 @@
 #include "fastmeta/memory.h"
 
 #include <algorithm>
+#include <atomic>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -383,7 +384,6 @@ class Rewriter {
     ParseOpList(op_list_parts, op_list_parts.empty() ? origin_ : op_list_origin_);
     for (std::string_view part : graph_parts) ParseGraph(part);
     ParseNodes();
-    IndexNames();
     ParseInputMap();
     ResolveInputs();
     Order();
@@ -604,10 +604,9 @@ class Rewriter {
     }
   }
 
-  // Parses the node spans in parallel; each chunk collects its inputs, then they are
-  // laid out one after the other.
   // Parses the node spans in parallel. Each part keeps its own input list (no copy);
-  // node.input_begin is global, part_input_base_[p] is where part p starts.
+  // node.input_begin is global, part_input_base_[p] is where part p starts. Each part
+  // then enters its nodes in the table of original names, while the others parse.
   void ParseNodes() {
     const size_t n = node_spans_.size();
     if (n >= 0x7fffffff) throw SizeLimitError("too many nodes");
@@ -615,6 +614,12 @@ class Rewriter {
     name_hashes_.resize(n);
     devices_.resize(n);
     parts_ = n < 4096 ? 1 : threads_;
+    name_table_.resize(TableCapacity(n));
+    ParallelFor(threads_, threads_, [&](size_t part) {
+      auto [a, b] = Range(name_table_.size(), threads_, part);
+      std::memset(static_cast<void*>(name_table_.data() + a), 0, (b - a) * sizeof(NameSlot));
+    });
+    std::atomic<bool> duplicate{false};
     part_devices_.clear();
     part_devices_.resize(parts_);
     part_inputs_.assign(parts_, {});
@@ -647,7 +652,10 @@ class Rewriter {
         }
       }
       if (b > released) ReleaseInput(node_spans_[released].data(), node_spans_[b - 1].data() + node_spans_[b - 1].size());
+      InsertNames(a, b, duplicate);
     });
+    if (duplicate.load()) ThrowFirstDuplicate();
+    FillLaterVector<uint64_t>().swap(name_hashes_);
     size_t total = 0;
     part_input_base_.assign(parts_, 0);
     for (size_t part = 0; part < parts_; ++part) {
@@ -900,30 +908,48 @@ class Rewriter {
     return size == name.size() && std::memcmp(data, name.data(), size) == 0;
   }
 
-  // The table of original names (hashes were taken while parsing, in parallel).
-  void IndexNames() {
-    const size_t n = nodes_.size();
-    name_table_.resize(TableCapacity(n));
-    ParallelFor(threads_, threads_, [&](size_t part) {
-      auto [a, b] = Range(name_table_.size(), threads_, part);
-      std::memset(static_cast<void*>(name_table_.data() + a), 0, (b - a) * sizeof(NameSlot));
-    });
+  // Enters nodes [a, b) in the table of original names while other parts enter theirs
+  // (a slot is claimed with a compare-and-swap of its key; its name ref follows, and
+  // until it does a reader compares through the node's record). A name already there
+  // sets `duplicate`: ThrowFirstDuplicate then reports the first in file order.
+  void InsertNames(size_t a, size_t b, std::atomic<bool>& duplicate) {
     const size_t mask = name_table_.size() - 1;
     constexpr size_t kAhead = 16;  // slots prefetched ahead: the table is far larger than the cache
-    for (size_t i = 0; i < n; ++i) {
-      if (i + kAhead < n) __builtin_prefetch(&name_table_[name_hashes_[i + kAhead] & mask]);
+    for (size_t i = a; i < b; ++i) {
+      if (i + kAhead < b) __builtin_prefetch(&name_table_[name_hashes_[i + kAhead] & mask], 1);
       const uint64_t h = name_hashes_[i];
       const uint64_t fp = Fingerprint(h);
       const std::string_view name = nodes_[i].name();
-      size_t slot = h & mask;
-      for (uint64_t e; (e = name_table_[slot].key) != 0; slot = (slot + 1) & mask) {
-        if (Fingerprint(e) == fp && SlotHasName(name_table_[slot], static_cast<uint32_t>(e & kIndexMask) - 1, name)) {
-          throw GraphError("Duplicate node name in graph: " + Quote(name), std::string(name));
+      for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
+        NameSlot& s = name_table_[slot];
+        uint64_t e = __atomic_load_n(&s.key, __ATOMIC_ACQUIRE);
+        if (e == 0) {
+          if (__atomic_compare_exchange_n(&s.key, &e, fp | (i + 1), false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            __atomic_store_n(&s.name, NameRef(name), __ATOMIC_RELEASE);
+            break;
+          }
+          // Another part took the slot first: e is now its key.
+        }
+        if (Fingerprint(e) != fp) continue;
+        const uint32_t j = static_cast<uint32_t>(e & kIndexMask) - 1;
+        const NameSlot seen{e, __atomic_load_n(&s.name, __ATOMIC_ACQUIRE)};
+        if (SlotHasName(seen, j, name)) {
+          duplicate.store(true, std::memory_order_relaxed);
+          break;
         }
       }
-      name_table_[slot] = NameSlot{fp | (i + 1), NameRef(name)};
     }
-    FillLaterVector<uint64_t>().swap(name_hashes_);
+  }
+
+  // Throws the error for the first node (in file order) whose name an earlier node has.
+  [[noreturn]] void ThrowFirstDuplicate() const {
+    std::unordered_set<std::string_view, FastHash> seen;
+    for (const RawNode& node : nodes_) {
+      if (!seen.insert(node.name()).second) {
+        throw GraphError("Duplicate node name in graph: " + Quote(node.name()), std::string(node.name()));
+      }
+    }
+    throw GraphError("Duplicate node name in graph", std::string());  // (unreachable: the parts found one)
   }
 
   int64_t FindOriginal(std::string_view name) const { return FindOriginalHashed(name, HashName(name)); }

@@ -339,6 +339,21 @@ void TestThreadsSameResultAndError() {
   e1 = ExpectError<fastmeta::GraphError>(Meta(nodes + Node("n0_") + Node("n5")), one);
   e4 = ExpectError<fastmeta::GraphError>(Meta(nodes + Node("n0_") + Node("n5")), many);
   CHECK(e1 == e4 && Contains(e1, "'n5'"));
+  // Parts enter their names in the table at once: with duplicates in several parts,
+  // the error still names the first node (in file order) whose name came before.
+  {
+    std::string dups;
+    for (int i = 0; i < 20000; ++i) {
+      const std::string name = i == 15000 ? "n100" : i == 19000 ? "n7" : i == 19500 ? "n15001" : "n" + std::to_string(i);
+      dups += Node(name);
+    }
+    for (unsigned threads : {1u, 2u, 4u}) {
+      auto o = Opts();
+      o.threads = threads;
+      const std::string e = ExpectError<fastmeta::GraphError>(Meta(dups), o);
+      CHECK(Contains(e, "Duplicate node name in graph: 'n100'"));
+    }
+  }
   nodes += Node("n0_");
   auto g1 = fastmeta::RewriteMetaGraph(Meta(nodes), Opts("p"));
   auto o4 = Opts("p");
