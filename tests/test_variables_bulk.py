@@ -50,9 +50,9 @@ def _describe(v: Variable) -> tuple[Any, ...]:
 
 def variables_from_defs(raws: list[bytes], scope: str, *, graph: _Transaction, segment: _Segment) -> list[Any]:
     """The bulk path's Variable for each of ``raws``, None for those it hands back."""
-    bulk = BulkVariables(scope, graph=graph, segment=segment)
-    bulk.add(list(dict.fromkeys(raws)))
-    return [bulk.get(r) if r in bulk else None for r in raws]
+    bulk = BulkVariables(scope, graph=graph, segment=segment, collections={"variables": raws})
+    rows = [bulk.settled_row("variables", j) for j in range(len(raws))]
+    return [None if r is None else bulk.get_row(r) for r in rows]
 
 
 def _imported(fixture: str, scope: str) -> tuple[_Transaction, _Segment, list[variable_pb2.VariableDef]]:
@@ -241,3 +241,34 @@ def test_deferred_collection_in_a_later_import_and_return_elements() -> None:
     second = variables[len(variables) // 2 :]
     assert var_dict and sorted(var_dict) == sorted(v.name[2:] for v in second)
     assert all(v.name.startswith("b/") and var_dict[v.name[2:]] is v for v in second)
+
+
+def test_identity_follows_bytes_when_a_collection_is_not_all_settled(tmp_path: Path) -> None:
+    """One Variable per distinct VariableDef (by bytes) across the collections, as
+    TensorFlow memoises them, also when one collection holds an entry the bulk path
+    leaves to protobuf (that collection is then built entry by entry, the others are
+    deferred)."""
+    meta = fastmeta.read_meta_graph_file(str(CORPUS / FIXTURES["mlp_ref"]["file"]))
+    trainable = list(meta.collection_def["trainable_variables"].bytes_list.value)
+    everything = meta.collection_def["variables"].bytes_list.value
+    # The first variable's name field with its length in two bytes: the same
+    # VariableDef to protobuf, bytes the core does not read.
+    first = trainable[0]
+    assert first[0] == 0x0A and first[1] < 0x80
+    odd = first[:1] + bytes([first[1] | 0x80, 0x00]) + first[2:]
+    assert variable_pb2.VariableDef.FromString(odd) == variable_pb2.VariableDef.FromString(first)
+    values = list(everything)
+    values[values.index(first)] = odd
+    del everything[:]
+    everything.extend(values)
+    path = tmp_path / "odd.meta"
+    path.write_bytes(meta.SerializeToString())
+    graph = fastmeta.Graph()
+    fastmeta.import_meta_graph(str(path), import_scope="imp", graph=graph)
+    assert "trainable_variables" in graph._deferred and "variables" not in graph._deferred
+    by_bytes = dict(zip(values, graph.get_collection("variables")))
+    for raw, v in zip(trainable, graph.get_collection("trainable_variables")):
+        if raw == first:
+            assert by_bytes[odd] is not v and by_bytes[odd].name == v.name
+        else:
+            assert by_bytes[raw] is v

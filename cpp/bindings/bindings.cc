@@ -194,28 +194,30 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "variable_rows",
           [](const RewrittenGraph& g, const py::list& defs, const std::string& prefix) {
-            // Serialized VariableDefs (bytes) -> (rows as native int64 bytes, 15 columns:
-            // see fastmeta::VariableDefRow; the op types the rows index; the prefixed
-            // variable names). The bytes objects stay alive in `defs` while released.
+            // Serialized VariableDefs (bytes) -> the rows of the distinct ones (native
+            // int64 bytes, 15 columns: see fastmeta::VariableDefRow), the op types the
+            // rows index, each row's prefixed variable name, the row of each of `defs`
+            // and the index in `defs` of each row's first (both native int32 bytes).
+            // The bytes objects stay alive in `defs` while released.
             std::vector<std::string_view> views;
             views.reserve(defs.size());
             for (py::handle item : defs) {
               if (!PyBytes_Check(item.ptr())) throw py::type_error("variable_rows: every VariableDef must be bytes");
               views.emplace_back(PyBytes_AS_STRING(item.ptr()), static_cast<size_t>(PyBytes_GET_SIZE(item.ptr())));
             }
-            std::vector<fastmeta::VariableDefRow> rows;
-            std::vector<std::string_view> op_types;
-            std::vector<std::string> names;
+            fastmeta::DistinctVariableDefs found;
             {
               py::gil_scoped_release release;
-              rows = fastmeta::LookupVariableDefs(g, views, prefix, &op_types, &names);
+              found = fastmeta::LookupDistinctVariableDefs(g, views, prefix);
             }
             py::list types;
-            for (std::string_view op : op_types) types.append(Str(op));
-            py::list name_list(names.size());
-            for (size_t k = 0; k < names.size(); ++k) name_list[k] = Str(names[k]);
-            return py::make_tuple(py::bytes(reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(rows[0])),
-                                  types, name_list);
+            for (std::string_view op : found.op_types) types.append(Str(op));
+            py::list name_list(found.variable_names.size());
+            for (size_t k = 0; k < found.variable_names.size(); ++k) name_list[k] = Str(found.variable_names[k]);
+            auto int_bytes = [](const auto& v) {
+              return py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0]));
+            };
+            return py::make_tuple(int_bytes(found.rows), types, name_list, int_bytes(found.row_of), int_bytes(found.first));
           },
           py::arg("defs"), py::arg("prefix"))
       .def("has_name_folded", &RewrittenGraph::HasNameFolded, py::arg("lower"))

@@ -199,6 +199,29 @@ inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
       }
       if (!(row.flags & fastmeta::VariableDefRow::kParsed) && row.flags != 0) Die("variable rows: flags unparsed", "");
     }
+    // The same defs twice, deduplicated (in slices of 2): each distinct one is a row
+    // equal to its row above.
+    std::vector<std::string_view> twice(defs);
+    twice.insert(twice.end(), defs.begin(), defs.end());
+    const auto distinct = fastmeta::LookupDistinctVariableDefs(*first, twice, "", 2);
+    if (distinct.row_of.size() != twice.size() || distinct.first.size() != distinct.rows.size()) {
+      Die("distinct variable rows: wrong count", "");
+    }
+    for (size_t k = 0; k < twice.size(); ++k) {
+      const auto r = static_cast<size_t>(distinct.row_of[k]);
+      if (r >= distinct.rows.size() || twice[static_cast<size_t>(distinct.first[r])] != twice[k]) {
+        Die("distinct variable rows: a def maps to another", "");
+      }
+      const fastmeta::VariableDefRow& a = distinct.rows[r];
+      const fastmeta::VariableDefRow& b = rows[k % defs.size()];
+      for (int j = 0; j < 4; ++j) {
+        if (a.node[j] != b.node[j] || (a.op[j] < 0) != (b.op[j] < 0) ||
+            (a.op[j] >= 0 && distinct.op_types[static_cast<size_t>(a.op[j])] != op_types[static_cast<size_t>(b.op[j])])) {
+          Die("distinct variable rows: a row differs", "");
+        }
+      }
+      if (a.flags != b.flags) Die("distinct variable rows: flags differ", "");
+    }
   }
 }
 

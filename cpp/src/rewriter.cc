@@ -26,6 +26,7 @@
 #include "fastmeta/mapped_file.h"
 #include "fastmeta/names.h"
 #include "fastmeta/wire.h"
+#include "hash.h"
 #include "parallel.h"
 
 namespace fastmeta {
@@ -43,34 +44,6 @@ void NameSet::Add(std::string name) {
 bool NameSet::HasName(std::string_view name) const { return names_.count(std::string(name)) != 0; }
 bool NameSet::HasPrefix(std::string_view name) const { return prefixes_.count(std::string(name)) != 0; }
 
-namespace {
-
-// A fast hash for short names: 8 bytes at a time, multiply-xorshift mixing.
-inline uint64_t HashName(std::string_view s) {
-  const char* p = s.data();
-  size_t n = s.size();
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-  while (n >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = (h ^ w) * 0xff51afd7ed558ccdULL;
-    h ^= h >> 32;
-    p += 8;
-    n -= 8;
-  }
-  uint64_t w = 0;
-  if (n) std::memcpy(&w, p, n);
-  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 29;
-  h *= 0x9e3779b97f4a7c15ULL;
-  return h ^ (h >> 32);
-}
-
-struct FastHash {
-  size_t operator()(std::string_view s) const { return static_cast<size_t>(HashName(s)); }
-};
-
-}  // namespace
 
 size_t RewrittenGraph::graph_def_size() const {
   size_t total = 0;

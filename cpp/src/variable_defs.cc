@@ -7,6 +7,7 @@
 #include "fastmeta/errors.h"
 #include "fastmeta/rewriter.h"
 #include "fastmeta/wire.h"
+#include "hash.h"
 #include "parallel.h"
 
 namespace fastmeta {
@@ -222,6 +223,54 @@ std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, cons
     }
   }
   return rows;
+}
+
+DistinctVariableDefs LookupDistinctVariableDefs(const RewrittenGraph& graph, const std::vector<std::string_view>& defs,
+                                                std::string_view prefix, size_t slice) {
+  DistinctVariableDefs out;
+  if (defs.size() >= 0x7fffffff) throw SizeLimitError("too many VariableDefs");
+  std::vector<std::string_view> distinct;
+  {
+    // Open addressing over row numbers + 1 (0: empty), at most half full.
+    size_t capacity = 16;
+    while (capacity < 2 * defs.size()) capacity <<= 1;
+    std::vector<int32_t> table(capacity, 0);
+    out.row_of.resize(defs.size());
+    for (size_t k = 0; k < defs.size(); ++k) {
+      const std::string_view def = defs[k];
+      size_t slot = HashName(def) & (capacity - 1);
+      for (; table[slot] != 0; slot = (slot + 1) & (capacity - 1)) {
+        if (distinct[static_cast<size_t>(table[slot] - 1)] == def) break;
+      }
+      if (table[slot] == 0) {
+        distinct.push_back(def);
+        out.first.push_back(static_cast<int32_t>(k));
+        table[slot] = static_cast<int32_t>(distinct.size());
+      }
+      out.row_of[k] = table[slot] - 1;
+    }
+  }
+  out.rows.reserve(distinct.size());
+  out.variable_names.reserve(distinct.size());
+  std::unordered_map<std::string_view, int64_t> op_index;
+  if (slice == 0) slice = 1;
+  for (size_t a = 0; a < distinct.size(); a += slice) {
+    const std::vector<std::string_view> part(distinct.begin() + static_cast<ptrdiff_t>(a),
+                                             distinct.begin() + static_cast<ptrdiff_t>(std::min(distinct.size(), a + slice)));
+    std::vector<std::string_view> part_ops;
+    std::vector<std::string> names;
+    std::vector<VariableDefRow> rows = LookupVariableDefs(graph, part, prefix, &part_ops, &names);
+    std::vector<int64_t> global(part_ops.size());
+    for (size_t t = 0; t < part_ops.size(); ++t) global[t] = InternOp(op_index, out.op_types, part_ops[t]);
+    for (VariableDefRow& r : rows) {
+      for (int64_t& op : r.op) {
+        if (op >= 0) op = global[static_cast<size_t>(op)];
+      }
+      out.rows.push_back(r);
+    }
+    for (std::string& name : names) out.variable_names.push_back(std::move(name));
+  }
+  return out;
 }
 
 }  // namespace fastmeta

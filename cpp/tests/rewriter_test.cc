@@ -660,6 +660,32 @@ void TestVariableDefRows() {
       for (size_t k = 3; k < views.size(); ++k) CHECK(r[k].flags == 0 && r[k].node[0] == -1 && names[base + k].empty());
     }
   }
+  // The distinct ones (equal bytes: one row, first seen first), in slices whose op
+  // lists are merged: the same rows as a lookup of the distinct defs at once.
+  {
+    std::vector<std::string_view> repeated;
+    for (unsigned c = 0; c < 3; ++c) repeated.insert(repeated.end(), views.rbegin(), views.rend());
+    for (size_t slice : {size_t{1}, size_t{3}, size_t{8192}}) {
+      const auto d = fastmeta::LookupDistinctVariableDefs(*g, repeated, "s/", slice);
+      CHECK(d.rows.size() == views.size() && d.row_of.size() == repeated.size() && d.first.size() == views.size());
+      const auto whole = fastmeta::LookupVariableDefs(*g, std::vector<std::string_view>(views.rbegin(), views.rend()), "s/",
+                                                      &ops, &names);
+      for (size_t k = 0; k < repeated.size(); ++k) {
+        const auto row = static_cast<size_t>(d.row_of[k]);
+        CHECK(row == k % views.size() && repeated[static_cast<size_t>(d.first[row])] == repeated[k]);
+      }
+      for (size_t r = 0; r < whole.size(); ++r) {
+        CHECK(d.rows[r].flags == whole[r].flags && d.variable_names[r] == names[r]);
+        for (int j = 0; j < 4; ++j) {
+          CHECK(d.rows[r].node[j] == whole[r].node[j] && d.rows[r].output[j] == whole[r].output[j]);
+          CHECK((d.rows[r].op[j] < 0) == (whole[r].op[j] < 0));
+          if (d.rows[r].op[j] >= 0) {
+            CHECK(d.op_types[static_cast<size_t>(d.rows[r].op[j])] == ops[static_cast<size_t>(whole[r].op[j])]);
+          }
+        }
+      }
+    }
+  }
   int64_t out = 0;
   CHECK(fastmeta::FindElement(*g, "s/w:1234567890", &out) == -1 && out == -1);  // ten digits
   CHECK(fastmeta::FindElement(*g, "s/w:", &out) == -1 && out == -1);

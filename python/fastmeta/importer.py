@@ -76,7 +76,6 @@ _VARIABLE_KEYS = frozenset(
     }
 )
 _COMPAT_KEYS = frozenset({"local_variables", "model_variables", "metric_variables"})
-_BULK_SLICE = 8192  # VariableDefs resolved per call into the core
 
 _KNOWN_KWARGS = frozenset(
     {
@@ -183,31 +182,23 @@ def _bulk_variables(
     unbound_col: str | None,
     predicate: Callable[[str], bool],
     values_of: Callable[[str], list[bytes]],
-    bulk_keys: set[str],
 ) -> BulkVariables | None:
-    """The variables of the memoised variable collections, settled in bulk (calls into
-    the core for all their names: a large graph has tens of thousands), by their
-    VariableDef bytes; entries the bulk path leaves to ``Variable.from_proto`` (and
-    anything malformed, reported there) are not in it. The keys whose values it took
-    are added to ``bulk_keys``."""
+    """The variables of the memoised variable collections, settled in bulk (one call
+    into the core for all their names: a large graph has tens of thousands); entries the
+    bulk path leaves to ``Variable.from_proto`` (and anything malformed, reported there)
+    are unsettled in it."""
     seg = next((p for p in reversed(txn.parts) if isinstance(p, _Segment)), None)
     if seg is None:
         return None
-    distinct: dict[bytes, None] = {}
+    collections: dict[str, list[bytes]] = {}
     for key in keys:
         if key not in VARIABLE_COLLECTIONS or key not in _VARIABLE_KEYS or key == unbound_col:
             continue
         coll = rest.collection_def[key]
         if REGISTERED_PROTOS.get(key) is None or coll.WhichOneof("kind") != "bytes_list" or not predicate(key):
             continue
-        distinct.update(dict.fromkeys(values_of(key)))
-        bulk_keys.add(key)
-    raws = list(distinct)
-    bulk = BulkVariables(scope, graph=txn, segment=seg)
-    # In slices, so the core's lookup results for all variables are never held at once.
-    for start in range(0, len(raws), _BULK_SLICE):
-        bulk.add(raws[start : start + _BULK_SLICE])
-    return bulk
+        collections[key] = values_of(key)
+    return BulkVariables(scope, graph=txn, segment=seg, collections=collections)
 
 
 def _restore_collections(
@@ -237,8 +228,7 @@ def _restore_collections(
 
     # One Variable per distinct VariableDef across the memoised collections: those the
     # bulk path settled (made on first use), the others made here by from_proto.
-    bulk_keys: set[str] = set()  # the keys whose values went to the bulk step
-    bulk = None if old_tf else _bulk_variables(txn, rest, keys, scope, unbound_col, predicate, values_of, bulk_keys)
+    bulk = None if old_tf else _bulk_variables(txn, rest, keys, scope, unbound_col, predicate, values_of)
     memo: dict[bytes, Variable] = {}
     for key in keys:
         if key == unbound_col:
@@ -253,23 +243,20 @@ def _restore_collections(
         proto_cls = REGISTERED_PROTOS.get(key)
         if proto_cls is not None and kind == "bytes_list":
             memoised = key in VARIABLE_COLLECTIONS
-            if memoised and bulk is not None:
-                values = values_of(key)
-                if key in bulk_keys and (bulk.complete or bulk.covers(values)):
-                    # The usual case: the bulk step settled every entry, checked; the
-                    # Variable objects are made when the collection is first read.
-                    txn.defer_collection(
-                        key,
-                        len(values),
-                        functools.partial(bulk.items, values),
-                        functools.partial(map, bulk.get, values),
-                    )
-                    continue
-            for raw in values_of(key):
+            if memoised and bulk is not None and bulk.covers(key):
+                # The usual case: the bulk step settled every entry, checked; the
+                # Variable objects are made when the collection is first read.
+                txn.defer_collection(
+                    key, bulk.count(key), functools.partial(bulk.items, key), functools.partial(bulk.iterate, key)
+                )
+                continue
+            for j, raw in enumerate(values_of(key)):
                 if memoised:
                     known = memo.get(raw)
-                    if known is None and bulk is not None and raw in bulk:
-                        known = bulk.get(raw)
+                    if known is None and bulk is not None:
+                        row = bulk.settled_row(key, j)
+                        if row is not None:
+                            known = bulk.get_row(row)
                     if known is not None:
                         txn.add_to_collection(key, known)
                         continue

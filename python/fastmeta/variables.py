@@ -4,8 +4,7 @@ their ``to_proto`` (names stripped of an export scope)."""
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -97,46 +96,41 @@ _PARSED, _RESOURCE, _TRAINABLE, _SLICE_INFO, _INITIAL_VALUE, _CANONICAL = 1, 2, 
 
 class BulkVariables:
     """The variables of one import's memoised collections (``variables``,
-    ``trainable_variables``, ...) that the core settles in bulk: it parses their
-    VariableDefs and resolves their names in the import's segment (``segment``, the
-    core's result), a slice of VariableDefs per call (:meth:`add`). A VariableDef this
-    cannot settle exactly as ``from_proto`` would (bytes the core does not read exactly
-    as protobuf does, a name not in the segment or not a plain ``op``/``op:k``, an output
-    count that depends on the node, a resource variable whose snapshot is not its
-    ReadVariableOp, a field value from_proto rejects, a SaveSliceInfoDef protobuf
-    rejects) is left out: the caller uses from_proto for it, which also gives the
-    errors, in collection order.
+    ``trainable_variables``, ...) that the core settles in bulk: one call parses their
+    VariableDefs (each distinct one once: equal bytes are one variable, as TensorFlow
+    memoises them) and resolves their names in the import's segment (``segment``, the
+    core's result). A VariableDef this cannot settle exactly as ``from_proto`` would
+    (bytes the core does not read exactly as protobuf does, a name not in the segment or
+    not a plain ``op``/``op:k``, an output count that depends on the node, a resource
+    variable whose snapshot is not its ReadVariableOp, a field value from_proto rejects,
+    a SaveSliceInfoDef protobuf rejects) is left unsettled: the caller uses from_proto
+    for it, which also gives the errors, in collection order.
 
-    Everything is checked when the VariableDefs are added; the Variable objects, one per
-    distinct VariableDef, are made on first use (:meth:`get`, :meth:`items`): a large
-    graph has tens of thousands of variables, and an import returns before any of them
-    is looked at. Each variable holds node indices and makes its Operation and Tensor
-    views on first use too."""
+    Everything is checked here; the Variable objects are made on first use
+    (:meth:`get_row`, :meth:`items`, :meth:`iterate`): a large graph has tens of
+    thousands of variables, and an import returns before any of them is looked at. Each
+    variable holds node indices and makes its Operation and Tensor views on first use too."""
 
-    def __init__(self, import_scope: str | None, *, graph: _Lookup, segment: Any) -> None:
+    def __init__(
+        self, import_scope: str | None, *, graph: _Lookup, segment: Any, collections: dict[str, list[bytes]]
+    ) -> None:
         scope = import_scope or ""
-        self._scope = scope
         # Plain concatenation where prepend_name_scope would also handle '^x' / 'loc:@x':
         # such a name never resolves either way ('S/^x' is no node name), so the entry
         # goes to from_proto, which prefixes it exactly.
-        self._pre = (scope[:-1] if scope.endswith("/") else scope) + "/" if scope else ""
+        pre = (scope[:-1] if scope.endswith("/") else scope) + "/" if scope else ""
         self._lookup = graph
         self._segment = segment
-        # raw VariableDef -> its number among the settled ones; per slice of them (in
-        # order): the first number, the raws, their view rows (variable node and output,
-        # initializer, snapshot node and output, initial value node and output), flags,
-        # synchronization, aggregation, the core's canonical names (by position in the
-        # slice's input) with each row's position there, and save-slice infos by row.
-        self._where: dict[bytes, int] = {}
-        self._bases: list[int] = []
-        self._slices: list[tuple[list[bytes], Any, Any, Any, Any, list[Any], list[int], dict[int, SaveSliceInfo]]] = []
-        self._made: dict[bytes, Variable] = {}
-        self.complete = True  # every VariableDef added so far was settled
-
-    def add(self, defs: Sequence[bytes]) -> None:
-        """Settle a slice of distinct serialized VariableDefs (one call into the core)."""
-        graph = self._lookup
-        raw_rows, op_types, names = self._segment.core.variable_rows(list(defs), self._pre)
+        defs: list[bytes] = []
+        for values in collections.values():
+            defs.extend(values)
+        raw_rows, op_types, names, raw_row_of, raw_first = segment.core.variable_rows(defs, pre)
+        row_of = np.frombuffer(raw_row_of, dtype=np.int32)
+        self._key_rows: dict[str, Any] = {}
+        start = 0
+        for key, values in collections.items():
+            self._key_rows[key] = row_of[start : start + len(values)]
+            start += len(values)
         rows = np.frombuffer(raw_rows, dtype=np.int64).reshape(-1, _ROW_COLUMNS)
         nodes, outs, ops = rows[:, 0:4], rows[:, 4:8], rows[:, 8:12]
         sync, agg, flags = rows[:, 12], rows[:, 13], rows[:, 14]
@@ -162,87 +156,92 @@ class BulkVariables:
         )
         # A SaveSliceInfoDef is parsed now, so that a bad one is reported by from_proto
         # at import time (partitioned variables only: few).
-        infos: dict[int, SaveSliceInfo] = {}
-        for k in np.flatnonzero(settled & ((flags & _SLICE_INFO) != 0)).tolist():
+        first = np.frombuffer(raw_first, dtype=np.int32)
+        self._infos: dict[int, SaveSliceInfo] = {}
+        for r in np.flatnonzero(settled & ((flags & _SLICE_INFO) != 0)).tolist():
             try:
-                info = variable_pb2.VariableDef.FromString(defs[k]).save_slice_info_def
+                info = variable_pb2.VariableDef.FromString(defs[int(first[r])]).save_slice_info_def
             except DecodeError:
-                settled[k] = False
+                settled[r] = False
                 continue
-            infos[k] = SaveSliceInfo.from_proto(info, self._scope)
-        picked = np.flatnonzero(settled)
-        if len(picked) < len(defs):
-            self.complete = False
-        if not len(picked):
-            return
-        view_rows = np.stack(
+            self._infos[r] = SaveSliceInfo.from_proto(info, scope)
+        self._settled = settled
+        # Per row: variable node and output, initializer, snapshot node and output,
+        # initial value node and output (-1: none).
+        self._view_rows = np.stack(
             [
-                nodes[picked, 0],
-                outs[picked, 0],
-                nodes[picked, 1],
-                nodes[picked, 2],
-                outs[picked, 2],
-                np.where(no_initial[picked], -1, nodes[picked, 3]),
-                np.where(no_initial[picked], -1, outs[picked, 3]),
+                nodes[:, 0],
+                outs[:, 0],
+                nodes[:, 1],
+                nodes[:, 2],
+                outs[:, 2],
+                np.where(no_initial, -1, nodes[:, 3]),
+                np.where(no_initial, -1, outs[:, 3]),
             ],
             axis=1,
         )
-        picked_list = picked.tolist()
-        raws = [defs[k] for k in picked_list]
-        base = len(self._where)
-        self._bases.append(base)
-        self._slices.append(
-            (
-                raws,
-                view_rows,
-                flags[picked],
-                sync[picked],
-                agg[picked],
-                names,
-                picked_list,
-                {int(np.searchsorted(picked, k)): info for k, info in infos.items()},
-            )
-        )
-        self._where.update(zip(raws, range(base, base + len(raws))))
+        self._flags, self._sync, self._agg = flags, sync, agg
+        self._names = names
+        self._made: list[Variable | None] = [None] * len(rows)
+        self._all_made = False
 
-    def __contains__(self, raw: bytes) -> bool:
-        return raw in self._where
+    def covers(self, key: str) -> bool:
+        """Whether every VariableDef of collection ``key`` was settled."""
+        key_rows = self._key_rows.get(key)
+        return key_rows is not None and bool(self._settled[key_rows].all())
 
-    def covers(self, raws: Iterable[bytes]) -> bool:
-        """Whether every one of ``raws`` was settled."""
-        return self._where.keys() >= set(raws)
+    def count(self, key: str) -> int:
+        """How many values collection ``key`` has (0 when it is not one of these)."""
+        key_rows = self._key_rows.get(key)
+        return 0 if key_rows is None else len(key_rows)
 
-    def get(self, raw: bytes) -> Variable:
-        """The Variable of a settled VariableDef (made now if not yet)."""
-        v = self._made.get(raw)
+    def settled_row(self, key: str, j: int) -> int | None:
+        """The row of value ``j`` of collection ``key``, None when it was not settled."""
+        key_rows = self._key_rows.get(key)
+        if key_rows is None:
+            return None
+        r = int(key_rows[j])
+        return r if self._settled[r] else None
+
+    def get_row(self, r: int) -> Variable:
+        """The Variable of settled row ``r`` (made now if not yet)."""
+        v = self._made[r]
         if v is None:
-            number = self._where[raw]
-            sid = bisect.bisect_right(self._bases, number) - 1
-            j = number - self._bases[sid]
-            _, view_rows, flags, sync, agg, names, positions, infos = self._slices[sid]
-            f = int(flags[j])
-            v = self._made[raw] = self._make(
+            f = int(self._flags[r])
+            v = self._made[r] = self._make(
                 f,
-                int(sync[j]),
-                int(agg[j]),
-                view_rows[j].tolist(),
-                names[positions[j]] if f & _CANONICAL else None,
-                infos.get(j),
+                int(self._sync[r]),
+                int(self._agg[r]),
+                self._view_rows[r].tolist(),
+                self._names[r] if f & _CANONICAL else None,
+                self._infos.get(r),
             )
         return v
 
-    def items(self, raws: Sequence[bytes]) -> list[Variable]:
-        """The Variables of settled VariableDefs, in order (all not yet made are made now)."""
+    def items(self, key: str) -> list[Variable]:
+        """The Variables of collection ``key`` (every value settled), in order; all the
+        settled rows not made yet are made now."""
         made = self._made
-        if len(made) < len(self._where):
-            make = self._make
-            for raws_of, view_rows, flags, sync, agg, names, positions, infos in self._slices:
-                for j, (raw, f, s, a, row, pos) in enumerate(
-                    zip(raws_of, flags.tolist(), sync.tolist(), agg.tolist(), view_rows.tolist(), positions)
-                ):
-                    if raw not in made:
-                        made[raw] = make(f, s, a, row, names[pos] if f & _CANONICAL else None, infos.get(j))
-        return [made[raw] for raw in raws]
+        if not self._all_made:
+            make, names, infos = self._make, self._names, self._infos
+            for r, (f, s, a, row, ok) in enumerate(
+                zip(
+                    self._flags.tolist(),
+                    self._sync.tolist(),
+                    self._agg.tolist(),
+                    self._view_rows.tolist(),
+                    self._settled.tolist(),
+                )
+            ):
+                if ok and made[r] is None:
+                    made[r] = make(f, s, a, row, names[r] if f & _CANONICAL else None, infos.get(r))
+            self._all_made = True
+        return [made[r] for r in self._key_rows[key].tolist()]  # type: ignore[misc]
+
+    def iterate(self, key: str) -> Iterator[Variable]:
+        """The Variables of collection ``key`` (every value settled), made one at a time."""
+        for r in self._key_rows[key].tolist():
+            yield self.get_row(r)
 
     def _make(
         self, f: int, s: int, a: int, row: list[int], name: str | None, info: SaveSliceInfo | None

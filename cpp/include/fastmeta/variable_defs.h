@@ -46,4 +46,20 @@ std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, cons
                                                std::string_view prefix, std::vector<std::string_view>* op_types,
                                                std::vector<std::string>* variable_names);
 
+// The rows of the distinct VariableDefs among `defs` (equal bytes share one row, as
+// TensorFlow makes one variable per VariableDef), for an import's variable
+// collections at once.
+struct DistinctVariableDefs {
+  std::vector<VariableDefRow> rows;         // one per distinct VariableDef, first seen first
+  std::vector<int32_t> row_of;              // the row of each of `defs`
+  std::vector<int32_t> first;               // per row: the index in `defs` where it is first
+  std::vector<std::string_view> op_types;   // what the rows' op columns index
+  std::vector<std::string> variable_names;  // per row, as LookupVariableDefs gives them
+};
+
+// LookupVariableDefs over the distinct `defs`, in slices of `slice` rows (the lookups of
+// one slice at a time are held).
+DistinctVariableDefs LookupDistinctVariableDefs(const RewrittenGraph& graph, const std::vector<std::string_view>& defs,
+                                                std::string_view prefix, size_t slice = 8192);
+
 }  // namespace fastmeta
