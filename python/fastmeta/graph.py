@@ -1085,10 +1085,6 @@ class _Transaction(_Lookup):
     def add_to_collection(self, key: Any, value: Any) -> None:
         self.collections.setdefault(key, []).append(value)
 
-    def extend_collection(self, key: Any, values: list[Any]) -> None:
-        if values:  # no values, no key (as adding them one by one)
-            self.collections.setdefault(key, []).extend(values)
-
     def defer_collection(
         self, key: Any, count: int, items: Callable[[], list[Any]], iterate: Callable[[], Iterator[Any]]
     ) -> None:

@@ -119,7 +119,7 @@ class BulkVariables:
         # such a name never resolves either way ('S/^x' is no node name), so the entry
         # goes to from_proto, which prefixes it exactly.
         pre = (scope[:-1] if scope.endswith("/") else scope) + "/" if scope else ""
-        self._lookup = graph
+        self._graph = graph._graph  # (not the lookup itself: an import's transaction)
         self._segment = segment
         defs: list[bytes] = []
         for values in collections.values():
@@ -259,7 +259,7 @@ class BulkVariables:
             v._aggregation = a
         if name is not None:
             v._name = name  # the tensor's own spelling ('w:00' would name 'w:0')
-        v._views = (self._lookup._graph, self._segment, *row)
+        v._views = (self._graph, self._segment, *row)
         return v
 
 
