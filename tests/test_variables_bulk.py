@@ -272,3 +272,18 @@ def test_identity_follows_bytes_when_a_collection_is_not_all_settled(tmp_path: P
             assert by_bytes[odd] is not v and by_bytes[odd].name == v.name
         else:
             assert by_bytes[raw] is v
+
+
+def test_a_held_collection_list_never_sees_deferred_items() -> None:
+    """get_collection_ref hands out the live list: a later import into the graph appends
+    real Variables to it, as TensorFlow's list would get them."""
+    path = str(CORPUS / FIXTURES["mlp_ref"]["file"])
+    graph = fastmeta.Graph()
+    fastmeta.import_meta_graph(path, import_scope="a", graph=graph)
+    ref = graph.get_collection_ref("variables")
+    first = len(ref)
+    fastmeta.import_meta_graph(path, import_scope="b", graph=graph)
+    assert len(ref) == 2 * first and all(isinstance(v, Variable) for v in ref)
+    assert [v.name for v in ref[first:]] == ["b/" + v.name[2:] for v in ref[:first]]
+    # A key nobody holds stays deferred across imports.
+    assert "trainable_variables" in graph._deferred

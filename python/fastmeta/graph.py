@@ -1136,6 +1136,11 @@ class _Transaction(_Lookup):
         g._names_in_use.clear()
         g._names_in_use.update(self.names)
         for key, items in self.collections.items():
+            if key in self.deferred and key in g._collections and key not in g._deferred:
+                # The graph's list may be in a caller's hands (get_collection_ref): it
+                # gets the items themselves.
+                _expand(items)
+                self.deferred.discard(key)
             g._collections.setdefault(key, []).extend(items)
         g._deferred.update(self.deferred)
         g._op_defs.update(self.op_defs)
