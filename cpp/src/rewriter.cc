@@ -530,27 +530,26 @@ class Rewriter {
   // The first position in [from, from + kSyncSearch) where kSyncRun fields in a row (or
   // all up to `end`) read as GraphDef.node fields holding a NodeDef that starts with its
   // name, as serializers write them; nullptr if there is none.
-  static const char* FindNodeRun(const char* from, const char* end) {
+  const char* FindNodeRun(const char* from, const char* end) const {
     const char* const last = end - from > static_cast<ptrdiff_t>(kSyncSearch) ? from + kSyncSearch : end;
     for (const char* p = from; p < last; ++p) {
-      const char* q = p;
+      if (static_cast<uint8_t>(*p) != 0x0a) continue;  // field 1, length-delimited
+      Reader r(std::string_view(p, static_cast<size_t>(end - p)), origin_);
+      Field f;
       int fields = 0;
-      while (fields < kSyncRun && q < end) {
-        if (static_cast<uint8_t>(*q) != 0x0a) break;  // field 1, length-delimited
-        uint64_t len = 0;
-        const char* v = q + 1;
-        int shift = 0;
-        while (v < end && shift < 35 && (static_cast<uint8_t>(*v) & 0x80)) {
-          len |= static_cast<uint64_t>(static_cast<uint8_t>(*v++) & 0x7f) << shift;
-          shift += 7;
+      bool at_end = false;
+      try {
+        for (; fields < kSyncRun; ++fields) {
+          if (!r.Next(f)) {
+            at_end = true;
+            break;
+          }
+          if (f.number != 1 || f.type != wire::kLengthDelimited || f.data.empty() || static_cast<uint8_t>(f.data[0]) != 0x0a) break;
         }
-        if (v >= end || shift >= 35) break;
-        len |= static_cast<uint64_t>(static_cast<uint8_t>(*v++)) << shift;
-        if (len == 0 || len > static_cast<uint64_t>(end - v) || static_cast<uint8_t>(*v) != 0x0a) break;
-        q = v + len;
-        ++fields;
+      } catch (const ParseError&) {
+        continue;  // not a run of fields from here
       }
-      if (fields == kSyncRun || (fields > 0 && q == end)) return p;
+      if (fields == kSyncRun || (fields > 0 && at_end)) return p;
     }
     return nullptr;
   }

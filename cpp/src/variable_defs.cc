@@ -136,6 +136,19 @@ int64_t InternOp(std::unordered_map<std::string_view, int64_t>& index, std::vect
   return it->second;
 }
 
+// Moves the op columns of rows [begin, end) from indices into `part_ops` to indices into
+// `ops` (the merged list, interned through `index`).
+void MergeOps(VariableDefRow* begin, VariableDefRow* end, const std::vector<std::string_view>& part_ops,
+              std::unordered_map<std::string_view, int64_t>& index, std::vector<std::string_view>& ops) {
+  std::vector<int64_t> global(part_ops.size());
+  for (size_t t = 0; t < part_ops.size(); ++t) global[t] = InternOp(index, ops, part_ops[t]);
+  for (VariableDefRow* row = begin; row != end; ++row) {
+    for (int64_t& op : row->op) {
+      if (op >= 0) op = global[static_cast<size_t>(op)];
+    }
+  }
+}
+
 // Rows [a, b): op columns index `op_types`, this part's own list. The part's defs are
 // parsed first, then all their names looked up in one pipelined batch (FindMany).
 void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>& defs, std::string_view prefix,
@@ -213,14 +226,8 @@ std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, cons
   });
   std::unordered_map<std::string_view, int64_t> index;
   for (size_t part = 0; part < parts; ++part) {
-    std::vector<int64_t> global(part_ops[part].size());
-    for (size_t t = 0; t < part_ops[part].size(); ++t) global[t] = InternOp(index, *op_types, part_ops[part][t]);
     auto [a, b] = Range(n, parts, part);
-    for (size_t k = a; k < b; ++k) {
-      for (int64_t& op : rows[k].op) {
-        if (op >= 0) op = global[static_cast<size_t>(op)];
-      }
-    }
+    MergeOps(rows.data() + a, rows.data() + b, part_ops[part], index, *op_types);
   }
   return rows;
 }
@@ -260,14 +267,8 @@ DistinctVariableDefs LookupDistinctVariableDefs(const RewrittenGraph& graph, con
     std::vector<std::string_view> part_ops;
     std::vector<std::string> names;
     std::vector<VariableDefRow> rows = LookupVariableDefs(graph, part, prefix, &part_ops, &names);
-    std::vector<int64_t> global(part_ops.size());
-    for (size_t t = 0; t < part_ops.size(); ++t) global[t] = InternOp(op_index, out.op_types, part_ops[t]);
-    for (VariableDefRow& r : rows) {
-      for (int64_t& op : r.op) {
-        if (op >= 0) op = global[static_cast<size_t>(op)];
-      }
-      out.rows.push_back(r);
-    }
+    MergeOps(rows.data(), rows.data() + rows.size(), part_ops, op_index, out.op_types);
+    out.rows.insert(out.rows.end(), rows.begin(), rows.end());
     for (std::string& name : names) out.variable_names.push_back(std::move(name));
   }
   return out;
