@@ -587,8 +587,8 @@ class Rewriter {
     devices_.resize(n);
     parts_ = n < 4096 ? 1 : threads_;
     name_table_.resize(TableCapacity(n));
-    ParallelFor(threads_, threads_, [&](size_t part) {
-      auto [a, b] = Range(name_table_.size(), threads_, part);
+    ParallelFor(parts_, threads_, [&](size_t part) {  // (one part, no thread, for a small graph)
+      auto [a, b] = Range(name_table_.size(), parts_, part);
       std::memset(static_cast<void*>(name_table_.data() + a), 0, (b - a) * sizeof(NameSlot));
     });
     std::atomic<bool> duplicate{false};
@@ -1618,8 +1618,8 @@ class Rewriter {
       // Every node kept its original name under the prefix: the table of original
       // names' keys, with indices moved to output positions, is the output's table.
       g.table_.resize(name_table_.size());
-      ParallelFor(threads_, threads_, [&](size_t part) {
-        auto [a, b] = Range(name_table_.size(), threads_, part);
+      ParallelFor(parts, threads_, [&](size_t part) {
+        auto [a, b] = Range(name_table_.size(), parts, part);
         for (size_t s = a; s < b; ++s) {
           const uint64_t e = name_table_[s].key;
           g.table_[s] = e == 0 || in_order_ ? e : Fingerprint(e) | (position_[(e & kIndexMask) - 1] + uint64_t{1});
