@@ -131,9 +131,11 @@ namespace {
 // The index of `op` in `list`, appending it the first time.
 int64_t InternOp(std::unordered_map<std::string_view, int64_t>& index, std::vector<std::string_view>& list,
                  std::string_view op) {
-  auto it = index.emplace(op, static_cast<int64_t>(list.size())).first;
-  if (it->second == static_cast<int64_t>(list.size())) list.push_back(op);
-  return it->second;
+  // (find first: emplace would allocate a node for every call, found or not)
+  auto it = index.find(op);
+  if (it != index.end()) return it->second;
+  list.push_back(op);
+  return index.emplace(op, static_cast<int64_t>(list.size()) - 1).first->second;
 }
 
 // Moves the op columns of rows [begin, end) from indices into `part_ops` to indices into
@@ -196,13 +198,21 @@ void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>
   std::vector<int64_t> found(lookups.size());
   graph.FindMany(views.data(), views.size(), found.data());
   std::unordered_map<std::string_view, int64_t> op_index;
+  // A column's op is nearly always the one before it (VariableV2, Assign, ...).
+  std::string_view last_op[4];
+  int64_t last_id[4] = {-1, -1, -1, -1};
   for (size_t t = 0; t < lookups.size(); ++t) {
     const Lookup& l = lookups[t];
     if (found[t] < 0) continue;  // the row's columns stay -1
     VariableDefRow& row = rows[l.row];
     row.node[l.column] = found[t];
     row.output[l.column] = l.output;
-    row.op[l.column] = InternOp(op_index, op_types, graph.op(static_cast<size_t>(found[t])));
+    const std::string_view op = graph.op(static_cast<size_t>(found[t]));
+    if (last_id[l.column] < 0 || op != last_op[l.column]) {
+      last_op[l.column] = op;
+      last_id[l.column] = InternOp(op_index, op_types, op);
+    }
+    row.op[l.column] = last_id[l.column];
     if (l.column == 0 && l.output >= 0 && l.canonical) row.flags |= VariableDefRow::kCanonical;
   }
 }
