@@ -1,5 +1,6 @@
 #include "fastmeta/memory.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
@@ -54,8 +55,9 @@ uintptr_t PageSize() noexcept {
 #endif
 }
 
-#if defined(FASTMETA_MAPPED_BLOCKS)
 constexpr size_t kHugePage = size_t{2} << 20;
+
+#if defined(FASTMETA_MAPPED_BLOCKS)
 // Smaller blocks come from malloc.
 constexpr size_t kMappedBlockMin = size_t{1} << 20;
 
@@ -122,16 +124,54 @@ void DropPages(const void* begin, const void* end) noexcept {
 #endif
 }
 
+PageRange MovePages(const void* begin, const void* end, PageSink& sink) noexcept {
+#if defined(FASTMETA_MAPPED_BLOCKS) && defined(MREMAP_DONTUNMAP)
+  constexpr uintptr_t kHuge = kHugePage;
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(begin) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t last = reinterpret_cast<uintptr_t>(end) & ~(kHuge - 1);
+  const uintptr_t to = (reinterpret_cast<uintptr_t>(sink.next) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t to_end = reinterpret_cast<uintptr_t>(sink.end) & ~(kHuge - 1);
+  if (sink.next != nullptr && last > first && to_end > to) {
+    const size_t n = std::min(last - first, to_end - to);
+    // DONTUNMAP: the source stays mapped and reads as zeros afterwards, as after DropPages.
+    void* moved = ::mremap(reinterpret_cast<void*>(first), n, n, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+                           reinterpret_cast<void*>(to));
+    if (moved != MAP_FAILED) {
+      sink.next = reinterpret_cast<char*>(to + n);
+      return {reinterpret_cast<const char*>(first), reinterpret_cast<const char*>(first + n)};
+    }
+    sink.end = sink.next;  // refused (an older kernel): nothing more goes there
+  }
+#else
+  (void)begin;
+  (void)end;
+  (void)sink;
+#endif
+  return {};
+}
+
+void RecyclePages(const void* begin, const void* end, PageSink& sink) noexcept {
+  const PageRange moved = MovePages(begin, end, sink);
+  if (moved.begin == moved.end) {
+    DropPages(begin, end);
+  } else {
+    DropPages(begin, moved.begin);
+    DropPages(moved.end, end);
+  }
+}
+
 PageDropper::PageDropper(const void* begin) noexcept {
   const uintptr_t page = PageSize();
   done_ = reinterpret_cast<const char*>((reinterpret_cast<uintptr_t>(begin) + page - 1) & ~(page - 1));
 }
 
-void PageDropper::Advance(const void* upto) noexcept {
-  const uintptr_t page = PageSize();
+void PageDropper::Advance(const void* upto, PageSink* sink) noexcept {
+  // With a sink, whole 2 MiB pages at a time (a part of one would split it).
+  const uintptr_t page = sink != nullptr ? uintptr_t{kHugePage} : PageSize();
   const char* stop = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(upto) & ~(page - 1));
   if (done_ == nullptr || stop <= done_) return;
-  DropPages(done_, stop);
+  if (sink != nullptr) RecyclePages(done_, stop, *sink);
+  else DropPages(done_, stop);
   done_ = stop;
 }
 

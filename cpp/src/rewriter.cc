@@ -597,6 +597,7 @@ class Rewriter {
     part_inputs_.assign(parts_, {});
     part_strings_.resize(parts_);
     part_input_strings_.resize(parts_);
+    part_input_strings_end_.assign(parts_, nullptr);
     ParallelFor(parts_, threads_, [&](size_t part) {
       auto [a, b] = Range(n, parts_, part);
       LargeVector<InputRef>& inputs = part_inputs_[part];
@@ -606,7 +607,9 @@ class Rewriter {
       size_t bound = 0;
       for (size_t i = a; i < b; ++i) bound += node_spans_[i].size();
       part_strings_[part] = LargeBlock(bound + 1);
-      part_input_strings_[part] = LargeBlock(bound + 1);
+      // Once the inputs are resolved, the block becomes this part's output (see Emit):
+      // its virtual size covers what the output usually needs.
+      part_input_strings_[part] = LargeBlock(OutputEstimate(bound, b - a));
       char* strings = part_strings_[part].get();
       char* input_strings = part_input_strings_[part].get();
       PartDevices& devices = part_devices_[part];
@@ -623,11 +626,11 @@ class Rewriter {
           released = i + 1;
         }
       }
+      part_input_strings_end_[part] = input_strings;
       if (b > released) ReleaseInput(node_spans_[released].data(), node_spans_[b - 1].data() + node_spans_[b - 1].size());
       InsertNames(a, b, duplicate);
     });
     if (duplicate.load()) ThrowFirstDuplicate();
-    FillLaterVector<uint64_t>().swap(name_hashes_);
     size_t total = 0;
     part_input_base_.assign(parts_, 0);
     for (size_t part = 0; part < parts_; ++part) {
@@ -640,8 +643,21 @@ class Rewriter {
       auto [a, b] = Range(n, parts_, part);
       for (size_t i = a; i < b; ++i) nodes_[i].input_begin += static_cast<uint32_t>(part_input_base_[part]);
     });
-    node_spans_.clear();
-    node_spans_.shrink_to_fit();
+    // (node_spans_ and name_hashes_ are freed by ResolveInputs: see FreeInto)
+  }
+
+  // The untouched storage of an array just sized (FillLaterVector), as a PageSink.
+  template <typename Vector>
+  static PageSink SinkOf(Vector& v) {
+    return {reinterpret_cast<char*>(v.data()), reinterpret_cast<char*>(v.data() + v.size())};
+  }
+
+  // Frees a scratch array, its whole 2 MiB pages first moved into `sink` (the
+  // storage of an array a later stage fills): those need no fresh zeroed pages.
+  template <typename Vector>
+  static void FreeInto(Vector& v, PageSink& sink) {
+    if (!v.empty()) MovePages(v.data(), v.data() + v.size(), sink);
+    Vector().swap(v);
   }
 
   // Input pages of a private file mapping can be dropped once read: the kernel
@@ -1082,6 +1098,9 @@ class Rewriter {
     }
   }
 
+  // Room for the output of nodes of `bytes` bytes in all, `count` of them.
+  size_t OutputEstimate(size_t bytes, size_t count) const { return bytes + count * (prefix_slash_.size() * 3 + 24) + 1; }
+
   void ResolvePart(size_t part, std::vector<uint32_t>* external_of) {
     auto [a, b] = Range(nodes_.size(), parts_, part);
     LookupPipeline<LargeVector<InputRef>> pipeline(*this, part_inputs_[part]);
@@ -1090,15 +1109,25 @@ class Rewriter {
 
   void ResolveInputs() {
     resolved_.resize(total_inputs_);
+    {
+      PageSink sink = SinkOf(resolved_);
+      FreeInto(node_spans_, sink);
+      FreeInto(name_hashes_, sink);
+    }
     if (input_map_.empty()) {
       ParallelFor(parts_, threads_, [&](size_t part) { ResolvePart(part, nullptr); });
     } else {
       std::vector<uint32_t> external_of(input_map_.size(), kNone);
       for (size_t part = 0; part < parts_; ++part) ResolvePart(part, &external_of);
     }
-    // The input strings are no longer needed.
+    // The inputs are resolved: their records' pages go to the output's node entries
+    // (filled by Emit), their strings' blocks become the output chunks (see Emit).
+    result_->nodes_.resize(nodes_.size());
+    {
+      PageSink sink = SinkOf(result_->nodes_);
+      for (LargeVector<InputRef>& inputs : part_inputs_) FreeInto(inputs, sink);
+    }
     std::vector<LargeVector<InputRef>>().swap(part_inputs_);
-    part_input_strings_.clear();
     std::vector<std::string> unused;
     for (const auto& e : input_map_) {
       if (!e.used) unused.push_back(e.key_text);
@@ -1509,9 +1538,18 @@ class Rewriter {
     ParallelFor(parts, threads_, [&](size_t part) {
       auto [a, b] = Range(n, parts, part);
       wire::Buffer& out = g.chunks_[part];
+      // Fresh pages cost the kernel a zeroing pass each: the output starts in the
+      // part's input-strings block (backed as far as its strings went), and the parse
+      // scratch pages dropped behind the writer move to the output's untouched pages
+      // ahead of it (RecyclePages).
+      const char* touched = nullptr;  // the output's block is backed up to here
+      if (parts == parts_ && part < part_input_strings_.size() && part_input_strings_[part].get() != nullptr) {
+        touched = part_input_strings_end_[part];
+        out = wire::Buffer(std::move(part_input_strings_[part]));
+      }
       size_t estimate = 0;
-      for (size_t k = a; k < b; ++k) estimate += nodes_[OrderAt(k)].bytes.size() + 8;
-      out.reserve(estimate + (b - a) * (prefix_slash_.size() * 3 + 16));
+      for (size_t k = a; k < b; ++k) estimate += nodes_[OrderAt(k)].bytes.size();
+      out.reserve(OutputEstimate(estimate, b - a));
       Scratch scratch;
       Edge* edges;
       if (in_place) {
@@ -1559,6 +1597,19 @@ class Rewriter {
         drop_nodes = PageDropper(&nodes_[a]);
         drop_strings = PageDropper(part_strings_[part].get());
       }
+      const char* block = out.data();
+      PageSink sink;
+      auto output_sink = [&]() -> PageSink* {
+        if (out.data() != block) {  // grown: a new block, its copy touched what it holds
+          block = out.data();
+          touched = nullptr;
+        }
+        const char* end = out.data() + out.size();
+        if (touched == nullptr || touched < end) touched = end;
+        sink.next = const_cast<char*>(touched);
+        sink.end = out.data() + out.capacity();
+        return &sink;
+      };
       for (size_t k = a; k < b; ++k) {
         EmitNode(k, static_cast<uint32_t>(part), out, edges, num_edges, scratch);
         if (((k - a) & 4095) == 4095 && k + 1 < b) {
@@ -1572,8 +1623,10 @@ class Rewriter {
           if (drop_scratch) {
             while (written < b && (in_order_ ? written <= k : position_[written] >= a && position_[written] <= k)) ++written;
             if (written < b) {
-              drop_strings.Advance(nodes_[written].strings);
-              drop_nodes.Advance(&nodes_[written]);
+              drop_strings.Advance(nodes_[written].strings, output_sink());
+              touched = sink.next;
+              drop_nodes.Advance(&nodes_[written], output_sink());
+              touched = sink.next;
             }
           }
         }
@@ -1854,7 +1907,8 @@ class Rewriter {
   FillLaterVector<RawNode> nodes_;  // filled by ParseNodes' parts
   std::vector<LargeVector<InputRef>> part_inputs_;
   std::vector<LargeBlock> part_strings_;
-  std::vector<LargeBlock> part_input_strings_;  // InputRef names, until resolved
+  std::vector<LargeBlock> part_input_strings_;  // InputRef names, until resolved; then the output's
+  std::vector<char*> part_input_strings_end_;   // the end of what each block holds
   std::vector<size_t> part_input_base_;
   size_t parts_ = 1;
   size_t total_inputs_ = 0;
@@ -1863,7 +1917,7 @@ class Rewriter {
   FillLaterVector<Resolved> resolved_;  // every entry written by ResolveNode
   std::string graph_tail_;
   FillLaterVector<NameSlot> name_table_;  // see NameSlot and Fingerprint()
-  FillLaterVector<uint64_t> name_hashes_;  // HashName of each original name, until indexed
+  FillLaterVector<uint64_t> name_hashes_;  // HashName of each original name (freed by ResolveInputs)
   std::unordered_set<std::string_view> gdef_prefixes_;
   bool gdef_prefixes_built_ = false;
 

@@ -9,6 +9,7 @@
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -725,6 +726,85 @@ void TestFindMany() {
   }
 }
 
+// Scratch pages a stage is done with are moved (not copied) into blocks a later stage
+// fills: the moved bytes arrive intact, the source reads as zeros, only whole 2 MiB
+// pages move, and only into the sink's untouched range. Where blocks are not mappings
+// of their own (sanitizer builds, other systems) nothing moves and this is DropPages.
+void TestMovedPages() {
+  constexpr size_t kHuge = size_t{2} << 20;
+  auto fill = [](char* p, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i += 512) p[i] = static_cast<char>((i / 512) * 31 + seed);
+  };
+  auto expected = [](size_t i, unsigned seed) { return static_cast<char>((i / 512) * 31 + seed); };
+  fastmeta::LargeBlock src((size_t{9} << 20) + 4096);  // 4 whole huge pages, then a bit
+  fastmeta::LargeBlock dst(size_t{5} << 20);            // room for 2 of them
+  fill(src.get(), src.size(), 7);
+  fastmeta::PageSink sink{dst.get() + 100, dst.get() + dst.size()};  // (first whole page: the second)
+  const fastmeta::PageRange moved = fastmeta::MovePages(src.get() + 1, src.get() + src.size(), sink);
+  if (moved.begin == moved.end) {
+    CHECK(sink.next == dst.get() + 100);  // nothing moved: the sink is as it was
+  } else {
+    const size_t n = static_cast<size_t>(moved.end - moved.begin);
+    CHECK(n == kHuge && reinterpret_cast<uintptr_t>(moved.begin) % kHuge == 0);
+    CHECK(moved.begin >= src.get() + 1 && moved.end <= src.get() + src.size());
+    char* to = dst.get() + kHuge;  // AllocateLarge blocks this size start on a 2 MiB boundary
+    CHECK(reinterpret_cast<uintptr_t>(dst.get()) % kHuge == 0 && sink.next == to + n);
+    const size_t from = static_cast<size_t>(moved.begin - src.get());
+    for (size_t i = 0; i < n; i += 512) CHECK(to[i] == expected(from + i, 7));
+    for (size_t i = 0; i < n; i += 512) CHECK(moved.begin[i] == 0);
+    for (size_t i = 0; i < from; i += 512) CHECK(src.get()[i] == expected(i, 7));  // before: kept
+    for (size_t i = from + n; i < src.size(); i += 512) CHECK(src.get()[i] == expected(i, 7));
+    // The sink is full now: nothing more moves, the rest is plainly dropped.
+    fastmeta::RecyclePages(moved.end, src.get() + src.size(), sink);
+    CHECK(sink.next == to + n);
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const char* dropped_to = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(src.get() + src.size()) & ~(page - 1));
+    for (const char* p = moved.end; p < dropped_to; p += 512) CHECK(*p == 0);
+  }
+  // A dropper with a sink moves whole huge pages as it passes them, and never into
+  // what the sink's owner has written.
+  fastmeta::LargeBlock scratch(size_t{12} << 20), out(size_t{12} << 20);
+  fill(scratch.get(), scratch.size(), 3);
+  std::memset(out.get(), 'w', 3 * kHuge + 10);  // the owner's bytes so far
+  fastmeta::PageDropper dropper(scratch.get());
+  fastmeta::PageSink out_sink{out.get() + 3 * kHuge + 10, out.get() + out.size()};
+  for (size_t upto = 300000; upto < scratch.size(); upto += 300000) dropper.Advance(scratch.get() + upto, &out_sink);
+  for (size_t i = 0; i < 3 * kHuge + 10; i += 511) CHECK(out.get()[i] == 'w');
+  const size_t moved_bytes = static_cast<size_t>(out_sink.next - (out.get() + 4 * kHuge));
+  if (out_sink.next != out.get() + 3 * kHuge + 10) {
+    CHECK(out_sink.next > out.get() + 4 * kHuge && moved_bytes % kHuge == 0 && moved_bytes <= 5 * kHuge);
+    for (size_t i = 0; i < moved_bytes; i += 512) CHECK(out.get()[4 * kHuge + i] == expected(i, 3));
+  }
+}
+
+// A graph large enough that the writer moves the parse records' pages into the output
+// as it goes (and the input strings' block becomes the output): the output is exactly
+// the expected bytes, whatever the thread count.
+void TestRecycledScratchOutput() {
+  std::string nodes, expect;
+  const std::string cls = Bytes(5, Bytes(1, "_class") + Bytes(2, Bytes(1, Bytes(2, "loc:@n0"))));
+  const std::string cls_out = Bytes(5, Bytes(1, "_class") + Bytes(2, Bytes(1, Bytes(2, "loc:@scope/n0"))));
+  for (int i = 0; i < 150000; ++i) {
+    const std::string name = "n" + std::to_string(i);
+    std::vector<std::string> inputs;
+    if (i > 0) inputs.push_back("n" + std::to_string(i - 1));
+    if (i > 1) inputs.push_back("^n" + std::to_string(i / 2));
+    const bool colocated = i % 3 == 0 && i > 0;
+    nodes += Node(name, "Identity", inputs, colocated ? cls : "");
+    std::vector<std::string> scoped;
+    for (const std::string& in : inputs) scoped.push_back(in[0] == '^' ? "^scope/" + in.substr(1) : "scope/" + in);
+    expect += Node("scope/" + name, "Identity", scoped, colocated ? cls_out : "");
+  }
+  for (unsigned threads : {1u, 2u, 3u}) {
+    auto o = Opts("scope");
+    o.threads = threads;
+    auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
+    CHECK(g->num_nodes() == 150000);
+    CHECK(g->graph_def() == expect);
+    CHECK(g->Find("scope/n149999") == 149999 && g->name(77777) == "scope/n77777");
+  }
+}
+
 void TestLargeBlocks() {
   // Blocks on either side of the sizes where malloc, page-rounded and huge-page-rounded
   // mappings take over: every byte writable, Buffer growth keeps the contents.
@@ -775,6 +855,8 @@ int main() {
   TestVariableDefRows();
   TestFindMany();
   TestLargeBlocks();
+  TestMovedPages();
+  TestRecycledScratchOutput();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
   return 0;

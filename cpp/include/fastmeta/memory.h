@@ -22,13 +22,37 @@ namespace fastmeta {
 // pass. A no-op elsewhere.
 void DropPages(const void* begin, const void* end) noexcept;
 
+// Untouched memory of a large block, [next, end), that scratch pages being dropped
+// may be moved into instead (see RecyclePages).
+struct PageSink {
+  char* next = nullptr;
+  char* end = nullptr;
+};
+
+// Moves the whole 2 MiB pages of [begin, end) (page tables, not bytes) to the sink's
+// first whole 2 MiB pages, and sink.next goes past them; returns what moved (empty
+// when nothing did). [begin, end) must be scratch memory never read again (it reads as
+// zeros afterwards), the sink's pages memory never touched yet (they are replaced);
+// both must lie in AllocateLarge blocks. A fresh page costs the kernel a zeroing pass, a
+// moved one nothing. Moves only where blocks are mappings of their own on Linux, and
+// only while the kernel agrees.
+struct PageRange {
+  const char* begin = nullptr;
+  const char* end = nullptr;
+};
+PageRange MovePages(const void* begin, const void* end, PageSink& sink) noexcept;
+
+// DropPages, except that what MovePages can move goes to the sink instead.
+void RecyclePages(const void* begin, const void* end, PageSink& sink) noexcept;
+
 // Drops a scratch range's pages behind a pass that moves forward through it.
 class PageDropper {
  public:
   PageDropper() = default;
   explicit PageDropper(const void* begin) noexcept;
-  // Everything before `upto` will not be read again.
-  void Advance(const void* upto) noexcept;
+  // Everything before `upto` will not be read again. With a sink, its whole 2 MiB
+  // pages go there (RecyclePages).
+  void Advance(const void* upto, PageSink* sink = nullptr) noexcept;
 
  private:
   const char* done_ = nullptr;  // page-aligned: pages before it are dropped (or not ours)
@@ -65,6 +89,13 @@ class LargeBlock {
 
   char* get() const { return data_; }
   size_t size() const { return size_; }
+  // Gives up ownership: the caller frees the block with FreeLarge(p, size()).
+  char* release() noexcept {
+    char* p = data_;
+    data_ = nullptr;
+    size_ = 0;
+    return p;
+  }
 
  private:
   char* data_ = nullptr;

@@ -178,6 +178,8 @@ class Buffer {
   Buffer() = default;
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
+  // Takes over a block as its storage (its contents are discarded).
+  explicit Buffer(LargeBlock&& block) noexcept : cap_(block.size()) { data_ = block.release(); }
   Buffer(Buffer&& o) noexcept : data_(o.data_), size_(o.size_), cap_(o.cap_) { o.data_ = nullptr; o.size_ = o.cap_ = 0; }
   Buffer& operator=(Buffer&& o) noexcept {
     if (this != &o) {
@@ -195,6 +197,7 @@ class Buffer {
   const char* data() const { return data_; }
   char* data() { return data_; }
   size_t size() const { return size_; }
+  size_t capacity() const { return cap_; }
   bool empty() const { return size_ == 0; }
   void clear() { size_ = 0; }
   // Drops all but the first n bytes (n <= size()).
