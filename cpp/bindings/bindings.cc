@@ -74,6 +74,32 @@ void CheckIndex(const RewrittenGraph& g, int64_t i) {
   if (i < 0 || static_cast<size_t>(i) >= g.num_nodes()) throw py::index_error("node index out of range");
 }
 
+// The rows of distinct VariableDefs for Python: (rows: native int64 bytes, 15 columns,
+// see fastmeta::VariableDefRow; the op types the rows index; the prefixed variable
+// names, UTF-8 back to back, and their int64 offsets (one more than the rows); the row
+// of each def, native int32 bytes; {row: def bytes} for the rows whose def has a
+// SaveSliceInfoDef, which the caller parses).
+py::tuple VariableRows(const fastmeta::DistinctVariableDefs& found, const std::vector<std::string_view>& defs) {
+  py::list types;
+  for (std::string_view op : found.op_types) types.append(Str(op));
+  std::string names;
+  std::vector<int64_t> offsets{0};
+  offsets.reserve(found.variable_names.size() + 1);
+  for (const std::string& name : found.variable_names) {
+    names += name;
+    offsets.push_back(static_cast<int64_t>(names.size()));
+  }
+  py::dict slice_defs;
+  for (size_t r = 0; r < found.rows.size(); ++r) {
+    if (found.rows[r].flags & fastmeta::VariableDefRow::kSliceInfo) {
+      slice_defs[py::int_(r)] = Bytes(defs[static_cast<size_t>(found.first[r])]);
+    }
+  }
+  auto int_bytes = [](const auto& v) { return py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0])); };
+  return py::make_tuple(int_bytes(found.rows), types, py::bytes(names), int_bytes(offsets), int_bytes(found.row_of),
+                        slice_defs);
+}
+
 }  // namespace fastmeta_python
 
 // ---- checkpoint helpers (owned by the checkpoint section below) ----
@@ -194,10 +220,7 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "variable_rows",
           [](const RewrittenGraph& g, const py::list& defs, const std::string& prefix) {
-            // Serialized VariableDefs (bytes) -> the rows of the distinct ones (native
-            // int64 bytes, 15 columns: see fastmeta::VariableDefRow), the op types the
-            // rows index, each row's prefixed variable name, the row of each of `defs`
-            // and the index in `defs` of each row's first (both native int32 bytes).
+            // Serialized VariableDefs (bytes) -> the rows of the distinct ones: see VariableRows.
             // The bytes objects stay alive in `defs` while released.
             std::vector<std::string_view> views;
             views.reserve(defs.size());
@@ -210,16 +233,33 @@ PYBIND11_MODULE(_core, m) {
               py::gil_scoped_release release;
               found = fastmeta::LookupDistinctVariableDefs(g, views, prefix);
             }
-            py::list types;
-            for (std::string_view op : found.op_types) types.append(Str(op));
-            py::list name_list(found.variable_names.size());
-            for (size_t k = 0; k < found.variable_names.size(); ++k) name_list[k] = Str(found.variable_names[k]);
-            auto int_bytes = [](const auto& v) {
-              return py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0]));
-            };
-            return py::make_tuple(int_bytes(found.rows), types, name_list, int_bytes(found.row_of), int_bytes(found.first));
+            return VariableRows(found, views);
           },
           py::arg("defs"), py::arg("prefix"))
+      .def(
+          "variable_rows_of",
+          [](const RewrittenGraph& g, const std::vector<std::string>& keys, const std::string& prefix) -> py::object {
+            // variable_rows for the VariableDefs of collections `keys` (one after the
+            // other), read from the MetaGraphDef's collection_def here: no bytes object
+            // per value. Adds each key's count; None when a key is absent or not a bytes_list.
+            std::vector<std::string_view> views;
+            std::vector<size_t> counts;
+            fastmeta::DistinctVariableDefs found;
+            bool ok = true;
+            {
+              py::gil_scoped_release release;
+              std::vector<std::string_view> values;
+              for (const std::string& key : keys) {
+                ok = ok && fastmeta::CollectionBytesList(g.meta_rest(), key, &values);
+                views.insert(views.end(), values.begin(), values.end());
+                counts.push_back(values.size());
+              }
+              if (ok) found = fastmeta::LookupDistinctVariableDefs(g, views, prefix);
+            }
+            if (!ok) return py::none();
+            return py::make_tuple(VariableRows(found, views), py::cast(counts));
+          },
+          py::arg("keys"), py::arg("prefix"))
       .def("has_name_folded", &RewrittenGraph::HasNameFolded, py::arg("lower"))
       .def("has_name", &RewrittenGraph::HasName, py::arg("name"))
       .def("has_prefix", &RewrittenGraph::HasPrefix, py::arg("name"))

@@ -223,6 +223,21 @@ inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
       if (a.flags != b.flags) Die("distinct variable rows: flags differ", "");
     }
   }
+
+  // 5. A collection's values read straight from the bytes (the import's variable
+  //    collections): views inside the input, or false; never a crash.
+  for (std::string_view key : {std::string_view("variables"), std::string_view(""), data.substr(0, 3)}) {
+    std::vector<std::string_view> values;
+    if (fastmeta::CollectionBytesList(data, key, &values)) {
+      for (std::string_view v : values) {
+        if (v.data() < data.data() || v.data() + v.size() > data.data() + data.size()) {
+          Die("collection values: a view outside the input", "");
+        }
+      }
+    } else if (!values.empty()) {
+      Die("collection values: values with false", "");
+    }
+  }
 }
 
 }  // namespace fastmeta_fuzz

@@ -242,6 +242,96 @@ std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, cons
   return rows;
 }
 
+namespace {
+
+// Field numbers: MetaGraphDef.collection_def, its map entries, CollectionDef's kinds,
+// BytesList.value.
+enum : uint32_t {
+  kCollectionDef = 4,
+  kEntryKey = 1,
+  kEntryValue = 2,
+  kNodeList = 1,
+  kBytesList = 2,
+  kInt64List = 3,
+  kFloatList = 4,
+  kAnyList = 5,
+  kBytesValue = 1,
+};
+
+// Merges one serialized CollectionDef into (kind, values), as protobuf merges a message
+// whose `kind` is a oneof: a field of the current kind merges into it, another kind
+// replaces it. Fields of an unexpected wire type are unknown fields: ignored.
+void MergeCollectionDef(std::string_view def, uint32_t* kind, std::vector<std::string_view>* values) {
+  wire::Reader r(def, def.data());
+  wire::Field f;
+  while (r.Next(f)) {
+    if (f.type != wire::kLengthDelimited) continue;
+    switch (f.number) {
+      case kBytesList: {
+        if (*kind != kBytesList) values->clear();
+        *kind = kBytesList;
+        wire::Reader lr(f.data, f.data.data());
+        wire::Field lf;
+        while (lr.Next(lf)) {
+          if (lf.number == kBytesValue && lf.type == wire::kLengthDelimited) values->push_back(lf.data);
+        }
+        break;
+      }
+      case kNodeList:
+      case kInt64List:
+      case kFloatList:
+      case kAnyList:
+        *kind = f.number;
+        values->clear();
+        break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+bool CollectionBytesList(std::string_view meta_graph, std::string_view key, std::vector<std::string_view>* values) {
+  values->clear();
+  bool found = false;
+  uint32_t found_kind = 0;
+  try {
+    wire::Reader r(meta_graph, meta_graph.data());
+    wire::Field f;
+    std::vector<std::string_view> entry_values;
+    while (r.Next(f)) {
+      if (f.number != kCollectionDef || f.type != wire::kLengthDelimited) continue;
+      // One map entry: its key (the last one written) and its value (all merged). An
+      // entry with any other field is not a map entry to protobuf: it is kept as an
+      // unknown field of the MetaGraphDef and changes no collection.
+      std::string_view entry_key;
+      uint32_t kind = 0;
+      bool other = false;
+      entry_values.clear();
+      wire::Reader er(f.data, f.data.data());
+      wire::Field ef;
+      while (er.Next(ef)) {
+        if (ef.type == wire::kLengthDelimited && ef.number == kEntryKey) entry_key = ef.data;
+        else if (ef.type == wire::kLengthDelimited && ef.number == kEntryValue) MergeCollectionDef(ef.data, &kind, &entry_values);
+        else other = true;
+      }
+      if (!other && entry_key == key) {  // a later entry for the key replaces an earlier one
+        found = true;
+        found_kind = kind;
+        values->swap(entry_values);
+      }
+    }
+  } catch (const ParseError&) {
+    values->clear();
+    return false;
+  }
+  if (!found || found_kind != kBytesList) {
+    values->clear();
+    return false;
+  }
+  return true;
+}
+
 DistinctVariableDefs LookupDistinctVariableDefs(const RewrittenGraph& graph, const std::vector<std::string_view>& defs,
                                                 std::string_view prefix, size_t slice) {
   DistinctVariableDefs out;

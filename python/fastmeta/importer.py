@@ -190,15 +190,20 @@ def _bulk_variables(
     seg = next((p for p in reversed(txn.parts) if isinstance(p, _Segment)), None)
     if seg is None:
         return None
-    collections: dict[str, list[bytes]] = {}
+    counts: dict[str, int] = {}
     for key in keys:
         if key not in VARIABLE_COLLECTIONS or key not in _VARIABLE_KEYS or key == unbound_col:
             continue
         coll = rest.collection_def[key]
         if REGISTERED_PROTOS.get(key) is None or coll.WhichOneof("kind") != "bytes_list" or not predicate(key):
             continue
-        collections[key] = values_of(key)
-    return BulkVariables(scope, graph=txn, segment=seg, collections=collections)
+        counts[key] = len(coll.bytes_list.value)
+    # Read by the core from its copy of the file (no bytes object per value), unless it
+    # does not read them as protobuf did.
+    bulk = BulkVariables.from_meta_graph(scope, graph=txn, segment=seg, counts=counts)
+    if bulk is None:
+        bulk = BulkVariables(scope, graph=txn, segment=seg, collections={k: values_of(k) for k in counts})
+    return bulk
 
 
 def _restore_collections(

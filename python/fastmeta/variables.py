@@ -4,7 +4,7 @@ their ``to_proto`` (names stripped of an export scope)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -87,6 +87,14 @@ def _op(graph: _Lookup, key: str, name: str) -> Operation:
     return x if isinstance(x, Operation) else x.op
 
 
+def _bulk_prefix(import_scope: str | None) -> str:
+    # Plain concatenation where prepend_name_scope would also handle '^x' / 'loc:@x':
+    # such a name never resolves either way ('S/^x' is no node name), so the entry
+    # goes to from_proto, which prefixes it exactly.
+    scope = import_scope or ""
+    return (scope[:-1] if scope.endswith("/") else scope) + "/" if scope else ""
+
+
 # Columns of the core's variable rows (fastmeta::VariableDefRow): node, output and op
 # type of the variable, initializer, snapshot and initial value names, then
 # synchronization, aggregation and flags.
@@ -112,32 +120,49 @@ class BulkVariables:
     variable holds node indices and makes its Operation and Tensor views on first use too."""
 
     def __init__(
-        self, import_scope: str | None, *, graph: _Lookup, segment: Any, collections: dict[str, list[bytes]]
+        self, import_scope: str | None, *, graph: _Lookup, segment: Any, collections: Mapping[str, list[bytes]]
     ) -> None:
-        scope = import_scope or ""
-        # Plain concatenation where prepend_name_scope would also handle '^x' / 'loc:@x':
-        # such a name never resolves either way ('S/^x' is no node name), so the entry
-        # goes to from_proto, which prefixes it exactly.
-        pre = (scope[:-1] if scope.endswith("/") else scope) + "/" if scope else ""
-        self._graph = graph._graph  # (not the lookup itself: an import's transaction)
-        self._segment = segment
         defs: list[bytes] = []
         for values in collections.values():
             defs.extend(values)
-        raw_rows, op_types, names, raw_row_of, raw_first = segment.core.variable_rows(defs, pre)
+        rows = segment.core.variable_rows(defs, _bulk_prefix(import_scope))
+        self._setup(import_scope, graph, segment, rows, {k: len(v) for k, v in collections.items()})
+
+    @classmethod
+    def from_meta_graph(
+        cls, import_scope: str | None, *, graph: _Lookup, segment: Any, counts: Mapping[str, int]
+    ) -> BulkVariables | None:
+        """The same, for the collections named in ``counts`` (key -> how many values
+        protobuf reads there), read by the core from its copy of the MetaGraphDef: no
+        bytes object per value. None when the core does not read them so (then use the
+        constructor)."""
+        got = segment.core.variable_rows_of(list(counts), _bulk_prefix(import_scope))
+        if got is None or got[1] != list(counts.values()):
+            return None
+        bulk = cls.__new__(cls)
+        bulk._setup(import_scope, graph, segment, got[0], dict(counts))
+        return bulk
+
+    def _setup(
+        self, import_scope: str | None, graph: _Lookup, segment: Any, core_rows: tuple[Any, ...], counts: dict[str, int]
+    ) -> None:
+        scope = import_scope or ""
+        self._graph = graph._graph  # (not the lookup itself: an import's transaction)
+        self._segment = segment
+        raw_rows, op_types, name_blob, raw_offsets, raw_row_of, slice_defs = core_rows
         row_of = np.frombuffer(raw_row_of, dtype=np.int32)
         self._key_rows: dict[str, Any] = {}
         start = 0
-        for key, values in collections.items():
-            self._key_rows[key] = row_of[start : start + len(values)]
-            start += len(values)
+        for key, n in counts.items():
+            self._key_rows[key] = row_of[start : start + n]
+            start += n
         rows = np.frombuffer(raw_rows, dtype=np.int64).reshape(-1, _ROW_COLUMNS)
         nodes, outs, ops = rows[:, 0:4], rows[:, 4:8], rows[:, 8:12]
         sync, agg, flags = rows[:, 12], rows[:, 13], rows[:, 14]
         # Output count per op type; -1 where it depends on the node, and for op id -1 (the
         # last entry): such outputs are never settled here.
-        counts = [fixed_output_count(graph._op_def(t)) for t in op_types]
-        count = np.array([-1 if c is None else c for c in counts] + [-1], dtype=np.int64)[ops]
+        outputs = [fixed_output_count(graph._op_def(t)) for t in op_types]
+        count = np.array([-1 if c is None else c for c in outputs] + [-1], dtype=np.int64)[ops]
         is_tensor = (nodes >= 0) & (outs >= 0) & (outs < count)
         no_initial = (flags & _INITIAL_VALUE) == 0
         trainable = (flags & _TRAINABLE) != 0
@@ -156,11 +181,10 @@ class BulkVariables:
         )
         # A SaveSliceInfoDef is parsed now, so that a bad one is reported by from_proto
         # at import time (partitioned variables only: few).
-        first = np.frombuffer(raw_first, dtype=np.int32)
         self._infos: dict[int, SaveSliceInfo] = {}
         for r in np.flatnonzero(settled & ((flags & _SLICE_INFO) != 0)).tolist():
             try:
-                info = variable_pb2.VariableDef.FromString(defs[int(first[r])]).save_slice_info_def
+                info = variable_pb2.VariableDef.FromString(slice_defs[r]).save_slice_info_def
             except DecodeError:
                 settled[r] = False
                 continue
@@ -181,7 +205,9 @@ class BulkVariables:
             axis=1,
         )
         self._flags, self._sync, self._agg = flags, sync, agg
-        self._names = names
+        # Each row's prefixed variable name, decoded when its Variable is made.
+        self._name_blob: bytes = name_blob
+        self._name_offsets = np.frombuffer(raw_offsets, dtype=np.int64)
         self._made: list[Variable | None] = [None] * len(rows)
         self._all_made = False
 
@@ -213,7 +239,9 @@ class BulkVariables:
                 int(self._sync[r]),
                 int(self._agg[r]),
                 self._view_rows[r].tolist(),
-                self._names[r] if f & _CANONICAL else None,
+                self._name_blob[int(self._name_offsets[r]) : int(self._name_offsets[r + 1])].decode()
+                if f & _CANONICAL
+                else None,
                 self._infos.get(r),
             )
         return v
@@ -223,7 +251,8 @@ class BulkVariables:
         settled rows not made yet are made now."""
         made = self._made
         if not self._all_made:
-            make, names, infos = self._make, self._names, self._infos
+            make, infos, blob = self._make, self._infos, self._name_blob
+            offsets = self._name_offsets.tolist()
             for r, (f, s, a, row, ok) in enumerate(
                 zip(
                     self._flags.tolist(),
@@ -234,7 +263,8 @@ class BulkVariables:
                 )
             ):
                 if ok and made[r] is None:
-                    made[r] = make(f, s, a, row, names[r] if f & _CANONICAL else None, infos.get(r))
+                    name = blob[offsets[r] : offsets[r + 1]].decode() if f & _CANONICAL else None
+                    made[r] = make(f, s, a, row, name, infos.get(r))
             self._all_made = True
         return [made[r] for r in self._key_rows[key].tolist()]  # type: ignore[misc]
 

@@ -57,6 +57,13 @@ struct DistinctVariableDefs {
   std::vector<std::string> variable_names;  // per row, as LookupVariableDefs gives them
 };
 
+// The values of collection `key`'s bytes_list in a serialized MetaGraphDef (its
+// collection_def map), as protobuf reads them: the last map entry for a key wins, an
+// entry's repeated value fields merge, and setting another kind clears the list. The
+// views point into `meta_graph`. False when the key is absent, its kind is not
+// bytes_list, or the bytes do not parse.
+bool CollectionBytesList(std::string_view meta_graph, std::string_view key, std::vector<std::string_view>* values);
+
 // LookupVariableDefs over the distinct `defs`, in slices of `slice` rows (the lookups of
 // one slice at a time are held).
 DistinctVariableDefs LookupDistinctVariableDefs(const RewrittenGraph& graph, const std::vector<std::string_view>& defs,
