@@ -10,6 +10,7 @@ the core would disagree it must say so (None), never return other values.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import fastmeta
@@ -20,40 +21,25 @@ from fastmeta.variables import BulkVariables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _varint_field(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+from make_seeds import field
 
 # A value of some CollectionDef kind, as (field number, payload) pieces.
 _values = st.lists(st.binary(max_size=6), max_size=4)
-_bytes_list = _values.map(lambda vs: _field(2, b"".join(_field(1, v) for v in vs)))
-_other_kind = st.sampled_from([1, 3, 4, 5]).map(lambda n: _field(n, b""))
+_bytes_list = _values.map(lambda vs: field(2, b"".join(field(1, v) for v in vs)))
+_other_kind = st.sampled_from([1, 3, 4, 5]).map(lambda n: field(n, b""))
 _odd_field = st.sampled_from(
-    [_varint_field(2, 7), _varint_field(1, 1), _field(9, b"xy"), _field(2, _varint_field(1, 3))]
+    [field(2, 7), field(1, 1), field(9, b"xy"), field(2, field(1, 3))]
 )
 _collection_def = st.lists(st.one_of(_bytes_list, _bytes_list, _other_kind, _odd_field), max_size=4).map(b"".join)
 _entry_piece = st.one_of(
-    st.sampled_from([b"a", b"b"]).map(lambda k: _field(1, k)),
-    _collection_def.map(lambda v: _field(2, v)),
-    st.just(_varint_field(1, 5)),  # a key of the wrong wire type: an unknown field
-    st.just(_field(3, b"")),  # another unknown field (protobuf then keeps no map entry)
+    st.sampled_from([b"a", b"b"]).map(lambda k: field(1, k)),
+    _collection_def.map(lambda v: field(2, v)),
+    st.just(field(1, 5)),  # a key of the wrong wire type: an unknown field
+    st.just(field(3, b"")),  # another unknown field (protobuf then keeps no map entry)
 )
-_entry = st.lists(_entry_piece, max_size=4).map(lambda pieces: _field(4, b"".join(pieces)))
-_meta_graph = st.lists(st.one_of(_entry, _entry, st.just(_field(2, b"")), st.just(_field(3, b"\x0a\x00"))), max_size=6)
+_entry = st.lists(_entry_piece, max_size=4).map(lambda pieces: field(4, b"".join(pieces)))
+_meta_graph = st.lists(st.one_of(_entry, _entry, st.just(field(2, b"")), st.just(field(3, b"\x0a\x00"))), max_size=6)
 
 
 @settings(max_examples=400, deadline=None)

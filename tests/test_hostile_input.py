@@ -18,7 +18,7 @@ from fastmeta.rewrite import rewrite_meta_graph_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fuzz"))
-from make_seeds import class_attr, field, meta, node  # noqa: E402
+from make_seeds import class_attr, field, meta, node, varint  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 SMALL = CORPUS / "no_variables.meta"
@@ -195,20 +195,11 @@ def test_deep_nesting() -> None:
     headers: list[bytes] = []
     inner = 1
     for _ in range(100_000):
-        headers.append(b"\x7a" + _varint(inner))
+        headers.append(b"\x7a" + varint(inner))
         inner += len(headers[-1])
     nested = b"".join(reversed(headers)) + b"x"
     g = _core.rewrite_meta_graph(meta(field(1, field(1, b"a") + field(2, b"NoOp") + nested)))
     assert g.num_nodes == 1
-
-
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
 
 
 def test_graph_errors_name_the_node() -> None:
