@@ -1,6 +1,8 @@
 // Splitting work over the cores (internal to the core library).
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <exception>
 #include <thread>
@@ -16,8 +18,10 @@ inline unsigned ThreadCount(unsigned requested) {
   return hw == 0 ? 1 : hw;
 }
 
-// Runs fn(0..chunks-1) on up to `threads` threads. If chunks throw, the exception of
-// the lowest chunk is rethrown: the same error a sequential pass would report first.
+// Runs fn(0..chunks-1) on up to `threads` threads, each taking the next chunk not yet
+// taken: more chunks than threads balance the load when one core runs slower (a
+// shared machine). If chunks throw, the exception of the lowest chunk is rethrown: the
+// same error a sequential pass would report first.
 template <typename Fn>
 void ParallelFor(size_t chunks, unsigned threads, Fn&& fn) {
   std::vector<std::exception_ptr> errors(chunks);
@@ -35,9 +39,14 @@ void ParallelFor(size_t chunks, unsigned threads, Fn&& fn) {
     }
     return;
   }
+  std::atomic<size_t> next{0};
+  auto work = [&]() {
+    for (size_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) run(c);
+  };
   std::vector<std::thread> workers;
-  for (size_t c = 1; c < chunks; ++c) workers.emplace_back(run, c);
-  run(0);
+  const size_t helpers = std::min<size_t>(threads, chunks) - 1;
+  for (size_t t = 0; t < helpers; ++t) workers.emplace_back(work);
+  work();
   for (std::thread& t : workers) t.join();
   for (const std::exception_ptr& e : errors) {
     if (e) std::rethrow_exception(e);

@@ -585,7 +585,7 @@ class Rewriter {
     nodes_.resize(n);
     name_hashes_.resize(n);
     devices_.resize(n);
-    parts_ = n < 4096 ? 1 : threads_;
+    parts_ = PartCount(n);
     name_table_.resize(TableCapacity(n));
     ParallelFor(parts_, threads_, [&](size_t part) {  // (one part, no thread, for a small graph)
       auto [a, b] = Range(name_table_.size(), parts_, part);
@@ -644,6 +644,15 @@ class Rewriter {
       for (size_t i = a; i < b; ++i) nodes_[i].input_begin += static_cast<uint32_t>(part_input_base_[part]);
     });
     // (node_spans_ and name_hashes_ are freed by ResolveInputs: see FreeInto)
+  }
+
+  // How many parts the parse, resolve, device and write stages split n nodes into: one
+  // for a small graph or one thread; else up to four per thread (at least 32k nodes each), taken by
+  // the threads as they come free, so a core the machine slows down does less of the
+  // work. The output does not depend on it.
+  size_t PartCount(size_t n) const {
+    if (n < 4096 || threads_ <= 1) return 1;
+    return std::max<size_t>(threads_, std::min<size_t>(size_t{threads_} * 4, n / 32768));
   }
 
   // The untouched storage of an array just sized (FillLaterVector), as a PageSink.
@@ -1523,7 +1532,7 @@ class Rewriter {
   void Emit() {
     RewrittenGraph& g = *result_;
     const size_t n = nodes_.size();
-    const size_t parts = n < 4096 ? 1 : threads_;
+    const size_t parts = PartCount(n);
     local_inputs_ = new_names_.empty() && input_map_.empty();
     g.nodes_.resize(n);
     g.chunks_.clear();

@@ -784,7 +784,9 @@ void TestRecycledScratchOutput() {
   std::string nodes, expect;
   const std::string cls = Bytes(5, Bytes(1, "_class") + Bytes(2, Bytes(1, Bytes(2, "loc:@n0"))));
   const std::string cls_out = Bytes(5, Bytes(1, "_class") + Bytes(2, Bytes(1, Bytes(2, "loc:@scope/n0"))));
+  size_t middle = 0;  // where node 75000 starts
   for (int i = 0; i < 150000; ++i) {
+    if (i == 75000) middle = nodes.size();
     const std::string name = "n" + std::to_string(i);
     std::vector<std::string> inputs;
     if (i > 0) inputs.push_back("n" + std::to_string(i - 1));
@@ -802,6 +804,18 @@ void TestRecycledScratchOutput() {
     CHECK(g->num_nodes() == 150000);
     CHECK(g->graph_def() == expect);
     CHECK(g->Find("scope/n149999") == 149999 && g->name(77777) == "scope/n77777");
+  }
+  // More parts than threads (taken as threads come free): errors are still the first in
+  // file order, as one thread reports them.
+  const std::string bad = Node("late", "Identity", {"no_such_node"});
+  std::string bad_nodes = nodes;
+  bad_nodes.insert(middle, Node("early", "Identity", {"missing_too"}));
+  for (const std::string& graph : {nodes + bad, bad_nodes + bad, nodes + Node("n70000")}) {
+    auto o = Opts("scope");
+    const std::string e1 = ExpectError<fastmeta::GraphError>(Meta(graph), o);
+    o.threads = 3;
+    CHECK(ExpectError<fastmeta::GraphError>(Meta(graph), o) == e1);
+    CHECK(graph.size() != bad_nodes.size() + bad.size() || Contains(e1, "'early'"));
   }
 }
 
