@@ -1641,6 +1641,16 @@ class Rewriter {
         }
       }
       if (release && input_end > released) ReleaseInput(released, input_end);
+      if (drop_scratch) {
+        // The part is written: what is left of its scratch below the first record still
+        // needed elsewhere (none, in file order) goes now, whole 4 KiB pages only (the
+        // next part's records may share the last page), not when the whole graph is.
+        while (written < b && (in_order_ || (position_[written] >= a && position_[written] < b))) ++written;
+        const RawNode& last = nodes_[b - 1];
+        drop_strings.Finish(written < b ? nodes_[written].strings
+                                        : last.strings + last.name_len + last.op_len + last.class_value_len);
+        drop_nodes.Finish(nodes_.data() + written);
+      }
     });
     // Lay the edges out one part after the other.
     size_t total = 0;

@@ -53,6 +53,9 @@ class PageDropper {
   // Everything before `upto` will not be read again. With a sink, its whole 2 MiB
   // pages go there (RecyclePages).
   void Advance(const void* upto, PageSink* sink = nullptr) noexcept;
+  // The pass is over: the whole 4 KiB pages below `upto` go (a sink takes whole 2 MiB
+  // pages only, so some may be left by Advance).
+  void Finish(const void* upto) noexcept;
 
  private:
   const char* done_ = nullptr;  // page-aligned: pages before it are dropped (or not ours)
