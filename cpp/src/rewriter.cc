@@ -647,9 +647,9 @@ class Rewriter {
   }
 
   // How many parts the parse, resolve, device and write stages split n nodes into: one
-  // for a small graph or one thread; else up to four per thread (at least 32k nodes each), taken by
-  // the threads as they come free, so a core the machine slows down does less of the
-  // work. The output does not depend on it.
+  // for a small graph or one thread; else up to four per thread (at least 32k nodes
+  // each), taken by the threads as they come free, so a core the machine slows down
+  // does less of the work. The output does not depend on it.
   size_t PartCount(size_t n) const {
     if (n < 4096 || threads_ <= 1) return 1;
     return std::max<size_t>(threads_, std::min<size_t>(size_t{threads_} * 4, n / 32768));
