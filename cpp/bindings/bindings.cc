@@ -248,11 +248,12 @@ PYBIND11_MODULE(_core, m) {
             bool ok = true;
             {
               py::gil_scoped_release release;
-              std::vector<std::string_view> values;
-              for (const std::string& key : keys) {
-                ok = ok && fastmeta::CollectionBytesList(g.meta_rest(), key, &values);
-                views.insert(views.end(), values.begin(), values.end());
-                counts.push_back(values.size());
+              std::vector<std::vector<std::string_view>> values;
+              ok = fastmeta::CollectionBytesLists(g.meta_rest(), std::vector<std::string_view>(keys.begin(), keys.end()),
+                                                  &values);
+              for (const auto& v : values) {
+                views.insert(views.end(), v.begin(), v.end());
+                counts.push_back(v.size());
               }
               if (ok) found = fastmeta::LookupDistinctVariableDefs(g, views, prefix);
             }

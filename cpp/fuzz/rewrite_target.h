@@ -226,16 +226,18 @@ inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
 
   // 5. A collection's values read straight from the bytes (the import's variable
   //    collections): views inside the input, or false; never a crash.
-  for (std::string_view key : {std::string_view("variables"), std::string_view(""), data.substr(0, 3)}) {
-    std::vector<std::string_view> values;
-    if (fastmeta::CollectionBytesList(data, key, &values)) {
+  {
+    const std::vector<std::string_view> keys{"variables", "", data.substr(0, 3)};
+    std::vector<std::vector<std::string_view>> lists;
+    const bool ok = fastmeta::CollectionBytesLists(data, keys, &lists);
+    if (lists.size() != keys.size()) Die("collection values: not one list per key", "");
+    for (const auto& values : lists) {
+      if (!ok && !values.empty()) Die("collection values: values with false", "");
       for (std::string_view v : values) {
         if (v.data() < data.data() || v.data() + v.size() > data.data() + data.size()) {
           Die("collection values: a view outside the input", "");
         }
       }
-    } else if (!values.empty()) {
-      Die("collection values: values with false", "");
     }
   }
 }

@@ -175,6 +175,4 @@ void PageDropper::Advance(const void* upto, PageSink* sink) noexcept {
   done_ = stop;
 }
 
-void PageDropper::Finish(const void* upto) noexcept { Advance(upto, nullptr); }
-
 }  // namespace fastmeta

@@ -1647,9 +1647,9 @@ class Rewriter {
         // next part's records may share the last page), not when the whole graph is.
         while (written < b && (in_order_ || (position_[written] >= a && position_[written] < b))) ++written;
         const RawNode& last = nodes_[b - 1];
-        drop_strings.Finish(written < b ? nodes_[written].strings
-                                        : last.strings + last.name_len + last.op_len + last.class_value_len);
-        drop_nodes.Finish(nodes_.data() + written);
+        drop_strings.Advance(written < b ? nodes_[written].strings
+                                         : last.strings + last.name_len + last.op_len + last.class_value_len);
+        drop_nodes.Advance(nodes_.data() + written);
       }
     });
     // Lay the edges out one part after the other.

@@ -291,10 +291,10 @@ void MergeCollectionDef(std::string_view def, uint32_t* kind, std::vector<std::s
 
 }  // namespace
 
-bool CollectionBytesList(std::string_view meta_graph, std::string_view key, std::vector<std::string_view>* values) {
-  values->clear();
-  bool found = false;
-  uint32_t found_kind = 0;
+bool CollectionBytesLists(std::string_view meta_graph, const std::vector<std::string_view>& keys,
+                          std::vector<std::vector<std::string_view>>* values) {
+  values->assign(keys.size(), {});
+  std::vector<uint32_t> kinds(keys.size(), 0);  // 0: no entry for the key (yet)
   try {
     wire::Reader r(meta_graph, meta_graph.data());
     wire::Field f;
@@ -315,19 +315,23 @@ bool CollectionBytesList(std::string_view meta_graph, std::string_view key, std:
         else if (ef.type == wire::kLengthDelimited && ef.number == kEntryValue) MergeCollectionDef(ef.data, &kind, &entry_values);
         else other = true;
       }
-      if (!other && entry_key == key) {  // a later entry for the key replaces an earlier one
-        found = true;
-        found_kind = kind;
-        values->swap(entry_values);
+      if (other) continue;
+      for (size_t k = 0; k < keys.size(); ++k) {
+        if (entry_key != keys[k]) continue;
+        // A later entry for the key replaces an earlier one (kind -1: an entry of no kind).
+        kinds[k] = kind == 0 ? ~0u : kind;
+        (*values)[k] = entry_values;
       }
     }
   } catch (const ParseError&) {
-    values->clear();
+    values->assign(keys.size(), {});
     return false;
   }
-  if (!found || found_kind != kBytesList) {
-    values->clear();
-    return false;
+  for (uint32_t kind : kinds) {
+    if (kind != kBytesList) {
+      values->assign(keys.size(), {});
+      return false;
+    }
   }
   return true;
 }

@@ -50,12 +50,10 @@ class PageDropper {
  public:
   PageDropper() = default;
   explicit PageDropper(const void* begin) noexcept;
-  // Everything before `upto` will not be read again. With a sink, its whole 2 MiB
-  // pages go there (RecyclePages).
+  // Everything before `upto` will not be read again: its whole pages go. With a sink,
+  // whole 2 MiB pages only, moved there (RecyclePages); a later call without one takes
+  // the 4 KiB pages such calls leave.
   void Advance(const void* upto, PageSink* sink = nullptr) noexcept;
-  // The pass is over: the whole 4 KiB pages below `upto` go (a sink takes whole 2 MiB
-  // pages only, so some may be left by Advance).
-  void Finish(const void* upto) noexcept;
 
  private:
   const char* done_ = nullptr;  // page-aligned: pages before it are dropped (or not ours)

@@ -57,12 +57,14 @@ struct DistinctVariableDefs {
   std::vector<std::string> variable_names;  // per row, as LookupVariableDefs gives them
 };
 
-// The values of collection `key`'s bytes_list in a serialized MetaGraphDef (its
-// collection_def map), as protobuf reads them: the last map entry for a key wins, an
-// entry's repeated value fields merge, and setting another kind clears the list. The
-// views point into `meta_graph`. False when the key is absent, its kind is not
-// bytes_list, or the bytes do not parse.
-bool CollectionBytesList(std::string_view meta_graph, std::string_view key, std::vector<std::string_view>* values);
+// The values of the bytes_list of each collection in `keys` (values[k] for keys[k]), in
+// one pass over a serialized MetaGraphDef's collection_def map, as protobuf reads them:
+// the last map entry for a key wins, an entry's repeated value fields merge, setting
+// another kind clears the list, and an entry with any other field is no map entry. The
+// views point into `meta_graph`. False when a key is absent, its kind is not bytes_list,
+// or the bytes do not parse.
+bool CollectionBytesLists(std::string_view meta_graph, const std::vector<std::string_view>& keys,
+                          std::vector<std::vector<std::string_view>>* values);
 
 // LookupVariableDefs over the distinct `defs`, in slices of `slice` rows (the lookups of
 // one slice at a time are held).
