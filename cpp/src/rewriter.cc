@@ -1534,7 +1534,7 @@ class Rewriter {
     const size_t n = nodes_.size();
     const size_t parts = PartCount(n);
     local_inputs_ = new_names_.empty() && input_map_.empty();
-    g.nodes_.resize(n);
+    // (g.nodes_ was sized by ResolveInputs, to take the input records' pages)
     g.chunks_.clear();
     g.chunks_.resize(parts + 1);
     // In file order, node k's edges are no more than its resolved inputs, which start
