@@ -71,6 +71,23 @@ def test_errors_are_the_same_for_any_thread_count(big: bytes) -> None:
     assert "missing_a" in messages.pop()
 
 
+def test_more_parts_than_threads_out_of_order() -> None:
+    """A graph large enough for several parts per thread (taken as threads come free),
+    with nodes out of file order, written through the recycled scratch pages: the
+    same bytes and node index as one thread's."""
+    data = replicated_meta_graph(500)  # ~135k nodes: four parts for two threads
+    for clear in (False, True):
+        reference = _core.rewrite_meta_graph(data, prefix="imp", clear_devices=clear, threads=1)
+        assert reference.num_nodes > 100_000
+        for threads in (2, 3):
+            got = _core.rewrite_meta_graph(data, prefix="imp", clear_devices=clear, threads=threads)
+            assert got.graph_def() == reference.graph_def()
+            for i in range(0, reference.num_nodes, 997):
+                assert got.name(i) == reference.name(i)
+                assert got.edges(i) == reference.edges(i)
+                assert got.device(i) == reference.device(i)
+
+
 def test_concurrent_rewrites_from_python_threads(big: bytes) -> None:
     expected = _core.rewrite_meta_graph(big, prefix="s").graph_def()
     results = run_concurrently(lambda: _core.rewrite_meta_graph(big, prefix="s").graph_def())
