@@ -1,6 +1,7 @@
 #include "fastmeta/memory.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
@@ -124,8 +125,18 @@ void DropPages(const void* begin, const void* end) noexcept {
 #endif
 }
 
+#if defined(FASTMETA_MAPPED_BLOCKS) && defined(MREMAP_DONTUNMAP)
+namespace {
+// Cleared the first time the kernel refuses a move (one older than Linux 5.7, a sandbox
+// that forbids mremap, a process at its mapping limit): from then on pages are dropped,
+// as before moves existed, and no later call tries again.
+std::atomic<bool> g_moves_work{true};
+}  // namespace
+#endif
+
 PageRange MovePages(const void* begin, const void* end, PageSink& sink) noexcept {
 #if defined(FASTMETA_MAPPED_BLOCKS) && defined(MREMAP_DONTUNMAP)
+  if (!g_moves_work.load(std::memory_order_relaxed)) return {};
   constexpr uintptr_t kHuge = kHugePage;
   const uintptr_t first = (reinterpret_cast<uintptr_t>(begin) + kHuge - 1) & ~(kHuge - 1);
   const uintptr_t last = reinterpret_cast<uintptr_t>(end) & ~(kHuge - 1);
@@ -140,7 +151,7 @@ PageRange MovePages(const void* begin, const void* end, PageSink& sink) noexcept
       sink.next = reinterpret_cast<char*>(to + n);
       return {reinterpret_cast<const char*>(first), reinterpret_cast<const char*>(first + n)};
     }
-    sink.end = sink.next;  // refused (an older kernel): nothing more goes there
+    g_moves_work.store(false, std::memory_order_relaxed);
   }
 #else
   (void)begin;
