@@ -58,4 +58,31 @@ inline std::pair<size_t, size_t> Range(size_t n, size_t parts, size_t part) {
   return {n * part / parts, n * (part + 1) / parts};
 }
 
+// Splits [0, n) into `parts` contiguous ranges for ParallelFor, which hands them out in
+// order: range p gets a share of the work proportional to parts + 1 - p, so the last
+// ranges taken are the shortest and the threads finish close together (equal ranges
+// leave one thread alone with the last, or with one much heavier than the rest).
+// `work(i)` is the work of items [0, i): non-decreasing, work(0) == 0. Returns the
+// parts + 1 boundaries.
+template <typename Work>
+std::vector<size_t> GuidedSplit(size_t n, size_t parts, Work&& work) {
+  std::vector<size_t> bounds(parts + 1, n);
+  bounds[0] = 0;
+  const double total = static_cast<double>(work(n));
+  const double weights = static_cast<double>(parts) * static_cast<double>(parts + 3) / 2;  // sum of parts+1-p
+  double before = 0;
+  for (size_t p = 1; p < parts; ++p) {
+    before += static_cast<double>(parts + 2 - p);  // the weight of range p - 1
+    const double target = total * before / weights;
+    size_t lo = bounds[p - 1], hi = n;  // the first i at or past the target
+    while (lo < hi) {
+      const size_t mid = lo + (hi - lo) / 2;
+      if (static_cast<double>(work(mid)) < target) lo = mid + 1;
+      else hi = mid;
+    }
+    bounds[p] = lo;
+  }
+  return bounds;
+}
+
 }  // namespace fastmeta

@@ -586,6 +586,7 @@ class Rewriter {
     name_hashes_.resize(n);
     devices_.resize(n);
     parts_ = PartCount(n);
+    SplitParts();
     name_table_.resize(TableCapacity(n));
     ParallelFor(parts_, threads_, [&](size_t part) {  // (one part, no thread, for a small graph)
       auto [a, b] = Range(name_table_.size(), parts_, part);
@@ -599,7 +600,7 @@ class Rewriter {
     part_input_strings_.resize(parts_);
     part_input_strings_end_.assign(parts_, nullptr);
     ParallelFor(parts_, threads_, [&](size_t part) {
-      auto [a, b] = Range(n, parts_, part);
+      auto [a, b] = PartRange(part);
       LargeVector<InputRef>& inputs = part_inputs_[part];
       inputs.reserve((b - a) * 3);
       // The copied strings never outgrow the nodes they come from (they are distinct
@@ -640,7 +641,7 @@ class Rewriter {
     if (total >= 0x7fffffff) throw SizeLimitError("too many inputs");
     total_inputs_ = total;
     ParallelFor(parts_, threads_, [&](size_t part) {
-      auto [a, b] = Range(n, parts_, part);
+      auto [a, b] = PartRange(part);
       for (size_t i = a; i < b; ++i) nodes_[i].input_begin += static_cast<uint32_t>(part_input_base_[part]);
     });
     // (node_spans_ and name_hashes_ are freed by ResolveInputs: see FreeInto)
@@ -654,6 +655,25 @@ class Rewriter {
     if (n < 4096 || threads_ <= 1) return 1;
     return std::max<size_t>(threads_, std::min<size_t>(size_t{threads_} * 4, n / 32768));
   }
+
+  // The parts' node ranges (part_begin_), balanced on each node's bytes plus a fixed
+  // cost per node, the later parts smaller (see GuidedSplit). The nodes lie one after the
+  // other in the GraphDef, so the bytes of nodes [0, i) are told by the address of node i.
+  void SplitParts() {
+    const size_t n = node_spans_.size();
+    if (parts_ <= 1) {
+      part_begin_ = {0, n};
+      return;
+    }
+    constexpr uint64_t kPerNode = 128;  // bytes' worth of work per node
+    const char* first = node_spans_[0].data();
+    const char* end = node_spans_[n - 1].data() + node_spans_[n - 1].size();
+    part_begin_ = GuidedSplit(n, parts_, [&](size_t i) {
+      const char* at = i < n ? node_spans_[i].data() : end;
+      return static_cast<uint64_t>(at >= first ? at - first : 0) + kPerNode * i;
+    });
+  }
+  std::pair<size_t, size_t> PartRange(size_t part) const { return {part_begin_[part], part_begin_[part + 1]}; }
 
   // The untouched storage of an array just sized (FillLaterVector), as a PageSink.
   template <typename Vector>
@@ -999,17 +1019,16 @@ class Rewriter {
   class LookupPipeline {
    public:
     static constexpr size_t kAhead = 24, kRing = 32;
-    LookupPipeline(const Rewriter& rw, const Names& inputs)
-        : rw_(rw), inputs_(inputs), mask_(rw.name_table_.size() - 1) {
-      const size_t m = inputs.size();
-      for (size_t k = 0; k < kAhead && k < m; ++k) HashAndPrefetchSlot(k);
-      for (size_t k = 0; k < kAhead / 2 && k < m; ++k) PrefetchName(k);
+    // For the lookups of names [begin, end) of `inputs`, in order.
+    LookupPipeline(const Rewriter& rw, const Names& inputs, size_t begin, size_t end)
+        : rw_(rw), inputs_(inputs), end_(end), mask_(rw.name_table_.size() - 1) {
+      for (size_t k = begin; k < begin + kAhead && k < end; ++k) HashAndPrefetchSlot(k);
+      for (size_t k = begin; k < begin + kAhead / 2 && k < end; ++k) PrefetchName(k);
     }
-    // Advances the pipeline to input k (of this part) and returns its name's hash.
+    // Advances the pipeline to name k and returns its hash.
     uint64_t Advance(size_t k) {
-      const size_t m = inputs_.size();
-      if (k + kAhead < m) HashAndPrefetchSlot(k + kAhead);
-      if (k + kAhead / 2 < m) PrefetchName(k + kAhead / 2);
+      if (k + kAhead < end_) HashAndPrefetchSlot(k + kAhead);
+      if (k + kAhead / 2 < end_) PrefetchName(k + kAhead / 2);
       return ring_[k % kRing];
     }
 
@@ -1036,6 +1055,7 @@ class Rewriter {
 
     const Rewriter& rw_;
     const Names& inputs_;
+    const size_t end_;
     const size_t mask_;
     uint64_t ring_[kRing] = {};
   };
@@ -1110,10 +1130,13 @@ class Rewriter {
   // Room for the output of nodes of `bytes` bytes in all, `count` of them.
   size_t OutputEstimate(size_t bytes, size_t count) const { return bytes + count * (prefix_slash_.size() * 3 + 24) + 1; }
 
-  void ResolvePart(size_t part, std::vector<uint32_t>* external_of) {
-    auto [a, b] = Range(nodes_.size(), parts_, part);
-    LookupPipeline<LargeVector<InputRef>> pipeline(*this, part_inputs_[part]);
-    for (size_t i = a; i < b; ++i) ResolveNode(i, part_inputs_[part], part_input_base_[part], external_of, pipeline);
+  // Resolves the inputs of nodes [a, b) of a part.
+  void ResolveRange(size_t part, size_t a, size_t b, std::vector<uint32_t>* external_of) {
+    if (a == b) return;
+    const size_t base = part_input_base_[part];
+    LookupPipeline<LargeVector<InputRef>> pipeline(*this, part_inputs_[part], nodes_[a].input_begin - base,
+                                                   b < nodes_.size() ? nodes_[b].input_begin - base : total_inputs_ - base);
+    for (size_t i = a; i < b; ++i) ResolveNode(i, part_inputs_[part], base, external_of, pipeline);
   }
 
   void ResolveInputs() {
@@ -1124,10 +1147,32 @@ class Rewriter {
       FreeInto(name_hashes_, sink);
     }
     if (input_map_.empty()) {
-      ParallelFor(parts_, threads_, [&](size_t part) { ResolvePart(part, nullptr); });
+      // The work is in the inputs, not spread over the nodes as the parts' bytes are: the
+      // nodes are split again on their inputs, each range within one part.
+      struct NodeRange {
+        size_t part, a, b;
+      };
+      std::vector<NodeRange> ranges;
+      const size_t n = nodes_.size();
+      const std::vector<size_t> bounds = GuidedSplit(n, parts_ == 1 ? 1 : 2 * parts_, [&](size_t i) {
+        return i < n ? size_t{nodes_[i].input_begin} : total_inputs_;
+      });
+      for (size_t part = 0, r = 0; part < parts_; ++part) {
+        auto [a, b] = PartRange(part);
+        for (size_t at = a; at < b;) {
+          while (r + 1 < bounds.size() && bounds[r + 1] <= at) ++r;
+          const size_t end = std::min(b, r + 1 < bounds.size() ? bounds[r + 1] : b);
+          ranges.push_back({part, at, end});
+          at = end;
+        }
+      }
+      ParallelFor(ranges.size(), threads_, [&](size_t k) { ResolveRange(ranges[k].part, ranges[k].a, ranges[k].b, nullptr); });
     } else {
       std::vector<uint32_t> external_of(input_map_.size(), kNone);
-      for (size_t part = 0; part < parts_; ++part) ResolvePart(part, &external_of);
+      for (size_t part = 0; part < parts_; ++part) {
+        auto [a, b] = PartRange(part);
+        ResolveRange(part, a, b, &external_of);
+      }
     }
     // The inputs are resolved: their records' pages go to the output's node entries
     // (filled by Emit), their strings' blocks become the output chunks (see Emit).
@@ -1160,7 +1205,7 @@ class Rewriter {
     // Each node's count of inputs to wait for, in parallel (one part per parse part).
     std::vector<char> part_in_order(parts_, 1);
     ParallelFor(parts_, threads_, [&](size_t part) {
-      auto [a, b] = Range(n, parts_, part);
+      auto [a, b] = PartRange(part);
       bool in_order = true;
       for (size_t i = a; i < b; ++i) {
         const RawNode& node = nodes_[i];
@@ -1353,7 +1398,7 @@ class Rewriter {
     LargeVector<uint32_t> colocation(n, 0);
     std::vector<LargeVector<uint32_t>> targets(parts_);
     ParallelFor(parts_, threads_, [&](size_t part) {
-      auto [a, b] = Range(n, parts_, part);
+      auto [a, b] = PartRange(part);
       // The part's loc:@ targets (names, and the node naming each) are looked up in
       // one pipelined sequence, then the nodes are walked in order: errors come in the
       // order a node-by-node walk meets them.
@@ -1379,7 +1424,7 @@ class Rewriter {
       }
       LargeVector<int64_t> found(names.size());
       {
-        LookupPipeline<LargeVector<std::string_view>> pipeline(*this, names);
+        LookupPipeline<LargeVector<std::string_view>> pipeline(*this, names, 0, names.size());
         for (size_t k = 0; k < names.size(); ++k) found[k] = FindOriginalHashed(names[k], pipeline.Advance(k));
       }
       LargeVector<uint32_t>& list = targets[part];
@@ -1420,7 +1465,7 @@ class Rewriter {
     // Each colocated op takes the device of its first listed target that has one,
     // looked up as the import goes, in creation order (as TensorFlow's Python does).
     std::vector<size_t> part_end(parts_);
-    for (size_t part = 0; part < parts_; ++part) part_end[part] = Range(n, parts_, part).second;
+    for (size_t part = 0; part < parts_; ++part) part_end[part] = PartRange(part).second;
     auto first_target = [&](uint32_t i) {
       size_t part = 0;
       while (i >= part_end[part]) ++part;
@@ -1531,8 +1576,7 @@ class Rewriter {
 
   void Emit() {
     RewrittenGraph& g = *result_;
-    const size_t n = nodes_.size();
-    const size_t parts = PartCount(n);
+    const size_t parts = parts_;
     local_inputs_ = new_names_.empty() && input_map_.empty();
     // (g.nodes_ was sized by ResolveInputs, to take the input records' pages)
     g.chunks_.clear();
@@ -1545,7 +1589,7 @@ class Rewriter {
     std::vector<size_t> part_num_edges(parts, 0);
     std::vector<size_t> part_edge_base(parts, 0);
     ParallelFor(parts, threads_, [&](size_t part) {
-      auto [a, b] = Range(n, parts, part);
+      auto [a, b] = PartRange(part);
       wire::Buffer& out = g.chunks_[part];
       // Fresh pages cost the kernel a zeroing pass each: the output starts in the
       // part's input-strings block (backed as far as its strings went), and the parse
@@ -1673,7 +1717,7 @@ class Rewriter {
       g.edges_.resize(total);
     }
     ParallelFor(parts, threads_, [&](size_t part) {
-      auto [a, b] = Range(n, parts, part);
+      auto [a, b] = PartRange(part);
       for (size_t k = a; k < b; ++k) g.nodes_[k].edge_begin += static_cast<uint32_t>(base[part]);
       if (!in_place) {
         std::copy(part_edges[part].begin(), part_edges[part].begin() + static_cast<ptrdiff_t>(part_num_edges[part]),
@@ -1930,6 +1974,7 @@ class Rewriter {
   std::vector<char*> part_input_strings_end_;   // the end of what each block holds
   std::vector<size_t> part_input_base_;
   size_t parts_ = 1;
+  std::vector<size_t> part_begin_;  // part p parses, resolves and writes nodes [part_begin_[p], part_begin_[p + 1])
   size_t total_inputs_ = 0;
   bool in_order_ = false;
   bool local_inputs_ = false;  // see EmitNode

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cassert>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +22,7 @@
 
 #include "../fuzz/checkpoint_target.h"
 #include "../fuzz/rewrite_target.h"
+#include "../src/parallel.h"
 #include "fastmeta/checkpoint.h"
 #include "fastmeta/errors.h"
 #include "fastmeta/mapped_file.h"
@@ -369,6 +371,35 @@ void TestThreadsSameResultAndError() {
   o4.threads = 4;
   auto g4 = fastmeta::RewriteMetaGraph(Meta(nodes), o4);
   CHECK(g1->graph_def() == g4->graph_def());
+}
+
+// The parts handed to the threads: they cover [0, n) in order, and their shares of
+// the work shrink toward the end, whatever the work function does.
+void TestGuidedSplit() {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{1000}, size_t{100003}}) {
+    for (size_t parts : {size_t{1}, size_t{2}, size_t{3}, size_t{8}, size_t{16}}) {
+      auto linear = [](size_t i) { return 100 * i; };
+      auto lumpy = [](size_t i) { return i * 10 + (i / 1000) * (i / 1000) * 50; };
+      auto unsorted = [](size_t i) { return (i * 7919) % 1009; };  // not monotone: still valid ranges
+      for (int kind = 0; kind < 3; ++kind) {
+        std::vector<size_t> b = kind == 0   ? fastmeta::GuidedSplit(n, parts, linear)
+                                : kind == 1 ? fastmeta::GuidedSplit(n, parts, lumpy)
+                                            : fastmeta::GuidedSplit(n, parts, unsorted);
+        CHECK(b.size() == parts + 1 && b.front() == 0 && b.back() == n);
+        for (size_t p = 0; p < parts; ++p) CHECK(b[p] <= b[p + 1]);
+        if (kind == 0 && n >= 1000) {
+          for (size_t p = 0; p + 1 < parts; ++p) CHECK(b[p + 1] - b[p] + 1 >= b[p + 2] - b[p + 1]);
+          // part p's share is (parts + 1 - p) / (parts (parts + 3) / 2)
+          const double last = 2.0 / (static_cast<double>(parts) * static_cast<double>(parts + 3) / 2);
+          CHECK(std::abs(static_cast<double>(b[parts] - b[parts - 1]) / static_cast<double>(n) - last) < 0.001);
+        }
+        if (kind == 1 && n >= 1000 && parts >= 2) {
+          // Equal work, not equal counts: the first part (the lightest items) holds more items.
+          CHECK(b[1] - b[0] > b[parts] - b[parts - 1]);
+        }
+      }
+    }
+  }
 }
 
 // A GraphDef of 8 MB or more has its node boundaries found in two halves at once, the
@@ -879,6 +910,7 @@ int main() {
   TestLargeBlocks();
   TestMovedPages();
   TestRecycledScratchOutput();
+  TestGuidedSplit();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
   return 0;
