@@ -42,7 +42,7 @@ from fastmeta.protos import (
     variable_pb2,
 )
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DATA_DIR = Path(__file__).resolve().parent / "data"
 GRAPH_DEF_PRODUCER = 2474  # TensorFlow 2.21's GraphDef version (the op defs below are its)
 
@@ -408,7 +408,9 @@ class Builder:
         self.ops_used.add(op)
         parts = [_ld(1, name.encode()), _ld(2, op.encode())]
         parts.extend(_ld(3, i.encode()) for i in inputs)
-        parts.extend(_ld(3, b"^" + c.encode()) for c in ctrl)
+        # TensorFlow writes a node's control inputs sorted by name, without repeats
+        # (Graph::ToGraphDef): every .meta it writes has them so.
+        parts.extend(_ld(3, b"^" + c) for c in sorted({c.encode() for c in ctrl}))
         if device:
             parts.append(_ld(4, device.encode()))
         all_attrs = dict(attrs or {})

@@ -45,6 +45,10 @@ def test_generated_graph_has_every_feature(small: Path) -> None:
     assert any(n.name.startswith("tower_3/gradients/") for n in nodes)
     assert any(i.endswith(":1") for n in nodes for i in n.input)
     assert any(i.startswith("^") for n in nodes for i in n.input)
+    # As TensorFlow writes them: control inputs sorted by name, each once.
+    controls = [[i for i in n.input if i.startswith("^")] for n in nodes]
+    assert max(len(c) for c in controls) > 100
+    assert all(c == sorted(set(c)) for c in controls)
     assert any(s.startswith(b"loc:@") for n in nodes for s in n.attr["_class"].list.s)
     assert {"ApplyAdam", "Conv2D", "MatMul", "SaveV2", "RestoreV2"} <= {n.op for n in nodes}
     # Some nodes have stripped defaults that the stripped_op_list restores.
