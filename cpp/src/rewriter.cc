@@ -1083,7 +1083,8 @@ class Rewriter {
     return std::string();
   }
 
-  void ResolveNode(size_t i, const LargeVector<InputRef>& inputs, size_t base,
+  // Resolves node i's inputs; returns CountPending(i).
+  bool ResolveNode(size_t i, const LargeVector<InputRef>& inputs, size_t base,
                    std::vector<uint32_t>* external_of, LookupPipeline<LargeVector<InputRef>>& pipeline) {
     const RawNode& node = nodes_[i];
     bool seen_control = false;
@@ -1125,22 +1126,55 @@ class Rewriter {
       res.src = static_cast<int32_t>(src);
       res.index = ref.index;
     }
+    return CountPending(i);
+  }
+
+  // For Order, from node i's resolved inputs (while its record is at hand): how many
+  // of them it waits for, and where they begin. False when the node is not ready once
+  // all nodes before it in the GraphDef are done (then GraphDef order is not kept).
+  bool CountPending(size_t i) {
+    const RawNode& node = nodes_[i];
+    const Resolved* inputs = resolved_.data() + node.input_begin;
+    input_begin_[i] = node.input_begin;
+    int32_t count = static_cast<int32_t>(node.input_count);
+    if (IsMerge(node.op())) {
+      int32_t controls = 0;
+      bool back_edge = false;
+      for (uint32_t j = 0; j < node.input_count; ++j) {
+        if (inputs[j].index < 0) ++controls;
+        else if (inputs[j].src >= 0 && IsNextIteration(nodes_[static_cast<size_t>(inputs[j].src)].op())) back_edge = true;
+      }
+      if (back_edge) count = controls + 1;
+    }
+    int32_t earlier = 0;
+    for (uint32_t j = 0; j < node.input_count; ++j) {
+      if (inputs[j].src < 0) --count;  // mapped inputs count as already there
+      else if (static_cast<size_t>(inputs[j].src) < i) ++earlier;
+    }
+    pending_[i] = count;
+    return count <= 0 || earlier >= count;
   }
 
   // Room for the output of nodes of `bytes` bytes in all, `count` of them.
   size_t OutputEstimate(size_t bytes, size_t count) const { return bytes + count * (prefix_slash_.size() * 3 + 24) + 1; }
 
-  // Resolves the inputs of nodes [a, b) of a part.
-  void ResolveRange(size_t part, size_t a, size_t b, std::vector<uint32_t>* external_of) {
-    if (a == b) return;
+  // Resolves the inputs of nodes [a, b) of a part; false when one of them is out of
+  // GraphDef order (see CountPending).
+  bool ResolveRange(size_t part, size_t a, size_t b, std::vector<uint32_t>* external_of) {
+    if (a == b) return true;
     const size_t base = part_input_base_[part];
     LookupPipeline<LargeVector<InputRef>> pipeline(*this, part_inputs_[part], nodes_[a].input_begin - base,
                                                    b < nodes_.size() ? nodes_[b].input_begin - base : total_inputs_ - base);
-    for (size_t i = a; i < b; ++i) ResolveNode(i, part_inputs_[part], base, external_of, pipeline);
+    bool in_order = true;
+    for (size_t i = a; i < b; ++i) in_order &= ResolveNode(i, part_inputs_[part], base, external_of, pipeline);
+    return in_order;
   }
 
   void ResolveInputs() {
     resolved_.resize(total_inputs_);
+    pending_.resize(nodes_.size());
+    input_begin_.resize(nodes_.size() + 1);
+    input_begin_.back() = static_cast<uint32_t>(total_inputs_);
     {
       PageSink sink = SinkOf(resolved_);
       FreeInto(node_spans_, sink);
@@ -1166,12 +1200,17 @@ class Rewriter {
           at = end;
         }
       }
-      ParallelFor(ranges.size(), threads_, [&](size_t k) { ResolveRange(ranges[k].part, ranges[k].a, ranges[k].b, nullptr); });
+      std::vector<char> range_in_order(ranges.size(), 1);
+      ParallelFor(ranges.size(), threads_, [&](size_t k) {
+        range_in_order[k] = ResolveRange(ranges[k].part, ranges[k].a, ranges[k].b, nullptr);
+      });
+      in_order_ = std::all_of(range_in_order.begin(), range_in_order.end(), [](char c) { return c != 0; });
     } else {
       std::vector<uint32_t> external_of(input_map_.size(), kNone);
+      in_order_ = true;
       for (size_t part = 0; part < parts_; ++part) {
         auto [a, b] = PartRange(part);
-        ResolveRange(part, a, b, &external_of);
+        in_order_ &= ResolveRange(part, a, b, &external_of);
       }
     }
     // The inputs are resolved: their records' pages go to the output's node entries
@@ -1201,39 +1240,12 @@ class Rewriter {
   // waits for its control inputs and one data input only.
   void Order() {
     const size_t n = nodes_.size();
-    FillLaterVector<int32_t> pending(n);
-    // Each node's count of inputs to wait for, in parallel (one part per parse part).
-    std::vector<char> part_in_order(parts_, 1);
-    ParallelFor(parts_, threads_, [&](size_t part) {
-      auto [a, b] = PartRange(part);
-      bool in_order = true;
-      for (size_t i = a; i < b; ++i) {
-        const RawNode& node = nodes_[i];
-        int32_t count = static_cast<int32_t>(node.input_count);
-        if (IsMerge(node.op())) {
-          int32_t controls = 0;
-          bool back_edge = false;
-          for (uint32_t j = 0; j < node.input_count; ++j) {
-            const Resolved& res = resolved_[node.input_begin + j];
-            if (res.index < 0) ++controls;
-            else if (res.src >= 0 && IsNextIteration(nodes_[static_cast<size_t>(res.src)].op())) back_edge = true;
-          }
-          if (back_edge) count = controls + 1;
-        }
-        int32_t earlier = 0;
-        for (uint32_t j = 0; j < node.input_count; ++j) {
-          const Resolved& res = resolved_[node.input_begin + j];
-          if (res.src < 0) --count;  // mapped inputs count as already there
-          else if (static_cast<size_t>(res.src) < i) ++earlier;
-        }
-        pending[i] = count;
-        // GraphDef order is kept exactly when every node is ready once all earlier ones are done.
-        if (count > 0 && earlier < count) in_order = false;
-      }
-      part_in_order[part] = in_order;
-    });
-    const bool in_order = std::all_of(part_in_order.begin(), part_in_order.end(), [](char c) { return c != 0; });
-    in_order_ = in_order;
+    // (ResolveInputs counted each node's inputs to wait for: pending_, and in_order_.)
+    FillLaterVector<int32_t> pending;
+    pending.swap(pending_);
+    FillLaterVector<uint32_t> input_begin;
+    input_begin.swap(input_begin_);
+    const bool in_order = in_order_;
     if (!in_order) {  // (in order, order_ and position_ stay empty: see OrderAt)
       order_.resize(n);
       // Consumers of each node, as a compressed adjacency list.
@@ -1245,9 +1257,8 @@ class Rewriter {
       FillLaterVector<uint32_t> consumers(start[n]);  // every slot filled below
       LargeVector<uint32_t> fill(start.begin(), start.end() - 1);
       for (size_t i = 0; i < n; ++i) {
-        const RawNode& node = nodes_[i];
-        for (uint32_t j = 0; j < node.input_count; ++j) {
-          const Resolved& res = resolved_[node.input_begin + j];
+        for (uint32_t k = input_begin[i]; k < input_begin[i + 1]; ++k) {
+          const Resolved& res = resolved_[k];
           if (res.src >= 0) consumers[fill[static_cast<size_t>(res.src)]++] = static_cast<uint32_t>(i);
         }
       }
@@ -1979,6 +1990,8 @@ class Rewriter {
   bool in_order_ = false;
   bool local_inputs_ = false;  // see EmitNode
   FillLaterVector<Resolved> resolved_;  // every entry written by ResolveNode
+  FillLaterVector<int32_t> pending_;       // per node, by CountPending: inputs Order waits for
+  FillLaterVector<uint32_t> input_begin_;  // per node, by CountPending: where its inputs begin (then the end)
   std::string graph_tail_;
   FillLaterVector<NameSlot> name_table_;  // see NameSlot and Fingerprint()
   FillLaterVector<uint64_t> name_hashes_;  // HashName of each original name (freed by ResolveInputs)
