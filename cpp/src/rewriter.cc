@@ -121,8 +121,13 @@ int64_t RewrittenGraph::FindHashed(std::string_view n, uint64_t h) const {
 }
 
 void RewrittenGraph::FindMany(const std::string_view* names, size_t count, int64_t* out) const {
+  FindEach(names, count, [out](size_t k, int64_t i) { out[k] = i; });
+}
+
+void RewrittenGraph::FindEach(const std::string_view* names, size_t count,
+                              const std::function<void(size_t, int64_t)>& found) const {
   if (table_.empty()) {
-    std::fill(out, out + count, int64_t{-1});
+    for (size_t k = 0; k < count; ++k) found(k, -1);
     return;
   }
   // Three cache misses per lookup (table slot, node entry, name bytes), prefetched
@@ -164,7 +169,7 @@ void RewrittenGraph::FindMany(const std::string_view* names, size_t count, int64
     if (k + kAhead < count) hash_and_prefetch_slot(k + kAhead);
     if (k + kAhead / 2 < count) prefetch_node(k + kAhead / 2);
     if (k + kAhead / 4 < count) prefetch_name(k + kAhead / 4);
-    out[k] = keyed[k % kRing] ? FindHashed(names[k], hashes[k % kRing]) : -1;
+    found(k, keyed[k % kRing] ? FindHashed(names[k], hashes[k % kRing]) : -1);
   }
 }
 

@@ -152,7 +152,7 @@ void MergeOps(VariableDefRow* begin, VariableDefRow* end, const std::vector<std:
 }
 
 // Rows [a, b): op columns index `op_types`, this part's own list. The part's defs are
-// parsed first, then all their names looked up in one pipelined batch (FindMany).
+// parsed first, then all their names looked up in one pipelined batch (FindEach).
 void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>& defs, std::string_view prefix,
                 size_t a, size_t b, VariableDefRow* rows, std::vector<std::string_view>& op_types,
                 std::vector<std::string>& variable_names) {
@@ -195,26 +195,26 @@ void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>
   }
   std::vector<std::string_view> views(lookups.size());
   for (size_t t = 0; t < lookups.size(); ++t) views[t] = std::string_view(names).substr(lookups[t].begin, lookups[t].size);
-  std::vector<int64_t> found(lookups.size());
-  graph.FindMany(views.data(), views.size(), found.data());
   std::unordered_map<std::string_view, int64_t> op_index;
   // A column's op is nearly always the one before it (VariableV2, Assign, ...).
   std::string_view last_op[4];
   int64_t last_id[4] = {-1, -1, -1, -1};
-  for (size_t t = 0; t < lookups.size(); ++t) {
+  // Each found node's op is read as its lookup completes: it follows the name, just
+  // compared, in the NodeDef.
+  graph.FindEach(views.data(), views.size(), [&](size_t t, int64_t found) {
     const Lookup& l = lookups[t];
-    if (found[t] < 0) continue;  // the row's columns stay -1
+    if (found < 0) return;  // the row's columns stay -1
     VariableDefRow& row = rows[l.row];
-    row.node[l.column] = found[t];
+    row.node[l.column] = found;
     row.output[l.column] = l.output;
-    const std::string_view op = graph.op(static_cast<size_t>(found[t]));
+    const std::string_view op = graph.op(static_cast<size_t>(found));
     if (last_id[l.column] < 0 || op != last_op[l.column]) {
       last_op[l.column] = op;
       last_id[l.column] = InternOp(op_index, op_types, op);
     }
     row.op[l.column] = last_id[l.column];
     if (l.column == 0 && l.output >= 0 && l.canonical) row.flags |= VariableDefRow::kCanonical;
-  }
+  });
 }
 
 }  // namespace
@@ -361,19 +361,22 @@ DistinctVariableDefs LookupDistinctVariableDefs(const RewrittenGraph& graph, con
       out.row_of[k] = table[slot] - 1;
     }
   }
-  out.rows.reserve(distinct.size());
-  out.variable_names.reserve(distinct.size());
-  std::unordered_map<std::string_view, int64_t> op_index;
+  // The slices go to the cores as they come free, each with its own op list, merged
+  // below in order into one.
+  const size_t n = distinct.size();
+  out.rows.resize(n);
+  out.variable_names.assign(n, std::string());
   if (slice == 0) slice = 1;
-  for (size_t a = 0; a < distinct.size(); a += slice) {
-    const std::vector<std::string_view> part(distinct.begin() + static_cast<ptrdiff_t>(a),
-                                             distinct.begin() + static_cast<ptrdiff_t>(std::min(distinct.size(), a + slice)));
-    std::vector<std::string_view> part_ops;
-    std::vector<std::string> names;
-    std::vector<VariableDefRow> rows = LookupVariableDefs(graph, part, prefix, &part_ops, &names);
-    MergeOps(rows.data(), rows.data() + rows.size(), part_ops, op_index, out.op_types);
-    out.rows.insert(out.rows.end(), rows.begin(), rows.end());
-    for (std::string& name : names) out.variable_names.push_back(std::move(name));
+  const size_t slices = (n + slice - 1) / slice;
+  std::vector<std::vector<std::string_view>> slice_ops(slices);
+  ParallelFor(slices, ThreadCount(0), [&](size_t k) {
+    LookupPart(graph, distinct, prefix, k * slice, std::min(n, (k + 1) * slice), out.rows.data(), slice_ops[k],
+               out.variable_names);
+  });
+  std::unordered_map<std::string_view, int64_t> op_index;
+  for (size_t k = 0; k < slices; ++k) {
+    MergeOps(out.rows.data() + k * slice, out.rows.data() + std::min(n, (k + 1) * slice), slice_ops[k], op_index,
+             out.op_types);
   }
   return out;
 }

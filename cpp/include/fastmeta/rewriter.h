@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -116,6 +117,9 @@ class RewrittenGraph : public NameLookup {
   // (a software pipeline): several times faster than one Find after another on a
   // large graph.
   void FindMany(const std::string_view* names, size_t count, int64_t* out) const;
+  // FindMany calling found(k, index) as each lookup completes, in order (index -1: no
+  // such node): the node's bytes, just compared, are then still in the cache.
+  void FindEach(const std::string_view* names, size_t count, const std::function<void(size_t, int64_t)>& found) const;
   // True when some node's name equals `lower` ignoring ASCII case (`lower` lower-cased),
   // as TensorFlow's Graph.unique_name compares names.
   bool HasNameFolded(std::string_view lower) const;
