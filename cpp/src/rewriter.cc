@@ -1730,7 +1730,10 @@ class Rewriter {
       resolved_.resize(total);
       g.edges_ = std::move(resolved_);
     } else {
+      // The resolved inputs are done with: their pages back the edges.
       g.edges_.resize(total);
+      PageSink sink = SinkOf(g.edges_);
+      FreeInto(resolved_, sink);
     }
     ParallelFor(parts, threads_, [&](size_t part) {
       auto [a, b] = PartRange(part);
