@@ -103,3 +103,83 @@ def test_import_reads_variable_collections_in_the_core() -> None:
                     )
         checked += 1
     assert checked >= 5
+
+
+_VARIABLE_KEYS = ["trainable_variables", "variables", "local_variables", "model_variables", "no_such_collection"]
+
+
+def _rows_both_ways(data: bytes, scope: str, threads: int) -> tuple[object, object, list[str] | None]:
+    """variable_rows_of from a rewrite that looked the variables up on the way, and
+    from one that did not, for the keys the first looked up."""
+    prefix = scope + "/" if scope else ""
+    ahead = _core.rewrite_meta_graph(
+        data, prefix=scope, threads=threads, variable_collections=_VARIABLE_KEYS, variable_prefix=prefix
+    )
+    after = _core.rewrite_meta_graph(data, prefix=scope, threads=threads)
+    keys = ahead.variables_looked_up()
+    assert after.variables_looked_up() is None
+    if keys is None:
+        return None, None, None
+    return ahead.variable_rows_of(keys, prefix), after.variable_rows_of(keys, prefix), keys
+
+
+def test_rewrite_looks_variables_up_on_the_way() -> None:
+    """Asked for the variable collections, the rewrite looks their names up on the
+    original names' table while it has it: the same rows (node positions, op types,
+    names, flags) as the lookups on the finished graph, for every corpus fixture, with
+    and without a scope, on one thread and two; only the keys present as bytes_list."""
+    corpus = Path(__file__).parent / "fixtures" / "corpus"
+    checked = 0
+    for fixture in json.loads((corpus / "manifest.json").read_text())["fixtures"]:
+        if fixture.get("required_input_map"):
+            continue
+        path = corpus / fixture["file"]
+        meta = fastmeta.read_meta_graph_file(str(path))
+        present = [
+            k
+            for k in _VARIABLE_KEYS
+            if k in meta.collection_def and meta.collection_def[k].WhichOneof("kind") == "bytes_list"
+        ]
+        data = meta.SerializeToString()
+        for scope in ("", "s"):
+            for threads in (1, 2):
+                ahead, after, keys = _rows_both_ways(data, scope, threads)
+                assert keys == present, path.name
+                assert ahead == after, (path.name, scope, threads)
+        checked += bool(present)
+    assert checked >= 5
+
+
+def test_rewrite_variables_out_of_order_beside_the_order_walk(tmp_path: Path) -> None:
+    """A graph out of GraphDef order (its order walk is serial: the lookups run beside
+    it on two threads): the rows' nodes are output positions, as after the rewrite."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import generate
+
+    path = tmp_path / "g.meta"
+    generate.generate(path, generate.params_for_nodes(20000))
+    data = path.read_bytes()
+    for threads in (1, 2, 3):
+        ahead, after, keys = _rows_both_ways(data, "s", threads)
+        assert keys == ["trainable_variables", "variables"]
+        assert ahead == after
+
+
+def test_rewrite_skips_variables_when_it_cannot_use_the_table() -> None:
+    """Another prefix than the rewrite's, or a node renamed on a clash with the target
+    graph: the rewrite does not look the variables up (the import then does, on the
+    finished graph), and the import's variables are the same."""
+    path = Path(__file__).parent / "fixtures" / "corpus" / "mlp_resource_adam.meta"
+    data = path.read_bytes()
+    other = _core.rewrite_meta_graph(data, prefix="s", variable_collections=["variables"], variable_prefix="t/")
+    assert other.variables_looked_up() is None
+    graph = fastmeta.Graph()
+    fastmeta.import_meta_graph(str(path), graph=graph)
+    fastmeta.import_meta_graph(str(path), graph=graph)  # every name clashes: renamed x_1
+    first, second = (p for p in graph._parts if isinstance(p, _Segment))
+    assert first.core.variables_looked_up() == ["trainable_variables", "variables"]
+    assert second.core.variables_looked_up() is None
+    # As TensorFlow's: the second file's unscoped variable names find the first's nodes.
+    names = [v.name for v in graph.get_collection("variables")]
+    half = len(names) // 2
+    assert half > 0 and names[half:] == names[:half]

@@ -242,6 +242,10 @@ PYBIND11_MODULE(_core, m) {
             // variable_rows for the VariableDefs of collections `keys` (one after the
             // other), read from the MetaGraphDef's collection_def here: no bytes object
             // per value. Adds each key's count; None when a key is absent or not a bytes_list.
+            // Looked up during the rewrite (RewriteOptions::variable_collections)?
+            if (const RewrittenGraph::Variables* v = g.variables(); v != nullptr && v->keys == keys && v->prefix == prefix) {
+              return py::make_tuple(VariableRows(v->rows, v->defs), py::cast(v->counts));
+            }
             std::vector<std::string_view> views;
             std::vector<size_t> counts;
             fastmeta::DistinctVariableDefs found;
@@ -261,6 +265,11 @@ PYBIND11_MODULE(_core, m) {
             return py::make_tuple(VariableRows(found, views), py::cast(counts));
           },
           py::arg("keys"), py::arg("prefix"))
+      .def("variables_looked_up", [](const RewrittenGraph& g) -> py::object {
+        // The variable collections the rewrite looked up (RewriteOptions::variable_collections).
+        if (g.variables() == nullptr) return py::none();
+        return py::cast(g.variables()->keys);
+      })
       .def("has_name_folded", &RewrittenGraph::HasNameFolded, py::arg("lower"))
       .def("has_name", &RewrittenGraph::HasName, py::arg("name"))
       .def("has_prefix", &RewrittenGraph::HasPrefix, py::arg("name"))
@@ -311,11 +320,14 @@ PYBIND11_MODULE(_core, m) {
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
-         unsigned threads, bool keep_output_shapes) {
+         unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
+         const std::string& variable_prefix) {
         BufferView buf(data);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes, names);
+        options.variable_collections = variable_collections;
+        options.variable_prefix = variable_prefix;
         // A fastmeta.MappedFile is a private file mapping: its pages can be dropped once read.
         options.release_input_pages = py::isinstance<fastmeta::MappedFile>(data);
         std::unique_ptr<RewrittenGraph> result;
@@ -331,17 +343,21 @@ PYBIND11_MODULE(_core, m) {
       py::arg("existing") = std::vector<const RewrittenGraph*>(),
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
-      py::arg("keep_output_shapes") = false, rewrite_doc);
+      py::arg("keep_output_shapes") = false, py::arg("variable_collections") = std::vector<std::string>(),
+      py::arg("variable_prefix") = "", rewrite_doc);
   m.def(
       "rewrite_meta_graph_file",
       [](const std::string& path, const std::string& prefix, bool clear_devices,
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
-         unsigned threads, bool keep_output_shapes) {
+         unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
+         const std::string& variable_prefix) {
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes, names);
+        options.variable_collections = variable_collections;
+        options.variable_prefix = variable_prefix;
         std::unique_ptr<RewrittenGraph> result;
         {
           py::gil_scoped_release release;
@@ -356,8 +372,8 @@ PYBIND11_MODULE(_core, m) {
       py::arg("existing") = std::vector<const RewrittenGraph*>(),
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
-      py::arg("keep_output_shapes") = false,
-      "Like rewrite_meta_graph, reading (memory-mapping) the file in C++.");
+      py::arg("keep_output_shapes") = false, py::arg("variable_collections") = std::vector<std::string>(),
+      py::arg("variable_prefix") = "", "Like rewrite_meta_graph, reading (memory-mapping) the file in C++.");
   m.def(
       "rewrite_graph_def",
       [](const py::buffer& data, const py::buffer& op_list, const std::string& prefix, bool clear_devices,

@@ -225,7 +225,27 @@ inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
   }
 
   // 5. A collection's values read straight from the bytes (the import's variable
-  //    collections): views inside the input, or false; never a crash.
+  //    collections): views inside the input, or false; never a crash. Looked up during
+  //    the rewrite, they are the rows of the lookups on the finished graph.
+  {
+    fastmeta::RewriteOptions o;
+    o.variable_collections = {"variables", "trainable_variables"};
+    auto g = TryRewrite(data, o);
+    if (g && g->variables() != nullptr) {
+      const auto* v = g->variables();
+      const auto after = fastmeta::LookupDistinctVariableDefs(*g, v->defs, "");
+      if (after.rows.size() != v->rows.rows.size() || after.row_of != v->rows.row_of) Die("variables on the way: rows", "");
+      for (size_t r = 0; r < after.rows.size(); ++r) {
+        for (int j = 0; j < 4; ++j) {
+          const int64_t a = after.rows[r].op[j], b = v->rows.rows[r].op[j];
+          if (after.rows[r].node[j] != v->rows.rows[r].node[j] || (a < 0) != (b < 0) ||
+              (a >= 0 && after.op_types[static_cast<size_t>(a)] != v->rows.op_types[static_cast<size_t>(b)])) {
+            Die("variables on the way: a row differs", "");
+          }
+        }
+      }
+    }
+  }
   {
     const std::vector<std::string_view> keys{"variables", "", data.substr(0, 3)};
     std::vector<std::vector<std::string_view>> lists;

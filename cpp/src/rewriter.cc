@@ -324,6 +324,7 @@ class Rewriter {
     }
     for (std::string_view part : op_list_parts) result_->op_list_.append(part.data(), part.size());
     op_list_origin_ = origin_;
+    if (!opts_.variable_collections.empty() && opts_.variable_prefix == prefix_slash_) ReadVariableCollections(rest);
     return Run(graph_parts, op_list_parts);
   }
 
@@ -364,10 +365,20 @@ class Rewriter {
     ParseNodes();
     ParseInputMap();
     ResolveInputs();
-    Order();
+    if (variables_ != nullptr && !in_order_ && threads_ >= 2) {
+      // Order's walk is serial: the variables are looked up beside it.
+      ParallelFor(2, 2, [&](size_t task) {
+        if (task == 0) Order();
+        else LookupVariables(1);
+      });
+    } else {
+      Order();
+      LookupVariables(threads_);
+    }
     ChooseNames();
     ChooseDevices();
     Emit();
+    FinishVariables();
     return std::move(result_);
   }
 
@@ -986,6 +997,69 @@ class Rewriter {
       gdef_prefixes_built_ = true;
     }
     return gdef_prefixes_.count(name) != 0;
+  }
+
+  // --- the variable collections (RewriteOptions::variable_collections) -------------------------
+
+  // The VariableDefs of the collections asked for that are present as bytes_list (views
+  // into `rest`, the result's copy of the MetaGraphDef's other fields).
+  void ReadVariableCollections(std::string_view rest) {
+    const std::vector<std::string_view> keys(opts_.variable_collections.begin(), opts_.variable_collections.end());
+    std::vector<std::vector<std::string_view>> values;
+    std::vector<char> present;
+    if (!CollectionBytesLists(rest, keys, &values, &present)) return;  // (the caller's own reading reports it)
+    auto v = std::make_unique<RewrittenGraph::Variables>();
+    for (size_t k = 0; k < keys.size(); ++k) {
+      if (!present[k]) continue;
+      v->keys.emplace_back(keys[k]);
+      v->counts.push_back(values[k].size());
+      v->defs.insert(v->defs.end(), values[k].begin(), values[k].end());
+    }
+    v->prefix = opts_.variable_prefix;
+    variables_ = std::move(v);
+  }
+
+  // Looks the variables' names up in the original names' table: a name under the
+  // prefix names the node of the rest of it (none is renamed, or FinishVariables drops
+  // the result). Rows hold original node indices until FinishVariables.
+  void LookupVariables(unsigned threads) {
+    if (variables_ == nullptr) return;
+    const std::string_view prefix = prefix_slash_;
+    FindNodes find = [this, prefix](const std::string_view* names, size_t count, const FoundNode& found) {
+      std::vector<std::string_view> stripped(count);
+      std::vector<char> under(count, 0);
+      for (size_t k = 0; k < count; ++k) {
+        if (names[k].substr(0, prefix.size()) != prefix) continue;
+        stripped[k] = names[k].substr(prefix.size());
+        under[k] = 1;
+      }
+      LookupPipeline<std::vector<std::string_view>> pipeline(*this, stripped, 0, count);
+      for (size_t k = 0; k < count; ++k) {
+        const uint64_t h = pipeline.Advance(k);
+        const int64_t i = under[k] ? FindOriginalHashed(stripped[k], h) : -1;
+        found(k, i, i < 0 ? std::string_view() : nodes_[static_cast<size_t>(i)].op());
+      }
+    };
+    DistinctVariableDefs& d = variables_->rows;
+    d = LookupDistinctVariableDefs(find, variables_->defs, variables_->prefix, 8192, threads);
+    // The op types point into the parse scratch, which Emit recycles.
+    variables_->op_storage.assign(d.op_types.begin(), d.op_types.end());
+    for (size_t t = 0; t < d.op_types.size(); ++t) d.op_types[t] = variables_->op_storage[t];
+  }
+
+  // Hands the variables' rows to the result, node indices moved to output positions;
+  // none if a node was renamed.
+  void FinishVariables() {
+    if (variables_ == nullptr || !new_names_.empty()) return;
+    DistinctVariableDefs& d = variables_->rows;
+    if (!in_order_) {
+      for (VariableDefRow& row : d.rows) {
+        for (int64_t& node : row.node) {
+          if (node >= 0) node = position_[static_cast<size_t>(node)];
+        }
+      }
+    }
+    result_->variables_ = std::move(variables_);
   }
 
   // --- stage 3: inputs and order ---------------------------------------------------------------
@@ -2002,6 +2076,7 @@ class Rewriter {
   FillLaterVector<uint32_t> input_begin_;  // per node, by CountPending: where its inputs begin (then the end)
   std::string graph_tail_;
   FillLaterVector<NameSlot> name_table_;  // see NameSlot and Fingerprint()
+  std::unique_ptr<RewrittenGraph::Variables> variables_;  // see LookupVariables
   FillLaterVector<uint64_t> name_hashes_;  // HashName of each original name (freed by ResolveInputs)
   std::unordered_set<std::string_view> gdef_prefixes_;
   bool gdef_prefixes_built_ = false;

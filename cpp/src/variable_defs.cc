@@ -153,7 +153,7 @@ void MergeOps(VariableDefRow* begin, VariableDefRow* end, const std::vector<std:
 
 // Rows [a, b): op columns index `op_types`, this part's own list. The part's defs are
 // parsed first, then all their names looked up in one pipelined batch (FindEach).
-void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>& defs, std::string_view prefix,
+void LookupPart(const FindNodes& find, const std::vector<std::string_view>& defs, std::string_view prefix,
                 size_t a, size_t b, VariableDefRow* rows, std::vector<std::string_view>& op_types,
                 std::vector<std::string>& variable_names) {
   struct Lookup {
@@ -199,15 +199,13 @@ void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>
   // A column's op is nearly always the one before it (VariableV2, Assign, ...).
   std::string_view last_op[4];
   int64_t last_id[4] = {-1, -1, -1, -1};
-  // Each found node's op is read as its lookup completes: it follows the name, just
-  // compared, in the NodeDef.
-  graph.FindEach(views.data(), views.size(), [&](size_t t, int64_t found) {
+  // Each found node's op comes as its lookup completes, while its bytes are in the cache.
+  find(views.data(), views.size(), [&](size_t t, int64_t found, std::string_view op) {
     const Lookup& l = lookups[t];
     if (found < 0) return;  // the row's columns stay -1
     VariableDefRow& row = rows[l.row];
     row.node[l.column] = found;
     row.output[l.column] = l.output;
-    const std::string_view op = graph.op(static_cast<size_t>(found));
     if (last_id[l.column] < 0 || op != last_op[l.column]) {
       last_op[l.column] = op;
       last_id[l.column] = InternOp(op_index, op_types, op);
@@ -218,6 +216,15 @@ void LookupPart(const RewrittenGraph& graph, const std::vector<std::string_view>
 }
 
 }  // namespace
+
+FindNodes FindIn(const RewrittenGraph& graph) {
+  return [&graph](const std::string_view* names, size_t count, const FoundNode& found) {
+    // The op follows the name, just compared, in the NodeDef.
+    graph.FindEach(names, count, [&](size_t k, int64_t i) {
+      found(k, i, i < 0 ? std::string_view() : graph.op(static_cast<size_t>(i)));
+    });
+  };
+}
 
 std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, const std::vector<std::string_view>& defs,
                                                std::string_view prefix, std::vector<std::string_view>* op_types,
@@ -232,7 +239,7 @@ std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, cons
   std::vector<std::vector<std::string_view>> part_ops(parts);
   ParallelFor(parts, static_cast<unsigned>(parts), [&](size_t part) {
     auto [a, b] = Range(n, parts, part);
-    LookupPart(graph, defs, prefix, a, b, rows.data(), part_ops[part], *variable_names);
+    LookupPart(FindIn(graph), defs, prefix, a, b, rows.data(), part_ops[part], *variable_names);
   });
   std::unordered_map<std::string_view, int64_t> index;
   for (size_t part = 0; part < parts; ++part) {
@@ -292,7 +299,8 @@ void MergeCollectionDef(std::string_view def, uint32_t* kind, std::vector<std::s
 }  // namespace
 
 bool CollectionBytesLists(std::string_view meta_graph, const std::vector<std::string_view>& keys,
-                          std::vector<std::vector<std::string_view>>* values) {
+                          std::vector<std::vector<std::string_view>>* values, std::vector<char>* present) {
+  if (present != nullptr) present->assign(keys.size(), 0);
   values->assign(keys.size(), {});
   std::vector<uint32_t> kinds(keys.size(), 0);  // 0: no entry for the key (yet)
   try {
@@ -327,8 +335,12 @@ bool CollectionBytesLists(std::string_view meta_graph, const std::vector<std::st
     values->assign(keys.size(), {});
     return false;
   }
-  for (uint32_t kind : kinds) {
-    if (kind != kBytesList) {
+  for (size_t k = 0; k < keys.size(); ++k) {
+    if (kinds[k] == kBytesList) {
+      if (present != nullptr) (*present)[k] = 1;
+    } else if (present != nullptr) {
+      (*values)[k].clear();
+    } else {
       values->assign(keys.size(), {});
       return false;
     }
@@ -338,6 +350,11 @@ bool CollectionBytesLists(std::string_view meta_graph, const std::vector<std::st
 
 DistinctVariableDefs LookupDistinctVariableDefs(const RewrittenGraph& graph, const std::vector<std::string_view>& defs,
                                                 std::string_view prefix, size_t slice) {
+  return LookupDistinctVariableDefs(FindIn(graph), defs, prefix, slice, 0);
+}
+
+DistinctVariableDefs LookupDistinctVariableDefs(const FindNodes& find, const std::vector<std::string_view>& defs,
+                                                std::string_view prefix, size_t slice, unsigned threads) {
   DistinctVariableDefs out;
   if (defs.size() >= 0x7fffffff) throw SizeLimitError("too many VariableDefs");
   std::vector<std::string_view> distinct;
@@ -369,8 +386,8 @@ DistinctVariableDefs LookupDistinctVariableDefs(const RewrittenGraph& graph, con
   if (slice == 0) slice = 1;
   const size_t slices = (n + slice - 1) / slice;
   std::vector<std::vector<std::string_view>> slice_ops(slices);
-  ParallelFor(slices, ThreadCount(0), [&](size_t k) {
-    LookupPart(graph, distinct, prefix, k * slice, std::min(n, (k + 1) * slice), out.rows.data(), slice_ops[k],
+  ParallelFor(slices, ThreadCount(threads), [&](size_t k) {
+    LookupPart(find, distinct, prefix, k * slice, std::min(n, (k + 1) * slice), out.rows.data(), slice_ops[k],
                out.variable_names);
   });
   std::unordered_map<std::string_view, int64_t> op_index;

@@ -373,6 +373,59 @@ void TestThreadsSameResultAndError() {
   CHECK(g1->graph_def() == g4->graph_def());
 }
 
+// Asked for variable collections, the rewrite looks their VariableDefs up on the way
+// (beside the order walk of a graph out of order, on two threads): the rows equal the
+// lookups on the finished graph; keys absent or of another kind are left out; nothing
+// is looked up under another prefix or when a node is renamed.
+void TestVariablesLookedUpOnTheWay() {
+  std::string nodes;
+  std::vector<std::string> defs;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string v = "v" + std::to_string(i);
+    // The read comes before its variable in the file: not in GraphDef order.
+    nodes += Node(v + "/read", "Identity", {v}) + Node(v, "VariableV2") + Node(v + "/Assign", "Assign", {v, v + "/read"});
+    defs.push_back(Bytes(1, v + ":0") + Bytes(2, v + "/Assign") + Bytes(3, v + "/read:0") + VarintField(7, i % 2));
+  }
+  defs.push_back(Bytes(1, "nope:0"));
+  std::string list;
+  for (const std::string& d : defs) list += Bytes(1, d);
+  auto entry = [](const std::string& key, const std::string& def) { return Bytes(4, Bytes(1, key) + Bytes(2, def)); };
+  const std::string data = Meta(nodes, entry("variables", Bytes(2, list)) + entry("other", Bytes(1, "")) +
+                                           entry("trainable_variables", Bytes(2, Bytes(1, defs[1]) + Bytes(1, defs[0]))));
+  for (unsigned threads : {1u, 2u, 3u}) {
+    auto o = Opts("s");
+    o.threads = threads;
+    o.variable_collections = {"trainable_variables", "absent", "other", "variables"};
+    o.variable_prefix = "s/";
+    auto g = fastmeta::RewriteMetaGraph(data, o);
+    const auto* v = g->variables();
+    CHECK(v != nullptr && v->keys == (std::vector<std::string>{"trainable_variables", "variables"}));
+    CHECK(v->counts == (std::vector<size_t>{2, defs.size()}) && v->defs.size() == defs.size() + 2);
+    const auto expect = fastmeta::LookupDistinctVariableDefs(*g, v->defs, "s/");
+    CHECK(expect.rows.size() == v->rows.rows.size() && expect.row_of == v->rows.row_of && expect.first == v->rows.first);
+    CHECK(expect.variable_names == v->rows.variable_names);
+    for (size_t r = 0; r < expect.rows.size(); ++r) {
+      for (int c = 0; c < 4; ++c) {
+        CHECK(expect.rows[r].node[c] == v->rows.rows[r].node[c] && expect.rows[r].output[c] == v->rows.rows[r].output[c]);
+        const int64_t a = expect.rows[r].op[c], b = v->rows.rows[r].op[c];
+        CHECK((a < 0) == (b < 0));
+        if (a >= 0) CHECK(expect.op_types[static_cast<size_t>(a)] == v->rows.op_types[static_cast<size_t>(b)]);
+      }
+      CHECK(expect.rows[r].flags == v->rows.rows[r].flags);
+    }
+    CHECK(g->name(static_cast<size_t>(v->rows.rows[0].node[0])) == "s/v1");  // moved: positions, not file indices
+  }
+  auto o = Opts("s");
+  o.variable_collections = {"variables"};
+  o.variable_prefix = "t/";
+  CHECK(fastmeta::RewriteMetaGraph(data, o)->variables() == nullptr);
+  auto first = fastmeta::RewriteMetaGraph(data, Opts());
+  auto renamed = Opts();
+  renamed.existing.push_back(first.get());
+  renamed.variable_collections = {"variables"};
+  CHECK(fastmeta::RewriteMetaGraph(data, renamed)->variables() == nullptr);
+}
+
 // The parts handed to the threads: they cover [0, n) in order, and their shares of
 // the work shrink toward the end, whatever the work function does.
 void TestGuidedSplit() {
@@ -911,6 +964,7 @@ int main() {
   TestMovedPages();
   TestRecycledScratchOutput();
   TestGuidedSplit();
+  TestVariablesLookedUpOnTheWay();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
   return 0;

@@ -29,6 +29,7 @@ class RewrittenGraph:
     def variable_rows_of(
         self, keys: list[str], prefix: str
     ) -> tuple[tuple[bytes, list[str], bytes, bytes, bytes, dict[int, bytes]], list[int]] | None: ...
+    def variables_looked_up(self) -> list[str] | None: ...
     def has_name_folded(self, lower: str) -> bool: ...
     def has_name(self, name: str) -> bool: ...
     def has_prefix(self, name: str) -> bool: ...
@@ -61,6 +62,8 @@ def rewrite_meta_graph(
     frame_names: Sequence[tuple[str, str]] = ...,
     threads: int = 0,
     keep_output_shapes: bool = False,
+    variable_collections: Sequence[str] = ...,
+    variable_prefix: str = "",
 ) -> RewrittenGraph: ...
 def rewrite_meta_graph_file(
     path: str,
@@ -73,6 +76,8 @@ def rewrite_meta_graph_file(
     frame_names: Sequence[tuple[str, str]] = ...,
     threads: int = 0,
     keep_output_shapes: bool = False,
+    variable_collections: Sequence[str] = ...,
+    variable_prefix: str = "",
 ) -> RewrittenGraph: ...
 def rewrite_graph_def(
     data: _BufferLike,

@@ -58,7 +58,7 @@ from fastmeta.scoping import (
     strip_name_scopes,
     while_frame_names,
 )
-from fastmeta.variables import BulkVariables, Variable
+from fastmeta.variables import BulkVariables, Variable, bulk_prefix
 
 __all__ = ["import_meta_graph", "import_scoped_meta_graph_with_return_elements"]
 
@@ -174,32 +174,51 @@ def _collection_value(key: str, value: Any, scope: str) -> Any:
     return value
 
 
-def _bulk_variables(
-    txn: _Transaction,
-    rest: meta_graph_pb2.MetaGraphDef,
-    keys: list[str],
-    scope: str,
-    unbound_col: str | None,
-    predicate: Callable[[str], bool],
-    values_of: Callable[[str], list[bytes]],
-) -> BulkVariables | None:
-    """The variables of the memoised variable collections, settled in bulk (one call
-    into the core for all their names: a large graph has tens of thousands); entries the
-    bulk path leaves to ``Variable.from_proto`` (and anything malformed, reported there)
-    are unsettled in it."""
-    seg = next((p for p in reversed(txn.parts) if isinstance(p, _Segment)), None)
-    if seg is None:
-        return None
+def _collection_keys(rest: meta_graph_pb2.MetaGraphDef) -> list[str]:
+    """The collections in the order they are restored (trainable_variables first, as
+    TensorFlow's Variables then come out as its own do)."""
+    keys = sorted(rest.collection_def)
+    if "trainable_variables" in rest.collection_def:
+        keys = ["trainable_variables"] + [k for k in keys if k != "trainable_variables"]
+    return keys
+
+
+def _bulk_counts(
+    rest: meta_graph_pb2.MetaGraphDef, unbound_col: str | None, predicate: Callable[[str], bool]
+) -> dict[str, int]:
+    """The memoised variable collections the bulk path settles, in restore order, with
+    how many values each holds (none for a file written before TensorFlow 1.9, whose
+    VariableDefs the slow path reads with its own rules)."""
+    version = rest.meta_info_def.tensorflow_version
+    if version and _version_tuple(version) < (1, 9):
+        return {}
     counts: dict[str, int] = {}
-    for key in keys:
+    for key in _collection_keys(rest):
         if key not in VARIABLE_COLLECTIONS or key not in _VARIABLE_KEYS or key == unbound_col:
             continue
         coll = rest.collection_def[key]
         if REGISTERED_PROTOS.get(key) is None or coll.WhichOneof("kind") != "bytes_list" or not predicate(key):
             continue
         counts[key] = len(coll.bytes_list.value)
-    # Read by the core from its copy of the file (no bytes object per value), unless it
-    # does not read them as protobuf did.
+    return counts
+
+
+def _bulk_variables(
+    txn: _Transaction,
+    counts: dict[str, int],
+    scope: str,
+    values_of: Callable[[str], list[bytes]],
+) -> BulkVariables | None:
+    """The variables of the memoised variable collections (``counts``, from
+    :func:`_bulk_counts`), settled in bulk (one call into the core for all their names: a
+    large graph has tens of thousands); entries the bulk path leaves to
+    ``Variable.from_proto`` (and anything malformed, reported there) are unsettled in it."""
+    seg = next((p for p in reversed(txn.parts) if isinstance(p, _Segment)), None)
+    if seg is None or not counts:
+        return None
+    # Read by the core from its copy of the file (no bytes object per value; looked up
+    # during the rewrite when it was asked to), unless it does not read them as
+    # protobuf did.
     bulk = BulkVariables.from_meta_graph(scope, graph=txn, segment=seg, counts=counts)
     if bulk is None:
         bulk = BulkVariables(scope, graph=txn, segment=seg, collections={k: values_of(k) for k in counts})
@@ -212,14 +231,11 @@ def _restore_collections(
     scope: str,
     unbound_col: str | None,
     predicate: Callable[[str], bool],
+    bulk_counts: dict[str, int],
 ) -> None:
-    keys = sorted(rest.collection_def)
-    if "trainable_variables" in rest.collection_def:
-        keys = ["trainable_variables"] + [k for k in keys if k != "trainable_variables"]
-    old_tf = False
+    keys = _collection_keys(rest)
     version = rest.meta_info_def.tensorflow_version
-    if version:
-        old_tf = _version_tuple(version) < (1, 9)
+    old_tf = bool(version) and _version_tuple(version) < (1, 9)
     marker = _CondMarker(txn)
     # Each access to a repeated bytes field makes new bytes objects: one list per key,
     # shared by the bulk step and the loop below (each value hashed once).
@@ -233,7 +249,7 @@ def _restore_collections(
 
     # One Variable per distinct VariableDef across the memoised collections: those the
     # bulk path settled (made on first use), the others made here by from_proto.
-    bulk = None if old_tf else _bulk_variables(txn, rest, keys, scope, unbound_col, predicate, values_of)
+    bulk = _bulk_variables(txn, bulk_counts, scope, values_of)
     memo: dict[bytes, Variable] = {}
     for key in keys:
         if key == unbound_col:
@@ -414,6 +430,9 @@ def _import(
             and restore_collections_predicate(k)
         ]
         frames = while_frame_names({k: rest.collection_def[k] for k in restored}, scope_to_prepend)
+        # The core looks the variable collections' names up while it has the graph's
+        # name table at hand (it skips them if its prefix differs or a node is renamed).
+        bulk_counts = _bulk_counts(rest, unbound_inputs_col_name, restore_collections_predicate)
         core = run_core(
             loaded,
             prefix,
@@ -423,6 +442,8 @@ def _import(
             existing_names=txn.py_names(),
             frame_names=frames,
             threads=threads,
+            variable_collections=list(bulk_counts),
+            variable_prefix=bulk_prefix(scope_to_prepend),
         )
         txn.add_segment(core)
         tail: graph_pb2.GraphDef = graph_tail(core, loaded)
@@ -436,7 +457,7 @@ def _import(
             sig.CopyFrom(f.signature)
             target._op_defs.setdefault(sig.name, sig)
         _restore_collections(
-            txn, rest, scope_to_prepend, unbound_inputs_col_name, restore_collections_predicate
+            txn, rest, scope_to_prepend, unbound_inputs_col_name, restore_collections_predicate, bulk_counts
         )
         elements = None
         if return_elements is not None:

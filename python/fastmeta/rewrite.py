@@ -51,9 +51,13 @@ def run_core(
     existing_names: Sequence[str] = (),
     frame_names: Sequence[tuple[str, str]] = (),
     threads: int = 0,
+    variable_collections: Sequence[str] = (),
+    variable_prefix: str = "",
 ) -> Any:
     """Run the core rewriter on a loaded meta graph (GIL released inside; ``threads``
-    worker threads, 0 for every core)."""
+    worker threads, 0 for every core). The VariableDefs of ``variable_collections`` are
+    looked up on the way, their names under ``variable_prefix`` (see the result's
+    ``variable_rows_of``)."""
     try:
         return _core.rewrite_meta_graph(
             loaded.buffer,
@@ -64,6 +68,8 @@ def run_core(
             existing_names=list(existing_names),
             frame_names=list(frame_names),
             threads=threads,
+            variable_collections=list(variable_collections),
+            variable_prefix=variable_prefix,
         )
     except ParseError as e:
         e.path = loaded.path

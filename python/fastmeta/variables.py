@@ -87,7 +87,8 @@ def _op(graph: _Lookup, key: str, name: str) -> Operation:
     return x if isinstance(x, Operation) else x.op
 
 
-def _bulk_prefix(import_scope: str | None) -> str:
+def bulk_prefix(import_scope: str | None) -> str:
+    """What the bulk path prepends to a VariableDef's names: ``"scope/"``, or ``""``."""
     # Plain concatenation where prepend_name_scope would also handle '^x' / 'loc:@x':
     # such a name never resolves either way ('S/^x' is no node name), so the entry
     # goes to from_proto, which prefixes it exactly.
@@ -125,7 +126,7 @@ class BulkVariables:
         defs: list[bytes] = []
         for values in collections.values():
             defs.extend(values)
-        rows = segment.core.variable_rows(defs, _bulk_prefix(import_scope))
+        rows = segment.core.variable_rows(defs, bulk_prefix(import_scope))
         self._setup(import_scope, graph, segment, rows, {k: len(v) for k, v in collections.items()})
 
     @classmethod
@@ -136,7 +137,7 @@ class BulkVariables:
         protobuf reads there), read by the core from its copy of the MetaGraphDef: no
         bytes object per value. None when the core does not read them so (then use the
         constructor)."""
-        got = segment.core.variable_rows_of(list(counts), _bulk_prefix(import_scope))
+        got = segment.core.variable_rows_of(list(counts), bulk_prefix(import_scope))
         if got is None or got[1] != list(counts.values()):
             return None
         bulk = cls.__new__(cls)

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fastmeta/memory.h"
+#include "fastmeta/variable_defs.h"
 #include "fastmeta/wire.h"
 
 namespace fastmeta {
@@ -61,6 +62,13 @@ struct RewriteOptions {
   bool release_input_pages = false;
   // Worker threads (0: all cores). The output does not depend on it.
   unsigned threads = 0;
+  // Variable collections whose VariableDefs to look up while rewriting (the names with
+  // `variable_prefix` prepended, which must be `prefix` + "/", or "" without a prefix):
+  // those of the keys present as bytes_list, as LookupDistinctVariableDefs would on the
+  // result, on the original names' table while it is at hand. Skipped when a node is
+  // renamed. See RewrittenGraph::variables().
+  std::vector<std::string> variable_collections;
+  std::string variable_prefix;
 };
 
 // One input edge of a rewritten node.
@@ -126,6 +134,18 @@ class RewrittenGraph : public NameLookup {
   bool HasName(std::string_view name) const override { return Find(name) >= 0; }
   bool HasPrefix(std::string_view name) const override;
 
+  // The variable collections the rewrite looked up (RewriteOptions::variable_collections),
+  // or nullptr.
+  struct Variables {
+    std::vector<std::string> keys;        // those present as bytes_list, in the order asked
+    std::vector<size_t> counts;           // each one's number of values
+    std::string prefix;
+    std::vector<std::string_view> defs;   // the values, key after key (into meta_rest())
+    DistinctVariableDefs rows;            // LookupDistinctVariableDefs(*this, defs, prefix)
+    std::vector<std::string> op_storage;  // what rows.op_types point into
+  };
+  const Variables* variables() const { return variables_.get(); }
+
  private:
   friend class Rewriter;
   std::string_view View(size_t i, uint32_t off, uint32_t size) const {
@@ -145,6 +165,7 @@ class RewrittenGraph : public NameLookup {
   FillLaterVector<Edge> edges_;
   std::vector<std::string> external_;
   FillLaterVector<uint64_t> table_;  // open addressing: hash fingerprint | node index + 1, 0 = empty
+  std::unique_ptr<Variables> variables_;
   mutable std::once_flag prefixes_once_;
   mutable std::once_flag folded_once_;
   mutable std::unordered_set<std::string> folded_;

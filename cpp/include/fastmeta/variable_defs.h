@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,13 @@ struct VariableDefRow {
 };
 static_assert(sizeof(VariableDefRow) == 15 * sizeof(int64_t), "rows are handed out as int64 columns");
 
+// A node lookup: found(k, node, op type) for each of names[0..count), in order, as
+// each completes (node -1 and no op when there is no such node).
+using FoundNode = std::function<void(size_t, int64_t, std::string_view)>;
+using FindNodes = std::function<void(const std::string_view* names, size_t count, const FoundNode& found)>;
+// The lookup in a rewritten graph (RewrittenGraph::FindEach); `graph` must outlive it.
+FindNodes FindIn(const RewrittenGraph& graph);
+
 // Parses each of `defs` and looks its names up in `graph` under `prefix` ("" or
 // "scope/", prepended as written). `op_types` receives the distinct op types the rows
 // index; `variable_names` the prefixed variable name of each row (empty when unparsed).
@@ -61,14 +69,18 @@ struct DistinctVariableDefs {
 // one pass over a serialized MetaGraphDef's collection_def map, as protobuf reads them:
 // the last map entry for a key wins, an entry's repeated value fields merge, setting
 // another kind clears the list, and an entry with any other field is no map entry. The
-// views point into `meta_graph`. False when a key is absent, its kind is not bytes_list,
-// or the bytes do not parse.
+// views point into `meta_graph`. False when the bytes do not parse, or, without
+// `present`, when a key is absent or its kind is not bytes_list; with `present`, such a
+// key gets present[k] = 0 and no values.
 bool CollectionBytesLists(std::string_view meta_graph, const std::vector<std::string_view>& keys,
-                          std::vector<std::vector<std::string_view>>* values);
+                          std::vector<std::vector<std::string_view>>* values, std::vector<char>* present = nullptr);
 
 // LookupVariableDefs over the distinct `defs`, in slices of `slice` rows (the lookups of
 // one slice at a time are held).
 DistinctVariableDefs LookupDistinctVariableDefs(const RewrittenGraph& graph, const std::vector<std::string_view>& defs,
                                                 std::string_view prefix, size_t slice = 8192);
+// The same through any lookup, on `threads` threads (0: all cores).
+DistinctVariableDefs LookupDistinctVariableDefs(const FindNodes& find, const std::vector<std::string_view>& defs,
+                                                std::string_view prefix, size_t slice, unsigned threads);
 
 }  // namespace fastmeta
