@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import fastmeta
@@ -64,16 +65,20 @@ def test_collection_values_are_what_protobuf_reads(fields: list[bytes]) -> None:
         assert both[1] == [len(meta.collection_def[k].bytes_list.value) for k in ("a", "b")]
 
 
+def _corpus() -> Iterator[tuple[Path, meta_graph_pb2.MetaGraphDef]]:
+    """The corpus fixtures that import without an input_map, read."""
+    corpus = Path(__file__).parent / "fixtures" / "corpus"
+    for fixture in json.loads((corpus / "manifest.json").read_text())["fixtures"]:
+        if not fixture.get("required_input_map"):
+            path = corpus / fixture["file"]
+            yield path, fastmeta.read_meta_graph_file(str(path))
+
+
 def test_import_reads_variable_collections_in_the_core() -> None:
     """On a real file the core reads the variable collections (the import takes that
     path) and settles exactly the variables the bytes-object path settles."""
-    corpus = Path(__file__).parent / "fixtures" / "corpus"
     checked = 0
-    for fixture in json.loads((corpus / "manifest.json").read_text())["fixtures"]:
-        if fixture.get("required_input_map"):
-            continue
-        path = corpus / fixture["file"]
-        meta = fastmeta.read_meta_graph_file(str(path))
+    for path, meta in _corpus():
         counts = {
             k: len(meta.collection_def[k].bytes_list.value)
             for k in ("trainable_variables", "variables", "local_variables")
@@ -128,13 +133,8 @@ def test_rewrite_looks_variables_up_on_the_way() -> None:
     original names' table while it has it: the same rows (node positions, op types,
     names, flags) as the lookups on the finished graph, for every corpus fixture, with
     and without a scope, on one thread and two; only the keys present as bytes_list."""
-    corpus = Path(__file__).parent / "fixtures" / "corpus"
     checked = 0
-    for fixture in json.loads((corpus / "manifest.json").read_text())["fixtures"]:
-        if fixture.get("required_input_map"):
-            continue
-        path = corpus / fixture["file"]
-        meta = fastmeta.read_meta_graph_file(str(path))
+    for path, meta in _corpus():
         present = [
             k
             for k in _VARIABLE_KEYS
