@@ -1678,6 +1678,21 @@ class Rewriter {
     std::vector<FillLaterVector<Edge>> part_edges(in_place ? 0 : parts);
     std::vector<size_t> part_num_edges(parts, 0);
     std::vector<size_t> part_edge_base(parts, 0);
+    if (new_names_.empty()) {
+      // Every node keeps its original name under the prefix: the table of original
+      // names' keys, with indices moved to output positions, is the output's table.
+      // Made before writing (which then looks no name up), so the original table is
+      // not held beside the whole output.
+      g.table_.resize(name_table_.size());
+      ParallelFor(parts, threads_, [&](size_t part) {
+        auto [a, b] = Range(name_table_.size(), parts, part);
+        for (size_t s = a; s < b; ++s) {
+          const uint64_t e = name_table_[s].key;
+          g.table_[s] = e == 0 || in_order_ ? e : Fingerprint(e) | (position_[(e & kIndexMask) - 1] + uint64_t{1});
+        }
+      });
+      FillLaterVector<NameSlot>().swap(name_table_);
+    }
     ParallelFor(parts, threads_, [&](size_t part) {
       auto [a, b] = PartRange(part);
       wire::Buffer& out = g.chunks_[part];
@@ -1823,21 +1838,7 @@ class Rewriter {
       throw SizeLimitError("the rewritten GraphDef is " + std::to_string(g.graph_def_size()) +
                            " bytes, over protobuf's 2 GiB limit");
     }
-    if (new_names_.empty()) {
-      // Every node kept its original name under the prefix: the table of original
-      // names' keys, with indices moved to output positions, is the output's table.
-      g.table_.resize(name_table_.size());
-      ParallelFor(parts, threads_, [&](size_t part) {
-        auto [a, b] = Range(name_table_.size(), parts, part);
-        for (size_t s = a; s < b; ++s) {
-          const uint64_t e = name_table_[s].key;
-          g.table_[s] = e == 0 || in_order_ ? e : Fingerprint(e) | (position_[(e & kIndexMask) - 1] + uint64_t{1});
-        }
-      });
-      FillLaterVector<NameSlot>().swap(name_table_);
-    } else {
-      g.BuildHashTable();
-    }
+    if (!new_names_.empty()) g.BuildHashTable();  // (else made above)
   }
 
   // Compares the strings a1+b1 and a2+b2 without building them.
