@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -82,12 +83,16 @@ void CheckIndex(const RewrittenGraph& g, int64_t i) {
 py::tuple VariableRows(const fastmeta::DistinctVariableDefs& found, const std::vector<std::string_view>& defs) {
   py::list types;
   for (std::string_view op : found.op_types) types.append(Str(op));
-  std::string names;
+  // The names back to back, written straight into one bytes object.
   std::vector<int64_t> offsets{0};
   offsets.reserve(found.variable_names.size() + 1);
+  for (const std::string& name : found.variable_names) offsets.push_back(offsets.back() + static_cast<int64_t>(name.size()));
+  py::bytes names = py::reinterpret_steal<py::bytes>(PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(offsets.back())));
+  if (!names) throw py::error_already_set();
+  char* at = PyBytes_AS_STRING(names.ptr());
   for (const std::string& name : found.variable_names) {
-    names += name;
-    offsets.push_back(static_cast<int64_t>(names.size()));
+    if (!name.empty()) std::memcpy(at, name.data(), name.size());
+    at += name.size();
   }
   py::dict slice_defs;
   for (size_t r = 0; r < found.rows.size(); ++r) {
@@ -96,7 +101,7 @@ py::tuple VariableRows(const fastmeta::DistinctVariableDefs& found, const std::v
     }
   }
   auto int_bytes = [](const auto& v) { return py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0])); };
-  return py::make_tuple(int_bytes(found.rows), types, py::bytes(names), int_bytes(offsets), int_bytes(found.row_of),
+  return py::make_tuple(int_bytes(found.rows), types, names, int_bytes(offsets), int_bytes(found.row_of),
                         slice_defs);
 }
 
@@ -413,12 +418,25 @@ PYBIND11_MODULE(_core, m) {
       });
   m.def("meta_graph_rest", [](const py::buffer& data) {
     BufferView buf(data);
-    std::string rest;
+    std::vector<std::string_view> parts;
     {
       py::gil_scoped_release release;
-      rest = fastmeta::MetaGraphRest(buf.view());
+      parts = fastmeta::MetaGraphRestParts(buf.view());
     }
-    return py::bytes(rest);
+    // Copied once, straight into the bytes object.
+    size_t size = 0;
+    for (std::string_view p : parts) size += p.size();
+    py::bytes out = py::reinterpret_steal<py::bytes>(PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(size)));
+    if (!out) throw py::error_already_set();
+    char* at = PyBytes_AS_STRING(out.ptr());
+    {
+      py::gil_scoped_release release;  // (the new object is not shared yet)
+      for (std::string_view p : parts) {
+        if (!p.empty()) std::memcpy(at, p.data(), p.size());
+        at += p.size();
+      }
+    }
+    return out;
   }, py::arg("data"), "The MetaGraphDef's fields other than graph_def, serialized.");
   m.def("read_file", [](const std::string& path) {
     std::string data;

@@ -2121,18 +2121,33 @@ std::unique_ptr<RewrittenGraph> RewriteMetaGraph(std::string_view meta_graph, co
   return result;
 }
 
-std::string MetaGraphRest(std::string_view meta_graph) {
+std::vector<std::string_view> MetaGraphRestParts(std::string_view meta_graph) {
   if (meta_graph.size() > kMaxMessageSize) {
     throw SizeLimitError("the MetaGraphDef is " + std::to_string(meta_graph.size()) +
                          " bytes, over protobuf's 2 GiB limit");
   }
-  std::string rest;
+  std::vector<std::string_view> parts;
   Reader r(meta_graph, meta_graph.data());
   Field f;
   while (r.Next(f)) {
     if (f.number == 2 && f.type == wire::kLengthDelimited) continue;
-    rest.append(f.raw.data(), f.raw.size());
+    // Fields next to each other in the input are one piece.
+    if (!parts.empty() && parts.back().data() + parts.back().size() == f.raw.data()) {
+      parts.back() = std::string_view(parts.back().data(), parts.back().size() + f.raw.size());
+    } else {
+      parts.push_back(f.raw);
+    }
   }
+  return parts;
+}
+
+std::string MetaGraphRest(std::string_view meta_graph) {
+  const std::vector<std::string_view> parts = MetaGraphRestParts(meta_graph);
+  size_t size = 0;
+  for (std::string_view p : parts) size += p.size();
+  std::string rest;
+  rest.reserve(size);
+  for (std::string_view p : parts) rest.append(p.data(), p.size());
   return rest;
 }
 

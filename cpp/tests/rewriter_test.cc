@@ -177,6 +177,13 @@ void TestEmpty() {
   auto g = fastmeta::RewriteMetaGraph("", Opts());
   CHECK(g->num_nodes() == 0);
   CHECK(fastmeta::MetaGraphRest("").empty());
+  CHECK(fastmeta::MetaGraphRestParts("").empty());
+  // The fields around graph_def, in order: two pieces (adjacent fields are one).
+  const std::string before = Bytes(1, "info") + Bytes(4, "c1");
+  const std::string data = before + Bytes(2, Node("a")) + Bytes(3, "saver") + Bytes(2, Node("b")) + Bytes(4, "c2");
+  const auto parts = fastmeta::MetaGraphRestParts(data);
+  CHECK(parts.size() == 3 && parts[0] == before && parts[1] == Bytes(3, "saver") && parts[2] == Bytes(4, "c2"));
+  CHECK(fastmeta::MetaGraphRest(data) == before + Bytes(3, "saver") + Bytes(4, "c2"));
 }
 
 void TestTruncatedAtEveryByte() {

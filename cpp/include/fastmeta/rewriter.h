@@ -181,6 +181,9 @@ std::unique_ptr<RewrittenGraph> RewriteGraphDef(std::string_view graph_def, std:
 
 // The MetaGraphDef's fields other than graph_def, serialized (a cheap top-level scan).
 std::string MetaGraphRest(std::string_view meta_graph);
+// The same as views into `meta_graph`, field after field (for a caller that copies them
+// into a buffer of its own in one go).
+std::vector<std::string_view> MetaGraphRestParts(std::string_view meta_graph);
 
 // protobuf's hard limit on a serialized message.
 constexpr uint64_t kMaxMessageSize = (uint64_t{1} << 31) - 1;
