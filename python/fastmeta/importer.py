@@ -175,8 +175,8 @@ def _collection_value(key: str, value: Any, scope: str) -> Any:
 
 
 def _collection_keys(rest: meta_graph_pb2.MetaGraphDef) -> list[str]:
-    """The collections in the order they are restored (trainable_variables first, as
-    TensorFlow's Variables then come out as its own do)."""
+    """The collections in the order TensorFlow restores them: trainable_variables first
+    when present, then the others sorted."""
     keys = sorted(rest.collection_def)
     if "trainable_variables" in rest.collection_def:
         keys = ["trainable_variables"] + [k for k in keys if k != "trainable_variables"]
