@@ -1019,29 +1019,30 @@ class Rewriter {
     variables_ = std::move(v);
   }
 
-  // Looks the variables' names up in the original names' table: a name under the
-  // prefix names the node of the rest of it (none is renamed, or FinishVariables drops
-  // the result). Rows hold original node indices until FinishVariables.
+  // Looks the variables' names up in the original names' table (none is renamed, or
+  // FinishVariables drops the result). The table holds the names without the prefix, so
+  // they are looked up as the VariableDefs write them (the prefix, a valid node name, has
+  // no ':' to change how a name splits) and the prefix goes on the variables' names after.
+  // Rows hold original node indices until FinishVariables.
   void LookupVariables(unsigned threads) {
     if (variables_ == nullptr) return;
-    const std::string_view prefix = prefix_slash_;
-    FindNodes find = [this, prefix](const std::string_view* names, size_t count, const FoundNode& found) {
-      std::vector<std::string_view> stripped(count);
-      std::vector<char> under(count, 0);
+    struct Names {
+      const std::string_view* names;
+      std::string_view operator[](size_t k) const { return names[k]; }
+    };
+    FindNodes find = [this](const std::string_view* names, size_t count, const FoundNode& found) {
+      const Names array{names};
+      LookupPipeline<Names> pipeline(*this, array, 0, count);
       for (size_t k = 0; k < count; ++k) {
-        if (names[k].substr(0, prefix.size()) != prefix) continue;
-        stripped[k] = names[k].substr(prefix.size());
-        under[k] = 1;
-      }
-      LookupPipeline<std::vector<std::string_view>> pipeline(*this, stripped, 0, count);
-      for (size_t k = 0; k < count; ++k) {
-        const uint64_t h = pipeline.Advance(k);
-        const int64_t i = under[k] ? FindOriginalHashed(stripped[k], h) : -1;
+        const int64_t i = FindOriginalHashed(names[k], pipeline.Advance(k));
         found(k, i, i < 0 ? std::string_view() : nodes_[static_cast<size_t>(i)].op());
       }
     };
     DistinctVariableDefs& d = variables_->rows;
-    d = LookupDistinctVariableDefs(find, variables_->defs, variables_->prefix, 8192, threads);
+    d = LookupDistinctVariableDefs(find, variables_->defs, "", 8192, threads);
+    for (size_t r = 0; r < d.rows.size() && !prefix_slash_.empty(); ++r) {
+      if (d.rows[r].flags & VariableDefRow::kParsed) d.variable_names[r].insert(0, prefix_slash_);
+    }
     // The op types point into the parse scratch, which Emit recycles.
     variables_->op_storage.assign(d.op_types.begin(), d.op_types.end());
     for (size_t t = 0; t < d.op_types.size(); ++t) d.op_types[t] = variables_->op_storage[t];

@@ -394,6 +394,8 @@ void TestVariablesLookedUpOnTheWay() {
     defs.push_back(Bytes(1, v + ":0") + Bytes(2, v + "/Assign") + Bytes(3, v + "/read:0") + VarintField(7, i % 2));
   }
   defs.push_back(Bytes(1, "nope:0"));
+  defs.push_back(Bytes(2, "v0/Assign"));           // parsed, no variable name: "s/" all the same
+  defs.push_back(Bytes(1, "v0:x") + Bytes(3, "v0:1:0"));  // names of neither form
   std::string list;
   for (const std::string& d : defs) list += Bytes(1, d);
   auto entry = [](const std::string& key, const std::string& def) { return Bytes(4, Bytes(1, key) + Bytes(2, def)); };
