@@ -1274,8 +1274,8 @@ class Rewriter {
       for (size_t part = 0, r = 0; part < parts_; ++part) {
         auto [a, b] = PartRange(part);
         for (size_t at = a; at < b;) {
-          while (r + 1 < bounds.size() && bounds[r + 1] <= at) ++r;
-          const size_t end = std::min(b, r + 1 < bounds.size() ? bounds[r + 1] : b);
+          while (bounds[r + 1] <= at) ++r;  // (bounds.back() is n: past every node)
+          const size_t end = std::min(b, bounds[r + 1]);
           ranges.push_back({part, at, end});
           at = end;
         }
