@@ -125,7 +125,11 @@ def _rows_both_ways(data: bytes, scope: str, threads: int) -> tuple[object, obje
     assert after.variables_looked_up() is None
     if keys is None:
         return None, None, None
-    return ahead.variable_rows_of(keys, prefix), after.variable_rows_of(keys, prefix), keys
+    rows = ahead.variable_rows_of(keys, prefix)
+    # Handed over once and freed: a second call looks them up on the finished graph.
+    assert ahead.variables_looked_up() == keys
+    assert ahead.variable_rows_of(keys, prefix) == rows
+    return rows, after.variable_rows_of(keys, prefix), keys
 
 
 def test_rewrite_looks_variables_up_on_the_way() -> None:

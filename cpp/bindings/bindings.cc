@@ -243,13 +243,16 @@ PYBIND11_MODULE(_core, m) {
           py::arg("defs"), py::arg("prefix"))
       .def(
           "variable_rows_of",
-          [](const RewrittenGraph& g, const std::vector<std::string>& keys, const std::string& prefix) -> py::object {
+          [](RewrittenGraph& g, const std::vector<std::string>& keys, const std::string& prefix) -> py::object {
             // variable_rows for the VariableDefs of collections `keys` (one after the
             // other), read from the MetaGraphDef's collection_def here: no bytes object
             // per value. Adds each key's count; None when a key is absent or not a bytes_list.
-            // Looked up during the rewrite (RewriteOptions::variable_collections)?
-            if (const RewrittenGraph::Variables* v = g.variables(); v != nullptr && v->keys == keys && v->prefix == prefix) {
-              return py::make_tuple(VariableRows(v->rows, v->defs), py::cast(v->counts));
+            // Looked up during the rewrite (RewriteOptions::variable_collections)? Handed
+            // over once (the import's one call), then freed.
+            if (const RewrittenGraph::Variables* v = g.variables();
+                v != nullptr && !v->handed_over && v->keys == keys && v->prefix == prefix) {
+              const std::unique_ptr<RewrittenGraph::Variables> taken = g.TakeVariableRows();
+              return py::make_tuple(VariableRows(taken->rows, taken->defs), py::cast(taken->counts));
             }
             std::vector<std::string_view> views;
             std::vector<size_t> counts;

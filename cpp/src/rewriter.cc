@@ -173,6 +173,17 @@ void RewrittenGraph::FindEach(const std::string_view* names, size_t count,
   }
 }
 
+std::unique_ptr<RewrittenGraph::Variables> RewrittenGraph::TakeVariableRows() {
+  if (variables_ == nullptr || variables_->handed_over) return nullptr;
+  auto left = std::make_unique<Variables>();
+  left->keys = variables_->keys;
+  left->counts = variables_->counts;
+  left->prefix = variables_->prefix;
+  left->handed_over = true;
+  std::swap(left, variables_);
+  return left;
+}
+
 bool RewrittenGraph::HasPrefix(std::string_view n) const {
   std::call_once(prefixes_once_, [this] {
     for (size_t i = 0; i < nodes_.size(); ++i) {

@@ -423,6 +423,12 @@ void TestVariablesLookedUpOnTheWay() {
       CHECK(expect.rows[r].flags == v->rows.rows[r].flags);
     }
     CHECK(g->name(static_cast<size_t>(v->rows.rows[0].node[0])) == "s/v1");  // moved: positions, not file indices
+    // Handed over once; the graph keeps the keys only.
+    const size_t rows = v->rows.rows.size();
+    const auto taken = g->TakeVariableRows();
+    CHECK(taken != nullptr && taken->rows.rows.size() == rows && taken->rows.row_of == expect.row_of);
+    CHECK(g->TakeVariableRows() == nullptr && g->variables() != nullptr && g->variables()->handed_over);
+    CHECK(g->variables()->keys == taken->keys && g->variables()->rows.rows.empty() && g->variables()->defs.empty());
   }
   auto o = Opts("s");
   o.variable_collections = {"variables"};

@@ -143,8 +143,12 @@ class RewrittenGraph : public NameLookup {
     std::vector<std::string_view> defs;   // the values, key after key (into meta_rest())
     DistinctVariableDefs rows;            // LookupDistinctVariableDefs(*this, defs, prefix)
     std::vector<std::string> op_storage;  // what rows.op_types point into
+    bool handed_over = false;             // the rows above were taken and freed (keys stay)
   };
   const Variables* variables() const { return variables_.get(); }
+  // The rows, once, for a caller that copies them out: the graph does not hold them for
+  // its lifetime (a later caller looks the variables up on the finished graph).
+  std::unique_ptr<Variables> TakeVariableRows();
 
  private:
   friend class Rewriter;
