@@ -376,12 +376,9 @@ class Rewriter {
     ParseNodes();
     ParseInputMap();
     ResolveInputs();
-    if (variables_ != nullptr && !in_order_ && threads_ >= 2) {
-      // Order's walk is serial: the variables are looked up beside it.
-      ParallelFor(2, 2, [&](size_t task) {
-        if (task == 0) Order();
-        else LookupVariables(1);
-      });
+    if (variables_ != nullptr && !in_order_) {
+      // Order's walk is serial: the variables' lookups take the other cores meanwhile.
+      LookupVariables(threads_, [this] { Order(); });
     } else {
       Order();
       LookupVariables(threads_);
@@ -1033,9 +1030,9 @@ class Rewriter {
   // Looks the variables' names up in the original names' table (none is renamed, or
   // FinishVariables drops the result). The table holds the names without the prefix, so
   // they are looked up as the VariableDefs write them (the prefix, a valid node name, has
-  // no ':' to change how a name splits) and the prefix goes on the variables' names after.
+  // no ':' to change how a name splits) and the prefix goes on the names handed back.
   // Rows hold original node indices until FinishVariables.
-  void LookupVariables(unsigned threads) {
+  void LookupVariables(unsigned threads, const std::function<void()>& beside = {}) {
     if (variables_ == nullptr) return;
     struct Names {
       const std::string_view* names;
@@ -1043,17 +1040,19 @@ class Rewriter {
     };
     FindNodes find = [this](const std::string_view* names, size_t count, const FoundNode& found) {
       const Names array{names};
+      std::vector<int64_t> index(count);
       LookupPipeline<Names> pipeline(*this, array, 0, count);
+      for (size_t k = 0; k < count; ++k) index[k] = FindOriginalHashed(names[k], pipeline.Advance(k));
+      // The ops in a second pass, each node's parse record fetched ahead.
+      constexpr size_t kAhead = 16;
       for (size_t k = 0; k < count; ++k) {
-        const int64_t i = FindOriginalHashed(names[k], pipeline.Advance(k));
+        if (k + kAhead < count && index[k + kAhead] >= 0) __builtin_prefetch(&nodes_[static_cast<size_t>(index[k + kAhead])]);
+        const int64_t i = index[k];
         found(k, i, i < 0 ? std::string_view() : nodes_[static_cast<size_t>(i)].op());
       }
     };
     DistinctVariableDefs& d = variables_->rows;
-    d = LookupDistinctVariableDefs(find, variables_->defs, "", 8192, threads);
-    for (size_t r = 0; r < d.rows.size() && !prefix_slash_.empty(); ++r) {
-      if (d.rows[r].flags & VariableDefRow::kParsed) d.variable_names[r].insert(0, prefix_slash_);
-    }
+    d = LookupDistinctVariableDefs(find, variables_->defs, "", 2048, threads, beside, prefix_slash_);
     // The op types point into the parse scratch, which Emit recycles.
     variables_->op_storage.assign(d.op_types.begin(), d.op_types.end());
     for (size_t t = 0; t < d.op_types.size(); ++t) d.op_types[t] = variables_->op_storage[t];

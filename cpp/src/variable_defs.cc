@@ -1,6 +1,8 @@
 #include "fastmeta/variable_defs.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 
@@ -154,8 +156,8 @@ void MergeOps(VariableDefRow* begin, VariableDefRow* end, const std::vector<std:
 // Rows [a, b): op columns index `op_types`, this part's own list. The part's defs are
 // parsed first, then all their names looked up in one pipelined batch (FindEach).
 void LookupPart(const FindNodes& find, const std::vector<std::string_view>& defs, std::string_view prefix,
-                size_t a, size_t b, VariableDefRow* rows, std::vector<std::string_view>& op_types,
-                std::vector<std::string>& variable_names) {
+                std::string_view name_prefix, size_t a, size_t b, VariableDefRow* rows,
+                std::vector<std::string_view>& op_types, std::vector<std::string>& variable_names) {
   struct Lookup {
     size_t row;
     int column;
@@ -190,8 +192,11 @@ void LookupPart(const FindNodes& find, const std::vector<std::string_view>& defs
       lookups.push_back(Lookup{k, j, output, canonical, names.size(), node_name.size()});
       names.append(node_name);
     }
-    variable_names[k].assign(prefix);
-    variable_names[k].append(def.names[0]);
+    std::string& variable_name = variable_names[k];
+    variable_name.reserve(name_prefix.size() + prefix.size() + def.names[0].size());
+    variable_name.assign(name_prefix);
+    variable_name.append(prefix);
+    variable_name.append(def.names[0]);
   }
   std::vector<std::string_view> views(lookups.size());
   for (size_t t = 0; t < lookups.size(); ++t) views[t] = std::string_view(names).substr(lookups[t].begin, lookups[t].size);
@@ -239,7 +244,7 @@ std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, cons
   std::vector<std::vector<std::string_view>> part_ops(parts);
   ParallelFor(parts, static_cast<unsigned>(parts), [&](size_t part) {
     auto [a, b] = Range(n, parts, part);
-    LookupPart(FindIn(graph), defs, prefix, a, b, rows.data(), part_ops[part], *variable_names);
+    LookupPart(FindIn(graph), defs, prefix, {}, a, b, rows.data(), part_ops[part], *variable_names);
   });
   std::unordered_map<std::string_view, int64_t> index;
   for (size_t part = 0; part < parts; ++part) {
@@ -354,11 +359,32 @@ DistinctVariableDefs LookupDistinctVariableDefs(const RewrittenGraph& graph, con
 }
 
 DistinctVariableDefs LookupDistinctVariableDefs(const FindNodes& find, const std::vector<std::string_view>& defs,
-                                                std::string_view prefix, size_t slice, unsigned threads) {
+                                                std::string_view prefix, size_t slice, unsigned threads,
+                                                const std::function<void()>& beside, std::string_view name_prefix) {
   DistinctVariableDefs out;
   if (defs.size() >= 0x7fffffff) throw SizeLimitError("too many VariableDefs");
+  if (slice == 0) slice = 1;
+  // Tasks, handed to the threads in order as they come free: `beside` (if any), the
+  // dedupe (serial), then the slices of distinct rows, each with its own op list (merged
+  // below in order into one). A slice waits for the dedupe, which is always taken before
+  // it: the wait ends. Slices past the distinct rows' count do nothing.
   std::vector<std::string_view> distinct;
-  {
+  std::mutex mutex;
+  std::condition_variable deduped_cv;
+  bool deduped = false, dedupe_failed = true;
+  auto dedupe = [&] {
+    struct Done {
+      std::mutex& mutex;
+      std::condition_variable& cv;
+      bool& flag;
+      ~Done() {
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          flag = true;
+        }
+        cv.notify_all();
+      }
+    } done{mutex, deduped_cv, deduped};
     // Open addressing over row numbers + 1 (0: empty), at most half full.
     size_t capacity = 16;
     while (capacity < 2 * defs.size()) capacity <<= 1;
@@ -377,21 +403,28 @@ DistinctVariableDefs LookupDistinctVariableDefs(const FindNodes& find, const std
       }
       out.row_of[k] = table[slot] - 1;
     }
-  }
-  // The slices go to the cores as they come free, each with its own op list, merged
-  // below in order into one.
-  const size_t n = distinct.size();
-  out.rows.resize(n);
-  out.variable_names.assign(n, std::string());
-  if (slice == 0) slice = 1;
-  const size_t slices = (n + slice - 1) / slice;
+    out.rows.resize(distinct.size());
+    out.variable_names.assign(distinct.size(), std::string());
+    dedupe_failed = false;  // (read by the slices after the lock, once `deduped`)
+  };
+  const size_t first = beside ? 1 : 0;
+  const size_t slices = (defs.size() + slice - 1) / slice;  // at most
   std::vector<std::vector<std::string_view>> slice_ops(slices);
-  ParallelFor(slices, ThreadCount(threads), [&](size_t k) {
-    LookupPart(find, distinct, prefix, k * slice, std::min(n, (k + 1) * slice), out.rows.data(), slice_ops[k],
-               out.variable_names);
+  ParallelFor(first + 1 + slices, ThreadCount(threads), [&](size_t task) {
+    if (task < first) return beside();
+    if (task == first) return dedupe();
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      deduped_cv.wait(lock, [&] { return deduped; });
+    }
+    const size_t k = task - first - 1, n = distinct.size();
+    if (dedupe_failed || k * slice >= n) return;  // (a failed dedupe reports its error)
+    LookupPart(find, distinct, prefix, name_prefix, k * slice, std::min(n, (k + 1) * slice), out.rows.data(),
+               slice_ops[k], out.variable_names);
   });
+  const size_t n = distinct.size();
   std::unordered_map<std::string_view, int64_t> op_index;
-  for (size_t k = 0; k < slices; ++k) {
+  for (size_t k = 0; k < slices && k * slice < n; ++k) {
     MergeOps(out.rows.data() + k * slice, out.rows.data() + std::min(n, (k + 1) * slice), slice_ops[k], op_index,
              out.op_types);
   }

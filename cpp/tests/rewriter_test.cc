@@ -2,6 +2,7 @@
 // fastmeta::Error naming a byte offset or node, never a crash, a hang or an
 // allocation out of proportion to the input. Also replays every crash input kept in
 // tests/regressions/ through the fuzz targets. Plain asserts; run by ctest.
+#include <atomic>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -791,6 +792,27 @@ void TestVariableDefRows() {
             CHECK(d.op_types[static_cast<size_t>(d.rows[r].op[j])] == ops[static_cast<size_t>(whole[r].op[j])]);
           }
         }
+      }
+      // With a task beside (run once, whatever the threads) and a prefix on the names
+      // handed back only: the same rows; the beside task's error is the one reported.
+      for (unsigned threads : {1u, 2u, 4u}) {
+        std::atomic<int> beside_runs{0};
+        const auto b = fastmeta::LookupDistinctVariableDefs(
+            fastmeta::FindIn(*g), repeated, "s/", slice, threads, [&] { ++beside_runs; }, "p/");
+        CHECK(beside_runs == 1 && b.rows.size() == d.rows.size() && b.row_of == d.row_of && b.first == d.first);
+        for (size_t r = 0; r < b.rows.size(); ++r) {
+          const bool parsed = (b.rows[r].flags & fastmeta::VariableDefRow::kParsed) != 0;
+          CHECK(b.variable_names[r] == (parsed ? "p/" + d.variable_names[r] : std::string()));
+          for (int j = 0; j < 4; ++j) CHECK(b.rows[r].node[j] == d.rows[r].node[j]);
+        }
+        bool threw = false;
+        try {
+          fastmeta::LookupDistinctVariableDefs(fastmeta::FindIn(*g), repeated, "s/", slice, threads,
+                                               [] { throw fastmeta::GraphError("beside failed", "x"); });
+        } catch (const fastmeta::GraphError& e) {
+          threw = std::string(e.what()).find("beside failed") != std::string::npos;
+        }
+        CHECK(threw);
       }
     }
   }

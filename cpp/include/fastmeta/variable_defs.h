@@ -79,8 +79,13 @@ bool CollectionBytesLists(std::string_view meta_graph, const std::vector<std::st
 // one slice at a time are held).
 DistinctVariableDefs LookupDistinctVariableDefs(const RewrittenGraph& graph, const std::vector<std::string_view>& defs,
                                                 std::string_view prefix, size_t slice = 8192);
-// The same through any lookup, on `threads` threads (0: all cores).
+// The same through any lookup, on `threads` threads (0: all cores). `beside`, when
+// given, runs as the first task and the dedupe and slices on the threads as they come
+// free: a serial stage that leaves the other cores idle shares them with the lookups.
+// `name_prefix` goes before each variable name handed back (not looked up with it).
 DistinctVariableDefs LookupDistinctVariableDefs(const FindNodes& find, const std::vector<std::string_view>& defs,
-                                                std::string_view prefix, size_t slice, unsigned threads);
+                                                std::string_view prefix, size_t slice, unsigned threads,
+                                                const std::function<void()>& beside = {},
+                                                std::string_view name_prefix = {});
 
 }  // namespace fastmeta
