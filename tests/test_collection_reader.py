@@ -43,6 +43,17 @@ _entry = st.lists(_entry_piece, max_size=4).map(lambda pieces: field(4, b"".join
 _meta_graph = st.lists(st.one_of(_entry, _entry, st.just(field(2, b"")), st.just(field(3, b"\x0a\x00"))), max_size=6)
 
 
+def _plain(value: object) -> object:
+    """The rows as plain values: the core's buffers (lent without a copy) as bytes."""
+    if isinstance(value, _core.OwnedBuffer):
+        view = memoryview(value)
+        assert view.readonly and len(view) == len(value)
+        return view.tobytes()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 @settings(max_examples=400, deadline=None)
 @given(_meta_graph)
 def test_collection_values_are_what_protobuf_reads(fields: list[bytes]) -> None:
@@ -59,7 +70,7 @@ def test_collection_values_are_what_protobuf_reads(fields: list[bytes]) -> None:
         rows, counts = got
         assert counts == [len(values)]
         # The same distinct values, in the same order, as the rows of protobuf's list.
-        assert rows == core.variable_rows(values, "")
+        assert _plain(rows) == _plain(core.variable_rows(values, ""))
     both = core.variable_rows_of(["a", "b"], "")
     if both is not None:
         assert both[1] == [len(meta.collection_def[k].bytes_list.value) for k in ("a", "b")]
@@ -125,11 +136,11 @@ def _rows_both_ways(data: bytes, scope: str, threads: int) -> tuple[object, obje
     assert after.variables_looked_up() is None
     if keys is None:
         return None, None, None
-    rows = ahead.variable_rows_of(keys, prefix)
+    rows = _plain(ahead.variable_rows_of(keys, prefix))
     # Handed over once and freed: a second call looks them up on the finished graph.
     assert ahead.variables_looked_up() == keys
-    assert ahead.variable_rows_of(keys, prefix) == rows
-    return rows, after.variable_rows_of(keys, prefix), keys
+    assert _plain(ahead.variable_rows_of(keys, prefix)) == rows
+    return rows, _plain(after.variable_rows_of(keys, prefix)), keys
 
 
 def test_rewrite_looks_variables_up_on_the_way() -> None:
@@ -167,6 +178,30 @@ def test_rewrite_variables_out_of_order_beside_the_order_walk(tmp_path: Path) ->
         ahead, after, keys = _rows_both_ways(data, "s", threads)
         assert keys == ["trainable_variables", "variables"]
         assert ahead == after
+
+
+def test_rows_outlive_the_rewrite_that_lent_them() -> None:
+    """The rows' buffers are lent without a copy: arrays over them stay valid after the
+    rewrite's result is gone (the buffer keeps its memory alive)."""
+    import gc
+
+    import numpy as np
+
+    path = Path(__file__).parent / "fixtures" / "corpus" / "mlp_resource_adam.meta"
+    core = _core.rewrite_meta_graph(
+        path.read_bytes(), prefix="s", variable_collections=["variables"], variable_prefix="s/"
+    )
+    got = core.variable_rows_of(["variables"], "s/")
+    assert got is not None
+    rows = np.frombuffer(got[0][0], dtype=np.int64)
+    row_of = np.frombuffer(got[0][4], dtype=np.int32)
+    expect = (rows.copy(), row_of.copy())
+    assert len(rows) % 15 == 0 and len(rows) > 0 and not rows.flags.writeable
+    del got, core
+    gc.collect()
+    churn = [bytes(len(expect[0]) * 8) for _ in range(64)]  # (reuse freed memory, if any were)
+    assert (rows == expect[0]).all() and (row_of == expect[1]).all()
+    del churn
 
 
 def test_rewrite_skips_variables_when_it_cannot_use_the_table() -> None:

@@ -80,7 +80,23 @@ void CheckIndex(const RewrittenGraph& g, int64_t i) {
 // names, UTF-8 back to back, and their int64 offsets (one more than the rows); the row
 // of each def, native int32 bytes; {row: def bytes} for the rows whose def has a
 // SaveSliceInfoDef, which the caller parses).
-py::tuple VariableRows(const fastmeta::DistinctVariableDefs& found, const std::vector<std::string_view>& defs) {
+// Memory a C++ container owns, lent to Python as a read-only byte buffer (np.frombuffer
+// keeps this object alive): large results go out without a copy into a bytes object.
+struct OwnedBuffer {
+  std::shared_ptr<void> owner;
+  const char* data = nullptr;
+  size_t size = 0;
+};
+
+template <typename T>
+py::object Owned(std::vector<T>&& v) {
+  auto held = std::make_shared<std::vector<T>>(std::move(v));
+  const auto* data = reinterpret_cast<const char*>(held->data());
+  const size_t size = held->size() * sizeof(T);
+  return py::cast(OwnedBuffer{std::move(held), data, size});
+}
+
+py::tuple VariableRows(fastmeta::DistinctVariableDefs&& found, const std::vector<std::string_view>& defs) {
   py::list types;
   for (std::string_view op : found.op_types) types.append(Str(op));
   // The names back to back, written straight into one bytes object.
@@ -100,8 +116,8 @@ py::tuple VariableRows(const fastmeta::DistinctVariableDefs& found, const std::v
       slice_defs[py::int_(r)] = Bytes(defs[static_cast<size_t>(found.first[r])]);
     }
   }
-  auto int_bytes = [](const auto& v) { return py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0])); };
-  return py::make_tuple(int_bytes(found.rows), types, names, int_bytes(offsets), int_bytes(found.row_of),
+  static_assert(sizeof(fastmeta::VariableDefRow) == 15 * sizeof(int64_t), "a row is 15 int64 columns");
+  return py::make_tuple(Owned(std::move(found.rows)), types, names, Owned(std::move(offsets)), Owned(std::move(found.row_of)),
                         slice_defs);
 }
 
@@ -238,7 +254,7 @@ PYBIND11_MODULE(_core, m) {
               py::gil_scoped_release release;
               found = fastmeta::LookupDistinctVariableDefs(g, views, prefix);
             }
-            return VariableRows(found, views);
+            return VariableRows(std::move(found), views);
           },
           py::arg("defs"), py::arg("prefix"))
       .def(
@@ -252,7 +268,7 @@ PYBIND11_MODULE(_core, m) {
             if (const RewrittenGraph::Variables* v = g.variables();
                 v != nullptr && !v->handed_over && v->keys == keys && v->prefix == prefix) {
               const std::unique_ptr<RewrittenGraph::Variables> taken = g.TakeVariableRows();
-              return py::make_tuple(VariableRows(taken->rows, taken->defs), py::cast(taken->counts));
+              return py::make_tuple(VariableRows(std::move(taken->rows), taken->defs), py::cast(taken->counts));
             }
             std::vector<std::string_view> views;
             std::vector<size_t> counts;
@@ -270,7 +286,7 @@ PYBIND11_MODULE(_core, m) {
               if (ok) found = fastmeta::LookupDistinctVariableDefs(g, views, prefix);
             }
             if (!ok) return py::none();
-            return py::make_tuple(VariableRows(found, views), py::cast(counts));
+            return py::make_tuple(VariableRows(std::move(found), views), py::cast(counts));
           },
           py::arg("keys"), py::arg("prefix"))
       .def("variables_looked_up", [](const RewrittenGraph& g) -> py::object {
@@ -408,6 +424,12 @@ PYBIND11_MODULE(_core, m) {
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       py::arg("keep_output_shapes") = false,
       "Rewrite a bare serialized GraphDef, defaults from a serialized OpList.");
+  py::class_<OwnedBuffer>(m, "OwnedBuffer", py::buffer_protocol(), "Read-only bytes owned by a core result.")
+      .def("__len__", [](const OwnedBuffer& b) { return b.size; })
+      .def_buffer([](OwnedBuffer& b) {
+        return py::buffer_info(const_cast<char*>(b.data), 1, py::format_descriptor<unsigned char>::format(), 1,
+                               {static_cast<py::ssize_t>(b.size)}, {1}, /*readonly=*/true);
+      });
   py::class_<fastmeta::MappedFile, std::shared_ptr<fastmeta::MappedFile>>(m, "MappedFile", py::buffer_protocol())
       .def(py::init([](const std::string& path) {
              py::gil_scoped_release release;
