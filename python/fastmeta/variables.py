@@ -191,20 +191,7 @@ class BulkVariables:
                 continue
             self._infos[r] = SaveSliceInfo.from_proto(info, scope)
         self._settled = settled
-        # Per row: variable node and output, initializer, snapshot node and output,
-        # initial value node and output (-1: none).
-        self._view_rows = np.stack(
-            [
-                nodes[:, 0],
-                outs[:, 0],
-                nodes[:, 1],
-                nodes[:, 2],
-                outs[:, 2],
-                np.where(no_initial, -1, nodes[:, 3]),
-                np.where(no_initial, -1, outs[:, 3]),
-            ],
-            axis=1,
-        )
+        self._rows, self._no_initial = rows, no_initial
         self._flags, self._sync, self._agg = flags, sync, agg
         # Each row's prefixed variable name, decoded when its Variable is made.
         self._name_blob: bytes = name_blob
@@ -230,6 +217,29 @@ class BulkVariables:
         r = int(key_rows[j])
         return r if self._settled[r] else None
 
+    # A Variable's views of row r: variable node and output, initializer, snapshot node
+    # and output, initial value node and output (-1: none). Columns: see VariableDefRow.
+    def _view_row(self, r: int) -> list[int]:
+        c = self._rows[r].tolist()
+        if self._no_initial[r]:
+            return [c[0], c[4], c[1], c[2], c[6], -1, -1]
+        return [c[0], c[4], c[1], c[2], c[6], c[3], c[7]]
+
+    def _view_rows(self) -> list[list[int]]:
+        rows, no_initial = self._rows, self._no_initial
+        return np.stack(
+            [
+                rows[:, 0],
+                rows[:, 4],
+                rows[:, 1],
+                rows[:, 2],
+                rows[:, 6],
+                np.where(no_initial, -1, rows[:, 3]),
+                np.where(no_initial, -1, rows[:, 7]),
+            ],
+            axis=1,
+        ).tolist()
+
     def get_row(self, r: int) -> Variable:
         """The Variable of settled row ``r`` (made now if not yet)."""
         v = self._made[r]
@@ -239,7 +249,7 @@ class BulkVariables:
                 f,
                 int(self._sync[r]),
                 int(self._agg[r]),
-                self._view_rows[r].tolist(),
+                self._view_row(r),
                 self._name_blob[int(self._name_offsets[r]) : int(self._name_offsets[r + 1])].decode()
                 if f & _CANONICAL
                 else None,
@@ -259,7 +269,7 @@ class BulkVariables:
                     self._flags.tolist(),
                     self._sync.tolist(),
                     self._agg.tolist(),
-                    self._view_rows.tolist(),
+                    self._view_rows(),
                     self._settled.tolist(),
                 )
             ):
@@ -271,8 +281,10 @@ class BulkVariables:
 
     def iterate(self, key: str) -> Iterator[Variable]:
         """The Variables of collection ``key`` (every value settled), made one at a time."""
-        for r in self._key_rows[key].tolist():
-            yield self.get_row(r)
+        rows = self._key_rows[key]
+        for start in range(0, len(rows), 1024):  # (a caller may want the first few only)
+            for r in rows[start : start + 1024].tolist():
+                yield self.get_row(r)
 
     def _make(
         self, f: int, s: int, a: int, row: list[int], name: str | None, info: SaveSliceInfo | None
