@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #if defined(__linux__)
@@ -111,6 +112,25 @@ void FreeLarge(void* p, size_t n) noexcept {
   (void)n;
 #endif
   std::free(p);
+}
+
+void* ResizeLarge(void* p, size_t old_n, size_t new_n, size_t used) {
+  void* q = AllocateLarge(new_n);
+  if (p == nullptr) return q;
+#if defined(FASTMETA_MAPPED_BLOCKS)
+  if (old_n >= kMappedBlockMin && new_n >= kMappedBlockMin) {
+    // The new block is as aligned as the old, and at least as long: the old mapping
+    // replaces the new one's start (which nothing has touched).
+    const size_t old_len = MappedLength(old_n);
+    if (MappedLength(new_n) >= old_len &&
+        ::mremap(p, old_len, old_len, MREMAP_MAYMOVE | MREMAP_FIXED, q) != MAP_FAILED) {
+      return q;
+    }
+  }
+#endif
+  if (used != 0) std::memcpy(q, p, used);
+  FreeLarge(p, old_n);
+  return q;
 }
 
 void DropPages(const void* begin, const void* end) noexcept {

@@ -1711,9 +1711,11 @@ class Rewriter {
       // part's input-strings block (backed as far as its strings went), and the parse
       // scratch pages dropped behind the writer move to the output's untouched pages
       // ahead of it (RecyclePages).
-      const char* touched = nullptr;  // the output's block is backed up to here
+      // The output's block is backed up to this offset. (A grown block holds the old
+      // one's pages at its start: ResizeLarge moves them there, or copies as many.)
+      size_t touched = 0;
       if (parts == parts_ && part < part_input_strings_.size() && part_input_strings_[part].get() != nullptr) {
-        touched = part_input_strings_end_[part];
+        touched = static_cast<size_t>(part_input_strings_end_[part] - part_input_strings_[part].get());
         out = wire::Buffer(std::move(part_input_strings_[part]));
       }
       size_t estimate = 0;
@@ -1766,16 +1768,10 @@ class Rewriter {
         drop_nodes = PageDropper(&nodes_[a]);
         drop_strings = PageDropper(part_strings_[part].get());
       }
-      const char* block = out.data();
       PageSink sink;
       auto output_sink = [&]() -> PageSink* {
-        if (out.data() != block) {  // grown: a new block, its copy touched what it holds
-          block = out.data();
-          touched = nullptr;
-        }
-        const char* end = out.data() + out.size();
-        if (touched == nullptr || touched < end) touched = end;
-        sink.next = const_cast<char*>(touched);
+        touched = std::max(touched, out.size());
+        sink.next = out.data() + touched;
         sink.end = out.data() + out.capacity();
         return &sink;
       };
@@ -1793,9 +1789,9 @@ class Rewriter {
             while (written < b && (in_order_ ? written <= k : position_[written] >= a && position_[written] <= k)) ++written;
             if (written < b) {
               drop_strings.Advance(nodes_[written].strings, output_sink());
-              touched = sink.next;
+              touched = static_cast<size_t>(sink.next - out.data());
               drop_nodes.Advance(&nodes_[written], output_sink());
-              touched = sink.next;
+              touched = static_cast<size_t>(sink.next - out.data());
             }
           }
         }

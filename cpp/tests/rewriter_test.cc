@@ -972,6 +972,25 @@ void TestLargeBlocks() {
     expect += piece;
   }
   CHECK(buf.view() == expect);
+  // ResizeLarge keeps the used bytes whichever way it grows (malloc'd to mapped, mapped
+  // page-rounded to huge-page-rounded, pages moved), and the new room is writable.
+  const size_t sizes[] = {size_t{100}, (size_t{1} << 20) + 5, (size_t{5} << 20) + 4096, (size_t{12} << 20),
+                          (size_t{29} << 20) + 77};
+  for (size_t from = 0; from + 1 < sizeof sizes / sizeof sizes[0]; ++from) {
+    for (size_t to = from + 1; to < sizeof sizes / sizeof sizes[0]; ++to) {
+      const size_t old_n = sizes[from], new_n = sizes[to];
+      char* p = static_cast<char*>(fastmeta::AllocateLarge(old_n));
+      const size_t used = old_n - old_n / 3;
+      for (size_t i = 0; i < used; ++i) p[i] = static_cast<char>(i * 31 + 7);
+      char* q = static_cast<char*>(fastmeta::ResizeLarge(p, old_n, new_n, used));
+      bool same = true;
+      for (size_t i = 0; i < used; ++i) same = same && q[i] == static_cast<char>(i * 31 + 7);
+      CHECK(same);
+      std::memset(q + used, 'x', new_n - used);
+      CHECK(q[new_n - 1] == 'x' && q[used] == 'x');
+      fastmeta::FreeLarge(q, new_n);
+    }
+  }
 }
 
 int main() {

@@ -64,6 +64,11 @@ class PageDropper {
 // FreeLarge and the same n.
 void* AllocateLarge(size_t n);
 void FreeLarge(void* p, size_t n) noexcept;
+// An AllocateLarge block of old_n bytes as one of new_n (> old_n) bytes whose first
+// `used` bytes are the old block's; the old block is gone. Where blocks are mappings
+// of their own the old pages move into the new block (page tables, not bytes: no copy,
+// and the pages already backed stay backed); else a copy.
+void* ResizeLarge(void* p, size_t old_n, size_t new_n, size_t used);
 
 // An owned AllocateLarge block.
 class LargeBlock {

@@ -222,10 +222,7 @@ class Buffer {
   void Grow(size_t need) {
     size_t cap = cap_ < 64 ? 64 : cap_;
     while (cap < need) cap += cap / 2 + 64;
-    char* p = static_cast<char*>(AllocateLarge(cap));
-    if (size_ != 0) std::memcpy(p, data_, size_);
-    FreeLarge(data_, cap_);
-    data_ = p;
+    data_ = static_cast<char*>(ResizeLarge(data_, cap_, cap, size_));
     cap_ = cap;
   }
 
