@@ -1408,7 +1408,6 @@ class Rewriter {
   }
 
   void ChooseNames() {
-    renamed_.assign(nodes_.size(), kNone);
     if (opts_.existing.empty()) return;
     std::string candidate;
     for (size_t pos = 0; pos < nodes_.size(); ++pos) {
@@ -1427,6 +1426,7 @@ class Rewriter {
                              Quote(candidate) + ", the name another imported node gets",
                          std::string(nodes_[i].name()));
       }
+      if (renamed_.empty()) renamed_.assign(nodes_.size(), kNone);
       renamed_[i] = static_cast<uint32_t>(new_names_.size());
       new_names_.push_back(candidate);
     }
@@ -1434,7 +1434,7 @@ class Rewriter {
 
   // The final name of node i as two pieces (prefix, rest) to avoid building strings.
   std::pair<std::string_view, std::string_view> FinalName(uint32_t i) const {
-    if (renamed_[i] != kNone) return {std::string_view(), new_names_[renamed_[i]]};
+    if (!renamed_.empty() && renamed_[i] != kNone) return {std::string_view(), new_names_[renamed_[i]]};
     return {prefix_slash_, nodes_[i].name()};
   }
   std::string FinalNameString(uint32_t i) const {
@@ -2094,7 +2094,7 @@ class Rewriter {
 
   FillLaterVector<uint32_t> order_;     // output position -> original index
   FillLaterVector<uint32_t> position_;  // original index -> output position
-  std::vector<uint32_t> renamed_;
+  std::vector<uint32_t> renamed_;  // per node, an index into new_names_ or kNone (empty: none renamed)
   std::vector<std::string> new_names_;
   FillLaterVector<uint32_t> devices_;      // per node: see PartDevices
   std::vector<PartDevices> part_devices_;
