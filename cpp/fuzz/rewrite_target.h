@@ -59,7 +59,7 @@ inline std::unique_ptr<fastmeta::RewrittenGraph> TryRewrite(std::string_view dat
 
 inline std::string MetaOf(const fastmeta::RewrittenGraph& g) {
   // MetaGraphDef{graph_def = ..., the rest}: rest first, then field 2.
-  std::string out = g.meta_rest();
+  std::string out(g.meta_rest());
   std::string tag;
   tag.push_back(0x12);
   uint64_t v = g.graph_def().size();

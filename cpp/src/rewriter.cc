@@ -327,7 +327,7 @@ class Rewriter {
       }
       rest_size += f.raw.size();
     }
-    std::string& rest = result_->meta_rest_;
+    wire::Buffer& rest = result_->meta_rest_;
     rest.reserve(rest_size);
     Reader again(meta, origin_);
     while (again.Next(f)) {
@@ -335,7 +335,7 @@ class Rewriter {
     }
     for (std::string_view part : op_list_parts) result_->op_list_.append(part.data(), part.size());
     op_list_origin_ = origin_;
-    if (!opts_.variable_collections.empty() && opts_.variable_prefix == prefix_slash_) ReadVariableCollections(rest);
+    if (!opts_.variable_collections.empty() && opts_.variable_prefix == prefix_slash_) ReadVariableCollections(rest.view());
     return Run(graph_parts, op_list_parts);
   }
 
@@ -521,7 +521,7 @@ class Rewriter {
     const char* const end = begin + graph.size();
     const char* const sync = FindNodeRun(begin + graph.size() / 2, end);
     if (sync == nullptr) return begin;
-    std::vector<std::string_view> second_nodes;
+    LargeVector<std::string_view> second_nodes;
     std::vector<Field> second_other;
     bool second_ok = false;
     const char* first_stop = begin;

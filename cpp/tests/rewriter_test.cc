@@ -270,7 +270,7 @@ void TestUnknownFieldsPreserved() {
   const std::string top_extra = VarintField(77, 5);
   auto g = fastmeta::RewriteMetaGraph(Meta(Node("a", "NoOp", {}, node_extra), top_extra), Opts("p"));
   CHECK(Contains(g->graph_def(), node_extra));
-  CHECK(Contains(g->meta_rest(), top_extra));
+  CHECK(Contains(std::string(g->meta_rest()), top_extra));
 }
 
 void TestGraphErrors() {

@@ -100,7 +100,7 @@ class RewrittenGraph : public NameLookup {
   std::string graph_def() const;
   void CopyGraphDef(char* out) const;
   // The MetaGraphDef's other fields (meta_info_def, saver_def, collection_def, ...), copied through.
-  const std::string& meta_rest() const { return meta_rest_; }
+  std::string_view meta_rest() const { return meta_rest_.view(); }
   // Serialized OpList of the file's stripped_op_list (empty when absent).
   std::string_view op_list() const { return op_list_; }
 
@@ -162,7 +162,7 @@ class RewrittenGraph : public NameLookup {
   int64_t FindHashed(std::string_view name, uint64_t hash) const;
 
   std::vector<wire::Buffer> chunks_;
-  std::string meta_rest_;
+  wire::Buffer meta_rest_;  // (large blocks: huge pages, not 4 KiB ones to fault in)
   std::string op_list_;
   std::string prefix_;
   FillLaterVector<NodeEntry> nodes_;  // every entry written by the rewriter
