@@ -222,3 +222,24 @@ def test_rewrite_skips_variables_when_it_cannot_use_the_table() -> None:
     names = [v.name for v in graph.get_collection("variables")]
     half = len(names) // 2
     assert half > 0 and names[half:] == names[:half]
+
+
+_graph_def_field = st.sampled_from([field(2, b""), field(2, field(1, field(1, b"n") + field(2, b"NoOp")))])
+_rest_field = st.one_of(
+    _entry,  # a collection_def entry (field 4)
+    st.sampled_from([field(1, field(4, b"tag")), field(3, field(1, b"save/Const:0")), field(15, b"x")]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_graph_def_field, _rest_field), max_size=8))
+def test_rest_is_read_in_place_as_protobuf_reads_it(fields: list[bytes]) -> None:
+    """The MetaGraphDef's other fields are parsed range by range straight from the
+    buffer (graph_def fields anywhere between them): the same message as protobuf's
+    parse of the whole, without its graph_def."""
+    data = b"".join(fields)
+    expect = meta_graph_pb2.MetaGraphDef.FromString(data)
+    expect.ClearField("graph_def")
+    ranges = _core.meta_graph_rest_ranges(data)
+    assert all(a < b for a, b in ranges) and all(b < c for (_, b), (c, _) in zip(ranges, ranges[1:]))
+    assert fastmeta.reading.load_meta_graph(data).rest == expect

@@ -441,28 +441,22 @@ PYBIND11_MODULE(_core, m) {
         return py::buffer_info(const_cast<char*>(f.data().data()), 1, py::format_descriptor<unsigned char>::format(), 1,
                                {static_cast<py::ssize_t>(f.size())}, {1}, /*readonly=*/true);
       });
-  m.def("meta_graph_rest", [](const py::buffer& data) {
+  m.def("meta_graph_rest_ranges", [](const py::buffer& data) {
     BufferView buf(data);
-    std::vector<std::string_view> parts;
+    std::vector<std::pair<size_t, size_t>> ranges;
     {
       py::gil_scoped_release release;
-      parts = fastmeta::MetaGraphRestParts(buf.view());
-    }
-    // Copied once, straight into the bytes object.
-    size_t size = 0;
-    for (std::string_view p : parts) size += p.size();
-    py::bytes out = py::reinterpret_steal<py::bytes>(PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(size)));
-    if (!out) throw py::error_already_set();
-    char* at = PyBytes_AS_STRING(out.ptr());
-    {
-      py::gil_scoped_release release;  // (the new object is not shared yet)
-      for (std::string_view p : parts) {
-        if (!p.empty()) std::memcpy(at, p.data(), p.size());
-        at += p.size();
+      const std::string_view all = buf.view();
+      for (std::string_view p : fastmeta::MetaGraphRestParts(all)) {
+        const size_t begin = static_cast<size_t>(p.data() - all.data());
+        if (!ranges.empty() && ranges.back().second == begin) ranges.back().second += p.size();
+        else ranges.emplace_back(begin, begin + p.size());
       }
     }
-    return out;
-  }, py::arg("data"), "The MetaGraphDef's fields other than graph_def, serialized.");
+    return ranges;
+  }, py::arg("data"),
+     "The byte ranges [begin, end) of the MetaGraphDef's fields other than graph_def, merged where adjacent "
+     "(parsed one after the other, they read as the concatenation does: no copy needed).");
   m.def("read_file", [](const std::string& path) {
     std::string data;
     {

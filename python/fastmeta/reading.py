@@ -217,6 +217,16 @@ def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception
     return LoadedMetaGraph(serialized, graph_free, label, path, text_format=True)
 
 
+def _read_rest(buffer: Any) -> meta_graph_pb2.MetaGraphDef:
+    """The MetaGraphDef's fields other than graph_def, parsed straight from the buffer
+    (protobuf merges the ranges as it would read them back to back)."""
+    view = memoryview(buffer)
+    rest = meta_graph_pb2.MetaGraphDef()
+    for begin, end in _core.meta_graph_rest_ranges(buffer):
+        rest.MergeFromString(view[begin:end])
+    return rest
+
+
 def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
     """Resolve any accepted input to bytes for the core (without modifying a message)."""
     path: str | None = None
@@ -248,7 +258,7 @@ def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
             f"got {type(meta_graph_or_file).__name__}"
         )
     try:
-        rest = meta_graph_pb2.MetaGraphDef.FromString(_core.meta_graph_rest(buffer))
+        rest = _read_rest(buffer)
     except (ParseError, DecodeError) as e:
         if isinstance(e, ParseError) and path is not None:
             e.path = path
