@@ -103,6 +103,8 @@ def test_import_reads_variable_collections_in_the_core() -> None:
         lookup = _Transaction(graph)
         from_core = BulkVariables.from_meta_graph("s", graph=lookup, segment=segment, counts=counts)
         assert from_core is not None, path.name
+        # A single row's views (get_row) are the all-rows stack's (items).
+        assert from_core._view_rows() == [from_core._view_row(r) for r in range(len(from_core._made))]
         values = {k: list(meta.collection_def[k].bytes_list.value) for k in counts}
         from_lists = BulkVariables("s", graph=lookup, segment=segment, collections=values)
         for key, n in counts.items():

@@ -75,11 +75,6 @@ void CheckIndex(const RewrittenGraph& g, int64_t i) {
   if (i < 0 || static_cast<size_t>(i) >= g.num_nodes()) throw py::index_error("node index out of range");
 }
 
-// The rows of distinct VariableDefs for Python: (rows: native int64 bytes, 15 columns,
-// see fastmeta::VariableDefRow; the op types the rows index; the prefixed variable
-// names, UTF-8 back to back, and their int64 offsets (one more than the rows); the row
-// of each def, native int32 bytes; {row: def bytes} for the rows whose def has a
-// SaveSliceInfoDef, which the caller parses).
 // Memory a C++ container owns, lent to Python as a read-only byte buffer (np.frombuffer
 // keeps this object alive): large results go out without a copy into a bytes object.
 struct OwnedBuffer {
@@ -96,6 +91,11 @@ py::object Owned(std::vector<T>&& v) {
   return py::cast(OwnedBuffer{std::move(held), data, size});
 }
 
+// The rows of distinct VariableDefs for Python: (rows: native int64, 15 columns, see
+// fastmeta::VariableDefRow, an OwnedBuffer; the op types the rows index; the prefixed
+// variable names, UTF-8 back to back (bytes), and their int64 offsets, one more than the
+// rows (an OwnedBuffer); the row of each def, native int32 (an OwnedBuffer); {row: def
+// bytes} for the rows whose def has a SaveSliceInfoDef, which the caller parses).
 py::tuple VariableRows(fastmeta::DistinctVariableDefs&& found, const std::vector<std::string_view>& defs) {
   py::list types;
   for (std::string_view op : found.op_types) types.append(Str(op));
