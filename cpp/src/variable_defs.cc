@@ -163,11 +163,19 @@ void LookupPart(const FindNodes& find, const std::vector<std::string_view>& defs
     int column;
     int64_t output;  // the output index, -1 for an op name
     bool canonical;  // the digits after ':' are the output index's own spelling
-    size_t begin, size;  // the node name, in `names`
   };
   std::vector<Lookup> lookups;
+  std::vector<std::string_view> views;  // each lookup's node name
   lookups.reserve(4 * (b - a));
-  std::string names;  // prefix + each name's node part, back to back
+  views.reserve(4 * (b - a));
+  // With a prefix, prefix + each name's node part, back to back (never reallocated: the
+  // views point into it); without one, the views point into the defs themselves.
+  std::string names;
+  if (!prefix.empty()) {
+    size_t bound = 0;
+    for (size_t k = a; k < b; ++k) bound += defs[k].size() + 4 * prefix.size();
+    names.reserve(bound);
+  }
   std::string full;
   for (size_t k = a; k < b; ++k) {
     VariableDefRow& row = rows[k];
@@ -183,14 +191,23 @@ void LookupPart(const FindNodes& find, const std::vector<std::string_view>& defs
                 (def.names[3].empty() ? 0 : VariableDefRow::kInitialValue);
     for (int j = 0; j < 4; ++j) {
       if (def.names[j].empty()) continue;
-      full.assign(prefix);
-      full.append(def.names[j]);
+      std::string_view name = def.names[j];
+      if (!prefix.empty()) {
+        full.assign(prefix);
+        full.append(def.names[j]);
+        name = full;
+      }
       std::string_view node_name;
       int64_t output = -1;
       bool canonical = false;
-      if (!SplitElementName(full, &node_name, &output, &canonical)) continue;
-      lookups.push_back(Lookup{k, j, output, canonical, names.size(), node_name.size()});
-      names.append(node_name);
+      if (!SplitElementName(name, &node_name, &output, &canonical)) continue;
+      lookups.push_back(Lookup{k, j, output, canonical});
+      if (prefix.empty()) {
+        views.push_back(node_name);
+      } else {
+        views.emplace_back(names.data() + names.size(), node_name.size());
+        names.append(node_name);
+      }
     }
     std::string& variable_name = variable_names[k];
     variable_name.reserve(name_prefix.size() + prefix.size() + def.names[0].size());
@@ -198,8 +215,6 @@ void LookupPart(const FindNodes& find, const std::vector<std::string_view>& defs
     variable_name.append(prefix);
     variable_name.append(def.names[0]);
   }
-  std::vector<std::string_view> views(lookups.size());
-  for (size_t t = 0; t < lookups.size(); ++t) views[t] = std::string_view(names).substr(lookups[t].begin, lookups[t].size);
   std::unordered_map<std::string_view, int64_t> op_index;
   // A column's op is nearly always the one before it (VariableV2, Assign, ...).
   std::string_view last_op[4];
