@@ -75,6 +75,12 @@ void CheckIndex(const RewrittenGraph& g, int64_t i) {
   if (i < 0 || static_cast<size_t>(i) >= g.num_nodes()) throw py::index_error("node index out of range");
 }
 
+// A read-only, one-dimensional byte buffer over [data, data + size), for def_buffer.
+py::buffer_info ReadOnlyBytes(const char* data, size_t size) {
+  return py::buffer_info(const_cast<char*>(data), 1, py::format_descriptor<unsigned char>::format(), 1,
+                         {static_cast<py::ssize_t>(size)}, {1}, /*readonly=*/true);
+}
+
 // Memory a C++ container owns, lent to Python as a read-only byte buffer (np.frombuffer
 // keeps this object alive): large results go out without a copy into a bytes object.
 struct OwnedBuffer {
@@ -426,10 +432,7 @@ PYBIND11_MODULE(_core, m) {
       "Rewrite a bare serialized GraphDef, defaults from a serialized OpList.");
   py::class_<OwnedBuffer>(m, "OwnedBuffer", py::buffer_protocol(), "Read-only bytes owned by a core result.")
       .def("__len__", [](const OwnedBuffer& b) { return b.size; })
-      .def_buffer([](OwnedBuffer& b) {
-        return py::buffer_info(const_cast<char*>(b.data), 1, py::format_descriptor<unsigned char>::format(), 1,
-                               {static_cast<py::ssize_t>(b.size)}, {1}, /*readonly=*/true);
-      });
+      .def_buffer([](OwnedBuffer& b) { return ReadOnlyBytes(b.data, b.size); });
   py::class_<fastmeta::MappedFile, std::shared_ptr<fastmeta::MappedFile>>(m, "MappedFile", py::buffer_protocol())
       .def(py::init([](const std::string& path) {
              py::gil_scoped_release release;
@@ -437,10 +440,7 @@ PYBIND11_MODULE(_core, m) {
            }),
            py::arg("path"), "Memory-map a file read-only (errors as fastmeta exceptions).")
       .def("__len__", &fastmeta::MappedFile::size)
-      .def_buffer([](fastmeta::MappedFile& f) {
-        return py::buffer_info(const_cast<char*>(f.data().data()), 1, py::format_descriptor<unsigned char>::format(), 1,
-                               {static_cast<py::ssize_t>(f.size())}, {1}, /*readonly=*/true);
-      });
+      .def_buffer([](fastmeta::MappedFile& f) { return ReadOnlyBytes(f.data().data(), f.size()); });
   m.def("meta_graph_rest_ranges", [](const py::buffer& data) {
     BufferView buf(data);
     std::vector<std::pair<size_t, size_t>> ranges;

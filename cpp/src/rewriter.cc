@@ -1719,13 +1719,14 @@ class Rewriter {
         out = wire::Buffer(std::move(part_input_strings_[part]));
       }
       // The output's size estimate (a reservation: a larger output moves its pages to a
-      // larger block) and, out of file order, the bound on the part's edges. In file
-      // order the part's nodes lie back to back in one GraphDef: their span, read from
-      // two records instead of a pass over all of them (96 bytes each).
+      // larger block) and, unless the edges go in place, a bound on the part's edges.
+      // In place (file order, the parse's parts) the part's nodes lie back to back in
+      // one GraphDef: their span, read from two records instead of a pass over all of
+      // them (96 bytes each).
       size_t estimate = 0, edge_bound = 0;
       const char* first_byte = b > a ? nodes_[a].bytes.data() : nullptr;
       const char* last_byte = b > a ? nodes_[b - 1].bytes.data() + nodes_[b - 1].bytes.size() : nullptr;
-      if (in_order_ && last_byte >= first_byte &&
+      if (in_place && last_byte >= first_byte &&
           static_cast<size_t>(last_byte - first_byte) <= (b - a) * size_t{4096} + (size_t{1} << 20)) {
         estimate = static_cast<size_t>(last_byte - first_byte);
       } else {
@@ -1742,10 +1743,6 @@ class Rewriter {
         part_edge_base[part] = part_input_base_[part];
         edges = resolved_.data() + part_input_base_[part];
       } else {
-        if (in_order_) {  // (a part split otherwise than the parse's: not in place)
-          edge_bound = 0;
-          for (size_t k = a; k < b; ++k) edge_bound += nodes_[OrderAt(k)].input_count;
-        }
         part_edges[part].resize(edge_bound);
         edges = part_edges[part].data();
       }
