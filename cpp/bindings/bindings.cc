@@ -105,17 +105,7 @@ py::object Owned(std::vector<T>&& v) {
 py::tuple VariableRows(fastmeta::DistinctVariableDefs&& found, const std::vector<std::string_view>& defs) {
   py::list types;
   for (std::string_view op : found.op_types) types.append(Str(op));
-  // The names back to back, written straight into one bytes object.
-  std::vector<int64_t> offsets{0};
-  offsets.reserve(found.variable_names.size() + 1);
-  for (const std::string& name : found.variable_names) offsets.push_back(offsets.back() + static_cast<int64_t>(name.size()));
-  py::bytes names = py::reinterpret_steal<py::bytes>(PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(offsets.back())));
-  if (!names) throw py::error_already_set();
-  char* at = PyBytes_AS_STRING(names.ptr());
-  for (const std::string& name : found.variable_names) {
-    if (!name.empty()) std::memcpy(at, name.data(), name.size());
-    at += name.size();
-  }
+  const py::bytes names(found.names);
   py::dict slice_defs;
   for (size_t r = 0; r < found.rows.size(); ++r) {
     if (found.rows[r].flags & fastmeta::VariableDefRow::kSliceInfo) {
@@ -123,7 +113,7 @@ py::tuple VariableRows(fastmeta::DistinctVariableDefs&& found, const std::vector
     }
   }
   static_assert(sizeof(fastmeta::VariableDefRow) == 15 * sizeof(int64_t), "a row is 15 int64 columns");
-  return py::make_tuple(Owned(std::move(found.rows)), types, names, Owned(std::move(offsets)), Owned(std::move(found.row_of)),
+  return py::make_tuple(Owned(std::move(found.rows)), types, names, Owned(std::move(found.name_offsets)), Owned(std::move(found.row_of)),
                         slice_defs);
 }
 

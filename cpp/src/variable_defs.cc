@@ -153,11 +153,13 @@ void MergeOps(VariableDefRow* begin, VariableDefRow* end, const std::vector<std:
   }
 }
 
-// Rows [a, b): op columns index `op_types`, this part's own list. The part's defs are
-// parsed first, then all their names looked up in one pipelined batch (FindEach).
+// Rows [a, b): op columns index `op_types`, this part's own list; each row's prefixed
+// variable name is appended to `names` (empty when unparsed), its size in name_sizes[k].
+// The part's defs are parsed first, then all their names looked up in one pipelined
+// batch (FindEach).
 void LookupPart(const FindNodes& find, const std::vector<std::string_view>& defs, std::string_view prefix,
                 std::string_view name_prefix, size_t a, size_t b, VariableDefRow* rows,
-                std::vector<std::string_view>& op_types, std::vector<std::string>& variable_names) {
+                std::vector<std::string_view>& op_types, std::string& names_out, uint32_t* name_sizes) {
   struct Lookup {
     size_t row;
     int column;
@@ -182,6 +184,7 @@ void LookupPart(const FindNodes& find, const std::vector<std::string_view>& defs
     for (int j = 0; j < 4; ++j) row.node[j] = row.output[j] = row.op[j] = -1;
     row.synchronization = row.aggregation = 0;
     row.flags = 0;
+    name_sizes[k] = 0;
     ParsedDef def;
     if (!ParseDef(defs[k], def)) continue;
     row.synchronization = static_cast<int64_t>(def.synchronization);
@@ -209,11 +212,10 @@ void LookupPart(const FindNodes& find, const std::vector<std::string_view>& defs
         names.append(node_name);
       }
     }
-    std::string& variable_name = variable_names[k];
-    variable_name.reserve(name_prefix.size() + prefix.size() + def.names[0].size());
-    variable_name.assign(name_prefix);
-    variable_name.append(prefix);
-    variable_name.append(def.names[0]);
+    names_out.append(name_prefix);
+    names_out.append(prefix);
+    names_out.append(def.names[0]);
+    name_sizes[k] = static_cast<uint32_t>(name_prefix.size() + prefix.size() + def.names[0].size());
   }
   std::unordered_map<std::string_view, int64_t> op_index;
   // A column's op is nearly always the one before it (VariableV2, Assign, ...).
@@ -257,14 +259,22 @@ std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, cons
   // cores, each part with its own op list, merged below into one.
   const size_t parts = n >= 4096 ? std::min<size_t>(ThreadCount(0), 8) : 1;
   std::vector<std::vector<std::string_view>> part_ops(parts);
+  std::vector<std::string> part_names(parts);
+  std::vector<uint32_t> name_sizes(n);
   ParallelFor(parts, static_cast<unsigned>(parts), [&](size_t part) {
     auto [a, b] = Range(n, parts, part);
-    LookupPart(FindIn(graph), defs, prefix, {}, a, b, rows.data(), part_ops[part], *variable_names);
+    LookupPart(FindIn(graph), defs, prefix, {}, a, b, rows.data(), part_ops[part], part_names[part],
+               name_sizes.data());
   });
   std::unordered_map<std::string_view, int64_t> index;
   for (size_t part = 0; part < parts; ++part) {
     auto [a, b] = Range(n, parts, part);
     MergeOps(rows.data() + a, rows.data() + b, part_ops[part], index, *op_types);
+    size_t at = 0;
+    for (size_t k = a; k < b; ++k) {
+      (*variable_names)[k].assign(part_names[part], at, name_sizes[k]);
+      at += name_sizes[k];
+    }
   }
   return rows;
 }
@@ -384,6 +394,7 @@ DistinctVariableDefs LookupDistinctVariableDefs(const FindNodes& find, const std
   // below in order into one). A slice waits for the dedupe, which is always taken before
   // it: the wait ends. Slices past the distinct rows' count do nothing.
   std::vector<std::string_view> distinct;
+  std::vector<uint32_t> name_sizes;  // per distinct row (see LookupPart)
   std::mutex mutex;
   std::condition_variable deduped_cv;
   bool deduped = false, dedupe_failed = true;
@@ -419,12 +430,13 @@ DistinctVariableDefs LookupDistinctVariableDefs(const FindNodes& find, const std
       out.row_of[k] = table[slot] - 1;
     }
     out.rows.resize(distinct.size());
-    out.variable_names.assign(distinct.size(), std::string());
+    name_sizes.resize(distinct.size());
     dedupe_failed = false;  // (read by the slices after the lock, once `deduped`)
   };
   const size_t first = beside ? 1 : 0;
   const size_t slices = (defs.size() + slice - 1) / slice;  // at most
   std::vector<std::vector<std::string_view>> slice_ops(slices);
+  std::vector<std::string> slice_names(slices);
   ParallelFor(first + 1 + slices, ThreadCount(threads), [&](size_t task) {
     if (task < first) return beside();
     if (task == first) return dedupe();
@@ -435,13 +447,20 @@ DistinctVariableDefs LookupDistinctVariableDefs(const FindNodes& find, const std
     const size_t k = task - first - 1, n = distinct.size();
     if (dedupe_failed || k * slice >= n) return;  // (a failed dedupe reports its error)
     LookupPart(find, distinct, prefix, name_prefix, k * slice, std::min(n, (k + 1) * slice), out.rows.data(),
-               slice_ops[k], out.variable_names);
+               slice_ops[k], slice_names[k], name_sizes.data());
   });
   const size_t n = distinct.size();
   std::unordered_map<std::string_view, int64_t> op_index;
+  size_t total = 0;
+  for (const std::string& names : slice_names) total += names.size();
+  out.names.reserve(total);
+  out.name_offsets.resize(n + 1);
+  out.name_offsets[0] = 0;
   for (size_t k = 0; k < slices && k * slice < n; ++k) {
-    MergeOps(out.rows.data() + k * slice, out.rows.data() + std::min(n, (k + 1) * slice), slice_ops[k], op_index,
-             out.op_types);
+    const size_t a = k * slice, b = std::min(n, (k + 1) * slice);
+    MergeOps(out.rows.data() + a, out.rows.data() + b, slice_ops[k], op_index, out.op_types);
+    out.names.append(slice_names[k]);
+    for (size_t r = a; r < b; ++r) out.name_offsets[r + 1] = out.name_offsets[r] + name_sizes[r];
   }
   return out;
 }

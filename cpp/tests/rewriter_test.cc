@@ -413,7 +413,7 @@ void TestVariablesLookedUpOnTheWay() {
     CHECK(v->counts == (std::vector<size_t>{2, defs.size()}) && v->defs.size() == defs.size() + 2);
     const auto expect = fastmeta::LookupDistinctVariableDefs(*g, v->defs, "s/");
     CHECK(expect.rows.size() == v->rows.rows.size() && expect.row_of == v->rows.row_of && expect.first == v->rows.first);
-    CHECK(expect.variable_names == v->rows.variable_names);
+    CHECK(expect.names == v->rows.names && expect.name_offsets == v->rows.name_offsets);
     for (size_t r = 0; r < expect.rows.size(); ++r) {
       for (int c = 0; c < 4; ++c) {
         CHECK(expect.rows[r].node[c] == v->rows.rows[r].node[c] && expect.rows[r].output[c] == v->rows.rows[r].output[c]);
@@ -784,7 +784,7 @@ void TestVariableDefRows() {
         CHECK(row == k % views.size() && repeated[static_cast<size_t>(d.first[row])] == repeated[k]);
       }
       for (size_t r = 0; r < whole.size(); ++r) {
-        CHECK(d.rows[r].flags == whole[r].flags && d.variable_names[r] == names[r]);
+        CHECK(d.rows[r].flags == whole[r].flags && d.variable_name(r) == names[r]);
         for (int j = 0; j < 4; ++j) {
           CHECK(d.rows[r].node[j] == whole[r].node[j] && d.rows[r].output[j] == whole[r].output[j]);
           CHECK((d.rows[r].op[j] < 0) == (whole[r].op[j] < 0));
@@ -802,7 +802,7 @@ void TestVariableDefRows() {
         CHECK(beside_runs == 1 && b.rows.size() == d.rows.size() && b.row_of == d.row_of && b.first == d.first);
         for (size_t r = 0; r < b.rows.size(); ++r) {
           const bool parsed = (b.rows[r].flags & fastmeta::VariableDefRow::kParsed) != 0;
-          CHECK(b.variable_names[r] == (parsed ? "p/" + d.variable_names[r] : std::string()));
+          CHECK(b.variable_name(r) == (parsed ? "p/" + std::string(d.variable_name(r)) : std::string()));
           for (int j = 0; j < 4; ++j) CHECK(b.rows[r].node[j] == d.rows[r].node[j]);
         }
         bool threw = false;

@@ -62,7 +62,14 @@ struct DistinctVariableDefs {
   std::vector<int32_t> row_of;              // the row of each of `defs`
   std::vector<int32_t> first;               // per row: the index in `defs` where it is first
   std::vector<std::string_view> op_types;   // what the rows' op columns index
-  std::vector<std::string> variable_names;  // per row, as LookupVariableDefs gives them
+  // Each row's variable name, as LookupVariableDefs gives them, back to back: row r's
+  // is names[name_offsets[r], name_offsets[r + 1]) (one blob, no string per row).
+  std::string names;
+  std::vector<int64_t> name_offsets;
+  std::string_view variable_name(size_t r) const {
+    return std::string_view(names).substr(static_cast<size_t>(name_offsets[r]),
+                                          static_cast<size_t>(name_offsets[r + 1] - name_offsets[r]));
+  }
 };
 
 // The values of the bytes_list of each collection in `keys` (values[k] for keys[k]), in
