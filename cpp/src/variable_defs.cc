@@ -154,7 +154,7 @@ void MergeOps(VariableDefRow* begin, VariableDefRow* end, const std::vector<std:
 }
 
 // Rows [a, b): op columns index `op_types`, this part's own list; each row's prefixed
-// variable name is appended to `names` (empty when unparsed), its size in name_sizes[k].
+// variable name is appended to `names_out` (nothing when unparsed), its size in name_sizes[k].
 // The part's defs are parsed first, then all their names looked up in one pipelined
 // batch (FindEach).
 void LookupPart(const FindNodes& find, const std::vector<std::string_view>& defs, std::string_view prefix,

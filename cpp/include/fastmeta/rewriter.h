@@ -146,8 +146,9 @@ class RewrittenGraph : public NameLookup {
     bool handed_over = false;             // the rows above were taken and freed (keys stay)
   };
   const Variables* variables() const { return variables_.get(); }
-  // The rows, once, for a caller that copies them out: the graph does not hold them for
-  // its lifetime (a later caller looks the variables up on the finished graph).
+  // The rows, once, for a caller that takes them (the bindings lend them to Python): the
+  // graph does not hold them for its lifetime (a later caller looks the variables up on
+  // the finished graph).
   std::unique_ptr<Variables> TakeVariableRows();
 
  private:
