@@ -78,6 +78,7 @@ def test_pyrewrite_agrees_with_core_on_names(small: Path) -> None:
 
 
 def test_run_checks_pass(tmp_path: Path, small: Path) -> None:
+    small_bytes = small.read_bytes()
     cmd = [sys.executable, str(BENCH / "run.py"), "--sizes", "2k", "--repeat", "1",
            "--warmup-below", "0", "--results", str(tmp_path), "--data-dir", str(small.parent)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -85,6 +86,8 @@ def test_run_checks_pass(tmp_path: Path, small: Path) -> None:
     (result,) = tmp_path.glob("*.json")
     doc: dict[str, Any] = json.loads(result.read_text())
     assert doc["machine"]["cores"] and doc["machine"]["python"]
+    assert doc["config"]["page_cache"] == "read-back"
+    assert small.read_bytes() == small_bytes  # (read back, not rewritten)
     rows = {r["kind"]: r for r in doc["results"]}
     for kind in ("read", "memcpy", "fm_rewrite_1", "pyrewrite"):
         assert rows[kind]["median_s"] is not None, rows[kind]
