@@ -166,3 +166,38 @@ def test_generated_graph_large_enough_for_mapped_blocks_matches_tensorflow(tmp_p
     assert typed and all("experimental_type differs" in d and ops[d.split("'")[1]] == "Shape" for d in typed)
     assert tf_oracle.describe_collections(g) == expected.collections
     assert saver is not None and tf_oracle.describe_item(saver) == expected.saver
+
+
+def test_sizes_parse_with_the_tensorflow_prefix() -> None:
+    import run
+
+    assert run.parse_sizes("10k, 1m,tf100k,TF2k,1500") == [
+        ("10k", 10_000), ("1m", 1_000_000), ("tf100k", 100_000), ("tf2k", 2_000), ("1500", 1_500)]
+
+
+def test_tensorflow_made_graph_is_measured_and_checked(tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow")
+    import tf_graph
+
+    path, info = tf_graph.ensure(2000, data_dir=tmp_path)
+    assert info["maker"] == "tensorflow" and 1500 <= info["nodes"] <= 2500, info
+    meta = meta_graph_pb2.MetaGraphDef.FromString(path.read_bytes())
+    names = {n.name for n in meta.graph_def.node}
+    assert {"tower_0/model/dense_0/MatMul", "tower_1/model/dense_0/MatMul", "train", "save/restore_all"} <= names
+    devices = {n.device for n in meta.graph_def.node}
+    assert any(d.startswith("/job:ps/task:1") for d in devices), devices
+    assert any(d.endswith("device:GPU:1") for d in devices), devices
+    assert {"queue_runners", "variables", "trainable_variables", "summaries", "train_op"} <= set(
+        meta.collection_def), sorted(meta.collection_def)
+    assert meta.saver_def.sharded
+    assert tf_graph.ensure(2000, data_dir=tmp_path) == (path, info)  # (cached)
+    cmd = [sys.executable, str(BENCH / "run.py"), "--sizes", "tf2k", "--repeat", "1", "--warmup-below", "0",
+           "--kinds", "fm_rewrite_1,fm_import,tf_import", "--results", str(tmp_path / "results"),
+           "--data-dir", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (result,) = (tmp_path / "results").glob("*.json")
+    rows = {r["kind"]: r for r in json.loads(result.read_text())["results"]}
+    assert rows["tf_import"]["check"] == "baseline", rows["tf_import"]
+    for kind in ("fm_rewrite_1", "fm_import"):
+        assert rows[kind]["size"] == "tf2k" and rows[kind]["check"].startswith("ok vs tf_import"), rows[kind]
