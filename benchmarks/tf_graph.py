@@ -148,9 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         info = make(args.nodes, path)
     else:
         path, info = ensure(args.nodes)
-    print(f"{path}: {info['nodes']} nodes, {info['size']} bytes, {info['layers']} layers per tower "
-          f"({time.perf_counter() - start:.1f} s)", file=sys.stderr)
-    print(path)
+    # One JSON line: the graph's info, where it is and how long it took.
+    print(json.dumps({**info, "path": str(path), "seconds": round(time.perf_counter() - start, 1)}))
     return 0
 
 
