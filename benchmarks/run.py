@@ -465,9 +465,9 @@ def targets(rows: list[Row]) -> dict[str, Any]:
     rows = [r for r in rows if not r.size.startswith("tf")] or rows
     if not rows:
         return {}
-    largest = max(r.nodes for r in rows)
-    by = {r.kind: r for r in rows if r.nodes == largest}
-    out: dict[str, Any] = {"nodes": largest, "size": by[next(iter(by))].size}
+    largest = max(rows, key=lambda r: r.nodes)
+    by = {r.kind: r for r in rows if r.size == largest.size}
+    out: dict[str, Any] = {"nodes": largest.nodes, "size": largest.size}
     many = by.get("fm_rewrite_all") or by.get("fm_rewrite_1")
     if many and many.of_memcpy is not None:
         out["rewrite_of_memcpy"] = {"value": many.of_memcpy, "target": 1 / 3,

@@ -32,8 +32,8 @@ BATCH = 4
 PROBE_LAYERS = 4  # a small build tells how many nodes a layer adds
 
 
-def build(layers: int, towers: int = TOWERS, ps_tasks: int = PS_TASKS) -> Any:
-    """The trainer's graph with `layers` dense layers per tower: (graph, saver)."""
+def build(layers: int, towers: int = TOWERS, ps_tasks: int = PS_TASKS) -> tuple[Any, Any]:
+    """The trainer's graph with `layers` dense layers per tower, and its Saver."""
     import tensorflow as tf
 
     v1 = tf.compat.v1
