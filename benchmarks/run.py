@@ -42,6 +42,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import tf_graph  # noqa: E402  (standard library only until it makes a graph)
+
 SIZES = {"2k": 2_000, "small": 2_000, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 
 # (key, label) in table order. Baselines first.
@@ -430,7 +432,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "protobuf": protobuf_version,
-        "tensorflow": _version("tensorflow-cpu") or _version("tensorflow"),
+        "tensorflow": tf_graph.installed_tensorflow(),
         "fastmeta": _version("fastmeta"),
         "git_commit": git("rev-parse", "HEAD"),
         "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
@@ -510,8 +512,6 @@ def parent(args: argparse.Namespace) -> int:
     for size_label, nodes in parse_sizes(args.sizes):
         t0 = time.perf_counter()
         if size_label.startswith("tf"):
-            import tf_graph
-
             try:
                 path, info = tf_graph.ensure(nodes, data_dir=args.data_dir)
             except ModuleNotFoundError as e:

@@ -112,18 +112,22 @@ def make(nodes: int, path: Path) -> dict[str, Any]:
     return info
 
 
+def installed_tensorflow() -> str | None:
+    """The installed TensorFlow's version (either distribution), without importing it."""
+    from importlib import metadata
+
+    for dist in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 def ensure(nodes: int, data_dir: str | os.PathLike[str] | None = None) -> tuple[Path, dict[str, Any]]:
     """The cached TensorFlow-made graph of about `nodes` nodes, made in a subprocess
     (TensorFlow stays out of the caller's process) when it is not there yet."""
-    from importlib import metadata
-
-    version = ""
-    for dist in ("tensorflow", "tensorflow-cpu"):
-        try:
-            version = metadata.version(dist)
-            break
-        except metadata.PackageNotFoundError:
-            continue
+    version = installed_tensorflow()
     if not version:
         raise ModuleNotFoundError("TensorFlow is not installed: no TensorFlow-made graph")
     folder = Path(data_dir) if data_dir else DATA_DIR
