@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fastmeta
 import pytest
 from fastmeta import _core
 from fastmeta.protos import meta_graph_pb2
@@ -59,16 +60,30 @@ def test_output_is_identical_for_any_thread_count(big: bytes, scope: str) -> Non
 def test_errors_are_the_same_for_any_thread_count(big: bytes) -> None:
     # Break two nodes: the error reported must be the first one in file order.
     meta = meta_graph_pb2.MetaGraphDef.FromString(big)
-    meta.graph_def.node[3000].input.append("missing_a")
-    meta.graph_def.node[12000].input.append("missing_b")
-    data = meta.SerializeToString()
+    # (Control inputs: a data input more would break the nodes' signatures first.)
+    meta.graph_def.node[3000].input.append("^missing_a")
+    meta.graph_def.node[12000].input.append("^missing_b")
+    assert "missing_a" in _same_error_for_any_thread_count(meta.SerializeToString())
+    # A data input more than the op's OpDef allows: found while parsing.
+    meta = meta_graph_pb2.MetaGraphDef.FromString(big)
+    ops = {op.name: op for op in meta.meta_info_def.stripped_op_list.op}
+    fixed = [i for i, n in enumerate(meta.graph_def.node)
+             if n.op in ops and not any(a.number_attr or a.type_list_attr for a in ops[n.op].input_arg)]
+    first, second = fixed[len(fixed) // 5], fixed[-len(fixed) // 5]
+    for i in (first, second):
+        meta.graph_def.node[i].input.insert(0, meta.graph_def.node[0].name)
+    message = _same_error_for_any_thread_count(meta.SerializeToString())
+    assert f"Node '{meta.graph_def.node[first].name}'" in message and "data input" in message
+
+
+def _same_error_for_any_thread_count(data: bytes) -> str:
     messages = set()
     for threads in (1, 2, 4):
-        with pytest.raises(Exception) as info:
+        with pytest.raises(fastmeta.GraphError) as info:
             _core.rewrite_meta_graph(data, threads=threads)
         messages.add(str(info.value))
     assert len(messages) == 1
-    assert "missing_a" in messages.pop()
+    return messages.pop()
 
 
 def test_more_parts_than_threads_out_of_order() -> None:

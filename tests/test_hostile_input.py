@@ -327,7 +327,8 @@ def test_malformed_attr_value_is_a_parse_error_naming_the_node() -> None:
     # bare DecodeError: during the import (the import fails whole) or after it.
     # Op "Multi" has N outputs (its OpDef in the file), so resolving "b:0" reads node b.
     output = field(1, b"out") + field(3, 1) + field(5, b"N")  # N outputs of DT_FLOAT
-    op_def = field(1, b"Multi") + field(3, output) + field(4, field(1, b"N") + field(2, b"int"))
+    one_input = field(1, b"in") + field(3, 1)  # one DT_FLOAT input
+    op_def = field(1, b"Multi") + field(2, one_input) + field(3, output) + field(4, field(1, b"N") + field(2, b"int"))
     bad = (("N", field(3, 2)), ("dtype", b"\x30\xff"))  # N = 2; dtype: a cut varint
     data = meta(node("a", "Const"), node("b", "Multi", ("a",), attrs=bad), op_list=field(1, op_def))
     g = fastmeta.Graph()

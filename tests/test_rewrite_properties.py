@@ -28,13 +28,20 @@ DEVICES = [
 
 
 def op_list() -> op_def_pb2.OpList:
+    """The random graphs' op list: defaults to restore, and signatures the graphs keep
+    (any number of inputs: N, which no node sets, so their count is not checked; three
+    outputs, the most an input names)."""
     ops = op_def_pb2.OpList()
     foo = ops.op.add(name="Foo")
     foo.attr.add(name="alpha", type="float", default_value=attr_value_pb2.AttrValue(f=0.5))
     foo.attr.add(name="mode", type="string", default_value=attr_value_pb2.AttrValue(s=b"fast"))
-    foo.attr.add(name="T", type="type")
     ident = ops.op.add(name="Identity")
-    ident.attr.add(name="T", type="type")
+    for op in (foo, ident):
+        op.attr.add(name="T", type="type")
+        op.attr.add(name="N", type="int")
+        op.input_arg.add(name="x", type_attr="T", number_attr="N")
+        for k in range(3):
+            op.output_arg.add(name=f"y{k}", type_attr="T")
     return ops
 
 

@@ -231,6 +231,27 @@ constexpr int kSyncRun = 16;
 
 using Defaults = std::vector<std::pair<std::string_view, std::string_view>>;
 
+// How many inputs and outputs a node of an op has, by its OpDef: an ArgDef counts one,
+// or the value of its number_attr (an int attr), or the length of its type_list_attr
+// (a list(type) attr), read off the node (or the attr's default).
+struct Signature {
+  struct CountAttr {
+    std::string_view name;
+    bool is_type_list = false;
+    std::string_view default_value;  // AttrValue bytes; empty: no default
+    bool has_default = false;
+  };
+  struct Args {
+    uint32_t fixed = 0;
+    std::vector<uint32_t> counted;  // indices into count_attrs, one per counted arg
+  };
+  Args inputs, outputs;
+  std::vector<CountAttr> count_attrs;  // distinct names
+  // Whether every arg counts one (then the counts are inputs.fixed and outputs.fixed).
+  bool fixed() const { return count_attrs.empty(); }
+};
+constexpr uint8_t kUnknownOutputs = 0xff;  // RawNode/num_outputs_: not known (no check)
+
 struct RawNode {
   std::string_view bytes;  // the NodeDef payload (in the input)
   // A copy of the name, op and _class AttrValue, one after the other (distinct fields
@@ -404,11 +425,16 @@ class Rewriter {
         ExpectBytes(f, "OpList.op");
         std::string_view op_name;
         std::vector<std::pair<std::string_view, std::string_view>> defaults;
+        Signature sig;
+        std::vector<std::pair<std::string_view, std::string_view>> all_defaults;  // of any attr, for count attrs
         Reader opr(f.data, origin_);
         Field of;
         while (opr.Next(of)) {
           if (of.number == 1) {
             op_name = ExpectString(of, "OpDef.name");
+          } else if (of.number == 2 || of.number == 3) {
+            ExpectBytes(of, of.number == 2 ? "OpDef.input_arg" : "OpDef.output_arg");
+            AddArg(of.data, of.number == 2 ? sig.inputs : sig.outputs, sig);
           } else if (of.number == 4) {
             ExpectBytes(of, "OpDef.attr");
             std::string_view attr_name, default_value;
@@ -433,6 +459,7 @@ class Rewriter {
               while (vr.Next(vf)) {
               }
             }
+            if (has_default) all_defaults.emplace_back(attr_name, default_value);
             if (has_default && !attr_name.empty() && attr_name[0] == '_') has_default = false;
             if (has_default) {
               bool replaced = false;
@@ -447,9 +474,39 @@ class Rewriter {
           }
         }
         op_defaults_[op_name] = std::move(defaults);
+        for (Signature::CountAttr& c : sig.count_attrs) {
+          for (const auto& [name, value] : all_defaults) {
+            if (name == c.name) {
+              c.default_value = value;
+              c.has_default = true;
+            }
+          }
+        }
+        op_signatures_[op_name] = std::move(sig);
       }
     }
     origin_ = saved;
+  }
+
+  // Adds an ArgDef to the args it belongs to.
+  void AddArg(std::string_view arg_def, Signature::Args& args, Signature& sig) {
+    std::string_view number_attr, type_list_attr;
+    Reader r(arg_def, origin_);
+    Field f;
+    while (r.Next(f)) {
+      if (f.number == 5) number_attr = ExpectString(f, "ArgDef.number_attr");
+      else if (f.number == 6) type_list_attr = ExpectString(f, "ArgDef.type_list_attr");
+    }
+    // (TensorFlow's OpDef rules: number_attr or type_list_attr, never both.)
+    const std::string_view count = !number_attr.empty() ? number_attr : type_list_attr;
+    if (count.empty()) {
+      ++args.fixed;
+      return;
+    }
+    uint32_t k = 0;
+    while (k < sig.count_attrs.size() && sig.count_attrs[k].name != count) ++k;
+    if (k == sig.count_attrs.size()) sig.count_attrs.push_back({count, number_attr.empty(), {}, false});
+    args.counted.push_back(k);
   }
 
   // --- stage 2: index nodes ------------------------------------------------------------------
@@ -609,6 +666,7 @@ class Rewriter {
     nodes_.resize(n);
     name_hashes_.resize(n);
     devices_.resize(n);
+    num_outputs_.resize(n);
     parts_ = PartCount(n);
     SplitParts();
     name_table_.resize(TableCapacity(n));
@@ -643,7 +701,7 @@ class Rewriter {
       size_t released = a;
       for (size_t i = a; i < b; ++i) {
         ::new (static_cast<void*>(&nodes_[i])) RawNode();  // (sized without being constructed)
-        ParseNode(node_spans_[i], nodes_[i], inputs, strings, input_strings, device, op_cache);
+        ParseNode(node_spans_[i], nodes_[i], inputs, strings, input_strings, device, num_outputs_[i], op_cache);
         name_hashes_[i] = HashName(nodes_[i].name());
         devices_[i] = device.empty() || opts_.clear_devices ? 0 : devices.Intern(device, static_cast<uint32_t>(i));
         if (i + 1 - released == 4096) {  // the pages read so far are done with
@@ -655,6 +713,7 @@ class Rewriter {
       if (b > released) ReleaseInput(node_spans_[released].data(), node_spans_[b - 1].data() + node_spans_[b - 1].size());
       InsertNames(a, b, duplicate);
     });
+    FillLaterVector<uint8_t>().swap(num_outputs_);  // (in the name table now)
     if (duplicate.load()) ThrowFirstDuplicate();
     size_t total = 0;
     part_input_base_.assign(parts_, 0);
@@ -728,26 +787,83 @@ class Rewriter {
       char op[kMaxOp];
       uint8_t size = 0xff;  // 0xff: empty
       const Defaults* defaults = nullptr;
+      const Signature* signature = nullptr;
     };
     Slot slots[kSlots];
   };
 
-  const Defaults* CachedDefaultsOf(std::string_view op, OpCache& cache) const {
-    if (op.size() > OpCache::kMaxOp) return DefaultsOf(op);
+  // The defaults and signature of `op` (see DefaultsOf, SignatureOf).
+  std::pair<const Defaults*, const Signature*> CachedOpOf(std::string_view op, OpCache& cache) const {
+    if (op.size() > OpCache::kMaxOp) return {DefaultsOf(op), SignatureOf(op)};
     const size_t h = op.size() * 31u + static_cast<unsigned char>(op[0]) * 7u +
                      static_cast<unsigned char>(op[op.size() / 2]) * 3u + static_cast<unsigned char>(op.back());
     OpCache::Slot& slot = cache.slots[h & (OpCache::kSlots - 1)];
-    if (slot.size == op.size() && std::memcmp(slot.op, op.data(), op.size()) == 0) return slot.defaults;
+    if (slot.size == op.size() && std::memcmp(slot.op, op.data(), op.size()) == 0) return {slot.defaults, slot.signature};
     slot.defaults = DefaultsOf(op);
+    slot.signature = SignatureOf(op);
     std::memcpy(slot.op, op.data(), op.size());
     slot.size = static_cast<uint8_t>(op.size());
-    return slot.defaults;
+    return {slot.defaults, slot.signature};
+  }
+
+  // The signature nodes of `op` are checked against (none for functions or ops the
+  // file's op list lacks).
+  const Signature* SignatureOf(std::string_view op) const {
+    if (!opts_.check_signatures || op_signatures_.empty()) return nullptr;
+    auto it = op_signatures_.find(op);
+    if (it == op_signatures_.end() || (!functions_.empty() && functions_.count(op))) return nullptr;
+    return &it->second;
+  }
+
+  // The count an AttrValue gives a counted arg: its int (number_attr) or the length of
+  // its list of types (type_list_attr); -1 when it has none.
+  int64_t CountOf(std::string_view attr_value, bool is_type_list) const {
+    int64_t count = -1;
+    Reader r(attr_value, origin_);
+    Field f;
+    while (r.Next(f)) {
+      if (!is_type_list && f.number == 3 && f.type == wire::kVarint) {
+        count = static_cast<int64_t>(f.varint);
+      } else if (is_type_list && f.number == 1 && f.type == wire::kLengthDelimited) {
+        if (count < 0) count = 0;
+        Reader lr(f.data, origin_);
+        Field lf;
+        while (lr.Next(lf)) {
+          if (lf.number != 6) continue;
+          if (lf.type == wire::kVarint) {
+            ++count;
+          } else if (lf.type == wire::kLengthDelimited) {  // packed
+            for (char c : lf.data) count += (static_cast<unsigned char>(c) & 0x80) == 0 ? 1 : 0;
+          }
+        }
+      }
+    }
+    return count;
+  }
+
+  // A node's input or output count by its op's signature and the values of the count
+  // attrs (the node's, else the defaults); -1 when one is missing or out of range.
+  static int64_t ArgCountOf(const Signature::Args& args, const int64_t* values) {
+    int64_t total = args.fixed;
+    for (uint32_t k : args.counted) {
+      if (values[k] < 0 || values[k] > 0x7fffffff) return -1;
+      total += values[k];
+    }
+    return total;
   }
 
   void ParseNode(std::string_view bytes, RawNode& node, LargeVector<InputRef>& inputs, char*& strings, char*& input_strings,
-                 std::string_view& device_out, OpCache& op_cache) {
+                 std::string_view& device_out, uint8_t& outputs_out, OpCache& op_cache) {
     node.bytes = bytes;
     std::string_view name, op, device, class_list, class_value;
+    // The op's signature and, once seen, the node's values of its count attrs (bit c of
+    // count_set: count_values[c] holds attr c's value; the array is not cleared per node).
+    const Signature* sig = nullptr;
+    const char* count_values[kMaxCountAttrs];  // (not initialized: read only where count_set says)
+    uint32_t count_sizes[kMaxCountAttrs];
+    uint32_t count_set = 0;
+    bool attrs_before_op = false;
+    uint32_t data_inputs = 0;
     node.input_begin = static_cast<uint32_t>(inputs.size());
     Reader r(bytes, origin_);
     Field f;
@@ -784,7 +900,10 @@ class Rewriter {
         case 1: ExpectBytes(f, "NodeDef.name"); name = f.data; break;
         case 2:
           op = ExpectString(f, "NodeDef.op");
-          node.defaults = op.empty() ? nullptr : CachedDefaultsOf(op, op_cache);
+          node.defaults = nullptr;
+          sig = nullptr;
+          if (!op.empty()) std::tie(node.defaults, sig) = CachedOpOf(op, op_cache);
+          attrs_before_op = state != 0;
           break;
         case 3: {
           ExpectBytes(f, "NodeDef.input");
@@ -792,6 +911,7 @@ class Rewriter {
           if (!ref.node.empty()) std::memcpy(input_strings, ref.node.data(), ref.node.size());
           inputs.push_back(InputRef{input_strings, static_cast<uint32_t>(ref.node.size()), ref.index});
           input_strings += ref.node.size();
+          data_inputs += ref.index >= 0 ? 1 : 0;
           break;
         }
         case 4: device = ExpectString(f, "NodeDef.device"); break;
@@ -817,6 +937,15 @@ class Rewriter {
           } else if (key == "_output_shapes" && !opts_.keep_output_shapes) {
             node.shapes_begin = rel(f.raw.data());
             node.shapes_end = node.shapes_begin + static_cast<uint32_t>(f.raw.size());
+          }
+          if (sig != nullptr && !sig->fixed()) {
+            for (size_t c = 0; c < sig->count_attrs.size() && c < kMaxCountAttrs; ++c) {
+              if (sig->count_attrs[c].name == key) {
+                count_values[c] = value.data();
+                count_sizes[c] = static_cast<uint32_t>(value.size());
+                count_set |= 1u << c;
+              }
+            }
           }
           {
             const Defaults* defaults = node.defaults;
@@ -862,6 +991,41 @@ class Rewriter {
     if (node.op().empty()) {
       throw GraphError("Node " + Quote(node.name()) + ": NodeDef has no op", std::string(node.name()));
     }
+    outputs_out = kUnknownOutputs;
+    if (sig != nullptr) {
+      if (sig->fixed()) {
+        if (data_inputs != sig->inputs.fixed) ThrowInputCount(node, sig->inputs.fixed, data_inputs);
+        if (sig->outputs.fixed < kUnknownOutputs) outputs_out = static_cast<uint8_t>(sig->outputs.fixed);
+      } else if (!attrs_before_op) {  // (an op field after attrs: counts not collected, not checked)
+        outputs_out = CheckCountedSignature(node, *sig, count_values, count_sizes, count_set, data_inputs);
+      }
+    }
+  }
+
+  static constexpr size_t kMaxCountAttrs = 8;
+
+  // The check of a node whose op has counted args (see Signature); returns its outputs.
+  uint8_t CheckCountedSignature(const RawNode& node, const Signature& sig, const char* const* count_values,
+                                const uint32_t* count_sizes, uint32_t count_set, uint32_t data_inputs) const {
+    if (sig.count_attrs.size() > kMaxCountAttrs) return kUnknownOutputs;
+    int64_t values[kMaxCountAttrs];
+    for (size_t c = 0; c < sig.count_attrs.size(); ++c) {
+      const Signature::CountAttr& attr = sig.count_attrs[c];
+      values[c] = (count_set >> c) & 1 ? CountOf({count_values[c], count_sizes[c]}, attr.is_type_list) : -1;
+      if (values[c] < 0 && attr.has_default) values[c] = CountOf(attr.default_value, attr.is_type_list);
+    }
+    const int64_t expected = ArgCountOf(sig.inputs, values);
+    if (expected >= 0 && expected != data_inputs) ThrowInputCount(node, expected, data_inputs);
+    const int64_t outputs = ArgCountOf(sig.outputs, values);
+    return outputs >= 0 && outputs < kUnknownOutputs ? static_cast<uint8_t>(outputs) : kUnknownOutputs;
+  }
+
+  [[noreturn]] __attribute__((noinline, cold)) static void ThrowInputCount(const RawNode& node, int64_t expected,
+                                                                          uint32_t data_inputs) {
+    throw GraphError("Node " + Quote(node.name()) + ": op " + Quote(node.op()) + " takes " + std::to_string(expected) +
+                         " data input" + (expected == 1 ? "" : "s") + " (by its OpDef in the meta graph), the NodeDef has " +
+                         std::to_string(data_inputs),
+                     std::string(node.name()));
   }
 
   // The default attrs TensorFlow would add to a node of `op` (none for functions).
@@ -927,25 +1091,30 @@ class Rewriter {
   }
 
   // An entry of the table of original names: `key` is the name's hash fingerprint and
-  // the node index + 1 (0: an empty slot), `name` where the name's bytes are and their
-  // size (see NameRef), so that checking a candidate reads the name alone, not the
-  // node's parse record: one cache miss fewer per lookup.
+  // the node index + 1 (0: an empty slot), `name` where the name's bytes are, their
+  // size and the node's number of outputs (see NameRef), so that checking a candidate
+  // and the output an input names reads the name alone, not the node's parse record:
+  // one cache miss fewer per lookup.
   struct NameSlot {
     uint64_t key;
     uint64_t name;
   };
-  // A name's address in the low 48 bits and its size in the high 16; 0 when either
-  // does not fit (the name is then read through the node's record).
-  static uint64_t NameRef(std::string_view name) {
+  // A name's address in the low 48 bits (0 when it does not fit or the name is longer
+  // than 254 bytes: the name is then read through the node's record), the node's
+  // outputs in the next 8 (kUnknownOutputs: not checked), the name's size in the top 8.
+  static constexpr uint64_t kAddressMask = (uint64_t{1} << 48) - 1;
+  static uint64_t NameRef(std::string_view name, uint8_t outputs) {
     const auto address = reinterpret_cast<uintptr_t>(name.data());
-    if (address >= (uintptr_t{1} << 48) || name.size() >= 0xffff) return 0;
-    return static_cast<uint64_t>(address) | (static_cast<uint64_t>(name.size()) << 48);
+    const uint64_t out = static_cast<uint64_t>(outputs) << 48;
+    if (address > kAddressMask || name.size() >= 0xff) return out;
+    return static_cast<uint64_t>(address) | out | (static_cast<uint64_t>(name.size()) << 56);
   }
+  static uint8_t OutputsOf(const NameSlot& slot) { return static_cast<uint8_t>(slot.name >> 48); }
   // Whether the node in `slot` (index i) is called `name`.
   bool SlotHasName(const NameSlot& slot, uint32_t i, std::string_view name) const {
-    if (slot.name == 0) return nodes_[i].name() == name;
-    const size_t size = static_cast<size_t>(slot.name >> 48);
-    const auto* data = reinterpret_cast<const char*>(static_cast<uintptr_t>(slot.name & ((uint64_t{1} << 48) - 1)));
+    if ((slot.name & kAddressMask) == 0) return nodes_[i].name() == name;
+    const size_t size = static_cast<size_t>(slot.name >> 56);
+    const auto* data = reinterpret_cast<const char*>(static_cast<uintptr_t>(slot.name & kAddressMask));
     return size == name.size() && std::memcmp(data, name.data(), size) == 0;
   }
 
@@ -966,7 +1135,7 @@ class Rewriter {
         uint64_t e = __atomic_load_n(&s.key, __ATOMIC_ACQUIRE);
         if (e == 0) {
           if (__atomic_compare_exchange_n(&s.key, &e, fp | (i + 1), false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-            __atomic_store_n(&s.name, NameRef(name), __ATOMIC_RELEASE);
+            __atomic_store_n(&s.name, NameRef(name, num_outputs_[i]), __ATOMIC_RELEASE);
             break;
           }
           // Another part took the slot first: e is now its key.
@@ -1136,7 +1305,7 @@ class Rewriter {
         const NameSlot& s = rw_.name_table_[slot];
         if (s.key == 0) return;
         if (Fingerprint(s.key) == fp) {
-          const uint64_t address = s.name & ((uint64_t{1} << 48) - 1);
+          const uint64_t address = s.name & kAddressMask;
           if (address != 0) __builtin_prefetch(reinterpret_cast<const char*>(static_cast<uintptr_t>(address)));
           return;
         }
@@ -1150,14 +1319,18 @@ class Rewriter {
     uint64_t ring_[kRing] = {};
   };
 
-  int64_t FindOriginalHashed(std::string_view name, uint64_t h) const {
+  // The node called `name` (hash h), or -1; its outputs to *outputs if asked.
+  int64_t FindOriginalHashed(std::string_view name, uint64_t h, uint8_t* outputs = nullptr) const {
     const size_t mask = name_table_.size() - 1;
     const uint64_t fp = Fingerprint(h);
     size_t slot = h & mask;
     for (uint64_t e; (e = name_table_[slot].key) != 0; slot = (slot + 1) & mask) {
       if (Fingerprint(e) != fp) continue;
       const uint32_t i = static_cast<uint32_t>(e & kIndexMask) - 1;
-      if (SlotHasName(name_table_[slot], i, name)) return i;
+      if (SlotHasName(name_table_[slot], i, name)) {
+        if (outputs != nullptr) *outputs = OutputsOf(name_table_[slot]);
+        return i;
+      }
     }
     return -1;
   }
@@ -1208,9 +1381,17 @@ class Rewriter {
           continue;
         }
       }
-      int64_t src = FindOriginalHashed(ref.node, hash);
+      uint8_t outputs = kUnknownOutputs;
+      int64_t src = FindOriginalHashed(ref.node, hash, &outputs);
       if (src < 0) {
         throw GraphError("Node " + Quote(node.name()) + ": Unknown input node " + Quote(InputText(node, j)),
+                         std::string(node.name()));
+      }
+      if (ref.index >= 0 && outputs != kUnknownOutputs && ref.index >= outputs) {
+        throw GraphError("Node " + Quote(node.name()) + ": input " + Quote(InputText(node, j)) +
+                             ": Connecting to invalid output " + std::to_string(ref.index) + " of source node " +
+                             Quote(ref.node) + " which has " + std::to_string(outputs) + " output" +
+                             (outputs == 1 ? "" : "s"),
                          std::string(node.name()));
       }
       res.src = static_cast<int32_t>(src);
@@ -2081,6 +2262,8 @@ class Rewriter {
   std::string prefix_slash_;
 
   std::unordered_map<std::string_view, Defaults, FastHash> op_defaults_;
+  std::unordered_map<std::string_view, Signature, FastHash> op_signatures_;
+  FillLaterVector<uint8_t> num_outputs_;  // per node, by ParseNode: its outputs (or kUnknownOutputs), until in the name table
   std::unordered_set<std::string_view, FastHash> functions_;
   FillLaterVector<RawNode> nodes_;  // filled by ParseNodes' parts
   std::vector<LargeVector<InputRef>> part_inputs_;

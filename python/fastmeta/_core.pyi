@@ -70,6 +70,7 @@ def rewrite_meta_graph(
     keep_output_shapes: bool = False,
     variable_collections: Sequence[str] = ...,
     variable_prefix: str = "",
+    check_signatures: bool = True,
 ) -> RewrittenGraph: ...
 def rewrite_meta_graph_file(
     path: str,
@@ -84,6 +85,7 @@ def rewrite_meta_graph_file(
     keep_output_shapes: bool = False,
     variable_collections: Sequence[str] = ...,
     variable_prefix: str = "",
+    check_signatures: bool = True,
 ) -> RewrittenGraph: ...
 def rewrite_graph_def(
     data: _BufferLike,
@@ -97,6 +99,7 @@ def rewrite_graph_def(
     frame_names: Sequence[tuple[str, str]] = ...,
     threads: int = 0,
     keep_output_shapes: bool = False,
+    check_signatures: bool = True,
 ) -> RewrittenGraph: ...
 def meta_graph_rest_ranges(data: _BufferLike) -> list[tuple[int, int]]: ...
 def read_file(path: str) -> bytes: ...

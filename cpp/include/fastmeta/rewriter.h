@@ -57,6 +57,11 @@ struct RewriteOptions {
   bool keep_output_shapes = false;
   // Add default attr values from the file's stripped_op_list (TensorFlow always does).
   bool add_default_attrs = true;
+  // Check each node against its op's OpDef in the file's stripped_op_list, as
+  // TensorFlow's importer checks it against its registry: the number of data inputs,
+  // and that each input names an output its source node has. Nodes of ops the list
+  // lacks (or functions) are not checked; neither are dtypes.
+  bool check_signatures = true;
   // The input is a private read-only file mapping whose pages may be dropped once
   // read (they reload from the file if touched again): bounds peak memory.
   bool release_input_pages = false;

@@ -252,11 +252,13 @@ def _rewrite(
     existing: list[str],
 ) -> Any:
     """The core rewrite, keeping ``_output_shapes`` for TensorFlow's importer to consume
-    (it refines the inferred shapes with them, then drops them)."""
+    (it refines the inferred shapes with them, then drops them). The nodes' input counts
+    and output indices are left to TensorFlow's importer, which checks them against its
+    own op registry (atomically), as TensorFlow's own import does."""
     try:
         return _core.rewrite_meta_graph(
             loaded.buffer, prefix=prefix, clear_devices=clear_devices, input_map=core_map,
-            existing_names=existing, keep_output_shapes=True)
+            existing_names=existing, keep_output_shapes=True, check_signatures=False)
     except ParseError as e:
         e.path = loaded.path
         raise
