@@ -288,6 +288,8 @@ struct MapKeyHash {
 
 struct InputMapEntry {
   std::string key_text;  // as the user wrote it, for messages
+  std::string key_node;  // the key's node and output index (-1: a control key)
+  int32_t key_index = 0;
   TensorRef value;
   std::string value_node;
   bool used = false;
@@ -807,9 +809,9 @@ class Rewriter {
   }
 
   // The signature nodes of `op` are checked against (none for functions or ops the
-  // file's op list lacks).
+  // file's op list lacks): their outputs are always noted, for input_map keys.
   const Signature* SignatureOf(std::string_view op) const {
-    if (!opts_.check_signatures || op_signatures_.empty()) return nullptr;
+    if (op_signatures_.empty()) return nullptr;
     auto it = op_signatures_.find(op);
     if (it == op_signatures_.end() || (!functions_.empty() && functions_.count(op))) return nullptr;
     return &it->second;
@@ -994,7 +996,7 @@ class Rewriter {
     outputs_out = kUnknownOutputs;
     if (sig != nullptr) {
       if (sig->fixed()) {
-        if (data_inputs != sig->inputs.fixed) ThrowInputCount(node, sig->inputs.fixed, data_inputs);
+        if (data_inputs != sig->inputs.fixed && opts_.check_signatures) ThrowInputCount(node, sig->inputs.fixed, data_inputs);
         if (sig->outputs.fixed < kUnknownOutputs) outputs_out = static_cast<uint8_t>(sig->outputs.fixed);
       } else if (!attrs_before_op) {  // (an op field after attrs: counts not collected, not checked)
         outputs_out = CheckCountedSignature(node, *sig, count_values, count_sizes, count_set, data_inputs);
@@ -1015,7 +1017,7 @@ class Rewriter {
       if (values[c] < 0 && attr.has_default) values[c] = CountOf(attr.default_value, attr.is_type_list);
     }
     const int64_t expected = ArgCountOf(sig.inputs, values);
-    if (expected >= 0 && expected != data_inputs) ThrowInputCount(node, expected, data_inputs);
+    if (expected >= 0 && expected != data_inputs && opts_.check_signatures) ThrowInputCount(node, expected, data_inputs);
     const int64_t outputs = ArgCountOf(sig.outputs, values);
     return outputs >= 0 && outputs < kUnknownOutputs ? static_cast<uint8_t>(outputs) : kUnknownOutputs;
   }
@@ -1255,9 +1257,17 @@ class Rewriter {
                             ": a control input must map to a control input (\"^name\"), a tensor to a tensor");
       }
       MapKey mk{std::string(k.node), k.index};
-      if (input_map_index_.count(mk)) throw InputMapError("input_map has two keys for " + Quote(key));
+      auto it = input_map_index_.find(mk);
+      if (it != input_map_index_.end()) {
+        // Two spellings of one key ("x" and "x:0"): the later wins, as in TensorFlow.
+        input_map_[it->second].value_node = std::string(v.node);
+        input_map_[it->second].value = v;
+        continue;
+      }
       InputMapEntry entry;
       entry.key_text = k.control() ? "^" + std::string(k.node) : std::string(k.node) + ":" + std::to_string(k.index);
+      entry.key_node = std::string(k.node);
+      entry.key_index = k.index;
       entry.value_node = std::string(v.node);
       entry.value = v;
       input_map_index_.emplace(std::move(mk), input_map_.size());
@@ -1387,7 +1397,7 @@ class Rewriter {
         throw GraphError("Node " + Quote(node.name()) + ": Unknown input node " + Quote(InputText(node, j)),
                          std::string(node.name()));
       }
-      if (ref.index >= 0 && outputs != kUnknownOutputs && ref.index >= outputs) {
+      if (ref.index >= 0 && outputs != kUnknownOutputs && ref.index >= outputs && opts_.check_signatures) {
         throw GraphError("Node " + Quote(node.name()) + ": input " + Quote(InputText(node, j)) +
                              ": Connecting to invalid output " + std::to_string(ref.index) + " of source node " +
                              Quote(ref.node) + " which has " + std::to_string(outputs) + " output" +
@@ -1492,9 +1502,16 @@ class Rewriter {
       for (LargeVector<InputRef>& inputs : part_inputs_) FreeInto(inputs, sink);
     }
     std::vector<LargeVector<InputRef>>().swap(part_inputs_);
+    // As TensorFlow: a key no input uses is an error only when its node is not in the
+    // GraphDef or it names an output the node lacks (an unused placeholder may be mapped).
     std::vector<std::string> unused;
     for (const auto& e : input_map_) {
-      if (!e.used) unused.push_back(e.key_text);
+      if (e.used) continue;
+      uint8_t outputs = kUnknownOutputs;
+      const int64_t node = FindOriginalHashed(e.key_node, HashName(e.key_node), &outputs);
+      if (node < 0 || (e.key_index >= 0 && outputs != kUnknownOutputs && e.key_index >= outputs)) {
+        unused.push_back(e.key_text);
+      }
     }
     if (!unused.empty()) {
       std::string msg = "Attempted to map inputs that were not found in graph_def: [";

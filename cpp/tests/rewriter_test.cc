@@ -315,8 +315,12 @@ void TestInputMapErrors() {
   CHECK(Contains(ExpectError<fastmeta::InputMapError>(data, o), "zz:0"));
   o.input_map = {{"a", "^y"}};
   ExpectError<fastmeta::InputMapError>(data, o);
+  // Two spellings of one key: the later wins (TensorFlow's map assignment).
   o.input_map = {{"a", "y"}, {"a:0", "z"}};
-  ExpectError<fastmeta::InputMapError>(data, o);
+  CHECK(Contains(fastmeta::RewriteMetaGraph(data, o)->graph_def(), "\x1a\x01z"));
+  // A key no input uses is fine when its node is in the GraphDef (TensorFlow's rule).
+  o.input_map = {{"^b", "^y"}, {"b", "y:0"}};
+  CHECK(fastmeta::RewriteMetaGraph(data, o)->num_nodes() == 2);
   o.input_map = {{"", "y"}};
   ExpectError<fastmeta::InputMapError>(data, o);
   o.input_map = {{"a", "y:1"}, {"^a", "^c"}};

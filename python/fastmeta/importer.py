@@ -355,8 +355,18 @@ def _return_elements(
 ) -> list[Element]:
     plain: Any = None
     out: list[Element] = []
+    # A tensor the input_map replaces is returned as its replacement, as TensorFlow's
+    # importer does (of two spellings of one key, "x" and "x:0", the later wins).
+    mapped: dict[tuple[str, int], str] = {}
+    for key, value in imap:
+        if not key.startswith("^"):
+            key_op, key_sep, key_index = key.rpartition(":")
+            mapped[(key_op, int(key_index)) if key_sep and key_index.isdigit() else (key, 0)] = value
     for name in names:
         op_name, sep, idx = name.partition(":")
+        if sep and idx.isdigit() and (op_name, int(idx)) in mapped:
+            out.append(txn.as_graph_element(mapped[(op_name, int(idx))]))
+            continue
         final = prepend_name_scope(op_name, prefix) if prefix else op_name
         i = seg.find(final)
         if i < 0:
@@ -544,7 +554,8 @@ def import_meta_graph(
 
     kwargs: ``graph``, ``input_map`` ({name in the file: fastmeta.Tensor or "name:idx"}),
     ``unbound_inputs_col_name`` (default ``"unbound_inputs"``),
-    ``restore_collections_predicate`` (key → bool); and fastmeta's own ``threads``
+    ``restore_collections_predicate`` (key → bool), ``return_elements`` (checked, as
+    TensorFlow checks them, not returned); and fastmeta's own ``threads``
     (worker threads of the C++ rewrite; 0, the default, uses every core — the result
     does not depend on it).
 
@@ -556,8 +567,8 @@ def import_meta_graph(
     message — both deliberately unlike TensorFlow.
     """
     _check_kwargs(kwargs)
-    if "return_elements" in kwargs:
-        raise TypeError("import_meta_graph() got an unexpected keyword argument 'return_elements'")
+    # (return_elements are checked, as TensorFlow's import_meta_graph checks them, but
+    # not returned: import_scoped_meta_graph_with_return_elements returns them.)
     _, _, saver = _import(
         meta_graph_or_file,
         clear_devices,
@@ -566,7 +577,7 @@ def import_meta_graph(
         kwargs.get("input_map"),
         kwargs.get("unbound_inputs_col_name", "unbound_inputs"),
         kwargs.get("restore_collections_predicate", lambda key: True),
-        None,
+        kwargs.get("return_elements"),
         True,
         threads=int(kwargs.get("threads", 0)),
     )

@@ -60,7 +60,8 @@ struct RewriteOptions {
   // Check each node against its op's OpDef in the file's stripped_op_list, as
   // TensorFlow's importer checks it against its registry: the number of data inputs,
   // and that each input names an output its source node has. Nodes of ops the list
-  // lacks (or functions) are not checked; neither are dtypes.
+  // lacks (or functions) are not checked; neither are dtypes. (The outputs are noted
+  // either way: an unused input_map key naming an output its node lacks is an error.)
   bool check_signatures = true;
   // The input is a private read-only file mapping whose pages may be dropped once
   // read (they reload from the file if touched again): bounds peak memory.

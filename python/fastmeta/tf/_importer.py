@@ -268,16 +268,30 @@ def _rewrite(
 # Fast path
 # ---------------------------------------------------------------------------
 def _final_name(
-    rewritten: Any, original: str, prefix: str, existing: set[str], existing_prefixes: set[str]
+    rewritten: Any, original: str, prefix: str, existing: set[str], existing_prefixes: set[str], element: str
 ) -> str:
-    """The imported node's final name when it was not renamed, else raise _Fallback."""
+    """The imported node's final name when it was not renamed, else raise _Fallback.
+    ``element`` is the return element as asked for (``op`` or ``op:idx``), for messages."""
     candidate = f"{prefix}/{original}" if prefix else original
     if candidate in existing or candidate in existing_prefixes:
         raise _Fallback("a return element was renamed to avoid a clash")
     if rewritten.find(candidate) < 0:
-        kind = "tensor" if ":" in original else "node"
-        raise ValueError(f"Requested return {kind} '{original}' not found in graph def")
+        kind = "tensor" if ":" in element else "node"
+        raise ValueError(f"Requested return {kind} '{element}' not found in graph def")
     return candidate
+
+
+def _mapped_tensors(input_map: Mapping[Any, Any]) -> dict[tuple[str, int], Any]:
+    """The input_map's tensor keys as (op, output index) -> value; of two spellings of
+    one key ("x", "x:0") the later wins, as in TensorFlow's importer."""
+    out: dict[tuple[str, int], Any] = {}
+    for key, value in input_map.items():
+        name = compat.as_str(key)
+        if name.startswith("^"):
+            continue
+        op_name, sep, index = name.rpartition(":")
+        out[(op_name, int(index)) if sep and index.isdigit() else (name, 0)] = value
+    return out
 
 
 def _existing_prefixes(names: Sequence[str]) -> set[str]:
@@ -314,17 +328,24 @@ def _import_fast(
     # when TensorFlow's importer takes over)
     if not _producer_defaults_agree(meta):
         raise _Fallback("the file's OpDefs declare defaults this TensorFlow does not")
+    # A tensor the input_map replaces is returned as its replacement (TensorFlow's
+    # importer does so); the others are asked of TensorFlow's importer by final name.
     finals: list[str] = []
+    mapped_elements: dict[int, Any] = {}
     if return_elements:
         existing_set = set(existing)
         existing_pre = _existing_prefixes(existing)
-        for element in return_elements:
+        replaced = _mapped_tensors(input_map)
+        for position, element in enumerate(return_elements):
             if ":" in element:
                 op_name, _, index = element.rpartition(":")
-                finals.append(_final_name(rewritten, op_name, prefix, existing_set, existing_pre)
+                if index.isdigit() and (op_name, int(index)) in replaced:
+                    mapped_elements[position] = replaced[(op_name, int(index))]
+                    continue
+                finals.append(_final_name(rewritten, op_name, prefix, existing_set, existing_pre, element)
                               + ":" + index)
             else:
-                finals.append(_final_name(rewritten, element, prefix, existing_set, existing_pre))
+                finals.append(_final_name(rewritten, element, prefix, existing_set, existing_pre, element))
 
     # Enter the name scope import_graph_def enters (same names_in_use side effects);
     # remember the two keys it may touch to undo them if TensorFlow's import fails.
@@ -397,8 +418,10 @@ def _import_fast(
         opers = c_api.TF_ImportGraphDefResultsReturnOperations(results.results)
         elements = []
         oi = pi = 0
-        for element in return_elements:
-            if ":" in element:
+        for position, element in enumerate(return_elements):
+            if position in mapped_elements:
+                elements.append(mapped_elements[position])
+            elif ":" in element:
                 elements.append(graph._get_tensor_by_tf_output(outputs[oi]))
                 oi += 1
             else:
@@ -598,12 +621,19 @@ def import_meta_graph_with_return_elements(
             "Exporting/importing meta graphs is not supported when eager execution is "
             "enabled. No graph exists when eager execution is enabled."
         )
+    unknown = sorted(set(kwargs) - _SCOPED_KWARGS)
+    if unknown:  # (TensorFlow hands them to this function of its own)
+        raise TypeError(f"import_scoped_meta_graph_with_return_elements() got an unexpected keyword argument "
+                        f"'{unknown[0]}'")
     imported, elements, meta = _import_scoped_kwargs(
         meta_graph_or_file, clear_devices, import_scope, return_elements, **kwargs)
     timer = _Timer()
     saver = _create_saver(meta, import_scope, imported)
     timer.lap("saver")
     return saver, elements
+
+
+_SCOPED_KWARGS = frozenset({"graph", "input_map", "unbound_inputs_col_name", "restore_collections_predicate"})
 
 
 def _import_scoped_kwargs(

@@ -1,0 +1,165 @@
+"""input_map and return_elements rules, against TensorFlow's own import, on all four
+paths (TensorFlow, the drop-in, the TF-free import, rewrite_meta_graph):
+
+* a key no input uses is an error only when its node is not in the GraphDef or it names
+  an output the node lacks (mapping an unused placeholder is fine);
+* of two spellings of one key ("x", "x:0") the later wins;
+* a return element the input_map replaces comes back as its replacement.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import fastmeta
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+tf = pytest.importorskip("tensorflow")
+import fastmeta.tf as fmtf  # noqa: E402
+from tensorflow.python.framework import meta_graph as tf_meta_graph  # noqa: E402
+from tensorflow.python.training import saver as tf_saver  # noqa: E402
+
+v1 = tf.compat.v1
+
+
+def _meta() -> bytes:
+    """x, p -> y = x + p; u has no consumer."""
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [], name="x")
+        p = v1.placeholder(tf.float32, [], name="p")
+        v1.placeholder(tf.float32, [], name="u")
+        tf.add(x, p, name="y")
+        return v1.train.export_meta_graph().SerializeToString()  # type: ignore[no-any-return]
+
+
+def _tf_import(importer: Callable[..., Any], data: bytes, keys: list[str]) -> tuple[str, Any]:
+    g = tf.Graph()
+    with g.as_default():
+        new = v1.placeholder(tf.float32, [], name="new")
+        other = v1.placeholder(tf.float32, [], name="other")
+        values = [new, other]
+        try:
+            importer(
+                v1.MetaGraphDef.FromString(data),
+                import_scope="imp",
+                input_map={k: values[i % 2] for i, k in enumerate(keys)},
+            )
+        except ValueError as e:
+            return "error", str(e)
+        return "ok", [list(n.input) for n in g.as_graph_def().node if n.name == "imp/y"]
+
+
+def _fm_import(data: bytes, keys: list[str]) -> tuple[str, Any]:
+    g = fastmeta.Graph()
+    with g.as_default():
+        values = [g.placeholder("float32", [], name="new"), g.placeholder("float32", [], name="other")]
+        try:
+            fastmeta.import_meta_graph(
+                data, import_scope="imp", input_map={k: values[i % 2] for i, k in enumerate(keys)}
+            )
+        except fastmeta.InputMapError as e:
+            assert isinstance(e, ValueError)
+            return "error", str(e)
+        return "ok", [list(g.get_operation_by_name("imp/y").node_def.input)]
+
+
+def _fm_rewrite(data: bytes, keys: list[str]) -> tuple[str, Any]:
+    values = ["new:0", "other:0"]
+    try:
+        meta = fastmeta.rewrite_meta_graph(
+            data, import_scope="imp", input_map={k: values[i % 2] for i, k in enumerate(keys)}
+        )
+    except fastmeta.InputMapError as e:
+        return "error", str(e)
+    return "ok", [list(n.input) for n in meta.graph_def.node if n.name == "imp/y"]
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["^p"],  # no node has a control input on p
+        ["u:0"],  # u has no consumer
+        ["u"],
+        ["^y"],
+        ["x:1"],  # x has one output: an error
+        ["nothere:0"],  # an error
+        ["x:0", "x"],  # two spellings: the later (other:0) wins
+        ["x", "x:0"],
+        ["x", "p:0", "^u"],
+    ],
+    ids=lambda keys: ",".join(keys),
+)
+def test_input_map_keys_as_tensorflow(keys: list[str]) -> None:
+    data = _meta()
+    want = _tf_import(v1.train.import_meta_graph, data, keys)
+    assert _tf_import(fmtf.import_meta_graph, data, keys) == want
+    for got in (_fm_import(data, keys), _fm_rewrite(data, keys)):
+        assert got[0] == want[0], (got, want)
+        if want[0] == "error":
+            assert "Attempted to map inputs that were not found in graph_def" in got[1]
+            assert "Attempted to map inputs that were not found in graph_def" in want[1]
+        else:
+            assert got[1] == want[1]
+
+
+def test_a_mapped_return_element_is_its_replacement() -> None:
+    data = _meta()
+    importers = [
+        tf_saver._import_meta_graph_with_return_elements,
+        fmtf.import_meta_graph_with_return_elements,
+        tf_meta_graph.import_scoped_meta_graph_with_return_elements,
+        fmtf.import_scoped_meta_graph_with_return_elements,
+    ]
+    results = []
+    for importer in importers:
+        with tf.Graph().as_default():
+            nx = v1.placeholder(tf.float32, [], name="nx")
+            _, elements = importer(
+                v1.MetaGraphDef.FromString(data),
+                import_scope="imp",
+                input_map={"x": nx},
+                return_elements=["x:0", "y:0", "x", "u:0"],
+            )
+            assert elements[0] is nx
+            results.append([e.name for e in elements])
+            with pytest.raises(ValueError) as e:
+                importer(v1.MetaGraphDef.FromString(data), import_scope="imp2", return_elements=["nope:0"])
+            results.append(str(e.value))
+    assert results[0] == ["nx:0", "imp/y:0", "imp/x", "imp/u:0"]
+    assert results[1] == "Requested return tensor 'nope:0' not found in graph def"
+    assert results == results[:2] * 4
+    g = fastmeta.Graph()
+    with g.as_default():
+        nx = g.placeholder("float32", [], name="nx")
+        _, elements = fastmeta.import_scoped_meta_graph_with_return_elements(
+            data, import_scope="imp", input_map={"x:0": nx}, return_elements=["x:0", "y:0", "x", "u:0"]
+        )
+    assert [e.name for e in elements] == results[0]
+
+
+def test_import_meta_graph_checks_return_elements_as_tensorflow() -> None:
+    data = _meta()
+    with tf.Graph().as_default():
+        v1.Variable(1.0, name="v")  # (so that a Saver is returned)
+        assert v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data), return_elements=["y:0"]) is not None
+        with pytest.raises(ValueError):
+            v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data), return_elements=["nope:0"])
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(data, import_scope="a", return_elements=["y:0"], graph=g)
+    before = len(g.get_operations())
+    with pytest.raises(ValueError):
+        fastmeta.import_meta_graph(data, import_scope="b", return_elements=["nope:0"], graph=g)
+    assert len(g.get_operations()) == before
+
+
+def test_unknown_keyword_named_as_tensorflow_names_it() -> None:
+    data = _meta()
+    messages = []
+    for importer in (v1.train.import_meta_graph, fmtf.import_meta_graph):
+        with tf.Graph().as_default(), pytest.raises(TypeError) as e:
+            importer(v1.MetaGraphDef.FromString(data), foo=1)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]
