@@ -798,3 +798,13 @@ def test_text_format_without_tensorflow_descriptors() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("shape", [None, [], [3], [None, 4]])
+def test_placeholder_attrs_as_tensorflow_writes_them(shape: list[int | None] | None) -> None:
+    tf = pytest.importorskip("tensorflow")
+    with tf.Graph().as_default() as g:
+        tf.compat.v1.placeholder(tf.float32, shape, name="p")
+    fm = fastmeta.Graph()
+    fm.placeholder("float32", shape, name="p")
+    assert diff_graph_defs(fm.as_graph_def(), g.as_graph_def()) == []

@@ -821,6 +821,7 @@ class Graph(_Lookup):
         if shape is None:
             shape_attr.shape.unknown_rank = True
         else:
+            shape_attr.shape.SetInParent()  # (a scalar's shape is set, with no dims)
             for d in shape:
                 shape_attr.shape.dim.add(size=-1 if d is None else int(d))
         attrs["shape"] = shape_attr

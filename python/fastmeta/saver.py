@@ -722,6 +722,12 @@ def _mark_manual(op: Operation) -> None:
     block.nodes[op._index].attr[_MANUAL].b = True  # type: ignore[union-attr]
 
 
+# The ops whose outputs TensorFlow's Saver accepts as a variable's.
+_VARIABLE_OPS = frozenset(
+    {"Variable", "VariableV2", "AutoReloadVariable", "VarHandleOp", "_VarHandlesOp", "ReadVariableOp"}
+)
+
+
 class _Saveable:
     def __init__(self, name: str, var: Variable, slice_spec: str):
         self.name = name
@@ -729,12 +735,15 @@ class _Saveable:
         self.slice_spec = slice_spec
         # A partitioned resource variable is read by new ops when the save op is built.
         self.read_on_save = var.is_resource and var.save_slice_info is not None
+        self.handle = var.handle  # what a resource variable's restore assigns to
         if self.read_on_save:
             self.tensor: Tensor = var.handle
             self.device = var.device
         elif var.is_resource:
             self.tensor = var._graph_element
             self.device = self.tensor.op.device
+            if self.tensor.op.type == "ReadVariableOp":  # (as TensorFlow: the read op's handle)
+                self.handle = self.tensor.op.inputs[0]
         elif var.save_slice_info is not None:
             self.tensor = var.snapshot  # a partition is saved through its read value
             self.device = var.device
@@ -757,7 +766,12 @@ def _saveables(variables: Sequence[Variable]) -> list[_Saveable]:
             else:
                 by_name[full] = [var]
             continue
-        name = var.op.name
+        # Named as TensorFlow's Saver names it: by the op of the tensor it saves (for a
+        # resource variable, the handle its read op reads), which must be a variable's.
+        tensor = var._graph_element if var.is_resource else var._variable
+        if tensor is None or tensor.op.type not in _VARIABLE_OPS:
+            raise ValueError(f"Variable to save is not a Variable: {tensor.name if tensor is not None else var.name!r}")
+        name = tensor.op.inputs[0].op.name if tensor.op.type == "ReadVariableOp" else tensor.op.name
         if name in by_name:
             raise ValueError(f"At least two variables have the same name: {name}")
         by_name[name] = var
@@ -864,7 +878,7 @@ def build_saver(txn: _Transaction, variables: Sequence[Variable]) -> Saver:
                 )
                 assign = txn.create_op(
                     "AssignVariableOp",
-                    [s.var.handle, Tensor(ident, 0)],
+                    [s.handle, Tensor(ident, 0)],
                     {
                         "validate_shape": attr_value_pb2.AttrValue(b=False),
                         "dtype": _attr_type(s.dtype),
