@@ -253,11 +253,29 @@ def test_non_utf8_names_in_messages() -> None:
     assert "byte offset" in str(e)
 
 
-@pytest.mark.parametrize("scope", ["a.b", "a>b", "a-b/", ".a", "a//b"])
+@pytest.mark.parametrize("scope", ["a.b", "a>b", "a-b/", ".a", "a//b", "9lives"])
 def test_scopes_with_regex_metacharacters_are_literal(scope: str) -> None:
     out = fastmeta.rewrite_meta_graph(SMALL, import_scope=scope)
     prefix = scope.rstrip("/") + "/"
     assert all(n.name.startswith(prefix) for n in out.graph_def.node)
+
+
+def test_a_scope_starting_with_a_digit_rescopes_collections_and_saver() -> None:
+    # TensorFlow splices the scope into a regex replacement: "9lives" reads as a group
+    # reference there (re.error). fastmeta rescopes literally.
+    g = fastmeta.Graph()
+    saver = fastmeta.import_meta_graph(CORPUS / "mlp_ref.meta", import_scope="9lives", graph=g)
+    assert saver is not None and saver.saver_def.filename_tensor_name.startswith("9lives/")
+    names = [v.name for v in g.get_collection("variables")]
+    assert names and all(n.startswith("9lives/") for n in names)
+
+
+def test_an_unparsable_tensorflow_version_is_read_leniently() -> None:
+    meta = fastmeta.read_meta_graph_file(CORPUS / "mlp_ref.meta")
+    meta.meta_info_def.tensorflow_version = "unknown"
+    g = fastmeta.Graph()
+    assert fastmeta.import_meta_graph(meta, graph=g) is not None
+    assert g.get_collection("variables")
 
 
 @pytest.mark.parametrize("scope", ["a\\b", "a\\1", "a$", "a(b", "a*", "a.*", "_a", "/a", "\\g<0>"])

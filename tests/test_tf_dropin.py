@@ -366,7 +366,8 @@ def test_unused_input_map_key_leaves_graph_unchanged() -> None:
 
 
 def test_unknown_op_leaves_graph_unchanged() -> None:
-    """TensorFlow's C++ import fails; its name-scope bookkeeping is rolled back too."""
+    """TensorFlow's C++ import fails: the drop-in rolls its name-scope bookkeeping back
+    too (deliberately: TensorFlow keeps "imp" marked as used, a retry lands in imp_1)."""
     mg = tf.compat.v1.MetaGraphDef()
     node = mg.graph_def.node.add()
     node.name, node.op = "a", "NoSuchOpAnywhere"
@@ -376,10 +377,12 @@ def test_unknown_op_leaves_graph_unchanged() -> None:
         with pytest.raises(Exception) as fm_err:
             ftf.import_meta_graph(mg, import_scope="imp")
         assert _state(graph) == before
-    with tf.Graph().as_default(), pytest.raises(Exception) as tf_err:
+    with tf.Graph().as_default() as tf_graph, pytest.raises(Exception) as tf_err:
         TF_IMPORT(mg, import_scope="imp")
     assert type(fm_err.value) is type(tf_err.value)
     assert "NoSuchOpAnywhere" in str(fm_err.value)
+    assert graph.unique_name("imp", mark_as_used=False) == "imp"
+    assert tf_graph.unique_name("imp", mark_as_used=False) == "imp_1"  # (what TensorFlow leaves)
 
 
 def test_malformed_library_is_a_parse_error_graph_unchanged() -> None:

@@ -26,9 +26,11 @@ different from TensorFlow's.
 
 Failures: everything the core validates (file, wire data, names, inputs, input_map,
 return elements, scope) is checked before the graph is touched. TensorFlow's C++ import
-is atomic; if it fails the name-scope bookkeeping is rolled back as well, so the graph
-is unchanged. As in TensorFlow, an error while restoring collections (e.g. a
-``node_list`` naming a missing op) happens after the nodes are in the graph.
+is atomic; if it fails, the drop-in also rolls back the name-scope bookkeeping its name
+scope entered, so the graph is unchanged (deliberately: TensorFlow keeps the scope marked
+as used, and a retry with the same ``import_scope`` lands in ``imp_1``). As in
+TensorFlow, an error while restoring collections (e.g. a ``node_list`` naming a missing
+op) happens after the nodes are in the graph.
 
 Known differences, all outside what a graph computes: a ``MetaGraphDef`` message passed
 in is never modified (TensorFlow adds default attrs, clears devices and scopes its
