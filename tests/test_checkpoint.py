@@ -100,6 +100,32 @@ def test_str_elements_and_bad_dtype(tmp_path):
         fc.write_checkpoint(tmp_path / "m2", {"d": np.array(["2020-01-01"], dtype="datetime64[D]")})
 
 
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_slice_is_named_in_the_error(tmp_path, damage):
+    # (A slice's stored key is binary, with NUL bytes: the message names the tensor and
+    # the slice instead, whole.)
+    full = np.arange(12, dtype=np.float32).reshape(6, 2)
+    parts = [PartitionedSlice([6, 2], [0, 0], full[:3]), PartitionedSlice([6, 2], [3, 0], full[3:])]
+    strings = [PartitionedSlice([2], [0], np.array([b"ab"], dtype=object)),
+               PartitionedSlice([2], [1], np.array([b"cd"], dtype=object))]
+    prefix = fc.write_checkpoint(tmp_path / "m", {"emb": parts, "s": strings})
+    data = tmp_path / "m.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    if damage == "flip":
+        raw[0] ^= 0xFF  # the first stored tensor: a slice of emb
+        data.write_bytes(bytes(raw))
+        expect = "tensor 'emb (slice 0,3:-)' (byte offset 0, 24 bytes): checksum mismatch"
+    else:
+        data.write_bytes(bytes(raw[:30]))
+        expect = "tensor 'emb (slice 3,3:-)' at byte offset 24 (24 bytes) runs past the end of the file (30 bytes)"
+    with pytest.raises(CheckpointError) as e:
+        fc.load_checkpoint(prefix).get_tensor("emb")
+    assert str(e.value) == f"{data}: {expect}" + ("; truncated?" if damage == "truncate" else "; data corrupt")
+    if damage == "truncate":
+        with pytest.raises(CheckpointError, match=r"string tensor 's \(slice 0,1\)'|tensor 's \(slice 0,1\)'"):
+            fc.load_checkpoint(prefix).get_tensor("s")
+
+
 def test_partitioned_write_and_reassemble(tmp_path):
     full = np.arange(40, dtype=np.float32).reshape(10, 4)
     parts = [
@@ -514,6 +540,32 @@ def test_update_checkpoint_state_read_by_tf(tf, tmp_path):
     assert fc.latest_checkpoint(d) == tf.train.latest_checkpoint(str(d)) == str(d / "a-1")
 
 
+@pytest.mark.parametrize("relative_dir", [True, False])
+@pytest.mark.parametrize("save_relative_paths", [False, True])
+def test_update_checkpoint_state_writes_what_tf_writes(tf, tmp_path, monkeypatch, relative_dir, save_relative_paths):
+    """Paths in the state file as TensorFlow writes them: relative to a relative save_dir
+    ("run/model-1" -> "model-1"), absolute ones made relative with save_relative_paths."""
+    monkeypatch.chdir(tmp_path)
+    written = {}
+    for who in ("tf", "fm"):
+        run = f"{who}run" if relative_dir else str(tmp_path / f"{who}run")
+        os.makedirs(run)
+        paths = [os.path.join(run, "model-1"), os.path.join(run, "model-2"), str(tmp_path / who / "elsewhere-3")]
+        kwargs = dict(all_model_checkpoint_paths=paths[:2], all_model_checkpoint_timestamps=[],
+                      save_relative_paths=save_relative_paths)
+        if who == "tf":  # (what TensorFlow's Saver.save calls)
+            from tensorflow.python.checkpoint import checkpoint_management
+
+            checkpoint_management.update_checkpoint_state_internal(run, paths[2], **kwargs)
+        else:
+            fc.update_checkpoint_state(run, paths[2], **kwargs)
+        written[who] = (open(os.path.join(run, "checkpoint")).read().replace("fmrun", "tfrun").replace("/fm/", "/tf/"),
+                        fc.latest_checkpoint(run), tf.train.latest_checkpoint(run))
+    assert written["fm"][0] == written["tf"][0]
+    assert written["fm"][1] == written["fm"][2]
+    assert written["tf"][1] == written["tf"][2]
+
+
 def test_tf_exotic_dtypes(tf, tmp_path):
     """int4/uint4, float8 and quantized types: stored one element per byte/word."""
     ml = pytest.importorskip("ml_dtypes")
@@ -539,3 +591,29 @@ def test_tf_exotic_dtypes(tf, tmp_path):
     for n, v in plain.items():
         assert theirs.get_variable_to_dtype_map()[n] == values[n].dtype
         assert _same(theirs.get_tensor(n), v), n
+
+
+def test_big_endian_arrays_are_written_little_endian(tmp_path):
+    native = {"a": np.arange(6, dtype=np.int32).reshape(2, 3), "f": np.array([1.5, -2.0])}
+    swapped = {k: v.astype(v.dtype.newbyteorder(">")) for k, v in native.items()}
+    fc.write_checkpoint(tmp_path / "n", native)
+    fc.write_checkpoint(tmp_path / "s", swapped)
+    for suffix in (".index", ".data-00000-of-00001"):
+        assert (tmp_path / f"n{suffix}").read_bytes() == (tmp_path / f"s{suffix}").read_bytes()
+
+
+def test_inspect_checkpoint_prints_values_json_can_hold(tmp_path, capsys):
+    from fastmeta.cli import main
+
+    prefix = fc.write_checkpoint(tmp_path / "m", {
+        "c": np.array([1 + 2j, -3j], dtype=np.complex64),
+        "i": np.arange(4, dtype=np.int64).reshape(2, 2),
+        "s": np.array([b"x", b"\xff"], dtype=object),
+        "h": np.array([0.5], dtype=np.float16),
+    })
+    assert main(["inspect-checkpoint", prefix, "--json", "--tensor", "c", "--tensor", "i",
+                 "--tensor", "s", "--tensor", "h"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["values"] == {"c": [[1.0, 2.0], [0.0, -3.0]], "i": [[0, 1], [2, 3]], "s": ["x", "\\xff"], "h": [0.5]}
+    assert main(["inspect-checkpoint", prefix, "--tensor", "i"]) == 0
+    assert "[[0 1]" in capsys.readouterr().out

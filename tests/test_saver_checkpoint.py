@@ -386,3 +386,64 @@ def test_inspect_checkpoint_cli_json(tf: Any, name: str) -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode == 1 and "error:" in bad.stderr and bad.stdout == ""
+
+
+@pytest.mark.parametrize("use_resource", [False, True])
+def test_a_reshaping_savers_restore_as_tensorflows(tf: Any, tmp_path: Path, use_resource: bool) -> None:
+    """Saver(reshape=True) puts a Reshape between the restore op and the assign: the
+    stored tensor may have another shape with as many elements (here a flat [6] for a
+    [2, 3] variable). Restored as TensorFlow restores it; a count that does not fit is
+    an error before anything is read."""
+    v1 = tf.compat.v1
+    values = np.arange(6, dtype=np.float32) * 10
+    fc.write_checkpoint(tmp_path / "flat", {"w": values})
+    fc.write_checkpoint(tmp_path / "odd", {"w": np.zeros(5, np.float32)})
+    with tf.Graph().as_default():
+        w = v1.get_variable("w", [2, 3], use_resource=use_resource, initializer=v1.zeros_initializer())
+        saver = v1.train.Saver([w], reshape=True)
+        meta = saver.export_meta_graph(str(tmp_path / "m.meta"))
+        with v1.Session() as sess:
+            saver.restore(sess, str(tmp_path / "flat"))
+            expected = sess.run(w)
+    g = fastmeta.Graph()
+    fm_saver = fastmeta.import_meta_graph(meta.SerializeToString(), graph=g)
+    assert fm_saver is not None
+    (target,) = fm_saver.restore_targets(g)
+    assert target.reshape and target.shape == (2, 3)
+    restored = fm_saver.restore(str(tmp_path / "flat"), g)
+    assert _same(restored["w"], expected) and restored["w"].shape == (2, 3)
+    with pytest.raises(CheckpointError, match="cannot be reshaped"):
+        fm_saver.restore(str(tmp_path / "odd"), g)
+    # What fastmeta saves through it, TensorFlow restores.
+    prefix = fm_saver.save(str(tmp_path / "fm"), {"w": expected + 1}, graph=g)
+    with tf.Graph().as_default():
+        saver = v1.train.import_meta_graph(str(tmp_path / "m.meta"))
+        with v1.Session() as sess:
+            saver.restore(sess, prefix)
+            assert _same(sess.run(v1.global_variables()[0]), expected + 1)
+
+
+def test_a_saver_that_also_saves_a_lookup_table(tf: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A Saver over a variable and a MutableHashTable: restore reads the variable and
+    says the table is not restored; save refuses (TensorFlow could not restore a file
+    without the table's keys)."""
+    v1 = tf.compat.v1
+    with tf.Graph().as_default():
+        w = v1.get_variable("w", initializer=np.arange(3, dtype=np.float32))
+        table = tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=-1, name="tbl")
+        insert = table.insert(tf.constant(["a"]), tf.constant([7], tf.int64))
+        saver = v1.train.Saver([w, table])
+        meta = saver.export_meta_graph()
+        with v1.Session() as sess:
+            sess.run([v1.global_variables_initializer(), insert])
+            prefix = saver.save(sess, str(tmp_path / "tf"))
+    g = fastmeta.Graph()
+    fm_saver = fastmeta.import_meta_graph(meta.SerializeToString(), graph=g)
+    assert fm_saver is not None
+    with caplog.at_level("WARNING", logger="fastmeta.saver"):
+        restored = fm_saver.restore(prefix, g)
+    assert list(restored) == ["w"] and _same(restored["w"], np.arange(3, dtype=np.float32))
+    assert "LookupTableImportV2" in caplog.text and "not restored" in caplog.text
+    with pytest.raises(CheckpointError, match=r"LookupTableImportV2.*cannot write"):
+        fm_saver.save(str(tmp_path / "fm"), {"w": np.ones(3, np.float32)}, graph=g)
+    assert not list(tmp_path.glob("fm*"))

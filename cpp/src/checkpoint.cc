@@ -223,13 +223,13 @@ const BundleReader::Mapping& BundleReader::Shard(int32_t shard_id) {
   return ref;
 }
 
-std::string_view BundleReader::EntryBytes(const std::string& key, const BundleEntry& e) {
+std::string_view BundleReader::EntryBytes(const std::string& shown, const BundleEntry& e) {
   std::lock_guard<std::mutex> lock(mu_);
   const Mapping& m = Shard(e.shard_id);
   const auto off = static_cast<uint64_t>(e.offset);
   const auto size = static_cast<uint64_t>(e.size);
   if (off > m.size || size > m.size - off) {
-    throw CheckpointError(m.path + ": tensor '" + key + "' at byte offset " +
+    throw CheckpointError(m.path + ": tensor '" + shown + "' at byte offset " +
                           std::to_string(off) + " (" + std::to_string(size) +
                           " bytes) runs past the end of the file (" + std::to_string(m.size) +
                           " bytes); truncated?");
@@ -238,7 +238,9 @@ std::string_view BundleReader::EntryBytes(const std::string& key, const BundleEn
   return std::string_view(m.data + off, static_cast<size_t>(size));
 }
 
-std::string_view BundleReader::ReadRaw(const std::string& key) {
+std::string_view BundleReader::ReadRaw(const std::string& key) { return ReadRawAs(key, key); }
+
+std::string_view BundleReader::ReadRawAs(const std::string& key, const std::string& shown) {
   const BundleEntry& e = Entry(key);
   if (!e.slices.empty()) {
     throw CheckpointError(index_path_ + ": tensor '" + key +
@@ -246,17 +248,17 @@ std::string_view BundleReader::ReadRaw(const std::string& key) {
   }
   const size_t elem = dtype::ByteSize(e.dtype);
   if (elem == 0) {
-    throw CheckpointError(index_path_ + ": tensor '" + key + "' has dtype " +
+    throw CheckpointError(index_path_ + ": tensor '" + shown + "' has dtype " +
                           dtype::Name(e.dtype) + ", which is not a fixed-size type");
   }
-  const int64_t n = e.NumElements(key);
+  const int64_t n = e.NumElements(shown);
   if (static_cast<uint64_t>(n) > UINT64_MAX / elem ||
       static_cast<uint64_t>(n) * elem != static_cast<uint64_t>(e.size)) {
-    throw CheckpointError(index_path_ + ": tensor '" + key + "': stored size " +
+    throw CheckpointError(index_path_ + ": tensor '" + shown + "': stored size " +
                           std::to_string(e.size) + " does not match " + dtype::Name(e.dtype) +
                           ShapeString(e.shape));
   }
-  std::string_view bytes = EntryBytes(key, e);
+  std::string_view bytes = EntryBytes(shown, e);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (verified_.count(key)) return bytes;
@@ -264,7 +266,7 @@ std::string_view BundleReader::ReadRaw(const std::string& key) {
   const uint32_t actual = crc32c::Value(bytes.data(), bytes.size());
   if (actual != crc32c::Unmask(e.crc32c)) {
     throw CheckpointError(DataFilename(prefix_, e.shard_id, header_.num_shards) + ": tensor '" +
-                          key + "' (byte offset " + std::to_string(e.offset) + ", " +
+                          shown + "' (byte offset " + std::to_string(e.offset) + ", " +
                           std::to_string(e.size) + " bytes): checksum mismatch; data corrupt");
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -273,30 +275,34 @@ std::string_view BundleReader::ReadRaw(const std::string& key) {
 }
 
 std::vector<std::string_view> BundleReader::ReadStrings(const std::string& key) {
+  return ReadStringsAs(key, key);
+}
+
+std::vector<std::string_view> BundleReader::ReadStringsAs(const std::string& key, const std::string& shown) {
   const BundleEntry& e = Entry(key);
   if (!e.slices.empty()) {
     throw CheckpointError(index_path_ + ": tensor '" + key +
                           "' is partitioned; read it with ReadAssembledStrings");
   }
   if (e.dtype != dtype::kString) {
-    throw CheckpointError(index_path_ + ": tensor '" + key + "' has dtype " +
+    throw CheckpointError(index_path_ + ": tensor '" + shown + "' has dtype " +
                           dtype::Name(e.dtype) + ", not string");
   }
-  const int64_t n = e.NumElements(key);
+  const int64_t n = e.NumElements(shown);
   std::vector<std::string_view> out;
   if (e.size == 0) {
-    if (n != 0) throw CheckpointError(index_path_ + ": tensor '" + key + "': empty data for " +
+    if (n != 0) throw CheckpointError(index_path_ + ": tensor '" + shown + "': empty data for " +
                                       std::to_string(n) + " strings");
     return out;
   }
   const std::string file = DataFilename(prefix_, e.shard_id, header_.num_shards);
   if (static_cast<uint64_t>(n) > static_cast<uint64_t>(e.size)) {  // >= 1 byte per length
-    throw CheckpointError(file + ": tensor '" + key + "' (byte offset " + std::to_string(e.offset) +
+    throw CheckpointError(file + ": tensor '" + shown + "' (byte offset " + std::to_string(e.offset) +
                           "): " + std::to_string(e.size) + " bytes cannot hold " +
                           std::to_string(n) + " strings");
   }
-  std::string_view bytes = EntryBytes(key, e);
-  Cursor c(bytes, file + ": string tensor '" + key + "'", static_cast<uint64_t>(e.offset));
+  std::string_view bytes = EntryBytes(shown, e);
+  Cursor c(bytes, file + ": string tensor '" + shown + "'", static_cast<uint64_t>(e.offset));
   std::vector<uint64_t> lengths(static_cast<size_t>(n));
   uint32_t crc = 0;
   for (auto& len : lengths) {
@@ -315,7 +321,7 @@ std::vector<std::string_view> BundleReader::ReadStrings(const std::string& key) 
   std::string_view raw_len_crc = c.Bytes(4);
   const uint32_t len_crc = ckpt_internal::LoadFixed32(raw_len_crc.data());
   if (crc32c::Unmask(len_crc) != crc) {
-    throw CheckpointError(file + ": string tensor '" + key + "': length checksum mismatch (at byte " +
+    throw CheckpointError(file + ": string tensor '" + shown + "': length checksum mismatch (at byte " +
                           std::to_string(len_crc_pos) + "); data corrupt");
   }
   crc = crc32c::Extend(crc, raw_len_crc.data(), 4);
@@ -329,7 +335,7 @@ std::vector<std::string_view> BundleReader::ReadStrings(const std::string& key) 
     c.Fail(std::to_string(c.remaining()) + " unexpected trailing bytes");
   }
   if (crc != crc32c::Unmask(e.crc32c)) {
-    throw CheckpointError(file + ": string tensor '" + key + "' (byte offset " +
+    throw CheckpointError(file + ": string tensor '" + shown + "' (byte offset " +
                           std::to_string(e.offset) + ", " + std::to_string(e.size) +
                           " bytes): checksum mismatch; data corrupt");
   }
@@ -414,6 +420,21 @@ static void AssembleSlices(const std::string& index_path, const std::string& key
   }
 }
 
+namespace {
+
+// How a message names slice `s` of tensor `key` (its stored key is binary): "emb (slice
+// 0,2:-)", TensorFlow's notation (start,length per dimension, "-" for all of it).
+std::string SliceShown(const std::string& key, const TensorSlice& s) {
+  std::string out = key + " (slice ";
+  for (size_t d = 0; d < s.size(); ++d) {
+    if (d > 0) out += ':';
+    out += s[d].length < 0 ? "-" : std::to_string(s[d].start) + "," + std::to_string(s[d].length);
+  }
+  return out + ")";
+}
+
+}  // namespace
+
 std::string BundleReader::ReadAssembled(const std::string& key) {
   const BundleEntry& full = Entry(key);
   if (full.slices.empty()) {
@@ -434,7 +455,7 @@ std::string BundleReader::ReadAssembled(const std::string& key) {
   AssembleSlices(
       index_path_, key, full, total,
       [&](const TensorSlice& s) {
-        cur = ReadRaw(CheckedSliceKey(key, full, s));
+        cur = ReadRawAs(CheckedSliceKey(key, full, s), SliceShown(key, s));
       },
       [&](int64_t src, int64_t dst, int64_t run) {
         std::memcpy(&out[static_cast<size_t>(dst) * elem], cur.data() + static_cast<size_t>(src) * elem,
@@ -455,7 +476,7 @@ std::vector<std::string_view> BundleReader::ReadAssembledStrings(const std::stri
   AssembleSlices(
       index_path_, key, full, total,
       [&](const TensorSlice& s) {
-        cur = ReadStrings(CheckedSliceKey(key, full, s));
+        cur = ReadStringsAs(CheckedSliceKey(key, full, s), SliceShown(key, s));
       },
       [&](int64_t src, int64_t dst, int64_t run) {
         for (int64_t i = 0; i < run; ++i) out[static_cast<size_t>(dst + i)] = cur[static_cast<size_t>(src + i)];

@@ -160,7 +160,8 @@ if _ml is not None:
 def _dtype_enum_for(value: np.ndarray, name: str) -> int:
     if value.dtype.kind in "OSU":
         return DT_STRING
-    enum = _ENUM_OF_NUMPY.get(value.dtype)
+    # (looked up in native byte order: a big-endian array is swapped when written)
+    enum = _ENUM_OF_NUMPY.get(value.dtype.newbyteorder("=") if value.dtype.byteorder == ">" else value.dtype)
     if enum is None:
         raise CheckpointError(f"tensor {name!r}: cannot store numpy dtype {value.dtype}")
     return enum
@@ -396,20 +397,23 @@ def update_checkpoint_state(
         )
     if not all_paths or all_paths[-1] != model_path:
         all_paths.append(model_path)
-    if all_model_checkpoint_timestamps is not None and len(
-        all_model_checkpoint_timestamps
-    ) != len(all_paths):
+    if all_model_checkpoint_timestamps and len(all_model_checkpoint_timestamps) != len(all_paths):
         raise CheckpointError(
             f"Checkpoint timestamps, if provided, must match checkpoint paths "
             f"({len(all_model_checkpoint_timestamps)} vs {len(all_paths)})"
         )
-    if save_relative_paths:
 
-        def rel(p: str) -> str:
-            return os.path.relpath(p, save_dir) if os.path.isabs(p) else p
+    def rel(p: str) -> str:
+        return os.path.relpath(p, save_dir)
 
-        model_path = rel(model_path)
-        all_paths = [rel(p) for p in all_paths]
+    if save_relative_paths:  # absolute paths are written relative to save_dir
+        model_path = rel(model_path) if os.path.isabs(model_path) else model_path
+        all_paths = [rel(p) if os.path.isabs(p) else p for p in all_paths]
+    if not os.path.isabs(save_dir):
+        # As TensorFlow: relative paths (which name save_dir too: "run/model-1") are
+        # written relative to a relative save_dir ("model-1"), where readers look.
+        model_path = model_path if os.path.isabs(model_path) else rel(model_path)
+        all_paths = [p if os.path.isabs(p) else rel(p) for p in all_paths]
     state = checkpoint_state_pb2.CheckpointState(
         model_checkpoint_path=model_path,
         all_model_checkpoint_paths=all_paths,
@@ -495,6 +499,18 @@ def write_checkpoint(
 # ---- CLI ----------------------------------------------------------------------
 
 
+def _json_value(v: np.ndarray) -> Any:
+    """A tensor's value as JSON can hold it: strings decoded (flat), complex numbers as
+    [real, imag] pairs, other numbers (bfloat16, float8, ...) as Python floats."""
+    if v.dtype == object:
+        return [x.decode("utf-8", "backslashreplace") for x in v.ravel()]
+    if v.dtype.kind == "c":
+        return np.stack([v.real, v.imag], axis=-1).astype(np.float64).tolist()
+    if v.dtype.kind in "biu":
+        return v.tolist()
+    return v.astype(np.float64).tolist()
+
+
 def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
     """``fastmeta inspect-checkpoint PREFIX [--json]``: names, dtypes, shapes, sizes."""
     parser = argparse.ArgumentParser(
@@ -536,11 +552,7 @@ def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
             "tensors": rows,
         }
         if values:
-            doc["values"] = {
-                k: [x.decode("utf-8", "backslashreplace") for x in v.ravel()]
-                if v.dtype == object else v.tolist()
-                for k, v in values.items()
-            }
+            doc["values"] = {k: _json_value(v) for k, v in values.items()}
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0

@@ -159,7 +159,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_inspect_checkpoint(args: argparse.Namespace) -> int:
     from fastmeta import checkpoint
 
-    argv = [args.prefix] + (["--json"] if args.json else [])
+    argv = [args.prefix] + (["--json"] if args.json else []) + [f"--tensor={t}" for t in args.tensor]
     return int(checkpoint.inspect_checkpoint_main(argv) or 0)
 
 
@@ -191,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("inspect-checkpoint", help="list the tensors of a TensorFlow checkpoint")
     p.add_argument("prefix", help="checkpoint prefix (e.g. model.ckpt-100) or a directory")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--tensor", action="append", default=[], metavar="NAME",
+                   help="also print the value of this tensor (repeatable)")
     p.set_defaults(func=_cmd_inspect_checkpoint)
 
     args = parser.parse_args(argv)

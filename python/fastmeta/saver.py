@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import math
 import operator
 import os
 import time
@@ -139,13 +140,16 @@ class Saver:
         ``saver_def.restore_op_name`` (sorted by variable name).
 
         Derived from the graph's own ops, as TensorFlow runs them: the assign's target
-        variable, the ``RestoreV2`` output it takes (through ``Identity`` ops), and that
-        output's entries of the ``tensor_names`` / ``shape_and_slices`` Consts and of the
-        ``dtypes`` attr. A scoped import therefore maps ``imp/w`` to the key ``w``.
+        variable, the ``RestoreV2`` output it takes (through ``Identity`` ops, and the
+        ``Reshape`` of a ``Saver(reshape=True)``), and that output's entries of the
+        ``tensor_names`` / ``shape_and_slices`` Consts and of the ``dtypes`` attr. A scoped
+        import therefore maps ``imp/w`` to the key ``w``. What else the restore op restores
+        from a restore op's output (a lookup table's ``LookupTableImportV2``) is not a
+        variable: it is logged as not restored, and :meth:`save` refuses such a Saver.
         ``graph``: where the ops live (default: the graph the Saver was built or
         imported in, else the default graph at construction).
         """
-        return _restore_targets(self._resolve_graph(graph), self.saver_def.restore_op_name)
+        return _restore_targets(self._resolve_graph(graph), self.saver_def.restore_op_name)[0]
 
     def restore(
         self, save_path: str | os.PathLike[str], graph: Graph | None = None, *, copy: bool = True
@@ -185,6 +189,8 @@ class Saver:
                 value = full
                 if t.key in handed and copy:  # one key restored into two variables
                     value = full.copy()
+                if t.reshape and t.shape is not None:
+                    value = value.reshape(t.shape)
                 handed.add(t.key)
                 out[t.variable] = value
                 out.checkpoint_keys[t.variable] = t.key
@@ -247,7 +253,14 @@ class Saver:
             raise checkpoint.CheckpointError(
                 f"Parent directory of {save_path} doesn't exist, can't save."
             )
-        targets = self.restore_targets(graph)
+        targets, others = _restore_targets(self._resolve_graph(graph), self.saver_def.restore_op_name)
+        if others:
+            # (TensorFlow's restore of a file without them fails: it must not be written.)
+            raise checkpoint.CheckpointError(
+                f"{checkpoint_file}: this Saver also saves what "
+                + ", ".join(f"'{name}' ({kind})" for name, kind in others)
+                + " restores, which is not a variable: fastmeta cannot write it"
+            )
         tensors = _tensors_to_write(targets, values, checkpoint_file)
         core: Any = _core  # the compiled extension has no type stubs
         core.write_bundle(checkpoint_file, tensors)
@@ -321,7 +334,11 @@ class RestoreTarget(NamedTuple):
     ``save_slice_info.full_name`` (scope included)."""
     shape: tuple[int, ...] | None
     """The variable's static shape when fully known and checked by TensorFlow's assign
-    (``validate_shape``), else None."""
+    (``validate_shape``) or reshaped to (``reshape``), else None."""
+    reshape: bool = False
+    """The value is reshaped to the variable's shape before the assign (a Saver built
+    with ``reshape=True``): the stored tensor may have another shape with as many
+    elements."""
 
 
 class RestoredVariables(dict):  # type: ignore[type-arg]
@@ -385,7 +402,10 @@ def _full_names(graph: Graph) -> dict[str, str]:
     return out
 
 
-def _restore_targets(graph: Graph, restore_op_name: str) -> list[RestoreTarget]:
+def _restore_targets(graph: Graph, restore_op_name: str) -> tuple[list[RestoreTarget], list[tuple[str, str]]]:
+    """The restore op's targets, and (name, type) of the other ops it runs that take a
+    restore op's output (a lookup table's LookupTableImportV2, ...): those restore
+    something other than a variable, which fastmeta does not (a warning says so)."""
     from fastmeta.checkpoint import CheckpointError
 
     try:
@@ -398,6 +418,7 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> list[RestoreTarget]:
     seen: set[str] = set()
     stack = [root]
     assigns: list[Operation] = []
+    others: list[tuple[str, str]] = []
     while stack:
         op = stack.pop()
         if op.name in seen:
@@ -406,7 +427,18 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> list[RestoreTarget]:
         if op.type in _ASSIGN_TYPES:
             assigns.append(op)
             continue
+        for t in op.inputs:
+            while t.op.type in ("Identity", "Reshape") and t.op.inputs:
+                t = t.op.inputs[0]
+            if t.op.type in _RESTORE_TYPES:
+                others.append((op.name, op.type))
+                break
         stack.extend(op.control_inputs)
+    if others:
+        _log.warning(
+            "%s also restores %s: not variables, not restored by fastmeta",
+            restore_op_name, ", ".join(f"'{name}' ({kind})" for name, kind in sorted(others)),
+        )  # fmt: skip
     restores: dict[str, tuple[list[str], list[str], list[int]]] = {}
     full_names: dict[str, str] | None = None
     out: list[RestoreTarget] = []
@@ -416,7 +448,9 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> list[RestoreTarget]:
             continue
         var_op = ins[0].op
         value = ins[1]
-        while value.op.type == "Identity" and value.op.inputs:
+        reshape = False
+        while value.op.type in ("Identity", "Reshape") and value.op.inputs:
+            reshape |= value.op.type == "Reshape"
             value = value.op.inputs[0]
         rop = value.op
         if rop.type not in _RESTORE_TYPES:
@@ -462,11 +496,12 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> list[RestoreTarget]:
                 slice_spec=spec,
                 dtype=dtypes[i] % _REF_OFFSET or _var_dtype(var_op),
                 full_name=full_name,
-                shape=_static_shape(var_op) if validate else None,
+                shape=_static_shape(var_op) if validate or reshape else None,
+                reshape=reshape,
             )
         )
     out.sort(key=lambda t: t.variable)
-    return out
+    return out, sorted(others)
 
 
 def _var_dtype(var_op: Operation) -> int:
@@ -533,6 +568,12 @@ def _check_targets(reader: CheckpointReader, targets: Sequence[RestoreTarget]) -
                 problems.append(
                     f"tensor {t.key!r} has shape {list(shape)} but '{t.variable}' is a "
                     f"slice of a {list(full)} tensor"
+                )
+        elif t.reshape:
+            if t.shape is not None and math.prod(t.shape) != math.prod(shape):
+                problems.append(
+                    f"tensor {t.key!r} has shape {list(shape)}, which cannot be reshaped to "
+                    f"'{t.variable}''s shape {list(t.shape)}"
                 )
         elif t.shape is not None and t.shape != shape:
             problems.append(

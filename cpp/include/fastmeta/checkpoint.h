@@ -29,7 +29,20 @@ namespace fastmeta {
 // The message names the file and, where known, the tensor and byte offset.
 class CheckpointError : public Error {
  public:
-  using Error::Error;
+  // NUL bytes (the stored keys of slices are binary) are written "\0": what() is a C
+  // string, and a message must not end where a key has one.
+  explicit CheckpointError(const std::string& message) : Error(Escaped(message)) {}
+
+ private:
+  static std::string Escaped(const std::string& message) {
+    std::string out;
+    out.reserve(message.size());
+    for (char c : message) {
+      if (c == '\0') out += "\\0";
+      else out += c;
+    }
+    return out;
+  }
 };
 
 // ---- CRC32C (Castagnoli), as TensorFlow/LevelDB use it ----
@@ -185,7 +198,11 @@ class BundleReader {
 
  private:
   struct Mapping;
-  std::string_view EntryBytes(const std::string& key, const BundleEntry& e);
+  // ReadRaw / ReadStrings of the entry under `key`, named `shown` in messages (a
+  // slice's stored key is binary).
+  std::string_view ReadRawAs(const std::string& key, const std::string& shown);
+  std::vector<std::string_view> ReadStringsAs(const std::string& key, const std::string& shown);
+  std::string_view EntryBytes(const std::string& shown, const BundleEntry& e);
   const Mapping& Shard(int32_t shard_id);
   // The key of slice `s` of partitioned tensor `key`, after checking its entry exists
   // and fits the full tensor.
