@@ -42,6 +42,7 @@ TF_MODULES = {
     "tensor_bundle": "tensorflow.core.protobuf.tensor_bundle_pb2",
     "tensor_shape": "tensorflow.core.framework.tensor_shape_pb2",
     "tensor_slice": "tensorflow.core.framework.tensor_slice_pb2",
+    "trackable_object_graph": "tensorflow.core.protobuf.trackable_object_graph_pb2",
     "types": "tensorflow.core.framework.types_pb2",
     "variable": "tensorflow.core.framework.variable_pb2",
     "versions": "tensorflow.core.framework.versions_pb2",

@@ -447,3 +447,52 @@ def test_a_saver_that_also_saves_a_lookup_table(tf: Any, tmp_path: Path, caplog:
     with pytest.raises(CheckpointError, match=r"LookupTableImportV2.*cannot write"):
         fm_saver.save(str(tmp_path / "fm"), {"w": np.ones(3, np.float32)}, graph=g)
     assert not list(tmp_path.glob("fm*"))
+
+
+def test_an_object_based_checkpoint_restores_through_its_object_graph(
+    tf: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tf.train.Checkpoint stores variables under object paths; TensorFlow's
+    name-based Saver.restore finds them through the checkpoint's object graph, and so
+    does fastmeta's. A variable the object graph lacks is an error naming it."""
+    v1 = tf.compat.v1
+    kernel = np.arange(6, dtype=np.float32).reshape(2, 3) * 10
+    bias = np.full(3, 7, np.float32)
+    # (the object-based checkpoint is written in a subprocess: eager mode)
+    script = (
+        "import numpy as np, tensorflow as tf, sys\n"
+        "w = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3) * 10, name='dense/kernel')\n"
+        "b = tf.Variable(np.full(3, 7, np.float32), name='dense/bias')\n"
+        "print(tf.train.Checkpoint(model=tf.Module(), w=w, b=b).write(sys.argv[1]))\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "obj" / "ckpt")],
+                         capture_output=True, text=True, env=env, check=True)
+    prefix = out.stdout.strip().splitlines()[-1]
+    assert "w/.ATTRIBUTES/VARIABLE_VALUE" in [k for k, _ in fc.list_variables(prefix)]
+    metas = {}
+    for names in (["dense/kernel", "dense/bias"], ["dense/kernel", "other"]):
+        with tf.Graph().as_default():
+            for name, shape in zip(names, ([2, 3], [3])):
+                v1.get_variable(name, shape=shape)
+            metas[names[1]] = v1.train.Saver().export_meta_graph().SerializeToString()
+    with tf.Graph().as_default():
+        saver = v1.train.import_meta_graph(v1.MetaGraphDef.FromString(metas["dense/bias"]))
+        with v1.Session() as sess:
+            saver.restore(sess, prefix)
+            expected = {v.op.name: sess.run(v) for v in v1.global_variables()}
+    assert _same(expected["dense/kernel"], kernel) and _same(expected["dense/bias"], bias)
+    g = fastmeta.Graph()
+    fm_saver = fastmeta.import_meta_graph(metas["dense/bias"], graph=g)
+    assert fm_saver is not None
+    with caplog.at_level("WARNING", logger="fastmeta.saver"):
+        restored = fm_saver.restore(prefix, g)
+    assert "object-based checkpoint" in caplog.text
+    assert sorted(restored) == sorted(expected)
+    assert all(_same(restored[k], expected[k]) for k in expected)
+    assert restored.checkpoint_keys["dense/kernel"] == "w/.ATTRIBUTES/VARIABLE_VALUE"
+    g2 = fastmeta.Graph()
+    fm_saver = fastmeta.import_meta_graph(metas["other"], graph=g2)
+    assert fm_saver is not None
+    with pytest.raises(CheckpointError, match="without the variables \\['other'\\]"):
+        fm_saver.restore(prefix, g2)

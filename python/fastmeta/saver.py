@@ -175,6 +175,7 @@ class Saver:
 
         targets = self.restore_targets(graph)
         reader = checkpoint.load_checkpoint(save_path)
+        targets = _object_based_keys(reader, targets)
         _check_targets(reader, targets)
         needed: dict[str, None] = {}
         for t in targets:
@@ -543,6 +544,38 @@ def _parse_slice_spec(spec: str) -> tuple[tuple[int, ...], tuple[slice, ...]]:
     if len(index) != len(full):
         raise CheckpointError(f"bad shape_and_slices entry {spec!r}: rank mismatch")
     return full, tuple(index)
+
+
+_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
+def _object_based_keys(reader: CheckpointReader, targets: list[RestoreTarget]) -> list[RestoreTarget]:
+    """As TensorFlow's name-based ``Saver.restore`` of an object-based checkpoint
+    (``tf.train.Checkpoint``): when keys are missing and the checkpoint holds an object
+    graph, each variable's key is looked up there (its ``full_name`` -> the object path
+    it was saved under, ".../.ATTRIBUTES/VARIABLE_VALUE"), with a warning."""
+    from fastmeta.checkpoint import CheckpointError
+    from fastmeta.protos import trackable_object_graph_pb2
+
+    if all(reader.has_tensor(t.key) for t in targets) or not reader.has_tensor(_OBJECT_GRAPH_KEY):
+        return targets
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    try:
+        graph.ParseFromString(bytes(reader.get_tensor(_OBJECT_GRAPH_KEY).item()))
+    except Exception as e:  # a DecodeError, or not a string scalar
+        raise CheckpointError(f"{reader.prefix}: unreadable {_OBJECT_GRAPH_KEY} ({e})") from None
+    names_to_keys = {a.full_name: a.checkpoint_key for node in graph.nodes for a in node.attributes}
+    missing = sorted({t.key for t in targets} - set(names_to_keys))
+    if missing:
+        raise CheckpointError(
+            f"{reader.prefix}: an object-based checkpoint without the variables {missing} "
+            f"(it has {sorted(set(names_to_keys))[:20]})"
+        )
+    _log.warning(
+        "%s: restoring an object-based checkpoint with a name-based Saver (keys looked up "
+        "in its object graph, as TensorFlow does)", reader.prefix,
+    )  # fmt: skip
+    return [t._replace(key=names_to_keys[t.key]) for t in targets]
 
 
 def _check_targets(reader: CheckpointReader, targets: Sequence[RestoreTarget]) -> None:
