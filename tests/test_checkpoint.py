@@ -617,3 +617,17 @@ def test_inspect_checkpoint_prints_values_json_can_hold(tmp_path, capsys):
     assert doc["values"] == {"c": [[1.0, 2.0], [0.0, -3.0]], "i": [[0, 1], [2, 3]], "s": ["x", "\\xff"], "h": [0.5]}
     assert main(["inspect-checkpoint", prefix, "--tensor", "i"]) == 0
     assert "[[0 1]" in capsys.readouterr().out
+
+
+def test_a_full_shape_its_slices_cannot_fill_is_refused_before_allocating(tmp_path):
+    # 300000 x 300000 float32 is 360 GB: refused from the index, nothing allocated.
+    block = np.ones((2, 2), dtype=np.float32)
+    strings = [PartitionedSlice([10**9], [0], np.array([b"a"], dtype=object))]
+    prefix = fc.write_checkpoint(
+        tmp_path / "m", {"p": [PartitionedSlice([300000, 300000], [0, 0], block)], "s": strings}
+    )
+    r = fc.load_checkpoint(prefix)
+    with pytest.raises(CheckpointError, match=r"'p': its slices cover at most 16 of the 360000000000 bytes"):
+        r.get_tensor("p")
+    with pytest.raises(CheckpointError, match=r"'s': its slices cover at most"):
+        r.get_tensor("s")

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -435,6 +436,21 @@ std::string SliceShown(const std::string& key, const TensorSlice& s) {
 
 }  // namespace
 
+void BundleReader::CheckSliceBytes(const std::string& key, const BundleEntry& full, uint64_t needed) const {
+  // Before the full tensor is allocated: its slices' stored bytes must be able to fill
+  // it (a corrupt full shape must not allocate more than the files hold).
+  uint64_t stored = 0;
+  for (const TensorSlice& s : full.slices) {
+    const std::string sk = EncodeTensorNameSlice(key, s);
+    if (Contains(sk)) stored += static_cast<uint64_t>(std::max<int64_t>(Entry(sk).size, 0));
+  }
+  if (needed > stored) {
+    throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "': its slices cover at most " +
+                          std::to_string(stored) + " of the " + std::to_string(needed) + " bytes its full shape " +
+                          ShapeString(full.shape) + " needs");
+  }
+}
+
 std::string BundleReader::ReadAssembled(const std::string& key) {
   const BundleEntry& full = Entry(key);
   if (full.slices.empty()) {
@@ -450,6 +466,7 @@ std::string BundleReader::ReadAssembled(const std::string& key) {
   if (static_cast<uint64_t>(total) > (uint64_t{1} << 40) / elem) {
     throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "' is implausibly large");
   }
+  CheckSliceBytes(key, full, static_cast<uint64_t>(total) * elem);
   std::string out(static_cast<size_t>(total) * elem, '\0');
   std::string_view cur;
   AssembleSlices(
@@ -471,6 +488,7 @@ std::vector<std::string_view> BundleReader::ReadAssembledStrings(const std::stri
     throw CheckpointError(index_path_ + ": tensor '" + key + "' is not a string tensor");
   }
   const int64_t total = full.NumElements(key);
+  CheckSliceBytes(key, full, static_cast<uint64_t>(total));  // (a string takes a byte or more)
   std::vector<std::string_view> out(static_cast<size_t>(total));
   std::vector<std::string_view> cur;
   AssembleSlices(

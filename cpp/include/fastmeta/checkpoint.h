@@ -207,6 +207,8 @@ class BundleReader {
   // The key of slice `s` of partitioned tensor `key`, after checking its entry exists
   // and fits the full tensor.
   std::string CheckedSliceKey(const std::string& key, const BundleEntry& full, const TensorSlice& s);
+  // Throws unless the slices of partitioned tensor `key` store `needed` bytes or more.
+  void CheckSliceBytes(const std::string& key, const BundleEntry& full, uint64_t needed) const;
   void CheckSliceEntry(const std::string& key, const BundleEntry& full,
                        const TensorSlice& slice, const std::string& slice_key,
                        const BundleEntry& se) const;
