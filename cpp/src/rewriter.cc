@@ -428,7 +428,6 @@ class Rewriter {
         std::string_view op_name;
         std::vector<std::pair<std::string_view, std::string_view>> defaults;
         Signature sig;
-        std::vector<std::pair<std::string_view, std::string_view>> all_defaults;  // of any attr, for count attrs
         Reader opr(f.data, origin_);
         Field of;
         while (opr.Next(of)) {
@@ -461,7 +460,6 @@ class Rewriter {
               while (vr.Next(vf)) {
               }
             }
-            if (has_default) all_defaults.emplace_back(attr_name, default_value);
             if (has_default && !attr_name.empty() && attr_name[0] == '_') has_default = false;
             if (has_default) {
               bool replaced = false;
@@ -475,15 +473,15 @@ class Rewriter {
             }
           }
         }
-        op_defaults_[op_name] = std::move(defaults);
         for (Signature::CountAttr& c : sig.count_attrs) {
-          for (const auto& [name, value] : all_defaults) {
+          for (const auto& [name, value] : defaults) {
             if (name == c.name) {
               c.default_value = value;
               c.has_default = true;
             }
           }
         }
+        op_defaults_[op_name] = std::move(defaults);
         op_signatures_[op_name] = std::move(sig);
       }
     }

@@ -48,7 +48,7 @@ from fastmeta.graph import (
 from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2
 from fastmeta.queue_runner import QueueRunner
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
-from fastmeta.rewrite import graph_tail, input_map_pairs, run_core
+from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, run_core
 from fastmeta.saver import Saver, build_saver
 from fastmeta.scoping import (
     REGISTERED_PROTOS,
@@ -357,11 +357,7 @@ def _return_elements(
     out: list[Element] = []
     # A tensor the input_map replaces is returned as its replacement, as TensorFlow's
     # importer does (of two spellings of one key, "x" and "x:0", the later wins).
-    mapped: dict[tuple[str, int], str] = {}
-    for key, value in imap:
-        if not key.startswith("^"):
-            key_op, key_sep, key_index = key.rpartition(":")
-            mapped[(key_op, int(key_index)) if key_sep and key_index.isdigit() else (key, 0)] = value
+    mapped = input_map_tensor_keys(imap)
     for name in names:
         op_name, sep, idx = name.partition(":")
         if sep and idx.isdigit() and (op_name, int(idx)) in mapped:

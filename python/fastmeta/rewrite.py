@@ -6,8 +6,8 @@ are put under the same scope here (they are small).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -22,7 +22,14 @@ from fastmeta.scoping import (
     while_frame_names,
 )
 
-__all__ = ["graph_tail", "input_map_pairs", "rewrite_meta_graph", "rewrite_meta_graph_bytes", "run_core"]
+__all__ = [
+    "graph_tail",
+    "input_map_pairs",
+    "input_map_tensor_keys",
+    "rewrite_meta_graph",
+    "rewrite_meta_graph_bytes",
+    "run_core",
+]
 
 
 def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]]:
@@ -39,6 +46,22 @@ def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]
             name = "^" + name.split(":")[0]
         pairs.append((key, name))
     return pairs
+
+
+_V = TypeVar("_V")
+
+
+def input_map_tensor_keys(items: Iterable[tuple[str, _V]]) -> dict[tuple[str, int], _V]:
+    """An input_map's tensor keys as ``(op, output index) -> value`` (``"x"`` is
+    ``"x:0"``; control keys ``"^x"`` left out). Of two spellings of one key the later
+    wins, as in TensorFlow's importer."""
+    out: dict[tuple[str, int], _V] = {}
+    for key, value in items:
+        if key.startswith("^"):
+            continue
+        op_name, sep, index = key.rpartition(":")
+        out[(op_name, int(index)) if sep and index.isdigit() else (key, 0)] = value
+    return out
 
 
 def run_core(

@@ -29,7 +29,7 @@ from fastmeta.errors import GraphError
 from fastmeta.graph import Operation, Tensor, _Transaction
 from fastmeta.protos import attr_value_pb2, saver_pb2, tensor_pb2, types_pb2
 from fastmeta.scoping import prepend_name_scope
-from fastmeta.variables import Variable
+from fastmeta.variables import _REF_OPS, Variable
 
 if TYPE_CHECKING:  # numpy and fastmeta.checkpoint are imported on first use
     import numpy as np
@@ -797,9 +797,7 @@ def _mark_manual(op: Operation) -> None:
 
 
 # The ops whose outputs TensorFlow's Saver accepts as a variable's.
-_VARIABLE_OPS = frozenset(
-    {"Variable", "VariableV2", "AutoReloadVariable", "VarHandleOp", "_VarHandlesOp", "ReadVariableOp"}
-)
+_VARIABLE_OPS = frozenset({*_REF_OPS, "VarHandleOp", "_VarHandlesOp", "ReadVariableOp"})
 
 
 class _Saveable:

@@ -62,7 +62,7 @@ from tensorflow.python.util import compat
 from fastmeta import _core  # type: ignore[attr-defined]
 from fastmeta.errors import ParseError
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
-from fastmeta.rewrite import graph_tail, input_map_pairs
+from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys
 
 __all__ = [
     "import_meta_graph",
@@ -283,19 +283,6 @@ def _final_name(
     return candidate
 
 
-def _mapped_tensors(input_map: Mapping[Any, Any]) -> dict[tuple[str, int], Any]:
-    """The input_map's tensor keys as (op, output index) -> value; of two spellings of
-    one key ("x", "x:0") the later wins, as in TensorFlow's importer."""
-    out: dict[tuple[str, int], Any] = {}
-    for key, value in input_map.items():
-        name = compat.as_str(key)
-        if name.startswith("^"):
-            continue
-        op_name, sep, index = name.rpartition(":")
-        out[(op_name, int(index)) if sep and index.isdigit() else (name, 0)] = value
-    return out
-
-
 def _existing_prefixes(names: Sequence[str]) -> set[str]:
     out: set[str] = set()
     for n in names:
@@ -337,7 +324,7 @@ def _import_fast(
     if return_elements:
         existing_set = set(existing)
         existing_pre = _existing_prefixes(existing)
-        replaced = _mapped_tensors(input_map)
+        replaced = input_map_tensor_keys((compat.as_str(k), v) for k, v in input_map.items())
         for position, element in enumerate(return_elements):
             if ":" in element:
                 op_name, _, index = element.rpartition(":")
