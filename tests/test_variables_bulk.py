@@ -82,12 +82,18 @@ def test_bulk_equals_from_proto(fixture: str, scope: str) -> None:
     bulk = variables_from_defs([p.SerializeToString() for p in protos], scope, graph=txn, segment=seg)
     assert len(bulk) == len(protos)
     settled = 0
+    handed_back = []
     for proto, fast in zip(protos, bulk):
         slow = Variable.from_proto(proto, scope, graph=txn)
         if fast is not None:
             settled += 1
             assert _describe(fast) == _describe(slow)
-    assert settled > 0
+        else:
+            handed_back.append(slow)
+    # The bulk path settled something, unless every variable is one it documents it hands
+    # back: a resource variable whose snapshot is not its ReadVariableOp (dynamic_rnn's
+    # cells read theirs through an Identity).
+    assert settled > 0 or all(v.is_resource and v.snapshot.op.type != "ReadVariableOp" for v in handed_back)
 
 
 def test_bulk_hands_back_what_it_cannot_settle() -> None:
