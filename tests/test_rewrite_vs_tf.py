@@ -183,6 +183,38 @@ def test_all_input_kinds_give_the_same_result() -> None:
         assert got.SerializeToString(deterministic=True) == expected
 
 
+def test_any_contiguous_buffer_is_an_input() -> None:
+    """mmap, numpy arrays (C-contiguous, any shape) and array.array are read as their
+    bytes, in place; the TF-free import takes them too."""
+    import array
+    import mmap
+
+    import numpy as np
+
+    path = CORPUS / "mlp_ref.meta"
+    data = path.read_bytes()
+    expected = fastmeta.rewrite_meta_graph(data, import_scope="s").SerializeToString(deterministic=True)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        sources = [
+            mapped,
+            np.frombuffer(data, dtype=np.uint8),
+            array.array("B", data),
+            array.array("b", data),  # signed chars: another item format, the same bytes
+            np.frombuffer(data, dtype=np.uint8).reshape(1, -1),
+        ]
+        for source in sources:
+            got = fastmeta.rewrite_meta_graph(source, import_scope="s")
+            assert got.SerializeToString(deterministic=True) == expected, type(source)
+        graph = fastmeta.Graph()
+        fastmeta.import_meta_graph(mapped, import_scope="s", graph=graph)
+        assert graph.get_operation_by_name("s/layer1/weights").type == "VariableV2"
+    # Not contiguous, or no buffer at all: a TypeError naming the type.
+    with pytest.raises(TypeError, match="not contiguous"):
+        fastmeta.rewrite_meta_graph(np.frombuffer(data, dtype=np.uint8)[::2])
+    with pytest.raises(TypeError, match="got int"):
+        fastmeta.rewrite_meta_graph(3)
+
+
 def test_text_format_equals_binary() -> None:
     binary = fastmeta.rewrite_meta_graph(CORPUS / "mlp_ref.meta", import_scope="imp")
     text = fastmeta.rewrite_meta_graph(CORPUS / "mlp_ref_text.pbtxt", import_scope="imp")

@@ -253,10 +253,19 @@ def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
         buffer = _core.MappedFile(path)
         label = path
     else:
-        raise TypeError(
-            "meta_graph_or_file must be a path, bytes or a MetaGraphDef message, "
-            f"got {type(meta_graph_or_file).__name__}"
-        )
+        # Any other object with the buffer protocol (mmap, numpy array, array.array):
+        # used in place, as its bytes.
+        try:
+            view = memoryview(meta_graph_or_file)
+        except TypeError:
+            raise TypeError(
+                "meta_graph_or_file must be a path, a bytes-like object or a MetaGraphDef "
+                f"message, got {type(meta_graph_or_file).__name__}"
+            ) from None
+        if not view.c_contiguous:
+            raise TypeError(f"meta_graph_or_file: a {type(meta_graph_or_file).__name__} buffer that is not contiguous")
+        buffer = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+        label = f"<{type(meta_graph_or_file).__name__} buffer>"
     try:
         rest = _read_rest(buffer)
     except (ParseError, DecodeError) as e:
