@@ -295,11 +295,11 @@ PYBIND11_MODULE(_core, m) {
       .def("has_name_folded", &RewrittenGraph::HasNameFolded, py::arg("lower"))
       .def("has_name", &RewrittenGraph::HasName, py::arg("name"))
       .def("has_prefix", &RewrittenGraph::HasPrefix, py::arg("name"))
-      .def("name", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.name(static_cast<size_t>(i))); })
-      .def("op", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.op(static_cast<size_t>(i))); })
-      .def("device", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.device(static_cast<size_t>(i))); })
-      .def("node_def", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Bytes(g.node_def(static_cast<size_t>(i))); })
-      .def("num_data_inputs", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return g.node(static_cast<size_t>(i)).num_data_inputs; })
+      .def("name", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.name(static_cast<size_t>(i))); }, py::arg("index"))
+      .def("op", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.op(static_cast<size_t>(i))); }, py::arg("index"))
+      .def("device", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.device(static_cast<size_t>(i))); }, py::arg("index"))
+      .def("node_def", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Bytes(g.node_def(static_cast<size_t>(i))); }, py::arg("index"))
+      .def("num_data_inputs", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return g.node(static_cast<size_t>(i)).num_data_inputs; }, py::arg("index"))
       .def("edges", [](const RewrittenGraph& g, int64_t i) {
         CheckIndex(g, i);
         const auto& e = g.node(static_cast<size_t>(i));
