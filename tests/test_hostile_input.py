@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import fastmeta
 import pytest
-from fastmeta import _core  # type: ignore[attr-defined]
+from fastmeta import _core, errors  # type: ignore[attr-defined]
 from fastmeta.errors import ScopeError
 from fastmeta.rewrite import rewrite_meta_graph_bytes
 
@@ -34,6 +34,13 @@ def raises(exc: type[BaseException], fn: Callable[[], Any]) -> BaseException:
 
 def rewrite(data: bytes, **kwargs: Any) -> Any:
     return fastmeta.rewrite_meta_graph(data, **kwargs)
+
+
+def test_every_error_class_is_exported_at_the_top() -> None:
+    for name in errors.__all__:
+        assert getattr(fastmeta, name) is getattr(errors, name), name
+        assert name in fastmeta.__all__
+        assert issubclass(getattr(errors, name), fastmeta.Error)
 
 
 def test_missing_file() -> None:

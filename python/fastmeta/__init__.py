@@ -20,6 +20,7 @@ from fastmeta.errors import (
     InputMapError,
     MetaGraphNotFoundError,
     ParseError,
+    ScopeError,
     SizeLimitError,
 )
 from fastmeta.graph import Graph, Operation, Tensor, get_default_graph, reset_default_graph
@@ -69,6 +70,7 @@ __all__ = [
     "QueueRunner",
     "RestoredVariables",
     "Saver",
+    "ScopeError",
     "SizeLimitError",
     "Tensor",
     "Variable",
