@@ -57,7 +57,6 @@ class Saver:
         self,
         saver_def: saver_pb2.SaverDef | None = None,
         name: str | None = None,
-        var_list: Sequence[Variable] | None = None,
         graph: Graph | None = None,
     ):
         if saver_def is None:
@@ -80,7 +79,6 @@ class Saver:
             raise GraphError(f"saver_def must specify the restore_op_name: {own}")
         self.saver_def = own
         self._name = name
-        self._var_list = list(var_list) if var_list is not None else None
         self._last_checkpoints: list[tuple[str, float]] = []
         self._checkpoints_to_be_deleted: list[tuple[str, float]] = []
         self._next_checkpoint_time = time.time() + own.keep_checkpoint_every_n_hours * 3600
@@ -1005,4 +1003,4 @@ def build_saver(txn: _Transaction, variables: Sequence[Variable]) -> Saver:
         keep_checkpoint_every_n_hours=10000.0,
         version=saver_pb2.SaverDef.V2,
     )
-    return Saver(saver_def=sd, var_list=variables, graph=txn._graph)
+    return Saver(saver_def=sd, graph=txn._graph)
