@@ -184,13 +184,17 @@ class CheckpointReader:
 
     @property
     def prefix(self) -> str:
+        """The checkpoint prefix this reader opened (``dir/model.ckpt``)."""
         return self._prefix
 
     @property
     def num_shards(self) -> int:
+        """How many data files (``.data-XXXXX-of-NNNNN``) the checkpoint has."""
         return int(self._reader.num_shards)
 
     def has_tensor(self, name: str | bytes) -> bool:
+        """Whether the checkpoint holds a tensor ``name`` (a partitioned tensor's full
+        name counts; its slices' keys do not)."""
         return bool(self._reader.contains(name))
 
     def _entry(self, name: str) -> dict:
@@ -216,6 +220,7 @@ class CheckpointReader:
         return dt
 
     def get_shape(self, name: str) -> list[int]:
+        """The shape of tensor ``name`` (the full shape for a partitioned tensor)."""
         return list(self._entry(name)["shape"])
 
     def get_tensor(self, name: str, *, copy: bool = True) -> np.ndarray:
@@ -246,6 +251,7 @@ class CheckpointReader:
         return {k: e["dtype_name"] for k, e in self._entries.items()}
 
     def debug_string(self) -> str:
+        """One line per tensor, ``name (dtype) [shape]``, in the index's order."""
         lines = []
         for k, e in self._entries.items():
             lines.append(f"{k} ({e['dtype_name']}) {list(e['shape'])}")
@@ -512,7 +518,8 @@ def _json_value(v: np.ndarray) -> Any:
 
 
 def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
-    """``fastmeta inspect-checkpoint PREFIX [--json]``: names, dtypes, shapes, sizes."""
+    """``fastmeta inspect-checkpoint PREFIX [--json] [--tensor NAME]``: names, dtypes,
+    shapes, sizes; with ``--tensor``, one tensor's value."""
     parser = argparse.ArgumentParser(
         prog="fastmeta inspect-checkpoint",
         description="List the tensors of a TensorFlow V2 checkpoint (no TensorFlow needed).",
