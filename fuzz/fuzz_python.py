@@ -15,8 +15,10 @@ length, index, data shard).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import sys
 import tempfile
 import zlib
@@ -28,7 +30,11 @@ with atheris.instrument_imports(include=["fastmeta"]):
     import fastmeta
     from fastmeta import checkpoint as fm_checkpoint
 
-_TMP = tempfile.mkdtemp(prefix="fastmeta-atheris-")
+# Where the harness writes the files it reads back: tools/fuzz_python.sh gives a folder
+# of its work directory; run directly, a temporary one (removed if Python exits normally).
+_TMP = os.environ.get("FASTMETA_FUZZ_SCRATCH") or tempfile.mkdtemp(prefix="fastmeta-atheris-")
+if "FASTMETA_FUZZ_SCRATCH" not in os.environ:
+    atexit.register(shutil.rmtree, _TMP, True)
 _PATH = os.path.join(_TMP, "input.meta")
 # Mostly scopes TensorFlow accepts (the import goes deep), some it refuses.
 _SCOPES = ["", "imp", "imp", "a.b", "a>b/", "x/y//", "imp/", "", "a\\b", "_bad", "a$", "\u00e9"]

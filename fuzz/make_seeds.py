@@ -8,7 +8,7 @@ loops, and hostile samples) and OUT_DIR/index/ (every checkpoint .index fixture,
 prefixed with the checkpoint harness's mode byte 0, and small payloads for the
 wrapped modes 1-3) and OUT_DIR/ckpt/ (each fixture checkpoint whole for the atheris
 harness: mode byte 0, the index length in 2 bytes little endian, the index, the data
-shard). Plain files, one input each; libFuzzer and atheris both take
+shard; single-shard checkpoints only). Plain files, one input each; libFuzzer and atheris both take
 the directories as corpora.
 """
 
@@ -140,8 +140,9 @@ def main(argv: list[str]) -> int:
     for path in sorted(CORPUS.glob("*/*.index")):
         index = path.read_bytes()
         write(index_dir, path.stem, b"\x00" + index)
-        shard = path.with_name(path.stem + ".data-00000-of-00001").read_bytes()
-        write(ckpt_dir, path.stem, b"\x00" + len(index).to_bytes(2, "little") + index + shard)
+        shards = sorted(path.parent.glob(path.stem + ".data-*-of-*"))
+        if len(shards) == 1:  # (the atheris harness writes one data shard)
+            write(ckpt_dir, path.stem, b"\x00" + len(index).to_bytes(2, "little") + index + shards[0].read_bytes())
     for name, data in index_payloads().items():
         write(index_dir, name, data)
     counts = ", ".join(f"{len(list(d.iterdir()))} {d.name}" for d in (meta_dir, index_dir, ckpt_dir))

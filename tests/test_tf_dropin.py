@@ -11,8 +11,10 @@ mlp graphs restore their TensorFlow-written checkpoints and train to the same va
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,6 +67,7 @@ def _path(fx: dict[str, Any]) -> str:
 
 
 _STRIPPED_DIR = Path(tempfile.mkdtemp(prefix="fastmeta-dropin-"))
+atexit.register(shutil.rmtree, _STRIPPED_DIR, True)
 
 
 def _stripped_path(fx: dict[str, Any]) -> str:

@@ -19,7 +19,9 @@ work="${FUZZ_WORK:-$here/build/fuzz-work}"
 so=$("$py" -c "import fastmeta._core as c; print(c.__file__)")
 site=$("$py" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 rm -rf "$stage"
-mkdir -p "$stage" "$work/atheris/$target"
+mkdir -p "$stage" "$work/atheris/$target" "$work/scratch/$target"
+# the harness's files on disk (libFuzzer ends the process without Python's atexit)
+export FASTMETA_FUZZ_SCRATCH="$work/scratch/$target"
 cp -r "$here/python/fastmeta" "$stage/"
 cp "$so" "$stage/fastmeta/"
 "$py" "$here/fuzz/make_seeds.py" "$work/seeds" >/dev/null

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -253,6 +254,7 @@ static void TestRoundTrip() {
   }
   WriteFile(prefix + ".index", index.substr(0, index.size() - 1));
   ExpectError([&] { BundleReader r(prefix); });
+  std::filesystem::remove_all(std::filesystem::path(prefix).parent_path());
 }
 
 // Random garbage and random multi-byte mutations: errors only, never UB (run under ASan/UBSan).
