@@ -42,7 +42,7 @@ RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
                            const std::vector<const RewrittenGraph*>& existing,
                            const std::vector<std::string>& existing_names, bool add_default_attrs,
                            const std::vector<std::pair<std::string, std::string>>& frame_names, unsigned threads,
-                           bool keep_output_shapes, bool check_signatures,
+                           bool keep_output_shapes, bool check_signatures, bool keep_input_spelling,
                            std::shared_ptr<fastmeta::NameSet>& names_holder) {
   RewriteOptions options;
   options.prefix = prefix;
@@ -53,6 +53,7 @@ RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
   options.threads = threads;
   options.keep_output_shapes = keep_output_shapes;
   options.check_signatures = check_signatures;
+  options.keep_input_spelling = keep_input_spelling;
   for (const RewrittenGraph* g : existing) options.existing.push_back(g);
   if (!existing_names.empty()) {
     names_holder = std::make_shared<fastmeta::NameSet>();
@@ -343,12 +344,12 @@ PYBIND11_MODULE(_core, m) {
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
          unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
-         const std::string& variable_prefix, bool check_signatures) {
+         const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling) {
         BufferView buf(data);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, names);
+                        check_signatures, keep_input_spelling, names);
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
         // A fastmeta.MappedFile is a private file mapping: its pages can be dropped once read.
@@ -367,7 +368,8 @@ PYBIND11_MODULE(_core, m) {
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       py::arg("keep_output_shapes") = false, py::arg("variable_collections") = std::vector<std::string>(),
-      py::arg("variable_prefix") = "", py::arg("check_signatures") = true, rewrite_doc);
+      py::arg("variable_prefix") = "", py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
+      rewrite_doc);
   m.def(
       "rewrite_meta_graph_file",
       [](const std::string& path, const std::string& prefix, bool clear_devices,
@@ -375,11 +377,11 @@ PYBIND11_MODULE(_core, m) {
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
          unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
-         const std::string& variable_prefix, bool check_signatures) {
+         const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling) {
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, names);
+                        check_signatures, keep_input_spelling, names);
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
         std::unique_ptr<RewrittenGraph> result;
@@ -397,20 +399,21 @@ PYBIND11_MODULE(_core, m) {
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       py::arg("keep_output_shapes") = false, py::arg("variable_collections") = std::vector<std::string>(),
-      py::arg("variable_prefix") = "", py::arg("check_signatures") = true, "Like rewrite_meta_graph, reading (memory-mapping) the file in C++.");
+      py::arg("variable_prefix") = "", py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
+      "Like rewrite_meta_graph, reading (memory-mapping) the file in C++.");
   m.def(
       "rewrite_graph_def",
       [](const py::buffer& data, const py::buffer& op_list, const std::string& prefix, bool clear_devices,
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
-         unsigned threads, bool keep_output_shapes, bool check_signatures) {
+         unsigned threads, bool keep_output_shapes, bool check_signatures, bool keep_input_spelling) {
         BufferView buf(data);
         BufferView ops(op_list);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, names);
+                        check_signatures, keep_input_spelling, names);
         std::unique_ptr<RewrittenGraph> result;
         {
           py::gil_scoped_release release;
@@ -423,7 +426,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("existing") = std::vector<const RewrittenGraph*>(),
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
-      py::arg("keep_output_shapes") = false, py::arg("check_signatures") = true,
+      py::arg("keep_output_shapes") = false, py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
       "Rewrite a bare serialized GraphDef, defaults from a serialized OpList.");
   py::class_<OwnedBuffer>(m, "OwnedBuffer", py::buffer_protocol(), "Read-only bytes owned by a core result.")
       .def("__len__", [](const OwnedBuffer& b) { return b.size; })

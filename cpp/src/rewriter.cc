@@ -2094,7 +2094,9 @@ class Rewriter {
     entry.op_offset = static_cast<uint32_t>(field.written() - node.op().size());
     entry.op_size = static_cast<uint32_t>(node.op().size());
 
-    // Inputs: data inputs in order, then control inputs sorted by name, without duplicates.
+    // Inputs: data inputs in order, then control inputs sorted by name, without duplicates
+    // (what TensorFlow's graph renders from its edges); or, with keep_input_spelling, as
+    // the file spells them (see WriteSpelledInput). The edges follow the first form.
     entry.edge_begin = static_cast<uint32_t>(num_edges);
     s.controls.clear();
     uint32_t data_inputs = 0;
@@ -2103,18 +2105,21 @@ class Rewriter {
     // (fields 1-4 come first in the usual layout) rather than from the source node,
     // which lies anywhere in memory.
     const bool local = local_inputs_ && node.simple;
-    Reader local_reader(node.bytes.substr(0, local ? node.attr_begin : 0), origin_);
+    const bool spell = opts_.keep_input_spelling;
+    Reader local_reader(node.bytes.substr(0, local ? node.attr_begin : spell ? node.bytes.size() : 0), origin_);
     Field local_field;
     for (uint32_t j = 0; j < node.input_count; ++j) {
       const Resolved& res = resolved_[node.input_begin + j];
       Edge e{res.src >= 0 ? (in_order_ ? res.src : static_cast<int32_t>(position_[static_cast<size_t>(res.src)])) : res.src,
              res.index};
       std::string_view a, b;
-      if (local) {
+      if (local || spell) {
         // ParseNode read the same bytes: exactly input_count inputs, well formed.
         bool found = false;
         while (!found && local_reader.Next(local_field)) found = local_field.number == 3;
         if (!found) throw ParseError("node " + Quote(node.name()) + " changed while being read", Offset(node.bytes.data()));
+      }
+      if (local) {
         a = prefix_slash_;
         b = ParseTensorName(local_field.data).node;
       } else if (res.src >= 0) {
@@ -2122,8 +2127,20 @@ class Rewriter {
       } else {
         b = g.external_[static_cast<size_t>(-1 - res.src)];
       }
+      if (spell) {
+        // (TensorFlow's own importer renames an input only once it has renamed the source,
+        // so on a back edge from a renamed node its NodeDef keeps the stale name, which
+        // names another node or none; TensorFlow's importer must be handed the real one.)
+        const bool renamed = res.src >= 0 && !renamed_.empty() && renamed_[static_cast<size_t>(res.src)] != kNone;
+        WriteSpelledInput(out, local_field.data, res, renamed, a, b);
+      }
       if (res.index < 0) {
         s.controls.push_back(Scratch::Control{a, b, e});
+        continue;
+      }
+      if (spell) {
+        edges[num_edges++] = e;
+        ++data_inputs;
         continue;
       }
       if (res.index > 0) {
@@ -2150,7 +2167,7 @@ class Rewriter {
       for (size_t c = 0; c < s.controls.size(); ++c) {
         const Scratch::Control& ctl = s.controls[c];
         if (c > 0 && CompareSplit(ctl.a, ctl.b, s.controls[c - 1].a, s.controls[c - 1].b) == 0) continue;
-        wire::PutBytesParts(out, 3, std::string_view("^"), ctl.a, ctl.b);
+        if (!spell) wire::PutBytesParts(out, 3, std::string_view("^"), ctl.a, ctl.b);
         edges[num_edges++] = ctl.edge;
       }
     }
@@ -2171,6 +2188,43 @@ class Rewriter {
     entry.chunk = chunk;
     entry.size = static_cast<uint32_t>(field.written());
     entry.offset = field.Close();
+  }
+
+  // An input as TensorFlow's importer keeps it in the node's NodeDef (what
+  // Operation.node_def and export_meta_graph show): the file's spelling ("x:0", "x",
+  // control inputs in the file's order, duplicates kept) under the prefix; an input of a
+  // `renamed` node as "name:index" or "^name"; a mapped one as written above ("^y", "y",
+  // "y:k": TensorFlow's importer, given the mapping onto itself, respells those and drops
+  // repeated mapped control inputs).
+  void WriteSpelledInput(wire::Buffer& out, std::string_view text, const Resolved& res, bool renamed,
+                         std::string_view a, std::string_view b) const {
+    const bool control = res.index < 0;
+    if (res.src >= 0 && !renamed) {
+      if (control) {
+        wire::PutBytesParts(out, 3, std::string_view("^"), prefix_slash_, text.substr(1));
+      } else {
+        wire::PutBytesParts(out, 3, prefix_slash_, text);
+      }
+      return;
+    }
+    if (control) {
+      wire::PutBytesParts(out, 3, std::string_view("^"), a, b);
+      return;
+    }
+    if (res.src < 0 && res.index == 0) {
+      wire::PutBytesParts(out, 3, a, b);
+      return;
+    }
+    char digits[16];
+    char* end = digits + sizeof digits;
+    char* p = end;
+    uint32_t v = static_cast<uint32_t>(res.index);
+    do {
+      *--p = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    *--p = ':';
+    wire::PutBytesParts(out, 3, a, b, std::string_view(p, static_cast<size_t>(end - p)));
   }
 
   static void WriteDefault(wire::Buffer& out, std::string_view key, std::string_view value, Scratch& s) {

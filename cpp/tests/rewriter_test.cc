@@ -346,6 +346,53 @@ void TestExistingClash() {
   CHECK(g->name(0) == "imp/Const" && g->name(1) == "imp/Const_1_1");
 }
 
+std::vector<std::string> InputsOf(const fastmeta::RewrittenGraph& g, size_t i) {
+  const std::string_view node = g.node_def(i);
+  fastmeta::wire::Reader r(node, node.data());
+  fastmeta::wire::Field f;
+  std::vector<std::string> out;
+  while (r.Next(f)) {
+    if (f.number == 3) out.emplace_back(f.data);
+  }
+  return out;
+}
+
+// keep_input_spelling: the inputs as the file spells them (TensorFlow's importer keeps
+// that in its NodeDefs), renamed sources as "name:index"; by default as TensorFlow's
+// graph renders them from its edges. The edges are the same either way.
+void TestInputSpelling() {
+  const std::string data = Meta(Node("x") + Node("b") + Node("a") + Node("u", "Unique", {"x:0"}) +
+                                Node("y", "Identity", {"u:1", "^b", "^a", "^b"}) +
+                                Node("z", "AddV2", {"x:0", "u", "^y"}));
+  fastmeta::NameSet clash;
+  clash.Add("x");
+  clash.Add("b");
+  for (int variant = 0; variant < 3; ++variant) {
+    auto plain = Opts(variant == 1 ? "imp" : "");
+    if (variant == 2) plain.existing.push_back(&clash);
+    auto spelled = plain;
+    spelled.keep_input_spelling = true;
+    auto g = fastmeta::RewriteMetaGraph(data, plain);
+    auto h = fastmeta::RewriteMetaGraph(data, spelled);
+    CHECK(g->num_nodes() == 6 && h->num_nodes() == 6);
+    for (size_t i = 0; i < 6; ++i) {
+      CHECK(g->name(i) == h->name(i) && g->node(i).edge_count == h->node(i).edge_count);
+      for (uint32_t k = 0; k < g->node(i).edge_count; ++k) {
+        CHECK(g->edges(i)[k].src == h->edges(i)[k].src && g->edges(i)[k].index == h->edges(i)[k].index);
+      }
+    }
+    const std::string p = variant == 1 ? "imp/" : "";
+    const std::string x = variant == 2 ? "x_1" : p + "x", b = variant == 2 ? "b_1" : p + "b";
+    using V = std::vector<std::string>;
+    CHECK(InputsOf(*g, 3) == V{x});
+    CHECK(InputsOf(*g, 4) == (V{p + "u:1", "^" + p + "a", "^" + b}));
+    CHECK(InputsOf(*g, 5) == (V{x, p + "u", "^" + p + "y"}));
+    CHECK(InputsOf(*h, 3) == V{variant == 2 ? "x_1:0" : p + "x:0"});
+    CHECK(InputsOf(*h, 4) == (V{p + "u:1", "^" + b, "^" + p + "a", "^" + b}));
+    CHECK(InputsOf(*h, 5) == (V{variant == 2 ? "x_1:0" : p + "x:0", p + "u", "^" + p + "y"}));
+  }
+}
+
 void TestThreadsSameResultAndError() {
   // Enough nodes for the parallel paths; the error is the same as single-threaded.
   std::string nodes;
@@ -1009,6 +1056,7 @@ int main() {
   TestScopes();
   TestInputMapErrors();
   TestExistingClash();
+  TestInputSpelling();
   TestThreadsSameResultAndError();
   TestBoundaryScanInHalves();
   TestLongNames();

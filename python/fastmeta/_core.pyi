@@ -71,6 +71,7 @@ def rewrite_meta_graph(
     variable_collections: Sequence[str] = ...,
     variable_prefix: str = "",
     check_signatures: bool = True,
+    keep_input_spelling: bool = False,
 ) -> RewrittenGraph: ...
 def rewrite_meta_graph_file(
     path: str,
@@ -86,6 +87,7 @@ def rewrite_meta_graph_file(
     variable_collections: Sequence[str] = ...,
     variable_prefix: str = "",
     check_signatures: bool = True,
+    keep_input_spelling: bool = False,
 ) -> RewrittenGraph: ...
 def rewrite_graph_def(
     data: _BufferLike,
@@ -100,6 +102,7 @@ def rewrite_graph_def(
     threads: int = 0,
     keep_output_shapes: bool = False,
     check_signatures: bool = True,
+    keep_input_spelling: bool = False,
 ) -> RewrittenGraph: ...
 def meta_graph_rest_ranges(data: _BufferLike) -> list[tuple[int, int]]: ...
 def read_file(path: str) -> bytes: ...

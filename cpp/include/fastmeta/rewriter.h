@@ -55,6 +55,11 @@ struct RewriteOptions {
   // Keep the `_output_shapes` attrs (TensorFlow's importer reads them to refine shapes,
   // then drops them): for handing the result to TensorFlow's importer.
   bool keep_output_shapes = false;
+  // Write each input as the file spells it (under the prefix; "name:index" for a renamed
+  // source), control inputs in the file's order: the NodeDefs TensorFlow's importer keeps
+  // (for handing the result to it). Default: as TensorFlow's graph renders them from its
+  // edges ("x" for "x:0", control inputs sorted, without duplicates).
+  bool keep_input_spelling = false;
   // Add default attr values from the file's stripped_op_list (TensorFlow always does).
   bool add_default_attrs = true;
   // Check each node against its op's OpDef in the file's stripped_op_list, as

@@ -13,7 +13,9 @@ Fast path (what TensorFlow 2.x does, minus the work the core already did):
    create the Python ``Operation`` wrappers; TensorFlow's Python default-attr and device
    passes are skipped (nothing is left for them to do).
    The core keeps the nodes' ``_output_shapes`` (``keep_output_shapes``): TensorFlow's
-   C++ importer refines the inferred tensor shapes with them, then drops them;
+   C++ importer refines the inferred tensor shapes with them, then drops them; and each
+   input as the file spells it (``keep_input_spelling``: ``x:0``, control inputs in the
+   file's order), which TensorFlow keeps in each op's ``node_def``;
 4. rebuild the collections with TensorFlow's registered ``from_proto`` functions (same
    order and rules as ``meta_graph.import_scoped_meta_graph_with_return_elements``) and
    the Saver as ``saver._create_saver_from_imported_meta_graph`` does.
@@ -37,7 +39,9 @@ in is never modified (TensorFlow adds default attrs, clears devices and scopes i
 ``saver_def`` in place); errors fastmeta detects up front are fastmeta's typed errors
 (subclasses of the builtins TensorFlow raises, e.g. ``ValueError``) with fastmeta's
 messages; ``Operation._device_assignments`` (debug metadata recording which Python
-``tf.device`` call set a device) stays empty for imported ops.
+``tf.device`` call set a device) stays empty for imported ops; on a loop's back edge
+from a node renamed to avoid a clash (an unscoped second import), the ``node_def`` input
+names the real source where TensorFlow's keeps the stale name (of the first copy's node).
 """
 
 from __future__ import annotations
@@ -254,13 +258,16 @@ def _rewrite(
     existing: list[str],
 ) -> Any:
     """The core rewrite, keeping ``_output_shapes`` for TensorFlow's importer to consume
-    (it refines the inferred shapes with them, then drops them). The nodes' input counts
-    and output indices are left to TensorFlow's importer, which checks them against its
-    own op registry (atomically), as TensorFlow's own import does."""
+    (it refines the inferred shapes with them, then drops them), and each input as the
+    file spells it (TensorFlow's importer keeps that spelling in the NodeDefs it holds:
+    ``Operation.node_def``, ``export_meta_graph(clear_devices=True)``). The nodes' input
+    counts and output indices are left to TensorFlow's importer, which checks them
+    against its own op registry (atomically), as TensorFlow's own import does."""
     try:
         return _core.rewrite_meta_graph(
             loaded.buffer, prefix=prefix, clear_devices=clear_devices, input_map=core_map,
-            existing_names=existing, keep_output_shapes=True, check_signatures=False)
+            existing_names=existing, keep_output_shapes=True, check_signatures=False,
+            keep_input_spelling=True)
     except ParseError as e:
         e.path = loaded.path
         raise
