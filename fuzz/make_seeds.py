@@ -8,8 +8,8 @@ loops, and hostile samples) and OUT_DIR/index/ (every checkpoint .index fixture,
 prefixed with the checkpoint harness's mode byte 0, and small payloads for the
 wrapped modes 1-3) and OUT_DIR/ckpt/ (each fixture checkpoint whole for the atheris
 harness: mode byte 0, the index length in 2 bytes little endian, the index, the data
-shard; single-shard checkpoints only). Plain files, one input each; libFuzzer and atheris both take
-the directories as corpora.
+shard; single-shard checkpoints only). Plain files, one input each; libFuzzer and
+atheris both take the directories as corpora.
 """
 
 from __future__ import annotations

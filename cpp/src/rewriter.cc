@@ -2145,11 +2145,7 @@ class Rewriter {
       }
       if (res.index > 0) {
         char digits[16];
-        char* end = digits + sizeof digits;
-        char* p = end;
-        for (uint32_t v = static_cast<uint32_t>(res.index); v != 0; v /= 10) *--p = static_cast<char>('0' + v % 10);
-        *--p = ':';
-        wire::PutBytesParts(out, 3, a, b, std::string_view(p, static_cast<size_t>(end - p)));
+        wire::PutBytesParts(out, 3, a, b, OutputSuffix(digits, static_cast<uint32_t>(res.index)));
       } else {
         wire::PutBytesParts(out, 3, a, b);
       }
@@ -2199,7 +2195,7 @@ class Rewriter {
   void WriteSpelledInput(wire::Buffer& out, std::string_view text, const Resolved& res, bool renamed,
                          std::string_view a, std::string_view b) const {
     const bool control = res.index < 0;
-    if (res.src >= 0 && !renamed) {
+    if (res.src >= 0 && !renamed) {  // (a control input's text starts with '^': that made it one)
       if (control) {
         wire::PutBytesParts(out, 3, std::string_view("^"), prefix_slash_, text.substr(1));
       } else {
@@ -2216,15 +2212,19 @@ class Rewriter {
       return;
     }
     char digits[16];
-    char* end = digits + sizeof digits;
+    wire::PutBytesParts(out, 3, a, b, OutputSuffix(digits, static_cast<uint32_t>(res.index)));
+  }
+
+  // ":k" for output k, written at the end of `buf`.
+  static std::string_view OutputSuffix(char (&buf)[16], uint32_t k) {
+    char* end = buf + sizeof buf;
     char* p = end;
-    uint32_t v = static_cast<uint32_t>(res.index);
     do {
-      *--p = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v != 0);
+      *--p = static_cast<char>('0' + k % 10);
+      k /= 10;
+    } while (k != 0);
     *--p = ':';
-    wire::PutBytesParts(out, 3, a, b, std::string_view(p, static_cast<size_t>(end - p)));
+    return std::string_view(p, static_cast<size_t>(end - p));
   }
 
   static void WriteDefault(wire::Buffer& out, std::string_view key, std::string_view value, Scratch& s) {
