@@ -208,7 +208,10 @@ class Operation:
 
     @property
     def node_def(self) -> node_def_pb2.NodeDef:
-        """The operation's NodeDef (a fastmeta message; parsed once per view)."""
+        """The operation's NodeDef (a fastmeta message; parsed once per view), as
+        ``as_graph_def`` holds it: inputs rendered from the edges (``x`` for ``x:0``,
+        control inputs sorted). TensorFlow's ``Operation.node_def`` keeps the file's
+        spelling instead (``fastmeta.tf``'s ops do too)."""
         if self._node is None:
             self._node = self._part.node_def(self._index)
         return self._node
