@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import fastmeta
 import pytest
-from fastmeta import _core, errors  # type: ignore[attr-defined]
+from fastmeta import _core, errors
 from fastmeta.errors import ScopeError
 from fastmeta.rewrite import rewrite_meta_graph_bytes
 

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from fastmeta import _core  # type: ignore[attr-defined]
+from fastmeta import _core
 
 STUB = Path(_core.__file__).with_name("_core.pyi")
 if not STUB.is_file():  # an editable or in-tree layout

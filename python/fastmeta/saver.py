@@ -261,8 +261,7 @@ class Saver:
                 + " restores, which is not a variable: fastmeta cannot write it"
             )
         tensors = _tensors_to_write(targets, values, checkpoint_file)
-        core: Any = _core  # the compiled extension has no type stubs
-        core.write_bundle(checkpoint_file, tensors)
+        _core.write_bundle(checkpoint_file, tensors)
         if write_state:
             self._record_last_checkpoint(checkpoint_file)
             checkpoint.update_checkpoint_state(
@@ -629,8 +628,7 @@ def _read_all(reader: CheckpointReader, keys: list[str], copy: bool) -> dict[str
 def _dtype_name(enum: int) -> str:
     from fastmeta import _core
 
-    core: Any = _core  # the compiled extension has no type stubs
-    return str(core.dtype_name(enum))
+    return str(_core.dtype_name(enum))
 
 
 def _slice_extents(spec: str) -> list[tuple[int, int]]:

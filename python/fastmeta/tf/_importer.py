@@ -63,7 +63,7 @@ from tensorflow.python.platform import tf_logging as logging
 from tensorflow.python.training import saver as saver_lib
 from tensorflow.python.util import compat
 
-from fastmeta import _core  # type: ignore[attr-defined]
+from fastmeta import _core
 from fastmeta.errors import ParseError
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
 from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys
