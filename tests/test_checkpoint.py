@@ -52,6 +52,8 @@ def _sample_arrays() -> dict[str, np.ndarray]:
         "s": np.array([[b"a", b""], [b"\x00\xff", "\u00e9".encode()]], dtype=object),
         "empty": np.zeros((0, 3), np.float32),
         "scalar": np.float32(3.5),
+        "scalar_s": np.array(b"text", dtype=object),
+        "scalar_b": np.array(False),
         "nested/name/with spaces": np.ones(2, np.int32),
     }
     if ml_dtypes is not None:
@@ -72,9 +74,14 @@ def test_round_trip_all_dtypes(tmp_path):
     assert sorted(r.get_variable_to_shape_map()) == sorted(arrays)
     for name, want in arrays.items():
         got = r.get_tensor(name)
-        assert got.shape == np.shape(want), name
+        assert np.shape(got) == np.shape(want), name
         assert _same(got, want), name
+        assert _same(r.get_array(name), want), name
         assert r.has_tensor(name)
+    # 0-d tensors come back as scalars, as from TensorFlow's reader; get_array keeps arrays
+    assert type(r.get_tensor("scalar")) is np.float32 and r.get_tensor("scalar") == 3.5
+    assert r.get_tensor("scalar_s") == b"text" and r.get_tensor("scalar_b") is np.False_
+    assert r.get_array("scalar").shape == () and r.get_array("scalar_s").dtype == object
     assert r.get_variable_to_dtype_map()["f16"] == "float16"
     assert r.get_variable_to_dtype_map()["s"] == "string"
     assert r.get_variable_to_shape_map()["scalar"] == []
@@ -338,6 +345,8 @@ def _assert_matches_tf(tf, prefix, expect_names=None):
         got = ours.get_tensor(name)
         if tf_dtypes[name] == tf.bfloat16 and ml_dtypes is None:
             want = np.asarray(want).view(np.uint16)
+        else:  # a 0-d tensor comes back as TensorFlow's scalar (np.float32, bytes...)
+            assert type(got) is type(want), (name, type(got), type(want))
         assert _same(got, want), name
     if expect_names is not None:
         assert set(expect_names) <= set(tf_shapes)

@@ -9,7 +9,7 @@ core with the GIL released; tensor bytes come zero-copy from an mmap of the data
 API mirrors ``tf.train``::
 
     reader = load_checkpoint(prefix_or_dir)
-    reader.get_tensor(name)            # numpy array
+    reader.get_tensor(name)            # numpy array (a scalar for a 0-d tensor)
     reader.get_variable_to_shape_map() # {name: [dims]}
     reader.get_variable_to_dtype_map() # {name: dtype name}, see below
     list_variables(prefix_or_dir)      # [(name, [dims])], sorted like TF
@@ -209,7 +209,7 @@ class CheckpointReader:
         return dict(self._entry(name))
 
     def get_dtype(self, name: str) -> np.dtype:
-        """The numpy dtype :meth:`get_tensor` returns for ``name``."""
+        """The numpy dtype of what :meth:`get_tensor` returns for ``name``."""
         enum = self._entry(name)["dtype"]
         dt = _NP_DTYPES.get(enum)
         if dt is None:
@@ -223,12 +223,20 @@ class CheckpointReader:
         """The shape of tensor ``name`` (the full shape for a partitioned tensor)."""
         return list(self._entry(name)["shape"])
 
-    def get_tensor(self, name: str, *, copy: bool = True) -> np.ndarray:
-        """The tensor ``name`` as a numpy array (partitioned tensors reassembled).
+    def get_tensor(self, name: str, *, copy: bool = True) -> np.ndarray | np.generic | bytes:
+        """The tensor ``name`` (partitioned tensors reassembled): a numpy array, or for a
+        0-d tensor the scalar TensorFlow's reader returns (``numpy.float32(1.5)``,
+        ``b"text"`` for a string).
 
-        With ``copy=False`` a numeric array is a read-only zero-copy view over the
+        With ``copy=False`` an array of numbers is a read-only zero-copy view over the
         mmapped data file (it keeps the file mapped while alive).
         """
+        arr = self.get_array(name, copy=copy)
+        return arr[()] if arr.ndim == 0 else arr
+
+    def get_array(self, name: str, *, copy: bool = True) -> np.ndarray:
+        """As :meth:`get_tensor`, but always an array (0-d for a scalar); strings are an
+        ``object`` array of ``bytes``."""
         entry = self._entry(name)
         dt = self.get_dtype(name)
         shape = tuple(entry["shape"])
@@ -548,7 +556,7 @@ def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
                 "shard": None if e["slices"] else e["shard_id"],
                 "partitions": len(e["slices"]),
             })
-        values = {name: reader.get_tensor(name) for name in args.tensor}
+        values = {name: reader.get_array(name) for name in args.tensor}
     except Error as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

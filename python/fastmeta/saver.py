@@ -558,7 +558,7 @@ def _object_based_keys(reader: CheckpointReader, targets: list[RestoreTarget]) -
         return targets
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     try:
-        graph.ParseFromString(bytes(reader.get_tensor(_OBJECT_GRAPH_KEY).item()))
+        graph.ParseFromString(bytes(reader.get_array(_OBJECT_GRAPH_KEY).item()))
     except Exception as e:  # a DecodeError, or not a string scalar
         raise CheckpointError(f"{reader.prefix}: unreadable {_OBJECT_GRAPH_KEY} ({e})") from None
     names_to_keys = {a.full_name: a.checkpoint_key for node in graph.nodes for a in node.attributes}
@@ -618,10 +618,10 @@ def _read_all(reader: CheckpointReader, keys: list[str], copy: bool) -> dict[str
     """Read ``keys`` (CRC-checked) on up to two threads: the C++ read and numpy's copy
     both release the GIL."""
     if len(keys) <= 1:
-        return {k: reader.get_tensor(k, copy=copy) for k in keys}
+        return {k: reader.get_array(k, copy=copy) for k in keys}
     workers = min(len(keys), max(1, min(4, os.cpu_count() or 1)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        arrays = list(pool.map(lambda k: reader.get_tensor(k, copy=copy), keys))
+        arrays = list(pool.map(lambda k: reader.get_array(k, copy=copy), keys))
     return dict(zip(keys, arrays))
 
 
