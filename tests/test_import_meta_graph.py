@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE))
 
 import fastmeta  # noqa: E402
 import tf_oracle  # noqa: E402
-from fastmeta.protos import meta_graph_pb2  # noqa: E402
+from fastmeta.protos import attr_value_pb2, meta_graph_pb2  # noqa: E402
 from tf_oracle import Outcome, describe_collections, describe_item, diff_graph_defs  # noqa: E402
 from threads_util import run_concurrently  # noqa: E402
 
@@ -675,6 +675,77 @@ def test_graph_lookups_agree_with_tensorflow() -> None:
         assert [v.name for v in tg.get_collection("variables", scope=scope)] == [
             v.name for v in g.get_collection("variables", scope=scope)
         ]
+
+
+def _walk(graph: Any) -> list[tuple]:
+    """Each op's inputs, control inputs, and its outputs' consumers and control outputs
+    (the last three as sorted names: TensorFlow orders them by its internal edge sets)."""
+    return [
+        (
+            op.name,
+            [t.name for t in op.inputs],
+            sorted(c.name for c in op.control_inputs),
+            [sorted(c.name for c in t.consumers()) for t in op.outputs],
+            sorted(c.name for c in op._control_outputs),
+        )
+        for op in graph.get_operations()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "x", "target"),
+    [
+        ("mlp_ref", "x", "a/save/RestoreV2:3"),
+        ("misc_graph", "x", "a/save/RestoreV2:2"),
+        ("keras_rnn_v1", "head_target", "a/save/RestoreV2:3"),
+    ],
+)
+def test_graph_walk_agrees_with_tensorflow(name: str, x: str, target: str) -> None:
+    """Inputs, consumers and control outputs across two imports (the second with an
+    input_map onto a later output of a node of the first) and an op created after them."""
+    tf = pytest.importorskip("tensorflow")
+    path = str(_path(FIXTURES[name]))
+    mapped = {f"{x}:0": target}
+    tg = tf.Graph()
+    with tg.as_default():
+        tf.compat.v1.train.import_meta_graph(path, import_scope="a")
+        restored = tg.get_tensor_by_name(target)
+        tf.compat.v1.train.import_meta_graph(
+            path, import_scope="b", input_map={k: tg.get_tensor_by_name(v) for k, v in mapped.items()}
+        )
+        with tf.control_dependencies([tg.get_operation_by_name("b/save/Const")]):
+            tf.identity(restored, name="probe")
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(path, import_scope="a", graph=g)
+    fastmeta.import_meta_graph(
+        path, import_scope="b", graph=g, input_map={k: g.get_tensor_by_name(v) for k, v in mapped.items()}
+    )
+    g.create_op(
+        "Identity",
+        [g.get_tensor_by_name(target)],
+        attrs={"T": attr_value_pb2.AttrValue(type=1)},
+        name="probe",
+        control_inputs=[g.get_operation_by_name("b/save/Const")],
+    )
+    want, got = _walk(tg), _walk(g)
+    assert [w[0] for w in want] == [o[0] for o in got]
+    for w, o in zip(want, got):
+        assert w == o, w[0]
+    # one entry per edge, in creation order
+    restored_consumers = [c.name for c in g.get_tensor_by_name(target).consumers()]
+    assert restored_consumers[0].startswith("a/") and restored_consumers[-1] == "probe"
+    assert len(restored_consumers) == len(restored.consumers())
+
+
+def test_a_tensor_read_twice_lists_its_consumer_twice() -> None:
+    g = fastmeta.Graph()
+    x = g.placeholder("float32", [2], name="x")
+    add = g.create_op("AddV2", [x, x], attrs={}, name="add")
+    g.create_op("NoOp", control_inputs=[add], name="after")
+    assert [c.name for c in x.consumers()] == ["add", "add"]
+    assert [c.name for c in add._control_outputs] == ["after"]
+    assert add.outputs == [] or add.outputs[0].consumers() == []
+    assert x.op._control_outputs == []
 
 
 def test_empty_collections_make_no_keys_as_in_tensorflow() -> None:

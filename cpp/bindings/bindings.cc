@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -309,6 +310,18 @@ PYBIND11_MODULE(_core, m) {
         for (uint32_t k = 0; k < e.edge_count; ++k) out[k] = py::make_tuple(edges[k].src, edges[k].index);
         return out;
       }, py::arg("index"), "Input edges (src, output index); src < 0 is input_map target -1-src; index -1 is a control input.")
+      .def("consumers", [](const RewrittenGraph& g, int64_t src, int64_t index) {
+        const auto k = static_cast<int64_t>(g.external().size());
+        if (src >= static_cast<int64_t>(g.num_nodes()) || src < -k) throw py::index_error("source out of range");
+        if (index < -1 || index > INT32_MAX) throw py::index_error("output index out of range");
+        std::vector<uint32_t> out;
+        {
+          py::gil_scoped_release release;  // the first call builds the reverse index
+          out = g.Consumers(static_cast<int32_t>(src), static_cast<int32_t>(index));
+        }
+        return out;
+      }, py::arg("src"), py::arg("index"),
+         "Nodes with an edge from output `index` (-1: control) of node `src` (< 0: external -1-src), one per edge, in order.")
       .def("external", [](const RewrittenGraph& g) { return g.external(); })
       .def("names", [](const RewrittenGraph& g) {
         py::list out(g.num_nodes());

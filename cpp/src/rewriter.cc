@@ -209,6 +209,38 @@ bool RewrittenGraph::HasNameFolded(std::string_view lower) const {
   return folded_.count(std::string(lower)) != 0;
 }
 
+std::vector<uint32_t> RewrittenGraph::Consumers(int32_t src, int32_t index) const {
+  const size_t n = nodes_.size();
+  std::call_once(consumers_once_, [this, n] {
+    const size_t sources = n + external_.size();
+    auto slot = [n](int32_t from) {
+      return from >= 0 ? static_cast<size_t>(from) : n + static_cast<size_t>(-1 - static_cast<int64_t>(from));
+    };
+    consumer_begin_.assign(sources + 1, 0);
+    for (size_t i = 0; i < n; ++i) {
+      const Edge* e = edges(i);
+      for (uint32_t k = 0; k < nodes_[i].edge_count; ++k) ++consumer_begin_[slot(e[k].src) + 1];
+    }
+    for (size_t s = 0; s < sources; ++s) consumer_begin_[s + 1] += consumer_begin_[s];
+    consumer_edges_.resize(consumer_begin_[sources]);
+    std::vector<uint32_t> fill(consumer_begin_.begin(), consumer_begin_.end() - 1);
+    for (size_t i = 0; i < n; ++i) {
+      const Edge* e = edges(i);
+      for (uint32_t k = 0; k < nodes_[i].edge_count; ++k) {
+        consumer_edges_[fill[slot(e[k].src)]++] = Edge{static_cast<int32_t>(i), e[k].index};
+      }
+    }
+  });
+  std::vector<uint32_t> out;
+  const int64_t k_ext = -1 - static_cast<int64_t>(src);  // the external entry, for src < 0
+  if (src >= 0 ? static_cast<size_t>(src) >= n : k_ext >= static_cast<int64_t>(external_.size())) return out;
+  const size_t s = src >= 0 ? static_cast<size_t>(src) : n + static_cast<size_t>(k_ext);
+  for (uint32_t k = consumer_begin_[s]; k < consumer_begin_[s + 1]; ++k) {
+    if (consumer_edges_[k].index == index) out.push_back(static_cast<uint32_t>(consumer_edges_[k].src));
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // The rewriter
 

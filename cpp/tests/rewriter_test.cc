@@ -393,6 +393,31 @@ void TestInputSpelling() {
   }
 }
 
+void TestConsumers() {
+  auto o = Opts("imp");
+  o.input_map = {{"b:0", "ext:2"}};
+  auto g = fastmeta::RewriteMetaGraph(Meta(Node("x") + Node("b") + Node("u", "Unique", {"x:0"}) +
+                                           Node("y", "Identity", {"u:1", "^x"}) +
+                                           Node("z", "AddV2", {"x", "x:0", "^y"}) + Node("w", "Identity", {"b:0"})),
+                                      o);
+  auto at = [&](const char* name) { return static_cast<int32_t>(g->Find(std::string("imp/") + name)); };
+  using V = std::vector<uint32_t>;
+  auto idx = [&](std::initializer_list<const char*> names) {
+    V out;
+    for (const char* n : names) out.push_back(static_cast<uint32_t>(at(n)));
+    return out;
+  };
+  CHECK(g->external() == std::vector<std::string>{"ext"});
+  CHECK(g->Consumers(at("x"), 0) == idx({"u", "z", "z"}));  // one entry per edge
+  CHECK(g->Consumers(at("x"), -1) == idx({"y"}));
+  CHECK(g->Consumers(at("x"), 1).empty());
+  CHECK(g->Consumers(at("u"), 1) == idx({"y"}) && g->Consumers(at("u"), 0).empty());
+  CHECK(g->Consumers(at("y"), -1) == idx({"z"}));
+  CHECK(g->Consumers(at("b"), 0).empty());  // mapped away
+  CHECK(g->Consumers(-1, 2) == idx({"w"}) && g->Consumers(-1, 0).empty());
+  CHECK(g->Consumers(-2, 0).empty() && g->Consumers(static_cast<int32_t>(g->num_nodes()), 0).empty());
+}
+
 void TestThreadsSameResultAndError() {
   // Enough nodes for the parallel paths; the error is the same as single-threaded.
   std::string nodes;
@@ -1057,6 +1082,7 @@ int main() {
   TestInputMapErrors();
   TestExistingClash();
   TestInputSpelling();
+  TestConsumers();
   TestThreadsSameResultAndError();
   TestBoundaryScanInHalves();
   TestLongNames();

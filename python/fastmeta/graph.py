@@ -240,10 +240,10 @@ class Operation:
                     continue
                 if src >= 0:
                     out.append(Tensor(Operation(self._graph, self._part, src), idx))
-                else:
+                else:  # an input_map target: a node of an earlier part, by name
                     if external is None:
                         external = core.external()
-                    out.append(self._graph._tensor_from_input(external[-1 - src]))
+                    out.append(Tensor(self._graph.get_operation_by_name(external[-1 - src]), idx))
             return out
         for s in self._input_strings():
             if not s.startswith("^"):
@@ -262,7 +262,7 @@ class Operation:
                 if src >= 0:
                     out.append(Operation(self._graph, self._part, src))
                 else:
-                    out.append(self._graph._tensor_from_input(core.external()[-1 - src]).op)
+                    out.append(self._graph.get_operation_by_name(core.external()[-1 - src]))
             return out
         for s in self._input_strings():
             if s.startswith("^"):
@@ -274,6 +274,13 @@ class Operation:
         """The output Tensors, when the op's OpDef is known (``[]`` otherwise)."""
         specs = self._graph._output_specs(self)
         return [Tensor(self, i) for i in range(len(specs or ()))]
+
+    @property
+    def _control_outputs(self) -> list[Operation]:
+        """The operations with a control input on this one, in creation order (as
+        TensorFlow's private ``Operation._control_outputs``, which lists them in the
+        order of its internal edge set)."""
+        return self._graph._consumers(self, -1)
 
     def colocation_groups(self) -> list[bytes]:
         """``loc:@`` entries of the ``_class`` attr (sorted), else ``[b"loc:@<name>"]``."""
@@ -358,6 +365,12 @@ class Tensor:
         ):
             return node.attr["shape"].shape
         return None
+
+    def consumers(self) -> list[Operation]:
+        """The operations taking this tensor as a data input, one entry per input (an op
+        reading it twice is listed twice), in creation order. (TensorFlow lists the same
+        operations in the order of its internal edge sets.)"""
+        return self._op._graph._consumers(self._op, self._value_index)
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -790,6 +803,35 @@ class Graph(_Lookup):
     def num_operations(self) -> int:
         """How many operations the graph holds (no views created)."""
         return sum(len(p) for p in self._parts)
+
+    def _consumers(self, op: Operation, index: int) -> list[Operation]:
+        """The operations with an input edge from output ``index`` of ``op`` (-1: control
+        edges), one per edge, in creation order. Parts before ``op``'s cannot hold any;
+        a later import reaches it only through its input_map (the core's external
+        names)."""
+        with self._lock:
+            parts = list(self._parts)
+        name = op.name
+        out: list[Operation] = []
+        start = next(k for k, part in enumerate(parts) if part is op._part)
+        for part in parts[start:]:
+            if isinstance(part, _Block):
+                for i, node in enumerate(part.nodes):
+                    for s in node.input:
+                        src, _, idx = s.lstrip("^").partition(":")
+                        if src == name and (
+                            index < 0 if s.startswith("^") else index == (int(idx) if idx else 0)
+                        ):
+                            out.append(Operation(self, part, i))
+                continue
+            core = part.core
+            if part is op._part:
+                found = core.consumers(op._index, index)
+            else:
+                ext = core.external()
+                found = sorted(i for k in range(len(ext)) if ext[k] == name for i in core.consumers(-1 - k, index))
+            out.extend(Operation(self, part, i) for i in found)
+        return out
 
     def _py_names(self) -> list[str]:
         return [n for p in self._parts if isinstance(p, _Block) for n in p.index]

@@ -145,6 +145,12 @@ class RewrittenGraph : public NameLookup {
   bool HasName(std::string_view name) const override { return Find(name) >= 0; }
   bool HasPrefix(std::string_view name) const override;
 
+  // The nodes with an input edge from output `index` of `src` (index -1: a control
+  // edge; src < 0: external()[-1 - src]), one entry per edge (a node reading a tensor
+  // twice is there twice), in node order. The reverse index is built on the first call
+  // (one pass over the edges) and kept.
+  std::vector<uint32_t> Consumers(int32_t src, int32_t index) const;
+
   // The variable collections the rewrite looked up (RewriteOptions::variable_collections),
   // or nullptr.
   struct Variables {
@@ -184,6 +190,12 @@ class RewrittenGraph : public NameLookup {
   std::unique_ptr<Variables> variables_;
   mutable std::once_flag prefixes_once_;
   mutable std::once_flag folded_once_;
+  mutable std::once_flag consumers_once_;
+  // The reverse of edges_: for source s (a node, then external k at num_nodes() + k),
+  // (consumer, output index) pairs in consumer_edges_[consumer_begin_[s] ..
+  // consumer_begin_[s + 1]).
+  mutable std::vector<uint32_t> consumer_begin_;
+  mutable std::vector<Edge> consumer_edges_;
   mutable std::unordered_set<std::string> folded_;
   mutable std::unordered_set<std::string_view> prefixes_;
 };
