@@ -283,10 +283,11 @@ class Operation:
         return self._graph._consumers(self, -1)
 
     def colocation_groups(self) -> list[bytes]:
-        """``loc:@`` entries of the ``_class`` attr (sorted), else ``[b"loc:@<name>"]``."""
+        """The ``loc:@`` entries of the ``_class`` attr as the NodeDef lists them (order
+        and repeats kept, as TensorFlow's), else ``[b"loc:@<name>"]``."""
         attrs = self.node_def.attr
         if "_class" in attrs:
-            groups = sorted({s for s in attrs["_class"].list.s if s.startswith(b"loc:@")})
+            groups = [s for s in attrs["_class"].list.s if s.startswith(b"loc:@")]
             if groups:
                 return groups
         return [b"loc:@" + self.name.encode("utf-8")]
@@ -1115,7 +1116,8 @@ class _Transaction(_Lookup):
         )
         node.input.extend("^" + c for c in controls)
         if colocate_with is not None:
-            node.attr["_class"].list.s.extend(colocate_with.colocation_groups())
+            # (TensorFlow sets a created op's groups sorted and without repeats)
+            node.attr["_class"].list.s.extend(sorted(set(colocate_with.colocation_groups())))
             device = colocate_with.device
         node.device = device
         for k, v in (attrs or {}).items():

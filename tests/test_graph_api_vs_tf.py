@@ -1,0 +1,108 @@
+"""Differential tests of the TF-free Graph API (``Operation``, ``Tensor``, lookups,
+``return_elements``) against the same calls on TensorFlow's ``tf.Graph``, after the same
+import: the answers (values, error types and messages) must be TensorFlow's.
+
+The corpus tests compare what an import builds (``as_graph_def``, collections); these
+compare what the API answers about it, including the cases a file written by
+TensorFlow's Python API never holds (a ``_class`` with its groups unsorted or repeated)
+and the ways a caller may name an element (``bytes``, a negative output index, a
+Variable).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import fastmeta
+import pytest
+from fastmeta.protos import meta_graph_pb2
+from google.protobuf import text_format
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+tf = pytest.importorskip("tensorflow")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+CORPUS = HERE / "fixtures" / "corpus"
+
+v1 = tf.compat.v1
+
+_F = 'attr { key: "T" value { type: DT_FLOAT } }'
+
+
+def _const(name: str, extra: str = "") -> str:
+    return (
+        f'node {{ name: "{name}" op: "Const" {extra} attr {{ key: "dtype" value {{ type: DT_FLOAT }} }} '
+        'attr { key: "value" value { tensor { dtype: DT_FLOAT tensor_shape {} float_val: 1 } } } }\n'
+    )
+
+
+def _identity(name: str, source: str, extra: str = "") -> str:
+    return f'node {{ name: "{name}" op: "Identity" input: "{source}" {extra} {_F} }}\n'
+
+
+def _class(*targets: str) -> str:
+    entries = " ".join(f's: "loc:@{t}"' for t in targets)
+    return f'attr {{ key: "_class" value {{ list {{ {entries} }} }} }}'
+
+
+def _op_list() -> Any:
+    with tf.Graph().as_default():
+        v1.identity(tf.constant(1.0))
+        return v1.train.export_meta_graph().meta_info_def.stripped_op_list
+
+
+def _meta(text: str) -> bytes:
+    meta = meta_graph_pb2.MetaGraphDef()
+    text_format.Parse(text, meta.graph_def)
+    meta.meta_info_def.stripped_op_list.ParseFromString(_op_list().SerializeToString())
+    return meta.SerializeToString()
+
+
+def _answer(call: Callable[[], Any]) -> Any:
+    """What a call answers, in a form both loaders' answers compare in: element names,
+    dtypes as enums, errors as (type kind, message)."""
+    try:
+        value = call()
+    except (KeyError, ValueError, TypeError) as e:
+        kind = next(k for k in (KeyError, ValueError, TypeError) if isinstance(e, k))
+        return ("error", kind.__name__, str(e))
+    if isinstance(value, list):
+        return [getattr(x, "name", x) for x in value]
+    return getattr(value, "name", value)
+
+
+def _both(data: bytes, calls: Callable[[Any], list[Callable[[], Any]]], **kwargs: Any) -> tuple[list[Any], list[Any]]:
+    with tf.Graph().as_default() as tg:
+        v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data), **kwargs)
+        want = [_answer(c) for c in calls(tg)]
+    fg = fastmeta.Graph()
+    with fg.as_default():
+        fastmeta.import_meta_graph(data, **kwargs)
+        got = [_answer(c) for c in calls(fg)]
+    return want, got
+
+
+@pytest.mark.parametrize("scope", [None, "imp"])
+def test_colocation_groups_as_the_node_lists_them(scope: str | None) -> None:
+    # TensorFlow answers the _class entries in the NodeDef's order, repeats kept.
+    data = _meta(_const("a") + _const("c") + _identity("b", "a", _class("c", "a", "c")) + _identity("d", "a"))
+    prefix = f"{scope}/" if scope else ""
+
+    def calls(g: Any) -> list[Callable[[], Any]]:
+        return [lambda n=n: g.get_operation_by_name(prefix + n).colocation_groups() for n in ("b", "d")]
+
+    want, got = _both(data, calls, import_scope=scope)
+    assert want[0] == [f"loc:@{prefix}{t}".encode() for t in ("c", "a", "c")]
+    assert got == want
+
+
+def test_a_created_ops_colocation_is_sorted_without_repeats() -> None:
+    # (TensorFlow sets a created op's _class from its colocation stack sorted, as a set.)
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(_meta(_const("a") + _const("c") + _identity("b", "a", _class("c", "a", "c"))), graph=g)
+    made = g.create_op("NoOp", name="n", colocate_with=g.get_operation_by_name("b"))
+    assert list(made.node_def.attr["_class"].list.s) == [b"loc:@a", b"loc:@c"]
