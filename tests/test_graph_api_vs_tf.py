@@ -106,3 +106,61 @@ def test_a_created_ops_colocation_is_sorted_without_repeats() -> None:
     fastmeta.import_meta_graph(_meta(_const("a") + _const("c") + _identity("b", "a", _class("c", "a", "c"))), graph=g)
     made = g.create_op("NoOp", name="n", colocate_with=g.get_operation_by_name("b"))
     assert list(made.node_def.attr["_class"].list.s) == [b"loc:@a", b"loc:@c"]
+
+
+_NAMES: list[Any] = [
+    "a",
+    "a:0",
+    b"a",
+    b"a:0",
+    bytearray(b"a:0"),
+    "a:-1",
+    "a:-2",
+    "a:1",
+    "a: 0",
+    "a:x",
+    "a:0:1",
+    "nope",
+    "nope:0",
+    "",
+    None,
+]
+
+
+@pytest.mark.parametrize("allow", [(True, True), (True, False), (False, True)], ids=["any", "tensor", "op"])
+def test_as_graph_element_answers_as_tensorflow(allow: tuple[bool, bool]) -> None:
+    data = _meta(_const("a") + _identity("b", "a"))
+
+    def calls(g: Any) -> list[Callable[[], Any]]:
+        return [
+            lambda n=n: g.as_graph_element(n, allow_tensor=allow[0], allow_operation=allow[1]) for n in _NAMES
+        ]
+
+    want, got = _both(data, calls)
+    assert got == want
+
+
+def test_lookups_by_name_answer_as_tensorflow() -> None:
+    data = _meta(_const("a") + _identity("b", "a"))
+
+    def calls(g: Any) -> list[Callable[[], Any]]:
+        out: list[Callable[[], Any]] = []
+        for n in _NAMES:
+            out.append(lambda n=n: g.get_tensor_by_name(n))
+            out.append(lambda n=n: g.get_operation_by_name(n))
+        return out
+
+    want, got = _both(data, calls)
+    assert got == want
+
+
+@pytest.mark.parametrize("fixture", ["mlp_ref", "mlp_resource_adam", "partitioned"])
+def test_as_graph_element_of_a_variable_is_tensorflows(fixture: str) -> None:
+    # A ref variable stands for its variable tensor, a resource one for its read tensor.
+    data = (CORPUS / f"{fixture}.meta").read_bytes()
+
+    def calls(g: Any) -> list[Callable[[], Any]]:
+        return [lambda v=v: g.as_graph_element(v) for v in g.get_collection("variables")]
+
+    want, got = _both(data, calls, import_scope="imp")
+    assert want and got == want

@@ -574,9 +574,12 @@ class _Lookup:
     def as_graph_element(
         self, obj: Any, allow_tensor: bool = True, allow_operation: bool = True
     ) -> Operation | Tensor:
-        """Resolve a name (``op`` → Operation, ``op:idx`` → Tensor) or check an
-        Operation/Tensor belongs here; ``KeyError``/``ValueError``/``TypeError`` with
-        TensorFlow's messages."""
+        """Resolve a name (``op`` → Operation, ``op:idx`` → Tensor; ``str`` or UTF-8
+        ``bytes``) or check an Operation/Tensor belongs here; an object with an
+        ``_as_graph_element()`` method (a :class:`fastmeta.Variable`) stands for what
+        that returns. ``KeyError``/``ValueError``/``TypeError`` with TensorFlow's
+        messages. As TensorFlow, a negative output index counts from the end
+        (``op:-1`` is the op's last output)."""
         if allow_tensor and type(obj) is str:
             tensor = self._resolve_tensor(obj)
             if tensor is not None:
@@ -589,6 +592,11 @@ class _Lookup:
             types_str = "Operation"
         else:
             raise ValueError("allow_tensor and allow_operation can't both be False.")
+        convert = getattr(obj, "_as_graph_element", None)
+        if callable(convert):
+            obj = convert()
+        if isinstance(obj, bytes):
+            obj = obj.decode("utf-8")
         if isinstance(obj, (Tensor, Operation)):
             if obj.graph is not self._graph:
                 raise ValueError(f"{obj!r} is not an element of this graph.")
@@ -618,6 +626,8 @@ class _Lookup:
                     f"The operation, {op_name!r}, does not exist in the graph."
                 )
             count = self._num_outputs(op)
+            if count is not None and -count <= out_n < 0:
+                out_n += count  # (TensorFlow indexes the op's output list with it)
             if out_n < 0 or (count is not None and out_n >= count):
                 raise KeyError(
                     f"The name {name!r} refers to a Tensor which does not exist. "
@@ -633,7 +643,8 @@ class _Lookup:
                     'must be of the form "<op_name>:<output_index>".'
                 )
             raise ValueError(
-                f"The name {name!r} looks like an (invalid) Operation name, not a {types_str}."
+                f"The name {name!r} looks like an (invalid) Operation name, not a {types_str}. "
+                'Tensor names must be of the form "<op_name>:<output_index>".'
             )
         op = self._find(name)
         if op is None:

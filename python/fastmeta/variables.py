@@ -516,6 +516,11 @@ class Variable:
         """Partition information (None for whole variables)."""
         return self._save_slice_info
 
+    def _as_graph_element(self) -> Tensor:
+        """What ``Graph.as_graph_element(variable)`` resolves to, as TensorFlow's: the
+        variable tensor of a ref variable (``w:0``), the read tensor of a resource one."""
+        return self._graph_element if self._is_resource else self._variable
+
     def _shared_name(self) -> str:
         """The name save/restore ops use (the op name)."""
         return self.op.name
