@@ -164,3 +164,15 @@ def test_as_graph_element_of_a_variable_is_tensorflows(fixture: str) -> None:
 
     want, got = _both(data, calls, import_scope="imp")
     assert want and got == want
+
+
+def test_get_attr_of_an_attr_without_a_value() -> None:
+    data = _meta(_const("a", 'attr { key: "_empty" value {} }'))
+
+    def calls(g: Any) -> list[Callable[[], Any]]:
+        op = g.get_operation_by_name("a")
+        return [lambda: op.get_attr("_empty"), lambda: op.get_attr("absent")]
+
+    want, got = _both(data, calls)
+    assert want[0] == []
+    assert got == want

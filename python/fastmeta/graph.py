@@ -219,7 +219,8 @@ class Operation:
     def get_attr(self, name: str) -> Any:
         """The value of attr ``name`` (as TensorFlow's ``Operation.get_attr`` shapes it:
         scalars as Python values, types as DataType ints, lists as lists, shapes,
-        tensors and funcs as messages). ``ValueError`` when absent."""
+        tensors and funcs as messages; ``[]`` for an attr with no value set).
+        ``ValueError`` when absent."""
         attrs = self.node_def.attr
         if name not in attrs:
             raise ValueError(f"Operation '{self.name}' has no attr named '{name}'.")
@@ -390,7 +391,7 @@ class Tensor:
 def _attr_python_value(value: attr_value_pb2.AttrValue) -> Any:
     which = value.WhichOneof("value")
     if which is None:
-        return None
+        return []  # (TensorFlow's answer for an attr with no value set)
     if which == "list":
         lst = value.list
         for field in ("s", "i", "f", "b", "type", "shape", "tensor", "func"):
