@@ -23,6 +23,7 @@ from google.protobuf import text_format
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
+from tensorflow.python.framework import meta_graph as tf_meta_graph  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -175,4 +176,38 @@ def test_get_attr_of_an_attr_without_a_value() -> None:
 
     want, got = _both(data, calls)
     assert want[0] == []
+    assert got == want
+
+
+_RETURN_ELEMENTS: list[list[Any]] = [
+    ["logits:0", "x", "train_gd"],
+    [b"logits:0", b"x"],
+    ["logits:-1"],
+    ["logits:5"],  # past the op's outputs
+    ["train_gd:0"],  # an op without outputs
+    ["logits:x"],
+    ["logits:"],
+    ["logits:0:1"],
+    ["nope:0"],
+    ["nope"],
+    ["^x"],
+    [5],
+]
+
+
+@pytest.mark.parametrize("names", _RETURN_ELEMENTS, ids=repr)
+def test_return_elements_answer_as_tensorflow(names: list[Any]) -> None:
+    path = str(CORPUS / "mlp_ref.meta")
+
+    def run(importer: Callable[..., Any], graph: Any) -> Any:
+        with graph.as_default():
+            try:
+                _, elements = importer(path, import_scope="imp", return_elements=names)
+            except (KeyError, ValueError, TypeError) as e:
+                kind = next(k for k in (KeyError, ValueError, TypeError) if isinstance(e, k))
+                return ("error", kind.__name__, str(e))
+            return [e.name for e in elements]
+
+    want = run(tf_meta_graph.import_scoped_meta_graph_with_return_elements, tf.Graph())
+    got = run(fastmeta.import_scoped_meta_graph_with_return_elements, fastmeta.Graph())
     assert got == want

@@ -345,23 +345,49 @@ def _restore_collections(
                 txn.add_to_collection(key, _collection_value(key, v, scope))
 
 
+def _parse_return_element(name: str) -> tuple[str, int | None]:
+    """``(op name, output index)`` of a return element (index None for an op), with the
+    ValueErrors of TensorFlow's ``_ParseTensorName``."""
+    if ":" not in name:
+        return name, None
+    parts = name.split(":")
+    if len(parts) != 2:
+        raise ValueError(
+            f"Cannot convert '{name}' to a tensor name. Tensor names should not contain more "
+            f"than 1 `:`. Obtained {len(parts) - 1}"
+        )
+    try:
+        return parts[0], int(parts[1])
+    except ValueError:
+        raise ValueError(
+            f"Cannot convert {name!r} to a tensor name. Second component of the name following "
+            f"the `:` should be an int. Got {parts[1]}."
+        ) from None
+
+
 def _return_elements(
     txn: _Transaction,
     loaded: LoadedMetaGraph,
     seg: Any,
     prefix: str,
     imap: list[tuple[str, str]],
-    names: Sequence[str],
+    names: Sequence[str | bytes],
 ) -> list[Element]:
+    # As TensorFlow: names are str or bytes, all parsed before any is looked up.
+    if not all(isinstance(x, (str, bytes)) for x in names):
+        raise TypeError(f"Argument `return_elements` must be a list of strings. Obtained {names}.")
+    parsed = [
+        (n, *_parse_return_element(n))
+        for n in (x.decode("utf-8") if isinstance(x, bytes) else x for x in names)
+    ]
     plain: Any = None
     out: list[Element] = []
     # A tensor the input_map replaces is returned as its replacement, as TensorFlow's
     # importer does (of two spellings of one key, "x" and "x:0", the later wins).
     mapped = input_map_tensor_keys(imap)
-    for name in names:
-        op_name, sep, idx = name.partition(":")
-        if sep and idx.isdigit() and (op_name, int(idx)) in mapped:
-            out.append(txn.as_graph_element(mapped[(op_name, int(idx))]))
+    for name, op_name, idx in parsed:
+        if idx is not None and (op_name, idx) in mapped:
+            out.append(txn.as_graph_element(mapped[(op_name, idx)]))
             continue
         final = prepend_name_scope(op_name, prefix) if prefix else op_name
         i = seg.find(final)
@@ -370,10 +396,20 @@ def _return_elements(
                 plain = run_core(loaded, "", input_map=imap)  # same order as seg, original names
             j = plain.find(op_name)
             if j < 0:
-                raise GraphError(f"Requested return_element {name!r} not found in graph_def.", node=name)
+                kind = "node" if idx is None else "tensor"
+                raise GraphError(f"Requested return {kind} {name!r} not found in graph def", node=name)
             final = seg.name(j)
-        element = txn.as_graph_element(f"{final}:{idx}" if sep else final)
-        out.append(element)
+        if idx is None:
+            out.append(txn.as_graph_element(final))
+            continue
+        op = txn.as_graph_element(final, allow_tensor=False)
+        assert isinstance(op, Operation)
+        count = txn._num_outputs(op)
+        if count is not None and idx >= count:
+            raise GraphError(
+                f"Invalid return output {idx} of node '{op_name}', which has {count} output(s)", node=name
+            )
+        out.append(txn.as_graph_element(f"{final}:{idx}"))
     return out
 
 
@@ -412,7 +448,7 @@ def _import(
     input_map: Mapping[str, Any] | None,
     unbound_inputs_col_name: str | None,
     restore_collections_predicate: Callable[[str], bool],
-    return_elements: Sequence[str] | None,
+    return_elements: Sequence[str | bytes] | None,
     build_saver_for_return: bool,
     threads: int = 0,
 ) -> tuple[dict[str, Variable], list[Element] | None, Any]:
@@ -588,7 +624,7 @@ def import_scoped_meta_graph_with_return_elements(
     input_map: Mapping[str, Any] | None = None,
     unbound_inputs_col_name: str | None = "unbound_inputs",
     restore_collections_predicate: Callable[[str], bool] = lambda key: True,
-    return_elements: Sequence[str] | None = None,
+    return_elements: Sequence[str | bytes] | None = None,
 ) -> tuple[dict[str, Variable], list[Element] | None]:
     """TensorFlow's ``import_scoped_meta_graph_with_return_elements``: import without
     building a Saver; return ``(var_dict, return_elements)`` where ``var_dict`` maps
