@@ -469,6 +469,51 @@ def test_variable_def_tensorflow_refuses_is_a_typed_value_error(fields: dict[str
     assert _snapshot(g) == before
 
 
+def _resource_variable_named(data: bytes, old: str, new: str) -> bytes:
+    from fastmeta.protos import variable_pb2
+
+    mg = meta_graph_pb2.MetaGraphDef.FromString(data)
+    for key in ("variables", "trainable_variables"):
+        values = mg.collection_def[key].bytes_list.value
+        for i, raw in enumerate(values):
+            vd = variable_pb2.VariableDef.FromString(raw)
+            if vd.variable_name == old:
+                vd.variable_name = new
+                values[i] = vd.SerializeToString()
+    return mg.SerializeToString()
+
+
+@pytest.mark.parametrize("case", ["existing_op_of_that_name", "op_without_shape_attr"])
+def test_a_resource_variable_whose_handle_op_has_no_shape_is_refused_as_in_tensorflow(case: str) -> None:
+    # TensorFlow's ResourceVariable.from_proto reads the handle op's shape and dtype attrs:
+    # a variable name resolving to an op without them (the graph's own op of that name,
+    # in an unscoped import; or a file naming another op) is a ValueError. fastmeta
+    # refused it neither on the bulk path nor in from_proto.
+    from fastmeta.protos import attr_value_pb2
+
+    tf = pytest.importorskip("tensorflow")
+    data = _path(FIXTURES["mlp_resource_adam"]).read_bytes()
+    if case == "op_without_shape_attr":
+        data = _resource_variable_named(data, "layer1/weights:0", "layer1/MatMul:0")
+    existing = ["layer1/weights"] if case == "existing_op_of_that_name" else []
+    with tf.Graph().as_default():
+        for name in existing:
+            tf.constant(1.0, name=name)
+        with pytest.raises(ValueError) as want:
+            tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(data))
+    g = fastmeta.Graph()
+    for name in existing:
+        value = attr_value_pb2.AttrValue()
+        value.tensor.dtype = 1  # DT_FLOAT
+        value.tensor.float_val.append(1.0)
+        g.create_op("Const", attrs={"dtype": attr_value_pb2.AttrValue(type=1), "value": value}, name=name)
+    before = _snapshot(g)
+    with g.as_default(), pytest.raises(fastmeta.CollectionValueError) as got:
+        fastmeta.import_meta_graph(data)
+    assert str(want.value) in str(got.value) and got.value.key in ("variables", "trainable_variables")
+    assert _snapshot(g) == before
+
+
 def test_a_fresh_saver_over_variables_of_one_name_is_a_typed_error() -> None:
     # No saver_def: the import builds a Saver over the variables, which refuses two of one
     # name (TensorFlow: ValueError "At least two variables have the same name").

@@ -87,6 +87,17 @@ def _op(graph: _Lookup, key: str, name: str) -> Operation:
     return x if isinstance(x, Operation) else x.op
 
 
+def _require_attr(op: Operation, attr: str, key: str, name: str) -> None:
+    # A resource variable takes its shape and dtype from its handle op's attrs:
+    # TensorFlow's from_proto fails (get_attr's ValueError) when the name resolves to an
+    # op without them (an unscoped import's variable names resolve to the graph's
+    # existing ops of those names).
+    if attr not in op.node_def.attr:
+        raise CollectionValueError(
+            f"collection '{key}': Operation '{op.name}' has no attr named '{attr}'.", key=key, name=name
+        )
+
+
 def bulk_prefix(import_scope: str | None) -> str:
     """What the bulk path prepends to a VariableDef's names: ``"scope/"``, or ``""``."""
     # Plain concatenation where prepend_name_scope would also handle '^x' / 'loc:@x':
@@ -169,6 +180,7 @@ class BulkVariables:
         trainable = (flags & _TRAINABLE) != 0
         resource = (flags & _RESOURCE) != 0
         read_op = op_types.index("ReadVariableOp") if "ReadVariableOp" in op_types else -2
+        handle_op = op_types.index("VarHandleOp") if "VarHandleOp" in op_types else -2
         settled = (
             ((flags & _PARSED) != 0)
             & is_tensor[:, 0]
@@ -178,7 +190,7 @@ class BulkVariables:
             & (no_initial | is_tensor[:, 3])
             # from_proto's ValueErrors (the core hands back other values already)
             & ~((sync == _ON_READ) & trainable)
-            & (~resource | (ops[:, 2] == read_op))
+            & (~resource | ((ops[:, 2] == read_op) & (ops[:, 0] == handle_op)))
         )
         # A SaveSliceInfoDef is parsed now, so that a bad one is reported by from_proto
         # at import time (partitioned variables only: few).
@@ -350,6 +362,7 @@ class Variable:
         name = prepend_name_scope(variable_def.variable_name, scope)
         if v._is_resource:
             v._variable = _tensor(graph, key, name)
+            _require_attr(v._variable.op, "shape", key, name)
             v._initializer = _op(
                 graph, key, prepend_name_scope(variable_def.initializer_name, scope)
             )
@@ -380,6 +393,7 @@ class Variable:
                     graph, key, v._variable.op.name + "/Read/ReadVariableOp:0"
                 )
             v._snapshot = v._cached_value if v._cached_value is not None else v._graph_element
+            _require_attr(v._variable.op, "dtype", key, name)
         else:
             v._variable = _tensor(graph, key, name)
             v._initializer = _op(
