@@ -167,6 +167,21 @@ def test_as_graph_element_of_a_variable_is_tensorflows(fixture: str) -> None:
     assert want and got == want
 
 
+@pytest.mark.parametrize("fixture", ["mlp_ref", "mlp_resource_adam", "partitioned", "ema_replicas"])
+def test_variable_dtypes_are_tensorflows(fixture: str) -> None:
+    # A ref variable's dtype is its tensor's _REF type (float32_ref), a resource one's
+    # the value type.
+    data = (CORPUS / f"{fixture}.meta").read_bytes()
+
+    def calls(g: Any) -> list[Callable[[], Any]]:
+        return [
+            lambda v=v: getattr(v.dtype, "as_datatype_enum", v.dtype) for v in g.get_collection("variables")
+        ]
+
+    want, got = _both(data, calls, import_scope="imp")
+    assert want and got == want
+
+
 def test_get_attr_of_an_attr_without_a_value() -> None:
     data = _meta(_const("a", 'attr { key: "_empty" value {} }'))
 

@@ -834,7 +834,7 @@ def test_variables_memoised_and_properties() -> None:
     everything = g.get_collection("variables")
     assert all(any(t is v for v in everything) for t in trainable)
     w = next(v for v in everything if v.name == "imp/layer1/weights:0")
-    assert not w.is_resource and w.op.type == "VariableV2" and w.dtype == 1
+    assert not w.is_resource and w.op.type == "VariableV2" and w.dtype == 101
     assert w.initializer.type == "Assign" and w.snapshot.op.type == "Identity"
     assert w.initial_value is not None and w.trainable
     assert w.to_proto(export_scope="imp").variable_name == "layer1/weights:0"

@@ -818,7 +818,7 @@ class _Saveable:
         else:
             self.tensor = var._variable
             self.device = var.device
-        dtype = var.dtype
+        dtype = var._base_dtype()
         self.dtype = int(dtype if dtype is not None else 0)
 
 

@@ -512,11 +512,17 @@ class Variable:
 
     @property
     def dtype(self) -> int | None:
-        """The value DataType (base type, no ``_REF``)."""
+        """The DataType, as TensorFlow's ``Variable.dtype``: a ref variable's is its
+        tensor's ``_REF`` type (``101``, TensorFlow's ``float32_ref``), a resource
+        variable's the value type (``1``)."""
         if self._is_resource:
             attr = self.op.node_def.attr.get("dtype")
             return int(attr.type) if attr is not None else None
-        d = self._variable.dtype
+        return self._variable.dtype
+
+    def _base_dtype(self) -> int | None:
+        """The value DataType, without ``_REF`` (what a checkpoint stores)."""
+        d = self.dtype
         return d - 100 if d is not None and d > 100 else d
 
     @property
