@@ -11,6 +11,7 @@ Variable).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -28,6 +29,9 @@ from tensorflow.python.framework import meta_graph as tf_meta_graph  # noqa: E40
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 CORPUS = HERE / "fixtures" / "corpus"
+MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
+# Fixtures TensorFlow imports without an input_map.
+PLAIN = sorted(f["file"] for f in MANIFEST["fixtures"] if not f["required_input_map"])
 
 v1 = tf.compat.v1
 
@@ -226,3 +230,71 @@ def test_return_elements_answer_as_tensorflow(names: list[Any]) -> None:
     want = run(tf_meta_graph.import_scoped_meta_graph_with_return_elements, tf.Graph())
     got = run(fastmeta.import_scoped_meta_graph_with_return_elements, fastmeta.Graph())
     assert got == want
+
+
+def _tf_shape(shape: Any) -> Any:
+    """A fastmeta TensorShapeProto (or None: unknown) as a tf.TensorShape."""
+    if shape is None:
+        return tf.TensorShape(None)
+    from tensorflow.core.framework import tensor_shape_pb2
+
+    return tf.TensorShape(tensor_shape_pb2.TensorShapeProto.FromString(shape.SerializeToString()))
+
+
+@pytest.mark.parametrize("scope", [None, "imp"])
+@pytest.mark.parametrize("fixture", PLAIN)
+def test_tensor_shapes_are_tensorflows(fixture: str, scope: str | None) -> None:
+    # Every imported output's static shape: the file's recorded _output_shapes, which
+    # TensorFlow's graph holds after importing a file it wrote. (Ops fastmeta creates
+    # itself, a fresh Saver's, have no recorded shapes: unknown, None, or from attrs.)
+    path = str(CORPUS / fixture)
+    with tf.Graph().as_default() as tg:
+        v1.train.import_meta_graph(path, import_scope=scope)
+    with fastmeta.Graph().as_default() as fg:  # (the fresh Saver's ops go to the default graph)
+        fastmeta.import_meta_graph(path, import_scope=scope)
+    imported = fastmeta.graph._Segment
+    compared = 0
+    for op in fg.get_operations():
+        theirs = tg.get_operation_by_name(op.name).outputs
+        assert len(op.outputs) == len(theirs), op.name
+        for t, want in zip(op.outputs, theirs):
+            if t.shape is None and not isinstance(op._part, imported):
+                continue
+            assert t.shape is not None, t.name
+            assert t.shape.SerializeToString() == want.shape.as_proto().SerializeToString(), t.name
+            compared += 1
+    assert compared >= sum(len(op.outputs) for op in tg.get_operations()) * 0.8
+
+
+def test_tensor_shapes_after_a_more_specific_input_map_stay_compatible() -> None:
+    # TensorFlow merges the recorded shapes with its shape inference: mapped onto a
+    # tensor of a more specific shape, its shapes downstream are refinements of the
+    # recorded ones fastmeta answers.
+    path = str(CORPUS / "mlp_ref.meta")
+    with tf.Graph().as_default() as tg:
+        x = v1.placeholder(tf.float32, [2, 4], name="new_x")
+        v1.train.import_meta_graph(path, import_scope="imp", input_map={"x:0": x})
+    with fastmeta.Graph().as_default() as fg:
+        fx = fg.placeholder("float32", [2, 4], name="new_x")
+        fastmeta.import_meta_graph(path, import_scope="imp", input_map={"x:0": fx})
+    refined = 0
+    for op in tg.get_operations():
+        for t, ft in zip(op.outputs, fg.get_operation_by_name(op.name).outputs):
+            ours = _tf_shape(ft.shape)
+            assert ours.is_compatible_with(t.shape), t.name
+            refined += ours != t.shape
+    assert fg.get_tensor_by_name("imp/logits:0").shape.dim[0].size == -1
+    assert refined  # (TensorFlow's logits: [2, 3])
+
+
+def test_recorded_shapes_beyond_the_outputs_are_ignored() -> None:
+    # As TensorFlow's importer: the first num_outputs recorded shapes count.
+    shapes = 'attr { key: "_output_shapes" value { list { shape {} shape { dim { size: 3 } } } } }'
+    data = _meta(_const("a", shapes))
+    with tf.Graph().as_default() as tg:
+        v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data))
+    with fastmeta.Graph().as_default() as fg:
+        fastmeta.import_meta_graph(data)
+    got = fg.get_tensor_by_name("a:0").shape
+    want = tg.get_tensor_by_name("a:0").shape.as_proto()
+    assert got is not None and got.SerializeToString() == want.SerializeToString()

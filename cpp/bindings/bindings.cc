@@ -44,7 +44,7 @@ RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
                            const std::vector<std::string>& existing_names, bool add_default_attrs,
                            const std::vector<std::pair<std::string, std::string>>& frame_names, unsigned threads,
                            bool keep_output_shapes, bool check_signatures, bool keep_input_spelling,
-                           std::shared_ptr<fastmeta::NameSet>& names_holder) {
+                           bool collect_output_shapes, std::shared_ptr<fastmeta::NameSet>& names_holder) {
   RewriteOptions options;
   options.prefix = prefix;
   options.clear_devices = clear_devices;
@@ -55,6 +55,7 @@ RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
   options.keep_output_shapes = keep_output_shapes;
   options.check_signatures = check_signatures;
   options.keep_input_spelling = keep_input_spelling;
+  options.collect_output_shapes = collect_output_shapes;
   for (const RewrittenGraph* g : existing) options.existing.push_back(g);
   if (!existing_names.empty()) {
     names_holder = std::make_shared<fastmeta::NameSet>();
@@ -322,6 +323,11 @@ PYBIND11_MODULE(_core, m) {
         return out;
       }, py::arg("src"), py::arg("index"),
          "Nodes with an edge from output `index` (-1: control) of node `src` (< 0: external -1-src), one per edge, in order.")
+      .def("output_shapes", [](const RewrittenGraph& g, int64_t i) {
+        CheckIndex(g, i);
+        return Bytes(g.output_shapes(static_cast<size_t>(i)));
+      }, py::arg("index"),
+         "The node's dropped `_output_shapes` entry (a serialized NodeDef holding that attr), or b'' (none, or not collected).")
       .def("external", [](const RewrittenGraph& g) { return g.external(); })
       .def("names", [](const RewrittenGraph& g) {
         py::list out(g.num_nodes());
@@ -357,12 +363,13 @@ PYBIND11_MODULE(_core, m) {
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
          unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
-         const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling) {
+         const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling,
+         bool collect_output_shapes) {
         BufferView buf(data);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, keep_input_spelling, names);
+                        check_signatures, keep_input_spelling, collect_output_shapes, names);
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
         // A fastmeta.MappedFile is a private file mapping: its pages can be dropped once read.
@@ -382,6 +389,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       py::arg("keep_output_shapes") = false, py::arg("variable_collections") = std::vector<std::string>(),
       py::arg("variable_prefix") = "", py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
+      py::arg("collect_output_shapes") = false,
       rewrite_doc);
   m.def(
       "rewrite_meta_graph_file",
@@ -390,11 +398,12 @@ PYBIND11_MODULE(_core, m) {
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
          unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
-         const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling) {
+         const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling,
+         bool collect_output_shapes) {
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, keep_input_spelling, names);
+                        check_signatures, keep_input_spelling, collect_output_shapes, names);
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
         std::unique_ptr<RewrittenGraph> result;
@@ -413,6 +422,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       py::arg("keep_output_shapes") = false, py::arg("variable_collections") = std::vector<std::string>(),
       py::arg("variable_prefix") = "", py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
+      py::arg("collect_output_shapes") = false,
       "Like rewrite_meta_graph, reading (memory-mapping) the file in C++.");
   m.def(
       "rewrite_graph_def",
@@ -420,13 +430,14 @@ PYBIND11_MODULE(_core, m) {
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
-         unsigned threads, bool keep_output_shapes, bool check_signatures, bool keep_input_spelling) {
+         unsigned threads, bool keep_output_shapes, bool check_signatures, bool keep_input_spelling,
+         bool collect_output_shapes) {
         BufferView buf(data);
         BufferView ops(op_list);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, keep_input_spelling, names);
+                        check_signatures, keep_input_spelling, collect_output_shapes, names);
         std::unique_ptr<RewrittenGraph> result;
         {
           py::gil_scoped_release release;
@@ -440,6 +451,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       py::arg("keep_output_shapes") = false, py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
+      py::arg("collect_output_shapes") = false,
       "Rewrite a bare serialized GraphDef, defaults from a serialized OpList.");
   py::class_<OwnedBuffer>(m, "OwnedBuffer", py::buffer_protocol(), "Read-only bytes owned by a core result.")
       .def("__len__", [](const OwnedBuffer& b) { return b.size; })

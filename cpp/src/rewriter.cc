@@ -1910,6 +1910,10 @@ class Rewriter {
     // (g.nodes_ was sized by ResolveInputs, to take the input records' pages)
     g.chunks_.clear();
     g.chunks_.resize(parts + 1);
+    if (opts_.collect_output_shapes && !opts_.keep_output_shapes) {
+      g.shape_chunks_.resize(parts + 1);
+      g.shape_spans_.resize(g.nodes_.size());
+    }
     // In file order, node k's edges are no more than its resolved inputs, which start
     // at or after the edges written so far: they are written in place over resolved_
     // (one part per range of inputs), which then becomes the output's edge array.
@@ -2211,7 +2215,12 @@ class Rewriter {
     }
     entry.device_size = static_cast<uint32_t>(device.size());
 
-    WriteAttrsAndRest(out, node, i, s);
+    const std::string_view shapes = WriteAttrsAndRest(out, node, i, s);
+    if (!g.shape_spans_.empty()) {
+      wire::Buffer& aside = g.shape_chunks_[chunk];
+      g.shape_spans_[k] = {static_cast<uint32_t>(aside.size()), static_cast<uint32_t>(shapes.size())};
+      aside.append(shapes.data(), shapes.size());
+    }
 
     entry.chunk = chunk;
     entry.size = static_cast<uint32_t>(field.written());
@@ -2264,7 +2273,9 @@ class Rewriter {
                         std::string_view("\x12", 1), std::string_view(s.Varint2(value.size())), value);
   }
 
-  void WriteAttrsAndRest(wire::Buffer& out, const RawNode& node, uint32_t index, Scratch& s) {
+  // Writes the node's attrs (defaults added, _class rewritten, _output_shapes dropped)
+  // and its fields after them; returns the dropped _output_shapes entry (or empty).
+  std::string_view WriteAttrsAndRest(wire::Buffer& out, const RawNode& node, uint32_t index, Scratch& s) {
     const bool frame_override = !frame_names_.empty() && (node.op() == "Enter" || node.op() == "RefEnter");
     if (node.simple && !frame_override) {
       // Fast path: the attr region in at most three pieces around the _output_shapes
@@ -2294,7 +2305,7 @@ class Rewriter {
         }
       }
       if (node.bytes.size() > node.attr_end) out.append(base + node.attr_end, node.bytes.size() - node.attr_end);
-      return;
+      return node.bytes.substr(node.shapes_begin, node.shapes_end - node.shapes_begin);
     }
     // General path: which attr keys the node has (the last of duplicate keys wins).
     auto& attrs = s.attrs;
@@ -2320,13 +2331,18 @@ class Rewriter {
       if (it != frame_names_.end()) frame = it->second;
     }
     present.clear();
+    std::string_view shapes;
     for (size_t a = 0; a < attrs.size(); ++a) {
       const Scratch::AttrRef& attr = attrs[a];
       bool superseded = false;
       for (size_t b = a + 1; b < attrs.size(); ++b) {
         if (attrs[b].key == attr.key) superseded = true;
       }
-      if (superseded || (attr.key == "_output_shapes" && !opts_.keep_output_shapes)) continue;
+      if (superseded) continue;
+      if (attr.key == "_output_shapes" && !opts_.keep_output_shapes) {
+        shapes = attr.raw;
+        continue;
+      }
       if (defaults) {
         bool has_default = false;
         for (const auto& d : *defaults) has_default |= d.first == attr.key;
@@ -2352,6 +2368,7 @@ class Rewriter {
       }
     }
     for (std::string_view raw : rest) out.append(raw.data(), raw.size());
+    return shapes;
   }
 
   const char* origin_;

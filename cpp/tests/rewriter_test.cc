@@ -418,6 +418,34 @@ void TestConsumers() {
   CHECK(g->Consumers(-2, 0).empty() && g->Consumers(static_cast<int32_t>(g->num_nodes()), 0).empty());
 }
 
+void TestCollectedOutputShapes() {
+  // _output_shapes entries dropped from the NodeDefs are kept aside when asked, on the
+  // writer's fast path (a) and its general path (b: a repeated attr key).
+  const std::string shapes_a = Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, Bytes(7, Bytes(2, VarintField(1, 3))))));
+  const std::string shapes_b = Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, Bytes(7, ""))));
+  const std::string t = Bytes(5, Bytes(1, "T") + Bytes(2, VarintField(6, 1)));
+  std::string nodes = Node("a", "Const", {}, shapes_a) + Node("b", "Identity", {"a"}, t + shapes_b + t) + Node("c");
+  for (int i = 0; i < 5000; ++i) nodes += Node("n" + std::to_string(i), "Identity", {"a"}, shapes_a);  // several parts
+  for (unsigned threads : {1u, 4u}) {
+    auto o = Opts("imp");
+    o.threads = threads;
+    o.collect_output_shapes = true;
+    auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
+    CHECK(g->output_shapes(static_cast<size_t>(g->Find("imp/a"))) == shapes_a);
+    CHECK(g->output_shapes(static_cast<size_t>(g->Find("imp/b"))) == shapes_b);
+    CHECK(g->output_shapes(static_cast<size_t>(g->Find("imp/c"))).empty());
+    CHECK(g->output_shapes(static_cast<size_t>(g->Find("imp/n4999"))) == shapes_a);
+    CHECK(!Contains(g->graph_def(), "_output_shapes"));
+    o.collect_output_shapes = false;
+    auto plain = fastmeta::RewriteMetaGraph(Meta(nodes), o);
+    CHECK(plain->graph_def() == g->graph_def() && plain->output_shapes(0).empty());
+    o.collect_output_shapes = true;
+    o.keep_output_shapes = true;  // kept in the NodeDefs: nothing aside
+    auto kept = fastmeta::RewriteMetaGraph(Meta(nodes), o);
+    CHECK(Contains(kept->graph_def(), shapes_a) && kept->output_shapes(0).empty());
+  }
+}
+
 void TestThreadsSameResultAndError() {
   // Enough nodes for the parallel paths; the error is the same as single-threaded.
   std::string nodes;
@@ -1083,6 +1111,7 @@ int main() {
   TestExistingClash();
   TestInputSpelling();
   TestConsumers();
+  TestCollectedOutputShapes();
   TestThreadsSameResultAndError();
   TestBoundaryScanInHalves();
   TestLongNames();

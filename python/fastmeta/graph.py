@@ -353,13 +353,29 @@ class Tensor:
 
     @property
     def shape(self) -> tensor_shape_pb2.TensorShapeProto | None:
-        """The static shape when the op states it (``shape`` attr of single-output ops
-        such as Placeholder, VariableV2, VarHandleOp gives the handle's value shape),
-        else None."""
-        node = self._op.node_def
-        if self._op.type == "Const" and "value" in node.attr:
+        """The static shape: for an imported op, the shape TensorFlow recorded in the
+        file (its ``_output_shapes``, which TensorFlow's graph also starts from: for a
+        file TensorFlow wrote, its shape after import); else, when the op states it,
+        Const's value shape or the ``shape`` attr of Placeholder, VariableV2 (not
+        VarHandleOp: its output is a handle); else None."""
+        op = self._op
+        part = op._part
+        if isinstance(part, _Segment):
+            recorded = part.core.output_shapes(op._index)
+            if recorded:
+                try:
+                    shapes = node_def_pb2.NodeDef.FromString(recorded).attr["_output_shapes"].list.shape
+                except DecodeError as e:
+                    raise _node_decode_error(op.name, recorded, e) from None
+                # (TensorFlow's importer refuses a list shorter than the outputs and
+                # ignores entries beyond them)
+                count = op.graph._num_outputs(op)
+                if self._value_index < len(shapes) and (count is None or count <= len(shapes)):
+                    return shapes[self._value_index]
+        node = op.node_def
+        if op.type == "Const" and "value" in node.attr:
             return node.attr["value"].tensor.tensor_shape
-        if "shape" in node.attr and self._op.type in (
+        if "shape" in node.attr and op.type in (
             "Placeholder",
             "PlaceholderWithDefault",
             "VariableV2",

@@ -486,6 +486,7 @@ def _import(
             threads=threads,
             variable_collections=list(bulk_counts),
             variable_prefix=bulk_prefix(scope_to_prepend),
+            collect_output_shapes=True,  # (for Tensor.shape)
         )
         txn.add_segment(core)
         tail: graph_pb2.GraphDef = graph_tail(core, loaded)

@@ -76,11 +76,13 @@ def run_core(
     threads: int = 0,
     variable_collections: Sequence[str] = (),
     variable_prefix: str = "",
+    collect_output_shapes: bool = False,
 ) -> Any:
     """Run the core rewriter on a loaded meta graph (GIL released inside; ``threads``
     worker threads, 0 for every core). The VariableDefs of ``variable_collections`` are
     looked up on the way, their names under ``variable_prefix`` (see the result's
-    ``variable_rows_of``)."""
+    ``variable_rows_of``); ``collect_output_shapes`` keeps the nodes' dropped
+    ``_output_shapes`` aside (the result's ``output_shapes``)."""
     try:
         return _core.rewrite_meta_graph(
             loaded.buffer,
@@ -93,6 +95,7 @@ def run_core(
             threads=threads,
             variable_collections=list(variable_collections),
             variable_prefix=variable_prefix,
+            collect_output_shapes=collect_output_shapes,
         )
     except ParseError as e:
         e.path = loaded.path

@@ -55,6 +55,9 @@ struct RewriteOptions {
   // Keep the `_output_shapes` attrs (TensorFlow's importer reads them to refine shapes,
   // then drops them): for handing the result to TensorFlow's importer.
   bool keep_output_shapes = false;
+  // Keep each node's `_output_shapes` entry (dropped from its NodeDef) aside, for
+  // RewrittenGraph::output_shapes: the shapes TensorFlow recorded when it wrote the file.
+  bool collect_output_shapes = false;
   // Write each input as the file spells it (under the prefix; "name:index" for a renamed
   // source), control inputs in the file's order: the NodeDefs TensorFlow's importer keeps
   // (for handing the result to it). Default: as TensorFlow's graph renders them from its
@@ -124,6 +127,13 @@ class RewrittenGraph : public NameLookup {
     return chunks_[nodes_[i].chunk].view().substr(nodes_[i].offset, nodes_[i].size);
   }
   const Edge* edges(size_t i) const { return edges_.data() + nodes_[i].edge_begin; }
+  // Node i's `_output_shapes` attr entry as the file holds it (a map entry: on its own a
+  // serialized NodeDef with that one attr), or empty: none, or not collected
+  // (RewriteOptions::collect_output_shapes).
+  std::string_view output_shapes(size_t i) const {
+    if (shape_spans_.empty()) return {};
+    return shape_chunks_[nodes_[i].chunk].view().substr(shape_spans_[i].offset, shape_spans_[i].size);
+  }
   const std::vector<std::string>& external() const { return external_; }
   std::string_view prefix() const { return prefix_; }
 
@@ -186,6 +196,11 @@ class RewrittenGraph : public NameLookup {
   FillLaterVector<NodeEntry> nodes_;  // every entry written by the rewriter
   FillLaterVector<Edge> edges_;
   std::vector<std::string> external_;
+  struct ShapeSpan {
+    uint32_t offset, size;  // in shape_chunks_[the node's chunk]
+  };
+  FillLaterVector<ShapeSpan> shape_spans_;  // per node, when collected
+  std::vector<wire::Buffer> shape_chunks_;  // one per output chunk
   FillLaterVector<uint64_t> table_;  // open addressing: hash fingerprint | node index + 1, 0 = empty
   std::unique_ptr<Variables> variables_;
   mutable std::once_flag prefixes_once_;
