@@ -7,6 +7,7 @@ with one that raises, then the graph is compared with a snapshot taken before.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,31 @@ def test_failure_at_any_stage_leaves_the_graph_unchanged(
         monkeypatch.setattr(owner, attr, original)
         fastmeta.import_meta_graph(source, import_scope="imp")
         assert len(g.get_operations()) > before[-1]
+
+
+def test_a_failed_import_leaves_no_op_defs_behind() -> None:
+    # The file's stripped_op_list says "MyOp" has 2 outputs, and a collection entry makes
+    # the import fail. A later file whose "MyOp" has 1 output must get ops of 1 output,
+    # as in a fresh graph (the failed import used to leave its OpDef in the graph).
+    sys.path.insert(0, str(CORPUS.parent.parent.parent / "fuzz"))
+    from make_seeds import field, meta, node
+
+    def op_list(outputs: int) -> bytes:
+        args = b"".join(field(3, field(1, f"o{i}".encode()) + field(3, 1)) for i in range(outputs))
+        return field(1, field(1, b"MyOp") + args)
+
+    loss = field(4, field(1, b"loss") + field(2, field(1, field(1, b"nowhere:0"))))
+    failing = meta(node("p", "MyOp"), op_list=op_list(2)) + loss
+    later = meta(node("m", "MyOp"), op_list=op_list(1))
+    g = fastmeta.Graph()
+    before = _snapshot(g)
+    with pytest.raises(fastmeta.CollectionError):
+        fastmeta.import_meta_graph(failing, graph=g)
+    assert _snapshot(g) == before
+    fastmeta.import_meta_graph(later, graph=g)
+    assert [t.name for t in g.get_operation_by_name("m").outputs] == ["m:0"]
+    with pytest.raises(KeyError):
+        g.get_tensor_by_name("m:1")
 
 
 def test_concurrent_imports_into_one_graph_equal_sequential() -> None:

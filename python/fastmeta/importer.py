@@ -491,28 +491,43 @@ def _import(
         txn.add_segment(core)
         tail: graph_pb2.GraphDef = graph_tail(core, loaded)
         txn.add_library(tail)
-        # OpDefs only describe outputs; adding them early is harmless even if the import fails.
-        if rest.meta_info_def.HasField("stripped_op_list"):
-            for op_def in rest.meta_info_def.stripped_op_list.op:
-                target._op_defs.setdefault(op_def.name, op_def)
-        for f in tail.library.function:
-            sig = op_def_pb2.OpDef()
-            sig.CopyFrom(f.signature)
-            target._op_defs.setdefault(sig.name, sig)
-        _restore_collections(
-            txn, rest, scope_to_prepend, unbound_inputs_col_name, restore_collections_predicate, bulk_counts
-        )
-        elements = None
-        if return_elements is not None:
-            elements = _return_elements(txn, loaded, core, prefix, imap, return_elements)
-        var_list: dict[str, Variable] = {}
-        saver: Any = None
-        if build_saver_for_return:
-            # import_meta_graph returns no var_list: the Saver's scope needs its first entry only.
-            saver = _saver(rest, import_scope, scope_to_prepend, txn, target, default)
-        else:
-            in_scope = txn.get_collection("variables", scope=scope_to_prepend)
-            var_list = dict(zip(strip_name_scopes([v.name for v in in_scope], scope_to_prepend), in_scope))
+        # The OpDefs go into the graph now (the Operations that collection restoring
+        # looks at are the graph's, and count their outputs with them), and out again if
+        # the import fails: a failed import must not decide the outputs of a later one's ops.
+        added_op_defs: list[str] = []
+
+        def add_op_def(op_def: op_def_pb2.OpDef) -> None:
+            if op_def.name not in target._op_defs:
+                target._op_defs[op_def.name] = op_def
+                added_op_defs.append(op_def.name)
+
+        try:
+            if rest.meta_info_def.HasField("stripped_op_list"):
+                for op_def in rest.meta_info_def.stripped_op_list.op:
+                    add_op_def(op_def)
+            for f in tail.library.function:
+                sig = op_def_pb2.OpDef()
+                sig.CopyFrom(f.signature)
+                add_op_def(sig)
+            _restore_collections(
+                txn, rest, scope_to_prepend, unbound_inputs_col_name, restore_collections_predicate, bulk_counts
+            )
+            elements = None
+            if return_elements is not None:
+                elements = _return_elements(txn, loaded, core, prefix, imap, return_elements)
+            var_list: dict[str, Variable] = {}
+            saver: Any = None
+            if build_saver_for_return:
+                # import_meta_graph returns no var_list: the Saver's scope needs its first entry only.
+                saver = _saver(rest, import_scope, scope_to_prepend, txn, target, default)
+            else:
+                in_scope = txn.get_collection("variables", scope=scope_to_prepend)
+                var_list = dict(zip(strip_name_scopes([v.name for v in in_scope], scope_to_prepend), in_scope))
+        except BaseException:
+            for name in added_op_defs:
+                del target._op_defs[name]
+                target._fixed_outputs.pop(name, None)
+            raise
         txn.commit()
         if isinstance(saver, tuple):
             other_txn, saver = saver
