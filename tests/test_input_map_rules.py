@@ -163,3 +163,33 @@ def test_unknown_keyword_named_as_tensorflow_names_it() -> None:
             importer(v1.MetaGraphDef.FromString(data), foo=1)
         messages.append(str(e.value))
     assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("element", ["y:x", "y:", "y:0:0", "y:7", "nope", "y\udcff:0"])
+def test_a_bad_return_element_is_a_graph_error_and_changes_nothing(element: str) -> None:
+    # TensorFlow refuses each with a ValueError; the drop-in's was an untyped ValueError
+    # from int() raised after the import's name scope was entered ("imp" then taken: a
+    # retry landed in "imp_1"), the TF-free import's a bare KeyError/ValueError.
+    data = _meta()
+    with tf.Graph().as_default() as g:
+        v1.placeholder(tf.float32, [], name="new")
+        before = dict(g._names_in_use), [op.name for op in g.get_operations()]
+        with pytest.raises((ValueError, TypeError)):  # (TypeError: the lone surrogate)
+            v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data), return_elements=[element])
+    with tf.Graph().as_default() as g:
+        v1.placeholder(tf.float32, [], name="new")
+        # (an output the op lacks is refused by TensorFlow's importer itself, atomically)
+        with pytest.raises(ValueError if element == "y:7" else fastmeta.GraphError):
+            fmtf.import_meta_graph(data, import_scope="imp", return_elements=[element])
+        assert (dict(g._names_in_use), [op.name for op in g.get_operations()]) == before
+        fmtf.import_meta_graph(data, import_scope="imp")
+        assert g.get_operation_by_name("imp/y").type == "AddV2"
+    fg = fastmeta.Graph()
+    fg.placeholder("float32", [], name="new")
+    with pytest.raises(fastmeta.GraphError) as info:
+        fastmeta.import_scoped_meta_graph_with_return_elements(
+            data, graph=fg, import_scope="imp", return_elements=[element]
+        )
+    assert isinstance(info.value, ValueError) and info.value.node == element
+    assert [op.name for op in fg.get_operations()] == ["new"]
+    assert fg.unique_name("imp", mark_as_used=False) == "imp"

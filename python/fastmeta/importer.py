@@ -48,7 +48,7 @@ from fastmeta.graph import (
 from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2
 from fastmeta.queue_runner import QueueRunner
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
-from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, run_core
+from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, parse_return_element, run_core
 from fastmeta.saver import Saver, build_saver
 from fastmeta.scoping import (
     REGISTERED_PROTOS,
@@ -345,26 +345,6 @@ def _restore_collections(
                 txn.add_to_collection(key, _collection_value(key, v, scope))
 
 
-def _parse_return_element(name: str) -> tuple[str, int | None]:
-    """``(op name, output index)`` of a return element (index None for an op), with the
-    ValueErrors of TensorFlow's ``_ParseTensorName``."""
-    if ":" not in name:
-        return name, None
-    parts = name.split(":")
-    if len(parts) != 2:
-        raise ValueError(
-            f"Cannot convert '{name}' to a tensor name. Tensor names should not contain more "
-            f"than 1 `:`. Obtained {len(parts) - 1}"
-        )
-    try:
-        return parts[0], int(parts[1])
-    except ValueError:
-        raise ValueError(
-            f"Cannot convert {name!r} to a tensor name. Second component of the name following "
-            f"the `:` should be an int. Got {parts[1]}."
-        ) from None
-
-
 def _return_elements(
     txn: _Transaction,
     loaded: LoadedMetaGraph,
@@ -377,7 +357,7 @@ def _return_elements(
     if not all(isinstance(x, (str, bytes)) for x in names):
         raise TypeError(f"Argument `return_elements` must be a list of strings. Obtained {names}.")
     parsed = [
-        (n, *_parse_return_element(n))
+        (n, *parse_return_element(n))
         for n in (x.decode("utf-8") if isinstance(x, bytes) else x for x in names)
     ]
     plain: Any = None
@@ -389,27 +369,34 @@ def _return_elements(
         if idx is not None and (op_name, idx) in mapped:
             out.append(txn.as_graph_element(mapped[(op_name, idx)]))
             continue
-        final = prepend_name_scope(op_name, prefix) if prefix else op_name
-        i = seg.find(final)
-        if i < 0:
-            if plain is None:
-                plain = run_core(loaded, "", input_map=imap)  # same order as seg, original names
-            j = plain.find(op_name)
-            if j < 0:
-                kind = "node" if idx is None else "tensor"
-                raise GraphError(f"Requested return {kind} {name!r} not found in graph def", node=name)
-            final = seg.name(j)
-        if idx is None:
-            out.append(txn.as_graph_element(final))
-            continue
-        op = txn.as_graph_element(final, allow_tensor=False)
-        assert isinstance(op, Operation)
-        count = txn._num_outputs(op)
-        if count is not None and idx >= count:
-            raise GraphError(
-                f"Invalid return output {idx} of node '{op_name}', which has {count} output(s)", node=name
-            )
-        out.append(txn.as_graph_element(f"{final}:{idx}"))
+        try:
+            final = prepend_name_scope(op_name, prefix) if prefix else op_name
+            i = seg.find(final)
+            if i < 0:
+                if plain is None:
+                    plain = run_core(loaded, "", input_map=imap)  # same order as seg, original names
+                j = plain.find(op_name)
+                if j < 0:
+                    kind = "node" if idx is None else "tensor"
+                    raise GraphError(f"Requested return {kind} {name!r} not found in graph def", node=name)
+                final = seg.name(j)
+            if idx is None:
+                out.append(txn.as_graph_element(final))
+                continue
+            op = txn.as_graph_element(final, allow_tensor=False)
+            assert isinstance(op, Operation)
+            count = txn._num_outputs(op)
+            if count is not None and idx >= count:
+                raise GraphError(
+                    f"Invalid return output {idx} of node '{op_name}', which has {count} output(s)", node=name
+                )
+            out.append(txn.as_graph_element(f"{final}:{idx}"))
+        except (KeyError, ValueError, TypeError) as e:
+            if isinstance(e, Error):
+                raise
+            # A name the core cannot hold (lone surrogates) or another lookup failure:
+            # TensorFlow's ValueError, typed.
+            raise GraphError(f"Invalid return_element {name!r}: {e}", node=name) from None
     return out
 
 

@@ -64,9 +64,9 @@ from tensorflow.python.training import saver as saver_lib
 from tensorflow.python.util import compat
 
 from fastmeta import _core
-from fastmeta.errors import ParseError
+from fastmeta.errors import GraphError, ParseError
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
-from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys
+from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, parse_return_element
 
 __all__ = [
     "import_meta_graph",
@@ -286,8 +286,17 @@ def _final_name(
         raise _Fallback("a return element was renamed to avoid a clash")
     if rewritten.find(candidate) < 0:
         kind = "tensor" if ":" in element else "node"
-        raise ValueError(f"Requested return {kind} '{element}' not found in graph def")
+        raise GraphError(f"Requested return {kind} '{element}' not found in graph def", node=element)
     return candidate
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    """A name no node can have (not UTF-8 encodable; the core takes UTF-8 names)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _existing_prefixes(names: Sequence[str]) -> set[str]:
@@ -333,13 +342,17 @@ def _import_fast(
         existing_pre = _existing_prefixes(existing)
         replaced = input_map_tensor_keys((compat.as_str(k), v) for k, v in input_map.items())
         for position, element in enumerate(return_elements):
+            if _has_lone_surrogate(element):
+                raise GraphError(f"Requested return element {element!r} not found in graph def", node=element)
             if ":" in element:
-                op_name, _, index = element.rpartition(":")
-                if index.isdigit() and (op_name, int(index)) in replaced:
-                    mapped_elements[position] = replaced[(op_name, int(index))]
+                op_name, output = parse_return_element(element)
+                assert output is not None
+                index = element.partition(":")[2]
+                if index.isdigit() and (op_name, output) in replaced:
+                    mapped_elements[position] = replaced[(op_name, output)]
                     continue
                 finals.append(_final_name(rewritten, op_name, prefix, existing_set, existing_pre, element)
-                              + ":" + index)
+                              + f":{output}")
             else:
                 finals.append(_final_name(rewritten, element, prefix, existing_set, existing_pre, element))
 
