@@ -306,6 +306,23 @@ def test_input_map_errors() -> None:
     assert isinstance(e, fastmeta.InputMapError) and "zz" in str(e)
 
 
+def test_lone_surrogates_in_names_are_typed_errors() -> None:
+    # Strings that cannot be encoded as UTF-8 reached the core's str arguments, which
+    # raised pybind11's TypeError ("incompatible function arguments").
+    data = meta(node("a") + node("b", "Identity", ("a",)))
+    for input_map in ({"a\udcff:0": "y:0"}, {"^a\udcff": "^y"}, {"a:0": "y\udcff:0"}):
+        raises(fastmeta.InputMapError, lambda m=input_map: rewrite(data, input_map=m))  # type: ignore[misc]
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(meta(node("x")), graph=g)
+    before = g.as_graph_def().SerializeToString()
+    x = g.get_operation_by_name("x")
+    raises(fastmeta.InputMapError, lambda: fastmeta.import_meta_graph(data, graph=g, input_map={"^a\udcff": x}))
+    # An import scope into a graph that holds nodes: refused before its name table sees it.
+    e = raises(fastmeta.ScopeError, lambda: fastmeta.import_meta_graph(data, graph=g, import_scope="imp\udcff"))
+    assert "is not a valid scope name" in str(e)
+    assert g.as_graph_def().SerializeToString() == before
+
+
 def test_huge_file_guard(tmp_path: Path) -> None:
     path = tmp_path / "sparse.meta"
     with open(path, "wb") as f:

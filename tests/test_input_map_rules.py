@@ -193,3 +193,22 @@ def test_a_bad_return_element_is_a_graph_error_and_changes_nothing(element: str)
     assert isinstance(info.value, ValueError) and info.value.node == element
     assert [op.name for op in fg.get_operations()] == ["new"]
     assert fg.unique_name("imp", mark_as_used=False) == "imp"
+
+
+def test_names_that_are_not_utf8_are_input_map_errors() -> None:
+    # TensorFlow's compat.as_str raises UnicodeDecodeError on these, pybind11 a TypeError
+    # on a lone surrogate: the drop-in raises InputMapError (a ValueError, as
+    # UnicodeDecodeError is) before touching the graph.
+    data = _meta()
+    unbound = v1.MetaGraphDef.FromString(data)
+    unbound.collection_def["unbound_inputs"].bytes_list.value.append(b"x\xff")
+    with tf.Graph().as_default() as g:
+        new = v1.placeholder(tf.float32, [], name="new")
+        for input_map, source in (
+            ({b"x\xff:0": new}, data),
+            ({"x\udcff:0": new}, data),
+            ({"x:0": new}, unbound.SerializeToString()),
+        ):
+            with pytest.raises(fastmeta.InputMapError):
+                fmtf.import_meta_graph(source, import_scope="imp", input_map=input_map)
+        assert [op.name for op in g.get_operations()] == ["new"] and "imp" not in g._names_in_use

@@ -34,8 +34,10 @@ from typing import Any, Callable, Union
 from google.protobuf.message import DecodeError
 
 from fastmeta.control_flow import CondContext, WhileContext
-from fastmeta.errors import CollectionError, CollectionValueError, Error, GraphError, InputMapError
+from fastmeta.errors import CollectionError, CollectionValueError, Error, GraphError, InputMapError, ScopeError
 from fastmeta.graph import (
+    _VALID_OP_NAME,
+    _VALID_SCOPE_NAME,
     Graph,
     Operation,
     Tensor,
@@ -445,6 +447,14 @@ def _import(
     rest = loaded.rest
     _check_unbound(rest, unbound_inputs_col_name, input_map)
     target = graph if graph is not None else get_default_graph()
+    # The scope's characters, by the rules of the graph's name stack (as entering it
+    # checks them), before the graph's name table is asked about it.
+    scope_rule = _VALID_SCOPE_NAME if target._name_stack else _VALID_OP_NAME
+    if import_scope and not scope_rule.match(import_scope):
+        raise ScopeError(
+            f"'{import_scope}' is not a valid scope name. A scope name has to match the following "
+            f"pattern: {scope_rule.pattern}"
+        )
     default = get_default_graph()
     with target._lock:
         txn = _Transaction(target)

@@ -42,10 +42,21 @@ def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]
         name = value if isinstance(value, str) else getattr(value, "name", None)
         if not isinstance(name, str):
             raise InputMapError(f"input_map value for {key!r} must be a tensor or a tensor name, got {value!r}")
+        for what, text in (("key", key), ("value", name)):
+            if not _is_utf8(text):  # (a lone surrogate: no node of a GraphDef has such a name)
+                raise InputMapError(f"input_map {what} {text!r} is not a valid name: it cannot be encoded as UTF-8")
         if key.startswith("^") and not name.startswith("^"):
             name = "^" + name.split(":")[0]
         pairs.append((key, name))
     return pairs
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _V = TypeVar("_V")

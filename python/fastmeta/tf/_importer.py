@@ -64,7 +64,7 @@ from tensorflow.python.training import saver as saver_lib
 from tensorflow.python.util import compat
 
 from fastmeta import _core
-from fastmeta.errors import GraphError, ParseError
+from fastmeta.errors import GraphError, InputMapError, ParseError
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
 from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, parse_return_element
 
@@ -146,9 +146,11 @@ def _check_unbound_inputs(
     values = getattr(col_def, kind).value
     if not values:
         return
-    if not input_map or sorted(compat.as_str(v) for v in values) != sorted(input_map):
-        missing = ",".join(compat.as_str(v) for v in values if not input_map or v not in input_map)
-        raise ValueError(
+    # (a value that is not UTF-8, which TensorFlow fails to decode, matches no key)
+    names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+    if not input_map or sorted(names) != sorted(input_map):
+        missing = ",".join(n for n in names if not input_map or n not in input_map)
+        raise InputMapError(
             f"Graph contains unbound inputs: {missing}. "
             "Must provide these inputs through input_map."
         )
@@ -165,6 +167,12 @@ def _check_input_map(input_map: Any) -> dict[Any, Any]:
         raise TypeError(
             f"All keys for argument `input_map` must be strings. Obtained keys: {list(input_map)}"
         )
+    for k in input_map:
+        if isinstance(k, bytes):
+            try:
+                k.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputMapError(f"input_map key {k!r} is not a valid name: it is not UTF-8") from None
     return input_map
 
 
