@@ -224,6 +224,26 @@ def test_error_class():
     assert _core.CheckpointError is CheckpointError
 
 
+def test_paths_that_are_not_utf8_and_paths_with_nul(tmp_path):
+    # A file name that is not UTF-8 (as os.listdir/os.fsdecode spell it: lone
+    # surrogates) was pybind11's TypeError; a NUL ended the name early in C++, so
+    # write_checkpoint wrote "victim" when asked for "victim\0.ckpt".
+    prefix = os.path.join(os.fsdecode(bytes(tmp_path)), os.fsdecode(b"m\xff"))
+    value = np.arange(3, dtype=np.float32)
+    assert fc.write_checkpoint(prefix, {"v": value}) == prefix
+    assert os.path.exists(os.fsencode(prefix) + b".index")
+    assert _same(fc.load_checkpoint(prefix).get_tensor("v"), value)
+    with pytest.raises(CheckpointError) as info:
+        fc.CheckpointReader(prefix + "x")
+    assert "m\\xffx.index" in str(info.value)
+    for bad in (str(tmp_path / "victim\0.ckpt"), str(tmp_path / "m\0")):
+        with pytest.raises(CheckpointError, match="NUL"):
+            fc.write_checkpoint(bad, {"v": value})
+        with pytest.raises(CheckpointError, match="NUL"):
+            fc.CheckpointReader(bad)
+    assert sorted(os.listdir(tmp_path)) == sorted(os.fsdecode(b"m\xff") + s for s in (".data-00000-of-00001", ".index"))
+
+
 def test_flipped_data_byte_names_tensor(small_ckpt):
     prefix, arrays = small_ckpt
     data_path = prefix + ".data-00000-of-00001"

@@ -57,6 +57,22 @@ def test_directory_and_saved_model_dir(tmp_path: Path) -> None:
     assert "SavedModel" in str(e)
 
 
+def test_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    # os.listdir spells it with lone surrogates; the core took only UTF-8 str paths
+    # (pybind11's TypeError).
+    path = os.path.join(os.fsdecode(bytes(tmp_path)), os.fsdecode(b"g\xff.meta"))
+    with open(path, "wb") as f:
+        f.write(SMALL.read_bytes())
+    assert fastmeta.read_meta_graph_file(path) == fastmeta.read_meta_graph_file(SMALL)
+    assert fastmeta.rewrite_meta_graph(path, import_scope="s") == fastmeta.rewrite_meta_graph(SMALL, import_scope="s")
+    fastmeta.import_meta_graph(path, graph=fastmeta.Graph())
+    with open(path, "wb") as f:
+        f.write(b"\x12\x05ab")
+    e = raises(fastmeta.ParseError, lambda: fastmeta.read_meta_graph_file(path))
+    assert "byte offset" in str(e) and e.path == path  # type: ignore[attr-defined]
+    raises(FileNotFoundError, lambda: fastmeta.read_meta_graph_file(path + "x"))
+
+
 def test_empty_file_is_an_empty_graph(tmp_path: Path) -> None:
     path = tmp_path / "empty.meta"
     path.write_bytes(b"")

@@ -78,6 +78,15 @@ class CheckpointError(Error, ValueError):
 # C++ fastmeta::CheckpointError now raises this class.
 _core._set_checkpoint_error(CheckpointError)
 
+def core_path(path: str) -> bytes:
+    """``path`` as the core opens it: its bytes (a file name that is not UTF-8 comes
+    as lone surrogates, ``os.fsdecode``'s spelling). A NUL would end the name early in
+    C++, so that the core opened (or wrote!) another file: refused."""
+    if "\0" in path:
+        raise CheckpointError(f"{path!r}: a checkpoint path cannot contain a NUL character")
+    return os.fsencode(path)
+
+
 # ---- dtypes -----------------------------------------------------------------
 
 DT_FLOAT, DT_DOUBLE, DT_INT32, DT_UINT8, DT_INT16, DT_INT8, DT_STRING = 1, 2, 3, 4, 5, 6, 7
@@ -179,7 +188,7 @@ class CheckpointReader:
 
     def __init__(self, prefix: PathLike):
         self._prefix = os.fspath(prefix)
-        self._reader = _core.BundleReader(self._prefix)
+        self._reader = _core.BundleReader(core_path(self._prefix))
         self._entries: dict[str, dict] = self._reader.entries()
 
     @property
@@ -506,7 +515,7 @@ def write_checkpoint(
                 entries.append((*base, full, extents))
             continue
         entries.append(_entry_for(name, value))
-    _core.write_bundle(prefix, entries)
+    _core.write_bundle(core_path(prefix), entries)
     return prefix
 
 

@@ -250,7 +250,7 @@ def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
                 "(pass one of the MetaGraphDefs in its saved_model.pb)",
                 path,
             )
-        buffer = _core.MappedFile(path)
+        buffer = _core.MappedFile(os.fsencode(path))  # (bytes: also a name that is not UTF-8)
         label = path
     else:
         # Any other object with the buffer protocol (mmap, numpy array, array.array):

@@ -261,7 +261,7 @@ class Saver:
                 + " restores, which is not a variable: fastmeta cannot write it"
             )
         tensors = _tensors_to_write(targets, values, checkpoint_file)
-        _core.write_bundle(checkpoint_file, tensors)
+        _core.write_bundle(checkpoint.core_path(checkpoint_file), tensors)
         if write_state:
             self._record_last_checkpoint(checkpoint_file)
             checkpoint.update_checkpoint_state(
