@@ -360,6 +360,53 @@ def test_restore_op_not_in_graph() -> None:
         saver.restore(str(CORPUS / CKPT_FIXTURES["mlp_ref"]), graph=fastmeta.Graph())
 
 
+def _restore_graph(names_value: bytes, restore_inputs: tuple[str, ...], dtypes: bytes | None) -> bytes:
+    """v <- Assign(v, r:0) under restore_all; r a RestoreV2 (no OpDef in the file, so its
+    inputs are not counted at import) reading the names Const and a specs Const."""
+    sys.path.insert(0, str(CORPUS.parent.parent.parent / "fuzz"))
+    from make_seeds import field, meta, node
+
+    scalar_string = field(1, 7) + field(2, field(2, field(1, 1)))  # DT_STRING, shape [1]
+    restore_attrs = (("dtypes", dtypes),) if dtypes is not None else ()
+    nodes = (
+        node("v", "VariableV2")
+        + node("f", "Const")
+        + node("names", "Const", attrs=(("value", field(8, names_value)),))
+        + node("specs", "Const", attrs=(("value", field(8, scalar_string + field(8, b""))),))
+        + node("r", "RestoreV2", restore_inputs, attrs=restore_attrs)
+        + node("as", "Assign", ("v", "r:0"))
+        + node("restore_all", "NoOp", ("^as",))
+    )
+    saver_def = field(1, b"f:0") + field(2, b"f:0") + field(3, b"restore_all")
+    return meta(nodes) + field(3, saver_def)
+
+
+def test_a_malformed_restore_op_is_a_checkpoint_error(tmp_path: Path) -> None:
+    # Inputs missing (IndexError), no dtypes attr (a bare ValueError), dtypes of the
+    # wrong kind (TypeError); and a tensor_names Const whose shape claims 10^12 strings
+    # (the last one repeats): expanded in full, a MemoryError (or gigabytes).
+    sys.path.insert(0, str(CORPUS.parent.parent.parent / "fuzz"))
+    from make_seeds import field
+
+    prefix = fc.write_checkpoint(tmp_path / "ck", {"v": np.ones(2, np.float32)})
+    one_float = field(1, field(6, 1))
+    names = field(1, 7) + field(2, field(2, field(1, 1))) + field(8, b"v")
+    huge = field(1, 7) + field(2, field(2, field(1, 10**12))) + field(8, b"v")
+    for inputs, dtypes in [((), one_float), (("f",), one_float), (("f", "names", "specs"), None),
+                           (("f", "names", "specs"), field(3, 5))]:
+        g = fastmeta.Graph()
+        saver = fastmeta.import_meta_graph(_restore_graph(names, inputs, dtypes), graph=g)
+        assert saver is not None
+        with pytest.raises(CheckpointError, match="restore op 'r' \\(RestoreV2\\) is malformed"):
+            saver.restore(prefix, graph=g)
+        with pytest.raises(CheckpointError, match="is malformed"):
+            saver.save(str(tmp_path / "out"), {"v": np.ones(2, np.float32)}, graph=g)
+    g = fastmeta.Graph()
+    saver = fastmeta.import_meta_graph(_restore_graph(huge, ("f", "names", "specs"), one_float), graph=g)
+    assert saver is not None
+    assert _same(saver.restore(prefix, graph=g)["v"], np.ones(2, np.float32))
+
+
 # ---------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------

@@ -355,8 +355,10 @@ class RestoredVariables(dict):  # type: ignore[type-arg]
         self.prefix: str = ""
 
 
-def _string_list(op: Operation, what: str) -> list[str]:
-    """The strings of a Const feeding a restore op (through Identity ops)."""
+def _string_list(op: Operation, what: str, needed: int) -> list[str]:
+    """The strings of a Const feeding a restore op (through Identity ops): its first
+    ``needed`` at most (the restore op's outputs; a shape the values repeat to fill is
+    not expanded past them, whatever size it declares)."""
     from fastmeta.checkpoint import CheckpointError
 
     while op.type == "Identity" and op.inputs:
@@ -372,8 +374,8 @@ def _string_list(op: Operation, what: str) -> list[str]:
     n = 1
     for d in dims:
         n *= d
-    if vals and len(vals) < n:  # TensorProto: the last value repeats
-        vals += [vals[-1]] * (n - len(vals))
+    if vals and len(vals) < min(n, needed):  # TensorProto: the last value repeats
+        vals += [vals[-1]] * (min(n, needed) - len(vals))
     return vals
 
 
@@ -458,18 +460,7 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> tuple[list[RestoreTa
             )  # fmt: skip
             continue
         if rop.name not in restores:
-            rins = rop.inputs
-            names = _string_list(rins[1].op, "tensor_names")
-            if rop.type == "Restore":
-                specs = [""] * len(names)
-                dtypes = [int(rop.get_attr("dt"))]
-            else:
-                specs = _string_list(rins[2].op, "shape_and_slices")
-                if rop.type == "RestoreV2":
-                    dtypes = [int(t) for t in rop.get_attr("dtypes")]
-                else:
-                    dtypes = [int(rop.get_attr("dt"))]
-            restores[rop.name] = (names, specs, dtypes)
+            restores[rop.name] = _restore_op_entries(rop)
         names, specs, dtypes = restores[rop.name]
         i = value.value_index
         if i >= len(names) or i >= len(specs) or i >= len(dtypes):
@@ -500,6 +491,35 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> tuple[list[RestoreTa
         )
     out.sort(key=lambda t: t.variable)
     return out, sorted(others)
+
+
+def _restore_op_entries(rop: Operation) -> tuple[list[str], list[str], list[int]]:
+    """A restore op's (tensor_names, shape_and_slices, dtypes); a malformed one (inputs
+    missing, no or a wrong dtypes attr: a file whose op list does not say how many
+    inputs it takes) is a CheckpointError naming it."""
+    from fastmeta.checkpoint import CheckpointError
+    from fastmeta.errors import Error
+
+    try:
+        rins = rop.inputs
+        if rop.type == "RestoreV2":
+            dtypes = [int(t) for t in rop.get_attr("dtypes")]
+        else:
+            dtypes = [int(rop.get_attr("dt"))]
+        names = _string_list(rins[1].op, "tensor_names", len(dtypes))
+        if rop.type == "Restore":
+            specs = [""] * len(names)
+        else:
+            specs = _string_list(rins[2].op, "shape_and_slices", len(dtypes))
+    except Error:
+        raise
+    except (IndexError, ValueError, TypeError) as e:
+        what = f"{len(rop.inputs)} inputs" if isinstance(e, IndexError) else str(e)
+        raise CheckpointError(
+            f"restore op '{rop.name}' ({rop.type}) is malformed ({what}): fastmeta cannot tell "
+            "which checkpoint tensors it reads"
+        ) from None
+    return names, specs, dtypes
 
 
 def _var_dtype(var_op: Operation) -> int:
