@@ -225,6 +225,23 @@ def test_deep_nesting() -> None:
     assert g.num_nodes == 1
 
 
+def test_deep_nesting_in_text_format(tmp_path: Path) -> None:
+    # protobuf's text parser recurses per message: 400 nested AttrValue.func levels were
+    # a RecursionError from every entry point.
+    levels = 'func { name: "f" attr { key: "k" value { '
+    text = 'graph_def { node { name: "a" op: "NoOp" attr { key: "k" value { ' + levels * 400 + "}}}" * 400 + " }}}}"
+    path = tmp_path / "deep.pbtxt"
+    path.write_text(text)
+    for fn in (
+        lambda: fastmeta.read_meta_graph_file(path),
+        lambda: fastmeta.rewrite_meta_graph(path),
+        lambda: fastmeta.rewrite_meta_graph(text.encode()),
+        lambda: fastmeta.import_meta_graph(path, graph=fastmeta.Graph()),
+    ):
+        e = raises(fastmeta.ParseError, fn)
+        assert "nested too deeply" in str(e)
+
+
 def test_graph_errors_name_the_node() -> None:
     e = raises(ValueError, lambda: rewrite(meta(node("a") + node("a"))))
     assert isinstance(e, fastmeta.GraphError) and e.node == "a"

@@ -395,6 +395,25 @@ def test_fallbacks_are_exact(how: str) -> None:
     assert b.path.startswith("fallback"), b.path
 
 
+def test_a_malformed_function_library_on_the_fallback_path_is_a_parse_error() -> None:
+    # The core copies a function library through unread; the fast path reports what is
+    # malformed there as a ParseError, the fallback (an enclosing device scope) gave
+    # TensorFlow's protobuf DecodeError.
+    sys.path.insert(0, str(HERE.parent / "fuzz"))
+    import fastmeta
+    from make_seeds import field, meta, node
+
+    bad_name = field(3, field(1, b"n\xff") + field(2, b"NoOp"))  # FunctionDef.node_def
+    data = meta(node("a") + field(2, field(1, field(1, field(1, b"f")) + bad_name)))
+    graph = tf.Graph()
+    with graph.as_default():
+        for device in (None, "/cpu:0"):
+            with tf.device(device), pytest.raises(fastmeta.ParseError) as info:
+                ftf.import_meta_graph(data)
+            assert info.value.offset == data.index(b"n\xff")  # type: ignore[attr-defined]
+    assert graph.get_operations() == []
+
+
 # ---------------------------------------------------------------------------
 # return_elements twins
 # ---------------------------------------------------------------------------

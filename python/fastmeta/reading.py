@@ -203,10 +203,13 @@ def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception
     message = meta_graph_pb2.MetaGraphDef()
     try:
         text_format.Merge(text, message, descriptor_pool=tensorflow_alias_pool())
-    except text_format.ParseError as e:
+    except (text_format.ParseError, RecursionError) as e:
+        # (protobuf's text parser recurses per nested message: a few hundred levels
+        # exhaust Python's stack, long before the binary format's limit of 100 applies)
+        what = e if isinstance(e, text_format.ParseError) else "messages nested too deeply to parse"
         raise ParseError(
             f"Cannot parse file {label}: not a binary MetaGraphDef ({binary_error}), "
-            f"and as text format: {e}",
+            f"and as text format: {what}",
             offset=getattr(binary_error, "offset", None),
             path=path,
         ) from None

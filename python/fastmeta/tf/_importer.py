@@ -51,6 +51,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Callable
 
+from google.protobuf.message import DecodeError
 from packaging import version as packaging_version
 from tensorflow.core.framework import graph_pb2 as tf_graph_pb2
 from tensorflow.core.protobuf import meta_graph_pb2 as tf_meta_graph_pb2
@@ -65,7 +66,7 @@ from tensorflow.python.util import compat
 
 from fastmeta import _core
 from fastmeta.errors import GraphError, InputMapError, ParseError
-from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
+from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
 from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, parse_return_element
 
 __all__ = [
@@ -579,7 +580,12 @@ def _import_scoped(
                 reason = str(e)
         if reason is not None:
             _last_path[0] = "fallback: " + reason
-            full = tf_meta_graph_pb2.MetaGraphDef.FromString(bytes(loaded.buffer))
+            try:
+                full = tf_meta_graph_pb2.MetaGraphDef.FromString(bytes(loaded.buffer))
+            except DecodeError as e:
+                # What the core copies through unread (a function library's bad UTF-8):
+                # the ParseError naming the byte offset, as on the fast path.
+                raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None
             imported, elements = meta_graph.import_scoped_meta_graph_with_return_elements(
                 full,
                 clear_devices=clear_devices,
