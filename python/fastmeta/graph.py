@@ -717,6 +717,9 @@ class Graph(_Lookup):
         self._collections: dict[Any, list[Any]] = {}
         self._deferred: set[Any] = set()  # keys whose lists hold _Deferred runs
         self._op_defs: dict[str, op_def_pb2.OpDef] = dict(_BUILTIN_OP_DEFS)
+        # The OpDefs an import in progress brings (see _Transaction.stage_op_defs): its
+        # Operations, views of this graph, count their outputs with them before commit.
+        self._staged_op_defs: dict[str, op_def_pb2.OpDef] | None = None
         # op type -> (its OpDef, output count when the OpDef fixes it, else None)
         self._fixed_outputs: dict[str, tuple[op_def_pb2.OpDef, int | None]] = {}
         self._functions: dict[str, bytes] = {}
@@ -731,7 +734,10 @@ class Graph(_Lookup):
         return self._parts
 
     def _op_def(self, op_type: str) -> op_def_pb2.OpDef | None:
-        return self._op_defs.get(op_type)
+        op_def = self._op_defs.get(op_type)
+        if op_def is None and self._staged_op_defs is not None:
+            op_def = self._staged_op_defs.get(op_type)
+        return op_def
 
     # -- default graph ----------------------------------------------------
     @contextlib.contextmanager
@@ -1069,7 +1075,22 @@ class _Transaction(_Lookup):
         return None
 
     def _op_def(self, op_type: str) -> op_def_pb2.OpDef | None:
-        return self.op_defs.get(op_type) or self._graph._op_defs.get(op_type)
+        return self._graph._op_defs.get(op_type) or self.op_defs.get(op_type)
+
+    @contextlib.contextmanager
+    def stage_op_defs(self, op_defs: Iterable[op_def_pb2.OpDef]) -> Iterator[None]:
+        """Stage the OpDefs of ops the graph has none for (the first one of a name wins,
+        as in the graph) and let the graph's lookups see them inside the ``with``
+        block; :meth:`commit` publishes them, a failed import drops them."""
+        g = self._graph
+        for op_def in op_defs:
+            if op_def.name not in g._op_defs:
+                self.op_defs.setdefault(op_def.name, op_def)
+        g._staged_op_defs = self.op_defs
+        try:
+            yield
+        finally:
+            g._staged_op_defs = None
 
     # names (the graph's rules, on the staged name table and this transaction's stack)
     def unique_name(self, name: str, mark_as_used: bool = True) -> str:

@@ -488,24 +488,15 @@ def _import(
         txn.add_segment(core)
         tail: graph_pb2.GraphDef = graph_tail(core, loaded)
         txn.add_library(tail)
-        # The OpDefs go into the graph now (the Operations that collection restoring
-        # looks at are the graph's, and count their outputs with them), and out again if
-        # the import fails: a failed import must not decide the outputs of a later one's ops.
-        added_op_defs: list[str] = []
-
-        def add_op_def(op_def: op_def_pb2.OpDef) -> None:
-            if op_def.name not in target._op_defs:
-                target._op_defs[op_def.name] = op_def
-                added_op_defs.append(op_def.name)
-
-        try:
-            if rest.meta_info_def.HasField("stripped_op_list"):
-                for op_def in rest.meta_info_def.stripped_op_list.op:
-                    add_op_def(op_def)
-            for f in tail.library.function:
-                sig = op_def_pb2.OpDef()
-                sig.CopyFrom(f.signature)
-                add_op_def(sig)
+        # The graph's Operations that collection restoring looks at count their outputs
+        # with the import's OpDefs: staged until commit (a failed import must not decide
+        # the outputs of a later one's ops).
+        op_defs = list(rest.meta_info_def.stripped_op_list.op)
+        for f in tail.library.function:
+            sig = op_def_pb2.OpDef()
+            sig.CopyFrom(f.signature)
+            op_defs.append(sig)
+        with txn.stage_op_defs(op_defs):
             _restore_collections(
                 txn, rest, scope_to_prepend, unbound_inputs_col_name, restore_collections_predicate, bulk_counts
             )
@@ -520,11 +511,6 @@ def _import(
             else:
                 in_scope = txn.get_collection("variables", scope=scope_to_prepend)
                 var_list = dict(zip(strip_name_scopes([v.name for v in in_scope], scope_to_prepend), in_scope))
-        except BaseException:
-            for name in added_op_defs:
-                del target._op_defs[name]
-                target._fixed_outputs.pop(name, None)
-            raise
         txn.commit()
         if isinstance(saver, tuple):
             other_txn, saver = saver
