@@ -43,7 +43,7 @@ def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]
         if not isinstance(name, str):
             raise InputMapError(f"input_map value for {key!r} must be a tensor or a tensor name, got {value!r}")
         for what, text in (("key", key), ("value", name)):
-            if not _is_utf8(text):  # (a lone surrogate: no node of a GraphDef has such a name)
+            if not is_utf8(text):  # (a lone surrogate: no node of a GraphDef has such a name)
                 raise InputMapError(f"input_map {what} {text!r} is not a valid name: it cannot be encoded as UTF-8")
         if key.startswith("^") and not name.startswith("^"):
             name = "^" + name.split(":")[0]
@@ -51,7 +51,9 @@ def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]
     return pairs
 
 
-def _is_utf8(text: str) -> bool:
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (a lone surrogate, ``os.fsdecode``'s spelling
+    of a byte that is not UTF-8, does not: no node of a GraphDef has such a name)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

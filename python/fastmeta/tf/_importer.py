@@ -67,7 +67,7 @@ from tensorflow.python.util import compat
 from fastmeta import _core
 from fastmeta.errors import GraphError, InputMapError, ParseError
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
-from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, parse_return_element
+from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, is_utf8, parse_return_element
 
 __all__ = [
     "import_meta_graph",
@@ -299,15 +299,6 @@ def _final_name(
     return candidate
 
 
-def _has_lone_surrogate(text: str) -> bool:
-    """A name no node can have (not UTF-8 encodable; the core takes UTF-8 names)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _existing_prefixes(names: Sequence[str]) -> set[str]:
     out: set[str] = set()
     for n in names:
@@ -351,7 +342,7 @@ def _import_fast(
         existing_pre = _existing_prefixes(existing)
         replaced = input_map_tensor_keys((compat.as_str(k), v) for k, v in input_map.items())
         for position, element in enumerate(return_elements):
-            if _has_lone_surrogate(element):
+            if not is_utf8(element):
                 raise GraphError(f"Requested return element {element!r} not found in graph def", node=element)
             if ":" in element:
                 op_name, output = parse_return_element(element)
