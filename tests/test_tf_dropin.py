@@ -646,3 +646,51 @@ def test_invalid_scope_raises_tensorflows_error_graph_unchanged() -> None:
         if importer is FM_IMPORT:
             assert graph.get_operations() == [] and not graph._names_in_use
     assert errors[0] == errors[1]
+
+
+# ---------------------------------------------------------------------------
+# Arguments spelled as TensorFlow reads them (found by a differential hunt)
+# ---------------------------------------------------------------------------
+def _with_elements(importer: Importer, key: str | None, elements: Any, **kwargs: Any) -> tuple[Any, ...]:
+    """One import with an input_map of ``{key: nx}`` (a placeholder) and return_elements,
+    in a fresh graph: (error type and message, returned element names, graph, collections)."""
+    from tensorflow.python.training import saver as saver_lib
+
+    run = (saver_lib._import_meta_graph_with_return_elements if importer is TF_IMPORT
+           else ftf.import_meta_graph_with_return_elements)
+    graph = tf.Graph()
+    with graph.as_default():
+        nx = tf.compat.v1.placeholder(tf.float32, [None, 4], name="nx")
+        imap = None if key is None else {key: nx}
+        try:
+            _, got = run(_stripped_path(FIXTURES["mlp_ref"]), input_map=imap,
+                         return_elements=elements, **kwargs)
+        except Exception as e:
+            return (type(e), str(e)), None, None, None
+    return None, [e.name for e in got or []], graph.as_graph_def(), describe_collections(graph)
+
+
+@pytest.mark.parametrize("key, elements", [
+    ("x:+0", ["x:+0", "logits:0"]),  # TensorFlow's int(): signs, spaces, "_" accepted
+    ("x: 0", ["x:-0", "x"]),
+    ("x:0", ["x:1_0"]),  # Invalid return output 10 of node 'x' (as asked, not imp/x)
+    ("x:0", ["x:1"]),
+    ("x:a", ["x:0"]),  # input_map keys parsed first, with TensorFlow's messages
+    ("x:", None),
+    ("x:0:1", None),
+    ("x:-1", None),  # a tensor key naming the control slot
+    ("x:0", ["x:a"]),
+    ("x:0", ["x:"]),
+    ("x:0", ["x:0:1", "nope:0"]),
+    ("x:0", "x:0"),  # a string: its characters are the elements
+    ("nope:0", ["x:a"]),  # elements are parsed before TensorFlow's importer checks keys
+], ids=lambda v: repr(v))
+def test_input_map_keys_and_return_elements_parsed_as_tensorflow(key: str, elements: Any) -> None:
+    want = _with_elements(TF_IMPORT, key, elements, import_scope="imp")
+    got = _with_elements(FM_IMPORT, key, elements, import_scope="imp")
+    assert got[0] is None or issubclass(got[0][0], want[0][0]), (want[0], got[0])
+    assert (got[0] and got[0][1]) == (want[0] and want[0][1])
+    assert got[1] == want[1]
+    if want[2] is not None:
+        assert diff_graph_defs(want[2], got[2]) == []
+        assert got[3] == want[3]

@@ -323,8 +323,16 @@ def _import_fast(
     scope_to_prepend = graph.unique_name(import_scope or "", mark_as_used=False)
     name = import_scope or scope_to_prepend
     prefix = _predict_prefix(graph, name)
+    # As TensorFlow's importer, before it imports anything: the input_map's tensor keys,
+    # then the return elements, are parsed as tensor names (Python's int(): "x:+0" is x:0).
+    input_map = _parse_input_map_keys(input_map)
+    parsed_elements = []
+    for element in return_elements or ():
+        if not is_utf8(element):
+            raise GraphError(f"Requested return element {element!r} not found in graph def", node=element)
+        parsed_elements.append(parse_return_element(element))
 
-    core_map = input_map_pairs({compat.as_str(k): v.name for k, v in input_map.items()})
+    core_map = input_map_pairs(input_map)
     existing: list[str] = list(graph._nodes_by_name) if graph.num_operations() else []
     rewritten = _rewrite(loaded, prefix, clear_devices, core_map, existing)
     timer.lap("core rewrite")
@@ -335,26 +343,18 @@ def _import_fast(
         raise _Fallback("the file's OpDefs declare defaults this TensorFlow does not")
     # A tensor the input_map replaces is returned as its replacement (TensorFlow's
     # importer does so); the others are asked of TensorFlow's importer by final name.
-    finals: list[str] = []
+    finals: list[tuple[str, int | None, str]] = []  # (final op name, index, op name as asked)
     mapped_elements: dict[int, Any] = {}
     if return_elements:
         existing_set = set(existing)
         existing_pre = _existing_prefixes(existing)
-        replaced = input_map_tensor_keys((compat.as_str(k), v) for k, v in input_map.items())
-        for position, element in enumerate(return_elements):
-            if not is_utf8(element):
-                raise GraphError(f"Requested return element {element!r} not found in graph def", node=element)
-            if ":" in element:
-                op_name, output = parse_return_element(element)
-                assert output is not None
-                index = element.partition(":")[2]
-                if index.isdigit() and (op_name, output) in replaced:
-                    mapped_elements[position] = replaced[(op_name, output)]
-                    continue
-                finals.append(_final_name(rewritten, op_name, prefix, existing_set, existing_pre, element)
-                              + f":{output}")
-            else:
-                finals.append(_final_name(rewritten, element, prefix, existing_set, existing_pre, element))
+        replaced = input_map_tensor_keys(input_map.items())
+        for position, (element, (op_name, index)) in enumerate(zip(return_elements, parsed_elements)):
+            if index is not None and (op_name, index) in replaced:
+                mapped_elements[position] = replaced[(op_name, index)]
+                continue
+            final = _final_name(rewritten, op_name, prefix, existing_set, existing_pre, element)
+            finals.append((final, index, op_name))
 
     # Enter the name scope import_graph_def enters (same names_in_use side effects);
     # remember the two keys it may touch to undo them if TensorFlow's import fails.
@@ -385,12 +385,11 @@ def _import_fast(
                 mapped.add((value.op.name, value.value_index))
                 c_api.TF_ImportGraphDefOptionsAddInputMapping(
                     options, value.op.name, value.value_index, value._as_tf_output())
-    for final in finals:
-        if ":" in final:
-            op_name, _, index = final.rpartition(":")
-            c_api.TF_ImportGraphDefOptionsAddReturnOutput(options, op_name, int(index))
-        else:
+    for final, index, _ in finals:
+        if index is None:
             c_api.TF_ImportGraphDefOptionsAddReturnOperation(options, final)
+        else:
+            c_api.TF_ImportGraphDefOptionsAddReturnOutput(options, final, index)
     c_api.TF_ImportGraphDefOptionsSetValidateColocationConstraints(options, True)
 
     with graph._mutation_lock():
@@ -408,7 +407,7 @@ def _import_fast(
                 else:
                     names_in_use[k] = v
             if isinstance(e, tf_errors.InvalidArgumentError):
-                raise ValueError(str(e)) from None
+                raise ValueError(_as_asked(str(e), finals)) from None
             raise
         finally:
             c_api.TF_DeleteBuffer(buffer)
@@ -427,16 +426,46 @@ def _import_fast(
         opers = c_api.TF_ImportGraphDefResultsReturnOperations(results.results)
         elements = []
         oi = pi = 0
-        for position, element in enumerate(return_elements):
+        for position, (_, index) in enumerate(parsed_elements):
             if position in mapped_elements:
                 elements.append(mapped_elements[position])
-            elif ":" in element:
+            elif index is not None:
                 elements.append(graph._get_tensor_by_tf_output(outputs[oi]))
                 oi += 1
             else:
                 elements.append(graph._get_operation_by_tf_operation(opers[pi]))
                 pi += 1
     return scope_to_prepend, elements
+
+
+def _parse_input_map_keys(input_map: dict[Any, Any]) -> dict[str, Any]:
+    """The input_map with its tensor keys parsed as TensorFlow's ``_ParseTensorName``
+    parses them (same ValueErrors) and spelled ``op:index``; of two spellings of one key
+    the later wins, as in TensorFlow's importer. A tensor key naming the control slot
+    (``x:-1``) is refused with the message of TensorFlow's importer."""
+    out: dict[str, Any] = {}
+    for key, value in input_map.items():
+        text = compat.as_str(key)
+        if not text.startswith("^"):
+            op_name, index = parse_return_element(text)
+            index = index or 0
+            if index == -1:
+                raise ValueError(f"input_map entry ^{op_name}->{value.name} between control edge "
+                                 "and non-control edge")
+            text = f"{op_name}:{index}"
+        out.pop(text, None)
+        out[text] = value
+    return out
+
+
+def _as_asked(message: str, finals: Sequence[tuple[str, int | None, str]]) -> str:
+    """TensorFlow's importer names a return element it refuses as the caller asked for it
+    (``node 'x'``), the fast path asked for it by its final name (``node 'imp/x'``)."""
+    if message.startswith("Invalid return output "):
+        for final, index, asked in finals:
+            if final != asked and f" {index} of node '{final}'," in message:
+                return message.replace(f"of node '{final}',", f"of node '{asked}',", 1)
+    return message
 
 
 def _scoped(graph: ops.Graph, name: str) -> str:
