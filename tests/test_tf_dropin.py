@@ -694,3 +694,12 @@ def test_input_map_keys_and_return_elements_parsed_as_tensorflow(key: str, eleme
     if want[2] is not None:
         assert diff_graph_defs(want[2], got[2]) == []
         assert got[3] == want[3]
+
+
+@pytest.mark.parametrize("clear_devices", [1, "yes", [0], 0, "", None])
+def test_clear_devices_is_read_for_its_truth_as_in_tensorflow(clear_devices: Any) -> None:
+    path = _stripped_path(FIXTURES["ema_replicas"])
+    a = _run(TF_IMPORT, lambda imp: {}, path, clear_devices=clear_devices)
+    b = _run(FM_IMPORT, lambda imp: {}, path, clear_devices=clear_devices)
+    assert a.error is None
+    _assert_same(a, b)

@@ -274,7 +274,7 @@ def _rewrite(
     against its own op registry (atomically), as TensorFlow's own import does."""
     try:
         return _core.rewrite_meta_graph(
-            loaded.buffer, prefix=prefix, clear_devices=clear_devices, input_map=core_map,
+            loaded.buffer, prefix=prefix, clear_devices=bool(clear_devices), input_map=core_map,
             existing_names=existing, keep_output_shapes=True, check_signatures=False,
             keep_input_spelling=True)
     except ParseError as e:
