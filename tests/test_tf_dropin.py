@@ -703,3 +703,17 @@ def test_clear_devices_is_read_for_its_truth_as_in_tensorflow(clear_devices: Any
     b = _run(FM_IMPORT, lambda imp: {}, path, clear_devices=clear_devices)
     assert a.error is None
     _assert_same(a, b)
+
+
+@pytest.mark.parametrize("source", ["corpus", "missing"])
+def test_unknown_kwargs_fail_as_in_tensorflow(source: str) -> None:
+    """TensorFlow reads the file, then hands the keyword arguments on: a missing file is
+    reported first, and of several unknown arguments the first one passed."""
+    path = _path(FIXTURES["mlp_ref"]) if source == "corpus" else "/nonexistent/model.meta"
+    errors = []
+    for importer in (TF_IMPORT, FM_IMPORT):
+        with tf.Graph().as_default(), pytest.raises(Exception) as e:
+            importer(path, zz_unknown=1, aa_unknown=2)
+        errors.append((e.value, str(e.value)))
+    assert isinstance(errors[1][0], type(errors[0][0]))
+    assert errors[1][1] == errors[0][1]

@@ -664,8 +664,9 @@ def import_meta_graph_with_return_elements(
             "Exporting/importing meta graphs is not supported when eager execution is "
             "enabled. No graph exists when eager execution is enabled."
         )
-    unknown = sorted(set(kwargs) - _SCOPED_KWARGS)
-    if unknown:  # (TensorFlow hands them to this function of its own)
+    unknown = [k for k in kwargs if k not in _SCOPED_KWARGS]
+    if unknown:  # TensorFlow reads the file, then hands them to a function of its own
+        load_meta_graph(meta_graph_or_file)
         raise TypeError(f"import_scoped_meta_graph_with_return_elements() got an unexpected keyword argument "
                         f"'{unknown[0]}'")
     imported, elements, meta = _import_scoped_kwargs(
