@@ -46,7 +46,7 @@ def canonical_device(spec: str) -> str:
         elif len(y) == 3 and y[0] == "device":
             if dtype is not None:
                 raise RefError("multiple device types")
-            dtype = y[1]
+            dtype = y[1].upper() if y[1] in ("cpu", "gpu") else y[1]
             if y[2] != "*":
                 index = int(y[2])
         elif y[0] != "":

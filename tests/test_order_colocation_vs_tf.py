@@ -66,6 +66,13 @@ GRAPHS = {
     + _const("c", device="/job:ps/task:3/cpu:0"),
     "target_without_device": _const("a") + _const("b", device="/gpu:0", colocate=("a",)),
     "control_inputs_later": _op("n", "k", "^m") + _const("k") + _const("m", device="/cpu:0"),
+    # DeviceSpec upper-cases "cpu" and "gpu" after "device:" too, and only those spellings.
+    "lowercase_device_types": _const("a", device="/device:cpu:0")
+    + _const("b", device="/job:w/task:1/device:gpu:*")
+    + _const("c", device="/device:Cpu:0")
+    + _const("d", device="/device:tpu:1")
+    + _const("e", device="/device:xla_gpu:0")
+    + _op("f", "a", device="/cpu:1", colocate=("b",)),
 }
 
 

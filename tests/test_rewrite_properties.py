@@ -24,6 +24,8 @@ DEVICES = [
     "/task:1/job:ps",
     "cpu:1",
     "/device:XLA_CPU:0",
+    "/job:w/device:gpu:1",
+    "/device:cpu:*",
 ]
 
 

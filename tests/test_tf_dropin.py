@@ -717,3 +717,22 @@ def test_unknown_kwargs_fail_as_in_tensorflow(source: str) -> None:
         errors.append((e.value, str(e.value)))
     assert isinstance(errors[1][0], type(errors[0][0]))
     assert errors[1][1] == errors[0][1]
+
+
+@pytest.mark.parametrize("scope", [None, "imp"])
+def test_device_types_of_device_fields_spelled_in_lower_case(scope: str | None, tmp_path: Path) -> None:
+    """DeviceSpec upper-cases ``cpu``/``gpu`` after ``device:`` as it does in ``/cpu:0``
+    (``/device:cpu:0`` -> ``/device:CPU:0``), and no other spelling (``Cpu``, ``tpu``)."""
+    mg = tf.compat.v1.MetaGraphDef()
+    devices = ["/device:cpu:0", "/job:w/task:1/device:gpu:*", "/device:Cpu:0", "/device:tpu:1", ""]
+    for k, device in enumerate(devices):
+        node = mg.graph_def.node.add(name=f"n{k}", op="NoOp", device=device)
+        if not device:
+            node.attr["_class"].list.s.append(b"loc:@n1")
+    path = tmp_path / "devices.meta"
+    path.write_bytes(mg.SerializeToString())
+    a = _run(TF_IMPORT, lambda imp: {}, str(path), import_scope=scope)
+    b = _run(FM_IMPORT, lambda imp: {}, str(path), import_scope=scope)
+    assert a.error is None
+    assert [n.device for n in a.graph_def.node][:2] == ["/device:CPU:0", "/job:w/task:1/device:GPU:*"]
+    _assert_same(a, b)

@@ -178,7 +178,9 @@ std::optional<std::string> CanonicalDevice(std::string_view spec, std::string* e
         return std::nullopt;
       }
       have_type = true;
-      type = std::string(y[1]);
+      // DeviceSpec upper-cases exactly "cpu" and "gpu" here ("/device:cpu:0" ->
+      // "/device:CPU:0"); any other spelling ("Cpu", "tpu", "xla_cpu") is kept.
+      type = y[1] == "cpu" ? std::string("CPU") : y[1] == "gpu" ? std::string("GPU") : std::string(y[1]);
       if (y[2] != "*") {
         index = PythonInt(y[2]);
         if (!index) {
