@@ -924,3 +924,15 @@ def test_placeholder_attrs_as_tensorflow_writes_them(shape: list[int | None] | N
     fm = fastmeta.Graph()
     fm.placeholder("float32", shape, name="p")
     assert diff_graph_defs(fm.as_graph_def(), g.as_graph_def()) == []
+
+
+@pytest.mark.parametrize("flag", ["yes", 1, [], ""])
+def test_clear_devices_is_read_for_its_truth_as_in_tensorflow(flag: Any) -> None:
+    tf = pytest.importorskip("tensorflow")
+    path = str(_path(FIXTURES["ema_replicas"]))
+    with tf.Graph().as_default() as tg:
+        tf.compat.v1.train.import_meta_graph(path, clear_devices=flag)
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(path, clear_devices=flag, graph=g)
+    assert [op.device for op in g.get_operations()] == [op.device for op in tg.get_operations()]
+    assert any(op.device for op in g.get_operations()) == (not flag)

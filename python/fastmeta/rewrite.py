@@ -123,7 +123,7 @@ def run_core(
         return _core.rewrite_meta_graph(
             loaded.buffer,
             prefix=scope,
-            clear_devices=clear_devices,
+            clear_devices=bool(clear_devices),  # (TensorFlow reads it for its truth)
             input_map=list(input_map),
             existing=list(existing),
             existing_names=list(existing_names),
