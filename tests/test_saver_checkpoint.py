@@ -543,3 +543,52 @@ def test_an_object_based_checkpoint_restores_through_its_object_graph(
     assert fm_saver is not None
     with pytest.raises(CheckpointError, match="without the variables \\['other'\\]"):
         fm_saver.restore(prefix, g2)
+
+
+def test_an_object_based_checkpoint_is_looked_up_by_graph_names_under_an_import_scope(
+    tf: Any, tmp_path: Path
+) -> None:
+    """TensorFlow's fallback looks the Saver's variables up in the object graph by their
+    graph names, import scope included: variables saved as 'imp/dense/...' restore into
+    a meta graph imported under 'imp', ones saved as 'dense/...' do not."""
+    v1 = tf.compat.v1
+    script = (
+        "import numpy as np, tensorflow as tf, sys\n"
+        "s = sys.argv[2]\n"
+        "w = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3), name=s + 'dense/kernel')\n"
+        "b = tf.Variable(np.full(3, 7, np.float32), name=s + 'dense/bias')\n"
+        "print(tf.train.Checkpoint(w=w, b=b).write(sys.argv[1]))\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    prefixes = {}
+    for scope in ("imp/", ""):
+        out = subprocess.run([sys.executable, "-c", script, str(tmp_path / f"obj{len(scope)}" / "ckpt"), scope],
+                             capture_output=True, text=True, env=env, check=True)  # fmt: skip
+        prefixes[scope] = out.stdout.strip().splitlines()[-1]
+    with tf.Graph().as_default():
+        v1.get_variable("dense/kernel", shape=[2, 3])
+        v1.get_variable("dense/bias", shape=[3])
+        meta = v1.train.Saver().export_meta_graph().SerializeToString()
+    for scope, prefix in prefixes.items():
+        with tf.Graph().as_default():
+            saver = v1.train.import_meta_graph(v1.MetaGraphDef.FromString(meta), import_scope="imp")
+            with v1.Session() as sess:
+                try:
+                    saver.restore(sess, prefix)
+                    expected = {v.op.name: sess.run(v) for v in v1.global_variables()}
+                except tf.errors.NotFoundError:
+                    expected = None
+        g = fastmeta.Graph()
+        with g.as_default():
+            fm_saver = fastmeta.import_meta_graph(meta, import_scope="imp")
+        assert fm_saver is not None
+        if expected is None:
+            assert scope == ""
+            with pytest.raises(CheckpointError, match="without the variables"):
+                fm_saver.restore(prefix)
+            continue
+        assert scope == "imp/"
+        restored = fm_saver.restore(prefix)
+        assert sorted(restored) == sorted(expected) == ["imp/dense/bias", "imp/dense/kernel"]
+        assert all(_same(restored[k], expected[k]) for k in expected)
+        assert restored.checkpoint_keys["imp/dense/kernel"] == "w/.ATTRIBUTES/VARIABLE_VALUE"

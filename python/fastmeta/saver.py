@@ -569,8 +569,9 @@ _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 def _object_based_keys(reader: CheckpointReader, targets: list[RestoreTarget]) -> list[RestoreTarget]:
     """As TensorFlow's name-based ``Saver.restore`` of an object-based checkpoint
     (``tf.train.Checkpoint``): when keys are missing and the checkpoint holds an object
-    graph, each variable's key is looked up there (its ``full_name`` -> the object path
-    it was saved under, ".../.ATTRIBUTES/VARIABLE_VALUE"), with a warning."""
+    graph, each variable's key is looked up there (its ``full_name``, the graph name with
+    any import scope, -> the object path it was saved under,
+    ".../.ATTRIBUTES/VARIABLE_VALUE"), with a warning."""
     from fastmeta.checkpoint import CheckpointError
     from fastmeta.protos import trackable_object_graph_pb2
 
@@ -582,7 +583,8 @@ def _object_based_keys(reader: CheckpointReader, targets: list[RestoreTarget]) -
     except Exception as e:  # a DecodeError, or not a string scalar
         raise CheckpointError(f"{reader.prefix}: unreadable {_OBJECT_GRAPH_KEY} ({e})") from None
     names_to_keys = {a.full_name: a.checkpoint_key for node in graph.nodes for a in node.attributes}
-    missing = sorted({t.key for t in targets} - set(names_to_keys))
+    # (TensorFlow looks up the saveables' names: graph names, an import scope included)
+    missing = sorted({t.full_name for t in targets} - set(names_to_keys))
     if missing:
         raise CheckpointError(
             f"{reader.prefix}: an object-based checkpoint without the variables {missing} "
@@ -592,7 +594,7 @@ def _object_based_keys(reader: CheckpointReader, targets: list[RestoreTarget]) -
         "%s: restoring an object-based checkpoint with a name-based Saver (keys looked up "
         "in its object graph, as TensorFlow does)", reader.prefix,
     )  # fmt: skip
-    return [t._replace(key=names_to_keys[t.key]) for t in targets]
+    return [t._replace(key=names_to_keys[t.full_name]) for t in targets]
 
 
 def _check_targets(reader: CheckpointReader, targets: Sequence[RestoreTarget]) -> None:
