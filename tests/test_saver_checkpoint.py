@@ -205,6 +205,35 @@ def test_save_restores_in_tensorflow(tf: Any, tmp_path: Path, name: str, scope: 
         assert _same(ours.get_tensor(key), tf_written.get_tensor(key)), key
 
 
+@pytest.mark.parametrize(
+    ("name", "checkpoint"),
+    [("partitioned", CKPT_FIXTURES["partitioned"]), ("ema_replicas", "ema_replicas/ema_replicas.ckpt")],
+)
+def test_save_writes_tensorflows_bytes(tf: Any, tmp_path: Path, name: str, checkpoint: str) -> None:
+    """The files of Saver.save are those TensorFlow's save ops write, byte for byte: a
+    sharded saver's one data file per shard (ema_replicas: two devices), each tensor in
+    its SaveV2's order (partitioned: slices among whole tensors, not in key order)."""
+    meta = str(CORPUS / f"{name}.meta")
+    _, saver = _import(meta, None)
+    values = _perturbed(saver.restore(str(CORPUS / checkpoint)))
+    (tmp_path / "fm").mkdir()
+    prefix = saver.save(str(tmp_path / "fm" / "model"), values, global_step=3)
+    assert saver.restore(prefix).keys() == values.keys()
+    (tmp_path / "tf").mkdir()
+    graph = tf.Graph()
+    with graph.as_default():
+        tf_saver = tf.compat.v1.train.import_meta_graph(meta, clear_devices=True)
+        with tf.compat.v1.Session(graph=graph) as sess:
+            tf_saver.restore(sess, prefix)
+            tf_saver.save(sess, str(tmp_path / "tf" / "model"), global_step=3, write_meta_graph=False)
+    files = sorted(os.listdir(tmp_path / "tf"))
+    assert sorted(os.listdir(tmp_path / "fm")) == files
+    assert len([f for f in files if ".data-" in f]) == fc.load_checkpoint(prefix).num_shards
+    for f in files:
+        if f != "checkpoint":
+            assert (tmp_path / "fm" / f).read_bytes() == (tmp_path / "tf" / f).read_bytes(), f
+
+
 def test_save_partitions_given_per_slice(tmp_path: Path) -> None:
     _, saver = _import(str(CORPUS / "partitioned.meta"), None)
     restored = saver.restore(str(CORPUS / CKPT_FIXTURES["partitioned"]))

@@ -588,15 +588,15 @@ PYBIND11_MODULE(_core, m) {
            "Partitioned tensors are reassembled from their slices.");
 
     m.def("write_bundle", [](const std::string& prefix, const py::list& entries, size_t block_size,
-                             bool snappy) {
+                             bool snappy, int32_t num_shards) {
       std::vector<fastmeta::WriteEntry> ws;
       std::vector<std::unique_ptr<fastmeta_python::BufferView>> buffers;
       std::vector<py::object> keep;
       ws.reserve(entries.size());
       for (const py::handle& item : entries) {
         py::tuple t = py::reinterpret_borrow<py::tuple>(item);
-        if (t.size() != 4 && t.size() != 6) {
-          throw py::value_error("entry must be (name, dtype, shape, data[, full_shape, slice])");
+        if (t.size() != 4 && t.size() != 6 && t.size() != 7) {
+          throw py::value_error("entry must be (name, dtype, shape, data[, full_shape, slice[, shard]])");
         }
         fastmeta::WriteEntry w;
         w.key = ck::KeyArg(t[0]);
@@ -615,21 +615,26 @@ PYBIND11_MODULE(_core, m) {
           buffers.push_back(std::make_unique<fastmeta_python::BufferView>(py::reinterpret_borrow<py::buffer>(t[3])));
           w.data = buffers.back()->view();
         }
-        if (t.size() == 6 && !t[5].is_none()) {
+        if (t.size() >= 6 && !t[5].is_none()) {
           w.full_shape = py::cast<std::vector<int64_t>>(t[4]);
           w.slice = ck::SliceArg(t[5]);
         }
+        if (t.size() == 7) w.shard = py::cast<int32_t>(t[6]);
         ws.push_back(std::move(w));
       }
       fastmeta::WriteOptions options;
       options.table.block_size = block_size;
       options.table.snappy = snappy;
+      options.num_shards = num_shards;
       py::gil_scoped_release release;
       fastmeta::WriteBundle(prefix, ws, options);
     }, py::arg("prefix"), py::arg("entries"), py::arg("block_size") = 262144, py::arg("snappy") = false,
-       "Write a single-shard V2 checkpoint. entries: [(name, dtype enum, shape, data[, full_shape, "
-       "slice])]; data is a contiguous buffer, or a list of bytes for DT_STRING; slice is "
-       "[(start, length)], length -1 for a whole dimension.");
+       py::arg("num_shards") = 0,
+       "Write a V2 checkpoint. entries: [(name, dtype enum, shape, data[, full_shape, "
+       "slice[, shard]])]; data is a contiguous buffer, or a list of bytes for DT_STRING; slice is "
+       "[(start, length)] (length -1 for a whole dimension) or None. num_shards 0: one data file, "
+       "tensors in key order; N > 0: N data files, each entry in its shard's file in the order "
+       "given.");
     m.def("encode_tensor_name_slice", [](const py::handle& name, const py::handle& slice) {
       return py::bytes(fastmeta::EncodeTensorNameSlice(ck::KeyArg(name), ck::SliceArg(slice)));
     }, py::arg("name"), py::arg("slice"));

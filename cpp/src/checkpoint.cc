@@ -561,8 +561,14 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
   // Validate and order: TF's BundleWriter keeps entries in a std::map.
   std::map<std::string, BundleEntry> index;
   std::map<std::string, const WriteEntry*> stored;  // key -> data to store
+  std::vector<std::pair<std::string, const WriteEntry*>> given;  // ... in the order given
+  const int32_t num_shards = options.num_shards > 0 ? options.num_shards : 1;
   for (const WriteEntry& w : entries) {
     if (w.key.empty()) throw CheckpointError(prefix + ": tensor name must not be empty");
+    if (options.num_shards > 0 && (w.shard < 0 || w.shard >= num_shards)) {
+      throw CheckpointError(prefix + ": tensor '" + w.key + "': shard " + std::to_string(w.shard) +
+                            " is not below " + std::to_string(num_shards));
+    }
     BundleEntry probe;
     probe.shape = w.shape;
     const int64_t n = probe.NumElements(w.key);
@@ -601,6 +607,7 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
     if (full_slice) {
       if (index.count(w.key)) throw CheckpointError(prefix + ": duplicate tensor '" + w.key + "'");
       stored[w.key] = &w;
+      given.emplace_back(w.key, &w);
       index[w.key];
       continue;
     }
@@ -618,20 +625,26 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
     const std::string sk = EncodeTensorNameSlice(w.key, w.slice);
     if (stored.count(sk)) throw CheckpointError(prefix + ": duplicate slice of '" + w.key + "'");
     stored[sk] = &w;
+    given.emplace_back(sk, &w);
     index[sk];
   }
 
-  // Data file, in key order (TF's SaveV2 writes in the order it is given).
+  // Data files: in key order, or (num_shards > 0) in the order given (TF's SaveV2 writes
+  // in the order it is given).
+  if (options.num_shards <= 0) given.assign(stored.begin(), stored.end());
   std::vector<std::string> owned;  // length prefixes for string tensors
-  owned.reserve(stored.size() * 2);
-  std::vector<std::string_view> pieces;
-  int64_t offset = 0;
-  for (auto& kv : stored) {
+  owned.reserve(given.size() * 2);
+  std::vector<std::vector<std::string_view>> shard_pieces(static_cast<size_t>(num_shards));
+  std::vector<int64_t> offsets(static_cast<size_t>(num_shards), 0);
+  for (auto& kv : given) {
     const WriteEntry& w = *kv.second;
+    const size_t shard = options.num_shards > 0 ? static_cast<size_t>(w.shard) : 0;
+    std::vector<std::string_view>& pieces = shard_pieces[shard];
+    int64_t& offset = offsets[shard];
     BundleEntry& e = index[kv.first];
     e.dtype = w.dtype;
     e.shape = w.shape;
-    e.shard_id = 0;
+    e.shard_id = static_cast<int32_t>(shard);
     e.offset = offset;
     uint32_t crc = 0;
     int64_t size = 0;
@@ -666,7 +679,7 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
   }
 
   BundleHeader header;
-  header.num_shards = 1;
+  header.num_shards = num_shards;
   header.producer = kTensorBundleVersion;
   std::vector<std::pair<std::string, std::string>> kvs;
   kvs.reserve(index.size() + 1);
@@ -677,9 +690,11 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
   MakeParentDirs(prefix);
   std::random_device rd;
   const std::string suffix = ".tempstate" + std::to_string((uint64_t{rd()} << 32) | rd());
-  const std::string data_path = DataFilename(prefix, 0, 1);
+  for (int32_t i = 0; i < num_shards; ++i) {
+    const std::string data_path = DataFilename(prefix, i, num_shards);
+    WriteFileAtomically(data_path, data_path + suffix, shard_pieces[static_cast<size_t>(i)]);
+  }
   const std::string index_path = MetaFilename(prefix);
-  WriteFileAtomically(data_path, data_path + suffix, pieces);
   WriteFileAtomically(index_path, index_path + suffix, {table_bytes});
 }
 

@@ -331,6 +331,36 @@ static void TestRandomInputs() {
   }
 }
 
+// num_shards > 0: each entry in its shard's data file, in the order given.
+static void TestShardedInGivenOrder() {
+  const std::string prefix = TempPrefix();
+  std::vector<float> a = {1.0f, 2.0f};
+  std::vector<float> b = {3.0f};
+  std::vector<float> c = {4.0f, 5.0f, 6.0f};
+  std::vector<WriteEntry> entries(3);
+  const std::pair<const char*, std::vector<float>*> specs[] = {{"z", &a}, {"a", &b}, {"m", &c}};
+  for (size_t i = 0; i < 3; ++i) {
+    entries[i].key = specs[i].first;
+    entries[i].dtype = dtype::kFloat;
+    entries[i].shape = {static_cast<int64_t>(specs[i].second->size())};
+    entries[i].data = std::string_view(reinterpret_cast<const char*>(specs[i].second->data()),
+                                       specs[i].second->size() * 4);
+  }
+  entries[1].shard = 1;  // "z", "m" in shard 0 (that order), "a" in shard 1
+  WriteOptions options;
+  options.num_shards = 2;
+  WriteBundle(prefix, entries, options);
+  BundleReader r(prefix);
+  CHECK(r.header().num_shards == 2);
+  CHECK(r.Entry("z").shard_id == 0 && r.Entry("z").offset == 0);
+  CHECK(r.Entry("m").shard_id == 0 && r.Entry("m").offset == 8);
+  CHECK(r.Entry("a").shard_id == 1 && r.Entry("a").offset == 0);
+  CHECK(r.ReadRaw("m") == entries[2].data && r.ReadRaw("a") == entries[1].data);
+  CHECK(ReadFile(DataFilename(prefix, 1, 2)).size() == 4);
+  entries[1].shard = 2;
+  ExpectError([&] { WriteBundle(prefix, entries, options); });
+}
+
 int main() {
   TestRandomInputs();
   TestCrc32c();
@@ -338,6 +368,7 @@ int main() {
   TestTable();
   TestSliceName();
   TestRoundTrip();
+  TestShardedInGivenOrder();
   std::cout << "checkpoint_test: OK\n";
   return 0;
 }

@@ -230,6 +230,9 @@ class Saver:
         checkpoint's files (``.index``, ``.data-*``, ``.<meta_graph_suffix>``) are
         deleted, unless ``keep_checkpoint_every_n_hours`` says to keep it. Written in
         the V2 format whatever ``saver_def.version`` says; no meta graph is written.
+        The files are those the graph's ``SaveV2`` ops write: one data file per shard of
+        a sharded saver (``.data-00000-of-00002``...), each tensor in its ``SaveV2``'s
+        order, so the bytes are TensorFlow's.
         """
         from fastmeta import _core, checkpoint
 
@@ -260,8 +263,9 @@ class Saver:
                 + ", ".join(f"'{name}' ({kind})" for name, kind in others)
                 + " restores, which is not a variable: fastmeta cannot write it"
             )
-        tensors = _tensors_to_write(targets, values, checkpoint_file)
-        _core.write_bundle(checkpoint.core_path(checkpoint_file), tensors)
+        layout = _save_layout(self._resolve_graph(graph), self.saver_def.save_tensor_name)
+        tensors, num_shards = _tensors_to_write(targets, values, checkpoint_file, layout)
+        _core.write_bundle(checkpoint.core_path(checkpoint_file), tensors, num_shards=num_shards)
         if write_state:
             self._record_last_checkpoint(checkpoint_file)
             checkpoint.update_checkpoint_state(
@@ -662,11 +666,87 @@ def _slice_extents(spec: str) -> list[tuple[int, int]]:
     ]
 
 
+_SAVE_PLUMBING = frozenset({"Identity", "NoOp", "MergeV2Checkpoints", "Pack"})
+
+
+def _int_const(op: Operation) -> int:
+    while op.type == "Identity" and op.inputs:
+        op = op.inputs[0].op
+    if op.type != "Const":
+        raise ValueError(f"'{op.name}' is not a Const")
+    tensor = op.node_def.attr["value"].tensor
+    vals = list(tensor.int_val) or list(tensor.int64_val)
+    if len(vals) != 1:
+        raise ValueError(f"'{op.name}' is not an integer scalar")
+    return int(vals[0])
+
+
+def _save_layout(
+    graph: Graph, save_tensor_name: str
+) -> tuple[dict[tuple[str, str], tuple[int, int]], int] | None:
+    """Where the graph's ``SaveV2`` ops behind ``save_tensor_name`` store each tensor:
+    ``{(key, slice spec): (shard, position in its SaveV2)}`` and the number of shards
+    (the ``ShardedFilename`` each SaveV2 writes to, as TensorFlow's sharded saver merges
+    them: shard i is data file i). None when the save ops are not of that form (a V1
+    saver's ``SaveSlices``...): the tensors then go to one data file in key order."""
+    try:
+        root = graph.get_operation_by_name(save_tensor_name.split(":")[0])
+        seen: set[str] = set()
+        stack = [root]
+        saves: list[Operation] = []
+        while stack:
+            op = stack.pop()
+            if op.name in seen:
+                continue
+            seen.add(op.name)
+            if op.type == "SaveV2":
+                saves.append(op)
+            elif op.type in _SAVE_PLUMBING:
+                stack.extend(t.op for t in op.inputs)
+                stack.extend(op.control_inputs)
+        if not saves:
+            return None
+        layout: dict[tuple[str, str], tuple[int, int]] = {}
+        shards: dict[int, int] = {}  # shard -> num_shards
+        for save in saves:
+            filename = save.inputs[0].op
+            while filename.type == "Identity" and filename.inputs:
+                filename = filename.inputs[0].op
+            if filename.type == "ShardedFilename":
+                shard, num = _int_const(filename.inputs[1].op), _int_const(filename.inputs[2].op)
+            elif len(saves) == 1:
+                shard, num = 0, 1
+            else:
+                return None
+            if shard in shards or not 0 <= shard < num:
+                return None
+            shards[shard] = num
+            names = _string_list(save.inputs[1].op, "tensor_names")
+            specs = _string_list(save.inputs[2].op, "shape_and_slices")
+            if len(names) != len(specs):
+                return None
+            for i, ident in enumerate(zip(names, specs)):
+                if ident in layout:
+                    return None
+                layout[ident] = (shard, i)
+    except (ValueError, KeyError, IndexError):  # (CheckpointError is a ValueError)
+        return None
+    num_shards = set(shards.values())
+    if len(num_shards) != 1:
+        return None
+    return layout, num_shards.pop()
+
+
 def _tensors_to_write(
-    targets: Sequence[RestoreTarget], values: Mapping[str, Any], prefix: str
-) -> list[tuple[Any, ...]]:
-    """``_core.write_bundle`` entries: keys and slice keys exactly as TensorFlow's
-    ``SaveV2`` writes them for the graph's ``tensor_names`` / ``shape_and_slices``."""
+    targets: Sequence[RestoreTarget],
+    values: Mapping[str, Any],
+    prefix: str,
+    layout: tuple[dict[tuple[str, str], tuple[int, int]], int] | None = None,
+) -> tuple[list[tuple[Any, ...]], int]:
+    """``_core.write_bundle`` entries and ``num_shards``: keys and slice keys exactly as
+    TensorFlow's ``SaveV2`` writes them for the graph's ``tensor_names`` /
+    ``shape_and_slices``; with the ``layout`` of the graph's save ops (when it names
+    exactly these tensors), in its shards and order."""
     from fastmeta.checkpoint import CheckpointError, _entry_for
 
     given = {
@@ -675,6 +755,7 @@ def _tensors_to_write(
     used: set[str] = set()
     missing: list[str] = []
     out: list[tuple[Any, ...]] = []
+    idents: list[tuple[str, str]] = []
     for t in targets:
         if t.slice_spec:
             full_shape, index = _parse_slice_spec(t.slice_spec)
@@ -704,6 +785,7 @@ def _tensors_to_write(
                 )
             entry = _entry_for(t.key, value)
             out.append((*entry, list(full_shape), _slice_extents(t.slice_spec)))
+            idents.append((t.key, t.slice_spec))
             continue
         if t.variable not in given:
             missing.append(t.variable)
@@ -715,7 +797,8 @@ def _tensors_to_write(
                 f"{prefix}: value of '{t.variable}' has shape {list(value.shape)}, "
                 f"expected {list(t.shape)}"
             )
-        out.append(_entry_for(t.key, value))  # duplicates are refused by write_bundle
+        out.append((*_entry_for(t.key, value), None, None))  # duplicates: write_bundle refuses
+        idents.append((t.key, t.slice_spec))
     if missing:
         raise CheckpointError(f"{prefix}: no value given for {sorted(set(missing))}")
     unknown = sorted(set(given) - used)
@@ -724,7 +807,11 @@ def _tensors_to_write(
             f"{prefix}: {unknown} are not variables this Saver saves "
             f"(it saves {sorted({t.full_name for t in targets})})"
         )
-    return out
+    if layout is None or len(idents) != len(layout[0]) or set(idents) != set(layout[0]):
+        return out, 0
+    where, num_shards = layout
+    ordered = sorted(zip(idents, out), key=lambda p: where[p[0]])
+    return [(*entry, where[ident][0]) for ident, entry in ordered], num_shards
 
 
 def _as_dtype(value: Any, t: RestoreTarget, prefix: str) -> np.ndarray:

@@ -234,14 +234,20 @@ struct WriteEntry {
   std::vector<std::string_view> strings;
   TensorSlice slice;
   std::vector<int64_t> full_shape;
+  int32_t shard = 0;  // data file, when WriteOptions::num_shards > 0
 };
 
 struct WriteOptions {
   table::BuildOptions table;
+  // 0: one data file, tensors stored in key order. N > 0: N data files
+  // (prefix.data-0000i-of-0000N), each entry's bytes stored in its `shard`'s file in
+  // the order the entries are given, as TensorFlow's (sharded) SaveV2 ops store them.
+  int32_t num_shards = 0;
 };
 
-// Writes a single-shard bundle (prefix.index + prefix.data-00000-of-00001) that
-// TensorFlow restores; files are written to temporaries and renamed into place.
+// Writes a bundle (prefix.index + prefix.data-00000-of-00001, or num_shards data
+// files) that TensorFlow restores; files are written to temporaries and renamed into
+// place.
 void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entries,
                  const WriteOptions& options = {});
 
