@@ -305,6 +305,28 @@ def test_max_to_keep_like_tensorflow(
     ]
 
 
+def test_recover_last_checkpoints_and_restore_none_as_tensorflow(tf: Any, tmp_path: Path) -> None:
+    """recover_last_checkpoints keeps the checkpoints that exist, stamped with their
+    files' mtimes in whole seconds (TensorFlow's file system stat), a V1 file's too;
+    restore(None) is TensorFlow's ValueError."""
+    _, saver = _import(str(CORPUS / "mlp_ref.meta"), None)
+    values = dict(saver.restore(str(CORPUS / CKPT_FIXTURES["mlp_ref"])))
+    paths = [saver.save(str(tmp_path / "m"), values, global_step=i, write_state=False) for i in (1, 2)]
+    (tmp_path / "v1").write_bytes(b"")
+    os.utime(paths[0] + ".index", ns=(0, 1_234_567_891_987_654_321))
+    paths += [str(tmp_path / "gone"), str(tmp_path / "v1")]
+    with tf.Graph().as_default():
+        tf.compat.v1.get_variable("w", [1])
+        tf_saver = tf.compat.v1.train.Saver()
+        tf_saver.recover_last_checkpoints(paths)
+    saver.recover_last_checkpoints(paths)
+    assert saver._last_checkpoints == tf_saver._last_checkpoints
+    assert saver._last_checkpoints[0] == (paths[0], 1234567891.0)
+    assert saver.last_checkpoints == tf_saver.last_checkpoints == [paths[0], paths[1], paths[3]]
+    with pytest.raises(ValueError, match="Can't load save_path when it is None"):
+        saver.restore(None)  # type: ignore[arg-type]
+
+
 def test_fresh_saver_save_restores_in_tensorflow(tf: Any, tmp_path: Path) -> None:
     """A meta graph without saver_def: fastmeta builds TF's save/restore ops; a file saved
     through them restores in TensorFlow's own fresh Saver."""

@@ -171,6 +171,8 @@ class Saver:
         """
         from fastmeta import checkpoint
 
+        if save_path is None:  # (TensorFlow's error)
+            raise ValueError("Can't load save_path when it is None.")
         targets = self.restore_targets(graph)
         reader = checkpoint.load_checkpoint(save_path)
         targets = _object_based_keys(reader, targets)
@@ -299,13 +301,17 @@ class Saver:
 
     def recover_last_checkpoints(self, checkpoint_paths: Sequence[str]) -> None:
         """TensorFlow's ``recover_last_checkpoints``: adopt the existing checkpoints
-        among ``checkpoint_paths`` (oldest first), with their files' mtimes."""
+        among ``checkpoint_paths`` (oldest first), with the mtimes of their ``.index``
+        files (else of the path itself, a V1 file) in whole seconds, as TensorFlow's
+        file system reports them."""
         stamps = []
         for p in checkpoint_paths:
-            try:
-                stamps.append((p, os.path.getmtime(p + ".index")))
-            except OSError:
-                continue
+            for path in (p + ".index", p):
+                try:
+                    stamps.append((p, float(os.stat(path).st_mtime_ns // 1_000_000_000)))
+                    break
+                except OSError:
+                    continue
         self.set_last_checkpoints_with_time(stamps)
 
     def __repr__(self) -> str:
