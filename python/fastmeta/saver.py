@@ -727,8 +727,10 @@ def _save_layout(
             if shard in shards or not 0 <= shard < num:
                 return None
             shards[shard] = num
-            names = _string_list(save.inputs[1].op, "tensor_names")
-            specs = _string_list(save.inputs[2].op, "shape_and_slices")
+            inputs = save.inputs
+            saved = len(inputs) - 3  # (prefix, tensor_names, shape_and_slices, then the tensors)
+            names = _string_list(inputs[1].op, "tensor_names", saved)
+            specs = _string_list(inputs[2].op, "shape_and_slices", saved)
             if len(names) != len(specs):
                 return None
             for i, ident in enumerate(zip(names, specs)):
