@@ -1850,6 +1850,10 @@ class Rewriter {
     };
     std::vector<AttrRef> attrs;
     std::vector<std::string_view> rest;
+    // The distinct _output_shapes entries this part has kept aside (see EmitNode): a
+    // graph has a few dozen, repeated node after node; each is stored once.
+    std::unordered_map<std::string_view, uint32_t, FastHash> shapes_kept;
+    std::deque<std::string> shapes_keys;  // what shapes_kept's keys view (stable)
     char varint1[10], varint2[10];
     std::string_view Varint(uint64_t v) { return {varint1, static_cast<size_t>(wire::WriteVarint(varint1, v) - varint1)}; }
     std::string_view Varint2(uint64_t v) { return {varint2, static_cast<size_t>(wire::WriteVarint(varint2, v) - varint2)}; }
@@ -2216,16 +2220,35 @@ class Rewriter {
     entry.device_size = static_cast<uint32_t>(device.size());
 
     const std::string_view shapes = WriteAttrsAndRest(out, node, i, s);
-    if (!g.shape_spans_.empty()) {
-      wire::Buffer& aside = g.shape_chunks_[chunk];
-      g.shape_spans_[k] = {static_cast<uint32_t>(aside.size()), static_cast<uint32_t>(shapes.size())};
-      aside.append(shapes.data(), shapes.size());
-    }
+    if (!g.shape_spans_.empty()) KeepShapesAside(shapes, k, chunk, s);
 
     entry.chunk = chunk;
     entry.size = static_cast<uint32_t>(field.written());
     entry.offset = field.Close();
   }
+
+  // Notes node k's dropped _output_shapes entry in the part's aside buffer, each
+  // distinct entry stored once (up to kMaxKeptShapes of them; then stored as they come).
+  void KeepShapesAside(std::string_view shapes, size_t k, uint32_t chunk, Scratch& s) {
+    RewrittenGraph& g = *result_;
+    uint32_t offset = 0;
+    if (!shapes.empty()) {
+      auto it = s.shapes_kept.find(shapes);
+      if (it != s.shapes_kept.end()) {
+        offset = it->second;
+      } else {
+        wire::Buffer& aside = g.shape_chunks_[chunk];
+        offset = static_cast<uint32_t>(aside.size());
+        aside.append(shapes);
+        if (s.shapes_kept.size() < kMaxKeptShapes) {
+          s.shapes_keys.emplace_back(shapes);
+          s.shapes_kept.emplace(s.shapes_keys.back(), offset);
+        }
+      }
+    }
+    g.shape_spans_[k] = {offset, static_cast<uint32_t>(shapes.size())};
+  }
+  static constexpr size_t kMaxKeptShapes = 4096;
 
   // An input as TensorFlow's importer keeps it in the node's NodeDef (what
   // Operation.node_def and export_meta_graph show): the file's spelling ("x:0", "x",
