@@ -365,14 +365,20 @@ class RestoredVariables(dict):  # type: ignore[type-arg]
         self.prefix: str = ""
 
 
+def _behind_identities(op: Operation) -> Operation:
+    """The op an Identity chain (as savers wire their Consts and filenames) starts from."""
+    while op.type == "Identity" and op.inputs:
+        op = op.inputs[0].op
+    return op
+
+
 def _string_list(op: Operation, what: str, needed: int) -> list[str]:
     """The strings of a Const feeding a restore op (through Identity ops): its first
     ``needed`` at most (the restore op's outputs; a shape the values repeat to fill is
     not expanded past them, whatever size it declares)."""
     from fastmeta.checkpoint import CheckpointError
 
-    while op.type == "Identity" and op.inputs:
-        op = op.inputs[0].op
+    op = _behind_identities(op)
     if op.type != "Const":
         raise CheckpointError(
             f"restore op's {what} comes from '{op.name}' ({op.type}), not a Const: "
@@ -676,8 +682,7 @@ _SAVE_PLUMBING = frozenset({"Identity", "NoOp", "MergeV2Checkpoints", "Pack"})
 
 
 def _int_const(op: Operation) -> int:
-    while op.type == "Identity" and op.inputs:
-        op = op.inputs[0].op
+    op = _behind_identities(op)
     if op.type != "Const":
         raise ValueError(f"'{op.name}' is not a Const")
     tensor = op.node_def.attr["value"].tensor
@@ -715,9 +720,7 @@ def _save_layout(
         layout: dict[tuple[str, str], tuple[int, int]] = {}
         shards: dict[int, int] = {}  # shard -> num_shards
         for save in saves:
-            filename = save.inputs[0].op
-            while filename.type == "Identity" and filename.inputs:
-                filename = filename.inputs[0].op
+            filename = _behind_identities(save.inputs[0].op)
             if filename.type == "ShardedFilename":
                 shard, num = _int_const(filename.inputs[1].op), _int_const(filename.inputs[2].op)
             elif len(saves) == 1:
