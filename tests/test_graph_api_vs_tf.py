@@ -298,3 +298,24 @@ def test_recorded_shapes_beyond_the_outputs_are_ignored() -> None:
     got = fg.get_tensor_by_name("a:0").shape
     want = tg.get_tensor_by_name("a:0").shape.as_proto()
     assert got is not None and got.SerializeToString() == want.SerializeToString()
+
+
+@pytest.mark.parametrize("key", ["cond_context", "while_context"])
+def test_context_to_proto_with_an_export_scope_is_tensorflows(key: str) -> None:
+    # TensorFlow strips export_scope from a context's own names only: its nested
+    # contexts are written by to_control_flow_context_def without it (names kept whole).
+    data = (CORPUS / "nested_cf_v1.meta").read_bytes()
+    with tf.Graph().as_default() as tg:
+        v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data), import_scope="imp")
+        want = [
+            [c.to_proto(s).SerializeToString(deterministic=True) for s in (None, "imp", "imp/")]
+            for c in tg.get_collection(key)
+        ]
+    fg = fastmeta.Graph()
+    fastmeta.import_meta_graph(data, import_scope="imp", graph=fg)
+    got = []
+    for c in fg.get_collection(key):
+        protos = [c.to_proto(s) for s in (None, "imp", "imp/")]
+        got.append([p.SerializeToString(deterministic=True) if p is not None else None for p in protos])
+    assert any(c.nested_contexts for c in fg.get_collection(key))
+    assert got == want

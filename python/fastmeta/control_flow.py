@@ -45,20 +45,15 @@ class ControlFlowContext:
         return out
 
     def _nested(
-        self,
-        proto: control_flow_pb2.CondContextDef | control_flow_pb2.WhileContextDef,
-        export_scope: str | None,
+        self, proto: control_flow_pb2.CondContextDef | control_flow_pb2.WhileContextDef
     ) -> None:
+        # (TensorFlow writes nested contexts without the export scope: their names whole)
         for nested in self.nested_contexts:
             item = proto.nested_contexts.add()
             if isinstance(nested, CondContext):
-                item.cond_ctxt.CopyFrom(
-                    nested.to_proto(export_scope) or control_flow_pb2.CondContextDef()
-                )
+                item.cond_ctxt.CopyFrom(nested.to_proto() or control_flow_pb2.CondContextDef())
             elif isinstance(nested, WhileContext):
-                item.while_ctxt.CopyFrom(
-                    nested.to_proto(export_scope) or control_flow_pb2.WhileContextDef()
-                )
+                item.while_ctxt.CopyFrom(nested.to_proto() or control_flow_pb2.WhileContextDef())
 
     def _add_nested(
         self,
@@ -123,7 +118,8 @@ class CondContext(ControlFlowContext):
         return c
 
     def to_proto(self, export_scope: str | None = None) -> control_flow_pb2.CondContextDef | None:
-        """The CondContextDef (names stripped of ``export_scope``; values sorted)."""
+        """The CondContextDef (names stripped of ``export_scope``, not those of the nested
+        contexts, as TensorFlow; values sorted)."""
         if export_scope is not None and not self.name.startswith(export_scope):
             return None
         s = export_scope or ""
@@ -134,7 +130,7 @@ class CondContext(ControlFlowContext):
             branch=self.branch,
         )
         out.values_def.MergeFrom(self._values_def(export_scope))
-        self._nested(out, export_scope)
+        self._nested(out)
         return out
 
 
@@ -193,7 +189,8 @@ class WhileContext(ControlFlowContext):
         return c
 
     def to_proto(self, export_scope: str | None = None) -> control_flow_pb2.WhileContextDef | None:
-        """The WhileContextDef (names stripped of ``export_scope``; values sorted)."""
+        """The WhileContextDef (names stripped of ``export_scope``, not those of the nested
+        contexts, as TensorFlow; values sorted)."""
         if export_scope is not None and not self.name.startswith(export_scope):
             return None
         s = export_scope or ""
@@ -211,5 +208,5 @@ class WhileContext(ControlFlowContext):
         out.loop_exit_names.extend(strip_name_scope(x.name, s) for x in self.loop_exits)
         out.loop_enter_names.extend(strip_name_scope(x.name, s) for x in self.loop_enters)
         out.values_def.MergeFrom(self._values_def(export_scope))
-        self._nested(out, export_scope)
+        self._nested(out)
         return out
