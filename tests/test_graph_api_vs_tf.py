@@ -319,3 +319,24 @@ def test_context_to_proto_with_an_export_scope_is_tensorflows(key: str) -> None:
         got.append([p.SerializeToString(deterministic=True) if p is not None else None for p in protos])
     assert any(c.nested_contexts for c in fg.get_collection(key))
     assert got == want
+
+
+def test_merged_bad_consumers_are_tensorflows() -> None:
+    # TensorFlow's importer merges bad_consumers as a set: sorted, without repeats.
+    metas = []
+    for versions in (
+        "producer: 27 bad_consumers: 5 bad_consumers: 3",
+        "producer: 30 bad_consumers: 9 bad_consumers: 1 bad_consumers: 5",
+    ):
+        meta = meta_graph_pb2.MetaGraphDef.FromString(_meta(_const("a") + _identity("b", "a")))
+        text_format.Parse(versions, meta.graph_def.versions)
+        metas.append(meta.SerializeToString())
+    with tf.Graph().as_default() as tg:
+        for i, data in enumerate(metas):
+            v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data), import_scope=f"s{i}")
+        want = tg.as_graph_def().versions.SerializeToString()
+    fg = fastmeta.Graph()
+    for i, data in enumerate(metas):
+        fastmeta.import_meta_graph(data, import_scope=f"s{i}", graph=fg)
+    assert list(fg.graph_def_versions.bad_consumers) == [1, 3, 5, 9]
+    assert fg.as_graph_def().versions.SerializeToString() == want

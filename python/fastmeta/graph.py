@@ -489,9 +489,11 @@ class _Thread(threading.local):
 def _merge_versions(dst: Any, src: Any) -> None:
     dst.producer = min(dst.producer, src.producer)
     dst.min_consumer = max(dst.min_consumer, src.min_consumer)
-    for bad in src.bad_consumers:
-        if bad not in dst.bad_consumers:
-            dst.bad_consumers.append(bad)
+    if src.bad_consumers:
+        # (TensorFlow's importer merges them as a std::set: sorted, without repeats)
+        bad = sorted(set(dst.bad_consumers) | set(src.bad_consumers))
+        del dst.bad_consumers[:]
+        dst.bad_consumers.extend(bad)
 
 
 def fixed_output_count(op_def: op_def_pb2.OpDef | None) -> int | None:
