@@ -340,3 +340,48 @@ def test_merged_bad_consumers_are_tensorflows() -> None:
         fastmeta.import_meta_graph(data, import_scope=f"s{i}", graph=fg)
     assert list(fg.graph_def_versions.bad_consumers) == [1, 3, 5, 9]
     assert fg.as_graph_def().versions.SerializeToString() == want
+
+
+def _scoped(g: Any, outer: str | None, call: Callable[[], Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        with g.name_scope(outer):
+            return call()
+
+    return run
+
+
+def _enter(g: Any, name: Any) -> Any:
+    with g.name_scope(name) as scope:
+        return scope, g.get_name_scope()
+
+
+@pytest.mark.parametrize("outer", [None, "o"])
+def test_scope_and_node_name_errors_are_tensorflows(outer: str | None) -> None:
+    # At the root a scope must be a valid op name ("root scope name"); nested, the
+    # looser scope rule. A created op's full name must be a valid node name.
+    data = _meta(_const("a"))
+    scopes = ["-x", "_x", "a b", "/", ">", "x-y", "imp/"]
+    names = ["-x", "_q", "a b", "-x/", "ok"]
+
+    def calls(g: Any) -> list[Callable[[], Any]]:
+        out: list[Callable[[], Any]] = [_scoped(g, outer, lambda s=s: _enter(g, s)) for s in scopes]
+        if isinstance(g, fastmeta.Graph):
+            make = [lambda n=n: g.create_op("NoOp", name=n) for n in names]
+        else:
+            make = [lambda n=n: g.create_op("NoOp", [], name=n) for n in names]
+        return out + [_scoped(g, outer, m) for m in make]
+
+    want, got = _both(data, calls)
+    assert ("error", "ValueError", "'-x' is not a valid root scope name. A root scope name has to match the "
+            "following pattern: ^[A-Za-z0-9.][A-Za-z0-9_.\\\\/>-]*$") in want or outer
+    assert got == want
+
+
+def test_an_import_scope_refused_at_the_root_is_named_as_tensorflow_names_it() -> None:
+    data = _meta(_const("a"))
+    with tf.Graph().as_default():
+        with pytest.raises(ValueError) as want:
+            v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data), import_scope="-x")
+    with pytest.raises(fastmeta.ScopeError) as got:
+        fastmeta.import_meta_graph(data, import_scope="-x", graph=fastmeta.Graph())
+    assert str(got.value) == str(want.value)

@@ -352,7 +352,7 @@ def test_lone_surrogates_in_names_are_typed_errors() -> None:
     raises(fastmeta.InputMapError, lambda: fastmeta.import_meta_graph(data, graph=g, input_map={"^a\udcff": x}))
     # An import scope into a graph that holds nodes: refused before its name table sees it.
     e = raises(fastmeta.ScopeError, lambda: fastmeta.import_meta_graph(data, graph=g, import_scope="imp\udcff"))
-    assert "is not a valid scope name" in str(e)
+    assert "is not a valid root scope name" in str(e)
     assert g.as_graph_def().SerializeToString() == before
 
 

@@ -49,6 +49,20 @@ _VALID_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
 _REF_OFFSET = 100
 
 
+def scope_name_error(name: str, nested: bool) -> ScopeError:
+    """TensorFlow's error for a scope name its rule refuses (at the root, the op name
+    rule: a "root scope name")."""
+    if nested:
+        return ScopeError(
+            f"'{name}' is not a valid scope name. A scope name has to match the following "
+            f"pattern: {_VALID_SCOPE_NAME.pattern}"
+        )
+    return ScopeError(
+        f"'{name}' is not a valid root scope name. A root scope name has to match the following "
+        f"pattern: {_VALID_OP_NAME.pattern}"
+    )
+
+
 # ---------------------------------------------------------------------------
 # parts
 # ---------------------------------------------------------------------------
@@ -805,10 +819,7 @@ class Graph(_Lookup):
                 name = bytes(name).decode("utf-8")
             regex = _VALID_SCOPE_NAME if self._name_stack else _VALID_OP_NAME
             if not regex.match(name):
-                raise ScopeError(
-                    f"'{name}' is not a valid scope name. A scope name has to match the following "
-                    f"pattern: {regex.pattern}"
-                )
+                raise scope_name_error(name, bool(self._name_stack))
         if not name:
             return "", ""
         if name[-1] == "/":
@@ -1145,13 +1156,14 @@ class _Transaction(_Lookup):
         control_inputs: Iterable[Operation | str] = (),
         colocate_with: Operation | None = None,
     ) -> Operation:
-        name = name or op_type
-        if name.endswith("/"):
-            full = name[:-1]
-        else:
-            if not (_VALID_SCOPE_NAME if self.name_stack else _VALID_OP_NAME).match(name):
-                raise ValueError(f"'{name}' is not a valid node name")
-            full = self.unique_name(name)
+        name = op_type if name is None else name
+        # (as TensorFlow: the full name is checked, after uniquification)
+        full = name[:-1] if name.endswith("/") else self.unique_name(name)
+        if not _VALID_OP_NAME.match(full):
+            raise GraphError(
+                f"`{full}` is not a valid node name. Accepted names conform to Regex /{_VALID_OP_NAME}/",
+                node=full,
+            )
         if self._find(full) is not None:
             raise GraphError(f"Duplicate node name in graph: '{full}'", node=full)
         node = node_def_pb2.NodeDef(name=full, op=op_type)

@@ -34,7 +34,7 @@ from typing import Any, Callable, Union
 from google.protobuf.message import DecodeError
 
 from fastmeta.control_flow import CondContext, WhileContext
-from fastmeta.errors import CollectionError, CollectionValueError, Error, GraphError, InputMapError, ScopeError
+from fastmeta.errors import CollectionError, CollectionValueError, Error, GraphError, InputMapError
 from fastmeta.graph import (
     _VALID_OP_NAME,
     _VALID_SCOPE_NAME,
@@ -46,6 +46,7 @@ from fastmeta.graph import (
     collection_element,
     first_in_scope,
     get_default_graph,
+    scope_name_error,
 )
 from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2
 from fastmeta.queue_runner import QueueRunner
@@ -451,10 +452,7 @@ def _import(
     # checks them), before the graph's name table is asked about it.
     scope_rule = _VALID_SCOPE_NAME if target._name_stack else _VALID_OP_NAME
     if import_scope and not scope_rule.match(import_scope):
-        raise ScopeError(
-            f"'{import_scope}' is not a valid scope name. A scope name has to match the following "
-            f"pattern: {scope_rule.pattern}"
-        )
+        raise scope_name_error(import_scope, bool(target._name_stack))
     default = get_default_graph()
     with target._lock:
         txn = _Transaction(target)
