@@ -385,3 +385,23 @@ def test_an_import_scope_refused_at_the_root_is_named_as_tensorflow_names_it() -
     with pytest.raises(fastmeta.ScopeError) as got:
         fastmeta.import_meta_graph(data, import_scope="-x", graph=fastmeta.Graph())
     assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("fixture", ["nested_cf_v1.meta", "keras_rnn_v1.meta"])
+def test_context_back_prop_and_grad_state_are_tensorflows(fixture: str) -> None:
+    # A CondContext answers back_prop of the while loop around it (False outside one);
+    # an imported context has no gradient loop state.
+    data = (CORPUS / fixture).read_bytes()
+
+    def answers(g: Any) -> list[Any]:
+        ctxts = g.get_collection("cond_context") + g.get_collection("while_context")
+        return [(c.name, c.back_prop, c.grad_state) for c in ctxts]
+
+    with tf.Graph().as_default() as tg:
+        v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data), import_scope="imp")
+        want = answers(tg)
+    fg = fastmeta.Graph()
+    fastmeta.import_meta_graph(data, import_scope="imp", graph=fg)
+    got = answers(fg)
+    assert {b for _, b, _ in want} == {True, False} or fixture == "keras_rnn_v1.meta"
+    assert got == want

@@ -24,6 +24,11 @@ class ControlFlowContext:
         self.nested_contexts: list[ControlFlowContext] = []
         self.outer_context: ControlFlowContext | None = None
 
+    @property
+    def grad_state(self) -> None:
+        """The gradient loop state: None for an imported context (as TensorFlow's)."""
+        return None
+
     def _init_values(
         self, values_def: control_flow_pb2.ValuesDef, scope: str, graph: _Lookup, key: str
     ) -> None:
@@ -88,6 +93,15 @@ class CondContext(ControlFlowContext):
         self.pred: Operation | Tensor
         self.pivot: Operation | Tensor
         self.branch = 0
+
+    @property
+    def back_prop(self) -> bool:
+        """The ``back_prop`` of the innermost while loop around this cond; False when
+        there is none (as TensorFlow's)."""
+        outer = self.outer_context
+        while outer is not None and not isinstance(outer, WhileContext):
+            outer = outer.outer_context
+        return outer.back_prop if outer is not None else False
 
     @classmethod
     def from_proto(
