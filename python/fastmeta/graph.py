@@ -861,7 +861,8 @@ class Graph(_Lookup):
             parts = list(self._parts)
         name = op.name
         out: list[Operation] = []
-        start = next(k for k, part in enumerate(parts) if part is op._part)
+        start = next((k for k, part in enumerate(parts) if part is op._part), len(parts))
+        # (an op of an import that failed is in no part: it has no consumers)
         for part in parts[start:]:
             if isinstance(part, _Block):
                 for i, node in enumerate(part.nodes):
