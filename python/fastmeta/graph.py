@@ -49,18 +49,20 @@ _VALID_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
 _REF_OFFSET = 100
 
 
-def scope_name_error(name: str, nested: bool) -> ScopeError:
-    """TensorFlow's error for a scope name its rule refuses (at the root, the op name
-    rule: a "root scope name")."""
+def check_scope_name(name: str, nested: bool) -> None:
+    """TensorFlow's check of a scope name entered under a name stack (``nested``) or at
+    the root (the op name rule: a "root scope name"); ScopeError with its message."""
     if nested:
-        return ScopeError(
-            f"'{name}' is not a valid scope name. A scope name has to match the following "
-            f"pattern: {_VALID_SCOPE_NAME.pattern}"
+        if not _VALID_SCOPE_NAME.match(name):
+            raise ScopeError(
+                f"'{name}' is not a valid scope name. A scope name has to match the following "
+                f"pattern: {_VALID_SCOPE_NAME.pattern}"
+            )
+    elif not _VALID_OP_NAME.match(name):
+        raise ScopeError(
+            f"'{name}' is not a valid root scope name. A root scope name has to match the following "
+            f"pattern: {_VALID_OP_NAME.pattern}"
         )
-    return ScopeError(
-        f"'{name}' is not a valid root scope name. A root scope name has to match the following "
-        f"pattern: {_VALID_OP_NAME.pattern}"
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -817,9 +819,7 @@ class Graph(_Lookup):
         if name:
             if not isinstance(name, str):
                 name = bytes(name).decode("utf-8")
-            regex = _VALID_SCOPE_NAME if self._name_stack else _VALID_OP_NAME
-            if not regex.match(name):
-                raise scope_name_error(name, bool(self._name_stack))
+            check_scope_name(name, bool(self._name_stack))
         if not name:
             return "", ""
         if name[-1] == "/":

@@ -36,17 +36,15 @@ from google.protobuf.message import DecodeError
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import CollectionError, CollectionValueError, Error, GraphError, InputMapError
 from fastmeta.graph import (
-    _VALID_OP_NAME,
-    _VALID_SCOPE_NAME,
     Graph,
     Operation,
     Tensor,
     _Segment,
     _Transaction,
+    check_scope_name,
     collection_element,
     first_in_scope,
     get_default_graph,
-    scope_name_error,
 )
 from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2
 from fastmeta.queue_runner import QueueRunner
@@ -450,9 +448,8 @@ def _import(
     target = graph if graph is not None else get_default_graph()
     # The scope's characters, by the rules of the graph's name stack (as entering it
     # checks them), before the graph's name table is asked about it.
-    scope_rule = _VALID_SCOPE_NAME if target._name_stack else _VALID_OP_NAME
-    if import_scope and not scope_rule.match(import_scope):
-        raise scope_name_error(import_scope, bool(target._name_stack))
+    if import_scope:
+        check_scope_name(import_scope, bool(target._name_stack))
     default = get_default_graph()
     with target._lock:
         txn = _Transaction(target)

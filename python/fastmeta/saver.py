@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fastmeta.errors import GraphError
-from fastmeta.graph import Operation, Tensor, _Transaction
+from fastmeta.graph import _REF_OFFSET, Operation, Tensor, _Transaction
 from fastmeta.protos import attr_value_pb2, saver_pb2, tensor_pb2, types_pb2
 from fastmeta.scoping import prepend_name_scope
 from fastmeta.variables import _REF_OPS, Variable
@@ -323,7 +323,6 @@ class Saver:
 # ---------------------------------------------------------------------------
 _ASSIGN_TYPES = ("Assign", "AssignVariableOp")
 _RESTORE_TYPES = ("RestoreV2", "RestoreSlice", "Restore")
-_REF_OFFSET = 100
 
 
 class RestoreTarget(NamedTuple):

@@ -11,7 +11,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from fastmeta.errors import CollectionError, CollectionValueError
-from fastmeta.graph import Operation, Tensor, _Lookup, collection_element, fixed_output_count
+from fastmeta.graph import _REF_OFFSET, Operation, Tensor, _Lookup, collection_element, fixed_output_count
 from fastmeta.protos import variable_pb2
 from fastmeta.scoping import prepend_name_scope, strip_name_scope
 
@@ -523,7 +523,7 @@ class Variable:
     def _base_dtype(self) -> int | None:
         """The value DataType, without ``_REF`` (what a checkpoint stores)."""
         d = self.dtype
-        return d - 100 if d is not None and d > 100 else d
+        return d - _REF_OFFSET if d is not None and d > _REF_OFFSET else d
 
     @property
     def shape(self) -> Any:
