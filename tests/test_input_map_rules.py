@@ -212,3 +212,39 @@ def test_names_that_are_not_utf8_are_input_map_errors() -> None:
             with pytest.raises(fastmeta.InputMapError):
                 fmtf.import_meta_graph(source, import_scope="imp", input_map=input_map)
         assert [op.name for op in g.get_operations()] == ["new"] and "imp" not in g._names_in_use
+
+
+_LONG = "a_node_name_longer_than_sso"  # (TensorFlow's message garbles names of 15 bytes or fewer)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        [f"z{_LONG}:1", f"b{_LONG}:2", f"m{_LONG}"],
+        [f"n{_LONG}", f"^n{_LONG}", f"^a{_LONG}", f"n{_LONG}:1", "x:0"],
+        [f"q{_LONG}:10", f"q{_LONG}:9", f"q{_LONG}:+2"],
+    ],
+    ids=["names", "control_and_tensor", "indices"],
+)
+def test_unused_keys_are_named_in_tensorflows_order(keys: list[str]) -> None:
+    # TensorFlow's importer keeps the input_map in a map ordered by (node name, output
+    # index; a control key's is -1) and names the keys it did not find in that order.
+    data = _meta()
+    want = _tf_import(v1.train.import_meta_graph, data, keys)
+    assert want[0] == "error" and want[1].startswith("Attempted to map inputs")
+    assert _tf_import(fmtf.import_meta_graph, data, keys) == want
+    assert _fm_import(data, keys) == want
+    assert _fm_rewrite(data, keys) == want
+
+
+@pytest.mark.parametrize("key", ["x: 0", "x:+0", "x:0_0", "x:a", "x:", "x:0:1", "x:-1"])
+def test_tensor_keys_are_parsed_as_tensorflow_parses_them(key: str) -> None:
+    # int() of what follows the one ":" ("x: 0" is x:0), with TensorFlow's messages for
+    # what it refuses; the TF-free import and rewrite_meta_graph did not parse them
+    # ("x: 0" was a key no node has).
+    data = _meta()
+    want = _tf_import(v1.train.import_meta_graph, data, [key])
+    assert _tf_import(fmtf.import_meta_graph, data, [key]) == want
+    got = _fm_import(data, [key])
+    assert got == want
+    assert _fm_rewrite(data, [key])[0] == want[0]

@@ -34,8 +34,14 @@ __all__ = [
 
 def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """Normalise an input_map: keys are names in the file (``x``, ``x:1``, ``^x``), values
-    are tensor names in the target graph (strings) or objects with a ``name``."""
-    pairs: list[tuple[str, str]] = []
+    are tensor names in the target graph (strings) or objects with a ``name``.
+
+    As TensorFlow's importer: a tensor key is parsed as a tensor name (Python's ``int()``
+    of what follows the one ``:``: ``"x: 0"`` is ``x:0``; TensorFlow's messages for what
+    it refuses) and spelled ``op:index``; of two spellings of one key the later wins; the
+    entries come out ordered by (node name, output index; a control key's is -1), the
+    order of TensorFlow's map, in which the core names the keys no node has."""
+    entries: dict[tuple[str, int], tuple[str, str]] = {}
     for key, value in (input_map or {}).items():
         if not isinstance(key, str):
             raise InputMapError(f"input_map keys must be strings, got {key!r}")
@@ -45,10 +51,25 @@ def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]
         for what, text in (("key", key), ("value", name)):
             if not is_utf8(text):  # (a lone surrogate: no node of a GraphDef has such a name)
                 raise InputMapError(f"input_map {what} {text!r} is not a valid name: it cannot be encoded as UTF-8")
-        if key.startswith("^") and not name.startswith("^"):
-            name = "^" + name.split(":")[0]
-        pairs.append((key, name))
-    return pairs
+        if key.startswith("^"):
+            slot = (key[1:], -1)
+            if not name.startswith("^"):
+                name = "^" + name.split(":")[0]
+        else:
+            try:
+                op_name, index = parse_return_element(key)
+            except GraphError as e:
+                raise InputMapError(str(e)) from None
+            if index == -1:
+                shown = name if ":" in name else name + ":0"
+                raise InputMapError(
+                    f"input_map entry ^{op_name}->{shown} between control edge and non-control edge"
+                )
+            slot = (op_name, index or 0)
+            key = f"{op_name}:{index or 0}"
+        entries.pop(slot, None)
+        entries[slot] = (key, name)
+    return [entries[slot] for slot in sorted(entries)]
 
 
 def is_utf8(text: str) -> bool:
