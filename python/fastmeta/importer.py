@@ -33,6 +33,7 @@ from typing import Any, Callable, Union
 
 from google.protobuf.message import DecodeError
 
+from fastmeta.constants import ConversionError, const_attrs
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import CollectionError, CollectionValueError, Error, GraphError, InputMapError
 from fastmeta.graph import (
@@ -128,6 +129,47 @@ def _check_unbound(
             f"Graph contains unbound inputs: {','.join(values)}. Must provide these inputs "
             "through input_map."
         )
+
+
+def _names_a_tensor(value: Any) -> bool:
+    """An input_map value that names a tensor (or an op, for a control key): a fastmeta
+    Tensor or Operation, a name, an object with a ``name``; anything else is a value."""
+    return isinstance(value, (Tensor, Operation, str)) or isinstance(getattr(value, "name", None), str)
+
+
+def _constant_inputs(
+    txn: _Transaction, input_map: Mapping[str, Any] | None, name: str, prefix: str
+) -> Mapping[str, Any] | None:
+    """The input_map with each value that is not a tensor (a number, a list, a numpy
+    array, bytes) replaced by a ``Const`` of it, as TensorFlow's importer does: made in
+    the input_map's order under ``<prefix>/_inputs`` (``Const``, ``Const_1``, ...),
+    before the import's nodes; refused when the import has no name. Staged in ``txn``
+    (a failed import leaves none behind: TensorFlow's does)."""
+    if not input_map or all(_names_a_tensor(v) for v in input_map.values()):
+        return input_map
+    if not name:
+        raise InputMapError(
+            "tf.import_graph_def() requires a non-empty `name` if `input_map` contains non-Tensor "
+            "values. Try calling tf.convert_to_tensor() on `input_map` values before calling "
+            "tf.import_graph_def()."
+        )
+    out: dict[str, Any] = {}
+    saved = txn.name_stack
+    txn.name_stack = prefix
+    try:
+        with txn.name_scope("_inputs"):
+            for key, value in input_map.items():
+                if _names_a_tensor(value):
+                    out[key] = value
+                    continue
+                try:
+                    attrs = const_attrs(value)
+                except ConversionError as e:
+                    raise InputMapError(f"input_map[{key!r}]: {e}") from None
+                out[key] = Tensor(txn.create_op("Const", (), attrs, "Const"), 0)
+    finally:
+        txn.name_stack = saved
+    return out
 
 
 def _resolve_input_map(
@@ -455,6 +497,7 @@ def _import(
         txn = _Transaction(target)
         scope_to_prepend = txn.unique_name(import_scope or "", mark_as_used=False)
         prefix, _ = txn.enter_scope(import_scope or scope_to_prepend)
+        input_map = _constant_inputs(txn, input_map, import_scope or scope_to_prepend, prefix)
         imap = _resolve_input_map(txn, input_map)
         restored = [
             k
@@ -578,7 +621,9 @@ def import_meta_graph(
     """Import a meta graph (a path, bytes, or a fastmeta/TensorFlow ``MetaGraphDef``) into
     ``graph`` (default: the default graph), as ``tf.compat.v1.train.import_meta_graph``.
 
-    kwargs: ``graph``, ``input_map`` ({name in the file: fastmeta.Tensor or "name:idx"}),
+    kwargs: ``graph``, ``input_map`` ({name in the file: fastmeta.Tensor or "name:idx", or
+    a value: a number, list, numpy array or bytes becomes a ``Const`` under
+    ``<scope>/_inputs`` as in TensorFlow; a ``str`` is a tensor name, not a string value}),
     ``unbound_inputs_col_name`` (default ``"unbound_inputs"``),
     ``restore_collections_predicate`` (key → bool), ``return_elements`` (checked, as
     TensorFlow checks them, not returned); and fastmeta's own ``threads``

@@ -1,0 +1,161 @@
+"""Constants from Python values, as TensorFlow's ``convert_to_tensor`` makes them.
+
+An ``input_map`` value that is not a tensor (a number, a list, a numpy array, bytes) is
+converted by TensorFlow's importer into a ``Const`` op; the TF-free import does the
+same, with the ``TensorProto`` TensorFlow's ``make_tensor_proto`` would write for it
+(dtype inference, float64 → float32 and int64 → int32 for Python values, packed
+``tensor_content`` for more than one element of a numeric type, ``*_val`` fields else).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fastmeta.protos import attr_value_pb2, tensor_pb2, types_pb2
+
+__all__ = ["ConversionError", "const_attrs", "is_constant_value", "tensor_proto"]
+
+_DT = types_pb2.DataType
+
+# numpy dtype -> (DataType, the TensorProto field of its values)
+_NUMERIC: dict[np.dtype[Any], tuple[Any, str]] = {
+    np.dtype(np.float16): (_DT.DT_HALF, "half_val"),
+    np.dtype(np.float32): (_DT.DT_FLOAT, "float_val"),
+    np.dtype(np.float64): (_DT.DT_DOUBLE, "double_val"),
+    np.dtype(np.int8): (_DT.DT_INT8, "int_val"),
+    np.dtype(np.int16): (_DT.DT_INT16, "int_val"),
+    np.dtype(np.int32): (_DT.DT_INT32, "int_val"),
+    np.dtype(np.int64): (_DT.DT_INT64, "int64_val"),
+    np.dtype(np.uint8): (_DT.DT_UINT8, "int_val"),
+    np.dtype(np.uint16): (_DT.DT_UINT16, "int_val"),
+    np.dtype(np.uint32): (_DT.DT_UINT32, "uint32_val"),
+    np.dtype(np.uint64): (_DT.DT_UINT64, "uint64_val"),
+    np.dtype(np.complex64): (_DT.DT_COMPLEX64, "scomplex_val"),
+    np.dtype(np.complex128): (_DT.DT_COMPLEX128, "dcomplex_val"),
+    np.dtype(np.bool_): (_DT.DT_BOOL, "bool_val"),
+}
+# The types TensorFlow writes as raw bytes when there is more than one element (not
+# uint16, complex or bool).
+_CONTENT_TYPES = frozenset(
+    {
+        _DT.DT_HALF,
+        _DT.DT_FLOAT,
+        _DT.DT_DOUBLE,
+        _DT.DT_INT8,
+        _DT.DT_INT16,
+        _DT.DT_INT32,
+        _DT.DT_INT64,
+        _DT.DT_UINT8,
+        _DT.DT_UINT32,
+        _DT.DT_UINT64,
+    }
+)
+_SCALARS = (bool, int, float, complex, str, bytes, np.generic)
+
+
+class ConversionError(ValueError):
+    """A value no constant can be made of (the caller reports it, typed)."""
+
+
+def is_constant_value(value: Any) -> bool:
+    """Whether TensorFlow's ``convert_to_tensor`` makes one ``Const`` of ``value``: a
+    Python or numpy scalar, bytes or str, a numpy array, or (nested) lists and tuples
+    of those."""
+    if isinstance(value, (_SCALARS, np.ndarray)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(is_constant_value(v) for v in value)
+    return False
+
+
+def _flat_strings(value: Any) -> list[bytes]:
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _flat_strings(v)]
+    if isinstance(value, bytes):
+        return [bytes(value)]
+    if isinstance(value, str):
+        return [value.encode("utf-8")]
+    raise ConversionError(f"Failed to convert elements of {value!r} to a string tensor")
+
+
+def _dense_shape(value: Any) -> list[int]:
+    """The shape nested lists state by their first elements (TensorFlow checks numpy's
+    array has it)."""
+    shape: list[int] = []
+    while isinstance(value, (list, tuple)):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return shape
+
+
+def tensor_proto(value: Any) -> tensor_pb2.TensorProto:
+    """The ``TensorProto`` of ``tf.make_tensor_proto(value)`` (no dtype or shape given).
+
+    Raises :class:`ConversionError` for what TensorFlow cannot convert either (ragged
+    lists, mixed strings and numbers, unsupported dtypes, None)."""
+    if not is_constant_value(value):
+        raise ConversionError(f"cannot convert {value!r} to a constant tensor")
+    is_numpy = isinstance(value, (np.ndarray, np.generic))
+    try:
+        array = np.asarray(value) if is_numpy else np.array(value)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise ConversionError(f"cannot convert {value!r} to a tensor: {e}") from None
+    if not is_numpy:
+        if list(array.shape) != _dense_shape(value):
+            raise ConversionError(
+                f"Expected values {value!r} to be a dense tensor with shape {_dense_shape(value)}, "
+                f"but got shape {list(array.shape)}."
+            )
+        # Python's float and int are float64 and int64 in numpy: TensorFlow prefers
+        # float32, and int32 where no value changes.
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        elif array.dtype == np.int64:
+            narrow = array.astype(np.int32)
+            if np.array_equal(narrow, array):
+                array = narrow
+    proto = tensor_pb2.TensorProto()
+    proto.tensor_shape.SetInParent()
+    for d in array.shape:
+        proto.tensor_shape.dim.add(size=int(d))
+    if array.dtype.kind in "SUO":
+        proto.dtype = _DT.DT_STRING
+        if is_numpy:
+            items = array.ravel().tolist()
+            if not all(isinstance(x, (str, bytes)) for x in items):
+                raise ConversionError(f"Failed to convert elements of {value!r} to a string tensor")
+            proto.string_val.extend(x.encode("utf-8") if isinstance(x, str) else x for x in items)
+        else:
+            proto.string_val.extend(_flat_strings(value))
+        return proto
+    spec = _NUMERIC.get(array.dtype.newbyteorder("=")) if array.dtype.isnative else None
+    if spec is None:
+        raise ConversionError(f"Unrecognized data type for a tensor: {array.dtype} (of {value!r})")
+    dtype, field = spec
+    proto.dtype = dtype
+    if dtype in _CONTENT_TYPES and array.size > 1:
+        if array.nbytes >= 1 << 31:
+            raise ConversionError("Cannot create a tensor proto whose content is larger than 2GB.")
+        proto.tensor_content = array.tobytes()
+        return proto
+    flat = array.ravel()
+    if dtype == _DT.DT_HALF:
+        proto.half_val.extend(int(x) for x in flat.view(np.uint16))
+    elif dtype in (_DT.DT_COMPLEX64, _DT.DT_COMPLEX128):
+        getattr(proto, field).extend(v for x in flat.tolist() for v in (x.real, x.imag))
+    else:
+        getattr(proto, field).extend(flat.tolist())
+    return proto
+
+
+def const_attrs(value: Any) -> dict[str, attr_value_pb2.AttrValue]:
+    """The attrs of the ``Const`` TensorFlow makes of ``value`` (``dtype``, ``value``)."""
+    proto = tensor_proto(value)
+    return {
+        "dtype": attr_value_pb2.AttrValue(type=proto.dtype),
+        "value": attr_value_pb2.AttrValue(tensor=proto),
+    }
