@@ -26,6 +26,7 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 import fastmeta.tf as fmtf  # noqa: E402
+import fastmeta.tf._importer as fmtf_importer  # noqa: E402
 from fastmeta.constants import tensor_proto  # noqa: E402
 from tensorflow.python.framework import meta_graph as tf_meta_graph  # noqa: E402
 from tensorflow.python.framework import tensor_util  # noqa: E402
@@ -115,6 +116,7 @@ def test_non_tensor_values_become_constants_as_in_tensorflow(values: str) -> Non
     assert want[0] is None
     assert any(n.name == "imp/_inputs/Const" for n in want[1].node)
     _same(want, _tf_run(fmtf.import_meta_graph, data, imap, import_scope="imp"))
+    assert fmtf_importer.last_path() == "fast"  # (the constants are imported with the nodes)
     _same(want, _fm_run(data, imap, import_scope="imp"))
 
 
@@ -196,7 +198,8 @@ def test_a_failed_import_leaves_no_constant_behind(imap: dict[str, Any]) -> None
     want = _tf_run(v1.train.import_meta_graph, data, imap, import_scope="imp")
     assert want[0] is not None
     assert any(n.name == "imp/_inputs/Const" for n in want[1].node)  # TensorFlow leaves it
-    for got in (_fm_run(data, imap, import_scope="imp"),):
+    dropin = _tf_run(fmtf.import_meta_graph, data, imap, import_scope="imp")
+    for got in (dropin, _fm_run(data, imap, import_scope="imp")):
         assert got[0] is not None
         assert [n.name for n in got[1].node] == ["t"]
         assert got[2] == ["imp", "imp/_inputs", "imp/_inputs/Const", "imp_1", "outer/_inputs/Const", "_inputs"]

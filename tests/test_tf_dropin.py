@@ -385,14 +385,31 @@ def test_fallbacks_are_exact(how: str) -> None:
         def wrap() -> Any:
             return tf.compat.v1.colocate_with(holder["c"].op)
     else:
+        # (a value's Const would take the block's control inputs: imported, it would not)
         def setup(importer: Importer) -> dict[str, Any]:
+            holder["c"] = tf.constant(0.0, name="anchor")
             return {"x:0": np.zeros([2, 4], np.float32)}
+
+        def wrap() -> Any:
+            return tf.control_dependencies([holder["c"]])
 
     path = _stripped_path(fx)
     a = _run(TF_IMPORT, setup, path, wrap=wrap, **kwargs)
     b = _run(FM_IMPORT, setup, path, wrap=wrap, **kwargs)
     _assert_same(a, b, fast=False)
     assert b.path.startswith("fallback"), b.path
+
+
+def test_non_tensor_input_map_values_on_the_fast_path() -> None:
+    # The Consts TensorFlow makes of them are imported with the nodes (atomically).
+    def setup(importer: Importer) -> dict[str, Any]:
+        return {"x:0": np.zeros([2, 4], np.float32)}
+
+    path = _stripped_path(FIXTURES["mlp_ref"])
+    a = _run(TF_IMPORT, setup, path, import_scope="imp")
+    b = _run(FM_IMPORT, setup, path, import_scope="imp")
+    _assert_same(a, b, fast=True)
+    assert b.path == "fast"
 
 
 def test_a_malformed_function_library_on_the_fallback_path_is_a_parse_error() -> None:

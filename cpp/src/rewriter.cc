@@ -2271,10 +2271,8 @@ class Rewriter {
       wire::PutBytesParts(out, 3, std::string_view("^"), a, b);
       return;
     }
-    if (res.src < 0 && res.index == 0) {
-      wire::PutBytesParts(out, 3, a, b);
-      return;
-    }
+    // (TensorFlow's importer spells an input it remaps or renames "name:k", also k = 0;
+    // the drop-in hands it the Consts it makes of input_map values with the nodes.)
     char digits[16];
     wire::PutBytesParts(out, 3, a, b, OutputSuffix(digits, static_cast<uint32_t>(res.index)));
   }

@@ -20,8 +20,15 @@ Fast path (what TensorFlow 2.x does, minus the work the core already did):
    order and rules as ``meta_graph.import_scoped_meta_graph_with_return_elements``) and
    the Saver as ``saver._create_saver_from_imported_meta_graph`` does.
 
+input_map values that are not tensors (numbers, lists, numpy arrays, strings) become the
+``Const`` ops TensorFlow's importer makes of them (``<scope>/_inputs/Const``, ...: same
+TensorProto, names and name-table marks), handed to TensorFlow's importer with the nodes,
+so that a failed import leaves none behind (TensorFlow's own leaves them).
+
 Whatever the fast path cannot reproduce exactly (an enclosing ``tf.device`` or
-``colocate_with`` block, input_map values that are not tensors of the target graph,
+``colocate_with`` block, input_map values that are tensors of another graph or that
+TensorFlow converts otherwise than to one Const, such as variables, or constants made
+inside a ``control_dependencies`` block,
 OpDefs whose defaults differ between the file's producer and this TensorFlow, renamed
 return elements) goes to TensorFlow's own importer instead: the result is never
 different from TensorFlow's.
@@ -39,7 +46,8 @@ in is never modified (TensorFlow adds default attrs, clears devices and scopes i
 ``saver_def`` in place); errors fastmeta detects up front are fastmeta's typed errors
 (subclasses of the builtins TensorFlow raises, e.g. ``ValueError``) with fastmeta's
 messages; ``Operation._device_assignments`` (debug metadata recording which Python
-``tf.device`` call set a device) stays empty for imported ops; on a loop's back edge
+``tf.device`` call set a device) stays empty for imported ops, and the Consts made of
+input_map values, imported, have no ``Operation.traceback``; on a loop's back edge
 from a node renamed to avoid a clash (an unscoped second import), the ``node_def`` input
 names the real source where TensorFlow's keeps the stale name (of the first copy's node).
 """
@@ -57,7 +65,15 @@ from tensorflow.core.framework import graph_pb2 as tf_graph_pb2
 from tensorflow.core.protobuf import meta_graph_pb2 as tf_meta_graph_pb2
 from tensorflow.python.client import pywrap_tf_session as c_api
 from tensorflow.python.eager import context
-from tensorflow.python.framework import c_api_util, function, meta_graph, op_def_registry, ops
+from tensorflow.python.framework import (
+    c_api_util,
+    function,
+    meta_graph,
+    op_callbacks,
+    op_def_registry,
+    ops,
+    tensor_util,
+)
 from tensorflow.python.framework import errors as tf_errors
 from tensorflow.python.framework import tensor as tensor_lib
 from tensorflow.python.platform import tf_logging as logging
@@ -65,6 +81,7 @@ from tensorflow.python.training import saver as saver_lib
 from tensorflow.python.util import compat
 
 from fastmeta import _core
+from fastmeta.constants import is_constant_value
 from fastmeta.errors import GraphError, InputMapError, ParseError
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
 from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, is_utf8, parse_return_element
@@ -195,10 +212,92 @@ def _fallback_reason_for_graph(graph: ops.Graph, input_map: dict[Any, Any]) -> s
         return "an enclosing device scope applies to the imported ops"
     if len(graph._colocation_stack):
         return "an enclosing colocate_with block applies to the imported ops"
+    constants = False
     for value in input_map.values():
-        if not isinstance(value, tensor_lib.Tensor) or getattr(value, "graph", None) is not graph:
-            return "an input_map value is not a tensor of the target graph"
+        if isinstance(value, tensor_lib.Tensor):
+            if getattr(value, "graph", None) is not graph:
+                return "an input_map value is a tensor of another graph"
+        elif value is None or is_constant_value(value):  # (None: TensorFlow's conversion error)
+            constants = True
+        else:
+            return "an input_map value is neither a tensor nor a constant value"
+    if constants and (
+        graph._control_dependencies_stack
+        or graph._get_control_flow_context() is not None
+        or graph._default_original_op is not None
+        or op_callbacks.should_invoke_op_callbacks()
+    ):
+        return "the constants made of input_map values would take an enclosing block's control inputs"
     return None
+
+
+class _ConstInput:
+    """An input_map value that is not a tensor, as the ``Const`` TensorFlow's importer
+    makes of it (``name``: its tensor's), which the drop-in imports with the nodes."""
+
+    __slots__ = ("name", "proto")
+
+    def __init__(self, name: str, proto: Any):
+        self.name = name + ":0"
+        self.proto = proto
+
+
+def _unique_names(names_in_use: dict[str, int], overlay: dict[str, int], names: Sequence[str]) -> list[str]:
+    """``graph.unique_name`` of each of ``names`` (full names) in turn, marking them in
+    ``overlay`` instead of the graph's table (TensorFlow's rule)."""
+    out = []
+    for name in names:
+        key = name.lower()
+        i = overlay.get(key, names_in_use.get(key, 0))
+        overlay[key] = i + 1
+        if i > 0:
+            base = key
+            while key in overlay or key in names_in_use:
+                key = f"{base}_{i}"
+                i += 1
+            overlay[key] = 1
+            name = f"{name}_{i - 1}"
+        out.append(name)
+    return out
+
+
+def _constant_inputs(
+    graph: ops.Graph, name: str, prefix: str, input_map: dict[Any, Any]
+) -> tuple[dict[Any, Any], list[_ConstInput], dict[str, int]]:
+    """TensorFlow's importer makes a ``Const`` of each input_map value that is not a
+    tensor, in the input_map's order, under ``<import scope>/_inputs`` (refused when
+    the import has no name). Here their TensorProtos are made (TensorFlow's errors, before
+    anything is touched) and their names predicted: (the input_map with the values
+    replaced by :class:`_ConstInput`, those in order, the name table entries TensorFlow
+    marks for them)."""
+    values = [v for v in input_map.values() if not isinstance(v, tensor_lib.Tensor)]
+    if not values:
+        return input_map, [], {}
+    if not name:
+        raise ValueError(
+            "tf.import_graph_def() requires a non-empty `name` if `input_map` contains non-Tensor "
+            "values. Try calling tf.convert_to_tensor() on `input_map` values before calling "
+            "tf.import_graph_def()."
+        )
+    protos = [tensor_util.make_tensor_proto(v, allow_broadcast=True) for v in values]
+    overlay: dict[str, int] = {}
+    scope = _unique_names(graph._names_in_use, overlay, [prefix + "/_inputs"])[0]
+    names = _unique_names(graph._names_in_use, overlay, [scope + "/Const"] * len(values))
+    made = [_ConstInput(n, p) for n, p in zip(names, protos)]
+    it = iter(made)
+    out = {k: v if isinstance(v, tensor_lib.Tensor) else next(it) for k, v in input_map.items()}
+    return out, made, overlay
+
+
+def _constants_graph_def(made: Sequence[_ConstInput]) -> bytes:
+    """The Consts as a GraphDef's nodes (bytes to put before the imported nodes'), as
+    ``constant_op.constant`` builds them."""
+    out = tf_graph_pb2.GraphDef()
+    for const in made:
+        node = out.node.add(name=const.name[:-2], op="Const")
+        node.attr["dtype"].type = const.proto.dtype
+        node.attr["value"].tensor.CopyFrom(const.proto)
+    return out.SerializeToString()
 
 
 _op_defs_ok: dict[bytes, bool] = {}
@@ -323,6 +422,8 @@ def _import_fast(
     scope_to_prepend = graph.unique_name(import_scope or "", mark_as_used=False)
     name = import_scope or scope_to_prepend
     prefix = _predict_prefix(graph, name)
+    given_values = list(input_map.values())
+    input_map, made, overlay = _constant_inputs(graph, name, prefix, input_map)
     # As TensorFlow's importer, before it imports anything: the input_map's tensor keys,
     # then the return elements, are parsed as tensor names (Python's int(): "x:+0" is x:0).
     input_map = _parse_input_map_keys(input_map)
@@ -334,6 +435,7 @@ def _import_fast(
 
     core_map = input_map_pairs(input_map)
     existing: list[str] = list(graph._nodes_by_name) if graph.num_operations() else []
+    existing += [c.name[:-2] for c in made]
     rewritten = _rewrite(loaded, prefix, clear_devices, core_map, existing)
     timer.lap("core rewrite")
     tail = graph_tail(rewritten, loaded, tf_graph_pb2.GraphDef)  # (before the graph is touched)
@@ -358,11 +460,19 @@ def _import_fast(
 
     # Enter the name scope import_graph_def enters (same names_in_use side effects);
     # remember the two keys it may touch to undo them if TensorFlow's import fails.
+    # The constants' names are marked inside it, as TensorFlow makes them there.
     names_in_use = graph._names_in_use
-    touched = {k: names_in_use.get(k) for k in (prefix.lower(), _scoped(graph, name).lower())}
-    with ops.name_scope(name, "import", list(input_map.values())) as scope:
+    touched = {k: names_in_use.get(k) for k in (prefix.lower(), _scoped(graph, name).lower(), *overlay)}
+    with ops.name_scope(name, "import", given_values) as scope:
         actual = scope[:-1] if scope else ""
-    if actual != prefix:  # not expected; stay exact anyway
+        if made:
+            with ops.name_scope("_inputs"):
+                const_names = [graph.unique_name("Const") for _ in made]
+    if actual != prefix or (made and const_names != [c.name[:-2] for c in made]):  # not expected; stay exact
+        for const, const_name in zip(made, const_names if made else ()):
+            const.name = const_name + ":0"
+        core_map = input_map_pairs(input_map)
+        existing[len(existing) - len(made):] = [c.name[:-2] for c in made]
         rewritten = _rewrite(loaded, actual, clear_devices, core_map, existing)
         prefix = actual
     timer.lap("name scope")
@@ -374,6 +484,8 @@ def _import_fast(
     c_api.TF_ImportGraphDefOptionsSetPropagateDeviceSpec(options, False)
     mapped: set[tuple[str, int]] = set()
     for key, value in input_map.items():
+        if isinstance(value, _ConstInput):
+            continue  # (imported with the nodes)
         if compat.as_str(key).startswith("^"):
             target_op = value.op
             if (target_op.name, -1) not in mapped:
@@ -394,6 +506,8 @@ def _import_fast(
 
     with graph._mutation_lock():
         data = rewritten.graph_def()
+        if made:
+            data = _constants_graph_def(made) + data  # (a GraphDef's nodes concatenate)
         buffer = c_api.TF_NewBufferFromString(data)
         del data
         try:
@@ -428,7 +542,10 @@ def _import_fast(
         oi = pi = 0
         for position, (_, index) in enumerate(parsed_elements):
             if position in mapped_elements:
-                elements.append(mapped_elements[position])
+                element = mapped_elements[position]
+                if isinstance(element, _ConstInput):
+                    element = graph.get_tensor_by_name(element.name)
+                elements.append(element)
             elif index is not None:
                 elements.append(graph._get_tensor_by_tf_output(outputs[oi]))
                 oi += 1
