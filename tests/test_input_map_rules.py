@@ -248,3 +248,37 @@ def test_tensor_keys_are_parsed_as_tensorflow_parses_them(key: str) -> None:
     got = _fm_import(data, [key])
     assert got == want
     assert _fm_rewrite(data, [key])[0] == want[0]
+
+
+def test_control_inputs_after_renaming_a_second_unscoped_import() -> None:
+    # Renaming to "a_1", "a_0_1" turns the order of "a" < "a_0" around: control inputs
+    # are sorted by their final names (the NodeDefs keep the file's order); the
+    # colocation entries and the collections (TensorFlow prefixes no scope there: they
+    # name the first copy's nodes) as TensorFlow.
+    g = tf.Graph()
+    with g.as_default():
+        a = tf.constant(1.0, name="a")
+        a0 = tf.constant(1.0, name="a_0")
+        b = tf.constant(1.0, name="b_1")
+        with tf.control_dependencies([a0, a, b]), v1.colocate_with(a0):
+            z = tf.identity(b, name="z")
+        v1.add_to_collection("c", z)
+        v1.add_to_collection("c", a0)
+        data = v1.train.export_meta_graph().SerializeToString()
+
+    def tf_run(importer: Callable[..., Any]) -> Any:
+        with tf.Graph().as_default() as tg:
+            for _ in range(2):
+                importer(v1.MetaGraphDef.FromString(data))
+            ops = tg.get_operations()
+            return tg.as_graph_def(), [list(op.node_def.input) for op in ops], [x.name for x in tg.get_collection("c")]
+
+    want = tf_run(v1.train.import_meta_graph)
+    assert [list(n.input) for n in want[0].node if n.name == "z_1"] == [["b_1_1", "^a_0_1", "^a_1"]]
+    got = tf_run(fmtf.import_meta_graph)
+    assert got[1:] == want[1:] and got[0] == want[0]
+    fg = fastmeta.Graph()
+    for _ in range(2):
+        fastmeta.import_meta_graph(data, graph=fg)
+    assert fg.as_graph_def().SerializeToString(deterministic=True) == want[0].SerializeToString(deterministic=True)
+    assert [x.name for x in fg.get_collection("c")] == want[2]
