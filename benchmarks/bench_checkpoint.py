@@ -14,7 +14,8 @@ Each measurement then runs ONCE, in ITS OWN SUBPROCESS (peak RSS belongs to it):
   stricter floor than ``read()``);
 * ``fm_saver``: ``fastmeta.import_meta_graph`` (untimed) then ``Saver.restore(prefix)``:
   every variable as a writable numpy array, CRC32C-verified;
-* ``fm_saver_views``: the same with ``copy=False`` (read-only views over the mmap);
+* ``fm_saver_views``: the same with ``copy=False`` (no second array for a key two
+  variables share; before the reader read into the arrays, views over an mmap);
 * ``fm_reader``: ``fastmeta.checkpoint.load_checkpoint`` + ``get_tensor`` per variable;
 * ``tf_reader``: ``tf.train.load_checkpoint`` + ``get_tensor`` per variable.
 
@@ -25,9 +26,9 @@ guest memory the host has not backed yet costs ~10x a normal page fault, which w
 make whoever runs first in a fresh process pay for it; so every child also touches and
 frees 2x the checkpoint size before its run (untimed; the peak RSS is reset after it via
 ``/proc/self/clear_refs``). Each child reports time, RSS after its imports and warm-ups
-and peak RSS (VmHWM) of the run (mmapped file pages count in it: fastmeta's reader maps
-the data files, so with copies its peak is ~2x the data while RssAnon, the arrays held
-after the run, is 1x), and a CRC32C per variable of what it produced; the
+and peak RSS (VmHWM) of the run (fastmeta's reader reads the data files into the arrays,
+nothing is mapped: its peak is ~1x the data, as RssAnon, the arrays held after the run),
+and a CRC32C per variable of what it produced; the
 parent checks all contenders produced identical bytes. Table to stdout, JSON to
 ``benchmarks/results/checkpoint-<timestamp>.json``.
 """

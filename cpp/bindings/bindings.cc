@@ -151,12 +151,6 @@ py::str KeyStr(const std::string& k) {
   return py::reinterpret_steal<py::str>(o);
 }
 
-// A read-only buffer over bytes inside a reader's mmap; keeps the reader alive.
-struct TensorView {
-  std::shared_ptr<fastmeta::BundleReader> owner;
-  std::string_view bytes;
-};
-
 py::dict EntryDict(const fastmeta::BundleEntry& e) {
   py::dict d;
   d["dtype"] = e.dtype;
@@ -515,14 +509,6 @@ PYBIND11_MODULE(_core, m) {
       m.attr("CheckpointError") = cls;
     }, py::arg("cls"), "Make C++ CheckpointErrors raise `cls` (installed by fastmeta.checkpoint).");
 
-    py::class_<ck::TensorView>(m, "TensorView", py::buffer_protocol())
-        .def_buffer([](ck::TensorView& v) {
-          return py::buffer_info(const_cast<char*>(v.bytes.data()), 1,
-                                 py::format_descriptor<unsigned char>::format(),
-                                 static_cast<py::ssize_t>(v.bytes.size()), /*readonly=*/true);
-        })
-        .def("__len__", [](const ck::TensorView& v) { return v.bytes.size(); });
-
     py::class_<BundleReader, std::shared_ptr<BundleReader>>(m, "BundleReader",
         "A TensorFlow V2 checkpoint (tensor bundle) opened for reading.")
         .def(py::init([](const std::string& prefix) {
@@ -555,37 +541,50 @@ PYBIND11_MODULE(_core, m) {
           for (const auto& k : r.VariableKeys()) out[ck::KeyStr(k)] = ck::EntryDict(r.Entry(k));
           return out;
         }, "{name: entry dict} for every user-visible tensor.")
-        .def("read", [](const std::shared_ptr<BundleReader>& r, const py::handle& name) -> py::object {
+        .def("nbytes", [](BundleReader& r, const py::handle& name) {
           const std::string key = ck::KeyArg(name);
-          const fastmeta::BundleEntry& e = r->Entry(key);
-          if (e.dtype == fastmeta::dtype::kString) {
-            std::vector<std::string_view> strs;
+          py::gil_scoped_release release;
+          return r.TensorBytes(key);
+        }, py::arg("name"),
+           "The bytes read_into writes for fixed-size tensor `name`, after checking they lie inside "
+           "the data files as they are now.")
+        .def("read_into", [](BundleReader& r, const py::handle& name, const py::buffer& out) {
+          const std::string key = ck::KeyArg(name);
+          py::buffer_info info = out.request(/*writable=*/true);
+          py::ssize_t stride = info.itemsize;
+          for (size_t d = info.shape.size(); d-- > 0;) {
+            if (info.shape[d] > 1 && info.strides[d] != stride) throw py::type_error("read_into: the buffer is not C-contiguous");
+            stride *= info.shape[d];
+          }
+          auto* data = static_cast<char*>(info.ptr);
+          const auto size = static_cast<size_t>(info.size * info.itemsize);
+          // Safe: `out` (held by the caller) pins the buffer; no Python object is touched.
+          py::gil_scoped_release release;
+          r.ReadInto(key, data, size);
+        }, py::arg("name"), py::arg("out"),
+           "Read fixed-size tensor `name` (partitioned ones reassembled), CRC-verified, into the "
+           "writable contiguous buffer `out` of nbytes(name) bytes.")
+        .def("read", [](BundleReader& r, const py::handle& name) -> py::object {
+          const std::string key = ck::KeyArg(name);
+          if (r.Entry(key).dtype == fastmeta::dtype::kString) {
+            std::vector<std::string> strs;
             {
               py::gil_scoped_release release;
-              strs = r->ReadAssembledStrings(key);
+              strs = r.ReadAssembledStrings(key);
             }
             py::list out(strs.size());
-            for (size_t i = 0; i < strs.size(); ++i) out[i] = py::bytes(strs[i].data(), strs[i].size());
+            for (size_t i = 0; i < strs.size(); ++i) out[i] = py::bytes(strs[i]);
             return std::move(out);
           }
-          if (e.slices.empty()) {
-            std::string_view raw;
-            {
-              py::gil_scoped_release release;
-              raw = r->ReadRaw(key);
-            }
-            return py::memoryview(py::cast(ck::TensorView{r, raw}));
-          }
-          std::string assembled;
+          std::string bytes;
           {
             py::gil_scoped_release release;
-            assembled = r->ReadAssembled(key);
+            bytes = r.ReadAssembled(key);
           }
-          return py::memoryview(py::bytes(assembled));
+          return py::bytes(bytes);
         }, py::arg("name"),
-           "The tensor's row-major bytes (a read-only memoryview; zero-copy over the mmap for "
-           "unpartitioned tensors), CRC-verified; a list of bytes for string tensors. "
-           "Partitioned tensors are reassembled from their slices.");
+           "The tensor's row-major bytes (bytes, the reader's own copy), CRC-verified; a list of bytes "
+           "for string tensors. Partitioned tensors are reassembled from their slices.");
 
     m.def("write_bundle", [](const std::string& prefix, const py::list& entries, size_t block_size,
                              bool snappy, int32_t num_shards) {

@@ -99,12 +99,11 @@ std::string DataFilename(const std::string& prefix, int32_t shard, int32_t num_s
 // ---------------------------------------------------------------------------
 // Reader
 
-struct BundleReader::Mapping {
+struct BundleReader::ShardFile {
   std::string path;
-  const char* data = nullptr;
-  size_t size = 0;
-  ~Mapping() {
-    if (data != nullptr && size > 0) ::munmap(const_cast<char*>(data), size);
+  int fd = -1;
+  ~ShardFile() {
+    if (fd >= 0) ::close(fd);
   }
 };
 
@@ -191,57 +190,65 @@ const BundleEntry& BundleReader::Entry(const std::string& key) const {
   return it->second;
 }
 
-const BundleReader::Mapping& BundleReader::Shard(int32_t shard_id) {
-  // Caller holds mu_.
-  auto it = shards_.find(shard_id);
-  if (it != shards_.end()) return *it->second;
-  auto m = std::make_unique<Mapping>();
-  m->path = DataFilename(prefix_, shard_id, header_.num_shards);
-  const int fd = ::open(m->path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw CheckpointError(m->path + ": cannot open checkpoint data shard " +
-                          std::to_string(shard_id) + ": " + ErrnoText());
+const BundleReader::ShardFile& BundleReader::CheckedShard(const std::string& shown, const BundleEntry& e) {
+  const ShardFile* f = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = shards_.find(e.shard_id);
+    if (it == shards_.end()) {
+      auto opened = std::make_unique<ShardFile>();
+      opened->path = DataFilename(prefix_, e.shard_id, header_.num_shards);
+      opened->fd = ::open(opened->path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (opened->fd < 0) {
+        throw CheckpointError(opened->path + ": cannot open checkpoint data shard " +
+                              std::to_string(e.shard_id) + ": " + ErrnoText());
+      }
+      it = shards_.emplace(e.shard_id, std::move(opened)).first;
+    }
+    f = it->second.get();  // (never erased before the reader goes)
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const std::string err = ErrnoText();
-    ::close(fd);
-    throw CheckpointError(m->path + ": fstat failed: " + err);
-  }
-  m->size = static_cast<size_t>(st.st_size);
-  if (m->size > 0) {
-    void* p = ::mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      const std::string err = ErrnoText();
-      ::close(fd);
-      throw CheckpointError(m->path + ": mmap failed: " + err);
-    }
-    m->data = static_cast<const char*>(p);
-  }
-  ::close(fd);
-  const Mapping& ref = *m;
-  shards_.emplace(shard_id, std::move(m));
-  return ref;
-}
-
-std::string_view BundleReader::EntryBytes(const std::string& shown, const BundleEntry& e) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const Mapping& m = Shard(e.shard_id);
+  if (::fstat(f->fd, &st) != 0) throw CheckpointError(f->path + ": fstat failed: " + ErrnoText());
+  const auto file_size = static_cast<uint64_t>(st.st_size);
   const auto off = static_cast<uint64_t>(e.offset);
-  const auto size = static_cast<uint64_t>(e.size);
-  if (off > m.size || size > m.size - off) {
-    throw CheckpointError(m.path + ": tensor '" + shown + "' at byte offset " +
-                          std::to_string(off) + " (" + std::to_string(size) +
-                          " bytes) runs past the end of the file (" + std::to_string(m.size) +
-                          " bytes); truncated?");
-  }
-  if (size == 0) return std::string_view();
-  return std::string_view(m.data + off, static_cast<size_t>(size));
+  if (off > file_size || static_cast<uint64_t>(e.size) > file_size - off) PastTheEnd(*f, shown, e, file_size);
+  return *f;
 }
 
-std::string_view BundleReader::ReadRaw(const std::string& key) { return ReadRawAs(key, key); }
+void BundleReader::PastTheEnd(const ShardFile& f, const std::string& shown, const BundleEntry& e,
+                              uint64_t file_size) const {
+  throw CheckpointError(f.path + ": tensor '" + shown + "' at byte offset " + std::to_string(e.offset) + " (" +
+                        std::to_string(e.size) + " bytes) runs past the end of the file (" +
+                        std::to_string(file_size) + " bytes); truncated?");
+}
 
-std::string_view BundleReader::ReadRawAs(const std::string& key, const std::string& shown) {
+uint32_t BundleReader::ReadStored(const ShardFile& f, const std::string& shown, const BundleEntry& e, char* out,
+                                  bool crc) {
+  // In pieces, each checksummed while it is still in cache.
+  constexpr size_t kPiece = size_t{1} << 20;
+  uint32_t sum = 0;
+  const auto total = static_cast<size_t>(e.size);
+  size_t done = 0;
+  while (done < total) {
+    const size_t want = std::min(kPiece, total - done);
+    const ssize_t n = ::pread(f.fd, out + done, want, static_cast<off_t>(static_cast<uint64_t>(e.offset) + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw CheckpointError(f.path + ": tensor '" + shown + "' (byte offset " + std::to_string(e.offset) +
+                            "): read failed at byte " + std::to_string(static_cast<uint64_t>(e.offset) + done) +
+                            ": " + ErrnoText());
+    }
+    if (n == 0) {  // the file shrank since CheckedShard looked
+      struct stat st {};
+      PastTheEnd(f, shown, e, ::fstat(f.fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : e.offset + done);
+    }
+    if (crc) sum = crc32c::Extend(sum, out + done, static_cast<size_t>(n));
+    done += static_cast<size_t>(n);
+  }
+  return sum;
+}
+
+const BundleEntry& BundleReader::RawEntry(const std::string& key, const std::string& shown) const {
   const BundleEntry& e = Entry(key);
   if (!e.slices.empty()) {
     throw CheckpointError(index_path_ + ": tensor '" + key +
@@ -259,27 +266,29 @@ std::string_view BundleReader::ReadRawAs(const std::string& key, const std::stri
                           std::to_string(e.size) + " does not match " + dtype::Name(e.dtype) +
                           ShapeString(e.shape));
   }
-  std::string_view bytes = EntryBytes(shown, e);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (verified_.count(key)) return bytes;
-  }
-  const uint32_t actual = crc32c::Value(bytes.data(), bytes.size());
-  if (actual != crc32c::Unmask(e.crc32c)) {
-    throw CheckpointError(DataFilename(prefix_, e.shard_id, header_.num_shards) + ": tensor '" +
-                          shown + "' (byte offset " + std::to_string(e.offset) + ", " +
-                          std::to_string(e.size) + " bytes): checksum mismatch; data corrupt");
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  verified_[key] = true;
-  return bytes;
+  return e;
 }
 
-std::vector<std::string_view> BundleReader::ReadStrings(const std::string& key) {
+void BundleReader::ReadRawInto(const std::string& key, const std::string& shown, char* out) {
+  const BundleEntry& e = RawEntry(key, shown);
+  const ShardFile& f = CheckedShard(shown, e);
+  if (ReadStored(f, shown, e, out, true) != crc32c::Unmask(e.crc32c)) {
+    throw CheckpointError(f.path + ": tensor '" + shown + "' (byte offset " + std::to_string(e.offset) + ", " +
+                          std::to_string(e.size) + " bytes): checksum mismatch; data corrupt");
+  }
+}
+
+std::string BundleReader::ReadRaw(const std::string& key) {
+  std::string out(static_cast<size_t>(RawEntry(key, key).size), '\0');
+  ReadRawInto(key, key, out.data());
+  return out;
+}
+
+std::vector<std::string> BundleReader::ReadStrings(const std::string& key) {
   return ReadStringsAs(key, key);
 }
 
-std::vector<std::string_view> BundleReader::ReadStringsAs(const std::string& key, const std::string& shown) {
+std::vector<std::string> BundleReader::ReadStringsAs(const std::string& key, const std::string& shown) {
   const BundleEntry& e = Entry(key);
   if (!e.slices.empty()) {
     throw CheckpointError(index_path_ + ": tensor '" + key +
@@ -290,7 +299,7 @@ std::vector<std::string_view> BundleReader::ReadStringsAs(const std::string& key
                           dtype::Name(e.dtype) + ", not string");
   }
   const int64_t n = e.NumElements(shown);
-  std::vector<std::string_view> out;
+  std::vector<std::string> out;
   if (e.size == 0) {
     if (n != 0) throw CheckpointError(index_path_ + ": tensor '" + shown + "': empty data for " +
                                       std::to_string(n) + " strings");
@@ -302,8 +311,10 @@ std::vector<std::string_view> BundleReader::ReadStringsAs(const std::string& key
                           "): " + std::to_string(e.size) + " bytes cannot hold " +
                           std::to_string(n) + " strings");
   }
-  std::string_view bytes = EntryBytes(shown, e);
-  Cursor c(bytes, file + ": string tensor '" + shown + "'", static_cast<uint64_t>(e.offset));
+  const ShardFile& f = CheckedShard(shown, e);  // (before allocating: e.size fits the file)
+  std::string stored(static_cast<size_t>(e.size), '\0');
+  ReadStored(f, shown, e, stored.data(), false);
+  Cursor c(stored, file + ": string tensor '" + shown + "'", static_cast<uint64_t>(e.offset));
   std::vector<uint64_t> lengths(static_cast<size_t>(n));
   uint32_t crc = 0;
   for (auto& len : lengths) {
@@ -330,7 +341,7 @@ std::vector<std::string_view> BundleReader::ReadStringsAs(const std::string& key
   for (uint64_t len : lengths) {
     std::string_view s = c.Bytes(len);
     crc = crc32c::Extend(crc, s.data(), s.size());
-    out.push_back(s);
+    out.emplace_back(s);
   }
   if (!c.done()) {
     c.Fail(std::to_string(c.remaining()) + " unexpected trailing bytes");
@@ -396,8 +407,30 @@ bool Overlap(const Extents& a, const Extents& b) {
   }
   return true;
 }
+// The element where slice `x` starts in the row-major `full` tensor if the slice is
+// one contiguous run there (every dimension before its last partial one is one wide),
+// else -1.
+int64_t ContiguousStart(const std::vector<int64_t>& full, const Extents& x) {
+  size_t partial = full.size();
+  for (size_t d = full.size(); d-- > 0;) {
+    if (x.len[d] != full[d]) {
+      partial = d;
+      break;
+    }
+  }
+  int64_t start = 0, stride = 1;
+  for (size_t d = full.size(); d-- > 0;) {
+    if (d < partial && x.len[d] != 1) return -1;
+    start += x.start[d] * stride;
+    stride *= full[d];
+  }
+  return start;
+}
 }  // namespace
 
+// Calls read(slice, extents) for each slice of `full` (after checking it overlaps no
+// other), which returns true if it placed the slice itself, else copy(src, dst, run)
+// for each of its runs.
 template <typename Read, typename Copy>
 static void AssembleSlices(const std::string& index_path, const std::string& key,
                            const BundleEntry& full, int64_t total, Read read, Copy copy) {
@@ -410,8 +443,7 @@ static void AssembleSlices(const std::string& index_path, const std::string& key
         throw CheckpointError(index_path + ": partitioned tensor '" + key + "' has overlapping slices");
       }
     }
-    read(s);
-    ForEachSliceRun(full.shape, x.start, x.len, copy);
+    if (!read(s, x)) ForEachSliceRun(full.shape, x.start, x.len, copy);
     covered += x.count;
     seen.push_back(std::move(x));
   }
@@ -451,12 +483,9 @@ void BundleReader::CheckSliceBytes(const std::string& key, const BundleEntry& fu
   }
 }
 
-std::string BundleReader::ReadAssembled(const std::string& key) {
+uint64_t BundleReader::ExpectedBytes(const std::string& key) const {
   const BundleEntry& full = Entry(key);
-  if (full.slices.empty()) {
-    std::string_view raw = ReadRaw(key);
-    return std::string(raw);
-  }
+  if (full.slices.empty()) return static_cast<uint64_t>(RawEntry(key, key).size);
   const size_t elem = dtype::ByteSize(full.dtype);
   if (elem == 0) {
     throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "' has dtype " +
@@ -467,21 +496,72 @@ std::string BundleReader::ReadAssembled(const std::string& key) {
     throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "' is implausibly large");
   }
   CheckSliceBytes(key, full, static_cast<uint64_t>(total) * elem);
-  std::string out(static_cast<size_t>(total) * elem, '\0');
-  std::string_view cur;
+  return static_cast<uint64_t>(total) * elem;
+}
+
+uint64_t BundleReader::TensorBytes(const std::string& key) {
+  const uint64_t bytes = ExpectedBytes(key);
+  const BundleEntry& full = Entry(key);
+  if (full.slices.empty()) {
+    CheckedShard(key, full);
+    return bytes;
+  }
+  for (const TensorSlice& s : full.slices) {
+    const std::string sk = EncodeTensorNameSlice(key, s);
+    if (!Contains(sk)) continue;  // (ReadInto says which is missing)
+    const BundleEntry& se = Entry(sk);
+    if (se.slices.empty()) CheckedShard(SliceShown(key, s), se);
+  }
+  return bytes;
+}
+
+void BundleReader::ReadInto(const std::string& key, char* out, size_t size) {
+  const uint64_t bytes = ExpectedBytes(key);
+  if (bytes != size) {
+    throw CheckpointError(index_path_ + ": tensor '" + key + "' has " + std::to_string(bytes) +
+                          " bytes, not the " + std::to_string(size) + " of the buffer given");
+  }
+  const BundleEntry& full = Entry(key);
+  if (full.slices.empty()) {
+    ReadRawInto(key, key, out);
+    return;
+  }
+  const size_t elem = dtype::ByteSize(full.dtype);
+  std::unique_ptr<char[]> scratch;
+  size_t scratch_size = 0;
+  const char* cur = nullptr;
   AssembleSlices(
-      index_path_, key, full, total,
-      [&](const TensorSlice& s) {
-        cur = ReadRawAs(CheckedSliceKey(key, full, s), SliceShown(key, s));
+      index_path_, key, full, full.NumElements(key),
+      [&](const TensorSlice& s, const Extents& x) {
+        const std::string sk = CheckedSliceKey(key, full, s);  // (x is in range from here)
+        const std::string shown = SliceShown(key, s);
+        const int64_t at = ContiguousStart(full.shape, x);
+        if (at >= 0) {  // straight into place (a slice along the first dimension)
+          ReadRawInto(sk, shown, out + static_cast<size_t>(at) * elem);
+          return true;
+        }
+        const auto n = static_cast<size_t>(RawEntry(sk, shown).size);
+        if (n > scratch_size) {
+          scratch.reset(new char[n]);
+          scratch_size = n;
+        }
+        ReadRawInto(sk, shown, scratch.get());
+        cur = scratch.get();
+        return false;
       },
       [&](int64_t src, int64_t dst, int64_t run) {
-        std::memcpy(&out[static_cast<size_t>(dst) * elem], cur.data() + static_cast<size_t>(src) * elem,
+        std::memcpy(out + static_cast<size_t>(dst) * elem, cur + static_cast<size_t>(src) * elem,
                     static_cast<size_t>(run) * elem);
       });
+}
+
+std::string BundleReader::ReadAssembled(const std::string& key) {
+  std::string out(static_cast<size_t>(TensorBytes(key)), '\0');
+  ReadInto(key, out.data(), out.size());
   return out;
 }
 
-std::vector<std::string_view> BundleReader::ReadAssembledStrings(const std::string& key) {
+std::vector<std::string> BundleReader::ReadAssembledStrings(const std::string& key) {
   const BundleEntry& full = Entry(key);
   if (full.slices.empty()) return ReadStrings(key);
   if (full.dtype != dtype::kString) {
@@ -489,15 +569,16 @@ std::vector<std::string_view> BundleReader::ReadAssembledStrings(const std::stri
   }
   const int64_t total = full.NumElements(key);
   CheckSliceBytes(key, full, static_cast<uint64_t>(total));  // (a string takes a byte or more)
-  std::vector<std::string_view> out(static_cast<size_t>(total));
-  std::vector<std::string_view> cur;
+  std::vector<std::string> out(static_cast<size_t>(total));
+  std::vector<std::string> cur;
   AssembleSlices(
       index_path_, key, full, total,
-      [&](const TensorSlice& s) {
+      [&](const TensorSlice& s, const Extents&) {
         cur = ReadStringsAs(CheckedSliceKey(key, full, s), SliceShown(key, s));
+        return false;
       },
       [&](int64_t src, int64_t dst, int64_t run) {
-        for (int64_t i = 0; i < run; ++i) out[static_cast<size_t>(dst + i)] = cur[static_cast<size_t>(src + i)];
+        for (int64_t i = 0; i < run; ++i) out[static_cast<size_t>(dst + i)] = std::move(cur[static_cast<size_t>(src + i)]);
       });
   return out;
 }

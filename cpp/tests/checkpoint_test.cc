@@ -194,7 +194,7 @@ static void TestRoundTrip() {
     CHECK((vars == std::vector<std::string>{"global_step", "names", "p", "w"}));
     CHECK(r.keys().size() == 6);  // + two slice keys
     CHECK(r.Entry("w").shape == (std::vector<int64_t>{2, 3}));
-    std::string_view raw = r.ReadRaw("w");
+    const std::string raw = r.ReadRaw("w");
     CHECK(raw.size() == 24 && std::memcmp(raw.data(), w.data(), 24) == 0);
     CHECK(r.ReadRaw("global_step") == std::string_view(reinterpret_cast<const char*>(step.data()), 8));
     auto got = r.ReadStrings("names");
@@ -254,6 +254,72 @@ static void TestRoundTrip() {
   }
   WriteFile(prefix + ".index", index.substr(0, index.size() - 1));
   ExpectError([&] { BundleReader r(prefix); });
+  std::filesystem::remove_all(std::filesystem::path(prefix).parent_path());
+}
+
+// A data file truncated or rewritten in place under an open reader (which has read
+// from it already): reads raise CheckpointError naming the file, tensor and offset, never
+// SIGBUS; bytes read before stay valid. Partitioned tensors read in place or through
+// scratch give the same bytes.
+static void TestFileChangesUnderAnOpenReader() {
+  const std::string prefix = TempPrefix();
+  std::vector<float> a(3 << 18);  // 3 MiB: read in several pieces
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i) * 0.5f;
+  std::vector<int32_t> full(4 * 6);
+  for (size_t i = 0; i < full.size(); ++i) full[i] = static_cast<int32_t>(i);
+  std::vector<int32_t> cols0, cols1, rows0, rows1;  // [4,6] split by columns 0-1 / 2-5, rows 0 / 1-3
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 6; ++c) (c < 2 ? cols0 : cols1).push_back(full[static_cast<size_t>(r * 6 + c)]);
+  }
+  rows0.assign(full.begin(), full.begin() + 6);
+  rows1.assign(full.begin() + 6, full.end());
+  std::vector<std::string_view> strs = {"one", "two"};
+  auto bytes = [](const auto& v) {
+    return std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0]));
+  };
+  std::vector<WriteEntry> entries(6);
+  entries[0] = {"a", dtype::kFloat, {static_cast<int64_t>(a.size())}, bytes(a), {}, {}, {}, 0};
+  entries[1] = {"cols", dtype::kInt32, {4, 2}, bytes(cols0), {}, {{0, -1}, {0, 2}}, {4, 6}, 0};
+  entries[2] = {"cols", dtype::kInt32, {4, 4}, bytes(cols1), {}, {{0, -1}, {2, 4}}, {4, 6}, 0};
+  entries[3] = {"rows", dtype::kInt32, {1, 6}, bytes(rows0), {}, {{0, 1}, {0, -1}}, {4, 6}, 0};
+  entries[4] = {"rows", dtype::kInt32, {3, 6}, bytes(rows1), {}, {{1, 3}, {0, -1}}, {4, 6}, 0};
+  entries[5] = {"s", dtype::kString, {2}, {}, strs, {}, {}, 0};
+  WriteBundle(prefix, entries);
+  const std::string data_path = DataFilename(prefix, 0, 1);
+
+  BundleReader r(prefix);
+  CHECK(r.ReadAssembled("cols") == bytes(full) && r.ReadAssembled("rows") == bytes(full));
+  CHECK(r.TensorBytes("cols") == full.size() * 4);
+  std::string into(full.size() * 4, '\0');
+  r.ReadInto("rows", into.data(), into.size());
+  CHECK(into == bytes(full));
+  ExpectError([&] { r.ReadInto("rows", into.data(), into.size() - 1); });  // wrong buffer size
+  const std::string before = r.ReadRaw("a");
+  CHECK(before == bytes(a));
+
+  // Rewritten in place (same inode), one byte of "a" changed: a checksum error, on every read.
+  const uint64_t a_off = static_cast<uint64_t>(r.Entry("a").offset);
+  {
+    std::fstream f(data_path, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>(a_off + (2u << 20)));
+    f.put('\x7f');
+  }
+  for (int i = 0; i < 2; ++i) {
+    const std::string msg = ExpectError([&] { r.ReadRaw("a"); });
+    CHECK(msg.find(data_path + ": tensor 'a'") == 0 && msg.find("checksum mismatch") != std::string::npos);
+  }
+
+  // Truncated: every path says which file, tensor and offset ran past the end.
+  CHECK(::truncate(data_path.c_str(), 50) == 0);  // (slices come first: their keys start with a NUL)
+  const std::string msg = ExpectError([&] { r.ReadRaw("a"); });
+  CHECK(msg == data_path + ": tensor 'a' at byte offset " + std::to_string(a_off) + " (" +
+                   std::to_string(a.size() * 4) + " bytes) runs past the end of the file (50 bytes); truncated?");
+  ExpectError([&] { r.TensorBytes("a"); });
+  ExpectError([&] { r.ReadAssembled("cols"); });
+  ExpectError([&] { r.ReadInto("rows", into.data(), into.size()); });
+  const std::string smsg = ExpectError([&] { r.ReadStrings("s"); });
+  CHECK(smsg.find("tensor 's'") != std::string::npos && smsg.find("truncated?") != std::string::npos);
+  CHECK(before == bytes(a));  // what was read is the caller's
   std::filesystem::remove_all(std::filesystem::path(prefix).parent_path());
 }
 
@@ -369,6 +435,7 @@ int main() {
   TestSliceName();
   TestRoundTrip();
   TestShardedInGivenOrder();
+  TestFileChangesUnderAnOpenReader();
   std::cout << "checkpoint_test: OK\n";
   return 0;
 }

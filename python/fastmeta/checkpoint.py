@@ -4,7 +4,8 @@ Reads and writes TensorFlow's "tensor bundle" format (``<prefix>.index`` plus
 ``<prefix>.data-NNNNN-of-MMMMM``), the format of ``tf.train.Checkpoint``,
 ``tf.compat.v1.train.Saver`` (V2) and SavedModel ``variables/``. The heavy lifting —
 the sorted string table, CRC32C checks, snappy, slice reassembly — is done by the C++
-core with the GIL released; tensor bytes come zero-copy from an mmap of the data files.
+core with the GIL released; tensor bytes are read from the data files straight into the
+arrays returned, which own them.
 
 API mirrors ``tf.train``::
 
@@ -182,8 +183,8 @@ def _dtype_enum_for(value: np.ndarray, name: str) -> int:
 class CheckpointReader:
     """A V2 checkpoint opened for reading (like ``tf.train.load_checkpoint``'s reader).
 
-    The data files are mmapped lazily; every tensor's CRC32C is verified on its first
-    read. Thread-safe.
+    The data files are opened lazily and read (never mapped) into the arrays returned;
+    every read verifies the tensor's CRC32C. Thread-safe.
     """
 
     def __init__(self, prefix: PathLike):
@@ -237,25 +238,35 @@ class CheckpointReader:
         0-d tensor the scalar TensorFlow's reader returns (``numpy.float32(1.5)``,
         ``b"text"`` for a string).
 
-        With ``copy=False`` an array of numbers is a read-only zero-copy view over the
-        mmapped data file (it keeps the file mapped while alive).
+        The array owns its bytes, read from the data file straight into it (as
+        TensorFlow's reader returns copies): it stays valid whatever later happens to
+        the file. ``copy`` is accepted for compatibility and changes nothing (there is
+        no second copy to save).
         """
         arr = self.get_array(name, copy=copy)
         return arr[()] if arr.ndim == 0 else arr
 
     def get_array(self, name: str, *, copy: bool = True) -> np.ndarray:
         """As :meth:`get_tensor`, but always an array (0-d for a scalar); strings are an
-        ``object`` array of ``bytes``."""
+        ``object`` array of ``bytes``.
+
+        A data file truncated or changed since the checkpoint was written raises
+        :class:`CheckpointError` naming the file, tensor and byte offset (the bytes
+        run past its end, or their checksum does not match).
+        """
+        del copy  # (the array is always the caller's own)
         entry = self._entry(name)
         dt = self.get_dtype(name)
         shape = tuple(entry["shape"])
-        data = self._reader.read(name)
         if entry["dtype"] == DT_STRING:
+            data = self._reader.read(name)
             arr = np.empty(len(data), dtype=object)
             arr[:] = data
             return arr.reshape(shape)
-        arr = np.frombuffer(data, dtype=dt).reshape(shape)
-        return arr.copy() if copy else arr
+        self._reader.nbytes(name)  # (the files hold the bytes: nothing is allocated for more)
+        arr = np.empty(shape, dtype=dt)
+        self._reader.read_into(name, arr.reshape(-1).view(np.uint8).data)
+        return arr
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         """{name: shape as a list}, for every tensor (slices of partitioned tensors are

@@ -166,8 +166,9 @@ class Saver:
         slices, static shape of ``validate_shape`` Assigns) before any tensor is read;
         any problem, or a corrupt file (CRC mismatch, truncation, missing shard), raises
         :class:`fastmeta.checkpoint.CheckpointError` naming the file and tensor, and
-        nothing is returned. ``copy=False`` returns read-only zero-copy views over the
-        mmapped data files (fastest; they keep the files mapped while alive).
+        nothing is returned. Every array owns its bytes (read from the files straight
+        into it), so it stays valid whatever later happens to the files; ``copy=False``
+        only lets one key restored into two variables share one array.
         """
         from fastmeta import checkpoint
 

@@ -170,7 +170,13 @@ std::string DataFilename(const std::string& prefix, int32_t shard, int32_t num_s
 
 class BundleReader {
  public:
-  // Opens and fully parses prefix.index; data files are opened (mmapped) lazily.
+  // Opens and fully parses prefix.index; data files are opened lazily.
+  //
+  // Tensor bytes are read (pread) into memory the caller owns, never mapped: a data
+  // file truncated or rewritten while the reader is open makes a read raise
+  // CheckpointError (past the end, or a checksum mismatch) instead of a SIGBUS, and
+  // bytes already read stay valid. A data file replaced by rename keeps being read
+  // from the file that was opened.
   explicit BundleReader(std::string prefix);
   ~BundleReader();
   BundleReader(const BundleReader&) = delete;
@@ -186,24 +192,43 @@ class BundleReader {
   bool Contains(const std::string& key) const { return entries_.count(key) != 0; }
   const BundleEntry& Entry(const std::string& key) const;  // throws if missing
 
-  // The stored bytes of an unpartitioned fixed-size tensor, CRC-verified; a view
-  // into the mmapped data file valid while this reader lives. Thread-safe.
-  std::string_view ReadRaw(const std::string& key);
-  // The elements of an unpartitioned DT_STRING tensor (views into the mmap).
-  std::vector<std::string_view> ReadStrings(const std::string& key);
-  // A partitioned fixed-size tensor reassembled from its slices (row-major bytes).
+  // The stored bytes of an unpartitioned fixed-size tensor, CRC-verified. Thread-safe
+  // (as are all the reads).
+  std::string ReadRaw(const std::string& key);
+  // The elements of an unpartitioned DT_STRING tensor.
+  std::vector<std::string> ReadStrings(const std::string& key);
+  // A fixed-size tensor, partitioned ones reassembled from their slices (row-major bytes).
   std::string ReadAssembled(const std::string& key);
-  // A partitioned string tensor reassembled from its slices.
-  std::vector<std::string_view> ReadAssembledStrings(const std::string& key);
+  // A string tensor, partitioned ones reassembled from their slices.
+  std::vector<std::string> ReadAssembledStrings(const std::string& key);
+
+  // The size of ReadInto's output for fixed-size tensor `key` (partitioned or not),
+  // after checking that its bytes lie inside the data files as they are now: a
+  // caller allocates no more than the files hold.
+  uint64_t TensorBytes(const std::string& key);
+  // ReadAssembled into out[0, size), a buffer the caller owns (size must be
+  // TensorBytes(key)); read straight from the files, no intermediate copy.
+  void ReadInto(const std::string& key, char* out, size_t size);
 
  private:
-  struct Mapping;
-  // ReadRaw / ReadStrings of the entry under `key`, named `shown` in messages (a
-  // slice's stored key is binary).
-  std::string_view ReadRawAs(const std::string& key, const std::string& shown);
-  std::vector<std::string_view> ReadStringsAs(const std::string& key, const std::string& shown);
-  std::string_view EntryBytes(const std::string& shown, const BundleEntry& e);
-  const Mapping& Shard(int32_t shard_id);
+  struct ShardFile;
+  // The entry under `key`, checked to be an unpartitioned fixed-size tensor whose
+  // stored size matches its shape; named `shown` in messages (a slice's stored key is
+  // binary).
+  const BundleEntry& RawEntry(const std::string& key, const std::string& shown) const;
+  void ReadRawInto(const std::string& key, const std::string& shown, char* out);
+  std::vector<std::string> ReadStringsAs(const std::string& key, const std::string& shown);
+  // The bytes of fixed-size tensor `key` (partitioned or not), without touching files.
+  uint64_t ExpectedBytes(const std::string& key) const;
+  // The data file of `e`, opened on first use, after checking e's bytes lie inside it
+  // as it is now.
+  const ShardFile& CheckedShard(const std::string& shown, const BundleEntry& e);
+  // Reads e's stored bytes into out; returns their CRC32C (0 unless `crc`). Throws
+  // CheckpointError if the file ends early (it shrank).
+  uint32_t ReadStored(const ShardFile& f, const std::string& shown, const BundleEntry& e, char* out,
+                      bool crc);
+  [[noreturn]] void PastTheEnd(const ShardFile& f, const std::string& shown, const BundleEntry& e,
+                               uint64_t file_size) const;
   // The key of slice `s` of partitioned tensor `key`, after checking its entry exists
   // and fits the full tensor.
   std::string CheckedSliceKey(const std::string& key, const BundleEntry& full, const TensorSlice& s);
@@ -218,9 +243,8 @@ class BundleReader {
   BundleHeader header_;
   std::vector<std::string> keys_;
   std::map<std::string, BundleEntry> entries_;
-  std::mutex mu_;
-  std::map<int32_t, std::unique_ptr<Mapping>> shards_;
-  std::map<std::string, bool> verified_;
+  std::mutex mu_;  // guards shards_
+  std::map<int32_t, std::unique_ptr<ShardFile>> shards_;
 };
 
 // One tensor to write. Fixed-size dtypes use `data` (row-major bytes, exactly
