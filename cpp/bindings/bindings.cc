@@ -366,8 +366,10 @@ PYBIND11_MODULE(_core, m) {
                         check_signatures, keep_input_spelling, collect_output_shapes, names);
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
-        // A fastmeta.MappedFile is a private file mapping: its pages can be dropped once read.
-        options.release_input_pages = py::isinstance<fastmeta::MappedFile>(data);
+        // A mapped fastmeta.MappedFile is a private file mapping: its pages can be dropped
+        // once read (not so the memory a read one owns: they would come back as zeros).
+        options.release_input_pages =
+            py::isinstance<fastmeta::MappedFile>(data) && py::cast<const fastmeta::MappedFile&>(data).mapped();
         std::unique_ptr<RewrittenGraph> result;
         {
           // Safe: only C++ objects (the pinned buffer, options) are touched while released.
@@ -404,7 +406,7 @@ PYBIND11_MODULE(_core, m) {
         {
           py::gil_scoped_release release;
           fastmeta::MappedFile file(path);
-          options.release_input_pages = true;
+          options.release_input_pages = file.mapped();
           result = fastmeta::RewriteMetaGraph(file.data(), options);
         }
         return std::shared_ptr<RewrittenGraph>(std::move(result));

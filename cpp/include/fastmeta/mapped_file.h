@@ -32,6 +32,9 @@ class MappedFile {
 
   std::string_view data() const { return std::string_view(data_, size_); }
   size_t size() const { return size_; }
+  // Whether the bytes are a private file mapping (ReleaseFilePages applies), not memory
+  // of ours.
+  bool mapped() const { return mapped_; }
 
  private:
   const char* data_ = nullptr;
