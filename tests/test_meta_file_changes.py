@@ -1,5 +1,6 @@
-"""The meta graph file under the core: read (not mapped) when it is not a regular file,
-and then its bytes are never dropped like a mapping's pages. Each case runs in a child
+"""The meta graph file under the core: read (not mapped) when small or not a regular
+file, so that a pipe's bytes are never dropped like a mapping's pages and a small file
+truncated during an import cannot kill the process (SIGBUS). Each case runs in a child
 process, so a crash shows as a failed test instead of taking pytest down."""
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastmeta import _core
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
+# Larger than a few pages (the core drops the input's pages once read when it is a
+# mapping), smaller than MappedFile.kMapFrom (256 KiB).
+SMALL = CORPUS / "dynamic_rnn_v2.meta"
 
 
 def _child(code: str, *args: str, stdin: bytes | None = None) -> str:
@@ -41,3 +46,23 @@ def test_a_meta_graph_piped_in(meta: str) -> None:
     from_file = _child(_NODES, str(path))
     assert from_file.count("name:") > 100
     assert _child(_NODES, "/dev/stdin", stdin=path.read_bytes()) == from_file
+
+
+def test_a_small_meta_graph_truncated_under_the_import(tmp_path: Path) -> None:
+    copy = tmp_path / "g.meta"
+    copy.write_bytes(SMALL.read_bytes())
+    assert copy.stat().st_size < 256 << 10
+    out = _child(
+        """
+import os, sys
+from fastmeta import _core
+path = sys.argv[1]
+f = _core.MappedFile(path.encode())
+os.truncate(path, 0)            # (as cp or an in-place writer would)
+g = _core.rewrite_meta_graph(f, prefix="imp")
+print(g.num_nodes, bytes(memoryview(f)) == open(sys.argv[2], "rb").read())
+""",
+        str(copy),
+        str(SMALL),
+    )
+    assert out.split() == [str(_core.rewrite_meta_graph(SMALL.read_bytes(), prefix="imp").num_nodes), "True"]

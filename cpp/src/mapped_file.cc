@@ -34,7 +34,7 @@ MappedFile::MappedFile(const std::string& path) {
   }
   if (S_ISREG(st.st_mode)) {
     size_ = static_cast<size_t>(st.st_size);
-    if (size_ > 0) {
+    if (size_ >= kMapFrom) {
       void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
       if (p != MAP_FAILED) {
         ::madvise(p, size_, MADV_SEQUENTIAL);
@@ -45,10 +45,15 @@ MappedFile::MappedFile(const std::string& path) {
       }
     }
   }
-  // Not mappable (empty, a pipe, a special file): read it.
-  char buf[1 << 16];
+  // Small, or not mappable (empty, a pipe, a special file): read it. What was read is
+  // ours: the file truncated or rewritten meanwhile cannot take it away.
+  // Straight into place, in one read for a regular file; a pipe's bytes as they come.
+  fallback_.resize(S_ISREG(st.st_mode) ? static_cast<size_t>(st.st_size) : 0);
+  size_t got = 0;
+  char spill[1 << 16];
   while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    const bool room = got < fallback_.size();
+    ssize_t n = room ? ::read(fd, &fallback_[got], fallback_.size() - got) : ::read(fd, spill, sizeof spill);
     if (n < 0) {
       if (errno == EINTR) continue;
       int err = errno;
@@ -56,8 +61,13 @@ MappedFile::MappedFile(const std::string& path) {
       Fail(path, "cannot read", err);
     }
     if (n == 0) break;
-    fallback_.append(buf, static_cast<size_t>(n));
+    if (!room) {
+      fallback_.resize(got);
+      fallback_.append(spill, static_cast<size_t>(n));
+    }
+    got += static_cast<size_t>(n);
   }
+  fallback_.resize(got);
   ::close(fd);
   data_ = fallback_.data();
   size_ = fallback_.size();

@@ -794,6 +794,27 @@ void TestFiles() {
     dir = !e.missing();
   }
   CHECK(dir);
+  // A small file is read, not mapped: truncated afterwards, its bytes stay (a mapping
+  // would SIGBUS), and they are not "released" as mapped pages would be.
+  char path[] = "/tmp/fastmeta_small_XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  const std::string bytes(fastmeta::MappedFile::kMapFrom - 1, 'x');
+  CHECK(write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  {
+    fastmeta::MappedFile small(path);
+    CHECK(!small.mapped());
+    CHECK(ftruncate(fd, 0) == 0);
+    CHECK(small.data() == bytes);
+  }
+  CHECK(pwrite(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()));
+  CHECK(pwrite(fd, "yy", 2, static_cast<off_t>(bytes.size())) == 2);
+  {
+    fastmeta::MappedFile large(path);
+    CHECK(large.mapped() && large.size() == bytes.size() + 2);
+  }
+  close(fd);
+  unlink(path);
 }
 
 void TestSnappyClaims() {

@@ -1,5 +1,6 @@
-// Read-only memory map of a whole file (falls back to reading it for files that
-// cannot be mapped, such as pipes). The core rewrites straight from the mapping.
+// Read-only memory map of a whole file (falls back to reading it for small files and
+// files that cannot be mapped, such as pipes). The core rewrites straight from the
+// mapping.
 #pragma once
 
 #include <cstddef>
@@ -23,8 +24,16 @@ class FileError : public Error {
   bool missing_;
 };
 
+// A regular file of kMapFrom bytes or more is mapped; a smaller one is read into memory
+// (as are pipes and special files). Reading costs a copy into fresh pages: measured
+// (CPU time of the rewrite, alternating runs) within noise at 80-110 kB, +0.1 ms (+14%)
+// at 227 kB, and +15-20% for 1-14 MB graphs, so large files stay mapped. What was read
+// stays valid whatever happens to the file; a mapped file truncated while its pages
+// are read kills the process (SIGBUS), so large inputs should be replaced by rename
+// (as TensorFlow's writers do), not rewritten in place.
 class MappedFile {
  public:
+  static constexpr size_t kMapFrom = size_t{256} << 10;
   explicit MappedFile(const std::string& path);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
