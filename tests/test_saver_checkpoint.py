@@ -20,10 +20,11 @@ from fastmeta.checkpoint import CheckpointError
 from fastmeta.protos import meta_graph_pb2
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
+# Every fixture TensorFlow wrote a checkpoint for (binary meta named after the fixture).
 CKPT_FIXTURES = {
-    "mlp_ref": "mlp_ref/mlp_ref.ckpt",
-    "mlp_resource_adam": "mlp_resource_adam/mlp_resource_adam.ckpt",
-    "partitioned": "partitioned/partitioned.ckpt",
+    f["name"]: f["checkpoint"]
+    for f in json.loads((CORPUS / "manifest.json").read_text())["fixtures"]
+    if f["checkpoint"] and f["file"] == f"{f['name']}.meta"
 }
 SCOPES = [None, "imp"]
 
