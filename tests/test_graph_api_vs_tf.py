@@ -24,6 +24,7 @@ from google.protobuf import text_format
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
+from tensorflow.python.framework import errors_impl  # noqa: E402
 from tensorflow.python.framework import meta_graph as tf_meta_graph  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -405,3 +406,65 @@ def test_context_back_prop_and_grad_state_are_tensorflows(fixture: str) -> None:
     got = answers(fg)
     assert {b for _, b, _ in want} == {True, False} or fixture == "keras_rnn_v1.meta"
     assert got == want
+
+
+def _element(x: Any) -> Any:
+    return None if x is None else x.name
+
+
+def _object_answers(item: Any) -> tuple[Any, ...]:
+    """What a collection object answers beyond its proto (a Variable, QueueRunner or v1
+    control-flow context; other items: their name or value), in a form both graphs'
+    answers compare in: element names, enums as ints."""
+    if hasattr(item, "initializer") and hasattr(item, "trainable"):  # Variable
+        shape = item.shape
+        dims = shape.as_list() if isinstance(shape, tf.TensorShape) else [d.size for d in shape.dim]
+        return ("variable", item.name, item.op.name, item.device, getattr(item.dtype, "as_datatype_enum", item.dtype),
+                dims, bool(item.trainable), int(getattr(item.synchronization, "value", item.synchronization)),
+                int(getattr(item.aggregation, "value", item.aggregation)), _element(item.initializer),
+                _element(item.initial_value),
+                None if item._save_slice_info is None else item._save_slice_info.spec)
+    if hasattr(item, "enqueue_ops"):  # QueueRunner
+        codes = [e if isinstance(e, int) else errors_impl._EXCEPTION_CLASS_TO_CODE[e]  # (classes in TF)
+                 for e in item.queue_closed_exception_types]
+        return ("queue_runner", item.name, _element(item.queue), [_element(o) for o in item.enqueue_ops],
+                _element(item.close_op), _element(item.cancel_op), codes)
+    if hasattr(item, "pivot"):  # CondContext / WhileContext
+        values = getattr(item, "_values", None) or item.values
+        external = getattr(item, "_external_values", None)
+        if external is None:
+            external = item.external_values
+        nested = getattr(item, "_nested_contexts", None)
+        if nested is None:
+            nested = item.nested_contexts
+        out = [item.name, _element(item.pivot), _element(item.outer_context), sorted(values),
+               sorted((k, _element(v)) for k, v in external.items()), [_element(c) for c in nested]]
+        for attr in ("pred", "branch", "parallel_iterations", "back_prop", "swap_memory", "maximum_iterations"):
+            if hasattr(item, attr):
+                value = getattr(item, attr)
+                out.append((attr, value if isinstance(value, (bool, int)) else _element(value)))
+        for attr in ("loop_exits", "loop_enters"):
+            if hasattr(item, attr):
+                out.append((attr, [_element(t) for t in getattr(item, attr)]))
+        return ("context", *out)
+    if hasattr(item, "saver_def"):
+        return ("saver", item.saver_def.SerializeToString(deterministic=True))
+    return ("item", getattr(item, "name", item) if not isinstance(item, (bytes, str, int, float)) else item)
+
+
+@pytest.mark.parametrize("scope", [None, "imp"])
+@pytest.mark.parametrize("fixture", PLAIN)
+def test_collection_objects_answer_as_tensorflows(fixture: str, scope: str | None) -> None:
+    # Beyond their protos (compared by the corpus tests), the objects a collection holds
+    # answer as TensorFlow's: a Variable's device, dtype, shape, synchronization, ...; a
+    # QueueRunner's ops; a context's pivots, outer and nested contexts, external values.
+    path = str(CORPUS / fixture)
+    with tf.Graph().as_default() as tg:
+        v1.train.import_meta_graph(path, import_scope=scope, clear_devices=True)
+        want = {key: [_object_answers(x) for x in tg.get_collection(key)] for key in tg.get_all_collection_keys()}
+    fg = fastmeta.Graph()
+    fastmeta.import_meta_graph(path, import_scope=scope, clear_devices=True, graph=fg)
+    got = {key: [_object_answers(x) for x in fg.get_collection(key)] for key in fg.get_all_collection_keys()}
+    assert sorted(got) == sorted(want)
+    for key in want:
+        assert got[key] == want[key], key

@@ -44,6 +44,9 @@ SAVERLESS = [
     "saver_v1",
     "stripped_defaults",
     "control_flow_v2",
+    "layers_cnn_v2",
+    "sync_replicas",
+    "variable_scopes",
 ]
 
 
@@ -343,6 +346,20 @@ def _sc_unbound_col_disabled(api: Any) -> Any:
     return r, []
 
 
+def _sc_export_scope_beside(names: tuple[str, ...], scope: str | None) -> Callable[[Any], Any]:
+    """The scoped_export meta (exported with export_scope "sub") imported into a graph that
+    already has ops of those names (the first one feeds its unbound input)."""
+
+    def steps(api: Any) -> Any:
+        for name in names:
+            api.placeholder("float32", [None, 4], name)
+        imap = {"$unbound_inputs_x": api.graph.get_tensor_by_name(names[0] + ":0")}
+        r = api.import_(str(_path(FIXTURES["scoped_export"])), import_scope=scope, input_map=imap)
+        return r, [api.graph.unique_name(n, mark_as_used=False) for n in ("w", "y", "z", "w_1", "sub")]
+
+    return steps
+
+
 SCENARIOS = {
     "unscoped_twice": _sc_unscoped_twice,
     "trailing_slash_twice": _sc_trailing_slash_twice,
@@ -353,6 +370,11 @@ SCENARIOS = {
     "saverless_scoped_twice": _sc_saverless_scoped_twice,
     "predicate_while": _sc_predicate_while,
     "unbound_col_disabled": _sc_unbound_col_disabled,
+    "export_scope_beside_y_z": _sc_export_scope_beside(("outer_x", "y", "z"), None),
+    "export_scope_beside_upper_w": _sc_export_scope_beside(("outer_x", "W"), None),
+    "export_scope_beside_w_1_y_1": _sc_export_scope_beside(("outer_x", "w_1", "y_1"), None),
+    "export_scope_beside_w_scoped": _sc_export_scope_beside(("outer_x", "w", "w/read"), "sub"),
+    "export_scope_beside_sub_y_scoped": _sc_export_scope_beside(("outer_x", "sub", "y"), "sub"),
 }
 
 

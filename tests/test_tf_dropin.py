@@ -533,6 +533,24 @@ def test_malformed_library_is_a_parse_error_graph_unchanged() -> None:
         assert _state(graph) == before
 
 
+@pytest.mark.parametrize("names", [("outer_x", "y", "z"), ("outer_x", "w"), ("outer_x", "W"), ("outer_x", "w/read"),
+                                   ("outer_x", "w_1", "y_1"), ("outer_x", "sub", "y")], ids="-".join)
+@pytest.mark.parametrize("kwargs", [{}, {"import_scope": "sub"}, {"clear_devices": True}], ids=["none", "sub", "clear"])
+def test_export_scope_beside_colliding_names(names: tuple[str, ...], kwargs: dict[str, Any]) -> None:
+    """A meta exported with export_scope (scoped_export) imported into a graph that already
+    has ops of its names: renamed nodes, collections looked up by the file's names (TensorFlow
+    then finds the graph's own ``w``: a Saver error, or a missing ``w:0``), as TensorFlow."""
+    path = _path(FIXTURES["scoped_export"])
+
+    def setup(importer: Importer) -> dict[str, Any]:
+        phs = [tf.compat.v1.placeholder(tf.float32, [None, 4], name=n) for n in names]
+        return {"$unbound_inputs_x": phs[0]}
+
+    a = _run(TF_IMPORT, setup, path, **kwargs)
+    b = _run(FM_IMPORT, setup, path, **kwargs)
+    _assert_same(a, b)
+
+
 def test_unbound_inputs_message_matches() -> None:
     fx = FIXTURES["scoped_export"]
     errors = []
