@@ -282,3 +282,40 @@ def test_control_inputs_after_renaming_a_second_unscoped_import() -> None:
         fastmeta.import_meta_graph(data, graph=fg)
     assert fg.as_graph_def().SerializeToString(deterministic=True) == want[0].SerializeToString(deterministic=True)
     assert [x.name for x in fg.get_collection("c")] == want[2]
+
+
+def _unbound_meta(kind: str) -> bytes:
+    """_meta() with an unbound_inputs collection naming x twice and p (as an export_scope
+    writes it when an outside tensor feeds two ops): a bytes_list (what TensorFlow writes)
+    or a node_list."""
+    mg = v1.MetaGraphDef.FromString(_meta())
+    names = ["x", "x", "p"]
+    col = mg.collection_def["unbound_inputs"]
+    if kind == "bytes_list":
+        col.bytes_list.value.extend(n.encode() for n in names)
+    else:
+        col.node_list.value.extend(names)
+    return mg.SerializeToString()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("keys", [(), ("x",), ("x", "p"), ("x", "p", "u"), ("u",)], ids=repr)
+@pytest.mark.parametrize("kind", ["bytes_list", "node_list"])
+def test_unbound_inputs_refused_with_tensorflows_message(kind: str, keys: tuple[str, ...]) -> None:
+    # TensorFlow refuses unless the input_map's keys are the collection's values exactly
+    # (never, when a value repeats), listing the values "not in input_map": compared as
+    # stored, so for a bytes_list (what TensorFlow writes) every value, mapped or not.
+    data = _unbound_meta(kind)
+    messages = []
+    for importer in (v1.train.import_meta_graph, fmtf.import_meta_graph):
+        with tf.Graph().as_default(), pytest.raises(ValueError) as e:
+            new = v1.placeholder(tf.float32, [], name="new")
+            importer(v1.MetaGraphDef.FromString(data), input_map={k: new for k in keys} or None)
+        messages.append(str(e.value))
+    fg = fastmeta.Graph()
+    with pytest.raises(fastmeta.InputMapError) as got:
+        new = fg.placeholder("float32", [], name="new")
+        fastmeta.import_meta_graph(data, input_map={k: new for k in keys} or None, graph=fg)
+    messages.append(str(got.value))
+    assert messages[1] == messages[0]
+    assert messages[2] == messages[0]
+    assert [op.name for op in fg.get_operations()] == ["new"]

@@ -109,6 +109,32 @@ class _CondMarker:
         self.txn.unique_name("cond_text")
 
 
+def unbound_inputs_error(values: Sequence[Any], input_map: Mapping[Any, Any] | None) -> InputMapError | None:
+    """TensorFlow's refusal of an import whose unbound-inputs collection holds ``values``
+    (as stored: bytes for a bytes_list) unless the input_map's keys are exactly those
+    values (so never when one repeats); None when it imports. The message lists the
+    values "not in input_map" compared as stored, as TensorFlow does: a bytes value is
+    never a ``str`` key, so for a bytes_list (what TensorFlow writes) every value is
+    listed, mapped or not. (A value that is not UTF-8, which TensorFlow fails to decode,
+    matches no key.)"""
+    if not values:
+        return None
+    names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+    if input_map and sorted(names) == sorted(input_map):
+        return None
+
+    def listed(value: Any) -> bool:
+        try:
+            return not input_map or value not in input_map
+        except TypeError:  # (an unhashable value: an Any of an any_list)
+            return True
+
+    missing = ",".join(n for n, v in zip(names, values) if listed(v))
+    return InputMapError(
+        f"Graph contains unbound inputs: {missing}. Must provide these inputs through input_map."
+    )
+
+
 def _check_unbound(
     rest: meta_graph_pb2.MetaGraphDef, col_name: str | None, input_map: Mapping[str, Any] | None
 ) -> None:
@@ -118,17 +144,9 @@ def _check_unbound(
     kind = coll.WhichOneof("kind")
     if kind is None:
         return
-    values = [
-        v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-        for v in getattr(coll, kind).value
-    ]
-    if not values:
-        return
-    if not input_map or sorted(values) != sorted(input_map.keys()):
-        raise InputMapError(
-            f"Graph contains unbound inputs: {','.join(values)}. Must provide these inputs "
-            "through input_map."
-        )
+    error = unbound_inputs_error(list(getattr(coll, kind).value), input_map)
+    if error is not None:
+        raise error
 
 
 def _names_a_tensor(value: Any) -> bool:

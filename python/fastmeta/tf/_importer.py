@@ -83,6 +83,7 @@ from tensorflow.python.util import compat
 from fastmeta import _core
 from fastmeta.constants import is_constant_value
 from fastmeta.errors import GraphError, InputMapError, ParseError
+from fastmeta.importer import unbound_inputs_error
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
 from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, is_utf8, parse_return_element
 
@@ -161,17 +162,9 @@ def _check_unbound_inputs(
     kind = col_def.WhichOneof("kind")
     if kind is None:
         return
-    values = getattr(col_def, kind).value
-    if not values:
-        return
-    # (a value that is not UTF-8, which TensorFlow fails to decode, matches no key)
-    names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
-    if not input_map or sorted(names) != sorted(input_map):
-        missing = ",".join(n for n in names if not input_map or n not in input_map)
-        raise InputMapError(
-            f"Graph contains unbound inputs: {missing}. "
-            "Must provide these inputs through input_map."
-        )
+    error = unbound_inputs_error(list(getattr(col_def, kind).value), input_map)
+    if error is not None:
+        raise error
 
 
 def _check_input_map(input_map: Any) -> dict[Any, Any]:
