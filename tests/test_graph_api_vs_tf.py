@@ -468,3 +468,38 @@ def test_collection_objects_answer_as_tensorflows(fixture: str, scope: str | Non
     assert sorted(got) == sorted(want)
     for key in want:
         assert got[key] == want[key], key
+
+
+def _attr_answer(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_attr_answer(v) for v in value]
+    if isinstance(value, tf.DType):
+        return value.as_datatype_enum
+    if hasattr(value, "SerializeToString"):
+        return value.SerializeToString(deterministic=True)
+    return value
+
+
+def _op_answers(op: Any) -> tuple[Any, ...]:
+    attrs = {k: _attr_answer(op.get_attr(k)) for k in sorted(op.node_def.attr)}
+    return (op.type, op.device, [t.name for t in op.inputs], sorted(c.name for c in op.control_inputs),
+            list(op.colocation_groups()), [getattr(t.dtype, "as_datatype_enum", t.dtype) for t in op.outputs],
+            [sorted(c.name for c in t.consumers()) for t in op.outputs], attrs)
+
+
+@pytest.mark.parametrize("scope", [None, "imp"])
+@pytest.mark.parametrize("fixture", PLAIN)
+def test_operations_answer_as_tensorflows(fixture: str, scope: str | None) -> None:
+    # Every imported op: type, device, inputs (data and control), colocation groups,
+    # output dtypes, each output's consumers, and every attr through get_attr.
+    path = str(CORPUS / fixture)
+    with tf.Graph().as_default() as tg:
+        v1.train.import_meta_graph(path, import_scope=scope)
+        want = {op.name: _op_answers(op) for op in tg.get_operations()}
+    fg = fastmeta.Graph()
+    with fg.as_default():  # (a fresh Saver's ops go to the default graph)
+        fastmeta.import_meta_graph(path, import_scope=scope)
+    got = {op.name: _op_answers(op) for op in fg.get_operations()}
+    assert list(got) == list(want)
+    for name, answers in want.items():
+        assert got[name] == answers, name
