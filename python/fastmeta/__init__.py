@@ -23,6 +23,7 @@ from fastmeta.errors import (
     ScopeError,
     SizeLimitError,
 )
+from fastmeta.export import export_meta_graph
 from fastmeta.graph import Graph, Operation, Tensor, get_default_graph, reset_default_graph
 from fastmeta.importer import import_meta_graph, import_scoped_meta_graph_with_return_elements
 from fastmeta.queue_runner import QueueRunner
@@ -76,6 +77,7 @@ __all__ = [
     "Variable",
     "WhileContext",
     "__version__",
+    "export_meta_graph",
     "get_default_graph",
     "import_meta_graph",
     "import_scoped_meta_graph_with_return_elements",

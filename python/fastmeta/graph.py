@@ -463,33 +463,15 @@ def output_types(op_def: op_def_pb2.OpDef, node: node_def_pb2.NodeDef) -> list[i
     return out
 
 
-# OpDefs of the ops fastmeta creates from Python (outputs only matter here).
+# OpDefs of the ops fastmeta creates from Python: TensorFlow's registry entries (what
+# export_meta_graph writes into stripped_op_list for them; the outputs count them here).
 def _builtin_op_defs() -> dict[str, op_def_pb2.OpDef]:
-    def make(name: str, outputs: Sequence[tuple[str, str, bool]]) -> op_def_pb2.OpDef:
-        op = op_def_pb2.OpDef(name=name)
-        for arg_name, spec, is_ref in outputs:
-            arg = op.output_arg.add(name=arg_name, is_ref=is_ref)
-            if spec.startswith("list:"):
-                arg.type_list_attr = spec[5:]
-            elif spec.startswith("DT_"):
-                arg.type = types_pb2.DataType.Value(spec)
-            else:
-                arg.type_attr = spec
-        return op
+    from google.protobuf import text_format
 
-    return {
-        "Placeholder": make("Placeholder", [("output", "dtype", False)]),
-        "PlaceholderWithDefault": make("PlaceholderWithDefault", [("output", "dtype", False)]),
-        "Const": make("Const", [("output", "dtype", False)]),
-        "Identity": make("Identity", [("output", "T", False)]),
-        "NoOp": make("NoOp", []),
-        "SaveV2": make("SaveV2", []),
-        "RestoreV2": make("RestoreV2", [("tensors", "list:dtypes", False)]),
-        "Assign": make("Assign", [("output_ref", "T", True)]),
-        "AssignVariableOp": make("AssignVariableOp", []),
-        "ReadVariableOp": make("ReadVariableOp", [("value", "dtype", False)]),
-        "DisableCopyOnRead": make("DisableCopyOnRead", []),
-    }
+    from fastmeta._builtin_ops import OP_LIST_TEXT
+
+    ops = text_format.Parse(OP_LIST_TEXT, op_def_pb2.OpList())
+    return {op.name: op for op in ops.op}
 
 
 _BUILTIN_OP_DEFS = _builtin_op_defs()

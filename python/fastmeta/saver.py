@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fastmeta.errors import GraphError
 from fastmeta.graph import _REF_OFFSET, Operation, Tensor, _Transaction
-from fastmeta.protos import attr_value_pb2, saver_pb2, tensor_pb2, types_pb2
+from fastmeta.protos import attr_value_pb2, meta_graph_pb2, saver_pb2, tensor_pb2, types_pb2
 from fastmeta.scoping import prepend_name_scope
 from fastmeta.variables import _REF_OPS, Variable
 
@@ -279,6 +279,47 @@ class Saver:
             )
             self._maybe_delete_old_checkpoints(meta_graph_suffix)
         return checkpoint_file
+
+    def export_meta_graph(
+        self,
+        filename: str | os.PathLike[str] | None = None,
+        collection_list: Sequence[str] | None = None,
+        as_text: bool = False,
+        export_scope: str | None = None,
+        clear_devices: bool = False,
+        clear_extraneous_savers: bool = False,
+        strip_default_attrs: bool = False,
+        save_debug_info: bool = False,
+        graph: Graph | None = None,
+    ) -> meta_graph_pb2.MetaGraphDef:
+        """The meta graph of ``graph`` (default: the graph the Saver was built or
+        imported in; TensorFlow's takes the default graph) with this saver's saver_def,
+        as TensorFlow's ``Saver.export_meta_graph``: :func:`fastmeta.export_meta_graph`
+        of the graph's ``as_graph_def`` with ``_output_shapes`` (so with
+        ``export_scope``, inputs are spelled as ``as_graph_def`` renders them, as in
+        TensorFlow's). With ``export_scope``, the saver_def written has the scope
+        stripped (:meth:`to_proto`; none when the saver's names are outside it), so
+        the file's Saver finds its ops: TensorFlow writes it unstripped, naming ops the
+        file does not have."""
+        from fastmeta.export import _export_meta_graph, graph_def_with_shapes
+
+        g = self._resolve_graph(graph)
+        return _export_meta_graph(
+            filename,
+            None,
+            graph_def_with_shapes(g),
+            self.saver_def,
+            collection_list,
+            as_text,
+            g,
+            export_scope,
+            clear_devices,
+            clear_extraneous_savers,
+            strip_default_attrs,
+            save_debug_info,
+            "unbound_inputs",
+            written_saver_def=self.saver_def if export_scope is None else self.to_proto(export_scope),
+        )
 
     def _record_last_checkpoint(self, path: str) -> None:
         """TensorFlow's ``_RecordLastCheckpoint``."""

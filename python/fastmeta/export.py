@@ -1,0 +1,731 @@
+"""``export_meta_graph`` without TensorFlow: a :class:`fastmeta.Graph` back to a MetaGraphDef.
+
+Follows ``tf.compat.v1.train.export_meta_graph`` (TensorFlow 2.21) rule by rule: the
+GraphDef as ``as_graph_def`` holds it with an ``_output_shapes`` attr on every node that
+has outputs; with ``export_scope``, ``clear_devices`` or ``clear_extraneous_savers`` the
+nodes are filtered and rewritten one by one (scope stripped from names, inputs and
+``_class``, inputs from outside the scope renamed ``$unbound_inputs_...`` and listed in
+the ``unbound_inputs`` collection); ``stripped_op_list`` holds the OpDef of every op the
+graph and its functions use, sorted by name; collections are written by their kind
+(registered protos through each item's ``to_proto(export_scope)``), a collection that
+cannot be written is left out with a warning.
+
+Where fastmeta differs (README, "Faithful to TensorFlow, and deliberately better"):
+
+* ``_output_shapes`` are the shapes the imported file recorded (fastmeta has no shape
+  inference; for a file TensorFlow wrote they are TensorFlow's), for ops fastmeta
+  created the shapes TensorFlow's shape functions give them, else unknown;
+* the OpDefs are the importing files' own (the first file that has one), and
+  TensorFlow's registry entries for the ops fastmeta creates; TensorFlow takes all of
+  them from its registry;
+* ``meta_info_def.tensorflow_version`` is the TensorFlow version fastmeta follows
+  (:data:`TF_VERSION`), ``tensorflow_git_version`` names fastmeta
+  (``fastmeta-<version>``);
+* inputs are written as ``as_graph_def`` renders them also with ``export_scope`` or
+  ``clear_devices`` (TensorFlow then writes each op's own NodeDef, which keeps the
+  importing file's spelling: a file TensorFlow wrote spells them the same), except that
+  an input remapped by an ``input_map`` is spelled ``name:index`` as TensorFlow spells it;
+* the caller's messages are never modified (TensorFlow writes its version into the
+  ``meta_info_def`` passed in);
+* the file is written atomically (a temporary file renamed into place).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from google.protobuf import any_pb2, text_format
+from google.protobuf.message import Message
+
+from fastmeta._builtin_ops import TF_VERSION
+from fastmeta.control_flow import CondContext, ControlFlowContext, WhileContext
+from fastmeta.errors import SizeLimitError
+from fastmeta.graph import Graph, Operation, Tensor, _Segment, get_default_graph
+from fastmeta.protos import (
+    attr_value_pb2,
+    graph_pb2,
+    meta_graph_pb2,
+    node_def_pb2,
+    op_def_pb2,
+    saver_pb2,
+    tensor_shape_pb2,
+)
+from fastmeta.scoping import REGISTERED_PROTOS, strip_name_scope
+
+__all__ = ["TF_VERSION", "export_meta_graph", "graph_def_with_shapes", "meta_graph_filename"]
+
+_log = logging.getLogger(__name__)
+
+UNBOUND_INPUT_PREFIX = "$unbound_inputs_"
+
+# TensorFlow's SAVE_AND_RESTORE_OPS: the ops whose scopes are a saver's.
+_SAVE_AND_RESTORE_OPS = frozenset(
+    {
+        "SaveV2",
+        "Save",
+        "SaveSlice",
+        "LegacySave",
+        "LegacySaveSlice",
+        "RestoreV2",
+        "Restore",
+        "RestoreSlice",
+        "LegacyRestore",
+        "LegacyRestoreSlice",
+    }
+)
+
+_CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
+
+_SAME = object()  # (written_saver_def: the saver_def given)
+
+
+def _git_version() -> str:
+    from fastmeta import __version__
+
+    return f"fastmeta-{__version__}"
+
+
+def meta_graph_filename(checkpoint_filename: str, meta_graph_suffix: str = "meta") -> str:
+    """The meta graph file of a checkpoint, as TensorFlow names it: ``<prefix>.<suffix>``,
+    where a sharded name's ``-<shard>-of-<count>`` ending is dropped from the prefix."""
+    import re
+
+    base = re.sub(r"-[\d\?]+-of-\d+$", "", checkpoint_filename)
+    return f"{base}.{meta_graph_suffix}"
+
+
+# ---------------------------------------------------------------------------
+# messages given by the caller: fastmeta's or TensorFlow's, never modified
+# ---------------------------------------------------------------------------
+def _own(message: Any, cls: type[Message], what: str, arg: str) -> Any:
+    """A fastmeta copy of ``message`` (a fastmeta or TensorFlow message of the same
+    type); TypeError, with TensorFlow's message, for anything else."""
+    descriptor = getattr(message, "DESCRIPTOR", None)
+    full = getattr(descriptor, "full_name", "")
+    want = cls.DESCRIPTOR.full_name.split(".", 1)[1]
+    if not isinstance(message, Message) or full.split(".", 1)[-1] != want:
+        raise TypeError(f"{arg} must be of type {what}. Received type: {type(message)}.")
+    out = cls()
+    out.ParseFromString(message.SerializeToString())
+    return out
+
+
+# ---------------------------------------------------------------------------
+# _output_shapes
+# ---------------------------------------------------------------------------
+def _unknown() -> tensor_shape_pb2.TensorShapeProto:
+    return tensor_shape_pb2.TensorShapeProto(unknown_rank=True)
+
+
+def _merge(
+    a: tensor_shape_pb2.TensorShapeProto, b: tensor_shape_pb2.TensorShapeProto
+) -> tensor_shape_pb2.TensorShapeProto:
+    """The more specific of two compatible shapes, dimension by dimension."""
+    if a.unknown_rank:
+        return b
+    if b.unknown_rank or len(a.dim) != len(b.dim):
+        return a
+    out = tensor_shape_pb2.TensorShapeProto()
+    for x, y in zip(a.dim, b.dim):
+        out.dim.add(size=x.size if x.size >= 0 else y.size)
+    return out
+
+
+def _slice_shape(spec: bytes) -> tensor_shape_pb2.TensorShapeProto:
+    """The shape RestoreV2 gives an output from its ``shape_and_slices`` entry: unknown
+    for a whole tensor (``""``), else the slice's extent (``"7 4 0,4:-"`` → [4, 4])."""
+    text = spec.decode("utf-8", "replace").split()
+    if len(text) < 2:
+        return _unknown()
+    try:
+        full = [int(d) for d in text[:-1]]
+        pieces = text[-1].split(":")
+        out = tensor_shape_pb2.TensorShapeProto()
+        for d, piece in enumerate(pieces):
+            out.dim.add(size=full[d] if piece == "-" else int(piece.split(",")[1]))
+        return out
+    except (ValueError, IndexError):
+        return _unknown()
+
+
+class _Shapes:
+    """The ``_output_shapes`` of a graph's ops (memoised per tensor)."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.memo: dict[tuple[Operation, int], tensor_shape_pb2.TensorShapeProto] = {}
+
+    def recorded(self, op: Operation) -> list[tensor_shape_pb2.TensorShapeProto] | None:
+        part = op._part
+        if not isinstance(part, _Segment):
+            return None
+        data = part.core.output_shapes(op._index)
+        if not data:
+            return None
+        return list(node_def_pb2.NodeDef.FromString(data).attr["_output_shapes"].list.shape)
+
+    def of_op(self, op: Operation, count: int | None) -> list[tensor_shape_pb2.TensorShapeProto] | None:
+        """The shapes to write for ``op`` (None: write no ``_output_shapes``)."""
+        recorded = self.recorded(op)
+        if recorded is not None and (count is None or len(recorded) >= count):
+            return recorded if count is None else recorded[:count]
+        if count is None:
+            return None
+        return [self.of(Tensor(op, i)) for i in range(count)]
+
+    def of(self, t: Tensor) -> tensor_shape_pb2.TensorShapeProto:
+        key = (t.op, t.value_index)
+        hit = self.memo.get(key)
+        if hit is None:
+            self.memo[key] = _unknown()  # (a cycle through a loop: unknown)
+            hit = self.memo[key] = self._infer(t)
+        return hit
+
+    def _infer(self, t: Tensor) -> tensor_shape_pb2.TensorShapeProto:
+        """A created op's output shape, as TensorFlow's shape function for it gives it
+        (the ops fastmeta creates: placeholders and a fresh Saver's ops)."""
+        op = t.op
+        recorded = self.recorded(op)
+        if recorded is not None and t.value_index < len(recorded):
+            return recorded[t.value_index]
+        kind = op.type
+        node = op.node_def
+        if kind == "Const" and "value" in node.attr:
+            return node.attr["value"].tensor.tensor_shape
+        if kind in ("Placeholder", "PlaceholderWithDefault", "VariableV2", "Variable") and "shape" in node.attr:
+            return node.attr["shape"].shape
+        inputs = op.inputs
+        if kind in ("Identity", "Snapshot") and inputs:
+            return self.of(inputs[0])
+        if kind == "ReadVariableOp" and inputs:
+            handle = inputs[0].op
+            if handle.type == "VarHandleOp" and "shape" in handle.node_def.attr:
+                return handle.node_def.attr["shape"].shape
+            return _unknown()
+        if kind == "Assign" and len(inputs) == 2:
+            validate = node.attr["validate_shape"].b if "validate_shape" in node.attr else True
+            value = self.of(inputs[1])
+            return _merge(self.of(inputs[0]), value) if validate else value
+        if kind == "RestoreV2" and len(inputs) == 3:
+            specs = inputs[2].op
+            while specs.type == "Identity" and specs.inputs:
+                specs = specs.inputs[0].op
+            if specs.type == "Const":
+                values = list(specs.node_def.attr["value"].tensor.string_val)
+                if t.value_index < len(values):
+                    return _slice_shape(values[t.value_index])
+        return _unknown()
+
+
+def _with_shapes(graph: Graph, gd: graph_pb2.GraphDef, ops: Sequence[Operation]) -> None:
+    shapes = _Shapes(graph)
+    for node, op in zip(gd.node, ops):
+        count = graph._num_outputs(op)
+        if count == 0:
+            continue
+        out = shapes.of_op(op, count)
+        if out:
+            node.attr["_output_shapes"].list.shape.extend(out)
+
+
+def graph_def_with_shapes(graph: Graph) -> graph_pb2.GraphDef:
+    """``graph.as_graph_def()`` with an ``_output_shapes`` attr on every node that has
+    outputs (TensorFlow's ``as_graph_def(add_shapes=True)``; the shapes: see the module
+    docstring)."""
+    with graph._lock:
+        gd = graph.as_graph_def()
+        ops = graph.get_operations()
+    _with_shapes(graph, gd, ops)
+    return gd
+
+
+def _respell_mapped_inputs(gd: graph_pb2.GraphDef, ops: Sequence[Operation]) -> None:
+    """Spell the data inputs an ``input_map`` remapped as TensorFlow's ops keep them in
+    their NodeDefs: ``name:index`` (``as_graph_def`` renders ``name`` for output 0)."""
+    for node, op in zip(gd.node, ops):
+        part = op._part
+        if not isinstance(part, _Segment):
+            continue
+        core = part.core
+        external = None
+        k = 0
+        for src, idx in core.edges(op._index):
+            if idx < 0:
+                continue
+            if src < 0:
+                if external is None:
+                    external = core.external()
+                node.input[k] = f"{external[-1 - src]}:{idx}"
+            k += 1
+
+
+# ---------------------------------------------------------------------------
+# the GraphDef under export_scope / clear_devices / clear_extraneous_savers
+# ---------------------------------------------------------------------------
+def _get_scope(name: str) -> str:
+    name = name[1:] if name.startswith("^") else name
+    return name.rsplit("/", 1)[0] if "/" in name else ""
+
+
+def _op_name(tensor_name: str) -> str:
+    name = tensor_name[1:] if tensor_name.startswith("^") else tensor_name
+    return name.split(":")[0]
+
+
+def _extraneous_saver_nodes(gd: graph_pb2.GraphDef, saver_def: saver_pb2.SaverDef | None) -> set[str]:
+    """The nodes in the scopes of save/restore ops other than ``saver_def``'s
+    (TensorFlow's rule: a saver is the scope its save and restore ops are in)."""
+    keep: set[str | None] = {None}
+    if saver_def is not None:
+        keep = {
+            _get_scope(_op_name(saver_def.restore_op_name)) + "/",
+            _get_scope(_op_name(saver_def.save_tensor_name)) + "/",
+        }
+    saver_nodes = {n.name for n in gd.node if n.op in _SAVE_AND_RESTORE_OPS}
+    scopes = {_get_scope(x) for x in saver_nodes} - saver_nodes
+    extraneous = [s for s in (x + "/" for x in scopes) if s not in keep]
+    return {n.name for n in gd.node if any(n.name.startswith(s) for s in extraneous)}
+
+
+def _should_include(item: Any, export_scope: str | None, exclude: set[str] | None) -> bool:
+    """TensorFlow's rule for nodes and collection items: those without a name are kept;
+    a name is kept when under ``export_scope`` (a plain prefix test, as TensorFlow's) or
+    an unbound input's, and not excluded."""
+    if isinstance(item, str):
+        name = item
+    else:
+        try:
+            name = item.name
+        except AttributeError:
+            return True
+    if exclude and (name in exclude or (isinstance(item, str) and item in exclude)):
+        return False
+    return bool(name.startswith(UNBOUND_INPUT_PREFIX) or not export_scope or name.startswith(export_scope))
+
+
+def _scoped_node(
+    node: node_def_pb2.NodeDef, export_scope: str | None, unbound: list[str], clear_devices: bool
+) -> node_def_pb2.NodeDef:
+    out = node_def_pb2.NodeDef()
+    out.CopyFrom(node)
+    scope = export_scope or ""
+    for i, s in enumerate(node.input):
+        if export_scope and not s.lstrip("^").startswith(export_scope):
+            renamed = (
+                "^" + UNBOUND_INPUT_PREFIX + s[1:] if s.startswith("^") else UNBOUND_INPUT_PREFIX + s
+            )
+            out.input[i] = renamed
+            unbound.append(renamed)
+        else:
+            out.input[i] = strip_name_scope(s, scope)
+    out.name = strip_name_scope(node.name, scope)
+    if "_class" in node.attr:
+        kept = []
+        for entry in node.attr["_class"].list.s:
+            text = entry.decode("utf-8", "surrogateescape")
+            target = text.split("@", 1)[1] if "@" in text else text
+            if not export_scope or target.startswith(export_scope):
+                kept.append(strip_name_scope(text, scope).encode("utf-8", "surrogateescape"))
+        out.attr["_class"].CopyFrom(attr_value_pb2.AttrValue(list=attr_value_pb2.AttrValue.ListValue(s=kept)))
+    if node.op in ("Enter", "RefEnter") and "frame_name" in node.attr:
+        frame = node.attr["frame_name"].s.decode("utf-8", "surrogateescape")
+        # (outside the scope TensorFlow fails with an UnboundLocalError: kept as it is)
+        if not export_scope or frame.startswith(export_scope):
+            stripped = strip_name_scope(frame, scope).encode("utf-8", "surrogateescape")
+            out.attr["frame_name"].CopyFrom(attr_value_pb2.AttrValue(s=stripped))
+    if clear_devices:
+        out.device = ""
+    return out
+
+
+def _filter_nodes(
+    gd: graph_pb2.GraphDef,
+    export_scope: str | None,
+    exclude: set[str] | None,
+    clear_devices: bool,
+    unbound: list[str],
+) -> graph_pb2.GraphDef:
+    out = graph_pb2.GraphDef()
+    out.versions.CopyFrom(gd.versions)
+    out.library.CopyFrom(gd.library)
+    for node in gd.node:
+        if _should_include(node.name, export_scope, exclude):
+            out.node.append(_scoped_node(node, export_scope, unbound, clear_devices))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# meta_info_def.stripped_op_list and strip_default_attrs
+# ---------------------------------------------------------------------------
+def _ops_used(gd: graph_pb2.GraphDef) -> list[str]:
+    """The op types the graph and the functions it reaches use (function names left
+    out), sorted."""
+    functions = {f.signature.name: f for f in gd.library.function}
+    used: set[str] = set()
+    todo: list[Any] = []
+
+    def mark(op: str) -> None:
+        if op not in used and op in functions:
+            todo.append(functions[op])
+        used.add(op)
+
+    def visit(nodes: Iterable[node_def_pb2.NodeDef]) -> None:
+        for node in nodes:
+            mark(node.op)
+            if node.op in _CALL_OPS:
+                mark(node.attr["f"].func.name)
+
+    visit(gd.node)
+    while todo:
+        visit(todo.pop().node_def)
+    return sorted(op for op in used if op not in functions)
+
+
+def _stripped_op_list(graph: Graph, gd: graph_pb2.GraphDef) -> op_def_pb2.OpList:
+    out = op_def_pb2.OpList()
+    for name in _ops_used(gd):
+        op_def = graph._op_defs.get(name)
+        if op_def is not None:  # (TensorFlow too leaves out ops it does not know)
+            out.op.append(op_def)
+    return out
+
+
+def _strip_default_attrs(graph: Graph, meta: meta_graph_pb2.MetaGraphDef) -> None:
+    """Remove every attr whose value is its OpDef's default, from the nodes and from the
+    functions' nodes (not from calls of functions), and say so in meta_info_def."""
+    functions = {f.signature.name for f in meta.graph_def.library.function}
+    defaults: dict[str, dict[str, bytes]] = {}
+
+    def strip(node: node_def_pb2.NodeDef) -> None:
+        if node.op in functions:
+            return
+        table = defaults.get(node.op)
+        if table is None:
+            op_def = graph._op_defs.get(node.op)
+            table = defaults[node.op] = (
+                {}
+                if op_def is None
+                else {
+                    a.name: a.default_value.SerializeToString(deterministic=True)
+                    for a in op_def.attr
+                    if a.HasField("default_value")
+                }
+            )
+        if not table:
+            return
+        drop = [
+            k
+            for k, v in node.attr.items()
+            if k in table and v.SerializeToString(deterministic=True) == table[k]
+        ]
+        for k in drop:
+            del node.attr[k]
+
+    for node in meta.graph_def.node:
+        strip(node)
+    for f in meta.graph_def.library.function:
+        for node in f.node_def:
+            strip(node)
+    meta.meta_info_def.stripped_default_attrs = True
+
+
+# ---------------------------------------------------------------------------
+# collections
+# ---------------------------------------------------------------------------
+def _to_proto(item: Any, export_scope: str | None) -> Any:
+    """``item.to_proto(export_scope)``; for a control-flow context, its nested contexts
+    under the scope have it stripped too (TensorFlow writes them whole, so that
+    importing its file under a scope fails: ``imp/imp/...`` is not in the graph)."""
+    proto = item.to_proto(export_scope=export_scope)
+    if proto is not None and export_scope and isinstance(item, ControlFlowContext):
+        _strip_nested(item, proto, export_scope)
+    return proto
+
+
+def _strip_nested(context: ControlFlowContext, proto: Any, export_scope: str) -> None:
+    for nested, entry in zip(context.nested_contexts, proto.nested_contexts):
+        if not isinstance(nested, (CondContext, WhileContext)):
+            continue
+        inner = nested.to_proto(export_scope=export_scope)
+        if inner is None:  # (outside the scope: written whole, as TensorFlow)
+            continue
+        _strip_nested(nested, inner, export_scope)
+        (entry.cond_ctxt if isinstance(nested, CondContext) else entry.while_ctxt).CopyFrom(inner)
+
+
+def _kind(item: Any) -> str:
+    if isinstance(item, (str, bytes)):
+        return "bytes_list"
+    if isinstance(item, int):
+        return "int64_list"
+    if isinstance(item, float):
+        return "float_list"
+    if isinstance(item, any_pb2.Any):
+        return "any_list"
+    return "node_list"
+
+
+def _as_bytes(item: Any) -> bytes:
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, str):
+        return item.encode("utf-8")
+    raise TypeError(f"Expected binary or unicode string, got {item!r}")
+
+
+def _add_collection(
+    meta: meta_graph_pb2.MetaGraphDef,
+    key: Any,
+    graph: Graph,
+    export_scope: str | None,
+    exclude: set[str] | None,
+    override: list[Any] | None = None,
+) -> None:
+    """TensorFlow's add_collection_def: a collection that cannot be written (items of
+    mixed kinds, objects without a name or a proto) is left out, with a warning."""
+    if not isinstance(key, (str, bytes)):
+        _log.warning("Only collections with string type keys will be serialized. This key has %s", type(key))
+        return
+    items = override if override else graph.get_collection(key)
+    items = [x for x in items if _should_include(x, export_scope, exclude)]
+    if not items:
+        return
+    name = key.decode("utf-8") if isinstance(key, bytes) else key
+    col = meta.collection_def[name]
+    try:
+        proto_cls = REGISTERED_PROTOS.get(name)
+        if proto_cls is not None:
+            for x in items:
+                proto = _to_proto(x, export_scope)
+                if proto is None:
+                    continue
+                if proto.DESCRIPTOR.full_name != proto_cls.DESCRIPTOR.full_name:
+                    raise TypeError(f"{x!r}.to_proto() is a {proto.DESCRIPTOR.full_name}")
+                col.bytes_list.value.append(proto.SerializeToString())
+            return
+        kind = _kind(items[0])
+        if kind == "node_list":
+            for x in items:
+                if not export_scope or x.name.startswith(export_scope):
+                    col.node_list.value.append(strip_name_scope(x.name, export_scope or ""))
+        elif kind == "bytes_list":
+            col.bytes_list.value.extend([_as_bytes(x) for x in items])
+        elif kind == "any_list":
+            col.any_list.value.extend(items)
+        else:
+            getattr(col, kind).value.extend(items)
+    except Exception as e:
+        _log.warning(
+            "Issue encountered when serializing %s.\nType is unsupported, or the types of the "
+            "items don't match field type in CollectionDef. Note this is a warning and "
+            "probably safe to ignore.\n%s",
+            name,
+            e,
+        )
+        if name in meta.collection_def:
+            del meta.collection_def[name]
+
+
+# ---------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------
+def write_message(message: Message, filename: str | os.PathLike[str], as_text: bool) -> None:
+    """Write ``message`` to ``filename`` (binary, or text format), atomically: into a
+    temporary file beside it, renamed into place (its directory is created)."""
+    path = os.fspath(filename)
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    data = text_format.MessageToString(message).encode("utf-8") if as_text else message.SerializeToString()
+    fd, tmp = tempfile.mkstemp(dir=directory or ".", prefix=os.path.basename(path) + ".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# ---------------------------------------------------------------------------
+# export_meta_graph
+# ---------------------------------------------------------------------------
+def _export(
+    graph: Graph,
+    graph_def: graph_pb2.GraphDef | None,
+    meta_info_def: Any,
+    saver_def: saver_pb2.SaverDef | None,
+    collection_list: Iterable[Any] | None,
+    export_scope: str | None,
+    clear_devices: bool,
+    clear_extraneous_savers: bool,
+    strip_default_attrs: bool,
+    unbound_inputs_col_name: str | None,
+    written_saver_def: Any = _SAME,
+) -> meta_graph_pb2.MetaGraphDef:
+    """The export; ``saver_def`` picks the saver whose nodes and collection entry
+    ``clear_extraneous_savers`` keeps, ``written_saver_def`` (default: ``saver_def``;
+    None: none) is the one written."""
+    exclude: set[str] | None = None
+    if export_scope or clear_extraneous_savers or clear_devices:
+        unbound: list[str] = []
+        if graph_def is None:
+            with graph._lock:
+                full = graph.as_graph_def()
+                ops = graph.get_operations()
+            _with_shapes(graph, full, ops)
+            _respell_mapped_inputs(full, ops)
+        else:
+            full = graph_def
+        if clear_extraneous_savers:
+            exclude = _extraneous_saver_nodes(
+                full if graph_def is not None else graph.as_graph_def(), saver_def
+            )
+        graph_def = _filter_nodes(full, export_scope, exclude, clear_devices, unbound)
+        if unbound_inputs_col_name:
+            graph.clear_collection(unbound_inputs_col_name)
+            for name in unbound:
+                graph.add_to_collection(unbound_inputs_col_name, name)
+    elif graph_def is None:
+        graph_def = graph_def_with_shapes(graph)
+    if graph_def.ByteSize() >= 1 << 31:
+        raise SizeLimitError(f"GraphDef cannot be larger than 2GB. Received size: {graph_def.ByteSize()}.")
+
+    meta = meta_graph_pb2.MetaGraphDef()
+    info = meta_info_def if meta_info_def is not None else meta_graph_pb2.MetaGraphDef.MetaInfoDef()
+    info.tensorflow_version = TF_VERSION
+    info.tensorflow_git_version = _git_version()
+    meta.meta_info_def.MergeFrom(info)
+    meta.graph_def.MergeFrom(graph_def)
+    if not meta.meta_info_def.stripped_op_list.op:
+        meta.meta_info_def.stripped_op_list.MergeFrom(_stripped_op_list(graph, meta.graph_def))
+    if strip_default_attrs:
+        _strip_default_attrs(graph, meta)
+    if written_saver_def is _SAME:
+        written_saver_def = saver_def
+    if written_saver_def is not None:
+        meta.saver_def.MergeFrom(written_saver_def)
+    keys = list(collection_list) if collection_list is not None else graph.get_all_collection_keys()
+    for key in keys:
+        if clear_extraneous_savers and key == "savers":
+            if saver_def is None:
+                continue  # (TensorFlow builds a new Saver in the graph here)
+            from fastmeta.saver import Saver
+
+            own = Saver(saver_def=saver_def, graph=graph)
+            _add_collection(meta, key, graph, export_scope, exclude, override=[own])
+        else:
+            _add_collection(meta, key, graph, export_scope, exclude)
+    return meta
+
+
+def export_meta_graph(
+    filename: str | os.PathLike[str] | None = None,
+    meta_info_def: Any = None,
+    graph_def: Any = None,
+    saver_def: Any = None,
+    collection_list: Iterable[Any] | None = None,
+    as_text: bool = False,
+    graph: Graph | None = None,
+    export_scope: str | None = None,
+    clear_devices: bool = False,
+    clear_extraneous_savers: bool = False,
+    strip_default_attrs: bool = False,
+    save_debug_info: bool = False,
+    *,
+    unbound_inputs_col_name: str | None = "unbound_inputs",
+) -> meta_graph_pb2.MetaGraphDef:
+    """The ``MetaGraphDef`` of ``graph`` (default: the default graph), as
+    ``tf.compat.v1.train.export_meta_graph``; written to ``filename`` when given (binary,
+    or text format with ``as_text``; atomically, its directory created).
+
+    ``meta_info_def``, ``graph_def``, ``saver_def``: messages (fastmeta's or
+    TensorFlow's; never modified) written in place of what the graph gives (a
+    ``graph_def`` is written as given, without ``_output_shapes`` added; no saver_def
+    is written unless given). ``collection_list``: the collection keys to write
+    (default: all). ``export_scope``: only the nodes and collection items whose names
+    start with it, the scope stripped from their names; inputs from outside it are
+    renamed ``$unbound_inputs_<name>`` and listed in the graph's collection
+    ``unbound_inputs_col_name`` (cleared first, as TensorFlow does, also by
+    ``clear_devices`` and ``clear_extraneous_savers``). ``clear_devices``: devices
+    cleared. ``clear_extraneous_savers``: the nodes of savers other than ``saver_def``'s
+    (by name scope) and the other savers of the ``savers`` collection left out.
+    ``strip_default_attrs``: attrs equal to their OpDef's default removed (and
+    ``meta_info_def.stripped_default_attrs`` set). ``save_debug_info`` is refused:
+    fastmeta records no stack traces of where ops were created.
+
+    The differences from TensorFlow's export (shapes, OpDefs, versions) are listed in
+    :mod:`fastmeta.export`'s docstring and the README.
+    """
+    return _export_meta_graph(
+        filename,
+        meta_info_def,
+        graph_def,
+        saver_def,
+        collection_list,
+        as_text,
+        graph,
+        export_scope,
+        clear_devices,
+        clear_extraneous_savers,
+        strip_default_attrs,
+        save_debug_info,
+        unbound_inputs_col_name,
+    )
+
+
+def _export_meta_graph(
+    filename: str | os.PathLike[str] | None,
+    meta_info_def: Any,
+    graph_def: Any,
+    saver_def: Any,
+    collection_list: Iterable[Any] | None,
+    as_text: bool,
+    graph: Graph | None,
+    export_scope: str | None,
+    clear_devices: bool,
+    clear_extraneous_savers: bool,
+    strip_default_attrs: bool,
+    save_debug_info: bool,
+    unbound_inputs_col_name: str | None,
+    written_saver_def: Any = _SAME,
+) -> meta_graph_pb2.MetaGraphDef:
+    if save_debug_info:
+        raise NotImplementedError(
+            "save_debug_info: fastmeta records no stack traces of where ops were created"
+        )
+    if graph is not None and not isinstance(graph, Graph):
+        raise TypeError(f"graph must be of type Graph. Received type: {type(graph)}.")
+    graph = graph if graph is not None else get_default_graph()
+    info = (
+        _own(meta_info_def, meta_graph_pb2.MetaGraphDef.MetaInfoDef, "MetaInfoDef", "meta_info_def")
+        if meta_info_def is not None
+        else None
+    )
+    gd = _own(graph_def, graph_pb2.GraphDef, "GraphDef", "graph_def") if graph_def is not None else None
+    sd = _own(saver_def, saver_pb2.SaverDef, "SaverDef", "saver_def") if saver_def is not None else None
+    if isinstance(collection_list, (str, bytes)):
+        collection_list = [collection_list]
+    meta = _export(
+        graph,
+        gd,
+        info,
+        sd,
+        collection_list,
+        export_scope,
+        clear_devices,
+        clear_extraneous_savers,
+        strip_default_attrs,
+        unbound_inputs_col_name,
+        written_saver_def,
+    )
+    if filename:
+        write_message(meta, filename, as_text)
+    return meta
