@@ -483,3 +483,78 @@ def test_builtin_op_defs_are_tensorflows() -> None:
         assert op_def.SerializeToString(deterministic=True) == op_def_registry.get(name).SerializeToString(
             deterministic=True
         ), name
+
+
+# ---------------------------------------------------------------------------
+# Saver.save: the meta graph beside the checkpoint
+# ---------------------------------------------------------------------------
+SAVES: list[tuple[str, dict[str, Any]]] = [
+    ("model", {"global_step": 1}),
+    ("model", {"global_step": 2}),
+    ("model-00001-of-00002", {}),  # (the meta graph is model.meta)
+    ("nometa", {"write_meta_graph": False}),
+    ("stripped", {"meta_graph_suffix": "txt", "strip_default_attrs": True}),
+    ("stateless", {"write_state": False}),
+]
+
+
+def _meta_with_max_to_keep(n: int) -> bytes:
+    mg = meta_graph_pb2.MetaGraphDef.FromString((CORPUS / "mlp_ref.meta").read_bytes())
+    mg.saver_def.max_to_keep = n
+    return mg.SerializeToString()
+
+
+@pytest.mark.parametrize("scope", [None, "imp"])
+def test_save_writes_the_meta_graph_as_tensorflow(scope: str | None, tmp_path: Path) -> None:
+    """A sequence of saves (global_step, a sharded-looking name, write_meta_graph=False,
+    another suffix with strip_default_attrs, write_state=False; max_to_keep=3) leaves
+    the files TensorFlow's leaves, the same checkpoint state file, and each meta graph
+    equal to TensorFlow's."""
+    tf = _tf()
+    data = _meta_with_max_to_keep(3)
+    ckpt = str(CORPUS / FIXTURES["mlp_ref"]["checkpoint"])
+    tf_dir, fm_dir = tmp_path / "tf", tmp_path / "fm"
+    tf_dir.mkdir()
+    fm_dir.mkdir()
+    outcome = tf_oracle.tf_import(data, import_scope=scope, clear_devices=True)
+    with tf.compat.v1.Session(graph=outcome.graph) as sess:
+        outcome.returned.restore(sess, ckpt)
+        tf_paths = [outcome.returned.save(sess, str(tf_dir / p), **kw) for p, kw in SAVES]
+    g = fastmeta.Graph()
+    saver = fastmeta.import_meta_graph(data, import_scope=scope, clear_devices=True, graph=g)
+    values = saver.restore(ckpt)
+    fm_paths = [saver.save(str(fm_dir / p), values, **kw) for p, kw in SAVES]
+    assert [os.path.relpath(p, fm_dir) for p in fm_paths] == [os.path.relpath(p, tf_dir) for p in tf_paths]
+    assert sorted(os.listdir(fm_dir)) == sorted(os.listdir(tf_dir))
+    assert (fm_dir / "checkpoint").read_text().replace(str(fm_dir), "D") == (tf_dir / "checkpoint").read_text().replace(
+        str(tf_dir), "D"
+    )
+    metas = sorted(f for f in os.listdir(tf_dir) if f.endswith((".meta", ".txt")))
+    assert metas == ["model-2.meta", "model.meta", "stateless.meta", "stripped.txt"]
+    for f in metas:
+        expected = tf.compat.v1.MetaGraphDef.FromString((tf_dir / f).read_bytes())
+        got = meta_graph_pb2.MetaGraphDef.FromString((fm_dir / f).read_bytes())
+        _assert_same(expected, got)
+        assert got == saver.export_meta_graph(strip_default_attrs=f.endswith(".txt"))
+
+
+def test_max_to_keep_removes_the_meta_graph_tensorflow_names(tmp_path: Path) -> None:
+    """A checkpoint named like a shard (``m-00001-of-00002``) has its meta graph at
+    ``m.meta``: deleting it past max_to_keep deletes that file, as TensorFlow does."""
+    tf = _tf()
+    data = _meta_with_max_to_keep(1)
+    ckpt = str(CORPUS / FIXTURES["mlp_ref"]["checkpoint"])
+    saves = ["m-00001-of-00002", "n", "o"]
+    outcome = tf_oracle.tf_import(data, clear_devices=True)
+    (tmp_path / "tf").mkdir()
+    (tmp_path / "fm").mkdir()
+    with tf.compat.v1.Session(graph=outcome.graph) as sess:
+        outcome.returned.restore(sess, ckpt)
+        for p in saves:
+            outcome.returned.save(sess, str(tmp_path / "tf" / p))
+    saver = fastmeta.import_meta_graph(data, clear_devices=True, graph=fastmeta.Graph())
+    values = saver.restore(ckpt)
+    for p in saves:
+        saver.save(str(tmp_path / "fm" / p), values)
+    assert sorted(os.listdir(tmp_path / "fm")) == sorted(os.listdir(tmp_path / "tf"))
+    assert "m.meta" not in os.listdir(tmp_path / "fm")

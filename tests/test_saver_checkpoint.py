@@ -218,7 +218,7 @@ def test_save_writes_tensorflows_bytes(tf: Any, tmp_path: Path, name: str, check
     _, saver = _import(meta, None)
     values = _perturbed(saver.restore(str(CORPUS / checkpoint)))
     (tmp_path / "fm").mkdir()
-    prefix = saver.save(str(tmp_path / "fm" / "model"), values, global_step=3)
+    prefix = saver.save(str(tmp_path / "fm" / "model"), values, global_step=3, write_meta_graph=False)
     assert saver.restore(prefix).keys() == values.keys()
     (tmp_path / "tf").mkdir()
     graph = tf.Graph()
@@ -288,8 +288,7 @@ def test_max_to_keep_like_tensorflow(
         with tf.compat.v1.Session(graph=graph) as sess:
             tf_saver.restore(sess, str(CORPUS / CKPT_FIXTURES["mlp_ref"]))
             for step in range(1, 5):
-                tf_saver.save(sess, str(tf_dir / "model"), global_step=step,
-                              write_meta_graph=False)  # fmt: skip
+                tf_saver.save(sess, str(tf_dir / "model"), global_step=step)
                 saver.save(str(ours_dir / "model"), values, global_step=step)
     assert sorted(os.listdir(ours_dir)) == sorted(os.listdir(tf_dir))
     assert [os.path.basename(p) for p in saver.last_checkpoints] == [

@@ -214,6 +214,10 @@ class Saver:
         meta_graph_suffix: str = "meta",
         write_state: bool = True,
         graph: Graph | None = None,
+        *,
+        write_meta_graph: bool = True,
+        strip_default_attrs: bool = False,
+        save_debug_info: bool = False,
     ) -> str:
         """Write ``values`` as the V2 checkpoint TensorFlow's save op would write, and
         return its prefix (``save_path``, or ``save_path-<global_step>``).
@@ -231,14 +235,23 @@ class Saver:
         in :attr:`last_checkpoints` and the ``checkpoint`` state file (``latest_filename``)
         in ``save_path``'s directory; beyond ``saver_def.max_to_keep`` the oldest
         checkpoint's files (``.index``, ``.data-*``, ``.<meta_graph_suffix>``) are
-        deleted, unless ``keep_checkpoint_every_n_hours`` says to keep it. Written in
-        the V2 format whatever ``saver_def.version`` says; no meta graph is written.
+        deleted, unless ``keep_checkpoint_every_n_hours`` says to keep it. Then, with
+        ``write_meta_graph`` (the default), the graph's meta graph is written beside it
+        as :meth:`export_meta_graph` writes it (this saver's saver_def, every
+        collection; ``strip_default_attrs`` as there), to
+        ``<prefix>.<meta_graph_suffix>`` (a sharded name's ``-<k>-of-<n>`` ending left
+        out of the prefix, as TensorFlow names it). Written in the V2 format whatever
+        ``saver_def.version`` says.
         The files are those the graph's ``SaveV2`` ops write: one data file per shard of
         a sharded saver (``.data-00000-of-00002``...), each tensor in its ``SaveV2``'s
         order, so the bytes are TensorFlow's.
         """
         from fastmeta import _core, checkpoint
 
+        if save_debug_info and write_meta_graph:
+            raise NotImplementedError(
+                "save_debug_info: fastmeta records no stack traces of where ops were created"
+            )
         if latest_filename is None:
             latest_filename = "checkpoint"
         if os.path.split(latest_filename)[0]:
@@ -278,6 +291,14 @@ class Saver:
                 latest_filename=latest_filename,
             )
             self._maybe_delete_old_checkpoints(meta_graph_suffix)
+        if write_meta_graph:
+            from fastmeta.export import meta_graph_filename
+
+            self.export_meta_graph(
+                meta_graph_filename(checkpoint_file, meta_graph_suffix),
+                strip_default_attrs=strip_default_attrs,
+                graph=graph,
+            )
         return checkpoint_file
 
     def export_meta_graph(
@@ -892,10 +913,13 @@ def _as_dtype(value: Any, t: RestoreTarget, prefix: str) -> np.ndarray:
 
 
 def remove_checkpoint(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -> None:
-    """TensorFlow's ``remove_checkpoint`` for a V2 checkpoint: delete ``<prefix>.meta``
-    (the suffix given), ``<prefix>.index`` and ``<prefix>.data-?????-of-?????``."""
+    """TensorFlow's ``remove_checkpoint`` for a V2 checkpoint: delete its meta graph file
+    (``<prefix>.meta``, the suffix given, named as :func:`fastmeta.export.meta_graph_filename`
+    names it), ``<prefix>.index`` and ``<prefix>.data-?????-of-?????``."""
+    from fastmeta.export import meta_graph_filename
+
     patterns = [
-        f"{checkpoint_prefix}.{meta_graph_suffix}",
+        meta_graph_filename(checkpoint_prefix, meta_graph_suffix),
         f"{checkpoint_prefix}.index",
         f"{glob.escape(checkpoint_prefix)}.data-?????-of-?????",
     ]
