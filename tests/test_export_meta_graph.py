@@ -370,6 +370,9 @@ def test_messages_passed_in_are_not_modified() -> None:
     before = info.SerializeToString()
     meta = fastmeta.export_meta_graph(graph=g, meta_info_def=info, saver_def=saver.as_saver_def())
     assert info.SerializeToString() == before
+    with tf.Graph().as_default():
+        tf.compat.v1.train.export_meta_graph(meta_info_def=info)
+    assert info.SerializeToString() != before and info.tensorflow_version == tf.__version__
     assert meta.meta_info_def.meta_graph_version == "v7" and list(meta.meta_info_def.tags) == ["serve"]
     with pytest.raises(TypeError, match="meta_info_def must be of type MetaInfoDef"):
         fastmeta.export_meta_graph(graph=g, meta_info_def=saver.as_saver_def())
@@ -558,3 +561,28 @@ def test_max_to_keep_removes_the_meta_graph_tensorflow_names(tmp_path: Path) -> 
         saver.save(str(tmp_path / "fm" / p), values)
     assert sorted(os.listdir(tmp_path / "fm")) == sorted(os.listdir(tmp_path / "tf"))
     assert "m.meta" not in os.listdir(tmp_path / "fm")
+
+
+# Metas whose saver_def is removed: both loaders build a fresh Saver (its ops' shapes come
+# from TensorFlow's shape functions for them: RestoreV2's slices, Assign's variable, ...).
+SAVERLESS = ["mlp_ref", "mlp_resource_adam", "control_flow_v1", "misc_graph", "partitioned", "saver_v1"]
+
+
+@functools.cache
+def _saverless_bytes(name: str) -> bytes:
+    mg = meta_graph_pb2.MetaGraphDef.FromString((CORPUS / FIXTURES[name]["file"]).read_bytes())
+    mg.ClearField("saver_def")
+    return mg.SerializeToString()
+
+
+@pytest.mark.parametrize("scope", [None, "imp"])
+@pytest.mark.parametrize("name", SAVERLESS)
+def test_export_after_a_fresh_saver(name: str, scope: str | None) -> None:
+    data = _saverless_bytes(name)
+    outcome = tf_oracle.tf_import(data, import_scope=scope)
+    with outcome.graph.as_default():
+        expected = outcome.returned.export_meta_graph()
+    g = fastmeta.Graph()
+    with g.as_default():
+        saver = fastmeta.import_meta_graph(data, import_scope=scope)
+    _assert_same(expected, saver.export_meta_graph())

@@ -246,19 +246,22 @@ def graph_def_with_shapes(graph: Graph) -> graph_pb2.GraphDef:
 def _respell_mapped_inputs(gd: graph_pb2.GraphDef, ops: Sequence[Operation]) -> None:
     """Spell the data inputs an ``input_map`` remapped as TensorFlow's ops keep them in
     their NodeDefs: ``name:index`` (``as_graph_def`` renders ``name`` for output 0)."""
+    mapped: dict[int, list[str]] = {}  # id(part) -> its input_map targets
     for node, op in zip(gd.node, ops):
         part = op._part
         if not isinstance(part, _Segment):
             continue
         core = part.core
-        external = None
+        external = mapped.get(id(part))
+        if external is None:
+            external = mapped[id(part)] = list(core.external())
+        if not external:
+            continue
         k = 0
         for src, idx in core.edges(op._index):
             if idx < 0:
                 continue
             if src < 0:
-                if external is None:
-                    external = core.external()
                 node.input[k] = f"{external[-1 - src]}:{idx}"
             k += 1
 
