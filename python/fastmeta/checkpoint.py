@@ -42,13 +42,13 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Union
 
 import numpy as np
 
 from fastmeta import _core
+from fastmeta._files import write_atomic
 from fastmeta.errors import Error
 
 __all__ = [
@@ -388,21 +388,6 @@ def latest_checkpoint(
     return None
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def update_checkpoint_state(
     save_dir: PathLike,
     model_checkpoint_path: PathLike,
@@ -455,7 +440,7 @@ def update_checkpoint_state(
         last_preserved_timestamp=last_preserved_timestamp or 0.0,
     )
     os.makedirs(save_dir or ".", exist_ok=True)
-    _atomic_write_text(filename, text_format.MessageToString(state))
+    write_atomic(filename, text_format.MessageToString(state).encode("utf-8", "surrogateescape"))
 
 
 # ---- writing ----------------------------------------------------------------

@@ -11,18 +11,12 @@ from typing import Any
 
 from google.protobuf import text_format
 
+from fastmeta._files import write_atomic
 from fastmeta.errors import Error
 from fastmeta.reading import load_meta_graph
 from fastmeta.rewrite import graph_tail, rewrite_meta_graph, rewrite_meta_graph_bytes, run_core
 
 __all__ = ["inspect_meta_graph", "main"]
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _cmd_rewrite(args: argparse.Namespace) -> int:
@@ -31,7 +25,7 @@ def _cmd_rewrite(args: argparse.Namespace) -> int:
         data = text_format.MessageToString(message).encode("utf-8")
     else:
         data = rewrite_meta_graph_bytes(args.input, import_scope=args.import_scope, clear_devices=args.clear_devices)
-    _write_atomic(args.output, data)
+    write_atomic(args.output, data)
     return 0
 
 

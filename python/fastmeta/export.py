@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -42,6 +41,7 @@ from google.protobuf import any_pb2, text_format
 from google.protobuf.message import Message
 
 from fastmeta._builtin_ops import TF_VERSION
+from fastmeta._files import write_atomic
 from fastmeta.control_flow import CondContext, ControlFlowContext, WhileContext
 from fastmeta.errors import SizeLimitError
 from fastmeta.graph import Graph, Operation, Tensor, _Segment, get_default_graph
@@ -539,22 +539,8 @@ def _add_collection(
 def write_message(message: Message, filename: str | os.PathLike[str], as_text: bool) -> None:
     """Write ``message`` to ``filename`` (binary, or text format), atomically: into a
     temporary file beside it, renamed into place (its directory is created)."""
-    path = os.fspath(filename)
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
     data = text_format.MessageToString(message).encode("utf-8") if as_text else message.SerializeToString()
-    fd, tmp = tempfile.mkstemp(dir=directory or ".", prefix=os.path.basename(path) + ".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(filename, data, make_dirs=True)
 
 
 # ---------------------------------------------------------------------------
