@@ -69,7 +69,7 @@ def _valid() -> meta_graph_pb2.MetaGraphDef:
         {"name": "sum", "op": "AddN", "input": ["c", "i:0", "^i"], "attrs": {"N": 2, "T": DT_FLOAT}},
         {"name": "idn", "op": "IdentityN", "input": ["c", "d"], "attrs": {"T": [DT_FLOAT, DT_INT32]}},
         {"name": "parts", "op": "Split", "input": ["d", "c"], "attrs": {"num_split": 3, "T": DT_FLOAT}},
-        {"name": "use", "op": "AddN", "input": ["parts:2", "idn:1", "parts:1"], "attrs": {"N": 3, "T": DT_FLOAT}},
+        {"name": "use", "op": "AddN", "input": ["parts:2", "idn:0", "parts:1"], "attrs": {"N": 3, "T": DT_FLOAT}},
     )
 
 
@@ -84,7 +84,7 @@ def _rejected(meta: meta_graph_pb2.MetaGraphDef) -> fastmeta.GraphError:
 def test_a_graph_that_keeps_its_signatures_imports() -> None:
     g = fastmeta.Graph()
     fastmeta.import_meta_graph(_valid(), graph=g)
-    assert [t.name for t in g.get_operation_by_name("use").inputs] == ["parts:2", "idn:1", "parts:1"]
+    assert [t.name for t in g.get_operation_by_name("use").inputs] == ["parts:2", "idn:0", "parts:1"]
 
 
 @pytest.mark.parametrize(

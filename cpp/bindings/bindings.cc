@@ -44,7 +44,8 @@ RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
                            const std::vector<std::string>& existing_names, bool add_default_attrs,
                            const std::vector<std::pair<std::string, std::string>>& frame_names, unsigned threads,
                            bool keep_output_shapes, bool check_signatures, bool keep_input_spelling,
-                           bool collect_output_shapes, std::shared_ptr<fastmeta::NameSet>& names_holder) {
+                           bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes,
+                           std::shared_ptr<fastmeta::NameSet>& names_holder) {
   RewriteOptions options;
   options.prefix = prefix;
   options.clear_devices = clear_devices;
@@ -54,6 +55,8 @@ RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
   options.threads = threads;
   options.keep_output_shapes = keep_output_shapes;
   options.check_signatures = check_signatures;
+  options.check_types = check_types;
+  options.input_map_dtypes = input_map_dtypes;
   options.keep_input_spelling = keep_input_spelling;
   options.collect_output_shapes = collect_output_shapes;
   for (const RewrittenGraph* g : existing) options.existing.push_back(g);
@@ -358,12 +361,13 @@ PYBIND11_MODULE(_core, m) {
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
          unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
          const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling,
-         bool collect_output_shapes) {
+         bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes) {
         BufferView buf(data);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, keep_input_spelling, collect_output_shapes, names);
+                        check_signatures, keep_input_spelling, collect_output_shapes, check_types, input_map_dtypes,
+                        names);
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
         // A mapped fastmeta.MappedFile is a private file mapping: its pages can be dropped
@@ -385,7 +389,8 @@ PYBIND11_MODULE(_core, m) {
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       py::arg("keep_output_shapes") = false, py::arg("variable_collections") = std::vector<std::string>(),
       py::arg("variable_prefix") = "", py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
-      py::arg("collect_output_shapes") = false,
+      py::arg("collect_output_shapes") = false, py::arg("check_types") = true,
+      py::arg("input_map_dtypes") = std::vector<int>(),
       rewrite_doc);
   m.def(
       "rewrite_meta_graph_file",
@@ -395,11 +400,12 @@ PYBIND11_MODULE(_core, m) {
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
          unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
          const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling,
-         bool collect_output_shapes) {
+         bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes) {
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, keep_input_spelling, collect_output_shapes, names);
+                        check_signatures, keep_input_spelling, collect_output_shapes, check_types, input_map_dtypes,
+                        names);
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
         std::unique_ptr<RewrittenGraph> result;
@@ -418,7 +424,8 @@ PYBIND11_MODULE(_core, m) {
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       py::arg("keep_output_shapes") = false, py::arg("variable_collections") = std::vector<std::string>(),
       py::arg("variable_prefix") = "", py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
-      py::arg("collect_output_shapes") = false,
+      py::arg("collect_output_shapes") = false, py::arg("check_types") = true,
+      py::arg("input_map_dtypes") = std::vector<int>(),
       "Like rewrite_meta_graph, reading (memory-mapping) the file in C++.");
   m.def(
       "rewrite_graph_def",
@@ -427,13 +434,14 @@ PYBIND11_MODULE(_core, m) {
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
          unsigned threads, bool keep_output_shapes, bool check_signatures, bool keep_input_spelling,
-         bool collect_output_shapes) {
+         bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes) {
         BufferView buf(data);
         BufferView ops(op_list);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, keep_input_spelling, collect_output_shapes, names);
+                        check_signatures, keep_input_spelling, collect_output_shapes, check_types, input_map_dtypes,
+                        names);
         std::unique_ptr<RewrittenGraph> result;
         {
           py::gil_scoped_release release;
@@ -447,7 +455,8 @@ PYBIND11_MODULE(_core, m) {
       py::arg("existing_names") = std::vector<std::string>(), py::arg("add_default_attrs") = true,
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       py::arg("keep_output_shapes") = false, py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
-      py::arg("collect_output_shapes") = false,
+      py::arg("collect_output_shapes") = false, py::arg("check_types") = true,
+      py::arg("input_map_dtypes") = std::vector<int>(),
       "Rewrite a bare serialized GraphDef, defaults from a serialized OpList.");
   py::class_<OwnedBuffer>(m, "OwnedBuffer", py::buffer_protocol(), "Read-only bytes owned by a core result.")
       .def("__len__", [](const OwnedBuffer& b) { return b.size; })

@@ -66,11 +66,15 @@ std::string RewrittenGraph::graph_def() const {
 
 namespace {
 
-// Name tables are open-addressing arrays of 64-bit entries: the high half is the top
-// half of the name's hash (a fingerprint: most probes that cannot match are rejected
-// without touching the node), the low half the node index + 1 (0: empty slot).
+// Name tables are open-addressing arrays of 64-bit entries: the top 24 bits are the
+// top of the name's hash (a fingerprint: most probes that cannot match are rejected
+// without touching the node), the low half the node index + 1 (0: empty slot). The
+// 8 bits between are free for the table's owner (the rewriter keeps the node's output
+// dtype there, see OutputTypeSummary).
 constexpr uint64_t kIndexMask = 0xffffffffULL;
-inline uint64_t Fingerprint(uint64_t hash) { return hash & ~kIndexMask; }
+constexpr uint64_t kFingerprintMask = 0xffffff0000000000ULL;
+constexpr uint64_t kOwnerBits = ~(kFingerprintMask | kIndexMask);
+inline uint64_t Fingerprint(uint64_t hash) { return hash & kFingerprintMask; }
 inline size_t TableCapacity(size_t n) {
   size_t cap = 16;
   while (cap < n * 2) cap <<= 1;
@@ -281,8 +285,67 @@ struct Signature {
   std::vector<CountAttr> count_attrs;  // distinct names
   // Whether every arg counts one (then the counts are inputs.fixed and outputs.fixed).
   bool fixed() const { return count_attrs.empty(); }
+
+  // For the dtype check (RewriteOptions::check_types): each arg's DataType is a fixed
+  // one, or the value of a type attr (type_attrs[type_attr]), or the types a list(type)
+  // attr lists (count_attrs[count], is_type_list); repeated by a number_attr (count).
+  static constexpr uint8_t kNoTypeAttr = 8;  // (also the most type attrs told apart)
+  struct ArgType {
+    uint8_t fixed = 0;                // DataType; 0: from an attr
+    uint8_t type_attr = kNoTypeAttr;  // into type_attrs
+    uint8_t ref = 0;                  // what makes the attr's type the arg's: kRefOffset for a ref
+    int8_t count = -1;                // into count_attrs
+  };
+  struct TypeAttr {
+    std::string_view name;
+    uint8_t default_type = 0;  // the default's DataType (0: none, or not a valid one)
+  };
+  std::vector<ArgType> input_types, output_types;
+  std::vector<TypeAttr> type_attrs;  // distinct names
+  // The same for the parse's loops (see FinishTypes): each type attr's name and default
+  // DataType ([kNoTypeAttr]: 0, for the args of a fixed type).
+  uint32_t num_type_attrs = 0;
+  uint64_t type_attr_sizes = 0;  // bit k: a type attr's name has k bytes (all have < 64)
+  std::string_view type_attr_names[kNoTypeAttr];
+  uint8_t type_defaults[kNoTypeAttr + 1] = {};
+  // False when an arg's type cannot be told (too many attrs): the op's edges are not checked.
+  bool types_known = true;
+  // Every input counts one: input_types[j] is input j's.
+  bool simple_inputs = true;
+  // types_known, and some arg's type is an attr's: the node's type attrs are read.
+  bool collect_types = false;
+  // Every output has one type source (a fixed type or one type attr, and one ref-ness):
+  // output_types[0] tells them all.
+  bool uniform_outputs = false;
 };
 constexpr uint8_t kUnknownOutputs = 0xff;  // RawNode/num_outputs_: not known (no check)
+
+// DataTypes as types.proto numbers them: 1 (DT_FLOAT) to kMaxDataType, and each + 100
+// for its ref type. What a node's output dtype summary holds (see OutputTypeSummary):
+// such a DataType, 0 when not known (not checked), kMixedTypes when its outputs differ.
+constexpr int kMaxDataType = 33;  // DT_FLOAT4_E2M1FN, the last TensorFlow 2.21 accepts
+constexpr int kRefOffset = 100;
+constexpr uint8_t kMixedTypes = 0xff;
+
+inline bool IsBaseType(uint64_t t) { return t >= 1 && t <= static_cast<uint64_t>(kMaxDataType); }
+
+// As TensorFlow's importer: an input takes its own type, or the ref type of it
+// unless the input itself is a ref.
+inline bool TypesCompatible(uint8_t expected, uint8_t actual) {
+  return expected == actual || (expected < kRefOffset && actual == expected + kRefOffset);
+}
+
+// TensorFlow's names of the DataTypes (DataTypeString: "float", "float_ref", ...).
+std::string DataTypeName(int t) {
+  static const char* const kNames[kMaxDataType + 1] = {
+      "invalid", "float", "double", "int32", "uint8", "int16", "int8", "string", "complex64", "int64", "bool",
+      "qint8", "quint8", "qint32", "bfloat16", "qint16", "quint16", "uint16", "complex128", "half", "resource",
+      "variant", "uint32", "uint64", "float8_e5m2", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e4m3b11fnuz",
+      "float8_e5m2fnuz", "int4", "uint4", "int2", "uint2", "float4_e2m1fn"};
+  if (t >= 1 && t <= kMaxDataType) return kNames[t];
+  if (t > kRefOffset && t <= kRefOffset + kMaxDataType) return std::string(kNames[t - kRefOffset]) + "_ref";
+  return "unknown dtype enum (" + std::to_string(t) + ")";
+}
 
 struct RawNode {
   std::string_view bytes;  // the NodeDef payload (in the input)
@@ -305,6 +368,9 @@ struct RawNode {
   uint32_t class_begin = 0, class_end = 0;    // the _class entry, rewritten
   uint32_t missing_defaults = 0;              // bit i: defaults[i] must be added
   const Defaults* defaults = nullptr;
+  // When its outputs' dtypes differ (kMixedTypes): 1 + where its part's list of them
+  // starts (see OutputTypeSummary); else 0.
+  uint32_t mixed_types = 0;
   bool has_class = false;
   bool simple = false;
 };
@@ -324,6 +390,7 @@ struct InputMapEntry {
   int32_t key_index = 0;
   TensorRef value;
   std::string value_node;
+  uint8_t dtype = 0;  // the value's DataType (0: not known)
   bool used = false;
 };
 
@@ -349,7 +416,8 @@ class Rewriter {
   };
 
  public:
-  Rewriter(const char* origin, const RewriteOptions& options) : origin_(origin), opts_(options) {
+  Rewriter(const char* origin, const RewriteOptions& options)
+      : origin_(origin), opts_(options), check_types_(options.check_types) {
     result_.reset(new RewrittenGraph());
     result_->prefix_ = options.prefix;
     if (!options.prefix.empty()) prefix_slash_ = options.prefix + "/";
@@ -439,6 +507,9 @@ class Rewriter {
       LookupVariables(threads_);
     }
     ChooseNames();
+    if (type_error_.load()) ThrowFirstTypeError();
+    std::vector<LargeBlock>().swap(part_in_types_);
+    std::vector<std::vector<uint8_t>>().swap(part_mixed_types_);
     ChooseDevices();
     Emit();
     FinishVariables();
@@ -467,7 +538,8 @@ class Rewriter {
             op_name = ExpectString(of, "OpDef.name");
           } else if (of.number == 2 || of.number == 3) {
             ExpectBytes(of, of.number == 2 ? "OpDef.input_arg" : "OpDef.output_arg");
-            AddArg(of.data, of.number == 2 ? sig.inputs : sig.outputs, sig);
+            const bool input = of.number == 2;
+            AddArg(of.data, input ? sig.inputs : sig.outputs, input ? sig.input_types : sig.output_types, sig);
           } else if (of.number == 4) {
             ExpectBytes(of, "OpDef.attr");
             std::string_view attr_name, default_value;
@@ -513,6 +585,12 @@ class Rewriter {
             }
           }
         }
+        for (Signature::TypeAttr& t : sig.type_attrs) {
+          for (const auto& [name, value] : defaults) {
+            if (name == t.name) t.default_type = static_cast<uint8_t>(std::max(0, TypeOf(value)));
+          }
+        }
+        FinishTypes(sig);
         op_defaults_[op_name] = std::move(defaults);
         op_signatures_[op_name] = std::move(sig);
       }
@@ -520,25 +598,89 @@ class Rewriter {
     origin_ = saved;
   }
 
-  // Adds an ArgDef to the args it belongs to.
-  void AddArg(std::string_view arg_def, Signature::Args& args, Signature& sig) {
-    std::string_view number_attr, type_list_attr;
+  // Adds an ArgDef to the args it belongs to, and its type to `types`.
+  void AddArg(std::string_view arg_def, Signature::Args& args, std::vector<Signature::ArgType>& types, Signature& sig) {
+    std::string_view number_attr, type_list_attr, type_attr;
+    Signature::ArgType type;
     Reader r(arg_def, origin_);
     Field f;
     while (r.Next(f)) {
       if (f.number == 5) number_attr = ExpectString(f, "ArgDef.number_attr");
       else if (f.number == 6) type_list_attr = ExpectString(f, "ArgDef.type_list_attr");
+      else if (f.number == 4) type_attr = ExpectString(f, "ArgDef.type_attr");
+      else if (f.number == 3 && f.type == wire::kVarint && IsBaseType(f.varint)) type.fixed = static_cast<uint8_t>(f.varint);
+      else if (f.number == 16 && f.type == wire::kVarint) type.ref = f.varint != 0 ? kRefOffset : 0;
+    }
+    if (type.fixed == 0 && !type_attr.empty()) {
+      size_t t = 0;
+      while (t < sig.type_attrs.size() && sig.type_attrs[t].name != type_attr) ++t;
+      if (t == sig.type_attrs.size()) sig.type_attrs.push_back({type_attr, 0});
+      if (t < Signature::kNoTypeAttr) type.type_attr = static_cast<uint8_t>(t);
+      else sig.types_known = false;
     }
     // (TensorFlow's OpDef rules: number_attr or type_list_attr, never both.)
     const std::string_view count = !number_attr.empty() ? number_attr : type_list_attr;
     if (count.empty()) {
       ++args.fixed;
+      types.push_back(type);
       return;
     }
     uint32_t k = 0;
     while (k < sig.count_attrs.size() && sig.count_attrs[k].name != count) ++k;
     if (k == sig.count_attrs.size()) sig.count_attrs.push_back({count, number_attr.empty(), {}, false});
     args.counted.push_back(k);
+    if (k < kMaxCountAttrs) type.count = static_cast<int8_t>(k);
+    else sig.types_known = false;
+    types.push_back(type);
+  }
+
+  // Once an OpDef is read: whether its outputs share one type source.
+  static void FinishTypes(Signature& sig) {
+    if (sig.count_attrs.size() > kMaxCountAttrs || sig.type_attrs.size() > Signature::kNoTypeAttr) {
+      sig.types_known = false;
+    }
+    for (const Signature::ArgType& t : sig.input_types) sig.simple_inputs &= t.count < 0;
+    for (const Signature::TypeAttr& t : sig.type_attrs) sig.types_known &= t.name.size() < 64;
+    sig.collect_types = sig.types_known && !sig.type_attrs.empty();
+    if (sig.types_known) {
+      sig.num_type_attrs = static_cast<uint32_t>(sig.type_attrs.size());
+      for (size_t t = 0; t < sig.type_attrs.size(); ++t) {
+        sig.type_attr_names[t] = sig.type_attrs[t].name;
+        sig.type_attr_sizes |= uint64_t{1} << sig.type_attrs[t].name.size();
+        sig.type_defaults[t] = sig.type_attrs[t].default_type;
+      }
+    }
+    sig.uniform_outputs = !sig.output_types.empty();
+    for (const Signature::ArgType& t : sig.output_types) {
+      const Signature::ArgType& first = sig.output_types[0];
+      const bool type_list = t.count >= 0 && sig.count_attrs[static_cast<size_t>(t.count)].is_type_list;
+      if (type_list || t.fixed != first.fixed || t.type_attr != first.type_attr || t.ref != first.ref) {
+        sig.uniform_outputs = false;
+      }
+    }
+  }
+
+  // The DataType an AttrValue holds in its `type` (as the last member of its oneof to
+  // be set: protobuf's rule); -1 when it holds no member (unset), 0 when it holds
+  // something else or a number no DataType has.
+  static int TypeOf(std::string_view attr_value) {
+    const auto* b = reinterpret_cast<const unsigned char*>(attr_value.data());
+    if (attr_value.size() == 2 && b[0] == 0x30 && b[1] < 0x80) return IsBaseType(b[1]) ? b[1] : 0;  // the usual form
+    return TypeOfSlow(attr_value);
+  }
+  __attribute__((noinline)) static int TypeOfSlow(std::string_view attr_value) {
+    int type = -1;
+    try {
+      Reader r(attr_value, attr_value.data());
+      Field f;
+      while (r.Next(f)) {
+        if (f.number == 6 && f.type == wire::kVarint) type = IsBaseType(f.varint) ? static_cast<int>(f.varint) : 0;
+        else if (f.number >= 1 && f.number <= 10) type = 0;
+      }
+    } catch (const ParseError&) {
+      return 0;  // (malformed: not checked here)
+    }
+    return type;
   }
 
   // --- stage 2: index nodes ------------------------------------------------------------------
@@ -699,6 +841,7 @@ class Rewriter {
     name_hashes_.resize(n);
     devices_.resize(n);
     num_outputs_.resize(n);
+    out_types_.resize(n);
     parts_ = PartCount(n);
     SplitParts();
     name_table_.resize(TableCapacity(n));
@@ -710,6 +853,9 @@ class Rewriter {
     part_devices_.clear();
     part_devices_.resize(parts_);
     part_inputs_.assign(parts_, {});
+    part_in_types_.clear();
+    part_in_types_.resize(check_types_ ? parts_ : 0);
+    part_mixed_types_.assign(parts_, {});
     part_strings_.resize(parts_);
     part_input_strings_.resize(parts_);
     part_input_strings_end_.assign(parts_, nullptr);
@@ -717,11 +863,17 @@ class Rewriter {
       auto [a, b] = PartRange(part);
       LargeVector<InputRef>& inputs = part_inputs_[part];
       inputs.reserve((b - a) * 3);
+      uint8_t* in_types = nullptr;
       // The copied strings never outgrow the nodes they come from (they are distinct
       // fields of them). Input names go to a block of their own, freed once resolved.
       size_t bound = 0;
       for (size_t i = a; i < b; ++i) bound += node_spans_[i].size();
       part_strings_[part] = LargeBlock(bound + 1);
+      // One entry per input (each input field takes two bytes or more).
+      if (check_types_) {
+        part_in_types_[part] = LargeBlock(bound / 2 + 1);
+        in_types = reinterpret_cast<uint8_t*>(part_in_types_[part].get());
+      }
       // Once the inputs are resolved, the block becomes this part's output (see Emit):
       // its virtual size covers what the output usually needs.
       part_input_strings_[part] = LargeBlock(OutputEstimate(bound, b - a));
@@ -733,7 +885,8 @@ class Rewriter {
       size_t released = a;
       for (size_t i = a; i < b; ++i) {
         ::new (static_cast<void*>(&nodes_[i])) RawNode();  // (sized without being constructed)
-        ParseNode(node_spans_[i], nodes_[i], inputs, strings, input_strings, device, num_outputs_[i], op_cache);
+        ParseNode(node_spans_[i], nodes_[i], inputs, strings, input_strings, device, num_outputs_[i], op_cache, in_types,
+                  out_types_[i], part_mixed_types_[part]);
         name_hashes_[i] = HashName(nodes_[i].name());
         devices_[i] = device.empty() || opts_.clear_devices ? 0 : devices.Intern(device, static_cast<uint32_t>(i));
         if (i + 1 - released == 4096) {  // the pages read so far are done with
@@ -746,6 +899,7 @@ class Rewriter {
       InsertNames(a, b, duplicate);
     });
     FillLaterVector<uint8_t>().swap(num_outputs_);  // (in the name table now)
+    FillLaterVector<uint8_t>().swap(out_types_);
     if (duplicate.load()) ThrowFirstDuplicate();
     size_t total = 0;
     part_input_base_.assign(parts_, 0);
@@ -884,8 +1038,13 @@ class Rewriter {
     return total;
   }
 
+  // in_types (null when types are not checked) gets one entry per data input, at the
+  // input's index in `inputs`: see TypeNode. (Written once the node is read: a byte
+  // store may alias anything, so one per input as it is read would make the compiler
+  // reload the rest.)
   void ParseNode(std::string_view bytes, RawNode& node, LargeVector<InputRef>& inputs, char*& strings, char*& input_strings,
-                 std::string_view& device_out, uint8_t& outputs_out, OpCache& op_cache) {
+                 std::string_view& device_out, uint8_t& outputs_out, OpCache& op_cache, uint8_t* in_types,
+                 uint8_t& type_out, std::vector<uint8_t>& mixed_types) {
     node.bytes = bytes;
     std::string_view name, op, device, class_list, class_value;
     // The op's signature and, once seen, the node's values of its count attrs (bit c of
@@ -894,6 +1053,12 @@ class Rewriter {
     const char* count_values[kMaxCountAttrs];  // (not initialized: read only where count_set says)
     uint32_t count_sizes[kMaxCountAttrs];
     uint32_t count_set = 0;
+    // The same for the op's type attrs, when checked: the DataType each has (the node's,
+    // else the default; 0: not known), [kNoTypeAttr] 0 for args of a fixed type.
+    const std::string_view* type_names = nullptr;
+    uint32_t num_type_names = 0;
+    uint64_t type_name_sizes = 0;  // (see Signature::type_attr_sizes)
+    uint8_t types[Signature::kNoTypeAttr + 1];
     bool attrs_before_op = false;
     uint32_t data_inputs = 0;
     node.input_begin = static_cast<uint32_t>(inputs.size());
@@ -935,6 +1100,13 @@ class Rewriter {
           node.defaults = nullptr;
           sig = nullptr;
           if (!op.empty()) std::tie(node.defaults, sig) = CachedOpOf(op, op_cache);
+          type_name_sizes = 0;
+          if (in_types != nullptr && sig != nullptr && sig->collect_types) {
+            type_names = sig->type_attr_names;
+            num_type_names = sig->num_type_attrs;
+            type_name_sizes = sig->type_attr_sizes;
+            std::memcpy(types, sig->type_defaults, sizeof types);
+          }
           attrs_before_op = state != 0;
           break;
         case 3: {
@@ -976,6 +1148,14 @@ class Rewriter {
                 count_values[c] = value.data();
                 count_sizes[c] = static_cast<uint32_t>(value.size());
                 count_set |= 1u << c;
+              }
+            }
+          }
+          if (key.size() < 64 && ((type_name_sizes >> key.size()) & 1) != 0) {
+            for (uint32_t t = 0; t < num_type_names; ++t) {
+              if (SameName(key, type_names[t])) {
+                const int v = TypeOf(value);  // (-1: the value is unset, the default stands)
+                types[t] = v >= 0 ? static_cast<uint8_t>(v) : sig->type_defaults[t];
               }
             }
           }
@@ -1024,23 +1204,166 @@ class Rewriter {
       throw GraphError("Node " + Quote(node.name()) + ": NodeDef has no op", std::string(node.name()));
     }
     outputs_out = kUnknownOutputs;
+    type_out = 0;
     if (sig != nullptr) {
+      int64_t values[kMaxCountAttrs];
       if (sig->fixed()) {
         if (data_inputs != sig->inputs.fixed && opts_.check_signatures) ThrowInputCount(node, sig->inputs.fixed, data_inputs);
         if (sig->outputs.fixed < kUnknownOutputs) outputs_out = static_cast<uint8_t>(sig->outputs.fixed);
       } else if (!attrs_before_op) {  // (an op field after attrs: counts not collected, not checked)
-        outputs_out = CheckCountedSignature(node, *sig, count_values, count_sizes, count_set, data_inputs);
+        outputs_out = CheckCountedSignature(node, *sig, count_values, count_sizes, count_set, data_inputs, values);
+      }
+      if (in_types != nullptr && sig->types_known && !attrs_before_op) {  // (nor types)
+        if (!sig->collect_types) types[Signature::kNoTypeAttr] = 0;  // (every arg's type is fixed)
+        // Entries are read for data inputs only (the first data_inputs: a data input
+        // after a control input is an error before its entry is read).
+        uint8_t* input_types = in_types + node.input_begin;
+        const Signature::ArgType* args = sig->input_types.data();
+        // (the usual case, as the outputs' below; else 0s, then TypeNode)
+        const size_t m = sig->simple_inputs ? std::min<size_t>(sig->input_types.size(), data_inputs) : 0;
+        for (size_t j = 0; j < data_inputs; ++j) input_types[j] = j < m ? ArgTypeOf(args[j], types) : 0;
+        if (sig->uniform_outputs) type_out = ArgTypeOf(sig->output_types[0], types);
+        if (!sig->simple_inputs || (!sig->uniform_outputs && !sig->output_types.empty())) {
+          const NodeAttrs attrs{*sig, types, values, count_values, count_sizes, count_set};
+          TypeNode(node, attrs, data_inputs, input_types, type_out, mixed_types);
+        }
+        return;
       }
     }
+    if (in_types != nullptr) {
+      for (size_t j = 0; j < data_inputs; ++j) in_types[node.input_begin + j] = 0;  // (not checked)
+    }
+  }
+
+  // Whether an attr's key is `name` (a type attr's: mostly "T" or "dtype", so compared
+  // inline).
+  static bool SameName(std::string_view key, std::string_view name) {
+    return key.size() == name.size() && !key.empty() && key[0] == name[0] &&
+           (key.size() == 1 || std::memcmp(key.data() + 1, name.data() + 1, key.size() - 1) == 0);
   }
 
   static constexpr size_t kMaxCountAttrs = 8;
 
-  // The check of a node whose op has counted args (see Signature); returns its outputs.
+  // The DataType of each value of a single-typed arg (0: not known), given each type
+  // attr's (see ParseNode).
+  static uint8_t ArgTypeOf(const Signature::ArgType& arg, const uint8_t* types) {
+    const uint8_t t = arg.fixed | types[arg.type_attr];  // (one of them is 0)
+    return t == 0 ? 0 : static_cast<uint8_t>(t + arg.ref);
+  }
+
+  // What the type check reads of a node's attrs (see ParseNode).
+  struct NodeAttrs {
+    const Signature& sig;
+    const uint8_t* types;   // each type attr's DataType (see ParseNode)
+    const int64_t* counts;  // each count attr's count (-1: not known); only if !sig.fixed()
+    const char* const* count_values;
+    const uint32_t* count_sizes;
+    uint32_t count_set;
+
+    // The AttrValue of count attr c (the node's, else the default; empty: neither).
+    std::string_view CountValue(size_t c) const {
+      if ((count_set >> c) & 1) return {count_values[c], count_sizes[c]};
+      return sig.count_attrs[c].has_default ? sig.count_attrs[c].default_value : std::string_view();
+    }
+    // Calls emit(dtype) for each value of `args` in order, up to `limit` of them; false
+    // when a count or a type list is not known (then the values after it are not told).
+    template <typename Emit>
+    bool ForEachType(const std::vector<Signature::ArgType>& args, size_t limit, Emit&& emit) const {
+      size_t done = 0;
+      for (const Signature::ArgType& arg : args) {
+        if (done >= limit) return true;
+        if (arg.count < 0) {
+          emit(ArgTypeOf(arg, types));
+          ++done;
+          continue;
+        }
+        const auto c = static_cast<size_t>(arg.count);
+        if (sig.count_attrs[c].is_type_list) {
+          const std::string_view list = CountValue(c);
+          if (list.empty()) return false;
+          const bool ok = ForEachListType(list, [&](int t) {
+            if (done < limit) emit(static_cast<uint8_t>(t != 0 ? t + arg.ref : 0));
+            ++done;
+          });
+          if (!ok) return false;
+          continue;
+        }
+        const int64_t n = counts[c];
+        if (n < 0) return false;
+        const uint8_t t = ArgTypeOf(arg, types);
+        for (int64_t k = 0; k < n && done < limit; ++k, ++done) emit(t);
+      }
+      return true;
+    }
+  };
+
+  // Calls f(DataType, 0 for none) for each type a list(type) AttrValue lists (its
+  // `list` fields merged, as protobuf merges them); false if it is malformed.
+  template <typename F>
+  static bool ForEachListType(std::string_view attr_value, F&& f) {
+    try {
+      Reader r(attr_value, attr_value.data());
+      Field af;
+      while (r.Next(af)) {
+        if (af.number != 1 || af.type != wire::kLengthDelimited) continue;
+        Reader lr(af.data, af.data.data());
+        Field lf;
+        while (lr.Next(lf)) {
+          if (lf.number != 6) continue;
+          if (lf.type == wire::kVarint) {
+            f(IsBaseType(lf.varint) ? static_cast<int>(lf.varint) : 0);
+          } else if (lf.type == wire::kLengthDelimited) {  // packed
+            Reader pr(lf.data, lf.data.data());
+            while (!pr.done()) {
+              const uint64_t t = pr.ReadVarint("packed DataType");
+              f(IsBaseType(t) ? static_cast<int>(t) : 0);
+            }
+          }
+        }
+      }
+    } catch (const ParseError&) {
+      return false;
+    }
+    return true;
+  }
+
+  // Notes the types of a node for the dtype check: the DataType each of its data
+  // inputs takes (in_types[j]; left 0 where not known), and the summary of its
+  // outputs' (type_out, see OutputTypeSummary; a list of them in mixed_types when they
+  // differ). (ParseNode does the usual cases itself: TypeNode the others.)
+  __attribute__((noinline)) void TypeNode(RawNode& node, const NodeAttrs& attrs, uint32_t data_inputs, uint8_t* in_types,
+                                          uint8_t& type_out, std::vector<uint8_t>& mixed_types) const {
+    const Signature& sig = attrs.sig;
+    if (!sig.simple_inputs) {
+      uint32_t j = 0;
+      attrs.ForEachType(sig.input_types, data_inputs, [&](uint8_t t) { in_types[j++] = t; });
+    }
+    if (sig.output_types.empty() || sig.uniform_outputs) return;
+    // Up to kUnknownOutputs - 1 of them (as many as the outputs noted for the name table).
+    uint8_t types[kUnknownOutputs];
+    size_t count = 0;
+    bool same = true;
+    const bool known = attrs.ForEachType(sig.output_types, kUnknownOutputs, [&](uint8_t t) {
+      same &= count == 0 || t == types[0];
+      types[count++] = t;
+    });
+    if (!known || count == 0 || count >= kUnknownOutputs) return;
+    if (same) {
+      type_out = types[0];
+      return;
+    }
+    node.mixed_types = static_cast<uint32_t>(mixed_types.size()) + 1;
+    mixed_types.push_back(static_cast<uint8_t>(count));
+    mixed_types.insert(mixed_types.end(), types, types + count);
+    type_out = kMixedTypes;
+  }
+
+  // The check of a node whose op has counted args (see Signature); returns its outputs,
+  // and each count attr's count in values (-1: not known).
   uint8_t CheckCountedSignature(const RawNode& node, const Signature& sig, const char* const* count_values,
-                                const uint32_t* count_sizes, uint32_t count_set, uint32_t data_inputs) const {
+                                const uint32_t* count_sizes, uint32_t count_set, uint32_t data_inputs,
+                                int64_t* values) const {
     if (sig.count_attrs.size() > kMaxCountAttrs) return kUnknownOutputs;
-    int64_t values[kMaxCountAttrs];
     for (size_t c = 0; c < sig.count_attrs.size(); ++c) {
       const Signature::CountAttr& attr = sig.count_attrs[c];
       values[c] = (count_set >> c) & 1 ? CountOf({count_values[c], count_sizes[c]}, attr.is_type_list) : -1;
@@ -1122,8 +1445,9 @@ class Rewriter {
     }
   }
 
-  // An entry of the table of original names: `key` is the name's hash fingerprint and
-  // the node index + 1 (0: an empty slot), `name` where the name's bytes are, their
+  // An entry of the table of original names: `key` is the name's hash fingerprint, the
+  // summary of the node's output dtypes (OutputTypeSummary) and the node index + 1 (0:
+  // an empty slot), `name` where the name's bytes are, their
   // size and the node's number of outputs (see NameRef), so that checking a candidate
   // and the output an input names reads the name alone, not the node's parse record:
   // one cache miss fewer per lookup.
@@ -1161,12 +1485,13 @@ class Rewriter {
       if (i + kAhead < b) __builtin_prefetch(&name_table_[name_hashes_[i + kAhead] & mask], 1);
       const uint64_t h = name_hashes_[i];
       const uint64_t fp = Fingerprint(h);
+      const uint64_t key = fp | uint64_t{out_types_[i]} << 32 | (i + 1);
       const std::string_view name = nodes_[i].name();
       for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
         NameSlot& s = name_table_[slot];
         uint64_t e = __atomic_load_n(&s.key, __ATOMIC_ACQUIRE);
         if (e == 0) {
-          if (__atomic_compare_exchange_n(&s.key, &e, fp | (i + 1), false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+          if (__atomic_compare_exchange_n(&s.key, &e, key, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
             __atomic_store_n(&s.name, NameRef(name, num_outputs_[i]), __ATOMIC_RELEASE);
             break;
           }
@@ -1277,7 +1602,11 @@ class Rewriter {
   // --- stage 3: inputs and order ---------------------------------------------------------------
 
   void ParseInputMap() {
-    for (const auto& [key, value] : opts_.input_map) {
+    for (size_t m = 0; m < opts_.input_map.size(); ++m) {
+      const auto& [key, value] = opts_.input_map[m];
+      const int given = m < opts_.input_map_dtypes.size() ? opts_.input_map_dtypes[m] : 0;
+      const bool known = given > 0 && IsBaseType(static_cast<uint64_t>(given > kRefOffset ? given - kRefOffset : given));
+      const uint8_t dtype = known ? static_cast<uint8_t>(given) : 0;
       TensorRef k = ParseTensorName(key);
       TensorRef v = ParseTensorName(value);
       if (k.node.empty()) throw InputMapError("input_map key " + Quote(key) + " names no node");
@@ -1292,6 +1621,7 @@ class Rewriter {
         // Two spellings of one key ("x" and "x:0"): the later wins, as in TensorFlow.
         input_map_[it->second].value_node = std::string(v.node);
         input_map_[it->second].value = v;
+        input_map_[it->second].dtype = dtype;
         continue;
       }
       InputMapEntry entry;
@@ -1300,6 +1630,7 @@ class Rewriter {
       entry.key_index = k.index;
       entry.value_node = std::string(v.node);
       entry.value = v;
+      entry.dtype = dtype;
       input_map_index_.emplace(std::move(mk), input_map_.size());
       input_map_.push_back(std::move(entry));
     }
@@ -1359,8 +1690,15 @@ class Rewriter {
     uint64_t ring_[kRing] = {};
   };
 
-  // The node called `name` (hash h), or -1; its outputs to *outputs if asked.
-  int64_t FindOriginalHashed(std::string_view name, uint64_t h, uint8_t* outputs = nullptr) const {
+  // A node's output dtype summary, as its name table key holds it: its outputs'
+  // DataType when they share one, kMixedTypes when they differ (RawNode::mixed_types
+  // lists them), 0 when not known (then not checked).
+  static uint8_t OutputTypeSummary(uint64_t key) { return static_cast<uint8_t>((key & kOwnerBits) >> 32); }
+
+  // The node called `name` (hash h), or -1; its outputs to *outputs and its output
+  // dtype summary to *types if asked.
+  int64_t FindOriginalHashed(std::string_view name, uint64_t h, uint8_t* outputs = nullptr,
+                             uint8_t* types = nullptr) const {
     const size_t mask = name_table_.size() - 1;
     const uint64_t fp = Fingerprint(h);
     size_t slot = h & mask;
@@ -1369,6 +1707,7 @@ class Rewriter {
       const uint32_t i = static_cast<uint32_t>(e & kIndexMask) - 1;
       if (SlotHasName(name_table_[slot], i, name)) {
         if (outputs != nullptr) *outputs = OutputsOf(name_table_[slot]);
+        if (types != nullptr) *types = OutputTypeSummary(e);
         return i;
       }
     }
@@ -1386,9 +1725,11 @@ class Rewriter {
     return std::string();
   }
 
-  // Resolves node i's inputs; returns CountPending(i).
-  bool ResolveNode(size_t i, const LargeVector<InputRef>& inputs, size_t base,
-                   std::vector<uint32_t>* external_of, LookupPipeline<LargeVector<InputRef>>& pipeline) {
+  // Resolves node i's inputs; returns CountPending(i). With in_types (the types its
+  // part's inputs take, see TypeNode), notes in type_error_ when a data input's dtype
+  // does not fit (ThrowFirstTypeError then reports the first in TensorFlow's order).
+  bool ResolveNode(size_t i, const LargeVector<InputRef>& inputs, size_t base, std::vector<uint32_t>* external_of,
+                   LookupPipeline<LargeVector<InputRef>>& pipeline, const uint8_t* in_types) {
     const RawNode& node = nodes_[i];
     bool seen_control = false;
     for (uint32_t j = 0; j < node.input_count; ++j) {
@@ -1415,14 +1756,18 @@ class Rewriter {
           if ((*external_of)[it->second] == kNone) {
             (*external_of)[it->second] = static_cast<uint32_t>(result_->external_.size());
             result_->external_.push_back(e.value_node);
+            external_types_.push_back(e.dtype);
           }
           res.src = -1 - static_cast<int32_t>((*external_of)[it->second]);
           res.index = e.value.index;
+          if (in_types != nullptr && ref.index >= 0 && !TypeFits(in_types[k], e.dtype)) {
+            type_error_.store(true, std::memory_order_relaxed);
+          }
           continue;
         }
       }
-      uint8_t outputs = kUnknownOutputs;
-      int64_t src = FindOriginalHashed(ref.node, hash, &outputs);
+      uint8_t outputs = kUnknownOutputs, types = 0;
+      int64_t src = FindOriginalHashed(ref.node, hash, &outputs, &types);
       if (src < 0) {
         throw GraphError("Node " + Quote(node.name()) + ": Unknown input node " + Quote(InputText(node, j)),
                          std::string(node.name()));
@@ -1436,8 +1781,79 @@ class Rewriter {
       }
       res.src = static_cast<int32_t>(src);
       res.index = ref.index;
+      // (A mixed summary fits no type: its outputs' list is then looked at.)
+      if (in_types != nullptr && ref.index >= 0 && !TypeFits(in_types[k], types) &&
+          (types != kMixedTypes || !TypeFits(in_types[k], MixedOutputType(static_cast<size_t>(src), ref.index)))) {
+        type_error_.store(true, std::memory_order_relaxed);
+      }
     }
     return CountPending(i);
+  }
+
+  // Whether an input taking DataType `want` may be fed one of DataType `have` (0 for
+  // either: not known, not checked).
+  static bool TypeFits(uint8_t want, uint8_t have) {
+    return want == have || want == 0 || have == 0 || TypesCompatible(want, have);  // (the usual case first)
+  }
+
+  // The part whose parse range holds node i.
+  size_t PartOf(size_t i) const {
+    return static_cast<size_t>(std::upper_bound(part_begin_.begin(), part_begin_.end(), i) - part_begin_.begin()) - 1;
+  }
+
+  // The DataType of output `index` of node src, whose outputs' dtypes differ (0: not known).
+  uint8_t MixedOutputType(size_t src, int32_t index) const {
+    const RawNode& node = nodes_[src];
+    if (node.mixed_types == 0 || index < 0) return 0;
+    const uint8_t* list = part_mixed_types_[PartOf(src)].data() + (node.mixed_types - 1);
+    return static_cast<uint32_t>(index) < list[0] ? list[1 + index] : 0;
+  }
+
+  // The DataType of output `index` of node src (0: not known).
+  uint8_t OutputType(size_t src, int32_t index) const {
+    uint8_t types = 0;
+    const std::string_view name = nodes_[src].name();
+    FindOriginalHashed(name, HashName(name), nullptr, &types);
+    return types == kMixedTypes ? MixedOutputType(src, index) : types;
+  }
+
+  // Throws the error TensorFlow's importer gives for the first data edge whose dtypes do
+  // not fit, in the order it adds edges: node by node in creation order, each node's
+  // inputs in order, except the edges from nodes created after it (a loop's back
+  // edges), which it adds once all nodes are in.
+  [[noreturn]] __attribute__((noinline, cold)) void ThrowFirstTypeError() const {
+    const size_t n = nodes_.size();
+    std::vector<std::pair<uint32_t, uint32_t>> back_edges;
+    for (size_t pos = 0; pos < n; ++pos) {
+      const uint32_t i = OrderAt(pos);
+      for (uint32_t j = 0; j < nodes_[i].input_count; ++j) {
+        const Resolved& res = resolved_[nodes_[i].input_begin + j];
+        if (res.index < 0) continue;
+        const size_t src = static_cast<size_t>(res.src);
+        if (res.src >= 0 && (in_order_ ? src : size_t{position_[src]}) > pos) back_edges.emplace_back(i, j);
+        else CheckEdgeType(i, j);
+      }
+    }
+    for (const auto& [i, j] : back_edges) CheckEdgeType(i, j);
+    throw GraphError("a data input's dtype does not fit its source's", std::string());  // (unreachable: one was found)
+  }
+
+  // Throws TensorFlow's error if input j of node i is fed a dtype it does not take.
+  void CheckEdgeType(uint32_t i, uint32_t j) const {
+    const RawNode& node = nodes_[i];
+    const size_t part = PartOf(i);
+    const auto* in_types = reinterpret_cast<const uint8_t*>(part_in_types_[part].get());
+    const uint8_t want = in_types[node.input_begin - part_input_base_[part] + j];
+    const Resolved& res = resolved_[node.input_begin + j];
+    const size_t external = static_cast<size_t>(-1 - static_cast<int64_t>(res.src));
+    const uint8_t have = res.src >= 0 ? OutputType(static_cast<size_t>(res.src), res.index) : external_types_[external];
+    if (TypeFits(want, have)) return;
+    const std::string source =
+        res.src >= 0 ? FinalNameString(static_cast<uint32_t>(res.src)) : result_->external_[external];
+    throw GraphError("Input " + std::to_string(j) + " of node " + FinalNameString(i) + " was passed " +
+                         DataTypeName(have) + " from " + source + ":" + std::to_string(res.index) +
+                         " incompatible with expected " + DataTypeName(want) + ".",
+                     std::string(node.name()));
   }
 
   // For Order, from node i's resolved inputs (while its record is at hand): how many
@@ -1477,7 +1893,8 @@ class Rewriter {
     LookupPipeline<LargeVector<InputRef>> pipeline(*this, part_inputs_[part], nodes_[a].input_begin - base,
                                                    b < nodes_.size() ? nodes_[b].input_begin - base : total_inputs_ - base);
     bool in_order = true;
-    for (size_t i = a; i < b; ++i) in_order &= ResolveNode(i, part_inputs_[part], base, external_of, pipeline);
+    const uint8_t* in_types = check_types_ ? reinterpret_cast<const uint8_t*>(part_in_types_[part].get()) : nullptr;
+    for (size_t i = a; i < b; ++i) in_order &= ResolveNode(i, part_inputs_[part], base, external_of, pipeline, in_types);
     return in_order;
   }
 
@@ -1934,7 +2351,7 @@ class Rewriter {
       ParallelFor(parts, threads_, [&](size_t part) {
         auto [a, b] = Range(name_table_.size(), parts, part);
         for (size_t s = a; s < b; ++s) {
-          const uint64_t e = name_table_[s].key;
+          const uint64_t e = name_table_[s].key & ~kOwnerBits;  // (the output's table has no dtypes)
           g.table_[s] = e == 0 || in_order_ ? e : Fingerprint(e) | (position_[(e & kIndexMask) - 1] + uint64_t{1});
         }
       });
@@ -2403,6 +2820,17 @@ class Rewriter {
   std::unordered_map<std::string_view, Defaults, FastHash> op_defaults_;
   std::unordered_map<std::string_view, Signature, FastHash> op_signatures_;
   FillLaterVector<uint8_t> num_outputs_;  // per node, by ParseNode: its outputs (or kUnknownOutputs), until in the name table
+  // The dtype check (RewriteOptions::check_types): per node, by ParseNode, its outputs'
+  // dtype summary until in the name table (see OutputTypeSummary); per part, the type
+  // each input takes (one entry per entry of part_inputs_) and the lists of the
+  // outputs' dtypes of nodes whose outputs differ (RawNode::mixed_types); per input_map
+  // target (external), its dtype. type_error_: an edge whose dtypes do not fit was seen.
+  const bool check_types_;
+  FillLaterVector<uint8_t> out_types_;
+  std::vector<LargeBlock> part_in_types_;
+  std::vector<std::vector<uint8_t>> part_mixed_types_;
+  std::vector<uint8_t> external_types_;
+  std::atomic<bool> type_error_{false};
   std::unordered_set<std::string_view, FastHash> functions_;
   FillLaterVector<RawNode> nodes_;  // filled by ParseNodes' parts
   std::vector<LargeVector<InputRef>> part_inputs_;

@@ -1122,6 +1122,172 @@ void TestLargeBlocks() {
   }
 }
 
+// --- edge dtypes (RewriteOptions::check_types) --------------------------------------
+
+std::string Attr(const std::string& key, const std::string& value) { return Bytes(5, Bytes(1, key) + Bytes(2, value)); }
+std::string TypeValue(int dtype) { return VarintField(6, static_cast<uint64_t>(dtype)); }
+std::string TypeListValue(const std::vector<int>& dtypes) {
+  std::string list;
+  for (int t : dtypes) list += VarintField(6, static_cast<uint64_t>(t));
+  return Bytes(1, list);
+}
+// An ArgDef: a fixed type ("#3"), a type attr ("T"), a list(type) attr ("[T]"), with a
+// number_attr after '*' ("T*N"), a ref if it starts with '&'.
+std::string Arg(std::string spec) {
+  std::string out = Bytes(1, "a");
+  if (!spec.empty() && spec[0] == '&') {
+    out += VarintField(16, 1);
+    spec = spec.substr(1);
+  }
+  const size_t star = spec.find('*');
+  if (star != std::string::npos) {
+    out += Bytes(5, spec.substr(star + 1));
+    spec = spec.substr(0, star);
+  }
+  if (spec[0] == '#') out += VarintField(3, static_cast<uint64_t>(std::stoi(spec.substr(1))));
+  else if (spec[0] == '[') out += Bytes(6, spec.substr(1, spec.size() - 2));
+  else out += Bytes(4, spec);
+  return out;
+}
+std::string Op(const std::string& name, const std::vector<std::string>& inputs, const std::vector<std::string>& outputs,
+               const std::string& attrs = "") {
+  std::string op = Bytes(1, name);
+  for (const std::string& a : inputs) op += Bytes(2, Arg(a));
+  for (const std::string& a : outputs) op += Bytes(3, Arg(a));
+  return Bytes(1, op + attrs);
+}
+// A MetaGraphDef whose stripped_op_list holds `ops`.
+std::string TypedMeta(const std::string& ops, const std::string& nodes) { return Bytes(1, Bytes(2, ops)) + Bytes(2, nodes); }
+
+const int kFloat = 1, kInt32 = 3, kFloatRef = 101;
+
+std::string TypeOps() {
+  return Op("Const", {}, {"dtype"}) + Op("Var", {}, {"&dtype"}) + Op("Identity", {"T"}, {"T"}) +
+         Op("Assign", {"&T", "T"}, {"&T"}) + Op("AddN", {"T*N"}, {"T"}) + Op("IdentityN", {"[T]"}, {"[T]"}) +
+         Op("Split", {"#3", "T"}, {"T*num_split"}) +
+         // Shape: out_type defaults to int32 (AttrDef name 1, default_value 3)
+         Op("Shape", {"T"}, {"out_type"}, Bytes(4, Bytes(1, "out_type") + Bytes(3, TypeValue(kInt32))));
+}
+std::string Const(const std::string& name, int dtype) { return Node(name, "Const", {}, Attr("dtype", TypeValue(dtype))); }
+std::string Typed(const std::string& name, const std::string& op, const std::vector<std::string>& inputs, int t) {
+  return Node(name, op, inputs, Attr("T", TypeValue(t)));
+}
+
+void TestEdgeTypes() {
+  const std::string ops = TypeOps();
+  const std::string base = Const("f", kFloat) + Const("i", kInt32) + Node("v", "Var", {}, Attr("dtype", TypeValue(kFloat)));
+  auto accepts = [&](const std::string& nodes, const fastmeta::RewriteOptions& o = Opts()) {
+    return fastmeta::RewriteMetaGraph(TypedMeta(ops, base + nodes), o)->num_nodes() > 0;
+  };
+  auto refuses = [&](const std::string& nodes, const fastmeta::RewriteOptions& o = Opts()) {
+    return ExpectError<fastmeta::GraphError>(TypedMeta(ops, base + nodes), o);
+  };
+  CHECK(refuses(Typed("x", "Identity", {"i"}, kFloat)) ==
+        "Input 0 of node x was passed int32 from i:0 incompatible with expected float.");
+  CHECK(refuses(Typed("x", "Identity", {"i"}, kFloat), Opts("imp")) ==
+        "Input 0 of node imp/x was passed int32 from imp/i:0 incompatible with expected float.");
+  // Refs: a ref input takes only a ref; a non-ref input takes the ref of its type.
+  CHECK(accepts(Typed("x", "Assign", {"v", "f"}, kFloat) + Typed("y", "Identity", {"v"}, kFloat)));
+  CHECK(accepts(Typed("x", "Assign", {"v", "v"}, kFloat)));
+  CHECK(refuses(Typed("x", "Assign", {"f", "f"}, kFloat)) ==
+        "Input 0 of node x was passed float from f:0 incompatible with expected float_ref.");
+  CHECK(Contains(refuses(Typed("x", "Assign", {"v", "v"}, kInt32)),
+                 "was passed float_ref from v:0 incompatible with expected int32_ref."));
+  // number_attr and type_list_attr inputs and outputs; a fixed type.
+  const std::string n2 = Attr("N", VarintField(3, 2));
+  CHECK(Contains(refuses(Node("x", "AddN", {"f", "i"}, Attr("T", TypeValue(kFloat)) + n2)), "Input 1 of node x was passed int32"));
+  const std::string idn = Node("idn", "IdentityN", {"f", "i"}, Attr("T", TypeListValue({kFloat, kInt32})));
+  CHECK(accepts(idn + Typed("x", "Identity", {"idn:1"}, kInt32) + Typed("y", "Identity", {"idn"}, kFloat)));
+  CHECK(Contains(refuses(idn + Typed("x", "Identity", {"idn:1"}, kFloat)),
+                 "was passed int32 from idn:1 incompatible with expected float."));
+  CHECK(Contains(refuses(Node("idn", "IdentityN", {"i", "i"}, Attr("T", TypeListValue({kFloat, kInt32})))),
+                 "Input 0 of node idn"));
+  const std::string split = Node("s", "Split", {"i", "f"}, Attr("T", TypeValue(kFloat)) + Attr("num_split", VarintField(3, 3)));
+  CHECK(accepts(split + Typed("x", "Identity", {"s:2"}, kFloat)));
+  CHECK(Contains(refuses(Node("s", "Split", {"f", "f"}, Attr("T", TypeValue(kFloat)) + Attr("num_split", VarintField(3, 3)))),
+                 "expected int32."));
+  // A type attr's default (Shape's out_type), and none (not checked).
+  CHECK(Contains(refuses(Typed("s", "Shape", {"f"}, kFloat) + Typed("x", "Identity", {"s"}, kFloat)),
+                 "was passed int32 from s:0"));
+  CHECK(accepts(Node("x", "Identity", {"i"})));
+  CHECK(accepts(Node("c", "Const") + Typed("x", "Identity", {"c"}, kFloat)));
+  // Not checked: an op the list lacks, a function, control inputs, a type no DataType has.
+  CHECK(accepts(Typed("x", "Unlisted", {"i"}, kFloat) + Typed("y", "Identity", {"x"}, kFloat)));
+  CHECK(accepts(Typed("x", "Identity", {"f", "^i"}, kFloat)));
+  CHECK(accepts(Typed("x", "Identity", {"i"}, 77)));
+  CHECK(fastmeta::RewriteMetaGraph(TypedMeta(ops, base + Typed("x", "Identity", {"i"}, kFloat)) +
+                                       Bytes(2, Bytes(2, Bytes(1, Bytes(1, Bytes(1, "Identity"))))),
+                                   Opts())
+            ->num_nodes() == 4);
+  // The switch.
+  auto off = Opts();
+  off.check_types = false;
+  CHECK(accepts(Typed("x", "Identity", {"i"}, kFloat), off));
+  // The first bad edge in the import's order (x waits for y, which the file lists later),
+  // a loop's back edge last; the same on several threads.
+  const std::string order = Typed("x", "Identity", {"y"}, kFloat) + Typed("y", "Identity", {"f"}, kInt32);
+  CHECK(refuses(order) == "Input 0 of node y was passed float from f:0 incompatible with expected int32.");
+  const std::string merge_ops = ops + Op("Merge", {"T*N"}, {"T", "#3"}) + Op("NextIteration", {"T"}, {"T"});
+  auto loop_error = [&](const std::string& nodes, unsigned threads) {
+    auto o = Opts();
+    o.threads = threads;
+    return ExpectError<fastmeta::GraphError>(TypedMeta(merge_ops, base + nodes), o);
+  };
+  const std::string bad_loop = Node("m", "Merge", {"f", "n"}, Attr("T", TypeValue(kFloat)) + Attr("N", VarintField(3, 2))) +
+                               Typed("n", "NextIteration", {"i"}, kInt32);
+  CHECK(Contains(loop_error(bad_loop, 1), "Input 1 of node m was passed int32 from n:0"));
+  CHECK(Contains(loop_error(bad_loop + Typed("w", "Identity", {"f"}, kInt32), 1), "of node w "));
+  std::string many;
+  for (int k = 0; k < 30000; ++k) {
+    many += Typed("n" + std::to_string(k), "Identity", {k ? "n" + std::to_string(k - 1) : "f"}, kFloat);
+  }
+  const std::string bad_many = many + Typed("late", "Identity", {"n29999"}, kInt32) + Typed("early", "Identity", {"n3"}, kInt32);
+  for (unsigned threads : {1u, 2u, 4u}) {
+    CHECK(Contains(loop_error(bad_many, threads), "Input 0 of node late was passed float from n29999:0"));
+  }
+  // input_map targets: checked when their dtype is given.
+  auto mapped = Opts();
+  mapped.input_map = {{"f:0", "t:0"}};
+  CHECK(accepts(Typed("x", "Identity", {"f"}, kFloat), mapped));
+  mapped.input_map_dtypes = {kFloatRef};
+  CHECK(accepts(Typed("x", "Identity", {"f"}, kFloat), mapped));
+  mapped.input_map_dtypes = {kInt32};
+  CHECK(refuses(Typed("x", "Identity", {"f"}, kFloat), mapped) ==
+        "Input 0 of node x was passed int32 from t:0 incompatible with expected float.");
+  mapped.input_map = {{"f", "t:1"}, {"f:0", "u:2"}};  // two spellings of one key: the later wins
+  mapped.input_map_dtypes = {kFloat, kInt32};
+  CHECK(Contains(refuses(Typed("x", "Identity", {"f"}, kFloat), mapped), "from u:2 incompatible"));
+  mapped.input_map_dtypes = {kInt32, 0};
+  CHECK(accepts(Typed("x", "Identity", {"f"}, kFloat), mapped));
+  mapped.input_map_dtypes = {kInt32, 999};  // no DataType: not checked
+  CHECK(accepts(Typed("x", "Identity", {"f"}, kFloat), mapped));
+  // Hostile attrs and op lists: never a crash; what cannot be read is not checked.
+  CHECK(accepts(Node("x", "Identity", {"i"}, Attr("T", "\x30"))));                 // truncated varint
+  CHECK(accepts(Node("x", "Identity", {"i"}, Attr("T", "\x30\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"))));
+  CHECK(accepts(Node("x", "Identity", {"i"}, Attr("T", TypeValue(kFloat) + VarintField(3, 1)))));  // then an int: no type
+  CHECK(Contains(refuses(Node("x", "Identity", {"i"}, Attr("T", VarintField(3, 1) + TypeValue(kFloat)))), "expected float"));
+  auto no_sig = Opts();
+  no_sig.check_signatures = false;
+  CHECK(accepts(Node("x", "IdentityN", {"f", "i"}, Attr("T", Bytes(1, Bytes(6, "\xff")))), no_sig));  // bad packed list
+  CHECK(accepts(Node("x", "IdentityN", {"f", "i"}, Attr("T", Bytes(1, Bytes(6, std::string("\x01\x03", 2)))))));
+  CHECK(Contains(refuses(Node("x", "IdentityN", {"f", "i"}, Attr("T", Bytes(1, Bytes(6, std::string("\x03\x03", 2)))))),
+                 "Input 0 of node x"));
+  const std::string huge = Attr("T", TypeValue(kFloat)) + Attr("N", VarintField(3, uint64_t{1} << 40));
+  CHECK(accepts(Node("x", "AddN", {"f", "f"}, huge), off));
+  CHECK(accepts(Node("x", "AddN", {"f", "f"}, huge), no_sig));
+  CHECK(Contains(refuses(Node("x", "AddN", {"f", "i"}, Attr("T", TypeValue(kFloat)) + Attr("N", VarintField(3, 5))), no_sig),
+                 "Input 1 of node x"));
+  std::string wide_ops = Bytes(1, Bytes(1, "Wide") + Bytes(3, Arg("T*N")) + Bytes(3, Arg("#3")));
+  CHECK(fastmeta::RewriteMetaGraph(TypedMeta(ops + wide_ops, base + Node("w", "Wide", {}, Attr("T", TypeValue(kFloat)) +
+                                                                                          Attr("N", VarintField(3, 300))) +
+                                                                 Typed("x", "Identity", {"w:299"}, kFloat)),
+                                   Opts())
+            ->num_nodes() == 5);
+  const std::string wide3 = Node("w", "Wide", {}, Attr("T", TypeValue(kFloat)) + Attr("N", VarintField(3, 3)));
+  CHECK(Contains(ExpectError<fastmeta::GraphError>(TypedMeta(ops + wide_ops, base + wide3 + Typed("x", "Identity", {"w:3"}, kFloat))),
+                 "was passed int32 from w:3"));
+}
+
 int main() {
   TestValidRewrite();
   TestNodeLengthAcrossVarintBoundaries();
@@ -1153,6 +1319,7 @@ int main() {
   TestRecycledScratchOutput();
   TestGuidedSplit();
   TestVariablesLookedUpOnTheWay();
+  TestEdgeTypes();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
   return 0;

@@ -75,6 +75,8 @@ def rewrite_meta_graph(
     check_signatures: bool = True,
     keep_input_spelling: bool = False,
     collect_output_shapes: bool = False,
+    check_types: bool = True,
+    input_map_dtypes: Sequence[int] = ...,
 ) -> RewrittenGraph: ...
 def rewrite_meta_graph_file(
     path: str,
@@ -92,6 +94,8 @@ def rewrite_meta_graph_file(
     check_signatures: bool = True,
     keep_input_spelling: bool = False,
     collect_output_shapes: bool = False,
+    check_types: bool = True,
+    input_map_dtypes: Sequence[int] = ...,
 ) -> RewrittenGraph: ...
 def rewrite_graph_def(
     data: _BufferLike,
@@ -108,6 +112,8 @@ def rewrite_graph_def(
     check_signatures: bool = True,
     keep_input_spelling: bool = False,
     collect_output_shapes: bool = False,
+    check_types: bool = True,
+    input_map_dtypes: Sequence[int] = ...,
 ) -> RewrittenGraph: ...
 def meta_graph_rest_ranges(data: _BufferLike) -> list[tuple[int, int]]: ...
 def read_file(path: str) -> bytes: ...

@@ -192,12 +192,16 @@ def _constant_inputs(
 
 def _resolve_input_map(
     txn: _Transaction, input_map: Mapping[str, Any] | None
-) -> list[tuple[str, str]]:
+) -> tuple[list[tuple[str, str]], list[int]]:
+    """The input_map as the core takes it: (key, target tensor or ``^op``) pairs, and
+    each target tensor's DataType (0 for a control input, or when not known), which
+    the core checks against the inputs it feeds, as TensorFlow's importer does."""
     for key, value in (input_map or {}).items():
         if isinstance(value, (Tensor, Operation)) and value.graph is not txn._graph:
             raise InputMapError(f"input_map[{key!r}] = {value!r} belongs to another graph")
     pairs = input_map_pairs(input_map)
     out = []
+    dtypes = []
     for key, value in pairs:
         target = value.lstrip("^")
         try:
@@ -208,10 +212,13 @@ def _resolve_input_map(
             raise InputMapError(
                 f"input_map[{key!r}] = {value!r} is not a tensor of the target graph ({e})"
             ) from None
+        dtype = 0
         if isinstance(element, Tensor) and not value.startswith("^"):
             value = element.name
+            dtype = element.dtype or 0
         out.append((key, value))
-    return out
+        dtypes.append(dtype)
+    return out, dtypes
 
 
 def _collection_value(key: str, value: Any, scope: str) -> Any:
@@ -516,7 +523,7 @@ def _import(
         scope_to_prepend = txn.unique_name(import_scope or "", mark_as_used=False)
         prefix, _ = txn.enter_scope(import_scope or scope_to_prepend)
         input_map = _constant_inputs(txn, input_map, import_scope or scope_to_prepend, prefix)
-        imap = _resolve_input_map(txn, input_map)
+        imap, imap_dtypes = _resolve_input_map(txn, input_map)
         restored = [
             k
             for k in ("while_context", "cond_context")
@@ -533,6 +540,7 @@ def _import(
             prefix,
             clear_devices=clear_devices,
             input_map=imap,
+            input_map_dtypes=imap_dtypes,
             existing=txn.segments(),
             existing_names=txn.py_names(),
             frame_names=frames,

@@ -127,6 +127,7 @@ def run_core(
     *,
     clear_devices: bool = False,
     input_map: Sequence[tuple[str, str]] = (),
+    input_map_dtypes: Sequence[int] = (),
     existing: Sequence[Any] = (),
     existing_names: Sequence[str] = (),
     frame_names: Sequence[tuple[str, str]] = (),
@@ -139,13 +140,16 @@ def run_core(
     worker threads, 0 for every core). The VariableDefs of ``variable_collections`` are
     looked up on the way, their names under ``variable_prefix`` (see the result's
     ``variable_rows_of``); ``collect_output_shapes`` keeps the nodes' dropped
-    ``_output_shapes`` aside (the result's ``output_shapes``)."""
+    ``_output_shapes`` aside (the result's ``output_shapes``). ``input_map_dtypes``, parallel
+    to ``input_map``, gives each target tensor's DataType (0: not known) for the core's
+    check of the edges' dtypes."""
     try:
         return _core.rewrite_meta_graph(
             loaded.buffer,
             prefix=scope,
             clear_devices=bool(clear_devices),  # (TensorFlow reads it for its truth)
             input_map=list(input_map),
+            input_map_dtypes=list(input_map_dtypes),
             existing=list(existing),
             existing_names=list(existing_names),
             frame_names=list(frame_names),

@@ -68,9 +68,17 @@ struct RewriteOptions {
   // Check each node against its op's OpDef in the file's stripped_op_list, as
   // TensorFlow's importer checks it against its registry: the number of data inputs,
   // and that each input names an output its source node has. Nodes of ops the list
-  // lacks (or functions) are not checked; neither are dtypes. (The outputs are noted
-  // either way: an unused input_map key naming an output its node lacks is an error.)
+  // lacks (or functions) are not checked. (The outputs are noted either way: an unused
+  // input_map key naming an output its node lacks is an error.)
   bool check_signatures = true;
+  // Check the dtype of each data edge as TensorFlow's importer does: the source output's
+  // DataType (by its node's OpDef in the stripped_op_list and attrs) must be the one the
+  // input takes, or its ref type when the input is not a ref. Edges whose dtypes the op
+  // list cannot tell (an op it lacks, a function, a missing attr) are not checked.
+  bool check_types = true;
+  // Parallel to input_map (or empty): the DataType of each value tensor (ref types
+  // + 100, as types.proto numbers them), 0 when not known (then not checked).
+  std::vector<int> input_map_dtypes;
   // The input is a private read-only file mapping whose pages may be dropped once
   // read (they reload from the file if touched again): bounds peak memory.
   bool release_input_pages = false;

@@ -362,13 +362,13 @@ def _rewrite(
     (it refines the inferred shapes with them, then drops them), and each input as the
     file spells it (TensorFlow's importer keeps that spelling in the NodeDefs it holds:
     ``Operation.node_def``, ``export_meta_graph(clear_devices=True)``). The nodes' input
-    counts and output indices are left to TensorFlow's importer, which checks them
-    against its own op registry (atomically), as TensorFlow's own import does."""
+    counts, output indices and edge dtypes are left to TensorFlow's importer, which
+    checks them against its own op registry (atomically), as TensorFlow's own import does."""
     try:
         return _core.rewrite_meta_graph(
             loaded.buffer, prefix=prefix, clear_devices=bool(clear_devices), input_map=core_map,
             existing_names=existing, keep_output_shapes=True, check_signatures=False,
-            keep_input_spelling=True)
+            check_types=False, keep_input_spelling=True)
     except ParseError as e:
         e.path = loaded.path
         raise
