@@ -139,6 +139,25 @@ def test_an_edge_of_the_wrong_dtype_is_refused_as_tensorflow_refuses_it(
         fastmeta.rewrite_meta_graph(data, import_scope=scope)
 
 
+def test_renamed_nodes_are_named_as_tensorflow_names_them() -> None:
+    """A second unscoped import: its nodes are renamed (``i_1``), in the message too."""
+    tf = _tf()
+    base = _base_meta()
+    bad = _edited(base, _rewire("i", 0, "d"))
+    with tf.Graph().as_default():
+        tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(base))
+        with pytest.raises(ValueError) as expected:
+            tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(bad))
+    assert "of node i_1 " in str(expected.value)
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(base, graph=g)
+    before = [op.name for op in g.get_operations()]
+    with pytest.raises(fastmeta.GraphError) as got:
+        fastmeta.import_meta_graph(bad, graph=g)
+    assert str(got.value) == str(expected.value)
+    assert [op.name for op in g.get_operations()] == before
+
+
 def test_a_type_attr_of_the_node_decides() -> None:
     def edit(nodes: dict[str, Any], meta: Any) -> None:
         nodes["i"].attr["T"].type = 3  # DT_INT32, fed float
