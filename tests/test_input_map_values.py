@@ -205,9 +205,9 @@ def test_a_failed_import_leaves_no_constant_behind(imap: dict[str, Any]) -> None
         assert got[2] == ["imp", "imp/_inputs", "imp/_inputs/Const", "imp_1", "outer/_inputs/Const", "_inputs"]
 
 
-def test_a_constant_of_another_dtype_is_refused_by_tensorflows_importer_only() -> None:
-    # TensorFlow's importer checks each edge's dtype (and leaves the constant behind);
-    # the TF-free import does not check dtypes (README): the int32 constant is wired in.
+def test_a_constant_of_another_dtype_is_refused_and_not_left_behind() -> None:
+    # TensorFlow's importer checks each edge's dtype and leaves the constant behind; the
+    # TF-free import refuses the edge with the same message and leaves nothing.
     data = _meta()
     want = _tf_run(v1.train.import_meta_graph, data, {"x": 3}, import_scope="imp")
     assert want[0] is not None
@@ -215,9 +215,14 @@ def test_a_constant_of_another_dtype_is_refused_by_tensorflows_importer_only() -
     assert [n.name for n in want[1].node] == ["t", "imp/_inputs/Const"]
     got = _tf_run(fmtf.import_meta_graph, data, {"x": 3}, import_scope="imp")
     assert got[0] == want[0]
-    got = _fm_run(data, {"x": 3}, import_scope="imp")
-    assert got[0] is None
-    assert [n.name for n in got[1].node][:2] == ["t", "imp/_inputs/Const"]
+    g = fastmeta.Graph()
+    with g.as_default():
+        g.placeholder("float32", [], name="t")
+        with pytest.raises(fastmeta.GraphError) as info:
+            fastmeta.import_meta_graph(data, input_map={"x": 3}, import_scope="imp")
+    assert "was passed int32 from imp/_inputs/Const:0 incompatible with expected float" in str(info.value)
+    assert [n.name for n in g.as_graph_def().node] == ["t"]
+    assert g.unique_name("imp", mark_as_used=False) == "imp"
 
 
 VALUE_CASES = [
