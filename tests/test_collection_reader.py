@@ -9,12 +9,12 @@ the core would disagree it must say so (None), never return other values.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import fastmeta
+from corpus_fixtures import CORPUS, MANIFEST
 from fastmeta import _core
 from fastmeta.graph import _Segment, _Transaction
 from fastmeta.protos import meta_graph_pb2
@@ -78,10 +78,9 @@ def test_collection_values_are_what_protobuf_reads(fields: list[bytes]) -> None:
 
 def _corpus() -> Iterator[tuple[Path, meta_graph_pb2.MetaGraphDef]]:
     """The corpus fixtures that import without an input_map, read."""
-    corpus = Path(__file__).parent / "fixtures" / "corpus"
-    for fixture in json.loads((corpus / "manifest.json").read_text())["fixtures"]:
+    for fixture in MANIFEST["fixtures"]:
         if not fixture.get("required_input_map"):
-            path = corpus / fixture["file"]
+            path = CORPUS / fixture["file"]
             yield path, fastmeta.read_meta_graph_file(str(path))
 
 
@@ -189,7 +188,7 @@ def test_rows_outlive_the_rewrite_that_lent_them() -> None:
 
     import numpy as np
 
-    path = Path(__file__).parent / "fixtures" / "corpus" / "mlp_resource_adam.meta"
+    path = CORPUS / "mlp_resource_adam.meta"
     core = _core.rewrite_meta_graph(
         path.read_bytes(), prefix="s", variable_collections=["variables"], variable_prefix="s/"
     )
@@ -210,7 +209,7 @@ def test_rewrite_skips_variables_when_it_cannot_use_the_table() -> None:
     """Another prefix than the rewrite's, or a node renamed on a clash with the target
     graph: the rewrite does not look the variables up (the import then does, on the
     finished graph), and the import's variables are the same."""
-    path = Path(__file__).parent / "fixtures" / "corpus" / "mlp_resource_adam.meta"
+    path = CORPUS / "mlp_resource_adam.meta"
     data = path.read_bytes()
     other = _core.rewrite_meta_graph(data, prefix="s", variable_collections=["variables"], variable_prefix="t/")
     assert other.variables_looked_up() is None

@@ -15,7 +15,6 @@ importing the original gives.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from pathlib import Path
@@ -28,13 +27,9 @@ sys.path.insert(0, str(HERE))
 
 import fastmeta  # noqa: E402
 import tf_oracle  # noqa: E402
+from corpus_fixtures import CORPUS, FIXTURES, IDS  # noqa: E402
 from fastmeta.protos import meta_graph_pb2  # noqa: E402
 from tf_oracle import describe_collections, diff_graph_defs  # noqa: E402
-
-CORPUS = HERE / "fixtures" / "corpus"
-MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
-FIXTURES = {f["name"]: f for f in MANIFEST["fixtures"]}
-IDS = sorted(FIXTURES)
 
 # How the corpus meta graph is imported (both loaders alike).
 IMPORTS = {

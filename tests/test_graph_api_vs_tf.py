@@ -11,7 +11,6 @@ Variable).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -29,8 +28,8 @@ from tensorflow.python.framework import meta_graph as tf_meta_graph  # noqa: E40
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-CORPUS = HERE / "fixtures" / "corpus"
-MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
+from corpus_fixtures import CORPUS, MANIFEST  # noqa: E402
+
 # Fixtures TensorFlow imports without an input_map.
 PLAIN = sorted(f["file"] for f in MANIFEST["fixtures"] if not f["required_input_map"])
 

@@ -11,7 +11,6 @@ corpus and every variant.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 import threading
 from pathlib import Path
@@ -24,14 +23,11 @@ sys.path.insert(0, str(HERE))
 
 import fastmeta  # noqa: E402
 import tf_oracle  # noqa: E402
+from corpus_fixtures import CORPUS, FIXTURES, IDS  # noqa: E402
 from fastmeta.protos import attr_value_pb2, meta_graph_pb2  # noqa: E402
 from tf_oracle import Outcome, describe_collections, describe_item, diff_graph_defs  # noqa: E402
 from threads_util import run_concurrently  # noqa: E402
 
-CORPUS = HERE / "fixtures" / "corpus"
-MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
-FIXTURES = {f["name"]: f for f in MANIFEST["fixtures"]}
-IDS = sorted(FIXTURES)
 VARIANTS = ["no_scope", "scope", "scope_clear_devices", "scope_taken", "input_map"]
 
 # Metas whose saver_def is removed (so TensorFlow builds a fresh Saver()).

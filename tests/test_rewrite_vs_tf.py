@@ -8,20 +8,15 @@ and the rescoped collections / saver_def must name what TensorFlow's objects nam
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import fastmeta
 import pytest
+from corpus_fixtures import CORPUS, FIXTURES
 from fastmeta.protos import meta_graph_pb2
 from fastmeta.scoping import REGISTERED_PROTOS
 
 tf_oracle = pytest.importorskip("tf_oracle")
-
-CORPUS = Path(__file__).parent / "fixtures" / "corpus"
-MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
-FIXTURES = {f["name"]: f for f in MANIFEST["fixtures"]}
 
 VARIANTS = {
     "plain": {},

@@ -16,14 +16,14 @@ import fastmeta
 import fastmeta.checkpoint as fc
 import numpy as np
 import pytest
+from corpus_fixtures import CORPUS, MANIFEST
 from fastmeta.checkpoint import CheckpointError
 from fastmeta.protos import meta_graph_pb2
 
-CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 # Every fixture TensorFlow wrote a checkpoint for (binary meta named after the fixture).
 CKPT_FIXTURES = {
     f["name"]: f["checkpoint"]
-    for f in json.loads((CORPUS / "manifest.json").read_text())["fixtures"]
+    for f in MANIFEST["fixtures"]
     if f["checkpoint"] and f["file"] == f"{f['name']}.meta"
 }
 SCOPES = [None, "imp"]

@@ -12,7 +12,6 @@ mlp graphs restore their TensorFlow-written checkpoints and train to the same va
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import subprocess
@@ -35,10 +34,8 @@ from tf_oracle import describe_collections, describe_item, diff_graph_defs  # no
 
 pytestmark = pytest.mark.tf
 
-CORPUS = HERE / "fixtures" / "corpus"
-MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
-FIXTURES = {f["name"]: f for f in MANIFEST["fixtures"]}
-IDS = sorted(FIXTURES)
+from corpus_fixtures import CORPUS, FIXTURES, IDS  # noqa: E402
+
 VARIANTS = ["no_scope", "scope", "scope_clear_devices", "scope_taken", "input_map"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -12,12 +11,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import tf_oracle  # noqa: E402
+from corpus_fixtures import CORPUS, FIXTURES, IDS, MANIFEST  # noqa: E402
 from tf_oracle import describe_item, diff_graph_defs, tf_import  # noqa: E402
-
-CORPUS = HERE / "fixtures" / "corpus"
-MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
-FIXTURES = {f["name"]: f for f in MANIFEST["fixtures"]}
-IDS = sorted(FIXTURES)
 
 REGISTERED_KINDS = {
     "variables": "VariableDef", "trainable_variables": "VariableDef", "local_variables": "VariableDef",

@@ -12,19 +12,16 @@ check that no reader of a collection ever sees that.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import fastmeta
 import pytest
+from corpus_fixtures import CORPUS, FIXTURES
 from fastmeta.graph import _Segment, _Transaction
 from fastmeta.protos import variable_pb2
 from fastmeta.scoping import VARIABLE_COLLECTIONS
 from fastmeta.variables import BulkVariables, Variable
-
-CORPUS = Path(__file__).parent / "fixtures" / "corpus"
-FIXTURES = {f["name"]: f for f in json.loads((CORPUS / "manifest.json").read_text())["fixtures"]}
 
 
 def _describe(v: Variable) -> tuple[Any, ...]:
