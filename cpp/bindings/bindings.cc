@@ -8,11 +8,13 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "fastmeta/checkpoint.h"
 #include "fastmeta/errors.h"
+#include "fastmeta/export.h"
 #include "fastmeta/mapped_file.h"
 #include "fastmeta/rewriter.h"
 #include "fastmeta/variable_defs.h"
@@ -325,6 +327,27 @@ PYBIND11_MODULE(_core, m) {
         return Bytes(g.output_shapes(static_cast<size_t>(i)));
       }, py::arg("index"),
          "The node's dropped `_output_shapes` entry (a serialized NodeDef holding that attr), or b'' (none, or not collected).")
+      .def("export_nodes", [](const RewrittenGraph& g, const std::vector<std::tuple<std::string, int32_t, int>>& rules) {
+        std::vector<std::pair<std::string, fastmeta::ExportOpRule>> core_rules;
+        for (const auto& [op, outputs, missing] : rules) {
+          if (outputs < fastmeta::ExportOpRule::kOutputsByCaller || missing < 0 || missing > 2) {
+            throw py::value_error("bad export rule for op '" + op + "'");
+          }
+          fastmeta::ExportOpRule rule;
+          rule.outputs = outputs;
+          rule.missing = static_cast<fastmeta::ExportOpRule::Missing>(missing);
+          core_rules.emplace_back(op, rule);
+        }
+        fastmeta::ExportedNodes out;
+        {
+          py::gil_scoped_release release;
+          out = fastmeta::ExportNodes(g, core_rules);
+        }
+        return py::make_tuple(Bytes(out.bytes.view()), out.left, out.left_at);
+      }, py::arg("rules"),
+         "Every node's GraphDef.node field with its `_output_shapes` attr as export_meta_graph writes it "
+         "(rules: (op type, outputs: n, -1 not known, -2 the caller's; missing shapes: 0 unknown, 1 first "
+         "input's, 2 the caller's)); returns (bytes, the nodes left to the caller, where each goes in bytes).")
       .def("external", [](const RewrittenGraph& g) { return g.external(); })
       .def("names", [](const RewrittenGraph& g) {
         py::list out(g.num_nodes());

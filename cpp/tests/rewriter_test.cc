@@ -2,6 +2,7 @@
 // fastmeta::Error naming a byte offset or node, never a crash, a hang or an
 // allocation out of proportion to the input. Also replays every crash input kept in
 // tests/regressions/ through the fuzz targets. Plain asserts; run by ctest.
+#include <algorithm>
 #include <atomic>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@
 #include "../src/parallel.h"
 #include "fastmeta/checkpoint.h"
 #include "fastmeta/errors.h"
+#include "fastmeta/export.h"
 #include "fastmeta/mapped_file.h"
 #include "fastmeta/memory.h"
 #include "fastmeta/names.h"
@@ -448,6 +450,89 @@ void TestCollectedOutputShapes() {
     auto kept = fastmeta::RewriteMetaGraph(Meta(nodes), o);
     CHECK(Contains(kept->graph_def(), shapes_a) && kept->output_shapes(0).empty());
   }
+}
+
+void TestExportNodes() {
+  // Each node as export_meta_graph writes it: its NodeDef and the _output_shapes entry
+  // its op's rule gives it, or left to the caller.
+  auto shape = [](int64_t d) { return Bytes(7, Bytes(2, VarintField(1, static_cast<uint64_t>(d)))); };
+  const std::string unknown = Bytes(7, VarintField(3, 1));
+  auto entry = [](const std::string& list) { return Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, list))); };
+  const std::string odd = Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, shape(1)) + VarintField(3, 4)));
+  std::string nodes = Node("a", "Const", {}, entry(shape(3))) + Node("b", "Identity", {"a"}) +
+                      Node("c", "Identity", {"b", "^d"}) + Node("d", "NoOp", {}, entry(shape(5))) +
+                      Node("e", "Two", {}, entry(shape(6))) + Node("f", "Two", {}, entry(shape(7) + shape(8) + shape(9))) +
+                      Node("g", "Var") + Node("h", "Identity", {"g"}) + Node("i", "Mystery", {}, entry(shape(2))) +
+                      Node("j", "Mystery") + Node("k", "Two", {}, odd) + Node("l", "Identity", {"m:1"}) +
+                      Node("m", "Two", {}, entry(shape(4))) + Node("n", "Identity") + Node("o", "Identity", {"p"}) +
+                      Node("p", "Pair", {}, entry(shape(1) + shape(2)));
+  auto o = Opts();
+  o.collect_output_shapes = true;
+  o.check_signatures = false;
+  o.check_types = false;
+  auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
+  using Rule = fastmeta::ExportOpRule;
+  auto rule = [](int32_t outputs, Rule::Missing missing) {
+    Rule r;
+    r.outputs = outputs;
+    r.missing = missing;
+    return r;
+  };
+  std::vector<std::pair<std::string, Rule>> rules = {
+      {"Const", rule(1, Rule::Missing::kByCaller)},     {"Identity", rule(1, Rule::Missing::kInput0)},
+      {"NoOp", rule(0, Rule::Missing::kUnknown)},       {"Two", rule(2, Rule::Missing::kUnknown)},
+      {"Mystery", rule(Rule::kOutputsNotKnown, Rule::Missing::kUnknown)},
+      {"Pair", rule(Rule::kOutputsByCaller, Rule::Missing::kUnknown)},
+  };  // (no rule for Var)
+  // name -> the _output_shapes entry expected ("-": the node is left to the caller)
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"a", entry(shape(3))},
+      {"b", entry(shape(3))},            // a's, through its input
+      {"c", entry(shape(3))},            // through two
+      {"d", ""},                         // no outputs: none, whatever was recorded
+      {"e", entry(shape(6) + unknown)},  // padded
+      {"f", entry(shape(7) + shape(8))},  // cut to the outputs
+      {"g", "-"},                        // no rule
+      {"h", "-"},                        // its input's shape is the caller's
+      {"i", entry(shape(2))},            // no OpDef: as recorded
+      {"j", ""},
+      {"k", "-"},                        // an entry holding more than shapes
+      {"l", entry(unknown)},             // m:1 recorded none; Two's missing are unknown
+      {"m", entry(shape(4) + unknown)},
+      {"n", entry(unknown)},             // no data input
+      {"o", entry(shape(1))},            // p's output 0 (p itself the caller's)
+      {"p", "-"},
+  };
+  const fastmeta::ExportedNodes out = fastmeta::ExportNodes(*g, rules);
+  std::string expected;
+  std::vector<uint32_t> left;
+  std::vector<uint64_t> left_at;
+  for (size_t i = 0; i < g->num_nodes(); ++i) {
+    const std::string name(g->name(i));
+    auto it = std::find_if(want.begin(), want.end(), [&](const auto& w) { return w.first == name; });
+    CHECK(it != want.end());
+    if (it->second == "-") {
+      left.push_back(static_cast<uint32_t>(i));
+      left_at.push_back(expected.size());
+      continue;
+    }
+    const std::string node(g->node_def(i));
+    // The recorded entry was dropped from the node's bytes; the attr is appended.
+    CHECK(!Contains(node, "_output_shapes"));
+    expected += Bytes(1, node + it->second);
+  }
+  CHECK(std::string(out.bytes.view()) == expected);
+  CHECK(out.left == left && out.left_at == left_at);
+  // Written spliced, not re-encoded: a recorded entry's bytes are there as they were.
+  CHECK(Contains(std::string(out.bytes.view()), entry(shape(3))));
+
+  // A graph rewritten without collecting shapes: every node with outputs is padded.
+  o.collect_output_shapes = false;
+  auto plain = fastmeta::RewriteMetaGraph(Meta(Node("x", "Two") + Node("y", "Identity", {"x:1"})), o);
+  const fastmeta::ExportedNodes out2 = fastmeta::ExportNodes(*plain, rules);
+  CHECK(out2.left.empty());
+  CHECK(std::string(out2.bytes.view()) == Bytes(1, std::string(plain->node_def(0)) + entry(unknown + unknown)) +
+                                              Bytes(1, std::string(plain->node_def(1)) + entry(unknown)));
 }
 
 void TestThreadsSameResultAndError() {
@@ -1303,6 +1388,7 @@ int main() {
   TestInputSpelling();
   TestConsumers();
   TestCollectedOutputShapes();
+  TestExportNodes();
   TestThreadsSameResultAndError();
   TestBoundaryScanInHalves();
   TestLongNames();

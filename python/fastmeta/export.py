@@ -34,17 +34,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from google.protobuf import any_pb2, text_format
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from fastmeta._builtin_ops import TF_VERSION
 from fastmeta._files import write_atomic
 from fastmeta.control_flow import CondContext, ControlFlowContext, WhileContext
 from fastmeta.errors import SizeLimitError
-from fastmeta.graph import Graph, Operation, Tensor, _Segment, get_default_graph
+from fastmeta.graph import Graph, Operation, Tensor, _Segment, _varint, fixed_output_count, get_default_graph
 from fastmeta.protos import (
     attr_value_pb2,
     graph_pb2,
@@ -152,6 +152,24 @@ def _slice_shape(spec: bytes) -> tensor_shape_pb2.TensorShapeProto:
         return _unknown()
 
 
+# The op types whose output shape _Shapes._infer finds without a recorded one: through
+# their first input, or by its own rule (for every other op type: unknown). The core's
+# export rules (_segment_rules) follow the same split.
+_SHAPE_FROM_INPUT = frozenset({"Identity", "Snapshot"})
+_SHAPE_BY_RULE = frozenset(
+    {
+        "Const",
+        "Placeholder",
+        "PlaceholderWithDefault",
+        "VariableV2",
+        "Variable",
+        "ReadVariableOp",
+        "Assign",
+        "RestoreV2",
+    }
+)
+
+
 class _Shapes:
     """The ``_output_shapes`` of a graph's ops (memoised per tensor)."""
 
@@ -199,7 +217,7 @@ class _Shapes:
         if kind in ("Placeholder", "PlaceholderWithDefault", "VariableV2", "Variable") and "shape" in node.attr:
             return node.attr["shape"].shape
         inputs = op.inputs
-        if kind in ("Identity", "Snapshot") and inputs:
+        if kind in _SHAPE_FROM_INPUT and inputs:
             return self.of(inputs[0])
         if kind == "ReadVariableOp" and inputs:
             handle = inputs[0].op
@@ -241,6 +259,94 @@ def graph_def_with_shapes(graph: Graph) -> graph_pb2.GraphDef:
         ops = graph.get_operations()
     _with_shapes(graph, gd, ops)
     return gd
+
+
+# ---------------------------------------------------------------------------
+# the same GraphDef at the bytes level (the default export: Saver.save's)
+# ---------------------------------------------------------------------------
+_MISSING_UNKNOWN, _MISSING_FROM_INPUT, _MISSING_BY_PYTHON = 0, 1, 2
+_OUTPUTS_NOT_KNOWN, _OUTPUTS_BY_PYTHON = -1, -2
+
+
+def _segment_rules(graph: Graph, part: _Segment) -> list[tuple[str, int, int]]:
+    """For each op type of an import, how the core writes its nodes' ``_output_shapes``
+    as ``_with_shapes`` would: the output count ``_num_outputs`` gives every node of
+    the type (-1: no OpDef, the recorded shapes as they are; -2: it depends on the
+    node, Python's), and where a shape the file did not record comes from (unknown,
+    the first input's, or Python's ``_Shapes._infer``). Call ops get no rule: their
+    nodes are Python's (``_ops_used`` reads their ``f``)."""
+    rules = []
+    for op_type in part.core.op_histogram():
+        if op_type in _CALL_OPS:
+            continue
+        op_def = graph._op_def(op_type)
+        count = fixed_output_count(op_def)
+        outputs = _OUTPUTS_NOT_KNOWN if op_def is None else _OUTPUTS_BY_PYTHON if count is None else count
+        missing = (
+            _MISSING_FROM_INPUT
+            if op_type in _SHAPE_FROM_INPUT
+            else _MISSING_BY_PYTHON
+            if op_type in _SHAPE_BY_RULE
+            else _MISSING_UNKNOWN
+        )
+        rules.append((op_type, outputs, missing))
+    return rules
+
+
+def _field_head(number: int, size: int) -> bytes:
+    """The tag and length of a length-delimited field."""
+    out = bytearray()
+    _varint(out, number << 3 | 2)
+    _varint(out, size)
+    return bytes(out)
+
+
+def _graph_def_bytes(graph: Graph, check: bool) -> tuple[bytes, graph_pb2.GraphDef, set[str]]:
+    """``graph_def_with_shapes(graph)`` serialized, its imported nodes written by the
+    core from their bytes (no message per node), those it leaves (see
+    ``_segment_rules``) and created ones by Python as ``_with_shapes`` writes them;
+    with the GraphDef of the library and versions alone, and the op types the nodes
+    use (a call op's function included). With ``check``, the core's bytes of each
+    import not yet checked are parsed (DecodeError: malformed; the core copies attr
+    values and recorded shapes through unread)."""
+    parts, library = graph._parts_and_library()
+    shapes = _Shapes(graph)
+    pieces: list[bytes | memoryview] = []
+    used: set[str] = set()
+
+    def python_node(part: Any, i: int) -> None:
+        op = Operation(graph, part, i)
+        node = part.node_def(i)
+        count = graph._num_outputs(op)
+        if count != 0:
+            out = shapes.of_op(op, count)
+            if out:
+                node.attr["_output_shapes"].list.shape.extend(out)
+        used.update(_node_ops((node,)))
+        data = node.SerializeToString()
+        pieces.append(_field_head(1, len(data)))
+        pieces.append(data)
+
+    for part, size in parts:
+        if not isinstance(part, _Segment):
+            for i in range(size):
+                python_node(part, i)
+            continue
+        rules = _segment_rules(graph, part)
+        used.update(rule[0] for rule in rules)
+        data, left, left_at = part.core.export_nodes(rules)
+        if check and not part.exported_well_formed:
+            graph_pb2.GraphDef.FromString(data)
+            part.exported_well_formed = True
+        view = memoryview(data)
+        pos = 0
+        for i, at in zip(left, left_at):
+            pieces.append(view[pos:at])
+            python_node(part, i)
+            pos = at
+        pieces.append(view[pos:])
+    pieces.append(library.SerializeToString())
+    return b"".join(pieces), library, used
 
 
 def _respell_mapped_inputs(gd: graph_pb2.GraphDef, ops: Sequence[Operation]) -> None:
@@ -364,9 +470,17 @@ def _filter_nodes(
 # ---------------------------------------------------------------------------
 # meta_info_def.stripped_op_list and strip_default_attrs
 # ---------------------------------------------------------------------------
-def _ops_used(gd: graph_pb2.GraphDef) -> list[str]:
-    """The op types the graph and the functions it reaches use (function names left
-    out), sorted."""
+def _node_ops(nodes: Iterable[node_def_pb2.NodeDef]) -> Iterator[str]:
+    """The op types ``nodes`` use: theirs, and the function a call op calls."""
+    for node in nodes:
+        yield node.op
+        if node.op in _CALL_OPS:
+            yield node.attr["f"].func.name
+
+
+def _ops_used(gd: graph_pb2.GraphDef, node_ops: Iterable[str] | None = None) -> list[str]:
+    """The op types the graph (its nodes', or ``node_ops`` given) and the functions it
+    reaches use (function names left out), sorted."""
     functions = {f.signature.name: f for f in gd.library.function}
     used: set[str] = set()
     todo: list[Any] = []
@@ -376,21 +490,19 @@ def _ops_used(gd: graph_pb2.GraphDef) -> list[str]:
             todo.append(functions[op])
         used.add(op)
 
-    def visit(nodes: Iterable[node_def_pb2.NodeDef]) -> None:
-        for node in nodes:
-            mark(node.op)
-            if node.op in _CALL_OPS:
-                mark(node.attr["f"].func.name)
-
-    visit(gd.node)
+    for op in _node_ops(gd.node) if node_ops is None else node_ops:
+        mark(op)
     while todo:
-        visit(todo.pop().node_def)
+        for op in _node_ops(todo.pop().node_def):
+            mark(op)
     return sorted(op for op in used if op not in functions)
 
 
-def _stripped_op_list(graph: Graph, gd: graph_pb2.GraphDef) -> op_def_pb2.OpList:
+def _stripped_op_list(
+    graph: Graph, gd: graph_pb2.GraphDef, node_ops: Iterable[str] | None = None
+) -> op_def_pb2.OpList:
     out = op_def_pb2.OpList()
-    for name in _ops_used(gd):
+    for name in _ops_used(gd, node_ops):
         op_def = graph._op_defs.get(name)
         if op_def is not None:  # (TensorFlow too leaves out ops it does not know)
             out.op.append(op_def)
@@ -546,9 +658,18 @@ def write_message(message: Message, filename: str | os.PathLike[str], as_text: b
 # ---------------------------------------------------------------------------
 # export_meta_graph
 # ---------------------------------------------------------------------------
+# Saver.export_meta_graph's graph_def: the graph's own, with shapes, inputs as
+# as_graph_def renders them (not respelled under export_scope / clear_devices).
+_GRAPH_AS_IS: Any = object()
+
+# The default export writes the GraphDef at the bytes level (_graph_def_bytes); False:
+# through messages, node by node (the reference the fast route is tested against).
+_FAST_GRAPH_DEF = True
+
+
 def _export(
     graph: Graph,
-    graph_def: graph_pb2.GraphDef | None,
+    graph_def: Any,
     meta_info_def: Any,
     saver_def: saver_pb2.SaverDef | None,
     collection_list: Iterable[Any] | None,
@@ -558,25 +679,61 @@ def _export(
     strip_default_attrs: bool,
     unbound_inputs_col_name: str | None,
     written_saver_def: Any = _SAME,
-) -> meta_graph_pb2.MetaGraphDef:
-    """The export; ``saver_def`` picks the saver whose nodes and collection entry
+    want_message: bool = True,
+) -> tuple[meta_graph_pb2.MetaGraphDef | None, bytes | None]:
+    """The export, and its serialization when made at the bytes level (else None);
+    without ``want_message``, the message is not made from those bytes (None).
+    ``saver_def`` picks the saver whose nodes and collection entry
     ``clear_extraneous_savers`` keeps, ``written_saver_def`` (default: ``saver_def``;
     None: none) is the one written."""
+    respell = graph_def is None
+    if graph_def is _GRAPH_AS_IS:
+        graph_def = None
+    filtered = bool(export_scope or clear_extraneous_savers or clear_devices)
+    if _FAST_GRAPH_DEF and graph_def is None and not filtered and not strip_default_attrs:
+        try:
+            data, library, node_ops = _graph_def_bytes(graph, check=not want_message)
+        except DecodeError:
+            data = None
+    else:
+        data = None
+    if data is not None:
+        if len(data) >= 1 << 31:
+            raise SizeLimitError(f"GraphDef cannot be larger than 2GB. Received size: {len(data)}.")
+        meta = meta_graph_pb2.MetaGraphDef()
+        _meta_info(meta, meta_info_def)
+        if not meta.meta_info_def.stripped_op_list.op:
+            meta.meta_info_def.stripped_op_list.MergeFrom(_stripped_op_list(graph, library, node_ops))
+        _add_saver_and_collections(
+            meta, graph, saver_def, written_saver_def, collection_list, None, None, False
+        )
+        # The fields in their numbers' order: meta_info_def (1), graph_def (2), the rest.
+        head = meta_graph_pb2.MetaGraphDef(meta_info_def=meta.meta_info_def).SerializeToString()
+        meta.ClearField("meta_info_def")
+        out = b"".join((head, _field_head(2, len(data)), data, meta.SerializeToString()))
+        if not want_message:
+            return None, out
+        try:
+            return meta_graph_pb2.MetaGraphDef.FromString(out), out
+        except DecodeError:
+            pass
+    # (data None after a DecodeError: a malformed node or recorded shape, reported as
+    # this route reports it)
+
     exclude: set[str] | None = None
-    if export_scope or clear_extraneous_savers or clear_devices:
+    if filtered:
         unbound: list[str] = []
         if graph_def is None:
             with graph._lock:
                 full = graph.as_graph_def()
                 ops = graph.get_operations()
             _with_shapes(graph, full, ops)
-            _respell_mapped_inputs(full, ops)
+            if respell:
+                _respell_mapped_inputs(full, ops)
         else:
             full = graph_def
         if clear_extraneous_savers:
-            exclude = _extraneous_saver_nodes(
-                full if graph_def is not None else graph.as_graph_def(), saver_def
-            )
+            exclude = _extraneous_saver_nodes(full, saver_def)
         graph_def = _filter_nodes(full, export_scope, exclude, clear_devices, unbound)
         if unbound_inputs_col_name:
             graph.clear_collection(unbound_inputs_col_name)
@@ -588,15 +745,35 @@ def _export(
         raise SizeLimitError(f"GraphDef cannot be larger than 2GB. Received size: {graph_def.ByteSize()}.")
 
     meta = meta_graph_pb2.MetaGraphDef()
-    info = meta_info_def if meta_info_def is not None else meta_graph_pb2.MetaGraphDef.MetaInfoDef()
-    info.tensorflow_version = TF_VERSION
-    info.tensorflow_git_version = _git_version()
-    meta.meta_info_def.MergeFrom(info)
+    _meta_info(meta, meta_info_def)
     meta.graph_def.MergeFrom(graph_def)
     if not meta.meta_info_def.stripped_op_list.op:
         meta.meta_info_def.stripped_op_list.MergeFrom(_stripped_op_list(graph, meta.graph_def))
     if strip_default_attrs:
         _strip_default_attrs(graph, meta)
+    _add_saver_and_collections(
+        meta, graph, saver_def, written_saver_def, collection_list, export_scope, exclude, clear_extraneous_savers
+    )
+    return meta, None
+
+
+def _meta_info(meta: meta_graph_pb2.MetaGraphDef, meta_info_def: Any) -> None:
+    info = meta_info_def if meta_info_def is not None else meta_graph_pb2.MetaGraphDef.MetaInfoDef()
+    info.tensorflow_version = TF_VERSION
+    info.tensorflow_git_version = _git_version()
+    meta.meta_info_def.MergeFrom(info)
+
+
+def _add_saver_and_collections(
+    meta: meta_graph_pb2.MetaGraphDef,
+    graph: Graph,
+    saver_def: saver_pb2.SaverDef | None,
+    written_saver_def: Any,
+    collection_list: Iterable[Any] | None,
+    export_scope: str | None,
+    exclude: set[str] | None,
+    clear_extraneous_savers: bool,
+) -> None:
     if written_saver_def is _SAME:
         written_saver_def = saver_def
     if written_saver_def is not None:
@@ -612,7 +789,6 @@ def _export(
             _add_collection(meta, key, graph, export_scope, exclude, override=[own])
         else:
             _add_collection(meta, key, graph, export_scope, exclude)
-    return meta
 
 
 def export_meta_graph(
@@ -653,7 +829,7 @@ def export_meta_graph(
     The differences from TensorFlow's export (shapes, OpDefs, versions) are listed in
     :mod:`fastmeta.export`'s docstring and the README.
     """
-    return _export_meta_graph(
+    meta = _export_meta_graph(
         filename,
         meta_info_def,
         graph_def,
@@ -668,6 +844,8 @@ def export_meta_graph(
         save_debug_info,
         unbound_inputs_col_name,
     )
+    assert meta is not None
+    return meta
 
 
 def _export_meta_graph(
@@ -685,7 +863,10 @@ def _export_meta_graph(
     save_debug_info: bool,
     unbound_inputs_col_name: str | None,
     written_saver_def: Any = _SAME,
-) -> meta_graph_pb2.MetaGraphDef:
+    want_message: bool = True,
+) -> meta_graph_pb2.MetaGraphDef | None:
+    """export_meta_graph; without ``want_message`` (Saver.save, which writes the file
+    only) the MetaGraphDef may not be made: None then."""
     if save_debug_info:
         raise NotImplementedError(
             "save_debug_info: fastmeta records no stack traces of where ops were created"
@@ -698,11 +879,15 @@ def _export_meta_graph(
         if meta_info_def is not None
         else None
     )
-    gd = _own(graph_def, graph_pb2.GraphDef, "GraphDef", "graph_def") if graph_def is not None else None
+    gd = (
+        _own(graph_def, graph_pb2.GraphDef, "GraphDef", "graph_def")
+        if graph_def is not None and graph_def is not _GRAPH_AS_IS
+        else graph_def
+    )
     sd = _own(saver_def, saver_pb2.SaverDef, "SaverDef", "saver_def") if saver_def is not None else None
     if isinstance(collection_list, (str, bytes)):
         collection_list = [collection_list]
-    meta = _export(
+    meta, data = _export(
         graph,
         gd,
         info,
@@ -714,7 +899,12 @@ def _export_meta_graph(
         strip_default_attrs,
         unbound_inputs_col_name,
         written_saver_def,
+        want_message or (as_text and bool(filename)),
     )
     if filename:
-        write_message(meta, filename, as_text)
+        if data is not None and not as_text:
+            write_atomic(filename, data, make_dirs=True)
+        else:
+            assert meta is not None
+            write_message(meta, filename, as_text)
     return meta

@@ -71,11 +71,14 @@ def check_scope_name(name: str, nested: bool) -> None:
 class _Segment:
     """One import: the core's RewrittenGraph. Immutable once committed."""
 
-    __slots__ = ("_names", "core")
+    __slots__ = ("_names", "core", "exported_well_formed")
 
     def __init__(self, core: Any):
         self.core = core
         self._names: list[str] | None = None
+        # Its nodes and recorded shapes, as export writes them, once parsed without error
+        # (fastmeta.export: a later export need not parse them again).
+        self.exported_well_formed = False
 
     def __len__(self) -> int:
         return int(self.core.num_nodes)
@@ -982,17 +985,40 @@ class Graph(_Lookup):
                     for i in range(len(p)):
                         p.node_def(i)
             raise
-        for f in functions:
-            out.library.function.add().ParseFromString(f)
-        for g in gradients:
-            out.library.gradient.add().ParseFromString(g)
-        for r in registered:
-            out.library.registered_gradients.add().ParseFromString(r)
-        out.versions.CopyFrom(versions)
+        _add_library(out, functions, gradients, registered, versions)
         return out
+
+    def _parts_and_library(self) -> tuple[list[tuple[_Part, int]], graph_pb2.GraphDef]:
+        """The parts with how many nodes each holds now, and a GraphDef of the library
+        and versions alone (``as_graph_def``'s), taken together under the lock."""
+        with self._lock:
+            parts = [(p, len(p)) for p in self._parts]
+            functions = list(self._functions.values())
+            gradients = list(self._gradients.values())
+            registered = list(self._registered_gradients.values())
+            versions = self.graph_def_versions
+        out = graph_pb2.GraphDef()
+        _add_library(out, functions, gradients, registered, versions)
+        return parts, out
 
     def __repr__(self) -> str:
         return f"<fastmeta.Graph {self.num_operations()} ops>"
+
+
+def _add_library(
+    out: graph_pb2.GraphDef,
+    functions: list[bytes],
+    gradients: list[bytes],
+    registered: list[bytes],
+    versions: Any,
+) -> None:
+    for f in functions:
+        out.library.function.add().ParseFromString(f)
+    for g in gradients:
+        out.library.gradient.add().ParseFromString(g)
+    for r in registered:
+        out.library.registered_gradients.add().ParseFromString(r)
+    out.versions.CopyFrom(versions)
 
 
 def _in_scope(items: Iterable[Any], scope: str) -> Iterator[Any]:

@@ -1,0 +1,281 @@
+"""The default ``export_meta_graph`` (and ``Saver.save``'s meta graph) writes the
+GraphDef at the bytes level: the core's rewritten NodeDefs with their recorded
+``_output_shapes`` spliced in (``fastmeta.export._graph_def_bytes``), Python making only
+the nodes the core leaves and those fastmeta created. Its result must parse equal to
+the route through messages (``_FAST_GRAPH_DEF = False``, which the differential tests of
+test_export_meta_graph.py hold against TensorFlow), on the whole corpus and on graphs
+made to reach every rule: input_map, scopes, ops created after the import, two imports
+into one graph, a file that recorded no shapes, or fewer or more than an op's outputs,
+and malformed recorded bytes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import fastmeta  # noqa: E402
+import fastmeta.export as export  # noqa: E402
+from corpus_fixtures import CORPUS, FIXTURES, IDS  # noqa: E402
+from fastmeta.graph import _Segment  # noqa: E402
+from fastmeta.protos import meta_graph_pb2  # noqa: E402
+
+
+def _read(name: str) -> meta_graph_pb2.MetaGraphDef:
+    return fastmeta.read_meta_graph_file(CORPUS / FIXTURES[name]["file"])
+
+
+def _import(name: str, source: Any = None, **kwargs: Any) -> tuple[fastmeta.Graph, Any]:
+    """A corpus meta graph imported into a fresh graph, its required input_map made of a
+    placeholder created first (so the graph has created ops before the import)."""
+    fx = FIXTURES[name]
+    g = fastmeta.Graph()
+    with g.as_default():
+        req = fx["required_input_map"]
+        imap = None
+        if req:
+            ph = req["replacement"]
+            imap = {req["key"]: g.placeholder(ph["dtype"], ph["shape"], name=ph["name"])}
+        saver = fastmeta.import_meta_graph(
+            source if source is not None else str(CORPUS / fx["file"]), input_map=imap, **kwargs
+        )
+    return g, saver
+
+
+def _both(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, g: fastmeta.Graph, **kwargs: Any
+) -> tuple[meta_graph_pb2.MetaGraphDef, meta_graph_pb2.MetaGraphDef]:
+    """The export through bytes and through messages, as returned and as written
+    (compared here), in that order."""
+    out = []
+    for fast in (True, False):
+        monkeypatch.setattr(export, "_FAST_GRAPH_DEF", fast)
+        path = tmp_path / f"fast_{fast}.meta"
+        meta = fastmeta.export_meta_graph(str(path), graph=g, **kwargs)
+        if kwargs.get("as_text"):
+            from google.protobuf import text_format
+
+            written = text_format.Parse(path.read_text(), meta_graph_pb2.MetaGraphDef())
+        else:
+            written = meta_graph_pb2.MetaGraphDef.FromString(path.read_bytes())
+        assert written == meta
+        out.append(meta)
+    return out[0], out[1]
+
+
+def _assert_equal(fast: meta_graph_pb2.MetaGraphDef, slow: meta_graph_pb2.MetaGraphDef) -> None:
+    assert len(fast.graph_def.node) == len(slow.graph_def.node)
+    for a, b in zip(fast.graph_def.node, slow.graph_def.node):
+        assert a == b, (a, b)
+    assert fast == slow
+
+
+def _nodes_with_shapes(meta: meta_graph_pb2.MetaGraphDef) -> int:
+    return sum("_output_shapes" in n.attr for n in meta.graph_def.node)
+
+
+# ---------------------------------------------------------------------------
+# the corpus
+# ---------------------------------------------------------------------------
+ARGS: list[tuple[str, dict[str, Any]]] = [
+    ("default", {}),
+    ("as_text", {"as_text": True}),
+    ("collection_list", {"collection_list": ["variables", "train_op", "nope"]}),
+    ("strip_default_attrs", {"strip_default_attrs": True}),
+    ("clear_devices", {"clear_devices": True}),
+]
+
+
+@pytest.mark.parametrize("label,kwargs", ARGS, ids=[a[0] for a in ARGS])
+@pytest.mark.parametrize("name", IDS)
+def test_corpus_export_same_both_ways(
+    name: str, label: str, kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    g, _ = _import(name)
+    fast, slow = _both(monkeypatch, tmp_path, g, **kwargs)
+    _assert_equal(fast, slow)
+    if label == "default" and len(slow.graph_def.node):
+        assert _nodes_with_shapes(fast) > 0
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_corpus_scoped_import_and_export_scope(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    g, _ = _import(name, import_scope="imp")
+    _assert_equal(*_both(monkeypatch, tmp_path, g))
+    _assert_equal(*_both(monkeypatch, tmp_path, g, export_scope="imp"))
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_corpus_saver_export_same_both_ways(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Saver.export_meta_graph (its graph as as_graph_def renders it)."""
+    _, saver = _import(name, import_scope="imp")
+    if saver is None:
+        pytest.skip("no saver")
+    out = []
+    for fast in (True, False):
+        monkeypatch.setattr(export, "_FAST_GRAPH_DEF", fast)
+        out.append(saver.export_meta_graph(str(tmp_path / f"{fast}.meta")))
+        assert meta_graph_pb2.MetaGraphDef.FromString((tmp_path / f"{fast}.meta").read_bytes()) == out[-1]
+    _assert_equal(out[0], out[1])
+
+
+# ---------------------------------------------------------------------------
+# graphs that reach each rule
+# ---------------------------------------------------------------------------
+def test_ops_created_after_import_and_several_imports(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Created ops between and after three imports into one graph: the second builds a
+    Saver (its file has variables and no saver_def: created ops, RestoreV2 and Assign
+    shapes inferred by Python), the third maps its input onto a created placeholder
+    (its consumers read a tensor of another part). Graph order kept."""
+    g, _ = _import("mlp_ref")
+    x = FIXTURES["mlp_ref"]["inputs"][0]
+    with g.as_default():
+        g.placeholder(x["dtype"], x["shape"], name="between")
+        fastmeta.import_meta_graph(str(CORPUS / "no_saver_def.meta"), import_scope="two")
+        fastmeta.import_meta_graph(
+            str(CORPUS / "mlp_ref.meta"), import_scope="three", input_map={x["name"]: g.get_tensor_by_name("between:0")}
+        )
+        g.placeholder("int32", [3], name="after")
+    fast, slow = _both(monkeypatch, tmp_path, g)
+    _assert_equal(fast, slow)
+    names = [n.name for n in fast.graph_def.node]
+    assert names == [op.name for op in g.get_operations()]
+    created = [op for op in g.get_operations() if not isinstance(op._part, _Segment)]
+    assert "SaveV2" in {op.type for op in created}  # (the Saver built)
+    assert names.index("between") < names.index("three/" + x["name"].split(":")[0]) < names.index("after")
+    # The input_map respelled under an export_scope / clear_devices, both ways alike.
+    _assert_equal(*_both(monkeypatch, tmp_path, g, clear_devices=True))
+    _assert_equal(*_both(monkeypatch, tmp_path, g, export_scope="three"))
+
+
+def _edit_shapes(name: str, edit: Any) -> bytes:
+    """A corpus file with each node's recorded ``_output_shapes`` changed by ``edit``
+    (node -> None: leave it)."""
+    meta = _read(name)
+    for node in meta.graph_def.node:
+        edit(node)
+    return meta.SerializeToString()
+
+
+def _drop_shapes(node: Any) -> None:
+    if "_output_shapes" in node.attr:
+        del node.attr["_output_shapes"]
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_file_without_recorded_shapes(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No node recorded shapes: the core pads with unknown shapes, follows Identity to
+    its input, and leaves the shapes Python infers (Const, Assign...) to Python."""
+    g, _ = _import(name, source=_edit_shapes(name, _drop_shapes))
+    _assert_equal(*_both(monkeypatch, tmp_path, g))
+
+
+def _more_and_fewer(node: Any) -> None:
+    """Every third node recorded one shape too many, every third one too few (Identity
+    and Const among them)."""
+    if "_output_shapes" not in node.attr:
+        return
+    shapes = node.attr["_output_shapes"].list.shape
+    k = sum(map(ord, node.name)) % 3
+    if k == 0:
+        shapes.add(dim=[{"size": 7}])
+    elif k == 1 and len(shapes):
+        del shapes[-1]
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_recorded_counts_other_than_the_outputs(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    g, _ = _import(name, source=_edit_shapes(name, _more_and_fewer))
+    _assert_equal(*_both(monkeypatch, tmp_path, g))
+
+
+def test_identity_chain_without_shapes_follows_its_input(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Identity nodes that recorded nothing get their input's recorded shape, through a
+    chain of them, as Python's inference gives it (not unknown)."""
+    meta = _read("mlp_ref")
+    idents = [n for n in meta.graph_def.node if n.op == "Identity" and not n.input[0].startswith("^")]
+    assert idents
+    for n in idents:
+        del n.attr["_output_shapes"]
+    g, _ = _import("mlp_ref", source=meta.SerializeToString())
+    fast, slow = _both(monkeypatch, tmp_path, g)
+    _assert_equal(fast, slow)
+    by_name = {n.name: n for n in fast.graph_def.node}
+    known = [n for n in idents if not by_name[n.name].attr["_output_shapes"].list.shape[0].unknown_rank]
+    assert known  # (some read variables whose shapes were recorded)
+
+
+def test_default_export_makes_no_message_per_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The default export neither parses the graph into messages (``as_graph_def``) nor
+    each imported node: only the few the core leaves to Python."""
+    g, _ = _import("mlp_resource_adam")
+    calls = []
+    node_def = _Segment.node_def
+
+    def counted(self: _Segment, i: int) -> Any:
+        calls.append(i)
+        return node_def(self, i)
+
+    def refused(self: fastmeta.Graph) -> Any:
+        raise AssertionError("as_graph_def called")
+
+    monkeypatch.setattr(_Segment, "node_def", counted)
+    monkeypatch.setattr(fastmeta.Graph, "as_graph_def", refused)
+    meta = fastmeta.export_meta_graph(str(tmp_path / "m.meta"), graph=g)
+    assert len(calls) * 10 < len(meta.graph_def.node)
+
+
+# ---------------------------------------------------------------------------
+# Saver.save: the file alone
+# ---------------------------------------------------------------------------
+def test_saver_save_meta_graph_same_both_ways(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    g = fastmeta.Graph()
+    saver = fastmeta.import_meta_graph(str(CORPUS / "mlp_ref.meta"), graph=g)
+    values = saver.restore(str(CORPUS / FIXTURES["mlp_ref"]["checkpoint"]))
+    written = []
+    for fast in (True, False, True):
+        monkeypatch.setattr(export, "_FAST_GRAPH_DEF", fast)
+        prefix = saver.save(str(tmp_path / f"m{len(written)}"), values)
+        written.append(meta_graph_pb2.MetaGraphDef.FromString(Path(prefix + ".meta").read_bytes()))
+    _assert_equal(written[0], written[1])
+    _assert_equal(written[2], written[1])
+    # The first save checked the import's bytes; the next one need not.
+    assert all(p.exported_well_formed for p in g._parts if isinstance(p, _Segment))
+
+
+@pytest.mark.parametrize("attr", ["_output_shapes", "dtype"])
+def test_malformed_bytes_raise_as_through_messages(attr: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A malformed attr value or recorded shape list: the same error both ways, from
+    export_meta_graph and from Saver.save, and no file left."""
+    meta = _read("mlp_ref")
+    node = next(n for n in meta.graph_def.node if attr in n.attr)
+    # AttrValue whose list field claims 100 bytes where there are 2.
+    node.attr[attr].Clear()
+    node.attr[attr].list.s.append(b"xy")
+    data = meta.SerializeToString()
+    good = node.attr[attr].SerializeToString()
+    bad = b"\x0a\x64" + good[2:]
+    assert len(bad) == len(good) and data.count(good) == 1
+    data = data.replace(good, bad)
+    _, good = _import("mlp_ref")
+    values = good.restore(str(CORPUS / FIXTURES["mlp_ref"]["checkpoint"]))
+    errors = []
+    for fast in (True, False):
+        monkeypatch.setattr(export, "_FAST_GRAPH_DEF", fast)
+        g, saver = _import("mlp_ref", source=data)
+        with pytest.raises(Exception) as info:
+            fastmeta.export_meta_graph(str(tmp_path / f"{fast}.meta"), graph=g)
+        errors.append((type(info.value), str(info.value)))
+        with pytest.raises(Exception) as info:
+            saver.save(str(tmp_path / f"s{fast}"), values)
+        errors.append((type(info.value), str(info.value)))
+        assert not list(tmp_path.glob("*.meta"))
+    assert errors[:2] == errors[2:]
+    if attr != "_output_shapes":  # (a malformed recorded shape list: protobuf's DecodeError)
+        assert errors[0][0] is fastmeta.ParseError and node.name in errors[0][1]
