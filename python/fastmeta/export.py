@@ -10,6 +10,11 @@ graph and its functions use, sorted by name; collections are written by their ki
 (registered protos through each item's ``to_proto(export_scope)``), a collection that
 cannot be written is left out with a warning.
 
+The default export (no ``export_scope``, ``clear_devices``, ``clear_extraneous_savers`` or
+``strip_default_attrs``) makes that GraphDef at the bytes level (``_graph_def_bytes``: the
+core's ``export_nodes`` writes an import's nodes with their recorded shapes spliced in,
+Python the rest), equal once parsed to the route through messages the others take.
+
 Where fastmeta differs (README, "Faithful to TensorFlow, and deliberately better"):
 
 * ``_output_shapes`` are the shapes the imported file recorded (fastmeta has no shape
