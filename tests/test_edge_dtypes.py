@@ -253,8 +253,12 @@ def test_an_input_map_target_of_the_wrong_dtype() -> None:
     expected = _tf_outcome(base, "imp", tf_int)
     assert expected == "Input 0 of node imp/i was passed int32 from x:0 incompatible with expected float."
     assert _fm_outcome(base, "imp", fm_int) == expected
-    # As a tensor name, the target's dtype is looked up in the graph too.
-    assert _fm_outcome(base, "imp", lambda g: {"c:0": g.placeholder("int32", name="x").name}) == expected
+    # A str is a string constant, as in TensorFlow (not a tensor name), refused alike.
+    expected = _tf_outcome(base, "imp", lambda g: {"c:0": "x:0"})
+    assert expected == (
+        "Input 0 of node imp/i was passed string from imp/_inputs/Const:0 incompatible with expected float."
+    )
+    assert _fm_outcome(base, "imp", lambda g: {"c:0": g.placeholder("float32", name="x").name}) == expected
 
     def fm_float(g: fastmeta.Graph) -> Any:
         return {"c:0": g.placeholder("float32", name="x")}
@@ -303,7 +307,7 @@ def test_an_input_map_target_of_unknown_dtype_is_not_checked() -> None:
 
     def unknown(g: fastmeta.Graph) -> Any:
         op = g.create_op("SomeOp", [], {}, name="x")  # no OpDef: its output's dtype is not known
-        return {"c:0": op.name + ":0"}
+        return {"c:0": fastmeta.Tensor(op, 0)}
 
     assert _fm_outcome(base, None, unknown) is None
 

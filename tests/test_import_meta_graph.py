@@ -567,8 +567,12 @@ def test_bad_input_map_leaves_graph_unchanged() -> None:
             fastmeta.import_meta_graph(
                 path, import_scope="imp", input_map={"nope:0": g.get_tensor_by_name("new_x:0")}
             )
-        with pytest.raises(fastmeta.InputMapError):  # target not in the graph
-            fastmeta.import_meta_graph(path, import_scope="imp", input_map={"x:0": "missing:0"})
+        with pytest.raises(fastmeta.GraphError):  # a str: a string constant onto a float input
+            fastmeta.import_meta_graph(path, import_scope="imp", input_map={"x:0": "new_x:0"})
+        with pytest.raises(fastmeta.InputMapTypeError):  # an operation after a constant
+            fastmeta.import_meta_graph(
+                path, import_scope="imp", input_map={"y:0": 1.0, "x:0": g.get_operation_by_name("new_x")}
+            )
         other = fastmeta.Graph().placeholder("float32", [None, 4], name="t")
         with pytest.raises(fastmeta.InputMapError):  # tensor of another graph
             fastmeta.import_meta_graph(path, import_scope="imp", input_map={"x:0": other})

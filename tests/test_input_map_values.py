@@ -1,5 +1,5 @@
-"""input_map values that are not tensors (numbers, lists, numpy arrays, bytes), against
-TensorFlow's own import.
+"""input_map values that are not tensors (numbers, lists, numpy arrays, bytes and str,
+variables, operations, None) and the input_map's keys, against TensorFlow's own import.
 
 TensorFlow's importer converts each such value, inside the import's name scope and a
 ``_inputs`` scope under it, into a ``Const`` (``imp/_inputs/Const``, ``Const_1``, ... in
@@ -7,7 +7,9 @@ the input_map's order) before it imports, and refuses them when the import has n
 name (``import_scope`` None or empty at the root). Compared: the graph after import
 (nodes, order, inputs, the constants' values), the names the graph then hands out,
 return elements; and on failure, that fastmeta leaves the graph as it was where
-TensorFlow leaves the constants (and the imported nodes) behind.
+TensorFlow leaves the constants (and the imported nodes) behind. A variable is read as
+``convert_to_tensor`` reads it (a ref variable's snapshot, a resource variable's new
+``imp/_inputs/ReadVariableOp``), an Operation is refused with TensorFlow's TypeError.
 """
 
 from __future__ import annotations
@@ -242,3 +244,126 @@ VALUE_CASES = [
 def test_tensor_proto_as_tensorflows(value: Any) -> None:
     want = tensor_util.make_tensor_proto(value).SerializeToString(deterministic=True)
     assert tensor_proto(value).SerializeToString(deterministic=True) == want
+
+
+# ---------------------------------------------------------------------------
+# Values TensorFlow converts otherwise than to one Const (variables, strings,
+# operations, None, lists holding tensors), and the input_map's keys: each imported
+# by TensorFlow, the drop-in and the TF-free import into a graph that first imported
+# ``_base()`` (t, variables rv (ref), vv (resource), cv (resource with a caching
+# device)), compared node for node, error type and message, and the names handed out.
+# ---------------------------------------------------------------------------
+_OBJECT = object()  # (one object: its repr is in TensorFlow's message)
+NEXT_NAMES = ["imp", "imp/_inputs", "imp/_inputs/Const", "imp/_inputs/ReadVariableOp", "imp/_inputs/packed"]
+
+
+def _base() -> bytes:
+    g = tf.Graph()
+    with g.as_default():
+        v1.placeholder(tf.float32, [], name="t")
+        v1.placeholder(tf.string, [], name="u")
+        v1.Variable(1.0, name="rv", use_resource=False)
+        v1.Variable(2.0, name="vv", use_resource=True)
+        v1.Variable(3.0, name="cv", use_resource=True, caching_device="/cpu:0")
+        return v1.train.export_meta_graph().SerializeToString()  # type: ignore[no-any-return]
+
+
+def _objects(g: Any) -> dict[str, Any]:
+    out = {v.name[:-2]: v for v in g.get_collection("variables")}
+    out.update(t=g.get_tensor_by_name("t:0"), u=g.get_tensor_by_name("u:0"), t_op=g.get_operation_by_name("t"))
+    return out
+
+
+def _run_on_base(run: str, make: Callable[[dict[str, Any]], Any], **kwargs: Any) -> Any:
+    """(error message or None, graph_def, names handed out next, node names before the
+    import, error). A key that is not a string is shown as ``<key>`` in the message."""
+    base, data = _base(), _meta()
+    error: BaseException | None = None
+    if run == "fastmeta":
+        g: Any = fastmeta.Graph()
+        with g.as_default():
+            fastmeta.import_meta_graph(base)
+            before = [n.name for n in g.as_graph_def().node]
+            imap = make(_objects(g))
+            try:
+                fastmeta.import_meta_graph(data, input_map=imap, **kwargs)
+            except (ValueError, TypeError) as e:
+                error = e
+    else:
+        importer = v1.train.import_meta_graph if run == "tf" else fmtf.import_meta_graph
+        with tf.Graph().as_default() as g:
+            v1.train.import_meta_graph(v1.MetaGraphDef.FromString(base))
+            before = [n.name for n in g.as_graph_def().node]
+            imap = make(_objects(g))
+            try:
+                importer(v1.MetaGraphDef.FromString(data), input_map=imap, **kwargs)
+            except (ValueError, TypeError) as e:
+                error = e
+    message = None
+    if error is not None:
+        message = str(error)
+        for key in imap if isinstance(imap, dict) else ():
+            if not isinstance(key, (str, bytes)):
+                message = message.replace(repr(key), "<key>")
+    names = [g.unique_name(n, mark_as_used=False) for n in NEXT_NAMES]
+    return message, g.as_graph_def(), names, before, error
+
+
+OTHER_VALUES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    # a ref variable is its snapshot (rv/read:0)
+    "ref_variable": lambda o: {"x": o["rv"]},
+    # a resource variable: a new imp/_inputs/ReadVariableOp of its handle
+    "resource_variable": lambda o: {"x": o["vv"]},
+    "resource_variable_twice": lambda o: {"x": o["vv"], "p": o["vv"]},
+    "resource_variable_and_constant": lambda o: {"p": 1.0, "x": o["vv"]},
+    # a resource variable with a caching device: its cached value (the snapshot)
+    "cached_resource_variable": lambda o: {"x": o["cv"]},
+    # a variable as a control key's value: the op of the tensor it converts to
+    "variable_control_key": lambda o: {"^x": o["vv"], "^p": o["rv"], "x": o["t"]},
+    # a str is a string constant, not a tensor name
+    "str": lambda o: {"s": "t:0"},
+    "str_mixed": lambda o: {"x": o["t"], "p": 1.0, "s": "abc"},
+    "numpy_str": lambda o: {"s": np.str_("abc")},
+    # a tensor as a control key's value: its op
+    "tensor_control_key": lambda o: {"^x": o["t"], "x": o["t"]},
+    # a tensor of an earlier import
+    "earlier_import": lambda o: {"s": o["u"], "x": o["t"]},
+    # bytes keys are names
+    "bytes_keys": lambda o: {b"x": o["t"], b"^p": o["t"], b"s": b"abc"},
+    # a str onto a float input: the string constant's dtype is refused
+    "str_onto_float": lambda o: {"x": "t:0"},
+    "operation_control_key": lambda o: {"^x": o["t_op"]},
+    "operation_after_a_constant": lambda o: {"p": 1.0, "^x": o["t_op"]},
+    "operation": lambda o: {"x": o["t_op"]},
+    "none": lambda o: {"x": None},
+    "tensor_key": lambda o: {o["t"]: o["t"]},
+    "int_key": lambda o: {1: o["t"]},
+    "not_a_dict": lambda o: [("x", o["t"])],
+    "mixed_list": lambda o: {"x": [1, "a"]},
+    "object": lambda o: {"x": _OBJECT},
+    "dict_value": lambda o: {"x": {"a": 1.0}},
+    "set_value": lambda o: {"x": {1.0}},
+}
+
+
+def _same_outcome(want: Any, got: Any, run: str) -> None:
+    if want[0] is None:
+        assert got[0] is None, (run, got[0])
+        assert diff_graph_defs(want[1], got[1]) == [], run
+        assert got[2] == want[2], run
+        return
+    assert got[0] is not None, (run, want[0])
+    assert got[0] == want[0], run
+    assert isinstance(got[4], type(want[4])), run
+    if run == "fastmeta":
+        assert isinstance(got[4], fastmeta.Error)
+    # A failed import leaves the graph as it was (TensorFlow may leave Consts behind).
+    assert [n.name for n in got[1].node] == got[3], run
+
+
+@pytest.mark.parametrize("scope", ["imp", None])
+@pytest.mark.parametrize("case", sorted(OTHER_VALUES))
+def test_other_values_as_in_tensorflow(case: str, scope: str | None) -> None:
+    want = _run_on_base("tf", OTHER_VALUES[case], import_scope=scope)
+    for run in ("dropin", "fastmeta"):
+        _same_outcome(want, _run_on_base(run, OTHER_VALUES[case], import_scope=scope), run)

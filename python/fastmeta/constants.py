@@ -15,7 +15,7 @@ import numpy as np
 
 from fastmeta.protos import attr_value_pb2, tensor_pb2, types_pb2
 
-__all__ = ["ConversionError", "const_attrs", "is_constant_value", "tensor_proto"]
+__all__ = ["ConversionError", "ConversionTypeError", "const_attrs", "is_constant_value", "tensor_proto"]
 
 _DT = types_pb2.DataType
 
@@ -56,7 +56,20 @@ _SCALARS = (bool, int, float, complex, str, bytes, np.generic)
 
 
 class ConversionError(ValueError):
-    """A value no constant can be made of (the caller reports it, typed)."""
+    """A value no constant can be made of (the caller reports it, typed), with the
+    message of TensorFlow's ``convert_to_tensor`` where it raises a ValueError."""
+
+
+class ConversionTypeError(ConversionError, TypeError):
+    """A value no constant can be made of where TensorFlow raises a TypeError (a value
+    of no convertible type, strings mixed with numbers, an int too large for int64)."""
+
+
+def _not_convertible(value: Any) -> ConversionTypeError:
+    return ConversionTypeError(
+        f"Failed to convert elements of {value} to Tensor. Consider casting elements to a supported type. "
+        "See https://www.tensorflow.org/api_docs/python/tf/dtypes for supported TF dtypes."
+    )
 
 
 def is_constant_value(value: Any) -> bool:
@@ -70,14 +83,14 @@ def is_constant_value(value: Any) -> bool:
     return False
 
 
-def _flat_strings(value: Any) -> list[bytes]:
+def _flat_strings(value: Any, whole: Any) -> list[bytes]:
     if isinstance(value, (list, tuple)):
-        return [s for v in value for s in _flat_strings(v)]
+        return [s for v in value for s in _flat_strings(v, whole)]
     if isinstance(value, bytes):
         return [bytes(value)]
     if isinstance(value, str):
         return [value.encode("utf-8")]
-    raise ConversionError(f"Failed to convert elements of {value!r} to a string tensor")
+    raise _not_convertible(whole)
 
 
 def _dense_shape(value: Any) -> list[int]:
@@ -96,14 +109,19 @@ def tensor_proto(value: Any) -> tensor_pb2.TensorProto:
     """The ``TensorProto`` of ``tf.make_tensor_proto(value)`` (no dtype or shape given).
 
     Raises :class:`ConversionError` for what TensorFlow cannot convert either (ragged
-    lists, mixed strings and numbers, unsupported dtypes, None)."""
+    lists, mixed strings and numbers, unsupported dtypes, None), with TensorFlow's
+    message (:class:`ConversionTypeError` where TensorFlow raises a TypeError)."""
+    if value is None:
+        raise ConversionError("None values not supported.")
     if not is_constant_value(value):
-        raise ConversionError(f"cannot convert {value!r} to a constant tensor")
+        raise _not_convertible(value)
     is_numpy = isinstance(value, (np.ndarray, np.generic))
     try:
         array = np.asarray(value) if is_numpy else np.array(value)
-    except (ValueError, TypeError, OverflowError) as e:
-        raise ConversionError(f"cannot convert {value!r} to a tensor: {e}") from None
+    except ValueError as e:  # (ragged lists: numpy's message, as TensorFlow's)
+        raise ConversionError(str(e)) from None
+    except (TypeError, OverflowError):
+        raise _not_convertible(value) from None
     if not is_numpy:
         if list(array.shape) != _dense_shape(value):
             raise ConversionError(
@@ -126,11 +144,12 @@ def tensor_proto(value: Any) -> tensor_pb2.TensorProto:
         proto.dtype = _DT.DT_STRING
         if is_numpy:
             items = array.ravel().tolist()
-            if not all(isinstance(x, (str, bytes)) for x in items):
-                raise ConversionError(f"Failed to convert elements of {value!r} to a string tensor")
+            for x in items:
+                if not isinstance(x, (str, bytes)):
+                    raise ConversionTypeError(f"Expected binary or unicode string, got {x!r}")
             proto.string_val.extend(x.encode("utf-8") if isinstance(x, str) else x for x in items)
         else:
-            proto.string_val.extend(_flat_strings(value))
+            proto.string_val.extend(_flat_strings(value, value))
         return proto
     spec = _NUMERIC.get(array.dtype.newbyteorder("=")) if array.dtype.isnative else None
     if spec is None:

@@ -15,6 +15,7 @@ __all__ = [
     "FileError",
     "GraphError",
     "InputMapError",
+    "InputMapTypeError",
     "MetaGraphNotFoundError",
     "ParseError",
     "ScopeError",
@@ -56,6 +57,12 @@ class GraphError(Error, ValueError):
 
 class InputMapError(Error, ValueError):
     """An ``input_map`` that does not fit the graph (keys not used, bad values)."""
+
+
+class InputMapTypeError(InputMapError, TypeError):
+    """An ``input_map`` TensorFlow refuses with a ``TypeError`` (not a dict, a key that
+    is not a string, a value that converts to no tensor, such as an Operation): an
+    :class:`InputMapError` that is also a ``TypeError``."""
 
 
 class ScopeError(Error, ValueError):

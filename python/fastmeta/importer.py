@@ -33,9 +33,16 @@ from typing import Any, Callable, Union
 
 from google.protobuf.message import DecodeError
 
-from fastmeta.constants import ConversionError, const_attrs
+from fastmeta.constants import ConversionError, ConversionTypeError, const_attrs
 from fastmeta.control_flow import CondContext, WhileContext
-from fastmeta.errors import CollectionError, CollectionValueError, Error, GraphError, InputMapError
+from fastmeta.errors import (
+    CollectionError,
+    CollectionValueError,
+    Error,
+    GraphError,
+    InputMapError,
+    InputMapTypeError,
+)
 from fastmeta.graph import (
     Graph,
     Operation,
@@ -47,10 +54,17 @@ from fastmeta.graph import (
     first_in_scope,
     get_default_graph,
 )
-from fastmeta.protos import graph_pb2, meta_graph_pb2, op_def_pb2
+from fastmeta.protos import attr_value_pb2, graph_pb2, meta_graph_pb2, op_def_pb2
 from fastmeta.queue_runner import QueueRunner
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
-from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, parse_return_element, run_core
+from fastmeta.rewrite import (
+    checked_input_map,
+    graph_tail,
+    input_map_pairs,
+    input_map_tensor_keys,
+    parse_return_element,
+    run_core,
+)
 from fastmeta.saver import Saver, build_saver
 from fastmeta.scoping import (
     REGISTERED_PROTOS,
@@ -149,21 +163,51 @@ def _check_unbound(
         raise error
 
 
-def _names_a_tensor(value: Any) -> bool:
-    """An input_map value that names a tensor (or an op, for a control key): a fastmeta
-    Tensor or Operation, a name, an object with a ``name``; anything else is a value."""
-    return isinstance(value, (Tensor, Operation, str)) or isinstance(getattr(value, "name", None), str)
+def _holds_graph_objects(value: Any) -> bool:
+    """Whether ``value`` is a (nested) list or tuple holding a Tensor, Variable or
+    Operation (which TensorFlow packs with a ``Pack`` op)."""
+    if isinstance(value, (list, tuple)):
+        return any(_holds_graph_objects(v) for v in value)
+    return isinstance(value, (Tensor, Variable, Operation))
+
+
+def _converted(txn: _Transaction, key: str, value: Any) -> Tensor:
+    """The tensor TensorFlow's ``convert_to_tensor`` makes of an input_map value that is
+    not a tensor, made (staged) in the current name scope: a ref variable's snapshot;
+    a resource variable's cached value, else a new ``ReadVariableOp`` of its handle; a
+    ``Const`` of a number, string, list or numpy value. TensorFlow's errors, typed."""
+    if isinstance(value, Variable):
+        if not value.is_resource:
+            return value.snapshot
+        if value._cached_value is not None:
+            return value._cached_value
+        dtype = attr_value_pb2.AttrValue(type=value.dtype or 0)  # type: ignore[arg-type]
+        return Tensor(txn.create_op("ReadVariableOp", (value.handle,), {"dtype": dtype}, "ReadVariableOp"), 0)
+    if isinstance(value, Operation):
+        raise InputMapTypeError(f"can't convert Operation '{value.name}' to Tensor")
+    if _holds_graph_objects(value):
+        raise InputMapError(
+            f"input_map[{key!r}]: a list holding tensors, variables or operations is not converted by the "
+            "TF-free import (TensorFlow packs it with a Pack op); map a tensor"
+        )
+    try:
+        attrs = const_attrs(value)
+    except ConversionTypeError as e:
+        raise InputMapTypeError(str(e)) from None
+    except ConversionError as e:
+        raise InputMapError(str(e)) from None
+    return Tensor(txn.create_op("Const", (), attrs, "Const"), 0)
 
 
 def _constant_inputs(
     txn: _Transaction, input_map: Mapping[str, Any] | None, name: str, prefix: str
 ) -> Mapping[str, Any] | None:
-    """The input_map with each value that is not a tensor (a number, a list, a numpy
-    array, bytes) replaced by a ``Const`` of it, as TensorFlow's importer does: made in
-    the input_map's order under ``<prefix>/_inputs`` (``Const``, ``Const_1``, ...),
-    before the import's nodes; refused when the import has no name. Staged in ``txn``
-    (a failed import leaves none behind: TensorFlow's does)."""
-    if not input_map or all(_names_a_tensor(v) for v in input_map.values()):
+    """The input_map with each value that is not a fastmeta Tensor replaced by the
+    tensor TensorFlow's importer converts it to (:func:`_converted`): made in the
+    input_map's order under ``<prefix>/_inputs`` (``Const``, ``Const_1``,
+    ``ReadVariableOp``, ...), before the import's nodes; refused when the import has no
+    name. Staged in ``txn`` (a failed import leaves none behind: TensorFlow's does)."""
+    if not input_map or all(isinstance(v, Tensor) for v in input_map.values()):
         return input_map
     if not name:
         raise InputMapError(
@@ -177,17 +221,18 @@ def _constant_inputs(
     try:
         with txn.name_scope("_inputs"):
             for key, value in input_map.items():
-                if _names_a_tensor(value):
-                    out[key] = value
-                    continue
-                try:
-                    attrs = const_attrs(value)
-                except ConversionError as e:
-                    raise InputMapError(f"input_map[{key!r}]: {e}") from None
-                out[key] = Tensor(txn.create_op("Const", (), attrs, "Const"), 0)
+                out[key] = value if isinstance(value, Tensor) else _converted(txn, key, value)
     finally:
         txn.name_stack = saved
     return out
+
+
+def _check_graphs(txn: _Transaction, input_map: Mapping[str, Any] | None) -> None:
+    """Refuse a Tensor, Variable or Operation of another graph (TensorFlow maps it by
+    its name onto whatever node of that name the target graph holds, or fails)."""
+    for key, value in (input_map or {}).items():
+        if isinstance(value, (Tensor, Operation, Variable)) and value.graph is not txn._graph:
+            raise InputMapError(f"input_map[{key!r}] = {value!r} belongs to another graph")
 
 
 def _resolve_input_map(
@@ -196,9 +241,6 @@ def _resolve_input_map(
     """The input_map as the core takes it: (key, target tensor or ``^op``) pairs, and
     each target tensor's DataType (0 for a control input, or when not known), which
     the core checks against the inputs it feeds, as TensorFlow's importer does."""
-    for key, value in (input_map or {}).items():
-        if isinstance(value, (Tensor, Operation)) and value.graph is not txn._graph:
-            raise InputMapError(f"input_map[{key!r}] = {value!r} belongs to another graph")
     pairs = input_map_pairs(input_map)
     out = []
     dtypes = []
@@ -511,7 +553,10 @@ def _import(
         raise TypeError(f"import_scope must be a string, got {type(import_scope).__name__}")
     loaded = load_meta_graph(meta_graph_or_file)
     rest = loaded.rest
+    if input_map is not None and not isinstance(input_map, Mapping):
+        checked_input_map(input_map)  # (TensorFlow's TypeError)
     _check_unbound(rest, unbound_inputs_col_name, input_map)
+    input_map = checked_input_map(input_map) or None
     target = graph if graph is not None else get_default_graph()
     # The scope's characters, by the rules of the graph's name stack (as entering it
     # checks them), before the graph's name table is asked about it.
@@ -522,6 +567,7 @@ def _import(
         txn = _Transaction(target)
         scope_to_prepend = txn.unique_name(import_scope or "", mark_as_used=False)
         prefix, _ = txn.enter_scope(import_scope or scope_to_prepend)
+        _check_graphs(txn, input_map)
         input_map = _constant_inputs(txn, input_map, import_scope or scope_to_prepend, prefix)
         imap, imap_dtypes = _resolve_input_map(txn, input_map)
         restored = [
@@ -647,9 +693,11 @@ def import_meta_graph(
     """Import a meta graph (a path, bytes, or a fastmeta/TensorFlow ``MetaGraphDef``) into
     ``graph`` (default: the default graph), as ``tf.compat.v1.train.import_meta_graph``.
 
-    kwargs: ``graph``, ``input_map`` ({name in the file: fastmeta.Tensor or "name:idx", or
-    a value: a number, list, numpy array or bytes becomes a ``Const`` under
-    ``<scope>/_inputs`` as in TensorFlow; a ``str`` is a tensor name, not a string value}),
+    kwargs: ``graph``, ``input_map`` ({name in the file (str or bytes): a fastmeta.Tensor of
+    the graph, or a value converted as TensorFlow's importer converts it, under
+    ``<scope>/_inputs``: a number, list, numpy array, ``bytes`` or ``str`` becomes a
+    ``Const`` (a ``str`` is a string value, not a tensor name), a ref Variable is its
+    snapshot, a resource Variable a new ``ReadVariableOp``; an Operation is refused}),
     ``unbound_inputs_col_name`` (default ``"unbound_inputs"``),
     ``restore_collections_predicate`` (key → bool), ``return_elements`` (checked, as
     TensorFlow checks them, not returned); and fastmeta's own ``threads``

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core
-from fastmeta.errors import GraphError, InputMapError, ParseError
+from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
 from fastmeta.scoping import (
@@ -23,6 +23,7 @@ from fastmeta.scoping import (
 )
 
 __all__ = [
+    "checked_input_map",
     "graph_tail",
     "input_map_pairs",
     "input_map_tensor_keys",
@@ -30,6 +31,27 @@ __all__ = [
     "rewrite_meta_graph_bytes",
     "run_core",
 ]
+
+
+def checked_input_map(input_map: Any) -> dict[str, Any]:
+    """The input_map as TensorFlow's importer takes it: a dict (here any Mapping) whose
+    keys are strings, ``bytes`` keys read as UTF-8 names; what it refuses with a
+    TypeError, with its messages, as :class:`InputMapTypeError`."""
+    if input_map is None:
+        return {}
+    if not isinstance(input_map, Mapping):
+        raise InputMapTypeError(f"Argument `input_map` must be a dictionary. Obtained {type(input_map).__name__}")
+    if not all(isinstance(k, (bytes, str)) for k in input_map):
+        raise InputMapTypeError(f"All keys for argument `input_map` must be strings. Obtained keys: {list(input_map)}")
+    out: dict[str, Any] = {}
+    for key, value in input_map.items():
+        if isinstance(key, bytes):
+            try:
+                key = key.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputMapError(f"input_map key {key!r} is not a valid name: it is not UTF-8") from None
+        out[key] = value
+    return out
 
 
 def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]]:
@@ -42,9 +64,7 @@ def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]
     entries come out ordered by (node name, output index; a control key's is -1), the
     order of TensorFlow's map, in which the core names the keys no node has."""
     entries: dict[tuple[str, int], tuple[str, str]] = {}
-    for key, value in (input_map or {}).items():
-        if not isinstance(key, str):
-            raise InputMapError(f"input_map keys must be strings, got {key!r}")
+    for key, value in checked_input_map(input_map).items():
         name = value if isinstance(value, str) else getattr(value, "name", None)
         if not isinstance(name, str):
             raise InputMapError(f"input_map value for {key!r} must be a tensor or a tensor name, got {value!r}")

@@ -82,7 +82,7 @@ from tensorflow.python.util import compat
 
 from fastmeta import _core
 from fastmeta.constants import is_constant_value
-from fastmeta.errors import GraphError, InputMapError, ParseError
+from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.importer import unbound_inputs_error
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
 from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, is_utf8, parse_return_element
@@ -222,6 +222,27 @@ def _fallback_reason_for_graph(graph: ops.Graph, input_map: dict[Any, Any]) -> s
     ):
         return "the constants made of input_map values would take an enclosing block's control inputs"
     return None
+
+
+def _check_operation_values(graph: ops.Graph, import_scope: str | None, input_map: dict[Any, Any]) -> None:
+    """TensorFlow's TypeError for an Operation as an input_map value (no tensor converts
+    from it), raised before the graph is touched: TensorFlow's importer raises it while
+    converting the values in order, after making the Consts of those before it, which it
+    leaves in the graph. (Without a name for the import TensorFlow refuses the values
+    first; its own import raises that, touching nothing.)"""
+    if not any(isinstance(v, ops.Operation) for v in input_map.values()):
+        return
+    if not (import_scope or graph.unique_name("", mark_as_used=False)):
+        return
+    for value in input_map.values():
+        if isinstance(value, ops.Operation):
+            raise InputMapTypeError(f"can't convert Operation '{value.name}' to Tensor")
+        if isinstance(value, tensor_lib.Tensor):
+            continue
+        if value is None or is_constant_value(value):
+            tensor_util.make_tensor_proto(value, allow_broadcast=True)  # (its error first, as TensorFlow's)
+        else:
+            return  # (converted by TensorFlow's own import, which raises what it raises)
 
 
 class _ConstInput:
@@ -699,6 +720,7 @@ def _import_scoped(
         checked_elements = _check_return_elements(return_elements)
         if graph.finalized:
             raise RuntimeError("Graph is finalized and cannot be modified.")
+        _check_operation_values(graph, import_scope, checked_map)
         reason = _fallback_reason_for_graph(graph, checked_map)
         scope: str | None = None
         elements: list[Any] | None = None
