@@ -367,3 +367,55 @@ def test_other_values_as_in_tensorflow(case: str, scope: str | None) -> None:
     want = _run_on_base("tf", OTHER_VALUES[case], import_scope=scope)
     for run in ("dropin", "fastmeta"):
         _same_outcome(want, _run_on_base(run, OTHER_VALUES[case], import_scope=scope), run)
+
+
+@pytest.mark.parametrize("how", ["outer_scope", "twice_into_imp"])
+def test_a_resource_variable_read_where_tensorflow_reads_it(how: str) -> None:
+    # Under name_scope("outer") without import_scope: outer/_inputs/ReadVariableOp; a
+    # second import into "imp/": imp/_inputs_1/ReadVariableOp.
+    base, data = _base(), _meta()
+    results = []
+    for run in ("tf", "dropin", "fastmeta"):
+        if run == "fastmeta":
+            g: Any = fastmeta.Graph()
+            importer: Any = fastmeta.import_meta_graph
+            with g.as_default():
+                importer(base)
+        else:
+            g = tf.Graph()
+            importer = v1.train.import_meta_graph if run == "tf" else fmtf.import_meta_graph
+            with g.as_default():
+                v1.train.import_meta_graph(v1.MetaGraphDef.FromString(base))
+        with g.as_default():
+            imap = {"x": _objects(g)["vv"], "p": _objects(g)["rv"]}
+            source = data if run == "fastmeta" else v1.MetaGraphDef.FromString(data)
+            if how == "outer_scope":
+                with g.name_scope("outer"):
+                    importer(source, input_map=imap)
+            else:
+                for _ in range(2):
+                    importer(source if run == "fastmeta" else v1.MetaGraphDef.FromString(data),
+                             import_scope="imp/", input_map=imap)
+        results.append(g.as_graph_def())
+    names = [n.name for n in results[0].node]
+    assert ("outer/_inputs/ReadVariableOp" if how == "outer_scope" else "imp/_inputs_1/ReadVariableOp") in names
+    assert diff_graph_defs(results[0], results[1]) == []
+    assert diff_graph_defs(results[0], results[2]) == []
+
+
+def test_a_variable_of_another_graph_is_refused() -> None:
+    # TensorFlow maps a tensor of another graph by its name (onto whatever the target
+    # graph holds of that name, else "node ... does not exist"): fastmeta refuses it.
+    other = fastmeta.Graph()
+    with other.as_default():
+        fastmeta.import_meta_graph(_base())
+    variables = _objects(other)
+    g = fastmeta.Graph()
+    with g.as_default():
+        fastmeta.import_meta_graph(_base())
+        before = g.as_graph_def().SerializeToString(deterministic=True)
+        for value in (variables["vv"], variables["rv"], variables["t"], variables["t_op"]):
+            with pytest.raises(fastmeta.InputMapError, match="belongs to another graph"):
+                fastmeta.import_meta_graph(_meta(), import_scope="imp", input_map={"p": 1.0, "^x": value})
+        assert g.as_graph_def().SerializeToString(deterministic=True) == before
+        assert g.unique_name("imp", mark_as_used=False) == "imp"
