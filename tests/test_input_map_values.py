@@ -268,6 +268,12 @@ def _base() -> bytes:
         return v1.train.export_meta_graph().SerializeToString()  # type: ignore[no-any-return]
 
 
+def _control_on_x() -> None:
+    g = tf.compat.v1.get_default_graph()
+    with g.control_dependencies([g.get_operation_by_name("x"), g.get_operation_by_name("p")]):
+        tf.identity(g.get_tensor_by_name("s:0"), name="c")
+
+
 def _objects(g: Any) -> dict[str, Any]:
     out = {v.name[:-2]: v for v in g.get_collection("variables")}
     out.update(t=g.get_tensor_by_name("t:0"), u=g.get_tensor_by_name("u:0"), t_op=g.get_operation_by_name("t"))
@@ -277,7 +283,7 @@ def _objects(g: Any) -> dict[str, Any]:
 def _run_on_base(run: str, make: Callable[[dict[str, Any]], Any], **kwargs: Any) -> Any:
     """(error message or None, graph_def, names handed out next, node names before the
     import, error). A key that is not a string is shown as ``<key>`` in the message."""
-    base, data = _base(), _meta()
+    base, data = _base(), _meta(_control_on_x)
     error: BaseException | None = None
     if run == "fastmeta":
         g: Any = fastmeta.Graph()
