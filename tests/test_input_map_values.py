@@ -425,3 +425,26 @@ def test_a_variable_of_another_graph_is_refused() -> None:
                 fastmeta.import_meta_graph(_meta(), import_scope="imp", input_map={"p": 1.0, "^x": value})
         assert g.as_graph_def().SerializeToString(deterministic=True) == before
         assert g.unique_name("imp", mark_as_used=False) == "imp"
+
+
+def test_a_return_element_mapped_to_a_variable_is_its_read() -> None:
+    kwargs: dict[str, Any] = dict(import_scope="imp", return_elements=["x:0", "y:0"])
+    results = []
+    for importer in (
+        tf_meta_graph.import_scoped_meta_graph_with_return_elements,
+        fmtf.import_scoped_meta_graph_with_return_elements,
+        fastmeta.import_scoped_meta_graph_with_return_elements,
+    ):
+        if importer is fastmeta.import_scoped_meta_graph_with_return_elements:
+            g: Any = fastmeta.Graph()
+            with g.as_default():
+                fastmeta.import_meta_graph(_base())
+                _, elements = importer(_meta(), input_map={"x": _objects(g)["vv"]}, **kwargs)
+        else:
+            with tf.Graph().as_default() as g:
+                v1.train.import_meta_graph(v1.MetaGraphDef.FromString(_base()))
+                source = v1.MetaGraphDef.FromString(_meta())
+                _, elements = importer(source, input_map={"x": _objects(g)["vv"]}, **kwargs)
+        results.append([e.name for e in elements])
+    assert results[0] == ["imp/_inputs/ReadVariableOp:0", "imp/y:0"]
+    assert results[1] == results[0] and results[2] == results[0]
