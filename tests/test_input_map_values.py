@@ -347,6 +347,8 @@ OTHER_VALUES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "not_a_dict": lambda o: [("x", o["t"])],
     "mixed_list": lambda o: {"x": [1, "a"]},
     "object": lambda o: {"x": _OBJECT},
+    "object_after_a_constant": lambda o: {"p": 1.0, "x": _OBJECT},
+    "none_after_a_constant": lambda o: {"p": 1.0, "x": None, "^s": o["t_op"]},
     "dict_value": lambda o: {"x": {"a": 1.0}},
     "set_value": lambda o: {"x": {1.0}},
 }

@@ -72,6 +72,7 @@ from tensorflow.python.framework import (
     op_callbacks,
     op_def_registry,
     ops,
+    tensor_conversion_registry,
     tensor_util,
 )
 from tensorflow.python.framework import errors as tf_errors
@@ -224,13 +225,14 @@ def _fallback_reason_for_graph(graph: ops.Graph, input_map: dict[Any, Any]) -> s
     return None
 
 
-def _check_operation_values(graph: ops.Graph, import_scope: str | None, input_map: dict[Any, Any]) -> None:
-    """TensorFlow's TypeError for an Operation as an input_map value (no tensor converts
-    from it), raised before the graph is touched: TensorFlow's importer raises it while
-    converting the values in order, after making the Consts of those before it, which it
+def _check_values_converted_first(graph: ops.Graph, import_scope: str | None, input_map: dict[Any, Any]) -> None:
+    """TensorFlow's errors for input_map values no tensor converts from (an Operation;
+    a value only the default conversion takes, such as an object, a dict or a set),
+    raised before the graph is touched: TensorFlow's importer raises them while
+    converting the values in order, after making the Consts of those before, which it
     leaves in the graph. (Without a name for the import TensorFlow refuses the values
     first; its own import raises that, touching nothing.)"""
-    if not any(isinstance(v, ops.Operation) for v in input_map.values()):
+    if all(isinstance(v, tensor_lib.Tensor) or is_constant_value(v) for v in input_map.values()):
         return
     if not (import_scope or graph.unique_name("", mark_as_used=False)):
         return
@@ -239,7 +241,14 @@ def _check_operation_values(graph: ops.Graph, import_scope: str | None, input_ma
             raise InputMapTypeError(f"can't convert Operation '{value.name}' to Tensor")
         if isinstance(value, tensor_lib.Tensor):
             continue
-        if value is None or is_constant_value(value):
+        if (
+            value is None
+            or is_constant_value(value)
+            or (
+                getattr(value, "__tf_tensor__", None) is None
+                and all(base is object for base, _ in tensor_conversion_registry.get(type(value)))
+            )
+        ):
             tensor_util.make_tensor_proto(value, allow_broadcast=True)  # (its error first, as TensorFlow's)
         else:
             return  # (converted by TensorFlow's own import, which raises what it raises)
@@ -720,7 +729,7 @@ def _import_scoped(
         checked_elements = _check_return_elements(return_elements)
         if graph.finalized:
             raise RuntimeError("Graph is finalized and cannot be modified.")
-        _check_operation_values(graph, import_scope, checked_map)
+        _check_values_converted_first(graph, import_scope, checked_map)
         reason = _fallback_reason_for_graph(graph, checked_map)
         scope: str | None = None
         elements: list[Any] | None = None
