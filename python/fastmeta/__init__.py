@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fastmeta import saved_model
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import (
     CollectionError,
@@ -21,8 +22,12 @@ from fastmeta.errors import (
     InputMapTypeError,
     MetaGraphNotFoundError,
     ParseError,
+    SavedModelError,
+    SavedModelNotFoundError,
+    SavedModelParseError,
     ScopeError,
     SizeLimitError,
+    TagsNotFoundError,
 )
 from fastmeta.export import export_meta_graph
 from fastmeta.graph import Graph, Operation, Tensor, get_default_graph, reset_default_graph
@@ -72,9 +77,13 @@ __all__ = [
     "ParseError",
     "QueueRunner",
     "RestoredVariables",
+    "SavedModelError",
+    "SavedModelNotFoundError",
+    "SavedModelParseError",
     "Saver",
     "ScopeError",
     "SizeLimitError",
+    "TagsNotFoundError",
     "Tensor",
     "Variable",
     "WhileContext",
@@ -89,4 +98,5 @@ __all__ = [
     "read_meta_graph_file",
     "reset_default_graph",
     "rewrite_meta_graph",
+    "saved_model",
 ]

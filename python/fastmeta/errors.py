@@ -18,8 +18,12 @@ __all__ = [
     "InputMapTypeError",
     "MetaGraphNotFoundError",
     "ParseError",
+    "SavedModelError",
+    "SavedModelNotFoundError",
+    "SavedModelParseError",
     "ScopeError",
     "SizeLimitError",
+    "TagsNotFoundError",
 ]
 
 
@@ -105,3 +109,32 @@ class CollectionValueError(CollectionError, ValueError):
     """A collection entry TensorFlow refuses with a ``ValueError`` (a VariableDef with an
     invalid synchronization or aggregation, two variables of one name for the Saver):
     a :class:`CollectionError` that is also a ``ValueError``."""
+
+
+class SavedModelNotFoundError(FileError, FileNotFoundError):
+    """No ``saved_model.pb`` nor ``saved_model.pbtxt`` in the SavedModel directory (or no
+    such directory). ``path`` is the directory."""
+
+
+class SavedModelParseError(ParseError, OSError):
+    """A ``saved_model.pb``/``.pbtxt`` that cannot be parsed: a :class:`ParseError` naming
+    the file and byte offset, also an ``OSError`` (TensorFlow's loader raises ``IOError``)."""
+
+    def __init__(self, message: str, offset: int | None = None, path: str | None = None):
+        ParseError.__init__(self, message, offset, path)
+
+
+class SavedModelError(Error, RuntimeError):
+    """A SavedModel TensorFlow's loader refuses with a ``RuntimeError`` (no meta graph with
+    the tags asked for, not exactly one init op in its collection) or cannot finish
+    (an init op named by the ``__saved_model_init_op`` signature that is not in the graph)."""
+
+
+class TagsNotFoundError(SavedModelError):
+    """No meta graph of the SavedModel has exactly the tags asked for. ``tags`` are the
+    tags asked for, ``available`` the tag sets of the file's meta graphs, in file order."""
+
+    def __init__(self, message: str, tags: frozenset[str], available: list[set[str]]):
+        super().__init__(message)
+        self.tags = tags
+        self.available = available

@@ -1223,6 +1223,12 @@ class _Transaction(_Lookup):
         items = list(self._graph._collections.get(key, ())) + list(staged)
         return _filter_scope(items, scope)
 
+    def get_all_collection_keys(self) -> list[str]:
+        """The string keys of all collections, committed and staged."""
+        keys = dict.fromkeys(self._graph._collections)
+        keys.update(dict.fromkeys(self.collections))
+        return [k for k in keys if isinstance(k, str)]
+
     def iterate_collection(self, key: Any) -> Iterator[Any]:
         """The items of collection ``key`` (committed, then staged), deferred ones made
         one at a time: for a search that usually stops at the first."""

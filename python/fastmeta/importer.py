@@ -548,6 +548,7 @@ def _import(
     return_elements: Sequence[str | bytes] | None,
     build_saver_for_return: bool,
     threads: int = 0,
+    before_commit: Callable[[_Transaction, Any], None] | None = None,
 ) -> tuple[dict[str, Variable], list[Element] | None, Any]:
     if import_scope is not None and not isinstance(import_scope, str):
         raise TypeError(f"import_scope must be a string, got {type(import_scope).__name__}")
@@ -621,6 +622,13 @@ def _import(
             else:
                 in_scope = txn.get_collection("variables", scope=scope_to_prepend)
                 var_list = dict(zip(strip_name_scopes([v.name for v in in_scope], scope_to_prepend), in_scope))
+            if before_commit is not None:
+                # (the SavedModel loader restores its variables here: a failure leaves
+                # the graph as it was)
+                if isinstance(saver, tuple):
+                    before_commit(saver[0], saver[1])
+                else:
+                    before_commit(txn, saver)
         txn.commit()
         if isinstance(saver, tuple):
             other_txn, saver = saver

@@ -24,6 +24,8 @@ __all__ = [
     "import_meta_graph",
     "import_meta_graph_with_return_elements",
     "import_scoped_meta_graph_with_return_elements",
+    "saved_model",
+    "saved_model_load",
 ]
 
 
@@ -40,8 +42,10 @@ except ImportError as _e:  # pragma: no cover - exercised in a TF-free environme
         "(or use fastmeta.rewrite_meta_graph, which does not need TensorFlow)."
     ) from _e
 
+from fastmeta.tf import saved_model  # noqa: E402
 from fastmeta.tf._importer import (  # noqa: E402
     import_meta_graph,
     import_meta_graph_with_return_elements,
     import_scoped_meta_graph_with_return_elements,
 )
+from fastmeta.tf.saved_model import load as saved_model_load  # noqa: E402

@@ -1,0 +1,359 @@
+"""TF1 SavedModels: ``fastmeta.saved_model.load`` (TF-free) and ``fastmeta.tf.saved_model.load``
+(the drop-in), differential against ``tf.compat.v1.saved_model.loader.load``.
+
+SavedModels are built here with TensorFlow's v1 builders (``SavedModelBuilder`` with
+``main_op`` or ``legacy_init_op`` and the legacy ``saved_model_assets`` collection; the
+internal ``_SavedModelBuilder`` with ``asset_file_def`` and the ``__saved_model_init_op``
+signature; ``simple_save``; text format), each with ref, resource and partitioned
+variables, an asset whose path the init op stores in a variable, and two meta graphs of
+different tags. TensorFlow's loader is the oracle, run step by step (its own
+``SavedModelLoader``) so the values right after the restore can be compared too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+tf = pytest.importorskip("tensorflow")
+np = pytest.importorskip("numpy")
+
+import fastmeta  # noqa: E402
+import fastmeta.tf as ftf  # noqa: E402
+from tf_oracle import diff_graph_defs  # noqa: E402
+
+pytestmark = pytest.mark.tf
+
+v1 = tf.compat.v1
+KINDS = ["main_op", "legacy_init_op", "asset_file_def", "pbtxt", "simple_save"]
+SCOPES = [None, "imp"]
+
+
+def build(export_dir: Path, kind: str) -> None:
+    """A SavedModel of ``kind`` (see the module docstring) in ``export_dir``."""
+    from tensorflow.python.saved_model import builder_impl
+
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        w = v1.get_variable("w", initializer=tf.ones([3, 2]), use_resource=False)
+        r = v1.get_variable("r", initializer=tf.fill([2], 2.0), use_resource=True)
+        p = v1.get_variable(
+            "p", shape=[5, 2], initializer=v1.constant_initializer(3.0),
+            partitioner=v1.fixed_size_partitioner(2), use_resource=False,
+        )  # fmt: skip
+        y = tf.add(tf.matmul(x, w) + r, tf.reduce_sum(p), name="y")
+        counter = v1.get_variable("counter", initializer=0, trainable=False, use_resource=True)
+        seen = v1.get_variable("seen_asset", initializer="", dtype=tf.string, trainable=False, use_resource=False)
+        vocab = export_dir.parent / f"{export_dir.name}_vocab.txt"
+        vocab.write_text("a\nb\n")
+        asset = tf.constant(str(vocab), name="asset_path")
+        init = tf.group(v1.assign_add(counter, 7), v1.assign(seen, asset), name="init_all")
+        signatures = {"sig": v1.saved_model.predict_signature_def({"x": x}, {"y": y})}
+        with v1.Session(graph=g) as sess:
+            sess.run(v1.global_variables_initializer())
+            sess.run(w.assign([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+            sess.run(r.assign([-1.0, 0.5]))
+            sess.run(counter.assign(35))
+            for i, part in enumerate(p):
+                sess.run(part.assign(np.full(part.shape, 10.0 * (i + 1), np.float32)))
+            if kind == "simple_save":
+                v1.add_to_collection(v1.GraphKeys.ASSET_FILEPATHS, asset)
+                v1.saved_model.simple_save(sess, str(export_dir), {"x": x}, {"y": y},
+                                           legacy_init_op=init)  # fmt: skip
+                return
+            if kind == "asset_file_def":
+                b: Any = builder_impl._SavedModelBuilder(str(export_dir))
+                b.add_meta_graph_and_variables(sess, ["serve"], signature_def_map=signatures,
+                                               assets_list=[asset], init_op=init)  # fmt: skip
+                b.add_meta_graph(["train", "gpu"], clear_devices=True, init_op=init)
+                b.save()
+                return
+            b = v1.saved_model.Builder(str(export_dir))
+            extra = {"legacy_init_op": init} if kind == "legacy_init_op" else {"main_op": init}
+            b.add_meta_graph_and_variables(sess, ["serve"], signature_def_map=signatures,
+                                           assets_collection=[asset], **extra)  # fmt: skip
+            b.add_meta_graph(["train", "gpu"], clear_devices=True)  # (the op is in the collection)
+            b.save(as_text=kind == "pbtxt")
+    if kind == "legacy_init_op":
+        # TensorFlow 2.21's builder files a legacy_init_op under saved_model_main_op: the
+        # legacy key, as older TensorFlows wrote it, by hand.
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        path = export_dir / "saved_model.pb"
+        saved = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+        for meta in saved.meta_graphs:
+            meta.collection_def["legacy_init_op"].CopyFrom(meta.collection_def.pop("saved_model_main_op"))
+        path.write_bytes(saved.SerializeToString())
+
+
+_BUILT: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("saved_models")
+    for kind in KINDS:
+        build(root / kind, kind)
+        _BUILT[kind] = root / kind
+    return _BUILT
+
+
+def tf_load(export_dir: Path, tags: list[str], import_scope: str | None = None, **kw: Any) -> dict[str, Any]:
+    """TensorFlow's loader, step by step (its SavedModelLoader's own methods, in the order
+    its ``load`` calls them): graph, values after the restore, values after the init op,
+    asset feed, init op, and the MetaGraphDef ``loader.load`` returns."""
+    from tensorflow.python.saved_model import loader_impl
+
+    g = tf.Graph()
+    with v1.Session(graph=g) as sess, g.as_default():
+        loader = loader_impl.SavedModelLoader(str(export_dir))
+        saver, _ = loader.load_graph(g, tags, import_scope, **kw)
+        loader.restore_variables(sess, saver, import_scope)
+        variables = v1.global_variables()
+        restored = dict(zip([v.op.name for v in variables], sess.run(variables)))
+        meta = loader.get_meta_graph_def_from_tags(tags)
+        assets = loader_impl.get_asset_tensors(str(export_dir), meta, import_scope=import_scope)
+        init_op = loader_impl.get_init_op(meta, import_scope)
+        loader.run_init_ops(sess, tags, import_scope)
+        after = dict(zip([v.op.name for v in variables], sess.run(variables)))
+        graph_def = g.as_graph_def()
+    # (the whole loader, for the MetaGraphDef it returns)
+    g2 = tf.Graph()
+    with v1.Session(graph=g2) as sess:
+        returned = v1.saved_model.loader.load(sess, tags, str(export_dir), import_scope=import_scope, **kw)
+        assert g2.as_graph_def() == graph_def
+    return {
+        "graph_def": graph_def, "restored": restored, "after": after, "assets": assets,
+        "init_op": None if init_op is None else init_op.name, "returned": returned,
+    }  # fmt: skip
+
+
+def _whole(values: dict[str, Any], name: str) -> Any:
+    return values[name]
+
+
+@pytest.mark.parametrize("scope", SCOPES, ids=["no_scope", "scope"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_tf_free_load_is_tensorflows(models: dict[str, Path], kind: str, scope: str | None) -> None:
+    export_dir = models[kind]
+    tags = ["serve"]
+    expected = tf_load(export_dir, tags, scope)
+    graph = fastmeta.Graph()
+    loaded = fastmeta.saved_model.load(export_dir, tags, import_scope=scope, graph=graph)
+    assert loaded.graph is graph
+    assert diff_graph_defs(expected["graph_def"], graph.as_graph_def()) == []
+    # The restored values, as TensorFlow's session holds them right after its restore.
+    values = loaded.variables
+    assert values is not None
+    got = {**values, **values.slices}
+    for name, value in expected["restored"].items():
+        if name.endswith("/p") or name == "p":
+            continue  # (a partitioned variable has no whole variable in TensorFlow's graph)
+        assert name in got, name
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+    parts = sorted(n for n in expected["restored"] if "/part_" in n)
+    full = values[parts[0].rsplit("/", 1)[0]]
+    np.testing.assert_array_equal(full, np.concatenate([expected["restored"][n] for n in parts]))
+    assert loaded.asset_paths == {k: os.fsdecode(v) for k, v in expected["assets"].items()}
+    assert loaded.asset_paths and all(os.path.isfile(p) for p in loaded.asset_paths.values())
+    assert loaded.init_op is not None and loaded.init_op.name == expected["init_op"]
+    assert loaded.meta_graph_def.SerializeToString() == fastmeta.saved_model.read_saved_model(
+        export_dir).meta_graph_for_tags(tags).meta_graph_def().SerializeToString()
+    assert set(loaded.signature_def) == set(expected["returned"].signature_def)
+
+
+@pytest.mark.parametrize("scope", SCOPES, ids=["no_scope", "scope"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_dropin_load_is_tensorflows(models: dict[str, Path], kind: str, scope: str | None) -> None:
+    export_dir = models[kind]
+    expected = tf_load(export_dir, ["serve"], scope)
+    g = tf.Graph()
+    with v1.Session(graph=g) as sess:
+        returned = ftf.saved_model.load(sess, ["serve"], str(export_dir), import_scope=scope)
+        variables = v1.global_variables()
+        after = dict(zip([v.op.name for v in variables], sess.run(variables)))
+    assert diff_graph_defs(expected["graph_def"], g.as_graph_def()) == []
+    assert type(returned) is type(expected["returned"])
+    assert returned == expected["returned"]
+    assert set(after) == set(expected["after"])
+    for name, value in expected["after"].items():
+        np.testing.assert_array_equal(after[name], value, err_msg=name)
+    # The init op ran with the asset fed its path inside the SavedModel.
+    prefix = f"{scope}/" if scope else ""
+    assert after[prefix + "counter"] == 35 + 7
+    assert os.fsdecode(after[prefix + "seen_asset"]) == os.path.join(str(export_dir), "assets", "main_op_vocab.txt"
+                                                                   if kind == "main_op" else f"{kind}_vocab.txt")
+
+
+def test_other_tags_pick_the_other_meta_graph(models: dict[str, Path]) -> None:
+    export_dir = models["main_op"]
+    expected = tf_load(export_dir, ["gpu", "train"], "t")
+    graph = fastmeta.Graph()
+    loaded = fastmeta.saved_model.load(export_dir, ("gpu", "train"), import_scope="t", graph=graph)
+    assert loaded.tags == ["train", "gpu"]
+    assert diff_graph_defs(expected["graph_def"], graph.as_graph_def()) == []
+    g = tf.Graph()
+    with v1.Session(graph=g) as sess:
+        returned = ftf.saved_model_load(sess, {"train", "gpu"}, str(export_dir), import_scope="t")
+    assert returned == expected["returned"]
+    assert diff_graph_defs(expected["graph_def"], g.as_graph_def()) == []
+
+
+def test_clear_devices_and_saver_kwargs(models: dict[str, Path]) -> None:
+    """saver_kwargs go to the import (clear_devices among them); TensorFlow's returned
+    MetaGraphDef has its nodes' devices cleared and its saver_def scoped: so has the drop-in's."""
+    export_dir = models["legacy_init_op"]
+    expected = tf_load(export_dir, ["serve"], "dev", clear_devices=True)
+    g = tf.Graph()
+    with v1.Session(graph=g) as sess:
+        returned = ftf.saved_model.load(sess, ["serve"], str(export_dir), import_scope="dev", clear_devices=True)
+    assert returned == expected["returned"]
+    assert returned.saver_def.restore_op_name.startswith("dev/")
+    graph = fastmeta.Graph()
+    fastmeta.saved_model.load(export_dir, ["serve"], import_scope="dev", graph=graph, clear_devices=True)
+    assert diff_graph_defs(expected["graph_def"], graph.as_graph_def()) == []
+
+
+def test_second_load_into_one_graph(models: dict[str, Path]) -> None:
+    """Two loads into one graph: TensorFlow takes the init op from the graph's collection,
+    whose first entry is the first load's: fastmeta returns the same op."""
+    export_dir = models["main_op"]
+    g = tf.Graph()
+    with v1.Session(graph=g) as sess:
+        from tensorflow.python.saved_model import loader_impl
+
+        v1.saved_model.loader.load(sess, ["serve"], str(export_dir), import_scope="a")
+        with g.as_default():
+            meta = loader_impl.SavedModelLoader(str(export_dir)).get_meta_graph_def_from_tags(["serve"])
+            v1.saved_model.loader.load(sess, ["serve"], str(export_dir), import_scope="b")
+            tf_init = loader_impl.get_init_op(meta, "b").name
+    graph = fastmeta.Graph()
+    fastmeta.saved_model.load(export_dir, ["serve"], import_scope="a", graph=graph)
+    second = fastmeta.saved_model.load(export_dir, ["serve"], import_scope="b", graph=graph)
+    assert second.init_op is not None and second.init_op.name == tf_init
+
+
+# ---- bad input ------------------------------------------------------------------------
+
+
+def _tf_error(export_dir: Path, tags: list[str]) -> BaseException:
+    g = tf.Graph()
+    with v1.Session(graph=g) as sess, pytest.raises(Exception) as info:
+        v1.saved_model.loader.load(sess, tags, str(export_dir))
+    return info.value
+
+
+def _fm_error(export_dir: Path, tags: list[str], graph: fastmeta.Graph) -> BaseException:
+    with pytest.raises(fastmeta.Error) as info:
+        fastmeta.saved_model.load(export_dir, tags, import_scope="imp", graph=graph)
+    assert graph.get_operations() == [] and graph.get_all_collection_keys() == []
+    g = tf.Graph()
+    with v1.Session(graph=g) as sess, pytest.raises(fastmeta.Error) as dropin:
+        ftf.saved_model.load(sess, tags, str(export_dir))
+    assert type(dropin.value) is type(info.value)
+    return info.value
+
+
+@pytest.mark.parametrize("case", ["missing_dir", "empty_dir"])
+def test_no_saved_model_file(tmp_path: Path, case: str) -> None:
+    export_dir = tmp_path / "model"
+    if case == "empty_dir":
+        export_dir.mkdir()
+    expected = _tf_error(export_dir, ["serve"])
+    error = _fm_error(export_dir, ["serve"], fastmeta.Graph())
+    assert isinstance(expected, OSError)
+    assert isinstance(error, fastmeta.SavedModelNotFoundError) and isinstance(error, FileNotFoundError)
+    assert str(error) == str(expected)
+    assert error.path == str(export_dir)  # type: ignore[attr-defined]
+
+
+def test_wrong_tags_list_the_available(models: dict[str, Path]) -> None:
+    for tags in (["serving"], ["serve", "gpu"], []):
+        expected = _tf_error(models["main_op"], tags)
+        error = _fm_error(models["main_op"], tags, fastmeta.Graph())
+        assert isinstance(expected, RuntimeError)
+        assert isinstance(error, fastmeta.TagsNotFoundError) and isinstance(error, RuntimeError)
+        assert str(error) == str(expected)
+        assert error.available == [{"serve"}, {"train", "gpu"}]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "pbtxt_syntax"])
+def test_garbled_file(models: dict[str, Path], tmp_path: Path, how: str) -> None:
+    export_dir = tmp_path / "model"
+    if how == "pbtxt_syntax":
+        shutil.copytree(models["pbtxt"], export_dir)
+        path = export_dir / "saved_model.pbtxt"
+        path.write_text(path.read_text()[:-200] + " }}} nonsense")
+    else:
+        shutil.copytree(models["main_op"], export_dir)
+        path = export_dir / "saved_model.pb"
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) - 1000] if how == "truncated" else data[:20] + b"\xff" * 64 + data[84:])
+    expected = _tf_error(export_dir, ["serve"])
+    assert isinstance(expected, OSError) and str(path) in str(expected)
+    error = _fm_error(export_dir, ["serve"], fastmeta.Graph())
+    assert isinstance(error, fastmeta.SavedModelParseError) and isinstance(error, OSError)
+    assert error.path == str(path) and str(path) in str(error)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("how", ["no_variables_dir", "no_index", "corrupt_data"])
+def test_bad_variables_leave_the_graph_unchanged(models: dict[str, Path], tmp_path: Path, how: str) -> None:
+    export_dir = tmp_path / "model"
+    shutil.copytree(models["main_op"], export_dir)
+    variables = export_dir / "variables"
+    if how == "no_variables_dir":
+        shutil.rmtree(variables)
+    elif how == "no_index":
+        (variables / "variables.index").unlink()
+    else:
+        data = variables / "variables.data-00000-of-00001"
+        raw = bytearray(data.read_bytes())
+        raw[: len(raw)] = bytes(b ^ 0x5A for b in raw)
+        data.write_bytes(bytes(raw))
+    g = tf.Graph()
+    with v1.Session(graph=g) as sess, pytest.raises(Exception) as tf_error:
+        v1.saved_model.loader.load(sess, ["serve"], str(export_dir))
+    assert tf_error.type is not None
+    graph = fastmeta.Graph()
+    with pytest.raises(fastmeta.CheckpointError) as info:
+        fastmeta.saved_model.load(export_dir, ["serve"], import_scope="imp", graph=graph)
+    assert "variables" in str(info.value)
+    assert graph.get_operations() == [] and graph.get_all_collection_keys() == []
+    # Nothing of the failed load is left: a retry lands in the same scope.
+    shutil.rmtree(export_dir)
+    shutil.copytree(models["main_op"], export_dir)
+    loaded = fastmeta.saved_model.load(export_dir, ["serve"], import_scope="imp", graph=graph)
+    assert loaded.variables is not None and "imp/w" in loaded.variables
+
+
+def test_not_exactly_one_init_op(models: dict[str, Path], tmp_path: Path) -> None:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    export_dir = tmp_path / "model"
+    shutil.copytree(models["main_op"], export_dir)
+    path = export_dir / "saved_model.pb"
+    saved = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    saved.meta_graphs[0].collection_def["saved_model_main_op"].node_list.value.append("y")
+    path.write_bytes(saved.SerializeToString())
+    expected = _tf_error(export_dir, ["serve"])
+    graph = fastmeta.Graph()
+    with pytest.raises(fastmeta.SavedModelError) as info:
+        fastmeta.saved_model.load(export_dir, ["serve"], graph=graph)
+    assert isinstance(expected, RuntimeError) and str(info.value) == str(expected)
+    assert graph.get_operations() == []
+
+
+def test_contains_saved_model(models: dict[str, Path], tmp_path: Path) -> None:
+    for kind in ("main_op", "pbtxt"):
+        assert fastmeta.saved_model.contains_saved_model(models[kind]) == v1.saved_model.contains_saved_model(
+            str(models[kind])) is True  # fmt: skip
+    assert fastmeta.saved_model.contains_saved_model(tmp_path) is v1.saved_model.contains_saved_model(str(tmp_path))
