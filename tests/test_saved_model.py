@@ -357,3 +357,35 @@ def test_contains_saved_model(models: dict[str, Path], tmp_path: Path) -> None:
         assert fastmeta.saved_model.contains_saved_model(models[kind]) == v1.saved_model.contains_saved_model(
             str(models[kind])) is True  # fmt: skip
     assert fastmeta.saved_model.contains_saved_model(tmp_path) is v1.saved_model.contains_saved_model(str(tmp_path))
+
+
+@pytest.mark.parametrize("kind", ["asset_file_def", "pbtxt"])
+def test_cli_inspect_lists_meta_graphs(models: dict[str, Path], kind: str) -> None:
+    import json
+    import subprocess
+
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    export_dir = models[kind]
+    proc = subprocess.run([sys.executable, "-m", "fastmeta", "inspect", str(export_dir), "--json"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    saved = saved_model_pb2.SavedModel()
+    if kind == "pbtxt":
+        text_format.Parse((export_dir / "saved_model.pbtxt").read_text(), saved)
+    else:
+        saved.ParseFromString((export_dir / "saved_model.pb").read_bytes())
+    assert [(m["tags"], m["nodes"], m["signatures"], m["saver"]) for m in summary["meta_graphs"]] == [
+        (list(m.meta_info_def.tags), len(m.graph_def.node), sorted(m.signature_def), m.HasField("saver_def"))
+        for m in saved.meta_graphs
+    ]
+    assert summary["format"] == ("text" if kind == "pbtxt" else "binary")
+    text = subprocess.run([sys.executable, "-m", "fastmeta", "inspect", str(export_dir)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert text.returncode == 0 and "tags ['train', 'gpu']" in text.stdout
+    # Commands that need one meta graph still refuse the directory, saying what to do.
+    refused = subprocess.run([sys.executable, "-m", "fastmeta", "rewrite", str(export_dir), os.devnull],
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert refused.returncode == 1 and "fastmeta.saved_model.load" in refused.stderr

@@ -16,7 +16,7 @@ from fastmeta.errors import Error
 from fastmeta.reading import load_meta_graph
 from fastmeta.rewrite import graph_tail, rewrite_meta_graph, rewrite_meta_graph_bytes, run_core
 
-__all__ = ["inspect_meta_graph", "main"]
+__all__ = ["inspect_meta_graph", "inspect_saved_model", "main"]
 
 
 def _cmd_rewrite(args: argparse.Namespace) -> int:
@@ -83,6 +83,65 @@ def inspect_meta_graph(path: str) -> dict[str, Any]:
     }
 
 
+def inspect_saved_model(export_dir: str) -> dict[str, Any]:
+    """Summary of a SavedModel directory: its file and, for each meta graph, the tags,
+    node count, signatures, saver, init op and assets (what
+    ``fastmeta.saved_model.load`` would pick with those tags)."""
+    from fastmeta.saved_model import (
+        INIT_OP_SIGNATURE_KEY,
+        LEGACY_INIT_OP_KEY,
+        MAIN_OP_KEY,
+        asset_paths,
+        read_saved_model,
+        variables_path,
+    )
+
+    saved = read_saved_model(export_dir)
+    metas = []
+    for meta in saved.meta_graphs:
+        rest = meta.rest
+        loaded = load_meta_graph(meta.data)
+        init_op = next(
+            (k for k in (INIT_OP_SIGNATURE_KEY, MAIN_OP_KEY, LEGACY_INIT_OP_KEY)
+             if k in (rest.signature_def if k == INIT_OP_SIGNATURE_KEY else rest.collection_def)),
+            None,
+        )  # fmt: skip
+        metas.append(
+            {
+                "index": meta.index,
+                "tags": meta.tags,
+                "nodes": run_core(loaded, "").num_nodes,
+                "signatures": sorted(rest.signature_def),
+                "saver": rest.HasField("saver_def"),
+                "init_op": init_op,
+                "assets": sorted(os.path.basename(p) for p in asset_paths(export_dir, rest).values()),
+                "tensorflow_version": rest.meta_info_def.tensorflow_version,
+            }
+        )
+    prefix = variables_path(export_dir)
+    return {
+        "export_dir": export_dir,
+        "file": saved.path,
+        "file_size": os.path.getsize(saved.path),
+        "format": "text" if saved.text_format else "binary",
+        "schema_version": saved.schema_version,
+        "variables": prefix if os.path.exists(prefix + ".index") else None,
+        "meta_graphs": metas,
+    }
+
+
+def _print_saved_model(summary: dict[str, Any]) -> None:
+    print(f"SavedModel      {summary['export_dir']}")
+    print(f"file            {summary['file']} ({summary['file_size']:,} bytes, {summary['format']})")
+    print(f"variables       {summary['variables'] or '(none)'}")
+    print(f"meta graphs     {len(summary['meta_graphs'])}")
+    for m in summary["meta_graphs"]:
+        print(f"  [{m['index']}] tags {m['tags']}: {m['nodes']:,} nodes, saver {'yes' if m['saver'] else 'no'}, "
+              f"init op {m['init_op'] or '(none)'}, {len(m['assets'])} assets")  # fmt: skip
+        if m["signatures"]:
+            print(f"      signatures {', '.join(m['signatures'])}")
+
+
 def _print_inspect(summary: dict[str, Any], top: int) -> None:
     print(f"file            {summary['file']} ({summary['file_size']:,} bytes, {summary['format']})")
     print(f"written by      TensorFlow {summary['tensorflow_version'] or '?'} {summary['tensorflow_git_version']}")
@@ -115,10 +174,13 @@ def _print_inspect(summary: dict[str, Any], top: int) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    summary = inspect_meta_graph(args.file)
+    saved_model = os.path.isdir(args.file)
+    summary = inspect_saved_model(args.file) if saved_model else inspect_meta_graph(args.file)
     if args.json:
         json.dump(summary, sys.stdout, indent=2)
         print()
+    elif saved_model:
+        _print_saved_model(summary)
     else:
         _print_inspect(summary, args.top)
     return 0
@@ -176,8 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--clear-devices", action="store_true", help="clear node devices")
     p.set_defaults(func=_cmd_import)
 
-    p = sub.add_parser("inspect", help="summarise a meta graph file")
-    p.add_argument("file")
+    p = sub.add_parser("inspect", help="summarise a meta graph file, or list a SavedModel directory's meta graphs")
+    p.add_argument("file", help="a .meta file, or a SavedModel directory")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--top", type=int, default=15, help="how many ops/devices to list")
     p.set_defaults(func=_cmd_inspect)

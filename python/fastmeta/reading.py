@@ -247,10 +247,13 @@ def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
         path = os.fspath(meta_graph_or_file)
         if not os.path.exists(path):
             raise MetaGraphNotFoundError(f"File does not exist. Received: {path}.", path)
-        if os.path.isdir(path) and os.path.exists(os.path.join(path, "saved_model.pb")):
+        if os.path.isdir(path) and any(
+            os.path.exists(os.path.join(path, name)) for name in ("saved_model.pb", "saved_model.pbtxt")
+        ):
             raise FileError(
                 f"cannot read {path}: it is a SavedModel directory, not a meta graph file "
-                "(pass one of the MetaGraphDefs in its saved_model.pb)",
+                "(load it with fastmeta.saved_model.load(export_dir, tags), or pass one of the "
+                "MetaGraphDefs in its saved_model.pb; `fastmeta inspect DIR` lists them)",
                 path,
             )
         buffer = _core.MappedFile(os.fsencode(path))  # (bytes: also a name that is not UTF-8)
