@@ -33,7 +33,7 @@ from tf_oracle import diff_graph_defs  # noqa: E402
 pytestmark = pytest.mark.tf
 
 v1 = tf.compat.v1
-KINDS = ["main_op", "legacy_init_op", "asset_file_def", "pbtxt", "simple_save"]
+KINDS = ["main_op", "legacy_init_op", "asset_file_def", "pbtxt", "simple_save", "stripped"]
 SCOPES = [None, "imp"]
 
 
@@ -80,7 +80,8 @@ def build(export_dir: Path, kind: str) -> None:
             b = v1.saved_model.Builder(str(export_dir))
             extra = {"legacy_init_op": init} if kind == "legacy_init_op" else {"main_op": init}
             b.add_meta_graph_and_variables(sess, ["serve"], signature_def_map=signatures,
-                                           assets_collection=[asset], **extra)  # fmt: skip
+                                           assets_collection=[asset], strip_default_attrs=kind == "stripped",
+                                           **extra)  # fmt: skip
             b.add_meta_graph(["train", "gpu"], clear_devices=True)  # (the op is in the collection)
             b.save(as_text=kind == "pbtxt")
     if kind == "legacy_init_op":
@@ -137,9 +138,6 @@ def tf_load(export_dir: Path, tags: list[str], import_scope: str | None = None, 
     }  # fmt: skip
 
 
-def _whole(values: dict[str, Any], name: str) -> Any:
-    return values[name]
-
 
 @pytest.mark.parametrize("scope", SCOPES, ids=["no_scope", "scope"])
 @pytest.mark.parametrize("kind", KINDS)
@@ -190,8 +188,62 @@ def test_dropin_load_is_tensorflows(models: dict[str, Path], kind: str, scope: s
     # The init op ran with the asset fed its path inside the SavedModel.
     prefix = f"{scope}/" if scope else ""
     assert after[prefix + "counter"] == 35 + 7
-    assert os.fsdecode(after[prefix + "seen_asset"]) == os.path.join(str(export_dir), "assets", "main_op_vocab.txt"
-                                                                   if kind == "main_op" else f"{kind}_vocab.txt")
+    assert os.fsdecode(after[prefix + "seen_asset"]) == os.path.join(str(export_dir), "assets", f"{kind}_vocab.txt")
+
+
+def test_stripped_default_attrs_come_back_in_the_returned_meta_graph(models: dict[str, Path]) -> None:
+    """TensorFlow's importer adds its registry's default attrs to the returned message's nodes."""
+    stripped = fastmeta.saved_model.read_saved_model(models["stripped"]).meta_graphs[0].meta_graph_def()
+    assert stripped.meta_info_def.stripped_default_attrs
+    returned = tf_load(models["stripped"], ["serve"])["returned"]
+    assert returned.graph_def != tf.compat.v1.GraphDef.FromString(stripped.graph_def.SerializeToString())
+
+
+TF2_MODULE = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+
+class M(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable([[1.0, 2.0], [3.0, 4.0]], name="w")
+        self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(["a", "b"], [1, 2]), -1)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32), tf.TensorSpec([None], tf.string)])
+    def __call__(self, x, k):
+        return {"y": tf.matmul(x, self.w), "ids": self.table.lookup(k)}
+
+tf.saved_model.save(M(), sys.argv[1])
+"""
+
+
+def test_tf2_saved_model(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A TF2 SavedModel through the v1 loader: the restore and the table initializer run
+    inside functions. The drop-in is TensorFlow's; TF-free, the graph and init op are,
+    and nothing is restored (a warning says why)."""
+    import subprocess
+
+    export_dir = tmp_path / "tf2"
+    proc = subprocess.run([sys.executable, "-c", TF2_MODULE, str(export_dir)], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    expected = tf_load(export_dir, ["serve"])
+    g = tf.Graph()
+    with v1.Session(graph=g) as sess:
+        returned = ftf.saved_model.load(sess, ["serve"], str(export_dir))
+        sig = returned.signature_def["serving_default"]
+        feeds = {sig.inputs["x"].name: [[1.0, 1.0]], sig.inputs["k"].name: [b"b", b"z"]}
+        y, ids = sess.run([sig.outputs["y"].name, sig.outputs["ids"].name], feeds)
+    assert returned == expected["returned"]
+    assert diff_graph_defs(expected["graph_def"], g.as_graph_def()) == []
+    np.testing.assert_array_equal(y, [[4.0, 6.0]])  # restored w (the init op filled the table)
+    np.testing.assert_array_equal(ids, [2, -1])
+    graph = fastmeta.Graph()
+    with caplog.at_level("WARNING", logger="fastmeta"):
+        loaded = fastmeta.saved_model.load(export_dir, ["serve"], graph=graph)
+    assert diff_graph_defs(expected["graph_def"], graph.as_graph_def()) == []
+    assert loaded.init_op is not None and loaded.init_op.name == expected["init_op"]
+    assert loaded.variables == {} and "restores inside a function" in caplog.text
 
 
 def test_other_tags_pick_the_other_meta_graph(models: dict[str, Path]) -> None:

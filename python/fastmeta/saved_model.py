@@ -17,6 +17,7 @@ bytes go to the C++ core in place, and the other meta graphs' graphs are never p
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -75,6 +76,8 @@ LEGACY_INIT_OP_KEY = "legacy_init_op"
 INIT_OP_SIGNATURE_KEY = "__saved_model_init_op"
 
 _ASSET_FILE_DEF_URL = "tensorflow.AssetFileDef"
+_CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -408,6 +411,13 @@ def load(
         # under the scope; the import builds a Saver whenever it has, so it never does.)
         if saver is not None:
             outcome["variables"] = saver.restore(prefix, graph=lookup)
+            restore_op = lookup.get_operation_by_name(saver.saver_def.restore_op_name)
+            if not outcome["variables"] and restore_op.type in _CALL_OPS:
+                _log.warning(
+                    "%s: the Saver's restore op '%s' restores inside a function (%s: a TF2 "
+                    "SavedModel): fastmeta restores nothing without TensorFlow",
+                    saved.path, restore_op.name, restore_op.type,
+                )  # fmt: skip
         outcome["init_op"] = _init_op(lookup, meta.rest, import_scope)
 
     with target.as_default():

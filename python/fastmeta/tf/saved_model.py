@@ -12,8 +12,9 @@ Saver restores ``<export_dir>/variables/variables``, then the init op (the
 ``__saved_model_init_op`` signature's, else ``main_op``, else ``legacy_init_op``) runs with
 the asset tensors fed their paths. The MetaGraphDef returned is the one TensorFlow's loader
 returns (TensorFlow's class), including what TensorFlow's import writes into it: the
-scoped ``saver_def`` of the Saver it built (with ``import_scope``) and node devices cleared
-(with ``clear_devices=True``).
+scoped ``saver_def`` of the Saver it built (with ``import_scope``), node devices cleared
+(with ``clear_devices=True``) and the default attrs of TensorFlow's op registry added to
+the nodes (a file written with ``strip_default_attrs``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from tensorflow.core.protobuf import meta_graph_pb2 as tf_meta_graph_pb2
+from tensorflow.python.framework import importer as tf_importer
+from tensorflow.python.framework import op_def_registry
 from tensorflow.python.ops import variables as tf_variables
 from tensorflow.python.platform import tf_logging as logging
 from tensorflow.python.saved_model import loader_impl
@@ -62,9 +65,15 @@ def load(
         # the devices of its nodes.
         if saver is not None and returned.HasField("saver_def"):
             returned.saver_def.CopyFrom(saver.saver_def)
-        if saver_kwargs.get("clear_devices"):
-            for node in returned.graph_def.node:
+        clear_devices = bool(saver_kwargs.get("clear_devices"))
+        for node in returned.graph_def.node:
+            if clear_devices:
                 node.device = ""
+            # (and TensorFlow's importer adds its registry's default attrs to the nodes of
+            # the GraphDef it is handed: the message's own)
+            op_def = op_def_registry.get(node.op)
+            if op_def is not None:
+                tf_importer._SetDefaultAttrValues(node, op_def)
         # TensorFlow's restore_variables
         if saver is None and not tf_variables._all_saveable_objects(scope=import_scope):
             logging.info("The specified SavedModel has no variables; no checkpoints were restored.")
