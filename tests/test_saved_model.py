@@ -138,7 +138,6 @@ def tf_load(export_dir: Path, tags: list[str], import_scope: str | None = None, 
     }  # fmt: skip
 
 
-
 @pytest.mark.parametrize("scope", SCOPES, ids=["no_scope", "scope"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_tf_free_load_is_tensorflows(models: dict[str, Path], kind: str, scope: str | None) -> None:
@@ -374,7 +373,9 @@ def test_bad_variables_leave_the_graph_unchanged(models: dict[str, Path], tmp_pa
     g = tf.Graph()
     with v1.Session(graph=g) as sess, pytest.raises(Exception) as tf_error:
         v1.saved_model.loader.load(sess, ["serve"], str(export_dir))
-    assert tf_error.type is not None
+    # (TensorFlow fails after the import, in the session)
+    assert tf_error.type is (tf.errors.DataLossError if how == "corrupt_data" else ValueError)
+    assert len(g.get_operations()) > 0
     graph = fastmeta.Graph()
     with pytest.raises(fastmeta.CheckpointError) as info:
         fastmeta.saved_model.load(export_dir, ["serve"], import_scope="imp", graph=graph)

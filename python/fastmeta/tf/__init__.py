@@ -10,6 +10,9 @@ and get the same graph (node for node), the same collections (TensorFlow's own
 device canonicalisation and default attrs, and TensorFlow's C++ importer receives a
 GraphDef with nothing left for its Python passes to do.
 
+``fastmeta.tf.saved_model.load(sess, tags, export_dir)`` is the drop-in for
+``tf.compat.v1.saved_model.loader.load`` (also ``fastmeta.tf.saved_model_load``).
+
 TensorFlow is an optional dependency (``pip install fastmeta[tf]``); ``import fastmeta``
 never imports it, importing ``fastmeta.tf`` without it raises
 :class:`TensorFlowNotInstalledError`.
