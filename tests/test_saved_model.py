@@ -356,6 +356,25 @@ def test_garbled_file(models: dict[str, Path], tmp_path: Path, how: str) -> None
     assert error.path == str(path) and str(path) in str(error)  # type: ignore[attr-defined]
 
 
+def test_garbled_graph_of_the_chosen_meta_graph(models: dict[str, Path], tmp_path: Path) -> None:
+    """Damage inside the meta graph's GraphDef: found by the core, reported at its offset
+    in the file."""
+    export_dir = tmp_path / "model"
+    shutil.copytree(models["main_op"], export_dir)
+    path = export_dir / "saved_model.pb"
+    data = bytearray(path.read_bytes())
+    meta = fastmeta.saved_model.read_saved_model(export_dir).meta_graphs[0]
+    middle = meta.offset + len(meta.data) // 2
+    data[middle : middle + 6] = b"\xff" * 6
+    path.write_bytes(bytes(data))
+    expected = _tf_error(export_dir, ["serve"])
+    assert isinstance(expected, OSError)
+    error = _fm_error(export_dir, ["serve"], fastmeta.Graph())
+    assert isinstance(error, fastmeta.SavedModelParseError) and error.path == str(path)  # type: ignore[attr-defined]
+    assert error.offset is not None and meta.offset <= error.offset < meta.offset + len(meta.data)  # type: ignore[attr-defined]
+    assert f"at byte offset {error.offset} of the file" in str(error)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("how", ["no_variables_dir", "no_index", "corrupt_data"])
 def test_bad_variables_leave_the_graph_unchanged(models: dict[str, Path], tmp_path: Path, how: str) -> None:
     export_dir = tmp_path / "model"

@@ -17,9 +17,10 @@ bytes go to the C++ core in place, and the other meta graphs' graphs are never p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -321,6 +322,22 @@ def _init_op(lookup: Any, rest: meta_graph_pb2.MetaGraphDef, import_scope: str |
     return None
 
 
+@contextlib.contextmanager
+def reported_in_file(saved: SavedModelFile, meta: SavedModelMetaGraph) -> Iterator[None]:
+    """Inside: a ParseError of the meta graph's bytes (found by the import) becomes a
+    :class:`fastmeta.SavedModelParseError` naming the SavedModel file and the offset in it."""
+    try:
+        yield
+    except ParseError as e:
+        if e.path is not None:
+            raise
+        offset = None if e.offset is None or saved.text_format else meta.offset + e.offset
+        where = "" if offset is None else f" (at byte offset {offset} of the file)"
+        raise SavedModelParseError(
+            f"Cannot parse file {saved.path}: meta graph {meta.index}: {e}{where}", offset=offset, path=saved.path
+        ) from None
+
+
 class LoadedSavedModel:
     """What :func:`load` returns.
 
@@ -420,28 +437,20 @@ def load(
                 )  # fmt: skip
         outcome["init_op"] = _init_op(lookup, meta.rest, import_scope)
 
-    with target.as_default():
-        try:
-            _, _, saver = _import(
-                meta.data,
-                clear_devices,
-                import_scope,
-                target,
-                kwargs.get("input_map"),
-                kwargs.get("unbound_inputs_col_name", "unbound_inputs"),
-                kwargs.get("restore_collections_predicate", lambda key: True),
-                kwargs.get("return_elements"),
-                True,
-                threads=int(kwargs.get("threads", 0)),
-                before_commit=restore,
-            )
-        except ParseError as e:
-            if e.path is None:
-                offset = None if e.offset is None or saved.text_format else meta.offset + e.offset
-                raise SavedModelParseError(
-                    f"Cannot parse file {saved.path}: meta graph {meta.index}: {e}", offset=offset, path=saved.path
-                ) from None
-            raise
+    with target.as_default(), reported_in_file(saved, meta):
+        _, _, saver = _import(
+            meta.data,
+            clear_devices,
+            import_scope,
+            target,
+            kwargs.get("input_map"),
+            kwargs.get("unbound_inputs_col_name", "unbound_inputs"),
+            kwargs.get("restore_collections_predicate", lambda key: True),
+            kwargs.get("return_elements"),
+            True,
+            threads=int(kwargs.get("threads", 0)),
+            before_commit=restore,
+        )
     return LoadedSavedModel(
         d, meta, target, saver, outcome["variables"], asset_paths(d, meta.rest, import_scope), outcome["init_op"]
     )

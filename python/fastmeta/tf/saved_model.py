@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import meta_graph_pb2 as tf_meta_graph_pb2
 from tensorflow.python.framework import importer as tf_importer
 from tensorflow.python.framework import op_def_registry
@@ -31,7 +32,8 @@ from tensorflow.python.platform import tf_logging as logging
 from tensorflow.python.saved_model import loader_impl
 from tensorflow.python.training import saver as saver_lib
 
-from fastmeta.saved_model import read_saved_model, variables_path
+from fastmeta.errors import SavedModelParseError
+from fastmeta.saved_model import read_saved_model, reported_in_file, variables_path
 from fastmeta.tf._importer import import_meta_graph
 
 __all__ = ["load"]
@@ -57,9 +59,15 @@ def load(
     """
     saved = read_saved_model(export_dir)
     meta = saved.meta_graph_for_tags(tags)
-    returned = tf_meta_graph_pb2.MetaGraphDef.FromString(bytes(meta.data))
     with sess.graph.as_default():
-        saver = import_meta_graph(meta.data, import_scope=import_scope, **saver_kwargs)
+        with reported_in_file(saved, meta):
+            saver = import_meta_graph(meta.data, import_scope=import_scope, **saver_kwargs)
+        try:
+            returned = tf_meta_graph_pb2.MetaGraphDef.FromString(bytes(meta.data))
+        except DecodeError as e:  # (a field the import does not read)
+            raise SavedModelParseError(
+                f"Cannot parse file {saved.path}: meta graph {meta.index}: {e}", path=saved.path
+            ) from None
         # TensorFlow's import writes into the MetaGraphDef it then returns: the Saver it
         # builds from the saver_def scopes that very message, and clear_devices clears
         # the devices of its nodes.
