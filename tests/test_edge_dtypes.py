@@ -6,8 +6,10 @@ was passed int32 from d:0 incompatible with expected float."); so does the TF-fr
 (and ``rewrite_meta_graph``, the CLI), whole, with a GraphError of the same message.
 
 Each refusal is differential: TensorFlow's own import of the same bytes gives the same
-message. What the file's op list cannot tell (an op it lacks, a function, a type attr
-missing without a default, an input_map target of unknown dtype) is not checked."""
+message. Each op's OpDef is TensorFlow's registry's (fastmeta's copy of it), else the
+file's op list's; a function's call is checked against the function's signature. What
+none can tell (an op neither has, a type attr missing without a default, an input_map
+target of unknown dtype) is not checked."""
 
 from __future__ import annotations
 
@@ -312,24 +314,49 @@ def test_an_input_map_target_of_unknown_dtype_is_not_checked() -> None:
     assert _fm_outcome(base, None, unknown) is None
 
 
-# --- what the op list cannot tell --------------------------------------------------------------
+# --- ops the file's op list lacks: TensorFlow's registry tells ---------------------------------
 
 
-def test_what_the_op_list_cannot_tell_is_not_checked() -> None:
-    """TensorFlow checks these edges against its own registry; the TF-free import has only
-    the file's op list and function signatures it does not use (README, known differences)."""
-    base = _base_meta()
-
-    def without_identity(nodes: dict[str, Any], meta: Any) -> None:
-        nodes["i"].input[0] = "d"
+def _drop_ops(names: set[str]) -> Callable[[dict[str, Any], Any], None]:
+    def edit(nodes: dict[str, Any], meta: Any) -> None:
         ops = meta.meta_info_def.stripped_op_list.op
-        keep = [op for op in ops if op.name != "Identity"]
+        keep = [op for op in ops if op.name not in names]
         del ops[:]
         ops.extend(keep)
 
-    data = _edited(base, without_identity)
-    assert _tf_outcome(data) == "Input 0 of node i was passed int32 from d:0 incompatible with expected float."
-    assert _fm_outcome(data) is None
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _drop_ops({"Identity"}),  # the consumer's op
+        _drop_ops({"Const"}),  # the source's op
+        _drop_ops({"AddN", "Const"}),
+        lambda nodes, meta: meta.meta_info_def.ClearField("stripped_op_list"),
+        lambda nodes, meta: meta.ClearField("meta_info_def"),
+    ],
+    ids=["consumer-op", "source-op", "both-ops", "no-op-list", "no-meta-info"],
+)
+@pytest.mark.parametrize(("node", "index", "source"), [("i", 0, "d"), ("sum", 1, "d"), ("use", 1, "idn:1")])
+def test_ops_the_op_list_lacks_are_checked_by_the_registry(
+    edit: Callable[[dict[str, Any], Any], None], node: str, index: int, source: str
+) -> None:
+    """TensorFlow checks these edges against its own registry; so does fastmeta, with its
+    copy of that registry (``fastmeta._op_registry``)."""
+    data = _edited(_edited(_base_meta(), edit), _rewire(node, index, source))
+    expected = _tf_outcome(data)
+    assert expected is not None and "incompatible with expected" in expected
+    assert _fm_outcome(data) == expected
+    with pytest.raises(fastmeta.GraphError) as info:
+        fastmeta.rewrite_meta_graph(data)
+    assert str(info.value) == expected
+
+
+def test_what_the_attrs_cannot_tell_is_not_checked() -> None:
+    """A type attr missing without a default (of the consumer or the source): fastmeta
+    does not check the edge."""
+    base = _base_meta()
 
     def type_attr_missing(nodes: dict[str, Any], meta: Any) -> None:
         nodes["i"].input[0] = "d"
@@ -343,14 +370,8 @@ def test_what_the_op_list_cannot_tell_is_not_checked() -> None:
 
     assert _fm_outcome(_edited(base, source_attr_missing)) is None
 
-    def no_op_list(nodes: dict[str, Any], meta: Any) -> None:
-        nodes["i"].input[0] = "d"
-        meta.meta_info_def.ClearField("stripped_op_list")
 
-    assert _fm_outcome(_edited(base, no_op_list)) is None
-
-
-def test_a_function_call_is_not_checked() -> None:
+def test_a_function_call_is_checked_against_its_signature() -> None:
     tf = _tf()
 
     @tf.function
@@ -365,8 +386,9 @@ def test_a_function_call_is_not_checked() -> None:
         fn.add_to_graph(g)
         g.create_op(fn.name, [c], [tf.float32], name="call")
     data = _edited(bytes(tf.compat.v1.train.export_meta_graph(graph=g).SerializeToString()), _rewire("call", 0, "d"))
-    assert _tf_outcome(data) == "Input 0 of node call was passed int32 from d:0 incompatible with expected float."
-    assert _fm_outcome(data) is None
+    expected = _tf_outcome(data)
+    assert expected == "Input 0 of node call was passed int32 from d:0 incompatible with expected float."
+    assert _fm_outcome(data) == expected
 
 
 # --- the switch, the drop-in, the CLI ------------------------------------------------------------

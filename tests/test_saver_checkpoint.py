@@ -433,8 +433,8 @@ def _restore_graph(names_value: bytes, restore_inputs: tuple[str, ...], dtypes: 
 
 
 def test_a_malformed_restore_op_is_a_checkpoint_error(tmp_path: Path) -> None:
-    # Inputs missing (IndexError), no dtypes attr (a bare ValueError), dtypes of the
-    # wrong kind (TypeError); and a tensor_names Const whose shape claims 10^12 strings
+    # No dtypes attr (a bare ValueError), dtypes of the wrong kind (TypeError); and a
+    # tensor_names Const whose shape claims 10^12 strings
     # (the last one repeats): expanded in full, a MemoryError (or gigabytes).
     sys.path.insert(0, str(CORPUS.parent.parent.parent / "fuzz"))
     from make_seeds import field
@@ -443,8 +443,11 @@ def test_a_malformed_restore_op_is_a_checkpoint_error(tmp_path: Path) -> None:
     one_float = field(1, field(6, 1))
     names = field(1, 7) + field(2, field(2, field(1, 1))) + field(8, b"v")
     huge = field(1, 7) + field(2, field(2, field(1, 10**12))) + field(8, b"v")
-    for inputs, dtypes in [((), one_float), (("f",), one_float), (("f", "names", "specs"), None),
-                           (("f", "names", "specs"), field(3, 5))]:
+    # Inputs missing: the import refuses the node (RestoreV2's OpDef, as TensorFlow's).
+    for inputs in [(), ("f",)]:
+        with pytest.raises(fastmeta.GraphError, match="op 'RestoreV2' takes 3 data inputs"):
+            fastmeta.import_meta_graph(_restore_graph(names, inputs, one_float), graph=fastmeta.Graph())
+    for inputs, dtypes in [(("f", "names", "specs"), None), (("f", "names", "specs"), field(3, 5))]:
         g = fastmeta.Graph()
         saver = fastmeta.import_meta_graph(_restore_graph(names, inputs, dtypes), graph=g)
         assert saver is not None

@@ -127,35 +127,50 @@ def test_a_node_with_more_or_fewer_inputs_than_its_op_takes(node: str, inputs: l
     assert f"the NodeDef has {has}" in str(e)
 
 
-def test_what_the_op_list_cannot_tell_is_not_checked() -> None:
+def test_what_the_op_defs_cannot_tell_is_not_checked() -> None:
     meta = _valid()
     nodes = {n.name: n for n in meta.graph_def.node}
     del nodes["sum"].attr["N"]  # a count attr the node lacks (and no default): count unknown
     nodes["sum"].input.insert(0, "c")
-    nodes["i"].op = "NotInTheOpList"
+    nodes["i"].op = "NotInTheOpList"  # (nor in TensorFlow's registry)
     nodes["i"].input.insert(1, "c")
     nodes["sum"].input[2] = "i:7"
-    nodes["idn"].op = "my_function"  # a function of the library: its signature is not an OpDef
-    meta.graph_def.library.function.add().signature.name = "my_function"
-    ops = meta.meta_info_def.stripped_op_list.op
-    ops.add().CopyFrom(next(op for op in ops if op.name == "Const"))
-    ops[-1].name = "my_function"
-    nodes["use"].input[1] = "idn:5"
     g = fastmeta.Graph()
     fastmeta.import_meta_graph(meta, graph=g)
     assert [t.name for t in g.get_operation_by_name("i").inputs] == ["c:0", "c:0"]
-    assert [t.name for t in g.get_operation_by_name("use").inputs][1] == "idn:5"
-    # Without an op list nothing is checked.
+
+
+def test_ops_the_op_list_lacks_are_checked_by_the_registry() -> None:
+    """As TensorFlow checks them against its registry (fastmeta's copy of it)."""
+    meta = _valid()
     meta.meta_info_def.ClearField("stripped_op_list")
-    nodes["parts"].input.append("c:9")
+    next(n for n in meta.graph_def.node if n.name == "use").input[1] = "parts:9"
+    assert "Connecting to invalid output 9 of source node 'parts' which has 3 outputs" in str(_rejected(meta))
+
+
+def test_a_function_call_is_checked_against_its_signature() -> None:
+    meta = _valid()
+    nodes = {n.name: n for n in meta.graph_def.node}
+    nodes["idn"].op = "my_function"
+    signature = meta.graph_def.library.function.add().signature
+    signature.name = "my_function"
+    signature.input_arg.add(name="x", type=1)
+    signature.input_arg.add(name="y", type=3)
+    signature.output_arg.add(name="z", type=1)
     fastmeta.import_meta_graph(meta, graph=fastmeta.Graph())
+    nodes["use"].input[1] = "idn:1"
+    assert "Connecting to invalid output 1 of source node 'idn' which has 1 output" in str(_rejected(meta))
 
 
 def test_a_count_from_the_attrs_default() -> None:
+    """A custom op (TensorFlow's registry lacks it): the file's OpDef gives the default."""
     meta = _valid()
     split = next(op for op in meta.meta_info_def.stripped_op_list.op if op.name == "Split")
+    split.name = "MySplit"
     next(a for a in split.attr if a.name == "num_split").default_value.i = 3
-    del next(n for n in meta.graph_def.node if n.name == "parts").attr["num_split"]
+    parts = next(n for n in meta.graph_def.node if n.name == "parts")
+    parts.op = "MySplit"
+    del parts.attr["num_split"]
     fastmeta.import_meta_graph(meta, graph=fastmeta.Graph())
     next(n for n in meta.graph_def.node if n.name == "use").input[0] = "parts:4"
     assert "which has 3 outputs" in str(_rejected(meta))

@@ -375,6 +375,17 @@ PYBIND11_MODULE(_core, m) {
         return out;
       });
 
+  py::class_<fastmeta::OpRegistry, std::shared_ptr<fastmeta::OpRegistry>>(
+      m, "OpRegistry", "OpDefs that take precedence over a file's stripped_op_list (TensorFlow's op registry).")
+      .def(py::init([](const py::buffer& op_list) {
+             BufferView view(op_list);
+             return std::make_shared<fastmeta::OpRegistry>(std::string(view.view()));
+           }),
+           py::arg("op_list"), "Index a serialized OpList by op name (copied).")
+      .def("__len__", &fastmeta::OpRegistry::size)
+      .def("find", [](const fastmeta::OpRegistry& r, const std::string& name) { return Bytes(r.Find(name)); },
+           py::arg("name"), "The serialized OpDef of op `name` (empty when there is none).");
+
   auto rewrite_doc = "Rewrite a serialized MetaGraphDef under an import scope; returns a RewrittenGraph.";
   m.def(
       "rewrite_meta_graph",
@@ -384,13 +395,15 @@ PYBIND11_MODULE(_core, m) {
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
          unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
          const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling,
-         bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes) {
+         bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes,
+         const std::shared_ptr<const fastmeta::OpRegistry>& registry) {
         BufferView buf(data);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
                         check_signatures, keep_input_spelling, collect_output_shapes, check_types, input_map_dtypes,
                         names);
+        options.registry = registry.get();  // (held by the argument until the call returns)
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
         // A mapped fastmeta.MappedFile is a private file mapping: its pages can be dropped
@@ -413,7 +426,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("keep_output_shapes") = false, py::arg("variable_collections") = std::vector<std::string>(),
       py::arg("variable_prefix") = "", py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
       py::arg("collect_output_shapes") = false, py::arg("check_types") = true,
-      py::arg("input_map_dtypes") = std::vector<int>(),
+      py::arg("input_map_dtypes") = std::vector<int>(), py::arg("registry") = py::none(),
       rewrite_doc);
   m.def(
       "rewrite_meta_graph_file",
@@ -423,12 +436,14 @@ PYBIND11_MODULE(_core, m) {
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
          unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
          const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling,
-         bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes) {
+         bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes,
+         const std::shared_ptr<const fastmeta::OpRegistry>& registry) {
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
                         check_signatures, keep_input_spelling, collect_output_shapes, check_types, input_map_dtypes,
                         names);
+        options.registry = registry.get();  // (held by the argument until the call returns)
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
         std::unique_ptr<RewrittenGraph> result;
@@ -448,7 +463,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("keep_output_shapes") = false, py::arg("variable_collections") = std::vector<std::string>(),
       py::arg("variable_prefix") = "", py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
       py::arg("collect_output_shapes") = false, py::arg("check_types") = true,
-      py::arg("input_map_dtypes") = std::vector<int>(),
+      py::arg("input_map_dtypes") = std::vector<int>(), py::arg("registry") = py::none(),
       "Like rewrite_meta_graph, reading (memory-mapping) the file in C++.");
   m.def(
       "rewrite_graph_def",
@@ -457,7 +472,8 @@ PYBIND11_MODULE(_core, m) {
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
          bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
          unsigned threads, bool keep_output_shapes, bool check_signatures, bool keep_input_spelling,
-         bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes) {
+         bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes,
+         const std::shared_ptr<const fastmeta::OpRegistry>& registry) {
         BufferView buf(data);
         BufferView ops(op_list);
         std::shared_ptr<fastmeta::NameSet> names;
@@ -465,6 +481,7 @@ PYBIND11_MODULE(_core, m) {
             MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
                         check_signatures, keep_input_spelling, collect_output_shapes, check_types, input_map_dtypes,
                         names);
+        options.registry = registry.get();  // (held by the argument until the call returns)
         std::unique_ptr<RewrittenGraph> result;
         {
           py::gil_scoped_release release;
@@ -479,7 +496,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("frame_names") = std::vector<std::pair<std::string, std::string>>(), py::arg("threads") = 0,
       py::arg("keep_output_shapes") = false, py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
       py::arg("collect_output_shapes") = false, py::arg("check_types") = true,
-      py::arg("input_map_dtypes") = std::vector<int>(),
+      py::arg("input_map_dtypes") = std::vector<int>(), py::arg("registry") = py::none(),
       "Rewrite a bare serialized GraphDef, defaults from a serialized OpList.");
   py::class_<OwnedBuffer>(m, "OwnedBuffer", py::buffer_protocol(), "Read-only bytes owned by a core result.")
       .def("__len__", [](const OwnedBuffer& b) { return b.size; })

@@ -17,6 +17,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <mutex>
 #include <queue>
 #include <string>
 #include <thread>
@@ -246,6 +247,35 @@ std::vector<uint32_t> RewrittenGraph::Consumers(int32_t src, int32_t index) cons
 }
 
 // ---------------------------------------------------------------------------
+// OpRegistry
+
+OpRegistry::OpRegistry(std::string op_list) : op_list_(std::move(op_list)) {
+  const char* origin = op_list_.data();
+  wire::Reader r(op_list_, origin);
+  wire::Field f;
+  while (r.Next(f)) {
+    if (f.number != 1) continue;
+    if (f.type != wire::kLengthDelimited) throw ParseError("OpList.op is not length-delimited", r.offset_of(f.raw.data()));
+    std::string_view name;
+    wire::Reader opr(f.data, origin);
+    wire::Field of;
+    while (opr.Next(of)) {
+      if (of.number != 1) continue;
+      if (of.type != wire::kLengthDelimited || !wire::IsValidUtf8(of.data)) {
+        throw ParseError("OpDef.name is not a string", opr.offset_of(of.raw.data()));
+      }
+      name = of.data;
+    }
+    index_[name] = f.data;  // (the last of a name wins)
+  }
+}
+
+std::string_view OpRegistry::Find(std::string_view name) const {
+  auto it = index_.find(name);
+  return it == index_.end() ? std::string_view() : it->second;
+}
+
+// ---------------------------------------------------------------------------
 // The rewriter
 
 namespace {
@@ -317,6 +347,9 @@ struct Signature {
   // Every output has one type source (a fixed type or one type attr, and one ref-ness):
   // output_types[0] tells them all.
   bool uniform_outputs = false;
+  // Attrs the file's OpDef of the op has with a default and this OpDef (the registry's)
+  // lacks: a node holding such a default drops it (RewriteOptions::registry).
+  std::vector<std::pair<std::string_view, std::string_view>> removable;
 };
 constexpr uint8_t kUnknownOutputs = 0xff;  // RawNode/num_outputs_: not known (no check)
 
@@ -373,6 +406,7 @@ struct RawNode {
   uint32_t mixed_types = 0;
   bool has_class = false;
   bool simple = false;
+  bool drop_attrs = false;  // holds an attr its Signature's `removable` drops
 };
 
 struct MapKey {
@@ -417,7 +451,7 @@ class Rewriter {
 
  public:
   Rewriter(const char* origin, const RewriteOptions& options)
-      : origin_(origin), opts_(options), check_types_(options.check_types) {
+      : origin_(origin), opts_(options), registry_(options.registry), check_types_(options.check_types) {
     result_.reset(new RewrittenGraph());
     result_->prefix_ = options.prefix;
     if (!options.prefix.empty()) prefix_slash_ = options.prefix + "/";
@@ -472,18 +506,22 @@ class Rewriter {
   }
 
  private:
-  void ExpectBytes(const Field& f, const char* what) {
+  // (origin: where the buffer holding `f` starts, for the offset in a message; null: the input's)
+  void ExpectBytes(const Field& f, const char* what, const char* origin = nullptr) const {
     if (f.type != wire::kLengthDelimited) {
       throw ParseError(std::string(what) + " has wire type " + std::to_string(static_cast<unsigned>(f.type)) +
                            ", expected length-delimited",
-                       Offset(f.raw.data()));
+                       static_cast<size_t>(f.raw.data() - (origin != nullptr ? origin : origin_)));
     }
   }
   size_t Offset(const char* p) const { return static_cast<size_t>(p - origin_); }
 
-  std::string_view ExpectString(const Field& f, const char* what) {
-    ExpectBytes(f, what);
-    if (!wire::IsValidUtf8(f.data)) throw ParseError(std::string(what) + " is not valid UTF-8", Offset(f.data.data()));
+  std::string_view ExpectString(const Field& f, const char* what, const char* origin = nullptr) const {
+    ExpectBytes(f, what, origin);
+    if (!wire::IsValidUtf8(f.data)) {
+      throw ParseError(std::string(what) + " is not valid UTF-8",
+                       static_cast<size_t>(f.data.data() - (origin != nullptr ? origin : origin_)));
+    }
     return f.data;
   }
 
@@ -518,96 +556,145 @@ class Rewriter {
 
   // --- stage 1: op defaults and function names -------------------------------------------
 
+  // The file's OpDefs, each parsed now: the registry's OpDef of its op instead where the
+  // registry has one (RewriteOptions::registry). Ops the graph uses that the file does
+  // not list are looked up in the registry as they come (see OpOf).
   void ParseOpList(const std::vector<std::string_view>& parts, const char* origin) {
-    // A bare GraphDef's op list is a separate buffer: its offsets count from its own start.
-    const char* saved = origin_;
-    origin_ = origin;
+    // (a bare GraphDef's op list is a separate buffer: its offsets count from its own start)
+    std::vector<std::pair<std::string_view, std::string_view>> listed;  // in file order
     for (std::string_view part : parts) {
-      Reader r(part, origin_);
+      Reader r(part, origin);
       Field f;
       while (r.Next(f)) {
         if (f.number != 1) continue;
-        ExpectBytes(f, "OpList.op");
-        std::string_view op_name;
-        std::vector<std::pair<std::string_view, std::string_view>> defaults;
-        Signature sig;
-        Reader opr(f.data, origin_);
-        Field of;
-        while (opr.Next(of)) {
-          if (of.number == 1) {
-            op_name = ExpectString(of, "OpDef.name");
-          } else if (of.number == 2 || of.number == 3) {
-            ExpectBytes(of, of.number == 2 ? "OpDef.input_arg" : "OpDef.output_arg");
-            const bool input = of.number == 2;
-            AddArg(of.data, input ? sig.inputs : sig.outputs, input ? sig.input_types : sig.output_types, sig);
-          } else if (of.number == 4) {
-            ExpectBytes(of, "OpDef.attr");
-            std::string_view attr_name, default_value;
-            bool has_default = false;
-            Reader ar(of.data, origin_);
-            Field af;
-            while (ar.Next(af)) {
-              if (af.number == 1) {
-                attr_name = ExpectString(af, "AttrDef.name");
-              } else if (af.number == 3) {
-                ExpectBytes(af, "AttrDef.default_value");
-                default_value = af.data;
-                has_default = true;
-              }
-            }
-            // A default is copied into nodes unparsed: it must be well-formed wire data.
-            // Attr names starting with '_' are never in a registered OpDef (TF takes
-            // defaults from its registry), so such a default is not applied.
-            if (has_default) {
-              Reader vr(default_value, origin_);
-              Field vf;
-              while (vr.Next(vf)) {
-              }
-            }
-            if (has_default && !attr_name.empty() && attr_name[0] == '_') has_default = false;
-            if (has_default) {
-              bool replaced = false;
-              for (auto& d : defaults) {
-                if (d.first == attr_name) {
-                  d.second = default_value;
-                  replaced = true;
-                }
-              }
-              if (!replaced) defaults.emplace_back(attr_name, default_value);
-            }
-          }
-        }
-        for (Signature::CountAttr& c : sig.count_attrs) {
-          for (const auto& [name, value] : defaults) {
-            if (name == c.name) {
-              c.default_value = value;
-              c.has_default = true;
-            }
-          }
-        }
-        for (Signature::TypeAttr& t : sig.type_attrs) {
-          for (const auto& [name, value] : defaults) {
-            if (name == t.name) t.default_type = static_cast<uint8_t>(std::max(0, TypeOf(value)));
-          }
-        }
-        FinishTypes(sig);
-        op_defaults_[op_name] = std::move(defaults);
-        op_signatures_[op_name] = std::move(sig);
+        ExpectBytes(f, "OpList.op", origin);
+        listed.emplace_back(OpNameOf(f.data, origin), f.data);
       }
     }
-    origin_ = saved;
+    for (const auto& [name, op_def] : listed) {
+      const std::string_view registered = registry_ != nullptr ? registry_->Find(name) : std::string_view();
+      if (registered.empty()) {
+        ParseOpDef(name, op_def, origin, {}, nullptr);
+      } else {
+        ParseOpDef(name, registered, registry_->origin(), op_def, origin);
+      }
+    }
+  }
+
+  std::string_view OpNameOf(std::string_view op_def, const char* origin) const {
+    std::string_view name;
+    Reader r(op_def, origin);
+    Field f;
+    while (r.Next(f)) {
+      if (f.number == 1) name = ExpectString(f, "OpDef.name", origin);
+    }
+    return name;
+  }
+
+  // Reads the OpDef of `op_name` into op_defaults_ and op_signatures_. `producer`: the
+  // file's OpDef of the op when `op_def` is the registry's (else empty), for the attrs
+  // a node drops (Signature::removable).
+  void ParseOpDef(std::string_view op_name, std::string_view op_def, const char* origin, std::string_view producer,
+                  const char* producer_origin, bool function = false) const {
+    Defaults defaults;
+    Signature sig;
+    std::vector<std::string_view> attr_names;
+    Reader opr(op_def, origin);
+    Field of;
+    while (opr.Next(of)) {
+      if (of.number == 2 || of.number == 3) {
+        ExpectBytes(of, of.number == 2 ? "OpDef.input_arg" : "OpDef.output_arg", origin);
+        const bool input = of.number == 2;
+        AddArg(of.data, origin, input ? sig.inputs : sig.outputs, input ? sig.input_types : sig.output_types, sig);
+      } else if (of.number == 4) {
+        ExpectBytes(of, "OpDef.attr", origin);
+        std::string_view attr_name, default_value;
+        const bool has_default = ReadAttrDef(of.data, origin, attr_name, default_value);
+        attr_names.push_back(attr_name);
+        if (has_default) {
+          bool replaced = false;
+          for (auto& d : defaults) {
+            if (d.first == attr_name) {
+              d.second = default_value;
+              replaced = true;
+            }
+          }
+          if (!replaced) defaults.emplace_back(attr_name, default_value);
+        }
+      }
+    }
+    for (Signature::CountAttr& c : sig.count_attrs) {
+      for (const auto& [name, value] : defaults) {
+        if (name == c.name) {
+          c.default_value = value;
+          c.has_default = true;
+        }
+      }
+    }
+    for (Signature::TypeAttr& t : sig.type_attrs) {
+      for (const auto& [name, value] : defaults) {
+        if (name == t.name) t.default_type = static_cast<uint8_t>(std::max(0, TypeOf(value)));
+      }
+    }
+    FinishTypes(sig);
+    if (!producer.empty() && opts_.add_default_attrs) {
+      Reader pr(producer, producer_origin);
+      Field pf;
+      while (pr.Next(pf)) {
+        if (pf.number != 4) continue;
+        ExpectBytes(pf, "OpDef.attr", producer_origin);
+        std::string_view attr_name, default_value;
+        if (!ReadAttrDef(pf.data, producer_origin, attr_name, default_value)) continue;
+        if (std::find(attr_names.begin(), attr_names.end(), attr_name) != attr_names.end()) continue;
+        sig.removable.emplace_back(attr_name, default_value);
+      }
+    }
+    if (function) {  // (a function's calls get no defaults)
+      function_signatures_[op_name] = std::move(sig);
+      return;
+    }
+    op_defaults_[op_name] = std::move(defaults);
+    op_signatures_[op_name] = std::move(sig);
+  }
+
+  // An AttrDef's name and default; false when it has none to apply. A default is
+  // copied into nodes unparsed: it must be well-formed wire data. Attr names starting
+  // with '_' are never in a registered OpDef (TF takes defaults from its registry), so
+  // such a default is not applied.
+  bool ReadAttrDef(std::string_view attr_def, const char* origin, std::string_view& name,
+                   std::string_view& default_value) const {
+    bool has_default = false;
+    Reader ar(attr_def, origin);
+    Field af;
+    while (ar.Next(af)) {
+      if (af.number == 1) {
+        name = ExpectString(af, "AttrDef.name", origin);
+      } else if (af.number == 3) {
+        ExpectBytes(af, "AttrDef.default_value", origin);
+        default_value = af.data;
+        has_default = true;
+      }
+    }
+    if (has_default) {
+      Reader vr(default_value, origin);
+      Field vf;
+      while (vr.Next(vf)) {
+      }
+    }
+    return has_default && !(!name.empty() && name[0] == '_');
   }
 
   // Adds an ArgDef to the args it belongs to, and its type to `types`.
-  void AddArg(std::string_view arg_def, Signature::Args& args, std::vector<Signature::ArgType>& types, Signature& sig) {
+  void AddArg(std::string_view arg_def, const char* origin, Signature::Args& args, std::vector<Signature::ArgType>& types,
+              Signature& sig) const {
     std::string_view number_attr, type_list_attr, type_attr;
     Signature::ArgType type;
-    Reader r(arg_def, origin_);
+    Reader r(arg_def, origin);
     Field f;
     while (r.Next(f)) {
-      if (f.number == 5) number_attr = ExpectString(f, "ArgDef.number_attr");
-      else if (f.number == 6) type_list_attr = ExpectString(f, "ArgDef.type_list_attr");
-      else if (f.number == 4) type_attr = ExpectString(f, "ArgDef.type_attr");
+      if (f.number == 5) number_attr = ExpectString(f, "ArgDef.number_attr", origin);
+      else if (f.number == 6) type_list_attr = ExpectString(f, "ArgDef.type_list_attr", origin);
+      else if (f.number == 4) type_attr = ExpectString(f, "ArgDef.type_attr", origin);
       else if (f.number == 3 && f.type == wire::kVarint && IsBaseType(f.varint)) type.fixed = static_cast<uint8_t>(f.varint);
       else if (f.number == 16 && f.type == wire::kVarint) type.ref = f.varint != 0 ? kRefOffset : 0;
     }
@@ -827,6 +914,9 @@ class Rewriter {
           if (sf.number == 1) name = ExpectString(sf, "OpDef.name");
         }
         functions_.insert(name);
+        // A call of the function is checked against its signature, as TensorFlow's
+        // importer checks it (its inputs' and outputs' counts and dtypes).
+        ParseOpDef(name, ff.data, origin_, {}, nullptr, /*function=*/true);
       }
     }
   }
@@ -992,13 +1082,32 @@ class Rewriter {
     return {slot.defaults, slot.signature};
   }
 
-  // The signature nodes of `op` are checked against (none for functions or ops the
-  // file's op list lacks): their outputs are always noted, for input_map keys.
+  // The signature nodes of `op` are checked against (a function's, else its OpDef's;
+  // none for ops neither the registry nor the file's op list has): their outputs are
+  // always noted, for input_map keys.
   const Signature* SignatureOf(std::string_view op) const {
-    if (op_signatures_.empty()) return nullptr;
+    if (!functions_.empty() && functions_.count(op)) {
+      auto it = function_signatures_.find(op);
+      return it == function_signatures_.end() ? nullptr : &it->second;
+    }
+    return OpOf(op).second;
+  }
+
+  // The parsed OpDef of `op` (nulls when neither the file nor the registry has it). The
+  // registry's OpDefs of ops the file does not list are parsed on first use, by the
+  // parse's threads: then every lookup takes the lock (a part's OpCache saves most).
+  std::pair<const Defaults*, const Signature*> OpOf(std::string_view op) const {
+    std::unique_lock<std::mutex> lock(op_mutex_, std::defer_lock);
+    if (registry_ != nullptr) lock.lock();
     auto it = op_signatures_.find(op);
-    if (it == op_signatures_.end() || (!functions_.empty() && functions_.count(op))) return nullptr;
-    return &it->second;
+    if (it == op_signatures_.end()) {
+      const std::string_view registered = registry_ != nullptr ? registry_->Find(op) : std::string_view();
+      if (registered.empty()) return {nullptr, nullptr};
+      // (keyed by the registry's copy of the name: `op` lies in a node, which may be released)
+      ParseOpDef(OpNameOf(registered, registry_->origin()), registered, registry_->origin(), {}, nullptr);
+      it = op_signatures_.find(op);
+    }
+    return {&op_defaults_.find(op)->second, &it->second};
   }
 
   // The count an AttrValue gives a counted arg: its int (number_attr) or the length of
@@ -1159,6 +1268,10 @@ class Rewriter {
               }
             }
           }
+          if (sig != nullptr && !sig->removable.empty() && Removable(*sig, key, value)) {
+            node.drop_attrs = true;
+            simple = false;  // (dropped by the slow path)
+          }
           {
             const Defaults* defaults = node.defaults;
             if (defaults != nullptr) {
@@ -1233,6 +1346,15 @@ class Rewriter {
     if (in_types != nullptr) {
       for (size_t j = 0; j < data_inputs; ++j) in_types[node.input_begin + j] = 0;  // (not checked)
     }
+  }
+
+  // Whether a node's attr is one its op's registry OpDef lacks and the file's OpDef
+  // has, at the default that gives (Signature::removable): TensorFlow's importer drops it.
+  static bool Removable(const Signature& sig, std::string_view key, std::string_view value) {
+    for (const auto& [name, default_value] : sig.removable) {
+      if (name == key) return value == default_value;
+    }
+    return false;
   }
 
   // Whether an attr's key is `name` (a type attr's: mostly "T" or "dtype", so compared
@@ -1378,17 +1500,17 @@ class Rewriter {
   [[noreturn]] __attribute__((noinline, cold)) static void ThrowInputCount(const RawNode& node, int64_t expected,
                                                                           uint32_t data_inputs) {
     throw GraphError("Node " + Quote(node.name()) + ": op " + Quote(node.op()) + " takes " + std::to_string(expected) +
-                         " data input" + (expected == 1 ? "" : "s") + " (by its OpDef in the meta graph), the NodeDef has " +
+                         " data input" + (expected == 1 ? "" : "s") + " (by its OpDef), the NodeDef has " +
                          std::to_string(data_inputs),
                      std::string(node.name()));
   }
 
   // The default attrs TensorFlow would add to a node of `op` (none for functions).
   const Defaults* DefaultsOf(std::string_view op) const {
-    if (!opts_.add_default_attrs || op_defaults_.empty()) return nullptr;
-    auto it = op_defaults_.find(op);
-    if (it == op_defaults_.end() || it->second.empty() || (!functions_.empty() && functions_.count(op))) return nullptr;
-    return &it->second;
+    if (!opts_.add_default_attrs || (op_defaults_.empty() && registry_ == nullptr)) return nullptr;
+    if (!functions_.empty() && functions_.count(op)) return nullptr;
+    const Defaults* defaults = OpOf(op).first;
+    return defaults == nullptr || defaults->empty() ? nullptr : defaults;
   }
 
   // Key and value of a map<string, AttrValue> entry. The usual layout (key, then value,
@@ -2762,7 +2884,8 @@ class Rewriter {
         rest.push_back(f.raw);
       }
     }
-    const Defaults* defaults = DefaultsOf(node.op());
+    const Defaults* defaults = node.defaults;
+    const Signature* sig = node.drop_attrs ? SignatureOf(node.op()) : nullptr;
     std::string_view frame;
     if (frame_override) {
       auto it = frame_names_.find(FinalNameString(index));
@@ -2781,6 +2904,7 @@ class Rewriter {
         shapes = attr.raw;
         continue;
       }
+      if (sig != nullptr && Removable(*sig, attr.key, attr.value)) continue;
       if (defaults) {
         bool has_default = false;
         for (const auto& d : *defaults) has_default |= d.first == attr.key;
@@ -2817,8 +2941,11 @@ class Rewriter {
   std::unique_ptr<RewrittenGraph> result_;
   std::string prefix_slash_;
 
-  std::unordered_map<std::string_view, Defaults, FastHash> op_defaults_;
-  std::unordered_map<std::string_view, Signature, FastHash> op_signatures_;
+  // Parsed OpDefs, keyed by names in the file or the registry (see ParseOpList, OpOf).
+  mutable std::unordered_map<std::string_view, Defaults, FastHash> op_defaults_;
+  mutable std::unordered_map<std::string_view, Signature, FastHash> op_signatures_;
+  const OpRegistry* registry_ = nullptr;  // RewriteOptions::registry
+  mutable std::mutex op_mutex_;
   FillLaterVector<uint8_t> num_outputs_;  // per node, by ParseNode: its outputs (or kUnknownOutputs), until in the name table
   // The dtype check (RewriteOptions::check_types): per node, by ParseNode, its outputs'
   // dtype summary until in the name table (see OutputTypeSummary); per part, the type
@@ -2832,6 +2959,8 @@ class Rewriter {
   std::vector<uint8_t> external_types_;
   std::atomic<bool> type_error_{false};
   std::unordered_set<std::string_view, FastHash> functions_;
+  // Each function's signature (an OpDef), for its calls; filled before nodes are parsed.
+  mutable std::unordered_map<std::string_view, Signature, FastHash> function_signatures_;
   FillLaterVector<RawNode> nodes_;  // filled by ParseNodes' parts
   std::vector<LargeVector<InputRef>> part_inputs_;
   std::vector<LargeBlock> part_strings_;

@@ -1300,10 +1300,17 @@ void TestEdgeTypes() {
   CHECK(accepts(Typed("x", "Unlisted", {"i"}, kFloat) + Typed("y", "Identity", {"x"}, kFloat)));
   CHECK(accepts(Typed("x", "Identity", {"f", "^i"}, kFloat)));
   CHECK(accepts(Typed("x", "Identity", {"i"}, 77)));
-  CHECK(fastmeta::RewriteMetaGraph(TypedMeta(ops, base + Typed("x", "Identity", {"i"}, kFloat)) +
-                                       Bytes(2, Bytes(2, Bytes(1, Bytes(1, Bytes(1, "Identity"))))),
-                                   Opts())
+  // A function's call: checked against the function's signature (here one that takes a
+  // float and shadows the op, whose OpDef takes T).
+  auto with_function = [&](const std::string& nodes, const std::string& signature_args) {
+    return TypedMeta(ops, base + nodes) + Bytes(2, Bytes(2, Bytes(1, Bytes(1, Bytes(1, "Identity") + signature_args))));
+  };
+  CHECK(fastmeta::RewriteMetaGraph(with_function(Typed("x", "Identity", {"f"}, kInt32), Bytes(2, Arg("#1"))), Opts())
             ->num_nodes() == 4);
+  CHECK(ExpectError<fastmeta::GraphError>(with_function(Typed("x", "Identity", {"i"}, kInt32), Bytes(2, Arg("#1")))) ==
+        "Input 0 of node x was passed int32 from i:0 incompatible with expected float.");
+  CHECK(Contains(ExpectError<fastmeta::GraphError>(with_function(Typed("x", "Identity", {"f"}, kFloat), "")),
+                 "takes 0 data inputs"));
   // The switch.
   auto off = Opts();
   off.check_types = false;
@@ -1373,6 +1380,57 @@ void TestEdgeTypes() {
                  "was passed int32 from w:3"));
 }
 
+// RewriteOptions::registry: its OpDefs over the file's (defaults, signatures, dtypes),
+// read for ops the file does not list too (from the parse's threads); an attr the
+// registry's OpDef lacks and the file's has at a default is dropped at that default.
+void TestRegistry() {
+  const std::string int_default = Bytes(3, VarintField(3, 7));  // AttrDef.default_value {i: 7}
+  auto attr_def = [](const std::string& name, const std::string& default_value) {
+    return Bytes(4, Bytes(1, name) + default_value);
+  };
+  // The registry: Identity grew `knob` (default 7); Shape's out_type defaults to int32.
+  const std::string registry = TypeOps() + Op("Identity", {"T"}, {"T"}, attr_def("knob", int_default));
+  // The file: an old Identity (no knob) with an attr `old` the registry dropped (default 7).
+  const std::string file_ops = Op("Identity", {"T"}, {"T"}, attr_def("old", int_default)) + Op("Const", {}, {"dtype"});
+  const fastmeta::OpRegistry reg(registry);
+  CHECK(reg.size() == 8 && !reg.Find("Shape").empty() && reg.Find("Unlisted").empty());
+  auto o = Opts();
+  o.registry = &reg;
+  const std::string at_default = Attr("old", VarintField(3, 7)), off_default = Attr("old", VarintField(3, 8));
+  const std::string nodes = Const("f", kFloat) + Node("x", "Identity", {"f"}, Attr("T", TypeValue(kFloat)) + at_default) +
+                            Node("y", "Identity", {"x"}, Attr("T", TypeValue(kFloat)) + off_default);
+  auto g = fastmeta::RewriteMetaGraph(TypedMeta(file_ops, nodes), o);
+  const std::string x(g->node_def(static_cast<size_t>(g->Find("x"))));
+  const std::string y(g->node_def(static_cast<size_t>(g->Find("y"))));
+  CHECK(Contains(x, "knob") && !Contains(x, "old"));
+  CHECK(Contains(y, "knob") && Contains(y, "old"));
+  // Without the registry: the file's OpDefs only (the old attr kept, no knob).
+  g = fastmeta::RewriteMetaGraph(TypedMeta(file_ops, nodes), Opts());
+  CHECK(!Contains(std::string(g->node_def(static_cast<size_t>(g->Find("x")))), "knob"));
+  // An op the file does not list: checked by the registry; on several threads, the same.
+  std::string many = Const("f", kFloat) + Const("i", kInt32);
+  for (int k = 0; k < 20000; ++k) many += Node("s" + std::to_string(k), "Shape", {"f"}, Attr("T", TypeValue(kFloat)));
+  many += Typed("bad", "Identity", {"s7"}, kFloat);
+  for (unsigned threads : {1u, 2u, 4u}) {
+    o.threads = threads;
+    CHECK(ExpectError<fastmeta::GraphError>(TypedMeta(file_ops, many), o) ==
+          "Input 0 of node bad was passed int32 from s7:0 incompatible with expected float.");
+    CHECK(ExpectError<fastmeta::GraphError>(Meta(many), o) ==
+          "Input 0 of node bad was passed int32 from s7:0 incompatible with expected float.");
+  }
+  // A malformed registry is a ParseError, not a crash.
+  for (const std::string& bad : {std::string("\x0a\x05\x0a\x01", 4), std::string("\x0a\x02\x08\x01", 4),
+                                 std::string("\x08", 1)}) {
+    bool refused = false;
+    try {
+      fastmeta::OpRegistry broken(bad);
+    } catch (const fastmeta::ParseError&) {
+      refused = true;
+    }
+    CHECK(refused);
+  }
+}
+
 int main() {
   TestValidRewrite();
   TestNodeLengthAcrossVarintBoundaries();
@@ -1406,6 +1464,7 @@ int main() {
   TestGuidedSplit();
   TestVariablesLookedUpOnTheWay();
   TestEdgeTypes();
+  TestRegistry();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
   return 0;

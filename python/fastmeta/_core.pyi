@@ -60,6 +60,11 @@ class MappedFile:
     def __len__(self) -> int: ...
     def __buffer__(self, flags: int) -> memoryview: ...
 
+class OpRegistry:
+    def __init__(self, op_list: _BufferLike) -> None: ...
+    def __len__(self) -> int: ...
+    def find(self, name: str) -> bytes: ...
+
 def rewrite_meta_graph(
     data: _BufferLike,
     prefix: str = "",
@@ -78,6 +83,7 @@ def rewrite_meta_graph(
     collect_output_shapes: bool = False,
     check_types: bool = True,
     input_map_dtypes: Sequence[int] = ...,
+    registry: OpRegistry | None = None,
 ) -> RewrittenGraph: ...
 def rewrite_meta_graph_file(
     path: str,
@@ -97,6 +103,7 @@ def rewrite_meta_graph_file(
     collect_output_shapes: bool = False,
     check_types: bool = True,
     input_map_dtypes: Sequence[int] = ...,
+    registry: OpRegistry | None = None,
 ) -> RewrittenGraph: ...
 def rewrite_graph_def(
     data: _BufferLike,
@@ -115,6 +122,7 @@ def rewrite_graph_def(
     collect_output_shapes: bool = False,
     check_types: bool = True,
     input_map_dtypes: Sequence[int] = ...,
+    registry: OpRegistry | None = None,
 ) -> RewrittenGraph: ...
 def meta_graph_rest_ranges(data: _BufferLike) -> list[tuple[int, int]]: ...
 def read_file(path: str) -> bytes: ...

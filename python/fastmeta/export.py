@@ -508,7 +508,7 @@ def _stripped_op_list(
 ) -> op_def_pb2.OpList:
     out = op_def_pb2.OpList()
     for name in _ops_used(gd, node_ops):
-        op_def = graph._op_defs.get(name)
+        op_def = graph._op_def(name)
         if op_def is not None:  # (TensorFlow too leaves out ops it does not know)
             out.op.append(op_def)
     return out
@@ -525,7 +525,7 @@ def _strip_default_attrs(graph: Graph, meta: meta_graph_pb2.MetaGraphDef) -> Non
             return
         table = defaults.get(node.op)
         if table is None:
-            op_def = graph._op_defs.get(node.op)
+            op_def = graph._op_def(node.op)
             table = defaults[node.op] = (
                 {}
                 if op_def is None

@@ -21,6 +21,7 @@ from typing import Any, Union
 
 from google.protobuf.message import DecodeError
 
+from fastmeta import _op_registry
 from fastmeta.errors import CollectionError, Error, GraphError, ParseError, ScopeError
 from fastmeta.protos import (
     attr_value_pb2,
@@ -466,18 +467,10 @@ def output_types(op_def: op_def_pb2.OpDef, node: node_def_pb2.NodeDef) -> list[i
     return out
 
 
-# OpDefs of the ops fastmeta creates from Python: TensorFlow's registry entries (what
-# export_meta_graph writes into stripped_op_list for them; the outputs count them here).
-def _builtin_op_defs() -> dict[str, op_def_pb2.OpDef]:
-    from google.protobuf import text_format
-
-    from fastmeta._builtin_ops import OP_LIST_TEXT
-
-    ops = text_format.Parse(OP_LIST_TEXT, op_def_pb2.OpList())
-    return {op.name: op for op in ops.op}
-
-
-_BUILTIN_OP_DEFS = _builtin_op_defs()
+# Each op's OpDef is TensorFlow's registry's (as its importer takes them), else one an
+# imported file's stripped_op_list brings (an op TensorFlow does not register: a custom op).
+def _registry_op_def(op_type: str) -> op_def_pb2.OpDef | None:
+    return _op_registry.get(op_type)
 
 
 # ---------------------------------------------------------------------------
@@ -719,7 +712,8 @@ class Graph(_Lookup):
         self._names_in_use: dict[str, int] = {}
         self._collections: dict[Any, list[Any]] = {}
         self._deferred: set[Any] = set()  # keys whose lists hold _Deferred runs
-        self._op_defs: dict[str, op_def_pb2.OpDef] = dict(_BUILTIN_OP_DEFS)
+        # OpDefs of ops the registry lacks, from the imported files (the first of a name)
+        self._op_defs: dict[str, op_def_pb2.OpDef] = {}
         # The OpDefs an import in progress brings (see _Transaction.stage_op_defs): its
         # Operations, views of this graph, count their outputs with them before commit.
         self._staged_op_defs: dict[str, op_def_pb2.OpDef] | None = None
@@ -737,7 +731,7 @@ class Graph(_Lookup):
         return self._parts
 
     def _op_def(self, op_type: str) -> op_def_pb2.OpDef | None:
-        op_def = self._op_defs.get(op_type)
+        op_def = _registry_op_def(op_type) or self._op_defs.get(op_type)
         if op_def is None and self._staged_op_defs is not None:
             op_def = self._staged_op_defs.get(op_type)
         return op_def
@@ -1097,7 +1091,7 @@ class _Transaction(_Lookup):
         return None
 
     def _op_def(self, op_type: str) -> op_def_pb2.OpDef | None:
-        return self._graph._op_defs.get(op_type) or self.op_defs.get(op_type)
+        return _registry_op_def(op_type) or self._graph._op_defs.get(op_type) or self.op_defs.get(op_type)
 
     @contextlib.contextmanager
     def stage_op_defs(self, op_defs: Iterable[op_def_pb2.OpDef]) -> Iterator[None]:
@@ -1106,7 +1100,7 @@ class _Transaction(_Lookup):
         block; :meth:`commit` publishes them, a failed import drops them."""
         g = self._graph
         for op_def in op_defs:
-            if op_def.name not in g._op_defs:
+            if op_def.name not in g._op_defs and _registry_op_def(op_def.name) is None:
                 self.op_defs.setdefault(op_def.name, op_def)
         g._staged_op_defs = self.op_defs
         try:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError
 
-from fastmeta import _core
+from fastmeta import _core, _op_registry
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
@@ -162,7 +162,8 @@ def run_core(
     ``variable_rows_of``); ``collect_output_shapes`` keeps the nodes' dropped
     ``_output_shapes`` aside (the result's ``output_shapes``). ``input_map_dtypes``, parallel
     to ``input_map``, gives each target tensor's DataType (0: not known) for the core's
-    check of the edges' dtypes."""
+    check of the edges' dtypes. Each op's OpDef is TensorFlow's registry's, else the
+    file's (see ``fastmeta._op_registry``)."""
     try:
         return _core.rewrite_meta_graph(
             loaded.buffer,
@@ -177,6 +178,7 @@ def run_core(
             variable_collections=list(variable_collections),
             variable_prefix=variable_prefix,
             collect_output_shapes=collect_output_shapes,
+            registry=_op_registry.core_registry(),
         )
     except ParseError as e:
         e.path = loaded.path

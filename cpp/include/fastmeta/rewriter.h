@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -41,6 +42,25 @@ class NameSet : public NameLookup {
   std::unordered_set<std::string> prefixes_;
 };
 
+// OpDefs that take precedence over a file's stripped_op_list, as TensorFlow's op registry
+// does in its importer: a serialized OpList (copied), indexed by op name once, so that a
+// rewrite reads only the OpDefs of the ops its graph uses. Throws ParseError.
+class OpRegistry {
+ public:
+  explicit OpRegistry(std::string op_list);
+  OpRegistry(const OpRegistry&) = delete;
+  OpRegistry& operator=(const OpRegistry&) = delete;
+  // The OpDef of op `name` (serialized), or empty when there is none.
+  std::string_view Find(std::string_view name) const;
+  // Where the OpList starts (offsets in messages about it count from there).
+  const char* origin() const { return op_list_.data(); }
+  size_t size() const { return index_.size(); }
+
+ private:
+  std::string op_list_;
+  std::unordered_map<std::string_view, std::string_view> index_;
+};
+
 struct RewriteOptions {
   // Import scope without a trailing '/'; empty for none.
   std::string prefix;
@@ -63,18 +83,25 @@ struct RewriteOptions {
   // (for handing the result to it). Default: as TensorFlow's graph renders them from its
   // edges ("x" for "x:0", control inputs sorted, without duplicates).
   bool keep_input_spelling = false;
-  // Add default attr values from the file's stripped_op_list (TensorFlow always does).
+  // Add default attr values from each op's OpDef (TensorFlow always does).
   bool add_default_attrs = true;
-  // Check each node against its op's OpDef in the file's stripped_op_list, as
-  // TensorFlow's importer checks it against its registry: the number of data inputs,
-  // and that each input names an output its source node has. Nodes of ops the list
-  // lacks (or functions) are not checked. (The outputs are noted either way: an unused
+  // OpDefs that take precedence over the file's stripped_op_list (null: none), as
+  // TensorFlow's op registry does in its importer: for an op it has, the defaults, the
+  // signature and the edge dtypes come from it (the file's OpDef is used only for ops
+  // it lacks), and, with add_default_attrs, an attr of a node that its OpDef lacks but
+  // the file's OpDef of the op has with a default is dropped when the node holds that
+  // default (the producer op list rule). Must outlive the call.
+  const OpRegistry* registry = nullptr;
+  // Check each node against its op's OpDef (the registry's, else the file's
+  // stripped_op_list's; a function's signature for its calls), as TensorFlow's importer
+  // checks it against its registry: the number of data inputs, and that each input
+  // names an output its source node has. Nodes of ops neither has are not checked. (The outputs are noted either way: an unused
   // input_map key naming an output its node lacks is an error.)
   bool check_signatures = true;
   // Check the dtype of each data edge as TensorFlow's importer does: the source output's
-  // DataType (by its node's OpDef in the stripped_op_list and attrs) must be the one the
-  // input takes, or its ref type when the input is not a ref. Edges whose dtypes the op
-  // list cannot tell (an op it lacks, a function, a missing attr) are not checked.
+  // DataType (by its node's OpDef and attrs) must be the one the input takes, or its ref
+  // type when the input is not a ref. Edges whose dtypes the OpDefs cannot tell (an op
+  // neither the registry nor the op list has, a missing attr) are not checked.
   bool check_types = true;
   // Parallel to input_map (or empty): the DataType of each value tensor (ref types
   // + 100, as types.proto numbers them), 0 when not known (then not checked).
