@@ -146,6 +146,12 @@ def _prepare(kind: str, path: str, scope: str, clear_devices: bool) -> Prepared:
 
         threads = 1 if kind == "fm_rewrite_1" else (os.cpu_count() or 1)
         kwargs: dict[str, Any] = {"prefix": scope, "clear_devices": clear_devices}
+        try:  # (TensorFlow's op registry, as the CLI's rewrite takes its OpDefs)
+            from fastmeta import _op_registry
+
+            kwargs["registry"] = _op_registry.core_registry()
+        except ImportError:  # (an older fastmeta)
+            pass
         try:
             _core.rewrite_meta_graph_file(path, threads=threads, **kwargs)
             kwargs["threads"] = threads
