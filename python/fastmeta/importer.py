@@ -722,17 +722,32 @@ def import_meta_graph(
     _check_kwargs(kwargs)
     # (return_elements are checked, as TensorFlow's import_meta_graph checks them, but
     # not returned: import_scoped_meta_graph_with_return_elements returns them.)
+    saver = import_with_kwargs(meta_graph_or_file, clear_devices, import_scope, kwargs.get("graph"), kwargs)
+    return saver
+
+
+def import_with_kwargs(
+    meta_graph_or_file: Any,
+    clear_devices: bool,
+    import_scope: str | None,
+    graph: Graph | None,
+    kwargs: Mapping[str, Any],
+    before_commit: Callable[[_Transaction, Any], None] | None = None,
+) -> Saver | None:
+    """``import_meta_graph``'s import with its ``kwargs`` (checked by the caller), into
+    ``graph``, building a Saver; ``before_commit`` as :func:`_import` takes it."""
     _, _, saver = _import(
         meta_graph_or_file,
         clear_devices,
         import_scope,
-        kwargs.get("graph"),
+        graph,
         kwargs.get("input_map"),
         kwargs.get("unbound_inputs_col_name", "unbound_inputs"),
         kwargs.get("restore_collections_predicate", lambda key: True),
         kwargs.get("return_elements"),
         True,
         threads=int(kwargs.get("threads", 0)),
+        before_commit=before_commit,
     )
     return saver  # type: ignore[no-any-return]
 

@@ -37,7 +37,7 @@ from fastmeta.errors import (
     TagsNotFoundError,
 )
 from fastmeta.graph import Graph, Operation, Tensor, get_default_graph
-from fastmeta.importer import _check_kwargs, _import
+from fastmeta.importer import _check_kwargs, import_with_kwargs
 from fastmeta.protos import meta_graph_pb2, saved_model_pb2
 from fastmeta.reading import _read_rest, _varint, tensorflow_alias_pool
 from fastmeta.scoping import prepend_name_scope
@@ -438,19 +438,7 @@ def load(
         outcome["init_op"] = _init_op(lookup, meta.rest, import_scope)
 
     with target.as_default(), reported_in_file(saved, meta):
-        _, _, saver = _import(
-            meta.data,
-            clear_devices,
-            import_scope,
-            target,
-            kwargs.get("input_map"),
-            kwargs.get("unbound_inputs_col_name", "unbound_inputs"),
-            kwargs.get("restore_collections_predicate", lambda key: True),
-            kwargs.get("return_elements"),
-            True,
-            threads=int(kwargs.get("threads", 0)),
-            before_commit=restore,
-        )
+        saver = import_with_kwargs(meta.data, clear_devices, import_scope, target, kwargs, before_commit=restore)
     return LoadedSavedModel(
         d, meta, target, saver, outcome["variables"], asset_paths(d, meta.rest, import_scope), outcome["init_op"]
     )

@@ -292,13 +292,23 @@ class Saver:
             )
             self._maybe_delete_old_checkpoints(meta_graph_suffix)
         if write_meta_graph:
-            from fastmeta.export import meta_graph_filename
+            from fastmeta.export import _GRAPH_AS_IS, _export_meta_graph, meta_graph_filename
 
-            self._export_meta_graph(
+            _export_meta_graph(  # (the file alone: its bytes are not parsed back)
                 meta_graph_filename(checkpoint_file, meta_graph_suffix),
-                strip_default_attrs=strip_default_attrs,
-                graph=graph,
-                want_message=False,  # (the file alone: its bytes are not parsed back)
+                None,
+                _GRAPH_AS_IS,
+                self.saver_def,
+                None,
+                False,
+                self._resolve_graph(graph),
+                None,
+                False,
+                False,
+                strip_default_attrs,
+                False,
+                "unbound_inputs",
+                want_message=False,
             )
         return checkpoint_file
 
@@ -323,44 +333,16 @@ class Saver:
         stripped (:meth:`to_proto`; none when the saver's names are outside it), so
         the file's Saver finds its ops: TensorFlow writes it unstripped, naming ops the
         file does not have."""
-        meta = self._export_meta_graph(
-            filename,
-            collection_list,
-            as_text,
-            export_scope,
-            clear_devices,
-            clear_extraneous_savers,
-            strip_default_attrs,
-            save_debug_info,
-            graph,
-        )
-        assert meta is not None
-        return meta
-
-    def _export_meta_graph(
-        self,
-        filename: str | os.PathLike[str] | None = None,
-        collection_list: Sequence[str] | None = None,
-        as_text: bool = False,
-        export_scope: str | None = None,
-        clear_devices: bool = False,
-        clear_extraneous_savers: bool = False,
-        strip_default_attrs: bool = False,
-        save_debug_info: bool = False,
-        graph: Graph | None = None,
-        want_message: bool = True,
-    ) -> meta_graph_pb2.MetaGraphDef | None:
         from fastmeta.export import _GRAPH_AS_IS, _export_meta_graph
 
-        g = self._resolve_graph(graph)
-        return _export_meta_graph(
+        meta = _export_meta_graph(
             filename,
             None,
             _GRAPH_AS_IS,
             self.saver_def,
             collection_list,
             as_text,
-            g,
+            self._resolve_graph(graph),
             export_scope,
             clear_devices,
             clear_extraneous_savers,
@@ -368,8 +350,9 @@ class Saver:
             save_debug_info,
             "unbound_inputs",
             written_saver_def=self.saver_def if export_scope is None else self.to_proto(export_scope),
-            want_message=want_message,
         )
+        assert meta is not None
+        return meta
 
     def _record_last_checkpoint(self, path: str) -> None:
         """TensorFlow's ``_RecordLastCheckpoint``."""
