@@ -49,7 +49,16 @@ from fastmeta._builtin_ops import TF_VERSION
 from fastmeta._files import write_atomic
 from fastmeta.control_flow import CondContext, ControlFlowContext, WhileContext
 from fastmeta.errors import SizeLimitError
-from fastmeta.graph import Graph, Operation, Tensor, _Segment, _varint, fixed_output_count, get_default_graph
+from fastmeta.graph import (
+    Graph,
+    Operation,
+    Tensor,
+    _recorded_shapes,
+    _Segment,
+    _varint,
+    fixed_output_count,
+    get_default_graph,
+)
 from fastmeta.protos import (
     attr_value_pb2,
     graph_pb2,
@@ -183,13 +192,8 @@ class _Shapes:
         self.memo: dict[tuple[Operation, int], tensor_shape_pb2.TensorShapeProto] = {}
 
     def recorded(self, op: Operation) -> list[tensor_shape_pb2.TensorShapeProto] | None:
-        part = op._part
-        if not isinstance(part, _Segment):
-            return None
-        data = part.core.output_shapes(op._index)
-        if not data:
-            return None
-        return list(node_def_pb2.NodeDef.FromString(data).attr["_output_shapes"].list.shape)
+        shapes = _recorded_shapes(op)
+        return None if shapes is None else list(shapes)
 
     def of_op(self, op: Operation, count: int | None) -> list[tensor_shape_pb2.TensorShapeProto] | None:
         """The shapes to write for ``op`` (None: write no ``_output_shapes``)."""

@@ -124,6 +124,21 @@ def collection_element(graph: _Lookup, key: str, name: str) -> Operation | Tenso
         raise CollectionError(f"collection '{key}': '{name}' is not in the graph ({e})", key=key, name=name) from None
 
 
+def _recorded_shapes(op: Operation) -> Sequence[tensor_shape_pb2.TensorShapeProto] | None:
+    """The ``_output_shapes`` the file recorded for an imported ``op`` (None: none, or
+    not imported); a malformed entry is a :class:`ParseError` naming the node."""
+    part = op._part
+    if not isinstance(part, _Segment):
+        return None
+    recorded = part.core.output_shapes(op._index)
+    if not recorded:
+        return None
+    try:
+        return node_def_pb2.NodeDef.FromString(recorded).attr["_output_shapes"].list.shape
+    except DecodeError as e:
+        raise _node_decode_error(op.name, recorded, e) from None
+
+
 def _node_decode_error(name: str, data: bytes, error: Exception) -> ParseError:
     # The core copies attr values through unread (as the rest of what it does not
     # rewrite): protobuf reads them when a node is first looked at, and a malformed one
@@ -379,19 +394,13 @@ class Tensor:
         Const's value shape or the ``shape`` attr of Placeholder, VariableV2 (not
         VarHandleOp: its output is a handle); else None."""
         op = self._op
-        part = op._part
-        if isinstance(part, _Segment):
-            recorded = part.core.output_shapes(op._index)
-            if recorded:
-                try:
-                    shapes = node_def_pb2.NodeDef.FromString(recorded).attr["_output_shapes"].list.shape
-                except DecodeError as e:
-                    raise _node_decode_error(op.name, recorded, e) from None
-                # (TensorFlow's importer refuses a list shorter than the outputs and
-                # ignores entries beyond them)
-                count = op.graph._num_outputs(op)
-                if self._value_index < len(shapes) and (count is None or count <= len(shapes)):
-                    return shapes[self._value_index]
+        shapes = _recorded_shapes(op)
+        if shapes is not None:
+            # (TensorFlow's importer refuses a list shorter than the outputs and
+            # ignores entries beyond them)
+            count = op.graph._num_outputs(op)
+            if self._value_index < len(shapes) and (count is None or count <= len(shapes)):
+                return shapes[self._value_index]
         node = op.node_def
         if op.type == "Const" and "value" in node.attr:
             return node.attr["value"].tensor.tensor_shape
