@@ -327,7 +327,9 @@ PYBIND11_MODULE(_core, m) {
         return Bytes(g.output_shapes(static_cast<size_t>(i)));
       }, py::arg("index"),
          "The node's dropped `_output_shapes` entry (a serialized NodeDef holding that attr), or b'' (none, or not collected).")
-      .def("export_nodes", [](const RewrittenGraph& g, const std::vector<std::tuple<std::string, int32_t, int>>& rules) {
+      .def("export_nodes", [](const RewrittenGraph& g, const std::vector<std::tuple<std::string, int32_t, int>>& rules,
+                              bool clear_devices, bool leave_external,
+                              const std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>& strip) {
         std::vector<std::pair<std::string, fastmeta::ExportOpRule>> core_rules;
         for (const auto& [op, outputs, missing] : rules) {
           if (outputs < fastmeta::ExportOpRule::kOutputsByCaller || missing < 0 || missing > 2) {
@@ -338,16 +340,43 @@ PYBIND11_MODULE(_core, m) {
           rule.missing = static_cast<fastmeta::ExportOpRule::Missing>(missing);
           core_rules.emplace_back(op, rule);
         }
+        fastmeta::ExportOptions options;
+        options.clear_devices = clear_devices;
+        options.leave_external = leave_external;
+        for (const auto& [op, attr, values] : strip) {
+          fastmeta::ExportOptions::Strip s{op, attr, {}};
+          for (const py::bytes& v : values) s.values.emplace_back(v);
+          options.strip.push_back(std::move(s));
+        }
         fastmeta::ExportedNodes out;
         {
           py::gil_scoped_release release;
-          out = fastmeta::ExportNodes(g, core_rules);
+          out = fastmeta::ExportNodes(g, core_rules, options);
         }
         return py::make_tuple(Bytes(out.bytes.view()), out.left, out.left_at);
-      }, py::arg("rules"),
+      }, py::arg("rules"), py::arg("clear_devices") = false, py::arg("leave_external") = false,
+         py::arg("strip") = std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>(),
          "Every node's GraphDef.node field with its `_output_shapes` attr as export_meta_graph writes it "
          "(rules: (op type, outputs: n, -1 not known, -2 the caller's; missing shapes: 0 unknown, 1 first "
-         "input's, 2 the caller's)); returns (bytes, the nodes left to the caller, where each goes in bytes).")
+         "input's, 2 the caller's)); clear_devices: devices dropped; leave_external: nodes with an input "
+         "from outside left; strip: (op type, attr, values equal to its default) entries dropped. Returns "
+         "(bytes, the nodes left to the caller, where each goes in bytes).")
+      .def("attr_values", [](const RewrittenGraph& g,
+                             const std::vector<std::pair<std::string, std::vector<std::string>>>& wanted) {
+        std::vector<fastmeta::AttrValuesOf> found;
+        {
+          py::gil_scoped_release release;
+          found = fastmeta::AttrValues(g, wanted);
+        }
+        py::list out;
+        for (const auto& a : found) {
+          py::list values;
+          for (std::string_view v : a.values) values.append(Bytes(v));
+          out.append(py::make_tuple(Str(a.op), Str(a.attr), values));
+        }
+        return out;
+      }, py::arg("wanted"),
+         "For each (op type, attr names): (op type, attr name, the distinct serialized values its nodes hold).")
       .def("external", [](const RewrittenGraph& g) { return g.external(); })
       .def("names", [](const RewrittenGraph& g) {
         py::list out(g.num_nodes());

@@ -1,8 +1,10 @@
 // ExportNodes: see fastmeta/export.h.
 #include "fastmeta/export.h"
 
+#include <algorithm>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "fastmeta/errors.h"
 
@@ -55,26 +57,106 @@ bool RecordedShapes(std::string_view entry, std::vector<std::string_view>& shape
   }
 }
 
+// A NodeDef.attr map entry's key and value (no value field: ""); false when it is not
+// exactly one key and at most one value, both length-delimited, or is malformed.
+bool PlainEntry(std::string_view entry, std::string_view& key, std::string_view& value) {
+  key = value = {};
+  bool has_key = false;
+  bool has_value = false;
+  try {
+    Reader r(entry, entry.data());
+    Field f;
+    while (r.Next(f)) {
+      if (f.type != wire::kLengthDelimited) return false;
+      if (f.number == 1 && !has_key) {
+        key = f.data;
+        has_key = true;
+      } else if (f.number == 2 && !has_value) {
+        value = f.data;
+        has_value = true;
+      } else {
+        return false;
+      }
+    }
+  } catch (const Error&) {
+    return false;
+  }
+  return has_key;
+}
+
+// True when the serialized AttrValue `value` is one field `number` (length-delimited),
+// and, for `inner` > 0, that field's payload is only fields `inner` (length-delimited):
+// so that the message route's rewrite of it (AttrValue(list=ListValue(s=...)) for
+// `_class`, AttrValue(s=...) for frame_name) parses equal to it.
+bool OnlyField(std::string_view value, uint32_t number, uint32_t inner) {
+  try {
+    Reader r(value, value.data());
+    Field f;
+    if (!r.Next(f) || f.number != number || f.type != wire::kLengthDelimited || !r.done()) return false;
+    if (inner == 0) return true;
+    Reader in(f.data, value.data());
+    Field g;
+    while (in.Next(g)) {
+      if (g.number != inner || g.type != wire::kLengthDelimited) return false;
+    }
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// Looks up a per-op-type entry for each node (op types repeat in runs: the last one
+// looked up is tried first).
+template <typename T>
+std::vector<const T*> PerNode(const RewrittenGraph& g, const std::unordered_map<std::string_view, const T*>& by_op) {
+  std::vector<const T*> out(g.num_nodes());
+  std::string_view last_op;
+  const T* last = nullptr;
+  bool have_last = false;
+  for (size_t i = 0; i < g.num_nodes(); ++i) {
+    const std::string_view op = g.op(i);
+    if (!have_last || op != last_op) {
+      auto it = by_op.find(op);
+      last = it == by_op.end() ? nullptr : it->second;
+      last_op = op;
+      have_last = true;
+    }
+    out[i] = last;
+  }
+  return out;
+}
+
+// One op type's attrs with defaults and the values that count as the default.
+struct OpStrip {
+  struct Attr {
+    std::string_view name;
+    std::unordered_set<std::string_view> values;
+  };
+  std::vector<Attr> attrs;
+};
+
 class Exporter {
  public:
-  Exporter(const RewrittenGraph& g, const std::vector<std::pair<std::string, ExportOpRule>>& rules) : g_(g) {
+  Exporter(const RewrittenGraph& g, const std::vector<std::pair<std::string, ExportOpRule>>& rules,
+           const ExportOptions& options)
+      : g_(g), options_(options) {
     std::unordered_map<std::string_view, const ExportOpRule*> by_op;
     by_op.reserve(rules.size());
     for (const auto& [op, rule] : rules) by_op[op] = &rule;
-    rule_of_.resize(g.num_nodes());
-    // (op types repeat in runs: the last one looked up is tried first)
-    std::string_view last_op;
-    const ExportOpRule* last_rule = nullptr;
-    bool have_last = false;
-    for (size_t i = 0; i < g.num_nodes(); ++i) {
-      const std::string_view op = g.op(i);
-      if (!have_last || op != last_op) {
-        auto it = by_op.find(op);
-        last_rule = it == by_op.end() ? nullptr : it->second;
-        last_op = op;
-        have_last = true;
+    rule_of_ = PerNode(g, by_op);
+    if (!options.strip.empty()) {
+      std::unordered_map<std::string_view, size_t> index;
+      for (const ExportOptions::Strip& s : options.strip) {
+        auto [it, added] = index.emplace(s.op, strips_.size());
+        if (added) strips_.emplace_back();
+        OpStrip& op = strips_[it->second];
+        auto attr = std::find_if(op.attrs.begin(), op.attrs.end(), [&](const OpStrip::Attr& a) { return a.name == s.attr; });
+        if (attr == op.attrs.end()) attr = op.attrs.insert(op.attrs.end(), OpStrip::Attr{s.attr, {}});
+        for (const std::string& v : s.values) attr->values.insert(v);
       }
-      rule_of_[i] = last_rule;
+      std::unordered_map<std::string_view, const OpStrip*> strip_by_op;
+      for (const auto& [op, k] : index) strip_by_op[op] = &strips_[k];
+      strip_of_ = PerNode(g, strip_by_op);
     }
   }
 
@@ -102,20 +184,28 @@ class Exporter {
   bool Write(size_t i, wire::Buffer& out, std::vector<std::string_view>& shapes, std::string& attr) {
     const ExportOpRule* rule = rule_of_[i];
     if (rule == nullptr || rule->outputs == ExportOpRule::kOutputsByCaller) return false;
+    if (options_.leave_external && ExternalInput(i)) return false;
     const std::string_view node = g_.node_def(i);
+    spans_.clear();
+    const OpStrip* strip = strip_of_.empty() ? nullptr : strip_of_[i];
+    if (options_.clear_devices || strip != nullptr) {
+      if (!Filter(i, node, strip)) return false;
+    } else {
+      spans_.push_back(node);
+    }
     if (rule->outputs == 0) {
-      wire::PutBytes(out, 1, node);
+      Emit(out, {});
       return true;
     }
     const std::string_view entry = g_.output_shapes(i);
     if (!RecordedShapes(entry, shapes)) return false;
     const size_t want = static_cast<size_t>(rule->outputs);
     if (rule->outputs == ExportOpRule::kOutputsNotKnown) {
-      wire::PutBytesParts(out, 1, node, shapes.empty() ? std::string_view() : entry);
+      Emit(out, shapes.empty() ? std::string_view() : entry);
       return true;
     }
     if (shapes.size() == want) {
-      wire::PutBytesParts(out, 1, node, entry);
+      Emit(out, entry);
       return true;
     }
     // A new entry: the first recorded shapes, then those of the outputs without one.
@@ -137,7 +227,74 @@ class Exporter {
     AppendField(map_entry, 2, attr);
     std::string field;
     AppendField(field, 5, map_entry);                                // NodeDef.attr
-    wire::PutBytesParts(out, 1, node, field);
+    Emit(out, field);
+    return true;
+  }
+
+  // A GraphDef.node field of the kept spans of the node, then `tail`.
+  void Emit(wire::Buffer& out, std::string_view tail) {
+    if (spans_.size() == 1) {
+      wire::PutBytesParts(out, 1, spans_[0], tail);
+      return;
+    }
+    size_t size = tail.size();
+    for (std::string_view s : spans_) size += s.size();
+    wire::PutTag(out, 1, wire::kLengthDelimited);
+    wire::PutVarint(out, size);
+    for (std::string_view s : spans_) out.append(s);
+    out.append(tail);
+  }
+
+  bool ExternalInput(size_t i) const {
+    const Edge* e = g_.edges(i);
+    const uint32_t count = g_.node(i).edge_count;
+    for (uint32_t k = 0; k < count; ++k) {
+      if (e[k].src < 0 && e[k].index >= 0) return true;
+    }
+    return false;
+  }
+
+  // The spans of `node` kept (into spans_): all but its device field (clear_devices)
+  // and its attr entries holding a default (`strip`); false: the node is the caller's.
+  bool Filter(size_t i, std::string_view node, const OpStrip* strip) {
+    const bool clear = options_.clear_devices;
+    const bool enter = clear && (g_.op(i) == "Enter" || g_.op(i) == "RefEnter");
+    seen_.clear();
+    const char* run = node.data();
+    try {
+      Reader r(node, node.data());
+      Field f;
+      while (r.Next(f)) {
+        bool drop = false;
+        if (f.number == 4 && f.type == wire::kLengthDelimited && clear) {
+          drop = true;
+        } else if (f.number == 5 && f.type == wire::kLengthDelimited) {
+          std::string_view key;
+          std::string_view value;
+          if (!PlainEntry(f.data, key, value)) return false;
+          if (clear && key == "_class" && !OnlyField(value, 1, 2)) return false;
+          if (enter && key == "frame_name" && !OnlyField(value, 2, 0)) return false;
+          if (strip != nullptr) {
+            for (const OpStrip::Attr& a : strip->attrs) {
+              if (a.name != key) continue;
+              // (twice: the last one counts once parsed)
+              if (std::find(seen_.begin(), seen_.end(), key) != seen_.end()) return false;
+              seen_.push_back(key);
+              drop = a.values.count(value) != 0;
+              break;
+            }
+          }
+        }
+        if (drop) {
+          if (f.raw.data() > run) spans_.emplace_back(run, static_cast<size_t>(f.raw.data() - run));
+          run = f.raw.data() + f.raw.size();
+        }
+      }
+    } catch (const Error&) {
+      return false;
+    }
+    const char* end = node.data() + node.size();
+    if (end > run || spans_.empty()) spans_.emplace_back(run, static_cast<size_t>(end - run));
     return true;
   }
 
@@ -214,14 +371,61 @@ class Exporter {
   }
 
   const RewrittenGraph& g_;
+  const ExportOptions& options_;
   std::vector<const ExportOpRule*> rule_of_;
+  std::vector<OpStrip> strips_;
+  std::vector<const OpStrip*> strip_of_;  // (empty: nothing to strip)
   std::unordered_map<uint32_t, Shape> memo_;
+  std::vector<std::string_view> spans_;
+  std::vector<std::string_view> seen_;
 };
 
 }  // namespace
 
-ExportedNodes ExportNodes(const RewrittenGraph& g, const std::vector<std::pair<std::string, ExportOpRule>>& rules) {
-  return Exporter(g, rules).Run();
+ExportedNodes ExportNodes(const RewrittenGraph& g, const std::vector<std::pair<std::string, ExportOpRule>>& rules,
+                          const ExportOptions& options) {
+  return Exporter(g, rules, options).Run();
+}
+
+std::vector<AttrValuesOf> AttrValues(const RewrittenGraph& g,
+                                     const std::vector<std::pair<std::string, std::vector<std::string>>>& wanted) {
+  std::vector<AttrValuesOf> out;
+  // per op type: (attr name, index into out)
+  std::vector<std::vector<std::pair<std::string_view, size_t>>> ops(wanted.size());
+  std::unordered_map<std::string_view, const std::vector<std::pair<std::string_view, size_t>>*> by_op;
+  for (size_t k = 0; k < wanted.size(); ++k) {
+    for (const std::string& attr : wanted[k].second) {
+      ops[k].emplace_back(attr, out.size());
+      out.push_back({wanted[k].first, attr, {}});
+    }
+    by_op[wanted[k].first] = &ops[k];
+  }
+  std::vector<std::unordered_set<std::string_view>> seen(out.size());
+  const auto per_node = PerNode(g, by_op);
+  for (size_t i = 0; i < g.num_nodes(); ++i) {
+    const auto* attrs = per_node[i];
+    if (attrs == nullptr) continue;
+    const std::string_view node = g.node_def(i);
+    try {
+      Reader r(node, node.data());
+      Field f;
+      while (r.Next(f)) {
+        if (f.number != 5 || f.type != wire::kLengthDelimited) continue;
+        std::string_view key;
+        std::string_view value;
+        if (!PlainEntry(f.data, key, value)) continue;
+        for (const auto& [name, k] : *attrs) {
+          if (name == key) {
+            if (seen[k].insert(value).second) out[k].values.push_back(value);
+            break;
+          }
+        }
+      }
+    } catch (const Error&) {
+      continue;  // (malformed: ExportNodes leaves the node)
+    }
+  }
+  return out;
 }
 
 }  // namespace fastmeta

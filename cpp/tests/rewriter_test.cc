@@ -535,6 +535,83 @@ void TestExportNodes() {
                                               Bytes(1, std::string(plain->node_def(1)) + entry(unknown)));
 }
 
+void TestExportOptions() {
+  // clear_devices and strip_default_attrs: devices and default-valued attr entries
+  // dropped from the bytes, the rest copied; nodes the message route would change
+  // otherwise (or that cannot be decided from the bytes) left to the caller.
+  auto attr = [](const std::string& key, const std::string& value) { return Bytes(5, Bytes(1, key) + Bytes(2, value)); };
+  const std::string dev = Bytes(4, "/cpu:0");
+  const std::string deflt = VarintField(3, 1);          // AttrValue{i: 1}
+  const std::string other = VarintField(3, 2);          // AttrValue{i: 2}
+  const std::string overlong = std::string("\x18\x81\x00", 3);  // i: 1 spelled in two bytes
+  const std::string class_list = Bytes(1, Bytes(2, "loc:@a"));  // AttrValue{list{s}}
+  const std::string class_s = Bytes(2, "loc:@a");               // AttrValue{s}: rewritten as a list
+  const std::string frame = Bytes(2, "fr");
+  const std::string frame_odd = Bytes(2, "fr") + VarintField(3, 1);  // (s, then i: the oneof's i)
+  const std::string nodes =
+      Node("a", "Conv", {}, dev + attr("x", deflt) + attr("y", other) + attr("z", overlong)) +
+      Node("b", "Conv", {}, attr("x", deflt) + attr("x", other)) +  // (the rewrite keeps the last)
+      Node("c", "Conv", {}, Bytes(5, Bytes(1, "y") + Bytes(2, other) + VarintField(3, 1))) +  // not plain: left
+      Node("d", "NoOp", {}, dev + attr("_class", class_list) + attr("x", deflt)) +
+      Node("e", "NoOp", {}, attr("_class", class_s)) +                        // left (clear_devices)
+      Node("f", "Enter", {}, attr("frame_name", frame)) +
+      Node("g", "Enter", {}, attr("frame_name", frame_odd)) +                 // left (clear_devices)
+      Node("h", "Conv", {}, attr("y", deflt));                                // y: no default
+  auto o = Opts();
+  o.check_signatures = false;
+  o.check_types = false;
+  auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
+  using Rule = fastmeta::ExportOpRule;
+  Rule none;
+  none.outputs = 0;
+  const std::vector<std::pair<std::string, Rule>> rules = {{"Conv", none}, {"NoOp", none}, {"Enter", none}};
+
+  // The distinct values of the attrs asked for, in the order met.
+  const auto values = fastmeta::AttrValues(*g, {{"Conv", {"x", "z"}}, {"Nope", {"x"}}});
+  CHECK(values.size() == 3);
+  CHECK(values[0].op == "Conv" && values[0].attr == "x" && values[1].attr == "z" && values[2].op == "Nope");
+  CHECK(values[0].values == (std::vector<std::string_view>{deflt, other}));
+  CHECK(!Contains(std::string(g->node_def(1)), attr("x", deflt)));
+  CHECK(values[1].values == (std::vector<std::string_view>{overlong}) && values[2].values.empty());
+
+  auto without = [](std::string node, const std::vector<std::string>& fields) {
+    for (const std::string& f : fields) {
+      const size_t at = node.find(f);
+      CHECK(at != std::string::npos);
+      node.erase(at, f.size());
+    }
+    return node;
+  };
+  auto run = [&](bool clear, bool strip, const std::vector<std::string>& want_left) {
+    fastmeta::ExportOptions options;
+    options.clear_devices = clear;
+    if (strip) options.strip = {{"Conv", "x", {deflt}}, {"Conv", "z", {overlong}}, {"NoOp", "x", {deflt}}};
+    const fastmeta::ExportedNodes out = fastmeta::ExportNodes(*g, rules, options);
+    std::string expected;
+    std::vector<uint32_t> left;
+    for (size_t i = 0; i < g->num_nodes(); ++i) {
+      const std::string name(g->name(i));
+      if (std::find(want_left.begin(), want_left.end(), name) != want_left.end()) {
+        left.push_back(static_cast<uint32_t>(i));
+        continue;
+      }
+      std::vector<std::string> dropped;
+      const std::string node(g->node_def(i));
+      if (clear && !g->device(i).empty()) dropped.push_back(Bytes(4, std::string(g->device(i))));
+      if (strip && name == "a") dropped.insert(dropped.end(), {attr("x", deflt), attr("z", overlong)});
+      if (strip && name == "d") dropped.push_back(attr("x", deflt));
+      expected += Bytes(1, without(node, dropped));
+    }
+    CHECK(std::string(out.bytes.view()) == expected);
+    CHECK(out.left == left);
+  };
+  CHECK(!g->device(0).empty());
+  run(false, false, {});
+  run(true, false, {"c", "e", "g"});
+  run(false, true, {"c"});
+  run(true, true, {"c", "e", "g"});
+}
+
 void TestThreadsSameResultAndError() {
   // Enough nodes for the parallel paths; the error is the same as single-threaded.
   std::string nodes;
@@ -1447,6 +1524,7 @@ int main() {
   TestConsumers();
   TestCollectedOutputShapes();
   TestExportNodes();
+  TestExportOptions();
   TestThreadsSameResultAndError();
   TestBoundaryScanInHalves();
   TestLongNames();

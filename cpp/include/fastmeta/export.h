@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,28 @@ struct ExportOpRule {
   Missing missing = Missing::kByCaller;
 };
 
+// What export_meta_graph's clear_devices and strip_default_attrs change in each node.
+struct ExportOptions {
+  // NodeDef.device dropped. The message route also writes a `_class` attr back as a list
+  // of its list's strings, and an Enter / RefEnter `frame_name` as its string: a node
+  // whose value holds anything else (so that the rewrite would change it) is left to the
+  // caller.
+  bool clear_devices = false;
+  // A node with a data input from outside the graph (an input_map target) is left to the
+  // caller (who spells that input `name:index`).
+  bool leave_external = false;
+  // strip_default_attrs: per op type, per attr name, the serialized AttrValues that equal
+  // the OpDef's default once parsed (the caller decides that, from AttrValues()): an attr
+  // entry holding one of them is dropped. A node where such an attr appears twice, or
+  // with an attr entry that is not a plain (key, value) pair, is left to the caller.
+  struct Strip {
+    std::string op;
+    std::string attr;
+    std::vector<std::string> values;
+  };
+  std::vector<Strip> strip;
+};
+
 struct ExportedNodes {
   // GraphDef.node fields (tag, length, NodeDef) of the nodes written, in node order.
   wire::Buffer bytes;
@@ -49,6 +72,21 @@ struct ExportedNodes {
 // rule, its count is kOutputsByCaller, a missing shape is kByCaller (also through a
 // chain of kInput0 nodes, or an input from outside `g`), or its recorded entry holds
 // anything but a list of shapes.
-ExportedNodes ExportNodes(const RewrittenGraph& g, const std::vector<std::pair<std::string, ExportOpRule>>& rules);
+// With `options`, the nodes are written with those changes (see ExportOptions); the rest
+// of each NodeDef's bytes is copied as it is.
+ExportedNodes ExportNodes(const RewrittenGraph& g, const std::vector<std::pair<std::string, ExportOpRule>>& rules,
+                          const ExportOptions& options = {});
+
+// For strip_default_attrs: per (op type, attr names) asked for, the distinct serialized
+// values the nodes of that op hold under each of those attr names (an entry without a
+// value: ""), in the order first met. Entries that are not a plain (key, value) pair are
+// not read (ExportNodes leaves their nodes).
+struct AttrValuesOf {
+  std::string op;
+  std::string attr;
+  std::vector<std::string_view> values;  // (views into g's bytes)
+};
+std::vector<AttrValuesOf> AttrValues(const RewrittenGraph& g,
+                                     const std::vector<std::pair<std::string, std::vector<std::string>>>& wanted);
 
 }  // namespace fastmeta
