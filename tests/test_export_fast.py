@@ -6,7 +6,10 @@ the route through messages (``_FAST_GRAPH_DEF = False``, which the differential 
 test_export_meta_graph.py hold against TensorFlow), on the whole corpus and on graphs
 made to reach every rule: input_map, scopes, ops created after the import, two imports
 into one graph, a file that recorded no shapes, or fewer or more than an op's outputs,
-and malformed recorded bytes.
+and malformed recorded bytes. With ``clear_devices`` and / or ``strip_default_attrs``
+too (the core drops devices and default-valued attrs from the bytes), also on attrs
+spelled in other encodings, ``_class`` and ``frame_name`` values the message route
+rewrites, and nodes with an input an input_map remapped.
 """
 
 from __future__ import annotations
@@ -89,7 +92,16 @@ ARGS: list[tuple[str, dict[str, Any]]] = [
     ("collection_list", {"collection_list": ["variables", "train_op", "nope"]}),
     ("strip_default_attrs", {"strip_default_attrs": True}),
     ("clear_devices", {"clear_devices": True}),
+    ("both", {"clear_devices": True, "strip_default_attrs": True}),
 ]
+
+# The options the core makes at the bytes level besides the default export.
+OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("clear_devices", {"clear_devices": True}),
+    ("strip_default_attrs", {"strip_default_attrs": True}),
+    ("both", {"clear_devices": True, "strip_default_attrs": True}),
+]
+OPTION_IDS = [o[0] for o in OPTIONS]
 
 
 @pytest.mark.parametrize("label,kwargs", ARGS, ids=[a[0] for a in ARGS])
@@ -109,18 +121,24 @@ def test_corpus_scoped_import_and_export_scope(name: str, monkeypatch: pytest.Mo
     g, _ = _import(name, import_scope="imp")
     _assert_equal(*_both(monkeypatch, tmp_path, g))
     _assert_equal(*_both(monkeypatch, tmp_path, g, export_scope="imp"))
+    for _, kwargs in OPTIONS:
+        _assert_equal(*_both(monkeypatch, tmp_path, g, **kwargs))
 
 
+@pytest.mark.parametrize("label,kwargs", [("default", {}), *OPTIONS], ids=["default", *OPTION_IDS])
 @pytest.mark.parametrize("name", IDS)
-def test_corpus_saver_export_same_both_ways(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Saver.export_meta_graph (its graph as as_graph_def renders it)."""
+def test_corpus_saver_export_same_both_ways(
+    name: str, label: str, kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Saver.export_meta_graph (its graph as as_graph_def renders it: mapped inputs not
+    respelled under clear_devices)."""
     _, saver = _import(name, import_scope="imp")
     if saver is None:
         pytest.skip("no saver")
     out = []
     for fast in (True, False):
         monkeypatch.setattr(export, "_FAST_GRAPH_DEF", fast)
-        out.append(saver.export_meta_graph(str(tmp_path / f"{fast}.meta")))
+        out.append(saver.export_meta_graph(str(tmp_path / f"{fast}.meta"), **kwargs))
         assert meta_graph_pb2.MetaGraphDef.FromString((tmp_path / f"{fast}.meta").read_bytes()) == out[-1]
     _assert_equal(out[0], out[1])
 
@@ -150,8 +168,12 @@ def test_ops_created_after_import_and_several_imports(monkeypatch: pytest.Monkey
     assert "SaveV2" in {op.type for op in created}  # (the Saver built)
     assert names.index("between") < names.index("three/" + x["name"].split(":")[0]) < names.index("after")
     # The input_map respelled under an export_scope / clear_devices, both ways alike.
-    _assert_equal(*_both(monkeypatch, tmp_path, g, clear_devices=True))
+    for _, kwargs in OPTIONS:
+        _assert_equal(*_both(monkeypatch, tmp_path, g, **kwargs))
     _assert_equal(*_both(monkeypatch, tmp_path, g, export_scope="three"))
+    # (there: "between:0" as TensorFlow spells it, where as_graph_def renders "between")
+    assert any("between:0" in n.input for n in _both(monkeypatch, tmp_path, g, clear_devices=True)[0].graph_def.node)
+    assert not any("between:0" in n.input for n in fast.graph_def.node)
 
 
 def _edit_shapes(name: str, edit: Any) -> bytes:
@@ -211,10 +233,15 @@ def test_identity_chain_without_shapes_follows_its_input(monkeypatch: pytest.Mon
     assert known  # (some read variables whose shapes were recorded)
 
 
-def test_default_export_makes_no_message_per_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The default export neither parses the graph into messages (``as_graph_def``) nor
-    each imported node: only the few the core leaves to Python."""
-    g, _ = _import("mlp_resource_adam")
+@pytest.mark.parametrize("label,kwargs", [("default", {}), *OPTIONS], ids=["default", *OPTION_IDS])
+def test_export_makes_no_message_per_node(
+    label: str, kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The export (default, or with clear_devices / strip_default_attrs) neither parses
+    the graph into messages (``as_graph_def``) nor each imported node: only the few the
+    core leaves to Python; and the devices and default-valued attrs are gone."""
+    g, _ = _import("mlp_ref")
+    plain = fastmeta.export_meta_graph(graph=g)
     calls = []
     node_def = _Segment.node_def
 
@@ -227,21 +254,121 @@ def test_default_export_makes_no_message_per_node(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(_Segment, "node_def", counted)
     monkeypatch.setattr(fastmeta.Graph, "as_graph_def", refused)
-    meta = fastmeta.export_meta_graph(str(tmp_path / "m.meta"), graph=g)
+    meta = fastmeta.export_meta_graph(str(tmp_path / "m.meta"), graph=g, **kwargs)
     assert len(calls) * 10 < len(meta.graph_def.node)
+    devices = sum(bool(n.device) for n in meta.graph_def.node)
+    attrs = sum(len(n.attr) for n in meta.graph_def.node)
+    assert sum(bool(n.device) for n in plain.graph_def.node) > 0
+    assert (devices == 0) == bool(kwargs.get("clear_devices"))
+    assert (attrs < sum(len(n.attr) for n in plain.graph_def.node)) == bool(kwargs.get("strip_default_attrs"))
+    assert meta.meta_info_def.stripped_default_attrs == bool(kwargs.get("strip_default_attrs"))
+
+
+# ---------------------------------------------------------------------------
+# nodes spelled so that the bytes alone do not say what the message route makes
+# ---------------------------------------------------------------------------
+def _entry(key: str, value: bytes) -> bytes:
+    """A NodeDef.attr field: the map entry (key, value) with ``value`` as given."""
+    body = export._field_head(1, len(key.encode())) + key.encode() + export._field_head(2, len(value)) + value
+    return export._field_head(5, len(body)) + body
+
+
+def _with_node_bytes(name: str, edit: dict[str, Any]) -> bytes:
+    """A corpus file whose nodes named in ``edit`` are written as ``edit[name](node)``
+    gives them (bytes: the NodeDef's, spelled as the test wants)."""
+    meta = _read(name)
+    gd = meta.graph_def
+    body = b""
+    for node in gd.node:
+        data = edit[node.name](node) if node.name in edit else node.SerializeToString()
+        body += export._field_head(1, len(data)) + data
+    rest = type(gd)()
+    rest.versions.CopyFrom(gd.versions)
+    rest.library.CopyFrom(gd.library)
+    body += rest.SerializeToString()
+    meta.ClearField("graph_def")
+    return meta.SerializeToString() + export._field_head(2, len(body)) + body
+
+
+def _without(node: Any, *keys: str) -> bytes:
+    out = type(node)()
+    out.CopyFrom(node)
+    for k in keys:
+        if k in out.attr:
+            del out.attr[k]
+    return out.SerializeToString()
+
+
+def test_default_attrs_spelled_otherwise(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Default values in another encoding (a list's ints unpacked, a bool true spelled
+    2, an overlong varint), an entry without a value, an entry with a field more:
+    stripped, or kept, as the message route does."""
+    meta = _read("layers_cnn_v1")
+    conv = next(n.name for n in meta.graph_def.node if n.op == "Conv2D")
+    bias = next(n.name for n in meta.graph_def.node if n.op == "BiasAdd")
+    unpacked = b"\x18\x01" * 4  # ListValue.i 1, 1, 1, 1 unpacked: dilations' default
+    key = b"data_format"
+    value = b"\x12\x04NHWC"
+    odd = export._field_head(1, len(key)) + key + export._field_head(2, len(value)) + value + b"\x18\x01"
+    edits = {
+        conv: lambda n: _without(n, "dilations", "use_cudnn_on_gpu", "explicit_paddings", "data_format")
+        + _entry("dilations", export._field_head(1, len(unpacked)) + unpacked)
+        + _entry("use_cudnn_on_gpu", b"\x28\x02")  # (true, the default)
+        + _entry("explicit_paddings", b"")  # (no value)
+        + _entry("data_format", b"\x12\x84\x00NHWC"),  # (its length in two bytes)
+        # an entry with a field more: its node left to Python
+        bias: lambda n: _without(n, "data_format") + export._field_head(5, len(odd)) + odd,
+    }
+    g, _ = _import("layers_cnn_v1", source=_with_node_bytes("layers_cnn_v1", edits))
+    for _, kwargs in OPTIONS:
+        _assert_equal(*_both(monkeypatch, tmp_path, g, **kwargs))
+    plain, _ = _both(monkeypatch, tmp_path, g)
+    fast, _ = _both(monkeypatch, tmp_path, g, strip_default_attrs=True)
+    before = plain.graph_def.node[[n.name for n in plain.graph_def.node].index(conv)].attr
+    after = {n.name: n for n in fast.graph_def.node}[conv].attr
+    assert {"dilations", "use_cudnn_on_gpu", "data_format", "explicit_paddings"} <= set(before)
+    assert {"dilations", "use_cudnn_on_gpu", "data_format"} <= set(before) - set(after)
+
+
+def test_class_and_frame_name_the_message_route_rewrites(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Under clear_devices the message route writes ``_class`` back as its list's
+    strings and an Enter's ``frame_name`` as its string: values holding more (an
+    ``i`` beside the list, an ``i`` after the string: the oneof's) come out rewritten
+    both ways."""
+    meta = _read("control_flow_v1")
+    colocated = next(n.name for n in meta.graph_def.node if "_class" in n.attr)
+    enter = next(n.name for n in meta.graph_def.node if n.op == "Enter")
+
+    def with_class(n: Any) -> bytes:
+        lst = n.attr["_class"].list.SerializeToString() + b"\x18\x07"  # (ListValue.i 7)
+        return _without(n, "_class") + _entry("_class", export._field_head(1, len(lst)) + lst)
+
+    def with_frame(n: Any) -> bytes:
+        s = n.attr["frame_name"].s
+        return _without(n, "frame_name") + _entry("frame_name", export._field_head(2, len(s)) + s + b"\x18\x01")
+
+    source = _with_node_bytes("control_flow_v1", {colocated: with_class, enter: with_frame})
+    g, _ = _import("control_flow_v1", source=source)
+    for _, kwargs in OPTIONS:
+        _assert_equal(*_both(monkeypatch, tmp_path, g, **kwargs))
+    fast, _ = _both(monkeypatch, tmp_path, g, clear_devices=True)
+    by_name = {n.name: n for n in fast.graph_def.node}
+    assert not by_name[colocated].attr["_class"].list.i
+    assert by_name[enter].attr["frame_name"].WhichOneof("value") == "s"
 
 
 # ---------------------------------------------------------------------------
 # Saver.save: the file alone
 # ---------------------------------------------------------------------------
-def test_saver_save_meta_graph_same_both_ways(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize("strip", [False, True])
+def test_saver_save_meta_graph_same_both_ways(strip: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     g = fastmeta.Graph()
     saver = fastmeta.import_meta_graph(str(CORPUS / "mlp_ref.meta"), graph=g)
     values = saver.restore(str(CORPUS / FIXTURES["mlp_ref"]["checkpoint"]))
     written = []
     for fast in (True, False, True):
         monkeypatch.setattr(export, "_FAST_GRAPH_DEF", fast)
-        prefix = saver.save(str(tmp_path / f"m{len(written)}"), values)
+        prefix = saver.save(str(tmp_path / f"m{len(written)}"), values, strip_default_attrs=strip)
         written.append(meta_graph_pb2.MetaGraphDef.FromString(Path(prefix + ".meta").read_bytes()))
     _assert_equal(written[0], written[1])
     _assert_equal(written[2], written[1])

@@ -10,10 +10,11 @@ graph and its functions use, sorted by name; collections are written by their ki
 (registered protos through each item's ``to_proto(export_scope)``), a collection that
 cannot be written is left out with a warning.
 
-The default export (no ``export_scope``, ``clear_devices``, ``clear_extraneous_savers`` or
-``strip_default_attrs``) makes that GraphDef at the bytes level (``_graph_def_bytes``: the
-core's ``export_nodes`` writes an import's nodes with their recorded shapes spliced in,
-Python the rest), equal once parsed to the route through messages the others take.
+The export without ``export_scope`` or ``clear_extraneous_savers`` (so the default one,
+and with ``clear_devices`` and / or ``strip_default_attrs``) makes that GraphDef at the
+bytes level (``_graph_def_bytes``: the core's ``export_nodes`` writes an import's nodes
+with their recorded shapes spliced in, devices and default-valued attrs dropped, Python
+the rest), equal once parsed to the route through messages the others take.
 
 Where fastmeta differs (README, "Faithful to TensorFlow, and deliberately better"):
 
@@ -277,7 +278,7 @@ _MISSING_UNKNOWN, _MISSING_FROM_INPUT, _MISSING_BY_PYTHON = 0, 1, 2
 _OUTPUTS_NOT_KNOWN, _OUTPUTS_BY_PYTHON = -1, -2
 
 
-def _segment_rules(graph: Graph, part: _Segment) -> list[tuple[str, int, int]]:
+def _segment_rules(graph: Graph, part: _Segment, op_types: Iterable[str] | None = None) -> list[tuple[str, int, int]]:
     """For each op type of an import, how the core writes its nodes' ``_output_shapes``
     as ``_with_shapes`` would: the output count ``_num_outputs`` gives every node of
     the type (-1: no OpDef, the recorded shapes as they are; -2: it depends on the
@@ -285,7 +286,7 @@ def _segment_rules(graph: Graph, part: _Segment) -> list[tuple[str, int, int]]:
     the first input's, or Python's ``_Shapes._infer``). Call ops get no rule: their
     nodes are Python's (``_ops_used`` reads their ``f``)."""
     rules = []
-    for op_type in part.core.op_histogram():
+    for op_type in part.core.op_histogram() if op_types is None else op_types:
         if op_type in _CALL_OPS:
             continue
         op_def = graph._op_def(op_type)
@@ -310,20 +311,44 @@ def _field_head(number: int, size: int) -> bytes:
     return bytes(out)
 
 
-def _graph_def_bytes(graph: Graph, check: bool) -> tuple[bytes, graph_pb2.GraphDef, set[str]]:
+def _strip_rules(part: _Segment, defaults: _Defaults, op_types: Iterable[str]) -> list[tuple[str, str, list[bytes]]]:
+    """For strip_default_attrs in the core: per op type of the import and attr with a
+    default, the distinct values its nodes hold there that equal the default as
+    ``_strip_default_attrs`` compares them (parsed, serialized again), so that an entry
+    holding one is dropped whatever its encoding. DecodeError: a malformed value."""
+    wanted = [(op, list(table)) for op in op_types if (table := defaults.table(op))]
+    out = []
+    for op, attr, values in part.core.attr_values(wanted) if wanted else ():
+        same = [v for v in values if defaults.is_default(op, attr, attr_value_pb2.AttrValue.FromString(v))]
+        if same:
+            out.append((op, attr, same))
+    return out
+
+
+def _graph_def_bytes(
+    graph: Graph, check: bool, clear_devices: bool = False, strip: bool = False, respell: bool = False
+) -> tuple[bytes, graph_pb2.GraphDef, set[str]]:
     """``graph_def_with_shapes(graph)`` serialized, its imported nodes written by the
     core from their bytes (no message per node), those it leaves (see
     ``_segment_rules``) and created ones by Python as ``_with_shapes`` writes them;
     with the GraphDef of the library and versions alone, and the op types the nodes
     use (a call op's function included). With ``check``, the core's bytes of each
     import not yet checked are parsed (DecodeError: malformed; the core copies attr
-    values and recorded shapes through unread)."""
+    values and recorded shapes through unread).
+
+    ``clear_devices``, ``strip`` (strip_default_attrs) and ``respell`` (the inputs an
+    input_map remapped, see ``_respell_mapped_inputs``) make each node as the message
+    route does (``_scoped_node`` without a scope, ``_strip_default_attrs``): the core
+    drops devices and default-valued attr entries, and leaves to Python the nodes it
+    cannot make so from their bytes alone (mapped inputs, a ``_class`` or
+    ``frame_name`` the rewrite would change, a repeated attr)."""
     parts, library = graph._parts_and_library()
     shapes = _Shapes(graph)
     pieces: list[bytes | memoryview] = []
     used: set[str] = set()
+    defaults = _Defaults(graph, {f.signature.name for f in library.library.function}) if strip else None
 
-    def python_node(part: Any, i: int) -> None:
+    def python_node(part: Any, i: int, external: list[str]) -> None:
         op = Operation(graph, part, i)
         node = part.node_def(i)
         count = graph._num_outputs(op)
@@ -332,6 +357,12 @@ def _graph_def_bytes(graph: Graph, check: bool) -> tuple[bytes, graph_pb2.GraphD
             if out:
                 node.attr["_output_shapes"].list.shape.extend(out)
         used.update(_node_ops((node,)))
+        if external:
+            _respell_node(node, part, i, external)
+        if clear_devices:
+            node = _scoped_node(node, None, [], True)
+        if defaults is not None:
+            defaults.strip(node)
         data = node.SerializeToString()
         pieces.append(_field_head(1, len(data)))
         pieces.append(data)
@@ -339,11 +370,22 @@ def _graph_def_bytes(graph: Graph, check: bool) -> tuple[bytes, graph_pb2.GraphD
     for part, size in parts:
         if not isinstance(part, _Segment):
             for i in range(size):
-                python_node(part, i)
+                python_node(part, i, [])
             continue
-        rules = _segment_rules(graph, part)
+        op_types = part.core.op_histogram()
+        rules = _segment_rules(graph, part, op_types)
+        strip_rules: list[tuple[str, str, list[bytes]]] = []
+        if defaults is not None:
+            strip_rules = _strip_rules(part, defaults, op_types)
+            # (an OpDef giving _output_shapes a default: the attr the core appends is
+            # not stripped, the nodes are Python's)
+            rules = [
+                (op, _OUTPUTS_BY_PYTHON if "_output_shapes" in defaults.table(op) else outputs, missing)
+                for op, outputs, missing in rules
+            ]
+        external = list(part.core.external()) if respell else []
         used.update(rule[0] for rule in rules)
-        data, left, left_at = part.core.export_nodes(rules)
+        data, left, left_at = part.core.export_nodes(rules, clear_devices, bool(external), strip_rules)
         if check and not part.exported_well_formed:
             graph_pb2.GraphDef.FromString(data)
             part.exported_well_formed = True
@@ -351,9 +393,13 @@ def _graph_def_bytes(graph: Graph, check: bool) -> tuple[bytes, graph_pb2.GraphD
         pos = 0
         for i, at in zip(left, left_at):
             pieces.append(view[pos:at])
-            python_node(part, i)
+            python_node(part, i, external)
             pos = at
         pieces.append(view[pos:])
+    if defaults is not None:
+        defaults.strip_library(library)
+    if clear_devices:
+        library.library.SetInParent()  # (as _filter_nodes copies it: present, if empty)
     pieces.append(library.SerializeToString())
     return b"".join(pieces), library, used
 
@@ -366,19 +412,23 @@ def _respell_mapped_inputs(gd: graph_pb2.GraphDef, ops: Sequence[Operation]) -> 
         part = op._part
         if not isinstance(part, _Segment):
             continue
-        core = part.core
         external = mapped.get(id(part))
         if external is None:
-            external = mapped[id(part)] = list(core.external())
-        if not external:
+            external = mapped[id(part)] = list(part.core.external())
+        _respell_node(node, part, op._index, external)
+
+
+def _respell_node(node: node_def_pb2.NodeDef, part: _Segment, index: int, external: list[str]) -> None:
+    """``_respell_mapped_inputs`` of one node of ``part`` (``external``: its targets)."""
+    if not external:
+        return
+    k = 0
+    for src, idx in part.core.edges(index):
+        if idx < 0:
             continue
-        k = 0
-        for src, idx in core.edges(op._index):
-            if idx < 0:
-                continue
-            if src < 0:
-                node.input[k] = f"{external[-1 - src]}:{idx}"
-            k += 1
+        if src < 0:
+            node.input[k] = f"{external[-1 - src]}:{idx}"
+        k += 1
 
 
 # ---------------------------------------------------------------------------
@@ -518,19 +568,22 @@ def _stripped_op_list(
     return out
 
 
-def _strip_default_attrs(graph: Graph, meta: meta_graph_pb2.MetaGraphDef) -> None:
-    """Remove every attr whose value is its OpDef's default, from the nodes and from the
-    functions' nodes (not from calls of functions), and say so in meta_info_def."""
-    functions = {f.signature.name for f in meta.graph_def.library.function}
-    defaults: dict[str, dict[str, bytes]] = {}
+class _Defaults:
+    """Per op type, its OpDef's attrs with a default and that default serialized
+    (deterministically): strip_default_attrs drops an attr whose value serializes the
+    same. None for op types that are the library's functions (their calls keep every
+    attr)."""
 
-    def strip(node: node_def_pb2.NodeDef) -> None:
-        if node.op in functions:
-            return
-        table = defaults.get(node.op)
+    def __init__(self, graph: Graph, functions: set[str]):
+        self.graph = graph
+        self.functions = functions
+        self.tables: dict[str, dict[str, bytes]] = {}
+
+    def table(self, op_type: str) -> dict[str, bytes]:
+        table = self.tables.get(op_type)
         if table is None:
-            op_def = graph._op_def(node.op)
-            table = defaults[node.op] = (
+            op_def = None if op_type in self.functions else self.graph._op_def(op_type)
+            table = self.tables[op_type] = (
                 {}
                 if op_def is None
                 else {
@@ -539,21 +592,33 @@ def _strip_default_attrs(graph: Graph, meta: meta_graph_pb2.MetaGraphDef) -> Non
                     if a.HasField("default_value")
                 }
             )
+        return table
+
+    def is_default(self, op_type: str, attr: str, value: attr_value_pb2.AttrValue) -> bool:
+        want = self.table(op_type).get(attr)
+        return want is not None and value.SerializeToString(deterministic=True) == want
+
+    def strip(self, node: node_def_pb2.NodeDef) -> None:
+        table = self.table(node.op)
         if not table:
             return
-        drop = [
-            k
-            for k, v in node.attr.items()
-            if k in table and v.SerializeToString(deterministic=True) == table[k]
-        ]
+        drop = [k for k, v in node.attr.items() if k in table and self.is_default(node.op, k, v)]
         for k in drop:
             del node.attr[k]
 
+    def strip_library(self, gd: graph_pb2.GraphDef) -> None:
+        for f in gd.library.function:
+            for node in f.node_def:
+                self.strip(node)
+
+
+def _strip_default_attrs(graph: Graph, meta: meta_graph_pb2.MetaGraphDef) -> None:
+    """Remove every attr whose value is its OpDef's default, from the nodes and from the
+    functions' nodes (not from calls of functions), and say so in meta_info_def."""
+    defaults = _Defaults(graph, {f.signature.name for f in meta.graph_def.library.function})
     for node in meta.graph_def.node:
-        strip(node)
-    for f in meta.graph_def.library.function:
-        for node in f.node_def:
-            strip(node)
+        defaults.strip(node)
+    defaults.strip_library(meta.graph_def)
     meta.meta_info_def.stripped_default_attrs = True
 
 
@@ -699,9 +764,15 @@ def _export(
     if graph_def is _GRAPH_AS_IS:
         graph_def = None
     filtered = bool(export_scope or clear_extraneous_savers or clear_devices)
-    if _FAST_GRAPH_DEF and graph_def is None and not filtered and not strip_default_attrs:
+    if _FAST_GRAPH_DEF and graph_def is None and not export_scope and not clear_extraneous_savers:
         try:
-            data, library, node_ops = _graph_def_bytes(graph, check=not want_message)
+            data, library, node_ops = _graph_def_bytes(
+                graph,
+                check=not want_message,
+                clear_devices=clear_devices,
+                strip=strip_default_attrs,
+                respell=respell and clear_devices,
+            )
         except DecodeError:
             data = None
     else:
@@ -709,10 +780,14 @@ def _export(
     if data is not None:
         if len(data) >= 1 << 31:
             raise SizeLimitError(f"GraphDef cannot be larger than 2GB. Received size: {len(data)}.")
+        if clear_devices and unbound_inputs_col_name:
+            graph.clear_collection(unbound_inputs_col_name)  # (as the message route: none unbound)
         meta = meta_graph_pb2.MetaGraphDef()
         _meta_info(meta, meta_info_def)
         if not meta.meta_info_def.stripped_op_list.op:
             meta.meta_info_def.stripped_op_list.MergeFrom(_stripped_op_list(graph, library, node_ops))
+        if strip_default_attrs:
+            meta.meta_info_def.stripped_default_attrs = True
         _add_saver_and_collections(
             meta, graph, saver_def, written_saver_def, collection_list, None, None, False
         )
@@ -834,6 +909,10 @@ def export_meta_graph(
     ``strip_default_attrs``: attrs equal to their OpDef's default removed (and
     ``meta_info_def.stripped_default_attrs`` set). ``save_debug_info`` is refused:
     fastmeta records no stack traces of where ops were created.
+
+    Without ``export_scope`` and ``clear_extraneous_savers`` (``clear_devices`` and
+    ``strip_default_attrs`` allowed) the imported nodes are written from their bytes
+    in the core, not made into messages one by one; with either of them, node by node.
 
     The differences from TensorFlow's export (shapes, OpDefs, versions) are listed in
     :mod:`fastmeta.export`'s docstring and the README.
