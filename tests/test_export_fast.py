@@ -301,8 +301,8 @@ def _without(node: Any, *keys: str) -> bytes:
 
 def test_default_attrs_spelled_otherwise(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Default values in another encoding (a list's ints unpacked, a bool true spelled
-    2, an overlong varint), an entry without a value, an entry with a field more:
-    stripped, or kept, as the message route does."""
+    2, an overlong varint), an entry with a field more: stripped, or kept, as the
+    message route does."""
     meta = _read("layers_cnn_v1")
     conv = next(n.name for n in meta.graph_def.node if n.op == "Conv2D")
     bias = next(n.name for n in meta.graph_def.node if n.op == "BiasAdd")
@@ -314,7 +314,7 @@ def test_default_attrs_spelled_otherwise(monkeypatch: pytest.MonkeyPatch, tmp_pa
         conv: lambda n: _without(n, "dilations", "use_cudnn_on_gpu", "explicit_paddings", "data_format")
         + _entry("dilations", export._field_head(1, len(unpacked)) + unpacked)
         + _entry("use_cudnn_on_gpu", b"\x28\x02")  # (true, the default)
-        + _entry("explicit_paddings", b"")  # (no value)
+        + _entry("explicit_paddings", b"")  # (no value: the import writes the default in)
         + _entry("data_format", b"\x12\x84\x00NHWC"),  # (its length in two bytes)
         # an entry with a field more: its node left to Python
         bias: lambda n: _without(n, "data_format") + export._field_head(5, len(odd)) + odd,
