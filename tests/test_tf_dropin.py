@@ -768,3 +768,76 @@ def test_device_types_of_device_fields_spelled_in_lower_case(scope: str | None, 
     assert a.error is None
     assert [n.device for n in a.graph_def.node][:2] == ["/device:CPU:0", "/job:w/task:1/device:GPU:*"]
     _assert_same(a, b)
+
+
+# ---------------------------------------------------------------------------
+# Control flow contexts: what the Operation wrappers check and record
+# ---------------------------------------------------------------------------
+def _contexts(graph: Any) -> dict[str, str | None]:
+    """Each op's control flow context, by the name of its pivot (None outside any)."""
+    out: dict[str, str | None] = {}
+    for op in graph.get_operations():
+        ctxt = op._get_control_flow_context()
+        out[op.name] = None if ctxt is None else ctxt.name
+    return out
+
+
+@pytest.mark.parametrize("where", ["inside_loop_body", "input_map_from_loop_body", "inside_cond"])
+def test_import_and_control_flow_contexts_as_tensorflow(where: str) -> None:
+    """Imported inside a v1 while loop's body or cond branch, the ops join its context
+    (TensorFlow's Operation post-processing); an input_map value from inside a loop body
+    makes TensorFlow refuse the import (an input from an invalid context). The drop-in
+    does the same, also on the graph's other ops, inputs, control inputs and contexts."""
+    from tensorflow.python.ops import control_flow_util
+
+    fx = FIXTURES["no_variables"] if where != "input_map_from_loop_body" else FIXTURES["mlp_ref"]
+    path = _stripped_path(fx)
+    was_v2 = control_flow_util.ENABLE_CONTROL_FLOW_V2
+    tf.compat.v1.disable_control_flow_v2()
+
+    def run(importer: Importer) -> tuple[Result, dict[str, str | None]]:
+        graph = tf.Graph()
+        error: BaseException | None = None
+        with graph.as_default():
+            try:
+                if where == "inside_loop_body":
+                    def body(i: Any) -> Any:
+                        importer(path, import_scope="imp")
+                        return i + 1
+                    tf.compat.v1.while_loop(lambda i: i < 3, body, [tf.constant(0)])
+                elif where == "inside_cond":
+                    def branch() -> Any:
+                        importer(path, import_scope="imp")
+                        return tf.constant(1)
+                    tf.compat.v1.cond(tf.compat.v1.placeholder(tf.bool, [], name="p"),
+                                      branch, lambda: tf.constant(2))
+                else:
+                    inner: dict[str, Any] = {}
+
+                    def body2(i: Any) -> Any:
+                        inner["x"] = tf.zeros([5, 4], name="x_in_body") + tf.cast(i, tf.float32)
+                        return i + 1
+                    tf.compat.v1.while_loop(lambda i: i < 3, body2, [tf.constant(0)])
+                    importer(path, import_scope="imp", input_map={"x:0": inner["x"]})
+            except Exception as e:
+                error = e
+        return Result(graph, error=error), _contexts(graph)
+
+    try:
+        (a, ca), (b, cb) = run(TF_IMPORT), run(FM_IMPORT)
+    finally:
+        if was_v2:
+            tf.compat.v1.enable_control_flow_v2()
+    if where == "input_map_from_loop_body":
+        assert a.error is not None  # (TensorFlow refuses it)
+    else:
+        assert a.error is None, a.error
+    assert type(b.error) is type(a.error) and str(b.error) == str(a.error)
+    if a.error is None:
+        diffs = diff_graph_defs(a.graph_def, b.graph_def)
+        assert diffs == [], "\n".join(diffs[:20])
+    else:  # (the failed imports' ops differ in devices: see tests/TF_BEHAVIOUR.md)
+        assert [n.name for n in b.graph_def.node] == [n.name for n in a.graph_def.node]
+    assert b.sources == a.sources
+    assert b.collections == a.collections
+    assert cb == ca

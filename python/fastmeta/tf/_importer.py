@@ -549,7 +549,7 @@ def _import_fast(
         finally:
             c_api.TF_DeleteBuffer(buffer)
         timer.lap("TF C++ import")
-        graph._add_new_tf_operations(compute_devices=False)
+        _add_operations(graph, input_map)
         timer.lap("TF Operation wrappers")
 
     if tail.library.function:
@@ -576,6 +576,34 @@ def _import_fast(
                 elements.append(graph._get_operation_by_tf_operation(opers[pi]))
                 pi += 1
     return scope_to_prepend, elements
+
+
+def _add_operations(graph: ops.Graph, input_map: Mapping[Any, Any]) -> None:
+    """The Python ``Operation`` of each op TensorFlow's importer just made, as
+    ``graph._add_new_tf_operations(compute_devices=False)`` makes them.
+
+    That function then reads every new op's data inputs, for two purposes that have
+    nothing to do when the graph has no ``control_dependencies`` block open and no
+    control flow context, and no input_map value is an output of an op in a control
+    flow context: the imported ops get no control inputs from enclosing blocks and
+    none is in a context (they all take the graph's, None), and each input is from an
+    imported op or an input_map value, none in a context, so every input is valid. In
+    that case only the ``Operation`` objects are made (about a third of the cost); each
+    op reads its inputs when asked (``Operation.inputs``), to the same tensors."""
+    plain = (
+        not graph._control_dependencies_stack
+        and graph._get_control_flow_context() is None
+        and all(
+            not isinstance(v, tensor_lib.Tensor) or v.op._get_control_flow_context() is None
+            for v in input_map.values()
+        )
+    )
+    if not plain:
+        graph._add_new_tf_operations(compute_devices=False)
+        return
+    create = graph._create_op_from_tf_operation
+    for c_op in graph.new_operations():
+        create(c_op, compute_device=False)
 
 
 def _parse_input_map_keys(input_map: dict[Any, Any]) -> dict[str, Any]:
