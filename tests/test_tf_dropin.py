@@ -841,3 +841,76 @@ def test_import_and_control_flow_contexts_as_tensorflow(where: str) -> None:
     assert b.sources == a.sources
     assert b.collections == a.collections
     assert cb == ca
+
+
+# What TensorFlow's Operation wrappers hold for an imported op (the attributes
+# ``Operation._init`` and ``Graph._create_op_helper`` set, and what reads them). The
+# cache of ``Operation.inputs`` (``_inputs_val``) is compared through ``inputs``; the
+# record of the ``tf.device`` calls that set an op's device (``_device_code_locations``,
+# read by ``_device_assignments``) is the known difference the module docstring of
+# fastmeta.tf._importer names, left out.
+_OPERATION_STATE = ("graph", "_original_op", "_colocation_code_locations",
+                    "_control_flow_context", "_gradient_function", "_id_value", "outputs", "inputs",
+                    "control_inputs", "device", "_colocation_dict", "traceback",
+                    "node_def")
+
+
+def _operation_state(graph: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """Every op's Python state, objects by name, in graph order."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, tf.Graph):
+            return "graph" if value is graph else "another graph"
+        if hasattr(value, "name") and not isinstance(value, (str, bytes)):
+            return (type(value).__name__, value.name)
+        if callable(value):
+            return getattr(value, "__qualname__", repr(value))
+        return value
+
+    # (control inputs as a set: their order is the C++ graph's edge set's, which need
+    # not be the same in two graphs of the same nodes)
+    return [(op.name, [(k, sorted(plain(getattr(op, k))) if k == "control_inputs" else plain(getattr(op, k)))
+                       for k in _OPERATION_STATE])
+            for op in graph.get_operations()]
+
+
+@pytest.mark.parametrize("name", ["mlp_ref", "control_flow_v1", "defun_library", "mlp_resource_adam"])
+def test_operations_state_as_tensorflow(name: str) -> None:
+    """The imported ops' Python ``Operation`` objects hold what TensorFlow's import gives
+    them (graph, outputs, contexts, gradient functions, colocation snapshots, ...)."""
+    path = _stripped_path(FIXTURES[name])
+    states = []
+    for importer in (TF_IMPORT, FM_IMPORT):
+        graph = tf.Graph()
+        with graph.as_default():
+            importer(path, import_scope="imp")
+        states.append(_operation_state(graph))
+    assert states[1] == states[0]
+
+
+@pytest.mark.parametrize("how", ["attr_scope", "kernel_label", "gradient_override", "container"])
+def test_graph_scopes_apply_to_the_imported_ops_as_in_tensorflow(how: str) -> None:
+    """What ``Graph._create_op_helper`` applies to each new op (attr scopes, kernel
+    labels, gradient overrides, containers) applies to the imported ops as in TensorFlow."""
+    path = _stripped_path(FIXTURES["mlp_ref"])
+
+    def wrap() -> Any:
+        graph = tf.compat.v1.get_default_graph()
+        if how == "attr_scope":
+            return graph._attr_scope({"_my_attr": tf.compat.v1.AttrValue(b=True)})
+        if how == "kernel_label":
+            return graph._kernel_label_map({"MatMul": "my_label"})
+        if how == "gradient_override":
+            return graph.gradient_override_map({"MatMul": "Identity"})
+        return graph.container("my_container")
+
+    def setup(importer: Importer) -> dict[str, Any]:
+        return {}
+
+    a = _run(TF_IMPORT, setup, path, wrap=wrap, import_scope="imp")
+    b = _run(FM_IMPORT, setup, path, wrap=wrap, import_scope="imp")
+    _assert_same(a, b)
+    assert _operation_state(b.graph) == _operation_state(a.graph)

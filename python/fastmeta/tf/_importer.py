@@ -588,8 +588,8 @@ def _add_operations(graph: ops.Graph, input_map: Mapping[Any, Any]) -> None:
     flow context: the imported ops get no control inputs from enclosing blocks and
     none is in a context (they all take the graph's, None), and each input is from an
     imported op or an input_map value, none in a context, so every input is valid. In
-    that case only the ``Operation`` objects are made (about a third of the cost); each
-    op reads its inputs when asked (``Operation.inputs``), to the same tensors."""
+    that case only the ``Operation`` objects are made (about half the cost); each op
+    reads its inputs when asked (``Operation.inputs``), to the same tensors."""
     plain = (
         not graph._control_dependencies_stack
         and graph._get_control_flow_context() is None
@@ -601,9 +601,28 @@ def _add_operations(graph: ops.Graph, input_map: Mapping[Any, Any]) -> None:
     if not plain:
         graph._add_new_tf_operations(compute_devices=False)
         return
-    create = graph._create_op_from_tf_operation
+    if (graph._attr_scope_map or graph._op_to_kernel_label_map or graph._gradient_override_map
+            or graph._container or len(graph._colocation_stack)):
+        create = graph._create_op_from_tf_operation
+        for c_op in graph.new_operations():
+            create(c_op, compute_device=False)
+        return
+    # Nothing for ``Graph._create_op_helper`` to apply either (no attr scope, kernel
+    # label, gradient override, container or colocation block; no control_dependencies
+    # block to record the op in): per op, what it leaves is the gradient function the
+    # graph maps the op's type to (``_gradient_function_map``) and an empty snapshot of
+    # the colocation stack; the name is marked used as ``_create_op_from_tf_operation``
+    # marks it. (tests/test_tf_dropin.py compares every op's state with TensorFlow's.)
+    from_c_op = ops.Operation._from_c_op
+    names_in_use = graph._names_in_use
+    gradient_functions = graph._gradient_function_map
     for c_op in graph.new_operations():
-        create(c_op, compute_device=False)
+        op = from_c_op(c_op, graph)
+        key = op.name.lower()
+        if key not in names_in_use:
+            names_in_use[key] = 1
+        op._gradient_function = gradient_functions.get(op.type)
+        op._colocation_code_locations = {}
 
 
 def _parse_input_map_keys(input_map: dict[Any, Any]) -> dict[str, Any]:
