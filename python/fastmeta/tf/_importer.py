@@ -77,6 +77,7 @@ from tensorflow.python.framework import (
 )
 from tensorflow.python.framework import errors as tf_errors
 from tensorflow.python.framework import tensor as tensor_lib
+from tensorflow.python.framework import versions as tf_versions
 from tensorflow.python.platform import tf_logging as logging
 from tensorflow.python.training import saver as saver_lib
 from tensorflow.python.util import compat
@@ -578,6 +579,26 @@ def _import_fast(
     return scope_to_prepend, elements
 
 
+def _tested_tensorflow() -> bool:
+    """Whether the running TensorFlow is the release whose ``_create_op_helper`` the
+    direct path below was checked against (tests/test_tf_dropin.py compares every
+    op's state with TensorFlow's import); other releases take TensorFlow's own path."""
+    from fastmeta._builtin_ops import TF_VERSION
+
+    running = packaging_version.parse(tf_versions.__version__).release[:2]
+    return running == packaging_version.parse(TF_VERSION).release[:2] and all(
+        hasattr(x, a)
+        for x, a in (
+            (ops.Operation, "_from_c_op"),
+            (ops.Graph, "_create_op_from_tf_operation"),
+            (ops.Graph, "new_operations"),
+        )
+    )
+
+
+_DIRECT_OPERATIONS = _tested_tensorflow()
+
+
 def _add_operations(graph: ops.Graph, input_map: Mapping[Any, Any]) -> None:
     """The Python ``Operation`` of each op TensorFlow's importer just made, as
     ``graph._add_new_tf_operations(compute_devices=False)`` makes them.
@@ -601,8 +622,8 @@ def _add_operations(graph: ops.Graph, input_map: Mapping[Any, Any]) -> None:
     if not plain:
         graph._add_new_tf_operations(compute_devices=False)
         return
-    if (graph._attr_scope_map or graph._op_to_kernel_label_map or graph._gradient_override_map
-            or graph._container or len(graph._colocation_stack)):
+    if (not _DIRECT_OPERATIONS or graph._attr_scope_map or graph._op_to_kernel_label_map
+            or graph._gradient_override_map or graph._container or len(graph._colocation_stack)):
         create = graph._create_op_from_tf_operation
         for c_op in graph.new_operations():
             create(c_op, compute_device=False)
