@@ -6,7 +6,8 @@ subprocess so that the runs do not share caches, memory or name state):
 * ``tf``       ``tf.compat.v1.train.import_meta_graph(path)`` into a fresh graph;
 * ``fastmeta`` ``fastmeta.tf.import_meta_graph(path)`` into a fresh graph;
 * ``floor``    TensorFlow's C++ ``ImportGraphDef`` plus the Python ``Operation`` wrappers
-  (``Graph._add_new_tf_operations``) on the already rewritten GraphDef bytes (prepared
+  made as fastmeta.tf makes them (``_importer._add_operations``: only the wrappers when
+  no scope or context asks for more) on the already rewritten GraphDef bytes (prepared
   before the clock starts): what any importer into a ``tf.Graph`` has to pay.
 
 Every measurement reports the node count and a hash of ``as_graph_def()`` (nodes in
@@ -169,7 +170,7 @@ def _measure(kind: str, path: str) -> dict[str, Any]:
             results = c_api.TF_GraphImportGraphDefWithResults(c_graph, buffer, scoped.options)
         c_api.TF_DeleteBuffer(buffer)
         mid = time.perf_counter()
-        graph._add_new_tf_operations(compute_devices=False)
+        _importer._add_operations(graph, {})
         end = time.perf_counter()
         c_api.TF_DeleteImportGraphDefResults(results)
         result["seconds"] = end - start
