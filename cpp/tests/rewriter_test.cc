@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <new>
 #include <sstream>
 #include <string>
@@ -979,6 +980,80 @@ void TestFiles() {
   unlink(path);
 }
 
+// A mapped file truncated by another process after it was mapped: the core's reads past
+// the new end get zeros (a zero page mapped over each faulting page) instead of killing
+// the process with SIGBUS, on whichever thread; CheckUnchanged() then throws a
+// FileChangedError naming the file, whatever the rewrite made of the zeros. Truncated
+// inside a page (no fault: the rest of that page reads as zeros), the size tells.
+void TestTruncatedWhileMapped() {
+  std::string nodes;
+  for (int i = 0; nodes.size() < 3 * fastmeta::MappedFile::kMapFrom; ++i) {
+    nodes += Node("n" + std::to_string(i), "NoOp", i > 0 ? std::vector<std::string>{"^n" + std::to_string(i - 1)} : std::vector<std::string>{});
+  }
+  const std::string meta = Meta(nodes);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  for (size_t keep : {size_t{0}, meta.size() / 2 / page * page, meta.size() / 2 + 7, meta.size() - 1}) {
+    for (unsigned threads : {1u, 2u}) {
+      char path[] = "/tmp/fastmeta_truncated_XXXXXX";
+      int fd = mkstemp(path);
+      CHECK(fd >= 0);
+      CHECK(write(fd, meta.data(), meta.size()) == static_cast<ssize_t>(meta.size()));
+      {
+        fastmeta::MappedFile file(path);
+        CHECK(file.mapped() && !file.changed());
+        file.CheckUnchanged();
+        CHECK(ftruncate(fd, static_cast<off_t>(keep)) == 0);
+        fastmeta::RewriteOptions o = Opts("p");
+        o.threads = threads;
+        o.release_input_pages = true;
+        try {
+          fastmeta::RewriteMetaGraph(file.data(), o);
+        } catch (const fastmeta::Error&) {
+          // (what the zeros make the rewrite throw is not the point)
+        }
+        CHECK(file.changed());
+        std::string message;
+        try {
+          file.CheckUnchanged();
+        } catch (const fastmeta::FileChangedError& e) {
+          message = e.what();
+          CHECK(e.path() == path && !e.missing());
+        }
+        CHECK(Contains(message, path) && Contains(message, "changed") && Contains(message, "truncated"));
+      }
+      close(fd);
+      unlink(path);
+    }
+  }
+  // Written to in place (same size): the modification time tells.
+  char path[] = "/tmp/fastmeta_rewritten_XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  CHECK(write(fd, meta.data(), meta.size()) == static_cast<ssize_t>(meta.size()));
+  {
+    fastmeta::MappedFile file(path);
+    struct timespec later[2] = {{0, UTIME_OMIT}, {1, 0}};
+    CHECK(futimens(fd, later) == 0);
+    bool thrown = false;
+    try {
+      file.CheckUnchanged();
+    } catch (const fastmeta::FileChangedError& e) {
+      thrown = Contains(e.what(), "modified");
+    }
+    CHECK(thrown);
+  }
+  // More live mappings than the registry has slots: the others are read, not mapped
+  // (so never exposed to SIGBUS); slots are reused once the mappings are gone.
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::unique_ptr<fastmeta::MappedFile>> files;
+    for (int i = 0; i < 80; ++i) files.push_back(std::make_unique<fastmeta::MappedFile>(path));
+    CHECK(files.front()->mapped() && !files.back()->mapped());
+    for (const auto& f : files) CHECK(f->data() == meta && !f->changed());
+  }
+  close(fd);
+  unlink(path);
+}
+
 void TestSnappyClaims() {
   // A 5-byte block claiming ~4 GiB (and ~2 GiB, under the limit) allocates little.
   g_largest_alloc = 0;
@@ -1533,6 +1608,7 @@ int main() {
   TestOpListDefaults();
   TestSizeLimit();
   TestFiles();
+  TestTruncatedWhileMapped();
   TestSnappyClaims();
   TestVariableDefRows();
   TestFindMany();
