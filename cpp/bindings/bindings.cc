@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -26,10 +27,20 @@ namespace fastmeta_python {
 using fastmeta::RewriteOptions;
 using fastmeta::RewrittenGraph;
 
+// The MappedFile whose bytes `b` are: itself, or what a memoryview of one (a slice) is
+// of; null for any other buffer.
+const fastmeta::MappedFile* MappedFileOf(const py::handle& b) {
+  py::handle exporter = b;
+  if (PyMemoryView_Check(b.ptr()) && PyMemoryView_GET_BUFFER(b.ptr())->obj != nullptr) {
+    exporter = PyMemoryView_GET_BUFFER(b.ptr())->obj;
+  }
+  return py::isinstance<fastmeta::MappedFile>(exporter) ? &py::cast<const fastmeta::MappedFile&>(exporter) : nullptr;
+}
+
 // A view of any C-contiguous buffer. The buffer_info must be created and released
 // with the GIL held; the view stays valid while the caller keeps the object alive.
 struct BufferView {
-  explicit BufferView(const py::buffer& b) : info(b.request()) {
+  explicit BufferView(const py::buffer& b) : info(b.request()), file(MappedFileOf(b)) {
     if (info.ndim > 1 || (info.ndim == 1 && info.strides[0] != info.itemsize)) {
       throw py::type_error("expected a contiguous bytes-like object");
     }
@@ -38,7 +49,30 @@ struct BufferView {
     return std::string_view(static_cast<const char*>(info.ptr), static_cast<size_t>(info.size * info.itemsize));
   }
   py::buffer_info info;
+  // The mapped file the bytes are of, if any (kept alive by `info`): see Checked.
+  const fastmeta::MappedFile* file;
 };
+
+// f(), then the mapped files' check: a result computed from a file that changed while
+// it was read is never returned, nor the error the zeros of a truncated one made.
+template <typename F>
+auto Checked(std::initializer_list<const fastmeta::MappedFile*> files, F&& f) {
+  auto check = [&] {
+    for (const fastmeta::MappedFile* file : files) {
+      if (file != nullptr) file->CheckUnchanged();
+    }
+  };
+  try {
+    auto result = f();
+    check();
+    return result;
+  } catch (const fastmeta::FileChangedError&) {
+    throw;
+  } catch (...) {
+    check();
+    throw;
+  }
+}
 
 RewriteOptions MakeOptions(const std::string& prefix, bool clear_devices,
                            const std::vector<std::pair<std::string, std::string>>& input_map,
@@ -200,6 +234,7 @@ PYBIND11_MODULE(_core, m) {
   static py::object size_error = errors.attr("SizeLimitError");
   static py::object not_found_error = errors.attr("MetaGraphNotFoundError");
   static py::object file_error = errors.attr("FileError");
+  static py::object file_changed_error = errors.attr("FileChangedError");
   static py::object base_error = errors.attr("Error");
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -212,6 +247,8 @@ PYBIND11_MODULE(_core, m) {
       py::set_error(input_map_error, Message(e.what()));
     } catch (const fastmeta::SizeLimitError& e) {
       py::set_error(size_error, Message(e.what()));
+    } catch (const fastmeta::FileChangedError& e) {
+      py::set_error(file_changed_error, py::make_tuple(Message(e.what()), Message(e.path())));
     } catch (const fastmeta::FileError& e) {
       py::set_error(e.missing() ? not_found_error : file_error, py::make_tuple(Message(e.what()), Message(e.path())));
     } catch (const fastmeta::Error& e) {
@@ -443,7 +480,7 @@ PYBIND11_MODULE(_core, m) {
         {
           // Safe: only C++ objects (the pinned buffer, options) are touched while released.
           py::gil_scoped_release release;
-          result = fastmeta::RewriteMetaGraph(buf.view(), options);
+          result = Checked({buf.file}, [&] { return fastmeta::RewriteMetaGraph(buf.view(), options); });
         }
         return std::shared_ptr<RewrittenGraph>(std::move(result));
       },
@@ -480,7 +517,7 @@ PYBIND11_MODULE(_core, m) {
           py::gil_scoped_release release;
           fastmeta::MappedFile file(path);
           options.release_input_pages = file.mapped();
-          result = fastmeta::RewriteMetaGraph(file.data(), options);
+          result = Checked({&file}, [&] { return fastmeta::RewriteMetaGraph(file.data(), options); });
         }
         return std::shared_ptr<RewrittenGraph>(std::move(result));
       },
@@ -514,7 +551,7 @@ PYBIND11_MODULE(_core, m) {
         std::unique_ptr<RewrittenGraph> result;
         {
           py::gil_scoped_release release;
-          result = fastmeta::RewriteGraphDef(buf.view(), ops.view(), options);
+          result = Checked({buf.file, ops.file}, [&] { return fastmeta::RewriteGraphDef(buf.view(), ops.view(), options); });
         }
         return std::shared_ptr<RewrittenGraph>(std::move(result));
       },
@@ -537,6 +574,12 @@ PYBIND11_MODULE(_core, m) {
            }),
            py::arg("path"), "Memory-map a file read-only (errors as fastmeta exceptions).")
       .def("__len__", &fastmeta::MappedFile::size)
+      .def_property_readonly("mapped", &fastmeta::MappedFile::mapped)
+      .def_property_readonly("changed", &fastmeta::MappedFile::changed,
+                             "Whether the mapped file was truncated or written to since it was mapped.")
+      .def("check", &fastmeta::MappedFile::CheckUnchanged,
+           "Raise fastmeta.errors.FileChangedError (naming the file) if `changed`: call it once the "
+           "bytes have been consumed, before using what was computed from them.")
       .def_buffer([](fastmeta::MappedFile& f) { return ReadOnlyBytes(f.data().data(), f.size()); });
   m.def("meta_graph_rest_ranges", [](const py::buffer& data) {
     BufferView buf(data);
@@ -544,11 +587,14 @@ PYBIND11_MODULE(_core, m) {
     {
       py::gil_scoped_release release;
       const std::string_view all = buf.view();
-      for (std::string_view p : fastmeta::MetaGraphRestParts(all)) {
-        const size_t begin = static_cast<size_t>(p.data() - all.data());
-        if (!ranges.empty() && ranges.back().second == begin) ranges.back().second += p.size();
-        else ranges.emplace_back(begin, begin + p.size());
-      }
+      Checked({buf.file}, [&] {
+        for (std::string_view p : fastmeta::MetaGraphRestParts(all)) {
+          const size_t begin = static_cast<size_t>(p.data() - all.data());
+          if (!ranges.empty() && ranges.back().second == begin) ranges.back().second += p.size();
+          else ranges.emplace_back(begin, begin + p.size());
+        }
+        return 0;
+      });
     }
     return ranges;
   }, py::arg("data"),
@@ -560,6 +606,7 @@ PYBIND11_MODULE(_core, m) {
       py::gil_scoped_release release;
       fastmeta::MappedFile file(path);
       data.assign(file.data());
+      file.CheckUnchanged();
     }
     return py::bytes(data);
   }, py::arg("path"), "Read a whole file (errors as fastmeta exceptions).");

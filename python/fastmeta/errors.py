@@ -12,6 +12,7 @@ __all__ = [
     "CollectionError",
     "CollectionValueError",
     "Error",
+    "FileChangedError",
     "FileError",
     "GraphError",
     "InputMapError",
@@ -86,6 +87,14 @@ class FileError(Error, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class FileChangedError(FileError):
+    """A memory-mapped file that another process truncated or wrote to while fastmeta
+    was reading it (its pages past the new end read as zeros instead of killing the
+    process with SIGBUS). Nothing computed from it is returned, and an import leaves the
+    graph unchanged. ``path`` is the file. Replace such files by renaming a complete
+    new file over them, as TensorFlow's writers do."""
 
 
 class MetaGraphNotFoundError(FileError, FileNotFoundError):

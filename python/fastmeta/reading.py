@@ -22,6 +22,7 @@ from fastmeta.protos import meta_graph_pb2, saved_model_pb2
 
 __all__ = [
     "LoadedMetaGraph",
+    "check_unchanged",
     "decode_error",
     "load_meta_graph",
     "locate_decode_error",
@@ -117,8 +118,20 @@ def locate_decode_error(
     return None
 
 
+def check_unchanged(buffer: Any) -> None:
+    """Raise :class:`fastmeta.errors.FileChangedError` if ``buffer`` is a memory-mapped
+    file (or a memoryview of one) that was truncated or written to since it was mapped.
+    Call it once its bytes have been consumed, and before raising an error they caused:
+    a truncated mapping reads as zeros past the file's new end."""
+    exporter = buffer.obj if isinstance(buffer, memoryview) else buffer
+    if isinstance(exporter, _core.MappedFile):
+        exporter.check()
+
+
 def decode_error(error: Exception, data: Any, label: str, path: str | None) -> ParseError:
-    """A ParseError naming the file and byte offset for protobuf's bare DecodeError."""
+    """A ParseError naming the file and byte offset for protobuf's bare DecodeError
+    (a FileChangedError instead when the bytes were a file that changed meanwhile)."""
+    check_unchanged(data)
     found = locate_decode_error(bytes(data), meta_graph_pb2.MetaGraphDef.DESCRIPTOR)
     if found is None:
         return ParseError(f"{label}: not a valid MetaGraphDef ({error})", path=path)
@@ -273,6 +286,16 @@ def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
         buffer = view.cast("B") if view.format != "B" or view.ndim != 1 else view
         label = f"<{type(meta_graph_or_file).__name__} buffer>"
     try:
+        loaded = _parse_rest(buffer, label, path)
+    except Exception:
+        check_unchanged(buffer)  # (the error may be the zeros' of a truncated file)
+        raise
+    check_unchanged(buffer)
+    return loaded
+
+
+def _parse_rest(buffer: Any, label: str, path: str | None) -> LoadedMetaGraph:
+    try:
         rest = _read_rest(buffer)
     except (ParseError, DecodeError) as e:
         if isinstance(e, ParseError) and path is not None:
@@ -294,7 +317,9 @@ def read_meta_graph_file(filename: str | os.PathLike[str]) -> meta_graph_pb2.Met
     """
     loaded = load_meta_graph(os.fspath(filename))
     try:
-        return meta_graph_pb2.MetaGraphDef.FromString(bytes(loaded.buffer))
+        data = bytes(loaded.buffer)
+        check_unchanged(loaded.buffer)
+        return meta_graph_pb2.MetaGraphDef.FromString(data)
     except DecodeError as e:
         # The core accepted the top level; a deeper field is malformed. Let the core
         # name the offset, else find it here (a string field the core does not read).

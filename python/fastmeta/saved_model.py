@@ -39,7 +39,7 @@ from fastmeta.errors import (
 from fastmeta.graph import Graph, Operation, Tensor, get_default_graph
 from fastmeta.importer import _check_kwargs, import_with_kwargs
 from fastmeta.protos import meta_graph_pb2, saved_model_pb2
-from fastmeta.reading import _read_rest, _varint, tensorflow_alias_pool
+from fastmeta.reading import _read_rest, _varint, check_unchanged, tensorflow_alias_pool
 from fastmeta.scoping import prepend_name_scope
 
 if TYPE_CHECKING:
@@ -100,7 +100,9 @@ class SavedModelMetaGraph:
 
     def meta_graph_def(self) -> meta_graph_pb2.MetaGraphDef:
         """The whole MetaGraphDef (graph_def included), parsed from the file's bytes."""
-        return meta_graph_pb2.MetaGraphDef.FromString(bytes(self.data))
+        data = bytes(self.data)
+        check_unchanged(self.data)
+        return meta_graph_pb2.MetaGraphDef.FromString(data)
 
 
 @dataclass
@@ -197,16 +199,21 @@ def _read_binary(export_dir: str, path: str) -> SavedModelFile:
     except OSError as e:
         raise SavedModelParseError(f"Cannot read file {path}: {e}", path=path) from None
     view = memoryview(mapped)
-    version, ranges = _scan_binary(view, path)
-    out = SavedModelFile(export_dir, path, False, version)
-    for i, (begin, end) in enumerate(ranges):
-        data = view[begin:end]
-        try:
-            rest = _read_rest(data)
-        except (ParseError, DecodeError) as e:
-            offset = begin + e.offset if isinstance(e, ParseError) and e.offset is not None else begin
-            raise _parse_error(path, f"meta graph {i} (bytes {begin}-{end}): {e}", offset) from None
-        out.meta_graphs.append(SavedModelMetaGraph(i, rest, data, begin))
+    try:
+        version, ranges = _scan_binary(view, path)
+        out = SavedModelFile(export_dir, path, False, version)
+        for i, (begin, end) in enumerate(ranges):
+            data = view[begin:end]
+            try:
+                rest = _read_rest(data)
+            except (ParseError, DecodeError) as e:
+                offset = begin + e.offset if isinstance(e, ParseError) and e.offset is not None else begin
+                raise _parse_error(path, f"meta graph {i} (bytes {begin}-{end}): {e}", offset) from None
+            out.meta_graphs.append(SavedModelMetaGraph(i, rest, data, begin))
+    except Exception:
+        mapped.check()  # (the error may be the zeros' of a file truncated meanwhile)
+        raise
+    mapped.check()
     return out
 
 
