@@ -68,7 +68,7 @@ class MappedFile {
 
   // Whether the mapped file changed since it was mapped: a page past its end was touched
   // (and read as zeros), or its size or modification time differ now. Always false
-  // for a file that was read. Async-signal-safe it is not (fstat aside, it is cheap).
+  // for a file that was read. Cheap (an atomic load and one fstat); not for signal handlers.
   bool changed() const;
   // Throws FileChangedError naming the file when changed(). Call it after the bytes
   // have been consumed (and on the way out of a failure), before using the result.
