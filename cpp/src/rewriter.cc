@@ -27,6 +27,7 @@
 #include "fastmeta/mapped_file.h"
 #include "fastmeta/names.h"
 #include "fastmeta/wire.h"
+#include "attr_value.h"
 #include "hash.h"
 #include "parallel.h"
 
@@ -350,6 +351,14 @@ struct Signature {
   // Attrs the file's OpDef of the op has with a default and this OpDef (the registry's)
   // lacks: a node holding such a default drops it (RewriteOptions::registry).
   std::vector<std::pair<std::string_view, std::string_view>> removable;
+  // The OpDef's attrs without a default (not for functions): a node holding one with no
+  // value (an AttrValue with no member set) is refused, as TensorFlow's importer
+  // refuses it (a list attr's missing value counts as an empty list).
+  struct Required {
+    std::string_view name, type;
+    int64_t minimum = 0;  // (0 unless has_minimum)
+  };
+  std::vector<Required> required;
 };
 constexpr uint8_t kUnknownOutputs = 0xff;  // RawNode/num_outputs_: not known (no check)
 
@@ -611,6 +620,7 @@ class Rewriter {
         std::string_view attr_name, default_value;
         const bool has_default = ReadAttrDef(of.data, origin, attr_name, default_value);
         attr_names.push_back(attr_name);
+        if (default_value.data() == nullptr && !function) sig.required.push_back(ReadRequired(of.data, origin));
         if (has_default) {
           bool replaced = false;
           for (auto& d : defaults) {
@@ -655,6 +665,22 @@ class Rewriter {
     }
     op_defaults_[op_name] = std::move(defaults);
     op_signatures_[op_name] = std::move(sig);
+  }
+
+  // An AttrDef without a default: its name, type and minimum.
+  Signature::Required ReadRequired(std::string_view attr_def, const char* origin) const {
+    Signature::Required out;
+    bool has_minimum = false;
+    Reader r(attr_def, origin);
+    Field f;
+    while (r.Next(f)) {
+      if (f.number == 1) out.name = ExpectString(f, "AttrDef.name", origin);
+      else if (f.number == 2) out.type = ExpectString(f, "AttrDef.type", origin);
+      else if (f.number == 5 && f.type == wire::kVarint) has_minimum = f.varint != 0;
+      else if (f.number == 6 && f.type == wire::kVarint) out.minimum = static_cast<int64_t>(f.varint);
+    }
+    if (!has_minimum) out.minimum = 0;
+    return out;
   }
 
   // An AttrDef's name and default; false when it has none to apply. A default is
@@ -1181,6 +1207,7 @@ class Rewriter {
     const char* key_data[32];
     uint32_t key_size[32];
     size_t num_keys = 0;
+    bool unset_attr = false;  // an attr holds no value (see Signature::required)
     const char* base = bytes.data();
     auto rel = [base](const char* p) { return static_cast<uint32_t>(p - base); };
     node.attr_begin = node.attr_end = static_cast<uint32_t>(bytes.size());
@@ -1268,6 +1295,12 @@ class Rewriter {
               }
             }
           }
+          // (a set value's first byte is mostly the tag of its oneof member: fields 1-10)
+          if (sig != nullptr && !sig->required.empty() &&
+              (value.empty() || static_cast<uint8_t>(value[0]) >= 0x58 || static_cast<uint8_t>(value[0]) < 0x08) &&
+              !AttrIsSet(value)) {
+            unset_attr = true;
+          }
           if (sig != nullptr && !sig->removable.empty() && Removable(*sig, key, value)) {
             node.drop_attrs = true;
             simple = false;  // (dropped by the slow path)
@@ -1316,6 +1349,7 @@ class Rewriter {
     if (node.op().empty()) {
       throw GraphError("Node " + Quote(node.name()) + ": NodeDef has no op", std::string(node.name()));
     }
+    if (unset_attr && sig != nullptr) CheckRequiredAttrs(node, bytes, *sig);
     outputs_out = kUnknownOutputs;
     type_out = 0;
     if (sig != nullptr) {
@@ -1348,11 +1382,46 @@ class Rewriter {
     }
   }
 
+  // Refuses a node whose attr without a default holds no value (the last entry of its
+  // key: duplicates' last wins), as TensorFlow's importer does: a missing value for a
+  // non-list attr, or an empty list shorter than the attr's minimum.
+  void CheckRequiredAttrs(const RawNode& node, std::string_view bytes, const Signature& sig) {
+    for (const Signature::Required& attr : sig.required) {
+      std::string_view last;
+      bool found = false;
+      Reader r(bytes, origin_);
+      Field f;
+      while (r.Next(f)) {
+        if (f.number != 5) continue;
+        std::string_view key, value;
+        SplitAttrEntry(f.data, key, value);
+        if (key == attr.name) {
+          last = value;
+          found = true;
+        }
+      }
+      if (!found || AttrIsSet(last)) continue;
+      const std::string where = "Node " + Quote(node.name()) + " (op " + Quote(node.op()) + "): ";
+      if (attr.type.substr(0, 5) != "list(") {
+        throw GraphError(where + "AttrValue missing value with expected type '" + std::string(attr.type) + "' for attr '" +
+                             std::string(attr.name) + "'",
+                         std::string(node.name()));
+      }
+      if (attr.minimum > 0) {
+        throw GraphError(where + "Length for attr '" + std::string(attr.name) + "' of 0 must be at least minimum " +
+                             std::to_string(attr.minimum),
+                         std::string(node.name()));
+      }
+    }
+  }
+
   // Whether a node's attr is one its op's registry OpDef lacks and the file's OpDef
   // has, at the default that gives (Signature::removable): TensorFlow's importer drops it.
+  // It compares the parsed messages, so another encoding of the default counts too
+  // (parsed only when the bytes differ; a rare path: newer producers' attrs only).
   static bool Removable(const Signature& sig, std::string_view key, std::string_view value) {
     for (const auto& [name, default_value] : sig.removable) {
-      if (name == key) return value == default_value;
+      if (name == key) return SameAttrValue(value, default_value);
     }
     return false;
   }

@@ -25,6 +25,7 @@
 
 #include "../fuzz/checkpoint_target.h"
 #include "../fuzz/rewrite_target.h"
+#include "../src/attr_value.h"
 #include "../src/parallel.h"
 #include "fastmeta/checkpoint.h"
 #include "fastmeta/errors.h"
@@ -1583,6 +1584,45 @@ void TestRegistry() {
   }
 }
 
+// SameAttrValue: encodings of one AttrValue are equal, values that differ as messages
+// are not (cases checked against protobuf's message equality in
+// tests/test_attr_edge_cases.py), malformed and too deeply nested ones equal nothing else.
+void TestSameAttrValue() {
+  using fastmeta::SameAttrValue;
+  auto s = [](const char* bytes, size_t n) { return std::string(bytes, n); };
+  const std::string packed = s("\x0a\x04\x1a\x02\x01\x02", 6), unpacked = s("\x0a\x04\x18\x01\x18\x02", 6);
+  assert(SameAttrValue(packed, unpacked));
+  assert(SameAttrValue(s("\x18\x87\x00", 3), s("\x18\x07", 2)));      // a redundant varint byte
+  assert(SameAttrValue(s("\x28\x02", 2), s("\x28\x01", 2)));           // bool 2
+  assert(SameAttrValue(s("\x12\x01x\x18\x07", 5), s("\x18\x07", 2))); // the oneof's last member
+  assert(!SameAttrValue(s("\x18\x07", 2), s("\x18\x08", 2)));
+  assert(!SameAttrValue(s("\x25\x00\x00\x00\x80", 5), s("\x25\x00\x00\x00\x00", 5)));  // -0.0, 0.0
+  assert(!SameAttrValue(s("\x3a\x00", 2), std::string()));               // an empty shape is set
+  assert(!SameAttrValue(s("\x18\x07\x98\x06\x01", 5), s("\x18\x07", 2)));  // an unknown field counts
+  assert(SameAttrValue(s("\x18\x07\x90\x06\x01\x98\x06\x02", 8), s("\x98\x06\x02\x18\x07\x90\x06\x01", 8)));
+  // shape: in two pieces, fields reordered, an explicit false
+  assert(SameAttrValue(s("\x3a\x02\x12\x00\x3a\x04\x12\x02\x08\x03", 10), s("\x3a\x06\x12\x00\x12\x02\x08\x03", 8)));
+  assert(SameAttrValue(s("\x3a\x02\x18\x00", 4), s("\x3a\x00", 2)));
+  // malformed: equal to its own bytes only
+  assert(SameAttrValue(s("\x3a\x05", 2), s("\x3a\x05", 2)));
+  assert(!SameAttrValue(s("\x3a\x05", 2), s("\x3a\x06", 2)));
+  // nested too deep (func -> its attr -> func ...): not equal to another encoding
+  auto ld = [](char tag, const std::string& payload) {
+    std::string out(1, tag);
+    size_t n = payload.size();
+    for (; n >= 0x80; n >>= 7) out += static_cast<char>((n & 0x7f) | 0x80);
+    return out + static_cast<char>(n) + payload;
+  };
+  auto wrap = [&](const std::string& v) { return ld('\x52', ld('\x0a', "f") + ld('\x12', ld('\x0a', "a") + ld('\x12', v))); };
+  std::string deep = s("\x18\x01", 2), deep2 = s("\x18\x81\x00", 3);
+  for (int k = 0; k < 150; ++k) {
+    deep = wrap(deep);
+    deep2 = wrap(deep2);
+    if (k == 10) assert(SameAttrValue(deep, deep2));
+  }
+  assert(SameAttrValue(deep, deep) && !SameAttrValue(deep, deep2));
+}
+
 int main() {
   TestValidRewrite();
   TestNodeLengthAcrossVarintBoundaries();
@@ -1619,6 +1659,7 @@ int main() {
   TestVariablesLookedUpOnTheWay();
   TestEdgeTypes();
   TestRegistry();
+  TestSameAttrValue();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
   return 0;

@@ -1,0 +1,276 @@
+"""Attr values at the edges of the wire format, differential against TensorFlow 2.21: an
+attr entry with a key and no value, an attr map that repeats a key, the producer op
+list's drop rule and ``strip_default_attrs`` with a value spelled in another encoding
+than the default (equal as messages, different as bytes) or the other way round.
+
+Every file here is put together at the wire level (raw entries appended to a NodeDef or
+an OpDef), since a protobuf message would re-encode them; each case is imported by
+TensorFlow and by fastmeta (TF-free, ``rewrite_meta_graph`` and the drop-in), and the
+results compared."""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+import fastmeta
+import pytest
+from fastmeta.protos import meta_graph_pb2
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from tf_oracle import diff_graph_defs, tf_import  # noqa: E402
+
+
+def _tf() -> Any:
+    tf = pytest.importorskip("tensorflow")
+    tf.compat.v1.disable_eager_execution()
+    return tf
+
+
+# --- wire-level building blocks ---------------------------------------------------------------
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _ld(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _vi(number: int, value: int) -> bytes:
+    return _varint(number << 3) + _varint(value)
+
+
+def _f32(number: int, value: float) -> bytes:
+    return _varint(number << 3 | 5) + struct.pack("<f", value)
+
+
+def _entry(key: str, value: bytes) -> bytes:
+    """A NodeDef's attr map entry (field 5), the AttrValue as given."""
+    return _ld(5, _ld(1, key.encode()) + _ld(2, value))
+
+
+def _small_meta() -> meta_graph_pb2.MetaGraphDef:
+    """Placeholder ``p``, ``i = Identity(p)``, ``n = IdentityN(p, p)``, as TensorFlow
+    exports them (with its stripped_op_list)."""
+    tf = _tf()
+    g = tf.Graph()
+    with g.as_default():
+        p = tf.compat.v1.placeholder(tf.float32, name="p")
+        tf.identity(p, name="i")
+        tf.identity_n([p, p], name="n")
+    data = tf.compat.v1.train.export_meta_graph(graph=g).SerializeToString()
+    return meta_graph_pb2.MetaGraphDef.FromString(data)
+
+
+def _assemble(meta: meta_graph_pb2.MetaGraphDef, node_extra: dict[str, bytes] | None = None,
+              op_extra: dict[str, bytes] | None = None, drop: dict[str, str] | None = None) -> bytes:
+    """``meta`` serialized with raw bytes appended to the named NodeDefs (``node_extra``)
+    and OpDefs of the op list (``op_extra``), after removing attr ``drop[node]`` from
+    the node."""
+    node_extra, op_extra, drop = node_extra or {}, op_extra or {}, drop or {}
+    meta = meta_graph_pb2.MetaGraphDef.FromString(meta.SerializeToString())
+    for node in meta.graph_def.node:
+        if node.name in drop:
+            del node.attr[drop[node.name]]
+    nodes = b"".join(_ld(1, n.SerializeToString() + node_extra.get(n.name, b"")) for n in meta.graph_def.node)
+    ops = b"".join(_ld(1, op.SerializeToString() + op_extra.get(op.name, b""))
+                   for op in meta.meta_info_def.stripped_op_list.op)
+    del meta.graph_def.node[:]
+    graph_def = nodes + meta.graph_def.SerializeToString()
+    meta.meta_info_def.ClearField("stripped_op_list")
+    meta_info = meta.meta_info_def.SerializeToString() + _ld(2, ops)
+    meta.ClearField("graph_def")
+    meta.ClearField("meta_info_def")
+    return meta.SerializeToString() + _ld(1, meta_info) + _ld(2, graph_def)
+
+
+def _fm_graph_def(data: bytes, **kwargs: Any) -> Any:
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(data, graph=g, **kwargs)
+    return g.as_graph_def()
+
+
+def _dropin_graph_def(data: bytes, **kwargs: Any) -> Any:
+    tf = _tf()
+    import fastmeta.tf as ftf
+
+    g = tf.Graph()
+    with g.as_default():
+        ftf.import_meta_graph(data, **kwargs)
+    return g.as_graph_def()
+
+
+def _rewrite_graph_def(data: bytes, **kwargs: Any) -> Any:
+    return fastmeta.rewrite_meta_graph(data, **kwargs).graph_def
+
+
+FRONT_DOORS = {"import": _fm_graph_def, "rewrite": _rewrite_graph_def, "dropin": _dropin_graph_def}
+
+
+def _assert_as_tensorflow(data: bytes) -> Any:
+    """Each front door's GraphDef is TensorFlow's (the rewrite's keeps _output_shapes);
+    returns TensorFlow's."""
+    expected = tf_import(data).graph_def
+    for door, run in FRONT_DOORS.items():
+        ignore = ("_output_shapes",) if door == "rewrite" else ()
+        diffs = diff_graph_defs(expected, run(data), ignore_attrs=ignore)
+        assert diffs == [], f"{door}: " + "\n".join(diffs[:20])
+    return expected
+
+
+def _tf_error(data: bytes) -> str:
+    """TensorFlow's import of ``data`` fails: its message."""
+    tf = _tf()
+    with tf.Graph().as_default(), pytest.raises(ValueError) as info:
+        tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(data))
+    return str(info.value)
+
+
+def _assert_refused_as_tensorflow(data: bytes, node: str) -> None:
+    """TensorFlow refuses the file with a ValueError; so does each front door of fastmeta,
+    with a GraphError naming ``node`` and TensorFlow's reason."""
+    reason = _tf_error(data).split("\n")[0]
+    attr = _tf_error(data).split(" for attr ")[-1].split("\n")[0] if " for attr " in _tf_error(data) else ""
+    for door, run in FRONT_DOORS.items():
+        with pytest.raises(fastmeta.GraphError) as info:
+            run(data)
+        assert info.value.node == node, door
+        assert reason in str(info.value), (door, reason, str(info.value))
+        assert attr in str(info.value), (door, attr, str(info.value))
+
+
+# --- 1. an attr entry with a key and no value -----------------------------------------------
+
+
+def test_a_valueless_attr_with_a_default_takes_the_default() -> None:
+    """Placeholder's ``shape`` (default: unknown rank) present with no value: TensorFlow
+    fills in the default, as fastmeta does."""
+    data = _assemble(_small_meta(), {"p": _entry("shape", b"")}, drop={"p": "shape"})
+    expected = _assert_as_tensorflow(data)
+    p = next(n for n in expected.node if n.name == "p")
+    assert p.attr["shape"].HasField("shape")
+
+
+def test_a_valueless_type_attr_without_a_default_is_refused() -> None:
+    """Identity's ``T`` (a type attr, no default) present with no value: TensorFlow's
+    importer refuses the node ('AttrValue missing value with expected type'); so does
+    fastmeta, naming it."""
+    _assert_refused_as_tensorflow(_assemble(_small_meta(), {"i": _entry("T", b"")}, drop={"i": "T"}), "i")
+
+
+def test_a_valueless_list_attr_under_its_minimum_is_refused() -> None:
+    """IdentityN's ``T`` (list(type), at least 1) with no value counts as an empty list:
+    too short for TensorFlow, and for fastmeta."""
+    _assert_refused_as_tensorflow(_assemble(_small_meta(), {"n": _entry("T", b"")}, drop={"n": "T"}), "n")
+
+
+def test_a_valueless_attr_of_unknown_fields_only_is_refused() -> None:
+    """An AttrValue holding only an unknown field has no value either."""
+    data = _assemble(_small_meta(), {"i": _entry("T", _vi(99, 1))}, drop={"i": "T"})
+    _assert_refused_as_tensorflow(data, "i")
+
+
+# --- 2. an attr map that repeats a key ----------------------------------------------------------
+
+
+def test_a_repeated_key_set_then_valueless_is_refused() -> None:
+    """The last entry of a key wins: ``T`` given, then given no value, has none."""
+    _assert_refused_as_tensorflow(_assemble(_small_meta(), {"i": _entry("T", b"")}), "i")
+
+
+def test_a_repeated_key_valueless_then_set_is_imported() -> None:
+    data = _assemble(_small_meta(), {"i": _entry("T", b"") + _entry("T", _vi(6, 1))}, drop={"i": "T"})
+    _assert_as_tensorflow(data)
+
+
+def test_a_repeated_key_with_a_defaulted_attr() -> None:
+    """Placeholder's ``shape`` set, then given no value: the default fills it."""
+    data = _assemble(_small_meta(), {"p": _entry("shape", _ld(7, _ld(2, _vi(1, 3)))) + _entry("shape", b"")})
+    _assert_as_tensorflow(data)
+
+
+def test_a_repeated_key_last_value_wins() -> None:
+    data = _assemble(_small_meta(), {"p": _entry("shape", _ld(7, b"")) + _entry("shape", _ld(7, _ld(2, _vi(1, 3))))})
+    expected = _assert_as_tensorflow(data)
+    p = next(n for n in expected.node if n.name == "p")
+    assert [d.size for d in p.attr["shape"].shape.dim] == [3]
+
+
+def test_a_repeated_class_key() -> None:
+    class_of = _ld(1, _ld(2, b"loc:@p"))
+    data = _assemble(_small_meta(), {"i": _entry("_class", class_of) + _entry("_class", _ld(1, _ld(2, b"loc:@i")))})
+    _assert_as_tensorflow(data)
+
+
+# --- 3. the producer op list's drop rule, values in other encodings --------------------------
+
+
+FLOAT_1_2 = struct.pack("<ff", 1.0, 2.0)
+TENSOR_HEAD = _vi(1, 1) + _ld(2, _ld(2, _vi(1, 2)))  # dtype float, shape [2]
+FUNC_ATTR_A = _ld(2, _ld(1, b"a") + _ld(2, _vi(3, 1)))  # NameAttrList.attr entries
+FUNC_ATTR_B = _ld(2, _ld(1, b"b") + _ld(2, _vi(3, 2)))
+
+# (attr type, the producer OpDef's default, the node's value): equal as messages or not.
+ENCODINGS = {
+    "list_int_packed_vs_unpacked": ("list(int)", _ld(1, _ld(3, b"\x01\x02")), _ld(1, _vi(3, 1) + _vi(3, 2))),
+    "list_int_in_two_pieces": ("list(int)", _ld(1, _ld(3, b"\x01\x02")), _ld(1, _vi(3, 1)) + _ld(1, _vi(3, 2))),
+    "list_empty_packed_field": ("list(int)", _ld(1, b""), _ld(1, _ld(3, b""))),
+    "list_type_unpacked": ("list(type)", _ld(1, _ld(6, b"\x01\x03")), _ld(1, _vi(6, 1) + _vi(6, 3))),
+    "int_redundant_varint_byte": ("int", _vi(3, 7), b"\x18\x87\x00"),
+    "int_overwritten": ("int", _vi(3, 7), _vi(3, 5) + _vi(3, 7)),
+    "oneof_member_overwritten": ("int", _vi(3, 7), _ld(2, b"x") + _vi(3, 7)),
+    "int_other_value": ("int", _vi(3, 7), _vi(3, 8)),
+    "bool_as_2": ("bool", _vi(5, 1), _vi(5, 2)),
+    "type_redundant_varint_byte": ("type", _vi(6, 1), b"\x30\x81\x00"),
+    "float_minus_zero": ("float", _f32(4, 0.0), _f32(4, -0.0)),
+    "float_nan_other_bits": ("float", _f32(4, float("nan")), _varint(4 << 3 | 5) + b"\x01\x00\xc0\x7f"),
+    "shape_in_two_pieces": ("shape", _ld(7, _ld(2, _vi(1, 3)) + _ld(2, _vi(1, 4))),
+                            _ld(7, _ld(2, _vi(1, 3))) + _ld(7, _ld(2, _vi(1, 4)))),
+    "shape_explicit_false_unknown_rank": ("shape", _ld(7, b""), _ld(7, _vi(3, 0))),
+    "shape_dim_explicit_zero": ("shape", _ld(7, _ld(2, b"")), _ld(7, _ld(2, _vi(1, 0)))),
+    "shape_fields_reordered": ("shape", _ld(7, _ld(2, _vi(1, 3)) + _vi(3, 1)), _ld(7, _vi(3, 1) + _ld(2, _vi(1, 3)))),
+    "shape_unknown_rank_vs_unknown_dim": ("shape", _ld(7, _vi(3, 1)), _ld(7, _ld(2, _vi(1, 2**64 - 1)))),
+    "tensor_fields_reordered": ("tensor", _ld(8, TENSOR_HEAD + _ld(5, FLOAT_1_2)),
+                                _ld(8, _ld(5, FLOAT_1_2) + _ld(2, _ld(2, _vi(1, 2))) + _vi(1, 1))),
+    "tensor_float_val_unpacked": ("tensor", _ld(8, TENSOR_HEAD + _ld(5, FLOAT_1_2)),
+                                  _ld(8, TENSOR_HEAD + _f32(5, 1.0) + _f32(5, 2.0))),
+    "tensor_content_vs_float_val": ("tensor", _ld(8, TENSOR_HEAD + _ld(5, FLOAT_1_2)),
+                                    _ld(8, TENSOR_HEAD + _ld(4, FLOAT_1_2))),
+    "func_attrs_reordered": ("func", _ld(10, _ld(1, b"f") + FUNC_ATTR_A + FUNC_ATTR_B),
+                             _ld(10, _ld(1, b"f") + FUNC_ATTR_B + FUNC_ATTR_A)),
+    "unknown_field": ("int", _vi(3, 7), _vi(3, 7) + _vi(99, 1)),
+    "unknown_fields_reordered": ("int", _vi(3, 7) + _vi(98, 1) + _vi(99, 2), _vi(99, 2) + _vi(3, 7) + _vi(98, 1)),
+}
+
+
+def _as_new_producer(attr_type: str, default: bytes, value: bytes) -> bytes:
+    """A producer whose Identity has attr ``new_knob`` (which TensorFlow's registry
+    lacks) with ``default`` as its op list says, and node ``i`` holding ``value``
+    (both spelled as given)."""
+    attr_def = _ld(1, b"new_knob") + _ld(2, attr_type.encode()) + _ld(3, default)
+    return _assemble(_small_meta(), {"i": _entry("new_knob", value)}, {"Identity": _ld(4, attr_def)})
+
+
+@pytest.mark.parametrize("case", sorted(ENCODINGS))
+def test_the_drop_rule_compares_values_as_tensorflow(case: str) -> None:
+    """TensorFlow drops ``new_knob`` when the node's value equals the producer's default
+    as a message (protobuf's ==), whatever the bytes; fastmeta decides alike."""
+    data = _as_new_producer(*ENCODINGS[case])
+    expected = _assert_as_tensorflow(data)
+    dropped = "new_knob" not in next(n for n in expected.node if n.name == "i").attr
+    got = next(n for n in _fm_graph_def(data).node if n.name == "i")
+    assert ("new_knob" not in got.attr) == dropped
+
