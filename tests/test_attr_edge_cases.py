@@ -274,3 +274,91 @@ def test_the_drop_rule_compares_values_as_tensorflow(case: str) -> None:
     got = next(n for n in _fm_graph_def(data).node if n.name == "i")
     assert ("new_knob" not in got.attr) == dropped
 
+
+# --- 4. strip_default_attrs on export, values in other encodings ------------------------------
+
+
+def _packed(*values: int) -> bytes:
+    return b"".join(_varint(v) for v in values)
+
+
+UINT8_4 = _vi(1, 4) + _ld(2, _ld(2, _vi(1, 4)))  # dtype uint8, shape [4]
+ONES = _packed(1, 1, 1, 1)
+ONES_CONTENT = _ld(4, b"\x01" * 4)
+INT32_SCALAR = _vi(1, 3) + _ld(2, b"")
+
+# Pairs of AttrValues (bytes) that TensorFlow's strip_default_attrs compares.
+STRIP_PAIRS = {
+    **{case: (default, value) for case, (_, default, value) in ENCODINGS.items()},
+    "tensor_content_vs_int_val": (_ld(8, UINT8_4 + _ld(7, _packed(255, 0, 0, 255))),
+                                  _ld(8, UINT8_4 + _ld(4, bytes([255, 0, 0, 255])))),
+    "tensor_content_other_values": (_ld(8, UINT8_4 + _ld(7, _packed(255, 0, 0, 255))),
+                                    _ld(8, UINT8_4 + _ld(4, bytes([255, 0, 0, 0])))),
+    "tensor_int_val_padded_with_its_last": (_ld(8, UINT8_4 + _ld(7, _packed(1, 2, 2, 2))),
+                                            _ld(8, UINT8_4 + _ld(7, _packed(1, 2)))),
+    "tensor_int_val_empty_is_zeros": (_ld(8, UINT8_4 + _ld(7, _packed(0, 0, 0, 0))), _ld(8, UINT8_4)),
+    "tensor_int_val_wraps": (_ld(8, UINT8_4 + _ld(7, _varint(255) * 4)), _ld(8, UINT8_4 + _ld(7, _varint(511) * 4))),
+    "tensor_scalar_version_number": (_ld(8, INT32_SCALAR + _ld(7, b"\x01")),
+                                     _ld(8, INT32_SCALAR + _vi(3, 5) + _ld(7, b"\x01"))),
+    "tensor_content_wrong_size": (_ld(8, UINT8_4 + _ld(4, b"\x01\x02")),
+                                  _ld(8, UINT8_4 + _ld(4, b"\x01\x02") + _vi(3, 1))),
+    "tensor_unknown_dim": (_ld(8, _vi(1, 4) + _ld(2, _ld(2, _vi(1, 2**64 - 1)))),
+                           _ld(8, _vi(1, 4) + _ld(2, _ld(2, _vi(1, 2**64 - 1))) + _vi(3, 1))),
+    "tensor_string_padded": (_ld(8, _vi(1, 7) + _ld(2, _ld(2, _vi(1, 2))) + _ld(8, b"a") + _ld(8, b"a")),
+                             _ld(8, _vi(1, 7) + _ld(2, _ld(2, _vi(1, 2))) + _ld(8, b"a"))),
+    "tensor_float_minus_zero": (_ld(8, _vi(1, 1) + _ld(2, b"") + _ld(5, struct.pack("<f", 0.0))),
+                                _ld(8, _vi(1, 1) + _ld(2, b"") + _ld(5, struct.pack("<f", -0.0)))),
+    "tensor_half_bits": (_ld(8, _vi(1, 19) + _ld(2, b"") + _ld(13, _varint(0x3C00))),
+                         _ld(8, _vi(1, 19) + _ld(2, b"") + _ld(4, b"\x00\x3c"))),
+    "func_with_tensor_attr": (_ld(10, _ld(1, b"f") + _ld(2, _ld(1, b"t") + _ld(2, _ld(8, UINT8_4 + _ld(7, ONES))))),
+                              _ld(10, _ld(1, b"f") + _ld(2, _ld(1, b"t") + _ld(2, _ld(8, UINT8_4 + ONES_CONTENT))))),
+    "type_with_unknown_field": (_vi(6, 1), _vi(6, 1) + _vi(99, 1)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STRIP_PAIRS))
+def test_strip_compares_attr_values_as_tensorflow(case: str) -> None:
+    """fastmeta's strip_default_attrs rule against TensorFlow's own comparison of the
+    pair (what its export calls for each attr: c_api.EqualAttrValueWrapper)."""
+    _tf()
+    from fastmeta import _attr_equal
+    from fastmeta.protos import attr_value_pb2
+    from tensorflow.python.client import pywrap_tf_session as c_api
+
+    default, value = STRIP_PAIRS[case]
+    a, b = attr_value_pb2.AttrValue.FromString(value), attr_value_pb2.AttrValue.FromString(default)
+    expected = c_api.EqualAttrValueWrapper(a.SerializeToString(), b.SerializeToString()) == ""
+    assert _attr_equal.same_as_tensorflow(a, b) == expected
+
+
+def _image_summary_meta(bad_color: bytes) -> bytes:
+    """An ImageSummary whose ``bad_color`` (a tensor attr; default: uint8 [255, 0, 0,
+    255] in int_val) is spelled ``bad_color``."""
+    tf = _tf()
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.uint8, [1, 2, 2, 3], name="x")
+        tf.compat.v1.summary.image("img", x)
+    meta = meta_graph_pb2.MetaGraphDef.FromString(tf.compat.v1.train.export_meta_graph(graph=g).SerializeToString())
+    node = next(n.name for n in meta.graph_def.node if n.op == "ImageSummary")
+    return _assemble(meta, {node: _entry("bad_color", bad_color)}, drop={node: "bad_color"})
+
+
+@pytest.mark.parametrize("spelling", ["tensor_content", "int_val_unpacked", "other_color"])
+@pytest.mark.parametrize("route", [{}, {"clear_extraneous_savers": True}])
+def test_strip_default_attrs_of_a_tensor_attr(spelling: str, route: dict[str, Any]) -> None:
+    """The default spelled another way is stripped as TensorFlow strips it (by the
+    tensor's values), by the bytes route of the export and the message route alike."""
+    tf = _tf()
+    values = {"tensor_content": _ld(4, bytes([255, 0, 0, 255])),
+              "int_val_unpacked": b"".join(_vi(7, v) for v in (255, 0, 0, 255)),
+              "other_color": _ld(4, bytes([0, 0, 0, 255]))}
+    data = _image_summary_meta(_ld(8, UINT8_4 + values[spelling]))
+    tf_graph = tf_import(data).graph
+    with tf_graph.as_default():
+        expected = tf.compat.v1.train.export_meta_graph(graph=tf_graph, strip_default_attrs=True)
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(data, graph=g)
+    got = fastmeta.export_meta_graph(graph=g, strip_default_attrs=True, **route)
+    assert {n.name: sorted(n.attr) for n in got.graph_def.node} == {
+        n.name: sorted(n.attr) for n in expected.graph_def.node}

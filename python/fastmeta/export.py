@@ -46,6 +46,7 @@ from typing import Any
 from google.protobuf import any_pb2, text_format
 from google.protobuf.message import DecodeError, Message
 
+from fastmeta._attr_equal import equal_though_serialized_apart
 from fastmeta._builtin_ops import TF_VERSION
 from fastmeta._files import write_atomic
 from fastmeta.control_flow import CondContext, ControlFlowContext, WhileContext
@@ -314,7 +315,7 @@ def _field_head(number: int, size: int) -> bytes:
 def _strip_rules(part: _Segment, defaults: _Defaults, op_types: Iterable[str]) -> list[tuple[str, str, list[bytes]]]:
     """For strip_default_attrs in the core: per op type of the import and attr with a
     default, the distinct values its nodes hold there that equal the default as
-    ``_strip_default_attrs`` compares them (parsed, serialized again), so that an entry
+    ``_strip_default_attrs`` compares them (``_Defaults.is_default``), so that an entry
     holding one is dropped whatever its encoding. DecodeError: a malformed value."""
     wanted = [(op, list(table)) for op in op_types if (table := defaults.table(op))]
     out = []
@@ -571,13 +572,14 @@ def _stripped_op_list(
 class _Defaults:
     """Per op type, its OpDef's attrs with a default and that default serialized
     (deterministically): strip_default_attrs drops an attr whose value serializes the
-    same. None for op types that are the library's functions (their calls keep every
-    attr)."""
+    same, or equals it as TensorFlow compares them (``is_default``). Empty for op types
+    that are the library's functions (their calls keep every attr)."""
 
     def __init__(self, graph: Graph, functions: set[str]):
         self.graph = graph
         self.functions = functions
         self.tables: dict[str, dict[str, bytes]] = {}
+        self.parsed: dict[bytes, attr_value_pb2.AttrValue] = {}  # a default, by its bytes
 
     def table(self, op_type: str) -> dict[str, bytes]:
         table = self.tables.get(op_type)
@@ -595,8 +597,17 @@ class _Defaults:
         return table
 
     def is_default(self, op_type: str, attr: str, value: attr_value_pb2.AttrValue) -> bool:
+        """Whether ``value`` is the default as TensorFlow compares them (see
+        ``_attr_equal``: by serialization, and a tensor by its elements)."""
         want = self.table(op_type).get(attr)
-        return want is not None and value.SerializeToString(deterministic=True) == want
+        if want is None:
+            return False
+        if value.SerializeToString(deterministic=True) == want:
+            return True
+        default = self.parsed.get(want)
+        if default is None:
+            default = self.parsed[want] = attr_value_pb2.AttrValue.FromString(want)
+        return equal_though_serialized_apart(value, default)
 
     def strip(self, node: node_def_pb2.NodeDef) -> None:
         table = self.table(node.op)
