@@ -275,6 +275,19 @@ def test_the_drop_rule_compares_values_as_tensorflow(case: str) -> None:
     assert ("new_knob" not in got.attr) == dropped
 
 
+@pytest.mark.parametrize("last_is_default", [True, False])
+def test_the_drop_rule_takes_a_repeated_keys_last_entry(last_is_default: bool) -> None:
+    """``new_knob`` given twice, once at the producer's default: the last entry decides."""
+    entries = [_vi(3, 7), _vi(3, 8)]
+    if not last_is_default:
+        entries.reverse()
+    attr_def = _ld(1, b"new_knob") + _ld(2, b"int") + _ld(3, _vi(3, 8))
+    data = _assemble(_small_meta(), {"i": b"".join(_entry("new_knob", e) for e in entries)},
+                     {"Identity": _ld(4, attr_def)})
+    expected = _assert_as_tensorflow(data)
+    assert ("new_knob" in next(n for n in expected.node if n.name == "i").attr) != last_is_default
+
+
 # --- 4. strip_default_attrs on export, values in other encodings ------------------------------
 
 
