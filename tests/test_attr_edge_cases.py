@@ -26,9 +26,9 @@ from tf_oracle import diff_graph_defs, tf_import  # noqa: E402
 
 
 def _tf() -> Any:
-    tf = pytest.importorskip("tensorflow")
-    tf.compat.v1.disable_eager_execution()
-    return tf
+    # (eager execution stays on: every graph here is built and imported inside its own
+    # tf.Graph, and later test modules need eager)
+    return pytest.importorskip("tensorflow")
 
 
 # --- wire-level building blocks ---------------------------------------------------------------
@@ -71,7 +71,7 @@ def _small_meta() -> meta_graph_pb2.MetaGraphDef:
         p = tf.compat.v1.placeholder(tf.float32, name="p")
         tf.identity(p, name="i")
         tf.identity_n([p, p], name="n")
-    data = tf.compat.v1.train.export_meta_graph(graph=g).SerializeToString()
+        data = tf.compat.v1.train.export_meta_graph(graph=g).SerializeToString()
     return meta_graph_pb2.MetaGraphDef.FromString(data)
 
 
@@ -352,7 +352,8 @@ def _image_summary_meta(bad_color: bytes) -> bytes:
     with g.as_default():
         x = tf.compat.v1.placeholder(tf.uint8, [1, 2, 2, 3], name="x")
         tf.compat.v1.summary.image("img", x)
-    meta = meta_graph_pb2.MetaGraphDef.FromString(tf.compat.v1.train.export_meta_graph(graph=g).SerializeToString())
+        meta = meta_graph_pb2.MetaGraphDef.FromString(
+            tf.compat.v1.train.export_meta_graph(graph=g).SerializeToString())
     node = next(n.name for n in meta.graph_def.node if n.op == "ImageSummary")
     return _assemble(meta, {node: _entry("bad_color", bad_color)}, drop={node: "bad_color"})
 
