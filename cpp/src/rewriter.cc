@@ -1207,7 +1207,8 @@ class Rewriter {
     const char* key_data[32];
     uint32_t key_size[32];
     size_t num_keys = 0;
-    bool unset_attr = false;  // an attr holds no value (see Signature::required)
+    bool check_unset = false;  // the op has attrs without a default (Signature::required)
+    bool unset_attr = false;   // an attr holds no value
     const char* base = bytes.data();
     auto rel = [base](const char* p) { return static_cast<uint32_t>(p - base); };
     node.attr_begin = node.attr_end = static_cast<uint32_t>(bytes.size());
@@ -1236,6 +1237,7 @@ class Rewriter {
           node.defaults = nullptr;
           sig = nullptr;
           if (!op.empty()) std::tie(node.defaults, sig) = CachedOpOf(op, op_cache);
+          check_unset = sig != nullptr && !sig->required.empty();
           type_name_sizes = 0;
           if (in_types != nullptr && sig != nullptr && sig->collect_types) {
             type_names = sig->type_attr_names;
@@ -1295,10 +1297,9 @@ class Rewriter {
               }
             }
           }
-          // (a set value's first byte is mostly the tag of its oneof member: fields 1-10)
-          if (sig != nullptr && !sig->required.empty() &&
-              (value.empty() || static_cast<uint8_t>(value[0]) >= 0x58 || static_cast<uint8_t>(value[0]) < 0x08) &&
-              !AttrIsSet(value)) {
+          // (a set value's first byte is mostly the tag of its oneof member, fields 1-10:
+          // 0x08-0x57; the value is parsed only when it is not)
+          if (check_unset && (value.empty() || static_cast<uint8_t>(value[0] - 0x08) >= 0x50) && !AttrIsSet(value)) {
             unset_attr = true;
           }
           if (sig != nullptr && !sig->removable.empty() && Removable(*sig, key, value)) {
