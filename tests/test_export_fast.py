@@ -405,3 +405,173 @@ def test_malformed_bytes_raise_as_through_messages(attr: str, monkeypatch: pytes
         assert not list(tmp_path.glob("*.meta"))
     assert errors[:2] == errors[2:]
     assert errors[0][0] is fastmeta.ParseError and node.name in errors[0][1]
+
+
+# ---------------------------------------------------------------------------
+# the core's check that the bytes it wrote parse (Saver.save writes them unparsed)
+# ---------------------------------------------------------------------------
+def test_saver_save_checks_the_bytes_in_the_core(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A well-formed import's bytes are checked by the core (export_nodes' WireSchema),
+    not parsed with protobuf; the file is the same as the message route's."""
+    from fastmeta.protos import graph_pb2
+
+    g, saver = _import("mlp_ref")
+    values = saver.restore(str(CORPUS / FIXTURES["mlp_ref"]["checkpoint"]))
+    parsed = []
+    original = graph_pb2.GraphDef.FromString
+
+    def counted(data: Any) -> Any:
+        parsed.append(len(data))
+        return original(data)
+
+    monkeypatch.setattr(graph_pb2.GraphDef, "FromString", staticmethod(counted))
+    fast = saver.save(str(tmp_path / "fast"), values)
+    assert parsed == []
+    assert all(p.exported_well_formed for p in g._parts if isinstance(p, _Segment))
+    monkeypatch.setattr(export, "_FAST_GRAPH_DEF", False)
+    slow = saver.save(str(tmp_path / "slow"), values)
+    _assert_equal(*(meta_graph_pb2.MetaGraphDef.FromString(Path(p + ".meta").read_bytes()) for p in (fast, slow)))
+
+
+def _attr_value_with(field: int, payload: bytes) -> bytes:
+    return export._field_head(field, len(payload)) + payload
+
+
+# AttrValue bytes appended to a node as an attr `_odd`: protobuf refuses the first ones
+# (invalid UTF-8 in a string, a length past the end, an unterminated group, a truncated
+# packed varint, an invalid wire type, field number 0), accepts the others (a known
+# field of another wire type, an unknown group, a packed list of whole values).
+_REFUSED = {
+    "utf8": _attr_value_with(10, b"\x0a\x02\xff\xfe"),  # func.name
+    "utf8_surrogate": _attr_value_with(10, b"\x0a\x03\xed\xa0\x80"),
+    "utf8_deep": _attr_value_with(1, _attr_value_with(7, b"\x12\x04\x10\x01\x12\x01\xc0")),  # shape.dim.name
+    "length": b"\x0a\x64xy",
+    "group": b"\xfb\x01\x08\x01",
+    "packed": _attr_value_with(1, b"\x1a\x01\x80"),  # list.i
+    "wire_type": b"\x0f\x00",
+    "field_zero": b"\x00\x01",
+}
+_ACCEPTED = {
+    "wire_mismatch": b"\x10\x05",  # s as a varint
+    "group_unknown": b"\xfb\x01\x08\x01\xfc\x01",
+    "packed_whole": _attr_value_with(1, b"\x1a\x02\x96\x01"),
+    "unpacked": _attr_value_with(1, b"\x18\x05\x18\x06"),
+    "utf8_valid": _attr_value_with(10, b"\x0a\x04\xf0\x9f\x98\x80"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_REFUSED) + sorted(_ACCEPTED))
+def test_odd_bytes_saved_as_through_messages(case: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Saver.save and export_meta_graph of an import holding odd attr bytes: protobuf's
+    refusals are the same typed error naming the node both ways (no file left), what
+    it accepts is written the same both ways."""
+    from google.protobuf.message import DecodeError
+
+    value = _REFUSED.get(case, _ACCEPTED.get(case, b""))
+    refused = case in _REFUSED
+    from fastmeta.protos import attr_value_pb2
+
+    try:
+        attr_value_pb2.AttrValue.FromString(value)
+        assert not refused
+    except DecodeError:
+        assert refused
+    meta = _read("mlp_ref")
+    node = next(n.name for n in meta.graph_def.node if n.op == "MatMul")
+    source = _with_node_bytes("mlp_ref", {node: lambda n: n.SerializeToString() + _entry("_odd", value)})
+    _, good = _import("mlp_ref")
+    values = good.restore(str(CORPUS / FIXTURES["mlp_ref"]["checkpoint"]))
+    results: list[Any] = []
+    for fast in (True, False):
+        monkeypatch.setattr(export, "_FAST_GRAPH_DEF", fast)
+        g, saver = _import("mlp_ref", source=source)
+        for save in (False, True):
+            try:
+                if save:
+                    path = Path(saver.save(str(tmp_path / f"s{fast}"), values) + ".meta")
+                else:
+                    path = tmp_path / f"{fast}.meta"
+                    fastmeta.export_meta_graph(str(path), graph=g)
+            except fastmeta.errors.Error as e:
+                results.append((type(e), str(e)))
+                continue
+            results.append(meta_graph_pb2.MetaGraphDef.FromString(path.read_bytes()))
+    if refused:
+        assert not list(tmp_path.glob("*.meta"))
+        assert results[0][0] is fastmeta.ParseError and node in results[0][1]
+        assert results[:2] == results[2:]
+    else:
+        for a, b in zip(results[:2], results[2:]):
+            _assert_equal(a, b)
+
+
+def test_core_check_never_passes_what_protobuf_refuses() -> None:
+    """WireSchema.surely_parses, differential against protobuf: true on the corpus'
+    GraphDefs, and never true of bytes protobuf refuses (random corruptions of them)."""
+    import random
+
+    from fastmeta.protos import graph_pb2
+    from google.protobuf.message import DecodeError
+
+    schema = export._graph_def_schema()
+    rng = random.Random(1234)
+    sure = refused = 0
+    for name in sorted(FIXTURES)[:12]:
+        data = _read(name).graph_def.SerializeToString()
+        assert schema.surely_parses(0, data), name
+        for _ in range(150):
+            b = bytearray(data)
+            for _ in range(rng.randint(1, 3)):
+                at = rng.randrange(len(b))
+                pick = rng.random()
+                if pick < 0.5:
+                    b[at] = rng.randrange(256)
+                elif pick < 0.7:
+                    b[at : at + 1] = bytes(rng.choice([[0xFF], [0x80, 0x80], [0xC0], [0xED, 0xA0, 0x80], [0x0B], []]))
+                else:
+                    del b[at:]
+            got = schema.surely_parses(0, bytes(b))
+            try:
+                graph_pb2.GraphDef.FromString(bytes(b))
+            except DecodeError:
+                refused += 1
+                assert not got, (name, bytes(b))
+            sure += got
+    assert refused > 100 and sure > 100  # (both outcomes reached)
+
+
+# ---------------------------------------------------------------------------
+# export_nodes on several threads
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs", [{}, {"clear_devices": True}, {"strip_default_attrs": True}])
+def test_export_is_identical_for_any_thread_count(
+    kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The core's nodes (ranges on threads, joined; nodes left to Python in every
+    range) and the file written: the same bytes whatever the thread count, and equal
+    to the message route's."""
+    from test_core_threads import replicated_meta_graph
+
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(replicated_meta_graph(60), graph=g)  # ~16k nodes
+    (part,) = [p for p in g._parts if isinstance(p, _Segment)]
+    rules = export._segment_rules(g, part)
+    schema = export._graph_def_schema()
+    outputs = []
+    for threads in (1, 2, 3, 7):
+        data, left, left_at, sure = part.core.export_nodes(rules, True, False, [], threads, schema)
+        outputs.append((bytes(data), left, left_at, sure))
+    assert outputs[0][3] and len(outputs[0][1]) >= 10
+    assert all(o == outputs[0] for o in outputs)
+    written = []
+    for threads in (1, 2, 5):
+        monkeypatch.setattr(export, "_EXPORT_THREADS", threads)
+        part.exported_well_formed = False
+        path = tmp_path / f"t{threads}.meta"
+        fastmeta.export_meta_graph(str(path), graph=g, **kwargs)
+        written.append(path.read_bytes())
+    assert len(set(written)) == 1
+    monkeypatch.setattr(export, "_FAST_GRAPH_DEF", False)
+    slow = fastmeta.export_meta_graph(graph=g, **kwargs)
+    _assert_equal(meta_graph_pb2.MetaGraphDef.FromString(written[0]), slow)
+

@@ -366,7 +366,8 @@ PYBIND11_MODULE(_core, m) {
          "The node's dropped `_output_shapes` entry (a serialized NodeDef holding that attr), or b'' (none, or not collected).")
       .def("export_nodes", [](const RewrittenGraph& g, const std::vector<std::tuple<std::string, int32_t, int>>& rules,
                               bool clear_devices, bool leave_external,
-                              const std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>& strip) {
+                              const std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>& strip,
+                              unsigned threads, const fastmeta::WireSchema* check, uint32_t check_message) {
         std::vector<std::pair<std::string, fastmeta::ExportOpRule>> core_rules;
         for (const auto& [op, outputs, missing] : rules) {
           if (outputs < fastmeta::ExportOpRule::kOutputsByCaller || missing < 0 || missing > 2) {
@@ -385,19 +386,29 @@ PYBIND11_MODULE(_core, m) {
           for (const py::bytes& v : values) s.values.emplace_back(v);
           options.strip.push_back(std::move(s));
         }
+        options.threads = threads;
+        options.check = check;
+        options.check_message = check_message;
         fastmeta::ExportedNodes out;
         {
           py::gil_scoped_release release;
           out = fastmeta::ExportNodes(g, core_rules, options);
         }
-        return py::make_tuple(Bytes(out.bytes.view()), out.left, out.left_at);
+        auto held = std::make_shared<fastmeta::wire::Buffer>(std::move(out.bytes));
+        const char* data = held->data();
+        const size_t size = held->size();
+        return py::make_tuple(py::cast(OwnedBuffer{std::move(held), data, size}), out.left, out.left_at,
+                              out.surely_parses);
       }, py::arg("rules"), py::arg("clear_devices") = false, py::arg("leave_external") = false,
          py::arg("strip") = std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>(),
+         py::arg("threads") = 0, py::arg("check") = nullptr, py::arg("check_message") = 0,
          "Every node's GraphDef.node field with its `_output_shapes` attr as export_meta_graph writes it "
          "(rules: (op type, outputs: n, -1 not known, -2 the caller's; missing shapes: 0 unknown, 1 first "
          "input's, 2 the caller's)); clear_devices: devices dropped; leave_external: nodes with an input "
          "from outside left; strip: (op type, attr, values equal to its default) entries dropped. Returns "
-         "(bytes, the nodes left to the caller, where each goes in bytes).")
+         "(bytes, an OwnedBuffer; the nodes left to the caller; where each goes in bytes; with check, a "
+         "WireSchema, whether the bytes surely parse as its message check_message: false, not sure). "
+         "threads: worker threads (0: all cores), the output the same for any.")
       .def("attr_values", [](const RewrittenGraph& g,
                              const std::vector<std::pair<std::string, std::vector<std::string>>>& wanted) {
         std::vector<fastmeta::AttrValuesOf> found;
@@ -564,6 +575,34 @@ PYBIND11_MODULE(_core, m) {
       py::arg("collect_output_shapes") = false, py::arg("check_types") = true,
       py::arg("input_map_dtypes") = std::vector<int>(), py::arg("registry") = py::none(),
       "Rewrite a bare serialized GraphDef, defaults from a serialized OpList.");
+  py::class_<fastmeta::WireSchema>(m, "WireSchema",
+                                   "Message types' fields as a parser tells them apart (see export_nodes' check).")
+      .def(py::init([](const std::vector<std::vector<std::tuple<uint32_t, int, bool, uint32_t>>>& messages) {
+             fastmeta::WireSchema schema;
+             for (const auto& fields : messages) {
+               auto& out = schema.messages.emplace_back();
+               for (const auto& [number, kind, repeated, message] : fields) {
+                 // (numbers past 2^16 would make the table large: refused)
+                 if (number == 0 || number >= 1u << 16 || kind <= fastmeta::WireSchema::kUnknown ||
+                     kind > fastmeta::WireSchema::kOther || message >= messages.size()) {
+                   throw py::value_error("bad WireSchema field " + std::to_string(number));
+                 }
+                 if (out.size() <= number) out.resize(number + 1);
+                 out[number] = {static_cast<fastmeta::WireSchema::Kind>(kind), repeated, message};
+               }
+             }
+             return schema;
+           }),
+           py::arg("messages"),
+           "messages[m]: (field number, kind: 1 varint, 2 fixed64, 3 fixed32, 4 string, 5 bytes, 6 message, 7 "
+           "other; repeated; message index) per field.")
+      .def("surely_parses", [](const fastmeta::WireSchema& schema, uint32_t message, const py::buffer& data) {
+             const py::buffer_info info = data.request();
+             const std::string_view bytes(static_cast<const char*>(info.ptr), static_cast<size_t>(info.size * info.itemsize));
+             py::gil_scoped_release release;
+             return fastmeta::SurelyParses(schema, message, bytes);
+           }, py::arg("message"), py::arg("data"),
+           "True when `data` surely parses as message `message` with protobuf; false: not sure (protobuf decides).");
   py::class_<OwnedBuffer>(m, "OwnedBuffer", py::buffer_protocol(), "Read-only bytes owned by a core result.")
       .def("__len__", [](const OwnedBuffer& b) { return b.size; })
       .def_buffer([](OwnedBuffer& b) { return ReadOnlyBytes(b.data, b.size); });

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "fastmeta/errors.h"
+#include "parallel.h"
 
 namespace fastmeta {
 namespace {
@@ -17,6 +18,8 @@ using wire::Reader;
 // One ListValue.shape field holding TensorShapeProto{unknown_rank: true}.
 constexpr std::string_view kUnknownShape("\x3a\x02\x18\x01", 4);
 constexpr std::string_view kKey("_output_shapes");
+// Fewer nodes than this: one range (threads cost more than they save).
+constexpr size_t kNodesPerChunk = 4096;
 
 // The ListValue.shape fields (whole, tag included) of a recorded `_output_shapes`
 // entry (a NodeDef.attr field); false when it holds anything else, or is malformed:
@@ -161,15 +164,41 @@ class Exporter {
   }
 
   ExportedNodes Run() {
-    ExportedNodes out;
-    out.bytes.reserve(g_.graph_def_size() + g_.graph_def_size() / 4);
-    std::vector<std::string_view> shapes;
-    std::string attr;
-    for (size_t i = 0; i < g_.num_nodes(); ++i) {
-      if (!Write(i, out.bytes, shapes, attr)) {
-        out.left.push_back(static_cast<uint32_t>(i));
-        out.left_at.push_back(out.bytes.size());
+    const size_t n = g_.num_nodes();
+    const unsigned threads = ThreadCount(options_.threads);
+    // Ranges of nodes, each written into its own buffer, then joined in node order
+    // (more ranges than threads: a slow core does not hold up the rest).
+    const size_t chunks = threads <= 1 || n < kNodesPerChunk ? 1 : std::min<size_t>(n / kNodesPerChunk, size_t{threads} * 4);
+    std::vector<ExportedNodes> parts(chunks);
+    ParallelFor(chunks, threads, [&](size_t c) {
+      const auto [begin, end] = Range(n, chunks, c);
+      ExportedNodes& part = parts[c];
+      const size_t estimate = g_.graph_def_size() / chunks;
+      part.bytes.reserve(estimate + estimate / 4);
+      Scratch scratch;
+      for (size_t i = begin; i < end; ++i) {
+        if (!Write(i, part.bytes, scratch)) {
+          part.left.push_back(static_cast<uint32_t>(i));
+          part.left_at.push_back(part.bytes.size());
+        }
       }
+      part.surely_parses =
+          options_.check != nullptr && SurelyParses(*options_.check, options_.check_message, part.bytes.view());
+    });
+    if (chunks == 1) return std::move(parts[0]);
+    ExportedNodes out;
+    size_t total = 0;
+    out.surely_parses = options_.check != nullptr;
+    for (const ExportedNodes& part : parts) {
+      total += part.bytes.size();
+      out.surely_parses = out.surely_parses && part.surely_parses;
+    }
+    out.bytes.reserve(total);
+    for (const ExportedNodes& part : parts) {
+      const size_t at = out.bytes.size();
+      out.bytes.append(part.bytes.view());
+      out.left.insert(out.left.end(), part.left.begin(), part.left.end());
+      for (uint64_t k : part.left_at) out.left_at.push_back(at + k);
     }
     return out;
   }
@@ -181,37 +210,50 @@ class Exporter {
     std::string_view bytes;  // kRecorded: the ListValue.shape field
   };
 
-  bool Write(size_t i, wire::Buffer& out, std::vector<std::string_view>& shapes, std::string& attr) {
+  // One range's working state. Forwarded's answers depend on the node alone (a chain
+  // that comes back to itself is unknown from wherever it is entered), so each range
+  // keeping its own gives the same bytes as one pass.
+  struct Scratch {
+    std::unordered_map<uint32_t, Shape> memo;
+    std::vector<std::string_view> spans;
+    std::vector<std::string_view> seen;
+    std::vector<std::string_view> shapes;
+    std::string attr;
+  };
+
+  bool Write(size_t i, wire::Buffer& out, Scratch& scratch) {
+    std::vector<std::string_view>& shapes = scratch.shapes;
+    std::string& attr = scratch.attr;
     const ExportOpRule* rule = rule_of_[i];
     if (rule == nullptr || rule->outputs == ExportOpRule::kOutputsByCaller) return false;
     if (options_.leave_external && ExternalInput(i)) return false;
     const std::string_view node = g_.node_def(i);
-    spans_.clear();
+    scratch.spans.clear();
     const OpStrip* strip = strip_of_.empty() ? nullptr : strip_of_[i];
     if (options_.clear_devices || strip != nullptr) {
-      if (!Filter(i, node, strip)) return false;
+      if (!Filter(i, node, strip, scratch)) return false;
     } else {
-      spans_.push_back(node);
+      scratch.spans.push_back(node);
     }
     if (rule->outputs == 0) {
-      Emit(out, {});
+      Emit(out, scratch.spans, {});
       return true;
     }
     const std::string_view entry = g_.output_shapes(i);
     if (!RecordedShapes(entry, shapes)) return false;
     const size_t want = static_cast<size_t>(rule->outputs);
     if (rule->outputs == ExportOpRule::kOutputsNotKnown) {
-      Emit(out, shapes.empty() ? std::string_view() : entry);
+      Emit(out, scratch.spans, shapes.empty() ? std::string_view() : entry);
       return true;
     }
     if (shapes.size() == want) {
-      Emit(out, entry);
+      Emit(out, scratch.spans, entry);
       return true;
     }
     // A new entry: the first recorded shapes, then those of the outputs without one.
     std::string_view missing;
     if (shapes.size() < want) {
-      const Shape m = MissingShape(i);
+      const Shape m = MissingShape(i, scratch.memo);
       if (m.kind == Shape::kByCaller) return false;
       missing = m.kind == Shape::kRecorded ? m.bytes : kUnknownShape;
     }
@@ -227,21 +269,21 @@ class Exporter {
     AppendField(map_entry, 2, attr);
     std::string field;
     AppendField(field, 5, map_entry);                                // NodeDef.attr
-    Emit(out, field);
+    Emit(out, scratch.spans, field);
     return true;
   }
 
   // A GraphDef.node field of the kept spans of the node, then `tail`.
-  void Emit(wire::Buffer& out, std::string_view tail) {
-    if (spans_.size() == 1) {
-      wire::PutBytesParts(out, 1, spans_[0], tail);
+  static void Emit(wire::Buffer& out, const std::vector<std::string_view>& spans, std::string_view tail) {
+    if (spans.size() == 1) {
+      wire::PutBytesParts(out, 1, spans[0], tail);
       return;
     }
     size_t size = tail.size();
-    for (std::string_view s : spans_) size += s.size();
+    for (std::string_view s : spans) size += s.size();
     wire::PutTag(out, 1, wire::kLengthDelimited);
     wire::PutVarint(out, size);
-    for (std::string_view s : spans_) out.append(s);
+    for (std::string_view s : spans) out.append(s);
     out.append(tail);
   }
 
@@ -254,12 +296,14 @@ class Exporter {
     return false;
   }
 
-  // The spans of `node` kept (into spans_): all but its device field (clear_devices)
+  // The spans of `node` kept (into scratch.spans): all but its device field (clear_devices)
   // and its attr entries holding a default (`strip`); false: the node is the caller's.
-  bool Filter(size_t i, std::string_view node, const OpStrip* strip) {
+  bool Filter(size_t i, std::string_view node, const OpStrip* strip, Scratch& scratch) const {
+    std::vector<std::string_view>& spans = scratch.spans;
+    std::vector<std::string_view>& seen = scratch.seen;
     const bool clear = options_.clear_devices;
     const bool enter = clear && (g_.op(i) == "Enter" || g_.op(i) == "RefEnter");
-    seen_.clear();
+    seen.clear();
     const char* run = node.data();
     try {
       Reader r(node, node.data());
@@ -278,15 +322,15 @@ class Exporter {
             for (const OpStrip::Attr& a : strip->attrs) {
               if (a.name != key) continue;
               // (twice: the last one counts once parsed)
-              if (std::find(seen_.begin(), seen_.end(), key) != seen_.end()) return false;
-              seen_.push_back(key);
+              if (std::find(seen.begin(), seen.end(), key) != seen.end()) return false;
+              seen.push_back(key);
               drop = a.values.count(value) != 0;
               break;
             }
           }
         }
         if (drop) {
-          if (f.raw.data() > run) spans_.emplace_back(run, static_cast<size_t>(f.raw.data() - run));
+          if (f.raw.data() > run) spans.emplace_back(run, static_cast<size_t>(f.raw.data() - run));
           run = f.raw.data() + f.raw.size();
         }
       }
@@ -294,7 +338,7 @@ class Exporter {
       return false;
     }
     const char* end = node.data() + node.size();
-    if (end > run || spans_.empty()) spans_.emplace_back(run, static_cast<size_t>(end - run));
+    if (end > run || spans.empty()) spans.emplace_back(run, static_cast<size_t>(end - run));
     return true;
   }
 
@@ -307,23 +351,23 @@ class Exporter {
   }
 
   // The shape of any output node `i` recorded none for (by its rule, the same for all).
-  Shape MissingShape(size_t i) {
+  Shape MissingShape(size_t i, std::unordered_map<uint32_t, Shape>& memo) const {
     switch (rule_of_[i]->missing) {
       case ExportOpRule::Missing::kUnknown: return {Shape::kUnknown, {}};
       case ExportOpRule::Missing::kByCaller: return {Shape::kByCaller, {}};
       case ExportOpRule::Missing::kInput0: break;
     }
-    return Forwarded(static_cast<uint32_t>(i));
+    return Forwarded(static_cast<uint32_t>(i), memo);
   }
 
   // The shape of node `start`'s first data input, following a chain of kInput0 nodes
   // that recorded none; a chain that comes back to itself is unknown. Each node's answer
   // is kept, so every chain is walked once.
-  Shape Forwarded(uint32_t start) {
-    auto hit = memo_.find(start);
-    if (hit != memo_.end()) return hit->second.kind == Shape::kPending ? Shape{Shape::kUnknown, {}} : hit->second;
+  Shape Forwarded(uint32_t start, std::unordered_map<uint32_t, Shape>& memo) const {
+    auto hit = memo.find(start);
+    if (hit != memo.end()) return hit->second.kind == Shape::kPending ? Shape{Shape::kUnknown, {}} : hit->second;
     std::vector<uint32_t> chain{start};
-    memo_[start] = {Shape::kPending, {}};
+    memo[start] = {Shape::kPending, {}};
     Shape result{Shape::kUnknown, {}};
     std::vector<std::string_view> shapes;
     uint32_t cur = start;
@@ -357,16 +401,16 @@ class Exporter {
         break;
       }
       if (rule->missing == ExportOpRule::Missing::kUnknown) break;
-      auto seen = memo_.find(src);
-      if (seen != memo_.end()) {
+      auto seen = memo.find(src);
+      if (seen != memo.end()) {
         if (seen->second.kind != Shape::kPending) result = seen->second;
         break;  // (pending: the chain came back to itself)
       }
-      memo_[src] = {Shape::kPending, {}};
+      memo[src] = {Shape::kPending, {}};
       chain.push_back(src);
       cur = src;
     }
-    for (uint32_t n : chain) memo_[n] = result;
+    for (uint32_t n : chain) memo[n] = result;
     return result;
   }
 
@@ -375,9 +419,6 @@ class Exporter {
   std::vector<const ExportOpRule*> rule_of_;
   std::vector<OpStrip> strips_;
   std::vector<const OpStrip*> strip_of_;  // (empty: nothing to strip)
-  std::unordered_map<uint32_t, Shape> memo_;
-  std::vector<std::string_view> spans_;
-  std::vector<std::string_view> seen_;
 };
 
 }  // namespace
@@ -426,6 +467,97 @@ std::vector<AttrValuesOf> AttrValues(const RewrittenGraph& g,
     }
   }
   return out;
+}
+
+namespace {
+
+// A varint as protobuf reads one: at most ten bytes, the tenth holding one bit at most.
+bool ReadVarint(const char*& p, const char* end, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (p >= end) return false;
+    const auto byte = static_cast<uint8_t>(*p++);
+    if (shift == 63 && byte > 1) return false;
+    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if (byte < 0x80) return true;
+  }
+  return false;
+}
+
+// A packed repeated field's payload: whole values of `kind`.
+bool PackedValues(WireSchema::Kind kind, std::string_view d) {
+  switch (kind) {
+    case WireSchema::kFixed64: return d.size() % 8 == 0;
+    case WireSchema::kFixed32: return d.size() % 4 == 0;
+    case WireSchema::kVarint: {
+      const char* p = d.data();
+      const char* end = p + d.size();
+      uint64_t v;
+      while (p < end) {
+        if (!ReadVarint(p, end, v)) return false;
+      }
+      return true;
+    }
+    default: return false;
+  }
+}
+
+bool Surely(const WireSchema& schema, uint32_t message, std::string_view data, int depth) {
+  if (depth > kSurelyParsesDepth) return false;
+  const std::vector<WireSchema::Field>& fields = schema.messages[message];
+  static const WireSchema::Field kNoField;
+  const char* p = data.data();
+  const char* end = p + data.size();
+  while (p < end) {
+    uint64_t tag;
+    if (!ReadVarint(p, end, tag) || tag > 0xffffffffu) return false;
+    const uint64_t number = tag >> 3;
+    if (number == 0 || (number >= 19000 && number <= 19999)) return false;
+    const WireSchema::Field& f = number < fields.size() ? fields[number] : kNoField;
+    const bool unknown = f.kind == WireSchema::kUnknown;
+    switch (tag & 7) {
+      case wire::kVarint: {
+        uint64_t v;
+        if (!ReadVarint(p, end, v) || !(unknown || f.kind == WireSchema::kVarint)) return false;
+        break;
+      }
+      case wire::kFixed64:
+        if (end - p < 8 || !(unknown || f.kind == WireSchema::kFixed64)) return false;
+        p += 8;
+        break;
+      case wire::kFixed32:
+        if (end - p < 4 || !(unknown || f.kind == WireSchema::kFixed32)) return false;
+        p += 4;
+        break;
+      case wire::kLengthDelimited: {
+        uint64_t len;
+        if (!ReadVarint(p, end, len) || len > static_cast<uint64_t>(end - p)) return false;
+        const std::string_view payload(p, static_cast<size_t>(len));
+        p += len;
+        switch (f.kind) {
+          case WireSchema::kUnknown:
+          case WireSchema::kBytes: break;
+          case WireSchema::kString:
+            if (!wire::IsValidUtf8(payload)) return false;
+            break;
+          case WireSchema::kMessage:
+            if (f.message >= schema.messages.size() || !Surely(schema, f.message, payload, depth + 1)) return false;
+            break;
+          default:
+            if (!f.repeated || !PackedValues(f.kind, payload)) return false;
+        }
+        break;
+      }
+      default: return false;  // (groups, invalid wire types)
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool SurelyParses(const WireSchema& schema, uint32_t message, std::string_view data) {
+  return message < schema.messages.size() && Surely(schema, message, data, 0);
 }
 
 }  // namespace fastmeta

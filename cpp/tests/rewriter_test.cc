@@ -614,6 +614,87 @@ void TestExportOptions() {
   run(true, true, {"c", "e", "g"});
 }
 
+void TestExportThreadsAndCheck() {
+  // ExportNodes on several threads: ranges joined in node order, the same bytes, left
+  // nodes and offsets for any count (Identity chains crossing ranges, nodes left in
+  // every range); its check says the bytes surely parse.
+  auto shape = [](int64_t d) { return Bytes(7, Bytes(2, VarintField(1, static_cast<uint64_t>(d)))); };
+  auto entry = [](const std::string& list) { return Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, list))); };
+  std::string nodes;
+  for (int i = 0; i < 30000; ++i) {
+    const std::string name = "n" + std::to_string(i);
+    if (i % 997 == 0) nodes += Node(name, "Var");
+    else if (i % 5 == 0) nodes += Node(name, "Const", {}, entry(shape(i)));
+    else nodes += Node(name, "Identity", {"n" + std::to_string(i - 1)});
+  }
+  auto o = Opts();
+  o.collect_output_shapes = true;
+  o.check_signatures = false;
+  o.check_types = false;
+  auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
+  using Rule = fastmeta::ExportOpRule;
+  std::vector<std::pair<std::string, Rule>> rules(2);
+  rules[0].first = "Const";
+  rules[0].second.outputs = 1;
+  rules[1].first = "Identity";
+  rules[1].second.outputs = 1;
+  rules[1].second.missing = Rule::Missing::kInput0;
+  // GraphDef (0): node (1) NodeDef (1): name 1, op 2, input 3, device 4 strings, attr 5
+  // entry (2): key 1 string, value 2 AttrValue (3): list 1 (4): shape 7 (5): dim 2 (6):
+  // size 1, name 2; unknown_rank 3.
+  fastmeta::WireSchema schema;
+  using W = fastmeta::WireSchema;
+  schema.messages.resize(7);
+  schema.messages[0] = {{}, {W::kMessage, true, 1}};
+  schema.messages[1] = {{}, {W::kString}, {W::kString}, {W::kString, true}, {W::kString}, {W::kMessage, true, 2}};
+  schema.messages[2] = {{}, {W::kString}, {W::kMessage, false, 3}};
+  schema.messages[3] = {{}, {W::kMessage, false, 4}};
+  schema.messages[4] = {{}, {}, {}, {W::kVarint, true}, {}, {}, {}, {W::kMessage, true, 5}};
+  schema.messages[5] = {{}, {}, {W::kMessage, true, 6}, {W::kVarint}};
+  schema.messages[6] = {{}, {W::kVarint}, {W::kString}};
+  fastmeta::ExportOptions options;
+  options.threads = 1;
+  options.check = &schema;
+  const fastmeta::ExportedNodes one = fastmeta::ExportNodes(*g, rules, options);
+  CHECK(one.surely_parses);
+  CHECK(one.left.size() >= 31 && one.left.size() < 200 && one.left_at.size() == one.left.size());
+  for (unsigned threads : {2u, 3u, 8u}) {
+    options.threads = threads;
+    const fastmeta::ExportedNodes many = fastmeta::ExportNodes(*g, rules, options);
+    CHECK(many.bytes.view() == one.bytes.view());
+    CHECK(many.left == one.left && many.left_at == one.left_at && many.surely_parses);
+  }
+
+  // SurelyParses: true only of what a protobuf parser surely accepts.
+  const std::string good = Bytes(1, Bytes(1, "a") + Bytes(5, Bytes(1, "k") + Bytes(2, Bytes(1, VarintField(3, 7)))));
+  CHECK(fastmeta::SurelyParses(schema, 0, good));
+  CHECK(fastmeta::SurelyParses(schema, 0, Bytes(1, Bytes(5, Bytes(2, Bytes(1, Bytes(3, "\x01\x96\x01")))))));
+  CHECK(fastmeta::SurelyParses(schema, 0, Bytes(1, VarintField(9, 1) + Bytes(9, "\xff"))));  // unknown fields
+  for (size_t n = 0; n < good.size(); ++n) CHECK(!fastmeta::SurelyParses(schema, 0, good.substr(0, n)) || n == 0);
+  const std::string refused[] = {
+      Bytes(1, Bytes(1, "\xff")),                                        // invalid UTF-8
+      Bytes(1, Bytes(2, "\xed\xa0\x80")),                               // a surrogate
+      Bytes(1, Bytes(5, Bytes(1, "\xc0\x80"))),                          // an overlong map key
+      Bytes(1, Bytes(5, Bytes(2, Bytes(1, Bytes(3, "\x80"))))),           // a packed varint cut
+      Bytes(1, VarintField(1, 5)),                                        // name as a varint
+      Bytes(1, std::string("\x0b\x0c", 2)),                              // a group
+      std::string("\x0a\x05\x0a\x01", 4),                              // a length past the end
+      std::string("\x02\x00", 2),                                        // field 0
+      Bytes(1, std::string("\x0f", 1)),                                   // wire type 7
+      Bytes(1, VarintField(19500, 1)),                                    // a reserved number
+      Bytes(1, Varint(72) + std::string(10, '\xff') + std::string("\x01", 1)),  // an 11-byte varint
+      Bytes(1, Varint(72) + std::string(9, '\xff') + std::string("\x02", 1)),   // a 10th byte past 64 bits
+  };
+  for (const std::string& r : refused) CHECK(!fastmeta::SurelyParses(schema, 0, r));
+  // Nesting deeper than kSurelyParsesDepth: not sure.
+  fastmeta::WireSchema nested;
+  nested.messages = {{{}, {W::kMessage, false, 0}}};
+  std::string deep;
+  for (int d = 0; d < fastmeta::kSurelyParsesDepth; ++d) deep = Bytes(1, deep);
+  CHECK(fastmeta::SurelyParses(nested, 0, deep));
+  CHECK(!fastmeta::SurelyParses(nested, 0, Bytes(1, deep)));
+}
+
 void TestThreadsSameResultAndError() {
   // Enough nodes for the parallel paths; the error is the same as single-threaded.
   std::string nodes;
@@ -1640,6 +1721,7 @@ int main() {
   TestCollectedOutputShapes();
   TestExportNodes();
   TestExportOptions();
+  TestExportThreadsAndCheck();
   TestThreadsSameResultAndError();
   TestBoundaryScanInHalves();
   TestLongNames();

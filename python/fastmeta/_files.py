@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 __all__ = ["write_atomic"]
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, make_dirs: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically (``make_dirs``: create its directory first)."""
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes | Sequence[Buffer], *, make_dirs: bool = False
+) -> None:
+    """Write ``data`` (bytes, or pieces written one after the other) to ``path``
+    atomically (``make_dirs``: create its directory first)."""
     target = os.fspath(path)
     directory = os.path.dirname(target)
     if make_dirs and directory:
@@ -18,7 +26,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, make_dirs: bool =
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(target) + ".", suffix=".tmp", dir=directory or ".")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for piece in (data,) if isinstance(data, bytes) else data:
+                f.write(piece)
         os.replace(tmp, target)
     except BaseException:
         try:

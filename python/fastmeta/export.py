@@ -41,9 +41,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import any_pb2, text_format
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor import FieldDescriptor as FD
 from google.protobuf.message import DecodeError, Message
 
 from fastmeta._attr_equal import equal_though_serialized_apart
@@ -71,6 +73,9 @@ from fastmeta.protos import (
     tensor_shape_pb2,
 )
 from fastmeta.scoping import REGISTERED_PROTOS, strip_name_scope
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 __all__ = ["TF_VERSION", "export_meta_graph", "graph_def_with_shapes", "meta_graph_filename"]
 
@@ -328,14 +333,17 @@ def _strip_rules(part: _Segment, defaults: _Defaults, op_types: Iterable[str]) -
 
 def _graph_def_bytes(
     graph: Graph, check: bool, clear_devices: bool = False, strip: bool = False, respell: bool = False
-) -> tuple[bytes, graph_pb2.GraphDef, set[str]]:
-    """``graph_def_with_shapes(graph)`` serialized, its imported nodes written by the
+) -> tuple[list[Buffer], graph_pb2.GraphDef, set[str]]:
+    """``graph_def_with_shapes(graph)`` serialized (in pieces, to be joined: the core's
+    bytes lent, not copied), its imported nodes written by the
     core from their bytes (no message per node), those it leaves (see
     ``_segment_rules``) and created ones by Python as ``_with_shapes`` writes them;
     with the GraphDef of the library and versions alone, and the op types the nodes
     use (a call op's function included). With ``check``, the core's bytes of each
-    import not yet checked are parsed (DecodeError: malformed; the core copies attr
-    values and recorded shapes through unread).
+    import not yet checked are checked to parse (DecodeError: malformed; the core copies
+    attr values and recorded shapes through unread, and a file written from them must
+    parse): by the core (``_graph_def_schema``), which leaves to protobuf bytes it is
+    not sure of (then parsed here, which decides).
 
     ``clear_devices``, ``strip`` (strip_default_attrs) and ``respell`` (the inputs an
     input_map remapped, see ``_respell_mapped_inputs``) make each node as the message
@@ -345,7 +353,7 @@ def _graph_def_bytes(
     ``frame_name`` the rewrite would change, a repeated attr)."""
     parts, library = graph._parts_and_library()
     shapes = _Shapes(graph)
-    pieces: list[bytes | memoryview] = []
+    pieces: list[Buffer] = []
     used: set[str] = set()
     defaults = _Defaults(graph, {f.signature.name for f in library.library.function}) if strip else None
 
@@ -386,11 +394,20 @@ def _graph_def_bytes(
             ]
         external = list(part.core.external()) if respell else []
         used.update(rule[0] for rule in rules)
-        data, left, left_at = part.core.export_nodes(rules, clear_devices, bool(external), strip_rules)
-        if check and not part.exported_well_formed:
-            graph_pb2.GraphDef.FromString(data)
-            part.exported_well_formed = True
+        checking = check and not part.exported_well_formed
+        data, left, left_at, surely = part.core.export_nodes(
+            rules,
+            clear_devices,
+            bool(external),
+            strip_rules,
+            _EXPORT_THREADS,
+            _graph_def_schema() if checking else None,
+        )
         view = memoryview(data)
+        if checking:
+            if not surely:
+                graph_pb2.GraphDef.FromString(view)
+            part.exported_well_formed = True
         pos = 0
         for i, at in zip(left, left_at):
             pieces.append(view[pos:at])
@@ -402,7 +419,58 @@ def _graph_def_bytes(
     if clear_devices:
         library.library.SetInParent()  # (as _filter_nodes copies it: present, if empty)
     pieces.append(library.SerializeToString())
-    return b"".join(pieces), library, used
+    return pieces, library, used
+
+
+# The core's worker threads for export_nodes (0: all cores, as the import's rewrite by
+# default); the bytes are the same for any.
+_EXPORT_THREADS = 0
+
+# WireSchema kinds by FieldDescriptor type (the rest: never surely parsed).
+_WIRE_KINDS = {
+    **dict.fromkeys((FD.TYPE_INT32, FD.TYPE_INT64, FD.TYPE_UINT32, FD.TYPE_UINT64), 1),
+    **dict.fromkeys((FD.TYPE_SINT32, FD.TYPE_SINT64, FD.TYPE_BOOL, FD.TYPE_ENUM), 1),
+    **dict.fromkeys((FD.TYPE_DOUBLE, FD.TYPE_FIXED64, FD.TYPE_SFIXED64), 2),
+    **dict.fromkeys((FD.TYPE_FLOAT, FD.TYPE_FIXED32, FD.TYPE_SFIXED32), 3),
+    FD.TYPE_STRING: 4,
+    FD.TYPE_BYTES: 5,
+    FD.TYPE_MESSAGE: 6,
+}
+_WIRE_OTHER = 7
+
+
+def _wire_schema(root: Descriptor) -> Any:
+    """The core's WireSchema of ``root`` (message 0) and the messages it reaches, from
+    the descriptors protobuf parses with."""
+    from fastmeta import _core
+
+    index: dict[str, int] = {root.full_name: 0}
+    order = [root]
+    tables: list[list[tuple[int, int, bool, int]]] = []
+    for desc in order:  # (grows as messages are found)
+        fields = []
+        for f in desc.fields:
+            kind = _WIRE_KINDS.get(f.type, _WIRE_OTHER)
+            message = 0
+            if kind == 6:
+                sub = f.message_type
+                if sub.full_name not in index:
+                    index[sub.full_name] = len(order)
+                    order.append(sub)
+                message = index[sub.full_name]
+            fields.append((f.number, kind, f.is_repeated, message))
+        tables.append(fields)
+    return _core.WireSchema(tables)
+
+
+_SCHEMA: list[Any] = []
+
+
+def _graph_def_schema() -> Any:
+    """GraphDef's WireSchema (made once)."""
+    if not _SCHEMA:
+        _SCHEMA.append(_wire_schema(graph_pb2.GraphDef.DESCRIPTOR))
+    return _SCHEMA[0]
 
 
 def _respell_mapped_inputs(gd: graph_pb2.GraphDef, ops: Sequence[Operation]) -> None:
@@ -765,8 +833,9 @@ def _export(
     unbound_inputs_col_name: str | None,
     written_saver_def: Any = _SAME,
     want_message: bool = True,
-) -> tuple[meta_graph_pb2.MetaGraphDef | None, bytes | None]:
-    """The export, and its serialization when made at the bytes level (else None);
+) -> tuple[meta_graph_pb2.MetaGraphDef | None, list[Buffer] | None]:
+    """The export, and its serialization when made at the bytes level (in pieces to be
+    written one after the other; else None);
     without ``want_message``, the message is not made from those bytes (None).
     ``saver_def`` picks the saver whose nodes and collection entry
     ``clear_extraneous_savers`` keeps, ``written_saver_def`` (default: ``saver_def``;
@@ -775,9 +844,10 @@ def _export(
     if graph_def is _GRAPH_AS_IS:
         graph_def = None
     filtered = bool(export_scope or clear_extraneous_savers or clear_devices)
+    pieces: list[Buffer] | None = None
     if _FAST_GRAPH_DEF and graph_def is None and not export_scope and not clear_extraneous_savers:
         try:
-            data, library, node_ops = _graph_def_bytes(
+            pieces, library, node_ops = _graph_def_bytes(
                 graph,
                 check=not want_message,
                 clear_devices=clear_devices,
@@ -785,12 +855,11 @@ def _export(
                 respell=respell and clear_devices,
             )
         except DecodeError:
-            data = None
-    else:
-        data = None
-    if data is not None:
-        if len(data) >= 1 << 31:
-            raise SizeLimitError(f"GraphDef cannot be larger than 2GB. Received size: {len(data)}.")
+            pieces = None
+    if pieces is not None:
+        size = sum(len(memoryview(p)) for p in pieces)
+        if size >= 1 << 31:
+            raise SizeLimitError(f"GraphDef cannot be larger than 2GB. Received size: {size}.")
         if clear_devices and unbound_inputs_col_name:
             graph.clear_collection(unbound_inputs_col_name)  # (as the message route: none unbound)
         meta = meta_graph_pb2.MetaGraphDef()
@@ -805,11 +874,12 @@ def _export(
         # The fields in their numbers' order: meta_info_def (1), graph_def (2), the rest.
         head = meta_graph_pb2.MetaGraphDef(meta_info_def=meta.meta_info_def).SerializeToString()
         meta.ClearField("meta_info_def")
-        out = b"".join((head, _field_head(2, len(data)), data, meta.SerializeToString()))
+        out = [head, _field_head(2, size), *pieces, meta.SerializeToString()]
         if not want_message:
-            return None, out
+            return None, out  # (written as they are: the core's bytes never copied)
+        joined = b"".join(out)
         try:
-            return meta_graph_pb2.MetaGraphDef.FromString(out), out
+            return meta_graph_pb2.MetaGraphDef.FromString(joined), [joined]
         except DecodeError:
             pass
     # (data None after a DecodeError: a malformed node or recorded shape, reported as

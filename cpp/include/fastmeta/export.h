@@ -33,6 +33,37 @@ struct ExportOpRule {
   Missing missing = Missing::kByCaller;
 };
 
+// The fields of protobuf message types as a parser tells their wire types apart, for
+// SurelyParses: messages[m][number] (numbers past the end: unknown fields).
+struct WireSchema {
+  enum Kind : uint8_t {
+    kUnknown,  // no such field
+    kVarint,   // int32, int64, uint32, uint64, sint32, sint64, bool, enum
+    kFixed64,  // double, fixed64, sfixed64
+    kFixed32,  // float, fixed32, sfixed32
+    kString,   // string: valid UTF-8
+    kBytes,
+    kMessage,  // `message` is its index
+    kOther,    // (groups: never surely parsed)
+  };
+  struct Field {
+    Kind kind = kUnknown;
+    bool repeated = false;
+    uint32_t message = 0;
+  };
+  std::vector<std::vector<Field>> messages;
+};
+
+// True when `data` surely parses as message `message` of `schema` with protobuf: every
+// tag, varint and length well formed; every known field of its declared wire type (a
+// repeated number also packed, whole values), each string field valid UTF-8, each
+// message field recursively so, no more than kSurelyParsesDepth messages deep; unknown
+// fields of wire types 0, 1, 2 and 5 with numbers outside 19000-19999. False: not
+// sure (a group, a field of another wire type, too deep, or malformed): the caller
+// parses it with protobuf, which decides. It never says true of bytes protobuf refuses.
+inline constexpr int kSurelyParsesDepth = 32;
+bool SurelyParses(const WireSchema& schema, uint32_t message, std::string_view data);
+
 // What export_meta_graph's clear_devices and strip_default_attrs change in each node.
 struct ExportOptions {
   // NodeDef.device dropped. The message route also writes a `_class` attr back as a list
@@ -53,6 +84,13 @@ struct ExportOptions {
     std::vector<std::string> values;
   };
   std::vector<Strip> strip;
+  // Worker threads (0: all cores), each writing a range of nodes. The output does not
+  // depend on it.
+  unsigned threads = 0;
+  // When set, the bytes written are checked with SurelyParses as GraphDef fields (message
+  // `check_message` of it), on the same threads: ExportedNodes::surely_parses.
+  const WireSchema* check = nullptr;
+  uint32_t check_message = 0;
 };
 
 struct ExportedNodes {
@@ -61,6 +99,8 @@ struct ExportedNodes {
   // The nodes left to the caller, ascending, and where each one's field goes in `bytes`.
   std::vector<uint32_t> left;
   std::vector<uint64_t> left_at;
+  // With ExportOptions::check: true when `bytes` surely parse (see SurelyParses).
+  bool surely_parses = false;
 };
 
 // Every node of `g` (rewritten with RewriteOptions::collect_output_shapes) as
