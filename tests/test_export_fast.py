@@ -575,3 +575,28 @@ def test_export_is_identical_for_any_thread_count(
     slow = fastmeta.export_meta_graph(graph=g, **kwargs)
     _assert_equal(meta_graph_pb2.MetaGraphDef.FromString(written[0]), slow)
 
+
+def test_each_variable_converted_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A variable in several collections (global and trainable) is made into its
+    VariableDef once per export; the collections written are the same as before."""
+    from fastmeta.variables import Variable
+
+    g, saver = _import("mlp_ref")
+    before = fastmeta.export_meta_graph(graph=g)
+    calls: list[int] = []
+    original = Variable.to_proto
+
+    def counted(self: Any, export_scope: str | None = None) -> Any:
+        calls.append(id(self))
+        return original(self, export_scope=export_scope)
+
+    monkeypatch.setattr(Variable, "to_proto", counted)
+    after = fastmeta.export_meta_graph(graph=g)
+    shared = set(g.get_collection("variables")) & set(g.get_collection("trainable_variables"))
+    assert shared and len(calls) == len(set(calls))
+    assert after.collection_def == before.collection_def
+    calls.clear()
+    prefix = saver.save(str(tmp_path / "m"), saver.restore(str(CORPUS / FIXTURES["mlp_ref"]["checkpoint"])))
+    assert calls and len(calls) == len(set(calls))
+    written = meta_graph_pb2.MetaGraphDef.FromString(Path(prefix + ".meta").read_bytes())
+    assert written.collection_def == before.collection_def

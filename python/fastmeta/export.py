@@ -752,9 +752,13 @@ def _add_collection(
     export_scope: str | None,
     exclude: set[str] | None,
     override: list[Any] | None = None,
+    protos: dict[int, tuple[Any, str | None, Any]] | None = None,
 ) -> None:
     """TensorFlow's add_collection_def: a collection that cannot be written (items of
-    mixed kinds, objects without a name or a proto) is left out, with a warning."""
+    mixed kinds, objects without a name or a proto) is left out, with a warning.
+    ``protos``: the items' ``to_proto`` made so far in this export, by ``id`` (the item,
+    its proto's type name, the proto or its bytes): an item in several collections (a
+    variable: global and trainable) is converted once."""
     if not isinstance(key, (str, bytes)):
         _log.warning("Only collections with string type keys will be serialized. This key has %s", type(key))
         return
@@ -768,12 +772,22 @@ def _add_collection(
         proto_cls = REGISTERED_PROTOS.get(name)
         if proto_cls is not None:
             for x in items:
-                proto = _to_proto(x, export_scope)
+                made = protos.get(id(x)) if protos is not None else None
+                if made is None:
+                    proto = _to_proto(x, export_scope)
+                    made = (x, None if proto is None else proto.DESCRIPTOR.full_name, proto)
+                    if protos is not None:
+                        protos[id(x)] = made
+                _, kind, proto = made
                 if proto is None:
                     continue
-                if proto.DESCRIPTOR.full_name != proto_cls.DESCRIPTOR.full_name:
-                    raise TypeError(f"{x!r}.to_proto() is a {proto.DESCRIPTOR.full_name}")
-                col.bytes_list.value.append(proto.SerializeToString())
+                if kind != proto_cls.DESCRIPTOR.full_name:
+                    raise TypeError(f"{x!r}.to_proto() is a {kind}")
+                if not isinstance(proto, bytes):
+                    proto = proto.SerializeToString()
+                    if protos is not None:
+                        protos[id(x)] = (x, kind, proto)
+                col.bytes_list.value.append(proto)
             return
         kind = _kind(items[0])
         if kind == "node_list":
@@ -944,6 +958,7 @@ def _add_saver_and_collections(
     if written_saver_def is not None:
         meta.saver_def.MergeFrom(written_saver_def)
     keys = list(collection_list) if collection_list is not None else graph.get_all_collection_keys()
+    protos: dict[int, tuple[Any, str | None, Any]] = {}
     for key in keys:
         if clear_extraneous_savers and key == "savers":
             if saver_def is None:
@@ -953,7 +968,7 @@ def _add_saver_and_collections(
             own = Saver(saver_def=saver_def, graph=graph)
             _add_collection(meta, key, graph, export_scope, exclude, override=[own])
         else:
-            _add_collection(meta, key, graph, export_scope, exclude)
+            _add_collection(meta, key, graph, export_scope, exclude, protos=protos)
 
 
 def export_meta_graph(
