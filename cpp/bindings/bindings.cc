@@ -394,11 +394,14 @@ PYBIND11_MODULE(_core, m) {
           py::gil_scoped_release release;
           out = fastmeta::ExportNodes(g, core_rules, options);
         }
-        auto held = std::make_shared<fastmeta::wire::Buffer>(std::move(out.bytes));
-        const char* data = held->data();
-        const size_t size = held->size();
-        return py::make_tuple(py::cast(OwnedBuffer{std::move(held), data, size}), out.left, out.left_at,
-                              out.surely_parses);
+        py::list chunks;
+        for (fastmeta::wire::Buffer& chunk : out.chunks) {
+          auto held = std::make_shared<fastmeta::wire::Buffer>(std::move(chunk));
+          const char* data = held->data();
+          const size_t size = held->size();
+          chunks.append(py::cast(OwnedBuffer{std::move(held), data, size}));
+        }
+        return py::make_tuple(chunks, out.left, out.left_at, out.surely_parses);
       }, py::arg("rules"), py::arg("clear_devices") = false, py::arg("leave_external") = false,
          py::arg("strip") = std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>(),
          py::arg("threads") = 0, py::arg("check") = nullptr, py::arg("check_message") = 0,
@@ -406,7 +409,7 @@ PYBIND11_MODULE(_core, m) {
          "(rules: (op type, outputs: n, -1 not known, -2 the caller's; missing shapes: 0 unknown, 1 first "
          "input's, 2 the caller's)); clear_devices: devices dropped; leave_external: nodes with an input "
          "from outside left; strip: (op type, attr, values equal to its default) entries dropped. Returns "
-         "(bytes, an OwnedBuffer; the nodes left to the caller; where each goes in bytes; with check, a "
+         "(bytes, OwnedBuffers to be joined; the nodes left to the caller; where each goes in bytes; with check, a "
          "WireSchema, whether the bytes surely parse as its message check_message: false, not sure). "
          "threads: worker threads (0: all cores), the output the same for any.")
       .def("attr_values", [](const RewrittenGraph& g,

@@ -169,36 +169,32 @@ class Exporter {
     // Ranges of nodes, each written into its own buffer, then joined in node order
     // (more ranges than threads: a slow core does not hold up the rest).
     const size_t chunks = threads <= 1 || n < kNodesPerChunk ? 1 : std::min<size_t>(n / kNodesPerChunk, size_t{threads} * 4);
-    std::vector<ExportedNodes> parts(chunks);
+    ExportedNodes out;
+    out.chunks.resize(chunks);
+    std::vector<std::vector<uint32_t>> left(chunks);
+    std::vector<std::vector<uint64_t>> left_at(chunks);
+    std::vector<char> sure(chunks, 0);
     ParallelFor(chunks, threads, [&](size_t c) {
       const auto [begin, end] = Range(n, chunks, c);
-      ExportedNodes& part = parts[c];
+      wire::Buffer& bytes = out.chunks[c];
       const size_t estimate = g_.graph_def_size() / chunks;
-      part.bytes.reserve(estimate + estimate / 4);
+      bytes.reserve(estimate + estimate / 4);
       Scratch scratch;
       for (size_t i = begin; i < end; ++i) {
-        if (!Write(i, part.bytes, scratch)) {
-          part.left.push_back(static_cast<uint32_t>(i));
-          part.left_at.push_back(part.bytes.size());
+        if (!Write(i, bytes, scratch)) {
+          left[c].push_back(static_cast<uint32_t>(i));
+          left_at[c].push_back(bytes.size());
         }
       }
-      part.surely_parses =
-          options_.check != nullptr && SurelyParses(*options_.check, options_.check_message, part.bytes.view());
+      sure[c] = options_.check != nullptr && SurelyParses(*options_.check, options_.check_message, bytes.view());
     });
-    if (chunks == 1) return std::move(parts[0]);
-    ExportedNodes out;
-    size_t total = 0;
     out.surely_parses = options_.check != nullptr;
-    for (const ExportedNodes& part : parts) {
-      total += part.bytes.size();
-      out.surely_parses = out.surely_parses && part.surely_parses;
-    }
-    out.bytes.reserve(total);
-    for (const ExportedNodes& part : parts) {
-      const size_t at = out.bytes.size();
-      out.bytes.append(part.bytes.view());
-      out.left.insert(out.left.end(), part.left.begin(), part.left.end());
-      for (uint64_t k : part.left_at) out.left_at.push_back(at + k);
+    uint64_t at = 0;
+    for (size_t c = 0; c < chunks; ++c) {
+      out.surely_parses = out.surely_parses && sure[c] != 0;
+      out.left.insert(out.left.end(), left[c].begin(), left[c].end());
+      for (uint64_t k : left_at[c]) out.left_at.push_back(at + k);
+      at += out.chunks[c].size();
     }
     return out;
   }

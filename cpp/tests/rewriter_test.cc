@@ -523,17 +523,17 @@ void TestExportNodes() {
     CHECK(!Contains(node, "_output_shapes"));
     expected += Bytes(1, node + it->second);
   }
-  CHECK(std::string(out.bytes.view()) == expected);
+  CHECK(out.Joined() == expected);
   CHECK(out.left == left && out.left_at == left_at);
   // Written spliced, not re-encoded: a recorded entry's bytes are there as they were.
-  CHECK(Contains(std::string(out.bytes.view()), entry(shape(3))));
+  CHECK(Contains(out.Joined(), entry(shape(3))));
 
   // A graph rewritten without collecting shapes: every node with outputs is padded.
   o.collect_output_shapes = false;
   auto plain = fastmeta::RewriteMetaGraph(Meta(Node("x", "Two") + Node("y", "Identity", {"x:1"})), o);
   const fastmeta::ExportedNodes out2 = fastmeta::ExportNodes(*plain, rules);
   CHECK(out2.left.empty());
-  CHECK(std::string(out2.bytes.view()) == Bytes(1, std::string(plain->node_def(0)) + entry(unknown + unknown)) +
+  CHECK(out2.Joined() == Bytes(1, std::string(plain->node_def(0)) + entry(unknown + unknown)) +
                                               Bytes(1, std::string(plain->node_def(1)) + entry(unknown)));
 }
 
@@ -604,7 +604,7 @@ void TestExportOptions() {
       if (strip && name == "d") dropped.push_back(attr("x", deflt));
       expected += Bytes(1, without(node, dropped));
     }
-    CHECK(std::string(out.bytes.view()) == expected);
+    CHECK(out.Joined() == expected);
     CHECK(out.left == left);
   };
   CHECK(!g->device(0).empty());
@@ -656,12 +656,12 @@ void TestExportThreadsAndCheck() {
   options.threads = 1;
   options.check = &schema;
   const fastmeta::ExportedNodes one = fastmeta::ExportNodes(*g, rules, options);
-  CHECK(one.surely_parses);
+  CHECK(one.surely_parses && one.chunks.size() == 1);
   CHECK(one.left.size() >= 31 && one.left.size() < 200 && one.left_at.size() == one.left.size());
   for (unsigned threads : {2u, 3u, 8u}) {
     options.threads = threads;
     const fastmeta::ExportedNodes many = fastmeta::ExportNodes(*g, rules, options);
-    CHECK(many.bytes.view() == one.bytes.view());
+    CHECK(many.Joined() == one.Joined() && many.chunks.size() > 1);
     CHECK(many.left == one.left && many.left_at == one.left_at && many.surely_parses);
   }
 

@@ -403,17 +403,24 @@ def _graph_def_bytes(
             _EXPORT_THREADS,
             _graph_def_schema() if checking else None,
         )
-        view = memoryview(data)
+        views = [memoryview(c) for c in data]
         if checking:
             if not surely:
-                graph_pb2.GraphDef.FromString(view)
+                graph_pb2.GraphDef.FromString(b"".join(views))
             part.exported_well_formed = True
-        pos = 0
+        # The chunks in order, each left node's field made by Python where it goes.
+        start = 0  # (where the chunk views[0] starts in the chunks joined)
+        pos = 0  # (how much of views[0] is in pieces)
         for i, at in zip(left, left_at):
-            pieces.append(view[pos:at])
+            while at - start > len(views[0]) and len(views) > 1:
+                pieces.append(views[0][pos:])
+                start += len(views.pop(0))
+                pos = 0
+            pieces.append(views[0][pos : at - start])
+            pos = at - start
             python_node(part, i, external)
-            pos = at
-        pieces.append(view[pos:])
+        pieces.append(views[0][pos:])
+        pieces.extend(views[1:])
     if defaults is not None:
         defaults.strip_library(library)
     if clear_devices:

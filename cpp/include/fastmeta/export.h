@@ -94,13 +94,23 @@ struct ExportOptions {
 };
 
 struct ExportedNodes {
-  // GraphDef.node fields (tag, length, NodeDef) of the nodes written, in node order.
-  wire::Buffer bytes;
-  // The nodes left to the caller, ascending, and where each one's field goes in `bytes`.
+  // GraphDef.node fields (tag, length, NodeDef) of the nodes written, in node order, in
+  // one or more chunks (one per range of nodes a thread wrote: to be written one after
+  // the other, never joined here, which would touch every page twice).
+  std::vector<wire::Buffer> chunks;
+  // The nodes left to the caller, ascending, and where each one's field goes in the
+  // chunks joined.
   std::vector<uint32_t> left;
   std::vector<uint64_t> left_at;
-  // With ExportOptions::check: true when `bytes` surely parse (see SurelyParses).
+  // With ExportOptions::check: true when the chunks surely parse (see SurelyParses).
   bool surely_parses = false;
+
+  // The chunks joined (for tests).
+  std::string Joined() const {
+    std::string out;
+    for (const wire::Buffer& c : chunks) out.append(c.data(), c.size());
+    return out;
+  }
 };
 
 // Every node of `g` (rewritten with RewriteOptions::collect_output_shapes) as
