@@ -9,6 +9,7 @@ same, with the ``TensorProto`` TensorFlow's ``make_tensor_proto`` would write fo
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -72,11 +73,24 @@ def _not_convertible(value: Any) -> ConversionTypeError:
     )
 
 
+def _array_like(value: Any) -> bool:
+    """Whether ``value`` exposes a buffer (``memoryview``, ``bytearray``; not
+    ``bytes``), which TensorFlow's ``make_tensor_proto`` reads as numpy does. (So does
+    it an object with ``__array__``: not converted here, as a tensor has one.)"""
+    if isinstance(value, bytes):
+        return False
+    try:
+        memoryview(value)
+    except TypeError:
+        return False
+    return True
+
+
 def is_constant_value(value: Any) -> bool:
     """Whether TensorFlow's ``convert_to_tensor`` makes one ``Const`` of ``value``: a
-    Python or numpy scalar, bytes or str, a numpy array, or (nested) lists and tuples
-    of those."""
-    if isinstance(value, (_SCALARS, np.ndarray)):
+    Python or numpy scalar, bytes or str, a numpy array or another array-like value
+    (``memoryview``, ``bytearray``), or (nested) lists and tuples of those."""
+    if isinstance(value, (_SCALARS, np.ndarray)) or _array_like(value):
         return True
     if isinstance(value, (list, tuple)):
         return all(is_constant_value(v) for v in value)
@@ -105,17 +119,97 @@ def _dense_shape(value: Any) -> list[int]:
     return shape
 
 
-def tensor_proto(value: Any) -> tensor_pb2.TensorProto:
-    """The ``TensorProto`` of ``tf.make_tensor_proto(value)`` (no dtype or shape given).
+def _flat(value: Any) -> list[Any]:
+    """The leaves of nested lists, tuples and dicts (a dict's values by sorted key), as
+    TensorFlow's ``nest.flatten``."""
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flat(v)]
+    if isinstance(value, dict):
+        try:
+            keys = sorted(value)
+        except TypeError:
+            keys = list(value)
+        return [x for k in keys for x in _flat(value[k])]
+    return [value]
+
+
+# The Python types a value given for a tensor of a DataType may hold (TensorFlow's
+# check before numpy converts it).
+_EXPECTED: dict[int, tuple[type, ...]] = {
+    _DT.DT_BOOL: (bool,),
+    _DT.DT_STRING: (bytes, str),
+    **{d: (numbers.Integral, np.integer) for d in (_DT.DT_INT8, _DT.DT_INT16, _DT.DT_INT32, _DT.DT_INT64,
+                                                   _DT.DT_UINT8, _DT.DT_UINT16, _DT.DT_UINT32, _DT.DT_UINT64)},
+    **{d: (numbers.Real, np.integer, np.floating) for d in (_DT.DT_HALF, _DT.DT_FLOAT, _DT.DT_DOUBLE)},
+    **{d: (numbers.Complex, np.number) for d in (_DT.DT_COMPLEX64, _DT.DT_COMPLEX128)},
+}
+
+
+def _numpy_dtype(dtype: int) -> Any:
+    if dtype == _DT.DT_STRING:
+        return np.dtype(object)
+    for np_dtype, (dt, _) in _NUMERIC.items():
+        if dt == dtype:
+            return np_dtype
+    raise ConversionError(f"no constant of DataType {dtype} is made by the TF-free import")
+
+
+def _dtype_of(array: np.ndarray[Any, Any]) -> int | None:
+    if array.dtype.kind in "SUO":
+        return int(_DT.DT_STRING)
+    spec = _NUMERIC.get(array.dtype.newbyteorder("=")) if array.dtype.isnative else None
+    return None if spec is None else int(spec[0])
+
+
+def _typed_array(value: Any, dtype: int, name: str) -> np.ndarray[Any, Any]:
+    """``make_tensor_proto(value, dtype)``'s array: numpy values cast (numpy's errors),
+    Python values checked against the dtype first, then converted."""
+    np_dtype = _numpy_dtype(dtype)
+    if isinstance(value, (np.ndarray, np.generic)) or _array_like(value):
+        return np.asarray(value).astype(np_dtype)  # type: ignore[no-any-return]
+    if value is None:
+        raise ConversionError("None values not supported.")
+    expected = _EXPECTED.get(dtype)
+    if expected is not None:
+        for leaf in _flat(value):
+            if not (
+                isinstance(leaf, expected)
+                or (isinstance(leaf, np.ndarray) and issubclass(leaf.dtype.type, expected))
+            ):
+                raise ConversionTypeError(f"Expected {name}, but got {leaf} of type '{type(leaf).__name__}'.")
+    if np_dtype.kind != "O":
+        array = np.array(value).astype(np_dtype)
+    else:
+        array = np.array(value, dtype=np_dtype)
+    if list(array.shape) != _dense_shape(value):
+        raise ConversionError(
+            f"Expected values {value} to be a dense tensor with shape {_dense_shape(value)}, "
+            f"but got shape {list(array.shape)}."
+        )
+    return array  # type: ignore[no-any-return]
+
+
+def tensor_proto(value: Any, dtype: int | None = None, dtype_name: str = "") -> tensor_pb2.TensorProto:
+    """The ``TensorProto`` of ``tf.make_tensor_proto(value)``, or with ``dtype`` (a
+    DataType, ``dtype_name`` its TensorFlow name) of ``tf.make_tensor_proto(value,
+    dtype)`` (no shape given).
 
     Raises :class:`ConversionError` for what TensorFlow cannot convert either (ragged
     lists, mixed strings and numbers, unsupported dtypes, None), with TensorFlow's
-    message (:class:`ConversionTypeError` where TensorFlow raises a TypeError)."""
+    message (:class:`ConversionTypeError` where TensorFlow raises a TypeError); numpy's
+    own errors as they come (TensorFlow lets them through)."""
+    if dtype is not None:
+        array = _typed_array(value, dtype, dtype_name)
+        if _dtype_of(array) != dtype:
+            raise ConversionTypeError(
+                f"`dtype` {dtype_name} is not compatible with {value} of dtype {array.dtype}."
+            )
+        return _proto_of(array, value, isinstance(value, np.ndarray))
     if value is None:
         raise ConversionError("None values not supported.")
     if not is_constant_value(value):
         raise _not_convertible(value)
-    is_numpy = isinstance(value, (np.ndarray, np.generic))
+    is_numpy = isinstance(value, (np.ndarray, np.generic)) or _array_like(value)
     try:
         array = np.asarray(value) if is_numpy else np.array(value)
     except ValueError as e:  # (ragged lists: numpy's message, as TensorFlow's)
@@ -136,6 +230,10 @@ def tensor_proto(value: Any) -> tensor_pb2.TensorProto:
             narrow = array.astype(np.int32)
             if np.array_equal(narrow, array):
                 array = narrow
+    return _proto_of(array, value, is_numpy)
+
+
+def _proto_of(array: np.ndarray[Any, Any], value: Any, is_numpy: bool) -> tensor_pb2.TensorProto:
     proto = tensor_pb2.TensorProto()
     proto.tensor_shape.SetInParent()
     for d in array.shape:
@@ -171,9 +269,10 @@ def tensor_proto(value: Any) -> tensor_pb2.TensorProto:
     return proto
 
 
-def const_attrs(value: Any) -> dict[str, attr_value_pb2.AttrValue]:
-    """The attrs of the ``Const`` TensorFlow makes of ``value`` (``dtype``, ``value``)."""
-    proto = tensor_proto(value)
+def const_attrs(value: Any, dtype: int | None = None, dtype_name: str = "") -> dict[str, attr_value_pb2.AttrValue]:
+    """The attrs of the ``Const`` TensorFlow makes of ``value`` (``dtype``, ``value``),
+    with ``dtype`` given as :func:`tensor_proto`'s."""
+    proto = tensor_proto(value, dtype, dtype_name)
     return {
         "dtype": attr_value_pb2.AttrValue(type=proto.dtype),
         "value": attr_value_pb2.AttrValue(tensor=proto),

@@ -54,7 +54,7 @@ from fastmeta.graph import (
     first_in_scope,
     get_default_graph,
 )
-from fastmeta.protos import attr_value_pb2, graph_pb2, meta_graph_pb2, op_def_pb2
+from fastmeta.protos import attr_value_pb2, graph_pb2, meta_graph_pb2, op_def_pb2, types_pb2
 from fastmeta.queue_runner import QueueRunner
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
 from fastmeta.rewrite import (
@@ -163,40 +163,206 @@ def _check_unbound(
         raise error
 
 
-def _holds_graph_objects(value: Any) -> bool:
-    """Whether ``value`` is a (nested) list or tuple holding a Tensor, Variable or
-    Operation (which TensorFlow packs with a ``Pack`` op)."""
-    if isinstance(value, (list, tuple)):
-        return any(_holds_graph_objects(v) for v in value)
-    return isinstance(value, (Tensor, Variable, Operation))
+def _tf_dtype_name(dtype: int | None) -> str:
+    """TensorFlow's name of a DataType (``float32``, ``float32_ref``)."""
+    from fastmeta import _core
+
+    if dtype is None:
+        return "<unknown>"
+    if dtype > 100:
+        return f"{_core.dtype_name(dtype - 100)}_ref"
+    return str(_core.dtype_name(dtype))
 
 
-def _converted(txn: _Transaction, key: str, value: Any) -> Tensor:
-    """The tensor TensorFlow's ``convert_to_tensor`` makes of an input_map value that is
-    not a tensor, made (staged) in the current name scope: a ref variable's snapshot;
-    a resource variable's cached value, else a new ``ReadVariableOp`` of its handle; a
-    ``Const`` of a number, string, list or numpy value. TensorFlow's errors, typed."""
-    if isinstance(value, Variable):
-        if not value.is_resource:
-            return value.snapshot
-        if value._cached_value is not None:
-            return value._cached_value
-        dtype = attr_value_pb2.AttrValue(type=value.dtype or 0)  # type: ignore[arg-type]
-        return Tensor(txn.create_op("ReadVariableOp", (value.handle,), {"dtype": dtype}, "ReadVariableOp"), 0)
-    if isinstance(value, Operation):
-        raise InputMapTypeError(f"can't convert Operation '{value.name}' to Tensor")
-    if _holds_graph_objects(value):
-        raise InputMapError(
-            f"input_map[{key!r}]: a list holding tensors, variables or operations is not converted by the "
-            "TF-free import (TensorFlow packs it with a Pack op); map a tensor"
-        )
+def _dims(shape: Any) -> list[int | None] | None:
+    """A TensorShapeProto's dimensions (None unknown), or None for an unknown rank."""
+    if shape is None or shape.unknown_rank:
+        return None
+    return [d.size if d.size >= 0 else None for d in shape.dim]
+
+
+def _tf_repr(elem: Tensor | Variable) -> str:
+    """TensorFlow's repr of the tensor or variable a fastmeta one stands for."""
+    dims = _dims(elem.shape)
+    if dims is None:
+        shape = "<unknown>"
+    else:
+        text = [str(d) for d in dims]
+        shape = f"({text[0]},)" if len(text) == 1 else f"({', '.join(text)})"
+    kind = "Variable" if isinstance(elem, Variable) else "Tensor"
+    return f"<tf.{kind} '{elem.name}' shape={shape} dtype={_tf_dtype_name(elem.dtype)}>"
+
+
+def _nested_dtype(value: Any) -> int | None:
+    """The value type of the first tensor or variable in nested lists and tuples (what
+    TensorFlow packs to), or None when they hold none."""
+    for elem in value:
+        if isinstance(elem, (Tensor, Variable)):
+            d = elem.dtype
+            if d is None:
+                raise InputMapError(f"the dtype of {elem!r} is unknown (its op has no OpDef)")
+            return d - 100 if d > 100 else d
+        if isinstance(elem, (list, tuple)):
+            inner = _nested_dtype(elem)
+            if inner is not None:
+                return inner
+    return None
+
+
+def _variable_value(txn: _Transaction, value: Variable) -> Tensor:
+    """``convert_to_tensor`` of a variable in the current name scope: a ref variable's
+    snapshot; a resource variable's cached value, else a new ``ReadVariableOp``."""
+    if not value.is_resource:
+        return value.snapshot
+    if value._cached_value is not None:
+        return value._cached_value
+    dtype = attr_value_pb2.AttrValue(type=value.dtype or 0)  # type: ignore[arg-type]
+    return Tensor(txn.create_op("ReadVariableOp", (value.handle,), {"dtype": dtype}, "ReadVariableOp"), 0)
+
+
+def _const(txn: _Transaction, value: Any, name: str, dtype: int | None = None) -> Tensor:
+    """A ``Const`` of ``value`` (``constant(value, dtype)``), TensorFlow's errors typed."""
     try:
-        attrs = const_attrs(value)
+        attrs = const_attrs(value, dtype, _tf_dtype_name(dtype))
     except ConversionTypeError as e:
         raise InputMapTypeError(str(e)) from None
     except ConversionError as e:
         raise InputMapError(str(e)) from None
-    return Tensor(txn.create_op("Const", (), attrs, "Const"), 0)
+    except TypeError as e:  # (numpy's, let through by TensorFlow)
+        raise InputMapTypeError(str(e)) from None
+    except ValueError as e:
+        raise InputMapError(str(e)) from None
+    return Tensor(txn.create_op("Const", (), attrs, name), 0)
+
+
+def _shape_text(dims: list[int | None] | None) -> str:
+    return "?" if dims is None else "[" + ",".join("?" if d is None else str(d) for d in dims) + "]"
+
+
+def _merged(a: list[int | None] | None, b: list[int | None] | None) -> list[int | None] | None:
+    """TensorFlow's shape merge (``InferenceContext::Merge``); its message on a clash."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if len(a) != len(b):
+        raise ValueError(f"Shapes must be equal rank, but are {len(a)} and {len(b)}")
+    out: list[int | None] = []
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x is not None and y is not None and x != y:
+            raise ValueError(
+                f"Dimension {i} in both shapes must be equal, but are {x} and {y}. "
+                f"Shapes are {_shape_text(a)} and {_shape_text(b)}."
+            )
+        out.append(x if x is not None else y)
+    return out
+
+
+def _packed(
+    txn: _Transaction, items: Sequence[Any], dtype: int, name: str, shapes: dict[str, Any]
+) -> Tensor | list[Any]:
+    """What TensorFlow's auto-packing makes of nested lists holding tensors: in a name
+    scope ``name``, each nested list packed in turn (scope ``<index>``; left a list when
+    it holds no tensor), then, when some element is a tensor, a ``Const`` of each other
+    element (named by its index, of ``dtype``), the variables read, and a ``Pack``
+    named as the scope; ``shapes`` records the shapes of the tensors made."""
+    with txn.name_scope(name) as scope:
+        converted: list[Any] = []
+        must_pack = False
+        for i, elem in enumerate(items):
+            if isinstance(elem, (Tensor, Variable)):
+                d = elem.dtype
+                if d is None or (d - 100 if d > 100 else d) != dtype:
+                    raise InputMapTypeError(
+                        f"Cannot convert a list containing a tensor of dtype <dtype: '{_tf_dtype_name(d)}'> to "
+                        f"<dtype: '{_tf_dtype_name(dtype)}'> (Tensor is: {_tf_repr(elem)})"
+                    )
+                must_pack = True
+            elif isinstance(elem, (list, tuple)):
+                elem = _packed(txn, elem, dtype, str(i), shapes)
+                must_pack = must_pack or isinstance(elem, Tensor)
+            converted.append(elem)
+        if not must_pack:
+            return converted
+        elems: list[Tensor | Variable] = []
+        for i, elem in enumerate(converted):
+            if isinstance(elem, (Tensor, Variable)):
+                elems.append(elem)
+            else:
+                const = _const(txn, elem, str(i), dtype)
+                shapes[const.name] = _dims(const.shape)
+                elems.append(const)
+        inputs = [e if isinstance(e, Tensor) else _variable_value(txn, e) for e in elems]
+        in_shapes = [
+            shapes[t.name] if t.name in shapes else _dims(e.shape) for t, e in zip(inputs, elems)
+        ]
+        attrs = {
+            "N": attr_value_pb2.AttrValue(i=len(inputs)),
+            "T": attr_value_pb2.AttrValue(type=dtype),  # type: ignore[arg-type]
+            "axis": attr_value_pb2.AttrValue(i=0),
+        }
+        full = scope[:-1]
+        cur = in_shapes[-1]
+        for i in range(len(in_shapes) - 2, -1, -1):
+            try:
+                cur = _merged(in_shapes[i], cur)
+            except ValueError as e:
+                summary = (
+                    f"{{{{node {full}}}}} = Pack[N={len(inputs)}, T={types_pb2.DataType.Name(dtype)}, axis=0]("
+                    + ", ".join(t.op.name if t.value_index == 0 else t.name for t in inputs)
+                    + ")"
+                )
+                raise InputMapError(
+                    f"{e}\n\tFrom merging shape {i} with other shapes. for '{summary}' with input shapes: "
+                    + ", ".join(_shape_text(s) for s in in_shapes)
+                    + "."
+                ) from None
+        packed = Tensor(txn.create_op("Pack", inputs, attrs, scope), 0)
+        shapes[packed.name] = None if cur is None else [len(inputs), *cur]
+        return packed
+
+
+def _ranged(txn: _Transaction, value: range) -> Tensor:
+    """TensorFlow's conversion of a ``range``: in a ``Range`` scope, ``start``,
+    ``limit`` and ``delta`` constants, each of the widest of their types (``Cast``)
+    and a ``Range`` op."""
+    with txn.name_scope("Range") as scope:
+        bounds = [_const(txn, v, n) for v, n in ((value.start, "start"), (value.stop, "limit"), (value.step, "delta"))]
+        widest = max(int(b.op.node_def.attr["dtype"].type) for b in bounds)  # (int32 3 < int64 9)
+        cast = []
+        for b in bounds:
+            src = int(b.op.node_def.attr["dtype"].type)
+            if src != widest:
+                attrs = {
+                    "SrcT": attr_value_pb2.AttrValue(type=src),  # type: ignore[arg-type]
+                    "DstT": attr_value_pb2.AttrValue(type=widest),  # type: ignore[arg-type]
+                    "Truncate": attr_value_pb2.AttrValue(b=False),
+                }
+                b = Tensor(txn.create_op("Cast", (b,), attrs, "Cast"), 0)
+            cast.append(b)
+        tidx = {"Tidx": attr_value_pb2.AttrValue(type=widest)}  # type: ignore[arg-type]
+        return Tensor(txn.create_op("Range", cast, tidx, scope), 0)
+
+
+def _converted(txn: _Transaction, key: str, value: Any) -> Tensor:
+    """The tensor TensorFlow's ``convert_to_tensor`` makes of an input_map value that is
+    not a tensor, made (staged) in the current name scope: a variable's value
+    (:func:`_variable_value`); nested lists holding tensors or variables packed
+    (:func:`_packed`); a ``range`` as a ``Range`` op; a ``Const`` of a number, string,
+    list, numpy or other array-like value. TensorFlow's errors, typed."""
+    if isinstance(value, Variable):
+        return _variable_value(txn, value)
+    if isinstance(value, Operation):
+        raise InputMapTypeError(f"can't convert Operation '{value.name}' to Tensor")
+    if isinstance(value, (list, tuple)):
+        dtype = _nested_dtype(value)
+        if dtype is not None:
+            packed = _packed(txn, value, dtype, "packed", {})
+            assert isinstance(packed, Tensor)
+            return packed
+    if isinstance(value, range):
+        return _ranged(txn, value)
+    return _const(txn, value, "Const")
 
 
 def _constant_inputs(
