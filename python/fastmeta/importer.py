@@ -871,7 +871,9 @@ def import_meta_graph(
     the graph, or a value converted as TensorFlow's importer converts it, under
     ``<scope>/_inputs``: a number, list, numpy array, ``bytes`` or ``str`` becomes a
     ``Const`` (a ``str`` is a string value, not a tensor name), a ref Variable is its
-    snapshot, a resource Variable a new ``ReadVariableOp``; an Operation is refused}),
+    snapshot, a resource Variable a new ``ReadVariableOp``, nested lists holding tensors
+    or variables a ``Pack`` (``packed``), a ``range`` a ``Range`` op, a ``memoryview``
+    or ``bytearray`` numpy's array of it; an Operation is refused}),
     ``unbound_inputs_col_name`` (default ``"unbound_inputs"``),
     ``restore_collections_predicate`` (key → bool), ``return_elements`` (checked, as
     TensorFlow checks them, not returned); and fastmeta's own ``threads``
