@@ -82,7 +82,7 @@ def _run(run: str, make: Callable[[dict[str, Any]], Any], **kwargs: Any) -> Any:
             before = [n.name for n in g.as_graph_def().node]
             try:
                 fastmeta.import_meta_graph(data, input_map=make(_objects(g)), **kwargs)
-            except (ValueError, TypeError) as e:
+            except (ValueError, TypeError, OverflowError) as e:
                 error = e
     else:
         importer = v1.train.import_meta_graph if run == "tf" else fmtf.import_meta_graph
@@ -91,7 +91,7 @@ def _run(run: str, make: Callable[[dict[str, Any]], Any], **kwargs: Any) -> Any:
             before = [n.name for n in g.as_graph_def().node]
             try:
                 importer(v1.MetaGraphDef.FromString(data), input_map=make(_objects(g)), **kwargs)
-            except (ValueError, TypeError) as e:
+            except (ValueError, TypeError, OverflowError) as e:
                 error = e
     names = [g.unique_name(n, mark_as_used=False) for n in NEXT_NAMES]
     return None if error is None else str(error), g.as_graph_def(), names, before, error
@@ -144,6 +144,22 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "dimension_clash": lambda o: {"m": [o["q"], np.zeros((2, 4), np.float32)]},
     "dimension_clash_later": lambda o: {"m": [o["e"], [1.0, 2.0], [1.0, 2.0, 3.0]]},
     "wrong_dtype_for_the_input": lambda o: {"b": [o["t"]]},
+    "numpy_scalar_into_string": lambda o: {"s": [o["u"], np.float32(1)]},
+    "complex_into_float": lambda o: {"m": [o["t"], 1 + 2j]},
+    "huge_int_into_int32": lambda o: {"k": [o["i"], [2**70, 1]]},  # numpy's OverflowError
+    "range_beside_a_tensor": lambda o: {"k": [o["i"], range(2)]},
+    # graph objects where TensorFlow converts none: shown as TensorFlow shows its own
+    "operation_beside_a_tensor": lambda o: {"m": [o["t"], o["t_op"]]},
+    "operation_nested": lambda o: {"m": [o["t"], [o["t_op"]]]},
+    "tensor_in_a_dict_beside_a_tensor": lambda o: {"m": [o["t"], {"a": o["q"]}]},
+    "unknown_shape_tensor_in_a_dict": lambda o: {"m": [o["t"], {"a": o["e"]}]},
+    "variable_in_a_dict_beside_a_tensor": lambda o: {"m": [o["t"], {"a": o["vv"]}, {"b": o["rv"]}]},
+    "tensor_in_a_dict": lambda o: {"m": {"a": o["t"]}},
+    "tensor_in_a_dict_in_a_list": lambda o: {"m": [{"a": o["t"]}]},
+    "variable_in_a_dict": lambda o: {"m": [{"a": o["vv"], "b": (o["rv"],)}]},
+    "operation_in_a_list": lambda o: {"m": [o["t_op"]]},
+    "range_in_a_list": lambda o: {"k": [range(2)]},
+    "ranges_in_a_list": lambda o: {"k": [range(2), range(3)]},
     # array-like values: numpy's arrays of them
     "memoryview": lambda o: {"n": _VIEW},
     "bytearray": lambda o: {"n": bytearray(b"xyz")},

@@ -10,13 +10,14 @@ same, with the ``TensorProto`` TensorFlow's ``make_tensor_proto`` would write fo
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from fastmeta.protos import attr_value_pb2, tensor_pb2, types_pb2
 
-__all__ = ["ConversionError", "ConversionTypeError", "const_attrs", "is_constant_value", "tensor_proto"]
+__all__ = ["ConversionError", "ConversionTypeError", "const_attrs", "flat", "is_constant_value", "tensor_proto"]
 
 _DT = types_pb2.DataType
 
@@ -93,7 +94,9 @@ def is_constant_value(value: Any) -> bool:
     if isinstance(value, (_SCALARS, np.ndarray)) or _array_like(value):
         return True
     if isinstance(value, (list, tuple)):
-        return all(is_constant_value(v) for v in value)
+        # (a range in a list is numpy's sequence of its ints: alone, TensorFlow makes
+        # a Range op of it)
+        return all(isinstance(v, range) or is_constant_value(v) for v in value)
     return False
 
 
@@ -119,17 +122,17 @@ def _dense_shape(value: Any) -> list[int]:
     return shape
 
 
-def _flat(value: Any) -> list[Any]:
-    """The leaves of nested lists, tuples and dicts (a dict's values by sorted key), as
-    TensorFlow's ``nest.flatten``."""
-    if isinstance(value, (list, tuple)):
-        return [x for v in value for x in _flat(v)]
-    if isinstance(value, dict):
+def flat(value: Any) -> list[Any]:
+    """The leaves of nested sequences (lists, tuples, ``range``...; not strings) and
+    mappings (their values by sorted key), as TensorFlow's ``nest.flatten``."""
+    if isinstance(value, Mapping):
         try:
             keys = sorted(value)
         except TypeError:
             keys = list(value)
-        return [x for k in keys for x in _flat(value[k])]
+        return [x for k in keys for x in flat(value[k])]
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [x for v in value for x in flat(v)]
     return [value]
 
 
@@ -161,9 +164,16 @@ def _dtype_of(array: np.ndarray[Any, Any]) -> int | None:
     return None if spec is None else int(spec[0])
 
 
-def _typed_array(value: Any, dtype: int, name: str) -> np.ndarray[Any, Any]:
+def _shown(value: Any) -> tuple[str, str]:
+    return str(value), type(value).__name__
+
+
+def _typed_array(
+    value: Any, dtype: int, name: str, show: Callable[[Any], tuple[str, str]]
+) -> np.ndarray[Any, Any]:
     """``make_tensor_proto(value, dtype)``'s array: numpy values cast (numpy's errors),
-    Python values checked against the dtype first, then converted."""
+    Python values checked against the dtype first (a wrong one is shown by ``show``:
+    its text and its type's name), then converted."""
     np_dtype = _numpy_dtype(dtype)
     if isinstance(value, (np.ndarray, np.generic)) or _array_like(value):
         return np.asarray(value).astype(np_dtype)  # type: ignore[no-any-return]
@@ -171,12 +181,13 @@ def _typed_array(value: Any, dtype: int, name: str) -> np.ndarray[Any, Any]:
         raise ConversionError("None values not supported.")
     expected = _EXPECTED.get(dtype)
     if expected is not None:
-        for leaf in _flat(value):
+        for leaf in flat(value):
             if not (
                 isinstance(leaf, expected)
                 or (isinstance(leaf, np.ndarray) and issubclass(leaf.dtype.type, expected))
             ):
-                raise ConversionTypeError(f"Expected {name}, but got {leaf} of type '{type(leaf).__name__}'.")
+                text, kind = show(leaf)
+                raise ConversionTypeError(f"Expected {name}, but got {text} of type '{kind}'.")
     if np_dtype.kind != "O":
         array = np.array(value).astype(np_dtype)
     else:
@@ -189,22 +200,28 @@ def _typed_array(value: Any, dtype: int, name: str) -> np.ndarray[Any, Any]:
     return array  # type: ignore[no-any-return]
 
 
-def tensor_proto(value: Any, dtype: int | None = None, dtype_name: str = "") -> tensor_pb2.TensorProto:
+def tensor_proto(
+    value: Any,
+    dtype: int | None = None,
+    dtype_name: str = "",
+    show: Callable[[Any], tuple[str, str]] = _shown,
+) -> tensor_pb2.TensorProto:
     """The ``TensorProto`` of ``tf.make_tensor_proto(value)``, or with ``dtype`` (a
     DataType, ``dtype_name`` its TensorFlow name) of ``tf.make_tensor_proto(value,
-    dtype)`` (no shape given).
+    dtype)`` (no shape given; an element of the wrong type is named in the error as
+    ``show`` gives it: text, type name).
 
     Raises :class:`ConversionError` for what TensorFlow cannot convert either (ragged
     lists, mixed strings and numbers, unsupported dtypes, None), with TensorFlow's
     message (:class:`ConversionTypeError` where TensorFlow raises a TypeError); numpy's
     own errors as they come (TensorFlow lets them through)."""
     if dtype is not None:
-        array = _typed_array(value, dtype, dtype_name)
+        array = _typed_array(value, dtype, dtype_name, show)
         if _dtype_of(array) != dtype:
             raise ConversionTypeError(
                 f"`dtype` {dtype_name} is not compatible with {value} of dtype {array.dtype}."
             )
-        return _proto_of(array, value, isinstance(value, np.ndarray))
+        return _proto_of(array, value, isinstance(value, (np.ndarray, np.generic)) or _array_like(value))
     if value is None:
         raise ConversionError("None values not supported.")
     if not is_constant_value(value):
@@ -269,10 +286,15 @@ def _proto_of(array: np.ndarray[Any, Any], value: Any, is_numpy: bool) -> tensor
     return proto
 
 
-def const_attrs(value: Any, dtype: int | None = None, dtype_name: str = "") -> dict[str, attr_value_pb2.AttrValue]:
+def const_attrs(
+    value: Any,
+    dtype: int | None = None,
+    dtype_name: str = "",
+    show: Callable[[Any], tuple[str, str]] = _shown,
+) -> dict[str, attr_value_pb2.AttrValue]:
     """The attrs of the ``Const`` TensorFlow makes of ``value`` (``dtype``, ``value``),
     with ``dtype`` given as :func:`tensor_proto`'s."""
-    proto = tensor_proto(value, dtype, dtype_name)
+    proto = tensor_proto(value, dtype, dtype_name, show)
     return {
         "dtype": attr_value_pb2.AttrValue(type=proto.dtype),
         "value": attr_value_pb2.AttrValue(tensor=proto),

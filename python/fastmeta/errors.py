@@ -70,6 +70,12 @@ class InputMapTypeError(InputMapError, TypeError):
     :class:`InputMapError` that is also a ``TypeError``."""
 
 
+class InputMapOverflowError(InputMapError, OverflowError):
+    """An ``input_map`` value TensorFlow refuses with numpy's ``OverflowError`` (a
+    Python int too large for the dtype it is packed to): an :class:`InputMapError` that
+    is also an ``OverflowError``."""
+
+
 class ScopeError(Error, ValueError):
     """An import scope TensorFlow would reject (characters outside its name rules)."""
 

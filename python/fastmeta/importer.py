@@ -33,7 +33,7 @@ from typing import Any, Callable, Union
 
 from google.protobuf.message import DecodeError
 
-from fastmeta.constants import ConversionError, ConversionTypeError, const_attrs
+from fastmeta.constants import ConversionError, ConversionTypeError, const_attrs, flat
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import (
     CollectionError,
@@ -41,6 +41,7 @@ from fastmeta.errors import (
     Error,
     GraphError,
     InputMapError,
+    InputMapOverflowError,
     InputMapTypeError,
 )
 from fastmeta.graph import (
@@ -181,14 +182,18 @@ def _dims(shape: Any) -> list[int | None] | None:
     return [d.size if d.size >= 0 else None for d in shape.dim]
 
 
-def _tf_repr(elem: Tensor | Variable) -> str:
-    """TensorFlow's repr of the tensor or variable a fastmeta one stands for."""
+def _shape_repr(elem: Tensor | Variable) -> str:
+    """``str`` of TensorFlow's TensorShape of a tensor or variable."""
     dims = _dims(elem.shape)
     if dims is None:
-        shape = "<unknown>"
-    else:
-        text = [str(d) for d in dims]
-        shape = f"({text[0]},)" if len(text) == 1 else f"({', '.join(text)})"
+        return "<unknown>"
+    text = [str(d) for d in dims]
+    return f"({text[0]},)" if len(text) == 1 else f"({', '.join(text)})"
+
+
+def _tf_repr(elem: Tensor | Variable) -> str:
+    """TensorFlow's repr of the tensor or variable a fastmeta one stands for."""
+    shape = _shape_repr(elem)
     kind = "Variable" if isinstance(elem, Variable) else "Tensor"
     return f"<tf.{kind} '{elem.name}' shape={shape} dtype={_tf_dtype_name(elem.dtype)}>"
 
@@ -220,10 +225,23 @@ def _variable_value(txn: _Transaction, value: Variable) -> Tensor:
     return Tensor(txn.create_op("ReadVariableOp", (value.handle,), {"dtype": dtype}, "ReadVariableOp"), 0)
 
 
+def _tf_shown(value: Any) -> tuple[str, str]:
+    """``str`` of a value, and its type's name, as TensorFlow shows its own tensors,
+    variables and operations."""
+    if isinstance(value, Operation):
+        return str(value.node_def), "Operation"
+    if isinstance(value, Variable):
+        return _tf_repr(value), "ResourceVariable" if value.is_resource else "RefVariable"
+    if isinstance(value, Tensor):
+        shape = "" if _dims(value.shape) is None else f", shape={_shape_repr(value)}"
+        return f'Tensor("{value.name}"{shape}, dtype={_tf_dtype_name(value.dtype)})', "SymbolicTensor"
+    return str(value), type(value).__name__
+
+
 def _const(txn: _Transaction, value: Any, name: str, dtype: int | None = None) -> Tensor:
     """A ``Const`` of ``value`` (``constant(value, dtype)``), TensorFlow's errors typed."""
     try:
-        attrs = const_attrs(value, dtype, _tf_dtype_name(dtype))
+        attrs = const_attrs(value, dtype, _tf_dtype_name(dtype), _tf_shown)
     except ConversionTypeError as e:
         raise InputMapTypeError(str(e)) from None
     except ConversionError as e:
@@ -232,6 +250,8 @@ def _const(txn: _Transaction, value: Any, name: str, dtype: int | None = None) -
         raise InputMapTypeError(str(e)) from None
     except ValueError as e:
         raise InputMapError(str(e)) from None
+    except OverflowError as e:  # (numpy's, let through by TensorFlow)
+        raise InputMapOverflowError(str(e)) from None
     return Tensor(txn.create_op("Const", (), attrs, name), 0)
 
 
@@ -362,7 +382,35 @@ def _converted(txn: _Transaction, key: str, value: Any) -> Tensor:
             return packed
     if isinstance(value, range):
         return _ranged(txn, value)
+    if isinstance(value, (list, tuple, dict)):
+        leaves = flat(value)
+        # (as make_tensor_proto: a tensor left in the value is refused first; a
+        # variable or an Operation is an element numpy cannot convert)
+        if any(isinstance(x, Tensor) for x in leaves):
+            raise InputMapTypeError("Expected any non-tensor type, but got a tensor instead.")
+        if any(isinstance(x, (Variable, Operation)) for x in leaves):
+            raise InputMapTypeError(
+                f"Failed to convert elements of {_tf_text(value)} to Tensor. Consider casting elements to a "
+                "supported type. See https://www.tensorflow.org/api_docs/python/tf/dtypes for supported TF dtypes."
+            )
     return _const(txn, value, "Const")
+
+
+def _tf_text(value: Any) -> str:
+    """``repr(value)`` with the fastmeta tensors, variables and operations in it shown
+    as TensorFlow shows its own."""
+    if isinstance(value, (Tensor, Variable)):
+        return _tf_repr(value)
+    if isinstance(value, Operation):
+        return f"<tf.Operation '{value.name}' type={value.type}>"
+    if isinstance(value, list):
+        return "[" + ", ".join(_tf_text(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        inner = ", ".join(_tf_text(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_tf_text(k)}: {_tf_text(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
 def _constant_inputs(
