@@ -205,3 +205,40 @@ def test_values_converted_as_tensorflow_converts_them(case: str, scope: str | No
         assert diff_graph_defs(want[1], dropin[1]) == []
         return
     _same_outcome(want, dropin, "dropin")
+
+
+@pytest.mark.parametrize("how", ["outer_scope", "twice_into_imp"])
+def test_packed_where_tensorflow_packs(how: str) -> None:
+    # Under name_scope("outer") without import_scope: outer/_inputs/packed; a second
+    # import into "imp/": imp/_inputs_1/packed (its ReadVariableOp in that scope).
+    results = []
+    for run in ("tf", "dropin", "fastmeta"):
+        if run == "fastmeta":
+            g: Any = fastmeta.Graph()
+            importer: Any = fastmeta.import_meta_graph
+            with g.as_default():
+                importer(_base())
+        else:
+            g = tf.Graph()
+            importer = v1.train.import_meta_graph if run == "tf" else fmtf.import_meta_graph
+            with g.as_default():
+                v1.train.import_meta_graph(v1.MetaGraphDef.FromString(_base()))
+        with g.as_default():
+            o = _objects(g)
+            imap = {"m": [[o["vv"], 1.0], [o["t"], 2.0]], "k": range(2)}
+
+            def source(run: str = run) -> Any:
+                return _meta() if run == "fastmeta" else v1.MetaGraphDef.FromString(_meta())
+
+            if how == "outer_scope":
+                with g.name_scope("outer"):
+                    importer(source(), input_map=imap)
+            else:
+                for _ in range(2):
+                    importer(source(), import_scope="imp/", input_map=imap)
+        results.append(g.as_graph_def())
+    names = [n.name for n in results[0].node]
+    want = "outer/_inputs/packed" if how == "outer_scope" else "imp/_inputs_1/packed/0/ReadVariableOp"
+    assert want in names
+    assert diff_graph_defs(results[0], results[1]) == []
+    assert diff_graph_defs(results[0], results[2]) == []
