@@ -530,6 +530,53 @@ def test_malformed_library_is_a_parse_error_graph_unchanged() -> None:
         assert _state(graph) == before
 
 
+@pytest.mark.parametrize("enabled", [True, False], ids=["gc_on", "gc_off"])
+@pytest.mark.parametrize("api", ["import_meta_graph", "scoped_twin", "failing"])
+def test_cyclic_gc_paused_during_import_and_restored(
+    enabled: bool, api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cyclic garbage collector makes no pass while the drop-in makes the graph's
+    Python objects (the Operation wrappers, tensors, variables and collection entries,
+    all live), and the caller's setting is back afterwards, also when the import fails."""
+    import gc
+
+    passes: list[int] = []
+    seen: list[tuple[bool, int]] = []  # (collector enabled, passes so far) when the collections start
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    restore = _importer._restore_collections
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append((gc.isenabled(), len(passes)))
+        return restore(*args, **kwargs)
+
+    monkeypatch.setattr(_importer, "_restore_collections", watched)
+    path = _path(FIXTURES["mlp_resource_adam"])
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    gc.callbacks.append(count)
+    try:
+        with tf.Graph().as_default():
+            stray = tf.constant(1.0)
+            gc.collect()  # (a clean start: what the test made so far is not counted)
+            passes.clear()
+            if api == "import_meta_graph":
+                ftf.import_meta_graph(path, import_scope="imp")
+            elif api == "scoped_twin":
+                ftf.import_scoped_meta_graph_with_return_elements(path, import_scope="imp")
+            else:
+                with pytest.raises(ValueError):
+                    ftf.import_meta_graph(path, input_map={"nope:0": stray})
+        assert gc.isenabled() is enabled
+    finally:
+        gc.callbacks.remove(count)
+        (gc.enable if was else gc.disable)()
+    assert seen == ([] if api == "failing" else [(False, 0)])
+
+
 @pytest.mark.parametrize("names", [("outer_x", "y", "z"), ("outer_x", "w"), ("outer_x", "W"), ("outer_x", "w/read"),
                                    ("outer_x", "w_1", "y_1"), ("outer_x", "sub", "y")], ids="-".join)
 @pytest.mark.parametrize("kwargs", [{}, {"import_scope": "sub"}, {"clear_devices": True}], ids=["none", "sub", "clear"])
