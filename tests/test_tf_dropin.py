@@ -530,6 +530,30 @@ def test_malformed_library_is_a_parse_error_graph_unchanged() -> None:
         assert _state(graph) == before
 
 
+@pytest.mark.parametrize("entry", ["c", "c:0", "c:00", "c:+0", "c: 0", "c:1", "c:-1", "c:", "c:0:0", "c:x",
+                                   "nope", "nope:0", "C", "^c", ":0", "", "c:\u0660"])
+@pytest.mark.parametrize("scope", [None, "imp"])
+def test_node_list_entries_resolved_as_tensorflow(entry: str, scope: str | None) -> None:
+    """A node_list collection's entries become the ops and tensors (or the errors)
+    TensorFlow's ``as_graph_element`` makes of them, whatever their spelling."""
+    with tf.Graph().as_default():
+        tf.constant(1.0, name="c")
+        mg = tf.compat.v1.train.export_meta_graph()
+    mg.collection_def["mine"].node_list.value.extend([entry])
+
+    def run(importer: Importer) -> Any:
+        graph = tf.Graph()
+        with graph.as_default():
+            try:
+                importer(mg, import_scope=scope)
+            except Exception as e:  # (compared with TensorFlow's)
+                return type(e), str(e)
+            return [(type(x).__name__, x.name, x.graph is graph) for x in graph.get_collection("mine")]
+
+    assert run(FM_IMPORT) == run(TF_IMPORT)
+    assert _importer.last_path() == "fast"
+
+
 @pytest.mark.parametrize("enabled", [True, False], ids=["gc_on", "gc_off"])
 @pytest.mark.parametrize("api", ["import_meta_graph", "scoped_twin", "failing"])
 def test_cyclic_gc_paused_during_import_and_restored(
