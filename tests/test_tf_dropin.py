@@ -962,6 +962,49 @@ def test_operations_state_as_tensorflow(name: str) -> None:
     assert states[1] == states[0]
 
 
+def _tensor_state(graph: Any) -> list[tuple[Any, ...]]:
+    """Every op output's Python state in graph order, ids as their rank (their values
+    come from a process-wide counter)."""
+    tensors = [t for op in graph.get_operations() for t in op.outputs]
+    rank = {t._id: i for i, t in enumerate(sorted(tensors, key=lambda t: t._id))}
+    return [(type(t).__name__, t.name, t.op.name, t.value_index, t.dtype,
+             t.dtype is tf.as_dtype(t.dtype.as_datatype_enum), str(t.shape), rank[t._id])
+            for t in tensors]
+
+
+def _v2_control_flow_meta() -> Any:
+    """A graph with a v2 cond and while loop (If / While ops), exported."""
+    from tensorflow.python.ops import cond_v2, while_v2
+
+    with tf.Graph().as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [2], name="x")
+        y = cond_v2.cond_v2(tf.reduce_sum(x) > 0, lambda: x * 2.0, lambda: x - 1.0, name="cond")
+        _, z = while_v2.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, v * y), [0, x], name="loop")
+        tf.identity(z, name="out")
+        return tf.compat.v1.train.export_meta_graph()
+
+
+@pytest.mark.parametrize("name", ["mlp_ref", "control_flow_v1", "defun_library", "mlp_resource_adam",
+                                  "v2_control_flow"])
+def test_tensors_state_and_gradients_as_tensorflow(name: str) -> None:
+    """The imported ops' output tensors are what TensorFlow's import makes (type,
+    interned dtype, shape, order of ids); gradients through imported v2 cond and while
+    ops, which add outputs to those ops (``_add_outputs``), build the same graph."""
+    source = _v2_control_flow_meta() if name == "v2_control_flow" else _stripped_path(FIXTURES[name])
+    states = []
+    for importer in (TF_IMPORT, FM_IMPORT):
+        graph = tf.Graph()
+        with graph.as_default():
+            importer(source, import_scope="imp")
+            if name == "v2_control_flow":
+                tf.gradients(graph.get_tensor_by_name("imp/out:0"), graph.get_tensor_by_name("imp/x:0"))
+        # (nodes without attrs: the gradient functions' names hold process-wide ids)
+        nodes = [(n.name, n.op, list(n.input), sorted(n.attr)) for n in graph.as_graph_def().node]
+        states.append((_tensor_state(graph), nodes))
+    assert _importer.last_path() == "fast"
+    assert states[1] == states[0]
+
+
 @pytest.mark.parametrize("how", ["attr_scope", "kernel_label", "gradient_override", "container"])
 def test_graph_scopes_apply_to_the_imported_ops_as_in_tensorflow(how: str) -> None:
     """What ``Graph._create_op_helper`` applies to each new op (attr scopes, kernel

@@ -63,10 +63,12 @@ from google.protobuf.message import DecodeError
 from packaging import version as packaging_version
 from tensorflow.core.framework import graph_pb2 as tf_graph_pb2
 from tensorflow.core.protobuf import meta_graph_pb2 as tf_meta_graph_pb2
+from tensorflow.python import pywrap_tfe
 from tensorflow.python.client import pywrap_tf_session as c_api
 from tensorflow.python.eager import context
 from tensorflow.python.framework import (
     c_api_util,
+    dtypes,
     function,
     meta_graph,
     op_callbacks,
@@ -594,11 +596,33 @@ def _tested_tensorflow() -> bool:
             (ops.Graph, "_create_op_from_tf_operation"),
             (ops.Graph, "new_operations"),
             (ops.Graph, "_nodes_by_name"),
+            (ops.Operation, "_init"),
+            (c_api, "PyTensor"),
+            (pywrap_tfe, "TFE_Py_UID"),
+            (dtypes, "_INTERN_TABLE"),
         )
     )
 
 
 _DIRECT_OPERATIONS = _tested_tensorflow()
+
+
+_INTERNED_DTYPES: dict[int, dtypes.DType] = {
+    int(k): v for k, v in getattr(dtypes, "_INTERN_TABLE", {}).items()}
+_new_tensor: Callable[..., Any] = getattr(c_api, "PyTensor", object).__new__
+
+
+def _symbolic_tensor(op: Any, value_index: int, dtype: Any, unique_id: int | None = None) -> Any:
+    """``SymbolicTensor(op, value_index, dtype)``, the tensor factory an ``Operation``
+    makes its outputs with (it passes each output's DataType enum): the interned DType
+    of that enum and the next unique id (``ops.uid()``, as ``SymbolicTensor`` takes it),
+    without ``SymbolicTensor.__new__``'s general dtype conversion (a third of the cost
+    of the outputs). Anything else (a DType, as ``_add_outputs`` may pass, an id given)
+    goes to ``SymbolicTensor`` itself."""
+    interned = _INTERNED_DTYPES.get(dtype) if type(dtype) is int and unique_id is None else None
+    if interned is None:
+        return ops.SymbolicTensor(op, value_index, dtype, unique_id)
+    return _new_tensor(ops.SymbolicTensor, op, value_index, interned, pywrap_tfe.TFE_Py_UID())
 
 
 def _add_operations(graph: ops.Graph, input_map: Mapping[Any, Any]) -> None:
@@ -636,11 +660,14 @@ def _add_operations(graph: ops.Graph, input_map: Mapping[Any, Any]) -> None:
     # graph maps the op's type to (``_gradient_function_map``) and an empty snapshot of
     # the colocation stack; the name is marked used as ``_create_op_from_tf_operation``
     # marks it. (tests/test_tf_dropin.py compares every op's state with TensorFlow's.)
-    from_c_op = ops.Operation._from_c_op
+    # The op is made as ``Operation._from_c_op`` makes it, its output tensors by
+    # _symbolic_tensor (see there).
+    operation = ops.Operation
     names_in_use = graph._names_in_use
     gradient_functions = graph._gradient_function_map
     for c_op in graph.new_operations():
-        op = from_c_op(c_op, graph)
+        op = operation(c_op, _symbolic_tensor)
+        op._init(graph)
         key = op.name.lower()
         if key not in names_in_use:
             names_in_use[key] = 1
