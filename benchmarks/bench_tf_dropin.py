@@ -7,7 +7,7 @@ subprocess so that the runs do not share caches, memory or name state):
 * ``fastmeta`` ``fastmeta.tf.import_meta_graph(path)`` into a fresh graph;
 * ``floor``    TensorFlow's C++ ``ImportGraphDef`` plus the Python ``Operation`` wrappers
   made as fastmeta.tf makes them (``_importer._add_operations``: only the wrappers when
-  no scope or context asks for more) on the already rewritten GraphDef bytes (prepared
+  no scope or context asks for more; the cyclic GC paused) on the already rewritten GraphDef bytes (prepared
   before the clock starts): what any importer into a ``tf.Graph`` has to pay.
 
 Every measurement reports the node count and a hash of ``as_graph_def()`` (nodes in
@@ -170,7 +170,8 @@ def _measure(kind: str, path: str) -> dict[str, Any]:
             results = c_api.TF_GraphImportGraphDefWithResults(c_graph, buffer, scoped.options)
         c_api.TF_DeleteBuffer(buffer)
         mid = time.perf_counter()
-        _importer._add_operations(graph, {})
+        with _importer._gc_paused():  # (as fastmeta.tf pauses the cyclic GC while it imports)
+            _importer._add_operations(graph, {})
         end = time.perf_counter()
         c_api.TF_DeleteImportGraphDefResults(results)
         result["seconds"] = end - start
