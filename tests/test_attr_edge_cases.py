@@ -22,6 +22,7 @@ from fastmeta.protos import meta_graph_pb2
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from test_op_registry import _dropin_graph_def, _fm_graph_def  # noqa: E402
 from tf_oracle import diff_graph_defs, tf_import  # noqa: E402
 
 
@@ -95,22 +96,6 @@ def _assemble(meta: meta_graph_pb2.MetaGraphDef, node_extra: dict[str, bytes] | 
     meta.ClearField("graph_def")
     meta.ClearField("meta_info_def")
     return meta.SerializeToString() + _ld(1, meta_info) + _ld(2, graph_def)
-
-
-def _fm_graph_def(data: bytes, **kwargs: Any) -> Any:
-    g = fastmeta.Graph()
-    fastmeta.import_meta_graph(data, graph=g, **kwargs)
-    return g.as_graph_def()
-
-
-def _dropin_graph_def(data: bytes, **kwargs: Any) -> Any:
-    tf = _tf()
-    import fastmeta.tf as ftf
-
-    g = tf.Graph()
-    with g.as_default():
-        ftf.import_meta_graph(data, **kwargs)
-    return g.as_graph_def()
 
 
 def _rewrite_graph_def(data: bytes, **kwargs: Any) -> Any:

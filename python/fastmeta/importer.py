@@ -725,9 +725,11 @@ def _return_elements(
 
 
 # The cyclic garbage collector is paused while imports run: an import makes tens of
-# thousands of objects (variables, collection entries), none in a reference cycle, and
-# the collector's passes over them are pure overhead (~10% of a large import). The
-# first import to start pauses it, the last to finish restores the caller's setting.
+# thousands of objects (variables, collection entries; in fastmeta.tf, TensorFlow's
+# Operations and Tensors, which do refer to each other), all of which stay alive in the
+# graph, so the collector's passes over them find nothing to free and are pure overhead
+# (~10% of a large import). The first import to start pauses it, the last to finish
+# restores the caller's setting.
 _gc_lock = threading.Lock()
 _gc_depth = 0
 _gc_was_enabled = False
