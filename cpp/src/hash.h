@@ -21,8 +21,24 @@ inline uint64_t HashName(std::string_view s) {
     p += 8;
     n -= 8;
   }
+  // The last 0-7 bytes as a little-endian word (what copying them into a zeroed word
+  // gives), read without a variable-length copy: a whole word ending at the string's
+  // end when the string has one, else overlapping 4-byte or single-byte loads.
   uint64_t w = 0;
-  if (n) std::memcpy(&w, p, n);
+  if (n != 0) {
+    if (s.size() >= 8) {
+      std::memcpy(&w, p + n - 8, 8);
+      w >>= 8 * (8 - n);
+    } else if (n >= 4) {
+      uint32_t lo, hi;
+      std::memcpy(&lo, p, 4);
+      std::memcpy(&hi, p + n - 4, 4);
+      w = uint64_t{lo} | (uint64_t{hi} << (8 * (n - 4)));
+    } else {
+      const auto* u = reinterpret_cast<const unsigned char*>(p);
+      w = uint64_t{u[0]} | (uint64_t{u[n / 2]} << (8 * (n / 2))) | (uint64_t{u[n - 1]} << (8 * (n - 1)));
+    }
+  }
   h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
   h ^= h >> 29;
   h *= 0x9e3779b97f4a7c15ULL;

@@ -1592,8 +1592,8 @@ class Rewriter {
       const size_t klen = b[1];
       const size_t at = 2 + klen;
       if (at == n || (at + 2 <= n && b[at] == 0x12 && b[at + 1] < 0x80 && at + 2 + b[at + 1] == n)) {
-        key = entry.substr(2, klen);
-        value = at == n ? std::string_view() : entry.substr(at + 2);
+        key = std::string_view(entry.data() + 2, klen);
+        value = at == n ? std::string_view() : std::string_view(entry.data() + at + 2, n - at - 2);
         if (!wire::IsValidUtf8(key)) throw ParseError("NodeDef.attr key is not valid UTF-8", Offset(key.data()));
         return;
       }

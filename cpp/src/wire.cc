@@ -6,11 +6,7 @@
 
 namespace fastmeta::wire {
 
-bool IsValidUtf8(std::string_view s) {
-  // Names are almost always ASCII: one OR over the bytes decides.
-  unsigned char any = 0;
-  for (char c : s) any = static_cast<unsigned char>(any | static_cast<unsigned char>(c));
-  if (any < 0x80) return true;
+bool IsValidUtf8Slow(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const unsigned char* end = p + s.size();
   while (p < end) {

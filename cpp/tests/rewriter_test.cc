@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cassert>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,7 @@
 #include "../fuzz/checkpoint_target.h"
 #include "../fuzz/rewrite_target.h"
 #include "../src/attr_value.h"
+#include "../src/hash.h"
 #include "../src/parallel.h"
 #include "fastmeta/checkpoint.h"
 #include "fastmeta/errors.h"
@@ -1704,6 +1706,99 @@ void TestSameAttrValue() {
   assert(SameAttrValue(deep, deep) && !SameAttrValue(deep, deep2));
 }
 
+// ---------------------------------------------------------------------------
+// The word-at-a-time string checks against byte-at-a-time definitions: HashName's tail
+// loads, IsValidUtf8's inline ASCII path, IsValidNodeName's 16-byte scan, at every length
+// and position around their word and vector boundaries, and at every byte value.
+
+static uint64_t ReferenceHashName(std::string_view s) {
+  const char* p = s.data();
+  size_t n = s.size();
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+  }
+  uint64_t w = 0;
+  for (size_t i = 0; i < n; ++i) w |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 29;
+  h *= 0x9e3779b97f4a7c15ULL;
+  return h ^ (h >> 32);
+}
+
+static bool ReferenceNodeName(std::string_view name) {
+  auto first = [](unsigned char c) { return std::isalnum(c) || c == '.'; };
+  auto follow = [&first](unsigned char c) { return first(c) || c == '_' || c == '-' || c == '/'; };
+  size_t i = 0;
+  while (true) {
+    if (i >= name.size() || !first(static_cast<unsigned char>(name[i]))) return false;
+    for (++i; i < name.size() && follow(static_cast<unsigned char>(name[i])); ++i) {
+    }
+    if (i == name.size()) return true;
+    if (name[i++] != '>') return false;
+  }
+}
+
+void TestStringChecks() {
+  std::string buf(128, 'x');
+  uint64_t seed = 12345;
+  auto next = [&seed]() {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<unsigned char>(seed >> 56);
+  };
+  for (size_t start = 0; start < 8; ++start) {
+    for (size_t n = 0; n <= 48; ++n) {
+      for (int round = 0; round < 4; ++round) {
+        for (size_t i = 0; i < n; ++i) buf[start + i] = static_cast<char>(next());
+        const std::string_view s(buf.data() + start, n);
+        assert(fastmeta::HashName(s) == ReferenceHashName(s));
+      }
+    }
+  }
+  // Pure ASCII: valid; one byte >= 0x80 anywhere: decided by the full decoder.
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string ascii(n, 'a');
+    assert(fastmeta::wire::IsValidUtf8(ascii));
+    for (size_t at = 0; at < n; ++at) {
+      std::string bad = ascii;
+      bad[at] = static_cast<char>(0x80);  // a lone continuation byte
+      assert(!fastmeta::wire::IsValidUtf8(bad));
+      bad[at] = static_cast<char>(0xff);
+      assert(!fastmeta::wire::IsValidUtf8(bad));
+      if (at + 1 < n) {
+        std::string good = ascii;
+        good[at] = static_cast<char>(0xc3);  // U+00E9
+        good[at + 1] = static_cast<char>(0xa9);
+        assert(fastmeta::wire::IsValidUtf8(good));
+        std::string overlong = ascii;
+        overlong[at] = static_cast<char>(0xc0);
+        overlong[at + 1] = static_cast<char>(0xaf);
+        assert(!fastmeta::wire::IsValidUtf8(overlong));
+      }
+    }
+  }
+  // Every byte value at every position of names up to 50 long, one and two parts.
+  for (size_t n = 1; n <= 50; ++n) {
+    for (size_t at = 0; at < n; ++at) {
+      for (int c = 0; c < 256; ++c) {
+        std::string name(n, 'a');
+        for (size_t i = 0; i < n; ++i) name[i] = "aZ9._-/"[i % 7];
+        name[0] = 'n';
+        name[at] = static_cast<char>(c);
+        assert(fastmeta::IsValidNodeName(name) == ReferenceNodeName(name));
+        const std::string two = name + ">" + name;
+        assert(fastmeta::IsValidNodeName(two) == ReferenceNodeName(two));
+      }
+    }
+  }
+  assert(!fastmeta::IsValidNodeName(""));
+  assert(!fastmeta::IsValidNodeName("abcdefghijklmnopqrstuvwxyz>"));
+  assert(fastmeta::IsValidNodeName("abcdefghijklmnopqrstuvwxyz/ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789-.x"));
+}
+
 int main() {
   TestValidRewrite();
   TestNodeLengthAcrossVarintBoundaries();
@@ -1742,6 +1837,7 @@ int main() {
   TestEdgeTypes();
   TestRegistry();
   TestSameAttrValue();
+  TestStringChecks();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
   return 0;

@@ -42,8 +42,12 @@ class Reader {
   size_t offset() const { return static_cast<size_t>(p_ - origin_); }
   size_t offset_of(const char* at) const { return static_cast<size_t>(at - origin_); }
 
-  // Reads the next field; returns false at the end of the buffer.
-  bool Next(Field& f) {
+  // Reads the next field; returns false at the end of the buffer. (Always inlined: the
+  // parse and write loops call it for every field, and the call cost as much as the read.)
+#if defined(__GNUC__)
+  __attribute__((always_inline))
+#endif
+  inline bool Next(Field& f) {
     if (p_ >= end_) return false;
     // Most fields of a graph are length-delimited with a one-byte tag and a one-byte
     // length: read those here (small enough to inline), the rest in NextGeneral.
@@ -70,6 +74,9 @@ class Reader {
   }
 
  private:
+#if defined(__GNUC__)
+  __attribute__((noinline))
+#endif
   bool NextGeneral(Field& f) {
     const char* start = p_;
     uint64_t tag = ReadVarint("field tag");
@@ -310,7 +317,37 @@ class OpenBytes {
   size_t start_;
 };
 
-// True when `s` is valid UTF-8 (what proto3 requires of `string` fields).
-bool IsValidUtf8(std::string_view s);
+// IsValidUtf8 for a string with a byte >= 0x80 (the general decoder).
+bool IsValidUtf8Slow(std::string_view s);
+
+// True when `s` is valid UTF-8 (what proto3 requires of `string` fields). Names, ops and
+// attr keys are almost always short and ASCII: that case is decided inline, a word at a
+// time (overlapping loads for the tail), without a call.
+inline bool IsValidUtf8(std::string_view s) {
+  const char* p = s.data();
+  const size_t n = s.size();
+  uint64_t any = 0;
+  if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      any |= w;
+    }
+    uint64_t w;
+    std::memcpy(&w, p + n - 8, 8);
+    any |= w;
+    any &= 0x8080808080808080ULL;
+  } else if (n >= 4) {
+    uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);
+    any = (lo | hi) & 0x80808080u;
+  } else {
+    for (size_t i = 0; i < n; ++i) any |= static_cast<unsigned char>(p[i]);
+    any &= 0x80;
+  }
+  return any == 0 || IsValidUtf8Slow(s);
+}
 
 }  // namespace fastmeta::wire
