@@ -45,6 +45,39 @@ inline uint64_t HashName(std::string_view s) {
   return h ^ (h >> 32);
 }
 
+// a == b, inline: a word at a time with an overlapping last word, for the short ops and
+// attr keys the hot loops compare (string_view's == calls out of line, then memcmp; for
+// long names memcmp's vector loop is the better one).
+__attribute__((always_inline)) inline bool SameBytes(std::string_view a, std::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* p = a.data();
+  const char* q = b.data();
+  if (n >= 8) {
+    uint64_t x, y, diff = 0;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      std::memcpy(&x, p + i, 8);
+      std::memcpy(&y, q + i, 8);
+      diff |= x ^ y;
+    }
+    std::memcpy(&x, p + n - 8, 8);
+    std::memcpy(&y, q + n - 8, 8);
+    return (diff | (x ^ y)) == 0;
+  }
+  if (n >= 4) {
+    uint32_t x0, y0, x1, y1;
+    std::memcpy(&x0, p, 4);
+    std::memcpy(&y0, q, 4);
+    std::memcpy(&x1, p + n - 4, 4);
+    std::memcpy(&y1, q + n - 4, 4);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (p[i] != q[i]) return false;
+  }
+  return true;
+}
+
 struct FastHash {
   size_t operator()(std::string_view s) const { return static_cast<size_t>(HashName(s)); }
 };

@@ -1100,7 +1100,7 @@ class Rewriter {
     const size_t h = op.size() * 31u + static_cast<unsigned char>(op[0]) * 7u +
                      static_cast<unsigned char>(op[op.size() / 2]) * 3u + static_cast<unsigned char>(op.back());
     OpCache::Slot& slot = cache.slots[h & (OpCache::kSlots - 1)];
-    if (slot.size == op.size() && std::memcmp(slot.op, op.data(), op.size()) == 0) return {slot.defaults, slot.signature};
+    if (slot.size == op.size() && SameBytes(std::string_view(slot.op, slot.size), op)) return {slot.defaults, slot.signature};
     slot.defaults = DefaultsOf(op);
     slot.signature = SignatureOf(op);
     std::memcpy(slot.op, op.data(), op.size());
@@ -1250,7 +1250,7 @@ class Rewriter {
         case 3: {
           ExpectBytes(f, "NodeDef.input");
           const TensorRef ref = ParseTensorName(f.data);
-          if (!ref.node.empty()) std::memcpy(input_strings, ref.node.data(), ref.node.size());
+          wire::CopyBytes(input_strings, ref.node.data(), ref.node.size());
           inputs.push_back(InputRef{input_strings, static_cast<uint32_t>(ref.node.size()), ref.index});
           input_strings += ref.node.size();
           data_inputs += ref.index >= 0 ? 1 : 0;
@@ -1263,26 +1263,26 @@ class Rewriter {
           SplitAttrEntry(f.data, key, value);
           if (num_keys < 32) {
             for (size_t k = 0; k < num_keys; ++k) {  // duplicate keys: last wins
-              simple &= !(key_size[k] == key.size() && std::memcmp(key_data[k], key.data(), key.size()) == 0);
+              simple &= !SameBytes(std::string_view(key_data[k], key_size[k]), key);
             }
             key_data[num_keys] = key.data();
             key_size[num_keys++] = static_cast<uint32_t>(key.size());
           } else {
             simple = false;
           }
-          if (key == "_class") {
+          if (SameBytes(key, "_class")) {
             node.has_class = true;
             class_list = ListOf(value);
             class_value = value;
             node.class_begin = rel(f.raw.data());
             node.class_end = node.class_begin + static_cast<uint32_t>(f.raw.size());
-          } else if (key == "_output_shapes" && !opts_.keep_output_shapes) {
+          } else if (SameBytes(key, "_output_shapes") && !opts_.keep_output_shapes) {
             node.shapes_begin = rel(f.raw.data());
             node.shapes_end = node.shapes_begin + static_cast<uint32_t>(f.raw.size());
           }
           if (sig != nullptr && !sig->fixed()) {
             for (size_t c = 0; c < sig->count_attrs.size() && c < kMaxCountAttrs; ++c) {
-              if (sig->count_attrs[c].name == key) {
+              if (SameBytes(sig->count_attrs[c].name, key)) {
                 count_values[c] = value.data();
                 count_sizes[c] = static_cast<uint32_t>(value.size());
                 count_set |= 1u << c;
@@ -1310,7 +1310,7 @@ class Rewriter {
             const Defaults* defaults = node.defaults;
             if (defaults != nullptr) {
               for (size_t d = 0; d < defaults->size() && d < 32; ++d) {
-                if ((*defaults)[d].first == key) {
+                if (SameBytes((*defaults)[d].first, key)) {
                   if (AttrIsSet(value)) present |= 1u << d;
                   else simple = false;  // present but unset: replaced in place by the slow path
                 }
@@ -1332,7 +1332,7 @@ class Rewriter {
     node.input_count = static_cast<uint32_t>(inputs.size()) - node.input_begin;
     node.strings = strings;
     for (std::string_view piece : {name, op, class_value}) {
-      if (!piece.empty()) std::memcpy(strings, piece.data(), piece.size());
+      wire::CopyBytes(strings, piece.data(), piece.size());
       strings += piece.size();
     }
     device_out = device;
@@ -1585,7 +1585,9 @@ class Rewriter {
 
   // Key and value of a map<string, AttrValue> entry. The usual layout (key, then value,
   // each once) is read directly; anything else goes through the general reader.
-  void SplitAttrEntry(std::string_view entry, std::string_view& key, std::string_view& value) {
+  // (Inlined into the parse loop: one call per attr entry cost more than the split.)
+  __attribute__((always_inline)) void SplitAttrEntry(std::string_view entry, std::string_view& key,
+                                                     std::string_view& value) {
     const auto* b = reinterpret_cast<const unsigned char*>(entry.data());
     const size_t n = entry.size();
     if (n >= 2 && b[0] == 0x0a && b[1] < 0x80 && 2u + b[1] <= n) {
@@ -1598,6 +1600,10 @@ class Rewriter {
         return;
       }
     }
+    SplitAttrEntrySlow(entry, key, value);
+  }
+  __attribute__((noinline)) void SplitAttrEntrySlow(std::string_view entry, std::string_view& key,
+                                                    std::string_view& value) {
     key = {};
     value = {};
     Reader er(entry, origin_);
@@ -2351,7 +2357,7 @@ class Rewriter {
         if (!nodes_[i].has_class) continue;
         try {
           ForEachClassEntry(nodes_[i], [&](std::string_view s) {
-            if (s.substr(0, 5) != "loc:@") return;
+            if (s.size() < 5 || std::memcmp(s.data(), "loc:@", 5) != 0) return;
             names.push_back(s.substr(5));
             owners.push_back(static_cast<uint32_t>(i));
           });
@@ -2477,7 +2483,7 @@ class Rewriter {
     Reader r(node.class_list(), origin_);
     Field f;
     while (r.Next(f)) {
-      if (f.number == 2 && f.data.substr(0, 5) == "loc:@") {
+      if (f.number == 2 && f.data.size() >= 5 && std::memcmp(f.data.data(), "loc:@", 5) == 0) {
         // Targets exist (ChooseDevices checked); with no node renamed, the final name
         // is the prefix plus the name written here (no lookup into other nodes).
         std::string_view a = prefix_slash_, b = f.data.substr(5);

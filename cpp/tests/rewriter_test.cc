@@ -1794,6 +1794,23 @@ void TestStringChecks() {
       }
     }
   }
+  // CopyBytes copies exactly [0, n) (the bytes around untouched); SameBytes is ==.
+  for (size_t n = 0; n <= 100; ++n) {
+    std::string src(n, '\0'), dst(n + 16, '#');
+    for (size_t i = 0; i < n; ++i) src[i] = static_cast<char>(next());
+    fastmeta::wire::CopyBytes(dst.data() + 8, src.data(), n);
+    assert(dst.substr(8, n) == src);
+    assert(dst.substr(0, 8) == std::string(8, '#') && dst.substr(8 + n) == std::string(8, '#'));
+    assert(fastmeta::SameBytes(src, dst.substr(8, n)));
+    assert(!fastmeta::SameBytes(src, src + "x") && !fastmeta::SameBytes(src + "x", src));
+    for (size_t at = 0; at < n; ++at) {
+      std::string other = src;
+      other[at] = static_cast<char>(other[at] ^ 0x01);
+      assert(!fastmeta::SameBytes(src, other));
+      other[at] = static_cast<char>(other[at] ^ 0x81);
+      assert(!fastmeta::SameBytes(other, src));
+    }
+  }
   assert(!fastmeta::IsValidNodeName(""));
   assert(!fastmeta::IsValidNodeName("abcdefghijklmnopqrstuvwxyz>"));
   assert(fastmeta::IsValidNodeName("abcdefghijklmnopqrstuvwxyz/ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789-.x"));
