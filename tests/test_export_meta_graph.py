@@ -584,3 +584,70 @@ def test_export_after_a_fresh_saver(name: str, scope: str | None) -> None:
     with g.as_default():
         saver = fastmeta.import_meta_graph(data, import_scope=scope)
     _assert_same(expected, saver.export_meta_graph())
+
+
+# ---------------------------------------------------------------------------
+# ops whose output count is an attr (number_attr / type_list_attr outputs)
+# ---------------------------------------------------------------------------
+@functools.cache
+def attr_count_meta_graph() -> bytes:
+    """A meta graph TensorFlow writes of ops whose output count is a ``number_attr``
+    (ShapeN's N, Unpack's num, Split's num_split, SplitV, DynamicPartition's
+    num_partitions, ConcatOffset's N) or a ``type_list_attr`` (IdentityN's T,
+    QueueDequeueV2's component_types) beside ones with a fixed count (Unique), shapes
+    known and not, with a variable and a Saver (their RestoreV2's count is its dtypes)."""
+    tf = _tf()
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [4, 6], name="x")
+        y = tf.compat.v1.placeholder(tf.int32, [None], name="y")
+        z = tf.compat.v1.placeholder(tf.float32, None, name="z")
+        tf.raw_ops.ShapeN(input=[x, z, x], out_type=tf.int32, name="shape_n")
+        tf.raw_ops.ShapeN(input=[z], out_type=tf.int64, name="shape_n1")
+        tf.raw_ops.IdentityN(input=[x, y, z], name="identity_n")
+        tf.unstack(x, axis=0, name="unstack")
+        tf.split(x, 3, axis=1, name="split")
+        tf.split(x, [1, 5], axis=1, name="split_v")
+        tf.dynamic_partition(x, tf.constant([0, 1, 0, 1]), 3, name="partition")
+        tf.unique(y, name="unique")
+        tf.raw_ops.ConcatOffset(concat_dim=1, shape=[tf.shape(x), tf.shape(x)], name="concat_offset")
+        queue = tf.queue.FIFOQueue(4, [tf.float32, tf.int32], name="queue")
+        queue.dequeue(name="dequeue")
+        v = tf.compat.v1.get_variable("v", [2, 3], use_resource=False)
+        saver = tf.compat.v1.train.Saver([v])
+        return tf.compat.v1.train.export_meta_graph(graph=g, saver_def=saver.as_saver_def()).SerializeToString()
+
+
+# The op types of attr_count_meta_graph whose output count is an attr.
+ATTR_COUNT_OPS = frozenset(
+    {"ShapeN", "IdentityN", "Unpack", "Split", "SplitV", "DynamicPartition", "ConcatOffset", "QueueDequeueV2"}
+)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"strip_default_attrs": True}, {"clear_devices": True}], ids=["default", "strip", "clear_devices"]
+)
+def test_attr_counted_outputs_as_tensorflow(kwargs: dict[str, Any], tmp_path: Path) -> None:
+    """export_meta_graph and the meta graph Saver.save writes of ops whose output count
+    is an attr: TensorFlow's MetaGraphDef (each node's ``_output_shapes`` one per
+    output), as returned and as written."""
+    tf = _tf()
+    data = attr_count_meta_graph()
+    outcome = tf_oracle.tf_import(data)
+    with outcome.graph.as_default():
+        expected = tf.compat.v1.train.export_meta_graph(**kwargs)
+    ops = {n.op for n in expected.graph_def.node}
+    assert ATTR_COUNT_OPS <= ops and "RestoreV2" in ops
+    g = fastmeta.Graph()
+    saver = fastmeta.import_meta_graph(data, graph=g)
+    got = fastmeta.export_meta_graph(str(tmp_path / "m.meta"), graph=g, **kwargs)
+    _assert_same(expected, got)
+    assert meta_graph_pb2.MetaGraphDef.FromString((tmp_path / "m.meta").read_bytes()) == got
+    shape_n = {n.name: n for n in got.graph_def.node}["shape_n"]
+    assert len(shape_n.attr["_output_shapes"].list.shape) == 3
+    if not kwargs.get("clear_devices"):
+        with outcome.graph.as_default():
+            expected = outcome.returned.export_meta_graph(**kwargs)
+        prefix = saver.save(str(tmp_path / "s"), {"v": [[1.0] * 3] * 2}, **kwargs)
+        written = meta_graph_pb2.MetaGraphDef.FromString(Path(prefix + ".meta").read_bytes())
+        _assert_same(expected, written)

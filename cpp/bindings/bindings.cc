@@ -26,6 +26,9 @@ namespace fastmeta_python {
 
 using fastmeta::RewriteOptions;
 using fastmeta::RewrittenGraph;
+// export_nodes' rule: (op type, outputs, missing, output args: (number_attr, type_list_attr, type_attr)).
+using ExportRuleTuple =
+    std::tuple<std::string, int32_t, int, std::vector<std::tuple<std::string, std::string, std::string>>>;
 
 // The MappedFile whose bytes `b` are: itself, or what a memoryview of one (a slice) is
 // of; null for any other buffer.
@@ -364,18 +367,22 @@ PYBIND11_MODULE(_core, m) {
         return Bytes(g.output_shapes(static_cast<size_t>(i)));
       }, py::arg("index"),
          "The node's dropped `_output_shapes` entry (a serialized NodeDef holding that attr), or b'' (none, or not collected).")
-      .def("export_nodes", [](const RewrittenGraph& g, const std::vector<std::tuple<std::string, int32_t, int>>& rules,
+      .def("export_nodes", [](const RewrittenGraph& g, const std::vector<ExportRuleTuple>& rules,
                               bool clear_devices, bool leave_external,
                               const std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>& strip,
                               unsigned threads, const fastmeta::WireSchema* check, uint32_t check_message) {
         std::vector<std::pair<std::string, fastmeta::ExportOpRule>> core_rules;
-        for (const auto& [op, outputs, missing] : rules) {
-          if (outputs < fastmeta::ExportOpRule::kOutputsByCaller || missing < 0 || missing > 2) {
+        for (const auto& [op, outputs, missing, args] : rules) {
+          if (outputs < fastmeta::ExportOpRule::kOutputsByAttrs || missing < 0 || missing > 2 ||
+              (outputs != fastmeta::ExportOpRule::kOutputsByAttrs && !args.empty())) {
             throw py::value_error("bad export rule for op '" + op + "'");
           }
           fastmeta::ExportOpRule rule;
           rule.outputs = outputs;
           rule.missing = static_cast<fastmeta::ExportOpRule::Missing>(missing);
+          for (const auto& [number_attr, type_list_attr, type_attr] : args) {
+            rule.output_args.push_back({number_attr, type_list_attr, type_attr});
+          }
           core_rules.emplace_back(op, rule);
         }
         fastmeta::ExportOptions options;
@@ -406,8 +413,9 @@ PYBIND11_MODULE(_core, m) {
          py::arg("strip") = std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>(),
          py::arg("threads") = 0, py::arg("check") = nullptr, py::arg("check_message") = 0,
          "Every node's GraphDef.node field with its `_output_shapes` attr as export_meta_graph writes it "
-         "(rules: (op type, outputs: n, -1 not known, -2 the caller's; missing shapes: 0 unknown, 1 first "
-         "input's, 2 the caller's)); clear_devices: devices dropped; leave_external: nodes with an input "
+         "(rules: (op type, outputs: n, -1 not known, -2 the caller's, -3 by the node's attrs; missing shapes: 0 "
+         "unknown, 1 first input's, 2 the caller's; for -3 the OpDef's output args as (number_attr, type_list_attr, "
+         "type_attr: '' when the arg's type is fixed), else [])); clear_devices: devices dropped; leave_external: nodes with an input "
          "from outside left; strip: (op type, attr, values equal to its default) entries dropped. Returns "
          "(bytes, OwnedBuffers to be joined; the nodes left to the caller; where each goes in bytes; with check, a "
          "WireSchema, whether the bytes surely parse as its message check_message: false, not sure). "

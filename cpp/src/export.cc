@@ -108,6 +108,67 @@ bool OnlyField(std::string_view value, uint32_t number, uint32_t inner) {
   }
 }
 
+// A varint as protobuf reads one: at most ten bytes, the tenth holding one bit at most.
+bool ReadVarint(const char*& p, const char* end, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (p >= end) return false;
+    const auto byte = static_cast<uint8_t>(*p++);
+    if (shift == 63 && byte > 1) return false;
+    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if (byte < 0x80) return true;
+  }
+  return false;
+}
+
+// More outputs than this: the node is the caller's (as many shapes would be written).
+constexpr int64_t kMaxCountedOutputs = int64_t{1} << 20;
+
+// The `i` of a serialized AttrValue that is that one field alone; false otherwise.
+bool NumberValue(std::string_view value, int64_t& i) {
+  try {
+    Reader r(value, value.data());
+    Field f;
+    if (!r.Next(f) || f.number != 3 || f.type != wire::kVarint || !r.done()) return false;
+    i = static_cast<int64_t>(f.varint);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// The number of list.type entries of a serialized AttrValue that is one `list` field
+// holding only `type` fields (packed or not); false otherwise.
+bool TypeListCount(std::string_view value, int64_t& count) {
+  count = 0;
+  try {
+    Reader r(value, value.data());
+    Field f;
+    if (!r.Next(f) || f.number != 1 || f.type != wire::kLengthDelimited || !r.done()) return false;
+    Reader list(f.data, value.data());
+    Field t;
+    while (list.Next(t)) {
+      if (t.number != 6) return false;
+      if (t.type == wire::kVarint) {
+        ++count;
+      } else if (t.type == wire::kLengthDelimited) {
+        const char* p = t.data.data();
+        const char* end = p + t.data.size();
+        uint64_t v;
+        while (p < end) {
+          if (!ReadVarint(p, end, v)) return false;
+          ++count;
+        }
+      } else {
+        return false;
+      }
+    }
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 // Looks up a per-op-type entry for each node (op types repeat in runs: the last one
 // looked up is tried first).
 template <typename T>
@@ -214,6 +275,8 @@ class Exporter {
     std::vector<std::string_view> spans;
     std::vector<std::string_view> seen;
     std::vector<std::string_view> shapes;
+    std::vector<std::string_view> keys;
+    std::vector<std::string_view> values;
     std::string attr;
   };
 
@@ -231,14 +294,22 @@ class Exporter {
     } else {
       scratch.spans.push_back(node);
     }
-    if (rule->outputs == 0) {
+    int64_t outputs = rule->outputs;
+    if (outputs == ExportOpRule::kOutputsByAttrs) {
+      switch (CountOutputs(node, *rule, outputs, scratch)) {
+        case Count::kByCaller: return false;
+        case Count::kNotKnown: outputs = ExportOpRule::kOutputsNotKnown; break;
+        case Count::kCounted: break;
+      }
+    }
+    if (outputs == 0) {
       Emit(out, scratch.spans, {});
       return true;
     }
     const std::string_view entry = g_.output_shapes(i);
     if (!RecordedShapes(entry, shapes)) return false;
-    const size_t want = static_cast<size_t>(rule->outputs);
-    if (rule->outputs == ExportOpRule::kOutputsNotKnown) {
+    const size_t want = static_cast<size_t>(outputs);
+    if (outputs == ExportOpRule::kOutputsNotKnown) {
       Emit(out, scratch.spans, shapes.empty() ? std::string_view() : entry);
       return true;
     }
@@ -267,6 +338,70 @@ class Exporter {
     AppendField(field, 5, map_entry);                                // NodeDef.attr
     Emit(out, scratch.spans, field);
     return true;
+  }
+
+  enum class Count : uint8_t { kCounted, kNotKnown, kByCaller };
+
+  // The output count of `node` by its attrs (rule.output_args, see ExportOpRule).
+  static Count CountOutputs(std::string_view node, const ExportOpRule& rule, int64_t& count, Scratch& scratch) {
+    const auto wanted = [&](std::string_view key) {
+      for (const ExportOpRule::OutputArg& a : rule.output_args) {
+        if (key == a.number_attr || key == a.type_list_attr || key == a.type_attr) return true;
+      }
+      return false;
+    };
+    // (the attrs the args name, each present once: scratch.keys[k] holds scratch.values[k])
+    std::vector<std::string_view>& keys = scratch.keys;
+    std::vector<std::string_view>& values = scratch.values;
+    keys.clear();
+    values.clear();
+    try {
+      Reader r(node, node.data());
+      Field f;
+      while (r.Next(f)) {
+        if (f.number != 5) continue;
+        std::string_view key;
+        std::string_view value;
+        if (f.type != wire::kLengthDelimited || !PlainEntry(f.data, key, value)) return Count::kByCaller;
+        if (key.empty() || !wanted(key)) continue;
+        if (std::find(keys.begin(), keys.end(), key) != keys.end()) return Count::kByCaller;
+        keys.push_back(key);
+        values.push_back(value);
+      }
+    } catch (const Error&) {
+      return Count::kByCaller;
+    }
+    const auto find = [&](const std::string& key, std::string_view& value) {
+      for (size_t k = 0; k < keys.size(); ++k) {
+        if (keys[k] == key) {
+          value = values[k];
+          return true;
+        }
+      }
+      return false;
+    };
+    std::string_view value;
+    for (const ExportOpRule::OutputArg& a : rule.output_args) {
+      const bool present = a.type_list_attr.empty()
+                               ? (a.type_attr.empty() || find(a.type_attr, value)) &&
+                                     (a.number_attr.empty() || find(a.number_attr, value))
+                               : find(a.type_list_attr, value);
+      if (!present) return Count::kNotKnown;
+    }
+    count = 0;
+    for (const ExportOpRule::OutputArg& a : rule.output_args) {
+      int64_t n = 1;
+      if (!a.type_list_attr.empty()) {
+        find(a.type_list_attr, value);
+        if (!TypeListCount(value, n)) return Count::kByCaller;
+      } else if (!a.number_attr.empty()) {
+        find(a.number_attr, value);
+        if (!NumberValue(value, n) || n < 0) return Count::kByCaller;
+      }
+      if (n > kMaxCountedOutputs - count) return Count::kByCaller;
+      count += n;
+    }
+    return Count::kCounted;
   }
 
   // A GraphDef.node field of the kept spans of the node, then `tail`.
@@ -466,19 +601,6 @@ std::vector<AttrValuesOf> AttrValues(const RewrittenGraph& g,
 }
 
 namespace {
-
-// A varint as protobuf reads one: at most ten bytes, the tenth holding one bit at most.
-bool ReadVarint(const char*& p, const char* end, uint64_t& v) {
-  v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (p >= end) return false;
-    const auto byte = static_cast<uint8_t>(*p++);
-    if (shift == 63 && byte > 1) return false;
-    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if (byte < 0x80) return true;
-  }
-  return false;
-}
 
 // A packed repeated field's payload: whole values of `kind`.
 bool PackedValues(WireSchema::Kind kind, std::string_view d) {

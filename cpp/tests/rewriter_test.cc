@@ -539,6 +539,74 @@ void TestExportNodes() {
                                               Bytes(1, std::string(plain->node_def(1)) + entry(unknown)));
 }
 
+void TestExportCountedByAttrs() {
+  // Ops whose output count is an attr (ShapeN's N, IdentityN's T): counted from each
+  // node's attr entries; a missing attr: the recorded shapes as they are; an attr
+  // spelled otherwise than as its one field, or twice: the node is the caller's.
+  auto shape = [](int64_t d) { return Bytes(7, Bytes(2, VarintField(1, static_cast<uint64_t>(d)))); };
+  const std::string unknown = Bytes(7, VarintField(3, 1));
+  auto entry = [](const std::string& list) { return Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, list))); };
+  auto attr = [](const std::string& key, const std::string& value) { return Bytes(5, Bytes(1, key) + Bytes(2, value)); };
+  const std::string type = attr("T", VarintField(6, 1));
+  const std::string n3 = attr("N", VarintField(3, 3));
+  const std::string packed = Bytes(1, Bytes(6, std::string("\x01\x03", 2)));   // list.type [1, 3] packed
+  const std::string unpacked = Bytes(1, VarintField(6, 1) + VarintField(6, 3) + VarintField(6, 9));
+  const std::string nodes =
+      Node("a", "ShapeN", {}, n3 + type + entry(shape(1))) +                         // padded to 3
+      Node("b", "ShapeN", {}, type + attr("N", std::string("\x18\x82\x00", 3)) +    // 2, overlong
+                                  entry(shape(1) + shape(2) + shape(3))) +             // cut to 2
+      Node("c", "ShapeN", {}, n3 + entry(shape(4))) +                                 // no T: as recorded
+      Node("d", "ShapeN", {}, type + entry(shape(5))) +                               // no N: as recorded
+      Node("e", "ShapeN", {}, type + attr("N", VarintField(3, 1) + VarintField(3, 2))) +  // left
+      Node("f", "ShapeN", {}, type + attr("N", VarintField(3, 5)) + n3) +  // twice (the rewrite keeps the last)
+      Node("g", "ShapeN", {}, type + attr("N", VarintField(3, static_cast<uint64_t>(-2)))) +  // left (negative)
+      Node("h", "IdentityN", {}, attr("T", packed) + entry(shape(6))) +
+      Node("i", "IdentityN", {}, attr("T", unpacked)) +
+      Node("j", "IdentityN", {}, attr("T", Bytes(1, VarintField(6, 1) + VarintField(3, 1)))) +  // left
+      Node("k", "ShapeN", {}, type + attr("N", VarintField(2, 3)));                    // left (not i)
+  auto o = Opts();
+  o.collect_output_shapes = true;
+  o.check_signatures = false;
+  o.check_types = false;
+  auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
+  using Rule = fastmeta::ExportOpRule;
+  Rule shape_n;
+  shape_n.outputs = Rule::kOutputsByAttrs;
+  shape_n.missing = Rule::Missing::kUnknown;
+  shape_n.output_args = {{"N", "", "T"}};
+  Rule identity_n = shape_n;
+  identity_n.output_args = {{"", "T", ""}, {"", "", ""}};  // (the second: one output of a fixed type)
+  const std::vector<std::pair<std::string, Rule>> rules = {{"ShapeN", shape_n}, {"IdentityN", identity_n}};
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"a", entry(shape(1) + unknown + unknown)},
+      {"b", entry(shape(1) + shape(2))},
+      {"c", entry(shape(4))},
+      {"d", entry(shape(5))},
+      {"e", "-"},
+      {"f", entry(unknown + unknown + unknown)},
+      {"g", "-"},
+      {"h", entry(shape(6) + unknown + unknown)},
+      {"i", entry(unknown + unknown + unknown + unknown)},
+      {"j", "-"},
+      {"k", "-"},
+  };
+  const fastmeta::ExportedNodes out = fastmeta::ExportNodes(*g, rules);
+  std::string expected;
+  std::vector<uint32_t> left;
+  for (size_t i = 0; i < g->num_nodes(); ++i) {
+    const std::string name(g->name(i));
+    auto it = std::find_if(want.begin(), want.end(), [&](const auto& w) { return w.first == name; });
+    CHECK(it != want.end());
+    if (it->second == "-") {
+      left.push_back(static_cast<uint32_t>(i));
+      continue;
+    }
+    expected += Bytes(1, std::string(g->node_def(i)) + it->second);
+  }
+  CHECK(out.Joined() == expected);
+  CHECK(out.left == left);
+}
+
 void TestExportOptions() {
   // clear_devices and strip_default_attrs: devices and default-valued attr entries
   // dropped from the bytes, the rest copied; nodes the message route would change
@@ -1832,6 +1900,7 @@ int main() {
   TestConsumers();
   TestCollectedOutputShapes();
   TestExportNodes();
+  TestExportCountedByAttrs();
   TestExportOptions();
   TestExportThreadsAndCheck();
   TestThreadsSameResultAndError();

@@ -43,7 +43,7 @@ class RewrittenGraph:
     def output_shapes(self, index: int) -> bytes: ...
     def export_nodes(
         self,
-        rules: Sequence[tuple[str, int, int]],
+        rules: Sequence[tuple[str, int, int, Sequence[tuple[str, str, str]]]],
         clear_devices: bool = False,
         leave_external: bool = False,
         strip: Sequence[tuple[str, str, Sequence[bytes]]] = (),

@@ -281,23 +281,47 @@ def graph_def_with_shapes(graph: Graph) -> graph_pb2.GraphDef:
 # the same GraphDef at the bytes level (the default export: Saver.save's)
 # ---------------------------------------------------------------------------
 _MISSING_UNKNOWN, _MISSING_FROM_INPUT, _MISSING_BY_PYTHON = 0, 1, 2
-_OUTPUTS_NOT_KNOWN, _OUTPUTS_BY_PYTHON = -1, -2
+_OUTPUTS_NOT_KNOWN, _OUTPUTS_BY_PYTHON, _OUTPUTS_BY_ATTRS = -1, -2, -3
+
+_ExportRule = tuple[str, int, int, list[tuple[str, str, str]]]
 
 
-def _segment_rules(graph: Graph, part: _Segment, op_types: Iterable[str] | None = None) -> list[tuple[str, int, int]]:
+def _output_args(op_def: op_def_pb2.OpDef) -> list[tuple[str, str, str]] | None:
+    """The output args as the core counts a node's outputs by its attrs (``output_types``'
+    rules): (number_attr, type_list_attr, the type_attr that must be present: "" when
+    the arg's type is fixed). None when no node of the op has a known count (an arg
+    with no type at all: ``output_types`` gives None for every node)."""
+    out = []
+    for arg in op_def.output_arg:
+        if not arg.type_list_attr and not arg.type and not arg.type_attr:
+            return None
+        out.append((arg.number_attr, arg.type_list_attr, "" if arg.type else arg.type_attr))
+    return out
+
+
+def _segment_rules(graph: Graph, part: _Segment, op_types: Iterable[str] | None = None) -> list[_ExportRule]:
     """For each op type of an import, how the core writes its nodes' ``_output_shapes``
     as ``_with_shapes`` would: the output count ``_num_outputs`` gives every node of
-    the type (-1: no OpDef, the recorded shapes as they are; -2: it depends on the
-    node, Python's), and where a shape the file did not record comes from (unknown,
-    the first input's, or Python's ``_Shapes._infer``). Call ops get no rule: their
-    nodes are Python's (``_ops_used`` reads their ``f``)."""
+    the type (-1: no OpDef, the recorded shapes as they are; -3: it depends on the
+    node's ``number_attr``/``type_list_attr`` attrs, read by the core from the output
+    args given; -2: Python's), and where a shape the file did not record comes from
+    (unknown, the first input's, or Python's ``_Shapes._infer``). Call ops get no rule:
+    their nodes are Python's (``_ops_used`` reads their ``f``)."""
     rules = []
     for op_type in part.core.op_histogram() if op_types is None else op_types:
         if op_type in _CALL_OPS:
             continue
         op_def = graph._op_def(op_type)
         count = fixed_output_count(op_def)
-        outputs = _OUTPUTS_NOT_KNOWN if op_def is None else _OUTPUTS_BY_PYTHON if count is None else count
+        args: list[tuple[str, str, str]] = []
+        if op_def is None:
+            outputs = _OUTPUTS_NOT_KNOWN
+        elif count is not None:
+            outputs = count
+        else:
+            found = _output_args(op_def)
+            outputs = _OUTPUTS_NOT_KNOWN if found is None else _OUTPUTS_BY_ATTRS
+            args = found or []
         missing = (
             _MISSING_FROM_INPUT
             if op_type in _SHAPE_FROM_INPUT
@@ -305,7 +329,7 @@ def _segment_rules(graph: Graph, part: _Segment, op_types: Iterable[str] | None 
             if op_type in _SHAPE_BY_RULE
             else _MISSING_UNKNOWN
         )
-        rules.append((op_type, outputs, missing))
+        rules.append((op_type, outputs, missing, args))
     return rules
 
 
@@ -389,8 +413,10 @@ def _graph_def_bytes(
             # (an OpDef giving _output_shapes a default: the attr the core appends is
             # not stripped, the nodes are Python's)
             rules = [
-                (op, _OUTPUTS_BY_PYTHON if "_output_shapes" in defaults.table(op) else outputs, missing)
-                for op, outputs, missing in rules
+                (op, _OUTPUTS_BY_PYTHON, missing, [])
+                if "_output_shapes" in defaults.table(op)
+                else (op, outputs, missing, args)
+                for op, outputs, missing, args in rules
             ]
         external = list(part.core.external()) if respell else []
         used.update(rule[0] for rule in rules)

@@ -19,10 +19,24 @@ namespace fastmeta {
 struct ExportOpRule {
   static constexpr int32_t kOutputsNotKnown = -1;  // no OpDef: the recorded shapes as they are
   static constexpr int32_t kOutputsByCaller = -2;  // the count depends on the node: left to the caller
+  static constexpr int32_t kOutputsByAttrs = -3;   // the count is read from the node's attrs (output_args)
 
   // The number of outputs every node of the op has (its OpDef fixes it), or one of the
-  // two values above.
+  // three values above.
   int32_t outputs = kOutputsByCaller;
+
+  // kOutputsByAttrs: the OpDef's output args, in order. An arg with a `type_list_attr`
+  // counts that attr's list.type entries; else it counts one, or its `number_attr`'s i,
+  // and its `type_attr` (when set: the arg has no fixed type) must be present. A node
+  // lacking any of those attrs has no known count (its recorded shapes written as they
+  // are, as kOutputsNotKnown); one whose attrs are spelled in any other way (a repeated
+  // key, a value holding more than that field, a negative i) is the caller's.
+  struct OutputArg {
+    std::string number_attr;
+    std::string type_list_attr;
+    std::string type_attr;
+  };
+  std::vector<OutputArg> output_args;
 
   // The shape of an output the file recorded none for.
   enum class Missing : uint8_t {
