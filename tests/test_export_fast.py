@@ -722,3 +722,58 @@ def test_attr_counted_outputs_spelled_otherwise(case: str, monkeypatch: pytest.M
     node = {n.name: n for n in fast.graph_def.node}[name]
     assert len(node.attr["_output_shapes"].list.shape) == len(g.get_operation_by_name(name).outputs)
 
+
+# ---------------------------------------------------------------------------
+# the bytes written: the same in every process
+# ---------------------------------------------------------------------------
+# Run in a fresh interpreter: each export of each corpus graph named, written to argv[1].
+_EXPORT_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import fastmeta
+import fastmeta.export as export
+from corpus_fixtures import CORPUS, FIXTURES
+
+out = Path(sys.argv[1])
+for name in {names!r}:
+    for fast in (True, False):
+        export._FAST_GRAPH_DEF = fast
+        g = fastmeta.Graph()
+        saver = fastmeta.import_meta_graph(str(CORPUS / FIXTURES[name]["file"]), graph=g)
+        for label, kwargs in {exports!r}:
+            fastmeta.export_meta_graph(str(out / f"{{name}}_{{fast}}_{{label}}.meta"), graph=g, **kwargs)
+        if saver is not None and FIXTURES[name].get("checkpoint"):
+            values = saver.restore(str(CORPUS / FIXTURES[name]["checkpoint"]))
+            saver.save(str(out / f"{{name}}_{{fast}}_save"), values, write_state=False)
+"""
+
+# Graphs with map fields to write: collections, signature_def, attr maps (the nodes',
+# functions'), control-flow contexts' external_values.
+_DETERMINISM_GRAPHS = ["mlp_ref", "misc_graph", "saved_model_tf2", "attr_kinds", "control_flow_v1"]
+
+
+def test_written_bytes_are_the_same_in_every_process(tmp_path: Path) -> None:
+    """The same graphs exported in two processes (other hash seeds, other addresses)
+    are written byte for byte alike, both routes, every option (protobuf's map fields,
+    serialized in hash order unless asked otherwise, are written sorted by key); the
+    files still parse equal to the MetaGraphDef returned."""
+    import os
+    import subprocess
+
+    exports = [(label, kwargs) for label, kwargs in ARGS if label != "collection_list"]
+    script = _EXPORT_SCRIPT.format(tests=str(HERE), names=_DETERMINISM_GRAPHS, exports=exports)
+    runs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        out.mkdir()
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env, timeout=600)
+        runs.append({p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.suffix == ".meta"})
+    assert len(runs[0]) >= len(_DETERMINISM_GRAPHS) * 2 * len(exports)
+    assert runs[0].keys() == runs[1].keys()
+    differ = sorted(k for k in runs[0] if runs[0][k] != runs[1][k])
+    assert differ == []
+    g, _ = _import("misc_graph")
+    returned = fastmeta.export_meta_graph(graph=g)
+    assert meta_graph_pb2.MetaGraphDef.FromString(runs[0]["misc_graph_True_default.meta"]) == returned

@@ -33,7 +33,11 @@ Where fastmeta differs (README, "Faithful to TensorFlow, and deliberately better
   an input remapped by an ``input_map`` is spelled ``name:index`` as TensorFlow spells it;
 * the caller's messages are never modified (TensorFlow writes its version into the
   ``meta_info_def`` passed in);
-* the file is written atomically (a temporary file renamed into place).
+* the file is written atomically (a temporary file renamed into place), and
+  deterministically: the map fields serialized here (``collection_def``,
+  ``signature_def``, attr maps) sorted by key, the nodes the core copies as the file
+  had them, so the same graph gives the same bytes in every process (TensorFlow
+  writes maps in hash order).
 """
 
 from __future__ import annotations
@@ -396,7 +400,7 @@ def _graph_def_bytes(
             node = _scoped_node(node, None, [], True)
         if defaults is not None:
             defaults.strip(node)
-        data = node.SerializeToString()
+        data = node.SerializeToString(deterministic=True)
         pieces.append(_field_head(1, len(data)))
         pieces.append(data)
 
@@ -451,7 +455,7 @@ def _graph_def_bytes(
         defaults.strip_library(library)
     if clear_devices:
         library.library.SetInParent()  # (as _filter_nodes copies it: present, if empty)
-    pieces.append(library.SerializeToString())
+    pieces.append(library.SerializeToString(deterministic=True))
     return pieces, library, used
 
 
@@ -817,7 +821,7 @@ def _add_collection(
                 if kind != proto_cls.DESCRIPTOR.full_name:
                     raise TypeError(f"{x!r}.to_proto() is a {kind}")
                 if not isinstance(proto, bytes):
-                    proto = proto.SerializeToString()
+                    proto = proto.SerializeToString(deterministic=True)
                     if protos is not None:
                         protos[id(x)] = (x, kind, proto)
                 col.bytes_list.value.append(proto)
@@ -850,8 +854,14 @@ def _add_collection(
 # ---------------------------------------------------------------------------
 def write_message(message: Message, filename: str | os.PathLike[str], as_text: bool) -> None:
     """Write ``message`` to ``filename`` (binary, or text format), atomically: into a
-    temporary file beside it, renamed into place (its directory is created)."""
-    data = text_format.MessageToString(message).encode("utf-8") if as_text else message.SerializeToString()
+    temporary file beside it, renamed into place (its directory is created). Map
+    fields are written sorted by key (binary: deterministic serialization; text format
+    sorts them), so the bytes do not depend on the process."""
+    data = (
+        text_format.MessageToString(message).encode("utf-8")
+        if as_text
+        else message.SerializeToString(deterministic=True)
+    )
     write_atomic(filename, data, make_dirs=True)
 
 
@@ -919,9 +929,9 @@ def _export(
             meta, graph, saver_def, written_saver_def, collection_list, None, None, False
         )
         # The fields in their numbers' order: meta_info_def (1), graph_def (2), the rest.
-        head = meta_graph_pb2.MetaGraphDef(meta_info_def=meta.meta_info_def).SerializeToString()
+        head = meta_graph_pb2.MetaGraphDef(meta_info_def=meta.meta_info_def).SerializeToString(deterministic=True)
         meta.ClearField("meta_info_def")
-        out = [head, _field_head(2, size), *pieces, meta.SerializeToString()]
+        out = [head, _field_head(2, size), *pieces, meta.SerializeToString(deterministic=True)]
         if not want_message:
             return None, out  # (written as they are: the core's bytes never copied)
         joined = b"".join(out)
