@@ -158,7 +158,26 @@ class Result:
         self.shapes = [(op.name, [str(t.shape) for t in op.outputs])
                        for op in graph.get_operations()]
         self.names_in_use = dict(graph._names_in_use)
+        self.variables = [_variable_state(v) for key in sorted(graph.get_all_collection_keys())
+                          for v in graph.get_collection(key) if isinstance(v, tf.Variable)]
         self.path = _importer.last_path()
+
+
+def _state_value(value: Any) -> Any:
+    """An attribute value in a form two graphs' objects compare by: graph objects
+    (ops, tensors) by class and name, protos by their bytes, the rest by repr."""
+    if isinstance(value, (tf.Operation, tf.Tensor)):
+        return (type(value).__name__, value.name)
+    if hasattr(value, "SerializeToString"):
+        return (type(value).__name__, value.SerializeToString(deterministic=True))
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return (type(value).__name__, sorted((k, _state_value(v)) for k, v in vars(value).items()))
+    return (type(value).__name__, repr(value))
+
+
+def _variable_state(variable: Any) -> tuple[str, list[tuple[str, Any]]]:
+    """A variable's class and every attribute (``vars``), as :func:`_state_value`."""
+    return (type(variable).__qualname__, sorted((k, _state_value(v)) for k, v in vars(variable).items()))
 
 
 def _run(importer: Importer, setup: Callable[[Importer], dict[str, Any]], path: str,
@@ -226,6 +245,7 @@ def _assert_same(a: Result, b: Result, *, fast: bool = True) -> None:
     assert type(b.returned) is type(a.returned)
     assert b.shapes == a.shapes
     assert b.names_in_use == a.names_in_use
+    assert b.variables == a.variables
     if fast:
         assert b.path == "fast", b.path
 
