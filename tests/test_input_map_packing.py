@@ -188,6 +188,9 @@ CONVERTED_BEFORE: dict[str, Callable[[dict[str, Any]], Any]] = {
 
 
 ALL_CASES = {**CASES, **CONVERTED_BEFORE}
+# the failures of TensorFlow's own packing of a list, after it made some of its ops
+CONVERSION_ERRORS_LEAVING_OPS = frozenset(
+    {"dimension_clash", "dimension_clash_later", "dtype_conflict_nested", "rank_clash"})
 
 
 # (With import_scope unset, every case is refused before conversion, as TensorFlow
@@ -199,8 +202,11 @@ def test_values_converted_as_tensorflow_converts_them(case: str, scope: str | No
     _same_outcome(want, _run("fastmeta", ALL_CASES[case], import_scope=scope), "fastmeta")
     dropin = _run("dropin", ALL_CASES[case], import_scope=scope)
     if want[0] is not None and [n.name for n in dropin[1].node] != dropin[3]:
-        # The drop-in hands these values to TensorFlow's own import, which leaves the
-        # nodes it made behind on failure (README): then exactly TensorFlow's graph.
+        # The drop-in hands these values to TensorFlow's conversion (after checking the
+        # file, the keys and the edges' dtypes): a list's own shape or nested dtype
+        # clash is raised while TensorFlow packs it, after the Consts made before
+        # (README): then exactly TensorFlow's graph and error. Nothing else may.
+        assert case in CONVERSION_ERRORS_LEAVING_OPS, case
         assert dropin[0] == want[0] and type(dropin[4]) is type(want[4])
         assert diff_graph_defs(want[1], dropin[1]) == []
         return
@@ -242,3 +248,68 @@ def test_packed_where_tensorflow_packs(how: str) -> None:
     assert want in names
     assert diff_graph_defs(results[0], results[1]) == []
     assert diff_graph_defs(results[0], results[2]) == []
+
+
+def _with_a_bad_node() -> bytes:
+    """:func:`_meta` with a node reading a node the file lacks, after the others."""
+    tf_meta = v1.MetaGraphDef.FromString(_meta())
+    node = tf_meta.graph_def.node.add(name="zz_bad", op="Identity", input=["no_such_node"])
+    node.attr["T"].type = tf.float32.as_datatype_enum
+    return tf_meta.SerializeToString()  # type: ignore[no-any-return]
+
+
+# Values TensorFlow converts (adding ops to the graph) before its import fails on
+# something else: a key the file lacks, an input of another dtype, a node reading a node
+# the file lacks. The drop-in must fail as the TF-free import does, the graph untouched.
+FAIL_AFTER_CONVERSION: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[[], bytes]]] = {
+    "packed_and_a_bad_key": (lambda o: {"m": [o["t"], 1.0], "nope": o["t"]}, _meta),
+    "packed_into_a_bool": (lambda o: {"b": [o["t"], 1.0]}, _meta),
+    "packed_then_a_bad_node": (lambda o: {"m": [o["t"], 1.0]}, _with_a_bad_node),
+    "variable_and_a_bad_key": (lambda o: {"m": o["vv"], "nope": [o["t"]]}, _meta),
+    "variable_into_a_string": (lambda o: {"s": o["rv"]}, _meta),
+    "range_into_a_bool": (lambda o: {"b": range(2)}, _meta),
+    "range_then_a_bad_node": (lambda o: {"k": range(2)}, _with_a_bad_node),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAIL_AFTER_CONVERSION))
+def test_dropin_fails_after_conversion_as_the_tf_free_import_graph_untouched(case: str) -> None:
+    make, source = FAIL_AFTER_CONVERSION[case]
+    outcomes = {}
+    for run in ("fastmeta", "dropin", "tf"):
+        base = _base()
+        if run == "fastmeta":
+            g: Any = fastmeta.Graph()
+            with g.as_default():
+                fastmeta.import_meta_graph(base)
+                before = [n.name for n in g.as_graph_def().node]
+                with pytest.raises(Exception) as info:
+                    fastmeta.import_meta_graph(source(), input_map=make(_objects(g)), import_scope="imp")
+        else:
+            importer = v1.train.import_meta_graph if run == "tf" else fmtf.import_meta_graph
+            with tf.Graph().as_default() as g:
+                v1.train.import_meta_graph(v1.MetaGraphDef.FromString(base))
+                before = [op.name for op in g.get_operations()]
+                names = dict(g._names_in_use)
+                with pytest.raises(Exception) as info:
+                    importer(v1.MetaGraphDef.FromString(source()), input_map=make(_objects(g)), import_scope="imp")
+                if run == "dropin":
+                    assert [op.name for op in g.get_operations()] == before
+                    assert dict(g._names_in_use) == names
+        outcomes[run] = info.value
+        if run == "fastmeta":
+            assert [n.name for n in g.as_graph_def().node] == before
+    assert isinstance(outcomes["fastmeta"], fastmeta.Error)
+    assert type(outcomes["dropin"]) is type(outcomes["fastmeta"]), (outcomes["dropin"], outcomes["fastmeta"])
+    assert str(outcomes["dropin"]) == str(outcomes["fastmeta"])
+    assert isinstance(outcomes["dropin"], type(outcomes["tf"]))  # (TensorFlow's builtin)
+
+
+def test_dropin_with_values_tensorflow_converts_imports_as_tensorflow() -> None:
+    # the succeeding counterpart: node for node TensorFlow's graph
+    for case in ("resource_variable", "nested_variables", "range", "two_packs"):
+        want = _run("tf", CASES[case], import_scope="imp")
+        got = _run("dropin", CASES[case], import_scope="imp")
+        assert want[0] is None and got[0] is None
+        assert diff_graph_defs(want[1], got[1]) == []
+        assert got[2] == want[2]

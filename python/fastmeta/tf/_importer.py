@@ -25,6 +25,15 @@ input_map values that are not tensors (numbers, lists, numpy arrays, strings) be
 TensorProto, names and name-table marks), handed to TensorFlow's importer with the nodes,
 so that a failed import leaves none behind (TensorFlow's own leaves them).
 
+input_map values TensorFlow converts otherwise (a variable, a list holding tensors, a
+``range``) go to TensorFlow's own import below, after the core has checked the file, the
+keys and the dtypes of the edges they feed (the converted values' dtypes predicted),
+with the TF-free import's typed errors, graph untouched. Not atomic: a failure of the
+conversion itself (a list's elements of clashing shapes, a nested list's tensor of
+another dtype) is TensorFlow's error, raised after the ops converted before it (they
+stay, as in TensorFlow); and if a conversion would fail as well as the file or a key, the
+drop-in reports the latter (TensorFlow the former).
+
 Whatever the fast path cannot reproduce exactly (an enclosing ``tf.device`` or
 ``colocate_with`` block, input_map values that are tensors of another graph or that
 TensorFlow converts otherwise than to one Const, such as variables, or constants made
@@ -90,7 +99,7 @@ from fastmeta.constants import is_constant_value
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.importer import _gc_paused, unbound_inputs_error
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
-from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, is_utf8, parse_return_element
+from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, is_utf8, parse_return_element, run_core
 
 __all__ = [
     "import_meta_graph",
@@ -218,7 +227,7 @@ def _fallback_reason_for_graph(graph: ops.Graph, input_map: dict[Any, Any]) -> s
         elif value is None or is_constant_value(value):  # (None: TensorFlow's conversion error)
             constants = True
         else:
-            return "an input_map value is neither a tensor nor a constant value"
+            return _CONVERTED_BY_TENSORFLOW
     if constants and (
         graph._control_dependencies_stack
         or graph._get_control_flow_context() is not None
@@ -227,6 +236,104 @@ def _fallback_reason_for_graph(graph: ops.Graph, input_map: dict[Any, Any]) -> s
     ):
         return "the constants made of input_map values would take an enclosing block's control inputs"
     return None
+
+
+_CONVERTED_BY_TENSORFLOW = "an input_map value is neither a tensor nor a constant value"
+
+
+def _converted_dtype(value: Any) -> int:
+    """The DataType TensorFlow's conversion gives an input_map value that is not a
+    tensor (a variable's value, a packed list's, a ``range``'s, a constant's), or 0 when
+    not predicted (the conversion then decides, and the edge is not checked up front)."""
+    if isinstance(value, variables.Variable):
+        return int(value.dtype.base_dtype.as_datatype_enum)
+    if isinstance(value, (list, tuple)):
+        stack = [iter(value)]
+        while stack:
+            for elem in stack[-1]:
+                if isinstance(elem, (tensor_lib.Tensor, variables.Variable)):
+                    return int(elem.dtype.base_dtype.as_datatype_enum)
+                if isinstance(elem, (list, tuple)):
+                    stack.append(iter(elem))
+                    break
+            else:
+                stack.pop()
+    if isinstance(value, range):
+        try:
+            return max(int(tensor_util.make_tensor_proto(v).dtype) for v in (value.start, value.stop, value.step))
+        except (TypeError, ValueError, OverflowError):
+            return 0
+    if is_constant_value(value):
+        try:
+            return int(tensor_util.make_tensor_proto(value, allow_broadcast=True).dtype)
+        except (TypeError, ValueError, OverflowError):
+            return 0
+    return 0
+
+
+def _check_file_before_conversion(
+    loaded: LoadedMetaGraph, graph: ops.Graph, import_scope: str | None, clear_devices: bool,
+    input_map: dict[Any, Any],
+) -> None:
+    """What TensorFlow's importer refuses after it has converted the input_map values
+    (adding their ops to the graph): the file's nodes, the input_map's keys and the
+    dtypes of the edges they feed (the converted values' as :func:`_converted_dtype`
+    predicts them), checked by the core as the TF-free import checks them (its typed
+    errors), before TensorFlow converts anything. A value's own conversion errors are
+    TensorFlow's, raised while it converts (the ops of values converted before stay)."""
+    scope_to_prepend = graph.unique_name(import_scope or "", mark_as_used=False)
+    name = import_scope or scope_to_prepend
+    if not name:
+        return  # (TensorFlow refuses the values first, touching nothing)
+    pairs: list[tuple[str, str]] = []
+    dtypes_: list[int] = []
+    for key, value in input_map.items():
+        text = compat.as_str(key)
+        if text.startswith("^"):
+            if not isinstance(value, tensor_lib.Tensor):
+                return  # (a control input converted: left to TensorFlow)
+            pairs.append((text, "^" + value.op.name))
+            dtypes_.append(0)
+            continue
+        op_name, index = parse_return_element(text)
+        if (index or 0) < 0:
+            return
+        text = f"{op_name}:{index or 0}"
+        if isinstance(value, tensor_lib.Tensor):
+            pairs.append((text, value.name))
+            dtypes_.append(int(value.dtype.as_datatype_enum))
+        else:
+            pairs.append((text, ""))  # (named below)
+            dtypes_.append(_converted_dtype(value))
+    prefix = _predict_prefix(graph, name)
+    # The converted tensors' names (in TensorFlow's messages): made in the input_map's
+    # order under <prefix>/_inputs, each named as its conversion names it.
+    converted = [v for v in input_map.values() if not isinstance(v, tensor_lib.Tensor)]
+    overlay: dict[str, int] = {}
+    scope = _unique_names(graph._names_in_use, overlay, [prefix + "/_inputs"])[0]
+    names: list[str | None] = []
+    for value in converted:
+        if isinstance(value, ref_variable.RefVariable):
+            names.append(value._snapshot.name)
+            continue
+        if isinstance(value, variables.Variable):
+            cached = getattr(value, "_cached_value", None)
+            if cached is not None:
+                names.append(cached.name)
+                continue
+            base = "ReadVariableOp"
+        elif isinstance(value, range):
+            base = "Range"
+        elif isinstance(value, (list, tuple)) and _converted_dtype(value) and not is_constant_value(value):
+            base = "packed"
+        else:
+            base = "Const"
+        names.append(_unique_names(graph._names_in_use, overlay, [f"{scope}/{base}"])[0] + ":0")
+    it = iter(names)
+    pairs = [(k, t) if t else (k, next(it) or "") for k, t in pairs]
+    existing = list(graph._nodes_by_name) if graph.num_operations() else []
+    run_core(loaded, prefix, clear_devices=clear_devices, input_map=pairs, input_map_dtypes=dtypes_,
+             existing_names=existing)
 
 
 def _check_values_converted_first(graph: ops.Graph, import_scope: str | None, input_map: dict[Any, Any]) -> None:
@@ -940,6 +1047,8 @@ def _import_scoped(
             raise RuntimeError("Graph is finalized and cannot be modified.")
         _check_values_converted_first(graph, import_scope, checked_map)
         reason = _fallback_reason_for_graph(graph, checked_map)
+        if reason == _CONVERTED_BY_TENSORFLOW:
+            _check_file_before_conversion(loaded, graph, import_scope, clear_devices, checked_map)
         scope: str | None = None
         elements: list[Any] | None = None
         if reason is None:
