@@ -838,7 +838,7 @@ def _restore_collections(
         keys.remove(_TRAINABLE_VARIABLES)
         keys.insert(0, _TRAINABLE_VARIABLES)
     variable_objects: dict[bytes, Any] = {}
-    by_name: Any = None
+    by_name: Any = None  # (an op added later is missing from it: as_graph_element finds it)
     for key in keys:
         if key == unbound_inputs_col_name or not predicate(key):
             continue
@@ -854,20 +854,13 @@ def _restore_collections(
         if from_proto and kind == "bytes_list":
             proto_type = ops.get_collection_proto_type(key)
             if key in _VARIABLE_COLLECTIONS:
-                direct = _DIRECT_VARIABLES and from_proto is _ref_variable_from_proto
-                if direct and by_name is None:
-                    by_name = graph._nodes_by_name  # (a new mapping per access: once)
                 for value in col_def.bytes_list.value:
                     variable = variable_objects.get(value)
                     if variable is None:
                         proto = proto_type.FromString(value)
                         if not have_trainable:
                             proto.trainable = key == _TRAINABLE_VARIABLES
-                        variable = None
-                        if direct and not proto.is_resource:
-                            variable = _ref_variable(by_name, proto, scope)
-                        if variable is None:
-                            variable = from_proto(proto, import_scope=scope)
+                        variable = from_proto(proto, import_scope=scope)
                         variable_objects[value] = variable
                     items.append(variable)
             else:
@@ -880,7 +873,9 @@ def _restore_collections(
                     "The saved meta_graph is possibly from an older release:\n'%s' collection "
                     "should be of type 'byte_list', but instead is of type '%s'.", key, kind)
             if kind == "node_list":
-                items = _graph_elements(graph, [ops.prepend_name_scope(v, scope) for v in field.value])
+                if by_name is None and _DIRECT_OPERATIONS:
+                    by_name = graph._nodes_by_name  # (a new mapping of every op per access: once)
+                items = _graph_elements(graph, [ops.prepend_name_scope(v, scope) for v in field.value], by_name)
             elif kind == "int64_list":
                 items = [int(v) for v in field.value]
             else:
@@ -889,82 +884,7 @@ def _restore_collections(
             graph.get_collection_ref(key).extend(items)
 
 
-# The from_proto function ref_variable registers for the variable collections (the one
-# it defined: distribute_lib later rebinds the module's name, not the registration).
-_ref_variable_from_proto: Any = ops.get_from_proto_function(_GLOBAL_VARIABLES)
-if (getattr(_ref_variable_from_proto, "__module__", None) != ref_variable.__name__
-        or getattr(_ref_variable_from_proto, "__qualname__", None) != "_from_proto_fn"):
-    _ref_variable_from_proto = None
-# (On the release the direct path was tested against: tests/test_tf_dropin.py compares
-# every imported variable's class and attributes with those of TensorFlow's import.)
-_DIRECT_VARIABLES = (
-    _DIRECT_OPERATIONS
-    and _ref_variable_from_proto is not None
-    and ref_variable.RefVariable.__new__ is object.__new__
-    and "__setattr__" not in vars(ref_variable.RefVariable)
-)
-_modes: dict[tuple[int, int, bool], tuple[Any, Any, bool]] = {}
-
-
-def _ref_variable(by_name: Any, proto: Any, scope: str) -> Any:
-    """The ``RefVariable`` TensorFlow's ``from_proto`` makes of a VariableDef (same class,
-    same attributes, same values), made directly: its four graph elements looked up in
-    the graph's name table (:func:`_graph_elements`' direct lookup), its
-    synchronization, aggregation and trainable validated once per combination. None
-    when a name is not a plain op or tensor name the graph holds, or a mode is invalid:
-    then TensorFlow's ``from_proto`` makes it (or raises its error). ``by_name``: the
-    graph's ``_nodes_by_name``."""
-
-    def element(name: str) -> Any:
-        name = ops.prepend_name_scope(name, scope) if scope else name
-        op_name, colon, index = name.partition(":")
-        if op_name not in by_name:  # (a C++ mapping without .get)
-            return None
-        op = by_name[op_name]
-        if not colon:
-            return op
-        if not (index.isascii() and index.isdigit()):
-            return None
-        outputs = op.outputs
-        i = int(index)
-        return outputs[i] if i < len(outputs) else None
-
-    variable = element(proto.variable_name)
-    initializer = element(proto.initializer_name)
-    snapshot = element(proto.snapshot_name)
-    initial_value = element(proto.initial_value_name) if proto.initial_value_name else None
-    if variable is None or initializer is None or snapshot is None or (
-            proto.initial_value_name and initial_value is None):
-        return None
-    modes_key = (proto.synchronization, proto.aggregation, proto.trainable)
-    modes = _modes.get(modes_key)
-    if modes is None:
-        try:
-            modes = variables.validate_synchronization_aggregation_trainable(
-                proto.synchronization, proto.aggregation, proto.trainable, proto.variable_name)
-        except ValueError:
-            return None
-        _modes[modes_key] = modes
-    synchronization, aggregation, trainable = modes
-    out = object.__new__(ref_variable.RefVariable)
-    out._in_graph_mode = True
-    out._variable = variable
-    out._name = variable.name
-    out._initializer_op = initializer
-    out._initial_value = initial_value
-    out._synchronization = synchronization
-    out._aggregation = aggregation
-    out._trainable = trainable
-    out._snapshot = snapshot
-    out._save_slice_info = (
-        variables.Variable.SaveSliceInfo(save_slice_info_def=proto.save_slice_info_def, import_scope=scope)
-        if proto.HasField("save_slice_info_def") else None)
-    out._caching_device = None
-    out._constraint = None
-    return out
-
-
-def _graph_elements(graph: ops.Graph, names: Sequence[str]) -> list[Any]:
+def _graph_elements(graph: ops.Graph, names: Sequence[str], by_name: Any = None) -> list[Any]:
     """``graph.as_graph_element(name)`` of each name (a node_list collection's entries).
 
     On the TensorFlow release the direct path was checked against, an op's name
@@ -975,7 +895,8 @@ def _graph_elements(graph: ops.Graph, names: Sequence[str]) -> list[Any]:
     element = graph.as_graph_element
     if not _DIRECT_OPERATIONS:
         return [element(name) for name in names]
-    by_name = graph._nodes_by_name
+    if by_name is None:
+        by_name = graph._nodes_by_name
     out: list[Any] = []
     for name in names:
         op_name, colon, index = name.partition(":")
