@@ -293,6 +293,97 @@ def test_second_load_into_one_graph(models: dict[str, Path]) -> None:
     assert second.init_op is not None and second.init_op.name == tf_init
 
 
+def _without_saver_def(src: Path, export_dir: Path) -> Path:
+    """A copy of the SavedModel ``src`` whose meta graphs have no saver_def: the loader's
+    import builds a fresh Saver over all the graph's variables."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    shutil.copytree(src, export_dir)
+    path = export_dir / "saved_model.pb"
+    saved = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    for meta in saved.meta_graphs:
+        meta.ClearField("saver_def")
+    path.write_bytes(saved.SerializeToString())
+    return export_dir
+
+
+def test_no_saver_def_restores_with_a_fresh_saver(models: dict[str, Path], tmp_path: Path) -> None:
+    """The fresh Saver's restore op is staged in the import when the loader walks it: its
+    inputs must resolve among the staged ops (they were looked up in the committed graph:
+    a KeyError)."""
+    export_dir = _without_saver_def(models["main_op"], tmp_path / "model")
+    expected = tf_load(export_dir, ["serve"])
+    graph = fastmeta.Graph()
+    loaded = fastmeta.saved_model.load(export_dir, ["serve"], graph=graph)
+    assert loaded.saver is not None
+    assert diff_graph_defs(expected["graph_def"], graph.as_graph_def()) == []
+    values = loaded.variables
+    assert values is not None
+    got = {**values, **values.slices}
+    assert expected["restored"]
+    for name, value in expected["restored"].items():
+        if name.endswith("/p") or name == "p":
+            continue
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+    # The views the import made see the graph after its commit too.
+    restore_op = graph.get_operation_by_name(loaded.saver.saver_def.restore_op_name)
+    assert restore_op.control_inputs
+    assert loaded.saver.restore_targets()
+
+
+def test_no_saver_def_under_a_scope_restores_scoped_keys(models: dict[str, Path], tmp_path: Path) -> None:
+    """Under a scope, the fresh Saver's keys are the scoped names (``imp/w``), which the
+    checkpoint does not hold: TensorFlow's restore fails (NotFoundError), so does
+    fastmeta's (a CheckpointError naming the key), leaving the graph empty."""
+    export_dir = _without_saver_def(models["main_op"], tmp_path / "model")
+    g = tf.Graph()
+    with v1.Session(graph=g) as sess, pytest.raises(tf.errors.NotFoundError, match="Key imp/"):
+        v1.saved_model.loader.load(sess, ["serve"], str(export_dir), import_scope="imp")
+    graph = fastmeta.Graph()
+    with graph.as_default(), pytest.raises(fastmeta.CheckpointError, match="'imp/w'"):
+        fastmeta.saved_model.load(export_dir, ["serve"], import_scope="imp", graph=graph)
+    assert graph.get_operations() == [] and graph.get_all_collection_keys() == []
+
+
+@pytest.mark.parametrize("variables", ["absent", "present"])
+def test_no_saver_def_into_a_graph_with_variables(models: dict[str, Path], tmp_path: Path, variables: str) -> None:
+    """Loaded without a scope into a graph that already holds variables, a SavedModel with
+    no saver_def gets a fresh Saver over all of them, the earlier ones included, which its
+    checkpoint does not have (or there is none): TensorFlow's restore fails (a
+    ValueError, or NotFoundError naming the key), fastmeta's is a CheckpointError (a
+    ValueError) and the graph is left as it was."""
+    export_dir = _without_saver_def(models["main_op"], tmp_path / "model")
+    if variables == "absent":
+        shutil.rmtree(export_dir / "variables")
+    earlier = HERE / "fixtures" / "corpus" / "dynamic_rnn_v2.meta"
+    g = tf.Graph()
+    with g.as_default():
+        v1.train.import_meta_graph(str(earlier), import_scope="before")
+        with v1.Session(graph=g) as sess, pytest.raises(Exception) as tf_error:
+            v1.saved_model.loader.load(sess, ["serve"], str(export_dir))
+    graph = fastmeta.Graph()
+    with graph.as_default():
+        fastmeta.import_meta_graph(str(earlier), import_scope="before")
+    assert graph.get_collection("variables")
+    before = graph.as_graph_def().SerializeToString()
+    keys = {k: len(graph.get_collection(k)) for k in graph.get_all_collection_keys()}
+    with graph.as_default(), pytest.raises(fastmeta.CheckpointError) as info:
+        fastmeta.saved_model.load(export_dir, ["serve"], graph=graph)
+    assert isinstance(info.value, ValueError)
+    if variables == "absent":
+        assert tf_error.type is ValueError and "not a valid checkpoint" in str(tf_error.value)
+        assert str(export_dir / "variables" / "variables") in str(info.value)
+    else:
+        assert tf_error.type is tf.errors.NotFoundError and "before/" in str(tf_error.value)
+        assert "before/" in str(info.value)
+    assert graph.as_graph_def().SerializeToString() == before
+    assert {k: len(graph.get_collection(k)) for k in graph.get_all_collection_keys()} == keys
+    # Nothing of the failed load is left: the model with its saver_def loads into it.
+    loaded = fastmeta.saved_model.load(models["main_op"], ["serve"], import_scope="imp", graph=graph)
+    assert loaded.variables is not None and "imp/w" in loaded.variables
+    assert "save/restore_all" not in {op.name for op in graph.get_operations()}
+
+
 # ---- bad input ------------------------------------------------------------------------
 
 

@@ -213,12 +213,16 @@ def _varint(out: bytearray, n: int) -> None:
 class Operation:
     """A node of a :class:`Graph` (a view: cheap to create, compares by graph and name)."""
 
-    __slots__ = ("_graph", "_index", "_node", "_part")
+    __slots__ = ("_graph", "_index", "_lookup", "_node", "_part")
 
-    def __init__(self, graph: Graph, part: _Part, index: int):
+    def __init__(self, graph: Graph, part: _Part, index: int, lookup: _Lookup | None = None):
         self._graph = graph
         self._part = part
         self._index = index
+        # Where the names of its inputs resolve: the graph, or, for a view found or made
+        # by an import in progress, the import's transaction (whose staged ops the graph
+        # does not hold yet; after the commit the transaction looks in the graph).
+        self._lookup: _Lookup = graph if lookup is None else lookup
         self._node: node_def_pb2.NodeDef | None = None
 
     @property
@@ -275,15 +279,15 @@ class Operation:
                 if idx < 0:
                     continue
                 if src >= 0:
-                    out.append(Tensor(Operation(self._graph, self._part, src), idx))
+                    out.append(Tensor(Operation(self._graph, self._part, src, self._lookup), idx))
                 else:  # an input_map target: a node of an earlier part, by name
                     if external is None:
                         external = core.external()
-                    out.append(Tensor(self._graph.get_operation_by_name(external[-1 - src]), idx))
+                    out.append(Tensor(self._lookup.get_operation_by_name(external[-1 - src]), idx))
             return out
         for s in self._input_strings():
             if not s.startswith("^"):
-                out.append(self._graph._tensor_from_input(s))
+                out.append(self._lookup._tensor_from_input(s))
         return out
 
     @property
@@ -296,19 +300,19 @@ class Operation:
                 if idx >= 0:
                     continue
                 if src >= 0:
-                    out.append(Operation(self._graph, self._part, src))
+                    out.append(Operation(self._graph, self._part, src, self._lookup))
                 else:
-                    out.append(self._graph.get_operation_by_name(core.external()[-1 - src]))
+                    out.append(self._lookup.get_operation_by_name(core.external()[-1 - src]))
             return out
         for s in self._input_strings():
             if s.startswith("^"):
-                out.append(self._graph.get_operation_by_name(s[1:]))
+                out.append(self._lookup.get_operation_by_name(s[1:]))
         return out
 
     @property
     def outputs(self) -> list[Tensor]:
         """The output Tensors, when the op's OpDef is known (``[]`` otherwise)."""
-        specs = self._graph._output_specs(self)
+        specs = self._lookup._output_specs(self)
         return [Tensor(self, i) for i in range(len(specs or ()))]
 
     @property
@@ -381,7 +385,7 @@ class Tensor:
     def dtype(self) -> int | None:
         """The DataType (``types_pb2`` enum value; ``_REF`` types are >100), when the
         op's OpDef is known; else None."""
-        specs = self._op.graph._output_specs(self._op)
+        specs = self._op._lookup._output_specs(self._op)
         if specs is None or self._value_index >= len(specs):
             return None
         return specs[self._value_index]
@@ -525,7 +529,7 @@ class _Lookup:
         for part in reversed(self._all_parts()):
             i = part.find(name)
             if i >= 0:
-                return Operation(self._graph, part, i)
+                return Operation(self._graph, part, i, self)
         return None
 
     def _output_specs(self, op: Operation) -> list[int] | None:
@@ -891,7 +895,7 @@ class Graph(_Lookup):
             txn = _Transaction(self)
             op = txn.create_op(op_type, inputs, attrs, name, device, control_inputs, colocate_with)
             txn.commit()
-            return op
+            return Operation(self, op._part, op._index)
 
     def placeholder(
         self, dtype: int | str, shape: Sequence[int | None] | None = None, name: str | None = None
@@ -1096,7 +1100,7 @@ class _Transaction(_Lookup):
         for find, part in search:
             i = find(name)
             if i >= 0:
-                return Operation(self._graph, part, i)
+                return Operation(self._graph, part, i, self)
         return None
 
     def _op_def(self, op_type: str) -> op_def_pb2.OpDef | None:
@@ -1203,7 +1207,7 @@ class _Transaction(_Lookup):
             self._search = None
         block = self.parts[-1]
         assert isinstance(block, _Block)
-        return Operation(self._graph, block, block.add(node))
+        return Operation(self._graph, block, block.add(node), self)
 
     def add_to_collection(self, key: Any, value: Any) -> None:
         self.collections.setdefault(key, []).append(value)
@@ -1279,6 +1283,16 @@ class _Transaction(_Lookup):
         for k, v in self.registered_gradients.items():
             g._registered_gradients.setdefault(k, v)
         g._versions.CopyFrom(self.versions)
+        # The views this transaction made resolve names through it: from now on they
+        # look in the graph, which holds the staged parts (and whatever comes later).
+        self.parts = []
+        self._search = None
+        self.names = {}
+        self.collections = {}
+        self.deferred = set()
+        self.functions = {}
+        self.gradients = {}
+        self.registered_gradients = {}
 
 
 # ---------------------------------------------------------------------------
