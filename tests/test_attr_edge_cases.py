@@ -77,16 +77,20 @@ def _small_meta() -> meta_graph_pb2.MetaGraphDef:
 
 
 def _assemble(meta: meta_graph_pb2.MetaGraphDef, node_extra: dict[str, bytes] | None = None,
-              op_extra: dict[str, bytes] | None = None, drop: dict[str, str] | None = None) -> bytes:
+              op_extra: dict[str, bytes] | None = None, drop: dict[str, str] | None = None,
+              replace: dict[str, bytes] | None = None) -> bytes:
     """``meta`` serialized with raw bytes appended to the named NodeDefs (``node_extra``)
     and OpDefs of the op list (``op_extra``), after removing attr ``drop[node]`` from
-    the node."""
-    node_extra, op_extra, drop = node_extra or {}, op_extra or {}, drop or {}
+    the node; a NodeDef named in ``replace`` is those bytes instead."""
+    node_extra, op_extra, drop, replace = node_extra or {}, op_extra or {}, drop or {}, replace or {}
     meta = meta_graph_pb2.MetaGraphDef.FromString(meta.SerializeToString())
     for node in meta.graph_def.node:
         if node.name in drop:
             del node.attr[drop[node.name]]
-    nodes = b"".join(_ld(1, n.SerializeToString() + node_extra.get(n.name, b"")) for n in meta.graph_def.node)
+    nodes = b"".join(
+        _ld(1, replace[n.name] if n.name in replace else n.SerializeToString() + node_extra.get(n.name, b""))
+        for n in meta.graph_def.node
+    )
     ops = b"".join(_ld(1, op.SerializeToString() + op_extra.get(op.name, b""))
                    for op in meta.meta_info_def.stripped_op_list.op)
     del meta.graph_def.node[:]
@@ -361,3 +365,107 @@ def test_strip_default_attrs_of_a_tensor_attr(spelling: str, route: dict[str, An
     got = fastmeta.export_meta_graph(graph=g, strip_default_attrs=True, **route)
     assert {n.name: sorted(n.attr) for n in got.graph_def.node} == {
         n.name: sorted(n.attr) for n in expected.graph_def.node}
+
+
+# --- 5. an attr without a default absent from the node ----------------------------------------
+
+
+def _matmul_meta() -> meta_graph_pb2.MetaGraphDef:
+    """Const ``c``, ``m = MatMul(c, c)``, Placeholder ``p``, as TensorFlow exports them."""
+    tf = _tf()
+    g = tf.Graph()
+    with g.as_default():
+        c = tf.constant([[1.0]], name="c")
+        tf.linalg.matmul(c, c, name="m")
+        tf.compat.v1.placeholder(tf.float32, name="p")
+        data = tf.compat.v1.train.export_meta_graph(graph=g).SerializeToString()
+    return meta_graph_pb2.MetaGraphDef.FromString(data)
+
+
+def _without(meta: meta_graph_pb2.MetaGraphDef, node: str, attrs: tuple[str, ...]) -> bytes:
+    meta = meta_graph_pb2.MetaGraphDef.FromString(meta.SerializeToString())
+    for n in meta.graph_def.node:
+        if n.name == node:
+            for a in attrs:
+                del n.attr[a]
+    return meta.SerializeToString()
+
+
+ABSENT = {
+    "matmul_T": ("m", ("T",)),
+    "const_value": ("c", ("value",)),
+    "const_dtype": ("c", ("dtype",)),
+    "const_dtype_and_value": ("c", ("dtype", "value")),
+    "placeholder_dtype": ("p", ("dtype",)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ABSENT))
+def test_a_required_attr_absent_is_refused(case: str) -> None:
+    """TensorFlow's importer refuses a node lacking an attr its OpDef gives no default
+    (``NodeDef missing attr 'T' from Op<...>``; several: ``missing attrs 'dtype',
+    'value'``, sorted); so does each front door of fastmeta, with a GraphError naming
+    the node and TensorFlow's words, leaving a graph it imports into as it was."""
+    node, attrs = ABSENT[case]
+    data = _without(_matmul_meta(), node, attrs)
+    message = _tf_error(data)
+    assert message.startswith("NodeDef missing attr"), message
+    reason = message.split(" from Op<")[0]
+    for door, run in FRONT_DOORS.items():
+        with pytest.raises(fastmeta.GraphError) as info:
+            run(data)
+        assert info.value.node == node, door
+        assert reason in str(info.value), (door, reason, str(info.value))
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(_matmul_meta().SerializeToString(), graph=g, import_scope="a")
+    before = g.as_graph_def().SerializeToString()
+    with pytest.raises(fastmeta.GraphError):
+        fastmeta.import_meta_graph(data, graph=g, import_scope="b")
+    assert g.as_graph_def().SerializeToString() == before
+
+
+def _identity_before_op(attrs: bytes) -> bytes:
+    """Node ``i`` of ``_small_meta`` with its attr entries ``attrs`` before its op field."""
+    return _ld(1, b"i") + attrs + _ld(2, b"Identity") + _ld(3, b"p")
+
+
+def test_attrs_before_the_op_field_are_checked_too() -> None:
+    """Field order is free in protobuf: attrs ahead of ``op`` are the node's as well.
+    ``T`` there is found (imported as TensorFlow); given no value there, or absent
+    while another attr is there, the node is refused, as TensorFlow refuses it."""
+    float_t = _vi(6, 1)
+    _assert_as_tensorflow(_assemble(_small_meta(), replace={"i": _identity_before_op(_entry("T", float_t))}))
+    _assert_refused_as_tensorflow(_assemble(_small_meta(), replace={"i": _identity_before_op(_entry("T", b""))}), "i")
+    data = _assemble(_small_meta(), replace={"i": _identity_before_op(_entry("_class", _ld(1, _ld(2, b"loc:@p"))))})
+    assert _tf_error(data).startswith("NodeDef missing attr 'T' from Op<")
+    for run in FRONT_DOORS.values():
+        with pytest.raises(fastmeta.GraphError, match="NodeDef missing attr 'T'"):
+            run(data)
+
+
+def _defun_without(function: str, node: str, attr: str) -> bytes:
+    meta = meta_graph_pb2.MetaGraphDef.FromString((HERE / "fixtures" / "corpus" / "defun_library.meta").read_bytes())
+    f = next(f for f in meta.graph_def.library.function if f.signature.name == function)
+    del next(n for n in f.node_def if n.name == node).attr[attr]
+    return meta.SerializeToString()
+
+
+def test_a_function_body_node_lacking_a_required_attr_is_imported() -> None:
+    """TensorFlow's importer does not check a function's body nodes against their
+    OpDefs: a body node of a function no node calls, lacking its ``T``, is imported, as
+    fastmeta imports it (the library as the file has it)."""
+    _assert_as_tensorflow(_defun_without("triple_grad_UVQ4cyvFJaM", "mul_0", "T"))
+
+
+def test_a_called_functions_body_node_lacking_a_required_attr_is_a_known_difference() -> None:
+    """A known difference (tests/TF_BEHAVIOUR.md): TensorFlow instantiates a function
+    some node calls, and fails (NotFoundError, not the importer's ValueError) when the
+    instantiation needs the missing attr; fastmeta does not instantiate functions, and
+    imports the file."""
+    tf = _tf()
+    data = _defun_without("__inference_doubled_sum_6268", "mul", "T")
+    with tf.Graph().as_default(), pytest.raises(tf.errors.NotFoundError, match="type attr not found: T"):
+        tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(data))
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(data, graph=g)
+    assert g.get_operations()

@@ -351,14 +351,24 @@ struct Signature {
   // Attrs the file's OpDef of the op has with a default and this OpDef (the registry's)
   // lacks: a node holding such a default drops it (RewriteOptions::registry).
   std::vector<std::pair<std::string_view, std::string_view>> removable;
-  // The OpDef's attrs without a default (not for functions): a node holding one with no
-  // value (an AttrValue with no member set) is refused, as TensorFlow's importer
-  // refuses it (a list attr's missing value counts as an empty list).
+  // The OpDef's attrs without a default (not for functions): a node lacking one, or
+  // holding one with no value (an AttrValue with no member set), is refused, as
+  // TensorFlow's importer refuses it (a list attr's missing value counts as an empty
+  // list).
   struct Required {
     std::string_view name, type;
     int64_t minimum = 0;  // (0 unless has_minimum)
   };
   std::vector<Required> required;
+  // The presence check, at the cost of a bitmask per node (see ParseNode): bit k of
+  // required_sizes when a required name has k bytes (a key of no such size is not
+  // compared); bit i of a node's mask when it has an entry keyed required[i];
+  // required_all: the mask of a node that has them all. Bit 63 of required_all, which
+  // no node's mask has, sends every node to the full check (CheckRequiredAttrs) when
+  // the masks cannot tell (over 63 required attrs, a name of 64 bytes or more).
+  static constexpr size_t kMaxRequiredBits = 63;
+  uint64_t required_sizes = 0;
+  uint64_t required_all = 0;
 };
 constexpr uint8_t kUnknownOutputs = 0xff;  // RawNode/num_outputs_: not known (no check)
 
@@ -659,12 +669,25 @@ class Rewriter {
         sig.removable.emplace_back(attr_name, default_value);
       }
     }
+    FinishRequired(sig);
     if (function) {  // (a function's calls get no defaults)
       function_signatures_[op_name] = std::move(sig);
       return;
     }
     op_defaults_[op_name] = std::move(defaults);
     op_signatures_[op_name] = std::move(sig);
+  }
+
+  static void FinishRequired(Signature& sig) {
+    for (size_t i = 0; i < sig.required.size(); ++i) {
+      const std::string_view name = sig.required[i].name;
+      if (i >= Signature::kMaxRequiredBits || name.size() >= 64) {
+        sig.required_all |= uint64_t{1} << Signature::kMaxRequiredBits;
+        continue;
+      }
+      sig.required_all |= uint64_t{1} << i;
+      sig.required_sizes |= uint64_t{1} << name.size();
+    }
   }
 
   // An AttrDef without a default: its name, type and minimum.
@@ -1209,6 +1232,8 @@ class Rewriter {
     size_t num_keys = 0;
     bool check_unset = false;  // the op has attrs without a default (Signature::required)
     bool unset_attr = false;   // an attr holds no value
+    uint64_t required_sizes = 0;  // the op's Signature::required_sizes (0: none to check)
+    uint64_t required_seen = 0;   // bit i: an entry keyed required[i] (Signature::required_all)
     const char* base = bytes.data();
     auto rel = [base](const char* p) { return static_cast<uint32_t>(p - base); };
     node.attr_begin = node.attr_end = static_cast<uint32_t>(bytes.size());
@@ -1238,6 +1263,8 @@ class Rewriter {
           sig = nullptr;
           if (!op.empty()) std::tie(node.defaults, sig) = CachedOpOf(op, op_cache);
           check_unset = sig != nullptr && !sig->required.empty();
+          required_sizes = check_unset ? sig->required_sizes : 0;
+          required_seen = 0;
           type_name_sizes = 0;
           if (in_types != nullptr && sig != nullptr && sig->collect_types) {
             type_names = sig->type_attr_names;
@@ -1302,6 +1329,13 @@ class Rewriter {
           if (check_unset && (value.empty() || static_cast<uint8_t>(value[0] - 0x08) >= 0x50) && !AttrIsSet(value)) {
             unset_attr = true;
           }
+          if (key.size() < 64 && ((required_sizes >> key.size()) & 1) != 0) {
+            const Signature::Required* req = sig->required.data();
+            const size_t n = std::min(sig->required.size(), Signature::kMaxRequiredBits);
+            for (size_t i = 0; i < n; ++i) {
+              if (SameName(key, req[i].name)) required_seen |= uint64_t{1} << i;
+            }
+          }
           if (sig != nullptr && !sig->removable.empty() && Removable(*sig, key, value)) {
             node.drop_attrs = true;
             simple = false;  // (dropped by the slow path)
@@ -1350,7 +1384,10 @@ class Rewriter {
     if (node.op().empty()) {
       throw GraphError("Node " + Quote(node.name()) + ": NodeDef has no op", std::string(node.name()));
     }
-    if (unset_attr && sig != nullptr) CheckRequiredAttrs(node, bytes, *sig);
+    // (attrs before the op field were read without its signature: all checked again)
+    if (check_unset && (unset_attr || attrs_before_op || required_seen != sig->required_all)) {
+      CheckRequiredAttrs(node, bytes, *sig);
+    }
     outputs_out = kUnknownOutputs;
     type_out = 0;
     if (sig != nullptr) {
@@ -1385,8 +1422,10 @@ class Rewriter {
 
   // Refuses a node whose attr without a default holds no value (the last entry of its
   // key: duplicates' last wins), as TensorFlow's importer does: a missing value for a
-  // non-list attr, or an empty list shorter than the attr's minimum.
+  // non-list attr, or an empty list shorter than the attr's minimum; then one that
+  // lacks such attrs (TensorFlow: "NodeDef missing attr(s) ...", names sorted).
   void CheckRequiredAttrs(const RawNode& node, std::string_view bytes, const Signature& sig) {
+    std::vector<std::string_view> missing;
     for (const Signature::Required& attr : sig.required) {
       std::string_view last;
       bool found = false;
@@ -1401,7 +1440,11 @@ class Rewriter {
           found = true;
         }
       }
-      if (!found || AttrIsSet(last)) continue;
+      if (!found) {
+        if (std::find(missing.begin(), missing.end(), attr.name) == missing.end()) missing.push_back(attr.name);
+        continue;
+      }
+      if (AttrIsSet(last)) continue;
       const std::string where = "Node " + Quote(node.name()) + " (op " + Quote(node.op()) + "): ";
       if (attr.type.substr(0, 5) != "list(") {
         throw GraphError(where + "AttrValue missing value with expected type '" + std::string(attr.type) + "' for attr '" +
@@ -1414,6 +1457,13 @@ class Rewriter {
                          std::string(node.name()));
       }
     }
+    if (missing.empty()) return;
+    std::sort(missing.begin(), missing.end());
+    std::string names;
+    for (std::string_view m : missing) names += (names.empty() ? "'" : ", '") + std::string(m) + "'";
+    throw GraphError("Node " + Quote(node.name()) + " (op " + Quote(node.op()) + "): NodeDef missing attr" +
+                         (missing.size() > 1 ? "s " : " ") + names + " from its OpDef",
+                     std::string(node.name()));
   }
 
   // Whether a node's attr is one its op's registry OpDef lacks and the file's OpDef

@@ -1562,6 +1562,66 @@ std::string Typed(const std::string& name, const std::string& op, const std::vec
   return Node(name, op, inputs, Attr("T", TypeValue(t)));
 }
 
+// An attr without a default in the op's OpDef: a node lacking it is refused (TensorFlow:
+// "NodeDef missing attr(s) ...", names sorted), as one holding it with no value is,
+// wherever the attr entries are (before the op field too); the per-node mask check
+// falls back to a full scan past 63 such attrs or for a name of 64+ bytes.
+void TestRequiredAttrs() {
+  auto attr_def = [](const std::string& name, const std::string& type) { return Bytes(4, Bytes(1, name) + Bytes(2, type)); };
+  const std::string ops = Op("C", {}, {"dtype"}, attr_def("value", "tensor") + attr_def("dtype", "type")) +
+                          Op("Id", {"T"}, {"T"}, attr_def("T", "type"));
+  const std::string dtype = Attr("dtype", TypeValue(kFloat)), value = Attr("value", Bytes(8, ""));
+  auto refused = [&](const std::string& nodes, const std::string& node) {
+    try {
+      fastmeta::RewriteMetaGraph(TypedMeta(ops, nodes), Opts("imp"));
+    } catch (const fastmeta::GraphError& e) {
+      CHECK(e.node() == node);
+      return std::string(e.what());
+    }
+    std::fprintf(stderr, "not refused\n");
+    std::abort();
+  };
+  auto accepted = [&](const std::string& nodes) {
+    return fastmeta::RewriteMetaGraph(TypedMeta(ops, nodes), Opts("imp"))->num_nodes();
+  };
+  CHECK(accepted(Node("c", "C", {}, dtype + value) + Node("i", "Id", {"c"}, Attr("T", TypeValue(kFloat)))) == 2);
+  CHECK(refused(Node("c", "C", {}, dtype), "c") == "Node 'c' (op 'C'): NodeDef missing attr 'value' from its OpDef");
+  CHECK(refused(Node("c", "C", {}, Attr("_class", Bytes(1, ""))), "c") ==
+        "Node 'c' (op 'C'): NodeDef missing attrs 'dtype', 'value' from its OpDef");
+  CHECK(Contains(refused(Node("c", "C", {}, dtype + value) + Node("i", "Id", {"c"}), "i"), "NodeDef missing attr 'T'"));
+  // A valueless attr is reported before a missing one (as TensorFlow checks them).
+  CHECK(Contains(refused(Node("c", "C", {}, Attr("dtype", "")), "c"), "AttrValue missing value with expected type 'type'"));
+  // A repeated key counts once; its last entry is the value.
+  CHECK(accepted(Node("c", "C", {}, dtype + value + dtype)) == 1);
+  // Attrs before the op field (field order is free): read without the signature, then
+  // checked in full.
+  auto before_op = [](const std::string& name, const std::string& attrs, const std::string& op) {
+    return Bytes(1, Bytes(1, name) + attrs + Bytes(2, op));
+  };
+  CHECK(accepted(before_op("c", dtype + value, "C")) == 1);
+  CHECK(accepted(Bytes(1, Bytes(1, "c") + dtype + Bytes(2, "C") + value)) == 1);  // (one on each side)
+  CHECK(Contains(refused(before_op("c", dtype, "C"), "c"), "NodeDef missing attr 'value'"));
+  CHECK(Contains(refused(before_op("c", dtype + Attr("value", ""), "C"), "c"), "AttrValue missing value with expected type 'tensor'"));
+  // An op field, then attrs, then another op field (the last wins): checked against the last.
+  CHECK(Contains(refused(Bytes(1, Bytes(1, "c") + Bytes(2, "NoOp") + dtype + Bytes(2, "C")), "c"), "missing attr 'value'"));
+  // More attrs than the mask has bits, and a long name: every node is scanned.
+  std::string many_defs, many;
+  for (int k = 0; k < 70; ++k) {
+    many_defs += attr_def("a" + std::to_string(k), "int");
+    many += Attr("a" + std::to_string(k), VarintField(3, 1));
+  }
+  const std::string long_name(64, 'x');
+  const std::string more = Op("Many", {}, {}, many_defs) + Op("Long", {}, {}, attr_def(long_name, "int"));
+  CHECK(fastmeta::RewriteMetaGraph(TypedMeta(more, Node("m", "Many", {}, many)), Opts())->num_nodes() == 1);
+  const std::string all_but_last = many.substr(0, many.size() - Attr("a69", VarintField(3, 1)).size());
+  CHECK(Contains(ExpectError<fastmeta::GraphError>(TypedMeta(more, Node("m", "Many", {}, all_but_last))),
+                 "NodeDef missing attr 'a69'"));
+  CHECK(fastmeta::RewriteMetaGraph(TypedMeta(more, Node("l", "Long", {}, Attr(long_name, VarintField(3, 1)))), Opts())->num_nodes() == 1);
+  CHECK(Contains(ExpectError<fastmeta::GraphError>(TypedMeta(more, Node("l", "Long"))), "NodeDef missing attr '" + long_name + "'"));
+  // A function's body nodes are not checked (TensorFlow's importer does not validate
+  // them), nor are the attrs a function's signature declares on its calls.
+}
+
 void TestEdgeTypes() {
   const std::string ops = TypeOps();
   const std::string base = Const("f", kFloat) + Const("i", kInt32) + Node("v", "Var", {}, Attr("dtype", TypeValue(kFloat)));
@@ -1909,6 +1969,7 @@ int main() {
   TestImportOrder();
   TestColocatedDevices();
   TestOpListDefaults();
+  TestRequiredAttrs();
   TestSizeLimit();
   TestFiles();
   TestTruncatedWhileMapped();
