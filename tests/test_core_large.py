@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fastmeta import _core
-from fastmeta.protos import graph_pb2, meta_graph_pb2
+from fastmeta.protos import graph_pb2, meta_graph_pb2, types_pb2
 from reference_rewrite import parse_tensor_name, reference_rewrite
 from test_rewrite_properties import DEVICES, op_list
 
@@ -24,7 +24,8 @@ N = 12_000
 
 def random_graph(seed: int, shuffled: bool) -> graph_pb2.GraphDef:
     """Towers of layers: inputs mostly from recent nodes, some far back; control
-    inputs, output indices, devices, colocation, shapes, attrs left to defaults."""
+    inputs, output indices, devices, colocation, shapes, attrs left to defaults (those
+    without one set)."""
     rng = random.Random(seed)
     names: list[str] = []
     gd = graph_pb2.GraphDef()
@@ -45,6 +46,9 @@ def random_graph(seed: int, shuffled: bool) -> graph_pb2.GraphDef:
             node.attr["_output_shapes"].list.shape.add()
         if node.op == "Foo" and rng.random() < 0.5:
             node.attr["alpha"].f = 1.5
+        if node.op in ("Foo", "Identity"):  # (their OpDefs' attrs without a default)
+            node.attr["T"].type = types_pb2.DT_FLOAT
+            node.attr["N"].i = sum(not x.startswith("^") for x in node.input)
         names.append(name)
     if shuffled:
         # Swap some nodes far apart: the import order then differs from the file's.

@@ -8,8 +8,8 @@ was passed int32 from d:0 incompatible with expected float."); so does the TF-fr
 Each refusal is differential: TensorFlow's own import of the same bytes gives the same
 message. Each op's OpDef is TensorFlow's registry's (fastmeta's copy of it), else the
 file's op list's; a function's call is checked against the function's signature. What
-none can tell (an op neither has, a type attr missing without a default, an input_map
-target of unknown dtype) is not checked."""
+none can tell (an op neither has, an input_map target of unknown dtype) is not checked;
+a type attr missing without a default is a node TensorFlow refuses, and fastmeta too."""
 
 from __future__ import annotations
 
@@ -353,22 +353,27 @@ def test_ops_the_op_list_lacks_are_checked_by_the_registry(
     assert str(info.value) == expected
 
 
-def test_what_the_attrs_cannot_tell_is_not_checked() -> None:
-    """A type attr missing without a default (of the consumer or the source): fastmeta
-    does not check the edge."""
+def test_a_type_attr_missing_without_a_default_is_refused() -> None:
+    """A type attr missing without a default (of the consumer or the source): not an
+    edge left unchecked, but a node TensorFlow's importer refuses ('NodeDef missing attr
+    'T''); so does fastmeta."""
     base = _base_meta()
 
     def type_attr_missing(nodes: dict[str, Any], meta: Any) -> None:
         nodes["i"].input[0] = "d"
-        del nodes["i"].attr["T"]  # no default in Identity's OpDef: not known
-
-    assert _fm_outcome(_edited(base, type_attr_missing)) is None
+        del nodes["i"].attr["T"]
 
     def source_attr_missing(nodes: dict[str, Any], meta: Any) -> None:
         nodes["i"].input[0] = "d"
         del nodes["d"].attr["dtype"]
 
-    assert _fm_outcome(_edited(base, source_attr_missing)) is None
+    cases = ((type_attr_missing, "NodeDef missing attr 'T'"), (source_attr_missing, "NodeDef missing attr 'dtype'"))
+    for edit, reason in cases:
+        data = _edited(base, edit)
+        expected = _tf_outcome(data)
+        assert expected is not None and expected.startswith(reason), expected
+        got = _fm_outcome(data)
+        assert got is not None and reason in got, got
 
 
 def test_a_function_call_is_checked_against_its_signature() -> None:

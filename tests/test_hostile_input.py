@@ -335,7 +335,7 @@ def test_core_refuses_invalid_prefix() -> None:
 
 
 def test_input_map_errors() -> None:
-    data = meta(node("a", "CustomOp") + node("b", "Identity", ("a", "^a")))  # (NoOp has no output 0)
+    data = meta(node("a", "CustomOp") + node("b", "Identity", ("a", "^a"), attrs=(("T", field(6, 1)),)))
     e = raises(ValueError, lambda: rewrite(data, input_map={"zz": "y:0"}))
     assert isinstance(e, fastmeta.InputMapError) and "zz" in str(e)
 
@@ -406,7 +406,8 @@ def test_malformed_attr_value_is_a_parse_error_naming_the_node() -> None:
     one_input = field(1, b"in") + field(3, 1)  # one DT_FLOAT input
     op_def = field(1, b"Multi") + field(2, one_input) + field(3, output) + field(4, field(1, b"N") + field(2, b"int"))
     bad = (("N", field(3, 2)), ("dtype", b"\x30\xff"))  # N = 2; dtype: a cut varint
-    data = meta(node("a", "Const"), node("b", "Multi", ("a",), attrs=bad), op_list=field(1, op_def))
+    const = (("dtype", field(6, 1)), ("value", field(8, b"")))  # (Const's attrs without a default)
+    data = meta(node("a", "Const", attrs=const), node("b", "Multi", ("a",), attrs=bad), op_list=field(1, op_def))
     g = fastmeta.Graph()
     fastmeta.import_meta_graph(data, graph=g)  # nothing looks at node b during this import
     op = g.get_operation_by_name("b")

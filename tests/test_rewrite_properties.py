@@ -7,7 +7,7 @@ from typing import Any
 import fastmeta
 import pytest
 from fastmeta import _core
-from fastmeta.protos import attr_value_pb2, graph_pb2, op_def_pb2
+from fastmeta.protos import attr_value_pb2, graph_pb2, op_def_pb2, types_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference_rewrite import RefError, reference_rewrite
@@ -31,7 +31,7 @@ DEVICES = [
 
 def op_list() -> op_def_pb2.OpList:
     """The random graphs' op list: defaults to restore, and signatures the graphs keep
-    (any number of inputs: N, which no node sets, so their count is not checked; three
+    (any number of inputs: N, which each node sets to its count of data inputs; three
     outputs, the most an input names)."""
     ops = op_def_pb2.OpList()
     foo = ops.op.add(name="Foo")
@@ -71,6 +71,9 @@ def graphs(draw: Any) -> graph_pb2.GraphDef:
             node.attr["_class"].list.s.extend(f"loc:@{t}".encode() for t in targets)
         if draw(st.booleans()):
             node.attr["_output_shapes"].list.shape.add()
+        if node.op in ("Foo", "Identity"):  # (their OpDefs' attrs without a default)
+            node.attr["T"].type = types_pb2.DT_FLOAT
+            node.attr["N"].i = len(data)
         if node.op == "Foo" and draw(st.booleans()):
             node.attr["alpha"].f = 2.0
         if node.op == "Foo" and draw(st.booleans()):

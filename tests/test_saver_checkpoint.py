@@ -419,13 +419,14 @@ def _restore_graph(names_value: bytes, restore_inputs: tuple[str, ...], dtypes: 
 
     scalar_string = field(1, 7) + field(2, field(2, field(1, 1)))  # DT_STRING, shape [1]
     restore_attrs = (("dtypes", dtypes),) if dtypes is not None else ()
+    string = ("dtype", field(6, 7))  # (the attrs the OpDefs give no default)
     nodes = (
-        node("v", "VariableV2")
-        + node("f", "Const")
-        + node("names", "Const", attrs=(("value", field(8, names_value)),))
-        + node("specs", "Const", attrs=(("value", field(8, scalar_string + field(8, b""))),))
+        node("v", "VariableV2", attrs=(("dtype", field(6, 1)), ("shape", field(7, field(2, field(1, 2))))))
+        + node("f", "Const", attrs=(string, ("value", field(8, scalar_string + field(8, b"f")))))
+        + node("names", "Const", attrs=(string, ("value", field(8, names_value))))
+        + node("specs", "Const", attrs=(string, ("value", field(8, scalar_string + field(8, b"")))))
         + node("r", "RestoreV2", restore_inputs, attrs=restore_attrs)
-        + node("as", "Assign", ("v", "r:0"))
+        + node("as", "Assign", ("v", "r:0"), attrs=(("T", field(6, 1)),))
         + node("restore_all", "NoOp", ("^as",))
     )
     saver_def = field(1, b"f:0") + field(2, b"f:0") + field(3, b"restore_all")
@@ -433,7 +434,8 @@ def _restore_graph(names_value: bytes, restore_inputs: tuple[str, ...], dtypes: 
 
 
 def test_a_malformed_restore_op_is_a_checkpoint_error(tmp_path: Path) -> None:
-    # No dtypes attr (a bare ValueError), dtypes of the wrong kind (TypeError); and a
+    # No dtypes attr (refused at import, as TensorFlow's importer refuses it), dtypes of
+    # the wrong kind (TypeError); and a
     # tensor_names Const whose shape claims 10^12 strings
     # (the last one repeats): expanded in full, a MemoryError (or gigabytes).
     sys.path.insert(0, str(CORPUS.parent.parent.parent / "fuzz"))
@@ -447,7 +449,9 @@ def test_a_malformed_restore_op_is_a_checkpoint_error(tmp_path: Path) -> None:
     for inputs in [(), ("f",)]:
         with pytest.raises(fastmeta.GraphError, match="op 'RestoreV2' takes 3 data inputs"):
             fastmeta.import_meta_graph(_restore_graph(names, inputs, one_float), graph=fastmeta.Graph())
-    for inputs, dtypes in [(("f", "names", "specs"), None), (("f", "names", "specs"), field(3, 5))]:
+    with pytest.raises(fastmeta.GraphError, match="NodeDef missing attr 'dtypes'"):
+        fastmeta.import_meta_graph(_restore_graph(names, ("f", "names", "specs"), None), graph=fastmeta.Graph())
+    for inputs, dtypes in [(("f", "names", "specs"), field(3, 5))]:
         g = fastmeta.Graph()
         saver = fastmeta.import_meta_graph(_restore_graph(names, inputs, dtypes), graph=g)
         assert saver is not None

@@ -51,6 +51,8 @@ def _meta(*nodes: dict[str, Any]) -> meta_graph_pb2.MetaGraphDef:
         spec = dict(spec)
         attrs = spec.pop("attrs", {})
         node = meta.graph_def.node.add(**spec)
+        if node.op == "Const" and "value" not in attrs:  # (an attr without a default)
+            node.attr["value"].tensor.dtype = DT_FLOAT
         for key, value in attrs.items():
             if isinstance(value, list):
                 node.attr[key].list.type.extend(value)
@@ -130,14 +132,17 @@ def test_a_node_with_more_or_fewer_inputs_than_its_op_takes(node: str, inputs: l
 def test_what_the_op_defs_cannot_tell_is_not_checked() -> None:
     meta = _valid()
     nodes = {n.name: n for n in meta.graph_def.node}
-    del nodes["sum"].attr["N"]  # a count attr the node lacks (and no default): count unknown
-    nodes["sum"].input.insert(0, "c")
     nodes["i"].op = "NotInTheOpList"  # (nor in TensorFlow's registry)
     nodes["i"].input.insert(1, "c")
-    nodes["sum"].input[2] = "i:7"
+    nodes["sum"].input[1] = "i:7"
     g = fastmeta.Graph()
     fastmeta.import_meta_graph(meta, graph=g)
     assert [t.name for t in g.get_operation_by_name("i").inputs] == ["c:0", "c:0"]
+    # A count attr the node lacks (its OpDef gives no default) is not a count left
+    # unknown: the node is refused, as TensorFlow's importer refuses it.
+    del nodes["sum"].attr["N"]
+    e = _rejected(meta)
+    assert e.node == "sum" and "NodeDef missing attr 'N'" in str(e)
 
 
 def test_ops_the_op_list_lacks_are_checked_by_the_registry() -> None:
