@@ -276,7 +276,12 @@ def _entry(key: str, value: bytes) -> bytes:
 def _with_node_bytes(name: str, edit: dict[str, Any]) -> bytes:
     """A corpus file whose nodes named in ``edit`` are written as ``edit[name](node)``
     gives them (bytes: the NodeDef's, spelled as the test wants)."""
-    meta = _read(name)
+    return _meta_with_node_bytes(_read(name), edit)
+
+
+def _meta_with_node_bytes(meta: Any, edit: dict[str, Any]) -> bytes:
+    """``meta`` serialized with its nodes named in ``edit`` written as ``edit[name](node)``
+    gives them."""
     gd = meta.graph_def
     body = b""
     for node in gd.node:
@@ -647,18 +652,7 @@ def _attr_count_edited(edits: dict[str, Any]) -> bytes:
     gives them (NodeDef message -> its bytes)."""
     from test_export_meta_graph import attr_count_meta_graph
 
-    meta = meta_graph_pb2.MetaGraphDef.FromString(attr_count_meta_graph())
-    gd = meta.graph_def
-    body = b""
-    for node in gd.node:
-        data = edits[node.name](node) if node.name in edits else node.SerializeToString()
-        body += export._field_head(1, len(data)) + data
-    rest = type(gd)()
-    rest.versions.CopyFrom(gd.versions)
-    rest.library.CopyFrom(gd.library)
-    body += rest.SerializeToString()
-    meta.ClearField("graph_def")
-    return meta.SerializeToString() + export._field_head(2, len(body)) + body
+    return _meta_with_node_bytes(meta_graph_pb2.MetaGraphDef.FromString(attr_count_meta_graph()), edits)
 
 
 def _shapes_cut(k: int) -> Any:

@@ -456,6 +456,22 @@ void TestCollectedOutputShapes() {
   }
 }
 
+// Options of the export tests' rewrites: shapes collected, the made-up ops unchecked.
+fastmeta::RewriteOptions ExportTestOpts() {
+  auto o = Opts();
+  o.collect_output_shapes = true;
+  o.check_signatures = false;
+  o.check_types = false;
+  return o;
+}
+
+// The expected entry of node `name` in a test's (name, entry) list ("-": the caller's).
+const std::string& Wanted(const std::vector<std::pair<std::string, std::string>>& want, std::string_view name) {
+  auto it = std::find_if(want.begin(), want.end(), [&](const auto& w) { return w.first == name; });
+  CHECK(it != want.end());
+  return it->second;
+}
+
 void TestExportNodes() {
   // Each node as export_meta_graph writes it: its NodeDef and the _output_shapes entry
   // its op's rule gives it, or left to the caller.
@@ -470,10 +486,7 @@ void TestExportNodes() {
                       Node("j", "Mystery") + Node("k", "Two", {}, odd) + Node("l", "Identity", {"m:1"}) +
                       Node("m", "Two", {}, entry(shape(4))) + Node("n", "Identity") + Node("o", "Identity", {"p"}) +
                       Node("p", "Pair", {}, entry(shape(1) + shape(2)));
-  auto o = Opts();
-  o.collect_output_shapes = true;
-  o.check_signatures = false;
-  o.check_types = false;
+  auto o = ExportTestOpts();
   auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
   using Rule = fastmeta::ExportOpRule;
   auto rule = [](int32_t outputs, Rule::Missing missing) {
@@ -512,10 +525,8 @@ void TestExportNodes() {
   std::vector<uint32_t> left;
   std::vector<uint64_t> left_at;
   for (size_t i = 0; i < g->num_nodes(); ++i) {
-    const std::string name(g->name(i));
-    auto it = std::find_if(want.begin(), want.end(), [&](const auto& w) { return w.first == name; });
-    CHECK(it != want.end());
-    if (it->second == "-") {
+    const std::string& wanted = Wanted(want, g->name(i));
+    if (wanted == "-") {
       left.push_back(static_cast<uint32_t>(i));
       left_at.push_back(expected.size());
       continue;
@@ -523,7 +534,7 @@ void TestExportNodes() {
     const std::string node(g->node_def(i));
     // The recorded entry was dropped from the node's bytes; the attr is appended.
     CHECK(!Contains(node, "_output_shapes"));
-    expected += Bytes(1, node + it->second);
+    expected += Bytes(1, node + wanted);
   }
   CHECK(out.Joined() == expected);
   CHECK(out.left == left && out.left_at == left_at);
@@ -564,10 +575,7 @@ void TestExportCountedByAttrs() {
       Node("i", "IdentityN", {}, attr("T", unpacked)) +
       Node("j", "IdentityN", {}, attr("T", Bytes(1, VarintField(6, 1) + VarintField(3, 1)))) +  // left
       Node("k", "ShapeN", {}, type + attr("N", VarintField(2, 3)));                    // left (not i)
-  auto o = Opts();
-  o.collect_output_shapes = true;
-  o.check_signatures = false;
-  o.check_types = false;
+  auto o = ExportTestOpts();
   auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
   using Rule = fastmeta::ExportOpRule;
   Rule shape_n;
@@ -594,14 +602,12 @@ void TestExportCountedByAttrs() {
   std::string expected;
   std::vector<uint32_t> left;
   for (size_t i = 0; i < g->num_nodes(); ++i) {
-    const std::string name(g->name(i));
-    auto it = std::find_if(want.begin(), want.end(), [&](const auto& w) { return w.first == name; });
-    CHECK(it != want.end());
-    if (it->second == "-") {
+    const std::string& wanted = Wanted(want, g->name(i));
+    if (wanted == "-") {
       left.push_back(static_cast<uint32_t>(i));
       continue;
     }
-    expected += Bytes(1, std::string(g->node_def(i)) + it->second);
+    expected += Bytes(1, std::string(g->node_def(i)) + wanted);
   }
   CHECK(out.Joined() == expected);
   CHECK(out.left == left);
@@ -697,10 +703,7 @@ void TestExportThreadsAndCheck() {
     else if (i % 5 == 0) nodes += Node(name, "Const", {}, entry(shape(i)));
     else nodes += Node(name, "Identity", {"n" + std::to_string(i - 1)});
   }
-  auto o = Opts();
-  o.collect_output_shapes = true;
-  o.check_signatures = false;
-  o.check_types = false;
+  auto o = ExportTestOpts();
   auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
   using Rule = fastmeta::ExportOpRule;
   std::vector<std::pair<std::string, Rule>> rules(2);
