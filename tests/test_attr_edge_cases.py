@@ -443,6 +443,34 @@ def test_attrs_before_the_op_field_are_checked_too() -> None:
             run(data)
 
 
+def _assert_both_refuse(data: bytes, node: str) -> None:
+    """TensorFlow refuses ``data`` (a ValueError); the TF-free import and the rewrite
+    refuse it with a GraphError naming ``node``, the drop-in with TensorFlow's error."""
+    reason = _tf_error(data)
+    for door, run in FRONT_DOORS.items():
+        if door == "dropin":
+            with pytest.raises(ValueError, match="node " + node):
+                run(data)
+            continue
+        with pytest.raises(fastmeta.GraphError) as info:
+            run(data)
+        assert info.value.node == node, (door, reason)
+
+
+def test_counts_and_types_of_attrs_before_the_op_field_are_checked() -> None:
+    """Attrs ahead of ``op`` count for the node's signature too (they were read before
+    the op's OpDef was known): ``IdentityN`` given two types there and three inputs, and
+    ``Identity`` typed int32 there reading a float, are refused as TensorFlow refuses
+    them; given what they read, they are imported as TensorFlow imports them."""
+    two_floats = _ld(1, _vi(6, 1) + _vi(6, 1))  # AttrValue{list{type: [float, float]}}
+    n_before_op = _ld(1, b"n") + _entry("T", two_floats) + _ld(2, b"IdentityN")
+    _assert_as_tensorflow(_assemble(_small_meta(), replace={"n": n_before_op + _ld(3, b"p") + _ld(3, b"p")}))
+    three_inputs = n_before_op + _ld(3, b"p") + _ld(3, b"p") + _ld(3, b"p")
+    _assert_both_refuse(_assemble(_small_meta(), replace={"n": three_inputs}), "n")
+    int32_t = _vi(6, 3)
+    _assert_both_refuse(_assemble(_small_meta(), replace={"i": _identity_before_op(_entry("T", int32_t))}), "i")
+
+
 def _defun_without(function: str, node: str, attr: str) -> bytes:
     meta = meta_graph_pb2.MetaGraphDef.FromString((HERE / "fixtures" / "corpus" / "defun_library.meta").read_bytes())
     f = next(f for f in meta.graph_def.library.function if f.signature.name == function)

@@ -1178,6 +1178,8 @@ class Rewriter {
             ++count;
           } else if (lf.type == wire::kLengthDelimited) {  // packed
             for (char c : lf.data) count += (static_cast<unsigned char>(c) & 0x80) == 0 ? 1 : 0;
+            // (ending inside a varint: malformed, no count; it would be read as another)
+            if (!lf.data.empty() && (static_cast<unsigned char>(lf.data.back()) & 0x80) != 0) return -1;
           }
         }
       }
@@ -1194,6 +1196,52 @@ class Rewriter {
       total += values[k];
     }
     return total;
+  }
+
+  // An attr entry's part in its op's signature: the value of a count attr, the type of a
+  // type attr (duplicates: the last wins). See ParseNode.
+  __attribute__((always_inline)) static void NoteCountsAndTypes(const Signature* sig, std::string_view key,
+                                                                std::string_view value, const char** count_values,
+                                                                uint32_t* count_sizes, uint32_t& count_set,
+                                                                const std::string_view* type_names,
+                                                                uint32_t num_type_names, uint64_t type_name_sizes,
+                                                                uint8_t* types) {
+    if (sig != nullptr && !sig->fixed()) {
+      for (size_t c = 0; c < sig->count_attrs.size() && c < kMaxCountAttrs; ++c) {
+        if (SameBytes(sig->count_attrs[c].name, key)) {
+          count_values[c] = value.data();
+          count_sizes[c] = static_cast<uint32_t>(value.size());
+          count_set |= 1u << c;
+        }
+      }
+    }
+    if (key.size() < 64 && ((type_name_sizes >> key.size()) & 1) != 0) {
+      for (uint32_t t = 0; t < num_type_names; ++t) {
+        if (SameName(key, type_names[t])) {
+          const int v = TypeOf(value);  // (-1: the value is unset, the default stands)
+          types[t] = v >= 0 ? static_cast<uint8_t>(v) : sig->type_defaults[t];
+        }
+      }
+    }
+  }
+
+  // NoteCountsAndTypes over every attr entry of a node, from the start (its signature
+  // known only after some of them were read).
+  __attribute__((noinline)) void RecountAttrs(std::string_view bytes, const Signature* sig, const char** count_values,
+                                              uint32_t* count_sizes, uint32_t& count_set,
+                                              const std::string_view* type_names, uint32_t num_type_names,
+                                              uint64_t type_name_sizes, uint8_t* types) {
+    count_set = 0;
+    if (type_name_sizes != 0) std::memcpy(types, sig->type_defaults, Signature::kNoTypeAttr + 1);
+    Reader r(bytes, origin_);
+    Field f;
+    while (r.Next(f)) {
+      if (f.number != 5) continue;
+      std::string_view key, value;
+      SplitAttrEntry(f.data, key, value);
+      NoteCountsAndTypes(sig, key, value, count_values, count_sizes, count_set, type_names, num_type_names,
+                         type_name_sizes, types);
+    }
   }
 
   // in_types (null when types are not checked) gets one entry per data input, at the
@@ -1307,23 +1355,8 @@ class Rewriter {
             node.shapes_begin = rel(f.raw.data());
             node.shapes_end = node.shapes_begin + static_cast<uint32_t>(f.raw.size());
           }
-          if (sig != nullptr && !sig->fixed()) {
-            for (size_t c = 0; c < sig->count_attrs.size() && c < kMaxCountAttrs; ++c) {
-              if (SameBytes(sig->count_attrs[c].name, key)) {
-                count_values[c] = value.data();
-                count_sizes[c] = static_cast<uint32_t>(value.size());
-                count_set |= 1u << c;
-              }
-            }
-          }
-          if (key.size() < 64 && ((type_name_sizes >> key.size()) & 1) != 0) {
-            for (uint32_t t = 0; t < num_type_names; ++t) {
-              if (SameName(key, type_names[t])) {
-                const int v = TypeOf(value);  // (-1: the value is unset, the default stands)
-                types[t] = v >= 0 ? static_cast<uint8_t>(v) : sig->type_defaults[t];
-              }
-            }
-          }
+          NoteCountsAndTypes(sig, key, value, count_values, count_sizes, count_set, type_names, num_type_names,
+                             type_name_sizes, types);
           // (a set value's first byte is mostly the tag of its oneof member, fields 1-10:
           // 0x08-0x57; the value is parsed only when it is not)
           if (check_unset && (value.empty() || static_cast<uint8_t>(value[0] - 0x08) >= 0x50) && !AttrIsSet(value)) {
@@ -1357,6 +1390,12 @@ class Rewriter {
       }
     }
     if (state == 1) node.attr_end = static_cast<uint32_t>(bytes.size());
+    if (attrs_before_op && sig != nullptr) {
+      // (rare: attr entries came before the op field, read before its signature was
+      // known: their counts and types are read again, as TensorFlow checks the node
+      // whatever its fields' order)
+      RecountAttrs(bytes, sig, count_values, count_sizes, count_set, type_names, num_type_names, type_name_sizes, types);
+    }
     if (node.defaults != nullptr && node.defaults->size() > 32) simple = false;
     if (node.defaults != nullptr) {
       const uint32_t all = node.defaults->size() >= 32 ? 0xffffffffu : ((1u << node.defaults->size()) - 1);
@@ -1395,10 +1434,10 @@ class Rewriter {
       if (sig->fixed()) {
         if (data_inputs != sig->inputs.fixed && opts_.check_signatures) ThrowInputCount(node, sig->inputs.fixed, data_inputs);
         if (sig->outputs.fixed < kUnknownOutputs) outputs_out = static_cast<uint8_t>(sig->outputs.fixed);
-      } else if (!attrs_before_op) {  // (an op field after attrs: counts not collected, not checked)
+      } else {
         outputs_out = CheckCountedSignature(node, *sig, count_values, count_sizes, count_set, data_inputs, values);
       }
-      if (in_types != nullptr && sig->types_known && !attrs_before_op) {  // (nor types)
+      if (in_types != nullptr && sig->types_known) {
         if (!sig->collect_types) types[Signature::kNoTypeAttr] = 0;  // (every arg's type is fixed)
         // Entries are read for data inputs only (the first data_inputs: a data input
         // after a control input is an error before its entry is read).

@@ -1658,6 +1658,29 @@ void TestEdgeTypes() {
   CHECK(accepts(split + Typed("x", "Identity", {"s:2"}, kFloat)));
   CHECK(Contains(refuses(Node("s", "Split", {"f", "f"}, Attr("T", TypeValue(kFloat)) + Attr("num_split", VarintField(3, 3)))),
                  "expected int32."));
+  // Attr entries before the op field (read before its OpDef is known): their counts and
+  // types are checked all the same (and a rewrite's output, with op first, agrees).
+  auto before_op = [](const std::string& name, const std::string& attrs, const std::string& op,
+                      const std::vector<std::string>& inputs) {
+    std::string node = Bytes(1, name) + attrs + Bytes(2, op);
+    for (const std::string& in : inputs) node += Bytes(3, in);
+    return Bytes(1, node);
+  };
+  const std::string split_attrs = Attr("T", TypeValue(kFloat)) + Attr("num_split", VarintField(3, 2));
+  CHECK(accepts(before_op("s", split_attrs, "Split", {"i", "f"}) + Typed("x", "Identity", {"s:1"}, kFloat)));
+  CHECK(Contains(refuses(before_op("s", split_attrs, "Split", {"i", "f"}) + Typed("x", "Identity", {"s:2"}, kFloat)),
+                 "s:2"));
+  CHECK(Contains(refuses(before_op("s", split_attrs, "Split", {"i", "f"}) + Typed("x", "Identity", {"s:1"}, kInt32)),
+                 "was passed float from s:1"));
+  CHECK(Contains(refuses(before_op("idn", Attr("T", TypeListValue({kFloat})), "IdentityN", {"f", "f"})), "takes 1 data input"));
+  // A packed type list ending inside a varint (malformed): no count, not checked; the
+  // rewrite of the rewrite agrees.
+  const std::string cut = Attr("T", Bytes(1, Bytes(6, std::string("\x01\x83", 2))));
+  const std::string cut_nodes = Node("idn", "IdentityN", {"f"}, cut) + Node("x", "Identity", {"idn:1"});
+  auto first = fastmeta::RewriteMetaGraph(TypedMeta(ops, base + cut_nodes), Opts());
+  fastmeta::RewriteOptions again = Opts();
+  again.add_default_attrs = false;
+  CHECK(fastmeta::RewriteMetaGraph(TypedMeta(ops, first->graph_def()), again)->num_nodes() == first->num_nodes());
   // A type attr's default (Shape's out_type), and none (not checked).
   CHECK(Contains(refuses(Typed("s", "Shape", {"f"}, kFloat) + Typed("x", "Identity", {"s"}, kFloat)),
                  "was passed int32 from s:0"));
