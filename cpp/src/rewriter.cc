@@ -1233,14 +1233,22 @@ class Rewriter {
                                               uint64_t type_name_sizes, uint8_t* types) {
     count_set = 0;
     if (type_name_sizes != 0) std::memcpy(types, sig->type_defaults, Signature::kNoTypeAttr + 1);
-    Reader r(bytes, origin_);
+    ForEachAttr(bytes, [&](std::string_view key, std::string_view value) {
+      NoteCountsAndTypes(sig, key, value, count_values, count_sizes, count_set, type_names, num_type_names,
+                         type_name_sizes, types);
+    });
+  }
+
+  // visit(key, value) for each attr map entry of a NodeDef's bytes, in order.
+  template <typename Visit>
+  void ForEachAttr(std::string_view node_bytes, Visit&& visit) {
+    Reader r(node_bytes, origin_);
     Field f;
     while (r.Next(f)) {
       if (f.number != 5) continue;
       std::string_view key, value;
       SplitAttrEntry(f.data, key, value);
-      NoteCountsAndTypes(sig, key, value, count_values, count_sizes, count_set, type_names, num_type_names,
-                         type_name_sizes, types);
+      visit(key, value);
     }
   }
 
@@ -1468,17 +1476,12 @@ class Rewriter {
     for (const Signature::Required& attr : sig.required) {
       std::string_view last;
       bool found = false;
-      Reader r(bytes, origin_);
-      Field f;
-      while (r.Next(f)) {
-        if (f.number != 5) continue;
-        std::string_view key, value;
-        SplitAttrEntry(f.data, key, value);
+      ForEachAttr(bytes, [&](std::string_view key, std::string_view value) {
         if (key == attr.name) {
           last = value;
           found = true;
         }
-      }
+      });
       if (!found) {
         if (std::find(missing.begin(), missing.end(), attr.name) == missing.end()) missing.push_back(attr.name);
         continue;
