@@ -25,6 +25,7 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 import fastmeta.tf as fmtf  # noqa: E402
+from tensorflow.python.training import saver as saver_lib  # noqa: E402
 from test_input_map_values import _same_outcome  # noqa: E402
 from tf_oracle import diff_graph_defs  # noqa: E402
 
@@ -261,6 +262,8 @@ def _with_a_bad_node() -> bytes:
 # Values TensorFlow converts (adding ops to the graph) before its import fails on
 # something else: a key the file lacks, an input of another dtype, a node reading a node
 # the file lacks. The drop-in must fail as the TF-free import does, the graph untouched.
+# (A return element naming no node of the file is found by TensorFlow's importer after the
+# conversion too.)
 FAIL_AFTER_CONVERSION: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[[], bytes]]] = {
     "packed_and_a_bad_key": (lambda o: {"m": [o["t"], 1.0], "nope": o["t"]}, _meta),
     "packed_into_a_bool": (lambda o: {"b": [o["t"], 1.0]}, _meta),
@@ -269,12 +272,28 @@ FAIL_AFTER_CONVERSION: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable
     "variable_into_a_string": (lambda o: {"s": o["rv"]}, _meta),
     "range_into_a_bool": (lambda o: {"b": range(2)}, _meta),
     "range_then_a_bad_node": (lambda o: {"k": range(2)}, _with_a_bad_node),
+    "packed_and_a_bad_return_tensor": (lambda o: {"m": [o["t"], 1.0]}, _meta),
+    "packed_and_a_bad_return_op": (lambda o: {"m": [o["t"], 1.0]}, _meta),
+    "variable_and_a_bad_return_tensor": (lambda o: {"m": o["vv"]}, _meta),
+    "range_and_a_bad_return_op": (lambda o: {"k": range(2)}, _meta),
+    "packed_and_an_unparsable_return_element": (lambda o: {"m": [o["t"], 1.0]}, _meta),
+}
+# (the return_elements of the cases that ask for some)
+RETURN_ELEMENTS: dict[str, list[str]] = {
+    "packed_and_a_bad_return_tensor": ["m:0", "nope:0"],
+    "packed_and_a_bad_return_op": ["m_out", "nope"],
+    "variable_and_a_bad_return_tensor": ["m_out:0", "m:0", "nope:0"],
+    "range_and_a_bad_return_op": ["nope"],
+    "packed_and_an_unparsable_return_element": ["m_out:x"],
 }
 
 
 @pytest.mark.parametrize("case", sorted(FAIL_AFTER_CONVERSION))
 def test_dropin_fails_after_conversion_as_the_tf_free_import_graph_untouched(case: str) -> None:
     make, source = FAIL_AFTER_CONVERSION[case]
+    kwargs: dict[str, Any] = {"import_scope": "imp"}
+    if case in RETURN_ELEMENTS:
+        kwargs["return_elements"] = RETURN_ELEMENTS[case]
     outcomes = {}
     for run in ("fastmeta", "dropin", "tf"):
         base = _base()
@@ -284,7 +303,7 @@ def test_dropin_fails_after_conversion_as_the_tf_free_import_graph_untouched(cas
                 fastmeta.import_meta_graph(base)
                 before = [n.name for n in g.as_graph_def().node]
                 with pytest.raises(Exception) as info:
-                    fastmeta.import_meta_graph(source(), input_map=make(_objects(g)), import_scope="imp")
+                    fastmeta.import_meta_graph(source(), input_map=make(_objects(g)), **kwargs)
         else:
             importer = v1.train.import_meta_graph if run == "tf" else fmtf.import_meta_graph
             with tf.Graph().as_default() as g:
@@ -292,7 +311,7 @@ def test_dropin_fails_after_conversion_as_the_tf_free_import_graph_untouched(cas
                 before = [op.name for op in g.get_operations()]
                 names = dict(g._names_in_use)
                 with pytest.raises(Exception) as info:
-                    importer(v1.MetaGraphDef.FromString(source()), input_map=make(_objects(g)), import_scope="imp")
+                    importer(v1.MetaGraphDef.FromString(source()), input_map=make(_objects(g)), **kwargs)
                 if run == "dropin":
                     assert [op.name for op in g.get_operations()] == before
                     assert dict(g._names_in_use) == names
@@ -303,6 +322,36 @@ def test_dropin_fails_after_conversion_as_the_tf_free_import_graph_untouched(cas
     assert type(outcomes["dropin"]) is type(outcomes["fastmeta"]), (outcomes["dropin"], outcomes["fastmeta"])
     assert str(outcomes["dropin"]) == str(outcomes["fastmeta"])
     assert isinstance(outcomes["dropin"], type(outcomes["tf"]))  # (TensorFlow's builtin)
+    if case in RETURN_ELEMENTS:
+        assert str(outcomes["dropin"]) == str(outcomes["tf"])
+
+
+@pytest.mark.parametrize("scope", ["imp", "imp/"])
+def test_dropin_return_elements_with_values_tensorflow_converts(scope: str) -> None:
+    # found as TensorFlow finds them (also when the nodes are renamed: a second import
+    # into the reused scope "imp/"), the mapped tensor returned as its converted value
+    elements = ["m_out", "m_out:0", "m:0", "k_out:0", "k"]
+    got = {}
+    for run in ("tf", "dropin"):
+        with tf.Graph().as_default() as g:
+            v1.train.import_meta_graph(v1.MetaGraphDef.FromString(_base()))
+            o = _objects(g)
+            importer = (saver_lib._import_meta_graph_with_return_elements if run == "tf"
+                        else fmtf.import_meta_graph_with_return_elements)
+            for _ in range(2):
+                _, out = importer(v1.MetaGraphDef.FromString(_meta()), import_scope=scope,
+                                  input_map={"m": [o["t"], 1.0], "k": range(2)}, return_elements=elements)
+            graph_def = g.as_graph_def()
+            before = [op.name for op in g.get_operations()]
+            with pytest.raises(ValueError) as info:  # then one naming no node of the file
+                importer(v1.MetaGraphDef.FromString(_meta()), import_scope=scope,
+                         input_map={"m": [o["t"], 1.0]}, return_elements=[*elements, "nope:0"])
+            if run == "dropin":
+                assert [op.name for op in g.get_operations()] == before
+            got[run] = ([x.name for x in out], graph_def, str(info.value))
+    assert got["dropin"][0] == got["tf"][0]
+    assert diff_graph_defs(got["tf"][1], got["dropin"][1]) == []
+    assert got["dropin"][2] == got["tf"][2]
 
 
 def test_dropin_with_values_tensorflow_converts_imports_as_tensorflow() -> None:

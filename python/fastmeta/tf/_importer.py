@@ -273,14 +273,16 @@ def _converted_dtype(value: Any) -> int:
 
 def _check_file_before_conversion(
     loaded: LoadedMetaGraph, graph: ops.Graph, import_scope: str | None, clear_devices: bool,
-    input_map: dict[Any, Any],
+    input_map: dict[Any, Any], return_elements: tuple[str, ...] | None,
 ) -> None:
     """What TensorFlow's importer refuses after it has converted the input_map values
     (adding their ops to the graph): the file's nodes, the input_map's keys and the
     dtypes of the edges they feed (the converted values' as :func:`_converted_dtype`
     predicts them), checked by the core as the TF-free import checks them (its typed
-    errors), before TensorFlow converts anything. A value's own conversion errors are
-    TensorFlow's, raised while it converts (the ops of values converted before stay)."""
+    errors), then the return elements (parsed, and each naming a node of the file or a
+    mapped tensor), with the fast path's errors, before TensorFlow converts anything. A
+    value's own conversion errors are TensorFlow's, raised while it converts (the ops of
+    values converted before stay)."""
     scope_to_prepend = graph.unique_name(import_scope or "", mark_as_used=False)
     name = import_scope or scope_to_prepend
     if not name:
@@ -331,9 +333,30 @@ def _check_file_before_conversion(
         names.append(_unique_names(graph._names_in_use, overlay, [f"{scope}/{base}"])[0] + ":0")
     it = iter(names)
     pairs = [(k, t) if t else (k, next(it) or "") for k, t in pairs]
+    parsed_elements = [_parse_return_element(element) for element in return_elements or ()]
     existing = list(graph._nodes_by_name) if graph.num_operations() else []
-    run_core(loaded, prefix, clear_devices=clear_devices, input_map=pairs, input_map_dtypes=dtypes_,
-             existing_names=existing)
+    rewritten = run_core(loaded, prefix, clear_devices=clear_devices, input_map=pairs,
+                         input_map_dtypes=dtypes_, existing_names=existing)
+    if not parsed_elements:
+        return
+    replaced = input_map_tensor_keys(pairs)
+    # Without a node of the graph under the prefix no imported node is renamed, and each
+    # final name is the prefix's; else the file's names are looked up unprefixed (the
+    # core run again as above, without the prefix and the graph's names: none renamed).
+    renames = any(n.startswith(prefix + "/") for n in existing)
+    plain: Any = None
+    for element, (op_name, index) in zip(return_elements or (), parsed_elements):
+        if index is not None and (op_name, index) in replaced:
+            continue
+        if not renames:
+            found = rewritten.find(f"{prefix}/{op_name}") >= 0
+        else:
+            if plain is None:
+                plain = run_core(loaded, "", clear_devices=clear_devices, input_map=pairs,
+                                 input_map_dtypes=dtypes_)
+            found = plain.find(op_name) >= 0
+        if not found:
+            raise _return_element_not_found(element)
 
 
 def _check_values_converted_first(graph: ops.Graph, import_scope: str | None, input_map: dict[Any, Any]) -> None:
@@ -527,9 +550,21 @@ def _final_name(
     if candidate in existing or candidate in existing_prefixes:
         raise _Fallback("a return element was renamed to avoid a clash")
     if rewritten.find(candidate) < 0:
-        kind = "tensor" if ":" in element else "node"
-        raise GraphError(f"Requested return {kind} '{element}' not found in graph def", node=element)
+        raise _return_element_not_found(element)
     return candidate
+
+
+def _return_element_not_found(element: str) -> GraphError:
+    kind = "tensor" if ":" in element else "node"
+    return GraphError(f"Requested return {kind} '{element}' not found in graph def", node=element)
+
+
+def _parse_return_element(element: str) -> tuple[str, int | None]:
+    """``(op name, output index)`` of a return element as TensorFlow's importer parses
+    it, refusing one that is not UTF-8 (no node has such a name)."""
+    if not is_utf8(element):
+        raise GraphError(f"Requested return element {element!r} not found in graph def", node=element)
+    return parse_return_element(element)
 
 
 def _existing_prefixes(names: Sequence[str]) -> set[str]:
@@ -561,11 +596,7 @@ def _import_fast(
     # As TensorFlow's importer, before it imports anything: the input_map's tensor keys,
     # then the return elements, are parsed as tensor names (Python's int(): "x:+0" is x:0).
     input_map = _parse_input_map_keys(input_map)
-    parsed_elements = []
-    for element in return_elements or ():
-        if not is_utf8(element):
-            raise GraphError(f"Requested return element {element!r} not found in graph def", node=element)
-        parsed_elements.append(parse_return_element(element))
+    parsed_elements = [_parse_return_element(element) for element in return_elements or ()]
 
     core_map = input_map_pairs(input_map)
     existing: list[str] = list(graph._nodes_by_name) if graph.num_operations() else []
@@ -969,7 +1000,8 @@ def _import_scoped(
         _check_values_converted_first(graph, import_scope, checked_map)
         reason = _fallback_reason_for_graph(graph, checked_map)
         if reason == _CONVERTED_BY_TENSORFLOW:
-            _check_file_before_conversion(loaded, graph, import_scope, clear_devices, checked_map)
+            _check_file_before_conversion(loaded, graph, import_scope, clear_devices, checked_map,
+                                          checked_elements)
         scope: str | None = None
         elements: list[Any] | None = None
         if reason is None:
