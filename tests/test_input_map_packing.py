@@ -259,6 +259,14 @@ def _with_a_bad_node() -> bytes:
     return tf_meta.SerializeToString()  # type: ignore[no-any-return]
 
 
+def _unstacked() -> bytes:
+    """A placeholder m (float32 [3]) unstacked by "un" (its output count: its attr num)."""
+    g = tf.Graph()
+    with g.as_default():
+        tf.unstack(v1.placeholder(tf.float32, [3], name="m"), name="un")
+        return v1.train.export_meta_graph().SerializeToString()  # type: ignore[no-any-return]
+
+
 # Values TensorFlow converts (adding ops to the graph) before its import fails on
 # something else: a key the file lacks, an input of another dtype, a node reading a node
 # the file lacks. The drop-in must fail as the TF-free import does, the graph untouched.
@@ -277,6 +285,8 @@ FAIL_AFTER_CONVERSION: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable
     "variable_and_a_bad_return_tensor": (lambda o: {"m": o["vv"]}, _meta),
     "range_and_a_bad_return_op": (lambda o: {"k": range(2)}, _meta),
     "packed_and_an_unparsable_return_element": (lambda o: {"m": [o["t"], 1.0]}, _meta),
+    "packed_and_a_return_output_out_of_range": (lambda o: {"m": [o["t"], 1.0]}, _meta),
+    "packed_and_a_return_output_out_of_range_by_attr": (lambda o: {"m": [o["t"], 1.0, 2.0]}, _unstacked),
 }
 # (the return_elements of the cases that ask for some)
 RETURN_ELEMENTS: dict[str, list[str]] = {
@@ -285,6 +295,8 @@ RETURN_ELEMENTS: dict[str, list[str]] = {
     "variable_and_a_bad_return_tensor": ["m_out:0", "m:0", "nope:0"],
     "range_and_a_bad_return_op": ["nope"],
     "packed_and_an_unparsable_return_element": ["m_out:x"],
+    "packed_and_a_return_output_out_of_range": ["m_out:0", "m_out:1"],
+    "packed_and_a_return_output_out_of_range_by_attr": ["un:2", "un:3"],
 }
 
 

@@ -71,6 +71,7 @@ from typing import Any, Callable
 from google.protobuf.message import DecodeError
 from packaging import version as packaging_version
 from tensorflow.core.framework import graph_pb2 as tf_graph_pb2
+from tensorflow.core.framework import node_def_pb2 as tf_node_def_pb2
 from tensorflow.core.protobuf import meta_graph_pb2 as tf_meta_graph_pb2
 from tensorflow.python import pywrap_tfe
 from tensorflow.python.client import pywrap_tf_session as c_api
@@ -94,9 +95,10 @@ from tensorflow.python.platform import tf_logging as logging
 from tensorflow.python.training import saver as saver_lib
 from tensorflow.python.util import compat
 
-from fastmeta import _core
+from fastmeta import _core, _op_registry
 from fastmeta.constants import is_constant_value
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
+from fastmeta.graph import fixed_output_count, output_types
 from fastmeta.importer import _gc_paused, unbound_inputs_error
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
 from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, is_utf8, parse_return_element, run_core
@@ -279,10 +281,10 @@ def _check_file_before_conversion(
     (adding their ops to the graph): the file's nodes, the input_map's keys and the
     dtypes of the edges they feed (the converted values' as :func:`_converted_dtype`
     predicts them), checked by the core as the TF-free import checks them (its typed
-    errors), then the return elements (parsed, and each naming a node of the file or a
-    mapped tensor), with the fast path's errors, before TensorFlow converts anything. A
-    value's own conversion errors are TensorFlow's, raised while it converts (the ops of
-    values converted before stay)."""
+    errors), then the return elements (parsed, each naming a node of the file or a
+    mapped tensor, a tensor one of its node's outputs: the TF-free import's errors),
+    before TensorFlow converts anything. A value's own conversion errors are
+    TensorFlow's, raised while it converts (the ops of values converted before stay)."""
     scope_to_prepend = graph.unique_name(import_scope or "", mark_as_used=False)
     name = import_scope or scope_to_prepend
     if not name:
@@ -348,15 +350,28 @@ def _check_file_before_conversion(
     for element, (op_name, index) in zip(return_elements or (), parsed_elements):
         if index is not None and (op_name, index) in replaced:
             continue
+        result = rewritten
         if not renames:
-            found = rewritten.find(f"{prefix}/{op_name}") >= 0
+            i = rewritten.find(f"{prefix}/{op_name}")
         else:
             if plain is None:
                 plain = run_core(loaded, "", clear_devices=clear_devices, input_map=pairs,
                                  input_map_dtypes=dtypes_)
-            found = plain.find(op_name) >= 0
-        if not found:
+            result = plain
+            i = plain.find(op_name)
+        if i < 0:
             raise _return_element_not_found(element)
+        if index is not None:
+            # (an output the node lacks; unknown when TensorFlow's registry lacks the op
+            # or the node omits an attr the count depends on: then TensorFlow's importer)
+            op_def = _op_registry.get(result.op(i))
+            count = fixed_output_count(op_def)
+            if op_def is not None and count is None:
+                types = output_types(op_def, tf_node_def_pb2.NodeDef.FromString(result.node_def(i)))
+                count = None if types is None else len(types)
+            if count is not None and index >= count:
+                raise GraphError(f"Invalid return output {index} of node '{op_name}', which has {count} output(s)",
+                                 node=element)
 
 
 def _check_values_converted_first(graph: ops.Graph, import_scope: str | None, input_map: dict[Any, Any]) -> None:
