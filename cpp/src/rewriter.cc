@@ -1176,10 +1176,13 @@ class Rewriter {
           if (lf.number != 6) continue;
           if (lf.type == wire::kVarint) {
             ++count;
-          } else if (lf.type == wire::kLengthDelimited) {  // packed
-            for (char c : lf.data) count += (static_cast<unsigned char>(c) & 0x80) == 0 ? 1 : 0;
-            // (ending inside a varint: malformed, no count; it would be read as another)
-            if (!lf.data.empty() && (static_cast<unsigned char>(lf.data.back()) & 0x80) != 0) return -1;
+          } else if (lf.type == wire::kLengthDelimited) {  // packed: its varints as protobuf reads them
+            Reader packed(lf.data, origin_);
+            try {
+              for (; !packed.done(); ++count) packed.ReadVarint("packed type");
+            } catch (const ParseError&) {
+              return -1;  // (malformed: no count)
+            }
           }
         }
       }
