@@ -325,6 +325,15 @@ def _sc_saverless_scoped_twice(api: Any) -> Any:
         return api.import_(data, import_scope="b"), []
 
 
+def _sc_scopes_inside_earlier_ones(api: Any) -> Any:
+    # Scopes under an earlier import's scope: its names are consulted (as names, as
+    # scopes, case-folded) for the later imports' names.
+    api.import_(_mlp(api), import_scope="imp")
+    api.import_(_mlp(api), import_scope="imp/layer1/")
+    r = api.import_(_mlp(api), import_scope="IMP/Inner")
+    return r, [api.graph.unique_name(n, mark_as_used=False) for n in ("imp/inner", "imp/layer1", "Imp/Layer1/x")]
+
+
 def _sc_predicate_while(api: Any) -> Any:
     r = api.import_(
         str(_path(FIXTURES["control_flow_v1"])),
@@ -364,6 +373,7 @@ SCENARIOS = {
     "unique_names": _sc_unique_names,
     "cond_text": _sc_cond_text,
     "saverless_scoped_twice": _sc_saverless_scoped_twice,
+    "scopes_inside_earlier_ones": _sc_scopes_inside_earlier_ones,
     "predicate_while": _sc_predicate_while,
     "unbound_col_disabled": _sc_unbound_col_disabled,
     "export_scope_beside_y_z": _sc_export_scope_beside(("outer_x", "y", "z"), None),

@@ -190,29 +190,83 @@ std::unique_ptr<RewrittenGraph::Variables> RewrittenGraph::TakeVariableRows() {
   return left;
 }
 
+namespace {
+
+// True when `s` starts with `head` followed by '/'.
+bool UnderScope(std::string_view s, std::string_view head) {
+  return s.size() > head.size() && s[head.size()] == '/' && s.compare(0, head.size(), head) == 0;
+}
+
+// The ASCII lower case of `s` into `out`.
+void FoldInto(std::string_view s, std::string& out) {
+  out.assign(s.data(), s.size());
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+}  // namespace
+
 bool RewrittenGraph::HasPrefix(std::string_view n) const {
+  // Every node is under the prefix (see HashKey): most questions need no table.
+  if (!prefix_.empty()) {
+    if (n == prefix_ || UnderScope(prefix_, n)) return !nodes_.empty();  // the prefix or a scope of it
+    if (!UnderScope(n, prefix_)) return false;
+  }
   std::call_once(prefixes_once_, [this] {
+    // Consecutive nodes mostly share their scopes: a prefix the previous name has too
+    // is in the set already (about one insert in seven is left on a large graph).
+    std::string_view previous;
+    prefixes_.reserve(nodes_.size() / 2 + 16);
     for (size_t i = 0; i < nodes_.size(); ++i) {
-      std::string_view nm = name(i);
+      const std::string_view nm = name(i);
+      size_t same = 0;  // bytes the name shares with the previous one
+      const size_t most = std::min(nm.size(), previous.size());
+      while (same < most && nm[same] == previous[same]) ++same;
       for (size_t pos = nm.find('/'); pos != std::string_view::npos; pos = nm.find('/', pos + 1)) {
+        // previous has this prefix too when it matches up to and including the '/'
+        if (pos < same) continue;
         prefixes_.insert(nm.substr(0, pos));
       }
+      previous = nm;
     }
   });
   return prefixes_.count(n) != 0;
 }
 
 bool RewrittenGraph::HasNameFolded(std::string_view lower) const {
+  if (!prefix_.empty()) {
+    // Every name starts with "prefix/", so every folded one with the folded prefix.
+    std::string head;
+    FoldInto(prefix_, head);
+    if (!UnderScope(lower, head)) return false;
+  }
   std::call_once(folded_once_, [this] {
-    folded_.reserve(nodes_.size());
+    // An open-addressing table like the name table's, on the hash of each name's
+    // folded form (no copy of the names kept).
+    folded_table_.assign(TableCapacity(nodes_.size()), 0);
+    const size_t mask = folded_table_.size() - 1;
     std::string s;
     for (size_t i = 0; i < nodes_.size(); ++i) {
-      s.assign(name(i));
-      for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-      folded_.insert(s);
+      FoldInto(name(i), s);
+      const uint64_t h = HashName(s);
+      size_t slot = h & mask;
+      while (folded_table_[slot] != 0) slot = (slot + 1) & mask;
+      folded_table_[slot] = Fingerprint(h) | (i + 1);
     }
   });
-  return folded_.count(std::string(lower)) != 0;
+  if (folded_table_.empty()) return false;
+  const uint64_t h = HashName(lower);
+  const uint64_t fp = Fingerprint(h);
+  const size_t mask = folded_table_.size() - 1;
+  std::string s;
+  for (size_t slot = h & mask; folded_table_[slot] != 0; slot = (slot + 1) & mask) {
+    const uint64_t e = folded_table_[slot];
+    if (Fingerprint(e) != fp) continue;
+    const std::string_view nm = name((e & kIndexMask) - 1);
+    if (nm.size() != lower.size()) continue;
+    FoldInto(nm, s);
+    if (s == lower) return true;
+  }
+  return false;
 }
 
 std::vector<uint32_t> RewrittenGraph::Consumers(int32_t src, int32_t index) const {
@@ -2347,10 +2401,18 @@ class Rewriter {
 
   void ChooseNames() {
     if (opts_.existing.empty()) return;
+    if (!opts_.prefix.empty()) {
+      // "prefix/x" exists as a name or a scope only where some name starts with "prefix/".
+      bool any = false;
+      for (const NameLookup* g : opts_.existing) any = any || g->HasPrefix(opts_.prefix);
+      if (!any) return;
+    }
     std::string candidate;
+    std::string full = prefix_slash_;
     for (size_t pos = 0; pos < nodes_.size(); ++pos) {
       const uint32_t i = OrderAt(pos);
-      std::string full = prefix_slash_ + std::string(nodes_[i].name());
+      full.resize(prefix_slash_.size());
+      full.append(nodes_[i].name());
       if (!ExistsInTarget(full)) continue;
       for (int k = 1;; ++k) {
         candidate = full + "_" + std::to_string(k);

@@ -246,7 +246,7 @@ class RewrittenGraph : public NameLookup {
   // consumer_begin_[s + 1]).
   mutable std::vector<uint32_t> consumer_begin_;
   mutable std::vector<Edge> consumer_edges_;
-  mutable std::unordered_set<std::string> folded_;
+  mutable std::vector<uint64_t> folded_table_;  // like table_, on the names' ASCII lower case
   mutable std::unordered_set<std::string_view> prefixes_;
 };
 
