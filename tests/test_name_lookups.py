@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import fastmeta
+import pytest
 from fastmeta import _core
 from fastmeta.protos import graph_pb2, meta_graph_pb2
 from hypothesis import given, settings
@@ -73,3 +75,39 @@ def test_folded_lookup_on_a_large_graph() -> None:
     assert r.has_prefix("Imp/Tower_7/Layer_3")
     assert not r.has_prefix("imp/tower_7")  # scopes keep their case
     assert not r.has_prefix("Imp/Tower_7/Layer_3/MatMul")
+
+
+def _meta_bytes(names: list[str]) -> bytes:
+    meta = meta_graph_pb2.MetaGraphDef()
+    for n in names:
+        meta.graph_def.node.add(name=n, op="NoOp")
+    return meta.SerializeToString()
+
+
+def test_renames_beside_an_earlier_import_do_not_depend_on_threads() -> None:
+    # Enough nodes for several parts: each part renames its clashing nodes on its own.
+    first = _core.rewrite_meta_graph(_meta_bytes([f"x{i}" for i in range(0, 20000, 3)]), "")
+    names = [f"x{i}" for i in range(20000)]
+    results = [
+        _core.rewrite_meta_graph(_meta_bytes(names), "", existing=[first], threads=t).names() for t in (1, 2, 4)
+    ]
+    assert results[0] == results[1] == results[2]
+    assert results[0] == [f"{n}_1" if i % 3 == 0 else n for i, n in enumerate(names)]
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_the_first_clash_in_output_order_is_reported_whatever_the_threads(late: bool) -> None:
+    # "s/x<k>" is taken, so x<k> would become s/x<k>_1: the final name of the file's own
+    # x<k>_1 (TensorFlow then makes two nodes of one name; fastmeta refuses). With x150
+    # reading the last node, it comes after x9000 in TensorFlow's order.
+    first = _core.rewrite_meta_graph(_meta_bytes(["x150", "x9000", "x19000"]), "s")
+    meta = meta_graph_pb2.MetaGraphDef.FromString(
+        _meta_bytes([f"x{i}" for i in range(20000)] + ["x19000_1", "x9000_1", "x150_1"])
+    )
+    if late:
+        meta.graph_def.node[150].input.append("^x150_1")
+    expected = "x9000" if late else "x150"
+    for t in (1, 2, 4):
+        with pytest.raises(fastmeta.GraphError, match=rf"Node '{expected}' clashes .* 's/{expected}_1'") as info:
+            _core.rewrite_meta_graph(meta.SerializeToString(), "s", existing=[first], threads=t)
+        assert info.value.node == expected

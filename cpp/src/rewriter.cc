@@ -1870,10 +1870,16 @@ class Rewriter {
 
   bool IsOriginalPrefix(std::string_view name) {
     if (!gdef_prefixes_built_) {
+      std::string_view previous;  // (a prefix the previous name has is in already: see RewrittenGraph::HasPrefix)
       for (const RawNode& node : nodes_) {
-        for (size_t pos = node.name().find('/'); pos != std::string_view::npos; pos = node.name().find('/', pos + 1)) {
-          gdef_prefixes_.insert(node.name().substr(0, pos));
+        const std::string_view nm = node.name();
+        size_t same = 0;
+        const size_t most = std::min(nm.size(), previous.size());
+        while (same < most && nm[same] == previous[same]) ++same;
+        for (size_t pos = nm.find('/'); pos != std::string_view::npos; pos = nm.find('/', pos + 1)) {
+          if (pos >= same) gdef_prefixes_.insert(nm.substr(0, pos));
         }
+        previous = nm;
       }
       gdef_prefixes_built_ = true;
     }
@@ -2399,6 +2405,10 @@ class Rewriter {
     return false;
   }
 
+  // Each clashing node's new name depends only on the target's names and the file's
+  // original ones, not on other nodes' new names: the nodes are checked in parallel,
+  // and the first clash that is an error is the first in output order, as a walk in
+  // that order meets it.
   void ChooseNames() {
     if (opts_.existing.empty()) return;
     if (!opts_.prefix.empty()) {
@@ -2407,28 +2417,62 @@ class Rewriter {
       for (const NameLookup* g : opts_.existing) any = any || g->HasPrefix(opts_.prefix);
       if (!any) return;
     }
-    std::string candidate;
-    std::string full = prefix_slash_;
-    for (size_t pos = 0; pos < nodes_.size(); ++pos) {
-      const uint32_t i = OrderAt(pos);
-      full.resize(prefix_slash_.size());
-      full.append(nodes_[i].name());
-      if (!ExistsInTarget(full)) continue;
-      for (int k = 1;; ++k) {
-        candidate = full + "_" + std::to_string(k);
-        if (!ExistsInTarget(candidate) && FindOriginal(candidate) < 0 && !IsOriginalPrefix(candidate)) break;
+    IsOriginalPrefix(std::string_view());  // (builds its set before the threads ask)
+    struct PartNames {
+      std::vector<std::pair<uint32_t, std::string>> renamed;  // (node, new name), in node order
+      size_t error_pos = SIZE_MAX;                            // output position of the first error
+      uint32_t error_node = 0;
+      std::string error_name;
+    };
+    std::vector<PartNames> found(parts_);
+    ParallelFor(parts_, threads_, [&](size_t part) {
+      auto [a, b] = PartRange(part);
+      PartNames& mine = found[part];
+      std::string full = prefix_slash_;
+      std::string candidate;
+      for (size_t i = a; i < b; ++i) {
+        full.resize(prefix_slash_.size());
+        full.append(nodes_[i].name());
+        if (!ExistsInTarget(full)) continue;
+        for (int k = 1;; ++k) {
+          candidate.assign(full).append("_").append(std::to_string(k));
+          if (!ExistsInTarget(candidate) && FindOriginal(candidate) < 0 && !IsOriginalPrefix(candidate)) break;
+        }
+        // Like TensorFlow, the check above compares the scoped candidate with unscoped
+        // names, so it can pick another imported node's final name; TensorFlow then
+        // silently creates two nodes of that name. Refuse instead.
+        if (!prefix_slash_.empty() && FindOriginal(std::string_view(candidate).substr(prefix_slash_.size())) >= 0) {
+          const size_t pos = in_order_ ? i : position_[i];
+          if (pos < mine.error_pos) {
+            mine.error_pos = pos;
+            mine.error_node = static_cast<uint32_t>(i);
+            mine.error_name = candidate;
+          }
+          continue;
+        }
+        mine.renamed.emplace_back(static_cast<uint32_t>(i), candidate);
       }
-      // Like TensorFlow, the check above compares the scoped candidate with unscoped
-      // names, so it can pick another imported node's final name; TensorFlow then
-      // silently creates two nodes of that name. Refuse instead.
-      if (!prefix_slash_.empty() && FindOriginal(std::string_view(candidate).substr(prefix_slash_.size())) >= 0) {
-        throw GraphError("Node " + Quote(nodes_[i].name()) + " clashes with the target graph and would be renamed to " +
-                             Quote(candidate) + ", the name another imported node gets",
-                         std::string(nodes_[i].name()));
+    });
+    const PartNames* error = nullptr;
+    size_t total = 0;
+    for (const PartNames& p : found) {
+      if (p.error_pos != SIZE_MAX && (error == nullptr || p.error_pos < error->error_pos)) error = &p;
+      total += p.renamed.size();
+    }
+    if (error != nullptr) {
+      const std::string_view name = nodes_[error->error_node].name();
+      throw GraphError("Node " + Quote(name) + " clashes with the target graph and would be renamed to " +
+                           Quote(error->error_name) + ", the name another imported node gets",
+                       std::string(name));
+    }
+    if (total == 0) return;
+    renamed_.assign(nodes_.size(), kNone);
+    new_names_.reserve(total);
+    for (PartNames& p : found) {
+      for (auto& [i, name] : p.renamed) {
+        renamed_[i] = static_cast<uint32_t>(new_names_.size());
+        new_names_.push_back(std::move(name));
       }
-      if (renamed_.empty()) renamed_.assign(nodes_.size(), kNone);
-      renamed_[i] = static_cast<uint32_t>(new_names_.size());
-      new_names_.push_back(candidate);
     }
   }
 
