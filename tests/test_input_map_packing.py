@@ -12,6 +12,7 @@ type and message, and that a failed TF-free import leaves the graph as it was).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -374,3 +375,74 @@ def test_dropin_with_values_tensorflow_converts_imports_as_tensorflow() -> None:
         assert want[0] is None and got[0] is None
         assert diff_graph_defs(want[1], got[1]) == []
         assert got[2] == want[2]
+
+
+def _with_outputs() -> bytes:
+    """:func:`_meta` with a node of three outputs ("un", unstacking a float32 [3]
+    placeholder w) and one of none ("nop")."""
+    g = tf.Graph()
+    with g.as_default():
+        v1.train.import_meta_graph(v1.MetaGraphDef.FromString(_meta()), import_scope="")
+        tf.unstack(v1.placeholder(tf.float32, [3], name="w"), name="un")
+        tf.no_op(name="nop")
+        return v1.train.export_meta_graph().SerializeToString()  # type: ignore[no-any-return]
+
+
+# input_map values converted as TensorFlow converts them: by TensorFlow itself (a
+# packed list, a range, a variable), into a Const (made by the drop-in), none
+ELEMENT_MAPS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "packed": lambda o: {"m": [o["t"], 1.0]},
+    "range": lambda o: {"k": range(2)},
+    "variable": lambda o: {"m": o["vv"]},
+    "constant": lambda o: {"m": 1.0},
+    "none": lambda o: {},
+}
+
+
+def _refused_elements(run: str, make: Callable[[dict[str, Any]], Any], elements: list[str]) -> tuple[Any, ...]:
+    """(error type, message with addresses blanked, graph_def before, graph_def and name
+    table after) of one import of :func:`_with_outputs` into "imp" (of a graph holding
+    :func:`_base`), asking for ``elements``; or the returned names when it succeeds."""
+    importer = (saver_lib._import_meta_graph_with_return_elements if run == "tf"
+                else fmtf.import_meta_graph_with_return_elements)
+    with tf.Graph().as_default() as g:
+        v1.train.import_meta_graph(v1.MetaGraphDef.FromString(_base()))
+        imap = make(_objects(g))
+        before = g.as_graph_def(), dict(g._names_in_use)
+        try:
+            _, out = importer(v1.MetaGraphDef.FromString(_with_outputs()), import_scope="imp",
+                              input_map=imap, return_elements=elements)
+        except (ValueError, TypeError) as e:
+            message = re.sub(r" at 0x[0-9a-f]+>", " at 0x?>", str(e))
+            return type(e), message, before, (g.as_graph_def(), dict(g._names_in_use))
+    return None, [x.name for x in out], before, (g.as_graph_def(), dict(g._names_in_use))
+
+
+@pytest.mark.parametrize("make", sorted(ELEMENT_MAPS))
+@pytest.mark.parametrize("elements", [
+    ["m_out:-2"],  # negative indices: only -1 (the control slot) passes TensorFlow's importer
+    ["un:-3"],
+    ["nop:-2"],
+    ["m_out:-2147483648"],
+    ["un:-1", "m:-1", "m_out:- 2"],
+    ["nope:-1"],  # named as TensorFlow names the control slot: '^nope'
+    ["nope: +3"],  # named by its parsed index: 'nope:3'
+    ["nope", "m_out:5"],  # return tensors are checked before return ops
+    ["nope", "un:-2"],
+    ["m_out:5", "nope:0"],
+    ["m_out:x", "m_out:2147483648"],  # all parsed, and handed to TensorFlow, in order
+    ["nope:0", "m_out:2147483648"],  # TypeError: an index that is no C int
+    ["m_out:0", "nope", "un:-2147483649"],
+    ["m_out:-1", "un:-1", "un:2", "m:-0"],  # (these pass)
+], ids=lambda v: repr(v))
+def test_dropin_refuses_return_elements_as_tensorflow_graph_untouched(elements: list[str], make: str) -> None:
+    want = _refused_elements("tf", ELEMENT_MAPS[make], elements)
+    got = _refused_elements("dropin", ELEMENT_MAPS[make], elements)
+    assert got[:2] == want[:2] if want[0] is None else (got[0] is not None and issubclass(got[0], want[0]))
+    assert got[1] == want[1]
+    if want[0] is None:
+        assert diff_graph_defs(want[3][0], got[3][0]) == []
+        return
+    if issubclass(got[0], ValueError):
+        assert issubclass(got[0], fastmeta.Error)
+    assert got[3][0] == got[2][0] and got[3][1] == got[2][1]  # (TensorFlow's may hold the converted ops)

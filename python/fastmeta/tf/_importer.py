@@ -335,21 +335,20 @@ def _check_file_before_conversion(
         names.append(_unique_names(graph._names_in_use, overlay, [f"{scope}/{base}"])[0] + ":0")
     it = iter(names)
     pairs = [(k, t) if t else (k, next(it) or "") for k, t in pairs]
-    parsed_elements = [_parse_return_element(element) for element in return_elements or ()]
+    parsed_elements = _parse_return_elements(return_elements)
     existing = list(graph._nodes_by_name) if graph.num_operations() else []
     rewritten = run_core(loaded, prefix, clear_devices=clear_devices, input_map=pairs,
                          input_map_dtypes=dtypes_, existing_names=existing)
     if not parsed_elements:
         return
-    replaced = input_map_tensor_keys(pairs)
     # Without a node of the graph under the prefix no imported node is renamed, and each
     # final name is the prefix's; else the file's names are looked up unprefixed (the
     # core run again as above, without the prefix and the graph's names: none renamed).
     renames = any(n.startswith(prefix + "/") for n in existing)
     plain: Any = None
-    for element, (op_name, index) in zip(return_elements or (), parsed_elements):
-        if index is not None and (op_name, index) in replaced:
-            continue
+
+    def lookup(op_name: str) -> tuple[bool, int | None]:
+        nonlocal plain
         result = rewritten
         if not renames:
             i = rewritten.find(f"{prefix}/{op_name}")
@@ -360,18 +359,17 @@ def _check_file_before_conversion(
             result = plain
             i = plain.find(op_name)
         if i < 0:
-            raise _return_element_not_found(element)
-        if index is not None:
-            # (an output the node lacks; unknown when TensorFlow's registry lacks the op
-            # or the node omits an attr the count depends on: then TensorFlow's importer)
-            op_def = _op_registry.get(result.op(i))
-            count = fixed_output_count(op_def)
-            if op_def is not None and count is None:
-                types = output_types(op_def, tf_node_def_pb2.NodeDef.FromString(result.node_def(i)))
-                count = None if types is None else len(types)
-            if count is not None and index >= count:
-                raise GraphError(f"Invalid return output {index} of node '{op_name}', which has {count} output(s)",
-                                 node=element)
+            return False, None
+        # (unknown when TensorFlow's registry lacks the op or the node omits an attr the
+        # count depends on: then TensorFlow's importer decides)
+        op_def = _op_registry.get(result.op(i))
+        count = fixed_output_count(op_def)
+        if op_def is not None and count is None:
+            types = output_types(op_def, tf_node_def_pb2.NodeDef.FromString(result.node_def(i)))
+            count = None if types is None else len(types)
+        return True, count
+
+    _check_return_elements_found(return_elements or (), parsed_elements, input_map_tensor_keys(pairs), lookup)
 
 
 def _check_values_converted_first(graph: ops.Graph, import_scope: str | None, input_map: dict[Any, Any]) -> None:
@@ -556,22 +554,14 @@ def _rewrite(
 # ---------------------------------------------------------------------------
 # Fast path
 # ---------------------------------------------------------------------------
-def _final_name(
-    rewritten: Any, original: str, prefix: str, existing: set[str], existing_prefixes: set[str], element: str
-) -> str:
-    """The imported node's final name when it was not renamed, else raise _Fallback.
-    ``element`` is the return element as asked for (``op`` or ``op:idx``), for messages."""
+def _final_name(original: str, prefix: str, existing: set[str], existing_prefixes: set[str]) -> str:
+    """The imported node's final name when it was not renamed, else raise _Fallback (a
+    name the file lacks: the name it would have, for TensorFlow's importer to refuse in
+    its order, atomically)."""
     candidate = f"{prefix}/{original}" if prefix else original
     if candidate in existing or candidate in existing_prefixes:
         raise _Fallback("a return element was renamed to avoid a clash")
-    if rewritten.find(candidate) < 0:
-        raise _return_element_not_found(element)
     return candidate
-
-
-def _return_element_not_found(element: str) -> GraphError:
-    kind = "tensor" if ":" in element else "node"
-    return GraphError(f"Requested return {kind} '{element}' not found in graph def", node=element)
 
 
 def _parse_return_element(element: str) -> tuple[str, int | None]:
@@ -580,6 +570,57 @@ def _parse_return_element(element: str) -> tuple[str, int | None]:
     if not is_utf8(element):
         raise GraphError(f"Requested return element {element!r} not found in graph def", node=element)
     return parse_return_element(element)
+
+
+def _tensor_id(op_name: str, index: int) -> str:
+    """A tensor's name as TensorFlow's importer spells it in messages (``^x`` for the
+    control slot, -1)."""
+    return f"^{op_name}" if index == -1 else f"{op_name}:{index}"
+
+
+_C_INT_RANGE = range(-(2**31), 2**31)
+
+
+def _parse_return_elements(elements: Sequence[str] | None) -> list[tuple[str, int | None]]:
+    """The return elements parsed in order as TensorFlow hands them to its importer's
+    options, before it imports anything: its parse errors, and its TypeError for an
+    output index that is no C ``int`` (raised by the binding it is passed to; here by the
+    same binding, given the name as asked, on options of its own)."""
+    out = []
+    for element in elements or ():
+        op_name, index = _parse_return_element(element)
+        if index is not None and index not in _C_INT_RANGE:
+            scratch = c_api_util.ScopedTFImportGraphDefOptions()
+            c_api.TF_ImportGraphDefOptionsAddReturnOutput(scratch.options, op_name, index)
+        out.append((op_name, index))
+    return out
+
+
+def _check_return_elements_found(
+    elements: Sequence[str], parsed: Sequence[tuple[str, int | None]], replaced: Mapping[tuple[str, int], Any],
+    lookup: Callable[[str], tuple[bool, int | None]],
+) -> None:
+    """TensorFlow's importer's checks of the return elements, in its order: the tensors
+    first (those the input_map does not replace: the node named, an output it has or
+    the control slot -1), then the ops, each in the order asked, with its messages
+    (tensors named by their parsed index), as GraphErrors. ``lookup(op)`` tells whether
+    the file has that node and its output count (None: unknown; TensorFlow's importer
+    then decides, and nothing after that tensor is checked)."""
+    for element, (op_name, index) in zip(elements, parsed):
+        if index is None or (op_name, index) in replaced:
+            continue
+        found, count = lookup(op_name)
+        if not found:
+            raise GraphError(f"Requested return tensor '{_tensor_id(op_name, index)}' not found in graph def",
+                             node=element)
+        if count is None:
+            return
+        if index != -1 and not 0 <= index < count:
+            raise GraphError(f"Invalid return output {index} of node '{op_name}', which has {count} output(s)",
+                             node=element)
+    for element, (op_name, index) in zip(elements, parsed):
+        if index is None and not lookup(op_name)[0]:
+            raise GraphError(f"Requested return node '{op_name}' not found in graph def", node=element)
 
 
 def _existing_prefixes(names: Sequence[str]) -> set[str]:
@@ -611,7 +652,7 @@ def _import_fast(
     # As TensorFlow's importer, before it imports anything: the input_map's tensor keys,
     # then the return elements, are parsed as tensor names (Python's int(): "x:+0" is x:0).
     input_map = _parse_input_map_keys(input_map)
-    parsed_elements = [_parse_return_element(element) for element in return_elements or ()]
+    parsed_elements = _parse_return_elements(return_elements)
 
     core_map = input_map_pairs(input_map)
     existing: list[str] = list(graph._nodes_by_name) if graph.num_operations() else []
@@ -631,11 +672,11 @@ def _import_fast(
         existing_set = set(existing)
         existing_pre = _existing_prefixes(existing)
         replaced = input_map_tensor_keys(input_map.items())
-        for position, (element, (op_name, index)) in enumerate(zip(return_elements, parsed_elements)):
+        for position, (op_name, index) in enumerate(parsed_elements):
             if index is not None and (op_name, index) in replaced:
                 mapped_elements[position] = replaced[(op_name, index)]
                 continue
-            final = _final_name(rewritten, op_name, prefix, existing_set, existing_pre, element)
+            final = _final_name(op_name, prefix, existing_set, existing_pre)
             finals.append((final, index, op_name))
 
     # Enter the name scope import_graph_def enters (same names_in_use side effects);
@@ -701,7 +742,10 @@ def _import_fast(
                 else:
                     names_in_use[k] = v
             if isinstance(e, tf_errors.InvalidArgumentError):
-                raise ValueError(_as_asked(str(e), finals)) from None
+                refused = _return_element_refused(str(e), finals)
+                if refused is not None:
+                    raise refused from None
+                raise ValueError(str(e)) from None
             raise
         finally:
             c_api.TF_DeleteBuffer(buffer)
@@ -849,14 +893,22 @@ def _parse_input_map_keys(input_map: dict[Any, Any]) -> dict[str, Any]:
     return out
 
 
-def _as_asked(message: str, finals: Sequence[tuple[str, int | None, str]]) -> str:
-    """TensorFlow's importer names a return element it refuses as the caller asked for it
-    (``node 'x'``), the fast path asked for it by its final name (``node 'imp/x'``)."""
-    if message.startswith("Invalid return output "):
-        for final, index, asked in finals:
-            if final != asked and f" {index} of node '{final}'," in message:
-                return message.replace(f"of node '{final}',", f"of node '{asked}',", 1)
-    return message
+def _return_element_refused(message: str, finals: Sequence[tuple[str, int | None, str]]) -> GraphError | None:
+    """TensorFlow's importer's refusal of a return element (a name the file lacks, an
+    output its node lacks) as a GraphError naming the element as the caller asked for it
+    (``x``), not by the final name the fast path asked for (``imp/x``); None for another
+    error."""
+    for final, index, asked in finals:
+        if index is None:
+            if message == f"Requested return node '{final}' not found in graph def":
+                return GraphError(f"Requested return node '{asked}' not found in graph def", node=asked)
+        elif message == f"Requested return tensor '{_tensor_id(final, index)}' not found in graph def":
+            return GraphError(f"Requested return tensor '{_tensor_id(asked, index)}' not found in graph def",
+                              node=_tensor_id(asked, index))
+        elif message.startswith(f"Invalid return output {index} of node '{final}', which has "):
+            return GraphError(message.replace(f"of node '{final}',", f"of node '{asked}',", 1),
+                              node=_tensor_id(asked, index))
+    return None
 
 
 def _scoped(graph: ops.Graph, name: str) -> str:
