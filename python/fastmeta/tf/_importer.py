@@ -28,11 +28,13 @@ so that a failed import leaves none behind (TensorFlow's own leaves them).
 input_map values TensorFlow converts otherwise (a variable, a list holding tensors, a
 ``range``) go to TensorFlow's own import below, after the core has checked the file, the
 keys and the dtypes of the edges they feed (the converted values' dtypes predicted),
-with the TF-free import's typed errors, graph untouched. Not atomic: a failure of the
-conversion itself (a list's elements of clashing shapes, a nested list's tensor of
-another dtype) is TensorFlow's error, raised after the ops converted before it (they
-stay, as in TensorFlow); and if a conversion would fail as well as the file or a key, the
-drop-in reports the latter (TensorFlow the former).
+with the TF-free import's typed errors, graph untouched. Before that, the conversion
+itself is followed (``_check_values_converted_first``: a list's packing, its elements'
+constants, its shapes merged, its tensors' dtypes and graphs), and a failure of it is
+raised first, as TensorFlow raises it, graph untouched. Not atomic: a conversion not
+followed (a nested list holding a tensor of another graph, a ``range`` TensorFlow may
+refuse, another conversion function) that fails is TensorFlow's error, raised after the
+ops converted before it (they stay, as in TensorFlow).
 
 Whatever the fast path cannot reproduce exactly (an enclosing ``tf.device`` or
 ``colocate_with`` block, input_map values that are tensors of another graph or that
@@ -72,6 +74,7 @@ from google.protobuf.message import DecodeError
 from packaging import version as packaging_version
 from tensorflow.core.framework import graph_pb2 as tf_graph_pb2
 from tensorflow.core.framework import node_def_pb2 as tf_node_def_pb2
+from tensorflow.core.framework import types_pb2 as tf_types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2 as tf_meta_graph_pb2
 from tensorflow.python import pywrap_tfe
 from tensorflow.python.client import pywrap_tf_session as c_api
@@ -85,6 +88,7 @@ from tensorflow.python.framework import (
     op_def_registry,
     ops,
     tensor_conversion_registry,
+    tensor_shape,
     tensor_util,
 )
 from tensorflow.python.framework import errors as tf_errors
@@ -93,13 +97,14 @@ from tensorflow.python.framework import versions as tf_versions
 from tensorflow.python.ops import ref_variable, variables
 from tensorflow.python.platform import tf_logging as logging
 from tensorflow.python.training import saver as saver_lib
+from tensorflow.python.types import core as tf_core
 from tensorflow.python.util import compat
 
 from fastmeta import _core, _op_registry
 from fastmeta.constants import is_constant_value
-from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
+from fastmeta.errors import GraphError, InputMapError, InputMapOverflowError, InputMapTypeError, ParseError
 from fastmeta.graph import fixed_output_count, output_types
-from fastmeta.importer import _gc_paused, unbound_inputs_error
+from fastmeta.importer import _gc_paused, _merged, _shape_text, unbound_inputs_error
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
 from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, is_utf8, parse_return_element, run_core
 
@@ -373,16 +378,25 @@ def _check_file_before_conversion(
 
 
 def _check_values_converted_first(graph: ops.Graph, import_scope: str | None, input_map: dict[Any, Any]) -> None:
-    """TensorFlow's errors for input_map values no tensor converts from (an Operation;
-    a value only the default conversion takes, such as an object, a dict or a set),
-    raised before the graph is touched: TensorFlow's importer raises them while
-    converting the values in order, after making the Consts of those before, which it
-    leaves in the graph. (Without a name for the import TensorFlow refuses the values
-    first; its own import raises that, touching nothing.)"""
+    """TensorFlow's errors for input_map values whose conversion fails, raised before
+    the graph is touched: TensorFlow's importer raises them while converting the values
+    in order, after making the ops of those before (and of the failing one's elements
+    before), which it leaves in the graph. Each value is followed as TensorFlow converts
+    it (:func:`_simulated_pack` for a list holding tensors): an Operation; a value only
+    the default conversion takes (an object, a dict, a set), or a constant no TensorProto
+    is made of; a list whose packing fails (an element no constant of the tensors' dtype
+    is made of, a nested tensor of another dtype, a shape clash in a ``Pack``). The
+    values after one whose conversion is not followed here (a ``range`` that may fail,
+    a value of another graph, another conversion function) are left to TensorFlow.
+    (Without a name for the import TensorFlow refuses the values first; its own import
+    raises that, touching nothing.)"""
     if all(isinstance(v, tensor_lib.Tensor) or is_constant_value(v) for v in input_map.values()):
         return
-    if not (import_scope or graph.unique_name("", mark_as_used=False)):
+    name = import_scope or graph.unique_name("", mark_as_used=False)
+    if not name:
         return
+    names = _NameOverlay(graph)
+    inputs = names.unique(_predict_prefix(graph, name) + "/_inputs")
     for value in input_map.values():
         if isinstance(value, ops.Operation):
             raise InputMapTypeError(f"can't convert Operation '{value.name}' to Tensor")
@@ -396,9 +410,192 @@ def _check_values_converted_first(graph: ops.Graph, import_scope: str | None, in
                 and all(base is object for base, _ in tensor_conversion_registry.get(type(value)))
             )
         ):
-            tensor_util.make_tensor_proto(value, allow_broadcast=True)  # (its error first, as TensorFlow's)
+            _constant_proto(value)  # (its error first, as TensorFlow's)
+            names.unique(f"{inputs}/Const")
+            continue
+        try:
+            if isinstance(value, (list, tuple)) and _packed_dtype(value) is not None:
+                _simulated_pack(graph, names, value, _packed_dtype(value), "packed", inputs)
+            elif isinstance(value, variables.Variable) and value.graph is graph:
+                _read_name(value, names, inputs)
+            elif isinstance(value, range) and _range_converts(value):
+                names.unique(f"{inputs}/Range")
+            else:
+                return  # (converted by TensorFlow's own import, which raises what it raises)
+        except _Unpredicted:
+            return
+
+
+class _Unpredicted(Exception):
+    """Internal: a conversion :func:`_simulated_pack` does not follow (TensorFlow's decides)."""
+
+
+class _NameOverlay:
+    """The names TensorFlow's conversion would mark used, kept beside the graph's table."""
+
+    __slots__ = ("graph", "overlay")
+
+    def __init__(self, graph: ops.Graph):
+        self.graph = graph
+        self.overlay: dict[str, int] = {}
+
+    def unique(self, name: str) -> str:
+        return _unique_names(self.graph._names_in_use, self.overlay, [name])[0]
+
+
+def _constant_proto(value: Any, dtype: Any = None) -> Any:
+    """``make_tensor_proto`` as ``constant`` calls it; its errors (numpy's let through by
+    TensorFlow among them), typed."""
+    try:
+        return tensor_util.make_tensor_proto(value, dtype=dtype, allow_broadcast=True)
+    except TypeError as e:
+        raise InputMapTypeError(str(e)) from None
+    except OverflowError as e:
+        raise InputMapOverflowError(str(e)) from None
+    except ValueError as e:
+        raise InputMapError(str(e)) from None
+
+
+def _packed_dtype(value: Sequence[Any]) -> Any:
+    """The base dtype of the first tensor or variable in nested lists and tuples (what
+    TensorFlow packs them to), or None."""
+    for elem in value:
+        if isinstance(elem, tf_core.Tensor):
+            return elem.dtype.base_dtype
+        if isinstance(elem, (list, tuple)):
+            inner = _packed_dtype(elem)
+            if inner is not None:
+                return inner
+    return None
+
+
+def _range_converts(value: range) -> bool:
+    """Whether TensorFlow's ``Range`` of a ``range`` is made without an error (its shape
+    function refuses bounds the wrong way round; huge ones are left to TensorFlow)."""
+    bound = 2**62
+    if not all(-bound < v < bound for v in (value.start, value.stop, value.step)):
+        return False
+    return value.start <= value.stop if value.step > 0 else value.start >= value.stop
+
+
+def _read_name(value: Any, names: _NameOverlay, scope: str) -> str:
+    """The name of the tensor a variable converts to in ``scope``: a ref variable's
+    snapshot, a resource variable's cached value, else a new ``ReadVariableOp``."""
+    if isinstance(value, ref_variable.RefVariable):
+        tensor = value._snapshot
+    else:
+        tensor = getattr(value, "_cached_value", None)
+        if tensor is None:
+            return names.unique(f"{scope}/ReadVariableOp")
+    return str(tensor.op.name if tensor.value_index == 0 else tensor.name)
+
+
+def _dims_of(shape: Any) -> list[int | None] | None:
+    return None if shape.rank is None else list(shape.as_list())
+
+
+class _Packed:
+    """A ``Pack`` :func:`_simulated_pack` followed: its name and shape."""
+
+    __slots__ = ("dims", "name")
+
+    def __init__(self, name: str, dims: list[int | None] | None):
+        self.name = name
+        self.dims = dims
+
+
+def _simulated_pack(
+    graph: ops.Graph, names: _NameOverlay, items: Sequence[Any], dtype: Any, name: str, stack: str
+) -> _Packed | None:
+    """TensorFlow's auto-packing of nested lists holding tensors (its
+    ``_autopacking_helper``), followed without making anything: in a name scope
+    ``name``, each nested list packed in turn, then a ``Const`` of each other element
+    and a ``Pack`` whose shape function merges its inputs' shapes. Raises TensorFlow's
+    error (typed) where its packing fails (also a Pack of tensors of two graphs:
+    :func:`_refuse_foreign_inputs`), _Unpredicted where it is not followed (a tensor in
+    a control flow context, a variable of another graph, another kind of tensor);
+    returns the Pack, or None when nothing is packed (no tensor)."""
+    scope = names.unique(f"{stack}/{name}")
+    converted: list[Any] = []
+    must_pack = foreign = False
+    for i, elem in enumerate(items):
+        if isinstance(elem, tf_core.Tensor):
+            if not isinstance(elem, (tensor_lib.Tensor, variables.Variable)):
+                raise _Unpredicted
+            if elem.graph is not graph:
+                if not isinstance(elem, tensor_lib.Tensor):
+                    raise _Unpredicted
+                foreign = True
+            if isinstance(elem, tensor_lib.Tensor) and elem.op._get_control_flow_context() is not None:
+                raise _Unpredicted
+            if elem.dtype.base_dtype != dtype:
+                raise InputMapTypeError(f"Cannot convert a list containing a tensor of dtype {elem.dtype} to "
+                                        f"{dtype} (Tensor is: {elem!r})")
+            must_pack = True
+        elif isinstance(elem, (list, tuple)):
+            packed = _simulated_pack(graph, names, elem, dtype, str(i), scope)
+            if packed is not None:
+                must_pack = True
+                elem = packed
+        converted.append(elem)
+    if not must_pack:
+        return None
+    inputs: list[tuple[str, list[int | None] | None]] = []
+    pending: list[tuple[int, Any]] = []  # (variables: read when the Pack converts its inputs)
+    for i, elem in enumerate(converted):
+        if isinstance(elem, _Packed):
+            inputs.append((elem.name, elem.dims))
+        elif isinstance(elem, tensor_lib.Tensor):
+            inputs.append((elem.op.name if elem.value_index == 0 else elem.name, _dims_of(elem.shape)))
+        elif isinstance(elem, variables.Variable):
+            pending.append((len(inputs), elem))
+            inputs.append(("", _dims_of(elem.shape)))
         else:
-            return  # (converted by TensorFlow's own import, which raises what it raises)
+            proto = _constant_proto(elem, dtype)
+            inputs.append((names.unique(f"{scope}/{i}"), [d.size for d in proto.tensor_shape.dim]))
+    if foreign:
+        _refuse_foreign_inputs(graph, converted, inputs, dtype)
+    for position, variable in pending:
+        inputs[position] = (_read_name(variable, names, scope), inputs[position][1])
+    full = scope
+    shapes = [dims for _, dims in inputs]
+    cur = shapes[-1]
+    for i in range(len(shapes) - 2, -1, -1):
+        try:
+            cur = _merged(shapes[i], cur)
+        except ValueError as e:
+            summary = (f"{{{{node {full}}}}} = Pack[N={len(inputs)}, "
+                       f"T={tf_types_pb2.DataType.Name(dtype.as_datatype_enum)}, axis=0]("
+                       + ", ".join(n for n, _ in inputs) + ")")
+            raise InputMapError(f"{e}\n\tFrom merging shape {i} with other shapes. for '{summary}' with input "
+                                "shapes: " + ", ".join(_shape_text(d) for d in shapes) + ".") from None
+    return _Packed(full, None if cur is None else [len(inputs), *cur])
+
+
+def _refuse_foreign_inputs(
+    graph: ops.Graph, converted: Sequence[Any], inputs: Sequence[tuple[str, list[int | None] | None]], dtype: Any
+) -> None:
+    """TensorFlow's error for a ``Pack`` of tensors of two graphs (the first input's
+    graph against each other's, in order), its inputs the list's tensors of some other
+    graph and Consts made in ``graph``; _Unpredicted otherwise (a variable or a nested
+    Pack among them, an enclosing device scope, no clash: TensorFlow decides)."""
+    if len(graph._device_function_stack) or graph.building_function:
+        raise _Unpredicted
+    first: tuple[str, Any] | None = None
+    for elem, (name, dims) in zip(converted, inputs):
+        if isinstance(elem, tensor_lib.Tensor):
+            shown, owner = str(elem), elem.graph
+        elif isinstance(elem, (variables.Variable, _Packed)):
+            raise _Unpredicted
+        else:
+            shown = f'Tensor("{name}:0", shape={tensor_shape.TensorShape(dims)}, dtype={dtype.name})'
+            owner = graph
+        if first is None:
+            first = (shown, owner)
+        elif owner is not first[1]:
+            raise InputMapError(f"{shown} must be from the same graph as {first[0]} (graphs are {owner} and "
+                                f"{first[1]}).")
+    raise _Unpredicted
 
 
 class _ConstInput:
