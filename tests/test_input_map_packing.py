@@ -170,6 +170,8 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "rank_clash_with_a_snapshot": lambda o: {"m": [[o["rv"], 2.0], o["rv"]]},
     "rank_clash_in_a_second_pack": lambda o: {"k": [o["i"]], "m": [o["t"], [1.0]]},
     "constant_after_a_rank_clash": lambda o: {"m": [o["t"], [1.0]], "k": [1.5, "a"]},
+    "list_of_none_before_a_pack": lambda o: {"k": [None, True], "s": [o["vv"]]},
+    "ragged_list_before_a_pack": lambda o: {"k": [[1.0], [2.0, 3.0]], "m": [o["t"]]},
     # graph objects where TensorFlow converts none: shown as TensorFlow shows its own
     "operation_beside_a_tensor": lambda o: {"m": [o["t"], o["t_op"]]},
     "operation_nested": lambda o: {"m": [o["t"], [o["t_op"]]]},

@@ -405,6 +405,7 @@ def _check_values_converted_first(graph: ops.Graph, import_scope: str | None, in
         if (
             value is None
             or is_constant_value(value)
+            or (isinstance(value, (list, tuple)) and _packed_dtype(value) is None)  # (none to pack)
             or (
                 getattr(value, "__tf_tensor__", None) is None
                 and all(base is object for base, _ in tensor_conversion_registry.get(type(value)))
