@@ -415,7 +415,8 @@ ELEMENT_MAPS: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
-def _refused_elements(run: str, make: Callable[[dict[str, Any]], Any], elements: list[str]) -> tuple[Any, ...]:
+def _refused_elements(run: str, make: Callable[[dict[str, Any]], Any], elements: list[str],
+                      scope: str = "imp", twice: bool = False) -> tuple[Any, ...]:
     """(error type, message with addresses blanked, graph_def before, graph_def and name
     table after) of one import of :func:`_with_outputs` into "imp" (of a graph holding
     :func:`_base`), asking for ``elements``; or the returned names when it succeeds."""
@@ -423,10 +424,12 @@ def _refused_elements(run: str, make: Callable[[dict[str, Any]], Any], elements:
                 else fmtf.import_meta_graph_with_return_elements)
     with tf.Graph().as_default() as g:
         v1.train.import_meta_graph(v1.MetaGraphDef.FromString(_base()))
+        if twice:
+            v1.train.import_meta_graph(v1.MetaGraphDef.FromString(_with_outputs()), import_scope=scope)
         imap = make(_objects(g))
         before = g.as_graph_def(), dict(g._names_in_use)
         try:
-            _, out = importer(v1.MetaGraphDef.FromString(_with_outputs()), import_scope="imp",
+            _, out = importer(v1.MetaGraphDef.FromString(_with_outputs()), import_scope=scope,
                               input_map=imap, return_elements=elements)
         except (ValueError, TypeError) as e:
             message = re.sub(r" at 0x[0-9a-f]+>", " at 0x?>", str(e))
@@ -493,3 +496,40 @@ def test_dropin_refuses_a_pack_of_two_graphs_as_tensorflow_graph_untouched(case:
     assert blanked(got[0]) == blanked(want[0])
     assert isinstance(got[4], type(want[4]))
     assert got[1] == got[5]
+
+
+@pytest.mark.parametrize("existing", [
+    ["imp/m", "imp/m_out", "imp/un", "imp/w/x"],  # clashes: renamed m_1, m_out_1, un_1
+    ["imp/m", "imp/m_1", "imp/m_out_1/y"],  # m_2 (m_1 taken); m_out not renamed
+    ["imp/nope"],  # none renamed
+])
+def test_core_lists_the_renamed_nodes_by_their_names_in_the_file(existing: list[str]) -> None:
+    from fastmeta.reading import load_meta_graph
+    from fastmeta.rewrite import run_core
+
+    loaded = load_meta_graph(_with_outputs())
+    got = run_core(loaded, "imp", existing_names=existing)
+    plain = run_core(loaded, "")
+    want = [(i, plain.name(i)) for i in range(plain.num_nodes) if got.name(i) != "imp/" + plain.name(i)]
+    assert got.renamed() == want
+    assert bool(want) == (existing != ["imp/nope"])
+
+
+@pytest.mark.parametrize("make", ["packed", "variable"])
+@pytest.mark.parametrize("elements", [
+    ["un:2", "m_out", "m:0", "nop"],  # (these pass: the renamed nodes found by their names in the file)
+    ["m_out_1:0"],  # a renamed node's new name, which the file lacks
+    ["nope", "un:-2"],
+    ["un_1"],
+    ["m_out:1", "nop:-1", "w:0"],
+], ids=lambda v: repr(v))
+def test_dropin_return_elements_in_a_reused_scope_as_tensorflow(elements: list[str], make: str) -> None:
+    want = _refused_elements("tf", ELEMENT_MAPS[make], elements, scope="imp/", twice=True)
+    got = _refused_elements("dropin", ELEMENT_MAPS[make], elements, scope="imp/", twice=True)
+    assert got[1] == want[1]
+    if want[0] is None:
+        assert got[0] is None
+        assert diff_graph_defs(want[3][0], got[3][0]) == []
+        return
+    assert got[0] is not None and issubclass(got[0], want[0])
+    assert got[3][0] == got[2][0] and got[3][1] == got[2][1]

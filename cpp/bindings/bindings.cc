@@ -437,6 +437,11 @@ PYBIND11_MODULE(_core, m) {
       }, py::arg("wanted"),
          "For each (op type, attr names): (op type, attr name, the distinct serialized values its nodes hold).")
       .def("external", [](const RewrittenGraph& g) { return g.external(); })
+      .def("renamed", [](const RewrittenGraph& g) {
+        py::list out;
+        for (const auto& [index, name] : g.renamed()) out.append(py::make_tuple(index, Str(name)));
+        return out;
+      }, "(index, name in the file) of each node renamed to avoid a clash with the target graph.")
       .def("names", [](const RewrittenGraph& g) {
         py::list out(g.num_nodes());
         for (size_t i = 0; i < g.num_nodes(); ++i) out[i] = Str(g.name(i));

@@ -2911,7 +2911,14 @@ class Rewriter {
       throw SizeLimitError("the rewritten GraphDef is " + std::to_string(g.graph_def_size()) +
                            " bytes, over protobuf's 2 GiB limit");
     }
-    if (!new_names_.empty()) g.BuildHashTable();  // (else made above)
+    if (!new_names_.empty()) {
+      g.BuildHashTable();  // (else made above)
+      g.renamed_.reserve(new_names_.size());
+      for (size_t k = 0; k < nodes_.size(); ++k) {
+        const uint32_t i = OrderAt(k);
+        if (renamed_[i] != kNone) g.renamed_.emplace_back(static_cast<uint32_t>(k), std::string(nodes_[i].name()));
+      }
+    }
   }
 
   // Compares the strings a1+b1 and a2+b2 without building them.

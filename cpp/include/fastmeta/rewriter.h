@@ -170,6 +170,9 @@ class RewrittenGraph : public NameLookup {
     return shape_chunks_[nodes_[i].chunk].view().substr(shape_spans_[i].offset, shape_spans_[i].size);
   }
   const std::vector<std::string>& external() const { return external_; }
+  // The nodes renamed to avoid a clash with the target graph (RewriteOptions::existing):
+  // (index, the node's name in the file), by index; empty when none is.
+  const std::vector<std::pair<uint32_t, std::string>>& renamed() const { return renamed_; }
   std::string_view prefix() const { return prefix_; }
 
   // The GraphDef's fields after the nodes (library, versions), serialized.
@@ -231,6 +234,7 @@ class RewrittenGraph : public NameLookup {
   FillLaterVector<NodeEntry> nodes_;  // every entry written by the rewriter
   FillLaterVector<Edge> edges_;
   std::vector<std::string> external_;
+  std::vector<std::pair<uint32_t, std::string>> renamed_;
   struct ShapeSpan {
     uint32_t offset, size;  // in shape_chunks_[the node's chunk]
   };

@@ -286,10 +286,10 @@ def _check_file_before_conversion(
     (adding their ops to the graph): the file's nodes, the input_map's keys and the
     dtypes of the edges they feed (the converted values' as :func:`_converted_dtype`
     predicts them), checked by the core as the TF-free import checks them (its typed
-    errors), then the return elements (parsed, each naming a node of the file or a
-    mapped tensor, a tensor one of its node's outputs: the TF-free import's errors),
-    before TensorFlow converts anything. A value's own conversion errors are
-    TensorFlow's, raised while it converts (the ops of values converted before stay)."""
+    errors), then the return elements as TensorFlow's importer checks them
+    (:func:`_check_return_elements_found`, the nodes looked up in the core's one run),
+    before TensorFlow converts anything. A value's own conversion errors are raised
+    before this (:func:`_check_values_converted_first`)."""
     scope_to_prepend = graph.unique_name(import_scope or "", mark_as_used=False)
     name = import_scope or scope_to_prepend
     if not name:
@@ -346,31 +346,26 @@ def _check_file_before_conversion(
                          input_map_dtypes=dtypes_, existing_names=existing)
     if not parsed_elements:
         return
-    # Without a node of the graph under the prefix no imported node is renamed, and each
-    # final name is the prefix's; else the file's names are looked up unprefixed (the
-    # core run again as above, without the prefix and the graph's names: none renamed).
-    renames = any(n.startswith(prefix + "/") for n in existing)
-    plain: Any = None
+    # Each node of the file is named "<prefix>/<its name>", except those renamed to avoid a
+    # clash with the graph (the core lists them); the name of a renamed one may be
+    # "<prefix>/<a name the file lacks>".
+    renamed = {original: index for index, original in rewritten.renamed()}
+    taken = set(renamed.values())
 
     def lookup(op_name: str) -> tuple[bool, int | None]:
-        nonlocal plain
-        result = rewritten
-        if not renames:
+        i = renamed.get(op_name, -1)
+        if i < 0:
             i = rewritten.find(f"{prefix}/{op_name}")
-        else:
-            if plain is None:
-                plain = run_core(loaded, "", clear_devices=clear_devices, input_map=pairs,
-                                 input_map_dtypes=dtypes_)
-            result = plain
-            i = plain.find(op_name)
+            if i in taken:
+                i = -1
         if i < 0:
             return False, None
         # (unknown when TensorFlow's registry lacks the op or the node omits an attr the
         # count depends on: then TensorFlow's importer decides)
-        op_def = _op_registry.get(result.op(i))
+        op_def = _op_registry.get(rewritten.op(i))
         count = fixed_output_count(op_def)
         if op_def is not None and count is None:
-            types = output_types(op_def, tf_node_def_pb2.NodeDef.FromString(result.node_def(i)))
+            types = output_types(op_def, tf_node_def_pb2.NodeDef.FromString(rewritten.node_def(i)))
             count = None if types is None else len(types)
         return True, count
 
