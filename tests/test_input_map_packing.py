@@ -533,3 +533,16 @@ def test_dropin_return_elements_in_a_reused_scope_as_tensorflow(elements: list[s
         return
     assert got[0] is not None and issubclass(got[0], want[0])
     assert got[3][0] == got[2][0] and got[3][1] == got[2][1]
+
+
+@pytest.mark.parametrize("make", sorted(ELEMENT_MAPS))
+@pytest.mark.parametrize("key", ["m:2147483648", "m:-2147483649", "k: 4294967296"])
+def test_dropin_refuses_an_input_map_key_index_that_is_no_c_int_as_tensorflow(key: str, make: str) -> None:
+    def with_key(o: dict[str, Any]) -> Any:
+        return {**ELEMENT_MAPS[make](o), key: o["t"]}
+
+    want = _refused_elements("tf", with_key, ["m_out:0"])
+    got = _refused_elements("dropin", with_key, ["m_out:0"])
+    assert want[0] is TypeError and got[0] is not None and issubclass(got[0], TypeError)
+    assert re.sub(r" at 0x[0-9a-f]+>", " at 0x?>", got[1]) == re.sub(r" at 0x[0-9a-f]+>", " at 0x?>", want[1])
+    assert got[3][0] == got[2][0] and got[3][1] == got[2][1]

@@ -304,7 +304,7 @@ def _check_file_before_conversion(
             pairs.append((text, "^" + value.op.name))
             dtypes_.append(0)
             continue
-        op_name, index = parse_return_element(text)
+        op_name, index = _parse_input_map_key(text)
         if (index or 0) < 0:
             return
         text = f"{op_name}:{index or 0}"
@@ -774,6 +774,17 @@ def _tensor_id(op_name: str, index: int) -> str:
 _C_INT_RANGE = range(-(2**31), 2**31)
 
 
+def _parse_input_map_key(key: str) -> tuple[str, int | None]:
+    """An input_map tensor key parsed as TensorFlow parses it (its ValueErrors), and its
+    TypeError for an output index that is no C ``int`` (raised by the binding TensorFlow
+    passes the key to; here by the same binding, on options of its own)."""
+    op_name, index = parse_return_element(key)
+    if index is not None and index not in _C_INT_RANGE:
+        scratch = c_api_util.ScopedTFImportGraphDefOptions()
+        c_api.TF_ImportGraphDefOptionsAddInputMapping(scratch.options, op_name, index, c_api.TF_Output())
+    return op_name, index
+
+
 def _parse_return_elements(elements: Sequence[str] | None) -> list[tuple[str, int | None]]:
     """The return elements parsed in order as TensorFlow hands them to its importer's
     options, before it imports anything: its parse errors, and its TypeError for an
@@ -1075,7 +1086,7 @@ def _parse_input_map_keys(input_map: dict[Any, Any]) -> dict[str, Any]:
     for key, value in input_map.items():
         text = compat.as_str(key)
         if not text.startswith("^"):
-            op_name, index = parse_return_element(text)
+            op_name, index = _parse_input_map_key(text)
             index = index or 0
             if index == -1:
                 raise ValueError(f"input_map entry ^{op_name}->{value.name} between control edge "
