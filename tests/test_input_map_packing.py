@@ -481,6 +481,9 @@ FOREIGN: dict[str, Callable[[dict[str, Any]], Any]] = {
     "after_a_pack": lambda o: {"k": [o["i"], [1, 2]], "m": [o["t"], _foreign()]},
     "after_a_read": lambda o: {"m": o["vv"], "k": [o["t"], _foreign()]},
     "alone": lambda o: {"m": [o["t"], _foreign()]},
+    "after_a_variable": lambda o: {"s": [o["rv"], _foreign()]},
+    "before_a_resource_variable": lambda o: {"k": [_foreign(), o["cv"], 2.0]},
+    "after_a_nested_pack": lambda o: {"m": [[o["t"], 1.0], _foreign()]},
 }
 
 

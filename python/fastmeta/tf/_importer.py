@@ -572,18 +572,22 @@ def _refuse_foreign_inputs(
     graph: ops.Graph, converted: Sequence[Any], inputs: Sequence[tuple[str, list[int | None] | None]], dtype: Any
 ) -> None:
     """TensorFlow's error for a ``Pack`` of tensors of two graphs (the first input's
-    graph against each other's, in order), its inputs the list's tensors of some other
-    graph and Consts made in ``graph``; _Unpredicted otherwise (a variable or a nested
-    Pack among them, an enclosing device scope, no clash: TensorFlow decides)."""
+    graph against each other's, in order, a variable's as its graph element), its
+    inputs the list's tensors and variables, and the Consts and nested Packs made in
+    ``graph``; _Unpredicted otherwise (an enclosing device scope, no clash: TensorFlow
+    decides)."""
     if len(graph._device_function_stack) or graph.building_function:
         raise _Unpredicted
     first: tuple[str, Any] | None = None
     for elem, (name, dims) in zip(converted, inputs):
         if isinstance(elem, tensor_lib.Tensor):
             shown, owner = str(elem), elem.graph
-        elif isinstance(elem, (variables.Variable, _Packed)):
-            raise _Unpredicted
-        else:
+        elif isinstance(elem, variables.Variable):
+            element = ops._as_graph_element(elem)  # (what TensorFlow's check compares)
+            if element is None:
+                continue
+            shown, owner = str(element), element.graph
+        else:  # (a Const, or a nested list's Pack, made in ``graph``)
             shown = f'Tensor("{name}:0", shape={tensor_shape.TensorShape(dims)}, dtype={dtype.name})'
             owner = graph
         if first is None:
