@@ -108,6 +108,10 @@ CASES = [
     ("full_type_nested_98", field(7, nested_full_type(98))),
     ("full_type_nested_99", field(7, nested_full_type(99))),
     ("node_unknown_field", field(99, b"\xff")),
+    # _class, which the core reads for colocation: a field of another wire type is unknown.
+    ("class_list_s_as_varint", attr(field(1, field(2, 5)), key=b"_class")),
+    ("class_list_as_varint", attr(field(1, 5), key=b"_class")),
+    ("class_list_truncated", attr(field(1, field(2, b"loc:@c") + b"\x12\x7f"), key=b"_class")),
 ]
 
 

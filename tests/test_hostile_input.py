@@ -278,11 +278,13 @@ def test_colocation_errors_in_node_order(threads: int, filler: int) -> None:
     assert "expects to be colocated with unknown node 'nowhere'" in str(e)
     assert first_error(unknown, bad_device).node == "u"  # type: ignore[attr-defined]
     assert first_error(bad_device, unknown).node == "d"  # type: ignore[attr-defined]
-    assert isinstance(first_error(unknown, broken), fastmeta.GraphError)
-    assert isinstance(first_error(broken, unknown), fastmeta.ParseError)
-    # Entries before the malformed one in the same list are looked up first.
+    # A malformed _class list is refused with the node, as protobuf refuses the file,
+    # before any lookup: whatever comes before it.
+    for nodes in ((unknown, broken), (broken, unknown)):
+        e = first_error(*nodes)
+        assert isinstance(e, fastmeta.ParseError) and "Node 'p'" in str(e)
     both = node("q", attrs=(("_class", field(1, field(2, b"loc:@gone") + b"\x12\x7f")),))
-    assert "unknown node 'gone'" in str(first_error(both))
+    assert "Node 'q'" in str(first_error(both))
 
 
 def test_non_utf8_names_in_messages() -> None:
@@ -398,28 +400,23 @@ def test_uniquify_collision_refused() -> None:
 
 
 def test_malformed_attr_value_is_a_parse_error_naming_the_node() -> None:
-    # The core copies attr values through unread; protobuf reads a node when it is first
-    # looked at. A malformed value is then a ParseError naming the node, never protobuf's
-    # bare DecodeError: during the import (the import fails whole) or after it.
-    # Op "Multi" has N outputs (its OpDef in the file), so resolving "b:0" reads node b.
+    # The core copies attr values through unparsed, but checks them as protobuf parses
+    # them (TensorFlow refuses the whole file): the import fails whole, with a ParseError
+    # naming the node and the place of the bad bytes, whether or not anything would
+    # have looked at the node.
     output = field(1, b"out") + field(3, 1) + field(5, b"N")  # N outputs of DT_FLOAT
     one_input = field(1, b"in") + field(3, 1)  # one DT_FLOAT input
     op_def = field(1, b"Multi") + field(2, one_input) + field(3, output) + field(4, field(1, b"N") + field(2, b"int"))
     bad = (("N", field(3, 2)), ("dtype", b"\x30\xff"))  # N = 2; dtype: a cut varint
     const = (("dtype", field(6, 1)), ("value", field(8, b"")))  # (Const's attrs without a default)
     data = meta(node("a", "Const", attrs=const), node("b", "Multi", ("a",), attrs=bad), op_list=field(1, op_def))
-    g = fastmeta.Graph()
-    fastmeta.import_meta_graph(data, graph=g)  # nothing looks at node b during this import
-    op = g.get_operation_by_name("b")
-    for look in (lambda: op.node_def, lambda: op.get_attr("dtype"), g.as_graph_def):
-        e = raises(fastmeta.ParseError, look)
-        assert "Node 'b': malformed NodeDef" in str(e) and isinstance(e, ValueError)
-    assert g.get_operation_by_name("a").node_def.op == "Const"
-    # A collection entry that needs node b's outputs makes the import itself fail, whole.
     col = field(1, b"loss") + field(2, field(1, field(1, b"b:0")))  # collection_def{loss: node_list{b:0}}
-    g2 = fastmeta.Graph()
-    raises(fastmeta.ParseError, lambda: fastmeta.import_meta_graph(data + field(4, col), graph=g2))
-    assert g2.get_operations() == []
+    for source in (data, data + field(4, col)):
+        g = fastmeta.Graph()
+        e = raises(fastmeta.ParseError, lambda s=source, g=g: fastmeta.import_meta_graph(s, graph=g))
+        assert "Node 'b': malformed NodeDef: attr 'dtype' value" in str(e) and isinstance(e, ValueError)
+        assert e.offset == data.index(b"\x30\xff") + 1  # type: ignore[attr-defined]
+        assert g.get_operations() == []
 
 
 def _regression_files() -> list[Path]:

@@ -30,6 +30,7 @@
 #include "attr_value.h"
 #include "hash.h"
 #include "parallel.h"
+#include "proto_check.h"
 
 namespace fastmeta {
 
@@ -575,6 +576,8 @@ class Rewriter {
     if (!op_list.empty()) op_list_parts.push_back(op_list);
     result_->op_list_.assign(op_list.data(), op_list.size());
     op_list_origin_ = op_list.data();
+    node_depth_ = 1;
+    attr_value_depth_ = 3;
     return Run(graph_parts, op_list_parts);
   }
 
@@ -1420,6 +1423,7 @@ class Rewriter {
             node.shapes_begin = rel(f.raw.data());
             node.shapes_end = node.shapes_begin + static_cast<uint32_t>(f.raw.size());
           }
+          CheckNodeField(bytes, proto_check::kAttrValue, value, attr_value_depth_, key);
           NoteCountsAndTypes(sig, key, value, count_values, count_sizes, count_set, type_names, num_type_names,
                              type_name_sizes, types);
           // (a set value's first byte is mostly the tag of its oneof member, fields 1-10:
@@ -1451,6 +1455,13 @@ class Rewriter {
           }
           break;
         }
+        // (copied through unparsed, as is an unknown field, which the reader has checked)
+        case 6:
+          if (f.type == wire::kLengthDelimited) CheckNodeField(bytes, proto_check::kDebugInfo, f.data, node_depth_ + 1, {});
+          break;
+        case 7:
+          if (f.type == wire::kLengthDelimited) CheckNodeField(bytes, proto_check::kFullType, f.data, node_depth_ + 1, {});
+          break;
         default: break;
       }
     }
@@ -1522,6 +1533,30 @@ class Rewriter {
     if (in_types != nullptr) {
       for (size_t j = 0; j < data_inputs; ++j) in_types[node.input_begin + j] = 0;  // (not checked)
     }
+  }
+
+  // Refuses a node whose field the rewriter copies through unparsed (an attr's value,
+  // keyed `key`; experimental_debug_info or experimental_type: no key) is a message
+  // protobuf's parser refuses, at nesting depth `depth` (see proto_check.h).
+  __attribute__((always_inline)) void CheckNodeField(std::string_view node_bytes, proto_check::Message msg,
+                                                     std::string_view field, int depth, std::string_view key) const {
+    proto_check::Problem problem;
+    if (!proto_check::Check(msg, field, depth, problem)) ThrowBadNodeField(node_bytes, msg, key, problem);
+  }
+  [[noreturn]] __attribute__((noinline)) void ThrowBadNodeField(std::string_view node_bytes, proto_check::Message msg,
+                                                                std::string_view key,
+                                                                const proto_check::Problem& problem) const {
+    std::string_view name;  // (the node's name may come after the field: read it here)
+    Reader r(node_bytes, origin_);
+    Field f;
+    while (r.Next(f)) {
+      if (f.number == 1 && f.type == wire::kLengthDelimited) name = f.data;
+    }
+    const std::string what = msg == proto_check::kAttrValue    ? "attr " + Quote(key) + " value"
+                             : msg == proto_check::kDebugInfo ? std::string("experimental_debug_info")
+                                                              : std::string("experimental_type");
+    throw ParseError("Node " + Quote(name) + ": malformed NodeDef: " + what + ": " + problem.what,
+                     Offset(problem.at));
   }
 
   // Refuses a node whose attr without a default holds no value (the last entry of its
@@ -1772,8 +1807,8 @@ class Rewriter {
     Reader r(attr_value, origin_);
     Field f;
     while (r.Next(f)) {
-      if (f.number == 1) {
-        ExpectBytes(f, "AttrValue.list");
+      // (of another wire type: an unknown field, as protobuf reads it)
+      if (f.number == 1 && f.type == wire::kLengthDelimited) {
         list = f.data;  // a repeated message field merges; _class is never split in practice
       }
     }
@@ -1785,10 +1820,7 @@ class Rewriter {
     Reader r(node.class_list(), origin_);
     Field f;
     while (r.Next(f)) {
-      if (f.number == 2) {
-        ExpectBytes(f, "ListValue.s");
-        fn(f.data);
-      }
+      if (f.number == 2 && f.type == wire::kLengthDelimited) fn(f.data);  // (else unknown)
     }
   }
 
@@ -3221,6 +3253,11 @@ class Rewriter {
   unsigned threads_ = 1;
   LargeVector<std::string_view> node_spans_;
   const char* op_list_origin_ = nullptr;
+  // How deep the nodes lie in the message protobuf parses (MetaGraphDef 0, GraphDef 1,
+  // NodeDef 2; a GraphDef alone: NodeDef 1), for its nesting limit (see CheckNodeField),
+  // and their attr values (under the map entry).
+  int node_depth_ = 2;
+  int attr_value_depth_ = 4;
   const RewriteOptions& opts_;
   std::unique_ptr<RewrittenGraph> result_;
   std::string prefix_slash_;

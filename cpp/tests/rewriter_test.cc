@@ -271,6 +271,82 @@ void TestDeepNesting() {
   ExpectError<fastmeta::ParseError>("\x7b\x84\x01");  // mismatched end
 }
 
+// Attr values, experimental_debug_info and experimental_type are copied through
+// unparsed but checked as protobuf parses them (tests/test_attr_wire_vs_protobuf.py
+// compares with protobuf itself): one input per kind of refusal, and encodings it
+// accepts.
+void TestCopiedThroughFieldsChecked() {
+  auto attr = [](const std::string& value) { return Bytes(5, Bytes(1, "foo") + Bytes(2, value)); };
+  auto func = [](int levels) {  // AttrValue.func -> NameAttrList.attr -> ... `levels` AttrValues
+    std::string v = VarintField(3, 1);
+    for (int i = 1; i < levels; ++i) v = Bytes(10, Bytes(1, "f") + Bytes(2, Bytes(1, "k") + Bytes(2, v)));
+    return v;
+  };
+  auto refused = [](const std::string& extra, const std::string& what) {
+    const std::string data = Meta(Node("c", "NoOp", {}, extra));
+    const std::string msg = ExpectError<fastmeta::ParseError>(data);
+    if (!Contains(msg, "Node 'c': malformed NodeDef: ") || !Contains(msg, what) || !Contains(msg, "byte offset")) {
+      std::fprintf(stderr, "unexpected message: %s\n", msg.c_str());
+      std::abort();
+    }
+  };
+  auto accepted = [](const std::string& extra) {
+    auto g = fastmeta::RewriteMetaGraph(Meta(Node("c", "NoOp", {}, extra)), Opts());
+    CHECK(g->num_nodes() == 1);
+  };
+  refused(attr("\x0a\x05\x01"), "attr 'foo' value: length prefix runs past the end");
+  refused(attr(Bytes(1, "\x12\x05" "ab")), "length prefix");  // inside the ListValue
+  refused(attr(Bytes(7, Bytes(2, Bytes(2, "\xff")))), "TensorShapeProto.Dim.name is not valid UTF-8");
+  refused(attr(Bytes(10, Bytes(1, "\xc0\x80"))), "NameAttrList.name is not valid UTF-8");
+  refused(attr(std::string("\x00\x01", 2)), "invalid field number 0");
+  refused(attr("\x0e"), "invalid wire type");
+  refused(attr("\x7b\x08\x01"), "unterminated group");
+  refused(attr("\x7b\x84\x01"), "end-group tag of another group");
+  refused(attr("\x7c"), "end-group tag outside a group");
+  refused(attr("\x18" + std::string(10, '\xff') + "\x01"), "overlong varint");
+  refused(attr("\xf8\xff\xff\xff\x1f\x00"), "field tag");  // a tag past 2^32
+  refused(attr(std::string("\x25\x00\x00", 3)), "truncated fixed-size field");
+  refused(attr(Bytes(1, Bytes(3, "\x01\x82"))), "packed field ends inside a value");
+  refused(attr(Bytes(1, Bytes(4, std::string(3, '\0')))), "packed field ends inside a value");
+  refused(attr(func(34)), "nested deeper than protobuf's limit");
+  refused(attr(std::string(97, '\x7b') + std::string(97, '\x7c')), "nested deeper");
+  refused(Bytes(6, Bytes(1, "\xff")), "experimental_debug_info: ExperimentalDebugInfo.original_node_names");
+  refused(Bytes(7, Bytes(2, Bytes(3, "\xff"))), "experimental_type: FullTypeDef.s is not valid UTF-8");
+  accepted(attr(Bytes(2, "\xff\xfe")));                        // AttrValue.s: bytes
+  accepted(attr(Bytes(8, Bytes(8, "\xff"))));                  // TensorProto.string_val: bytes
+  accepted(attr(VarintField(2, 5)));                           // s as a varint: an unknown field
+  accepted(attr(Bytes(7, Bytes(2, Bytes(1, "\x01")))));        // Dim.size as bytes: unknown
+  accepted(attr(Bytes(1, Bytes(3, "\x01\x96\x01"))));          // packed ints
+  accepted(attr(Bytes(1, VarintField(3, 1) + VarintField(3, 150))));  // unpacked
+  accepted(attr("\x7b\x08\x01\x7c"));                          // a group
+  accepted(attr(std::string("\x7b\x00\x01\x7c", 4)));          // field 0 inside a group
+  accepted(attr("\x18" + std::string(9, '\xff') + "\x7f"));    // a 10-byte varint
+  accepted(attr(Bytes(10, Bytes(2, ""))));                     // a map entry without key or value
+  accepted(attr(func(33)));
+  accepted(attr(std::string(96, '\x7b') + std::string(96, '\x7c')));
+  accepted(Bytes(6, Bytes(1, "a") + Bytes(2, "f")) + Bytes(7, VarintField(1, 1)));
+  // The offset is the bad bytes' place in the file, the node named though its name comes after.
+  const std::string bad = Bytes(5, Bytes(1, "k") + Bytes(2, Bytes(7, Bytes(2, Bytes(2, "n\xff")))));
+  const std::string data = Meta(Bytes(1, Bytes(2, "NoOp") + bad + Bytes(1, "late")));
+  const std::string msg = ExpectError<fastmeta::ParseError>(data);
+  CHECK(Contains(msg, "Node 'late'") && Contains(msg, "attr 'k' value"));
+  CHECK(Contains(msg, "byte offset " + std::to_string(data.find("n\xff"))));
+  // A GraphDef alone is the root protobuf parses: its nodes lie a level higher.
+  // A GraphDef alone is the root protobuf parses: its nodes lie a level higher (groups
+  // nested 97 deep in an attr value: too deep in a MetaGraphDef, not in a GraphDef).
+  auto groups = [](int levels) {
+    return Node("c", "NoOp", {}, Bytes(5, Bytes(1, "foo") + Bytes(2, std::string(levels, '\x7b') + std::string(levels, '\x7c'))));
+  };
+  CHECK(fastmeta::RewriteGraphDef(groups(97), "", Opts())->num_nodes() == 1);
+  bool threw = false;
+  try {
+    fastmeta::RewriteGraphDef(groups(98), "", Opts());
+  } catch (const fastmeta::ParseError&) {
+    threw = true;
+  }
+  CHECK(threw);
+}
+
 void TestUnknownFieldsPreserved() {
   const std::string node_extra = Bytes(99, "zz") + VarintField(98, 7);
   const std::string top_extra = VarintField(77, 5);
@@ -1673,14 +1749,11 @@ void TestEdgeTypes() {
   CHECK(Contains(refuses(before_op("s", split_attrs, "Split", {"i", "f"}) + Typed("x", "Identity", {"s:1"}, kInt32)),
                  "was passed float from s:1"));
   CHECK(Contains(refuses(before_op("idn", Attr("T", TypeListValue({kFloat})), "IdentityN", {"f", "f"})), "takes 1 data input"));
-  // A packed type list ending inside a varint (malformed): no count, not checked; the
-  // rewrite of the rewrite agrees.
+  // A packed type list ending inside a varint (malformed): refused, as protobuf refuses it.
   const std::string cut = Attr("T", Bytes(1, Bytes(6, std::string("\x01\x83", 2))));
   const std::string cut_nodes = Node("idn", "IdentityN", {"f"}, cut) + Node("x", "Identity", {"idn:1"});
-  auto first = fastmeta::RewriteMetaGraph(TypedMeta(ops, base + cut_nodes), Opts());
-  fastmeta::RewriteOptions again = Opts();
-  again.add_default_attrs = false;
-  CHECK(fastmeta::RewriteMetaGraph(TypedMeta(ops, first->graph_def()), again)->num_nodes() == first->num_nodes());
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(TypedMeta(ops, base + cut_nodes)),
+                 "Node 'idn': malformed NodeDef: attr 'T' value: packed field ends inside a value"));
   // A type attr's default (Shape's out_type), and none (not checked).
   CHECK(Contains(refuses(Typed("s", "Shape", {"f"}, kFloat) + Typed("x", "Identity", {"s"}, kFloat)),
                  "was passed int32 from s:0"));
@@ -1743,14 +1816,18 @@ void TestEdgeTypes() {
   CHECK(accepts(Typed("x", "Identity", {"f"}, kFloat), mapped));
   mapped.input_map_dtypes = {kInt32, 999};  // no DataType: not checked
   CHECK(accepts(Typed("x", "Identity", {"f"}, kFloat), mapped));
-  // Hostile attrs and op lists: never a crash; what cannot be read is not checked.
-  CHECK(accepts(Node("x", "Identity", {"i"}, Attr("T", "\x30"))));                 // truncated varint
+  // Hostile attrs and op lists: never a crash; what protobuf refuses is refused, what
+  // cannot be read is not checked.
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(TypedMeta(ops, base + Node("x", "Identity", {"i"}, Attr("T", "\x30")))),
+                 "attr 'T' value: truncated or overlong varint"));
   CHECK(accepts(Node("x", "Identity", {"i"}, Attr("T", "\x30\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"))));
   CHECK(accepts(Node("x", "Identity", {"i"}, Attr("T", TypeValue(kFloat) + VarintField(3, 1)))));  // then an int: no type
   CHECK(Contains(refuses(Node("x", "Identity", {"i"}, Attr("T", VarintField(3, 1) + TypeValue(kFloat)))), "expected float"));
   auto no_sig = Opts();
   no_sig.check_signatures = false;
-  CHECK(accepts(Node("x", "IdentityN", {"f", "i"}, Attr("T", Bytes(1, Bytes(6, "\xff")))), no_sig));  // bad packed list
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(
+                     TypedMeta(ops, base + Node("x", "IdentityN", {"f", "i"}, Attr("T", Bytes(1, Bytes(6, "\xff"))))), no_sig),
+                 "packed field ends inside a value"));  // a bad packed list
   CHECK(accepts(Node("x", "IdentityN", {"f", "i"}, Attr("T", Bytes(1, Bytes(6, std::string("\x01\x03", 2)))))));
   CHECK(Contains(refuses(Node("x", "IdentityN", {"f", "i"}, Attr("T", Bytes(1, Bytes(6, std::string("\x03\x03", 2)))))),
                  "Input 0 of node x"));
@@ -1976,6 +2053,7 @@ int main() {
   TestEmpty();
   TestTruncatedAtEveryByte();
   TestWireErrors();
+  TestCopiedThroughFieldsChecked();
   TestDeepNesting();
   TestUnknownFieldsPreserved();
   TestGraphErrors();

@@ -1,0 +1,392 @@
+// A table-driven check of protobuf wire data against the few messages the rewriter
+// copies through unparsed (see proto_check.h). Rules follow protobuf's parser (upb, as
+// Python's protobuf and so TensorFlow's import_meta_graph use it):
+// - a tag is a varint of at most 5 bytes below 2^32; field number 0 is refused in a
+//   message (inside a group protobuf skips it); wire types 6 and 7 are refused;
+// - a varint has at most 10 bytes (its last byte is not checked for overflow); a length
+//   prefix at most 5 and no more than the bytes left; fixed fields are whole;
+// - a start-group tag needs its end-group tag (same number), an end-group tag outside
+//   its group is refused; a group is a nesting level, as a message is;
+// - a known field of another wire type than its declaration's is an unknown field,
+//   except a length-delimited repeated scalar: packed, so whole values only;
+// - `string` fields (not `bytes`) are valid UTF-8; a map entry may lack key or value.
+
+#include "proto_check.h"
+
+#include <cstddef>
+#include <iterator>
+
+#include "fastmeta/wire.h"
+
+namespace fastmeta::proto_check {
+namespace {
+
+// What a length-delimited field's payload must be (kOther: anything, as for `bytes`, an
+// unknown field, or a singular scalar of the wrong wire type).
+enum Kind : uint8_t { kOther, kString, kMessage, kPackedVarint, kPacked32, kPacked64 };
+
+struct FieldSpec {
+  Kind kind;
+  Message msg;       // kMessage: its type
+  const char* name;  // kString: the error
+};
+
+struct MsgSpec {
+  const FieldSpec* fields;  // by field number
+  size_t size;
+};
+
+constexpr FieldSpec O{kOther, kNumMessages, nullptr};
+constexpr FieldSpec M(Message m) { return {kMessage, m, nullptr}; }
+constexpr FieldSpec S(const char* name) { return {kString, kNumMessages, name}; }
+constexpr FieldSpec PV{kPackedVarint, kNumMessages, nullptr};
+constexpr FieldSpec P32{kPacked32, kNumMessages, nullptr};
+constexpr FieldSpec P64{kPacked64, kNumMessages, nullptr};
+
+// (field numbers from protos/fastmeta/protos/*.proto)
+constexpr FieldSpec kAttrValueFields[] = {
+    O, M(kListValue), O, O, O, O, O, M(kShape), M(kTensor), S("AttrValue.placeholder is not valid UTF-8"), M(kNameAttrList)};
+constexpr FieldSpec kListValueFields[] = {O, O, O, PV, P32, PV, PV, M(kShape), M(kTensor), M(kNameAttrList)};
+constexpr FieldSpec kShapeFields[] = {O, O, M(kDim)};
+constexpr FieldSpec kDimFields[] = {O, O, S("TensorShapeProto.Dim.name is not valid UTF-8")};
+constexpr FieldSpec kTensorFields[] = {O,   O,   M(kShape), O,  O,  P32, P64, PV,         O,           P32,
+                                       PV,  PV,  P64,       PV, M(kHandle), M(kVariant), PV, PV, O};
+constexpr FieldSpec kHandleFields[] = {O,
+                                       S("ResourceHandleProto.device is not valid UTF-8"),
+                                       S("ResourceHandleProto.container is not valid UTF-8"),
+                                       S("ResourceHandleProto.name is not valid UTF-8"),
+                                       O,
+                                       S("ResourceHandleProto.maybe_type_name is not valid UTF-8"),
+                                       M(kDtypeAndShape)};
+constexpr FieldSpec kDtypeAndShapeFields[] = {O, O, M(kShape)};
+constexpr FieldSpec kVariantFields[] = {O, S("VariantTensorDataProto.type_name is not valid UTF-8"), O, M(kTensor)};
+constexpr FieldSpec kNameAttrListFields[] = {O, S("NameAttrList.name is not valid UTF-8"), M(kAttrEntry)};
+constexpr FieldSpec kAttrEntryFields[] = {O, S("NameAttrList.attr key is not valid UTF-8"), M(kAttrValue)};
+constexpr FieldSpec kFullTypeFields[] = {O, O, M(kFullType), S("FullTypeDef.s is not valid UTF-8")};
+constexpr FieldSpec kDebugInfoFields[] = {O, S("ExperimentalDebugInfo.original_node_names is not valid UTF-8"),
+                                          S("ExperimentalDebugInfo.original_func_names is not valid UTF-8")};
+
+constexpr MsgSpec kSpecs[kNumMessages] = {
+    {kAttrValueFields, std::size(kAttrValueFields)},
+    {kListValueFields, std::size(kListValueFields)},
+    {kShapeFields, std::size(kShapeFields)},
+    {kDimFields, std::size(kDimFields)},
+    {kTensorFields, std::size(kTensorFields)},
+    {kHandleFields, std::size(kHandleFields)},
+    {kDtypeAndShapeFields, std::size(kDtypeAndShapeFields)},
+    {kVariantFields, std::size(kVariantFields)},
+    {kNameAttrListFields, std::size(kNameAttrListFields)},
+    {kAttrEntryFields, std::size(kAttrEntryFields)},
+    {kFullTypeFields, std::size(kFullTypeFields)},
+    {kDebugInfoFields, std::size(kDebugInfoFields)},
+};
+
+constexpr const char* kBadTag = "truncated or overlong field tag";
+constexpr const char* kBadVarint = "truncated or overlong varint";
+constexpr const char* kPastEnd = "length prefix runs past the end of its message";
+constexpr const char* kTruncatedFixed = "truncated fixed-size field";
+constexpr const char* kTooDeep = "message nested deeper than protobuf's limit (100)";
+
+bool Fail(Problem& problem, const char* at, const char* what) {
+  problem.at = at;
+  problem.what = what;
+  return false;
+}
+
+// A tag: at most 5 bytes, below 2^32.
+bool ReadTagSlow(const char*& p, const char* end, uint32_t& tag) {
+  uint64_t v = 0;
+  for (int i = 0; i < 5; ++i) {
+    if (p == end) return false;
+    const auto b = static_cast<uint8_t>(*p++);
+    v |= uint64_t{b & 0x7fu} << (7 * i);
+    if (b < 0x80) {
+      if (v > 0xffffffffu) return false;
+      tag = static_cast<uint32_t>(v);
+      return true;
+    }
+  }
+  return false;
+}
+
+inline bool ReadTag(const char*& p, const char* end, uint32_t& tag) {
+  if (static_cast<uint8_t>(*p) < 0x80) {  // (p < end: the caller's loop)
+    tag = static_cast<uint8_t>(*p++);
+    return true;
+  }
+  return ReadTagSlow(p, end, tag);
+}
+
+// A varint of at most 10 bytes.
+inline bool SkipVarint(const char*& p, const char* end) {
+  const char* limit = end - p > 10 ? p + 10 : end;
+  while (p < limit) {
+    if (static_cast<uint8_t>(*p++) < 0x80) return true;
+  }
+  return false;
+}
+
+// A length prefix: at most 5 bytes, within the bytes left.
+inline bool ReadLength(const char*& p, const char* end, size_t& len) {
+  if (p < end && static_cast<uint8_t>(*p) < 0x80) {
+    len = static_cast<uint8_t>(*p++);
+  } else {
+    uint64_t v = 0;
+    int i = 0;
+    for (;; ++i) {
+      if (i == 5 || p == end) return false;
+      const auto b = static_cast<uint8_t>(*p++);
+      v |= uint64_t{b & 0x7fu} << (7 * i);
+      if (b < 0x80) break;
+    }
+    if (v > static_cast<uint64_t>(end - p)) return false;
+    len = static_cast<size_t>(v);
+    return true;
+  }
+  return len <= static_cast<size_t>(end - p);
+}
+
+// Packed varints: whole values of at most 10 bytes each.
+bool PackedVarintsOk(const char* p, const char* end) {
+  while (p < end) {
+    if (!SkipVarint(p, end)) return false;
+  }
+  return true;
+}
+
+// The rest of a group (its start tag read; `number` its field number) at nesting depth
+// `depth`: unknown fields up to the matching end-group tag. (Groups are obsolete: this
+// recursion is off the usual path.)
+bool SkipGroup(const char*& p, const char* end, uint32_t number, int depth, Problem& problem) {
+  const char* start = p;
+  if (depth > kMaxDepth) return Fail(problem, start, kTooDeep);
+  while (p < end) {
+    const char* at = p;
+    uint32_t tag;
+    if (!ReadTag(p, end, tag)) return Fail(problem, at, kBadTag);
+    const char* value = p;  // (where a bad value is reported, as the wire reader does)
+    switch (tag & 7) {
+      case wire::kVarint:
+        if (!SkipVarint(p, end)) return Fail(problem, value, kBadVarint);
+        break;
+      case wire::kFixed64:
+        if (end - p < 8) return Fail(problem, value, kTruncatedFixed);
+        p += 8;
+        break;
+      case wire::kFixed32:
+        if (end - p < 4) return Fail(problem, value, kTruncatedFixed);
+        p += 4;
+        break;
+      case wire::kLengthDelimited: {
+        size_t len;
+        if (!ReadLength(p, end, len)) return Fail(problem, value, kPastEnd);
+        p += len;
+        break;
+      }
+      case wire::kStartGroup:
+        if (!SkipGroup(p, end, tag >> 3, depth + 1, problem)) return false;
+        break;
+      case wire::kEndGroup:
+        if ((tag >> 3) != number) return Fail(problem, at, "end-group tag of another group");
+        return true;
+      default: return Fail(problem, at, "invalid wire type");
+    }
+  }
+  return Fail(problem, start, "unterminated group");
+}
+
+// What the loop does on a field, by message and tag (the tables below cover one-byte
+// tags; ActionOf any tag).
+enum Action : uint8_t {
+  kVarintField,
+  kFixed64Field,
+  kFixed32Field,
+  kGroupField,
+  kSkipBytes,  // length-delimited, payload unchecked
+  kStringField,
+  kPackedVarints,
+  kPackedFixed32,
+  kPackedFixed64,
+  kFieldZero,
+  kEndGroupOutside,
+  kBadWireType,
+  kSubMessage,  // + the Message
+};
+
+constexpr uint8_t ActionOf(Message msg, uint32_t number, uint32_t wire_type) {
+  if (number == 0) return kFieldZero;
+  switch (wire_type) {
+    case wire::kVarint: return kVarintField;
+    case wire::kFixed64: return kFixed64Field;
+    case wire::kFixed32: return kFixed32Field;
+    case wire::kStartGroup: return kGroupField;
+    case wire::kEndGroup: return kEndGroupOutside;
+    case wire::kLengthDelimited: break;
+    default: return kBadWireType;
+  }
+  const MsgSpec& spec = kSpecs[msg];
+  if (number >= spec.size) return kSkipBytes;
+  const FieldSpec& fs = spec.fields[number];
+  switch (fs.kind) {
+    case kString: return kStringField;
+    case kMessage: return static_cast<uint8_t>(kSubMessage + fs.msg);
+    case kPackedVarint: return kPackedVarints;
+    case kPacked32: return kPackedFixed32;
+    case kPacked64: return kPackedFixed64;
+    default: return kSkipBytes;
+  }
+}
+
+struct ActionTables {
+  uint8_t of[kNumMessages][128];
+};
+
+constexpr ActionTables MakeActionTables() {
+  ActionTables t{};
+  for (int m = 0; m < kNumMessages; ++m) {
+    for (uint32_t tag = 0; tag < 128; ++tag) t.of[m][tag] = ActionOf(static_cast<Message>(m), tag >> 3, tag & 7);
+  }
+  return t;
+}
+
+constexpr ActionTables kActions = MakeActionTables();
+
+// One loop over the fields of the message and of those inside it, no call per message
+// (most values are a few small messages: a shape's dims, a list of strings): a stack of
+// where each enclosing message ends, pushed only when the inner message is not the last
+// field of the outer one (else the outer one ends with it). Without kStack (the usual
+// case) a value that needs one starts over with it.
+bool WalkWithStack(Message root, std::string_view bytes, int root_depth, Problem& problem);
+
+template <bool kStack>
+bool Walk(const Message root, const std::string_view bytes, const int root_depth, Problem& problem) {
+  struct Frame {
+    const char* end;
+    Message msg;
+    int depth;
+  };
+  Frame stack[kStack ? kMaxDepth + 1 : 1];
+  int top = 0;
+  Message msg = root;
+  int depth = root_depth;
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  const uint8_t* actions = kActions.of[msg];
+  for (;;) {
+    while (p < end) {
+      const char* at = p;
+      uint32_t tag = static_cast<uint8_t>(*p);
+      uint32_t action;
+      if (tag < 0x80) {
+        ++p;
+        action = actions[tag];
+      } else {
+        if (!ReadTagSlow(p, end, tag)) return Fail(problem, at, kBadTag);
+        action = ActionOf(msg, tag >> 3, tag & 7);
+      }
+      const char* value = p;  // (where a bad value is reported, as the wire reader does)
+      const char* data;
+      size_t len;
+      // A length-delimited field's payload: [data, p).
+#define FASTMETA_TAKE_PAYLOAD()                                                              \
+  if (p < end && static_cast<uint8_t>(*p) < 0x80 && static_cast<uint8_t>(*p) < end - p) {   \
+    len = static_cast<uint8_t>(*p);                                                         \
+    data = p + 1;                                                                           \
+  } else {                                                                                  \
+    if (!ReadLength(p, end, len)) return Fail(problem, value, kPastEnd);                    \
+    data = p;                                                                               \
+  }                                                                                         \
+  p = data + len
+      if (action >= kSubMessage) {
+        FASTMETA_TAKE_PAYLOAD();
+        if (depth >= kMaxDepth) return Fail(problem, at, kTooDeep);
+        // (one varint field of one-byte tag and value, as a dim's size, or empty)
+        if ((len == 2 && IsSmallVarintField(data)) || len == 0) continue;
+        if (p != end) {
+          if constexpr (!kStack) return WalkWithStack(root, bytes, root_depth, problem);
+          stack[top++] = {end, msg, depth};
+        }
+        ++depth;
+        msg = static_cast<Message>(action - kSubMessage);
+        actions = kActions.of[msg];
+        end = p;
+        p = data;
+        continue;
+      }
+      if (action == kSkipBytes) {
+        FASTMETA_TAKE_PAYLOAD();
+        continue;
+      }
+      switch (action) {
+        case kVarintField:
+          if (p < end && static_cast<uint8_t>(*p) < 0x80) ++p;
+          else if (!SkipVarint(p, end)) return Fail(problem, value, kBadVarint);
+          break;
+        case kFixed64Field:
+          if (end - p < 8) return Fail(problem, value, kTruncatedFixed);
+          p += 8;
+          break;
+        case kFixed32Field:
+          if (end - p < 4) return Fail(problem, value, kTruncatedFixed);
+          p += 4;
+          break;
+        case kGroupField:
+          if (!SkipGroup(p, end, tag >> 3, depth + 1, problem)) return false;
+          break;
+        case kFieldZero: return Fail(problem, at, "invalid field number 0");
+        case kBadWireType: return Fail(problem, at, "invalid wire type");
+        case kEndGroupOutside: return Fail(problem, at, "end-group tag outside a group");
+        case kStringField:
+          FASTMETA_TAKE_PAYLOAD();
+          if (!wire::IsValidUtf8(std::string_view(data, len))) {
+            return Fail(problem, data, kSpecs[msg].fields[tag >> 3].name);
+          }
+          break;
+        case kPackedVarints:
+          FASTMETA_TAKE_PAYLOAD();
+          if (!PackedVarintsOk(data, p)) return Fail(problem, at, "packed field ends inside a value");
+          break;
+        case kPackedFixed32:
+          FASTMETA_TAKE_PAYLOAD();
+          if (len % 4 != 0) return Fail(problem, at, "packed field ends inside a value");
+          break;
+        case kPackedFixed64:
+          FASTMETA_TAKE_PAYLOAD();
+          if (len % 8 != 0) return Fail(problem, at, "packed field ends inside a value");
+          break;
+        default: break;  // (taken above)
+      }
+#undef FASTMETA_TAKE_PAYLOAD
+    }
+    if (top == 0) return true;
+    // (p is where the message ended: where the enclosing one goes on)
+    --top;
+    end = stack[top].end;
+    msg = stack[top].msg;
+    depth = stack[top].depth;
+    actions = kActions.of[msg];
+  }
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+bool WalkWithStack(Message root, std::string_view bytes, int root_depth, Problem& problem) {
+  return Walk<true>(root, bytes, root_depth, problem);
+}
+
+}  // namespace
+
+bool CheckSlow(Message msg, std::string_view bytes, int depth, Problem& problem) {
+  // An AttrValue holding only a list (after the one-field values Check takes, the usual
+  // value: _output_shapes, _class): the ListValue, a level deeper.
+  if (msg == kAttrValue && bytes.size() >= 2 && bytes[0] == '\x0a' && static_cast<uint8_t>(bytes[1]) < 0x80 &&
+      static_cast<uint8_t>(bytes[1]) == bytes.size() - 2 && depth < kMaxDepth) {
+    msg = kListValue;
+    bytes.remove_prefix(2);
+    ++depth;
+  }
+  return Walk<false>(msg, bytes, depth, problem);
+}
+
+}  // namespace fastmeta::proto_check
