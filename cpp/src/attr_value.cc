@@ -16,6 +16,7 @@
 
 #include "fastmeta/errors.h"
 #include "fastmeta/wire.h"
+#include "proto_check.h"
 
 namespace fastmeta {
 namespace {
@@ -23,20 +24,19 @@ namespace {
 using wire::Field;
 using wire::Reader;
 
-// The messages an AttrValue holds (attr_value.proto, tensor.proto, tensor_shape.proto,
-// resource_handle.proto).
-enum Msg : uint8_t {
-  kAttrValue,
-  kListValue,
-  kShape,
-  kDim,
-  kTensor,
-  kHandle,
-  kDtypeAndShape,
-  kVariant,
-  kNameAttrList,
-  kNoMsg,
-};
+// The messages an AttrValue holds: the first kinds of proto_check's list (their
+// numbering shared), kNoMsg for a field that is no message.
+using Msg = proto_check::Message;
+using proto_check::kAttrValue;
+using proto_check::kDim;
+using proto_check::kDtypeAndShape;
+using proto_check::kHandle;
+using proto_check::kListValue;
+using proto_check::kNameAttrList;
+using proto_check::kShape;
+using proto_check::kTensor;
+using proto_check::kVariant;
+constexpr Msg kNoMsg = proto_check::kNumMessages;
 
 // How a field's value is read and compared: varints (int64, int32 and enums as their
 // sign-extended 32 bits, uint32, uint64, bool as 0/1), floats by their bits, bytes
@@ -102,6 +102,7 @@ constexpr MsgSpec kSpecs[] = {
     {kVariantFields, std::size(kVariantFields)},
     {kNameAttrListFields, std::size(kNameAttrListFields)},
 };
+static_assert(std::size(kSpecs) == kNameAttrList + 1, "kSpecs is indexed by proto_check's Message");
 
 // protobuf's default recursion limit: deeper values do not parse.
 constexpr int kMaxDepth = 100;
