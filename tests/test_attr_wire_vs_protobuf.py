@@ -132,7 +132,7 @@ def test_accepts_exactly_what_protobuf_accepts(extra: bytes, tmp_path: Path) -> 
     path.write_bytes(data)
     graph = fastmeta.Graph()
     fastmeta.import_meta_graph(meta(field(1, field(1, b"x") + field(2, b"NoOp"))), graph=graph)
-    before = graph.as_graph_def().SerializeToString()
+    before = graph.as_graph_def().SerializeToString(deterministic=True)
     if protobuf_accepts(data):
         fastmeta.import_meta_graph(str(path), graph=graph)
         assert graph.get_operation_by_name("c").type == "NoOp"
@@ -151,7 +151,7 @@ def test_accepts_exactly_what_protobuf_accepts(extra: bytes, tmp_path: Path) -> 
         assert "Node 'c'" in str(e) and str(path) in str(e), str(e)
         assert e.offset is not None and f"byte offset {e.offset}" in str(e)
         assert 0 < e.offset < len(data)
-    assert graph.as_graph_def().SerializeToString() == before
+    assert graph.as_graph_def().SerializeToString(deterministic=True) == before
 
 
 def test_the_offset_is_the_bad_field() -> None:
@@ -172,10 +172,10 @@ def test_tf_dropin_refuses_with_the_graph_untouched(tmp_path: Path) -> None:
     path.write_bytes(data)
     with tf.Graph().as_default() as g:
         tf.constant(1.0, name="x")
-        before = g.as_graph_def().SerializeToString()
+        before = g.as_graph_def().SerializeToString(deterministic=True)
         with pytest.raises((OSError, RuntimeError)):  # (binary parse failed, then the text one)
             tf.compat.v1.train.import_meta_graph(str(path))
         with pytest.raises(fastmeta.errors.ParseError) as info:
             fastmeta.tf.import_meta_graph(str(path))
         assert "Node 'c'" in str(info.value)
-        assert g.as_graph_def().SerializeToString() == before
+        assert g.as_graph_def().SerializeToString(deterministic=True) == before

@@ -194,7 +194,7 @@ def test_malformed_library_is_a_parse_error(library: bytes) -> None:
     data = field(2, node("a") + field(2, library))  # MetaGraphDef.graph_def.library
     graph = fastmeta.Graph()
     fastmeta.import_meta_graph(meta(node("x")), graph=graph)
-    before = graph.as_graph_def().SerializeToString()
+    before = graph.as_graph_def().SerializeToString(deterministic=True)
     for fn in (
         lambda: fastmeta.rewrite_meta_graph(data),
         lambda: rewrite_meta_graph_bytes(data, import_scope="imp"),
@@ -203,7 +203,7 @@ def test_malformed_library_is_a_parse_error(library: bytes) -> None:
     ):
         e = raises(fastmeta.ParseError, fn)
         assert e.offset is not None and "byte offset" in str(e)  # type: ignore[attr-defined]
-    assert graph.as_graph_def().SerializeToString() == before
+    assert graph.as_graph_def().SerializeToString(deterministic=True) == before
 
 
 def test_deep_nesting() -> None:
@@ -350,13 +350,13 @@ def test_lone_surrogates_in_names_are_typed_errors() -> None:
         raises(fastmeta.InputMapError, lambda m=input_map: rewrite(data, input_map=m))  # type: ignore[misc]
     g = fastmeta.Graph()
     fastmeta.import_meta_graph(meta(node("x")), graph=g)
-    before = g.as_graph_def().SerializeToString()
+    before = g.as_graph_def().SerializeToString(deterministic=True)
     x = g.get_operation_by_name("x")
     raises(fastmeta.InputMapError, lambda: fastmeta.import_meta_graph(data, graph=g, input_map={"^a\udcff": x}))
     # An import scope into a graph that holds nodes: refused before its name table sees it.
     e = raises(fastmeta.ScopeError, lambda: fastmeta.import_meta_graph(data, graph=g, import_scope="imp\udcff"))
     assert "is not a valid root scope name" in str(e)
-    assert g.as_graph_def().SerializeToString() == before
+    assert g.as_graph_def().SerializeToString(deterministic=True) == before
 
 
 def test_huge_file_guard(tmp_path: Path) -> None:

@@ -100,7 +100,8 @@ def truncating(module, name, after=False):
 g = fastmeta.Graph()
 with g.as_default():
     fastmeta.import_meta_graph(small, import_scope="before")
-before = (g.as_graph_def().SerializeToString(), {k: len(g.get_collection(k)) for k in g.get_all_collection_keys()})
+before = (g.as_graph_def().SerializeToString(deterministic=True),
+          {k: len(g.get_collection(k)) for k in g.get_all_collection_keys()})
 if when == "mapped":  # before anything has read the mapping
     truncating(fastmeta.reading, "_read_rest")
     truncating(fastmeta.saved_model, "_scan_binary")
@@ -125,7 +126,8 @@ try:
 except Exception as e:
     out = {"error": type(e).__name__, "message": str(e), "path": getattr(e, "path", None),
            "file_error": isinstance(e, fastmeta.FileError), "os_error": isinstance(e, OSError)}
-after = (g.as_graph_def().SerializeToString(), {k: len(g.get_collection(k)) for k in g.get_all_collection_keys()})
+after = (g.as_graph_def().SerializeToString(deterministic=True),
+         {k: len(g.get_collection(k)) for k in g.get_all_collection_keys()})
 out["truncated"] = bool(done)
 out["graph_unchanged"] = after == before
 print(json.dumps(out))

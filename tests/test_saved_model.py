@@ -163,8 +163,8 @@ def test_tf_free_load_is_tensorflows(models: dict[str, Path], kind: str, scope: 
     assert loaded.asset_paths == {k: os.fsdecode(v) for k, v in expected["assets"].items()}
     assert loaded.asset_paths and all(os.path.isfile(p) for p in loaded.asset_paths.values())
     assert loaded.init_op is not None and loaded.init_op.name == expected["init_op"]
-    assert loaded.meta_graph_def.SerializeToString() == fastmeta.saved_model.read_saved_model(
-        export_dir).meta_graph_for_tags(tags).meta_graph_def().SerializeToString()
+    assert loaded.meta_graph_def.SerializeToString(deterministic=True) == fastmeta.saved_model.read_saved_model(
+        export_dir).meta_graph_for_tags(tags).meta_graph_def().SerializeToString(deterministic=True)
     assert set(loaded.signature_def) == set(expected["returned"].signature_def)
 
 
@@ -365,7 +365,7 @@ def test_no_saver_def_into_a_graph_with_variables(models: dict[str, Path], tmp_p
     with graph.as_default():
         fastmeta.import_meta_graph(str(earlier), import_scope="before")
     assert graph.get_collection("variables")
-    before = graph.as_graph_def().SerializeToString()
+    before = graph.as_graph_def().SerializeToString(deterministic=True)
     keys = {k: len(graph.get_collection(k)) for k in graph.get_all_collection_keys()}
     with graph.as_default(), pytest.raises(fastmeta.CheckpointError) as info:
         fastmeta.saved_model.load(export_dir, ["serve"], graph=graph)
@@ -376,7 +376,7 @@ def test_no_saver_def_into_a_graph_with_variables(models: dict[str, Path], tmp_p
     else:
         assert tf_error.type is tf.errors.NotFoundError and "before/" in str(tf_error.value)
         assert "before/" in str(info.value)
-    assert graph.as_graph_def().SerializeToString() == before
+    assert graph.as_graph_def().SerializeToString(deterministic=True) == before
     assert {k: len(graph.get_collection(k)) for k in graph.get_all_collection_keys()} == keys
     # Nothing of the failed load is left: the model with its saver_def loads into it.
     loaded = fastmeta.saved_model.load(models["main_op"], ["serve"], import_scope="imp", graph=graph)
