@@ -16,7 +16,7 @@
 
 #include "fastmeta/errors.h"
 #include "fastmeta/wire.h"
-#include "proto_check.h"
+#include "attr_schema.h"
 
 namespace fastmeta {
 namespace {
@@ -24,85 +24,25 @@ namespace {
 using wire::Field;
 using wire::Reader;
 
-// The messages an AttrValue holds: the first kinds of proto_check's list (their
-// numbering shared), kNoMsg for a field that is no message.
-using Msg = proto_check::Message;
-using proto_check::kAttrValue;
-using proto_check::kDim;
-using proto_check::kDtypeAndShape;
-using proto_check::kHandle;
-using proto_check::kListValue;
-using proto_check::kNameAttrList;
-using proto_check::kShape;
-using proto_check::kTensor;
-using proto_check::kVariant;
-constexpr Msg kNoMsg = proto_check::kNumMessages;
-
-// How a field's value is read and compared: varints (int64, int32 and enums as their
-// sign-extended 32 bits, uint32, uint64, bool as 0/1), floats by their bits, bytes
-// (strings too), a message.
-enum Kind : uint8_t { kI64, kI32, kU32, kU64, kBool, kF32, kF64, kBytes, kMessage };
-enum Label : uint8_t {
-  kSingular,  // proto3: no presence, written when not zero / empty
-  kOneof,     // written when it is the oneof's member, whatever its value
-  kRepeated,
-  kMap,  // map<string, AttrValue>
-};
-
-struct FieldSpec {
-  uint32_t number;
-  Kind kind;
-  Label label;
-  Msg msg;
-};
-
-struct MsgSpec {
-  const FieldSpec* fields;  // by number
-  size_t size;
-};
-
-constexpr FieldSpec kAttrValueFields[] = {
-    {1, kMessage, kOneof, kListValue}, {2, kBytes, kOneof, kNoMsg},        {3, kI64, kOneof, kNoMsg},
-    {4, kF32, kOneof, kNoMsg},         {5, kBool, kOneof, kNoMsg},         {6, kI32, kOneof, kNoMsg},
-    {7, kMessage, kOneof, kShape},     {8, kMessage, kOneof, kTensor},     {9, kBytes, kOneof, kNoMsg},
-    {10, kMessage, kOneof, kNameAttrList},
-};
-constexpr FieldSpec kListValueFields[] = {
-    {2, kBytes, kRepeated, kNoMsg},    {3, kI64, kRepeated, kNoMsg},       {4, kF32, kRepeated, kNoMsg},
-    {5, kBool, kRepeated, kNoMsg},     {6, kI32, kRepeated, kNoMsg},       {7, kMessage, kRepeated, kShape},
-    {8, kMessage, kRepeated, kTensor}, {9, kMessage, kRepeated, kNameAttrList},
-};
-constexpr FieldSpec kShapeFields[] = {{2, kMessage, kRepeated, kDim}, {3, kBool, kSingular, kNoMsg}};
-constexpr FieldSpec kDimFields[] = {{1, kI64, kSingular, kNoMsg}, {2, kBytes, kSingular, kNoMsg}};
-constexpr FieldSpec kTensorFields[] = {
-    {1, kI32, kSingular, kNoMsg},       {2, kMessage, kSingular, kShape},     {3, kI32, kSingular, kNoMsg},
-    {4, kBytes, kSingular, kNoMsg},     {5, kF32, kRepeated, kNoMsg},         {6, kF64, kRepeated, kNoMsg},
-    {7, kI32, kRepeated, kNoMsg},       {8, kBytes, kRepeated, kNoMsg},       {9, kF32, kRepeated, kNoMsg},
-    {10, kI64, kRepeated, kNoMsg},      {11, kBool, kRepeated, kNoMsg},       {12, kF64, kRepeated, kNoMsg},
-    {13, kI32, kRepeated, kNoMsg},      {14, kMessage, kRepeated, kHandle},   {15, kMessage, kRepeated, kVariant},
-    {16, kU32, kRepeated, kNoMsg},      {17, kU64, kRepeated, kNoMsg},        {18, kBytes, kSingular, kNoMsg},
-};
-constexpr FieldSpec kHandleFields[] = {
-    {1, kBytes, kSingular, kNoMsg}, {2, kBytes, kSingular, kNoMsg}, {3, kBytes, kSingular, kNoMsg},
-    {4, kU64, kSingular, kNoMsg},   {5, kBytes, kSingular, kNoMsg}, {6, kMessage, kRepeated, kDtypeAndShape},
-};
-constexpr FieldSpec kDtypeAndShapeFields[] = {{1, kI32, kSingular, kNoMsg}, {2, kMessage, kSingular, kShape}};
-constexpr FieldSpec kVariantFields[] = {
-    {1, kBytes, kSingular, kNoMsg}, {2, kBytes, kSingular, kNoMsg}, {3, kMessage, kRepeated, kTensor}};
-constexpr FieldSpec kNameAttrListFields[] = {{1, kBytes, kSingular, kNoMsg}, {2, kMessage, kMap, kAttrValue}};
-
-constexpr MsgSpec kSpecs[] = {
-    {kAttrValueFields, std::size(kAttrValueFields)},
-    {kListValueFields, std::size(kListValueFields)},
-    {kShapeFields, std::size(kShapeFields)},
-    {kDimFields, std::size(kDimFields)},
-    {kTensorFields, std::size(kTensorFields)},
-    {kHandleFields, std::size(kHandleFields)},
-    {kDtypeAndShapeFields, std::size(kDtypeAndShapeFields)},
-    {kVariantFields, std::size(kVariantFields)},
-    {kNameAttrListFields, std::size(kNameAttrListFields)},
-};
-static_assert(std::size(kSpecs) == kNameAttrList + 1, "kSpecs is indexed by proto_check's Message");
+// The messages and their fields: attr_schema's (string fields are compared as bytes).
+using Msg = attr_schema::Message;
+using FieldSpec = attr_schema::Field;
+using attr_schema::kAttrValue;
+using attr_schema::kBool;
+using attr_schema::kBytes;
+using attr_schema::kF32;
+using attr_schema::kF64;
+using attr_schema::Kind;
+using attr_schema::kI32;
+using attr_schema::kMap;
+using attr_schema::kMessage;
+using attr_schema::kMessages;
+using attr_schema::kOneof;
+using attr_schema::kRepeated;
+using attr_schema::kSingular;
+using attr_schema::kString;
+using attr_schema::kU32;
+using attr_schema::MessageSpec;
 
 // protobuf's default recursion limit: deeper values do not parse.
 constexpr int kMaxDepth = 100;
@@ -142,11 +82,12 @@ uint64_t Normalized(Kind kind, uint64_t v) {
 }
 
 bool IsFixed(Kind kind) { return kind == kF32 || kind == kF64; }
-bool IsScalar(Kind kind) { return kind != kBytes && kind != kMessage; }
+bool IsBytes(Kind kind) { return kind == kBytes || kind == kString; }
+bool IsScalar(Kind kind) { return !IsBytes(kind) && kind != kMessage; }
 wire::WireType WireOf(Kind kind) {
   if (kind == kF32) return wire::kFixed32;
   if (kind == kF64) return wire::kFixed64;
-  if (kind == kBytes || kind == kMessage) return wire::kLengthDelimited;
+  if (IsBytes(kind) || kind == kMessage) return wire::kLengthDelimited;
   return wire::kVarint;
 }
 
@@ -186,7 +127,8 @@ struct Unknown {
   std::string_view data;  // fixed: the bytes; length-delimited: the payload; group: the whole field
 };
 
-void ReadMapEntry(std::string_view entry, Slot& slot, int depth) {
+// An entry of a map field whose entries are `entry_msg`s (key = 1, a string; value = 2).
+void ReadMapEntry(Msg entry_msg, std::string_view entry, Slot& slot, int depth) {
   std::string_view key;
   std::string value;  // the value's pieces (merged)
   Reader r(entry, entry.data());
@@ -196,12 +138,12 @@ void ReadMapEntry(std::string_view entry, Slot& slot, int depth) {
     if (f.number == 1) key = f.data;
     else if (f.number == 2) value.append(f.data.data(), f.data.size());
   }
-  slot.map[std::string(key)] = CanonicalOf(kAttrValue, value, depth + 1);
+  slot.map[std::string(key)] = CanonicalOf(attr_schema::FieldOf(entry_msg, 2)->msg, value, depth + 1);
 }
 
 void Canonical(Msg msg, std::string_view bytes, std::string& out, int depth) {
   if (depth > kMaxDepth) throw TooDeep();
-  const MsgSpec& spec = kSpecs[msg];
+  const MessageSpec& spec = kMessages[msg];
   std::vector<Slot> slots(spec.size);
   std::vector<Unknown> unknown;
   size_t oneof = spec.size;  // the oneof's member, by index (spec.size: none)
@@ -228,7 +170,7 @@ void Canonical(Msg msg, std::string_view bytes, std::string& out, int depth) {
       case kSingular:
       case kOneof:
         if (fs->kind == kMessage) slot.pieces.append(f.data.data(), f.data.size());
-        else if (fs->kind == kBytes) slot.bytes = f.data;
+        else if (IsBytes(fs->kind)) slot.bytes = f.data;
         else slot.scalar = IsFixed(fs->kind) ? Fixed(f.data) : Normalized(fs->kind, f.varint);
         break;
       case kRepeated:
@@ -243,13 +185,13 @@ void Canonical(Msg msg, std::string_view bytes, std::string& out, int depth) {
           }
         } else if (fs->kind == kMessage) {
           slot.items.push_back(CanonicalOf(fs->msg, f.data, depth + 1));
-        } else if (fs->kind == kBytes) {
+        } else if (IsBytes(fs->kind)) {
           slot.items.emplace_back(f.data);
         } else {
           slot.scalars.push_back(IsFixed(fs->kind) ? Fixed(f.data) : Normalized(fs->kind, f.varint));
         }
         break;
-      case kMap: ReadMapEntry(f.data, slot, depth); break;
+      case kMap: ReadMapEntry(fs->msg, f.data, slot, depth); break;
     }
   }
   for (size_t i = 0; i < spec.size; ++i) {
@@ -262,7 +204,7 @@ void Canonical(Msg msg, std::string_view bytes, std::string& out, int depth) {
         const bool always = fs.label == kOneof;
         if (fs.kind == kMessage) {
           PutBytes(out, fs.number, CanonicalOf(fs.msg, slot.pieces, depth + 1));  // (present: written)
-        } else if (fs.kind == kBytes) {
+        } else if (IsBytes(fs.kind)) {
           if (always || !slot.bytes.empty()) PutBytes(out, fs.number, slot.bytes);
         } else if (always || slot.scalar != 0) {
           PutTag(out, fs.number, WireOf(fs.kind));

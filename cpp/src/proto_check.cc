@@ -21,65 +21,8 @@
 namespace fastmeta::proto_check {
 namespace {
 
-// What a length-delimited field's payload must be (kOther: anything, as for `bytes`, an
-// unknown field, or a singular scalar of the wrong wire type).
-enum Kind : uint8_t { kOther, kString, kMessage, kPackedVarint, kPacked32, kPacked64 };
-
-struct FieldSpec {
-  Kind kind;
-  Message msg;       // kMessage: its type
-  const char* name;  // kString: the error
-};
-
-struct MsgSpec {
-  const FieldSpec* fields;  // by field number
-  size_t size;
-};
-
-constexpr FieldSpec O{kOther, kNumMessages, nullptr};
-constexpr FieldSpec M(Message m) { return {kMessage, m, nullptr}; }
-constexpr FieldSpec S(const char* name) { return {kString, kNumMessages, name}; }
-constexpr FieldSpec PV{kPackedVarint, kNumMessages, nullptr};
-constexpr FieldSpec P32{kPacked32, kNumMessages, nullptr};
-constexpr FieldSpec P64{kPacked64, kNumMessages, nullptr};
-
-// (field numbers from protos/fastmeta/protos/*.proto)
-constexpr FieldSpec kAttrValueFields[] = {
-    O, M(kListValue), O, O, O, O, O, M(kShape), M(kTensor), S("AttrValue.placeholder is not valid UTF-8"), M(kNameAttrList)};
-constexpr FieldSpec kListValueFields[] = {O, O, O, PV, P32, PV, PV, M(kShape), M(kTensor), M(kNameAttrList)};
-constexpr FieldSpec kShapeFields[] = {O, O, M(kDim)};
-constexpr FieldSpec kDimFields[] = {O, O, S("TensorShapeProto.Dim.name is not valid UTF-8")};
-constexpr FieldSpec kTensorFields[] = {O,   O,   M(kShape), O,  O,  P32, P64, PV,         O,           P32,
-                                       PV,  PV,  P64,       PV, M(kHandle), M(kVariant), PV, PV, O};
-constexpr FieldSpec kHandleFields[] = {O,
-                                       S("ResourceHandleProto.device is not valid UTF-8"),
-                                       S("ResourceHandleProto.container is not valid UTF-8"),
-                                       S("ResourceHandleProto.name is not valid UTF-8"),
-                                       O,
-                                       S("ResourceHandleProto.maybe_type_name is not valid UTF-8"),
-                                       M(kDtypeAndShape)};
-constexpr FieldSpec kDtypeAndShapeFields[] = {O, O, M(kShape)};
-constexpr FieldSpec kVariantFields[] = {O, S("VariantTensorDataProto.type_name is not valid UTF-8"), O, M(kTensor)};
-constexpr FieldSpec kNameAttrListFields[] = {O, S("NameAttrList.name is not valid UTF-8"), M(kAttrEntry)};
-constexpr FieldSpec kAttrEntryFields[] = {O, S("NameAttrList.attr key is not valid UTF-8"), M(kAttrValue)};
-constexpr FieldSpec kFullTypeFields[] = {O, O, M(kFullType), S("FullTypeDef.s is not valid UTF-8")};
-constexpr FieldSpec kDebugInfoFields[] = {O, S("ExperimentalDebugInfo.original_node_names is not valid UTF-8"),
-                                          S("ExperimentalDebugInfo.original_func_names is not valid UTF-8")};
-
-constexpr MsgSpec kSpecs[kNumMessages] = {
-    {kAttrValueFields, std::size(kAttrValueFields)},
-    {kListValueFields, std::size(kListValueFields)},
-    {kShapeFields, std::size(kShapeFields)},
-    {kDimFields, std::size(kDimFields)},
-    {kTensorFields, std::size(kTensorFields)},
-    {kHandleFields, std::size(kHandleFields)},
-    {kDtypeAndShapeFields, std::size(kDtypeAndShapeFields)},
-    {kVariantFields, std::size(kVariantFields)},
-    {kNameAttrListFields, std::size(kNameAttrListFields)},
-    {kAttrEntryFields, std::size(kAttrEntryFields)},
-    {kFullTypeFields, std::size(kFullTypeFields)},
-    {kDebugInfoFields, std::size(kDebugInfoFields)},
-};
+using attr_schema::FieldOf;
+using attr_schema::kListValue;
 
 constexpr const char* kBadTag = "truncated or overlong field tag";
 constexpr const char* kBadVarint = "truncated or overlong varint";
@@ -224,16 +167,18 @@ constexpr uint8_t ActionOf(Message msg, uint32_t number, uint32_t wire_type) {
     case wire::kLengthDelimited: break;
     default: return kBadWireType;
   }
-  const MsgSpec& spec = kSpecs[msg];
-  if (number >= spec.size) return kSkipBytes;
-  const FieldSpec& fs = spec.fields[number];
-  switch (fs.kind) {
-    case kString: return kStringField;
-    case kMessage: return static_cast<uint8_t>(kSubMessage + fs.msg);
-    case kPackedVarint: return kPackedVarints;
-    case kPacked32: return kPackedFixed32;
-    case kPacked64: return kPackedFixed64;
-    default: return kSkipBytes;
+  // (a length-delimited field: bytes, a string, a message, packed scalars of a repeated
+  // field; a singular scalar's is an unknown field, as is a field not in the schema)
+  const int i = attr_schema::IndexOf(msg, number);
+  if (i < 0) return kSkipBytes;
+  const attr_schema::Field* fs = &attr_schema::kMessages[msg].fields[i];
+  switch (fs->kind) {
+    case attr_schema::kString: return kStringField;
+    case attr_schema::kMessage: return static_cast<uint8_t>(kSubMessage + fs->msg);
+    case attr_schema::kBytes: return kSkipBytes;
+    case attr_schema::kF32: return fs->label == attr_schema::kRepeated ? kPackedFixed32 : kSkipBytes;
+    case attr_schema::kF64: return fs->label == attr_schema::kRepeated ? kPackedFixed64 : kSkipBytes;
+    default: return fs->label == attr_schema::kRepeated ? kPackedVarints : kSkipBytes;  // (the varint kinds)
   }
 }
 
@@ -339,7 +284,7 @@ bool Walk(const Message root, const std::string_view bytes, const int root_depth
         case kStringField:
           FASTMETA_TAKE_PAYLOAD();
           if (!wire::IsValidUtf8(std::string_view(data, len))) {
-            return Fail(problem, data, kSpecs[msg].fields[tag >> 3].name);
+            return Fail(problem, data, FieldOf(msg, tag >> 3)->bad_string);
           }
           break;
         case kPackedVarints:

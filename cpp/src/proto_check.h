@@ -5,25 +5,17 @@
 #include <cstdint>
 #include <string_view>
 
+#include "attr_schema.h"
+
 namespace fastmeta::proto_check {
 
-// The messages checked (attr_value.proto, tensor.proto, tensor_shape.proto,
-// resource_handle.proto, full_type.proto, node_def.proto).
-enum Message : uint8_t {
-  kAttrValue,
-  kListValue,
-  kShape,
-  kDim,
-  kTensor,
-  kHandle,
-  kDtypeAndShape,
-  kVariant,
-  kNameAttrList,
-  kAttrEntry,  // NameAttrList.attr's map entry: string key = 1, AttrValue value = 2
-  kFullType,
-  kDebugInfo,  // NodeDef.ExperimentalDebugInfo
-  kNumMessages,
-};
+// The messages checked: attr_schema's (an attr value and all it reaches, a NodeDef's
+// experimental_debug_info and experimental_type), with their fields as it lists them.
+using Message = attr_schema::Message;
+using attr_schema::kAttrValue;
+using attr_schema::kDebugInfo;
+using attr_schema::kFullType;
+using attr_schema::kNumMessages;
 
 // protobuf's default recursion limit: a message (or group) nested deeper than this,
 // counting from the parsed root at depth 0, does not parse.
