@@ -12,7 +12,7 @@ from fastmeta.protos import graph_pb2, meta_graph_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-PARTS = ["a", "A", "b", "bb", "B_1", "x.y", "a-b", "loop"]
+PARTS = ["a", "A", "b", "bb", "B_1", "x.y", "a-b", "loop", "tower_0", "gradients", "dense_12345678"]
 
 
 @st.composite

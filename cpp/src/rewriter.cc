@@ -84,6 +84,69 @@ inline size_t TableCapacity(size_t n) {
   return cap;
 }
 
+using PrefixEntry = RewrittenGraph::PrefixEntry;
+
+// How many bytes `a` and `b` share at their start (a word at a time).
+inline size_t CommonPrefixSize(std::string_view a, std::string_view b) {
+  const size_t most = std::min(a.size(), b.size());
+  size_t same = 0;
+  for (; same + 8 <= most; same += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + same, 8);
+    std::memcpy(&y, b.data() + same, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    if (x != y) return same + static_cast<size_t>(__builtin_clzll(x ^ y)) / 8;
+#else
+    if (x != y) return same + static_cast<size_t>(__builtin_ctzll(x ^ y)) / 8;
+#endif
+  }
+  while (same < most && a[same] == b[same]) ++same;
+  return same;
+}
+
+// Fills `table` with the scopes of names name_of(0) .. name_of(n - 1) (each name's
+// prefixes before a '/'), each once.
+template <class NameOf>
+void BuildPrefixTable(std::vector<PrefixEntry>& table, size_t n, const NameOf& name_of) {
+  // Consecutive names mostly share their scopes: a scope the previous name has too is
+  // noted already (about one in seven is left on a large graph).
+  std::vector<PrefixEntry> found;
+  std::string_view previous;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string_view nm = name_of(i);
+    const size_t same = CommonPrefixSize(nm, previous);
+    for (size_t pos = nm.find('/'); pos != std::string_view::npos; pos = nm.find('/', pos + 1)) {
+      // (the previous name has this scope too when they match up to and including the '/')
+      if (pos >= same) found.push_back({HashName(nm.substr(0, pos)), static_cast<uint32_t>(i + 1), static_cast<uint32_t>(pos)});
+    }
+    previous = nm;
+  }
+  table.assign(TableCapacity(found.size()), PrefixEntry{0, 0, 0});
+  const size_t mask = table.size() - 1;
+  for (const PrefixEntry& e : found) {
+    const std::string_view scope = name_of(e.node - 1).substr(0, e.size);
+    size_t slot = e.hash & mask;
+    for (; table[slot].node != 0; slot = (slot + 1) & mask) {
+      const PrefixEntry& t = table[slot];
+      if (t.hash == e.hash && t.size == e.size && name_of(t.node - 1).substr(0, t.size) == scope) break;
+    }
+    if (table[slot].node == 0) table[slot] = e;
+  }
+}
+
+// Whether `scope` is in a table BuildPrefixTable filled from the same names.
+template <class NameOf>
+bool PrefixTableHas(const std::vector<PrefixEntry>& table, std::string_view scope, const NameOf& name_of) {
+  if (table.empty()) return false;
+  const uint64_t h = HashName(scope);
+  const size_t mask = table.size() - 1;
+  for (size_t slot = h & mask; table[slot].node != 0; slot = (slot + 1) & mask) {
+    const PrefixEntry& t = table[slot];
+    if (t.hash == h && t.size == scope.size() && name_of(t.node - 1).substr(0, t.size) == scope) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string_view RewrittenGraph::HashKey(std::string_view final_name) const {
@@ -212,25 +275,9 @@ bool RewrittenGraph::HasPrefix(std::string_view n) const {
     if (n == prefix_ || UnderScope(prefix_, n)) return !nodes_.empty();  // the prefix or a scope of it
     if (!UnderScope(n, prefix_)) return false;
   }
-  std::call_once(prefixes_once_, [this] {
-    // Consecutive nodes mostly share their scopes: a prefix the previous name has too
-    // is in the set already (about one insert in seven is left on a large graph).
-    std::string_view previous;
-    prefixes_.reserve(nodes_.size() / 2 + 16);
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      const std::string_view nm = name(i);
-      size_t same = 0;  // bytes the name shares with the previous one
-      const size_t most = std::min(nm.size(), previous.size());
-      while (same < most && nm[same] == previous[same]) ++same;
-      for (size_t pos = nm.find('/'); pos != std::string_view::npos; pos = nm.find('/', pos + 1)) {
-        // previous has this prefix too when it matches up to and including the '/'
-        if (pos < same) continue;
-        prefixes_.insert(nm.substr(0, pos));
-      }
-      previous = nm;
-    }
-  });
-  return prefixes_.count(n) != 0;
+  const auto name_of = [this](size_t i) { return name(i); };
+  std::call_once(prefixes_once_, [&] { BuildPrefixTable(prefix_table_, nodes_.size(), name_of); });
+  return PrefixTableHas(prefix_table_, n, name_of);
 }
 
 bool RewrittenGraph::HasNameFolded(std::string_view lower) const {
@@ -1900,22 +1947,14 @@ class Rewriter {
 
   int64_t FindOriginal(std::string_view name) const { return FindOriginalHashed(name, HashName(name)); }
 
+  // Whether `name` is a scope of a name in the file (see BuildPrefixTable).
   bool IsOriginalPrefix(std::string_view name) {
+    const auto name_of = [this](size_t i) { return nodes_[i].name(); };
     if (!gdef_prefixes_built_) {
-      std::string_view previous;  // (a prefix the previous name has is in already: see RewrittenGraph::HasPrefix)
-      for (const RawNode& node : nodes_) {
-        const std::string_view nm = node.name();
-        size_t same = 0;
-        const size_t most = std::min(nm.size(), previous.size());
-        while (same < most && nm[same] == previous[same]) ++same;
-        for (size_t pos = nm.find('/'); pos != std::string_view::npos; pos = nm.find('/', pos + 1)) {
-          if (pos >= same) gdef_prefixes_.insert(nm.substr(0, pos));
-        }
-        previous = nm;
-      }
+      BuildPrefixTable(gdef_prefixes_, nodes_.size(), name_of);
       gdef_prefixes_built_ = true;
     }
-    return gdef_prefixes_.count(name) != 0;
+    return PrefixTableHas(gdef_prefixes_, name, name_of);
   }
 
   // --- the variable collections (RewriteOptions::variable_collections) -------------------------
@@ -1972,7 +2011,7 @@ class Rewriter {
   // Hands the variables' rows to the result, node indices moved to output positions;
   // none if a node was renamed.
   void FinishVariables() {
-    if (variables_ == nullptr || !new_names_.empty()) return;
+    if (variables_ == nullptr || !new_name_ends_.empty()) return;
     DistinctVariableDefs& d = variables_->rows;
     if (!in_order_) {
       for (VariableDefRow& row : d.rows) {
@@ -2451,7 +2490,9 @@ class Rewriter {
     }
     IsOriginalPrefix(std::string_view());  // (builds its set before the threads ask)
     struct PartNames {
-      std::vector<std::pair<uint32_t, std::string>> renamed;  // (node, new name), in node order
+      std::vector<uint32_t> renamed;  // the renamed nodes, in node order
+      std::string names;              // their new names, one after the other
+      std::vector<size_t> ends;       // where each ends in `names`
       size_t error_pos = SIZE_MAX;                            // output position of the first error
       uint32_t error_node = 0;
       std::string error_name;
@@ -2482,7 +2523,9 @@ class Rewriter {
           }
           continue;
         }
-        mine.renamed.emplace_back(static_cast<uint32_t>(i), candidate);
+        mine.renamed.push_back(static_cast<uint32_t>(i));
+        mine.names.append(candidate);
+        mine.ends.push_back(mine.names.size());
       }
     });
     const PartNames* error = nullptr;
@@ -2499,18 +2542,22 @@ class Rewriter {
     }
     if (total == 0) return;
     renamed_.assign(nodes_.size(), kNone);
-    new_names_.reserve(total);
-    for (PartNames& p : found) {
-      for (auto& [i, name] : p.renamed) {
-        renamed_[i] = static_cast<uint32_t>(new_names_.size());
-        new_names_.push_back(std::move(name));
+    size_t chars = 0;
+    for (const PartNames& p : found) chars += p.names.size();
+    new_names_.reserve(chars);
+    new_name_ends_.reserve(total);
+    for (const PartNames& p : found) {
+      for (size_t k = 0; k < p.renamed.size(); ++k) {
+        renamed_[p.renamed[k]] = static_cast<uint32_t>(new_name_ends_.size());
+        new_name_ends_.push_back(new_names_.size() + p.ends[k]);
       }
+      new_names_.append(p.names);
     }
   }
 
   // The final name of node i as two pieces (prefix, rest) to avoid building strings.
   std::pair<std::string_view, std::string_view> FinalName(uint32_t i) const {
-    if (!renamed_.empty() && renamed_[i] != kNone) return {std::string_view(), new_names_[renamed_[i]]};
+    if (!renamed_.empty() && renamed_[i] != kNone) return {std::string_view(), NewName(renamed_[i])};
     return {prefix_slash_, nodes_[i].name()};
   }
   std::string FinalNameString(uint32_t i) const {
@@ -2720,7 +2767,7 @@ class Rewriter {
         // Targets exist (ChooseDevices checked); with no node renamed, the final name
         // is the prefix plus the name written here (no lookup into other nodes).
         std::string_view a = prefix_slash_, b = f.data.substr(5);
-        if (!new_names_.empty()) std::tie(a, b) = FinalName(static_cast<uint32_t>(FindOriginal(b)));
+        if (!new_name_ends_.empty()) std::tie(a, b) = FinalName(static_cast<uint32_t>(FindOriginal(b)));
         wire::PutBytesParts(list, 2, std::string_view("loc:@"), a, b);
       } else {
         list.append(f.raw.data(), f.raw.size());
@@ -2758,7 +2805,7 @@ class Rewriter {
   void Emit() {
     RewrittenGraph& g = *result_;
     const size_t parts = parts_;
-    local_inputs_ = new_names_.empty() && input_map_.empty();
+    local_inputs_ = new_name_ends_.empty() && input_map_.empty();
     // (g.nodes_ was sized by ResolveInputs, to take the input records' pages)
     g.chunks_.clear();
     g.chunks_.resize(parts + 1);
@@ -2773,7 +2820,7 @@ class Rewriter {
     std::vector<FillLaterVector<Edge>> part_edges(in_place ? 0 : parts);
     std::vector<size_t> part_num_edges(parts, 0);
     std::vector<size_t> part_edge_base(parts, 0);
-    if (new_names_.empty()) {
+    if (new_name_ends_.empty()) {
       // Every node keeps its original name under the prefix: the table of original
       // names' keys, with indices moved to output positions, is the output's table.
       // Made before writing (which then looks no name up), so the original table is
@@ -2943,12 +2990,25 @@ class Rewriter {
       throw SizeLimitError("the rewritten GraphDef is " + std::to_string(g.graph_def_size()) +
                            " bytes, over protobuf's 2 GiB limit");
     }
-    if (!new_names_.empty()) {
+    if (!new_name_ends_.empty()) {
       g.BuildHashTable();  // (else made above)
-      g.renamed_.reserve(new_names_.size());
+      // (their names from the file, one after the other: views made once it is full)
+      size_t chars = 0;
+      for (size_t i = 0; i < nodes_.size(); ++i) chars += renamed_[i] != kNone ? nodes_[i].name().size() : 0;
+      g.renamed_names_.reserve(chars);
+      std::vector<std::pair<uint32_t, size_t>> ends;
+      ends.reserve(new_name_ends_.size());
       for (size_t k = 0; k < nodes_.size(); ++k) {
         const uint32_t i = OrderAt(k);
-        if (renamed_[i] != kNone) g.renamed_.emplace_back(static_cast<uint32_t>(k), std::string(nodes_[i].name()));
+        if (renamed_[i] == kNone) continue;
+        g.renamed_names_.append(nodes_[i].name());
+        ends.emplace_back(static_cast<uint32_t>(k), g.renamed_names_.size());
+      }
+      g.renamed_.reserve(ends.size());
+      size_t begin = 0;
+      for (const auto& [k, end] : ends) {
+        g.renamed_.emplace_back(k, std::string_view(g.renamed_names_).substr(begin, end - begin));
+        begin = end;
       }
     }
   }
@@ -3300,7 +3360,7 @@ class Rewriter {
   FillLaterVector<NameSlot> name_table_;  // see NameSlot and Fingerprint()
   std::unique_ptr<RewrittenGraph::Variables> variables_;  // see LookupVariables
   FillLaterVector<uint64_t> name_hashes_;  // HashName of each original name (freed by ResolveInputs)
-  std::unordered_set<std::string_view> gdef_prefixes_;
+  std::vector<PrefixEntry> gdef_prefixes_;
   bool gdef_prefixes_built_ = false;
 
   std::vector<InputMapEntry> input_map_;
@@ -3308,8 +3368,13 @@ class Rewriter {
 
   FillLaterVector<uint32_t> order_;     // output position -> original index
   FillLaterVector<uint32_t> position_;  // original index -> output position
-  std::vector<uint32_t> renamed_;  // per node, an index into new_names_ or kNone (empty: none renamed)
-  std::vector<std::string> new_names_;
+  std::vector<uint32_t> renamed_;  // per node, an index into new_name_ends_ or kNone (empty: none renamed)
+  std::string new_names_;             // the renamed nodes' new names, one after the other
+  std::vector<size_t> new_name_ends_;  // where each ends in new_names_
+  std::string_view NewName(uint32_t k) const {
+    const size_t begin = k == 0 ? 0 : new_name_ends_[k - 1];
+    return std::string_view(new_names_).substr(begin, new_name_ends_[k] - begin);
+  }
   FillLaterVector<uint32_t> devices_;      // per node: see PartDevices
   std::vector<PartDevices> part_devices_;
   std::vector<std::string> device_table_;  // [0] = "", then every part's canonical devices

@@ -129,6 +129,15 @@ struct Edge {
 // The result of a rewrite: serialized bytes plus a compact node index over them.
 class RewrittenGraph : public NameLookup {
  public:
+  // An entry of an open-addressing set of name scopes ("a" and "a/b" of "a/b/c"): the
+  // first `size` bytes of the name of node `node` - 1 (node 0: an empty slot), hashed to
+  // `hash`. (The rewriter keeps one of the file's names too.)
+  struct PrefixEntry {
+    uint64_t hash;
+    uint32_t node;
+    uint32_t size;
+  };
+
   struct NodeEntry {
     uint64_t offset;  // NodeDef payload, within its chunk
     uint32_t chunk;
@@ -172,7 +181,7 @@ class RewrittenGraph : public NameLookup {
   const std::vector<std::string>& external() const { return external_; }
   // The nodes renamed to avoid a clash with the target graph (RewriteOptions::existing):
   // (index, the node's name in the file), by index; empty when none is.
-  const std::vector<std::pair<uint32_t, std::string>>& renamed() const { return renamed_; }
+  const std::vector<std::pair<uint32_t, std::string_view>>& renamed() const { return renamed_; }
   std::string_view prefix() const { return prefix_; }
 
   // The GraphDef's fields after the nodes (library, versions), serialized.
@@ -234,7 +243,8 @@ class RewrittenGraph : public NameLookup {
   FillLaterVector<NodeEntry> nodes_;  // every entry written by the rewriter
   FillLaterVector<Edge> edges_;
   std::vector<std::string> external_;
-  std::vector<std::pair<uint32_t, std::string>> renamed_;
+  std::vector<std::pair<uint32_t, std::string_view>> renamed_;  // views into renamed_names_
+  std::string renamed_names_;
   struct ShapeSpan {
     uint32_t offset, size;  // in shape_chunks_[the node's chunk]
   };
@@ -251,7 +261,7 @@ class RewrittenGraph : public NameLookup {
   mutable std::vector<uint32_t> consumer_begin_;
   mutable std::vector<Edge> consumer_edges_;
   mutable std::vector<uint64_t> folded_table_;  // like table_, on the names' ASCII lower case
-  mutable std::unordered_set<std::string_view> prefixes_;
+  mutable std::vector<PrefixEntry> prefix_table_;  // the scopes of the names (see HasPrefix)
 };
 
 // Rewrites a serialized MetaGraphDef. Throws ParseError, GraphError, InputMapError, SizeLimitError.
