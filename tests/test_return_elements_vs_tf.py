@@ -1,0 +1,181 @@
+"""return_elements and input_map keys read as TensorFlow's importer reads them, on the
+TF-free import, against TensorFlow (``import_scoped_meta_graph_with_return_elements``)
+and beside the drop-in (which already agrees):
+
+* the order of the checks: keys and return elements parsed before anything is imported
+  (input_map keys first, a key or an element whose output index is no C ``int`` a
+  ``TypeError``), then the return tensors found (the node, an output it has or the
+  control slot -1), then the return ops;
+* the messages: ``x:-2`` is "Invalid return output -2 of node 'x', ...", ``nope:-1``
+  names ``^nope``;
+* the elements returned by their final names, also for nodes renamed to avoid a clash
+  (a second unscoped import), and a name the file lacks is missing even when a renamed
+  node took it.
+
+A refused TF-free import leaves the fastmeta.Graph exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import fastmeta
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+tf = pytest.importorskip("tensorflow")
+import fastmeta.tf as fmtf  # noqa: E402
+from tensorflow.python.framework import meta_graph as tf_meta_graph  # noqa: E402
+
+v1 = tf.compat.v1
+
+
+def _meta() -> bytes:
+    """x (float32 [3]) unstacked by un (3 outputs); nop (no output); y = identity(x)."""
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [3], name="x")
+        tf.unstack(x, name="un")
+        tf.no_op(name="nop")
+        with tf.control_dependencies([x.op]):
+            tf.identity(x, name="y")
+        return v1.train.export_meta_graph().SerializeToString()  # type: ignore[no-any-return]
+
+
+Outcome = tuple[Any, ...]
+
+
+def _tf(importer: Any, key: str | None, elements: Any, scope: str | None, twice: bool) -> Outcome:
+    """(error class, message) or (None, returned names)."""
+    with tf.Graph().as_default():
+        nx = v1.placeholder(tf.float32, [3], name="nx")
+        if twice:
+            importer(v1.MetaGraphDef.FromString(_meta()), import_scope=scope)
+        try:
+            _, got = importer(
+                v1.MetaGraphDef.FromString(_meta()),
+                import_scope=scope,
+                input_map=None if key is None else {key: nx},
+                return_elements=elements,
+            )
+        except Exception as e:
+            return type(e), str(e)
+    return None, [e.name for e in got or []]
+
+
+def _state(g: Any) -> Any:
+    return g.as_graph_def(), g.get_all_collection_keys(), [g.unique_name(n, False) for n in ("imp", "x", "nx")]
+
+
+def _fastmeta(key: str | None, elements: Any, scope: str | None, twice: bool) -> Outcome:
+    """As :func:`_tf`, on the TF-free import; a refusal must be a fastmeta.Error and leave
+    the graph as it was (its nodes, collections and the names it hands out next)."""
+    g = fastmeta.Graph()
+    with g.as_default():
+        nx = g.placeholder("float32", [3], name="nx")
+        if twice:
+            fastmeta.import_scoped_meta_graph_with_return_elements(_meta(), import_scope=scope)
+        before = _state(g)
+        try:
+            _, got = fastmeta.import_scoped_meta_graph_with_return_elements(
+                _meta(), import_scope=scope, input_map=None if key is None else {key: nx}, return_elements=elements
+            )
+        except Exception as e:
+            assert isinstance(e, fastmeta.Error), repr(e)
+            assert _state(g) == before
+            return type(e), str(e)
+    return None, [e.name for e in got or []]
+
+
+CASES = [
+    # TensorFlow checks the return tensors first, then the ops
+    (None, ["nope", "nope2:0"]),
+    (None, ["nope", "un:3"]),
+    (None, ["un:3", "nope:0"]),
+    (None, ["nope", "x:-2"]),
+    (None, ["un", "x:0", "un:2", "y", "un:-1"]),
+    # negative output indices: -1 is the control slot (found when the node is), others
+    # are outputs the node lacks
+    (None, ["x:-2"]),
+    (None, ["un:-3", "nope:0"]),
+    (None, ["x:-2147483648"]),
+    (None, ["nope:-1"]),
+    (None, ["x:-1", "un:-1"]),
+    # parsed before anything is imported: keys first, then the elements
+    ("nope:0", ["x:a"]),
+    ("x:a", ["nope:0"]),
+    ("nope:0", ["nope:0"]),
+    ("x", ["x:0", "x", "y:0"]),
+]
+# Output indices that are no C int: TensorFlow's binding refuses them with a TypeError
+# (its message shows the binding's objects: compared by class, and the element named).
+NOT_C_INT = [
+    (None, ["x:99999999999"]),
+    (None, ["x:2147483648"]),
+    (None, ["x:-2147483649"]),
+    (None, ["y:0", "x:2147483648"]),
+    ("nope:0", ["x:99999999999"]),
+    ("x:99999999999", None),
+    ("x:2147483648", ["x:a"]),
+    ("x:-2147483649", None),
+    ("x:99999999999999999999999", None),
+]
+
+
+def _ids(case: tuple[Any, Any]) -> str:
+    return f"{case[0]}|{case[1]}"
+
+
+@pytest.mark.parametrize("scope, twice", [("imp", False), (None, True)])
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_return_elements_as_tensorflow(case: tuple[Any, Any], scope: str | None, twice: bool) -> None:
+    key, elements = case
+    want = _tf(tf_meta_graph.import_scoped_meta_graph_with_return_elements, key, elements, scope, twice)
+    assert _tf(fmtf.import_scoped_meta_graph_with_return_elements, key, elements, scope, twice)[1] == want[1]
+    got = _fastmeta(key, elements, scope, twice)
+    assert got[1] == want[1]
+    if want[0] is not None:
+        assert got[0] is not None and issubclass(got[0], want[0]), (got, want)
+
+
+@pytest.mark.parametrize("case", NOT_C_INT, ids=_ids)
+def test_output_indices_that_are_no_c_int_are_type_errors(case: tuple[Any, Any]) -> None:
+    key, elements = case
+    want = _tf(tf_meta_graph.import_scoped_meta_graph_with_return_elements, key, elements, "imp", False)
+    assert want[0] is TypeError
+    assert _tf(fmtf.import_scoped_meta_graph_with_return_elements, key, elements, "imp", False)[0] is TypeError
+    got = _fastmeta(key, elements, "imp", False)
+    assert got[0] is not None and issubclass(got[0], TypeError), got
+    asked = key if key is not None and key.split(":")[1] not in ("0", "a") else elements[-1]
+    assert repr(asked) in got[1], got
+    if key is not None and elements is None:
+        assert issubclass(got[0], fastmeta.InputMapError)
+    else:
+        assert issubclass(got[0], fastmeta.GraphError)
+
+
+def test_renamed_nodes_are_found_by_the_core_run_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second unscoped import renames the file's nodes (x -> x_1): the elements are
+    found with the one core run (its list of renamed nodes), and x_1, a name the file
+    lacks, is missing although a renamed node took it (as TensorFlow's)."""
+    from fastmeta import importer
+
+    runs = []
+    real = importer.run_core
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        runs.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "run_core", counted)
+    scoped = tf_meta_graph.import_scoped_meta_graph_with_return_elements
+    want = _tf(scoped, None, ["x:0", "un", "un:2", "y"], None, True)
+    runs.clear()
+    assert _fastmeta(None, ["x:0", "un", "un:2", "y"], None, True) == want
+    assert want[1] == ["x_1:0", "un_1", "un_1:2", "y_1"] and len(runs) == 2  # (both imports)
+    for missing in (["x_1"], ["x_1:0"]):
+        want = _tf(scoped, None, missing, None, True)
+        assert want[0] is ValueError
+        got = _fastmeta(None, missing, None, True)
+        assert got[1] == want[1] and got[0] is not None and issubclass(got[0], ValueError)
