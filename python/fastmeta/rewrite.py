@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core, _op_registry
+from fastmeta._import_names import is_utf8, parse_return_element
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
@@ -92,40 +93,7 @@ def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]
     return [entries[slot] for slot in sorted(entries)]
 
 
-def is_utf8(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8 (a lone surrogate, ``os.fsdecode``'s spelling
-    of a byte that is not UTF-8, does not: no node of a GraphDef has such a name)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 _V = TypeVar("_V")
-
-
-def parse_return_element(name: str) -> tuple[str, int | None]:
-    """``(op name, output index)`` of a return element (index None for an op name), as
-    TensorFlow's importer parses it (``int()`` of what follows the one ``:``), with its
-    messages as GraphErrors (ValueErrors, as TensorFlow's)."""
-    if ":" not in name:
-        return name, None
-    parts = name.split(":")
-    if len(parts) != 2:
-        raise GraphError(
-            f"Cannot convert '{name}' to a tensor name. Tensor names should not contain more "
-            f"than 1 `:`. Obtained {len(parts) - 1}",
-            node=name,
-        )
-    try:
-        return parts[0], int(parts[1])
-    except ValueError:
-        raise GraphError(
-            f"Cannot convert {name!r} to a tensor name. Second component of the name following "
-            f"the `:` should be an int. Got {parts[1]}.",
-            node=name,
-        ) from None
 
 
 def input_map_tensor_keys(items: Iterable[tuple[str, _V]]) -> dict[tuple[str, int], _V]:

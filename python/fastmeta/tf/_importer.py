@@ -101,12 +101,21 @@ from tensorflow.python.types import core as tf_core
 from tensorflow.python.util import compat
 
 from fastmeta import _core, _op_registry
+from fastmeta._import_names import (
+    C_INT_RANGE,
+    check_return_elements_found,
+    checked_return_elements,
+    file_node_lookup,
+    parse_names,
+    parse_return_element,
+    tensor_id,
+)
 from fastmeta.constants import is_constant_value
 from fastmeta.errors import GraphError, InputMapError, InputMapOverflowError, InputMapTypeError, ParseError
 from fastmeta.graph import fixed_output_count, output_types
 from fastmeta.importer import _gc_paused, _merged, _shape_text, unbound_inputs_error
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
-from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, is_utf8, parse_return_element, run_core
+from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, run_core
 
 __all__ = [
     "import_meta_graph",
@@ -208,16 +217,6 @@ def _check_input_map(input_map: Any) -> dict[Any, Any]:
     return input_map
 
 
-def _check_return_elements(return_elements: Any) -> tuple[str, ...] | None:
-    if return_elements is None:
-        return None
-    if not all(isinstance(x, (bytes, str)) for x in return_elements):
-        raise TypeError(
-            f"Argument `return_elements` must be a list of strings. Obtained {return_elements}."
-        )
-    return tuple(compat.as_str(x) for x in return_elements)
-
-
 # ---------------------------------------------------------------------------
 # Fast-path preconditions
 # ---------------------------------------------------------------------------
@@ -287,7 +286,7 @@ def _check_file_before_conversion(
     dtypes of the edges they feed (the converted values' as :func:`_converted_dtype`
     predicts them), checked by the core as the TF-free import checks them (its typed
     errors), then the return elements as TensorFlow's importer checks them
-    (:func:`_check_return_elements_found`, the nodes looked up in the core's one run),
+    (:func:`check_return_elements_found`, the nodes looked up in the core's one run),
     before TensorFlow converts anything. A value's own conversion errors are raised
     before this (:func:`_check_values_converted_first`)."""
     scope_to_prepend = graph.unique_name(import_scope or "", mark_as_used=False)
@@ -349,15 +348,10 @@ def _check_file_before_conversion(
     # Each node of the file is named "<prefix>/<its name>", except those renamed to avoid a
     # clash with the graph (the core lists them); the name of a renamed one may be
     # "<prefix>/<a name the file lacks>".
-    renamed = {original: index for index, original in rewritten.renamed()}
-    taken = set(renamed.values())
+    index_of = file_node_lookup(rewritten, prefix)
 
     def lookup(op_name: str) -> tuple[bool, int | None]:
-        i = renamed.get(op_name, -1)
-        if i < 0:
-            i = rewritten.find(f"{prefix}/{op_name}")
-            if i in taken:
-                i = -1
+        i = index_of(op_name)
         if i < 0:
             return False, None
         # (unknown when TensorFlow's registry lacks the op or the node omits an attr the
@@ -369,7 +363,7 @@ def _check_file_before_conversion(
             count = None if types is None else len(types)
         return True, count
 
-    _check_return_elements_found(return_elements or (), parsed_elements, input_map_tensor_keys(pairs), lookup)
+    check_return_elements_found(return_elements or (), parsed_elements, input_map_tensor_keys(pairs), lookup)
 
 
 def _check_values_converted_first(graph: ops.Graph, import_scope: str | None, input_map: dict[Any, Any]) -> None:
@@ -761,74 +755,29 @@ def _final_name(original: str, prefix: str, existing: set[str], existing_prefixe
     return candidate
 
 
-def _parse_return_element(element: str) -> tuple[str, int | None]:
-    """``(op name, output index)`` of a return element as TensorFlow's importer parses
-    it, refusing one that is not UTF-8 (no node has such a name)."""
-    if not is_utf8(element):
-        raise GraphError(f"Requested return element {element!r} not found in graph def", node=element)
-    return parse_return_element(element)
-
-
-def _tensor_id(op_name: str, index: int) -> str:
-    """A tensor's name as TensorFlow's importer spells it in messages (``^x`` for the
-    control slot, -1)."""
-    return f"^{op_name}" if index == -1 else f"{op_name}:{index}"
-
-
-_C_INT_RANGE = range(-(2**31), 2**31)
-
-
 def _parse_input_map_key(key: str) -> tuple[str, int | None]:
     """An input_map tensor key parsed as TensorFlow parses it (its ValueErrors), and its
     TypeError for an output index that is no C ``int`` (raised by the binding TensorFlow
     passes the key to; here by the same binding, on options of its own)."""
     op_name, index = parse_return_element(key)
-    if index is not None and index not in _C_INT_RANGE:
+    if index is not None and index not in C_INT_RANGE:
         scratch = c_api_util.ScopedTFImportGraphDefOptions()
         c_api.TF_ImportGraphDefOptionsAddInputMapping(scratch.options, op_name, index, c_api.TF_Output())
     return op_name, index
 
 
+def _element_not_c_int(element: str, op_name: str, index: int) -> None:
+    """TensorFlow's TypeError for a return element whose output index is no C ``int``,
+    raised by the binding it is passed to (here the same binding, given the name as
+    asked, on options of its own)."""
+    scratch = c_api_util.ScopedTFImportGraphDefOptions()
+    c_api.TF_ImportGraphDefOptionsAddReturnOutput(scratch.options, op_name, index)
+
+
 def _parse_return_elements(elements: Sequence[str] | None) -> list[tuple[str, int | None]]:
     """The return elements parsed in order as TensorFlow hands them to its importer's
-    options, before it imports anything: its parse errors, and its TypeError for an
-    output index that is no C ``int`` (raised by the binding it is passed to; here by the
-    same binding, given the name as asked, on options of its own)."""
-    out = []
-    for element in elements or ():
-        op_name, index = _parse_return_element(element)
-        if index is not None and index not in _C_INT_RANGE:
-            scratch = c_api_util.ScopedTFImportGraphDefOptions()
-            c_api.TF_ImportGraphDefOptionsAddReturnOutput(scratch.options, op_name, index)
-        out.append((op_name, index))
-    return out
-
-
-def _check_return_elements_found(
-    elements: Sequence[str], parsed: Sequence[tuple[str, int | None]], replaced: Mapping[tuple[str, int], Any],
-    lookup: Callable[[str], tuple[bool, int | None]],
-) -> None:
-    """TensorFlow's importer's checks of the return elements, in its order: the tensors
-    first (those the input_map does not replace: the node named, an output it has or
-    the control slot -1), then the ops, each in the order asked, with its messages
-    (tensors named by their parsed index), as GraphErrors. ``lookup(op)`` tells whether
-    the file has that node and its output count (None: unknown; TensorFlow's importer
-    then decides, and nothing after that tensor is checked)."""
-    for element, (op_name, index) in zip(elements, parsed):
-        if index is None or (op_name, index) in replaced:
-            continue
-        found, count = lookup(op_name)
-        if not found:
-            raise GraphError(f"Requested return tensor '{_tensor_id(op_name, index)}' not found in graph def",
-                             node=element)
-        if count is None:
-            return
-        if index != -1 and not 0 <= index < count:
-            raise GraphError(f"Invalid return output {index} of node '{op_name}', which has {count} output(s)",
-                             node=element)
-    for element, (op_name, index) in zip(elements, parsed):
-        if index is None and not lookup(op_name)[0]:
-            raise GraphError(f"Requested return node '{op_name}' not found in graph def", node=element)
+    options, before it imports anything (:func:`parse_names`)."""
+    return parse_names(elements or (), _element_not_c_int)
 
 
 def _existing_prefixes(names: Sequence[str]) -> set[str]:
@@ -1110,12 +1059,12 @@ def _return_element_refused(message: str, finals: Sequence[tuple[str, int | None
         if index is None:
             if message == f"Requested return node '{final}' not found in graph def":
                 return GraphError(f"Requested return node '{asked}' not found in graph def", node=asked)
-        elif message == f"Requested return tensor '{_tensor_id(final, index)}' not found in graph def":
-            return GraphError(f"Requested return tensor '{_tensor_id(asked, index)}' not found in graph def",
-                              node=_tensor_id(asked, index))
+        elif message == f"Requested return tensor '{tensor_id(final, index)}' not found in graph def":
+            return GraphError(f"Requested return tensor '{tensor_id(asked, index)}' not found in graph def",
+                              node=tensor_id(asked, index))
         elif message.startswith(f"Invalid return output {index} of node '{final}', which has "):
             return GraphError(message.replace(f"of node '{final}',", f"of node '{asked}',", 1),
-                              node=_tensor_id(asked, index))
+                              node=tensor_id(asked, index))
     return None
 
 
@@ -1269,7 +1218,7 @@ def _import_scoped(
     graph = graph or ops.get_default_graph()
     with graph.as_default():
         checked_map = _check_input_map(input_map)
-        checked_elements = _check_return_elements(return_elements)
+        checked_elements = checked_return_elements(return_elements)
         if graph.finalized:
             raise RuntimeError("Graph is finalized and cannot be modified.")
         _check_values_converted_first(graph, import_scope, checked_map)
