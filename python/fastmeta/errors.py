@@ -15,7 +15,9 @@ __all__ = [
     "FileChangedError",
     "FileError",
     "GraphError",
+    "GraphTypeError",
     "InputMapError",
+    "InputMapOverflowError",
     "InputMapTypeError",
     "MetaGraphNotFoundError",
     "ParseError",
@@ -58,6 +60,12 @@ class GraphError(Error, ValueError):
     def __init__(self, message: str, node: str | None = None):
         super().__init__(message)
         self.node = node
+
+
+class GraphTypeError(GraphError, TypeError):
+    """A return element TensorFlow refuses with a ``TypeError`` (an output index that is
+    no C ``int``, ``x:99999999999``, which its binding cannot take): a
+    :class:`GraphError` that is also a ``TypeError``."""
 
 
 class InputMapError(Error, ValueError):

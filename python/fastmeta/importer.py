@@ -33,6 +33,12 @@ from typing import Any, Callable, Union
 
 from google.protobuf.message import DecodeError
 
+from fastmeta._import_names import (
+    check_return_elements_found,
+    checked_return_elements,
+    file_node_lookup,
+    parse_names,
+)
 from fastmeta.constants import ConversionError, ConversionTypeError, const_attrs, flat
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import (
@@ -40,6 +46,7 @@ from fastmeta.errors import (
     CollectionValueError,
     Error,
     GraphError,
+    GraphTypeError,
     InputMapError,
     InputMapOverflowError,
     InputMapTypeError,
@@ -57,13 +64,13 @@ from fastmeta.graph import (
 )
 from fastmeta.protos import attr_value_pb2, graph_pb2, meta_graph_pb2, op_def_pb2, types_pb2
 from fastmeta.queue_runner import QueueRunner
-from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, load_meta_graph
+from fastmeta.reading import MetaGraphSource, load_meta_graph
 from fastmeta.rewrite import (
     checked_input_map,
     graph_tail,
     input_map_pairs,
     input_map_tensor_keys,
-    parse_return_element,
+    parse_input_map_key,
     run_core,
 )
 from fastmeta.saver import Saver, build_saver
@@ -669,57 +676,63 @@ def _restore_collections(
                 txn.add_to_collection(key, _collection_value(key, v, scope))
 
 
+def _element_not_c_int(element: str, op_name: str, index: int) -> None:
+    raise GraphTypeError(
+        f"Cannot convert {element!r} to a tensor name: output index {index} does not fit in a C int", node=element
+    )
+
+
+def _parse_names(
+    input_map: Mapping[str, Any] | None, elements: Sequence[str] | None
+) -> list[tuple[str, int | None]]:
+    """As TensorFlow's ``import_graph_def`` before it imports anything: the input_map's
+    tensor keys parsed in order, then the return elements (their parse errors, and the
+    TypeError for an output index that is no C int); the parsed elements."""
+    for key in input_map or ():
+        if not key.startswith("^"):
+            parse_input_map_key(key)
+    return parse_names(elements or (), _element_not_c_int)
+
+
 def _return_elements(
     txn: _Transaction,
-    loaded: LoadedMetaGraph,
     seg: Any,
     prefix: str,
     imap: list[tuple[str, str]],
-    names: Sequence[str | bytes],
+    names: Sequence[str],
+    parsed: Sequence[tuple[str, int | None]],
 ) -> list[Element]:
-    # As TensorFlow: names are str or bytes, all parsed before any is looked up.
-    if not all(isinstance(x, (str, bytes)) for x in names):
-        raise TypeError(f"Argument `return_elements` must be a list of strings. Obtained {names}.")
-    parsed = [
-        (n, *parse_return_element(n))
-        for n in (x.decode("utf-8") if isinstance(x, bytes) else x for x in names)
-    ]
-    plain: Any = None
-    out: list[Element] = []
+    """The return elements (``names``, parsed) checked as TensorFlow's importer checks
+    them (:func:`check_return_elements_found`), found among the nodes of the core's
+    result ``seg`` by their names in the file (also those renamed to avoid a clash)."""
     # A tensor the input_map replaces is returned as its replacement, as TensorFlow's
     # importer does (of two spellings of one key, "x" and "x:0", the later wins).
     mapped = input_map_tensor_keys(imap)
-    for name, op_name, idx in parsed:
+    index_of = file_node_lookup(seg, prefix)
+
+    def lookup(op_name: str) -> tuple[bool, int | None]:
+        i = index_of(op_name)
+        if i < 0:
+            return False, None
+        op = txn.as_graph_element(seg.name(i), allow_tensor=False)
+        assert isinstance(op, Operation)
+        return True, txn._num_outputs(op)
+
+    check_return_elements_found(names, parsed, mapped, lookup)
+    out: list[Element] = []
+    for name, (op_name, idx) in zip(names, parsed):
         if idx is not None and (op_name, idx) in mapped:
             out.append(txn.as_graph_element(mapped[(op_name, idx)]))
             continue
+        i = index_of(op_name)
+        if i < 0:  # (after an op whose output count is unknown)
+            kind = "node" if idx is None else "tensor"
+            raise GraphError(f"Requested return {kind} {name!r} not found in graph def", node=name)
         try:
-            final = prepend_name_scope(op_name, prefix) if prefix else op_name
-            i = seg.find(final)
-            if i < 0:
-                if plain is None:
-                    plain = run_core(loaded, "", input_map=imap)  # same order as seg, original names
-                j = plain.find(op_name)
-                if j < 0:
-                    kind = "node" if idx is None else "tensor"
-                    raise GraphError(f"Requested return {kind} {name!r} not found in graph def", node=name)
-                final = seg.name(j)
-            if idx is None:
-                out.append(txn.as_graph_element(final))
-                continue
-            op = txn.as_graph_element(final, allow_tensor=False)
-            assert isinstance(op, Operation)
-            count = txn._num_outputs(op)
-            if count is not None and idx >= count:
-                raise GraphError(
-                    f"Invalid return output {idx} of node '{op_name}', which has {count} output(s)", node=name
-                )
-            out.append(txn.as_graph_element(f"{final}:{idx}"))
-        except (KeyError, ValueError, TypeError) as e:
-            if isinstance(e, Error):
-                raise
-            # A name the core cannot hold (lone surrogates) or another lookup failure:
-            # TensorFlow's ValueError, typed.
+            out.append(txn.as_graph_element(seg.name(i) if idx is None else f"{seg.name(i)}:{idx}"))
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            # (an output of an op whose output count is unknown; -1 of an op without
+            # outputs): TensorFlow's ValueError, typed.
             raise GraphError(f"Invalid return_element {name!r}: {e}", node=name) from None
     return out
 
@@ -774,6 +787,7 @@ def _import(
         checked_input_map(input_map)  # (TensorFlow's TypeError)
     _check_unbound(rest, unbound_inputs_col_name, input_map)
     input_map = checked_input_map(input_map) or None
+    elements = checked_return_elements(return_elements)
     target = graph if graph is not None else get_default_graph()
     # The scope's characters, by the rules of the graph's name stack (as entering it
     # checks them), before the graph's name table is asked about it.
@@ -786,6 +800,7 @@ def _import(
         prefix, _ = txn.enter_scope(import_scope or scope_to_prepend)
         _check_graphs(txn, input_map)
         input_map = _constant_inputs(txn, input_map, import_scope or scope_to_prepend, prefix)
+        parsed = _parse_names(input_map, elements)
         imap, imap_dtypes = _resolve_input_map(txn, input_map)
         restored = [
             k
@@ -827,9 +842,9 @@ def _import(
             _restore_collections(
                 txn, rest, scope_to_prepend, unbound_inputs_col_name, restore_collections_predicate, bulk_counts
             )
-            elements = None
-            if return_elements is not None:
-                elements = _return_elements(txn, loaded, core, prefix, imap, return_elements)
+            returned = None
+            if elements is not None:
+                returned = _return_elements(txn, core, prefix, imap, elements, parsed)
             var_list: dict[str, Variable] = {}
             saver: Any = None
             if build_saver_for_return:
@@ -849,7 +864,7 @@ def _import(
         if isinstance(saver, tuple):
             other_txn, saver = saver
             other_txn.commit()
-    return var_list, elements, saver
+    return var_list, returned, saver
 
 
 def _saver(

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core, _op_registry
-from fastmeta._import_names import is_utf8, parse_return_element
+from fastmeta._import_names import C_INT_RANGE, is_utf8, parse_return_element
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
@@ -28,6 +28,7 @@ __all__ = [
     "graph_tail",
     "input_map_pairs",
     "input_map_tensor_keys",
+    "parse_input_map_key",
     "rewrite_meta_graph",
     "rewrite_meta_graph_bytes",
     "run_core",
@@ -55,6 +56,24 @@ def checked_input_map(input_map: Any) -> dict[str, Any]:
     return out
 
 
+def parse_input_map_key(key: str) -> tuple[str, int | None]:
+    """An input_map tensor key (``x``, ``x:1``) parsed as TensorFlow's importer parses it
+    (:func:`parse_return_element`), its ValueErrors as InputMapErrors, and its TypeError
+    (raised by the binding it hands the index to) for an output index that is no C
+    ``int`` as an :class:`InputMapTypeError`. A key that is not UTF-8 names no node."""
+    if not is_utf8(key):  # (a lone surrogate: no node of a GraphDef has such a name)
+        raise InputMapError(f"input_map key {key!r} is not a valid name: it cannot be encoded as UTF-8")
+    try:
+        op_name, index = parse_return_element(key)
+    except GraphError as e:
+        raise InputMapError(str(e)) from None
+    if index is not None and index not in C_INT_RANGE:
+        raise InputMapTypeError(
+            f"Cannot convert input_map key {key!r} to a tensor name: output index {index} does not fit in a C int"
+        )
+    return op_name, index
+
+
 def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """Normalise an input_map: keys are names in the file (``x``, ``x:1``, ``^x``), values
     are tensor names in the target graph (strings) or objects with a ``name``.
@@ -77,10 +96,7 @@ def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]
             if not name.startswith("^"):
                 name = "^" + name.split(":")[0]
         else:
-            try:
-                op_name, index = parse_return_element(key)
-            except GraphError as e:
-                raise InputMapError(str(e)) from None
+            op_name, index = parse_input_map_key(key)
             if index == -1:
                 shown = name if ":" in name else name + ":0"
                 raise InputMapError(
