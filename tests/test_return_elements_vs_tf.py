@@ -107,6 +107,12 @@ CASES = [
     ("x:a", ["nope:0"]),
     ("nope:0", ["nope:0"]),
     ("x", ["x:0", "x", "y:0"]),
+    # a tensor key naming the control slot is refused by the importer, after the parse
+    ("x:-1", ["x:a"]),
+    ("x:-1", ["nope:0"]),
+    # a control key replaces the control slot: the last output of the op it maps to
+    ("^x", ["x:-1", "y:0", "x"]),
+    ("^x", ["x:-1", "nope"]),
 ]
 # Output indices that are no C int: TensorFlow's binding refuses them with a TypeError
 # (its message shows the binding's objects: compared by class, and the element named).
@@ -120,6 +126,7 @@ NOT_C_INT = [
     ("x:2147483648", ["x:a"]),
     ("x:-2147483649", None),
     ("x:99999999999999999999999", None),
+    ("x:-1", ["x:99999999999"]),
 ]
 
 
@@ -148,7 +155,7 @@ def test_output_indices_that_are_no_c_int_are_type_errors(case: tuple[Any, Any])
     got = _fastmeta(key, elements, "imp", False)
     assert got[0] is not None and issubclass(got[0], TypeError), got
     # (the keys are parsed first: a key's index refused before the elements are read)
-    key_refused = key is not None and key.split(":")[1] not in ("0", "a")
+    key_refused = key is not None and not -(2**31) <= int(key.split(":")[1]) < 2**31
     assert repr(key if key_refused else elements[-1]) in got[1], got
     assert issubclass(got[0], fastmeta.InputMapError if key_refused else fastmeta.GraphError)
 
