@@ -10,7 +10,7 @@ finds the return tensors (in the order asked), then the return ops.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from fastmeta.errors import GraphError
 
@@ -19,9 +19,11 @@ __all__ = [
     "check_return_elements_found",
     "checked_return_elements",
     "file_node_lookup",
+    "input_map_tensor_keys",
     "is_utf8",
     "parse_names",
     "parse_return_element",
+    "replaced_elements",
     "tensor_id",
 ]
 
@@ -84,6 +86,35 @@ def parse_names(names: Iterable[str], not_c_int: Callable[[str, str, int], None]
         if index is not None and index not in C_INT_RANGE:
             not_c_int(name, op_name, index)
         out.append((op_name, index))
+    return out
+
+
+_V = TypeVar("_V")
+
+
+def input_map_tensor_keys(items: Iterable[tuple[str, _V]]) -> dict[tuple[str, int], _V]:
+    """An input_map's tensor keys as ``(op, output index) -> value`` (``"x"`` is
+    ``"x:0"``; control keys ``"^x"`` left out). Of two spellings of one key the later
+    wins, as in TensorFlow's importer."""
+    out: dict[tuple[str, int], _V] = {}
+    for key, value in items:
+        if key.startswith("^"):
+            continue
+        op_name, sep, index = key.rpartition(":")
+        out[(op_name, int(index)) if sep and index.isdigit() else (key, 0)] = value
+    return out
+
+
+def replaced_elements(items: Iterable[tuple[str, _V]]) -> dict[tuple[str, int], _V]:
+    """The return elements an input_map replaces, ``(op, output index) -> value``, as
+    TensorFlow's importer finds them in its map: each tensor key's
+    (:func:`input_map_tensor_keys`), and each control key's control slot (``^x`` replaces
+    ``x:-1``, returned as the last output of the op the key maps to)."""
+    items = list(items)
+    out = input_map_tensor_keys(items)
+    for key, value in items:
+        if key.startswith("^"):
+            out[(key[1:], -1)] = value
     return out
 
 

@@ -38,6 +38,7 @@ from fastmeta._import_names import (
     checked_return_elements,
     file_node_lookup,
     parse_names,
+    replaced_elements,
 )
 from fastmeta.constants import ConversionError, ConversionTypeError, const_attrs, flat
 from fastmeta.control_flow import CondContext, WhileContext
@@ -69,7 +70,6 @@ from fastmeta.rewrite import (
     checked_input_map,
     graph_tail,
     input_map_pairs,
-    input_map_tensor_keys,
     parse_input_map_key,
     run_core,
 )
@@ -707,7 +707,7 @@ def _return_elements(
     result ``seg`` by their names in the file (also those renamed to avoid a clash)."""
     # A tensor the input_map replaces is returned as its replacement, as TensorFlow's
     # importer does (of two spellings of one key, "x" and "x:0", the later wins).
-    mapped = input_map_tensor_keys(imap)
+    mapped = replaced_elements(imap)
     index_of = file_node_lookup(seg, prefix)
 
     def lookup(op_name: str) -> tuple[bool, int | None]:
@@ -722,7 +722,13 @@ def _return_elements(
     out: list[Element] = []
     for name, (op_name, idx) in zip(names, parsed):
         if idx is not None and (op_name, idx) in mapped:
-            out.append(txn.as_graph_element(mapped[(op_name, idx)]))
+            target = mapped[(op_name, idx)]
+            if target.startswith("^"):  # (a control key: the last output of its op)
+                target = target[1:] + ":-1"
+            try:
+                out.append(txn.as_graph_element(target))
+            except (KeyError, ValueError) as e:  # (an op without outputs)
+                raise GraphError(f"Invalid return_element {name!r}: {e}", node=name) from None
             continue
         i = index_of(op_name)
         if i < 0:  # (after an op whose output count is unknown)

@@ -6,13 +6,13 @@ are put under the same scope here (they are small).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core, _op_registry
-from fastmeta._import_names import C_INT_RANGE, is_utf8, parse_return_element
+from fastmeta._import_names import C_INT_RANGE, input_map_tensor_keys, is_utf8, parse_return_element
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
@@ -107,22 +107,6 @@ def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]
         entries.pop(slot, None)
         entries[slot] = (key, name)
     return [entries[slot] for slot in sorted(entries)]
-
-
-_V = TypeVar("_V")
-
-
-def input_map_tensor_keys(items: Iterable[tuple[str, _V]]) -> dict[tuple[str, int], _V]:
-    """An input_map's tensor keys as ``(op, output index) -> value`` (``"x"`` is
-    ``"x:0"``; control keys ``"^x"`` left out). Of two spellings of one key the later
-    wins, as in TensorFlow's importer."""
-    out: dict[tuple[str, int], _V] = {}
-    for key, value in items:
-        if key.startswith("^"):
-            continue
-        op_name, sep, index = key.rpartition(":")
-        out[(op_name, int(index)) if sep and index.isdigit() else (key, 0)] = value
-    return out
 
 
 def run_core(

@@ -108,6 +108,7 @@ from fastmeta._import_names import (
     file_node_lookup,
     parse_names,
     parse_return_element,
+    replaced_elements,
     tensor_id,
 )
 from fastmeta.constants import is_constant_value
@@ -115,7 +116,7 @@ from fastmeta.errors import GraphError, InputMapError, InputMapOverflowError, In
 from fastmeta.graph import fixed_output_count, output_types
 from fastmeta.importer import _gc_paused, _merged, _shape_text, unbound_inputs_error
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
-from fastmeta.rewrite import graph_tail, input_map_pairs, input_map_tensor_keys, run_core
+from fastmeta.rewrite import graph_tail, input_map_pairs, run_core
 
 __all__ = [
     "import_meta_graph",
@@ -363,7 +364,7 @@ def _check_file_before_conversion(
             count = None if types is None else len(types)
         return True, count
 
-    check_return_elements_found(return_elements or (), parsed_elements, input_map_tensor_keys(pairs), lookup)
+    check_return_elements_found(return_elements or (), parsed_elements, replaced_elements(pairs), lookup)
 
 
 def _check_values_converted_first(graph: ops.Graph, import_scope: str | None, input_map: dict[Any, Any]) -> None:
@@ -808,8 +809,10 @@ def _import_fast(
     input_map, made, overlay = _constant_inputs(graph, name, prefix, input_map)
     # As TensorFlow's importer, before it imports anything: the input_map's tensor keys,
     # then the return elements, are parsed as tensor names (Python's int(): "x:+0" is x:0).
-    input_map = _parse_input_map_keys(input_map)
+    input_map, control_slot_key = _parse_input_map_keys(input_map)
     parsed_elements = _parse_return_elements(return_elements)
+    if control_slot_key is not None:  # (refused by TensorFlow's importer, after the parse)
+        raise control_slot_key
 
     core_map = input_map_pairs(input_map)
     existing: list[str] = list(graph._nodes_by_name) if graph.num_operations() else []
@@ -828,7 +831,7 @@ def _import_fast(
     if return_elements:
         existing_set = set(existing)
         existing_pre = _existing_prefixes(existing)
-        replaced = input_map_tensor_keys(input_map.items())
+        replaced = replaced_elements(input_map.items())
         for position, (op_name, index) in enumerate(parsed_elements):
             if index is not None and (op_name, index) in replaced:
                 mapped_elements[position] = replaced[(op_name, index)]
@@ -926,6 +929,8 @@ def _import_fast(
                 element = mapped_elements[position]
                 if isinstance(element, _ConstInput):
                     element = graph.get_tensor_by_name(element.name)
+                elif index == -1:  # (a control key's slot: the last output of its op, as TensorFlow's)
+                    element = element.op.outputs[-1]
                 elements.append(element)
             elif index is not None:
                 elements.append(graph._get_tensor_by_tf_output(outputs[oi]))
@@ -1030,24 +1035,26 @@ def _add_operations(graph: ops.Graph, input_map: Mapping[Any, Any]) -> None:
         op._colocation_code_locations = {}
 
 
-def _parse_input_map_keys(input_map: dict[Any, Any]) -> dict[str, Any]:
+def _parse_input_map_keys(input_map: dict[Any, Any]) -> tuple[dict[str, Any], ValueError | None]:
     """The input_map with its tensor keys parsed as TensorFlow's ``_ParseTensorName``
     parses them (same ValueErrors) and spelled ``op:index``; of two spellings of one key
-    the later wins, as in TensorFlow's importer. A tensor key naming the control slot
-    (``x:-1``) is refused with the message of TensorFlow's importer."""
+    the later wins, as in TensorFlow's importer. Also the error of TensorFlow's importer
+    for the first tensor key naming the control slot (``x:-1``), for the caller to raise
+    after parsing the return elements, as TensorFlow does (None when there is none)."""
     out: dict[str, Any] = {}
+    refused: ValueError | None = None
     for key, value in input_map.items():
         text = compat.as_str(key)
         if not text.startswith("^"):
             op_name, index = _parse_input_map_key(text)
             index = index or 0
-            if index == -1:
-                raise ValueError(f"input_map entry ^{op_name}->{value.name} between control edge "
-                                 "and non-control edge")
+            if index == -1 and refused is None:
+                refused = ValueError(f"input_map entry ^{op_name}->{value.name} between control edge "
+                                     "and non-control edge")
             text = f"{op_name}:{index}"
         out.pop(text, None)
         out[text] = value
-    return out
+    return out, refused
 
 
 def _return_element_refused(message: str, finals: Sequence[tuple[str, int | None, str]]) -> GraphError | None:
