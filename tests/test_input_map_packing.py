@@ -172,6 +172,12 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "constant_after_a_rank_clash": lambda o: {"m": [o["t"], [1.0]], "k": [1.5, "a"]},
     "list_of_none_before_a_pack": lambda o: {"k": [None, True], "s": [o["vv"]]},
     "ragged_list_before_a_pack": lambda o: {"k": [[1.0], [2.0, 3.0]], "m": [o["t"]]},
+    # ragged lists and shape clashes inside nested packs (one helper makes the Pack
+    # message on both fastmeta paths)
+    "ragged_inside_a_nested_pack": lambda o: {"m": [[o["t"], [1.0, [2.0]]]]},
+    "ragged_three_deep": lambda o: {"m": [o["t"], [[[1.0]], [[1.0], [2.0]]]]},
+    "nested_packs_of_two_ranks": lambda o: {"m": [[[o["t"]]], [[o["t"], 1.0]]]},
+    "dimension_clash_in_the_first_pair": lambda o: {"m": [o["q"], [[1.0, 2.0, 3.0]] * 2, [[1.0, 2.0]] * 2]},
     # graph objects where TensorFlow converts none: shown as TensorFlow shows its own
     "operation_beside_a_tensor": lambda o: {"m": [o["t"], o["t_op"]]},
     "operation_nested": lambda o: {"m": [o["t"], [o["t_op"]]]},

@@ -285,6 +285,27 @@ def _merged(a: list[int | None] | None, b: list[int | None] | None) -> list[int 
     return out
 
 
+def pack_shape(
+    name: str, dtype_name: str, inputs: Sequence[str], shapes: Sequence[list[int | None] | None]
+) -> list[int | None] | None:
+    """The shape of TensorFlow's ``Pack`` ``name`` (``T`` the DataType named
+    ``dtype_name``) of ``inputs`` (as its node summary names them) of ``shapes`` (None:
+    unknown rank): their merge, from the last to the first, with one more dimension in
+    front; where two clash, TensorFlow's shape function's error as an InputMapError."""
+    cur = shapes[-1]
+    for i in range(len(shapes) - 2, -1, -1):
+        try:
+            cur = _merged(shapes[i], cur)
+        except ValueError as e:
+            summary = f"{{{{node {name}}}}} = Pack[N={len(inputs)}, T={dtype_name}, axis=0](" + ", ".join(inputs) + ")"
+            raise InputMapError(
+                f"{e}\n\tFrom merging shape {i} with other shapes. for '{summary}' with input shapes: "
+                + ", ".join(_shape_text(s) for s in shapes)
+                + "."
+            ) from None
+    return None if cur is None else [len(inputs), *cur]
+
+
 def _packed(
     txn: _Transaction, items: Sequence[Any], dtype: int, name: str, shapes: dict[str, Any]
 ) -> Tensor | list[Any]:
@@ -328,24 +349,10 @@ def _packed(
             "T": attr_value_pb2.AttrValue(type=dtype),  # type: ignore[arg-type]
             "axis": attr_value_pb2.AttrValue(i=0),
         }
-        full = scope[:-1]
-        cur = in_shapes[-1]
-        for i in range(len(in_shapes) - 2, -1, -1):
-            try:
-                cur = _merged(in_shapes[i], cur)
-            except ValueError as e:
-                summary = (
-                    f"{{{{node {full}}}}} = Pack[N={len(inputs)}, T={types_pb2.DataType.Name(dtype)}, axis=0]("
-                    + ", ".join(t.op.name if t.value_index == 0 else t.name for t in inputs)
-                    + ")"
-                )
-                raise InputMapError(
-                    f"{e}\n\tFrom merging shape {i} with other shapes. for '{summary}' with input shapes: "
-                    + ", ".join(_shape_text(s) for s in in_shapes)
-                    + "."
-                ) from None
+        names = [t.op.name if t.value_index == 0 else t.name for t in inputs]
+        dims = pack_shape(scope[:-1], types_pb2.DataType.Name(dtype), names, in_shapes)
         packed = Tensor(txn.create_op("Pack", inputs, attrs, scope), 0)
-        shapes[packed.name] = None if cur is None else [len(inputs), *cur]
+        shapes[packed.name] = dims
         return packed
 
 

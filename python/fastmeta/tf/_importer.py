@@ -114,7 +114,7 @@ from fastmeta._import_names import (
 from fastmeta.constants import is_constant_value
 from fastmeta.errors import GraphError, InputMapError, InputMapOverflowError, InputMapTypeError, ParseError
 from fastmeta.graph import fixed_output_count, output_types
-from fastmeta.importer import _gc_paused, _merged, _shape_text, unbound_inputs_error
+from fastmeta.importer import _gc_paused, pack_shape, unbound_inputs_error
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
 from fastmeta.rewrite import graph_tail, input_map_pairs, run_core
 
@@ -548,19 +548,9 @@ def _simulated_pack(
         _refuse_foreign_inputs(graph, converted, inputs, dtype)
     for position, variable in pending:
         inputs[position] = (_read_name(variable, names, scope), inputs[position][1])
-    full = scope
-    shapes = [dims for _, dims in inputs]
-    cur = shapes[-1]
-    for i in range(len(shapes) - 2, -1, -1):
-        try:
-            cur = _merged(shapes[i], cur)
-        except ValueError as e:
-            summary = (f"{{{{node {full}}}}} = Pack[N={len(inputs)}, "
-                       f"T={tf_types_pb2.DataType.Name(dtype.as_datatype_enum)}, axis=0]("
-                       + ", ".join(n for n, _ in inputs) + ")")
-            raise InputMapError(f"{e}\n\tFrom merging shape {i} with other shapes. for '{summary}' with input "
-                                "shapes: " + ", ".join(_shape_text(d) for d in shapes) + ".") from None
-    return _Packed(full, None if cur is None else [len(inputs), *cur])
+    dims = pack_shape(scope, tf_types_pb2.DataType.Name(dtype.as_datatype_enum), [n for n, _ in inputs],
+                      [d for _, d in inputs])
+    return _Packed(scope, dims)
 
 
 def _refuse_foreign_inputs(
