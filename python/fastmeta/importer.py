@@ -1012,7 +1012,10 @@ def import_scoped_meta_graph_with_return_elements(
     building a Saver; return ``(var_dict, return_elements)`` where ``var_dict`` maps
     variable names (scope stripped) to :class:`fastmeta.Variable` and
     ``return_elements`` (names in the file, ``op`` or ``op:idx``) are resolved to the
-    imported Operations/Tensors (None when not asked). Atomic, as :func:`import_meta_graph`.
+    imported Operations/Tensors (None when not asked), checked in TensorFlow's order with
+    its messages: a :class:`GraphError` for an element that does not parse or is not
+    found (:class:`GraphTypeError`, also a ``TypeError``, for an output index that is no
+    C ``int``). Atomic, as :func:`import_meta_graph`.
     """
     var_list, elements, _ = _import(
         meta_graph_or_file,
