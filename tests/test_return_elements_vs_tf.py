@@ -184,3 +184,33 @@ def test_renamed_nodes_are_found_by_the_core_run_once(monkeypatch: pytest.Monkey
         assert want[0] is ValueError
         got = _fastmeta(None, missing, None, True)
         assert got[1] == want[1] and got[0] is not None and issubclass(got[0], ValueError)
+
+
+def test_elements_after_an_op_of_unknown_output_count() -> None:
+    """An op neither TensorFlow's registry nor the file's op list has (TensorFlow's
+    importer refuses the file; the TF-free import takes it): its outputs are not counted,
+    and the elements after it are still refused when the file lacks their node."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+    from make_seeds import meta, node
+
+    data = meta(node("a", "CustomOp"), node("b"))
+    g = fastmeta.Graph()
+    _, got = fastmeta.import_scoped_meta_graph_with_return_elements(
+        data, graph=g, import_scope="imp", return_elements=["a:1", "a", "b"]
+    )
+    assert [e.name for e in got or []] == ["imp/a:1", "imp/a", "imp/b"]
+    for elements, message in (
+        (["a:1", "nope:0"], "Requested return tensor 'nope:0' not found in graph def"),
+        (["a:1", "nope:+3"], "Requested return tensor 'nope:3' not found in graph def"),
+        (["a:1", "nope"], "Requested return node 'nope' not found in graph def"),
+    ):
+        before = _state(g)
+        with pytest.raises(fastmeta.GraphError) as info:
+            fastmeta.import_scoped_meta_graph_with_return_elements(
+                data, graph=g, import_scope="imp", return_elements=elements
+            )
+        assert str(info.value) == message and info.value.node == elements[1]
+        assert _state(g) == before

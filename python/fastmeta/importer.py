@@ -39,6 +39,7 @@ from fastmeta._import_names import (
     file_node_lookup,
     parse_names,
     replaced_elements,
+    tensor_id,
 )
 from fastmeta.constants import ConversionError, ConversionTypeError, const_attrs, flat
 from fastmeta.control_flow import CondContext, WhileContext
@@ -732,18 +733,17 @@ def _return_elements(
             target = mapped[(op_name, idx)]
             if target.startswith("^"):  # (a control key: the last output of its op)
                 target = target[1:] + ":-1"
-            try:
-                out.append(txn.as_graph_element(target))
-            except (KeyError, ValueError) as e:  # (an op without outputs)
-                raise GraphError(f"Invalid return_element {name!r}: {e}", node=name) from None
-            continue
-        i = index_of(op_name)
-        if i < 0:  # (after an op whose output count is unknown)
-            kind = "node" if idx is None else "tensor"
-            raise GraphError(f"Requested return {kind} {name!r} not found in graph def", node=name)
+        else:
+            i = index_of(op_name)
+            if i < 0:  # (after an op whose output count is unknown)
+                shown = f"node '{op_name}'" if idx is None else f"tensor '{tensor_id(op_name, idx)}'"
+                raise GraphError(f"Requested return {shown} not found in graph def", node=name)
+            target = seg.name(i) if idx is None else f"{seg.name(i)}:{idx}"
         try:
-            out.append(txn.as_graph_element(seg.name(i) if idx is None else f"{seg.name(i)}:{idx}"))
+            out.append(txn.as_graph_element(target))
         except (KeyError, ValueError, TypeError, IndexError) as e:
+            if isinstance(e, Error):
+                raise
             # (an output of an op whose output count is unknown; -1 of an op without
             # outputs): TensorFlow's ValueError, typed.
             raise GraphError(f"Invalid return_element {name!r}: {e}", node=name) from None
