@@ -113,6 +113,11 @@ CASES = [
     # a control key replaces the control slot: the last output of the op it maps to
     ("^x", ["x:-1", "y:0", "x"]),
     ("^x", ["x:-1", "nope"]),
+    # a tensor key below the control slot is never used: an error only when the file
+    # lacks its node
+    ("x:-2", ["x:0"]),
+    ("un:-5", None),
+    ("nope:-2", None),
 ]
 # Output indices that are no C int: TensorFlow's binding refuses them with a TypeError
 # (its message shows the binding's objects: compared by class, and the element named).
@@ -214,3 +219,43 @@ def test_elements_after_an_op_of_unknown_output_count() -> None:
             )
         assert str(info.value) == message and info.value.node == elements[1]
         assert _state(g) == before
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["zz_a_missing_node:1", "x:-2", "un:-3"],
+        ["zz_a_missing_node:-2", "x:-2", "aa_a_missing_node:0", "^y"],
+        ["x:-2", "aa_a_missing_node:-7", "un:1"],
+    ],
+    ids=lambda keys: ",".join(keys),
+)
+def test_keys_below_the_control_slot_among_others(keys: list[str]) -> None:
+    """Listed as TensorFlow lists the keys not found (its map's order: by node name, then
+    index), on the TF-free import, rewrite_meta_graph and the drop-in. (Names longer
+    than 15 bytes: TensorFlow garbles shorter ones when it lists several.)"""
+    outcomes = []
+    for run in ("tf", "dropin"):
+        importer = v1.train.import_meta_graph if run == "tf" else fmtf.import_meta_graph
+        with tf.Graph().as_default():
+            nx = v1.placeholder(tf.float32, [3], name="nx")
+            try:
+                importer(v1.MetaGraphDef.FromString(_meta()), import_scope="imp", input_map=dict.fromkeys(keys, nx))
+                outcomes.append(None)
+            except ValueError as e:
+                outcomes.append(str(e))
+    g = fastmeta.Graph()
+    nx = g.placeholder("float32", [3], name="nx")
+    before = _state(g)
+    try:
+        fastmeta.import_meta_graph(_meta(), graph=g, import_scope="imp", input_map=dict.fromkeys(keys, nx))
+        outcomes.append(None)
+    except fastmeta.InputMapError as e:
+        outcomes.append(str(e))
+        assert _state(g) == before
+    try:
+        fastmeta.rewrite_meta_graph(_meta(), import_scope="imp", input_map=dict.fromkeys(keys, "nx:0"))
+        outcomes.append(None)
+    except fastmeta.InputMapError as e:
+        outcomes.append(str(e))
+    assert outcomes[1:] == outcomes[:1] * 3
