@@ -116,6 +116,7 @@ CASES = [
     # a tensor key below the control slot is never used: an error only when the file
     # lacks its node
     ("x:-2", ["x:0"]),
+    ("x:-2", ["x:-2", "y"]),  # (a return element the key replaces, as any other)
     ("un:-5", None),
     ("nope:-2", None),
 ]

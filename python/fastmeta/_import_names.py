@@ -101,7 +101,7 @@ def input_map_tensor_keys(items: Iterable[tuple[str, _V]]) -> dict[tuple[str, in
         if key.startswith("^"):
             continue
         op_name, sep, index = key.rpartition(":")
-        out[(op_name, int(index)) if sep and index.isdigit() else (key, 0)] = value
+        out[(op_name, int(index)) if sep and index.lstrip("-").isdigit() else (key, 0)] = value
     return out
 
 
