@@ -2033,9 +2033,12 @@ class Rewriter {
       const uint8_t dtype = known ? static_cast<uint8_t>(given) : 0;
       TensorRef k = ParseTensorName(key);
       TensorRef v = ParseTensorName(value);
+      // A tensor key below the control slot ("x:-2") is output -2 of x to TensorFlow's
+      // importer: no input uses it, and it is reported only when x is not in the file.
+      const bool below_control = BelowControlSlot(key, k);
       if (k.node.empty()) throw InputMapError("input_map key " + Quote(key) + " names no node");
       if (v.node.empty()) throw InputMapError("input_map value " + Quote(value) + " for key " + Quote(key) + " names no node");
-      if (k.control() != v.control()) {
+      if ((k.control() && !below_control) != v.control()) {
         throw InputMapError("input_map maps " + Quote(key) + " to " + Quote(value) +
                             ": a control input must map to a control input (\"^name\"), a tensor to a tensor");
       }
@@ -2049,7 +2052,8 @@ class Rewriter {
         continue;
       }
       InputMapEntry entry;
-      entry.key_text = k.control() ? "^" + std::string(k.node) : std::string(k.node) + ":" + std::to_string(k.index);
+      entry.key_text = k.control() && !below_control ? "^" + std::string(k.node)
+                                                     : std::string(k.node) + ":" + std::to_string(k.index);
       entry.key_node = std::string(k.node);
       entry.key_index = k.index;
       entry.value_node = std::string(v.node);
@@ -2060,6 +2064,21 @@ class Rewriter {
     }
     // Keys' views point into input_map_ strings from here on.
     for (auto& e : input_map_) e.value.node = e.value_node;
+  }
+
+  // Whether `key` is "name:-k" with k >= 2 (within a C int): then `ref` becomes (name, -k).
+  static bool BelowControlSlot(std::string_view key, TensorRef& ref) {
+    const size_t colon = key.rfind(":-");
+    if (colon == std::string_view::npos || colon == 0 || colon + 2 == key.size()) return false;
+    int64_t k = 0;
+    for (size_t p = colon + 2; p < key.size(); ++p) {
+      if (key[p] < '0' || key[p] > '9' || k > (int64_t{1} << 31)) return false;
+      k = k * 10 + (key[p] - '0');
+    }
+    if (k < 2 || k > (int64_t{1} << 31)) return false;
+    ref.node = key.substr(0, colon);
+    ref.index = static_cast<int32_t>(-k);
+    return true;
   }
 
   static std::string_view NameOf(const InputRef& input) { return input.name(); }

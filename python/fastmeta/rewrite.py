@@ -7,12 +7,12 @@ are put under the same scope here (they are small).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core, _op_registry
-from fastmeta._import_names import C_INT_RANGE, file_node_lookup, input_map_tensor_keys, is_utf8, parse_return_element
+from fastmeta._import_names import C_INT_RANGE, input_map_tensor_keys, is_utf8, parse_return_element
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
@@ -25,7 +25,6 @@ from fastmeta.scoping import (
 
 __all__ = [
     "checked_input_map",
-    "core_with_keys_below_control_slot",
     "graph_tail",
     "input_map_pairs",
     "input_map_tensor_keys",
@@ -110,53 +109,6 @@ def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]
     return [entries[slot] for slot in sorted(entries)]
 
 
-_NOT_FOUND = "Attempted to map inputs that were not found in graph_def: ["
-
-
-def _key_slot(key: str) -> tuple[str, int]:
-    """(node, output index) of an input_map key as the core spells it (``x:3``, ``^x``:
-    -1), the order of TensorFlow's map."""
-    if key.startswith("^"):
-        return key[1:], -1
-    op_name, _, index = key.rpartition(":")
-    return op_name, int(index)
-
-
-def core_with_keys_below_control_slot(
-    call: Callable[[list[tuple[str, str]], list[int]], Any],
-    prefix: str,
-    input_map: Sequence[tuple[str, str]],
-    dtypes: Sequence[int] = (),
-) -> Any:
-    """``call(input_map, dtypes)`` (a run of the core, its result's nodes named under
-    ``prefix``) with TensorFlow's rule for tensor keys below the control slot
-    (``x:-2``), which the core does not read as such: TensorFlow's importer never uses
-    one, and lists it among the keys not found only when the file lacks its node. The
-    core runs without them, and they are looked up in its result; when it reports keys
-    not found, it runs once more without those (they match no input: the same nodes) to
-    look them up, and all are listed in the order of TensorFlow's map."""
-    below = {i for i, (key, _) in enumerate(input_map) if not key.startswith("^") and _key_slot(key)[1] < -1}
-    if not below:
-        return call(list(input_map), list(dtypes))
-    kept = [(p, dtypes[i] if i < len(dtypes) else 0) for i, p in enumerate(input_map) if i not in below]
-    reported: list[str] = []
-    try:
-        result = call([p for p, _ in kept], [d for _, d in kept])
-    except InputMapError as e:
-        text = str(e)
-        if not (text.startswith(_NOT_FOUND) and text.endswith("]")):
-            raise
-        reported = text[len(_NOT_FOUND) : -1].split(", ")
-        gone = set(reported)
-        kept = [(p, d) for p, d in kept if p[0] not in gone]
-        result = call([p for p, _ in kept], [d for _, d in kept])
-    index_of = file_node_lookup(result, prefix)
-    missing = reported + [key for i, (key, _) in enumerate(input_map) if i in below and index_of(_key_slot(key)[0]) < 0]
-    if missing:
-        raise InputMapError(_NOT_FOUND + ", ".join(sorted(missing, key=_key_slot)) + "]")
-    return result
-
-
 def run_core(
     loaded: LoadedMetaGraph,
     scope: str,
@@ -180,13 +132,13 @@ def run_core(
     to ``input_map``, gives each target tensor's DataType (0: not known) for the core's
     check of the edges' dtypes. Each op's OpDef is TensorFlow's registry's, else the
     file's (see ``fastmeta._op_registry``)."""
-    def call(pairs: list[tuple[str, str]], dtypes: list[int]) -> Any:
+    try:
         return _core.rewrite_meta_graph(
             loaded.buffer,
             prefix=scope,
             clear_devices=bool(clear_devices),  # (TensorFlow reads it for its truth)
-            input_map=pairs,
-            input_map_dtypes=dtypes,
+            input_map=list(input_map),
+            input_map_dtypes=list(input_map_dtypes),
             existing=list(existing),
             existing_names=list(existing_names),
             frame_names=list(frame_names),
@@ -196,9 +148,6 @@ def run_core(
             collect_output_shapes=collect_output_shapes,
             registry=_op_registry.core_registry(),
         )
-
-    try:
-        return core_with_keys_below_control_slot(call, scope, input_map, input_map_dtypes)
     except ParseError as e:
         e.path = loaded.path
         raise

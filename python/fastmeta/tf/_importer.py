@@ -116,7 +116,7 @@ from fastmeta.errors import GraphError, InputMapError, InputMapOverflowError, In
 from fastmeta.graph import fixed_output_count, output_types
 from fastmeta.importer import _gc_paused, pack_shape, unbound_inputs_error
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
-from fastmeta.rewrite import core_with_keys_below_control_slot, graph_tail, input_map_pairs, run_core
+from fastmeta.rewrite import graph_tail, input_map_pairs, run_core
 
 __all__ = [
     "import_meta_graph",
@@ -723,14 +723,11 @@ def _rewrite(
     ``Operation.node_def``, ``export_meta_graph(clear_devices=True)``). The nodes' input
     counts, output indices and edge dtypes are left to TensorFlow's importer, which
     checks them against its own op registry (atomically), as TensorFlow's own import does."""
-    def call(pairs: list[tuple[str, str]], _: list[int]) -> Any:
+    try:
         return _core.rewrite_meta_graph(
-            loaded.buffer, prefix=prefix, clear_devices=bool(clear_devices), input_map=pairs,
+            loaded.buffer, prefix=prefix, clear_devices=bool(clear_devices), input_map=core_map,
             existing_names=existing, keep_output_shapes=True, check_signatures=False,
             check_types=False, keep_input_spelling=True)
-
-    try:
-        return core_with_keys_below_control_slot(call, prefix, core_map)
     except ParseError as e:
         e.path = loaded.path
         raise
