@@ -43,13 +43,13 @@ double Median(std::vector<double> v) {
 // The GraphDef's node payloads, in file order.
 std::vector<std::string_view> NodeSpans(std::string_view meta) {
   std::vector<std::string_view> spans;
-  Reader r(meta, meta.data());
+  Reader r(meta, meta.data(), 0);
   Field f;
   std::string_view graph;
   while (r.Next(f)) {
     if (f.number == 2) graph = f.data;
   }
-  Reader g(graph, meta.data());
+  Reader g(graph, meta.data(), 1);
   const char* prefetched = graph.data();
   const char* const end = graph.data() + graph.size();
   while (g.Next(f)) {
@@ -64,11 +64,11 @@ uint64_t ScanFields(const std::vector<std::string_view>& spans, size_t a, size_t
   uint64_t sum = 0;
   Field f, e;
   for (size_t i = a; i < b; ++i) {
-    Reader r(spans[i], origin);
+    Reader r(spans[i], origin, 2);
     while (r.Next(f)) {
       sum += f.number + f.data.size();
       if (f.number != 5) continue;
-      Reader er(f.data, origin);
+      Reader er(f.data, origin, 3);
       while (er.Next(e)) sum += e.number + e.data.size();
     }
   }

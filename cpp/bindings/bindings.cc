@@ -489,7 +489,7 @@ PYBIND11_MODULE(_core, m) {
          unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
          const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling,
          bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes,
-         const std::shared_ptr<const fastmeta::OpRegistry>& registry) {
+         const std::shared_ptr<const fastmeta::OpRegistry>& registry, int depth) {
         BufferView buf(data);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
@@ -499,6 +499,7 @@ PYBIND11_MODULE(_core, m) {
         options.registry = registry.get();  // (held by the argument until the call returns)
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
+        options.depth = depth;
         // A mapped fastmeta.MappedFile is a private file mapping: its pages can be dropped
         // once read (not so the memory a read one owns: they would come back as zeros).
         options.release_input_pages =
@@ -519,7 +520,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("keep_output_shapes") = false, py::arg("variable_collections") = std::vector<std::string>(),
       py::arg("variable_prefix") = "", py::arg("check_signatures") = true, py::arg("keep_input_spelling") = false,
       py::arg("collect_output_shapes") = false, py::arg("check_types") = true,
-      py::arg("input_map_dtypes") = std::vector<int>(), py::arg("registry") = py::none(),
+      py::arg("input_map_dtypes") = std::vector<int>(), py::arg("registry") = py::none(), py::arg("depth") = 0,
       rewrite_doc);
   m.def(
       "rewrite_meta_graph_file",
@@ -636,14 +637,14 @@ PYBIND11_MODULE(_core, m) {
            "Raise fastmeta.errors.FileChangedError (naming the file) if `changed`: call it once the "
            "bytes have been consumed, before using what was computed from them.")
       .def_buffer([](fastmeta::MappedFile& f) { return ReadOnlyBytes(f.data().data(), f.size()); });
-  m.def("meta_graph_rest_ranges", [](const py::buffer& data) {
+  m.def("meta_graph_rest_ranges", [](const py::buffer& data, int depth) {
     BufferView buf(data);
     std::vector<std::pair<size_t, size_t>> ranges;
     {
       py::gil_scoped_release release;
       const std::string_view all = buf.view();
       Checked({buf.file}, [&] {
-        for (std::string_view p : fastmeta::MetaGraphRestParts(all)) {
+        for (std::string_view p : fastmeta::MetaGraphRestParts(all, depth)) {
           const size_t begin = static_cast<size_t>(p.data() - all.data());
           if (!ranges.empty() && ranges.back().second == begin) ranges.back().second += p.size();
           else ranges.emplace_back(begin, begin + p.size());
@@ -652,9 +653,10 @@ PYBIND11_MODULE(_core, m) {
       });
     }
     return ranges;
-  }, py::arg("data"),
+  }, py::arg("data"), py::arg("depth") = 0,
      "The byte ranges [begin, end) of the MetaGraphDef's fields other than graph_def, merged where adjacent "
-     "(parsed one after the other, they read as the concatenation does: no copy needed).");
+     "(parsed one after the other, they read as the concatenation does: no copy needed). `depth`: the "
+     "MetaGraphDef's nesting depth in its file (1 in a SavedModel), for protobuf's nesting limit.");
   m.def("read_file", [](const std::string& path) {
     std::string data;
     {

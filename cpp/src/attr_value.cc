@@ -23,6 +23,8 @@ namespace {
 
 using wire::Field;
 using wire::Reader;
+// (Readers here re-read bytes protobuf or the rewriter already accepted: at depth 0,
+// the most lenient nesting limit, they refuse nothing those did.)
 
 // The messages and their fields: attr_schema's (string fields are compared as bytes).
 using Msg = attr_schema::Message;
@@ -131,7 +133,7 @@ struct Unknown {
 void ReadMapEntry(Msg entry_msg, std::string_view entry, Slot& slot, int depth) {
   std::string_view key;
   std::string value;  // the value's pieces (merged)
-  Reader r(entry, entry.data());
+  Reader r(entry, entry.data(), 0);
   Field f;
   while (r.Next(f)) {
     if (f.type != wire::kLengthDelimited) continue;
@@ -147,7 +149,7 @@ void Canonical(Msg msg, std::string_view bytes, std::string& out, int depth) {
   std::vector<Slot> slots(spec.size);
   std::vector<Unknown> unknown;
   size_t oneof = spec.size;  // the oneof's member, by index (spec.size: none)
-  Reader r(bytes, bytes.data());
+  Reader r(bytes, bytes.data(), 0);
   Field f;
   while (r.Next(f)) {
     size_t i = 0;
@@ -175,7 +177,7 @@ void Canonical(Msg msg, std::string_view bytes, std::string& out, int depth) {
         break;
       case kRepeated:
         if (packed) {
-          Reader pr(f.data, f.data.data());
+          Reader pr(f.data, f.data.data(), 0);
           if (IsFixed(fs->kind)) {
             const size_t width = fs->kind == kF32 ? 4 : 8;
             if (f.data.size() % width != 0) throw ParseError("packed field of a partial value", 0);

@@ -14,6 +14,8 @@ namespace {
 
 using wire::Field;
 using wire::Reader;
+// (Readers here re-read bytes protobuf or the rewriter already accepted: at depth 0,
+// the most lenient nesting limit, they refuse nothing those did.)
 
 // One ListValue.shape field holding TensorShapeProto{unknown_rank: true}.
 constexpr std::string_view kUnknownShape("\x3a\x02\x18\x01", 4);
@@ -28,10 +30,10 @@ bool RecordedShapes(std::string_view entry, std::vector<std::string_view>& shape
   shapes.clear();
   if (entry.empty()) return true;
   try {
-    Reader outer(entry, entry.data());
+    Reader outer(entry, entry.data(), 0);
     Field f;
     if (!outer.Next(f) || f.number != 5 || f.type != wire::kLengthDelimited || !outer.done()) return false;
-    Reader map_entry(f.data, entry.data());
+    Reader map_entry(f.data, entry.data(), 0);
     bool keyed = false;
     Field m;
     while (map_entry.Next(m)) {
@@ -39,11 +41,11 @@ bool RecordedShapes(std::string_view entry, std::vector<std::string_view>& shape
       if (m.number == 1) {
         keyed = m.data == kKey;
       } else if (m.number == 2) {
-        Reader value(m.data, entry.data());
+        Reader value(m.data, entry.data(), 0);
         Field v;
         while (value.Next(v)) {
           if (v.number != 1 || v.type != wire::kLengthDelimited) return false;
-          Reader list(v.data, entry.data());
+          Reader list(v.data, entry.data(), 0);
           Field s;
           while (list.Next(s)) {
             if (s.number != 7 || s.type != wire::kLengthDelimited) return false;
@@ -67,7 +69,7 @@ bool PlainEntry(std::string_view entry, std::string_view& key, std::string_view&
   bool has_key = false;
   bool has_value = false;
   try {
-    Reader r(entry, entry.data());
+    Reader r(entry, entry.data(), 0);
     Field f;
     while (r.Next(f)) {
       if (f.type != wire::kLengthDelimited) return false;
@@ -93,11 +95,11 @@ bool PlainEntry(std::string_view entry, std::string_view& key, std::string_view&
 // `_class`, AttrValue(s=...) for frame_name) parses equal to it.
 bool OnlyField(std::string_view value, uint32_t number, uint32_t inner) {
   try {
-    Reader r(value, value.data());
+    Reader r(value, value.data(), 0);
     Field f;
     if (!r.Next(f) || f.number != number || f.type != wire::kLengthDelimited || !r.done()) return false;
     if (inner == 0) return true;
-    Reader in(f.data, value.data());
+    Reader in(f.data, value.data(), 0);
     Field g;
     while (in.Next(g)) {
       if (g.number != inner || g.type != wire::kLengthDelimited) return false;
@@ -127,7 +129,7 @@ constexpr int64_t kMaxCountedOutputs = int64_t{1} << 20;
 // The `i` of a serialized AttrValue that is that one field alone; false otherwise.
 bool NumberValue(std::string_view value, int64_t& i) {
   try {
-    Reader r(value, value.data());
+    Reader r(value, value.data(), 0);
     Field f;
     if (!r.Next(f) || f.number != 3 || f.type != wire::kVarint || !r.done()) return false;
     i = static_cast<int64_t>(f.varint);
@@ -142,10 +144,10 @@ bool NumberValue(std::string_view value, int64_t& i) {
 bool TypeListCount(std::string_view value, int64_t& count) {
   count = 0;
   try {
-    Reader r(value, value.data());
+    Reader r(value, value.data(), 0);
     Field f;
     if (!r.Next(f) || f.number != 1 || f.type != wire::kLengthDelimited || !r.done()) return false;
-    Reader list(f.data, value.data());
+    Reader list(f.data, value.data(), 0);
     Field t;
     while (list.Next(t)) {
       if (t.number != 6) return false;
@@ -356,7 +358,7 @@ class Exporter {
     keys.clear();
     values.clear();
     try {
-      Reader r(node, node.data());
+      Reader r(node, node.data(), 0);
       Field f;
       while (r.Next(f)) {
         if (f.number != 5) continue;
@@ -437,7 +439,7 @@ class Exporter {
     seen.clear();
     const char* run = node.data();
     try {
-      Reader r(node, node.data());
+      Reader r(node, node.data(), 0);
       Field f;
       while (r.Next(f)) {
         bool drop = false;
@@ -579,7 +581,7 @@ std::vector<AttrValuesOf> AttrValues(const RewrittenGraph& g,
     if (attrs == nullptr) continue;
     const std::string_view node = g.node_def(i);
     try {
-      Reader r(node, node.data());
+      Reader r(node, node.data(), 0);
       Field f;
       while (r.Next(f)) {
         if (f.number != 5 || f.type != wire::kLengthDelimited) continue;

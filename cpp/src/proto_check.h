@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "attr_schema.h"
+#include "fastmeta/wire.h"
 
 namespace fastmeta::proto_check {
 
@@ -17,9 +18,8 @@ using attr_schema::kDebugInfo;
 using attr_schema::kFullType;
 using attr_schema::kNumMessages;
 
-// protobuf's default recursion limit: a message (or group) nested deeper than this,
-// counting from the parsed root at depth 0, does not parse.
-constexpr int kMaxDepth = 100;
+// protobuf's default recursion limit (see wire.h).
+constexpr int kMaxDepth = wire::kMaxDepth;
 
 // Where and why a message does not parse.
 // (Set only when a check fails.)

@@ -354,17 +354,16 @@ std::vector<uint32_t> RewrittenGraph::Consumers(int32_t src, int32_t index) cons
 
 OpRegistry::OpRegistry(std::string op_list) : op_list_(std::move(op_list)) {
   const char* origin = op_list_.data();
-  wire::Reader r(op_list_, origin);
+  wire::Reader r(op_list_, origin, 0);
   wire::Field f;
   while (r.Next(f)) {
-    if (f.number != 1) continue;
-    if (f.type != wire::kLengthDelimited) throw ParseError("OpList.op is not length-delimited", r.offset_of(f.raw.data()));
+    if (f.number != 1 || f.type != wire::kLengthDelimited) continue;  // (else an unknown field)
     std::string_view name;
-    wire::Reader opr(f.data, origin);
+    wire::Reader opr(f.data, origin, 1);
     wire::Field of;
     while (opr.Next(of)) {
-      if (of.number != 1) continue;
-      if (of.type != wire::kLengthDelimited || !wire::IsValidUtf8(of.data)) {
+      if (of.number != 1 || of.type != wire::kLengthDelimited) continue;
+      if (!wire::IsValidUtf8(of.data)) {
         throw ParseError("OpDef.name is not a string", opr.offset_of(of.raw.data()));
       }
       name = of.data;
@@ -397,6 +396,10 @@ constexpr size_t kPrefetchAhead = 2048;
 constexpr size_t kSplitScanMin = size_t{8} << 20;
 constexpr size_t kSyncSearch = size_t{1} << 20;
 constexpr int kSyncRun = 16;
+// ParseNode's field number for a NodeDef field 1-5 of another wire type (an unknown field).
+constexpr uint32_t kUnknownField = 0xffffffffu;
+// The nesting depth of a registry's OpDefs (in its OpList).
+constexpr int kRegistryOpDepth = 1;
 
 using Defaults = std::vector<std::pair<std::string_view, std::string_view>>;
 
@@ -575,6 +578,11 @@ class Rewriter {
       : origin_(origin), opts_(options), registry_(options.registry), check_types_(options.check_types) {
     result_.reset(new RewrittenGraph());
     result_->prefix_ = options.prefix;
+    meta_depth_ = options.depth;
+    op_list_depth_ = meta_depth_ + 2;
+    graph_depth_ = meta_depth_ + 1;
+    node_depth_ = graph_depth_ + 1;
+    attr_value_depth_ = node_depth_ + 2;
     if (!options.prefix.empty()) prefix_slash_ = options.prefix + "/";
     for (const auto& [name, frame] : options.frame_names) frame_names_[name] = frame;
     threads_ = ThreadCount(options.threads);
@@ -583,33 +591,30 @@ class Rewriter {
   std::unique_ptr<RewrittenGraph> RunMeta(std::string_view meta) {
     std::vector<std::string_view> graph_parts;
     std::vector<std::string_view> op_list_parts;
-    Reader r(meta, origin_);
+    // (a field of another wire type than its declaration's is an unknown one to protobuf:
+    // kept with the rest)
+    Reader r(meta, origin_, meta_depth_);
     Field f;
     size_t rest_size = 0;  // of the fields other than graph_def, copied below in one block
     while (r.Next(f)) {
-      if (f.number == 2) {
-        ExpectBytes(f, "MetaGraphDef.graph_def");
+      if (f.number == 2 && IsBytes(f)) {
         graph_parts.push_back(f.data);
         continue;
       }
-      if (f.number == 1) {
-        ExpectBytes(f, "MetaGraphDef.meta_info_def");
-        Reader mr(f.data, origin_);
+      if (f.number == 1 && IsBytes(f)) {
+        Reader mr(f.data, origin_, meta_depth_ + 1);
         Field mf;
         while (mr.Next(mf)) {
-          if (mf.number == 2) {
-            ExpectBytes(mf, "MetaInfoDef.stripped_op_list");
-            op_list_parts.push_back(mf.data);
-          }
+          if (mf.number == 2 && IsBytes(mf)) op_list_parts.push_back(mf.data);
         }
       }
       rest_size += f.raw.size();
     }
     wire::Buffer& rest = result_->meta_rest_;
     rest.reserve(rest_size);
-    Reader again(meta, origin_);
+    Reader again(meta, origin_, meta_depth_);
     while (again.Next(f)) {
-      if (f.number != 2) rest.append(f.raw.data(), f.raw.size());
+      if (f.number != 2 || !IsBytes(f)) rest.append(f.raw.data(), f.raw.size());
     }
     for (std::string_view part : op_list_parts) result_->op_list_.append(part.data(), part.size());
     op_list_origin_ = origin_;
@@ -623,24 +628,22 @@ class Rewriter {
     if (!op_list.empty()) op_list_parts.push_back(op_list);
     result_->op_list_.assign(op_list.data(), op_list.size());
     op_list_origin_ = op_list.data();
-    node_depth_ = 1;
-    attr_value_depth_ = 3;
+    op_list_depth_ = 0;
+    graph_depth_ = meta_depth_;  // (the GraphDef is the root, or as deep as options.depth says)
+    node_depth_ = graph_depth_ + 1;
+    attr_value_depth_ = node_depth_ + 2;
     return Run(graph_parts, op_list_parts);
   }
 
  private:
-  // (origin: where the buffer holding `f` starts, for the offset in a message; null: the input's)
-  void ExpectBytes(const Field& f, const char* what, const char* origin = nullptr) const {
-    if (f.type != wire::kLengthDelimited) {
-      throw ParseError(std::string(what) + " has wire type " + std::to_string(static_cast<unsigned>(f.type)) +
-                           ", expected length-delimited",
-                       static_cast<size_t>(f.raw.data() - (origin != nullptr ? origin : origin_)));
-    }
-  }
+  // Whether a field is length-delimited: a string, bytes or message field of any other
+  // wire type is an unknown field to protobuf (kept, never read as the field).
+  static bool IsBytes(const Field& f) { return f.type == wire::kLengthDelimited; }
   size_t Offset(const char* p) const { return static_cast<size_t>(p - origin_); }
 
-  std::string_view ExpectString(const Field& f, const char* what, const char* origin = nullptr) const {
-    ExpectBytes(f, what, origin);
+  // A length-delimited `string` field's value: valid UTF-8 (what proto3 requires).
+  // (origin: where the buffer holding `f` starts, for the offset in a message; null: the input's)
+  std::string_view StringOf(const Field& f, const char* what, const char* origin = nullptr) const {
     if (!wire::IsValidUtf8(f.data)) {
       throw ParseError(std::string(what) + " is not valid UTF-8",
                        static_cast<size_t>(f.data.data() - (origin != nullptr ? origin : origin_)));
@@ -685,31 +688,32 @@ class Rewriter {
   void ParseOpList(const std::vector<std::string_view>& parts, const char* origin) {
     // (a bare GraphDef's op list is a separate buffer: its offsets count from its own start)
     std::vector<std::pair<std::string_view, std::string_view>> listed;  // in file order
+    const int op_depth = op_list_depth_ + 1;
     for (std::string_view part : parts) {
-      Reader r(part, origin);
+      Reader r(part, origin, op_list_depth_);
       Field f;
       while (r.Next(f)) {
-        if (f.number != 1) continue;
-        ExpectBytes(f, "OpList.op", origin);
-        listed.emplace_back(OpNameOf(f.data, origin), f.data);
+        if (f.number != 1 || !IsBytes(f)) continue;
+        listed.emplace_back(OpNameOf(f.data, origin, op_depth), f.data);
       }
     }
     for (const auto& [name, op_def] : listed) {
       const std::string_view registered = registry_ != nullptr ? registry_->Find(name) : std::string_view();
       if (registered.empty()) {
-        ParseOpDef(name, op_def, origin, {}, nullptr);
+        ParseOpDef(name, op_def, origin, op_depth, {}, nullptr);
       } else {
-        ParseOpDef(name, registered, registry_->origin(), op_def, origin);
+        ParseOpDef(name, registered, registry_->origin(), kRegistryOpDepth, op_def, origin, op_depth);
       }
     }
   }
 
-  std::string_view OpNameOf(std::string_view op_def, const char* origin) const {
+  // (`depth`: the OpDef's, for protobuf's nesting limit: see wire::Reader)
+  std::string_view OpNameOf(std::string_view op_def, const char* origin, int depth) const {
     std::string_view name;
-    Reader r(op_def, origin);
+    Reader r(op_def, origin, depth);
     Field f;
     while (r.Next(f)) {
-      if (f.number == 1) name = ExpectString(f, "OpDef.name", origin);
+      if (f.number == 1 && IsBytes(f)) name = StringOf(f, "OpDef.name", origin);
     }
     return name;
   }
@@ -717,24 +721,26 @@ class Rewriter {
   // Reads the OpDef of `op_name` into op_defaults_ and op_signatures_. `producer`: the
   // file's OpDef of the op when `op_def` is the registry's (else empty), for the attrs
   // a node drops (Signature::removable).
-  void ParseOpDef(std::string_view op_name, std::string_view op_def, const char* origin, std::string_view producer,
-                  const char* producer_origin, bool function = false) const {
+  // (`depth`, `producer_depth`: the OpDefs' nesting depths)
+  void ParseOpDef(std::string_view op_name, std::string_view op_def, const char* origin, int depth,
+                  std::string_view producer, const char* producer_origin, int producer_depth = 0,
+                  bool function = false) const {
     Defaults defaults;
     Signature sig;
     std::vector<std::string_view> attr_names;
-    Reader opr(op_def, origin);
+    Reader opr(op_def, origin, depth);
     Field of;
     while (opr.Next(of)) {
+      if (!IsBytes(of)) continue;  // (none of the fields read here is a scalar: else unknown)
       if (of.number == 2 || of.number == 3) {
-        ExpectBytes(of, of.number == 2 ? "OpDef.input_arg" : "OpDef.output_arg", origin);
         const bool input = of.number == 2;
-        AddArg(of.data, origin, input ? sig.inputs : sig.outputs, input ? sig.input_types : sig.output_types, sig);
+        AddArg(of.data, origin, depth + 1, input ? sig.inputs : sig.outputs, input ? sig.input_types : sig.output_types,
+               sig);
       } else if (of.number == 4) {
-        ExpectBytes(of, "OpDef.attr", origin);
         std::string_view attr_name, default_value;
-        const bool has_default = ReadAttrDef(of.data, origin, attr_name, default_value);
+        const bool has_default = ReadAttrDef(of.data, origin, depth + 1, attr_name, default_value);
         attr_names.push_back(attr_name);
-        if (default_value.data() == nullptr && !function) sig.required.push_back(ReadRequired(of.data, origin));
+        if (default_value.data() == nullptr && !function) sig.required.push_back(ReadRequired(of.data, origin, depth + 1));
         if (has_default) {
           bool replaced = false;
           for (auto& d : defaults) {
@@ -762,13 +768,12 @@ class Rewriter {
     }
     FinishTypes(sig);
     if (!producer.empty() && opts_.add_default_attrs) {
-      Reader pr(producer, producer_origin);
+      Reader pr(producer, producer_origin, producer_depth);
       Field pf;
       while (pr.Next(pf)) {
-        if (pf.number != 4) continue;
-        ExpectBytes(pf, "OpDef.attr", producer_origin);
+        if (pf.number != 4 || !IsBytes(pf)) continue;
         std::string_view attr_name, default_value;
-        if (!ReadAttrDef(pf.data, producer_origin, attr_name, default_value)) continue;
+        if (!ReadAttrDef(pf.data, producer_origin, producer_depth + 1, attr_name, default_value)) continue;
         if (std::find(attr_names.begin(), attr_names.end(), attr_name) != attr_names.end()) continue;
         sig.removable.emplace_back(attr_name, default_value);
       }
@@ -795,14 +800,14 @@ class Rewriter {
   }
 
   // An AttrDef without a default: its name, type and minimum.
-  Signature::Required ReadRequired(std::string_view attr_def, const char* origin) const {
+  Signature::Required ReadRequired(std::string_view attr_def, const char* origin, int depth) const {
     Signature::Required out;
     bool has_minimum = false;
-    Reader r(attr_def, origin);
+    Reader r(attr_def, origin, depth);
     Field f;
     while (r.Next(f)) {
-      if (f.number == 1) out.name = ExpectString(f, "AttrDef.name", origin);
-      else if (f.number == 2) out.type = ExpectString(f, "AttrDef.type", origin);
+      if (f.number == 1 && IsBytes(f)) out.name = StringOf(f, "AttrDef.name", origin);
+      else if (f.number == 2 && IsBytes(f)) out.type = StringOf(f, "AttrDef.type", origin);
       else if (f.number == 5 && f.type == wire::kVarint) has_minimum = f.varint != 0;
       else if (f.number == 6 && f.type == wire::kVarint) out.minimum = static_cast<int64_t>(f.varint);
     }
@@ -814,22 +819,22 @@ class Rewriter {
   // copied into nodes unparsed: it must be well-formed wire data. Attr names starting
   // with '_' are never in a registered OpDef (TF takes defaults from its registry), so
   // such a default is not applied.
-  bool ReadAttrDef(std::string_view attr_def, const char* origin, std::string_view& name,
+  bool ReadAttrDef(std::string_view attr_def, const char* origin, int depth, std::string_view& name,
                    std::string_view& default_value) const {
     bool has_default = false;
-    Reader ar(attr_def, origin);
+    Reader ar(attr_def, origin, depth);
     Field af;
     while (ar.Next(af)) {
+      if (!IsBytes(af)) continue;
       if (af.number == 1) {
-        name = ExpectString(af, "AttrDef.name", origin);
+        name = StringOf(af, "AttrDef.name", origin);
       } else if (af.number == 3) {
-        ExpectBytes(af, "AttrDef.default_value", origin);
         default_value = af.data;
         has_default = true;
       }
     }
     if (has_default) {
-      Reader vr(default_value, origin);
+      Reader vr(default_value, origin, depth + 1);
       Field vf;
       while (vr.Next(vf)) {
       }
@@ -838,16 +843,16 @@ class Rewriter {
   }
 
   // Adds an ArgDef to the args it belongs to, and its type to `types`.
-  void AddArg(std::string_view arg_def, const char* origin, Signature::Args& args, std::vector<Signature::ArgType>& types,
-              Signature& sig) const {
+  void AddArg(std::string_view arg_def, const char* origin, int depth, Signature::Args& args,
+              std::vector<Signature::ArgType>& types, Signature& sig) const {
     std::string_view number_attr, type_list_attr, type_attr;
     Signature::ArgType type;
-    Reader r(arg_def, origin);
+    Reader r(arg_def, origin, depth);
     Field f;
     while (r.Next(f)) {
-      if (f.number == 5) number_attr = ExpectString(f, "ArgDef.number_attr", origin);
-      else if (f.number == 6) type_list_attr = ExpectString(f, "ArgDef.type_list_attr", origin);
-      else if (f.number == 4) type_attr = ExpectString(f, "ArgDef.type_attr", origin);
+      if (f.number == 5 && IsBytes(f)) number_attr = StringOf(f, "ArgDef.number_attr", origin);
+      else if (f.number == 6 && IsBytes(f)) type_list_attr = StringOf(f, "ArgDef.type_list_attr", origin);
+      else if (f.number == 4 && IsBytes(f)) type_attr = StringOf(f, "ArgDef.type_attr", origin);
       else if (f.number == 3 && f.type == wire::kVarint && IsBaseType(f.varint)) type.fixed = static_cast<uint8_t>(f.varint);
       else if (f.number == 16 && f.type == wire::kVarint) type.ref = f.varint != 0 ? kRefOffset : 0;
     }
@@ -911,7 +916,7 @@ class Rewriter {
   __attribute__((noinline)) static int TypeOfSlow(std::string_view attr_value) {
     int type = -1;
     try {
-      Reader r(attr_value, attr_value.data());
+      Reader r(attr_value, attr_value.data(), 0);  // (malformed: not checked here)
       Field f;
       while (r.Next(f)) {
         if (f.number == 6 && f.type == wire::kVarint) type = IsBaseType(f.varint) ? static_cast<int>(f.varint) : 0;
@@ -940,24 +945,16 @@ class Rewriter {
     ScanFields(graph.substr(static_cast<size_t>(from - graph.data())), end, [this](const Field& f) { TakeGraphField(f); });
   }
 
-  // A field of the GraphDef, in file order.
+  // A field of the GraphDef, in file order. (node, library and debug_info of another
+  // wire type are unknown fields to protobuf: kept in the tail as others are.)
   void TakeGraphField(const Field& f) {
-    switch (f.number) {
-      case 1:
-        ExpectBytes(f, "GraphDef.node");
-        node_spans_.push_back(f.data);
-        break;
-      case 2:
-        ExpectBytes(f, "GraphDef.library");
-        ParseLibrary(f.data);
-        graph_tail_.append(f.raw.data(), f.raw.size());
-        break;
-      case 5:
-        // debug_info is keyed by the old node names and is not kept by TensorFlow's graph.
-        break;
-      default:
-        graph_tail_.append(f.raw.data(), f.raw.size());
+    if (f.number == 1 && IsBytes(f)) {
+      node_spans_.push_back(f.data);
+      return;
     }
+    if (f.number == 2 && IsBytes(f)) ParseLibrary(f.data);
+    // (debug_info is keyed by the old node names and is not kept by TensorFlow's graph)
+    if (f.number != 5 || !IsBytes(f)) graph_tail_.append(f.raw.data(), f.raw.size());
   }
 
   // Calls take(f) for each field of `range` front to back, up to the first field that
@@ -967,7 +964,7 @@ class Rewriter {
   // back, so a prefetch a fixed distance ahead of the chain turns that into a stream.
   template <typename Take>
   const char* ScanFields(std::string_view range, const char* stop, Take&& take) const {
-    Reader r(range, origin_);
+    Reader r(range, origin_, graph_depth_);
     Field f;
     const char* const range_end = range.data() + range.size();
     const char* prefetched = range.data();
@@ -1005,13 +1002,11 @@ class Rewriter {
       // (including malformed bytes) just leaves the second half to the serial scan.
       second_nodes.reserve(static_cast<size_t>(end - sync) / 64 + 16);
       try {
-        bool ok = true;
         ScanFields(std::string_view(sync, static_cast<size_t>(end - sync)), end, [&](const Field& f) {
-          if (f.number == 1 && f.type == wire::kLengthDelimited) second_nodes.push_back(f.data);
-          else if (f.number == 1) ok = false;  // the serial scan reports it
+          if (f.number == 1 && IsBytes(f)) second_nodes.push_back(f.data);
           else second_other.push_back(f);
         });
-        second_ok = ok;
+        second_ok = true;
       } catch (const ParseError&) {
         second_ok = false;
       }
@@ -1029,7 +1024,7 @@ class Rewriter {
     const char* const last = end - from > static_cast<ptrdiff_t>(kSyncSearch) ? from + kSyncSearch : end;
     for (const char* p = from; p < last; ++p) {
       if (static_cast<uint8_t>(*p) != 0x0a) continue;  // field 1, length-delimited
-      Reader r(std::string_view(p, static_cast<size_t>(end - p)), origin_);
+      Reader r(std::string_view(p, static_cast<size_t>(end - p)), origin_, graph_depth_);
       Field f;
       int fields = 0;
       bool at_end = false;
@@ -1050,26 +1045,20 @@ class Rewriter {
   }
 
   void ParseLibrary(std::string_view lib) {
-    Reader r(lib, origin_);
+    const int depth = graph_depth_ + 1;  // (FunctionDefLibrary; FunctionDef, its signature below)
+    Reader r(lib, origin_, depth);
     Field f;
     while (r.Next(f)) {
-      if (f.number != 1) continue;
-      ExpectBytes(f, "FunctionDefLibrary.function");
-      Reader fr(f.data, origin_);
+      if (f.number != 1 || !IsBytes(f)) continue;
+      Reader fr(f.data, origin_, depth + 1);
       Field ff;
       while (fr.Next(ff)) {
-        if (ff.number != 1) continue;
-        ExpectBytes(ff, "FunctionDef.signature");
-        Reader sr(ff.data, origin_);
-        Field sf;
-        std::string_view name;
-        while (sr.Next(sf)) {
-          if (sf.number == 1) name = ExpectString(sf, "OpDef.name");
-        }
+        if (ff.number != 1 || !IsBytes(ff)) continue;
+        const std::string_view name = OpNameOf(ff.data, origin_, depth + 2);
         functions_.insert(name);
         // A call of the function is checked against its signature, as TensorFlow's
         // importer checks it (its inputs' and outputs' counts and dtypes).
-        ParseOpDef(name, ff.data, origin_, {}, nullptr, /*function=*/true);
+        ParseOpDef(name, ff.data, origin_, depth + 2, {}, nullptr, 0, /*function=*/true);
       }
     }
   }
@@ -1257,7 +1246,8 @@ class Rewriter {
       const std::string_view registered = registry_ != nullptr ? registry_->Find(op) : std::string_view();
       if (registered.empty()) return {nullptr, nullptr};
       // (keyed by the registry's copy of the name: `op` lies in a node, which may be released)
-      ParseOpDef(OpNameOf(registered, registry_->origin()), registered, registry_->origin(), {}, nullptr);
+      ParseOpDef(OpNameOf(registered, registry_->origin(), kRegistryOpDepth), registered, registry_->origin(),
+                 kRegistryOpDepth, {}, nullptr);
       it = op_signatures_.find(op);
     }
     return {&op_defaults_.find(op)->second, &it->second};
@@ -1267,21 +1257,21 @@ class Rewriter {
   // its list of types (type_list_attr); -1 when it has none.
   int64_t CountOf(std::string_view attr_value, bool is_type_list) const {
     int64_t count = -1;
-    Reader r(attr_value, origin_);
+    Reader r(attr_value, origin_, attr_value_depth_);
     Field f;
     while (r.Next(f)) {
       if (!is_type_list && f.number == 3 && f.type == wire::kVarint) {
         count = static_cast<int64_t>(f.varint);
       } else if (is_type_list && f.number == 1 && f.type == wire::kLengthDelimited) {
         if (count < 0) count = 0;
-        Reader lr(f.data, origin_);
+        Reader lr(f.data, origin_, attr_value_depth_ + 1);
         Field lf;
         while (lr.Next(lf)) {
           if (lf.number != 6) continue;
           if (lf.type == wire::kVarint) {
             ++count;
           } else if (lf.type == wire::kLengthDelimited) {  // packed: its varints as protobuf reads them
-            Reader packed(lf.data, origin_);
+            Reader packed(lf.data, origin_, attr_value_depth_ + 2);
             try {
               for (; !packed.done(); ++count) packed.ReadVarint("packed type");
             } catch (const ParseError&) {
@@ -1349,10 +1339,10 @@ class Rewriter {
   // visit(key, value) for each attr map entry of a NodeDef's bytes, in order.
   template <typename Visit>
   void ForEachAttr(std::string_view node_bytes, Visit&& visit) {
-    Reader r(node_bytes, origin_);
+    Reader r(node_bytes, origin_, node_depth_);
     Field f;
     while (r.Next(f)) {
-      if (f.number != 5) continue;
+      if (f.number != 5 || !IsBytes(f)) continue;
       std::string_view key, value;
       SplitAttrEntry(f.data, key, value);
       visit(key, value);
@@ -1383,7 +1373,7 @@ class Rewriter {
     bool attrs_before_op = false;
     uint32_t data_inputs = 0;
     node.input_begin = static_cast<uint32_t>(inputs.size());
-    Reader r(bytes, origin_);
+    Reader r(bytes, origin_, node_depth_);
     Field f;
     // Layout tracking for the writer's fast path (see RawNode).
     int state = 0;  // 0: fields 1-4, 1: attrs, 2: fields after the attrs
@@ -1401,7 +1391,9 @@ class Rewriter {
     auto rel = [base](const char* p) { return static_cast<uint32_t>(p - base); };
     node.attr_begin = node.attr_end = static_cast<uint32_t>(bytes.size());
     while (r.Next(f)) {
-      const uint32_t num = f.number;
+      // (fields 1-5 of another wire type are unknown fields to protobuf: as field 8 here,
+      // and the writer keeps them with the fields after the attrs)
+      const uint32_t num = f.number <= 5 && f.type != wire::kLengthDelimited ? kUnknownField : f.number;
       if (num == 5) {
         if (state == 0) {
           state = 1;
@@ -1419,9 +1411,9 @@ class Rewriter {
       switch (num) {
         // Names and inputs must follow TensorFlow's ASCII name rules (checked below and
         // when inputs are resolved), so their UTF-8 check would be redundant.
-        case 1: ExpectBytes(f, "NodeDef.name"); name = f.data; break;
+        case 1: name = f.data; break;
         case 2:
-          op = ExpectString(f, "NodeDef.op");
+          op = StringOf(f, "NodeDef.op");
           node.defaults = nullptr;
           sig = nullptr;
           if (!op.empty()) std::tie(node.defaults, sig) = CachedOpOf(op, op_cache);
@@ -1438,7 +1430,6 @@ class Rewriter {
           attrs_before_op = state != 0;
           break;
         case 3: {
-          ExpectBytes(f, "NodeDef.input");
           const TensorRef ref = ParseTensorName(f.data);
           wire::CopyBytes(input_strings, ref.node.data(), ref.node.size());
           inputs.push_back(InputRef{input_strings, static_cast<uint32_t>(ref.node.size()), ref.index});
@@ -1446,9 +1437,8 @@ class Rewriter {
           data_inputs += ref.index >= 0 ? 1 : 0;
           break;
         }
-        case 4: device = ExpectString(f, "NodeDef.device"); break;
+        case 4: device = StringOf(f, "NodeDef.device"); break;
         case 5: {
-          ExpectBytes(f, "NodeDef.attr");
           std::string_view key, value;
           SplitAttrEntry(f.data, key, value);
           if (num_keys < 32) {
@@ -1594,7 +1584,7 @@ class Rewriter {
                                                                 std::string_view key,
                                                                 const proto_check::Problem& problem) const {
     std::string_view name;  // (the node's name may come after the field: read it here)
-    Reader r(node_bytes, origin_);
+    Reader r(node_bytes, origin_, node_depth_);
     Field f;
     while (r.Next(f)) {
       if (f.number == 1 && f.type == wire::kLengthDelimited) name = f.data;
@@ -1725,18 +1715,19 @@ class Rewriter {
   template <typename F>
   static bool ForEachListType(std::string_view attr_value, F&& f) {
     try {
-      Reader r(attr_value, attr_value.data());
+      // (values checked as protobuf reads them, or defaults: depths as of a root)
+      Reader r(attr_value, attr_value.data(), 0);
       Field af;
       while (r.Next(af)) {
         if (af.number != 1 || af.type != wire::kLengthDelimited) continue;
-        Reader lr(af.data, af.data.data());
+        Reader lr(af.data, af.data.data(), 1);
         Field lf;
         while (lr.Next(lf)) {
           if (lf.number != 6) continue;
           if (lf.type == wire::kVarint) {
             f(IsBaseType(lf.varint) ? static_cast<int>(lf.varint) : 0);
           } else if (lf.type == wire::kLengthDelimited) {  // packed
-            Reader pr(lf.data, lf.data.data());
+            Reader pr(lf.data, lf.data.data(), 2);
             while (!pr.done()) {
               const uint64_t t = pr.ReadVarint("packed DataType");
               f(IsBaseType(t) ? static_cast<int>(t) : 0);
@@ -1837,21 +1828,19 @@ class Rewriter {
                                                     std::string_view& value) {
     key = {};
     value = {};
-    Reader er(entry, origin_);
+    Reader er(entry, origin_, node_depth_ + 1);
     Field ef;
     while (er.Next(ef)) {
-      if (ef.number == 1) key = ExpectString(ef, "NodeDef.attr key");
-      else if (ef.number == 2) {
-        ExpectBytes(ef, "NodeDef.attr value");
-        value = ef.data;
-      }
+      if (!IsBytes(ef)) continue;  // (an unknown field of the map entry)
+      if (ef.number == 1) key = StringOf(ef, "NodeDef.attr key");
+      else if (ef.number == 2) value = ef.data;
     }
   }
 
   // The ListValue payload of an AttrValue (field 1), merged if repeated.
   std::string_view ListOf(std::string_view attr_value) {
     std::string_view list;
-    Reader r(attr_value, origin_);
+    Reader r(attr_value, origin_, attr_value_depth_);
     Field f;
     while (r.Next(f)) {
       // (of another wire type: an unknown field, as protobuf reads it)
@@ -1864,7 +1853,7 @@ class Rewriter {
 
   template <typename Fn>
   void ForEachClassEntry(const RawNode& node, Fn&& fn) {
-    Reader r(node.class_list(), origin_);
+    Reader r(node.class_list(), origin_, attr_value_depth_ + 1);
     Field f;
     while (r.Next(f)) {
       if (f.number == 2 && f.type == wire::kLengthDelimited) fn(f.data);  // (else unknown)
@@ -2159,11 +2148,11 @@ class Rewriter {
 
   // Input j of a node as written in the file (for messages only: reads the input's pages).
   std::string InputText(const RawNode& node, uint32_t j) const {
-    Reader r(node.bytes, origin_);
+    Reader r(node.bytes, origin_, node_depth_);
     Field f;
     uint32_t seen = 0;
     while (r.Next(f)) {
-      if (f.number == 3 && seen++ == j) return std::string(f.data);
+      if (f.number == 3 && IsBytes(f) && seen++ == j) return std::string(f.data);
     }
     return std::string();
   }
@@ -2738,7 +2727,9 @@ class Rewriter {
 
   static bool AttrIsSet(std::string_view attr_value) {
     // An AttrValue with no member of its oneof (fields 1-10) counts as missing.
-    Reader r(attr_value, attr_value.data());
+    // (a field of another wire type is unknown to protobuf; but here malformed-looking
+    // values are left alone, their checks report them: depth 0, the most lenient)
+    Reader r(attr_value, attr_value.data(), 0);
     Field f;
     try {
       while (r.Next(f)) {
@@ -2779,10 +2770,10 @@ class Rewriter {
     wire::Buffer& scratch = s.value_buf;
     wire::Buffer& entry = s.entry_buf;
     list.clear();
-    Reader r(node.class_list(), origin_);
+    Reader r(node.class_list(), origin_, attr_value_depth_ + 1);
     Field f;
     while (r.Next(f)) {
-      if (f.number == 2 && f.data.size() >= 5 && std::memcmp(f.data.data(), "loc:@", 5) == 0) {
+      if (f.number == 2 && IsBytes(f) && f.data.size() >= 5 && std::memcmp(f.data.data(), "loc:@", 5) == 0) {
         // Targets exist (ChooseDevices checked); with no node renamed, the final name
         // is the prefix plus the name written here (no lookup into other nodes).
         std::string_view a = prefix_slash_, b = f.data.substr(5);
@@ -2794,11 +2785,11 @@ class Rewriter {
     }
     scratch.clear();
     // Other AttrValue fields than `list` are kept as they were.
-    Reader vr(attr_value, origin_);
+    Reader vr(attr_value, origin_, attr_value_depth_);
     Field vf;
     bool wrote_list = false;
     while (vr.Next(vf)) {
-      if (vf.number == 1) {
+      if (vf.number == 1 && IsBytes(vf)) {
         if (!wrote_list) wire::PutBytes(scratch, 1, list.view());
         wrote_list = true;
       } else {
@@ -3080,7 +3071,8 @@ class Rewriter {
     // which lies anywhere in memory.
     const bool local = local_inputs_ && node.simple;
     const bool spell = opts_.keep_input_spelling;
-    Reader local_reader(node.bytes.substr(0, local ? node.attr_begin : spell ? node.bytes.size() : 0), origin_);
+    Reader local_reader(node.bytes.substr(0, local ? node.attr_begin : spell ? node.bytes.size() : 0), origin_,
+                        node_depth_);
     Field local_field;
     for (uint32_t j = 0; j < node.input_count; ++j) {
       const Resolved& res = resolved_[node.input_begin + j];
@@ -3090,7 +3082,7 @@ class Rewriter {
       if (local || spell) {
         // ParseNode read the same bytes: exactly input_count inputs, well formed.
         bool found = false;
-        while (!found && local_reader.Next(local_field)) found = local_field.number == 3;
+        while (!found && local_reader.Next(local_field)) found = local_field.number == 3 && IsBytes(local_field);
         if (!found) throw ParseError("node " + Quote(node.name()) + " changed while being read", Offset(node.bytes.data()));
       }
       if (local) {
@@ -3268,14 +3260,14 @@ class Rewriter {
     auto& present = s.present;
     attrs.clear();
     rest.clear();
-    Reader r(node.bytes, origin_);
+    Reader r(node.bytes, origin_, node_depth_);
     Field f;
     while (r.Next(f)) {
-      if (f.number == 5) {
+      if (f.number == 5 && IsBytes(f)) {
         Scratch::AttrRef a{{}, {}, f.raw};
         SplitAttrEntry(f.data, a.key, a.value);
         attrs.push_back(a);
-      } else if (f.number > 5) {
+      } else if (f.number > 5 || !IsBytes(f)) {  // (fields 1-4 are written anew; unknown ones kept)
         rest.push_back(f.raw);
       }
     }
@@ -3335,6 +3327,9 @@ class Rewriter {
   // How deep the nodes lie in the message protobuf parses (MetaGraphDef 0, GraphDef 1,
   // NodeDef 2; a GraphDef alone: NodeDef 1), for its nesting limit (see CheckNodeField),
   // and their attr values (under the map entry).
+  int meta_depth_ = 0;       // the MetaGraphDef's (RewriteOptions::depth)
+  int op_list_depth_ = 2;    // its stripped_op_list's (a GraphDef's op list alone: 0)
+  int graph_depth_ = 1;      // the GraphDef's (alone: 0)
   int node_depth_ = 2;
   int attr_value_depth_ = 4;
   const RewriteOptions& opts_;
@@ -3426,13 +3421,13 @@ std::unique_ptr<RewrittenGraph> RewriteMetaGraph(std::string_view meta_graph, co
   return result;
 }
 
-std::vector<std::string_view> MetaGraphRestParts(std::string_view meta_graph) {
+std::vector<std::string_view> MetaGraphRestParts(std::string_view meta_graph, int depth) {
   if (meta_graph.size() > kMaxMessageSize) {
     throw SizeLimitError("the MetaGraphDef is " + std::to_string(meta_graph.size()) +
                          " bytes, over protobuf's 2 GiB limit");
   }
   std::vector<std::string_view> parts;
-  Reader r(meta_graph, meta_graph.data());
+  Reader r(meta_graph, meta_graph.data(), depth);
   Field f;
   while (r.Next(f)) {
     if (f.number == 2 && f.type == wire::kLengthDelimited) continue;

@@ -73,8 +73,10 @@ struct ParsedDef {
 // Reads one VariableDef the way protobuf would, or returns false where this reading
 // might disagree with protobuf's (then the caller's slow path decides): only fields
 // encoded the one way serializers write them (shortest varints, no groups) are read.
+// (The readers here re-read bytes protobuf already accepted: at depth 0, the most
+// lenient nesting limit, they refuse nothing it did.)
 bool ParseDef(std::string_view bytes, ParsedDef& out) {
-  wire::Reader r(bytes, bytes.data());
+  wire::Reader r(bytes, bytes.data(), 0);
   wire::Field f;
   try {
     while (r.Next(f)) {
@@ -299,7 +301,7 @@ enum : uint32_t {
 // whose `kind` is a oneof: a field of the current kind merges into it, another kind
 // replaces it. Fields of an unexpected wire type are unknown fields: ignored.
 void MergeCollectionDef(std::string_view def, uint32_t* kind, std::vector<std::string_view>* values) {
-  wire::Reader r(def, def.data());
+  wire::Reader r(def, def.data(), 0);
   wire::Field f;
   while (r.Next(f)) {
     if (f.type != wire::kLengthDelimited) continue;
@@ -307,7 +309,7 @@ void MergeCollectionDef(std::string_view def, uint32_t* kind, std::vector<std::s
       case kBytesList: {
         if (*kind != kBytesList) values->clear();
         *kind = kBytesList;
-        wire::Reader lr(f.data, f.data.data());
+        wire::Reader lr(f.data, f.data.data(), 0);
         wire::Field lf;
         while (lr.Next(lf)) {
           if (lf.number == kBytesValue && lf.type == wire::kLengthDelimited) values->push_back(lf.data);
@@ -334,7 +336,7 @@ bool CollectionBytesLists(std::string_view meta_graph, const std::vector<std::st
   values->assign(keys.size(), {});
   std::vector<uint32_t> kinds(keys.size(), 0);  // 0: no entry for the key (yet)
   try {
-    wire::Reader r(meta_graph, meta_graph.data());
+    wire::Reader r(meta_graph, meta_graph.data(), 0);
     wire::Field f;
     std::vector<std::string_view> entry_values;
     while (r.Next(f)) {
@@ -346,7 +348,7 @@ bool CollectionBytesLists(std::string_view meta_graph, const std::vector<std::st
       uint32_t kind = 0;
       bool other = false;
       entry_values.clear();
-      wire::Reader er(f.data, f.data.data());
+      wire::Reader er(f.data, f.data.data(), 0);
       wire::Field ef;
       while (er.Next(ef)) {
         if (ef.type == wire::kLengthDelimited && ef.number == kEntryKey) entry_key = ef.data;

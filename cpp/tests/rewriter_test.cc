@@ -222,7 +222,7 @@ void TestWireErrors() {
   // A node claiming billions of inputs: every repeated element is a real field, so the
   // claim is only a length prefix.
   ExpectError<fastmeta::ParseError>(Meta(Bytes(1, Bytes(1, "a") + "\x1a" + Varint(uint64_t{3} << 30))));
-  // Overlong varints (11 bytes; 10 bytes with a high final byte).
+  // Overlong length (11 bytes) and tag (10 bytes).
   CHECK(Contains(ExpectError<fastmeta::ParseError>("\x12" + std::string(11, '\xff')), "overlong"));
   CHECK(Contains(ExpectError<fastmeta::ParseError>(std::string(9, '\xff') + "\x7f"), "overlong"));
   // Field number 0, wire types 6 and 7, an end-group without a start.
@@ -230,13 +230,7 @@ void TestWireErrors() {
   ExpectError<fastmeta::ParseError>("\x16");
   ExpectError<fastmeta::ParseError>("\x17");
   ExpectError<fastmeta::ParseError>("\x14");
-  // Wrong wire types for fields the core reads.
-  CHECK(Contains(ExpectError<fastmeta::ParseError>(VarintField(2, 5)), "graph_def has wire type 0"));
-  ExpectError<fastmeta::ParseError>(Meta(VarintField(1, 1)));
-  ExpectError<fastmeta::ParseError>(Meta(Bytes(1, VarintField(1, 7) + Bytes(2, "NoOp"))));
-  ExpectError<fastmeta::ParseError>(Meta(Bytes(1, Bytes(1, "a") + Bytes(2, "NoOp") + VarintField(3, 1))));
-  ExpectError<fastmeta::ParseError>(Meta(Bytes(1, Bytes(1, "a") + Bytes(2, "NoOp") + VarintField(5, 1))));
-  ExpectError<fastmeta::ParseError>(Bytes(1, VarintField(2, 3)) + Meta(Node("a")));  // stripped_op_list
+  // (fields of another wire type than the core reads: TestWireAsProtobufReadsIt)
   // Invalid UTF-8 in each string field the core reads.
   for (const std::string& bad : {std::string("a\xff"), std::string("\xc0\x80"), std::string("\xed\xa0\x80")}) {
     // A name is refused either way (not UTF-8, or not a valid node name).
@@ -262,13 +256,133 @@ void TestDeepNesting() {
   nested += "x";
   auto g = fastmeta::RewriteMetaGraph(Meta(Node("a", "NoOp", {}, nested)), Opts());
   CHECK(g->num_nodes() == 1);
-  // Deeply nested groups (obsolete, skipped with a bounded stack).
+  // Deeply nested groups (obsolete, skipped with a bounded stack): 100 levels below the
+  // root message, as protobuf allows (more: TestWireAsProtobufReadsIt).
   std::string groups;
-  for (int i = 0; i < 100; ++i) groups += "\x7b";  // field 15, start group
-  for (int i = 0; i < 100; ++i) groups += "\x7c";  // field 15, end group
+  for (int i = 0; i < 101; ++i) groups += "\x7b";  // field 15, start group
+  for (int i = 0; i < 101; ++i) groups += "\x7c";  // field 15, end group
   CHECK(Contains(ExpectError<fastmeta::ParseError>(groups), "nested too deeply"));
   ExpectError<fastmeta::ParseError>("\x7b");  // unterminated group
   ExpectError<fastmeta::ParseError>("\x7b\x84\x01");  // mismatched end
+}
+
+// `v` in exactly `size` bytes (continuation bytes padding it: an overlong encoding).
+std::string LongVarint(uint64_t v, int size) {
+  std::string out;
+  for (int i = 0; i < size; ++i) {
+    const auto byte = static_cast<char>((v >> (7 * i)) & 0x7f);
+    out.push_back(i + 1 < size ? static_cast<char>(byte | 0x80) : byte);
+  }
+  return out;
+}
+
+std::string Groups(int levels) {
+  return std::string(static_cast<size_t>(levels), '\x7b') + std::string(static_cast<size_t>(levels), '\x7c');
+}
+
+// The wire format as protobuf's parser (upb) reads it (tests/test_wire_vs_protobuf.py
+// compares with protobuf itself): varints, tags, lengths, fields of another wire type
+// (unknown fields, kept), field numbers and unknown groups within the nesting limit
+// counted from the file's root message.
+void TestWireAsProtobufReadsIt() {
+  const std::string a = Meta(Node("a"));
+  auto ok = [](const std::string& data, const fastmeta::RewriteOptions& o = Opts()) {
+    return fastmeta::RewriteMetaGraph(data, o);
+  };
+  // A 10-byte varint: the bits past the 64th are dropped; 11 bytes are refused.
+  const std::string v10 = "\x81" + std::string(8, '\x80') + "\x7e";
+  CHECK(Contains(std::string(ok(a + Varint(99 << 3) + v10)->meta_rest()), v10));
+  CHECK(ok(Meta(Node("a", "NoOp", {}, Varint(99 << 3) + v10)))->num_nodes() == 1);
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(a + Varint(99 << 3) + std::string(10, '\xff') + "\x01"),
+                 "overlong varint field"));
+  // An OpDef's arg type as a 10-byte varint: 1 (DT_FLOAT) as protobuf reads it, so an
+  // input of type float fits it, one of int32 does not.
+  {
+    const std::string out = Bytes(1, Bytes(1, "MyOp") + Bytes(3, Bytes(1, "out") + Varint(3 << 3) + v10));
+    auto use = [](int type) { return Bytes(1, Bytes(1, "Use" + std::to_string(type)) + Bytes(2, Bytes(1, "in") + VarintField(3, static_cast<uint64_t>(type)))); };
+    const std::string ops = Bytes(1, Bytes(2, out + use(1) + use(3)));
+    CHECK(ok(Meta(Node("a", "MyOp") + Node("b", "Use1", {"a"}), ops))->num_nodes() == 2);
+    CHECK(Contains(ExpectError<fastmeta::GraphError>(Meta(Node("a", "MyOp") + Node("b", "Use3", {"a"}), ops)), "float"));
+  }
+  // Tags: at most 5 bytes (overlong ones too), below 2^32; also inside a group.
+  const std::string tag5 = LongVarint(99 << 3, 5);  // field 99, varint, in 5 bytes
+  CHECK(ok(Meta(Node("a", "NoOp", {}, tag5 + "\x01")))->num_nodes() == 1);
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(Meta(Node("a", "NoOp", {}, LongVarint(99 << 3, 6) + "\x01"))),
+                 "overlong field tag"));
+  const std::string past = "\x80\x80\x80\x80\x10";  // 2^32: field 2^29
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(a + past + "\x01"), "field tag out of range"));
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(Meta(Node("a", "NoOp", {}, "\x9b\x06" + past + "\x01\x9c\x06"))),
+                 "field tag out of range"));
+  CHECK(ok(a + Varint(uint64_t{(1u << 29) - 1} << 3) + "\x01")->num_nodes() == 1);
+  // Field number 0: refused in a message, skipped inside a group (as protobuf does).
+  ExpectError<fastmeta::ParseError>(Meta(Node("a", "NoOp", {}, std::string("\x00\x01", 2))));
+  CHECK(ok(Meta(Node("a", "NoOp", {}, std::string("\x9b\x06\x00\x01\x02\x00\x9c\x06", 8))))->num_nodes() == 1);
+  // Lengths: at most 5 bytes (overlong ones too).
+  {
+    const std::string node = Node("a");
+    CHECK(ok("\x12" + LongVarint(node.size(), 5) + node)->num_nodes() == 1);
+    CHECK(Contains(ExpectError<fastmeta::ParseError>("\x12" + LongVarint(node.size(), 6) + node), "overlong length prefix"));
+    const std::string body = node.substr(2);
+    CHECK(ok(Meta("\x0a" + LongVarint(body.size(), 5) + body))->num_nodes() == 1);
+    ExpectError<fastmeta::ParseError>(Meta("\x0a" + LongVarint(body.size(), 6) + body));
+  }
+  // Fields the core reads, of another wire type: unknown fields to protobuf, kept.
+  {
+    auto g = ok(a + VarintField(2, 5));
+    CHECK(g->num_nodes() == 1 && Contains(std::string(g->meta_rest()), VarintField(2, 5)));
+    CHECK(ok(VarintField(1, 1) + Bytes(1, VarintField(2, 3)) + a)->num_nodes() == 1);  // meta_info_def, op list
+    CHECK(ok(Bytes(1, Bytes(2, VarintField(1, 4))) + a)->num_nodes() == 1);           // OpList.op
+    CHECK(ok(Meta(VarintField(1, 1) + VarintField(2, 1) + Node("a")))->num_nodes() == 1);  // node, library
+    const std::string odd = VarintField(1, 7) + VarintField(2, 7) + VarintField(3, 7) + VarintField(4, 7) +
+                            VarintField(5, 7) + "\x19" + std::string(8, 'x');  // (op as fixed64)
+    for (const std::string& data :
+         {Meta(Node("b") + Node("a", "NoOp", {"^b"}, odd)), Meta(Node("b") + Bytes(1, odd + Node("a", "NoOp", {"^b"}).substr(2)))}) {
+      for (const char* prefix : {"", "imp"}) {
+        for (bool spell : {false, true}) {
+          auto o = Opts(prefix);
+          o.keep_input_spelling = spell;
+          auto r = ok(data, o);
+          CHECK(r->num_nodes() == 2);
+          const size_t i = r->name(0) == (std::string(prefix).empty() ? "a" : "imp/a") ? 0 : 1;
+          CHECK(r->op(i) == "NoOp" && r->node(i).num_data_inputs == 0 && r->node(i).edge_count == 1);
+          const std::string def(r->node_def(i));
+          CHECK(Contains(def, odd));
+          CHECK(Contains(def, Bytes(3, std::string(prefix).empty() ? "^b" : "^imp/b")));
+        }
+      }
+    }
+  }
+  // Unknown groups: 100 levels below the root message (MetaGraphDef 0, GraphDef 1,
+  // NodeDef 2); a SavedModel's meta graph lies one level deeper (RewriteOptions::depth).
+  auto saved = Opts();
+  saved.depth = 1;
+  CHECK(ok(a + Groups(100))->num_nodes() == 1);
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(a + Groups(101)), "nested too deeply"));
+  CHECK(ok(a + Groups(99), saved)->num_nodes() == 1);
+  ExpectError<fastmeta::ParseError>(a + Groups(100), saved);
+  CHECK(ok(Meta(Node("a") + Groups(99)))->num_nodes() == 1);
+  ExpectError<fastmeta::ParseError>(Meta(Node("a") + Groups(100)));
+  CHECK(ok(Meta(Node("a", "NoOp", {}, Groups(98))))->num_nodes() == 1);
+  CHECK(Contains(ExpectError<fastmeta::ParseError>(Meta(Node("a", "NoOp", {}, Groups(99)))), "nested too deeply"));
+  CHECK(ok(Meta(Node("a", "NoOp", {}, Groups(97))), saved)->num_nodes() == 1);
+  ExpectError<fastmeta::ParseError>(Meta(Node("a", "NoOp", {}, Groups(98))), saved);
+  // An attr's value at depth 4 (5 in a SavedModel): 96 levels of groups in it.
+  const std::string attr96 = Bytes(5, Bytes(1, "k") + Bytes(2, Groups(96)));
+  CHECK(ok(Meta(Node("a", "NoOp", {}, attr96)))->num_nodes() == 1);
+  ExpectError<fastmeta::ParseError>(Meta(Node("a", "NoOp", {}, attr96)), saved);
+  // An OpDef in the stripped_op_list lies at depth 3: 97 levels.
+  const std::string op_groups = Bytes(1, Bytes(2, Bytes(1, Bytes(1, "MyOp") + Groups(97))));
+  CHECK(ok(op_groups + a)->num_nodes() == 1);
+  ExpectError<fastmeta::ParseError>(op_groups + a, saved);
+  // The rest of the meta graph (MetaGraphRestParts) at the depth it is given.
+  CHECK(fastmeta::MetaGraphRestParts(a + Groups(100)).size() == 1);
+  bool refused = false;
+  try {
+    fastmeta::MetaGraphRestParts(a + Groups(100), 1);
+  } catch (const fastmeta::ParseError&) {
+    refused = true;
+  }
+  CHECK(refused);
 }
 
 // Attr values, experimental_debug_info and experimental_type are copied through
@@ -430,7 +544,7 @@ void TestExistingClash() {
 
 std::vector<std::string> InputsOf(const fastmeta::RewrittenGraph& g, size_t i) {
   const std::string_view node = g.node_def(i);
-  fastmeta::wire::Reader r(node, node.data());
+  fastmeta::wire::Reader r(node, node.data(), 2);
   fastmeta::wire::Field f;
   std::vector<std::string> out;
   while (r.Next(f)) {
@@ -993,6 +1107,7 @@ void TestBoundaryScanInHalves() {
     auto b = fastmeta::RewriteMetaGraph(Meta(graph), split);
     CHECK(a->graph_def() == b->graph_def());
     CHECK(a->num_nodes() == b->num_nodes());
+    CHECK(a->graph_tail() == b->graph_tail());
     return a->num_nodes();
   };
   const int half = 50000;  // ~100 bytes a node: 10 MB in all
@@ -1013,10 +1128,12 @@ void TestBoundaryScanInHalves() {
   while (fakes.size() < (size_t{2} << 20)) fakes += Node("fake" + std::to_string(fakes.size()), "NoOp");
   const std::string trap = Node("trap", "NoOp", {}, Bytes(5, Bytes(1, "blob") + Bytes(2, Bytes(2, fakes))));
   CHECK(same(first + trap + second) == 2 * half + 1);
-  // Errors in the second half are the serial scan's: a node field of the wrong wire
-  // type, a length past the end, an unknown input.
-  for (const std::string& bad : {VarintField(1, 7), std::string("\x0a\xff\xff\x03", 4),
-                                 Node("late", "NoOp", {"nowhere"})}) {
+  // A node field of another wire type in the second half: an unknown field, kept.
+  CHECK(same(first + second.substr(0, second.size() / 2) + VarintField(1, 7) + second.substr(second.size() / 2)) ==
+        2 * half);
+  // Errors in the second half are the serial scan's: a length past the end, an unknown
+  // input.
+  for (const std::string& bad : {std::string("\x0a\xff\xff\x03", 4), Node("late", "NoOp", {"nowhere"})}) {
     const std::string graph = first + second + bad + chain(2 * half, 10);
     std::string e1, e2;
     try {
@@ -1885,9 +2002,10 @@ void TestRegistry() {
     CHECK(ExpectError<fastmeta::GraphError>(Meta(many), o) ==
           "Input 0 of node bad was passed int32 from s7:0 incompatible with expected float.");
   }
-  // A malformed registry is a ParseError, not a crash.
-  for (const std::string& bad : {std::string("\x0a\x05\x0a\x01", 4), std::string("\x0a\x02\x08\x01", 4),
-                                 std::string("\x08", 1)}) {
+  // A malformed registry is a ParseError, not a crash. (An OpDef's name as a varint is
+  // an unknown field, as protobuf reads it: an OpDef without a name.)
+  CHECK(fastmeta::OpRegistry(std::string("\x0a\x02\x08\x01", 4)).size() == 1);
+  for (const std::string& bad : {std::string("\x0a\x05\x0a\x01", 4), std::string("\x08", 1)}) {
     bool refused = false;
     try {
       fastmeta::OpRegistry broken(bad);
@@ -2055,6 +2173,7 @@ int main() {
   TestWireErrors();
   TestCopiedThroughFieldsChecked();
   TestDeepNesting();
+  TestWireAsProtobufReadsIt();
   TestUnknownFieldsPreserved();
   TestGraphErrors();
   TestScopes();

@@ -106,6 +106,7 @@ def rewrite_meta_graph(
     check_types: bool = True,
     input_map_dtypes: Sequence[int] = ...,
     registry: OpRegistry | None = None,
+    depth: int = 0,
 ) -> RewrittenGraph: ...
 def rewrite_meta_graph_file(
     path: str,
@@ -146,7 +147,7 @@ def rewrite_graph_def(
     input_map_dtypes: Sequence[int] = ...,
     registry: OpRegistry | None = None,
 ) -> RewrittenGraph: ...
-def meta_graph_rest_ranges(data: _BufferLike) -> list[tuple[int, int]]: ...
+def meta_graph_rest_ranges(data: _BufferLike, depth: int = 0) -> list[tuple[int, int]]: ...
 def read_file(path: str) -> bytes: ...
 
 # ---- checkpoints ----

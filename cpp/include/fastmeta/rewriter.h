@@ -118,6 +118,10 @@ struct RewriteOptions {
   // renamed. See RewrittenGraph::variables().
   std::vector<std::string> variable_collections;
   std::string variable_prefix;
+  // How deep the message read lies in the file protobuf parses (0: it is the file; 1: a
+  // SavedModel's meta graph), for protobuf's nesting limit (100 levels from the file's
+  // root, unknown groups included).
+  int depth = 0;
 };
 
 // One input edge of a rewritten node.
@@ -275,7 +279,7 @@ std::unique_ptr<RewrittenGraph> RewriteGraphDef(std::string_view graph_def, std:
 std::string MetaGraphRest(std::string_view meta_graph);
 // The same as views into `meta_graph`, field after field (for a caller that copies them
 // into a buffer of its own in one go).
-std::vector<std::string_view> MetaGraphRestParts(std::string_view meta_graph);
+std::vector<std::string_view> MetaGraphRestParts(std::string_view meta_graph, int depth = 0);
 
 // protobuf's hard limit on a serialized message.
 constexpr uint64_t kMaxMessageSize = (uint64_t{1} << 31) - 1;

@@ -75,13 +75,29 @@ struct Field {
   std::string_view raw;
 };
 
+// protobuf's default recursion limit: a message or group nested deeper than this,
+// counting from the parsed root message at depth 0, does not parse.
+constexpr int kMaxDepth = 100;
+
+// Reads fields as protobuf's parser (upb, as TensorFlow's Python reads a file) does:
+// - a tag is a varint of at most 5 bytes below 2^32; field number 0 is refused in a
+//   message (protobuf skips it inside an unknown group); wire types 6 and 7 are refused;
+// - a varint value has at most 10 bytes, bits past the 64th dropped;
+// - a length prefix has at most 5 bytes and no more than the bytes left;
+// - an unknown group is skipped up to its end-group tag, each level of it a nesting level
+//   as a message is: the reader knows the depth of the message it reads (`depth`).
+// A field whose wire type is not its declaration's is an unknown field to protobuf: the
+// callers check `type` before they read a field as known.
 class Reader {
  public:
-  Reader(std::string_view buf, const char* origin) : p_(buf.data()), end_(buf.data() + buf.size()), origin_(origin) {}
+  Reader(std::string_view buf, const char* origin, int depth)
+      : p_(buf.data()), end_(buf.data() + buf.size()), origin_(origin), depth_(depth) {}
 
   bool done() const { return p_ >= end_; }
   size_t offset() const { return static_cast<size_t>(p_ - origin_); }
   size_t offset_of(const char* at) const { return static_cast<size_t>(at - origin_); }
+  // The nesting depth of the message read (its root: 0).
+  int depth() const { return depth_; }
 
   // Reads the next field; returns false at the end of the buffer. (Always inlined: the
   // parse and write loops call it for every field, and the call cost as much as the read.)
@@ -108,8 +124,9 @@ class Reader {
     return NextGeneral(f);
   }
 
+  // A varint value (as in a varint field or a packed one).
   uint64_t ReadVarint(const char* what) {
-    // Most tags and lengths fit in one byte.
+    // Most fit in one byte.
     if (p_ < end_ && static_cast<uint8_t>(*p_) < 0x80) return static_cast<uint8_t>(*p_++);
     return ReadVarintSlow(what);
   }
@@ -120,10 +137,9 @@ class Reader {
 #endif
   bool NextGeneral(Field& f) {
     const char* start = p_;
-    uint64_t tag = ReadVarint("field tag");
-    const uint64_t number = tag >> 3;
-    if (number == 0 || number > 536870911u) throw ParseError("invalid field number " + std::to_string(number), offset_of(start));
-    f.number = static_cast<uint32_t>(number);
+    const uint32_t tag = ReadTag();
+    f.number = tag >> 3;
+    if (f.number == 0) throw ParseError("invalid field number 0", offset_of(start));
     f.type = static_cast<WireType>(tag & 7);
     f.varint = 0;
     switch (f.type) {
@@ -138,14 +154,8 @@ class Reader {
         f.data = Take(4, "fixed32 field");
         break;
       case kLengthDelimited: {
-        const char* at = p_;
-        uint64_t len = ReadVarint("length prefix");
-        if (len > static_cast<uint64_t>(end_ - p_)) {
-          throw ParseError("length prefix " + std::to_string(len) + " runs past the end of its message (" +
-                               std::to_string(end_ - p_) + " bytes left)",
-                           offset_of(at));
-        }
-        f.data = std::string_view(p_, static_cast<size_t>(len));
+        const size_t len = ReadLength();
+        f.data = std::string_view(p_, len);
         p_ += len;
         break;
       }
@@ -160,17 +170,52 @@ class Reader {
     return true;
   }
 
+  // A varint of at most 10 bytes; the bits past the 64th are dropped, as protobuf does.
   uint64_t ReadVarintSlow(const char* what) {
     uint64_t result = 0;
     const char* start = p_;
-    for (int shift = 0; shift < 64; shift += 7) {
+    for (int shift = 0; shift < 70; shift += 7) {
       if (p_ >= end_) throw ParseError(std::string("truncated ") + what, offset_of(start));
       const uint8_t byte = static_cast<uint8_t>(*p_++);
-      if (shift == 63 && byte > 1) throw ParseError(std::string("overlong ") + what, offset_of(start));
-      result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if (shift < 64) result |= static_cast<uint64_t>(byte & 0x7f) << shift;
       if ((byte & 0x80) == 0) return result;
     }
     throw ParseError(std::string("overlong ") + what, offset_of(start));
+  }
+
+  // A tag: a varint of at most 5 bytes, below 2^32.
+  uint32_t ReadTag() {
+    const char* start = p_;
+    uint64_t v = 0;
+    for (int i = 0; i < 5; ++i) {
+      if (p_ >= end_) throw ParseError("truncated field tag", offset_of(start));
+      const uint8_t byte = static_cast<uint8_t>(*p_++);
+      v |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
+      if ((byte & 0x80) == 0) {
+        if (v > 0xffffffffu) throw ParseError("field tag out of range (field number past 2^29 - 1)", offset_of(start));
+        return static_cast<uint32_t>(v);
+      }
+    }
+    throw ParseError("overlong field tag (more than 5 bytes)", offset_of(start));
+  }
+
+  // A length prefix: a varint of at most 5 bytes, within the bytes left.
+  size_t ReadLength() {
+    const char* start = p_;
+    uint64_t len = 0;
+    for (int i = 0;; ++i) {
+      if (i == 5) throw ParseError("overlong length prefix (more than 5 bytes)", offset_of(start));
+      if (p_ >= end_) throw ParseError("truncated length prefix", offset_of(start));
+      const uint8_t byte = static_cast<uint8_t>(*p_++);
+      len |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
+      if ((byte & 0x80) == 0) break;
+    }
+    if (len > static_cast<uint64_t>(end_ - p_)) {
+      throw ParseError("length prefix " + std::to_string(len) + " runs past the end of its message (" +
+                           std::to_string(end_ - p_) + " bytes left)",
+                       offset_of(start));
+    }
+    return static_cast<size_t>(len);
   }
 
   std::string_view Take(size_t n, const char* what) {
@@ -180,34 +225,34 @@ class Reader {
     return v;
   }
 
-  // Groups are obsolete and unused by TensorFlow's protos, but valid unknown
-  // fields: skip them with a bounded depth.
+  // Groups are obsolete and unused by TensorFlow's protos, but valid unknown fields:
+  // skipped (the start tag read), each level a nesting level for protobuf's limit.
+#if defined(__GNUC__)
+  __attribute__((noinline))
+#endif
   void SkipGroup(uint32_t number, const char* start) {
-    uint32_t stack[64];
-    int depth = 0;
-    stack[depth++] = number;
-    while (depth > 0) {
+    uint32_t stack[kMaxDepth];
+    const int max_levels = kMaxDepth - depth_;  // (the group lies at depth_ + 1)
+    int levels = 0;
+    if (max_levels <= 0) throw ParseError("groups nested too deeply (protobuf's limit: 100)", offset_of(start));
+    stack[levels++] = number;
+    while (levels > 0) {
       if (p_ >= end_) throw ParseError("unterminated group", offset_of(start));
       const char* at = p_;
-      uint64_t tag = ReadVarint("field tag");
-      const uint32_t n = static_cast<uint32_t>(tag >> 3);
+      const uint32_t tag = ReadTag();
+      const uint32_t n = tag >> 3;
       switch (tag & 7) {
         case kVarint: ReadVarint("varint field"); break;
         case kFixed64: Take(8, "fixed64 field"); break;
         case kFixed32: Take(4, "fixed32 field"); break;
-        case kLengthDelimited: {
-          uint64_t len = ReadVarint("length prefix");
-          if (len > static_cast<uint64_t>(end_ - p_)) throw ParseError("length prefix runs past the end", offset_of(at));
-          p_ += len;
-          break;
-        }
+        case kLengthDelimited: p_ += ReadLength(); break;
         case kStartGroup:
-          if (depth == 64) throw ParseError("groups nested too deeply", offset_of(at));
-          stack[depth++] = n;
+          if (levels >= max_levels) throw ParseError("groups nested too deeply (protobuf's limit: 100)", offset_of(at));
+          stack[levels++] = n;
           break;
         case kEndGroup:
-          if (stack[depth - 1] != n) throw ParseError("mismatched end of group", offset_of(at));
-          --depth;
+          if (stack[levels - 1] != n) throw ParseError("mismatched end of group", offset_of(at));
+          --levels;
           break;
         default: throw ParseError("invalid wire type", offset_of(at));
       }
@@ -217,6 +262,7 @@ class Reader {
   const char* p_;
   const char* end_;
   const char* origin_;
+  int depth_;
 };
 
 // An appendable byte buffer that grows without zero-filling (std::string::resize

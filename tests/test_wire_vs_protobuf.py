@@ -1,0 +1,192 @@
+"""The wire format as the core reads it, differential against protobuf's parser (upb, as
+TensorFlow's ``MetaGraphDef.FromString`` and ``SavedModel.FromString`` read a file): varint,
+tag and length encodings, fields of another wire type than their declaration's (unknown
+fields to protobuf), field numbers and unknown groups with protobuf's nesting limit (100,
+counted from the file's root message: a SavedModel's meta graph lies one level deeper).
+What protobuf accepts, fastmeta accepts, with the nodes TensorFlow's parse has; what it
+refuses is a ParseError with the byte offset (and the node, where one is at fault)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import fastmeta
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "fuzz"))
+from make_seeds import field, meta, varint  # noqa: E402
+
+pytest.importorskip("tensorflow")
+
+
+def tag(number: int, wire_type: int) -> bytes:
+    return varint(number << 3 | wire_type)
+
+
+def long_varint(value: int, size: int, high: int = 0) -> bytes:
+    """``value`` in exactly ``size`` bytes (padded with continuation bytes); ``high`` is
+    OR-ed into the last byte's payload (bits past 64 on a 10-byte varint)."""
+    out = bytearray()
+    for i in range(size):
+        byte = (value >> (7 * i)) & 0x7F
+        if i == size - 1:
+            out.append(byte | high)
+        else:
+            out.append(byte | 0x80)
+    return bytes(out)
+
+
+def groups(levels: int, number: int = 15) -> bytes:
+    return tag(number, 3) * levels + tag(number, 4) * levels
+
+
+def nodedef(*extra: bytes, name: bytes = b"c", op: bytes = b"NoOp", inputs: tuple[bytes, ...] = (b"^a",)) -> bytes:
+    """A NodeDef (its body) with ``extra`` raw fields between its op and its inputs."""
+    return field(1, name) + field(2, op) + b"".join(extra) + b"".join(field(3, i) for i in inputs)
+
+
+A = field(1, field(1, b"a") + field(2, b"NoOp"))
+
+
+def graph(*nodes: bytes) -> bytes:
+    """MetaGraphDef bytes: node ``a`` then each NodeDef body given."""
+    return meta(A, *(field(1, n) for n in nodes))
+
+
+V10 = b"\x81" + b"\x80" * 8 + b"\x7e"  # 1, with bits 64-69 set: 1 to protobuf
+
+# (id, MetaGraphDef bytes)
+CASES: list[tuple[str, bytes]] = [
+    # 1. varints: 10 bytes with bits past 64 (dropped), 11 bytes (refused)
+    ("top_unknown_varint_10_bytes_high_bits", graph(nodedef()) + tag(99, 0) + V10),
+    ("node_unknown_varint_10_bytes_high_bits", graph(nodedef(tag(99, 0) + V10))),
+    ("group_varint_10_bytes_high_bits", graph(nodedef(tag(99, 3) + tag(1, 0) + V10 + tag(99, 4)))),
+    ("top_unknown_varint_11_bytes", graph(nodedef()) + tag(99, 0) + b"\xff" * 10 + b"\x01"),
+    (
+        "op_arg_type_10_bytes_high_bits",
+        field(1, field(2, field(1, field(1, b"MyOp") + field(3, field(1, b"out") + tag(3, 0) + V10))))
+        + meta(field(1, field(1, b"a") + field(2, b"MyOp")), field(1, nodedef())),
+    ),
+    ("producer_10_bytes_high_bits", graph(nodedef()) + field(2, field(4, tag(1, 0) + V10))),
+    # tags: at most 5 bytes, below 2^32
+    ("tag_5_bytes_overlong", graph(nodedef(long_varint(99 << 3, 5) + b"\x01"))),
+    ("tag_6_bytes_overlong", graph(nodedef(long_varint(99 << 3, 6) + b"\x01"))),
+    ("top_tag_6_bytes_overlong", graph(nodedef()) + long_varint(99 << 3, 6) + b"\x01"),
+    ("tag_10_bytes_overlong", graph(nodedef(long_varint(99 << 3, 10) + b"\x01"))),
+    ("tag_field_number_max", graph(nodedef(tag((1 << 29) - 1, 0) + b"\x01"))),
+    ("tag_at_2_32", graph(nodedef(long_varint(1 << 32, 5) + b"\x01"))),
+    ("top_tag_at_2_32", graph(nodedef()) + long_varint(1 << 32, 5) + b"\x01"),
+    ("group_tag_at_2_32", graph(nodedef(tag(99, 3) + long_varint(1 << 32, 5) + b"\x01" + tag(99, 4)))),
+    ("group_tag_6_bytes", graph(nodedef(tag(99, 3) + long_varint(8, 6) + b"\x01" + tag(99, 4)))),
+    ("node_field_number_0", graph(nodedef(b"\x00\x01"))),
+    ("top_field_number_0", graph(nodedef()) + b"\x00\x01"),
+    ("group_field_number_0", graph(nodedef(tag(99, 3) + b"\x00\x01" + tag(99, 4)))),
+    ("top_group_field_number_0", graph(nodedef()) + tag(99, 3) + b"\x02\x00" + tag(99, 4)),
+    # lengths: at most 5 bytes
+    ("graph_def_length_5_bytes", field(2, A)[:1] + long_varint(len(A), 5) + A),
+    ("graph_def_length_6_bytes", field(2, A)[:1] + long_varint(len(A), 6) + A),
+    ("node_length_5_bytes", meta(A + b"\x0a" + long_varint(len(nodedef()), 5) + nodedef())),
+    ("node_length_6_bytes", meta(A + b"\x0a" + long_varint(len(nodedef()), 6) + nodedef())),
+    ("input_length_5_bytes", graph(nodedef(b"\x1a" + long_varint(2, 5) + b"^a", inputs=()))),
+    ("group_length_6_bytes", graph(nodedef(tag(99, 3) + b"\x0a" + long_varint(1, 6) + b"x" + tag(99, 4)))),
+    ("length_10_bytes_high_bits", graph(nodedef()) + tag(99, 2) + long_varint(1, 10, 0x7E) + b"x"),
+    # 2. known fields of another wire type: unknown fields to protobuf
+    ("graph_def_as_varint", graph(nodedef()) + field(2, 5)),
+    ("graph_def_as_fixed32", graph(nodedef()) + tag(2, 5) + b"\0" * 4),
+    ("graph_def_as_fixed64", graph(nodedef()) + tag(2, 1) + b"\0" * 8),
+    ("graph_def_as_group", graph(nodedef()) + tag(2, 3) + field(1, 1) + tag(2, 4)),
+    ("meta_info_def_as_varint", field(1, 3) + graph(nodedef())),
+    ("stripped_op_list_as_varint", field(1, field(2, 3)) + graph(nodedef())),
+    ("op_as_varint", field(1, field(2, field(1, 3))) + graph(nodedef())),
+    ("op_name_as_varint", field(1, field(2, field(1, field(1, 3)))) + graph(nodedef())),
+    ("op_arg_as_varint", field(1, field(2, field(1, field(1, b"MyOp") + field(3, 7)))) + graph(nodedef())),
+    ("node_as_varint", meta(A, field(1, 3), field(1, nodedef()))),
+    ("node_as_group", meta(A, tag(1, 3) + field(1, b"x") + tag(1, 4), field(1, nodedef()))),
+    ("library_as_varint", meta(A, field(2, 1), field(1, nodedef()))),
+    ("function_as_varint", meta(A, field(2, field(1, 1)), field(1, nodedef()))),
+    ("debug_info_as_varint", meta(A, field(5, 1), field(1, nodedef()))),
+    ("name_as_varint", graph(nodedef(field(1, 3)))),
+    ("name_as_varint_only", graph(field(2, b"NoOp") + field(1, 3) + field(1, b"c"))),
+    ("op_as_fixed64", graph(nodedef(tag(2, 1) + b"\0" * 8))),
+    ("input_as_varint", graph(nodedef(field(3, 7)))),
+    ("input_as_fixed32_first", graph(nodedef(tag(3, 5) + b"abcd", inputs=(b"^a",)))),
+    ("device_as_varint", graph(nodedef(field(4, 7)))),
+    ("attr_as_varint", graph(nodedef(field(5, 7)))),
+    ("attr_as_group", graph(nodedef(tag(5, 3) + field(1, b"k") + tag(5, 4)))),
+    ("attr_key_as_varint", graph(nodedef(field(5, field(1, 3) + field(1, b"k") + field(2, field(3, 1)))))),
+    ("attr_value_as_varint", graph(nodedef(field(5, field(1, b"k") + field(2, 3) + field(2, field(3, 1)))))),
+    ("fields_after_attrs_as_varint", graph(nodedef(field(5, field(1, b"k") + field(2, field(3, 1))) + field(1, 4)))),
+    # 3. unknown groups: protobuf's depth limit (MetaGraphDef 0, GraphDef 1, NodeDef 2)
+    ("node_groups_nested_65", graph(nodedef(groups(65)))),
+    ("node_groups_nested_98", graph(nodedef(groups(98)))),
+    ("node_groups_nested_99", graph(nodedef(groups(99)))),
+    ("graph_groups_nested_99", meta(A, groups(99))),
+    ("graph_groups_nested_100", meta(A, groups(100))),
+    ("top_groups_nested_100", graph(nodedef()) + groups(100)),
+    ("top_groups_nested_101", graph(nodedef()) + groups(101)),
+    ("meta_info_groups_nested_99", field(1, groups(99)) + graph(nodedef())),
+    ("meta_info_groups_nested_100", field(1, groups(100)) + graph(nodedef())),
+    ("op_groups_nested_97", field(1, field(2, field(1, field(1, b"MyOp") + groups(97)))) + graph(nodedef())),
+    ("op_groups_nested_98", field(1, field(2, field(1, field(1, b"MyOp") + groups(98)))) + graph(nodedef())),
+    ("attr_entry_groups_nested_97", graph(nodedef(field(5, field(1, b"k") + groups(97) + field(2, field(3, 1)))))),
+    ("attr_entry_groups_nested_98", graph(nodedef(field(5, field(1, b"k") + groups(98) + field(2, field(3, 1)))))),
+    ("group_mismatched_end", graph(nodedef(tag(99, 3) + tag(98, 4)))),
+    ("group_unterminated", graph(nodedef(tag(99, 3) + field(1, 1)))),
+    ("node_end_group_outside", graph(nodedef(tag(99, 4)))),
+    ("top_end_group_outside", graph(nodedef()) + tag(99, 4)),
+]
+
+
+def protobuf_parse(data: bytes) -> Any:
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    try:
+        return meta_graph_pb2.MetaGraphDef.FromString(data)
+    except Exception:
+        return None
+
+
+def nodes_of(graph_def: Any) -> dict[str, tuple[Any, ...]]:
+    """The nodes as the graph has them (known fields only: unknown ones are not the graph's)."""
+    return {
+        n.name: (
+            n.op,
+            sorted(n.input),
+            n.device,
+            {k: v.SerializeToString(deterministic=True) for k, v in n.attr.items()},
+        )
+        for n in graph_def.node
+    }
+
+
+def check_refused(fn: Any, data: bytes) -> None:
+    with pytest.raises(fastmeta.errors.ParseError) as info:
+        fn()
+    e = info.value
+    assert isinstance(e, ValueError)
+    assert e.offset is not None and f"byte offset {e.offset}" in str(e), str(e)
+    assert 0 <= e.offset < len(data)
+
+
+@pytest.mark.parametrize("data", [c[1] for c in CASES], ids=[c[0] for c in CASES])
+def test_accepts_exactly_what_protobuf_accepts(data: bytes) -> None:
+    parsed = protobuf_parse(data)
+    graph = fastmeta.Graph()
+    fastmeta.import_meta_graph(meta(field(1, field(1, b"x") + field(2, b"NoOp"))), graph=graph)
+    before = graph.as_graph_def().SerializeToString()
+    if parsed is None:
+        check_refused(lambda: fastmeta.rewrite_meta_graph(data), data)
+        check_refused(lambda: fastmeta.rewrite_meta_graph(data, import_scope="imp"), data)
+        check_refused(lambda: fastmeta.import_meta_graph(data, graph=graph), data)
+        assert graph.as_graph_def().SerializeToString() == before
+        return
+    want = nodes_of(parsed.graph_def)
+    assert nodes_of(fastmeta.rewrite_meta_graph(data).graph_def) == want
+    scoped = nodes_of(fastmeta.rewrite_meta_graph(data, import_scope="imp").graph_def)
+    assert sorted(scoped) == sorted("imp/" + name for name in want)
+    fresh = fastmeta.Graph()
+    fastmeta.import_meta_graph(data, graph=fresh)
+    assert nodes_of(fresh.as_graph_def()) == want
