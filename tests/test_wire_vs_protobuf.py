@@ -56,6 +56,11 @@ def graph(*nodes: bytes) -> bytes:
     return meta(A, *(field(1, n) for n in nodes))
 
 
+def function_groups(levels: int) -> bytes:
+    """A graph whose library's function ``f`` holds ``levels`` nested unknown groups."""
+    return meta(A, field(2, field(1, field(1, field(1, b"f")) + groups(levels))), field(1, nodedef()))
+
+
 V10 = b"\x81" + b"\x80" * 8 + b"\x7e"  # 1, with bits 64-69 set: 1 to protobuf
 
 # (id, MetaGraphDef bytes)
@@ -133,6 +138,9 @@ CASES: list[tuple[str, bytes]] = [
     ("op_groups_nested_98", field(1, field(2, field(1, field(1, b"MyOp") + groups(98)))) + graph(nodedef())),
     ("attr_entry_groups_nested_97", graph(nodedef(field(5, field(1, b"k") + groups(97) + field(2, field(3, 1)))))),
     ("attr_entry_groups_nested_98", graph(nodedef(field(5, field(1, b"k") + groups(98) + field(2, field(3, 1)))))),
+    # the library, copied through below the functions' signatures (FunctionDef: depth 3)
+    ("function_groups_nested_97", function_groups(97)),
+    ("function_groups_nested_98", function_groups(98)),
     ("group_mismatched_end", graph(nodedef(tag(99, 3) + tag(98, 4)))),
     ("group_unterminated", graph(nodedef(tag(99, 3) + field(1, 1)))),
     ("node_end_group_outside", graph(nodedef(tag(99, 4)))),
@@ -190,3 +198,50 @@ def test_accepts_exactly_what_protobuf_accepts(data: bytes) -> None:
     fresh = fastmeta.Graph()
     fastmeta.import_meta_graph(data, graph=fresh)
     assert nodes_of(fresh.as_graph_def()) == want
+
+
+def saved_model(meta_graph: bytes) -> bytes:
+    """A SavedModel holding ``meta_graph`` (tagged "serve")."""
+    return field(1, 1) + field(2, field(1, field(4, b"serve")) + meta_graph)
+
+
+# (id, MetaGraphDef bytes in a SavedModel): one level deeper than in a .meta file.
+SAVED_CASES: list[tuple[str, bytes]] = [
+    ("top_groups_nested_99", graph(nodedef()) + groups(99)),
+    ("top_groups_nested_100", graph(nodedef()) + groups(100)),
+    ("meta_info_groups_nested_98", field(1, groups(98)) + graph(nodedef())),
+    ("meta_info_groups_nested_99", field(1, groups(99)) + graph(nodedef())),
+    ("collection_groups_nested_97", field(4, field(1, b"k") + groups(97)) + graph(nodedef())),
+    ("collection_groups_nested_98", field(4, field(1, b"k") + groups(98)) + graph(nodedef())),
+    ("graph_groups_nested_98", meta(A, groups(98))),
+    ("graph_groups_nested_99", meta(A, groups(99))),
+    ("node_groups_nested_97", graph(nodedef(groups(97)))),
+    ("node_groups_nested_98", graph(nodedef(groups(98)))),
+    ("attr_groups_nested_95", graph(nodedef(field(5, field(1, b"k") + field(2, groups(95)))))),
+    ("attr_groups_nested_96", graph(nodedef(field(5, field(1, b"k") + field(2, groups(96)))))),
+    ("function_groups_nested_96", function_groups(96)),
+    ("function_groups_nested_97", function_groups(97)),
+]
+
+
+@pytest.mark.parametrize("data", [c[1] for c in SAVED_CASES], ids=[c[0] for c in SAVED_CASES])
+def test_saved_model_meta_graph_lies_one_level_deeper(data: bytes, tmp_path: Path) -> None:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model(data)
+    (tmp_path / "saved_model.pb").write_bytes(saved)
+    try:
+        want = saved_model_pb2.SavedModel.FromString(saved).meta_graphs[0].graph_def
+    except Exception:
+        want = None
+    graph = fastmeta.Graph()
+    if want is None:
+        with pytest.raises(fastmeta.errors.ParseError) as info:
+            fastmeta.saved_model.load(tmp_path, ["serve"], graph=graph)
+        e = info.value
+        assert isinstance(e, fastmeta.SavedModelParseError) and str(tmp_path) in str(e)
+        assert e.offset is not None and 0 <= e.offset < len(saved), str(e)
+        assert graph.get_operations() == []
+        return
+    fastmeta.saved_model.load(tmp_path, ["serve"], graph=graph)
+    assert nodes_of(graph.as_graph_def()) == nodes_of(want)

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 
 from fastmeta import _core
 from fastmeta.errors import Error, FileError, MetaGraphNotFoundError, ParseError
-from fastmeta.protos import meta_graph_pb2, saved_model_pb2
+from fastmeta.protos import graph_pb2, meta_graph_pb2, saved_model_pb2
 
 __all__ = [
     "LoadedMetaGraph",
@@ -26,6 +26,7 @@ __all__ = [
     "decode_error",
     "load_meta_graph",
     "locate_decode_error",
+    "parse_at_depth",
     "read_meta_graph_file",
 ]
 
@@ -43,6 +44,9 @@ class LoadedMetaGraph:
     label: str
     path: str | None
     text_format: bool = False
+    #: How deep the MetaGraphDef lies in the file protobuf parses (1: a SavedModel's meta
+    #: graph), for protobuf's nesting limit, which counts from the file's root.
+    depth: int = 0
 
 
 def _is_message(obj: Any) -> bool:
@@ -233,19 +237,50 @@ def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception
     return LoadedMetaGraph(serialized, graph_free, label, path, text_format=True)
 
 
-def _read_rest(buffer: Any) -> meta_graph_pb2.MetaGraphDef:
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    out = bytearray([number << 3 | 2])
+    n = len(payload)
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out) + payload
+
+
+def parse_at_depth(data: Any, message: Any, depth: int) -> Any:
+    """protobuf's parse of ``data`` as a ``message`` (fastmeta's GraphDef or MetaGraphDef)
+    lying ``depth`` levels below its file's root message: its nesting limit (100) counts
+    from there, so ``data`` is parsed inside the messages that hold it in the file (a
+    MetaGraphDef holds the GraphDef, a SavedModel the MetaGraphDef)."""
+    if depth <= 0:
+        return message.FromString(bytes(data))
+    if message is graph_pb2.GraphDef:
+        return parse_at_depth(_length_delimited(2, bytes(data)), meta_graph_pb2.MetaGraphDef, depth - 1).graph_def
+    if message is meta_graph_pb2.MetaGraphDef and depth == 1:
+        return saved_model_pb2.SavedModel.FromString(_length_delimited(2, bytes(data))).meta_graphs[0]
+    raise ValueError(f"no message holds a {message.DESCRIPTOR.full_name} {depth} levels deep")
+
+
+def _read_rest(buffer: Any, depth: int = 0) -> meta_graph_pb2.MetaGraphDef:
     """The MetaGraphDef's fields other than graph_def, parsed straight from the buffer
-    (protobuf merges the ranges as it would read them back to back)."""
+    (protobuf merges the ranges as it would read them back to back). ``depth``: the
+    MetaGraphDef's in its file (see :class:`LoadedMetaGraph`)."""
     view = memoryview(buffer)
+    ranges = _core.meta_graph_rest_ranges(buffer, depth=depth)
+    if depth > 0:
+        return parse_at_depth(b"".join(view[begin:end] for begin, end in ranges), meta_graph_pb2.MetaGraphDef, depth)
     rest = meta_graph_pb2.MetaGraphDef()
-    for begin, end in _core.meta_graph_rest_ranges(buffer):
+    for begin, end in ranges:
         rest.MergeFromString(view[begin:end])
     return rest
 
 
 def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
-    """Resolve any accepted input to bytes for the core (without modifying a message)."""
+    """Resolve any accepted input to bytes for the core (without modifying a message).
+    A :class:`LoadedMetaGraph` (a SavedModel's meta graph, say) is taken as it is."""
     path: str | None = None
+    if isinstance(meta_graph_or_file, LoadedMetaGraph):
+        return meta_graph_or_file
     if _is_message(meta_graph_or_file):
         message: Any = meta_graph_or_file
         name = message.DESCRIPTOR.full_name

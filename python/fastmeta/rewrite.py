@@ -15,7 +15,7 @@ from fastmeta import _core, _op_registry
 from fastmeta._import_names import C_INT_RANGE, input_map_tensor_keys, is_utf8, parse_return_element
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2
-from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
+from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph, parse_at_depth
 from fastmeta.scoping import (
     rescope_collection,
     rescope_proto,
@@ -147,6 +147,7 @@ def run_core(
             variable_prefix=variable_prefix,
             collect_output_shapes=collect_output_shapes,
             registry=_op_registry.core_registry(),
+            depth=loaded.depth,
         )
     except ParseError as e:
         e.path = loaded.path
@@ -168,9 +169,11 @@ def graph_tail(result: Any, loaded: LoadedMetaGraph, message: Any = graph_pb2.Gr
     """The rewritten GraphDef's fields other than the nodes (library, versions) as a
     ``message`` (fastmeta's GraphDef, or TensorFlow's). The core copies the function
     library through unread below the functions' signatures, so a malformed part of it
-    is found here: a ParseError naming the byte offset in ``loaded``."""
+    is found here: a ParseError naming the byte offset in ``loaded``. It is parsed at the
+    GraphDef's depth in the file, for protobuf's nesting limit (see ``parse_at_depth``)."""
     try:
-        return message.FromString(result.graph_tail())
+        tail = parse_at_depth(result.graph_tail(), graph_pb2.GraphDef, loaded.depth + 1)
+        return tail if message is graph_pb2.GraphDef else message.FromString(result.graph_tail())
     except DecodeError as e:
         raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None
 
@@ -218,6 +221,7 @@ def rewrite_meta_graph(
     """
     loaded = load_meta_graph(meta_graph_or_file)
     rest, result = _rewrite(loaded, import_scope, clear_devices, input_map)
+    graph_tail(result, loaded)  # (the library at its depth in the file: see graph_tail)
     try:
         rest.graph_def.ParseFromString(result.graph_def())
     except DecodeError as e:

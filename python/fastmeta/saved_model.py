@@ -39,7 +39,7 @@ from fastmeta.errors import (
 from fastmeta.graph import Graph, Operation, Tensor, get_default_graph
 from fastmeta.importer import _check_kwargs, import_with_kwargs
 from fastmeta.protos import meta_graph_pb2, saved_model_pb2
-from fastmeta.reading import _read_rest, _varint, check_unchanged, tensorflow_alias_pool
+from fastmeta.reading import LoadedMetaGraph, _read_rest, _varint, check_unchanged, tensorflow_alias_pool
 from fastmeta.scoping import prepend_name_scope
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def _read_binary(export_dir: str, path: str) -> SavedModelFile:
         for i, (begin, end) in enumerate(ranges):
             data = view[begin:end]
             try:
-                rest = _read_rest(data)
+                rest = _read_rest(data, depth=1)  # (a meta graph lies at depth 1: see LoadedMetaGraph)
             except (ParseError, DecodeError) as e:
                 offset = begin + e.offset if isinstance(e, ParseError) and e.offset is not None else begin
                 raise _parse_error(path, f"meta graph {i} (bytes {begin}-{end}): {e}", offset) from None
@@ -444,8 +444,11 @@ def load(
                 )  # fmt: skip
         outcome["init_op"] = _init_op(lookup, meta.rest, import_scope)
 
+    # The meta graph as read, at its depth in the file (protobuf's nesting limit counts
+    # from the SavedModel); errors name no path: reported_in_file names the file.
+    loaded = LoadedMetaGraph(meta.data, meta.rest, "<bytes>", None, saved.text_format, 0 if saved.text_format else 1)
     with target.as_default(), reported_in_file(saved, meta):
-        saver = import_with_kwargs(meta.data, clear_devices, import_scope, target, kwargs, before_commit=restore)
+        saver = import_with_kwargs(loaded, clear_devices, import_scope, target, kwargs, before_commit=restore)
     return LoadedSavedModel(
         d, meta, target, saver, outcome["variables"], asset_paths(d, meta.rest, import_scope), outcome["init_op"]
     )
