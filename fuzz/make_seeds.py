@@ -93,13 +93,26 @@ def handmade() -> dict[str, bytes]:
             node("outer/inner/x"), node("outer/inner"), node("a>b", "NoOp", ("^outer/inner",))
         ),
         "unknown_fields": meta(node("a") + field(99, b"zz"), node("b")) + field(77, 5),
+        # The wire format at protobuf's edges (tests/test_wire_vs_protobuf.py): a 10-byte
+        # varint with bits past 64, NodeDef fields 1-5 of another wire type (unknown
+        # fields), a 5-byte overlong tag and length, groups nested to the limit.
+        "wire_edges": meta(
+            node("a")
+            + field(1, field(1, b"b") + field(2, b"NoOp") + field(1, 3) + field(3, 4) + field(5, 5))
+            + field(1, field(1, b"c") + field(2, b"NoOp") + b"\xf8\x86\x80\x80\x00" + b"\x81" + b"\x80" * 8 + b"\x7e")
+            + field(1, field(1, b"d") + field(2, b"NoOp") + b"\x7b" * 98 + b"\x7c" * 98)
+        )
+        + b"\x12\x80\x80\x80\x80\x00",
         # Hostile samples: each must be a clean typed error.
         "dup": meta(node("a"), node("a")),
         "cycle": meta(node("a", "NoOp", ("^b",)), node("b", "NoOp", ("^a",))),
         "bad_utf8": meta(node(b"a\xff")),
         "past_end": b"\x12\xff\xff\x03" + node("a"),
         "overlong": b"\x12" + b"\xff" * 11,
-        "wrong_wire": field(2, 5),
+        "wrong_wire": field(2, 5) + meta(node("a", "NoOp") + field(1, field(2, b"NoOp") + field(4, 1))),
+        "groups_too_deep": meta(field(1, field(1, b"a") + field(2, b"NoOp") + b"\x7b" * 99 + b"\x7c" * 99)),
+        "tag_past_2_29": meta(node("a") + b"\x7b\x80\x80\x80\x80\x10\x00\x7c"),
+        "tag_6_bytes": meta(node("a")) + b"\xf8\x86\x80\x80\x80\x00\x01",
         "text": b'graph_def { node { name: "a" op: "NoOp" } }',
         "saved_model": field(1, 1) + field(2, meta(node("a"))),
     }
