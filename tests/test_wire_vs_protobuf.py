@@ -245,3 +245,44 @@ def test_saved_model_meta_graph_lies_one_level_deeper(data: bytes, tmp_path: Pat
         return
     fastmeta.saved_model.load(tmp_path, ["serve"], graph=graph)
     assert nodes_of(graph.as_graph_def()) == nodes_of(want)
+
+
+MG = field(1, field(4, b"serve")) + graph(nodedef())
+
+# (id, SavedModel bytes): its top level, walked without parsing the meta graphs.
+SAVED_TOP_CASES: list[tuple[str, bytes]] = [
+    ("top_group", field(1, 1) + tag(9, 3) + field(1, 1) + tag(9, 4) + field(2, MG)),
+    ("top_groups_nested_100", field(1, 1) + groups(100) + field(2, MG)),
+    ("top_groups_nested_101", field(1, 1) + groups(101) + field(2, MG)),
+    ("tag_5_bytes", long_varint(1 << 3, 5) + b"\x01" + field(2, MG)),
+    ("tag_6_bytes", field(1, 1) + long_varint(99 << 3, 6) + b"\x01" + field(2, MG)),
+    ("meta_graph_length_5_bytes", field(1, 1) + tag(2, 2) + long_varint(len(MG), 5) + MG),
+    ("meta_graph_length_6_bytes", field(1, 1) + tag(2, 2) + long_varint(len(MG), 6) + MG),
+    ("version_as_bytes", field(1, b"x") + field(2, MG)),
+    ("version_10_bytes_high_bits", tag(1, 0) + V10 + field(2, MG)),
+    ("meta_graphs_as_varint", field(1, 1) + field(2, 5) + field(2, MG)),
+    ("field_number_0", field(1, 1) + b"\x00\x01" + field(2, MG)),
+    ("end_group_outside", field(1, 1) + tag(9, 4) + field(2, MG)),
+]
+
+
+@pytest.mark.parametrize("saved", [c[1] for c in SAVED_TOP_CASES], ids=[c[0] for c in SAVED_TOP_CASES])
+def test_saved_model_top_level(saved: bytes, tmp_path: Path) -> None:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    (tmp_path / "saved_model.pb").write_bytes(saved)
+    try:
+        want = saved_model_pb2.SavedModel.FromString(saved)
+    except Exception:
+        want = None
+    if want is None:
+        with pytest.raises(fastmeta.SavedModelParseError) as info:
+            fastmeta.saved_model.read_saved_model(tmp_path)
+        assert info.value.offset is not None and 0 <= info.value.offset < len(saved)
+        return
+    read = fastmeta.saved_model.read_saved_model(tmp_path)
+    assert read.schema_version == want.saved_model_schema_version
+    assert len(read.meta_graphs) == len(want.meta_graphs)
+    graph = fastmeta.Graph()
+    fastmeta.saved_model.load(tmp_path, ["serve"], graph=graph)
+    assert nodes_of(graph.as_graph_def()) == nodes_of(want.meta_graphs[0].graph_def)

@@ -157,38 +157,28 @@ def _parse_error(path: str, what: str, offset: int | None) -> SavedModelParseErr
 
 def _scan_binary(view: memoryview, path: str) -> tuple[int, list[tuple[int, int]]]:
     """The top level of a binary SavedModel: its schema version and the byte ranges of its
-    meta graphs (field 2). Unknown fields are skipped, as protobuf skips them."""
-    pos = 0
-    size = len(view)
-    version = 0
+    meta graphs (field 2), read as protobuf reads them: the core's wire reader walks the
+    top level (unknown fields and groups skipped, a field of another wire type unknown,
+    tags, lengths and groups within protobuf's limits); the fields other than the meta
+    graphs are parsed by protobuf for the version."""
+    try:
+        # (a SavedModel's meta_graphs is field 2, as a MetaGraphDef's graph_def: the
+        # "rest" is every other field)
+        others = _core.meta_graph_rest_ranges(view)
+    except ParseError as e:
+        what = str(e).removesuffix(f" (at byte offset {e.offset})")
+        raise _parse_error(path, what, e.offset) from None
     ranges: list[tuple[int, int]] = []
-    while pos < size:
-        start = pos
-        try:
-            tag, pos = _varint(view, pos)
-            number, wire_type = tag >> 3, tag & 7
-            if number == 0:
-                raise _parse_error(path, "field number 0 is not valid", start)
-            if wire_type == 0:
-                value, pos = _varint(view, pos)
-                if number == 1:
-                    version = value
-            elif wire_type in (1, 5):
-                pos += 8 if wire_type == 1 else 4
-            elif wire_type == 2:
-                length, pos = _varint(view, pos)
-                if pos + length > size:
-                    raise _parse_error(path, "length prefix past the end of the file", start)
-                if number == 2:
-                    ranges.append((pos, pos + length))
-                pos += length
-            else:
-                raise _parse_error(path, f"unexpected wire type {wire_type}", start)
-        except IndexError:
-            raise _parse_error(path, "truncated or overlong varint", start) from None
-        if pos > size:
-            raise _parse_error(path, "truncated field", start)
-    return version, ranges
+    pos = 0
+    for begin, end in [*others, (len(view), len(view))]:
+        while pos < begin:  # meta graphs, one after the other (checked by the reader above)
+            _, pos = _varint(view, pos)
+            length, pos = _varint(view, pos)
+            ranges.append((pos, pos + length))
+            pos += length
+        pos = end
+    rest = saved_model_pb2.SavedModel.FromString(b"".join(view[begin:end] for begin, end in others))
+    return rest.saved_model_schema_version, ranges
 
 
 def _read_binary(export_dir: str, path: str) -> SavedModelFile:
