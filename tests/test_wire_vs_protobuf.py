@@ -247,6 +247,30 @@ def test_saved_model_meta_graph_lies_one_level_deeper(data: bytes, tmp_path: Pat
     assert nodes_of(graph.as_graph_def()) == nodes_of(want)
 
 
+@pytest.mark.parametrize("data", [c[1] for c in SAVED_CASES], ids=[c[0] for c in SAVED_CASES])
+def test_tf_dropin_saved_model_meta_graph_lies_one_level_deeper(data: bytes, tmp_path: Path) -> None:
+    import fastmeta.tf
+    import tensorflow as tf
+
+    saved = saved_model(data)
+    (tmp_path / "saved_model.pb").write_bytes(saved)
+    with tf.Graph().as_default() as g, tf.compat.v1.Session(graph=g) as sess:
+        try:
+            tf.compat.v1.saved_model.loader.load(sess, ["serve"], str(tmp_path))
+            want: list[str] | None = [n.name for n in g.as_graph_def().node]
+        except Exception:
+            want = None
+    with tf.Graph().as_default() as g, tf.compat.v1.Session(graph=g) as sess:
+        if want is None:
+            with pytest.raises(fastmeta.errors.ParseError) as info:
+                fastmeta.tf.saved_model.load(sess, ["serve"], tmp_path)
+            assert str(tmp_path) in str(info.value)
+            assert g.as_graph_def().node == []
+            return
+        fastmeta.tf.saved_model.load(sess, ["serve"], tmp_path)
+        assert [n.name for n in g.as_graph_def().node] == want
+
+
 MG = field(1, field(4, b"serve")) + graph(nodedef())
 
 # (id, SavedModel bytes): its top level, walked without parsing the meta graphs.

@@ -727,7 +727,7 @@ def _rewrite(
         return _core.rewrite_meta_graph(
             loaded.buffer, prefix=prefix, clear_devices=bool(clear_devices), input_map=core_map,
             existing_names=existing, keep_output_shapes=True, check_signatures=False,
-            check_types=False, keep_input_spelling=True)
+            check_types=False, keep_input_spelling=True, depth=loaded.depth)
     except ParseError as e:
         e.path = loaded.path
         raise

@@ -33,6 +33,7 @@ from tensorflow.python.saved_model import loader_impl
 from tensorflow.python.training import saver as saver_lib
 
 from fastmeta.errors import SavedModelParseError
+from fastmeta.reading import LoadedMetaGraph
 from fastmeta.saved_model import read_saved_model, reported_in_file, variables_path
 from fastmeta.tf._importer import import_meta_graph
 
@@ -57,11 +58,18 @@ def load(
     :func:`fastmeta.tf.import_meta_graph`'s (which leaves the graph unchanged); the
     restore and the init op fail in the session as TensorFlow's do (after the import).
     """
+    # (a path-like taken as its path all the way: TensorFlow's asset lookup below takes
+    # only str and bytes)
+    export_dir = os.fspath(export_dir)
     saved = read_saved_model(export_dir)
     meta = saved.meta_graph_for_tags(tags)
     with sess.graph.as_default():
         with reported_in_file(saved, meta):
-            saver = import_meta_graph(meta.data, import_scope=import_scope, **saver_kwargs)
+            # (read one level deeper than a .meta file's: protobuf's nesting limit counts
+            # from the SavedModel)
+            loaded = LoadedMetaGraph(meta.data, meta.rest, "<bytes>", None, saved.text_format,
+                                     0 if saved.text_format else 1)
+            saver = import_meta_graph(loaded, import_scope=import_scope, **saver_kwargs)
         try:
             returned = tf_meta_graph_pb2.MetaGraphDef.FromString(bytes(meta.data))
         except DecodeError as e:  # (a field the import does not read)
