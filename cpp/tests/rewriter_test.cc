@@ -2060,7 +2060,7 @@ void TestSameAttrValue() {
 // loads, IsValidUtf8's inline ASCII path, IsValidNodeName's 16-byte scan, at every length
 // and position around their word and vector boundaries, and at every byte value.
 
-static uint64_t ReferenceHashName(std::string_view s) {
+[[maybe_unused]] static uint64_t ReferenceHashName(std::string_view s) {
   const char* p = s.data();
   size_t n = s.size();
   uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;

@@ -12,7 +12,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core, _op_registry
-from fastmeta._import_names import C_INT_RANGE, input_map_tensor_keys, is_utf8, parse_return_element
+from fastmeta._import_names import C_INT_RANGE, is_utf8, parse_return_element
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph, parse_at_depth
@@ -27,7 +27,6 @@ __all__ = [
     "checked_input_map",
     "graph_tail",
     "input_map_pairs",
-    "input_map_tensor_keys",
     "parse_input_map_key",
     "rewrite_meta_graph",
     "rewrite_meta_graph_bytes",
@@ -165,15 +164,15 @@ def _rescoped_rest(loaded: LoadedMetaGraph, scope: str) -> meta_graph_pb2.MetaGr
     return rest
 
 
-def graph_tail(result: Any, loaded: LoadedMetaGraph, message: Any = graph_pb2.GraphDef) -> Any:
+def graph_tail(result: Any, loaded: LoadedMetaGraph) -> graph_pb2.GraphDef:
     """The rewritten GraphDef's fields other than the nodes (library, versions) as a
-    ``message`` (fastmeta's GraphDef, or TensorFlow's). The core copies the function
+    GraphDef. The core copies the function
     library through unread below the functions' signatures, so a malformed part of it
     is found here: a ParseError naming the byte offset in ``loaded``. It is parsed at the
     GraphDef's depth in the file, for protobuf's nesting limit (see ``parse_at_depth``)."""
     try:
-        tail = parse_at_depth(result.graph_tail(), graph_pb2.GraphDef, loaded.depth + 1)
-        return tail if message is graph_pb2.GraphDef else message.FromString(result.graph_tail())
+        tail: graph_pb2.GraphDef = parse_at_depth(result.graph_tail(), graph_pb2.GraphDef, loaded.depth + 1)
+        return tail
     except DecodeError as e:
         raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None
 

@@ -809,7 +809,7 @@ def _import_fast(
     existing += [c.name[:-2] for c in made]
     rewritten = _rewrite(loaded, prefix, clear_devices, core_map, existing)
     timer.lap("core rewrite")
-    tail = graph_tail(rewritten, loaded, tf_graph_pb2.GraphDef)  # (before the graph is touched)
+    tail = graph_tail(rewritten, loaded)  # (checked before the graph is touched)
     # (after the core: what it rejects is rejected before the graph is touched, also
     # when TensorFlow's importer takes over)
     if not _producer_defaults_agree(meta):
@@ -903,8 +903,8 @@ def _import_fast(
         _add_operations(graph, input_map)
         timer.lap("TF Operation wrappers")
 
-    if tail.library.function:
-        for f in function.from_library(tail.library):
+    if tail.library.function:  # (TensorFlow's message of it, only when there are functions)
+        for f in function.from_library(tf_graph_pb2.GraphDef.FromString(rewritten.graph_tail()).library):
             f.add_to_graph(graph)
     timer.lap("functions")
 
