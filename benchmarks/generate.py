@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional, Union
 
 from fastmeta.protos import (
     attr_value_pb2,
@@ -53,7 +52,7 @@ F32, I32, STR, I64, RES = (
     types_pb2.DT_INT64,
     types_pb2.DT_RESOURCE,
 )
-Shape = Optional[tuple[int, ...]]  # None: unknown rank; -1: unknown dim
+Shape = tuple[int, ...] | None  # None: unknown rank; -1: unknown dim
 
 # TensorFlow's registered interfaces of the ops used (inputs, outputs, attrs[=default][>=min],
 # stateful), in a compact REGISTER_OP-like syntax. Checked against TF's registry by the tests.
@@ -243,7 +242,7 @@ def a_loc(*targets: str) -> bytes:
     return v.SerializeToString()
 
 
-Scalar = Union[float, int, str, bytes]
+Scalar = float | int | str | bytes
 
 
 def a_tensor(dtype: int, shape: tuple[int, ...], values: Sequence[Scalar]) -> bytes:

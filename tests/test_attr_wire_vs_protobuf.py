@@ -116,7 +116,7 @@ CASES = [
 
 
 def protobuf_accepts(data: bytes) -> bool:
-    from tensorflow.core.protobuf import meta_graph_pb2
+    meta_graph_pb2 = pytest.importorskip("tensorflow.core.protobuf.meta_graph_pb2")
 
     try:
         meta_graph_pb2.MetaGraphDef.FromString(data)
@@ -164,8 +164,8 @@ def test_the_offset_is_the_bad_field() -> None:
 
 
 def test_tf_dropin_refuses_with_the_graph_untouched(tmp_path: Path) -> None:
+    tf = pytest.importorskip("tensorflow")
     import fastmeta.tf
-    import tensorflow as tf
 
     data = meta(node_with(attr(b"\x0a\x05\x01")))
     path = tmp_path / "g.meta"

@@ -23,6 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+import itertools
+
 from make_seeds import field
 
 # A value of some CollectionDef kind, as (field number, payload) pieces.
@@ -242,5 +244,5 @@ def test_rest_is_read_in_place_as_protobuf_reads_it(fields: list[bytes]) -> None
     expect = meta_graph_pb2.MetaGraphDef.FromString(data)
     expect.ClearField("graph_def")
     ranges = _core.meta_graph_rest_ranges(data)
-    assert all(a < b for a, b in ranges) and all(b < c for (_, b), (c, _) in zip(ranges, ranges[1:]))
+    assert all(a < b for a, b in ranges) and all(b < c for (_, b), (c, _) in itertools.pairwise(ranges))
     assert fastmeta.reading.load_meta_graph(data).rest == expect

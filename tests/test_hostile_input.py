@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import sys
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import fastmeta
 import pytest

@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -10,7 +10,8 @@ paths (TensorFlow, the drop-in, the TF-free import, rewrite_meta_graph):
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import fastmeta
 import pytest

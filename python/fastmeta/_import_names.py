@@ -9,8 +9,8 @@ finds the return tensors (in the order asked), then the return ops.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from fastmeta.errors import GraphError
 

@@ -17,7 +17,7 @@ import contextlib
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Union
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -197,7 +197,7 @@ class _Block:
         return bytes(out)
 
 
-_Part = Union[_Segment, _Block]
+_Part = _Segment | _Block
 
 
 def _varint(out: bytearray, n: int) -> None:

@@ -28,8 +28,8 @@ import functools
 import gc
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Callable, Union
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -113,7 +113,7 @@ _KNOWN_KWARGS = frozenset(
     }
 )
 
-Element = Union[Operation, Tensor]
+Element = Operation | Tensor
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
