@@ -7,6 +7,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <tuple>
@@ -18,6 +19,7 @@
 #include "fastmeta/export.h"
 #include "fastmeta/mapped_file.h"
 #include "fastmeta/rewriter.h"
+#include "fastmeta/text_format.h"
 #include "fastmeta/variable_defs.h"
 
 namespace py = pybind11;
@@ -657,6 +659,19 @@ PYBIND11_MODULE(_core, m) {
      "The byte ranges [begin, end) of the MetaGraphDef's fields other than graph_def, merged where adjacent "
      "(parsed one after the other, they read as the concatenation does: no copy needed). `depth`: the "
      "MetaGraphDef's nesting depth in its file (1 in a SavedModel), for protobuf's nesting limit.");
+  m.def("text_to_binary", [](const py::buffer& data, const std::string& schema, const std::string& root) -> py::object {
+    BufferView buf(data);
+    std::optional<std::vector<char>> out;
+    {
+      py::gil_scoped_release release;
+      const auto parsed = fastmeta::text_format::Schema::Parse(schema);
+      out = Checked({buf.file}, [&] { return fastmeta::text_format::ToBinary(parsed, parsed.Find(root), buf.view()); });
+    }
+    if (!out) return py::none();
+    return Owned(std::move(*out));
+  }, py::arg("data"), py::arg("schema"), py::arg("root"),
+     "The wire form of text-format `data`, a message `root` of `schema` (fastmeta.reading's description), "
+     "or None where protobuf's own text reader must decide (see cpp/include/fastmeta/text_format.h).");
   m.def("read_file", [](const std::string& path) {
     std::string data;
     {

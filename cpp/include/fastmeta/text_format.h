@@ -1,0 +1,90 @@
+// Protobuf text format to the binary wire format, for the text-format meta graph files
+// TensorFlow writes (`export_meta_graph(as_text=True)`, `.pbtxt`).
+//
+// The reader is exact on a subset: every text it converts, protobuf's Python
+// `text_format.Merge` reads as the same message (fields in text order, a later value of a
+// singular field replacing an earlier one, as in the binary format). Anything outside the
+// subset it declines, and the caller reads the text with protobuf instead, so that
+// protobuf's messages and rules decide every error. Outside the subset: extensions, field
+// numbers as names, groups, `\u`/`\U`/`\N` escapes, integers in octal, with a `+` or with
+// `_`, floats other than decimal ones and inf/-inf/infinity/-infinity/nan, enum numbers
+// the enum does not define, whitespace other than ASCII's, and messages nested deeper than
+// kMaxTextDepth.
+//
+// An `Any` in its expanded form, `[type.googleapis.com/tensorflow.X] { ... }`, is read when
+// its body is written as protobuf prints a message (fields in number order, each singular
+// field once, no default value of a field without presence, one member per oneof, no map):
+// protobuf keeps the body's serialization as the Any's `value` bytes, and for such a body
+// those bytes are exactly the ones written here. The type is looked up as fastmeta's
+// `fastmeta.X` (the text names TensorFlow's package, as fastmeta's alias pool does).
+//
+// The schema is data, not code: a list of message and enum types (see Schema::Parse), so
+// that this library knows no protobuf runtime; fastmeta's Python layer writes it from its
+// own descriptors.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fastmeta::text_format {
+
+inline constexpr int kMaxTextDepth = 64;
+
+struct FieldType {
+  std::string name;
+  uint32_t number = 0;
+  int type = 0;  // FieldDescriptorProto.Type: 1 double ... 18 sint64
+  bool repeated = false;
+  bool packed = false;
+  bool presence = false;  // whether a default value set is kept (proto3: oneof members, messages)
+  int oneof = -1;         // the index of its oneof in its message, -1: none
+  int ref = -1;           // the message's index (type 11) or the enum's (type 14)
+};
+
+struct MessageType {
+  std::string name;
+  bool map_entry = false;
+  std::vector<FieldType> fields;
+  std::map<std::string, int, std::less<>> by_name;
+};
+
+struct EnumType {
+  std::string name;
+  std::map<std::string, int32_t, std::less<>> by_name;
+  std::vector<int32_t> numbers;  // sorted
+};
+
+class Schema {
+ public:
+  // One line per item, fields separated by single spaces:
+  //   M <message full name> <map entry 0|1>
+  //   F <name> <number> <type> <repeated 0|1> <packed 0|1> <presence 0|1> <oneof | -1>
+  //     <message or enum index | -1>
+  //   E <enum full name>
+  //   V <value name> <number>
+  // F lines belong to the last M, V lines to the last E; types are numbered in order.
+  // Throws std::invalid_argument on a malformed description.
+  static Schema Parse(std::string_view description);
+
+  // The index of a message type by full name, -1 when absent.
+  int Find(std::string_view name) const;
+
+  const std::vector<MessageType>& messages() const { return messages_; }
+  const std::vector<EnumType>& enums() const { return enums_; }
+
+ private:
+  std::vector<MessageType> messages_;
+  std::vector<EnumType> enums_;
+};
+
+// The binary form of `text`, a message of type `root` (an index into the schema), or
+// nullopt when the text is outside the subset above (or not valid UTF-8, or malformed:
+// protobuf's own reader gives the error then).
+std::optional<std::vector<char>> ToBinary(const Schema& schema, int root, std::string_view text);
+
+}  // namespace fastmeta::text_format
