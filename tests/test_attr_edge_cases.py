@@ -485,15 +485,18 @@ def test_a_function_body_node_lacking_a_required_attr_is_imported() -> None:
     _assert_as_tensorflow(_defun_without("triple_grad_UVQ4cyvFJaM", "mul_0", "T"))
 
 
-def test_a_called_functions_body_node_lacking_a_required_attr_is_a_known_difference() -> None:
-    """A known difference (tests/TF_BEHAVIOUR.md): TensorFlow instantiates a function
-    some node calls, and fails (NotFoundError, not the importer's ValueError) when the
-    instantiation needs the missing attr; fastmeta does not instantiate functions, and
-    imports the file."""
+def test_a_called_functions_body_node_lacking_a_required_attr_is_refused() -> None:
+    """TensorFlow instantiates a function some node calls, and fails (NotFoundError, not
+    the importer's ValueError) when the instantiation needs the missing attr; fastmeta
+    instantiates it too (tests/TF_BEHAVIOUR.md §6c), refusing the import with a
+    FunctionBodyError naming the caller and the function, the graph untouched."""
     tf = _tf()
     data = _defun_without("__inference_doubled_sum_6268", "mul", "T")
-    with tf.Graph().as_default(), pytest.raises(tf.errors.NotFoundError, match="type attr not found: T"):
+    with tf.Graph().as_default(), pytest.raises(tf.errors.NotFoundError, match="type attr not found: T") as tf_error:
         tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(data))
     g = fastmeta.Graph()
-    fastmeta.import_meta_graph(data, graph=g)
-    assert g.get_operations()
+    with pytest.raises(fastmeta.FunctionBodyError) as info:
+        fastmeta.import_meta_graph(data, graph=g)
+    assert str(tf_error.value) in str(info.value)
+    assert info.value.function == "__inference_doubled_sum_6268" and info.value.body_node == "mul"
+    assert not g.get_operations()
