@@ -838,6 +838,7 @@ PYBIND11_MODULE(_core, m) {
     }, py::arg("name"), py::arg("slice"));
     m.def("dtype_name", &fastmeta::dtype::Name, py::arg("dtype"));
     m.def("dtype_size", &fastmeta::dtype::ByteSize, py::arg("dtype"));
+    m.def("data_type_string", &fastmeta::DataTypeString, py::arg("dtype"));
     m.def("crc32c", [](const py::buffer& data) {
       fastmeta_python::BufferView v(data);
       return fastmeta::crc32c::Value(v.view().data(), v.view().size());

@@ -3407,6 +3407,8 @@ void ReturnFreedMemory() {
 
 }  // namespace
 
+std::string DataTypeString(int dtype) { return DataTypeName(dtype); }
+
 std::unique_ptr<RewrittenGraph> RewriteMetaGraph(std::string_view meta_graph, const RewriteOptions& options) {
   if (meta_graph.size() > kMaxMessageSize) {
     throw SizeLimitError("the MetaGraphDef is " + std::to_string(meta_graph.size()) +

@@ -281,6 +281,10 @@ std::string MetaGraphRest(std::string_view meta_graph);
 // into a buffer of its own in one go).
 std::vector<std::string_view> MetaGraphRestParts(std::string_view meta_graph, int depth = 0);
 
+// TensorFlow's name of a DataType in its messages (DataTypeString: "float", "int32",
+// "float_ref"; "unknown dtype enum (N)" for an unknown one), as the importer's use them.
+std::string DataTypeString(int dtype);
+
 // protobuf's hard limit on a serialized message.
 constexpr uint64_t kMaxMessageSize = (uint64_t{1} << 31) - 1;
 
