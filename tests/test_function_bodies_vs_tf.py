@@ -230,6 +230,13 @@ CASES: dict[str, tuple[str, str]] = {
         _pc(f_attrs=""),
         _function("F", _body("i", "Identity", "x", attrs=_t(FLOAT)), sig_attrs=T_ATTR),
     ),
+    "input_arg_type_attr_not_given": (
+        _pc(f_attrs=""),
+        'function { signature { name: "F" input_arg { name: "x" type_attr: "U" } '
+        'output_arg { name: "y" type: DT_FLOAT } } '
+        + _body("i", "Identity", "x", attrs=_t(FLOAT))
+        + 'ret { key: "y" value: "i:output:0" } }',
+    ),
     "duplicate_body_node": (_direct(), _function("F", _body("i", "Identity", "x", attrs=_t(FLOAT)) * 2)),
     "body_node_named_like_an_arg": (
         _direct(),
@@ -288,7 +295,9 @@ def _fastmeta_refusal(data: bytes) -> fastmeta.FunctionBodyError | None:
     """The TF-free import into a graph that already holds an import: None, or its error,
     after checking that the graph is exactly as it was."""
     g = fastmeta.Graph()
-    fastmeta.import_meta_graph(_meta("direct"), graph=g, import_scope="before")
+    before_mg = meta_graph_pb2.MetaGraphDef()
+    text_format.Parse(_const("c") + _const("call"), before_mg.graph_def)
+    fastmeta.import_meta_graph(before_mg.SerializeToString(), graph=g)
     before = _state(g)
     try:
         fastmeta.import_meta_graph(data, graph=g, import_scope="imp")
@@ -391,3 +400,43 @@ def test_each_called_function_is_instantiated_once(monkeypatch: pytest.MonkeyPat
     text_format.Parse(_const("c") + nodes + "library { " + GOOD + _g_calls("F") + " }", mg.graph_def)
     fastmeta.import_meta_graph(mg.SerializeToString(), graph=fastmeta.Graph())
     assert sorted(seen) == ["F", "G"]
+
+
+def _fastmeta_only(nodes: str, library: str) -> fastmeta.FunctionBodyError | None:
+    mg = meta_graph_pb2.MetaGraphDef()
+    text_format.Parse(_const("c") + nodes + "library { " + library + " }", mg.graph_def)
+    return _fastmeta_refusal(mg.SerializeToString())
+
+
+def test_a_recursive_function_is_accepted() -> None:
+    """A function calling itself (TensorFlow 2.21 overflows its stack on it: not compared)
+    is accepted, its body checked once; a bad body below the recursion is still found."""
+    recursive = _function("F", _body("i", "F", "x", attrs=""), "i:y:0")
+    assert _fastmeta_only(_direct(attrs=""), recursive) is None
+    assert _fastmeta_only(_pc(f_attrs=""), recursive) is None
+    bad = _function("F", _body("i", "F", "x", attrs="") + _body("j", "Identity", "nope", attrs=_t(FLOAT)), "i:y:0")
+    error = _fastmeta_only(_direct(attrs=""), bad)
+    assert error is not None and error.body_node == "j"
+
+
+@pytest.mark.parametrize("count", [-1, 1 << 40])
+def test_a_number_attr_out_of_range_is_refused_without_making_it(count: int) -> None:
+    """An ``N`` TensorFlow would try to make that many elements of (or a negative one) is
+    refused, not materialised (not compared: TensorFlow runs out of memory)."""
+    body = _body("i", "AddN", "x", "x", attrs=_t(FLOAT) + f' attr {{ key: "N" value {{ i: {count} }} }}')
+    error = _fastmeta_only(_direct(), _function("F", body, "i:sum:0"))
+    assert error is not None and "number attr N of" in str(error) and error.body_node == "i"
+
+
+def test_a_control_input_naming_an_output_arg() -> None:
+    """``^n:out_arg`` names node ``n`` for TensorFlow's instantiation (it matches the
+    index's ``n:out_arg`` entry): accepted by both."""
+    data = _meta("direct")
+    mg = meta_graph_pb2.MetaGraphDef.FromString(data)
+    body = mg.graph_def.library.function[0].node_def
+    body.add().CopyFrom(body[0])
+    body[1].name = "j"
+    body[1].input.append("^i:output")
+    data = mg.SerializeToString(deterministic=True)
+    assert _tf_outcome(data) == (None, "")
+    assert _fastmeta_refusal(data) is None

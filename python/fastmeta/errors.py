@@ -14,6 +14,7 @@ __all__ = [
     "Error",
     "FileChangedError",
     "FileError",
+    "FunctionBodyError",
     "GraphError",
     "GraphTypeError",
     "InputMapError",
@@ -66,6 +67,28 @@ class GraphTypeError(GraphError, TypeError):
     """A return element TensorFlow refuses with a ``TypeError`` (an output index that is
     no C ``int``, ``x:99999999999``, which its binding cannot take): a
     :class:`GraphError` that is also a ``TypeError``."""
+
+
+class FunctionBodyError(GraphError):
+    """A library function a node calls whose body TensorFlow's importer refuses when it
+    instantiates it (an op it does not know, a type or number attr it cannot find, an
+    input or ``ret`` that names nothing, an input of another dtype), also in a call
+    inside a called body. ``node`` is the calling node as the file names it, ``function``
+    the function refused, ``calls`` the chain of functions from the one ``node`` calls to
+    it, ``body_node`` the node of its body named (None for its signature or returns)."""
+
+    def __init__(
+        self,
+        message: str,
+        node: str | None = None,
+        function: str | None = None,
+        calls: tuple[str, ...] = (),
+        body_node: str | None = None,
+    ):
+        super().__init__(message, node)
+        self.function = function
+        self.calls = calls
+        self.body_node = body_node
 
 
 class InputMapError(Error, ValueError):

@@ -33,6 +33,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
+from fastmeta._function_bodies import check_called_functions
 from fastmeta._import_names import (
     check_return_elements_found,
     checked_return_elements,
@@ -840,8 +841,11 @@ def _import(
             variable_prefix=bulk_prefix(scope_to_prepend),
             collect_output_shapes=True,  # (for Tensor.shape)
         )
-        txn.add_segment(core)
         tail: graph_pb2.GraphDef = graph_tail(core, loaded)
+        # The bodies of the functions the nodes call, instantiated as TensorFlow's
+        # importer instantiates them (nothing to do without a library).
+        check_called_functions(core, tail.library, rest.meta_info_def.stripped_op_list.op)
+        txn.add_segment(core)
         txn.add_library(tail)
         # The graph's Operations that collection restoring looks at count their outputs
         # with the import's OpDefs: staged until commit (a failed import must not decide

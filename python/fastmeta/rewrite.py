@@ -12,6 +12,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core, _op_registry
+from fastmeta._function_bodies import check_called_functions
 from fastmeta._import_names import C_INT_RANGE, is_utf8, parse_return_element
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2
@@ -220,7 +221,8 @@ def rewrite_meta_graph(
     """
     loaded = load_meta_graph(meta_graph_or_file)
     rest, result = _rewrite(loaded, import_scope, clear_devices, input_map)
-    graph_tail(result, loaded)  # (the library at its depth in the file: see graph_tail)
+    tail = graph_tail(result, loaded)  # (the library at its depth in the file: see graph_tail)
+    check_called_functions(result, tail.library, loaded.rest.meta_info_def.stripped_op_list.op)
     try:
         rest.graph_def.ParseFromString(result.graph_def())
     except DecodeError as e:
@@ -239,7 +241,8 @@ def rewrite_meta_graph_bytes(
     """:func:`rewrite_meta_graph`, serialized, without parsing the nodes in Python."""
     loaded = load_meta_graph(meta_graph_or_file)
     rest, result = _rewrite(loaded, import_scope, clear_devices, input_map, threads)
-    graph_tail(result, loaded)  # checked, not copied into the output malformed
+    tail = graph_tail(result, loaded)  # checked, not copied into the output malformed
+    check_called_functions(result, tail.library, loaded.rest.meta_info_def.stripped_op_list.op)
     graph = result.graph_def()
     header = bytearray([0x12])  # field 2 (graph_def), length-delimited
     n = len(graph)
