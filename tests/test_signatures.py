@@ -157,11 +157,13 @@ def test_a_function_call_is_checked_against_its_signature() -> None:
     meta = _valid()
     nodes = {n.name: n for n in meta.graph_def.node}
     nodes["idn"].op = "my_function"
-    signature = meta.graph_def.library.function.add().signature
+    function = meta.graph_def.library.function.add()
+    signature = function.signature
     signature.name = "my_function"
     signature.input_arg.add(name="x", type=1)
     signature.input_arg.add(name="y", type=3)
     signature.output_arg.add(name="z", type=1)
+    function.ret["z"] = "x"  # (a body TensorFlow instantiates: tests/TF_BEHAVIOUR.md §6c)
     fastmeta.import_meta_graph(meta, graph=fastmeta.Graph())
     nodes["use"].input[1] = "idn:1"
     assert "Connecting to invalid output 1 of source node 'idn' which has 1 output" in str(_rejected(meta))
