@@ -20,7 +20,7 @@ not run the ops' shape functions, so what only those refuse is not found here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Optional
+from typing import Any
 
 from fastmeta import _core, _op_registry
 from fastmeta.errors import FunctionBodyError
@@ -135,7 +135,7 @@ def _attr_text(value: attr_value_pb2.AttrValue) -> str:
     return str(value).strip()
 
 
-_Result = Optional[tuple[list[str], _Refused]]
+_Result = tuple[list[str], _Refused] | None
 
 
 class _Checker:
