@@ -6,7 +6,9 @@ TARGET is one of ``read`` (``fastmeta.read_meta_graph_file`` on a file holding t
 input), ``rewrite`` (``fastmeta.rewrite_meta_graph`` on the bytes, with a scope,
 clear_devices and an input_map chosen by a checksum of the input), ``import``
 (``fastmeta.import_meta_graph`` of the bytes, twice into one fresh ``fastmeta.Graph``,
-scope and clear_devices chosen by a checksum of the input) or ``checkpoint``
+scope and clear_devices chosen by a checksum of the input), ``text`` (the core's
+text-format reader against protobuf's ``text_format.Merge``: whatever the core converts,
+protobuf must read as the same message) or ``checkpoint``
 (``fastmeta.checkpoint.CheckpointReader`` on an index and a data shard both taken from
 the input, every tensor read). Any exception that is not a ``fastmeta.Error`` is a finding. Seeds:
 ``python fuzz/make_seeds.py DIR`` (``DIR/meta``, ``DIR/ckpt``: mode byte, 2-byte index
@@ -22,13 +24,17 @@ import shutil
 import sys
 import tempfile
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 import atheris
 
 with atheris.instrument_imports(include=["fastmeta"]):
     import fastmeta
     from fastmeta import checkpoint as fm_checkpoint
+    from fastmeta import reading
+    from fastmeta.protos import meta_graph_pb2
+
+from google.protobuf import text_format
 
 # Where the harness writes the files it reads back: tools/fuzz_python.sh gives a folder
 # of its work directory; run directly, a temporary one (removed if Python exits normally).
@@ -91,6 +97,18 @@ def target_import(data: bytes) -> None:
     _expect_typed(run)
 
 
+def target_text(data: bytes) -> None:
+    converted = reading.text_to_binary(data, meta_graph_pb2.MetaGraphDef)
+    if converted is None:
+        return  # (declined: protobuf's reader decides, as without the core)
+    ours = meta_graph_pb2.MetaGraphDef.FromString(bytes(converted))
+    theirs = meta_graph_pb2.MetaGraphDef()
+    # (raising here is a finding too: the core converted a text protobuf refuses)
+    text_format.Merge(data.decode("utf-8"), theirs, descriptor_pool=reading.tensorflow_alias_pool())
+    if ours.SerializeToString(deterministic=True) != theirs.SerializeToString(deterministic=True):
+        raise AssertionError("the core's conversion is not protobuf's message")
+
+
 def target_checkpoint(data: bytes) -> None:
     # data[0]: the C++ harness's mode byte (skipped); data[1:3]: the length n of the
     # .index (little endian); then n bytes of .index and the rest is the data shard, so
@@ -120,6 +138,7 @@ TARGETS = {
     "read": target_read,
     "rewrite": target_rewrite,
     "import": target_import,
+    "text": target_text,
     "checkpoint": target_checkpoint,
 }
 

@@ -8,7 +8,8 @@ loops, and hostile samples) and OUT_DIR/index/ (every checkpoint .index fixture,
 prefixed with the checkpoint harness's mode byte 0, and small payloads for the
 wrapped modes 1-3) and OUT_DIR/ckpt/ (each fixture checkpoint whole for the atheris
 harness: mode byte 0, the index length in 2 bytes little endian, the index, the data
-shard; single-shard checkpoints only). Plain files, one input each; libFuzzer and
+shard; single-shard checkpoints only) and OUT_DIR/text/ (small text-format meta graphs
+using each construct of the format, for the atheris text harness). Plain files, one input each; libFuzzer and
 atheris both take the directories as corpora.
 """
 
@@ -118,6 +119,30 @@ def handmade() -> dict[str, bytes]:
     }
 
 
+def texts() -> dict[str, bytes]:
+    """Small text-format meta graphs, between them every construct the core's text reader
+    reads (and some it declines)."""
+    return {
+        "graph": b"graph_def { node { name: 'a' op: 'Const' device: '/cpu:0' attr { key: 'dtype' value { "
+        b"type: DT_FLOAT } } attr { key: 'value' value { tensor { dtype: DT_FLOAT tensor_shape { dim { size: 2 "
+        b"} } float_val: [1.5, -2e-3f, inf, nan] } } } } node { name: 'b' input: ['a', '^a'] } versions { "
+        b"producer: 27 bad_consumers: [1, 0x2] } }",
+        "info": rb"""meta_info_def < meta_graph_version: 'v' "1"; tags: ['a', 'b'], stripped_op_list { op { """
+        rb"name: 'C' attr { name: 'T' type: 'type' allowed_values { list { type: [DT_INT32, 1] } } } } } > "
+        b"# comment\n",
+        "escapes": rb"""collection_def { key: 'k' value { bytes_list { value: '\n\t\\\'\"\x41\x4\101\0\377' """
+        rb"value: '\u0041' } } } collection_def { key: 'n' value { int64_list { value: [-1, 9223372036854775807] "
+        rb"} } }",
+        "any": rb"collection_def { key: 'a' value { any_list { value { [type.googleapis.com/tensorflow.SaverDef] { "
+        rb"filename_tensor_name: 'f:0' max_to_keep: 3 version: V2 } } value { type_url: 'x/y' value: '\001' } } } }",
+        "attrs": b"graph_def { node { attr { key: 'x' value { i: 1 s: 'x' list { i: 1 } } } attr { key: 'x' value { "
+        b"b: t } } attr { key: 'f' value { func { name: 'g' attr { key: 'T' value { shape { unknown_rank: true "
+        b"} } } } } } } library { function { signature { name: 'g' } ret { key: 'y' value: 'z:output:0' } } } }",
+        "saver": b"saver_def { filename_tensor_name: 'save/Const:0' version: V2 sharded: True "
+        b"keep_checkpoint_every_n_hours: 10000.0 max_to_keep: 5 }",
+    }
+
+
 def index_payloads() -> dict[str, bytes]:
     def one_entry_block(key: bytes, value: bytes) -> bytes:
         body = varint(0) + varint(len(key)) + varint(len(value)) + key + value
@@ -143,8 +168,8 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     out = Path(argv[1])
-    meta_dir, index_dir, ckpt_dir = out / "meta", out / "index", out / "ckpt"
-    for d in (meta_dir, index_dir, ckpt_dir):
+    meta_dir, index_dir, ckpt_dir, text_dir = out / "meta", out / "index", out / "ckpt", out / "text"
+    for d in (meta_dir, index_dir, ckpt_dir, text_dir):
         d.mkdir(parents=True, exist_ok=True)
     for path in sorted(CORPUS.glob("*.meta")) + sorted(CORPUS.glob("*.pbtxt")):
         write(meta_dir, path.stem, path.read_bytes())
@@ -158,7 +183,9 @@ def main(argv: list[str]) -> int:
             write(ckpt_dir, path.stem, b"\x00" + len(index).to_bytes(2, "little") + index + shards[0].read_bytes())
     for name, data in index_payloads().items():
         write(index_dir, name, data)
-    counts = ", ".join(f"{len(list(d.iterdir()))} {d.name}" for d in (meta_dir, index_dir, ckpt_dir))
+    for name, data in texts().items():
+        write(text_dir, name, data)
+    counts = ", ".join(f"{len(list(d.iterdir()))} {d.name}" for d in (meta_dir, index_dir, ckpt_dir, text_dir))
     print(f"seeds: {counts} in {out}")
     return 0
 

@@ -15,7 +15,7 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash tools/sanitize_tests.sh
 echo "== atheris smoke run (${ATHERIS_RUNS:-20000} executions per harness)"
 python -m pip install --quiet "atheris>=2.3"
 work="$PWD/build/atheris-smoke"
-for target in read rewrite import checkpoint; do
+for target in read rewrite import text checkpoint; do
   log="$work/$target.log"
   mkdir -p "$work"
   if ! FUZZ_WORK="$work" ATHERIS_STAGE="$work/stage" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs an atheris harness of fuzz/fuzz_python.py with coverage feedback.
 #
-#   tools/fuzz_python.sh TARGET [LIBFUZZER_ARGS...]     TARGET: read, rewrite, import, checkpoint
+#   tools/fuzz_python.sh TARGET [LIBFUZZER_ARGS...]     TARGET: read, rewrite, import, text, checkpoint
 #
 # atheris cannot instrument modules an editable install loads through its import hook
 # (the run then has no coverage: "no interesting inputs were found", corpus of one
@@ -27,6 +27,7 @@ cp "$so" "$stage/fastmeta/"
 "$py" "$here/fuzz/make_seeds.py" "$work/seeds" >/dev/null
 seeds="$work/seeds/meta"
 [ "$target" = checkpoint ] && seeds="$work/seeds/ckpt"
+[ "$target" = text ] && seeds="$work/seeds/text"
 cd "$work"
 PYTHONPATH="$stage:$site" exec "$py" -S "$here/fuzz/fuzz_python.py" "$target" "$work/atheris/$target" "$seeds" \
   -max_len=8192 -print_final_stats=1 "$@"
