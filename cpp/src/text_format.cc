@@ -60,6 +60,7 @@ class Reader {
       : schema_(schema), p_(text.data()), end_(text.data() + text.size()) {}
 
   std::vector<char> Convert(int root) {
+    out_.reserve(static_cast<size_t>(end_ - p_) / 2 + 16);  // (the wire form is ~40% of the text)
     ReadFields(root, '\0', 0, false);
     return std::move(out_);
   }
@@ -181,9 +182,9 @@ class Reader {
       }
       const std::string_view name = Word();
       if (name.empty() || !IsIdentStart(name[0])) throw Decline{};  // `[ext]`, a number, ...
-      const auto found = type.by_name.find(name);
-      if (found == type.by_name.end()) throw Decline{};
-      const FieldType& field = type.fields[static_cast<size_t>(found->second)];
+      const FieldType* found = type.Field(name);
+      if (found == nullptr) throw Decline{};
+      const FieldType& field = *found;
       if (run.open && run.number != field.number) CloseRun(run);
       if (canonical) {
         if (field.number < last_number || (field.number == last_number && !field.repeated)) throw Decline{};
@@ -292,7 +293,8 @@ class Reader {
     switch (field.type) {
       case kString:
       case kBytes: {
-        std::string value;
+        std::string& value = scratch_;
+        value.clear();
         ReadString(value);
         if (field.type == kString && !wire::IsValidUtf8(value)) throw Decline{};
         PutTag(field.number, 2);
@@ -551,6 +553,7 @@ class Reader {
   const char* p_;
   const char* end_;
   std::vector<char> out_;
+  std::string scratch_;  // a string value as it is unescaped
 };
 
 }  // namespace
@@ -566,7 +569,7 @@ Schema Schema::Parse(std::string_view description) {
     const std::vector<std::string_view> parts = Split(line);
     const std::string_view kind = parts[0];
     if (kind == "M" && parts.size() == 3) {
-      s.messages_.push_back(MessageType{std::string(parts[1]), parts[2] == "1", {}, {}});
+      s.messages_.push_back(MessageType{std::string(parts[1]), parts[2] == "1", {}});
     } else if (kind == "F" && parts.size() == 9 && !s.messages_.empty()) {
       FieldType f;
       f.name = std::string(parts[1]);
@@ -578,7 +581,6 @@ Schema Schema::Parse(std::string_view description) {
       f.oneof = Number<int>(parts[7]);
       f.ref = Number<int>(parts[8]);
       MessageType& m = s.messages_.back();
-      m.by_name.emplace(f.name, static_cast<int>(m.fields.size()));
       m.fields.push_back(std::move(f));
     } else if (kind == "E" && parts.size() == 2) {
       s.enums_.push_back(EnumType{std::string(parts[1]), {}, {}});

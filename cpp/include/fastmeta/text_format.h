@@ -50,7 +50,15 @@ struct MessageType {
   std::string name;
   bool map_entry = false;
   std::vector<FieldType> fields;
-  std::map<std::string, int, std::less<>> by_name;
+
+  // The field called `field_name`, or null. (A scan: messages have a few dozen fields at
+  // most, and their names' lengths mostly differ.)
+  const FieldType* Field(std::string_view field_name) const {
+    for (const FieldType& f : fields) {
+      if (f.name.size() == field_name.size() && f.name == field_name) return &f;
+    }
+    return nullptr;
+  }
 };
 
 struct EnumType {
