@@ -466,6 +466,26 @@ def test_garbled_graph_of_the_chosen_meta_graph(models: dict[str, Path], tmp_pat
     assert f"at byte offset {error.offset} of the file" in str(error)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("tags", [["serve"], ["nonesuch"]])
+def test_garbled_graph_of_another_meta_graph(models: dict[str, Path], tmp_path: Path, tags: list[str]) -> None:
+    """Damage inside the GraphDef of a meta graph not loaded: TensorFlow parses the whole
+    file, so the load fails (before the tags are looked for), at its offset in the file."""
+    export_dir = tmp_path / "model"
+    shutil.copytree(models["main_op"], export_dir)
+    path = export_dir / "saved_model.pb"
+    data = bytearray(path.read_bytes())
+    other = fastmeta.saved_model.read_saved_model(export_dir).meta_graphs[1]
+    middle = other.offset + len(other.data) // 2
+    data[middle : middle + 6] = b"\xff" * 6
+    path.write_bytes(bytes(data))
+    expected = _tf_error(export_dir, tags)
+    assert isinstance(expected, OSError) and "Cannot parse file" in str(expected)
+    error = _fm_error(export_dir, tags, fastmeta.Graph())
+    assert isinstance(error, fastmeta.SavedModelParseError) and error.path == str(path)  # type: ignore[attr-defined]
+    assert error.offset is not None and other.offset <= error.offset < other.offset + len(other.data)  # type: ignore[attr-defined]
+    assert f"at byte offset {error.offset})" in str(error) and "meta graph 1" in str(error)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("how", ["no_variables_dir", "no_index", "corrupt_data"])
 def test_bad_variables_leave_the_graph_unchanged(models: dict[str, Path], tmp_path: Path, how: str) -> None:
     export_dir = tmp_path / "model"

@@ -310,3 +310,121 @@ def test_saved_model_top_level(saved: bytes, tmp_path: Path) -> None:
     graph = fastmeta.Graph()
     fastmeta.saved_model.load(tmp_path, ["serve"], graph=graph)
     assert nodes_of(graph.as_graph_def()) == nodes_of(want.meta_graphs[0].graph_def)
+
+
+def attr_entry(key: bytes, value: bytes) -> bytes:
+    return field(5, field(1, key) + field(2, value))
+
+
+B_FF = field(2, b"\xff")
+
+
+def nested_funcs(levels: int) -> bytes:
+    """A graph whose node's attr is a func attr ``levels`` deep (3 messages a level)."""
+    value = field(3, 1)
+    for _ in range(levels):
+        value = field(10, field(1, b"f") + field(2, field(1, b"k") + field(2, value)))
+    return graph(nodedef(attr_entry(b"k", value)))
+
+
+# (id, MetaGraphDef bytes): a meta graph the load does not choose. TensorFlow's loader
+# parses the whole SavedModel, every meta graph's GraphDef included: what protobuf
+# refuses there fails the load, whichever meta graph is loaded.
+UNCHOSEN_CASES: list[tuple[str, bytes]] = [
+    ("valid", graph(nodedef())),
+    ("node_name_bad_utf8", graph(nodedef(name=b"c\xff"))),
+    ("node_op_bad_utf8", graph(nodedef(op=b"No\xffOp"))),
+    ("node_input_bad_utf8", graph(nodedef(inputs=(b"^\xff",)))),
+    ("node_device_bad_utf8", graph(nodedef(field(4, b"\xff")))),
+    ("attr_key_bad_utf8", graph(nodedef(attr_entry(b"k\xff", field(3, 1))))),
+    ("attr_func_name_bad_utf8", graph(nodedef(attr_entry(b"k", field(10, field(1, b"\xff")))))),
+    ("attr_s_not_utf8", graph(nodedef(attr_entry(b"k", field(2, b"\xff"))))),  # (bytes: accepted)
+    ("attr_dim_name_bad_utf8", graph(nodedef(attr_entry(b"k", field(7, field(2, field(2, b"\xff"))))))),
+    ("attr_list_i_packed_truncated", graph(nodedef(attr_entry(b"k", field(1, field(3, b"\x80")))))),
+    ("attr_length_past_end", graph(nodedef(attr_entry(b"k", b"\x3a\x05\x10")))),
+    ("node_length_past_end", graph(nodedef(b"\x22\x09ab"))),
+    ("node_wire_type_7", graph(nodedef(tag(9, 7)))),
+    ("node_field_number_0", graph(nodedef(b"\x00\x01"))),
+    ("node_tag_6_bytes", graph(nodedef(long_varint(99 << 3, 6) + b"\x01"))),
+    ("node_tag_at_2_32", graph(nodedef(long_varint(1 << 32, 5) + b"\x01"))),
+    ("node_unknown_varint_11_bytes", graph(nodedef(tag(99, 0) + b"\xff" * 10 + b"\x01"))),
+    ("node_unknown_payload_garbage", graph(nodedef(field(99, b"\xff\xff\xff")))),  # (not parsed: accepted)
+    ("node_field_19000", graph(nodedef(field(19000, 1)))),
+    ("node_name_as_varint", graph(nodedef(field(1, 3)))),  # (an unknown field)
+    ("node_groups_nested_97", graph(nodedef(groups(97)))),
+    ("node_groups_nested_98", graph(nodedef(groups(98)))),
+    ("node_group_unterminated", graph(nodedef(tag(99, 3)))),
+    ("node_group_mismatched_end", graph(nodedef(tag(99, 3) + tag(98, 4)))),
+    ("node_end_group_outside", graph(nodedef(tag(99, 4)))),
+    ("graph_length_past_end", field(2, A + b"\x0a\x30")),
+    ("versions_packed_truncated", meta(A, field(4, field(3, b"\x80")))),
+    ("version_varint_11_bytes", meta(A, tag(3, 0) + b"\xff" * 11)),
+    ("debug_info_not_utf8", meta(A, field(5, field(1, b"\xff")))),  # (proto2: not checked)
+    ("debug_info_packed_truncated", meta(A, field(5, field(2, b"\x80")))),
+    ("function_name_bad_utf8", meta(A, field(2, field(1, field(1, field(1, b"\xff")))))),
+    ("function_node_bad_utf8", meta(A, field(2, field(1, field(1, field(1, b"f")) + field(3, field(1, b"\xff")))))),
+    ("function_ret_bad_utf8", meta(A, field(2, field(1, field(1, field(1, b"f")) + field(4, field(1, b"a") + B_FF))))),
+    ("gradient_bad_utf8", meta(A, field(2, field(2, field(1, b"\xff"))))),
+    ("function_groups_nested_96", function_groups(96)),
+    ("function_groups_nested_97", function_groups(97)),
+    ("attr_messages_nested_100", nested_funcs(31)),
+    ("attr_messages_nested_101", nested_funcs(32)),
+]
+
+
+def two_meta_graphs(other: bytes) -> bytes:
+    """A SavedModel of a valid meta graph tagged "serve", then ``other`` tagged "train"."""
+    return field(1, 1) + field(2, MG) + field(2, field(1, field(4, b"train")) + other)
+
+
+def tf_loader_error(export_dir: Path, tags: list[str]) -> BaseException | None:
+    import tensorflow as tf
+
+    with tf.Graph().as_default() as g, tf.compat.v1.Session(graph=g) as sess:
+        try:
+            tf.compat.v1.saved_model.loader.load(sess, tags, str(export_dir))
+        except Exception as e:
+            return e
+    return None
+
+
+@pytest.mark.parametrize("other", [c[1] for c in UNCHOSEN_CASES], ids=[c[0] for c in UNCHOSEN_CASES])
+def test_unchosen_meta_graph_is_checked(other: bytes, tmp_path: Path) -> None:
+    import fastmeta.tf
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = two_meta_graphs(other)
+    (tmp_path / "saved_model.pb").write_bytes(saved)
+    try:
+        saved_model_pb2.SavedModel.FromString(saved)
+        refused = False
+    except Exception:
+        refused = True
+    expected = tf_loader_error(tmp_path, ["serve"])
+    assert (expected is not None) == refused
+    begin = len(saved) - len(other)  # (where the unchosen meta graph's fields start)
+    if not refused:
+        graph = fastmeta.Graph()
+        fastmeta.saved_model.load(tmp_path, ["serve"], graph=graph)
+        assert [op.name for op in graph.get_operations()] == ["a", "c"]
+        with tf.Graph().as_default() as g, tf.compat.v1.Session(graph=g) as sess:
+            fastmeta.tf.saved_model.load(sess, ["serve"], tmp_path)
+            assert [n.name for n in g.as_graph_def().node] == ["a", "c"]
+        return
+    # (a parse error before the tags are looked for, as TensorFlow's)
+    assert isinstance(tf_loader_error(tmp_path, ["nonesuch"]), OSError)
+    for tags in (["serve"], ["nonesuch"]):
+        graph = fastmeta.Graph()
+        with pytest.raises(fastmeta.SavedModelParseError) as info:
+            fastmeta.saved_model.load(tmp_path, tags, graph=graph)
+        assert graph.get_operations() == []
+        with tf.Graph().as_default() as g, tf.compat.v1.Session(graph=g) as sess:
+            with pytest.raises(fastmeta.SavedModelParseError) as dropin:
+                fastmeta.tf.saved_model.load(sess, tags, tmp_path)
+            assert g.as_graph_def().node == []
+        assert str(dropin.value) == str(info.value)
+        e = info.value
+        assert isinstance(e, OSError) and e.path == str(tmp_path / "saved_model.pb")
+        assert e.offset is not None and begin <= e.offset < len(saved), str(e)
+        assert f"byte offset {e.offset}" in str(e) and "meta graph 1" in str(e)

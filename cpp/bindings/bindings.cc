@@ -621,7 +621,15 @@ PYBIND11_MODULE(_core, m) {
              py::gil_scoped_release release;
              return fastmeta::SurelyParses(schema, message, bytes);
            }, py::arg("message"), py::arg("data"),
-           "True when `data` surely parses as message `message` with protobuf; false: not sure (protobuf decides).");
+           "True when `data` surely parses as message `message` with protobuf; false: not sure (protobuf decides).")
+      .def("check", [](const fastmeta::WireSchema& schema, uint32_t message, const py::buffer& data, int depth) {
+             const py::buffer_info info = data.request();
+             const std::string_view bytes(static_cast<const char*>(info.ptr), static_cast<size_t>(info.size * info.itemsize));
+             py::gil_scoped_release release;
+             fastmeta::CheckParses(schema, message, bytes, depth);
+           }, py::arg("message"), py::arg("data"), py::arg("depth") = 0,
+           "Check that `data` parses as message `message` lying `depth` levels below its file's root, as protobuf "
+           "reads it: ParseError at the first problem (its offset counted from `data`).");
   py::class_<OwnedBuffer>(m, "OwnedBuffer", py::buffer_protocol(), "Read-only bytes owned by a core result.")
       .def("__len__", [](const OwnedBuffer& b) { return b.size; })
       .def_buffer([](OwnedBuffer& b) { return ReadOnlyBytes(b.data, b.size); });

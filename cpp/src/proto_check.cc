@@ -1,5 +1,6 @@
 // A table-driven check of protobuf wire data against the few messages the rewriter
-// copies through unparsed (see proto_check.h). Rules follow protobuf's parser (upb, as
+// copies through unparsed (see proto_check.h), and CheckParses (export.h): the same
+// rules against any schema given at run time (a whole meta graph's). Rules follow protobuf's parser (upb, as
 // Python's protobuf and so TensorFlow's import_meta_graph use it):
 // - a tag is a varint of at most 5 bytes below 2^32; field number 0 is refused in a
 //   message (inside a group protobuf skips it); wire types 6 and 7 are refused;
@@ -15,7 +16,11 @@
 
 #include <cstddef>
 #include <iterator>
+#include <stdexcept>
+#include <vector>
 
+#include "fastmeta/errors.h"
+#include "fastmeta/export.h"
 #include "fastmeta/wire.h"
 
 namespace fastmeta::proto_check {
@@ -320,6 +325,71 @@ bool WalkWithStack(Message root, std::string_view bytes, int root_depth, Problem
   return Walk<true>(root, bytes, root_depth, problem);
 }
 
+// CheckParses' walk of one message of `schema` (at nesting depth `depth`), recursive:
+// the messages it reaches are whole files' (a GraphDef), not the few small ones above.
+bool CheckSchema(const WireSchema& schema, uint32_t message, const char* p, const char* end, int depth,
+                 Problem& problem) {
+  const std::vector<WireSchema::Field>& fields = schema.messages[message];
+  while (p < end) {
+    const char* at = p;
+    uint32_t tag;
+    if (!ReadTag(p, end, tag)) return Fail(problem, at, kBadTag);
+    const uint32_t number = tag >> 3;
+    if (number == 0) return Fail(problem, at, "invalid field number 0");
+    const char* value = p;  // (where a bad value is reported, as the wire reader does)
+    switch (tag & 7) {
+      case wire::kVarint:
+        if (!SkipVarint(p, end)) return Fail(problem, value, kBadVarint);
+        break;
+      case wire::kFixed64:
+        if (end - p < 8) return Fail(problem, value, kTruncatedFixed);
+        p += 8;
+        break;
+      case wire::kFixed32:
+        if (end - p < 4) return Fail(problem, value, kTruncatedFixed);
+        p += 4;
+        break;
+      case wire::kStartGroup:
+        if (!SkipGroup(p, end, number, depth + 1, problem)) return false;
+        break;
+      case wire::kEndGroup: return Fail(problem, at, "end-group tag outside a group");
+      case wire::kLengthDelimited: {
+        size_t len;
+        if (!ReadLength(p, end, len)) return Fail(problem, value, kPastEnd);
+        const char* data = p;
+        p += len;
+        if (number >= fields.size()) break;  // (an unknown field: its payload is not parsed)
+        const WireSchema::Field& f = fields[number];
+        switch (f.kind) {
+          case WireSchema::kString:
+            if (!wire::IsValidUtf8(std::string_view(data, len))) {
+              return Fail(problem, data, "invalid UTF-8 in a string field");
+            }
+            break;
+          case WireSchema::kMessage:
+            if (depth >= kMaxDepth) return Fail(problem, at, kTooDeep);
+            if (!CheckSchema(schema, f.message, data, p, depth + 1, problem)) return false;
+            break;
+          // (a scalar's: packed values of a repeated field, else an unknown field)
+          case WireSchema::kVarint:
+            if (f.repeated && !PackedVarintsOk(data, p)) return Fail(problem, at, "packed field ends inside a value");
+            break;
+          case WireSchema::kFixed32:
+            if (f.repeated && len % 4 != 0) return Fail(problem, at, "packed field ends inside a value");
+            break;
+          case WireSchema::kFixed64:
+            if (f.repeated && len % 8 != 0) return Fail(problem, at, "packed field ends inside a value");
+            break;
+          default: break;  // (bytes, unknown)
+        }
+        break;
+      }
+      default: return Fail(problem, at, "invalid wire type");
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 bool CheckSlow(Message msg, std::string_view bytes, int depth, Problem& problem) {
@@ -335,3 +405,15 @@ bool CheckSlow(Message msg, std::string_view bytes, int depth, Problem& problem)
 }
 
 }  // namespace fastmeta::proto_check
+
+namespace fastmeta {
+
+void CheckParses(const WireSchema& schema, uint32_t message, std::string_view data, int depth) {
+  if (message >= schema.messages.size()) throw std::invalid_argument("CheckParses: no such message in the schema");
+  proto_check::Problem problem{};
+  if (!proto_check::CheckSchema(schema, message, data.data(), data.data() + data.size(), depth, problem)) {
+    throw ParseError(problem.what, static_cast<size_t>(problem.at - data.data()));
+  }
+}
+
+}  // namespace fastmeta

@@ -958,6 +958,67 @@ void TestExportThreadsAndCheck() {
   CHECK(!fastmeta::SurelyParses(nested, 0, Bytes(1, deep)));
 }
 
+// CheckParses: exactly what protobuf's parser accepts, else a ParseError at the problem.
+void TestCheckParses() {
+  using W = fastmeta::WireSchema;
+  // GraphDef-like (0): node 1 (1): name 1 string, data 2 bytes, sizes 3 repeated varint,
+  // values 4 repeated fixed32, child 5 (1), count 6 varint.
+  W schema;
+  schema.messages = {{{}, {W::kMessage, true, 1}},
+                     {{}, {W::kString}, {W::kBytes}, {W::kVarint, true}, {W::kFixed32, true}, {W::kMessage, false, 1},
+                      {W::kVarint}}};
+  // The offset of the first problem, or npos when it parses.
+  auto problem = [&schema](const std::string& data, int depth = 0) {
+    try {
+      fastmeta::CheckParses(schema, 0, data, depth);
+    } catch (const fastmeta::ParseError& e) {
+      CHECK(e.offset() <= data.size());
+      return e.offset();
+    }
+    return std::string::npos;
+  };
+  const std::string npos_cases[] = {
+      Bytes(1, Bytes(1, "a") + Bytes(2, "\xff") + Bytes(3, "\x01\x96\x01") + Bytes(4, std::string(8, '\0'))),
+      Bytes(1, VarintField(1, 5) + Bytes(6, "\xff") + VarintField(5, 1)),  // another wire type: unknown fields
+      Bytes(1, Bytes(99, "\xff\xff")),                                      // an unknown field, not parsed
+      Bytes(1, Varint(99 << 3 | 3) + VarintField(1, 1) + Varint(99 << 3 | 4)),  // an unknown group
+      Bytes(1, VarintField(19500, 1)),                                       // a reserved number
+      Bytes(1, Varint(72) + std::string(9, '\xff') + std::string("\x02", 1)),  // bits past 64 dropped
+  };
+  for (const std::string& c : npos_cases) CHECK(problem(c) == std::string::npos);
+  // (bytes, where the problem is)
+  const std::pair<std::string, size_t> refused[] = {
+      {Bytes(1, Bytes(1, "ab\xff")), 4},                              // invalid UTF-8: the string
+      {Bytes(1, Bytes(5, Bytes(1, "\xed\xa0\x80"))), 6},              // a surrogate, a level deeper
+      {Bytes(1, Bytes(3, "\x80")), 2},                                // a packed varint cut: its field
+      {Bytes(1, Bytes(4, "abc")), 2},                                  // a packed fixed32 cut
+      {std::string("\x0a\x05\x0a\x01", 4), 1},                       // a length past the end: the length
+      {Bytes(1, std::string("\x00\x01", 2)), 2},                      // field 0
+      {Bytes(1, std::string("\x0f", 1)), 2},                           // wire type 7
+      {Bytes(1, std::string("\x0c", 1)), 2},                           // an end-group tag outside a group
+      {Bytes(1, std::string("\x0b\x08\x01", 3)), 3},                  // an unterminated group: after its tag
+      {Bytes(1, Varint(72) + std::string(10, '\xff') + std::string("\x01", 1)), 3},  // an 11-byte varint
+      {Bytes(1, std::string("\xf8\xff\xff\xff\xff\x01\x01", 7)), 2},   // a 6-byte tag
+  };
+  for (const auto& [data, at] : refused) CHECK(problem(data) == at);
+  // Nesting: messages and groups count from the file's root (depth of the one checked).
+  std::string deep;
+  for (int d = 0; d < 99; ++d) deep = Bytes(5, deep);
+  CHECK(problem(Bytes(1, deep)) == std::string::npos);  // (the innermost at depth 100)
+  CHECK(problem(Bytes(1, deep), 1) != std::string::npos);
+  std::string groups;
+  for (int d = 0; d < 99; ++d) groups = Varint(9 << 3 | 3) + groups + Varint(9 << 3 | 4);
+  CHECK(problem(Bytes(1, groups)) == std::string::npos);  // (the innermost group at depth 100)
+  CHECK(problem(Bytes(1, groups), 1) != std::string::npos);
+  bool threw = false;
+  try {
+    fastmeta::CheckParses(schema, 2, "", 0);
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK(threw);
+}
+
 void TestThreadsSameResultAndError() {
   // Enough nodes for the parallel paths; the error is the same as single-threaded.
   std::string nodes;
@@ -2208,6 +2269,7 @@ int main() {
   TestRegistry();
   TestSameAttrValue();
   TestStringChecks();
+  TestCheckParses();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
   return 0;

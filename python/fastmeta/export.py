@@ -48,13 +48,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf import any_pb2, text_format
-from google.protobuf.descriptor import Descriptor
-from google.protobuf.descriptor import FieldDescriptor as FD
 from google.protobuf.message import DecodeError, Message
 
 from fastmeta._attr_equal import equal_though_serialized_apart
 from fastmeta._builtin_ops import TF_VERSION
 from fastmeta._files import write_atomic
+from fastmeta._wire_schema import wire_schema
 from fastmeta.control_flow import CondContext, ControlFlowContext, WhileContext
 from fastmeta.errors import SizeLimitError
 from fastmeta.graph import (
@@ -463,51 +462,9 @@ def _graph_def_bytes(
 # default); the bytes are the same for any.
 _EXPORT_THREADS = 0
 
-# WireSchema kinds by FieldDescriptor type (the rest: never surely parsed).
-_WIRE_KINDS = {
-    **dict.fromkeys((FD.TYPE_INT32, FD.TYPE_INT64, FD.TYPE_UINT32, FD.TYPE_UINT64), 1),
-    **dict.fromkeys((FD.TYPE_SINT32, FD.TYPE_SINT64, FD.TYPE_BOOL, FD.TYPE_ENUM), 1),
-    **dict.fromkeys((FD.TYPE_DOUBLE, FD.TYPE_FIXED64, FD.TYPE_SFIXED64), 2),
-    **dict.fromkeys((FD.TYPE_FLOAT, FD.TYPE_FIXED32, FD.TYPE_SFIXED32), 3),
-    FD.TYPE_STRING: 4,
-    FD.TYPE_BYTES: 5,
-    FD.TYPE_MESSAGE: 6,
-}
-_WIRE_OTHER = 7
-
-
-def _wire_schema(root: Descriptor) -> Any:
-    """The core's WireSchema of ``root`` (message 0) and the messages it reaches, from
-    the descriptors protobuf parses with."""
-    from fastmeta import _core
-
-    index: dict[str, int] = {root.full_name: 0}
-    order = [root]
-    tables: list[list[tuple[int, int, bool, int]]] = []
-    for desc in order:  # (grows as messages are found)
-        fields = []
-        for f in desc.fields:
-            kind = _WIRE_KINDS.get(f.type, _WIRE_OTHER)
-            message = 0
-            if kind == 6:
-                sub = f.message_type
-                if sub.full_name not in index:
-                    index[sub.full_name] = len(order)
-                    order.append(sub)
-                message = index[sub.full_name]
-            fields.append((f.number, kind, f.is_repeated, message))
-        tables.append(fields)
-    return _core.WireSchema(tables)
-
-
-_SCHEMA: list[Any] = []
-
-
 def _graph_def_schema() -> Any:
     """GraphDef's WireSchema (made once)."""
-    if not _SCHEMA:
-        _SCHEMA.append(_wire_schema(graph_pb2.GraphDef.DESCRIPTOR))
-    return _SCHEMA[0]
+    return wire_schema(graph_pb2.GraphDef.DESCRIPTOR)
 
 
 def _respell_mapped_inputs(gd: graph_pb2.GraphDef, ops: Sequence[Operation]) -> None:

@@ -12,7 +12,9 @@ TensorFlow session is not done: the init op (``main_op``/``legacy_init_op``) is 
 not run (``fastmeta.tf.saved_model.load`` runs it).
 
 The binary file is memory-mapped and only its top level is walked: the chosen meta graph's
-bytes go to the C++ core in place, and the other meta graphs' graphs are never parsed.
+bytes go to the C++ core in place, and the other meta graphs' are only checked as protobuf
+would parse them (TensorFlow's loader parses them: what it refuses there fails the load),
+by a wire check in the core that builds nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core
+from fastmeta._wire_schema import wire_schema
 from fastmeta.errors import (
     Error,
     ParseError,
@@ -114,6 +117,42 @@ class SavedModelFile:
     text_format: bool
     schema_version: int
     meta_graphs: list[SavedModelMetaGraph] = field(default_factory=list)
+
+    def check_meta_graphs(self, skip: SavedModelMetaGraph | None = None) -> None:
+        """Check that every meta graph but ``skip`` parses as protobuf would parse it (a
+        wire check of its bytes in the core, nothing built), as TensorFlow's loader parses
+        the whole file; :class:`fastmeta.SavedModelParseError` naming the file and byte
+        offset if one does not. (A text-format file was parsed whole when read.)"""
+        if self.text_format:
+            return
+        schema = wire_schema(meta_graph_pb2.MetaGraphDef.DESCRIPTOR)
+        for meta in self.meta_graphs:
+            if meta is skip:
+                continue
+            try:
+                schema.check(0, meta.data, depth=1)  # (a meta graph lies at depth 1)
+            except ParseError as e:
+                check_unchanged(meta.data)  # (the zeros of a file truncated meanwhile)
+                what = str(e).removesuffix(f" (at byte offset {e.offset})")
+                begin, end = meta.offset, meta.offset + len(meta.data)
+                what = f"meta graph {meta.index} (bytes {begin}-{end}): {what}"
+                raise _parse_error(self.path, what, begin + (e.offset or 0)) from None
+        if self.meta_graphs:
+            check_unchanged(self.meta_graphs[0].data)
+
+    def meta_graph_to_load(self, tags: Iterable[str]) -> SavedModelMetaGraph:
+        """:meth:`meta_graph_for_tags`, once the other meta graphs are checked
+        (:meth:`check_meta_graphs`): TensorFlow's loader parses the whole file before it
+        looks for the tags, so bytes protobuf refuses in any meta graph fail the load,
+        before a :class:`fastmeta.TagsNotFoundError`. (The chosen one is checked by its
+        import.)"""
+        try:
+            chosen = self.meta_graph_for_tags(tags)
+        except TagsNotFoundError:
+            self.check_meta_graphs()
+            raise
+        self.check_meta_graphs(skip=chosen)
+        return chosen
 
     def meta_graph_for_tags(self, tags: Iterable[str]) -> SavedModelMetaGraph:
         """The first meta graph whose tag set equals ``set(tags)`` (TensorFlow's
@@ -411,7 +450,7 @@ def load(
     """
     d = _dir_name(export_dir)
     saved = read_saved_model(d)
-    meta = saved.meta_graph_for_tags(tags)
+    meta = saved.meta_graph_to_load(tags)
     kwargs = dict(saver_kwargs)
     clear_devices = bool(kwargs.pop("clear_devices", False))
     _check_kwargs(kwargs)

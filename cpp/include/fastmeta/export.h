@@ -78,6 +78,16 @@ struct WireSchema {
 inline constexpr int kSurelyParsesDepth = 32;
 bool SurelyParses(const WireSchema& schema, uint32_t message, std::string_view data);
 
+// Checks that `data` parses as message `message` of `schema` lying `depth` levels below
+// its file's root message, exactly as protobuf's parser (upb) reads it, without building
+// anything: tags, varints, lengths and groups well formed (unknown groups nest within
+// protobuf's limit of 100 from the root, as messages do), each known field of its
+// declared wire type checked (a string's UTF-8, a message recursively, a repeated
+// scalar's packed values whole), a known field of another wire type taken as unknown.
+// (A `string` field protobuf does not check, proto2's, is kBytes to the caller.) Throws
+// ParseError at the first problem, its offset counted from `data`.
+void CheckParses(const WireSchema& schema, uint32_t message, std::string_view data, int depth);
+
 // What export_meta_graph's clear_devices and strip_default_attrs change in each node.
 struct ExportOptions {
   // NodeDef.device dropped. The message route also writes a `_class` attr back as a list

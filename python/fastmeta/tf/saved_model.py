@@ -6,7 +6,8 @@ Switch one call::
     # was: tf.compat.v1.saved_model.loader.load(sess, ["serve"], export_dir)
 
 The meta graph is read with fastmeta (memory-mapped; only the chosen meta graph is parsed
-in full) and imported with :func:`fastmeta.tf.import_meta_graph`; the rest is what
+in full, the others wire-checked as protobuf would parse them) and imported with
+:func:`fastmeta.tf.import_meta_graph`; the rest is what
 TensorFlow's loader does in the session, with TensorFlow's own functions: the returned
 Saver restores ``<export_dir>/variables/variables``, then the init op (the
 ``__saved_model_init_op`` signature's, else ``main_op``, else ``legacy_init_op``) runs with
@@ -62,7 +63,7 @@ def load(
     # only str and bytes)
     export_dir = os.fspath(export_dir)
     saved = read_saved_model(export_dir)
-    meta = saved.meta_graph_for_tags(tags)
+    meta = saved.meta_graph_to_load(tags)
     with sess.graph.as_default():
         with reported_in_file(saved, meta):
             # (read one level deeper than a .meta file's: protobuf's nesting limit counts
