@@ -423,6 +423,66 @@ def test_malformed_attr_value_is_a_parse_error_naming_the_node() -> None:
         assert g.get_operations() == []
 
 
+def _groups(levels: int) -> bytes:
+    return b"\x7b" * levels + b"\x7c" * levels  # (field 15: start group, end group)
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        # (the NodeDef's fields after its name, op and input; where the name is, when not
+        # first: 'late' is read past the bad field when that field's extent is clear)
+        (_groups(99), "'c'"),  # groups nested past protobuf's limit (NodeDef: depth 2)
+        (b"\x4f", "'c'"),  # wire type 7
+        (b"\x00\x01", "'c'"),  # field number 0
+        (b"\xf8\xff\xff\xff\xff\x01\x01", "'c'"),  # a tag of 6 bytes
+        (b"\x7b", "'c'"),  # an unterminated group
+        (b"\x7c", "'c'"),  # an end-group tag outside a group
+        (b"\x78" + b"\xff" * 10 + b"\x01", "'c'"),  # a varint of 11 bytes
+        (b"\x22\x09ab", "'c'"),  # device: its length past the node's end
+        (field(5, field(1, b"k\xff") + field(2, field(3, 1))), "'c'"),  # an attr key not UTF-8
+        (field(5, field(1, b"k") + b"\x12\x07\x08"), "'c'"),  # an attr entry's value past its end
+        (field(4, b"\xff"), "'c'"),  # device not UTF-8
+    ],
+    ids=["groups", "wire_type_7", "field_0", "tag_6_bytes", "group_unterminated", "end_group", "varint_11",
+         "length_past_end", "attr_key_utf8", "attr_entry_length", "device_utf8"],
+)
+def test_wire_errors_inside_a_node_name_it(fields: bytes, named: str) -> None:
+    good = node("a")
+    body = field(2, b"NoOp") + field(3, b"^a")
+    for name_first in (True, False):
+        bad = field(1, b"c") + body + fields if name_first else body + fields + field(1, b"c")
+        data = meta(good, field(1, bad))
+        e = raises(fastmeta.ParseError, lambda d=data: rewrite(d))
+        assert e.offset is not None and data.index(bad) <= e.offset <= data.index(bad) + len(bad), str(e)  # type: ignore[attr-defined]
+        assert f"at byte offset {e.offset})" in str(e)  # type: ignore[attr-defined]
+        if name_first:
+            assert str(e).startswith(f"Node {named}: malformed NodeDef: "), str(e)
+        else:
+            # (after the bad field: named only when read past it, else by its index)
+            assert str(e).startswith(f"Node {named}: malformed NodeDef: ") or str(e).startswith(
+                "Node #1 of the GraphDef (its name not readable): malformed NodeDef: "
+            ), str(e)
+        g = fastmeta.Graph()
+        raises(fastmeta.ParseError, lambda d=data, g=g: fastmeta.import_meta_graph(d, graph=g))
+        assert g.get_operations() == []
+
+
+def test_a_node_whose_name_is_past_a_bad_field_is_named_when_readable() -> None:
+    body = field(2, b"NoOp")
+    # Past groups nested too deeply (their extent is clear): named.
+    e = raises(fastmeta.ParseError, lambda: rewrite(meta(node("a"), field(1, body + _groups(99) + field(1, b"late")))))
+    assert str(e).startswith("Node 'late': malformed NodeDef: groups nested too deeply"), str(e)
+    # Past a field of wire type 7 (its extent unknown): by its index, counted from 0.
+    data = meta(node("a"), node("b"), field(1, body + b"\x4f" + field(1, b"x")))
+    e = raises(fastmeta.ParseError, lambda: rewrite(data))
+    assert str(e).startswith("Node #2 of the GraphDef (its name not readable): malformed NodeDef: invalid wire type")
+    # An op list's malformed OpDef is not blamed on the node that uses it.
+    op_def = field(1, b"MyOp") + b"\x4f"
+    e = raises(fastmeta.ParseError, lambda: rewrite(meta(node("a", "MyOp"), op_list=field(1, op_def))))
+    assert not str(e).startswith("Node"), str(e)
+
+
 def _regression_files() -> list[Path]:
     return sorted(p for p in REGRESSIONS.glob("*/*") if p.is_file())
 

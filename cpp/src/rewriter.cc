@@ -1117,8 +1117,12 @@ class Rewriter {
       size_t released = a;
       for (size_t i = a; i < b; ++i) {
         ::new (static_cast<void*>(&nodes_[i])) RawNode();  // (sized without being constructed)
-        ParseNode(node_spans_[i], nodes_[i], inputs, strings, input_strings, device, num_outputs_[i], op_cache, in_types,
-                  out_types_[i], part_mixed_types_[part]);
+        try {  // (no cost unless something throws)
+          ParseNode(node_spans_[i], nodes_[i], inputs, strings, input_strings, device, num_outputs_[i], op_cache,
+                    in_types, out_types_[i], part_mixed_types_[part]);
+        } catch (const ParseError& e) {
+          RethrowNamingNode(i, e);
+        }
         name_hashes_[i] = HashName(nodes_[i].name());
         devices_[i] = device.empty() || opts_.clear_devices ? 0 : devices.Intern(device, static_cast<uint32_t>(i));
         if (i + 1 - released == 4096) {  // the pages read so far are done with
@@ -1570,6 +1574,81 @@ class Rewriter {
     if (in_types != nullptr) {
       for (size_t j = 0; j < data_inputs; ++j) in_types[node.input_begin + j] = 0;  // (not checked)
     }
+  }
+
+  // Inside ParseNode's handler of `e`: a ParseError of node i's own bytes (a wire error
+  // the reader found in them, a string not UTF-8) is rethrown naming the node, as its
+  // other errors do: by its name when that can be read (see ReadableName), else by its
+  // index. Anything else (named already, or about an OpDef its op reads) is rethrown as
+  // it is.
+  [[noreturn]] __attribute__((noinline, cold)) void RethrowNamingNode(size_t i, const ParseError& e) const {
+    const std::string_view bytes = node_spans_[i];
+    const size_t begin = Offset(bytes.data());
+    std::string what = e.what();
+    if (e.offset() < begin || e.offset() > begin + bytes.size() || what.rfind("Node ", 0) == 0) throw;
+    const std::string suffix = " (at byte offset " + std::to_string(e.offset()) + ")";
+    if (what.size() >= suffix.size() && what.compare(what.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      what.resize(what.size() - suffix.size());
+    }
+    std::string_view name;
+    const std::string node = ReadableName(bytes, name) ? "Node " + Quote(name)
+                                                       : "Node #" + std::to_string(i) + " of the GraphDef (its name not readable)";
+    throw ParseError(node + ": malformed NodeDef: " + what, e.offset());
+  }
+
+  // The name of a NodeDef that does not parse (the last name field at its top level),
+  // read without trusting its bytes: fields front to back, as far as where each ends
+  // can be told (varints of any length, groups skipped whatever their depth), up to
+  // the first whose end cannot (a length past the end, wire type 6 or 7, a stray
+  // end-group tag). False when no name field was read before that.
+  static bool ReadableName(std::string_view bytes, std::string_view& name) {
+    const char* p = bytes.data();
+    const char* const end = p + bytes.size();
+    auto varint = [&p, end](uint64_t& v) {
+      v = 0;
+      for (int shift = 0; p < end;) {
+        const auto b = static_cast<uint8_t>(*p++);
+        if (shift < 64) {
+          v |= uint64_t{b & 0x7fu} << shift;
+          shift += 7;
+        }
+        if (b < 0x80) return true;
+      }
+      return false;
+    };
+    bool found = false;
+    size_t groups = 0;
+    uint64_t tag, v;
+    while (p < end && varint(tag)) {
+      switch (tag & 7) {
+        case wire::kVarint:
+          if (!varint(v)) return found;
+          break;
+        case wire::kFixed64:
+          if (end - p < 8) return found;
+          p += 8;
+          break;
+        case wire::kFixed32:
+          if (end - p < 4) return found;
+          p += 4;
+          break;
+        case wire::kLengthDelimited:
+          if (!varint(v) || v > static_cast<uint64_t>(end - p)) return found;
+          if (groups == 0 && (tag >> 3) == 1) {
+            name = std::string_view(p, static_cast<size_t>(v));
+            found = true;
+          }
+          p += v;
+          break;
+        case wire::kStartGroup: ++groups; break;
+        case wire::kEndGroup:
+          if (groups == 0) return found;
+          --groups;
+          break;
+        default: return found;
+      }
+    }
+    return found;
   }
 
   // Refuses a node whose field the rewriter copies through unparsed (an attr's value,

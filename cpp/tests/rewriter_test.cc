@@ -958,6 +958,33 @@ void TestExportThreadsAndCheck() {
   CHECK(!fastmeta::SurelyParses(nested, 0, Bytes(1, deep)));
 }
 
+// A wire error inside a NodeDef names the node: by its name when it can be read (also
+// past the bad field, when where that ends is clear), else by its index.
+void TestWireErrorsNameTheNode() {
+  std::string groups;
+  for (int d = 0; d < 99; ++d) groups = Varint(15 << 3 | 3) + groups + Varint(15 << 3 | 4);
+  const std::string op = Bytes(2, "NoOp");
+  const std::string a = Node("a");
+  std::string e = ExpectError<fastmeta::ParseError>(Meta(a + Bytes(1, Bytes(1, "c") + op + groups)));
+  CHECK(Contains(e, "Node 'c': malformed NodeDef: groups nested too deeply (protobuf's limit: 100) (at byte offset "));
+  e = ExpectError<fastmeta::ParseError>(Meta(a + Bytes(1, op + groups + Bytes(1, "late"))));
+  CHECK(Contains(e, "Node 'late': malformed NodeDef: groups nested too deeply"));
+  e = ExpectError<fastmeta::ParseError>(Meta(a + Bytes(1, Bytes(1, "c") + op + std::string("\x4f", 1))));
+  CHECK(Contains(e, "Node 'c': malformed NodeDef: invalid wire type 7"));
+  e = ExpectError<fastmeta::ParseError>(Meta(a + Bytes(1, op + std::string("\x4f", 1) + Bytes(1, "c"))));
+  CHECK(Contains(e, "Node #1 of the GraphDef (its name not readable): malformed NodeDef: invalid wire type 7"));
+  e = ExpectError<fastmeta::ParseError>(Meta(a + Bytes(1, Bytes(1, "c") + op + Bytes(4, "\xff"))));
+  CHECK(Contains(e, "Node 'c': malformed NodeDef: NodeDef.device is not valid UTF-8"));
+  // A length past the node's end: the name before it is read; the offset is the length's.
+  const std::string bad = Meta(a + Bytes(1, Bytes(1, "c") + op + std::string("\x22\x09" "ab", 4)));
+  e = ExpectError<fastmeta::ParseError>(bad);
+  CHECK(Contains(e, "Node 'c': malformed NodeDef: length prefix 9 runs past the end of its message (2 bytes left) "
+                    "(at byte offset " + std::to_string(bad.find("\x22\x09" "ab") + 1) + ")"));
+  // The GraphDef's own fields are not a node's.
+  e = ExpectError<fastmeta::ParseError>(Meta(a) + std::string("\x12\x02\x0a\x09", 4));
+  CHECK(!Contains(e, "Node"));
+}
+
 // CheckParses: exactly what protobuf's parser accepts, else a ParseError at the problem.
 void TestCheckParses() {
   using W = fastmeta::WireSchema;
@@ -2270,6 +2297,7 @@ int main() {
   TestSameAttrValue();
   TestStringChecks();
   TestCheckParses();
+  TestWireErrorsNameTheNode();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
   return 0;
