@@ -4,8 +4,9 @@ and beside the drop-in (which already agrees):
 
 * the order of the checks: keys and return elements parsed before anything is imported
   (input_map keys first, a key or an element whose output index is no C ``int`` a
-  ``TypeError``), then the return tensors found (the node, an output it has or the
-  control slot -1), then the return ops;
+  ``TypeError``: fastmeta's InputMapTypeError or GraphTypeError, also from the drop-in),
+  then the return tensors found (the node, an output it has or the control slot -1), then
+  the return ops;
 * the messages: ``x:-2`` is "Invalid return output -2 of node 'x', ...", ``nope:-1``
   names ``^nope``;
 * the elements returned by their final names, also for nodes renamed to avoid a clash
@@ -88,6 +89,27 @@ def _fastmeta(key: str | None, elements: Any, scope: str | None, twice: bool) ->
     return None, [e.name for e in got or []]
 
 
+def _tf_state(g: Any) -> Any:
+    return g.as_graph_def(), g.get_all_collection_keys(), [g.unique_name(n, False) for n in ("imp", "x", "nx")]
+
+
+def _dropin_refusal(key: str | None, elements: Any, device: str | None = None) -> BaseException:
+    """The drop-in's error for a refused import (scoped "imp"), the graph left as it was.
+    (Under a device scope the drop-in hands the import to TensorFlow's importer.)"""
+    with tf.Graph().as_default() as g:
+        nx = v1.placeholder(tf.float32, [3], name="nx")
+        before = _tf_state(g)
+        with tf.device(device), pytest.raises(Exception) as info:
+            fmtf.import_scoped_meta_graph_with_return_elements(
+                v1.MetaGraphDef.FromString(_meta()),
+                import_scope="imp",
+                input_map=None if key is None else {key: nx},
+                return_elements=elements,
+            )
+        assert _tf_state(g) == before
+    return info.value
+
+
 CASES = [
     # TensorFlow checks the return tensors first, then the ops
     (None, ["nope", "nope2:0"]),
@@ -157,13 +179,18 @@ def test_output_indices_that_are_no_c_int_are_type_errors(case: tuple[Any, Any])
     key, elements = case
     want = _tf(tf_meta_graph.import_scoped_meta_graph_with_return_elements, key, elements, "imp", False)
     assert want[0] is TypeError
-    assert _tf(fmtf.import_scoped_meta_graph_with_return_elements, key, elements, "imp", False)[0] is TypeError
     got = _fastmeta(key, elements, "imp", False)
     assert got[0] is not None and issubclass(got[0], TypeError), got
     # (the keys are parsed first: a key's index refused before the elements are read)
     key_refused = key is not None and not -(2**31) <= int(key.split(":")[1]) < 2**31
     assert repr(key if key_refused else elements[-1]) in got[1], got
-    assert issubclass(got[0], fastmeta.InputMapError if key_refused else fastmeta.GraphError)
+    expected = fastmeta.InputMapTypeError if key_refused else fastmeta.GraphTypeError
+    assert got[0] is expected
+    # The drop-in: the same fastmeta error (a TypeError, as TensorFlow's), the same message.
+    for device in (None, "/cpu:0"):
+        dropin = _dropin_refusal(key, elements, device)
+        assert type(dropin) is expected and isinstance(dropin, TypeError), repr(dropin)
+        assert str(dropin) == got[1]
 
 
 def test_renamed_nodes_are_found_by_the_core_run_once(monkeypatch: pytest.MonkeyPatch) -> None:

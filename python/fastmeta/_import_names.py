@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from fastmeta.errors import GraphError
+from fastmeta.errors import GraphError, GraphTypeError, InputMapTypeError
 
 __all__ = [
     "C_INT_RANGE",
     "check_return_elements_found",
     "checked_return_elements",
+    "element_not_c_int",
     "file_node_lookup",
+    "input_map_key_not_c_int",
     "input_map_tensor_keys",
     "is_utf8",
     "parse_names",
@@ -71,6 +73,22 @@ def checked_return_elements(return_elements: Any) -> tuple[str, ...] | None:
     if not all(isinstance(x, (bytes, str)) for x in return_elements):
         raise TypeError(f"Argument `return_elements` must be a list of strings. Obtained {return_elements}.")
     return tuple(x.decode("utf-8") if isinstance(x, bytes) else x for x in return_elements)
+
+
+def element_not_c_int(element: str, op_name: str, index: int) -> None:
+    """Raise the error for a return element whose output index is no C ``int``
+    (TensorFlow's binding refuses it with a TypeError): a :class:`GraphTypeError`."""
+    raise GraphTypeError(
+        f"Cannot convert {element!r} to a tensor name: output index {index} does not fit in a C int", node=element
+    )
+
+
+def input_map_key_not_c_int(key: str, index: int) -> InputMapTypeError:
+    """The error for an input_map tensor key whose output index is no C ``int``
+    (TensorFlow's binding refuses it with a TypeError): an :class:`InputMapTypeError`."""
+    return InputMapTypeError(
+        f"Cannot convert input_map key {key!r} to a tensor name: output index {index} does not fit in a C int"
+    )
 
 
 def parse_names(names: Iterable[str], not_c_int: Callable[[str, str, int], None]) -> list[tuple[str, int | None]]:

@@ -37,6 +37,7 @@ from fastmeta._function_bodies import check_called_functions
 from fastmeta._import_names import (
     check_return_elements_found,
     checked_return_elements,
+    element_not_c_int,
     file_node_lookup,
     parse_names,
     replaced_elements,
@@ -49,7 +50,6 @@ from fastmeta.errors import (
     CollectionValueError,
     Error,
     GraphError,
-    GraphTypeError,
     InputMapError,
     InputMapOverflowError,
     InputMapTypeError,
@@ -685,12 +685,6 @@ def _restore_collections(
                 txn.add_to_collection(key, _collection_value(key, v, scope))
 
 
-def _element_not_c_int(element: str, op_name: str, index: int) -> None:
-    raise GraphTypeError(
-        f"Cannot convert {element!r} to a tensor name: output index {index} does not fit in a C int", node=element
-    )
-
-
 def _parse_names(
     input_map: Mapping[str, Any] | None, elements: Sequence[str] | None
 ) -> list[tuple[str, int | None]]:
@@ -700,7 +694,7 @@ def _parse_names(
     for key in input_map or ():
         if not key.startswith("^"):
             parse_input_map_key(key)
-    return parse_names(elements or (), _element_not_c_int)
+    return parse_names(elements or (), element_not_c_int)
 
 
 def _return_elements(

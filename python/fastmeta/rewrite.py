@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError
 
 from fastmeta import _core, _op_registry
 from fastmeta._function_bodies import check_called_functions
-from fastmeta._import_names import C_INT_RANGE, is_utf8, parse_return_element
+from fastmeta._import_names import C_INT_RANGE, input_map_key_not_c_int, is_utf8, parse_return_element
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph, parse_at_depth
@@ -68,9 +68,7 @@ def parse_input_map_key(key: str) -> tuple[str, int | None]:
     except GraphError as e:
         raise InputMapError(str(e)) from None
     if index is not None and index not in C_INT_RANGE:
-        raise InputMapTypeError(
-            f"Cannot convert input_map key {key!r} to a tensor name: output index {index} does not fit in a C int"
-        )
+        raise input_map_key_not_c_int(key, index)
     return op_name, index
 
 

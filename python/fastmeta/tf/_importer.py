@@ -105,7 +105,9 @@ from fastmeta._import_names import (
     C_INT_RANGE,
     check_return_elements_found,
     checked_return_elements,
+    element_not_c_int,
     file_node_lookup,
+    input_map_key_not_c_int,
     parse_names,
     parse_return_element,
     replaced_elements,
@@ -747,28 +749,21 @@ def _final_name(original: str, prefix: str, existing: set[str], existing_prefixe
 
 
 def _parse_input_map_key(key: str) -> tuple[str, int | None]:
-    """An input_map tensor key parsed as TensorFlow parses it (its ValueErrors), and its
-    TypeError for an output index that is no C ``int`` (raised by the binding TensorFlow
-    passes the key to; here by the same binding, on options of its own)."""
+    """An input_map tensor key parsed as TensorFlow parses it (its ValueErrors); an
+    output index that is no C ``int`` (TensorFlow's binding refuses it with a TypeError)
+    is fastmeta's :class:`InputMapTypeError`, a TypeError, as from the TF-free import."""
     op_name, index = parse_return_element(key)
     if index is not None and index not in C_INT_RANGE:
-        scratch = c_api_util.ScopedTFImportGraphDefOptions()
-        c_api.TF_ImportGraphDefOptionsAddInputMapping(scratch.options, op_name, index, c_api.TF_Output())
+        raise input_map_key_not_c_int(key, index)
     return op_name, index
-
-
-def _element_not_c_int(element: str, op_name: str, index: int) -> None:
-    """TensorFlow's TypeError for a return element whose output index is no C ``int``,
-    raised by the binding it is passed to (here the same binding, given the name as
-    asked, on options of its own)."""
-    scratch = c_api_util.ScopedTFImportGraphDefOptions()
-    c_api.TF_ImportGraphDefOptionsAddReturnOutput(scratch.options, op_name, index)
 
 
 def _parse_return_elements(elements: Sequence[str] | None) -> list[tuple[str, int | None]]:
     """The return elements parsed in order as TensorFlow hands them to its importer's
-    options, before it imports anything (:func:`parse_names`)."""
-    return parse_names(elements or (), _element_not_c_int)
+    options, before it imports anything (:func:`parse_names`; an output index that is
+    no C ``int`` is fastmeta's :class:`GraphTypeError`, a TypeError, as from the
+    TF-free import)."""
+    return parse_names(elements or (), element_not_c_int)
 
 
 def _existing_prefixes(names: Sequence[str]) -> set[str]:
@@ -1239,6 +1234,13 @@ def _import_scoped(
                 # What the core copies through unread (a function library's bad UTF-8):
                 # the ParseError naming the byte offset, as on the fast path.
                 raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None
+            # (TensorFlow's importer parses the keys, then the elements, before it imports
+            # anything: an output index that is no C int is refused here, as on the fast
+            # path, with fastmeta's TypeErrors)
+            for key in checked_map:
+                if not compat.as_str(key).startswith("^"):
+                    _parse_input_map_key(compat.as_str(key))
+            _parse_return_elements(checked_elements)
             imported, elements = meta_graph.import_scoped_meta_graph_with_return_elements(
                 full,
                 clear_devices=clear_devices,
