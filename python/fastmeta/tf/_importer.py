@@ -114,7 +114,14 @@ from fastmeta._import_names import (
     tensor_id,
 )
 from fastmeta.constants import is_constant_value
-from fastmeta.errors import GraphError, InputMapError, InputMapOverflowError, InputMapTypeError, ParseError
+from fastmeta.errors import (
+    GraphError,
+    GraphTypeError,
+    InputMapError,
+    InputMapOverflowError,
+    InputMapTypeError,
+    ParseError,
+)
 from fastmeta.graph import fixed_output_count, output_types
 from fastmeta.importer import _gc_paused, pack_shape, unbound_inputs_error
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
@@ -750,20 +757,36 @@ def _final_name(original: str, prefix: str, existing: set[str], existing_prefixe
 
 def _parse_input_map_key(key: str) -> tuple[str, int | None]:
     """An input_map tensor key parsed as TensorFlow parses it (its ValueErrors); an
-    output index that is no C ``int`` (TensorFlow's binding refuses it with a TypeError)
-    is fastmeta's :class:`InputMapTypeError`, a TypeError, as from the TF-free import."""
+    output index that is no C ``int`` is fastmeta's :class:`InputMapTypeError` (a
+    TypeError, as from the TF-free import) with TensorFlow's message: that of the binding
+    it hands the key to, here on options of its own."""
     op_name, index = parse_return_element(key)
     if index is not None and index not in C_INT_RANGE:
-        raise input_map_key_not_c_int(key, index)
+        scratch = c_api_util.ScopedTFImportGraphDefOptions()
+        try:
+            c_api.TF_ImportGraphDefOptionsAddInputMapping(scratch.options, op_name, index, c_api.TF_Output())
+        except TypeError as e:
+            raise InputMapTypeError(str(e)) from None
+        raise input_map_key_not_c_int(key, index)  # (should the binding ever take it)
     return op_name, index
+
+
+def _element_not_c_int(element: str, op_name: str, index: int) -> None:
+    """For a return element whose output index is no C ``int``: fastmeta's
+    :class:`GraphTypeError` (a TypeError, as from the TF-free import) with TensorFlow's
+    message: that of the binding it hands the element to, here on options of its own."""
+    scratch = c_api_util.ScopedTFImportGraphDefOptions()
+    try:
+        c_api.TF_ImportGraphDefOptionsAddReturnOutput(scratch.options, op_name, index)
+    except TypeError as e:
+        raise GraphTypeError(str(e), node=element) from None
+    element_not_c_int(element, op_name, index)  # (should the binding ever take it)
 
 
 def _parse_return_elements(elements: Sequence[str] | None) -> list[tuple[str, int | None]]:
     """The return elements parsed in order as TensorFlow hands them to its importer's
-    options, before it imports anything (:func:`parse_names`; an output index that is
-    no C ``int`` is fastmeta's :class:`GraphTypeError`, a TypeError, as from the
-    TF-free import)."""
-    return parse_names(elements or (), element_not_c_int)
+    options, before it imports anything (:func:`parse_names`)."""
+    return parse_names(elements or (), _element_not_c_int)
 
 
 def _existing_prefixes(names: Sequence[str]) -> set[str]:
