@@ -201,3 +201,16 @@ def test_tensorflow_made_graph_is_measured_and_checked(tmp_path: Path) -> None:
     assert rows["tf_import"]["check"] == "baseline", rows["tf_import"]
     for kind in ("fm_rewrite_1", "fm_import"):
         assert rows[kind]["size"] == "tf2k" and rows[kind]["check"].startswith("ok vs tf_import"), rows[kind]
+
+
+def test_text_benchmark_runs_and_its_fastmeta_imports_agree(tmp_path: Path) -> None:
+    # (bench_text fails when the core's text reader and protobuf's give different graphs)
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_text.py"), "--nodes", "2000", "--kinds", "fastmeta,fastmeta_merge",
+         "--data-dir", str(tmp_path), "--json", str(tmp_path / "r.json")],
+        check=True, capture_output=True, text=True,
+    )
+    record = json.loads((tmp_path / "r.json").read_text())
+    runs = record["results"]
+    assert runs["fastmeta"]["hash"] == runs["fastmeta_merge"]["hash"]
+    assert runs["fastmeta"]["nodes"] > 1500 and "text_format.Merge import" in out.stdout

@@ -214,12 +214,36 @@ def test_mutated_texts_are_converted_only_to_protobuf_s_message() -> None:
     assert converted > 200 and refused > 200, (converted, refused)
 
 
+def saved_model_text() -> bytes:
+    saved = saved_model_pb2.SavedModel(saved_model_schema_version=1)
+    for name in ("mlp_ref", "saved_model_v1"):
+        saved.meta_graphs.add().MergeFromString((CORPUS / FIXTURES[name]["file"]).read_bytes())
+    saved.meta_graphs[0].meta_info_def.tags.append("train")
+    return text_format.MessageToString(saved).encode()
+
+
 def test_a_saved_model_text_is_converted_too() -> None:
-    text = (
-        b"saved_model_schema_version: 1 "
-        b"meta_graphs { meta_info_def { tags: 'serve' } graph_def { node { name: 'a' } } }"
-    )
-    assert core_reads(text, saved_model_pb2.SavedModel) == protobuf_reads(text, saved_model_pb2.SavedModel)
+    text = saved_model_text()
+    converted = core_reads(text, saved_model_pb2.SavedModel)
+    assert converted is not None
+    assert converted == protobuf_reads(text, saved_model_pb2.SavedModel)
+
+
+def test_a_text_saved_model_reads_without_protobuf_s_text_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastmeta import saved_model
+
+    (tmp_path / "saved_model.pbtxt").write_bytes(saved_model_text())
+    with monkeypatch.context() as patch:
+        patch.setattr(saved_model, "text_to_binary", lambda *a: None)
+        expected = saved_model.read_saved_model(tmp_path)  # (protobuf's reader)
+    monkeypatch.setattr(saved_model.text_format, "Merge", lambda *a, **k: pytest.fail("protobuf's reader used"))
+    got = saved_model.read_saved_model(tmp_path)
+    assert got.schema_version == expected.schema_version == 1
+    assert [m.rest for m in got.meta_graphs] == [m.rest for m in expected.meta_graphs]
+    graphs = [[MetaGraphDef.FromString(bytes(m.data)) for m in f.meta_graphs] for f in (got, expected)]
+    assert graphs[0] == graphs[1] and len(graphs[0]) == 2
 
 
 def test_a_text_meta_graph_imports_without_protobuf_s_text_reader(

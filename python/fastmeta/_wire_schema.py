@@ -1,5 +1,6 @@
-"""The core's WireSchema of a message type (the field kinds protobuf's parser tells
-apart), made from the descriptors protobuf parses with."""
+"""The message schemas the core takes, made from the descriptors protobuf parses with:
+the WireSchema of a message type (the field kinds protobuf's parser tells apart) and the
+text-format reader's description (field names, types, enums)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, FileDescriptor
 from google.protobuf.descriptor import FieldDescriptor as FD
 
-__all__ = ["wire_schema"]
+__all__ = ["reachable", "text_schema", "wire_schema"]
 
 # WireSchema kinds by FieldDescriptor type (the rest: never surely parsed).
 _WIRE_KINDS = {
@@ -33,6 +34,20 @@ def _checks_utf8(file: FileDescriptor) -> bool:
     return descriptor_pb2.FileDescriptorProto.FromString(file.serialized_pb).syntax == "proto3"
 
 
+def reachable(*roots: Descriptor) -> list[Descriptor]:
+    """``roots`` and every message type their fields reach, each once, breadth first
+    (``roots`` first, in order)."""
+    order = list({r.full_name: r for r in roots}.values())
+    seen = {d.full_name for d in order}
+    for desc in order:  # (grows as messages are found)
+        for f in desc.fields:
+            sub = f.message_type
+            if sub is not None and sub.full_name not in seen:
+                seen.add(sub.full_name)
+                order.append(sub)
+    return order
+
+
 @functools.cache
 def wire_schema(root: Descriptor) -> Any:
     """The core's WireSchema of ``root`` (message 0) and the messages it reaches, from
@@ -40,22 +55,46 @@ def wire_schema(root: Descriptor) -> Any:
     UTF-8 protobuf does not check is bytes to it."""
     from fastmeta import _core
 
-    index: dict[str, int] = {root.full_name: 0}
-    order = [root]
+    order = reachable(root)
+    index = {d.full_name: i for i, d in enumerate(order)}
     tables: list[list[tuple[int, int, bool, int]]] = []
-    for desc in order:  # (grows as messages are found)
+    for desc in order:
         fields = []
         for f in desc.fields:
             kind = _WIRE_KINDS.get(f.type, _WIRE_OTHER)
             if f.type == FD.TYPE_STRING and not _checks_utf8(desc.file):
                 kind = _WIRE_BYTES
-            message = 0
-            if kind == 6:
-                sub = f.message_type
-                if sub.full_name not in index:
-                    index[sub.full_name] = len(order)
-                    order.append(sub)
-                message = index[sub.full_name]
+            message = index[f.message_type.full_name] if kind == 6 else 0
             fields.append((f.number, kind, f.is_repeated, message))
         tables.append(fields)
     return _core.WireSchema(tables)
+
+
+@functools.cache
+def text_schema(*roots: Descriptor) -> str:
+    """The core's text-format reader's description (``cpp/include/fastmeta/text_format.h``
+    gives the form) of ``roots`` and the message and enum types they reach: field names,
+    numbers, types, which repeated fields are packed, which fields keep a default value
+    set, oneofs and map entries."""
+    messages = reachable(*roots)
+    message_index = {d.full_name: i for i, d in enumerate(messages)}
+    enums = list({f.enum_type.full_name: f.enum_type for d in messages for f in d.fields if f.enum_type}.values())
+    enum_index = {e.full_name: i for i, e in enumerate(enums)}
+    lines = []
+    for desc in messages:
+        lines.append(f"M {desc.full_name} {int(desc.GetOptions().map_entry)}")
+        for f in desc.fields:
+            ref = (
+                message_index[f.message_type.full_name] if f.message_type is not None
+                else enum_index[f.enum_type.full_name] if f.enum_type is not None
+                else -1
+            )
+            oneof = f.containing_oneof.index if f.containing_oneof is not None else -1
+            lines.append(
+                f"F {f.name} {f.number} {f.type} {int(f.is_repeated)} {int(f.is_packed)} "
+                f"{int(f.has_presence)} {oneof} {ref}"
+            )
+    for enum in enums:
+        lines.append(f"E {enum.full_name}")
+        lines.extend(f"V {v.name} {v.number}" for v in enum.values)
+    return "\n".join(lines)

@@ -17,6 +17,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, text_format
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core
+from fastmeta._wire_schema import text_schema
 from fastmeta.errors import Error, FileError, MetaGraphNotFoundError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2, saved_model_pb2
 
@@ -205,55 +206,13 @@ def tensorflow_alias_pool() -> descriptor_pool.DescriptorPool:
     return pool
 
 
-@functools.lru_cache(maxsize=1)
-def text_schema() -> str:
-    """fastmeta's message and enum types that a MetaGraphDef or a SavedModel reaches,
-    described for the core's text-format reader (``cpp/include/fastmeta/text_format.h``
-    gives the form): field names, numbers, types, which repeated fields are packed, which
-    fields keep a default value set, oneofs and map entries."""
-    messages: dict[str, Any] = {}
-    enums: dict[str, Any] = {}
-
-    def visit(message: Any) -> None:
-        if message.full_name in messages:
-            return
-        messages[message.full_name] = message
-        for field in message.fields:
-            if field.message_type is not None:
-                visit(field.message_type)
-            elif field.enum_type is not None:
-                enums.setdefault(field.enum_type.full_name, field.enum_type)
-
-    visit(meta_graph_pb2.MetaGraphDef.DESCRIPTOR)
-    visit(saved_model_pb2.SavedModel.DESCRIPTOR)
-    message_index = {name: i for i, name in enumerate(messages)}
-    enum_index = {name: i for i, name in enumerate(enums)}
-    lines = []
-    for name, message in messages.items():
-        lines.append(f"M {name} {int(message.GetOptions().map_entry)}")
-        for f in message.fields:
-            ref = (
-                message_index[f.message_type.full_name] if f.message_type is not None
-                else enum_index[f.enum_type.full_name] if f.enum_type is not None
-                else -1
-            )
-            oneof = f.containing_oneof.index if f.containing_oneof is not None else -1
-            lines.append(
-                f"F {f.name} {f.number} {f.type} {int(f.is_repeated)} {int(f.is_packed)} "
-                f"{int(f.has_presence)} {oneof} {ref}"
-            )
-    for name, enum in enums.items():
-        lines.append(f"E {name}")
-        lines.extend(f"V {v.name} {v.number}" for v in enum.values)
-    return "\n".join(lines)
-
-
 def text_to_binary(data: Any, message: Any) -> Any:
     """The binary form of text-format ``data`` as a ``message`` (fastmeta's MetaGraphDef or
     SavedModel class), converted by the core, or None where protobuf's own text reader
     must read it (what the core's reader leaves out: see text_format.h); whatever the core
     converts, protobuf reads as the same message."""
-    return _core.text_to_binary(data, text_schema(), message.DESCRIPTOR.full_name)
+    schema = text_schema(meta_graph_pb2.MetaGraphDef.DESCRIPTOR, saved_model_pb2.SavedModel.DESCRIPTOR)
+    return _core.text_to_binary(data, schema, message.DESCRIPTOR.full_name)
 
 
 def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception) -> LoadedMetaGraph:

@@ -42,7 +42,14 @@ from fastmeta.errors import (
 from fastmeta.graph import Graph, Operation, Tensor, get_default_graph
 from fastmeta.importer import _check_kwargs, import_with_kwargs
 from fastmeta.protos import meta_graph_pb2, saved_model_pb2
-from fastmeta.reading import LoadedMetaGraph, _read_rest, _varint, check_unchanged, tensorflow_alias_pool
+from fastmeta.reading import (
+    LoadedMetaGraph,
+    _read_rest,
+    _varint,
+    check_unchanged,
+    tensorflow_alias_pool,
+    text_to_binary,
+)
 from fastmeta.scoping import prepend_name_scope
 
 if TYPE_CHECKING:
@@ -246,9 +253,8 @@ def _read_binary(export_dir: str, path: str) -> SavedModelFile:
     return out
 
 
-def _read_text(export_dir: str, path: str) -> SavedModelFile:
-    with open(path, "rb") as f:
-        raw = f.read()
+def _merge_text(raw: bytes, path: str) -> saved_model_pb2.SavedModel:
+    """protobuf's reading of a text SavedModel, its refusals as SavedModelParseErrors."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -259,6 +265,17 @@ def _read_text(export_dir: str, path: str) -> SavedModelFile:
     except (text_format.ParseError, RecursionError) as e:
         what = str(e) if isinstance(e, text_format.ParseError) else "messages nested too deeply to parse"
         raise _parse_error(path, what, None) from None
+    return message
+
+
+def _read_text(export_dir: str, path: str) -> SavedModelFile:
+    with open(path, "rb") as f:
+        raw = f.read()
+    converted = text_to_binary(raw, saved_model_pb2.SavedModel)  # (None: protobuf's text reader decides)
+    if converted is not None:
+        message = saved_model_pb2.SavedModel.FromString(bytes(converted))
+    else:
+        message = _merge_text(raw, path)
     out = SavedModelFile(export_dir, path, True, message.saved_model_schema_version)
     for i, meta in enumerate(message.meta_graphs):
         rest = meta_graph_pb2.MetaGraphDef()
