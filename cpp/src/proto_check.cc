@@ -102,6 +102,17 @@ bool PackedVarintsOk(const char* p, const char* end) {
   return true;
 }
 
+// A varint, fixed64 or fixed32 value (`type`) at p, skipped; a bad one is reported where
+// it starts, as the wire reader reports it.
+bool SkipScalar(const char*& p, const char* end, uint32_t type, Problem& problem) {
+  const char* value = p;
+  if (type == wire::kVarint) return SkipVarint(p, end) || Fail(problem, value, kBadVarint);
+  const ptrdiff_t width = type == wire::kFixed64 ? 8 : 4;
+  if (end - p < width) return Fail(problem, value, kTruncatedFixed);
+  p += width;
+  return true;
+}
+
 // The rest of a group (its start tag read; `number` its field number) at nesting depth
 // `depth`: unknown fields up to the matching end-group tag. (Groups are obsolete: this
 // recursion is off the usual path.)
@@ -115,15 +126,9 @@ bool SkipGroup(const char*& p, const char* end, uint32_t number, int depth, Prob
     const char* value = p;  // (where a bad value is reported, as the wire reader does)
     switch (tag & 7) {
       case wire::kVarint:
-        if (!SkipVarint(p, end)) return Fail(problem, value, kBadVarint);
-        break;
       case wire::kFixed64:
-        if (end - p < 8) return Fail(problem, value, kTruncatedFixed);
-        p += 8;
-        break;
       case wire::kFixed32:
-        if (end - p < 4) return Fail(problem, value, kTruncatedFixed);
-        p += 4;
+        if (!SkipScalar(p, end, tag & 7, problem)) return false;
         break;
       case wire::kLengthDelimited: {
         size_t len;
@@ -339,15 +344,9 @@ bool CheckSchema(const WireSchema& schema, uint32_t message, const char* p, cons
     const char* value = p;  // (where a bad value is reported, as the wire reader does)
     switch (tag & 7) {
       case wire::kVarint:
-        if (!SkipVarint(p, end)) return Fail(problem, value, kBadVarint);
-        break;
       case wire::kFixed64:
-        if (end - p < 8) return Fail(problem, value, kTruncatedFixed);
-        p += 8;
-        break;
       case wire::kFixed32:
-        if (end - p < 4) return Fail(problem, value, kTruncatedFixed);
-        p += 4;
+        if (!SkipScalar(p, end, tag & 7, problem)) return false;
         break;
       case wire::kStartGroup:
         if (!SkipGroup(p, end, number, depth + 1, problem)) return false;

@@ -14,15 +14,9 @@
 
 #include "fastmeta/checkpoint.h"
 
-using namespace fastmeta;
+#include "check.h"
 
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                              \
-    }                                                                            \
-  } while (0)
+using namespace fastmeta;
 
 template <typename Fn>
 static std::string ExpectError(Fn fn) {

@@ -39,6 +39,8 @@
 #include "fastmeta/variable_defs.h"
 #include "fastmeta/wire.h"
 
+#include "check.h"
+
 // ---------------------------------------------------------------------------
 // The largest single allocation, to check that claimed sizes are not trusted.
 static size_t g_largest_alloc = 0;
@@ -60,14 +62,6 @@ void operator delete(void* p, size_t) noexcept { std::free(p); }
 #endif
 
 namespace {
-
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                              \
-    }                                                                            \
-  } while (0)
 
 const std::string kRoot = [] {
   std::string f = __FILE__;

@@ -11,16 +11,10 @@
 
 #include "fastmeta/text_format.h"
 
+#include "check.h"
+
 using fastmeta::text_format::Schema;
 using fastmeta::text_format::ToBinary;
-
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                  \
-    }                                                                                \
-  } while (0)
 
 // message T { string s = 1; repeated int32 p = 2 [packed]; T child = 3; E e = 4;
 //             float f = 5; double d = 6; sint64 z = 7; bool b = 8; bytes y = 9;
