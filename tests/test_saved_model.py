@@ -447,17 +447,24 @@ def test_garbled_file(models: dict[str, Path], tmp_path: Path, how: str) -> None
     assert error.path == str(path) and str(path) in str(error)  # type: ignore[attr-defined]
 
 
-def test_garbled_graph_of_the_chosen_meta_graph(models: dict[str, Path], tmp_path: Path) -> None:
-    """Damage inside the meta graph's GraphDef: found by the core, reported at its offset
-    in the file."""
+def _garble_meta_graph(models: dict[str, Path], tmp_path: Path, index: int) -> tuple[Path, Path, Any]:
+    """A copy of the main_op model with six bytes in the middle of meta graph ``index``'s
+    bytes overwritten: (the export dir, its saved_model.pb, that meta graph as read before)."""
     export_dir = tmp_path / "model"
     shutil.copytree(models["main_op"], export_dir)
     path = export_dir / "saved_model.pb"
     data = bytearray(path.read_bytes())
-    meta = fastmeta.saved_model.read_saved_model(export_dir).meta_graphs[0]
+    meta = fastmeta.saved_model.read_saved_model(export_dir).meta_graphs[index]
     middle = meta.offset + len(meta.data) // 2
     data[middle : middle + 6] = b"\xff" * 6
     path.write_bytes(bytes(data))
+    return export_dir, path, meta
+
+
+def test_garbled_graph_of_the_chosen_meta_graph(models: dict[str, Path], tmp_path: Path) -> None:
+    """Damage inside the meta graph's GraphDef: found by the core, reported at its offset
+    in the file."""
+    export_dir, path, meta = _garble_meta_graph(models, tmp_path, 0)
     expected = _tf_error(export_dir, ["serve"])
     assert isinstance(expected, OSError)
     error = _fm_error(export_dir, ["serve"], fastmeta.Graph())
@@ -470,14 +477,7 @@ def test_garbled_graph_of_the_chosen_meta_graph(models: dict[str, Path], tmp_pat
 def test_garbled_graph_of_another_meta_graph(models: dict[str, Path], tmp_path: Path, tags: list[str]) -> None:
     """Damage inside the GraphDef of a meta graph not loaded: TensorFlow parses the whole
     file, so the load fails (before the tags are looked for), at its offset in the file."""
-    export_dir = tmp_path / "model"
-    shutil.copytree(models["main_op"], export_dir)
-    path = export_dir / "saved_model.pb"
-    data = bytearray(path.read_bytes())
-    other = fastmeta.saved_model.read_saved_model(export_dir).meta_graphs[1]
-    middle = other.offset + len(other.data) // 2
-    data[middle : middle + 6] = b"\xff" * 6
-    path.write_bytes(bytes(data))
+    export_dir, path, other = _garble_meta_graph(models, tmp_path, 1)
     expected = _tf_error(export_dir, tags)
     assert isinstance(expected, OSError) and "Cannot parse file" in str(expected)
     error = _fm_error(export_dir, tags, fastmeta.Graph())

@@ -311,25 +311,19 @@ class Reader {
     const std::string_view word = Word();
     if (word.empty()) throw Decline{};
     uint64_t bits = 0;  // the value's varint or fixed-width bits
-    int wire_type = 0;
-    int width = 0;
     switch (field.type) {
-      case kDouble:
+      case kDouble: {
+        const double d = ParseFloat(word);
+        std::memcpy(&bits, &d, sizeof d);
+        break;
+      }
       case kFloat: {
         const double d = ParseFloat(word);
-        if (field.type == kDouble) {
-          std::memcpy(&bits, &d, sizeof d);
-          wire_type = 1;
-          width = 8;
-        } else {
-          if (std::isfinite(d) && std::fabs(d) > static_cast<double>(FLT_MAX)) throw Decline{};
-          const float f = static_cast<float>(d);
-          uint32_t b32 = 0;
-          std::memcpy(&b32, &f, sizeof f);
-          bits = b32;
-          wire_type = 5;
-          width = 4;
-        }
+        if (std::isfinite(d) && std::fabs(d) > static_cast<double>(FLT_MAX)) throw Decline{};
+        const float f = static_cast<float>(d);
+        uint32_t b32 = 0;
+        std::memcpy(&b32, &f, sizeof f);
+        bits = b32;
         break;
       }
       case kBool:
@@ -352,55 +346,41 @@ class Reader {
         break;
       }
       case kInt32:
+        bits = static_cast<uint64_t>(ParseInteger(word, INT32_MIN, INT32_MAX));  // (negative: ten bytes)
+        break;
       case kSfixed32:
+        bits = static_cast<uint32_t>(static_cast<int32_t>(ParseInteger(word, INT32_MIN, INT32_MAX)));
+        break;
       case kSint32: {
-        const int64_t v = ParseInteger(word, INT32_MIN, INT32_MAX);
-        if (field.type == kSint32) {
-          const auto n = static_cast<int32_t>(v);
-          bits = (static_cast<uint32_t>(n) << 1) ^ static_cast<uint32_t>(n < 0 ? -1 : 0);
-        } else if (field.type == kSfixed32) {
-          bits = static_cast<uint32_t>(static_cast<int32_t>(v));
-          wire_type = 5;
-          width = 4;
-        } else {
-          bits = static_cast<uint64_t>(v);
-        }
+        const auto n = static_cast<int32_t>(ParseInteger(word, INT32_MIN, INT32_MAX));
+        bits = (static_cast<uint32_t>(n) << 1) ^ static_cast<uint32_t>(n < 0 ? -1 : 0);
         break;
       }
       case kInt64:
       case kSfixed64:
+        bits = static_cast<uint64_t>(ParseInteger(word, INT64_MIN, INT64_MAX));
+        break;
       case kSint64: {
         const int64_t v = ParseInteger(word, INT64_MIN, INT64_MAX);
-        if (field.type == kSint64) {
-          bits = (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v < 0 ? -1 : 0);
-        } else {
-          bits = static_cast<uint64_t>(v);
-          if (field.type == kSfixed64) {
-            wire_type = 1;
-            width = 8;
-          }
-        }
+        bits = (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v < 0 ? -1 : 0);
         break;
       }
       case kUint32:
       case kFixed32:
         bits = ParseUnsigned(word, UINT32_MAX);
-        if (field.type == kFixed32) {
-          wire_type = 5;
-          width = 4;
-        }
         break;
       case kUint64:
       case kFixed64:
         bits = ParseUnsigned(word, UINT64_MAX);
-        if (field.type == kFixed64) {
-          wire_type = 1;
-          width = 8;
-        }
         break;
       default:
         throw Decline{};
     }
+    // (the wire form follows from the type: 8 or 4 fixed bytes, else a varint)
+    const bool fixed64 = field.type == kDouble || field.type == kFixed64 || field.type == kSfixed64;
+    const bool fixed32 = field.type == kFloat || field.type == kFixed32 || field.type == kSfixed32;
+    const int width = fixed64 ? 8 : fixed32 ? 4 : 0;
+    const int wire_type = fixed64 ? 1 : fixed32 ? 5 : 0;
     if (field.packed) {
       if (!run.open) {
         PutTag(field.number, 2);
