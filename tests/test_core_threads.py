@@ -107,3 +107,35 @@ def test_concurrent_rewrites_from_python_threads(big: bytes) -> None:
     expected = _core.rewrite_meta_graph(big, prefix="s").graph_def()
     results = run_concurrently(lambda: _core.rewrite_meta_graph(big, prefix="s").graph_def())
     assert results == [expected] * 4
+
+
+def test_input_map_is_the_same_for_any_thread_count() -> None:
+    """Inputs an input_map replaces, resolved in parallel ranges: the same bytes, edges and
+    external tensors (numbered in the order the inputs first use them) as one thread's."""
+    data = replicated_meta_graph(500)  # ~135k nodes: several ranges per thread
+    nodes = meta_graph_pb2.MetaGraphDef.FromString(data).graph_def.node
+    sources = [n.name for n in nodes if n.name.endswith("/weights")]
+    assert len(sources) >= 100
+    # Keys from the first, middle and last towers, listed back to front, so the map's
+    # order differs from the order of first use; some keys map to one value.
+    picked = sources[:3] + sources[len(sources) // 2 : len(sources) // 2 + 3] + sources[-3:]
+    input_map = [(f"{k}:0", f"new_{i % 5}:0") for i, k in enumerate(reversed(picked))]
+    value_of = {k[: -len(":0")]: v[: -len(":0")] for k, v in input_map}
+    # One external tensor per key, in the order of the keys' first use.
+    used: list[str] = []
+    for n in nodes:
+        for i in n.input:
+            key = i[: -len(":0")] if i.endswith(":0") else i
+            if key in value_of and key not in used:
+                used.append(key)
+    first_use = [value_of[k] for k in used]
+    assert len(first_use) == len(picked) and first_use != [v[: -len(":0")] for _, v in input_map]
+    reference = _core.rewrite_meta_graph(data, prefix="imp", input_map=input_map, threads=1)
+    externals = reference.external()
+    assert externals == first_use
+    for threads in (2, 3, 4):
+        got = _core.rewrite_meta_graph(data, prefix="imp", input_map=input_map, threads=threads)
+        assert got.graph_def() == reference.graph_def()
+        assert got.external() == externals
+        for i in range(0, reference.num_nodes, 499):
+            assert got.edges(i) == reference.edges(i)

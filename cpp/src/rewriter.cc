@@ -8,6 +8,7 @@
 #include "fastmeta/memory.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -2093,6 +2094,10 @@ class Rewriter {
 
   // --- stage 3: inputs and order ---------------------------------------------------------------
 
+  // The inputs an input_map key replaces, of one range of nodes: (position in resolved_,
+  // input_map entry), in GraphDef order.
+  using MappedInputs = std::vector<std::pair<size_t, uint32_t>>;
+
   void ParseInputMap() {
     for (size_t m = 0; m < opts_.input_map.size(); ++m) {
       const auto& [key, value] = opts_.input_map[m];
@@ -2131,7 +2136,11 @@ class Rewriter {
       input_map_.push_back(std::move(entry));
     }
     // Keys' views point into input_map_ strings from here on.
-    for (auto& e : input_map_) e.value.node = e.value_node;
+    for (auto& e : input_map_) {
+      e.value.node = e.value_node;
+      const uint64_t bit = HashName(e.key_node) >> (64 - kMapFilterBits);
+      map_filter_[bit / 64] |= uint64_t{1} << (bit % 64);
+    }
   }
 
   // Whether `key` is "name:-k" with k >= 2 (within a C int): then `ref` becomes (name, -k).
@@ -2239,7 +2248,7 @@ class Rewriter {
   // Resolves node i's inputs; returns CountPending(i). With in_types (the types its
   // part's inputs take, see TypeNode), notes in type_error_ when a data input's dtype
   // does not fit (ThrowFirstTypeError then reports the first in TensorFlow's order).
-  bool ResolveNode(size_t i, const LargeVector<InputRef>& inputs, size_t base, std::vector<uint32_t>* external_of,
+  bool ResolveNode(size_t i, const LargeVector<InputRef>& inputs, size_t base, MappedInputs* mapped,
                    LookupPipeline<LargeVector<InputRef>>& pipeline, const uint8_t* in_types) {
     const RawNode& node = nodes_[i];
     bool seen_control = false;
@@ -2259,17 +2268,14 @@ class Rewriter {
                          std::string(node.name()));
       }
       Resolved& res = resolved_[node.input_begin + j];
-      if (external_of != nullptr) {
+      if (mapped != nullptr && MayBeMapKey(hash)) {
         auto it = input_map_index_.find(MapKey{std::string(ref.node), ref.index});
         if (it != input_map_index_.end()) {
-          InputMapEntry& e = input_map_[it->second];
-          e.used = true;
-          if ((*external_of)[it->second] == kNone) {
-            (*external_of)[it->second] = static_cast<uint32_t>(result_->external_.size());
-            result_->external_.push_back(e.value_node);
-            external_types_.push_back(e.dtype);
-          }
-          res.src = -1 - static_cast<int32_t>((*external_of)[it->second]);
+          const InputMapEntry& e = input_map_[it->second];
+          // (the source, an external tensor, is numbered by MapInputs once every range
+          // is resolved: in the order the inputs use them)
+          mapped->emplace_back(node.input_begin + j, static_cast<uint32_t>(it->second));
+          res.src = -1;
           res.index = e.value.index;
           if (in_types != nullptr && ref.index >= 0 && !TypeFits(in_types[k], e.dtype)) {
             type_error_.store(true, std::memory_order_relaxed);
@@ -2398,15 +2404,40 @@ class Rewriter {
 
   // Resolves the inputs of nodes [a, b) of a part; false when one of them is out of
   // GraphDef order (see CountPending).
-  bool ResolveRange(size_t part, size_t a, size_t b, std::vector<uint32_t>* external_of) {
+  bool ResolveRange(size_t part, size_t a, size_t b, MappedInputs* mapped) {
     if (a == b) return true;
     const size_t base = part_input_base_[part];
     LookupPipeline<LargeVector<InputRef>> pipeline(*this, part_inputs_[part], nodes_[a].input_begin - base,
                                                    b < nodes_.size() ? nodes_[b].input_begin - base : total_inputs_ - base);
     bool in_order = true;
     const uint8_t* in_types = check_types_ ? reinterpret_cast<const uint8_t*>(part_in_types_[part].get()) : nullptr;
-    for (size_t i = a; i < b; ++i) in_order &= ResolveNode(i, part_inputs_[part], base, external_of, pipeline, in_types);
+    for (size_t i = a; i < b; ++i) in_order &= ResolveNode(i, part_inputs_[part], base, mapped, pipeline, in_types);
     return in_order;
+  }
+
+  // Numbers the external tensors the input_map's values name in the order the inputs
+  // (in GraphDef order) first use them, and points the mapped inputs at them.
+  void MapInputs(const std::vector<MappedInputs>& mapped) {
+    std::vector<uint32_t> external_of(input_map_.size(), kNone);
+    for (const MappedInputs& range : mapped) {
+      for (const auto& [at, m] : range) {
+        InputMapEntry& e = input_map_[m];
+        e.used = true;
+        if (external_of[m] == kNone) {
+          external_of[m] = static_cast<uint32_t>(result_->external_.size());
+          result_->external_.push_back(e.value_node);
+          external_types_.push_back(e.dtype);
+        }
+        resolved_[at].src = -1 - static_cast<int32_t>(external_of[m]);
+      }
+    }
+  }
+
+  // Whether an input whose node name hashes to `hash` may be an input_map key's (no
+  // false negatives; false positives are looked up).
+  bool MayBeMapKey(uint64_t hash) const {
+    const uint64_t bit = hash >> (64 - kMapFilterBits);
+    return (map_filter_[bit / 64] >> (bit % 64) & 1) != 0;
   }
 
   void ResolveInputs() {
@@ -2419,39 +2450,32 @@ class Rewriter {
       FreeInto(node_spans_, sink);
       FreeInto(name_hashes_, sink);
     }
-    if (input_map_.empty()) {
-      // The work is in the inputs, not spread over the nodes as the parts' bytes are: the
-      // nodes are split again on their inputs, each range within one part.
-      struct NodeRange {
-        size_t part, a, b;
-      };
-      std::vector<NodeRange> ranges;
-      const size_t n = nodes_.size();
-      const std::vector<size_t> bounds = GuidedSplit(n, parts_ == 1 ? 1 : 2 * parts_, [&](size_t i) {
-        return i < n ? size_t{nodes_[i].input_begin} : total_inputs_;
-      });
-      for (size_t part = 0, r = 0; part < parts_; ++part) {
-        auto [a, b] = PartRange(part);
-        for (size_t at = a; at < b;) {
-          while (bounds[r + 1] <= at) ++r;  // (bounds.back() is n: past every node)
-          const size_t end = std::min(b, bounds[r + 1]);
-          ranges.push_back({part, at, end});
-          at = end;
-        }
-      }
-      std::vector<char> range_in_order(ranges.size(), 1);
-      ParallelFor(ranges.size(), threads_, [&](size_t k) {
-        range_in_order[k] = ResolveRange(ranges[k].part, ranges[k].a, ranges[k].b, nullptr);
-      });
-      in_order_ = std::all_of(range_in_order.begin(), range_in_order.end(), [](char c) { return c != 0; });
-    } else {
-      std::vector<uint32_t> external_of(input_map_.size(), kNone);
-      in_order_ = true;
-      for (size_t part = 0; part < parts_; ++part) {
-        auto [a, b] = PartRange(part);
-        in_order_ &= ResolveRange(part, a, b, &external_of);
+    // The work is in the inputs, not spread over the nodes as the parts' bytes are: the
+    // nodes are split again on their inputs, each range within one part.
+    struct NodeRange {
+      size_t part, a, b;
+    };
+    std::vector<NodeRange> ranges;
+    const size_t n = nodes_.size();
+    const std::vector<size_t> bounds = GuidedSplit(n, parts_ == 1 ? 1 : 2 * parts_, [&](size_t i) {
+      return i < n ? size_t{nodes_[i].input_begin} : total_inputs_;
+    });
+    for (size_t part = 0, r = 0; part < parts_; ++part) {
+      auto [a, b] = PartRange(part);
+      for (size_t at = a; at < b;) {
+        while (bounds[r + 1] <= at) ++r;  // (bounds.back() is n: past every node)
+        const size_t end = std::min(b, bounds[r + 1]);
+        ranges.push_back({part, at, end});
+        at = end;
       }
     }
+    std::vector<char> range_in_order(ranges.size(), 1);
+    std::vector<MappedInputs> mapped(input_map_.empty() ? 0 : ranges.size());
+    ParallelFor(ranges.size(), threads_, [&](size_t k) {
+      range_in_order[k] = ResolveRange(ranges[k].part, ranges[k].a, ranges[k].b, mapped.empty() ? nullptr : &mapped[k]);
+    });
+    in_order_ = std::all_of(range_in_order.begin(), range_in_order.end(), [](char c) { return c != 0; });
+    MapInputs(mapped);
     // The inputs are resolved: their records' pages go to the output's node entries
     // (filled by Emit), their strings' blocks become the output chunks (see Emit).
     result_->nodes_.resize(nodes_.size());
@@ -3458,6 +3482,9 @@ class Rewriter {
 
   std::vector<InputMapEntry> input_map_;
   std::unordered_map<MapKey, size_t, MapKeyHash> input_map_index_;
+  // The keys' node names' hashes, as bits of a filter (MayBeMapKey).
+  static constexpr unsigned kMapFilterBits = 12;
+  std::array<uint64_t, (size_t{1} << kMapFilterBits) / 64> map_filter_{};
 
   FillLaterVector<uint32_t> order_;     // output position -> original index
   FillLaterVector<uint32_t> position_;  // original index -> output position
