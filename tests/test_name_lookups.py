@@ -111,3 +111,41 @@ def test_the_first_clash_in_output_order_is_reported_whatever_the_threads(late: 
         with pytest.raises(fastmeta.GraphError, match=rf"Node '{expected}' clashes .* 's/{expected}_1'") as info:
             _core.rewrite_meta_graph(meta.SerializeToString(), "s", existing=[first], threads=t)
         assert info.value.node == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(scoped_graphs(), scoped_graphs(), st.booleans())
+def test_clashes_found_from_a_small_target_as_from_the_file(
+    file_case: tuple[list[str], str], target_case: tuple[list[str], str], as_graph: bool
+) -> None:
+    """A target far smaller than the file has its clashes found from the target's side:
+    the same renames (or the same refusal) as when every file node is checked, which a
+    target padded with unrelated names gets."""
+    names, prefix = file_case
+    names = names + [f"fill_{i}" for i in range(400)]  # (more than 8x the target)
+    target, target_prefix = target_case
+    target = target[:40]
+    pad = [f"zz_pad/p{i}" for i in range(len(names))]  # (names no file node is or scopes)
+
+    def run(extra: list[str]) -> Any:
+        meta = _meta_bytes(names)
+        try:
+            if as_graph:
+                first = _core.rewrite_meta_graph(_meta_bytes(target), target_prefix)
+                padding = [_core.rewrite_meta_graph(_meta_bytes(extra), "")] if extra else []
+                r = _core.rewrite_meta_graph(meta, prefix, existing=[first, *padding])
+            else:
+                held = [f"{target_prefix}/{n}" if target_prefix else n for n in target]
+                r = _core.rewrite_meta_graph(meta, prefix, existing_names=held + extra)
+        except fastmeta.GraphError as e:
+            return str(e)
+        return r.names()
+
+    small, padded = run([]), run(pad)
+    assert small == padded
+    if isinstance(small, list):
+        held = {f"{target_prefix}/{n}" if target_prefix else n for n in target}
+        scopes = {n[:pos] for n in held for pos in range(len(n)) if n[pos] == "/"}
+        # The renamed nodes are exactly those whose name the target holds as a name or a scope.
+        scoped = [f"{prefix}/{n}" if prefix else n for n in names]
+        assert [s for s, f in zip(scoped, small) if s != f] == [s for s in scoped if s in held or s in scopes]

@@ -47,6 +47,9 @@ void NameSet::Add(std::string name) {
 
 bool NameSet::HasName(std::string_view name) const { return names_.count(std::string(name)) != 0; }
 bool NameSet::HasPrefix(std::string_view name) const { return prefixes_.count(std::string(name)) != 0; }
+void NameSet::ForEachName(const std::function<void(std::string_view)>& visit) const {
+  for (const std::string& name : names_) visit(name);
+}
 
 
 size_t RewrittenGraph::graph_def_size() const {
@@ -2590,7 +2593,9 @@ class Rewriter {
   // Each clashing node's new name depends only on the target's names and the file's
   // original ones, not on other nodes' new names: the nodes are checked in parallel,
   // and the first clash that is an error is the first in output order, as a walk in
-  // that order meets it.
+  // that order meets it. When the target holds far fewer names than the file, the
+  // clashes are found from the target's side instead: only the file's nodes a target
+  // name is, or lies under, can clash.
   void ChooseNames() {
     if (opts_.existing.empty()) return;
     if (!opts_.prefix.empty()) {
@@ -2599,7 +2604,6 @@ class Rewriter {
       for (const NameLookup* g : opts_.existing) any = any || g->HasPrefix(opts_.prefix);
       if (!any) return;
     }
-    IsOriginalPrefix(std::string_view());  // (builds its set before the threads ask)
     struct PartNames {
       std::vector<uint32_t> renamed;  // the renamed nodes, in node order
       std::string names;              // their new names, one after the other
@@ -2608,37 +2612,69 @@ class Rewriter {
       uint32_t error_node = 0;
       std::string error_name;
     };
-    std::vector<PartNames> found(parts_);
-    ParallelFor(parts_, threads_, [&](size_t part) {
-      auto [a, b] = PartRange(part);
-      PartNames& mine = found[part];
-      std::string full = prefix_slash_;
-      std::string candidate;
-      for (size_t i = a; i < b; ++i) {
-        full.resize(prefix_slash_.size());
-        full.append(nodes_[i].name());
-        if (!ExistsInTarget(full)) continue;
-        for (int k = 1;; ++k) {
-          candidate.assign(full).append("_").append(std::to_string(k));
-          if (!ExistsInTarget(candidate) && FindOriginal(candidate) < 0 && !IsOriginalPrefix(candidate)) break;
-        }
-        // Like TensorFlow, the check above compares the scoped candidate with unscoped
-        // names, so it can pick another imported node's final name; TensorFlow then
-        // silently creates two nodes of that name. Refuse instead.
-        if (!prefix_slash_.empty() && FindOriginal(std::string_view(candidate).substr(prefix_slash_.size())) >= 0) {
-          const size_t pos = in_order_ ? i : position_[i];
-          if (pos < mine.error_pos) {
-            mine.error_pos = pos;
-            mine.error_node = static_cast<uint32_t>(i);
-            mine.error_name = candidate;
-          }
-          continue;
-        }
-        mine.renamed.push_back(static_cast<uint32_t>(i));
-        mine.names.append(candidate);
-        mine.ends.push_back(mine.names.size());
+    // Node i's new name, when `full` (its scoped name) clashes.
+    auto rename = [this](uint32_t i, const std::string& full, std::string& candidate, PartNames& mine) {
+      for (int k = 1;; ++k) {
+        candidate.assign(full).append("_").append(std::to_string(k));
+        if (!ExistsInTarget(candidate) && FindOriginal(candidate) < 0 && !IsOriginalPrefix(candidate)) break;
       }
-    });
+      // Like TensorFlow, the check above compares the scoped candidate with unscoped
+      // names, so it can pick another imported node's final name; TensorFlow then
+      // silently creates two nodes of that name. Refuse instead.
+      if (!prefix_slash_.empty() && FindOriginal(std::string_view(candidate).substr(prefix_slash_.size())) >= 0) {
+        const size_t pos = in_order_ ? i : position_[i];
+        if (pos < mine.error_pos) {
+          mine.error_pos = pos;
+          mine.error_node = i;
+          mine.error_name = candidate;
+        }
+        return;
+      }
+      mine.renamed.push_back(i);
+      mine.names.append(candidate);
+      mine.ends.push_back(mine.names.size());
+    };
+    size_t target_names = 0;
+    for (const NameLookup* g : opts_.existing) target_names += g->NameCount();
+    std::vector<PartNames> found;
+    if (target_names < nodes_.size() / 8) {
+      // A file node clashes when its scoped name is a target name or one's scope.
+      std::vector<uint32_t> clashing;
+      for (const NameLookup* g : opts_.existing) {
+        g->ForEachName([&](std::string_view name) {
+          if (name.size() <= prefix_slash_.size() || name.compare(0, prefix_slash_.size(), prefix_slash_) != 0) return;
+          const std::string_view rest = name.substr(prefix_slash_.size());
+          for (size_t end = rest.find('/'); ; end = rest.find('/', end + 1)) {
+            const int64_t i = FindOriginal(rest.substr(0, end));
+            if (i >= 0) clashing.push_back(static_cast<uint32_t>(i));
+            if (end == std::string_view::npos) break;
+          }
+        });
+      }
+      if (clashing.empty()) return;
+      std::sort(clashing.begin(), clashing.end());
+      clashing.erase(std::unique(clashing.begin(), clashing.end()), clashing.end());
+      found.resize(1);
+      std::string full, candidate;
+      for (const uint32_t i : clashing) {
+        full.assign(prefix_slash_).append(nodes_[i].name());
+        rename(i, full, candidate, found[0]);
+      }
+    } else {
+      IsOriginalPrefix(std::string_view());  // (builds its set before the threads ask)
+      found.resize(parts_);
+      ParallelFor(parts_, threads_, [&](size_t part) {
+        auto [a, b] = PartRange(part);
+        PartNames& mine = found[part];
+        std::string full = prefix_slash_;
+        std::string candidate;
+        for (size_t i = a; i < b; ++i) {
+          full.resize(prefix_slash_.size());
+          full.append(nodes_[i].name());
+          if (ExistsInTarget(full)) rename(static_cast<uint32_t>(i), full, candidate, mine);
+        }
+      });
+    }
     const PartNames* error = nullptr;
     size_t total = 0;
     for (const PartNames& p : found) {

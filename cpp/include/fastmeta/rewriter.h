@@ -28,6 +28,9 @@ class NameLookup {
   virtual bool HasName(std::string_view name) const = 0;
   // True when `name` is a proper path prefix of a held name ("a/b" of "a/b/c").
   virtual bool HasPrefix(std::string_view name) const = 0;
+  // How many names are held, and each of them, in no particular order.
+  virtual size_t NameCount() const = 0;
+  virtual void ForEachName(const std::function<void(std::string_view)>& visit) const = 0;
 };
 
 // A plain set of names (for nodes created outside the core).
@@ -36,6 +39,8 @@ class NameSet : public NameLookup {
   void Add(std::string name);
   bool HasName(std::string_view name) const override;
   bool HasPrefix(std::string_view name) const override;
+  size_t NameCount() const override { return names_.size(); }
+  void ForEachName(const std::function<void(std::string_view)>& visit) const override;
 
  private:
   std::unordered_set<std::string> names_;
@@ -205,6 +210,10 @@ class RewrittenGraph : public NameLookup {
   bool HasNameFolded(std::string_view lower) const;
   bool HasName(std::string_view name) const override { return Find(name) >= 0; }
   bool HasPrefix(std::string_view name) const override;
+  size_t NameCount() const override { return nodes_.size(); }
+  void ForEachName(const std::function<void(std::string_view)>& visit) const override {
+    for (size_t i = 0; i < nodes_.size(); ++i) visit(name(i));
+  }
 
   // The nodes with an input edge from output `index` of `src` (index -1: a control
   // edge; src < 0: external()[-1 - src]), one entry per edge (a node reading a tensor
