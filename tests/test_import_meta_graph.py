@@ -326,6 +326,26 @@ def _sc_saverless_scoped_twice(api: Any) -> Any:
         return api.import_(data, import_scope="b"), []
 
 
+def _sc_scoped_after_unscoped(api: Any) -> Any:
+    # The Saver's scope comes from the first variable under the import scope: the
+    # earlier import's variables come first in the collection and are passed over.
+    api.import_(_mlp(api))
+    return api.import_(_mlp(api), import_scope="s"), []
+
+
+def _sc_regex_scope_matches_earlier(api: Any) -> Any:
+    # The scope is a regex to get_collection: "a.b" matches the earlier "axb/" variables,
+    # the first of which then gives the Saver its scope.
+    api.import_(_mlp(api), import_scope="axb")
+    return api.import_(_mlp(api), import_scope="a.b"), []
+
+
+def _sc_prefix_scope_matches_earlier(api: Any) -> Any:
+    # "foo" matches the earlier "foo_1/" variables as a prefix, without stripping them.
+    api.import_(_mlp(api), import_scope="foo_1")
+    return api.import_(_mlp(api), import_scope="foo"), []
+
+
 def _sc_scopes_inside_earlier_ones(api: Any) -> Any:
     # Scopes under an earlier import's scope: its names are consulted (as names, as
     # scopes, case-folded) for the later imports' names.
@@ -374,6 +394,9 @@ SCENARIOS = {
     "unique_names": _sc_unique_names,
     "cond_text": _sc_cond_text,
     "saverless_scoped_twice": _sc_saverless_scoped_twice,
+    "scoped_after_unscoped": _sc_scoped_after_unscoped,
+    "regex_scope_matches_earlier": _sc_regex_scope_matches_earlier,
+    "prefix_scope_matches_earlier": _sc_prefix_scope_matches_earlier,
     "scopes_inside_earlier_ones": _sc_scopes_inside_earlier_ones,
     "predicate_while": _sc_predicate_while,
     "unbound_col_disabled": _sc_unbound_col_disabled,

@@ -163,36 +163,34 @@ def test_unused_input_map_key_is_named() -> None:
         core_rewrite(gd, input_map=[("nope", "t:0"), ("^other", "^t")])
 
 
-def test_strip_name_scope_inverts_prepend_and_keeps_its_rules() -> None:
-    # strip_name_scope has a fast path for plain names under the scope; on every
-    # combination of the pieces its rules look at it must agree with those rules
-    # (markers first, then the scope, then any further leading '/').
+def test_strip_name_scope_inverts_prepend() -> None:
+    from fastmeta.scoping import prepend_name_scope, strip_name_scope
+
+    for scope in ["imp", "imp/", "a.b", "a-b/c"]:
+        for name in ["x", "x:1", "^x", "loc:@x", "s/x"]:
+            assert strip_name_scope(prepend_name_scope(name, scope), scope) == name
+
+
+@pytest.mark.parametrize(
+    "scope", ["a", "a/", "^a", "loc:@a", "a/b", "", "/", "l", "loc:", "a.b", "a.b/", "a-b", ".", "a..", "a-.b"]
+)
+def test_strip_name_scope_as_tensorflow(scope: str) -> None:
+    # TensorFlow's strip_name_scope is a regex substitution with the scope spliced in
+    # unescaped: markers anywhere in the name, '.' matching any character. fastmeta cuts
+    # plain names under the scope by slicing; on every combination of the pieces the
+    # rule looks at, both forms must agree with TensorFlow's own function.
+    pytest.importorskip("tensorflow")
     import itertools
 
-    from fastmeta.scoping import prepend_name_scope, strip_name_scope, strip_name_scopes
+    from fastmeta.scoping import strip_name_scope, strip_name_scopes
+    from tensorflow.python.framework import ops
 
-    def by_the_rules(name: str, scope: str) -> str:
-        if not scope:
-            return name
-        scope = scope[:-1] if scope.endswith("/") else scope
-        for marker in ("^", "loc:@", ""):
-            if name.startswith(marker):
-                rest = name[len(marker):]
-                if rest.startswith(scope + "/"):
-                    return marker + rest[len(scope) + 1 :].lstrip("/")
-                if marker:
-                    return name
-        return name
-
-    pieces = ["", "a", "/", "^", "loc:@", "b", "a/", "ab"]
-    names = ["".join(combo) for combo in itertools.product(pieces, repeat=4)]
-    for scope in ["a", "a/", "^a", "loc:@a", "a/b", "", "/", "l", "loc:"]:
-        expected = [by_the_rules(name, scope) for name in names]
-        for name, want in zip(names, expected):
-            assert strip_name_scope(name, scope) == want, (name, scope)
-        assert strip_name_scopes(names, scope) == expected, scope  # the many-names form
-    for name in ["x", "x:1", "^x", "loc:@x", "s/x"]:
-        assert strip_name_scope(prepend_name_scope(name, "imp"), "imp") == name
+    pieces = ["", "a", "/", "^", "loc:@", "b", "a/", "ab", ".", "a.b/", "axb/", "a-b/"]
+    names = ["".join(combo) for combo in itertools.product(pieces, repeat=3)]
+    expected = [ops.strip_name_scope(name, scope) for name in names]
+    for name, want in zip(names, expected):
+        assert strip_name_scope(name, scope) == want, (name, scope)
+    assert strip_name_scopes(names, scope) == expected  # the many-names form
 
 
 def test_collection_scope_filter_is_a_regex_match_at_the_start() -> None:

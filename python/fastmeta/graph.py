@@ -681,13 +681,20 @@ class _Lookup:
 class _Deferred:
     """A run of collection items made on first use (see :meth:`Graph._realize`): an
     import's variables, whose tens of thousands of objects an import itself never needs.
-    ``items()`` makes them all, ``iterate()`` one at a time."""
+    ``items()`` makes them all, ``iterate()`` one at a time, ``first(match)`` only the
+    first whose name ``match`` accepts (None when none does)."""
 
-    __slots__ = ("items", "iterate")
+    __slots__ = ("first", "items", "iterate")
 
-    def __init__(self, items: Callable[[], list[Any]], iterate: Callable[[], Iterator[Any]]) -> None:
+    def __init__(
+        self,
+        items: Callable[[], list[Any]],
+        iterate: Callable[[], Iterator[Any]],
+        first: Callable[[Callable[[str], Any]], Any] | None = None,
+    ) -> None:
         self.items = items
         self.iterate = iterate
+        self.first = first or (lambda match: next(_named(iterate(), match), None))
 
 
 def _expand(items: list[Any]) -> None:
@@ -699,15 +706,6 @@ def _expand(items: list[Any]) -> None:
         else:
             out.append(x)
     items[:] = out
-
-
-def _iterate(items: Iterable[Any]) -> Iterator[Any]:
-    """The items of a collection list, :class:`_Deferred` runs made one at a time."""
-    for x in items:
-        if type(x) is _Deferred:
-            yield from x.iterate()
-        else:
-            yield x
 
 
 class Graph(_Lookup):
@@ -1028,25 +1026,43 @@ def _add_library(
     out.versions.CopyFrom(versions)
 
 
-def _in_scope(items: Iterable[Any], scope: str) -> Iterator[Any]:
-    """The items ``get_collection(..., scope=scope)`` keeps, in order: those whose
-    ``name`` the regex ``scope`` matches at the start."""
+def _scope_match(scope: str) -> Callable[[str], Any]:
+    """Whether ``get_collection(..., scope=scope)`` keeps an item of this name: the regex
+    ``scope`` matches at its start."""
     if re.escape(scope) == scope:
         # No character with a meaning in a regex: matching at the start is startswith.
-        return (
-            item for item in items if isinstance(name := getattr(item, "name", None), str) and name.startswith(scope)
-        )
-    match = re.compile(scope).match
+        return lambda name: name.startswith(scope)
+    return re.compile(scope).match
+
+
+def _named(items: Iterable[Any], match: Callable[[str], Any]) -> Iterator[Any]:
+    """The items whose ``name`` is a string ``match`` accepts, in order."""
     return (item for item in items if isinstance(name := getattr(item, "name", None), str) and match(name))
+
+
+def _in_scope(items: Iterable[Any], scope: str) -> Iterator[Any]:
+    """The items ``get_collection(..., scope=scope)`` keeps, in order."""
+    return _named(items, _scope_match(scope))
 
 
 def _filter_scope(items: list[Any], scope: str | None) -> list[Any]:
     return items if scope is None else list(_in_scope(items, scope))
 
 
-def first_in_scope(items: Iterable[Any], scope: str) -> Any:
-    """The first of ``items`` that ``get_collection(..., scope=scope)`` would keep, or None."""
-    return next(_in_scope(items, scope), None)
+def first_in_scope(runs: Iterable[Iterable[Any]], scope: str) -> Any:
+    """The first item of the collection lists ``runs`` (in order) that
+    ``get_collection(..., scope=scope)`` would keep, or None; of a deferred run, only
+    that item is made."""
+    match = _scope_match(scope)
+    for items in runs:
+        for x in items:
+            if type(x) is _Deferred:
+                found = x.first(match)
+                if found is not None:
+                    return found
+            elif isinstance(name := getattr(x, "name", None), str) and match(name):
+                return x
+    return None
 
 
 def _as_dtype(dtype: int | str) -> int:
@@ -1213,12 +1229,18 @@ class _Transaction(_Lookup):
         self.collections.setdefault(key, []).append(value)
 
     def defer_collection(
-        self, key: Any, count: int, items: Callable[[], list[Any]], iterate: Callable[[], Iterator[Any]]
+        self,
+        key: Any,
+        count: int,
+        items: Callable[[], list[Any]],
+        iterate: Callable[[], Iterator[Any]],
+        first: Callable[[Callable[[str], Any]], Any] | None = None,
     ) -> None:
         """Add ``count`` items to collection ``key`` that are made on first use:
-        ``items()`` makes them all, ``iterate()`` one at a time (see Graph._realize)."""
+        ``items()`` makes them all, ``iterate()`` one at a time, ``first(match)`` the
+        first whose name ``match`` accepts (see Graph._realize, :func:`first_in_scope`)."""
         if count:
-            self.collections.setdefault(key, []).append(_Deferred(items, iterate))
+            self.collections.setdefault(key, []).append(_Deferred(items, iterate, first))
             self.deferred.add(key)
 
     def get_collection(self, key: Any, scope: str | None = None) -> list[Any]:
@@ -1236,11 +1258,10 @@ class _Transaction(_Lookup):
         keys.update(dict.fromkeys(self.collections))
         return [k for k in keys if isinstance(k, str)]
 
-    def iterate_collection(self, key: Any) -> Iterator[Any]:
-        """The items of collection ``key`` (committed, then staged), deferred ones made
-        one at a time: for a search that usually stops at the first."""
-        yield from _iterate(self._graph._collections.get(key, ()))
-        yield from _iterate(self.collections.get(key, ()))
+    def collection_runs(self, key: Any) -> tuple[list[Any], list[Any]]:
+        """The lists of collection ``key`` (committed, then staged), deferred runs as they
+        are: for :func:`first_in_scope`."""
+        return list(self._graph._collections.get(key, ())), list(self.collections.get(key, ()))
 
     def add_library(self, tail: graph_pb2.GraphDef) -> None:
         for f in tail.library.function:

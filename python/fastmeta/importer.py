@@ -608,7 +608,11 @@ def _restore_collections(
                 # The usual case: the bulk step settled every entry, checked; the
                 # Variable objects are made when the collection is first read.
                 txn.defer_collection(
-                    key, bulk.count(key), functools.partial(bulk.items, key), functools.partial(bulk.iterate, key)
+                    key,
+                    bulk.count(key),
+                    functools.partial(bulk.items, key),
+                    functools.partial(bulk.iterate, key),
+                    functools.partial(bulk.first, key),
                 )
                 continue
             for j, raw in enumerate(values_of(key)):
@@ -890,7 +894,17 @@ def _saver(
         # TensorFlow takes the scope from the first entry of the var_list (the graph's
         # variables under the scope, keyed by their names with the scope stripped).
         scope = import_scope
-        var = first_in_scope(txn.iterate_collection("variables"), scope_to_prepend)
+        committed, staged = txn.collection_runs("variables")
+        var = first_in_scope((committed,), scope_to_prepend)
+        if var is None:
+            var = first_in_scope((staged,), scope_to_prepend)
+        elif scope_to_prepend:
+            # An earlier variable the scope's regex matches: TensorFlow's var_list, keyed
+            # by stripped names, holds the last variable of its key (its scope may differ).
+            key = strip_name_scope(var.name, scope_to_prepend)
+            for v in txn.get_collection("variables", scope=scope_to_prepend):
+                if v.name.endswith(key) and strip_name_scope(v.name, scope_to_prepend) == key:
+                    var = v
         if var is not None:
             key = strip_name_scope(var.name, scope_to_prepend)
             scope = var.name[: -len(key)] if key else var.name

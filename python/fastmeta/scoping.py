@@ -6,6 +6,7 @@ same string operation literally, so scopes with regex metacharacters behave.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -100,31 +101,28 @@ def strip_name_scope(name: str, scope: str) -> str:
 
 
 def strip_name_scopes(names: Sequence[str], scope: str) -> list[str]:
-    """:func:`strip_name_scope` of many names: a plain name under the scope by slicing,
-    anything else by the rules (markers first, then the scope, then further '/')."""
+    r""":func:`strip_name_scope` of many names. TensorFlow's rule: drop one trailing '/'
+    of the scope, then replace the first match of ``([\^]|loc:@|^)<scope>[/]+(.*)`` by
+    its marker and rest, the scope spliced into the pattern unescaped (so a '.' in it
+    matches any character, and a marker later in the name is found too). A name that
+    starts with "scope/" and no further '/' is cut by slicing (the match at its start)."""
     if not scope:
         return list(names)
     base = scope[:-1] if scope.endswith("/") else scope
-    if base.startswith((_CONTROL, _LOC)) or not base:
-        return [_strip_by_the_rules(n, base) for n in names]
+    pattern = re.compile(r"([\^]|loc:@|^)" + base + r"[\/]+(.*)")
+    strip = functools.partial(pattern.sub, r"\1\2", count=1)
+    if not _literal(base):
+        return [strip(n) for n in names]
     head = base + "/"
     cut = len(head)
-    # Under a scope that starts with no marker, a name starting with "scope/" has none.
-    return [
-        n[cut:] if n.startswith(head) and not n.startswith("/", cut) else _strip_by_the_rules(n, base)
-        for n in names
-    ]
+    return [n[cut:] if n.startswith(head) and not n.startswith("/", cut) else strip(n) for n in names]
 
 
-def _strip_by_the_rules(name: str, scope: str) -> str:
-    for marker in (_CONTROL, _LOC, ""):
-        if name.startswith(marker):
-            rest = name[len(marker):]
-            if rest.startswith(scope + "/"):
-                return marker + rest[len(scope) + 1:].lstrip("/")
-            if marker:
-                return name
-    return name
+def _literal(s: str) -> bool:
+    """Whether ``s`` as a regex matches itself at a name's start (its only characters a
+    regex reads specially are '.' and '-', which also match themselves there)."""
+    rest = s.replace(".", "").replace("-", "")
+    return re.escape(rest) == rest
 
 
 def _values_def(values_def: control_flow_pb2.ValuesDef, scope: str) -> None:

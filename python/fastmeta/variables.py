@@ -4,7 +4,7 @@ their ``to_proto`` (names stripped of an export scope)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -297,6 +297,19 @@ class BulkVariables:
         for start in range(0, len(rows), 1024):  # (a caller may want the first few only)
             for r in rows[start : start + 1024].tolist():
                 yield self.get_row(r)
+
+    def first(self, key: str, match: Callable[[str], Any]) -> Variable | None:
+        """The first Variable of collection ``key`` (every value settled) whose name
+        ``match`` accepts, or None; read off the names the core wrote where it could, so
+        only that Variable is made."""
+        flags, offsets, blob = self._flags.tolist(), self._name_offsets.tolist(), self._name_blob
+        for r in self._key_rows[key].tolist():
+            if flags[r] & _CANONICAL:
+                if match(blob[offsets[r] : offsets[r + 1]].decode()):
+                    return self.get_row(r)
+            elif match((v := self.get_row(r)).name):
+                return v
+        return None
 
     def _make(
         self, f: int, s: int, a: int, row: list[int], name: str | None, info: SaveSliceInfo | None
