@@ -35,6 +35,7 @@ TF_MODULES = {
     "queue_runner": "tensorflow.core.protobuf.queue_runner_pb2",
     "resource_handle": "tensorflow.core.framework.resource_handle_pb2",
     "saved_model": "tensorflow.core.protobuf.saved_model_pb2",
+    "saved_object_graph": "tensorflow.core.protobuf.saved_object_graph_pb2",
     "saved_tensor_slice": "tensorflow.core.util.saved_tensor_slice_pb2",
     "saver": "tensorflow.core.protobuf.saver_pb2",
     "struct": "tensorflow.core.protobuf.struct_pb2",
@@ -48,10 +49,6 @@ TF_MODULES = {
     "versions": "tensorflow.core.framework.versions_pb2",
 }
 
-# TF fields deliberately absent from fastmeta's schema (documented in the .proto).
-OMITTED_FIELDS = {("tensorflow.MetaGraphDef", "object_graph_def")}
-# TF types reachable from MetaGraphDef only through an omitted field.
-OMITTED_TYPE_PREFIXES = ("tensorflow.SavedObjectGraph",)
 
 
 def _fm(stem: str) -> types.ModuleType:
@@ -186,9 +183,7 @@ def test_descriptors_match_tensorflow(tf_pool):
     for fm_msg in _fm_messages():
         tf_msg = tf_pool.FindMessageTypeByName(_tf_name(fm_msg.full_name))
         fm_fields = {f.name: f for f in fm_msg.fields}
-        tf_fields = {
-            f.name: f for f in tf_msg.fields if (tf_msg.full_name, f.name) not in OMITTED_FIELDS
-        }
+        tf_fields = {f.name: f for f in tf_msg.fields}
         if set(fm_fields) != set(tf_fields):
             problems.append(
                 f"{fm_msg.full_name}: fields {sorted(set(fm_fields) ^ set(tf_fields))} differ"
@@ -223,7 +218,7 @@ def test_enums_match_tensorflow(tf_pool):
 
 
 def test_everything_meta_graph_reaches_is_covered(tf_pool):
-    """Every TF message/enum reachable from MetaGraphDef (minus omissions) exists here."""
+    """Every TF message/enum reachable from MetaGraphDef exists here."""
     from tensorflow.core.protobuf import meta_graph_pb2 as tf_mg
 
     fm_names = {_tf_name(m.full_name) for m in _fm_messages()}
@@ -238,8 +233,6 @@ def test_everything_meta_graph_reaches_is_covered(tf_pool):
             continue
         seen.add(d.full_name)
         for f in d.fields:
-            if (d.full_name, f.name) in OMITTED_FIELDS:
-                continue
             if f.enum_type is not None and f.enum_type.full_name not in fm_names:
                 missing.add(f.enum_type.full_name)
             mt = f.message_type
@@ -247,8 +240,6 @@ def test_everything_meta_graph_reaches_is_covered(tf_pool):
                 continue
             if mt.GetOptions().map_entry:
                 stack.append(mt)  # look through to the value type
-                continue
-            if mt.full_name.startswith(OMITTED_TYPE_PREFIXES):
                 continue
             if mt.full_name not in fm_names:
                 missing.add(mt.full_name)

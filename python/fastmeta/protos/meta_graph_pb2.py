@@ -25,6 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from fastmeta.protos import graph_pb2 as fastmeta_dot_protos_dot_graph__pb2
 from fastmeta.protos import op_def_pb2 as fastmeta_dot_protos_dot_op__def__pb2
+from fastmeta.protos import saved_object_graph_pb2 as fastmeta_dot_protos_dot_saved__object__graph__pb2
 from fastmeta.protos import saver_pb2 as fastmeta_dot_protos_dot_saver__pb2
 from fastmeta.protos import struct_pb2 as fastmeta_dot_protos_dot_struct__pb2
 from fastmeta.protos import tensor_pb2 as fastmeta_dot_protos_dot_tensor__pb2
@@ -32,7 +33,7 @@ from fastmeta.protos import tensor_shape_pb2 as fastmeta_dot_protos_dot_tensor__
 from fastmeta.protos import types_pb2 as fastmeta_dot_protos_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n fastmeta/protos/meta_graph.proto\x12\x08\x66\x61stmeta\x1a\x19google/protobuf/any.proto\x1a\x1b\x66\x61stmeta/protos/graph.proto\x1a\x1c\x66\x61stmeta/protos/op_def.proto\x1a\x1b\x66\x61stmeta/protos/saver.proto\x1a\x1c\x66\x61stmeta/protos/struct.proto\x1a\x1c\x66\x61stmeta/protos/tensor.proto\x1a\"fastmeta/protos/tensor_shape.proto\x1a\x1b\x66\x61stmeta/protos/types.proto\"\xe2\x06\n\x0cMetaGraphDef\x12\x39\n\rmeta_info_def\x18\x01 \x01(\x0b\x32\".fastmeta.MetaGraphDef.MetaInfoDef\x12%\n\tgraph_def\x18\x02 \x01(\x0b\x32\x12.fastmeta.GraphDef\x12%\n\tsaver_def\x18\x03 \x01(\x0b\x32\x12.fastmeta.SaverDef\x12\x41\n\x0e\x63ollection_def\x18\x04 \x03(\x0b\x32).fastmeta.MetaGraphDef.CollectionDefEntry\x12?\n\rsignature_def\x18\x05 \x03(\x0b\x32(.fastmeta.MetaGraphDef.SignatureDefEntry\x12.\n\x0e\x61sset_file_def\x18\x06 \x03(\x0b\x32\x16.fastmeta.AssetFileDef\x1a\xf2\x02\n\x0bMetaInfoDef\x12\x1a\n\x12meta_graph_version\x18\x01 \x01(\t\x12*\n\x10stripped_op_list\x18\x02 \x01(\x0b\x32\x10.fastmeta.OpList\x12&\n\x08\x61ny_info\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x1a\n\x12tensorflow_version\x18\x05 \x01(\t\x12\x1e\n\x16tensorflow_git_version\x18\x06 \x01(\t\x12\x1e\n\x16stripped_default_attrs\x18\x07 \x01(\x08\x12Q\n\x10\x66unction_aliases\x18\x08 \x03(\x0b\x32\x37.fastmeta.MetaGraphDef.MetaInfoDef.FunctionAliasesEntry\x1a\x36\n\x14\x46unctionAliasesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aM\n\x12\x43ollectionDefEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.fastmeta.CollectionDef:\x02\x38\x01\x1aK\n\x11SignatureDefEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.fastmeta.SignatureDef:\x02\x38\x01J\x04\x08\x07\x10\x08\"\xd5\x03\n\rCollectionDef\x12\x35\n\tnode_list\x18\x01 \x01(\x0b\x32 .fastmeta.CollectionDef.NodeListH\x00\x12\x37\n\nbytes_list\x18\x02 \x01(\x0b\x32!.fastmeta.CollectionDef.BytesListH\x00\x12\x37\n\nint64_list\x18\x03 \x01(\x0b\x32!.fastmeta.CollectionDef.Int64ListH\x00\x12\x37\n\nfloat_list\x18\x04 \x01(\x0b\x32!.fastmeta.CollectionDef.FloatListH\x00\x12\x33\n\x08\x61ny_list\x18\x05 \x01(\x0b\x32\x1f.fastmeta.CollectionDef.AnyListH\x00\x1a\x19\n\x08NodeList\x12\r\n\x05value\x18\x01 \x03(\t\x1a\x1a\n\tBytesList\x12\r\n\x05value\x18\x01 \x03(\x0c\x1a\x1e\n\tInt64List\x12\x11\n\x05value\x18\x01 \x03(\x03\x42\x02\x10\x01\x1a\x1e\n\tFloatList\x12\x11\n\x05value\x18\x01 \x03(\x02\x42\x02\x10\x01\x1a.\n\x07\x41nyList\x12#\n\x05value\x18\x01 \x03(\x0b\x32\x14.google.protobuf.AnyB\x06\n\x04kind\"\xc5\x03\n\nTensorInfo\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x34\n\ncoo_sparse\x18\x04 \x01(\x0b\x32\x1e.fastmeta.TensorInfo.CooSparseH\x00\x12@\n\x10\x63omposite_tensor\x18\x05 \x01(\x0b\x32$.fastmeta.TensorInfo.CompositeTensorH\x00\x12!\n\x05\x64type\x18\x02 \x01(\x0e\x32\x12.fastmeta.DataType\x12\x30\n\x0ctensor_shape\x18\x03 \x01(\x0b\x32\x1a.fastmeta.TensorShapeProto\x1a\x65\n\tCooSparse\x12\x1a\n\x12values_tensor_name\x18\x01 \x01(\t\x12\x1b\n\x13indices_tensor_name\x18\x02 \x01(\t\x12\x1f\n\x17\x64\x65nse_shape_tensor_name\x18\x03 \x01(\t\x1ag\n\x0f\x43ompositeTensor\x12*\n\ttype_spec\x18\x01 \x01(\x0b\x32\x17.fastmeta.TypeSpecProto\x12(\n\ncomponents\x18\x02 \x03(\x0b\x32\x14.fastmeta.TensorInfoB\n\n\x08\x65ncoding\"\x98\x03\n\x0cSignatureDef\x12\x32\n\x06inputs\x18\x01 \x03(\x0b\x32\".fastmeta.SignatureDef.InputsEntry\x12\x34\n\x07outputs\x18\x02 \x03(\x0b\x32#.fastmeta.SignatureDef.OutputsEntry\x12\x13\n\x0bmethod_name\x18\x03 \x01(\t\x12\x36\n\x08\x64\x65\x66\x61ults\x18\x04 \x03(\x0b\x32$.fastmeta.SignatureDef.DefaultsEntry\x1a\x43\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.fastmeta.TensorInfo:\x02\x38\x01\x1a\x44\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.fastmeta.TensorInfo:\x02\x38\x01\x1a\x46\n\rDefaultsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.fastmeta.TensorProto:\x02\x38\x01\"K\n\x0c\x41ssetFileDef\x12)\n\x0btensor_info\x18\x01 \x01(\x0b\x32\x14.fastmeta.TensorInfo\x12\x10\n\x08\x66ilename\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n fastmeta/protos/meta_graph.proto\x12\x08\x66\x61stmeta\x1a\x19google/protobuf/any.proto\x1a\x1b\x66\x61stmeta/protos/graph.proto\x1a\x1c\x66\x61stmeta/protos/op_def.proto\x1a(fastmeta/protos/saved_object_graph.proto\x1a\x1b\x66\x61stmeta/protos/saver.proto\x1a\x1c\x66\x61stmeta/protos/struct.proto\x1a\x1c\x66\x61stmeta/protos/tensor.proto\x1a\"fastmeta/protos/tensor_shape.proto\x1a\x1b\x66\x61stmeta/protos/types.proto\"\x92\x07\n\x0cMetaGraphDef\x12\x39\n\rmeta_info_def\x18\x01 \x01(\x0b\x32\".fastmeta.MetaGraphDef.MetaInfoDef\x12%\n\tgraph_def\x18\x02 \x01(\x0b\x32\x12.fastmeta.GraphDef\x12%\n\tsaver_def\x18\x03 \x01(\x0b\x32\x12.fastmeta.SaverDef\x12\x41\n\x0e\x63ollection_def\x18\x04 \x03(\x0b\x32).fastmeta.MetaGraphDef.CollectionDefEntry\x12?\n\rsignature_def\x18\x05 \x03(\x0b\x32(.fastmeta.MetaGraphDef.SignatureDefEntry\x12.\n\x0e\x61sset_file_def\x18\x06 \x03(\x0b\x32\x16.fastmeta.AssetFileDef\x12\x34\n\x10object_graph_def\x18\x07 \x01(\x0b\x32\x1a.fastmeta.SavedObjectGraph\x1a\xf2\x02\n\x0bMetaInfoDef\x12\x1a\n\x12meta_graph_version\x18\x01 \x01(\t\x12*\n\x10stripped_op_list\x18\x02 \x01(\x0b\x32\x10.fastmeta.OpList\x12&\n\x08\x61ny_info\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x1a\n\x12tensorflow_version\x18\x05 \x01(\t\x12\x1e\n\x16tensorflow_git_version\x18\x06 \x01(\t\x12\x1e\n\x16stripped_default_attrs\x18\x07 \x01(\x08\x12Q\n\x10\x66unction_aliases\x18\x08 \x03(\x0b\x32\x37.fastmeta.MetaGraphDef.MetaInfoDef.FunctionAliasesEntry\x1a\x36\n\x14\x46unctionAliasesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aM\n\x12\x43ollectionDefEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.fastmeta.CollectionDef:\x02\x38\x01\x1aK\n\x11SignatureDefEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.fastmeta.SignatureDef:\x02\x38\x01\"\xd5\x03\n\rCollectionDef\x12\x35\n\tnode_list\x18\x01 \x01(\x0b\x32 .fastmeta.CollectionDef.NodeListH\x00\x12\x37\n\nbytes_list\x18\x02 \x01(\x0b\x32!.fastmeta.CollectionDef.BytesListH\x00\x12\x37\n\nint64_list\x18\x03 \x01(\x0b\x32!.fastmeta.CollectionDef.Int64ListH\x00\x12\x37\n\nfloat_list\x18\x04 \x01(\x0b\x32!.fastmeta.CollectionDef.FloatListH\x00\x12\x33\n\x08\x61ny_list\x18\x05 \x01(\x0b\x32\x1f.fastmeta.CollectionDef.AnyListH\x00\x1a\x19\n\x08NodeList\x12\r\n\x05value\x18\x01 \x03(\t\x1a\x1a\n\tBytesList\x12\r\n\x05value\x18\x01 \x03(\x0c\x1a\x1e\n\tInt64List\x12\x11\n\x05value\x18\x01 \x03(\x03\x42\x02\x10\x01\x1a\x1e\n\tFloatList\x12\x11\n\x05value\x18\x01 \x03(\x02\x42\x02\x10\x01\x1a.\n\x07\x41nyList\x12#\n\x05value\x18\x01 \x03(\x0b\x32\x14.google.protobuf.AnyB\x06\n\x04kind\"\xc5\x03\n\nTensorInfo\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x34\n\ncoo_sparse\x18\x04 \x01(\x0b\x32\x1e.fastmeta.TensorInfo.CooSparseH\x00\x12@\n\x10\x63omposite_tensor\x18\x05 \x01(\x0b\x32$.fastmeta.TensorInfo.CompositeTensorH\x00\x12!\n\x05\x64type\x18\x02 \x01(\x0e\x32\x12.fastmeta.DataType\x12\x30\n\x0ctensor_shape\x18\x03 \x01(\x0b\x32\x1a.fastmeta.TensorShapeProto\x1a\x65\n\tCooSparse\x12\x1a\n\x12values_tensor_name\x18\x01 \x01(\t\x12\x1b\n\x13indices_tensor_name\x18\x02 \x01(\t\x12\x1f\n\x17\x64\x65nse_shape_tensor_name\x18\x03 \x01(\t\x1ag\n\x0f\x43ompositeTensor\x12*\n\ttype_spec\x18\x01 \x01(\x0b\x32\x17.fastmeta.TypeSpecProto\x12(\n\ncomponents\x18\x02 \x03(\x0b\x32\x14.fastmeta.TensorInfoB\n\n\x08\x65ncoding\"\x98\x03\n\x0cSignatureDef\x12\x32\n\x06inputs\x18\x01 \x03(\x0b\x32\".fastmeta.SignatureDef.InputsEntry\x12\x34\n\x07outputs\x18\x02 \x03(\x0b\x32#.fastmeta.SignatureDef.OutputsEntry\x12\x13\n\x0bmethod_name\x18\x03 \x01(\t\x12\x36\n\x08\x64\x65\x66\x61ults\x18\x04 \x03(\x0b\x32$.fastmeta.SignatureDef.DefaultsEntry\x1a\x43\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.fastmeta.TensorInfo:\x02\x38\x01\x1a\x44\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.fastmeta.TensorInfo:\x02\x38\x01\x1a\x46\n\rDefaultsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.fastmeta.TensorProto:\x02\x38\x01\"K\n\x0c\x41ssetFileDef\x12)\n\x0btensor_info\x18\x01 \x01(\x0b\x32\x14.fastmeta.TensorInfo\x12\x10\n\x08\x66ilename\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,42 +56,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNATUREDEF_OUTPUTSENTRY']._serialized_options = b'8\001'
   _globals['_SIGNATUREDEF_DEFAULTSENTRY']._loaded_options = None
   _globals['_SIGNATUREDEF_DEFAULTSENTRY']._serialized_options = b'8\001'
-  _globals['_METAGRAPHDEF']._serialized_start=287
-  _globals['_METAGRAPHDEF']._serialized_end=1153
-  _globals['_METAGRAPHDEF_METAINFODEF']._serialized_start=621
-  _globals['_METAGRAPHDEF_METAINFODEF']._serialized_end=991
-  _globals['_METAGRAPHDEF_METAINFODEF_FUNCTIONALIASESENTRY']._serialized_start=937
-  _globals['_METAGRAPHDEF_METAINFODEF_FUNCTIONALIASESENTRY']._serialized_end=991
-  _globals['_METAGRAPHDEF_COLLECTIONDEFENTRY']._serialized_start=993
-  _globals['_METAGRAPHDEF_COLLECTIONDEFENTRY']._serialized_end=1070
-  _globals['_METAGRAPHDEF_SIGNATUREDEFENTRY']._serialized_start=1072
-  _globals['_METAGRAPHDEF_SIGNATUREDEFENTRY']._serialized_end=1147
-  _globals['_COLLECTIONDEF']._serialized_start=1156
-  _globals['_COLLECTIONDEF']._serialized_end=1625
-  _globals['_COLLECTIONDEF_NODELIST']._serialized_start=1452
-  _globals['_COLLECTIONDEF_NODELIST']._serialized_end=1477
-  _globals['_COLLECTIONDEF_BYTESLIST']._serialized_start=1479
-  _globals['_COLLECTIONDEF_BYTESLIST']._serialized_end=1505
-  _globals['_COLLECTIONDEF_INT64LIST']._serialized_start=1507
-  _globals['_COLLECTIONDEF_INT64LIST']._serialized_end=1537
-  _globals['_COLLECTIONDEF_FLOATLIST']._serialized_start=1539
-  _globals['_COLLECTIONDEF_FLOATLIST']._serialized_end=1569
-  _globals['_COLLECTIONDEF_ANYLIST']._serialized_start=1571
-  _globals['_COLLECTIONDEF_ANYLIST']._serialized_end=1617
-  _globals['_TENSORINFO']._serialized_start=1628
-  _globals['_TENSORINFO']._serialized_end=2081
-  _globals['_TENSORINFO_COOSPARSE']._serialized_start=1863
-  _globals['_TENSORINFO_COOSPARSE']._serialized_end=1964
-  _globals['_TENSORINFO_COMPOSITETENSOR']._serialized_start=1966
-  _globals['_TENSORINFO_COMPOSITETENSOR']._serialized_end=2069
-  _globals['_SIGNATUREDEF']._serialized_start=2084
-  _globals['_SIGNATUREDEF']._serialized_end=2492
-  _globals['_SIGNATUREDEF_INPUTSENTRY']._serialized_start=2283
-  _globals['_SIGNATUREDEF_INPUTSENTRY']._serialized_end=2350
-  _globals['_SIGNATUREDEF_OUTPUTSENTRY']._serialized_start=2352
-  _globals['_SIGNATUREDEF_OUTPUTSENTRY']._serialized_end=2420
-  _globals['_SIGNATUREDEF_DEFAULTSENTRY']._serialized_start=2422
-  _globals['_SIGNATUREDEF_DEFAULTSENTRY']._serialized_end=2492
-  _globals['_ASSETFILEDEF']._serialized_start=2494
-  _globals['_ASSETFILEDEF']._serialized_end=2569
+  _globals['_METAGRAPHDEF']._serialized_start=329
+  _globals['_METAGRAPHDEF']._serialized_end=1243
+  _globals['_METAGRAPHDEF_METAINFODEF']._serialized_start=717
+  _globals['_METAGRAPHDEF_METAINFODEF']._serialized_end=1087
+  _globals['_METAGRAPHDEF_METAINFODEF_FUNCTIONALIASESENTRY']._serialized_start=1033
+  _globals['_METAGRAPHDEF_METAINFODEF_FUNCTIONALIASESENTRY']._serialized_end=1087
+  _globals['_METAGRAPHDEF_COLLECTIONDEFENTRY']._serialized_start=1089
+  _globals['_METAGRAPHDEF_COLLECTIONDEFENTRY']._serialized_end=1166
+  _globals['_METAGRAPHDEF_SIGNATUREDEFENTRY']._serialized_start=1168
+  _globals['_METAGRAPHDEF_SIGNATUREDEFENTRY']._serialized_end=1243
+  _globals['_COLLECTIONDEF']._serialized_start=1246
+  _globals['_COLLECTIONDEF']._serialized_end=1715
+  _globals['_COLLECTIONDEF_NODELIST']._serialized_start=1542
+  _globals['_COLLECTIONDEF_NODELIST']._serialized_end=1567
+  _globals['_COLLECTIONDEF_BYTESLIST']._serialized_start=1569
+  _globals['_COLLECTIONDEF_BYTESLIST']._serialized_end=1595
+  _globals['_COLLECTIONDEF_INT64LIST']._serialized_start=1597
+  _globals['_COLLECTIONDEF_INT64LIST']._serialized_end=1627
+  _globals['_COLLECTIONDEF_FLOATLIST']._serialized_start=1629
+  _globals['_COLLECTIONDEF_FLOATLIST']._serialized_end=1659
+  _globals['_COLLECTIONDEF_ANYLIST']._serialized_start=1661
+  _globals['_COLLECTIONDEF_ANYLIST']._serialized_end=1707
+  _globals['_TENSORINFO']._serialized_start=1718
+  _globals['_TENSORINFO']._serialized_end=2171
+  _globals['_TENSORINFO_COOSPARSE']._serialized_start=1953
+  _globals['_TENSORINFO_COOSPARSE']._serialized_end=2054
+  _globals['_TENSORINFO_COMPOSITETENSOR']._serialized_start=2056
+  _globals['_TENSORINFO_COMPOSITETENSOR']._serialized_end=2159
+  _globals['_SIGNATUREDEF']._serialized_start=2174
+  _globals['_SIGNATUREDEF']._serialized_end=2582
+  _globals['_SIGNATUREDEF_INPUTSENTRY']._serialized_start=2373
+  _globals['_SIGNATUREDEF_INPUTSENTRY']._serialized_end=2440
+  _globals['_SIGNATUREDEF_OUTPUTSENTRY']._serialized_start=2442
+  _globals['_SIGNATUREDEF_OUTPUTSENTRY']._serialized_end=2510
+  _globals['_SIGNATUREDEF_DEFAULTSENTRY']._serialized_start=2512
+  _globals['_SIGNATUREDEF_DEFAULTSENTRY']._serialized_end=2582
+  _globals['_ASSETFILEDEF']._serialized_start=2584
+  _globals['_ASSETFILEDEF']._serialized_end=2659
 # @@protoc_insertion_point(module_scope)
