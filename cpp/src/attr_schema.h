@@ -1,8 +1,9 @@
-// The schema of the messages a node's attr values reach, and of the NodeDef fields the
-// rewriter copies through unparsed (experimental_debug_info, experimental_type): each
-// message's fields as protos/fastmeta/protos/*.proto declare them. One table serves
-// both readers of those bytes that go beyond the wire format: proto_check (do they
-// parse as protobuf parses them?) and attr_value (are two values the same message?).
+// The schema of the messages a node's attr values reach, of the NodeDef fields the
+// rewriter copies through unparsed (experimental_debug_info, experimental_type), and of
+// the GraphDef's debug_info, which it drops: each message's fields as
+// protos/fastmeta/protos/*.proto declare them. One table serves both readers of those
+// bytes that go beyond the wire format: proto_check (do they parse as protobuf parses
+// them?) and attr_value (are two attr values the same message?).
 #pragma once
 
 #include <cstddef>
@@ -12,7 +13,7 @@
 namespace fastmeta::attr_schema {
 
 // The messages (attr_value.proto, tensor.proto, tensor_shape.proto,
-// resource_handle.proto, full_type.proto, node_def.proto).
+// resource_handle.proto, full_type.proto, node_def.proto, graph_debug_info.proto).
 enum Message : uint8_t {
   kAttrValue,
   kListValue,
@@ -26,12 +27,22 @@ enum Message : uint8_t {
   kAttrEntry,  // the entry of NameAttrList.attr, a map<string, AttrValue>
   kFullType,
   kDebugInfo,  // NodeDef.ExperimentalDebugInfo
+  // GraphDef.debug_info (GraphDebugInfo: proto2, so its `string` fields are not checked
+  // for UTF-8 and are kBytes here) and what it holds; attr values never reach these.
+  kGraphDebugInfo,
+  kFileLineCol,
+  kStackTrace,
+  kTracesEntry,         // map<string, StackTrace> traces
+  kFramesByIdEntry,     // map<fixed64, FileLineCol> frames_by_id
+  kNameToTraceIdEntry,  // map<string, fixed64> name_to_trace_id
+  kTracesByIdEntry,     // map<fixed64, StackTrace> traces_by_id
   kNumMessages,
   kNoMessage = kNumMessages,  // (a field that holds no message)
 };
 
 // A field's type: varints (int64; int32 and enums, sign-extended from 32 bits; uint32;
-// uint64; bool), fixed-size floats, bytes, UTF-8 strings, messages.
+// uint64; bool), fixed-size floats (and GraphDebugInfo's fixed64 fields, as kF64: the
+// same wire form), bytes, UTF-8 strings, messages.
 enum Kind : uint8_t { kI64, kI32, kU32, kU64, kBool, kF32, kF64, kBytes, kString, kMessage };
 
 enum Label : uint8_t {
@@ -106,6 +117,18 @@ inline constexpr Field kDebugInfoFields[] = {
     Str(1, "ExperimentalDebugInfo.original_node_names is not valid UTF-8", kRepeated),
     Str(2, "ExperimentalDebugInfo.original_func_names is not valid UTF-8", kRepeated)};
 
+inline constexpr Field kGraphDebugInfoFields[] = {
+    Scalar(1, kBytes, kRepeated),      Msg(2, kTracesEntry, kMap),      Msg(4, kFramesByIdEntry, kMap),
+    Msg(5, kNameToTraceIdEntry, kMap), Msg(6, kTracesByIdEntry, kMap),
+};
+inline constexpr Field kFileLineColFields[] = {Scalar(1, kI32), Scalar(2, kI32), Scalar(3, kI32), Scalar(4, kBytes),
+                                               Scalar(5, kBytes)};
+inline constexpr Field kStackTraceFields[] = {Msg(1, kFileLineCol, kRepeated), Scalar(2, kF64, kRepeated)};
+inline constexpr Field kTracesEntryFields[] = {Scalar(1, kBytes), Msg(2, kStackTrace)};
+inline constexpr Field kFramesByIdEntryFields[] = {Scalar(1, kF64), Msg(2, kFileLineCol)};
+inline constexpr Field kNameToTraceIdEntryFields[] = {Scalar(1, kBytes), Scalar(2, kF64)};
+inline constexpr Field kTracesByIdEntryFields[] = {Scalar(1, kF64), Msg(2, kStackTrace)};
+
 inline constexpr MessageSpec kMessages[kNumMessages] = {
     {kAttrValueFields, std::size(kAttrValueFields)},
     {kListValueFields, std::size(kListValueFields)},
@@ -119,6 +142,13 @@ inline constexpr MessageSpec kMessages[kNumMessages] = {
     {kAttrEntryFields, std::size(kAttrEntryFields)},
     {kFullTypeFields, std::size(kFullTypeFields)},
     {kDebugInfoFields, std::size(kDebugInfoFields)},
+    {kGraphDebugInfoFields, std::size(kGraphDebugInfoFields)},
+    {kFileLineColFields, std::size(kFileLineColFields)},
+    {kStackTraceFields, std::size(kStackTraceFields)},
+    {kTracesEntryFields, std::size(kTracesEntryFields)},
+    {kFramesByIdEntryFields, std::size(kFramesByIdEntryFields)},
+    {kNameToTraceIdEntryFields, std::size(kNameToTraceIdEntryFields)},
+    {kTracesByIdEntryFields, std::size(kTracesByIdEntryFields)},
 };
 
 // Where field `number` is in kMessages[msg].fields; -1 when the schema has none (an

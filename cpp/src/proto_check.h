@@ -1,5 +1,6 @@
 // Whether bytes the rewriter copies through unparsed (a node's attr values, its
-// experimental_debug_info and experimental_type) parse as protobuf's parser reads them.
+// experimental_debug_info and experimental_type) or drops unread (the GraphDef's
+// debug_info) parse as protobuf's parser reads them.
 #pragma once
 
 #include <cstdint>
@@ -11,11 +12,13 @@
 namespace fastmeta::proto_check {
 
 // The messages checked: attr_schema's (an attr value and all it reaches, a NodeDef's
-// experimental_debug_info and experimental_type), with their fields as it lists them.
+// experimental_debug_info and experimental_type, a GraphDef's debug_info), with their
+// fields as it lists them.
 using Message = attr_schema::Message;
 using attr_schema::kAttrValue;
 using attr_schema::kDebugInfo;
 using attr_schema::kFullType;
+using attr_schema::kGraphDebugInfo;
 using attr_schema::kNumMessages;
 
 // protobuf's default recursion limit (see wire.h).

@@ -956,9 +956,23 @@ class Rewriter {
       node_spans_.push_back(f.data);
       return;
     }
+    if (f.number == 5 && IsBytes(f)) {
+      // debug_info is keyed by the old node names and is not kept by TensorFlow's graph,
+      // but protobuf's parser reads it with the file: what it refuses there, so does this.
+      CheckDebugInfo(f.data);
+      return;
+    }
     if (f.number == 2 && IsBytes(f)) ParseLibrary(f.data);
-    // (debug_info is keyed by the old node names and is not kept by TensorFlow's graph)
-    if (f.number != 5 || !IsBytes(f)) graph_tail_.append(f.raw.data(), f.raw.size());
+    graph_tail_.append(f.raw.data(), f.raw.size());
+  }
+
+  // Refuses a GraphDef.debug_info (a GraphDebugInfo, one level below the GraphDef) that
+  // protobuf's parser refuses (see proto_check.h).
+  __attribute__((noinline)) void CheckDebugInfo(std::string_view debug_info) const {
+    proto_check::Problem problem;
+    if (!proto_check::Check(proto_check::kGraphDebugInfo, debug_info, graph_depth_ + 1, problem)) {
+      throw ParseError(std::string("malformed GraphDef.debug_info: ") + problem.what, Offset(problem.at));
+    }
   }
 
   // Calls take(f) for each field of `range` front to back, up to the first field that

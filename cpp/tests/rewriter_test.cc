@@ -455,6 +455,50 @@ void TestCopiedThroughFieldsChecked() {
   CHECK(threw);
 }
 
+// GraphDef.debug_info is dropped, but checked as protobuf parses it (a GraphDebugInfo:
+// proto2, so its strings are bytes): the offset is the bad bytes' place in the file.
+void TestGraphDebugInfoChecked() {
+  const std::string nodes = Node("a", "NoOp");
+  // (`at`: where in `debug_info` the problem is reported)
+  auto refused = [&](const std::string& debug_info, const std::string& what, size_t at) {
+    const std::string data = Meta(nodes + Bytes(5, debug_info));
+    const std::string msg = ExpectError<fastmeta::ParseError>(data);
+    const size_t offset = data.size() - debug_info.size() + at;
+    if (!Contains(msg, "malformed GraphDef.debug_info: ") || !Contains(msg, what) ||
+        !Contains(msg, "(at byte offset " + std::to_string(offset) + ")")) {
+      std::fprintf(stderr, "unexpected message: %s\n", msg.c_str());
+      std::abort();
+    }
+    bool threw = false;  // (a bare GraphDef: the same check)
+    try {
+      fastmeta::RewriteGraphDef(nodes + Bytes(5, debug_info), "", Opts());
+    } catch (const fastmeta::ParseError&) {
+      threw = true;
+    }
+    CHECK(threw);
+  };
+  auto accepted = [&](const std::string& debug_info) {
+    auto g = fastmeta::RewriteMetaGraph(Meta(nodes + Bytes(5, debug_info)), Opts());
+    CHECK(g->num_nodes() == 1);
+    CHECK(g->graph_tail().empty());  // (dropped)
+  };
+  const std::string frame = Bytes(1, VarintField(1, 0) + VarintField(2, 3));
+  refused("\x0a\x05" "ab", "length prefix runs past the end", 1);
+  refused(Bytes(1, "f") + "\x0f", "invalid wire type", 3);
+  // traces {value {file_line_cols {file_index: <truncated>}} key: "n"}: the value's place
+  refused(Bytes(2, Bytes(2, Bytes(1, "\x08")) + Bytes(1, "n")), "truncated or overlong varint", 7);
+  // traces {value {frame_id: <3 bytes, packed>}}
+  refused(Bytes(2, Bytes(2, Bytes(2, std::string(3, '\0')))), "packed field ends inside a value", 4);
+  // frames_by_id {key: <2 of 8 bytes>}
+  refused(Bytes(4, std::string("\x09\x01\x02", 3)), "truncated fixed-size field", 3);
+  accepted(Bytes(1, "a.py") + Bytes(2, Bytes(1, "n") + Bytes(2, frame)));
+  accepted(Bytes(1, "\xff\xfe"));                                                // proto2: not checked
+  accepted(Bytes(4, "\x09" + std::string(8, '\x01') + Bytes(2, VarintField(2, 7))));  // frames_by_id
+  accepted(Bytes(5, Bytes(1, "n") + "\x11" + std::string(8, '\x02')));               // name_to_trace_id
+  accepted(VarintField(1, 3));  // files as a varint: an unknown field
+  accepted("");
+}
+
 void TestUnknownFieldsPreserved() {
   const std::string node_extra = Bytes(99, "zz") + VarintField(98, 7);
   const std::string top_extra = VarintField(77, 5);
@@ -2291,6 +2335,7 @@ int main() {
   TestSameAttrValue();
   TestStringChecks();
   TestCheckParses();
+  TestGraphDebugInfoChecked();
   TestWireErrorsNameTheNode();
   ReplayRegressions();
   std::printf("rewriter_test: all passed\n");
