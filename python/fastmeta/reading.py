@@ -17,7 +17,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, text_format
 from google.protobuf.message import DecodeError
 
 from fastmeta import _core
-from fastmeta._wire_schema import text_schema
+from fastmeta._wire_schema import text_schema, wire_schema
 from fastmeta.errors import Error, FileError, MetaGraphNotFoundError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2, saved_model_pb2
 
@@ -216,6 +216,8 @@ def text_to_binary(data: Any, message: Any) -> Any:
 
 
 def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception) -> LoadedMetaGraph:
+    if isinstance(binary_error, ParseError):
+        binary_error = ParseError(binary_error.args[0], binary_error.offset)  # (its path: `label` already)
     fast = text_to_binary(data, meta_graph_pb2.MetaGraphDef)
     if fast is not None:
         return LoadedMetaGraph(fast, _read_rest(fast), label, path, text_format=True)
@@ -277,15 +279,36 @@ def parse_at_depth(data: Any, message: Any, depth: int) -> Any:
 def _read_rest(buffer: Any, depth: int = 0) -> meta_graph_pb2.MetaGraphDef:
     """The MetaGraphDef's fields other than graph_def, parsed straight from the buffer
     (protobuf merges the ranges as it would read them back to back). ``depth``: the
-    MetaGraphDef's in its file (see :class:`LoadedMetaGraph`)."""
+    MetaGraphDef's in its file (see :class:`LoadedMetaGraph`). What protobuf refuses there
+    is a ParseError naming the byte offset (see :func:`_rest_parse_error`)."""
     view = memoryview(buffer)
     ranges = _core.meta_graph_rest_ranges(buffer, depth=depth)
-    if depth > 0:
-        return parse_at_depth(b"".join(view[begin:end] for begin, end in ranges), meta_graph_pb2.MetaGraphDef, depth)
-    rest = meta_graph_pb2.MetaGraphDef()
+    try:
+        if depth > 0:
+            joined = b"".join(view[begin:end] for begin, end in ranges)
+            return parse_at_depth(joined, meta_graph_pb2.MetaGraphDef, depth)
+        rest = meta_graph_pb2.MetaGraphDef()
+        for begin, end in ranges:
+            rest.MergeFromString(view[begin:end])
+        return rest
+    except DecodeError as e:
+        raise _rest_parse_error(e, view, ranges, depth) from None
+
+
+def _rest_parse_error(error: DecodeError, view: memoryview, ranges: list[tuple[int, int]], depth: int) -> Exception:
+    """Where protobuf's parse of the MetaGraphDef's fields other than graph_def failed
+    (it does not say): the core's wire check of each range against the MetaGraphDef's
+    schema (what protobuf refuses, it refuses) names the problem and its byte offset in
+    the buffer. (The check never disagrees; protobuf's own error if it did.)"""
+    schema = wire_schema(meta_graph_pb2.MetaGraphDef.DESCRIPTOR)
     for begin, end in ranges:
-        rest.MergeFromString(view[begin:end])
-    return rest
+        try:
+            schema.check(0, view[begin:end], depth=depth)
+        except ParseError as e:
+            offset = begin + (e.offset or 0)
+            what = str(e).removesuffix(f" (at byte offset {e.offset})")
+            return ParseError(f"malformed MetaGraphDef: {what} (at byte offset {offset})", offset=offset)
+    return error
 
 
 def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:

@@ -243,8 +243,12 @@ def _read_binary(export_dir: str, path: str) -> SavedModelFile:
             try:
                 rest = _read_rest(data, depth=1)  # (a meta graph lies at depth 1: see LoadedMetaGraph)
             except (ParseError, DecodeError) as e:
-                offset = begin + e.offset if isinstance(e, ParseError) and e.offset is not None else begin
-                raise _parse_error(path, f"meta graph {i} (bytes {begin}-{end}): {e}", offset) from None
+                what = str(e)
+                offset = begin
+                if isinstance(e, ParseError) and e.offset is not None:  # (in the meta graph: made the file's)
+                    what = what.removesuffix(f" (at byte offset {e.offset})")
+                    offset += e.offset
+                raise _parse_error(path, f"meta graph {i} (bytes {begin}-{end}): {what}", offset) from None
             out.meta_graphs.append(SavedModelMetaGraph(i, rest, data, begin))
     except Exception:
         mapped.check()  # (the error may be the zeros' of a file truncated meanwhile)
