@@ -178,7 +178,8 @@ def test_tensorflow_s_text_is_read_by_the_core_s_text_reader(
 # --------------------------------------------------------------------------- malformed
 
 # (id, bytes of a SavedObjectGraph): appended to the TF2 meta graph as a second field 7,
-# which protobuf merges into the first.
+# which protobuf merges into the first. (A truncated varint is followed by more bytes:
+# protobuf's reader reports it where its value starts, which must lie inside the file.)
 OBJECT_GRAPH_CASES: list[tuple[str, bytes]] = [
     ("valid", field(1, field(13, b"registered") + field(9, field(1, b"op")))),
     ("length_past_end", b"\x0a\x05ab"),
@@ -186,7 +187,7 @@ OBJECT_GRAPH_CASES: list[tuple[str, bytes]] = [
     ("field_number_0", b"\x00\x01"),
     ("registered_name_not_utf8", field(1, field(13, b"\xff"))),
     ("concrete_function_key_not_utf8", field(2, field(1, b"\xff"))),
-    ("variable_shape_dim_truncated", field(1, field(7, field(2, field(2, b"\x08"))))),
+    ("variable_shape_dim_truncated", field(1, field(7, field(2, field(2, b"\x08"))) + field(13, b"r"))),
     ("child_name_not_utf8", field(1, field(1, field(1, 3) + field(2, b"a\xff")))),
     ("bound_inputs_packed_truncated", field(2, field(1, b"f") + field(2, field(2, b"\x80")))),
     ("user_object_version_length_past_end", field(1, field(4, field(2, b"\x1a\x09")))),
@@ -201,7 +202,7 @@ DEBUG_INFO_CASES: list[tuple[str, bytes]] = [
     ("wire_type_7", field(1, b"a.py") + b"\x0f"),
     ("field_number_0", b"\x00\x01"),
     ("file_not_utf8", field(1, b"\xff")),  # (proto2: not checked, as TensorFlow's)
-    ("frame_truncated_varint", field(2, field(1, b"a") + field(2, field(1, b"\x08")))),
+    ("frame_truncated_varint", field(2, field(2, field(1, b"\x08")) + field(1, b"a"))),
     ("frame_ids_packed_truncated", field(2, field(1, b"a") + field(2, field(2, b"\x00")))),
     ("frames_by_id_key_truncated", field(4, b"\x09\x00\x00")),
     ("trace_id_length_past_end", field(5, field(1, b"a") + b"\x12\x07")),
@@ -335,3 +336,23 @@ def test_malformed_object_graph_def_in_a_saved_model(tf2: dict[str, Any], bad: b
 @pytest.mark.parametrize("bad", [c[1] for c in DEBUG_INFO_CASES], ids=[c[0] for c in DEBUG_INFO_CASES])
 def test_malformed_debug_info_in_a_saved_model(tf2: dict[str, Any], bad: bytes, tmp_path: Path) -> None:
     check_saved_model(tf2, field(2, field(5, bad)), tmp_path)
+
+
+def test_cli_inspect_summarises_the_object_graph(tf2: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from collections import Counter
+
+    from fastmeta import cli
+
+    graph = tf2["meta"].object_graph_def
+    kinds = Counter(n.WhichOneof("kind") or "(none)" for n in graph.nodes)
+    want = {"nodes": len(graph.nodes), "concrete_functions": len(graph.concrete_functions), "kinds": dict(kinds)}
+    for fmt in FORMATS:
+        assert cli.inspect_meta_graph(str(tf2["files"][fmt]))["object_graph"] == want
+        summary = cli.inspect_saved_model(str(tf2["dirs"][fmt]))
+        assert [m["object_graph"] for m in summary["meta_graphs"]] == [want]
+    capsys.readouterr()
+    assert cli.main(["inspect", str(tf2["files"]["binary"])]) == 0
+    assert f"object graph    {len(graph.nodes)} objects" in capsys.readouterr().out
+    tf1 = tf2["root"] / "tf1.meta"
+    tf1.write_bytes(meta(node("a")))
+    assert cli.inspect_meta_graph(str(tf1))["object_graph"] is None

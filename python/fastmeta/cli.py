@@ -33,9 +33,23 @@ def _function_name(function: Any) -> str:
     return str(function.signature.name)
 
 
+def _object_graph(rest: Any) -> dict[str, Any] | None:
+    """Summary of a TF2 SavedModel's object graph (``object_graph_def``): its objects, its
+    concrete functions and the objects by kind; None when the meta graph has none."""
+    if not rest.HasField("object_graph_def"):
+        return None
+    graph = rest.object_graph_def
+    kinds: dict[str, int] = {}
+    for node in graph.nodes:
+        kind = node.WhichOneof("kind") or "(none)"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return {"nodes": len(graph.nodes), "concrete_functions": len(graph.concrete_functions), "kinds": kinds}
+
+
 def inspect_meta_graph(path: str) -> dict[str, Any]:
     """Summary of a meta graph file: nodes, ops, devices, function library, collections,
-    saver, versions. A malformed file (function library included) raises its ParseError."""
+    saver, versions, a TF2 SavedModel's object graph. A malformed file (function library
+    included) raises its ParseError."""
     loaded = load_meta_graph(path)
     graph = run_core(loaded, "")
     library = graph_tail(graph, loaded).library
@@ -80,13 +94,14 @@ def inspect_meta_graph(path: str) -> dict[str, Any]:
         "stripped_default_attrs": info.stripped_default_attrs,
         "stripped_ops": len(info.stripped_op_list.op),
         "signatures": sorted(rest.signature_def),
+        "object_graph": _object_graph(rest),
     }
 
 
 def inspect_saved_model(export_dir: str) -> dict[str, Any]:
     """Summary of a SavedModel directory: its file and, for each meta graph, the tags,
-    node count, signatures, saver, init op and assets (what
-    ``fastmeta.saved_model.load`` would pick with those tags)."""
+    node count, signatures, saver, init op, assets (what ``fastmeta.saved_model.load``
+    would pick with those tags) and object graph (a TF2 SavedModel's)."""
     from fastmeta.saved_model import (
         INIT_OP_SIGNATURE_KEY,
         LEGACY_INIT_OP_KEY,
@@ -116,6 +131,7 @@ def inspect_saved_model(export_dir: str) -> dict[str, Any]:
                 "init_op": init_op,
                 "assets": sorted(os.path.basename(p) for p in asset_paths(export_dir, rest).values()),
                 "tensorflow_version": rest.meta_info_def.tensorflow_version,
+                "object_graph": _object_graph(rest),
             }
         )
     prefix = variables_path(export_dir)
@@ -140,6 +156,14 @@ def _print_saved_model(summary: dict[str, Any]) -> None:
               f"init op {m['init_op'] or '(none)'}, {len(m['assets'])} assets")  # fmt: skip
         if m["signatures"]:
             print(f"      signatures {', '.join(m['signatures'])}")
+        if m["object_graph"] is not None:
+            print(f"      object graph {_describe_object_graph(m['object_graph'])}")
+
+
+def _describe_object_graph(summary: dict[str, Any]) -> str:
+    by_count = sorted(summary["kinds"].items(), key=lambda kv: (-kv[1], kv[0]))
+    kinds = ", ".join(f"{count} {kind}" for kind, count in by_count)
+    return f"{summary['nodes']} objects ({kinds}), {summary['concrete_functions']} concrete functions"
 
 
 def _print_inspect(summary: dict[str, Any], top: int) -> None:
@@ -171,6 +195,8 @@ def _print_inspect(summary: dict[str, Any], top: int) -> None:
         )
     if summary["signatures"]:
         print(f"signatures      {', '.join(summary['signatures'])}")
+    if summary["object_graph"] is not None:
+        print(f"object graph    {_describe_object_graph(summary['object_graph'])}")
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
