@@ -145,6 +145,17 @@ CASES: list[tuple[str, bytes]] = [
     ("group_unterminated", graph(nodedef(tag(99, 3) + field(1, 1)))),
     ("node_end_group_outside", graph(nodedef(tag(99, 4)))),
     ("top_end_group_outside", graph(nodedef()) + tag(99, 4)),
+    # 4. fields protobuf parses that the import does not keep: GraphDef.debug_info
+    # (GraphDebugInfo, proto2: strings unchecked) and MetaGraphDef.object_graph_def
+    ("debug_info_length_past_end", meta(A, field(5, b"\x0a\x05ab"), field(1, nodedef()))),
+    ("debug_info_not_utf8", meta(A, field(5, field(1, b"\xff")), field(1, nodedef()))),
+    ("debug_info_frame_ids_packed", meta(A, field(5, field(2, field(2, field(2, b"\0" * 3)))), field(1, nodedef()))),
+    ("debug_info_groups_nested_98", meta(A, field(5, groups(98)), field(1, nodedef()))),
+    ("debug_info_groups_nested_99", meta(A, field(5, groups(99)), field(1, nodedef()))),
+    ("object_graph_length_past_end", graph(nodedef()) + field(7, b"\x0a\x05ab")),
+    ("object_graph_name_not_utf8", graph(nodedef()) + field(7, field(1, field(13, b"\xff")))),
+    ("object_graph_groups_nested_98", graph(nodedef()) + field(7, field(1, groups(98)))),
+    ("object_graph_groups_nested_99", graph(nodedef()) + field(7, field(1, groups(99)))),
 ]
 
 
@@ -369,6 +380,10 @@ UNCHOSEN_CASES: list[tuple[str, bytes]] = [
     ("function_groups_nested_97", function_groups(97)),
     ("attr_messages_nested_100", nested_funcs(31)),
     ("attr_messages_nested_101", nested_funcs(32)),
+    ("debug_info_length_past_end", meta(A, field(5, b"\x0a\x05ab"))),
+    ("object_graph_valid", graph(nodedef()) + field(7, field(1, field(13, b"r")))),
+    ("object_graph_name_not_utf8", graph(nodedef()) + field(7, field(1, field(13, b"\xff")))),
+    ("object_graph_concrete_function_truncated", graph(nodedef()) + field(7, field(2, field(1, b"f") + b"\x12\x09"))),
 ]
 
 
