@@ -10,6 +10,7 @@ on mutated texts (where protobuf refuses a text, the core must decline it).
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import fastmeta
@@ -212,6 +213,64 @@ def test_mutated_texts_are_converted_only_to_protobuf_s_message() -> None:
             refused += 1
     # (both kinds occur: the test sees conversions and refusals)
     assert converted > 200 and refused > 200, (converted, refused)
+
+
+# Whitespace units for the runs below: each of ASCII's, comments ending in \n (a \r does
+# not end one); then some the core leaves to protobuf's reader: a comment that swallows
+# the rest of the line, whitespace protobuf takes but the core does not read.
+WHITESPACE_UNITS = [" ", " ", "  ", "\t", "\n", "\r", "\f", "\v", "\n    ", "# c\n", "#\r\n", "# x", "\x1c", "\xa0"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_whitespace_runs_of_every_length_read_as_protobuf_reads() -> None:
+    rng = random.Random(20261205)
+    converted = 0
+    for i in range(800):
+        seed = SEEDS[i % len(SEEDS)]
+        units = WHITESPACE_UNITS[: 11 if i % 4 else None]  # (mostly runs the core reads)
+
+        def run(_: re.Match[str], units: list[str] = units) -> str:
+            return "".join(rng.choice(units) for _ in range(rng.randint(1, 14)))
+
+        text = re.sub(" ", run, seed).encode("utf-8")
+        ours = core_reads(text)
+        if ours is not None:
+            assert ours == protobuf_reads(text), text
+            converted += 1
+    assert converted > 400, converted
+
+
+# Pieces of string values: plain bytes (the other quote, a tab, a \r, non-ASCII text) and
+# escapes (ASCII's, bytes that are or are not UTF-8); then stops (the quote, a newline,
+# a lone backslash).
+STRING_PIECES = [
+    *["a", "b", "/", "_", "\u00e9", "\t", "\r", "#", " ", "\\n", "\\\\", "\\'", '\\"'],
+    *["\\x41", "\\303\\251", "\\377", "\\xe9", "\\101"],
+    *['"', "'", "\n", "\\"],
+]
+# (a string field, which must hold UTF-8, and a bytes field)
+STRING_FIELDS = ["graph_def { node { name: %s } }", "collection_def { key: 'k' value { bytes_list { value: %s } } }"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_strings_of_every_length_read_as_protobuf_reads() -> None:
+    rng = random.Random(20261206)
+    converted = declined = 0
+    for i in range(1500):
+        pieces = STRING_PIECES if i % 4 == 0 else STRING_PIECES[:-4]  # (mostly strings the core reads)
+        body = "".join(rng.choice(pieces) for _ in range(i % 41))
+        quote = rng.choice("'\"")
+        value = quote + body + quote
+        if i % 5 == 0:
+            value += rng.choice(["", " ", "\n  ", "# c\n"]) + value  # (adjacent strings, joined)
+        text = (rng.choice(STRING_FIELDS) % value).encode("utf-8")
+        ours = core_reads(text)
+        if ours is not None:
+            assert ours == protobuf_reads(text), text
+            converted += 1
+        else:
+            declined += 1
+    assert converted > 600 and declined > 200, (converted, declined)
 
 
 def saved_model_text() -> bytes:

@@ -4,9 +4,12 @@
 #undef NDEBUG
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fastmeta/text_format.h"
@@ -20,7 +23,8 @@ using fastmeta::text_format::ToBinary;
 //             float f = 5; double d = 6; sint64 z = 7; bool b = 8; bytes y = 9;
 //             repeated T kids = 10; fixed32 x = 11; uint64 u = 12; int32 i = 13;
 //             google.protobuf.Any any = 14; oneof o { int32 o1 = 15; string o2 = 16; }
-//             map<string, string> m = 17; }
+//             map<string, string> m = 17; int32 abcdefgh = 18; int32 abcdefghi = 19;
+//             int32 abcdefghj = 20; int32 abcdefghijklmnopq = 21; }
 // message fastmeta.U { int32 i = 1; Any any = 2; oneof o { int32 o1 = 3; string o2 = 4; }
 //                      map<string, string> m = 5; repeated int32 p = 6 [packed]; }
 // enum E { ZERO = 0; ONE = 1; }
@@ -43,6 +47,10 @@ static const char kSchema[] =
     "F o1 15 5 0 0 1 0 -1\n"
     "F o2 16 9 0 0 1 0 -1\n"
     "F m 17 11 1 0 0 -1 2\n"
+    "F abcdefgh 18 5 0 0 0 -1 -1\n"
+    "F abcdefghi 19 5 0 0 0 -1 -1\n"
+    "F abcdefghj 20 5 0 0 0 -1 -1\n"
+    "F abcdefghijklmnopq 21 5 0 0 0 -1 -1\n"
     "M google.protobuf.Any 0\n"
     "F type_url 1 9 0 0 0 -1 -1\n"
     "F value 2 12 0 0 0 -1 -1\n"
@@ -60,8 +68,12 @@ static const char kSchema[] =
     "V ZERO 0\n"
     "V ONE 1\n";
 
+// The text is copied to a buffer of its exact size, so that the sanitizers see any read
+// past its end (a std::string has room, and a terminator, after it).
 static std::optional<std::string> Convert(const Schema& schema, const std::string& text) {
-  const auto out = ToBinary(schema, schema.Find("t.T"), text);
+  const std::unique_ptr<char[]> exact(new char[text.size()]);
+  std::copy(text.begin(), text.end(), exact.get());
+  const auto out = ToBinary(schema, schema.Find("t.T"), std::string_view(exact.get(), text.size()));
   if (!out) return std::nullopt;
   return std::string(out->begin(), out->end());
 }
@@ -142,6 +154,91 @@ static void TestExpandedAny(const Schema& s) {
   Declined(s, "any { [" + url + "] {}, }");  // (no separator after it, in protobuf's reader)
 }
 
+// Whitespace and comments between tokens: runs of every length up to past two 8-byte
+// words, of each whitespace byte and mixed, with comments in them, ending anywhere,
+// the end of the text included.
+static void TestWhitespace(const Schema& s) {
+  using std::string;
+  const string one("\x68\x01", 2);
+  const string two("\x68\x01\x68\x02", 4);
+  for (const string unit : {" ", "\t", "\n", "\r", "\f", "\v", " \n", "  \t", "\n  ", "# c\n", "#\n", " #x\r\n"}) {
+    string run;
+    for (int n = 0; n <= 20; ++n, run += unit) {
+      Same(s, run + "i:" + run + "1" + run, one);
+      Same(s, "i: 1 " + run + "i" + run + ":" + run + "2", two);
+      Same(s, "i:" + run + "1" + run + "#", one);
+      Same(s, "i:" + run + "1" + run + "# no newline", one);
+      Same(s, "i: 1" + string(static_cast<size_t>(n), ' ') + unit, one);
+      Same(s, "i: 1" + run + ";" + run + "i: 2" + run + "," + run, two);
+      // (whitespace protobuf's reader takes but the core leaves to it: non-ASCII, \x1c-\x1f)
+      Declined(s, "i:" + run + "\x1c" "1");
+      Declined(s, "i: 1" + run + "\xc2\xa0");
+      Declined(s, "i: 1" + run + "\x1f" + run);
+    }
+  }
+  // a comment runs to the newline only: \r, \f, \v do not end it
+  Same(s, "# a\r i: 2\n i: 1", one);
+  Same(s, "# a\f i: 2\v\n i: 1", one);
+  Same(s, "i: 1 # i: 2", one);
+}
+
+// Quoted strings of every length, the closing quote or an escape at every offset from an
+// 8-byte boundary, the text ending right after them; stops a string cannot cross.
+static void TestStringRuns(const Schema& s) {
+  using std::string;
+  for (size_t n = 0; n <= 40; ++n) {
+    const string body(n, 'a');
+    const string record = string("\x0a", 1) + static_cast<char>(n) + body;
+    Same(s, "s: \"" + body + "\"", record);
+    Same(s, "s: '" + body + "'", record);
+    Same(s, "s:\"" + body + "\"" + string(n, ' '), record);
+    Same(s, "s: '" + body + "' i: 1", record + string("\x68\x01", 2));
+    // the other quote, a \r or tab, non-ASCII text: plain bytes in a string
+    for (const string plain : {"\"", "\r", "\t", "\xc3\xa9", "#"}) {
+      const string value = body + plain + body;
+      Same(s, "s: '" + body + plain + body + "'", string("\x0a", 1) + static_cast<char>(value.size()) + value);
+    }
+    // escapes at every offset, and adjacent strings joined
+    const string escaped = body + "\n" + body + "\\";
+    Same(s, "s: \"" + body + "\\n" + body + "\\\\\"", string("\x0a", 1) + static_cast<char>(escaped.size()) + escaped);
+    const string joined = body + "x" + body;
+    Same(s, "s: '" + body + "' \"x\"\n'" + body + "'", string("\x0a", 1) + static_cast<char>(joined.size()) + joined);
+    Same(s, "s: '" + body + "'# c\n'x' '" + body + "'", string("\x0a", 1) + static_cast<char>(joined.size()) + joined);
+    // a newline inside, a backslash or the text's end before the closing quote
+    Declined(s, "s: '" + body + "\n'");
+    Declined(s, "s: '" + body + "\\\n'");
+    Declined(s, "s: '" + body);
+    Declined(s, "s: '" + body + "\\");
+    Declined(s, "s: '" + body + "\"");
+    Declined(s, "s: '" + body + "' '" + body);
+  }
+  // string fields hold UTF-8: escapes can make it (or not); bytes fields take anything
+  Same(s, "s: 'a\\303\\251'", string("\x0a\x03" "a\xc3\xa9"));
+  Same(s, "s: '\\xc3' '\\xa9'", string("\x0a\x02" "\xc3\xa9"));
+  Same(s, "s: '\xc3\xa9\\n'", string("\x0a\x03" "\xc3\xa9\n"));
+  Declined(s, "s: '\\303'");
+  Declined(s, "s: '\xc3\xa9' '\\251'");
+  Declined(s, "s: 'a\\x80'");
+  Same(s, "y: '\\303'", string("\x4a\x01" "\xc3"));
+  Same(s, "y: 'a\\x80'", string("\x4a\x02" "a\x80"));
+}
+
+// Field names around 8 bytes long, names sharing their first 8 bytes, near the text's end.
+static void TestFieldNames(const Schema& s) {
+  using std::string;
+  Same(s, "abcdefgh: 1", string("\x90\x01\x01", 3));
+  Same(s, "abcdefghi: 1 abcdefghj: 2", string("\x98\x01\x01\xa0\x01\x02", 6));
+  Same(s, "abcdefghijklmnopq: 3", string("\xa8\x01\x03", 3));
+  for (const char* name : {"abcdefg", "abcdefghx", "abcdefghij", "abcdefghijklmnop", "abcdefghijklmnopqr", "abcdefgH",
+                           "abcdefgh_", "ab", "i_", "kid", "kidss", "abcdefghijklmnopQ"}) {
+    Declined(s, string(name) + ": 1");
+    Declined(s, string("i: 1 ") + name);
+    Declined(s, name);
+  }
+  Declined(s, "i: 1 abcdefgh");
+  Declined(s, "i: 1 abcdefghijklmnopq");
+}
+
 static void TestDeclined(const Schema& s) {
   for (const char* text : {
            "nope: 1", "1: 2", "[t.ext]: 1", "s: 1", "s \"a\"", "s: \"a", "s: \"a\nb\"", "s: '\\u0041'",
@@ -160,6 +257,9 @@ int main() {
   TestStructure(schema);
   TestExpandedAny(schema);
   TestDeclined(schema);
+  TestWhitespace(schema);
+  TestStringRuns(schema);
+  TestFieldNames(schema);
   bool threw = false;
   try {
     Schema::Parse("M t.T 0\nF s 1 11 0 0 0 -1 7\n");
