@@ -7,6 +7,7 @@
 #include "fastmeta/text_format.h"
 
 #include <algorithm>
+#include <array>
 #include <cfloat>
 #include <charconv>
 #include <cmath>
@@ -45,11 +46,78 @@ T Number(std::string_view s) {
   return v;
 }
 
-bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsTokenTail(char c) { return IsIdentStart(c) || IsDigit(c) || c == '+' || c == '-' || c == '.'; }
-bool IsHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+// (The small helpers of the hot paths are marked always_inline: link-time optimization
+// otherwise leaves some out of line, at a call per token.)
+
+// The tokenizer's character classes, one table lookup per byte.
+enum CharClass : uint8_t {
+  kSpaceClass = 1,       // ASCII whitespace: ' ' \t \n \r \f \v
+  kIdentStartClass = 2,  // [A-Za-z_]
+  kIdentClass = 4,       // an identifier's later bytes: [0-9A-Za-z_+-]
+  kNumberClass = 8,      // a number's later bytes: [0-9A-Za-z_.+-]
+  kDigitClass = 16,
+  kHexClass = 32,
+  kCommentClass = 64,  // '#'
+};
+
+constexpr std::array<uint8_t, 256> MakeClasses() {
+  std::array<uint8_t, 256> table{};
+  for (int c = 0; c < 256; ++c) {
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    const bool digit = c >= '0' && c <= '9';
+    const bool sign = c == '+' || c == '-';
+    int k = 0;
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') k |= kSpaceClass;
+    if (letter) k |= kIdentStartClass;
+    if (letter || digit || sign) k |= kIdentClass;
+    if (letter || digit || sign || c == '.') k |= kNumberClass;
+    if (digit) k |= kDigitClass;
+    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) k |= kHexClass;
+    if (c == '#') k |= kCommentClass;
+    table[static_cast<size_t>(c)] = static_cast<uint8_t>(k);
+  }
+  return table;
+}
+
+constexpr std::array<uint8_t, 256> kClasses = MakeClasses();
+
+__attribute__((always_inline)) inline bool Is(char c, uint8_t classes) {
+  return (kClasses[static_cast<unsigned char>(c)] & classes) != 0;
+}
+bool IsIdentStart(char c) { return Is(c, kIdentStartClass); }
+bool IsDigit(char c) { return Is(c, kDigitClass); }
+bool IsHex(char c) { return Is(c, kHexClass); }
 int HexValue(char c) { return IsDigit(c) ? c - '0' : (c | 0x20) - 'a' + 10; }
+bool IsQuote(char c) { return c == '"' || c == '\''; }
+
+// Word-at-a-time scanning (SWAR): 8 bytes of text as one 64-bit word whose byte i is the
+// text's byte i (little-endian order, whatever the host's).
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighs = 0x8080808080808080ULL;
+
+__attribute__((always_inline)) inline uint64_t LoadWord(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap64(w);
+#endif
+  return w;
+}
+
+// The index of the lowest nonzero byte of `x` (nonzero).
+__attribute__((always_inline)) inline int LowestByte(uint64_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_ctzll(x) >> 3;
+#else
+  int i = 0;
+  for (; (x & 0xff) == 0; x >>= 8) ++i;
+  return i;
+#endif
+}
+
+// The high bit of each zero byte of `x`. Exact up to the lowest zero byte; a byte above it
+// may be marked too (the subtraction's borrow), so only the lowest mark is to be used.
+__attribute__((always_inline)) inline uint64_t ZeroBytes(uint64_t x) { return (x - kOnes) & ~x & kHighs; }
 
 // Thrown inside the reader when the text leaves the subset: ToBinary returns nullopt.
 struct Decline {};
@@ -62,6 +130,7 @@ class Reader {
   std::vector<char> Convert(int root) {
     out_.reserve(static_cast<size_t>(end_ - p_) / 2 + 16);  // (the wire form is ~40% of the text)
     ReadFields(root, '\0', 0, false);
+    out_.resize(size_);
     return std::move(out_);
   }
 
@@ -73,21 +142,64 @@ class Reader {
     bool open = false;
   };
 
-  void SkipSpace() {
-    while (p_ < end_) {
-      const char c = *p_;
-      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-        ++p_;
-      } else if (c == '#') {  // a comment, to the end of its line
-        const void* nl = std::memchr(p_, '\n', static_cast<size_t>(end_ - p_));
-        p_ = nl != nullptr ? static_cast<const char*>(nl) + 1 : end_;
-      } else {
-        return;
-      }
+  // Whitespace and comments. Most calls find none, or a space or newline and spaces (a
+  // line's indentation, most of a printed text): those inline, the spaces a word at a time.
+  __attribute__((always_inline)) void SkipSpace() {
+    if (p_ >= end_) return;
+    const char c = *p_;
+    if (c == ' ' || c == '\n') {
+      p_ = SkipSpaces(p_ + 1);
+      if (p_ < end_ && Is(*p_, kSpaceClass | kCommentClass)) SkipSpaceRun();
+    } else if (Is(c, kSpaceClass | kCommentClass)) {
+      SkipSpaceRun();
     }
   }
 
-  bool TryConsume(char c) {
+  __attribute__((noinline)) void SkipSpaceRun() {
+    const char* p = p_;
+    while (p < end_) {
+      const char c = *p;
+      if (c == ' ' || c == '\n') {  // (a newline: the next line's indentation follows)
+        p = SkipSpaces(p + 1);
+      } else if (Is(c, kSpaceClass)) {
+        ++p;
+      } else if (c == '#') {  // a comment, to the end of its line
+        const void* nl = std::memchr(p, '\n', static_cast<size_t>(end_ - p));
+        p = nl != nullptr ? static_cast<const char*>(nl) + 1 : end_;
+      } else {
+        break;
+      }
+    }
+    p_ = p;
+  }
+
+  // The first byte at or after `p` that is not ' ', or the end.
+  __attribute__((always_inline)) const char* SkipSpaces(const char* p) const {
+    if (p < end_ && *p != ' ') return p;  // (one space, as after a `:`)
+    while (end_ - p >= 8) {
+      const uint64_t other = LoadWord(p) ^ (kOnes * ' ');  // (zero bytes: the spaces)
+      if (other != 0) return p + LowestByte(other);
+      p += 8;
+    }
+    while (p < end_ && *p == ' ') ++p;
+    return p;
+  }
+
+  // The first byte at or after `p` that ends a quoted string's plain run: its `quote`, a
+  // backslash or a newline; or the end.
+  __attribute__((always_inline)) const char* FindStringStop(const char* p, char quote) const {
+    const uint64_t quotes = kOnes * static_cast<unsigned char>(quote);
+    while (end_ - p >= 8) {
+      const uint64_t w = LoadWord(p);
+      const uint64_t stops = ZeroBytes(w ^ quotes) | ZeroBytes(w ^ (kOnes * '\\')) | ZeroBytes(w ^ (kOnes * '\n'));
+      if (stops != 0) return p + LowestByte(stops);
+      p += 8;
+    }
+    while (p < end_ && *p != quote && *p != '\\' && *p != '\n') ++p;
+    return p;
+  }
+
+  __attribute__((always_inline)) bool TryConsume(char c) {
     SkipSpace();
     if (p_ < end_ && *p_ == c) {
       ++p_;
@@ -100,50 +212,97 @@ class Reader {
     if (!TryConsume(c)) throw Decline{};
   }
 
+  // The rest of the token whose first byte is at p_ (already taken), its later bytes those
+  // of `tail` (kIdentClass or kNumberClass).
+  __attribute__((always_inline)) std::string_view TokenFrom(const char* start, uint8_t tail) {
+    const char* p = start + 1;
+    while (p < end_ && Is(*p, tail)) ++p;
+    p_ = p;
+    return {start, static_cast<size_t>(p - start)};
+  }
+
   // An identifier or number token (after SkipSpace), empty when the next token is neither.
   std::string_view Word() {
     SkipSpace();
     const char* start = p_;
     if (p_ >= end_) return {};
     const char c = *p_;
-    if (IsIdentStart(c)) {
-      ++p_;
-      while (p_ < end_ && (IsIdentStart(*p_) || IsDigit(*p_) || *p_ == '+' || *p_ == '-')) ++p_;
-    } else if (IsDigit(c) || c == '+' || c == '-' || (c == '.' && p_ + 1 < end_ && IsDigit(p_[1]))) {
-      ++p_;
-      while (p_ < end_ && IsTokenTail(*p_)) ++p_;
+    if (IsIdentStart(c)) return TokenFrom(start, kIdentClass);
+    if (IsDigit(c) || c == '+' || c == '-' || (c == '.' && p_ + 1 < end_ && IsDigit(p_[1]))) {
+      return TokenFrom(start, kNumberClass);
     }
-    return {start, static_cast<size_t>(p_ - start)};
+    return {start, 0};
   }
 
-  void PutByte(uint8_t b) { out_.push_back(static_cast<char>(b)); }
+  // NameHead(word) of a word of the text: one load when the text has 8 bytes from its start.
+  __attribute__((always_inline)) uint64_t WordHead(std::string_view word) const {
+    if (end_ - word.data() < 8) return NameHead(word);
+    const uint64_t head = LoadWord(word.data());
+    return word.size() >= 8 ? head : head & ((uint64_t{1} << (8 * word.size())) - 1);
+  }
 
-  void PutVarint(uint64_t v) {
+  // The output: out_[0, size_) written, the rest room (out_ grows when it runs out).
+  __attribute__((always_inline)) char* Room(size_t bytes) {
+    if (out_.size() - size_ < bytes) Grow(bytes);
+    return out_.data() + size_;
+  }
+
+  // (out_ is sized a chunk at a time within the room reserved, as resizing zeroes what it
+  // adds; past that room, the vector reallocates to twice its size)
+  __attribute__((noinline)) void Grow(size_t bytes) {
+    out_.resize(std::max(size_ + bytes, out_.size() + (size_t{64} << 10)));
+  }
+
+  // Where `w`, a pointer into the room, is in out_.
+  __attribute__((always_inline)) size_t Offset(const char* w) const { return static_cast<size_t>(w - out_.data()); }
+
+  // Writes `v` as a varint at `w` (room for 10 bytes); returns the end.
+  __attribute__((always_inline)) static char* WriteVarint(char* w, uint64_t v) {
     while (v >= 0x80) {
-      PutByte(static_cast<uint8_t>(v | 0x80));
+      *w++ = static_cast<char>(v | 0x80);
       v >>= 7;
     }
-    PutByte(static_cast<uint8_t>(v));
+    *w++ = static_cast<char>(v);
+    return w;
   }
 
-  void PutFixed(uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) PutByte(static_cast<uint8_t>(v >> (8 * i)));
+  __attribute__((always_inline)) static uint64_t Tag(uint32_t number, int wire_type) {
+    return (uint64_t{number} << 3) | static_cast<uint64_t>(wire_type);
   }
 
-  void PutTag(uint32_t number, int wire_type) { PutVarint((uint64_t{number} << 3) | static_cast<uint64_t>(wire_type)); }
+  void PutVarint(uint64_t v) { size_ = Offset(WriteVarint(Room(10), v)); }
+
+  void PutBytes(std::string_view bytes) {
+    if (bytes.empty()) return;
+    std::memcpy(Room(bytes.size()), bytes.data(), bytes.size());
+    size_ += bytes.size();
+  }
+
+  void PutTag(uint32_t number, int wire_type) { PutVarint(Tag(number, wire_type)); }
+
+  // A length-delimited field: tag, length, bytes.
+  __attribute__((always_inline)) void PutRecord(uint32_t number, std::string_view bytes) {
+    char* w = WriteVarint(WriteVarint(Room(5 + 10 + bytes.size()), Tag(number, 2)), bytes.size());
+    if (!bytes.empty()) std::memcpy(w, bytes.data(), bytes.size());
+    size_ = Offset(w) + bytes.size();
+  }
 
   // Opens a length-delimited record whose length is written when it closes.
   size_t OpenLength() {
-    out_.push_back(0);
-    return out_.size() - 1;
+    *Room(1) = 0;
+    return size_++;
   }
 
   void CloseLength(size_t at) {
-    const size_t length = out_.size() - at - 1;
+    const size_t length = size_ - at - 1;
     if (length > kMaxMessageSize) throw Decline{};
     size_t bytes = 1;
     for (size_t v = length; v >= 0x80; v >>= 7) ++bytes;
-    if (bytes > 1) out_.insert(out_.begin() + static_cast<std::ptrdiff_t>(at) + 1, bytes - 1, 0);
+    if (bytes > 1) {  // (the body moves up to make room for the longer length)
+      Room(bytes - 1);
+      std::memmove(out_.data() + at + bytes, out_.data() + at + 1, length);
+      size_ += bytes - 1;
+    }
     size_t v = length;
     for (size_t i = 0; i < bytes; ++i, v >>= 7) {
       out_[at + i] = static_cast<char>((v & 0x7f) | (i + 1 < bytes ? 0x80 : 0));
@@ -163,8 +322,8 @@ class Reader {
     PackedRun run;
     uint32_t last_number = 0;
     uint64_t oneofs_seen = 0;
-    while (true) {
-      SkipSpace();
+    SkipSpace();
+    while (true) {  // (at a token: each step ends past the whitespace after it)
       if (p_ >= end_) {
         if (close != '\0') throw Decline{};
         break;
@@ -178,11 +337,13 @@ class Reader {
         if (canonical && last_number != 0) throw Decline{};
         ReadExpandedAny(depth);
         last_number = 2;
+        SkipSpace();
         continue;  // (no `,` or `;` after it: protobuf's reader takes none there)
       }
-      const std::string_view name = Word();
-      if (name.empty() || !IsIdentStart(name[0])) throw Decline{};  // `[ext]`, a number, ...
-      const FieldType* found = type.Field(name);
+      if (!IsIdentStart(*p_)) throw Decline{};  // `[ext]`, a number, ...
+      const char* const start = p_;
+      const std::string_view name = TokenFrom(start, kIdentClass);
+      const FieldType* found = type.Field(name, WordHead(name));
       if (found == nullptr) throw Decline{};
       const FieldType& field = *found;
       if (run.open && run.number != field.number) CloseRun(run);
@@ -222,7 +383,11 @@ class Reader {
           throw Decline{};  // (protobuf would not write the default value)
         }
       }
-      if (!TryConsume(',')) TryConsume(';');
+      SkipSpace();
+      if (p_ < end_ && (*p_ == ',' || *p_ == ';')) {
+        ++p_;
+        SkipSpace();
+      }
     }
     CloseRun(run);
   }
@@ -274,15 +439,15 @@ class Reader {
     const char close = OpenBody(depth);
     PutTag(1, 2);
     PutVarint(prefix.size() + 1 + name.size());
-    out_.insert(out_.end(), prefix.begin(), prefix.end());
-    out_.push_back('/');
-    out_.insert(out_.end(), name.begin(), name.end());
-    const size_t tag_at = out_.size();
+    PutBytes(prefix);
+    PutBytes("/");
+    PutBytes(name);
+    const size_t tag_at = size_;
     PutTag(2, 2);
     const size_t at = OpenLength();
     ReadFields(inner, close, depth + 1, true);
-    if (out_.size() == at + 1) {
-      out_.resize(tag_at);
+    if (size_ == at + 1) {
+      size_ = tag_at;
     } else {
       CloseLength(at);
     }
@@ -293,13 +458,12 @@ class Reader {
     switch (field.type) {
       case kString:
       case kBytes: {
-        std::string& value = scratch_;
-        value.clear();
-        ReadString(value);
-        if (field.type == kString && !wire::IsValidUtf8(value)) throw Decline{};
-        PutTag(field.number, 2);
-        PutVarint(value.size());
-        out_.insert(out_.end(), value.begin(), value.end());
+        bool escaped_high = false;
+        const std::string_view value = ReadString(escaped_high);
+        // (the text is valid UTF-8, and its runs between quotes, backslashes and escapes
+        // are too, cut at ASCII bytes: only an escape's byte >= 0x80 can make it invalid)
+        if (field.type == kString && escaped_high && !wire::IsValidUtf8(value)) throw Decline{};
+        PutRecord(field.number, value);
         return value.empty();
       }
       case kMessage:
@@ -335,9 +499,9 @@ class Reader {
         const EnumType& e = schema_.enums()[static_cast<size_t>(field.ref)];
         int64_t v = 0;
         if (IsIdentStart(word[0])) {
-          const auto it = e.by_name.find(word);
-          if (it == e.by_name.end()) throw Decline{};
-          v = it->second;
+          const EnumValue* found = e.Value(word, WordHead(word));
+          if (found == nullptr) throw Decline{};
+          v = found->number;
         } else {
           v = ParseInteger(word, INT32_MIN, INT32_MAX);
           if (!std::binary_search(e.numbers.begin(), e.numbers.end(), static_cast<int32_t>(v))) throw Decline{};
@@ -381,18 +545,24 @@ class Reader {
     const bool fixed32 = field.type == kFloat || field.type == kFixed32 || field.type == kSfixed32;
     const int width = fixed64 ? 8 : fixed32 ? 4 : 0;
     const int wire_type = fixed64 ? 1 : fixed32 ? 5 : 0;
+    char* w = Room(5 + 1 + 10);  // (a tag, a packed run's length placeholder, the value)
     if (field.packed) {
       if (!run.open) {
-        PutTag(field.number, 2);
-        run.length_at = OpenLength();
+        w = WriteVarint(w, Tag(field.number, 2));
+        run.length_at = Offset(w);
+        *w++ = 0;
         run.number = field.number;
         run.open = true;
       }
     } else {
-      PutTag(field.number, wire_type);
+      w = WriteVarint(w, Tag(field.number, wire_type));
     }
-    if (width == 0) PutVarint(bits);
-    else PutFixed(bits, width);
+    if (width == 0) {
+      w = WriteVarint(w, bits);
+    } else {
+      for (int i = 0; i < width; ++i) *w++ = static_cast<char>(bits >> (8 * i));
+    }
+    size_ = Offset(w);
     return bits == 0;
   }
 
@@ -472,26 +642,38 @@ class Reader {
     return d;
   }
 
-  // One or more adjacent quoted strings, unescaped as protobuf's CUnescape does.
-  void ReadString(std::string& value) {
+  // One or more adjacent quoted strings, unescaped as protobuf's CUnescape does: a view of
+  // the text when it is one string without escapes (the common case), else of scratch_.
+  // `escaped_high`: set when an escape gave a byte >= 0x80.
+  std::string_view ReadString(bool& escaped_high) {
     SkipSpace();
-    if (p_ >= end_ || (*p_ != '"' && *p_ != '\'')) throw Decline{};
-    while (p_ < end_ && (*p_ == '"' || *p_ == '\'')) {
-      ReadQuoted(value);
+    if (p_ >= end_ || !IsQuote(*p_)) throw Decline{};
+    const char* const start = p_ + 1;
+    const char* const stop = FindStringStop(start, *p_);
+    std::string& value = scratch_;
+    value.clear();
+    if (stop < end_ && *stop == *p_) {
+      p_ = stop + 1;
+      SkipSpace();
+      if (p_ >= end_ || !IsQuote(*p_)) return {start, static_cast<size_t>(stop - start)};
+      value.assign(start, stop);  // (adjacent strings follow: joined)
+    }
+    while (p_ < end_ && IsQuote(*p_)) {
+      ReadQuoted(value, escaped_high);
       SkipSpace();
     }
+    return value;
   }
 
-  void ReadQuoted(std::string& value) {
+  void ReadQuoted(std::string& value, bool& escaped_high) {
     const char quote = *p_++;
     while (true) {
+      const char* const stop = FindStringStop(p_, quote);
+      value.append(p_, stop);
+      p_ = stop;
       if (p_ >= end_ || *p_ == '\n') throw Decline{};
-      const char c = *p_++;
-      if (c == quote) return;
-      if (c != '\\') {
-        value.push_back(c);
-        continue;
-      }
+      if (*p_++ == quote) return;
+      // a backslash
       if (p_ >= end_) throw Decline{};
       const char e = *p_++;
       switch (e) {
@@ -515,6 +697,7 @@ class Reader {
           while (n < 2 && p_ < end_ && IsHex(*p_)) v = v * 16 + HexValue(*p_++), ++n;
           if (n == 0) throw Decline{};
           value.push_back(static_cast<char>(v));
+          escaped_high |= v >= 0x80;
           break;
         }
         default: {
@@ -523,6 +706,7 @@ class Reader {
           for (int n = 1; n < 3 && p_ < end_ && *p_ >= '0' && *p_ <= '7'; ++n) v = v * 8 + (*p_++ - '0');
           if (v > 0xff) throw Decline{};
           value.push_back(static_cast<char>(v));
+          escaped_high |= v >= 0x80;
           break;
         }
       }
@@ -533,6 +717,7 @@ class Reader {
   const char* p_;
   const char* end_;
   std::vector<char> out_;
+  size_t size_ = 0;
   std::string scratch_;  // a string value as it is unescaped
 };
 
@@ -560,6 +745,7 @@ Schema Schema::Parse(std::string_view description) {
       f.presence = parts[6] == "1";
       f.oneof = Number<int>(parts[7]);
       f.ref = Number<int>(parts[8]);
+      f.head = NameHead(f.name);
       MessageType& m = s.messages_.back();
       m.fields.push_back(std::move(f));
     } else if (kind == "E" && parts.size() == 2) {
@@ -567,7 +753,7 @@ Schema Schema::Parse(std::string_view description) {
     } else if (kind == "V" && parts.size() == 3 && !s.enums_.empty()) {
       EnumType& e = s.enums_.back();
       const auto v = Number<int32_t>(parts[2]);
-      e.by_name.emplace(std::string(parts[1]), v);
+      e.values.push_back(EnumValue{std::string(parts[1]), v, NameHead(parts[1])});
       e.numbers.insert(std::upper_bound(e.numbers.begin(), e.numbers.end(), v), v);
     } else {
       throw std::invalid_argument("text schema: malformed line: " + std::string(line));

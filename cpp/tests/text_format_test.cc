@@ -27,7 +27,7 @@ using fastmeta::text_format::ToBinary;
 //             int32 abcdefghj = 20; int32 abcdefghijklmnopq = 21; }
 // message fastmeta.U { int32 i = 1; Any any = 2; oneof o { int32 o1 = 3; string o2 = 4; }
 //                      map<string, string> m = 5; repeated int32 p = 6 [packed]; }
-// enum E { ZERO = 0; ONE = 1; }
+// enum E { ZERO = 0; ONE = 1; ABCDEFGH = 5; ABCDEFGHI = 6; ABCDEFGHIJKLMNOPQ = 7; }
 static const char kSchema[] =
     "M t.T 0\n"
     "F s 1 9 0 0 0 -1 -1\n"
@@ -66,7 +66,10 @@ static const char kSchema[] =
     "F p 6 5 1 1 0 -1 -1\n"
     "E t.E\n"
     "V ZERO 0\n"
-    "V ONE 1\n";
+    "V ONE 1\n"
+    "V ABCDEFGH 5\n"
+    "V ABCDEFGHI 6\n"
+    "V ABCDEFGHIJKLMNOPQ 7\n";
 
 // The text is copied to a buffer of its exact size, so that the sanitizers see any read
 // past its end (a std::string has room, and a terminator, after it).
@@ -234,6 +237,13 @@ static void TestFieldNames(const Schema& s) {
     Declined(s, string(name) + ": 1");
     Declined(s, string("i: 1 ") + name);
     Declined(s, name);
+  }
+  // enum values' names likewise
+  Same(s, "e: ABCDEFGH e: ABCDEFGHI e: ABCDEFGHIJKLMNOPQ e: ONE", string("\x20\x05\x20\x06\x20\x07\x20\x01", 8));
+  for (const char* name : {"ABCDEFG", "ABCDEFGHJ", "ABCDEFGHIJ", "ABCDEFGHIJKLMNOP", "ABCDEFGHIJKLMNOPR", "ABCDEFGh",
+                           "ONEx", "ON", "one", "abcdefgh"}) {
+    Declined(s, string("e: ") + name);
+    Declined(s, string("e: ") + name + " i: 1");
   }
   Declined(s, "i: 1 abcdefgh");
   Declined(s, "i: 1 abcdefghijklmnopq");

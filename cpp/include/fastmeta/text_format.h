@@ -25,7 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +34,20 @@
 namespace fastmeta::text_format {
 
 inline constexpr int kMaxTextDepth = 64;
+
+// The first 8 bytes of `name` (fewer when it is shorter, zero-padded) as a word whose byte
+// i is the name's byte i: a first test when names are looked up.
+inline uint64_t NameHead(std::string_view name) {
+  uint64_t head = 0;
+  for (size_t i = 0; i < name.size() && i < 8; ++i) head |= uint64_t{static_cast<unsigned char>(name[i])} << (8 * i);
+  return head;
+}
+
+// Whether `stored` (whose NameHead is `stored_head`) is `name` (whose NameHead is `head`).
+inline bool SameName(const std::string& stored, uint64_t stored_head, std::string_view name, uint64_t head) {
+  return stored_head == head && stored.size() == name.size() &&
+         (name.size() <= 8 || std::memcmp(stored.data() + 8, name.data() + 8, name.size() - 8) == 0);
+}
 
 struct FieldType {
   std::string name;
@@ -44,6 +58,7 @@ struct FieldType {
   bool presence = false;  // whether a default value set is kept (proto3: oneof members, messages)
   int oneof = -1;         // the index of its oneof in its message, -1: none
   int ref = -1;           // the message's index (type 11) or the enum's (type 14)
+  uint64_t head = 0;      // NameHead(name), set by Schema::Parse
 };
 
 struct MessageType {
@@ -51,20 +66,36 @@ struct MessageType {
   bool map_entry = false;
   std::vector<FieldType> fields;
 
-  // The field called `field_name`, or null. (A scan: messages have a few dozen fields at
-  // most, and their names' lengths mostly differ.)
-  const FieldType* Field(std::string_view field_name) const {
+  // The field called `field_name`, or null; `head` is NameHead(field_name). (A scan:
+  // messages have a few dozen fields at most, and names mostly differ in their first 8
+  // bytes or their length, compared as two words.)
+  const FieldType* Field(std::string_view field_name, uint64_t head) const {
     for (const FieldType& f : fields) {
-      if (f.name.size() == field_name.size() && f.name == field_name) return &f;
+      if (SameName(f.name, f.head, field_name, head)) return &f;
     }
     return nullptr;
   }
 };
 
+struct EnumValue {
+  std::string name;
+  int32_t number = 0;
+  uint64_t head = 0;  // NameHead(name)
+};
+
 struct EnumType {
   std::string name;
-  std::map<std::string, int32_t, std::less<>> by_name;
-  std::vector<int32_t> numbers;  // sorted
+  std::vector<EnumValue> values;  // in the schema's order
+  std::vector<int32_t> numbers;   // sorted
+
+  // The value called `value_name` (the first of that name), or null; `head` is
+  // NameHead(value_name). (A scan, as MessageType::Field's.)
+  const EnumValue* Value(std::string_view value_name, uint64_t head) const {
+    for (const EnumValue& v : values) {
+      if (SameName(v.name, v.head, value_name, head)) return &v;
+    }
+    return nullptr;
+  }
 };
 
 class Schema {
