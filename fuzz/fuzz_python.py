@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import functools
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -97,6 +98,55 @@ def target_import(data: bytes) -> None:
     _expect_typed(run)
 
 
+# The text harness gets no coverage from the C++ reader (only Python is instrumented), so
+# libFuzzer alone would keep one seed and shrink it to a byte. Its mutator works on text
+# instead: a seed (or the input) changed a few tokens or characters at a time, lines
+# spliced in from another seed, and libFuzzer's own byte mutations now and then.
+_TEXT_SEEDS: list[bytes] = []
+_TEXT_TOKENS = [
+    *"{}<>[]:;,'\"\\#\n -+.0123456789xefnt_aAZ",
+    "\xa0", "\xff", "\\303\\251", "\\x41", "DT_FLOAT", "DT_INT32", "0x1f", "1e5", "-inf", "nan", "true",
+    "node ", "attr ", "key: ", "value ", "list ", "s: ", "i: ", "f: ", "b: ", "type: ", "shape ", "dim ",
+    "size: ", "name: ", "op: ", "input: ", "device: ", "tensor ", "func ", "library ", "function ",
+    "collection_def ", "saver_def ", "meta_info_def ", "object_graph_def ", "debug_info ",
+    "[type.googleapis.com/tensorflow.SaverDef] ", "[type.googleapis.com/tensorflow.AttrValue] ",
+    "type_url: ", "  ", "\n  ", "# c\n",
+]
+
+
+def _load_text_seeds(dirs: list[str]) -> None:
+    for d in dirs:
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else ():
+            with open(os.path.join(d, name), "rb") as f:
+                _TEXT_SEEDS.append(f.read())
+
+
+def _text_mutator(data: bytes, max_size: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    if rng.random() < 0.15:
+        return atheris.Mutate(data, max_size)
+    base = data if data and (rng.random() < 0.5 or not _TEXT_SEEDS) else rng.choice(_TEXT_SEEDS or [b""])
+    text = base.decode("utf-8", "surrogateescape")
+    if _TEXT_SEEDS and rng.random() < 0.2:
+        # Lines of another seed spliced in (nesting and fields move around).
+        lines, other = text.split("\n"), rng.choice(_TEXT_SEEDS).decode("utf-8", "surrogateescape").split("\n")
+        at, a = rng.randrange(len(lines) + 1), rng.randrange(len(other))
+        lines[at:at] = other[a : a + rng.randint(1, 4)]
+        text = "\n".join(lines)
+    chars = list(text)
+    for _ in range(rng.randint(1, 4)):
+        at = rng.randrange(len(chars) + 1)
+        kind = rng.random()
+        if kind < 0.35 and at < len(chars):
+            del chars[at : at + rng.randint(1, 3)]
+        elif kind < 0.75:
+            chars.insert(at, rng.choice(_TEXT_TOKENS))
+        elif at < len(chars):
+            chars[at] = rng.choice(_TEXT_TOKENS)
+    return "".join(chars).encode("utf-8", "surrogateescape")[:max_size]
+
+
+@atheris.instrument_func
 def target_text(data: bytes) -> None:
     converted = reading.text_to_binary(data, meta_graph_pb2.MetaGraphDef)
     if converted is None:
@@ -148,7 +198,13 @@ def main() -> None:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     target = TARGETS[sys.argv[1]]
-    atheris.Setup([sys.argv[0], *sys.argv[2:]], target)
+    if target is target_text:
+        _load_text_seeds([a for a in sys.argv[2:] if not a.startswith("-")])
+        # (no reduction: with so few features it would shrink the seeds to single bytes)
+        args = [sys.argv[0], *sys.argv[2:], "-reduce_inputs=0"]
+        atheris.Setup(args, target, custom_mutator=_text_mutator)
+    else:
+        atheris.Setup([sys.argv[0], *sys.argv[2:]], target)
     atheris.Fuzz()
 
 
