@@ -32,10 +32,12 @@ import atheris
 with atheris.instrument_imports(include=["fastmeta"]):
     import fastmeta
     from fastmeta import checkpoint as fm_checkpoint
-    from fastmeta import reading
+    from fastmeta import reading, rewrite
     from fastmeta.protos import meta_graph_pb2
+    from fastmeta.scoping import validate_import_scope
 
 from google.protobuf import text_format
+from google.protobuf.message import DecodeError
 
 # Where the harness writes the files it reads back: tools/fuzz_python.sh gives a folder
 # of its work directory; run directly, a temporary one (removed if Python exits normally).
@@ -79,20 +81,162 @@ def _options(data: bytes) -> tuple[str, bool, int]:
     return _SCOPES[h % len(_SCOPES)], (h >> 8) & 1 == 1, (h >> 9) % 4
 
 
+def _file_names(data: bytes) -> tuple[list[str], list[str]]:
+    """The node names and the distinct inputs (``x``, ``x:1``, ``^x``) of the input read as a
+    binary MetaGraphDef by protobuf (none when it is not one): the harnesses pick input_map
+    keys and clashing target names from them, so that they hit the file's nodes."""
+    try:
+        graph = meta_graph_pb2.MetaGraphDef.FromString(data).graph_def
+    except (DecodeError, RecursionError):
+        return [], []
+    names = [n.name for n in graph.node]
+    inputs = list(dict.fromkeys(i for n in graph.node for i in n.input))
+    return names, inputs
+
+
+def _pick(items: list[str], h: int, count: int) -> list[str]:
+    """``count`` items of ``items`` (repeats allowed), chosen by the checksum ``h``."""
+    if not items:
+        return []
+    return [items[(h >> (5 * k)) % len(items)] for k in range(count)]
+
+
+def _input_map_keys(data: bytes, h: int) -> list[str]:
+    """One to four input_map keys: the file's own inputs (tensor and ``^control``
+    spellings, as written and as the other kind), node names, and keys no node has."""
+    names, inputs = _file_names(data)
+    pool = inputs + [f"{n}:0" for n in names[:4]] + [f"^{n}" for n in names[:2]]
+    pool += ["no_such_node_in_any_graph:0", "^no_such_node_in_any_graph"]
+    return _pick(pool, h, 1 + (h >> 20) % 4)
+
+
+def _core_outcome(loaded: reading.LoadedMetaGraph, scope: str, pairs: list[tuple[str, str]],
+                  names: list[str], threads: int) -> tuple[object, ...]:  # fmt: skip
+    """The core's rewrite as comparable values: its output bytes and lists, or its error."""
+    try:
+        r = rewrite.run_core(loaded, scope, input_map=pairs, existing_names=names, threads=threads)
+    except fastmeta.Error as e:
+        return ("error", type(e).__name__, str(e))
+    return ("ok", r.graph_def(), r.graph_tail(), tuple(r.external()), tuple(r.renamed()))
+
+
+def _amplified(data: bytes, h: int) -> tuple[bytes, int] | None:
+    """The input with its nodes copied under ``rep<k>/`` until it has 4096 nodes (the core
+    splits a graph into parallel ranges from 4096 nodes on, never for a fuzz-sized input):
+    the copies keep their inputs, so they read the file's nodes and its input_map keys."""
+    try:
+        m = meta_graph_pb2.MetaGraphDef.FromString(data)
+    except (DecodeError, RecursionError):
+        return None
+    nodes = list(m.graph_def.node)
+    if not nodes or len(nodes) > 4096:
+        return None
+    copies = -(-4096 // len(nodes))
+    for k in range(copies):
+        for n in nodes:
+            c = m.graph_def.node.add()
+            c.CopyFrom(n)
+            c.name = f"rep{k}/{n.name}"
+    if h & 1:  # (a copy first: the file's nodes then come after their consumers)
+        first = m.graph_def.node[-1]
+        last = m.graph_def.node[0]
+        tmp = type(first)()
+        tmp.CopyFrom(first)
+        first.CopyFrom(last)
+        last.CopyFrom(tmp)
+    return m.SerializeToString(), len(m.graph_def.node)
+
+
+def _check_core_oracles(data: bytes, scope: str, input_map: dict[str, str], h: int) -> None:
+    """Oracles on the core's rewrite: (1) one thread and 2-4 threads give the same bytes,
+    external tensors and renames, or the same error, on the input grown past the size the
+    core splits; (2) clashes with a target far smaller than the file (the inverted look-up
+    from the target's names) are those with a target padded past it (the look-up per node)."""
+    try:
+        validated = validate_import_scope(scope)
+        pairs = rewrite.input_map_pairs(input_map)
+    except fastmeta.Error:
+        return
+    names, _ = _file_names(data)
+    prefix = validated + "/" if validated else ""
+    clashes = [prefix + n for n in _pick(names, h >> 3, 1 + (h >> 12) % 2)]
+    # (a clash can be with a node of the file or with a scope holding one)
+    clashes += [prefix + n.rsplit("/", 1)[0] + "/x" for n in _pick(names, h >> 7, 1) if "/" in n]
+    count = len(names)
+    if (h >> 14) % 4 == 0:
+        big = _amplified(data, h)
+        if big is not None:
+            data, count = big
+    try:
+        loaded = reading.load_meta_graph(data)
+    except fastmeta.Error:
+        return
+    threads = 2 + (h >> 16) % 3
+    padded = clashes + [f"_pad/{k}" for k in range(count // 8 + 1)]
+    one = _core_outcome(loaded, validated, pairs, clashes, 1)
+    many = _core_outcome(loaded, validated, pairs, clashes, threads)
+    if one != many:
+        raise AssertionError(f"threads=1 and threads={threads} differ:\n{one!r:.2000}\n{many!r:.2000}")
+    if clashes:
+        old = _core_outcome(loaded, validated, pairs, padded, 1)
+        if old[0] != one[0] or (one[0] == "error" and old != one) or (one[0] == "ok" and old[1:] != one[1:]):
+            raise AssertionError(f"a small target and a padded one differ:\n{one!r:.2000}\n{old!r:.2000}")
+
+
 def target_rewrite(data: bytes) -> None:
     scope, clear, variant = _options(data)
+    h = zlib.crc32(data, 0x5EED)
     # An input_map key that is not in the graph is always an error; one the graph may
-    # have ("x:0" of many test graphs) exercises the mapping; mostly none.
-    input_map = {"no_such_node_in_any_graph:0": "ext:0"} if variant == 1 else {"x:0": "ext:0"} if variant == 2 else None
+    # have ("x:0" of many test graphs) exercises the mapping; mostly keys taken from the
+    # file's own inputs and nodes.
+    input_map: dict[str, str] | None
+    if variant == 1:
+        input_map = {"no_such_node_in_any_graph:0": "ext:0"}
+    elif variant == 2:
+        input_map = {"x:0": "ext:0"}
+    else:
+        keys = _input_map_keys(data, h)
+        input_map = {k: (f"^ext{i}" if k.startswith("^") else f"ext{i}:{i % 2}") for i, k in enumerate(keys)}
     _expect_typed(lambda: fastmeta.rewrite_meta_graph(data, scope, clear, input_map))
+    _expect_typed(lambda: _check_core_oracles(data, scope, input_map or {}, h))
+
+
+def _op_names(graph: fastmeta.Graph) -> tuple[list[str], list[str]]:
+    return [op.name for op in graph.get_operations()], graph.get_all_collection_keys()
 
 
 def target_import(data: bytes) -> None:
-    scope, clear, _ = _options(data)
+    scope, clear, variant = _options(data)
+    h = zlib.crc32(data, 0x5EED)
     graph = fastmeta.Graph()
+    input_map: dict[str, fastmeta.Tensor] = {}
+    if variant >= 2:
+        # A target holding a few Python-made nodes whose names clash with the file's (under
+        # the scope), and an input_map of the file's own inputs onto some of them.
+        names, _ = _file_names(data)
+        made: list[fastmeta.Tensor] = []
+        for k, name in enumerate(_pick(names, h >> 3, 1 + (h >> 12) % 3)):
+            full = f"{scope.rstrip('/')}/{name}" if scope and (h >> 15) & 1 else name
+            try:
+                made.append(graph.placeholder("float32" if k % 2 else "int32", None, name=full))
+            except fastmeta.Error:
+                continue
+        if not made:
+            made.append(graph.placeholder("float32", [2], name="ph"))
+        if variant == 3:
+            for i, key in enumerate(_input_map_keys(data, h)):
+                input_map[key] = made[i % len(made)]
+    before = _op_names(graph)
 
     def run() -> None:
-        fastmeta.import_meta_graph(data, clear_devices=clear, import_scope=scope, graph=graph)
+        try:
+            fastmeta.import_meta_graph(data, clear_devices=clear, import_scope=scope, graph=graph,
+                                       input_map=input_map or None)  # fmt: skip
+        except fastmeta.Error:
+            # Atomic: a failed import leaves the graph as it was.
+            if _op_names(graph) != before:
+                raise AssertionError("a failed import changed the graph") from None
+            raise
         fastmeta.import_meta_graph(data, clear_devices=clear, import_scope=scope, graph=graph)
 
     _expect_typed(run)

@@ -119,6 +119,55 @@ def handmade() -> dict[str, bytes]:
     }
 
 
+def tf2_fields() -> dict[str, bytes]:
+    """Meta graphs with a GraphDef.debug_info and a MetaGraphDef.object_graph_def (a TF2
+    SavedModel's object graph: a module, a variable, a function and its concrete function,
+    with nested StructuredValues), and a graph of 40 nodes under scopes, large enough for
+    the import's look-up of clashes from the target's names (a target of at most 4 names)."""
+    from fastmeta.protos import graph_debug_info_pb2, meta_graph_pb2
+
+    m = meta_graph_pb2.MetaGraphDef()
+    for name, op, inputs in (("x", "Placeholder", ()), ("w", "VarHandleOp", ()), ("y", "NoOp", ("^x", "^w"))):
+        m.graph_def.node.add(name=name, op=op, input=inputs)
+    m.graph_def.node[0].attr["dtype"].type = 1
+    m.graph_def.node[1].attr["dtype"].type = 1
+    m.graph_def.node[1].attr["shape"].shape.dim.add(size=2)
+    info = m.graph_def.debug_info
+    info.files.extend(["model.py", "lib/\xe9.py"])
+    frame = info.frames_by_id[0x1234_5678_9ABC_DEF0]
+    frame.file_index, frame.line, frame.col, frame.func, frame.code = 1, 7, 3, "f", "y = g(x)"
+    info.traces_by_id[1].frame_id.extend([0x1234_5678_9ABC_DEF0, 1, 2])
+    info.name_to_trace_id["y"] = 1
+    info.traces["x"].file_line_cols.add(file_index=0, line=1)
+    og = m.object_graph_def
+    root = og.nodes.add()
+    root.user_object.identifier = "_generic_user_object"
+    root.children.add(node_id=1, local_name="w")
+    root.children.add(node_id=2, local_name="__call__")
+    var = og.nodes.add()
+    var.variable.dtype, var.variable.name, var.variable.trainable = 1, "w", True
+    var.variable.shape.dim.add(size=2)
+    fn = og.nodes.add()
+    fn.function.concrete_functions.append("__inference_call_7")
+    fn.function.function_spec.is_method = True
+    conc = og.concrete_functions["__inference_call_7"]
+    conc.bound_inputs.append(1)
+    sig = conc.canonicalized_input_signature.tuple_value.values.add()
+    spec = sig.tuple_value.values.add().tensor_spec_value
+    spec.name, spec.dtype = "x", 1
+    spec.shape.dim.add(size=-1)
+    conc.output_signature.dict_value.fields["y"].tensor_spec_value.dtype = 1
+    both = m.SerializeToString()
+    debug_only = meta_graph_pb2.MetaGraphDef(graph_def=m.graph_def).SerializeToString()
+    objects_only = meta_graph_pb2.MetaGraphDef(object_graph_def=og).SerializeToString()
+    wide = meta(
+        *(node(f"s{k % 3}/n{k}", "NoOp", (f"^s{(k - 1) % 3}/n{k - 1}",) if k else ()) for k in range(40)),
+        node("s1", "NoOp", ("^s0/n0", "^s2/n5")),
+    )
+    assert graph_debug_info_pb2.GraphDebugInfo.FromString(info.SerializeToString()) == info
+    return {"tf2_both": both, "debug_info": debug_only, "object_graph": objects_only, "wide_scoped": wide}
+
+
 def texts() -> dict[str, bytes]:
     """Small text-format meta graphs, between them every construct the core's text reader
     reads (and some it declines)."""
@@ -173,7 +222,7 @@ def main(argv: list[str]) -> int:
         d.mkdir(parents=True, exist_ok=True)
     for path in sorted(CORPUS.glob("*.meta")) + sorted(CORPUS.glob("*.pbtxt")):
         write(meta_dir, path.stem, path.read_bytes())
-    for name, data in handmade().items():
+    for name, data in {**handmade(), **tf2_fields()}.items():
         write(meta_dir, name, data)
     for path in sorted(CORPUS.glob("*/*.index")):
         index = path.read_bytes()
@@ -185,6 +234,12 @@ def main(argv: list[str]) -> int:
         write(index_dir, name, data)
     for name, data in texts().items():
         write(text_dir, name, data)
+    from fastmeta.protos import meta_graph_pb2
+    from google.protobuf import text_format
+
+    for name in ("tf2_both", "object_graph"):  # (the text harness's schema has object_graph_def too)
+        message = meta_graph_pb2.MetaGraphDef.FromString(tf2_fields()[name])
+        write(text_dir, name, text_format.MessageToString(message).encode())
     counts = ", ".join(f"{len(list(d.iterdir()))} {d.name}" for d in (meta_dir, index_dir, ckpt_dir, text_dir))
     print(f"seeds: {counts} in {out}")
     return 0
