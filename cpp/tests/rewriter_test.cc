@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cassert>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -2149,21 +2148,21 @@ void TestSameAttrValue() {
   using fastmeta::SameAttrValue;
   auto s = [](const char* bytes, size_t n) { return std::string(bytes, n); };
   const std::string packed = s("\x0a\x04\x1a\x02\x01\x02", 6), unpacked = s("\x0a\x04\x18\x01\x18\x02", 6);
-  assert(SameAttrValue(packed, unpacked));
-  assert(SameAttrValue(s("\x18\x87\x00", 3), s("\x18\x07", 2)));      // a redundant varint byte
-  assert(SameAttrValue(s("\x28\x02", 2), s("\x28\x01", 2)));           // bool 2
-  assert(SameAttrValue(s("\x12\x01x\x18\x07", 5), s("\x18\x07", 2))); // the oneof's last member
-  assert(!SameAttrValue(s("\x18\x07", 2), s("\x18\x08", 2)));
-  assert(!SameAttrValue(s("\x25\x00\x00\x00\x80", 5), s("\x25\x00\x00\x00\x00", 5)));  // -0.0, 0.0
-  assert(!SameAttrValue(s("\x3a\x00", 2), std::string()));               // an empty shape is set
-  assert(!SameAttrValue(s("\x18\x07\x98\x06\x01", 5), s("\x18\x07", 2)));  // an unknown field counts
-  assert(SameAttrValue(s("\x18\x07\x90\x06\x01\x98\x06\x02", 8), s("\x98\x06\x02\x18\x07\x90\x06\x01", 8)));
+  CHECK(SameAttrValue(packed, unpacked));
+  CHECK(SameAttrValue(s("\x18\x87\x00", 3), s("\x18\x07", 2)));      // a redundant varint byte
+  CHECK(SameAttrValue(s("\x28\x02", 2), s("\x28\x01", 2)));           // bool 2
+  CHECK(SameAttrValue(s("\x12\x01x\x18\x07", 5), s("\x18\x07", 2))); // the oneof's last member
+  CHECK(!SameAttrValue(s("\x18\x07", 2), s("\x18\x08", 2)));
+  CHECK(!SameAttrValue(s("\x25\x00\x00\x00\x80", 5), s("\x25\x00\x00\x00\x00", 5)));  // -0.0, 0.0
+  CHECK(!SameAttrValue(s("\x3a\x00", 2), std::string()));               // an empty shape is set
+  CHECK(!SameAttrValue(s("\x18\x07\x98\x06\x01", 5), s("\x18\x07", 2)));  // an unknown field counts
+  CHECK(SameAttrValue(s("\x18\x07\x90\x06\x01\x98\x06\x02", 8), s("\x98\x06\x02\x18\x07\x90\x06\x01", 8)));
   // shape: in two pieces, fields reordered, an explicit false
-  assert(SameAttrValue(s("\x3a\x02\x12\x00\x3a\x04\x12\x02\x08\x03", 10), s("\x3a\x06\x12\x00\x12\x02\x08\x03", 8)));
-  assert(SameAttrValue(s("\x3a\x02\x18\x00", 4), s("\x3a\x00", 2)));
+  CHECK(SameAttrValue(s("\x3a\x02\x12\x00\x3a\x04\x12\x02\x08\x03", 10), s("\x3a\x06\x12\x00\x12\x02\x08\x03", 8)));
+  CHECK(SameAttrValue(s("\x3a\x02\x18\x00", 4), s("\x3a\x00", 2)));
   // malformed: equal to its own bytes only
-  assert(SameAttrValue(s("\x3a\x05", 2), s("\x3a\x05", 2)));
-  assert(!SameAttrValue(s("\x3a\x05", 2), s("\x3a\x06", 2)));
+  CHECK(SameAttrValue(s("\x3a\x05", 2), s("\x3a\x05", 2)));
+  CHECK(!SameAttrValue(s("\x3a\x05", 2), s("\x3a\x06", 2)));
   // nested too deep (func -> its attr -> func ...): not equal to another encoding
   auto ld = [](char tag, const std::string& payload) {
     std::string out(1, tag);
@@ -2176,9 +2175,9 @@ void TestSameAttrValue() {
   for (int k = 0; k < 150; ++k) {
     deep = wrap(deep);
     deep2 = wrap(deep2);
-    if (k == 10) assert(SameAttrValue(deep, deep2));
+    if (k == 10) CHECK(SameAttrValue(deep, deep2));
   }
-  assert(SameAttrValue(deep, deep) && !SameAttrValue(deep, deep2));
+  CHECK(SameAttrValue(deep, deep) && !SameAttrValue(deep, deep2));
 }
 
 // ---------------------------------------------------------------------------
@@ -2229,29 +2228,29 @@ void TestStringChecks() {
       for (int round = 0; round < 4; ++round) {
         for (size_t i = 0; i < n; ++i) buf[start + i] = static_cast<char>(next());
         const std::string_view s(buf.data() + start, n);
-        assert(fastmeta::HashName(s) == ReferenceHashName(s));
+        CHECK(fastmeta::HashName(s) == ReferenceHashName(s));
       }
     }
   }
   // Pure ASCII: valid; one byte >= 0x80 anywhere: decided by the full decoder.
   for (size_t n = 0; n <= 40; ++n) {
     std::string ascii(n, 'a');
-    assert(fastmeta::wire::IsValidUtf8(ascii));
+    CHECK(fastmeta::wire::IsValidUtf8(ascii));
     for (size_t at = 0; at < n; ++at) {
       std::string bad = ascii;
       bad[at] = static_cast<char>(0x80);  // a lone continuation byte
-      assert(!fastmeta::wire::IsValidUtf8(bad));
+      CHECK(!fastmeta::wire::IsValidUtf8(bad));
       bad[at] = static_cast<char>(0xff);
-      assert(!fastmeta::wire::IsValidUtf8(bad));
+      CHECK(!fastmeta::wire::IsValidUtf8(bad));
       if (at + 1 < n) {
         std::string good = ascii;
         good[at] = static_cast<char>(0xc3);  // U+00E9
         good[at + 1] = static_cast<char>(0xa9);
-        assert(fastmeta::wire::IsValidUtf8(good));
+        CHECK(fastmeta::wire::IsValidUtf8(good));
         std::string overlong = ascii;
         overlong[at] = static_cast<char>(0xc0);
         overlong[at + 1] = static_cast<char>(0xaf);
-        assert(!fastmeta::wire::IsValidUtf8(overlong));
+        CHECK(!fastmeta::wire::IsValidUtf8(overlong));
       }
     }
   }
@@ -2263,9 +2262,9 @@ void TestStringChecks() {
         for (size_t i = 0; i < n; ++i) name[i] = "aZ9._-/"[i % 7];
         name[0] = 'n';
         name[at] = static_cast<char>(c);
-        assert(fastmeta::IsValidNodeName(name) == ReferenceNodeName(name));
+        CHECK(fastmeta::IsValidNodeName(name) == ReferenceNodeName(name));
         const std::string two = name + ">" + name;
-        assert(fastmeta::IsValidNodeName(two) == ReferenceNodeName(two));
+        CHECK(fastmeta::IsValidNodeName(two) == ReferenceNodeName(two));
       }
     }
   }
@@ -2274,21 +2273,21 @@ void TestStringChecks() {
     std::string src(n, '\0'), dst(n + 16, '#');
     for (size_t i = 0; i < n; ++i) src[i] = static_cast<char>(next());
     fastmeta::wire::CopyBytes(dst.data() + 8, src.data(), n);
-    assert(dst.substr(8, n) == src);
-    assert(dst.substr(0, 8) == std::string(8, '#') && dst.substr(8 + n) == std::string(8, '#'));
-    assert(fastmeta::SameBytes(src, dst.substr(8, n)));
-    assert(!fastmeta::SameBytes(src, src + "x") && !fastmeta::SameBytes(src + "x", src));
+    CHECK(dst.substr(8, n) == src);
+    CHECK(dst.substr(0, 8) == std::string(8, '#') && dst.substr(8 + n) == std::string(8, '#'));
+    CHECK(fastmeta::SameBytes(src, dst.substr(8, n)));
+    CHECK(!fastmeta::SameBytes(src, src + "x") && !fastmeta::SameBytes(src + "x", src));
     for (size_t at = 0; at < n; ++at) {
       std::string other = src;
       other[at] = static_cast<char>(other[at] ^ 0x01);
-      assert(!fastmeta::SameBytes(src, other));
+      CHECK(!fastmeta::SameBytes(src, other));
       other[at] = static_cast<char>(other[at] ^ 0x81);
-      assert(!fastmeta::SameBytes(other, src));
+      CHECK(!fastmeta::SameBytes(other, src));
     }
   }
-  assert(!fastmeta::IsValidNodeName(""));
-  assert(!fastmeta::IsValidNodeName("abcdefghijklmnopqrstuvwxyz>"));
-  assert(fastmeta::IsValidNodeName("abcdefghijklmnopqrstuvwxyz/ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789-.x"));
+  CHECK(!fastmeta::IsValidNodeName(""));
+  CHECK(!fastmeta::IsValidNodeName("abcdefghijklmnopqrstuvwxyz>"));
+  CHECK(fastmeta::IsValidNodeName("abcdefghijklmnopqrstuvwxyz/ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789-.x"));
 }
 
 int main() {
