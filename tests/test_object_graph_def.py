@@ -12,6 +12,7 @@ file and byte offset, the graph unchanged; what TensorFlow accepts is accepted.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -281,6 +282,37 @@ def check_meta_graph(data: bytes, begin: int, path: Path) -> None:
 def test_malformed_object_graph_def_in_a_meta_graph_file(tf2: dict[str, Any], bad: bytes, tmp_path: Path) -> None:
     good = tf2["meta"].SerializeToString()
     check_meta_graph(good + field(7, bad), len(good), tmp_path / "g.meta")
+
+
+# (case, the string field holding its invalid UTF-8, as the error names it)
+NAMED_UTF8_CASES = [
+    ("registered_name_not_utf8", "SavedObject.registered_name"),
+    ("concrete_function_key_not_utf8", "SavedObjectGraph.concrete_functions.key"),
+    ("child_name_not_utf8", "ObjectReference.local_name"),
+]
+
+
+@pytest.mark.parametrize(("case", "name"), NAMED_UTF8_CASES, ids=[c[0] for c in NAMED_UTF8_CASES])
+def test_invalid_utf8_error_names_the_field(tf2: dict[str, Any], case: str, name: str, tmp_path: Path) -> None:
+    """A string field's invalid UTF-8 outside graph_def: the error names the field
+    (message and field, as protobuf's descriptors name them) besides the byte offset, in
+    a meta graph file and in an unchosen SavedModel meta graph."""
+    bad = dict(OBJECT_GRAPH_CASES)[case]
+    good = tf2["meta"].SerializeToString()
+    path = tmp_path / "g.meta"
+    path.write_bytes(good + field(7, bad))
+    e = check_refused(lambda: fastmeta.import_meta_graph(path, graph=fastmeta.Graph()), path, len(good), len(good) + 99)
+    assert f"{name} is not valid UTF-8" in str(e)
+    assert "string field" not in str(e)
+    # The unchosen meta graph of a SavedModel: checked, not parsed, by the same schema.
+    export_dir = tmp_path / "model"
+    shutil.copytree(tf2["dirs"]["binary"], export_dir)
+    other = tf2["meta"].SerializeToString() + field(7, bad)
+    other_tags = field(1, field(4, b"other"))  # (meta_info_def.tags: another tag set)
+    data = field(1, tf2["saved"].saved_model_schema_version) + field(2, good) + field(2, other + other_tags)
+    (export_dir / "saved_model.pb").write_bytes(data)
+    with pytest.raises(fastmeta.SavedModelParseError, match=re.escape(f"{name} is not valid UTF-8")):
+        fm_saved_model.load(export_dir, ["serve"], graph=fastmeta.Graph())
 
 
 @pytest.mark.parametrize("bad", [c[1] for c in DEBUG_INFO_CASES], ids=[c[0] for c in DEBUG_INFO_CASES])

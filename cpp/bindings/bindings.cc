@@ -596,11 +596,14 @@ PYBIND11_MODULE(_core, m) {
       "Rewrite a bare serialized GraphDef, defaults from a serialized OpList.");
   py::class_<fastmeta::WireSchema>(m, "WireSchema",
                                    "Message types' fields as a parser tells them apart (see export_nodes' check).")
-      .def(py::init([](const std::vector<std::vector<std::tuple<uint32_t, int, bool, uint32_t>>>& messages) {
+      .def(py::init([](const std::vector<std::vector<std::tuple<uint32_t, int, bool, uint32_t, std::string>>>& messages,
+                       std::vector<std::string> names) {
              fastmeta::WireSchema schema;
+             schema.message_names = std::move(names);
              for (const auto& fields : messages) {
                auto& out = schema.messages.emplace_back();
-               for (const auto& [number, kind, repeated, message] : fields) {
+               auto& out_names = schema.field_names.emplace_back();
+               for (const auto& [number, kind, repeated, message, name] : fields) {
                  // (numbers past 2^16 would make the table large: refused)
                  if (number == 0 || number >= 1u << 16 || kind <= fastmeta::WireSchema::kUnknown ||
                      kind > fastmeta::WireSchema::kOther || message >= messages.size()) {
@@ -608,13 +611,15 @@ PYBIND11_MODULE(_core, m) {
                  }
                  if (out.size() <= number) out.resize(number + 1);
                  out[number] = {static_cast<fastmeta::WireSchema::Kind>(kind), repeated, message};
+                 if (out_names.size() <= number) out_names.resize(number + 1);
+                 out_names[number] = name;
                }
              }
              return schema;
            }),
-           py::arg("messages"),
+           py::arg("messages"), py::arg("names") = std::vector<std::string>(),
            "messages[m]: (field number, kind: 1 varint, 2 fixed64, 3 fixed32, 4 string, 5 bytes, 6 message, 7 "
-           "other; repeated; message index) per field.")
+           "other; repeated; message index; field name) per field; names[m]: message m's name (for errors).")
       .def("surely_parses", [](const fastmeta::WireSchema& schema, uint32_t message, const py::buffer& data) {
              const py::buffer_info info = data.request();
              const std::string_view bytes(static_cast<const char*>(info.ptr), static_cast<size_t>(info.size * info.itemsize));

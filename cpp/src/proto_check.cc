@@ -332,8 +332,9 @@ bool WalkWithStack(Message root, std::string_view bytes, int root_depth, Problem
 
 // CheckParses' walk of one message of `schema` (at nesting depth `depth`), recursive:
 // the messages it reaches are whole files' (a GraphDef), not the few small ones above.
+// A string field's invalid UTF-8 is `named` by the schema's names, when it has them.
 bool CheckSchema(const WireSchema& schema, uint32_t message, const char* p, const char* end, int depth,
-                 Problem& problem) {
+                 Problem& problem, std::string& named) {
   const std::vector<WireSchema::Field>& fields = schema.messages[message];
   while (p < end) {
     const char* at = p;
@@ -362,12 +363,17 @@ bool CheckSchema(const WireSchema& schema, uint32_t message, const char* p, cons
         switch (f.kind) {
           case WireSchema::kString:
             if (!wire::IsValidUtf8(std::string_view(data, len))) {
+              if (message < schema.message_names.size() && message < schema.field_names.size() &&
+                  number < schema.field_names[message].size() && !schema.field_names[message][number].empty()) {
+                named = schema.message_names[message] + "." + schema.field_names[message][number] +
+                        " is not valid UTF-8";
+              }
               return Fail(problem, data, "invalid UTF-8 in a string field");
             }
             break;
           case WireSchema::kMessage:
             if (depth >= kMaxDepth) return Fail(problem, at, kTooDeep);
-            if (!CheckSchema(schema, f.message, data, p, depth + 1, problem)) return false;
+            if (!CheckSchema(schema, f.message, data, p, depth + 1, problem, named)) return false;
             break;
           // (a scalar's: packed values of a repeated field, else an unknown field)
           case WireSchema::kVarint:
@@ -410,8 +416,9 @@ namespace fastmeta {
 void CheckParses(const WireSchema& schema, uint32_t message, std::string_view data, int depth) {
   if (message >= schema.messages.size()) throw std::invalid_argument("CheckParses: no such message in the schema");
   proto_check::Problem problem{};
-  if (!proto_check::CheckSchema(schema, message, data.data(), data.data() + data.size(), depth, problem)) {
-    throw ParseError(problem.what, static_cast<size_t>(problem.at - data.data()));
+  std::string named;
+  if (!proto_check::CheckSchema(schema, message, data.data(), data.data() + data.size(), depth, problem, named)) {
+    throw ParseError(named.empty() ? std::string(problem.what) : named, static_cast<size_t>(problem.at - data.data()));
   }
 }
 

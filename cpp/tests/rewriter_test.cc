@@ -1074,6 +1074,24 @@ void TestCheckParses() {
   for (int d = 0; d < 99; ++d) groups = Varint(9 << 3 | 3) + groups + Varint(9 << 3 | 4);
   CHECK(problem(Bytes(1, groups)) == std::string::npos);  // (the innermost group at depth 100)
   CHECK(problem(Bytes(1, groups), 1) != std::string::npos);
+  // A string's invalid UTF-8 named by the schema's names, when it has them.
+  auto message = [](const W& w, const std::string& data) {
+    try {
+      fastmeta::CheckParses(w, 0, data, 0);
+    } catch (const fastmeta::ParseError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string bad_name = Bytes(1, Bytes(5, Bytes(1, "\xff")));  // (the child's name)
+  CHECK(Contains(message(schema, bad_name), "invalid UTF-8 in a string field"));
+  W named = schema;
+  named.message_names = {"Graph", "Node"};
+  named.field_names = {{}, {"", "name"}};
+  CHECK(Contains(message(named, bad_name), "Node.name is not valid UTF-8"));
+  CHECK(!Contains(message(named, bad_name), "string field"));
+  named.message_names.resize(1);  // (a message without a name: the plain message)
+  CHECK(Contains(message(named, bad_name), "invalid UTF-8 in a string field"));
   bool threw = false;
   try {
     fastmeta::CheckParses(schema, 2, "", 0);

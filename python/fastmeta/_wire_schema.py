@@ -52,12 +52,14 @@ def reachable(*roots: Descriptor) -> list[Descriptor]:
 def wire_schema(root: Descriptor) -> Any:
     """The core's WireSchema of ``root`` (message 0) and the messages it reaches, from
     the descriptors protobuf parses with (made once per root). A `string` field whose
-    UTF-8 protobuf does not check is bytes to it."""
+    UTF-8 protobuf does not check is bytes to it. The fields' and messages' names name a
+    string field whose UTF-8 is invalid in the check's error ("MetaInfoDef.tags is not
+    valid UTF-8")."""
     from fastmeta import _core
 
     order = reachable(root)
     index = {d.full_name: i for i, d in enumerate(order)}
-    tables: list[list[tuple[int, int, bool, int]]] = []
+    tables: list[list[tuple[int, int, bool, int, str]]] = []
     for desc in order:
         fields = []
         for f in desc.fields:
@@ -65,9 +67,20 @@ def wire_schema(root: Descriptor) -> Any:
             if f.type == FD.TYPE_STRING and not _checks_utf8(desc.file):
                 kind = _WIRE_BYTES
             message = index[f.message_type.full_name] if kind == 6 else 0
-            fields.append((f.number, kind, f.is_repeated, message))
+            fields.append((f.number, kind, f.is_repeated, message, f.name))
         tables.append(fields)
-    return _core.WireSchema(tables)
+    return _core.WireSchema(tables, [_message_name(d) for d in order])
+
+
+def _message_name(desc: Descriptor) -> str:
+    """A message type's name in errors; a map's entry is named for its field
+    ("MetaGraphDef.collection_def", whose fields are key and value)."""
+    parent = desc.containing_type
+    if parent is not None and desc.GetOptions().map_entry:
+        for f in parent.fields:
+            if f.message_type is desc:
+                return f"{parent.name}.{f.name}"
+    return desc.name
 
 
 @functools.cache

@@ -66,6 +66,10 @@ struct WireSchema {
     uint32_t message = 0;
   };
   std::vector<std::vector<Field>> messages;
+  // For errors, when given: message m's name, and field_names[m][number] its fields'
+  // (either may be shorter than the tables; "" or missing: not named).
+  std::vector<std::string> message_names;
+  std::vector<std::vector<std::string>> field_names;
 };
 
 // True when `data` surely parses as message `message` of `schema` with protobuf: every
