@@ -4,9 +4,10 @@
 
 TARGET is one of ``read`` (``fastmeta.read_meta_graph_file`` on a file holding the
 input), ``rewrite`` (``fastmeta.rewrite_meta_graph`` on the bytes, with a scope,
-clear_devices and an input_map chosen by a checksum of the input), ``import``
-(``fastmeta.import_meta_graph`` of the bytes, twice into one fresh ``fastmeta.Graph``,
-scope and clear_devices chosen by a checksum of the input), ``text`` (the core's
+clear_devices and an input_map chosen by a checksum of the input, and the core's
+thread-count and target-size oracles), ``import`` (``fastmeta.import_meta_graph`` of the
+bytes, twice into one ``fastmeta.Graph``, scope and clear_devices chosen by a checksum of
+the input; these two mutate graphs, not bytes: see ``_graph_mutator``), ``text`` (the core's
 text-format reader against protobuf's ``text_format.Merge``: whatever the core converts,
 protobuf must read as the same message) or ``checkpoint``
 (``fastmeta.checkpoint.CheckpointReader`` on an index and a data shard both taken from
@@ -242,6 +243,147 @@ def target_import(data: bytes) -> None:
     _expect_typed(run)
 
 
+# The rewrite and import harnesses get their coverage from Python only: libFuzzer's byte
+# mutations, kept or dropped by it, leave mostly bytes that are no meta graph at all (and
+# it truncates the seeds past -max_len). Their mutator works on the graph instead: a seed
+# (or the input) parsed, a few edits of its nodes and collections (renames that clash or
+# keep the graph whole, inputs and control inputs added or dropped, devices, `loc:@`
+# colocation, nodes copied, moved or deleted, ops swapped, collection entries), fitted
+# under the size limit; libFuzzer's own byte mutations now and then.
+_META_SEEDS: list[meta_graph_pb2.MetaGraphDef] = []
+_GRAPH_MAX_LEN = 32768  # (tools/fuzz_python.sh's -max_len for these harnesses)
+_DEVICES = ["", "/job:ps/task:0/device:CPU:0", "/device:GPU:1", "/job:worker/replica:0/task:1", "CPU:0", "/job:x/bad@"]
+_NEW_NAMES = ["x", "imp", "imp/x", "a.b/c", "c_1", "a/b/c", "_bad", "bad name", "a:1", "^a", "\u00e9", ""]
+
+
+def _load_meta_seeds(dirs: list[str]) -> None:
+    for d in dirs:
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else ():
+            with open(os.path.join(d, name), "rb") as f:
+                data = f.read()
+            try:
+                m = meta_graph_pb2.MetaGraphDef.FromString(data)
+            except (DecodeError, RecursionError):
+                continue
+            if not m.graph_def.node:
+                continue
+            if m.ByteSize() > _GRAPH_MAX_LEN:
+                _strip_op_definitions(m)
+            if m.ByteSize() <= _GRAPH_MAX_LEN:
+                _META_SEEDS.append(m)
+
+
+def _strip_op_definitions(m: meta_graph_pb2.MetaGraphDef) -> None:
+    """The op list and function library dropped (TensorFlow's registry, which the core
+    holds, has the defaults of its ops): most of a small graph's bytes."""
+    m.meta_info_def.ClearField("stripped_op_list")
+    m.graph_def.ClearField("library")
+
+
+def _referenced(m: meta_graph_pb2.MetaGraphDef, name: str) -> bool:
+    """Whether ``name`` appears in the MetaGraphDef's other fields (serialized collection
+    entries such as VariableDefs, the SaverDef, signatures): a rename there breaks them."""
+    rest = meta_graph_pb2.MetaGraphDef()
+    rest.CopyFrom(m)
+    rest.ClearField("graph_def")
+    for coll in rest.collection_def.values():
+        coll.ClearField("node_list")
+    return name.encode() in rest.SerializeToString()
+
+
+def _rename_everywhere(m: meta_graph_pb2.MetaGraphDef, old: str, new: str) -> None:
+    """Node ``old`` renamed ``new`` with every input, `loc:@` entry and node_list entry
+    naming it (the graph stays whole: only the names change)."""
+    def renamed(ref: str) -> str:
+        base = ref.lstrip("^").split(":")[0]
+        return ref.replace(old, new, 1) if base == old else ref
+
+    for n in m.graph_def.node:
+        if n.name == old:
+            n.name = new
+        n.input[:] = [renamed(i) for i in n.input]
+        if "_class" in n.attr:
+            n.attr["_class"].list.s[:] = [b"loc:@" + new.encode() if v == b"loc:@" + old.encode() else v
+                                          for v in n.attr["_class"].list.s]  # fmt: skip
+    for coll in m.collection_def.values():
+        if coll.HasField("node_list"):
+            coll.node_list.value[:] = [renamed(v) for v in coll.node_list.value]
+
+
+# (edit, weight): most edits keep the graph importable, so that the inputs reach past the
+# checks; the others break it in one place.
+_EDITS = [
+    ("rename_clash", 1), ("rename", 3), ("add_input", 2), ("drop_input", 1), ("device", 3), ("colocate", 2),
+    ("copy", 2), ("delete", 1), ("move", 2), ("op", 1), ("drop_attr", 1), ("collection", 2),
+]
+
+
+def _edit_graph(m: meta_graph_pb2.MetaGraphDef, rng: random.Random) -> None:
+    nodes = m.graph_def.node
+    if not nodes:
+        return
+    node = rng.choice(nodes)
+    other = rng.choice(nodes).name
+    kind = rng.choices([e for e, _ in _EDITS], [w for _, w in _EDITS])[0]
+    if kind == "rename_clash":  # a rename that clashes, or a scope-like or invalid name
+        node.name = rng.choice([other, node.name + "_1", "imp/" + node.name, rng.choice(_NEW_NAMES)])
+    elif kind == "rename" and not _referenced(m, node.name):  # a rename that keeps the graph whole
+        _rename_everywhere(m, node.name, rng.choice([other + "_1", "s/" + node.name, node.name + "/x", "u_1"]))
+    elif kind == "add_input":  # a control input, mostly; a data input, output k, or one missing
+        new = rng.choice([f"^{other}", f"^{other}", other, f"{other}:{rng.randrange(3)}", "missing:0", "^missing"])
+        at = len(node.input) if new.startswith("^") else rng.randrange(len(node.input) + 1)
+        node.input.insert(at, new)
+    elif kind == "drop_input" and node.input:
+        del node.input[rng.randrange(len(node.input))]
+    elif kind == "device":
+        node.device = rng.choice(_DEVICES)
+    elif kind == "colocate":  # with another node, mostly; a missing one or itself
+        target = rng.choice([other, other, other, "missing", node.name])
+        node.attr["_class"].list.s[:] = [b"loc:@" + target.encode()]
+    elif kind == "copy":  # a copy, mostly under a new name
+        copy = nodes.add()
+        copy.CopyFrom(node)
+        copy.name = rng.choice([node.name + "_copy", "imp/" + node.name, node.name + "/c", node.name])
+    elif kind == "delete" and len(nodes) > 1:
+        nodes.remove(node)
+    elif kind == "move":  # (after its consumers, or before its inputs)
+        saved = type(node)()
+        saved.CopyFrom(node)
+        nodes.remove(node)
+        nodes.insert(rng.randrange(len(nodes) + 1), saved)
+    elif kind == "op":
+        node.op = rng.choice([rng.choice(nodes).op, "NoSuchOp", "Identity", "NoOp", "Const"])
+    elif kind == "drop_attr" and node.attr:
+        del node.attr[rng.choice(sorted(node.attr))]
+    elif kind == "collection":  # an entry naming a node or tensor (or nothing there)
+        key, value = rng.choice(["my_nodes", "train_op", "summaries"]), rng.choice([other, f"{other}:0", "missing:0"])
+        coll = m.collection_def[key]
+        if coll.HasField("bytes_list") or (not coll.HasField("node_list") and rng.random() < 0.2):
+            coll.bytes_list.value.append(value.encode())
+        else:
+            coll.node_list.value.append(value)
+
+
+def _graph_mutator(data: bytes, max_size: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    if rng.random() < 0.15 or not _META_SEEDS:
+        return atheris.Mutate(data, max_size)
+    m: meta_graph_pb2.MetaGraphDef | None = None
+    if rng.random() < 0.6:
+        try:
+            m = meta_graph_pb2.MetaGraphDef.FromString(data)
+        except (DecodeError, RecursionError):
+            m = None
+    if m is None or not m.graph_def.node:
+        m = meta_graph_pb2.MetaGraphDef()
+        m.CopyFrom(rng.choice(_META_SEEDS))
+    for _ in range(rng.randint(1, 3)):
+        _edit_graph(m, rng)
+    if m.ByteSize() > max_size:
+        _strip_op_definitions(m)
+    return m.SerializeToString()[:max_size]  # (rarely cut: then a truncated graph)
+
+
 # The text harness gets no coverage from the C++ reader (only Python is instrumented), so
 # libFuzzer alone would keep one seed and shrink it to a byte. Its mutator works on text
 # instead: a seed (or the input) changed a few tokens or characters at a time, lines
@@ -342,11 +484,15 @@ def main() -> None:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     target = TARGETS[sys.argv[1]]
+    dirs = [a for a in sys.argv[2:] if not a.startswith("-")]
+    # (no reduction: with so few features it would shrink the inputs to a few bytes)
+    args = [sys.argv[0], *sys.argv[2:], "-reduce_inputs=0"]
     if target is target_text:
-        _load_text_seeds([a for a in sys.argv[2:] if not a.startswith("-")])
-        # (no reduction: with so few features it would shrink the seeds to single bytes)
-        args = [sys.argv[0], *sys.argv[2:], "-reduce_inputs=0"]
+        _load_text_seeds(dirs)
         atheris.Setup(args, target, custom_mutator=_text_mutator)
+    elif target in (target_rewrite, target_import):
+        _load_meta_seeds(dirs)
+        atheris.Setup(args, target, custom_mutator=_graph_mutator)
     else:
         atheris.Setup([sys.argv[0], *sys.argv[2:]], target)
     atheris.Fuzz()

@@ -26,8 +26,11 @@ cp -r "$here/python/fastmeta" "$stage/"
 cp "$so" "$stage/fastmeta/"
 "$py" "$here/fuzz/make_seeds.py" "$work/seeds" >/dev/null
 seeds="$work/seeds/meta"
+max_len=8192
+# (graphs of the fixtures' size, which their mutator keeps whole: see fuzz_python.py)
+case "$target" in rewrite | import) max_len=32768 ;; esac
 [ "$target" = checkpoint ] && seeds="$work/seeds/ckpt"
 [ "$target" = text ] && seeds="$work/seeds/text"
 cd "$work"
 PYTHONPATH="$stage:$site" exec "$py" -S "$here/fuzz/fuzz_python.py" "$target" "$work/atheris/$target" "$seeds" \
-  -max_len=8192 -print_final_stats=1 "$@"
+  -max_len="$max_len" -print_final_stats=1 "$@"
