@@ -742,7 +742,7 @@ class Rewriter {
                sig);
       } else if (of.number == 4) {
         std::string_view attr_name, default_value;
-        const bool has_default = ReadAttrDef(of.data, origin, depth + 1, attr_name, default_value);
+        const bool has_default = ReadAttrDef(op_name, of.data, origin, depth + 1, attr_name, default_value);
         attr_names.push_back(attr_name);
         if (default_value.data() == nullptr && !function) sig.required.push_back(ReadRequired(of.data, origin, depth + 1));
         if (has_default) {
@@ -777,7 +777,7 @@ class Rewriter {
       while (pr.Next(pf)) {
         if (pf.number != 4 || !IsBytes(pf)) continue;
         std::string_view attr_name, default_value;
-        if (!ReadAttrDef(pf.data, producer_origin, producer_depth + 1, attr_name, default_value)) continue;
+        if (!ReadAttrDef(op_name, pf.data, producer_origin, producer_depth + 1, attr_name, default_value)) continue;
         if (std::find(attr_names.begin(), attr_names.end(), attr_name) != attr_names.end()) continue;
         sig.removable.emplace_back(attr_name, default_value);
       }
@@ -820,11 +820,12 @@ class Rewriter {
   }
 
   // An AttrDef's name and default; false when it has none to apply. A default is
-  // copied into nodes unparsed: it must be well-formed wire data. Attr names starting
-  // with '_' are never in a registered OpDef (TF takes defaults from its registry), so
-  // such a default is not applied.
-  bool ReadAttrDef(std::string_view attr_def, const char* origin, int depth, std::string_view& name,
-                   std::string_view& default_value) const {
+  // copied into nodes unparsed: it must be an AttrValue protobuf's parser reads (as a
+  // node's attr value is checked), else a ParseError naming the op and attr. Attr names
+  // starting with '_' are never in a registered OpDef (TF takes defaults from its
+  // registry), so such a default is not applied.
+  bool ReadAttrDef(std::string_view op_name, std::string_view attr_def, const char* origin, int depth,
+                   std::string_view& name, std::string_view& default_value) const {
     bool has_default = false;
     Reader ar(attr_def, origin, depth);
     Field af;
@@ -837,11 +838,11 @@ class Rewriter {
         has_default = true;
       }
     }
-    if (has_default) {
-      Reader vr(default_value, origin, depth + 1);
-      Field vf;
-      while (vr.Next(vf)) {
-      }
+    proto_check::Problem problem;
+    if (has_default && !proto_check::Check(proto_check::kAttrValue, default_value, depth + 1, problem)) {
+      throw ParseError("OpDef " + Quote(op_name) + ": malformed AttrDef: attr " + Quote(name) + " default_value: " +
+                           problem.what,
+                       static_cast<size_t>(problem.at - (origin != nullptr ? origin : origin_)));
     }
     return has_default && !(!name.empty() && name[0] == '_');
   }

@@ -1396,6 +1396,13 @@ void TestOpListDefaults() {
   const std::string overlong = "\xb0" + std::string(9, '\x80') + std::string("\x00\x01", 2);
   ExpectError<fastmeta::ParseError>(op_list("dtype", overlong) + Meta(Node("c", "Const")));
   ExpectError<fastmeta::ParseError>(op_list("_class", overlong) + Meta(Node("c", "Const")));
+  // Checked as protobuf parses an AttrValue, nested messages included: a list holding a
+  // field numbered 0, a truncated float, invalid UTF-8 in a shape's dim name.
+  for (const std::string& bad : {Bytes(1, std::string("\x00\x01", 2)), Bytes(1, std::string("\x25\x00", 2)),
+                                 Bytes(7, Bytes(2, Bytes(2, "\xff")))}) {
+    const std::string e = ExpectError<fastmeta::ParseError>(op_list("dtype", bad) + Meta(Node("c", "Const")));
+    CHECK(Contains(e, "OpDef 'Const': malformed AttrDef: attr 'dtype' default_value: "));
+  }
   const std::string cls = Bytes(1, Bytes(2, "loc:@nowhere"));
   auto g = fastmeta::RewriteMetaGraph(op_list("_class", cls) + Meta(Node("c", "Const")), Opts());
   CHECK(!Contains(g->graph_def(), "_class"));
