@@ -10,6 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet "pybind11>=2.12" cmake ninja
+# The libFuzzer smoke runs need clang: installed from Debian's packages when it is
+# missing and apt-get can (as root); else they are skipped (tools/sanitize_tests.sh says so).
+if ! command -v clang++ >/dev/null && ! ls /usr/bin/clang++-[0-9]* >/dev/null 2>&1 &&
+  command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "== installing clang for the libFuzzer smoke runs"
+  timeout 900 apt-get install -y -q clang libclang-rt-dev >/dev/null 2>&1 ||
+    echo "== clang could not be installed: the libFuzzer smoke runs will be skipped"
+fi
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash tools/sanitize_tests.sh
 
 echo "== atheris smoke run (${ATHERIS_RUNS:-20000} executions per harness)"
