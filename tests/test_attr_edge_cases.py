@@ -22,6 +22,7 @@ from fastmeta.protos import meta_graph_pb2
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import wire_util  # noqa: E402
 from test_op_registry import _dropin_graph_def, _fm_graph_def  # noqa: E402
 from tf_oracle import diff_graph_defs, tf_import  # noqa: E402
 
@@ -35,23 +36,7 @@ def _tf() -> Any:
 # --- wire-level building blocks ---------------------------------------------------------------
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        if n:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
-def _ld(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _vi(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
+_varint, _ld, _vi = wire_util.varint, wire_util.ld, wire_util.vi
 
 
 def _f32(number: int, value: float) -> bytes:

@@ -327,13 +327,6 @@ def test_missing_files_and_magic(small_ckpt):
         fc.load_checkpoint(fc.write_checkpoint(prefix, {"a": np.zeros(1)})).get_tensor("nope")
 
 
-def test_v1_checkpoint_is_rejected(tmp_path):
-    v1 = tmp_path / "model.ckpt"
-    v1.write_bytes(b"\x00" * 100)
-    with pytest.raises(CheckpointError, match="V1"):
-        fc.load_checkpoint(v1)
-
-
 def test_snappy_index_is_read(tmp_path):
     # TF writes uncompressed indexes; the reader also accepts snappy blocks.
     entries = [(f"v{i:03d}", 3, [1], np.array([i], np.int32)) for i in range(300)]

@@ -36,9 +36,11 @@ def tf() -> Any:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Bit-equal arrays (same shape, dtype size and bytes)."""
+    """Bit-equal arrays (same shape, dtype size and bytes; string arrays: equal bytes)."""
     a = np.asarray(a)
     b = np.asarray(b)
+    if a.dtype == object or b.dtype == object:
+        return a.shape == b.shape and a.dtype == b.dtype and a.tolist() == b.tolist()
     return (
         a.shape == b.shape
         and a.dtype.itemsize == b.dtype.itemsize
@@ -96,7 +98,15 @@ def test_restore_matches_tensorflow(tf: Any, name: str, scope: str | None) -> No
             assert var == f"{scope}/{var[len(scope) + 1 :]}" and not key.startswith(scope)
         if var in restored:
             assert key == (var[len(scope) + 1 :] if scope else var)
-            assert _same(restored[var], reader.get_tensor(key)), var
+            try:
+                want = reader.get_tensor(key)
+            except tf.errors.UnimplementedError:
+                # TensorFlow's reader of a V1 checkpoint refuses a tensor stored in several
+                # slices ("Sliced checkpoints are not supported"; its restore op reads them,
+                # checked below); fastmeta's reassembles it.
+                assert fc.load_checkpoint(ckpt).format == "V1" and restored.slices
+                continue
+            assert _same(restored[var], want), var
     # ... and the values are exactly what TensorFlow's own Saver.restore assigns.
     theirs = _tf_restored(tf, meta, scope, ckpt)
     graph_vars = {v.op.name for v in g.get_collection("variables")}
@@ -166,7 +176,10 @@ def test_latest_checkpoint_top_level(tf: Any) -> None:
 def _perturbed(restored: fastmeta.RestoredVariables) -> dict[str, np.ndarray]:
     out = {}
     for i, (name, value) in enumerate(sorted(restored.items())):
-        out[name] = (value * 3 + (i + 1)).astype(value.dtype)
+        if value.dtype == object:  # strings
+            out[name] = np.array([x + b"!" * (i + 1) for x in value.ravel()], dtype=object).reshape(value.shape)
+        else:
+            out[name] = (value * 3 + (i + 1)).astype(value.dtype)
     return out
 
 
@@ -201,7 +214,12 @@ def test_save_restores_in_tensorflow(tf: Any, tmp_path: Path, name: str, scope: 
             tf_saver.restore(sess, path)
             tf_path = tf_saver.save(sess, str(tmp_path / "tf" / "model"), write_meta_graph=False)
     ours, tf_written = fc.load_checkpoint(path), fc.load_checkpoint(tf_path)
-    assert sorted(ours._reader.keys()) == sorted(tf_written._reader.keys())
+    if tf_written.format == "V2":  # (stored keys, slices' included)
+        assert sorted(ours._reader.keys()) == sorted(tf_written._reader.keys())
+    else:  # a V1 Saver's: TensorFlow writes V1 (fastmeta writes V2 whatever the version)
+        assert ours.format == "V2"
+        assert ours.get_variable_to_shape_map() == tf_written.get_variable_to_shape_map()
+        assert ours.get_variable_to_dtype_map() == tf_written.get_variable_to_dtype_map()
     for key in tf_written.get_variable_to_shape_map():
         assert _same(ours.get_tensor(key), tf_written.get_tensor(key)), key
 
@@ -484,8 +502,12 @@ def test_inspect_checkpoint_cli_json(tf: Any, name: str) -> None:
     for row in doc["tensors"]:
         assert row["shape"] == shapes[row["name"]]
         assert row["dtype"] == dtypes[row["name"]].name
-        value = reader.get_tensor(row["name"])
-        assert row["size"] == value.nbytes
+        try:
+            value = np.asarray(reader.get_tensor(row["name"]))
+        except tf.errors.UnimplementedError:  # (a V1 tensor in slices: see above)
+            value = np.asarray(fc.load_checkpoint(prefix).get_tensor(row["name"]))
+        if value.dtype != object:  # (a string tensor's size is what its file stores)
+            assert row["size"] == value.nbytes
     bad = subprocess.run(
         [sys.executable, "-m", "fastmeta", "inspect-checkpoint", prefix + "-nope", "--json"],
         capture_output=True, text=True,

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -215,6 +216,18 @@ py::dict EntryDict(const fastmeta::BundleEntry& e) {
   return d;
 }
 
+// A writable C-contiguous buffer (read_into's target), held (exported) while the
+// returned info lives: a bytearray cannot be resized under a read with the GIL released.
+py::buffer_info WritableInfo(const py::buffer& out) {
+  py::buffer_info info = out.request(/*writable=*/true);
+  py::ssize_t stride = info.itemsize;
+  for (size_t d = info.shape.size(); d-- > 0;) {
+    if (info.shape[d] > 1 && info.strides[d] != stride) throw py::type_error("read_into: the buffer is not C-contiguous");
+    stride *= info.shape[d];
+  }
+  return info;
+}
+
 fastmeta::TensorSlice SliceArg(const py::handle& h) {
   fastmeta::TensorSlice s;
   for (const py::handle& x : h) {
@@ -222,6 +235,41 @@ fastmeta::TensorSlice SliceArg(const py::handle& h) {
     s.push_back({t.first, t.second});
   }
   return s;
+}
+
+py::list SliceList(const fastmeta::TensorSlice& s) {
+  py::list ext;
+  for (const auto& x : s) ext.append(py::make_tuple(x.start, x.length));
+  return ext;
+}
+
+// A V1 tensor as a dict shaped like EntryDict's: its full dtype and shape; "slices"
+// lists its slices unless it is stored whole; "size" is what its slices store;
+// "shard_id" the file holding its first slice; "parts" every (slice, file, size).
+py::dict SliceTensorDict(const fastmeta::SliceTensor& t) {
+  py::dict d;
+  d["dtype"] = t.dtype;
+  d["dtype_name"] = fastmeta::dtype::Name(t.dtype);
+  d["shape"] = py::tuple(py::cast(t.shape));
+  d["unknown_rank"] = false;
+  d["shard_id"] = t.parts.empty() ? 0 : t.parts[0].file;
+  uint64_t size = 0;
+  py::list parts;
+  for (const auto& part : t.parts) {
+    size += part.stored_bytes;
+    parts.append(py::make_tuple(py::tuple(SliceList(part.slice)), part.file, part.stored_bytes));
+  }
+  d["size"] = size;
+  const bool whole = t.parts.size() == 1 &&
+                     std::all_of(t.parts[0].slice.begin(), t.parts[0].slice.end(),
+                                 [](const fastmeta::SliceExtent& x) { return x.length == -1; });
+  py::list slices;
+  if (!whole) {
+    for (const auto& part : t.parts) slices.append(py::tuple(SliceList(part.slice)));
+  }
+  d["slices"] = slices;
+  d["parts"] = parts;
+  return d;
 }
 
 }  // namespace fastmeta_checkpoint
@@ -762,12 +810,7 @@ PYBIND11_MODULE(_core, m) {
            "the data files as they are now.")
         .def("read_into", [](BundleReader& r, const py::handle& name, const py::buffer& out) {
           const std::string key = ck::KeyArg(name);
-          py::buffer_info info = out.request(/*writable=*/true);
-          py::ssize_t stride = info.itemsize;
-          for (size_t d = info.shape.size(); d-- > 0;) {
-            if (info.shape[d] > 1 && info.strides[d] != stride) throw py::type_error("read_into: the buffer is not C-contiguous");
-            stride *= info.shape[d];
-          }
+          const py::buffer_info info = ck::WritableInfo(out);
           auto* data = static_cast<char*>(info.ptr);
           const auto size = static_cast<size_t>(info.size * info.itemsize);
           // Safe: `out` (held by the caller) pins the buffer; no Python object is touched.
@@ -797,6 +840,69 @@ PYBIND11_MODULE(_core, m) {
         }, py::arg("name"),
            "The tensor's row-major bytes (bytes, the reader's own copy), CRC-verified; a list of bytes "
            "for string tensors. Partitioned tensors are reassembled from their slices.");
+
+    using fastmeta::SliceReader;
+    py::class_<SliceReader, std::shared_ptr<SliceReader>>(m, "SliceReader",
+        "A TensorFlow V1 checkpoint (SaveSlices' tensor-slice tables) opened for reading.")
+        .def(py::init([](const std::vector<std::string>& files) {
+          py::gil_scoped_release release;
+          return std::make_shared<SliceReader>(files);
+        }), py::arg("files"))
+        .def_property_readonly("files", [](const SliceReader& r) {
+          py::list out;
+          for (const auto& f : r.files()) out.append(py::bytes(f));
+          return out;
+        })
+        .def_property_readonly("num_shards", [](const SliceReader& r) { return r.files().size(); })
+        .def("contains", [](const SliceReader& r, const py::handle& name) {
+          return r.Contains(ck::KeyArg(name));
+        }, py::arg("name"))
+        .def("entry", [](const SliceReader& r, const py::handle& name) {
+          return ck::SliceTensorDict(r.Tensor(ck::KeyArg(name)));
+        }, py::arg("name"), "Tensor `name`'s dtype, full shape and slices as a dict.")
+        .def("entries", [](const SliceReader& r) {
+          py::dict out;
+          for (const auto& k : r.names()) out[ck::KeyStr(k)] = ck::SliceTensorDict(r.Tensor(k));
+          return out;
+        }, "{name: entry dict} for every tensor (sorted by name).")
+        .def("nbytes", [](const SliceReader& r, const py::handle& name) {
+          const std::string key = ck::KeyArg(name);
+          py::gil_scoped_release release;
+          return r.TensorBytes(key);
+        }, py::arg("name"),
+           "The bytes read_into writes for fixed-size tensor `name`, after checking its slices cover "
+           "it and store enough data to fill it.")
+        .def("read_into", [](const SliceReader& r, const py::handle& name, const py::buffer& out) {
+          const std::string key = ck::KeyArg(name);
+          const py::buffer_info info = ck::WritableInfo(out);
+          auto* data = static_cast<char*>(info.ptr);
+          const auto size = static_cast<size_t>(info.size * info.itemsize);
+          py::gil_scoped_release release;  // (`out`, held by the caller, pins the buffer)
+          r.ReadInto(key, data, size);
+        }, py::arg("name"), py::arg("out"),
+           "Read fixed-size tensor `name`, assembled from its slices, into the writable contiguous "
+           "buffer `out` of nbytes(name) bytes.")
+        .def("read", [](const SliceReader& r, const py::handle& name) -> py::object {
+          const std::string key = ck::KeyArg(name);
+          if (r.Tensor(key).dtype == fastmeta::dtype::kString) {
+            std::vector<std::string> strs;
+            {
+              py::gil_scoped_release release;
+              strs = r.ReadStrings(key);
+            }
+            py::list out(strs.size());
+            for (size_t i = 0; i < strs.size(); ++i) out[i] = py::bytes(strs[i]);
+            return std::move(out);
+          }
+          std::string bytes;
+          {
+            py::gil_scoped_release release;
+            bytes.resize(static_cast<size_t>(r.TensorBytes(key)));
+            r.ReadInto(key, bytes.data(), bytes.size());
+          }
+          return py::bytes(bytes);
+        }, py::arg("name"),
+           "The tensor's row-major bytes, or a list of bytes for a string tensor.");
 
     m.def("write_bundle", [](const std::string& prefix, const py::list& entries, size_t block_size,
                              bool snappy, int32_t num_shards) {

@@ -17,12 +17,7 @@
 
 namespace fastmeta {
 
-using ckpt_internal::Cursor;
-
-namespace {
-
-constexpr int kTensorBundleVersion = 1;
-constexpr int kTensorBundleMinProducer = 0;
+namespace ckpt_internal {
 
 std::string ErrnoText() { return std::strerror(errno); }
 
@@ -35,6 +30,8 @@ std::string ReadWholeFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw CheckpointError(path + ": cannot open: " + ErrnoText());
   std::string out;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
   char buf[1 << 16];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -57,34 +54,32 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-// Calls fn(src_elem, dst_elem, run) for each contiguous innermost run of `slice`
-// (given in full-tensor coordinates) copied into a row-major tensor of `full` shape.
-template <typename Fn>
-void ForEachSliceRun(const std::vector<int64_t>& full, const std::vector<int64_t>& start,
-                     const std::vector<int64_t>& len, Fn fn) {
-  const size_t rank = full.size();
-  if (rank == 0) { fn(0, 0, 1); return; }
-  for (int64_t l : len) if (l == 0) return;
-  std::vector<int64_t> full_stride(rank, 1);
-  for (size_t d = rank - 1; d > 0; --d) full_stride[d - 1] = full_stride[d] * full[d];
-  std::vector<int64_t> idx(rank, 0);
-  int64_t src = 0;
-  const int64_t run = len[rank - 1];
-  for (;;) {
-    int64_t dst = 0;
-    for (size_t d = 0; d < rank; ++d) dst += (start[d] + idx[d]) * full_stride[d];
-    fn(src, dst, run);
-    src += run;
-    // advance idx over dims [0, rank-1)
-    size_t d = rank - 1;
-    for (;;) {
-      if (d == 0) return;
-      --d;
-      if (++idx[d] < len[d]) break;
-      idx[d] = 0;
-    }
+// How a message names slice `s` of tensor `key` (its stored key is binary): "emb (slice
+// 0,2:-)", TensorFlow's notation (start,length per dimension, "-" for all of it).
+std::string SliceShown(const std::string& key, const TensorSlice& s) {
+  std::string out = key + " (slice ";
+  for (size_t d = 0; d < s.size(); ++d) {
+    if (d > 0) out += ':';
+    out += s[d].length < 0 ? "-" : std::to_string(s[d].start) + "," + std::to_string(s[d].length);
   }
+  return out + ")";
 }
+
+}  // namespace ckpt_internal
+
+using ckpt_internal::Cursor;
+
+namespace {
+
+constexpr int kTensorBundleVersion = 1;
+constexpr int kTensorBundleMinProducer = 0;
+
+using ckpt_internal::ErrnoText;
+using ckpt_internal::FileExists;
+using ckpt_internal::ForEachSliceRun;
+using ckpt_internal::ReadWholeFile;
+using ckpt_internal::ShapeString;
+using ckpt_internal::SliceShown;
 
 }  // namespace
 
@@ -110,12 +105,6 @@ struct BundleReader::ShardFile {
 BundleReader::BundleReader(std::string prefix) : prefix_(std::move(prefix)) {
   index_path_ = MetaFilename(prefix_);
   if (!FileExists(index_path_)) {
-    // A V1 checkpoint is a single file named exactly like the prefix (or a
-    // sharded pattern). Its table uses the same footer magic but different values.
-    if (FileExists(prefix_)) {
-      throw CheckpointError(prefix_ + ": looks like a legacy V1 checkpoint (no " + index_path_ +
-                            "); V1 checkpoints are not supported, re-save with the V2 format");
-    }
     throw CheckpointError(index_path_ + ": checkpoint index not found (no such file)");
   }
   const std::string file = ReadWholeFile(index_path_);
@@ -386,47 +375,10 @@ void BundleReader::CheckSliceEntry(const std::string& key, const BundleEntry& fu
   (void)slice_key;
 }
 
-namespace {
-struct Extents {
-  std::vector<int64_t> start, len;
-  int64_t count = 1;
-};
-Extents ResolveSlice(const TensorSlice& s, const std::vector<int64_t>& full) {
-  Extents x;
-  for (size_t d = 0; d < s.size(); ++d) {
-    const bool whole = s[d].length == -1;
-    x.start.push_back(whole ? 0 : s[d].start);
-    x.len.push_back(whole ? full[d] : s[d].length);
-    x.count *= x.len.back();
-  }
-  return x;
-}
-bool Overlap(const Extents& a, const Extents& b) {
-  for (size_t d = 0; d < a.start.size(); ++d) {
-    if (a.start[d] + a.len[d] <= b.start[d] || b.start[d] + b.len[d] <= a.start[d]) return false;
-  }
-  return true;
-}
-// The element where slice `x` starts in the row-major `full` tensor if the slice is
-// one contiguous run there (every dimension before its last partial one is one wide),
-// else -1.
-int64_t ContiguousStart(const std::vector<int64_t>& full, const Extents& x) {
-  size_t partial = full.size();
-  for (size_t d = full.size(); d-- > 0;) {
-    if (x.len[d] != full[d]) {
-      partial = d;
-      break;
-    }
-  }
-  int64_t start = 0, stride = 1;
-  for (size_t d = full.size(); d-- > 0;) {
-    if (d < partial && x.len[d] != 1) return -1;
-    start += x.start[d] * stride;
-    stride *= full[d];
-  }
-  return start;
-}
-}  // namespace
+using ckpt_internal::ContiguousStart;
+using ckpt_internal::Extents;
+using ckpt_internal::Overlap;
+using ckpt_internal::ResolveSlice;
 
 // Calls read(slice, extents) for each slice of `full` (after checking it overlaps no
 // other), which returns true if it placed the slice itself, else copy(src, dst, run)
@@ -453,20 +405,6 @@ static void AssembleSlices(const std::string& index_path, const std::string& key
   }
 }
 
-namespace {
-
-// How a message names slice `s` of tensor `key` (its stored key is binary): "emb (slice
-// 0,2:-)", TensorFlow's notation (start,length per dimension, "-" for all of it).
-std::string SliceShown(const std::string& key, const TensorSlice& s) {
-  std::string out = key + " (slice ";
-  for (size_t d = 0; d < s.size(); ++d) {
-    if (d > 0) out += ':';
-    out += s[d].length < 0 ? "-" : std::to_string(s[d].start) + "," + std::to_string(s[d].length);
-  }
-  return out + ")";
-}
-
-}  // namespace
 
 void BundleReader::CheckSliceBytes(const std::string& key, const BundleEntry& full, uint64_t needed) const {
   // Before the full tensor is allocated: its slices' stored bytes must be able to fill

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fastmeta/checkpoint.h"
 
@@ -99,6 +100,99 @@ class Cursor {
   uint64_t base_;
   size_t pos_ = 0;
 };
+
+
+// ---- shared by the V2 (checkpoint.cc) and V1 (checkpoint_v1.cc) readers ----
+std::string ErrnoText();
+bool FileExists(const std::string& path);
+// The whole file (CheckpointError naming it if it cannot be opened or read).
+std::string ReadWholeFile(const std::string& path);
+std::string ShapeString(const std::vector<int64_t>& shape);
+// How a message names slice `s` of tensor `key` (its stored key is binary): "emb (slice
+// 0,2:-)", TensorFlow's notation (start,length per dimension, "-" for all of it).
+std::string SliceShown(const std::string& key, const TensorSlice& s);
+
+// Protobuf decoders of the messages both formats share (TensorShapeProto,
+// TensorSliceProto, VersionDef); `ctx` prefixes error messages.
+void DecodeShape(std::string_view bytes, const std::string& ctx, std::vector<int64_t>* dims,
+                 bool* unknown_rank);
+TensorSlice DecodeSlice(std::string_view bytes, const std::string& ctx);
+struct Versions {
+  int32_t producer = 0;
+  int32_t min_consumer = 0;
+  std::vector<int32_t> bad_consumers;
+};
+Versions DecodeVersions(std::string_view bytes, const std::string& ctx);
+
+// Calls fn(src_elem, dst_elem, run) for each contiguous innermost run of `slice`
+// (given in full-tensor coordinates) copied into a row-major tensor of `full` shape.
+template <typename Fn>
+void ForEachSliceRun(const std::vector<int64_t>& full, const std::vector<int64_t>& start,
+                     const std::vector<int64_t>& len, Fn fn) {
+  const size_t rank = full.size();
+  if (rank == 0) { fn(0, 0, 1); return; }
+  for (int64_t l : len) if (l == 0) return;
+  std::vector<int64_t> full_stride(rank, 1);
+  for (size_t d = rank - 1; d > 0; --d) full_stride[d - 1] = full_stride[d] * full[d];
+  std::vector<int64_t> idx(rank, 0);
+  int64_t src = 0;
+  const int64_t run = len[rank - 1];
+  for (;;) {
+    int64_t dst = 0;
+    for (size_t d = 0; d < rank; ++d) dst += (start[d] + idx[d]) * full_stride[d];
+    fn(src, dst, run);
+    src += run;
+    // advance idx over dims [0, rank-1)
+    size_t d = rank - 1;
+    for (;;) {
+      if (d == 0) return;
+      --d;
+      if (++idx[d] < len[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+// A slice resolved against its full shape: start and length per dimension.
+struct Extents {
+  std::vector<int64_t> start, len;
+  int64_t count = 1;
+};
+inline Extents ResolveSlice(const TensorSlice& s, const std::vector<int64_t>& full) {
+  Extents x;
+  for (size_t d = 0; d < s.size(); ++d) {
+    const bool whole = s[d].length == -1;
+    x.start.push_back(whole ? 0 : s[d].start);
+    x.len.push_back(whole ? full[d] : s[d].length);
+    x.count *= x.len.back();
+  }
+  return x;
+}
+inline bool Overlap(const Extents& a, const Extents& b) {
+  for (size_t d = 0; d < a.start.size(); ++d) {
+    if (a.start[d] + a.len[d] <= b.start[d] || b.start[d] + b.len[d] <= a.start[d]) return false;
+  }
+  return true;
+}
+// The element where slice `x` starts in the row-major `full` tensor if the slice is
+// one contiguous run there (every dimension before its last partial one is one wide),
+// else -1.
+inline int64_t ContiguousStart(const std::vector<int64_t>& full, const Extents& x) {
+  size_t partial = full.size();
+  for (size_t d = full.size(); d-- > 0;) {
+    if (x.len[d] != full[d]) {
+      partial = d;
+      break;
+    }
+  }
+  int64_t start = 0, stride = 1;
+  for (size_t d = full.size(); d-- > 0;) {
+    if (d < partial && x.len[d] != 1) return -1;
+    start += x.start[d] * stride;
+    stride *= full[d];
+  }
+  return start;
+}
 
 }  // namespace ckpt_internal
 }  // namespace fastmeta

@@ -77,7 +77,24 @@ namespace {
 
 int32_t ToInt32(uint64_t v) { return static_cast<int32_t>(static_cast<uint32_t>(v)); }
 
-void DecodeShape(std::string_view bytes, const std::string& ctx, BundleEntry* e) {
+void PutTag(std::string* out, uint32_t field, uint32_t wt) { PutVarint64(out, (field << 3) | wt); }
+void PutLenDelim(std::string* out, uint32_t field, const std::string& bytes) {
+  PutTag(out, field, 2);
+  PutVarint64(out, bytes.size());
+  out->append(bytes);
+}
+void PutInt(std::string* out, uint32_t field, int64_t v) {
+  if (v == 0) return;
+  PutTag(out, field, 0);
+  PutVarint64(out, static_cast<uint64_t>(v));
+}
+
+}  // namespace
+
+namespace ckpt_internal {
+
+void DecodeShape(std::string_view bytes, const std::string& ctx, std::vector<int64_t>* dims,
+                 bool* unknown_rank) {
   Cursor c(bytes, ctx + " shape");
   while (!c.done()) {
     const uint64_t tag = c.Varint64();
@@ -91,9 +108,9 @@ void DecodeShape(std::string_view bytes, const std::string& ctx, BundleEntry* e)
         if ((dtag >> 3) == 1 && (dtag & 7u) == 0) size = static_cast<int64_t>(d.Varint64());
         else d.SkipField(static_cast<uint32_t>(dtag & 7u));
       }
-      e->shape.push_back(size);
+      dims->push_back(size);
     } else if (field == 3 && wt == 0) {
-      e->unknown_rank = c.Varint64() != 0;
+      *unknown_rank = c.Varint64() != 0;
     } else {
       c.SkipField(wt);
     }
@@ -123,19 +140,28 @@ TensorSlice DecodeSlice(std::string_view bytes, const std::string& ctx) {
   return slice;
 }
 
-void PutTag(std::string* out, uint32_t field, uint32_t wt) { PutVarint64(out, (field << 3) | wt); }
-void PutLenDelim(std::string* out, uint32_t field, const std::string& bytes) {
-  PutTag(out, field, 2);
-  PutVarint64(out, bytes.size());
-  out->append(bytes);
-}
-void PutInt(std::string* out, uint32_t field, int64_t v) {
-  if (v == 0) return;
-  PutTag(out, field, 0);
-  PutVarint64(out, static_cast<uint64_t>(v));
+Versions DecodeVersions(std::string_view bytes, const std::string& ctx) {
+  Versions out;
+  Cursor v(bytes, ctx);
+  while (!v.done()) {
+    const uint64_t vtag = v.Varint64();
+    const auto vf = vtag >> 3;
+    const auto vwt = static_cast<uint32_t>(vtag & 7u);
+    if (vf == 1 && vwt == 0) out.producer = ToInt32(v.Varint64());
+    else if (vf == 2 && vwt == 0) out.min_consumer = ToInt32(v.Varint64());
+    else if (vf == 3 && vwt == 0) out.bad_consumers.push_back(ToInt32(v.Varint64()));
+    else if (vf == 3 && vwt == 2) {
+      Cursor p(v.Bytes(v.Varint64()), ctx + " bad_consumers");
+      while (!p.done()) out.bad_consumers.push_back(ToInt32(p.Varint64()));
+    } else v.SkipField(vwt);
+  }
+  return out;
 }
 
-}  // namespace
+}  // namespace ckpt_internal
+
+using ckpt_internal::DecodeShape;
+using ckpt_internal::DecodeSlice;
 
 BundleHeader DecodeHeader(std::string_view bytes, const std::string& ctx) {
   BundleHeader h;
@@ -147,19 +173,10 @@ BundleHeader DecodeHeader(std::string_view bytes, const std::string& ctx) {
     if (field == 1 && wt == 0) h.num_shards = ToInt32(c.Varint64());
     else if (field == 2 && wt == 0) h.endianness = ToInt32(c.Varint64());
     else if (field == 3 && wt == 2) {
-      Cursor v(c.Bytes(c.Varint64()), ctx + " version");
-      while (!v.done()) {
-        const uint64_t vtag = v.Varint64();
-        const auto vf = vtag >> 3;
-        const auto vwt = static_cast<uint32_t>(vtag & 7u);
-        if (vf == 1 && vwt == 0) h.producer = ToInt32(v.Varint64());
-        else if (vf == 2 && vwt == 0) h.min_consumer = ToInt32(v.Varint64());
-        else if (vf == 3 && vwt == 0) h.bad_consumers.push_back(ToInt32(v.Varint64()));
-        else if (vf == 3 && vwt == 2) {
-          Cursor p(v.Bytes(v.Varint64()), ctx + " bad_consumers");
-          while (!p.done()) h.bad_consumers.push_back(ToInt32(p.Varint64()));
-        } else v.SkipField(vwt);
-      }
+      ckpt_internal::Versions v = ckpt_internal::DecodeVersions(c.Bytes(c.Varint64()), ctx + " version");
+      h.producer = v.producer;
+      h.min_consumer = v.min_consumer;
+      h.bad_consumers = std::move(v.bad_consumers);
     } else c.SkipField(wt);
   }
   return h;
@@ -173,7 +190,7 @@ BundleEntry DecodeEntry(std::string_view bytes, const std::string& ctx) {
     const auto field = tag >> 3;
     const auto wt = static_cast<uint32_t>(tag & 7u);
     if (field == 1 && wt == 0) e.dtype = ToInt32(c.Varint64());
-    else if (field == 2 && wt == 2) { e.shape.clear(); DecodeShape(c.Bytes(c.Varint64()), ctx, &e); }
+    else if (field == 2 && wt == 2) { e.shape.clear(); DecodeShape(c.Bytes(c.Varint64()), ctx, &e.shape, &e.unknown_rank); }
     else if (field == 3 && wt == 0) e.shard_id = ToInt32(c.Varint64());
     else if (field == 4 && wt == 0) e.offset = static_cast<int64_t>(c.Varint64());
     else if (field == 5 && wt == 0) e.size = static_cast<int64_t>(c.Varint64());

@@ -1,6 +1,7 @@
 // Unit tests for the checkpoint core: CRC32C vectors, snappy decoding, the table
-// format, slice-name encoding and a bundle write -> read round trip.
+// format, slice-name encoding, a bundle write -> read round trip, and V1 files.
 #undef NDEBUG
+#include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include "fastmeta/checkpoint.h"
 
 #include "check.h"
+#include "wire_builders.h"
 
 using namespace fastmeta;
 
@@ -421,6 +423,89 @@ static void TestShardedInGivenOrder() {
   ExpectError([&] { WriteBundle(prefix, entries, options); });
 }
 
+// ---- V1 (tensor slice) checkpoints ----
+static std::string SliceProto(const TensorSlice& s) {
+  std::string out;
+  for (const SliceExtent& e : s) {
+    out += Bytes(1, (e.start ? VarintField(1, static_cast<uint64_t>(e.start)) : "") +
+                        (e.length >= 0 ? VarintField(2, static_cast<uint64_t>(e.length)) : ""));
+  }
+  return out;
+}
+static std::string SliceMeta(const std::string& name, const std::vector<int64_t>& shape, int32_t dt,
+                             const std::vector<TensorSlice>& slices) {
+  std::string shape_proto;
+  for (int64_t d : shape) shape_proto += Bytes(2, VarintField(1, static_cast<uint64_t>(d)));
+  std::string m = Bytes(1, name) + Bytes(2, shape_proto) + VarintField(3, static_cast<uint64_t>(dt));
+  for (const TensorSlice& s : slices) m += Bytes(4, SliceProto(s));
+  return Bytes(1, m);
+}
+static std::pair<std::string, std::string> SliceData(const std::string& name, const TensorSlice& s,
+                                                     const std::string& tensor_proto) {
+  return {EncodeTensorNameSlice(name, s), Bytes(2, Bytes(1, name) + Bytes(2, SliceProto(s)) + Bytes(3, tensor_proto))};
+}
+static std::string V1File(const std::string& metas, std::vector<std::pair<std::string, std::string>> data) {
+  data.emplace_back("", Bytes(1, metas + Bytes(2, VarintField(1, 1))));
+  std::sort(data.begin(), data.end());
+  return table::Build(data);
+}
+
+static void TestV1() {
+  // cols: int32 [2,3] in two slices along the second dimension (not contiguous);
+  // f: float [2] whole; s: strings; h: half.
+  const TensorSlice left = {{0, -1}, {0, 1}}, right = {{0, -1}, {1, 2}}, whole = {{0, -1}};
+  std::string floats;
+  for (float f : {1.5f, -2.0f}) floats.append(reinterpret_cast<const char*>(&f), 4);
+  const std::string file = V1File(
+      SliceMeta("cols", {2, 3}, dtype::kInt32, {left, right}) + SliceMeta("f", {2}, dtype::kFloat, {whole}) +
+          SliceMeta("s", {2}, dtype::kString, {whole}) + SliceMeta("h", {2}, dtype::kHalf, {whole}),
+      {SliceData("cols", left, Bytes(7, Varint(10) + Varint(static_cast<uint64_t>(-20)))),
+       SliceData("cols", right, VarintField(7, 11) + VarintField(7, 12) + VarintField(7, 21) + VarintField(7, 22)),
+       SliceData("f", whole, Bytes(5, floats)), SliceData("s", whole, Bytes(8, "ab") + Bytes(8, "")),
+       SliceData("h", whole, Bytes(13, Varint(0x3c00) + Varint(0xc000)))});
+  SliceReader r({"m.ckpt"}, {file});
+  CHECK((r.names() == std::vector<std::string>{"cols", "f", "h", "s"}));
+  std::vector<int32_t> cols(6);
+  CHECK(r.TensorBytes("cols") == 24);
+  r.ReadInto("cols", reinterpret_cast<char*>(cols.data()), 24);
+  CHECK((cols == std::vector<int32_t>{10, 11, 12, -20, 21, 22}));
+  float f[2];
+  r.ReadInto("f", reinterpret_cast<char*>(f), sizeof f);
+  CHECK(f[0] == 1.5f && f[1] == -2.0f);
+  uint16_t h[2];
+  r.ReadInto("h", reinterpret_cast<char*>(h), sizeof h);
+  CHECK(h[0] == 0x3c00 && h[1] == 0xc000);
+  CHECK((r.ReadStrings("s") == std::vector<std::string>{"ab", ""}));
+  CHECK(r.Tensor("cols").parts.size() == 2 && r.Tensor("cols").parts[1].stored_bytes > 0);
+  CHECK(ExpectError([&] { r.ReadStrings("f"); }).find("is not a string tensor") != std::string::npos);
+  CHECK(ExpectError([&] { r.ReadInto("f", reinterpret_cast<char*>(f), 4); }).find("not the 4") != std::string::npos);
+  CHECK(ExpectError([&] { r.Tensor("nope"); }).find("'nope' not found") != std::string::npos);
+
+  // Errors: too few values, overlapping slices, a huge shape over little data, two
+  // files disagreeing on a dtype.
+  const std::string short_file = V1File(SliceMeta("f", {3}, dtype::kFloat, {whole}), {SliceData("f", whole, Bytes(5, floats))});
+  SliceReader short_reader({"short"}, {short_file});
+  float three[3];
+  CHECK(ExpectError([&] { short_reader.ReadInto("f", reinterpret_cast<char*>(three), sizeof three); })
+            .find("short: tensor 'f' slice -: holds 2 values, not the 3 its slice has") != std::string::npos);
+  const std::string overlap = V1File(SliceMeta("w", {4}, dtype::kFloat, {{{0, 2}}, {{1, 2}}}), {});
+  CHECK(ExpectError([&] { SliceReader({"o"}, {overlap}); }).find("slice 1,2 overlaps slice 0,2") != std::string::npos);
+  const std::string huge = V1File(SliceMeta("w", {int64_t{1} << 40}, dtype::kFloat, {whole}),
+                                  {SliceData("w", whole, Bytes(5, floats))});
+  SliceReader huge_reader({"huge"}, {huge});
+  CHECK(ExpectError([&] { huge_reader.TensorBytes("w"); }).find("too few") != std::string::npos);
+  const std::string as_int = V1File(SliceMeta("f", {2}, dtype::kInt32, {whole}), {});
+  CHECK(ExpectError([&] { SliceReader({"a", "b"}, {file, as_int}); })
+            .find("b: tensor 'f' has dtype int32, but a stores it as float32") != std::string::npos);
+  // Every truncation of a good file is a CheckpointError.
+  for (size_t cut = 0; cut < file.size(); cut += 7) {
+    try {
+      SliceReader t({"t"}, {std::string_view(file).substr(0, cut)});
+    } catch (const CheckpointError&) {
+    }
+  }
+}
+
 int main() {
   TestRandomInputs();
   TestCrc32c();
@@ -430,6 +515,7 @@ int main() {
   TestRoundTrip();
   TestShardedInGivenOrder();
   TestFileChangesUnderAnOpenReader();
+  TestV1();
   std::cout << "checkpoint_test: OK\n";
   return 0;
 }

@@ -39,6 +39,7 @@
 #include "fastmeta/wire.h"
 
 #include "check.h"
+#include "wire_builders.h"
 
 // ---------------------------------------------------------------------------
 // The largest single allocation, to check that claimed sizes are not trusted.
@@ -68,20 +69,6 @@ const std::string kRoot = [] {
 }();
 
 // --- wire builders ----------------------------------------------------------
-
-std::string Varint(uint64_t v) {
-  std::string out;
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-  return out;
-}
-std::string Bytes(uint32_t number, const std::string& payload) {
-  return Varint(uint64_t{number} << 3 | 2) + Varint(payload.size()) + payload;
-}
-std::string VarintField(uint32_t number, uint64_t v) { return Varint(uint64_t{number} << 3) + Varint(v); }
 
 std::string Node(const std::string& name, const std::string& op = "NoOp", const std::vector<std::string>& inputs = {},
                  const std::string& extra = "") {

@@ -1,8 +1,9 @@
-"""TensorFlow V2 checkpoints without TensorFlow.
+"""TensorFlow checkpoints without TensorFlow.
 
 Reads and writes TensorFlow's "tensor bundle" format (``<prefix>.index`` plus
 ``<prefix>.data-NNNNN-of-MMMMM``), the format of ``tf.train.Checkpoint``,
-``tf.compat.v1.train.Saver`` (V2) and SavedModel ``variables/``. The heavy lifting —
+``tf.compat.v1.train.Saver`` (V2) and SavedModel ``variables/``; reads the legacy V1
+format too (below). The heavy lifting —
 the sorted string table, CRC32C checks, snappy, slice reassembly — is done by the C++
 core with the GIL released; tensor bytes are read from the data files straight into the
 arrays returned, which own them.
@@ -31,15 +32,19 @@ dtype mapping of :meth:`CheckpointReader.get_tensor`:
 (``"float32"``, ``"float16"``, ``"bfloat16"``, ``"string"``...), equal to
 ``tf.DType.name``; :meth:`CheckpointReader.get_dtype` gives the numpy dtype.
 
-Legacy V1 checkpoints (a single ``<prefix>`` file, no ``.index``) are not supported:
-opening one raises :class:`CheckpointError` saying so.
+Legacy V1 checkpoints (what a ``SaverDef.V1`` Saver writes: one ``<prefix>`` file, or
+``<prefix>-00000-of-00002``... when sharded; no ``.index``) are read too, as TensorFlow
+reads them: every tensor reassembled from its slices, the same names, shapes, dtypes
+and values (:attr:`CheckpointReader.format` tells which). fastmeta writes V2 only.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -62,6 +67,7 @@ __all__ = [
     "list_variables",
     "load_checkpoint",
     "update_checkpoint_state",
+    "v1_checkpoint_files",
     "write_checkpoint",
 ]
 
@@ -86,6 +92,25 @@ def core_path(path: str) -> bytes:
     if "\0" in path:
         raise CheckpointError(f"{path!r}: a checkpoint path cannot contain a NUL character")
     return os.fsencode(path)
+
+
+def _shown(path: str) -> str:
+    """``path`` as the core's messages spell it (bytes that are not UTF-8 as ``\\xff``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def v1_checkpoint_files(prefix: PathLike) -> list[str]:
+    """The files of the V1 checkpoint ``prefix`` names, sorted: the file itself, or the
+    files a pattern matches (a sharded V1 Saver's ``model.ckpt-?????-of-00002``), as
+    TensorFlow's ``TensorSliceReader`` takes its file pattern. Empty when none exist."""
+    path = os.fspath(prefix)
+    if not any(c in path for c in "*?["):
+        return [path] if os.path.isfile(path) else []
+    try:
+        matches = glob.glob(path, include_hidden=True)  # type: ignore[call-arg]
+    except TypeError:  # Python < 3.11
+        matches = glob.glob(path)
+    return sorted(p for p in matches if os.path.isfile(p))
 
 
 # ---- dtypes -----------------------------------------------------------------
@@ -181,16 +206,47 @@ def _dtype_enum_for(value: np.ndarray, name: str) -> int:
 
 
 class CheckpointReader:
-    """A V2 checkpoint opened for reading (like ``tf.train.load_checkpoint``'s reader).
+    """A checkpoint opened for reading (like ``tf.train.load_checkpoint``'s reader):
+    V2 when ``<prefix>.index`` exists, else the V1 file(s) ``prefix`` names (a file, or
+    a pattern such as ``model.ckpt-?????-of-00002``, as TensorFlow's reader takes it).
 
-    The data files are opened lazily and read (never mapped) into the arrays returned;
-    every read verifies the tensor's CRC32C. Thread-safe.
+    V2: the data files are opened lazily and read (never mapped) into the arrays
+    returned; every read verifies the tensor's CRC32C. V1: every file is read whole
+    when the reader opens (its table blocks are CRC-checked; the tensor values live in
+    them), so the reader holds about the checkpoint's size in memory. Thread-safe.
     """
 
     def __init__(self, prefix: PathLike):
         self._prefix = os.fspath(prefix)
-        self._reader = _core.BundleReader(core_path(self._prefix))
+        core_path(self._prefix)  # (refuses a NUL)
+        self._reader: _core.BundleReader | _core.SliceReader
+        index = self._prefix + ".index"
+        v1_files = [] if os.path.exists(index) else v1_checkpoint_files(self._prefix)
+        if v1_files:
+            self._format = "V1"
+            self._reader = _core.SliceReader([core_path(f) for f in v1_files])
+            self._files = v1_files
+        else:
+            if not os.path.exists(index):
+                raise CheckpointError(
+                    f"{_shown(index)}: checkpoint index not found (no such file), and no V1 "
+                    f"checkpoint file matches '{_shown(self._prefix)}'"
+                )
+            self._format = "V2"
+            self._reader = _core.BundleReader(core_path(self._prefix))
+            self._files = [index]
         self._entries: dict[str, dict] = self._reader.entries()
+
+    @property
+    def format(self) -> str:
+        """``"V2"`` (``<prefix>.index`` + data files) or ``"V1"`` (the legacy
+        tensor-slice files a ``SaverDef.V1`` Saver writes)."""
+        return self._format
+
+    @property
+    def files(self) -> list[str]:
+        """A V1 checkpoint's files (one per shard, sorted); a V2 checkpoint's index."""
+        return list(self._files)
 
     @property
     def prefix(self) -> str:
@@ -199,7 +255,7 @@ class CheckpointReader:
 
     @property
     def num_shards(self) -> int:
-        """How many data files (``.data-XXXXX-of-NNNNN``) the checkpoint has."""
+        """How many data files (``.data-XXXXX-of-NNNNN``) the checkpoint has (V1: files)."""
         return int(self._reader.num_shards)
 
     def has_tensor(self, name: str | bytes) -> bool:
@@ -215,7 +271,9 @@ class CheckpointReader:
 
     def entry(self, name: str) -> dict:
         """The stored BundleEntryProto of ``name`` as a dict (dtype enum, shape,
-        shard_id, offset, size, crc32c, slices)."""
+        shard_id, offset, size, crc32c, slices). V1: dtype, shape, slices (empty when
+        stored whole), size (bytes its slices store), shard_id (the file of its first
+        slice) and parts ((slice, file, size) per stored slice)."""
         return dict(self._entry(name))
 
     def get_dtype(self, name: str) -> np.dtype:
@@ -377,12 +435,13 @@ def latest_checkpoint(
     checkpoint_dir: PathLike, latest_filename: str | None = None
 ) -> str | None:
     """Like ``tf.train.latest_checkpoint``: the prefix named by the state file, if its
-    ``.index`` (or a V1 file) exists; else None."""
+    ``.index`` exists, or V1 files match it (``model.ckpt``, ``model.ckpt-?????-of-00002``);
+    else None."""
     state = get_checkpoint_state(checkpoint_dir, latest_filename)
     if state is None or not state.model_checkpoint_path:
         return None
     prefix = state.model_checkpoint_path
-    if os.path.exists(prefix + ".index") or os.path.isfile(prefix):
+    if os.path.exists(prefix + ".index") or v1_checkpoint_files(prefix):
         return prefix
     _log.error("Couldn't match files for checkpoint %s", prefix)
     return None
@@ -535,7 +594,7 @@ def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
     shapes, sizes; with ``--tensor``, one tensor's value."""
     parser = argparse.ArgumentParser(
         prog="fastmeta inspect-checkpoint",
-        description="List the tensors of a TensorFlow V2 checkpoint (no TensorFlow needed).",
+        description="List the tensors of a TensorFlow checkpoint, V2 or V1 (no TensorFlow needed).",
     )
     parser.add_argument("prefix", help="checkpoint prefix, or a directory with a 'checkpoint' file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -548,7 +607,9 @@ def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
         for name in sorted(reader.get_variable_to_shape_map()):
             e = reader.entry(name)
             size = e["size"]
-            if e["slices"]:  # stored bytes of all the slices
+            if reader.format == "V1" and _core.dtype_size(e["dtype"]):
+                size = math.prod(e["shape"]) * _core.dtype_size(e["dtype"])  # (not the proto's)
+            elif e["slices"] and reader.format == "V2":  # stored bytes of all the slices
                 size = sum(
                     reader._reader.entry(_core.encode_tensor_name_slice(name, s))["size"]
                     for s in e["slices"]
@@ -568,6 +629,7 @@ def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         doc: dict[str, Any] = {
             "prefix": reader.prefix,
+            "format": reader.format,
             "num_shards": reader.num_shards,
             "tensors": rows,
         }
@@ -584,7 +646,8 @@ def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
         note = f"  ({r['partitions']} partitions)" if r["partitions"] else ""
         print(f"{r['name']:<{width}}  {r['dtype']:<10} {shape:<20} {r['size']:>12}{note}")
         total += r["size"]
-    print(f"{len(rows)} tensors, {total} bytes, {reader.num_shards} shard(s)")
+    files = "file(s)" if reader.format == "V1" else "shard(s)"
+    print(f"{len(rows)} tensors, {total} bytes, {reader.num_shards} {files} ({reader.format})")
     for k, v in values.items():
         print(f"\n{k} =\n{v}")
     return 0

@@ -152,8 +152,9 @@ class Saver:
     def restore(
         self, save_path: str | os.PathLike[str], graph: Graph | None = None, *, copy: bool = True
     ) -> RestoredVariables:
-        """Read the values the graph's restore op would assign, from the V2 checkpoint
-        ``save_path`` (a prefix, or a directory with a ``checkpoint`` state file).
+        """Read the values the graph's restore op would assign, from the checkpoint
+        ``save_path`` (a prefix, or a directory with a ``checkpoint`` state file): V2,
+        or the V1 file(s) a ``SaverDef.V1`` Saver wrote (see :mod:`fastmeta.checkpoint`).
 
         Returns a :class:`RestoredVariables`: a dict ``{variable name: numpy array}``
         (graph names, scope included: ``imp/w`` after ``import_scope="imp"``, read from
@@ -377,14 +378,17 @@ class Saver:
     def recover_last_checkpoints(self, checkpoint_paths: Sequence[str]) -> None:
         """TensorFlow's ``recover_last_checkpoints``: adopt the existing checkpoints
         among ``checkpoint_paths`` (oldest first), with the mtimes of their ``.index``
-        files (else of the path itself, a V1 file) in whole seconds, as TensorFlow's
+        files (else of a V1 checkpoint's first file) in whole seconds, as TensorFlow's
         file system reports them."""
+        from fastmeta.checkpoint import v1_checkpoint_files
+
         stamps = []
         for p in checkpoint_paths:
-            for path in (p + ".index", p):
+            # V2's index first; else V1's files (the first a sharded pattern matches).
+            found = [p + ".index"] if os.path.exists(p + ".index") else v1_checkpoint_files(p)
+            for path in found[:1]:
                 try:
                     stamps.append((p, float(os.stat(path).st_mtime_ns // 1_000_000_000)))
-                    break
                 except OSError:
                     continue
         self.set_last_checkpoints_with_time(stamps)
@@ -925,25 +929,25 @@ def _as_dtype(value: Any, t: RestoreTarget, prefix: str) -> np.ndarray:
 
 
 def remove_checkpoint(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -> None:
-    """TensorFlow's ``remove_checkpoint`` for a V2 checkpoint: delete its meta graph file
+    """TensorFlow's ``remove_checkpoint``: delete the checkpoint's meta graph file
     (``<prefix>.meta``, the suffix given, named as :func:`fastmeta.export.meta_graph_filename`
-    names it), ``<prefix>.index`` and ``<prefix>.data-?????-of-?????``."""
+    names it), ``<prefix>.index`` and ``<prefix>.data-?????-of-?????``; without an index,
+    also the V1 file(s) the prefix matches
+    (TensorFlow picks by ``saver_def.version``; fastmeta looks at what is on disk, as it
+    writes V2 whatever the version says)."""
+    from fastmeta.checkpoint import v1_checkpoint_files
     from fastmeta.export import meta_graph_filename
 
-    patterns = [
-        meta_graph_filename(checkpoint_prefix, meta_graph_suffix),
-        f"{checkpoint_prefix}.index",
-        f"{glob.escape(checkpoint_prefix)}.data-?????-of-?????",
-    ]
-    for i, pattern in enumerate(patterns):
-        paths = glob.glob(pattern) if i == 2 else [pattern]
-        for path in paths:
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                continue
-            except OSError as e:
-                _log.warning("Ignoring: %s", e)
+    v1 = [] if os.path.exists(f"{checkpoint_prefix}.index") else v1_checkpoint_files(checkpoint_prefix)
+    paths = [meta_graph_filename(checkpoint_prefix, meta_graph_suffix), f"{checkpoint_prefix}.index"]
+    paths += glob.glob(f"{glob.escape(checkpoint_prefix)}.data-?????-of-?????") + v1
+    for path in paths:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            _log.warning("Ignoring: %s", e)
 
 
 # ---------------------------------------------------------------------------

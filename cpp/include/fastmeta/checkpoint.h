@@ -1,4 +1,5 @@
-// TensorFlow V2 checkpoints ("tensor bundles") without TensorFlow.
+// TensorFlow V2 checkpoints ("tensor bundles") without TensorFlow, and reading the
+// legacy V1 format (SliceReader, at the end).
 //
 // A bundle with prefix P is
 //   P.index                      a LevelDB-style sorted string table mapping
@@ -274,5 +275,72 @@ struct WriteOptions {
 // place.
 void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entries,
                  const WriteOptions& options = {});
+
+
+// ---- V1 checkpoints (SaverDef.V1: SaveSlices' "tensor slice" tables) ----
+//
+// A V1 checkpoint is one file (or one per shard: prefix-00000-of-00002...), each a
+// sorted string table like a V2 index, mapping
+//   ""                          -> SavedTensorSlices{meta: every tensor's name, full
+//                                  shape, dtype and the slices this file stores}
+//   EncodeTensorNameSlice(name, slice) -> SavedTensorSlices{data: the slice's values,
+//                                  a TensorProto in its typed repeated fields}
+// A tensor is the union of its slices over all the files (a whole tensor is one
+// slice covering every dimension).
+struct SliceTensor {
+  struct Part {
+    TensorSlice slice;
+    int32_t file = 0;          // index into SliceReader::files()
+    uint64_t stored_bytes = 0;  // size of its stored SavedTensorSlices message
+  };
+  int32_t dtype = 0;
+  std::vector<int64_t> shape;
+  std::vector<Part> parts;  // in file, then table, order
+};
+
+class SliceReader {
+ public:
+  // Reads every file (all of each into memory: V1 tables hold the tensor values) and
+  // registers each tensor's slices, checking them as TensorFlow's TensorSliceReader
+  // does: versions, one dtype and shape per name across files, slices inside the
+  // shape and not overlapping. Throws CheckpointError naming the file and tensor.
+  explicit SliceReader(std::vector<std::string> files);
+  // The same over tables held in memory, contents[i] being the file named files[i]
+  // (for tests and fuzzing).
+  SliceReader(std::vector<std::string> files, const std::vector<std::string_view>& contents);
+
+  const std::vector<std::string>& files() const { return files_; }
+  // Every tensor name, sorted.
+  const std::vector<std::string>& names() const { return names_; }
+  bool Contains(const std::string& name) const { return tensors_.count(name) != 0; }
+  const SliceTensor& Tensor(const std::string& name) const;  // throws if missing
+
+  // The row-major bytes ReadInto writes for fixed-size tensor `name`, after checking
+  // its slices cover it and hold enough stored data to fill it (a corrupt shape
+  // allocates nothing).
+  uint64_t TensorBytes(const std::string& name) const;
+  // The whole tensor, assembled from its slices, into out[0, size) (size must be
+  // TensorBytes(name)). Thread-safe, as is every read.
+  void ReadInto(const std::string& name, char* out, size_t size) const;
+  // The elements of a DT_STRING tensor, assembled from its slices.
+  std::vector<std::string> ReadStrings(const std::string& name) const;
+
+ private:
+  // Registers file `fi`'s tensors and keeps its stored slices.
+  void Load(size_t fi, std::string_view file);
+  // Records each slice's stored size and the sorted names, once every file is loaded.
+  void Finish();
+  // Throws unless `name`'s slices cover its shape exactly; returns its element count.
+  int64_t CheckedCoverage(const std::string& name, const SliceTensor& t) const;
+  // The stored TensorProto of one part (its SavedSlice's data), and where it came from.
+  std::string_view PartData(const std::string& name, const SliceTensor::Part& part,
+                            std::string* where) const;
+
+  std::vector<std::string> files_;
+  std::vector<std::string> names_;
+  std::map<std::string, SliceTensor> tensors_;
+  // Per file: stored key -> SavedTensorSlices bytes.
+  std::vector<std::map<std::string, std::string>> values_;
+};
 
 }  // namespace fastmeta

@@ -1,0 +1,462 @@
+// SliceReader: TensorFlow V1 checkpoints, the "tensor slice" tables SaveSlices writes
+// (SaverDef.V1). Each file is a sorted string table whose "" entry lists the tensors
+// and the slices the file stores, and whose other entries hold one slice's values
+// each, as a TensorProto's typed repeated fields (float_val, int_val, ...).
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "checkpoint_internal.h"
+#include "fastmeta/checkpoint.h"
+
+namespace fastmeta {
+
+using ckpt_internal::ContiguousStart;
+using ckpt_internal::Cursor;
+using ckpt_internal::Extents;
+using ckpt_internal::ForEachSliceRun;
+using ckpt_internal::Overlap;
+using ckpt_internal::ResolveSlice;
+using ckpt_internal::ShapeString;
+using ckpt_internal::SliceShown;
+
+namespace {
+
+// TensorFlow's checkpoint version numbers (TF_CHECKPOINT_VERSION and its minimums).
+constexpr int32_t kCheckpointVersion = 1;
+constexpr int32_t kCheckpointMinProducer = 0;
+
+// More slices of one tensor than this are refused: checking that no two overlap is
+// quadratic (as in TensorFlow), and real partitioned variables have at most hundreds.
+constexpr size_t kMaxSlicesPerTensor = 10000;
+
+// How a TensorProto holds one element of each dtype in a V1 checkpoint.
+enum class Wire { kNone, kVarint, kFixed32, kFixed64, kBytes };
+struct Storage {
+  uint32_t field = 0;  // TensorProto field number
+  Wire wire = Wire::kNone;
+  int components = 1;  // values per element (2 for complex numbers)
+  size_t min_bytes = 1;  // fewest stored bytes an element can take
+};
+
+Storage StorageOf(int32_t dt) {
+  switch (dt) {
+    case dtype::kFloat: return {5, Wire::kFixed32, 1, 4};
+    case dtype::kDouble: return {6, Wire::kFixed64, 1, 8};
+    case dtype::kInt32: case dtype::kInt16: case dtype::kInt8: case dtype::kUInt8:
+    case dtype::kUInt16: case dtype::kQInt8: case dtype::kQUInt8: case dtype::kQInt16:
+    case dtype::kQUInt16: case dtype::kQInt32: return {7, Wire::kVarint, 1, 1};
+    case dtype::kString: return {8, Wire::kBytes, 1, 2};
+    case dtype::kComplex64: return {9, Wire::kFixed32, 2, 8};
+    case dtype::kInt64: return {10, Wire::kVarint, 1, 1};
+    case dtype::kBool: return {11, Wire::kVarint, 1, 1};
+    case dtype::kComplex128: return {12, Wire::kFixed64, 2, 16};
+    case dtype::kHalf: case dtype::kBFloat16: return {13, Wire::kVarint, 1, 1};
+    case dtype::kUInt32: return {16, Wire::kVarint, 1, 1};
+    case dtype::kUInt64: return {17, Wire::kVarint, 1, 1};
+    default: return {};
+  }
+}
+
+// Stores varint `v` as one element of `dt` at `out` (the element's native bytes).
+void PutVarintElement(int32_t dt, uint64_t v, char* out) {
+  switch (dt) {
+    case dtype::kInt64: case dtype::kUInt64: std::memcpy(out, &v, 8); return;
+    case dtype::kInt32: case dtype::kQInt32: case dtype::kUInt32: {
+      const auto x = static_cast<uint32_t>(v);
+      std::memcpy(out, &x, 4);
+      return;
+    }
+    case dtype::kInt16: case dtype::kUInt16: case dtype::kQInt16: case dtype::kQUInt16:
+    case dtype::kHalf: case dtype::kBFloat16: {
+      const auto x = static_cast<uint16_t>(v);
+      std::memcpy(out, &x, 2);
+      return;
+    }
+    case dtype::kBool: *out = static_cast<char>(v != 0); return;
+    default: *out = static_cast<char>(static_cast<uint8_t>(v)); return;  // 8-bit types
+  }
+}
+
+// TensorFlow's notation of a slice alone ("0,2:-").
+std::string SliceText(const TensorSlice& s) {
+  const std::string shown = SliceShown("", s);  // " (slice 0,2:-)"
+  const size_t at = shown.find("(slice ") + 7;
+  return shown.substr(at, shown.size() - at - 1);
+}
+
+// Decodes the `count` elements of dtype `dt` held in `protos` (the TensorProto
+// messages of one slice, in order: protobuf merges repeated ones) into `out`, or for
+// strings into strings[0, count). Any other number of values is an error.
+void DecodeValues(const std::vector<std::string_view>& protos, int32_t dt, int64_t count, char* out,
+                  std::string* strings, const std::string& where) {
+  const Storage st = StorageOf(dt);
+  const uint64_t want = static_cast<uint64_t>(count) * static_cast<uint64_t>(st.components);
+  const size_t value_size = st.wire == Wire::kFixed32 ? 4 : st.wire == Wire::kFixed64 ? 8
+                                                                                        : dtype::ByteSize(dt);
+  uint64_t got = 0;
+  auto too_many = [&](const Cursor& c) {
+    c.Fail("holds more than the " + std::to_string(want) + " values its slice has");
+  };
+  for (std::string_view proto : protos) {
+    Cursor c(proto, where);
+    while (!c.done()) {
+      const uint64_t tag = c.Varint64();
+      const auto wt = static_cast<uint32_t>(tag & 7u);
+      if ((tag >> 3) != st.field) {
+        c.SkipField(wt);
+        continue;
+      }
+      if (st.wire == Wire::kBytes) {
+        if (wt != 2) c.Fail("string_val has wire type " + std::to_string(wt));
+        std::string_view s = c.Bytes(c.Varint64());
+        if (got >= want) too_many(c);
+        strings[got++].assign(s.data(), s.size());
+        continue;
+      }
+      const uint32_t scalar_wt = st.wire == Wire::kVarint ? 0 : st.wire == Wire::kFixed32 ? 5 : 1;
+      std::string_view packed;
+      if (wt == 2) {
+        packed = c.Bytes(c.Varint64());
+      } else if (wt != scalar_wt) {
+        c.Fail("field " + std::to_string(st.field) + " has wire type " + std::to_string(wt) +
+               ", not that of " + dtype::Name(dt) + " values");
+      }
+      Cursor p(packed, where);
+      Cursor& src = wt == 2 ? p : c;
+      do {
+        if (wt == 2 && src.done()) break;
+        if (got >= want) too_many(src);
+        char* dst = out + got * value_size;
+        if (st.wire == Wire::kVarint) {
+          PutVarintElement(dt, src.Varint64(), dst);
+        } else if (st.wire == Wire::kFixed32) {
+          const uint32_t v = src.Fixed32();
+          std::memcpy(dst, &v, 4);
+        } else {
+          const uint64_t v = src.Fixed64();
+          std::memcpy(dst, &v, 8);
+        }
+        ++got;
+      } while (wt == 2);
+    }
+  }
+  if (got != want) {
+    throw CheckpointError(where + ": holds " + std::to_string(got) + " values, not the " +
+                          std::to_string(want) + " its slice has");
+  }
+}
+
+}  // namespace
+
+SliceReader::SliceReader(std::vector<std::string> files) : files_(std::move(files)) {
+  if (files_.empty()) throw CheckpointError("a V1 checkpoint needs at least one file");
+  values_.resize(files_.size());
+  for (size_t fi = 0; fi < files_.size(); ++fi) Load(fi, ckpt_internal::ReadWholeFile(files_[fi]));
+  Finish();
+}
+
+SliceReader::SliceReader(std::vector<std::string> files, const std::vector<std::string_view>& contents)
+    : files_(std::move(files)) {
+  if (files_.empty() || files_.size() != contents.size()) {
+    throw CheckpointError("a V1 checkpoint needs one content per file, and at least one file");
+  }
+  values_.resize(files_.size());
+  for (size_t fi = 0; fi < files_.size(); ++fi) Load(fi, contents[fi]);
+  Finish();
+}
+
+void SliceReader::Load(size_t fi, std::string_view file) {
+  {
+    const std::string& path = files_[fi];
+    std::vector<std::pair<std::string, std::string>> kvs;
+    try {
+      kvs = table::ReadAll(file, path);
+    } catch (const CheckpointError& e) {
+      throw CheckpointError(std::string(e.what()) + " (read as a V1 checkpoint file)");
+    }
+    if (kvs.empty() || !kvs[0].first.empty()) {
+      throw CheckpointError(path + ": no metadata entry (empty key): not a V1 checkpoint file");
+    }
+    // SavedTensorSlices.meta (field 1); repeated occurrences merge, as protobuf's do.
+    std::vector<std::string_view> metas;
+    {
+      Cursor c(kvs[0].second, path + ": metadata entry");
+      while (!c.done()) {
+        const uint64_t tag = c.Varint64();
+        if ((tag >> 3) == 1 && (tag & 7u) == 2) metas.push_back(c.Bytes(c.Varint64()));
+        else c.SkipField(static_cast<uint32_t>(tag & 7u));
+      }
+    }
+    if (metas.empty()) {
+      throw CheckpointError(path + ": its metadata entry holds no SavedTensorSliceMeta: not a V1 "
+                            "checkpoint file");
+    }
+    for (std::string_view meta : metas) {
+      Cursor c(meta, path + ": metadata");
+      while (!c.done()) {
+        const uint64_t tag = c.Varint64();
+        const auto field = tag >> 3;
+        const auto wt = static_cast<uint32_t>(tag & 7u);
+        if (field == 2 && wt == 2) {
+          const auto v = ckpt_internal::DecodeVersions(c.Bytes(c.Varint64()), path + ": versions");
+          if (v.producer < kCheckpointMinProducer) {
+            throw CheckpointError(path + ": checkpoint producer version " + std::to_string(v.producer) +
+                                  " is too old");
+          }
+          if (v.min_consumer > kCheckpointVersion) {
+            throw CheckpointError(path + ": checkpoint requires reader version >= " +
+                                  std::to_string(v.min_consumer) + " (this reader: " +
+                                  std::to_string(kCheckpointVersion) + ")");
+          }
+          if (std::count(v.bad_consumers.begin(), v.bad_consumers.end(), kCheckpointVersion) != 0) {
+            throw CheckpointError(path + ": checkpoint disallows reader version " +
+                                  std::to_string(kCheckpointVersion));
+          }
+          continue;
+        }
+        if (field != 1 || wt != 2) {
+          c.SkipField(wt);
+          continue;
+        }
+        // SavedSliceMeta: name 1, shape 2, type 3, slice 4.
+        Cursor m(c.Bytes(c.Varint64()), path + ": tensor metadata");
+        std::string name;
+        std::vector<int64_t> shape;
+        bool unknown_rank = false;
+        int32_t dt = 0;
+        std::vector<TensorSlice> slices;
+        while (!m.done()) {
+          const uint64_t mtag = m.Varint64();
+          const auto mf = mtag >> 3;
+          const auto mwt = static_cast<uint32_t>(mtag & 7u);
+          if (mf == 1 && mwt == 2) {
+            const std::string_view n = m.Bytes(m.Varint64());
+            name.assign(n.data(), n.size());
+          } else if (mf == 2 && mwt == 2) {
+            shape.clear();
+            ckpt_internal::DecodeShape(m.Bytes(m.Varint64()), path + ": tensor metadata", &shape, &unknown_rank);
+          } else if (mf == 3 && mwt == 0) {
+            dt = static_cast<int32_t>(static_cast<uint32_t>(m.Varint64()));
+          } else if (mf == 4 && mwt == 2) {
+            slices.push_back(ckpt_internal::DecodeSlice(m.Bytes(m.Varint64()), path + ": tensor metadata"));
+          } else {
+            m.SkipField(mwt);
+          }
+        }
+        const std::string what = path + ": tensor '" + name + "'";
+        if (slices.empty()) continue;  // (nothing stored: TensorFlow registers nothing either)
+        if (unknown_rank) throw CheckpointError(what + ": its shape has unknown rank");
+        for (int64_t d : shape) {
+          if (d < 0) throw CheckpointError(what + " has invalid shape " + ShapeString(shape));
+        }
+        auto found = tensors_.find(name);
+        if (found == tensors_.end()) {
+          SliceTensor t;
+          t.dtype = dt;
+          t.shape = shape;
+          found = tensors_.emplace(name, std::move(t)).first;
+        } else if (found->second.dtype != dt) {
+          throw CheckpointError(what + " has dtype " + dtype::Name(dt) + ", but " +
+                                files_[static_cast<size_t>(found->second.parts[0].file)] + " stores it as " +
+                                dtype::Name(found->second.dtype));
+        } else if (found->second.shape != shape) {
+          throw CheckpointError(what + " has shape " + ShapeString(shape) + ", but " +
+                                files_[static_cast<size_t>(found->second.parts[0].file)] +
+                                " stores it with shape " + ShapeString(found->second.shape));
+        }
+        SliceTensor& t = found->second;
+        for (TensorSlice& s : slices) {
+          if (s.size() != shape.size()) {
+            throw CheckpointError(what + ": slice " + SliceText(s) + " has rank " + std::to_string(s.size()) +
+                                  ", its shape " + ShapeString(shape) + " rank " + std::to_string(shape.size()));
+          }
+          for (size_t d = 0; d < s.size(); ++d) {
+            const SliceExtent& e = s[d];
+            const bool ok = e.length == -1 ? e.start == 0
+                                           : e.start >= 0 && e.length >= 0 && e.start <= shape[d] &&
+                                                 e.length <= shape[d] - e.start;
+            if (!ok) {
+              throw CheckpointError(what + ": slice " + SliceText(s) + " lies outside its shape " +
+                                    ShapeString(shape));
+            }
+          }
+          if (t.parts.size() >= kMaxSlicesPerTensor) {
+            throw CheckpointError(what + " is stored in more than " + std::to_string(kMaxSlicesPerTensor) +
+                                  " slices");
+          }
+          const Extents x = ResolveSlice(s, shape);
+          for (const SliceTensor::Part& other : t.parts) {
+            const Extents y = ResolveSlice(other.slice, shape);
+            if (x.count > 0 && y.count > 0 && Overlap(x, y)) {
+              throw CheckpointError(what + ": slice " + SliceText(s) + " overlaps slice " +
+                                    SliceText(other.slice) + " (stored in " +
+                                    files_[static_cast<size_t>(other.file)] + ")");
+            }
+          }
+          SliceTensor::Part part;
+          part.slice = std::move(s);
+          part.file = static_cast<int32_t>(fi);
+          t.parts.push_back(std::move(part));
+        }
+      }
+    }
+    auto& values = values_[fi];
+    for (size_t i = 1; i < kvs.size(); ++i) {
+      values.emplace_hint(values.end(), std::move(kvs[i].first), std::move(kvs[i].second));
+    }
+  }
+}
+
+void SliceReader::Finish() {
+  names_.reserve(tensors_.size());
+  for (auto& [name, t] : tensors_) {
+    names_.push_back(name);
+    for (SliceTensor::Part& part : t.parts) {
+      const auto& values = values_[static_cast<size_t>(part.file)];
+      const auto it = values.find(EncodeTensorNameSlice(name, part.slice));
+      part.stored_bytes = it == values.end() ? 0 : it->second.size();
+    }
+  }
+}
+
+const SliceTensor& SliceReader::Tensor(const std::string& name) const {
+  const auto it = tensors_.find(name);
+  if (it == tensors_.end()) {
+    throw CheckpointError(files_[0] + ": tensor '" + name + "' not found in the V1 checkpoint");
+  }
+  return it->second;
+}
+
+int64_t SliceReader::CheckedCoverage(const std::string& name, const SliceTensor& t) const {
+  const std::string what = files_[static_cast<size_t>(t.parts[0].file)] + ": tensor '" + name + "'";
+  int64_t total = 1;
+  for (int64_t d : t.shape) {
+    if (d != 0 && total > INT64_MAX / d) throw CheckpointError(what + ": its shape overflows");
+    total *= d;
+  }
+  // The slices lie inside the shape and do not overlap (checked when registered), so
+  // they cover it exactly when their sizes add up to it.
+  int64_t covered = 0;
+  for (const SliceTensor::Part& part : t.parts) covered += ResolveSlice(part.slice, t.shape).count;
+  if (covered != total) {
+    throw CheckpointError(what + ": its slices cover " + std::to_string(covered) + " of its " +
+                          std::to_string(total) + " elements");
+  }
+  const size_t min_bytes = StorageOf(t.dtype).min_bytes;
+  std::string where;
+  for (const SliceTensor::Part& part : t.parts) {
+    PartData(name, part, &where);  // (throws if its entry is missing)
+    const int64_t n = ResolveSlice(part.slice, t.shape).count;
+    if (static_cast<uint64_t>(n) > part.stored_bytes / min_bytes) {
+      throw CheckpointError(files_[static_cast<size_t>(part.file)] + ": tensor '" + name + "' slice " +
+                            SliceText(part.slice) + " stores " + std::to_string(part.stored_bytes) +
+                            " bytes, too few for its " + std::to_string(n) + " " + dtype::Name(t.dtype) +
+                            " elements");
+    }
+  }
+  return total;
+}
+
+std::string_view SliceReader::PartData(const std::string& name, const SliceTensor::Part& part,
+                                       std::string* where) const {
+  const std::string& path = files_[static_cast<size_t>(part.file)];
+  *where = path + ": tensor '" + name + "' slice " + SliceText(part.slice);
+  const auto& values = values_[static_cast<size_t>(part.file)];
+  const auto it = values.find(EncodeTensorNameSlice(name, part.slice));
+  if (it == values.end()) throw CheckpointError(*where + ": its data entry is missing");
+  return it->second;
+}
+
+namespace {
+
+// The TensorProto messages of a stored SavedTensorSlices: data (2) -> SavedSlice.data (3).
+std::vector<std::string_view> TensorProtos(std::string_view stored, const std::string& where) {
+  std::vector<std::string_view> out;
+  Cursor c(stored, where);
+  while (!c.done()) {
+    const uint64_t tag = c.Varint64();
+    if ((tag >> 3) != 2 || (tag & 7u) != 2) {
+      c.SkipField(static_cast<uint32_t>(tag & 7u));
+      continue;
+    }
+    Cursor s(c.Bytes(c.Varint64()), where);
+    while (!s.done()) {
+      const uint64_t stag = s.Varint64();
+      if ((stag >> 3) == 3 && (stag & 7u) == 2) out.push_back(s.Bytes(s.Varint64()));
+      else s.SkipField(static_cast<uint32_t>(stag & 7u));
+    }
+  }
+  return out;
+}
+
+void CheckReadable(const std::string& what, int32_t dt, bool strings) {
+  if (StorageOf(dt).wire == Wire::kNone) {
+    throw CheckpointError(what + " has dtype " + dtype::Name(dt) +
+                          ", which a V1 checkpoint cannot hold");
+  }
+  if ((dt == dtype::kString) != strings) {
+    throw CheckpointError(what + (strings ? " is not a string tensor" : " is a string tensor"));
+  }
+}
+
+}  // namespace
+
+uint64_t SliceReader::TensorBytes(const std::string& name) const {
+  const SliceTensor& t = Tensor(name);
+  const std::string what = files_[static_cast<size_t>(t.parts[0].file)] + ": tensor '" + name + "'";
+  CheckReadable(what, t.dtype, false);
+  const int64_t total = CheckedCoverage(name, t);
+  return static_cast<uint64_t>(total) * dtype::ByteSize(t.dtype);
+}
+
+void SliceReader::ReadInto(const std::string& name, char* out, size_t size) const {
+  const uint64_t bytes = TensorBytes(name);
+  const SliceTensor& t = Tensor(name);
+  if (bytes != size) {
+    throw CheckpointError(files_[0] + ": tensor '" + name + "' has " + std::to_string(bytes) +
+                          " bytes, not the " + std::to_string(size) + " of the buffer given");
+  }
+  const size_t elem = dtype::ByteSize(t.dtype);
+  std::vector<char> scratch;
+  std::string where;
+  for (const SliceTensor::Part& part : t.parts) {
+    const Extents x = ResolveSlice(part.slice, t.shape);
+    const auto protos = TensorProtos(PartData(name, part, &where), where);
+    const int64_t at = ContiguousStart(t.shape, x);
+    if (at >= 0) {  // straight into place
+      DecodeValues(protos, t.dtype, x.count, out + static_cast<size_t>(at) * elem, nullptr, where);
+      continue;
+    }
+    scratch.resize(static_cast<size_t>(x.count) * elem);
+    DecodeValues(protos, t.dtype, x.count, scratch.data(), nullptr, where);
+    ForEachSliceRun(t.shape, x.start, x.len, [&](int64_t src, int64_t dst, int64_t run) {
+      std::memcpy(out + static_cast<size_t>(dst) * elem, scratch.data() + static_cast<size_t>(src) * elem,
+                  static_cast<size_t>(run) * elem);
+    });
+  }
+}
+
+std::vector<std::string> SliceReader::ReadStrings(const std::string& name) const {
+  const SliceTensor& t = Tensor(name);
+  const std::string what = files_[static_cast<size_t>(t.parts[0].file)] + ": tensor '" + name + "'";
+  CheckReadable(what, t.dtype, true);
+  const int64_t total = CheckedCoverage(name, t);
+  std::vector<std::string> out(static_cast<size_t>(total));
+  std::vector<std::string> scratch;
+  std::string where;
+  for (const SliceTensor::Part& part : t.parts) {
+    const Extents x = ResolveSlice(part.slice, t.shape);
+    const auto protos = TensorProtos(PartData(name, part, &where), where);
+    scratch.assign(static_cast<size_t>(x.count), std::string());
+    DecodeValues(protos, t.dtype, x.count, nullptr, scratch.data(), where);
+    ForEachSliceRun(t.shape, x.start, x.len, [&](int64_t src, int64_t dst, int64_t run) {
+      for (int64_t i = 0; i < run; ++i) {
+        out[static_cast<size_t>(dst + i)] = std::move(scratch[static_cast<size_t>(src + i)]);
+      }
+    });
+  }
+  return out;
+}
+
+}  // namespace fastmeta
