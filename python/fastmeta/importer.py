@@ -898,37 +898,37 @@ def _saver(
         var = first_in_scope((committed,), scope_to_prepend)
         if var is None:
             var = first_in_scope((staged,), scope_to_prepend)
-        elif scope_to_prepend:
-            # An earlier variable the scope's regex matches: TensorFlow's var_list, keyed
-            # by stripped names, holds the last variable of its key (its scope may differ).
-            key = strip_name_scope(var.name, scope_to_prepend)
-            for v in txn.get_collection("variables", scope=scope_to_prepend):
-                if v.name.endswith(key) and strip_name_scope(v.name, scope_to_prepend) == key:
-                    var = v
         if var is not None:
             key = strip_name_scope(var.name, scope_to_prepend)
+            if scope_to_prepend:
+                # (An earlier variable the scope's regex matches: TensorFlow's var_list,
+                # keyed by stripped names, holds the last variable of that key, whose
+                # scope may differ.)
+                for v in txn.get_collection("variables", scope=scope_to_prepend):
+                    if v.name.endswith(key) and strip_name_scope(v.name, scope_to_prepend) == key:
+                        var = v
             scope = var.name[: -len(key)] if key else var.name
         return Saver(saver_def=rest.saver_def, name=scope, graph=target)
     if default is target:
-        variables = txn.get_collection("variables", scope=import_scope or None)
-        saveables = txn.get_collection("saveable_objects", scope=import_scope or None)
-        if not variables and not saveables:
-            logger.info("Saver not created because there are no variables in the graph to restore")
-            return None
-        if saveables:
-            raise NotImplementedError("fastmeta cannot build a Saver over 'saveable_objects' items")
-        return _build_saver(txn)
+        return _fresh_saver(txn, import_scope)
     # The saver goes to the default graph, as TensorFlow does.
     with default._lock:
         other = _Transaction(default)
-        variables = other.get_collection("variables", scope=import_scope or None)
-        saveables = other.get_collection("saveable_objects", scope=import_scope or None)
-        if not variables and not saveables:
-            logger.info("Saver not created because there are no variables in the graph to restore")
-            return None
-        if saveables:
-            raise NotImplementedError("fastmeta cannot build a Saver over 'saveable_objects' items")
-        return (other, _build_saver(other))
+        saver = _fresh_saver(other, import_scope)
+        return None if saver is None else (other, saver)
+
+
+def _fresh_saver(txn: _Transaction, import_scope: str | None) -> Any:
+    """TensorFlow's Saver over the variables under ``import_scope`` when the file has no
+    saver_def; None (logged) when there are none."""
+    variables = txn.get_collection("variables", scope=import_scope or None)
+    saveables = txn.get_collection("saveable_objects", scope=import_scope or None)
+    if not variables and not saveables:
+        logger.info("Saver not created because there are no variables in the graph to restore")
+        return None
+    if saveables:
+        raise NotImplementedError("fastmeta cannot build a Saver over 'saveable_objects' items")
+    return _build_saver(txn)
 
 
 def _build_saver(txn: _Transaction) -> Any:
