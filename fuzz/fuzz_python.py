@@ -11,7 +11,8 @@ the input; these two mutate graphs, not bytes: see ``_graph_mutator``), ``text``
 text-format reader against protobuf's ``text_format.Merge``: whatever the core converts,
 protobuf must read as the same message) or ``checkpoint``
 (``fastmeta.checkpoint.CheckpointReader`` on an index and a data shard both taken from
-the input, every tensor read). Any exception that is not a ``fastmeta.Error`` is a finding. Seeds:
+the input, every tensor read; the shard's bytes also read as a V1 checkpoint file). Any
+exception that is not a ``fastmeta.Error`` is a finding. Seeds:
 ``python fuzz/make_seeds.py DIR`` (``DIR/meta``, ``DIR/ckpt``: mode byte, 2-byte index
 length, index, data shard).
 """
@@ -463,11 +464,18 @@ def target_checkpoint(data: bytes) -> None:
         reader[0].debug_string()
 
     _expect_typed(load)
-    if not reader:
-        return
-    for name in list(reader[0].get_variable_to_dtype_map()):
-        _expect_typed(functools.partial(reader[0].get_tensor, name))
-    _expect_typed(lambda: fm_checkpoint.list_variables(prefix))
+    if reader:
+        for name in list(reader[0].get_variable_to_dtype_map()):
+            _expect_typed(functools.partial(reader[0].get_tensor, name))
+        _expect_typed(lambda: fm_checkpoint.list_variables(prefix))
+    # The shard's bytes also as a V1 checkpoint file (no .index beside it).
+    v1 = os.path.join(_TMP, "v1.ckpt")
+    with open(v1, "wb") as f:
+        f.write(data[3 + n :])
+    v1_reader: list[fm_checkpoint.CheckpointReader] = []
+    _expect_typed(lambda: v1_reader.append(fm_checkpoint.load_checkpoint(v1)))
+    for name in list(v1_reader[0].get_variable_to_dtype_map()) if v1_reader else []:
+        _expect_typed(functools.partial(v1_reader[0].get_tensor, name))
 
 
 TARGETS = {

@@ -204,6 +204,39 @@ def index_payloads() -> dict[str, bytes]:
         "mode1_entry": b"\x01" + one_entry_block(b"w", entry),
         "mode2_snappy": b"\x02" + varint(9) + bytes([8 << 2]) + b"abcdefghi",
         "mode3_index": b"\x03" + one_entry_block(b"\xff", varint(0) + varint(10)),
+        **v1_payloads(),
+    }
+
+
+def v1_payloads() -> dict[str, bytes]:
+    """Inputs the harness reads as V1 checkpoints (every input is; the table modes see
+    these as mode 0, a whole file): after the mode byte, length-prefixed chunks, the
+    metadata first, then one stored value per slice it lists (checkpoint_target.h)."""
+
+    def chunks(*parts: bytes) -> bytes:
+        return b"\x04" + b"".join(varint(len(p)) + p for p in parts)
+
+    def tensor(name: bytes, dims: list[int], dtype: int, slices: list[bytes]) -> bytes:
+        shape = b"".join(field(2, field(1, d)) for d in dims)
+        return field(1, field(1, name) + field(2, shape) + field(3, dtype) + b"".join(field(4, s) for s in slices))
+
+    def stored(tensor_proto: bytes) -> bytes:
+        return field(2, field(3, tensor_proto))
+
+    whole1 = field(1, b"")
+    left, right = field(1, b"") + field(1, field(2, 1)), field(1, b"") + field(1, field(1, 1) + field(2, 2))
+    meta = field(1, tensor(b"f", [2], 1, [whole1]) + tensor(b"cols", [2, 3], 3, [left, right])
+                 + tensor(b"s", [2], 7, [whole1]) + tensor(b"h", [2], 19, [whole1]) + field(2, field(1, 1)))
+    return {
+        "v1_float": chunks(field(1, tensor(b"f", [2], 1, [whole1])), stored(field(5, b"\0\0\xc0?\0\0\0\xc0"))),
+        "v1_mixed": chunks(
+            meta,  # then one value per slice, tensors in name order: cols (2 slices), f, h, s
+            stored(field(7, varint(1) + varint(2))),
+            stored(field(7, varint(3) + varint(4) + varint(5) + varint(6))),
+            stored(field(5, b"\0\0\xc0?\0\0\0\xc0")),
+            stored(field(13, varint(0x3C00) + varint(0xC000))),
+            stored(field(8, b"ab") + field(8, b"")),
+        ),
     }
 
 
@@ -230,6 +263,8 @@ def main(argv: list[str]) -> int:
         shards = sorted(path.parent.glob(path.stem + ".data-*-of-*"))
         if len(shards) == 1:  # (the atheris harness writes one data shard)
             write(ckpt_dir, path.stem, b"\x00" + len(index).to_bytes(2, "little") + index + shards[0].read_bytes())
+    for path in sorted(CORPUS.glob("saver_v1*/*.ckpt*")):  # V1 files: an empty index, the file as the shard
+        write(ckpt_dir, path.name, b"\x00\x00\x00" + path.read_bytes())
     for name, data in index_payloads().items():
         write(index_dir, name, data)
     for name, data in texts().items():

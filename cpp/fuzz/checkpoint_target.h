@@ -5,9 +5,11 @@
 // mode: 0 feeds the bytes as a whole file; 1 and 2 wrap them as a data block (raw or
 // snappy-compressed type byte) inside a well-formed table with valid CRCs; 3 wraps
 // them as the index block. Every value found is also decoded as a header and entry.
+// Every input is also read as a V1 (tensor slice) checkpoint: see RunV1.
 #pragma once
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -91,6 +93,60 @@ inline std::string Wrap(std::string_view payload, int mode) {
   return file + Footer(meta, index);
 }
 
+// V1 checkpoints: the payload is a run of varint-length-prefixed chunks, the first
+// the "" entry (a SavedTensorSlices holding the metadata), each further one the stored
+// value of the next slice that metadata lists (its key computed here, so mutations
+// reach the value decoders); the table is built around them with valid checksums.
+inline void RunV1(std::string_view payload) {
+  std::vector<std::string> chunks;
+  size_t pos = 0;
+  while (pos < payload.size() && chunks.size() < 64) {
+    uint64_t n = 0;
+    int shift = 0;
+    while (pos < payload.size() && shift < 35) {
+      const auto b = static_cast<unsigned char>(payload[pos++]);
+      n |= static_cast<uint64_t>(b & 0x7f) << shift;
+      shift += 7;
+      if ((b & 0x80) == 0) break;
+    }
+    n = std::min<uint64_t>(n, payload.size() - pos);
+    chunks.emplace_back(payload.substr(pos, static_cast<size_t>(n)));
+    pos += static_cast<size_t>(n);
+  }
+  if (chunks.empty()) return;
+  std::vector<std::pair<std::string, std::string>> kvs{{"", chunks[0]}};
+  try {
+    std::string meta_only = fastmeta::table::Build(kvs);
+    fastmeta::SliceReader probe({"v1"}, {meta_only});
+    size_t next = 1;
+    for (const std::string& name : probe.names()) {
+      for (const auto& part : probe.Tensor(name).parts) {
+        if (next >= chunks.size()) break;
+        kvs.emplace_back(fastmeta::EncodeTensorNameSlice(name, part.slice), chunks[next++]);
+      }
+    }
+    std::sort(kvs.begin(), kvs.end());
+    kvs.erase(std::unique(kvs.begin(), kvs.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+              kvs.end());
+    const std::string file = fastmeta::table::Build(kvs);
+    fastmeta::SliceReader reader({"v1"}, {file});
+    for (const std::string& name : reader.names()) {
+      try {
+        if (reader.Tensor(name).dtype == fastmeta::dtype::kString) {
+          (void)reader.ReadStrings(name);
+          continue;
+        }
+        const uint64_t bytes = reader.TensorBytes(name);
+        if (bytes > (uint64_t{64} << 20)) std::abort();  // (bounded by what the file stores)
+        std::string out(static_cast<size_t>(bytes), '\0');
+        reader.ReadInto(name, out.data(), out.size());
+      } catch (const fastmeta::Error&) {
+      }
+    }
+  } catch (const fastmeta::Error&) {
+  }
+}
+
 }  // namespace ckpt
 
 inline void RunCheckpointTarget(const uint8_t* data, size_t size) {
@@ -125,6 +181,7 @@ inline void RunCheckpointTarget(const uint8_t* data, size_t size) {
     (void)fastmeta::snappy::Uncompress(payload, "snappy", size_t{64} << 20);
   } catch (const fastmeta::Error&) {
   }
+  ckpt::RunV1(payload);
 }
 
 }  // namespace fastmeta_fuzz
