@@ -2,6 +2,8 @@
 // (tensorflow/core/lib/io/table*.cc): data blocks of prefix-compressed entries with
 // restart points, an (empty) metaindex block, an index block, a 48-byte footer.
 #include <algorithm>
+#include <deque>
+#include <functional>
 
 #include "checkpoint_internal.h"
 #include "fastmeta/checkpoint.h"
@@ -30,9 +32,10 @@ Handle DecodeHandle(Cursor* c) {
   return h;
 }
 
-// Reads, checksums and (if needed) decompresses one block.
-std::string ReadBlock(std::string_view file, const Handle& h, const std::string& filename,
-                      const char* what) {
+// Reads, checksums and (if needed) decompresses one block: a view of `file`, or of its
+// decompressed copy, appended to *keep (a deque: views of earlier blocks stay valid).
+std::string_view ReadBlock(std::string_view file, const Handle& h, const std::string& filename,
+                           const char* what, std::deque<std::string>* keep) {
   const std::string ctx = filename + ": " + what + " block at offset " + std::to_string(h.offset);
   if (h.offset > file.size() || h.size > file.size() - h.offset ||
       kBlockTrailerSize > file.size() - h.offset - h.size) {
@@ -47,14 +50,17 @@ std::string ReadBlock(std::string_view file, const Handle& h, const std::string&
   const uint32_t actual = crc32c::Value(p, n + 1);
   if (stored != actual) throw CheckpointError(ctx + ": block checksum mismatch");
   const auto type = static_cast<unsigned char>(p[n]);
-  if (type == kNoCompression) return std::string(p, n);
-  if (type == kSnappyCompression) return snappy::Uncompress(std::string_view(p, n), ctx);
+  if (type == kNoCompression) return std::string_view(p, n);
+  if (type == kSnappyCompression) {
+    keep->push_back(snappy::Uncompress(std::string_view(p, n), ctx));
+    return keep->back();
+  }
   throw CheckpointError(ctx + ": unknown block compression type " + std::to_string(type));
 }
 
-// Iterates a block's entries, appending (key, value) pairs.
-void ParseBlock(const std::string& block, const std::string& ctx,
-                std::vector<std::pair<std::string, std::string>>* out) {
+// Calls fn(key, value) for each of a block's entries (the value a view of `block`).
+template <typename Fn>
+void ParseBlock(std::string_view block, const std::string& ctx, Fn fn) {
   if (block.size() < 4) throw CheckpointError(ctx + ": block too short (" +
                                               std::to_string(block.size()) + " bytes)");
   const uint32_t num_restarts = ckpt_internal::LoadFixed32(block.data() + block.size() - 4);
@@ -73,17 +79,16 @@ void ParseBlock(const std::string& block, const std::string& ctx,
                                     " bytes with a " + std::to_string(key.size()) + "-byte key");
     key.resize(shared);
     key.append(c.Bytes(non_shared));
-    std::string_view value = c.Bytes(value_len);
-    out->emplace_back(key, std::string(value));
+    fn(key, c.Bytes(value_len));
   }
 }
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
-                                                         const std::string& filename) {
+void ForEachEntry(std::string_view file, const std::string& filename, std::deque<std::string>* keep,
+                  const std::function<void(const std::string&, std::string_view)>& fn) {
   if (file.size() < kFooterSize) {
-    throw CheckpointError(filename + ": too short to be a checkpoint index (" +
+    throw CheckpointError(filename + ": too short to be a checkpoint table (" +
                           std::to_string(file.size()) + " bytes); truncated?");
   }
   const char* footer = file.data() + file.size() - kFooterSize;
@@ -91,7 +96,7 @@ std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
   if (magic != kTableMagic) {
     throw CheckpointError(filename + ": bad table magic number in footer (at byte " +
                           std::to_string(file.size() - 8) +
-                          "); not a V2 checkpoint index, or truncated");
+                          "); not a checkpoint table, or truncated");
   }
   Cursor fc(std::string_view(footer, kFooterSize - 8), filename + ": footer",
             file.size() - kFooterSize);
@@ -99,29 +104,37 @@ std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
   const Handle index_handle = DecodeHandle(&fc);
   // The metaindex block: TF writes it empty and never reads it; we only verify its
   // checksum so that no byte of the file goes unchecked (except the footer padding).
-  ReadBlock(file, meta_handle, filename, "metaindex");
+  ReadBlock(file, meta_handle, filename, "metaindex", keep);
 
-  std::vector<std::pair<std::string, std::string>> index_entries;
+  std::vector<std::pair<std::string, std::string_view>> index_entries;
   const std::string index_ctx = filename + ": index block";
-  ParseBlock(ReadBlock(file, index_handle, filename, "index"), index_ctx, &index_entries);
+  ParseBlock(ReadBlock(file, index_handle, filename, "index", keep), index_ctx,
+             [&](const std::string& key, std::string_view value) { index_entries.emplace_back(key, value); });
 
-  std::vector<std::pair<std::string, std::string>> out;
+  std::string last;
+  bool first = true;
   for (const auto& ie : index_entries) {
     Cursor hc(ie.second, index_ctx + " entry");
     const Handle h = DecodeHandle(&hc);
     const std::string ctx = filename + ": data block at offset " + std::to_string(h.offset);
-    const size_t before = out.size();
-    ParseBlock(ReadBlock(file, h, filename, "data"), ctx, &out);
-    for (size_t i = before; i < out.size(); ++i) {
-      if (i > 0 && !(out[i - 1].first < out[i].first)) {
-        throw CheckpointError(ctx + ": keys out of order ('" + out[i - 1].first + "' then '" +
-                              out[i].first + "')");
+    ParseBlock(ReadBlock(file, h, filename, "data", keep), ctx, [&](const std::string& key, std::string_view value) {
+      if (!first && !(last < key)) {
+        throw CheckpointError(ctx + ": keys out of order ('" + last + "' then '" + key + "')");
       }
-      if (out[i].first > ie.first) {
-        throw CheckpointError(ctx + ": key '" + out[i].first + "' beyond its index entry");
-      }
-    }
+      if (key > ie.first) throw CheckpointError(ctx + ": key '" + key + "' beyond its index entry");
+      first = false;
+      last = key;
+      fn(key, value);
+    });
   }
+}
+
+std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
+                                                         const std::string& filename) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::deque<std::string> keep;
+  ForEachEntry(file, filename, &keep,
+               [&](const std::string& key, std::string_view value) { out.emplace_back(key, std::string(value)); });
   return out;
 }
 

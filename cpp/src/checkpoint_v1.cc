@@ -123,6 +123,18 @@ void DecodeValues(const std::vector<std::string_view>& protos, int32_t dt, int64
                ", not that of " + dtype::Name(dt) + " values");
       }
       Cursor p(packed, where);
+      if (wt == 2 && st.wire != Wire::kVarint) {
+        // Fixed-width values, packed: already the elements' little-endian bytes.
+        const size_t k = packed.size() / value_size;
+        if (k > want - got) too_many(p);
+        if (packed.size() % value_size != 0) {
+          p.Bytes(k * value_size);
+          p.Fail(value_size == 4 ? "truncated fixed32" : "truncated fixed64");
+        }
+        if (k != 0) std::memcpy(out + got * value_size, packed.data(), packed.size());
+        got += k;
+        continue;
+      }
       Cursor& src = wt == 2 ? p : c;
       do {
         if (wt == 2 && src.done()) break;
@@ -152,6 +164,7 @@ void DecodeValues(const std::vector<std::string_view>& protos, int32_t dt, int64
 SliceReader::SliceReader(std::vector<std::string> files) : files_(std::move(files)) {
   if (files_.empty()) throw CheckpointError("a V1 checkpoint needs at least one file");
   values_.resize(files_.size());
+  contents_.resize(files_.size());
   for (size_t fi = 0; fi < files_.size(); ++fi) Load(fi, ckpt_internal::ReadWholeFile(files_[fi]));
   Finish();
 }
@@ -162,26 +175,37 @@ SliceReader::SliceReader(std::vector<std::string> files, const std::vector<std::
     throw CheckpointError("a V1 checkpoint needs one content per file, and at least one file");
   }
   values_.resize(files_.size());
-  for (size_t fi = 0; fi < files_.size(); ++fi) Load(fi, contents[fi]);
+  contents_.resize(files_.size());
+  for (size_t fi = 0; fi < files_.size(); ++fi) Load(fi, std::string(contents[fi]));
   Finish();
 }
 
-void SliceReader::Load(size_t fi, std::string_view file) {
+void SliceReader::Load(size_t fi, std::string file) {
   {
     const std::string& path = files_[fi];
-    std::vector<std::pair<std::string, std::string>> kvs;
+    contents_[fi] = std::move(file);  // (the values are views of it)
+    auto& values = values_[fi];
+    std::string_view meta_entry;
+    bool first = true;
     try {
-      kvs = table::ReadAll(file, path);
+      table::ForEachEntry(contents_[fi], path, &decompressed_,
+                          [&](const std::string& key, std::string_view value) {
+                            if (first && !key.empty()) {
+                              throw CheckpointError(path + ": no metadata entry (empty key): not a V1 "
+                                                    "checkpoint file");
+                            }
+                            if (first) meta_entry = value;
+                            else values.emplace_hint(values.end(), key, value);
+                            first = false;
+                          });
     } catch (const CheckpointError& e) {
       throw CheckpointError(std::string(e.what()) + " (read as a V1 checkpoint file)");
     }
-    if (kvs.empty() || !kvs[0].first.empty()) {
-      throw CheckpointError(path + ": no metadata entry (empty key): not a V1 checkpoint file");
-    }
+    if (first) throw CheckpointError(path + ": an empty table: not a V1 checkpoint file");
     // SavedTensorSlices.meta (field 1); repeated occurrences merge, as protobuf's do.
     std::vector<std::string_view> metas;
     {
-      Cursor c(kvs[0].second, path + ": metadata entry");
+      Cursor c(meta_entry, path + ": metadata entry");
       while (!c.done()) {
         const uint64_t tag = c.Varint64();
         if ((tag >> 3) == 1 && (tag & 7u) == 2) metas.push_back(c.Bytes(c.Varint64()));
@@ -300,10 +324,6 @@ void SliceReader::Load(size_t fi, std::string_view file) {
           t.parts.push_back(std::move(part));
         }
       }
-    }
-    auto& values = values_[fi];
-    for (size_t i = 1; i < kvs.size(); ++i) {
-      values.emplace_hint(values.end(), std::move(kvs[i].first), std::move(kvs[i].second));
     }
   }
 }

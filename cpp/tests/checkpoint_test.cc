@@ -444,10 +444,11 @@ static std::pair<std::string, std::string> SliceData(const std::string& name, co
                                                      const std::string& tensor_proto) {
   return {EncodeTensorNameSlice(name, s), Bytes(2, Bytes(1, name) + Bytes(2, SliceProto(s)) + Bytes(3, tensor_proto))};
 }
-static std::string V1File(const std::string& metas, std::vector<std::pair<std::string, std::string>> data) {
+static std::string V1File(const std::string& metas, std::vector<std::pair<std::string, std::string>> data,
+                          const table::BuildOptions& options = {}) {
   data.emplace_back("", Bytes(1, metas + Bytes(2, VarintField(1, 1))));
   std::sort(data.begin(), data.end());
-  return table::Build(data);
+  return table::Build(data, options);
 }
 
 static void TestV1() {
@@ -464,6 +465,22 @@ static void TestV1() {
        SliceData("f", whole, Bytes(5, floats)), SliceData("s", whole, Bytes(8, "ab") + Bytes(8, "")),
        SliceData("h", whole, Bytes(13, Varint(0x3c00) + Varint(0xc000)))});
   SliceReader r({"m.ckpt"}, {file});
+  // The values are views of the file's blocks, or of decompressed ones: the same file
+  // in snappy blocks of one entry each reads the same.
+  table::BuildOptions snappy_blocks;
+  snappy_blocks.block_size = 1;
+  snappy_blocks.snappy = true;
+  const std::string compressed = V1File(
+      SliceMeta("cols", {2, 3}, dtype::kInt32, {left, right}) + SliceMeta("s", {2}, dtype::kString, {whole}),
+      {SliceData("cols", left, Bytes(7, Varint(10) + Varint(static_cast<uint64_t>(-20)))),
+       SliceData("cols", right, VarintField(7, 11) + VarintField(7, 12) + VarintField(7, 21) + VarintField(7, 22)),
+       SliceData("s", whole, Bytes(8, "ab") + Bytes(8, ""))},
+      snappy_blocks);
+  SliceReader rc({"c.ckpt"}, {compressed});
+  std::vector<int32_t> cols_c(6);
+  rc.ReadInto("cols", reinterpret_cast<char*>(cols_c.data()), 24);
+  CHECK((cols_c == std::vector<int32_t>{10, 11, 12, -20, 21, 22}));
+  CHECK((rc.ReadStrings("s") == std::vector<std::string>{"ab", ""}));
   CHECK((r.names() == std::vector<std::string>{"cols", "f", "h", "s"}));
   std::vector<int32_t> cols(6);
   CHECK(r.TensorBytes("cols") == 24);

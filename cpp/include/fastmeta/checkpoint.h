@@ -14,6 +14,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -150,6 +152,11 @@ namespace table {
 // (verified strictly increasing). `filename` is used in error messages.
 std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
                                                          const std::string& filename);
+// The same checks, calling fn(key, value) for each entry instead: a value is a view of
+// `file` (an uncompressed block) or of a decompressed block appended to *keep, valid
+// while both live.
+void ForEachEntry(std::string_view file, const std::string& filename, std::deque<std::string>* keep,
+                  const std::function<void(const std::string&, std::string_view)>& fn);
 struct BuildOptions {
   size_t block_size = 262144;  // TensorFlow's table::Options default
   int block_restart_interval = 16;
@@ -300,7 +307,7 @@ struct SliceTensor {
 
 class SliceReader {
  public:
-  // Reads every file (all of each into memory: V1 tables hold the tensor values) and
+  // Reads every file (each whole into memory, once: V1 tables hold the tensor values) and
   // registers each tensor's slices, checking them as TensorFlow's TensorSliceReader
   // does: versions, one dtype and shape per name across files, slices inside the
   // shape and not overlapping. Throws CheckpointError naming the file and tensor.
@@ -326,8 +333,8 @@ class SliceReader {
   std::vector<std::string> ReadStrings(const std::string& name) const;
 
  private:
-  // Registers file `fi`'s tensors and keeps its stored slices.
-  void Load(size_t fi, std::string_view file);
+  // Keeps file `fi`'s bytes and registers its tensors and stored slices.
+  void Load(size_t fi, std::string file);
   // Records each slice's stored size and the sorted names, once every file is loaded.
   void Finish();
   // Throws unless `name`'s slices cover its shape exactly; returns its element count.
@@ -339,8 +346,11 @@ class SliceReader {
   std::vector<std::string> files_;
   std::vector<std::string> names_;
   std::map<std::string, SliceTensor> tensors_;
-  // Per file: stored key -> SavedTensorSlices bytes.
-  std::vector<std::map<std::string, std::string>> values_;
+  // Per file: its bytes; stored key -> SavedTensorSlices bytes (views of them, or of a
+  // decompressed block).
+  std::vector<std::string> contents_;
+  std::deque<std::string> decompressed_;
+  std::vector<std::map<std::string, std::string_view>> values_;
 };
 
 }  // namespace fastmeta
