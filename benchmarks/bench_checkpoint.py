@@ -1,11 +1,15 @@
 """Restoring a large checkpoint into numpy: fastmeta vs TensorFlow vs reading the files.
 
-    python benchmarks/bench_checkpoint.py [--gb 2] [--vars 40] [--tmp DIR] [--no-tf]
+    python benchmarks/bench_checkpoint.py [--gb 2] [--vars 40] [--tmp DIR] [--no-tf] [--format v1]
 
 The parent writes, WITHOUT TensorFlow, a V2 checkpoint of ``--vars`` float32 variables
 totalling ``--gb`` GiB (``fastmeta.checkpoint.write_checkpoint``) plus a meta graph with
 those variables (``VariableV2`` nodes and a ``variables`` collection, no saver_def: the
 import builds TensorFlow's save/restore ops), in a temporary directory deleted at the end.
+With ``--format v1`` TensorFlow (in a subprocess) then rewrites the same values as a
+legacy V1 checkpoint (a ``SaverDef.V1`` Saver's SaveSlices: one tensor-slice file), which
+every contender reads instead (the floors read that file; the check compares the
+contenders' arrays with each other, the file holding no raw tensor bytes to compare with).
 Each measurement then runs ONCE, in ITS OWN SUBPROCESS (peak RSS belongs to it):
 
 * ``floor``: a plain ``open().read()`` of every data file (the bytes, nothing else);
@@ -121,9 +125,45 @@ def generate(directory: Path, total_bytes: int, count: int) -> tuple[str, str, i
     return prefix, meta_path, data
 
 
+_V1_WRITER = """
+import os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import tensorflow as tf
+from tensorflow.core.protobuf import saver_pb2
+v1 = tf.compat.v1
+v1.disable_eager_execution()
+source, target = sys.argv[1], sys.argv[2]
+reader = tf.train.load_checkpoint(source)
+shapes = reader.get_variable_to_shape_map()
+with tf.Graph().as_default():
+    feeds = {}
+    for name in sorted(shapes):
+        value = v1.placeholder(tf.float32, shapes[name])
+        v1.Variable(value, name=name)
+        feeds[value] = reader.get_tensor(name)
+    saver = v1.train.Saver(write_version=saver_pb2.SaverDef.V1)
+    with v1.Session() as sess:
+        sess.run(v1.global_variables_initializer(), feeds)
+        saver.save(sess, target, write_meta_graph=False, write_state=False)
+"""
+
+
+def to_v1(prefix: str) -> str:
+    """TensorFlow rewrites the V2 checkpoint ``prefix`` as a V1 one; returns its path."""
+    target = prefix + "-v1"
+    subprocess.run([sys.executable, "-c", _V1_WRITER, prefix, target], check=True, capture_output=True)
+    return target
+
+
+def _is_v1(prefix: str) -> bool:
+    return not os.path.exists(prefix + ".index")
+
+
 def _data_files(prefix: str) -> list[str]:
     import glob
 
+    if _is_v1(prefix):
+        return [prefix]
     return sorted(glob.glob(glob.escape(prefix) + ".data-*"))
 
 
@@ -155,7 +195,7 @@ def _reset_peak() -> bool:
 def _warm(prefix: str) -> None:
     buf = bytearray(16 << 20)
     view = memoryview(buf)
-    for path in [prefix + ".index", *_data_files(prefix)]:
+    for path in ([] if _is_v1(prefix) else [prefix + ".index"]) + _data_files(prefix):
         with open(path, "rb", buffering=0) as f:
             while f.readinto(view):
                 pass
@@ -232,7 +272,9 @@ def child(kind: str, prefix: str, meta: str) -> dict[str, Any]:
     anon_after, file_after = _rss("RssAnon"), _rss("RssFile")
     # What was produced: a CRC32C of each variable's bytes (after timing).
     crcs: dict[str, int] = {}
-    if kind in ("floor", "floor_np"):
+    if kind in ("floor", "floor_np") and _is_v1(prefix):
+        pass  # (a V1 file holds the values as protobuf fields, not raw bytes)
+    elif kind in ("floor", "floor_np"):
         reader = load_checkpoint(prefix)
         for n in names:
             e = reader.entry(n)
@@ -272,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vars", type=int, default=40, help="number of variables (default 40)")
     ap.add_argument("--tmp", default=None, help="directory for the temporary checkpoint")
     ap.add_argument("--no-tf", action="store_true", help="skip the TensorFlow contender")
+    ap.add_argument("--format", choices=["v2", "v1"], default="v2",
+                    help="v1: TensorFlow rewrites the checkpoint as a legacy V1 file, which is read")
     ap.add_argument("--out", default=str(HERE / "results"), help="directory for the JSON")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--prefix", help=argparse.SUPPRESS)
@@ -292,6 +336,11 @@ def main(argv: list[str] | None = None) -> int:
         gen_s = time.perf_counter() - t0
         print(f"checkpoint: {data_bytes / 2**30:.3f} GiB in {args.vars} float32 variables, "
               f"written in {gen_s:.1f} s (fastmeta, TF-free)")  # fmt: skip
+        if args.format == "v1":
+            t0 = time.perf_counter()
+            prefix = to_v1(prefix)
+            print(f"rewritten by TensorFlow as a V1 checkpoint ({os.path.getsize(prefix) / 2**30:.3f} GiB "
+                  f"file) in {time.perf_counter() - t0:.1f} s")  # fmt: skip
         results = []
         for kind, _ in KINDS:
             if kind == "tf_reader" and args.no_tf:
@@ -305,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     floor_np = by_kind.get("floor_np", {}).get("seconds")
     tf_s = by_kind.get("tf_reader", {}).get("seconds")
     ref = by_kind.get("floor", {}).get("crc32c")
+    if args.format == "v1":  # (the floors read protobuf bytes: the arrays are compared with each other)
+        ref = next((r["crc32c"] for r in results if r.get("crc32c") and r["kind"] not in ("floor", "floor_np")), None)
     print(f"\n{'contender':<40} {'time s':>8} {'x read':>7} {'x readinto':>10} {'x TF':>6} "
           f"{'GiB/s':>6} {'RSS0 MiB':>9} {'peak MiB':>9} {'anon MiB':>9}  check")  # fmt: skip
     for kind, label in KINDS:
@@ -318,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         r["x_floor_read"] = sec / floor if floor else None
         r["x_floor_readinto"] = sec / floor_np if floor_np else None
         r["x_tf"] = sec / tf_s if tf_s else None
-        r["equal_to_floor"] = r["crc32c"] == ref
+        r["equal_to_floor"] = r["crc32c"] == ref or (args.format == "v1" and kind in ("floor", "floor_np"))
         check = "equal" if r["equal_to_floor"] else "DIFFERENT"
         print(
             f"{label:<40} {sec:8.3f} {r['x_floor_read'] or 0:7.2f} "
@@ -336,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         "data_bytes": data_bytes,
         "variables": args.vars,
         "dtype": "float32",
+        "format": args.format,
         "generate_seconds": gen_s,
         "page_cache": "warm (each child reads every file once, untimed, before its run)",
         "results": [{k: v for k, v in r.items() if k != "crc32c"} for r in results],
@@ -344,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = out_dir / f"checkpoint-{stamp}.json"
+    path = out_dir / f"checkpoint{'-v1' if args.format == 'v1' else ''}-{stamp}.json"
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"\nJSON: {path}")
     return 0 if doc["all_equal"] else 1

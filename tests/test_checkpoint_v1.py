@@ -448,3 +448,28 @@ def test_inspect_checkpoint_on_a_v1_file(tf_v1_checkpoints: dict, capsys: pytest
     np.testing.assert_array_equal(
         fc.load_checkpoint(tf_v1_checkpoints["single"]).get_tensor("part1"), tf_v1_checkpoints["values"]["part1"]
     )
+
+
+def test_a_v1_file_changed_under_an_open_reader(tmp_path: Path, tf_v1_checkpoints: dict) -> None:
+    """The values are read when asked for, from the file opened: one truncated or
+    rewritten in place meanwhile gives a CheckpointError naming it, never a crash; arrays
+    already read are the caller's own (writable, unaffected)."""
+    import shutil
+
+    path = tmp_path / "model.ckpt"
+    shutil.copyfile(tf_v1_checkpoints["single"], path)
+    reader = fc.load_checkpoint(path)
+    before = reader.get_tensor("float32/v2")
+    assert isinstance(before, np.ndarray) and before.flags.writeable
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size // 3)
+    with pytest.raises(CheckpointError, match=r"model\.ckpt: .*(truncated|changed since it was opened)"):
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    with open(path, "r+b") as f:  # the same size again, other bytes
+        f.truncate(size)
+    with pytest.raises(CheckpointError, match=r"model\.ckpt: data block at offset \d+: block checksum mismatch"):
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    np.testing.assert_array_equal(before, tf_v1_checkpoints["values"]["float32/v2"])

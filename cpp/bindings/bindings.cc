@@ -244,8 +244,9 @@ py::list SliceList(const fastmeta::TensorSlice& s) {
 }
 
 // A V1 tensor as a dict shaped like EntryDict's: its full dtype and shape; "slices"
-// lists its slices unless it is stored whole; "size" is what its slices store;
-// "shard_id" the file holding its first slice; "parts" every (slice, file, size).
+// lists its slices unless it is stored whole; "shard_id" the file holding its first
+// slice; "parts" every (slice, file). (Nothing is read: what its slices store is
+// SliceReader::StoredBytes.)
 py::dict SliceTensorDict(const fastmeta::SliceTensor& t) {
   py::dict d;
   d["dtype"] = t.dtype;
@@ -253,13 +254,8 @@ py::dict SliceTensorDict(const fastmeta::SliceTensor& t) {
   d["shape"] = py::tuple(py::cast(t.shape));
   d["unknown_rank"] = false;
   d["shard_id"] = t.parts.empty() ? 0 : t.parts[0].file;
-  uint64_t size = 0;
   py::list parts;
-  for (const auto& part : t.parts) {
-    size += part.stored_bytes;
-    parts.append(py::make_tuple(py::tuple(SliceList(part.slice)), part.file, part.stored_bytes));
-  }
-  d["size"] = size;
+  for (const auto& part : t.parts) parts.append(py::make_tuple(py::tuple(SliceList(part.slice)), part.file));
   const bool whole = t.parts.size() == 1 &&
                      std::all_of(t.parts[0].slice.begin(), t.parts[0].slice.end(),
                                  [](const fastmeta::SliceExtent& x) { return x.length == -1; });
@@ -882,6 +878,28 @@ PYBIND11_MODULE(_core, m) {
         }, py::arg("name"), py::arg("out"),
            "Read fixed-size tensor `name`, assembled from its slices, into the writable contiguous "
            "buffer `out` of nbytes(name) bytes.")
+        .def("read_array", [](const SliceReader& r, const py::handle& name) -> py::object {
+          const std::string key = ck::KeyArg(name);
+          py::object out;
+          {
+            py::gil_scoped_release release;
+            r.ReadWith(key, [&](size_t bytes) {
+              py::gil_scoped_acquire acquire;
+              out = py::reinterpret_steal<py::object>(
+                  PyByteArray_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(bytes)));
+              if (!out) throw py::error_already_set();
+              return PyByteArray_AsString(out.ptr());
+            });
+          }
+          return out;
+        }, py::arg("name"),
+           "Fixed-size tensor `name` as a new bytearray of its row-major bytes, its slices' blocks "
+           "read once (allocated only once they are known to fill it).")
+        .def("stored_bytes", [](const SliceReader& r, const py::handle& name) {
+          const std::string key = ck::KeyArg(name);
+          py::gil_scoped_release release;
+          return r.StoredBytes(key);
+        }, py::arg("name"), "The size of the stored messages of `name`'s slices.")
         .def("read", [](const SliceReader& r, const py::handle& name) -> py::object {
           const std::string key = ck::KeyArg(name);
           if (r.Tensor(key).dtype == fastmeta::dtype::kString) {
@@ -897,8 +915,10 @@ PYBIND11_MODULE(_core, m) {
           std::string bytes;
           {
             py::gil_scoped_release release;
-            bytes.resize(static_cast<size_t>(r.TensorBytes(key)));
-            r.ReadInto(key, bytes.data(), bytes.size());
+            r.ReadWith(key, [&](size_t n) {
+              bytes.resize(n);
+              return bytes.data();
+            });
           }
           return py::bytes(bytes);
         }, py::arg("name"),

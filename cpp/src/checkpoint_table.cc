@@ -15,15 +15,10 @@ namespace {
 using ckpt_internal::Cursor;
 
 constexpr uint64_t kTableMagic = 0xdb4775248b80fb57ull;
-constexpr size_t kFooterSize = 48;  // 2 * BlockHandle::kMaxEncodedLength + 8
-constexpr size_t kBlockTrailerSize = 5;
 constexpr unsigned char kNoCompression = 0;
 constexpr unsigned char kSnappyCompression = 1;
 
-struct Handle {
-  uint64_t offset = 0;
-  uint64_t size = 0;
-};
+using Handle = BlockHandle;
 
 Handle DecodeHandle(Cursor* c) {
   Handle h;
@@ -32,30 +27,24 @@ Handle DecodeHandle(Cursor* c) {
   return h;
 }
 
-// Reads, checksums and (if needed) decompresses one block: a view of `file`, or of its
-// decompressed copy, appended to *keep (a deque: views of earlier blocks stay valid).
+// Reads, checksums and (if needed) decompresses one block of a table held whole in
+// `file`: a view of it, or of its decompressed copy appended to *keep (a deque: views of
+// earlier blocks stay valid).
 std::string_view ReadBlock(std::string_view file, const Handle& h, const std::string& filename,
                            const char* what, std::deque<std::string>* keep) {
-  const std::string ctx = filename + ": " + what + " block at offset " + std::to_string(h.offset);
   if (h.offset > file.size() || h.size > file.size() - h.offset ||
       kBlockTrailerSize > file.size() - h.offset - h.size) {
-    throw CheckpointError(ctx + " (size " + std::to_string(h.size) +
-                          ") runs past the end of the file (" + std::to_string(file.size()) +
-                          " bytes); truncated?");
+    throw CheckpointError(filename + ": " + what + " block at offset " + std::to_string(h.offset) +
+                          " (size " + std::to_string(h.size) + ") runs past the end of the file (" +
+                          std::to_string(file.size()) + " bytes); truncated?");
   }
-  const size_t off = static_cast<size_t>(h.offset);
-  const size_t n = static_cast<size_t>(h.size);
-  const char* p = file.data() + off;
-  const uint32_t stored = crc32c::Unmask(ckpt_internal::LoadFixed32(p + n + 1));
-  const uint32_t actual = crc32c::Value(p, n + 1);
-  if (stored != actual) throw CheckpointError(ctx + ": block checksum mismatch");
-  const auto type = static_cast<unsigned char>(p[n]);
-  if (type == kNoCompression) return std::string_view(p, n);
-  if (type == kSnappyCompression) {
-    keep->push_back(snappy::Uncompress(std::string_view(p, n), ctx));
-    return keep->back();
-  }
-  throw CheckpointError(ctx + ": unknown block compression type " + std::to_string(type));
+  std::string scratch;
+  const std::string_view block = CheckedBlock(
+      file.substr(static_cast<size_t>(h.offset), static_cast<size_t>(h.size) + kBlockTrailerSize), h, filename,
+      what, &scratch);
+  if (block.data() != scratch.data()) return block;
+  keep->push_back(std::move(scratch));
+  return keep->back();
 }
 
 // Calls fn(key, value) for each of a block's entries (the value a view of `block`).
@@ -85,23 +74,56 @@ void ParseBlock(std::string_view block, const std::string& ctx, Fn fn) {
 
 }  // namespace
 
+std::pair<BlockHandle, BlockHandle> DecodeFooter(std::string_view footer, uint64_t file_size,
+                                                 const std::string& filename) {
+  const uint64_t magic = ckpt_internal::LoadFixed64(footer.data() + kFooterSize - 8);
+  if (magic != kTableMagic) {
+    throw CheckpointError(filename + ": bad table magic number in footer (at byte " +
+                          std::to_string(file_size - 8) + "); not a checkpoint table, or truncated");
+  }
+  Cursor fc(footer.substr(0, kFooterSize - 8), filename + ": footer", file_size - kFooterSize);
+  const BlockHandle meta_handle = DecodeHandle(&fc);
+  const BlockHandle index_handle = DecodeHandle(&fc);
+  return {meta_handle, index_handle};
+}
+
+std::string_view CheckedBlock(std::string_view stored, const BlockHandle& h, const std::string& filename,
+                              const char* what, std::string* scratch) {
+  const std::string ctx = filename + ": " + what + " block at offset " + std::to_string(h.offset);
+  const size_t n = static_cast<size_t>(h.size);
+  if (stored.size() != n + kBlockTrailerSize) {
+    throw CheckpointError(ctx + ": " + std::to_string(stored.size()) + " bytes read of its " +
+                          std::to_string(n + kBlockTrailerSize) + "; truncated?");
+  }
+  const char* p = stored.data();
+  const uint32_t want = crc32c::Unmask(ckpt_internal::LoadFixed32(p + n + 1));
+  if (want != crc32c::Value(p, n + 1)) throw CheckpointError(ctx + ": block checksum mismatch");
+  const auto type = static_cast<unsigned char>(p[n]);
+  if (type == kNoCompression) return std::string_view(p, n);
+  if (type == kSnappyCompression) {
+    *scratch = snappy::Uncompress(std::string_view(p, n), ctx);
+    return *scratch;
+  }
+  throw CheckpointError(ctx + ": unknown block compression type " + std::to_string(type));
+}
+
+void ForEachInBlock(std::string_view block, const std::string& ctx,
+                    const std::function<void(const std::string&, std::string_view)>& fn) {
+  ParseBlock(block, ctx, fn);
+}
+
+namespace {
+
+// ReadAll's walk: fn(key, value) for each entry, a value a view of `file` (an
+// uncompressed block) or of a decompressed block appended to *keep.
 void ForEachEntry(std::string_view file, const std::string& filename, std::deque<std::string>* keep,
                   const std::function<void(const std::string&, std::string_view)>& fn) {
   if (file.size() < kFooterSize) {
     throw CheckpointError(filename + ": too short to be a checkpoint table (" +
                           std::to_string(file.size()) + " bytes); truncated?");
   }
-  const char* footer = file.data() + file.size() - kFooterSize;
-  const uint64_t magic = ckpt_internal::LoadFixed64(footer + kFooterSize - 8);
-  if (magic != kTableMagic) {
-    throw CheckpointError(filename + ": bad table magic number in footer (at byte " +
-                          std::to_string(file.size() - 8) +
-                          "); not a checkpoint table, or truncated");
-  }
-  Cursor fc(std::string_view(footer, kFooterSize - 8), filename + ": footer",
-            file.size() - kFooterSize);
-  const Handle meta_handle = DecodeHandle(&fc);
-  const Handle index_handle = DecodeHandle(&fc);
+  const auto [meta_handle, index_handle] =
+      DecodeFooter(file.substr(file.size() - kFooterSize), file.size(), filename);
   // The metaindex block: TF writes it empty and never reads it; we only verify its
   // checksum so that no byte of the file goes unchecked (except the footer padding).
   ReadBlock(file, meta_handle, filename, "metaindex", keep);
@@ -128,6 +150,8 @@ void ForEachEntry(std::string_view file, const std::string& filename, std::deque
     });
   }
 }
+
+}  // namespace
 
 std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
                                                          const std::string& filename) {

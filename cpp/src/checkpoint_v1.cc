@@ -2,8 +2,14 @@
 // (SaverDef.V1). Each file is a sorted string table whose "" entry lists the tensors
 // and the slices the file stores, and whose other entries hold one slice's values
 // each, as a TensorProto's typed repeated fields (float_val, int_val, ...).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <map>
 #include <utility>
 
 #include "checkpoint_internal.h"
@@ -161,11 +167,71 @@ void DecodeValues(const std::vector<std::string_view>& protos, int32_t dt, int64
 
 }  // namespace
 
+// One file of the checkpoint: held open (or in memory), with its table's index.
+struct SliceReader::File {
+  std::string path;
+  int fd = -1;
+  std::string memory;  // the file's bytes, for the in-memory constructor
+  uint64_t size = 0;
+  std::vector<std::pair<std::string, table::BlockHandle>> index;  // last key of each data block
+  ~File() {
+    if (fd >= 0) ::close(fd);
+  }
+
+  // Bytes [offset, offset + n) of the file; CheckpointError if it ends before them
+  // (it shrank since it was opened).
+  std::string Read(uint64_t offset, uint64_t n, const std::string& what) const {
+    if (offset > size || n > size - offset) {
+      throw CheckpointError(path + ": " + what + " at byte " + std::to_string(offset) + " (" +
+                            std::to_string(n) + " bytes) runs past the end of the file (" + std::to_string(size) +
+                            " bytes); truncated?");
+    }
+    if (fd < 0) return memory.substr(static_cast<size_t>(offset), static_cast<size_t>(n));
+    std::string out(static_cast<size_t>(n), '\0');
+    size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t got = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw CheckpointError(path + ": read failed: " + ckpt_internal::ErrnoText());
+      if (got == 0) {
+        throw CheckpointError(path + ": " + what + " at byte " + std::to_string(offset) +
+                              ": the file ends at byte " + std::to_string(offset + done) +
+                              " (it changed since it was opened)");
+      }
+      done += static_cast<size_t>(got);
+    }
+    return out;
+  }
+
+  // The checked (and decompressed) contents of data or index block `h`.
+  std::string Block(const table::BlockHandle& h, const char* what) const {
+    if (h.size > size) {
+      throw CheckpointError(path + ": " + what + " block at offset " + std::to_string(h.offset) + " (size " +
+                            std::to_string(h.size) + ") runs past the end of the file (" + std::to_string(size) +
+                            " bytes); truncated?");
+    }
+    std::string raw = Read(h.offset, h.size + table::kBlockTrailerSize, std::string(what) + " block");
+    std::string scratch;
+    const std::string_view contents = table::CheckedBlock(raw, h, path, what, &scratch);
+    if (contents.data() != raw.data()) return scratch;
+    raw.resize(contents.size());
+    return raw;
+  }
+};
+
 SliceReader::SliceReader(std::vector<std::string> files) : files_(std::move(files)) {
   if (files_.empty()) throw CheckpointError("a V1 checkpoint needs at least one file");
-  values_.resize(files_.size());
-  contents_.resize(files_.size());
-  for (size_t fi = 0; fi < files_.size(); ++fi) Load(fi, ckpt_internal::ReadWholeFile(files_[fi]));
+  for (size_t fi = 0; fi < files_.size(); ++fi) {
+    auto f = std::make_unique<File>();
+    f->path = files_[fi];
+    f->fd = ::open(f->path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0) throw CheckpointError(f->path + ": cannot open: " + ckpt_internal::ErrnoText());
+    struct stat st {};
+    if (::fstat(f->fd, &st) != 0) throw CheckpointError(f->path + ": cannot stat: " + ckpt_internal::ErrnoText());
+    f->size = static_cast<uint64_t>(st.st_size);
+    files_impl_.push_back(std::move(f));
+    Load(fi);
+  }
   Finish();
 }
 
@@ -174,34 +240,61 @@ SliceReader::SliceReader(std::vector<std::string> files, const std::vector<std::
   if (files_.empty() || files_.size() != contents.size()) {
     throw CheckpointError("a V1 checkpoint needs one content per file, and at least one file");
   }
-  values_.resize(files_.size());
-  contents_.resize(files_.size());
-  for (size_t fi = 0; fi < files_.size(); ++fi) Load(fi, std::string(contents[fi]));
+  for (size_t fi = 0; fi < files_.size(); ++fi) {
+    auto f = std::make_unique<File>();
+    f->path = files_[fi];
+    f->memory = std::string(contents[fi]);
+    f->size = f->memory.size();
+    files_impl_.push_back(std::move(f));
+    Load(fi);
+  }
   Finish();
 }
 
-void SliceReader::Load(size_t fi, std::string file) {
+SliceReader::~SliceReader() = default;
+
+void SliceReader::Load(size_t fi) {
   {
-    const std::string& path = files_[fi];
-    contents_[fi] = std::move(file);  // (the values are views of it)
-    auto& values = values_[fi];
+    File& f = *files_impl_[fi];
+    const std::string& path = f.path;
+    std::string first_block;
     std::string_view meta_entry;
-    bool first = true;
     try {
-      table::ForEachEntry(contents_[fi], path, &decompressed_,
-                          [&](const std::string& key, std::string_view value) {
-                            if (first && !key.empty()) {
-                              throw CheckpointError(path + ": no metadata entry (empty key): not a V1 "
-                                                    "checkpoint file");
-                            }
-                            if (first) meta_entry = value;
-                            else values.emplace_hint(values.end(), key, value);
-                            first = false;
-                          });
+      if (f.size < table::kFooterSize) {
+        throw CheckpointError(path + ": too short to be a checkpoint table (" + std::to_string(f.size) +
+                              " bytes); truncated?");
+      }
+      const auto [meta_handle, index_handle] =
+          table::DecodeFooter(f.Read(f.size - table::kFooterSize, table::kFooterSize, "footer"), f.size, path);
+      (void)meta_handle;  // (the metaindex block: TensorFlow writes it empty and never reads it)
+      const std::string index = f.Block(index_handle, "index");
+      table::ForEachInBlock(index, path + ": index block", [&](const std::string& key, std::string_view value) {
+        Cursor hc(value, path + ": index block entry");
+        table::BlockHandle h;
+        h.offset = hc.Varint64();
+        h.size = hc.Varint64();
+        if (!f.index.empty() && !(f.index.back().first < key)) {
+          throw CheckpointError(path + ": index block: keys out of order");
+        }
+        f.index.emplace_back(key, h);
+      });
+      if (f.index.empty()) throw CheckpointError(path + ": an empty table: not a V1 checkpoint file");
+      // The metadata's key, "", sorts first: the first entry of the first block.
+      first_block = f.Block(f.index[0].second, "data");
+      bool first = true;
+      table::ForEachInBlock(first_block, path + ": data block at offset " + std::to_string(f.index[0].second.offset),
+                            [&](const std::string& key, std::string_view value) {
+                              if (first && !key.empty()) {
+                                throw CheckpointError(path + ": no metadata entry (empty key): not a V1 "
+                                                      "checkpoint file");
+                              }
+                              if (first) meta_entry = value;
+                              first = false;
+                            });
+      if (first) throw CheckpointError(path + ": an empty data block: not a V1 checkpoint file");
     } catch (const CheckpointError& e) {
       throw CheckpointError(std::string(e.what()) + " (read as a V1 checkpoint file)");
     }
-    if (first) throw CheckpointError(path + ": an empty table: not a V1 checkpoint file");
     // SavedTensorSlices.meta (field 1); repeated occurrences merge, as protobuf's do.
     std::vector<std::string_view> metas;
     {
@@ -330,14 +423,7 @@ void SliceReader::Load(size_t fi, std::string file) {
 
 void SliceReader::Finish() {
   names_.reserve(tensors_.size());
-  for (auto& [name, t] : tensors_) {
-    names_.push_back(name);
-    for (SliceTensor::Part& part : t.parts) {
-      const auto& values = values_[static_cast<size_t>(part.file)];
-      const auto it = values.find(EncodeTensorNameSlice(name, part.slice));
-      part.stored_bytes = it == values.end() ? 0 : it->second.size();
-    }
-  }
+  for (const auto& entry : tensors_) names_.push_back(entry.first);
 }
 
 const SliceTensor& SliceReader::Tensor(const std::string& name) const {
@@ -363,29 +449,53 @@ int64_t SliceReader::CheckedCoverage(const std::string& name, const SliceTensor&
     throw CheckpointError(what + ": its slices cover " + std::to_string(covered) + " of its " +
                           std::to_string(total) + " elements");
   }
-  const size_t min_bytes = StorageOf(t.dtype).min_bytes;
-  std::string where;
-  for (const SliceTensor::Part& part : t.parts) {
-    PartData(name, part, &where);  // (throws if its entry is missing)
-    const int64_t n = ResolveSlice(part.slice, t.shape).count;
-    if (static_cast<uint64_t>(n) > part.stored_bytes / min_bytes) {
-      throw CheckpointError(files_[static_cast<size_t>(part.file)] + ": tensor '" + name + "' slice " +
-                            SliceText(part.slice) + " stores " + std::to_string(part.stored_bytes) +
-                            " bytes, too few for its " + std::to_string(n) + " " + dtype::Name(t.dtype) +
-                            " elements");
-    }
-  }
   return total;
 }
 
-std::string_view SliceReader::PartData(const std::string& name, const SliceTensor::Part& part,
-                                       std::string* where) const {
-  const std::string& path = files_[static_cast<size_t>(part.file)];
-  *where = path + ": tensor '" + name + "' slice " + SliceText(part.slice);
-  const auto& values = values_[static_cast<size_t>(part.file)];
-  const auto it = values.find(EncodeTensorNameSlice(name, part.slice));
-  if (it == values.end()) throw CheckpointError(*where + ": its data entry is missing");
-  return it->second;
+SliceReader::Located SliceReader::Locate(const std::string& name, const SliceTensor& t) const {
+  Located out;
+  out.total = CheckedCoverage(name, t);
+  // Each part's entry is in the first block whose last key is not below its key; a
+  // block holding several of them is read once.
+  std::map<std::pair<int32_t, uint64_t>, size_t> block_of;  // (file, offset) -> index in out.blocks
+  const size_t min_bytes = StorageOf(t.dtype).min_bytes;
+  for (const SliceTensor::Part& part : t.parts) {
+    const File& f = *files_impl_[static_cast<size_t>(part.file)];
+    std::string where = f.path + ": tensor '" + name + "' slice " + SliceText(part.slice);
+    const std::string key = EncodeTensorNameSlice(name, part.slice);
+    const auto ie = std::lower_bound(f.index.begin(), f.index.end(), key,
+                                     [](const auto& entry, const std::string& k) { return entry.first < k; });
+    if (ie == f.index.end()) throw CheckpointError(where + ": its data entry is missing");
+    auto [slot, fresh] = block_of.emplace(std::make_pair(part.file, ie->second.offset), out.blocks.size());
+    if (fresh) out.blocks.push_back(f.Block(ie->second, "data"));
+    const std::string& block = out.blocks[slot->second];
+    std::string_view value;
+    bool found = false;
+    std::string previous;
+    bool first = true;
+    table::ForEachInBlock(block, f.path + ": data block at offset " + std::to_string(ie->second.offset),
+                          [&](const std::string& k, std::string_view v) {
+                            if ((!first && !(previous < k)) || k > ie->first) {
+                              throw CheckpointError(f.path + ": data block at offset " +
+                                                    std::to_string(ie->second.offset) + ": keys out of order");
+                            }
+                            if (k == key) {
+                              value = v;
+                              found = true;
+                            }
+                            previous = k;
+                            first = false;
+                          });
+    if (!found) throw CheckpointError(where + ": its data entry is missing");
+    const int64_t n = ResolveSlice(part.slice, t.shape).count;
+    if (static_cast<uint64_t>(n) > value.size() / min_bytes) {
+      throw CheckpointError(where + " stores " + std::to_string(value.size()) + " bytes, too few for its " +
+                            std::to_string(n) + " " + dtype::Name(t.dtype) + " elements");
+    }
+    out.values.push_back(value);
+    out.where.push_back(std::move(where));
+  }
+  return out;
 }
 
 namespace {
@@ -424,25 +534,29 @@ void CheckReadable(const std::string& what, int32_t dt, bool strings) {
 
 uint64_t SliceReader::TensorBytes(const std::string& name) const {
   const SliceTensor& t = Tensor(name);
-  const std::string what = files_[static_cast<size_t>(t.parts[0].file)] + ": tensor '" + name + "'";
-  CheckReadable(what, t.dtype, false);
-  const int64_t total = CheckedCoverage(name, t);
-  return static_cast<uint64_t>(total) * dtype::ByteSize(t.dtype);
+  CheckReadable(files_[static_cast<size_t>(t.parts[0].file)] + ": tensor '" + name + "'", t.dtype, false);
+  return static_cast<uint64_t>(Locate(name, t).total) * dtype::ByteSize(t.dtype);
 }
 
-void SliceReader::ReadInto(const std::string& name, char* out, size_t size) const {
-  const uint64_t bytes = TensorBytes(name);
+uint64_t SliceReader::StoredBytes(const std::string& name) const {
   const SliceTensor& t = Tensor(name);
-  if (bytes != size) {
-    throw CheckpointError(files_[0] + ": tensor '" + name + "' has " + std::to_string(bytes) +
-                          " bytes, not the " + std::to_string(size) + " of the buffer given");
-  }
+  uint64_t bytes = 0;
+  for (std::string_view v : Locate(name, t).values) bytes += v.size();
+  return bytes;
+}
+
+void SliceReader::ReadWith(const std::string& name, const std::function<char*(size_t)>& alloc) const {
+  const SliceTensor& t = Tensor(name);
+  CheckReadable(files_[static_cast<size_t>(t.parts[0].file)] + ": tensor '" + name + "'", t.dtype, false);
+  const Located located = Locate(name, t);  // (its blocks read: what the values can fill is known)
   const size_t elem = dtype::ByteSize(t.dtype);
+  char* out = alloc(static_cast<size_t>(located.total) * elem);
   std::vector<char> scratch;
-  std::string where;
-  for (const SliceTensor::Part& part : t.parts) {
+  for (size_t i = 0; i < t.parts.size(); ++i) {
+    const SliceTensor::Part& part = t.parts[i];
+    const std::string& where = located.where[i];
     const Extents x = ResolveSlice(part.slice, t.shape);
-    const auto protos = TensorProtos(PartData(name, part, &where), where);
+    const auto protos = TensorProtos(located.values[i], where);
     const int64_t at = ContiguousStart(t.shape, x);
     if (at >= 0) {  // straight into place
       DecodeValues(protos, t.dtype, x.count, out + static_cast<size_t>(at) * elem, nullptr, where);
@@ -457,22 +571,30 @@ void SliceReader::ReadInto(const std::string& name, char* out, size_t size) cons
   }
 }
 
+void SliceReader::ReadInto(const std::string& name, char* out, size_t size) const {
+  ReadWith(name, [&](size_t bytes) {
+    if (bytes != size) {
+      throw CheckpointError(files_[0] + ": tensor '" + name + "' has " + std::to_string(bytes) +
+                            " bytes, not the " + std::to_string(size) + " of the buffer given");
+    }
+    return out;
+  });
+}
+
 std::vector<std::string> SliceReader::ReadStrings(const std::string& name) const {
   const SliceTensor& t = Tensor(name);
-  const std::string what = files_[static_cast<size_t>(t.parts[0].file)] + ": tensor '" + name + "'";
-  CheckReadable(what, t.dtype, true);
-  const int64_t total = CheckedCoverage(name, t);
-  std::vector<std::string> out(static_cast<size_t>(total));
+  CheckReadable(files_[static_cast<size_t>(t.parts[0].file)] + ": tensor '" + name + "'", t.dtype, true);
+  const Located located = Locate(name, t);
+  std::vector<std::string> out(static_cast<size_t>(located.total));
   std::vector<std::string> scratch;
-  std::string where;
-  for (const SliceTensor::Part& part : t.parts) {
-    const Extents x = ResolveSlice(part.slice, t.shape);
-    const auto protos = TensorProtos(PartData(name, part, &where), where);
+  for (size_t i = 0; i < t.parts.size(); ++i) {
+    const Extents x = ResolveSlice(t.parts[i].slice, t.shape);
+    const auto protos = TensorProtos(located.values[i], located.where[i]);
     scratch.assign(static_cast<size_t>(x.count), std::string());
-    DecodeValues(protos, t.dtype, x.count, nullptr, scratch.data(), where);
+    DecodeValues(protos, t.dtype, x.count, nullptr, scratch.data(), located.where[i]);
     ForEachSliceRun(t.shape, x.start, x.len, [&](int64_t src, int64_t dst, int64_t run) {
-      for (int64_t i = 0; i < run; ++i) {
-        out[static_cast<size_t>(dst + i)] = std::move(scratch[static_cast<size_t>(src + i)]);
+      for (int64_t j = 0; j < run; ++j) {
+        out[static_cast<size_t>(dst + j)] = std::move(scratch[static_cast<size_t>(src + j)]);
       }
     });
   }

@@ -493,7 +493,7 @@ static void TestV1() {
   r.ReadInto("h", reinterpret_cast<char*>(h), sizeof h);
   CHECK(h[0] == 0x3c00 && h[1] == 0xc000);
   CHECK((r.ReadStrings("s") == std::vector<std::string>{"ab", ""}));
-  CHECK(r.Tensor("cols").parts.size() == 2 && r.Tensor("cols").parts[1].stored_bytes > 0);
+  CHECK(r.Tensor("cols").parts.size() == 2 && r.StoredBytes("cols") > 10);
   CHECK(ExpectError([&] { r.ReadStrings("f"); }).find("is not a string tensor") != std::string::npos);
   CHECK(ExpectError([&] { r.ReadInto("f", reinterpret_cast<char*>(f), 4); }).find("not the 4") != std::string::npos);
   CHECK(ExpectError([&] { r.Tensor("nope"); }).find("'nope' not found") != std::string::npos);

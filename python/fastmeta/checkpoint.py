@@ -211,9 +211,9 @@ class CheckpointReader:
     a pattern such as ``model.ckpt-?????-of-00002``, as TensorFlow's reader takes it).
 
     V2: the data files are opened lazily and read (never mapped) into the arrays
-    returned; every read verifies the tensor's CRC32C. V1: every file is read whole
-    when the reader opens (its table blocks are CRC-checked; the tensor values live in
-    them), so the reader holds about the checkpoint's size in memory. Thread-safe.
+    returned; every read verifies the tensor's CRC32C. V1: the files are opened and
+    their tables' index and metadata read; a tensor's values are read (the blocks of
+    its slices, CRC-checked) when it is. Thread-safe.
     """
 
     def __init__(self, prefix: PathLike):
@@ -272,8 +272,8 @@ class CheckpointReader:
     def entry(self, name: str) -> dict:
         """The stored BundleEntryProto of ``name`` as a dict (dtype enum, shape,
         shard_id, offset, size, crc32c, slices). V1: dtype, shape, slices (empty when
-        stored whole), size (bytes its slices store), shard_id (the file of its first
-        slice) and parts ((slice, file, size) per stored slice)."""
+        stored whole), shard_id (the file of its first slice) and parts ((slice, file)
+        per stored slice)."""
         return dict(self._entry(name))
 
     def get_dtype(self, name: str) -> np.dtype:
@@ -321,6 +321,8 @@ class CheckpointReader:
             arr = np.empty(len(data), dtype=object)
             arr[:] = data
             return arr.reshape(shape)
+        if isinstance(self._reader, _core.SliceReader):  # (its blocks read once, then allocated)
+            return np.frombuffer(self._reader.read_array(name), dtype=dt).reshape(shape)
         self._reader.nbytes(name)  # (the files hold the bytes: nothing is allocated for more)
         arr = np.empty(shape, dtype=dt)
         self._reader.read_into(name, arr.reshape(-1).view(np.uint8).data)
@@ -606,10 +608,11 @@ def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
         rows = []
         for name in sorted(reader.get_variable_to_shape_map()):
             e = reader.entry(name)
-            size = e["size"]
-            if reader.format == "V1" and _core.dtype_size(e["dtype"]):
-                size = math.prod(e["shape"]) * _core.dtype_size(e["dtype"])  # (not the proto's)
-            elif e["slices"] and reader.format == "V2":  # stored bytes of all the slices
+            size = e.get("size", 0)
+            if isinstance(reader._reader, _core.SliceReader):  # (V1 stores protobuf fields, not bytes)
+                itemsize = _core.dtype_size(e["dtype"])
+                size = math.prod(e["shape"]) * itemsize if itemsize else reader._reader.stored_bytes(name)
+            elif e["slices"]:  # stored bytes of all the slices
                 size = sum(
                     reader._reader.entry(_core.encode_tensor_name_slice(name, s))["size"]
                     for s in e["slices"]

@@ -14,7 +14,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -148,15 +147,27 @@ std::string EncodeTensorNameSlice(std::string_view name, const TensorSlice& slic
 
 // ---- sorted string table (the .index file) ----
 namespace table {
+constexpr size_t kFooterSize = 48;  // two block handles, padded, and the magic number
+constexpr size_t kBlockTrailerSize = 5;  // compression type + masked CRC32C
+struct BlockHandle {
+  uint64_t offset = 0;
+  uint64_t size = 0;  // without the trailer
+};
+// The (metaindex, index) handles in a table's last kFooterSize bytes; checks the magic.
+std::pair<BlockHandle, BlockHandle> DecodeFooter(std::string_view footer, uint64_t file_size,
+                                                 const std::string& filename);
+// A block as stored (its contents and trailer, `h` saying where), checksummed: a view of
+// `stored`, or, when compressed, of its contents decompressed into *scratch.
+std::string_view CheckedBlock(std::string_view stored, const BlockHandle& h, const std::string& filename,
+                              const char* what, std::string* scratch);
+// Calls fn(key, value) for each entry of a block's contents (values are views of it).
+void ForEachInBlock(std::string_view block, const std::string& ctx,
+                    const std::function<void(const std::string&, std::string_view)>& fn);
 // Parses a whole table held in memory; returns the key/value pairs in file order
 // (verified strictly increasing). `filename` is used in error messages.
 std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
                                                          const std::string& filename);
-// The same checks, calling fn(key, value) for each entry instead: a value is a view of
-// `file` (an uncompressed block) or of a decompressed block appended to *keep, valid
-// while both live.
-void ForEachEntry(std::string_view file, const std::string& filename, std::deque<std::string>* keep,
-                  const std::function<void(const std::string&, std::string_view)>& fn);
+
 struct BuildOptions {
   size_t block_size = 262144;  // TensorFlow's table::Options default
   int block_restart_interval = 16;
@@ -297,8 +308,7 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
 struct SliceTensor {
   struct Part {
     TensorSlice slice;
-    int32_t file = 0;          // index into SliceReader::files()
-    uint64_t stored_bytes = 0;  // size of its stored SavedTensorSlices message
+    int32_t file = 0;  // index into SliceReader::files()
   };
   int32_t dtype = 0;
   std::vector<int64_t> shape;
@@ -307,14 +317,19 @@ struct SliceTensor {
 
 class SliceReader {
  public:
-  // Reads every file (each whole into memory, once: V1 tables hold the tensor values) and
-  // registers each tensor's slices, checking them as TensorFlow's TensorSliceReader
-  // does: versions, one dtype and shape per name across files, slices inside the
-  // shape and not overlapping. Throws CheckpointError naming the file and tensor.
+  // Opens every file and reads its table's index and metadata (the values are read when
+  // a tensor is), registering each tensor's slices and checking them as TensorFlow's
+  // TensorSliceReader does: versions, one dtype and shape per name across files, slices
+  // inside the shape and not overlapping. Throws CheckpointError naming the file and
+  // tensor. The files stay open; one truncated or rewritten in place later makes a read
+  // fail (past the end, or a block checksum), never crash.
   explicit SliceReader(std::vector<std::string> files);
   // The same over tables held in memory, contents[i] being the file named files[i]
   // (for tests and fuzzing).
   SliceReader(std::vector<std::string> files, const std::vector<std::string_view>& contents);
+  ~SliceReader();
+  SliceReader(const SliceReader&) = delete;
+  SliceReader& operator=(const SliceReader&) = delete;
 
   const std::vector<std::string>& files() const { return files_; }
   // Every tensor name, sorted.
@@ -322,35 +337,44 @@ class SliceReader {
   bool Contains(const std::string& name) const { return tensors_.count(name) != 0; }
   const SliceTensor& Tensor(const std::string& name) const;  // throws if missing
 
-  // The row-major bytes ReadInto writes for fixed-size tensor `name`, after checking
-  // its slices cover it and hold enough stored data to fill it (a corrupt shape
-  // allocates nothing).
-  uint64_t TensorBytes(const std::string& name) const;
-  // The whole tensor, assembled from its slices, into out[0, size) (size must be
-  // TensorBytes(name)). Thread-safe, as is every read.
+  // The whole fixed-size tensor `name`, its slices' blocks read once: alloc(bytes) is
+  // called (once) after its slices are found to cover it and to store enough values to
+  // fill it (a corrupt shape allocates nothing), and returns where to write its
+  // row-major bytes. Thread-safe, as is every read.
+  void ReadWith(const std::string& name, const std::function<char*(size_t)>& alloc) const;
+  // The same into out[0, size); size must be what the tensor has.
   void ReadInto(const std::string& name, char* out, size_t size) const;
+  // The bytes ReadWith would ask for (reading the blocks to check them).
+  uint64_t TensorBytes(const std::string& name) const;
   // The elements of a DT_STRING tensor, assembled from its slices.
   std::vector<std::string> ReadStrings(const std::string& name) const;
+  // The size of the stored messages of `name`'s slices.
+  uint64_t StoredBytes(const std::string& name) const;
 
  private:
-  // Keeps file `fi`'s bytes and registers its tensors and stored slices.
-  void Load(size_t fi, std::string file);
-  // Records each slice's stored size and the sorted names, once every file is loaded.
+  struct File;
+  // A tensor's stored slices found: their blocks, and per part its stored message (a
+  // view of a block) and how messages name it.
+  struct Located {
+    int64_t total = 0;
+    std::vector<std::string> blocks;
+    std::vector<std::string_view> values;
+    std::vector<std::string> where;
+  };
+  // Registers file `fi`'s tensors from its metadata.
+  void Load(size_t fi);
+  // The sorted names, once every file is loaded.
   void Finish();
   // Throws unless `name`'s slices cover its shape exactly; returns its element count.
   int64_t CheckedCoverage(const std::string& name, const SliceTensor& t) const;
-  // The stored TensorProto of one part (its SavedSlice's data), and where it came from.
-  std::string_view PartData(const std::string& name, const SliceTensor::Part& part,
-                            std::string* where) const;
+  // Reads the blocks of `name`'s slices and finds their values; throws if one is
+  // missing, or stores too few bytes for its elements.
+  Located Locate(const std::string& name, const SliceTensor& t) const;
 
   std::vector<std::string> files_;
+  std::vector<std::unique_ptr<File>> files_impl_;
   std::vector<std::string> names_;
   std::map<std::string, SliceTensor> tensors_;
-  // Per file: its bytes; stored key -> SavedTensorSlices bytes (views of them, or of a
-  // decompressed block).
-  std::vector<std::string> contents_;
-  std::deque<std::string> decompressed_;
-  std::vector<std::map<std::string, std::string_view>> values_;
 };
 
 }  // namespace fastmeta
