@@ -896,17 +896,20 @@ def _saver(
         scope = import_scope
         committed, staged = txn.collection_runs("variables")
         var = first_in_scope((committed,), scope_to_prepend)
+        key = ""
         if var is None:
             var = first_in_scope((staged,), scope_to_prepend)
-        if var is not None:
+        elif scope_to_prepend:
+            # An earlier variable the scope's regex matches: TensorFlow's var_list, keyed
+            # by stripped names, holds the last variable of its key (its scope may differ).
+            # (Only then: this import's variables have keys of their own, and reading the
+            # collection would make the Variable objects the import defers.)
             key = strip_name_scope(var.name, scope_to_prepend)
-            if scope_to_prepend:
-                # (An earlier variable the scope's regex matches: TensorFlow's var_list,
-                # keyed by stripped names, holds the last variable of that key, whose
-                # scope may differ.)
-                for v in txn.get_collection("variables", scope=scope_to_prepend):
-                    if v.name.endswith(key) and strip_name_scope(v.name, scope_to_prepend) == key:
-                        var = v
+            for v in txn.get_collection("variables", scope=scope_to_prepend):
+                if v.name.endswith(key) and strip_name_scope(v.name, scope_to_prepend) == key:
+                    var = v
+        if var is not None:
+            key = key or strip_name_scope(var.name, scope_to_prepend)
             scope = var.name[: -len(key)] if key else var.name
         return Saver(saver_def=rest.saver_def, name=scope, graph=target)
     if default is target:
