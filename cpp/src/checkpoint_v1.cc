@@ -21,7 +21,6 @@ using ckpt_internal::ContiguousStart;
 using ckpt_internal::Cursor;
 using ckpt_internal::Extents;
 using ckpt_internal::ForEachSliceRun;
-using ckpt_internal::Overlap;
 using ckpt_internal::ResolveSlice;
 using ckpt_internal::ShapeString;
 using ckpt_internal::SliceShown;
@@ -82,6 +81,16 @@ void PutVarintElement(int32_t dt, uint64_t v, char* out) {
     case dtype::kBool: *out = static_cast<char>(v != 0); return;
     default: *out = static_cast<char>(static_cast<uint8_t>(v)); return;  // 8-bit types
   }
+}
+
+// Whether two slices of a tensor of `shape` (in range, of its rank) share an element.
+bool SlicesOverlap(const TensorSlice& a, const TensorSlice& b, const std::vector<int64_t>& shape) {
+  for (size_t d = 0; d < shape.size(); ++d) {
+    const int64_t as = a[d].length < 0 ? 0 : a[d].start, al = a[d].length < 0 ? shape[d] : a[d].length;
+    const int64_t bs = b[d].length < 0 ? 0 : b[d].start, bl = b[d].length < 0 ? shape[d] : b[d].length;
+    if (al == 0 || bl == 0 || as + al <= bs || bs + bl <= as) return false;
+  }
+  return true;
 }
 
 // TensorFlow's notation of a slice alone ("0,2:-").
@@ -402,10 +411,8 @@ void SliceReader::Load(size_t fi) {
             throw CheckpointError(what + " is stored in more than " + std::to_string(kMaxSlicesPerTensor) +
                                   " slices");
           }
-          const Extents x = ResolveSlice(s, shape);
           for (const SliceTensor::Part& other : t.parts) {
-            const Extents y = ResolveSlice(other.slice, shape);
-            if (x.count > 0 && y.count > 0 && Overlap(x, y)) {
+            if (SlicesOverlap(s, other.slice, shape)) {
               throw CheckpointError(what + ": slice " + SliceText(s) + " overlaps slice " +
                                     SliceText(other.slice) + " (stored in " +
                                     files_[static_cast<size_t>(other.file)] + ")");
