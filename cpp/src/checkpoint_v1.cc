@@ -302,7 +302,9 @@ void SliceReader::Load(size_t fi) {
                             });
       if (first) throw CheckpointError(path + ": an empty data block: not a V1 checkpoint file");
     } catch (const CheckpointError& e) {
-      throw CheckpointError(std::string(e.what()) + " (read as a V1 checkpoint file)");
+      const std::string message = e.what();
+      if (message.find("V1") != std::string::npos) throw;
+      throw CheckpointError(message + " (read as a V1 checkpoint file)");
     }
     // SavedTensorSlices.meta (field 1); repeated occurrences merge, as protobuf's do.
     std::vector<std::string_view> metas;

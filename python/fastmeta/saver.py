@@ -386,11 +386,12 @@ class Saver:
         for p in checkpoint_paths:
             # V2's index first; else V1's files (the first a sharded pattern matches).
             found = [p + ".index"] if os.path.exists(p + ".index") else v1_checkpoint_files(p)
-            for path in found[:1]:
-                try:
-                    stamps.append((p, float(os.stat(path).st_mtime_ns // 1_000_000_000)))
-                except OSError:
-                    continue
+            if not found:
+                continue
+            try:
+                stamps.append((p, float(os.stat(found[0]).st_mtime_ns // 1_000_000_000)))
+            except OSError:  # (gone meanwhile)
+                continue
         self.set_last_checkpoints_with_time(stamps)
 
     def __repr__(self) -> str:
@@ -932,9 +933,9 @@ def remove_checkpoint(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -
     """TensorFlow's ``remove_checkpoint``: delete the checkpoint's meta graph file
     (``<prefix>.meta``, the suffix given, named as :func:`fastmeta.export.meta_graph_filename`
     names it), ``<prefix>.index`` and ``<prefix>.data-?????-of-?????``; without an index,
-    also the V1 file(s) the prefix matches
-    (TensorFlow picks by ``saver_def.version``; fastmeta looks at what is on disk, as it
-    writes V2 whatever the version says)."""
+    also the V1 file(s) the prefix matches. (TensorFlow picks the format by
+    ``saver_def.version``; fastmeta looks at what is on disk, as it writes V2 whatever
+    the version says.)"""
     from fastmeta.checkpoint import v1_checkpoint_files
     from fastmeta.export import meta_graph_filename
 
