@@ -312,6 +312,31 @@ def test_invalid_utf8_error_names_the_field(tf2: dict[str, Any], case: str, name
         fm_saved_model.load(export_dir, ["serve"], graph=fastmeta.Graph())
 
 
+# (case, the fields its problem lies in, outermost first, as the error names them)
+_OBJECT_GRAPH = "MetaGraphDef.object_graph_def > SavedObjectGraph"
+TRAIL_CASES = [
+    ("variable_shape_dim_truncated",
+     f"{_OBJECT_GRAPH}.nodes > SavedObject.variable > SavedVariable.shape > TensorShapeProto.dim"),
+    ("bound_inputs_packed_truncated",
+     f"{_OBJECT_GRAPH}.concrete_functions > SavedObjectGraph.concrete_functions.value > "
+     "SavedConcreteFunction.bound_inputs"),
+    ("function_spec_deep_string_not_utf8",
+     f"{_OBJECT_GRAPH}.nodes > SavedObject.function > SavedFunction.function_spec > FunctionSpec.fullargspec"),
+    ("user_object_version_length_past_end",
+     f"{_OBJECT_GRAPH}.nodes > SavedObject.user_object > SavedUserObject.version"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "trail"), TRAIL_CASES, ids=[c[0] for c in TRAIL_CASES])
+def test_the_error_names_the_fields_a_problem_lies_in(case: str, trail: str, tmp_path: Path) -> None:
+    """Outside graph_def, the core's wire check says where in the message a problem
+    lies (the fields from the MetaGraphDef down), besides the byte offset."""
+    path = tmp_path / "g.meta"
+    path.write_bytes(meta_graph_pb2.MetaGraphDef().SerializeToString() + field(7, dict(OBJECT_GRAPH_CASES)[case]))
+    with pytest.raises(fastmeta.ParseError, match=re.escape(f"(in {trail}) (at byte offset")):
+        fastmeta.import_meta_graph(path, graph=fastmeta.Graph())
+
+
 @pytest.mark.parametrize("bad", [c[1] for c in DEBUG_INFO_CASES], ids=[c[0] for c in DEBUG_INFO_CASES])
 def test_malformed_debug_info_in_a_meta_graph_file(bad: bytes, tmp_path: Path) -> None:
     good = meta(node("a"), node("b", inputs=("^a",)))

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <iterator>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "fastmeta/errors.h"
@@ -330,11 +331,22 @@ bool WalkWithStack(Message root, std::string_view bytes, int root_depth, Problem
   return Walk<true>(root, bytes, root_depth, problem);
 }
 
+// Field `number` of message `message` as the schema names it ("SavedObject.registered_name"),
+// or "" when it has no names.
+std::string FieldName(const WireSchema& schema, uint32_t message, uint32_t number) {
+  if (message < schema.message_names.size() && message < schema.field_names.size() &&
+      number < schema.field_names[message].size() && !schema.field_names[message][number].empty()) {
+    return schema.message_names[message] + "." + schema.field_names[message][number];
+  }
+  return "";
+}
+
 // CheckParses' walk of one message of `schema` (at nesting depth `depth`), recursive:
 // the messages it reaches are whole files' (a GraphDef), not the few small ones above.
-// A string field's invalid UTF-8 is `named` by the schema's names, when it has them.
+// A string field's invalid UTF-8 is `named` by the schema's names, when it has them; on
+// a problem, `trail` gets the fields it lies in, innermost first.
 bool CheckSchema(const WireSchema& schema, uint32_t message, const char* p, const char* end, int depth,
-                 Problem& problem, std::string& named) {
+                 Problem& problem, std::string& named, std::vector<std::string>& trail) {
   const std::vector<WireSchema::Field>& fields = schema.messages[message];
   while (p < end) {
     const char* at = p;
@@ -363,28 +375,29 @@ bool CheckSchema(const WireSchema& schema, uint32_t message, const char* p, cons
         switch (f.kind) {
           case WireSchema::kString:
             if (!wire::IsValidUtf8(std::string_view(data, len))) {
-              if (message < schema.message_names.size() && message < schema.field_names.size() &&
-                  number < schema.field_names[message].size() && !schema.field_names[message][number].empty()) {
-                named = schema.message_names[message] + "." + schema.field_names[message][number] +
-                        " is not valid UTF-8";
-              }
+              const std::string field = FieldName(schema, message, number);
+              if (!field.empty()) named = field + " is not valid UTF-8";
               return Fail(problem, data, "invalid UTF-8 in a string field");
             }
             break;
           case WireSchema::kMessage:
             if (depth >= kMaxDepth) return Fail(problem, at, kTooDeep);
-            if (!CheckSchema(schema, f.message, data, p, depth + 1, problem, named)) return false;
+            if (!CheckSchema(schema, f.message, data, p, depth + 1, problem, named, trail)) {
+              trail.push_back(FieldName(schema, message, number));
+              return false;
+            }
             break;
           // (a scalar's: packed values of a repeated field, else an unknown field)
           case WireSchema::kVarint:
-            if (f.repeated && !PackedVarintsOk(data, p)) return Fail(problem, at, "packed field ends inside a value");
-            break;
           case WireSchema::kFixed32:
-            if (f.repeated && len % 4 != 0) return Fail(problem, at, "packed field ends inside a value");
+          case WireSchema::kFixed64: {
+            const size_t width = f.kind == WireSchema::kFixed32 ? 4 : f.kind == WireSchema::kFixed64 ? 8 : 0;
+            if (f.repeated && (width ? len % width != 0 : !PackedVarintsOk(data, p))) {
+              trail.push_back(FieldName(schema, message, number));
+              return Fail(problem, at, "packed field ends inside a value");
+            }
             break;
-          case WireSchema::kFixed64:
-            if (f.repeated && len % 8 != 0) return Fail(problem, at, "packed field ends inside a value");
-            break;
+          }
           default: break;  // (bytes, unknown)
         }
         break;
@@ -417,8 +430,18 @@ void CheckParses(const WireSchema& schema, uint32_t message, std::string_view da
   if (message >= schema.messages.size()) throw std::invalid_argument("CheckParses: no such message in the schema");
   proto_check::Problem problem{};
   std::string named;
-  if (!proto_check::CheckSchema(schema, message, data.data(), data.data() + data.size(), depth, problem, named)) {
-    throw ParseError(named.empty() ? std::string(problem.what) : named, static_cast<size_t>(problem.at - data.data()));
+  std::vector<std::string> trail;
+  if (!proto_check::CheckSchema(schema, message, data.data(), data.data() + data.size(), depth, problem, named,
+                                trail)) {
+    // Where it lies: "(in MetaGraphDef.object_graph_def > SavedObjectGraph.nodes)".
+    std::string where;
+    for (auto it = trail.rbegin(); it != trail.rend(); ++it) {
+      if (it->empty()) continue;
+      where += (where.empty() ? " (in " : " > ") + *it;
+    }
+    if (!where.empty()) where += ")";
+    throw ParseError((named.empty() ? std::string(problem.what) : named) + where,
+                     static_cast<size_t>(problem.at - data.data()));
   }
 }
 
