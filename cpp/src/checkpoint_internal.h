@@ -175,10 +175,10 @@ inline bool Overlap(const Extents& a, const Extents& b) {
   return true;
 }
 // The element where slice `x` starts in the row-major `full` tensor if the slice is
-// one contiguous run there (every dimension before its last partial one is one wide),
-// else -1.
+// one contiguous run there (every dimension before its last partial one is one wide;
+// with none partial, it is the whole tensor), else -1.
 inline int64_t ContiguousStart(const std::vector<int64_t>& full, const Extents& x) {
-  size_t partial = full.size();
+  size_t partial = 0;
   for (size_t d = full.size(); d-- > 0;) {
     if (x.len[d] != full[d]) {
       partial = d;

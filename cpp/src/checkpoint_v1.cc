@@ -189,17 +189,21 @@ struct SliceReader::File {
 
   // Bytes [offset, offset + n) of the file; CheckpointError if it ends before them
   // (it shrank since it was opened).
-  std::string Read(uint64_t offset, uint64_t n, const std::string& what) const {
+  // Bytes [offset, offset + n) of the file into dst; CheckpointError if it ends before
+  // them (it shrank since it was opened).
+  void ReadInto(uint64_t offset, uint64_t n, char* dst, const std::string& what) const {
     if (offset > size || n > size - offset) {
       throw CheckpointError(path + ": " + what + " at byte " + std::to_string(offset) + " (" +
                             std::to_string(n) + " bytes) runs past the end of the file (" + std::to_string(size) +
                             " bytes); truncated?");
     }
-    if (fd < 0) return memory.substr(static_cast<size_t>(offset), static_cast<size_t>(n));
-    std::string out(static_cast<size_t>(n), '\0');
+    if (fd < 0) {
+      if (n != 0) std::memcpy(dst, memory.data() + offset, static_cast<size_t>(n));
+      return;
+    }
     size_t done = 0;
-    while (done < out.size()) {
-      const ssize_t got = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    while (done < n) {
+      const ssize_t got = ::pread(fd, dst + done, static_cast<size_t>(n) - done, static_cast<off_t>(offset + done));
       if (got < 0 && errno == EINTR) continue;
       if (got < 0) throw CheckpointError(path + ": read failed: " + ckpt_internal::ErrnoText());
       if (got == 0) {
@@ -209,7 +213,106 @@ struct SliceReader::File {
       }
       done += static_cast<size_t>(got);
     }
+  }
+
+  std::string Read(uint64_t offset, uint64_t n, const std::string& what) const {
+    if (offset > size || n > size - offset) ReadInto(offset, n, nullptr, what);  // (throws)
+    std::string out(static_cast<size_t>(n), '\0');
+    ReadInto(offset, n, out.data(), what);
     return out;
+  }
+
+  // Whether the entry `key` of block `h` can be read straight into its destination: the
+  // block holds that one entry, uncompressed, and its value is the way SaveSlices writes a
+  // slice of fixed-width values (SavedTensorSlices{data: SavedSlice{..., data:
+  // TensorProto{..., field: packed values}}}, each last in its message) whose packed
+  // values are `want` bytes. Then *d says where those bytes are and holds what the
+  // block's checksum needs besides them. Otherwise false: the block is read whole.
+  bool PlanDirect(const table::BlockHandle& h, const std::string& key, uint32_t field, uint64_t want,
+                  Direct* d) const {
+    constexpr uint64_t kProbe = 1024;     // the bytes read ahead of the values
+    constexpr uint64_t kMinDirect = 4096;  // smaller values: the whole block is read
+    constexpr uint64_t kMaxTail = 4096;    // the restart array after the one entry
+    if (want < kMinDirect || h.size > size || h.offset > size - h.size ||
+        size - h.offset - h.size < table::kBlockTrailerSize) {
+      return false;
+    }
+    const uint64_t n = h.size;
+    const std::string probe = Read(h.offset, std::min(n, kProbe), "data block");
+    const char* b = probe.data();
+    const char* e = b + probe.size();
+    const char* p = b;
+    auto varint = [&](uint64_t& v) {
+      v = 0;
+      for (int shift = 0; shift < 64 && p < e; shift += 7) {
+        const auto c = static_cast<unsigned char>(*p++);
+        v |= static_cast<uint64_t>(c & 0x7f) << shift;
+        if ((c & 0x80) == 0) return true;
+      }
+      return false;
+    };
+    auto at = [&] { return static_cast<uint64_t>(p - b); };
+    uint64_t shared = 0, non_shared = 0, value_len = 0, tag = 0, len = 0;
+    if (!varint(shared) || shared != 0 || !varint(non_shared) || !varint(value_len)) return false;
+    if (non_shared != key.size() || static_cast<uint64_t>(e - p) < non_shared ||
+        std::memcmp(p, key.data(), key.size()) != 0) {
+      return false;
+    }
+    p += key.size();
+    if (value_len > n - at()) return false;
+    const uint64_t value_end = at() + value_len;
+    // SavedTensorSlices: its data (2), alone.
+    if (!varint(tag) || tag != (2u << 3 | 2u) || !varint(len) || at() + len != value_end) return false;
+    // SavedSlice: name, slice..., then its data (3), last.
+    for (;;) {
+      if (!varint(tag)) return false;
+      if ((tag & 7u) == 0) {
+        if (!varint(len)) return false;
+        continue;
+      }
+      if ((tag & 7u) != 2 || !varint(len)) return false;
+      if ((tag >> 3) == 3) {
+        if (at() + len != value_end) return false;
+        break;
+      }
+      if (static_cast<uint64_t>(e - p) < len) return false;
+      p += len;
+    }
+    // TensorProto: any other fields, then the packed values, last.
+    for (;;) {
+      if (!varint(tag)) return false;
+      const uint64_t wt = tag & 7u;
+      if ((tag >> 3) == field) {
+        if (wt != 2 || !varint(len) || at() + len != value_end || len != want) return false;
+        break;
+      }
+      if (wt == 0) {
+        if (!varint(len)) return false;
+      } else if (wt == 1 || wt == 5) {
+        const uint64_t w = wt == 1 ? 8 : 4;
+        if (static_cast<uint64_t>(e - p) < w) return false;
+        p += w;
+      } else if (wt == 2) {
+        if (!varint(len) || static_cast<uint64_t>(e - p) < len) return false;
+        p += len;
+      } else {
+        return false;
+      }
+    }
+    const uint64_t payload = at();
+    // After the entry: its restart array only.
+    const uint64_t rest = n - value_end;
+    if (rest < 4 || rest > kMaxTail) return false;
+    std::string tail = Read(h.offset + value_end, rest + table::kBlockTrailerSize, "data block");
+    const uint32_t restarts = ckpt_internal::LoadFixed32(tail.data() + rest - 4);
+    if (uint64_t{restarts} * 4 + 4 != rest || tail[rest] != 0) return false;  // (0: not compressed)
+    d->use = true;
+    d->offset = h.offset + payload;
+    d->size = want;
+    d->block_offset = h.offset;
+    d->head_crc = crc32c::Value(b, static_cast<size_t>(payload));
+    d->tail = std::move(tail);
+    return true;
   }
 
   // The checked (and decompressed) contents of data or index block `h`.
@@ -461,7 +564,7 @@ int64_t SliceReader::CheckedCoverage(const std::string& name, const SliceTensor&
   return total;
 }
 
-SliceReader::Located SliceReader::Locate(const std::string& name, const SliceTensor& t) const {
+SliceReader::Located SliceReader::Locate(const std::string& name, const SliceTensor& t, bool direct) const {
   Located out;
   out.total = CheckedCoverage(name, t);
   // Each part's entry is in the first block whose last key is not below its key; a
@@ -475,6 +578,17 @@ SliceReader::Located SliceReader::Locate(const std::string& name, const SliceTen
     const auto ie = std::lower_bound(f.index.begin(), f.index.end(), key,
                                      [](const auto& entry, const std::string& k) { return entry.first < k; });
     if (ie == f.index.end()) throw CheckpointError(where + ": its data entry is missing");
+    out.direct.emplace_back();
+    const Storage st = StorageOf(t.dtype);
+    if (direct && (st.wire == Wire::kFixed32 || st.wire == Wire::kFixed64) &&
+        ContiguousStart(t.shape, ResolveSlice(part.slice, t.shape)) >= 0 &&
+        f.PlanDirect(ie->second, key, st.field,
+                     static_cast<uint64_t>(ResolveSlice(part.slice, t.shape).count) * dtype::ByteSize(t.dtype),
+                     &out.direct.back())) {
+      out.values.emplace_back();
+      out.where.push_back(std::move(where));
+      continue;
+    }
     auto [slot, fresh] = block_of.emplace(std::make_pair(part.file, ie->second.offset), out.blocks.size());
     if (fresh) out.blocks.push_back(f.Block(ie->second, "data"));
     const std::string& block = out.blocks[slot->second];
@@ -544,20 +658,21 @@ void CheckReadable(const std::string& what, int32_t dt, bool strings) {
 uint64_t SliceReader::TensorBytes(const std::string& name) const {
   const SliceTensor& t = Tensor(name);
   CheckReadable(files_[static_cast<size_t>(t.parts[0].file)] + ": tensor '" + name + "'", t.dtype, false);
-  return static_cast<uint64_t>(Locate(name, t).total) * dtype::ByteSize(t.dtype);
+  return static_cast<uint64_t>(Locate(name, t, false).total) * dtype::ByteSize(t.dtype);
 }
 
 uint64_t SliceReader::StoredBytes(const std::string& name) const {
   const SliceTensor& t = Tensor(name);
   uint64_t bytes = 0;
-  for (std::string_view v : Locate(name, t).values) bytes += v.size();
+  for (std::string_view v : Locate(name, t, false).values) bytes += v.size();
   return bytes;
 }
 
 void SliceReader::ReadWith(const std::string& name, const std::function<char*(size_t)>& alloc) const {
   const SliceTensor& t = Tensor(name);
   CheckReadable(files_[static_cast<size_t>(t.parts[0].file)] + ": tensor '" + name + "'", t.dtype, false);
-  const Located located = Locate(name, t);  // (its blocks read: what the values can fill is known)
+  // (its blocks read, or where its values lie found: what they can fill is known)
+  const Located located = Locate(name, t, /*direct=*/true);
   const size_t elem = dtype::ByteSize(t.dtype);
   char* out = alloc(static_cast<size_t>(located.total) * elem);
   std::vector<char> scratch;
@@ -565,8 +680,21 @@ void SliceReader::ReadWith(const std::string& name, const std::function<char*(si
     const SliceTensor::Part& part = t.parts[i];
     const std::string& where = located.where[i];
     const Extents x = ResolveSlice(part.slice, t.shape);
-    const auto protos = TensorProtos(located.values[i], where);
     const int64_t at = ContiguousStart(t.shape, x);
+    if (located.direct[i].use) {  // the values straight from the file into place
+      const Direct& d = located.direct[i];
+      const File& f = *files_impl_[static_cast<size_t>(part.file)];
+      char* dst = out + static_cast<size_t>(at) * elem;
+      f.ReadInto(d.offset, d.size, dst, "data block");
+      uint32_t crc = crc32c::Extend(d.head_crc, dst, static_cast<size_t>(d.size));
+      crc = crc32c::Extend(crc, d.tail.data(), d.tail.size() - 4);  // (the rest, and the type byte)
+      if (crc != crc32c::Unmask(ckpt_internal::LoadFixed32(d.tail.data() + d.tail.size() - 4))) {
+        throw CheckpointError(f.path + ": data block at offset " + std::to_string(d.block_offset) +
+                              ": block checksum mismatch");
+      }
+      continue;
+    }
+    const auto protos = TensorProtos(located.values[i], where);
     if (at >= 0) {  // straight into place
       DecodeValues(protos, t.dtype, x.count, out + static_cast<size_t>(at) * elem, nullptr, where);
       continue;
@@ -593,7 +721,7 @@ void SliceReader::ReadInto(const std::string& name, char* out, size_t size) cons
 std::vector<std::string> SliceReader::ReadStrings(const std::string& name) const {
   const SliceTensor& t = Tensor(name);
   CheckReadable(files_[static_cast<size_t>(t.parts[0].file)] + ": tensor '" + name + "'", t.dtype, true);
-  const Located located = Locate(name, t);
+  const Located located = Locate(name, t, false);
   std::vector<std::string> out(static_cast<size_t>(located.total));
   std::vector<std::string> scratch;
   for (size_t i = 0; i < t.parts.size(); ++i) {

@@ -514,6 +514,40 @@ static void TestV1() {
   const std::string as_int = V1File(SliceMeta("f", {2}, dtype::kInt32, {whole}), {});
   CHECK(ExpectError([&] { SliceReader({"a", "b"}, {file, as_int}); })
             .find("b: tensor 'f' has dtype int32, but a stores it as float32") != std::string::npos);
+  // Large fixed-width values are read straight from the file into place (the block's
+  // checksum computed around them): whole, and in row slices; a flipped byte among them
+  // is a checksum mismatch.
+  {
+    std::vector<float> big(4096);
+    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i) * 0.25f;
+    const auto floats_of = [&](size_t from, size_t n) {
+      return Bytes(5, std::string(reinterpret_cast<const char*>(big.data() + from), n * 4));
+    };
+    const TensorSlice top = {{0, 1024}, {0, -1}}, bottom = {{1024, 1024}, {0, -1}}, all = {{0, -1}};
+    // (as TensorFlow's table writer places them: a block ends after an entry takes it
+    // past its size, so each large value ends a block, alone when the one before did)
+    table::BuildOptions small_blocks;
+    small_blocks.block_size = 4096;
+    const std::string large = V1File(
+        SliceMeta("rows", {2048, 2}, dtype::kFloat, {top, bottom}) + SliceMeta("w", {4096}, dtype::kFloat, {all}),
+        {SliceData("rows", top, floats_of(0, 2048)), SliceData("rows", bottom, floats_of(2048, 2048)),
+         SliceData("w", all, floats_of(0, 4096))},
+        small_blocks);
+    SliceReader lr({"large"}, {large});
+    std::vector<float> got(4096);
+    lr.ReadInto("w", reinterpret_cast<char*>(got.data()), got.size() * 4);
+    CHECK(got == big);
+    std::fill(got.begin(), got.end(), -1.0f);
+    lr.ReadInto("rows", reinterpret_cast<char*>(got.data()), got.size() * 4);
+    CHECK(got == big);
+    std::string flipped = large;
+    const size_t at = flipped.rfind(std::string(reinterpret_cast<const char*>(big.data() + 3000), 16));  // (w's)
+    CHECK(at != std::string::npos);
+    flipped[at] = static_cast<char>(flipped[at] ^ 1);
+    SliceReader fr({"flipped"}, {flipped});
+    CHECK(ExpectError([&] { fr.ReadInto("w", reinterpret_cast<char*>(got.data()), got.size() * 4); })
+              .find("block checksum mismatch") != std::string::npos);
+  }
   // Every truncation of a good file is a CheckpointError.
   for (size_t cut = 0; cut < file.size(); cut += 7) {
     try {

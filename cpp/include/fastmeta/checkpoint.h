@@ -353,13 +353,26 @@ class SliceReader {
 
  private:
   struct File;
+  // Where a slice's values lie when they can be read straight into place (see
+  // File::PlanDirect): bytes [offset, offset + size) of its file, in the block at
+  // block_offset whose checksum covers head_crc's bytes, them, then `tail` (the rest of
+  // the block, its type byte and stored checksum).
+  struct Direct {
+    bool use = false;
+    uint64_t offset = 0;
+    uint64_t size = 0;
+    uint64_t block_offset = 0;
+    uint32_t head_crc = 0;
+    std::string tail;
+  };
   // A tensor's stored slices found: their blocks, and per part its stored message (a
-  // view of a block) and how messages name it.
+  // view of a block; empty when read directly) and how messages name it.
   struct Located {
     int64_t total = 0;
     std::vector<std::string> blocks;
     std::vector<std::string_view> values;
     std::vector<std::string> where;
+    std::vector<Direct> direct;
   };
   // Registers file `fi`'s tensors from its metadata.
   void Load(size_t fi);
@@ -368,8 +381,9 @@ class SliceReader {
   // Throws unless `name`'s slices cover its shape exactly; returns its element count.
   int64_t CheckedCoverage(const std::string& name, const SliceTensor& t) const;
   // Reads the blocks of `name`'s slices and finds their values; throws if one is
-  // missing, or stores too few bytes for its elements.
-  Located Locate(const std::string& name, const SliceTensor& t) const;
+  // missing, or stores too few bytes for its elements. With `direct`, a slice whose
+  // values can be read straight into place is only located (its Direct).
+  Located Locate(const std::string& name, const SliceTensor& t, bool direct) const;
 
   std::vector<std::string> files_;
   std::vector<std::unique_ptr<File>> files_impl_;
