@@ -352,6 +352,15 @@ def tf_v1_checkpoints(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> dict
             v1.get_variable(f"part{axis}", initializer=tf.constant(full),
                             partitioner=v1.fixed_size_partitioner(3 if axis == 0 else 2, axis=axis))
             values[f"part{axis}"] = full
+        # Values past TensorFlow's 256 KiB table blocks, each then alone in its block
+        # (but the first): read straight into the arrays, whole and in row slices.
+        for name, dtype, shape in [("big/a", "float32", (300, 300)), ("big/b", "float64", (200, 200)),
+                                   ("big/c", "complex64", (150, 300))]:
+            values[name] = _values(dtype, shape, len(name) + shape[0])
+            v1.Variable(tf.constant(values[name]), name=name)
+        values["big/p"] = _values("float32", (1000, 200), 11)
+        v1.get_variable("big/p", initializer=tf.constant(values["big/p"]),
+                        partitioner=v1.fixed_size_partitioner(2, axis=0))
         saver = v1.train.Saver(write_version=saver_pb2.SaverDef.V1, max_to_keep=None)
         with v1.Session(graph=graph) as sess:
             sess.run(v1.global_variables_initializer())
@@ -396,7 +405,7 @@ def test_every_dtype_and_partition_reads_as_tensorflow_wrote_it(tf: Any, tf_v1_c
             unread.add(name)
             continue
         assert got.tobytes() == tf_value.tobytes(), name
-    assert {"part0", "part1"} <= unread
+    assert {"part0", "part1", "big/p"} <= unread
     assert len(ours.entry("part1")["slices"]) == 2
 
 
