@@ -210,11 +210,12 @@ def index_payloads() -> dict[str, bytes]:
 
 def v1_payloads() -> dict[str, bytes]:
     """Inputs the harness reads as V1 checkpoints (every input is; the table modes see
-    these as mode 0, a whole file): after the mode byte, length-prefixed chunks, the
-    metadata first, then one stored value per slice it lists (checkpoint_target.h)."""
+    these as mode 0, a whole file): after the mode byte (4: entries in blocks of their
+    own), length-prefixed chunks, the metadata first, then one stored value per slice it
+    lists (checkpoint_target.h)."""
 
-    def chunks(*parts: bytes) -> bytes:
-        return b"\x04" + b"".join(varint(len(p)) + p for p in parts)
+    def chunks(*parts: bytes, small_blocks: bool = True) -> bytes:
+        return (b"\x04" if small_blocks else b"\x00") + b"".join(varint(len(p)) + p for p in parts)
 
     def tensor(name: bytes, dims: list[int], dtype: int, slices: list[bytes]) -> bytes:
         shape = b"".join(field(2, field(1, d)) for d in dims)
@@ -228,7 +229,13 @@ def v1_payloads() -> dict[str, bytes]:
     meta = field(1, tensor(b"f", [2], 1, [whole1]) + tensor(b"cols", [2, 3], 3, [left, right])
                  + tensor(b"s", [2], 7, [whole1]) + tensor(b"h", [2], 19, [whole1]) + field(2, field(1, 1)))
     return {
-        "v1_float": chunks(field(1, tensor(b"f", [2], 1, [whole1])), stored(field(5, b"\0\0\xc0?\0\0\0\xc0"))),
+        "v1_float": chunks(
+            field(1, tensor(b"f", [2], 1, [whole1])), stored(field(5, b"\0\0\xc0?\0\0\0\xc0")), small_blocks=False
+        ),
+        # 1100 floats (4400 bytes) alone in a block: read straight into place
+        "v1_large": chunks(
+            field(1, tensor(b"w", [1100], 1, [whole1])), stored(field(5, bytes(range(256)) * 17 + bytes(48)))
+        ),
         "v1_mixed": chunks(
             meta,  # then one value per slice, tensors in name order: cols (2 slices), f, h, s
             stored(field(7, varint(1) + varint(2))),

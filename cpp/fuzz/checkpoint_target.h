@@ -5,7 +5,8 @@
 // mode: 0 feeds the bytes as a whole file; 1 and 2 wrap them as a data block (raw or
 // snappy-compressed type byte) inside a well-formed table with valid CRCs; 3 wraps
 // them as the index block. Every value found is also decoded as a header and entry.
-// Every input is also read as a V1 (tensor slice) checkpoint: see RunV1.
+// Every input is also read as a V1 (tensor slice) checkpoint: see RunV1 (bit 2 of the
+// first byte: in blocks of one entry each).
 #pragma once
 
 #include <cstddef>
@@ -97,7 +98,7 @@ inline std::string Wrap(std::string_view payload, int mode) {
 // the "" entry (a SavedTensorSlices holding the metadata), each further one the stored
 // value of the next slice that metadata lists (its key computed here, so mutations
 // reach the value decoders); the table is built around them with valid checksums.
-inline void RunV1(std::string_view payload) {
+inline void RunV1(std::string_view payload, bool small_blocks) {
   std::vector<std::string> chunks;
   size_t pos = 0;
   while (pos < payload.size() && chunks.size() < 64) {
@@ -128,7 +129,11 @@ inline void RunV1(std::string_view payload) {
     std::sort(kvs.begin(), kvs.end());
     kvs.erase(std::unique(kvs.begin(), kvs.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
               kvs.end());
-    const std::string file = fastmeta::table::Build(kvs);
+    // (small blocks: every entry in a block of its own, as TensorFlow's writer leaves
+    // large values, which are then read straight into place)
+    fastmeta::table::BuildOptions options;
+    if (small_blocks) options.block_size = 1;
+    const std::string file = fastmeta::table::Build(kvs, options);
     fastmeta::SliceReader reader({"v1"}, {file});
     for (const std::string& name : reader.names()) {
       try {
@@ -181,7 +186,7 @@ inline void RunCheckpointTarget(const uint8_t* data, size_t size) {
     (void)fastmeta::snappy::Uncompress(payload, "snappy", size_t{64} << 20);
   } catch (const fastmeta::Error&) {
   }
-  ckpt::RunV1(payload);
+  ckpt::RunV1(payload, (data[0] & 4) != 0);
 }
 
 }  // namespace fastmeta_fuzz
