@@ -242,16 +242,23 @@ struct SliceReader::File {
     const char* b = probe.data();
     const char* e = b + probe.size();
     const char* p = b;
-    auto varint = [&](uint64_t& v) {
+    auto varint = [&](uint64_t& v) {  // (as strict as the reader's: else false, and it decides)
       v = 0;
       for (int shift = 0; shift < 64 && p < e; shift += 7) {
         const auto c = static_cast<unsigned char>(*p++);
+        if (shift == 63 && (c & 0x7e) != 0) return false;
         v |= static_cast<uint64_t>(c & 0x7f) << shift;
         if ((c & 0x80) == 0) return true;
       }
       return false;
     };
     auto at = [&] { return static_cast<uint64_t>(p - b); };
+    uint64_t value_end = 0;
+    // Whether a field of `len` bytes from here ends exactly at the value's end / within it.
+    auto ends_the_value = [&](uint64_t len) { return at() <= value_end && len == value_end - at(); };
+    auto within = [&](uint64_t len) {
+      return at() <= value_end && len <= value_end - at() && len <= static_cast<uint64_t>(e - p);
+    };
     uint64_t shared = 0, non_shared = 0, value_len = 0, tag = 0, len = 0;
     if (!varint(shared) || shared != 0 || !varint(non_shared) || !varint(value_len)) return false;
     if (non_shared != key.size() || static_cast<uint64_t>(e - p) < non_shared ||
@@ -260,9 +267,9 @@ struct SliceReader::File {
     }
     p += key.size();
     if (value_len > n - at()) return false;
-    const uint64_t value_end = at() + value_len;
+    value_end = at() + value_len;
     // SavedTensorSlices: its data (2), alone.
-    if (!varint(tag) || tag != (2u << 3 | 2u) || !varint(len) || at() + len != value_end) return false;
+    if (!varint(tag) || tag != (2u << 3 | 2u) || !varint(len) || !ends_the_value(len)) return false;
     // SavedSlice: name, slice..., then its data (3), last.
     for (;;) {
       if (!varint(tag)) return false;
@@ -272,10 +279,10 @@ struct SliceReader::File {
       }
       if ((tag & 7u) != 2 || !varint(len)) return false;
       if ((tag >> 3) == 3) {
-        if (at() + len != value_end) return false;
+        if (!ends_the_value(len)) return false;
         break;
       }
-      if (static_cast<uint64_t>(e - p) < len) return false;
+      if (!within(len)) return false;
       p += len;
     }
     // TensorProto: any other fields, then the packed values, last.
@@ -283,17 +290,17 @@ struct SliceReader::File {
       if (!varint(tag)) return false;
       const uint64_t wt = tag & 7u;
       if ((tag >> 3) == field) {
-        if (wt != 2 || !varint(len) || at() + len != value_end || len != want) return false;
+        if (wt != 2 || !varint(len) || !ends_the_value(len) || len != want) return false;
         break;
       }
       if (wt == 0) {
         if (!varint(len)) return false;
       } else if (wt == 1 || wt == 5) {
         const uint64_t w = wt == 1 ? 8 : 4;
-        if (static_cast<uint64_t>(e - p) < w) return false;
+        if (!within(w)) return false;
         p += w;
       } else if (wt == 2) {
-        if (!varint(len) || static_cast<uint64_t>(e - p) < len) return false;
+        if (!varint(len) || !within(len)) return false;
         p += len;
       } else {
         return false;
