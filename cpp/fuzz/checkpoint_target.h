@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -135,18 +137,46 @@ inline void RunV1(std::string_view payload, bool small_blocks) {
     if (small_blocks) options.block_size = 1;
     const std::string file = fastmeta::table::Build(kvs, options);
     fastmeta::SliceReader reader({"v1"}, {file});
-    for (const std::string& name : reader.names()) {
+    // Oracle: the same entries in one block (every value read from the block whole)
+    // read the same, or fail the same.
+    std::unique_ptr<fastmeta::SliceReader> whole;
+    if (small_blocks) {
+      const std::string one_block = fastmeta::table::Build(kvs);
       try {
-        if (reader.Tensor(name).dtype == fastmeta::dtype::kString) {
-          (void)reader.ReadStrings(name);
-          continue;
-        }
-        const uint64_t bytes = reader.TensorBytes(name);
-        if (bytes > (uint64_t{64} << 20)) std::abort();  // (bounded by what the file stores)
-        std::string out(static_cast<size_t>(bytes), '\0');
-        reader.ReadInto(name, out.data(), out.size());
+        whole = std::make_unique<fastmeta::SliceReader>(std::vector<std::string>{"v1"},
+                                                        std::vector<std::string_view>{one_block});
       } catch (const fastmeta::Error&) {
+        std::abort();  // (the metadata opened in small blocks)
       }
+    }
+    // What reading `name` gives: its bytes (strings with their lengths), or nothing.
+    auto read = [](const fastmeta::SliceReader& r, const std::string& name) -> std::optional<std::string> {
+      try {
+        std::string out;
+        if (r.Tensor(name).dtype == fastmeta::dtype::kString) {
+          for (const std::string& s : r.ReadStrings(name)) out += std::to_string(s.size()) + ":" + s;
+          return out;
+        }
+        r.ReadWith(name, [&](size_t bytes) {
+          if (bytes > (size_t{64} << 20)) std::abort();  // (bounded by what the file stores)
+          out.resize(bytes);
+          return out.data();
+        });
+        return out;
+      } catch (const fastmeta::Error&) {
+        return std::nullopt;
+      }
+    };
+    for (const std::string& name : reader.names()) {
+      const std::optional<std::string> got = read(reader, name);
+      try {
+        if (got && reader.Tensor(name).dtype != fastmeta::dtype::kString && reader.TensorBytes(name) != got->size()) {
+          std::abort();
+        }
+      } catch (const fastmeta::Error&) {
+        std::abort();  // (it was read)
+      }
+      if (whole && read(*whole, name) != got) std::abort();
     }
   } catch (const fastmeta::Error&) {
   }
