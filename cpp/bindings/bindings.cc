@@ -866,18 +866,8 @@ PYBIND11_MODULE(_core, m) {
           py::gil_scoped_release release;
           return r.TensorBytes(key);
         }, py::arg("name"),
-           "The bytes read_into writes for fixed-size tensor `name`, after checking its slices cover "
+           "The bytes read_array returns for fixed-size tensor `name`, after checking its slices cover "
            "it and store enough data to fill it.")
-        .def("read_into", [](const SliceReader& r, const py::handle& name, const py::buffer& out) {
-          const std::string key = ck::KeyArg(name);
-          const py::buffer_info info = ck::WritableInfo(out);
-          auto* data = static_cast<char*>(info.ptr);
-          const auto size = static_cast<size_t>(info.size * info.itemsize);
-          py::gil_scoped_release release;  // (`out`, held by the caller, pins the buffer)
-          r.ReadInto(key, data, size);
-        }, py::arg("name"), py::arg("out"),
-           "Read fixed-size tensor `name`, assembled from its slices, into the writable contiguous "
-           "buffer `out` of nbytes(name) bytes.")
         .def("read_array", [](const SliceReader& r, const py::handle& name) -> py::object {
           const std::string key = ck::KeyArg(name);
           py::object out;

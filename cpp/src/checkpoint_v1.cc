@@ -577,8 +577,12 @@ SliceReader::Located SliceReader::Locate(const std::string& name, const SliceTen
   // Each part's entry is in the first block whose last key is not below its key; a
   // block holding several of them is read once.
   std::map<std::pair<int32_t, uint64_t>, size_t> block_of;  // (file, offset) -> index in out.blocks
-  const size_t min_bytes = StorageOf(t.dtype).min_bytes;
+  const Storage st = StorageOf(t.dtype);
+  // (reserved: the values are views of the blocks, which must not move, short ones
+  // being held inside their strings)
+  out.blocks.reserve(t.parts.size());
   for (const SliceTensor::Part& part : t.parts) {
+    const Extents x = ResolveSlice(part.slice, t.shape);
     const File& f = *files_impl_[static_cast<size_t>(part.file)];
     std::string where = f.path + ": tensor '" + name + "' slice " + SliceText(part.slice);
     const std::string key = EncodeTensorNameSlice(name, part.slice);
@@ -586,11 +590,8 @@ SliceReader::Located SliceReader::Locate(const std::string& name, const SliceTen
                                      [](const auto& entry, const std::string& k) { return entry.first < k; });
     if (ie == f.index.end()) throw CheckpointError(where + ": its data entry is missing");
     out.direct.emplace_back();
-    const Storage st = StorageOf(t.dtype);
-    if (direct && (st.wire == Wire::kFixed32 || st.wire == Wire::kFixed64) &&
-        ContiguousStart(t.shape, ResolveSlice(part.slice, t.shape)) >= 0 &&
-        f.PlanDirect(ie->second, key, st.field,
-                     static_cast<uint64_t>(ResolveSlice(part.slice, t.shape).count) * dtype::ByteSize(t.dtype),
+    if (direct && (st.wire == Wire::kFixed32 || st.wire == Wire::kFixed64) && ContiguousStart(t.shape, x) >= 0 &&
+        f.PlanDirect(ie->second, key, st.field, static_cast<uint64_t>(x.count) * dtype::ByteSize(t.dtype),
                      &out.direct.back())) {
       out.values.emplace_back();
       out.where.push_back(std::move(where));
@@ -617,10 +618,9 @@ SliceReader::Located SliceReader::Locate(const std::string& name, const SliceTen
                             first = false;
                           });
     if (!found) throw CheckpointError(where + ": its data entry is missing");
-    const int64_t n = ResolveSlice(part.slice, t.shape).count;
-    if (static_cast<uint64_t>(n) > value.size() / min_bytes) {
+    if (static_cast<uint64_t>(x.count) > value.size() / st.min_bytes) {
       throw CheckpointError(where + " stores " + std::to_string(value.size()) + " bytes, too few for its " +
-                            std::to_string(n) + " " + dtype::Name(t.dtype) + " elements");
+                            std::to_string(x.count) + " " + dtype::Name(t.dtype) + " elements");
     }
     out.values.push_back(value);
     out.where.push_back(std::move(where));
