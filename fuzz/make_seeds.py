@@ -24,6 +24,9 @@ CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 
 
 def varint(v: int) -> bytes:
+    """``v`` as a base-128 varint; a negative value as its 64-bit two's complement, as
+    protobuf encodes a negative int32/int64."""
+    v &= (1 << 64) - 1
     out = bytearray()
     while v >= 0x80:
         out.append((v & 0x7F) | 0x80)

@@ -21,8 +21,9 @@ from fastmeta.protos import meta_graph_pb2
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "fuzz"))
 
-import wire_util  # noqa: E402
+from make_seeds import field, varint  # noqa: E402
 from test_op_registry import _dropin_graph_def, _fm_graph_def  # noqa: E402
 from tf_oracle import diff_graph_defs, tf_import  # noqa: E402
 
@@ -36,7 +37,7 @@ def _tf() -> Any:
 # --- wire-level building blocks ---------------------------------------------------------------
 
 
-_varint, _ld, _vi = wire_util.varint, wire_util.ld, wire_util.vi
+_varint, _ld, _vi = varint, field, field
 
 
 def _f32(number: int, value: float) -> bytes:

@@ -25,8 +25,8 @@ from fastmeta import _core
 from fastmeta.checkpoint import CheckpointError
 from fastmeta.saver import remove_checkpoint
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import wire_util
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+from make_seeds import field, varint
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
 
@@ -37,7 +37,7 @@ DT_FLOAT, DT_INT32, DT_STRING, DT_INT64, DT_BOOL, DT_HALF, DT_RESOURCE = 1, 3, 7
 # ---------------------------------------------------------------------------
 # a V1 file writer (protobuf wire format + LevelDB table, by hand)
 # ---------------------------------------------------------------------------
-_varint, _field, _int_field = wire_util.varint, wire_util.ld, wire_util.vi
+_varint, _field, _int_field = varint, field, field
 
 
 def _slice_proto(extents: list[tuple[int, int]]) -> bytes:
