@@ -216,6 +216,13 @@ py::dict EntryDict(const fastmeta::BundleEntry& e) {
   return d;
 }
 
+// A string tensor's elements as a list of bytes.
+py::object BytesList(const std::vector<std::string>& strs) {
+  py::list out(strs.size());
+  for (size_t i = 0; i < strs.size(); ++i) out[i] = py::bytes(strs[i]);
+  return std::move(out);
+}
+
 // A writable C-contiguous buffer (read_into's target), held (exported) while the
 // returned info lives: a bytearray cannot be resized under a read with the GIL released.
 py::buffer_info WritableInfo(const py::buffer& out) {
@@ -823,9 +830,7 @@ PYBIND11_MODULE(_core, m) {
               py::gil_scoped_release release;
               strs = r.ReadAssembledStrings(key);
             }
-            py::list out(strs.size());
-            for (size_t i = 0; i < strs.size(); ++i) out[i] = py::bytes(strs[i]);
-            return std::move(out);
+            return ck::BytesList(strs);
           }
           std::string bytes;
           {
@@ -898,9 +903,7 @@ PYBIND11_MODULE(_core, m) {
               py::gil_scoped_release release;
               strs = r.ReadStrings(key);
             }
-            py::list out(strs.size());
-            for (size_t i = 0; i < strs.size(); ++i) out[i] = py::bytes(strs[i]);
-            return std::move(out);
+            return ck::BytesList(strs);
           }
           std::string bytes;
           {

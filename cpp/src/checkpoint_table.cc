@@ -47,9 +47,11 @@ std::string_view ReadBlock(std::string_view file, const Handle& h, const std::st
   return keep->back();
 }
 
-// Calls fn(key, value) for each of a block's entries (the value a view of `block`).
+// Calls fn(key, value) for each of a block's entries (the value a view of `block`),
+// checking the keys strictly increase and, given `max_key` (the block's index entry),
+// do not pass it.
 template <typename Fn>
-void ParseBlock(std::string_view block, const std::string& ctx, Fn fn) {
+void ParseBlock(std::string_view block, const std::string& ctx, Fn fn, const std::string* max_key = nullptr) {
   if (block.size() < 4) throw CheckpointError(ctx + ": block too short (" +
                                               std::to_string(block.size()) + " bytes)");
   const uint32_t num_restarts = ckpt_internal::LoadFixed32(block.data() + block.size() - 4);
@@ -59,7 +61,8 @@ void ParseBlock(std::string_view block, const std::string& ctx, Fn fn) {
   }
   const size_t limit = block.size() - 4 - size_t{num_restarts} * 4;
   Cursor c(std::string_view(block.data(), limit), ctx);
-  std::string key;
+  std::string key, last;
+  bool first = true;
   while (!c.done()) {
     const uint32_t shared = c.Varint32();
     const uint32_t non_shared = c.Varint32();
@@ -68,7 +71,15 @@ void ParseBlock(std::string_view block, const std::string& ctx, Fn fn) {
                                     " bytes with a " + std::to_string(key.size()) + "-byte key");
     key.resize(shared);
     key.append(c.Bytes(non_shared));
+    if (!first && !(last < key)) {
+      throw CheckpointError(ctx + ": keys out of order ('" + last + "' then '" + key + "')");
+    }
+    if (max_key != nullptr && key > *max_key) {
+      throw CheckpointError(ctx + ": key '" + key + "' beyond its index entry");
+    }
     fn(key, c.Bytes(value_len));
+    last = key;
+    first = false;
   }
 }
 
@@ -108,8 +119,8 @@ std::string_view CheckedBlock(std::string_view stored, const BlockHandle& h, con
 }
 
 void ForEachInBlock(std::string_view block, const std::string& ctx,
-                    const std::function<void(const std::string&, std::string_view)>& fn) {
-  ParseBlock(block, ctx, fn);
+                    const std::function<void(const std::string&, std::string_view)>& fn, const std::string* limit) {
+  ParseBlock(block, ctx, fn, limit);
 }
 
 namespace {
@@ -139,15 +150,17 @@ void ForEachEntry(std::string_view file, const std::string& filename, std::deque
     Cursor hc(ie.second, index_ctx + " entry");
     const Handle h = DecodeHandle(&hc);
     const std::string ctx = filename + ": data block at offset " + std::to_string(h.offset);
-    ParseBlock(ReadBlock(file, h, filename, "data", keep), ctx, [&](const std::string& key, std::string_view value) {
-      if (!first && !(last < key)) {
-        throw CheckpointError(ctx + ": keys out of order ('" + last + "' then '" + key + "')");
-      }
-      if (key > ie.first) throw CheckpointError(ctx + ": key '" + key + "' beyond its index entry");
-      first = false;
-      last = key;
-      fn(key, value);
-    });
+    ParseBlock(
+        ReadBlock(file, h, filename, "data", keep), ctx,
+        [&](const std::string& key, std::string_view value) {
+          if (!first && !(last < key)) {  // (across blocks; within one, ParseBlock checks)
+            throw CheckpointError(ctx + ": keys out of order ('" + last + "' then '" + key + "')");
+          }
+          first = false;
+          last = key;
+          fn(key, value);
+        },
+        &ie.first);
   }
 }
 

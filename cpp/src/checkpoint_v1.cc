@@ -392,9 +392,6 @@ void SliceReader::Load(size_t fi) {
         table::BlockHandle h;
         h.offset = hc.Varint64();
         h.size = hc.Varint64();
-        if (!f.index.empty() && !(f.index.back().first < key)) {
-          throw CheckpointError(path + ": index block: keys out of order");
-        }
         f.index.emplace_back(key, h);
       });
       if (f.index.empty()) throw CheckpointError(path + ": an empty table: not a V1 checkpoint file");
@@ -602,21 +599,15 @@ SliceReader::Located SliceReader::Locate(const std::string& name, const SliceTen
     const std::string& block = out.blocks[slot->second];
     std::string_view value;
     bool found = false;
-    std::string previous;
-    bool first = true;
-    table::ForEachInBlock(block, f.path + ": data block at offset " + std::to_string(ie->second.offset),
-                          [&](const std::string& k, std::string_view v) {
-                            if ((!first && !(previous < k)) || k > ie->first) {
-                              throw CheckpointError(f.path + ": data block at offset " +
-                                                    std::to_string(ie->second.offset) + ": keys out of order");
-                            }
-                            if (k == key) {
-                              value = v;
-                              found = true;
-                            }
-                            previous = k;
-                            first = false;
-                          });
+    table::ForEachInBlock(
+        block, f.path + ": data block at offset " + std::to_string(ie->second.offset),
+        [&](const std::string& k, std::string_view v) {
+          if (k == key) {
+            value = v;
+            found = true;
+          }
+        },
+        &ie->first);
     if (!found) throw CheckpointError(where + ": its data entry is missing");
     if (static_cast<uint64_t>(x.count) > value.size() / st.min_bytes) {
       throw CheckpointError(where + " stores " + std::to_string(value.size()) + " bytes, too few for its " +

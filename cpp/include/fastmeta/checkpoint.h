@@ -160,9 +160,12 @@ std::pair<BlockHandle, BlockHandle> DecodeFooter(std::string_view footer, uint64
 // `stored`, or, when compressed, of its contents decompressed into *scratch.
 std::string_view CheckedBlock(std::string_view stored, const BlockHandle& h, const std::string& filename,
                               const char* what, std::string* scratch);
-// Calls fn(key, value) for each entry of a block's contents (values are views of it).
+// Calls fn(key, value) for each entry of a block's contents (values are views of it),
+// checking the keys strictly increase and, given `limit` (the block's index entry), do
+// not pass it.
 void ForEachInBlock(std::string_view block, const std::string& ctx,
-                    const std::function<void(const std::string&, std::string_view)>& fn);
+                    const std::function<void(const std::string&, std::string_view)>& fn,
+                    const std::string* limit = nullptr);
 // Parses a whole table held in memory; returns the key/value pairs in file order
 // (verified strictly increasing). `filename` is used in error messages.
 std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
