@@ -275,6 +275,47 @@ py::dict SliceTensorDict(const fastmeta::SliceTensor& t) {
   return d;
 }
 
+// The tensors a writer is given from Python: [(name, dtype enum, shape, data[,
+// full_shape, slice[, shard]])], data a contiguous buffer or, for DT_STRING, a list of
+// bytes. The entries view the Python objects, held here.
+struct WriteEntries {
+  explicit WriteEntries(const py::list& items) {
+    entries.reserve(items.size());
+    for (const py::handle& item : items) {
+      py::tuple t = py::reinterpret_borrow<py::tuple>(item);
+      if (t.size() != 4 && t.size() != 6 && t.size() != 7) {
+        throw py::value_error("entry must be (name, dtype, shape, data[, full_shape, slice[, shard]])");
+      }
+      fastmeta::WriteEntry w;
+      w.key = KeyArg(t[0]);
+      w.dtype = py::cast<int32_t>(t[1]);
+      w.shape = py::cast<std::vector<int64_t>>(t[2]);
+      if (w.dtype == fastmeta::dtype::kString) {
+        for (const py::handle& s : t[3]) {
+          if (!py::isinstance<py::bytes>(s)) throw py::type_error("string tensor elements must be bytes");
+          char* p = nullptr;
+          Py_ssize_t n = 0;
+          PyBytes_AsStringAndSize(s.ptr(), &p, &n);
+          w.strings.emplace_back(p, static_cast<size_t>(n));
+          keep.push_back(py::reinterpret_borrow<py::object>(s));
+        }
+      } else {
+        buffers.push_back(std::make_unique<fastmeta_python::BufferView>(py::reinterpret_borrow<py::buffer>(t[3])));
+        w.data = buffers.back()->view();
+      }
+      if (t.size() >= 6 && !t[5].is_none()) {
+        w.full_shape = py::cast<std::vector<int64_t>>(t[4]);
+        w.slice = SliceArg(t[5]);
+      }
+      if (t.size() == 7) w.shard = py::cast<int32_t>(t[6]);
+      entries.push_back(std::move(w));
+    }
+  }
+  std::vector<fastmeta::WriteEntry> entries;
+  std::vector<std::unique_ptr<fastmeta_python::BufferView>> buffers;
+  std::vector<py::object> keep;
+};
+
 }  // namespace fastmeta_checkpoint
 // ---- end checkpoint helpers ----
 
@@ -919,45 +960,13 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("write_bundle", [](const std::string& prefix, const py::list& entries, size_t block_size,
                              bool snappy, int32_t num_shards) {
-      std::vector<fastmeta::WriteEntry> ws;
-      std::vector<std::unique_ptr<fastmeta_python::BufferView>> buffers;
-      std::vector<py::object> keep;
-      ws.reserve(entries.size());
-      for (const py::handle& item : entries) {
-        py::tuple t = py::reinterpret_borrow<py::tuple>(item);
-        if (t.size() != 4 && t.size() != 6 && t.size() != 7) {
-          throw py::value_error("entry must be (name, dtype, shape, data[, full_shape, slice[, shard]])");
-        }
-        fastmeta::WriteEntry w;
-        w.key = ck::KeyArg(t[0]);
-        w.dtype = py::cast<int32_t>(t[1]);
-        w.shape = py::cast<std::vector<int64_t>>(t[2]);
-        if (w.dtype == fastmeta::dtype::kString) {
-          for (const py::handle& s : t[3]) {
-            if (!py::isinstance<py::bytes>(s)) throw py::type_error("string tensor elements must be bytes");
-            char* p = nullptr;
-            Py_ssize_t n = 0;
-            PyBytes_AsStringAndSize(s.ptr(), &p, &n);
-            w.strings.emplace_back(p, static_cast<size_t>(n));
-            keep.push_back(py::reinterpret_borrow<py::object>(s));
-          }
-        } else {
-          buffers.push_back(std::make_unique<fastmeta_python::BufferView>(py::reinterpret_borrow<py::buffer>(t[3])));
-          w.data = buffers.back()->view();
-        }
-        if (t.size() >= 6 && !t[5].is_none()) {
-          w.full_shape = py::cast<std::vector<int64_t>>(t[4]);
-          w.slice = ck::SliceArg(t[5]);
-        }
-        if (t.size() == 7) w.shard = py::cast<int32_t>(t[6]);
-        ws.push_back(std::move(w));
-      }
+      ck::WriteEntries ws(entries);
       fastmeta::WriteOptions options;
       options.table.block_size = block_size;
       options.table.snappy = snappy;
       options.num_shards = num_shards;
       py::gil_scoped_release release;
-      fastmeta::WriteBundle(prefix, ws, options);
+      fastmeta::WriteBundle(prefix, ws.entries, options);
     }, py::arg("prefix"), py::arg("entries"), py::arg("block_size") = 262144, py::arg("snappy") = false,
        py::arg("num_shards") = 0,
        "Write a V2 checkpoint. entries: [(name, dtype enum, shape, data[, full_shape, "
@@ -965,6 +974,15 @@ PYBIND11_MODULE(_core, m) {
        "[(start, length)] (length -1 for a whole dimension) or None. num_shards 0: one data file, "
        "tensors in key order; N > 0: N data files, each entry in its shard's file in the order "
        "given.");
+    m.def("write_slices", [](const std::string& filename, const py::list& entries, size_t block_size) {
+      ck::WriteEntries ws(entries);
+      fastmeta::table::BuildOptions options;
+      options.block_size = block_size;
+      py::gil_scoped_release release;
+      fastmeta::WriteSlices(filename, ws.entries, options);
+    }, py::arg("filename"), py::arg("entries"), py::arg("block_size") = 262144,
+       "Write one V1 checkpoint file as TensorFlow's SaveSlices op would for these entries "
+       "(as write_bundle's; shard is ignored), in this order.");
     m.def("encode_tensor_name_slice", [](const py::handle& name, const py::handle& slice) {
       return py::bytes(fastmeta::EncodeTensorNameSlice(ck::KeyArg(name), ck::SliceArg(slice)));
     }, py::arg("name"), py::arg("slice"));

@@ -6,7 +6,8 @@
 // snappy-compressed type byte) inside a well-formed table with valid CRCs; 3 wraps
 // them as the index block. Every value found is also decoded as a header and entry.
 // Every input is also read as a V1 (tensor slice) checkpoint: see RunV1 (bit 2 of the
-// first byte: in blocks of one entry each).
+// first byte: in blocks of one entry each); what reads is written back as a V1 file
+// and must read back the same.
 #pragma once
 
 #include <cstddef>
@@ -167,6 +168,12 @@ inline void RunV1(std::string_view payload, bool small_blocks) {
         return std::nullopt;
       }
     };
+    // The tensors read, to write back (strings: the elements, kept alive here).
+    std::vector<fastmeta::WriteEntry> back;
+    std::vector<std::string> values;
+    std::vector<std::vector<std::string>> string_values;
+    values.reserve(reader.names().size());
+    string_values.reserve(reader.names().size());
     for (const std::string& name : reader.names()) {
       const std::optional<std::string> got = read(reader, name);
       try {
@@ -177,6 +184,50 @@ inline void RunV1(std::string_view payload, bool small_blocks) {
         std::abort();  // (it was read)
       }
       if (whole && read(*whole, name) != got) std::abort();
+      if (!got) continue;
+      const fastmeta::SliceTensor& t = reader.Tensor(name);
+      fastmeta::WriteEntry w;
+      w.key = name;
+      w.dtype = t.dtype;
+      w.shape = t.shape;
+      if (t.dtype == fastmeta::dtype::kString) {
+        string_values.push_back(reader.ReadStrings(name));
+        for (const std::string& e : string_values.back()) w.strings.emplace_back(e);
+      } else {
+        values.push_back(*got);
+        w.data = values.back();
+      }
+      back.push_back(std::move(w));
+    }
+    // Oracle: what was read, written back as whole tensors in a V1 file (each dtype
+    // TensorFlow's SaveSlices takes), reads back the same.
+    std::vector<fastmeta::WriteEntry> writable;
+    for (fastmeta::WriteEntry& w : back) {
+      try {
+        std::string alone;
+        fastmeta::WriteSlicesTo("alone", {w}, {}, [&alone](std::string_view b) { alone.append(b); });
+        writable.push_back(std::move(w));
+      } catch (const fastmeta::CheckpointError& e) {
+        // (a dtype SaveSlices does not save, or a tensor named "": read, never written)
+        const std::string_view why(e.what());
+        if (why.find("cannot be written in the V1 format") == std::string_view::npos &&
+            why.find("tensor name must not be empty") == std::string_view::npos) {
+          std::abort();
+        }
+      }
+    }
+    std::unique_ptr<fastmeta::SliceReader> again;
+    std::string rewritten;
+    try {
+      fastmeta::WriteSlicesTo("back", writable, {}, [&rewritten](std::string_view b) { rewritten.append(b); });
+      again = std::make_unique<fastmeta::SliceReader>(std::vector<std::string>{"back"},
+                                                      std::vector<std::string_view>{rewritten});
+    } catch (const fastmeta::Error&) {
+      std::abort();
+    }
+    if (again->names().size() != writable.size()) std::abort();
+    for (const fastmeta::WriteEntry& w : writable) {
+      if (read(*again, w.key) != read(reader, w.key)) std::abort();
     }
   } catch (const fastmeta::Error&) {
   }

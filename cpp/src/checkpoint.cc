@@ -528,41 +528,84 @@ std::vector<std::string> BundleReader::ReadAssembledStrings(const std::string& k
 // ---------------------------------------------------------------------------
 // Writer
 
+namespace ckpt_internal {
+
+std::string TempSuffix() {
+  std::random_device rd;
+  return ".tempstate" + std::to_string((uint64_t{rd()} << 32) | rd());
+}
+
+OutputFile::OutputFile(std::string path, std::string tmp) : path_(std::move(path)), tmp_(std::move(tmp)) {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw CheckpointError(tmp_ + ": cannot create: " + ErrnoText());
+}
+
+OutputFile::~OutputFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+void OutputFile::Write(std::string_view bytes) {
+  if (buffer_.size() + bytes.size() <= kBuffer) {
+    buffer_.append(bytes);
+    return;
+  }
+  Flush();
+  if (bytes.size() >= kBuffer / 2) {
+    WriteAll(bytes);
+  } else {
+    buffer_.append(bytes);
+  }
+}
+
+void OutputFile::Flush() {
+  WriteAll(buffer_);
+  buffer_.clear();
+}
+
+void OutputFile::WriteAll(std::string_view bytes) {
+  const char* p = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd_, p, std::min(left, size_t{1} << 30));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw CheckpointError(tmp_ + ": write failed: " + ErrnoText());
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+void OutputFile::Commit() {
+  Flush();
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    const std::string err = ErrnoText();
+    ::unlink(tmp_.c_str());
+    throw CheckpointError(tmp_ + ": close failed: " + err);
+  }
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const std::string err = ErrnoText();
+    ::unlink(tmp_.c_str());
+    throw CheckpointError(path_ + ": rename failed: " + err);
+  }
+}
+
+}  // namespace ckpt_internal
+
 namespace {
 
 void WriteFileAtomically(const std::string& path, const std::string& tmp,
                          const std::vector<std::string_view>& pieces) {
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw CheckpointError(tmp + ": cannot create: " + ErrnoText());
-  for (std::string_view piece : pieces) {
-    const char* p = piece.data();
-    size_t left = piece.size();
-    while (left > 0) {
-      const ssize_t n = ::write(fd, p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        const std::string err = ErrnoText();
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw CheckpointError(tmp + ": write failed: " + err);
-      }
-      p += n;
-      left -= static_cast<size_t>(n);
-    }
-  }
-  if (::close(fd) != 0) {
-    const std::string err = ErrnoText();
-    ::unlink(tmp.c_str());
-    throw CheckpointError(tmp + ": close failed: " + err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = ErrnoText();
-    ::unlink(tmp.c_str());
-    throw CheckpointError(path + ": rename failed: " + err);
-  }
+  ckpt_internal::OutputFile out(path, tmp);
+  for (std::string_view piece : pieces) out.Write(piece);
+  out.Commit();
 }
 
-// mkdir -p of the prefix's directory, like TF's BundleWriter.
 void MakeParentDirs(const std::string& prefix) {
   const size_t slash = prefix.rfind('/');
   if (slash == std::string::npos || slash == 0) return;
@@ -711,8 +754,7 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
   const std::string table_bytes = table::Build(kvs, options.table);
 
   MakeParentDirs(prefix);
-  std::random_device rd;
-  const std::string suffix = ".tempstate" + std::to_string((uint64_t{rd()} << 32) | rd());
+  const std::string suffix = ckpt_internal::TempSuffix();
   for (int32_t i = 0; i < num_shards; ++i) {
     const std::string data_path = DataFilename(prefix, i, num_shards);
     WriteFileAtomically(data_path, data_path + suffix, shard_pieces[static_cast<size_t>(i)]);

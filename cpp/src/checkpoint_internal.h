@@ -102,6 +102,31 @@ class Cursor {
 };
 
 
+// ---- writing files (checkpoint.cc) ----
+// ".tempstate<random>": the suffix of TensorFlow's temporaries, beside the file written.
+std::string TempSuffix();
+// A file written to `tmp` (buffered) and renamed to `path` by Commit; the temporary is
+// removed when it is not committed (an error while writing). Throws CheckpointError
+// naming the file.
+class OutputFile {
+ public:
+  OutputFile(std::string path, std::string tmp);
+  ~OutputFile();
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+  void Write(std::string_view bytes);
+  void Commit();
+
+ private:
+  static constexpr size_t kBuffer = size_t{1} << 20;
+  void Flush();
+  void WriteAll(std::string_view bytes);
+  std::string path_;
+  std::string tmp_;
+  int fd_ = -1;
+  std::string buffer_;
+};
+
 // ---- shared by the V2 (checkpoint.cc) and V1 (checkpoint_v1.cc) readers ----
 std::string ErrnoText();
 bool FileExists(const std::string& path);

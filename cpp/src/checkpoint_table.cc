@@ -177,44 +177,78 @@ std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
 
 namespace {
 
+// One block's contents as it grows: entries (prefix-compressed keys, restart points
+// every `restart_interval` entries) held as pieces, small ones copied together and large
+// values kept as the caller's views (written when the block is, without a copy).
 class BlockBuilder {
  public:
   explicit BlockBuilder(int restart_interval) : interval_(restart_interval) { restarts_.push_back(0); }
-  void Add(const std::string& key, const std::string& value) {
+  void Add(const std::string& key, const std::vector<std::string_view>& value) {
     size_t shared = 0;
     if (counter_ < interval_) {
       const size_t min_len = std::min(last_key_.size(), key.size());
       while (shared < min_len && last_key_[shared] == key[shared]) ++shared;
     } else {
-      restarts_.push_back(static_cast<uint32_t>(buffer_.size()));
+      restarts_.push_back(static_cast<uint32_t>(size_));
       counter_ = 0;
     }
-    ckpt_internal::PutVarint64(&buffer_, shared);
-    ckpt_internal::PutVarint64(&buffer_, key.size() - shared);
-    ckpt_internal::PutVarint64(&buffer_, value.size());
-    buffer_.append(key, shared, std::string::npos);
-    buffer_.append(value);
+    size_t value_size = 0;
+    for (std::string_view v : value) value_size += v.size();
+    std::string head;
+    ckpt_internal::PutVarint64(&head, shared);
+    ckpt_internal::PutVarint64(&head, key.size() - shared);
+    ckpt_internal::PutVarint64(&head, value_size);
+    head.append(key, shared, std::string::npos);
+    Append(head);
+    for (std::string_view v : value) Append(v);
     last_key_ = key;
     ++counter_;
   }
-  size_t EstimatedSize() const { return buffer_.size() + restarts_.size() * 4 + 4; }
-  bool empty() const { return buffer_.empty(); }
-  std::string Finish() {
-    std::string out = std::move(buffer_);
-    for (uint32_t r : restarts_) ckpt_internal::PutFixed32(&out, r);
-    ckpt_internal::PutFixed32(&out, static_cast<uint32_t>(restarts_.size()));
-    buffer_.clear();
+  size_t EstimatedSize() const { return size_ + restarts_.size() * 4 + 4; }
+  bool empty() const { return size_ == 0; }
+  // The finished block's pieces (valid until the next Add), its restart array last.
+  const std::vector<std::string_view>& Finish() {
+    std::string& tail = Owned();
+    for (uint32_t r : restarts_) ckpt_internal::PutFixed32(&tail, r);
+    ckpt_internal::PutFixed32(&tail, static_cast<uint32_t>(restarts_.size()));
+    views_.clear();
+    for (const Piece& p : pieces_) views_.push_back(p.borrowed.data() != nullptr ? p.borrowed : std::string_view(p.owned));
+    return views_;
+  }
+  void Reset() {
+    pieces_.clear();
     restarts_.assign(1, 0);
     counter_ = 0;
+    size_ = 0;
     last_key_.clear();
-    return out;
   }
 
  private:
+  // Bytes below this are copied into the block's own buffer; longer ones are borrowed.
+  static constexpr size_t kBorrowMin = 4096;
+  struct Piece {
+    std::string owned;
+    std::string_view borrowed;  // (data() null: the piece is `owned`)
+  };
+  std::string& Owned() {
+    if (pieces_.empty() || pieces_.back().borrowed.data() != nullptr) pieces_.emplace_back();
+    return pieces_.back().owned;
+  }
+  void Append(std::string_view bytes) {
+    size_ += bytes.size();
+    if (bytes.size() >= kBorrowMin) {
+      pieces_.push_back(Piece{std::string(), bytes});
+    } else {
+      Owned().append(bytes);
+    }
+  }
+
   int interval_;
-  std::string buffer_;
+  std::deque<Piece> pieces_;
+  std::vector<std::string_view> views_;
   std::vector<uint32_t> restarts_;
   int counter_ = 0;
+  size_t size_ = 0;
   std::string last_key_;
 };
 
@@ -243,68 +277,118 @@ void ShortSuccessor(std::string* key) {
 
 }  // namespace
 
-std::string Build(const std::vector<std::pair<std::string, std::string>>& kvs,
-                  const BuildOptions& options) {
-  std::string file;
-  BlockBuilder data(options.block_restart_interval);
-  BlockBuilder index(1);
-  BlockBuilder meta(options.block_restart_interval);
-  auto write_block = [&](BlockBuilder* b) {
-    std::string contents = b->Finish();
+struct Writer::State {
+  State(const BuildOptions& o, Sink s)
+      : options(o), sink(std::move(s)), data(o.block_restart_interval), index(1), meta(o.block_restart_interval) {}
+  BuildOptions options;
+  Sink sink;
+  uint64_t offset = 0;
+  BlockBuilder data;
+  BlockBuilder index;
+  BlockBuilder meta;
+  std::string last_key;
+  bool any = false;
+  bool pending = false;  // a data block written, its index entry not yet added
+  std::string pending_handle;
+  std::string snappy_scratch;
+
+  void Put(std::string_view bytes) {
+    sink(bytes);
+    offset += bytes.size();
+  }
+  // Writes b's block (contents and trailer); returns its handle, encoded.
+  std::string WriteBlock(BlockBuilder* b) {
+    std::vector<std::string_view> pieces = b->Finish();
+    size_t size = 0;
+    for (std::string_view p : pieces) size += p.size();
     unsigned char type = kNoCompression;
     if (options.snappy) {
-      std::string compressed = snappy::CompressLiteral(contents);
+      std::string contents;
+      contents.reserve(size);
+      for (std::string_view p : pieces) contents.append(p);
+      snappy_scratch = snappy::CompressLiteral(contents);
       // Like TF: keep the compression only if it saves at least 12.5%.
-      if (compressed.size() < contents.size() - contents.size() / 8) {
-        contents = std::move(compressed);
+      if (snappy_scratch.size() < size - size / 8) {
+        pieces.assign(1, snappy_scratch);
+        size = snappy_scratch.size();
         type = kSnappyCompression;
       }
     }
     std::string handle;
-    ckpt_internal::PutVarint64(&handle, file.size());
-    ckpt_internal::PutVarint64(&handle, contents.size());
-    file.append(contents);
-    file.push_back(static_cast<char>(type));
-    uint32_t crc = crc32c::Value(contents.data(), contents.size());
+    ckpt_internal::PutVarint64(&handle, offset);
+    ckpt_internal::PutVarint64(&handle, size);
+    uint32_t crc = 0;
+    for (std::string_view p : pieces) {
+      crc = crc32c::Extend(crc, p.data(), p.size());
+      Put(p);
+    }
     crc = crc32c::Extend(crc, &type, 1);
-    ckpt_internal::PutFixed32(&file, crc32c::Mask(crc));
+    std::string trailer(1, static_cast<char>(type));
+    ckpt_internal::PutFixed32(&trailer, crc32c::Mask(crc));
+    Put(trailer);
+    b->Reset();
     return handle;
-  };
-  std::string last_key;
-  bool pending = false;
-  std::string pending_handle;
-  for (size_t i = 0; i < kvs.size(); ++i) {
-    const std::string& key = kvs[i].first;
-    if (i > 0 && !(kvs[i - 1].first < key)) {
-      throw CheckpointError("table::Build: keys not strictly increasing at '" + key + "'");
-    }
-    if (pending) {
-      ShortestSeparator(&last_key, key);
-      index.Add(last_key, pending_handle);
-      pending = false;
-    }
-    data.Add(key, kvs[i].second);
-    last_key = key;
-    if (data.EstimatedSize() >= options.block_size) {
-      pending_handle = write_block(&data);
-      pending = true;
-    }
   }
-  if (!data.empty()) {
-    pending_handle = write_block(&data);
-    pending = true;
+};
+
+Writer::Writer(const BuildOptions& options, Sink sink) : s_(std::make_unique<State>(options, std::move(sink))) {}
+Writer::~Writer() = default;
+
+void Writer::Add(const std::string& key, const std::vector<std::string_view>& value) {
+  State& s = *s_;
+  if (s.any && !(s.last_key < key)) {
+    throw CheckpointError("table: keys not strictly increasing at '" + key + "'");
   }
-  const std::string meta_handle = write_block(&meta);
-  if (pending) {
-    ShortSuccessor(&last_key);
-    index.Add(last_key, pending_handle);
+  size_t value_size = 0;
+  for (std::string_view v : value) value_size += v.size();
+  // An entry of twice the block size or more starts a block of its own (the block
+  // before it is written first), as TF's TableBuilder does: it is then alone in its block.
+  if (s.any && !s.data.empty() && key.size() + value_size >= 2 * s.options.block_size) {
+    s.pending_handle = s.WriteBlock(&s.data);
+    s.pending = true;
   }
-  const std::string index_handle = write_block(&index);
+  if (s.pending) {
+    ShortestSeparator(&s.last_key, key);
+    s.index.Add(s.last_key, {s.pending_handle});
+    s.pending = false;
+  }
+  s.data.Add(key, value);
+  s.last_key = key;
+  s.any = true;
+  if (s.data.EstimatedSize() >= s.options.block_size) {
+    s.pending_handle = s.WriteBlock(&s.data);
+    s.pending = true;
+  }
+}
+
+void Writer::Finish() {
+  State& s = *s_;
+  if (!s.data.empty()) {
+    s.pending_handle = s.WriteBlock(&s.data);
+    s.pending = true;
+  }
+  const std::string meta_handle = s.WriteBlock(&s.meta);
+  if (s.pending) {
+    ShortSuccessor(&s.last_key);
+    s.index.Add(s.last_key, {s.pending_handle});
+    s.pending = false;
+  }
+  const std::string index_handle = s.WriteBlock(&s.index);
   std::string footer = meta_handle + index_handle;
   footer.resize(40, '\0');
   ckpt_internal::PutFixed32(&footer, static_cast<uint32_t>(kTableMagic & 0xffffffffu));
   ckpt_internal::PutFixed32(&footer, static_cast<uint32_t>(kTableMagic >> 32));
-  file.append(footer);
+  s.Put(footer);
+}
+
+uint64_t Writer::size() const { return s_->offset; }
+
+std::string Build(const std::vector<std::pair<std::string, std::string>>& kvs,
+                  const BuildOptions& options) {
+  std::string file;
+  Writer w(options, [&file](std::string_view bytes) { file.append(bytes); });
+  for (const auto& kv : kvs) w.Add(kv.first, {kv.second});
+  w.Finish();
   return file;
 }
 

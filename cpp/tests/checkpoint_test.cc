@@ -525,7 +525,8 @@ static void TestV1() {
     };
     const TensorSlice top = {{0, 1024}, {0, -1}}, bottom = {{1024, 1024}, {0, -1}}, all = {{0, -1}};
     // (as TensorFlow's table writer places them: a block ends after an entry takes it
-    // past its size, so each large value ends a block, alone when the one before did)
+    // past its size, and an entry of twice that size starts one of its own, so each
+    // large value ends a block, alone when the one before did or when it is that large)
     table::BuildOptions small_blocks;
     small_blocks.block_size = 4096;
     const std::string large = V1File(
@@ -557,6 +558,100 @@ static void TestV1() {
   }
 }
 
+// The streaming table writer gives Build's bytes whatever pieces a value comes in
+// (large pieces are written from the caller's memory, small ones copied together).
+static void TestTableWriterPieces() {
+  std::vector<std::pair<std::string, std::string>> kvs;
+  for (int i = 0; i < 60; ++i) {
+    char key[32];
+    std::snprintf(key, sizeof key, "k%03d", i);
+    const size_t size = static_cast<size_t>((i * 7919) % 20000);
+    std::string value(size, '\0');
+    for (size_t j = 0; j < size; ++j) value[j] = static_cast<char>((i * 31 + j * 7) & 0xff);
+    kvs.emplace_back(key, std::move(value));
+  }
+  for (size_t block : {size_t{512}, size_t{16384}, size_t{262144}}) {
+    for (bool snappy : {false, true}) {
+      table::BuildOptions o;
+      o.block_size = block;
+      o.snappy = snappy;
+      const std::string want = table::Build(kvs, o);
+      std::string got;
+      table::Writer w(o, [&got](std::string_view b) { got.append(b); });
+      for (size_t i = 0; i < kvs.size(); ++i) {
+        const std::string& v = kvs[i].second;
+        const size_t cut1 = std::min(v.size(), size_t{4096} + i), cut2 = std::min(v.size(), cut1 + 100);
+        const std::string_view sv(v);
+        w.Add(kvs[i].first, {sv.substr(0, cut1), sv.substr(cut1, cut2 - cut1), sv.substr(cut2)});
+      }
+      w.Finish();
+      CHECK(got == want);
+      CHECK(w.size() == want.size());
+    }
+  }
+  table::Writer w(table::BuildOptions{}, [](std::string_view) {});
+  w.Add("b", {"x"});
+  CHECK(ExpectError([&] { w.Add("a", {"y"}); }).find("keys not strictly increasing at 'a'") != std::string::npos);
+}
+
+// WriteSlices -> SliceReader: every storage kind, slices given out of order, a large
+// value written from the caller's memory; refused input leaves no file behind.
+static void TestV1Writer() {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("fastmeta_v1w_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "model.ckpt").string();
+  std::vector<float> big(3000);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i) - 0.5f;
+  const std::vector<int32_t> ints = {-1, 2147483647, -2147483647 - 1, 0, 7, -300};
+  const std::vector<int64_t> longs = {-1, int64_t{1} << 62, 0};
+  const std::vector<uint16_t> halves = {0x3c00, 0xfbff};
+  const std::vector<uint8_t> bools = {1, 0, 1};
+  const std::vector<int8_t> bytes = {-128, 127, 0, -1};
+  const auto view = [](const auto& v) {
+    return std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0]));
+  };
+  std::vector<WriteEntry> entries(9);
+  // (rows 500-999 first: the file lists them in that order, the values read back in place)
+  entries[0] = {"rows", dtype::kFloat, {500, 3}, view(big).substr(6000), {}, {{500, 500}, {0, -1}}, {1000, 3}, 0};
+  entries[1] = {"rows", dtype::kFloat, {500, 3}, view(big).substr(0, 6000), {}, {{0, 500}, {0, -1}}, {1000, 3}, 0};
+  entries[2] = {"i", dtype::kInt32, {2, 3}, view(ints), {}, {}, {}, 0};
+  entries[3] = {"l", dtype::kInt64, {3}, view(longs), {}, {}, {}, 0};
+  entries[4] = {"h", dtype::kHalf, {2}, view(halves), {}, {}, {}, 0};
+  entries[5] = {"b", dtype::kBool, {3}, view(bools), {}, {}, {}, 0};
+  entries[6] = {"q", dtype::kQInt8, {2, 2}, view(bytes), {}, {}, {}, 0};
+  entries[7] = {"s", dtype::kString, {2}, {}, {"", std::string_view("a\0b", 3)}, {}, {}, 0};
+  entries[8] = {"e", dtype::kFloat, {0, 4}, {}, {}, {}, {}, 0};
+  WriteSlices(path, entries);
+  SliceReader r({path});
+  CHECK((r.names() == std::vector<std::string>{"b", "e", "h", "i", "l", "q", "rows", "s"}));
+  // Reads tensor `name` back into a vector like `want`; true when it equals it.
+  const auto reads_back = [&r](const std::string& name, const auto& want) {
+    auto got = want;
+    std::fill(got.begin(), got.end(), 0);
+    r.ReadInto(name, reinterpret_cast<char*>(got.data()), got.size() * sizeof(got[0]));
+    return got == want;
+  };
+  CHECK(reads_back("rows", big));
+  CHECK((r.Tensor("rows").parts[0].slice == TensorSlice{{500, 500}, {0, -1}}));
+  CHECK(r.Tensor("rows").parts.size() == 2);
+  CHECK(reads_back("i", ints) && reads_back("l", longs) && reads_back("h", halves));
+  CHECK(reads_back("b", bools) && reads_back("q", bytes));
+  CHECK((r.ReadStrings("s") == std::vector<std::string>{"", std::string("a\0b", 3)}));
+  CHECK(r.TensorBytes("e") == 0 && r.Tensor("e").shape == std::vector<int64_t>({0, 4}));
+
+  const std::string other = (dir / "bad.ckpt").string();
+  std::vector<WriteEntry> bad(2, entries[1]);
+  bad[1].slice = {{499, 500}, {0, -1}};
+  CHECK(ExpectError([&] { WriteSlices(other, bad); }).find("overlaps another slice given") != std::string::npos);
+  bad.assign(1, entries[2]);
+  bad[0].dtype = dtype::kBFloat16;
+  bad[0].shape = {12};
+  CHECK(ExpectError([&] { WriteSlices(other, bad); }).find("bfloat16 cannot be written") != std::string::npos);
+  CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}) == 1);
+  std::filesystem::remove_all(dir);
+}
+
 int main() {
   TestRandomInputs();
   TestCrc32c();
@@ -567,6 +662,8 @@ int main() {
   TestShardedInGivenOrder();
   TestFileChangesUnderAnOpenReader();
   TestV1();
+  TestTableWriterPieces();
+  TestV1Writer();
   std::cout << "checkpoint_test: OK\n";
   return 0;
 }

@@ -176,6 +176,27 @@ struct BuildOptions {
   int block_restart_interval = 16;
   bool snappy = false;  // compress blocks (literal-only snappy); TF itself never does
 };
+// Writes a table entry by entry, exactly as TF's TableBuilder does (a block is written
+// once an entry takes it to block_size, and before an entry of twice that), handing the
+// file's bytes to `sink` in order as each block is written. A value is given in pieces; pieces of
+// 4 KiB and more are not copied: they must stay valid until Finish.
+class Writer {
+ public:
+  using Sink = std::function<void(std::string_view)>;
+  Writer(const BuildOptions& options, Sink sink);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+  // Keys must strictly increase (bytewise).
+  void Add(const std::string& key, const std::vector<std::string_view>& value);
+  // Writes the last data block, the metaindex and index blocks and the footer.
+  void Finish();
+  uint64_t size() const;  // bytes handed to the sink so far
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
 // Builds a table from strictly increasing keys, exactly as TF's TableBuilder does.
 std::string Build(const std::vector<std::pair<std::string, std::string>>& kvs,
                   const BuildOptions& options = {});
@@ -393,5 +414,25 @@ class SliceReader {
   std::vector<std::string> names_;
   std::map<std::string, SliceTensor> tensors_;
 };
+
+// Writes one V1 file at `filename` as TensorFlow's SaveSlices op writes it for these
+// entries given in its inputs' order (a WriteEntry as for WriteBundle: a whole tensor,
+// or with `slice` and `full_shape` one slice of one; `shard` is not used): the metadata
+// lists each name once with its slices, in the order the kernel adds them (sorted by
+// name, by an unstable sort: see the .cc); the values follow in key order, each a
+// TensorProto in the typed field TensorFlow's writer fills (bytes identical to
+// TensorFlow's file). Written to a temporary and renamed into place.
+// Refused with CheckpointError, writing nothing: a dtype SaveSlices does not take
+// (bfloat16, uint32, uint64, resource, variant), data that does not match its shape,
+// slices of one name disagreeing on dtype or full shape, a slice given twice or
+// overlapping another, and a slice TensorFlow finds too large to serialize (over 2 GiB
+// by its conservative estimate). Values of 4 KiB and more are written from `data`
+// itself, not copied.
+void WriteSlices(const std::string& filename, const std::vector<WriteEntry>& entries,
+                 const table::BuildOptions& options = {});
+// The same file's bytes handed to `sink` (named `filename` in errors; nothing written
+// to disk), for tests and fuzzing.
+void WriteSlicesTo(const std::string& filename, const std::vector<WriteEntry>& entries,
+                   const table::BuildOptions& options, const table::Writer::Sink& sink);
 
 }  // namespace fastmeta
