@@ -1,6 +1,7 @@
 """Legacy V1 checkpoints (what a ``SaverDef.V1`` Saver's SaveSlices ops write), read
-without TensorFlow: checked against TensorFlow's own V1 files and reader, and against
-hand-built files for every way such a file can be wrong.
+and written without TensorFlow: checked against TensorFlow's own V1 files (byte for byte
+for the ones fastmeta writes) and reader, and against hand-built files for every way
+such a file can be wrong.
 
 A V1 file is a sorted string table: the "" entry holds a SavedTensorSlices whose
 ``meta`` lists each tensor (name, full shape, dtype, the slices this file stores); each
@@ -358,6 +359,12 @@ def tf_v1_checkpoints(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> dict
                                    ("big/c", "complex64", (150, 300))]:
             values[name] = _values(dtype, shape, len(name) + shape[0])
             v1.Variable(tf.constant(values[name]), name=name)
+        # One of 512 KiB and more after small ones: TensorFlow writes the block before it
+        # first, so it too is alone in its block.
+        values["huge/a"] = _values("float32", (3,), 12)
+        values["huge/b"] = _values("float32", (400, 400), 13)
+        for name in ("huge/a", "huge/b"):
+            v1.Variable(tf.constant(values[name]), name=name)
         values["big/p"] = _values("float32", (1000, 200), 11)
         v1.get_variable("big/p", initializer=tf.constant(values["big/p"]),
                         partitioner=v1.fixed_size_partitioner(2, axis=0))
@@ -482,3 +489,189 @@ def test_a_v1_file_changed_under_an_open_reader(tmp_path: Path, tf_v1_checkpoint
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
     np.testing.assert_array_equal(before, tf_v1_checkpoints["values"]["float32/v2"])
+
+
+# ---------------------------------------------------------------------------
+# writing: Saver.save of a V1 Saver, and _core.write_slices
+# ---------------------------------------------------------------------------
+def _perturbed(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    out = {}
+    for i, (name, value) in enumerate(sorted(values.items())):
+        if value.dtype == object:
+            out[name] = np.array([x + b"#" * (i % 3) for x in value.ravel()], dtype=object).reshape(value.shape)
+        elif value.dtype == bool:
+            out[name] = ~value
+        else:
+            out[name] = (value * 2 + 1).astype(value.dtype)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["single", "sharded"])
+def test_saving_writes_tensorflows_own_v1_files(tf: Any, tf_v1_checkpoints: dict, tmp_path: Path, kind: str) -> None:
+    """A V1 Saver's Saver.save writes the V1 file(s) its SaveSlices ops write, byte for
+    byte: every dtype SaveSlices takes, empty and scalar tensors, partitioned variables
+    (the metadata lists a variable's slices in the order TensorFlow's kernel adds them,
+    which its unstable sort by name decides), values past the 256 KiB table blocks (and
+    one past 512 KiB after small ones, which starts a block of its own), and
+    one file per shard of a sharded Saver, whose pattern save returns and records."""
+    src = tf_v1_checkpoints[kind]
+    step = 3 if kind == "sharded" else None
+    meta = str(tf_v1_checkpoints["root"] / kind / ("model.ckpt-3.meta" if step else "model.ckpt.meta"))
+    graph = fastmeta.Graph()
+    saver = fastmeta.import_meta_graph(meta, graph=graph)
+    values = saver.restore(src, graph=graph)
+    out = tmp_path / "fm"
+    out.mkdir()
+    path = saver.save(str(out / "model.ckpt"), values, global_step=step, graph=graph)
+    assert path == src.replace(str(tf_v1_checkpoints["root"] / kind), str(out))
+    assert fastmeta.latest_checkpoint(str(out)) == tf.train.latest_checkpoint(str(out)) == path
+    tf_dir = Path(src).parent
+    written = sorted(f for f in os.listdir(tf_dir) if f != "checkpoint" and not f.endswith(".meta"))
+    assert sorted(f for f in os.listdir(out) if f != "checkpoint" and not f.endswith(".meta")) == written
+    for f in written:
+        assert (out / f).read_bytes() == (tf_dir / f).read_bytes(), f
+
+    # Other values: TensorFlow restores them from fastmeta's file, and its own save of
+    # them writes the same bytes.
+    changed = _perturbed(dict(values))
+    (tmp_path / "again").mkdir()
+    path = saver.save(str(tmp_path / "again" / "model.ckpt"), changed, global_step=step, graph=graph)
+    v1 = tf.compat.v1
+    with tf.Graph().as_default() as g:
+        tf_saver = v1.train.import_meta_graph(meta)
+        config = v1.ConfigProto(device_count={"CPU": 2})
+        with v1.Session(graph=g, config=config) as sess:
+            tf_saver.restore(sess, path)
+            variables = {v.op.name: v for v in v1.global_variables()}
+            for name, want in changed.items():
+                if name in {"part0", "part1", "big/p"}:
+                    continue  # (partitioned: checked through the re-save below)
+                got = np.asarray(sess.run(variables[name]))
+                if want.dtype == object:
+                    assert got.tolist() == want.tolist(), name
+                else:
+                    assert got.tobytes() == want.tobytes(), name
+            (tmp_path / "tf").mkdir()
+            tf_path = tf_saver.save(sess, str(tmp_path / "tf" / "model.ckpt"), global_step=step, write_meta_graph=False)
+    assert tf_path == path.replace(str(tmp_path / "again"), str(tmp_path / "tf"))
+    for f in written:
+        assert (tmp_path / "again" / f).read_bytes() == (tmp_path / "tf" / f).read_bytes(), f
+
+
+def test_saving_v1_keeps_max_to_keep_like_tensorflow(tf: Any, tmp_path: Path) -> None:
+    """Old sharded V1 checkpoints beyond max_to_keep are deleted by their pattern, as
+    TensorFlow deletes them; the state file lists the patterns."""
+    from fastmeta.protos import meta_graph_pb2
+
+    meta = meta_graph_pb2.MetaGraphDef()
+    meta.ParseFromString((CORPUS / "saver_v1_sharded.meta").read_bytes())
+    meta.saver_def.max_to_keep = 2
+    graph = fastmeta.Graph()
+    saver = fastmeta.import_meta_graph(meta, graph=graph)
+    values = saver.restore(str(CORPUS / "saver_v1_sharded"), graph=graph)
+    (tmp_path / "fm").mkdir()
+    paths = [saver.save(str(tmp_path / "fm" / "m"), values, global_step=s, graph=graph, write_meta_graph=s != 2)
+             for s in range(4)]  # fmt: skip
+    assert paths[3] == str(tmp_path / "fm" / "m-3-?????-of-00002")
+    assert saver.last_checkpoints == paths[2:]
+    from tensorflow.core.protobuf import meta_graph_pb2 as tf_meta_graph_pb2
+
+    v1 = tf.compat.v1
+    (tmp_path / "tf").mkdir()
+    with tf.Graph().as_default() as g:
+        tf_saver = v1.train.import_meta_graph(
+            tf_meta_graph_pb2.MetaGraphDef.FromString(meta.SerializeToString()), clear_devices=True
+        )
+        config = v1.ConfigProto(device_count={"CPU": 2})
+        with v1.Session(graph=g, config=config) as sess:
+            tf_saver.restore(sess, paths[3])
+            for s in range(4):
+                tf_saver.save(sess, str(tmp_path / "tf" / "m"), global_step=s, write_meta_graph=s != 2)
+    assert sorted(os.listdir(tmp_path / "fm")) == sorted(os.listdir(tmp_path / "tf"))
+    assert tf.train.get_checkpoint_state(str(tmp_path / "fm")).all_model_checkpoint_paths == paths[2:]
+
+
+# Every dtype SaveSlices takes (quantized ones as their integer bits), by DataType enum.
+V1_WRITABLE = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 8: "complex64",
+               9: "int64", 10: "bool", 11: "int8", 12: "uint8", 13: "int32", 15: "int16", 16: "uint16",
+               17: "uint16", 18: "complex128", 19: "float16"}  # fmt: skip
+
+
+def test_write_slices_round_trips_every_dtype(tmp_path: Path) -> None:
+    """Random values of every dtype, whole and in slices, read back from the written
+    file as written (extreme integers and NaN bit patterns included)."""
+    rng = np.random.default_rng(5)
+    entries: list[tuple[Any, ...]] = []
+    want: dict[str, np.ndarray] = {}
+    for enum, dt in V1_WRITABLE.items():
+        shape = (int(rng.integers(1, 5)), int(rng.integers(1, 70)))
+        raw = rng.integers(0, 256, size=int(np.prod(shape)) * np.dtype(dt).itemsize, dtype=np.uint8)
+        value = raw.view(dt).reshape(shape) if dt != "bool" else (raw % 2).astype(bool).reshape(shape)
+        name = f"t{enum}"
+        want[name] = value
+        entries.append((name, enum, list(shape), np.ascontiguousarray(value).reshape(-1).view(np.uint8)))
+        # The same values again as two column slices, given last one first.
+        cut = shape[1] // 2
+        for start, stop in [(cut, shape[1]), (0, cut)]:
+            part = np.ascontiguousarray(value[:, start:stop])
+            data = part.reshape(-1).view(np.uint8)
+            entries.append((f"s{enum}", enum, list(part.shape), data, list(shape), [(0, -1), (start, stop - start)]))
+        want[f"s{enum}"] = value
+    strings = np.array([bytes(rng.integers(0, 256, size=i % 5)) for i in range(12)], dtype=object).reshape(3, 4)
+    entries.append(("str", DT_STRING, [3, 4], list(strings.ravel())))
+    want["str"] = strings
+    _core.write_slices(str(tmp_path / "f"), entries)
+    assert os.listdir(tmp_path) == ["f"]
+    reader = _core.SliceReader([str(tmp_path / "f")])
+    for name, value in want.items():
+        got = reader.read(name)
+        if value.dtype == object:
+            assert got == list(value.ravel()), name
+        else:
+            assert bytes(got) == value.tobytes(), name
+    for enum in V1_WRITABLE:
+        parts = reader.entry(f"s{enum}")["parts"]
+        assert len(parts) == 2 and {p[0][0] for p in parts} == {(0, -1)}, enum
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([("b", 14, [2], b"\0" * 4)], "dtype bfloat16 cannot be written in the V1 format"),
+        ([("u", 22, [1], b"\0" * 4)], "dtype uint32 cannot be written"),
+        ([("x", DT_FLOAT, [3], b"\0" * 8)], r"tensor 'x': 8 bytes for float32\[3\]"),
+        ([("x", DT_STRING, [2], [b"a"])], "1 strings for shape"),
+        (
+            [("x", DT_FLOAT, [2], b"\0" * 8, [4], [(1, 2)]), ("x", DT_FLOAT, [2], b"\0" * 8, [4], [(2, 2)])],
+            r"slice \(slice 2,2\) overlaps another slice given|slice \(slice 1,2\) overlaps",
+        ),
+        (
+            [("x", DT_FLOAT, [2], b"\0" * 8, [4], [(0, 2)]), ("x", DT_FLOAT, [2], b"\0" * 8, [4], [(0, 2)])],
+            "overlaps another slice given",
+        ),
+        (
+            [("x", DT_FLOAT, [2], b"\0" * 8, [4], [(0, 2)]), ("x", DT_INT32, [2], b"\0" * 8, [4], [(2, 2)])],
+            r"given as int32\[4\] after float32\[4\]",
+        ),
+        ([("x", DT_FLOAT, [2], b"\0" * 8, [4], [(3, 2)])], "slice extent 0 does not fit shape"),
+        ([("x", DT_FLOAT, [2], b"\0" * 8), ("x", DT_FLOAT, [2], b"\0" * 8)], "overlaps another slice given"),
+        ([("", DT_FLOAT, [0], b"")], "tensor name must not be empty"),
+    ],
+)
+def test_write_slices_refuses_what_it_cannot_write(tmp_path: Path, entries: list, message: str) -> None:
+    with pytest.raises(CheckpointError, match=message):
+        _core.write_slices(str(tmp_path / "f"), entries)
+    assert os.listdir(tmp_path) == []  # (no file, no temporary)
+
+
+def test_a_slice_tensorflow_finds_too_large_is_refused(tmp_path: Path) -> None:
+    """TensorFlow refuses a slice over 2 GiB by its conservative estimate (10 bytes per
+    int64); checked before anything is allocated or written."""
+    import mmap
+
+    n = (1 << 31) // 10 + 1
+    untouched = mmap.mmap(-1, 8 * n)  # (anonymous: address space, no memory until touched)
+    with pytest.raises(CheckpointError, match=r"'x' \(slice -\): too large for one V1 slice .*over 2 GiB"):
+        _core.write_slices(str(tmp_path / "f"), [("x", DT_INT64, [n], untouched)])
+    untouched.close()
+    assert os.listdir(tmp_path) == []

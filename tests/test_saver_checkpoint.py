@@ -4,6 +4,7 @@ oracle): its checkpoint reader, and its own Saver restoring our files."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -191,7 +192,9 @@ def test_save_restores_in_tensorflow(tf: Any, tmp_path: Path, name: str, scope: 
     restored = saver.restore(str(CORPUS / CKPT_FIXTURES[name]))
     values = _perturbed(restored)
     path = saver.save(str(tmp_path / "model"), values, global_step=7)
-    assert path == str(tmp_path / "model-7")
+    # (A sharded V1 Saver's path is its files' pattern, as TensorFlow's save returns it.)
+    shards = len(glob.glob(str(tmp_path / "model-7-[0-9]*-of-*")))
+    assert path == str(tmp_path / "model-7") + (f"-?????-of-{shards:05d}" if shards else "")
     assert saver.last_checkpoints == [path]
     assert fastmeta.latest_checkpoint(str(tmp_path)) == path
     assert tf.train.latest_checkpoint(str(tmp_path)) == path
@@ -214,24 +217,37 @@ def test_save_restores_in_tensorflow(tf: Any, tmp_path: Path, name: str, scope: 
             tf_saver.restore(sess, path)
             tf_path = tf_saver.save(sess, str(tmp_path / "tf" / "model"), write_meta_graph=False)
     ours, tf_written = fc.load_checkpoint(path), fc.load_checkpoint(tf_path)
+    assert ours.format == tf_written.format  # (V1 for a V1 Saver, as TensorFlow writes)
+    assert [os.path.basename(f).replace("model-7", "model") for f in ours.files] == [
+        os.path.basename(f) for f in tf_written.files
+    ]
     if tf_written.format == "V2":  # (stored keys, slices' included)
         assert sorted(ours._reader.keys()) == sorted(tf_written._reader.keys())
-    else:  # a V1 Saver's: TensorFlow writes V1 (fastmeta writes V2 whatever the version)
-        assert ours.format == "V2"
-        assert ours.get_variable_to_shape_map() == tf_written.get_variable_to_shape_map()
-        assert ours.get_variable_to_dtype_map() == tf_written.get_variable_to_dtype_map()
+    else:
+        assert [ours.entry(k)["parts"] for k in ours.get_variable_to_shape_map()] == [
+            tf_written.entry(k)["parts"] for k in tf_written.get_variable_to_shape_map()
+        ]
+    assert ours.get_variable_to_shape_map() == tf_written.get_variable_to_shape_map()
+    assert ours.get_variable_to_dtype_map() == tf_written.get_variable_to_dtype_map()
     for key in tf_written.get_variable_to_shape_map():
         assert _same(ours.get_tensor(key), tf_written.get_tensor(key)), key
 
 
 @pytest.mark.parametrize(
     ("name", "checkpoint"),
-    [("partitioned", CKPT_FIXTURES["partitioned"]), ("ema_replicas", "ema_replicas/ema_replicas.ckpt")],
+    [
+        ("partitioned", CKPT_FIXTURES["partitioned"]),
+        ("ema_replicas", "ema_replicas/ema_replicas.ckpt"),
+        ("saver_v1", CKPT_FIXTURES["saver_v1"]),
+        ("saver_v1_sharded", CKPT_FIXTURES["saver_v1_sharded"]),
+    ],
 )
 def test_save_writes_tensorflows_bytes(tf: Any, tmp_path: Path, name: str, checkpoint: str) -> None:
     """The files of Saver.save are those TensorFlow's save ops write, byte for byte: a
     sharded saver's one data file per shard (ema_replicas: two devices), each tensor in
-    its SaveV2's order (partitioned: slices among whole tensors, not in key order)."""
+    its SaveV2's order (partitioned: slices among whole tensors, not in key order); a
+    V1 Saver's V1 file, or one per shard (saver_v1_sharded: two ps tasks, a variable
+    partitioned across them, strings, float16, bool, int8, int64)."""
     meta = str(CORPUS / f"{name}.meta")
     _, saver = _import(meta, None)
     values = _perturbed(saver.restore(str(CORPUS / checkpoint)))
@@ -247,7 +263,13 @@ def test_save_writes_tensorflows_bytes(tf: Any, tmp_path: Path, name: str, check
             tf_saver.save(sess, str(tmp_path / "tf" / "model"), global_step=3, write_meta_graph=False)
     files = sorted(os.listdir(tmp_path / "tf"))
     assert sorted(os.listdir(tmp_path / "fm")) == files
-    assert len([f for f in files if ".data-" in f]) == fc.load_checkpoint(prefix).num_shards
+    reader = fc.load_checkpoint(prefix)
+    assert reader.format == ("V1" if name.startswith("saver_v1") else "V2")
+    if reader.format == "V2":
+        assert len([f for f in files if ".data-" in f]) == reader.num_shards
+    else:  # (the file, or one per shard)
+        assert len(reader.files) == reader.num_shards
+        assert {os.path.basename(f) for f in reader.files} < set(files)
     for f in files:
         if f != "checkpoint":
             assert (tmp_path / "fm" / f).read_bytes() == (tmp_path / "tf" / f).read_bytes(), f

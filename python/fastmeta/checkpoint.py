@@ -35,7 +35,9 @@ dtype mapping of :meth:`CheckpointReader.get_tensor`:
 Legacy V1 checkpoints (what a ``SaverDef.V1`` Saver writes: one ``<prefix>`` file, or
 ``<prefix>-00000-of-00002``... when sharded; no ``.index``) are read too, as TensorFlow
 reads them: every tensor reassembled from its slices, the same names, shapes, dtypes
-and values (:attr:`CheckpointReader.format` tells which). fastmeta writes V2 only.
+and values (:attr:`CheckpointReader.format` tells which). :meth:`fastmeta.Saver.save`
+writes the format the meta graph's save ops write: V1 files for a V1 Saver (the bytes
+TensorFlow's ``SaveSlices`` writes), else V2.
 """
 
 from __future__ import annotations

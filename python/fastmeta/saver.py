@@ -220,8 +220,10 @@ class Saver:
         strip_default_attrs: bool = False,
         save_debug_info: bool = False,
     ) -> str:
-        """Write ``values`` as the V2 checkpoint TensorFlow's save op would write, and
-        return its prefix (``save_path``, or ``save_path-<global_step>``).
+        """Write ``values`` as the checkpoint TensorFlow's save ops would write, and
+        return its path as TensorFlow's ``Saver.save`` does: the prefix (``save_path``,
+        or ``save_path-<global_step>``), or for a sharded V1 Saver the pattern of its
+        files (``<prefix>-?????-of-00002``).
 
         ``values``: ``{variable name: array}`` with the names :meth:`restore` returns
         (a :class:`RestoredVariables` round-trips); a partitioned variable is given
@@ -241,11 +243,13 @@ class Saver:
         as :meth:`export_meta_graph` writes it (this saver's saver_def, every
         collection; ``strip_default_attrs`` as there), to
         ``<prefix>.<meta_graph_suffix>`` (a sharded name's ``-<k>-of-<n>`` ending left
-        out of the prefix, as TensorFlow names it). Written in the V2 format whatever
-        ``saver_def.version`` says.
-        The files are those the graph's ``SaveV2`` ops write: one data file per shard of
-        a sharded saver (``.data-00000-of-00002``...), each tensor in its ``SaveV2``'s
-        order, so the bytes are TensorFlow's.
+        out of the prefix, as TensorFlow names it).
+        The files are those the graph's save ops write, so the bytes are TensorFlow's:
+        for ``SaveV2`` ops (a V2 Saver) an index and one data file per shard of a
+        sharded saver (``.data-00000-of-00002``...), each tensor in its ``SaveV2``'s
+        order; for ``SaveSlices`` ops (a ``SaverDef.V1`` Saver) the V1 file at the
+        prefix itself, or one file per shard (``<prefix>-00000-of-00002``...). Save ops
+        of neither form (a graph edited by hand) get a V2 checkpoint with one data file.
         """
         from fastmeta import _core, checkpoint
 
@@ -282,12 +286,16 @@ class Saver:
             )
         layout = _save_layout(self._resolve_graph(graph), self.saver_def.save_tensor_name)
         tensors, num_shards = _tensors_to_write(targets, values, checkpoint_file, layout)
-        _core.write_bundle(checkpoint.core_path(checkpoint_file), tensors, num_shards=num_shards)
+        if layout is not None and layout.v1 and num_shards:
+            model_checkpoint_path = _write_v1(checkpoint_file, tensors, layout)
+        else:
+            _core.write_bundle(checkpoint.core_path(checkpoint_file), tensors, num_shards=num_shards)
+            model_checkpoint_path = checkpoint_file
         if write_state:
-            self._record_last_checkpoint(checkpoint_file)
+            self._record_last_checkpoint(model_checkpoint_path)
             checkpoint.update_checkpoint_state(
                 parent,
-                checkpoint_file,
+                model_checkpoint_path,
                 self.last_checkpoints,
                 latest_filename=latest_filename,
             )
@@ -311,7 +319,7 @@ class Saver:
                 "unbound_inputs",
                 want_message=False,
             )
-        return checkpoint_file
+        return model_checkpoint_path
 
     def export_meta_graph(
         self,
@@ -757,7 +765,7 @@ def _slice_extents(spec: str) -> list[tuple[int, int]]:
     ]
 
 
-_SAVE_PLUMBING = frozenset({"Identity", "NoOp", "MergeV2Checkpoints", "Pack"})
+_SAVE_PLUMBING = frozenset({"Identity", "NoOp", "MergeV2Checkpoints", "Pack", "ShardedFilespec"})
 
 
 def _int_const(op: Operation) -> int:
@@ -771,14 +779,22 @@ def _int_const(op: Operation) -> int:
     return int(vals[0])
 
 
-def _save_layout(
-    graph: Graph, save_tensor_name: str
-) -> tuple[dict[tuple[str, str], tuple[int, int]], int] | None:
-    """Where the graph's ``SaveV2`` ops behind ``save_tensor_name`` store each tensor:
-    ``{(key, slice spec): (shard, position in its SaveV2)}`` and the number of shards
-    (the ``ShardedFilename`` each SaveV2 writes to, as TensorFlow's sharded saver merges
-    them: shard i is data file i). None when the save ops are not of that form (a V1
-    saver's ``SaveSlices``...): the tensors then go to one data file in key order."""
+class _SaveLayout(NamedTuple):
+    """Where a graph's save ops store each tensor (see :func:`_save_layout`)."""
+
+    where: dict[tuple[str, str], tuple[int, int]]  # (key, slice spec) -> (shard, position)
+    num_shards: int
+    v1: bool  # SaveSlices ops (a SaverDef.V1 Saver's), else SaveV2
+    sharded: bool  # each op writes a ShardedFilename (V1: one file per shard)
+
+
+def _save_layout(graph: Graph, save_tensor_name: str) -> _SaveLayout | None:
+    """Where the graph's save ops behind ``save_tensor_name`` store each tensor: the
+    ``SaveV2`` ops of a V2 Saver (or the ``SaveSlices`` ops of a V1 one), the
+    ``ShardedFilename`` each writes to (shard i is data file i, as TensorFlow's sharded
+    saver merges them; a V1 file of its own), each tensor's position in its op. None
+    when the save ops are not of that form: the tensors then go to one V2 data file
+    in key order."""
     try:
         root = graph.get_operation_by_name(save_tensor_name.split(":")[0])
         seen: set[str] = set()
@@ -789,19 +805,21 @@ def _save_layout(
             if op.name in seen:
                 continue
             seen.add(op.name)
-            if op.type == "SaveV2":
+            if op.type in ("SaveV2", "SaveSlices"):
                 saves.append(op)
             elif op.type in _SAVE_PLUMBING:
                 stack.extend(t.op for t in op.inputs)
                 stack.extend(op.control_inputs)
-        if not saves:
+        if not saves or len({op.type for op in saves}) != 1:
             return None
-        layout: dict[tuple[str, str], tuple[int, int]] = {}
+        where: dict[tuple[str, str], tuple[int, int]] = {}
         shards: dict[int, int] = {}  # shard -> num_shards
+        sharded = False
         for save in saves:
             filename = _behind_identities(save.inputs[0].op)
             if filename.type == "ShardedFilename":
                 shard, num = _int_const(filename.inputs[1].op), _int_const(filename.inputs[2].op)
+                sharded = True
             elif len(saves) == 1:
                 shard, num = 0, 1
             else:
@@ -816,22 +834,22 @@ def _save_layout(
             if len(names) != len(specs):
                 return None
             for i, ident in enumerate(zip(names, specs)):
-                if ident in layout:
+                if ident in where:
                     return None
-                layout[ident] = (shard, i)
+                where[ident] = (shard, i)
     except (ValueError, KeyError, IndexError):  # (CheckpointError is a ValueError)
         return None
     num_shards = set(shards.values())
     if len(num_shards) != 1:
         return None
-    return layout, num_shards.pop()
+    return _SaveLayout(where, num_shards.pop(), saves[0].type == "SaveSlices", sharded)
 
 
 def _tensors_to_write(
     targets: Sequence[RestoreTarget],
     values: Mapping[str, Any],
     prefix: str,
-    layout: tuple[dict[tuple[str, str], tuple[int, int]], int] | None = None,
+    layout: _SaveLayout | None = None,
 ) -> tuple[list[tuple[Any, ...]], int]:
     """``_core.write_bundle`` entries and ``num_shards``: keys and slice keys exactly as
     TensorFlow's ``SaveV2`` writes them for the graph's ``tensor_names`` /
@@ -897,11 +915,30 @@ def _tensors_to_write(
             f"{prefix}: {unknown} are not variables this Saver saves "
             f"(it saves {sorted({t.full_name for t in targets})})"
         )
-    if layout is None or len(idents) != len(layout[0]) or set(idents) != set(layout[0]):
+    if layout is None or len(idents) != len(layout.where) or set(idents) != set(layout.where):
         return out, 0
-    where, num_shards = layout
+    where = layout.where
     ordered = sorted(zip(idents, out), key=lambda p: where[p[0]])
-    return [(*entry, where[ident][0]) for ident, entry in ordered], num_shards
+    return [(*entry, where[ident][0]) for ident, entry in ordered], layout.num_shards
+
+
+def _write_v1(checkpoint_file: str, tensors: list[tuple[Any, ...]], layout: _SaveLayout) -> str:
+    """Write ``tensors`` (``_tensors_to_write``'s, in the save ops' order) as the graph's
+    ``SaveSlices`` ops write them: one V1 file, or one per shard (TensorFlow's
+    ``ShardedFilename``); the path TensorFlow's ``Saver.save`` returns (a sharded
+    checkpoint's ``ShardedFilespec`` pattern)."""
+    from fastmeta import _core, checkpoint
+
+    if not layout.sharded:
+        _core.write_slices(checkpoint.core_path(checkpoint_file), tensors)
+        return checkpoint_file
+    by_shard: dict[int, list[tuple[Any, ...]]] = {shard: [] for shard, _ in layout.where.values()}
+    for entry in tensors:
+        by_shard[entry[6]].append(entry)
+    n = layout.num_shards
+    for shard, entries in sorted(by_shard.items()):
+        _core.write_slices(checkpoint.core_path(f"{checkpoint_file}-{shard:05d}-of-{n:05d}"), entries)
+    return f"{checkpoint_file}-?????-of-{n:05d}"
 
 
 def _as_dtype(value: Any, t: RestoreTarget, prefix: str) -> np.ndarray:
@@ -934,8 +971,8 @@ def remove_checkpoint(checkpoint_prefix: str, meta_graph_suffix: str = "meta") -
     (``<prefix>.meta``, the suffix given, named as :func:`fastmeta.export.meta_graph_filename`
     names it), ``<prefix>.index`` and ``<prefix>.data-?????-of-?????``; without an index,
     also the V1 file(s) the prefix matches. (TensorFlow picks the format by
-    ``saver_def.version``; fastmeta looks at what is on disk, as it writes V2 whatever
-    the version says.)"""
+    ``saver_def.version``; fastmeta looks at what is on disk: a Saver whose save ops
+    were edited by hand may have written V2 for a V1 saver_def.)"""
     from fastmeta.checkpoint import v1_checkpoint_files
     from fastmeta.export import meta_graph_filename
 
