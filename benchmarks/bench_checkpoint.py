@@ -1,4 +1,5 @@
-"""Restoring a large checkpoint into numpy: fastmeta vs TensorFlow vs reading the files.
+"""Restoring a large checkpoint into numpy, and saving it: fastmeta vs TensorFlow vs
+reading the files.
 
     python benchmarks/bench_checkpoint.py [--gb 2] [--vars 40] [--tmp DIR] [--no-tf] [--format v1]
 
@@ -9,7 +10,8 @@ import builds TensorFlow's save/restore ops), in a temporary directory deleted a
 With ``--format v1`` TensorFlow (in a subprocess) then rewrites the same values as a
 legacy V1 checkpoint (a ``SaverDef.V1`` Saver's SaveSlices: one tensor-slice file), which
 every contender reads instead (the floors read that file; the check compares the
-contenders' arrays with each other, the file holding no raw tensor bytes to compare with).
+contenders' arrays with each other, the file holding no raw tensor bytes to compare with),
+and exports its meta graph (that Saver's saver_def), which every contender imports.
 Each measurement then runs ONCE, in ITS OWN SUBPROCESS (peak RSS belongs to it):
 
 * ``floor``: a plain ``open().read()`` of every data file (the bytes, nothing else);
@@ -21,7 +23,11 @@ Each measurement then runs ONCE, in ITS OWN SUBPROCESS (peak RSS belongs to it):
 * ``fm_saver_views``: the same with ``copy=False`` (no second array for a key two
   variables share; before the reader read into the arrays, views over an mmap);
 * ``fm_reader``: ``fastmeta.checkpoint.load_checkpoint`` + ``get_tensor`` per variable;
-* ``tf_reader``: ``tf.train.load_checkpoint`` + ``get_tensor`` per variable.
+* ``tf_reader``: ``tf.train.load_checkpoint`` + ``get_tensor`` per variable;
+* ``fm_save``: the restored values (untimed) saved again by ``Saver.save`` (no meta
+  graph, no state file), in the format the meta graph's save ops write;
+* ``tf_save``: the same in TensorFlow: ``import_meta_graph``, a session restoring the
+  checkpoint (untimed), ``Saver.save``. The two saves must write identical files.
 
 The page cache cannot be dropped here (no root / shared machine), so every child first
 reads all checkpoint files once (untimed warm-up, 16 MiB reused buffer) and the timed run
@@ -59,7 +65,10 @@ KINDS: list[tuple[str, str]] = [
     ("fm_saver_views", "fastmeta Saver.restore(copy=False)"),
     ("fm_reader", "fastmeta load_checkpoint+get_tensor"),
     ("tf_reader", "tf.train.load_checkpoint+get_tensor"),
+    ("fm_save", "fastmeta Saver.save"),
+    ("tf_save", "TensorFlow Saver.save"),
 ]
+SAVES = ("fm_save", "tf_save")
 
 
 # ---------------------------------------------------------------- generation
@@ -145,14 +154,16 @@ with tf.Graph().as_default():
     with v1.Session() as sess:
         sess.run(v1.global_variables_initializer(), feeds)
         saver.save(sess, target, write_meta_graph=False, write_state=False)
+    saver.export_meta_graph(target + ".meta")
 """
 
 
-def to_v1(prefix: str) -> str:
-    """TensorFlow rewrites the V2 checkpoint ``prefix`` as a V1 one; returns its path."""
+def to_v1(prefix: str) -> tuple[str, str]:
+    """TensorFlow rewrites the V2 checkpoint ``prefix`` as a V1 one; returns its path and
+    the meta graph of the V1 Saver that wrote it."""
     target = prefix + "-v1"
     subprocess.run([sys.executable, "-c", _V1_WRITER, prefix, target], check=True, capture_output=True)
-    return target
+    return target, target + ".meta"
 
 
 def _is_v1(prefix: str) -> bool:
@@ -259,6 +270,33 @@ def child(kind: str, prefix: str, meta: str) -> dict[str, Any]:
             reader = tf.train.load_checkpoint(prefix)
             return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
 
+    elif kind == "fm_save":
+        import fastmeta
+
+        saver = fastmeta.import_meta_graph(meta)
+        assert saver is not None
+        values = saver.restore(prefix)
+        out = _save_target(prefix, kind)
+
+        def run() -> Any:
+            return saver.save(out, values, write_meta_graph=False, write_state=False)
+
+    elif kind == "tf_save":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+
+        v1 = tf.compat.v1
+        v1.disable_eager_execution()  # (Saver.save runs in the session's graph)
+        graph = tf.Graph()
+        with graph.as_default():
+            tf_saver = v1.train.import_meta_graph(meta)
+        sess = v1.Session(graph=graph)
+        tf_saver.restore(sess, prefix)
+        out = _save_target(prefix, kind)
+
+        def run() -> Any:
+            return tf_saver.save(sess, out, write_meta_graph=False, write_state=False)
+
     else:
         raise ValueError(kind)
     _warm(prefix)
@@ -272,7 +310,12 @@ def child(kind: str, prefix: str, meta: str) -> dict[str, Any]:
     anon_after, file_after = _rss("RssAnon"), _rss("RssFile")
     # What was produced: a CRC32C of each variable's bytes (after timing).
     crcs: dict[str, int] = {}
-    if kind in ("floor", "floor_np") and _is_v1(prefix):
+    if kind in SAVES:  # (each file written, by its name without the save's directory)
+        written = Path(_save_target(prefix, kind)).parent
+        for path in sorted(written.iterdir()):
+            crcs[path.name] = core.crc32c(path.read_bytes())
+        shutil.rmtree(written)
+    elif kind in ("floor", "floor_np") and _is_v1(prefix):
         pass  # (a V1 file holds the values as protobuf fields, not raw bytes)
     elif kind in ("floor", "floor_np"):
         reader = load_checkpoint(prefix)
@@ -296,6 +339,13 @@ def child(kind: str, prefix: str, meta: str) -> dict[str, Any]:
         "rss_file_after_bytes": file_after,
         "crc32c": crcs,
     }
+
+
+def _save_target(prefix: str, kind: str) -> str:
+    """Where save contender ``kind`` writes: a directory of its own beside ``prefix``."""
+    directory = Path(prefix).parent / kind
+    directory.mkdir(exist_ok=True)
+    return str(directory / "saved.ckpt")
 
 
 # ---------------------------------------------------------------- the parent
@@ -338,12 +388,12 @@ def main(argv: list[str] | None = None) -> int:
               f"written in {gen_s:.1f} s (fastmeta, TF-free)")  # fmt: skip
         if args.format == "v1":
             t0 = time.perf_counter()
-            prefix = to_v1(prefix)
+            prefix, meta = to_v1(prefix)
             print(f"rewritten by TensorFlow as a V1 checkpoint ({os.path.getsize(prefix) / 2**30:.3f} GiB "
                   f"file) in {time.perf_counter() - t0:.1f} s")  # fmt: skip
         results = []
         for kind, _ in KINDS:
-            if kind == "tf_reader" and args.no_tf:
+            if kind in ("tf_reader", "tf_save") and args.no_tf:
                 continue
             results.append(_run_child(kind, prefix, meta))
     finally:
@@ -353,9 +403,14 @@ def main(argv: list[str] | None = None) -> int:
     floor = by_kind.get("floor", {}).get("seconds")
     floor_np = by_kind.get("floor_np", {}).get("seconds")
     tf_s = by_kind.get("tf_reader", {}).get("seconds")
+    tf_save_s = by_kind.get("tf_save", {}).get("seconds")
     ref = by_kind.get("floor", {}).get("crc32c")
     if args.format == "v1":  # (the floors read protobuf bytes: the arrays are compared with each other)
-        ref = next((r["crc32c"] for r in results if r.get("crc32c") and r["kind"] not in ("floor", "floor_np")), None)
+        ref = next(
+            (r["crc32c"] for r in results if r.get("crc32c") and r["kind"] not in ("floor", "floor_np", *SAVES)), None
+        )
+    # The saves are compared with each other: the same files, byte for byte.
+    save_ref = next((r["crc32c"] for r in results if r["kind"] in SAVES and r.get("crc32c")), None)
     print(f"\n{'contender':<40} {'time s':>8} {'x read':>7} {'x readinto':>10} {'x TF':>6} "
           f"{'GiB/s':>6} {'RSS0 MiB':>9} {'peak MiB':>9} {'anon MiB':>9}  check")  # fmt: skip
     for kind, label in KINDS:
@@ -368,8 +423,13 @@ def main(argv: list[str] | None = None) -> int:
         sec = r["seconds"]
         r["x_floor_read"] = sec / floor if floor else None
         r["x_floor_readinto"] = sec / floor_np if floor_np else None
-        r["x_tf"] = sec / tf_s if tf_s else None
-        r["equal_to_floor"] = r["crc32c"] == ref or (args.format == "v1" and kind in ("floor", "floor_np"))
+        if kind in SAVES:  # (against TensorFlow's save; reading is no floor for writing)
+            r["x_floor_read"] = r["x_floor_readinto"] = None
+            r["x_tf"] = sec / tf_save_s if tf_save_s else None
+            r["equal_to_floor"] = r["crc32c"] == save_ref
+        else:
+            r["x_tf"] = sec / tf_s if tf_s else None
+            r["equal_to_floor"] = r["crc32c"] == ref or (args.format == "v1" and kind in ("floor", "floor_np"))
         check = "equal" if r["equal_to_floor"] else "DIFFERENT"
         print(
             f"{label:<40} {sec:8.3f} {r['x_floor_read'] or 0:7.2f} "
@@ -381,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
           "cache could not be dropped; peak = VmHWM of the run, mmapped file pages included; "
           "anon = RssAnon after the run, the arrays held)")  # fmt: skip
     doc = {
-        "benchmark": "checkpoint restore",
+        "benchmark": "checkpoint restore and save",
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine,
         "data_bytes": data_bytes,
