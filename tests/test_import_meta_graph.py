@@ -29,7 +29,7 @@ from fastmeta.protos import attr_value_pb2, meta_graph_pb2  # noqa: E402
 from tf_oracle import Outcome, describe_collections, describe_item, diff_graph_defs  # noqa: E402
 from threads_util import run_concurrently  # noqa: E402
 
-VARIANTS = ["no_scope", "scope", "scope_clear_devices", "scope_taken", "input_map"]
+VARIANTS = ["no_scope", "scope", "scope_clear_devices", "scope_taken", "no_scope_twice", "input_map"]
 
 # Metas whose saver_def is removed (so TensorFlow builds a fresh Saver()).
 SAVERLESS = [
@@ -87,6 +87,13 @@ def _plan(fx: dict, variant: str, source: Any = None) -> Plan:
     elif variant == "scope_taken":
         plan.imports.append(dict(base, import_scope="imp"))
         plan.imports.append(dict(base, import_scope="imp"))
+    elif variant == "no_scope_twice":
+        # Every node of the second import renamed (x -> x_1); its collections name the
+        # first import's nodes, as TensorFlow's do.
+        if fx["has_variables"] and not fx["has_saver_def"]:
+            pytest.skip("a fresh Saver over both imports' variables is refused (two of one name)")
+        plan.imports.append(base)
+        plan.imports.append(base)
     elif variant == "input_map":
         spec = fx["input_map"]
         if spec is None:

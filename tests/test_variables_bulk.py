@@ -219,6 +219,44 @@ def test_import_defers_variable_objects_until_a_collection_is_read() -> None:
         assert [_describe(v) for v in graph.get_collection(key)] == [_describe(v) for v in other.get_collection(key)]
 
 
+@pytest.mark.parametrize("fixture", ["mlp_ref", "mlp_resource_adam", "partitioned", "control_flow_v1"])
+def test_an_unscoped_second_import_settles_its_variables_among_the_first_imports_nodes(
+    fixture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a scope, a second import's nodes are renamed (w -> w_1) and its
+    VariableDefs name the first import's nodes (as TensorFlow's do): the bulk path
+    settles them in the first import's segment, deferred as usual (a collection not
+    read yet), never through from_proto; the Variables equal those from_proto makes."""
+    path = str(CORPUS / FIXTURES[fixture]["file"])
+    slow_calls: list[str] = []
+    original = Variable.from_proto.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: Any, proto: Any, *args: Any, **kwargs: Any) -> Any:
+        slow_calls.append(proto.variable_name)
+        return original(cls, proto, *args, **kwargs)
+
+    monkeypatch.setattr(Variable, "from_proto", classmethod(counting))
+    graph = fastmeta.Graph()
+    fastmeta.import_meta_graph(path, graph=graph)
+    first = graph.get_collection("variables")
+    first_calls, slow_calls[:] = list(slow_calls), []
+    fastmeta.import_meta_graph(path, graph=graph)
+    assert "trainable_variables" in graph._deferred
+    # (only what the first import also made so: collections the bulk path does not
+    # memoise, such as global_step's)
+    assert slow_calls == first_calls and len(first_calls) <= 1
+    both = graph.get_collection("variables")
+    assert len(both) == 2 * len(first) and both[: len(first)] == first
+    segments = [p for p in graph._parts if isinstance(p, _Segment)]
+    assert len(segments) == 2
+    txn = _Transaction(graph)
+    meta = fastmeta.read_meta_graph_file(path)
+    protos = [variable_pb2.VariableDef.FromString(raw) for raw in meta.collection_def["variables"].bytes_list.value]
+    for v, proto in zip(both[len(first) :], protos):
+        assert v.op._part is segments[0]  # (the first import's node)
+        assert _describe(v) == _describe(original(Variable, proto, "", graph=txn))
+
+
 def test_deferred_collection_keeps_order_with_later_changes() -> None:
     path = str(CORPUS / FIXTURES["mlp_ref"]["file"])
     graph = fastmeta.Graph()

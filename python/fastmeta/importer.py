@@ -562,6 +562,9 @@ def _bulk_variables(
     bulk = BulkVariables.from_meta_graph(scope, graph=txn, segment=seg, counts=counts)
     if bulk is None:
         bulk = BulkVariables(scope, graph=txn, segment=seg, collections={k: values_of(k) for k in counts})
+    # VariableDefs naming an earlier import's nodes (this one's renamed): settled there.
+    earlier = [p for p in reversed(txn._all_parts()) if isinstance(p, _Segment) and p is not seg]
+    bulk.settle_elsewhere(txn, values_of, earlier)
     return bulk
 
 

@@ -4,7 +4,7 @@ their ``to_proto`` (names stripped of an export scope)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -210,6 +210,44 @@ class BulkVariables:
         self._name_offsets = np.frombuffer(raw_offsets, dtype=np.int64)
         self._made: list[Variable | None] = [None] * len(rows)
         self._all_made = False
+        self._import_scope = import_scope
+        # Rows settled in an earlier import's segment instead (settle_elsewhere): row ->
+        # (that segment's BulkVariables, its row).
+        self._elsewhere: dict[int, tuple[BulkVariables, int]] = {}
+
+    def settle_elsewhere(self, graph: _Lookup, values: Callable[[str], list[bytes]], segments: Sequence[Any]) -> None:
+        """Settle the rows whose variable node this import's segment does not hold in
+        the earlier segments ``segments`` (newest first) that hold all its nodes: an
+        import without a scope into a graph that already holds the file's nodes renames
+        its own copies, and its VariableDefs name the earlier ones, as TensorFlow's do.
+        ``values(key)``: the serialized VariableDefs of collection ``key``, as given to
+        the constructor."""
+        wanted = ~self._settled & ((self._flags & _PARSED) != 0) & (self._rows[:, 0] < 0)
+        if not segments or not wanted.any():
+            return
+        raw_of: dict[int, bytes] = {}
+        for key, key_rows in self._key_rows.items():
+            rows = key_rows.tolist()
+            if not any(wanted[r] for r in rows):
+                continue
+            for r, raw in zip(rows, values(key)):
+                if wanted[r] and r not in raw_of:
+                    raw_of[r] = raw
+        left = sorted(raw_of)
+        for segment in segments:
+            if not left:
+                break
+            defs = {"": [raw_of[r] for r in left]}
+            other = BulkVariables(self._import_scope, graph=graph, segment=segment, collections=defs)
+            other_rows = other._key_rows[""].tolist()
+            still: list[int] = []
+            for r, o in zip(left, other_rows):
+                if other._settled[o]:
+                    self._elsewhere[r] = (other, o)
+                    self._settled[r] = True
+                else:
+                    still.append(r)
+            left = still
 
     def covers(self, key: str) -> bool:
         """Whether every VariableDef of collection ``key`` was settled."""
@@ -255,7 +293,10 @@ class BulkVariables:
     def get_row(self, r: int) -> Variable:
         """The Variable of settled row ``r`` (made now if not yet)."""
         v = self._made[r]
-        if v is None:
+        if v is None and r in self._elsewhere:
+            other, o = self._elsewhere[r]
+            v = self._made[r] = other.get_row(o)
+        elif v is None:
             f = int(self._flags[r])
             v = self._made[r] = self._make(
                 f,
@@ -286,6 +327,9 @@ class BulkVariables:
                 )
             ):
                 if ok and made[r] is None:
+                    if r in self._elsewhere:
+                        self.get_row(r)
+                        continue
                     name = blob[offsets[r] : offsets[r + 1]].decode() if f & _CANONICAL else None
                     made[r] = make(f, s, a, row, name, infos.get(r))
             self._all_made = True
@@ -304,7 +348,7 @@ class BulkVariables:
         only that Variable is made."""
         flags, offsets, blob = self._flags.tolist(), self._name_offsets.tolist(), self._name_blob
         for r in self._key_rows[key].tolist():
-            if flags[r] & _CANONICAL:
+            if flags[r] & _CANONICAL and r not in self._elsewhere:
                 if match(blob[offsets[r] : offsets[r + 1]].decode()):
                     return self.get_row(r)
             elif match((v := self.get_row(r)).name):
