@@ -647,7 +647,8 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
       const size_t elem = dtype::ByteSize(w.dtype);
       if (elem == 0) throw CheckpointError(prefix + ": tensor '" + w.key + "': cannot write dtype " +
                                            dtype::Name(w.dtype));
-      if (static_cast<uint64_t>(n) * elem != w.data.size()) {
+      // (divided, not multiplied: a shape of 2^61 doubles must not pass for 0 bytes)
+      if (w.data.size() % elem != 0 || static_cast<uint64_t>(n) != w.data.size() / elem) {
         throw CheckpointError(prefix + ": tensor '" + w.key + "': " + std::to_string(w.data.size()) +
                               " bytes for " + dtype::Name(w.dtype) + ShapeString(w.shape));
       }

@@ -187,6 +187,13 @@ void WriteSlicesTo(const std::string& filename, const std::vector<WriteEntry>& e
       }
       n *= static_cast<uint64_t>(len);
     }
+    // (TensorFlow's estimate counts at least field.max_bytes per element: refused here
+    // already when that alone passes 2 GiB, so that no product below can overflow.)
+    if (n > kMaxMessageBytes / field.max_bytes) {
+      throw CheckpointError(where + SliceShown("", slice) + ": too large for one V1 slice (TensorFlow's " +
+                            "conservative estimate: " + std::to_string(n) + " elements of up to " +
+                            std::to_string(field.max_bytes) + " bytes, over 2 GiB)");
+    }
     if (w.dtype == dtype::kString) {
       if (w.strings.size() != n) {
         throw CheckpointError(where + ": " + std::to_string(w.strings.size()) + " strings for shape " +

@@ -648,6 +648,14 @@ static void TestV1Writer() {
   bad[0].dtype = dtype::kBFloat16;
   bad[0].shape = {12};
   CHECK(ExpectError([&] { WriteSlices(other, bad); }).find("bfloat16 cannot be written") != std::string::npos);
+  // A shape whose byte size wraps around 2^64 (2^61 doubles "in" 0 bytes) is too large,
+  // never taken for an empty tensor.
+  bad[0].dtype = dtype::kDouble;
+  bad[0].shape = {int64_t{1} << 61};
+  bad[0].data = {};
+  CHECK(ExpectError([&] { WriteSlices(other, bad); }).find("too large for one V1 slice") != std::string::npos);
+  CHECK(ExpectError([&] { WriteBundle((dir / "bundle").string(), bad); }).find("0 bytes for float64[") !=
+        std::string::npos);
   CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}) == 1);
   std::filesystem::remove_all(dir);
 }
