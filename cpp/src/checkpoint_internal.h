@@ -24,6 +24,21 @@ inline void PutVarint64(std::string* out, uint64_t v) {
   }
   out->push_back(static_cast<char>(v));
 }
+inline void PutTag(std::string* out, uint32_t field, uint32_t wire_type) {
+  PutVarint64(out, (uint64_t{field} << 3) | wire_type);
+}
+// A length-delimited field (a string, bytes or a message).
+inline void PutLenDelim(std::string* out, uint32_t field, std::string_view bytes) {
+  PutTag(out, field, 2);
+  PutVarint64(out, bytes.size());
+  out->append(bytes);
+}
+// A varint field, left out when 0 (as proto3 serializes a scalar).
+inline void PutInt(std::string* out, uint32_t field, int64_t v) {
+  if (v == 0) return;
+  PutTag(out, field, 0);
+  PutVarint64(out, static_cast<uint64_t>(v));
+}
 inline uint32_t LoadFixed32(const char* p) {
   uint32_t v = 0;
   for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
@@ -142,6 +157,10 @@ std::string SliceShown(const std::string& key, const TensorSlice& s);
 void DecodeShape(std::string_view bytes, const std::string& ctx, std::vector<int64_t>* dims,
                  bool* unknown_rank);
 TensorSlice DecodeSlice(std::string_view bytes, const std::string& ctx);
+// ... and their encoders, as TensorFlow's AsProto writes them (a dimension of size 0 is an
+// empty Dim; a whole extent of a slice an empty Extent, a start of 0 left out).
+std::string EncodeShape(const std::vector<int64_t>& dims, bool unknown_rank = false);
+std::string EncodeSlice(const TensorSlice& slice);
 struct Versions {
   int32_t producer = 0;
   int32_t min_consumer = 0;

@@ -7,6 +7,9 @@ namespace fastmeta {
 
 using ckpt_internal::Cursor;
 using ckpt_internal::PutFixed32;
+using ckpt_internal::PutInt;
+using ckpt_internal::PutLenDelim;
+using ckpt_internal::PutTag;
 using ckpt_internal::PutVarint64;
 
 namespace dtype {
@@ -77,18 +80,6 @@ namespace {
 
 int32_t ToInt32(uint64_t v) { return static_cast<int32_t>(static_cast<uint32_t>(v)); }
 
-void PutTag(std::string* out, uint32_t field, uint32_t wt) { PutVarint64(out, (field << 3) | wt); }
-void PutLenDelim(std::string* out, uint32_t field, const std::string& bytes) {
-  PutTag(out, field, 2);
-  PutVarint64(out, bytes.size());
-  out->append(bytes);
-}
-void PutInt(std::string* out, uint32_t field, int64_t v) {
-  if (v == 0) return;
-  PutTag(out, field, 0);
-  PutVarint64(out, static_cast<uint64_t>(v));
-}
-
 }  // namespace
 
 namespace ckpt_internal {
@@ -138,6 +129,31 @@ TensorSlice DecodeSlice(std::string_view bytes, const std::string& ctx) {
     }
   }
   return slice;
+}
+
+std::string EncodeShape(const std::vector<int64_t>& dims, bool unknown_rank) {
+  std::string out;
+  for (int64_t d : dims) {
+    std::string dim;
+    PutInt(&dim, 1, d);
+    PutLenDelim(&out, 2, dim);
+  }
+  if (unknown_rank) PutInt(&out, 3, 1);
+  return out;
+}
+
+std::string EncodeSlice(const TensorSlice& slice) {
+  std::string out;
+  for (const SliceExtent& x : slice) {
+    std::string ext;
+    PutInt(&ext, 1, x.start);
+    if (x.length != -1) {
+      PutTag(&ext, 2, 0);
+      PutVarint64(&ext, static_cast<uint64_t>(x.length));
+    }
+    PutLenDelim(&out, 1, ext);
+  }
+  return out;
 }
 
 Versions DecodeVersions(std::string_view bytes, const std::string& ctx) {
@@ -216,28 +232,12 @@ std::string EncodeHeader(const BundleHeader& h) {
 std::string EncodeEntry(const BundleEntry& e) {
   std::string out;
   PutInt(&out, 1, e.dtype);
-  std::string shape;
-  for (int64_t d : e.shape) {
-    std::string dim;
-    PutInt(&dim, 1, d);
-    PutLenDelim(&shape, 2, dim);
-  }
-  if (e.unknown_rank) PutInt(&shape, 3, 1);
-  PutLenDelim(&out, 2, shape);
+  PutLenDelim(&out, 2, ckpt_internal::EncodeShape(e.shape, e.unknown_rank));
   PutInt(&out, 3, e.shard_id);
   PutInt(&out, 4, e.offset);
   PutInt(&out, 5, e.size);
   if (e.crc32c != 0) { PutTag(&out, 6, 5); PutFixed32(&out, e.crc32c); }
-  for (const TensorSlice& s : e.slices) {
-    std::string slice;
-    for (const SliceExtent& x : s) {
-      std::string ext;
-      PutInt(&ext, 1, x.start);
-      if (x.length != -1) { PutTag(&ext, 2, 0); PutVarint64(&ext, static_cast<uint64_t>(x.length)); }
-      PutLenDelim(&slice, 1, ext);
-    }
-    PutLenDelim(&out, 7, slice);
-  }
+  for (const TensorSlice& s : e.slices) PutLenDelim(&out, 7, ckpt_internal::EncodeSlice(s));
   return out;
 }
 

@@ -15,6 +15,10 @@
 
 namespace fastmeta {
 
+using ckpt_internal::EncodeShape;
+using ckpt_internal::EncodeSlice;
+using ckpt_internal::PutLenDelim;
+using ckpt_internal::PutTag;
 using ckpt_internal::PutVarint64;
 using ckpt_internal::ShapeString;
 using ckpt_internal::SliceShown;
@@ -52,46 +56,6 @@ Field FieldOf(int32_t dt) {
     case dtype::kHalf: return {13, 3};
     default: return {};
   }
-}
-
-void PutTag(std::string* out, uint32_t field, uint32_t wire) { PutVarint64(out, (uint64_t{field} << 3) | wire); }
-
-void PutBytesField(std::string* out, uint32_t field, std::string_view bytes) {
-  PutTag(out, field, 2);
-  PutVarint64(out, bytes.size());
-  out->append(bytes);
-}
-
-// A TensorSliceProto: per dimension an Extent, empty for a whole dimension, else its
-// start (left out when 0, as proto3 does) and length.
-std::string EncodeSliceProto(const TensorSlice& slice) {
-  std::string out;
-  for (const SliceExtent& x : slice) {
-    std::string extent;
-    if (x.length >= 0) {
-      if (x.start != 0) {
-        PutTag(&extent, 1, 0);
-        PutVarint64(&extent, static_cast<uint64_t>(x.start));
-      }
-      PutTag(&extent, 2, 0);
-      PutVarint64(&extent, static_cast<uint64_t>(x.length));
-    }
-    PutBytesField(&out, 1, extent);
-  }
-  return out;
-}
-
-std::string EncodeShapeProto(const std::vector<int64_t>& shape) {
-  std::string out;
-  for (int64_t d : shape) {
-    std::string dim;
-    if (d != 0) {
-      PutTag(&dim, 1, 0);
-      PutVarint64(&dim, static_cast<uint64_t>(d));
-    }
-    PutBytesField(&out, 2, dim);
-  }
-  return out;
 }
 
 // Element i of fixed-size dtype `dt` at `p` as the int64 protobuf stores in a varint field.
@@ -167,7 +131,10 @@ void WriteSlicesTo(const std::string& filename, const std::vector<WriteEntry>& e
     // The slice in full-tensor coordinates ("-" for a whole dimension), and the shape
     // of the whole tensor.
     const bool sliced = !w.slice.empty();
-    const TensorSlice slice = sliced ? w.slice : TensorSlice(w.shape.size());
+    TensorSlice slice = sliced ? w.slice : TensorSlice(w.shape.size());
+    for (SliceExtent& x : slice) {
+      if (x.length == -1) x.start = 0;  // (a whole dimension starts at 0, whatever was given)
+    }
     const std::vector<int64_t>& full = sliced ? w.full_shape : w.shape;
     if (slice.size() != full.size() || w.shape.size() != full.size()) {
       throw CheckpointError(where + ": slice rank mismatch");
@@ -224,8 +191,8 @@ void WriteSlicesTo(const std::string& filename, const std::vector<WriteEntry>& e
 
     // The value: SavedTensorSlices{data: SavedSlice{name, slice, data: TensorProto}}.
     std::string saved_slice;
-    PutBytesField(&saved_slice, 1, w.key);
-    PutBytesField(&saved_slice, 2, EncodeSliceProto(slice));
+    PutLenDelim(&saved_slice, 1, w.key);
+    PutLenDelim(&saved_slice, 2, EncodeSlice(slice));
     uint64_t bound = saved_slice.size() + kTensorProtoSlack + field.max_bytes * n;
     for (std::string_view s : w.strings) bound += s.size();
     if (bound > kMaxMessageBytes) {
@@ -237,7 +204,7 @@ void WriteSlicesTo(const std::string& filename, const std::vector<WriteEntry>& e
     std::string proto_head;  // the TensorProto up to its payload
     uint64_t proto_size = 0;
     if (w.dtype == dtype::kString) {
-      for (std::string_view e : w.strings) PutBytesField(&s.owned, field.number, e);
+      for (std::string_view e : w.strings) PutLenDelim(&s.owned, field.number, e);
       s.payload = s.owned;
       proto_size = s.owned.size();
     } else if (n > 0) {
@@ -274,19 +241,19 @@ void WriteSlicesTo(const std::string& filename, const std::vector<WriteEntry>& e
   std::string tensors;
   for (const MetaTensor& t : meta) {
     std::string m;
-    PutBytesField(&m, 1, t.name);
-    PutBytesField(&m, 2, EncodeShapeProto(t.shape));
+    PutLenDelim(&m, 1, t.name);
+    PutLenDelim(&m, 2, EncodeShape(t.shape));
     PutTag(&m, 3, 0);
     PutVarint64(&m, static_cast<uint64_t>(t.dtype));
-    for (const TensorSlice& s : t.slices) PutBytesField(&m, 4, EncodeSliceProto(s));
-    PutBytesField(&tensors, 1, m);
+    for (const TensorSlice& s : t.slices) PutLenDelim(&m, 4, EncodeSlice(s));
+    PutLenDelim(&tensors, 1, m);
   }
   std::string versions;
   PutTag(&versions, 1, 0);
   PutVarint64(&versions, kProducer);
-  PutBytesField(&tensors, 2, versions);
+  PutLenDelim(&tensors, 2, versions);
   std::string meta_value;
-  PutBytesField(&meta_value, 1, tensors);
+  PutLenDelim(&meta_value, 1, tensors);
 
   table::Writer table(options, sink);
   table.Add(std::string(), {meta_value});

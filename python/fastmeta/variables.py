@@ -222,8 +222,10 @@ class BulkVariables:
         its own copies, and its VariableDefs name the earlier ones, as TensorFlow's do.
         ``values(key)``: the serialized VariableDefs of collection ``key``, as given to
         the constructor."""
+        if not segments:
+            return
         wanted = ~self._settled & ((self._flags & _PARSED) != 0) & (self._rows[:, 0] < 0)
-        if not segments or not wanted.any():
+        if not wanted.any():
             return
         raw_of: dict[int, bytes] = {}
         for key, key_rows in self._key_rows.items():
