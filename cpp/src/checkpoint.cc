@@ -69,6 +69,26 @@ std::string SliceShown(const std::string& key, const TensorSlice& s) {
   return out + ")";
 }
 
+bool CheckWriteSlice(const TensorSlice& slice, const std::vector<int64_t>& full,
+                     const std::vector<int64_t>& shape, const std::string& where) {
+  if (slice.size() != full.size() || shape.size() != full.size()) {
+    throw CheckpointError(where + ": slice rank mismatch");
+  }
+  bool whole = true;
+  for (size_t d = 0; d < slice.size(); ++d) {
+    const SliceExtent& x = slice[d];
+    const int64_t start = x.length == -1 ? 0 : x.start;
+    const int64_t len = x.length == -1 ? full[d] : x.length;
+    if (full[d] < 0 || x.length < -1 || start < 0 || len < 0 || start > full[d] || len > full[d] - start ||
+        len != shape[d]) {
+      throw CheckpointError(where + ": slice extent " + std::to_string(d) + " does not fit shape " +
+                            ShapeString(full));
+    }
+    if (start != 0 || len != full[d]) whole = false;
+  }
+  return whole;
+}
+
 }  // namespace ckpt_internal
 
 using ckpt_internal::Cursor;
@@ -653,25 +673,8 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
                               " bytes for " + dtype::Name(w.dtype) + ShapeString(w.shape));
       }
     }
-    bool full_slice = w.slice.empty();
-    if (!full_slice) {
-      if (w.slice.size() != w.full_shape.size() || w.slice.size() != w.shape.size()) {
-        throw CheckpointError(prefix + ": tensor '" + w.key + "': slice rank mismatch");
-      }
-      full_slice = true;
-      for (size_t d = 0; d < w.slice.size(); ++d) {
-        const SliceExtent& x = w.slice[d];
-        const int64_t len = x.length == -1 ? w.full_shape[d] : x.length;
-        const int64_t start = x.length == -1 ? 0 : x.start;
-        if (start < 0 || len < 0 || w.full_shape[d] < 0 || start > w.full_shape[d] ||
-            len > w.full_shape[d] - start || len != w.shape[d]) {
-          throw CheckpointError(prefix + ": tensor '" + w.key + "': slice extent " +
-                                std::to_string(d) + " does not fit");
-        }
-        if (!(start == 0 && len == w.full_shape[d])) full_slice = false;
-      }
-    }
-    if (full_slice) {
+    if (w.slice.empty() ||
+        ckpt_internal::CheckWriteSlice(w.slice, w.full_shape, w.shape, prefix + ": tensor '" + w.key + "'")) {
       if (index.count(w.key)) throw CheckpointError(prefix + ": duplicate tensor '" + w.key + "'");
       stored[w.key] = &w;
       given.emplace_back(w.key, &w);

@@ -152,6 +152,13 @@ std::string ShapeString(const std::vector<int64_t>& shape);
 // 0,2:-)", TensorFlow's notation (start,length per dimension, "-" for all of it).
 std::string SliceShown(const std::string& key, const TensorSlice& s);
 
+// Checks a slice given to a writer: `slice` (in full-tensor coordinates, "-" for a whole
+// dimension) lies inside `full` and is `shape` wide in every dimension; throws
+// CheckpointError(where + ": slice ...") otherwise. Returns whether it covers the whole
+// tensor.
+bool CheckWriteSlice(const TensorSlice& slice, const std::vector<int64_t>& full,
+                     const std::vector<int64_t>& shape, const std::string& where);
+
 // Protobuf decoders of the messages both formats share (TensorShapeProto,
 // TensorSliceProto, VersionDef); `ctx` prefixes error messages.
 void DecodeShape(std::string_view bytes, const std::string& ctx, std::vector<int64_t>* dims,

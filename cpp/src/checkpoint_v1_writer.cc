@@ -136,19 +136,9 @@ void WriteSlicesTo(const std::string& filename, const std::vector<WriteEntry>& e
       if (x.length == -1) x.start = 0;  // (a whole dimension starts at 0, whatever was given)
     }
     const std::vector<int64_t>& full = sliced ? w.full_shape : w.shape;
-    if (slice.size() != full.size() || w.shape.size() != full.size()) {
-      throw CheckpointError(where + ": slice rank mismatch");
-    }
+    ckpt_internal::CheckWriteSlice(slice, full, w.shape, where);
     uint64_t n = 1;
-    for (size_t d = 0; d < full.size(); ++d) {
-      const SliceExtent& x = slice[d];
-      const int64_t start = x.length < 0 ? 0 : x.start;
-      const int64_t len = x.length < 0 ? full[d] : x.length;
-      if (full[d] < 0 || x.length < -1 || start < 0 || len < 0 || start > full[d] || len > full[d] - start ||
-          len != w.shape[d]) {
-        throw CheckpointError(where + ": slice extent " + std::to_string(d) + " does not fit shape " +
-                              ShapeString(full));
-      }
+    for (const int64_t len : w.shape) {
       if (len != 0 && n > (uint64_t{1} << 62) / static_cast<uint64_t>(len)) {
         throw CheckpointError(where + ": shape " + ShapeString(w.shape) + " is too large");
       }

@@ -53,6 +53,12 @@ class ParseError(Error, ValueError):
             return f"{self.path}: {text}"
         return text
 
+    @property
+    def reason(self) -> str:
+        """The message without its closing ``(at byte offset N)``: what went wrong, for a
+        message about a larger input this one's bytes lie in (at another offset)."""
+        return str(self).removesuffix(f" (at byte offset {self.offset})")
+
 
 class GraphError(Error, ValueError):
     """A well-formed graph TensorFlow would refuse: duplicate or invalid names,

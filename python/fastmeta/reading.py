@@ -306,8 +306,7 @@ def _rest_parse_error(error: DecodeError, view: memoryview, ranges: list[tuple[i
             schema.check(0, view[begin:end], depth=depth)
         except ParseError as e:
             offset = begin + (e.offset or 0)
-            what = str(e).removesuffix(f" (at byte offset {e.offset})")
-            return ParseError(f"malformed MetaGraphDef: {what} (at byte offset {offset})", offset=offset)
+            return ParseError(f"malformed MetaGraphDef: {e.reason} (at byte offset {offset})", offset=offset)
     return error
 
 

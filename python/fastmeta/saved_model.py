@@ -140,9 +140,8 @@ class SavedModelFile:
                 schema.check(0, meta.data, depth=1)  # (a meta graph lies at depth 1)
             except ParseError as e:
                 check_unchanged(meta.data)  # (the zeros of a file truncated meanwhile)
-                what = str(e).removesuffix(f" (at byte offset {e.offset})")
                 begin, end = meta.offset, meta.offset + len(meta.data)
-                what = f"meta graph {meta.index} (bytes {begin}-{end}): {what}"
+                what = f"meta graph {meta.index} (bytes {begin}-{end}): {e.reason}"
                 raise _parse_error(self.path, what, begin + (e.offset or 0)) from None
         if self.meta_graphs:
             check_unchanged(self.meta_graphs[0].data)
@@ -212,8 +211,7 @@ def _scan_binary(view: memoryview, path: str) -> tuple[int, list[tuple[int, int]
         # "rest" is every other field)
         others = _core.meta_graph_rest_ranges(view)
     except ParseError as e:
-        what = str(e).removesuffix(f" (at byte offset {e.offset})")
-        raise _parse_error(path, what, e.offset) from None
+        raise _parse_error(path, e.reason, e.offset) from None
     ranges: list[tuple[int, int]] = []
     pos = 0
     for begin, end in [*others, (len(view), len(view))]:
@@ -246,7 +244,7 @@ def _read_binary(export_dir: str, path: str) -> SavedModelFile:
                 what = str(e)
                 offset = begin
                 if isinstance(e, ParseError) and e.offset is not None:  # (in the meta graph: made the file's)
-                    what = what.removesuffix(f" (at byte offset {e.offset})")
+                    what = e.reason
                     offset += e.offset
                 raise _parse_error(path, f"meta graph {i} (bytes {begin}-{end}): {what}", offset) from None
             out.meta_graphs.append(SavedModelMetaGraph(i, rest, data, begin))
