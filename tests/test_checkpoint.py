@@ -546,6 +546,22 @@ def test_byte_identical_to_savev2(tf, tmp_path):
         assert (tmp_path / f"tf{suffix}").read_bytes() == (tmp_path / f"fm{suffix}").read_bytes()
 
 
+def test_names_of_4_kib_and_more_are_written_as_savev2_writes_them(tf, tmp_path):
+    """A table entry's header and key of 4 KiB or more (the size the table writer takes
+    from the caller's memory rather than copy) once came out as freed bytes."""
+    names = [*sorted(c * n for c in "abc" for n in (4091, 4092, 4093, 9000)), "z"]
+    values = {n: np.arange(i, i + 3, dtype=np.float32) for i, n in enumerate(names)}
+    tf.raw_ops.SaveV2(prefix=str(tmp_path / "tf"), tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=[values[n] for n in names])
+    fc.write_checkpoint(tmp_path / "fm", values)
+    for suffix in (".index", ".data-00000-of-00001"):
+        assert (tmp_path / f"tf{suffix}").read_bytes() == (tmp_path / f"fm{suffix}").read_bytes()
+    got = fc.load_checkpoint(tmp_path / "fm")
+    assert sorted(got.get_variable_to_shape_map()) == names
+    for n in names:
+        np.testing.assert_array_equal(got.get_tensor(n), values[n])
+
+
 def test_update_checkpoint_state_read_by_tf(tf, tmp_path):
     d = tmp_path / "s"
     p1 = fc.write_checkpoint(d / "a-1", {"x": np.zeros(1)})

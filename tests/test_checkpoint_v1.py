@@ -634,6 +634,20 @@ def test_write_slices_round_trips_every_dtype(tmp_path: Path) -> None:
         assert len(parts) == 2 and {p[0][0] for p in parts} == {(0, -1)}, enum
 
 
+
+def test_names_of_4_kib_and_more_are_written_as_save_slices_writes_them(tf: Any, tmp_path: Path) -> None:
+    """Keys past 4 KiB (the size the table writer borrows rather than copies) in a V1
+    file: the bytes TensorFlow's SaveSlices writes, read back by both."""
+    names = sorted(c * n for c in "ab" for n in (4080, 4085, 4092, 9000))
+    values = [np.arange(i, i + 2, dtype=np.float32) for i in range(len(names))]
+    tf.raw_ops.SaveSlices(filename=str(tmp_path / "tf"), tensor_names=names,
+                          shapes_and_slices=[""] * len(names), data=values)
+    _core.write_slices(str(tmp_path / "fm"), [(n, 1, [2], v.view(np.uint8)) for n, v in zip(names, values)])
+    assert (tmp_path / "fm").read_bytes() == (tmp_path / "tf").read_bytes()
+    reader = _core.SliceReader([str(tmp_path / "fm")])
+    for n, v in zip(names, values):
+        assert reader.read(n) == v.tobytes()
+
 @pytest.mark.parametrize(
     ("entries", "message"),
     [

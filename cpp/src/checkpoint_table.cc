@@ -199,7 +199,7 @@ class BlockBuilder {
     ckpt_internal::PutVarint64(&head, key.size() - shared);
     ckpt_internal::PutVarint64(&head, value_size);
     head.append(key, shared, std::string::npos);
-    Append(head);
+    Copy(head);  // (a key of 4 KiB or more too: `head` dies here)
     for (std::string_view v : value) Append(v);
     last_key_ = key;
     ++counter_;
@@ -234,13 +234,15 @@ class BlockBuilder {
     if (pieces_.empty() || pieces_.back().borrowed.data() != nullptr) pieces_.emplace_back();
     return pieces_.back().owned;
   }
+  // Adds bytes that outlive the block's Finish: borrowed if long.
   void Append(std::string_view bytes) {
+    if (bytes.size() < kBorrowMin) return Copy(bytes);
     size_ += bytes.size();
-    if (bytes.size() >= kBorrowMin) {
-      pieces_.push_back(Piece{std::string(), bytes});
-    } else {
-      Owned().append(bytes);
-    }
+    pieces_.push_back(Piece{std::string(), bytes});
+  }
+  void Copy(std::string_view bytes) {
+    size_ += bytes.size();
+    Owned().append(bytes);
   }
 
   int interval_;

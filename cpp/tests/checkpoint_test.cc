@@ -589,6 +589,26 @@ static void TestTableWriterPieces() {
       CHECK(w.size() == want.size());
     }
   }
+  // Keys of 4 KiB and more (an entry's header and key past the size borrowed from the
+  // caller), sharing prefixes or not, with the writer's caller keeping none of them.
+  std::vector<std::pair<std::string, std::string>> long_keys;
+  for (size_t len : {size_t{4091}, size_t{4092}, size_t{4093}, size_t{5000}, size_t{9000}}) {
+    long_keys.emplace_back(std::string(len, 'k') + "a", "v" + std::to_string(len));
+    long_keys.emplace_back(std::string(len, 'm'), "w");
+  }
+  std::sort(long_keys.begin(), long_keys.end());
+  for (size_t block : {size_t{512}, size_t{262144}}) {
+    table::BuildOptions o;
+    o.block_size = block;
+    CHECK(table::ReadAll(table::Build(long_keys, o), "long") == long_keys);
+    std::string got;
+    {
+      table::Writer lw(o, [&got](std::string_view b) { got.append(b); });
+      for (const auto& kv : long_keys) lw.Add(std::string(kv.first), {kv.second});
+      lw.Finish();
+    }
+    CHECK(table::ReadAll(got, "long") == long_keys);
+  }
   table::Writer w(table::BuildOptions{}, [](std::string_view) {});
   w.Add("b", {"x"});
   CHECK(ExpectError([&] { w.Add("a", {"y"}); }).find("keys not strictly increasing at 'a'") != std::string::npos);
