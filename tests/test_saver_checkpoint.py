@@ -275,6 +275,80 @@ def test_save_writes_tensorflows_bytes(tf: Any, tmp_path: Path, name: str, check
             assert (tmp_path / "fm" / f).read_bytes() == (tmp_path / "tf" / f).read_bytes(), f
 
 
+@pytest.mark.parametrize("name", ["mlp_ref", "ema_replicas", "saver_v1", "no_saver_def"])
+def test_a_missing_directory_as_tensorflow_meets_it(tf: Any, tmp_path: Path, name: str) -> None:
+    """Saving into a directory that does not exist: TensorFlow's unsharded SaveV2 creates
+    it (one level, trailing slash too), a sharded or V1 save does not, and TensorFlow's
+    Saver then raises "Parent directory of ... doesn't exist"; fastmeta the same."""
+    meta = str(CORPUS / f"{name}.meta")
+    g = fastmeta.Graph()
+    with g.as_default():
+        saver = fastmeta.import_meta_graph(meta)
+    assert saver is not None
+    values = dict(saver.restore(str(CORPUS / CKPT_FIXTURES[name]))) if name in CKPT_FIXTURES else None
+    graph = tf.Graph()
+    with graph.as_default():
+        tf_saver = tf.compat.v1.train.import_meta_graph(meta, clear_devices=True)
+        if tf_saver is None:
+            tf_saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            if values is None:  # (no checkpoint in the corpus: TF's initial values)
+                values = {v.op.name: sess.run(v) for v in tf.compat.v1.global_variables()}
+            for sub in ("new/model", "two/levels/model", "trail/"):
+                outcome = []
+                for side in ("tf", "fm"):
+                    path = str(tmp_path / side / sub)
+                    (tmp_path / side).mkdir(exist_ok=True)
+                    try:
+                        if side == "tf":
+                            got = tf_saver.save(sess, path, global_step=1, write_meta_graph=False)
+                        else:
+                            got = saver.save(path, values, global_step=1, write_meta_graph=False)
+                    except ValueError as e:
+                        assert "Parent directory of" in str(e), str(e)
+                        outcome.append(("refused", sorted(os.listdir(tmp_path / side))))
+                    else:
+                        outcome.append((os.path.relpath(got, tmp_path / side), sorted(os.listdir(tmp_path / side))))
+                assert outcome[0] == outcome[1], sub
+
+
+def test_partitions_across_shards_are_indexed_as_tensorflow_merges_them(tf: Any, tmp_path: Path) -> None:
+    """A sharded V2 save of partitioned variables whose slices lie on two devices: TF's
+    MergeV2Checkpoints lists a tensor's slices shard by shard and keeps the shard_id of
+    the first shard that holds one; a tensor wholly in shard 1 gets shard_id 1."""
+    v1 = tf.compat.v1
+
+    def place(op: Any) -> str:
+        return "/cpu:1" if any(p in op.name for p in ("emb/part_0", "emb/part_2", "tail/")) else "/cpu:0"
+
+    graph = tf.Graph()
+    config = v1.ConfigProto(device_count={"CPU": 2})
+    with graph.as_default(), graph.device(place):
+        v1.get_variable("a", initializer=np.arange(2, dtype=np.float32))
+        v1.get_variable("emb", shape=[6, 2], partitioner=v1.fixed_size_partitioner(3),
+                        initializer=v1.random_normal_initializer())
+        v1.get_variable("tail", shape=[4, 3], partitioner=v1.fixed_size_partitioner(2),
+                        initializer=v1.random_normal_initializer())
+        tf_saver = v1.train.Saver(sharded=True)
+        (tmp_path / "tf").mkdir()
+        with v1.Session(graph=graph, config=config) as sess:
+            sess.run(v1.global_variables_initializer())
+            tf_prefix = tf_saver.save(sess, str(tmp_path / "tf" / "model"), write_meta_graph=False)
+        tf_saver.export_meta_graph(str(tmp_path / "model.meta"))
+    _, saver = _import(str(tmp_path / "model.meta"), None)
+    (tmp_path / "fm").mkdir()
+    prefix = saver.save(str(tmp_path / "fm" / "model"), saver.restore(tf_prefix), write_meta_graph=False)
+    tf_reader, fm_reader = fc.load_checkpoint(tf_prefix), fc.load_checkpoint(prefix)
+    assert tf_reader.entry("emb")["shard_id"] == 0 and tf_reader.entry("tail")["shard_id"] == 1
+    for key in ("emb", "tail"):
+        assert fm_reader.entry(key) == tf_reader.entry(key)
+    files = sorted(f for f in os.listdir(tmp_path / "tf") if f != "checkpoint")
+    assert sorted(f for f in os.listdir(tmp_path / "fm") if f != "checkpoint") == files
+    for f in files:
+        assert (tmp_path / "fm" / f).read_bytes() == (tmp_path / "tf" / f).read_bytes(), f
+
+
 def test_save_partitions_given_per_slice(tmp_path: Path) -> None:
     _, saver = _import(str(CORPUS / "partitioned.meta"), None)
     restored = saver.restore(str(CORPUS / CKPT_FIXTURES["partitioned"]))
@@ -302,7 +376,7 @@ def test_save_errors_write_nothing(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="dtype"):
         saver.save(str(tmp_path / "m"), {**restored, "imp/global_step": np.float32(1.5)})
     with pytest.raises(CheckpointError, match="Parent directory"):
-        saver.save(str(tmp_path / "missing" / "m"), dict(restored))
+        saver.save(str(tmp_path / "missing" / "deeper" / "m"), dict(restored))
     assert os.listdir(tmp_path) == []
     assert saver.last_checkpoints == []
 

@@ -648,6 +648,7 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
   std::map<std::string, BundleEntry> index;
   std::map<std::string, const WriteEntry*> stored;  // key -> data to store
   std::vector<std::pair<std::string, const WriteEntry*>> given;  // ... in the order given
+  std::map<std::string, std::vector<int32_t>> slice_shards;  // partitioned tensor -> its slices' shards
   const int32_t num_shards = options.num_shards > 0 ? options.num_shards : 1;
   for (const WriteEntry& w : entries) {
     if (w.key.empty()) throw CheckpointError(prefix + ": tensor name must not be empty");
@@ -692,11 +693,27 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
     full.dtype = w.dtype;
     full.shape = w.full_shape;
     full.slices.push_back(w.slice);
+    slice_shards[w.key].push_back(w.shard);
     const std::string sk = EncodeTensorNameSlice(w.key, w.slice);
     if (stored.count(sk)) throw CheckpointError(prefix + ": duplicate slice of '" + w.key + "'");
     stored[sk] = &w;
     given.emplace_back(sk, &w);
     index[sk];
+  }
+
+  // Sharded, TF's MergeV2Checkpoints lists a partitioned tensor's slices shard by shard
+  // (each shard's in the order given) and keeps the first shard's full entry, shard_id too.
+  if (options.num_shards > 0) {
+    for (auto& kv : slice_shards) {
+      BundleEntry& full = index[kv.first];
+      std::vector<size_t> order(full.slices.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return kv.second[a] < kv.second[b]; });
+      std::vector<TensorSlice> sorted;
+      for (size_t i : order) sorted.push_back(full.slices[i]);
+      full.slices = std::move(sorted);
+      full.shard_id = kv.second[order.front()];
+    }
   }
 
   // Data files: in key order, or (num_shards > 0) in the order given (TF's SaveV2 writes

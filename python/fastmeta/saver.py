@@ -271,11 +271,6 @@ class Saver:
                     f"'latest_filename' collides with 'save_path': '{latest_filename}' and "
                     f"'{save_path}'"
                 )
-        parent = os.path.dirname(save_path)
-        if parent and not os.path.isdir(parent):
-            raise checkpoint.CheckpointError(
-                f"Parent directory of {save_path} doesn't exist, can't save."
-            )
         targets, others = _restore_targets(self._resolve_graph(graph), self.saver_def.restore_op_name)
         if others:
             # (TensorFlow's restore of a file without them fails: it must not be written.)
@@ -285,6 +280,17 @@ class Saver:
                 + " restores, which is not a variable: fastmeta cannot write it"
             )
         layout = _save_layout(self._resolve_graph(graph), self.saver_def.save_tensor_name)
+        parent = os.path.dirname(save_path)
+        # TensorFlow's unsharded SaveV2 creates the directory its prefix lies in (one
+        # level); a sharded save (its temporary directory beside the prefix) or a V1 save
+        # fails there, and TensorFlow's Saver then blames the missing directory.
+        creates_parent = layout is None or not (layout.v1 or layout.sharded)
+        if parent and not os.path.isdir(parent) and not (
+            creates_parent and os.path.isdir(os.path.dirname(parent) or ".")
+        ):
+            raise checkpoint.CheckpointError(
+                f"Parent directory of {save_path} doesn't exist, can't save."
+            )
         tensors, num_shards = _tensors_to_write(targets, values, checkpoint_file, layout)
         if layout is not None and layout.v1 and num_shards:
             model_checkpoint_path = _write_v1(checkpoint_file, tensors, layout)
