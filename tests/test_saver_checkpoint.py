@@ -349,6 +349,26 @@ def test_partitions_across_shards_are_indexed_as_tensorflow_merges_them(tf: Any,
         assert (tmp_path / "fm" / f).read_bytes() == (tmp_path / "tf" / f).read_bytes(), f
 
 
+def test_paths_given_as_bytes_and_a_global_step_that_is_not_an_integer(tmp_path: Path) -> None:
+    """Paths as bytes (``os.fsencode``'s, as TensorFlow's Saver and reader take them)
+    name the same files as their str; a global_step fastmeta cannot number is a typed
+    error that is also TensorFlow's TypeError, and nothing is written."""
+    _, saver = _import(str(CORPUS / "mlp_ref.meta"), None)
+    values = saver.restore(os.fsencode(CORPUS / CKPT_FIXTURES["mlp_ref"]))
+    prefix = saver.save(os.fsencode(tmp_path / "m"), values, global_step=np.int64(7), write_meta_graph=False)
+    assert prefix == str(tmp_path / "m-7")
+    for path in (prefix, os.fsencode(prefix), os.fsencode(tmp_path)):
+        assert sorted(fc.load_checkpoint(path).get_variable_to_shape_map()) == sorted(values)
+    fc.write_checkpoint(os.fsencode(tmp_path / "w"), {"x": np.ones(2)})
+    assert fc.load_checkpoint(str(tmp_path / "w")).get_tensor("x").tolist() == [1.0, 1.0]
+    before = sorted(os.listdir(tmp_path))
+    for step in ("global_step:0", 1.5, None.__class__):
+        with pytest.raises(fc.CheckpointTypeError, match="global_step must be an integer") as info:
+            saver.save(str(tmp_path / "n"), values, global_step=step)  # type: ignore[arg-type]
+        assert isinstance(info.value, TypeError)
+    assert sorted(os.listdir(tmp_path)) == before
+
+
 def test_save_partitions_given_per_slice(tmp_path: Path) -> None:
     _, saver = _import(str(CORPUS / "partitioned.meta"), None)
     restored = saver.restore(str(CORPUS / CKPT_FIXTURES["partitioned"]))
@@ -359,6 +379,13 @@ def test_save_partitions_given_per_slice(tmp_path: Path) -> None:
     assert _same(back["emb/table"], restored["emb/table"] + 1)
     assert _same(back["global_step"], np.int64(5))
     assert fc.load_checkpoint(path).entry("emb/table")["slices"]
+    # Whole and per partition at once: which value is meant is unclear, so refused.
+    for parts in (["emb/table/part_0"], list(per_slice)):
+        given = {**{p: per_slice[p] for p in parts}, **restored}
+        whole_and_parts = r"'emb/table' is given whole and as its partitions \['emb/table/part_0'"
+        with pytest.raises(CheckpointError, match=whole_and_parts):
+            saver.save(str(tmp_path / "q"), given)
+    assert not glob.glob(str(tmp_path / "q*"))
 
 
 def test_save_errors_write_nothing(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointReader",
     "CheckpointState",
+    "CheckpointTypeError",
     "PartitionedSlice",
     "get_checkpoint_state",
     "inspect_checkpoint_main",
@@ -75,13 +76,18 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 
 class CheckpointError(Error, ValueError):
     """A checkpoint cannot be read or written: missing or corrupt files, checksum
     mismatches, unknown tensors, unsupported content. The message names the file and,
     where known, the tensor and byte offset."""
+
+
+class CheckpointTypeError(CheckpointError, TypeError):
+    """An argument of the wrong type for a checkpoint call (a ``global_step`` that is not
+    an integer), where TensorFlow raises ``TypeError``."""
 
 
 # C++ fastmeta::CheckpointError now raises this class.
@@ -105,7 +111,7 @@ def v1_checkpoint_files(prefix: PathLike) -> list[str]:
     """The files of the V1 checkpoint ``prefix`` names, sorted: the file itself, or the
     files a pattern matches (a sharded V1 Saver's ``model.ckpt-?????-of-00002``), as
     TensorFlow's ``TensorSliceReader`` takes its file pattern. Empty when none exist."""
-    path = os.fspath(prefix)
+    path = os.fsdecode(prefix)
     if not any(c in path for c in "*?["):
         return [path] if os.path.isfile(path) else []
     try:
@@ -219,7 +225,7 @@ class CheckpointReader:
     """
 
     def __init__(self, prefix: PathLike):
-        self._prefix = os.fspath(prefix)
+        self._prefix = os.fsdecode(prefix)
         core_path(self._prefix)  # (refuses a NUL)
         self._reader: _core.BundleReader | _core.SliceReader
         index = self._prefix + ".index"
@@ -355,7 +361,7 @@ class CheckpointReader:
 
 
 def _resolve_prefix(ckpt_dir_or_file: PathLike) -> str:
-    path = os.fspath(ckpt_dir_or_file)
+    path = os.fsdecode(ckpt_dir_or_file)
     if os.path.isdir(path):
         latest = latest_checkpoint(path)
         if latest is None:
@@ -405,7 +411,7 @@ def get_checkpoint_state(
 
     from fastmeta.protos import checkpoint_state_pb2
 
-    checkpoint_dir = os.fspath(checkpoint_dir)
+    checkpoint_dir = os.fsdecode(checkpoint_dir)
     filename = _state_filename(checkpoint_dir, latest_filename)
     if not os.path.exists(filename):
         return None
@@ -468,9 +474,9 @@ def update_checkpoint_state(
 
     from fastmeta.protos import checkpoint_state_pb2
 
-    save_dir = os.fspath(save_dir)
-    model_path = os.fspath(model_checkpoint_path)
-    all_paths = [os.fspath(p) for p in (all_model_checkpoint_paths or [])]
+    save_dir = os.fsdecode(save_dir)
+    model_path = os.fsdecode(model_checkpoint_path)
+    all_paths = [os.fsdecode(p) for p in (all_model_checkpoint_paths or [])]
     filename = _state_filename(save_dir, latest_filename)
     if model_path == filename:
         raise CheckpointError(
@@ -554,7 +560,7 @@ def write_checkpoint(
     arrays become DT_STRING, ``ml_dtypes.bfloat16`` becomes DT_BFLOAT16), or a list of
     :class:`PartitionedSlice` for a partitioned variable. The output is byte-identical to
     TensorFlow's own ``SaveV2`` of the same tensors given in sorted order."""
-    prefix = os.fspath(prefix)
+    prefix = os.fsdecode(prefix)
     entries = []
     for name, value in tensors.items():
         if not isinstance(name, str) or not name:

@@ -34,7 +34,7 @@ from fastmeta.variables import _REF_OPS, Variable
 if TYPE_CHECKING:  # numpy and fastmeta.checkpoint are imported on first use
     import numpy as np
 
-    from fastmeta.checkpoint import CheckpointReader
+    from fastmeta.checkpoint import CheckpointReader, PathLike
     from fastmeta.graph import Graph
 
 __all__ = ["RestoreTarget", "RestoredVariables", "Saver", "build_saver", "remove_checkpoint"]
@@ -150,7 +150,7 @@ class Saver:
         return _restore_targets(self._resolve_graph(graph), self.saver_def.restore_op_name)[0]
 
     def restore(
-        self, save_path: str | os.PathLike[str], graph: Graph | None = None, *, copy: bool = True
+        self, save_path: PathLike, graph: Graph | None = None, *, copy: bool = True
     ) -> RestoredVariables:
         """Read the values the graph's restore op would assign, from the checkpoint
         ``save_path`` (a prefix, or a directory with a ``checkpoint`` state file): V2,
@@ -208,7 +208,7 @@ class Saver:
 
     def save(
         self,
-        save_path: str | os.PathLike[str],
+        save_path: PathLike,
         values: Mapping[str, Any],
         global_step: int | None = None,
         latest_filename: str | None = None,
@@ -261,9 +261,9 @@ class Saver:
             latest_filename = "checkpoint"
         if os.path.split(latest_filename)[0]:
             raise ValueError("'latest_filename' must not contain path components")
-        save_path = os.fspath(save_path)
+        save_path = os.fsdecode(save_path)  # (bytes too, as TensorFlow takes them)
         if global_step is not None:
-            checkpoint_file = f"{save_path}-{operator.index(global_step)}"
+            checkpoint_file = f"{save_path}-{_step_number(global_step)}"
         else:
             checkpoint_file = save_path
             if os.path.basename(save_path) == latest_filename:
@@ -456,6 +456,20 @@ class RestoredVariables(dict):  # type: ignore[type-arg]
         self.slices: dict[str, np.ndarray] = {}
         self.checkpoint_keys: dict[str, str] = {}
         self.prefix: str = ""
+
+
+def _step_number(global_step: Any) -> int:
+    """``global_step`` as an int (numpy integers and bools too, as TensorFlow takes them).
+    A tensor or its name TensorFlow evaluates in its session; fastmeta runs none."""
+    from fastmeta.checkpoint import CheckpointTypeError
+
+    try:
+        return operator.index(global_step)
+    except TypeError:
+        raise CheckpointTypeError(
+            f"global_step must be an integer, got {global_step!r} (fastmeta evaluates no tensor: "
+            "pass the step's value)"
+        ) from None
 
 
 def _behind_identities(op: Operation) -> Operation:
@@ -866,6 +880,16 @@ def _tensors_to_write(
     given = {
         (k[:-2] if isinstance(k, str) and k.endswith(":0") else k): v for k, v in values.items()
     }
+    both: dict[str, list[str]] = {}
+    for t in targets:
+        if t.slice_spec and t.variable != t.full_name and t.variable in given and t.full_name in given:
+            both.setdefault(t.full_name, []).append(t.variable)
+    if both:
+        raise CheckpointError(
+            f"{prefix}: "
+            + "; ".join(f"'{full}' is given whole and as its partitions {parts}" for full, parts in both.items())
+            + ": give one or the other"
+        )
     used: set[str] = set()
     missing: list[str] = []
     out: list[tuple[Any, ...]] = []
