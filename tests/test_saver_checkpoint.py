@@ -369,6 +369,21 @@ def test_paths_given_as_bytes_and_a_global_step_that_is_not_an_integer(tmp_path:
     assert sorted(os.listdir(tmp_path)) == before
 
 
+@pytest.mark.parametrize("name", sorted(CKPT_FIXTURES))
+def test_debug_string_is_tensorflows(tf: Any, name: str) -> None:
+    """CheckpointReader.debug_string() gives TensorFlow's bytes (V2: slice entries under
+    their binary keys, full entries of partitioned tensors left out); V1 the same lines,
+    in name order where TensorFlow's follow a hash map."""
+    prefix = str(CORPUS / CKPT_FIXTURES[name])
+    want = tf.compat.v1.train.NewCheckpointReader(prefix).debug_string()
+    reader = fc.load_checkpoint(prefix)
+    got = reader.debug_string()
+    if reader.format == "V1":
+        assert got.splitlines() == sorted(got.splitlines())
+        got, want = sorted(got.splitlines()), sorted(want.splitlines())
+    assert got == want
+
+
 def test_save_partitions_given_per_slice(tmp_path: Path) -> None:
     _, saver = _import(str(CORPUS / "partitioned.meta"), None)
     restored = saver.restore(str(CORPUS / CKPT_FIXTURES["partitioned"]))

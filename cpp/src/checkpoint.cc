@@ -272,7 +272,7 @@ const BundleEntry& BundleReader::RawEntry(const std::string& key, const std::str
     throw CheckpointError(index_path_ + ": tensor '" + shown + "' has dtype " +
                           dtype::Name(e.dtype) + ", which is not a fixed-size type");
   }
-  const int64_t n = e.NumElements(shown);
+  const int64_t n = e.NumElements(index_path_ + ": tensor '" + shown + "'");
   if (static_cast<uint64_t>(n) > UINT64_MAX / elem ||
       static_cast<uint64_t>(n) * elem != static_cast<uint64_t>(e.size)) {
     throw CheckpointError(index_path_ + ": tensor '" + shown + "': stored size " +
@@ -311,7 +311,7 @@ std::vector<std::string> BundleReader::ReadStringsAs(const std::string& key, con
     throw CheckpointError(index_path_ + ": tensor '" + shown + "' has dtype " +
                           dtype::Name(e.dtype) + ", not string");
   }
-  const int64_t n = e.NumElements(shown);
+  const int64_t n = e.NumElements(index_path_ + ": tensor '" + shown + "'");
   std::vector<std::string> out;
   if (e.size == 0) {
     if (n != 0) throw CheckpointError(index_path_ + ": tensor '" + shown + "': empty data for " +
@@ -453,7 +453,7 @@ uint64_t BundleReader::ExpectedBytes(const std::string& key) const {
     throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "' has dtype " +
                           dtype::Name(full.dtype) + ", which is not a fixed-size type");
   }
-  const int64_t total = full.NumElements(key);
+  const int64_t total = full.NumElements(index_path_ + ": tensor '" + key + "'");
   if (static_cast<uint64_t>(total) > (uint64_t{1} << 40) / elem) {
     throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "' is implausibly large");
   }
@@ -493,7 +493,7 @@ void BundleReader::ReadInto(const std::string& key, char* out, size_t size) {
   size_t scratch_size = 0;
   const char* cur = nullptr;
   AssembleSlices(
-      index_path_, key, full, full.NumElements(key),
+      index_path_, key, full, full.NumElements(index_path_ + ": tensor '" + key + "'"),
       [&](const TensorSlice& s, const Extents& x) {
         const std::string sk = CheckedSliceKey(key, full, s);  // (x is in range from here)
         const std::string shown = SliceShown(key, s);
@@ -529,7 +529,7 @@ std::vector<std::string> BundleReader::ReadAssembledStrings(const std::string& k
   if (full.dtype != dtype::kString) {
     throw CheckpointError(index_path_ + ": tensor '" + key + "' is not a string tensor");
   }
-  const int64_t total = full.NumElements(key);
+  const int64_t total = full.NumElements(index_path_ + ": tensor '" + key + "'");
   CheckSliceBytes(key, full, static_cast<uint64_t>(total));  // (a string takes a byte or more)
   std::vector<std::string> out(static_cast<size_t>(total));
   std::vector<std::string> cur;
@@ -658,7 +658,7 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
     }
     BundleEntry probe;
     probe.shape = w.shape;
-    const int64_t n = probe.NumElements(w.key);
+    const int64_t n = probe.NumElements(prefix + ": tensor '" + w.key + "'");
     if (w.dtype == dtype::kString) {
       if (w.strings.size() != static_cast<uint64_t>(n)) {
         throw CheckpointError(prefix + ": tensor '" + w.key + "': " + std::to_string(w.strings.size()) +

@@ -65,12 +65,12 @@ std::string Name(int32_t dt) {
 
 }  // namespace dtype
 
-int64_t BundleEntry::NumElements(const std::string& key) const {
-  if (unknown_rank) throw CheckpointError("tensor '" + key + "': shape has unknown rank");
+int64_t BundleEntry::NumElements(const std::string& what) const {
+  if (unknown_rank) throw CheckpointError(what + ": shape has unknown rank");
   int64_t n = 1;
   for (int64_t d : shape) {
-    if (d < 0) throw CheckpointError("tensor '" + key + "': negative dimension " + std::to_string(d));
-    if (d != 0 && n > INT64_MAX / d) throw CheckpointError("tensor '" + key + "': shape overflows");
+    if (d < 0) throw CheckpointError(what + ": negative dimension " + std::to_string(d));
+    if (d != 0 && n > INT64_MAX / d) throw CheckpointError(what + ": shape overflows");
     n *= d;
   }
   return n;

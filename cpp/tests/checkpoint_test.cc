@@ -207,6 +207,21 @@ static void TestRoundTrip() {
     ExpectError([&] { r.ReadRaw("names"); });
   }
 
+  // An entry whose shape has an unknown rank: refused, naming the index and tensor.
+  {
+    const std::string odd = prefix + "_rank";
+    BundleHeader h;
+    h.num_shards = 1;
+    h.producer = 1;
+    BundleEntry e;
+    e.dtype = dtype::kFloat;
+    e.unknown_rank = true;
+    WriteFile(odd + ".index", table::Build({{"", EncodeHeader(h)}, {"u", EncodeEntry(e)}}));
+    WriteFile(DataFilename(odd, 0, 1), "");
+    const std::string msg = ExpectError([&] { BundleReader r(odd); (void)r.ReadRaw("u"); });
+    CHECK(msg.find(odd + ".index: tensor 'u': shape has unknown rank") != std::string::npos);
+  }
+
   // Corrupt a data byte: the read names the data file and tensor.
   const std::string data_path = DataFilename(prefix, 0, 1);
   const std::string data = ReadFile(data_path);

@@ -346,12 +346,35 @@ class CheckpointReader:
         equal to ``tf.DType.name``)."""
         return {k: e["dtype_name"] for k, e in self._entries.items()}
 
-    def debug_string(self) -> str:
-        """One line per tensor, ``name (dtype) [shape]``, in the index's order."""
-        lines = []
-        for k, e in self._entries.items():
-            lines.append(f"{k} ({e['dtype_name']}) {list(e['shape'])}")
-        return "\n".join(lines) + ("\n" if lines else "")
+    def debug_string(self) -> bytes:
+        """TensorFlow's ``CheckpointReader.debug_string()``: bytes, a line
+        ``name (DT_FLOAT) [2,3]`` per entry. V2 as TensorFlow lists the index: every
+        entry stored whole in key order, so a partitioned tensor appears as its slices'
+        (binary) keys, not its full name. V1: each tensor once, with ``, 2 slices`` when
+        stored in several, in name order (TensorFlow's is that of a hash map)."""
+        from fastmeta.protos import types_pb2
+
+        def line(key: bytes, entry: dict) -> bytes:
+            try:
+                dtype = types_pb2.DataType.Name(entry["dtype"])
+            except ValueError:
+                dtype = ""  # (TensorFlow's name for an enum it does not know)
+            dims = ",".join(str(d) for d in entry["shape"])
+            return key + f" ({dtype}) [{dims}]".encode()
+
+        lines: list[bytes] = []
+        if isinstance(self._reader, _core.BundleReader):
+            for key in self._reader.keys():
+                entry = self._reader.entry(key)
+                if not entry["slices"]:
+                    lines.append(line(key, entry) + b"\n")
+        else:
+            for name in sorted(self._entries):
+                entry = self._entries[name]
+                n = len(entry["slices"])
+                more = f", {n} slices" if n > 1 else ""
+                lines.append(line(name.encode("utf-8", "surrogateescape"), entry) + more.encode() + b"\n")
+        return b"".join(lines)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, (str, bytes)) and self.has_tensor(name)

@@ -137,8 +137,9 @@ struct BundleEntry {
   uint32_t crc32c = 0;  // masked, as stored
   std::vector<TensorSlice> slices;
 
-  // Number of elements (throws on negative dims / overflow, naming `key`).
-  int64_t NumElements(const std::string& key) const;
+  // Number of elements (throws on an unknown rank, negative dims or overflow, the
+  // message starting with `what`: "<file>: tensor 'key'").
+  int64_t NumElements(const std::string& what) const;
 };
 
 // TF's key for one stored slice of a partitioned tensor
