@@ -121,10 +121,10 @@ def test_a_damaged_slice_is_named_in_the_error(tmp_path, damage):
     if damage == "flip":
         raw[0] ^= 0xFF  # the first stored tensor: a slice of emb
         data.write_bytes(bytes(raw))
-        expect = "tensor 'emb (slice 0,3:-)' (byte offset 0, 24 bytes): checksum mismatch"
+        expect = "tensor 'emb (slice 0,3:0,2)' (byte offset 0, 24 bytes): checksum mismatch"
     else:
         data.write_bytes(bytes(raw[:30]))
-        expect = "tensor 'emb (slice 3,3:-)' at byte offset 24 (24 bytes) runs past the end of the file (30 bytes)"
+        expect = "tensor 'emb (slice 3,3:0,2)' at byte offset 24 (24 bytes) runs past the end of the file (30 bytes)"
     with pytest.raises(CheckpointError) as e:
         fc.load_checkpoint(prefix).get_tensor("emb")
     assert str(e.value) == f"{data}: {expect}" + ("; truncated?" if damage == "truncate" else "; data corrupt")
@@ -560,6 +560,44 @@ def test_names_of_4_kib_and_more_are_written_as_savev2_writes_them(tf, tmp_path)
     assert sorted(got.get_variable_to_shape_map()) == names
     for n in names:
         np.testing.assert_array_equal(got.get_tensor(n), values[n])
+
+
+def test_partitioned_write_is_savev2s_bytes(tf, tmp_path):
+    """write_checkpoint with partitions among whole tensors: SaveV2's bytes for the names
+    in order, slices in the order given with the spec a partitioned variable's Saver
+    gives (every extent explicit), data in that order (not the slice keys' order)."""
+    emb = np.arange(12, dtype=np.float32).reshape(6, 2)
+    cols = np.arange(6, dtype=np.int64).reshape(2, 3)
+    parts = {"emb": [(4, 2), (0, 4)], "cols": [(0, 1), (1, 2)]}
+    tensors = {
+        "z": np.float32(1.5),
+        "emb": [fc.PartitionedSlice([6, 2], [start, 0], emb[start:start + n]) for start, n in parts["emb"]],
+        "a": np.arange(3, dtype=np.int32),
+        "cols": [fc.PartitionedSlice([2, 3], [0, start], cols[:, start:start + n]) for start, n in parts["cols"]],
+    }
+    names, specs, values = [], [], []
+    for name in sorted(tensors):
+        if name == "emb":
+            for start, n in parts["emb"]:
+                names.append(name)
+                specs.append(f"6 2 {start},{n}:0,2")
+                values.append(emb[start:start + n])
+        elif name == "cols":
+            for start, n in parts["cols"]:
+                names.append(name)
+                specs.append(f"2 3 0,2:{start},{n}")
+                values.append(cols[:, start:start + n])
+        else:
+            names.append(name)
+            specs.append("")
+            values.append(tensors[name])
+    tf.raw_ops.SaveV2(prefix=str(tmp_path / "tf"), tensor_names=names, shape_and_slices=specs, tensors=values)
+    fc.write_checkpoint(tmp_path / "fm", tensors)
+    for suffix in (".index", ".data-00000-of-00001"):
+        assert (tmp_path / f"tf{suffix}").read_bytes() == (tmp_path / f"fm{suffix}").read_bytes(), suffix
+    reader = tf.train.load_checkpoint(str(tmp_path / "fm"))
+    np.testing.assert_array_equal(reader.get_tensor("emb"), emb)
+    np.testing.assert_array_equal(reader.get_tensor("cols"), cols)
 
 
 def test_update_checkpoint_state_read_by_tf(tf, tmp_path):

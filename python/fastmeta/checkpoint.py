@@ -582,12 +582,16 @@ def write_checkpoint(
     prefix. Values are numpy arrays (or anything ``numpy.asarray`` accepts; bytes/str
     arrays become DT_STRING, ``ml_dtypes.bfloat16`` becomes DT_BFLOAT16), or a list of
     :class:`PartitionedSlice` for a partitioned variable. The output is byte-identical to
-    TensorFlow's own ``SaveV2`` of the same tensors given in sorted order."""
+    TensorFlow's own ``SaveV2`` of the same tensors given in name order, a partitioned
+    variable's slices in the order given and with the ``shape_and_slices`` spec its
+    Saver gives them (``"6 2 0,3:0,2"``: every extent's start and length)."""
     prefix = os.fsdecode(prefix)
     entries = []
-    for name, value in tensors.items():
+    for name in tensors:
         if not isinstance(name, str) or not name:
             raise CheckpointError(f"{prefix}: tensor names must be non-empty str, got {name!r}")
+    for name in sorted(tensors):
+        value = tensors[name]
         if isinstance(value, (list, tuple)) and value and all(
             isinstance(v, PartitionedSlice) for v in value
         ):
@@ -596,14 +600,13 @@ def write_checkpoint(
                 full = [int(d) for d in part.full_shape]
                 if len(part.offsets) != len(full) or len(base[2]) != len(full):
                     raise CheckpointError(f"{prefix}: slice of {name!r} has the wrong rank")
-                extents = []
-                for off, length, total in zip(part.offsets, base[2], full):
-                    whole = int(off) == 0 and length == total
-                    extents.append((0, -1) if whole else (int(off), int(length)))
-                entries.append((*base, full, extents))
+                # (every extent given, as a partitioned variable's save spec gives it)
+                extents = [(int(off), int(length)) for off, length in zip(part.offsets, base[2])]
+                entries.append((*base, full, extents, 0))
             continue
-        entries.append(_entry_for(name, value))
-    _core.write_bundle(core_path(prefix), entries)
+        entries.append((*_entry_for(name, value), None, None, 0))
+    # (one shard given explicitly: the data in this order, as SaveV2 writes its inputs)
+    _core.write_bundle(core_path(prefix), entries, num_shards=1)
     return prefix
 
 
