@@ -600,6 +600,20 @@ def test_partitioned_write_is_savev2s_bytes(tf, tmp_path):
     np.testing.assert_array_equal(reader.get_tensor("cols"), cols)
 
 
+@pytest.mark.parametrize("odd", ["run[1]", "back\\slash", "star*", "what?"])
+def test_prefixes_with_glob_characters_are_taken_literally(tf, tmp_path, odd):
+    """TensorFlow finds a V2 checkpoint by glob: a prefix holding `[` or a backslash
+    matches nothing there (README: deliberately better); fastmeta opens every one."""
+    d = tmp_path / odd
+    d.mkdir()
+    prefix = fc.write_checkpoint(d / "model", {"w": np.arange(2.0)})
+    fc.update_checkpoint_state(d, prefix)
+    assert fc.latest_checkpoint(d) == prefix
+    np.testing.assert_array_equal(fc.load_checkpoint(d).get_tensor("w"), np.arange(2.0))
+    found = tf.train.latest_checkpoint(str(d))
+    assert found == (None if ("[" in odd or "\\" in odd) else prefix)
+
+
 def test_update_checkpoint_state_read_by_tf(tf, tmp_path):
     d = tmp_path / "s"
     p1 = fc.write_checkpoint(d / "a-1", {"x": np.zeros(1)})

@@ -207,19 +207,44 @@ static void TestRoundTrip() {
     ExpectError([&] { r.ReadRaw("names"); });
   }
 
-  // An entry whose shape has an unknown rank: refused, naming the index and tensor.
+  // Odd indexes TensorFlow aborts on, reads wrongly or lists: each refused with a
+  // CheckpointError naming the index (and the tensor, where there is one).
   {
-    const std::string odd = prefix + "_rank";
-    BundleHeader h;
-    h.num_shards = 1;
-    h.producer = 1;
-    BundleEntry e;
-    e.dtype = dtype::kFloat;
-    e.unknown_rank = true;
-    WriteFile(odd + ".index", table::Build({{"", EncodeHeader(h)}, {"u", EncodeEntry(e)}}));
-    WriteFile(DataFilename(odd, 0, 1), "");
-    const std::string msg = ExpectError([&] { BundleReader r(odd); (void)r.ReadRaw("u"); });
-    CHECK(msg.find(odd + ".index: tensor 'u': shape has unknown rank") != std::string::npos);
+    const std::string odd = prefix + "_odd";
+    WriteFile(DataFilename(odd, 0, 1), std::string(8, '\0'));
+    auto header = [](int32_t shards, int32_t endianness) {
+      BundleHeader h;
+      h.num_shards = shards;
+      h.endianness = endianness;
+      h.producer = 1;
+      return EncodeHeader(h);
+    };
+    auto entry = [](int32_t dt, std::vector<int64_t> shape, bool unknown_rank = false, int32_t shard = 0) {
+      BundleEntry e;
+      e.dtype = dt;
+      e.shape = std::move(shape);
+      e.unknown_rank = unknown_rank;
+      e.shard_id = shard;
+      e.size = 8;
+      return EncodeEntry(e);
+    };
+    const std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, std::string>> cases = {
+        {{{"", header(1, 0)}, {"u", entry(dtype::kFloat, {}, true)}}, "tensor 'u': shape has unknown rank"},
+        {{{"", header(1, 0)}, {"u", entry(dtype::kFloat, {2, -1})}}, "tensor 'u'"},
+        {{{"", header(1, 0)}, {"u", entry(0, {2})}}, "tensor 'u'"},
+        {{{"", header(1, 0)}, {"u", entry(999, {2})}}, "tensor 'u'"},
+        {{{"", header(1, 0)}, {"u", std::string("\x0a\xff", 2)}}, "tensor 'u'"},
+        {{{"", header(1, 1)}, {"u", entry(dtype::kFloat, {2})}}, "big-endian checkpoints are not supported"},
+        {{{"", header(0, 0)}, {"u", entry(dtype::kFloat, {2})}}, "invalid num_shards 0"},
+        {{{"", header(1, 0)}, {"u", entry(dtype::kFloat, {2}, false, 1)}}, "tensor 'u' has shard_id 1"},
+        {{{"u", entry(dtype::kFloat, {2})}}, "no header entry"},
+    };
+    for (const auto& c : cases) {
+      WriteFile(odd + ".index", table::Build(c.first));
+      const std::string msg = ExpectError([&] { BundleReader r(odd); (void)r.ReadRaw("u"); });
+      CHECK(msg.rfind(odd + ".index: ", 0) == 0);
+      CHECK(msg.find(c.second) != std::string::npos);
+    }
   }
 
   // Corrupt a data byte: the read names the data file and tensor.
