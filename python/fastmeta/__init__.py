@@ -14,6 +14,8 @@ from fastmeta import saved_model
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import (
     CollectionError,
+    CollectionRuntimeError,
+    CollectionTypeError,
     CollectionValueError,
     Error,
     FileChangedError,
@@ -68,6 +70,8 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointError",
     "CollectionError",
+    "CollectionRuntimeError",
+    "CollectionTypeError",
     "CollectionValueError",
     "CondContext",
     "Error",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 __all__ = [
     "CollectionError",
+    "CollectionRuntimeError",
+    "CollectionTypeError",
     "CollectionValueError",
     "Error",
     "FileChangedError",
@@ -161,6 +163,20 @@ class CollectionValueError(CollectionError, ValueError):
     """A collection entry TensorFlow refuses with a ``ValueError`` (a VariableDef with an
     invalid synchronization or aggregation, two variables of one name for the Saver):
     a :class:`CollectionError` that is also a ``ValueError``."""
+
+
+class CollectionTypeError(CollectionError, TypeError):
+    """A collection entry TensorFlow refuses with a ``TypeError``: in a file without a
+    saver_def, an entry of ``variables`` or ``saveable_objects`` that is no variable (a
+    tensor no variable op makes, an operation), over which TensorFlow's fresh ``Saver()``
+    cannot be built. A :class:`CollectionError` that is also a ``TypeError``."""
+
+
+class CollectionRuntimeError(CollectionError, RuntimeError):
+    """A collection entry TensorFlow refuses with a ``RuntimeError``: in a file without a
+    saver_def, a ref variable whose VariableDef names its op (``r``, not ``r:0``), which
+    TensorFlow's fresh ``Saver()`` fails to convert to a tensor. A
+    :class:`CollectionError` that is also a ``RuntimeError``."""
 
 
 class SavedModelNotFoundError(FileError, FileNotFoundError):

@@ -22,7 +22,15 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from fastmeta import _op_registry
-from fastmeta.errors import CollectionError, Error, GraphError, ParseError, ScopeError
+from fastmeta.errors import (
+    CollectionError,
+    CollectionTypeError,
+    CollectionValueError,
+    Error,
+    GraphError,
+    ParseError,
+    ScopeError,
+)
 from fastmeta.protos import (
     attr_value_pb2,
     graph_pb2,
@@ -114,14 +122,23 @@ class _Segment:
 
 def collection_element(graph: _Lookup, key: str, name: str) -> Operation | Tensor:
     """``graph.as_graph_element(name)`` for an entry of collection ``key``: a name that
-    does not resolve is a CollectionError naming both; a fastmeta error met on the way
-    (a malformed node: ParseError) is raised as it is."""
+    does not resolve is a CollectionError naming both, also of the builtin class
+    TensorFlow raises (a KeyError for a name not in the graph; a ValueError,
+    :class:`CollectionValueError`, for a name that is no valid one, ``a:0:0``); a
+    fastmeta error met on the way (a malformed node: ParseError) is raised as it is."""
     try:
         return graph.as_graph_element(name)
     except Error:
         raise
     except (KeyError, ValueError, TypeError) as e:
-        raise CollectionError(f"collection '{key}': '{name}' is not in the graph ({e})", key=key, name=name) from None
+        cls = (
+            CollectionValueError
+            if isinstance(e, ValueError)
+            else CollectionTypeError
+            if isinstance(e, TypeError)
+            else CollectionError
+        )
+        raise cls(f"collection '{key}': '{name}' is not in the graph ({e})", key=key, name=name) from None
 
 
 def _recorded_shapes(op: Operation) -> Sequence[tensor_shape_pb2.TensorShapeProto] | None:

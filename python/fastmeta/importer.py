@@ -47,6 +47,8 @@ from fastmeta.constants import ConversionError, ConversionTypeError, const_attrs
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import (
     CollectionError,
+    CollectionRuntimeError,
+    CollectionTypeError,
     CollectionValueError,
     Error,
     GraphError,
@@ -500,8 +502,8 @@ def _collection_value(key: str, value: Any, scope: str) -> Any:
     if isinstance(value, bytes):
         try:
             text = value.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise CollectionError(
+        except UnicodeDecodeError as e:  # (TensorFlow's: a ValueError)
+            raise CollectionValueError(
                 f"collection '{key}': entry {value[:40]!r} is not UTF-8 text and cannot be "
                 f"put under scope '{scope}'",
                 key=key,
@@ -932,9 +934,47 @@ def _fresh_saver(txn: _Transaction, import_scope: str | None) -> Any:
     if not variables and not saveables:
         logger.info("Saver not created because there are no variables in the graph to restore")
         return None
+    _check_saveable_items(txn)
     if saveables:
         raise NotImplementedError("fastmeta cannot build a Saver over 'saveable_objects' items")
     return _build_saver(txn)
+
+
+# The ops whose outputs TensorFlow's Saver takes as variables (saveable_object_util).
+_VARIABLE_OPS = frozenset({"Variable", "VariableV2", "AutoReloadVariable", "VarHandleOp", "ReadVariableOp"})
+
+
+def _check_saveable_items(txn: _Transaction) -> None:
+    """TensorFlow's fresh ``Saver()`` takes every item of ``variables`` and
+    ``saveable_objects`` (whatever the scope), sorted by name, and refuses the first that
+    is no variable with a ``TypeError``: an operation (which it cannot convert to a
+    tensor) or a tensor no variable op makes. Raise it as a :class:`CollectionTypeError`
+    (a ref variable naming its op, a ``RuntimeError`` there: :class:`CollectionRuntimeError`).
+    (A tensor a variable op makes, which TensorFlow saves, is left to the caller.)"""
+    items = [
+        (key, x) for key in ("variables", "saveable_objects") for x in txn.get_collection(key)
+    ]
+    named = [(key, x) for key, x in items if isinstance(x, (Operation, Tensor, Variable))]
+    for key, x in sorted(named, key=lambda kx: kx[1].name):
+        if isinstance(x, Variable):
+            if not isinstance(x._variable, Operation):
+                continue
+            # (a ref variable whose VariableDef names its op: TensorFlow's conversion
+            # to a tensor gives that Operation, which it refuses)
+            op = x._variable
+            raise CollectionRuntimeError(
+                f"collection '{key}': no Saver can be built: the conversion of ref variable "
+                f"'{x.name}' to a tensor returned non-Tensor: <tf.Operation '{op.name}' type={op.type}>",
+                key=key,
+                name=x.name,
+            )
+        elif isinstance(x, Operation):
+            message = f"can't convert Operation '{x.name}' to Tensor"
+        elif x.op.type not in _VARIABLE_OPS:
+            message = f"Variable to save is not a Variable: {_tf_shown(x)[0]}"
+        else:
+            continue
+        raise CollectionTypeError(f"collection '{key}': no Saver can be built: {message}", key=key, name=x.name)
 
 
 def _build_saver(txn: _Transaction) -> Any:

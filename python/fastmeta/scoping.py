@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError, Message
 
-from fastmeta.errors import CollectionError, ScopeError
+from fastmeta.errors import CollectionError, CollectionValueError, ScopeError
 from fastmeta.protos import (
     control_flow_pb2,
     meta_graph_pb2,
@@ -211,8 +211,8 @@ def parse_registered(key: str, value: bytes) -> Message:
 def _scoped_text(key: str, value: bytes, scope: str) -> bytes:
     try:
         text = value.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CollectionError(
+    except UnicodeDecodeError as e:  # (TensorFlow's: a ValueError)
+        raise CollectionValueError(
             f"collection '{key}': entry {value[:40]!r} is not UTF-8 text and cannot be put under scope '{scope}'",
             key=key,
         ) from e

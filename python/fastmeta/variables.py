@@ -82,6 +82,11 @@ def _tensor(graph: _Lookup, key: str, name: str) -> Tensor:
     return x
 
 
+def _tensor_or_op(graph: _Lookup, key: str, name: str) -> Tensor | Operation:
+    fast = graph._resolve_tensor(name)
+    return fast if fast is not None else collection_element(graph, key, name)
+
+
 def _op(graph: _Lookup, key: str, name: str) -> Operation:
     x = collection_element(graph, key, name)
     return x if isinstance(x, Operation) else x.op
@@ -386,6 +391,10 @@ class Variable:
     """
 
     # Set by from_proto, or made from ``_views`` on first use (bulk import).
+    # (At run time an Operation for a ref variable whose VariableDef names its op, ``r``
+    # rather than ``r:0``: TensorFlow's RefVariable.from_proto keeps what
+    # ``as_graph_element`` gives. Typed as the Tensor every other variable has; the
+    # methods here that differ check, and a fresh Saver refuses such a variable first.)
     _variable: Tensor
     _initializer: Operation
     _snapshot: Tensor
@@ -454,7 +463,7 @@ class Variable:
             v._snapshot = v._cached_value if v._cached_value is not None else v._graph_element
             _require_attr(v._variable.op, "dtype", key, name)
         else:
-            v._variable = _tensor(graph, key, name)
+            v._variable = _tensor_or_op(graph, key, name)  # type: ignore[assignment]
             v._initializer = _op(
                 graph, key, prepend_name_scope(variable_def.initializer_name, scope)
             )
@@ -508,7 +517,8 @@ class Variable:
     # -- properties -------------------------------------------------------
     @property
     def name(self) -> str:
-        """The variable tensor's name (``w:0``)."""
+        """The variable tensor's name (``w:0``); the op's name (``w``) for a ref variable
+        whose VariableDef names its op, as TensorFlow's."""
         name = self._name
         if name is None:
             name = self._name = self._variable.name
@@ -516,23 +526,31 @@ class Variable:
 
     @property
     def op(self) -> Operation:
-        """The variable op (VariableV2 / VarHandleOp)."""
-        return self._variable.op
+        """The variable op (VariableV2 / VarHandleOp). A ref variable whose VariableDef
+        names its op (``r``, not ``r:0``) has none: an AttributeError, as TensorFlow's
+        (whose ``op`` asks that Operation for its ``op``)."""
+        return self._variable_tensor().op
+
+    def _variable_tensor(self) -> Tensor:
+        var: Tensor | Operation = self._variable
+        if isinstance(var, Operation):
+            raise AttributeError(f"variable '{var.name}' names an Operation, which has no 'op' (as in TensorFlow)")
+        return var
 
     @property
     def graph(self) -> Any:
         """The graph holding the variable."""
-        return self._variable.op.graph
+        return self._variable.graph
 
     @property
     def handle(self) -> Tensor:
         """The resource handle (resource variables) or the ref tensor."""
-        return self._variable
+        return self._variable_tensor()
 
     @property
     def device(self) -> str:
         """The variable op's device."""
-        return self._variable.op.device
+        return self._variable.device
 
     @property
     def initializer(self) -> Operation:
@@ -577,7 +595,7 @@ class Variable:
         if self._is_resource:
             attr = self.op.node_def.attr.get("dtype")
             return int(attr.type) if attr is not None else None
-        return self._variable.dtype
+        return self._variable_tensor().dtype
 
     def _base_dtype(self) -> int | None:
         """The value DataType, without ``_REF`` (what a checkpoint stores)."""
@@ -595,9 +613,10 @@ class Variable:
         """Partition information (None for whole variables)."""
         return self._save_slice_info
 
-    def _as_graph_element(self) -> Tensor:
+    def _as_graph_element(self) -> Tensor | Operation:
         """What ``Graph.as_graph_element(variable)`` resolves to, as TensorFlow's: the
-        variable tensor of a ref variable (``w:0``), the read tensor of a resource one."""
+        variable tensor of a ref variable (``w:0``; its op when its VariableDef names the
+        op), the read tensor of a resource one."""
         return self._graph_element if self._is_resource else self._variable
 
     def _shared_name(self) -> str:

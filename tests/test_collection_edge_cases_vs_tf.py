@@ -1,0 +1,203 @@
+"""The TensorFlow-free import against TensorFlow on odd collection contents: the builtin
+class of each error (a fastmeta error that is also the class TensorFlow raises), and a
+ref VariableDef naming its variable's op, which TensorFlow imports.
+
+Each case is run through TensorFlow's ``import_meta_graph`` (skipped where TensorFlow is
+not installed) and through ``fastmeta.import_meta_graph`` into a fastmeta.Graph, which a
+failed import must leave as it was.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import fastmeta
+import tf_oracle
+from fastmeta.protos import meta_graph_pb2, variable_pb2
+from tf_oracle import describe_collections
+
+
+def _tf() -> Any:
+    tf = tf_oracle._tf()
+    tf.compat.v1.disable_eager_execution()
+    return tf
+
+
+def _base(mht: bool = False) -> meta_graph_pb2.MetaGraphDef:
+    """A small graph: a tensor ``a:0`` and a ref variable ``r``, with a saver_def (and a
+    v1 MutableHashTable ``mht`` when ``mht``), as TensorFlow exports it."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    with tf.Graph().as_default():
+        tf.identity(tf.constant(1.0), name="a")
+        v1.Variable(1.0, name="r", use_resource=False)
+        if mht:
+            tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, -1, name="mht")
+        data = v1.train.export_meta_graph(saver_def=v1.train.Saver().as_saver_def()).SerializeToString()
+    return meta_graph_pb2.MetaGraphDef.FromString(data)
+
+
+def _edited(edit: Callable[[meta_graph_pb2.MetaGraphDef], None], mht: bool = False) -> bytes:
+    mg = _base(mht)
+    edit(mg)
+    return mg.SerializeToString()
+
+
+def _snapshot(g: fastmeta.Graph) -> tuple:
+    return (g.as_graph_def().SerializeToString(deterministic=True), describe_collections(g), g.num_operations())
+
+
+def _tf_error(data: bytes, scope: str | None) -> BaseException:
+    tf = _tf()
+    with tf.Graph().as_default():
+        try:
+            tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(data), import_scope=scope)
+        except Exception as e:
+            return e
+    raise AssertionError("TensorFlow imported it")
+
+
+def _fastmeta_error(data: bytes, scope: str | None, cls: type[BaseException]) -> BaseException:
+    g = fastmeta.Graph()
+    with g.as_default():
+        g.placeholder("float32", [2], name="before")
+    before = _snapshot(g)
+    with g.as_default(), pytest.raises(cls) as info:
+        fastmeta.import_meta_graph(data, import_scope=scope)
+    assert _snapshot(g) == before
+    return info.value
+
+
+def _variables_as_node_list(names: list[str]) -> Callable[[meta_graph_pb2.MetaGraphDef], None]:
+    def edit(mg: meta_graph_pb2.MetaGraphDef) -> None:
+        mg.ClearField("saver_def")
+        del mg.collection_def["variables"]
+        del mg.collection_def["trainable_variables"]
+        mg.collection_def["variables"].node_list.value.extend(names)
+
+    return edit
+
+
+def _op_named_variable(mg: meta_graph_pb2.MetaGraphDef) -> None:
+    # variable_name 'r' (the op), not 'r:0'
+    for key in ("variables", "trainable_variables"):
+        values = mg.collection_def[key].bytes_list.value
+        for i, raw in enumerate(values):
+            vd = variable_pb2.VariableDef.FromString(raw)
+            if vd.variable_name == "r:0":
+                vd.variable_name = "r"
+                values[i] = vd.SerializeToString()
+
+
+def _no_saver_def(edit: Callable[[meta_graph_pb2.MetaGraphDef], None]) -> Callable[[meta_graph_pb2.MetaGraphDef], None]:
+    def both(mg: meta_graph_pb2.MetaGraphDef) -> None:
+        edit(mg)
+        mg.ClearField("saver_def")
+
+    return both
+
+
+# What the fresh Saver of a file without saver_def refuses with a TypeError.
+@pytest.mark.parametrize(
+    ("case", "key"),
+    [
+        ("variables_naming_a_tensor", "variables"),
+        ("variables_naming_an_op", "variables"),
+        ("saveable_objects_op", "saveable_objects"),
+    ],
+)
+@pytest.mark.parametrize("scope", [None, "s"])
+def test_what_the_fresh_saver_refuses_is_a_typed_type_error(case: str, key: str, scope: str | None) -> None:
+    if case == "variables_naming_a_tensor":
+        data = _edited(_variables_as_node_list(["r:0", "a:0"]))
+    elif case == "variables_naming_an_op":
+        data = _edited(_variables_as_node_list(["a"]))
+    elif case == "saveable_objects_op":
+        data = _edited(_no_saver_def(lambda mg: mg.collection_def["saveable_objects"].node_list.value.append("mht")),
+                       mht=True)
+    want = _tf_error(data, scope)
+    got = _fastmeta_error(data, scope, fastmeta.CollectionTypeError)
+    assert type(want) is TypeError
+    assert isinstance(got, TypeError) and isinstance(got, fastmeta.CollectionError)
+    assert got.key == key
+    assert str(got) == f"collection '{key}': no Saver can be built: {want}"
+
+
+@pytest.mark.parametrize("scope", [None, "s"])
+def test_a_ref_variable_naming_its_op_fails_the_fresh_saver_as_in_tensorflow(scope: str | None) -> None:
+    # TensorFlow's conversion of such a variable to a tensor gives an Operation, which its
+    # conversion machinery refuses with a RuntimeError.
+    data = _edited(_no_saver_def(_op_named_variable))
+    want = _tf_error(data, scope)
+    got = _fastmeta_error(data, scope, fastmeta.CollectionRuntimeError)
+    assert type(want) is RuntimeError and isinstance(got, RuntimeError)
+    shown = f"returned non-Tensor: <tf.Operation '{scope + '/' if scope else ''}r' type=VariableV2>"
+    assert shown in str(want) and shown in str(got) and got.key == "variables"
+
+
+@pytest.mark.parametrize("name", ["a:0:0", "loc:@a"])
+def test_a_node_list_entry_tensorflow_refuses_with_a_value_error(name: str) -> None:
+    data = _edited(lambda mg: mg.collection_def["bad"].node_list.value.append(name))
+    want = _tf_error(data, None)
+    got = _fastmeta_error(data, None, fastmeta.CollectionValueError)
+    assert type(want) is ValueError and isinstance(got, ValueError) and isinstance(got, KeyError)
+    assert str(want) in str(got) and got.key == "bad" and got.name == name
+
+
+def test_a_node_list_entry_not_in_the_graph_stays_a_key_error() -> None:
+    data = _edited(lambda mg: mg.collection_def["bad"].node_list.value.append("nope"))
+    want = _tf_error(data, None)
+    got = _fastmeta_error(data, None, fastmeta.CollectionError)
+    assert type(want) is KeyError and isinstance(got, KeyError) and not isinstance(got, ValueError)
+
+
+def test_non_utf8_bytes_under_a_scope_are_a_value_error() -> None:
+    # TensorFlow: UnicodeDecodeError (a ValueError) as it puts the entry under the scope.
+    data = _edited(lambda mg: mg.collection_def["b"].bytes_list.value.append(b"\xff"))
+    want = _tf_error(data, "s")
+    assert isinstance(want, UnicodeDecodeError)
+    got = _fastmeta_error(data, "s", fastmeta.CollectionValueError)
+    assert isinstance(got, ValueError)
+
+
+@pytest.mark.parametrize("scope", [None, "s", "a/b"])
+def test_a_ref_variable_def_naming_its_op_imports_as_in_tensorflow(scope: str | None) -> None:
+    # TensorFlow's RefVariable.from_proto keeps what as_graph_element gives: the op; the
+    # variable's name is then the op's, and it has no op, dtype nor shape.
+    data = _edited(_op_named_variable)
+    tf = _tf()
+    with tf.Graph().as_default() as tg:
+        tf_saver = tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(data), import_scope=scope)
+        tf_vars = tg.get_collection("variables")
+        tf_cols = describe_collections(tg)
+        tf_gd = tg.as_graph_def()
+    g = fastmeta.Graph()
+    with g.as_default():
+        saver = fastmeta.import_meta_graph(data, import_scope=scope)
+    got = g.get_collection("variables")
+    assert [v.name for v in got] == [v.name for v in tf_vars] == [f"{scope}/r" if scope else "r"]
+    assert describe_collections(g) == tf_cols
+    assert saver is not None and saver.saver_def.SerializeToString() == tf_saver.saver_def.SerializeToString()
+    assert not tf_tests_diff(g, tf_gd)
+    v = got[0]
+    assert v.device == tf_vars[0].device and v.graph is g
+    assert v.initializer.name == tf_vars[0].initializer.name
+    assert v.snapshot.name == tf_vars[0]._snapshot.name
+    assert isinstance(v._as_graph_element(), fastmeta.Operation)
+    for attr in ("op", "dtype"):
+        with pytest.raises(AttributeError):
+            getattr(tf_vars[0], attr)
+        with pytest.raises(AttributeError):
+            getattr(v, attr)
+    assert g.get_collection("trainable_variables") == [v] or g.get_collection("trainable_variables")[0].name == v.name
+
+
+def tf_tests_diff(g: fastmeta.Graph, tf_gd: Any) -> list[str]:
+    return tf_oracle.diff_graph_defs(tf_gd, g.as_graph_def())
