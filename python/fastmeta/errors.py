@@ -19,6 +19,7 @@ __all__ = [
     "FunctionBodyError",
     "GraphError",
     "GraphTypeError",
+    "GraphVersionError",
     "InputMapError",
     "InputMapOverflowError",
     "InputMapTypeError",
@@ -75,6 +76,17 @@ class GraphTypeError(GraphError, TypeError):
     """A return element TensorFlow refuses with a ``TypeError`` (an output index that is
     no C ``int``, ``x:99999999999``, which its binding cannot take): a
     :class:`GraphError` that is also a ``TypeError``."""
+
+
+class GraphVersionError(GraphError):
+    """A GraphDef whose ``versions`` TensorFlow's importer refuses (``CheckVersions``): a
+    producer below the oldest it reads, a ``min_consumer`` above its own GraphDef
+    version, or its version among the ``bad_consumers``. ``versions`` is the file's
+    VersionDef."""
+
+    def __init__(self, message: str, versions: object = None):
+        super().__init__(message)
+        self.versions = versions
 
 
 class FunctionBodyError(GraphError):

@@ -22,12 +22,14 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from fastmeta import _op_registry
+from fastmeta._builtin_ops import TF_VERSION
 from fastmeta.errors import (
     CollectionError,
     CollectionTypeError,
     CollectionValueError,
     Error,
     GraphError,
+    GraphVersionError,
     ParseError,
     ScopeError,
 )
@@ -51,6 +53,12 @@ __all__ = [
 
 # TensorFlow's GraphDef version (TF_GRAPH_DEF_VERSION of 2.21): a fresh graph's producer.
 GRAPH_DEF_VERSION = 2474
+# The oldest GraphDef producer TensorFlow 2.21 reads (TF_GRAPH_DEF_VERSION_MIN_PRODUCER);
+# its importer's version messages name the release (TF_VERSION).
+GRAPH_DEF_VERSION_MIN_PRODUCER = 0
+# The min_consumer a graph gets when a function library is added to it: TensorFlow's
+# Graph::AddFunctionLibrary raises it to this when the library holds a function.
+FUNCTION_LIBRARY_MIN_CONSUMER = 12
 
 _VALID_OP_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
 _VALID_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
@@ -510,6 +518,49 @@ class _Thread(threading.local):
     name_stack: str = ""
 
 
+def check_versions(versions: Any) -> None:
+    """Refuse a GraphDef's VersionDef as TensorFlow's importer does (``CheckVersions``,
+    before it looks at anything else of the GraphDef), with its messages."""
+    if versions.producer < GRAPH_DEF_VERSION_MIN_PRODUCER:
+        message = (
+            f"GraphDef producer version {versions.producer} below min producer "
+            f"{GRAPH_DEF_VERSION_MIN_PRODUCER} supported by TensorFlow {TF_VERSION}.  "
+            "Please regenerate your graph."
+        )
+    elif versions.min_consumer > GRAPH_DEF_VERSION:
+        message = (
+            f"GraphDef min consumer version {versions.min_consumer} above current version "
+            f"{GRAPH_DEF_VERSION} for TensorFlow {TF_VERSION}.  Please upgrade TensorFlow."
+        )
+    elif GRAPH_DEF_VERSION in versions.bad_consumers:
+        message = (
+            f"GraphDef disallows consumer version {GRAPH_DEF_VERSION}.  "
+            "Please upgrade TensorFlow: this version is likely buggy."
+        )
+    else:
+        return
+    raise GraphVersionError(message, versions)
+
+
+def imported_versions(graph_versions: Any, tail: graph_pb2.GraphDef) -> Any:
+    """The versions of a graph holding ``graph_versions`` after an import of a GraphDef
+    whose fields other than the nodes are ``tail``: merged as TensorFlow's importer
+    merges them, ``min_consumer`` at least 12 when ``tail``'s library holds a function."""
+    out = graph_pb2.GraphDef().versions
+    out.CopyFrom(graph_versions)
+    _merge_versions(out, tail.versions)
+    if tail.library.function and out.min_consumer < FUNCTION_LIBRARY_MIN_CONSUMER:
+        out.min_consumer = FUNCTION_LIBRARY_MIN_CONSUMER
+    return out
+
+
+def fresh_versions() -> Any:
+    """A fresh graph's versions (``producer`` TensorFlow's GraphDef version)."""
+    out = graph_pb2.GraphDef().versions
+    out.producer = GRAPH_DEF_VERSION
+    return out
+
+
 def _merge_versions(dst: Any, src: Any) -> None:
     dst.producer = min(dst.producer, src.producer)
     dst.min_consumer = max(dst.min_consumer, src.min_consumer)
@@ -750,8 +801,7 @@ class Graph(_Lookup):
         self._functions: dict[str, bytes] = {}
         self._gradients: dict[str, bytes] = {}
         self._registered_gradients: dict[str, bytes] = {}
-        self._versions = graph_pb2.GraphDef().versions
-        self._versions.producer = GRAPH_DEF_VERSION
+        self._versions = fresh_versions()
         self._thread = _Thread()
 
     # -- parts ------------------------------------------------------------
@@ -1299,7 +1349,7 @@ class _Transaction(_Lookup):
             self.registered_gradients.setdefault(
                 r.registered_op_type, r.SerializeToString(deterministic=True)
             )
-        _merge_versions(self.versions, tail.versions)
+        self.versions.CopyFrom(imported_versions(self.versions, tail))
 
     def commit(self) -> None:
         g = self._graph

@@ -63,6 +63,7 @@ from fastmeta.graph import (
     _Segment,
     _Transaction,
     check_scope_name,
+    check_versions,
     collection_element,
     first_in_scope,
     get_default_graph,
@@ -845,6 +846,7 @@ def _import(
             collect_output_shapes=True,  # (for Tensor.shape)
         )
         tail: graph_pb2.GraphDef = graph_tail(core, loaded)
+        check_versions(tail.versions)
         # The bodies of the functions the nodes call, instantiated as TensorFlow's
         # importer instantiates them (nothing to do without a library).
         check_called_functions(core, tail.library, rest.meta_info_def.stripped_op_list.op)
