@@ -17,6 +17,7 @@ __all__ = [
     "FileChangedError",
     "FileError",
     "FunctionBodyError",
+    "FunctionLibraryError",
     "GraphError",
     "GraphTypeError",
     "GraphVersionError",
@@ -87,6 +88,19 @@ class GraphVersionError(GraphError):
     def __init__(self, message: str, versions: object = None):
         super().__init__(message)
         self.versions = versions
+
+
+class FunctionLibraryError(GraphError):
+    """A function library TensorFlow refuses as it adds it to the graph: a function named
+    like a registered op, or like a different function the graph (or the library)
+    already holds; a second, different gradient for one function (in the library, or
+    against the graph's); a gradient entry naming a function the library lacks; every
+    function of the library with a gradient (a cycle). ``function`` names the function
+    concerned (for a missing one, the name missing)."""
+
+    def __init__(self, message: str, function: str | None = None):
+        super().__init__(message, function)
+        self.function = function
 
 
 class FunctionBodyError(GraphError):

@@ -28,6 +28,7 @@ from fastmeta.errors import (
     CollectionTypeError,
     CollectionValueError,
     Error,
+    FunctionLibraryError,
     GraphError,
     GraphVersionError,
     ParseError,
@@ -35,6 +36,7 @@ from fastmeta.errors import (
 )
 from fastmeta.protos import (
     attr_value_pb2,
+    function_pb2,
     graph_pb2,
     node_def_pb2,
     op_def_pb2,
@@ -561,6 +563,28 @@ def fresh_versions() -> Any:
     return out
 
 
+def check_library(tail: graph_pb2.GraphDef) -> None:
+    """Refuse the library of a GraphDef's fields other than the nodes (``tail``) as
+    TensorFlow refuses it when importing into a fresh graph (see
+    ``_Transaction.add_library``)."""
+    if tail.library.function or tail.library.gradient:
+        _Transaction(Graph()).add_library(tail)
+
+
+def _check_gradient_functions(library: function_pb2.FunctionDefLibrary) -> None:
+    """TensorFlow's ``function.from_library`` checks on a library holding functions: each
+    gradient entry names a function of it and a gradient function of it, and not every
+    function has a gradient. Its messages (which show the library)."""
+    names = {f.signature.name for f in library.function}
+    for g in library.gradient:
+        for name in (g.function_name, g.gradient_func):
+            if name not in names:
+                raise FunctionLibraryError(f"FunctionDefLibrary missing '{name}' FunctionDef\n{library}", name)
+    with_gradient = {g.function_name for g in library.gradient}
+    if names <= with_gradient:
+        raise FunctionLibraryError(f"FunctionDefLibrary contains cyclic gradient functions!\n{library}")
+
+
 def _merge_versions(dst: Any, src: Any) -> None:
     dst.producer = min(dst.producer, src.producer)
     dst.min_consumer = max(dst.min_consumer, src.min_consumer)
@@ -1084,6 +1108,10 @@ def _add_library(
     registered: list[bytes],
     versions: Any,
 ) -> None:
+    # (TensorFlow's as_graph_def drops the library, gradients included, when it holds
+    # no function; the graph keeps its gradients for functions a later import adds)
+    if not functions:
+        gradients = registered = []
     for f in functions:
         out.library.function.add().ParseFromString(f)
     for g in gradients:
@@ -1331,20 +1359,42 @@ class _Transaction(_Lookup):
         return list(self._graph._collections.get(key, ())), list(self.collections.get(key, ()))
 
     def add_library(self, tail: graph_pb2.GraphDef) -> None:
-        for f in tail.library.function:
+        """Stage the library and versions of an import's GraphDef (``tail``), refused as
+        TensorFlow refuses them (:class:`FunctionLibraryError`): its C++ graph's
+        ``AddLibrary`` (each function, then each gradient, in file order), then its Python
+        importer's ``function.from_library`` (the gradients' functions in the library)."""
+        library = tail.library
+        for f in library.function:
             fname = f.signature.name
             data = f.SerializeToString(deterministic=True)
             old = self.functions.get(fname, self._graph._functions.get(fname))
             if old is not None and old != data:
-                raise GraphError(
+                raise FunctionLibraryError(
                     f"Cannot add function '{fname}' because a different function with the same "
                     "name already exists.",
-                    node=fname,
+                    fname,
                 )
             if old is None:
+                if _op_registry.core_registry().find(fname):
+                    raise FunctionLibraryError(
+                        f"Cannot add function '{fname}' because an op with the same name already exists.",
+                        fname,
+                    )
                 self.functions[fname] = data
-        for g in tail.library.gradient:
-            self.gradients.setdefault(g.function_name, g.SerializeToString(deterministic=True))
+        for g in library.gradient:
+            old = self.gradients.get(g.function_name, self._graph._gradients.get(g.function_name))
+            # (TensorFlow keeps one gradient function name per function: "" is none)
+            had = "" if old is None else function_pb2.GradientDef.FromString(old).gradient_func
+            if had and had != g.gradient_func:
+                raise FunctionLibraryError(
+                    f"Cannot assign gradient function '{g.gradient_func}' to '{g.function_name}' "
+                    f"because it already has gradient function '{had}'",
+                    g.function_name,
+                )
+            if not had:
+                self.gradients[g.function_name] = g.SerializeToString(deterministic=True)
+        if library.function:
+            _check_gradient_functions(library)
         for r in tail.library.registered_gradients:
             self.registered_gradients.setdefault(
                 r.registered_op_type, r.SerializeToString(deterministic=True)

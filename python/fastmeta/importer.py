@@ -847,11 +847,12 @@ def _import(
         )
         tail: graph_pb2.GraphDef = graph_tail(core, loaded)
         check_versions(tail.versions)
+        # (as TensorFlow adds the library: before it looks at the nodes)
+        txn.add_library(tail)
         # The bodies of the functions the nodes call, instantiated as TensorFlow's
         # importer instantiates them (nothing to do without a library).
         check_called_functions(core, tail.library, rest.meta_info_def.stripped_op_list.op)
         txn.add_segment(core)
-        txn.add_library(tail)
         # The graph's Operations that collection restoring looks at count their outputs
         # with the import's OpDefs: staged until commit (a failed import must not decide
         # the outputs of a later one's ops).

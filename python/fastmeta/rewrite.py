@@ -15,7 +15,7 @@ from fastmeta import _core, _op_registry
 from fastmeta._function_bodies import check_called_functions
 from fastmeta._import_names import C_INT_RANGE, input_map_key_not_c_int, is_utf8, parse_return_element
 from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
-from fastmeta.graph import check_versions, fresh_versions, imported_versions
+from fastmeta.graph import check_library, check_versions, fresh_versions, imported_versions
 from fastmeta.protos import graph_pb2, meta_graph_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph, parse_at_depth
 from fastmeta.scoping import (
@@ -222,6 +222,7 @@ def rewrite_meta_graph(
     rest, result = _rewrite(loaded, import_scope, clear_devices, input_map)
     tail = graph_tail(result, loaded)  # (the library at its depth in the file: see graph_tail)
     check_versions(tail.versions)
+    check_library(tail)
     check_called_functions(result, tail.library, loaded.rest.meta_info_def.stripped_op_list.op)
     try:
         rest.graph_def.ParseFromString(result.graph_def())
@@ -231,6 +232,8 @@ def rewrite_meta_graph(
     versions = imported_versions(fresh_versions(), tail)
     if versions != rest.graph_def.versions:
         rest.graph_def.versions.CopyFrom(versions)
+    if not tail.library.function and rest.graph_def.HasField("library"):
+        rest.graph_def.ClearField("library")  # (as TensorFlow's as_graph_def: no function)
     return rest
 
 
@@ -246,17 +249,22 @@ def rewrite_meta_graph_bytes(
     rest, result = _rewrite(loaded, import_scope, clear_devices, input_map, threads)
     tail = graph_tail(result, loaded)  # checked, not copied into the output malformed
     check_versions(tail.versions)
+    check_library(tail)
     check_called_functions(result, tail.library, loaded.rest.meta_info_def.stripped_op_list.op)
     graph = result.graph_def()
     versions = imported_versions(fresh_versions(), tail)
-    if versions != tail.versions:
-        # (The core copies the file's versions; a fresh graph's differ, for a library
-        # with min_consumer below 12 or a producer above TensorFlow's: rare, parsed.)
+    library_dropped = not tail.library.function and tail.HasField("library")
+    if versions != tail.versions or library_dropped:
+        # (The core copies the file's versions and library; a fresh graph's differ, for a
+        # library with min_consumer below 12, a producer above TensorFlow's, a library
+        # without functions (as_graph_def drops it): rare, parsed.)
         try:
             rest.graph_def.ParseFromString(graph)
         except DecodeError as e:
             raise decode_error(e, loaded.buffer, loaded.label, loaded.path) from None
         rest.graph_def.versions.CopyFrom(versions)
+        if library_dropped:
+            rest.graph_def.ClearField("library")
         return rest.SerializeToString(deterministic=True)
     header = bytearray([0x12])  # field 2 (graph_def), length-delimited
     n = len(graph)
