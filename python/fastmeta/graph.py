@@ -23,6 +23,7 @@ from google.protobuf.message import DecodeError
 
 from fastmeta import _op_registry
 from fastmeta._builtin_ops import TF_VERSION
+from fastmeta._function_equal import function_defs_equal
 from fastmeta.errors import (
     CollectionError,
     CollectionTypeError,
@@ -1368,7 +1369,8 @@ class _Transaction(_Lookup):
             fname = f.signature.name
             data = f.SerializeToString(deterministic=True)
             old = self.functions.get(fname, self._graph._functions.get(fname))
-            if old is not None and old != data:
+            # (the same function as TensorFlow decides it, by meaning: the first is kept)
+            if old is not None and old != data and not function_defs_equal(function_pb2.FunctionDef.FromString(old), f):
                 raise FunctionLibraryError(
                     f"Cannot add function '{fname}' because a different function with the same "
                     "name already exists.",
