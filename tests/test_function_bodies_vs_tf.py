@@ -249,6 +249,37 @@ CASES: dict[str, tuple[str, str]] = {
     ),
 }
 
+# A call node whose shape inference is off (every call of a v1 Defun): TensorFlow does not
+# instantiate what it calls (only the bool true counts).
+DISABLED = 'attr { key: "_disable_call_shape_inference" value { b: true } }'
+BAD = _function("F", _body("i", "Identity", "nope", attrs=_t(FLOAT)))
+
+
+def _disabled_pc(attr: str = DISABLED, fn: str = "F", name: str = "call") -> str:
+    return _pc(fn, name=name).replace('attr { key: "f"', attr + ' attr { key: "f"')
+
+
+CASES.update(
+    {
+        "shape_inference_off_direct": (_direct(attrs=F_ATTRS + DISABLED), BAD),
+        "shape_inference_off_partitioned_call": (_disabled_pc(), BAD),
+        "shape_inference_off_false": (_direct(attrs=F_ATTRS + DISABLED.replace("true", "false")), BAD),
+        "shape_inference_off_not_a_bool": (_direct(attrs=F_ATTRS + DISABLED.replace("b: true", "i: 1")), BAD),
+        "shape_inference_off_in_a_body": (
+            _pc("G", f_attrs=""),
+            BAD + _function("G", _body("n", "F", "x", attrs=F_ATTRS + DISABLED), "n:y:0"),
+        ),
+        "shape_inference_off_for_one_caller_only": (
+            _direct(attrs=F_ATTRS + DISABLED) + _pc("F", name="other"),
+            BAD,
+        ),
+        "shape_inference_off_on_the_outer_call_only": (
+            _disabled_pc(fn="G"),
+            BAD + _function("G", _body("n", "F", "x", attrs=F_ATTRS), "n:y:0"),
+        ),
+    }
+)
+
 # Where fastmeta words TensorFlow's reason otherwise (tests/TF_BEHAVIOUR.md §6c): the
 # part of TensorFlow's message fastmeta's must hold.
 REWORDED = {
@@ -440,3 +471,37 @@ def test_a_control_input_naming_an_output_arg() -> None:
     data = mg.SerializeToString(deterministic=True)
     assert _tf_outcome(data) == (None, "")
     assert _fastmeta_refusal(data) is None
+
+
+@pytest.mark.parametrize("keep_attr", [True, False])
+def test_a_v1_defun_call_does_not_instantiate_the_body(keep_attr: bool) -> None:
+    """A real v1 Defun (its call node has ``_disable_call_shape_inference: true``) whose
+    body no longer fits its signature: TensorFlow imports it; without the call's attr it
+    instantiates the body and refuses it. The TF-free paths alike."""
+    tf = _tf()
+    from tensorflow.python.framework import function as tf_function
+
+    v1 = tf.compat.v1
+    with tf.Graph().as_default():
+
+        @tf_function.Defun(tf.float32, func_name="FnA")
+        def body(a: Any) -> Any:
+            return a * 2.0
+
+        tf.identity(body(v1.placeholder(tf.float32, [], name="x")), name="y")
+        mg = meta_graph_pb2.MetaGraphDef.FromString(v1.train.export_meta_graph().SerializeToString())
+    mg.graph_def.library.function[0].signature.input_arg[0].name = "b"  # the body still reads 'a'
+    calls = [n for n in mg.graph_def.node if n.op == "FnA"]
+    assert calls and all(n.attr["_disable_call_shape_inference"].b for n in calls)
+    if not keep_attr:
+        for n in calls:
+            del n.attr["_disable_call_shape_inference"]
+    data = mg.SerializeToString()
+    tf_class, tf_message = _tf_outcome(data)
+    error = _fastmeta_refusal(data)
+    if keep_attr:
+        assert tf_class is None and error is None
+        fastmeta.rewrite_meta_graph(data)
+    else:
+        assert tf_class is not None and error is not None
+        assert tf_message.splitlines()[0] in str(error) and error.function == "FnA"

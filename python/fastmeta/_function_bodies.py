@@ -8,8 +8,10 @@ the call's attrs, and instantiating it refuses a body whose nodes or returns do 
 an op it does not know, a type or number attr it cannot find, an input that names nothing
 or has another dtype, a ``ret`` that names nothing. The bodies of the calls inside a body
 are instantiated in turn. Functions nothing calls, and those only ``If``/``While``
-branches or other func-valued attrs name, are not instantiated (observed with TensorFlow
-2.21, tests/TF_BEHAVIOUR.md §6c).
+branches or other func-valued attrs name, are not instantiated, nor the functions called
+only from nodes with ``_disable_call_shape_inference: true`` (every call of a v1
+``Defun``), in the graph or in a body (observed with TensorFlow 2.21,
+tests/TF_BEHAVIOUR.md §6c).
 
 :func:`check_called_functions` does the same checks on the library of an import (each
 function once per distinct instantiation attrs), before the import adds anything, and
@@ -30,6 +32,9 @@ __all__ = ["check_called_functions"]
 
 # The ops whose ``f`` attr TensorFlow's shape inference instantiates.
 CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
+# A call node's attr that stops TensorFlow's shape inference from instantiating the
+# function it calls (ShapeRefiner: "_disable_call_shape_inference", a bool, true).
+DISABLE_CALL_SHAPE_INFERENCE = "_disable_call_shape_inference"
 
 _Attrs = Mapping[str, attr_value_pb2.AttrValue]
 
@@ -265,6 +270,8 @@ class _Checker:
                 raise _Refused(f"Node '{node.name}' is not unique", node.name)
         calls: list[tuple[str, _Attrs]] = []
         for node, node_attrs in zip(nodes, bound):
+            if shape_inference_disabled(node_attrs):
+                continue
             if node.op in self.functions:
                 calls.append((node.op, node_attrs))
             elif node.op in CALL_OPS and "f" in node_attrs:
@@ -333,8 +340,19 @@ class _Checker:
             )
 
 
+def shape_inference_disabled(attrs: _Attrs) -> bool:
+    """Whether a call node with these attrs has ``_disable_call_shape_inference`` set to
+    the bool true (as every call a v1 ``Defun`` makes): TensorFlow's shape inference then
+    does not instantiate the function it calls (an attr of another kind does not count)."""
+    value = attrs.get(DISABLE_CALL_SHAPE_INFERENCE)
+    return value is not None and value.WhichOneof("value") == "b" and value.b
+
+
 def _node_calls(node: node_def_pb2.NodeDef, functions: Mapping[str, Any]) -> tuple[str, _Attrs] | None:
-    """The function ``node`` calls and the attrs it instantiates it with, or None."""
+    """The function ``node`` calls and the attrs it instantiates it with, or None (also
+    for a call whose shape inference is disabled: nothing instantiated)."""
+    if shape_inference_disabled(node.attr):
+        return None
     if node.op in functions:
         return node.op, node.attr
     if node.op in CALL_OPS and "f" in node.attr:
@@ -366,6 +384,8 @@ def check_called_functions(
     checker = _Checker(functions, op_list)
     # The calls that need no node read: a PartitionedCall's ``f`` (its distinct values,
     # read by the core), a direct call of a function that reads no attr of the call.
+    # (Read as if every node had its shape inference on: a call refused here is looked
+    # for node by node below, which skips the nodes whose shape inference is off.)
     refused = False
     for _, _, values in core.attr_values([(op, ["f"]) for op in call_ops]) if call_ops else ():
         for value in values:
