@@ -356,6 +356,7 @@ PYBIND11_MODULE(_core, m) {
   py::class_<RewrittenGraph, std::shared_ptr<RewrittenGraph>>(m, "RewrittenGraph")
       .def_property_readonly("num_nodes", &RewrittenGraph::num_nodes)
       .def_property_readonly("prefix", [](const RewrittenGraph& g) { return Str(g.prefix()); })
+      .def_property_readonly("class_not_list", &RewrittenGraph::class_not_list)
       .def("graph_def", [](const RewrittenGraph& g) {
         // One copy, from the chunks straight into the new bytes object.
         PyObject* obj = PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(g.graph_def_size()));

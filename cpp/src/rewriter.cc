@@ -533,6 +533,9 @@ struct RawNode {
   // starts (see OutputTypeSummary); else 0.
   uint32_t mixed_types = 0;
   bool has_class = false;
+  // Its _class AttrValue holds no list (a scalar `s: "loc:@a"`, another kind, or none):
+  // TensorFlow's prefixing makes it an empty list (see WriteClass).
+  bool class_not_list = false;
   bool simple = false;
   bool drop_attrs = false;  // holds an attr its Signature's `removable` drops
 };
@@ -1484,6 +1487,10 @@ class Rewriter {
             node.shapes_end = node.shapes_begin + static_cast<uint32_t>(f.raw.size());
           }
           CheckNodeField(bytes, proto_check::kAttrValue, value, attr_value_depth_, key);
+          if (SameBytes(key, "_class")) {  // (checked: well-formed)
+            node.class_not_list = !HoldsList(value);
+            if (node.class_not_list) result_->class_not_list_.store(true, std::memory_order_relaxed);
+          }
           NoteCountsAndTypes(sig, key, value, count_values, count_sizes, count_set, type_names, num_type_names,
                              type_name_sizes, types);
           // (a set value's first byte is mostly the tag of its oneof member, fields 1-10:
@@ -1933,6 +1940,24 @@ class Rewriter {
       if (ef.number == 1) key = StringOf(ef, "NodeDef.attr key");
       else if (ef.number == 2) value = ef.data;
     }
+  }
+
+  // Whether an AttrValue's value (its oneof, the last member on the wire winning, as
+  // protobuf reads it) is the list (field 1); false for another member or none. A field
+  // of another wire type than its declaration's is an unknown one, no member.
+  bool HoldsList(std::string_view attr_value) {
+    Reader r(attr_value, origin_, attr_value_depth_);
+    Field f;
+    uint32_t last = 0;
+    while (r.Next(f)) {
+      const uint32_t n = f.number;
+      const bool member = (n == 3 || n == 5 || n == 6)  ? f.type == wire::kVarint
+                          : n == 4                      ? f.type == wire::kFixed32
+                          : (n >= 1 && n <= 10)         ? f.type == wire::kLengthDelimited
+                                                        : false;
+      if (member) last = n;
+    }
+    return last == 1;
   }
 
   // The ListValue payload of an AttrValue (field 1), merged if repeated.
@@ -2924,6 +2949,23 @@ class Rewriter {
     wire::Buffer& scratch = s.value_buf;
     wire::Buffer& entry = s.entry_buf;
     list.clear();
+    if (node.class_not_list && !prefix_slash_.empty()) {
+      // TensorFlow's importer, putting a node under its prefix, takes the _class value
+      // as a list (mutable_list): one holding anything else, or nothing, becomes an
+      // empty list (its unknown fields kept).
+      scratch.clear();
+      wire::PutBytes(scratch, 1, std::string_view());
+      Reader vr(attr_value, origin_, attr_value_depth_);
+      Field vf;
+      while (vr.Next(vf)) {
+        if (vf.number > 10) scratch.append(vf.raw.data(), vf.raw.size());
+      }
+      entry.clear();
+      wire::PutBytes(entry, 1, "_class");
+      wire::PutBytes(entry, 2, scratch.view());
+      wire::PutBytes(out, 5, entry.view());
+      return;
+    }
     Reader r(node.class_list(), origin_, attr_value_depth_ + 1);
     Field f;
     while (r.Next(f)) {

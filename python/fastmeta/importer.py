@@ -73,6 +73,7 @@ from fastmeta.queue_runner import QueueRunner
 from fastmeta.reading import MetaGraphSource, load_meta_graph
 from fastmeta.rewrite import (
     checked_input_map,
+    class_attr_error,
     graph_tail,
     input_map_pairs,
     parse_input_map_key,
@@ -852,6 +853,8 @@ def _import(
         # The bodies of the functions the nodes call, instantiated as TensorFlow's
         # importer instantiates them (nothing to do without a library).
         check_called_functions(core, tail.library, rest.meta_info_def.stripped_op_list.op)
+        if (class_error := class_attr_error(core)) is not None:
+            raise class_error  # (TensorFlow's, after its C++ importer: see class_attr_error)
         txn.add_segment(core)
         # The graph's Operations that collection restoring looks at count their outputs
         # with the import's OpDefs: staged until commit (a failed import must not decide

@@ -14,9 +14,9 @@ from google.protobuf.message import DecodeError
 from fastmeta import _core, _op_registry
 from fastmeta._function_bodies import check_called_functions
 from fastmeta._import_names import C_INT_RANGE, input_map_key_not_c_int, is_utf8, parse_return_element
-from fastmeta.errors import GraphError, InputMapError, InputMapTypeError, ParseError
+from fastmeta.errors import GraphError, GraphTypeError, InputMapError, InputMapTypeError, ParseError
 from fastmeta.graph import check_library, check_versions, fresh_versions, imported_versions
-from fastmeta.protos import graph_pb2, meta_graph_pb2
+from fastmeta.protos import graph_pb2, meta_graph_pb2, node_def_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph, parse_at_depth
 from fastmeta.scoping import (
     rescope_collection,
@@ -27,6 +27,7 @@ from fastmeta.scoping import (
 
 __all__ = [
     "checked_input_map",
+    "class_attr_error",
     "graph_tail",
     "input_map_pairs",
     "parse_input_map_key",
@@ -153,6 +154,45 @@ def run_core(
         raise
 
 
+# The Python type of what TensorFlow's Operation.get_attr gives for an AttrValue of each
+# kind, which its importer then iterates as a list of strings.
+_ATTR_VALUE_TYPES = {
+    "i": "int",
+    "f": "float",
+    "b": "bool",
+    "type": "DType",
+    "shape": "TensorShapeProto",
+    "tensor": "TensorProto",
+    "func": "NameAttrList",
+}
+
+
+def class_attr_error(core: Any) -> GraphError | None:
+    """TensorFlow's error for the first node (in creation order) of an import without a
+    prefix whose ``_class`` attr holds no list, or None. Its Python importer reads each new
+    op's ``_class`` as a list of strings (``_GetColocationNames``): a non-empty string
+    fails (``TypeError: Expected binary or unicode string, got 108``: its first byte),
+    a number, a type, a shape, a tensor or a func too (``'int' object is not iterable``),
+    a placeholder with an ``AssertionError`` (here a :class:`GraphError`); an empty string
+    or no value passes. (Under a prefix its C++ importer has made such a value an empty
+    list, as the core does.) Looked for only when the core saw such a ``_class``."""
+    if core.prefix or not core.class_not_list:
+        return None
+    for i in range(core.num_nodes):
+        node = node_def_pb2.NodeDef.FromString(core.node_def(i))
+        value = node.attr.get("_class")
+        if value is None:
+            continue
+        which = value.WhichOneof("value")
+        if which == "s" and value.s:
+            return GraphTypeError(f"Expected binary or unicode string, got {value.s[0]}", node.name)
+        if which in _ATTR_VALUE_TYPES:
+            return GraphTypeError(f"'{_ATTR_VALUE_TYPES[which]}' object is not iterable", node.name)
+        if which == "placeholder":
+            return GraphError(f"Unsupported field type in {value}", node.name)
+    return None
+
+
 def _rescoped_rest(loaded: LoadedMetaGraph, scope: str) -> meta_graph_pb2.MetaGraphDef:
     rest = meta_graph_pb2.MetaGraphDef()
     rest.CopyFrom(loaded.rest)
@@ -224,6 +264,8 @@ def rewrite_meta_graph(
     check_versions(tail.versions)
     check_library(tail)
     check_called_functions(result, tail.library, loaded.rest.meta_info_def.stripped_op_list.op)
+    if (class_error := class_attr_error(result)) is not None:
+        raise class_error
     try:
         rest.graph_def.ParseFromString(result.graph_def())
     except DecodeError as e:
@@ -251,6 +293,8 @@ def rewrite_meta_graph_bytes(
     check_versions(tail.versions)
     check_library(tail)
     check_called_functions(result, tail.library, loaded.rest.meta_info_def.stripped_op_list.op)
+    if (class_error := class_attr_error(result)) is not None:
+        raise class_error
     graph = result.graph_def()
     versions = imported_versions(fresh_versions(), tail)
     library_dropped = not tail.library.function and tail.HasField("library")

@@ -4,6 +4,7 @@
 // producing exactly the GraphDef TensorFlow's graph holds after import_meta_graph.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -192,6 +193,9 @@ class RewrittenGraph : public NameLookup {
   // (index, the node's name in the file), by index; empty when none is.
   const std::vector<std::pair<uint32_t, std::string_view>>& renamed() const { return renamed_; }
   std::string_view prefix() const { return prefix_; }
+  // Whether some node's `_class` AttrValue holds no list (a scalar string, another kind,
+  // or no value): TensorFlow's Python importer refuses such a node without a prefix.
+  bool class_not_list() const { return class_not_list_.load(std::memory_order_relaxed); }
 
   // The GraphDef's fields after the nodes (library, versions), serialized.
   std::string_view graph_tail() const { return chunks_.back().view(); }
@@ -253,6 +257,7 @@ class RewrittenGraph : public NameLookup {
   wire::Buffer meta_rest_;  // (large blocks: huge pages, not 4 KiB ones to fault in)
   std::string op_list_;
   std::string prefix_;
+  std::atomic<bool> class_not_list_{false};
   FillLaterVector<NodeEntry> nodes_;  // every entry written by the rewriter
   FillLaterVector<Edge> edges_;
   std::vector<std::string> external_;

@@ -125,7 +125,7 @@ from fastmeta.errors import (
 from fastmeta.graph import fixed_output_count, output_types
 from fastmeta.importer import _gc_paused, pack_shape, unbound_inputs_error
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
-from fastmeta.rewrite import graph_tail, input_map_pairs, run_core
+from fastmeta.rewrite import class_attr_error, graph_tail, input_map_pairs, run_core
 
 __all__ = [
     "import_meta_graph",
@@ -828,6 +828,8 @@ def _import_fast(
     rewritten = _rewrite(loaded, prefix, clear_devices, core_map, existing)
     timer.lap("core rewrite")
     tail = graph_tail(rewritten, loaded)  # (checked before the graph is touched)
+    if (class_error := class_attr_error(rewritten)) is not None:
+        raise class_error  # (TensorFlow raises it after adding the nodes; here before)
     # (after the core: what it rejects is rejected before the graph is touched, also
     # when TensorFlow's importer takes over)
     if not _producer_defaults_agree(meta):
