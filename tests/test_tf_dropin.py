@@ -1049,3 +1049,32 @@ def test_graph_scopes_apply_to_the_imported_ops_as_in_tensorflow(how: str) -> No
     b = _run(FM_IMPORT, setup, path, wrap=wrap, import_scope="imp")
     _assert_same(a, b)
     assert _operation_state(b.graph) == _operation_state(a.graph)
+
+
+@pytest.mark.parametrize("outer", [None, "outer"])
+@pytest.mark.parametrize("scope", ["a\n", "a/b\n", "a\n/", "a\nb"])
+def test_a_scope_ending_in_a_newline_gets_tensorflows_error(scope: str, outer: str | None) -> None:
+    # Python's `$` matches before a final "\n": TensorFlow's scope regex takes "a\n" and
+    # its C++ importer then refuses the prefix. The drop-in's probe of "a\n/" must not
+    # answer with the regex's message instead; it leaves names_in_use alone.
+    v1 = tf.compat.v1
+    with tf.Graph().as_default():
+        tf.constant(1.0, name="c")
+        data = v1.train.export_meta_graph().SerializeToString()
+
+    def outcome(importer: Any) -> tuple[str, dict[str, int]]:
+        with tf.Graph().as_default() as g:
+            try:
+                if outer:
+                    with tf.name_scope(outer):
+                        importer(v1.MetaGraphDef.FromString(data), import_scope=scope)
+                else:
+                    importer(v1.MetaGraphDef.FromString(data), import_scope=scope)
+            except ValueError as e:
+                return str(e), dict(g._names_in_use)
+        raise AssertionError("imported")
+
+    want, _ = outcome(v1.train.import_meta_graph)
+    got, names = outcome(ftf.import_meta_graph)
+    assert got == want
+    assert not any("\n" in n for n in names)

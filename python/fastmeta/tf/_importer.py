@@ -711,9 +711,14 @@ def _predict_prefix(graph: ops.Graph, name: str) -> str:
         with graph.name_scope(name if name.endswith("/") else name + "/"):
             pass
     except ValueError:
-        with graph.name_scope(name):  # raises TensorFlow's own error for `name`
-            pass
-        raise
+        # Python's `$` matches before a final "\n": TensorFlow's scope regex takes
+        # "a\n" (not "a\n/"), and its C++ importer refuses the prefix ("Imported node name
+        # prefix 'a\n/' would lead to invalid node names"), as the core does with it.
+        regex = ops._VALID_SCOPE_NAME_REGEX if graph._name_stack else ops._VALID_OP_NAME_REGEX
+        if name.endswith("/") or not regex.match(name):
+            with graph.name_scope(name):  # raises TensorFlow's own error for `name`
+                pass
+            raise
     if name.endswith("/"):
         return name[:-1]
     return graph.unique_name(name, mark_as_used=False)
