@@ -158,6 +158,40 @@ std::optional<std::string> PythonInt(std::string_view s) {
   return out;
 }
 
+// Python's repr() of a str holding the UTF-8 `s`, at most 200 bytes of it (as int()'s
+// message shows its argument: "%.200R"): single quotes unless `s` holds one and no double
+// quote; backslashes, that quote and control characters escaped; other characters kept.
+std::string PythonRepr(std::string_view s) {
+  const bool single = s.find('\'') != std::string_view::npos;
+  const bool dbl = s.find('"') != std::string_view::npos;
+  const char quote = single && !dbl ? '"' : '\'';
+  std::string out(1, quote);
+  for (unsigned char c : s) {
+    if (c == quote || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += quote;
+  return out.size() > 200 ? out.substr(0, 200) : out;
+}
+
+// Python's message for int(s) refused.
+std::string IntError(std::string_view s) { return "invalid literal for int() with base 10: " + PythonRepr(s); }
+
 bool IsKnownDeviceType(std::string_view upper) {
   return upper == "CPU" || upper == "GPU" || upper == "TPU" || upper == "CUSTOM" || upper == "EPU";
 }
@@ -165,7 +199,10 @@ bool IsKnownDeviceType(std::string_view upper) {
 }  // namespace
 
 std::optional<std::string> CanonicalDevice(std::string_view spec, std::string* error) {
+  // TensorFlow's DeviceSpec: the parts parsed in order (a device index converted there),
+  // then the last replica and task given converted (its setters); its messages.
   std::optional<std::string> job, replica, task, type, index;
+  std::optional<std::string_view> replica_text, task_text;
   bool have_type = false;
   for (std::string_view part : Split(spec, '/')) {
     std::vector<std::string_view> y = Split(part, ':');
@@ -175,20 +212,12 @@ std::optional<std::string> CanonicalDevice(std::string_view spec, std::string* e
     if (ly == 2 && y[0] == "job") {
       job = std::string(y[1]);
     } else if (ly == 2 && y[0] == "replica") {
-      replica = PythonInt(y[1]);
-      if (!replica) {
-        *error = "invalid replica in device spec '" + std::string(spec) + "'";
-        return std::nullopt;
-      }
+      replica_text = y[1];
     } else if (ly == 2 && y[0] == "task") {
-      task = PythonInt(y[1]);
-      if (!task) {
-        *error = "invalid task in device spec '" + std::string(spec) + "'";
-        return std::nullopt;
-      }
+      task_text = y[1];
     } else if ((ly == 1 || ly == 2) && IsKnownDeviceType(upper)) {
       if (have_type) {
-        *error = "multiple device types in device spec '" + std::string(spec) + "'";
+        *error = "Multiple device types are not allowed while parsing the device spec: " + std::string(spec) + ".";
         return std::nullopt;
       }
       have_type = true;
@@ -196,13 +225,13 @@ std::optional<std::string> CanonicalDevice(std::string_view spec, std::string* e
       if (ly == 2 && y[1] != "*") {
         index = PythonInt(y[1]);
         if (!index) {
-          *error = "invalid device index in device spec '" + std::string(spec) + "'";
+          *error = IntError(y[1]);
           return std::nullopt;
         }
       }
     } else if (ly == 3 && y[0] == "device") {
       if (have_type) {
-        *error = "multiple device types in device spec '" + std::string(spec) + "'";
+        *error = "Multiple device types are not allowed while parsing the device spec: " + std::string(spec) + ".";
         return std::nullopt;
       }
       have_type = true;
@@ -212,12 +241,21 @@ std::optional<std::string> CanonicalDevice(std::string_view spec, std::string* e
       if (y[2] != "*") {
         index = PythonInt(y[2]);
         if (!index) {
-          *error = "invalid device index in device spec '" + std::string(spec) + "'";
+          *error = IntError(y[2]);
           return std::nullopt;
         }
       }
     } else if (!y[0].empty()) {
-      *error = "unknown attribute '" + std::string(y[0]) + "' in device spec '" + std::string(spec) + "'";
+      *error = "Unknown attribute '" + std::string(y[0]) + "' is encountered while parsing the device spec: '" +
+               std::string(spec) + "'.";
+      return std::nullopt;
+    }
+  }
+  for (auto [text, value] : {std::pair{replica_text, &replica}, std::pair{task_text, &task}}) {
+    if (!text) continue;
+    *value = PythonInt(*text);
+    if (!*value) {
+      *error = IntError(*text);
       return std::nullopt;
     }
   }

@@ -2861,8 +2861,8 @@ class Rewriter {
           colocation[i] = static_cast<uint32_t>(first + 1);  // takes a target's device below
           d = 0;
         } else if (d == kBadDevice) {
-          throw GraphError("Node " + Quote(node.name()) + ": " + part_devices_[part].ErrorOf(static_cast<uint32_t>(i)),
-                           std::string(node.name()));
+          // (TensorFlow's DeviceSpec message, which names no node: the error's node does)
+          throw GraphError(part_devices_[part].ErrorOf(static_cast<uint32_t>(i)), std::string(node.name()));
         } else if (d != 0) {
           d += base[part];
         }
