@@ -1374,6 +1374,41 @@ void TestColocatedDevices() {
   }
 }
 
+// A _class holding no list: under a prefix an empty list (TensorFlow's mutable_list),
+// without one kept; the graph says it saw one. Device strings refused with DeviceSpec's
+// messages, the node in the error.
+void TestClassNotListAndDeviceMessages() {
+  const std::string scalar = Bytes(5, Bytes(1, "_class") + Bytes(2, Bytes(2, "loc:@a")));
+  const std::string list = Bytes(5, Bytes(1, "_class") + Bytes(2, Bytes(1, Bytes(2, "loc:@a"))));
+  const std::string last_s = Bytes(5, Bytes(1, "_class") + Bytes(2, Bytes(1, "") + Bytes(2, "loc:@a")));
+  const std::string empty_list = Bytes(5, Bytes(1, "_class") + Bytes(2, Bytes(1, "")));
+  for (const std::string& cls : {scalar, last_s}) {
+    auto g = fastmeta::RewriteMetaGraph(Meta(Node("a") + Node("b", "NoOp", {}, cls)), Opts("p"));
+    CHECK(g->class_not_list());
+    CHECK(Contains(std::string(g->node_def(1)), empty_list) && !Contains(std::string(g->node_def(1)), "loc:@"));
+    g = fastmeta::RewriteMetaGraph(Meta(Node("a") + Node("b", "NoOp", {}, cls)), Opts());
+    CHECK(g->class_not_list() && Contains(std::string(g->node_def(1)), cls));
+  }
+  auto g = fastmeta::RewriteMetaGraph(Meta(Node("a") + Node("b", "NoOp", {}, list)), Opts("p"));
+  CHECK(!g->class_not_list() && Contains(std::string(g->node_def(1)), "loc:@p/a"));
+  const std::pair<const char*, const char*> refused[] = {
+      {"/gpu:", "invalid literal for int() with base 10: ''"},
+      {"/replica:1/replica:x'y", "invalid literal for int() with base 10: \"x'y\""},
+      {"/replica:x/cpu:0/gpu:0", "Multiple device types are not allowed while parsing the device spec: /replica:x/cpu:0/gpu:0."},
+      {"/JOB:ps", "Unknown attribute 'JOB' is encountered while parsing the device spec: '/JOB:ps'."},
+  };
+  for (const auto& [device, message] : refused) {
+    try {
+      fastmeta::RewriteMetaGraph(Meta(Node("a", "NoOp", {}, Bytes(4, device))), Opts());
+      CHECK(false);
+    } catch (const fastmeta::GraphError& e) {
+      CHECK(std::string(e.what()) == message && e.node() == "a");
+    }
+  }
+  g = fastmeta::RewriteMetaGraph(Meta(Node("a", "NoOp", {}, Bytes(4, "/replica:x/replica:1"))), Opts());
+  CHECK(g->device(0) == "/replica:1");
+}
+
 void TestOpListDefaults() {
   // A default is copied into nodes unparsed: malformed wire data is refused, and a
   // '_'-prefixed attr (never in a registered OpDef) is not added.
@@ -2328,6 +2363,7 @@ int main() {
   TestLongNames();
   TestImportOrder();
   TestColocatedDevices();
+  TestClassNotListAndDeviceMessages();
   TestOpListDefaults();
   TestRequiredAttrs();
   TestSizeLimit();

@@ -26,7 +26,8 @@ void AppendInputString(std::string& out, std::string_view node, int32_t index);
 
 // The device string TensorFlow's Python layer stores after import: the spec parsed
 // by DeviceSpec.from_string and rendered by to_string ("/gpu:0" -> "/device:GPU:0").
-// Returns nullopt (and sets *error) for a spec DeviceSpec rejects.
+// Returns nullopt (and sets *error to the message TensorFlow raises: DeviceSpec's, or
+// Python int()'s for an index, replica or task) for a spec DeviceSpec rejects.
 std::optional<std::string> CanonicalDevice(std::string_view spec, std::string* error);
 
 }  // namespace fastmeta
