@@ -177,6 +177,6 @@ def test_the_same_function_twice_in_one_file_keeps_the_first() -> None:
     g = fastmeta.Graph()
     with g.as_default():
         fastmeta.import_meta_graph(data)
-    assert [f.SerializeToString() for f in g.as_graph_def().library.function] == [
+    assert [f.SerializeToString(deterministic=True) for f in g.as_graph_def().library.function] == [
         mg.graph_def.library.function[0].SerializeToString(deterministic=True)
     ]
