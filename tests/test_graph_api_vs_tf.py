@@ -258,7 +258,9 @@ def test_tensor_shapes_are_tensorflows(fixture: str, scope: str | None) -> None:
     for op in fg.get_operations():
         theirs = tg.get_operation_by_name(op.name).outputs
         assert len(op.outputs) == len(theirs), op.name
+        assert [t.name for t in op.values()] == [t.name for t in tg.get_operation_by_name(op.name).values()]
         for t, want in zip(op.outputs, theirs):
+            assert t.get_shape() == t.shape
             if t.shape is None and not isinstance(op._part, imported):
                 continue
             assert t.shape is not None, t.name

@@ -343,6 +343,10 @@ class Operation:
         specs = self._lookup._output_specs(self)
         return [Tensor(self, i) for i in range(len(specs or ()))]
 
+    def values(self) -> tuple[Tensor, ...]:
+        """The output Tensors as a tuple (TensorFlow's ``Operation.values()``)."""
+        return tuple(self.outputs)
+
     @property
     def _control_outputs(self) -> list[Operation]:
         """The operations with a control input on this one, in creation order (as
@@ -444,6 +448,10 @@ class Tensor:
         ):
             return node.attr["shape"].shape
         return None
+
+    def get_shape(self) -> tensor_shape_pb2.TensorShapeProto | None:
+        """:attr:`shape` (TensorFlow's ``Tensor.get_shape()``)."""
+        return self.shape
 
     def consumers(self) -> list[Operation]:
         """The operations taking this tensor as a data input, one entry per input (an op
