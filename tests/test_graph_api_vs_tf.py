@@ -247,7 +247,8 @@ def _tf_shape(shape: Any) -> Any:
 def test_tensor_shapes_are_tensorflows(fixture: str, scope: str | None) -> None:
     # Every imported output's static shape: the file's recorded _output_shapes, which
     # TensorFlow's graph holds after importing a file it wrote. (Ops fastmeta creates
-    # itself, a fresh Saver's, have no recorded shapes: unknown, None, or from attrs.)
+    # itself, a fresh Saver's, have no recorded shapes: TensorFlow's shape functions'
+    # where fastmeta follows them, else None.)
     path = str(CORPUS / fixture)
     with tf.Graph().as_default() as tg:
         v1.train.import_meta_graph(path, import_scope=scope)

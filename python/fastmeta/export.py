@@ -258,6 +258,14 @@ class _Shapes:
         return _unknown()
 
 
+def inferred_shape(t: Tensor) -> tensor_shape_pb2.TensorShapeProto | None:
+    """``t``'s shape by the rules ``_output_shapes`` are written by for an op without
+    recorded shapes (TensorFlow's shape functions of the ops fastmeta creates), None
+    when they leave it unknown."""
+    shape = _Shapes(t.op.graph).of(t)
+    return None if shape.unknown_rank else shape
+
+
 def _with_shapes(graph: Graph, gd: graph_pb2.GraphDef, ops: Sequence[Operation]) -> None:
     shapes = _Shapes(graph)
     for node, op in zip(gd.node, ops):

@@ -426,9 +426,11 @@ class Tensor:
     def shape(self) -> tensor_shape_pb2.TensorShapeProto | None:
         """The static shape: for an imported op, the shape TensorFlow recorded in the
         file (its ``_output_shapes``, which TensorFlow's graph also starts from: for a
-        file TensorFlow wrote, its shape after import); else, when the op states it,
-        Const's value shape or the ``shape`` attr of Placeholder, VariableV2 (not
-        VarHandleOp: its output is a handle); else None."""
+        file TensorFlow wrote, its shape after import); else the shape TensorFlow's shape
+        function gives the ops whose rule fastmeta follows (those it creates, a fresh
+        Saver's: Const's value shape, the ``shape`` attr of Placeholder and VariableV2,
+        an Identity's input's, Assign, ReadVariableOp, RestoreV2; the rules
+        ``export_meta_graph`` writes ``_output_shapes`` by); else None."""
         op = self._op
         shapes = _recorded_shapes(op)
         if shapes is not None:
@@ -437,17 +439,9 @@ class Tensor:
             count = op.graph._num_outputs(op)
             if self._value_index < len(shapes) and (count is None or count <= len(shapes)):
                 return shapes[self._value_index]
-        node = op.node_def
-        if op.type == "Const" and "value" in node.attr:
-            return node.attr["value"].tensor.tensor_shape
-        if "shape" in node.attr and op.type in (
-            "Placeholder",
-            "PlaceholderWithDefault",
-            "VariableV2",
-            "Variable",
-        ):
-            return node.attr["shape"].shape
-        return None
+        from fastmeta.export import inferred_shape  # (export imports this module)
+
+        return inferred_shape(self)
 
     def get_shape(self) -> tensor_shape_pb2.TensorShapeProto | None:
         """:attr:`shape` (TensorFlow's ``Tensor.get_shape()``)."""
