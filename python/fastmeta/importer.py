@@ -79,7 +79,7 @@ from fastmeta.rewrite import (
     parse_input_map_key,
     run_core,
 )
-from fastmeta.saver import Saver, build_saver
+from fastmeta.saver import _VARIABLE_OPS, Saver, build_saver
 from fastmeta.scoping import (
     REGISTERED_PROTOS,
     VARIABLE_COLLECTIONS,
@@ -945,9 +945,6 @@ def _fresh_saver(txn: _Transaction, import_scope: str | None) -> Any:
         raise NotImplementedError("fastmeta cannot build a Saver over 'saveable_objects' items")
     return _build_saver(txn)
 
-
-# The ops whose outputs TensorFlow's Saver takes as variables (saveable_object_util).
-_VARIABLE_OPS = frozenset({"Variable", "VariableV2", "AutoReloadVariable", "VarHandleOp", "ReadVariableOp"})
 
 
 def _check_saveable_items(txn: _Transaction) -> None:

@@ -193,6 +193,19 @@ def class_attr_error(core: Any) -> GraphError | None:
     return None
 
 
+def _checked_tail(result: Any, loaded: LoadedMetaGraph) -> graph_pb2.GraphDef:
+    """The rewritten GraphDef's fields after the nodes (see :func:`graph_tail`), once
+    what TensorFlow's import into a fresh graph refuses is refused: its versions, its
+    library, the bodies of the functions the nodes call, a ``_class`` holding no list."""
+    tail = graph_tail(result, loaded)
+    check_versions(tail.versions)
+    check_library(tail)
+    check_called_functions(result, tail.library, loaded.rest.meta_info_def.stripped_op_list.op)
+    if (class_error := class_attr_error(result)) is not None:
+        raise class_error
+    return tail
+
+
 def _rescoped_rest(loaded: LoadedMetaGraph, scope: str) -> meta_graph_pb2.MetaGraphDef:
     rest = meta_graph_pb2.MetaGraphDef()
     rest.CopyFrom(loaded.rest)
@@ -260,12 +273,7 @@ def rewrite_meta_graph(
     """
     loaded = load_meta_graph(meta_graph_or_file)
     rest, result = _rewrite(loaded, import_scope, clear_devices, input_map)
-    tail = graph_tail(result, loaded)  # (the library at its depth in the file: see graph_tail)
-    check_versions(tail.versions)
-    check_library(tail)
-    check_called_functions(result, tail.library, loaded.rest.meta_info_def.stripped_op_list.op)
-    if (class_error := class_attr_error(result)) is not None:
-        raise class_error
+    tail = _checked_tail(result, loaded)
     try:
         rest.graph_def.ParseFromString(result.graph_def())
     except DecodeError as e:
@@ -289,12 +297,7 @@ def rewrite_meta_graph_bytes(
     """:func:`rewrite_meta_graph`, serialized, without parsing the nodes in Python."""
     loaded = load_meta_graph(meta_graph_or_file)
     rest, result = _rewrite(loaded, import_scope, clear_devices, input_map, threads)
-    tail = graph_tail(result, loaded)  # checked, not copied into the output malformed
-    check_versions(tail.versions)
-    check_library(tail)
-    check_called_functions(result, tail.library, loaded.rest.meta_info_def.stripped_op_list.op)
-    if (class_error := class_attr_error(result)) is not None:
-        raise class_error
+    tail = _checked_tail(result, loaded)  # (not copied into the output malformed)
     graph = result.graph_def()
     versions = imported_versions(fresh_versions(), tail)
     library_dropped = not tail.library.function and tail.HasField("library")
