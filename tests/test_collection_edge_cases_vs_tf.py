@@ -204,3 +204,111 @@ def test_a_ref_variable_def_naming_its_op_imports_as_in_tensorflow(scope: str | 
 
 def tf_tests_diff(g: fastmeta.Graph, tf_gd: Any) -> list[str]:
     return tf_oracle.diff_graph_defs(tf_gd, g.as_graph_def())
+
+
+# A file without saver_def whose `variables` / `saveable_objects` list tensors variable
+# ops make (node_list items, not VariableDefs): TensorFlow's fresh Saver saves each under
+# the name of its variable op (a resource variable's read tensor: the handle it reads).
+
+
+def _variable_tensors(variables: list[str] | None, saveable_objects: list[str]) -> bytes:
+    """Ref variables ``v`` and ``u`` (``u`` in no collection) and a resource variable ``r``;
+    no saver_def; ``variables`` replaced by the ``variables`` node_list (kept as
+    VariableDefs when None), ``saveable_objects`` listing ``saveable_objects``."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    with tf.Graph().as_default():
+        v1.Variable([1.0, 2.0], name="v", use_resource=False)
+        v1.Variable([3.0], name="r", use_resource=True)
+        v1.Variable([[4.0]], name="u", use_resource=False, collections=[])
+        mg = meta_graph_pb2.MetaGraphDef.FromString(v1.train.export_meta_graph().SerializeToString())
+    mg.ClearField("saver_def")
+    if variables is not None:
+        del mg.collection_def["variables"]
+        del mg.collection_def["trainable_variables"]
+        mg.collection_def["variables"].node_list.value.extend(variables)
+    if saveable_objects:
+        mg.collection_def["saveable_objects"].node_list.value.extend(saveable_objects)
+    return mg.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("variables", "saveable_objects"),
+    [
+        (["v:0"], []),
+        (["r/Read/ReadVariableOp:0"], []),
+        (["v:0", "r/Read/ReadVariableOp:0", "u:0"], []),
+        (None, ["u:0"]),
+        (["v:0"], ["r/Read/ReadVariableOp:0"]),
+    ],
+    ids=["ref", "resource_read", "all_three", "saveable_beside_variable_defs", "both_collections"],
+)
+@pytest.mark.parametrize("scope", [None, "s"])
+def test_a_fresh_saver_over_variable_tensors_is_tensorflow_s(
+    variables: list[str] | None, saveable_objects: list[str], scope: str | None, tmp_path: Path
+) -> None:
+    data = _variable_tensors(variables, saveable_objects)
+    tf = _tf()
+    v1 = tf.compat.v1
+    with tf.Graph().as_default() as tg:
+        tf_saver = v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data), import_scope=scope)
+        assert tf_saver is not None
+        with v1.Session() as sess:
+            sess.run([op for op in tg.get_operations() if op.type in ("Assign", "AssignVariableOp")
+                      and not op.name.startswith("save/")])
+            tf_prefix = tf_saver.save(sess, str(tmp_path / "tf" / "model"))
+    g = fastmeta.Graph()
+    with g.as_default():
+        saver = fastmeta.import_meta_graph(data, import_scope=scope)
+    assert saver is not None
+    assert tf_tests_diff(g, tg.as_graph_def()) == []
+    assert saver.saver_def.SerializeToString() == tf_saver.saver_def.SerializeToString()
+    # What it restores is what TensorFlow's Saver saved; what it saves, TensorFlow's bytes.
+    values = saver.restore(tf_prefix)
+    reader = tf.train.load_checkpoint(tf_prefix)
+    assert sorted(values) == sorted(reader.get_variable_to_shape_map())
+    for name, value in values.items():
+        assert (value == reader.get_tensor(name)).all()
+    fm_prefix = saver.save(str(tmp_path / "fm" / "model"), values)
+    for suffix in (".index", ".data-00000-of-00001"):
+        assert Path(fm_prefix + suffix).read_bytes() == Path(tf_prefix + suffix).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("variables", "saveable_objects", "cls", "key"),
+    [
+        (["r:0"], [], fastmeta.CollectionIndexError, "variables"),  # (a handle op's output)
+        (["v:0", "v:0"], [], fastmeta.CollectionValueError, "variables"),
+        (None, ["r/Read/ReadVariableOp:0"], fastmeta.CollectionValueError, "variables"),
+        (["v:0"], ["v/read:0"], fastmeta.CollectionTypeError, "saveable_objects"),
+        (["v:0"], ["u:0", "r:0"], fastmeta.CollectionIndexError, "saveable_objects"),
+    ],
+    ids=["handle_op_tensor", "twice", "read_beside_its_variable", "snapshot", "handle_op_saveable"],
+)
+@pytest.mark.parametrize("scope", [None, "s"])
+def test_variable_tensors_the_fresh_saver_refuses_as_tensorflow(
+    variables: list[str] | None, saveable_objects: list[str], cls: type[Exception], key: str, scope: str | None
+) -> None:
+    data = _variable_tensors(variables, saveable_objects)
+    want = _tf_error(data, scope)
+    got = _fastmeta_error(data, scope, cls)
+    builtin = next(b for b in (IndexError, ValueError, TypeError) if issubclass(cls, b))
+    assert type(want) is builtin and isinstance(got, fastmeta.CollectionError)
+    assert got.key == key
+    # (TensorFlow's IndexError says no more than "tuple index out of range": fastmeta's
+    # message says why)
+    assert str(got).startswith(f"collection '{key}': no Saver can be built: {want}")
+
+
+@pytest.mark.parametrize("kind", ["bytes_list", "int64_list", "float_list"])
+def test_an_unnamed_saveable_objects_item_is_a_collection_type_error(kind: str) -> None:
+    # TensorFlow's Saver sorts its items by name: an AttributeError on a str or a number.
+    # fastmeta: a CollectionTypeError naming the collection (a deliberate difference).
+    def edit(mg: meta_graph_pb2.MetaGraphDef) -> None:
+        getattr(mg.collection_def["saveable_objects"], kind).value.append(b"zz" if kind == "bytes_list" else 3)
+
+    data = _edited(_no_saver_def(edit))
+    want = _tf_error(data, None)
+    got = _fastmeta_error(data, None, fastmeta.CollectionTypeError)
+    assert type(want) is AttributeError and "has no attribute 'name'" in str(want)
+    assert got.key == "saveable_objects" and "is no variable, tensor or operation" in str(got)

@@ -14,6 +14,7 @@ from fastmeta import saved_model
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import (
     CollectionError,
+    CollectionIndexError,
     CollectionRuntimeError,
     CollectionTypeError,
     CollectionValueError,
@@ -72,6 +73,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointError",
     "CollectionError",
+    "CollectionIndexError",
     "CollectionRuntimeError",
     "CollectionTypeError",
     "CollectionValueError",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "CollectionError",
+    "CollectionIndexError",
     "CollectionRuntimeError",
     "CollectionTypeError",
     "CollectionValueError",
@@ -195,7 +196,9 @@ class CollectionTypeError(CollectionError, TypeError):
     """A collection entry TensorFlow refuses with a ``TypeError``: in a file without a
     saver_def, an entry of ``variables`` or ``saveable_objects`` that is no variable (a
     tensor no variable op makes, an operation), over which TensorFlow's fresh ``Saver()``
-    cannot be built. A :class:`CollectionError` that is also a ``TypeError``."""
+    cannot be built; also an item there with no name at all (a string or a number, where
+    TensorFlow's Saver fails with an ``AttributeError``). A :class:`CollectionError` that
+    is also a ``TypeError``."""
 
 
 class CollectionRuntimeError(CollectionError, RuntimeError):
@@ -203,6 +206,14 @@ class CollectionRuntimeError(CollectionError, RuntimeError):
     saver_def, a ref variable whose VariableDef names its op (``r``, not ``r:0``), which
     TensorFlow's fresh ``Saver()`` fails to convert to a tensor. A
     :class:`CollectionError` that is also a ``RuntimeError``."""
+
+
+class CollectionIndexError(CollectionError, IndexError):
+    """A collection entry TensorFlow refuses with an ``IndexError``: in a file without a
+    saver_def, a ``node_list`` item of ``variables`` or ``saveable_objects`` naming the
+    output of a resource handle op (``VarHandleOp``), whose handle TensorFlow's fresh
+    ``Saver()`` looks for in the op's (absent) first input. A :class:`CollectionError`
+    that is also an ``IndexError``."""
 
 
 class SavedModelNotFoundError(FileError, FileNotFoundError):

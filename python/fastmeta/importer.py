@@ -47,6 +47,7 @@ from fastmeta.constants import ConversionError, ConversionTypeError, const_attrs
 from fastmeta.control_flow import CondContext, WhileContext
 from fastmeta.errors import (
     CollectionError,
+    CollectionIndexError,
     CollectionRuntimeError,
     CollectionTypeError,
     CollectionValueError,
@@ -79,7 +80,7 @@ from fastmeta.rewrite import (
     parse_input_map_key,
     run_core,
 )
-from fastmeta.saver import _VARIABLE_OPS, Saver, build_saver
+from fastmeta.saver import Saver, SaverItemRefused, build_saver
 from fastmeta.scoping import (
     REGISTERED_PROTOS,
     VARIABLE_COLLECTIONS,
@@ -940,55 +941,42 @@ def _fresh_saver(txn: _Transaction, import_scope: str | None) -> Any:
     if not variables and not saveables:
         logger.info("Saver not created because there are no variables in the graph to restore")
         return None
-    _check_saveable_items(txn)
-    if saveables:
-        raise NotImplementedError("fastmeta cannot build a Saver over 'saveable_objects' items")
     return _build_saver(txn)
 
 
-
-def _check_saveable_items(txn: _Transaction) -> None:
-    """TensorFlow's fresh ``Saver()`` takes every item of ``variables`` and
-    ``saveable_objects`` (whatever the scope), sorted by name, and refuses the first that
-    is no variable with a ``TypeError``: an operation (which it cannot convert to a
-    tensor) or a tensor no variable op makes. Raise it as a :class:`CollectionTypeError`
-    (a ref variable naming its op, a ``RuntimeError`` there: :class:`CollectionRuntimeError`).
-    (A tensor a variable op makes, which TensorFlow saves, is left to the caller.)"""
-    items = [
-        (key, x) for key in ("variables", "saveable_objects") for x in txn.get_collection(key)
-    ]
-    named = [(key, x) for key, x in items if isinstance(x, (Operation, Tensor, Variable))]
-    for key, x in sorted(named, key=lambda kx: kx[1].name):
-        if isinstance(x, Variable):
-            if not isinstance(x._variable, Operation):
-                continue
-            # (a ref variable whose VariableDef names its op: TensorFlow's conversion
-            # to a tensor gives that Operation, which it refuses)
-            op = x._variable
-            raise CollectionRuntimeError(
-                f"collection '{key}': no Saver can be built: the conversion of ref variable "
-                f"'{x.name}' to a tensor returned non-Tensor: <tf.Operation '{op.name}' type={op.type}>",
-                key=key,
-                name=x.name,
-            )
-        elif isinstance(x, Operation):
-            message = f"can't convert Operation '{x.name}' to Tensor"
-        elif x.op.type not in _VARIABLE_OPS:
-            message = f"Variable to save is not a Variable: {_tf_shown(x)[0]}"
-        else:
-            continue
-        raise CollectionTypeError(f"collection '{key}': no Saver can be built: {message}", key=key, name=x.name)
+_REFUSED_AS = {
+    TypeError: CollectionTypeError,
+    ValueError: CollectionValueError,
+    RuntimeError: CollectionRuntimeError,
+    IndexError: CollectionIndexError,
+}
 
 
 def _build_saver(txn: _Transaction) -> Any:
-    # A fresh Saver over the graph's variables; what the file's variables make it refuse
-    # (two of one name, slices mixed with whole variables) is a typed collection error.
+    """TensorFlow's fresh ``Saver()``: over every item of ``variables`` and
+    ``saveable_objects`` (whatever the scope), Variables and the tensors of variable ops
+    alike. What TensorFlow refuses (an operation, a tensor no variable op makes, two
+    variables of one name, slices mixed with a whole variable...) is the collection error
+    of TensorFlow's builtin class, naming the collection of the item it refuses."""
+    variables = txn.get_collection("variables")
+    saveables = txn.get_collection("saveable_objects")
+    for key, items in (("variables", variables), ("saveable_objects", saveables)):
+        for x in items:
+            if not isinstance(x, (Operation, Tensor, Variable)):
+                # (TensorFlow's Saver sorts its items by name: an AttributeError there)
+                raise CollectionTypeError(
+                    f"collection '{key}': no Saver can be built: item {x!r} is no variable, "
+                    f"tensor or operation",
+                    key=key,
+                )
     try:
-        return build_saver(txn, txn.get_collection("variables"))
-    except Error:
-        raise
-    except ValueError as e:
-        raise CollectionValueError(f"collection 'variables': no Saver can be built: {e}", key="variables") from e
+        return build_saver(txn, variables + saveables, lambda t: _tf_shown(t)[0])
+    except SaverItemRefused as e:
+        key = "variables" if e.item is None or any(x is e.item for x in variables) else "saveable_objects"
+        name = getattr(e.item, "name", None)
+        raise _REFUSED_AS[e.builtin](
+            f"collection '{key}': no Saver can be built: {e}", key=key, name=name
+        ) from None
 
 
 def _check_kwargs(kwargs: Mapping[str, Any]) -> None:

@@ -21,7 +21,7 @@ import math
 import operator
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -1065,16 +1065,60 @@ def _mark_manual(op: Operation) -> None:
 _VARIABLE_OPS = frozenset({*_REF_OPS, "VarHandleOp", "_VarHandlesOp", "ReadVariableOp"})
 
 
+class SaverItemRefused(Exception):
+    """An item TensorFlow's ``Saver()`` refuses: ``builtin`` is the class of
+    TensorFlow's error (``TypeError``, ``ValueError``, ``RuntimeError``, ``IndexError``),
+    ``item`` the refused collection item. :func:`build_saver` raises it; the importer
+    turns it into the matching collection error."""
+
+    def __init__(self, builtin: type[Exception], message: str, item: Any):
+        super().__init__(message)
+        self.builtin = builtin
+        self.item = item
+
+
 class _Saveable:
-    def __init__(self, name: str, var: Variable, slice_spec: str):
+    """One saved entry of a fresh Saver: a Variable (or one partition of one), or a tensor
+    a variable op makes listed as is (a ``node_list`` item), as TensorFlow's
+    ``saveable_objects_for_op`` makes a ``ReferenceVariableSaveable`` or a
+    ``ResourceVariableSaveable`` of it."""
+
+    def __init__(self, name: str, var: Variable | Tensor, slice_spec: str):
         self.name = name
-        self.var = var
         self.slice_spec = slice_spec
+        self.read_on_save = False
+        if isinstance(var, Tensor):
+            op = var.op
+            self.is_resource = op.type not in _REF_OPS
+            self.tensor: Tensor = var
+            self.device = op.device
+            if self.is_resource:
+                # (TensorFlow takes the handle from the first input of the tensor's op:
+                # a ReadVariableOp's; a handle op has none)
+                if not op.inputs:
+                    raise SaverItemRefused(
+                        IndexError,
+                        f"tuple index out of range (TensorFlow's Saver reads the handle of a "
+                        f"resource variable tensor from the first input of its op; "
+                        f"'{var.name}' is the output of {op.type} '{op.name}', which has none)",
+                        var,
+                    )
+                self.handle = op.inputs[0]
+            else:
+                self.handle = var
+                self.ref_shape = var.shape
+                self.colocate = op
+            dtype = var.dtype
+            if dtype is not None and dtype > _REF_OFFSET:
+                dtype -= _REF_OFFSET
+            self.dtype = int(dtype if dtype is not None else 0)
+            return
+        self.is_resource = var.is_resource
         # A partitioned resource variable is read by new ops when the save op is built.
         self.read_on_save = var.is_resource and var.save_slice_info is not None
         self.handle = var.handle  # what a resource variable's restore assigns to
         if self.read_on_save:
-            self.tensor: Tensor = var.handle
+            self.tensor = var.handle
             self.device = var.device
         elif var.is_resource:
             self.tensor = var._graph_element
@@ -1087,39 +1131,66 @@ class _Saveable:
         else:
             self.tensor = var._variable
             self.device = var.device
+        if not var.is_resource:
+            self.ref_shape = var.shape
+            self.colocate = var.op
+            self.handle = var._variable
         dtype = var._base_dtype()
         self.dtype = int(dtype if dtype is not None else 0)
 
 
-def _saveables(variables: Sequence[Variable]) -> list[_Saveable]:
+def _saveables(items: Sequence[Any], shown: Callable[[Any], str]) -> list[_Saveable]:
+    """The saved entries of TensorFlow's fresh ``Saver()`` over ``items`` (Variables,
+    tensors, operations): its ``op_list_to_dict`` (items by name, each refused or named
+    by the variable op it saves), then a saveable per name in name order. What
+    TensorFlow refuses is a :class:`SaverItemRefused` with its message (``shown``:
+    how TensorFlow prints a tensor), raised at the item TensorFlow raises at."""
     by_name: dict[str, Any] = {}
-    for var in sorted(variables, key=lambda v: v.name):
-        if var.save_slice_info is not None:
-            full = var.save_slice_info.full_name
-            if full in by_name:
-                if not isinstance(by_name[full], list):
-                    raise ValueError(f"Mixing slices and non-slices with the same name: {full}")
-                by_name[full].append(var)
-            else:
-                by_name[full] = [var]
-            continue
-        # Named as TensorFlow's Saver names it: by the op of the tensor it saves (for a
-        # resource variable, the handle its read op reads), which must be a variable's.
-        tensor = var._graph_element if var.is_resource else var._variable
+    for item in sorted(items, key=lambda v: v.name):
+        if isinstance(item, Operation):
+            raise SaverItemRefused(TypeError, f"can't convert Operation '{item.name}' to Tensor", item)
+        if isinstance(item, Variable):
+            if isinstance(item._variable, Operation):
+                # (a ref VariableDef naming its op: TensorFlow's conversion to a tensor
+                # gives that Operation, which it refuses)
+                op = item._variable
+                raise SaverItemRefused(
+                    RuntimeError,
+                    f"the conversion of ref variable '{item.name}' to a tensor returned "
+                    f"non-Tensor: <tf.Operation '{op.name}' type={op.type}>",
+                    item,
+                )
+            if item.save_slice_info is not None:
+                full = item.save_slice_info.full_name
+                if full in by_name:
+                    if not isinstance(by_name[full], list):
+                        raise SaverItemRefused(
+                            ValueError, f"Mixing slices and non-slices with the same name: {full}", item
+                        )
+                    by_name[full].append(item)
+                else:
+                    by_name[full] = [item]
+                continue
+            # Named as TensorFlow's Saver names it: by the op of the tensor it saves (for a
+            # resource variable, the handle its read op reads), which must be a variable's.
+            tensor = item._graph_element if item.is_resource else item._variable
+        else:
+            tensor = item
         if tensor is None or tensor.op.type not in _VARIABLE_OPS:
-            raise ValueError(f"Variable to save is not a Variable: {tensor.name if tensor is not None else var.name!r}")
+            what = shown(tensor) if tensor is not None else repr(item.name)
+            raise SaverItemRefused(TypeError, f"Variable to save is not a Variable: {what}", item)
         name = tensor.op.inputs[0].op.name if tensor.op.type == "ReadVariableOp" else tensor.op.name
         if name in by_name:
-            raise ValueError(f"At least two variables have the same name: {name}")
-        by_name[name] = var
+            raise SaverItemRefused(ValueError, f"At least two variables have the same name: {name}", item)
+        by_name[name] = item
     out: list[_Saveable] = []
-    for name, item in sorted(by_name.items(), key=lambda x: x[0]):
-        if isinstance(item, list):
-            for var in item:
+    for name, entry in sorted(by_name.items(), key=lambda x: x[0]):
+        if isinstance(entry, list):
+            for var in entry:
                 assert var.save_slice_info is not None
                 out.append(_Saveable(name, var, var.save_slice_info.spec))
         else:
-            out.append(_Saveable(name, item, ""))
+            out.append(_Saveable(name, entry, ""))
     return out
 
 
@@ -1145,10 +1216,10 @@ def _save_tensor(txn: _Transaction, s: _Saveable) -> Tensor:
     dtype = _attr_type(s.dtype)
     with txn.name_scope("Read"):
         txn.create_op(
-            "DisableCopyOnRead", [s.var.handle], None, "DisableCopyOnRead", device=s.device
+            "DisableCopyOnRead", [s.handle], None, "DisableCopyOnRead", device=s.device
         )
         read = txn.create_op(
-            "ReadVariableOp", [s.var.handle], {"dtype": dtype}, "ReadVariableOp", device=s.device
+            "ReadVariableOp", [s.handle], {"dtype": dtype}, "ReadVariableOp", device=s.device
         )
     ident = txn.create_op("Identity", [Tensor(read, 0)], {"T": dtype}, "Identity", device=s.device)
     cpu = _merge_device(s.device, "/device:CPU:0")
@@ -1156,12 +1227,18 @@ def _save_tensor(txn: _Transaction, s: _Saveable) -> Tensor:
     return Tensor(out, 0)
 
 
-def build_saver(txn: _Transaction, variables: Sequence[Variable]) -> Saver:
-    """Add TensorFlow ``Saver()``'s save/restore ops for ``variables`` (V2 format,
-    unsharded) under a new ``save`` name scope; return the Saver."""
-    saveables = _saveables(variables)
+def build_saver(
+    txn: _Transaction, items: Sequence[Any], shown: Callable[[Any], str] = str
+) -> Saver:
+    """Add TensorFlow ``Saver()``'s save/restore ops for ``items`` (Variables, and
+    tensors variable ops make, as a file's collections list them) in V2 format,
+    unsharded, under a new ``save`` name scope; return the Saver. An item TensorFlow
+    refuses (an operation, a tensor no variable op makes, two of one name...) is a
+    :class:`SaverItemRefused` (``shown``: how TensorFlow prints a tensor, for its
+    message)."""
+    saveables = _saveables(items, shown)
     if not saveables:
-        raise ValueError("No variables to save")
+        raise SaverItemRefused(ValueError, "No variables to save", None)
     with txn.name_scope("save"):
         with txn.name_scope("filename") as filename_scope:
             default = txn.create_op("Const", (), _string_const(["model"], scalar=True), "input")
@@ -1209,7 +1286,7 @@ def build_saver(txn: _Transaction, variables: Sequence[Variable]) -> Saver:
         assigns: list[Operation] = []
         for i, s in enumerate(saveables):
             value = Tensor(restore, i)
-            if s.var.is_resource:
+            if s.is_resource:
                 ident = txn.create_op(
                     "Identity", [value], {"T": _attr_type(s.dtype)}, "Identity", device=s.device
                 )
@@ -1224,7 +1301,7 @@ def build_saver(txn: _Transaction, variables: Sequence[Variable]) -> Saver:
                     device=s.device,
                 )
             else:
-                shape = s.var.shape
+                shape = s.ref_shape
                 full = (
                     shape is not None
                     and not shape.unknown_rank
@@ -1232,14 +1309,14 @@ def build_saver(txn: _Transaction, variables: Sequence[Variable]) -> Saver:
                 )
                 assign = txn.create_op(
                     "Assign",
-                    [s.var._variable, value],
+                    [s.handle, value],
                     {
                         "T": _attr_type(s.dtype),
                         "validate_shape": attr_value_pb2.AttrValue(b=bool(full)),
                         "use_locking": attr_value_pb2.AttrValue(b=True),
                     },
                     "Assign",
-                    colocate_with=s.var.op,
+                    colocate_with=s.colocate,
                 )
             _mark_manual(assign)
             assigns.append(assign)
