@@ -505,3 +505,31 @@ def test_a_v1_defun_call_does_not_instantiate_the_body(keep_attr: bool) -> None:
     else:
         assert tf_class is not None and error is not None
         assert tf_message.splitlines()[0] in str(error) and error.function == "FnA"
+
+
+def _call_chain(length: int, last_body: str) -> bytes:
+    """F0 calls F1 ... calls F{length-1}, whose body is ``last_body``; node ``call`` calls F0."""
+    library = "".join(
+        _function(f"F{i}", _body("i", f"F{i + 1}", "x", attrs=""), "i:y:0") for i in range(length - 1)
+    ) + _function(f"F{length - 1}", last_body)
+    mg = meta_graph_pb2.MetaGraphDef()
+    text_format.Parse(_const("c") + _direct("F0", attrs="") + "library { " + library + " }", mg.graph_def)
+    return mg.SerializeToString()
+
+
+def test_a_chain_of_calls_longer_than_python_s_recursion_limit() -> None:
+    """Instantiation walks the calls on a stack of its own: a chain of 3000 calls imports as
+    TensorFlow imports it (it raised a bare RecursionError), and a body refused at its far
+    end is reported with the whole chain."""
+    import sys
+
+    length = max(3000, sys.getrecursionlimit() + 100)
+    good = _call_chain(length, _body("i", "Identity", "x"))
+    assert _tf_outcome(good) == (None, "")
+    assert _fastmeta_refusal(good) is None
+    assert len(fastmeta.rewrite_meta_graph(good, import_scope="imp").graph_def.library.function) == length
+    bad = _call_chain(length, _body("i", "Identity", "nope"))
+    assert _tf_outcome(bad)[0] is not None
+    error = _fastmeta_refusal(bad)
+    assert error is not None
+    assert error.calls == tuple(f"F{i}" for i in range(length)) and error.body_node == "i"

@@ -21,7 +21,7 @@ not run the ops' shape functions, so what only those refuse is not found here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from fastmeta import _core, _op_registry
@@ -143,6 +143,16 @@ def _attr_text(value: attr_value_pb2.AttrValue) -> str:
 _Result = tuple[list[str], _Refused] | None
 
 
+class _Pending:
+    """No result yet (a callee was entered)."""
+
+
+_PENDING = _Pending()
+
+# An instantiation: its cache key (function name, attrs), name, FunctionDef, attrs.
+_Entry = tuple[tuple[str, bytes], str, function_pb2.FunctionDef, _Attrs]
+
+
 class _Checker:
     """The instantiations of one import's library (each checked once)."""
 
@@ -170,34 +180,61 @@ class _Checker:
             reads = self.attr_readers[name] = bool(fdef.signature.attr) or _has_placeholders(fdef)
         return reads
 
-    def check(self, name: str, attrs: _Attrs) -> _Result:
-        """Instantiate function ``name`` with ``attrs`` and then the calls in its body:
-        None when TensorFlow accepts them (or the library lacks ``name``), else the chain
-        of functions down to the one refused and the reason. Each (function, attrs) is
-        checked once; a call of one being checked (recursion, on which TensorFlow
-        overflows its stack) counts as accepted."""
+    def _entry(self, name: str, attrs: _Attrs) -> _Entry | None:
+        """The instantiation a call of function ``name`` with ``attrs`` makes; None when
+        the library lacks ``name``."""
         fdef = self.functions.get(name)
         if fdef is None:
             return None
         if not self.reads_attrs(name):
             attrs = {}  # (one instantiation whatever the call's attrs)
-        key = (name, _attrs_key(attrs))
-        if key in self.results:
-            return self.results[key]
-        self.results[key] = None  # (in progress)
-        result: _Result = None
-        try:
-            calls = self.instantiate(fdef, attrs)
-        except _Refused as e:
-            calls = []
-            result = ([name], e)
-        for callee, callee_attrs in calls:
-            refused = self.check(callee, callee_attrs)
-            if refused is not None:
-                result = ([name, *refused[0]], refused[1])
-                break
-        self.results[key] = result
-        return result
+        return (name, _attrs_key(attrs)), name, fdef, attrs
+
+    def check(self, name: str, attrs: _Attrs) -> _Result:
+        """Instantiate function ``name`` with ``attrs`` and then the calls in its body:
+        None when TensorFlow accepts them (or the library lacks ``name``), else the chain
+        of functions down to the one refused and the reason. Each (function, attrs) is
+        checked once; a call of one being checked (recursion, on which TensorFlow
+        overflows its stack) counts as accepted. Depth first, in call order, on a stack of
+        its own: a chain of calls as long as the library is no Python recursion."""
+        start = self._entry(name, attrs)
+        if start is None:
+            return None
+        if start[0] in self.results:
+            return self.results[start[0]]
+        stack: list[tuple[tuple[str, bytes], str, Iterator[tuple[str, _Attrs]]]] = []
+
+        def enter(entry: _Entry) -> _Result | _Pending:
+            key, fname, fdef, fattrs = entry
+            self.results[key] = None  # (in progress)
+            try:
+                calls = self.instantiate(fdef, fattrs)
+            except _Refused as e:
+                self.results[key] = ([fname], e)
+                return self.results[key]
+            stack.append((key, fname, iter(calls)))
+            return _PENDING
+
+        returned = enter(start)  # (what the callee last left returned to its caller)
+        while stack:
+            key, fname, calls = stack[-1]
+            if returned is not _PENDING:
+                refused, returned = returned, _PENDING
+                if refused is not None:
+                    assert isinstance(refused, tuple)
+                    stack.pop()
+                    self.results[key] = returned = ([fname, *refused[0]], refused[1])
+                    continue
+            call = next(calls, None)
+            if call is None:
+                stack.pop()
+                returned = None
+                continue
+            callee = self._entry(*call)
+            if callee is None:
+                continue
+            returned = self.results[callee[0]] if callee[0] in self.results else enter(callee)
+        return self.results[start[0]]
 
     def instantiate(self, fdef: function_pb2.FunctionDef, attrs: _Attrs) -> list[tuple[str, _Attrs]]:
         """TensorFlow's InstantiateFunction's checks, in its order; the calls of the body
