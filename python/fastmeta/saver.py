@@ -525,6 +525,32 @@ def _full_names(graph: Graph) -> dict[str, str]:
     return out
 
 
+def _source(t: Tensor, cache: dict[tuple[str, int], tuple[Tensor, bool]]) -> tuple[Tensor, bool]:
+    """The tensor ``t`` passes on through a chain of ``Identity`` / ``Reshape`` ops, and
+    whether a ``Reshape`` is on the way. ``cache`` holds the answer for every tensor
+    walked, so that chains shared by many readers are walked once (a cycle of such ops
+    ends where it closes)."""
+    path: list[tuple[tuple[str, int], bool]] = []
+    on_path: set[tuple[str, int]] = set()
+    while True:
+        key = (t.op.name, t.value_index)
+        hit = cache.get(key)
+        if hit is not None:
+            end, reshape = hit
+            break
+        if t.op.type not in ("Identity", "Reshape") or not t.op.inputs or key in on_path:
+            end, reshape = t, False
+            cache[key] = (end, reshape)
+            break
+        path.append((key, t.op.type == "Reshape"))
+        on_path.add(key)
+        t = t.op.inputs[0]
+    for key, is_reshape in reversed(path):
+        reshape |= is_reshape
+        cache[key] = (end, reshape)
+    return end, reshape
+
+
 def _restore_targets(graph: Graph, restore_op_name: str) -> tuple[list[RestoreTarget], list[tuple[str, str]]]:
     """The restore op's targets, and (name, type) of the other ops it runs that take a
     restore op's output (a lookup table's LookupTableImportV2, ...): those restore
@@ -539,6 +565,7 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> tuple[list[RestoreTa
             "the graph the meta graph was imported into (graph=...)"
         ) from None
     seen: set[str] = set()
+    sources: dict[tuple[str, int], tuple[Tensor, bool]] = {}
     stack = [root]
     assigns: list[Operation] = []
     others: list[tuple[str, str]] = []
@@ -551,8 +578,7 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> tuple[list[RestoreTa
             assigns.append(op)
             continue
         for t in op.inputs:
-            while t.op.type in ("Identity", "Reshape") and t.op.inputs:
-                t = t.op.inputs[0]
+            t, _ = _source(t, sources)
             if t.op.type in _RESTORE_TYPES:
                 others.append((op.name, op.type))
                 break
@@ -570,11 +596,7 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> tuple[list[RestoreTa
         if len(ins) < 2:
             continue
         var_op = ins[0].op
-        value = ins[1]
-        reshape = False
-        while value.op.type in ("Identity", "Reshape") and value.op.inputs:
-            reshape |= value.op.type == "Reshape"
-            value = value.op.inputs[0]
+        value, reshape = _source(ins[1], sources)
         rop = value.op
         if rop.type not in _RESTORE_TYPES:
             _log.warning(
