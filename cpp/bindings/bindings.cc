@@ -196,7 +196,10 @@ py::str KeyStr(const std::string& k) {
   return py::reinterpret_steal<py::str>(o);
 }
 
-py::dict EntryDict(const fastmeta::BundleEntry& e) {
+// A BundleEntryProto as a dict; "slices" (a partitioned tensor's, as lists of (start,
+// length)) only `with_slices`: a summary of every entry holds their count alone, so that
+// opening an index costs no Python object per stored extent.
+py::dict EntryDict(const fastmeta::BundleEntry& e, bool with_slices = true) {
   py::dict d;
   d["dtype"] = e.dtype;
   d["dtype_name"] = fastmeta::dtype::Name(e.dtype);
@@ -206,6 +209,8 @@ py::dict EntryDict(const fastmeta::BundleEntry& e) {
   d["offset"] = e.offset;
   d["size"] = e.size;
   d["crc32c"] = e.crc32c;
+  d["num_slices"] = e.slices.size();
+  if (!with_slices) return d;
   py::list slices;
   for (const auto& s : e.slices) {
     py::list ext;
@@ -253,19 +258,21 @@ py::list SliceList(const fastmeta::TensorSlice& s) {
 // A V1 tensor as a dict shaped like EntryDict's: its full dtype and shape; "slices"
 // lists its slices unless it is stored whole; "shard_id" the file holding its first
 // slice; "parts" every (slice, file). (Nothing is read: what its slices store is
-// SliceReader::StoredBytes.)
-py::dict SliceTensorDict(const fastmeta::SliceTensor& t) {
+// SliceReader::StoredBytes.) "slices" and "parts" only `with_slices`, as EntryDict's.
+py::dict SliceTensorDict(const fastmeta::SliceTensor& t, bool with_slices = true) {
   py::dict d;
   d["dtype"] = t.dtype;
   d["dtype_name"] = fastmeta::dtype::Name(t.dtype);
   d["shape"] = py::tuple(py::cast(t.shape));
   d["unknown_rank"] = false;
   d["shard_id"] = t.parts.empty() ? 0 : t.parts[0].file;
-  py::list parts;
-  for (const auto& part : t.parts) parts.append(py::make_tuple(py::tuple(SliceList(part.slice)), part.file));
   const bool whole = t.parts.size() == 1 &&
                      std::all_of(t.parts[0].slice.begin(), t.parts[0].slice.end(),
                                  [](const fastmeta::SliceExtent& x) { return x.length == -1; });
+  d["num_slices"] = whole ? 0 : t.parts.size();
+  if (!with_slices) return d;
+  py::list parts;
+  for (const auto& part : t.parts) parts.append(py::make_tuple(py::tuple(SliceList(part.slice)), part.file));
   py::list slices;
   if (!whole) {
     for (const auto& part : t.parts) slices.append(py::tuple(SliceList(part.slice)));
@@ -843,9 +850,9 @@ PYBIND11_MODULE(_core, m) {
         }, py::arg("name"), "The BundleEntryProto of `name` as a dict.")
         .def("entries", [](const BundleReader& r) {
           py::dict out;
-          for (const auto& k : r.VariableKeys()) out[ck::KeyStr(k)] = ck::EntryDict(r.Entry(k));
+          for (const auto& k : r.VariableKeys()) out[ck::KeyStr(k)] = ck::EntryDict(r.Entry(k), false);
           return out;
-        }, "{name: entry dict} for every user-visible tensor.")
+        }, "{name: entry dict without its slices (their count: num_slices)} for every user-visible tensor.")
         .def("nbytes", [](BundleReader& r, const py::handle& name) {
           const std::string key = ck::KeyArg(name);
           py::gil_scoped_release release;
@@ -905,9 +912,10 @@ PYBIND11_MODULE(_core, m) {
         }, py::arg("name"), "Tensor `name`'s dtype, full shape and slices as a dict.")
         .def("entries", [](const SliceReader& r) {
           py::dict out;
-          for (const auto& k : r.names()) out[ck::KeyStr(k)] = ck::SliceTensorDict(r.Tensor(k));
+          for (const auto& k : r.names()) out[ck::KeyStr(k)] = ck::SliceTensorDict(r.Tensor(k), false);
           return out;
-        }, "{name: entry dict} for every tensor (sorted by name).")
+        }, "{name: entry dict without slices and parts (num_slices: their count)} for every tensor "
+           "(sorted by name).")
         .def("nbytes", [](const SliceReader& r, const py::handle& name) {
           const std::string key = ck::KeyArg(name);
           py::gil_scoped_release release;

@@ -401,27 +401,48 @@ void BundleReader::CheckSliceEntry(const std::string& key, const BundleEntry& fu
 
 using ckpt_internal::ContiguousStart;
 using ckpt_internal::Extents;
-using ckpt_internal::Overlap;
 using ckpt_internal::ResolveSlice;
 
-// Calls read(slice, extents) for each slice of `full` (after checking it overlaps no
-// other), which returns true if it placed the slice itself, else copy(src, dst, run)
-// for each of its runs.
-template <typename Read, typename Copy>
-static void AssembleSlices(const std::string& index_path, const std::string& key,
-                           const BundleEntry& full, int64_t total, Read read, Copy copy) {
-  std::vector<Extents> seen;
+// Sets bits [first, first + count) of `bits`; returns whether any was set already.
+static bool MarkRun(std::vector<uint64_t>* bits, int64_t first, int64_t count) {
+  bool again = false;
+  auto i = static_cast<uint64_t>(first);
+  const uint64_t end = i + static_cast<uint64_t>(count);
+  while (i < end) {
+    const unsigned bit = static_cast<unsigned>(i % 64);
+    const uint64_t n = std::min<uint64_t>(64 - bit, end - i);
+    const uint64_t mask = (n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1) << bit;
+    uint64_t& word = (*bits)[static_cast<size_t>(i / 64)];
+    again |= (word & mask) != 0;
+    word |= mask;
+    i += n;
+  }
+  return again;
+}
+
+// For each slice of `full`: check(slice) checks it (its entry, its extents inside the
+// full shape) and returns its key; then, after checking it overlaps no slice before it,
+// read(key, slice, extents) returns true if it placed the slice itself, else
+// copy(src, dst, run) is called for each of its runs. Overlaps are found with one bit per
+// element of the tensor (linear in its size, which the caller has checked the files can
+// fill), where comparing every pair of slices was quadratic in their number: an index
+// listing a million one-element slices took hours.
+template <typename Check, typename Read, typename Copy>
+static void AssembleSlices(const std::string& index_path, const std::string& key, const BundleEntry& full,
+                           int64_t total, Check check, Read read, Copy copy) {
+  std::vector<uint64_t> placed((static_cast<size_t>(total) + 63) / 64, 0);
   int64_t covered = 0;
   for (const TensorSlice& s : full.slices) {
-    Extents x = ResolveSlice(s, full.shape);
-    for (const Extents& y : seen) {
-      if (x.count > 0 && y.count > 0 && Overlap(x, y)) {
-        throw CheckpointError(index_path + ": partitioned tensor '" + key + "' has overlapping slices");
-      }
+    const std::string sk = check(s);
+    const Extents x = ResolveSlice(s, full.shape);
+    bool again = false;
+    ForEachSliceRun(full.shape, x.start, x.len,
+                    [&](int64_t, int64_t dst, int64_t run) { again |= MarkRun(&placed, dst, run); });
+    if (again) {
+      throw CheckpointError(index_path + ": partitioned tensor '" + key + "' has overlapping slices");
     }
-    if (!read(s, x)) ForEachSliceRun(full.shape, x.start, x.len, copy);
+    if (!read(sk, s, x)) ForEachSliceRun(full.shape, x.start, x.len, copy);
     covered += x.count;
-    seen.push_back(std::move(x));
   }
   if (covered != total) {
     throw CheckpointError(index_path + ": partitioned tensor '" + key + "': slices cover " +
@@ -494,8 +515,8 @@ void BundleReader::ReadInto(const std::string& key, char* out, size_t size) {
   const char* cur = nullptr;
   AssembleSlices(
       index_path_, key, full, full.NumElements(index_path_ + ": tensor '" + key + "'"),
-      [&](const TensorSlice& s, const Extents& x) {
-        const std::string sk = CheckedSliceKey(key, full, s);  // (x is in range from here)
+      [&](const TensorSlice& s) { return CheckedSliceKey(key, full, s); },
+      [&](const std::string& sk, const TensorSlice& s, const Extents& x) {
         const std::string shown = SliceShown(key, s);
         const int64_t at = ContiguousStart(full.shape, x);
         if (at >= 0) {  // straight into place (a slice along the first dimension)
@@ -535,8 +556,9 @@ std::vector<std::string> BundleReader::ReadAssembledStrings(const std::string& k
   std::vector<std::string> cur;
   AssembleSlices(
       index_path_, key, full, total,
-      [&](const TensorSlice& s, const Extents&) {
-        cur = ReadStringsAs(CheckedSliceKey(key, full, s), SliceShown(key, s));
+      [&](const TensorSlice& s) { return CheckedSliceKey(key, full, s); },
+      [&](const std::string& sk, const TensorSlice& s, const Extents&) {
+        cur = ReadStringsAs(sk, SliceShown(key, s));
         return false;
       },
       [&](int64_t src, int64_t dst, int64_t run) {

@@ -159,6 +159,11 @@ std::string SliceShown(const std::string& key, const TensorSlice& s);
 bool CheckWriteSlice(const TensorSlice& slice, const std::vector<int64_t>& full,
                      const std::vector<int64_t>& shape, const std::string& where);
 
+// TensorFlow's most dimensions a tensor has (TensorShape::MaxDimensions; its checkpoint
+// reader aborts the process on a stored shape of more). The decoders refuse more, which
+// also bounds what one shape or slice can make the reader hold.
+constexpr size_t kMaxRank = 254;
+
 // Protobuf decoders of the messages both formats share (TensorShapeProto,
 // TensorSliceProto, VersionDef); `ctx` prefixes error messages.
 void DecodeShape(std::string_view bytes, const std::string& ctx, std::vector<int64_t>* dims,

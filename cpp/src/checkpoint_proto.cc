@@ -92,6 +92,10 @@ void DecodeShape(std::string_view bytes, const std::string& ctx, std::vector<int
     const auto field = tag >> 3;
     const auto wt = static_cast<uint32_t>(tag & 7u);
     if (field == 2 && wt == 2) {  // Dim
+      if (dims->size() == kMaxRank) {
+        throw CheckpointError(ctx + ": shape has more than " + std::to_string(kMaxRank) +
+                              " dimensions (TensorFlow's limit)");
+      }
       Cursor d(c.Bytes(c.Varint64()), ctx + " shape dim");
       int64_t size = 0;
       while (!d.done()) {
@@ -114,6 +118,10 @@ TensorSlice DecodeSlice(std::string_view bytes, const std::string& ctx) {
   while (!c.done()) {
     const uint64_t tag = c.Varint64();
     if ((tag >> 3) == 1 && (tag & 7u) == 2) {
+      if (slice.size() == kMaxRank) {
+        throw CheckpointError(ctx + ": slice has more than " + std::to_string(kMaxRank) +
+                              " dimensions (TensorFlow's limit)");
+      }
       Cursor x(c.Bytes(c.Varint64()), ctx + " slice extent");
       SliceExtent ext;
       while (!x.done()) {

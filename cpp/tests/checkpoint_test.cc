@@ -720,7 +720,26 @@ static void TestV1Writer() {
   std::filesystem::remove_all(dir);
 }
 
+// A stored shape or slice of more than TensorFlow's 254 dimensions is refused as it is
+// decoded (TensorFlow aborts on it), so a small index cannot make the reader hold an
+// extent per couple of bytes; 254 are read.
+static void TestRankLimit() {
+  auto entry = [](size_t shape_rank, size_t slice_rank) {
+    std::string shape, slice;
+    for (size_t d = 0; d < shape_rank; ++d) shape += Bytes(2, VarintField(1, 1));
+    for (size_t d = 0; d < slice_rank; ++d) slice += Bytes(1, "");
+    return VarintField(1, dtype::kFloat) + Bytes(2, shape) + (slice_rank ? Bytes(7, slice) : std::string());
+  };
+  CHECK(DecodeEntry(entry(254, 254), "e").shape.size() == 254);
+  CHECK(DecodeEntry(entry(254, 254), "e").slices.at(0).size() == 254);
+  CHECK(ExpectError([&] { (void)DecodeEntry(entry(255, 0), "e"); }) ==
+        "e: shape has more than 254 dimensions (TensorFlow's limit)");
+  CHECK(ExpectError([&] { (void)DecodeEntry(entry(254, 255), "e"); }) ==
+        "e: slice has more than 254 dimensions (TensorFlow's limit)");
+}
+
 int main() {
+  TestRankLimit();
   TestRandomInputs();
   TestCrc32c();
   TestSnappy();

@@ -183,6 +183,9 @@ def _numpy_dtypes() -> dict[int, np.dtype]:
 
 _NP_DTYPES = _numpy_dtypes()
 
+# numpy's most dimensions an array has (NPY_MAXDIMS, 64 since numpy 2.0; 32 before).
+_NUMPY_MAX_DIMS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
+
 # numpy dtype -> DataType enum for writing.
 _ENUM_OF_NUMPY: dict[np.dtype, int] = {
     np.dtype(t): e
@@ -281,8 +284,9 @@ class CheckpointReader:
         """The stored BundleEntryProto of ``name`` as a dict (dtype enum, shape,
         shard_id, offset, size, crc32c, slices). V1: dtype, shape, slices (empty when
         stored whole), shard_id (the file of its first slice) and parts ((slice, file)
-        per stored slice)."""
-        return dict(self._entry(name))
+        per stored slice); num_slices, their count."""
+        self._entry(name)  # (a name the checkpoint lacks: the reader's CheckpointError)
+        return dict(self._reader.entry(name))
 
     def get_dtype(self, name: str) -> np.dtype:
         """The numpy dtype of what :meth:`get_tensor` returns for ``name``."""
@@ -324,6 +328,7 @@ class CheckpointReader:
         entry = self._entry(name)
         dt = self.get_dtype(name)
         shape = tuple(entry["shape"])
+        self._check_numpy_shape(name, shape, dt)
         if entry["dtype"] == DT_STRING:
             data = self._reader.read(name)
             arr = np.empty(len(data), dtype=object)
@@ -335,6 +340,25 @@ class CheckpointReader:
         arr = np.empty(shape, dtype=dt)
         self._reader.read_into(name, arr.reshape(-1).view(np.uint8).data)
         return arr
+
+    def _check_numpy_shape(self, name: str, shape: tuple[int, ...], dt: Any) -> None:
+        """Refuse, as TensorFlow's reader does (a ``ValueError`` there too), a shape no
+        numpy array can have: more than 64 dimensions, or (with a zero dimension, so no
+        elements) a product of the others past numpy's limit."""
+        if len(shape) > _NUMPY_MAX_DIMS:
+            raise CheckpointError(
+                f"{self._prefix}: tensor {name!r}: Cannot convert tensor with {len(shape)} dimensions "
+                f"to NumPy array. NumPy arrays can have at most {_NUMPY_MAX_DIMS} dimensions"
+            )
+        try:
+            # (an element type of the same size that as_strided knows: ml_dtypes' are not)
+            probe = np.empty(0, dtype=np.dtype((np.void, np.dtype(dt).itemsize)))
+            np.lib.stride_tricks.as_strided(probe, shape=shape, strides=(0,) * len(shape))
+        except ValueError as e:
+            raise CheckpointError(
+                f"{self._prefix}: tensor {name!r}: Failed to create numpy array from tensor of shape "
+                f"{list(shape)}. Numpy error: ValueError: {e}"
+            ) from None
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         """{name: shape as a list}, for every tensor (slices of partitioned tensors are
@@ -371,7 +395,7 @@ class CheckpointReader:
         else:
             for name in sorted(self._entries):
                 entry = self._entries[name]
-                n = len(entry["slices"])
+                n = entry["num_slices"]
                 more = f", {n} slices" if n > 1 else ""
                 lines.append(line(name.encode("utf-8", "surrogateescape"), entry) + more.encode() + b"\n")
         return b"".join(lines)
