@@ -83,11 +83,18 @@ void PutVarintElement(int32_t dt, uint64_t v, char* out) {
   }
 }
 
-// Whether two slices of a tensor of `shape` (in range, of its rank) share an element.
-bool SlicesOverlap(const TensorSlice& a, const TensorSlice& b, const std::vector<int64_t>& shape) {
-  for (size_t d = 0; d < shape.size(); ++d) {
-    const int64_t as = a[d].length < 0 ? 0 : a[d].start, al = a[d].length < 0 ? shape[d] : a[d].length;
-    const int64_t bs = b[d].length < 0 ? 0 : b[d].start, bl = b[d].length < 0 ? shape[d] : b[d].length;
+// The extent of slice `s` (in range, of the rank of `shape`) in dimension d: start, length.
+std::pair<int64_t, int64_t> ExtentIn(const TensorSlice& s, const std::vector<int64_t>& shape, size_t d) {
+  return s[d].length < 0 ? std::pair<int64_t, int64_t>{0, shape[d]} : std::pair<int64_t, int64_t>{s[d].start, s[d].length};
+}
+
+// Whether two slices of a tensor of `shape` share an element, given that in every
+// dimension but `dims` they have the same extent, not empty.
+bool SlicesOverlapIn(const TensorSlice& a, const TensorSlice& b, const std::vector<int64_t>& shape,
+                     const std::vector<uint32_t>& dims) {
+  for (uint32_t d : dims) {
+    const auto [as, al] = ExtentIn(a, shape, d);
+    const auto [bs, bl] = ExtentIn(b, shape, d);
     if (al == 0 || bl == 0 || as + al <= bs || bs + bl <= as) return false;
   }
   return true;
@@ -520,8 +527,22 @@ void SliceReader::Load(size_t fi) {
             throw CheckpointError(what + " is stored in more than " + std::to_string(kMaxSlicesPerTensor) +
                                   " slices");
           }
+          // Only the dimensions where extents differ can keep two slices apart (checking
+          // every pair is quadratic, as TensorFlow's; per pair, this is the few
+          // dimensions a partitioner splits, not the rank).
+          bool empty = false;
+          std::vector<char> differs(s.size(), 0);
+          for (uint32_t d : t.differing_dims) differs[d] = 1;
+          for (size_t d = 0; d < s.size(); ++d) {
+            const std::pair<int64_t, int64_t> x = ExtentIn(s, shape, d);
+            empty |= x.second == 0;
+            if (!t.parts.empty() && !differs[d] && x != ExtentIn(t.parts[0].slice, shape, d)) {
+              t.differing_dims.push_back(static_cast<uint32_t>(d));
+            }
+          }
           for (const SliceTensor::Part& other : t.parts) {
-            if (SlicesOverlap(s, other.slice, shape)) {
+            if (empty) break;  // (no element to share)
+            if (SlicesOverlapIn(s, other.slice, shape, t.differing_dims)) {
               throw CheckpointError(what + ": slice " + SliceText(s) + " overlaps slice " +
                                     SliceText(other.slice) + " (stored in " +
                                     files_[static_cast<size_t>(other.file)] + ")");

@@ -547,6 +547,23 @@ static void TestV1() {
             .find("short: tensor 'f' slice -: holds 2 values, not the 3 its slice has") != std::string::npos);
   const std::string overlap = V1File(SliceMeta("w", {4}, dtype::kFloat, {{{0, 2}}, {{1, 2}}}), {});
   CHECK(ExpectError([&] { SliceReader({"o"}, {overlap}); }).find("slice 1,2 overlaps slice 0,2") != std::string::npos);
+  // Overlap checks look at the dimensions where extents differ; a slice differing from
+  // the first in a dimension none did before brings it in (both orders of the spellings
+  // of a whole extent: "-" and 0,n).
+  {
+    const TensorSlice top = {{0, 2}, {0, -1}}, bottom = {{2, 2}, {0, -1}}, corner = {{1, 1}, {0, 1}};
+    const TensorSlice top_spelled = {{0, 2}, {0, 3}}, right_col = {{0, 4}, {2, 1}};
+    CHECK(ExpectError([&] { SliceReader({"o"}, {V1File(SliceMeta("w", {4, 3}, dtype::kFloat, {top, bottom, corner}), {})}); })
+              .find("slice 1,1:0,1 overlaps slice 0,2:-") != std::string::npos);
+    CHECK(ExpectError([&] { SliceReader({"o"}, {V1File(SliceMeta("w", {4, 3}, dtype::kFloat, {top_spelled, bottom, right_col}), {})}); })
+              .find("slice 0,4:2,1 overlaps slice 0,2:0,3") != std::string::npos);
+    const TensorSlice q00 = {{0, 2}, {0, 1}}, q01 = {{0, 2}, {1, 2}}, q10 = {{2, 2}, {0, 1}}, q11 = {{2, 2}, {1, 2}};
+    CHECK(SliceReader({"g"}, {V1File(SliceMeta("w", {4, 3}, dtype::kFloat, {q00, q11, q01, q10}), {})})
+              .Tensor("w").parts.size() == 4);
+    const TensorSlice empty = {{0, 0}, {0, -1}};  // (shares no element with anything)
+    CHECK(SliceReader({"e"}, {V1File(SliceMeta("w", {4, 3}, dtype::kFloat, {top, empty, bottom}), {})})
+              .Tensor("w").parts.size() == 3);
+  }
   const std::string huge = V1File(SliceMeta("w", {int64_t{1} << 40}, dtype::kFloat, {whole}),
                                   {SliceData("w", whole, Bytes(5, floats))});
   SliceReader huge_reader({"huge"}, {huge});

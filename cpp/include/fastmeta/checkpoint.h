@@ -338,6 +338,10 @@ struct SliceTensor {
   int32_t dtype = 0;
   std::vector<int64_t> shape;
   std::vector<Part> parts;  // in file, then table, order
+  // The dimensions in which some part's extent differs from the first part's: in every
+  // other one, all parts have the same extent, so checking that two parts do not overlap
+  // looks at these only.
+  std::vector<uint32_t> differing_dims;
 };
 
 class SliceReader {
