@@ -52,7 +52,7 @@ def _without_saver_def(name: str) -> bytes:
 # (what is replaced, attribute, the meta graph to import)
 STAGES = [
     (importer, "load_meta_graph", "mlp_ref"),  # reading
-    (importer, "_check_unbound", "mlp_ref"),  # unbound inputs check
+    (importer, "check_unbound_inputs", "mlp_ref"),  # unbound inputs check
     (importer, "run_core", "mlp_ref"),  # the C++ rewrite
     (importer, "_restore_collections", "mlp_ref"),  # collections, as a whole
     (Variable, "from_proto", "mlp_ref"),  # one variable

@@ -15,6 +15,8 @@ from typing import Any
 
 import fastmeta
 import pytest
+from fastmeta.protos import meta_graph_pb2
+from fastmeta.rewrite import rewrite_meta_graph_bytes
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
@@ -317,6 +319,34 @@ def test_unbound_inputs_refused_with_tensorflows_message(kind: str, keys: tuple[
         new = fg.placeholder("float32", [], name="new")
         fastmeta.import_meta_graph(data, input_map={k: new for k in keys} or None, graph=fg)
     messages.append(str(got.value))
-    assert messages[1] == messages[0]
-    assert messages[2] == messages[0]
+    for rewrite in (fastmeta.rewrite_meta_graph, rewrite_meta_graph_bytes):
+        with pytest.raises(fastmeta.InputMapError) as got:
+            rewrite(data, input_map={k: "new:0" for k in keys} or None)
+        messages.append(str(got.value))
+    assert messages[1:] == [messages[0]] * 4
     assert [op.name for op in fg.get_operations()] == ["new"]
+
+
+@pytest.mark.parametrize("scope", [None, "imp"])
+def test_rewrite_of_a_file_exported_with_export_scope_is_tensorflows_import(scope: str | None) -> None:
+    # A file TensorFlow exported with export_scope (inputs from outside the scope renamed
+    # $unbound_inputs_*): rewrite_meta_graph refuses it as TensorFlow's import does, with
+    # its message (it failed later, in the core, naming the first unbound input as an
+    # unknown node), unless the input_map maps exactly those; then it is TensorFlow's.
+    tf_oracle = pytest.importorskip("tf_oracle")
+    data = tf_oracle.unbound_inputs_meta()
+    imap = tf_oracle.UNBOUND_INPUT_MAP
+    for input_map in (None, {"$unbound_inputs_x": "nx:0"}, {**imap, "x": "nx:0"}):
+        with tf.Graph().as_default() as g, pytest.raises(ValueError) as want:
+            tf_oracle.add_unbound_replacements(g)
+            tensors = {k: g.get_tensor_by_name(v) for k, v in (input_map or {}).items()}
+            v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data), import_scope=scope, input_map=tensors or None)
+        assert str(want.value).startswith("Graph contains unbound inputs")
+        for rewrite in (fastmeta.rewrite_meta_graph, rewrite_meta_graph_bytes):
+            with pytest.raises(fastmeta.InputMapError) as got:
+                rewrite(data, import_scope=scope, input_map=input_map)
+            assert str(got.value) == str(want.value)
+    want_graph = tf_oracle.tf_import_unbound(data, import_scope=scope)
+    got = fastmeta.rewrite_meta_graph(data, import_scope=scope, input_map=imap)
+    assert not tf_oracle.diff_graph_defs(want_graph, got.graph_def)
+    assert meta_graph_pb2.MetaGraphDef.FromString(rewrite_meta_graph_bytes(data, scope, input_map=imap)) == got

@@ -24,12 +24,16 @@ from typing import Any
 import pytest
 
 __all__ = [
+    "UNBOUND_INPUT_MAP",
     "Outcome",
+    "add_unbound_replacements",
     "describe_collections",
     "describe_item",
     "diff_graph_defs",
     "graph_def_summary",
     "tf_import",
+    "tf_import_unbound",
+    "unbound_inputs_meta",
 ]
 
 
@@ -183,6 +187,54 @@ def tf_import(meta, *, import_scope=None, clear_devices=False, input_map=None,
         cols = describe_collections(g)
         saver = describe_item(returned) if returned is not None else None
     return Outcome(graph_def=gd, collections=cols, saver=saver, graph=g, returned=returned)
+
+
+# ----------------------------------------------------------------------------
+# a meta graph TensorFlow exported with export_scope
+# ----------------------------------------------------------------------------
+# The input_map its unbound inputs need (tensor names in the importing graph, made there
+# by add_unbound_replacements).
+UNBOUND_INPUT_MAP = {"$unbound_inputs_x": "nx:0", "$unbound_inputs_halves:1": "nh:0"}
+
+
+def unbound_inputs_meta(control: bool = False) -> bytes:
+    """A meta graph ``tf.compat.v1.train.export_meta_graph(export_scope="tower")`` writes
+    for a graph whose ops under ``tower`` read a tensor (``x``) and an op's second output
+    (``halves:1``) from outside it: their inputs become ``$unbound_inputs_x`` and
+    ``$unbound_inputs_halves:1``, listed in its ``unbound_inputs`` collection. With
+    ``control``, an op there also has a control input from outside (``c``): it becomes
+    ``^$unbound_inputs_c``, which TensorFlow leaves out of the collection."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    with tf.Graph().as_default():
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        halves = tf.split(v1.placeholder(tf.float32, [4], name="s"), 2, name="halves")
+        c = tf.no_op(name="c")
+        with tf.name_scope("tower"):
+            doubled = tf.multiply(x, 2.0, name="mul")
+            with tf.control_dependencies([c] if control else []):
+                tf.identity(doubled, name="y")
+            tf.identity(halves[1], name="z")
+        return v1.train.export_meta_graph(export_scope="tower").SerializeToString()
+
+
+def add_unbound_replacements(graph) -> None:
+    """``pre_import`` of :func:`tf_import` for :data:`UNBOUND_INPUT_MAP`: its targets."""
+    tf = _tf()
+    tf.compat.v1.placeholder(tf.float32, [None, 3], name="nx")
+    tf.compat.v1.placeholder(tf.float32, [2], name="nh")
+
+
+def tf_import_unbound(meta, import_scope=None):
+    """The GraphDef of TensorFlow's import of :func:`unbound_inputs_meta`'s file with
+    :data:`UNBOUND_INPUT_MAP`, without the two placeholders it maps onto."""
+    outcome = tf_import(meta, import_scope=import_scope, input_map=UNBOUND_INPUT_MAP,
+                        pre_import=add_unbound_replacements)
+    graph_def = type(outcome.graph_def)()
+    graph_def.CopyFrom(outcome.graph_def)
+    assert [n.name for n in graph_def.node[:2]] == ["nx", "nh"]
+    del graph_def.node[:2]
+    return graph_def
 
 
 # ----------------------------------------------------------------------------

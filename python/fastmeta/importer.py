@@ -73,6 +73,7 @@ from fastmeta.protos import attr_value_pb2, graph_pb2, meta_graph_pb2, op_def_pb
 from fastmeta.queue_runner import QueueRunner
 from fastmeta.reading import MetaGraphSource, load_meta_graph
 from fastmeta.rewrite import (
+    check_unbound_inputs,
     checked_input_map,
     class_attr_error,
     graph_tail,
@@ -136,46 +137,6 @@ class _CondMarker:
 
     def __call__(self) -> None:
         self.txn.unique_name("cond_text")
-
-
-def unbound_inputs_error(values: Sequence[Any], input_map: Mapping[Any, Any] | None) -> InputMapError | None:
-    """TensorFlow's refusal of an import whose unbound-inputs collection holds ``values``
-    (as stored: bytes for a bytes_list) unless the input_map's keys are exactly those
-    values (so never when one repeats); None when it imports. The message lists the
-    values "not in input_map" compared as stored, as TensorFlow does: a bytes value is
-    never a ``str`` key, so for a bytes_list (what TensorFlow writes) every value is
-    listed, mapped or not. (A value that is not UTF-8, which TensorFlow fails to decode,
-    matches no key.)"""
-    if not values:
-        return None
-    names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
-    if input_map and sorted(names) == sorted(input_map):
-        return None
-
-    def listed(value: Any) -> bool:
-        try:
-            return not input_map or value not in input_map
-        except TypeError:  # (an unhashable value: an Any of an any_list)
-            return True
-
-    missing = ",".join(n for n, v in zip(names, values) if listed(v))
-    return InputMapError(
-        f"Graph contains unbound inputs: {missing}. Must provide these inputs through input_map."
-    )
-
-
-def _check_unbound(
-    rest: meta_graph_pb2.MetaGraphDef, col_name: str | None, input_map: Mapping[str, Any] | None
-) -> None:
-    if not col_name or col_name not in rest.collection_def:
-        return
-    coll = rest.collection_def[col_name]
-    kind = coll.WhichOneof("kind")
-    if kind is None:
-        return
-    error = unbound_inputs_error(list(getattr(coll, kind).value), input_map)
-    if error is not None:
-        raise error
 
 
 def _tf_dtype_name(dtype: int | None) -> str:
@@ -805,7 +766,7 @@ def _import(
     rest = loaded.rest
     if input_map is not None and not isinstance(input_map, Mapping):
         checked_input_map(input_map)  # (TensorFlow's TypeError)
-    _check_unbound(rest, unbound_inputs_col_name, input_map)
+    check_unbound_inputs(rest, unbound_inputs_col_name, input_map)
     input_map = checked_input_map(input_map) or None
     elements = checked_return_elements(return_elements)
     target = graph if graph is not None else get_default_graph()

@@ -26,6 +26,7 @@ from fastmeta.scoping import (
 )
 
 __all__ = [
+    "check_unbound_inputs",
     "checked_input_map",
     "class_attr_error",
     "graph_tail",
@@ -34,7 +35,58 @@ __all__ = [
     "rewrite_meta_graph",
     "rewrite_meta_graph_bytes",
     "run_core",
+    "unbound_inputs",
+    "unbound_inputs_error",
 ]
+
+
+def unbound_inputs(rest: Any, col_name: str | None = "unbound_inputs") -> list[Any]:
+    """The values of a meta graph's unbound-inputs collection ``col_name``, as stored
+    (bytes for a bytes_list, what TensorFlow writes): the inputs from outside an
+    ``export_scope`` a scoped export renamed ``$unbound_inputs_<input>``; empty when
+    there is no such collection (or ``col_name`` is None). ``rest`` is a MetaGraphDef,
+    fastmeta's or TensorFlow's."""
+    if not col_name or col_name not in rest.collection_def:
+        return []
+    coll = rest.collection_def[col_name]
+    kind = coll.WhichOneof("kind")
+    return list(getattr(coll, kind).value) if kind else []
+
+
+def unbound_inputs_error(values: Sequence[Any], input_map: Mapping[Any, Any] | None) -> InputMapError | None:
+    """TensorFlow's refusal of an import whose unbound-inputs collection holds ``values``
+    (as stored: bytes for a bytes_list) unless the input_map's keys are exactly those
+    values (so never when one repeats); None when it imports. The message lists the
+    values "not in input_map" compared as stored, as TensorFlow does: a bytes value is
+    never a ``str`` key, so for a bytes_list (what TensorFlow writes) every value is
+    listed, mapped or not. (A value that is not UTF-8, which TensorFlow fails to decode,
+    matches no key.)"""
+    if not values:
+        return None
+    names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+    if input_map and sorted(names) == sorted(input_map):
+        return None
+
+    def listed(value: Any) -> bool:
+        try:
+            return not input_map or value not in input_map
+        except TypeError:  # (an unhashable value: an Any of an any_list)
+            return True
+
+    missing = ",".join(n for n, v in zip(names, values) if listed(v))
+    return InputMapError(
+        f"Graph contains unbound inputs: {missing}. Must provide these inputs through input_map."
+    )
+
+
+def check_unbound_inputs(rest: Any, col_name: str | None, input_map: Mapping[Any, Any] | None) -> None:
+    """Refuse, as TensorFlow's ``import_scoped_meta_graph`` does first thing after reading
+    the file, a meta graph whose unbound-inputs collection ``col_name`` is not exactly
+    the input_map's keys (:func:`unbound_inputs_error`); the import, the drop-in and
+    ``rewrite_meta_graph`` share it."""
+    error = unbound_inputs_error(unbound_inputs(rest, col_name), input_map)
+    if error is not None:
+        raise error
 
 
 def checked_input_map(input_map: Any) -> dict[str, Any]:
@@ -242,6 +294,9 @@ def _rewrite(
         if isinstance(meta_graph_or_file, LoadedMetaGraph)
         else load_meta_graph(meta_graph_or_file)
     )
+    if input_map is not None and not isinstance(input_map, Mapping):
+        checked_input_map(input_map)  # (TensorFlow's TypeError, before the check of unbound inputs)
+    check_unbound_inputs(loaded.rest, "unbound_inputs", input_map)
     scope = validate_import_scope(import_scope)
     frames = while_frame_names(dict(loaded.rest.collection_def), scope)
     result = run_core(
@@ -270,6 +325,14 @@ def rewrite_meta_graph(
     default attrs restored and ``_output_shapes`` dropped; collections and the
     saver_def are rescoped. ``meta_graph_or_file`` (a path, bytes, or a fastmeta or
     TensorFlow MetaGraphDef message) is never modified.
+
+    ``input_map`` maps names in the file (``x``, ``x:1``, ``^x``) to tensors of the graph
+    the result is meant for, each given by its name (``"new_x:0"``, a control key's value
+    ``"new_x"`` or ``"^new_x"``) or as an object with a ``name``; nothing checks they
+    exist. A file TensorFlow exported with ``export_scope`` lists the inputs it took from
+    outside the scope (``$unbound_inputs_x``) in its ``unbound_inputs`` collection: as
+    TensorFlow's import, the rewrite needs an input_map whose keys are exactly those
+    (else :class:`InputMapError`, TensorFlow's ValueError and message).
     """
     loaded = load_meta_graph(meta_graph_or_file)
     rest, result = _rewrite(loaded, import_scope, clear_devices, input_map)

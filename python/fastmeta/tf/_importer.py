@@ -123,9 +123,9 @@ from fastmeta.errors import (
     ParseError,
 )
 from fastmeta.graph import fixed_output_count, output_types
-from fastmeta.importer import _gc_paused, pack_shape, unbound_inputs_error
+from fastmeta.importer import _gc_paused, pack_shape
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
-from fastmeta.rewrite import class_attr_error, graph_tail, input_map_pairs, run_core
+from fastmeta.rewrite import check_unbound_inputs, class_attr_error, graph_tail, input_map_pairs, run_core
 
 __all__ = [
     "import_meta_graph",
@@ -193,20 +193,6 @@ class _Fallback(Exception):
 # ---------------------------------------------------------------------------
 # Argument checks (TensorFlow's rules and messages)
 # ---------------------------------------------------------------------------
-def _check_unbound_inputs(
-    meta: tf_meta_graph_pb2.MetaGraphDef, col_name: str | None, input_map: Any
-) -> None:
-    if not col_name or col_name not in meta.collection_def:
-        return
-    col_def = meta.collection_def[col_name]
-    kind = col_def.WhichOneof("kind")
-    if kind is None:
-        return
-    error = unbound_inputs_error(list(getattr(col_def, kind).value), input_map)
-    if error is not None:
-        raise error
-
-
 def _check_input_map(input_map: Any) -> dict[Any, Any]:
     if input_map is None:
         return {}
@@ -1236,7 +1222,7 @@ def _import_scoped(
     loaded = load_meta_graph(meta_graph_or_file)
     meta = tf_meta_graph_pb2.MetaGraphDef.FromString(loaded.rest.SerializeToString())
     timer.lap("read")
-    _check_unbound_inputs(meta, unbound_inputs_col_name, input_map)
+    check_unbound_inputs(meta, unbound_inputs_col_name, input_map)
     graph = graph or ops.get_default_graph()
     with graph.as_default():
         checked_map = _check_input_map(input_map)
