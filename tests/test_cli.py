@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import fastmeta
+import pytest
 from fastmeta.protos import meta_graph_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +87,60 @@ def test_inspect_lists_the_function_library(tmp_path: Path) -> None:
     bad.write_bytes(meta.SerializeToString() + b"\x12" + bytes([len(graph_def)]) + graph_def)
     proc = run("inspect", str(bad))
     assert proc.returncode == 1 and "byte offset" in proc.stderr, proc.stderr
+
+
+def test_a_file_exported_with_export_scope(tmp_path: Path) -> None:
+    # TensorFlow's export_meta_graph(export_scope=...) renames the inputs from outside
+    # the scope $unbound_inputs_*: inspect describes the file without an input_map and
+    # lists them; rewrite refuses it as TensorFlow's import does unless --input-map maps
+    # them, and then writes TensorFlow's import with that input_map.
+    tf_oracle = pytest.importorskip("tf_oracle")
+    path = tmp_path / "tower.meta"
+    path.write_bytes(tf_oracle.unbound_inputs_meta())
+    meta = fastmeta.read_meta_graph_file(path)
+    proc = run("inspect", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["nodes"] == len(meta.graph_def.node) == 4
+    assert summary["ops"] == {"Identity": 2, "Const": 1, "Mul": 1}
+    assert summary["unbound_inputs"] == ["$unbound_inputs_x", "$unbound_inputs_halves:1"]
+    proc = run("inspect", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert "\nunbound inputs  2 (" in proc.stdout and "\n  $unbound_inputs_halves:1\n" in proc.stdout
+    assert "unbound inputs" not in run("inspect", str(EXAMPLE)).stdout
+
+    tf = pytest.importorskip("tensorflow")
+    with tf.Graph().as_default(), pytest.raises(ValueError) as refused:
+        tf.compat.v1.train.import_meta_graph(str(path))
+    out = tmp_path / "out.meta"
+    proc = run("rewrite", str(path), str(out))
+    assert proc.returncode == 1 and proc.stderr == f"fastmeta: error: {refused.value}\n"
+    assert str(refused.value).startswith("Graph contains unbound inputs: $unbound_inputs_x,")
+    assert not out.exists()
+    mapping = [arg for key, value in tf_oracle.UNBOUND_INPUT_MAP.items() for arg in ("--input-map", f"{key}={value}")]
+    for scope in (None, "imp"):
+        proc = run("rewrite", str(path), str(out), *mapping, *(["--import-scope", scope] if scope else []))
+        assert proc.returncode == 0, proc.stderr
+        written = meta_graph_pb2.MetaGraphDef.FromString(out.read_bytes())
+        want = tf_oracle.tf_import_unbound(str(path), import_scope=scope)
+        assert not tf_oracle.diff_graph_defs(want, written.graph_def)
+        if scope is None:
+            assert [list(n.input) for n in written.graph_def.node] == [[], ["nx", "mul/y"], ["mul"], ["nh"]]
+    proc = run("rewrite", str(path), str(out), "--input-map", "$unbound_inputs_x")
+    assert proc.returncode == 2 and "expected KEY=VALUE" in proc.stderr
+
+
+def test_inspect_lists_a_control_input_from_outside_the_export_scope(tmp_path: Path) -> None:
+    # TensorFlow leaves a control input from outside the scope (^$unbound_inputs_c) out of
+    # the unbound_inputs collection: inspect still describes the file, and lists it.
+    tf_oracle = pytest.importorskip("tf_oracle")
+    path = tmp_path / "tower.meta"
+    path.write_bytes(tf_oracle.unbound_inputs_meta(control=True))
+    meta = fastmeta.read_meta_graph_file(path)
+    assert b"^$unbound_inputs_c" not in meta.collection_def["unbound_inputs"].bytes_list.value
+    assert "^$unbound_inputs_c" in [i for n in meta.graph_def.node for i in n.input]
+    proc = run("inspect", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["nodes"] == 4
+    assert summary["unbound_inputs"] == ["$unbound_inputs_x", "$unbound_inputs_halves:1", "^$unbound_inputs_c"]

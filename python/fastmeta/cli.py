@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -12,19 +13,39 @@ from typing import Any
 from google.protobuf import text_format
 
 from fastmeta._files import write_atomic
-from fastmeta.errors import Error
-from fastmeta.reading import load_meta_graph
-from fastmeta.rewrite import graph_tail, rewrite_meta_graph, rewrite_meta_graph_bytes, run_core
+from fastmeta.errors import Error, GraphError
+from fastmeta.export import UNBOUND_INPUT_PREFIX
+from fastmeta.reading import LoadedMetaGraph, load_meta_graph
+from fastmeta.rewrite import (
+    graph_tail,
+    input_map_pairs,
+    rewrite_meta_graph,
+    rewrite_meta_graph_bytes,
+    run_core,
+    unbound_inputs,
+)
 
 __all__ = ["inspect_meta_graph", "inspect_saved_model", "main"]
 
 
+def _input_map_entry(text: str) -> tuple[str, str]:
+    """``--input-map KEY=VALUE``: a name in the file and a tensor name in the output graph."""
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. '$unbound_inputs_x=x:0'), got {text!r}")
+    return key, value
+
+
 def _cmd_rewrite(args: argparse.Namespace) -> int:
+    kwargs: dict[str, Any] = {
+        "import_scope": args.import_scope,
+        "clear_devices": args.clear_devices,
+        "input_map": dict(args.input_map) or None,
+    }
     if args.as_text:
-        message = rewrite_meta_graph(args.input, import_scope=args.import_scope, clear_devices=args.clear_devices)
-        data = text_format.MessageToString(message).encode("utf-8")
+        data = text_format.MessageToString(rewrite_meta_graph(args.input, **kwargs)).encode("utf-8")
     else:
-        data = rewrite_meta_graph_bytes(args.input, import_scope=args.import_scope, clear_devices=args.clear_devices)
+        data = rewrite_meta_graph_bytes(args.input, **kwargs)
     write_atomic(args.output, data)
     return 0
 
@@ -46,12 +67,37 @@ def _object_graph(rest: Any) -> dict[str, Any] | None:
     return {"nodes": len(graph.nodes), "concrete_functions": len(graph.concrete_functions), "kinds": kinds}
 
 
+_UNBOUND_INPUT = re.compile(rf": Unknown input node '(\^?{re.escape(UNBOUND_INPUT_PREFIX)}[^']*)'$")
+
+
+def _described(loaded: LoadedMetaGraph) -> tuple[Any, list[str]]:
+    """The core's pass over a meta graph for a description (no scope), and the file's
+    unbound inputs. The inputs a scoped export took from outside its scope
+    (``$unbound_inputs_x``, listed in the file's ``unbound_inputs`` collection) name no
+    node of the file, which the core refuses (TensorFlow's import needs an input_map of
+    them): each is mapped onto itself, so the file is described as it is. TensorFlow
+    leaves a control input from outside the scope (``^$unbound_inputs_c``) out of the
+    collection: one the core then refuses is added and the pass run again (once per
+    such input: no pass over the nodes in Python)."""
+    values = (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in unbound_inputs(loaded.rest))
+    names = list(dict.fromkeys(values))
+    while True:
+        try:
+            return run_core(loaded, "", input_map=input_map_pairs({n: n for n in names})), names
+        except GraphError as e:
+            found = _UNBOUND_INPUT.search(str(e))
+            if found is None or found.group(1) in names:
+                raise
+            names.append(found.group(1))
+
+
 def inspect_meta_graph(path: str) -> dict[str, Any]:
     """Summary of a meta graph file: nodes, ops, devices, function library, collections,
-    saver, versions, a TF2 SavedModel's object graph. A malformed file (function library
-    included) raises its ParseError."""
+    saver, versions, a TF2 SavedModel's object graph, the unbound inputs of a file exported
+    with ``export_scope`` (which an import or rewrite must map). A malformed file
+    (function library included) raises its ParseError."""
     loaded = load_meta_graph(path)
-    graph = run_core(loaded, "")
+    graph, unbound = _described(loaded)
     library = graph_tail(graph, loaded).library
     rest = loaded.rest
     info = rest.meta_info_def
@@ -95,6 +141,7 @@ def inspect_meta_graph(path: str) -> dict[str, Any]:
         "stripped_ops": len(info.stripped_op_list.op),
         "signatures": sorted(rest.signature_def),
         "object_graph": _object_graph(rest),
+        "unbound_inputs": unbound,
     }
 
 
@@ -125,7 +172,7 @@ def inspect_saved_model(export_dir: str) -> dict[str, Any]:
             {
                 "index": meta.index,
                 "tags": meta.tags,
-                "nodes": run_core(loaded, "").num_nodes,
+                "nodes": _described(loaded)[0].num_nodes,
                 "signatures": sorted(rest.signature_def),
                 "saver": rest.HasField("saver_def"),
                 "init_op": init_op,
@@ -197,6 +244,11 @@ def _print_inspect(summary: dict[str, Any], top: int) -> None:
         print(f"signatures      {', '.join(summary['signatures'])}")
     if summary["object_graph"] is not None:
         print(f"object graph    {_describe_object_graph(summary['object_graph'])}")
+    unbound = summary["unbound_inputs"]
+    if unbound:
+        print(f"unbound inputs  {len(unbound)} (from outside its export_scope: an import needs an input_map of them)")
+        for name in unbound[:top]:
+            print(f"  {name}")
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -256,6 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--import-scope", default=None, help="import scope (as import_meta_graph's import_scope)")
     p.add_argument("--clear-devices", action="store_true", help="clear node devices")
     p.add_argument("--as-text", action="store_true", help="write text format instead of binary")
+    p.add_argument("--input-map", action="append", default=[], type=_input_map_entry, metavar="KEY=VALUE",
+                   help="map KEY, a name in the file (x:0, ^x, $unbound_inputs_x), onto VALUE, a tensor name "
+                        "in the output graph (as rewrite_meta_graph's input_map; repeatable)")  # fmt: skip
     p.set_defaults(func=_cmd_rewrite)
 
     p = sub.add_parser("import", help="import a meta graph into a fastmeta.Graph (TensorFlow-free) and summarise it")
