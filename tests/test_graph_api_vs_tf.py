@@ -12,6 +12,7 @@ Variable).
 from __future__ import annotations
 
 import os
+import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -378,6 +379,35 @@ def test_scope_and_node_name_errors_are_tensorflows(outer: str | None) -> None:
     want, got = _both(data, calls)
     assert ("error", "ValueError", "'-x' is not a valid root scope name. A root scope name has to match the "
             "following pattern: ^[A-Za-z0-9.][A-Za-z0-9_.\\\\/>-]*$") in want or outer
+    assert got == want
+
+
+def test_unique_names_of_a_long_sequence_are_tensorflows() -> None:
+    # unique_name keeps a count per lowercased name and scans name_<count>, ... for a
+    # free one (fastmeta skips the run of names an earlier scan found in use): a long
+    # sequence of names asked for, marked or not, scopes entered and ops created in
+    # between, over an imported graph holding a, a_1, A_2 (names differing in case,
+    # names of the form base_<k> and base_<k>_<j>), gives TensorFlow's names.
+    rng = random.Random(46)
+    bases = ["a", "A", "a_1", "A_2", "a_3", "a_1_1", "b", "B_1"]
+    steps = [
+        (rng.choice(["mark", "peek", "op", "scope"]), rng.choice([*bases, f"a_{rng.randrange(40)}"]))
+        for _ in range(600)
+    ]
+    data = _meta(_const("a") + _const("a_1") + _const("A_2"))
+
+    def calls(g: Any) -> list[Callable[[], Any]]:
+        def call(what: str, name: str) -> Any:
+            if what == "op":
+                return g.create_op("NoOp", [], name=name).name
+            if what == "scope":
+                return _enter(g, name)
+            return g.unique_name(name, mark_as_used=what == "mark")
+
+        return [lambda what=what, name=name: call(what, name) for what, name in steps]
+
+    want, got = _both(data, calls)
+    assert len(set(want)) > 300  # (mostly names no earlier call gave)
     assert got == want
 
 

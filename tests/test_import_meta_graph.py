@@ -393,8 +393,32 @@ def _sc_export_scope_beside(names: tuple[str, ...], scope: str | None) -> Callab
     return steps
 
 
+def _sc_repeated_scope(api: Any) -> Any:
+    # One scope asked for again and again, with names made in between (some differing
+    # only in case, some just past where the scan stopped): TensorFlow keeps a count per
+    # lowercased name and scans name_<count>, name_<count+1>, ... for a free one.
+    g = api.graph
+    small = str(_path(FIXTURES["no_variables"]))
+    for name in ("a", "A_1", "a_3"):
+        api.placeholder("float32", [], name)
+    notes = []
+    for _ in range(3):
+        api.import_(small, import_scope="a")
+        notes.append(g.unique_name("a", mark_as_used=False))
+    api.placeholder("float32", [], "A_7")
+    notes += [g.unique_name("a"), g.unique_name("A_6", mark_as_used=False)]
+    api.import_(small, import_scope="A")
+    api.placeholder("float32", [], "a_10")
+    with g.name_scope("a") as scope:
+        notes.append(scope)
+    r = api.import_(small, import_scope="a")
+    notes += [g.unique_name(n, mark_as_used=False) for n in ("a", "A", "a_1", "a_9", "A_12")]
+    return r, notes
+
+
 SCENARIOS = {
     "unscoped_twice": _sc_unscoped_twice,
+    "repeated_scope": _sc_repeated_scope,
     "trailing_slash_twice": _sc_trailing_slash_twice,
     "case_insensitive": _sc_case_insensitive,
     "outer_scope": _sc_outer_scope,
@@ -618,6 +642,52 @@ def test_bad_input_map_leaves_graph_unchanged() -> None:
         with pytest.raises(fastmeta.InputMapError):  # tensor of another graph
             fastmeta.import_meta_graph(path, import_scope="imp", input_map={"x:0": other})
     assert _snapshot(g) == before
+
+
+def _noops(names: list[str]) -> bytes:
+    meta = meta_graph_pb2.MetaGraphDef()
+    for name in names:
+        meta.graph_def.node.add(name=name, op="NoOp")
+    return meta.SerializeToString()
+
+
+def test_finding_a_free_scope_does_not_rescan(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A graph holding a, a_1 ... a_<k-1>: each import into scope "a" lands in the next
+    # a_<j>. TensorFlow scans a_<count> ... up to a free name each time (every import
+    # did, twice: k*imports name lookups); the run found in use is skipped, so the scans
+    # look at each name about once, however many imports (counted, not timed).
+    k, imports = 400, 25
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(_noops(["a"] + [f"a_{i}" for i in range(1, k)]), graph=g)
+    calls: list[str] = []
+    in_use = fastmeta.Graph._in_use
+
+    def counted(names: dict[str, int], parts: Any, key: str) -> bool:
+        calls.append(key)
+        return in_use(names, parts, key)
+
+    monkeypatch.setattr(fastmeta.Graph, "_in_use", staticmethod(counted))
+    small = _noops(["x"])
+    for _ in range(imports):
+        fastmeta.import_meta_graph(small, import_scope="a", graph=g)
+    assert [op.name for op in g.get_operations()][k:] == [f"a_{k + i}/x" for i in range(imports)]
+    assert len(calls) < k + 5 * imports
+    assert len(calls) - len(set(calls)) < 5 * imports  # (each name looked at about once)
+
+
+def test_a_failed_import_leaves_no_trace_in_the_scope_count() -> None:
+    # The run of names a scoped import's scan finds in use is staged with its names: a
+    # failed import (here the input_map names no tensor of the file) adds none, and the
+    # next import gets the scope the failed one would have had.
+    g = fastmeta.Graph()
+    fastmeta.import_meta_graph(_noops(["a", "a_1", "a_2"]), graph=g)
+    x = g.placeholder("float32", [], name="x")
+    before = _snapshot(g), g.unique_name("a", mark_as_used=False)
+    with pytest.raises(fastmeta.InputMapError):
+        fastmeta.import_meta_graph(_noops(["y"]), import_scope="a", input_map={"nothere:0": x}, graph=g)
+    assert (_snapshot(g), g.unique_name("a", mark_as_used=False)) == before == (before[0], "a_3")
+    fastmeta.import_meta_graph(_noops(["y"]), import_scope="a", graph=g)
+    assert g.get_operations()[-1].name == "a_3/y"
 
 
 def test_unbound_inputs_must_be_mapped() -> None:

@@ -816,6 +816,9 @@ class Graph(_Lookup):
         self._lock = threading.RLock()
         self._parts: list[_Part] = []
         self._names_in_use: dict[str, int] = {}
+        # Per lowercased name, a run (lo, hi) of ``name_<k>``, lo <= k < hi, found in use
+        # by unique_name's scan: a later scan skips it (see _unique_name)
+        self._name_runs: dict[str, tuple[int, int]] = {}
         self._collections: dict[Any, list[Any]] = {}
         self._deferred: set[Any] = set()  # keys whose lists hold _Deferred runs
         # OpDefs of ops the registry lacks, from the imported files (the first of a name)
@@ -865,14 +868,34 @@ class Graph(_Lookup):
         """The current name scope (no trailing '/')."""
         return self._name_stack
 
+    @staticmethod
+    def _in_use(names: dict[str, int], parts: Sequence[_Part], key: str) -> bool:
+        """Whether the lowercased name ``key`` is in use: in the name table, or the name
+        of an op of one of ``parts``."""
+        return key in names or any(p.has_folded(key) for p in parts)
+
     def _name_count(self, names: dict[str, int], key: str, parts: Sequence[_Part]) -> int:
         if key in names:
             return names[key]
-        return 1 if any(p.has_folded(key) for p in parts) else 0
+        return 1 if self._in_use(names, parts, key) else 0
 
     def _unique_name(
-        self, names: dict[str, int], parts: Sequence[_Part], name: str, mark_as_used: bool
+        self,
+        names: dict[str, int],
+        parts: Sequence[_Part],
+        runs: dict[str, tuple[int, int]],
+        name: str,
+        mark_as_used: bool,
     ) -> str:
+        """TensorFlow's ``Graph.unique_name`` on the name table ``names`` (lowercased name
+        -> count) and the ops of ``parts``: the count ``i`` of the name is kept (raised by
+        one when marking); if it is not 0, the first of ``name_i``, ``name_<i+1>``, ...
+        not in use is the name (marked with count 1). TensorFlow scans from ``name_i``
+        each time: with a graph holding ``a_1`` ... ``a_N``, every import into scope
+        ``a`` scans them all again. Here the run of names the scans found in use is kept
+        per name in ``runs`` and skipped (a graph's names only ever get added, so they
+        stay in use; a transaction stages its runs with its names): the same names,
+        without the rescans."""
         if self._name_stack:
             name = self._name_stack + "/" + name
         key = name.lower()
@@ -880,24 +903,29 @@ class Graph(_Lookup):
         if mark_as_used:
             names[key] = i + 1
         if i > 0:
-            base = key
-            while key in names or any(p.has_folded(key) for p in parts):
-                key = f"{base}_{i}"
-                i += 1
+            # (the name itself is in use: its count is not 0)
+            lo, hi = runs.get(key, (i, i))
+            if not lo <= i <= hi:
+                lo = hi = i
+            k = hi
+            while self._in_use(names, parts, f"{key}_{k}"):
+                k += 1
             if mark_as_used:
-                names[key] = 1
-            name = f"{name}_{i - 1}"
+                names[f"{key}_{k}"] = 1
+            runs[key] = (lo, k + 1 if mark_as_used else k)
+            name = f"{name}_{k}"
         return name
 
     def unique_name(self, name: str, mark_as_used: bool = True) -> str:
         """A name not yet used in this graph, under the current name scope: ``name``, or
-        ``name_<k>`` with the smallest free ``k`` (compared case-insensitively, keeping
-        the caller's capitalization), as TensorFlow 2.x. Marks it used unless asked not to."""
+        ``name_<k>`` with the smallest free ``k`` from the number of times ``name`` was
+        asked for (compared case-insensitively, keeping the caller's capitalization), as
+        TensorFlow 2.x. Marks it used unless asked not to."""
         with self._lock:
-            return self._unique_name(self._names_in_use, self._parts, name, mark_as_used)
+            return self._unique_name(self._names_in_use, self._parts, self._name_runs, name, mark_as_used)
 
     def _enter_scope(
-        self, names: dict[str, int], parts: Sequence[_Part], name: str | None
+        self, names: dict[str, int], parts: Sequence[_Part], runs: dict[str, tuple[int, int]], name: str | None
     ) -> tuple[str, str]:
         """(new name stack, returned scope) for ``name_scope(name)``; raises ValueError."""
         if name:
@@ -908,7 +936,7 @@ class Graph(_Lookup):
             return "", ""
         if name[-1] == "/":
             return name[:-1], name
-        new_stack = self._unique_name(names, parts, name, True)
+        new_stack = self._unique_name(names, parts, runs, name, True)
         return new_stack, new_stack + "/"
 
     @contextlib.contextmanager
@@ -917,7 +945,7 @@ class Graph(_Lookup):
         in ``/`` re-enters that scope verbatim; else a unique name under the current
         scope. Yields the scope with a trailing ``/`` (``""`` at the root)."""
         with self._lock:
-            new_stack, returned = self._enter_scope(self._names_in_use, self._parts, name)
+            new_stack, returned = self._enter_scope(self._names_in_use, self._parts, self._name_runs, name)
         old = self._name_stack
         self._name_stack = new_stack
         try:
@@ -1189,6 +1217,7 @@ class _Transaction(_Lookup):
         self._graph = graph
         self.parts: list[_Part] = []
         self.names: dict[str, int] = dict(graph._names_in_use)
+        self.runs: dict[str, tuple[int, int]] = dict(graph._name_runs)
         self.collections: dict[Any, list[Any]] = {}
         self.deferred: set[Any] = set()  # keys whose staged lists hold _Deferred runs
         self.op_defs: dict[str, op_def_pb2.OpDef] = {}
@@ -1241,7 +1270,7 @@ class _Transaction(_Lookup):
         saved = g._name_stack
         g._name_stack = self.name_stack
         try:
-            return g._unique_name(self.names, self._all_parts(), name, mark_as_used)
+            return g._unique_name(self.names, self._all_parts(), self.runs, name, mark_as_used)
         finally:
             g._name_stack = saved
 
@@ -1250,7 +1279,7 @@ class _Transaction(_Lookup):
         saved = g._name_stack
         g._name_stack = self.name_stack
         try:
-            return g._enter_scope(self.names, self._all_parts(), name)
+            return g._enter_scope(self.names, self._all_parts(), self.runs, name)
         finally:
             g._name_stack = saved
 
@@ -1410,6 +1439,7 @@ class _Transaction(_Lookup):
         g._parts.extend(self.parts)
         g._names_in_use.clear()
         g._names_in_use.update(self.names)
+        g._name_runs = self.runs
         for key, items in self.collections.items():
             if key in self.deferred and key in g._collections and key not in g._deferred:
                 # The graph's list may be in a caller's hands (get_collection_ref): it
@@ -1430,6 +1460,7 @@ class _Transaction(_Lookup):
         self.parts = []
         self._search = None
         self.names = {}
+        self.runs = {}
         self.collections = {}
         self.deferred = set()
         self.functions = {}
