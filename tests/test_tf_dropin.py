@@ -1078,3 +1078,26 @@ def test_a_scope_ending_in_a_newline_gets_tensorflows_error(scope: str, outer: s
     got, names = outcome(ftf.import_meta_graph)
     assert got == want
     assert not any("\n" in n for n in names)
+
+
+@pytest.mark.parametrize("content", [b'graph_def { node { name: "a" ', b"graph_def { nod: 3 }", b"\x12\x05\x0a\x03"])
+def test_a_file_that_does_not_parse_is_an_os_error_as_tensorflow_s(content: bytes, tmp_path: Path) -> None:
+    """TensorFlow's reader raises OSError ("Cannot parse file ...") for a meta graph file
+    that parses neither as binary nor as text: both doors raise FileParseError, a
+    ParseError (ValueError) that is also an OSError; the same bytes given as bytes stay a
+    plain ParseError."""
+    import fastmeta
+
+    path = tmp_path / "bad.meta"
+    path.write_bytes(content)
+    with tf.Graph().as_default(), pytest.raises(OSError, match="Cannot parse file"):
+        tf.compat.v1.train.import_meta_graph(str(path))
+    with tf.Graph().as_default(), pytest.raises(fastmeta.FileParseError) as dropin:
+        ftf.import_meta_graph(str(path))
+    with pytest.raises(fastmeta.FileParseError) as free:
+        fastmeta.import_meta_graph(path, graph=fastmeta.Graph())
+    for e in (dropin.value, free.value):
+        assert isinstance(e, OSError) and isinstance(e, ValueError) and str(path) in str(e)
+    with pytest.raises(fastmeta.ParseError) as from_bytes:
+        fastmeta.import_meta_graph(content, graph=fastmeta.Graph())
+    assert not isinstance(from_bytes.value, OSError)

@@ -17,6 +17,7 @@ __all__ = [
     "Error",
     "FileChangedError",
     "FileError",
+    "FileParseError",
     "FunctionBodyError",
     "FunctionLibraryError",
     "GraphError",
@@ -63,6 +64,13 @@ class ParseError(Error, ValueError):
         """The message without its closing ``(at byte offset N)``: what went wrong, for a
         message about a larger input this one's bytes lie in (at another offset)."""
         return str(self).removesuffix(f" (at byte offset {self.offset})")
+
+
+class FileParseError(ParseError, OSError):
+    """A meta graph file (given by its path) whose bytes parse neither as a binary nor as
+    a text-format MetaGraphDef: a :class:`ParseError` that is also an ``OSError``, as
+    TensorFlow's reader raises ``OSError("Cannot parse file ...")`` there. (The same
+    bytes given as ``bytes`` or a buffer are a plain :class:`ParseError`.)"""
 
 
 class GraphError(Error, ValueError):

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 
 from fastmeta import _core
 from fastmeta._wire_schema import text_schema, wire_schema
-from fastmeta.errors import Error, FileError, MetaGraphNotFoundError, ParseError
+from fastmeta.errors import Error, FileError, FileParseError, MetaGraphNotFoundError, ParseError
 from fastmeta.protos import graph_pb2, meta_graph_pb2, saved_model_pb2
 
 __all__ = [
@@ -357,8 +357,14 @@ def load_meta_graph(meta_graph_or_file: MetaGraphSource) -> LoadedMetaGraph:
         label = f"<{type(meta_graph_or_file).__name__} buffer>"
     try:
         loaded = _parse_rest(buffer, label, path)
-    except Exception:
+    except ParseError as e:
         check_unchanged(buffer)  # (the error may be the zeros' of a truncated file)
+        if path is None or isinstance(e, OSError):
+            raise
+        # (a file TensorFlow's reader cannot parse is its OSError)
+        raise FileParseError(e.args[0], e.offset, path) from None
+    except Exception:
+        check_unchanged(buffer)
         raise
     check_unchanged(buffer)
     return loaded
