@@ -246,6 +246,22 @@ def test_deep_nesting_in_text_format(tmp_path: Path) -> None:
         assert "nested too deeply" in str(e)
 
 
+def test_a_huge_misplaced_token_gives_a_short_message(tmp_path: Path) -> None:
+    # protobuf's text-format error quotes the offending token whole: a 1 MB identifier
+    # where a value belongs made a message of megabytes. Cut in the middle, the line and
+    # column kept (a SavedModel's text too).
+    token = "x" * 1_000_000
+    path = tmp_path / "big.pbtxt"
+    path.write_text(f'graph_def {{ node {{ name: {token} }} }}')
+    e = raises(fastmeta.ParseError, lambda: fastmeta.read_meta_graph_file(path))
+    assert len(str(e)) < 3000 and "1:" in str(e) and "characters ...]" in str(e)
+    saved = tmp_path / "sm"
+    saved.mkdir()
+    (saved / "saved_model.pbtxt").write_text(f"meta_graphs {{ {token} }}")
+    e = raises(fastmeta.SavedModelParseError, lambda: fastmeta.saved_model.read_saved_model(saved))
+    assert len(str(e)) < 3000 and "characters ...]" in str(e)
+
+
 def test_graph_errors_name_the_node() -> None:
     e = raises(ValueError, lambda: rewrite(meta(node("a") + node("a"))))
     assert isinstance(e, fastmeta.GraphError) and e.node == "a"

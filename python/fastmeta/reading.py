@@ -29,6 +29,7 @@ __all__ = [
     "locate_decode_error",
     "parse_at_depth",
     "read_meta_graph_file",
+    "text_error",
 ]
 
 MetaGraphSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
@@ -215,6 +216,23 @@ def text_to_binary(data: Any, message: Any) -> Any:
     return _core.text_to_binary(data, schema, message.DESCRIPTOR.full_name)
 
 
+# The most characters of protobuf's text-format error kept in a message (it quotes the
+# offending token whole: a 10 MB string literal in the wrong place made a 20 MB message).
+_TEXT_ERROR_LIMIT = 1000
+
+
+def text_error(error: Exception) -> str:
+    """protobuf's text-format refusal ``error`` (or the RecursionError of its recursive
+    parser) as a message's reason, its middle cut when it is long."""
+    if not isinstance(error, text_format.ParseError):
+        return "messages nested too deeply to parse"
+    text = str(error)
+    if len(text) <= _TEXT_ERROR_LIMIT:
+        return text
+    keep = _TEXT_ERROR_LIMIT // 2
+    return f"{text[:keep]} [... {len(text) - 2 * keep} characters ...] {text[-keep:]}"
+
+
 def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception) -> LoadedMetaGraph:
     if isinstance(binary_error, ParseError):
         binary_error = ParseError(binary_error.args[0], binary_error.offset)  # (its path: `label` already)
@@ -238,7 +256,7 @@ def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception
     except (text_format.ParseError, RecursionError) as e:
         # (protobuf's text parser recurses per nested message: a few hundred levels
         # exhaust Python's stack, long before the binary format's limit of 100 applies)
-        what = e if isinstance(e, text_format.ParseError) else "messages nested too deeply to parse"
+        what = text_error(e)
         raise ParseError(
             f"Cannot parse file {label}: not a binary MetaGraphDef ({binary_error}), "
             f"and as text format: {what}",

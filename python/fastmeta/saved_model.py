@@ -48,6 +48,7 @@ from fastmeta.reading import (
     _varint,
     check_unchanged,
     tensorflow_alias_pool,
+    text_error,
     text_to_binary,
 )
 from fastmeta.scoping import prepend_name_scope
@@ -265,8 +266,7 @@ def _merge_text(raw: bytes, path: str) -> saved_model_pb2.SavedModel:
     try:
         text_format.Merge(text, message, descriptor_pool=tensorflow_alias_pool())
     except (text_format.ParseError, RecursionError) as e:
-        what = str(e) if isinstance(e, text_format.ParseError) else "messages nested too deeply to parse"
-        raise _parse_error(path, what, None) from None
+        raise _parse_error(path, text_error(e), None) from None
     return message
 
 
@@ -475,7 +475,7 @@ def load(
     _check_kwargs(kwargs)
     target = graph if graph is not None else get_default_graph()
     prefix = variables_path(d)
-    outcome: dict[str, Any] = {"variables": None, "init_op": None}
+    outcome: dict[str, Any] = {"variables": None, "assets": {}, "init_op": None}
 
     def restore(lookup: Any, saver: Saver | None) -> None:
         # Inside the import, before it commits: a missing or corrupt checkpoint fails the
@@ -490,6 +490,9 @@ def load(
                     "SavedModel): fastmeta restores nothing without TensorFlow",
                     saved.path, restore_op.name, restore_op.type,
                 )  # fmt: skip
+        # (in TensorFlow's order: the restore, the assets, the init op; a legacy asset
+        # collection that does not parse fails the load here, the graph untouched)
+        outcome["assets"] = asset_paths(d, meta.rest, import_scope)
         outcome["init_op"] = _init_op(lookup, meta.rest, import_scope)
 
     # The meta graph as read, at its depth in the file (protobuf's nesting limit counts
@@ -497,6 +500,4 @@ def load(
     loaded = LoadedMetaGraph(meta.data, meta.rest, "<bytes>", None, saved.text_format, 0 if saved.text_format else 1)
     with target.as_default(), reported_in_file(saved, meta):
         saver = import_with_kwargs(loaded, clear_devices, import_scope, target, kwargs, before_commit=restore)
-    return LoadedSavedModel(
-        d, meta, target, saver, outcome["variables"], asset_paths(d, meta.rest, import_scope), outcome["init_op"]
-    )
+    return LoadedSavedModel(d, meta, target, saver, outcome["variables"], outcome["assets"], outcome["init_op"])
