@@ -518,6 +518,30 @@ def test_bad_variables_leave_the_graph_unchanged(models: dict[str, Path], tmp_pa
     assert loaded.variables is not None and "imp/w" in loaded.variables
 
 
+def test_a_garbled_legacy_asset_collection_leaves_the_graph_unchanged(models: dict[str, Path], tmp_path: Path) -> None:
+    """An AssetFileDef in the legacy ``saved_model_assets`` collection that does not parse:
+    TensorFlow's loader fails after its import (DecodeError); the TF-free load reads the
+    assets inside the import (after the restore, as TensorFlow's order), so it fails with
+    the graph as it was (its assets were read after the import had committed)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    export_dir = tmp_path / "model"
+    shutil.copytree(models["main_op"], export_dir)
+    path = export_dir / "saved_model.pb"
+    saved = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    asset = saved.meta_graphs[0].collection_def["saved_model_assets"].any_list.value.add()
+    asset.type_url = "type.googleapis.com/tensorflow.AssetFileDef"
+    asset.value = b"\xff\xff"
+    path.write_bytes(saved.SerializeToString())
+    g = tf.Graph()
+    with v1.Session(graph=g) as sess, pytest.raises(Exception, match="Error parsing message"):
+        v1.saved_model.loader.load(sess, ["serve"], str(export_dir))
+    graph = fastmeta.Graph()
+    with pytest.raises(fastmeta.ParseError, match="an AssetFileDef cannot be parsed"):
+        fastmeta.saved_model.load(export_dir, ["serve"], import_scope="imp", graph=graph)
+    assert graph.get_operations() == [] and graph.get_all_collection_keys() == []
+
+
 def test_not_exactly_one_init_op(models: dict[str, Path], tmp_path: Path) -> None:
     from tensorflow.core.protobuf import saved_model_pb2
 
