@@ -618,14 +618,9 @@ class _Lookup:
         raise NotImplementedError
 
     def _find(self, name: str) -> Operation | None:
-        # Names are unique across parts (imports and created ops are uniquified against
-        # everything before them), so the newest part, where lookups during an import
-        # land, is searched first.
-        for part in reversed(self._all_parts()):
-            i = part.find(name)
-            if i >= 0:
-                return Operation(self._graph, part, i, self)
-        return None
+        """The operation ``name`` names, or None. (Names are unique across parts: imports
+        and created ops are uniquified against everything before them.)"""
+        raise NotImplementedError
 
     def _output_specs(self, op: Operation) -> list[int] | None:
         op_def = self._op_def(op.type)
@@ -815,6 +810,11 @@ class Graph(_Lookup):
         self._graph = self
         self._lock = threading.RLock()
         self._parts: list[_Part] = []
+        # The parts again, for lookups that do not walk every part: the imports (each
+        # looked up through its own hash table), and the block holding each created op
+        # by name (every create_op makes a part: a graph built op by op has thousands).
+        self._segments: list[_Segment] = []
+        self._block_of: dict[str, _Block] = {}
         self._names_in_use: dict[str, int] = {}
         # Per lowercased name, a run (lo, hi) of ``name_<k>``, lo <= k < hi, found in use
         # by unique_name's scan: a later scan skips it (see _unique_name)
@@ -837,6 +837,17 @@ class Graph(_Lookup):
     # -- parts ------------------------------------------------------------
     def _all_parts(self) -> Sequence[_Part]:
         return self._parts
+
+    def _find(self, name: str) -> Operation | None:
+        # (names are unique across parts: a created op's block by name, else the imports)
+        block = self._block_of.get(name)
+        if block is not None:
+            return Operation(self, block, block.find(name), self)
+        for seg in reversed(self._segments):
+            i = seg.find(name)
+            if i >= 0:
+                return Operation(self, seg, i, self)
+        return None
 
     def _op_def(self, op_type: str) -> op_def_pb2.OpDef | None:
         op_def = _registry_op_def(op_type) or self._op_defs.get(op_type)
@@ -871,7 +882,8 @@ class Graph(_Lookup):
     @staticmethod
     def _in_use(names: dict[str, int], parts: Sequence[_Part], key: str) -> bool:
         """Whether the lowercased name ``key`` is in use: in the name table, or the name
-        of an op of one of ``parts``."""
+        of an op of one of ``parts`` (the imports: every op created from Python has its
+        name in the table)."""
         return key in names or any(p.has_folded(key) for p in parts)
 
     def _name_count(self, names: dict[str, int], key: str, parts: Sequence[_Part]) -> int:
@@ -922,7 +934,7 @@ class Graph(_Lookup):
         asked for (compared case-insensitively, keeping the caller's capitalization), as
         TensorFlow 2.x. Marks it used unless asked not to."""
         with self._lock:
-            return self._unique_name(self._names_in_use, self._parts, self._name_runs, name, mark_as_used)
+            return self._unique_name(self._names_in_use, self._segments, self._name_runs, name, mark_as_used)
 
     def _enter_scope(
         self, names: dict[str, int], parts: Sequence[_Part], runs: dict[str, tuple[int, int]], name: str | None
@@ -945,7 +957,7 @@ class Graph(_Lookup):
         in ``/`` re-enters that scope verbatim; else a unique name under the current
         scope. Yields the scope with a trailing ``/`` (``""`` at the root)."""
         with self._lock:
-            new_stack, returned = self._enter_scope(self._names_in_use, self._parts, self._name_runs, name)
+            new_stack, returned = self._enter_scope(self._names_in_use, self._segments, self._name_runs, name)
         old = self._name_stack
         self._name_stack = new_stack
         try:
@@ -1231,19 +1243,30 @@ class _Transaction(_Lookup):
     def _all_parts(self) -> Sequence[_Part]:
         return list(self._graph._parts) + self.parts
 
+    def _segments(self) -> list[_Segment]:
+        """The imports, committed and staged: the parts whose names the name table lacks."""
+        return self._graph._segments + [p for p in self.parts if isinstance(p, _Segment)]
+
     def _find(self, name: str) -> Operation | None:
-        # As _Lookup._find (newest part first) through a cached list of the parts'
-        # lookup functions: this is the hot path of collection restoring.
+        # As the graph's lookup (the staged parts first) through a cached list of the
+        # parts' lookup functions: this is the hot path of collection restoring.
         search = self._search
         if search is None:
             search = self._search = [
-                (part.core.find if isinstance(part, _Segment) else part.find, part)
-                for part in reversed(self._all_parts())
+                (part.core.find if isinstance(part, _Segment) else part.find, part) for part in reversed(self.parts)
             ]
         for find, part in search:
             i = find(name)
             if i >= 0:
                 return Operation(self._graph, part, i, self)
+        g = self._graph
+        block = g._block_of.get(name)
+        if block is not None:
+            return Operation(g, block, block.find(name), self)
+        for seg in reversed(g._segments):
+            i = seg.core.find(name)
+            if i >= 0:
+                return Operation(g, seg, i, self)
         return None
 
     def _op_def(self, op_type: str) -> op_def_pb2.OpDef | None:
@@ -1270,7 +1293,7 @@ class _Transaction(_Lookup):
         saved = g._name_stack
         g._name_stack = self.name_stack
         try:
-            return g._unique_name(self.names, self._all_parts(), self.runs, name, mark_as_used)
+            return g._unique_name(self.names, self._segments(), self.runs, name, mark_as_used)
         finally:
             g._name_stack = saved
 
@@ -1279,7 +1302,7 @@ class _Transaction(_Lookup):
         saved = g._name_stack
         g._name_stack = self.name_stack
         try:
-            return g._enter_scope(self.names, self._all_parts(), self.runs, name)
+            return g._enter_scope(self.names, self._segments(), self.runs, name)
         finally:
             g._name_stack = saved
 
@@ -1437,6 +1460,11 @@ class _Transaction(_Lookup):
     def commit(self) -> None:
         g = self._graph
         g._parts.extend(self.parts)
+        for part in self.parts:
+            if isinstance(part, _Segment):
+                g._segments.append(part)
+            else:
+                g._block_of.update(dict.fromkeys(part.index, part))
         g._names_in_use.clear()
         g._names_in_use.update(self.names)
         g._name_runs = self.runs
