@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -880,22 +881,22 @@ class Graph(_Lookup):
         return self._name_stack
 
     @staticmethod
-    def _in_use(names: dict[str, int], parts: Sequence[_Part], key: str) -> bool:
+    def _in_use(names: MutableMapping[str, int], parts: Sequence[_Part], key: str) -> bool:
         """Whether the lowercased name ``key`` is in use: in the name table, or the name
         of an op of one of ``parts`` (the imports: every op created from Python has its
         name in the table)."""
         return key in names or any(p.has_folded(key) for p in parts)
 
-    def _name_count(self, names: dict[str, int], key: str, parts: Sequence[_Part]) -> int:
+    def _name_count(self, names: MutableMapping[str, int], key: str, parts: Sequence[_Part]) -> int:
         if key in names:
             return names[key]
         return 1 if self._in_use(names, parts, key) else 0
 
     def _unique_name(
         self,
-        names: dict[str, int],
+        names: MutableMapping[str, int],
         parts: Sequence[_Part],
-        runs: dict[str, tuple[int, int]],
+        runs: MutableMapping[str, tuple[int, int]],
         name: str,
         mark_as_used: bool,
     ) -> str:
@@ -937,7 +938,11 @@ class Graph(_Lookup):
             return self._unique_name(self._names_in_use, self._segments, self._name_runs, name, mark_as_used)
 
     def _enter_scope(
-        self, names: dict[str, int], parts: Sequence[_Part], runs: dict[str, tuple[int, int]], name: str | None
+        self,
+        names: MutableMapping[str, int],
+        parts: Sequence[_Part],
+        runs: MutableMapping[str, tuple[int, int]],
+        name: str | None,
     ) -> tuple[str, str]:
         """(new name stack, returned scope) for ``name_scope(name)``; raises ValueError."""
         if name:
@@ -1228,8 +1233,12 @@ class _Transaction(_Lookup):
     def __init__(self, graph: Graph):
         self._graph = graph
         self.parts: list[_Part] = []
-        self.names: dict[str, int] = dict(graph._names_in_use)
-        self.runs: dict[str, tuple[int, int]] = dict(graph._name_runs)
+        # The graph's name table and runs with this transaction's changes over them
+        # (written to the first map; the graph's own, read through, stay as they are
+        # until commit): no copy per transaction, so that ops created one by one, each
+        # in a transaction of its own, cost no copy of the whole table.
+        self.names: ChainMap[str, int] = ChainMap({}, graph._names_in_use)
+        self.runs: ChainMap[str, tuple[int, int]] = ChainMap({}, graph._name_runs)
         self.collections: dict[Any, list[Any]] = {}
         self.deferred: set[Any] = set()  # keys whose staged lists hold _Deferred runs
         self.op_defs: dict[str, op_def_pb2.OpDef] = {}
@@ -1465,9 +1474,8 @@ class _Transaction(_Lookup):
                 g._segments.append(part)
             else:
                 g._block_of.update(dict.fromkeys(part.index, part))
-        g._names_in_use.clear()
-        g._names_in_use.update(self.names)
-        g._name_runs = self.runs
+        g._names_in_use.update(self.names.maps[0])
+        g._name_runs.update(self.runs.maps[0])
         for key, items in self.collections.items():
             if key in self.deferred and key in g._collections and key not in g._deferred:
                 # The graph's list may be in a caller's hands (get_collection_ref): it
@@ -1487,8 +1495,8 @@ class _Transaction(_Lookup):
         # look in the graph, which holds the staged parts (and whatever comes later).
         self.parts = []
         self._search = None
-        self.names = {}
-        self.runs = {}
+        self.names = ChainMap()
+        self.runs = ChainMap()
         self.collections = {}
         self.deferred = set()
         self.functions = {}
