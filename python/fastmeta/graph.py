@@ -180,27 +180,22 @@ def _node_decode_error(name: str, data: bytes, error: Exception) -> ParseError:
 class _Block:
     """Nodes created from Python, in creation order."""
 
-    __slots__ = ("folded", "index", "nodes")
+    __slots__ = ("index", "nodes")
 
     def __init__(self) -> None:
         self.nodes: list[node_def_pb2.NodeDef] = []
         self.index: dict[str, int] = {}
-        self.folded: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.nodes)
 
     def add(self, node: node_def_pb2.NodeDef) -> int:
         self.index[node.name] = len(self.nodes)
-        self.folded.add(node.name.lower())
         self.nodes.append(node)
         return len(self.nodes) - 1
 
     def find(self, name: str) -> int:
         return self.index.get(name, -1)
-
-    def has_folded(self, lower: str) -> bool:
-        return lower in self.folded
 
     def name(self, i: int) -> str:
         return self.nodes[i].name
@@ -881,13 +876,13 @@ class Graph(_Lookup):
         return self._name_stack
 
     @staticmethod
-    def _in_use(names: MutableMapping[str, int], parts: Sequence[_Part], key: str) -> bool:
+    def _in_use(names: MutableMapping[str, int], parts: Sequence[_Segment], key: str) -> bool:
         """Whether the lowercased name ``key`` is in use: in the name table, or the name
-        of an op of one of ``parts`` (the imports: every op created from Python has its
+        of an op of one of ``parts``, the imports (every op created from Python has its
         name in the table)."""
         return key in names or any(p.has_folded(key) for p in parts)
 
-    def _name_count(self, names: MutableMapping[str, int], key: str, parts: Sequence[_Part]) -> int:
+    def _name_count(self, names: MutableMapping[str, int], key: str, parts: Sequence[_Segment]) -> int:
         if key in names:
             return names[key]
         return 1 if self._in_use(names, parts, key) else 0
@@ -895,13 +890,13 @@ class Graph(_Lookup):
     def _unique_name(
         self,
         names: MutableMapping[str, int],
-        parts: Sequence[_Part],
+        parts: Sequence[_Segment],
         runs: MutableMapping[str, tuple[int, int]],
         name: str,
         mark_as_used: bool,
     ) -> str:
         """TensorFlow's ``Graph.unique_name`` on the name table ``names`` (lowercased name
-        -> count) and the ops of ``parts``: the count ``i`` of the name is kept (raised by
+        -> count) and the ops of the imports ``parts``: the count ``i`` of the name is kept (raised by
         one when marking); if it is not 0, the first of ``name_i``, ``name_<i+1>``, ...
         not in use is the name (marked with count 1). TensorFlow scans from ``name_i``
         each time: with a graph holding ``a_1`` ... ``a_N``, every import into scope
@@ -940,7 +935,7 @@ class Graph(_Lookup):
     def _enter_scope(
         self,
         names: MutableMapping[str, int],
-        parts: Sequence[_Part],
+        parts: Sequence[_Segment],
         runs: MutableMapping[str, tuple[int, int]],
         name: str | None,
     ) -> tuple[str, str]:
