@@ -559,6 +559,37 @@ def test_not_exactly_one_init_op(models: dict[str, Path], tmp_path: Path) -> Non
     assert graph.get_operations() == []
 
 
+@pytest.mark.parametrize("where", ["signature", "main_op"])
+def test_an_init_op_naming_a_tensor_is_tensorflow_s_type_error(models: dict[str, Path], tmp_path: Path,
+                                                               where: str) -> None:  # fmt: skip
+    """The init op given by the ``__saved_model_init_op`` signature or the
+    ``saved_model_main_op`` collection names a tensor (``y:0``): TensorFlow's loader takes
+    its truth value and fails (OperatorNotAllowedInGraphError, a TypeError); so do both
+    doors (the TF-free one with the graph as it was)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    export_dir = tmp_path / "model"
+    shutil.copytree(models["asset_file_def" if where == "signature" else "main_op"], export_dir)
+    path = export_dir / "saved_model.pb"
+    saved = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    meta = saved.meta_graphs[0]
+    if where == "signature":
+        meta.signature_def["__saved_model_init_op"].outputs["__saved_model_init_op"].name = "y:0"
+    else:
+        meta.collection_def["saved_model_main_op"].node_list.value[0] = "y:0"
+    path.write_bytes(saved.SerializeToString())
+    expected = _tf_error(export_dir, ["serve"])
+    assert isinstance(expected, TypeError) and "as a Python `bool` is not allowed" in str(expected)
+    with v1.Session(graph=tf.Graph()) as sess, pytest.raises(TypeError) as dropin:
+        ftf.saved_model.load(sess, ["serve"], str(export_dir))
+    assert type(dropin.value) is type(expected)
+    graph = fastmeta.Graph()
+    with pytest.raises(fastmeta.SavedModelTypeError, match="names tensor 'imp/y:0', not an operation") as info:
+        fastmeta.saved_model.load(export_dir, ["serve"], import_scope="imp", graph=graph)
+    assert isinstance(info.value, TypeError) and "as a Python `bool` is not allowed" in str(info.value)
+    assert graph.get_operations() == []
+
+
 def test_contains_saved_model(models: dict[str, Path], tmp_path: Path) -> None:
     for kind in ("main_op", "pbtxt"):
         assert fastmeta.saved_model.contains_saved_model(models[kind]) == v1.saved_model.contains_saved_model(

@@ -31,6 +31,7 @@ __all__ = [
     "SavedModelError",
     "SavedModelNotFoundError",
     "SavedModelParseError",
+    "SavedModelTypeError",
     "ScopeError",
     "SizeLimitError",
     "TagsNotFoundError",
@@ -241,6 +242,14 @@ class SavedModelError(Error, RuntimeError):
     """A SavedModel TensorFlow's loader refuses with a ``RuntimeError`` (no meta graph with
     the tags asked for, not exactly one init op in its collection) or cannot finish
     (an init op named by the ``__saved_model_init_op`` signature that is not in the graph)."""
+
+
+class SavedModelTypeError(SavedModelError, TypeError):
+    """A SavedModel TensorFlow's loader refuses with a ``TypeError``: an init op (the
+    ``__saved_model_init_op`` signature's output, or the ``saved_model_main_op``
+    collection's entry) naming a tensor, not an operation; TensorFlow's loader takes its
+    truth value, which a graph tensor has none of. A :class:`SavedModelError` that is also
+    a ``TypeError``."""
 
 
 class TagsNotFoundError(SavedModelError):

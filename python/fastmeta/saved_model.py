@@ -37,6 +37,7 @@ from fastmeta.errors import (
     SavedModelError,
     SavedModelNotFoundError,
     SavedModelParseError,
+    SavedModelTypeError,
     TagsNotFoundError,
 )
 from fastmeta.graph import Graph, Operation, Tensor, get_default_graph
@@ -351,7 +352,18 @@ def asset_paths(
 def _init_op(lookup: Any, rest: meta_graph_pb2.MetaGraphDef, import_scope: str | None) -> Operation | Tensor | None:
     """TensorFlow's ``get_init_op``: the element the ``__saved_model_init_op`` signature
     names, else the first of the graph's ``saved_model_main_op`` collection, else of its
-    ``legacy_init_op`` collection (each checked to hold one node in the meta graph)."""
+    ``legacy_init_op`` collection (each checked to hold one node in the meta graph). The
+    first two go through a Python ``or`` there: a tensor (not an operation) is refused."""
+
+    def operation(element: Any, where: str) -> Any:
+        if isinstance(element, Tensor):
+            raise SavedModelTypeError(
+                f"the SavedModel's init op ({where}) names tensor '{element.name}', not an operation: "
+                "TensorFlow's loader refuses it (Using a symbolic `tf.Tensor` as a Python `bool` is not "
+                "allowed)"
+            )
+        return element
+
     if INIT_OP_SIGNATURE_KEY in rest.signature_def:
         outputs = rest.signature_def[INIT_OP_SIGNATURE_KEY].outputs
         name = outputs[INIT_OP_SIGNATURE_KEY].name if INIT_OP_SIGNATURE_KEY in outputs else ""
@@ -364,7 +376,7 @@ def _init_op(lookup: Any, rest: meta_graph_pb2.MetaGraphDef, import_scope: str |
                 "using the public API, please make sure the SignatureDef in the SavedModel does not "
                 f'contain the key "{INIT_OP_SIGNATURE_KEY}".'
             ) from None
-        return element
+        return operation(element, f"signature '{INIT_OP_SIGNATURE_KEY}'")
     for key in (MAIN_OP_KEY, LEGACY_INIT_OP_KEY):
         if key in rest.collection_def:
             names = list(rest.collection_def[key].node_list.value)
@@ -373,7 +385,8 @@ def _init_op(lookup: Any, rest: meta_graph_pb2.MetaGraphDef, import_scope: str |
             items = lookup.get_collection(key)
             if not items:
                 raise SavedModelError(f"the graph's collection '{key}' is empty (not restored by the import)")
-            return items[0]  # type: ignore[no-any-return]
+            # (the legacy key is the last of TensorFlow's `or` chain: returned as it is)
+            return operation(items[0], f"collection '{key}'") if key == MAIN_OP_KEY else items[0]
     return None
 
 
