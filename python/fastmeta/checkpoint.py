@@ -285,8 +285,7 @@ class CheckpointReader:
         shard_id, offset, size, crc32c, slices). V1: dtype, shape, slices (empty when
         stored whole), shard_id (the file of its first slice) and parts ((slice, file)
         per stored slice); num_slices, their count."""
-        self._entry(name)  # (a name the checkpoint lacks: the reader's CheckpointError)
-        return dict(self._reader.entry(name))
+        return dict(self._reader.entry(name))  # (a name it lacks: CheckpointError naming the index)
 
     def get_dtype(self, name: str) -> np.dtype:
         """The numpy dtype of what :meth:`get_tensor` returns for ``name``."""

@@ -22,6 +22,7 @@ from fastmeta.rewrite import (
     rewrite_meta_graph,
     rewrite_meta_graph_bytes,
     run_core,
+    unbound_input_names,
     unbound_inputs,
 )
 
@@ -79,8 +80,7 @@ def _described(loaded: LoadedMetaGraph) -> tuple[Any, list[str]]:
     leaves a control input from outside the scope (``^$unbound_inputs_c``) out of the
     collection: one the core then refuses is added and the pass run again (once per
     such input: no pass over the nodes in Python)."""
-    values = (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in unbound_inputs(loaded.rest))
-    names = list(dict.fromkeys(values))
+    names = list(dict.fromkeys(unbound_input_names(unbound_inputs(loaded.rest))))
     while True:
         try:
             return run_core(loaded, "", input_map=input_map_pairs({n: n for n in names})), names

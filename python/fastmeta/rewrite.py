@@ -53,6 +53,13 @@ def unbound_inputs(rest: Any, col_name: str | None = "unbound_inputs") -> list[A
     return list(getattr(coll, kind).value) if kind else []
 
 
+def unbound_input_names(values: Sequence[Any]) -> list[str]:
+    """Unbound-inputs collection ``values`` (as stored: bytes for a bytes_list) as names:
+    bytes read as UTF-8 (a byte that is not, which TensorFlow fails to decode, replaced),
+    anything else as its ``str``."""
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+
+
 def unbound_inputs_error(values: Sequence[Any], input_map: Mapping[Any, Any] | None) -> InputMapError | None:
     """TensorFlow's refusal of an import whose unbound-inputs collection holds ``values``
     (as stored: bytes for a bytes_list) unless the input_map's keys are exactly those
@@ -63,7 +70,7 @@ def unbound_inputs_error(values: Sequence[Any], input_map: Mapping[Any, Any] | N
     matches no key.)"""
     if not values:
         return None
-    names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+    names = unbound_input_names(values)
     if input_map and sorted(names) == sorted(input_map):
         return None
 
