@@ -240,6 +240,29 @@ def test_unused_keys_are_named_in_tensorflows_order(keys: list[str]) -> None:
     assert _fm_rewrite(data, keys) == want
 
 
+def test_keys_naming_no_node_are_unused_keys_named_as_tensorflow_names_them() -> None:
+    # TensorFlow's Python importer splits a key itself ("^" and all after it; else the op
+    # name before the one ":") and hands the importer (op name, index): "" is (""; 0),
+    # ":1" ("", 1), "^" a control key on "", "^x:0" a control key on a node "x:0". None
+    # names a node, so each is an unused key, listed as (op name, index) in the map's
+    # order. fastmeta's core parsed the normalised "op:index" again as an input ("" was
+    # named ":0:0", "^" refused as naming no node, "^x:0" as a control key mapped to a
+    # tensor).
+    data = _meta()
+    keys = ["^x:1", "", ":1", "^x:0", "^"]
+    want = "Attempted to map inputs that were not found in graph_def: [^, :0, :1, ^x:0, ^x:1]"
+    for key in keys:  # (one at a time: TensorFlow's message lists views of freed strings)
+        assert _tf_import(v1.train.import_meta_graph, data, [key])[0] == "error"
+    try:
+        tf_result: tuple[str, Any] = _tf_import(v1.train.import_meta_graph, data, keys)
+    except UnicodeDecodeError:  # (the garbled list, some runs)
+        tf_result = ("error", "")
+    assert tf_result[0] == "error"
+    assert _tf_import(fmtf.import_meta_graph, data, keys) == ("error", want)
+    assert _fm_import(data, keys) == ("error", want)
+    assert _fm_rewrite(data, keys) == ("error", want)
+
+
 @pytest.mark.parametrize("key", ["x: 0", "x:+0", "x:0_0", "x:a", "x:", "x:0:1", "x:-1"])
 def test_tensor_keys_are_parsed_as_tensorflow_parses_them(key: str) -> None:
     # int() of what follows the one ":" ("x: 0" is x:0), with TensorFlow's messages for

@@ -2147,12 +2147,12 @@ class Rewriter {
       const int given = m < opts_.input_map_dtypes.size() ? opts_.input_map_dtypes[m] : 0;
       const bool known = given > 0 && IsBaseType(static_cast<uint64_t>(given > kRefOffset ? given - kRefOffset : given));
       const uint8_t dtype = known ? static_cast<uint8_t>(given) : 0;
-      TensorRef k = ParseTensorName(key);
+      TensorRef k = ParseMapKey(key);
       TensorRef v = ParseTensorName(value);
       // A tensor key below the control slot ("x:-2") is output -2 of x to TensorFlow's
       // importer: no input uses it, and it is reported only when x is not in the file.
-      const bool below_control = BelowControlSlot(key, k);
-      if (k.node.empty()) throw InputMapError("input_map key " + Quote(key) + " names no node");
+      // (A key naming no node, "" or "^", is one no input uses: reported as unused.)
+      const bool below_control = k.index < -1;
       if (v.node.empty()) throw InputMapError("input_map value " + Quote(value) + " for key " + Quote(key) + " names no node");
       if ((k.control() && !below_control) != v.control()) {
         throw InputMapError("input_map maps " + Quote(key) + " to " + Quote(value) +
@@ -2186,19 +2186,39 @@ class Rewriter {
     }
   }
 
-  // Whether `key` is "name:-k" with k >= 2 (within a C int): then `ref` becomes (name, -k).
-  static bool BelowControlSlot(std::string_view key, TensorRef& ref) {
-    const size_t colon = key.rfind(":-");
-    if (colon == std::string_view::npos || colon == 0 || colon + 2 == key.size()) return false;
-    int64_t k = 0;
-    for (size_t p = colon + 2; p < key.size(); ++p) {
-      if (key[p] < '0' || key[p] > '9' || k > (int64_t{1} << 31)) return false;
-      k = k * 10 + (key[p] - '0');
+  // An input_map key as TensorFlow's Python importer hands it on: "^name" (a control
+  // key: all after the '^', which may hold a ':'), or "name:index" with an int32 index
+  // after the last ':' (the normalised spelling the Python layer passes; the name may be
+  // empty; "name:-k", k >= 2, lies below the control slot); any other spelling as
+  // ParseTensorName reads an input ("x" for "x:0").
+  static TensorRef ParseMapKey(std::string_view key) {
+    TensorRef ref;
+    if (!key.empty() && key[0] == '^') {
+      ref.node = key.substr(1);
+      ref.index = -1;
+      return ref;
     }
-    if (k < 2 || k > (int64_t{1} << 31)) return false;
-    ref.node = key.substr(0, colon);
-    ref.index = static_cast<int32_t>(-k);
-    return true;
+    const size_t colon = key.rfind(':');
+    if (colon != std::string_view::npos) {
+      size_t p = colon + 1;
+      const bool negative = p < key.size() && key[p] == '-';
+      if (negative) ++p;
+      int64_t k = 0;
+      bool digits = p < key.size();
+      for (; p < key.size(); ++p) {
+        if (key[p] < '0' || key[p] > '9' || k > (int64_t{1} << 31)) {
+          digits = false;
+          break;
+        }
+        k = k * 10 + (key[p] - '0');
+      }
+      if (digits && (negative ? k >= 2 && k <= (int64_t{1} << 31) : k < (int64_t{1} << 31))) {
+        ref.node = key.substr(0, colon);
+        ref.index = static_cast<int32_t>(negative ? -k : k);
+        return ref;
+      }
+    }
+    return ParseTensorName(key);
   }
 
   static std::string_view NameOf(const InputRef& input) { return input.name(); }
