@@ -113,9 +113,7 @@ def generate(directory: Path, total_bytes: int, count: int) -> tuple[str, str, i
         init.attr["value"].tensor.float_val.append(0.0)
         for d in shape:
             init.attr["value"].tensor.tensor_shape.dim.add(size=d)
-        assign = meta.graph_def.node.add(
-            name=name + "/Assign", op="Assign", input=[name, init.name]
-        )
+        assign = meta.graph_def.node.add(name=name + "/Assign", op="Assign", input=[name, init.name])
         assign.attr["T"].CopyFrom(float_t)
         read = meta.graph_def.node.add(name=name + "/read", op="Identity", input=[name])
         read.attr["T"].CopyFrom(float_t)
@@ -321,9 +319,7 @@ def child(kind: str, prefix: str, meta: str) -> dict[str, Any]:
         reader = load_checkpoint(prefix)
         for n in names:
             e = reader.entry(n)
-            crcs[n] = core.crc32c(
-                memoryview(result[e["shard_id"]])[e["offset"] : e["offset"] + e["size"]]
-            )
+            crcs[n] = core.crc32c(memoryview(result[e["shard_id"]])[e["offset"] : e["offset"] + e["size"]])
     else:
         for n in names:
             arr = np.ascontiguousarray(result[n])
@@ -364,8 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vars", type=int, default=40, help="number of variables (default 40)")
     ap.add_argument("--tmp", default=None, help="directory for the temporary checkpoint")
     ap.add_argument("--no-tf", action="store_true", help="skip the TensorFlow contender")
-    ap.add_argument("--format", choices=["v2", "v1"], default="v2",
-                    help="v1: TensorFlow rewrites the checkpoint as a legacy V1 file, which is read")
+    ap.add_argument(
+        "--format",
+        choices=["v2", "v1"],
+        default="v2",
+        help="v1: TensorFlow rewrites the checkpoint as a legacy V1 file, which is read",
+    )
     ap.add_argument("--out", default=str(HERE / "results"), help="directory for the JSON")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--prefix", help=argparse.SUPPRESS)

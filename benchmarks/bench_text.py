@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                 import tensorflow  # noqa: F401
             except ImportError:
                 continue
-        out = subprocess.run([sys.executable, __file__, "--one", kind, str(path)], check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", kind, str(path)], check=True, capture_output=True, text=True
+        )
         results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{kind:15s} {results[kind]['seconds']:9.3f} s  {results[kind]['nodes']:,} nodes", flush=True)
     hashes = {r["hash"] for k, r in results.items() if k.startswith("fastmeta")}
@@ -103,14 +104,21 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the two fastmeta imports differ")
     base = results.get("tf") or results.get("fastmeta_merge")
     if base is not None and "fastmeta" in results:
-        print(f"fastmeta: {base['seconds'] / results['fastmeta']['seconds']:.1f}x the "
-              f"{'TensorFlow' if 'tf' in results else 'text_format.Merge'} import")
+        print(
+            f"fastmeta: {base['seconds'] / results['fastmeta']['seconds']:.1f}x the "
+            f"{'TensorFlow' if 'tf' in results else 'text_format.Merge'} import"
+        )
     if args.json:
         record = {
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                        "python": platform.python_version()},
-            "file": path.name, "file_bytes": path.stat().st_size, "results": results,
+            "machine": {
+                "cpu": platform.processor() or platform.machine(),
+                "cores": os.cpu_count(),
+                "python": platform.python_version(),
+            },
+            "file": path.name,
+            "file_bytes": path.stat().st_size,
+            "results": results,
         }
         args.json.write_text(json.dumps(record, indent=2) + "\n")
     return 0

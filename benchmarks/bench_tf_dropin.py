@@ -69,15 +69,14 @@ def generate_with_tf(nodes: int, path: Path) -> None:
                 for i in range(min(depth, layers - t * depth)):
                     with tf.compat.v1.variable_scope(f"layer{i}"):
                         w = tf.compat.v1.get_variable(
-                            "w", [8, 8], initializer=tf.compat.v1.glorot_uniform_initializer())
-                        b = tf.compat.v1.get_variable(
-                            "b", [8], initializer=tf.compat.v1.zeros_initializer())
+                            "w", [8, 8], initializer=tf.compat.v1.glorot_uniform_initializer()
+                        )
+                        b = tf.compat.v1.get_variable("b", [8], initializer=tf.compat.v1.zeros_initializer())
                         h = tf.nn.relu(tf.matmul(h, w) + b)
                 losses.append(tf.reduce_mean(tf.square(h)))
         loss = tf.add_n(losses, name="loss")
         step = tf.compat.v1.train.get_or_create_global_step()
-        train = tf.compat.v1.train.AdamOptimizer(1e-3).minimize(
-            loss, global_step=step, name="train")
+        train = tf.compat.v1.train.AdamOptimizer(1e-3).minimize(loss, global_step=step, name="train")
         tf.compat.v1.add_to_collection("train_op", train)
         saver = tf.compat.v1.train.Saver()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,10 +95,12 @@ def _generate_tf_free(size: str, nodes: int) -> Path | None:
         return path
     proc = subprocess.run(
         [sys.executable, str(generator), "--nodes", str(nodes), "--out", str(path)],
-        capture_output=True, text=True, check=False)
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0 or not path.is_file():
-        print(f"  (benchmarks/generate.py failed, using the TF-built graph: "
-              f"{proc.stderr.strip()[-300:]})")
+        print(f"  (benchmarks/generate.py failed, using the TF-built graph: {proc.stderr.strip()[-300:]})")
         return None
     return path
 
@@ -183,8 +184,7 @@ def _measure(kind: str, path: str) -> dict[str, Any]:
 
 
 def _in_child(*args: str) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"child {args} failed:\n{proc.stderr[-3000:]}")
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -212,8 +212,10 @@ def run(size: str, tf_built: bool) -> dict[str, Any]:
     for kind, r in runs.items():
         same = (r["nodes"], r["digest"]) == (base["nodes"], base["digest"])
         r["equal_to_tf"] = same
-        print(f"  {kind:9s} {r['seconds']:8.3f} s  nodes={r['nodes']} digest={r['digest']}"
-              f"{'' if same else '  <-- DIFFERS FROM TF'}")
+        print(
+            f"  {kind:9s} {r['seconds']:8.3f} s  nodes={r['nodes']} digest={r['digest']}"
+            f"{'' if same else '  <-- DIFFERS FROM TF'}"
+        )
     fm, floor = runs["fastmeta"], runs["floor"]
     speedup = base["seconds"] / fm["seconds"]
     vs_floor = fm["seconds"] / floor["seconds"]
@@ -227,8 +229,14 @@ def run(size: str, tf_built: bool) -> dict[str, Any]:
     accounted = sum(fm["phases"].values())
     print(f"    {'(unaccounted)':24s} {total - accounted:8.3f} s")
     print("  floor breakdown: " + ", ".join(f"{k} {v:.3f} s" for k, v in floor["phases"].items()))
-    return {"size": size, "file": path.name, "megabytes": mb, "runs": runs,
-            "speedup_vs_tf": speedup, "ratio_vs_floor": vs_floor}
+    return {
+        "size": size,
+        "file": path.name,
+        "megabytes": mb,
+        "runs": runs,
+        "speedup_vs_tf": speedup,
+        "ratio_vs_floor": vs_floor,
+    }
 
 
 def main() -> None:
@@ -238,14 +246,16 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100k,1m")
-    parser.add_argument("--tf-built", action="store_true",
-                        help="use the TensorFlow-built graphs even if generate.py exists")
+    parser.add_argument(
+        "--tf-built", action="store_true", help="use the TensorFlow-built graphs even if generate.py exists"
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     import tensorflow as tf
 
-    print(f"python {platform.python_version()}, tensorflow {tf.__version__}, "
-          f"{platform.machine()}, {os.cpu_count()} cpus")
+    print(
+        f"python {platform.python_version()}, tensorflow {tf.__version__}, {platform.machine()}, {os.cpu_count()} cpus"
+    )
     report = [run(size, args.tf_built) for size in args.sizes.split(",")]
     ok = all(r["runs"][k]["equal_to_tf"] for r in report for k in r["runs"])
     print(f"\nall results equal to TensorFlow's: {ok}")

@@ -60,78 +60,122 @@ OP_SPECS: dict[str, tuple[str, str, str, bool]] = {
     "Const": ("", "output:dtype", "value:tensor; dtype:type", False),
     "Identity": ("input:T", "output:T", "T:type", False),
     "NoOp": ("", "", "", False),
-    "VariableV2": ("", "ref:Ref(dtype)",
-                   "shape:shape; dtype:type; container:string=''; shared_name:string=''", True),
-    "Assign": ("ref:Ref(T), value:T", "output_ref:Ref(T)",
-               "T:type; validate_shape:bool=true; use_locking:bool=true", False),
-    "AssignAdd": ("ref:Ref(T), value:T", "output_ref:Ref(T)", "T:type; use_locking:bool=false",
-                  False),
-    "TruncatedNormal": ("shape:T", "output:dtype", "seed:int=0; seed2:int=0; dtype:type; T:type",
-                        True),
-    "RandomUniform": ("shape:T", "output:dtype", "seed:int=0; seed2:int=0; dtype:type; T:type",
-                      True),
-    "RandomUniformInt": ("shape:T, minval:Tout, maxval:Tout", "output:Tout",
-                         "seed:int=0; seed2:int=0; Tout:type; T:type", True),
+    "VariableV2": ("", "ref:Ref(dtype)", "shape:shape; dtype:type; container:string=''; shared_name:string=''", True),
+    "Assign": (
+        "ref:Ref(T), value:T",
+        "output_ref:Ref(T)",
+        "T:type; validate_shape:bool=true; use_locking:bool=true",
+        False,
+    ),
+    "AssignAdd": ("ref:Ref(T), value:T", "output_ref:Ref(T)", "T:type; use_locking:bool=false", False),
+    "TruncatedNormal": ("shape:T", "output:dtype", "seed:int=0; seed2:int=0; dtype:type; T:type", True),
+    "RandomUniform": ("shape:T", "output:dtype", "seed:int=0; seed2:int=0; dtype:type; T:type", True),
+    "RandomUniformInt": (
+        "shape:T, minval:Tout, maxval:Tout",
+        "output:Tout",
+        "seed:int=0; seed2:int=0; Tout:type; T:type",
+        True,
+    ),
     "Mul": ("x:T, y:T", "z:T", "T:type", False),
     "AddV2": ("x:T, y:T", "z:T", "T:type", False),
     "RealDiv": ("x:T, y:T", "z:T", "T:type", False),
-    "Conv2D": ("input:T, filter:T", "output:T",
-               "T:type; strides:list(int); use_cudnn_on_gpu:bool=true; padding:string; "
-               "explicit_paddings:list(int)=[]; data_format:string='NHWC'; "
-               "dilations:list(int)=[1,1,1,1]", False),
-    "Conv2DBackpropInput": ("input_sizes:DT_INT32, filter:T, out_backprop:T", "output:T",
-                            "T:type; strides:list(int); use_cudnn_on_gpu:bool=true; "
-                            "padding:string; explicit_paddings:list(int)=[]; "
-                            "data_format:string='NHWC'; dilations:list(int)=[1,1,1,1]", False),
-    "Conv2DBackpropFilter": ("input:T, filter_sizes:DT_INT32, out_backprop:T", "output:T",
-                             "T:type; strides:list(int); use_cudnn_on_gpu:bool=true; "
-                             "padding:string; explicit_paddings:list(int)=[]; "
-                             "data_format:string='NHWC'; dilations:list(int)=[1,1,1,1]", False),
+    "Conv2D": (
+        "input:T, filter:T",
+        "output:T",
+        "T:type; strides:list(int); use_cudnn_on_gpu:bool=true; padding:string; "
+        "explicit_paddings:list(int)=[]; data_format:string='NHWC'; "
+        "dilations:list(int)=[1,1,1,1]",
+        False,
+    ),
+    "Conv2DBackpropInput": (
+        "input_sizes:DT_INT32, filter:T, out_backprop:T",
+        "output:T",
+        "T:type; strides:list(int); use_cudnn_on_gpu:bool=true; "
+        "padding:string; explicit_paddings:list(int)=[]; "
+        "data_format:string='NHWC'; dilations:list(int)=[1,1,1,1]",
+        False,
+    ),
+    "Conv2DBackpropFilter": (
+        "input:T, filter_sizes:DT_INT32, out_backprop:T",
+        "output:T",
+        "T:type; strides:list(int); use_cudnn_on_gpu:bool=true; "
+        "padding:string; explicit_paddings:list(int)=[]; "
+        "data_format:string='NHWC'; dilations:list(int)=[1,1,1,1]",
+        False,
+    ),
     "BiasAdd": ("value:T, bias:T", "output:T", "T:type; data_format:string='NHWC'", False),
     "BiasAddGrad": ("out_backprop:T", "output:T", "T:type; data_format:string='NHWC'", False),
     "Relu": ("features:T", "activations:T", "T:type", False),
     "ReluGrad": ("gradients:T, features:T", "backprops:T", "T:type", False),
-    "MatMul": ("a:T, b:T", "product:T",
-               "transpose_a:bool=false; transpose_b:bool=false; T:type; grad_a:bool=false; "
-               "grad_b:bool=false", False),
+    "MatMul": (
+        "a:T, b:T",
+        "product:T",
+        "transpose_a:bool=false; transpose_b:bool=false; T:type; grad_a:bool=false; grad_b:bool=false",
+        False,
+    ),
     "Reshape": ("tensor:T, shape:Tshape", "output:T", "T:type; Tshape:type=DT_INT32", False),
     "Shape": ("input:T", "output:out_type", "T:type; out_type:type=DT_INT32", False),
-    "ShapeN": ("input:N*T", "output:N*out_type", "N:int>=1; T:type; out_type:type=DT_INT32",
-               False),
+    "ShapeN": ("input:N*T", "output:N*out_type", "N:int>=1; T:type; out_type:type=DT_INT32", False),
     "Fill": ("dims:index_type, value:T", "output:T", "T:type; index_type:type=DT_INT32", False),
-    "Tile": ("input:T, multiples:Tmultiples", "output:T", "T:type; Tmultiples:type=DT_INT32",
-             False),
+    "Tile": ("input:T, multiples:Tmultiples", "output:T", "T:type; Tmultiples:type=DT_INT32", False),
     "ExpandDims": ("input:T, dim:Tdim", "output:T", "T:type; Tdim:type=DT_INT32", False),
-    "ConcatV2": ("values:N*T, axis:Tidx", "output:T", "N:int>=2; T:type; Tidx:type=DT_INT32",
-                 False),
-    "Mean": ("input:T, reduction_indices:Tidx", "output:T",
-             "keep_dims:bool=false; T:type; Tidx:type=DT_INT32", False),
-    "SparseSoftmaxCrossEntropyWithLogits": ("features:T, labels:Tlabels", "loss:T, backprop:T",
-                                            "T:type; Tlabels:type=DT_INT64", False),
+    "ConcatV2": ("values:N*T, axis:Tidx", "output:T", "N:int>=2; T:type; Tidx:type=DT_INT32", False),
+    "Mean": ("input:T, reduction_indices:Tidx", "output:T", "keep_dims:bool=false; T:type; Tidx:type=DT_INT32", False),
+    "SparseSoftmaxCrossEntropyWithLogits": (
+        "features:T, labels:Tlabels",
+        "loss:T, backprop:T",
+        "T:type; Tlabels:type=DT_INT64",
+        False,
+    ),
     "PreventGradient": ("input:T", "output:T", "T:type; message:string=''", False),
-    "ApplyAdam": ("var:Ref(T), m:Ref(T), v:Ref(T), beta1_power:T, beta2_power:T, lr:T, beta1:T, "
-                  "beta2:T, epsilon:T, grad:T", "out:Ref(T)",
-                  "T:type; use_locking:bool=false; use_nesterov:bool=false", False),
-    "FIFOQueueV2": ("", "handle:DT_RESOURCE",
-                    "component_types:list(type)>=1; shapes:list(shape)=[]>=0; capacity:int=-1; "
-                    "container:string=''; shared_name:string=''", True),
-    "QueueEnqueueManyV2": ("handle:DT_RESOURCE, components:Tcomponents", "",
-                           "Tcomponents:list(type)>=1; timeout_ms:int=-1", True),
-    "QueueDequeueManyV2": ("handle:DT_RESOURCE, n:DT_INT32", "components:component_types",
-                           "component_types:list(type)>=1; timeout_ms:int=-1", True),
+    "ApplyAdam": (
+        "var:Ref(T), m:Ref(T), v:Ref(T), beta1_power:T, beta2_power:T, lr:T, beta1:T, beta2:T, epsilon:T, grad:T",
+        "out:Ref(T)",
+        "T:type; use_locking:bool=false; use_nesterov:bool=false",
+        False,
+    ),
+    "FIFOQueueV2": (
+        "",
+        "handle:DT_RESOURCE",
+        "component_types:list(type)>=1; shapes:list(shape)=[]>=0; capacity:int=-1; "
+        "container:string=''; shared_name:string=''",
+        True,
+    ),
+    "QueueEnqueueManyV2": (
+        "handle:DT_RESOURCE, components:Tcomponents",
+        "",
+        "Tcomponents:list(type)>=1; timeout_ms:int=-1",
+        True,
+    ),
+    "QueueDequeueManyV2": (
+        "handle:DT_RESOURCE, n:DT_INT32",
+        "components:component_types",
+        "component_types:list(type)>=1; timeout_ms:int=-1",
+        True,
+    ),
     "QueueCloseV2": ("handle:DT_RESOURCE", "", "cancel_pending_enqueues:bool=false", True),
     "ScalarSummary": ("tags:DT_STRING, values:T", "summary:DT_STRING", "T:type", False),
     "MergeSummary": ("inputs:N*DT_STRING", "summary:DT_STRING", "N:int>=1", False),
-    "SaveV2": ("prefix:DT_STRING, tensor_names:DT_STRING, shape_and_slices:DT_STRING, "
-               "tensors:dtypes", "", "dtypes:list(type)>=1", True),
-    "RestoreV2": ("prefix:DT_STRING, tensor_names:DT_STRING, shape_and_slices:DT_STRING",
-                  "tensors:dtypes", "dtypes:list(type)>=1", True),
-    "MergeV2Checkpoints": ("checkpoint_prefixes:DT_STRING, destination_prefix:DT_STRING", "",
-                           "delete_old_dirs:bool=true; allow_missing_files:bool=false", True),
-    "ShardedFilename": ("basename:DT_STRING, shard:DT_INT32, num_shards:DT_INT32",
-                        "filename:DT_STRING", "", False),
-    "StringJoin": ("inputs:N*DT_STRING", "output:DT_STRING", "N:int>=0; separator:string=''",
-                   False),
+    "SaveV2": (
+        "prefix:DT_STRING, tensor_names:DT_STRING, shape_and_slices:DT_STRING, tensors:dtypes",
+        "",
+        "dtypes:list(type)>=1",
+        True,
+    ),
+    "RestoreV2": (
+        "prefix:DT_STRING, tensor_names:DT_STRING, shape_and_slices:DT_STRING",
+        "tensors:dtypes",
+        "dtypes:list(type)>=1",
+        True,
+    ),
+    "MergeV2Checkpoints": (
+        "checkpoint_prefixes:DT_STRING, destination_prefix:DT_STRING",
+        "",
+        "delete_old_dirs:bool=true; allow_missing_files:bool=false",
+        True,
+    ),
+    "ShardedFilename": ("basename:DT_STRING, shard:DT_INT32, num_shards:DT_INT32", "filename:DT_STRING", "", False),
+    "StringJoin": ("inputs:N*DT_STRING", "output:DT_STRING", "N:int>=0; separator:string=''", False),
     "Pack": ("values:N*T", "output:T", "N:int>=1; T:type; axis:int=0", False),
     "PlaceholderWithDefault": ("input:dtype", "output:dtype", "dtype:type; shape:shape", False),
 }
@@ -336,9 +380,7 @@ def _defaults() -> dict[str, dict[str, bytes]]:
     out: dict[str, dict[str, bytes]] = {}
     for name in OP_SPECS:
         out[name] = {
-            a.name: a.default_value.SerializeToString()
-            for a in op_def(name).attr
-            if a.HasField("default_value")
+            a.name: a.default_value.SerializeToString() for a in op_def(name).attr if a.HasField("default_value")
         }
     return out
 
@@ -431,9 +473,7 @@ class Builder:
 
     # -- helpers for common nodes
 
-    def const(
-        self, name: str, dtype: int, shape: tuple[int, ...], values: Sequence[Scalar], **kw: object
-    ) -> str:
+    def const(self, name: str, dtype: int, shape: tuple[int, ...], values: Sequence[Scalar], **kw: object) -> str:
         return self.node(
             name,
             "Const",
@@ -444,7 +484,12 @@ class Builder:
 
     def identity(self, name: str, x: str, dtype: int, shape: Shape, **kw: object) -> str:
         return self.node(
-            name, "Identity", [x], attrs={"T": a_type(dtype)}, out=[shape], **kw  # type: ignore[arg-type]
+            name,
+            "Identity",
+            [x],
+            attrs={"T": a_type(dtype)},
+            out=[shape],
+            **kw,  # type: ignore[arg-type]
         )
 
 
@@ -523,18 +568,31 @@ class TrainingGraph:
                 device=device,
                 out=[shape],
             )
-            b.node(f"{s}/mul", "Mul", [f"{s}/TruncatedNormal", f"{s}/stddev"],
-                   attrs={"T": a_type(F32)}, loc=[loc], device=device, out=[shape])
-            initial = b.node(s, "AddV2", [f"{s}/mul", f"{s}/mean"], attrs={"T": a_type(F32)},
-                             loc=[loc], device=device, out=[shape])
+            b.node(
+                f"{s}/mul",
+                "Mul",
+                [f"{s}/TruncatedNormal", f"{s}/stddev"],
+                attrs={"T": a_type(F32)},
+                loc=[loc],
+                device=device,
+                out=[shape],
+            )
+            initial = b.node(
+                s, "AddV2", [f"{s}/mul", f"{s}/mean"], attrs={"T": a_type(F32)}, loc=[loc], device=device, out=[shape]
+            )
         elif init == "zeros":
             initial = b.const(f"{prefix}/zeros", dtype, shape, [0], loc=[loc], device=device)
         else:  # a scalar initial value
-            initial = b.const(f"{name}/initial_value", dtype, shape, [init_value], loc=[loc],
-                              device=device)
+            initial = b.const(f"{name}/initial_value", dtype, shape, [init_value], loc=[loc], device=device)
         vattrs = {"shape": a_shape(shape), "dtype": a_type(dtype)}
-        b.node(name, "VariableV2", attrs=vattrs, device=device, out=[shape],
-               loc=[colocate.name] if colocate is not None else ())
+        b.node(
+            name,
+            "VariableV2",
+            attrs=vattrs,
+            device=device,
+            out=[shape],
+            loc=[colocate.name] if colocate is not None else (),
+        )
         b.node(
             f"{name}/Assign",
             "Assign",
@@ -572,8 +630,14 @@ class TrainingGraph:
         averaged = self.average(grads)
         self.adam(averaged)
         b.node("init", "NoOp", ctrl=[f"{v.name}/Assign" for v in self.vars])
-        merged = b.node("Merge/MergeSummary", "MergeSummary", [f"{s}" for s in summaries],
-                        attrs={"N": a_int(len(summaries))}, device=WORKER_CPU, out=[()])
+        merged = b.node(
+            "Merge/MergeSummary",
+            "MergeSummary",
+            [f"{s}" for s in summaries],
+            attrs={"N": a_int(len(summaries))},
+            device=WORKER_CPU,
+            out=[()],
+        )
         saver_def = self.saver()
         return self.meta_graph(saver_def, tower_losses, [*summaries, merged])
 
@@ -593,25 +657,50 @@ class TrainingGraph:
             out=[()],
         )
         b.const("input_producer/random_images/shape", I32, (4,), list(img), device=d)
-        b.node("input_producer/random_images", "RandomUniform",
-               ["input_producer/random_images/shape"],
-               attrs={"dtype": a_type(F32), "T": a_type(I32), "seed": a_int(7), "seed2": a_int(1)},
-               device=d, out=[img])
+        b.node(
+            "input_producer/random_images",
+            "RandomUniform",
+            ["input_producer/random_images/shape"],
+            attrs={"dtype": a_type(F32), "T": a_type(I32), "seed": a_int(7), "seed2": a_int(1)},
+            device=d,
+            out=[img],
+        )
         b.const("input_producer/random_labels/shape", I32, (1,), [p.batch], device=d)
         b.const("input_producer/random_labels/min", I32, (), [0], device=d)
         b.const("input_producer/random_labels/max", I32, (), [p.classes], device=d)
-        b.node("input_producer/random_labels", "RandomUniformInt",
-               ["input_producer/random_labels/shape", "input_producer/random_labels/min",
-                "input_producer/random_labels/max"],
-               attrs={"Tout": a_type(I32), "T": a_type(I32), "seed": a_int(7), "seed2": a_int(2)},
-               device=d, out=[(p.batch,)])
-        b.node("input_producer/fifo_queue_EnqueueMany", "QueueEnqueueManyV2",
-               [q, "input_producer/random_images", "input_producer/random_labels"],
-               attrs={"Tcomponents": a_types([F32, I32])}, device=d)
-        b.node("input_producer/fifo_queue_Close", "QueueCloseV2", [q],
-               attrs={"cancel_pending_enqueues": a_bool(False)}, device=d)
-        b.node("input_producer/fifo_queue_Close_1", "QueueCloseV2", [q],
-               attrs={"cancel_pending_enqueues": a_bool(True)}, device=LEGACY_WORKER_CPU)
+        b.node(
+            "input_producer/random_labels",
+            "RandomUniformInt",
+            [
+                "input_producer/random_labels/shape",
+                "input_producer/random_labels/min",
+                "input_producer/random_labels/max",
+            ],
+            attrs={"Tout": a_type(I32), "T": a_type(I32), "seed": a_int(7), "seed2": a_int(2)},
+            device=d,
+            out=[(p.batch,)],
+        )
+        b.node(
+            "input_producer/fifo_queue_EnqueueMany",
+            "QueueEnqueueManyV2",
+            [q, "input_producer/random_images", "input_producer/random_labels"],
+            attrs={"Tcomponents": a_types([F32, I32])},
+            device=d,
+        )
+        b.node(
+            "input_producer/fifo_queue_Close",
+            "QueueCloseV2",
+            [q],
+            attrs={"cancel_pending_enqueues": a_bool(False)},
+            device=d,
+        )
+        b.node(
+            "input_producer/fifo_queue_Close_1",
+            "QueueCloseV2",
+            [q],
+            attrs={"cancel_pending_enqueues": a_bool(True)},
+            device=LEGACY_WORKER_CPU,
+        )
 
     def conv_attrs(self) -> dict[str, bytes]:
         return {
@@ -634,16 +723,21 @@ class TrainingGraph:
         create = i == 0
         T = {"T": a_type(F32)}
         n = b.const(f"{t}/fifo_queue_DequeueMany/n", I32, (), [B], device=dev)
-        deq = b.node(f"{t}/fifo_queue_DequeueMany", "QueueDequeueManyV2",
-                     ["input_producer/fifo_queue", n],
-                     attrs={"component_types": a_types([F32, I32])}, device=WORKER_CPU,
-                     out=[(B, H, H, 3), (B,)])
+        deq = b.node(
+            f"{t}/fifo_queue_DequeueMany",
+            "QueueDequeueManyV2",
+            ["input_producer/fifo_queue", n],
+            attrs={"component_types": a_types([F32, I32])},
+            device=WORKER_CPU,
+            out=[(B, H, H, 3), (B,)],
+        )
         x, x_shape = deq, (B, H, H, 3)
         layer_io: list[tuple[str, str, str, str, Var, Var, tuple[int, ...], tuple[int, ...]]] = []
         var_index = 0
 
-        def layer_vars(scope: str, wshape: tuple[int, ...], bshape: tuple[int, ...],
-                       wname: str, bname: str) -> tuple[Var, Var]:
+        def layer_vars(
+            scope: str, wshape: tuple[int, ...], bshape: tuple[int, ...], wname: str, bname: str
+        ) -> tuple[Var, Var]:
             nonlocal var_index
             if create:
                 w = self.variable(f"{scope}/{wname}", wshape, "truncated_normal")
@@ -658,18 +752,31 @@ class TrainingGraph:
             cin = 3 if j == 0 else C
             w, bias = layer_vars(scope, (3, 3, cin, C), (C,), "weights", "biases")
             out_shape = (B, H, H, C)
-            conv = b.node(f"{t}/{scope}/Conv2D", "Conv2D", [x, f"{w.name}/read"],
-                          attrs=self.conv_attrs(), device=dev, out=[out_shape])
-            add = b.node(f"{t}/{scope}/BiasAdd", "BiasAdd", [conv, f"{bias.name}/read"],
-                         attrs={**T, "data_format": a_str("NHWC")}, device=dev, out=[out_shape])
+            conv = b.node(
+                f"{t}/{scope}/Conv2D",
+                "Conv2D",
+                [x, f"{w.name}/read"],
+                attrs=self.conv_attrs(),
+                device=dev,
+                out=[out_shape],
+            )
+            add = b.node(
+                f"{t}/{scope}/BiasAdd",
+                "BiasAdd",
+                [conv, f"{bias.name}/read"],
+                attrs={**T, "data_format": a_str("NHWC")},
+                device=dev,
+                out=[out_shape],
+            )
             relu = b.node(f"{t}/{scope}/Relu", "Relu", [add], attrs=T, device=dev, out=[out_shape])
             layer_io.append(("conv", scope, x, relu, w, bias, x_shape, out_shape))
             x, x_shape = relu, out_shape
         conv_out, conv_shape = x, x_shape
         flat = (B, H * H * C)
         shp = b.const(f"{t}/flatten/Reshape/shape", I32, (2,), [-1, flat[1]], device=dev)
-        x = b.node(f"{t}/flatten/Reshape", "Reshape", [x, shp],
-                   attrs={**T, "Tshape": a_type(I32)}, device=dev, out=[flat])
+        x = b.node(
+            f"{t}/flatten/Reshape", "Reshape", [x, shp], attrs={**T, "Tshape": a_type(I32)}, device=dev, out=[flat]
+        )
         x_shape = flat
         for k in range(self.n_dense + 1):
             last = k == self.n_dense
@@ -677,68 +784,126 @@ class TrainingGraph:
             units = p.classes if last else p.units
             w, bias = layer_vars(scope, (x_shape[1], units), (units,), "kernel", "bias")
             out_shape = (B, units)
-            mm = b.node(f"{t}/{scope}/MatMul", "MatMul", [x, f"{w.name}/read"],
-                        attrs={**T, "transpose_a": a_bool(False), "transpose_b": a_bool(False)},
-                        device=dev, out=[out_shape])
-            y = b.node(f"{t}/{scope}/BiasAdd", "BiasAdd", [mm, f"{bias.name}/read"],
-                       attrs={**T, "data_format": a_str("NHWC")}, device=dev, out=[out_shape])
+            mm = b.node(
+                f"{t}/{scope}/MatMul",
+                "MatMul",
+                [x, f"{w.name}/read"],
+                attrs={**T, "transpose_a": a_bool(False), "transpose_b": a_bool(False)},
+                device=dev,
+                out=[out_shape],
+            )
+            y = b.node(
+                f"{t}/{scope}/BiasAdd",
+                "BiasAdd",
+                [mm, f"{bias.name}/read"],
+                attrs={**T, "data_format": a_str("NHWC")},
+                device=dev,
+                out=[out_shape],
+            )
             if not last:
                 y = b.node(f"{t}/{scope}/Relu", "Relu", [y], attrs=T, device=dev, out=[out_shape])
-            layer_io.append(("dense" if not last else "logits", scope, x, y, w, bias, x_shape,
-                             out_shape))
+            layer_io.append(("dense" if not last else "logits", scope, x, y, w, bias, x_shape, out_shape))
             x, x_shape = y, out_shape
         logits = x
         xent = f"{t}/SparseSoftmaxCrossEntropyWithLogits/SparseSoftmaxCrossEntropyWithLogits"
-        b.node(xent, "SparseSoftmaxCrossEntropyWithLogits", [logits, f"{deq}:1"],
-               attrs={**T, "Tlabels": a_type(I32)}, device=dev, out=[(B,), (B, p.classes)])
+        b.node(
+            xent,
+            "SparseSoftmaxCrossEntropyWithLogits",
+            [logits, f"{deq}:1"],
+            attrs={**T, "Tlabels": a_type(I32)},
+            device=dev,
+            out=[(B,), (B, p.classes)],
+        )
         b.const(f"{t}/Const", I32, (1,), [0], device=dev)
-        loss = b.node(f"{t}/Mean", "Mean", [xent, f"{t}/Const"],
-                      attrs={**T, "Tidx": a_type(I32), "keep_dims": a_bool(False)},
-                      device=dev, out=[()])
+        loss = b.node(
+            f"{t}/Mean",
+            "Mean",
+            [xent, f"{t}/Const"],
+            attrs={**T, "Tidx": a_type(I32), "keep_dims": a_bool(False)},
+            device=dev,
+            out=[()],
+        )
         b.const(f"{t}/loss/tags", STR, (), [f"{t}/loss"], device=WORKER_CPU)
-        summary = b.node(f"{t}/loss", "ScalarSummary", [f"{t}/loss/tags", loss], attrs=T,
-                         device=WORKER_CPU, out=[()])
+        summary = b.node(f"{t}/loss", "ScalarSummary", [f"{t}/loss/tags", loss], attrs=T, device=WORKER_CPU, out=[()])
 
         # -- gradients (reverse order)
         g = f"{t}/gradients"
-        b.node(f"{g}/Shape", "Shape", [loss], attrs={**T, "out_type": a_type(I32)}, device=dev,
-               out=[(0,)])
+        b.node(f"{g}/Shape", "Shape", [loss], attrs={**T, "out_type": a_type(I32)}, device=dev, out=[(0,)])
         b.const(f"{g}/grad_ys_0", F32, (), [1.0], device=dev)
-        b.node(f"{g}/Fill", "Fill", [f"{g}/Shape", f"{g}/grad_ys_0"],
-               attrs={**T, "index_type": a_type(I32)}, device=dev, out=[()])
+        b.node(
+            f"{g}/Fill",
+            "Fill",
+            [f"{g}/Shape", f"{g}/grad_ys_0"],
+            attrs={**T, "index_type": a_type(I32)},
+            device=dev,
+            out=[()],
+        )
         mg = f"{g}/{t}/Mean_grad"
         b.const(f"{mg}/Reshape/shape", I32, (1,), [1], device=dev)
-        b.node(f"{mg}/Reshape", "Reshape", [f"{g}/Fill", f"{mg}/Reshape/shape"],
-               attrs={**T, "Tshape": a_type(I32)}, device=dev, out=[(1,)])
-        b.node(f"{mg}/Shape", "Shape", [xent], attrs={**T, "out_type": a_type(I32)}, device=dev,
-               out=[(1,)])
-        b.node(f"{mg}/Tile", "Tile", [f"{mg}/Reshape", f"{mg}/Shape"],
-               attrs={**T, "Tmultiples": a_type(I32)}, device=dev, out=[(-1,)])
+        b.node(
+            f"{mg}/Reshape",
+            "Reshape",
+            [f"{g}/Fill", f"{mg}/Reshape/shape"],
+            attrs={**T, "Tshape": a_type(I32)},
+            device=dev,
+            out=[(1,)],
+        )
+        b.node(f"{mg}/Shape", "Shape", [xent], attrs={**T, "out_type": a_type(I32)}, device=dev, out=[(1,)])
+        b.node(
+            f"{mg}/Tile",
+            "Tile",
+            [f"{mg}/Reshape", f"{mg}/Shape"],
+            attrs={**T, "Tmultiples": a_type(I32)},
+            device=dev,
+            out=[(-1,)],
+        )
         b.const(f"{mg}/Const", F32, (), [float(B)], device=dev)
-        b.node(f"{mg}/truediv", "RealDiv", [f"{mg}/Tile", f"{mg}/Const"], attrs=T, device=dev,
-               out=[(-1,)])
+        b.node(f"{mg}/truediv", "RealDiv", [f"{mg}/Tile", f"{mg}/Const"], attrs=T, device=dev, out=[(-1,)])
         xg = f"{g}/{xent}_grad"
         b.const(f"{xg}/ExpandDims/dim", I32, (), [-1], device=dev)
-        b.node(f"{xg}/ExpandDims", "ExpandDims", [f"{mg}/truediv", f"{xg}/ExpandDims/dim"],
-               attrs={**T, "Tdim": a_type(I32)}, device=dev, out=[(-1, 1)])
-        b.node(f"{xg}/PreventGradient", "PreventGradient", [f"{xent}:1"],
-               attrs={**T, "message": a_str(
-                   "Currently there is no way to take the second derivative of "
-                   "sparse_softmax_cross_entropy_with_logits due to the fused implementation's "
-                   "interaction with tf.gradients()")},
-               device=dev, out=[(B, p.classes)])
-        dy = b.node(f"{xg}/mul", "Mul", [f"{xg}/ExpandDims", f"{xg}/PreventGradient"], attrs=T,
-                    device=dev, out=[(B, p.classes)])
+        b.node(
+            f"{xg}/ExpandDims",
+            "ExpandDims",
+            [f"{mg}/truediv", f"{xg}/ExpandDims/dim"],
+            attrs={**T, "Tdim": a_type(I32)},
+            device=dev,
+            out=[(-1, 1)],
+        )
+        b.node(
+            f"{xg}/PreventGradient",
+            "PreventGradient",
+            [f"{xent}:1"],
+            attrs={
+                **T,
+                "message": a_str(
+                    "Currently there is no way to take the second derivative of "
+                    "sparse_softmax_cross_entropy_with_logits due to the fused implementation's "
+                    "interaction with tf.gradients()"
+                ),
+            },
+            device=dev,
+            out=[(B, p.classes)],
+        )
+        dy = b.node(
+            f"{xg}/mul", "Mul", [f"{xg}/ExpandDims", f"{xg}/PreventGradient"], attrs=T, device=dev, out=[(B, p.classes)]
+        )
         grads_by_var: dict[str, str] = {}
 
         def tuple_deps(scope: str, *deps: tuple[str, Shape]) -> tuple[str, str]:
             """TF's ``tuple``: a group_deps NoOp and one control_dependency identity per
             tensor, colocated with it; returns the first and the last identity."""
-            gd = b.node(f"{scope}/tuple/group_deps", "NoOp", ctrl=[d for d, _ in deps],
-                        device=dev)
+            gd = b.node(f"{scope}/tuple/group_deps", "NoOp", ctrl=[d for d, _ in deps], device=dev)
             outs = [
-                b.node(f"{scope}/tuple/control_dependency{suffix}", "Identity", [src], attrs=T,
-                       ctrl=[gd], loc=[src], device=dev, out=[shape])
+                b.node(
+                    f"{scope}/tuple/control_dependency{suffix}",
+                    "Identity",
+                    [src],
+                    attrs=T,
+                    ctrl=[gd],
+                    loc=[src],
+                    device=dev,
+                    out=[shape],
+                )
                 for (src, shape), suffix in zip(deps, ("", "_1"))
             ]
             return outs[0], outs[-1]
@@ -746,47 +911,82 @@ class TrainingGraph:
         for kind, scope, x_in, y_out, w, bias, in_shape, out_shape in reversed(layer_io):
             s = f"{g}/{t}/{scope}"
             if kind != "logits":
-                dy = b.node(f"{s}/Relu_grad/ReluGrad", "ReluGrad", [dy, y_out], attrs=T,
-                            device=dev, out=[out_shape])
-            bg = b.node(f"{s}/BiasAdd_grad/BiasAddGrad", "BiasAddGrad", [dy],
-                        attrs={**T, "data_format": a_str("NHWC")}, device=dev,
-                        out=[(out_shape[-1],)])
+                dy = b.node(f"{s}/Relu_grad/ReluGrad", "ReluGrad", [dy, y_out], attrs=T, device=dev, out=[out_shape])
+            bg = b.node(
+                f"{s}/BiasAdd_grad/BiasAddGrad",
+                "BiasAddGrad",
+                [dy],
+                attrs={**T, "data_format": a_str("NHWC")},
+                device=dev,
+                out=[(out_shape[-1],)],
+            )
             dy, bias_grad = tuple_deps(f"{s}/BiasAdd_grad", (dy, out_shape), (bg, bias.shape))
             if kind == "conv":
                 c = f"{s}/Conv2D_grad"
-                b.node(f"{c}/ShapeN", "ShapeN", [x_in, f"{w.name}/read"],
-                       attrs={**T, "N": a_int(2), "out_type": a_type(I32)}, device=dev,
-                       out=[(4,), (4,)])
+                b.node(
+                    f"{c}/ShapeN",
+                    "ShapeN",
+                    [x_in, f"{w.name}/read"],
+                    attrs={**T, "N": a_int(2), "out_type": a_type(I32)},
+                    device=dev,
+                    out=[(4,), (4,)],
+                )
                 first_layer = scope == "conv_0"
                 dx = None
                 if not first_layer:
-                    dx = b.node(f"{c}/Conv2DBackpropInput", "Conv2DBackpropInput",
-                                [f"{c}/ShapeN", f"{w.name}/read", dy], attrs=self.conv_attrs(),
-                                device=dev, out=[in_shape])
-                dw = b.node(f"{c}/Conv2DBackpropFilter", "Conv2DBackpropFilter",
-                            [x_in, f"{c}/ShapeN:1", dy], attrs=self.conv_attrs(), device=dev,
-                            out=[w.shape])
+                    dx = b.node(
+                        f"{c}/Conv2DBackpropInput",
+                        "Conv2DBackpropInput",
+                        [f"{c}/ShapeN", f"{w.name}/read", dy],
+                        attrs=self.conv_attrs(),
+                        device=dev,
+                        out=[in_shape],
+                    )
+                dw = b.node(
+                    f"{c}/Conv2DBackpropFilter",
+                    "Conv2DBackpropFilter",
+                    [x_in, f"{c}/ShapeN:1", dy],
+                    attrs=self.conv_attrs(),
+                    device=dev,
+                    out=[w.shape],
+                )
                 if dx is None:
                     _, w_grad = tuple_deps(c, (dw, w.shape))
                 else:
                     dy, w_grad = tuple_deps(c, (dx, in_shape), (dw, w.shape))
             else:
                 c = f"{s}/MatMul_grad"
-                dx = b.node(f"{c}/MatMul", "MatMul", [dy, f"{w.name}/read"],
-                            attrs={**T, "transpose_a": a_bool(False), "transpose_b": a_bool(True)},
-                            device=dev, out=[in_shape])
-                dw = b.node(f"{c}/MatMul_1", "MatMul", [x_in, dy],
-                            attrs={**T, "transpose_a": a_bool(True), "transpose_b": a_bool(False)},
-                            device=dev, out=[w.shape])
+                dx = b.node(
+                    f"{c}/MatMul",
+                    "MatMul",
+                    [dy, f"{w.name}/read"],
+                    attrs={**T, "transpose_a": a_bool(False), "transpose_b": a_bool(True)},
+                    device=dev,
+                    out=[in_shape],
+                )
+                dw = b.node(
+                    f"{c}/MatMul_1",
+                    "MatMul",
+                    [x_in, dy],
+                    attrs={**T, "transpose_a": a_bool(True), "transpose_b": a_bool(False)},
+                    device=dev,
+                    out=[w.shape],
+                )
                 dy, w_grad = tuple_deps(c, (dx, in_shape), (dw, w.shape))
                 if scope == "dense_0":
                     # Back through the flatten.
                     fr = f"{g}/{t}/flatten/Reshape_grad"
-                    b.node(f"{fr}/Shape", "Shape", [conv_out],
-                           attrs={**T, "out_type": a_type(I32)}, device=dev, out=[(4,)])
-                    dy = b.node(f"{fr}/Reshape", "Reshape", [dy, f"{fr}/Shape"],
-                                attrs={**T, "Tshape": a_type(I32)}, device=dev,
-                                out=[conv_shape])
+                    b.node(
+                        f"{fr}/Shape", "Shape", [conv_out], attrs={**T, "out_type": a_type(I32)}, device=dev, out=[(4,)]
+                    )
+                    dy = b.node(
+                        f"{fr}/Reshape",
+                        "Reshape",
+                        [dy, f"{fr}/Shape"],
+                        attrs={**T, "Tshape": a_type(I32)},
+                        device=dev,
+                        out=[conv_shape],
+                    )
             grads_by_var[w.name] = w_grad
             grads_by_var[bias.name] = bias_grad
         return loss, summary, [grads_by_var[v.name] for v in self.model_vars]
@@ -804,78 +1004,156 @@ class TrainingGraph:
             expanded = []
             for i, tower_grads in enumerate(grads):
                 suffix = "" if i == 0 else f"_{i}"
-                expanded.append(b.node(f"{s}/ExpandDims{suffix}", "ExpandDims",
-                                       [tower_grads[k], dim],
-                                       attrs={**T, "Tdim": a_type(I32)}, device=dev,
-                                       out=[(1, *var.shape)]))
-            cat = b.node(f"{s}/concat", "ConcatV2", [*expanded, axis],
-                         attrs={**T, "N": a_int(len(expanded)), "Tidx": a_type(I32)}, device=dev,
-                         out=[(len(expanded), *var.shape)])
-            out.append(b.node(f"{s}/Mean", "Mean", [cat, axis],
-                              attrs={**T, "Tidx": a_type(I32), "keep_dims": a_bool(False)},
-                              device=dev, out=[var.shape]))
+                expanded.append(
+                    b.node(
+                        f"{s}/ExpandDims{suffix}",
+                        "ExpandDims",
+                        [tower_grads[k], dim],
+                        attrs={**T, "Tdim": a_type(I32)},
+                        device=dev,
+                        out=[(1, *var.shape)],
+                    )
+                )
+            cat = b.node(
+                f"{s}/concat",
+                "ConcatV2",
+                [*expanded, axis],
+                attrs={**T, "N": a_int(len(expanded)), "Tidx": a_type(I32)},
+                device=dev,
+                out=[(len(expanded), *var.shape)],
+            )
+            out.append(
+                b.node(
+                    f"{s}/Mean",
+                    "Mean",
+                    [cat, axis],
+                    attrs={**T, "Tidx": a_type(I32), "keep_dims": a_bool(False)},
+                    device=dev,
+                    out=[var.shape],
+                )
+            )
         return out
 
     def adam(self, grads: list[str]) -> None:
         b = self.b
         T = {"T": a_type(F32)}
         first = self.model_vars[0]
-        beta1 = self.variable("beta1_power", (), "scalar", trainable=False, colocate=first,
-                              init_value=0.9)
-        beta2 = self.variable("beta2_power", (), "scalar", trainable=False, colocate=first,
-                              init_value=0.999)
+        beta1 = self.variable("beta1_power", (), "scalar", trainable=False, colocate=first, init_value=0.9)
+        beta2 = self.variable("beta2_power", (), "scalar", trainable=False, colocate=first, init_value=0.999)
         slots: list[tuple[Var, Var]] = []
         for var in list(self.model_vars):
-            m = self.variable(f"{var.name}/Adam", var.shape, "zeros", trainable=False,
-                              colocate=var)
-            v = self.variable(f"{var.name}/Adam_1", var.shape, "zeros", trainable=False,
-                              colocate=var)
+            m = self.variable(f"{var.name}/Adam", var.shape, "zeros", trainable=False, colocate=var)
+            v = self.variable(f"{var.name}/Adam_1", var.shape, "zeros", trainable=False, colocate=var)
             slots.append((m, v))
         hp = {}
-        for name, value in (("learning_rate", 0.001), ("beta1", 0.9), ("beta2", 0.999),
-                            ("epsilon", 1e-08)):
+        for name, value in (("learning_rate", 0.001), ("beta1", 0.9), ("beta2", 0.999), ("epsilon", 1e-08)):
             hp[name] = b.const(f"Adam/{name}", F32, (), [value])
         updates = []
         for k, (var, grad, (m, v)) in enumerate(zip(self.model_vars, grads, slots)):
-            updates.append(b.node(
-                f"Adam/update_{var.name}/ApplyAdam",
-                "ApplyAdam",
-                [var.name, m.name, v.name, f"{beta1.name}/read", f"{beta2.name}/read",
-                 hp["learning_rate"], hp["beta1"], hp["beta2"], hp["epsilon"], grad],
-                attrs={**T, "use_locking": a_bool(False), "use_nesterov": a_bool(False)},
-                loc=[var.name],
-                device=ps_device(var.ps_task, k + 1),  # TF overrides: colocated with var
-                out=[var.shape],
-            ))
-        mul = b.node("Adam/mul", "Mul", [f"{beta1.name}/read", hp["beta1"]], attrs=T,
-                     ctrl=updates, loc=[first.name], device=first.device, out=[()])
-        a1 = b.node("Adam/Assign", "Assign", [beta1.name, mul],
-                    attrs={**T, "use_locking": a_bool(False), "validate_shape": a_bool(True)},
-                    loc=[first.name], device=first.device, out=[()])
-        mul2 = b.node("Adam/mul_1", "Mul", [f"{beta2.name}/read", hp["beta2"]], attrs=T,
-                      ctrl=updates, loc=[first.name], device=first.device, out=[()])
-        a2 = b.node("Adam/Assign_1", "Assign", [beta2.name, mul2],
-                    attrs={**T, "use_locking": a_bool(False), "validate_shape": a_bool(True)},
-                    loc=[first.name], device=first.device, out=[()])
+            updates.append(
+                b.node(
+                    f"Adam/update_{var.name}/ApplyAdam",
+                    "ApplyAdam",
+                    [
+                        var.name,
+                        m.name,
+                        v.name,
+                        f"{beta1.name}/read",
+                        f"{beta2.name}/read",
+                        hp["learning_rate"],
+                        hp["beta1"],
+                        hp["beta2"],
+                        hp["epsilon"],
+                        grad,
+                    ],
+                    attrs={**T, "use_locking": a_bool(False), "use_nesterov": a_bool(False)},
+                    loc=[var.name],
+                    device=ps_device(var.ps_task, k + 1),  # TF overrides: colocated with var
+                    out=[var.shape],
+                )
+            )
+        mul = b.node(
+            "Adam/mul",
+            "Mul",
+            [f"{beta1.name}/read", hp["beta1"]],
+            attrs=T,
+            ctrl=updates,
+            loc=[first.name],
+            device=first.device,
+            out=[()],
+        )
+        a1 = b.node(
+            "Adam/Assign",
+            "Assign",
+            [beta1.name, mul],
+            attrs={**T, "use_locking": a_bool(False), "validate_shape": a_bool(True)},
+            loc=[first.name],
+            device=first.device,
+            out=[()],
+        )
+        mul2 = b.node(
+            "Adam/mul_1",
+            "Mul",
+            [f"{beta2.name}/read", hp["beta2"]],
+            attrs=T,
+            ctrl=updates,
+            loc=[first.name],
+            device=first.device,
+            out=[()],
+        )
+        a2 = b.node(
+            "Adam/Assign_1",
+            "Assign",
+            [beta2.name, mul2],
+            attrs={**T, "use_locking": a_bool(False), "validate_shape": a_bool(True)},
+            loc=[first.name],
+            device=first.device,
+            out=[()],
+        )
         upd = b.node("Adam/update", "NoOp", ctrl=[*updates, a1, a2])
         gs = self.global_step
         b.const("Adam/value", I64, (), [1], loc=[gs.name], device=gs.device)
-        b.node("Adam", "AssignAdd", [gs.name, "Adam/value"], ctrl=[upd],
-               attrs={"T": a_type(I64), "use_locking": a_bool(False)}, loc=[gs.name],
-               device=gs.device, out=[()])
+        b.node(
+            "Adam",
+            "AssignAdd",
+            [gs.name, "Adam/value"],
+            ctrl=[upd],
+            attrs={"T": a_type(I64), "use_locking": a_bool(False)},
+            loc=[gs.name],
+            device=gs.device,
+            out=[()],
+        )
 
     def saver(self) -> saver_pb2.SaverDef:
         b, p = self.b, self.p
         S = {"T": a_type(STR)}
         cpu = WORKER_CPU
         b.const("save/filename/input", STR, (), ["model"], device=cpu)
-        b.node("save/filename", "PlaceholderWithDefault", ["save/filename/input"],
-               attrs={"dtype": a_type(STR), "shape": a_shape(())}, device=cpu, out=[()])
-        b.node("save/Const", "PlaceholderWithDefault", ["save/filename"],
-               attrs={"dtype": a_type(STR), "shape": a_shape(())}, device=cpu, out=[()])
+        b.node(
+            "save/filename",
+            "PlaceholderWithDefault",
+            ["save/filename/input"],
+            attrs={"dtype": a_type(STR), "shape": a_shape(())},
+            device=cpu,
+            out=[()],
+        )
+        b.node(
+            "save/Const",
+            "PlaceholderWithDefault",
+            ["save/filename"],
+            attrs={"dtype": a_type(STR), "shape": a_shape(())},
+            device=cpu,
+            out=[()],
+        )
         b.const("save/StringJoin/inputs_1", STR, (), ["_temp_6f1f4a/part"], device=cpu)
-        b.node("save/StringJoin", "StringJoin", ["save/Const", "save/StringJoin/inputs_1"],
-               attrs={"N": a_int(2), "separator": a_str("")}, device=cpu, out=[()])
+        b.node(
+            "save/StringJoin",
+            "StringJoin",
+            ["save/Const", "save/StringJoin/inputs_1"],
+            attrs={"N": a_int(2), "separator": a_str("")},
+            device=cpu,
+            out=[()],
+        )
         b.const("save/num_shards", I32, (), [p.ps_tasks], device=cpu)
         shards: list[list[Var]] = [[] for _ in range(p.ps_tasks)]
         for var in self.vars:
@@ -885,28 +1163,52 @@ class TrainingGraph:
             sfx = "" if k == 0 else f"_{k}"
             dev = f"/job:ps/replica:0/task:{k}/device:CPU:0"
             b.const(f"save/ShardedFilename{sfx}/shard", I32, (), [k], device=dev)
-            fn = b.node(f"save/ShardedFilename{sfx}", "ShardedFilename",
-                        ["save/StringJoin", f"save/ShardedFilename{sfx}/shard", "save/num_shards"],
-                        device=dev, out=[()])
+            fn = b.node(
+                f"save/ShardedFilename{sfx}",
+                "ShardedFilename",
+                ["save/StringJoin", f"save/ShardedFilename{sfx}/shard", "save/num_shards"],
+                device=dev,
+                out=[()],
+            )
             names = sorted(shard, key=lambda v: v.name)
-            b.const(f"save/SaveV2{sfx}/tensor_names", STR, (len(names),),
-                    [v.name for v in names], device=dev)
-            b.const(f"save/SaveV2{sfx}/shape_and_slices", STR, (len(names),),
-                    [""] * len(names), device=dev)
-            save = b.node(f"save/SaveV2{sfx}", "SaveV2",
-                          [fn, f"save/SaveV2{sfx}/tensor_names",
-                           f"save/SaveV2{sfx}/shape_and_slices", *(v.name for v in names)],
-                          attrs={"dtypes": a_types([v.dtype for v in names])}, device=dev)
-            done.append(b.node(f"save/control_dependency{sfx}", "Identity", [fn], attrs=S,
-                               ctrl=[save], loc=[fn], device=dev, out=[()]))
-        b.node("save/MergeV2Checkpoints/checkpoint_prefixes", "Pack", done,
-               attrs={"N": a_int(len(done)), "T": a_type(STR), "axis": a_int(0)}, device=cpu,
-               out=[(len(done),)])
-        merge = b.node("save/MergeV2Checkpoints", "MergeV2Checkpoints",
-                       ["save/MergeV2Checkpoints/checkpoint_prefixes", "save/Const"], ctrl=done,
-                       attrs={"delete_old_dirs": a_bool(True)}, device=cpu)
-        b.node("save/Identity", "Identity", ["save/Const"], attrs=S, ctrl=[merge, *done],
-               device=cpu, out=[()])
+            b.const(f"save/SaveV2{sfx}/tensor_names", STR, (len(names),), [v.name for v in names], device=dev)
+            b.const(f"save/SaveV2{sfx}/shape_and_slices", STR, (len(names),), [""] * len(names), device=dev)
+            save = b.node(
+                f"save/SaveV2{sfx}",
+                "SaveV2",
+                [fn, f"save/SaveV2{sfx}/tensor_names", f"save/SaveV2{sfx}/shape_and_slices", *(v.name for v in names)],
+                attrs={"dtypes": a_types([v.dtype for v in names])},
+                device=dev,
+            )
+            done.append(
+                b.node(
+                    f"save/control_dependency{sfx}",
+                    "Identity",
+                    [fn],
+                    attrs=S,
+                    ctrl=[save],
+                    loc=[fn],
+                    device=dev,
+                    out=[()],
+                )
+            )
+        b.node(
+            "save/MergeV2Checkpoints/checkpoint_prefixes",
+            "Pack",
+            done,
+            attrs={"N": a_int(len(done)), "T": a_type(STR), "axis": a_int(0)},
+            device=cpu,
+            out=[(len(done),)],
+        )
+        merge = b.node(
+            "save/MergeV2Checkpoints",
+            "MergeV2Checkpoints",
+            ["save/MergeV2Checkpoints/checkpoint_prefixes", "save/Const"],
+            ctrl=done,
+            attrs={"delete_old_dirs": a_bool(True)},
+            device=cpu,
+        )
+        b.node("save/Identity", "Identity", ["save/Const"], attrs=S, ctrl=[merge, *done], device=cpu, out=[()])
         restores: list[str] = []
         n_assign = 0
         for k, shard in enumerate(shards):
@@ -914,22 +1216,32 @@ class TrainingGraph:
             dev = f"/job:ps/replica:0/task:{k}/device:CPU:0"
             names = sorted(shard, key=lambda v: v.name)
             r = f"save/RestoreV2{sfx}"
-            b.const(f"{r}/tensor_names", STR, (len(names),), [v.name for v in names],
-                    device=dev)
+            b.const(f"{r}/tensor_names", STR, (len(names),), [v.name for v in names], device=dev)
             b.const(f"{r}/shape_and_slices", STR, (len(names),), [""] * len(names), device=dev)
-            b.node(r, "RestoreV2", ["save/Const", f"{r}/tensor_names", f"{r}/shape_and_slices"],
-                   attrs={"dtypes": a_types([v.dtype for v in names])}, device=dev,
-                   out=[None] * len(names))
+            b.node(
+                r,
+                "RestoreV2",
+                ["save/Const", f"{r}/tensor_names", f"{r}/shape_and_slices"],
+                attrs={"dtypes": a_types([v.dtype for v in names])},
+                device=dev,
+                out=[None] * len(names),
+            )
             assigns = []
             for m, var in enumerate(names):
                 out = r if m == 0 else f"{r}:{m}"
                 sfx_a = "" if n_assign == 0 else f"_{n_assign}"
                 n_assign += 1
-                assigns.append(b.node(
-                    f"save/Assign{sfx_a}", "Assign", [var.name, out],
-                    attrs={"T": a_type(var.dtype), "use_locking": a_bool(True),
-                           "validate_shape": a_bool(True)},
-                    loc=[var.name], device=var.device, out=[var.shape]))
+                assigns.append(
+                    b.node(
+                        f"save/Assign{sfx_a}",
+                        "Assign",
+                        [var.name, out],
+                        attrs={"T": a_type(var.dtype), "use_locking": a_bool(True), "validate_shape": a_bool(True)},
+                        loc=[var.name],
+                        device=var.device,
+                        out=[var.shape],
+                    )
+                )
             restores.append(b.node(f"save/restore_shard{sfx}", "NoOp", ctrl=assigns, device=dev))
         b.node("save/restore_all", "NoOp", ctrl=restores, device=cpu)
         return saver_pb2.SaverDef(
@@ -951,7 +1263,7 @@ class TrainingGraph:
         for _ in range(windows):
             start = rng.randrange(0, max(1, len(nodes) - 40))
             length = rng.randrange(5, 40)
-            nodes[start:start + length] = nodes[start:start + length][::-1]
+            nodes[start : start + length] = nodes[start : start + length][::-1]
         versions = b"\x08" + _varint(GRAPH_DEF_PRODUCER)  # VersionDef.producer
         body = bytearray()
         for n in nodes:
@@ -987,13 +1299,15 @@ class TrainingGraph:
         col["train_op"].node_list.value.append("Adam")
         col["losses"].node_list.value.extend(f"{x}:0" for x in losses)
         col["summaries"].node_list.value.extend(f"{x}:0" for x in summaries)
-        col["queue_runners"].bytes_list.value.append(queue_runner_pb2.QueueRunnerDef(
-            queue_name="input_producer/fifo_queue",
-            enqueue_op_name=["input_producer/fifo_queue_EnqueueMany"],
-            close_op_name="input_producer/fifo_queue_Close",
-            cancel_op_name="input_producer/fifo_queue_Close_1",
-            queue_closed_exception_types=[11],  # OUT_OF_RANGE
-        ).SerializeToString())
+        col["queue_runners"].bytes_list.value.append(
+            queue_runner_pb2.QueueRunnerDef(
+                queue_name="input_producer/fifo_queue",
+                enqueue_op_name=["input_producer/fifo_queue_EnqueueMany"],
+                close_op_name="input_producer/fifo_queue_Close",
+                cancel_op_name="input_producer/fifo_queue_Close_1",
+                queue_closed_exception_types=[11],  # OUT_OF_RANGE
+            ).SerializeToString()
+        )
         col["savers"].bytes_list.value.append(saver_def.SerializeToString())
         col["hparams_int64"].int64_list.value.extend([self.p.batch, self.p.towers, 1000])
         col["learning_rate_schedule"].float_list.value.extend([0.1, 0.01, 0.001])
@@ -1042,15 +1356,17 @@ def generate(path: str | os.PathLike[str], params: Params) -> dict[str, object]:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-    info = {"params": asdict(params), "nodes": nodes, "size": len(data),
-            "sha1": hashlib.sha1(data).hexdigest()}
+    info = {"params": asdict(params), "nodes": nodes, "size": len(data), "sha1": hashlib.sha1(data).hexdigest()}
     sidecar.write_text(json.dumps(info, indent=1) + "\n")
     return info
 
 
-def ensure(nodes: int, out: str | os.PathLike[str] | None = None,
-           data_dir: str | os.PathLike[str] | None = None,
-           **overrides: int) -> tuple[Path, dict[str, object]]:
+def ensure(
+    nodes: int,
+    out: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    **overrides: int,
+) -> tuple[Path, dict[str, object]]:
     """A cached graph of about ``nodes`` nodes (in ``data_dir``, default benchmarks/data/)."""
     params = params_for_nodes(nodes, **overrides)
     folder = Path(data_dir) if data_dir else DATA_DIR
@@ -1067,10 +1383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None)
     args = ap.parse_args(argv)
     start = time.perf_counter()
-    path, info = ensure(args.nodes, args.out, towers=args.towers, ps_tasks=args.ps_tasks,
-                        seed=args.seed)
-    print(f"{path}: {info['nodes']} nodes, {info['size']} bytes "
-          f"({time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    path, info = ensure(args.nodes, args.out, towers=args.towers, ps_tasks=args.ps_tasks, seed=args.seed)
+    print(f"{path}: {info['nodes']} nodes, {info['size']} bytes ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     print(path)
     return 0
 

@@ -57,9 +57,7 @@ def rewrite_message(
         if meta.HasField("saver_def"):
             rescope_proto(meta.saver_def, scope)
         for key in list(meta.collection_def):
-            meta.collection_def[key].CopyFrom(
-                rescope_collection(key, meta.collection_def[key], scope)
-            )
+            meta.collection_def[key].CopyFrom(rescope_collection(key, meta.collection_def[key], scope))
     return meta
 
 

@@ -166,8 +166,7 @@ def _prepare(kind: str, path: str, scope: str, clear_devices: bool) -> Prepared:
             return _core.rewrite_meta_graph_file(path, **kwargs)
 
         def check(r: Any) -> Outcome:
-            return Outcome(r.num_nodes, _names_digest(r.names()),
-                           hashlib.sha1(r.graph_def()).hexdigest(), note)
+            return Outcome(r.num_nodes, _names_digest(r.names()), hashlib.sha1(r.graph_def()).hexdigest(), note)
 
         return rewrite, check
     if kind == "fm_import":
@@ -178,8 +177,7 @@ def _prepare(kind: str, path: str, scope: str, clear_devices: bool) -> Prepared:
 
         def fm_import() -> Any:
             g = fastmeta.Graph()
-            fastmeta.import_meta_graph(path, import_scope=scope or None,
-                                       clear_devices=clear_devices, graph=g)
+            fastmeta.import_meta_graph(path, import_scope=scope or None, clear_devices=clear_devices, graph=g)
             return g
 
         def fm_check(g: Any) -> Outcome:
@@ -268,14 +266,20 @@ def child(args: argparse.Namespace) -> int:
             warmup_done = True
             warmup_delta = delta
             continue
-        runs.append({"seconds": elapsed, "peak_rss": peak, "delta_rss": delta,
-                     "base_rss": base})
+        runs.append({"seconds": elapsed, "peak_rss": peak, "delta_rss": delta, "base_rss": base})
         total = time.perf_counter() - start
         if len(runs) >= args.repeat or (total > args.budget and len(runs) >= 1):
             break
     assert outcome is not None
-    out.update({"runs": runs, "outcome": asdict(outcome), "peak_reset": _reset_peak(),
-                "warmup_delta_rss": warmup_delta, "first_seconds": first_seconds})
+    out.update(
+        {
+            "runs": runs,
+            "outcome": asdict(outcome),
+            "peak_reset": _reset_peak(),
+            "warmup_delta_rss": warmup_delta,
+            "first_seconds": first_seconds,
+        }
+    )
     print(json.dumps(out))
     return 0
 
@@ -305,15 +309,27 @@ class Row:
 
 
 def _run_child(kind: str, path: Path, args: argparse.Namespace, repeat: int) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--file", str(path),
-           "--repeat", str(repeat), "--budget", str(args.budget), "--scope", args.scope,
-           "--warmup-below", str(args.warmup_below)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        kind,
+        "--file",
+        str(path),
+        "--repeat",
+        str(repeat),
+        "--budget",
+        str(args.budget),
+        "--scope",
+        args.scope,
+        "--warmup-below",
+        str(args.warmup_below),
+    ]
     if args.clear_devices:
         cmd.append("--clear-devices")
     # A fixed mmap threshold stops glibc from keeping a freed big buffer in the heap
     # (its dynamic threshold would), which would hide the next run's allocation from RSS.
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0",
-               MALLOC_MMAP_THRESHOLD_="1048576")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0", MALLOC_MMAP_THRESHOLD_="1048576")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -372,29 +388,48 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def render_table(rows: list[Row]) -> str:
-    head = ["size", "nodes", "file MB", "benchmark", "runs", "median s", "first s", "GB/s",
-            "x vs TF", "of memcpy", "peak RSS MB", "dRSS/file", "check"]
+    head = [
+        "size",
+        "nodes",
+        "file MB",
+        "benchmark",
+        "runs",
+        "median s",
+        "first s",
+        "GB/s",
+        "x vs TF",
+        "of memcpy",
+        "peak RSS MB",
+        "dRSS/file",
+        "check",
+    ]
     body = []
     for r in rows:
-        body.append([
-            r.size, f"{r.nodes:,}", f"{r.file_bytes / 1e6:.1f}", r.label, str(len(r.runs)),
-            _fmt(r.median_s, ".4f"), _fmt(r.first_s, ".4f"), _fmt(r.gb_per_s, ".3f"),
-            _fmt(r.x_vs_tf, ".1f"),
-            _fmt(r.of_memcpy, ".3f"),
-            "-" if r.peak_rss is None else f"{r.peak_rss / 2**20:.0f}",
-            _fmt(r.rss_per_file, ".2f"),
-            r.check if not r.note else f"{r.check} ({r.note})" if r.check else r.note,
-        ])
+        body.append(
+            [
+                r.size,
+                f"{r.nodes:,}",
+                f"{r.file_bytes / 1e6:.1f}",
+                r.label,
+                str(len(r.runs)),
+                _fmt(r.median_s, ".4f"),
+                _fmt(r.first_s, ".4f"),
+                _fmt(r.gb_per_s, ".3f"),
+                _fmt(r.x_vs_tf, ".1f"),
+                _fmt(r.of_memcpy, ".3f"),
+                "-" if r.peak_rss is None else f"{r.peak_rss / 2**20:.0f}",
+                _fmt(r.rss_per_file, ".2f"),
+                r.check if not r.note else f"{r.check} ({r.note})" if r.check else r.note,
+            ]
+        )
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
     numeric = {1, 2, 4, 5, 6, 7, 8, 9, 10, 11}
 
     def line(cells: list[str]) -> str:
-        padded = (c.rjust(w) if i in numeric else c.ljust(w)
-                  for i, (c, w) in enumerate(zip(cells, widths)))
+        padded = (c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
         return "| " + " | ".join(padded) + " |"
 
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in numeric else "-" * (w + 2)
-                         for i, w in enumerate(widths)) + "|"
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in numeric else "-" * (w + 2) for i, w in enumerate(widths)) + "|"
     return "\n".join([line(head), sep, *(line(b) for b in body)])
 
 
@@ -421,8 +456,7 @@ def machine_info() -> dict[str, Any]:
 
     def git(*a: str) -> str | None:
         try:
-            return subprocess.run(["git", *a], cwd=repo, capture_output=True, text=True,
-                                  check=True).stdout.strip()
+            return subprocess.run(["git", *a], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return None
 
@@ -449,9 +483,11 @@ def machine_info() -> dict[str, Any]:
 def machine_line(m: dict[str, Any]) -> str:
     mem = f"{m['memory_bytes'] / 2**30:.0f} GiB" if m.get("memory_bytes") else "? GiB"
     commit = (m.get("git_commit") or "?")[:10] + ("+dirty" if m.get("git_dirty") else "")
-    return (f"{m['cpu']}, {m['cores']} cores, {mem}; Python {m['python']}, numpy {m['numpy']}, "
-            f"protobuf {m['protobuf']}, TF {m['tensorflow']}; fastmeta {commit}; load "
-            f"{m['loadavg_start'][0]:.1f} at start")
+    return (
+        f"{m['cpu']}, {m['cores']} cores, {mem}; Python {m['python']}, numpy {m['numpy']}, "
+        f"protobuf {m['protobuf']}, TF {m['tensorflow']}; fastmeta {commit}; load "
+        f"{m['loadavg_start'][0]:.1f} at start"
+    )
 
 
 def parse_sizes(text: str) -> list[tuple[str, int]]:
@@ -478,14 +514,12 @@ def targets(rows: list[Row]) -> dict[str, Any]:
     out: dict[str, Any] = {"nodes": largest.nodes, "size": largest.size}
     many = by.get("fm_rewrite_all") or by.get("fm_rewrite_1")
     if many and many.of_memcpy is not None:
-        out["rewrite_of_memcpy"] = {"value": many.of_memcpy, "target": 1 / 3,
-                                    "met": many.of_memcpy >= 1 / 3}
+        out["rewrite_of_memcpy"] = {"value": many.of_memcpy, "target": 1 / 3, "met": many.of_memcpy >= 1 / 3}
     imp = by.get("fm_import")
     if imp and imp.x_vs_tf is not None:
         out["import_x_vs_tf"] = {"value": imp.x_vs_tf, "target": 200, "met": imp.x_vs_tf >= 200}
     if imp and imp.rss_per_file is not None:
-        out["import_rss_per_file"] = {"value": imp.rss_per_file, "target": 2.0,
-                                      "met": imp.rss_per_file <= 2.0}
+        out["import_rss_per_file"] = {"value": imp.rss_per_file, "target": 2.0, "met": imp.rss_per_file <= 2.0}
     return out
 
 
@@ -527,8 +561,12 @@ def parent(args: argparse.Namespace) -> int:
             path, info = generate.ensure(nodes, data_dir=args.data_dir)
         if args.page_cache == "read-back":
             read_back(path)
-        print(f"[{size_label}] {path.name}: {info['nodes']:,} nodes, {info['size'] / 1e6:.1f} MB "
-              f"(ready in {time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+        print(
+            f"[{size_label}] {path.name}: {info['nodes']:,} nodes, {info['size'] / 1e6:.1f} MB "
+            f"(ready in {time.perf_counter() - t0:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
         size_rows: list[Row] = []
         for kind, label in kinds:
             row = Row(size_label, int(info["nodes"]), int(info["size"]), kind, label)  # type: ignore[call-overload]
@@ -560,22 +598,32 @@ def parent(args: argparse.Namespace) -> int:
             if deltas:
                 row.delta_rss = int(max(deltas))
                 row.rss_per_file = row.delta_rss / row.file_bytes
-            print(f"  {label}: median {row.median_s:.4f} s over {len(row.runs)} "
-                  f"({time.perf_counter() - t1:.0f} s)", file=sys.stderr, flush=True)
+            print(
+                f"  {label}: median {row.median_s:.4f} s over {len(row.runs)} ({time.perf_counter() - t1:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
         _check_rows(size_rows)
         _fill_ratios(size_rows)
         rows.extend(size_rows)
     machine["loadavg_end"] = list(os.getloadavg())
     table = render_table(rows)
     print(f"Machine: {machine_line(machine)}")
-    print(f"Config: import_scope={args.scope!r}, clear_devices={args.clear_devices}, "
-          f"repeat={args.repeat}{', quick' if args.quick else ''}, page cache {args.page_cache}")
+    print(
+        f"Config: import_scope={args.scope!r}, clear_devices={args.clear_devices}, "
+        f"repeat={args.repeat}{', quick' if args.quick else ''}, page cache {args.page_cache}"
+    )
     print(table)
     goal = targets(rows)
     if goal:
-        print("Targets (largest size): " + ", ".join(
-            f"{k} {v['value']:.3g} ({'met' if v['met'] else 'NOT met'}, target {v['target']:.3g})"
-            for k, v in goal.items() if isinstance(v, dict)))
+        print(
+            "Targets (largest size): "
+            + ", ".join(
+                f"{k} {v['value']:.3g} ({'met' if v['met'] else 'NOT met'}, target {v['target']:.3g})"
+                for k, v in goal.items()
+                if isinstance(v, dict)
+            )
+        )
     if not args.no_json:
         out_dir = Path(args.results)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -585,9 +633,14 @@ def parent(args: argparse.Namespace) -> int:
         doc = {
             "date": _dt.datetime.now().isoformat(timespec="seconds"),
             "machine": machine,
-            "config": {"sizes": args.sizes, "quick": args.quick, "repeat": args.repeat,
-                       "import_scope": args.scope, "clear_devices": args.clear_devices,
-                       "page_cache": args.page_cache},
+            "config": {
+                "sizes": args.sizes,
+                "quick": args.quick,
+                "repeat": args.repeat,
+                "import_scope": args.scope,
+                "clear_devices": args.clear_devices,
+                "page_cache": args.page_cache,
+            },
             "results": [asdict(r) for r in rows],
             "targets": goal,
             "table": table,
@@ -603,22 +656,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sizes", default="10k,100k,1m", help="e.g. 2k,10k,100k,1m")
     ap.add_argument("--quick", action="store_true", help="fewer runs; no TensorFlow run at 1M")
     ap.add_argument("--repeat", type=int, default=5, help="runs per measurement (slow ones <= 3)")
-    ap.add_argument("--budget", type=float, default=60.0,
-                    help="stop repeating a measurement after this many seconds")
+    ap.add_argument("--budget", type=float, default=60.0, help="stop repeating a measurement after this many seconds")
     ap.add_argument("--timeout", type=float, default=3600.0, help="per measurement process")
     ap.add_argument("--scope", default="imported", help="import scope given to every contender")
     ap.add_argument("--clear-devices", action="store_true")
-    ap.add_argument("--kinds", default="", help="comma-separated subset of: "
-                    + ",".join(k for k, _ in KINDS))
+    ap.add_argument("--kinds", default="", help="comma-separated subset of: " + ",".join(k for k, _ in KINDS))
     ap.add_argument("--results", default=str(HERE / "results"))
     ap.add_argument("--no-json", action="store_true")
     ap.add_argument("--tag", default="", help="suffix of the JSON file name")
     ap.add_argument("--data-dir", default=str(HERE / "data"), help="where graphs are cached")
-    ap.add_argument("--warmup-below", type=float, default=2.0,
-                    help="discard a first run faster than this (cache warm-up)")
-    ap.add_argument("--page-cache", choices=("read-back", "as-is"), default="read-back",
-                    help="evict each graph from the page cache and read it once before its "
-                    "measurements (as a file read from disk), or leave the cache as it is")
+    ap.add_argument(
+        "--warmup-below", type=float, default=2.0, help="discard a first run faster than this (cache warm-up)"
+    )
+    ap.add_argument(
+        "--page-cache",
+        choices=("read-back", "as-is"),
+        default="read-back",
+        help="evict each graph from the page cache and read it once before its "
+        "measurements (as a file read from disk), or leave the cache as it is",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -44,16 +44,13 @@ def build(layers: int, towers: int = TOWERS, ps_tasks: int = PS_TASKS) -> tuple[
         with graph.device(v1.train.replica_device_setter(ps_tasks=ps_tasks, worker_device=worker + "/device:CPU:0")):
             global_step = v1.train.get_or_create_global_step()
         with graph.device(worker + "/device:CPU:0"), tf.name_scope("input"):
-            queue = v1.FIFOQueue(32, [tf.float32, tf.float32], shapes=[[BATCH, WIDTH], [BATCH, 1]],
-                                 name="batch_queue")
-            enqueue = queue.enqueue([v1.random_normal([BATCH, WIDTH], seed=1),
-                                     v1.random_normal([BATCH, 1], seed=2)])
+            queue = v1.FIFOQueue(32, [tf.float32, tf.float32], shapes=[[BATCH, WIDTH], [BATCH, 1]], name="batch_queue")
+            enqueue = queue.enqueue([v1.random_normal([BATCH, WIDTH], seed=1), v1.random_normal([BATCH, 1], seed=2)])
             v1.train.add_queue_runner(v1.train.QueueRunner(queue, [enqueue]))
         optimizer = v1.train.AdamOptimizer(1e-3)
         tower_grads = []
         for t in range(towers):
-            setter = v1.train.replica_device_setter(ps_tasks=ps_tasks,
-                                                    worker_device=f"{worker}/device:GPU:{t}")
+            setter = v1.train.replica_device_setter(ps_tasks=ps_tasks, worker_device=f"{worker}/device:GPU:{t}")
             with graph.device(setter), tf.name_scope(f"tower_{t}"):
                 x, y = queue.dequeue()
                 with v1.variable_scope("model", reuse=t > 0):
@@ -61,13 +58,18 @@ def build(layers: int, towers: int = TOWERS, ps_tasks: int = PS_TASKS) -> tuple[
                     for i in range(layers):
                         with v1.variable_scope(f"dense_{i}"):
                             kernel = v1.get_variable(
-                                "kernel", [WIDTH, WIDTH], use_resource=i % 2 == 0,
-                                initializer=v1.glorot_uniform_initializer(seed=i))
-                            bias = v1.get_variable("bias", [WIDTH], use_resource=i % 2 == 0,
-                                                   initializer=v1.zeros_initializer())
+                                "kernel",
+                                [WIDTH, WIDTH],
+                                use_resource=i % 2 == 0,
+                                initializer=v1.glorot_uniform_initializer(seed=i),
+                            )
+                            bias = v1.get_variable(
+                                "bias", [WIDTH], use_resource=i % 2 == 0, initializer=v1.zeros_initializer()
+                            )
                             h = tf.nn.relu(tf.nn.bias_add(tf.matmul(h, kernel), bias))
-                    out = v1.get_variable("logits/kernel", [WIDTH, 1],
-                                          initializer=v1.glorot_uniform_initializer(seed=layers))
+                    out = v1.get_variable(
+                        "logits/kernel", [WIDTH, 1], initializer=v1.glorot_uniform_initializer(seed=layers)
+                    )
                     prediction = tf.matmul(h, out)
                 loss = v1.losses.mean_squared_error(y, prediction)
                 v1.summary.scalar("loss", loss)
@@ -106,8 +108,15 @@ def make(nodes: int, path: Path) -> dict[str, Any]:
     tmp = path.with_name(path.name + ".tmp")
     meta = tf.compat.v1.train.export_meta_graph(filename=str(tmp), graph=graph, saver_def=saver.saver_def)
     os.replace(tmp, path)
-    info = {"nodes": len(meta.graph_def.node), "size": path.stat().st_size, "layers": layers,
-            "towers": TOWERS, "ps_tasks": PS_TASKS, "tensorflow": tf.__version__, "maker": "tensorflow"}
+    info = {
+        "nodes": len(meta.graph_def.node),
+        "size": path.stat().st_size,
+        "layers": layers,
+        "towers": TOWERS,
+        "ps_tasks": PS_TASKS,
+        "tensorflow": tf.__version__,
+        "maker": "tensorflow",
+    }
     path.with_name(path.name + ".json").write_text(json.dumps(info) + "\n")
     return info
 

@@ -295,6 +295,7 @@ def _referenced(m: meta_graph_pb2.MetaGraphDef, name: str) -> bool:
 def _rename_everywhere(m: meta_graph_pb2.MetaGraphDef, old: str, new: str) -> None:
     """Node ``old`` renamed ``new`` with every input, `loc:@` entry and node_list entry
     naming it (the graph stays whole: only the names change)."""
+
     def renamed(ref: str) -> str:
         base = ref.lstrip("^").split(":")[0]
         return ref.replace(old, new, 1) if base == old else ref
@@ -314,8 +315,18 @@ def _rename_everywhere(m: meta_graph_pb2.MetaGraphDef, old: str, new: str) -> No
 # (edit, weight): most edits keep the graph importable, so that the inputs reach past the
 # checks; the others break it in one place.
 _EDITS = [
-    ("rename_clash", 1), ("rename", 3), ("add_input", 2), ("drop_input", 1), ("device", 3), ("colocate", 2),
-    ("copy", 2), ("delete", 1), ("move", 2), ("op", 1), ("drop_attr", 1), ("collection", 2),
+    ("rename_clash", 1),
+    ("rename", 3),
+    ("add_input", 2),
+    ("drop_input", 1),
+    ("device", 3),
+    ("colocate", 2),
+    ("copy", 2),
+    ("delete", 1),
+    ("move", 2),
+    ("op", 1),
+    ("drop_attr", 1),
+    ("collection", 2),
 ]
 
 
@@ -392,12 +403,49 @@ def _graph_mutator(data: bytes, max_size: int, seed: int) -> bytes:
 _TEXT_SEEDS: list[bytes] = []
 _TEXT_TOKENS = [
     *"{}<>[]:;,'\"\\#\n -+.0123456789xefnt_aAZ",
-    "\xa0", "\xff", "\\303\\251", "\\x41", "DT_FLOAT", "DT_INT32", "0x1f", "1e5", "-inf", "nan", "true",
-    "node ", "attr ", "key: ", "value ", "list ", "s: ", "i: ", "f: ", "b: ", "type: ", "shape ", "dim ",
-    "size: ", "name: ", "op: ", "input: ", "device: ", "tensor ", "func ", "library ", "function ",
-    "collection_def ", "saver_def ", "meta_info_def ", "object_graph_def ", "debug_info ",
-    "[type.googleapis.com/tensorflow.SaverDef] ", "[type.googleapis.com/tensorflow.AttrValue] ",
-    "type_url: ", "  ", "\n  ", "# c\n",
+    "\xa0",
+    "\xff",
+    "\\303\\251",
+    "\\x41",
+    "DT_FLOAT",
+    "DT_INT32",
+    "0x1f",
+    "1e5",
+    "-inf",
+    "nan",
+    "true",
+    "node ",
+    "attr ",
+    "key: ",
+    "value ",
+    "list ",
+    "s: ",
+    "i: ",
+    "f: ",
+    "b: ",
+    "type: ",
+    "shape ",
+    "dim ",
+    "size: ",
+    "name: ",
+    "op: ",
+    "input: ",
+    "device: ",
+    "tensor ",
+    "func ",
+    "library ",
+    "function ",
+    "collection_def ",
+    "saver_def ",
+    "meta_info_def ",
+    "object_graph_def ",
+    "debug_info ",
+    "[type.googleapis.com/tensorflow.SaverDef] ",
+    "[type.googleapis.com/tensorflow.AttrValue] ",
+    "type_url: ",
+    "  ",
+    "\n  ",
+    "# c\n",
 ]
 
 

@@ -93,9 +93,7 @@ def handmade() -> dict[str, bytes]:
         ),
         "while_loop": while_loop,
         "defaults": meta(node("k", "Const", attrs=(("dtype", b""),)), op_list=op_def),
-        "nested_names": meta(
-            node("outer/inner/x"), node("outer/inner"), node("a>b", "NoOp", ("^outer/inner",))
-        ),
+        "nested_names": meta(node("outer/inner/x"), node("outer/inner"), node("a>b", "NoOp", ("^outer/inner",))),
         "unknown_fields": meta(node("a") + field(99, b"zz"), node("b")) + field(77, 5),
         # The wire format at protobuf's edges (tests/test_wire_vs_protobuf.py): a 10-byte
         # varint with bits past 64, NodeDef fields 1-5 of another wire type (unknown
@@ -229,8 +227,14 @@ def v1_payloads() -> dict[str, bytes]:
 
     whole1 = field(1, b"")
     left, right = field(1, b"") + field(1, field(2, 1)), field(1, b"") + field(1, field(1, 1) + field(2, 2))
-    meta = field(1, tensor(b"f", [2], 1, [whole1]) + tensor(b"cols", [2, 3], 3, [left, right])
-                 + tensor(b"s", [2], 7, [whole1]) + tensor(b"h", [2], 19, [whole1]) + field(2, field(1, 1)))
+    meta = field(
+        1,
+        tensor(b"f", [2], 1, [whole1])
+        + tensor(b"cols", [2, 3], 3, [left, right])
+        + tensor(b"s", [2], 7, [whole1])
+        + tensor(b"h", [2], 19, [whole1])
+        + field(2, field(1, 1)),
+    )
     return {
         "v1_float": chunks(
             field(1, tensor(b"f", [2], 1, [whole1])), stored(field(5, b"\0\0\xc0?\0\0\0\xc0")), small_blocks=False

@@ -146,6 +146,7 @@ def reference_rewrite(
                 k += 1
             name = cand
         final[i] = name
+
     # devices
     def groups(i: int) -> list[int]:
         out = []
@@ -174,7 +175,7 @@ def reference_rewrite(
                 break
     # defaults
     defaults: dict[str, list[op_def_pb2.OpDef.AttrDef]] = {}
-    for op in (op_list.op if op_list else []):
+    for op in op_list.op if op_list else []:
         defaults[op.name] = [a for a in op.attr if a.HasField("default_value")]
     functions = {f.signature.name for f in graph.library.function}
 

@@ -62,9 +62,13 @@ def _small_meta() -> meta_graph_pb2.MetaGraphDef:
     return meta_graph_pb2.MetaGraphDef.FromString(data)
 
 
-def _assemble(meta: meta_graph_pb2.MetaGraphDef, node_extra: dict[str, bytes] | None = None,
-              op_extra: dict[str, bytes] | None = None, drop: dict[str, str] | None = None,
-              replace: dict[str, bytes] | None = None) -> bytes:
+def _assemble(
+    meta: meta_graph_pb2.MetaGraphDef,
+    node_extra: dict[str, bytes] | None = None,
+    op_extra: dict[str, bytes] | None = None,
+    drop: dict[str, str] | None = None,
+    replace: dict[str, bytes] | None = None,
+) -> bytes:
     """``meta`` serialized with raw bytes appended to the named NodeDefs (``node_extra``)
     and OpDefs of the op list (``op_extra``), after removing attr ``drop[node]`` from
     the node; a NodeDef named in ``replace`` is those bytes instead."""
@@ -77,8 +81,9 @@ def _assemble(meta: meta_graph_pb2.MetaGraphDef, node_extra: dict[str, bytes] | 
         _ld(1, replace[n.name] if n.name in replace else n.SerializeToString() + node_extra.get(n.name, b""))
         for n in meta.graph_def.node
     )
-    ops = b"".join(_ld(1, op.SerializeToString() + op_extra.get(op.name, b""))
-                   for op in meta.meta_info_def.stripped_op_list.op)
+    ops = b"".join(
+        _ld(1, op.SerializeToString() + op_extra.get(op.name, b"")) for op in meta.meta_info_def.stripped_op_list.op
+    )
     del meta.graph_def.node[:]
     graph_def = nodes + meta.graph_def.SerializeToString()
     meta.meta_info_def.ClearField("stripped_op_list")
@@ -212,20 +217,35 @@ ENCODINGS = {
     "type_redundant_varint_byte": ("type", _vi(6, 1), b"\x30\x81\x00"),
     "float_minus_zero": ("float", _f32(4, 0.0), _f32(4, -0.0)),
     "float_nan_other_bits": ("float", _f32(4, float("nan")), _varint(4 << 3 | 5) + b"\x01\x00\xc0\x7f"),
-    "shape_in_two_pieces": ("shape", _ld(7, _ld(2, _vi(1, 3)) + _ld(2, _vi(1, 4))),
-                            _ld(7, _ld(2, _vi(1, 3))) + _ld(7, _ld(2, _vi(1, 4)))),
+    "shape_in_two_pieces": (
+        "shape",
+        _ld(7, _ld(2, _vi(1, 3)) + _ld(2, _vi(1, 4))),
+        _ld(7, _ld(2, _vi(1, 3))) + _ld(7, _ld(2, _vi(1, 4))),
+    ),
     "shape_explicit_false_unknown_rank": ("shape", _ld(7, b""), _ld(7, _vi(3, 0))),
     "shape_dim_explicit_zero": ("shape", _ld(7, _ld(2, b"")), _ld(7, _ld(2, _vi(1, 0)))),
     "shape_fields_reordered": ("shape", _ld(7, _ld(2, _vi(1, 3)) + _vi(3, 1)), _ld(7, _vi(3, 1) + _ld(2, _vi(1, 3)))),
     "shape_unknown_rank_vs_unknown_dim": ("shape", _ld(7, _vi(3, 1)), _ld(7, _ld(2, _vi(1, 2**64 - 1)))),
-    "tensor_fields_reordered": ("tensor", _ld(8, TENSOR_HEAD + _ld(5, FLOAT_1_2)),
-                                _ld(8, _ld(5, FLOAT_1_2) + _ld(2, _ld(2, _vi(1, 2))) + _vi(1, 1))),
-    "tensor_float_val_unpacked": ("tensor", _ld(8, TENSOR_HEAD + _ld(5, FLOAT_1_2)),
-                                  _ld(8, TENSOR_HEAD + _f32(5, 1.0) + _f32(5, 2.0))),
-    "tensor_content_vs_float_val": ("tensor", _ld(8, TENSOR_HEAD + _ld(5, FLOAT_1_2)),
-                                    _ld(8, TENSOR_HEAD + _ld(4, FLOAT_1_2))),
-    "func_attrs_reordered": ("func", _ld(10, _ld(1, b"f") + FUNC_ATTR_A + FUNC_ATTR_B),
-                             _ld(10, _ld(1, b"f") + FUNC_ATTR_B + FUNC_ATTR_A)),
+    "tensor_fields_reordered": (
+        "tensor",
+        _ld(8, TENSOR_HEAD + _ld(5, FLOAT_1_2)),
+        _ld(8, _ld(5, FLOAT_1_2) + _ld(2, _ld(2, _vi(1, 2))) + _vi(1, 1)),
+    ),
+    "tensor_float_val_unpacked": (
+        "tensor",
+        _ld(8, TENSOR_HEAD + _ld(5, FLOAT_1_2)),
+        _ld(8, TENSOR_HEAD + _f32(5, 1.0) + _f32(5, 2.0)),
+    ),
+    "tensor_content_vs_float_val": (
+        "tensor",
+        _ld(8, TENSOR_HEAD + _ld(5, FLOAT_1_2)),
+        _ld(8, TENSOR_HEAD + _ld(4, FLOAT_1_2)),
+    ),
+    "func_attrs_reordered": (
+        "func",
+        _ld(10, _ld(1, b"f") + FUNC_ATTR_A + FUNC_ATTR_B),
+        _ld(10, _ld(1, b"f") + FUNC_ATTR_B + FUNC_ATTR_A),
+    ),
     "unknown_field": ("int", _vi(3, 7), _vi(3, 7) + _vi(99, 1)),
     "unknown_fields_reordered": ("int", _vi(3, 7) + _vi(98, 1) + _vi(99, 2), _vi(99, 2) + _vi(3, 7) + _vi(98, 1)),
 }
@@ -257,8 +277,9 @@ def test_the_drop_rule_takes_a_repeated_keys_last_entry(last_is_default: bool) -
     if not last_is_default:
         entries.reverse()
     attr_def = _ld(1, b"new_knob") + _ld(2, b"int") + _ld(3, _vi(3, 8))
-    data = _assemble(_small_meta(), {"i": b"".join(_entry("new_knob", e) for e in entries)},
-                     {"Identity": _ld(4, attr_def)})
+    data = _assemble(
+        _small_meta(), {"i": b"".join(_entry("new_knob", e) for e in entries)}, {"Identity": _ld(4, attr_def)}
+    )
     expected = _assert_as_tensorflow(data)
     assert ("new_knob" in next(n for n in expected.node if n.name == "i").attr) != last_is_default
 
@@ -278,28 +299,48 @@ INT32_SCALAR = _vi(1, 3) + _ld(2, b"")
 # Pairs of AttrValues (bytes) that TensorFlow's strip_default_attrs compares.
 STRIP_PAIRS = {
     **{case: (default, value) for case, (_, default, value) in ENCODINGS.items()},
-    "tensor_content_vs_int_val": (_ld(8, UINT8_4 + _ld(7, _packed(255, 0, 0, 255))),
-                                  _ld(8, UINT8_4 + _ld(4, bytes([255, 0, 0, 255])))),
-    "tensor_content_other_values": (_ld(8, UINT8_4 + _ld(7, _packed(255, 0, 0, 255))),
-                                    _ld(8, UINT8_4 + _ld(4, bytes([255, 0, 0, 0])))),
-    "tensor_int_val_padded_with_its_last": (_ld(8, UINT8_4 + _ld(7, _packed(1, 2, 2, 2))),
-                                            _ld(8, UINT8_4 + _ld(7, _packed(1, 2)))),
+    "tensor_content_vs_int_val": (
+        _ld(8, UINT8_4 + _ld(7, _packed(255, 0, 0, 255))),
+        _ld(8, UINT8_4 + _ld(4, bytes([255, 0, 0, 255]))),
+    ),
+    "tensor_content_other_values": (
+        _ld(8, UINT8_4 + _ld(7, _packed(255, 0, 0, 255))),
+        _ld(8, UINT8_4 + _ld(4, bytes([255, 0, 0, 0]))),
+    ),
+    "tensor_int_val_padded_with_its_last": (
+        _ld(8, UINT8_4 + _ld(7, _packed(1, 2, 2, 2))),
+        _ld(8, UINT8_4 + _ld(7, _packed(1, 2))),
+    ),
     "tensor_int_val_empty_is_zeros": (_ld(8, UINT8_4 + _ld(7, _packed(0, 0, 0, 0))), _ld(8, UINT8_4)),
     "tensor_int_val_wraps": (_ld(8, UINT8_4 + _ld(7, _varint(255) * 4)), _ld(8, UINT8_4 + _ld(7, _varint(511) * 4))),
-    "tensor_scalar_version_number": (_ld(8, INT32_SCALAR + _ld(7, b"\x01")),
-                                     _ld(8, INT32_SCALAR + _vi(3, 5) + _ld(7, b"\x01"))),
-    "tensor_content_wrong_size": (_ld(8, UINT8_4 + _ld(4, b"\x01\x02")),
-                                  _ld(8, UINT8_4 + _ld(4, b"\x01\x02") + _vi(3, 1))),
-    "tensor_unknown_dim": (_ld(8, _vi(1, 4) + _ld(2, _ld(2, _vi(1, 2**64 - 1)))),
-                           _ld(8, _vi(1, 4) + _ld(2, _ld(2, _vi(1, 2**64 - 1))) + _vi(3, 1))),
-    "tensor_string_padded": (_ld(8, _vi(1, 7) + _ld(2, _ld(2, _vi(1, 2))) + _ld(8, b"a") + _ld(8, b"a")),
-                             _ld(8, _vi(1, 7) + _ld(2, _ld(2, _vi(1, 2))) + _ld(8, b"a"))),
-    "tensor_float_minus_zero": (_ld(8, _vi(1, 1) + _ld(2, b"") + _ld(5, struct.pack("<f", 0.0))),
-                                _ld(8, _vi(1, 1) + _ld(2, b"") + _ld(5, struct.pack("<f", -0.0)))),
-    "tensor_half_bits": (_ld(8, _vi(1, 19) + _ld(2, b"") + _ld(13, _varint(0x3C00))),
-                         _ld(8, _vi(1, 19) + _ld(2, b"") + _ld(4, b"\x00\x3c"))),
-    "func_with_tensor_attr": (_ld(10, _ld(1, b"f") + _ld(2, _ld(1, b"t") + _ld(2, _ld(8, UINT8_4 + _ld(7, ONES))))),
-                              _ld(10, _ld(1, b"f") + _ld(2, _ld(1, b"t") + _ld(2, _ld(8, UINT8_4 + ONES_CONTENT))))),
+    "tensor_scalar_version_number": (
+        _ld(8, INT32_SCALAR + _ld(7, b"\x01")),
+        _ld(8, INT32_SCALAR + _vi(3, 5) + _ld(7, b"\x01")),
+    ),
+    "tensor_content_wrong_size": (
+        _ld(8, UINT8_4 + _ld(4, b"\x01\x02")),
+        _ld(8, UINT8_4 + _ld(4, b"\x01\x02") + _vi(3, 1)),
+    ),
+    "tensor_unknown_dim": (
+        _ld(8, _vi(1, 4) + _ld(2, _ld(2, _vi(1, 2**64 - 1)))),
+        _ld(8, _vi(1, 4) + _ld(2, _ld(2, _vi(1, 2**64 - 1))) + _vi(3, 1)),
+    ),
+    "tensor_string_padded": (
+        _ld(8, _vi(1, 7) + _ld(2, _ld(2, _vi(1, 2))) + _ld(8, b"a") + _ld(8, b"a")),
+        _ld(8, _vi(1, 7) + _ld(2, _ld(2, _vi(1, 2))) + _ld(8, b"a")),
+    ),
+    "tensor_float_minus_zero": (
+        _ld(8, _vi(1, 1) + _ld(2, b"") + _ld(5, struct.pack("<f", 0.0))),
+        _ld(8, _vi(1, 1) + _ld(2, b"") + _ld(5, struct.pack("<f", -0.0))),
+    ),
+    "tensor_half_bits": (
+        _ld(8, _vi(1, 19) + _ld(2, b"") + _ld(13, _varint(0x3C00))),
+        _ld(8, _vi(1, 19) + _ld(2, b"") + _ld(4, b"\x00\x3c")),
+    ),
+    "func_with_tensor_attr": (
+        _ld(10, _ld(1, b"f") + _ld(2, _ld(1, b"t") + _ld(2, _ld(8, UINT8_4 + _ld(7, ONES))))),
+        _ld(10, _ld(1, b"f") + _ld(2, _ld(1, b"t") + _ld(2, _ld(8, UINT8_4 + ONES_CONTENT)))),
+    ),
     "type_with_unknown_field": (_vi(6, 1), _vi(6, 1) + _vi(99, 1)),
 }
 
@@ -327,8 +368,7 @@ def _image_summary_meta(bad_color: bytes) -> bytes:
     with g.as_default():
         x = tf.compat.v1.placeholder(tf.uint8, [1, 2, 2, 3], name="x")
         tf.compat.v1.summary.image("img", x)
-        meta = meta_graph_pb2.MetaGraphDef.FromString(
-            tf.compat.v1.train.export_meta_graph(graph=g).SerializeToString())
+        meta = meta_graph_pb2.MetaGraphDef.FromString(tf.compat.v1.train.export_meta_graph(graph=g).SerializeToString())
     node = next(n.name for n in meta.graph_def.node if n.op == "ImageSummary")
     return _assemble(meta, {node: _entry("bad_color", bad_color)}, drop={node: "bad_color"})
 
@@ -339,9 +379,11 @@ def test_strip_default_attrs_of_a_tensor_attr(spelling: str, route: dict[str, An
     """The default spelled another way is stripped as TensorFlow strips it (by the
     tensor's values), by the bytes route of the export and the message route alike."""
     tf = _tf()
-    values = {"tensor_content": _ld(4, bytes([255, 0, 0, 255])),
-              "int_val_unpacked": b"".join(_vi(7, v) for v in (255, 0, 0, 255)),
-              "other_color": _ld(4, bytes([0, 0, 0, 255]))}
+    values = {
+        "tensor_content": _ld(4, bytes([255, 0, 0, 255])),
+        "int_val_unpacked": b"".join(_vi(7, v) for v in (255, 0, 0, 255)),
+        "other_color": _ld(4, bytes([0, 0, 0, 255])),
+    }
     data = _image_summary_meta(_ld(8, UINT8_4 + values[spelling]))
     tf_graph = tf_import(data).graph
     with tf_graph.as_default():
@@ -350,7 +392,8 @@ def test_strip_default_attrs_of_a_tensor_attr(spelling: str, route: dict[str, An
     fastmeta.import_meta_graph(data, graph=g)
     got = fastmeta.export_meta_graph(graph=g, strip_default_attrs=True, **route)
     assert {n.name: sorted(n.attr) for n in got.graph_def.node} == {
-        n.name: sorted(n.attr) for n in expected.graph_def.node}
+        n.name: sorted(n.attr) for n in expected.graph_def.node
+    }
 
 
 # --- 5. an attr without a default absent from the node ----------------------------------------

@@ -55,17 +55,13 @@ def test_generated_graph_has_every_feature(small: Path) -> None:
     ops = {op.name: op for op in meta.meta_info_def.stripped_op_list.op}
     convs = [n for n in nodes if n.op == "Conv2D"]
     assert any("use_cudnn_on_gpu" not in n.attr for n in convs)
-    assert any(a.name == "use_cudnn_on_gpu" and a.HasField("default_value")
-               for a in ops["Conv2D"].attr)
+    assert any(a.name == "use_cudnn_on_gpu" and a.HasField("default_value") for a in ops["Conv2D"].attr)
     kinds = {c.WhichOneof("kind") for c in meta.collection_def.values()}
     assert kinds == {"node_list", "bytes_list", "int64_list", "float_list"}
     assert meta.saver_def.sharded and meta.saver_def.restore_op_name == "save/restore_all"
     # Mostly creation order, some consumers before their producers.
     position = {n: i for i, n in enumerate(names)}
-    backward = sum(
-        1 for i, n in enumerate(nodes) for x in n.input
-        if position[x.lstrip("^").split(":")[0]] > i
-    )
+    backward = sum(1 for i, n in enumerate(nodes) for x in n.input if position[x.lstrip("^").split(":")[0]] > i)
     assert 0 < backward < len(nodes) // 10
 
 
@@ -79,8 +75,20 @@ def test_pyrewrite_agrees_with_core_on_names(small: Path) -> None:
 
 def test_run_checks_pass(tmp_path: Path, small: Path) -> None:
     small_bytes = small.read_bytes()
-    cmd = [sys.executable, str(BENCH / "run.py"), "--sizes", "2k", "--repeat", "1",
-           "--warmup-below", "0", "--results", str(tmp_path), "--data-dir", str(small.parent)]
+    cmd = [
+        sys.executable,
+        str(BENCH / "run.py"),
+        "--sizes",
+        "2k",
+        "--repeat",
+        "1",
+        "--warmup-below",
+        "0",
+        "--results",
+        str(tmp_path),
+        "--data-dir",
+        str(small.parent),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (result,) = tmp_path.glob("*.json")
@@ -172,7 +180,12 @@ def test_sizes_parse_with_the_tensorflow_prefix() -> None:
     import run
 
     assert run.parse_sizes("10k, 1m,tf100k,TF2k,1500") == [
-        ("10k", 10_000), ("1m", 1_000_000), ("tf100k", 100_000), ("tf2k", 2_000), ("1500", 1_500)]
+        ("10k", 10_000),
+        ("1m", 1_000_000),
+        ("tf100k", 100_000),
+        ("tf2k", 2_000),
+        ("1500", 1_500),
+    ]
 
 
 def test_tensorflow_made_graph_is_measured_and_checked(tmp_path: Path) -> None:
@@ -187,13 +200,27 @@ def test_tensorflow_made_graph_is_measured_and_checked(tmp_path: Path) -> None:
     devices = {n.device for n in meta.graph_def.node}
     assert any(d.startswith("/job:ps/task:1") for d in devices), devices
     assert any(d.endswith("device:GPU:1") for d in devices), devices
-    assert {"queue_runners", "variables", "trainable_variables", "summaries", "train_op"} <= set(
-        meta.collection_def), sorted(meta.collection_def)
+    assert {"queue_runners", "variables", "trainable_variables", "summaries", "train_op"} <= set(meta.collection_def), (
+        sorted(meta.collection_def)
+    )
     assert meta.saver_def.sharded
     assert tf_graph.ensure(2000, data_dir=tmp_path) == (path, info)  # (cached)
-    cmd = [sys.executable, str(BENCH / "run.py"), "--sizes", "tf2k", "--repeat", "1", "--warmup-below", "0",
-           "--kinds", "fm_rewrite_1,fm_import,tf_import", "--results", str(tmp_path / "results"),
-           "--data-dir", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        str(BENCH / "run.py"),
+        "--sizes",
+        "tf2k",
+        "--repeat",
+        "1",
+        "--warmup-below",
+        "0",
+        "--kinds",
+        "fm_rewrite_1,fm_import,tf_import",
+        "--results",
+        str(tmp_path / "results"),
+        "--data-dir",
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (result,) = (tmp_path / "results").glob("*.json")
@@ -206,9 +233,21 @@ def test_tensorflow_made_graph_is_measured_and_checked(tmp_path: Path) -> None:
 def test_text_benchmark_runs_and_its_fastmeta_imports_agree(tmp_path: Path) -> None:
     # (bench_text fails when the core's text reader and protobuf's give different graphs)
     out = subprocess.run(
-        [sys.executable, str(BENCH / "bench_text.py"), "--nodes", "2000", "--kinds", "fastmeta,fastmeta_merge",
-         "--data-dir", str(tmp_path), "--json", str(tmp_path / "r.json")],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            str(BENCH / "bench_text.py"),
+            "--nodes",
+            "2000",
+            "--kinds",
+            "fastmeta,fastmeta_merge",
+            "--data-dir",
+            str(tmp_path),
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     record = json.loads((tmp_path / "r.json").read_text())
     runs = record["results"]

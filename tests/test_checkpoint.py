@@ -113,8 +113,10 @@ def test_a_damaged_slice_is_named_in_the_error(tmp_path, damage):
     # the slice instead, whole.)
     full = np.arange(12, dtype=np.float32).reshape(6, 2)
     parts = [PartitionedSlice([6, 2], [0, 0], full[:3]), PartitionedSlice([6, 2], [3, 0], full[3:])]
-    strings = [PartitionedSlice([2], [0], np.array([b"ab"], dtype=object)),
-               PartitionedSlice([2], [1], np.array([b"cd"], dtype=object))]
+    strings = [
+        PartitionedSlice([2], [0], np.array([b"ab"], dtype=object)),
+        PartitionedSlice([2], [1], np.array([b"cd"], dtype=object)),
+    ]
     prefix = fc.write_checkpoint(tmp_path / "m", {"emb": parts, "s": strings})
     data = tmp_path / "m.data-00000-of-00001"
     raw = bytearray(data.read_bytes())
@@ -141,9 +143,7 @@ def test_partitioned_write_and_reassemble(tmp_path):
         PartitionedSlice([10, 4], [7, 0], full[7:10]),
     ]
     grid = np.arange(24, dtype=np.int64).reshape(4, 6)
-    grid_parts = [
-        PartitionedSlice([4, 6], [r, c], grid[r : r + 2, c : c + 3]) for r in (0, 2) for c in (0, 3)
-    ]
+    grid_parts = [PartitionedSlice([4, 6], [r, c], grid[r : r + 2, c : c + 3]) for r in (0, 2) for c in (0, 3)]
     prefix = fc.write_checkpoint(tmp_path / "m", {"p": parts, "g": grid_parts, "x": np.ones(2)})
     r = fc.load_checkpoint(prefix)
     assert r.get_variable_to_shape_map() == {"p": [10, 4], "g": [4, 6], "x": [2]}
@@ -182,15 +182,16 @@ def test_latest_checkpoint_and_state(tmp_path):
 def test_cli(tmp_path, capsys):
     prefix = fc.write_checkpoint(
         tmp_path / "m",
-        {"a": np.zeros((2, 3), np.float32), "s": np.array([b"x"], dtype=object),
-         "p": [PartitionedSlice([4], [0], np.ones(2, np.int32)),
-               PartitionedSlice([4], [2], np.ones(2, np.int32))]},
+        {
+            "a": np.zeros((2, 3), np.float32),
+            "s": np.array([b"x"], dtype=object),
+            "p": [PartitionedSlice([4], [0], np.ones(2, np.int32)), PartitionedSlice([4], [2], np.ones(2, np.int32))],
+        },
     )
     assert fc.inspect_checkpoint_main([prefix, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     rows = {r["name"]: r for r in doc["tensors"]}
-    assert rows["a"] == {"name": "a", "dtype": "float32", "shape": [2, 3], "size": 24,
-                         "shard": 0, "partitions": 0}
+    assert rows["a"] == {"name": "a", "dtype": "float32", "shape": [2, 3], "size": 24, "shard": 0, "partitions": 0}
     assert rows["p"]["size"] == 16 and rows["p"]["partitions"] == 2
     assert rows["s"]["dtype"] == "string"
     assert fc.inspect_checkpoint_main([prefix, "--tensor", "a"]) == 0
@@ -398,16 +399,18 @@ def test_tf_savev2_all_dtypes_and_shards(tf, tmp_path):
     values = _tf_values(tf)
     names = list(values)
     prefix = str(tmp_path / "all")
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                      tensors=[values[n] for n in names])
+    tf.raw_ops.SaveV2(
+        prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names), tensors=[values[n] for n in names]
+    )
     _assert_matches_tf(tf, prefix, names)
     # Three shards merged into one bundle (as a sharded Saver does).
     parts = []
     for i in range(3):
         p = str(tmp_path / f"tmp_part_{i}")
         sub = names[i::3]
-        tf.raw_ops.SaveV2(prefix=p, tensor_names=sub, shape_and_slices=[""] * len(sub),
-                          tensors=[values[n] for n in sub])
+        tf.raw_ops.SaveV2(
+            prefix=p, tensor_names=sub, shape_and_slices=[""] * len(sub), tensors=[values[n] for n in sub]
+        )
         parts.append(p)
     merged = str(tmp_path / "merged")
     tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=parts, destination_prefix=merged)
@@ -451,8 +454,7 @@ def test_tf2_checkpoint_with_optimizer_slots(tf, tmp_path):
     assert ours.get_tensor("i/.ATTRIBUTES/VARIABLE_VALUE") == 2**40 + 1
     if opt is not None:
         # Keras 3 stores Adam's m/v slots as opt/_variables/N (Keras 2: OPTIMIZER_SLOT).
-        slots = [k for k, shape in ours.get_variable_to_shape_map().items()
-                 if k.startswith("opt/") and shape == [2, 3]]
+        slots = [k for k, shape in ours.get_variable_to_shape_map().items() if k.startswith("opt/") and shape == [2, 3]]
         assert len(slots) >= 2
 
 
@@ -463,18 +465,20 @@ def test_tf1_saver_ref_resource_partitioned_sharded(tf, tmp_path):
     with tf.Graph().as_default():
         with tf.device("/cpu:0"):
             ref = tf.compat.v1.get_variable(
-                "ref", initializer=np.arange(8, dtype=np.float64).reshape(2, 4), use_resource=False)
+                "ref", initializer=np.arange(8, dtype=np.float64).reshape(2, 4), use_resource=False
+            )
             step = tf.compat.v1.train.get_or_create_global_step()
         with tf.device("/cpu:1"):
-            res = tf.compat.v1.get_variable(
-                "res", initializer=np.ones((3, 3), np.float32), use_resource=True)
+            res = tf.compat.v1.get_variable("res", initializer=np.ones((3, 3), np.float32), use_resource=True)
             part = tf.compat.v1.get_variable(
-                "part", shape=[10, 4], initializer=tf.compat.v1.random_normal_initializer(),
-                partitioner=tf.compat.v1.fixed_size_partitioner(3), use_resource=False)
-            tf.compat.v1.get_variable("strs", initializer=tf.constant([b"a", b"bb"]),
-                                             use_resource=True)
-        loss = (tf.cast(tf.reduce_sum(ref), tf.float32) + tf.reduce_sum(res)
-                + tf.reduce_sum(tf.concat(list(part), 0)))
+                "part",
+                shape=[10, 4],
+                initializer=tf.compat.v1.random_normal_initializer(),
+                partitioner=tf.compat.v1.fixed_size_partitioner(3),
+                use_resource=False,
+            )
+            tf.compat.v1.get_variable("strs", initializer=tf.constant([b"a", b"bb"]), use_resource=True)
+        loss = tf.cast(tf.reduce_sum(ref), tf.float32) + tf.reduce_sum(res) + tf.reduce_sum(tf.concat(list(part), 0))
         train = tf.compat.v1.train.AdamOptimizer(0.01).minimize(loss, global_step=step)
         saver = tf.compat.v1.train.Saver(sharded=True)
         with tf.compat.v1.Session(config=config) as sess:
@@ -507,8 +511,7 @@ def test_fastmeta_written_restores_in_tf(tf, tmp_path):
     # RestoreV2 with explicit dtypes, too.
     names = ["f32", "s", "c128", "b"]
     dtypes = [tf.float32, tf.string, tf.complex128, tf.bool]
-    restored = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=names,
-                                    shape_and_slices=[""] * 4, dtypes=dtypes)
+    restored = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * 4, dtypes=dtypes)
     for name, t in zip(names, restored):
         assert _same(t.numpy(), arrays[name]), name
     _assert_matches_tf(tf, prefix)
@@ -516,15 +519,19 @@ def test_fastmeta_written_restores_in_tf(tf, tmp_path):
 
 def test_fastmeta_partitioned_restores_in_tf(tf, tmp_path):
     full = np.arange(30, dtype=np.float32).reshape(10, 3)
-    prefix = fc.write_checkpoint(tmp_path / "p", {"part": [
-        PartitionedSlice([10, 3], [0, 0], full[:4]),
-        PartitionedSlice([10, 3], [4, 0], full[4:]),
-    ]})
+    prefix = fc.write_checkpoint(
+        tmp_path / "p",
+        {
+            "part": [
+                PartitionedSlice([10, 3], [0, 0], full[:4]),
+                PartitionedSlice([10, 3], [4, 0], full[4:]),
+            ]
+        },
+    )
     assert _same(tf.train.load_checkpoint(prefix).get_tensor("part"), full)
     # ... and a partitioned variable restores from it through a Saver.
     with tf.Graph().as_default():
-        part = tf.compat.v1.get_variable("part", shape=[10, 3],
-                                         partitioner=tf.compat.v1.fixed_size_partitioner(2))
+        part = tf.compat.v1.get_variable("part", shape=[10, 3], partitioner=tf.compat.v1.fixed_size_partitioner(2))
         with tf.compat.v1.Session() as sess:
             tf.compat.v1.train.Saver().restore(sess, prefix)
             assert _same(sess.run(tf.concat(list(part), 0)), full)
@@ -533,8 +540,12 @@ def test_fastmeta_partitioned_restores_in_tf(tf, tmp_path):
 def test_byte_identical_to_savev2(tf, tmp_path):
     values = _tf_values(tf)
     names = sorted(values)
-    tf.raw_ops.SaveV2(prefix=str(tmp_path / "tf"), tensor_names=names,
-                      shape_and_slices=[""] * len(names), tensors=[values[n] for n in names])
+    tf.raw_ops.SaveV2(
+        prefix=str(tmp_path / "tf"),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[values[n] for n in names],
+    )
     arrays = {}
     for n in names:
         v = values[n].numpy()
@@ -551,8 +562,12 @@ def test_names_of_4_kib_and_more_are_written_as_savev2_writes_them(tf, tmp_path)
     from the caller's memory rather than copy) once came out as freed bytes."""
     names = [*sorted(c * n for c in "abc" for n in (4091, 4092, 4093, 9000)), "z"]
     values = {n: np.arange(i, i + 3, dtype=np.float32) for i, n in enumerate(names)}
-    tf.raw_ops.SaveV2(prefix=str(tmp_path / "tf"), tensor_names=names, shape_and_slices=[""] * len(names),
-                      tensors=[values[n] for n in names])
+    tf.raw_ops.SaveV2(
+        prefix=str(tmp_path / "tf"),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[values[n] for n in names],
+    )
     fc.write_checkpoint(tmp_path / "fm", values)
     for suffix in (".index", ".data-00000-of-00001"):
         assert (tmp_path / f"tf{suffix}").read_bytes() == (tmp_path / f"fm{suffix}").read_bytes()
@@ -571,9 +586,9 @@ def test_partitioned_write_is_savev2s_bytes(tf, tmp_path):
     parts = {"emb": [(4, 2), (0, 4)], "cols": [(0, 1), (1, 2)]}
     tensors = {
         "z": np.float32(1.5),
-        "emb": [fc.PartitionedSlice([6, 2], [start, 0], emb[start:start + n]) for start, n in parts["emb"]],
+        "emb": [fc.PartitionedSlice([6, 2], [start, 0], emb[start : start + n]) for start, n in parts["emb"]],
         "a": np.arange(3, dtype=np.int32),
-        "cols": [fc.PartitionedSlice([2, 3], [0, start], cols[:, start:start + n]) for start, n in parts["cols"]],
+        "cols": [fc.PartitionedSlice([2, 3], [0, start], cols[:, start : start + n]) for start, n in parts["cols"]],
     }
     names, specs, values = [], [], []
     for name in sorted(tensors):
@@ -581,12 +596,12 @@ def test_partitioned_write_is_savev2s_bytes(tf, tmp_path):
             for start, n in parts["emb"]:
                 names.append(name)
                 specs.append(f"6 2 {start},{n}:0,2")
-                values.append(emb[start:start + n])
+                values.append(emb[start : start + n])
         elif name == "cols":
             for start, n in parts["cols"]:
                 names.append(name)
                 specs.append(f"2 3 0,2:{start},{n}")
-                values.append(cols[:, start:start + n])
+                values.append(cols[:, start : start + n])
         else:
             names.append(name)
             specs.append("")
@@ -618,8 +633,7 @@ def test_update_checkpoint_state_read_by_tf(tf, tmp_path):
     d = tmp_path / "s"
     p1 = fc.write_checkpoint(d / "a-1", {"x": np.zeros(1)})
     p2 = fc.write_checkpoint(d / "a-2", {"x": np.ones(1)})
-    fc.update_checkpoint_state(d, p2, [p1], all_model_checkpoint_timestamps=[1.0, 2.5],
-                               last_preserved_timestamp=0.5)
+    fc.update_checkpoint_state(d, p2, [p1], all_model_checkpoint_timestamps=[1.0, 2.5], last_preserved_timestamp=0.5)
     st = tf.train.get_checkpoint_state(str(d))
     assert st.model_checkpoint_path == p2
     assert list(st.all_model_checkpoint_paths) == [p1, p2]
@@ -641,16 +655,22 @@ def test_update_checkpoint_state_writes_what_tf_writes(tf, tmp_path, monkeypatch
         run = f"{who}run" if relative_dir else str(tmp_path / f"{who}run")
         os.makedirs(run)
         paths = [os.path.join(run, "model-1"), os.path.join(run, "model-2"), str(tmp_path / who / "elsewhere-3")]
-        kwargs = dict(all_model_checkpoint_paths=paths[:2], all_model_checkpoint_timestamps=[],
-                      save_relative_paths=save_relative_paths)
+        kwargs = dict(
+            all_model_checkpoint_paths=paths[:2],
+            all_model_checkpoint_timestamps=[],
+            save_relative_paths=save_relative_paths,
+        )
         if who == "tf":  # (what TensorFlow's Saver.save calls)
             from tensorflow.python.checkpoint import checkpoint_management
 
             checkpoint_management.update_checkpoint_state_internal(run, paths[2], **kwargs)
         else:
             fc.update_checkpoint_state(run, paths[2], **kwargs)
-        written[who] = (open(os.path.join(run, "checkpoint")).read().replace("fmrun", "tfrun").replace("/fm/", "/tf/"),
-                        fc.latest_checkpoint(run), tf.train.latest_checkpoint(run))
+        written[who] = (
+            open(os.path.join(run, "checkpoint")).read().replace("fmrun", "tfrun").replace("/fm/", "/tf/"),
+            fc.latest_checkpoint(run),
+            tf.train.latest_checkpoint(run),
+        )
     assert written["fm"][0] == written["tf"][0]
     assert written["fm"][1] == written["fm"][2]
     assert written["tf"][1] == written["tf"][2]
@@ -670,8 +690,9 @@ def test_tf_exotic_dtypes(tf, tmp_path):
     }
     names = sorted(values)
     prefix = str(tmp_path / "x")
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                      tensors=[values[n] for n in names])
+    tf.raw_ops.SaveV2(
+        prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names), tensors=[values[n] for n in names]
+    )
     ours = _assert_matches_tf(tf, prefix, names)
     assert ours.get_tensor("i4").dtype == np.dtype(ml.int4)
     # fastmeta writes the ml_dtypes types back as the same TF dtypes.
@@ -695,14 +716,21 @@ def test_big_endian_arrays_are_written_little_endian(tmp_path):
 def test_inspect_checkpoint_prints_values_json_can_hold(tmp_path, capsys):
     from fastmeta.cli import main
 
-    prefix = fc.write_checkpoint(tmp_path / "m", {
-        "c": np.array([1 + 2j, -3j], dtype=np.complex64),
-        "i": np.arange(4, dtype=np.int64).reshape(2, 2),
-        "s": np.array([b"x", b"\xff"], dtype=object),
-        "h": np.array([0.5], dtype=np.float16),
-    })
-    assert main(["inspect-checkpoint", prefix, "--json", "--tensor", "c", "--tensor", "i",
-                 "--tensor", "s", "--tensor", "h"]) == 0
+    prefix = fc.write_checkpoint(
+        tmp_path / "m",
+        {
+            "c": np.array([1 + 2j, -3j], dtype=np.complex64),
+            "i": np.arange(4, dtype=np.int64).reshape(2, 2),
+            "s": np.array([b"x", b"\xff"], dtype=object),
+            "h": np.array([0.5], dtype=np.float16),
+        },
+    )
+    assert (
+        main(
+            ["inspect-checkpoint", prefix, "--json", "--tensor", "c", "--tensor", "i", "--tensor", "s", "--tensor", "h"]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["values"] == {"c": [[1.0, 2.0], [0.0, -3.0]], "i": [[0, 1], [2, 3]], "s": ["x", "\\xff"], "h": [0.5]}
     assert main(["inspect-checkpoint", prefix, "--tensor", "i"]) == 0
@@ -727,8 +755,10 @@ def test_a_full_shape_its_slices_cannot_fill_is_refused_before_allocating(tmp_pa
 def test_overlapping_slices_are_refused_wherever_they_lie(tmp_path, kind):
     # A 4x6 grid of 2x3 blocks, plus one block overlapping the first only (listed last).
     dtype = np.float32 if kind == "float" else object
-    grid = np.arange(24).astype(dtype).reshape(4, 6) if kind == "float" else np.array(
-        [[str(i).encode() for i in range(r * 6, r * 6 + 6)] for r in range(4)], dtype=object
+    grid = (
+        np.arange(24).astype(dtype).reshape(4, 6)
+        if kind == "float"
+        else np.array([[str(i).encode() for i in range(r * 6, r * 6 + 6)] for r in range(4)], dtype=object)
     )
     blocks = [PartitionedSlice([4, 6], [r, c], grid[r : r + 2, c : c + 3]) for r in (0, 2) for c in (0, 3)]
     good = fc.write_checkpoint(tmp_path / "good", {"g": blocks})

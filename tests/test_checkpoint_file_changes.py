@@ -60,9 +60,7 @@ def _run(tmp_path: Path, body: str) -> str:
     """Runs ``body`` in a child (after the prelude, with ``d`` = tmp_path); fails the
     test if the child died of a signal or failed; returns its stdout."""
     code = _PRELUDE + textwrap.dedent(body)
-    p = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300
-    )
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
     if p.returncode < 0:
         pytest.fail(f"the child died of {signal.Signals(-p.returncode).name}\n{p.stdout}{p.stderr}")
     assert p.returncode == 0, p.stdout + p.stderr

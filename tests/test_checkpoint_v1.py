@@ -350,13 +350,19 @@ def tf_v1_checkpoints(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> dict
                 values[name] = value
         for axis in (0, 1):
             full = _values("float32", (5, 4), axis)
-            v1.get_variable(f"part{axis}", initializer=tf.constant(full),
-                            partitioner=v1.fixed_size_partitioner(3 if axis == 0 else 2, axis=axis))
+            v1.get_variable(
+                f"part{axis}",
+                initializer=tf.constant(full),
+                partitioner=v1.fixed_size_partitioner(3 if axis == 0 else 2, axis=axis),
+            )
             values[f"part{axis}"] = full
         # Values past TensorFlow's 256 KiB table blocks, each then alone in its block
         # (but the first): read straight into the arrays, whole and in row slices.
-        for name, dtype, shape in [("big/a", "float32", (300, 300)), ("big/b", "float64", (200, 200)),
-                                   ("big/c", "complex64", (150, 300))]:
+        for name, dtype, shape in [
+            ("big/a", "float32", (300, 300)),
+            ("big/b", "float64", (200, 200)),
+            ("big/c", "complex64", (150, 300)),
+        ]:
             values[name] = _values(dtype, shape, len(name) + shape[0])
             v1.Variable(tf.constant(values[name]), name=name)
         # One of 512 KiB and more after small ones: TensorFlow writes the block before it
@@ -366,8 +372,9 @@ def tf_v1_checkpoints(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> dict
         for name in ("huge/a", "huge/b"):
             v1.Variable(tf.constant(values[name]), name=name)
         values["big/p"] = _values("float32", (1000, 200), 11)
-        v1.get_variable("big/p", initializer=tf.constant(values["big/p"]),
-                        partitioner=v1.fixed_size_partitioner(2, axis=0))
+        v1.get_variable(
+            "big/p", initializer=tf.constant(values["big/p"]), partitioner=v1.fixed_size_partitioner(2, axis=0)
+        )
         saver = v1.train.Saver(write_version=saver_pb2.SaverDef.V1, max_to_keep=None)
         with v1.Session(graph=graph) as sess:
             sess.run(v1.global_variables_initializer())
@@ -634,19 +641,20 @@ def test_write_slices_round_trips_every_dtype(tmp_path: Path) -> None:
         assert len(parts) == 2 and {p[0][0] for p in parts} == {(0, -1)}, enum
 
 
-
 def test_names_of_4_kib_and_more_are_written_as_save_slices_writes_them(tf: Any, tmp_path: Path) -> None:
     """Keys past 4 KiB (the size the table writer borrows rather than copies) in a V1
     file: the bytes TensorFlow's SaveSlices writes, read back by both."""
     names = sorted(c * n for c in "ab" for n in (4080, 4085, 4092, 9000))
     values = [np.arange(i, i + 2, dtype=np.float32) for i in range(len(names))]
-    tf.raw_ops.SaveSlices(filename=str(tmp_path / "tf"), tensor_names=names,
-                          shapes_and_slices=[""] * len(names), data=values)
+    tf.raw_ops.SaveSlices(
+        filename=str(tmp_path / "tf"), tensor_names=names, shapes_and_slices=[""] * len(names), data=values
+    )
     _core.write_slices(str(tmp_path / "fm"), [(n, 1, [2], v.view(np.uint8)) for n, v in zip(names, values)])
     assert (tmp_path / "fm").read_bytes() == (tmp_path / "tf").read_bytes()
     reader = _core.SliceReader([str(tmp_path / "fm")])
     for n, v in zip(names, values):
         assert reader.read(n) == v.tobytes()
+
 
 @pytest.mark.parametrize(
     ("entries", "message"),

@@ -107,8 +107,9 @@ def test_a_class_attr_holding_no_list_as_in_tensorflow(kind: str, scope: str | N
         free_got = e
         assert g.as_graph_def().SerializeToString(deterministic=True) == before
     try:
-        rewritten: Any = _class_of(fastmeta.rewrite_meta_graph(data, import_scope=scope).graph_def,
-                                   f"{scope}/b" if scope else "b")
+        rewritten: Any = _class_of(
+            fastmeta.rewrite_meta_graph(data, import_scope=scope).graph_def, f"{scope}/b" if scope else "b"
+        )
     except fastmeta.Error as e:
         rewritten = e
     if isinstance(want, Exception):

@@ -120,8 +120,9 @@ def test_what_the_fresh_saver_refuses_is_a_typed_type_error(case: str, key: str,
     elif case == "variables_naming_an_op":
         data = _edited(_variables_as_node_list(["a"]))
     elif case == "saveable_objects_op":
-        data = _edited(_no_saver_def(lambda mg: mg.collection_def["saveable_objects"].node_list.value.append("mht")),
-                       mht=True)
+        data = _edited(
+            _no_saver_def(lambda mg: mg.collection_def["saveable_objects"].node_list.value.append("mht")), mht=True
+        )
     want = _tf_error(data, scope)
     got = _fastmeta_error(data, scope, fastmeta.CollectionTypeError)
     assert type(want) is TypeError
@@ -254,8 +255,13 @@ def test_a_fresh_saver_over_variable_tensors_is_tensorflow_s(
         tf_saver = v1.train.import_meta_graph(v1.MetaGraphDef.FromString(data), import_scope=scope)
         assert tf_saver is not None
         with v1.Session() as sess:
-            sess.run([op for op in tg.get_operations() if op.type in ("Assign", "AssignVariableOp")
-                      and not op.name.startswith("save/")])
+            sess.run(
+                [
+                    op
+                    for op in tg.get_operations()
+                    if op.type in ("Assign", "AssignVariableOp") and not op.name.startswith("save/")
+                ]
+            )
             tf_prefix = tf_saver.save(sess, str(tmp_path / "tf" / "model"))
     g = fastmeta.Graph()
     with g.as_default():

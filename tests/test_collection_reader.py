@@ -31,9 +31,7 @@ from make_seeds import field
 _values = st.lists(st.binary(max_size=6), max_size=4)
 _bytes_list = _values.map(lambda vs: field(2, b"".join(field(1, v) for v in vs)))
 _other_kind = st.sampled_from([1, 3, 4, 5]).map(lambda n: field(n, b""))
-_odd_field = st.sampled_from(
-    [field(2, 7), field(1, 1), field(9, b"xy"), field(2, field(1, 3))]
-)
+_odd_field = st.sampled_from([field(2, 7), field(1, 1), field(9, b"xy"), field(2, field(1, 3))])
 _collection_def = st.lists(st.one_of(_bytes_list, _bytes_list, _other_kind, _odd_field), max_size=4).map(b"".join)
 _entry_piece = st.one_of(
     st.sampled_from([b"a", b"b"]).map(lambda k: field(1, k)),

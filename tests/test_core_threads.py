@@ -67,8 +67,11 @@ def test_errors_are_the_same_for_any_thread_count(big: bytes) -> None:
     # A data input more than the op's OpDef allows: found while parsing.
     meta = meta_graph_pb2.MetaGraphDef.FromString(big)
     ops = {op.name: op for op in meta.meta_info_def.stripped_op_list.op}
-    fixed = [i for i, n in enumerate(meta.graph_def.node)
-             if n.op in ops and not any(a.number_attr or a.type_list_attr for a in ops[n.op].input_arg)]
+    fixed = [
+        i
+        for i, n in enumerate(meta.graph_def.node)
+        if n.op in ops and not any(a.number_attr or a.type_list_attr for a in ops[n.op].input_arg)
+    ]
     first, second = fixed[len(fixed) // 5], fixed[-len(fixed) // 5]
     for i in (first, second):
         meta.graph_def.node[i].input.insert(0, meta.graph_def.node[0].name)

@@ -89,8 +89,9 @@ def _tf_outcome(data: bytes, scope: str | None = None, input_map: Callable[[Any]
     with tf.Graph().as_default() as g:
         imap = input_map(g) if input_map else None
         try:
-            tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(data), import_scope=scope,
-                                                 input_map=imap)
+            tf.compat.v1.train.import_meta_graph(
+                tf.compat.v1.MetaGraphDef.FromString(data), import_scope=scope, input_map=imap
+            )
         except ValueError as e:
             return str(e)
     return None
@@ -280,8 +281,9 @@ def test_an_input_map_onto_a_ref_tensor() -> None:
                 tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(base), import_scope="first")
                 imap = {k: g.get_tensor_by_name(v) for k, v in mapping.items()}
                 try:
-                    tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(base), import_scope="imp",
-                                                         input_map=imap)
+                    tf.compat.v1.train.import_meta_graph(
+                        tf.compat.v1.MetaGraphDef.FromString(base), import_scope="imp", input_map=imap
+                    )
                 except ValueError as e:
                     return str(e)
             return None
@@ -439,8 +441,20 @@ def test_the_cli_refuses_the_graph(tmp_path: Path) -> None:
 
 
 RANDOM_FIXTURES = [
-    "mlp_ref", "control_flow_v1", "queues", "keras_rnn_v1", "control_flow_v2", "partitioned", "saved_model_tf2",
-    "dynamic_rnn_v2", "ema_replicas", "nested_cf_v1", "tf_data", "hash_table", "sparse_embed", "defun_library",
+    "mlp_ref",
+    "control_flow_v1",
+    "queues",
+    "keras_rnn_v1",
+    "control_flow_v2",
+    "partitioned",
+    "saved_model_tf2",
+    "dynamic_rnn_v2",
+    "ema_replicas",
+    "nested_cf_v1",
+    "tf_data",
+    "hash_table",
+    "sparse_embed",
+    "defun_library",
 ]
 
 
@@ -452,9 +466,7 @@ def _random_rewirings(data: bytes, seed: int, count: int) -> list[tuple[str, int
     g = fastmeta.Graph()
     fastmeta.import_meta_graph(data, graph=g)
     nodes = list(meta.graph_def.node)
-    with_output = [
-        k for k, n in enumerate(nodes) if n.op in listed and g.get_operation_by_name(n.name).outputs
-    ]
+    with_output = [k for k, n in enumerate(nodes) if n.op in listed and g.get_operation_by_name(n.name).outputs]
     rng = random.Random(seed)
     picks: list[tuple[str, int, str]] = []
     while len(picks) < count:

@@ -316,11 +316,13 @@ def test_default_attrs_spelled_otherwise(monkeypatch: pytest.MonkeyPatch, tmp_pa
     value = b"\x12\x04NHWC"
     odd = export._field_head(1, len(key)) + key + export._field_head(2, len(value)) + value + b"\x18\x01"
     edits = {
-        conv: lambda n: _without(n, "dilations", "use_cudnn_on_gpu", "explicit_paddings", "data_format")
-        + _entry("dilations", export._field_head(1, len(unpacked)) + unpacked)
-        + _entry("use_cudnn_on_gpu", b"\x28\x02")  # (true, the default)
-        + _entry("explicit_paddings", b"")  # (no value: the import writes the default in)
-        + _entry("data_format", b"\x12\x84\x00NHWC"),  # (its length in two bytes)
+        conv: lambda n: (
+            _without(n, "dilations", "use_cudnn_on_gpu", "explicit_paddings", "data_format")
+            + _entry("dilations", export._field_head(1, len(unpacked)) + unpacked)
+            + _entry("use_cudnn_on_gpu", b"\x28\x02")  # (true, the default)
+            + _entry("explicit_paddings", b"")  # (no value: the import writes the default in)
+            + _entry("data_format", b"\x12\x84\x00NHWC")
+        ),  # (its length in two bytes)
         # an entry with a field more: its node left to Python
         bias: lambda n: _without(n, "data_format") + export._field_head(5, len(odd)) + odd,
     }

@@ -152,9 +152,7 @@ def _nested_stripped(message: Any, scope: str) -> Any:
     return message
 
 
-def diff_meta_graphs(
-    expected: Any, got: Any, *, saver_def: bool = True, export_scope: str | None = None
-) -> list[str]:
+def diff_meta_graphs(expected: Any, got: Any, *, saver_def: bool = True, export_scope: str | None = None) -> list[str]:
     """Differences between TensorFlow's MetaGraphDef ``expected`` and fastmeta's ``got``
     ([] = equal, apart from the fields fastmeta deliberately writes differently)."""
     exp, act = _as_fastmeta(expected), _as_fastmeta(got)
@@ -230,9 +228,7 @@ def _unlisted_defaults_kept(expected: Any, got: Any) -> Any:
     listed = {op.name for op in got.meta_info_def.stripped_op_list.op}
     out = type(got)()
     out.CopyFrom(got)
-    exp_nodes = {
-        (f.signature.name, n.name): n for f in expected.graph_def.library.function for n in f.node_def
-    }
+    exp_nodes = {(f.signature.name, n.name): n for f in expected.graph_def.library.function for n in f.node_def}
     functions = {f.signature.name for f in out.graph_def.library.function}
     for f in out.graph_def.library.function:
         for node in f.node_def:
@@ -298,9 +294,7 @@ def test_export_meta_graph_as_tensorflow(name: str, how: str, label: str) -> Non
     got = fastmeta.export_meta_graph(graph=g, **kwargs)
     _assert_same(expected, got, export_scope=kwargs.get("export_scope"))
     # the graph's unbound_inputs collection, refilled by a scoped export, as TensorFlow's
-    assert describe_collections(g).get("unbound_inputs") == describe_collections(outcome.graph).get(
-        "unbound_inputs"
-    )
+    assert describe_collections(g).get("unbound_inputs") == describe_collections(outcome.graph).get("unbound_inputs")
 
 
 SAVER_EXPORTS = [
@@ -392,9 +386,7 @@ def _export_for_round_trip(g: fastmeta.Graph, saver: Any, how: str, path: Path, 
 def _comparable(outcome: Any, scoped: bool) -> tuple[Any, dict[str, Any]]:
     # A scoped export does not strip the scope from plain string collection values
     # (nor does TensorFlow's): a scoped re-import prefixes them once more.
-    cols = {
-        k: v for k, v in outcome.collections.items() if not (scoped and v and v[0][0] in ("str", "bytes"))
-    }
+    cols = {k: v for k, v in outcome.collections.items() if not (scoped and v and v[0][0] in ("str", "bytes"))}
     return outcome.graph_def, cols
 
 
@@ -477,8 +469,19 @@ def test_builtin_op_defs_are_tensorflows() -> None:
     from fastmeta import _op_registry
     from tensorflow.python.framework import op_def_registry
 
-    for name in ("Assign", "AssignVariableOp", "Const", "DisableCopyOnRead", "Identity", "NoOp", "Placeholder",
-                 "PlaceholderWithDefault", "ReadVariableOp", "RestoreV2", "SaveV2"):
+    for name in (
+        "Assign",
+        "AssignVariableOp",
+        "Const",
+        "DisableCopyOnRead",
+        "Identity",
+        "NoOp",
+        "Placeholder",
+        "PlaceholderWithDefault",
+        "ReadVariableOp",
+        "RestoreV2",
+        "SaveV2",
+    ):
         op_def = _op_registry.get(name)
         assert op_def is not None
         assert op_def.SerializeToString(deterministic=True) == op_def_registry.get(name).SerializeToString(

@@ -139,9 +139,7 @@ def test_as_graph_element_answers_as_tensorflow(allow: tuple[bool, bool]) -> Non
     data = _meta(_const("a") + _identity("b", "a"))
 
     def calls(g: Any) -> list[Callable[[], Any]]:
-        return [
-            lambda n=n: g.as_graph_element(n, allow_tensor=allow[0], allow_operation=allow[1]) for n in _NAMES
-        ]
+        return [lambda n=n: g.as_graph_element(n, allow_tensor=allow[0], allow_operation=allow[1]) for n in _NAMES]
 
     want, got = _both(data, calls)
     assert got == want
@@ -180,9 +178,7 @@ def test_variable_dtypes_are_tensorflows(fixture: str) -> None:
     data = (CORPUS / f"{fixture}.meta").read_bytes()
 
     def calls(g: Any) -> list[Callable[[], Any]]:
-        return [
-            lambda v=v: getattr(v.dtype, "as_datatype_enum", v.dtype) for v in g.get_collection("variables")
-        ]
+        return [lambda v=v: getattr(v.dtype, "as_datatype_enum", v.dtype) for v in g.get_collection("variables")]
 
     want, got = _both(data, calls, import_scope="imp")
     assert want and got == want
@@ -377,8 +373,12 @@ def test_scope_and_node_name_errors_are_tensorflows(outer: str | None) -> None:
         return out + [_scoped(g, outer, m) for m in make]
 
     want, got = _both(data, calls)
-    assert ("error", "ValueError", "'-x' is not a valid root scope name. A root scope name has to match the "
-            "following pattern: ^[A-Za-z0-9.][A-Za-z0-9_.\\\\/>-]*$") in want or outer
+    assert (
+        "error",
+        "ValueError",
+        "'-x' is not a valid root scope name. A root scope name has to match the "
+        "following pattern: ^[A-Za-z0-9.][A-Za-z0-9_.\\\\/>-]*$",
+    ) in want or outer
     assert got == want
 
 
@@ -452,16 +452,34 @@ def _object_answers(item: Any) -> tuple[Any, ...]:
     if hasattr(item, "initializer") and hasattr(item, "trainable"):  # Variable
         shape = item.shape
         dims = shape.as_list() if isinstance(shape, tf.TensorShape) else [d.size for d in shape.dim]
-        return ("variable", item.name, item.op.name, item.device, getattr(item.dtype, "as_datatype_enum", item.dtype),
-                dims, bool(item.trainable), int(getattr(item.synchronization, "value", item.synchronization)),
-                int(getattr(item.aggregation, "value", item.aggregation)), _element(item.initializer),
-                _element(item.initial_value),
-                None if item._save_slice_info is None else item._save_slice_info.spec)
+        return (
+            "variable",
+            item.name,
+            item.op.name,
+            item.device,
+            getattr(item.dtype, "as_datatype_enum", item.dtype),
+            dims,
+            bool(item.trainable),
+            int(getattr(item.synchronization, "value", item.synchronization)),
+            int(getattr(item.aggregation, "value", item.aggregation)),
+            _element(item.initializer),
+            _element(item.initial_value),
+            None if item._save_slice_info is None else item._save_slice_info.spec,
+        )
     if hasattr(item, "enqueue_ops"):  # QueueRunner
-        codes = [e if isinstance(e, int) else errors_impl._EXCEPTION_CLASS_TO_CODE[e]  # (classes in TF)
-                 for e in item.queue_closed_exception_types]
-        return ("queue_runner", item.name, _element(item.queue), [_element(o) for o in item.enqueue_ops],
-                _element(item.close_op), _element(item.cancel_op), codes)
+        codes = [
+            e if isinstance(e, int) else errors_impl._EXCEPTION_CLASS_TO_CODE[e]  # (classes in TF)
+            for e in item.queue_closed_exception_types
+        ]
+        return (
+            "queue_runner",
+            item.name,
+            _element(item.queue),
+            [_element(o) for o in item.enqueue_ops],
+            _element(item.close_op),
+            _element(item.cancel_op),
+            codes,
+        )
     if hasattr(item, "pivot"):  # CondContext / WhileContext
         values = getattr(item, "_values", None) or item.values
         external = getattr(item, "_external_values", None)
@@ -470,8 +488,14 @@ def _object_answers(item: Any) -> tuple[Any, ...]:
         nested = getattr(item, "_nested_contexts", None)
         if nested is None:
             nested = item.nested_contexts
-        out = [item.name, _element(item.pivot), _element(item.outer_context), sorted(values),
-               sorted((k, _element(v)) for k, v in external.items()), [_element(c) for c in nested]]
+        out = [
+            item.name,
+            _element(item.pivot),
+            _element(item.outer_context),
+            sorted(values),
+            sorted((k, _element(v)) for k, v in external.items()),
+            [_element(c) for c in nested],
+        ]
         for attr in ("pred", "branch", "parallel_iterations", "back_prop", "swap_memory", "maximum_iterations"):
             if hasattr(item, attr):
                 value = getattr(item, attr)
@@ -515,9 +539,16 @@ def _attr_answer(value: Any) -> Any:
 
 def _op_answers(op: Any) -> tuple[Any, ...]:
     attrs = {k: _attr_answer(op.get_attr(k)) for k in sorted(op.node_def.attr)}
-    return (op.type, op.device, [t.name for t in op.inputs], sorted(c.name for c in op.control_inputs),
-            list(op.colocation_groups()), [getattr(t.dtype, "as_datatype_enum", t.dtype) for t in op.outputs],
-            [sorted(c.name for c in t.consumers()) for t in op.outputs], attrs)
+    return (
+        op.type,
+        op.device,
+        [t.name for t in op.inputs],
+        sorted(c.name for c in op.control_inputs),
+        list(op.colocation_groups()),
+        [getattr(t.dtype, "as_datatype_enum", t.dtype) for t in op.outputs],
+        [sorted(c.name for c in t.consumers()) for t in op.outputs],
+        attrs,
+    )
 
 
 @pytest.mark.parametrize("scope", [None, "imp"])

@@ -131,10 +131,7 @@ def test_unknown_fields_are_kept() -> None:
         (meta(field(1, field(1, b"a") + field(2, b"\xc0\x80"))), "UTF-8"),
         # Inside a function the core copies through unread.
         (
-            meta(
-                node("a")
-                + field(2, field(1, field(1, field(1, b"f")) + field(3, field(1, b"\xff"))))
-            ),
+            meta(node("a") + field(2, field(1, field(1, field(1, b"f")) + field(3, field(1, b"\xff"))))),
             "UTF-8",
         ),
     ],
@@ -148,9 +145,7 @@ def test_invalid_utf8(data: bytes, what: str) -> None:
 
 
 def test_invalid_utf8_offsets(tmp_path: Path) -> None:
-    lib = field(
-        2, field(1, field(1, field(1, b"f")) + field(3, field(1, b"n\xff") + field(2, b"NoOp")))
-    )
+    lib = field(2, field(1, field(1, field(1, b"f")) + field(3, field(1, b"n\xff") + field(2, b"NoOp"))))
     data = meta(node("a") + lib)
     e = raises(ValueError, lambda: rewrite(data))
     assert isinstance(e, fastmeta.ParseError) and e.offset == data.index(b"n\xff")
@@ -252,7 +247,7 @@ def test_a_huge_misplaced_token_gives_a_short_message(tmp_path: Path) -> None:
     # column kept (a SavedModel's text too).
     token = "x" * 1_000_000
     path = tmp_path / "big.pbtxt"
-    path.write_text(f'graph_def {{ node {{ name: {token} }} }}')
+    path.write_text(f"graph_def {{ node {{ name: {token} }} }}")
     e = raises(fastmeta.ParseError, lambda: fastmeta.read_meta_graph_file(path))
     assert len(str(e)) < 3000 and "1:" in str(e) and "characters ...]" in str(e)
     saved = tmp_path / "sm"
@@ -268,9 +263,7 @@ def test_graph_errors_name_the_node() -> None:
     # (an op no OpDef describes: NoOp's would refuse the data input first)
     e = raises(ValueError, lambda: rewrite(meta(node("a", "CustomOp", ("zz",)))))
     assert "zz" in str(e) and e.node == "a"  # type: ignore[attr-defined]
-    e = raises(
-        ValueError, lambda: rewrite(meta(node("a", "NoOp", ("^b",)) + node("b", "NoOp", ("^a",))))
-    )
+    e = raises(ValueError, lambda: rewrite(meta(node("a", "NoOp", ("^b",)) + node("b", "NoOp", ("^a",)))))
     assert "cycle" in str(e)
     for bad in ["_a", "a b", "a:0", "a>", "a\\b", "^a"]:
         e = raises(ValueError, lambda bad=bad: rewrite(meta(node(bad))))  # type: ignore[misc]
@@ -412,9 +405,7 @@ def test_uniquify_collision_refused() -> None:
     first = _core.rewrite_meta_graph(data)
     e = raises(
         ValueError,
-        lambda: _core.rewrite_meta_graph(
-            data, prefix="imp", existing=[first], existing_names=["imp/Const"]
-        ),
+        lambda: _core.rewrite_meta_graph(data, prefix="imp", existing=[first], existing_names=["imp/Const"]),
     )
     assert "imp/Const_1" in str(e)
 
@@ -460,8 +451,19 @@ def _groups(levels: int) -> bytes:
         (field(5, field(1, b"k") + b"\x12\x07\x08"), "'c'"),  # an attr entry's value past its end
         (field(4, b"\xff"), "'c'"),  # device not UTF-8
     ],
-    ids=["groups", "wire_type_7", "field_0", "tag_6_bytes", "group_unterminated", "end_group", "varint_11",
-         "length_past_end", "attr_key_utf8", "attr_entry_length", "device_utf8"],
+    ids=[
+        "groups",
+        "wire_type_7",
+        "field_0",
+        "tag_6_bytes",
+        "group_unterminated",
+        "end_group",
+        "varint_11",
+        "length_past_end",
+        "attr_key_utf8",
+        "attr_entry_length",
+        "device_utf8",
+    ],
 )
 def test_wire_errors_inside_a_node_name_it(fields: bytes, named: str) -> None:
     good = node("a")

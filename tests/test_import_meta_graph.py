@@ -118,9 +118,7 @@ class TFLoader:
             for ph in plan.placeholders:
                 tf.compat.v1.placeholder(tf.as_dtype(ph["dtype"]), ph["shape"], name=ph["name"])
             for imp in plan.imports[:-1]:
-                im = {
-                    k: g.get_tensor_by_name(v) for k, v in (imp["input_map"] or {}).items()
-                } or None
+                im = {k: g.get_tensor_by_name(v) for k, v in (imp["input_map"] or {}).items()} or None
                 tf.compat.v1.train.import_meta_graph(
                     tf_oracle._fresh_meta(tf, imp["meta"]),
                     import_scope=imp.get("import_scope"),
@@ -151,9 +149,7 @@ class FastmetaLoader:
                 g.placeholder(ph["dtype"], ph["shape"], name=ph["name"])
             returned = None
             for imp in plan.imports:
-                im = {
-                    k: g.get_tensor_by_name(v) for k, v in (imp["input_map"] or {}).items()
-                } or None
+                im = {k: g.get_tensor_by_name(v) for k, v in (imp["input_map"] or {}).items()} or None
                 returned = fastmeta.import_meta_graph(
                     imp["meta"],
                     import_scope=imp.get("import_scope"),
@@ -301,10 +297,7 @@ def _sc_unique_names(api: Any) -> Any:
     names = [g.unique_name(n) for n in ["foo", "Foo", "foo_1", "foo", "bar_1", "bar", "bar"]]
     api.placeholder("float32", [None, 4], "imp")
     r = api.import_(_mlp(api), import_scope="imp")
-    names += [
-        g.unique_name(n, mark_as_used=False)
-        for n in ["imp", "imp_1", "IMP_1", "imp_1/layer1", "layer1"]
-    ]
+    names += [g.unique_name(n, mark_as_used=False) for n in ["imp", "imp_1", "IMP_1", "imp_1/layer1", "layer1"]]
     with g.name_scope("a") as s1:
         names.append(s1)
         with g.name_scope("b") as s2:
@@ -629,9 +622,7 @@ def test_bad_input_map_leaves_graph_unchanged() -> None:
     path = str(_path(FIXTURES["mlp_ref"]))
     with g.as_default():
         with pytest.raises(fastmeta.InputMapError):  # key not in the graph_def
-            fastmeta.import_meta_graph(
-                path, import_scope="imp", input_map={"nope:0": g.get_tensor_by_name("new_x:0")}
-            )
+            fastmeta.import_meta_graph(path, import_scope="imp", input_map={"nope:0": g.get_tensor_by_name("new_x:0")})
         with pytest.raises(fastmeta.GraphError):  # a str: a string constant onto a float input
             fastmeta.import_meta_graph(path, import_scope="imp", input_map={"x:0": "new_x:0"})
         with pytest.raises(fastmeta.InputMapTypeError):  # an operation after a constant
@@ -721,13 +712,9 @@ def test_callers_message_is_not_modified() -> None:
     assert mg.saver_def.restore_op_name == "save/restore_all"
     tf = pytest.importorskip("tensorflow")
     tf_mg = tf.compat.v1.MetaGraphDef.FromString(data)
-    fastmeta.import_meta_graph(
-        tf_mg, import_scope="imp", clear_devices=True, graph=fastmeta.Graph()
-    )
+    fastmeta.import_meta_graph(tf_mg, import_scope="imp", clear_devices=True, graph=fastmeta.Graph())
     fresh_tf = tf.compat.v1.MetaGraphDef.FromString(data)
-    assert tf_mg.SerializeToString(deterministic=True) == fresh_tf.SerializeToString(
-        deterministic=True
-    )
+    assert tf_mg.SerializeToString(deterministic=True) == fresh_tf.SerializeToString(deterministic=True)
 
 
 def test_bad_scope_and_kwargs() -> None:
@@ -791,9 +778,7 @@ def test_concurrent_imports_into_one_graph_are_serialised() -> None:
     assert len(names) == len(set(names)) == 4 * FIXTURES["mlp_ref"]["num_nodes"]
     scopes = {n.split("/")[0] for n in names}
     assert scopes == {"tower", "tower_1", "tower_2", "tower_3"}
-    assert len(g.get_collection("variables")) == 4 * len(
-        g.get_collection("variables", scope="tower/")
-    )
+    assert len(g.get_collection("variables")) == 4 * len(g.get_collection("variables", scope="tower/"))
 
 
 # ---------------------------------------------------------------------------
@@ -842,9 +827,7 @@ def test_graph_lookups_agree_with_tensorflow() -> None:
     assert [o.name for o in tops] == [o.name for o in fops]
     for to, fo in zip(tops, fops):
         assert [t.name for t in to.inputs] == [t.name for t in fo.inputs], to.name
-        assert sorted(c.name for c in to.control_inputs) == sorted(
-            c.name for c in fo.control_inputs
-        )
+        assert sorted(c.name for c in to.control_inputs) == sorted(c.name for c in fo.control_inputs)
         assert to.device == fo.device
         if len(fo.outputs) or len(to.outputs):
             assert [t.name for t in to.outputs] == [t.name for t in fo.outputs], to.name
@@ -974,9 +957,7 @@ def test_variables_memoised_and_properties() -> None:
     g2 = fastmeta.Graph()
     fastmeta.import_meta_graph(str(_path(FIXTURES["mlp_resource_adam"])), graph=g2)
     rv = g2.get_collection("trainable_variables")[0]
-    assert (
-        rv.is_resource and rv.op.type == "VarHandleOp" and rv.snapshot.op.type == "ReadVariableOp"
-    )
+    assert rv.is_resource and rv.op.type == "VarHandleOp" and rv.snapshot.op.type == "ReadVariableOp"
 
 
 def test_graph_kwarg_pitfall_saver_in_default_graph() -> None:

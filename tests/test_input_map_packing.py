@@ -59,8 +59,14 @@ def _meta() -> bytes:
     k64 (int64), n (uint8), each read by an Identity."""
     g = tf.Graph()
     with g.as_default():
-        for name, dtype in (("m", tf.float32), ("s", tf.string), ("b", tf.bool), ("k", tf.int32),
-                            ("k64", tf.int64), ("n", tf.uint8)):
+        for name, dtype in (
+            ("m", tf.float32),
+            ("s", tf.string),
+            ("b", tf.bool),
+            ("k", tf.int32),
+            ("k64", tf.int64),
+            ("n", tf.uint8),
+        ):
             tf.identity(v1.placeholder(dtype, None, name=name), name=name + "_out")
         return v1.train.export_meta_graph().SerializeToString()  # type: ignore[no-any-return]
 
@@ -372,16 +378,27 @@ def test_dropin_return_elements_with_values_tensorflow_converts(scope: str) -> N
         with tf.Graph().as_default() as g:
             v1.train.import_meta_graph(v1.MetaGraphDef.FromString(_base()))
             o = _objects(g)
-            importer = (saver_lib._import_meta_graph_with_return_elements if run == "tf"
-                        else fmtf.import_meta_graph_with_return_elements)
+            importer = (
+                saver_lib._import_meta_graph_with_return_elements
+                if run == "tf"
+                else fmtf.import_meta_graph_with_return_elements
+            )
             for _ in range(2):
-                _, out = importer(v1.MetaGraphDef.FromString(_meta()), import_scope=scope,
-                                  input_map={"m": [o["t"], 1.0], "k": range(2)}, return_elements=elements)
+                _, out = importer(
+                    v1.MetaGraphDef.FromString(_meta()),
+                    import_scope=scope,
+                    input_map={"m": [o["t"], 1.0], "k": range(2)},
+                    return_elements=elements,
+                )
             graph_def = g.as_graph_def()
             before = [op.name for op in g.get_operations()]
             with pytest.raises(ValueError) as info:  # then one naming no node of the file
-                importer(v1.MetaGraphDef.FromString(_meta()), import_scope=scope,
-                         input_map={"m": [o["t"], 1.0]}, return_elements=[*elements, "nope:0"])
+                importer(
+                    v1.MetaGraphDef.FromString(_meta()),
+                    import_scope=scope,
+                    input_map={"m": [o["t"], 1.0]},
+                    return_elements=[*elements, "nope:0"],
+                )
             if run == "dropin":
                 assert [op.name for op in g.get_operations()] == before
             got[run] = ([x.name for x in out], graph_def, str(info.value))
@@ -422,13 +439,17 @@ ELEMENT_MAPS: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
-def _refused_elements(run: str, make: Callable[[dict[str, Any]], Any], elements: list[str],
-                      scope: str = "imp", twice: bool = False) -> tuple[Any, ...]:
+def _refused_elements(
+    run: str, make: Callable[[dict[str, Any]], Any], elements: list[str], scope: str = "imp", twice: bool = False
+) -> tuple[Any, ...]:
     """(error type, message with addresses blanked, graph_def before, graph_def and name
     table after) of one import of :func:`_with_outputs` into "imp" (of a graph holding
     :func:`_base`), asking for ``elements``; or the returned names when it succeeds."""
-    importer = (saver_lib._import_meta_graph_with_return_elements if run == "tf"
-                else fmtf.import_meta_graph_with_return_elements)
+    importer = (
+        saver_lib._import_meta_graph_with_return_elements
+        if run == "tf"
+        else fmtf.import_meta_graph_with_return_elements
+    )
     with tf.Graph().as_default() as g:
         v1.train.import_meta_graph(v1.MetaGraphDef.FromString(_base()))
         if twice:
@@ -436,8 +457,12 @@ def _refused_elements(run: str, make: Callable[[dict[str, Any]], Any], elements:
         imap = make(_objects(g))
         before = g.as_graph_def(), dict(g._names_in_use)
         try:
-            _, out = importer(v1.MetaGraphDef.FromString(_with_outputs()), import_scope=scope,
-                              input_map=imap, return_elements=elements)
+            _, out = importer(
+                v1.MetaGraphDef.FromString(_with_outputs()),
+                import_scope=scope,
+                input_map=imap,
+                return_elements=elements,
+            )
         except (ValueError, TypeError) as e:
             message = re.sub(r" at 0x[0-9a-f]+>", " at 0x?>", str(e))
             return type(e), message, before, (g.as_graph_def(), dict(g._names_in_use))
@@ -445,22 +470,26 @@ def _refused_elements(run: str, make: Callable[[dict[str, Any]], Any], elements:
 
 
 @pytest.mark.parametrize("make", sorted(ELEMENT_MAPS))
-@pytest.mark.parametrize("elements", [
-    ["m_out:-2"],  # negative indices: only -1 (the control slot) passes TensorFlow's importer
-    ["un:-3"],
-    ["nop:-2"],
-    ["m_out:-2147483648"],
-    ["un:-1", "m:-1", "m_out:- 2"],
-    ["nope:-1"],  # named as TensorFlow names the control slot: '^nope'
-    ["nope: +3"],  # named by its parsed index: 'nope:3'
-    ["nope", "m_out:5"],  # return tensors are checked before return ops
-    ["nope", "un:-2"],
-    ["m_out:5", "nope:0"],
-    ["m_out:x", "m_out:2147483648"],  # all parsed, and handed to TensorFlow, in order
-    ["nope:0", "m_out:2147483648"],  # TypeError: an index that is no C int
-    ["m_out:0", "nope", "un:-2147483649"],
-    ["m_out:-1", "un:-1", "un:2", "m:-0"],  # (these pass)
-], ids=lambda v: repr(v))
+@pytest.mark.parametrize(
+    "elements",
+    [
+        ["m_out:-2"],  # negative indices: only -1 (the control slot) passes TensorFlow's importer
+        ["un:-3"],
+        ["nop:-2"],
+        ["m_out:-2147483648"],
+        ["un:-1", "m:-1", "m_out:- 2"],
+        ["nope:-1"],  # named as TensorFlow names the control slot: '^nope'
+        ["nope: +3"],  # named by its parsed index: 'nope:3'
+        ["nope", "m_out:5"],  # return tensors are checked before return ops
+        ["nope", "un:-2"],
+        ["m_out:5", "nope:0"],
+        ["m_out:x", "m_out:2147483648"],  # all parsed, and handed to TensorFlow, in order
+        ["nope:0", "m_out:2147483648"],  # TypeError: an index that is no C int
+        ["m_out:0", "nope", "un:-2147483649"],
+        ["m_out:-1", "un:-1", "un:2", "m:-0"],  # (these pass)
+    ],
+    ids=lambda v: repr(v),
+)
 def test_dropin_refuses_return_elements_as_tensorflow_graph_untouched(elements: list[str], make: str) -> None:
     want = _refused_elements("tf", ELEMENT_MAPS[make], elements)
     got = _refused_elements("dropin", ELEMENT_MAPS[make], elements)
@@ -508,11 +537,14 @@ def test_dropin_refuses_a_pack_of_two_graphs_as_tensorflow_graph_untouched(case:
     assert got[1] == got[5]
 
 
-@pytest.mark.parametrize("existing", [
-    ["imp/m", "imp/m_out", "imp/un", "imp/w/x"],  # clashes: renamed m_1, m_out_1, un_1
-    ["imp/m", "imp/m_1", "imp/m_out_1/y"],  # m_2 (m_1 taken); m_out not renamed
-    ["imp/nope"],  # none renamed
-])
+@pytest.mark.parametrize(
+    "existing",
+    [
+        ["imp/m", "imp/m_out", "imp/un", "imp/w/x"],  # clashes: renamed m_1, m_out_1, un_1
+        ["imp/m", "imp/m_1", "imp/m_out_1/y"],  # m_2 (m_1 taken); m_out not renamed
+        ["imp/nope"],  # none renamed
+    ],
+)
 def test_core_lists_the_renamed_nodes_by_their_names_in_the_file(existing: list[str]) -> None:
     from fastmeta.reading import load_meta_graph
     from fastmeta.rewrite import run_core
@@ -526,13 +558,17 @@ def test_core_lists_the_renamed_nodes_by_their_names_in_the_file(existing: list[
 
 
 @pytest.mark.parametrize("make", ["packed", "variable"])
-@pytest.mark.parametrize("elements", [
-    ["un:2", "m_out", "m:0", "nop"],  # (these pass: the renamed nodes found by their names in the file)
-    ["m_out_1:0"],  # a renamed node's new name, which the file lacks
-    ["nope", "un:-2"],
-    ["un_1"],
-    ["m_out:1", "nop:-1", "w:0"],
-], ids=lambda v: repr(v))
+@pytest.mark.parametrize(
+    "elements",
+    [
+        ["un:2", "m_out", "m:0", "nop"],  # (these pass: the renamed nodes found by their names in the file)
+        ["m_out_1:0"],  # a renamed node's new name, which the file lacks
+        ["nope", "un:-2"],
+        ["un_1"],
+        ["m_out:1", "nop:-1", "w:0"],
+    ],
+    ids=lambda v: repr(v),
+)
 def test_dropin_return_elements_in_a_reused_scope_as_tensorflow(elements: list[str], make: str) -> None:
     want = _refused_elements("tf", ELEMENT_MAPS[make], elements, scope="imp/", twice=True)
     got = _refused_elements("dropin", ELEMENT_MAPS[make], elements, scope="imp/", twice=True)

@@ -403,8 +403,11 @@ def test_a_resource_variable_read_where_tensorflow_reads_it(how: str) -> None:
                     importer(source, input_map=imap)
             else:
                 for _ in range(2):
-                    importer(source if run == "fastmeta" else v1.MetaGraphDef.FromString(data),
-                             import_scope="imp/", input_map=imap)
+                    importer(
+                        source if run == "fastmeta" else v1.MetaGraphDef.FromString(data),
+                        import_scope="imp/",
+                        input_map=imap,
+                    )
         results.append(g.as_graph_def())
     names = [n.name for n in results[0].node]
     assert ("outer/_inputs/ReadVariableOp" if how == "outer_scope" else "imp/_inputs_1/ReadVariableOp") in names

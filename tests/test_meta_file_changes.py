@@ -22,9 +22,7 @@ SMALL = CORPUS / "dynamic_rnn_v2.meta"
 
 
 def _child(code: str, *args: str, stdin: bytes | None = None) -> str:
-    p = subprocess.run(
-        [sys.executable, "-c", code, *args], input=stdin, capture_output=True, timeout=300
-    )
+    p = subprocess.run([sys.executable, "-c", code, *args], input=stdin, capture_output=True, timeout=300)
     if p.returncode < 0:
         pytest.fail(f"the child died of {signal.Signals(-p.returncode).name}\n{p.stderr.decode()}")
     assert p.returncode == 0, p.stderr.decode()

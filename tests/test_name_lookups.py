@@ -88,9 +88,7 @@ def test_renames_beside_an_earlier_import_do_not_depend_on_threads() -> None:
     # Enough nodes for several parts: each part renames its clashing nodes on its own.
     first = _core.rewrite_meta_graph(_meta_bytes([f"x{i}" for i in range(0, 20000, 3)]), "")
     names = [f"x{i}" for i in range(20000)]
-    results = [
-        _core.rewrite_meta_graph(_meta_bytes(names), "", existing=[first], threads=t).names() for t in (1, 2, 4)
-    ]
+    results = [_core.rewrite_meta_graph(_meta_bytes(names), "", existing=[first], threads=t).names() for t in (1, 2, 4)]
     assert results[0] == results[1] == results[2]
     assert results[0] == [f"{n}_1" if i % 3 == 0 else n for i, n in enumerate(names)]
 

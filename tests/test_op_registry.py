@@ -124,8 +124,12 @@ def test_an_old_producers_file_gets_the_registrys_defaults(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "op"),
-    [("mlp_ref", "Assign"), ("control_flow_v1", "Enter"), ("tf_data", "BatchDatasetV2"),
-     ("mlp_resource_adam", "VarHandleOp")],
+    [
+        ("mlp_ref", "Assign"),
+        ("control_flow_v1", "Enter"),
+        ("tf_data", "BatchDatasetV2"),
+        ("mlp_resource_adam", "VarHandleOp"),
+    ],
 )
 def test_one_op_of_an_old_producer(name: str, op: str) -> None:
     """One op's defaulted attrs missing (the usual case: an op grew an attr since)."""
@@ -154,15 +158,19 @@ def test_the_cli_rewrite_adds_the_registrys_defaults(tmp_path: Path) -> None:
     src = tmp_path / "old.meta"
     src.write_bytes(_as_old_producer(meta, {"Assign": _defaulted_attrs(meta)["Assign"]}))
     out = tmp_path / "out.meta"
-    proc = subprocess.run([sys.executable, "-m", "fastmeta", "rewrite", str(src), str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastmeta", "rewrite", str(src), str(out)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     written = meta_graph_pb2.MetaGraphDef.FromString(out.read_bytes())
     assigns = [n for n in written.graph_def.node if n.op == "Assign"]
     expected = [n for n in tf_import(src.read_bytes()).graph_def.node if n.op == "Assign"]
+
     def attrs(nodes: list[Any]) -> dict[str, dict[str, bytes]]:
-        return {n.name: {k: v.SerializeToString(deterministic=True) for k, v in n.attr.items()
-                         if k != "_output_shapes"} for n in nodes}
+        return {
+            n.name: {k: v.SerializeToString(deterministic=True) for k, v in n.attr.items() if k != "_output_shapes"}
+            for n in nodes
+        }
 
     assert assigns and attrs(assigns) == attrs(expected)
 
@@ -170,8 +178,7 @@ def test_the_cli_rewrite_adds_the_registrys_defaults(tmp_path: Path) -> None:
 # --- a newer producer ------------------------------------------------------------------------
 
 
-def _as_new_producer(meta: meta_graph_pb2.MetaGraphDef, op: str, attr: str, node_value: Any,
-                     default: Any) -> bytes:
+def _as_new_producer(meta: meta_graph_pb2.MetaGraphDef, op: str, attr: str, node_value: Any, default: Any) -> bytes:
     """A producer whose ``op`` has an attr the registry lacks, with a default: its op
     list says so, and its nodes carry ``node_value``."""
     for op_def in meta.meta_info_def.stripped_op_list.op:
@@ -265,8 +272,9 @@ def test_a_custom_op_takes_the_files_op_def() -> None:
     def bad_edge(nodes: dict[str, Any], meta: Any) -> None:
         nodes["i"].input[0] = "d"
 
-    with pytest.raises(fastmeta.GraphError, match="Input 0 of node i was passed int32 from d:0 incompatible with "
-                                                  "expected float"):
+    with pytest.raises(
+        fastmeta.GraphError, match="Input 0 of node i was passed int32 from d:0 incompatible with expected float"
+    ):
         fastmeta.import_meta_graph(_edited(data, bad_edge), graph=fastmeta.Graph())
 
 
@@ -350,7 +358,8 @@ def test_the_registry_reads_as_tensorflows() -> None:
         expected = op_def_registry.get(name)
         got = _op_registry.get(name)
         assert got is not None and got.SerializeToString(deterministic=True) == expected.SerializeToString(
-            deterministic=True), name
+            deterministic=True
+        ), name
     assert _op_registry.get("MyCustomIdentity") is None
 
 
@@ -372,6 +381,8 @@ def test_export_takes_op_defs_from_the_registry(name: str) -> None:
     fastmeta.import_meta_graph(data, graph=g)
     got = fastmeta.export_meta_graph(graph=g, strip_default_attrs=True)
     assert [op.SerializeToString(deterministic=True) for op in got.meta_info_def.stripped_op_list.op] == [
-        op.SerializeToString(deterministic=True) for op in expected.meta_info_def.stripped_op_list.op]
+        op.SerializeToString(deterministic=True) for op in expected.meta_info_def.stripped_op_list.op
+    ]
     assert {n.name: sorted(n.attr) for n in got.graph_def.node} == {
-        n.name: sorted(n.attr) for n in expected.graph_def.node}
+        n.name: sorted(n.attr) for n in expected.graph_def.node
+    }

@@ -50,7 +50,6 @@ TF_MODULES = {
 }
 
 
-
 def _fm(stem: str) -> types.ModuleType:
     """Import fastmeta.protos.<stem>_pb2 without needing the built extension."""
     name = f"fastmeta.protos.{stem}_pb2"
@@ -154,9 +153,7 @@ def _field_facts(f) -> dict:
         "presence": f.has_presence,
         "oneof": f.containing_oneof.name if f.containing_oneof else None,
         "map": _is_map(f),
-        "type_name": (
-            f.message_type.name if f.message_type else f.enum_type.name if f.enum_type else None
-        ),
+        "type_name": (f.message_type.name if f.message_type else f.enum_type.name if f.enum_type else None),
     }
     if facts["map"]:
         k = f.message_type.fields_by_name["key"]
@@ -185,9 +182,7 @@ def test_descriptors_match_tensorflow(tf_pool):
         fm_fields = {f.name: f for f in fm_msg.fields}
         tf_fields = {f.name: f for f in tf_msg.fields}
         if set(fm_fields) != set(tf_fields):
-            problems.append(
-                f"{fm_msg.full_name}: fields {sorted(set(fm_fields) ^ set(tf_fields))} differ"
-            )
+            problems.append(f"{fm_msg.full_name}: fields {sorted(set(fm_fields) ^ set(tf_fields))} differ")
             continue
         for name, f in fm_fields.items():
             a, b = _field_facts(f), _field_facts(tf_fields[name])
@@ -269,9 +264,7 @@ def _build_tf_meta_graph():
 
             control_flow_util.ENABLE_CONTROL_FLOW_V2 = False  # v1 contexts -> collections
             i0 = tf.constant(0)
-            _, loss_w = v1.while_loop(
-                lambda i, acc: i < 3, lambda i, acc: (i + 1, acc * 0.5), [i0, loss]
-            )
+            _, loss_w = v1.while_loop(lambda i, acc: i < 3, lambda i, acc: (i + 1, acc * 0.5), [i0, loss])
             loss_c = v1.cond(loss > 1.0, lambda: loss_w * 2.0, lambda: loss_w)
 
             control_flow_util.ENABLE_CONTROL_FLOW_V2 = True  # functional ops + library
@@ -354,9 +347,7 @@ def test_text_round_trip(tf_meta_graph):
     # TF text -> fastmeta parse
     ours_parsed = text_format.Parse(tf_text, fm.MetaGraphDef())
     assert ours_parsed == ours
-    assert ours_parsed.SerializeToString(deterministic=True) == tf_meta_graph.SerializeToString(
-        deterministic=True
-    )
+    assert ours_parsed.SerializeToString(deterministic=True) == tf_meta_graph.SerializeToString(deterministic=True)
 
 
 def test_collection_payloads_round_trip(tf_meta_graph):

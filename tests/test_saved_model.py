@@ -164,7 +164,8 @@ def test_tf_free_load_is_tensorflows(models: dict[str, Path], kind: str, scope: 
     assert loaded.asset_paths and all(os.path.isfile(p) for p in loaded.asset_paths.values())
     assert loaded.init_op is not None and loaded.init_op.name == expected["init_op"]
     assert loaded.meta_graph_def.SerializeToString(deterministic=True) == fastmeta.saved_model.read_saved_model(
-        export_dir).meta_graph_for_tags(tags).meta_graph_def().SerializeToString(deterministic=True)
+        export_dir
+    ).meta_graph_for_tags(tags).meta_graph_def().SerializeToString(deterministic=True)
     assert set(loaded.signature_def) == set(expected["returned"].signature_def)
 
 

@@ -23,9 +23,7 @@ from fastmeta.protos import meta_graph_pb2
 
 # Every fixture TensorFlow wrote a checkpoint for (binary meta named after the fixture).
 CKPT_FIXTURES = {
-    f["name"]: f["checkpoint"]
-    for f in MANIFEST["fixtures"]
-    if f["checkpoint"] and f["file"] == f"{f['name']}.meta"
+    f["name"]: f["checkpoint"] for f in MANIFEST["fixtures"] if f["checkpoint"] and f["file"] == f"{f['name']}.meta"
 }
 SCOPES = [None, "imp"]
 
@@ -120,10 +118,7 @@ def test_restore_matches_tensorflow(tf: Any, name: str, scope: str | None) -> No
             - {
                 full
                 for full in restored
-                if any(
-                    restored.checkpoint_keys[p] == restored.checkpoint_keys[full]
-                    for p in restored.slices
-                )
+                if any(restored.checkpoint_keys[p] == restored.checkpoint_keys[full] for p in restored.slices)
             }
         )
     )
@@ -165,9 +160,7 @@ def test_latest_checkpoint_top_level(tf: Any) -> None:
     for rel in CKPT_FIXTURES.values():
         directory = str((CORPUS / rel).parent)
         assert fastmeta.latest_checkpoint(directory) == tf.train.latest_checkpoint(directory)
-    assert fastmeta.list_variables(str(CORPUS / "partitioned")) == tf.train.list_variables(
-        str(CORPUS / "partitioned")
-    )
+    assert fastmeta.list_variables(str(CORPUS / "partitioned")) == tf.train.list_variables(str(CORPUS / "partitioned"))
     assert fastmeta.load_checkpoint(str(CORPUS / "partitioned")).has_tensor("emb/table")
 
 
@@ -210,9 +203,7 @@ def test_save_restores_in_tensorflow(tf: Any, tmp_path: Path, name: str, scope: 
     (tmp_path / "tf").mkdir()
     graph = tf.Graph()
     with graph.as_default():
-        tf_saver = tf.compat.v1.train.import_meta_graph(
-            meta, import_scope=scope, clear_devices=True
-        )
+        tf_saver = tf.compat.v1.train.import_meta_graph(meta, import_scope=scope, clear_devices=True)
         with tf.compat.v1.Session(graph=graph) as sess:
             tf_saver.restore(sess, path)
             tf_path = tf_saver.save(sess, str(tmp_path / "tf" / "model"), write_meta_graph=False)
@@ -326,10 +317,12 @@ def test_partitions_across_shards_are_indexed_as_tensorflow_merges_them(tf: Any,
     config = v1.ConfigProto(device_count={"CPU": 2})
     with graph.as_default(), graph.device(place):
         v1.get_variable("a", initializer=np.arange(2, dtype=np.float32))
-        v1.get_variable("emb", shape=[6, 2], partitioner=v1.fixed_size_partitioner(3),
-                        initializer=v1.random_normal_initializer())
-        v1.get_variable("tail", shape=[4, 3], partitioner=v1.fixed_size_partitioner(2),
-                        initializer=v1.random_normal_initializer())
+        v1.get_variable(
+            "emb", shape=[6, 2], partitioner=v1.fixed_size_partitioner(3), initializer=v1.random_normal_initializer()
+        )
+        v1.get_variable(
+            "tail", shape=[4, 3], partitioner=v1.fixed_size_partitioner(2), initializer=v1.random_normal_initializer()
+        )
         tf_saver = v1.train.Saver(sharded=True)
         (tmp_path / "tf").mkdir()
         with v1.Session(graph=graph, config=config) as sess:
@@ -423,12 +416,8 @@ def test_save_errors_write_nothing(tmp_path: Path) -> None:
     assert saver.last_checkpoints == []
 
 
-@pytest.mark.parametrize(
-    ("max_to_keep", "hours"), [(2, 10000.0), (1, 10000.0), (0, 10000.0), (1, 1e-9)]
-)
-def test_max_to_keep_like_tensorflow(
-    tf: Any, tmp_path: Path, max_to_keep: int, hours: float
-) -> None:
+@pytest.mark.parametrize(("max_to_keep", "hours"), [(2, 10000.0), (1, 10000.0), (0, 10000.0), (1, 1e-9)])
+def test_max_to_keep_like_tensorflow(tf: Any, tmp_path: Path, max_to_keep: int, hours: float) -> None:
     meta = meta_graph_pb2.MetaGraphDef()
     meta.ParseFromString((CORPUS / "mlp_ref.meta").read_bytes())
     meta.saver_def.max_to_keep = max_to_keep
@@ -453,9 +442,7 @@ def test_max_to_keep_like_tensorflow(
     ours_state = fc.get_checkpoint_state(ours_dir)
     tf_state = tf.train.get_checkpoint_state(str(tf_dir))
     assert ours_state is not None
-    assert os.path.basename(ours_state.model_checkpoint_path) == os.path.basename(
-        tf_state.model_checkpoint_path
-    )
+    assert os.path.basename(ours_state.model_checkpoint_path) == os.path.basename(tf_state.model_checkpoint_path)
     assert [os.path.basename(p) for p in ours_state.all_model_checkpoint_paths] == [
         os.path.basename(p) for p in tf_state.all_model_checkpoint_paths
     ]
@@ -731,8 +718,13 @@ def test_an_object_based_checkpoint_restores_through_its_object_graph(
         "print(tf.train.Checkpoint(model=tf.Module(), w=w, b=b).write(sys.argv[1]))\n"
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "obj" / "ckpt")],
-                         capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "obj" / "ckpt")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     prefix = out.stdout.strip().splitlines()[-1]
     assert "w/.ATTRIBUTES/VARIABLE_VALUE" in [k for k, _ in fc.list_variables(prefix)]
     metas = {}
@@ -763,9 +755,7 @@ def test_an_object_based_checkpoint_restores_through_its_object_graph(
         fm_saver.restore(prefix, g2)
 
 
-def test_an_object_based_checkpoint_is_looked_up_by_graph_names_under_an_import_scope(
-    tf: Any, tmp_path: Path
-) -> None:
+def test_an_object_based_checkpoint_is_looked_up_by_graph_names_under_an_import_scope(tf: Any, tmp_path: Path) -> None:
     """TensorFlow's fallback looks the Saver's variables up in the object graph by their
     graph names, import scope included: variables saved as 'imp/dense/...' restore into
     a meta graph imported under 'imp', ones saved as 'dense/...' do not."""
@@ -832,9 +822,11 @@ def test_the_restore_walk_follows_a_shared_identity_chain_once(monkeypatch: pyte
     nodes += [node("restore_all", "NoOp", [f"^c{k}" for k in range(readers)])]
     nodes += [node("save", "Identity", ["f"], T=7)]
     mg = meta_graph_pb2.MetaGraphDef(graph_def=graph_pb2.GraphDef(node=nodes))
-    mg.saver_def.CopyFrom(saver_pb2.SaverDef(
-        filename_tensor_name="f:0", save_tensor_name="save:0", restore_op_name="restore_all", version=2
-    ))
+    mg.saver_def.CopyFrom(
+        saver_pb2.SaverDef(
+            filename_tensor_name="f:0", save_tensor_name="save:0", restore_op_name="restore_all", version=2
+        )
+    )
     g = fastmeta.Graph()
     saver = fastmeta.import_meta_graph(mg.SerializeToString(), graph=g)
     assert saver is not None

@@ -40,7 +40,6 @@ from corpus_fixtures import CORPUS, FIXTURES, IDS  # noqa: E402
 VARIANTS = ["no_scope", "scope", "scope_clear_devices", "scope_taken", "input_map"]
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def _graph_mode() -> Any:
     """Graph mode for this module only (as training code using import_meta_graph runs);
@@ -51,6 +50,7 @@ def _graph_mode() -> Any:
         tf.compat.v1.enable_eager_execution()
     except ValueError:  # TF refuses once the global default graph was used
         pass
+
 
 Importer = Callable[..., Any]
 TF_IMPORT: Importer = tf.compat.v1.train.import_meta_graph
@@ -104,9 +104,7 @@ def _placeholder(spec: dict[str, Any]) -> Any:
     return tf.compat.v1.placeholder(tf.as_dtype(r["dtype"]), r["shape"], name=r["name"])
 
 
-def _plan(
-    fx: dict[str, Any], variant: str, path: str
-) -> tuple[Callable[[Importer], dict[str, Any]], dict[str, Any]]:
+def _plan(fx: dict[str, Any], variant: str, path: str) -> tuple[Callable[[Importer], dict[str, Any]], dict[str, Any]]:
     """(setup(importer) -> input_map, import kwargs) for a variant."""
     specs = [s for s in (fx["required_input_map"],) if s]
     kwargs: dict[str, Any] = {}
@@ -152,15 +150,19 @@ class Result:
         # export_meta_graph(clear_devices=True) and export scopes write.
         self.node_defs = {op.name: op.node_def for op in graph.get_operations()}
         # what each op's inputs really are (data inputs in order, control inputs)
-        self.sources = {op.name: ([t.name for t in op.inputs], {c.name for c in op.control_inputs})
-                        for op in graph.get_operations()}
+        self.sources = {
+            op.name: ([t.name for t in op.inputs], {c.name for c in op.control_inputs}) for op in graph.get_operations()
+        }
         self.collections = describe_collections(graph)
         self.saver = describe_item(returned) if returned is not None else None
-        self.shapes = [(op.name, [str(t.shape) for t in op.outputs])
-                       for op in graph.get_operations()]
+        self.shapes = [(op.name, [str(t.shape) for t in op.outputs]) for op in graph.get_operations()]
         self.names_in_use = dict(graph._names_in_use)
-        self.variables = [_variable_state(v) for key in sorted(graph.get_all_collection_keys())
-                          for v in graph.get_collection(key) if isinstance(v, tf.Variable)]
+        self.variables = [
+            _variable_state(v)
+            for key in sorted(graph.get_all_collection_keys())
+            for v in graph.get_collection(key)
+            if isinstance(v, tf.Variable)
+        ]
         self.path = _importer.last_path()
 
 
@@ -181,8 +183,13 @@ def _variable_state(variable: Any) -> tuple[str, list[tuple[str, Any]]]:
     return (type(variable).__qualname__, sorted((k, _state_value(v)) for k, v in vars(variable).items()))
 
 
-def _run(importer: Importer, setup: Callable[[Importer], dict[str, Any]], path: str,
-         wrap: Callable[[], Any] | None = None, **kwargs: Any) -> Result:
+def _run(
+    importer: Importer,
+    setup: Callable[[Importer], dict[str, Any]],
+    path: str,
+    wrap: Callable[[], Any] | None = None,
+    **kwargs: Any,
+) -> Result:
     graph = tf.Graph()
     with graph.as_default():
         imap = setup(importer)
@@ -237,9 +244,11 @@ def _assert_same(a: Result, b: Result, *, fast: bool = True) -> None:
     diffs = diff_graph_defs(a.graph_def, b.graph_def)
     assert diffs == [], "\n".join(diffs[:20])
     assert list(b.node_defs) == list(a.node_defs)
-    differing = [f"{k}: TF {list(v.input)} fastmeta {list(b.node_defs[k].input)}"
-                 for k, v in a.node_defs.items()
-                 if b.node_defs[k] != v and not _stale_inputs_only(v, b.node_defs[k], a.sources[k])]
+    differing = [
+        f"{k}: TF {list(v.input)} fastmeta {list(b.node_defs[k].input)}"
+        for k, v in a.node_defs.items()
+        if b.node_defs[k] != v and not _stale_inputs_only(v, b.node_defs[k], a.sources[k])
+    ]
     assert differing == [], "\n".join(differing[:10])
     assert b.collections == a.collections
     assert b.saver == a.saver
@@ -315,14 +324,12 @@ def test_nodedefs_keep_the_files_spelling(variant: str, tmp_path: Path) -> None:
     if variant == "no_scope":  # (what is compared: TensorFlow keeps the file's spelling)
         assert list(a.node_defs["u"].input) == ["x:0"]
         assert list(a.node_defs["y"].input) == ["u:1", "^b", "^a", "^b"]
-    exported = [tf.compat.v1.train.export_meta_graph(graph=r.graph, clear_devices=True).graph_def
-                for r in (a, b)]
+    exported = [tf.compat.v1.train.export_meta_graph(graph=r.graph, clear_devices=True).graph_def for r in (a, b)]
     assert exported[0] == exported[1]
 
 
 @pytest.mark.parametrize("name", ["mlp_ref", "control_flow_v1", "misc_graph"])
-@pytest.mark.parametrize(
-    "scope", [None, "in", "in/", "IMP", "outer"], ids=["none", "in", "in_slash", "upper", "outer"])
+@pytest.mark.parametrize("scope", [None, "in", "in/", "IMP", "outer"], ids=["none", "in", "in_slash", "upper", "outer"])
 def test_inside_name_scope(name: str, scope: str | None) -> None:
     """Import inside an enclosing name scope (scope chosen relative to it, or re-entered)."""
     fx = FIXTURES[name]
@@ -397,9 +404,11 @@ def test_fallbacks_are_exact(how: str) -> None:
     kwargs: dict[str, Any] = {"import_scope": "imp"}
     wrap: Callable[[], Any] | None = None
     if how == "device":
+
         def wrap() -> Any:
             return tf.device("/job:worker/task:3")
     elif how == "colocate":
+
         def wrap() -> Any:
             return tf.compat.v1.colocate_with(holder["c"].op)
     else:
@@ -459,16 +468,20 @@ def test_return_elements(scope: str | None, twice: bool) -> None:
     fx = FIXTURES["mlp_ref"]
     wanted = ["logits:0", "train_gd", "x"]
     got = []
-    for importer in (saver_lib._import_meta_graph_with_return_elements,
-                     ftf.import_meta_graph_with_return_elements):
+    for importer in (saver_lib._import_meta_graph_with_return_elements, ftf.import_meta_graph_with_return_elements):
         graph = tf.Graph()
         with graph.as_default():
             if twice:
                 TF_IMPORT(_stripped_path(fx), import_scope=scope)
-            saver, elements = importer(_stripped_path(fx), import_scope=scope,
-                                       return_elements=wanted)
-            got.append(([type(e).__name__ for e in elements], [e.name for e in elements],
-                        describe_item(saver), graph.as_graph_def()))
+            saver, elements = importer(_stripped_path(fx), import_scope=scope, return_elements=wanted)
+            got.append(
+                (
+                    [type(e).__name__ for e in elements],
+                    [e.name for e in elements],
+                    describe_item(saver),
+                    graph.as_graph_def(),
+                )
+            )
     assert got[0][:3] == got[1][:3]
     assert diff_graph_defs(got[0][3], got[1][3]) == []
 
@@ -478,11 +491,12 @@ def test_scoped_twin_returns_variables_and_elements() -> None:
 
     fx = FIXTURES["mlp_resource_adam"]
     out = []
-    for importer in (meta_graph.import_scoped_meta_graph_with_return_elements,
-                     ftf.import_scoped_meta_graph_with_return_elements):
+    for importer in (
+        meta_graph.import_scoped_meta_graph_with_return_elements,
+        ftf.import_scoped_meta_graph_with_return_elements,
+    ):
         with tf.Graph().as_default():
-            var_list, elements = importer(_stripped_path(fx), import_scope="s",
-                                          return_elements=["x:0"])
+            var_list, elements = importer(_stripped_path(fx), import_scope="s", return_elements=["x:0"])
             described = {k: describe_item(v) for k, v in var_list.items()}
             out.append((described, [e.name for e in elements]))
     assert out[0] == out[1]
@@ -492,8 +506,7 @@ def test_scoped_twin_returns_variables_and_elements() -> None:
 def test_missing_return_element_raises_value_error_graph_unchanged() -> None:
     graph = tf.Graph()
     with graph.as_default(), pytest.raises(ValueError, match="nope"):
-        ftf.import_meta_graph_with_return_elements(
-            _path(FIXTURES["mlp_ref"]), return_elements=["nope"])
+        ftf.import_meta_graph_with_return_elements(_path(FIXTURES["mlp_ref"]), return_elements=["nope"])
     assert graph.get_operations() == []
 
 
@@ -510,8 +523,7 @@ def test_unused_input_map_key_leaves_graph_unchanged() -> None:
         t = tf.constant(1.0, name="t")
         before = _state(graph)
         with pytest.raises(ValueError, match="not found in graph_def"):
-            ftf.import_meta_graph(
-                _path(FIXTURES["mlp_ref"]), import_scope="imp", input_map={"nope:0": t})
+            ftf.import_meta_graph(_path(FIXTURES["mlp_ref"]), import_scope="imp", input_map={"nope:0": t})
         assert _state(graph) == before
 
 
@@ -551,8 +563,28 @@ def test_malformed_library_is_a_parse_error_graph_unchanged() -> None:
         assert _state(graph) == before
 
 
-@pytest.mark.parametrize("entry", ["c", "c:0", "c:00", "c:+0", "c: 0", "c:1", "c:-1", "c:", "c:0:0", "c:x",
-                                   "nope", "nope:0", "C", "^c", ":0", "", "c:\u0660"])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "c",
+        "c:0",
+        "c:00",
+        "c:+0",
+        "c: 0",
+        "c:1",
+        "c:-1",
+        "c:",
+        "c:0:0",
+        "c:x",
+        "nope",
+        "nope:0",
+        "C",
+        "^c",
+        ":0",
+        "",
+        "c:\u0660",
+    ],
+)
 @pytest.mark.parametrize("scope", [None, "imp"])
 def test_node_list_entries_resolved_as_tensorflow(entry: str, scope: str | None) -> None:
     """A node_list collection's entries become the ops and tensors (or the errors)
@@ -577,9 +609,7 @@ def test_node_list_entries_resolved_as_tensorflow(entry: str, scope: str | None)
 
 @pytest.mark.parametrize("enabled", [True, False], ids=["gc_on", "gc_off"])
 @pytest.mark.parametrize("api", ["import_meta_graph", "scoped_twin", "failing"])
-def test_cyclic_gc_paused_during_import_and_restored(
-    enabled: bool, api: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cyclic_gc_paused_during_import_and_restored(enabled: bool, api: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The cyclic garbage collector makes no pass while the drop-in makes the graph's
     Python objects (the Operation wrappers, tensors, variables and collection entries,
     all live), and the caller's setting is back afterwards, also when the import fails."""
@@ -622,8 +652,18 @@ def test_cyclic_gc_paused_during_import_and_restored(
     assert seen == ([] if api == "failing" else [(False, 0)])
 
 
-@pytest.mark.parametrize("names", [("outer_x", "y", "z"), ("outer_x", "w"), ("outer_x", "W"), ("outer_x", "w/read"),
-                                   ("outer_x", "w_1", "y_1"), ("outer_x", "sub", "y")], ids="-".join)
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("outer_x", "y", "z"),
+        ("outer_x", "w"),
+        ("outer_x", "W"),
+        ("outer_x", "w/read"),
+        ("outer_x", "w_1", "y_1"),
+        ("outer_x", "sub", "y"),
+    ],
+    ids="-".join,
+)
 @pytest.mark.parametrize("kwargs", [{}, {"import_scope": "sub"}, {"clear_devices": True}], ids=["none", "sub", "clear"])
 def test_export_scope_beside_colliding_names(names: tuple[str, ...], kwargs: dict[str, Any]) -> None:
     """A meta exported with export_scope (scoped_export) imported into a graph that already
@@ -705,8 +745,13 @@ def test_clear_error_without_tensorflow() -> None:
         "except ImportError as e:\n"
         "    print(type(e).__name__, isinstance(e, fastmeta.Error), 'fastmeta[tf]' in str(e))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert out.stdout.strip() == "TensorFlowNotInstalledError True True"
 
 
@@ -726,8 +771,7 @@ def _train(importer: Importer, fx: dict[str, Any], path: str) -> list[list[Any]]
                 feed[name] = rng.standard_normal(shape).astype(dtype)
         feeds.append(feed)
     graph = tf.Graph()
-    config = tf.compat.v1.ConfigProto(
-        intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
+    config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
     with graph.as_default():
         saver = importer(path, clear_devices=True)
         assert isinstance(saver, tf.compat.v1.train.Saver)
@@ -744,8 +788,7 @@ def _train(importer: Importer, fx: dict[str, Any], path: str) -> list[list[Any]]
 
 
 @pytest.mark.parametrize("shapes", ["file", "stripped"])
-@pytest.mark.parametrize(
-    "name", [n for n in IDS if FIXTURES[n]["checkpoint"] and FIXTURES[n]["train_op"]])
+@pytest.mark.parametrize("name", [n for n in IDS if FIXTURES[n]["checkpoint"] and FIXTURES[n]["train_op"]])
 def test_restore_and_train_like_tensorflow(name: str, shapes: str) -> None:
     fx = FIXTURES[name]
     path = _path(fx) if shapes == "file" else _stripped_path(fx)
@@ -780,35 +823,41 @@ def _with_elements(importer: Importer, key: str | None, elements: Any, **kwargs:
     in a fresh graph: (error type and message, returned element names, graph, collections)."""
     from tensorflow.python.training import saver as saver_lib
 
-    run = (saver_lib._import_meta_graph_with_return_elements if importer is TF_IMPORT
-           else ftf.import_meta_graph_with_return_elements)
+    run = (
+        saver_lib._import_meta_graph_with_return_elements
+        if importer is TF_IMPORT
+        else ftf.import_meta_graph_with_return_elements
+    )
     graph = tf.Graph()
     with graph.as_default():
         nx = tf.compat.v1.placeholder(tf.float32, [None, 4], name="nx")
         imap = None if key is None else {key: nx}
         try:
-            _, got = run(_stripped_path(FIXTURES["mlp_ref"]), input_map=imap,
-                         return_elements=elements, **kwargs)
+            _, got = run(_stripped_path(FIXTURES["mlp_ref"]), input_map=imap, return_elements=elements, **kwargs)
         except Exception as e:
             return (type(e), str(e)), None, None, None
     return None, [e.name for e in got or []], graph.as_graph_def(), describe_collections(graph)
 
 
-@pytest.mark.parametrize("key, elements", [
-    ("x:+0", ["x:+0", "logits:0"]),  # TensorFlow's int(): signs, spaces, "_" accepted
-    ("x: 0", ["x:-0", "x"]),
-    ("x:0", ["x:1_0"]),  # Invalid return output 10 of node 'x' (as asked, not imp/x)
-    ("x:0", ["x:1"]),
-    ("x:a", ["x:0"]),  # input_map keys parsed first, with TensorFlow's messages
-    ("x:", None),
-    ("x:0:1", None),
-    ("x:-1", None),  # a tensor key naming the control slot
-    ("x:0", ["x:a"]),
-    ("x:0", ["x:"]),
-    ("x:0", ["x:0:1", "nope:0"]),
-    ("x:0", "x:0"),  # a string: its characters are the elements
-    ("nope:0", ["x:a"]),  # elements are parsed before TensorFlow's importer checks keys
-], ids=lambda v: repr(v))
+@pytest.mark.parametrize(
+    "key, elements",
+    [
+        ("x:+0", ["x:+0", "logits:0"]),  # TensorFlow's int(): signs, spaces, "_" accepted
+        ("x: 0", ["x:-0", "x"]),
+        ("x:0", ["x:1_0"]),  # Invalid return output 10 of node 'x' (as asked, not imp/x)
+        ("x:0", ["x:1"]),
+        ("x:a", ["x:0"]),  # input_map keys parsed first, with TensorFlow's messages
+        ("x:", None),
+        ("x:0:1", None),
+        ("x:-1", None),  # a tensor key naming the control slot
+        ("x:0", ["x:a"]),
+        ("x:0", ["x:"]),
+        ("x:0", ["x:0:1", "nope:0"]),
+        ("x:0", "x:0"),  # a string: its characters are the elements
+        ("nope:0", ["x:a"]),  # elements are parsed before TensorFlow's importer checks keys
+    ],
+    ids=lambda v: repr(v),
+)
 def test_input_map_keys_and_return_elements_parsed_as_tensorflow(key: str, elements: Any) -> None:
     want = _with_elements(TF_IMPORT, key, elements, import_scope="imp")
     got = _with_elements(FM_IMPORT, key, elements, import_scope="imp")
@@ -893,22 +942,26 @@ def test_import_and_control_flow_contexts_as_tensorflow(where: str) -> None:
         with graph.as_default():
             try:
                 if where == "inside_loop_body":
+
                     def body(i: Any) -> Any:
                         importer(path, import_scope="imp")
                         return i + 1
+
                     tf.compat.v1.while_loop(lambda i: i < 3, body, [tf.constant(0)])
                 elif where == "inside_cond":
+
                     def branch() -> Any:
                         importer(path, import_scope="imp")
                         return tf.constant(1)
-                    tf.compat.v1.cond(tf.compat.v1.placeholder(tf.bool, [], name="p"),
-                                      branch, lambda: tf.constant(2))
+
+                    tf.compat.v1.cond(tf.compat.v1.placeholder(tf.bool, [], name="p"), branch, lambda: tf.constant(2))
                 else:
                     inner: dict[str, Any] = {}
 
                     def body2(i: Any) -> Any:
                         inner["x"] = tf.zeros([5, 4], name="x_in_body") + tf.cast(i, tf.float32)
                         return i + 1
+
                     tf.compat.v1.while_loop(lambda i: i < 3, body2, [tf.constant(0)])
                     importer(path, import_scope="imp", input_map={"x:0": inner["x"]})
             except Exception as e:
@@ -941,14 +994,26 @@ def test_import_and_control_flow_contexts_as_tensorflow(where: str) -> None:
 # record of the ``tf.device`` calls that set an op's device (``_device_code_locations``,
 # read by ``_device_assignments``) is the known difference the module docstring of
 # fastmeta.tf._importer names, left out.
-_OPERATION_STATE = ("graph", "_original_op", "_colocation_code_locations",
-                    "_control_flow_context", "_gradient_function", "_id_value", "outputs", "inputs",
-                    "control_inputs", "device", "_colocation_dict", "traceback",
-                    "node_def")
+_OPERATION_STATE = (
+    "graph",
+    "_original_op",
+    "_colocation_code_locations",
+    "_control_flow_context",
+    "_gradient_function",
+    "_id_value",
+    "outputs",
+    "inputs",
+    "control_inputs",
+    "device",
+    "_colocation_dict",
+    "traceback",
+    "node_def",
+)
 
 
 def _operation_state(graph: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
     """Every op's Python state, objects by name, in graph order."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
@@ -964,9 +1029,16 @@ def _operation_state(graph: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
 
     # (control inputs as a set: their order is the C++ graph's edge set's, which need
     # not be the same in two graphs of the same nodes)
-    return [(op.name, [(k, sorted(plain(getattr(op, k))) if k == "control_inputs" else plain(getattr(op, k)))
-                       for k in _OPERATION_STATE])
-            for op in graph.get_operations()]
+    return [
+        (
+            op.name,
+            [
+                (k, sorted(plain(getattr(op, k))) if k == "control_inputs" else plain(getattr(op, k)))
+                for k in _OPERATION_STATE
+            ],
+        )
+        for op in graph.get_operations()
+    ]
 
 
 @pytest.mark.parametrize("name", ["mlp_ref", "control_flow_v1", "defun_library", "mlp_resource_adam"])
@@ -988,9 +1060,19 @@ def _tensor_state(graph: Any) -> list[tuple[Any, ...]]:
     come from a process-wide counter)."""
     tensors = [t for op in graph.get_operations() for t in op.outputs]
     rank = {t._id: i for i, t in enumerate(sorted(tensors, key=lambda t: t._id))}
-    return [(type(t).__name__, t.name, t.op.name, t.value_index, t.dtype,
-             t.dtype is tf.as_dtype(t.dtype.as_datatype_enum), str(t.shape), rank[t._id])
-            for t in tensors]
+    return [
+        (
+            type(t).__name__,
+            t.name,
+            t.op.name,
+            t.value_index,
+            t.dtype,
+            t.dtype is tf.as_dtype(t.dtype.as_datatype_enum),
+            str(t.shape),
+            rank[t._id],
+        )
+        for t in tensors
+    ]
 
 
 def _v2_control_flow_meta() -> Any:
@@ -1005,8 +1087,9 @@ def _v2_control_flow_meta() -> Any:
         return tf.compat.v1.train.export_meta_graph()
 
 
-@pytest.mark.parametrize("name", ["mlp_ref", "control_flow_v1", "defun_library", "mlp_resource_adam",
-                                  "v2_control_flow"])
+@pytest.mark.parametrize(
+    "name", ["mlp_ref", "control_flow_v1", "defun_library", "mlp_resource_adam", "v2_control_flow"]
+)
 def test_tensors_state_and_gradients_as_tensorflow(name: str) -> None:
     """The imported ops' output tensors are what TensorFlow's import makes (type,
     interned dtype, shape, order of ids); gradients through imported v2 cond and while

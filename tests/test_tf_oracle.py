@@ -16,10 +16,17 @@ from corpus_fixtures import CORPUS, FIXTURES, IDS, MANIFEST  # noqa: E402
 from tf_oracle import describe_item, diff_graph_defs, tf_import  # noqa: E402
 
 REGISTERED_KINDS = {
-    "variables": "VariableDef", "trainable_variables": "VariableDef", "local_variables": "VariableDef",
-    "model_variables": "VariableDef", "moving_average_variables": "VariableDef", "global_step": "VariableDef",
-    "metric_variables": "VariableDef", "savers": "SaverDef", "queue_runners": "QueueRunnerDef",
-    "cond_context": "CondContextDef", "while_context": "WhileContextDef",
+    "variables": "VariableDef",
+    "trainable_variables": "VariableDef",
+    "local_variables": "VariableDef",
+    "model_variables": "VariableDef",
+    "moving_average_variables": "VariableDef",
+    "global_step": "VariableDef",
+    "metric_variables": "VariableDef",
+    "savers": "SaverDef",
+    "queue_runners": "QueueRunnerDef",
+    "cond_context": "CondContextDef",
+    "while_context": "WhileContextDef",
 }
 
 
@@ -51,6 +58,7 @@ def _chain(*fns):
         for f in fns:
             if f is not None:
                 f(g)
+
     return run
 
 
@@ -65,9 +73,11 @@ def _variant_kwargs(fx, variant):
     elif variant == "scope_clear_devices":
         kw.update(import_scope="imp", clear_devices=True)
     elif variant == "scope_taken":
+
         def first(g, fx=fx, imap=dict(imap)):  # noqa: B006 - binds this variant's map
             im = {k: g.get_tensor_by_name(v) for k, v in imap.items()} or None
             tf.compat.v1.train.import_meta_graph(str(_path(fx)), import_scope="imp", input_map=im)
+
         kw["import_scope"] = "imp"
         pre_req = _chain(pre_req, first)
     elif variant == "input_map":
@@ -110,14 +120,48 @@ def test_manifest_covers_features():
     feats = set()
     for fx in MANIFEST["fixtures"]:
         feats.update(fx["features"])
-    for f in ["ref_variables", "resource_variables", "adam", "momentum", "devices", "colocation",
-              "control_flow_v1", "control_flow_v2", "queue_runners", "partitioned_variables", "hash_tables",
-              "summaries", "saver_v1", "no_saver_def", "no_variables", "strip_default_attrs", "text_format",
-              "multi_output", "control_dependencies", "nested_scopes", "global_step", "local_variables",
-              "model_variables", "moving_average_variables", "metric_variables", "unbound_inputs",
-              "custom_collections", "checkpoint", "keras", "rnn", "tf_data", "replica_device_setter",
-              "savers_collection", "sparse", "defun", "function_gradients", "saved_model", "signature_def",
-              "asset_file_def", "tf2_saved_model"]:
+    for f in [
+        "ref_variables",
+        "resource_variables",
+        "adam",
+        "momentum",
+        "devices",
+        "colocation",
+        "control_flow_v1",
+        "control_flow_v2",
+        "queue_runners",
+        "partitioned_variables",
+        "hash_tables",
+        "summaries",
+        "saver_v1",
+        "no_saver_def",
+        "no_variables",
+        "strip_default_attrs",
+        "text_format",
+        "multi_output",
+        "control_dependencies",
+        "nested_scopes",
+        "global_step",
+        "local_variables",
+        "model_variables",
+        "moving_average_variables",
+        "metric_variables",
+        "unbound_inputs",
+        "custom_collections",
+        "checkpoint",
+        "keras",
+        "rnn",
+        "tf_data",
+        "replica_device_setter",
+        "savers_collection",
+        "sparse",
+        "defun",
+        "function_gradients",
+        "saved_model",
+        "signature_def",
+        "asset_file_def",
+        "tf2_saved_model",
+    ]:
         assert f in feats, f
 
 
@@ -213,7 +257,7 @@ def test_describe_item_kinds_tf():
     assert c["my_tensors"][0] == ("tensor", "logits:0")
     assert {k for k, *_ in c["my_ops"]} == {"operation"}
     assert ("bytes", b"hello") in c["my_bytes"]
-    assert ("int", 2 ** 40) in c["my_int64"]
+    assert ("int", 2**40) in c["my_int64"]
     assert ("float", 0.5) in c["my_float"]
     assert c["my_any"][0][0] == "any" and c["my_any"][0][1] == "type.googleapis.com/tensorflow.TensorShapeProto"
     assert out.saver[0] == "SaverDef" and 'restore_op_name: "save/restore_all"' in out.saver[1]
@@ -399,8 +443,10 @@ _F = 'attr { key: "T" value { type: DT_FLOAT } }'
 
 
 def _C(name, extra=""):
-    return (f'node {{ name: "{name}" op: "Const" {extra} attr {{ key: "dtype" value {{ type: DT_FLOAT }} }} '
-            f'attr {{ key: "value" value {{ tensor {{ dtype: DT_FLOAT tensor_shape {{}} float_val: 1 }} }} }} }}\n')
+    return (
+        f'node {{ name: "{name}" op: "Const" {extra} attr {{ key: "dtype" value {{ type: DT_FLOAT }} }} '
+        f'attr {{ key: "value" value {{ tensor {{ dtype: DT_FLOAT tensor_shape {{}} float_val: 1 }} }} }} }}\n'
+    )
 
 
 def _I(name, *inp, extra=""):
@@ -421,11 +467,18 @@ def test_behaviour_inputs_canonical_controls_sorted():
 
 
 def test_behaviour_devices():
-    gd = _imp_txt(_C("a", 'device: "/job:ps/task:0/cpu:0"') + _C("b", 'device: "/gpu:0"')
-                  + _C("c", 'device: "/task:1/job:w"')
-                  + _I("d", "a", extra='device: "/cpu:3" attr { key: "_class" value { list { s: "loc:@b" } } }'))
-    assert [n.device for n in gd.node] == ["/job:ps/task:0/device:CPU:0", "/device:GPU:0", "/job:w/task:1",
-                                           "/device:GPU:0"]
+    gd = _imp_txt(
+        _C("a", 'device: "/job:ps/task:0/cpu:0"')
+        + _C("b", 'device: "/gpu:0"')
+        + _C("c", 'device: "/task:1/job:w"')
+        + _I("d", "a", extra='device: "/cpu:3" attr { key: "_class" value { list { s: "loc:@b" } } }')
+    )
+    assert [n.device for n in gd.node] == [
+        "/job:ps/task:0/device:CPU:0",
+        "/device:GPU:0",
+        "/job:w/task:1",
+        "/device:GPU:0",
+    ]
 
 
 def test_behaviour_output_shapes_removed_defaults_added():

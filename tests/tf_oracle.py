@@ -156,9 +156,16 @@ def _fresh_meta(tf, meta):
     return mg
 
 
-def tf_import(meta, *, import_scope=None, clear_devices=False, input_map=None,
-              pre_import: Callable[[Any], None] | None = None, graph_kwarg: bool = False,
-              **kwargs) -> Outcome:
+def tf_import(
+    meta,
+    *,
+    import_scope=None,
+    clear_devices=False,
+    input_map=None,
+    pre_import: Callable[[Any], None] | None = None,
+    graph_kwarg: bool = False,
+    **kwargs,
+) -> Outcome:
     """Run ``tf.compat.v1.train.import_meta_graph`` in a fresh default graph.
 
     meta:        a path (read by TF itself) or bytes / a MetaGraphDef message
@@ -181,8 +188,8 @@ def tf_import(meta, *, import_scope=None, clear_devices=False, input_map=None,
         if graph_kwarg:
             kwargs["graph"] = g
         returned = tf.compat.v1.train.import_meta_graph(
-            _fresh_meta(tf, meta), clear_devices=clear_devices, import_scope=import_scope,
-            input_map=imap, **kwargs)
+            _fresh_meta(tf, meta), clear_devices=clear_devices, import_scope=import_scope, input_map=imap, **kwargs
+        )
         gd = g.as_graph_def()
         cols = describe_collections(g)
         saver = describe_item(returned) if returned is not None else None
@@ -228,8 +235,9 @@ def add_unbound_replacements(graph) -> None:
 def tf_import_unbound(meta, import_scope=None):
     """The GraphDef of TensorFlow's import of :func:`unbound_inputs_meta`'s file with
     :data:`UNBOUND_INPUT_MAP`, without the two placeholders it maps onto."""
-    outcome = tf_import(meta, import_scope=import_scope, input_map=UNBOUND_INPUT_MAP,
-                        pre_import=add_unbound_replacements)
+    outcome = tf_import(
+        meta, import_scope=import_scope, input_map=UNBOUND_INPUT_MAP, pre_import=add_unbound_replacements
+    )
     graph_def = type(outcome.graph_def)()
     graph_def.CopyFrom(outcome.graph_def)
     assert [n.name for n in graph_def.node[:2]] == ["nx", "nh"]
@@ -312,8 +320,15 @@ def _diff_keyed(la, lb, key, what: str) -> list[str]:
     return out
 
 
-def diff_graph_defs(a, b, *, ignore_attrs: Iterable[str] = (), ignore_experimental_type: bool = False,
-                    check_order: bool = True, max_diffs: int = 200) -> list[str]:
+def diff_graph_defs(
+    a,
+    b,
+    *,
+    ignore_attrs: Iterable[str] = (),
+    ignore_experimental_type: bool = False,
+    check_order: bool = True,
+    max_diffs: int = 200,
+) -> list[str]:
     """Human-readable differences between GraphDefs ``a`` and ``b`` ([] = equal).
 
     ``b`` may be of a different generated class (e.g. fastmeta's own protos):
@@ -370,8 +385,11 @@ def diff_graph_defs(a, b, *, ignore_attrs: Iterable[str] = (), ignore_experiment
     out.extend(_diff_keyed(la.function, lb.function, lambda f: f.signature.name, "function"))
     out.extend(_diff_keyed(la.gradient, lb.gradient, lambda g: g.function_name, "gradient"))
     if hasattr(la, "registered_gradients"):
-        out.extend(_diff_keyed(la.registered_gradients, lb.registered_gradients,
-                               lambda g: g.registered_op_type, "registered_gradient"))
+        out.extend(
+            _diff_keyed(
+                la.registered_gradients, lb.registered_gradients, lambda g: g.registered_op_type, "registered_gradient"
+            )
+        )
     # versions
     if _ser(a.versions) != _ser(b.versions):
         out.append(f"versions differ: {_short(a.versions)!r} != {_short(b.versions)!r}")

@@ -63,11 +63,7 @@ def run_protoc(out_root: Path) -> None:
 def generated_files(directory: Path) -> dict[str, Path]:
     if not directory.is_dir():
         return {}
-    return {
-        p.name: p
-        for p in sorted(directory.iterdir())
-        if p.is_file() and p.name.endswith(GENERATED_SUFFIXES)
-    }
+    return {p.name: p for p in sorted(directory.iterdir()) if p.is_file() and p.name.endswith(GENERATED_SUFFIXES)}
 
 
 def check(fresh_dir: Path) -> int:
@@ -87,9 +83,7 @@ def check(fresh_dir: Path) -> int:
             if new != old:
                 problems += 1
                 print(f"out of date: {OUT_DIR.relative_to(ROOT) / name}")
-                diff = difflib.unified_diff(
-                    old.splitlines(True), new.splitlines(True), "committed", "regenerated", n=1
-                )
+                diff = difflib.unified_diff(old.splitlines(True), new.splitlines(True), "committed", "regenerated", n=1)
                 for line in list(diff)[:40]:
                     line = line.rstrip("\n")
                     print(line if len(line) <= 160 else line[:157] + "...")

@@ -122,6 +122,9 @@ def equal_though_serialized_apart(a: attr_value_pb2.AttrValue, b: attr_value_pb2
         return False
     if a.HasField("func"):
         fa, fb = a.func, b.func
-        return (fa.name == fb.name and set(fa.attr) == set(fb.attr)
-                and all(same_as_tensorflow(fa.attr[k], fb.attr[k]) for k in fa.attr))
+        return (
+            fa.name == fb.name
+            and set(fa.attr) == set(fb.attr)
+            and all(same_as_tensorflow(fa.attr[k], fb.attr[k]) for k in fa.attr)
+        )
     return False

@@ -156,6 +156,7 @@ def meta_graph_rest_ranges(data: _BufferLike, depth: int = 0) -> list[tuple[int,
 def text_to_binary(data: _BufferLike, schema: str, root: str) -> OwnedBuffer | None:
     """The wire form of text-format ``data`` as message ``root`` of ``schema``, or None
     where protobuf's own text reader must decide."""
+
 def read_file(path: str) -> bytes: ...
 
 # ---- checkpoints ----

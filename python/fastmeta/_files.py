@@ -14,9 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["write_atomic"]
 
 
-def write_atomic(
-    path: str | os.PathLike[str], data: bytes | Sequence[Buffer], *, make_dirs: bool = False
-) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes | Sequence[Buffer], *, make_dirs: bool = False) -> None:
     """Write ``data`` (bytes, or pieces written one after the other) to ``path``
     atomically (``make_dirs``: create its directory first)."""
     target = os.fspath(path)

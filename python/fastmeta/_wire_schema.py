@@ -98,8 +98,10 @@ def text_schema(*roots: Descriptor) -> str:
         lines.append(f"M {desc.full_name} {int(desc.GetOptions().map_entry)}")
         for f in desc.fields:
             ref = (
-                message_index[f.message_type.full_name] if f.message_type is not None
-                else enum_index[f.enum_type.full_name] if f.enum_type is not None
+                message_index[f.message_type.full_name]
+                if f.message_type is not None
+                else enum_index[f.enum_type.full_name]
+                if f.enum_type is not None
                 else -1
             )
             oneof = f.containing_oneof.index if f.containing_oneof is not None else -1

@@ -93,6 +93,7 @@ class CheckpointTypeError(CheckpointError, TypeError):
 # C++ fastmeta::CheckpointError now raises this class.
 _core._set_checkpoint_error(CheckpointError)
 
+
 def core_path(path: str) -> bytes:
     """``path`` as the core opens it: its bytes (a file name that is not UTF-8 comes
     as lone surrogates, ``os.fsdecode``'s spelling). A NUL would end the name early in
@@ -411,9 +412,7 @@ def _resolve_prefix(ckpt_dir_or_file: PathLike) -> str:
     if os.path.isdir(path):
         latest = latest_checkpoint(path)
         if latest is None:
-            raise CheckpointError(
-                f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}"
-            )
+            raise CheckpointError(f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}")
         return latest
     return path
 
@@ -447,9 +446,7 @@ def _state_filename(checkpoint_dir: str, latest_filename: str | None) -> str:
     return os.path.join(checkpoint_dir, latest_filename or "checkpoint")
 
 
-def get_checkpoint_state(
-    checkpoint_dir: PathLike, latest_filename: str | None = None
-) -> CheckpointState | None:
+def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None = None) -> CheckpointState | None:
     """Like ``tf.train.get_checkpoint_state``: parses the text-format CheckpointState,
     making relative paths relative to ``checkpoint_dir``. None if the file is absent or
     unparseable; CheckpointError if it has no model_checkpoint_path."""
@@ -487,9 +484,7 @@ def get_checkpoint_state(
     )
 
 
-def latest_checkpoint(
-    checkpoint_dir: PathLike, latest_filename: str | None = None
-) -> str | None:
+def latest_checkpoint(checkpoint_dir: PathLike, latest_filename: str | None = None) -> str | None:
     """Like ``tf.train.latest_checkpoint``: the prefix named by the state file, if its
     ``.index`` exists, or V1 files match it (``model.ckpt``, ``model.ckpt-?????-of-00002``);
     else None."""
@@ -526,8 +521,7 @@ def update_checkpoint_state(
     filename = _state_filename(save_dir, latest_filename)
     if model_path == filename:
         raise CheckpointError(
-            f"Save path '{model_path}' conflicts with path used for checkpoint state. "
-            "Please use a different save path."
+            f"Save path '{model_path}' conflicts with path used for checkpoint state. Please use a different save path."
         )
     if not all_paths or all_paths[-1] != model_path:
         all_paths.append(model_path)
@@ -615,9 +609,7 @@ def write_checkpoint(
             raise CheckpointError(f"{prefix}: tensor names must be non-empty str, got {name!r}")
     for name in sorted(tensors):
         value = tensors[name]
-        if isinstance(value, (list, tuple)) and value and all(
-            isinstance(v, PartitionedSlice) for v in value
-        ):
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, PartitionedSlice) for v in value):
             for part in value:
                 base = _entry_for(name, part.value)
                 full = [int(d) for d in part.full_shape]
@@ -657,8 +649,9 @@ def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("prefix", help="checkpoint prefix, or a directory with a 'checkpoint' file")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--tensor", action="append", default=[], metavar="NAME",
-                        help="also print the value of this tensor (repeatable)")
+    parser.add_argument(
+        "--tensor", action="append", default=[], metavar="NAME", help="also print the value of this tensor (repeatable)"
+    )
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         reader = load_checkpoint(args.prefix)
@@ -670,18 +663,17 @@ def inspect_checkpoint_main(argv: Sequence[str] | None = None) -> int:
                 itemsize = _core.dtype_size(e["dtype"])
                 size = math.prod(e["shape"]) * itemsize if itemsize else reader._reader.stored_bytes(name)
             elif e["slices"]:  # stored bytes of all the slices
-                size = sum(
-                    reader._reader.entry(_core.encode_tensor_name_slice(name, s))["size"]
-                    for s in e["slices"]
-                )
-            rows.append({
-                "name": name,
-                "dtype": e["dtype_name"],
-                "shape": list(e["shape"]),
-                "size": int(size),
-                "shard": None if e["slices"] else e["shard_id"],
-                "partitions": len(e["slices"]),
-            })
+                size = sum(reader._reader.entry(_core.encode_tensor_name_slice(name, s))["size"] for s in e["slices"])
+            rows.append(
+                {
+                    "name": name,
+                    "dtype": e["dtype_name"],
+                    "shape": list(e["shape"]),
+                    "size": int(size),
+                    "shard": None if e["slices"] else e["shard_id"],
+                    "partitions": len(e["slices"]),
+                }
+            )
         values = {name: reader.get_array(name) for name in args.tensor}
     except Error as e:
         print(f"error: {e}", file=sys.stderr)

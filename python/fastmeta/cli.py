@@ -272,9 +272,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
     graph = Graph()
     start = time.perf_counter()
-    saver = import_meta_graph(
-        args.file, clear_devices=args.clear_devices, import_scope=args.import_scope, graph=graph
-    )
+    saver = import_meta_graph(args.file, clear_devices=args.clear_devices, import_scope=args.import_scope, graph=graph)
     seconds = time.perf_counter() - start
     ops = graph.get_operations()
     print(f"imported {len(ops):,} operations from {args.file} in {seconds * 1000:.1f} ms (TensorFlow-free)")
@@ -328,8 +326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("inspect-checkpoint", help="list the tensors of a TensorFlow checkpoint")
     p.add_argument("prefix", help="checkpoint prefix (e.g. model.ckpt-100) or a directory")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--tensor", action="append", default=[], metavar="NAME",
-                   help="also print the value of this tensor (repeatable)")
+    p.add_argument(
+        "--tensor", action="append", default=[], metavar="NAME", help="also print the value of this tensor (repeatable)"
+    )
     p.set_defaults(func=_cmd_inspect_checkpoint)
 
     args = parser.parse_args(argv)

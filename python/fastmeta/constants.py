@@ -141,8 +141,19 @@ def flat(value: Any) -> list[Any]:
 _EXPECTED: dict[int, tuple[type, ...]] = {
     _DT.DT_BOOL: (bool,),
     _DT.DT_STRING: (bytes, str),
-    **{d: (numbers.Integral, np.integer) for d in (_DT.DT_INT8, _DT.DT_INT16, _DT.DT_INT32, _DT.DT_INT64,
-                                                   _DT.DT_UINT8, _DT.DT_UINT16, _DT.DT_UINT32, _DT.DT_UINT64)},
+    **{
+        d: (numbers.Integral, np.integer)
+        for d in (
+            _DT.DT_INT8,
+            _DT.DT_INT16,
+            _DT.DT_INT32,
+            _DT.DT_INT64,
+            _DT.DT_UINT8,
+            _DT.DT_UINT16,
+            _DT.DT_UINT32,
+            _DT.DT_UINT64,
+        )
+    },
     **{d: (numbers.Real, np.integer, np.floating) for d in (_DT.DT_HALF, _DT.DT_FLOAT, _DT.DT_DOUBLE)},
     **{d: (numbers.Complex, np.number) for d in (_DT.DT_COMPLEX64, _DT.DT_COMPLEX128)},
 }
@@ -168,9 +179,7 @@ def _shown(value: Any) -> tuple[str, str]:
     return str(value), type(value).__name__
 
 
-def _typed_array(
-    value: Any, dtype: int, name: str, show: Callable[[Any], tuple[str, str]]
-) -> np.ndarray[Any, Any]:
+def _typed_array(value: Any, dtype: int, name: str, show: Callable[[Any], tuple[str, str]]) -> np.ndarray[Any, Any]:
     """``make_tensor_proto(value, dtype)``'s array: numpy values cast (numpy's errors),
     Python values checked against the dtype first (a wrong one is shown by ``show``:
     its text and its type's name), then converted."""
@@ -183,8 +192,7 @@ def _typed_array(
     if expected is not None:
         for leaf in flat(value):
             if not (
-                isinstance(leaf, expected)
-                or (isinstance(leaf, np.ndarray) and issubclass(leaf.dtype.type, expected))
+                isinstance(leaf, expected) or (isinstance(leaf, np.ndarray) and issubclass(leaf.dtype.type, expected))
             ):
                 text, kind = show(leaf)
                 raise ConversionTypeError(f"Expected {name}, but got {text} of type '{kind}'.")
@@ -218,9 +226,7 @@ def tensor_proto(
     if dtype is not None:
         array = _typed_array(value, dtype, dtype_name, show)
         if _dtype_of(array) != dtype:
-            raise ConversionTypeError(
-                f"`dtype` {dtype_name} is not compatible with {value} of dtype {array.dtype}."
-            )
+            raise ConversionTypeError(f"`dtype` {dtype_name} is not compatible with {value} of dtype {array.dtype}.")
         return _proto_of(array, value, isinstance(value, (np.ndarray, np.generic)) or _array_like(value))
     if value is None:
         raise ConversionError("None values not supported.")

@@ -29,9 +29,7 @@ class ControlFlowContext:
         """The gradient loop state: None for an imported context (as TensorFlow's)."""
         return None
 
-    def _init_values(
-        self, values_def: control_flow_pb2.ValuesDef, scope: str, graph: _Lookup, key: str
-    ) -> None:
+    def _init_values(self, values_def: control_flow_pb2.ValuesDef, scope: str, graph: _Lookup, key: str) -> None:
         self.values = {prepend_name_scope(v, scope) for v in values_def.values}
         self.external_values = {}
         for k, v in values_def.external_values.items():
@@ -49,9 +47,7 @@ class ControlFlowContext:
             out.external_values[strip_name_scope(k, s)] = strip_name_scope(v.name, s)
         return out
 
-    def _nested(
-        self, proto: control_flow_pb2.CondContextDef | control_flow_pb2.WhileContextDef
-    ) -> None:
+    def _nested(self, proto: control_flow_pb2.CondContextDef | control_flow_pb2.WhileContextDef) -> None:
         # (TensorFlow writes nested contexts without the export scope: their names whole)
         for nested in self.nested_contexts:
             item = proto.nested_contexts.add()
@@ -71,9 +67,7 @@ class ControlFlowContext:
         which = ctxt.WhichOneof("ctxt")
         child: ControlFlowContext | None = None
         if which == "cond_ctxt":
-            child = CondContext.from_proto(
-                ctxt.cond_ctxt, scope, graph=graph, key=key, mark_name=mark_cond, outer=self
-            )
+            child = CondContext.from_proto(ctxt.cond_ctxt, scope, graph=graph, key=key, mark_name=mark_cond, outer=self)
         elif which == "while_ctxt":
             child = WhileContext.from_proto(
                 ctxt.while_ctxt, scope, graph=graph, key=key, mark_name=mark_cond, outer=self

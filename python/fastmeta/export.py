@@ -470,6 +470,7 @@ def _graph_def_bytes(
 # default); the bytes are the same for any.
 _EXPORT_THREADS = 0
 
+
 def _graph_def_schema() -> Any:
     """GraphDef's WireSchema (made once)."""
     return wire_schema(graph_pb2.GraphDef.DESCRIPTOR)
@@ -554,9 +555,7 @@ def _scoped_node(
     scope = export_scope or ""
     for i, s in enumerate(node.input):
         if export_scope and not s.lstrip("^").startswith(export_scope):
-            renamed = (
-                "^" + UNBOUND_INPUT_PREFIX + s[1:] if s.startswith("^") else UNBOUND_INPUT_PREFIX + s
-            )
+            renamed = "^" + UNBOUND_INPUT_PREFIX + s[1:] if s.startswith("^") else UNBOUND_INPUT_PREFIX + s
             out.input[i] = renamed
             unbound.append(renamed)
         else:
@@ -628,9 +627,7 @@ def _ops_used(gd: graph_pb2.GraphDef, node_ops: Iterable[str] | None = None) -> 
     return sorted(op for op in used if op not in functions)
 
 
-def _stripped_op_list(
-    graph: Graph, gd: graph_pb2.GraphDef, node_ops: Iterable[str] | None = None
-) -> op_def_pb2.OpList:
+def _stripped_op_list(graph: Graph, gd: graph_pb2.GraphDef, node_ops: Iterable[str] | None = None) -> op_def_pb2.OpList:
     out = op_def_pb2.OpList()
     for name in _ops_used(gd, node_ops):
         op_def = graph._op_def(name)
@@ -890,9 +887,7 @@ def _export(
             meta.meta_info_def.stripped_op_list.MergeFrom(_stripped_op_list(graph, library, node_ops))
         if strip_default_attrs:
             meta.meta_info_def.stripped_default_attrs = True
-        _add_saver_and_collections(
-            meta, graph, saver_def, written_saver_def, collection_list, None, None, False
-        )
+        _add_saver_and_collections(meta, graph, saver_def, written_saver_def, collection_list, None, None, False)
         # The fields in their numbers' order: meta_info_def (1), graph_def (2), the rest.
         head = meta_graph_pb2.MetaGraphDef(meta_info_def=meta.meta_info_def).SerializeToString(deterministic=True)
         meta.ClearField("meta_info_def")
@@ -1060,9 +1055,7 @@ def _export_meta_graph(
     """export_meta_graph; without ``want_message`` (Saver.save, which writes the file
     only) the MetaGraphDef may not be made: None then."""
     if save_debug_info:
-        raise NotImplementedError(
-            "save_debug_info: fastmeta records no stack traces of where ops were created"
-        )
+        raise NotImplementedError("save_debug_info: fastmeta records no stack traces of where ops were created")
     if graph is not None and not isinstance(graph, Graph):
         raise TypeError(f"graph must be of type Graph. Received type: {type(graph)}.")
     graph = graph if graph is not None else get_default_graph()

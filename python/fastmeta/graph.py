@@ -450,11 +450,7 @@ class Tensor:
         return self._op._graph._consumers(self._op, self._value_index)
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Tensor)
-            and other._op == self._op
-            and other._value_index == self._value_index
-        )
+        return isinstance(other, Tensor) and other._op == self._op and other._value_index == self._value_index
 
     def __hash__(self) -> int:
         return hash((self._op, self._value_index))
@@ -683,9 +679,7 @@ class _Lookup:
         assert isinstance(element, Tensor)
         return element
 
-    def as_graph_element(
-        self, obj: Any, allow_tensor: bool = True, allow_operation: bool = True
-    ) -> Operation | Tensor:
+    def as_graph_element(self, obj: Any, allow_tensor: bool = True, allow_operation: bool = True) -> Operation | Tensor:
         """Resolve a name (``op`` → Operation, ``op:idx`` → Tensor; ``str`` or UTF-8
         ``bytes``) or check an Operation/Tensor belongs here; an object with an
         ``_as_graph_element()`` method (a :class:`fastmeta.Variable`) stands for what
@@ -712,9 +706,7 @@ class _Lookup:
         if isinstance(obj, (Tensor, Operation)):
             if obj.graph is not self._graph:
                 raise ValueError(f"{obj!r} is not an element of this graph.")
-            if (isinstance(obj, Tensor) and allow_tensor) or (
-                isinstance(obj, Operation) and allow_operation
-            ):
+            if (isinstance(obj, Tensor) and allow_tensor) or (isinstance(obj, Operation) and allow_operation):
                 return obj
             raise TypeError(f"Can not convert a {type(obj).__name__} into a {types_str}.")
         if not isinstance(obj, str):
@@ -992,9 +984,7 @@ class Graph(_Lookup):
                 for i, node in enumerate(part.nodes):
                     for s in node.input:
                         src, _, idx = s.lstrip("^").partition(":")
-                        if src == name and (
-                            index < 0 if s.startswith("^") else index == (int(idx) if idx else 0)
-                        ):
+                        if src == name and (index < 0 if s.startswith("^") else index == (int(idx) if idx else 0)):
                             out.append(Operation(self, part, i))
                 continue
             core = part.core
@@ -1212,9 +1202,7 @@ def _as_dtype(dtype: int | str) -> int:
         "float16": "DT_HALF",
         "string": "DT_STRING",
     }
-    key = names.get(
-        dtype, "DT_" + dtype.upper() if not dtype.upper().startswith("DT_") else dtype.upper()
-    )
+    key = names.get(dtype, "DT_" + dtype.upper() if not dtype.upper().startswith("DT_") else dtype.upper())
     return int(types_pb2.DataType.Value(key))
 
 
@@ -1360,9 +1348,7 @@ class _Transaction(_Lookup):
                 node.input.append(x.name)
             else:
                 node.input.append(x)
-        controls = sorted(
-            {c.name if isinstance(c, Operation) else str(c).lstrip("^") for c in control_inputs}
-        )
+        controls = sorted({c.name if isinstance(c, Operation) else str(c).lstrip("^") for c in control_inputs})
         node.input.extend("^" + c for c in controls)
         if colocate_with is not None:
             # (TensorFlow sets a created op's groups sorted and without repeats)
@@ -1430,8 +1416,7 @@ class _Transaction(_Lookup):
             # (the same function as TensorFlow decides it, by meaning: the first is kept)
             if old is not None and old != data and not function_defs_equal(function_pb2.FunctionDef.FromString(old), f):
                 raise FunctionLibraryError(
-                    f"Cannot add function '{fname}' because a different function with the same "
-                    "name already exists.",
+                    f"Cannot add function '{fname}' because a different function with the same name already exists.",
                     fname,
                 )
             if old is None:
@@ -1456,9 +1441,7 @@ class _Transaction(_Lookup):
         if library.function:
             _check_gradient_functions(library)
         for r in tail.library.registered_gradients:
-            self.registered_gradients.setdefault(
-                r.registered_op_type, r.SerializeToString(deterministic=True)
-            )
+            self.registered_gradients.setdefault(r.registered_op_type, r.SerializeToString(deterministic=True))
         self.versions.CopyFrom(imported_versions(self.versions, tail))
 
     def commit(self) -> None:

@@ -309,9 +309,7 @@ def _packed(
                 shapes[const.name] = _dims(const.shape)
                 elems.append(const)
         inputs = [e if isinstance(e, Tensor) else _variable_value(txn, e) for e in elems]
-        in_shapes = [
-            shapes[t.name] if t.name in shapes else _dims(e.shape) for t, e in zip(inputs, elems)
-        ]
+        in_shapes = [shapes[t.name] if t.name in shapes else _dims(e.shape) for t, e in zip(inputs, elems)]
         attrs = {
             "N": attr_value_pb2.AttrValue(i=len(inputs)),
             "T": attr_value_pb2.AttrValue(type=dtype),  # type: ignore[arg-type]
@@ -443,13 +441,9 @@ def _resolve_input_map(
     for key, value in pairs:
         target = value.lstrip("^")
         try:
-            element = txn.as_graph_element(
-                target if ":" in target or value.startswith("^") else target + ":0"
-            )
+            element = txn.as_graph_element(target if ":" in target or value.startswith("^") else target + ":0")
         except (KeyError, ValueError, TypeError) as e:
-            raise InputMapError(
-                f"input_map[{key!r}] = {value!r} is not a tensor of the target graph ({e})"
-            ) from None
+            raise InputMapError(f"input_map[{key!r}] = {value!r} is not a tensor of the target graph ({e})") from None
         dtype = 0
         if isinstance(element, Tensor) and not value.startswith("^"):
             value = element.name
@@ -468,8 +462,7 @@ def _collection_value(key: str, value: Any, scope: str) -> Any:
             text = value.decode("utf-8")
         except UnicodeDecodeError as e:  # (TensorFlow's: a ValueError)
             raise CollectionValueError(
-                f"collection '{key}': entry {value[:40]!r} is not UTF-8 text and cannot be "
-                f"put under scope '{scope}'",
+                f"collection '{key}': entry {value[:40]!r} is not UTF-8 text and cannot be put under scope '{scope}'",
                 key=key,
                 name=repr(value[:40]),
             ) from e
@@ -658,9 +651,7 @@ def _restore_collections(
                 txn.add_to_collection(key, _collection_value(key, v, scope))
 
 
-def _parse_names(
-    input_map: Mapping[str, Any] | None, elements: Sequence[str] | None
-) -> list[tuple[str, int | None]]:
+def _parse_names(input_map: Mapping[str, Any] | None, elements: Sequence[str] | None) -> list[tuple[str, int | None]]:
     """As TensorFlow's ``import_graph_def`` before it imports anything: the input_map's
     tensor keys parsed in order, then the return elements (their parse errors, and the
     TypeError for an output index that is no C int); the parsed elements."""
@@ -786,9 +777,7 @@ def _import(
         restored = [
             k
             for k in ("while_context", "cond_context")
-            if k in rest.collection_def
-            and k != unbound_inputs_col_name
-            and restore_collections_predicate(k)
+            if k in rest.collection_def and k != unbound_inputs_col_name and restore_collections_predicate(k)
         ]
         frames = while_frame_names({k: rest.collection_def[k] for k in restored}, scope_to_prepend)
         # The core looks the variable collections' names up while it has the graph's
@@ -926,8 +915,7 @@ def _build_saver(txn: _Transaction) -> Any:
             if not isinstance(x, (Operation, Tensor, Variable)):
                 # (TensorFlow's Saver sorts its items by name: an AttributeError there)
                 raise CollectionTypeError(
-                    f"collection '{key}': no Saver can be built: item {x!r} is no variable, "
-                    f"tensor or operation",
+                    f"collection '{key}': no Saver can be built: item {x!r} is no variable, tensor or operation",
                     key=key,
                 )
     try:
@@ -935,9 +923,7 @@ def _build_saver(txn: _Transaction) -> Any:
     except SaverItemRefused as e:
         key = "variables" if e.item is None or any(x is e.item for x in variables) else "saveable_objects"
         name = getattr(e.item, "name", None)
-        raise _REFUSED_AS[e.builtin](
-            f"collection '{key}': no Saver can be built: {e}", key=key, name=name
-        ) from None
+        raise _REFUSED_AS[e.builtin](f"collection '{key}': no Saver can be built: {e}", key=key, name=name) from None
 
 
 def _check_kwargs(kwargs: Mapping[str, Any]) -> None:

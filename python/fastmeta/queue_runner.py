@@ -53,16 +53,11 @@ class QueueRunner:
         scope = import_scope or ""
         queue = _op(collection_element(graph, key, prepend_name_scope(queue_runner_def.queue_name, scope)))
         enqueue = [
-            _op(collection_element(graph, key, prepend_name_scope(n, scope)))
-            for n in queue_runner_def.enqueue_op_name
+            _op(collection_element(graph, key, prepend_name_scope(n, scope))) for n in queue_runner_def.enqueue_op_name
         ]
         close = _op(collection_element(graph, key, prepend_name_scope(queue_runner_def.close_op_name, scope)))
-        cancel = _op(
-            collection_element(graph, key, prepend_name_scope(queue_runner_def.cancel_op_name, scope))
-        )
-        codes = tuple(int(c) for c in queue_runner_def.queue_closed_exception_types) or (
-            OUT_OF_RANGE,
-        )
+        cancel = _op(collection_element(graph, key, prepend_name_scope(queue_runner_def.cancel_op_name, scope)))
+        codes = tuple(int(c) for c in queue_runner_def.queue_closed_exception_types) or (OUT_OF_RANGE,)
         return cls(queue, enqueue, close, cancel, codes)
 
     def to_proto(self, export_scope: str | None = None) -> queue_runner_pb2.QueueRunnerDef | None:

@@ -79,9 +79,7 @@ def _varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def locate_decode_error(
-    data: bytes, descriptor: Any, base: int = 0, depth: int = 0
-) -> tuple[int, str] | None:
+def locate_decode_error(data: bytes, descriptor: Any, base: int = 0, depth: int = 0) -> tuple[int, str] | None:
     """Where protobuf's decoder gave up without saying: the first string field with
     invalid UTF-8, message nested past protobuf's depth limit (100), or malformed
     wire data, found by walking the wire format with the message's descriptor.
@@ -194,9 +192,7 @@ def tensorflow_alias_pool() -> descriptor_pool.DescriptorPool:
         alias.name = "fastmeta_tensorflow_alias/" + proto.name
         alias.package = "tensorflow"
         del alias.dependency[:]
-        alias.dependency.extend(
-            ("fastmeta_tensorflow_alias/" + d) if d in files else d for d in proto.dependency
-        )
+        alias.dependency.extend(("fastmeta_tensorflow_alias/" + d) if d in files else d for d in proto.dependency)
         for message in alias.message_type:
             fix_message(message)
         pool.Add(alias)
@@ -258,8 +254,7 @@ def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception
         # exhaust Python's stack, long before the binary format's limit of 100 applies)
         what = text_error(e)
         raise ParseError(
-            f"Cannot parse file {label}: not a binary MetaGraphDef ({binary_error}), "
-            f"and as text format: {what}",
+            f"Cannot parse file {label}: not a binary MetaGraphDef ({binary_error}), and as text format: {what}",
             offset=getattr(binary_error, "offset", None),
             path=path,
         ) from None

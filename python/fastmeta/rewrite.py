@@ -81,9 +81,7 @@ def unbound_inputs_error(values: Sequence[Any], input_map: Mapping[Any, Any] | N
             return True
 
     missing = ",".join(n for n, v in zip(names, values) if listed(v))
-    return InputMapError(
-        f"Graph contains unbound inputs: {missing}. Must provide these inputs through input_map."
-    )
+    return InputMapError(f"Graph contains unbound inputs: {missing}. Must provide these inputs through input_map.")
 
 
 def check_unbound_inputs(rest: Any, col_name: str | None, input_map: Mapping[Any, Any] | None) -> None:
@@ -158,9 +156,7 @@ def input_map_pairs(input_map: Mapping[str, Any] | None) -> list[tuple[str, str]
             op_name, index = parse_input_map_key(key)
             if index == -1:
                 shown = name if ":" in name else name + ":0"
-                raise InputMapError(
-                    f"input_map entry ^{op_name}->{shown} between control edge and non-control edge"
-                )
+                raise InputMapError(f"input_map entry ^{op_name}->{shown} between control edge and non-control edge")
             slot = (op_name, index or 0)
             key = f"{op_name}:{index or 0}"
         entries.pop(slot, None)
@@ -297,9 +293,7 @@ def _rewrite(
     threads: int = 0,
 ) -> tuple[meta_graph_pb2.MetaGraphDef, Any]:
     loaded = (
-        meta_graph_or_file
-        if isinstance(meta_graph_or_file, LoadedMetaGraph)
-        else load_meta_graph(meta_graph_or_file)
+        meta_graph_or_file if isinstance(meta_graph_or_file, LoadedMetaGraph) else load_meta_graph(meta_graph_or_file)
     )
     if input_map is not None and not isinstance(input_map, Mapping):
         checked_input_map(input_map)  # (TensorFlow's TypeError, before the check of unbound inputs)

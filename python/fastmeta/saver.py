@@ -60,12 +60,8 @@ class Saver:
         graph: Graph | None = None,
     ):
         if saver_def is None:
-            raise ValueError(
-                "fastmeta.Saver needs a saver_def (use build_saver to create save/restore ops)"
-            )
-        if not hasattr(saver_def, "DESCRIPTOR") or not saver_def.DESCRIPTOR.full_name.endswith(
-            "SaverDef"
-        ):
+            raise ValueError("fastmeta.Saver needs a saver_def (use build_saver to create save/restore ops)")
+        if not hasattr(saver_def, "DESCRIPTOR") or not saver_def.DESCRIPTOR.full_name.endswith("SaverDef"):
             raise ValueError(f"saver_def must be a saver_pb2.SaverDef: {saver_def!r}")
         own = saver_pb2.SaverDef()
         own.ParseFromString(saver_def.SerializeToString())
@@ -93,9 +89,7 @@ class Saver:
         """Checkpoint prefixes written by this saver, oldest first."""
         return [p for p, _ in self._last_checkpoints]
 
-    def set_last_checkpoints_with_time(
-        self, last_checkpoints_with_time: list[tuple[str, float]]
-    ) -> None:
+    def set_last_checkpoints_with_time(self, last_checkpoints_with_time: list[tuple[str, float]]) -> None:
         """Replace the (path, timestamp) list of kept checkpoints."""
         self._last_checkpoints = list(last_checkpoints_with_time)
 
@@ -149,9 +143,7 @@ class Saver:
         """
         return _restore_targets(self._resolve_graph(graph), self.saver_def.restore_op_name)[0]
 
-    def restore(
-        self, save_path: PathLike, graph: Graph | None = None, *, copy: bool = True
-    ) -> RestoredVariables:
+    def restore(self, save_path: PathLike, graph: Graph | None = None, *, copy: bool = True) -> RestoredVariables:
         """Read the values the graph's restore op would assign, from the checkpoint
         ``save_path`` (a prefix, or a directory with a ``checkpoint`` state file): V2,
         or the V1 file(s) a ``SaverDef.V1`` Saver wrote (see :mod:`fastmeta.checkpoint`).
@@ -254,9 +246,7 @@ class Saver:
         from fastmeta import _core, checkpoint
 
         if save_debug_info and write_meta_graph:
-            raise NotImplementedError(
-                "save_debug_info: fastmeta records no stack traces of where ops were created"
-            )
+            raise NotImplementedError("save_debug_info: fastmeta records no stack traces of where ops were created")
         if latest_filename is None:
             latest_filename = "checkpoint"
         if os.path.split(latest_filename)[0]:
@@ -267,10 +257,7 @@ class Saver:
         else:
             checkpoint_file = save_path
             if os.path.basename(save_path) == latest_filename:
-                raise ValueError(
-                    f"'latest_filename' collides with 'save_path': '{latest_filename}' and "
-                    f"'{save_path}'"
-                )
+                raise ValueError(f"'latest_filename' collides with 'save_path': '{latest_filename}' and '{save_path}'")
         targets, others = _restore_targets(self._resolve_graph(graph), self.saver_def.restore_op_name)
         if others:
             # (TensorFlow's restore of a file without them fails: it must not be written.)
@@ -285,12 +272,12 @@ class Saver:
         # level); a sharded save (its temporary directory beside the prefix) or a V1 save
         # fails there, and TensorFlow's Saver then blames the missing directory.
         creates_parent = layout is None or not (layout.v1 or layout.sharded)
-        if parent and not os.path.isdir(parent) and not (
-            creates_parent and os.path.isdir(os.path.dirname(parent) or ".")
+        if (
+            parent
+            and not os.path.isdir(parent)
+            and not (creates_parent and os.path.isdir(os.path.dirname(parent) or "."))
         ):
-            raise checkpoint.CheckpointError(
-                f"Parent directory of {save_path} doesn't exist, can't save."
-            )
+            raise checkpoint.CheckpointError(f"Parent directory of {save_path} doesn't exist, can't save.")
         tensors, num_shards = _tensors_to_write(targets, values, checkpoint_file, layout)
         if layout is not None and layout.v1 and num_shards:
             model_checkpoint_path = _write_v1(checkpoint_file, tensors, layout)
@@ -467,8 +454,7 @@ def _step_number(global_step: Any) -> int:
         return operator.index(global_step)
     except TypeError:
         raise CheckpointTypeError(
-            f"global_step must be an integer, got {global_step!r} (fastmeta evaluates no tensor: "
-            "pass the step's value)"
+            f"global_step must be an integer, got {global_step!r} (fastmeta evaluates no tensor: pass the step's value)"
         ) from None
 
 
@@ -609,9 +595,7 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> tuple[list[RestoreTa
         names, specs, dtypes = restores[rop.name]
         i = value.value_index
         if i >= len(names) or i >= len(specs) or i >= len(dtypes):
-            raise CheckpointError(
-                f"'{rop.name}' output {i} has no tensor_names/shape_and_slices entry"
-            )
+            raise CheckpointError(f"'{rop.name}' output {i} has no tensor_names/shape_and_slices entry")
         spec = specs[i]
         full_name = var_op.name
         if spec:
@@ -619,9 +603,7 @@ def _restore_targets(graph: Graph, restore_op_name: str) -> tuple[list[RestoreTa
                 full_names = _full_names(graph)
             full_name = full_names.get(var_op.name) or _full_name_guess(var_op.name, names[i])
         validate = assign.type == "Assign" and bool(
-            assign.node_def.attr["validate_shape"].b
-            if "validate_shape" in assign.node_def.attr
-            else True
+            assign.node_def.attr["validate_shape"].b if "validate_shape" in assign.node_def.attr else True
         )
         out.append(
             RestoreTarget(
@@ -754,8 +736,7 @@ def _check_targets(reader: CheckpointReader, targets: Sequence[RestoreTarget]) -
         entry = reader.entry(t.key)
         if int(entry["dtype"]) != t.dtype:
             problems.append(
-                f"tensor {t.key!r} has dtype {entry['dtype_name']} but '{t.variable}' "
-                f"expects {_dtype_name(t.dtype)}"
+                f"tensor {t.key!r} has dtype {entry['dtype_name']} but '{t.variable}' expects {_dtype_name(t.dtype)}"
             )
             continue
         shape = tuple(int(d) for d in entry["shape"])
@@ -763,8 +744,7 @@ def _check_targets(reader: CheckpointReader, targets: Sequence[RestoreTarget]) -
             full, _ = _parse_slice_spec(t.slice_spec)
             if full != shape:
                 problems.append(
-                    f"tensor {t.key!r} has shape {list(shape)} but '{t.variable}' is a "
-                    f"slice of a {list(full)} tensor"
+                    f"tensor {t.key!r} has shape {list(shape)} but '{t.variable}' is a slice of a {list(full)} tensor"
                 )
         elif t.reshape:
             if t.shape is not None and math.prod(t.shape) != math.prod(shape):
@@ -773,10 +753,7 @@ def _check_targets(reader: CheckpointReader, targets: Sequence[RestoreTarget]) -
                     f"'{t.variable}''s shape {list(t.shape)}"
                 )
         elif t.shape is not None and t.shape != shape:
-            problems.append(
-                f"tensor {t.key!r} has shape {list(shape)} but '{t.variable}' has shape "
-                f"{list(t.shape)}"
-            )
+            problems.append(f"tensor {t.key!r} has shape {list(shape)} but '{t.variable}' has shape {list(t.shape)}")
     if problems:
         raise CheckpointError(f"{reader.prefix}: " + "; ".join(problems))
 
@@ -899,9 +876,7 @@ def _tensors_to_write(
     exactly these tensors), in its shards and order."""
     from fastmeta.checkpoint import CheckpointError, _entry_for
 
-    given = {
-        (k[:-2] if isinstance(k, str) and k.endswith(":0") else k): v for k, v in values.items()
-    }
+    given = {(k[:-2] if isinstance(k, str) and k.endswith(":0") else k): v for k, v in values.items()}
     both: dict[str, list[str]] = {}
     for t in targets:
         if t.slice_spec and t.variable != t.full_name and t.variable in given and t.full_name in given:
@@ -926,22 +901,17 @@ def _tensors_to_write(
                 whole = _as_dtype(given[t.full_name], t, prefix)
                 if tuple(whole.shape) != full_shape:
                     raise CheckpointError(
-                        f"{prefix}: value of '{t.full_name}' has shape {list(whole.shape)}, "
-                        f"expected {list(full_shape)}"
+                        f"{prefix}: value of '{t.full_name}' has shape {list(whole.shape)}, expected {list(full_shape)}"
                     )
                 value = whole[index]
                 used.add(t.full_name)
             else:
                 missing.append(t.variable)
                 continue
-            expect = tuple(
-                (s.stop - s.start) if s.start is not None else full_shape[d]
-                for d, s in enumerate(index)
-            )
+            expect = tuple((s.stop - s.start) if s.start is not None else full_shape[d] for d, s in enumerate(index))
             if tuple(value.shape) != expect:
                 raise CheckpointError(
-                    f"{prefix}: value of '{t.variable}' has shape {list(value.shape)}, "
-                    f"expected {list(expect)}"
+                    f"{prefix}: value of '{t.variable}' has shape {list(value.shape)}, expected {list(expect)}"
                 )
             entry = _entry_for(t.key, value)
             out.append((*entry, list(full_shape), _slice_extents(t.slice_spec)))
@@ -954,8 +924,7 @@ def _tensors_to_write(
         value = _as_dtype(given[t.variable], t, prefix)
         if t.shape is not None and tuple(value.shape) != t.shape:
             raise CheckpointError(
-                f"{prefix}: value of '{t.variable}' has shape {list(value.shape)}, "
-                f"expected {list(t.shape)}"
+                f"{prefix}: value of '{t.variable}' has shape {list(value.shape)}, expected {list(t.shape)}"
             )
         out.append((*_entry_for(t.key, value), None, None))  # duplicates: write_bundle refuses
         idents.append((t.key, t.slice_spec))
@@ -1004,9 +973,7 @@ def _as_dtype(value: Any, t: RestoreTarget, prefix: str) -> np.ndarray:
         return arr
     dt = checkpoint._NP_DTYPES.get(t.dtype)
     if dt is None or checkpoint._ENUM_OF_NUMPY.get(dt) != t.dtype:
-        raise CheckpointError(
-            f"{prefix}: '{t.variable}' has DataType {t.dtype}, which fastmeta cannot write"
-        )
+        raise CheckpointError(f"{prefix}: '{t.variable}' has DataType {t.dtype}, which fastmeta cannot write")
     arr = np.asarray(value)
     if arr.dtype != dt:
         try:
@@ -1053,9 +1020,7 @@ def _attr_types(ts: Sequence[int]) -> attr_value_pb2.AttrValue:
     return a
 
 
-def _string_const(
-    values: Sequence[str], scalar: bool = False
-) -> dict[str, attr_value_pb2.AttrValue]:
+def _string_const(values: Sequence[str], scalar: bool = False) -> dict[str, attr_value_pb2.AttrValue]:
     tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING)
     if scalar:
         tensor.tensor_shape.SetInParent()
@@ -1237,21 +1202,15 @@ def _save_tensor(txn: _Transaction, s: _Saveable) -> Tensor:
         return s.tensor
     dtype = _attr_type(s.dtype)
     with txn.name_scope("Read"):
-        txn.create_op(
-            "DisableCopyOnRead", [s.handle], None, "DisableCopyOnRead", device=s.device
-        )
-        read = txn.create_op(
-            "ReadVariableOp", [s.handle], {"dtype": dtype}, "ReadVariableOp", device=s.device
-        )
+        txn.create_op("DisableCopyOnRead", [s.handle], None, "DisableCopyOnRead", device=s.device)
+        read = txn.create_op("ReadVariableOp", [s.handle], {"dtype": dtype}, "ReadVariableOp", device=s.device)
     ident = txn.create_op("Identity", [Tensor(read, 0)], {"T": dtype}, "Identity", device=s.device)
     cpu = _merge_device(s.device, "/device:CPU:0")
     out = txn.create_op("Identity", [Tensor(ident, 0)], {"T": dtype}, "Identity", device=cpu)
     return Tensor(out, 0)
 
 
-def build_saver(
-    txn: _Transaction, items: Sequence[Any], shown: Callable[[Any], str] = str
-) -> Saver:
+def build_saver(txn: _Transaction, items: Sequence[Any], shown: Callable[[Any], str] = str) -> Saver:
     """Add TensorFlow ``Saver()``'s save/restore ops for ``items`` (Variables, and
     tensors variable ops make, as a file's collections list them) in V2 format,
     unsharded, under a new ``save`` name scope; return the Saver. An item TensorFlow
@@ -1264,12 +1223,8 @@ def build_saver(
     with txn.name_scope("save"):
         with txn.name_scope("filename") as filename_scope:
             default = txn.create_op("Const", (), _string_const(["model"], scalar=True), "input")
-        filename = txn.create_op(
-            "PlaceholderWithDefault", [Tensor(default, 0)], _scalar_string_shape(), filename_scope
-        )
-        const = txn.create_op(
-            "PlaceholderWithDefault", [Tensor(filename, 0)], _scalar_string_shape(), "Const"
-        )
+        filename = txn.create_op("PlaceholderWithDefault", [Tensor(default, 0)], _scalar_string_shape(), filename_scope)
+        const = txn.create_op("PlaceholderWithDefault", [Tensor(filename, 0)], _scalar_string_shape(), "Const")
         tensors = [_save_tensor(txn, s) for s in saveables]
         names = [s.name for s in saveables]
         slices = [s.slice_spec for s in saveables]
@@ -1309,9 +1264,7 @@ def build_saver(
         for i, s in enumerate(saveables):
             value = Tensor(restore, i)
             if s.is_resource:
-                ident = txn.create_op(
-                    "Identity", [value], {"T": _attr_type(s.dtype)}, "Identity", device=s.device
-                )
+                ident = txn.create_op("Identity", [value], {"T": _attr_type(s.dtype)}, "Identity", device=s.device)
                 assign = txn.create_op(
                     "AssignVariableOp",
                     [s.handle, Tensor(ident, 0)],
@@ -1324,11 +1277,7 @@ def build_saver(
                 )
             else:
                 shape = s.ref_shape
-                full = (
-                    shape is not None
-                    and not shape.unknown_rank
-                    and all(d.size >= 0 for d in shape.dim)
-                )
+                full = shape is not None and not shape.unknown_rank and all(d.size >= 0 for d in shape.dim)
                 assign = txn.create_op(
                     "Assign",
                     [s.handle, value],
@@ -1348,15 +1297,11 @@ def build_saver(
         with txn.name_scope("restore_all") as group_scope:
             if len(by_device) == 1:
                 ((device, deps),) = by_device.items()
-                restore_all = txn.create_op(
-                    "NoOp", (), None, group_scope, device=device, control_inputs=deps
-                )
+                restore_all = txn.create_op("NoOp", (), None, group_scope, device=device, control_inputs=deps)
             else:
                 firsts = []
                 for device in sorted(by_device):
-                    noop = txn.create_op(
-                        "NoOp", (), None, "NoOp", device=device, control_inputs=by_device[device]
-                    )
+                    noop = txn.create_op("NoOp", (), None, "NoOp", device=device, control_inputs=by_device[device])
                     _mark_manual(noop)
                     firsts.append(noop)
                 restore_all = txn.create_op("NoOp", (), None, group_scope, control_inputs=firsts)

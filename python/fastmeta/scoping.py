@@ -91,7 +91,7 @@ def prepend_name_scope(name: str, scope: str) -> str:
     if name.startswith(_CONTROL):
         return f"^{scope}/{name[1:]}"
     if name.startswith(_LOC):
-        return f"{_LOC}{scope}/{name[len(_LOC):]}"
+        return f"{_LOC}{scope}/{name[len(_LOC) :]}"
     return f"{scope}/{name}"
 
 
@@ -219,9 +219,7 @@ def _scoped_text(key: str, value: bytes, scope: str) -> bytes:
     return prepend_name_scope(text, scope).encode("utf-8")
 
 
-def rescope_collection(
-    key: str, collection: meta_graph_pb2.CollectionDef, scope: str
-) -> meta_graph_pb2.CollectionDef:
+def rescope_collection(key: str, collection: meta_graph_pb2.CollectionDef, scope: str) -> meta_graph_pb2.CollectionDef:
     """A copy of ``collection`` with its names under ``scope``, as a re-export of the
     imported graph would carry them (int64, float and Any values are unchanged)."""
     out = meta_graph_pb2.CollectionDef()
@@ -244,9 +242,7 @@ def rescope_collection(
     return out
 
 
-def while_frame_names(
-    collection_def: dict[str, meta_graph_pb2.CollectionDef], scope: str
-) -> list[tuple[str, str]]:
+def while_frame_names(collection_def: dict[str, meta_graph_pb2.CollectionDef], scope: str) -> list[tuple[str, str]]:
     """(final node name, frame name) for every value of every while context, nested
     ones included: TensorFlow sets frame_name on those that are Enter ops when the
     import is scoped."""

@@ -21,27 +21,21 @@ _SYNCHRONIZATION = {0: "AUTO", 1: "NONE", 2: "ON_WRITE", 3: "ON_READ"}
 _AGGREGATION = {0: "NONE", 1: "SUM", 2: "MEAN", 3: "ONLY_FIRST_REPLICA"}
 _ON_READ = 3  # VariableSynchronization.ON_READ: only for non-trainable variables
 _REF_OPS = ("Variable", "VariableV2", "AutoReloadVariable")
-_VIEW_ATTRS = frozenset(
-    ("_variable", "_initializer", "_snapshot", "_graph_element", "_initial_value")
-)
+_VIEW_ATTRS = frozenset(("_variable", "_initializer", "_snapshot", "_graph_element", "_initial_value"))
 
 
 class SaveSliceInfo:
     """Where a partition lives in its full variable (``full_name``, ``full_shape``,
     ``var_offset``, ``var_shape``)."""
 
-    def __init__(
-        self, full_name: str, full_shape: list[int], var_offset: list[int], var_shape: list[int]
-    ):
+    def __init__(self, full_name: str, full_shape: list[int], var_offset: list[int], var_shape: list[int]):
         self.full_name = full_name
         self.full_shape = full_shape
         self.var_offset = var_offset
         self.var_shape = var_shape
 
     @classmethod
-    def from_proto(
-        cls, proto: variable_pb2.SaveSliceInfoDef, import_scope: str | None = None
-    ) -> SaveSliceInfo:
+    def from_proto(cls, proto: variable_pb2.SaveSliceInfoDef, import_scope: str | None = None) -> SaveSliceInfo:
         """Rebuild from a SaveSliceInfoDef; ``full_name`` gets the scope prepended."""
         return cls(
             prepend_name_scope(proto.full_name, import_scope or ""),
@@ -61,9 +55,7 @@ class SaveSliceInfo:
         """The SaveSliceInfoDef (None when ``full_name`` is outside ``export_scope``)."""
         if export_scope is not None and not self.full_name.startswith(export_scope):
             return None
-        out = variable_pb2.SaveSliceInfoDef(
-            full_name=strip_name_scope(self.full_name, export_scope or "")
-        )
+        out = variable_pb2.SaveSliceInfoDef(full_name=strip_name_scope(self.full_name, export_scope or ""))
         out.full_shape.extend(self.full_shape)
         out.var_offset.extend(self.var_offset)
         out.var_shape.extend(self.var_shape)
@@ -76,9 +68,7 @@ def _tensor(graph: _Lookup, key: str, name: str) -> Tensor:
         return fast
     x = collection_element(graph, key, name)
     if not isinstance(x, Tensor):
-        raise CollectionError(
-            f"collection '{key}': '{name}' must name a tensor", key=key, name=name
-        )
+        raise CollectionError(f"collection '{key}': '{name}' must name a tensor", key=key, name=name)
     return x
 
 
@@ -362,9 +352,7 @@ class BulkVariables:
                 return v
         return None
 
-    def _make(
-        self, f: int, s: int, a: int, row: list[int], name: str | None, info: SaveSliceInfo | None
-    ) -> Variable:
+    def _make(self, f: int, s: int, a: int, row: list[int], name: str | None, info: SaveSliceInfo | None) -> Variable:
         v = Variable.__new__(Variable)
         if info is not None:
             v._save_slice_info = info
@@ -431,17 +419,11 @@ class Variable:
         if v._is_resource:
             v._variable = _tensor(graph, key, name)
             _require_attr(v._variable.op, "shape", key, name)
-            v._initializer = _op(
-                graph, key, prepend_name_scope(variable_def.initializer_name, scope)
-            )
+            v._initializer = _op(graph, key, prepend_name_scope(variable_def.initializer_name, scope))
             if variable_def.initial_value_name:
-                v._initial_value = _tensor(
-                    graph, key, prepend_name_scope(variable_def.initial_value_name, scope)
-                )
+                v._initial_value = _tensor(graph, key, prepend_name_scope(variable_def.initial_value_name, scope))
             if variable_def.snapshot_name:
-                snapshot = _tensor(
-                    graph, key, prepend_name_scope(variable_def.snapshot_name, scope)
-                )
+                snapshot = _tensor(graph, key, prepend_name_scope(variable_def.snapshot_name, scope))
                 v._cached_value = snapshot if snapshot.op.type != "ReadVariableOp" else None
                 seen = 0
                 while snapshot.op.type != "ReadVariableOp":
@@ -449,28 +431,21 @@ class Variable:
                     seen += 1
                     if not ins or seen > 10000:
                         raise CollectionError(
-                            f"collection '{key}': no ReadVariableOp behind snapshot "
-                            f"'{variable_def.snapshot_name}'",
+                            f"collection '{key}': no ReadVariableOp behind snapshot '{variable_def.snapshot_name}'",
                             key=key,
                             name=variable_def.snapshot_name,
                         )
                     snapshot = ins[0]
                 v._graph_element = snapshot
             else:
-                v._graph_element = _tensor(
-                    graph, key, v._variable.op.name + "/Read/ReadVariableOp:0"
-                )
+                v._graph_element = _tensor(graph, key, v._variable.op.name + "/Read/ReadVariableOp:0")
             v._snapshot = v._cached_value if v._cached_value is not None else v._graph_element
             _require_attr(v._variable.op, "dtype", key, name)
         else:
             v._variable = _tensor_or_op(graph, key, name)  # type: ignore[assignment]
-            v._initializer = _op(
-                graph, key, prepend_name_scope(variable_def.initializer_name, scope)
-            )
+            v._initializer = _op(graph, key, prepend_name_scope(variable_def.initializer_name, scope))
             if variable_def.initial_value_name:
-                v._initial_value = _tensor(
-                    graph, key, prepend_name_scope(variable_def.initial_value_name, scope)
-                )
+                v._initial_value = _tensor(graph, key, prepend_name_scope(variable_def.initial_value_name, scope))
             v._snapshot = _tensor(graph, key, prepend_name_scope(variable_def.snapshot_name, scope))
             v._graph_element = v._snapshot
         return v

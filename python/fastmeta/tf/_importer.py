@@ -197,13 +197,9 @@ def _check_input_map(input_map: Any) -> dict[Any, Any]:
     if input_map is None:
         return {}
     if not isinstance(input_map, dict):
-        raise TypeError(
-            f"Argument `input_map` must be a dictionary. Obtained {type(input_map).__name__}"
-        )
+        raise TypeError(f"Argument `input_map` must be a dictionary. Obtained {type(input_map).__name__}")
     if not all(isinstance(k, (bytes, str)) for k in input_map):
-        raise TypeError(
-            f"All keys for argument `input_map` must be strings. Obtained keys: {list(input_map)}"
-        )
+        raise TypeError(f"All keys for argument `input_map` must be strings. Obtained keys: {list(input_map)}")
     for k in input_map:
         if isinstance(k, bytes):
             try:
@@ -274,8 +270,12 @@ def _converted_dtype(value: Any) -> int:
 
 
 def _check_file_before_conversion(
-    loaded: LoadedMetaGraph, graph: ops.Graph, import_scope: str | None, clear_devices: bool,
-    input_map: dict[Any, Any], return_elements: tuple[str, ...] | None,
+    loaded: LoadedMetaGraph,
+    graph: ops.Graph,
+    import_scope: str | None,
+    clear_devices: bool,
+    input_map: dict[Any, Any],
+    return_elements: tuple[str, ...] | None,
 ) -> None:
     """What TensorFlow's importer refuses after it has converted the input_map values
     (adding their ops to the graph): the file's nodes, the input_map's keys and the
@@ -337,8 +337,9 @@ def _check_file_before_conversion(
     pairs = [(k, t) if t else (k, next(it) or "") for k, t in pairs]
     parsed_elements = _parse_return_elements(return_elements)
     existing = list(graph._nodes_by_name) if graph.num_operations() else []
-    rewritten = run_core(loaded, prefix, clear_devices=clear_devices, input_map=pairs,
-                         input_map_dtypes=dtypes_, existing_names=existing)
+    rewritten = run_core(
+        loaded, prefix, clear_devices=clear_devices, input_map=pairs, input_map_dtypes=dtypes_, existing_names=existing
+    )
     if not parsed_elements:
         return
     # Each node of the file is named "<prefix>/<its name>", except those renamed to avoid a
@@ -515,8 +516,9 @@ def _simulated_pack(
             if isinstance(elem, tensor_lib.Tensor) and elem.op._get_control_flow_context() is not None:
                 raise _Unpredicted
             if elem.dtype.base_dtype != dtype:
-                raise InputMapTypeError(f"Cannot convert a list containing a tensor of dtype {elem.dtype} to "
-                                        f"{dtype} (Tensor is: {elem!r})")
+                raise InputMapTypeError(
+                    f"Cannot convert a list containing a tensor of dtype {elem.dtype} to {dtype} (Tensor is: {elem!r})"
+                )
             must_pack = True
         elif isinstance(elem, (list, tuple)):
             packed = _simulated_pack(graph, names, elem, dtype, str(i), scope)
@@ -543,8 +545,9 @@ def _simulated_pack(
         _refuse_foreign_inputs(graph, converted, inputs, dtype)
     for position, variable in pending:
         inputs[position] = (_read_name(variable, names, scope), inputs[position][1])
-    dims = pack_shape(scope, tf_types_pb2.DataType.Name(dtype.as_datatype_enum), [n for n, _ in inputs],
-                      [d for _, d in inputs])
+    dims = pack_shape(
+        scope, tf_types_pb2.DataType.Name(dtype.as_datatype_enum), [n for n, _ in inputs], [d for _, d in inputs]
+    )
     return _Packed(scope, dims)
 
 
@@ -573,8 +576,9 @@ def _refuse_foreign_inputs(
         if first is None:
             first = (shown, owner)
         elif owner is not first[1]:
-            raise InputMapError(f"{shown} must be from the same graph as {first[0]} (graphs are {owner} and "
-                                f"{first[1]}).")
+            raise InputMapError(
+                f"{shown} must be from the same graph as {first[0]} (graphs are {owner} and {first[1]})."
+            )
     raise _Unpredicted
 
 
@@ -725,9 +729,17 @@ def _rewrite(
     checks them against its own op registry (atomically), as TensorFlow's own import does."""
     try:
         return _core.rewrite_meta_graph(
-            loaded.buffer, prefix=prefix, clear_devices=bool(clear_devices), input_map=core_map,
-            existing_names=existing, keep_output_shapes=True, check_signatures=False,
-            check_types=False, keep_input_spelling=True, depth=loaded.depth)
+            loaded.buffer,
+            prefix=prefix,
+            clear_devices=bool(clear_devices),
+            input_map=core_map,
+            existing_names=existing,
+            keep_output_shapes=True,
+            check_signatures=False,
+            check_types=False,
+            keep_input_spelling=True,
+            depth=loaded.depth,
+        )
     except ParseError as e:
         e.path = loaded.path
         raise
@@ -854,7 +866,7 @@ def _import_fast(
         for const, const_name in zip(made, const_names if made else ()):
             const.name = const_name + ":0"
         core_map = input_map_pairs(input_map)
-        existing[len(existing) - len(made):] = [c.name[:-2] for c in made]
+        existing[len(existing) - len(made) :] = [c.name[:-2] for c in made]
         rewritten = _rewrite(loaded, actual, clear_devices, core_map, existing)
         prefix = actual
     timer.lap("name scope")
@@ -873,12 +885,14 @@ def _import_fast(
             if (target_op.name, -1) not in mapped:
                 mapped.add((target_op.name, -1))
                 c_api.TF_ImportGraphDefOptionsRemapControlDependency(
-                    options, target_op.name, value._as_tf_output().oper)
+                    options, target_op.name, value._as_tf_output().oper
+                )
         else:
             if (value.op.name, value.value_index) not in mapped:
                 mapped.add((value.op.name, value.value_index))
                 c_api.TF_ImportGraphDefOptionsAddInputMapping(
-                    options, value.op.name, value.value_index, value._as_tf_output())
+                    options, value.op.name, value.value_index, value._as_tf_output()
+                )
     for final, index, _ in finals:
         if index is None:
             c_api.TF_ImportGraphDefOptionsAddReturnOperation(options, final)
@@ -968,8 +982,7 @@ def _tested_tensorflow() -> bool:
 _DIRECT_OPERATIONS = _tested_tensorflow()
 
 
-_INTERNED_DTYPES: dict[int, dtypes.DType] = {
-    int(k): v for k, v in getattr(dtypes, "_INTERN_TABLE", {}).items()}
+_INTERNED_DTYPES: dict[int, dtypes.DType] = {int(k): v for k, v in getattr(dtypes, "_INTERN_TABLE", {}).items()}
 _new_tensor: Callable[..., Any] = getattr(c_api, "PyTensor", object).__new__
 
 
@@ -1002,15 +1015,20 @@ def _add_operations(graph: ops.Graph, input_map: Mapping[Any, Any]) -> None:
         not graph._control_dependencies_stack
         and graph._get_control_flow_context() is None
         and all(
-            not isinstance(v, tensor_lib.Tensor) or v.op._get_control_flow_context() is None
-            for v in input_map.values()
+            not isinstance(v, tensor_lib.Tensor) or v.op._get_control_flow_context() is None for v in input_map.values()
         )
     )
     if not plain:
         graph._add_new_tf_operations(compute_devices=False)
         return
-    if (not _DIRECT_OPERATIONS or graph._attr_scope_map or graph._op_to_kernel_label_map
-            or graph._gradient_override_map or graph._container or len(graph._colocation_stack)):
+    if (
+        not _DIRECT_OPERATIONS
+        or graph._attr_scope_map
+        or graph._op_to_kernel_label_map
+        or graph._gradient_override_map
+        or graph._container
+        or len(graph._colocation_stack)
+    ):
         create = graph._create_op_from_tf_operation
         for c_op in graph.new_operations():
             create(c_op, compute_device=False)
@@ -1050,8 +1068,9 @@ def _parse_input_map_keys(input_map: dict[Any, Any]) -> tuple[dict[str, Any], Va
             op_name, index = _parse_input_map_key(text)
             index = index or 0
             if index == -1 and refused is None:
-                refused = ValueError(f"input_map entry ^{op_name}->{value.name} between control edge "
-                                     "and non-control edge")
+                refused = ValueError(
+                    f"input_map entry ^{op_name}->{value.name} between control edge and non-control edge"
+                )
             text = f"{op_name}:{index}"
         out.pop(text, None)
         out[text] = value
@@ -1068,11 +1087,14 @@ def _return_element_refused(message: str, finals: Sequence[tuple[str, int | None
             if message == f"Requested return node '{final}' not found in graph def":
                 return GraphError(f"Requested return node '{asked}' not found in graph def", node=asked)
         elif message == f"Requested return tensor '{tensor_id(final, index)}' not found in graph def":
-            return GraphError(f"Requested return tensor '{tensor_id(asked, index)}' not found in graph def",
-                              node=tensor_id(asked, index))
+            return GraphError(
+                f"Requested return tensor '{tensor_id(asked, index)}' not found in graph def",
+                node=tensor_id(asked, index),
+            )
         elif message.startswith(f"Invalid return output {index} of node '{final}', which has "):
-            return GraphError(message.replace(f"of node '{final}',", f"of node '{asked}',", 1),
-                              node=tensor_id(asked, index))
+            return GraphError(
+                message.replace(f"of node '{final}',", f"of node '{asked}',", 1), node=tensor_id(asked, index)
+            )
     return None
 
 
@@ -1092,9 +1114,7 @@ def _restore_collections(
     predicate: Callable[[str], bool],
 ) -> None:
     tf_version = meta.meta_info_def.tensorflow_version
-    have_trainable = (not tf_version) or (
-        packaging_version.parse(tf_version) >= packaging_version.parse("1.9")
-    )
+    have_trainable = (not tf_version) or (packaging_version.parse(tf_version) >= packaging_version.parse("1.9"))
     collection_def = meta.collection_def
     keys = sorted(collection_def)
     if _TRAINABLE_VARIABLES in collection_def:
@@ -1134,7 +1154,10 @@ def _restore_collections(
             if key in _COMPAT_COLLECTIONS:
                 logging.warning(
                     "The saved meta_graph is possibly from an older release:\n'%s' collection "
-                    "should be of type 'byte_list', but instead is of type '%s'.", key, kind)
+                    "should be of type 'byte_list', but instead is of type '%s'.",
+                    key,
+                    kind,
+                )
             if kind == "node_list":
                 if by_name is None and _DIRECT_OPERATIONS:
                     by_name = graph._nodes_by_name  # (a new mapping of every op per access: once)
@@ -1178,10 +1201,7 @@ def _graph_elements(graph: ops.Graph, names: Sequence[str], by_name: Any = None)
 
 
 def _imported_variables(graph: ops.Graph, scope: str) -> dict[str, Any]:
-    return {
-        ops.strip_name_scope(v.name, scope): v
-        for v in graph.get_collection(_GLOBAL_VARIABLES, scope=scope)
-    }
+    return {ops.strip_name_scope(v.name, scope): v for v in graph.get_collection(_GLOBAL_VARIABLES, scope=scope)}
 
 
 def _create_saver(
@@ -1193,9 +1213,7 @@ def _create_saver(
             key, var = next(iter(imported.items()))
             scope = var.name[: -len(key)]
         return saver_lib.Saver(saver_def=meta.saver_def, name=scope)
-    if ops.get_collection(_GLOBAL_VARIABLES, import_scope) + ops.get_collection(
-        _SAVEABLE_OBJECTS, import_scope
-    ):
+    if ops.get_collection(_GLOBAL_VARIABLES, import_scope) + ops.get_collection(_SAVEABLE_OBJECTS, import_scope):
         return saver_lib.Saver()
     logging.info("Saver not created because there are no variables in the graph to restore")
     return None
@@ -1215,9 +1233,7 @@ def _import_scoped(
     return_elements: Any,
 ) -> tuple[dict[str, Any], list[Any] | None, tf_meta_graph_pb2.MetaGraphDef]:
     if context.executing_eagerly():
-        raise ValueError(
-            "Exporting/importing meta graphs is not supported when eager execution is enabled."
-        )
+        raise ValueError("Exporting/importing meta graphs is not supported when eager execution is enabled.")
     timer = _Timer()
     loaded = load_meta_graph(meta_graph_or_file)
     meta = tf_meta_graph_pb2.MetaGraphDef.FromString(loaded.rest.SerializeToString())
@@ -1232,14 +1248,14 @@ def _import_scoped(
         _check_values_converted_first(graph, import_scope, checked_map)
         reason = _fallback_reason_for_graph(graph, checked_map)
         if reason == _CONVERTED_BY_TENSORFLOW:
-            _check_file_before_conversion(loaded, graph, import_scope, clear_devices, checked_map,
-                                          checked_elements)
+            _check_file_before_conversion(loaded, graph, import_scope, clear_devices, checked_map, checked_elements)
         scope: str | None = None
         elements: list[Any] | None = None
         if reason is None:
             try:
-                scope, elements = _import_fast(loaded, meta, graph, import_scope, clear_devices,
-                                               checked_map, checked_elements, timer)
+                scope, elements = _import_fast(
+                    loaded, meta, graph, import_scope, clear_devices, checked_map, checked_elements, timer
+                )
             except _Fallback as e:
                 reason = str(e)
         if reason is not None:
@@ -1271,8 +1287,7 @@ def _import_scoped(
             return imported, elements, full
         _last_path[0] = "fast"
         assert scope is not None
-        _restore_collections(graph, meta, scope, unbound_inputs_col_name,
-                             restore_collections_predicate)
+        _restore_collections(graph, meta, scope, unbound_inputs_col_name, restore_collections_predicate)
         imported = _imported_variables(graph, scope)
         timer.lap("collections")
     return imported, elements, meta
@@ -1297,8 +1312,15 @@ def import_scoped_meta_graph_with_return_elements(
     """
     with _gc_paused():  # (see import_meta_graph_with_return_elements)
         imported, elements, _ = _import_scoped(
-            meta_graph_or_file, clear_devices, graph, import_scope, input_map,
-            unbound_inputs_col_name, restore_collections_predicate, return_elements)
+            meta_graph_or_file,
+            clear_devices,
+            graph,
+            import_scope,
+            input_map,
+            unbound_inputs_col_name,
+            restore_collections_predicate,
+            return_elements,
+        )
     return imported, elements
 
 
@@ -1319,8 +1341,9 @@ def import_meta_graph_with_return_elements(
     unknown = [k for k in kwargs if k not in _SCOPED_KWARGS]
     if unknown:  # TensorFlow reads the file, then hands them to a function of its own
         load_meta_graph(meta_graph_or_file)
-        raise TypeError(f"import_scoped_meta_graph_with_return_elements() got an unexpected keyword argument "
-                        f"'{unknown[0]}'")
+        raise TypeError(
+            f"import_scoped_meta_graph_with_return_elements() got an unexpected keyword argument '{unknown[0]}'"
+        )
     # The cyclic garbage collector is paused while the import runs (as fastmeta's own
     # import pauses it): it makes hundreds of thousands of Python objects (an Operation
     # and its output tensors per node, variables, collection entries), all kept alive
@@ -1328,7 +1351,8 @@ def import_meta_graph_with_return_elements(
     # as making them. The graph is the same either way.
     with _gc_paused():
         imported, elements, meta = _import_scoped_kwargs(
-            meta_graph_or_file, clear_devices, import_scope, return_elements, **kwargs)
+            meta_graph_or_file, clear_devices, import_scope, return_elements, **kwargs
+        )
         timer = _Timer()
         saver = _create_saver(meta, import_scope, imported)
         timer.lap("saver")
@@ -1348,8 +1372,16 @@ def _import_scoped_kwargs(
     unbound_inputs_col_name: str | None = "unbound_inputs",
     restore_collections_predicate: Callable[[str], bool] = _restore_all,
 ) -> tuple[dict[str, Any], list[Any] | None, tf_meta_graph_pb2.MetaGraphDef]:
-    return _import_scoped(meta_graph_or_file, clear_devices, graph, import_scope, input_map,
-                          unbound_inputs_col_name, restore_collections_predicate, return_elements)
+    return _import_scoped(
+        meta_graph_or_file,
+        clear_devices,
+        graph,
+        import_scope,
+        input_map,
+        unbound_inputs_col_name,
+        restore_collections_predicate,
+        return_elements,
+    )
 
 
 def import_meta_graph(
@@ -1367,5 +1399,4 @@ def import_meta_graph(
     file's ``saver_def`` (a new ``Saver()`` when the file has none but the default graph
     has variables) or None.
     """
-    return import_meta_graph_with_return_elements(
-        meta_graph_or_file, clear_devices, import_scope, **kwargs)[0]
+    return import_meta_graph_with_return_elements(meta_graph_or_file, clear_devices, import_scope, **kwargs)[0]

@@ -68,8 +68,9 @@ def load(
         with reported_in_file(saved, meta):
             # (read one level deeper than a .meta file's: protobuf's nesting limit counts
             # from the SavedModel)
-            loaded = LoadedMetaGraph(meta.data, meta.rest, "<bytes>", None, saved.text_format,
-                                     0 if saved.text_format else 1)
+            loaded = LoadedMetaGraph(
+                meta.data, meta.rest, "<bytes>", None, saved.text_format, 0 if saved.text_format else 1
+            )
             saver = import_meta_graph(loaded, import_scope=import_scope, **saver_kwargs)
         try:
             returned = tf_meta_graph_pb2.MetaGraphDef.FromString(bytes(meta.data))
