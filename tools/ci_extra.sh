@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CI's second stage (after the README's test command): the core's C++ unit tests, the
+# CI's second stage (after the README's test command): lint and type checks
+# (tools/lint.sh), the core's C++ unit tests, the
 # whole Python test suite against an ASan+UBSan build of the extension, and a short smoke run
 # of every fuzz harness (libFuzzer under ASan+UBSan, then atheris on the Python entry
 # points). Fails on any sanitizer report or fuzz finding. The long fuzz runs are
@@ -9,6 +10,8 @@
 # atheris harness, default 20000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "== lint and types"
+bash tools/lint.sh
 python -m pip install --quiet "pybind11>=2.12" cmake ninja
 # The libFuzzer smoke runs need clang: installed from Debian's packages when it is
 # missing and apt-get can (as root); else they are skipped (tools/sanitize_tests.sh says so).
