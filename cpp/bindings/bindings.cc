@@ -10,8 +10,8 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -163,8 +163,8 @@ py::tuple VariableRows(fastmeta::DistinctVariableDefs&& found, const std::vector
     }
   }
   static_assert(sizeof(fastmeta::VariableDefRow) == 15 * sizeof(int64_t), "a row is 15 int64 columns");
-  return py::make_tuple(Owned(std::move(found.rows)), types, names, Owned(std::move(found.name_offsets)), Owned(std::move(found.row_of)),
-                        slice_defs);
+  return py::make_tuple(Owned(std::move(found.rows)), types, names, Owned(std::move(found.name_offsets)),
+                        Owned(std::move(found.row_of)), slice_defs);
 }
 
 }  // namespace fastmeta_python
@@ -182,8 +182,7 @@ py::object& CheckpointErrorClass() {
 std::string KeyArg(const py::handle& h) {
   if (py::isinstance<py::bytes>(h)) return std::string(py::reinterpret_borrow<py::bytes>(h));
   if (py::isinstance<py::str>(h)) {
-    py::object b = py::reinterpret_steal<py::object>(
-        PyUnicode_AsEncodedString(h.ptr(), "utf-8", "surrogateescape"));
+    py::object b = py::reinterpret_steal<py::object>(PyUnicode_AsEncodedString(h.ptr(), "utf-8", "surrogateescape"));
     if (!b) throw py::error_already_set();
     return std::string(py::reinterpret_borrow<py::bytes>(b));
   }
@@ -234,7 +233,8 @@ py::buffer_info WritableInfo(const py::buffer& out) {
   py::buffer_info info = out.request(/*writable=*/true);
   py::ssize_t stride = info.itemsize;
   for (size_t d = info.shape.size(); d-- > 0;) {
-    if (info.shape[d] > 1 && info.strides[d] != stride) throw py::type_error("read_into: the buffer is not C-contiguous");
+    if (info.shape[d] > 1 && info.strides[d] != stride)
+      throw py::type_error("read_into: the buffer is not C-contiguous");
     stride *= info.shape[d];
   }
   return info;
@@ -266,9 +266,8 @@ py::dict SliceTensorDict(const fastmeta::SliceTensor& t, bool with_slices = true
   d["shape"] = py::tuple(py::cast(t.shape));
   d["unknown_rank"] = false;
   d["shard_id"] = t.parts.empty() ? 0 : t.parts[0].file;
-  const bool whole = t.parts.size() == 1 &&
-                     std::all_of(t.parts[0].slice.begin(), t.parts[0].slice.end(),
-                                 [](const fastmeta::SliceExtent& x) { return x.length == -1; });
+  const bool whole = t.parts.size() == 1 && std::all_of(t.parts[0].slice.begin(), t.parts[0].slice.end(),
+                                                        [](const fastmeta::SliceExtent& x) { return x.length == -1; });
   d["num_slices"] = whole ? 0 : t.parts.size();
   if (!with_slices) return d;
   py::list parts;
@@ -364,17 +363,18 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("num_nodes", &RewrittenGraph::num_nodes)
       .def_property_readonly("prefix", [](const RewrittenGraph& g) { return Str(g.prefix()); })
       .def_property_readonly("class_not_list", &RewrittenGraph::class_not_list)
-      .def("graph_def", [](const RewrittenGraph& g) {
-        // One copy, from the chunks straight into the new bytes object.
-        PyObject* obj = PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(g.graph_def_size()));
-        if (obj == nullptr) throw py::error_already_set();
-        char* out = PyBytes_AsString(obj);
-        {
-          py::gil_scoped_release release;
-          g.CopyGraphDef(out);
-        }
-        return py::reinterpret_steal<py::bytes>(obj);
-      })
+      .def("graph_def",
+           [](const RewrittenGraph& g) {
+             // One copy, from the chunks straight into the new bytes object.
+             PyObject* obj = PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(g.graph_def_size()));
+             if (obj == nullptr) throw py::error_already_set();
+             char* out = PyBytes_AsString(obj);
+             {
+               py::gil_scoped_release release;
+               g.CopyGraphDef(out);
+             }
+             return py::reinterpret_steal<py::bytes>(obj);
+           })
       .def("graph_def_size", &RewrittenGraph::graph_def_size)
       .def("meta_rest", [](const RewrittenGraph& g) { return Bytes(g.meta_rest()); })
       .def("op_list", [](const RewrittenGraph& g) { return Bytes(g.op_list()); })
@@ -419,8 +419,8 @@ PYBIND11_MODULE(_core, m) {
             {
               py::gil_scoped_release release;
               std::vector<std::vector<std::string_view>> values;
-              ok = fastmeta::CollectionBytesLists(g.meta_rest(), std::vector<std::string_view>(keys.begin(), keys.end()),
-                                                  &values);
+              ok = fastmeta::CollectionBytesLists(g.meta_rest(),
+                                                  std::vector<std::string_view>(keys.begin(), keys.end()), &values);
               for (const auto& v : values) {
                 views.insert(views.end(), v.begin(), v.end());
                 counts.push_back(v.size());
@@ -431,134 +431,188 @@ PYBIND11_MODULE(_core, m) {
             return py::make_tuple(VariableRows(std::move(found), views), py::cast(counts));
           },
           py::arg("keys"), py::arg("prefix"))
-      .def("variables_looked_up", [](const RewrittenGraph& g) -> py::object {
-        // The variable collections the rewrite looked up (RewriteOptions::variable_collections).
-        if (g.variables() == nullptr) return py::none();
-        return py::cast(g.variables()->keys);
-      })
+      .def("variables_looked_up",
+           [](const RewrittenGraph& g) -> py::object {
+             // The variable collections the rewrite looked up (RewriteOptions::variable_collections).
+             if (g.variables() == nullptr) return py::none();
+             return py::cast(g.variables()->keys);
+           })
       .def("has_name_folded", &RewrittenGraph::HasNameFolded, py::arg("lower"))
       .def("has_name", &RewrittenGraph::HasName, py::arg("name"))
       .def("has_prefix", &RewrittenGraph::HasPrefix, py::arg("name"))
-      .def("name", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.name(static_cast<size_t>(i))); }, py::arg("index"))
-      .def("op", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.op(static_cast<size_t>(i))); }, py::arg("index"))
-      .def("device", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Str(g.device(static_cast<size_t>(i))); }, py::arg("index"))
-      .def("node_def", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return Bytes(g.node_def(static_cast<size_t>(i))); }, py::arg("index"))
-      .def("num_data_inputs", [](const RewrittenGraph& g, int64_t i) { CheckIndex(g, i); return g.node(static_cast<size_t>(i)).num_data_inputs; }, py::arg("index"))
-      .def("edges", [](const RewrittenGraph& g, int64_t i) {
-        CheckIndex(g, i);
-        const auto& e = g.node(static_cast<size_t>(i));
-        py::list out(e.edge_count);
-        const fastmeta::Edge* edges = g.edges(static_cast<size_t>(i));
-        for (uint32_t k = 0; k < e.edge_count; ++k) out[k] = py::make_tuple(edges[k].src, edges[k].index);
-        return out;
-      }, py::arg("index"), "Input edges (src, output index); src < 0 is input_map target -1-src; index -1 is a control input.")
-      .def("consumers", [](const RewrittenGraph& g, int64_t src, int64_t index) {
-        const auto k = static_cast<int64_t>(g.external().size());
-        if (src >= static_cast<int64_t>(g.num_nodes()) || src < -k) throw py::index_error("source out of range");
-        if (index < -1 || index > INT32_MAX) throw py::index_error("output index out of range");
-        std::vector<uint32_t> out;
-        {
-          py::gil_scoped_release release;  // the first call builds the reverse index
-          out = g.Consumers(static_cast<int32_t>(src), static_cast<int32_t>(index));
-        }
-        return out;
-      }, py::arg("src"), py::arg("index"),
-         "Nodes with an edge from output `index` (-1: control) of node `src` (< 0: external -1-src), one per edge, in order.")
-      .def("output_shapes", [](const RewrittenGraph& g, int64_t i) {
-        CheckIndex(g, i);
-        return Bytes(g.output_shapes(static_cast<size_t>(i)));
-      }, py::arg("index"),
-         "The node's dropped `_output_shapes` entry (a serialized NodeDef holding that attr), or b'' (none, or not collected).")
-      .def("export_nodes", [](const RewrittenGraph& g, const std::vector<ExportRuleTuple>& rules,
-                              bool clear_devices, bool leave_external,
-                              const std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>& strip,
-                              unsigned threads, const fastmeta::WireSchema* check, uint32_t check_message) {
-        std::vector<std::pair<std::string, fastmeta::ExportOpRule>> core_rules;
-        for (const auto& [op, outputs, missing, args] : rules) {
-          if (outputs < fastmeta::ExportOpRule::kOutputsByAttrs || missing < 0 || missing > 2 ||
-              (outputs != fastmeta::ExportOpRule::kOutputsByAttrs && !args.empty())) {
-            throw py::value_error("bad export rule for op '" + op + "'");
-          }
-          fastmeta::ExportOpRule rule;
-          rule.outputs = outputs;
-          rule.missing = static_cast<fastmeta::ExportOpRule::Missing>(missing);
-          for (const auto& [number_attr, type_list_attr, type_attr] : args) {
-            rule.output_args.push_back({number_attr, type_list_attr, type_attr});
-          }
-          core_rules.emplace_back(op, rule);
-        }
-        fastmeta::ExportOptions options;
-        options.clear_devices = clear_devices;
-        options.leave_external = leave_external;
-        for (const auto& [op, attr, values] : strip) {
-          fastmeta::ExportOptions::Strip s{op, attr, {}};
-          for (const py::bytes& v : values) s.values.emplace_back(v);
-          options.strip.push_back(std::move(s));
-        }
-        options.threads = threads;
-        options.check = check;
-        options.check_message = check_message;
-        fastmeta::ExportedNodes out;
-        {
-          py::gil_scoped_release release;
-          out = fastmeta::ExportNodes(g, core_rules, options);
-        }
-        py::list chunks;
-        for (fastmeta::wire::Buffer& chunk : out.chunks) {
-          auto held = std::make_shared<fastmeta::wire::Buffer>(std::move(chunk));
-          const char* data = held->data();
-          const size_t size = held->size();
-          chunks.append(py::cast(OwnedBuffer{std::move(held), data, size}));
-        }
-        return py::make_tuple(chunks, out.left, out.left_at, out.surely_parses);
-      }, py::arg("rules"), py::arg("clear_devices") = false, py::arg("leave_external") = false,
-         py::arg("strip") = std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>(),
-         py::arg("threads") = 0, py::arg("check") = nullptr, py::arg("check_message") = 0,
-         "Every node's GraphDef.node field with its `_output_shapes` attr as export_meta_graph writes it "
-         "(rules: (op type, outputs: n, -1 not known, -2 the caller's, -3 by the node's attrs; missing shapes: 0 "
-         "unknown, 1 first input's, 2 the caller's; for -3 the OpDef's output args as (number_attr, type_list_attr, "
-         "type_attr: '' when the arg's type is fixed), else [])); clear_devices: devices dropped; leave_external: nodes with an input "
-         "from outside left; strip: (op type, attr, values equal to its default) entries dropped. Returns "
-         "(bytes, OwnedBuffers to be joined; the nodes left to the caller; where each goes in bytes; with check, a "
-         "WireSchema, whether the bytes surely parse as its message check_message: false, not sure). "
-         "threads: worker threads (0: all cores), the output the same for any.")
-      .def("attr_values", [](const RewrittenGraph& g,
-                             const std::vector<std::pair<std::string, std::vector<std::string>>>& wanted) {
-        std::vector<fastmeta::AttrValuesOf> found;
-        {
-          py::gil_scoped_release release;
-          found = fastmeta::AttrValues(g, wanted);
-        }
-        py::list out;
-        for (const auto& a : found) {
-          py::list values;
-          for (std::string_view v : a.values) values.append(Bytes(v));
-          out.append(py::make_tuple(Str(a.op), Str(a.attr), values));
-        }
-        return out;
-      }, py::arg("wanted"),
-         "For each (op type, attr names): (op type, attr name, the distinct serialized values its nodes hold).")
+      .def(
+          "name",
+          [](const RewrittenGraph& g, int64_t i) {
+            CheckIndex(g, i);
+            return Str(g.name(static_cast<size_t>(i)));
+          },
+          py::arg("index"))
+      .def(
+          "op",
+          [](const RewrittenGraph& g, int64_t i) {
+            CheckIndex(g, i);
+            return Str(g.op(static_cast<size_t>(i)));
+          },
+          py::arg("index"))
+      .def(
+          "device",
+          [](const RewrittenGraph& g, int64_t i) {
+            CheckIndex(g, i);
+            return Str(g.device(static_cast<size_t>(i)));
+          },
+          py::arg("index"))
+      .def(
+          "node_def",
+          [](const RewrittenGraph& g, int64_t i) {
+            CheckIndex(g, i);
+            return Bytes(g.node_def(static_cast<size_t>(i)));
+          },
+          py::arg("index"))
+      .def(
+          "num_data_inputs",
+          [](const RewrittenGraph& g, int64_t i) {
+            CheckIndex(g, i);
+            return g.node(static_cast<size_t>(i)).num_data_inputs;
+          },
+          py::arg("index"))
+      .def(
+          "edges",
+          [](const RewrittenGraph& g, int64_t i) {
+            CheckIndex(g, i);
+            const auto& e = g.node(static_cast<size_t>(i));
+            py::list out(e.edge_count);
+            const fastmeta::Edge* edges = g.edges(static_cast<size_t>(i));
+            for (uint32_t k = 0; k < e.edge_count; ++k) out[k] = py::make_tuple(edges[k].src, edges[k].index);
+            return out;
+          },
+          py::arg("index"),
+          "Input edges (src, output index); src < 0 is input_map target -1-src; index -1 is a control input.")
+      .def(
+          "consumers",
+          [](const RewrittenGraph& g, int64_t src, int64_t index) {
+            const auto k = static_cast<int64_t>(g.external().size());
+            if (src >= static_cast<int64_t>(g.num_nodes()) || src < -k) throw py::index_error("source out of range");
+            if (index < -1 || index > INT32_MAX) throw py::index_error("output index out of range");
+            std::vector<uint32_t> out;
+            {
+              py::gil_scoped_release release;  // the first call builds the reverse index
+              out = g.Consumers(static_cast<int32_t>(src), static_cast<int32_t>(index));
+            }
+            return out;
+          },
+          py::arg("src"), py::arg("index"),
+          "Nodes with an edge from output `index` (-1: control) of node `src` (< 0: external -1-src), one per edge, in "
+          "order.")
+      .def(
+          "output_shapes",
+          [](const RewrittenGraph& g, int64_t i) {
+            CheckIndex(g, i);
+            return Bytes(g.output_shapes(static_cast<size_t>(i)));
+          },
+          py::arg("index"),
+          "The node's dropped `_output_shapes` entry (a serialized NodeDef holding that attr), or b'' (none, or not "
+          "collected).")
+      .def(
+          "export_nodes",
+          [](const RewrittenGraph& g, const std::vector<ExportRuleTuple>& rules, bool clear_devices,
+             bool leave_external,
+             const std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>& strip, unsigned threads,
+             const fastmeta::WireSchema* check, uint32_t check_message) {
+            std::vector<std::pair<std::string, fastmeta::ExportOpRule>> core_rules;
+            for (const auto& [op, outputs, missing, args] : rules) {
+              if (outputs < fastmeta::ExportOpRule::kOutputsByAttrs || missing < 0 || missing > 2 ||
+                  (outputs != fastmeta::ExportOpRule::kOutputsByAttrs && !args.empty())) {
+                throw py::value_error("bad export rule for op '" + op + "'");
+              }
+              fastmeta::ExportOpRule rule;
+              rule.outputs = outputs;
+              rule.missing = static_cast<fastmeta::ExportOpRule::Missing>(missing);
+              for (const auto& [number_attr, type_list_attr, type_attr] : args) {
+                rule.output_args.push_back({number_attr, type_list_attr, type_attr});
+              }
+              core_rules.emplace_back(op, rule);
+            }
+            fastmeta::ExportOptions options;
+            options.clear_devices = clear_devices;
+            options.leave_external = leave_external;
+            for (const auto& [op, attr, values] : strip) {
+              fastmeta::ExportOptions::Strip s{op, attr, {}};
+              for (const py::bytes& v : values) s.values.emplace_back(v);
+              options.strip.push_back(std::move(s));
+            }
+            options.threads = threads;
+            options.check = check;
+            options.check_message = check_message;
+            fastmeta::ExportedNodes out;
+            {
+              py::gil_scoped_release release;
+              out = fastmeta::ExportNodes(g, core_rules, options);
+            }
+            py::list chunks;
+            for (fastmeta::wire::Buffer& chunk : out.chunks) {
+              auto held = std::make_shared<fastmeta::wire::Buffer>(std::move(chunk));
+              const char* data = held->data();
+              const size_t size = held->size();
+              chunks.append(py::cast(OwnedBuffer{std::move(held), data, size}));
+            }
+            return py::make_tuple(chunks, out.left, out.left_at, out.surely_parses);
+          },
+          py::arg("rules"), py::arg("clear_devices") = false, py::arg("leave_external") = false,
+          py::arg("strip") = std::vector<std::tuple<std::string, std::string, std::vector<py::bytes>>>(),
+          py::arg("threads") = 0, py::arg("check") = nullptr, py::arg("check_message") = 0,
+          "Every node's GraphDef.node field with its `_output_shapes` attr as export_meta_graph writes it "
+          "(rules: (op type, outputs: n, -1 not known, -2 the caller's, -3 by the node's attrs; missing shapes: 0 "
+          "unknown, 1 first input's, 2 the caller's; for -3 the OpDef's output args as (number_attr, type_list_attr, "
+          "type_attr: '' when the arg's type is fixed), else [])); clear_devices: devices dropped; leave_external: "
+          "nodes with an input "
+          "from outside left; strip: (op type, attr, values equal to its default) entries dropped. Returns "
+          "(bytes, OwnedBuffers to be joined; the nodes left to the caller; where each goes in bytes; with check, a "
+          "WireSchema, whether the bytes surely parse as its message check_message: false, not sure). "
+          "threads: worker threads (0: all cores), the output the same for any.")
+      .def(
+          "attr_values",
+          [](const RewrittenGraph& g, const std::vector<std::pair<std::string, std::vector<std::string>>>& wanted) {
+            std::vector<fastmeta::AttrValuesOf> found;
+            {
+              py::gil_scoped_release release;
+              found = fastmeta::AttrValues(g, wanted);
+            }
+            py::list out;
+            for (const auto& a : found) {
+              py::list values;
+              for (std::string_view v : a.values) values.append(Bytes(v));
+              out.append(py::make_tuple(Str(a.op), Str(a.attr), values));
+            }
+            return out;
+          },
+          py::arg("wanted"),
+          "For each (op type, attr names): (op type, attr name, the distinct serialized values its nodes hold).")
       .def("external", [](const RewrittenGraph& g) { return g.external(); })
-      .def("renamed", [](const RewrittenGraph& g) {
-        py::list out;
-        for (const auto& [index, name] : g.renamed()) out.append(py::make_tuple(index, Str(name)));
-        return out;
-      }, "(index, name in the file) of each node renamed to avoid a clash with the target graph.")
-      .def("names", [](const RewrittenGraph& g) {
-        py::list out(g.num_nodes());
-        for (size_t i = 0; i < g.num_nodes(); ++i) out[i] = Str(g.name(i));
-        return out;
-      })
-      .def("op_histogram", [](const RewrittenGraph& g) {
-        std::unordered_map<std::string_view, size_t> counts;
-        {
-          py::gil_scoped_release release;
-          for (size_t i = 0; i < g.num_nodes(); ++i) ++counts[g.op(i)];
-        }
-        py::dict out;
-        for (const auto& [k, v] : counts) out[Str(k)] = v;
-        return out;
-      })
+      .def(
+          "renamed",
+          [](const RewrittenGraph& g) {
+            py::list out;
+            for (const auto& [index, name] : g.renamed()) out.append(py::make_tuple(index, Str(name)));
+            return out;
+          },
+          "(index, name in the file) of each node renamed to avoid a clash with the target graph.")
+      .def("names",
+           [](const RewrittenGraph& g) {
+             py::list out(g.num_nodes());
+             for (size_t i = 0; i < g.num_nodes(); ++i) out[i] = Str(g.name(i));
+             return out;
+           })
+      .def("op_histogram",
+           [](const RewrittenGraph& g) {
+             std::unordered_map<std::string_view, size_t> counts;
+             {
+               py::gil_scoped_release release;
+               for (size_t i = 0; i < g.num_nodes(); ++i) ++counts[g.op(i)];
+             }
+             py::dict out;
+             for (const auto& [k, v] : counts) out[Str(k)] = v;
+             return out;
+           })
       .def("device_histogram", [](const RewrittenGraph& g) {
         std::unordered_map<std::string_view, size_t> counts;
         {
@@ -578,8 +632,9 @@ PYBIND11_MODULE(_core, m) {
            }),
            py::arg("op_list"), "Index a serialized OpList by op name (copied).")
       .def("__len__", &fastmeta::OpRegistry::size)
-      .def("find", [](const fastmeta::OpRegistry& r, const std::string& name) { return Bytes(r.Find(name)); },
-           py::arg("name"), "The serialized OpDef of op `name` (empty when there is none).");
+      .def(
+          "find", [](const fastmeta::OpRegistry& r, const std::string& name) { return Bytes(r.Find(name)); },
+          py::arg("name"), "The serialized OpDef of op `name` (empty when there is none).");
 
   auto rewrite_doc = "Rewrite a serialized MetaGraphDef under an import scope; returns a RewrittenGraph.";
   m.def(
@@ -587,17 +642,17 @@ PYBIND11_MODULE(_core, m) {
       [](const py::buffer& data, const std::string& prefix, bool clear_devices,
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
-         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
-         unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
+         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names, unsigned threads,
+         bool keep_output_shapes, const std::vector<std::string>& variable_collections,
          const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling,
          bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes,
          const std::shared_ptr<const fastmeta::OpRegistry>& registry, int depth) {
         BufferView buf(data);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
-            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, keep_input_spelling, collect_output_shapes, check_types, input_map_dtypes,
-                        names);
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names,
+                        threads, keep_output_shapes, check_signatures, keep_input_spelling, collect_output_shapes,
+                        check_types, input_map_dtypes, names);
         options.registry = registry.get();  // (held by the argument until the call returns)
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
@@ -629,16 +684,16 @@ PYBIND11_MODULE(_core, m) {
       [](const std::string& path, const std::string& prefix, bool clear_devices,
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
-         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
-         unsigned threads, bool keep_output_shapes, const std::vector<std::string>& variable_collections,
+         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names, unsigned threads,
+         bool keep_output_shapes, const std::vector<std::string>& variable_collections,
          const std::string& variable_prefix, bool check_signatures, bool keep_input_spelling,
          bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes,
          const std::shared_ptr<const fastmeta::OpRegistry>& registry) {
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
-            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, keep_input_spelling, collect_output_shapes, check_types, input_map_dtypes,
-                        names);
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names,
+                        threads, keep_output_shapes, check_signatures, keep_input_spelling, collect_output_shapes,
+                        check_types, input_map_dtypes, names);
         options.registry = registry.get();  // (held by the argument until the call returns)
         options.variable_collections = variable_collections;
         options.variable_prefix = variable_prefix;
@@ -666,22 +721,23 @@ PYBIND11_MODULE(_core, m) {
       [](const py::buffer& data, const py::buffer& op_list, const std::string& prefix, bool clear_devices,
          const std::vector<std::pair<std::string, std::string>>& input_map,
          const std::vector<const RewrittenGraph*>& existing, const std::vector<std::string>& existing_names,
-         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names,
-         unsigned threads, bool keep_output_shapes, bool check_signatures, bool keep_input_spelling,
-         bool collect_output_shapes, bool check_types, const std::vector<int>& input_map_dtypes,
+         bool add_default_attrs, const std::vector<std::pair<std::string, std::string>>& frame_names, unsigned threads,
+         bool keep_output_shapes, bool check_signatures, bool keep_input_spelling, bool collect_output_shapes,
+         bool check_types, const std::vector<int>& input_map_dtypes,
          const std::shared_ptr<const fastmeta::OpRegistry>& registry) {
         BufferView buf(data);
         BufferView ops(op_list);
         std::shared_ptr<fastmeta::NameSet> names;
         RewriteOptions options =
-            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names, threads, keep_output_shapes,
-                        check_signatures, keep_input_spelling, collect_output_shapes, check_types, input_map_dtypes,
-                        names);
+            MakeOptions(prefix, clear_devices, input_map, existing, existing_names, add_default_attrs, frame_names,
+                        threads, keep_output_shapes, check_signatures, keep_input_spelling, collect_output_shapes,
+                        check_types, input_map_dtypes, names);
         options.registry = registry.get();  // (held by the argument until the call returns)
         std::unique_ptr<RewrittenGraph> result;
         {
           py::gil_scoped_release release;
-          result = Checked({buf.file, ops.file}, [&] { return fastmeta::RewriteGraphDef(buf.view(), ops.view(), options); });
+          result =
+              Checked({buf.file, ops.file}, [&] { return fastmeta::RewriteGraphDef(buf.view(), ops.view(), options); });
         }
         return std::shared_ptr<RewrittenGraph>(std::move(result));
       },
@@ -720,21 +776,29 @@ PYBIND11_MODULE(_core, m) {
            py::arg("messages"), py::arg("names") = std::vector<std::string>(),
            "messages[m]: (field number, kind: 1 varint, 2 fixed64, 3 fixed32, 4 string, 5 bytes, 6 message, 7 "
            "other; repeated; message index; field name) per field; names[m]: message m's name (for errors).")
-      .def("surely_parses", [](const fastmeta::WireSchema& schema, uint32_t message, const py::buffer& data) {
-             const py::buffer_info info = data.request();
-             const std::string_view bytes(static_cast<const char*>(info.ptr), static_cast<size_t>(info.size * info.itemsize));
-             py::gil_scoped_release release;
-             return fastmeta::SurelyParses(schema, message, bytes);
-           }, py::arg("message"), py::arg("data"),
-           "True when `data` surely parses as message `message` with protobuf; false: not sure (protobuf decides).")
-      .def("check", [](const fastmeta::WireSchema& schema, uint32_t message, const py::buffer& data, int depth) {
-             const py::buffer_info info = data.request();
-             const std::string_view bytes(static_cast<const char*>(info.ptr), static_cast<size_t>(info.size * info.itemsize));
-             py::gil_scoped_release release;
-             fastmeta::CheckParses(schema, message, bytes, depth);
-           }, py::arg("message"), py::arg("data"), py::arg("depth") = 0,
-           "Check that `data` parses as message `message` lying `depth` levels below its file's root, as protobuf "
-           "reads it: ParseError at the first problem (its offset counted from `data`).");
+      .def(
+          "surely_parses",
+          [](const fastmeta::WireSchema& schema, uint32_t message, const py::buffer& data) {
+            const py::buffer_info info = data.request();
+            const std::string_view bytes(static_cast<const char*>(info.ptr),
+                                         static_cast<size_t>(info.size * info.itemsize));
+            py::gil_scoped_release release;
+            return fastmeta::SurelyParses(schema, message, bytes);
+          },
+          py::arg("message"), py::arg("data"),
+          "True when `data` surely parses as message `message` with protobuf; false: not sure (protobuf decides).")
+      .def(
+          "check",
+          [](const fastmeta::WireSchema& schema, uint32_t message, const py::buffer& data, int depth) {
+            const py::buffer_info info = data.request();
+            const std::string_view bytes(static_cast<const char*>(info.ptr),
+                                         static_cast<size_t>(info.size * info.itemsize));
+            py::gil_scoped_release release;
+            fastmeta::CheckParses(schema, message, bytes, depth);
+          },
+          py::arg("message"), py::arg("data"), py::arg("depth") = 0,
+          "Check that `data` parses as message `message` lying `depth` levels below its file's root, as protobuf "
+          "reads it: ParseError at the first problem (its offset counted from `data`).");
   py::class_<OwnedBuffer>(m, "OwnedBuffer", py::buffer_protocol(), "Read-only bytes owned by a core result.")
       .def("__len__", [](const OwnedBuffer& b) { return b.size; })
       .def_buffer([](OwnedBuffer& b) { return ReadOnlyBytes(b.data, b.size); });
@@ -752,49 +816,61 @@ PYBIND11_MODULE(_core, m) {
            "Raise fastmeta.errors.FileChangedError (naming the file) if `changed`: call it once the "
            "bytes have been consumed, before using what was computed from them.")
       .def_buffer([](fastmeta::MappedFile& f) { return ReadOnlyBytes(f.data().data(), f.size()); });
-  m.def("meta_graph_rest_ranges", [](const py::buffer& data, int depth) {
-    BufferView buf(data);
-    std::vector<std::pair<size_t, size_t>> ranges;
-    {
-      py::gil_scoped_release release;
-      const std::string_view all = buf.view();
-      Checked({buf.file}, [&] {
-        for (std::string_view p : fastmeta::MetaGraphRestParts(all, depth)) {
-          const size_t begin = static_cast<size_t>(p.data() - all.data());
-          if (!ranges.empty() && ranges.back().second == begin) ranges.back().second += p.size();
-          else ranges.emplace_back(begin, begin + p.size());
+  m.def(
+      "meta_graph_rest_ranges",
+      [](const py::buffer& data, int depth) {
+        BufferView buf(data);
+        std::vector<std::pair<size_t, size_t>> ranges;
+        {
+          py::gil_scoped_release release;
+          const std::string_view all = buf.view();
+          Checked({buf.file}, [&] {
+            for (std::string_view p : fastmeta::MetaGraphRestParts(all, depth)) {
+              const size_t begin = static_cast<size_t>(p.data() - all.data());
+              if (!ranges.empty() && ranges.back().second == begin)
+                ranges.back().second += p.size();
+              else
+                ranges.emplace_back(begin, begin + p.size());
+            }
+            return 0;
+          });
         }
-        return 0;
-      });
-    }
-    return ranges;
-  }, py::arg("data"), py::arg("depth") = 0,
-     "The byte ranges [begin, end) of the MetaGraphDef's fields other than graph_def, merged where adjacent "
-     "(parsed one after the other, they read as the concatenation does: no copy needed). `depth`: the "
-     "MetaGraphDef's nesting depth in its file (1 in a SavedModel), for protobuf's nesting limit.");
-  m.def("text_to_binary", [](const py::buffer& data, const std::string& schema, const std::string& root) -> py::object {
-    BufferView buf(data);
-    std::optional<std::vector<char>> out;
-    {
-      py::gil_scoped_release release;
-      const auto parsed = fastmeta::text_format::Schema::Parse(schema);
-      out = Checked({buf.file}, [&] { return fastmeta::text_format::ToBinary(parsed, parsed.Find(root), buf.view()); });
-    }
-    if (!out) return py::none();
-    return Owned(std::move(*out));
-  }, py::arg("data"), py::arg("schema"), py::arg("root"),
-     "The wire form of text-format `data`, a message `root` of `schema` (fastmeta.reading's description), "
-     "or None where protobuf's own text reader must decide (see cpp/include/fastmeta/text_format.h).");
-  m.def("read_file", [](const std::string& path) {
-    std::string data;
-    {
-      py::gil_scoped_release release;
-      fastmeta::MappedFile file(path);
-      data.assign(file.data());
-      file.CheckUnchanged();
-    }
-    return py::bytes(data);
-  }, py::arg("path"), "Read a whole file (errors as fastmeta exceptions).");
+        return ranges;
+      },
+      py::arg("data"), py::arg("depth") = 0,
+      "The byte ranges [begin, end) of the MetaGraphDef's fields other than graph_def, merged where adjacent "
+      "(parsed one after the other, they read as the concatenation does: no copy needed). `depth`: the "
+      "MetaGraphDef's nesting depth in its file (1 in a SavedModel), for protobuf's nesting limit.");
+  m.def(
+      "text_to_binary",
+      [](const py::buffer& data, const std::string& schema, const std::string& root) -> py::object {
+        BufferView buf(data);
+        std::optional<std::vector<char>> out;
+        {
+          py::gil_scoped_release release;
+          const auto parsed = fastmeta::text_format::Schema::Parse(schema);
+          out = Checked({buf.file},
+                        [&] { return fastmeta::text_format::ToBinary(parsed, parsed.Find(root), buf.view()); });
+        }
+        if (!out) return py::none();
+        return Owned(std::move(*out));
+      },
+      py::arg("data"), py::arg("schema"), py::arg("root"),
+      "The wire form of text-format `data`, a message `root` of `schema` (fastmeta.reading's description), "
+      "or None where protobuf's own text reader must decide (see cpp/include/fastmeta/text_format.h).");
+  m.def(
+      "read_file",
+      [](const std::string& path) {
+        std::string data;
+        {
+          py::gil_scoped_release release;
+          fastmeta::MappedFile file(path);
+          data.assign(file.data());
+          file.CheckUnchanged();
+        }
+        return py::bytes(data);
+      },
+      py::arg("path"), "Read a whole file (errors as fastmeta exceptions).");
   m.attr("MAX_MESSAGE_SIZE") = fastmeta::kMaxMessageSize;
   // ---- checkpoint ----
   {
@@ -816,191 +892,246 @@ PYBIND11_MODULE(_core, m) {
         py::set_error(ck::CheckpointErrorClass(), fastmeta_python::Message(e.what()));
       }
     });
-    m.def("_set_checkpoint_error", [m](py::object cls) mutable {
-      ck::CheckpointErrorClass() = cls;
-      m.attr("CheckpointError") = cls;
-    }, py::arg("cls"), "Make C++ CheckpointErrors raise `cls` (installed by fastmeta.checkpoint).");
+    m.def(
+        "_set_checkpoint_error",
+        [m](py::object cls) mutable {
+          ck::CheckpointErrorClass() = cls;
+          m.attr("CheckpointError") = cls;
+        },
+        py::arg("cls"), "Make C++ CheckpointErrors raise `cls` (installed by fastmeta.checkpoint).");
 
-    py::class_<BundleReader, std::shared_ptr<BundleReader>>(m, "BundleReader",
-        "A TensorFlow V2 checkpoint (tensor bundle) opened for reading.")
+    py::class_<BundleReader, std::shared_ptr<BundleReader>>(
+        m, "BundleReader", "A TensorFlow V2 checkpoint (tensor bundle) opened for reading.")
         .def(py::init([](const std::string& prefix) {
-          py::gil_scoped_release release;
-          return std::make_shared<BundleReader>(prefix);
-        }), py::arg("prefix"))
+               py::gil_scoped_release release;
+               return std::make_shared<BundleReader>(prefix);
+             }),
+             py::arg("prefix"))
         .def_property_readonly("prefix", &BundleReader::prefix)
         .def_property_readonly("num_shards", [](const BundleReader& r) { return r.header().num_shards; })
-        .def_property_readonly("version", [](const BundleReader& r) {
-          return py::make_tuple(r.header().producer, r.header().min_consumer, r.header().bad_consumers);
-        })
-        .def("keys", [](const BundleReader& r) {
-          py::list out;
-          for (const auto& k : r.keys()) out.append(py::bytes(k));
-          return out;
-        }, "Every stored key (bytes, table order), slice keys included.")
-        .def("variable_keys", [](const BundleReader& r) {
-          py::list out;
-          for (const auto& k : r.VariableKeys()) out.append(ck::KeyStr(k));
-          return out;
-        }, "User-visible tensor names (str, table order): slice keys of partitioned tensors excluded.")
-        .def("contains", [](const BundleReader& r, const py::handle& name) {
-          return r.Contains(ck::KeyArg(name));
-        }, py::arg("name"))
-        .def("entry", [](const BundleReader& r, const py::handle& name) {
-          return ck::EntryDict(r.Entry(ck::KeyArg(name)));
-        }, py::arg("name"), "The BundleEntryProto of `name` as a dict.")
-        .def("entries", [](const BundleReader& r) {
-          py::dict out;
-          for (const auto& k : r.VariableKeys()) out[ck::KeyStr(k)] = ck::EntryDict(r.Entry(k), false);
-          return out;
-        }, "{name: entry dict without its slices (their count: num_slices)} for every user-visible tensor.")
-        .def("nbytes", [](BundleReader& r, const py::handle& name) {
-          const std::string key = ck::KeyArg(name);
-          py::gil_scoped_release release;
-          return r.TensorBytes(key);
-        }, py::arg("name"),
-           "The bytes read_into writes for fixed-size tensor `name`, after checking they lie inside "
-           "the data files as they are now.")
-        .def("read_into", [](BundleReader& r, const py::handle& name, const py::buffer& out) {
-          const std::string key = ck::KeyArg(name);
-          const py::buffer_info info = ck::WritableInfo(out);
-          auto* data = static_cast<char*>(info.ptr);
-          const auto size = static_cast<size_t>(info.size * info.itemsize);
-          // Safe: `out` (held by the caller) pins the buffer; no Python object is touched.
-          py::gil_scoped_release release;
-          r.ReadInto(key, data, size);
-        }, py::arg("name"), py::arg("out"),
-           "Read fixed-size tensor `name` (partitioned ones reassembled), CRC-verified, into the "
-           "writable contiguous buffer `out` of nbytes(name) bytes.")
-        .def("read", [](BundleReader& r, const py::handle& name) -> py::object {
-          const std::string key = ck::KeyArg(name);
-          if (r.Entry(key).dtype == fastmeta::dtype::kString) {
-            std::vector<std::string> strs;
-            {
+        .def_property_readonly("version",
+                               [](const BundleReader& r) {
+                                 return py::make_tuple(r.header().producer, r.header().min_consumer,
+                                                       r.header().bad_consumers);
+                               })
+        .def(
+            "keys",
+            [](const BundleReader& r) {
+              py::list out;
+              for (const auto& k : r.keys()) out.append(py::bytes(k));
+              return out;
+            },
+            "Every stored key (bytes, table order), slice keys included.")
+        .def(
+            "variable_keys",
+            [](const BundleReader& r) {
+              py::list out;
+              for (const auto& k : r.VariableKeys()) out.append(ck::KeyStr(k));
+              return out;
+            },
+            "User-visible tensor names (str, table order): slice keys of partitioned tensors excluded.")
+        .def(
+            "contains", [](const BundleReader& r, const py::handle& name) { return r.Contains(ck::KeyArg(name)); },
+            py::arg("name"))
+        .def(
+            "entry",
+            [](const BundleReader& r, const py::handle& name) { return ck::EntryDict(r.Entry(ck::KeyArg(name))); },
+            py::arg("name"), "The BundleEntryProto of `name` as a dict.")
+        .def(
+            "entries",
+            [](const BundleReader& r) {
+              py::dict out;
+              for (const auto& k : r.VariableKeys()) out[ck::KeyStr(k)] = ck::EntryDict(r.Entry(k), false);
+              return out;
+            },
+            "{name: entry dict without its slices (their count: num_slices)} for every user-visible tensor.")
+        .def(
+            "nbytes",
+            [](BundleReader& r, const py::handle& name) {
+              const std::string key = ck::KeyArg(name);
               py::gil_scoped_release release;
-              strs = r.ReadAssembledStrings(key);
-            }
-            return ck::BytesList(strs);
-          }
-          std::string bytes;
-          {
-            py::gil_scoped_release release;
-            bytes = r.ReadAssembled(key);
-          }
-          return py::bytes(bytes);
-        }, py::arg("name"),
-           "The tensor's row-major bytes (bytes, the reader's own copy), CRC-verified; a list of bytes "
-           "for string tensors. Partitioned tensors are reassembled from their slices.");
+              return r.TensorBytes(key);
+            },
+            py::arg("name"),
+            "The bytes read_into writes for fixed-size tensor `name`, after checking they lie inside "
+            "the data files as they are now.")
+        .def(
+            "read_into",
+            [](BundleReader& r, const py::handle& name, const py::buffer& out) {
+              const std::string key = ck::KeyArg(name);
+              const py::buffer_info info = ck::WritableInfo(out);
+              auto* data = static_cast<char*>(info.ptr);
+              const auto size = static_cast<size_t>(info.size * info.itemsize);
+              // Safe: `out` (held by the caller) pins the buffer; no Python object is touched.
+              py::gil_scoped_release release;
+              r.ReadInto(key, data, size);
+            },
+            py::arg("name"), py::arg("out"),
+            "Read fixed-size tensor `name` (partitioned ones reassembled), CRC-verified, into the "
+            "writable contiguous buffer `out` of nbytes(name) bytes.")
+        .def(
+            "read",
+            [](BundleReader& r, const py::handle& name) -> py::object {
+              const std::string key = ck::KeyArg(name);
+              if (r.Entry(key).dtype == fastmeta::dtype::kString) {
+                std::vector<std::string> strs;
+                {
+                  py::gil_scoped_release release;
+                  strs = r.ReadAssembledStrings(key);
+                }
+                return ck::BytesList(strs);
+              }
+              std::string bytes;
+              {
+                py::gil_scoped_release release;
+                bytes = r.ReadAssembled(key);
+              }
+              return py::bytes(bytes);
+            },
+            py::arg("name"),
+            "The tensor's row-major bytes (bytes, the reader's own copy), CRC-verified; a list of bytes "
+            "for string tensors. Partitioned tensors are reassembled from their slices.");
 
     using fastmeta::SliceReader;
-    py::class_<SliceReader, std::shared_ptr<SliceReader>>(m, "SliceReader",
-        "A TensorFlow V1 checkpoint (SaveSlices' tensor-slice tables) opened for reading.")
+    py::class_<SliceReader, std::shared_ptr<SliceReader>>(
+        m, "SliceReader", "A TensorFlow V1 checkpoint (SaveSlices' tensor-slice tables) opened for reading.")
         .def(py::init([](const std::vector<std::string>& files) {
-          py::gil_scoped_release release;
-          return std::make_shared<SliceReader>(files);
-        }), py::arg("files"))
-        .def_property_readonly("files", [](const SliceReader& r) {
-          py::list out;
-          for (const auto& f : r.files()) out.append(py::bytes(f));
-          return out;
-        })
+               py::gil_scoped_release release;
+               return std::make_shared<SliceReader>(files);
+             }),
+             py::arg("files"))
+        .def_property_readonly("files",
+                               [](const SliceReader& r) {
+                                 py::list out;
+                                 for (const auto& f : r.files()) out.append(py::bytes(f));
+                                 return out;
+                               })
         .def_property_readonly("num_shards", [](const SliceReader& r) { return r.files().size(); })
-        .def("contains", [](const SliceReader& r, const py::handle& name) {
-          return r.Contains(ck::KeyArg(name));
-        }, py::arg("name"))
-        .def("entry", [](const SliceReader& r, const py::handle& name) {
-          return ck::SliceTensorDict(r.Tensor(ck::KeyArg(name)));
-        }, py::arg("name"), "Tensor `name`'s dtype, full shape and slices as a dict.")
-        .def("entries", [](const SliceReader& r) {
-          py::dict out;
-          for (const auto& k : r.names()) out[ck::KeyStr(k)] = ck::SliceTensorDict(r.Tensor(k), false);
-          return out;
-        }, "{name: entry dict without slices and parts (num_slices: their count)} for every tensor "
-           "(sorted by name).")
-        .def("nbytes", [](const SliceReader& r, const py::handle& name) {
-          const std::string key = ck::KeyArg(name);
-          py::gil_scoped_release release;
-          return r.TensorBytes(key);
-        }, py::arg("name"),
-           "The bytes read_array returns for fixed-size tensor `name`, after checking its slices cover "
-           "it and store enough data to fill it.")
-        .def("read_array", [](const SliceReader& r, const py::handle& name) -> py::object {
-          const std::string key = ck::KeyArg(name);
-          py::object out;
-          {
-            py::gil_scoped_release release;
-            r.ReadWith(key, [&](size_t bytes) {
-              py::gil_scoped_acquire acquire;
-              out = py::reinterpret_steal<py::object>(
-                  PyByteArray_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(bytes)));
-              if (!out) throw py::error_already_set();
-              return PyByteArray_AsString(out.ptr());
-            });
-          }
-          return out;
-        }, py::arg("name"),
-           "Fixed-size tensor `name` as a new bytearray of its row-major bytes, its slices' blocks "
-           "read once (allocated only once they are known to fill it).")
-        .def("stored_bytes", [](const SliceReader& r, const py::handle& name) {
-          const std::string key = ck::KeyArg(name);
-          py::gil_scoped_release release;
-          return r.StoredBytes(key);
-        }, py::arg("name"), "The size of the stored messages of `name`'s slices.")
-        .def("read", [](const SliceReader& r, const py::handle& name) -> py::object {
-          const std::string key = ck::KeyArg(name);
-          if (r.Tensor(key).dtype == fastmeta::dtype::kString) {
-            std::vector<std::string> strs;
-            {
+        .def(
+            "contains", [](const SliceReader& r, const py::handle& name) { return r.Contains(ck::KeyArg(name)); },
+            py::arg("name"))
+        .def(
+            "entry",
+            [](const SliceReader& r, const py::handle& name) {
+              return ck::SliceTensorDict(r.Tensor(ck::KeyArg(name)));
+            },
+            py::arg("name"), "Tensor `name`'s dtype, full shape and slices as a dict.")
+        .def(
+            "entries",
+            [](const SliceReader& r) {
+              py::dict out;
+              for (const auto& k : r.names()) out[ck::KeyStr(k)] = ck::SliceTensorDict(r.Tensor(k), false);
+              return out;
+            },
+            "{name: entry dict without slices and parts (num_slices: their count)} for every tensor "
+            "(sorted by name).")
+        .def(
+            "nbytes",
+            [](const SliceReader& r, const py::handle& name) {
+              const std::string key = ck::KeyArg(name);
               py::gil_scoped_release release;
-              strs = r.ReadStrings(key);
-            }
-            return ck::BytesList(strs);
-          }
-          std::string bytes;
-          {
-            py::gil_scoped_release release;
-            r.ReadWith(key, [&](size_t n) {
-              bytes.resize(n);
-              return bytes.data();
-            });
-          }
-          return py::bytes(bytes);
-        }, py::arg("name"),
-           "The tensor's row-major bytes, or a list of bytes for a string tensor.");
+              return r.TensorBytes(key);
+            },
+            py::arg("name"),
+            "The bytes read_array returns for fixed-size tensor `name`, after checking its slices cover "
+            "it and store enough data to fill it.")
+        .def(
+            "read_array",
+            [](const SliceReader& r, const py::handle& name) -> py::object {
+              const std::string key = ck::KeyArg(name);
+              py::object out;
+              {
+                py::gil_scoped_release release;
+                r.ReadWith(key, [&](size_t bytes) {
+                  py::gil_scoped_acquire acquire;
+                  out = py::reinterpret_steal<py::object>(
+                      PyByteArray_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(bytes)));
+                  if (!out) throw py::error_already_set();
+                  return PyByteArray_AsString(out.ptr());
+                });
+              }
+              return out;
+            },
+            py::arg("name"),
+            "Fixed-size tensor `name` as a new bytearray of its row-major bytes, its slices' blocks "
+            "read once (allocated only once they are known to fill it).")
+        .def(
+            "stored_bytes",
+            [](const SliceReader& r, const py::handle& name) {
+              const std::string key = ck::KeyArg(name);
+              py::gil_scoped_release release;
+              return r.StoredBytes(key);
+            },
+            py::arg("name"), "The size of the stored messages of `name`'s slices.")
+        .def(
+            "read",
+            [](const SliceReader& r, const py::handle& name) -> py::object {
+              const std::string key = ck::KeyArg(name);
+              if (r.Tensor(key).dtype == fastmeta::dtype::kString) {
+                std::vector<std::string> strs;
+                {
+                  py::gil_scoped_release release;
+                  strs = r.ReadStrings(key);
+                }
+                return ck::BytesList(strs);
+              }
+              std::string bytes;
+              {
+                py::gil_scoped_release release;
+                r.ReadWith(key, [&](size_t n) {
+                  bytes.resize(n);
+                  return bytes.data();
+                });
+              }
+              return py::bytes(bytes);
+            },
+            py::arg("name"), "The tensor's row-major bytes, or a list of bytes for a string tensor.");
 
-    m.def("write_bundle", [](const std::string& prefix, const py::list& entries, size_t block_size,
-                             bool snappy, int32_t num_shards) {
-      ck::WriteEntries ws(entries);
-      fastmeta::WriteOptions options;
-      options.table.block_size = block_size;
-      options.table.snappy = snappy;
-      options.num_shards = num_shards;
-      py::gil_scoped_release release;
-      fastmeta::WriteBundle(prefix, ws.entries, options);
-    }, py::arg("prefix"), py::arg("entries"), py::arg("block_size") = 262144, py::arg("snappy") = false,
-       py::arg("num_shards") = 0,
-       "Write a V2 checkpoint. entries: [(name, dtype enum, shape, data[, full_shape, "
-       "slice[, shard]])]; data is a contiguous buffer, or a list of bytes for DT_STRING; slice is "
-       "[(start, length)] (length -1 for a whole dimension) or None. num_shards 0: one data file, "
-       "tensors in key order; N > 0: N data files, each entry in its shard's file in the order "
-       "given.");
-    m.def("write_slices", [](const std::string& filename, const py::list& entries, size_t block_size) {
-      ck::WriteEntries ws(entries);
-      fastmeta::table::BuildOptions options;
-      options.block_size = block_size;
-      py::gil_scoped_release release;
-      fastmeta::WriteSlices(filename, ws.entries, options);
-    }, py::arg("filename"), py::arg("entries"), py::arg("block_size") = 262144,
-       "Write one V1 checkpoint file as TensorFlow's SaveSlices op would for these entries "
-       "(as write_bundle's; shard is ignored), in this order.");
-    m.def("encode_tensor_name_slice", [](const py::handle& name, const py::handle& slice) {
-      return py::bytes(fastmeta::EncodeTensorNameSlice(ck::KeyArg(name), ck::SliceArg(slice)));
-    }, py::arg("name"), py::arg("slice"));
+    m.def(
+        "write_bundle",
+        [](const std::string& prefix, const py::list& entries, size_t block_size, bool snappy, int32_t num_shards) {
+          ck::WriteEntries ws(entries);
+          fastmeta::WriteOptions options;
+          options.table.block_size = block_size;
+          options.table.snappy = snappy;
+          options.num_shards = num_shards;
+          py::gil_scoped_release release;
+          fastmeta::WriteBundle(prefix, ws.entries, options);
+        },
+        py::arg("prefix"), py::arg("entries"), py::arg("block_size") = 262144, py::arg("snappy") = false,
+        py::arg("num_shards") = 0,
+        "Write a V2 checkpoint. entries: [(name, dtype enum, shape, data[, full_shape, "
+        "slice[, shard]])]; data is a contiguous buffer, or a list of bytes for DT_STRING; slice is "
+        "[(start, length)] (length -1 for a whole dimension) or None. num_shards 0: one data file, "
+        "tensors in key order; N > 0: N data files, each entry in its shard's file in the order "
+        "given.");
+    m.def(
+        "write_slices",
+        [](const std::string& filename, const py::list& entries, size_t block_size) {
+          ck::WriteEntries ws(entries);
+          fastmeta::table::BuildOptions options;
+          options.block_size = block_size;
+          py::gil_scoped_release release;
+          fastmeta::WriteSlices(filename, ws.entries, options);
+        },
+        py::arg("filename"), py::arg("entries"), py::arg("block_size") = 262144,
+        "Write one V1 checkpoint file as TensorFlow's SaveSlices op would for these entries "
+        "(as write_bundle's; shard is ignored), in this order.");
+    m.def(
+        "encode_tensor_name_slice",
+        [](const py::handle& name, const py::handle& slice) {
+          return py::bytes(fastmeta::EncodeTensorNameSlice(ck::KeyArg(name), ck::SliceArg(slice)));
+        },
+        py::arg("name"), py::arg("slice"));
     m.def("dtype_name", &fastmeta::dtype::Name, py::arg("dtype"));
     m.def("dtype_size", &fastmeta::dtype::ByteSize, py::arg("dtype"));
     m.def("data_type_string", &fastmeta::DataTypeString, py::arg("dtype"));
-    m.def("crc32c", [](const py::buffer& data) {
-      fastmeta_python::BufferView v(data);
-      return fastmeta::crc32c::Value(v.view().data(), v.view().size());
-    }, py::arg("data"));
+    m.def(
+        "crc32c",
+        [](const py::buffer& data) {
+          fastmeta_python::BufferView v(data);
+          return fastmeta::crc32c::Value(v.view().data(), v.view().size());
+        },
+        py::arg("data"));
   }
 }

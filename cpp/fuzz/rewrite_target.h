@@ -216,7 +216,8 @@ inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
       const fastmeta::VariableDefRow& b = rows[k % defs.size()];
       for (int j = 0; j < 4; ++j) {
         if (a.node[j] != b.node[j] || (a.op[j] < 0) != (b.op[j] < 0) ||
-            (a.op[j] >= 0 && distinct.op_types[static_cast<size_t>(a.op[j])] != op_types[static_cast<size_t>(b.op[j])])) {
+            (a.op[j] >= 0 &&
+             distinct.op_types[static_cast<size_t>(a.op[j])] != op_types[static_cast<size_t>(b.op[j])])) {
           Die("distinct variable rows: a row differs", "");
         }
       }
@@ -234,7 +235,8 @@ inline void RunRewriteTarget(const uint8_t* bytes, size_t size) {
     if (g && g->variables() != nullptr) {
       const auto* v = g->variables();
       const auto after = fastmeta::LookupDistinctVariableDefs(*g, v->defs, "");
-      if (after.rows.size() != v->rows.rows.size() || after.row_of != v->rows.row_of) Die("variables on the way: rows", "");
+      if (after.rows.size() != v->rows.rows.size() || after.row_of != v->rows.row_of)
+        Die("variables on the way: rows", "");
       for (size_t r = 0; r < after.rows.size(); ++r) {
         for (int j = 0; j < 4; ++j) {
           const int64_t a = after.rows[r].op[j], b = v->rows.rows[r].op[j];

@@ -21,11 +21,11 @@ struct Node {
   uint64_t number = 0;
   uint32_t type = 0;
   uint64_t varint = 0;
-  std::string bytes;            // fixed32/64 raw bytes, or a leaf payload
-  std::vector<Node> children;   // parsed sub-message (type 2 only)
+  std::string bytes;           // fixed32/64 raw bytes, or a leaf payload
+  std::vector<Node> children;  // parsed sub-message (type 2 only)
   bool message = false;
-  int64_t length_delta = 0;     // a lying length prefix
-  int overlong = 0;             // extra 0x80 continuation bytes on the tag
+  int64_t length_delta = 0;  // a lying length prefix
+  int overlong = 0;          // extra 0x80 continuation bytes on the tag
 };
 
 bool GetVarint(const char*& p, const char* end, uint64_t& v) {
@@ -99,16 +99,22 @@ void Serialize(const std::vector<Node>& nodes, std::string& out) {
   for (const Node& n : nodes) {
     PutVarint(out, (n.number << 3) | n.type, n.overlong);
     switch (n.type) {
-      case 0: PutVarint(out, n.varint); break;
+      case 0:
+        PutVarint(out, n.varint);
+        break;
       case 2: {
         std::string payload;
-        if (n.message) Serialize(n.children, payload);
-        else payload = n.bytes;
+        if (n.message)
+          Serialize(n.children, payload);
+        else
+          payload = n.bytes;
         PutVarint(out, static_cast<uint64_t>(static_cast<int64_t>(payload.size()) + n.length_delta));
         out += payload;
         break;
       }
-      default: out += n.bytes; break;
+      default:
+        out += n.bytes;
+        break;
     }
   }
 }
@@ -122,24 +128,53 @@ void Collect(std::vector<Node>& nodes, std::vector<std::vector<Node>*>& lists, s
   }
 }
 
-const uint64_t kInteresting[] = {0, 1, 2, 0x7f, 0x80, 0xff, 0x7fffffff, 0x80000000, 0xffffffff,
-                                 0x100000000ull, 0x7fffffffffffffffull, 0xffffffffffffffffull};
+const uint64_t kInteresting[] = {0,
+                                 1,
+                                 2,
+                                 0x7f,
+                                 0x80,
+                                 0xff,
+                                 0x7fffffff,
+                                 0x80000000,
+                                 0xffffffff,
+                                 0x100000000ull,
+                                 0x7fffffffffffffffull,
+                                 0xffffffffffffffffull};
 
 void MutateNode(Node& n, std::minstd_rand& rng) {
   switch (rng() % 8) {
-    case 0: n.number = n.number ^ (1u << (rng() % 4)); if (n.number == 0) n.number = 1; break;
-    case 1: n.type = static_cast<uint32_t>(rng() % 6); if (n.type == 2 && !n.message && n.bytes.empty()) n.bytes = "a"; break;
-    case 2: n.length_delta = static_cast<int64_t>(rng() % 5) - 2; if (rng() % 4 == 0) n.length_delta = 1 << 30; break;
-    case 3: n.varint = kInteresting[rng() % (sizeof kInteresting / sizeof kInteresting[0])]; break;
-    case 4: n.overlong = 1 + static_cast<int>(rng() % 10); break;
+    case 0:
+      n.number = n.number ^ (1u << (rng() % 4));
+      if (n.number == 0) n.number = 1;
+      break;
+    case 1:
+      n.type = static_cast<uint32_t>(rng() % 6);
+      if (n.type == 2 && !n.message && n.bytes.empty()) n.bytes = "a";
+      break;
+    case 2:
+      n.length_delta = static_cast<int64_t>(rng() % 5) - 2;
+      if (rng() % 4 == 0) n.length_delta = 1 << 30;
+      break;
+    case 3:
+      n.varint = kInteresting[rng() % (sizeof kInteresting / sizeof kInteresting[0])];
+      break;
+    case 4:
+      n.overlong = 1 + static_cast<int>(rng() % 10);
+      break;
     case 5:
       if (!n.message && !n.bytes.empty()) n.bytes[rng() % n.bytes.size()] ^= static_cast<char>(1u << (rng() % 8));
       break;
     case 6:
       if (!n.message) {
-        static const char* kStrings[] = {"", "^a", "a:1", "loc:@a", "_class", "\xff\xfe", "/gpu:0",
-                                         "/job:w/task:1/device:CPU:0", "a/b", "x:99999999999", "Merge",
-                                         "NextIteration", "Enter", "frame_name", "^", ":0", "a>b"};
+        static const char* kStrings[] = {"",       "^a",
+                                         "a:1",    "loc:@a",
+                                         "_class", "\xff\xfe",
+                                         "/gpu:0", "/job:w/task:1/device:CPU:0",
+                                         "a/b",    "x:99999999999",
+                                         "Merge",  "NextIteration",
+                                         "Enter",  "frame_name",
+                                         "^",      ":0",
+                                         "a>b"};
         n.bytes = kStrings[rng() % (sizeof kStrings / sizeof kStrings[0])];
       }
       break;
@@ -160,7 +195,8 @@ void MutateNode(Node& n, std::minstd_rand& rng) {
 extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size, unsigned int seed) {
   std::minstd_rand rng(seed);
   std::vector<Node> tree;
-  if (rng() % 8 == 0 || !Parse(reinterpret_cast<const char*>(data), reinterpret_cast<const char*>(data) + size, tree, 0) ||
+  if (rng() % 8 == 0 ||
+      !Parse(reinterpret_cast<const char*>(data), reinterpret_cast<const char*>(data) + size, tree, 0) ||
       tree.empty()) {
     return LLVMFuzzerMutate(data, size, max_size);
   }
@@ -173,8 +209,10 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
     std::vector<Node>& l = *lists[rng() % lists.size()];
     if (!l.empty()) {
       const size_t i = rng() % l.size();
-      if (rng() % 2) l.insert(l.begin() + static_cast<long>(i), l[i]);  // duplicate (repeated / last-wins)
-      else l.erase(l.begin() + static_cast<long>(i));
+      if (rng() % 2)
+        l.insert(l.begin() + static_cast<long>(i), l[i]);  // duplicate (repeated / last-wins)
+      else
+        l.erase(l.begin() + static_cast<long>(i));
     }
   } else if (op == 1 && !lists.empty()) {
     std::vector<Node>& l = *lists[rng() % lists.size()];

@@ -76,26 +76,43 @@ constexpr Field Str(uint32_t number, const char* bad_string, Label label = kSing
 }
 
 inline constexpr Field kAttrValueFields[] = {
-    Msg(1, kListValue, kOneof), Scalar(2, kBytes, kOneof), Scalar(3, kI64, kOneof),
-    Scalar(4, kF32, kOneof),    Scalar(5, kBool, kOneof),  Scalar(6, kI32, kOneof),
-    Msg(7, kShape, kOneof),     Msg(8, kTensor, kOneof),
+    Msg(1, kListValue, kOneof),
+    Scalar(2, kBytes, kOneof),
+    Scalar(3, kI64, kOneof),
+    Scalar(4, kF32, kOneof),
+    Scalar(5, kBool, kOneof),
+    Scalar(6, kI32, kOneof),
+    Msg(7, kShape, kOneof),
+    Msg(8, kTensor, kOneof),
     Str(9, "AttrValue.placeholder is not valid UTF-8", kOneof),
     Msg(10, kNameAttrList, kOneof),
 };
 inline constexpr Field kListValueFields[] = {
-    Scalar(2, kBytes, kRepeated), Scalar(3, kI64, kRepeated),   Scalar(4, kF32, kRepeated),
-    Scalar(5, kBool, kRepeated),  Scalar(6, kI32, kRepeated),   Msg(7, kShape, kRepeated),
+    Scalar(2, kBytes, kRepeated), Scalar(3, kI64, kRepeated),       Scalar(4, kF32, kRepeated),
+    Scalar(5, kBool, kRepeated),  Scalar(6, kI32, kRepeated),       Msg(7, kShape, kRepeated),
     Msg(8, kTensor, kRepeated),   Msg(9, kNameAttrList, kRepeated),
 };
 inline constexpr Field kShapeFields[] = {Msg(2, kDim, kRepeated), Scalar(3, kBool)};
 inline constexpr Field kDimFields[] = {Scalar(1, kI64), Str(2, "TensorShapeProto.Dim.name is not valid UTF-8")};
 inline constexpr Field kTensorFields[] = {
-    Scalar(1, kI32),              Msg(2, kShape),               Scalar(3, kI32),
-    Scalar(4, kBytes),            Scalar(5, kF32, kRepeated),   Scalar(6, kF64, kRepeated),
-    Scalar(7, kI32, kRepeated),   Scalar(8, kBytes, kRepeated), Scalar(9, kF32, kRepeated),
-    Scalar(10, kI64, kRepeated),  Scalar(11, kBool, kRepeated), Scalar(12, kF64, kRepeated),
-    Scalar(13, kI32, kRepeated),  Msg(14, kHandle, kRepeated),  Msg(15, kVariant, kRepeated),
-    Scalar(16, kU32, kRepeated),  Scalar(17, kU64, kRepeated),  Scalar(18, kBytes),
+    Scalar(1, kI32),
+    Msg(2, kShape),
+    Scalar(3, kI32),
+    Scalar(4, kBytes),
+    Scalar(5, kF32, kRepeated),
+    Scalar(6, kF64, kRepeated),
+    Scalar(7, kI32, kRepeated),
+    Scalar(8, kBytes, kRepeated),
+    Scalar(9, kF32, kRepeated),
+    Scalar(10, kI64, kRepeated),
+    Scalar(11, kBool, kRepeated),
+    Scalar(12, kF64, kRepeated),
+    Scalar(13, kI32, kRepeated),
+    Msg(14, kHandle, kRepeated),
+    Msg(15, kVariant, kRepeated),
+    Scalar(16, kU32, kRepeated),
+    Scalar(17, kU64, kRepeated),
+    Scalar(18, kBytes),
 };
 inline constexpr Field kHandleFields[] = {
     Str(1, "ResourceHandleProto.device is not valid UTF-8"),
@@ -106,19 +123,20 @@ inline constexpr Field kHandleFields[] = {
     Msg(6, kDtypeAndShape, kRepeated),
 };
 inline constexpr Field kDtypeAndShapeFields[] = {Scalar(1, kI32), Msg(2, kShape)};
-inline constexpr Field kVariantFields[] = {
-    Str(1, "VariantTensorDataProto.type_name is not valid UTF-8"), Scalar(2, kBytes), Msg(3, kTensor, kRepeated)};
+inline constexpr Field kVariantFields[] = {Str(1, "VariantTensorDataProto.type_name is not valid UTF-8"),
+                                           Scalar(2, kBytes), Msg(3, kTensor, kRepeated)};
 inline constexpr Field kNameAttrListFields[] = {Str(1, "NameAttrList.name is not valid UTF-8"),
                                                 Msg(2, kAttrEntry, kMap)};
 inline constexpr Field kAttrEntryFields[] = {Str(1, "NameAttrList.attr key is not valid UTF-8"), Msg(2, kAttrValue)};
 inline constexpr Field kFullTypeFields[] = {Scalar(1, kI32), Msg(2, kFullType, kRepeated),
-                                            Str(3, "FullTypeDef.s is not valid UTF-8", kOneof), Scalar(4, kI64, kOneof)};
+                                            Str(3, "FullTypeDef.s is not valid UTF-8", kOneof),
+                                            Scalar(4, kI64, kOneof)};
 inline constexpr Field kDebugInfoFields[] = {
     Str(1, "ExperimentalDebugInfo.original_node_names is not valid UTF-8", kRepeated),
     Str(2, "ExperimentalDebugInfo.original_func_names is not valid UTF-8", kRepeated)};
 
 inline constexpr Field kGraphDebugInfoFields[] = {
-    Scalar(1, kBytes, kRepeated),      Msg(2, kTracesEntry, kMap),      Msg(4, kFramesByIdEntry, kMap),
+    Scalar(1, kBytes, kRepeated),      Msg(2, kTracesEntry, kMap),     Msg(4, kFramesByIdEntry, kMap),
     Msg(5, kNameToTraceIdEntry, kMap), Msg(6, kTracesByIdEntry, kMap),
 };
 inline constexpr Field kFileLineColFields[] = {Scalar(1, kI32), Scalar(2, kI32), Scalar(3, kI32), Scalar(4, kBytes),

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "attr_schema.h"
 #include "fastmeta/errors.h"
 #include "fastmeta/wire.h"
-#include "attr_schema.h"
 
 namespace fastmeta {
 namespace {
@@ -34,8 +34,8 @@ using attr_schema::kBool;
 using attr_schema::kBytes;
 using attr_schema::kF32;
 using attr_schema::kF64;
-using attr_schema::Kind;
 using attr_schema::kI32;
+using attr_schema::Kind;
 using attr_schema::kMap;
 using attr_schema::kMessage;
 using attr_schema::kMessages;
@@ -76,10 +76,14 @@ uint64_t Fixed(std::string_view raw) {
 // A varint as the field's kind holds it.
 uint64_t Normalized(Kind kind, uint64_t v) {
   switch (kind) {
-    case kI32: return static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(static_cast<uint32_t>(v))));
-    case kU32: return static_cast<uint32_t>(v);
-    case kBool: return v != 0 ? 1 : 0;
-    default: return v;
+    case kI32:
+      return static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(static_cast<uint32_t>(v))));
+    case kU32:
+      return static_cast<uint32_t>(v);
+    case kBool:
+      return v != 0 ? 1 : 0;
+    default:
+      return v;
   }
 }
 
@@ -114,9 +118,9 @@ struct Slot {
   bool seen = false;
   uint64_t scalar = 0;
   std::string_view bytes;
-  std::string pieces;                // a singular message: its pieces, one after the other (= merged)
-  std::vector<uint64_t> scalars;     // repeated scalars
-  std::vector<std::string> items;    // repeated bytes / messages (canonical)
+  std::string pieces;                      // a singular message: its pieces, one after the other (= merged)
+  std::vector<uint64_t> scalars;           // repeated scalars
+  std::vector<std::string> items;          // repeated bytes / messages (canonical)
   std::map<std::string, std::string> map;  // key: canonical AttrValue
   void Clear() { *this = Slot(); }
 };
@@ -137,8 +141,10 @@ void ReadMapEntry(Msg entry_msg, std::string_view entry, Slot& slot, int depth) 
   Field f;
   while (r.Next(f)) {
     if (f.type != wire::kLengthDelimited) continue;
-    if (f.number == 1) key = f.data;
-    else if (f.number == 2) value.append(f.data.data(), f.data.size());
+    if (f.number == 1)
+      key = f.data;
+    else if (f.number == 2)
+      value.append(f.data.data(), f.data.size());
   }
   slot.map[std::string(key)] = CanonicalOf(attr_schema::FieldOf(entry_msg, 2)->msg, value, depth + 1);
 }
@@ -155,7 +161,8 @@ void Canonical(Msg msg, std::string_view bytes, std::string& out, int depth) {
     size_t i = 0;
     while (i < spec.size && spec.fields[i].number != f.number) ++i;
     const FieldSpec* fs = i < spec.size ? &spec.fields[i] : nullptr;
-    const bool packed = fs != nullptr && fs->label == kRepeated && IsScalar(fs->kind) && f.type == wire::kLengthDelimited;
+    const bool packed =
+        fs != nullptr && fs->label == kRepeated && IsScalar(fs->kind) && f.type == wire::kLengthDelimited;
     if (fs == nullptr || (f.type != WireOf(fs->kind) && !packed)) {
       unknown.push_back({f.number, static_cast<uint32_t>(unknown.size()), f.type, f.varint,
                          f.type == wire::kStartGroup ? f.raw : f.data});
@@ -171,9 +178,12 @@ void Canonical(Msg msg, std::string_view bytes, std::string& out, int depth) {
     switch (fs->label) {
       case kSingular:
       case kOneof:
-        if (fs->kind == kMessage) slot.pieces.append(f.data.data(), f.data.size());
-        else if (IsBytes(fs->kind)) slot.bytes = f.data;
-        else slot.scalar = IsFixed(fs->kind) ? Fixed(f.data) : Normalized(fs->kind, f.varint);
+        if (fs->kind == kMessage)
+          slot.pieces.append(f.data.data(), f.data.size());
+        else if (IsBytes(fs->kind))
+          slot.bytes = f.data;
+        else
+          slot.scalar = IsFixed(fs->kind) ? Fixed(f.data) : Normalized(fs->kind, f.varint);
         break;
       case kRepeated:
         if (packed) {
@@ -193,7 +203,9 @@ void Canonical(Msg msg, std::string_view bytes, std::string& out, int depth) {
           slot.scalars.push_back(IsFixed(fs->kind) ? Fixed(f.data) : Normalized(fs->kind, f.varint));
         }
         break;
-      case kMap: ReadMapEntry(fs->msg, f.data, slot, depth); break;
+      case kMap:
+        ReadMapEntry(fs->msg, f.data, slot, depth);
+        break;
     }
   }
   for (size_t i = 0; i < spec.size; ++i) {
@@ -235,16 +247,19 @@ void Canonical(Msg msg, std::string_view bytes, std::string& out, int depth) {
     }
   }
   // Unknown fields count by number, in any order (of one number: in order).
-  std::sort(unknown.begin(), unknown.end(),
-            [](const Unknown& a, const Unknown& b) { return a.number != b.number ? a.number < b.number : a.index < b.index; });
+  std::sort(unknown.begin(), unknown.end(), [](const Unknown& a, const Unknown& b) {
+    return a.number != b.number ? a.number < b.number : a.index < b.index;
+  });
   for (const Unknown& u : unknown) {
     if (u.type == wire::kStartGroup) {
       out.append(u.data.data(), u.data.size());
       continue;
     }
     PutTag(out, u.number, u.type);
-    if (u.type == wire::kVarint) PutVarint(out, u.varint);
-    else if (u.type == wire::kLengthDelimited) PutVarint(out, u.data.size());
+    if (u.type == wire::kVarint)
+      PutVarint(out, u.varint);
+    else if (u.type == wire::kLengthDelimited)
+      PutVarint(out, u.data.size());
     if (u.type != wire::kVarint) out.append(u.data.data(), u.data.size());
   }
 }

@@ -1,4 +1,6 @@
 // BundleReader / WriteBundle: TensorFlow V2 checkpoints (tensor bundles).
+#include "fastmeta/checkpoint.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -13,7 +15,6 @@
 #include <set>
 
 #include "checkpoint_internal.h"
-#include "fastmeta/checkpoint.h"
 
 namespace fastmeta {
 
@@ -22,7 +23,7 @@ namespace ckpt_internal {
 std::string ErrnoText() { return std::strerror(errno); }
 
 bool FileExists(const std::string& path) {
-  struct stat st {};
+  struct stat st{};
   return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -32,7 +33,7 @@ std::string ReadWholeFile(const std::string& path) {
   // Read straight into the string, sized from fstat; a file that grows meanwhile is
   // read to its end all the same.
   std::string out;
-  struct stat st {};
+  struct stat st{};
   if (::fstat(fd, &st) == 0 && st.st_size > 0) out.resize(static_cast<size_t>(st.st_size));
   size_t got = 0;
   for (;;) {
@@ -69,8 +70,8 @@ std::string SliceShown(const std::string& key, const TensorSlice& s) {
   return out + ")";
 }
 
-bool CheckWriteSlice(const TensorSlice& slice, const std::vector<int64_t>& full,
-                     const std::vector<int64_t>& shape, const std::string& where) {
+bool CheckWriteSlice(const TensorSlice& slice, const std::vector<int64_t>& full, const std::vector<int64_t>& shape,
+                     const std::string& where) {
   if (slice.size() != full.size() || shape.size() != full.size()) {
     throw CheckpointError(where + ": slice rank mismatch");
   }
@@ -81,8 +82,7 @@ bool CheckWriteSlice(const TensorSlice& slice, const std::vector<int64_t>& full,
     const int64_t len = x.length == -1 ? full[d] : x.length;
     if (full[d] < 0 || x.length < -1 || start < 0 || len < 0 || start > full[d] || len > full[d] - start ||
         len != shape[d]) {
-      throw CheckpointError(where + ": slice extent " + std::to_string(d) + " does not fit shape " +
-                            ShapeString(full));
+      throw CheckpointError(where + ": slice extent " + std::to_string(d) + " does not fit shape " + ShapeString(full));
     }
     if (start != 0 || len != full[d]) whole = false;
   }
@@ -134,30 +134,29 @@ BundleReader::BundleReader(std::string prefix) : prefix_(std::move(prefix)) {
   const std::string file = ReadWholeFile(index_path_);
   auto kvs = table::ReadAll(file, index_path_);
   if (kvs.empty() || !kvs[0].first.empty()) {
-    throw CheckpointError(index_path_ + ": no header entry (empty key); corrupt, or not a V2 "
+    throw CheckpointError(index_path_ +
+                          ": no header entry (empty key); corrupt, or not a V2 "
                           "checkpoint index");
   }
   header_ = DecodeHeader(kvs[0].second, index_path_ + ": header entry");
   if (header_.num_shards <= 0) {
-    throw CheckpointError(index_path_ + ": header has invalid num_shards " +
-                          std::to_string(header_.num_shards));
+    throw CheckpointError(index_path_ + ": header has invalid num_shards " + std::to_string(header_.num_shards));
   }
   if (header_.endianness != 0) {
     throw CheckpointError(index_path_ + ": big-endian checkpoints are not supported");
   }
   if (header_.producer < kTensorBundleMinProducer) {
-    throw CheckpointError(index_path_ + ": checkpoint producer version " +
-                          std::to_string(header_.producer) + " is too old");
+    throw CheckpointError(index_path_ + ": checkpoint producer version " + std::to_string(header_.producer) +
+                          " is too old");
   }
   if (header_.min_consumer > kTensorBundleVersion) {
-    throw CheckpointError(index_path_ + ": checkpoint requires reader version >= " +
-                          std::to_string(header_.min_consumer) + " (this reader: " +
-                          std::to_string(kTensorBundleVersion) + ")");
+    throw CheckpointError(index_path_ +
+                          ": checkpoint requires reader version >= " + std::to_string(header_.min_consumer) +
+                          " (this reader: " + std::to_string(kTensorBundleVersion) + ")");
   }
   for (int32_t b : header_.bad_consumers) {
     if (b == kTensorBundleVersion) {
-      throw CheckpointError(index_path_ + ": checkpoint disallows reader version " +
-                            std::to_string(b));
+      throw CheckpointError(index_path_ + ": checkpoint disallows reader version " + std::to_string(b));
     }
   }
   keys_.reserve(kvs.size() - 1);
@@ -165,16 +164,15 @@ BundleReader::BundleReader(std::string prefix) : prefix_(std::move(prefix)) {
     const std::string& key = kvs[i].first;
     BundleEntry e = DecodeEntry(kvs[i].second, index_path_ + ": entry for tensor '" + key + "'");
     if (e.slices.empty() && (e.shard_id < 0 || e.shard_id >= header_.num_shards)) {
-      throw CheckpointError(index_path_ + ": tensor '" + key + "' has shard_id " +
-                            std::to_string(e.shard_id) + " but the bundle has " +
-                            std::to_string(header_.num_shards) + " shard(s)");
+      throw CheckpointError(index_path_ + ": tensor '" + key + "' has shard_id " + std::to_string(e.shard_id) +
+                            " but the bundle has " + std::to_string(header_.num_shards) + " shard(s)");
     }
     if (e.offset < 0 || e.size < 0) {
       throw CheckpointError(index_path_ + ": tensor '" + key + "' has negative offset/size");
     }
     for (int64_t d : e.shape) {
-      if (d < 0) throw CheckpointError(index_path_ + ": tensor '" + key +
-                                       "' has invalid shape " + ShapeString(e.shape));
+      if (d < 0)
+        throw CheckpointError(index_path_ + ": tensor '" + key + "' has invalid shape " + ShapeString(e.shape));
     }
     keys_.push_back(key);
     entries_.emplace(key, std::move(e));
@@ -213,14 +211,14 @@ const BundleReader::ShardFile& BundleReader::CheckedShard(const std::string& sho
       opened->path = DataFilename(prefix_, e.shard_id, header_.num_shards);
       opened->fd = ::open(opened->path.c_str(), O_RDONLY | O_CLOEXEC);
       if (opened->fd < 0) {
-        throw CheckpointError(opened->path + ": cannot open checkpoint data shard " +
-                              std::to_string(e.shard_id) + ": " + ErrnoText());
+        throw CheckpointError(opened->path + ": cannot open checkpoint data shard " + std::to_string(e.shard_id) +
+                              ": " + ErrnoText());
       }
       it = shards_.emplace(e.shard_id, std::move(opened)).first;
     }
     f = it->second.get();  // (never erased before the reader goes)
   }
-  struct stat st {};
+  struct stat st{};
   if (::fstat(f->fd, &st) != 0) throw CheckpointError(f->path + ": fstat failed: " + ErrnoText());
   const auto file_size = static_cast<uint64_t>(st.st_size);
   const auto off = static_cast<uint64_t>(e.offset);
@@ -231,8 +229,8 @@ const BundleReader::ShardFile& BundleReader::CheckedShard(const std::string& sho
 void BundleReader::PastTheEnd(const ShardFile& f, const std::string& shown, const BundleEntry& e,
                               uint64_t file_size) const {
   throw CheckpointError(f.path + ": tensor '" + shown + "' at byte offset " + std::to_string(e.offset) + " (" +
-                        std::to_string(e.size) + " bytes) runs past the end of the file (" +
-                        std::to_string(file_size) + " bytes); truncated?");
+                        std::to_string(e.size) + " bytes) runs past the end of the file (" + std::to_string(file_size) +
+                        " bytes); truncated?");
 }
 
 uint32_t BundleReader::ReadStored(const ShardFile& f, const std::string& shown, const BundleEntry& e, char* out,
@@ -248,11 +246,11 @@ uint32_t BundleReader::ReadStored(const ShardFile& f, const std::string& shown, 
     if (n < 0) {
       if (errno == EINTR) continue;
       throw CheckpointError(f.path + ": tensor '" + shown + "' (byte offset " + std::to_string(e.offset) +
-                            "): read failed at byte " + std::to_string(static_cast<uint64_t>(e.offset) + done) +
-                            ": " + ErrnoText());
+                            "): read failed at byte " + std::to_string(static_cast<uint64_t>(e.offset) + done) + ": " +
+                            ErrnoText());
     }
     if (n == 0) {  // the file shrank since CheckedShard looked
-      struct stat st {};
+      struct stat st{};
       PastTheEnd(f, shown, e, ::fstat(f.fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : e.offset + done);
     }
     if (crc) sum = crc32c::Extend(sum, out + done, static_cast<size_t>(n));
@@ -264,20 +262,18 @@ uint32_t BundleReader::ReadStored(const ShardFile& f, const std::string& shown, 
 const BundleEntry& BundleReader::RawEntry(const std::string& key, const std::string& shown) const {
   const BundleEntry& e = Entry(key);
   if (!e.slices.empty()) {
-    throw CheckpointError(index_path_ + ": tensor '" + key +
-                          "' is partitioned; read it with ReadAssembled");
+    throw CheckpointError(index_path_ + ": tensor '" + key + "' is partitioned; read it with ReadAssembled");
   }
   const size_t elem = dtype::ByteSize(e.dtype);
   if (elem == 0) {
-    throw CheckpointError(index_path_ + ": tensor '" + shown + "' has dtype " +
-                          dtype::Name(e.dtype) + ", which is not a fixed-size type");
+    throw CheckpointError(index_path_ + ": tensor '" + shown + "' has dtype " + dtype::Name(e.dtype) +
+                          ", which is not a fixed-size type");
   }
   const int64_t n = e.NumElements(index_path_ + ": tensor '" + shown + "'");
   if (static_cast<uint64_t>(n) > UINT64_MAX / elem ||
       static_cast<uint64_t>(n) * elem != static_cast<uint64_t>(e.size)) {
-    throw CheckpointError(index_path_ + ": tensor '" + shown + "': stored size " +
-                          std::to_string(e.size) + " does not match " + dtype::Name(e.dtype) +
-                          ShapeString(e.shape));
+    throw CheckpointError(index_path_ + ": tensor '" + shown + "': stored size " + std::to_string(e.size) +
+                          " does not match " + dtype::Name(e.dtype) + ShapeString(e.shape));
   }
   return e;
 }
@@ -297,32 +293,27 @@ std::string BundleReader::ReadRaw(const std::string& key) {
   return out;
 }
 
-std::vector<std::string> BundleReader::ReadStrings(const std::string& key) {
-  return ReadStringsAs(key, key);
-}
+std::vector<std::string> BundleReader::ReadStrings(const std::string& key) { return ReadStringsAs(key, key); }
 
 std::vector<std::string> BundleReader::ReadStringsAs(const std::string& key, const std::string& shown) {
   const BundleEntry& e = Entry(key);
   if (!e.slices.empty()) {
-    throw CheckpointError(index_path_ + ": tensor '" + key +
-                          "' is partitioned; read it with ReadAssembledStrings");
+    throw CheckpointError(index_path_ + ": tensor '" + key + "' is partitioned; read it with ReadAssembledStrings");
   }
   if (e.dtype != dtype::kString) {
-    throw CheckpointError(index_path_ + ": tensor '" + shown + "' has dtype " +
-                          dtype::Name(e.dtype) + ", not string");
+    throw CheckpointError(index_path_ + ": tensor '" + shown + "' has dtype " + dtype::Name(e.dtype) + ", not string");
   }
   const int64_t n = e.NumElements(index_path_ + ": tensor '" + shown + "'");
   std::vector<std::string> out;
   if (e.size == 0) {
-    if (n != 0) throw CheckpointError(index_path_ + ": tensor '" + shown + "': empty data for " +
-                                      std::to_string(n) + " strings");
+    if (n != 0)
+      throw CheckpointError(index_path_ + ": tensor '" + shown + "': empty data for " + std::to_string(n) + " strings");
     return out;
   }
   const std::string file = DataFilename(prefix_, e.shard_id, header_.num_shards);
   if (static_cast<uint64_t>(n) > static_cast<uint64_t>(e.size)) {  // >= 1 byte per length
     throw CheckpointError(file + ": tensor '" + shown + "' (byte offset " + std::to_string(e.offset) +
-                          "): " + std::to_string(e.size) + " bytes cannot hold " +
-                          std::to_string(n) + " strings");
+                          "): " + std::to_string(e.size) + " bytes cannot hold " + std::to_string(n) + " strings");
   }
   const ShardFile& f = CheckedShard(shown, e);  // (before allocating: e.size fits the file)
   std::string stored(static_cast<size_t>(e.size), '\0');
@@ -360,15 +351,13 @@ std::vector<std::string> BundleReader::ReadStringsAs(const std::string& key, con
     c.Fail(std::to_string(c.remaining()) + " unexpected trailing bytes");
   }
   if (crc != crc32c::Unmask(e.crc32c)) {
-    throw CheckpointError(file + ": string tensor '" + shown + "' (byte offset " +
-                          std::to_string(e.offset) + ", " + std::to_string(e.size) +
-                          " bytes): checksum mismatch; data corrupt");
+    throw CheckpointError(file + ": string tensor '" + shown + "' (byte offset " + std::to_string(e.offset) + ", " +
+                          std::to_string(e.size) + " bytes): checksum mismatch; data corrupt");
   }
   return out;
 }
 
-std::string BundleReader::CheckedSliceKey(const std::string& key, const BundleEntry& full,
-                                          const TensorSlice& s) {
+std::string BundleReader::CheckedSliceKey(const std::string& key, const BundleEntry& full, const TensorSlice& s) {
   std::string sk = EncodeTensorNameSlice(key, s);
   if (!Contains(sk)) {
     throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "': a slice entry is missing");
@@ -377,9 +366,8 @@ std::string BundleReader::CheckedSliceKey(const std::string& key, const BundleEn
   return sk;
 }
 
-void BundleReader::CheckSliceEntry(const std::string& key, const BundleEntry& full,
-                                   const TensorSlice& slice, const std::string& slice_key,
-                                   const BundleEntry& se) const {
+void BundleReader::CheckSliceEntry(const std::string& key, const BundleEntry& full, const TensorSlice& slice,
+                                   const std::string& slice_key, const BundleEntry& se) const {
   auto fail = [&](const std::string& why) {
     throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "': " + why);
   };
@@ -390,10 +378,8 @@ void BundleReader::CheckSliceEntry(const std::string& key, const BundleEntry& fu
   for (size_t d = 0; d < slice.size(); ++d) {
     const int64_t start = slice[d].length == -1 ? 0 : slice[d].start;
     const int64_t len = slice[d].length == -1 ? full.shape[d] : slice[d].length;
-    if (start < 0 || len < 0 || start > full.shape[d] || len > full.shape[d] - start ||
-        se.shape[d] != len) {
-      fail("slice extent " + std::to_string(d) + " out of range (stored as " +
-           ShapeString(se.shape) + ")");
+    if (start < 0 || len < 0 || start > full.shape[d] || len > full.shape[d] - start || se.shape[d] != len) {
+      fail("slice extent " + std::to_string(d) + " out of range (stored as " + ShapeString(se.shape) + ")");
     }
   }
   (void)slice_key;
@@ -445,11 +431,10 @@ static void AssembleSlices(const std::string& index_path, const std::string& key
     covered += x.count;
   }
   if (covered != total) {
-    throw CheckpointError(index_path + ": partitioned tensor '" + key + "': slices cover " +
-                          std::to_string(covered) + " of " + std::to_string(total) + " elements");
+    throw CheckpointError(index_path + ": partitioned tensor '" + key + "': slices cover " + std::to_string(covered) +
+                          " of " + std::to_string(total) + " elements");
   }
 }
-
 
 void BundleReader::CheckSliceBytes(const std::string& key, const BundleEntry& full, uint64_t needed) const {
   // Before the full tensor is allocated: its slices' stored bytes must be able to fill
@@ -471,8 +456,8 @@ uint64_t BundleReader::ExpectedBytes(const std::string& key) const {
   if (full.slices.empty()) return static_cast<uint64_t>(RawEntry(key, key).size);
   const size_t elem = dtype::ByteSize(full.dtype);
   if (elem == 0) {
-    throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "' has dtype " +
-                          dtype::Name(full.dtype) + ", which is not a fixed-size type");
+    throw CheckpointError(index_path_ + ": partitioned tensor '" + key + "' has dtype " + dtype::Name(full.dtype) +
+                          ", which is not a fixed-size type");
   }
   const int64_t total = full.NumElements(index_path_ + ": tensor '" + key + "'");
   if (static_cast<uint64_t>(total) > (uint64_t{1} << 40) / elem) {
@@ -501,8 +486,8 @@ uint64_t BundleReader::TensorBytes(const std::string& key) {
 void BundleReader::ReadInto(const std::string& key, char* out, size_t size) {
   const uint64_t bytes = ExpectedBytes(key);
   if (bytes != size) {
-    throw CheckpointError(index_path_ + ": tensor '" + key + "' has " + std::to_string(bytes) +
-                          " bytes, not the " + std::to_string(size) + " of the buffer given");
+    throw CheckpointError(index_path_ + ": tensor '" + key + "' has " + std::to_string(bytes) + " bytes, not the " +
+                          std::to_string(size) + " of the buffer given");
   }
   const BundleEntry& full = Entry(key);
   if (full.slices.empty()) {
@@ -555,14 +540,14 @@ std::vector<std::string> BundleReader::ReadAssembledStrings(const std::string& k
   std::vector<std::string> out(static_cast<size_t>(total));
   std::vector<std::string> cur;
   AssembleSlices(
-      index_path_, key, full, total,
-      [&](const TensorSlice& s) { return CheckedSliceKey(key, full, s); },
+      index_path_, key, full, total, [&](const TensorSlice& s) { return CheckedSliceKey(key, full, s); },
       [&](const std::string& sk, const TensorSlice& s, const Extents&) {
         cur = ReadStringsAs(sk, SliceShown(key, s));
         return false;
       },
       [&](int64_t src, int64_t dst, int64_t run) {
-        for (int64_t i = 0; i < run; ++i) out[static_cast<size_t>(dst + i)] = std::move(cur[static_cast<size_t>(src + i)]);
+        for (int64_t i = 0; i < run; ++i)
+          out[static_cast<size_t>(dst + i)] = std::move(cur[static_cast<size_t>(src + i)]);
       });
   return out;
 }
@@ -641,8 +626,7 @@ void OutputFile::Commit() {
 
 namespace {
 
-void WriteFileAtomically(const std::string& path, const std::string& tmp,
-                         const std::vector<std::string_view>& pieces) {
+void WriteFileAtomically(const std::string& path, const std::string& tmp, const std::vector<std::string_view>& pieces) {
   ckpt_internal::OutputFile out(path, tmp);
   for (std::string_view piece : pieces) out.Write(piece);
   out.Commit();
@@ -664,19 +648,18 @@ void MakeParentDirs(const std::string& prefix) {
 
 }  // namespace
 
-void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entries,
-                 const WriteOptions& options) {
+void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entries, const WriteOptions& options) {
   // Validate and order: TF's BundleWriter keeps entries in a std::map.
   std::map<std::string, BundleEntry> index;
-  std::map<std::string, const WriteEntry*> stored;  // key -> data to store
+  std::map<std::string, const WriteEntry*> stored;               // key -> data to store
   std::vector<std::pair<std::string, const WriteEntry*>> given;  // ... in the order given
-  std::map<std::string, std::vector<int32_t>> slice_shards;  // partitioned tensor -> its slices' shards
+  std::map<std::string, std::vector<int32_t>> slice_shards;      // partitioned tensor -> its slices' shards
   const int32_t num_shards = options.num_shards > 0 ? options.num_shards : 1;
   for (const WriteEntry& w : entries) {
     if (w.key.empty()) throw CheckpointError(prefix + ": tensor name must not be empty");
     if (options.num_shards > 0 && (w.shard < 0 || w.shard >= num_shards)) {
-      throw CheckpointError(prefix + ": tensor '" + w.key + "': shard " + std::to_string(w.shard) +
-                            " is not below " + std::to_string(num_shards));
+      throw CheckpointError(prefix + ": tensor '" + w.key + "': shard " + std::to_string(w.shard) + " is not below " +
+                            std::to_string(num_shards));
     }
     BundleEntry probe;
     probe.shape = w.shape;
@@ -688,12 +671,12 @@ void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entri
       }
     } else {
       const size_t elem = dtype::ByteSize(w.dtype);
-      if (elem == 0) throw CheckpointError(prefix + ": tensor '" + w.key + "': cannot write dtype " +
-                                           dtype::Name(w.dtype));
+      if (elem == 0)
+        throw CheckpointError(prefix + ": tensor '" + w.key + "': cannot write dtype " + dtype::Name(w.dtype));
       // (divided, not multiplied: a shape of 2^61 doubles must not pass for 0 bytes)
       if (w.data.size() % elem != 0 || static_cast<uint64_t>(n) != w.data.size() / elem) {
-        throw CheckpointError(prefix + ": tensor '" + w.key + "': " + std::to_string(w.data.size()) +
-                              " bytes for " + dtype::Name(w.dtype) + ShapeString(w.shape));
+        throw CheckpointError(prefix + ": tensor '" + w.key + "': " + std::to_string(w.data.size()) + " bytes for " +
+                              dtype::Name(w.dtype) + ShapeString(w.shape));
       }
     }
     if (w.slice.empty() ||

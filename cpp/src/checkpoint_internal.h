@@ -100,11 +100,20 @@ class Cursor {
   // Skips a protobuf field of the given wire type.
   void SkipField(uint32_t wire_type) {
     switch (wire_type) {
-      case 0: Varint64(); break;
-      case 1: Bytes(8); break;
-      case 2: Bytes(Varint64()); break;
-      case 5: Bytes(4); break;
-      default: Fail("unsupported protobuf wire type " + std::to_string(wire_type));
+      case 0:
+        Varint64();
+        break;
+      case 1:
+        Bytes(8);
+        break;
+      case 2:
+        Bytes(Varint64());
+        break;
+      case 5:
+        Bytes(4);
+        break;
+      default:
+        Fail("unsupported protobuf wire type " + std::to_string(wire_type));
     }
   }
   const std::string& context() const { return context_; }
@@ -115,7 +124,6 @@ class Cursor {
   uint64_t base_;
   size_t pos_ = 0;
 };
-
 
 // ---- writing files (checkpoint.cc) ----
 // ".tempstate<random>": the suffix of TensorFlow's temporaries, beside the file written.
@@ -156,8 +164,8 @@ std::string SliceShown(const std::string& key, const TensorSlice& s);
 // dimension) lies inside `full` and is `shape` wide in every dimension; throws
 // CheckpointError(where + ": slice ...") otherwise. Returns whether it covers the whole
 // tensor.
-bool CheckWriteSlice(const TensorSlice& slice, const std::vector<int64_t>& full,
-                     const std::vector<int64_t>& shape, const std::string& where);
+bool CheckWriteSlice(const TensorSlice& slice, const std::vector<int64_t>& full, const std::vector<int64_t>& shape,
+                     const std::string& where);
 
 // TensorFlow's most dimensions a tensor has (TensorShape::MaxDimensions; its checkpoint
 // reader aborts the process on a stored shape of more). The decoders refuse more, which
@@ -166,8 +174,7 @@ constexpr size_t kMaxRank = 254;
 
 // Protobuf decoders of the messages both formats share (TensorShapeProto,
 // TensorSliceProto, VersionDef); `ctx` prefixes error messages.
-void DecodeShape(std::string_view bytes, const std::string& ctx, std::vector<int64_t>* dims,
-                 bool* unknown_rank);
+void DecodeShape(std::string_view bytes, const std::string& ctx, std::vector<int64_t>* dims, bool* unknown_rank);
 TensorSlice DecodeSlice(std::string_view bytes, const std::string& ctx);
 // ... and their encoders, as TensorFlow's AsProto writes them (a dimension of size 0 is an
 // empty Dim; a whole extent of a slice an empty Extent, a start of 0 left out).
@@ -186,8 +193,12 @@ template <typename Fn>
 void ForEachSliceRun(const std::vector<int64_t>& full, const std::vector<int64_t>& start,
                      const std::vector<int64_t>& len, Fn fn) {
   const size_t rank = full.size();
-  if (rank == 0) { fn(0, 0, 1); return; }
-  for (int64_t l : len) if (l == 0) return;
+  if (rank == 0) {
+    fn(0, 0, 1);
+    return;
+  }
+  for (int64_t l : len)
+    if (l == 0) return;
   std::vector<int64_t> full_stride(rank, 1);
   for (size_t d = rank - 1; d > 0; --d) full_stride[d - 1] = full_stride[d] * full[d];
   std::vector<int64_t> idx(rank, 0);

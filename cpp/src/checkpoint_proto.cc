@@ -16,50 +16,107 @@ namespace dtype {
 
 size_t ByteSize(int32_t dt) {
   switch (dt) {
-    case kFloat: case kInt32: case kQInt32: case kUInt32: return 4;
-    case kDouble: case kInt64: case kComplex64: case kUInt64: return 8;
-    case kUInt8: case kInt8: case kBool: case kQInt8: case kQUInt8:
-    case kFloat8E5M2: case kFloat8E4M3FN: case kFloat8E4M3FNUZ:
-    case kFloat8E4M3B11FNUZ: case kFloat8E5M2FNUZ: case kInt4: case kUInt4: return 1;
-    case kInt16: case kUInt16: case kQInt16: case kQUInt16: case kBFloat16: case kHalf: return 2;
-    case kComplex128: return 16;
-    default: return 0;
+    case kFloat:
+    case kInt32:
+    case kQInt32:
+    case kUInt32:
+      return 4;
+    case kDouble:
+    case kInt64:
+    case kComplex64:
+    case kUInt64:
+      return 8;
+    case kUInt8:
+    case kInt8:
+    case kBool:
+    case kQInt8:
+    case kQUInt8:
+    case kFloat8E5M2:
+    case kFloat8E4M3FN:
+    case kFloat8E4M3FNUZ:
+    case kFloat8E4M3B11FNUZ:
+    case kFloat8E5M2FNUZ:
+    case kInt4:
+    case kUInt4:
+      return 1;
+    case kInt16:
+    case kUInt16:
+    case kQInt16:
+    case kQUInt16:
+    case kBFloat16:
+    case kHalf:
+      return 2;
+    case kComplex128:
+      return 16;
+    default:
+      return 0;
   }
 }
 
 std::string Name(int32_t dt) {
   switch (dt) {
-    case kFloat: return "float32";
-    case kDouble: return "float64";
-    case kInt32: return "int32";
-    case kUInt8: return "uint8";
-    case kInt16: return "int16";
-    case kInt8: return "int8";
-    case kString: return "string";
-    case kComplex64: return "complex64";
-    case kInt64: return "int64";
-    case kBool: return "bool";
-    case kQInt8: return "qint8";
-    case kQUInt8: return "quint8";
-    case kQInt32: return "qint32";
-    case kBFloat16: return "bfloat16";
-    case kQInt16: return "qint16";
-    case kQUInt16: return "quint16";
-    case kUInt16: return "uint16";
-    case kComplex128: return "complex128";
-    case kHalf: return "float16";
-    case kResource: return "resource";
-    case kVariant: return "variant";
-    case kUInt32: return "uint32";
-    case kUInt64: return "uint64";
-    case kFloat8E5M2: return "float8_e5m2";
-    case kFloat8E4M3FN: return "float8_e4m3fn";
-    case kFloat8E4M3FNUZ: return "float8_e4m3fnuz";
-    case kFloat8E4M3B11FNUZ: return "float8_e4m3b11fnuz";
-    case kFloat8E5M2FNUZ: return "float8_e5m2fnuz";
-    case kInt4: return "int4";
-    case kUInt4: return "uint4";
-    default: return "dtype_" + std::to_string(dt);
+    case kFloat:
+      return "float32";
+    case kDouble:
+      return "float64";
+    case kInt32:
+      return "int32";
+    case kUInt8:
+      return "uint8";
+    case kInt16:
+      return "int16";
+    case kInt8:
+      return "int8";
+    case kString:
+      return "string";
+    case kComplex64:
+      return "complex64";
+    case kInt64:
+      return "int64";
+    case kBool:
+      return "bool";
+    case kQInt8:
+      return "qint8";
+    case kQUInt8:
+      return "quint8";
+    case kQInt32:
+      return "qint32";
+    case kBFloat16:
+      return "bfloat16";
+    case kQInt16:
+      return "qint16";
+    case kQUInt16:
+      return "quint16";
+    case kUInt16:
+      return "uint16";
+    case kComplex128:
+      return "complex128";
+    case kHalf:
+      return "float16";
+    case kResource:
+      return "resource";
+    case kVariant:
+      return "variant";
+    case kUInt32:
+      return "uint32";
+    case kUInt64:
+      return "uint64";
+    case kFloat8E5M2:
+      return "float8_e5m2";
+    case kFloat8E4M3FN:
+      return "float8_e4m3fn";
+    case kFloat8E4M3FNUZ:
+      return "float8_e4m3fnuz";
+    case kFloat8E4M3B11FNUZ:
+      return "float8_e4m3b11fnuz";
+    case kFloat8E5M2FNUZ:
+      return "float8_e5m2fnuz";
+    case kInt4:
+      return "int4";
+    case kUInt4:
+      return "uint4";
+    default:
+      return "dtype_" + std::to_string(dt);
   }
 }
 
@@ -84,8 +141,7 @@ int32_t ToInt32(uint64_t v) { return static_cast<int32_t>(static_cast<uint32_t>(
 
 namespace ckpt_internal {
 
-void DecodeShape(std::string_view bytes, const std::string& ctx, std::vector<int64_t>* dims,
-                 bool* unknown_rank) {
+void DecodeShape(std::string_view bytes, const std::string& ctx, std::vector<int64_t>* dims, bool* unknown_rank) {
   Cursor c(bytes, ctx + " shape");
   while (!c.done()) {
     const uint64_t tag = c.Varint64();
@@ -100,8 +156,10 @@ void DecodeShape(std::string_view bytes, const std::string& ctx, std::vector<int
       int64_t size = 0;
       while (!d.done()) {
         const uint64_t dtag = d.Varint64();
-        if ((dtag >> 3) == 1 && (dtag & 7u) == 0) size = static_cast<int64_t>(d.Varint64());
-        else d.SkipField(static_cast<uint32_t>(dtag & 7u));
+        if ((dtag >> 3) == 1 && (dtag & 7u) == 0)
+          size = static_cast<int64_t>(d.Varint64());
+        else
+          d.SkipField(static_cast<uint32_t>(dtag & 7u));
       }
       dims->push_back(size);
     } else if (field == 3 && wt == 0) {
@@ -127,9 +185,12 @@ TensorSlice DecodeSlice(std::string_view bytes, const std::string& ctx) {
       while (!x.done()) {
         const uint64_t xtag = x.Varint64();
         const auto f = xtag >> 3;
-        if (f == 1 && (xtag & 7u) == 0) ext.start = static_cast<int64_t>(x.Varint64());
-        else if (f == 2 && (xtag & 7u) == 0) ext.length = static_cast<int64_t>(x.Varint64());
-        else x.SkipField(static_cast<uint32_t>(xtag & 7u));
+        if (f == 1 && (xtag & 7u) == 0)
+          ext.start = static_cast<int64_t>(x.Varint64());
+        else if (f == 2 && (xtag & 7u) == 0)
+          ext.length = static_cast<int64_t>(x.Varint64());
+        else
+          x.SkipField(static_cast<uint32_t>(xtag & 7u));
       }
       slice.push_back(ext);
     } else {
@@ -171,13 +232,17 @@ Versions DecodeVersions(std::string_view bytes, const std::string& ctx) {
     const uint64_t vtag = v.Varint64();
     const auto vf = vtag >> 3;
     const auto vwt = static_cast<uint32_t>(vtag & 7u);
-    if (vf == 1 && vwt == 0) out.producer = ToInt32(v.Varint64());
-    else if (vf == 2 && vwt == 0) out.min_consumer = ToInt32(v.Varint64());
-    else if (vf == 3 && vwt == 0) out.bad_consumers.push_back(ToInt32(v.Varint64()));
+    if (vf == 1 && vwt == 0)
+      out.producer = ToInt32(v.Varint64());
+    else if (vf == 2 && vwt == 0)
+      out.min_consumer = ToInt32(v.Varint64());
+    else if (vf == 3 && vwt == 0)
+      out.bad_consumers.push_back(ToInt32(v.Varint64()));
     else if (vf == 3 && vwt == 2) {
       Cursor p(v.Bytes(v.Varint64()), ctx + " bad_consumers");
       while (!p.done()) out.bad_consumers.push_back(ToInt32(p.Varint64()));
-    } else v.SkipField(vwt);
+    } else
+      v.SkipField(vwt);
   }
   return out;
 }
@@ -194,14 +259,17 @@ BundleHeader DecodeHeader(std::string_view bytes, const std::string& ctx) {
     const uint64_t tag = c.Varint64();
     const auto field = tag >> 3;
     const auto wt = static_cast<uint32_t>(tag & 7u);
-    if (field == 1 && wt == 0) h.num_shards = ToInt32(c.Varint64());
-    else if (field == 2 && wt == 0) h.endianness = ToInt32(c.Varint64());
+    if (field == 1 && wt == 0)
+      h.num_shards = ToInt32(c.Varint64());
+    else if (field == 2 && wt == 0)
+      h.endianness = ToInt32(c.Varint64());
     else if (field == 3 && wt == 2) {
       ckpt_internal::Versions v = ckpt_internal::DecodeVersions(c.Bytes(c.Varint64()), ctx + " version");
       h.producer = v.producer;
       h.min_consumer = v.min_consumer;
       h.bad_consumers = std::move(v.bad_consumers);
-    } else c.SkipField(wt);
+    } else
+      c.SkipField(wt);
   }
   return h;
 }
@@ -213,14 +281,23 @@ BundleEntry DecodeEntry(std::string_view bytes, const std::string& ctx) {
     const uint64_t tag = c.Varint64();
     const auto field = tag >> 3;
     const auto wt = static_cast<uint32_t>(tag & 7u);
-    if (field == 1 && wt == 0) e.dtype = ToInt32(c.Varint64());
-    else if (field == 2 && wt == 2) { e.shape.clear(); DecodeShape(c.Bytes(c.Varint64()), ctx, &e.shape, &e.unknown_rank); }
-    else if (field == 3 && wt == 0) e.shard_id = ToInt32(c.Varint64());
-    else if (field == 4 && wt == 0) e.offset = static_cast<int64_t>(c.Varint64());
-    else if (field == 5 && wt == 0) e.size = static_cast<int64_t>(c.Varint64());
-    else if (field == 6 && wt == 5) e.crc32c = c.Fixed32();
-    else if (field == 7 && wt == 2) e.slices.push_back(DecodeSlice(c.Bytes(c.Varint64()), ctx));
-    else c.SkipField(wt);
+    if (field == 1 && wt == 0)
+      e.dtype = ToInt32(c.Varint64());
+    else if (field == 2 && wt == 2) {
+      e.shape.clear();
+      DecodeShape(c.Bytes(c.Varint64()), ctx, &e.shape, &e.unknown_rank);
+    } else if (field == 3 && wt == 0)
+      e.shard_id = ToInt32(c.Varint64());
+    else if (field == 4 && wt == 0)
+      e.offset = static_cast<int64_t>(c.Varint64());
+    else if (field == 5 && wt == 0)
+      e.size = static_cast<int64_t>(c.Varint64());
+    else if (field == 6 && wt == 5)
+      e.crc32c = c.Fixed32();
+    else if (field == 7 && wt == 2)
+      e.slices.push_back(DecodeSlice(c.Bytes(c.Varint64()), ctx));
+    else
+      c.SkipField(wt);
   }
   return e;
 }
@@ -232,7 +309,10 @@ std::string EncodeHeader(const BundleHeader& h) {
   std::string version;
   PutInt(&version, 1, h.producer);
   PutInt(&version, 2, h.min_consumer);
-  for (int32_t b : h.bad_consumers) { PutTag(&version, 3, 0); PutVarint64(&version, static_cast<uint64_t>(static_cast<int64_t>(b))); }
+  for (int32_t b : h.bad_consumers) {
+    PutTag(&version, 3, 0);
+    PutVarint64(&version, static_cast<uint64_t>(static_cast<int64_t>(b)));
+  }
   PutLenDelim(&out, 3, version);
   return out;
 }
@@ -244,7 +324,10 @@ std::string EncodeEntry(const BundleEntry& e) {
   PutInt(&out, 3, e.shard_id);
   PutInt(&out, 4, e.offset);
   PutInt(&out, 5, e.size);
-  if (e.crc32c != 0) { PutTag(&out, 6, 5); PutFixed32(&out, e.crc32c); }
+  if (e.crc32c != 0) {
+    PutTag(&out, 6, 5);
+    PutFixed32(&out, e.crc32c);
+  }
   for (const TensorSlice& s : e.slices) PutLenDelim(&out, 7, ckpt_internal::EncodeSlice(s));
   return out;
 }
@@ -267,9 +350,14 @@ void WriteNumIncreasing(std::string* dest, uint64_t val) {
 
 void WriteString(std::string* dest, std::string_view s) {
   for (char ch : s) {
-    if (ch == '\0') { dest->push_back('\0'); dest->push_back('\xff'); }
-    else if (ch == '\xff') { dest->push_back('\xff'); dest->push_back('\0'); }
-    else dest->push_back(ch);
+    if (ch == '\0') {
+      dest->push_back('\0');
+      dest->push_back('\xff');
+    } else if (ch == '\xff') {
+      dest->push_back('\xff');
+      dest->push_back('\0');
+    } else
+      dest->push_back(ch);
   }
   dest->push_back('\0');
   dest->push_back('\x01');
@@ -281,13 +369,12 @@ void WriteSignedNumIncreasing(std::string* dest, int64_t val) {
     dest->push_back(static_cast<char>(0x80u ^ static_cast<unsigned char>(val & 0xff)));
     return;
   }
-  static const unsigned char kLengthToHeaderBits[11][2] = {
-      {0, 0}, {0x80, 0}, {0xc0, 0}, {0xe0, 0}, {0xf0, 0}, {0xf8, 0},
-      {0xfc, 0}, {0xfe, 0}, {0xff, 0}, {0xff, 0x80}, {0xff, 0xc0}};
-  static const int kBitsToLength[64] = {
-      1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 4,
-      4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 7,
-      7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 10};
+  static const unsigned char kLengthToHeaderBits[11][2] = {{0, 0},    {0x80, 0},    {0xc0, 0},   {0xe0, 0},
+                                                           {0xf0, 0}, {0xf8, 0},    {0xfc, 0},   {0xfe, 0},
+                                                           {0xff, 0}, {0xff, 0x80}, {0xff, 0xc0}};
+  static const int kBitsToLength[64] = {1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 4,
+                                        4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 7,
+                                        7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 10};
   int log2 = 63;
   while (((x >> log2) & 1u) == 0) --log2;  // x >= 64 here
   const int len = kBitsToLength[log2 + 1];

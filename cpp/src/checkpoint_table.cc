@@ -30,18 +30,18 @@ Handle DecodeHandle(Cursor* c) {
 // Reads, checksums and (if needed) decompresses one block of a table held whole in
 // `file`: a view of it, or of its decompressed copy appended to *keep (a deque: views of
 // earlier blocks stay valid).
-std::string_view ReadBlock(std::string_view file, const Handle& h, const std::string& filename,
-                           const char* what, std::deque<std::string>* keep) {
+std::string_view ReadBlock(std::string_view file, const Handle& h, const std::string& filename, const char* what,
+                           std::deque<std::string>* keep) {
   if (h.offset > file.size() || h.size > file.size() - h.offset ||
       kBlockTrailerSize > file.size() - h.offset - h.size) {
-    throw CheckpointError(filename + ": " + what + " block at offset " + std::to_string(h.offset) +
-                          " (size " + std::to_string(h.size) + ") runs past the end of the file (" +
-                          std::to_string(file.size()) + " bytes); truncated?");
+    throw CheckpointError(filename + ": " + what + " block at offset " + std::to_string(h.offset) + " (size " +
+                          std::to_string(h.size) + ") runs past the end of the file (" + std::to_string(file.size()) +
+                          " bytes); truncated?");
   }
   std::string scratch;
-  const std::string_view block = CheckedBlock(
-      file.substr(static_cast<size_t>(h.offset), static_cast<size_t>(h.size) + kBlockTrailerSize), h, filename,
-      what, &scratch);
+  const std::string_view block =
+      CheckedBlock(file.substr(static_cast<size_t>(h.offset), static_cast<size_t>(h.size) + kBlockTrailerSize), h,
+                   filename, what, &scratch);
   if (block.data() != scratch.data()) return block;
   keep->push_back(std::move(scratch));
   return keep->back();
@@ -52,8 +52,7 @@ std::string_view ReadBlock(std::string_view file, const Handle& h, const std::st
 // do not pass it.
 template <typename Fn>
 void ParseBlock(std::string_view block, const std::string& ctx, Fn fn, const std::string* max_key = nullptr) {
-  if (block.size() < 4) throw CheckpointError(ctx + ": block too short (" +
-                                              std::to_string(block.size()) + " bytes)");
+  if (block.size() < 4) throw CheckpointError(ctx + ": block too short (" + std::to_string(block.size()) + " bytes)");
   const uint32_t num_restarts = ckpt_internal::LoadFixed32(block.data() + block.size() - 4);
   const size_t max_restarts = (block.size() - 4) / 4;
   if (num_restarts > max_restarts) {
@@ -67,8 +66,8 @@ void ParseBlock(std::string_view block, const std::string& ctx, Fn fn, const std
     const uint32_t shared = c.Varint32();
     const uint32_t non_shared = c.Varint32();
     const uint32_t value_len = c.Varint32();
-    if (shared > key.size()) c.Fail("entry shares " + std::to_string(shared) +
-                                    " bytes with a " + std::to_string(key.size()) + "-byte key");
+    if (shared > key.size())
+      c.Fail("entry shares " + std::to_string(shared) + " bytes with a " + std::to_string(key.size()) + "-byte key");
     key.resize(shared);
     key.append(c.Bytes(non_shared));
     if (!first && !(last < key)) {
@@ -89,8 +88,8 @@ std::pair<BlockHandle, BlockHandle> DecodeFooter(std::string_view footer, uint64
                                                  const std::string& filename) {
   const uint64_t magic = ckpt_internal::LoadFixed64(footer.data() + kFooterSize - 8);
   if (magic != kTableMagic) {
-    throw CheckpointError(filename + ": bad table magic number in footer (at byte " +
-                          std::to_string(file_size - 8) + "); not a checkpoint table, or truncated");
+    throw CheckpointError(filename + ": bad table magic number in footer (at byte " + std::to_string(file_size - 8) +
+                          "); not a checkpoint table, or truncated");
   }
   Cursor fc(footer.substr(0, kFooterSize - 8), filename + ": footer", file_size - kFooterSize);
   const BlockHandle meta_handle = DecodeHandle(&fc);
@@ -130,11 +129,10 @@ namespace {
 void ForEachEntry(std::string_view file, const std::string& filename, std::deque<std::string>* keep,
                   const std::function<void(const std::string&, std::string_view)>& fn) {
   if (file.size() < kFooterSize) {
-    throw CheckpointError(filename + ": too short to be a checkpoint table (" +
-                          std::to_string(file.size()) + " bytes); truncated?");
+    throw CheckpointError(filename + ": too short to be a checkpoint table (" + std::to_string(file.size()) +
+                          " bytes); truncated?");
   }
-  const auto [meta_handle, index_handle] =
-      DecodeFooter(file.substr(file.size() - kFooterSize), file.size(), filename);
+  const auto [meta_handle, index_handle] = DecodeFooter(file.substr(file.size() - kFooterSize), file.size(), filename);
   // The metaindex block: TF writes it empty and never reads it; we only verify its
   // checksum so that no byte of the file goes unchecked (except the footer padding).
   ReadBlock(file, meta_handle, filename, "metaindex", keep);
@@ -166,8 +164,7 @@ void ForEachEntry(std::string_view file, const std::string& filename, std::deque
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
-                                                         const std::string& filename) {
+std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file, const std::string& filename) {
   std::vector<std::pair<std::string, std::string>> out;
   std::deque<std::string> keep;
   ForEachEntry(file, filename, &keep,
@@ -212,7 +209,8 @@ class BlockBuilder {
     for (uint32_t r : restarts_) ckpt_internal::PutFixed32(&tail, r);
     ckpt_internal::PutFixed32(&tail, static_cast<uint32_t>(restarts_.size()));
     views_.clear();
-    for (const Piece& p : pieces_) views_.push_back(p.borrowed.data() != nullptr ? p.borrowed : std::string_view(p.owned));
+    for (const Piece& p : pieces_)
+      views_.push_back(p.borrowed.data() != nullptr ? p.borrowed : std::string_view(p.owned));
     return views_;
   }
   void Reset() {
@@ -385,8 +383,7 @@ void Writer::Finish() {
 
 uint64_t Writer::size() const { return s_->offset; }
 
-std::string Build(const std::vector<std::pair<std::string, std::string>>& kvs,
-                  const BuildOptions& options) {
+std::string Build(const std::vector<std::pair<std::string, std::string>>& kvs, const BuildOptions& options) {
   std::string file;
   Writer w(options, [&file](std::string_view bytes) { file.append(bytes); });
   for (const auto& kv : kvs) w.Add(kv.first, {kv.second});

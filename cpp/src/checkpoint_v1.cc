@@ -40,52 +40,86 @@ enum class Wire { kNone, kVarint, kFixed32, kFixed64, kBytes };
 struct Storage {
   uint32_t field = 0;  // TensorProto field number
   Wire wire = Wire::kNone;
-  int components = 1;  // values per element (2 for complex numbers)
+  int components = 1;    // values per element (2 for complex numbers)
   size_t min_bytes = 1;  // fewest stored bytes an element can take
 };
 
 Storage StorageOf(int32_t dt) {
   switch (dt) {
-    case dtype::kFloat: return {5, Wire::kFixed32, 1, 4};
-    case dtype::kDouble: return {6, Wire::kFixed64, 1, 8};
-    case dtype::kInt32: case dtype::kInt16: case dtype::kInt8: case dtype::kUInt8:
-    case dtype::kUInt16: case dtype::kQInt8: case dtype::kQUInt8: case dtype::kQInt16:
-    case dtype::kQUInt16: case dtype::kQInt32: return {7, Wire::kVarint, 1, 1};
-    case dtype::kString: return {8, Wire::kBytes, 1, 2};
-    case dtype::kComplex64: return {9, Wire::kFixed32, 2, 8};
-    case dtype::kInt64: return {10, Wire::kVarint, 1, 1};
-    case dtype::kBool: return {11, Wire::kVarint, 1, 1};
-    case dtype::kComplex128: return {12, Wire::kFixed64, 2, 16};
-    case dtype::kHalf: case dtype::kBFloat16: return {13, Wire::kVarint, 1, 1};
-    case dtype::kUInt32: return {16, Wire::kVarint, 1, 1};
-    case dtype::kUInt64: return {17, Wire::kVarint, 1, 1};
-    default: return {};
+    case dtype::kFloat:
+      return {5, Wire::kFixed32, 1, 4};
+    case dtype::kDouble:
+      return {6, Wire::kFixed64, 1, 8};
+    case dtype::kInt32:
+    case dtype::kInt16:
+    case dtype::kInt8:
+    case dtype::kUInt8:
+    case dtype::kUInt16:
+    case dtype::kQInt8:
+    case dtype::kQUInt8:
+    case dtype::kQInt16:
+    case dtype::kQUInt16:
+    case dtype::kQInt32:
+      return {7, Wire::kVarint, 1, 1};
+    case dtype::kString:
+      return {8, Wire::kBytes, 1, 2};
+    case dtype::kComplex64:
+      return {9, Wire::kFixed32, 2, 8};
+    case dtype::kInt64:
+      return {10, Wire::kVarint, 1, 1};
+    case dtype::kBool:
+      return {11, Wire::kVarint, 1, 1};
+    case dtype::kComplex128:
+      return {12, Wire::kFixed64, 2, 16};
+    case dtype::kHalf:
+    case dtype::kBFloat16:
+      return {13, Wire::kVarint, 1, 1};
+    case dtype::kUInt32:
+      return {16, Wire::kVarint, 1, 1};
+    case dtype::kUInt64:
+      return {17, Wire::kVarint, 1, 1};
+    default:
+      return {};
   }
 }
 
 // Stores varint `v` as one element of `dt` at `out` (the element's native bytes).
 void PutVarintElement(int32_t dt, uint64_t v, char* out) {
   switch (dt) {
-    case dtype::kInt64: case dtype::kUInt64: std::memcpy(out, &v, 8); return;
-    case dtype::kInt32: case dtype::kQInt32: case dtype::kUInt32: {
+    case dtype::kInt64:
+    case dtype::kUInt64:
+      std::memcpy(out, &v, 8);
+      return;
+    case dtype::kInt32:
+    case dtype::kQInt32:
+    case dtype::kUInt32: {
       const auto x = static_cast<uint32_t>(v);
       std::memcpy(out, &x, 4);
       return;
     }
-    case dtype::kInt16: case dtype::kUInt16: case dtype::kQInt16: case dtype::kQUInt16:
-    case dtype::kHalf: case dtype::kBFloat16: {
+    case dtype::kInt16:
+    case dtype::kUInt16:
+    case dtype::kQInt16:
+    case dtype::kQUInt16:
+    case dtype::kHalf:
+    case dtype::kBFloat16: {
       const auto x = static_cast<uint16_t>(v);
       std::memcpy(out, &x, 2);
       return;
     }
-    case dtype::kBool: *out = static_cast<char>(v != 0); return;
-    default: *out = static_cast<char>(static_cast<uint8_t>(v)); return;  // 8-bit types
+    case dtype::kBool:
+      *out = static_cast<char>(v != 0);
+      return;
+    default:
+      *out = static_cast<char>(static_cast<uint8_t>(v));
+      return;  // 8-bit types
   }
 }
 
 // The extent of slice `s` (in range, of the rank of `shape`) in dimension d: start, length.
 std::pair<int64_t, int64_t> ExtentIn(const TensorSlice& s, const std::vector<int64_t>& shape, size_t d) {
-  return s[d].length < 0 ? std::pair<int64_t, int64_t>{0, shape[d]} : std::pair<int64_t, int64_t>{s[d].start, s[d].length};
+  return s[d].length < 0 ? std::pair<int64_t, int64_t>{0, shape[d]}
+                         : std::pair<int64_t, int64_t>{s[d].start, s[d].length};
 }
 
 // Whether two slices of a tensor of `shape` share an element, given that in every
@@ -114,8 +148,7 @@ void DecodeValues(const std::vector<std::string_view>& protos, int32_t dt, int64
                   std::string* strings, const std::string& where) {
   const Storage st = StorageOf(dt);
   const uint64_t want = static_cast<uint64_t>(count) * static_cast<uint64_t>(st.components);
-  const size_t value_size = st.wire == Wire::kFixed32 ? 4 : st.wire == Wire::kFixed64 ? 8
-                                                                                        : dtype::ByteSize(dt);
+  const size_t value_size = st.wire == Wire::kFixed32 ? 4 : st.wire == Wire::kFixed64 ? 8 : dtype::ByteSize(dt);
   uint64_t got = 0;
   auto too_many = [&](const Cursor& c) {
     c.Fail("holds more than the " + std::to_string(want) + " values its slice has");
@@ -141,8 +174,8 @@ void DecodeValues(const std::vector<std::string_view>& protos, int32_t dt, int64
       if (wt == 2) {
         packed = c.Bytes(c.Varint64());
       } else if (wt != scalar_wt) {
-        c.Fail("field " + std::to_string(st.field) + " has wire type " + std::to_string(wt) +
-               ", not that of " + dtype::Name(dt) + " values");
+        c.Fail("field " + std::to_string(st.field) + " has wire type " + std::to_string(wt) + ", not that of " +
+               dtype::Name(dt) + " values");
       }
       Cursor p(packed, where);
       if (wt == 2 && st.wire != Wire::kVarint) {
@@ -176,8 +209,8 @@ void DecodeValues(const std::vector<std::string_view>& protos, int32_t dt, int64
     }
   }
   if (got != want) {
-    throw CheckpointError(where + ": holds " + std::to_string(got) + " values, not the " +
-                          std::to_string(want) + " its slice has");
+    throw CheckpointError(where + ": holds " + std::to_string(got) + " values, not the " + std::to_string(want) +
+                          " its slice has");
   }
 }
 
@@ -200,9 +233,8 @@ struct SliceReader::File {
   // them (it shrank since it was opened).
   void ReadInto(uint64_t offset, uint64_t n, char* dst, const std::string& what) const {
     if (offset > size || n > size - offset) {
-      throw CheckpointError(path + ": " + what + " at byte " + std::to_string(offset) + " (" +
-                            std::to_string(n) + " bytes) runs past the end of the file (" + std::to_string(size) +
-                            " bytes); truncated?");
+      throw CheckpointError(path + ": " + what + " at byte " + std::to_string(offset) + " (" + std::to_string(n) +
+                            " bytes) runs past the end of the file (" + std::to_string(size) + " bytes); truncated?");
     }
     if (fd < 0) {
       if (n != 0) std::memcpy(dst, memory.data() + offset, static_cast<size_t>(n));
@@ -214,9 +246,8 @@ struct SliceReader::File {
       if (got < 0 && errno == EINTR) continue;
       if (got < 0) throw CheckpointError(path + ": read failed: " + ckpt_internal::ErrnoText());
       if (got == 0) {
-        throw CheckpointError(path + ": " + what + " at byte " + std::to_string(offset) +
-                              ": the file ends at byte " + std::to_string(offset + done) +
-                              " (it changed since it was opened)");
+        throw CheckpointError(path + ": " + what + " at byte " + std::to_string(offset) + ": the file ends at byte " +
+                              std::to_string(offset + done) + " (it changed since it was opened)");
       }
       done += static_cast<size_t>(got);
     }
@@ -235,9 +266,8 @@ struct SliceReader::File {
   // TensorProto{..., field: packed values}}}, each last in its message) whose packed
   // values are `want` bytes. Then *d says where those bytes are and holds what the
   // block's checksum needs besides them. Otherwise false: the block is read whole.
-  bool PlanDirect(const table::BlockHandle& h, const std::string& key, uint32_t field, uint64_t want,
-                  Direct* d) const {
-    constexpr uint64_t kProbe = 1024;     // the bytes read ahead of the values
+  bool PlanDirect(const table::BlockHandle& h, const std::string& key, uint32_t field, uint64_t want, Direct* d) const {
+    constexpr uint64_t kProbe = 1024;      // the bytes read ahead of the values
     constexpr uint64_t kMinDirect = 4096;  // smaller values: the whole block is read
     constexpr uint64_t kMaxTail = 4096;    // the restart array after the one entry
     if (want < kMinDirect || h.size > size || h.offset > size - h.size ||
@@ -352,7 +382,7 @@ SliceReader::SliceReader(std::vector<std::string> files) : files_(std::move(file
     f->path = files_[fi];
     f->fd = ::open(f->path.c_str(), O_RDONLY | O_CLOEXEC);
     if (f->fd < 0) throw CheckpointError(f->path + ": cannot open: " + ckpt_internal::ErrnoText());
-    struct stat st {};
+    struct stat st{};
     if (::fstat(f->fd, &st) != 0) throw CheckpointError(f->path + ": cannot stat: " + ckpt_internal::ErrnoText());
     f->size = static_cast<uint64_t>(st.st_size);
     files_impl_.push_back(std::move(f));
@@ -408,7 +438,8 @@ void SliceReader::Load(size_t fi) {
       table::ForEachInBlock(first_block, path + ": data block at offset " + std::to_string(f.index[0].second.offset),
                             [&](const std::string& key, std::string_view value) {
                               if (first && !key.empty()) {
-                                throw CheckpointError(path + ": no metadata entry (empty key): not a V1 "
+                                throw CheckpointError(path +
+                                                      ": no metadata entry (empty key): not a V1 "
                                                       "checkpoint file");
                               }
                               if (first) meta_entry = value;
@@ -426,12 +457,15 @@ void SliceReader::Load(size_t fi) {
       Cursor c(meta_entry, path + ": metadata entry");
       while (!c.done()) {
         const uint64_t tag = c.Varint64();
-        if ((tag >> 3) == 1 && (tag & 7u) == 2) metas.push_back(c.Bytes(c.Varint64()));
-        else c.SkipField(static_cast<uint32_t>(tag & 7u));
+        if ((tag >> 3) == 1 && (tag & 7u) == 2)
+          metas.push_back(c.Bytes(c.Varint64()));
+        else
+          c.SkipField(static_cast<uint32_t>(tag & 7u));
       }
     }
     if (metas.empty()) {
-      throw CheckpointError(path + ": its metadata entry holds no SavedTensorSliceMeta: not a V1 "
+      throw CheckpointError(path +
+                            ": its metadata entry holds no SavedTensorSliceMeta: not a V1 "
                             "checkpoint file");
     }
     for (std::string_view meta : metas) {
@@ -443,17 +477,14 @@ void SliceReader::Load(size_t fi) {
         if (field == 2 && wt == 2) {
           const auto v = ckpt_internal::DecodeVersions(c.Bytes(c.Varint64()), path + ": versions");
           if (v.producer < kCheckpointMinProducer) {
-            throw CheckpointError(path + ": checkpoint producer version " + std::to_string(v.producer) +
-                                  " is too old");
+            throw CheckpointError(path + ": checkpoint producer version " + std::to_string(v.producer) + " is too old");
           }
           if (v.min_consumer > kCheckpointVersion) {
-            throw CheckpointError(path + ": checkpoint requires reader version >= " +
-                                  std::to_string(v.min_consumer) + " (this reader: " +
-                                  std::to_string(kCheckpointVersion) + ")");
+            throw CheckpointError(path + ": checkpoint requires reader version >= " + std::to_string(v.min_consumer) +
+                                  " (this reader: " + std::to_string(kCheckpointVersion) + ")");
           }
           if (std::count(v.bad_consumers.begin(), v.bad_consumers.end(), kCheckpointVersion) != 0) {
-            throw CheckpointError(path + ": checkpoint disallows reader version " +
-                                  std::to_string(kCheckpointVersion));
+            throw CheckpointError(path + ": checkpoint disallows reader version " + std::to_string(kCheckpointVersion));
           }
           continue;
         }
@@ -504,8 +535,8 @@ void SliceReader::Load(size_t fi) {
                                 dtype::Name(found->second.dtype));
         } else if (found->second.shape != shape) {
           throw CheckpointError(what + " has shape " + ShapeString(shape) + ", but " +
-                                files_[static_cast<size_t>(found->second.parts[0].file)] +
-                                " stores it with shape " + ShapeString(found->second.shape));
+                                files_[static_cast<size_t>(found->second.parts[0].file)] + " stores it with shape " +
+                                ShapeString(found->second.shape));
         }
         SliceTensor& t = found->second;
         for (TensorSlice& s : slices) {
@@ -515,17 +546,15 @@ void SliceReader::Load(size_t fi) {
           }
           for (size_t d = 0; d < s.size(); ++d) {
             const SliceExtent& e = s[d];
-            const bool ok = e.length == -1 ? e.start == 0
-                                           : e.start >= 0 && e.length >= 0 && e.start <= shape[d] &&
-                                                 e.length <= shape[d] - e.start;
+            const bool ok =
+                e.length == -1 ? e.start == 0
+                               : e.start >= 0 && e.length >= 0 && e.start <= shape[d] && e.length <= shape[d] - e.start;
             if (!ok) {
-              throw CheckpointError(what + ": slice " + SliceText(s) + " lies outside its shape " +
-                                    ShapeString(shape));
+              throw CheckpointError(what + ": slice " + SliceText(s) + " lies outside its shape " + ShapeString(shape));
             }
           }
           if (t.parts.size() >= kMaxSlicesPerTensor) {
-            throw CheckpointError(what + " is stored in more than " + std::to_string(kMaxSlicesPerTensor) +
-                                  " slices");
+            throw CheckpointError(what + " is stored in more than " + std::to_string(kMaxSlicesPerTensor) + " slices");
           }
           // Only the dimensions where extents differ can keep two slices apart (checking
           // every pair is quadratic, as TensorFlow's; per pair, this is the few
@@ -543,9 +572,8 @@ void SliceReader::Load(size_t fi) {
           for (const SliceTensor::Part& other : t.parts) {
             if (empty) break;  // (no element to share)
             if (SlicesOverlapIn(s, other.slice, shape, t.differing_dims)) {
-              throw CheckpointError(what + ": slice " + SliceText(s) + " overlaps slice " +
-                                    SliceText(other.slice) + " (stored in " +
-                                    files_[static_cast<size_t>(other.file)] + ")");
+              throw CheckpointError(what + ": slice " + SliceText(s) + " overlaps slice " + SliceText(other.slice) +
+                                    " (stored in " + files_[static_cast<size_t>(other.file)] + ")");
             }
           }
           SliceTensor::Part part;
@@ -583,8 +611,8 @@ int64_t SliceReader::CheckedCoverage(const std::string& name, const SliceTensor&
   int64_t covered = 0;
   for (const SliceTensor::Part& part : t.parts) covered += ResolveSlice(part.slice, t.shape).count;
   if (covered != total) {
-    throw CheckpointError(what + ": its slices cover " + std::to_string(covered) + " of its " +
-                          std::to_string(total) + " elements");
+    throw CheckpointError(what + ": its slices cover " + std::to_string(covered) + " of its " + std::to_string(total) +
+                          " elements");
   }
   return total;
 }
@@ -655,8 +683,10 @@ std::vector<std::string_view> TensorProtos(std::string_view stored, const std::s
     Cursor s(c.Bytes(c.Varint64()), where);
     while (!s.done()) {
       const uint64_t stag = s.Varint64();
-      if ((stag >> 3) == 3 && (stag & 7u) == 2) out.push_back(s.Bytes(s.Varint64()));
-      else s.SkipField(static_cast<uint32_t>(stag & 7u));
+      if ((stag >> 3) == 3 && (stag & 7u) == 2)
+        out.push_back(s.Bytes(s.Varint64()));
+      else
+        s.SkipField(static_cast<uint32_t>(stag & 7u));
     }
   }
   return out;
@@ -664,8 +694,7 @@ std::vector<std::string_view> TensorProtos(std::string_view stored, const std::s
 
 void CheckReadable(const std::string& what, int32_t dt, bool strings) {
   if (StorageOf(dt).wire == Wire::kNone) {
-    throw CheckpointError(what + " has dtype " + dtype::Name(dt) +
-                          ", which a V1 checkpoint cannot hold");
+    throw CheckpointError(what + " has dtype " + dtype::Name(dt) + ", which a V1 checkpoint cannot hold");
   }
   if ((dt == dtype::kString) != strings) {
     throw CheckpointError(what + (strings ? " is not a string tensor" : " is a string tensor"));
@@ -730,8 +759,8 @@ void SliceReader::ReadWith(const std::string& name, const std::function<char*(si
 void SliceReader::ReadInto(const std::string& name, char* out, size_t size) const {
   ReadWith(name, [&](size_t bytes) {
     if (bytes != size) {
-      throw CheckpointError(files_[0] + ": tensor '" + name + "' has " + std::to_string(bytes) +
-                            " bytes, not the " + std::to_string(size) + " of the buffer given");
+      throw CheckpointError(files_[0] + ": tensor '" + name + "' has " + std::to_string(bytes) + " bytes, not the " +
+                            std::to_string(size) + " of the buffer given");
     }
     return out;
   });

@@ -42,48 +42,74 @@ struct Field {
 
 Field FieldOf(int32_t dt) {
   switch (dt) {
-    case dtype::kFloat: return {5, 4};
-    case dtype::kDouble: return {6, 8};
-    case dtype::kInt32: case dtype::kInt16: case dtype::kInt8: case dtype::kQInt8:
-    case dtype::kQInt16: case dtype::kQInt32: return {7, 10};
-    case dtype::kUInt8: case dtype::kQUInt8: return {7, 2};
-    case dtype::kUInt16: case dtype::kQUInt16: return {7, 3};
-    case dtype::kString: return {8, 10};  // (plus each string's bytes)
-    case dtype::kComplex64: return {9, 8};
-    case dtype::kInt64: return {10, 10};
-    case dtype::kBool: return {11, 1};
-    case dtype::kComplex128: return {12, 16};
-    case dtype::kHalf: return {13, 3};
-    default: return {};
+    case dtype::kFloat:
+      return {5, 4};
+    case dtype::kDouble:
+      return {6, 8};
+    case dtype::kInt32:
+    case dtype::kInt16:
+    case dtype::kInt8:
+    case dtype::kQInt8:
+    case dtype::kQInt16:
+    case dtype::kQInt32:
+      return {7, 10};
+    case dtype::kUInt8:
+    case dtype::kQUInt8:
+      return {7, 2};
+    case dtype::kUInt16:
+    case dtype::kQUInt16:
+      return {7, 3};
+    case dtype::kString:
+      return {8, 10};  // (plus each string's bytes)
+    case dtype::kComplex64:
+      return {9, 8};
+    case dtype::kInt64:
+      return {10, 10};
+    case dtype::kBool:
+      return {11, 1};
+    case dtype::kComplex128:
+      return {12, 16};
+    case dtype::kHalf:
+      return {13, 3};
+    default:
+      return {};
   }
 }
 
 // Element i of fixed-size dtype `dt` at `p` as the int64 protobuf stores in a varint field.
 int64_t VarintValue(int32_t dt, const char* p) {
   switch (dt) {
-    case dtype::kInt32: case dtype::kQInt32: {
+    case dtype::kInt32:
+    case dtype::kQInt32: {
       int32_t v;
       std::memcpy(&v, p, 4);
       return v;
     }
-    case dtype::kInt16: case dtype::kQInt16: {
+    case dtype::kInt16:
+    case dtype::kQInt16: {
       int16_t v;
       std::memcpy(&v, p, 2);
       return v;
     }
-    case dtype::kUInt16: case dtype::kQUInt16: case dtype::kHalf: {
+    case dtype::kUInt16:
+    case dtype::kQUInt16:
+    case dtype::kHalf: {
       uint16_t v;
       std::memcpy(&v, p, 2);
       return v;
     }
-    case dtype::kInt8: case dtype::kQInt8: return static_cast<int8_t>(*p);
-    case dtype::kBool: return *p != 0 ? 1 : 0;
+    case dtype::kInt8:
+    case dtype::kQInt8:
+      return static_cast<int8_t>(*p);
+    case dtype::kBool:
+      return *p != 0 ? 1 : 0;
     case dtype::kInt64: {
       int64_t v;
       std::memcpy(&v, p, 8);
       return v;
     }
-    default: return static_cast<uint8_t>(*p);  // uint8, quint8
+    default:
+      return static_cast<uint8_t>(*p);  // uint8, quint8
   }
 }
 
@@ -172,8 +198,8 @@ void WriteSlicesTo(const std::string& filename, const std::vector<WriteEntry>& e
                             dtype::Name(t.dtype) + ShapeString(t.shape));
     }
     for (const TensorSlice& other : t.slices) {
-      if (other == slice || ckpt_internal::Overlap(ckpt_internal::ResolveSlice(other, full),
-                                                  ckpt_internal::ResolveSlice(slice, full))) {
+      if (other == slice ||
+          ckpt_internal::Overlap(ckpt_internal::ResolveSlice(other, full), ckpt_internal::ResolveSlice(slice, full))) {
         throw CheckpointError(where + ": slice" + SliceShown("", slice) + " overlaps another slice given");
       }
     }

@@ -216,7 +216,8 @@ class Exporter {
         auto [it, added] = index.emplace(s.op, strips_.size());
         if (added) strips_.emplace_back();
         OpStrip& op = strips_[it->second];
-        auto attr = std::find_if(op.attrs.begin(), op.attrs.end(), [&](const OpStrip::Attr& a) { return a.name == s.attr; });
+        auto attr =
+            std::find_if(op.attrs.begin(), op.attrs.end(), [&](const OpStrip::Attr& a) { return a.name == s.attr; });
         if (attr == op.attrs.end()) attr = op.attrs.insert(op.attrs.end(), OpStrip::Attr{s.attr, {}});
         for (const std::string& v : s.values) attr->values.insert(v);
       }
@@ -231,7 +232,8 @@ class Exporter {
     const unsigned threads = ThreadCount(options_.threads);
     // Ranges of nodes, each written into its own buffer, then joined in node order
     // (more ranges than threads: a slow core does not hold up the rest).
-    const size_t chunks = threads <= 1 || n < kNodesPerChunk ? 1 : std::min<size_t>(n / kNodesPerChunk, size_t{threads} * 4);
+    const size_t chunks =
+        threads <= 1 || n < kNodesPerChunk ? 1 : std::min<size_t>(n / kNodesPerChunk, size_t{threads} * 4);
     ExportedNodes out;
     out.chunks.resize(chunks);
     std::vector<std::vector<uint32_t>> left(chunks);
@@ -299,9 +301,13 @@ class Exporter {
     int64_t outputs = rule->outputs;
     if (outputs == ExportOpRule::kOutputsByAttrs) {
       switch (CountOutputs(node, *rule, outputs, scratch)) {
-        case Count::kByCaller: return false;
-        case Count::kNotKnown: outputs = ExportOpRule::kOutputsNotKnown; break;
-        case Count::kCounted: break;
+        case Count::kByCaller:
+          return false;
+        case Count::kNotKnown:
+          outputs = ExportOpRule::kOutputsNotKnown;
+          break;
+        case Count::kCounted:
+          break;
       }
     }
     if (outputs == 0) {
@@ -332,12 +338,12 @@ class Exporter {
       list.append(s.data(), s.size());
     }
     attr.clear();
-    AppendField(attr, 1, list);                                      // AttrValue.list
+    AppendField(attr, 1, list);  // AttrValue.list
     std::string map_entry;
     AppendField(map_entry, 1, kKey);
     AppendField(map_entry, 2, attr);
     std::string field;
-    AppendField(field, 5, map_entry);                                // NodeDef.attr
+    AppendField(field, 5, map_entry);  // NodeDef.attr
     Emit(out, scratch.spans, field);
     return true;
   }
@@ -384,10 +390,9 @@ class Exporter {
     };
     std::string_view value;
     for (const ExportOpRule::OutputArg& a : rule.output_args) {
-      const bool present = a.type_list_attr.empty()
-                               ? (a.type_attr.empty() || find(a.type_attr, value)) &&
-                                     (a.number_attr.empty() || find(a.number_attr, value))
-                               : find(a.type_list_attr, value);
+      const bool present = a.type_list_attr.empty() ? (a.type_attr.empty() || find(a.type_attr, value)) &&
+                                                          (a.number_attr.empty() || find(a.number_attr, value))
+                                                    : find(a.type_list_attr, value);
       if (!present) return Count::kNotKnown;
     }
     count = 0;
@@ -486,9 +491,12 @@ class Exporter {
   // The shape of any output node `i` recorded none for (by its rule, the same for all).
   Shape MissingShape(size_t i, std::unordered_map<uint32_t, Shape>& memo) const {
     switch (rule_of_[i]->missing) {
-      case ExportOpRule::Missing::kUnknown: return {Shape::kUnknown, {}};
-      case ExportOpRule::Missing::kByCaller: return {Shape::kByCaller, {}};
-      case ExportOpRule::Missing::kInput0: break;
+      case ExportOpRule::Missing::kUnknown:
+        return {Shape::kUnknown, {}};
+      case ExportOpRule::Missing::kByCaller:
+        return {Shape::kByCaller, {}};
+      case ExportOpRule::Missing::kInput0:
+        break;
     }
     return Forwarded(static_cast<uint32_t>(i), memo);
   }
@@ -607,8 +615,10 @@ namespace {
 // A packed repeated field's payload: whole values of `kind`.
 bool PackedValues(WireSchema::Kind kind, std::string_view d) {
   switch (kind) {
-    case WireSchema::kFixed64: return d.size() % 8 == 0;
-    case WireSchema::kFixed32: return d.size() % 4 == 0;
+    case WireSchema::kFixed64:
+      return d.size() % 8 == 0;
+    case WireSchema::kFixed32:
+      return d.size() % 4 == 0;
     case WireSchema::kVarint: {
       const char* p = d.data();
       const char* end = p + d.size();
@@ -618,7 +628,8 @@ bool PackedValues(WireSchema::Kind kind, std::string_view d) {
       }
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -656,7 +667,8 @@ bool Surely(const WireSchema& schema, uint32_t message, std::string_view data, i
         p += len;
         switch (f.kind) {
           case WireSchema::kUnknown:
-          case WireSchema::kBytes: break;
+          case WireSchema::kBytes:
+            break;
           case WireSchema::kString:
             if (!wire::IsValidUtf8(payload)) return false;
             break;
@@ -668,7 +680,8 @@ bool Surely(const WireSchema& schema, uint32_t message, std::string_view data, i
         }
         break;
       }
-      default: return false;  // (groups, invalid wire types)
+      default:
+        return false;  // (groups, invalid wire types)
     }
   }
   return true;

@@ -201,8 +201,10 @@ void PageDropper::Advance(const void* upto, PageSink* sink) noexcept {
   const uintptr_t page = sink != nullptr ? uintptr_t{kHugePage} : PageSize();
   const char* stop = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(upto) & ~(page - 1));
   if (done_ == nullptr || stop <= done_) return;
-  if (sink != nullptr) RecyclePages(done_, stop, *sink);
-  else DropPages(done_, stop);
+  if (sink != nullptr)
+    RecyclePages(done_, stop, *sink);
+  else
+    DropPages(done_, stop);
   done_ = stop;
 }
 

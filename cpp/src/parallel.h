@@ -77,8 +77,10 @@ std::vector<size_t> GuidedSplit(size_t n, size_t parts, Work&& work) {
     size_t lo = bounds[p - 1], hi = n;  // the first i at or past the target
     while (lo < hi) {
       const size_t mid = lo + (hi - lo) / 2;
-      if (static_cast<double>(work(mid)) < target) lo = mid + 1;
-      else hi = mid;
+      if (static_cast<double>(work(mid)) < target)
+        lo = mid + 1;
+      else
+        hi = mid;
     }
     bounds[p] = lo;
   }

@@ -143,7 +143,8 @@ bool SkipGroup(const char*& p, const char* end, uint32_t number, int depth, Prob
       case wire::kEndGroup:
         if ((tag >> 3) != number) return Fail(problem, at, "end-group tag of another group");
         return true;
-      default: return Fail(problem, at, "invalid wire type");
+      default:
+        return Fail(problem, at, "invalid wire type");
     }
   }
   return Fail(problem, start, "unterminated group");
@@ -170,13 +171,20 @@ enum Action : uint8_t {
 constexpr uint8_t ActionOf(Message msg, uint32_t number, uint32_t wire_type) {
   if (number == 0) return kFieldZero;
   switch (wire_type) {
-    case wire::kVarint: return kVarintField;
-    case wire::kFixed64: return kFixed64Field;
-    case wire::kFixed32: return kFixed32Field;
-    case wire::kStartGroup: return kGroupField;
-    case wire::kEndGroup: return kEndGroupOutside;
-    case wire::kLengthDelimited: break;
-    default: return kBadWireType;
+    case wire::kVarint:
+      return kVarintField;
+    case wire::kFixed64:
+      return kFixed64Field;
+    case wire::kFixed32:
+      return kFixed32Field;
+    case wire::kStartGroup:
+      return kGroupField;
+    case wire::kEndGroup:
+      return kEndGroupOutside;
+    case wire::kLengthDelimited:
+      break;
+    default:
+      return kBadWireType;
   }
   // (a length-delimited field: bytes, a string, a message, packed scalars of a repeated
   // field; a singular scalar's is an unknown field, as is a field not in the schema)
@@ -184,12 +192,18 @@ constexpr uint8_t ActionOf(Message msg, uint32_t number, uint32_t wire_type) {
   if (i < 0) return kSkipBytes;
   const attr_schema::Field* fs = &attr_schema::kMessages[msg].fields[i];
   switch (fs->kind) {
-    case attr_schema::kString: return kStringField;
-    case attr_schema::kMessage: return static_cast<uint8_t>(kSubMessage + fs->msg);
-    case attr_schema::kBytes: return kSkipBytes;
-    case attr_schema::kF32: return fs->label == attr_schema::kRepeated ? kPackedFixed32 : kSkipBytes;
-    case attr_schema::kF64: return fs->label == attr_schema::kRepeated ? kPackedFixed64 : kSkipBytes;
-    default: return fs->label == attr_schema::kRepeated ? kPackedVarints : kSkipBytes;  // (the varint kinds)
+    case attr_schema::kString:
+      return kStringField;
+    case attr_schema::kMessage:
+      return static_cast<uint8_t>(kSubMessage + fs->msg);
+    case attr_schema::kBytes:
+      return kSkipBytes;
+    case attr_schema::kF32:
+      return fs->label == attr_schema::kRepeated ? kPackedFixed32 : kSkipBytes;
+    case attr_schema::kF64:
+      return fs->label == attr_schema::kRepeated ? kPackedFixed64 : kSkipBytes;
+    default:
+      return fs->label == attr_schema::kRepeated ? kPackedVarints : kSkipBytes;  // (the varint kinds)
   }
 }
 
@@ -244,14 +258,14 @@ bool Walk(const Message root, const std::string_view bytes, const int root_depth
       const char* data;
       size_t len;
       // A length-delimited field's payload: [data, p).
-#define FASTMETA_TAKE_PAYLOAD()                                                              \
-  if (p < end && static_cast<uint8_t>(*p) < 0x80 && static_cast<uint8_t>(*p) < end - p) {   \
-    len = static_cast<uint8_t>(*p);                                                         \
-    data = p + 1;                                                                           \
-  } else {                                                                                  \
-    if (!ReadLength(p, end, len)) return Fail(problem, value, kPastEnd);                    \
-    data = p;                                                                               \
-  }                                                                                         \
+#define FASTMETA_TAKE_PAYLOAD()                                                           \
+  if (p < end && static_cast<uint8_t>(*p) < 0x80 && static_cast<uint8_t>(*p) < end - p) { \
+    len = static_cast<uint8_t>(*p);                                                       \
+    data = p + 1;                                                                         \
+  } else {                                                                                \
+    if (!ReadLength(p, end, len)) return Fail(problem, value, kPastEnd);                  \
+    data = p;                                                                             \
+  }                                                                                       \
   p = data + len
       if (action >= kSubMessage) {
         FASTMETA_TAKE_PAYLOAD();
@@ -275,8 +289,10 @@ bool Walk(const Message root, const std::string_view bytes, const int root_depth
       }
       switch (action) {
         case kVarintField:
-          if (p < end && static_cast<uint8_t>(*p) < 0x80) ++p;
-          else if (!SkipVarint(p, end)) return Fail(problem, value, kBadVarint);
+          if (p < end && static_cast<uint8_t>(*p) < 0x80)
+            ++p;
+          else if (!SkipVarint(p, end))
+            return Fail(problem, value, kBadVarint);
           break;
         case kFixed64Field:
           if (end - p < 8) return Fail(problem, value, kTruncatedFixed);
@@ -289,9 +305,12 @@ bool Walk(const Message root, const std::string_view bytes, const int root_depth
         case kGroupField:
           if (!SkipGroup(p, end, tag >> 3, depth + 1, problem)) return false;
           break;
-        case kFieldZero: return Fail(problem, at, "invalid field number 0");
-        case kBadWireType: return Fail(problem, at, "invalid wire type");
-        case kEndGroupOutside: return Fail(problem, at, "end-group tag outside a group");
+        case kFieldZero:
+          return Fail(problem, at, "invalid field number 0");
+        case kBadWireType:
+          return Fail(problem, at, "invalid wire type");
+        case kEndGroupOutside:
+          return Fail(problem, at, "end-group tag outside a group");
         case kStringField:
           FASTMETA_TAKE_PAYLOAD();
           if (!wire::IsValidUtf8(std::string_view(data, len))) {
@@ -310,7 +329,8 @@ bool Walk(const Message root, const std::string_view bytes, const int root_depth
           FASTMETA_TAKE_PAYLOAD();
           if (len % 8 != 0) return Fail(problem, at, "packed field ends inside a value");
           break;
-        default: break;  // (taken above)
+        default:
+          break;  // (taken above)
       }
 #undef FASTMETA_TAKE_PAYLOAD
     }
@@ -364,7 +384,8 @@ bool CheckSchema(const WireSchema& schema, uint32_t message, const char* p, cons
       case wire::kStartGroup:
         if (!SkipGroup(p, end, number, depth + 1, problem)) return false;
         break;
-      case wire::kEndGroup: return Fail(problem, at, "end-group tag outside a group");
+      case wire::kEndGroup:
+        return Fail(problem, at, "end-group tag outside a group");
       case wire::kLengthDelimited: {
         size_t len;
         if (!ReadLength(p, end, len)) return Fail(problem, value, kPastEnd);
@@ -398,11 +419,13 @@ bool CheckSchema(const WireSchema& schema, uint32_t message, const char* p, cons
             }
             break;
           }
-          default: break;  // (bytes, unknown)
+          default:
+            break;  // (bytes, unknown)
         }
         break;
       }
-      default: return Fail(problem, at, "invalid wire type");
+      default:
+        return Fail(problem, at, "invalid wire type");
     }
   }
   return true;

@@ -5,11 +5,12 @@
 //   4. choose final names (scope prefix, _k suffixes against the target graph) and devices;
 //   5. write each NodeDef once, copying untouched fields byte for byte.
 #include "fastmeta/rewriter.h"
-#include "fastmeta/memory.h"
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+
+#include "fastmeta/memory.h"
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -24,11 +25,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include "attr_value.h"
 #include "fastmeta/errors.h"
 #include "fastmeta/mapped_file.h"
 #include "fastmeta/names.h"
 #include "fastmeta/wire.h"
-#include "attr_value.h"
 #include "hash.h"
 #include "parallel.h"
 #include "proto_check.h"
@@ -50,7 +51,6 @@ bool NameSet::HasPrefix(std::string_view name) const { return prefixes_.count(st
 void NameSet::ForEachName(const std::function<void(std::string_view)>& visit) const {
   for (const std::string& name : names_) visit(name);
 }
-
 
 size_t RewrittenGraph::graph_def_size() const {
   size_t total = 0;
@@ -121,7 +121,8 @@ void BuildPrefixTable(std::vector<PrefixEntry>& table, size_t n, const NameOf& n
     const size_t same = CommonPrefixSize(nm, previous);
     for (size_t pos = nm.find('/'); pos != std::string_view::npos; pos = nm.find('/', pos + 1)) {
       // (the previous name has this scope too when they match up to and including the '/')
-      if (pos >= same) found.push_back({HashName(nm.substr(0, pos)), static_cast<uint32_t>(i + 1), static_cast<uint32_t>(pos)});
+      if (pos >= same)
+        found.push_back({HashName(nm.substr(0, pos)), static_cast<uint32_t>(i + 1), static_cast<uint32_t>(pos)});
     }
     previous = nm;
   }
@@ -498,11 +499,40 @@ inline bool TypesCompatible(uint8_t expected, uint8_t actual) {
 
 // TensorFlow's names of the DataTypes (DataTypeString: "float", "float_ref", ...).
 std::string DataTypeName(int t) {
-  static const char* const kNames[kMaxDataType + 1] = {
-      "invalid", "float", "double", "int32", "uint8", "int16", "int8", "string", "complex64", "int64", "bool",
-      "qint8", "quint8", "qint32", "bfloat16", "qint16", "quint16", "uint16", "complex128", "half", "resource",
-      "variant", "uint32", "uint64", "float8_e5m2", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e4m3b11fnuz",
-      "float8_e5m2fnuz", "int4", "uint4", "int2", "uint2", "float4_e2m1fn"};
+  static const char* const kNames[kMaxDataType + 1] = {"invalid",
+                                                       "float",
+                                                       "double",
+                                                       "int32",
+                                                       "uint8",
+                                                       "int16",
+                                                       "int8",
+                                                       "string",
+                                                       "complex64",
+                                                       "int64",
+                                                       "bool",
+                                                       "qint8",
+                                                       "quint8",
+                                                       "qint32",
+                                                       "bfloat16",
+                                                       "qint16",
+                                                       "quint16",
+                                                       "uint16",
+                                                       "complex128",
+                                                       "half",
+                                                       "resource",
+                                                       "variant",
+                                                       "uint32",
+                                                       "uint64",
+                                                       "float8_e5m2",
+                                                       "float8_e4m3fn",
+                                                       "float8_e4m3fnuz",
+                                                       "float8_e4m3b11fnuz",
+                                                       "float8_e5m2fnuz",
+                                                       "int4",
+                                                       "uint4",
+                                                       "int2",
+                                                       "uint2",
+                                                       "float4_e2m1fn"};
   if (t >= 1 && t <= kMaxDataType) return kNames[t];
   if (t > kRefOffset && t <= kRefOffset + kMaxDataType) return std::string(kNames[t - kRefOffset]) + "_ref";
   return "unknown dtype enum (" + std::to_string(t) + ")";
@@ -546,7 +576,9 @@ struct MapKey {
   bool operator==(const MapKey& o) const { return index == o.index && node == o.node; }
 };
 struct MapKeyHash {
-  size_t operator()(const MapKey& k) const { return std::hash<std::string>{}(k.node) * 31 + static_cast<size_t>(k.index + 1); }
+  size_t operator()(const MapKey& k) const {
+    return std::hash<std::string>{}(k.node) * 31 + static_cast<size_t>(k.index + 1);
+  }
 };
 
 struct InputMapEntry {
@@ -625,7 +657,8 @@ class Rewriter {
     }
     for (std::string_view part : op_list_parts) result_->op_list_.append(part.data(), part.size());
     op_list_origin_ = origin_;
-    if (!opts_.variable_collections.empty() && opts_.variable_prefix == prefix_slash_) ReadVariableCollections(rest.view());
+    if (!opts_.variable_collections.empty() && opts_.variable_prefix == prefix_slash_)
+      ReadVariableCollections(rest.view());
     return Run(graph_parts, op_list_parts);
   }
 
@@ -747,7 +780,8 @@ class Rewriter {
         std::string_view attr_name, default_value;
         const bool has_default = ReadAttrDef(op_name, of.data, origin, depth + 1, attr_name, default_value);
         attr_names.push_back(attr_name);
-        if (default_value.data() == nullptr && !function) sig.required.push_back(ReadRequired(of.data, origin, depth + 1));
+        if (default_value.data() == nullptr && !function)
+          sig.required.push_back(ReadRequired(of.data, origin, depth + 1));
         if (has_default) {
           bool replaced = false;
           for (auto& d : defaults) {
@@ -813,10 +847,14 @@ class Rewriter {
     Reader r(attr_def, origin, depth);
     Field f;
     while (r.Next(f)) {
-      if (f.number == 1 && IsBytes(f)) out.name = StringOf(f, "AttrDef.name", origin);
-      else if (f.number == 2 && IsBytes(f)) out.type = StringOf(f, "AttrDef.type", origin);
-      else if (f.number == 5 && f.type == wire::kVarint) has_minimum = f.varint != 0;
-      else if (f.number == 6 && f.type == wire::kVarint) out.minimum = static_cast<int64_t>(f.varint);
+      if (f.number == 1 && IsBytes(f))
+        out.name = StringOf(f, "AttrDef.name", origin);
+      else if (f.number == 2 && IsBytes(f))
+        out.type = StringOf(f, "AttrDef.type", origin);
+      else if (f.number == 5 && f.type == wire::kVarint)
+        has_minimum = f.varint != 0;
+      else if (f.number == 6 && f.type == wire::kVarint)
+        out.minimum = static_cast<int64_t>(f.varint);
     }
     if (!has_minimum) out.minimum = 0;
     return out;
@@ -843,9 +881,9 @@ class Rewriter {
     }
     proto_check::Problem problem;
     if (has_default && !proto_check::Check(proto_check::kAttrValue, default_value, depth + 1, problem)) {
-      throw ParseError("OpDef " + Quote(op_name) + ": malformed AttrDef: attr " + Quote(name) + " default_value: " +
-                           problem.what,
-                       static_cast<size_t>(problem.at - (origin != nullptr ? origin : origin_)));
+      throw ParseError(
+          "OpDef " + Quote(op_name) + ": malformed AttrDef: attr " + Quote(name) + " default_value: " + problem.what,
+          static_cast<size_t>(problem.at - (origin != nullptr ? origin : origin_)));
     }
     return has_default && !(!name.empty() && name[0] == '_');
   }
@@ -858,18 +896,25 @@ class Rewriter {
     Reader r(arg_def, origin, depth);
     Field f;
     while (r.Next(f)) {
-      if (f.number == 5 && IsBytes(f)) number_attr = StringOf(f, "ArgDef.number_attr", origin);
-      else if (f.number == 6 && IsBytes(f)) type_list_attr = StringOf(f, "ArgDef.type_list_attr", origin);
-      else if (f.number == 4 && IsBytes(f)) type_attr = StringOf(f, "ArgDef.type_attr", origin);
-      else if (f.number == 3 && f.type == wire::kVarint && IsBaseType(f.varint)) type.fixed = static_cast<uint8_t>(f.varint);
-      else if (f.number == 16 && f.type == wire::kVarint) type.ref = f.varint != 0 ? kRefOffset : 0;
+      if (f.number == 5 && IsBytes(f))
+        number_attr = StringOf(f, "ArgDef.number_attr", origin);
+      else if (f.number == 6 && IsBytes(f))
+        type_list_attr = StringOf(f, "ArgDef.type_list_attr", origin);
+      else if (f.number == 4 && IsBytes(f))
+        type_attr = StringOf(f, "ArgDef.type_attr", origin);
+      else if (f.number == 3 && f.type == wire::kVarint && IsBaseType(f.varint))
+        type.fixed = static_cast<uint8_t>(f.varint);
+      else if (f.number == 16 && f.type == wire::kVarint)
+        type.ref = f.varint != 0 ? kRefOffset : 0;
     }
     if (type.fixed == 0 && !type_attr.empty()) {
       size_t t = 0;
       while (t < sig.type_attrs.size() && sig.type_attrs[t].name != type_attr) ++t;
       if (t == sig.type_attrs.size()) sig.type_attrs.push_back({type_attr, 0});
-      if (t < Signature::kNoTypeAttr) type.type_attr = static_cast<uint8_t>(t);
-      else sig.types_known = false;
+      if (t < Signature::kNoTypeAttr)
+        type.type_attr = static_cast<uint8_t>(t);
+      else
+        sig.types_known = false;
     }
     // (TensorFlow's OpDef rules: number_attr or type_list_attr, never both.)
     const std::string_view count = !number_attr.empty() ? number_attr : type_list_attr;
@@ -882,8 +927,10 @@ class Rewriter {
     while (k < sig.count_attrs.size() && sig.count_attrs[k].name != count) ++k;
     if (k == sig.count_attrs.size()) sig.count_attrs.push_back({count, number_attr.empty(), {}, false});
     args.counted.push_back(k);
-    if (k < kMaxCountAttrs) type.count = static_cast<int8_t>(k);
-    else sig.types_known = false;
+    if (k < kMaxCountAttrs)
+      type.count = static_cast<int8_t>(k);
+    else
+      sig.types_known = false;
     types.push_back(type);
   }
 
@@ -927,8 +974,10 @@ class Rewriter {
       Reader r(attr_value, attr_value.data(), 0);  // (malformed: not checked here)
       Field f;
       while (r.Next(f)) {
-        if (f.number == 6 && f.type == wire::kVarint) type = IsBaseType(f.varint) ? static_cast<int>(f.varint) : 0;
-        else if (f.number >= 1 && f.number <= 10) type = 0;
+        if (f.number == 6 && f.type == wire::kVarint)
+          type = IsBaseType(f.varint) ? static_cast<int>(f.varint) : 0;
+        else if (f.number >= 1 && f.number <= 10)
+          type = 0;
       }
     } catch (const ParseError&) {
       return 0;  // (malformed: not checked here)
@@ -950,7 +999,8 @@ class Rewriter {
     const char* from = graph.data();
     if (threads_ >= 2 && graph.size() >= kSplitScanMin) from = ScanInHalves(graph);
     const char* const end = graph.data() + graph.size();
-    ScanFields(graph.substr(static_cast<size_t>(from - graph.data())), end, [this](const Field& f) { TakeGraphField(f); });
+    ScanFields(graph.substr(static_cast<size_t>(from - graph.data())), end,
+               [this](const Field& f) { TakeGraphField(f); });
   }
 
   // A field of the GraphDef, in file order. (node, library and debug_info of another
@@ -992,8 +1042,8 @@ class Rewriter {
     const char* prefetched = range.data();
     const char* at = range.data();
     while (at < stop && r.Next(f)) {
-      const char* want = range_end - f.raw.data() > static_cast<ptrdiff_t>(kPrefetchAhead) ? f.raw.data() + kPrefetchAhead
-                                                                                           : range_end;
+      const char* want =
+          range_end - f.raw.data() > static_cast<ptrdiff_t>(kPrefetchAhead) ? f.raw.data() + kPrefetchAhead : range_end;
       for (; prefetched < want; prefetched += 64) __builtin_prefetch(prefetched);
       take(f);
       at = f.raw.data() + f.raw.size();
@@ -1025,8 +1075,10 @@ class Rewriter {
       second_nodes.reserve(static_cast<size_t>(end - sync) / 64 + 16);
       try {
         ScanFields(std::string_view(sync, static_cast<size_t>(end - sync)), end, [&](const Field& f) {
-          if (f.number == 1 && IsBytes(f)) second_nodes.push_back(f.data);
-          else second_other.push_back(f);
+          if (f.number == 1 && IsBytes(f))
+            second_nodes.push_back(f.data);
+          else
+            second_other.push_back(f);
         });
         second_ok = true;
       } catch (const ParseError&) {
@@ -1056,7 +1108,9 @@ class Rewriter {
             at_end = true;
             break;
           }
-          if (f.number != 1 || f.type != wire::kLengthDelimited || f.data.empty() || static_cast<uint8_t>(f.data[0]) != 0x0a) break;
+          if (f.number != 1 || f.type != wire::kLengthDelimited || f.data.empty() ||
+              static_cast<uint8_t>(f.data[0]) != 0x0a)
+            break;
         }
       } catch (const ParseError&) {
         continue;  // not a run of fields from here
@@ -1139,7 +1193,7 @@ class Rewriter {
       size_t released = a;
       for (size_t i = a; i < b; ++i) {
         ::new (static_cast<void*>(&nodes_[i])) RawNode();  // (sized without being constructed)
-        try {  // (no cost unless something throws)
+        try {                                              // (no cost unless something throws)
           ParseNode(node_spans_[i], nodes_[i], inputs, strings, input_strings, device, num_outputs_[i], op_cache,
                     in_types, out_types_[i], part_mixed_types_[part]);
         } catch (const ParseError& e) {
@@ -1153,7 +1207,8 @@ class Rewriter {
         }
       }
       part_input_strings_end_[part] = input_strings;
-      if (b > released) ReleaseInput(node_spans_[released].data(), node_spans_[b - 1].data() + node_spans_[b - 1].size());
+      if (b > released)
+        ReleaseInput(node_spans_[released].data(), node_spans_[b - 1].data() + node_spans_[b - 1].size());
       InsertNames(a, b, duplicate);
     });
     FillLaterVector<uint8_t>().swap(num_outputs_);  // (in the name table now)
@@ -1242,7 +1297,8 @@ class Rewriter {
     const size_t h = op.size() * 31u + static_cast<unsigned char>(op[0]) * 7u +
                      static_cast<unsigned char>(op[op.size() / 2]) * 3u + static_cast<unsigned char>(op.back());
     OpCache::Slot& slot = cache.slots[h & (OpCache::kSlots - 1)];
-    if (slot.size == op.size() && SameBytes(std::string_view(slot.op, slot.size), op)) return {slot.defaults, slot.signature};
+    if (slot.size == op.size() && SameBytes(std::string_view(slot.op, slot.size), op))
+      return {slot.defaults, slot.signature};
     slot.defaults = DefaultsOf(op);
     slot.signature = SignatureOf(op);
     std::memcpy(slot.op, op.data(), op.size());
@@ -1379,9 +1435,9 @@ class Rewriter {
   // input's index in `inputs`: see TypeNode. (Written once the node is read: a byte
   // store may alias anything, so one per input as it is read would make the compiler
   // reload the rest.)
-  void ParseNode(std::string_view bytes, RawNode& node, LargeVector<InputRef>& inputs, char*& strings, char*& input_strings,
-                 std::string_view& device_out, uint8_t& outputs_out, OpCache& op_cache, uint8_t* in_types,
-                 uint8_t& type_out, std::vector<uint8_t>& mixed_types) {
+  void ParseNode(std::string_view bytes, RawNode& node, LargeVector<InputRef>& inputs, char*& strings,
+                 char*& input_strings, std::string_view& device_out, uint8_t& outputs_out, OpCache& op_cache,
+                 uint8_t* in_types, uint8_t& type_out, std::vector<uint8_t>& mixed_types) {
     node.bytes = bytes;
     std::string_view name, op, device, class_list, class_value;
     // The op's signature and, once seen, the node's values of its count attrs (bit c of
@@ -1409,8 +1465,8 @@ class Rewriter {
     const char* key_data[32];
     uint32_t key_size[32];
     size_t num_keys = 0;
-    bool check_unset = false;  // the op has attrs without a default (Signature::required)
-    bool unset_attr = false;   // an attr holds no value
+    bool check_unset = false;     // the op has attrs without a default (Signature::required)
+    bool unset_attr = false;      // an attr holds no value
     uint64_t required_sizes = 0;  // the op's Signature::required_sizes (0: none to check)
     uint64_t required_seen = 0;   // bit i: an entry keyed required[i] (Signature::required_all)
     const char* base = bytes.data();
@@ -1430,14 +1486,18 @@ class Rewriter {
       } else if (num <= 4) {
         if (state != 0) simple = false;
       } else if (state != 2) {
-        if (state == 1) node.attr_end = rel(f.raw.data());
-        else node.attr_begin = node.attr_end = rel(f.raw.data());
+        if (state == 1)
+          node.attr_end = rel(f.raw.data());
+        else
+          node.attr_begin = node.attr_end = rel(f.raw.data());
         state = 2;
       }
       switch (num) {
         // Names and inputs must follow TensorFlow's ASCII name rules (checked below and
         // when inputs are resolved), so their UTF-8 check would be redundant.
-        case 1: name = f.data; break;
+        case 1:
+          name = f.data;
+          break;
         case 2:
           op = StringOf(f, "NodeDef.op");
           node.defaults = nullptr;
@@ -1463,7 +1523,9 @@ class Rewriter {
           data_inputs += ref.index >= 0 ? 1 : 0;
           break;
         }
-        case 4: device = StringOf(f, "NodeDef.device"); break;
+        case 4:
+          device = StringOf(f, "NodeDef.device");
+          break;
         case 5: {
           std::string_view key, value;
           SplitAttrEntry(f.data, key, value);
@@ -1514,8 +1576,10 @@ class Rewriter {
             if (defaults != nullptr) {
               for (size_t d = 0; d < defaults->size() && d < 32; ++d) {
                 if (SameBytes((*defaults)[d].first, key)) {
-                  if (AttrIsSet(value)) present |= 1u << d;
-                  else simple = false;  // present but unset: replaced in place by the slow path
+                  if (AttrIsSet(value))
+                    present |= 1u << d;
+                  else
+                    simple = false;  // present but unset: replaced in place by the slow path
                 }
               }
             }
@@ -1524,12 +1588,15 @@ class Rewriter {
         }
         // (copied through unparsed, as is an unknown field, which the reader has checked)
         case 6:
-          if (f.type == wire::kLengthDelimited) CheckNodeField(bytes, proto_check::kDebugInfo, f.data, node_depth_ + 1, {});
+          if (f.type == wire::kLengthDelimited)
+            CheckNodeField(bytes, proto_check::kDebugInfo, f.data, node_depth_ + 1, {});
           break;
         case 7:
-          if (f.type == wire::kLengthDelimited) CheckNodeField(bytes, proto_check::kFullType, f.data, node_depth_ + 1, {});
+          if (f.type == wire::kLengthDelimited)
+            CheckNodeField(bytes, proto_check::kFullType, f.data, node_depth_ + 1, {});
           break;
-        default: break;
+        default:
+          break;
       }
     }
     if (state == 1) node.attr_end = static_cast<uint32_t>(bytes.size());
@@ -1537,7 +1604,8 @@ class Rewriter {
       // (rare: attr entries came before the op field, read before its signature was
       // known: their counts and types are read again, as TensorFlow checks the node
       // whatever its fields' order)
-      RecountAttrs(bytes, sig, count_values, count_sizes, count_set, type_names, num_type_names, type_name_sizes, types);
+      RecountAttrs(bytes, sig, count_values, count_sizes, count_set, type_names, num_type_names, type_name_sizes,
+                   types);
     }
     if (node.defaults != nullptr && node.defaults->size() > 32) simple = false;
     if (node.defaults != nullptr) {
@@ -1575,7 +1643,8 @@ class Rewriter {
     if (sig != nullptr) {
       int64_t values[kMaxCountAttrs];
       if (sig->fixed()) {
-        if (data_inputs != sig->inputs.fixed && opts_.check_signatures) ThrowInputCount(node, sig->inputs.fixed, data_inputs);
+        if (data_inputs != sig->inputs.fixed && opts_.check_signatures)
+          ThrowInputCount(node, sig->inputs.fixed, data_inputs);
         if (sig->outputs.fixed < kUnknownOutputs) outputs_out = static_cast<uint8_t>(sig->outputs.fixed);
       } else {
         outputs_out = CheckCountedSignature(node, *sig, count_values, count_sizes, count_set, data_inputs, values);
@@ -1617,8 +1686,9 @@ class Rewriter {
       what.resize(what.size() - suffix.size());
     }
     std::string_view name;
-    const std::string node = ReadableName(bytes, name) ? "Node " + Quote(name)
-                                                       : "Node #" + std::to_string(i) + " of the GraphDef (its name not readable)";
+    const std::string node = ReadableName(bytes, name)
+                                 ? "Node " + Quote(name)
+                                 : "Node #" + std::to_string(i) + " of the GraphDef (its name not readable)";
     throw ParseError(node + ": malformed NodeDef: " + what, e.offset());
   }
 
@@ -1666,12 +1736,15 @@ class Rewriter {
           }
           p += v;
           break;
-        case wire::kStartGroup: ++groups; break;
+        case wire::kStartGroup:
+          ++groups;
+          break;
         case wire::kEndGroup:
           if (groups == 0) return found;
           --groups;
           break;
-        default: return found;
+        default:
+          return found;
       }
     }
     return found;
@@ -1694,11 +1767,10 @@ class Rewriter {
     while (r.Next(f)) {
       if (f.number == 1 && f.type == wire::kLengthDelimited) name = f.data;
     }
-    const std::string what = msg == proto_check::kAttrValue    ? "attr " + Quote(key) + " value"
+    const std::string what = msg == proto_check::kAttrValue   ? "attr " + Quote(key) + " value"
                              : msg == proto_check::kDebugInfo ? std::string("experimental_debug_info")
                                                               : std::string("experimental_type");
-    throw ParseError("Node " + Quote(name) + ": malformed NodeDef: " + what + ": " + problem.what,
-                     Offset(problem.at));
+    throw ParseError("Node " + Quote(name) + ": malformed NodeDef: " + what + ": " + problem.what, Offset(problem.at));
   }
 
   // Refuses a node whose attr without a default holds no value (the last entry of its
@@ -1723,8 +1795,8 @@ class Rewriter {
       if (AttrIsSet(last)) continue;
       const std::string where = "Node " + Quote(node.name()) + " (op " + Quote(node.op()) + "): ";
       if (attr.type.substr(0, 5) != "list(") {
-        throw GraphError(where + "AttrValue missing value with expected type '" + std::string(attr.type) + "' for attr '" +
-                             std::string(attr.name) + "'",
+        throw GraphError(where + "AttrValue missing value with expected type '" + std::string(attr.type) +
+                             "' for attr '" + std::string(attr.name) + "'",
                          std::string(node.name()));
       }
       if (attr.minimum > 0) {
@@ -1850,8 +1922,9 @@ class Rewriter {
   // inputs takes (in_types[j]; left 0 where not known), and the summary of its
   // outputs' (type_out, see OutputTypeSummary; a list of them in mixed_types when they
   // differ). (ParseNode does the usual cases itself: TypeNode the others.)
-  __attribute__((noinline)) void TypeNode(RawNode& node, const NodeAttrs& attrs, uint32_t data_inputs, uint8_t* in_types,
-                                          uint8_t& type_out, std::vector<uint8_t>& mixed_types) const {
+  __attribute__((noinline)) void TypeNode(RawNode& node, const NodeAttrs& attrs, uint32_t data_inputs,
+                                          uint8_t* in_types, uint8_t& type_out,
+                                          std::vector<uint8_t>& mixed_types) const {
     const Signature& sig = attrs.sig;
     if (!sig.simple_inputs) {
       uint32_t j = 0;
@@ -1889,13 +1962,14 @@ class Rewriter {
       if (values[c] < 0 && attr.has_default) values[c] = CountOf(attr.default_value, attr.is_type_list);
     }
     const int64_t expected = ArgCountOf(sig.inputs, values);
-    if (expected >= 0 && expected != data_inputs && opts_.check_signatures) ThrowInputCount(node, expected, data_inputs);
+    if (expected >= 0 && expected != data_inputs && opts_.check_signatures)
+      ThrowInputCount(node, expected, data_inputs);
     const int64_t outputs = ArgCountOf(sig.outputs, values);
     return outputs >= 0 && outputs < kUnknownOutputs ? static_cast<uint8_t>(outputs) : kUnknownOutputs;
   }
 
   [[noreturn]] __attribute__((noinline, cold)) static void ThrowInputCount(const RawNode& node, int64_t expected,
-                                                                          uint32_t data_inputs) {
+                                                                           uint32_t data_inputs) {
     throw GraphError("Node " + Quote(node.name()) + ": op " + Quote(node.op()) + " takes " + std::to_string(expected) +
                          " data input" + (expected == 1 ? "" : "s") + " (by its OpDef), the NodeDef has " +
                          std::to_string(data_inputs),
@@ -1937,8 +2011,10 @@ class Rewriter {
     Field ef;
     while (er.Next(ef)) {
       if (!IsBytes(ef)) continue;  // (an unknown field of the map entry)
-      if (ef.number == 1) key = StringOf(ef, "NodeDef.attr key");
-      else if (ef.number == 2) value = ef.data;
+      if (ef.number == 1)
+        key = StringOf(ef, "NodeDef.attr key");
+      else if (ef.number == 2)
+        value = ef.data;
     }
   }
 
@@ -1951,10 +2027,10 @@ class Rewriter {
     uint32_t last = 0;
     while (r.Next(f)) {
       const uint32_t n = f.number;
-      const bool member = (n == 3 || n == 5 || n == 6)  ? f.type == wire::kVarint
-                          : n == 4                      ? f.type == wire::kFixed32
-                          : (n >= 1 && n <= 10)         ? f.type == wire::kLengthDelimited
-                                                        : false;
+      const bool member = (n == 3 || n == 5 || n == 6) ? f.type == wire::kVarint
+                          : n == 4                     ? f.type == wire::kFixed32
+                          : (n >= 1 && n <= 10)        ? f.type == wire::kLengthDelimited
+                                                       : false;
       if (member) last = n;
     }
     return last == 1;
@@ -2108,7 +2184,8 @@ class Rewriter {
       // The ops in a second pass, each node's parse record fetched ahead.
       constexpr size_t kAhead = 16;
       for (size_t k = 0; k < count; ++k) {
-        if (k + kAhead < count && index[k + kAhead] >= 0) __builtin_prefetch(&nodes_[static_cast<size_t>(index[k + kAhead])]);
+        if (k + kAhead < count && index[k + kAhead] >= 0)
+          __builtin_prefetch(&nodes_[static_cast<size_t>(index[k + kAhead])]);
         const int64_t i = index[k];
         found(k, i, i < 0 ? std::string_view() : nodes_[static_cast<size_t>(i)].op());
       }
@@ -2145,7 +2222,8 @@ class Rewriter {
     for (size_t m = 0; m < opts_.input_map.size(); ++m) {
       const auto& [key, value] = opts_.input_map[m];
       const int given = m < opts_.input_map_dtypes.size() ? opts_.input_map_dtypes[m] : 0;
-      const bool known = given > 0 && IsBaseType(static_cast<uint64_t>(given > kRefOffset ? given - kRefOffset : given));
+      const bool known =
+          given > 0 && IsBaseType(static_cast<uint64_t>(given > kRefOffset ? given - kRefOffset : given));
       const uint8_t dtype = known ? static_cast<uint8_t>(given) : 0;
       TensorRef k = ParseMapKey(key);
       TensorRef v = ParseTensorName(value);
@@ -2153,7 +2231,8 @@ class Rewriter {
       // importer: no input uses it, and it is reported only when x is not in the file.
       // (A key naming no node, "" or "^", is one no input uses: reported as unused.)
       const bool below_control = k.index < -1;
-      if (v.node.empty()) throw InputMapError("input_map value " + Quote(value) + " for key " + Quote(key) + " names no node");
+      if (v.node.empty())
+        throw InputMapError("input_map value " + Quote(value) + " for key " + Quote(key) + " names no node");
       if ((k.control() && !below_control) != v.control()) {
         throw InputMapError("input_map maps " + Quote(key) + " to " + Quote(value) +
                             ": a control input must map to a control input (\"^name\"), a tensor to a tensor");
@@ -2410,8 +2489,10 @@ class Rewriter {
         const Resolved& res = resolved_[nodes_[i].input_begin + j];
         if (res.index < 0) continue;
         const size_t src = static_cast<size_t>(res.src);
-        if (res.src >= 0 && (in_order_ ? src : size_t{position_[src]}) > pos) back_edges.emplace_back(i, j);
-        else CheckEdgeType(i, j);
+        if (res.src >= 0 && (in_order_ ? src : size_t{position_[src]}) > pos)
+          back_edges.emplace_back(i, j);
+        else
+          CheckEdgeType(i, j);
       }
     }
     for (const auto& [i, j] : back_edges) CheckEdgeType(i, j);
@@ -2448,30 +2529,37 @@ class Rewriter {
       int32_t controls = 0;
       bool back_edge = false;
       for (uint32_t j = 0; j < node.input_count; ++j) {
-        if (inputs[j].index < 0) ++controls;
-        else if (inputs[j].src >= 0 && IsNextIteration(nodes_[static_cast<size_t>(inputs[j].src)].op())) back_edge = true;
+        if (inputs[j].index < 0)
+          ++controls;
+        else if (inputs[j].src >= 0 && IsNextIteration(nodes_[static_cast<size_t>(inputs[j].src)].op()))
+          back_edge = true;
       }
       if (back_edge) count = controls + 1;
     }
     int32_t earlier = 0;
     for (uint32_t j = 0; j < node.input_count; ++j) {
-      if (inputs[j].src < 0) --count;  // mapped inputs count as already there
-      else if (static_cast<size_t>(inputs[j].src) < i) ++earlier;
+      if (inputs[j].src < 0)
+        --count;  // mapped inputs count as already there
+      else if (static_cast<size_t>(inputs[j].src) < i)
+        ++earlier;
     }
     pending_[i] = count;
     return count <= 0 || earlier >= count;
   }
 
   // Room for the output of nodes of `bytes` bytes in all, `count` of them.
-  size_t OutputEstimate(size_t bytes, size_t count) const { return bytes + count * (prefix_slash_.size() * 3 + 24) + 1; }
+  size_t OutputEstimate(size_t bytes, size_t count) const {
+    return bytes + count * (prefix_slash_.size() * 3 + 24) + 1;
+  }
 
   // Resolves the inputs of nodes [a, b) of a part; false when one of them is out of
   // GraphDef order (see CountPending).
   bool ResolveRange(size_t part, size_t a, size_t b, MappedInputs* mapped) {
     if (a == b) return true;
     const size_t base = part_input_base_[part];
-    LookupPipeline<LargeVector<InputRef>> pipeline(*this, part_inputs_[part], nodes_[a].input_begin - base,
-                                                   b < nodes_.size() ? nodes_[b].input_begin - base : total_inputs_ - base);
+    LookupPipeline<LargeVector<InputRef>> pipeline(
+        *this, part_inputs_[part], nodes_[a].input_begin - base,
+        b < nodes_.size() ? nodes_[b].input_begin - base : total_inputs_ - base);
     bool in_order = true;
     const uint8_t* in_types = check_types_ ? reinterpret_cast<const uint8_t*>(part_in_types_[part].get()) : nullptr;
     for (size_t i = a; i < b; ++i) in_order &= ResolveNode(i, part_inputs_[part], base, mapped, pipeline, in_types);
@@ -2629,9 +2717,9 @@ class Rewriter {
         }
         size_t first = 0;
         while (placed[first]) ++first;
-        throw GraphError("GraphDef has a cycle (not a while loop) through " + std::to_string(n - done) +
-                             " nodes, e.g. " + names,
-                         std::string(nodes_[first].name()));
+        throw GraphError(
+            "GraphDef has a cycle (not a while loop) through " + std::to_string(n - done) + " nodes, e.g. " + names,
+            std::string(nodes_[first].name()));
       }
       position_.resize(n);
       for (size_t k = 0; k < n; ++k) position_[order_[k]] = static_cast<uint32_t>(k);
@@ -2668,7 +2756,7 @@ class Rewriter {
       std::vector<uint32_t> renamed;  // the renamed nodes, in node order
       std::string names;              // their new names, one after the other
       std::vector<size_t> ends;       // where each ends in `names`
-      size_t error_pos = SIZE_MAX;                            // output position of the first error
+      size_t error_pos = SIZE_MAX;    // output position of the first error
       uint32_t error_node = 0;
       std::string error_name;
     };
@@ -2704,7 +2792,7 @@ class Rewriter {
         g->ForEachName([&](std::string_view name) {
           if (name.size() <= prefix_slash_.size() || name.compare(0, prefix_slash_.size(), prefix_slash_) != 0) return;
           const std::string_view rest = name.substr(prefix_slash_.size());
-          for (size_t end = rest.find('/'); ; end = rest.find('/', end + 1)) {
+          for (size_t end = rest.find('/');; end = rest.find('/', end + 1)) {
             const int64_t i = FindOriginal(rest.substr(0, end));
             if (i >= 0) clashing.push_back(static_cast<uint32_t>(i));
             if (end == std::string_view::npos) break;
@@ -2781,11 +2869,11 @@ class Rewriter {
   // into indices of device_table_.
   static constexpr uint32_t kBadDevice = 0xffffffffu;
   struct PartDevices {
-    std::deque<std::string> specs;  // the specs seen (the input's pages get dropped)
+    std::deque<std::string> specs;                                 // the specs seen (the input's pages get dropped)
     std::unordered_map<std::string_view, uint32_t, FastHash> ids;  // spec (in specs) -> id
     std::vector<std::string> canonical;                            // id - 1 -> canonical form
     std::vector<std::pair<uint32_t, std::string>> errors;          // (node, message) of bad specs
-    std::string_view last;  // consecutive nodes mostly share a device
+    std::string_view last;                                         // consecutive nodes mostly share a device
     uint32_t last_id = 0;
 
     uint32_t Intern(std::string_view spec, uint32_t node) {
@@ -2860,13 +2948,13 @@ class Rewriter {
       }
       LargeVector<uint32_t>& list = targets[part];
       list.reserve(2 * names.size());  // each target, and one end mark per colocated op
-      size_t next = 0;  // into names / owners / found
+      size_t next = 0;                 // into names / owners / found
       auto take_targets = [&](size_t i) {
         for (; next < owners.size() && owners[next] == i; ++next) {
           if (found[next] < 0) {
-            throw GraphError("Node " + Quote(nodes_[i].name()) + " expects to be colocated with unknown node " +
-                                 Quote(names[next]),
-                             std::string(nodes_[i].name()));
+            throw GraphError(
+                "Node " + Quote(nodes_[i].name()) + " expects to be colocated with unknown node " + Quote(names[next]),
+                std::string(nodes_[i].name()));
           }
           if (static_cast<size_t>(found[next]) != i) list.push_back(static_cast<uint32_t>(found[next]));
         }
@@ -2959,8 +3047,12 @@ class Rewriter {
     std::unordered_map<std::string_view, uint32_t, FastHash> shapes_kept;
     std::deque<std::string> shapes_keys;  // what shapes_kept's keys view (stable)
     char varint1[10], varint2[10];
-    std::string_view Varint(uint64_t v) { return {varint1, static_cast<size_t>(wire::WriteVarint(varint1, v) - varint1)}; }
-    std::string_view Varint2(uint64_t v) { return {varint2, static_cast<size_t>(wire::WriteVarint(varint2, v) - varint2)}; }
+    std::string_view Varint(uint64_t v) {
+      return {varint1, static_cast<size_t>(wire::WriteVarint(varint1, v) - varint1)};
+    }
+    std::string_view Varint2(uint64_t v) {
+      return {varint2, static_cast<size_t>(wire::WriteVarint(varint2, v) - varint2)};
+    }
   };
 
   void WriteClass(wire::Buffer& out, const RawNode& node, std::string_view attr_value, Scratch& s) {
@@ -3026,7 +3118,6 @@ class Rewriter {
     wire::PutBytes(s.entry_buf, 2, s.value_buf.view());
     wire::PutBytes(out, 5, s.entry_buf.view());
   }
-
 
   void Emit() {
     RewrittenGraph& g = *result_;
@@ -3117,13 +3208,16 @@ class Rewriter {
         }
       }
       const size_t first = a;  // (structured bindings cannot be captured before C++20)
-      auto first_pending = [&, first](size_t k) { return in_order_ ? static_cast<uint32_t>(k) : pending_min[k - first]; };
+      auto first_pending = [&, first](size_t k) {
+        return in_order_ ? static_cast<uint32_t>(k) : pending_min[k - first];
+      };
       const char* released = release ? nodes_[first_pending(a)].bytes.data() : nullptr;
       const char* input_end = nullptr;
       if (release) {
         uint32_t last = static_cast<uint32_t>(b - 1);
         if (!in_order_) {
-          last = *std::max_element(order_.begin() + static_cast<ptrdiff_t>(a), order_.begin() + static_cast<ptrdiff_t>(b));
+          last =
+              *std::max_element(order_.begin() + static_cast<ptrdiff_t>(a), order_.begin() + static_cast<ptrdiff_t>(b));
         }
         input_end = nodes_[last].bytes.data() + nodes_[last].bytes.size();
       }
@@ -3157,7 +3251,8 @@ class Rewriter {
             }
           }
           if (drop_scratch) {
-            while (written < b && (in_order_ ? written <= k : position_[written] >= a && position_[written] <= k)) ++written;
+            while (written < b && (in_order_ ? written <= k : position_[written] >= a && position_[written] <= k))
+              ++written;
             if (written < b) {
               drop_strings.Advance(nodes_[written].strings, output_sink());
               touched = static_cast<size_t>(sink.next - out.data());
@@ -3287,19 +3382,23 @@ class Rewriter {
     // which lies anywhere in memory.
     const bool local = local_inputs_ && node.simple;
     const bool spell = opts_.keep_input_spelling;
-    Reader local_reader(node.bytes.substr(0, local ? node.attr_begin : spell ? node.bytes.size() : 0), origin_,
-                        node_depth_);
+    Reader local_reader(node.bytes.substr(0, local   ? node.attr_begin
+                                             : spell ? node.bytes.size()
+                                                     : 0),
+                        origin_, node_depth_);
     Field local_field;
     for (uint32_t j = 0; j < node.input_count; ++j) {
       const Resolved& res = resolved_[node.input_begin + j];
-      Edge e{res.src >= 0 ? (in_order_ ? res.src : static_cast<int32_t>(position_[static_cast<size_t>(res.src)])) : res.src,
+      Edge e{res.src >= 0 ? (in_order_ ? res.src : static_cast<int32_t>(position_[static_cast<size_t>(res.src)]))
+                          : res.src,
              res.index};
       std::string_view a, b;
       if (local || spell) {
         // ParseNode read the same bytes: exactly input_count inputs, well formed.
         bool found = false;
         while (!found && local_reader.Next(local_field)) found = local_field.number == 3 && IsBytes(local_field);
-        if (!found) throw ParseError("node " + Quote(node.name()) + " changed while being read", Offset(node.bytes.data()));
+        if (!found)
+          throw ParseError("node " + Quote(node.name()) + " changed while being read", Offset(node.bytes.data()));
       }
       if (local) {
         a = prefix_slash_;
@@ -3464,7 +3563,8 @@ class Rewriter {
       copy_to(node.attr_end);
       if (node.defaults != nullptr && node.missing_defaults != 0) {
         for (size_t d = 0; d < node.defaults->size(); ++d) {
-          if (node.missing_defaults & (1u << d)) WriteDefault(out, (*node.defaults)[d].first, (*node.defaults)[d].second, s);
+          if (node.missing_defaults & (1u << d))
+            WriteDefault(out, (*node.defaults)[d].first, (*node.defaults)[d].second, s);
         }
       }
       if (node.bytes.size() > node.attr_end) out.append(base + node.attr_end, node.bytes.size() - node.attr_end);
@@ -3543,9 +3643,9 @@ class Rewriter {
   // How deep the nodes lie in the message protobuf parses (MetaGraphDef 0, GraphDef 1,
   // NodeDef 2; a GraphDef alone: NodeDef 1), for its nesting limit (see CheckNodeField),
   // and their attr values (under the map entry).
-  int meta_depth_ = 0;       // the MetaGraphDef's (RewriteOptions::depth)
-  int op_list_depth_ = 2;    // its stripped_op_list's (a GraphDef's op list alone: 0)
-  int graph_depth_ = 1;      // the GraphDef's (alone: 0)
+  int meta_depth_ = 0;     // the MetaGraphDef's (RewriteOptions::depth)
+  int op_list_depth_ = 2;  // its stripped_op_list's (a GraphDef's op list alone: 0)
+  int graph_depth_ = 1;    // the GraphDef's (alone: 0)
   int node_depth_ = 2;
   int attr_value_depth_ = 4;
   const RewriteOptions& opts_;
@@ -3557,7 +3657,8 @@ class Rewriter {
   mutable std::unordered_map<std::string_view, Signature, FastHash> op_signatures_;
   const OpRegistry* registry_ = nullptr;  // RewriteOptions::registry
   mutable std::mutex op_mutex_;
-  FillLaterVector<uint8_t> num_outputs_;  // per node, by ParseNode: its outputs (or kUnknownOutputs), until in the name table
+  FillLaterVector<uint8_t>
+      num_outputs_;  // per node, by ParseNode: its outputs (or kUnknownOutputs), until in the name table
   // The dtype check (RewriteOptions::check_types): per node, by ParseNode, its outputs'
   // dtype summary until in the name table (see OutputTypeSummary); per part, the type
   // each input takes (one entry per entry of part_inputs_) and the lists of the
@@ -3582,14 +3683,14 @@ class Rewriter {
   std::vector<size_t> part_begin_;  // part p parses, resolves and writes nodes [part_begin_[p], part_begin_[p + 1])
   size_t total_inputs_ = 0;
   bool in_order_ = false;
-  bool local_inputs_ = false;  // see EmitNode
-  FillLaterVector<Resolved> resolved_;  // every entry written by ResolveNode
+  bool local_inputs_ = false;              // see EmitNode
+  FillLaterVector<Resolved> resolved_;     // every entry written by ResolveNode
   FillLaterVector<int32_t> pending_;       // per node, by CountPending: inputs Order waits for
   FillLaterVector<uint32_t> input_begin_;  // per node, by CountPending: where its inputs begin (then the end)
   std::string graph_tail_;
-  FillLaterVector<NameSlot> name_table_;  // see NameSlot and Fingerprint()
+  FillLaterVector<NameSlot> name_table_;                  // see NameSlot and Fingerprint()
   std::unique_ptr<RewrittenGraph::Variables> variables_;  // see LookupVariables
-  FillLaterVector<uint64_t> name_hashes_;  // HashName of each original name (freed by ResolveInputs)
+  FillLaterVector<uint64_t> name_hashes_;                 // HashName of each original name (freed by ResolveInputs)
   std::vector<PrefixEntry> gdef_prefixes_;
   bool gdef_prefixes_built_ = false;
 
@@ -3601,14 +3702,14 @@ class Rewriter {
 
   FillLaterVector<uint32_t> order_;     // output position -> original index
   FillLaterVector<uint32_t> position_;  // original index -> output position
-  std::vector<uint32_t> renamed_;  // per node, an index into new_name_ends_ or kNone (empty: none renamed)
-  std::string new_names_;             // the renamed nodes' new names, one after the other
-  std::vector<size_t> new_name_ends_;  // where each ends in new_names_
+  std::vector<uint32_t> renamed_;       // per node, an index into new_name_ends_ or kNone (empty: none renamed)
+  std::string new_names_;               // the renamed nodes' new names, one after the other
+  std::vector<size_t> new_name_ends_;   // where each ends in new_names_
   std::string_view NewName(uint32_t k) const {
     const size_t begin = k == 0 ? 0 : new_name_ends_[k - 1];
     return std::string_view(new_names_).substr(begin, new_name_ends_[k] - begin);
   }
-  FillLaterVector<uint32_t> devices_;      // per node: see PartDevices
+  FillLaterVector<uint32_t> devices_;  // per node: see PartDevices
   std::vector<PartDevices> part_devices_;
   std::vector<std::string> device_table_;  // [0] = "", then every part's canonical devices
   std::unordered_map<std::string, std::string> frame_names_;

@@ -11,8 +11,7 @@ namespace snappy {
 namespace {
 
 [[noreturn]] void Fail(const std::string& what, const std::string& why, size_t pos) {
-  throw CheckpointError(what + ": corrupt snappy block at byte " + std::to_string(pos) + ": " +
-                        why);
+  throw CheckpointError(what + ": corrupt snappy block at byte " + std::to_string(pos) + ": " + why);
 }
 
 }  // namespace
@@ -29,8 +28,7 @@ std::string Uncompress(std::string_view in, const std::string& what, size_t max_
     if ((b & 0x80u) == 0) break;
   }
   if (expected > 0xffffffffull) Fail(what, "length preamble overflows 32 bits", 0);
-  if (expected > max_output) Fail(what, "uncompressed length " + std::to_string(expected) +
-                                            " exceeds limit", 0);
+  if (expected > max_output) Fail(what, "uncompressed length " + std::to_string(expected) + " exceeds limit", 0);
   std::string out;
   // The preamble is untrusted: reserve no more than the input could expand to (a
   // 3-byte copy yields at most 64 bytes), so a 5-byte block cannot claim 4 GiB.
@@ -73,8 +71,7 @@ std::string Uncompress(std::string_view in, const std::string& what, size_t max_
       if (in.size() - pos < 4) Fail(what, "truncated copy", tag_pos);
       len = (tag >> 2) + 1u;
       offset = 0;
-      for (size_t i = 0; i < 4; ++i)
-        offset |= static_cast<size_t>(static_cast<unsigned char>(in[pos + i])) << (8 * i);
+      for (size_t i = 0; i < 4; ++i) offset |= static_cast<size_t>(static_cast<unsigned char>(in[pos + i])) << (8 * i);
       pos += 4;
     }
     if (offset == 0 || offset > out.size()) Fail(what, "copy offset out of range", tag_pos);
@@ -87,9 +84,7 @@ std::string Uncompress(std::string_view in, const std::string& what, size_t max_
     }
   }
   if (out.size() != expected) {
-    Fail(what, "decoded " + std::to_string(out.size()) + " bytes, preamble says " +
-                   std::to_string(expected),
-         pos);
+    Fail(what, "decoded " + std::to_string(out.size()) + " bytes, preamble says " + std::to_string(expected), pos);
   }
   return out;
 }

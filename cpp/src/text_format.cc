@@ -22,9 +22,24 @@ namespace fastmeta::text_format {
 namespace {
 
 enum Type : int {
-  kDouble = 1, kFloat = 2, kInt64 = 3, kUint64 = 4, kInt32 = 5, kFixed64 = 6, kFixed32 = 7,
-  kBool = 8, kString = 9, kGroup = 10, kMessage = 11, kBytes = 12, kUint32 = 13, kEnum = 14,
-  kSfixed32 = 15, kSfixed64 = 16, kSint32 = 17, kSint64 = 18,
+  kDouble = 1,
+  kFloat = 2,
+  kInt64 = 3,
+  kUint64 = 4,
+  kInt32 = 5,
+  kFixed64 = 6,
+  kFixed32 = 7,
+  kBool = 8,
+  kString = 9,
+  kGroup = 10,
+  kMessage = 11,
+  kBytes = 12,
+  kUint32 = 13,
+  kEnum = 14,
+  kSfixed32 = 15,
+  kSfixed64 = 16,
+  kSint32 = 17,
+  kSint64 = 18,
 };
 
 std::vector<std::string_view> Split(std::string_view line) {
@@ -491,9 +506,12 @@ class Reader {
         break;
       }
       case kBool:
-        if (word == "true" || word == "t" || word == "1" || word == "True") bits = 1;
-        else if (word == "false" || word == "f" || word == "0" || word == "False") bits = 0;
-        else throw Decline{};
+        if (word == "true" || word == "t" || word == "1" || word == "True")
+          bits = 1;
+        else if (word == "false" || word == "f" || word == "0" || word == "False")
+          bits = 0;
+        else
+          throw Decline{};
         break;
       case kEnum: {
         const EnumType& e = schema_.enums()[static_cast<size_t>(field.ref)];
@@ -677,15 +695,33 @@ class Reader {
       if (p_ >= end_) throw Decline{};
       const char e = *p_++;
       switch (e) {
-        case 'n': value.push_back('\n'); break;
-        case 't': value.push_back('\t'); break;
-        case 'r': value.push_back('\r'); break;
-        case 'a': value.push_back('\a'); break;
-        case 'b': value.push_back('\b'); break;
-        case 'f': value.push_back('\f'); break;
-        case 'v': value.push_back('\v'); break;
-        case '\'': value.push_back('\''); break;
-        case '"': value.push_back('"'); break;
+        case 'n':
+          value.push_back('\n');
+          break;
+        case 't':
+          value.push_back('\t');
+          break;
+        case 'r':
+          value.push_back('\r');
+          break;
+        case 'a':
+          value.push_back('\a');
+          break;
+        case 'b':
+          value.push_back('\b');
+          break;
+        case 'f':
+          value.push_back('\f');
+          break;
+        case 'v':
+          value.push_back('\v');
+          break;
+        case '\'':
+          value.push_back('\'');
+          break;
+        case '"':
+          value.push_back('"');
+          break;
         case '\\':
           // (`\\u...` would meet Python's raw-unicode-escape pass first: left to protobuf)
           if (p_ < end_ && (*p_ == 'u' || *p_ == 'U' || *p_ == 'N')) throw Decline{};

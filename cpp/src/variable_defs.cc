@@ -82,17 +82,26 @@ bool ParseDef(std::string_view bytes, ParsedDef& out) {
     while (r.Next(f)) {
       size_t canonical = wire::VarintSize(uint64_t{f.number} << 3 | f.type);
       switch (f.type) {
-        case wire::kVarint: canonical += wire::VarintSize(f.varint); break;
-        case wire::kLengthDelimited: canonical += wire::VarintSize(f.data.size()) + f.data.size(); break;
-        case wire::kFixed32: canonical += 4; break;
-        case wire::kFixed64: canonical += 8; break;
-        default: return false;
+        case wire::kVarint:
+          canonical += wire::VarintSize(f.varint);
+          break;
+        case wire::kLengthDelimited:
+          canonical += wire::VarintSize(f.data.size()) + f.data.size();
+          break;
+        case wire::kFixed32:
+          canonical += 4;
+          break;
+        case wire::kFixed64:
+          canonical += 8;
+          break;
+        default:
+          return false;
       }
       if (f.raw.size() != canonical) return false;
       const bool is_string = f.number == kVariableName || f.number == kInitializerName || f.number == kSnapshotName ||
                              f.number == kInitialValueName;
-      const bool is_varint = f.number == kIsResource || f.number == kTrainable || f.number == kSynchronization ||
-                             f.number == kAggregation;
+      const bool is_varint =
+          f.number == kIsResource || f.number == kTrainable || f.number == kSynchronization || f.number == kAggregation;
       if (is_string || f.number == kSaveSliceInfo) {
         if (f.type != wire::kLengthDelimited) return false;
       } else if (is_varint) {
@@ -101,11 +110,21 @@ bool ParseDef(std::string_view bytes, ParsedDef& out) {
         continue;  // unknown fields are kept by protobuf and change nothing here
       }
       switch (f.number) {
-        case kVariableName: out.names[0] = f.data; break;
-        case kInitializerName: out.names[1] = f.data; break;
-        case kSnapshotName: out.names[2] = f.data; break;
-        case kInitialValueName: out.names[3] = f.data; break;
-        case kSaveSliceInfo: out.slice_info = true; break;
+        case kVariableName:
+          out.names[0] = f.data;
+          break;
+        case kInitializerName:
+          out.names[1] = f.data;
+          break;
+        case kSnapshotName:
+          out.names[2] = f.data;
+          break;
+        case kInitialValueName:
+          out.names[3] = f.data;
+          break;
+        case kSaveSliceInfo:
+          out.slice_info = true;
+          break;
         case kIsResource:
           if (f.varint > 1) return false;
           out.resource = f.varint != 0;
@@ -114,9 +133,14 @@ bool ParseDef(std::string_view bytes, ParsedDef& out) {
           if (f.varint > 1) return false;
           out.trainable = f.varint != 0;
           break;
-        case kSynchronization: out.synchronization = f.varint; break;
-        case kAggregation: out.aggregation = f.varint; break;
-        default: break;
+        case kSynchronization:
+          out.synchronization = f.varint;
+          break;
+        case kAggregation:
+          out.aggregation = f.varint;
+          break;
+        default:
+          break;
       }
     }
   } catch (const ParseError&) {
@@ -265,8 +289,7 @@ std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, cons
   std::vector<uint32_t> name_sizes(n);
   ParallelFor(parts, static_cast<unsigned>(parts), [&](size_t part) {
     auto [a, b] = Range(n, parts, part);
-    LookupPart(FindIn(graph), defs, prefix, {}, a, b, rows.data(), part_ops[part], part_names[part],
-               name_sizes.data());
+    LookupPart(FindIn(graph), defs, prefix, {}, a, b, rows.data(), part_ops[part], part_names[part], name_sizes.data());
   });
   std::unordered_map<std::string_view, int64_t> index;
   for (size_t part = 0; part < parts; ++part) {
@@ -323,7 +346,8 @@ void MergeCollectionDef(std::string_view def, uint32_t* kind, std::vector<std::s
         *kind = f.number;
         values->clear();
         break;
-      default: break;
+      default:
+        break;
     }
   }
 }
@@ -351,9 +375,12 @@ bool CollectionBytesLists(std::string_view meta_graph, const std::vector<std::st
       wire::Reader er(f.data, f.data.data(), 0);
       wire::Field ef;
       while (er.Next(ef)) {
-        if (ef.type == wire::kLengthDelimited && ef.number == kEntryKey) entry_key = ef.data;
-        else if (ef.type == wire::kLengthDelimited && ef.number == kEntryValue) MergeCollectionDef(ef.data, &kind, &entry_values);
-        else other = true;
+        if (ef.type == wire::kLengthDelimited && ef.number == kEntryKey)
+          entry_key = ef.data;
+        else if (ef.type == wire::kLengthDelimited && ef.number == kEntryValue)
+          MergeCollectionDef(ef.data, &kind, &entry_values);
+        else
+          other = true;
       }
       if (other) continue;
       for (size_t k = 0; k < keys.size(); ++k) {

@@ -1,8 +1,8 @@
 // UTF-8 validation for proto3 `string` fields.
+#include "fastmeta/wire.h"
+
 #include <cstdint>
 #include <cstring>
-
-#include "fastmeta/wire.h"
 
 namespace fastmeta::wire {
 

@@ -1,6 +1,10 @@
 // Unit tests for the checkpoint core: CRC32C vectors, snappy decoding, the table
 // format, slice-name encoding, a bundle write -> read round trip, and V1 files.
 #undef NDEBUG
+#include "fastmeta/checkpoint.h"
+
+#include <unistd.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cstdio>
@@ -10,10 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
-#include <unistd.h>
 #include <vector>
-
-#include "fastmeta/checkpoint.h"
 
 #include "check.h"
 #include "wire_builders.h"
@@ -60,13 +61,26 @@ static void TestCrc32c() {
 
 static void TestSnappy() {
   // literal "abc", copy-1 (len 9, offset 3), literal "X"
-  const std::string a("\x0d\x08" "abc" "\x15\x03" "\x00X", 9);
+  const std::string a(
+      "\x0d\x08"
+      "abc"
+      "\x15\x03"
+      "\x00X",
+      9);
   CHECK(snappy::Uncompress(a, "t") == "abcabcabcabcX");
   // literal "0123456789", copy-2 (len 10, offset 10)
-  const std::string b("\x14\x24" "0123456789" "\x26\x0a\x00", 15);
+  const std::string b(
+      "\x14\x24"
+      "0123456789"
+      "\x26\x0a\x00",
+      15);
   CHECK(snappy::Uncompress(b, "t") == "01234567890123456789");
   // copy-4 (len 2, offset 1) -> run of one byte
-  const std::string c("\x03\x00" "z" "\x07\x01\x00\x00\x00", 8);
+  const std::string c(
+      "\x03\x00"
+      "z"
+      "\x07\x01\x00\x00\x00",
+      8);
   CHECK(snappy::Uncompress(c, "t") == "zzz");
   // long literal with a 1-byte length (61 bytes)
   std::string lit(61, 'q');
@@ -80,11 +94,32 @@ static void TestSnappy() {
   CHECK(snappy::Uncompress(snappy::CompressLiteral("hi"), "t") == "hi");
   // Corrupt inputs never crash.
   ExpectError([] { snappy::Uncompress(std::string("\x05\x01\x00", 3), "t"); });  // offset 0 / past
-  ExpectError([] { snappy::Uncompress(std::string("\x05\x10" "ab", 4), "t"); });  // truncated literal
-  ExpectError([] { snappy::Uncompress(std::string("\x02\x08" "abc", 5), "t"); });  // overflow length
-  ExpectError([] { snappy::Uncompress(std::string("\x05\x00" "a", 3), "t"); });  // short output
+  ExpectError([] {
+    snappy::Uncompress(std::string("\x05\x10"
+                                   "ab",
+                                   4),
+                       "t");
+  });  // truncated literal
+  ExpectError([] {
+    snappy::Uncompress(std::string("\x02\x08"
+                                   "abc",
+                                   5),
+                       "t");
+  });  // overflow length
+  ExpectError([] {
+    snappy::Uncompress(std::string("\x05\x00"
+                                   "a",
+                                   3),
+                       "t");
+  });  // short output
   ExpectError([] { snappy::Uncompress(std::string("\xff\xff\xff\xff\xff\xff", 6), "t"); });
-  ExpectError([] { snappy::Uncompress(std::string("\x08\x00" "a" "\x0d\x05", 5), "t"); });  // offset > out
+  ExpectError([] {
+    snappy::Uncompress(std::string("\x08\x00"
+                                   "a"
+                                   "\x0d\x05",
+                                   5),
+                       "t");
+  });  // offset > out
   ExpectError([] { snappy::Uncompress("", "t"); });
 }
 
@@ -124,12 +159,23 @@ static void TestSliceName() {
   // EncodeTensorNameSlice("v", {[0,5), full}).
   TensorSlice s = {{0, 5}, {0, -1}};
   const std::string k = EncodeTensorNameSlice("v", s);
-  const std::string want("\x00" "v" "\x00\x01" "\x01\x02" "\x80\x85" "\x80\x7f", 10);
+  const std::string want(
+      "\x00"
+      "v"
+      "\x00\x01"
+      "\x01\x02"
+      "\x80\x85"
+      "\x80\x7f",
+      10);
   CHECK(k == want);
   // Large and negative numbers use multi-byte signed encodings.
   CHECK(EncodeTensorNameSlice("a", {{100, 1000}}).size() == 1 + 3 + 2 + 2 + 2);
-  CHECK(EncodeTensorNameSlice(std::string("\x00\xff", 2), {}) ==
-        std::string("\x00" "\x00\xff" "\xff\x00" "\x00\x01" "\x00", 8));
+  CHECK(EncodeTensorNameSlice(std::string("\x00\xff", 2), {}) == std::string("\x00"
+                                                                             "\x00\xff"
+                                                                             "\xff\x00"
+                                                                             "\x00\x01"
+                                                                             "\x00",
+                                                                             8));
 }
 
 static std::string TempPrefix() {
@@ -152,8 +198,8 @@ static void TestRoundTrip() {
   const std::string prefix = TempPrefix();
   std::vector<float> w = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, 8.0f};
   std::vector<int64_t> step = {42};
-  std::vector<int32_t> part0 = {0, 1, 2, 3, 4, 5};   // rows 0..1 of a [3,3] tensor
-  std::vector<int32_t> part1 = {6, 7, 8};            // row 2
+  std::vector<int32_t> part0 = {0, 1, 2, 3, 4, 5};  // rows 0..1 of a [3,3] tensor
+  std::vector<int32_t> part1 = {6, 7, 8};           // row 2
   std::vector<std::string_view> strs = {"hello", "", std::string_view("\x00\xff", 2)};
 
   std::vector<WriteEntry> entries(5);
@@ -241,7 +287,10 @@ static void TestRoundTrip() {
     };
     for (const auto& c : cases) {
       WriteFile(odd + ".index", table::Build(c.first));
-      const std::string msg = ExpectError([&] { BundleReader r(odd); (void)r.ReadRaw("u"); });
+      const std::string msg = ExpectError([&] {
+        BundleReader r(odd);
+        (void)r.ReadRaw("u");
+      });
       CHECK(msg.rfind(odd + ".index: ", 0) == 0);
       CHECK(msg.find(c.second) != std::string::npos);
     }
@@ -261,7 +310,10 @@ static void TestRoundTrip() {
     WriteFile(data_path, bad);
     BundleReader r(prefix);
     const std::string msg = ExpectError([&] {
-      if (std::string(name) == "w") r.ReadRaw(name); else r.ReadStrings(name);
+      if (std::string(name) == "w")
+        r.ReadRaw(name);
+      else
+        r.ReadStrings(name);
     });
     CHECK(msg.find(data_path) != std::string::npos);
     CHECK(msg.find(name) != std::string::npos);
@@ -445,8 +497,8 @@ static void TestShardedInGivenOrder() {
     entries[i].key = specs[i].first;
     entries[i].dtype = dtype::kFloat;
     entries[i].shape = {static_cast<int64_t>(specs[i].second->size())};
-    entries[i].data = std::string_view(reinterpret_cast<const char*>(specs[i].second->data()),
-                                       specs[i].second->size() * 4);
+    entries[i].data =
+        std::string_view(reinterpret_cast<const char*>(specs[i].second->data()), specs[i].second->size() * 4);
   }
   entries[1].shard = 1;  // "z", "m" in shard 0 (that order), "a" in shard 1
   WriteOptions options;
@@ -540,11 +592,13 @@ static void TestV1() {
 
   // Errors: too few values, overlapping slices, a huge shape over little data, two
   // files disagreeing on a dtype.
-  const std::string short_file = V1File(SliceMeta("f", {3}, dtype::kFloat, {whole}), {SliceData("f", whole, Bytes(5, floats))});
+  const std::string short_file =
+      V1File(SliceMeta("f", {3}, dtype::kFloat, {whole}), {SliceData("f", whole, Bytes(5, floats))});
   SliceReader short_reader({"short"}, {short_file});
   float three[3];
-  CHECK(ExpectError([&] { short_reader.ReadInto("f", reinterpret_cast<char*>(three), sizeof three); })
-            .find("short: tensor 'f' slice -: holds 2 values, not the 3 its slice has") != std::string::npos);
+  CHECK(ExpectError([&] {
+          short_reader.ReadInto("f", reinterpret_cast<char*>(three), sizeof three);
+        }).find("short: tensor 'f' slice -: holds 2 values, not the 3 its slice has") != std::string::npos);
   const std::string overlap = V1File(SliceMeta("w", {4}, dtype::kFloat, {{{0, 2}}, {{1, 2}}}), {});
   CHECK(ExpectError([&] { SliceReader({"o"}, {overlap}); }).find("slice 1,2 overlaps slice 0,2") != std::string::npos);
   // Overlap checks look at the dimensions where extents differ; a slice differing from
@@ -553,24 +607,29 @@ static void TestV1() {
   {
     const TensorSlice top = {{0, 2}, {0, -1}}, bottom = {{2, 2}, {0, -1}}, corner = {{1, 1}, {0, 1}};
     const TensorSlice top_spelled = {{0, 2}, {0, 3}}, right_col = {{0, 4}, {2, 1}};
-    CHECK(ExpectError([&] { SliceReader({"o"}, {V1File(SliceMeta("w", {4, 3}, dtype::kFloat, {top, bottom, corner}), {})}); })
-              .find("slice 1,1:0,1 overlaps slice 0,2:-") != std::string::npos);
-    CHECK(ExpectError([&] { SliceReader({"o"}, {V1File(SliceMeta("w", {4, 3}, dtype::kFloat, {top_spelled, bottom, right_col}), {})}); })
-              .find("slice 0,4:2,1 overlaps slice 0,2:0,3") != std::string::npos);
+    CHECK(ExpectError([&] {
+            SliceReader({"o"}, {V1File(SliceMeta("w", {4, 3}, dtype::kFloat, {top, bottom, corner}), {})});
+          }).find("slice 1,1:0,1 overlaps slice 0,2:-") != std::string::npos);
+    CHECK(ExpectError([&] {
+            SliceReader({"o"}, {V1File(SliceMeta("w", {4, 3}, dtype::kFloat, {top_spelled, bottom, right_col}), {})});
+          }).find("slice 0,4:2,1 overlaps slice 0,2:0,3") != std::string::npos);
     const TensorSlice q00 = {{0, 2}, {0, 1}}, q01 = {{0, 2}, {1, 2}}, q10 = {{2, 2}, {0, 1}}, q11 = {{2, 2}, {1, 2}};
     CHECK(SliceReader({"g"}, {V1File(SliceMeta("w", {4, 3}, dtype::kFloat, {q00, q11, q01, q10}), {})})
-              .Tensor("w").parts.size() == 4);
+              .Tensor("w")
+              .parts.size() == 4);
     const TensorSlice empty = {{0, 0}, {0, -1}};  // (shares no element with anything)
     CHECK(SliceReader({"e"}, {V1File(SliceMeta("w", {4, 3}, dtype::kFloat, {top, empty, bottom}), {})})
-              .Tensor("w").parts.size() == 3);
+              .Tensor("w")
+              .parts.size() == 3);
   }
-  const std::string huge = V1File(SliceMeta("w", {int64_t{1} << 40}, dtype::kFloat, {whole}),
-                                  {SliceData("w", whole, Bytes(5, floats))});
+  const std::string huge =
+      V1File(SliceMeta("w", {int64_t{1} << 40}, dtype::kFloat, {whole}), {SliceData("w", whole, Bytes(5, floats))});
   SliceReader huge_reader({"huge"}, {huge});
   CHECK(ExpectError([&] { huge_reader.TensorBytes("w"); }).find("too few") != std::string::npos);
   const std::string as_int = V1File(SliceMeta("f", {2}, dtype::kInt32, {whole}), {});
-  CHECK(ExpectError([&] { SliceReader({"a", "b"}, {file, as_int}); })
-            .find("b: tensor 'f' has dtype int32, but a stores it as float32") != std::string::npos);
+  CHECK(ExpectError([&] {
+          SliceReader({"a", "b"}, {file, as_int});
+        }).find("b: tensor 'f' has dtype int32, but a stores it as float32") != std::string::npos);
   // Large fixed-width values are read straight from the file into place (the block's
   // checksum computed around them): whole, and in row slices; a flipped byte among them
   // is a checksum mismatch.
@@ -603,8 +662,9 @@ static void TestV1() {
     CHECK(at != std::string::npos);
     flipped[at] = static_cast<char>(flipped[at] ^ 1);
     SliceReader fr({"flipped"}, {flipped});
-    CHECK(ExpectError([&] { fr.ReadInto("w", reinterpret_cast<char*>(got.data()), got.size() * 4); })
-              .find("block checksum mismatch") != std::string::npos);
+    CHECK(ExpectError([&] {
+            fr.ReadInto("w", reinterpret_cast<char*>(got.data()), got.size() * 4);
+          }).find("block checksum mismatch") != std::string::npos);
   }
   // Every truncation of a good file is a CheckpointError.
   for (size_t cut = 0; cut < file.size(); cut += 7) {
@@ -674,8 +734,8 @@ static void TestTableWriterPieces() {
 // WriteSlices -> SliceReader: every storage kind, slices given out of order, a large
 // value written from the caller's memory; refused input leaves no file behind.
 static void TestV1Writer() {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    ("fastmeta_v1w_" + std::to_string(::getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("fastmeta_v1w_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "model.ckpt").string();
   std::vector<float> big(3000);

@@ -2,12 +2,14 @@
 // fastmeta::Error naming a byte offset or node, never a crash, a hang or an
 // allocation out of proportion to the input. Also replays every crash input kept in
 // tests/regressions/ through the fuzz targets. Plain asserts; run by ctest.
-#include <algorithm>
-#include <atomic>
+#include "fastmeta/rewriter.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -28,17 +30,15 @@
 #include "../src/attr_value.h"
 #include "../src/hash.h"
 #include "../src/parallel.h"
+#include "check.h"
 #include "fastmeta/checkpoint.h"
 #include "fastmeta/errors.h"
 #include "fastmeta/export.h"
 #include "fastmeta/mapped_file.h"
 #include "fastmeta/memory.h"
 #include "fastmeta/names.h"
-#include "fastmeta/rewriter.h"
 #include "fastmeta/variable_defs.h"
 #include "fastmeta/wire.h"
-
-#include "check.h"
 #include "wire_builders.h"
 
 // ---------------------------------------------------------------------------
@@ -124,7 +124,8 @@ void TestNodeLengthAcrossVarintBoundaries() {
       const std::string shapes = Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, list)));
       const std::string shorter_body = Bytes(1, "b") + Bytes(2, "NoOp") + shapes + Bytes(20, std::string(pad, 'y'));
       const std::string tail_node = Bytes(1, "c") + Bytes(2, "NoOp");
-      auto g = fastmeta::RewriteMetaGraph(Meta(Bytes(1, longer) + Bytes(1, shorter_body) + Bytes(1, tail_node)), Opts("s"));
+      auto g =
+          fastmeta::RewriteMetaGraph(Meta(Bytes(1, longer) + Bytes(1, shorter_body) + Bytes(1, tail_node)), Opts("s"));
       CHECK(g->num_nodes() == 3);
       const std::string want_a = Bytes(1, "s/a") + Bytes(2, "NoOp") + Bytes(20, std::string(pad, 'x'));
       const std::string want_b = Bytes(1, "s/b") + Bytes(2, "NoOp") + Bytes(20, std::string(pad, 'y'));
@@ -151,9 +152,9 @@ void TestValidRewrite() {
   CHECK(Contains(out, "^s.c/a"));
   CHECK(Contains(out, "loc:@s.c/a"));
   // Output indices are written back digit for digit; control inputs sorted, deduplicated.
-  auto h = fastmeta::RewriteMetaGraph(
-      Meta(Node("a", "Const") + Node("b", "F", {"a:10", "a:2147483646", "a:7", "^a"}) + Node("c", "F", {"^b", "^a", "^b"})),
-      Opts("s"));
+  auto h = fastmeta::RewriteMetaGraph(Meta(Node("a", "Const") + Node("b", "F", {"a:10", "a:2147483646", "a:7", "^a"}) +
+                                           Node("c", "F", {"^b", "^a", "^b"})),
+                                      Opts("s"));
   const std::string out2 = h->graph_def();
   CHECK(Contains(out2, Bytes(3, "s/a:10") + Bytes(3, "s/a:2147483646") + Bytes(3, "s/a:7") + Bytes(3, "^s/a")));
   const std::string c_inputs = Bytes(3, "^s/a") + Bytes(3, "^s/b");
@@ -242,7 +243,7 @@ void TestDeepNesting() {
   for (int i = 0; i < 101; ++i) groups += "\x7b";  // field 15, start group
   for (int i = 0; i < 101; ++i) groups += "\x7c";  // field 15, end group
   CHECK(Contains(ExpectError<fastmeta::ParseError>(groups), "nested too deeply"));
-  ExpectError<fastmeta::ParseError>("\x7b");  // unterminated group
+  ExpectError<fastmeta::ParseError>("\x7b");          // unterminated group
   ExpectError<fastmeta::ParseError>("\x7b\x84\x01");  // mismatched end
 }
 
@@ -279,10 +280,14 @@ void TestWireAsProtobufReadsIt() {
   // input of type float fits it, one of int32 does not.
   {
     const std::string out = Bytes(1, Bytes(1, "MyOp") + Bytes(3, Bytes(1, "out") + Varint(3 << 3) + v10));
-    auto use = [](int type) { return Bytes(1, Bytes(1, "Use" + std::to_string(type)) + Bytes(2, Bytes(1, "in") + VarintField(3, static_cast<uint64_t>(type)))); };
+    auto use = [](int type) {
+      return Bytes(1, Bytes(1, "Use" + std::to_string(type)) +
+                          Bytes(2, Bytes(1, "in") + VarintField(3, static_cast<uint64_t>(type))));
+    };
     const std::string ops = Bytes(1, Bytes(2, out + use(1) + use(3)));
     CHECK(ok(Meta(Node("a", "MyOp") + Node("b", "Use1", {"a"}), ops))->num_nodes() == 2);
-    CHECK(Contains(ExpectError<fastmeta::GraphError>(Meta(Node("a", "MyOp") + Node("b", "Use3", {"a"}), ops)), "float"));
+    CHECK(
+        Contains(ExpectError<fastmeta::GraphError>(Meta(Node("a", "MyOp") + Node("b", "Use3", {"a"}), ops)), "float"));
   }
   // Tags: at most 5 bytes (overlong ones too), below 2^32; also inside a group.
   const std::string tag5 = LongVarint(99 << 3, 5);  // field 99, varint, in 5 bytes
@@ -301,7 +306,8 @@ void TestWireAsProtobufReadsIt() {
   {
     const std::string node = Node("a");
     CHECK(ok("\x12" + LongVarint(node.size(), 5) + node)->num_nodes() == 1);
-    CHECK(Contains(ExpectError<fastmeta::ParseError>("\x12" + LongVarint(node.size(), 6) + node), "overlong length prefix"));
+    CHECK(Contains(ExpectError<fastmeta::ParseError>("\x12" + LongVarint(node.size(), 6) + node),
+                   "overlong length prefix"));
     const std::string body = node.substr(2);
     CHECK(ok(Meta("\x0a" + LongVarint(body.size(), 5) + body))->num_nodes() == 1);
     ExpectError<fastmeta::ParseError>(Meta("\x0a" + LongVarint(body.size(), 6) + body));
@@ -310,13 +316,13 @@ void TestWireAsProtobufReadsIt() {
   {
     auto g = ok(a + VarintField(2, 5));
     CHECK(g->num_nodes() == 1 && Contains(std::string(g->meta_rest()), VarintField(2, 5)));
-    CHECK(ok(VarintField(1, 1) + Bytes(1, VarintField(2, 3)) + a)->num_nodes() == 1);  // meta_info_def, op list
-    CHECK(ok(Bytes(1, Bytes(2, VarintField(1, 4))) + a)->num_nodes() == 1);           // OpList.op
+    CHECK(ok(VarintField(1, 1) + Bytes(1, VarintField(2, 3)) + a)->num_nodes() == 1);      // meta_info_def, op list
+    CHECK(ok(Bytes(1, Bytes(2, VarintField(1, 4))) + a)->num_nodes() == 1);                // OpList.op
     CHECK(ok(Meta(VarintField(1, 1) + VarintField(2, 1) + Node("a")))->num_nodes() == 1);  // node, library
     const std::string odd = VarintField(1, 7) + VarintField(2, 7) + VarintField(3, 7) + VarintField(4, 7) +
                             VarintField(5, 7) + "\x19" + std::string(8, 'x');  // (op as fixed64)
-    for (const std::string& data :
-         {Meta(Node("b") + Node("a", "NoOp", {"^b"}, odd)), Meta(Node("b") + Bytes(1, odd + Node("a", "NoOp", {"^b"}).substr(2)))}) {
+    for (const std::string& data : {Meta(Node("b") + Node("a", "NoOp", {"^b"}, odd)),
+                                    Meta(Node("b") + Bytes(1, odd + Node("a", "NoOp", {"^b"}).substr(2)))}) {
       for (const char* prefix : {"", "imp"}) {
         for (bool spell : {false, true}) {
           auto o = Opts(prefix);
@@ -389,7 +395,10 @@ void TestCopiedThroughFieldsChecked() {
     CHECK(g->num_nodes() == 1);
   };
   refused(attr("\x0a\x05\x01"), "attr 'foo' value: length prefix runs past the end");
-  refused(attr(Bytes(1, "\x12\x05" "ab")), "length prefix");  // inside the ListValue
+  refused(attr(Bytes(1,
+                     "\x12\x05"
+                     "ab")),
+          "length prefix");  // inside the ListValue
   refused(attr(Bytes(7, Bytes(2, Bytes(2, "\xff")))), "TensorShapeProto.Dim.name is not valid UTF-8");
   refused(attr(Bytes(10, Bytes(1, "\xc0\x80"))), "NameAttrList.name is not valid UTF-8");
   refused(attr(std::string("\x00\x01", 2)), "invalid field number 0");
@@ -406,16 +415,16 @@ void TestCopiedThroughFieldsChecked() {
   refused(attr(std::string(97, '\x7b') + std::string(97, '\x7c')), "nested deeper");
   refused(Bytes(6, Bytes(1, "\xff")), "experimental_debug_info: ExperimentalDebugInfo.original_node_names");
   refused(Bytes(7, Bytes(2, Bytes(3, "\xff"))), "experimental_type: FullTypeDef.s is not valid UTF-8");
-  accepted(attr(Bytes(2, "\xff\xfe")));                        // AttrValue.s: bytes
-  accepted(attr(Bytes(8, Bytes(8, "\xff"))));                  // TensorProto.string_val: bytes
-  accepted(attr(VarintField(2, 5)));                           // s as a varint: an unknown field
-  accepted(attr(Bytes(7, Bytes(2, Bytes(1, "\x01")))));        // Dim.size as bytes: unknown
-  accepted(attr(Bytes(1, Bytes(3, "\x01\x96\x01"))));          // packed ints
+  accepted(attr(Bytes(2, "\xff\xfe")));                               // AttrValue.s: bytes
+  accepted(attr(Bytes(8, Bytes(8, "\xff"))));                         // TensorProto.string_val: bytes
+  accepted(attr(VarintField(2, 5)));                                  // s as a varint: an unknown field
+  accepted(attr(Bytes(7, Bytes(2, Bytes(1, "\x01")))));               // Dim.size as bytes: unknown
+  accepted(attr(Bytes(1, Bytes(3, "\x01\x96\x01"))));                 // packed ints
   accepted(attr(Bytes(1, VarintField(3, 1) + VarintField(3, 150))));  // unpacked
-  accepted(attr("\x7b\x08\x01\x7c"));                          // a group
-  accepted(attr(std::string("\x7b\x00\x01\x7c", 4)));          // field 0 inside a group
-  accepted(attr("\x18" + std::string(9, '\xff') + "\x7f"));    // a 10-byte varint
-  accepted(attr(Bytes(10, Bytes(2, ""))));                     // a map entry without key or value
+  accepted(attr("\x7b\x08\x01\x7c"));                                 // a group
+  accepted(attr(std::string("\x7b\x00\x01\x7c", 4)));                 // field 0 inside a group
+  accepted(attr("\x18" + std::string(9, '\xff') + "\x7f"));           // a 10-byte varint
+  accepted(attr(Bytes(10, Bytes(2, ""))));                            // a map entry without key or value
   accepted(attr(func(33)));
   accepted(attr(std::string(96, '\x7b') + std::string(96, '\x7c')));
   accepted(Bytes(6, Bytes(1, "a") + Bytes(2, "f")) + Bytes(7, VarintField(1, 1)));
@@ -429,7 +438,8 @@ void TestCopiedThroughFieldsChecked() {
   // A GraphDef alone is the root protobuf parses: its nodes lie a level higher (groups
   // nested 97 deep in an attr value: too deep in a MetaGraphDef, not in a GraphDef).
   auto groups = [](int levels) {
-    return Node("c", "NoOp", {}, Bytes(5, Bytes(1, "foo") + Bytes(2, std::string(levels, '\x7b') + std::string(levels, '\x7c'))));
+    return Node("c", "NoOp", {},
+                Bytes(5, Bytes(1, "foo") + Bytes(2, std::string(levels, '\x7b') + std::string(levels, '\x7c'))));
   };
   CHECK(fastmeta::RewriteGraphDef(groups(97), "", Opts())->num_nodes() == 1);
   bool threw = false;
@@ -469,7 +479,10 @@ void TestGraphDebugInfoChecked() {
     CHECK(g->graph_tail().empty());  // (dropped)
   };
   const std::string frame = Bytes(1, VarintField(1, 0) + VarintField(2, 3));
-  refused("\x0a\x05" "ab", "length prefix runs past the end", 1);
+  refused(
+      "\x0a\x05"
+      "ab",
+      "length prefix runs past the end", 1);
   refused(Bytes(1, "f") + "\x0f", "invalid wire type", 3);
   // traces {value {file_line_cols {file_index: <truncated>}} key: "n"}: the value's place
   refused(Bytes(2, Bytes(2, Bytes(1, "\x08")) + Bytes(1, "n")), "truncated or overlong varint", 7);
@@ -478,9 +491,9 @@ void TestGraphDebugInfoChecked() {
   // frames_by_id {key: <2 of 8 bytes>}
   refused(Bytes(4, std::string("\x09\x01\x02", 3)), "truncated fixed-size field", 3);
   accepted(Bytes(1, "a.py") + Bytes(2, Bytes(1, "n") + Bytes(2, frame)));
-  accepted(Bytes(1, "\xff\xfe"));                                                // proto2: not checked
+  accepted(Bytes(1, "\xff\xfe"));                                                     // proto2: not checked
   accepted(Bytes(4, "\x09" + std::string(8, '\x01') + Bytes(2, VarintField(2, 7))));  // frames_by_id
-  accepted(Bytes(5, Bytes(1, "n") + "\x11" + std::string(8, '\x02')));               // name_to_trace_id
+  accepted(Bytes(5, Bytes(1, "n") + "\x11" + std::string(8, '\x02')));                // name_to_trace_id
   accepted(VarintField(1, 3));  // files as a varint: an unknown field
   accepted("");
 }
@@ -524,7 +537,8 @@ void TestScopes() {
   }
   // Scopes that would make names TF refuses (a backslash passes TF's scope regex).
   for (const char* scope : {"a\\b", "a\\1", "a b", "_a", "a>", "a$", "a(", "a*"}) {
-    CHECK(Contains(ExpectError<fastmeta::GraphError>(Meta(Node("x")), Opts(scope)), "would lead to invalid node names"));
+    CHECK(
+        Contains(ExpectError<fastmeta::GraphError>(Meta(Node("x")), Opts(scope)), "would lead to invalid node names"));
   }
 }
 
@@ -581,9 +595,9 @@ std::vector<std::string> InputsOf(const fastmeta::RewrittenGraph& g, size_t i) {
 // that in its NodeDefs), renamed sources as "name:index"; by default as TensorFlow's
 // graph renders them from its edges. The edges are the same either way.
 void TestInputSpelling() {
-  const std::string data = Meta(Node("x") + Node("b") + Node("a") + Node("u", "Unique", {"x:0"}) +
-                                Node("y", "Identity", {"u:1", "^b", "^a", "^b"}) +
-                                Node("z", "AddV2", {"x:0", "u", "^y"}));
+  const std::string data =
+      Meta(Node("x") + Node("b") + Node("a") + Node("u", "Unique", {"x:0"}) +
+           Node("y", "Identity", {"u:1", "^b", "^a", "^b"}) + Node("z", "AddV2", {"x:0", "u", "^y"}));
   fastmeta::NameSet clash;
   clash.Add("x");
   clash.Add("b");
@@ -616,10 +630,10 @@ void TestInputSpelling() {
 void TestConsumers() {
   auto o = Opts("imp");
   o.input_map = {{"b:0", "ext:2"}};
-  auto g = fastmeta::RewriteMetaGraph(Meta(Node("x") + Node("b") + Node("u", "Unique", {"x:0"}) +
-                                           Node("y", "Identity", {"u:1", "^x"}) +
-                                           Node("z", "AddV2", {"x", "x:0", "^y"}) + Node("w", "Identity", {"b:0"})),
-                                      o);
+  auto g = fastmeta::RewriteMetaGraph(
+      Meta(Node("x") + Node("b") + Node("u", "Unique", {"x:0"}) + Node("y", "Identity", {"u:1", "^x"}) +
+           Node("z", "AddV2", {"x", "x:0", "^y"}) + Node("w", "Identity", {"b:0"})),
+      o);
   auto at = [&](const char* name) { return static_cast<int32_t>(g->Find(std::string("imp/") + name)); };
   using V = std::vector<uint32_t>;
   auto idx = [&](std::initializer_list<const char*> names) {
@@ -641,7 +655,8 @@ void TestConsumers() {
 void TestCollectedOutputShapes() {
   // _output_shapes entries dropped from the NodeDefs are kept aside when asked, on the
   // writer's fast path (a) and its general path (b: a repeated attr key).
-  const std::string shapes_a = Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, Bytes(7, Bytes(2, VarintField(1, 3))))));
+  const std::string shapes_a =
+      Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, Bytes(7, Bytes(2, VarintField(1, 3))))));
   const std::string shapes_b = Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, Bytes(7, ""))));
   const std::string t = Bytes(5, Bytes(1, "T") + Bytes(2, VarintField(6, 1)));
   std::string nodes = Node("a", "Const", {}, shapes_a) + Node("b", "Identity", {"a"}, t + shapes_b + t) + Node("c");
@@ -693,13 +708,13 @@ void TestExportNodes() {
   const std::string unknown = Bytes(7, VarintField(3, 1));
   auto entry = [](const std::string& list) { return Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, list))); };
   const std::string odd = Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, shape(1)) + VarintField(3, 4)));
-  std::string nodes = Node("a", "Const", {}, entry(shape(3))) + Node("b", "Identity", {"a"}) +
-                      Node("c", "Identity", {"b", "^d"}) + Node("d", "NoOp", {}, entry(shape(5))) +
-                      Node("e", "Two", {}, entry(shape(6))) + Node("f", "Two", {}, entry(shape(7) + shape(8) + shape(9))) +
-                      Node("g", "Var") + Node("h", "Identity", {"g"}) + Node("i", "Mystery", {}, entry(shape(2))) +
-                      Node("j", "Mystery") + Node("k", "Two", {}, odd) + Node("l", "Identity", {"m:1"}) +
-                      Node("m", "Two", {}, entry(shape(4))) + Node("n", "Identity") + Node("o", "Identity", {"p"}) +
-                      Node("p", "Pair", {}, entry(shape(1) + shape(2)));
+  std::string nodes =
+      Node("a", "Const", {}, entry(shape(3))) + Node("b", "Identity", {"a"}) + Node("c", "Identity", {"b", "^d"}) +
+      Node("d", "NoOp", {}, entry(shape(5))) + Node("e", "Two", {}, entry(shape(6))) +
+      Node("f", "Two", {}, entry(shape(7) + shape(8) + shape(9))) + Node("g", "Var") + Node("h", "Identity", {"g"}) +
+      Node("i", "Mystery", {}, entry(shape(2))) + Node("j", "Mystery") + Node("k", "Two", {}, odd) +
+      Node("l", "Identity", {"m:1"}) + Node("m", "Two", {}, entry(shape(4))) + Node("n", "Identity") +
+      Node("o", "Identity", {"p"}) + Node("p", "Pair", {}, entry(shape(1) + shape(2)));
   auto o = ExportTestOpts();
   auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
   using Rule = fastmeta::ExportOpRule;
@@ -710,28 +725,30 @@ void TestExportNodes() {
     return r;
   };
   std::vector<std::pair<std::string, Rule>> rules = {
-      {"Const", rule(1, Rule::Missing::kByCaller)},     {"Identity", rule(1, Rule::Missing::kInput0)},
-      {"NoOp", rule(0, Rule::Missing::kUnknown)},       {"Two", rule(2, Rule::Missing::kUnknown)},
+      {"Const", rule(1, Rule::Missing::kByCaller)},
+      {"Identity", rule(1, Rule::Missing::kInput0)},
+      {"NoOp", rule(0, Rule::Missing::kUnknown)},
+      {"Two", rule(2, Rule::Missing::kUnknown)},
       {"Mystery", rule(Rule::kOutputsNotKnown, Rule::Missing::kUnknown)},
       {"Pair", rule(Rule::kOutputsByCaller, Rule::Missing::kUnknown)},
   };  // (no rule for Var)
   // name -> the _output_shapes entry expected ("-": the node is left to the caller)
   const std::vector<std::pair<std::string, std::string>> want = {
       {"a", entry(shape(3))},
-      {"b", entry(shape(3))},            // a's, through its input
-      {"c", entry(shape(3))},            // through two
-      {"d", ""},                         // no outputs: none, whatever was recorded
-      {"e", entry(shape(6) + unknown)},  // padded
+      {"b", entry(shape(3))},             // a's, through its input
+      {"c", entry(shape(3))},             // through two
+      {"d", ""},                          // no outputs: none, whatever was recorded
+      {"e", entry(shape(6) + unknown)},   // padded
       {"f", entry(shape(7) + shape(8))},  // cut to the outputs
-      {"g", "-"},                        // no rule
-      {"h", "-"},                        // its input's shape is the caller's
-      {"i", entry(shape(2))},            // no OpDef: as recorded
+      {"g", "-"},                         // no rule
+      {"h", "-"},                         // its input's shape is the caller's
+      {"i", entry(shape(2))},             // no OpDef: as recorded
       {"j", ""},
-      {"k", "-"},                        // an entry holding more than shapes
-      {"l", entry(unknown)},             // m:1 recorded none; Two's missing are unknown
+      {"k", "-"},             // an entry holding more than shapes
+      {"l", entry(unknown)},  // m:1 recorded none; Two's missing are unknown
       {"m", entry(shape(4) + unknown)},
-      {"n", entry(unknown)},             // no data input
-      {"o", entry(shape(1))},            // p's output 0 (p itself the caller's)
+      {"n", entry(unknown)},   // no data input
+      {"o", entry(shape(1))},  // p's output 0 (p itself the caller's)
       {"p", "-"},
   };
   const fastmeta::ExportedNodes out = fastmeta::ExportNodes(*g, rules);
@@ -761,7 +778,7 @@ void TestExportNodes() {
   const fastmeta::ExportedNodes out2 = fastmeta::ExportNodes(*plain, rules);
   CHECK(out2.left.empty());
   CHECK(out2.Joined() == Bytes(1, std::string(plain->node_def(0)) + entry(unknown + unknown)) +
-                                              Bytes(1, std::string(plain->node_def(1)) + entry(unknown)));
+                             Bytes(1, std::string(plain->node_def(1)) + entry(unknown)));
 }
 
 void TestExportCountedByAttrs() {
@@ -771,24 +788,27 @@ void TestExportCountedByAttrs() {
   auto shape = [](int64_t d) { return Bytes(7, Bytes(2, VarintField(1, static_cast<uint64_t>(d)))); };
   const std::string unknown = Bytes(7, VarintField(3, 1));
   auto entry = [](const std::string& list) { return Bytes(5, Bytes(1, "_output_shapes") + Bytes(2, Bytes(1, list))); };
-  auto attr = [](const std::string& key, const std::string& value) { return Bytes(5, Bytes(1, key) + Bytes(2, value)); };
+  auto attr = [](const std::string& key, const std::string& value) {
+    return Bytes(5, Bytes(1, key) + Bytes(2, value));
+  };
   const std::string type = attr("T", VarintField(6, 1));
   const std::string n3 = attr("N", VarintField(3, 3));
-  const std::string packed = Bytes(1, Bytes(6, std::string("\x01\x03", 2)));   // list.type [1, 3] packed
+  const std::string packed = Bytes(1, Bytes(6, std::string("\x01\x03", 2)));  // list.type [1, 3] packed
   const std::string unpacked = Bytes(1, VarintField(6, 1) + VarintField(6, 3) + VarintField(6, 9));
   const std::string nodes =
-      Node("a", "ShapeN", {}, n3 + type + entry(shape(1))) +                         // padded to 3
-      Node("b", "ShapeN", {}, type + attr("N", std::string("\x18\x82\x00", 3)) +    // 2, overlong
-                                  entry(shape(1) + shape(2) + shape(3))) +             // cut to 2
-      Node("c", "ShapeN", {}, n3 + entry(shape(4))) +                                 // no T: as recorded
-      Node("d", "ShapeN", {}, type + entry(shape(5))) +                               // no N: as recorded
+      Node("a", "ShapeN", {}, n3 + type + entry(shape(1))) +  // padded to 3
+      Node("b", "ShapeN", {},
+           type + attr("N", std::string("\x18\x82\x00", 3)) +                             // 2, overlong
+               entry(shape(1) + shape(2) + shape(3))) +                                   // cut to 2
+      Node("c", "ShapeN", {}, n3 + entry(shape(4))) +                                     // no T: as recorded
+      Node("d", "ShapeN", {}, type + entry(shape(5))) +                                   // no N: as recorded
       Node("e", "ShapeN", {}, type + attr("N", VarintField(3, 1) + VarintField(3, 2))) +  // left
       Node("f", "ShapeN", {}, type + attr("N", VarintField(3, 5)) + n3) +  // twice (the rewrite keeps the last)
       Node("g", "ShapeN", {}, type + attr("N", VarintField(3, static_cast<uint64_t>(-2)))) +  // left (negative)
       Node("h", "IdentityN", {}, attr("T", packed) + entry(shape(6))) +
       Node("i", "IdentityN", {}, attr("T", unpacked)) +
       Node("j", "IdentityN", {}, attr("T", Bytes(1, VarintField(6, 1) + VarintField(3, 1)))) +  // left
-      Node("k", "ShapeN", {}, type + attr("N", VarintField(2, 3)));                    // left (not i)
+      Node("k", "ShapeN", {}, type + attr("N", VarintField(2, 3)));                             // left (not i)
   auto o = ExportTestOpts();
   auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
   using Rule = fastmeta::ExportOpRule;
@@ -831,10 +851,12 @@ void TestExportOptions() {
   // clear_devices and strip_default_attrs: devices and default-valued attr entries
   // dropped from the bytes, the rest copied; nodes the message route would change
   // otherwise (or that cannot be decided from the bytes) left to the caller.
-  auto attr = [](const std::string& key, const std::string& value) { return Bytes(5, Bytes(1, key) + Bytes(2, value)); };
+  auto attr = [](const std::string& key, const std::string& value) {
+    return Bytes(5, Bytes(1, key) + Bytes(2, value));
+  };
   const std::string dev = Bytes(4, "/cpu:0");
-  const std::string deflt = VarintField(3, 1);          // AttrValue{i: 1}
-  const std::string other = VarintField(3, 2);          // AttrValue{i: 2}
+  const std::string deflt = VarintField(3, 1);                  // AttrValue{i: 1}
+  const std::string other = VarintField(3, 2);                  // AttrValue{i: 2}
   const std::string overlong = std::string("\x18\x81\x00", 3);  // i: 1 spelled in two bytes
   const std::string class_list = Bytes(1, Bytes(2, "loc:@a"));  // AttrValue{list{s}}
   const std::string class_s = Bytes(2, "loc:@a");               // AttrValue{s}: rewritten as a list
@@ -845,10 +867,10 @@ void TestExportOptions() {
       Node("b", "Conv", {}, attr("x", deflt) + attr("x", other)) +  // (the rewrite keeps the last)
       Node("c", "Conv", {}, Bytes(5, Bytes(1, "y") + Bytes(2, other) + VarintField(3, 1))) +  // not plain: left
       Node("d", "NoOp", {}, dev + attr("_class", class_list) + attr("x", deflt)) +
-      Node("e", "NoOp", {}, attr("_class", class_s)) +                        // left (clear_devices)
+      Node("e", "NoOp", {}, attr("_class", class_s)) +  // left (clear_devices)
       Node("f", "Enter", {}, attr("frame_name", frame)) +
-      Node("g", "Enter", {}, attr("frame_name", frame_odd)) +                 // left (clear_devices)
-      Node("h", "Conv", {}, attr("y", deflt));                                // y: no default
+      Node("g", "Enter", {}, attr("frame_name", frame_odd)) +  // left (clear_devices)
+      Node("h", "Conv", {}, attr("y", deflt));                 // y: no default
   auto o = Opts();
   o.check_signatures = false;
   o.check_types = false;
@@ -913,9 +935,12 @@ void TestExportThreadsAndCheck() {
   std::string nodes;
   for (int i = 0; i < 30000; ++i) {
     const std::string name = "n" + std::to_string(i);
-    if (i % 997 == 0) nodes += Node(name, "Var");
-    else if (i % 5 == 0) nodes += Node(name, "Const", {}, entry(shape(i)));
-    else nodes += Node(name, "Identity", {"n" + std::to_string(i - 1)});
+    if (i % 997 == 0)
+      nodes += Node(name, "Var");
+    else if (i % 5 == 0)
+      nodes += Node(name, "Const", {}, entry(shape(i)));
+    else
+      nodes += Node(name, "Identity", {"n" + std::to_string(i - 1)});
   }
   auto o = ExportTestOpts();
   auto g = fastmeta::RewriteMetaGraph(Meta(nodes), o);
@@ -959,16 +984,16 @@ void TestExportThreadsAndCheck() {
   CHECK(fastmeta::SurelyParses(schema, 0, Bytes(1, VarintField(9, 1) + Bytes(9, "\xff"))));  // unknown fields
   for (size_t n = 0; n < good.size(); ++n) CHECK(!fastmeta::SurelyParses(schema, 0, good.substr(0, n)) || n == 0);
   const std::string refused[] = {
-      Bytes(1, Bytes(1, "\xff")),                                        // invalid UTF-8
-      Bytes(1, Bytes(2, "\xed\xa0\x80")),                               // a surrogate
-      Bytes(1, Bytes(5, Bytes(1, "\xc0\x80"))),                          // an overlong map key
-      Bytes(1, Bytes(5, Bytes(2, Bytes(1, Bytes(3, "\x80"))))),           // a packed varint cut
-      Bytes(1, VarintField(1, 5)),                                        // name as a varint
-      Bytes(1, std::string("\x0b\x0c", 2)),                              // a group
-      std::string("\x0a\x05\x0a\x01", 4),                              // a length past the end
-      std::string("\x02\x00", 2),                                        // field 0
-      Bytes(1, std::string("\x0f", 1)),                                   // wire type 7
-      Bytes(1, VarintField(19500, 1)),                                    // a reserved number
+      Bytes(1, Bytes(1, "\xff")),                                               // invalid UTF-8
+      Bytes(1, Bytes(2, "\xed\xa0\x80")),                                       // a surrogate
+      Bytes(1, Bytes(5, Bytes(1, "\xc0\x80"))),                                 // an overlong map key
+      Bytes(1, Bytes(5, Bytes(2, Bytes(1, Bytes(3, "\x80"))))),                 // a packed varint cut
+      Bytes(1, VarintField(1, 5)),                                              // name as a varint
+      Bytes(1, std::string("\x0b\x0c", 2)),                                     // a group
+      std::string("\x0a\x05\x0a\x01", 4),                                       // a length past the end
+      std::string("\x02\x00", 2),                                               // field 0
+      Bytes(1, std::string("\x0f", 1)),                                         // wire type 7
+      Bytes(1, VarintField(19500, 1)),                                          // a reserved number
       Bytes(1, Varint(72) + std::string(10, '\xff') + std::string("\x01", 1)),  // an 11-byte varint
       Bytes(1, Varint(72) + std::string(9, '\xff') + std::string("\x02", 1)),   // a 10th byte past 64 bits
   };
@@ -1000,10 +1025,18 @@ void TestWireErrorsNameTheNode() {
   e = ExpectError<fastmeta::ParseError>(Meta(a + Bytes(1, Bytes(1, "c") + op + Bytes(4, "\xff"))));
   CHECK(Contains(e, "Node 'c': malformed NodeDef: NodeDef.device is not valid UTF-8"));
   // A length past the node's end: the name before it is read; the offset is the length's.
-  const std::string bad = Meta(a + Bytes(1, Bytes(1, "c") + op + std::string("\x22\x09" "ab", 4)));
+  const std::string bad = Meta(a + Bytes(1, Bytes(1, "c") + op +
+                                                std::string("\x22\x09"
+                                                            "ab",
+                                                            4)));
   e = ExpectError<fastmeta::ParseError>(bad);
-  CHECK(Contains(e, "Node 'c': malformed NodeDef: length prefix 9 runs past the end of its message (2 bytes left) "
-                    "(at byte offset " + std::to_string(bad.find("\x22\x09" "ab") + 1) + ")"));
+  CHECK(Contains(e,
+                 "Node 'c': malformed NodeDef: length prefix 9 runs past the end of its message (2 bytes left) "
+                 "(at byte offset " +
+                     std::to_string(bad.find("\x22\x09"
+                                             "ab") +
+                                    1) +
+                     ")"));
   // The GraphDef's own fields are not a node's.
   e = ExpectError<fastmeta::ParseError>(Meta(a) + std::string("\x12\x02\x0a\x09", 4));
   CHECK(!Contains(e, "Node"));
@@ -1015,9 +1048,9 @@ void TestCheckParses() {
   // GraphDef-like (0): node 1 (1): name 1 string, data 2 bytes, sizes 3 repeated varint,
   // values 4 repeated fixed32, child 5 (1), count 6 varint.
   W schema;
-  schema.messages = {{{}, {W::kMessage, true, 1}},
-                     {{}, {W::kString}, {W::kBytes}, {W::kVarint, true}, {W::kFixed32, true}, {W::kMessage, false, 1},
-                      {W::kVarint}}};
+  schema.messages = {
+      {{}, {W::kMessage, true, 1}},
+      {{}, {W::kString}, {W::kBytes}, {W::kVarint, true}, {W::kFixed32, true}, {W::kMessage, false, 1}, {W::kVarint}}};
   // The offset of the first problem, or npos when it parses.
   auto problem = [&schema](const std::string& data, int depth = 0) {
     try {
@@ -1030,26 +1063,26 @@ void TestCheckParses() {
   };
   const std::string npos_cases[] = {
       Bytes(1, Bytes(1, "a") + Bytes(2, "\xff") + Bytes(3, "\x01\x96\x01") + Bytes(4, std::string(8, '\0'))),
-      Bytes(1, VarintField(1, 5) + Bytes(6, "\xff") + VarintField(5, 1)),  // another wire type: unknown fields
-      Bytes(1, Bytes(99, "\xff\xff")),                                      // an unknown field, not parsed
+      Bytes(1, VarintField(1, 5) + Bytes(6, "\xff") + VarintField(5, 1)),       // another wire type: unknown fields
+      Bytes(1, Bytes(99, "\xff\xff")),                                          // an unknown field, not parsed
       Bytes(1, Varint(99 << 3 | 3) + VarintField(1, 1) + Varint(99 << 3 | 4)),  // an unknown group
-      Bytes(1, VarintField(19500, 1)),                                       // a reserved number
-      Bytes(1, Varint(72) + std::string(9, '\xff') + std::string("\x02", 1)),  // bits past 64 dropped
+      Bytes(1, VarintField(19500, 1)),                                          // a reserved number
+      Bytes(1, Varint(72) + std::string(9, '\xff') + std::string("\x02", 1)),   // bits past 64 dropped
   };
   for (const std::string& c : npos_cases) CHECK(problem(c) == std::string::npos);
   // (bytes, where the problem is)
   const std::pair<std::string, size_t> refused[] = {
-      {Bytes(1, Bytes(1, "ab\xff")), 4},                              // invalid UTF-8: the string
-      {Bytes(1, Bytes(5, Bytes(1, "\xed\xa0\x80"))), 6},              // a surrogate, a level deeper
-      {Bytes(1, Bytes(3, "\x80")), 2},                                // a packed varint cut: its field
-      {Bytes(1, Bytes(4, "abc")), 2},                                  // a packed fixed32 cut
-      {std::string("\x0a\x05\x0a\x01", 4), 1},                       // a length past the end: the length
-      {Bytes(1, std::string("\x00\x01", 2)), 2},                      // field 0
-      {Bytes(1, std::string("\x0f", 1)), 2},                           // wire type 7
-      {Bytes(1, std::string("\x0c", 1)), 2},                           // an end-group tag outside a group
-      {Bytes(1, std::string("\x0b\x08\x01", 3)), 3},                  // an unterminated group: after its tag
+      {Bytes(1, Bytes(1, "ab\xff")), 4},                  // invalid UTF-8: the string
+      {Bytes(1, Bytes(5, Bytes(1, "\xed\xa0\x80"))), 6},  // a surrogate, a level deeper
+      {Bytes(1, Bytes(3, "\x80")), 2},                    // a packed varint cut: its field
+      {Bytes(1, Bytes(4, "abc")), 2},                     // a packed fixed32 cut
+      {std::string("\x0a\x05\x0a\x01", 4), 1},            // a length past the end: the length
+      {Bytes(1, std::string("\x00\x01", 2)), 2},          // field 0
+      {Bytes(1, std::string("\x0f", 1)), 2},              // wire type 7
+      {Bytes(1, std::string("\x0c", 1)), 2},              // an end-group tag outside a group
+      {Bytes(1, std::string("\x0b\x08\x01", 3)), 3},      // an unterminated group: after its tag
       {Bytes(1, Varint(72) + std::string(10, '\xff') + std::string("\x01", 1)), 3},  // an 11-byte varint
-      {Bytes(1, std::string("\xf8\xff\xff\xff\xff\x01\x01", 7)), 2},   // a 6-byte tag
+      {Bytes(1, std::string("\xf8\xff\xff\xff\xff\x01\x01", 7)), 2},                 // a 6-byte tag
   };
   for (const auto& [data, at] : refused) CHECK(problem(data) == at);
   // Nesting: messages and groups count from the file's root (depth of the one checked).
@@ -1091,7 +1124,8 @@ void TestCheckParses() {
 void TestThreadsSameResultAndError() {
   // Enough nodes for the parallel paths; the error is the same as single-threaded.
   std::string nodes;
-  for (int i = 0; i < 20000; ++i) nodes += Node("n" + std::to_string(i), "NoOp", {i ? "^n" + std::to_string(i - 1) : "^n1"});
+  for (int i = 0; i < 20000; ++i)
+    nodes += Node("n" + std::to_string(i), "NoOp", {i ? "^n" + std::to_string(i - 1) : "^n1"});
   auto one = Opts();
   auto many = Opts();
   many.threads = 4;
@@ -1099,7 +1133,8 @@ void TestThreadsSameResultAndError() {
   std::string e4 = ExpectError<fastmeta::GraphError>(Meta(nodes), many);
   CHECK(e1 == e4);
   nodes.clear();
-  for (int i = 0; i < 20000; ++i) nodes += Node("n" + std::to_string(i), "NoOp", {i ? "^n" + std::to_string(i - 1) : std::string("^n0_")});
+  for (int i = 0; i < 20000; ++i)
+    nodes += Node("n" + std::to_string(i), "NoOp", {i ? "^n" + std::to_string(i - 1) : std::string("^n0_")});
   // A duplicate at the end: the error names it whatever the chunking.
   e1 = ExpectError<fastmeta::GraphError>(Meta(nodes + Node("n0_") + Node("n5")), one);
   e4 = ExpectError<fastmeta::GraphError>(Meta(nodes + Node("n0_") + Node("n5")), many);
@@ -1109,7 +1144,10 @@ void TestThreadsSameResultAndError() {
   {
     std::string dups;
     for (int i = 0; i < 20000; ++i) {
-      const std::string name = i == 15000 ? "n100" : i == 19000 ? "n7" : i == 19500 ? "n15001" : "n" + std::to_string(i);
+      const std::string name = i == 15000   ? "n100"
+                               : i == 19000 ? "n7"
+                               : i == 19500 ? "n15001"
+                                            : "n" + std::to_string(i);
       dups += Node(name);
     }
     for (unsigned threads : {1u, 2u, 4u}) {
@@ -1137,17 +1175,19 @@ void TestVariablesLookedUpOnTheWay() {
   for (int i = 0; i < 3000; ++i) {
     const std::string v = "v" + std::to_string(i);
     // The read comes before its variable in the file: not in GraphDef order.
-    nodes += Node(v + "/read", "Identity", {v}) + Node(v, "VariableV2") + Node(v + "/Assign", "Assign", {v, v + "/read"});
+    nodes +=
+        Node(v + "/read", "Identity", {v}) + Node(v, "VariableV2") + Node(v + "/Assign", "Assign", {v, v + "/read"});
     defs.push_back(Bytes(1, v + ":0") + Bytes(2, v + "/Assign") + Bytes(3, v + "/read:0") + VarintField(7, i % 2));
   }
   defs.push_back(Bytes(1, "nope:0"));
-  defs.push_back(Bytes(2, "v0/Assign"));           // parsed, no variable name: "s/" all the same
+  defs.push_back(Bytes(2, "v0/Assign"));                  // parsed, no variable name: "s/" all the same
   defs.push_back(Bytes(1, "v0:x") + Bytes(3, "v0:1:0"));  // names of neither form
   std::string list;
   for (const std::string& d : defs) list += Bytes(1, d);
   auto entry = [](const std::string& key, const std::string& def) { return Bytes(4, Bytes(1, key) + Bytes(2, def)); };
-  const std::string data = Meta(nodes, entry("variables", Bytes(2, list)) + entry("other", Bytes(1, "")) +
-                                           entry("trainable_variables", Bytes(2, Bytes(1, defs[1]) + Bytes(1, defs[0]))));
+  const std::string data =
+      Meta(nodes, entry("variables", Bytes(2, list)) + entry("other", Bytes(1, "")) +
+                      entry("trainable_variables", Bytes(2, Bytes(1, defs[1]) + Bytes(1, defs[0]))));
   for (unsigned threads : {1u, 2u, 3u}) {
     auto o = Opts("s");
     o.threads = threads;
@@ -1158,11 +1198,13 @@ void TestVariablesLookedUpOnTheWay() {
     CHECK(v != nullptr && v->keys == (std::vector<std::string>{"trainable_variables", "variables"}));
     CHECK(v->counts == (std::vector<size_t>{2, defs.size()}) && v->defs.size() == defs.size() + 2);
     const auto expect = fastmeta::LookupDistinctVariableDefs(*g, v->defs, "s/");
-    CHECK(expect.rows.size() == v->rows.rows.size() && expect.row_of == v->rows.row_of && expect.first == v->rows.first);
+    CHECK(expect.rows.size() == v->rows.rows.size() && expect.row_of == v->rows.row_of &&
+          expect.first == v->rows.first);
     CHECK(expect.names == v->rows.names && expect.name_offsets == v->rows.name_offsets);
     for (size_t r = 0; r < expect.rows.size(); ++r) {
       for (int c = 0; c < 4; ++c) {
-        CHECK(expect.rows[r].node[c] == v->rows.rows[r].node[c] && expect.rows[r].output[c] == v->rows.rows[r].output[c]);
+        CHECK(expect.rows[r].node[c] == v->rows.rows[r].node[c] &&
+              expect.rows[r].output[c] == v->rows.rows[r].output[c]);
         const int64_t a = expect.rows[r].op[c], b = v->rows.rows[r].op[c];
         CHECK((a < 0) == (b < 0));
         if (a >= 0) CHECK(expect.op_types[static_cast<size_t>(a)] == v->rows.op_types[static_cast<size_t>(b)]);
@@ -1250,8 +1292,8 @@ void TestBoundaryScanInHalves() {
   const std::string versions = Bytes(4, VarintField(1, 27));
   const std::string library = Bytes(2, Bytes(1, Bytes(1, Bytes(1, "f"))));
   const std::string unknown = Bytes(9, "zz");
-  CHECK(same(versions + first + unknown + second.substr(0, second.size() / 2) + library + second.substr(second.size() / 2)) ==
-        2 * half);
+  CHECK(same(versions + first + unknown + second.substr(0, second.size() / 2) + library +
+             second.substr(second.size() / 2)) == 2 * half);
   // The middle falls inside a node whose attr holds a run of fake NodeDefs: the second
   // half's scan starts there, the first half's never lands on it, the serial scan goes on.
   std::string fakes;
@@ -1285,8 +1327,8 @@ void TestBoundaryScanInHalves() {
 void TestLongNames() {
   const std::string longer(70000, 'a');
   const std::string other = std::string(69999, 'a') + "b";
-  const std::string nodes = Node(longer) + Node(other) + Node("short") + Node("x", "NoOp", {"^" + longer, "^" + other}) +
-                            Node("y", "NoOp", {"^short", "^x"});
+  const std::string nodes = Node(longer) + Node(other) + Node("short") +
+                            Node("x", "NoOp", {"^" + longer, "^" + other}) + Node("y", "NoOp", {"^short", "^x"});
   auto g = fastmeta::RewriteMetaGraph(Meta(nodes), Opts("p"));
   CHECK(g->num_nodes() == 5);
   CHECK(g->Find("p/" + longer) == 0 && g->Find("p/" + other) == 1 && g->Find("p/" + std::string(70001, 'a')) < 0);
@@ -1313,10 +1355,9 @@ std::vector<std::string> Names(const fastmeta::RewrittenGraph& g) {
 void TestImportOrder() {
   // The ready node with the smallest GraphDef index first: x waits for z, and once z
   // is created x comes before the later ready w; v needs both.
-  auto g = fastmeta::RewriteMetaGraph(
-      Meta(Node("x", "Identity", {"z"}) + Node("y", "Const") + Node("z", "Const") + Node("w", "Identity", {"y"}) +
-           Node("v", "AddV2", {"x", "w"})),
-      Opts());
+  auto g = fastmeta::RewriteMetaGraph(Meta(Node("x", "Identity", {"z"}) + Node("y", "Const") + Node("z", "Const") +
+                                           Node("w", "Identity", {"y"}) + Node("v", "AddV2", {"x", "w"})),
+                                      Opts());
   CHECK((Names(*g) == std::vector<std::string>{"y", "z", "x", "w", "v"}));
   // A chain written backwards, with a control input.
   g = fastmeta::RewriteMetaGraph(Meta(Node("c", "NoOp", {"^b"}) + Node("b", "NoOp", {"^a"}) + Node("a")), Opts());
@@ -1334,10 +1375,10 @@ void TestColocatedDevices() {
     std::abort();
   };
   // The first listed target with a device wins; self entries are skipped.
-  auto g = fastmeta::RewriteMetaGraph(Meta(Node("a") + Node("c", "NoOp", {}, Device("/gpu:3")) +
-                                           Node("d", "NoOp", {}, Device("/cpu:0")) +
-                                           Node("b", "NoOp", {}, Device("/cpu:1") + Colocate({"b", "a", "d", "c"}))),
-                                      Opts());
+  auto g = fastmeta::RewriteMetaGraph(
+      Meta(Node("a") + Node("c", "NoOp", {}, Device("/gpu:3")) + Node("d", "NoOp", {}, Device("/cpu:0")) +
+           Node("b", "NoOp", {}, Device("/cpu:1") + Colocate({"b", "a", "d", "c"}))),
+      Opts());
   CHECK(device_of(*g, "b") == "/device:CPU:0");
   // A chain is followed when the target is created first, not otherwise.
   g = fastmeta::RewriteMetaGraph(
@@ -1394,7 +1435,8 @@ void TestClassNotListAndDeviceMessages() {
   const std::pair<const char*, const char*> refused[] = {
       {"/gpu:", "invalid literal for int() with base 10: ''"},
       {"/replica:1/replica:x'y", "invalid literal for int() with base 10: \"x'y\""},
-      {"/replica:x/cpu:0/gpu:0", "Multiple device types are not allowed while parsing the device spec: /replica:x/cpu:0/gpu:0."},
+      {"/replica:x/cpu:0/gpu:0",
+       "Multiple device types are not allowed while parsing the device spec: /replica:x/cpu:0/gpu:0."},
       {"/JOB:ps", "Unknown attribute 'JOB' is encountered while parsing the device spec: '/JOB:ps'."},
   };
   for (const auto& [device, message] : refused) {
@@ -1508,7 +1550,8 @@ void TestFiles() {
 void TestTruncatedWhileMapped() {
   std::string nodes;
   for (int i = 0; nodes.size() < 3 * fastmeta::MappedFile::kMapFrom; ++i) {
-    nodes += Node("n" + std::to_string(i), "NoOp", i > 0 ? std::vector<std::string>{"^n" + std::to_string(i - 1)} : std::vector<std::string>{});
+    nodes += Node("n" + std::to_string(i), "NoOp",
+                  i > 0 ? std::vector<std::string>{"^n" + std::to_string(i - 1)} : std::vector<std::string>{});
   }
   const std::string meta = Meta(nodes);
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -1611,24 +1654,23 @@ void ReplayRegressions() {
 
 }  // namespace
 
-
 void TestVariableDefRows() {
   // Nodes in the rewritten graph are "s/..."; the VariableDefs name them unscoped.
   const std::string data = Meta(Node("w", "VariableV2") + Node("w/Assign", "Assign", {"w", "v"}) +
                                 Node("w/read", "Identity", {"w"}) + Node("v", "Const"));
   auto g = fastmeta::RewriteMetaGraph(data, Opts("s"));
-  const std::string good = Bytes(1, "w:0") + Bytes(2, "w/Assign") + Bytes(3, "w/read:0") + Bytes(6, "v:0") +
-                           VarintField(7, 1);
+  const std::string good =
+      Bytes(1, "w:0") + Bytes(2, "w/Assign") + Bytes(3, "w/read:0") + Bytes(6, "v:0") + VarintField(7, 1);
   const std::vector<std::string> defs{
       good,
       Bytes(1, "w:00") + Bytes(2, "w/Assign") + Bytes(3, "w/read:0"),  // found, not canonical
       Bytes(1, "nope:0") + VarintField(5, 1) + VarintField(8, 3) + Bytes(4, ""),
-      good.substr(0, good.size() - 1),  // truncated
-      good + VarintField(7, 2),         // a bool protobuf reads as true, left to it
-      good + Bytes(1, "\xff:0"),         // not UTF-8
-      good + VarintField(2, 5),         // a string field as a varint
-      good + std::string("\x0a\x83\x00w:0", 6),  // a length in two bytes: left to protobuf
-      good + std::string("\x38\x81\x00", 3),     // a varint in two bytes
+      good.substr(0, good.size() - 1),            // truncated
+      good + VarintField(7, 2),                   // a bool protobuf reads as true, left to it
+      good + Bytes(1, "\xff:0"),                  // not UTF-8
+      good + VarintField(2, 5),                   // a string field as a varint
+      good + std::string("\x0a\x83\x00w:0", 6),   // a length in two bytes: left to protobuf
+      good + std::string("\x38\x81\x00", 3),      // a varint in two bytes
       good + std::string("\x9b\x06\x9c\x06", 4),  // a group
   };
   std::vector<std::string_view> views(defs.begin(), defs.end());
@@ -1650,8 +1692,8 @@ void TestVariableDefRows() {
       CHECK(ops[static_cast<size_t>(r[0].op[2])] == "Identity" && ops[static_cast<size_t>(r[0].op[3])] == "Const");
       CHECK(names[base] == "s/w:0");
       CHECK(r[1].flags == Row::kParsed && r[1].node[0] == r[0].node[0] && r[1].output[0] == 0);
-      CHECK(r[2].flags == (Row::kParsed | Row::kResource | Row::kSliceInfo) && r[2].node[0] == -1 &&
-            r[2].op[0] == -1 && r[2].synchronization == 3 && r[2].node[3] == -1);
+      CHECK(r[2].flags == (Row::kParsed | Row::kResource | Row::kSliceInfo) && r[2].node[0] == -1 && r[2].op[0] == -1 &&
+            r[2].synchronization == 3 && r[2].node[3] == -1);
       for (size_t k = 3; k < views.size(); ++k) CHECK(r[k].flags == 0 && r[k].node[0] == -1 && names[base + k].empty());
     }
   }
@@ -1663,8 +1705,8 @@ void TestVariableDefRows() {
     for (size_t slice : {size_t{1}, size_t{3}, size_t{8192}}) {
       const auto d = fastmeta::LookupDistinctVariableDefs(*g, repeated, "s/", slice);
       CHECK(d.rows.size() == views.size() && d.row_of.size() == repeated.size() && d.first.size() == views.size());
-      const auto whole = fastmeta::LookupVariableDefs(*g, std::vector<std::string_view>(views.rbegin(), views.rend()), "s/",
-                                                      &ops, &names);
+      const auto whole = fastmeta::LookupVariableDefs(*g, std::vector<std::string_view>(views.rbegin(), views.rend()),
+                                                      "s/", &ops, &names);
       for (size_t k = 0; k < repeated.size(); ++k) {
         const auto row = static_cast<size_t>(d.row_of[k]);
         CHECK(row == k % views.size() && repeated[static_cast<size_t>(d.first[row])] == repeated[k]);
@@ -1752,7 +1794,7 @@ void TestMovedPages() {
   };
   auto expected = [](size_t i, unsigned seed) { return static_cast<char>((i / 512) * 31 + seed); };
   fastmeta::LargeBlock src((size_t{9} << 20) + 4096);  // 4 whole huge pages, then a bit
-  fastmeta::LargeBlock dst(size_t{5} << 20);            // room for 2 of them
+  fastmeta::LargeBlock dst(size_t{5} << 20);           // room for 2 of them
   fill(src.get(), src.size(), 7);
   fastmeta::PageSink sink{dst.get() + 100, dst.get() + dst.size()};  // (first whole page: the second)
   const fastmeta::PageRange moved = fastmeta::MovePages(src.get() + 1, src.get() + src.size(), sink);
@@ -1773,7 +1815,8 @@ void TestMovedPages() {
     fastmeta::RecyclePages(moved.end, src.get() + src.size(), sink);
     CHECK(sink.next == to + n);
     const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const char* dropped_to = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(src.get() + src.size()) & ~(page - 1));
+    const char* dropped_to =
+        reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(src.get() + src.size()) & ~(page - 1));
     for (const char* p = moved.end; p < dropped_to; p += 512) CHECK(*p == 0);
   }
   // A dropper with a sink moves whole huge pages as it passes them, and never into
@@ -1837,8 +1880,8 @@ void TestRecycledScratchOutput() {
 void TestLargeBlocks() {
   // Blocks on either side of the sizes where malloc, page-rounded and huge-page-rounded
   // mappings take over: every byte writable, Buffer growth keeps the contents.
-  for (size_t n : {size_t{0}, size_t{1}, (size_t{1} << 20) - 1, size_t{1} << 20, (size_t{3} << 19) + 7,
-                   size_t{2} << 20, (size_t{9} << 19) + 1, (size_t{33} << 20) + 123}) {
+  for (size_t n : {size_t{0}, size_t{1}, (size_t{1} << 20) - 1, size_t{1} << 20, (size_t{3} << 19) + 7, size_t{2} << 20,
+                   (size_t{9} << 19) + 1, (size_t{33} << 20) + 123}) {
     fastmeta::LargeBlock block(n);
     CHECK(block.get() != nullptr && block.size() == n);
     for (size_t i = 0; i < n; i += 4093) block.get()[i] = static_cast<char>(i);
@@ -1901,9 +1944,12 @@ std::string Arg(std::string spec) {
     out += Bytes(5, spec.substr(star + 1));
     spec = spec.substr(0, star);
   }
-  if (spec[0] == '#') out += VarintField(3, static_cast<uint64_t>(std::stoi(spec.substr(1))));
-  else if (spec[0] == '[') out += Bytes(6, spec.substr(1, spec.size() - 2));
-  else out += Bytes(4, spec);
+  if (spec[0] == '#')
+    out += VarintField(3, static_cast<uint64_t>(std::stoi(spec.substr(1))));
+  else if (spec[0] == '[')
+    out += Bytes(6, spec.substr(1, spec.size() - 2));
+  else
+    out += Bytes(4, spec);
   return out;
 }
 std::string Op(const std::string& name, const std::vector<std::string>& inputs, const std::vector<std::string>& outputs,
@@ -1914,7 +1960,9 @@ std::string Op(const std::string& name, const std::vector<std::string>& inputs, 
   return Bytes(1, op + attrs);
 }
 // A MetaGraphDef whose stripped_op_list holds `ops`.
-std::string TypedMeta(const std::string& ops, const std::string& nodes) { return Bytes(1, Bytes(2, ops)) + Bytes(2, nodes); }
+std::string TypedMeta(const std::string& ops, const std::string& nodes) {
+  return Bytes(1, Bytes(2, ops)) + Bytes(2, nodes);
+}
 
 const int kFloat = 1, kInt32 = 3, kFloatRef = 101;
 
@@ -1925,7 +1973,9 @@ std::string TypeOps() {
          // Shape: out_type defaults to int32 (AttrDef name 1, default_value 3)
          Op("Shape", {"T"}, {"out_type"}, Bytes(4, Bytes(1, "out_type") + Bytes(3, TypeValue(kInt32))));
 }
-std::string Const(const std::string& name, int dtype) { return Node(name, "Const", {}, Attr("dtype", TypeValue(dtype))); }
+std::string Const(const std::string& name, int dtype) {
+  return Node(name, "Const", {}, Attr("dtype", TypeValue(dtype)));
+}
 std::string Typed(const std::string& name, const std::string& op, const std::vector<std::string>& inputs, int t) {
   return Node(name, op, inputs, Attr("T", TypeValue(t)));
 }
@@ -1935,7 +1985,9 @@ std::string Typed(const std::string& name, const std::string& op, const std::vec
 // wherever the attr entries are (before the op field too); the per-node mask check
 // falls back to a full scan past 63 such attrs or for a name of 64+ bytes.
 void TestRequiredAttrs() {
-  auto attr_def = [](const std::string& name, const std::string& type) { return Bytes(4, Bytes(1, name) + Bytes(2, type)); };
+  auto attr_def = [](const std::string& name, const std::string& type) {
+    return Bytes(4, Bytes(1, name) + Bytes(2, type));
+  };
   const std::string ops = Op("C", {}, {"dtype"}, attr_def("value", "tensor") + attr_def("dtype", "type")) +
                           Op("Id", {"T"}, {"T"}, attr_def("T", "type"));
   const std::string dtype = Attr("dtype", TypeValue(kFloat)), value = Attr("value", Bytes(8, ""));
@@ -1958,7 +2010,8 @@ void TestRequiredAttrs() {
         "Node 'c' (op 'C'): NodeDef missing attrs 'dtype', 'value' from its OpDef");
   CHECK(Contains(refused(Node("c", "C", {}, dtype + value) + Node("i", "Id", {"c"}), "i"), "NodeDef missing attr 'T'"));
   // A valueless attr is reported before a missing one (as TensorFlow checks them).
-  CHECK(Contains(refused(Node("c", "C", {}, Attr("dtype", "")), "c"), "AttrValue missing value with expected type 'type'"));
+  CHECK(Contains(refused(Node("c", "C", {}, Attr("dtype", "")), "c"),
+                 "AttrValue missing value with expected type 'type'"));
   // A repeated key counts once; its last entry is the value.
   CHECK(accepted(Node("c", "C", {}, dtype + value + dtype)) == 1);
   // Attrs before the op field (field order is free): read without the signature, then
@@ -1969,9 +2022,11 @@ void TestRequiredAttrs() {
   CHECK(accepted(before_op("c", dtype + value, "C")) == 1);
   CHECK(accepted(Bytes(1, Bytes(1, "c") + dtype + Bytes(2, "C") + value)) == 1);  // (one on each side)
   CHECK(Contains(refused(before_op("c", dtype, "C"), "c"), "NodeDef missing attr 'value'"));
-  CHECK(Contains(refused(before_op("c", dtype + Attr("value", ""), "C"), "c"), "AttrValue missing value with expected type 'tensor'"));
+  CHECK(Contains(refused(before_op("c", dtype + Attr("value", ""), "C"), "c"),
+                 "AttrValue missing value with expected type 'tensor'"));
   // An op field, then attrs, then another op field (the last wins): checked against the last.
-  CHECK(Contains(refused(Bytes(1, Bytes(1, "c") + Bytes(2, "NoOp") + dtype + Bytes(2, "C")), "c"), "missing attr 'value'"));
+  CHECK(Contains(refused(Bytes(1, Bytes(1, "c") + Bytes(2, "NoOp") + dtype + Bytes(2, "C")), "c"),
+                 "missing attr 'value'"));
   // More attrs than the mask has bits, and a long name: every node is scanned.
   std::string many_defs, many;
   for (int k = 0; k < 70; ++k) {
@@ -1984,15 +2039,18 @@ void TestRequiredAttrs() {
   const std::string all_but_last = many.substr(0, many.size() - Attr("a69", VarintField(3, 1)).size());
   CHECK(Contains(ExpectError<fastmeta::GraphError>(TypedMeta(more, Node("m", "Many", {}, all_but_last))),
                  "NodeDef missing attr 'a69'"));
-  CHECK(fastmeta::RewriteMetaGraph(TypedMeta(more, Node("l", "Long", {}, Attr(long_name, VarintField(3, 1)))), Opts())->num_nodes() == 1);
-  CHECK(Contains(ExpectError<fastmeta::GraphError>(TypedMeta(more, Node("l", "Long"))), "NodeDef missing attr '" + long_name + "'"));
+  CHECK(fastmeta::RewriteMetaGraph(TypedMeta(more, Node("l", "Long", {}, Attr(long_name, VarintField(3, 1)))), Opts())
+            ->num_nodes() == 1);
+  CHECK(Contains(ExpectError<fastmeta::GraphError>(TypedMeta(more, Node("l", "Long"))),
+                 "NodeDef missing attr '" + long_name + "'"));
   // A function's body nodes are not checked (TensorFlow's importer does not validate
   // them), nor are the attrs a function's signature declares on its calls.
 }
 
 void TestEdgeTypes() {
   const std::string ops = TypeOps();
-  const std::string base = Const("f", kFloat) + Const("i", kInt32) + Node("v", "Var", {}, Attr("dtype", TypeValue(kFloat)));
+  const std::string base =
+      Const("f", kFloat) + Const("i", kInt32) + Node("v", "Var", {}, Attr("dtype", TypeValue(kFloat)));
   auto accepts = [&](const std::string& nodes, const fastmeta::RewriteOptions& o = Opts()) {
     return fastmeta::RewriteMetaGraph(TypedMeta(ops, base + nodes), o)->num_nodes() > 0;
   };
@@ -2012,17 +2070,20 @@ void TestEdgeTypes() {
                  "was passed float_ref from v:0 incompatible with expected int32_ref."));
   // number_attr and type_list_attr inputs and outputs; a fixed type.
   const std::string n2 = Attr("N", VarintField(3, 2));
-  CHECK(Contains(refuses(Node("x", "AddN", {"f", "i"}, Attr("T", TypeValue(kFloat)) + n2)), "Input 1 of node x was passed int32"));
+  CHECK(Contains(refuses(Node("x", "AddN", {"f", "i"}, Attr("T", TypeValue(kFloat)) + n2)),
+                 "Input 1 of node x was passed int32"));
   const std::string idn = Node("idn", "IdentityN", {"f", "i"}, Attr("T", TypeListValue({kFloat, kInt32})));
   CHECK(accepts(idn + Typed("x", "Identity", {"idn:1"}, kInt32) + Typed("y", "Identity", {"idn"}, kFloat)));
   CHECK(Contains(refuses(idn + Typed("x", "Identity", {"idn:1"}, kFloat)),
                  "was passed int32 from idn:1 incompatible with expected float."));
   CHECK(Contains(refuses(Node("idn", "IdentityN", {"i", "i"}, Attr("T", TypeListValue({kFloat, kInt32})))),
                  "Input 0 of node idn"));
-  const std::string split = Node("s", "Split", {"i", "f"}, Attr("T", TypeValue(kFloat)) + Attr("num_split", VarintField(3, 3)));
+  const std::string split =
+      Node("s", "Split", {"i", "f"}, Attr("T", TypeValue(kFloat)) + Attr("num_split", VarintField(3, 3)));
   CHECK(accepts(split + Typed("x", "Identity", {"s:2"}, kFloat)));
-  CHECK(Contains(refuses(Node("s", "Split", {"f", "f"}, Attr("T", TypeValue(kFloat)) + Attr("num_split", VarintField(3, 3)))),
-                 "expected int32."));
+  CHECK(Contains(
+      refuses(Node("s", "Split", {"f", "f"}, Attr("T", TypeValue(kFloat)) + Attr("num_split", VarintField(3, 3)))),
+      "expected int32."));
   // Attr entries before the op field (read before its OpDef is known): their counts and
   // types are checked all the same (and a rewrite's output, with op first, agrees).
   auto before_op = [](const std::string& name, const std::string& attrs, const std::string& op,
@@ -2037,7 +2098,8 @@ void TestEdgeTypes() {
                  "s:2"));
   CHECK(Contains(refuses(before_op("s", split_attrs, "Split", {"i", "f"}) + Typed("x", "Identity", {"s:1"}, kInt32)),
                  "was passed float from s:1"));
-  CHECK(Contains(refuses(before_op("idn", Attr("T", TypeListValue({kFloat})), "IdentityN", {"f", "f"})), "takes 1 data input"));
+  CHECK(Contains(refuses(before_op("idn", Attr("T", TypeListValue({kFloat})), "IdentityN", {"f", "f"})),
+                 "takes 1 data input"));
   // A packed type list ending inside a varint (malformed): refused, as protobuf refuses it.
   const std::string cut = Attr("T", Bytes(1, Bytes(6, std::string("\x01\x83", 2))));
   const std::string cut_nodes = Node("idn", "IdentityN", {"f"}, cut) + Node("x", "Identity", {"idn:1"});
@@ -2077,15 +2139,17 @@ void TestEdgeTypes() {
     o.threads = threads;
     return ExpectError<fastmeta::GraphError>(TypedMeta(merge_ops, base + nodes), o);
   };
-  const std::string bad_loop = Node("m", "Merge", {"f", "n"}, Attr("T", TypeValue(kFloat)) + Attr("N", VarintField(3, 2))) +
-                               Typed("n", "NextIteration", {"i"}, kInt32);
+  const std::string bad_loop =
+      Node("m", "Merge", {"f", "n"}, Attr("T", TypeValue(kFloat)) + Attr("N", VarintField(3, 2))) +
+      Typed("n", "NextIteration", {"i"}, kInt32);
   CHECK(Contains(loop_error(bad_loop, 1), "Input 1 of node m was passed int32 from n:0"));
   CHECK(Contains(loop_error(bad_loop + Typed("w", "Identity", {"f"}, kInt32), 1), "of node w "));
   std::string many;
   for (int k = 0; k < 30000; ++k) {
     many += Typed("n" + std::to_string(k), "Identity", {k ? "n" + std::to_string(k - 1) : "f"}, kFloat);
   }
-  const std::string bad_many = many + Typed("late", "Identity", {"n29999"}, kInt32) + Typed("early", "Identity", {"n3"}, kInt32);
+  const std::string bad_many =
+      many + Typed("late", "Identity", {"n29999"}, kInt32) + Typed("early", "Identity", {"n3"}, kInt32);
   for (unsigned threads : {1u, 2u, 4u}) {
     CHECK(Contains(loop_error(bad_many, threads), "Input 0 of node late was passed float from n29999:0"));
   }
@@ -2107,32 +2171,39 @@ void TestEdgeTypes() {
   CHECK(accepts(Typed("x", "Identity", {"f"}, kFloat), mapped));
   // Hostile attrs and op lists: never a crash; what protobuf refuses is refused, what
   // cannot be read is not checked.
-  CHECK(Contains(ExpectError<fastmeta::ParseError>(TypedMeta(ops, base + Node("x", "Identity", {"i"}, Attr("T", "\x30")))),
-                 "attr 'T' value: truncated or overlong varint"));
+  CHECK(Contains(
+      ExpectError<fastmeta::ParseError>(TypedMeta(ops, base + Node("x", "Identity", {"i"}, Attr("T", "\x30")))),
+      "attr 'T' value: truncated or overlong varint"));
   CHECK(accepts(Node("x", "Identity", {"i"}, Attr("T", "\x30\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"))));
-  CHECK(accepts(Node("x", "Identity", {"i"}, Attr("T", TypeValue(kFloat) + VarintField(3, 1)))));  // then an int: no type
-  CHECK(Contains(refuses(Node("x", "Identity", {"i"}, Attr("T", VarintField(3, 1) + TypeValue(kFloat)))), "expected float"));
+  CHECK(
+      accepts(Node("x", "Identity", {"i"}, Attr("T", TypeValue(kFloat) + VarintField(3, 1)))));  // then an int: no type
+  CHECK(Contains(refuses(Node("x", "Identity", {"i"}, Attr("T", VarintField(3, 1) + TypeValue(kFloat)))),
+                 "expected float"));
   auto no_sig = Opts();
   no_sig.check_signatures = false;
-  CHECK(Contains(ExpectError<fastmeta::ParseError>(
-                     TypedMeta(ops, base + Node("x", "IdentityN", {"f", "i"}, Attr("T", Bytes(1, Bytes(6, "\xff"))))), no_sig),
-                 "packed field ends inside a value"));  // a bad packed list
+  CHECK(Contains(
+      ExpectError<fastmeta::ParseError>(
+          TypedMeta(ops, base + Node("x", "IdentityN", {"f", "i"}, Attr("T", Bytes(1, Bytes(6, "\xff"))))), no_sig),
+      "packed field ends inside a value"));  // a bad packed list
   CHECK(accepts(Node("x", "IdentityN", {"f", "i"}, Attr("T", Bytes(1, Bytes(6, std::string("\x01\x03", 2)))))));
   CHECK(Contains(refuses(Node("x", "IdentityN", {"f", "i"}, Attr("T", Bytes(1, Bytes(6, std::string("\x03\x03", 2)))))),
                  "Input 0 of node x"));
   const std::string huge = Attr("T", TypeValue(kFloat)) + Attr("N", VarintField(3, uint64_t{1} << 40));
   CHECK(accepts(Node("x", "AddN", {"f", "f"}, huge), off));
   CHECK(accepts(Node("x", "AddN", {"f", "f"}, huge), no_sig));
-  CHECK(Contains(refuses(Node("x", "AddN", {"f", "i"}, Attr("T", TypeValue(kFloat)) + Attr("N", VarintField(3, 5))), no_sig),
-                 "Input 1 of node x"));
+  CHECK(Contains(
+      refuses(Node("x", "AddN", {"f", "i"}, Attr("T", TypeValue(kFloat)) + Attr("N", VarintField(3, 5))), no_sig),
+      "Input 1 of node x"));
   std::string wide_ops = Bytes(1, Bytes(1, "Wide") + Bytes(3, Arg("T*N")) + Bytes(3, Arg("#3")));
-  CHECK(fastmeta::RewriteMetaGraph(TypedMeta(ops + wide_ops, base + Node("w", "Wide", {}, Attr("T", TypeValue(kFloat)) +
-                                                                                          Attr("N", VarintField(3, 300))) +
-                                                                 Typed("x", "Identity", {"w:299"}, kFloat)),
-                                   Opts())
+  CHECK(fastmeta::RewriteMetaGraph(
+            TypedMeta(ops + wide_ops,
+                      base + Node("w", "Wide", {}, Attr("T", TypeValue(kFloat)) + Attr("N", VarintField(3, 300))) +
+                          Typed("x", "Identity", {"w:299"}, kFloat)),
+            Opts())
             ->num_nodes() == 5);
   const std::string wide3 = Node("w", "Wide", {}, Attr("T", TypeValue(kFloat)) + Attr("N", VarintField(3, 3)));
-  CHECK(Contains(ExpectError<fastmeta::GraphError>(TypedMeta(ops + wide_ops, base + wide3 + Typed("x", "Identity", {"w:3"}, kFloat))),
+  CHECK(Contains(ExpectError<fastmeta::GraphError>(
+                     TypedMeta(ops + wide_ops, base + wide3 + Typed("x", "Identity", {"w:3"}, kFloat))),
                  "was passed int32 from w:3"));
 }
 
@@ -2153,7 +2224,8 @@ void TestRegistry() {
   auto o = Opts();
   o.registry = &reg;
   const std::string at_default = Attr("old", VarintField(3, 7)), off_default = Attr("old", VarintField(3, 8));
-  const std::string nodes = Const("f", kFloat) + Node("x", "Identity", {"f"}, Attr("T", TypeValue(kFloat)) + at_default) +
+  const std::string nodes = Const("f", kFloat) +
+                            Node("x", "Identity", {"f"}, Attr("T", TypeValue(kFloat)) + at_default) +
                             Node("y", "Identity", {"x"}, Attr("T", TypeValue(kFloat)) + off_default);
   auto g = fastmeta::RewriteMetaGraph(TypedMeta(file_ops, nodes), o);
   const std::string x(g->node_def(static_cast<size_t>(g->Find("x"))));
@@ -2196,13 +2268,13 @@ void TestSameAttrValue() {
   auto s = [](const char* bytes, size_t n) { return std::string(bytes, n); };
   const std::string packed = s("\x0a\x04\x1a\x02\x01\x02", 6), unpacked = s("\x0a\x04\x18\x01\x18\x02", 6);
   CHECK(SameAttrValue(packed, unpacked));
-  CHECK(SameAttrValue(s("\x18\x87\x00", 3), s("\x18\x07", 2)));      // a redundant varint byte
+  CHECK(SameAttrValue(s("\x18\x87\x00", 3), s("\x18\x07", 2)));       // a redundant varint byte
   CHECK(SameAttrValue(s("\x28\x02", 2), s("\x28\x01", 2)));           // bool 2
-  CHECK(SameAttrValue(s("\x12\x01x\x18\x07", 5), s("\x18\x07", 2))); // the oneof's last member
+  CHECK(SameAttrValue(s("\x12\x01x\x18\x07", 5), s("\x18\x07", 2)));  // the oneof's last member
   CHECK(!SameAttrValue(s("\x18\x07", 2), s("\x18\x08", 2)));
   CHECK(!SameAttrValue(s("\x25\x00\x00\x00\x80", 5), s("\x25\x00\x00\x00\x00", 5)));  // -0.0, 0.0
-  CHECK(!SameAttrValue(s("\x3a\x00", 2), std::string()));               // an empty shape is set
-  CHECK(!SameAttrValue(s("\x18\x07\x98\x06\x01", 5), s("\x18\x07", 2)));  // an unknown field counts
+  CHECK(!SameAttrValue(s("\x3a\x00", 2), std::string()));                             // an empty shape is set
+  CHECK(!SameAttrValue(s("\x18\x07\x98\x06\x01", 5), s("\x18\x07", 2)));              // an unknown field counts
   CHECK(SameAttrValue(s("\x18\x07\x90\x06\x01\x98\x06\x02", 8), s("\x98\x06\x02\x18\x07\x90\x06\x01", 8)));
   // shape: in two pieces, fields reordered, an explicit false
   CHECK(SameAttrValue(s("\x3a\x02\x12\x00\x3a\x04\x12\x02\x08\x03", 10), s("\x3a\x06\x12\x00\x12\x02\x08\x03", 8)));
@@ -2217,7 +2289,9 @@ void TestSameAttrValue() {
     for (; n >= 0x80; n >>= 7) out += static_cast<char>((n & 0x7f) | 0x80);
     return out + static_cast<char>(n) + payload;
   };
-  auto wrap = [&](const std::string& v) { return ld('\x52', ld('\x0a', "f") + ld('\x12', ld('\x0a', "a") + ld('\x12', v))); };
+  auto wrap = [&](const std::string& v) {
+    return ld('\x52', ld('\x0a', "f") + ld('\x12', ld('\x0a', "a") + ld('\x12', v)));
+  };
   std::string deep = s("\x18\x01", 2), deep2 = s("\x18\x81\x00", 3);
   for (int k = 0; k < 150; ++k) {
     deep = wrap(deep);

@@ -2,17 +2,17 @@
 // constructs it declines (left to protobuf's own reader). tests/test_text_format.py
 // compares it with protobuf's reader on real meta graphs and mutated texts.
 #undef NDEBUG
+#include "fastmeta/text_format.h"
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "fastmeta/text_format.h"
 
 #include "check.h"
 
@@ -99,9 +99,16 @@ static void Declined(const Schema& schema, const std::string& text) {
 static void TestValues(const Schema& s) {
   using std::string;
   Same(s, "", "");
-  Same(s, "s: \"ab\"", string("\x0a\x02" "ab"));
-  Same(s, "s: 'a' \"b\" # comment\n 'c'", string("\x0a\x03" "abc"));
-  Same(s, R"(y: "\n\t\\\'\"\x41\x4\101\0")", string("\x4a\x09\n\t\\'\"A\x04" "A\0", 11));
+  Same(s, "s: \"ab\"",
+       string("\x0a\x02"
+              "ab"));
+  Same(s, "s: 'a' \"b\" # comment\n 'c'",
+       string("\x0a\x03"
+              "abc"));
+  Same(s, R"(y: "\n\t\\\'\"\x41\x4\101\0")",
+       string("\x4a\x09\n\t\\'\"A\x04"
+              "A\0",
+              11));
   Same(s, "i: -1", string("\x68\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11));
   Same(s, "i: 0x7fffffff", string("\x68\xff\xff\xff\xff\x07"));
   Same(s, "u: 18446744073709551615", string("\x60\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"));
@@ -137,23 +144,23 @@ static void TestExpandedAny(const Schema& s) {
   using std::string;
   const string url = "type.googleapis.com/tensorflow.U";
   // a body as protobuf prints it: its bytes are the Any's value
-  Same(s, "any { [" + url + "] { i: 1 p: [2, 3] p: 4 } }", string("\x72\x2b\x0a\x20", 4) + url +
-       string("\x12\x07\x08\x01\x32\x03\x02\x03\x04", 9));
+  Same(s, "any { [" + url + "] { i: 1 p: [2, 3] p: 4 } }",
+       string("\x72\x2b\x0a\x20", 4) + url + string("\x12\x07\x08\x01\x32\x03\x02\x03\x04", 9));
   Same(s, "any { [" + url + "] < any { [" + url + "] { } } > }",
        string("\x72\x48\x0a\x20", 4) + url + string("\x12\x24\x12\x22\x0a\x20", 6) + url);
   Same(s, "any { [" + url + "]: {} }", string("\x72\x22\x0a\x20", 4) + url);
   Same(s, "any { [" + url + "] { o2: '' } }", string("\x72\x26\x0a\x20", 4) + url + string("\x12\x02\x22\x00", 4));
   // bodies protobuf would serialize otherwise, and URLs not read
-  for (const string body : {"i: 0", "p: 1 i: 1", "i: 1 i: 2", "o1: 1 o2: 'x'", "m { key: 'a' value: 'b' }",
-                            "any { i: 1 }"}) {
+  for (const string body :
+       {"i: 0", "p: 1 i: 1", "i: 1 i: 2", "o1: 1 o2: 'x'", "m { key: 'a' value: 'b' }", "any { i: 1 }"}) {
     Declined(s, "any { [" + url + "] { " + body + " } }");
   }
-  for (const string u : {"type.googleapis.com/fastmeta.U", "type.googleapis.com/tensorflow.V", "/tensorflow.U",
-                         "a/b/tensorflow.U", "x/tensorflow.U.", "x/tensorflow..U", "x/tensorflow.1U",
-                         "type.googleapis.com/ tensorflow.U"}) {
+  for (const string u :
+       {"type.googleapis.com/fastmeta.U", "type.googleapis.com/tensorflow.V", "/tensorflow.U", "a/b/tensorflow.U",
+        "x/tensorflow.U.", "x/tensorflow..U", "x/tensorflow.1U", "type.googleapis.com/ tensorflow.U"}) {
     Declined(s, "any { [" + u + "] {} }");
   }
-  Declined(s, "i: 1 [" + url + "] {}");  // (only in an Any)
+  Declined(s, "i: 1 [" + url + "] {}");      // (only in an Any)
   Declined(s, "any { [" + url + "] {}, }");  // (no separator after it, in protobuf's reader)
 }
 
@@ -174,7 +181,9 @@ static void TestWhitespace(const Schema& s) {
       Same(s, "i: 1" + string(static_cast<size_t>(n), ' ') + unit, one);
       Same(s, "i: 1" + run + ";" + run + "i: 2" + run + "," + run, two);
       // (whitespace protobuf's reader takes but the core leaves to it: non-ASCII, \x1c-\x1f)
-      Declined(s, "i:" + run + "\x1c" "1");
+      Declined(s, "i:" + run +
+                      "\x1c"
+                      "1");
       Declined(s, "i: 1" + run + "\xc2\xa0");
       Declined(s, "i: 1" + run + "\x1f" + run);
     }
@@ -216,14 +225,24 @@ static void TestStringRuns(const Schema& s) {
     Declined(s, "s: '" + body + "' '" + body);
   }
   // string fields hold UTF-8: escapes can make it (or not); bytes fields take anything
-  Same(s, "s: 'a\\303\\251'", string("\x0a\x03" "a\xc3\xa9"));
-  Same(s, "s: '\\xc3' '\\xa9'", string("\x0a\x02" "\xc3\xa9"));
-  Same(s, "s: '\xc3\xa9\\n'", string("\x0a\x03" "\xc3\xa9\n"));
+  Same(s, "s: 'a\\303\\251'",
+       string("\x0a\x03"
+              "a\xc3\xa9"));
+  Same(s, "s: '\\xc3' '\\xa9'",
+       string("\x0a\x02"
+              "\xc3\xa9"));
+  Same(s, "s: '\xc3\xa9\\n'",
+       string("\x0a\x03"
+              "\xc3\xa9\n"));
   Declined(s, "s: '\\303'");
   Declined(s, "s: '\xc3\xa9' '\\251'");
   Declined(s, "s: 'a\\x80'");
-  Same(s, "y: '\\303'", string("\x4a\x01" "\xc3"));
-  Same(s, "y: 'a\\x80'", string("\x4a\x02" "a\x80"));
+  Same(s, "y: '\\303'",
+       string("\x4a\x01"
+              "\xc3"));
+  Same(s, "y: 'a\\x80'",
+       string("\x4a\x02"
+              "a\x80"));
 }
 
 // Field names around 8 bytes long, names sharing their first 8 bytes, near the text's end.
@@ -250,12 +269,47 @@ static void TestFieldNames(const Schema& s) {
 }
 
 static void TestDeclined(const Schema& s) {
-  for (const char* text : {
-           "nope: 1", "1: 2", "[t.ext]: 1", "s: 1", "s \"a\"", "s: \"a", "s: \"a\nb\"", "s: '\\u0041'",
-           "s: '\\\\u0041'", "s: '\\q'", "s: '\\777'", "s: '\\x'", "i: 017", "i: +1", "i: 1_0", "i: 2147483648",
-           "i: -2147483649", "i: 1.0", "u: -1", "x: 4294967296", "e: TWO", "e: 2", "f: 1e39", "f: 1e999",
-           "d: 0x10", "d: 050", "d: -00.5", "d: inff", "d: NaN", "d: 1.5ff", "b: yes", "child {", "child { i: 1 >", "child: 1",
-           "i: 1 }", "kids: [{}", "\xc2\xa0i: 1", "s: '\xff'", "y: 'a\xed\xa0\x80'", "i:\x1c" "1"}) {
+  for (const char* text : {"nope: 1",
+                           "1: 2",
+                           "[t.ext]: 1",
+                           "s: 1",
+                           "s \"a\"",
+                           "s: \"a",
+                           "s: \"a\nb\"",
+                           "s: '\\u0041'",
+                           "s: '\\\\u0041'",
+                           "s: '\\q'",
+                           "s: '\\777'",
+                           "s: '\\x'",
+                           "i: 017",
+                           "i: +1",
+                           "i: 1_0",
+                           "i: 2147483648",
+                           "i: -2147483649",
+                           "i: 1.0",
+                           "u: -1",
+                           "x: 4294967296",
+                           "e: TWO",
+                           "e: 2",
+                           "f: 1e39",
+                           "f: 1e999",
+                           "d: 0x10",
+                           "d: 050",
+                           "d: -00.5",
+                           "d: inff",
+                           "d: NaN",
+                           "d: 1.5ff",
+                           "b: yes",
+                           "child {",
+                           "child { i: 1 >",
+                           "child: 1",
+                           "i: 1 }",
+                           "kids: [{}",
+                           "\xc2\xa0i: 1",
+                           "s: '\xff'",
+                           "y: 'a\xed\xa0\x80'",
+                           "i:\x1c"
+                           "1"}) {
     Declined(s, text);
   }
 }

@@ -40,8 +40,10 @@ class CheckpointError : public Error {
     std::string out;
     out.reserve(message.size());
     for (char c : message) {
-      if (c == '\0') out += "\\0";
-      else out += c;
+      if (c == '\0')
+        out += "\\0";
+      else
+        out += c;
     }
     return out;
   }
@@ -63,8 +65,7 @@ inline uint32_t Unmask(uint32_t masked) {
 namespace snappy {
 // Decompresses a raw snappy block. Throws CheckpointError (with `what` as context) on
 // malformed input or if the uncompressed size would exceed max_output.
-std::string Uncompress(std::string_view compressed, const std::string& what,
-                       size_t max_output = size_t{1} << 31);
+std::string Uncompress(std::string_view compressed, const std::string& what, size_t max_output = size_t{1} << 31);
 // A valid (literal-only) snappy encoding; used by tests and the writer's
 // optional compressed-index mode.
 std::string CompressLiteral(std::string_view raw);
@@ -148,7 +149,7 @@ std::string EncodeTensorNameSlice(std::string_view name, const TensorSlice& slic
 
 // ---- sorted string table (the .index file) ----
 namespace table {
-constexpr size_t kFooterSize = 48;  // two block handles, padded, and the magic number
+constexpr size_t kFooterSize = 48;       // two block handles, padded, and the magic number
 constexpr size_t kBlockTrailerSize = 5;  // compression type + masked CRC32C
 struct BlockHandle {
   uint64_t offset = 0;
@@ -169,8 +170,7 @@ void ForEachInBlock(std::string_view block, const std::string& ctx,
                     const std::string* limit = nullptr);
 // Parses a whole table held in memory; returns the key/value pairs in file order
 // (verified strictly increasing). `filename` is used in error messages.
-std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file,
-                                                         const std::string& filename);
+std::vector<std::pair<std::string, std::string>> ReadAll(std::string_view file, const std::string& filename);
 
 struct BuildOptions {
   size_t block_size = 262144;  // TensorFlow's table::Options default
@@ -199,8 +199,7 @@ class Writer {
   std::unique_ptr<State> s_;
 };
 // Builds a table from strictly increasing keys, exactly as TF's TableBuilder does.
-std::string Build(const std::vector<std::pair<std::string, std::string>>& kvs,
-                  const BuildOptions& options = {});
+std::string Build(const std::vector<std::pair<std::string, std::string>>& kvs, const BuildOptions& options = {});
 }  // namespace table
 
 // ---- wire helpers exposed for tests ----
@@ -269,8 +268,7 @@ class BundleReader {
   const ShardFile& CheckedShard(const std::string& shown, const BundleEntry& e);
   // Reads e's stored bytes into out; returns their CRC32C (0 unless `crc`). Throws
   // CheckpointError if the file ends early (it shrank).
-  uint32_t ReadStored(const ShardFile& f, const std::string& shown, const BundleEntry& e, char* out,
-                      bool crc);
+  uint32_t ReadStored(const ShardFile& f, const std::string& shown, const BundleEntry& e, char* out, bool crc);
   [[noreturn]] void PastTheEnd(const ShardFile& f, const std::string& shown, const BundleEntry& e,
                                uint64_t file_size) const;
   // The key of slice `s` of partitioned tensor `key`, after checking its entry exists
@@ -278,9 +276,8 @@ class BundleReader {
   std::string CheckedSliceKey(const std::string& key, const BundleEntry& full, const TensorSlice& s);
   // Throws unless the slices of partitioned tensor `key` store `needed` bytes or more.
   void CheckSliceBytes(const std::string& key, const BundleEntry& full, uint64_t needed) const;
-  void CheckSliceEntry(const std::string& key, const BundleEntry& full,
-                       const TensorSlice& slice, const std::string& slice_key,
-                       const BundleEntry& se) const;
+  void CheckSliceEntry(const std::string& key, const BundleEntry& full, const TensorSlice& slice,
+                       const std::string& slice_key, const BundleEntry& se) const;
 
   std::string prefix_;
   std::string index_path_;
@@ -316,9 +313,7 @@ struct WriteOptions {
 // Writes a bundle (prefix.index + prefix.data-00000-of-00001, or num_shards data
 // files) that TensorFlow restores; files are written to temporaries and renamed into
 // place.
-void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entries,
-                 const WriteOptions& options = {});
-
+void WriteBundle(const std::string& prefix, const std::vector<WriteEntry>& entries, const WriteOptions& options = {});
 
 // ---- V1 checkpoints (SaverDef.V1: SaveSlices' "tensor slice" tables) ----
 //

@@ -78,8 +78,8 @@ class MappedFile {
   const char* data_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;
-  int fd_ = -1;      // (mapped: kept open to fstat it again)
-  int slot_ = -1;    // (mapped: its slot in the SIGBUS handler's registry)
+  int fd_ = -1;    // (mapped: kept open to fstat it again)
+  int slot_ = -1;  // (mapped: its slot in the SIGBUS handler's registry)
   int64_t mtime_ns_ = 0;
   std::string path_;
   std::string fallback_;

@@ -123,9 +123,13 @@ struct LargeAllocator {
   void deallocate(T* p, size_t n) noexcept { FreeLarge(p, n * sizeof(T)); }
 
   template <typename U>
-  bool operator==(const LargeAllocator<U>&) const noexcept { return true; }
+  bool operator==(const LargeAllocator<U>&) const noexcept {
+    return true;
+  }
   template <typename U>
-  bool operator!=(const LargeAllocator<U>&) const noexcept { return false; }
+  bool operator!=(const LargeAllocator<U>&) const noexcept {
+    return false;
+  }
 };
 
 template <typename T>

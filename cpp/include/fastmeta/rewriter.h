@@ -101,8 +101,8 @@ struct RewriteOptions {
   // Check each node against its op's OpDef (the registry's, else the file's
   // stripped_op_list's; a function's signature for its calls), as TensorFlow's importer
   // checks it against its registry: the number of data inputs, and that each input
-  // names an output its source node has. Nodes of ops neither has are not checked. (The outputs are noted either way: an unused
-  // input_map key naming an output its node lacks is an error.)
+  // names an output its source node has. Nodes of ops neither has are not checked. (The outputs are noted either way:
+  // an unused input_map key naming an output its node lacks is an error.)
   bool check_signatures = true;
   // Check the dtype of each data edge as TensorFlow's importer does: the source output's
   // DataType (by its node's OpDef and attrs) must be the one the input takes, or its ref
@@ -228,8 +228,8 @@ class RewrittenGraph : public NameLookup {
   // The variable collections the rewrite looked up (RewriteOptions::variable_collections),
   // or nullptr.
   struct Variables {
-    std::vector<std::string> keys;        // those present as bytes_list, in the order asked
-    std::vector<size_t> counts;           // each one's number of values
+    std::vector<std::string> keys;  // those present as bytes_list, in the order asked
+    std::vector<size_t> counts;     // each one's number of values
     std::string prefix;
     std::vector<std::string_view> defs;   // the values, key after key (into meta_rest())
     DistinctVariableDefs rows;            // LookupDistinctVariableDefs(*this, defs, prefix)
@@ -268,7 +268,7 @@ class RewrittenGraph : public NameLookup {
   };
   FillLaterVector<ShapeSpan> shape_spans_;  // per node, when collected
   std::vector<wire::Buffer> shape_chunks_;  // one per output chunk
-  FillLaterVector<uint64_t> table_;  // open addressing: hash fingerprint | node index + 1, 0 = empty
+  FillLaterVector<uint64_t> table_;         // open addressing: hash fingerprint | node index + 1, 0 = empty
   std::unique_ptr<Variables> variables_;
   mutable std::once_flag prefixes_once_;
   mutable std::once_flag folded_once_;
@@ -278,7 +278,7 @@ class RewrittenGraph : public NameLookup {
   // consumer_begin_[s + 1]).
   mutable std::vector<uint32_t> consumer_begin_;
   mutable std::vector<Edge> consumer_edges_;
-  mutable std::vector<uint64_t> folded_table_;  // like table_, on the names' ASCII lower case
+  mutable std::vector<uint64_t> folded_table_;     // like table_, on the names' ASCII lower case
   mutable std::vector<PrefixEntry> prefix_table_;  // the scopes of the names (see HasPrefix)
 };
 

@@ -24,12 +24,12 @@ int64_t FindElement(const RewrittenGraph& graph, std::string_view name, int64_t*
 
 struct VariableDefRow {
   // Bits of `flags`.
-  static constexpr int64_t kParsed = 1;        // the fields below are valid
-  static constexpr int64_t kResource = 2;      // is_resource
-  static constexpr int64_t kTrainable = 4;     // trainable
-  static constexpr int64_t kSliceInfo = 8;     // save_slice_info_def present (the caller parses it)
-  static constexpr int64_t kInitialValue = 16; // initial_value_name is not empty
-  static constexpr int64_t kCanonical = 32;    // the variable name is "op:k" spelled as the tensor's name
+  static constexpr int64_t kParsed = 1;         // the fields below are valid
+  static constexpr int64_t kResource = 2;       // is_resource
+  static constexpr int64_t kTrainable = 4;      // trainable
+  static constexpr int64_t kSliceInfo = 8;      // save_slice_info_def present (the caller parses it)
+  static constexpr int64_t kInitialValue = 16;  // initial_value_name is not empty
+  static constexpr int64_t kCanonical = 32;     // the variable name is "op:k" spelled as the tensor's name
   // Columns: variable, initializer, snapshot, initial value.
   int64_t node[4];    // node index; -1: empty, not found, or not "op"/"op:k"
   int64_t output[4];  // output index; -1 for an op name
@@ -58,10 +58,10 @@ std::vector<VariableDefRow> LookupVariableDefs(const RewrittenGraph& graph, cons
 // TensorFlow makes one variable per VariableDef), for an import's variable
 // collections at once.
 struct DistinctVariableDefs {
-  std::vector<VariableDefRow> rows;         // one per distinct VariableDef, first seen first
-  std::vector<int32_t> row_of;              // the row of each of `defs`
-  std::vector<int32_t> first;               // per row: the index in `defs` where it is first
-  std::vector<std::string_view> op_types;   // what the rows' op columns index
+  std::vector<VariableDefRow> rows;        // one per distinct VariableDef, first seen first
+  std::vector<int32_t> row_of;             // the row of each of `defs`
+  std::vector<int32_t> first;              // per row: the index in `defs` where it is first
+  std::vector<std::string_view> op_types;  // what the rows' op columns index
   // Each row's variable name, as LookupVariableDefs gives them, back to back: row r's
   // is names[name_offsets[r], name_offsets[r + 1]) (one blob, no string per row).
   std::string names;

@@ -242,10 +242,18 @@ class Reader {
       const uint32_t tag = ReadTag();
       const uint32_t n = tag >> 3;
       switch (tag & 7) {
-        case kVarint: ReadVarint("varint field"); break;
-        case kFixed64: Take(8, "fixed64 field"); break;
-        case kFixed32: Take(4, "fixed32 field"); break;
-        case kLengthDelimited: p_ += ReadLength(); break;
+        case kVarint:
+          ReadVarint("varint field");
+          break;
+        case kFixed64:
+          Take(8, "fixed64 field");
+          break;
+        case kFixed32:
+          Take(4, "fixed32 field");
+          break;
+        case kLengthDelimited:
+          p_ += ReadLength();
+          break;
         case kStartGroup:
           if (levels >= max_levels) throw ParseError("groups nested too deeply (protobuf's limit: 100)", offset_of(at));
           stack[levels++] = n;
@@ -254,7 +262,8 @@ class Reader {
           if (stack[levels - 1] != n) throw ParseError("mismatched end of group", offset_of(at));
           --levels;
           break;
-        default: throw ParseError("invalid wire type", offset_of(at));
+        default:
+          throw ParseError("invalid wire type", offset_of(at));
       }
     }
   }
@@ -274,7 +283,10 @@ class Buffer {
   Buffer& operator=(const Buffer&) = delete;
   // Takes over a block as its storage (its contents are discarded).
   explicit Buffer(LargeBlock&& block) noexcept : cap_(block.size()) { data_ = block.release(); }
-  Buffer(Buffer&& o) noexcept : data_(o.data_), size_(o.size_), cap_(o.cap_) { o.data_ = nullptr; o.size_ = o.cap_ = 0; }
+  Buffer(Buffer&& o) noexcept : data_(o.data_), size_(o.size_), cap_(o.cap_) {
+    o.data_ = nullptr;
+    o.size_ = o.cap_ = 0;
+  }
   Buffer& operator=(Buffer&& o) noexcept {
     if (this != &o) {
       FreeLarge(data_, cap_);
