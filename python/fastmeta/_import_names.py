@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from fastmeta.errors import GraphError, GraphTypeError, InputMapTypeError
+from fastmeta.scoping import importer_prefix
 
 __all__ = [
     "C_INT_RANGE",
@@ -149,6 +150,7 @@ def file_node_lookup(rewritten: Any, prefix: str) -> Callable[[str], int]:
     a renamed node may have taken ``<prefix>/<a name the file lacks>``."""
     renamed = {original: index for index, original in rewritten.renamed()}
     taken = set(renamed.values())
+    prefix = importer_prefix(prefix)
 
     def index_of(op_name: str) -> int:
         i: int = renamed.get(op_name, -1)

@@ -482,6 +482,18 @@ def _collection_keys(rest: meta_graph_pb2.MetaGraphDef) -> list[str]:
     return keys
 
 
+def _predicate_once(
+    rest: meta_graph_pb2.MetaGraphDef, unbound_col: Any, predicate: Callable[[str], bool]
+) -> Callable[[str], bool]:
+    """``restore_collections_predicate`` asked once per collection the restore would
+    look at, in TensorFlow's order (:func:`_collection_keys`, the unbound-inputs
+    collection skipped), before anything is imported; the answers, for every later use
+    (the core's frame names and variable lookups need some before the restore runs). A
+    stateful predicate ("restore each key once") sees each key once, as in TensorFlow."""
+    answers = {key: bool(predicate(key)) for key in _collection_keys(rest) if key != unbound_col}
+    return lambda key: answers.get(key, False)
+
+
 def _bulk_counts(
     rest: meta_graph_pb2.MetaGraphDef, unbound_col: str | None, predicate: Callable[[str], bool]
 ) -> dict[str, int]:
@@ -774,6 +786,7 @@ def _import(
         input_map = _constant_inputs(txn, input_map, import_scope or scope_to_prepend, prefix)
         parsed = _parse_names(input_map, elements)
         imap, imap_dtypes = _resolve_input_map(txn, input_map)
+        restore_collections_predicate = _predicate_once(rest, unbound_inputs_col_name, restore_collections_predicate)
         restored = [
             k
             for k in ("while_context", "cond_context")

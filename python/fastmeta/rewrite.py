@@ -19,6 +19,7 @@ from fastmeta.graph import check_library, check_versions, fresh_versions, import
 from fastmeta.protos import graph_pb2, meta_graph_pb2, node_def_pb2
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph, parse_at_depth
 from fastmeta.scoping import (
+    importer_prefix,
     rescope_collection,
     rescope_proto,
     validate_import_scope,
@@ -45,8 +46,9 @@ def unbound_inputs(rest: Any, col_name: str | None = "unbound_inputs") -> list[A
     (bytes for a bytes_list, what TensorFlow writes): the inputs from outside an
     ``export_scope`` a scoped export renamed ``$unbound_inputs_<input>``; empty when
     there is no such collection (or ``col_name`` is None). ``rest`` is a MetaGraphDef,
-    fastmeta's or TensorFlow's."""
-    if not col_name or col_name not in rest.collection_def:
+    fastmeta's or TensorFlow's. TensorFlow compares ``col_name`` with each key by ``==``:
+    a name that is not a ``str`` (``b"unbound_inputs"``, an int) names no collection."""
+    if not isinstance(col_name, str) or not col_name or col_name not in rest.collection_def:
         return []
     coll = rest.collection_def[col_name]
     kind = coll.WhichOneof("kind")
@@ -190,7 +192,7 @@ def run_core(
     try:
         return _core.rewrite_meta_graph(
             loaded.buffer,
-            prefix=scope,
+            prefix=importer_prefix(scope),
             clear_devices=bool(clear_devices),  # (TensorFlow reads it for its truth)
             input_map=list(input_map),
             input_map_dtypes=list(input_map_dtypes),

@@ -24,6 +24,7 @@ from fastmeta.protos import (
 __all__ = [
     "REGISTERED_PROTOS",
     "VARIABLE_COLLECTIONS",
+    "importer_prefix",
     "prepend_name_scope",
     "rescope_collection",
     "rescope_proto",
@@ -80,6 +81,14 @@ def validate_import_scope(import_scope: str | None) -> str:
         # TensorFlow's importer checks the prefix against its node name rules.
         raise ScopeError(f"Imported node name prefix '{scope}/' would lead to invalid node names")
     return scope
+
+
+def importer_prefix(stack: str) -> str:
+    """The prefix the nodes of an import under name stack ``stack`` get (the core's
+    ``prefix``: names become ``<prefix>/<name>``). TensorFlow's C++ importer adds a '/'
+    to the prefix it is given unless it ends in one: an ``import_scope`` of ``"a//"``
+    enters the name stack ``"a/"`` and names the nodes ``a/x``, not ``a//x``."""
+    return stack[:-1] if stack.endswith("/") else stack
 
 
 def prepend_name_scope(name: str, scope: str) -> str:

@@ -126,6 +126,7 @@ from fastmeta.graph import fixed_output_count, output_types
 from fastmeta.importer import _gc_paused, pack_shape
 from fastmeta.reading import LoadedMetaGraph, MetaGraphSource, decode_error, load_meta_graph
 from fastmeta.rewrite import check_unbound_inputs, class_attr_error, graph_tail, input_map_pairs, run_core
+from fastmeta.scoping import importer_prefix
 
 __all__ = [
     "import_meta_graph",
@@ -730,7 +731,7 @@ def _rewrite(
     try:
         return _core.rewrite_meta_graph(
             loaded.buffer,
-            prefix=prefix,
+            prefix=importer_prefix(prefix),
             clear_devices=bool(clear_devices),
             input_map=core_map,
             existing_names=existing,
@@ -752,6 +753,7 @@ def _final_name(original: str, prefix: str, existing: set[str], existing_prefixe
     """The imported node's final name when it was not renamed, else raise _Fallback (a
     name the file lacks: the name it would have, for TensorFlow's importer to refuse in
     its order, atomically)."""
+    prefix = importer_prefix(prefix)
     candidate = f"{prefix}/{original}" if prefix else original
     if candidate in existing or candidate in existing_prefixes:
         raise _Fallback("a return element was renamed to avoid a clash")
@@ -1133,45 +1135,53 @@ def _restore_collections(
         from_proto = ops.get_from_proto_function(key)
         if key == _METRIC_VARIABLES:
             from_proto = ops.get_from_proto_function(_GLOBAL_VARIABLES)
+        # As TensorFlow adds the items one by one: those made before one that fails
+        # are in the collection when the error propagates.
         items: list[Any] = []
-        if from_proto and kind == "bytes_list":
-            proto_type = ops.get_collection_proto_type(key)
-            if key in _VARIABLE_COLLECTIONS:
-                for value in col_def.bytes_list.value:
-                    variable = variable_objects.get(value)
-                    if variable is None:
-                        proto = proto_type.FromString(value)
-                        if not have_trainable:
-                            proto.trainable = key == _TRAINABLE_VARIABLES
-                        variable = from_proto(proto, import_scope=scope)
-                        variable_objects[value] = variable
-                    items.append(variable)
+        try:
+            if from_proto and kind == "bytes_list":
+                proto_type = ops.get_collection_proto_type(key)
+                if key in _VARIABLE_COLLECTIONS:
+                    for value in col_def.bytes_list.value:
+                        variable = variable_objects.get(value)
+                        if variable is None:
+                            proto = proto_type.FromString(value)
+                            if not have_trainable:
+                                proto.trainable = key == _TRAINABLE_VARIABLES
+                            variable = from_proto(proto, import_scope=scope)
+                            variable_objects[value] = variable
+                        items.append(variable)
+                else:
+                    for value in col_def.bytes_list.value:
+                        items.append(from_proto(proto_type.FromString(value), import_scope=scope))
             else:
-                for value in col_def.bytes_list.value:
-                    items.append(from_proto(proto_type.FromString(value), import_scope=scope))
-        else:
-            field = getattr(col_def, kind)
-            if key in _COMPAT_COLLECTIONS:
-                logging.warning(
-                    "The saved meta_graph is possibly from an older release:\n'%s' collection "
-                    "should be of type 'byte_list', but instead is of type '%s'.",
-                    key,
-                    kind,
-                )
-            if kind == "node_list":
-                if by_name is None and _DIRECT_OPERATIONS:
-                    by_name = graph._nodes_by_name  # (a new mapping of every op per access: once)
-                items = _graph_elements(graph, [ops.prepend_name_scope(v, scope) for v in field.value], by_name)
-            elif kind == "int64_list":
-                items = [int(v) for v in field.value]
-            else:
-                items = [ops.prepend_name_scope(v, scope) for v in field.value]
-        if items:
-            graph.get_collection_ref(key).extend(items)
+                field = getattr(col_def, kind)
+                if key in _COMPAT_COLLECTIONS:
+                    logging.warning(
+                        "The saved meta_graph is possibly from an older release:\n'%s' collection "
+                        "should be of type 'byte_list', but instead is of type '%s'.",
+                        key,
+                        kind,
+                    )
+                if kind == "node_list":
+                    if by_name is None and _DIRECT_OPERATIONS:
+                        by_name = graph._nodes_by_name  # (a new mapping of every op per access: once)
+                    _graph_elements(graph, [ops.prepend_name_scope(v, scope) for v in field.value], by_name, items)
+                elif kind == "int64_list":
+                    items.extend(int(v) for v in field.value)
+                else:
+                    items.extend(ops.prepend_name_scope(v, scope) for v in field.value)
+        finally:
+            if items:
+                graph.get_collection_ref(key).extend(items)
 
 
-def _graph_elements(graph: ops.Graph, names: Sequence[str], by_name: Any = None) -> list[Any]:
-    """``graph.as_graph_element(name)`` of each name (a node_list collection's entries).
+def _graph_elements(
+    graph: ops.Graph, names: Sequence[str], by_name: Any = None, out: list[Any] | None = None
+) -> list[Any]:
+    """``graph.as_graph_element(name)`` of each name (a node_list collection's entries),
+    appended to ``out`` (a new list by default), which holds those found before a name
+    that raises.
 
     On the TensorFlow release the direct path was checked against, an op's name
     (``x``) or a tensor's in canonical form (``x:0``, ASCII digits, in range) naming
@@ -1179,11 +1189,13 @@ def _graph_elements(graph: ops.Graph, names: Sequence[str], by_name: Any = None)
     ``as_graph_element`` returns for it, without its per-call checks, ~5x faster); any
     other name goes to ``as_graph_element``, which returns or raises as in TensorFlow."""
     element = graph.as_graph_element
+    if out is None:
+        out = []
     if not _DIRECT_OPERATIONS:
-        return [element(name) for name in names]
+        out.extend(element(name) for name in names)
+        return out
     if by_name is None:
         by_name = graph._nodes_by_name
-    out: list[Any] = []
     for name in names:
         op_name, colon, index = name.partition(":")
         if op_name in by_name:
@@ -1245,8 +1257,12 @@ def _import_scoped(
         checked_elements = checked_return_elements(return_elements)
         if graph.finalized:
             raise RuntimeError("Graph is finalized and cannot be modified.")
-        _check_values_converted_first(graph, import_scope, checked_map)
-        reason = _fallback_reason_for_graph(graph, checked_map)
+        # An import_scope that is no str (b"imp", which TensorFlow's name scope decodes
+        # and its collection restore then fails on): TensorFlow's own import, as is.
+        reason = None if import_scope is None or isinstance(import_scope, str) else "import_scope is not a str"
+        if reason is None:
+            _check_values_converted_first(graph, import_scope, checked_map)
+            reason = _fallback_reason_for_graph(graph, checked_map)
         if reason == _CONVERTED_BY_TENSORFLOW:
             _check_file_before_conversion(loaded, graph, import_scope, clear_devices, checked_map, checked_elements)
         scope: str | None = None
