@@ -677,13 +677,17 @@ def test_update_checkpoint_state_writes_what_tf_writes(tf, tmp_path, monkeypatch
 
 
 def test_tf_exotic_dtypes(tf, tmp_path):
-    """int4/uint4, float8 and quantized types: stored one element per byte/word."""
+    """int4/uint4, int2/uint2, float8, float4 and quantized types: stored one element per
+    byte/word (int2, uint2 and float4_e2m1fn, DataTypes 31-33, were unknown to fastmeta)."""
     ml = pytest.importorskip("ml_dtypes")
     values = {
         "i4": tf.cast(tf.constant([1, -2, 7, -8]), tf.as_dtype("int4")),
         "u4": tf.cast(tf.constant([0, 15, 3]), tf.as_dtype("uint4")),
         "f8a": tf.cast(tf.constant([1.0, -2.0, 0.5]), tf.as_dtype("float8_e5m2")),
         "f8b": tf.cast(tf.constant([1.0, -448.0]), tf.as_dtype("float8_e4m3fn")),
+        "i2": tf.constant(np.array([1, -2, 0], ml.int2)),
+        "u2": tf.constant(np.array([0, 3, 2], ml.uint2)),
+        "f4": tf.constant(np.array([0.5, -6.0, 1.5], ml.float4_e2m1fn)),
         "q8": tf.constant(np.array([1, -3], np.int8), dtype=tf.qint8),
         "qu8": tf.constant(np.array([1, 250], np.uint8), dtype=tf.quint8),
         "q32": tf.constant(np.array([1, -3], np.int32), dtype=tf.qint32),
@@ -695,8 +699,10 @@ def test_tf_exotic_dtypes(tf, tmp_path):
     )
     ours = _assert_matches_tf(tf, prefix, names)
     assert ours.get_tensor("i4").dtype == np.dtype(ml.int4)
+    assert ours.get_tensor("f4").dtype == np.dtype(ml.float4_e2m1fn)
+    assert ours.get_variable_to_dtype_map()["i2"] == "int2"
     # fastmeta writes the ml_dtypes types back as the same TF dtypes.
-    plain = {n: ours.get_tensor(n) for n in ["i4", "u4", "f8a", "f8b"]}
+    plain = {n: ours.get_tensor(n) for n in ["i4", "u4", "f8a", "f8b", "i2", "u2", "f4"]}
     back = fc.write_checkpoint(tmp_path / "back", plain)
     theirs = tf.train.load_checkpoint(back)
     for n, v in plain.items():
@@ -807,3 +813,52 @@ def test_more_than_254_dimensions_are_refused_on_opening(tmp_path):
     _core.write_bundle(str(tmp_path / "m"), [("w", fc.DT_FLOAT, [1] * 255, b"\0" * 4)])
     with pytest.raises(CheckpointError, match=r"m.index: entry for tensor 'w': shape has more than 254 dimensions"):
         fc.load_checkpoint(tmp_path / "m")
+
+
+def test_an_index_that_is_no_regular_file_is_refused(tmp_path, tf):
+    # TensorFlow reads an index by its size (a device's is 0: "too short to be an
+    # sstable"); fastmeta read /dev/zero to its end, without bound.
+    os.symlink("/dev/zero", tmp_path / "m.index")
+    with pytest.raises(Exception, match="too short"):
+        tf.train.load_checkpoint(str(tmp_path / "m"))
+    with pytest.raises(CheckpointError, match=r"m\.index: not a regular file \(a pipe or device\)"):
+        fc.load_checkpoint(tmp_path / "m")
+
+
+def test_a_huge_sparse_index_fails_on_its_footer(tmp_path):
+    # Mapped, not read whole: only the footer's page is touched (fastmeta allocated the
+    # file's size first: a MemoryError, or gigabytes read before the CheckpointError).
+    path = tmp_path / "m.index"
+    try:
+        with open(path, "wb") as f:
+            f.truncate(16 << 30)
+    except OSError:
+        pytest.skip("no sparse 16 GiB file here")
+    with pytest.raises(CheckpointError, match=r"bad table magic number in footer \(at byte 17179869176\)"):
+        fc.load_checkpoint(tmp_path / "m")
+
+
+def test_a_state_file_that_is_a_device_is_read_by_its_size(tmp_path, tf):
+    os.symlink("/dev/zero", tmp_path / "checkpoint")
+    with pytest.raises(ValueError, match="Invalid checkpoint state loaded from") as theirs:
+        tf.train.latest_checkpoint(str(tmp_path))
+    with pytest.raises(CheckpointError) as ours:
+        fc.latest_checkpoint(tmp_path)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_paths_are_cleaned_lexically_as_tensorflow_cleans_them(tmp_path, tf):
+    # TensorFlow's file system cleans a path before it opens it: "d/missing/../m" is
+    # d/m, and "link/../d" the link's own parent's d, whatever the link points to.
+    d = tmp_path / "d"
+    d.mkdir()
+    fc.write_checkpoint(d / "m", {"w": np.arange(3, dtype=np.float32)})
+    (tmp_path / "elsewhere" / "deep").mkdir(parents=True)
+    os.symlink(tmp_path / "elsewhere" / "deep", tmp_path / "link")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "checkpoint").write_text('model_checkpoint_path: "nope/../../d/m"\n')
+    for path in (f"{d}/missing/../m", f"{tmp_path}/link/../d/m", str(state)):
+        assert fc.list_variables(path) == tf.train.list_variables(path) == [("w", [3])], path
+    assert fc.latest_checkpoint(state) == tf.train.latest_checkpoint(str(state)) == f"{state}/nope/../../d/m"
+    assert fc.load_checkpoint(f"{d}/missing/../m").get_tensor("w").tolist() == [0.0, 1.0, 2.0]

@@ -11,10 +11,12 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <set>
 
 #include "checkpoint_internal.h"
+#include "fastmeta/mapped_file.h"
 
 namespace fastmeta {
 
@@ -27,30 +29,27 @@ bool FileExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-std::string ReadWholeFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw CheckpointError(path + ": cannot open: " + ErrnoText());
-  // Read straight into the string, sized from fstat; a file that grows meanwhile is
-  // read to its end all the same.
-  std::string out;
+std::vector<std::pair<std::string, std::string>> ReadIndexTable(const std::string& path) {
   struct stat st{};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.resize(static_cast<size_t>(st.st_size));
-  size_t got = 0;
-  for (;;) {
-    if (got == out.size()) out.resize(out.size() + (size_t{1} << 16));
-    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string err = ErrnoText();
-      ::close(fd);
-      throw CheckpointError(path + ": read failed: " + err);
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
+  if (::stat(path.c_str(), &st) != 0) throw CheckpointError(path + ": cannot open: " + ErrnoText());
+  if (!S_ISREG(st.st_mode)) {
+    throw CheckpointError(path + ": not a regular file (" + (S_ISDIR(st.st_mode) ? "a directory" : "a pipe or device") +
+                          "): a checkpoint index is read by its size");
   }
-  ::close(fd);
-  out.resize(got);
-  return out;
+  std::optional<MappedFile> file;
+  try {
+    file.emplace(path);
+  } catch (const FileError& e) {
+    throw CheckpointError(e.what());
+  }
+  std::vector<std::pair<std::string, std::string>> kvs;
+  try {
+    kvs = table::ReadAll(file->data(), path);
+  } catch (const CheckpointError&) {
+    if (!file->changed()) throw;  // (else what was read may be zeros: say so instead)
+  }
+  if (file->changed()) throw CheckpointError(path + ": the index changed (was truncated?) while being read");
+  return kvs;
 }
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
@@ -101,7 +100,6 @@ constexpr int kTensorBundleMinProducer = 0;
 using ckpt_internal::ErrnoText;
 using ckpt_internal::FileExists;
 using ckpt_internal::ForEachSliceRun;
-using ckpt_internal::ReadWholeFile;
 using ckpt_internal::ShapeString;
 using ckpt_internal::SliceShown;
 
@@ -131,8 +129,7 @@ BundleReader::BundleReader(std::string prefix) : prefix_(std::move(prefix)) {
   if (!FileExists(index_path_)) {
     throw CheckpointError(index_path_ + ": checkpoint index not found (no such file)");
   }
-  const std::string file = ReadWholeFile(index_path_);
-  auto kvs = table::ReadAll(file, index_path_);
+  auto kvs = ckpt_internal::ReadIndexTable(index_path_);
   if (kvs.empty() || !kvs[0].first.empty()) {
     throw CheckpointError(index_path_ +
                           ": no header entry (empty key); corrupt, or not a V2 "

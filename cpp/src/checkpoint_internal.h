@@ -153,8 +153,12 @@ class OutputFile {
 // ---- shared by the V2 (checkpoint.cc) and V1 (checkpoint_v1.cc) readers ----
 std::string ErrnoText();
 bool FileExists(const std::string& path);
-// The whole file (CheckpointError naming it if it cannot be opened or read).
-std::string ReadWholeFile(const std::string& path);
+// The entries of the sstable in file `path` (a V2 index). The file must be a regular
+// file: TensorFlow's reader reads an index by its size, so a pipe or a device (/dev/zero:
+// endless) is refused, as is a directory. It is mapped when large, so only the pages
+// the table names are read (a huge sparse file fails on its footer at once). Errors
+// are CheckpointErrors naming the file, also when it changed while being read.
+std::vector<std::pair<std::string, std::string>> ReadIndexTable(const std::string& path);
 std::string ShapeString(const std::vector<int64_t>& shape);
 // How a message names slice `s` of tensor `key` (its stored key is binary): "emb (slice
 // 0,2:-)", TensorFlow's notation (start,length per dimension, "-" for all of it).

@@ -38,6 +38,9 @@ size_t ByteSize(int32_t dt) {
     case kFloat8E5M2FNUZ:
     case kInt4:
     case kUInt4:
+    case kInt2:
+    case kUInt2:
+    case kFloat4E2M1FN:
       return 1;
     case kInt16:
     case kUInt16:
@@ -115,6 +118,12 @@ std::string Name(int32_t dt) {
       return "int4";
     case kUInt4:
       return "uint4";
+    case kInt2:
+      return "int2";
+    case kUInt2:
+      return "uint2";
+    case kFloat4E2M1FN:
+      return "float4_e2m1fn";
     default:
       return "dtype_" + std::to_string(dt);
   }

@@ -145,7 +145,7 @@ int64_t MtimeNs(const struct stat& st) { return int64_t{st.st_mtim.tv_sec} * 100
 
 }  // namespace
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
+MappedFile::MappedFile(const std::string& path, size_t max_streamed) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) Fail(path, "cannot open", errno);
   struct stat st;
@@ -192,6 +192,13 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
       Fail(path, "cannot read", err);
     }
     if (n == 0) break;
+    if (!room && got + static_cast<size_t>(n) > max_streamed) {
+      // (a pipe or device with no end, such as /dev/zero: no protobuf file is this long)
+      ::close(fd);
+      throw SizeLimitError("cannot read " + path + ": more than " + std::to_string(max_streamed) +
+                           " bytes from a pipe or device" +
+                           (max_streamed == kMaxStreamed ? ", over protobuf's 2 GiB limit" : ""));
+    }
     if (!room) {
       fallback_.resize(got);
       fallback_.append(spill, static_cast<size_t>(n));

@@ -1519,6 +1519,19 @@ void TestFiles() {
     dir = !e.missing();
   }
   CHECK(dir);
+  // A device without end (or a pipe) is read up to a limit (protobuf's 2 GiB by
+  // default): /dev/zero is a SizeLimitError naming it, not memory without bound.
+  bool endless = false;
+  try {
+    fastmeta::MappedFile f("/dev/zero", size_t{1} << 20);
+  } catch (const fastmeta::SizeLimitError& e) {
+    endless = Contains(e.what(), "/dev/zero") && Contains(e.what(), "1048576 bytes from a pipe or device");
+  }
+  CHECK(endless);
+  {
+    fastmeta::MappedFile f("/dev/null", size_t{1} << 20);  // (an empty device: read, empty)
+    CHECK(f.size() == 0 && !f.mapped());
+  }
   // A small file is read, not mapped: truncated afterwards, its bytes stay (a mapping
   // would SIGBUS), and they are not "released" as mapped pages would be.
   char path[] = "/tmp/fastmeta_small_XXXXXX";

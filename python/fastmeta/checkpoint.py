@@ -21,9 +21,11 @@ API mirrors ``tf.train``::
 
 dtype mapping of :meth:`CheckpointReader.get_tensor`:
 
-* ``half`` -> ``numpy.float16``; ``bfloat16`` (and the float8 / int4 types) ->
-  the ``ml_dtypes`` type when ``ml_dtypes`` is importable, otherwise the raw bits as
-  ``numpy.uint16`` (``uint8`` for float8, ``int8``/``uint8`` for int4/uint4);
+* ``half`` -> ``numpy.float16``; ``bfloat16`` (and the float8, int4/uint4, int2/uint2
+  and float4_e2m1fn types) -> the ``ml_dtypes`` type when ``ml_dtypes`` is importable,
+  otherwise the raw bits as ``numpy.uint16`` (``uint8`` for float8 and float4,
+  ``int8``/``uint8`` for the signed/unsigned int4 and int2; one byte per element, as
+  TensorFlow stores them);
 * ``string`` -> an ``object`` array of ``bytes``;
 * quantized types (``qint8``...) -> their plain integer storage type;
 * ``resource`` / ``variant`` tensors cannot be read (CheckpointError).
@@ -108,6 +110,13 @@ def _shown(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+def _cleaned(path: str) -> str:
+    """``path`` as TensorFlow's file system opens it: cleaned lexically first (its
+    ``io::CleanPath``), so ``d/missing/../m`` is ``d/m`` whatever ``d/missing`` is (a
+    missing directory, a symlink elsewhere), as ``os.path.normpath`` cleans it."""
+    return os.path.normpath(path) if path else path
+
+
 def v1_checkpoint_files(prefix: PathLike) -> list[str]:
     """The files of the V1 checkpoint ``prefix`` names, sorted: the file itself, or the
     files a pattern matches (a sharded V1 Saver's ``model.ckpt-?????-of-00002``), as
@@ -165,6 +174,9 @@ def _numpy_dtypes() -> dict[int, np.dtype]:
         28: np.uint8,
         29: np.int8,
         30: np.uint8,
+        31: np.int8,
+        32: np.uint8,
+        33: np.uint8,
     }
     if _ml is not None:
         for enum, attr in [
@@ -176,6 +188,9 @@ def _numpy_dtypes() -> dict[int, np.dtype]:
             (28, "float8_e5m2fnuz"),
             (29, "int4"),
             (30, "uint4"),
+            (31, "int2"),
+            (32, "uint2"),
+            (33, "float4_e2m1fn"),
         ]:
             if hasattr(_ml, attr):
                 table[enum] = getattr(_ml, attr)
@@ -199,7 +214,7 @@ _ENUM_OF_NUMPY: dict[np.dtype, int] = {
     ]
 }  # fmt: skip
 if _ml is not None:
-    for _enum in (DT_BFLOAT16, 24, 25, 26, 27, 28, 29, 30):
+    for _enum in (DT_BFLOAT16, *range(24, 34)):
         if _NP_DTYPES[_enum] not in _ENUM_OF_NUMPY:  # an ml_dtypes type, not raw bits
             _ENUM_OF_NUMPY.setdefault(_NP_DTYPES[_enum], _enum)
 
@@ -232,8 +247,8 @@ class CheckpointReader:
         self._prefix = os.fsdecode(prefix)
         core_path(self._prefix)  # (refuses a NUL)
         self._reader: _core.BundleReader | _core.SliceReader
-        index = self._prefix + ".index"
-        v1_files = [] if os.path.exists(index) else v1_checkpoint_files(self._prefix)
+        index = _cleaned(self._prefix) + ".index"
+        v1_files = [] if os.path.exists(index) else v1_checkpoint_files(_cleaned(self._prefix))
         if v1_files:
             self._format = "V1"
             self._reader = _core.SliceReader([core_path(f) for f in v1_files])
@@ -245,7 +260,7 @@ class CheckpointReader:
                     f"checkpoint file matches '{_shown(self._prefix)}'"
                 )
             self._format = "V2"
-            self._reader = _core.BundleReader(core_path(self._prefix))
+            self._reader = _core.BundleReader(core_path(_cleaned(self._prefix)))
             self._files = [index]
         self._entries: dict[str, dict] = self._reader.entries()
 
@@ -409,7 +424,7 @@ class CheckpointReader:
 
 def _resolve_prefix(ckpt_dir_or_file: PathLike) -> str:
     path = os.fsdecode(ckpt_dir_or_file)
-    if os.path.isdir(path):
+    if os.path.isdir(_cleaned(path)):
         latest = latest_checkpoint(path)
         if latest is None:
             raise CheckpointError(f"Couldn't find 'checkpoint' file or checkpoints in given directory {path}")
@@ -455,12 +470,13 @@ def get_checkpoint_state(checkpoint_dir: PathLike, latest_filename: str | None =
     from fastmeta.protos import checkpoint_state_pb2
 
     checkpoint_dir = os.fsdecode(checkpoint_dir)
-    filename = _state_filename(checkpoint_dir, latest_filename)
+    filename = _cleaned(_state_filename(checkpoint_dir, latest_filename))
     if not os.path.exists(filename):
         return None
     try:
-        with open(filename, encoding="utf-8", errors="surrogateescape") as f:
-            content = f.read()
+        # As TensorFlow reads it: by its size (a device such as /dev/zero is empty).
+        with open(filename, "rb") as f:
+            content = f.read(os.fstat(f.fileno()).st_size).decode("utf-8", "surrogateescape")
     except OSError as e:
         _log.warning("%s: %s; checkpoint ignored", filename, e)
         return None
@@ -492,7 +508,7 @@ def latest_checkpoint(checkpoint_dir: PathLike, latest_filename: str | None = No
     if state is None or not state.model_checkpoint_path:
         return None
     prefix = state.model_checkpoint_path
-    if os.path.exists(prefix + ".index") or v1_checkpoint_files(prefix):
+    if os.path.exists(_cleaned(prefix) + ".index") or v1_checkpoint_files(_cleaned(prefix)):
         return prefix
     _log.error("Couldn't match files for checkpoint %s", prefix)
     return None

@@ -105,6 +105,9 @@ enum : int32_t {
   kFloat8E5M2FNUZ = 28,
   kInt4 = 29,
   kUInt4 = 30,
+  kInt2 = 31,
+  kUInt2 = 32,
+  kFloat4E2M1FN = 33,
 };
 // Bytes per element for fixed-size ("memcpy-able") types, 0 otherwise.
 size_t ByteSize(int32_t dt);

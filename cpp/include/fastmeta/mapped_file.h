@@ -54,7 +54,10 @@ class FileChangedError : public FileError {
 class MappedFile {
  public:
   static constexpr size_t kMapFrom = size_t{256} << 10;
-  explicit MappedFile(const std::string& path);
+  // A pipe or device (no size to go by) is read up to `max_streamed` bytes, by default
+  // protobuf's limit for a message; more is a SizeLimitError (/dev/zero never ends).
+  static constexpr size_t kMaxStreamed = size_t{0x7fffffff};
+  explicit MappedFile(const std::string& path, size_t max_streamed = kMaxStreamed);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
