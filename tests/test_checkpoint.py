@@ -12,6 +12,7 @@ import pytest
 from fastmeta import _core
 from fastmeta.checkpoint import CheckpointError, PartitionedSlice
 from fastmeta.errors import Error
+from sstable_builder import string_tensor, v2_bundle
 
 try:
     import ml_dtypes
@@ -862,3 +863,50 @@ def test_paths_are_cleaned_lexically_as_tensorflow_cleans_them(tmp_path, tf):
         assert fc.list_variables(path) == tf.train.list_variables(path) == [("w", [3])], path
     assert fc.latest_checkpoint(state) == tf.train.latest_checkpoint(str(state)) == f"{state}/nope/../../d/m"
     assert fc.load_checkpoint(f"{d}/missing/../m").get_tensor("w").tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_big_endian_bundle_is_read_as_tensorflow_reads_it(tmp_path, tf):
+    # Written on a big-endian machine (the header says BIG): TensorFlow swaps each
+    # element into this machine's order after checking the stored bytes' checksum;
+    # fastmeta refused such a checkpoint.
+    ml = pytest.importorskip("ml_dtypes")
+    arrays = {
+        "f32": np.array([1.5, -2.0, 3.25], np.float32),
+        "f64": np.array([[1.5], [-1e300]], np.float64),
+        "i64": np.array([1, 2**40], np.int64),
+        "u16": np.array([258, 65535], np.uint16),
+        "f16": np.array([0.5, -2.0], np.float16),
+        "bf16": np.array([1.5, -2.0], ml.bfloat16),
+        "c64": np.array([1 + 2j, -3.5j], np.complex64),
+        "c128": np.array([1e200 + 2j], np.complex128),
+        "b": np.array([True, False, True]),
+        "i8": np.array([-3, 7], np.int8),
+    }
+    enums = {"f32": 1, "f64": 2, "i64": 9, "u16": 17, "f16": 19, "bf16": 14, "c64": 8, "c128": 18, "b": 10, "i8": 6}
+    strings = [b"", b"abc", b"\xff" * 300]
+    tensors = []
+    for name, a in arrays.items():
+        parts = a.view(a.real.dtype) if a.dtype.kind == "c" else a
+        stored = parts.astype(parts.dtype.newbyteorder(">")).tobytes()
+        tensors.append((name, enums[name], a.shape, stored))
+    tensors.append(("s", 7, [3], string_tensor(strings, big_endian=True)))
+    prefix = v2_bundle(tmp_path / "be", tensors, endianness=1)
+    ours, theirs = fc.load_checkpoint(prefix), tf.train.load_checkpoint(prefix)
+    for name, a in arrays.items():
+        got, want = ours.get_tensor(name), theirs.get_tensor(name)
+        assert got.dtype == a.dtype and got.tobytes() == a.tobytes() == np.asarray(want).tobytes(), name
+    assert list(ours.get_tensor("s")) == list(theirs.get_tensor("s")) == strings
+    # A little-endian copy of the same values reads the same (the checksums differ).
+    little = v2_bundle(
+        tmp_path / "le",
+        [(n, enums[n], a.shape, a.tobytes()) for n, a in arrays.items()] + [("s", 7, [3], string_tensor(strings))],
+    )
+    for name, a in arrays.items():
+        assert fc.load_checkpoint(little).get_tensor(name).tobytes() == a.tobytes()
+    # A byte flipped in the stored (big-endian) bytes: the checksum of what is stored fails.
+    data = tmp_path / "be.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    raw[0] ^= 1
+    data.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        fc.load_checkpoint(prefix).get_tensor("f32")

@@ -28,6 +28,7 @@ from fastmeta.saver import remove_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
 from make_seeds import field, varint
+from sstable_builder import table as _table
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
 
@@ -75,33 +76,6 @@ def _data(name: str, extents: list[tuple[int, int]], tensor_proto: bytes) -> tup
 
 def _floats(values: list[float]) -> bytes:
     return _packed(5, struct.pack(f"<{len(values)}f", *values))
-
-
-def _masked_crc(data: bytes) -> int:
-    crc = _core.crc32c(data)
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _block(entries: list[tuple[bytes, bytes]]) -> bytes:
-    out = b"".join(_varint(0) + _varint(len(k)) + _varint(len(v)) + k + v for k, v in entries)
-    return out + struct.pack("<II", 0, 1)
-
-
-def _table(entries: list[tuple[bytes, bytes]]) -> bytes:
-    """A one-data-block sorted string table (keys sorted here)."""
-    entries = sorted(entries)
-    out = bytearray()
-
-    def add(contents: bytes) -> bytes:
-        handle = _varint(len(out)) + _varint(len(contents))
-        out.extend(contents + b"\0" + struct.pack("<I", _masked_crc(contents + b"\0")))
-        return handle
-
-    data = add(_block(entries))
-    meta_index = add(_block([]))
-    index = add(_block([(entries[-1][0] + b"\xff", data)]))
-    footer = (meta_index + index).ljust(40, b"\0") + struct.pack("<Q", 0xDB4775248B80FB57)
-    return bytes(out) + footer
 
 
 def _write_v1(path: Path, meta: bytes, data: list[tuple[bytes, bytes]]) -> str:

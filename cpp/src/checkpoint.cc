@@ -52,6 +52,13 @@ std::vector<std::pair<std::string, std::string>> ReadIndexTable(const std::strin
   return kvs;
 }
 
+void SwapBytes(char* data, size_t size, int32_t dt) {
+  size_t unit = dtype::ByteSize(dt);
+  if (dt == dtype::kComplex64 || dt == dtype::kComplex128) unit /= 2;  // (each part)
+  if (unit <= 1) return;
+  for (size_t i = 0; i + unit <= size; i += unit) std::reverse(data + i, data + i + unit);
+}
+
 std::string ShapeString(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
@@ -102,6 +109,7 @@ using ckpt_internal::FileExists;
 using ckpt_internal::ForEachSliceRun;
 using ckpt_internal::ShapeString;
 using ckpt_internal::SliceShown;
+using ckpt_internal::SwapBytes;
 
 }  // namespace
 
@@ -139,9 +147,9 @@ BundleReader::BundleReader(std::string prefix) : prefix_(std::move(prefix)) {
   if (header_.num_shards <= 0) {
     throw CheckpointError(index_path_ + ": header has invalid num_shards " + std::to_string(header_.num_shards));
   }
-  if (header_.endianness != 0) {
-    throw CheckpointError(index_path_ + ": big-endian checkpoints are not supported");
-  }
+  // (As TensorFlow: BIG is swapped; any other value, LITTLE or one it does not know,
+  // is read as it is.)
+  big_endian_ = header_.endianness == 1;
   if (header_.producer < kTensorBundleMinProducer) {
     throw CheckpointError(index_path_ + ": checkpoint producer version " + std::to_string(header_.producer) +
                           " is too old");
@@ -282,6 +290,7 @@ void BundleReader::ReadRawInto(const std::string& key, const std::string& shown,
     throw CheckpointError(f.path + ": tensor '" + shown + "' (byte offset " + std::to_string(e.offset) + ", " +
                           std::to_string(e.size) + " bytes): checksum mismatch; data corrupt");
   }
+  if (big_endian_) SwapBytes(out, static_cast<size_t>(e.size), e.dtype);
 }
 
 std::string BundleReader::ReadRaw(const std::string& key) {
@@ -318,21 +327,21 @@ std::vector<std::string> BundleReader::ReadStringsAs(const std::string& key, con
   Cursor c(stored, file + ": string tensor '" + shown + "'", static_cast<uint64_t>(e.offset));
   std::vector<uint64_t> lengths(static_cast<size_t>(n));
   uint32_t crc = 0;
+  // The length checksum covers each length as a 4-byte (8 for one over 2^32 - 1)
+  // integer in the writer's byte order; it is stored in that order too.
   for (auto& len : lengths) {
     len = c.Varint64();
-    if (len <= 0xffffffffull) {
-      unsigned char b[4];
-      for (int i = 0; i < 4; ++i) b[i] = static_cast<unsigned char>((len >> (8 * i)) & 0xffu);
-      crc = crc32c::Extend(crc, b, 4);
-    } else {
-      unsigned char b[8];
-      for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>((len >> (8 * i)) & 0xffu);
-      crc = crc32c::Extend(crc, b, 8);
+    const int width = len <= 0xffffffffull ? 4 : 8;
+    unsigned char b[8];
+    for (int i = 0; i < width; ++i) {
+      b[big_endian_ ? width - 1 - i : i] = static_cast<unsigned char>((len >> (8 * i)) & 0xffu);
     }
+    crc = crc32c::Extend(crc, b, static_cast<size_t>(width));
   }
   const uint64_t len_crc_pos = c.abs_pos();
   std::string_view raw_len_crc = c.Bytes(4);
-  const uint32_t len_crc = ckpt_internal::LoadFixed32(raw_len_crc.data());
+  uint32_t len_crc = ckpt_internal::LoadFixed32(raw_len_crc.data());
+  if (big_endian_) len_crc = __builtin_bswap32(len_crc);
   if (crc32c::Unmask(len_crc) != crc) {
     throw CheckpointError(file + ": string tensor '" + shown + "': length checksum mismatch (at byte " +
                           std::to_string(len_crc_pos) + "); data corrupt");

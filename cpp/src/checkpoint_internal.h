@@ -160,6 +160,9 @@ bool FileExists(const std::string& path);
 // are CheckpointErrors naming the file, also when it changed while being read.
 std::vector<std::pair<std::string, std::string>> ReadIndexTable(const std::string& path);
 std::string ShapeString(const std::vector<int64_t>& shape);
+// Reverses the bytes of each element of `size` bytes of dtype `dt` at `data` (each part
+// of a complex number): big-endian values into this machine's order, or back.
+void SwapBytes(char* data, size_t size, int32_t dt);
 // How a message names slice `s` of tensor `key` (its stored key is binary): "emb (slice
 // 0,2:-)", TensorFlow's notation (start,length per dimension, "-" for all of it).
 std::string SliceShown(const std::string& key, const TensorSlice& s);

@@ -223,6 +223,12 @@ class BundleReader {
   // CheckpointError (past the end, or a checksum mismatch) instead of a SIGBUS, and
   // bytes already read stay valid. A data file replaced by rename keeps being read
   // from the file that was opened.
+  //
+  // A bundle whose header says BIG (written on a big-endian machine) is read as
+  // TensorFlow reads it: each element's bytes swapped into this (little-endian)
+  // machine's order after the checksum of the stored bytes is checked (a complex
+  // number's two parts each), a string tensor's length checksum taken over the
+  // lengths in big-endian order.
   explicit BundleReader(std::string prefix);
   ~BundleReader();
   BundleReader(const BundleReader&) = delete;
@@ -285,6 +291,7 @@ class BundleReader {
   std::string prefix_;
   std::string index_path_;
   BundleHeader header_;
+  bool big_endian_ = false;  // header_.endianness is BIG (1)
   std::vector<std::string> keys_;
   std::map<std::string, BundleEntry> entries_;
   std::mutex mu_;  // guards shards_
