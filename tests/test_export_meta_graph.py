@@ -250,6 +250,8 @@ def _assert_same(expected: Any, got: Any, **kw: Any) -> None:
         got = _unlisted_defaults_kept(expected, got)
     diffs = diff_meta_graphs(expected, got, **kw)
     assert diffs == [], "\n".join(diffs[:40])
+    # (a GraphDef TensorFlow builds node by node holds a library only when it has functions)
+    assert got.graph_def.HasField("library") == expected.graph_def.HasField("library")
 
 
 _TF_FRAME_BUG = (UnboundLocalError, TypeError)

@@ -429,6 +429,36 @@ def test_wrong_tags_list_the_available(models: dict[str, Path]) -> None:
         assert error.available == [{"serve"}, {"train", "gpu"}]  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    "added",
+    [
+        "saved_model_schema_version: 1\n",
+        "meta_graphs { meta_info_def { tags: 'x' stripped_default_attrs: true stripped_default_attrs: false } }\n",
+    ],
+)
+def test_a_pbtxt_giving_a_singular_field_twice_is_refused_as_tensorflow_refuses_it(
+    models: dict[str, Path], tmp_path: Path, added: str
+) -> None:
+    # TensorFlow's loader reads saved_model.pbtxt with protobuf's text_format.Parse, which
+    # refuses a singular field given twice in a message (a text meta graph file is read
+    # with Merge, where the last wins: fastmeta read a SavedModel's that way too).
+    export_dir = tmp_path / "model"
+    shutil.copytree(models["pbtxt"], export_dir)
+    path = export_dir / "saved_model.pbtxt"
+    path.write_text(added + path.read_text())
+    expected = _tf_error(export_dir, ["serve"])
+    assert isinstance(expected, OSError) and "should not have multiple" in str(expected)
+    error = _fm_error(export_dir, ["serve"], fastmeta.Graph())
+    assert isinstance(error, fastmeta.SavedModelParseError) and isinstance(error, OSError)
+    assert str(expected).split(": ", 1)[1].replace("tensorflow.", "fastmeta.") in str(error)
+
+
+def test_a_pbtxt_that_is_a_directory_is_a_file_error(tmp_path: Path) -> None:
+    (tmp_path / "saved_model.pbtxt").mkdir()
+    error = _fm_error(tmp_path, ["serve"], fastmeta.Graph())
+    assert isinstance(error, fastmeta.FileError) and "it is a directory" in str(error)
+
+
 @pytest.mark.parametrize("how", ["truncated", "garbage", "pbtxt_syntax"])
 def test_garbled_file(models: dict[str, Path], tmp_path: Path, how: str) -> None:
     export_dir = tmp_path / "model"

@@ -843,34 +843,22 @@ PYBIND11_MODULE(_core, m) {
       "MetaGraphDef's nesting depth in its file (1 in a SavedModel), for protobuf's nesting limit.");
   m.def(
       "text_to_binary",
-      [](const py::buffer& data, const std::string& schema, const std::string& root) -> py::object {
+      [](const py::buffer& data, const std::string& schema, const std::string& root, bool strict) -> py::object {
         BufferView buf(data);
         std::optional<std::vector<char>> out;
         {
           py::gil_scoped_release release;
           const auto parsed = fastmeta::text_format::Schema::Parse(schema);
           out = Checked({buf.file},
-                        [&] { return fastmeta::text_format::ToBinary(parsed, parsed.Find(root), buf.view()); });
+                        [&] { return fastmeta::text_format::ToBinary(parsed, parsed.Find(root), buf.view(), strict); });
         }
         if (!out) return py::none();
         return Owned(std::move(*out));
       },
-      py::arg("data"), py::arg("schema"), py::arg("root"),
+      py::arg("data"), py::arg("schema"), py::arg("root"), py::arg("strict") = false,
       "The wire form of text-format `data`, a message `root` of `schema` (fastmeta.reading's description), "
-      "or None where protobuf's own text reader must decide (see cpp/include/fastmeta/text_format.h).");
-  m.def(
-      "read_file",
-      [](const std::string& path) {
-        std::string data;
-        {
-          py::gil_scoped_release release;
-          fastmeta::MappedFile file(path);
-          data.assign(file.data());
-          file.CheckUnchanged();
-        }
-        return py::bytes(data);
-      },
-      py::arg("path"), "Read a whole file (errors as fastmeta exceptions).");
+      "or None where protobuf's own text reader must decide (see cpp/include/fastmeta/text_format.h); "
+      "`strict`: as protobuf's Parse, not Merge, reads it.");
   m.attr("MAX_MESSAGE_SIZE") = fastmeta::kMaxMessageSize;
   // ---- checkpoint ----
   {

@@ -139,8 +139,8 @@ struct Decline {};
 
 class Reader {
  public:
-  Reader(const Schema& schema, std::string_view text)
-      : schema_(schema), p_(text.data()), end_(text.data() + text.size()) {}
+  Reader(const Schema& schema, std::string_view text, bool strict)
+      : schema_(schema), p_(text.data()), end_(text.data() + text.size()), strict_(strict) {}
 
   std::vector<char> Convert(int root) {
     out_.reserve(static_cast<size_t>(end_ - p_) / 2 + 16);  // (the wire form is ~40% of the text)
@@ -337,6 +337,7 @@ class Reader {
     PackedRun run;
     uint32_t last_number = 0;
     uint64_t oneofs_seen = 0;
+    std::vector<uint32_t> singular_seen;  // (strict_: the singular fields given so far)
     SkipSpace();
     while (true) {  // (at a token: each step ends past the whitespace after it)
       if (p_ >= end_) {
@@ -365,11 +366,17 @@ class Reader {
       if (canonical) {
         if (field.number < last_number || (field.number == last_number && !field.repeated)) throw Decline{};
         if (field.type == kMessage && schema_.messages()[static_cast<size_t>(field.ref)].map_entry) throw Decline{};
-        if (field.oneof >= 0) {
-          if (field.oneof >= 64 || (oneofs_seen >> field.oneof & 1) != 0) throw Decline{};
-          oneofs_seen |= uint64_t{1} << field.oneof;
-        }
         last_number = field.number;
+      }
+      if ((canonical || strict_) && field.oneof >= 0) {
+        if (field.oneof >= 64 || (oneofs_seen >> field.oneof & 1) != 0) throw Decline{};
+        oneofs_seen |= uint64_t{1} << field.oneof;
+      }
+      if (strict_ && !field.repeated) {
+        if (std::find(singular_seen.begin(), singular_seen.end(), field.number) != singular_seen.end()) {
+          throw Decline{};
+        }
+        singular_seen.push_back(field.number);
       }
       if (field.type == kMessage) {
         TryConsume(':');
@@ -752,6 +759,7 @@ class Reader {
   const Schema& schema_;
   const char* p_;
   const char* end_;
+  bool strict_;  // as protobuf's Parse: a singular field once, one member per oneof
   std::vector<char> out_;
   size_t size_ = 0;
   std::string scratch_;  // a string value as it is unescaped
@@ -813,13 +821,13 @@ int Schema::Find(std::string_view name) const {
   return -1;
 }
 
-std::optional<std::vector<char>> ToBinary(const Schema& schema, int root, std::string_view text) {
+std::optional<std::vector<char>> ToBinary(const Schema& schema, int root, std::string_view text, bool strict) {
   if (root < 0 || static_cast<size_t>(root) >= schema.messages().size()) {
     throw std::invalid_argument("text format: no such root message");
   }
   if (!wire::IsValidUtf8(text)) return std::nullopt;  // (protobuf's reader decodes the whole text first)
   try {
-    return Reader(schema, text).Convert(root);
+    return Reader(schema, text, strict).Convert(root);
   } catch (const Decline&) {
     return std::nullopt;
   }

@@ -314,8 +314,28 @@ static void TestDeclined(const Schema& s) {
   }
 }
 
+// Strict (protobuf's Parse, not Merge): a singular field given twice in one message, or a
+// second member of a oneof, is declined (for protobuf's Parse to refuse); repeated fields
+// and the same field in different messages are not. Merge's rules accept them all.
+static void TestStrict(const Schema& s) {
+  const auto strict = [&](const std::string& text) {
+    return ToBinary(s, s.Find("t.T"), text, /*strict=*/true).has_value();
+  };
+  for (const char* text : {"i: 1 i: 2", "s: 'a' b: true s: 'b'", "child { i: 1 } child { i: 2 }", "o1: 1 o2: 'x'",
+                           "o1: 1 o1: 2", "child { i: 1 i: 1 }"}) {
+    CHECK(!strict(text));
+    CHECK(Convert(s, text).has_value());
+  }
+  for (const char* text : {"i: 1 s: 'a'", "p: 1 p: 2", "kids { i: 1 } kids { i: 1 }", "child { i: 1 child { i: 2 } }",
+                           "m { key: 'a' value: 'b' } m { key: 'a' value: 'c' }", "o2: 'x'"}) {
+    CHECK(strict(text));
+    CHECK(*ToBinary(s, s.Find("t.T"), text, true) == *ToBinary(s, s.Find("t.T"), text));
+  }
+}
+
 int main() {
   const Schema schema = Schema::Parse(kSchema);
+  TestStrict(schema);
   CHECK(schema.Find("t.T") == 0 && schema.Find("t.U") == -1);
   TestValues(schema);
   TestStructure(schema);

@@ -153,11 +153,11 @@ def rewrite_graph_def(
     registry: OpRegistry | None = None,
 ) -> RewrittenGraph: ...
 def meta_graph_rest_ranges(data: _BufferLike, depth: int = 0) -> list[tuple[int, int]]: ...
-def text_to_binary(data: _BufferLike, schema: str, root: str) -> OwnedBuffer | None:
+def text_to_binary(data: _BufferLike, schema: str, root: str, strict: bool = False) -> OwnedBuffer | None:
     """The wire form of text-format ``data`` as message ``root`` of ``schema``, or None
-    where protobuf's own text reader must decide."""
+    where protobuf's own text reader must decide; ``strict``: as protobuf's ``Parse``
+    (a singular field once, one member per oneof), not ``Merge``, reads it."""
 
-def read_file(path: str) -> bytes: ...
 
 # ---- checkpoints ----
 def _set_checkpoint_error(cls: type[Exception]) -> None: ...

@@ -460,8 +460,8 @@ def _graph_def_bytes(
         pieces.extend(views[1:])
     if defaults is not None:
         defaults.strip_library(library)
-    if clear_devices:
-        library.library.SetInParent()  # (as _filter_nodes copies it: present, if empty)
+    if clear_devices and not respell:
+        library.library.SetInParent()  # (as _filter_nodes copies a given GraphDef's: present, if empty)
     pieces.append(library.SerializeToString(deterministic=True))
     return pieces, library, used
 
@@ -586,10 +586,16 @@ def _filter_nodes(
     exclude: set[str] | None,
     clear_devices: bool,
     unbound: list[str],
+    given: bool,
 ) -> graph_pb2.GraphDef:
+    """The nodes of ``gd`` an export keeps, as TensorFlow filters them: from a GraphDef
+    the caller ``given`` (Saver.export_meta_graph's), whose library it copies (present,
+    if empty), else from the graph node by node, which adds a library only when the
+    graph has functions."""
     out = graph_pb2.GraphDef()
     out.versions.CopyFrom(gd.versions)
-    out.library.CopyFrom(gd.library)
+    if given or gd.library.function:
+        out.library.CopyFrom(gd.library)
     for node in gd.node:
         if _should_include(node.name, export_scope, exclude):
             out.node.append(_scoped_node(node, export_scope, unbound, clear_devices))
@@ -916,7 +922,7 @@ def _export(
             full = graph_def
         if clear_extraneous_savers:
             exclude = _extraneous_saver_nodes(full, saver_def)
-        graph_def = _filter_nodes(full, export_scope, exclude, clear_devices, unbound)
+        graph_def = _filter_nodes(full, export_scope, exclude, clear_devices, unbound, given=not respell)
         if unbound_inputs_col_name:
             graph.clear_collection(unbound_inputs_col_name)
             for name in unbound:

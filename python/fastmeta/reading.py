@@ -203,13 +203,14 @@ def tensorflow_alias_pool() -> descriptor_pool.DescriptorPool:
     return pool
 
 
-def text_to_binary(data: Any, message: Any) -> Any:
+def text_to_binary(data: Any, message: Any, strict: bool = False) -> Any:
     """The binary form of text-format ``data`` as a ``message`` (fastmeta's MetaGraphDef or
     SavedModel class), converted by the core, or None where protobuf's own text reader
     must read it (what the core's reader leaves out: see text_format.h); whatever the core
-    converts, protobuf reads as the same message."""
+    converts, protobuf reads as the same message: with ``text_format.Merge``, or with
+    ``text_format.Parse`` when ``strict`` (which refuses a singular field given twice)."""
     schema = text_schema(meta_graph_pb2.MetaGraphDef.DESCRIPTOR, saved_model_pb2.SavedModel.DESCRIPTOR)
-    return _core.text_to_binary(data, schema, message.DESCRIPTOR.full_name)
+    return _core.text_to_binary(data, schema, message.DESCRIPTOR.full_name, strict)
 
 
 # The most characters of protobuf's text-format error kept in a message (it quotes the

@@ -257,28 +257,32 @@ def _read_binary(export_dir: str, path: str) -> SavedModelFile:
     return out
 
 
-def _merge_text(raw: bytes, path: str) -> saved_model_pb2.SavedModel:
-    """protobuf's reading of a text SavedModel, its refusals as SavedModelParseErrors."""
+def _parse_text(raw: bytes, path: str) -> saved_model_pb2.SavedModel:
+    """protobuf's reading of a text SavedModel, its refusals as SavedModelParseErrors:
+    ``text_format.Parse``, as TensorFlow's loader reads it (a singular field given twice
+    is refused; a text meta graph file is read with ``Merge``, where the last wins)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise _parse_error(path, "not valid UTF-8", e.start) from None
     message = saved_model_pb2.SavedModel()
     try:
-        text_format.Merge(text, message, descriptor_pool=tensorflow_alias_pool())
+        text_format.Parse(text, message, descriptor_pool=tensorflow_alias_pool())
     except (text_format.ParseError, RecursionError) as e:
         raise _parse_error(path, text_error(e), None) from None
     return message
 
 
 def _read_text(export_dir: str, path: str) -> SavedModelFile:
-    with open(path, "rb") as f:
-        raw = f.read()
-    converted = text_to_binary(raw, saved_model_pb2.SavedModel)  # (None: protobuf's text reader decides)
+    # (read as the binary file is: a directory is a FileError, a pipe stops at 2 GiB)
+    mapped = _core.MappedFile(os.fsencode(path))
+    raw = bytes(memoryview(mapped))
+    mapped.check()
+    converted = text_to_binary(raw, saved_model_pb2.SavedModel, strict=True)  # (None: protobuf's reader decides)
     if converted is not None:
         message = saved_model_pb2.SavedModel.FromString(bytes(converted))
     else:
-        message = _merge_text(raw, path)
+        message = _parse_text(raw, path)
     out = SavedModelFile(export_dir, path, True, message.saved_model_schema_version)
     for i, meta in enumerate(message.meta_graphs):
         rest = meta_graph_pb2.MetaGraphDef()

@@ -123,7 +123,9 @@ class Schema {
 
 // The binary form of `text`, a message of type `root` (an index into the schema), or
 // nullopt when the text is outside the subset above (or not valid UTF-8, or malformed:
-// protobuf's own reader gives the error then).
-std::optional<std::vector<char>> ToBinary(const Schema& schema, int root, std::string_view text);
+// protobuf's own reader gives the error then). `strict`: as protobuf's `text_format.Parse`
+// (not `Merge`) reads it, which refuses a singular field given twice in one message and a
+// second member of a oneof: such a text is declined, for protobuf's Parse to refuse.
+std::optional<std::vector<char>> ToBinary(const Schema& schema, int root, std::string_view text, bool strict = false);
 
 }  // namespace fastmeta::text_format
