@@ -158,7 +158,6 @@ def text_to_binary(data: _BufferLike, schema: str, root: str, strict: bool = Fal
     where protobuf's own text reader must decide; ``strict``: as protobuf's ``Parse``
     (a singular field once, one member per oneof), not ``Merge``, reads it."""
 
-
 # ---- checkpoints ----
 def _set_checkpoint_error(cls: type[Exception]) -> None: ...
 
