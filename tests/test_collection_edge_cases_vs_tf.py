@@ -318,3 +318,64 @@ def test_an_unnamed_saveable_objects_item_is_a_collection_type_error(kind: str) 
     got = _fastmeta_error(data, None, fastmeta.CollectionTypeError)
     assert type(want) is AttributeError and "has no attribute 'name'" in str(want)
     assert got.key == "saveable_objects" and "is no variable, tensor or operation" in str(got)
+
+
+def _variable_fields(resource: bool, **fields: str) -> Callable[[meta_graph_pb2.MetaGraphDef], None]:
+    def edit(mg: meta_graph_pb2.MetaGraphDef) -> None:
+        for key in ("variables", "trainable_variables"):
+            values = mg.collection_def[key].bytes_list.value
+            vd = variable_pb2.VariableDef.FromString(values[0])
+            for field, value in fields.items():
+                setattr(vd, field, value)
+            if resource:
+                vd.is_resource = True
+            values[0] = vd.SerializeToString()
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"initial_value_name": "r/initial_value"},  # (an op's name: as_graph_element gives the op)
+        {"snapshot_name": "r/read"},
+        {"variable_name": "r/read:0"},  # (a tensor of another op: its shape is the variable's)
+    ],
+    ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()),
+)
+def test_variable_defs_naming_what_tensorflow_accepts_import_as_in_tensorflow(fields: dict[str, str]) -> None:
+    # TensorFlow's RefVariable.from_proto keeps whatever as_graph_element gives; fastmeta
+    # refused an op's name where it expected a tensor.
+    data = _edited(_variable_fields(False, **fields))
+    tf = _tf()
+    with tf.Graph().as_default() as tg:
+        tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(data))
+        want = tg.get_collection("variables")[0]
+        want_shape = want.shape.as_list()
+        want_names = (want.name, want._snapshot.name, want.initial_value.name)
+    g = fastmeta.Graph()
+    with g.as_default():
+        fastmeta.import_meta_graph(data)
+    got = g.get_collection("variables")[0]
+    assert (got.name, got.snapshot.name, got.initial_value.name) == want_names
+    assert [d.size for d in got.shape.dim] == want_shape == []
+
+
+@pytest.mark.parametrize(
+    "resource,fields,builtin",
+    [
+        (True, {"variable_name": "r"}, ValueError),  # (get_tensor_by_name's refusal of an op's name)
+        (True, {}, IndexError),  # (a ref variable's VariableDef said to be a resource one: no ReadVariableOp)
+    ],
+    ids=["resource_naming_an_op", "ref_as_resource"],
+)
+def test_variable_defs_tensorflow_refuses_fail_with_its_builtin_class(
+    resource: bool, fields: dict[str, str], builtin: type[BaseException]
+) -> None:
+    data = _edited(_variable_fields(resource, **fields))
+    expected = _tf_error(data, None)
+    assert isinstance(expected, builtin)
+    got = _fastmeta_error(data, None, fastmeta.CollectionError)
+    assert isinstance(got, builtin)
+    if builtin is ValueError:
+        assert str(expected) in str(got)

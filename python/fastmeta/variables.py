@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from fastmeta.errors import CollectionError, CollectionValueError
+from fastmeta.errors import CollectionIndexError, CollectionValueError
 from fastmeta.graph import _REF_OFFSET, Operation, Tensor, _Lookup, collection_element, fixed_output_count
 from fastmeta.protos import variable_pb2
 from fastmeta.scoping import prepend_name_scope, strip_name_scope
@@ -67,8 +67,13 @@ def _tensor(graph: _Lookup, key: str, name: str) -> Tensor:
     if fast is not None:
         return fast
     x = collection_element(graph, key, name)
-    if not isinstance(x, Tensor):
-        raise CollectionError(f"collection '{key}': '{name}' must name a tensor", key=key, name=name)
+    if not isinstance(x, Tensor):  # (TensorFlow's get_tensor_by_name refuses it: a ValueError)
+        raise CollectionValueError(
+            f"collection '{key}': The name '{name}' refers to an Operation, not a Tensor. Tensor names must be "
+            'of the form "<op_name>:<output_index>".',
+            key=key,
+            name=name,
+        )
     return x
 
 
@@ -382,7 +387,9 @@ class Variable:
     # (At run time an Operation for a ref variable whose VariableDef names its op, ``r``
     # rather than ``r:0``: TensorFlow's RefVariable.from_proto keeps what
     # ``as_graph_element`` gives. Typed as the Tensor every other variable has; the
-    # methods here that differ check, and a fresh Saver refuses such a variable first.)
+    # methods here that differ check, and a fresh Saver refuses such a variable first.
+    # The same for a ref variable's snapshot, and any variable's initial value, named
+    # by an op's name.)
     _variable: Tensor
     _initializer: Operation
     _snapshot: Tensor
@@ -420,8 +427,8 @@ class Variable:
             v._variable = _tensor(graph, key, name)
             _require_attr(v._variable.op, "shape", key, name)
             v._initializer = _op(graph, key, prepend_name_scope(variable_def.initializer_name, scope))
-            if variable_def.initial_value_name:
-                v._initial_value = _tensor(graph, key, prepend_name_scope(variable_def.initial_value_name, scope))
+            if variable_def.initial_value_name:  # (as_graph_element's: an op's name gives the op)
+                v._initial_value = _tensor_or_op(graph, key, prepend_name_scope(variable_def.initial_value_name, scope))  # type: ignore[assignment]
             if variable_def.snapshot_name:
                 snapshot = _tensor(graph, key, prepend_name_scope(variable_def.snapshot_name, scope))
                 v._cached_value = snapshot if snapshot.op.type != "ReadVariableOp" else None
@@ -429,8 +436,8 @@ class Variable:
                 while snapshot.op.type != "ReadVariableOp":
                     ins = snapshot.op.inputs
                     seen += 1
-                    if not ins or seen > 10000:
-                        raise CollectionError(
+                    if not ins or seen > 10000:  # (TensorFlow's walk: an IndexError)
+                        raise CollectionIndexError(
                             f"collection '{key}': no ReadVariableOp behind snapshot '{variable_def.snapshot_name}'",
                             key=key,
                             name=variable_def.snapshot_name,
@@ -444,9 +451,9 @@ class Variable:
         else:
             v._variable = _tensor_or_op(graph, key, name)  # type: ignore[assignment]
             v._initializer = _op(graph, key, prepend_name_scope(variable_def.initializer_name, scope))
-            if variable_def.initial_value_name:
-                v._initial_value = _tensor(graph, key, prepend_name_scope(variable_def.initial_value_name, scope))
-            v._snapshot = _tensor(graph, key, prepend_name_scope(variable_def.snapshot_name, scope))
+            if variable_def.initial_value_name:  # (as_graph_element's: an op's name gives the op)
+                v._initial_value = _tensor_or_op(graph, key, prepend_name_scope(variable_def.initial_value_name, scope))  # type: ignore[assignment]
+            v._snapshot = _tensor_or_op(graph, key, prepend_name_scope(variable_def.snapshot_name, scope))  # type: ignore[assignment]
             v._graph_element = v._snapshot
         return v
 
@@ -579,9 +586,15 @@ class Variable:
 
     @property
     def shape(self) -> Any:
-        """The variable's TensorShapeProto (from the op's ``shape`` attr)."""
+        """The variable's TensorShapeProto: its op's ``shape`` attr; for a ref variable
+        whose VariableDef names a tensor of another op (no such attr), that tensor's
+        shape, as TensorFlow's RefVariable takes it from its tensor."""
         attr = self.op.node_def.attr.get("shape")
-        return attr.shape if attr is not None else None
+        if attr is not None:
+            return attr.shape
+        if not self._is_resource and isinstance(self._variable, Tensor):
+            return self._variable.shape
+        return None
 
     @property
     def save_slice_info(self) -> SaveSliceInfo | None:
