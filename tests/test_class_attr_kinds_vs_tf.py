@@ -8,7 +8,9 @@ another kind of value, or none), against TensorFlow (skipped where it is not ins
   (a string's first byte), ``'int' object is not iterable``... The TF-free import,
   ``rewrite_meta_graph`` and the drop-in raise a :class:`fastmeta.GraphTypeError` with
   TensorFlow's message (a placeholder value, TensorFlow's ``AssertionError``: a
-  :class:`fastmeta.GraphError`), before the graph is touched.
+  :class:`fastmeta.GraphError`), before the graph is touched;
+* a list holding no string but values of another kind fails the same way, with or
+  without a scope, on its first value ("got 1", "got tf.float16").
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ KINDS = [
     'list { }|s: "loc:@a"',  # (the last member of the oneof on the wire wins: a string)
     's: "loc:@a"|list { s: "loc:@a" }',  # (a list)
     'i: 3|s: ""',
+    # A list of no strings: TensorFlow's Python importer fails on its first value (the
+    # first kind get_attr finds), under a scope too (fastmeta imported these).
+    "list { i: 1 }",
+    "list { f: 2.5 b: true }",
+    "list { b: true }",
+    "list { type: DT_HALF }",
+    "list { shape { dim { size: 2 } } }",
+    'list { i: 1 s: "loc:@a" }',  # (a string first: as a list of strings)
 ]
 
 
@@ -115,7 +125,7 @@ def test_a_class_attr_holding_no_list_as_in_tensorflow(kind: str, scope: str | N
     if isinstance(want, Exception):
         for got in (dropin_got, free_got, rewritten):
             assert isinstance(got, fastmeta.GraphError), got
-            assert str(got) == str(want) and got.node == "b"
+            assert str(got) == str(want) and got.node == (f"{scope}/b" if scope else "b")
             assert isinstance(got, TypeError) == isinstance(want, TypeError)
         assert isinstance(want, (TypeError, AssertionError))
     else:

@@ -1551,7 +1551,9 @@ class Rewriter {
           CheckNodeField(bytes, proto_check::kAttrValue, value, attr_value_depth_, key);
           if (SameBytes(key, "_class")) {  // (checked: well-formed)
             node.class_not_list = !HoldsList(value);
-            if (node.class_not_list) result_->class_not_list_.store(true, std::memory_order_relaxed);
+            if (node.class_not_list || ListHoldsOnlyNonStrings(class_list)) {
+              result_->class_not_list_.store(true, std::memory_order_relaxed);
+            }
           }
           NoteCountsAndTypes(sig, key, value, count_values, count_sizes, count_set, type_names, num_type_names,
                              type_name_sizes, types);
@@ -2034,6 +2036,24 @@ class Rewriter {
       if (member) last = n;
     }
     return last == 1;
+  }
+
+  // Whether ListValue `list` holds no string (field 2) but values of another kind (i, f,
+  // b, type, shape, tensor, func): TensorFlow's Python importer reads such a `_class`
+  // as that list and fails on its first value (a TypeError), under a prefix too.
+  bool ListHoldsOnlyNonStrings(std::string_view list) {
+    Reader r(list, origin_, attr_value_depth_ + 1);
+    Field f;
+    bool other = false;
+    while (r.Next(f)) {
+      if (f.number == 2 && f.type == wire::kLengthDelimited) return false;
+      const uint32_t n = f.number;
+      const bool packed = f.type == wire::kLengthDelimited && !f.data.empty();  // (i, f, b, type)
+      other = other || ((n == 3 || n == 5 || n == 6) && (f.type == wire::kVarint || packed)) ||
+              (n == 4 && (f.type == wire::kFixed32 || packed)) ||
+              (n >= 7 && n <= 9 && f.type == wire::kLengthDelimited);
+    }
+    return other;
   }
 
   // The ListValue payload of an AttrValue (field 1), merged if repeated.

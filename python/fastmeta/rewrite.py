@@ -225,15 +225,18 @@ _ATTR_VALUE_TYPES = {
 
 
 def class_attr_error(core: Any) -> GraphError | None:
-    """TensorFlow's error for the first node (in creation order) of an import without a
-    prefix whose ``_class`` attr holds no list, or None. Its Python importer reads each new
-    op's ``_class`` as a list of strings (``_GetColocationNames``): a non-empty string
-    fails (``TypeError: Expected binary or unicode string, got 108``: its first byte),
-    a number, a type, a shape, a tensor or a func too (``'int' object is not iterable``),
-    a placeholder with an ``AssertionError`` (here a :class:`GraphError`); an empty string
-    or no value passes. (Under a prefix its C++ importer has made such a value an empty
-    list, as the core does.) Looked for only when the core saw such a ``_class``."""
-    if core.prefix or not core.class_not_list:
+    """TensorFlow's error for the first node (in creation order) of an import whose
+    ``_class`` attr TensorFlow's Python importer refuses, or None. It reads each new op's
+    ``_class`` as a list of strings (``_GetColocationNames``). Without a prefix, a value
+    that is no list fails: a non-empty string (``TypeError: Expected binary or unicode
+    string, got 108``: its first byte), a number, a type, a shape, a tensor or a func
+    (``'int' object is not iterable``), a placeholder with an ``AssertionError`` (here a
+    :class:`GraphError`); an empty string or no value passes (under a prefix its C++
+    importer has made such a value an empty list, as the core does). With or without
+    one, a list of no strings but values of another kind fails on its first value
+    (``got 1``: the first kind ``get_attr`` finds, in its order). Looked for only when
+    the core saw such a ``_class``."""
+    if not core.class_not_list:
         return None
     for i in range(core.num_nodes):
         node = node_def_pb2.NodeDef.FromString(core.node_def(i))
@@ -241,6 +244,17 @@ def class_attr_error(core: Any) -> GraphError | None:
         if value is None:
             continue
         which = value.WhichOneof("value")
+        if which == "list" and not value.list.s:
+            for kind in ("i", "f", "b", "type", "shape", "tensor", "func"):
+                values = getattr(value.list, kind)
+                if values:
+                    first = values[0]
+                    # (a type as its DType's repr; a message as protobuf's text form)
+                    shown = f"tf.{_core.dtype_name(first)}" if kind == "type" else repr(first)
+                    return GraphTypeError(f"Expected binary or unicode string, got {shown}", node.name)
+            continue
+        if core.prefix:
+            continue
         if which == "s" and value.s:
             return GraphTypeError(f"Expected binary or unicode string, got {value.s[0]}", node.name)
         if which in _ATTR_VALUE_TYPES:

@@ -194,7 +194,8 @@ class RewrittenGraph : public NameLookup {
   const std::vector<std::pair<uint32_t, std::string_view>>& renamed() const { return renamed_; }
   std::string_view prefix() const { return prefix_; }
   // Whether some node's `_class` AttrValue holds no list (a scalar string, another kind,
-  // or no value): TensorFlow's Python importer refuses such a node without a prefix.
+  // or no value: TensorFlow's Python importer refuses such a node without a prefix), or a
+  // list of no strings but values of another kind (refused with a prefix too).
   bool class_not_list() const { return class_not_list_.load(std::memory_order_relaxed); }
 
   // The GraphDef's fields after the nodes (library, versions), serialized.
