@@ -42,6 +42,16 @@ DEVICES = [
     "/cpu: 3",
     "/cpu:1_0",
     "/job:a/replica:+2/task:-0/device:gpu:*",
+    # Python's int() takes any script's decimal digits and Unicode whitespace (the core
+    # took ASCII only): Arabic-Indic, fullwidth, mathematical bold digits, an em space.
+    "/task:\u0661",
+    "/task:\uff11\uff10",
+    "/cpu:\u0661",
+    "/job:ps/replica:\u0663/task:\U0001d7d9",
+    "/task:\u20031",
+    "/gpu:\xa02\u3000",
+    "/task:\u0661_\u0662",
+    "/task:\u00b2",  # (a superscript two: a digit, but no decimal one)
 ]
 
 

@@ -128,24 +128,71 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
   }
 }
 
-// Python's int(str) for the forms that occur in device specs: surrounding
-// whitespace, an optional sign, digits with single '_' separators.
-std::optional<std::string> PythonInt(std::string_view s) {
-  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  bool negative = false;
-  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
-    negative = s[0] == '-';
-    s.remove_prefix(1);
+// The code points of Unicode's decimal digit zeros (category Nd, Unicode 14 as Python
+// 3.11's int() knows them): digit d of each block is its zero + d.
+constexpr uint32_t kDigitZeros[] = {
+    0x30,    0x660,   0x6f0,   0x7c0,   0x966,   0x9e6,   0xa66,   0xae6,   0xb66,   0xbe6,   0xc66,
+    0xce6,   0xd66,   0xde6,   0xe50,   0xed0,   0xf20,   0x1040,  0x1090,  0x17e0,  0x1810,  0x1946,
+    0x19d0,  0x1a80,  0x1a90,  0x1b50,  0x1bb0,  0x1c40,  0x1c50,  0xa620,  0xa8d0,  0xa900,  0xa9d0,
+    0xa9f0,  0xaa50,  0xabf0,  0xff10,  0x104a0, 0x10d30, 0x11066, 0x110f0, 0x11136, 0x111d0, 0x112f0,
+    0x11450, 0x114d0, 0x11650, 0x116c0, 0x11730, 0x118e0, 0x11950, 0x11c50, 0x11d50, 0x11da0, 0x16a60,
+    0x16ac0, 0x16b50, 0x1d7ce, 0x1d7d8, 0x1d7e2, 0x1d7ec, 0x1d7f6, 0x1e140, 0x1e2f0, 0x1e950, 0x1fbf0};
+
+// The decimal value of code point `c` (any Unicode decimal digit), or -1.
+int DigitValue(uint32_t c) {
+  for (uint32_t zero : kDigitZeros) {
+    if (c >= zero && c < zero + 10) return static_cast<int>(c - zero);
   }
-  if (s.empty()) return std::nullopt;
+  return -1;
+}
+
+// Whether code point `c` is whitespace to Python's str (what int() strips).
+bool IsPythonSpace(uint32_t c) {
+  return (c >= 0x9 && c <= 0xd) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
+// The code points of UTF-8 `s`; nullopt when it is not valid UTF-8.
+std::optional<std::vector<uint32_t>> CodePoints(std::string_view s) {
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    const size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return std::nullopt;
+    uint32_t c = n == 1 ? b : n == 2 ? (b & 0x1fu) : n == 3 ? (b & 0x0fu) : (b & 0x07u);
+    for (size_t k = 1; k < n; ++k) {
+      const auto t = static_cast<unsigned char>(s[i + k]);
+      if ((t >> 6) != 0x2) return std::nullopt;
+      c = (c << 6) | (t & 0x3fu);
+    }
+    out.push_back(c);
+    i += n;
+  }
+  return out;
+}
+
+// Python's int(str), base 10, as TensorFlow's DeviceSpec converts an index: surrounding
+// whitespace, an optional sign, decimal digits of any script with single '_' separators;
+// the value as ASCII digits without leading zeros.
+std::optional<std::string> PythonInt(std::string_view text) {
+  const std::optional<std::vector<uint32_t>> points = CodePoints(text);
+  if (!points) return std::nullopt;
+  const std::vector<uint32_t>& cs = *points;
+  size_t begin = 0, end = cs.size();
+  while (begin < end && IsPythonSpace(cs[begin])) ++begin;
+  while (end > begin && IsPythonSpace(cs[end - 1])) --end;
+  bool negative = false;
+  if (begin < end && (cs[begin] == '+' || cs[begin] == '-')) {
+    negative = cs[begin] == '-';
+    ++begin;
+  }
+  if (begin == end) return std::nullopt;
   std::string digits;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c >= '0' && c <= '9') {
-      digits.push_back(c);
-    } else if (c == '_' && i > 0 && i + 1 < s.size() && s[i - 1] != '_' && s[i + 1] >= '0' && s[i + 1] <= '9') {
+  for (size_t i = begin; i < end; ++i) {
+    const int d = DigitValue(cs[i]);
+    if (d >= 0) {
+      digits.push_back(static_cast<char>('0' + d));
+    } else if (cs[i] == '_' && i > begin && i + 1 < end && cs[i - 1] != '_' && DigitValue(cs[i + 1]) >= 0) {
       continue;
     } else {
       return std::nullopt;
