@@ -567,3 +567,19 @@ def test_operations_answer_as_tensorflows(fixture: str, scope: str | None) -> No
     assert list(got) == list(want)
     for name, answers in want.items():
         assert got[name] == answers, name
+
+
+@pytest.mark.parametrize("name", [5, bytearray(b"s"), ("a",), b"s"], ids=repr)
+def test_name_scope_of_a_name_that_is_no_str_as_tensorflow(name: Any) -> None:
+    # TensorFlow decodes bytes and hands anything else to its scope regex (a TypeError);
+    # fastmeta made 5 into five NULs (a ScopeError) and took a bytearray.
+    def outcome(graph: Any) -> Any:
+        try:
+            with graph.name_scope(name) as scope:
+                return scope
+        except TypeError as e:
+            return ("TypeError", str(e))
+
+    assert outcome(fastmeta.Graph()) == outcome(tf.Graph())
+    with pytest.raises(TypeError, match="must be a str"):
+        fastmeta.Graph().unique_name(b"a")  # type: ignore[arg-type]

@@ -920,7 +920,10 @@ class Graph(_Lookup):
         """A name not yet used in this graph, under the current name scope: ``name``, or
         ``name_<k>`` with the smallest free ``k`` from the number of times ``name`` was
         asked for (compared case-insensitively, keeping the caller's capitalization), as
-        TensorFlow 2.x. Marks it used unless asked not to."""
+        TensorFlow 2.x. Marks it used unless asked not to. ``name`` must be a str
+        (TensorFlow's takes bytes and never finds them in use: a TypeError here)."""
+        if not isinstance(name, str):
+            raise TypeError(f"unique_name: name must be a str, got {type(name).__name__}")
         with self._lock:
             return self._unique_name(self._names_in_use, self._segments, self._name_runs, name, mark_as_used)
 
@@ -931,10 +934,15 @@ class Graph(_Lookup):
         runs: MutableMapping[str, tuple[int, int]],
         name: str | None,
     ) -> tuple[str, str]:
-        """(new name stack, returned scope) for ``name_scope(name)``; raises ValueError."""
+        """(new name stack, returned scope) for ``name_scope(name)``; raises ValueError
+        (TypeError for a name that is neither str nor bytes, as TensorFlow's scope regex)."""
         if name:
-            if not isinstance(name, str):
-                name = bytes(name).decode("utf-8")
+            if isinstance(name, bytes):  # (TensorFlow's compat.as_str)
+                name = name.decode("utf-8")
+            elif isinstance(name, (bytearray, memoryview)):
+                raise TypeError("cannot use a string pattern on a bytes-like object")
+            elif not isinstance(name, str):
+                raise TypeError(f"expected string or bytes-like object, got '{type(name).__name__}'")
             check_scope_name(name, bool(self._name_stack))
         if not name:
             return "", ""
