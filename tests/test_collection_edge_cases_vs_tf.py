@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import fastmeta
 import tf_oracle
-from fastmeta.protos import meta_graph_pb2, variable_pb2
+from fastmeta.protos import meta_graph_pb2, queue_runner_pb2, variable_pb2
 from tf_oracle import describe_collections
 
 
@@ -379,3 +379,23 @@ def test_variable_defs_tensorflow_refuses_fail_with_its_builtin_class(
     assert isinstance(got, builtin)
     if builtin is ValueError:
         assert str(expected) in str(got)
+
+
+@pytest.mark.parametrize("code", [0, 17, 99])
+def test_a_queue_runner_code_no_error_class_has_is_tensorflow_s_key_error(code: int) -> None:
+    # TensorFlow maps each queue_closed_exception_types code to its error class (a
+    # KeyError for one without); fastmeta kept the code.
+    tf = _tf()
+    v1 = tf.compat.v1
+    with tf.Graph().as_default():
+        queue = v1.FIFOQueue(2, tf.float32, name="fifo")
+        v1.train.add_queue_runner(v1.train.QueueRunner(queue, [queue.enqueue([1.0])]))
+        mg = meta_graph_pb2.MetaGraphDef.FromString(v1.train.export_meta_graph().SerializeToString())
+    values = mg.collection_def["queue_runners"].bytes_list.value
+    qr = queue_runner_pb2.QueueRunnerDef.FromString(values[0])
+    qr.queue_closed_exception_types[:] = [11, code]
+    values[0] = qr.SerializeToString()
+    data = mg.SerializeToString()
+    assert isinstance(_tf_error(data, None), KeyError)
+    got = _fastmeta_error(data, None, fastmeta.CollectionError)
+    assert isinstance(got, KeyError) and f"holds {code}" in str(got)

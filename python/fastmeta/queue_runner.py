@@ -3,6 +3,7 @@ TensorFlow's ``QueueRunner(queue_runner_def=..., import_scope=...)``)."""
 
 from __future__ import annotations
 
+from fastmeta.errors import CollectionError
 from fastmeta.graph import Operation, Tensor, _Lookup, collection_element
 from fastmeta.protos import queue_runner_pb2
 from fastmeta.scoping import prepend_name_scope, strip_name_scope
@@ -58,6 +59,14 @@ class QueueRunner:
         close = _op(collection_element(graph, key, prepend_name_scope(queue_runner_def.close_op_name, scope)))
         cancel = _op(collection_element(graph, key, prepend_name_scope(queue_runner_def.cancel_op_name, scope)))
         codes = tuple(int(c) for c in queue_runner_def.queue_closed_exception_types) or (OUT_OF_RANGE,)
+        for code in codes:
+            if not 1 <= code <= 16:  # (CANCELLED ... UNAUTHENTICATED: TensorFlow's KeyError otherwise)
+                raise CollectionError(
+                    f"collection '{key}': queue_closed_exception_types holds {code}, a code no TensorFlow error "
+                    "class has",
+                    key=key,
+                    name=queue_runner_def.queue_name,
+                )
         return cls(queue, enqueue, close, cancel, codes)
 
     def to_proto(self, export_scope: str | None = None) -> queue_runner_pb2.QueueRunnerDef | None:
