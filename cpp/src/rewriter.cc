@@ -814,7 +814,9 @@ class Rewriter {
       while (pr.Next(pf)) {
         if (pf.number != 4 || !IsBytes(pf)) continue;
         std::string_view attr_name, default_value;
-        if (!ReadAttrDef(op_name, pf.data, producer_origin, producer_depth + 1, attr_name, default_value)) continue;
+        if (!ReadAttrDef(op_name, pf.data, producer_origin, producer_depth + 1, attr_name, default_value, true)) {
+          continue;
+        }
         if (std::find(attr_names.begin(), attr_names.end(), attr_name) != attr_names.end()) continue;
         sig.removable.emplace_back(attr_name, default_value);
       }
@@ -864,9 +866,11 @@ class Rewriter {
   // copied into nodes unparsed: it must be an AttrValue protobuf's parser reads (as a
   // node's attr value is checked), else a ParseError naming the op and attr. Attr names
   // starting with '_' are never in a registered OpDef (TF takes defaults from its
-  // registry), so such a default is not applied.
+  // registry), so such a default is not applied; `any_name`: it is returned all the same
+  // (TensorFlow's Python importer drops a node's attr holding the producer's default,
+  // whatever its name).
   bool ReadAttrDef(std::string_view op_name, std::string_view attr_def, const char* origin, int depth,
-                   std::string_view& name, std::string_view& default_value) const {
+                   std::string_view& name, std::string_view& default_value, bool any_name = false) const {
     bool has_default = false;
     Reader ar(attr_def, origin, depth);
     Field af;
@@ -885,7 +889,7 @@ class Rewriter {
           "OpDef " + Quote(op_name) + ": malformed AttrDef: attr " + Quote(name) + " default_value: " + problem.what,
           static_cast<size_t>(problem.at - (origin != nullptr ? origin : origin_)));
     }
-    return has_default && !(!name.empty() && name[0] == '_');
+    return has_default && (any_name || !(!name.empty() && name[0] == '_'));
   }
 
   // Adds an ArgDef to the args it belongs to, and its type to `types`.
