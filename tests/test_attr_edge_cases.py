@@ -529,3 +529,27 @@ def test_a_called_functions_body_node_lacking_a_required_attr_is_refused() -> No
     assert str(tf_error.value) in str(info.value)
     assert info.value.function == "__inference_doubled_sum_6268" and info.value.body_node == "mul"
     assert not g.get_operations()
+
+
+# --- an _output_shapes attr that is no list(shape) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", ["f: 1.5", 's: "x"', 'list { s: "x" }', "list { shape {} i: 2 }", "list { shape {} }"]
+)
+def test_an_output_shapes_attr_of_another_kind_stays_as_in_tensorflow(value: str) -> None:
+    # TensorFlow's importer reads _output_shapes as list(shape) and then clears it; a value
+    # it cannot read so stays in the node (fastmeta dropped every _output_shapes).
+    from google.protobuf import text_format
+
+    meta = meta_graph_pb2.MetaGraphDef()
+    text_format.Parse(
+        'node { name: "c" op: "Const" attr { key: "dtype" value { type: DT_FLOAT } } attr { key: "value" value '
+        '{ tensor { dtype: DT_FLOAT tensor_shape {} float_val: 1 } } } attr { key: "_output_shapes" value { '
+        + value
+        + " } } }",
+        meta.graph_def,
+    )
+    expected = _assert_as_tensorflow(meta.SerializeToString())
+    kept = "_output_shapes" in expected.node[0].attr
+    assert kept == (value != "list { shape {} }")

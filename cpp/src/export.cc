@@ -23,6 +23,25 @@ constexpr std::string_view kKey("_output_shapes");
 // Fewer nodes than this: one range (threads cost more than they save).
 constexpr size_t kNodesPerChunk = 4096;
 
+// Whether NodeDef `node` holds an attr `key`.
+bool HoldsAttr(std::string_view node, std::string_view key) {
+  try {
+    Reader r(node, node.data(), 0);
+    Field f;
+    while (r.Next(f)) {
+      if (f.number != 5 || f.type != wire::kLengthDelimited) continue;
+      Reader entry(f.data, node.data(), 0);
+      Field e;
+      while (entry.Next(e)) {
+        if (e.number == 1 && e.type == wire::kLengthDelimited && e.data == key) return true;
+      }
+    }
+  } catch (const Error&) {
+    return true;  // (malformed: the caller's)
+  }
+  return false;
+}
+
 // The ListValue.shape fields (whole, tag included) of a recorded `_output_shapes`
 // entry (a NodeDef.attr field); false when it holds anything else, or is malformed:
 // such a node is the caller's (which reads it as it always has).
@@ -291,6 +310,9 @@ class Exporter {
     if (rule == nullptr || rule->outputs == ExportOpRule::kOutputsByCaller) return false;
     if (options_.leave_external && ExternalInput(i)) return false;
     const std::string_view node = g_.node_def(i);
+    // (a node keeping an `_output_shapes` of another kind is the caller's: it writes the
+    // entry over that value, as TensorFlow's as_graph_def does)
+    if (g_.kept_output_shapes_attr() && HoldsAttr(node, kKey)) return false;
     scratch.spans.clear();
     const OpStrip* strip = strip_of_.empty() ? nullptr : strip_of_[i];
     if (options_.clear_devices || strip != nullptr) {

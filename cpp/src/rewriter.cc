@@ -1020,6 +1020,7 @@ class Rewriter {
       CheckDebugInfo(f.data);
       return;
     }
+    if (f.number == 3 && f.type == wire::kVarint) return;  // (the deprecated `version`: a graph keeps none)
     if (f.number == 2 && IsBytes(f)) ParseLibrary(f.data);
     graph_tail_.append(f.raw.data(), f.raw.size());
   }
@@ -1548,11 +1549,18 @@ class Rewriter {
             class_value = value;
             node.class_begin = rel(f.raw.data());
             node.class_end = node.class_begin + static_cast<uint32_t>(f.raw.size());
-          } else if (SameBytes(key, "_output_shapes") && !opts_.keep_output_shapes) {
-            node.shapes_begin = rel(f.raw.data());
-            node.shapes_end = node.shapes_begin + static_cast<uint32_t>(f.raw.size());
           }
           CheckNodeField(bytes, proto_check::kAttrValue, value, attr_value_depth_, key);
+          if (SameBytes(key, "_output_shapes") && !opts_.keep_output_shapes) {  // (checked: well-formed)
+            // (TensorFlow's importer reads it as list(shape), then clears it; a value of
+            // another kind it cannot read so stays in the node)
+            if (HoldsShapeList(value)) {
+              node.shapes_begin = rel(f.raw.data());
+              node.shapes_end = node.shapes_begin + static_cast<uint32_t>(f.raw.size());
+            } else {
+              result_->kept_output_shapes_attr_.store(true, std::memory_order_relaxed);
+            }
+          }
           if (SameBytes(key, "_class")) {  // (checked: well-formed)
             node.class_not_list = !HoldsList(value);
             if (node.class_not_list || ListHoldsOnlyNonStrings(class_list)) {
@@ -2058,6 +2066,22 @@ class Rewriter {
               (n >= 7 && n <= 9 && f.type == wire::kLengthDelimited);
     }
     return other;
+  }
+
+  // Whether AttrValue `attr_value` reads as a list(shape): a list holding shapes or
+  // nothing, no value of another kind.
+  bool HoldsShapeList(std::string_view attr_value) {
+    if (!HoldsList(attr_value)) return false;
+    Reader r(ListOf(attr_value), origin_, attr_value_depth_ + 1);
+    Field f;
+    while (r.Next(f)) {
+      const uint32_t n = f.number;
+      const bool packed = f.type == wire::kLengthDelimited && !f.data.empty();
+      if ((n == 2 || n == 8 || n == 9) && f.type == wire::kLengthDelimited) return false;
+      if ((n == 3 || n == 5 || n == 6) && (f.type == wire::kVarint || packed)) return false;
+      if (n == 4 && (f.type == wire::kFixed32 || packed)) return false;
+    }
+    return true;
   }
 
   // The ListValue payload of an AttrValue (field 1), merged if repeated.
@@ -3628,8 +3652,11 @@ class Rewriter {
       }
       if (superseded) continue;
       if (attr.key == "_output_shapes" && !opts_.keep_output_shapes) {
-        shapes = attr.raw;
-        continue;
+        if (HoldsShapeList(attr.value)) {
+          shapes = attr.raw;
+          continue;
+        }
+        result_->kept_output_shapes_attr_.store(true, std::memory_order_relaxed);
       }
       if (sig != nullptr && Removable(*sig, attr.key, attr.value)) continue;
       if (defaults) {

@@ -197,6 +197,9 @@ class RewrittenGraph : public NameLookup {
   // or no value: TensorFlow's Python importer refuses such a node without a prefix), or a
   // list of no strings but values of another kind (refused with a prefix too).
   bool class_not_list() const { return class_not_list_.load(std::memory_order_relaxed); }
+  // Whether some node keeps an `_output_shapes` attr that is no list(shape) (TensorFlow's
+  // importer clears only one it reads as shapes): such a node's NodeDef still holds it.
+  bool kept_output_shapes_attr() const { return kept_output_shapes_attr_.load(std::memory_order_relaxed); }
 
   // The GraphDef's fields after the nodes (library, versions), serialized.
   std::string_view graph_tail() const { return chunks_.back().view(); }
@@ -259,6 +262,7 @@ class RewrittenGraph : public NameLookup {
   std::string op_list_;
   std::string prefix_;
   std::atomic<bool> class_not_list_{false};
+  std::atomic<bool> kept_output_shapes_attr_{false};
   FillLaterVector<NodeEntry> nodes_;  // every entry written by the rewriter
   FillLaterVector<Edge> edges_;
   std::vector<std::string> external_;
