@@ -129,3 +129,21 @@ def test_versions_tensorflow_refuses(library: bool, producer: int, min_consumer:
         with pytest.raises(fastmeta.GraphVersionError) as again:
             rewrite(data)
         assert str(again.value) == str(want.value)
+
+
+def test_the_deprecated_graph_def_version_is_not_kept() -> None:
+    # GraphDef.version (field 3, deprecated): TensorFlow's graph keeps none, so its
+    # as_graph_def() has 0; rewrite_meta_graph copied the file's through.
+    tf = _tf()
+    meta = _meta(False)
+    meta.graph_def.version = 7
+    data = meta.SerializeToString()
+    with tf.Graph().as_default() as g:
+        tf.compat.v1.train.import_meta_graph(tf.compat.v1.MetaGraphDef.FromString(data))
+        assert g.as_graph_def().version == 0
+    assert fastmeta.rewrite_meta_graph(data).graph_def.version == 0
+    out = meta_graph_pb2.MetaGraphDef.FromString(rewrite_meta_graph_bytes(data))
+    assert out.graph_def.version == 0 and out.graph_def.versions == meta.graph_def.versions
+    fg = fastmeta.Graph()
+    fastmeta.import_meta_graph(data, graph=fg)
+    assert fg.as_graph_def().version == 0
