@@ -658,3 +658,37 @@ def test_cli_inspect_lists_meta_graphs(models: dict[str, Path], kind: str) -> No
     refused = subprocess.run([sys.executable, "-m", "fastmeta", "rewrite", str(export_dir), os.devnull],
                              capture_output=True, text=True, timeout=300)  # fmt: skip
     assert refused.returncode == 1 and "fastmeta.saved_model.load" in refused.stderr
+
+
+@pytest.mark.parametrize("case", ["malformed", "filtered"])
+def test_an_init_op_tensorflow_refuses_fails_with_its_builtin_class(
+    models: dict[str, Path], tmp_path: Path, case: str
+) -> None:
+    """A ``__saved_model_init_op`` signature naming no valid name (``y:0:1``):
+    TensorFlow's lookup's ValueError; the ``saved_model_main_op`` collection left out by
+    ``restore_collections_predicate``: the IndexError of its first item. The TF-free
+    loader raised a plain SavedModelError (a RuntimeError) for both; the graph is left
+    as it was."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    kwargs: dict[str, Any] = {}
+    export_dir = tmp_path / "model"
+    if case == "malformed":
+        shutil.copytree(models["asset_file_def"], export_dir)
+        path = export_dir / "saved_model.pb"
+        saved = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+        saved.meta_graphs[0].signature_def["__saved_model_init_op"].outputs["__saved_model_init_op"].name = "y:0:1"
+        path.write_bytes(saved.SerializeToString())
+        builtin: type[BaseException] = ValueError
+    else:
+        shutil.copytree(models["main_op"], export_dir)
+        kwargs["restore_collections_predicate"] = lambda key: key != "saved_model_main_op"
+        builtin = IndexError
+    with v1.Session(graph=tf.Graph()) as sess, pytest.raises(Exception) as expected:
+        v1.saved_model.loader.load(sess, ["serve"], str(export_dir), **kwargs)
+    assert isinstance(expected.value, builtin)
+    graph = fastmeta.Graph()
+    with pytest.raises(fastmeta.SavedModelError) as info:
+        fastmeta.saved_model.load(export_dir, ["serve"], graph=graph, **kwargs)
+    assert isinstance(info.value, builtin)
+    assert graph.get_operations() == []

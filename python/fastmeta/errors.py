@@ -29,9 +29,11 @@ __all__ = [
     "MetaGraphNotFoundError",
     "ParseError",
     "SavedModelError",
+    "SavedModelIndexError",
     "SavedModelNotFoundError",
     "SavedModelParseError",
     "SavedModelTypeError",
+    "SavedModelValueError",
     "ScopeError",
     "SizeLimitError",
     "TagsNotFoundError",
@@ -250,6 +252,19 @@ class SavedModelTypeError(SavedModelError, TypeError):
     collection's entry) naming a tensor, not an operation; TensorFlow's loader takes its
     truth value, which a graph tensor has none of. A :class:`SavedModelError` that is also
     a ``TypeError``."""
+
+
+class SavedModelValueError(SavedModelError, ValueError):
+    """A SavedModel whose ``__saved_model_init_op`` signature names no valid tensor or
+    op name (``y:0:1``): TensorFlow's loader raises the ``ValueError`` of its lookup. A
+    :class:`SavedModelError` that is also a ``ValueError``."""
+
+
+class SavedModelIndexError(SavedModelError, IndexError):
+    """A SavedModel whose ``saved_model_main_op`` or ``legacy_init_op`` collection the
+    import did not restore (``restore_collections_predicate`` left it out): TensorFlow's
+    loader takes the first item of the empty collection, an ``IndexError``. A
+    :class:`SavedModelError` that is also an ``IndexError``."""
 
 
 class TagsNotFoundError(SavedModelError):

@@ -35,9 +35,11 @@ from fastmeta.errors import (
     Error,
     ParseError,
     SavedModelError,
+    SavedModelIndexError,
     SavedModelNotFoundError,
     SavedModelParseError,
     SavedModelTypeError,
+    SavedModelValueError,
     TagsNotFoundError,
 )
 from fastmeta.graph import Graph, Operation, Tensor, get_default_graph
@@ -374,7 +376,9 @@ def _init_op(lookup: Any, rest: meta_graph_pb2.MetaGraphDef, import_scope: str |
         try:
             element: Operation | Tensor = lookup.as_graph_element(prepend_name_scope(name, import_scope or ""))
         except (KeyError, ValueError) as e:
-            raise SavedModelError(
+            # (TensorFlow: NotFoundError for a name not in the graph, its lookup's
+            # ValueError for one that is no valid name)
+            raise (SavedModelValueError if isinstance(e, ValueError) else SavedModelError)(
                 f'The key "{INIT_OP_SIGNATURE_KEY}" could not be found in the graph ({e}). Please '
                 "make sure the SavedModel was created by the internal _SavedModelBuilder. If you are "
                 "using the public API, please make sure the SignatureDef in the SavedModel does not "
@@ -387,8 +391,8 @@ def _init_op(lookup: Any, rest: meta_graph_pb2.MetaGraphDef, import_scope: str |
             if len(names) != 1:
                 raise SavedModelError(f"Expected exactly one SavedModel init op. Found {len(names)}: {names}.")
             items = lookup.get_collection(key)
-            if not items:
-                raise SavedModelError(f"the graph's collection '{key}' is empty (not restored by the import)")
+            if not items:  # (TensorFlow takes its first item: an IndexError)
+                raise SavedModelIndexError(f"the graph's collection '{key}' is empty (not restored by the import)")
             # (the legacy key is the last of TensorFlow's `or` chain: returned as it is)
             return operation(items[0], f"collection '{key}'") if key == MAIN_OP_KEY else items[0]
     return None
