@@ -692,3 +692,27 @@ def test_an_init_op_tensorflow_refuses_fails_with_its_builtin_class(
         fastmeta.saved_model.load(export_dir, ["serve"], graph=graph, **kwargs)
     assert isinstance(info.value, builtin)
     assert graph.get_operations() == []
+
+
+def test_the_dropin_returns_tensorflows_message_for_a_newer_producer(models: dict[str, Path], tmp_path: Path) -> None:
+    """A node holding an attr TensorFlow's registry lacks at the default the file's op
+    list gives it (a newer producer's): TensorFlow's importer drops it from the message
+    the loader returns (its _RemoveDefaultAttrs); the drop-in returned it kept."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    export_dir = tmp_path / "model"
+    shutil.copytree(models["main_op"], export_dir)
+    path = export_dir / "saved_model.pb"
+    saved = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    meta = saved.meta_graphs[0]
+    node = next(n for n in meta.graph_def.node if n.op == "Identity")
+    op_def = next(o for o in meta.meta_info_def.stripped_op_list.op if o.name == "Identity")
+    op_def.attr.add(name="new_attr", type="int").default_value.i = 0
+    node.attr["new_attr"].i = 0
+    path.write_bytes(saved.SerializeToString())
+    with v1.Session(graph=tf.Graph()) as sess:
+        expected = v1.saved_model.loader.load(sess, ["serve"], str(export_dir))
+    with v1.Session(graph=tf.Graph()) as sess:
+        got = ftf.saved_model.load(sess, ["serve"], str(export_dir))
+    assert all("new_attr" not in n.attr for n in expected.graph_def.node)
+    assert got == expected

@@ -92,6 +92,10 @@ def load(
             op_def = op_def_registry.get(node.op)
             if op_def is not None:
                 tf_importer._SetDefaultAttrValues(node, op_def)
+        # (then drops the attrs its registry lacks that hold the file's op list default:
+        # a newer producer's)
+        if returned.meta_info_def.HasField("stripped_op_list"):
+            tf_importer._RemoveDefaultAttrs(returned.meta_info_def.stripped_op_list, returned.graph_def)
         # TensorFlow's restore_variables
         if saver is None and not tf_variables._all_saveable_objects(scope=import_scope):
             logging.info("The specified SavedModel has no variables; no checkpoints were restored.")
