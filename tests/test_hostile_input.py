@@ -398,6 +398,15 @@ def test_saved_model_by_mistake(tmp_path: Path) -> None:
     ):
         e = raises(ValueError, fn)
         assert "SavedModel" in str(e)
+    # A text one (saved_model.pbtxt) gets the hint too.
+    from fastmeta.protos import saved_model_pb2
+    from google.protobuf import text_format
+
+    text = text_format.MessageToString(saved_model_pb2.SavedModel.FromString(saved))
+    path = tmp_path / "saved_model.pbtxt"
+    path.write_text(text)
+    e = raises(fastmeta.ParseError, lambda: fastmeta.read_meta_graph_file(path))
+    assert "this looks like a text SavedModel" in str(e)
 
 
 def test_uniquify_collision_refused() -> None:

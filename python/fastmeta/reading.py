@@ -66,6 +66,18 @@ def _describe_binary_failure(data: Any) -> str:
     return ""
 
 
+def _describe_text_failure(text: str) -> str:
+    """A hint for a text SavedModel (``saved_model.pbtxt``) passed as a meta graph."""
+    try:
+        saved = saved_model_pb2.SavedModel()
+        text_format.Merge(text, saved, descriptor_pool=tensorflow_alias_pool())
+        if saved.meta_graphs:
+            return " (this looks like a text SavedModel: pass one of its meta_graphs)"
+    except Exception:
+        pass
+    return ""
+
+
 def _varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
@@ -253,7 +265,7 @@ def _parse_text(data: Any, label: str, path: str | None, binary_error: Exception
     except (text_format.ParseError, RecursionError) as e:
         # (protobuf's text parser recurses per nested message: a few hundred levels
         # exhaust Python's stack, long before the binary format's limit of 100 applies)
-        what = text_error(e)
+        what = text_error(e) + _describe_text_failure(text)
         raise ParseError(
             f"Cannot parse file {label}: not a binary MetaGraphDef ({binary_error}), and as text format: {what}",
             offset=getattr(binary_error, "offset", None),
