@@ -295,9 +295,9 @@ def test_a_text_saved_model_reads_without_protobuf_s_text_reader(
 
     (tmp_path / "saved_model.pbtxt").write_bytes(saved_model_text())
     with monkeypatch.context() as patch:
-        patch.setattr(saved_model, "text_to_binary", lambda *a: None)
+        patch.setattr(saved_model, "text_to_binary", lambda *a, **k: None)
         expected = saved_model.read_saved_model(tmp_path)  # (protobuf's reader)
-    monkeypatch.setattr(saved_model.text_format, "Merge", lambda *a, **k: pytest.fail("protobuf's reader used"))
+    monkeypatch.setattr(saved_model.text_format, "Parse", lambda *a, **k: pytest.fail("protobuf's reader used"))
     got = saved_model.read_saved_model(tmp_path)
     assert got.schema_version == expected.schema_version == 1
     assert [m.rest for m in got.meta_graphs] == [m.rest for m in expected.meta_graphs]
