@@ -2058,12 +2058,9 @@ class Rewriter {
     Field f;
     bool other = false;
     while (r.Next(f)) {
-      if (f.number == 2 && f.type == wire::kLengthDelimited) return false;
-      const uint32_t n = f.number;
-      const bool packed = f.type == wire::kLengthDelimited && !f.data.empty();  // (i, f, b, type)
-      other = other || ((n == 3 || n == 5 || n == 6) && (f.type == wire::kVarint || packed)) ||
-              (n == 4 && (f.type == wire::kFixed32 || packed)) ||
-              (n >= 7 && n <= 9 && f.type == wire::kLengthDelimited);
+      const uint32_t member = ListMember(f);
+      if (member == 2) return false;
+      other = other || member != 0;
     }
     return other;
   }
@@ -2075,13 +2072,23 @@ class Rewriter {
     Reader r(ListOf(attr_value), origin_, attr_value_depth_ + 1);
     Field f;
     while (r.Next(f)) {
-      const uint32_t n = f.number;
-      const bool packed = f.type == wire::kLengthDelimited && !f.data.empty();
-      if ((n == 2 || n == 8 || n == 9) && f.type == wire::kLengthDelimited) return false;
-      if ((n == 3 || n == 5 || n == 6) && (f.type == wire::kVarint || packed)) return false;
-      if (n == 4 && (f.type == wire::kFixed32 || packed)) return false;
+      const uint32_t member = ListMember(f);
+      if (member != 0 && member != 7) return false;
     }
     return true;
+  }
+
+  // The ListValue member (2 s, 3 i, 4 f, 5 b, 6 type, 7 shape, 8 tensor, 9 func) whose
+  // value(s) field `f` holds, as protobuf reads it; 0 for an unknown field (another
+  // number, or a wire type the member cannot have) or an empty packed run.
+  static uint32_t ListMember(const Field& f) {
+    const uint32_t n = f.number;
+    const bool bytes = f.type == wire::kLengthDelimited;
+    if (n == 2 || (n >= 7 && n <= 9)) return bytes ? n : 0;
+    const bool packed = bytes && !f.data.empty();
+    if (n == 3 || n == 5 || n == 6) return f.type == wire::kVarint || packed ? n : 0;
+    if (n == 4) return f.type == wire::kFixed32 || packed ? n : 0;
+    return 0;
   }
 
   // The ListValue payload of an AttrValue (field 1), merged if repeated.
